@@ -1,0 +1,407 @@
+// Package config is the hub's typed configuration: a YAML file decoded
+// strictly into Hub, completed with defaults and validated.
+//
+// Load and Parse reject unknown keys (suggesting the closest known one),
+// apply defaults and call Validate. Every problem found is reported, each as
+// an *Error naming the file, line and key path, joined with errors.Join:
+//
+//	config.yaml:7: cameras[1].url: "http://x" is not an rtsp:// or rtsps:// URL
+//
+// docs/CONFIG.md documents every key; keep it in step with the field
+// comments below (TestDocCoversEveryKey checks that each key is mentioned).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Defaults applied by ApplyDefaults (and so by Load and Parse) to fields
+// left empty or zero.
+const (
+	DefaultTransport       = TransportAuto
+	DefaultSegmentDuration = Duration(4 * time.Second)
+	DefaultLogLevel        = "info"
+)
+
+// Limits on Hub.SegmentDuration.
+const (
+	MinSegmentDuration = Duration(time.Second)
+	MaxSegmentDuration = Duration(60 * time.Second)
+)
+
+// Camera transports.
+const (
+	// TransportAuto tries UDP first and falls back to TCP, as gortsplib does.
+	TransportAuto = "auto"
+	// TransportTCP interleaves RTP in the RTSP TCP connection.
+	TransportTCP = "tcp"
+	// TransportUDP receives RTP over UDP.
+	TransportUDP = "udp"
+)
+
+// Hub is the hub's configuration file.
+type Hub struct {
+	// Data is the directory that holds sealed segments, the segment index
+	// and the hub key. Required. Load and Parse resolve a relative path
+	// against the directory containing the config file.
+	Data string `yaml:"data"`
+
+	// Recipients are the household's recipient strings ("vigr1..."); every
+	// segment is sealed to all of them. At least one is required.
+	Recipients []string `yaml:"recipients"`
+
+	// Cameras are the RTSP sources to record. At least one is required and
+	// names must be unique (ignoring case).
+	Cameras []Camera `yaml:"cameras"`
+
+	// Retention limits the whole local store. Zero fields mean no limit.
+	Retention Retention `yaml:"retention"`
+
+	// SegmentDuration is the target length of each recorded segment.
+	// Default 4s; it must lie between 1s and 60s.
+	SegmentDuration Duration `yaml:"segment_duration"`
+
+	// LogLevel is one of debug, info, warn, error. Default info.
+	LogLevel string `yaml:"log_level"`
+
+	// src records where each key was found, so Validate can name lines.
+	// Nil for a Hub built in code.
+	src *source
+}
+
+// Camera is one RTSP source.
+type Camera struct {
+	// Name identifies the camera in storage paths, the UI and logs:
+	// 1 to 64 of A-Z a-z 0-9 . _ - (not "." or ".."). Required.
+	Name string `yaml:"name"`
+
+	// URL is the stream's rtsp:// or rtsps:// URL, possibly with
+	// user:password. Required. It is a secret: print RedactedURL instead.
+	URL string `yaml:"url"`
+
+	// Transport is auto, tcp or udp. Default auto.
+	Transport string `yaml:"transport"`
+
+	// Retention optionally limits this camera's recordings in addition to
+	// the store-wide Hub.Retention. Nil means no per-camera limit.
+	Retention *Retention `yaml:"retention"`
+}
+
+// Retention limits how much recorded video is kept. The oldest segments are
+// deleted first when either limit is exceeded. Zero means no limit.
+type Retention struct {
+	// MaxBytes caps total size, e.g. 20GB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxAge caps segment age, e.g. 720h or 30d.
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// Error is one problem with a configuration.
+type Error struct {
+	File string // file name as given to Load; "" from Parse or for a Hub built in code
+	Line int    // 1-based line, 0 when unknown
+	Key  string // key path such as "cameras[1].url"; "" for the document itself
+	Msg  string // what is wrong
+}
+
+// Error formats e as "file:line: key: msg", omitting the parts not known.
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		fmt.Fprintf(&b, "%s: ", e.File)
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// source remembers the file name and the line of every key path.
+type source struct {
+	file  string
+	lines map[string]int
+}
+
+// line returns the line of path, or of its closest ancestor that has one.
+func (s *source) line(path string) int {
+	if s == nil {
+		return 0
+	}
+	for {
+		if l, ok := s.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+}
+
+func (s *source) errorf(path, format string, args ...any) *Error {
+	e := &Error{Key: path, Msg: fmt.Sprintf(format, args...)}
+	if s != nil {
+		e.File, e.Line = s.file, s.line(path)
+	}
+	return e
+}
+
+// Load reads the YAML file at path and returns the validated
+// configuration, or every problem found. Recipients are checked for syntax
+// only; call Validate with a real check to parse them.
+func Load(path string) (*Hub, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return parse(data, dir, path)
+}
+
+// Parse decodes YAML config data as Load does. A relative Data is joined to
+// baseDir (left relative when baseDir is "").
+func Parse(data []byte, baseDir string) (*Hub, error) {
+	return parse(data, baseDir, "")
+}
+
+func parse(data []byte, baseDir, file string) (*Hub, error) {
+	h, err := decode(data, file)
+	if err != nil {
+		return nil, err
+	}
+	h.ApplyDefaults()
+	if h.Data != "" && !filepath.IsAbs(h.Data) && baseDir != "" {
+		h.Data = filepath.Join(baseDir, h.Data)
+	}
+	if err := h.Validate(nil); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ApplyDefaults fills empty fields with their defaults. Load and Parse call
+// it; call it on a Hub built in code before Validate.
+func (h *Hub) ApplyDefaults() {
+	if h.SegmentDuration == 0 {
+		h.SegmentDuration = DefaultSegmentDuration
+	}
+	if h.LogLevel == "" {
+		h.LogLevel = DefaultLogLevel
+	}
+	for i := range h.Cameras {
+		if h.Cameras[i].Transport == "" {
+			h.Cameras[i].Transport = DefaultTransport
+		}
+	}
+}
+
+var cameraNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Validate checks h and returns every problem found, joined with
+// errors.Join; each is an *Error. It expects defaults to be applied.
+//
+// checkRecipient, when not nil, parses one recipient string (the hub passes
+// a check built on envelope.ParseX25519Recipient); its error is reported
+// under the recipient's key. With nil only syntax is checked.
+func (h *Hub) Validate(checkRecipient func(string) error) error {
+	s := h.src
+	var errs []error
+	add := func(path, format string, args ...any) {
+		errs = append(errs, s.errorf(path, format, args...))
+	}
+
+	if h.Data == "" {
+		add("data", "required: the directory for sealed segments, the index and the hub key")
+	}
+
+	if len(h.Recipients) == 0 {
+		add("recipients", `at least one household recipient is required (e.g. recipients: ["vigr1..."])`)
+	}
+	seenRecipient := map[string]int{}
+	for i, r := range h.Recipients {
+		key := fmt.Sprintf("recipients[%d]", i)
+		switch {
+		case r == "":
+			add(key, "empty recipient")
+			continue
+		case strings.ContainsFunc(r, unicode.IsSpace):
+			add(key, "%q contains white space", r)
+			continue
+		}
+		if j, ok := seenRecipient[r]; ok {
+			add(key, "%q is listed twice (also recipients[%d])", r, j)
+			continue
+		}
+		seenRecipient[r] = i
+		if checkRecipient != nil {
+			if err := checkRecipient(r); err != nil {
+				add(key, "%v", err)
+			}
+		}
+	}
+
+	if len(h.Cameras) == 0 {
+		add("cameras", "at least one camera is required")
+	}
+	seenName := map[string]int{}
+	for i, c := range h.Cameras {
+		key := fmt.Sprintf("cameras[%d]", i)
+		switch {
+		case c.Name == "":
+			add(key+".name", "required")
+		case !cameraNameRE.MatchString(c.Name) || c.Name == "." || c.Name == "..":
+			add(key+".name", "%q is not a valid camera name: use 1 to 64 letters, digits, '.', '_' or '-' (not \".\" or \"..\")", c.Name)
+		default:
+			lower := strings.ToLower(c.Name)
+			if j, ok := seenName[lower]; ok {
+				add(key+".name", "%q is used twice (also cameras[%d].name %q; names are compared ignoring case)", c.Name, j, h.Cameras[j].Name)
+			} else {
+				seenName[lower] = i
+			}
+		}
+		if msg := checkURL(c.URL); msg != "" {
+			add(key+".url", "%s", msg)
+		}
+		switch c.Transport {
+		case TransportAuto, TransportTCP, TransportUDP:
+		default:
+			add(key+".transport", "%q is not one of auto, tcp, udp", c.Transport)
+		}
+		if c.Retention != nil {
+			errs = append(errs, c.Retention.validate(s, key+".retention")...)
+		}
+	}
+
+	errs = append(errs, h.Retention.validate(s, "retention")...)
+
+	if h.SegmentDuration < MinSegmentDuration || h.SegmentDuration > MaxSegmentDuration {
+		add("segment_duration", "%s is out of range: use %s to %s", h.SegmentDuration, time.Duration(MinSegmentDuration), time.Duration(MaxSegmentDuration))
+	}
+
+	switch h.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level", "%q is not one of debug, info, warn, error", h.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Retention) validate(s *source, path string) []error {
+	var errs []error
+	if r.MaxBytes < 0 {
+		errs = append(errs, s.errorf(path+".max_bytes", "%d: a size cannot be negative", int64(r.MaxBytes)))
+	}
+	if r.MaxAge < 0 {
+		errs = append(errs, s.errorf(path+".max_age", "%s: an age cannot be negative", r.MaxAge))
+	}
+	return errs
+}
+
+// checkURL returns what is wrong with a camera URL, or "". The message
+// quotes the URL only with its password redacted.
+func checkURL(raw string) string {
+	if raw == "" {
+		return "required (e.g. rtsp://192.0.2.10:554/stream1)"
+	}
+	red := redactURL(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the raw URL, password included: do not wrap it.
+		return fmt.Sprintf("%q is not a valid URL", red)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "rtsp", "rtsps":
+	default:
+		return fmt.Sprintf("%q is not an rtsp:// or rtsps:// URL", red)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host", red)
+	}
+	return ""
+}
+
+// RedactedURL returns c.URL with any password replaced by "xxxxx", for
+// logs and error messages.
+func (c Camera) RedactedURL() string { return redactURL(c.URL) }
+
+const redacted = "xxxxx"
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err == nil {
+		if u.User == nil {
+			return raw
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+			return u.String()
+		}
+		return raw
+	}
+	// Unparseable: hide everything that could be user information.
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return raw[:start] + redacted + raw[at:]
+}
+
+// String describes c without its password, e.g.
+// "front rtsp://user:xxxxx@10.0.0.5/stream1".
+func (c Camera) String() string { return c.Name + " " + c.RedactedURL() }
+
+// GoString is like String, so %#v does not print the password either.
+func (c Camera) GoString() string {
+	return fmt.Sprintf("config.Camera{Name:%q, URL:%q, Transport:%q, Retention:%v}", c.Name, c.RedactedURL(), c.Transport, c.Retention)
+}
+
+// LogValue implements slog.LogValuer with the URL redacted.
+func (c Camera) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", c.Name),
+		slog.String("url", c.RedactedURL()),
+		slog.String("transport", c.Transport),
+	)
+}
+
+// Level returns LogLevel as a slog.Level (info when unrecognized).
+func (h *Hub) Level() slog.Level {
+	switch h.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// String renders r as e.g. "max_bytes=20GB max_age=30d".
+func (r Retention) String() string {
+	return fmt.Sprintf("max_bytes=%s max_age=%s", r.MaxBytes, r.MaxAge)
+}

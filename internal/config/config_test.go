@@ -1,0 +1,446 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadExample(t *testing.T) {
+	h, err := Load("testdata/hub.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := filepath.Abs("testdata")
+	want := &Hub{
+		Data:       filepath.Join(dir, "hub-data"),
+		Recipients: []string{"vigr1..."},
+		Cameras: []Camera{
+			{Name: "front", URL: "rtsp://127.0.0.1:8554/cam", Transport: "auto",
+				Retention: &Retention{MaxBytes: 5_000_000_000, MaxAge: Duration(168 * time.Hour)}},
+			{Name: "back", URL: "rtsp://user:pass@10.0.0.5/stream1", Transport: "auto"},
+		},
+		Retention:       Retention{MaxBytes: 20_000_000_000, MaxAge: Duration(720 * time.Hour)},
+		SegmentDuration: Duration(4 * time.Second),
+		LogLevel:        "info",
+	}
+	h.src = nil
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("Load:\n got %#v\nwant %#v", h, want)
+	}
+	if h.Level() != slog.LevelInfo {
+		t.Errorf("Level() = %v", h.Level())
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	h, err := Parse([]byte(`
+data: /var/lib/vigil
+recipients: [vigr1a]
+cameras:
+  - name: cam
+    url: rtsps://cam.local/live
+`), "/etc/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.SegmentDuration != DefaultSegmentDuration || h.LogLevel != "info" || h.Cameras[0].Transport != "auto" {
+		t.Errorf("defaults not applied: %+v", h)
+	}
+	if h.Data != "/var/lib/vigil" {
+		t.Errorf("absolute Data changed to %q", h.Data)
+	}
+	if h.Cameras[0].Retention != nil || h.Retention != (Retention{}) {
+		t.Errorf("retention should default to unlimited, got %v %v", h.Cameras[0].Retention, h.Retention)
+	}
+}
+
+func TestRelativeDataDir(t *testing.T) {
+	cfg := "data: store/../hub-data\nrecipients: [vigr1a]\ncameras: [{name: a, url: 'rtsp://h/'}]\n"
+	h, err := Parse([]byte(cfg), "/etc/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Data != "/etc/vigil/hub-data" {
+		t.Errorf("Parse: Data = %q", h.Data)
+	}
+	h, err = Parse([]byte(cfg), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Data != "store/../hub-data" {
+		t.Errorf("Parse with no base: Data = %q", h.Data)
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "vigil.yaml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "sub", "hub-data"); h.Data != want {
+		t.Errorf("Load: Data = %q, want %q", h.Data, want)
+	}
+}
+
+// loadErrors writes cfg to dir/config.yaml, loads it from within dir (so
+// the file is named "config.yaml" in messages) and returns the error lines.
+func loadErrors(t *testing.T, cfg string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	_, err := Load("config.yaml")
+	if err == nil {
+		t.Fatalf("Load succeeded, want errors; config:\n%s", cfg)
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Errorf("error %v (%T) holds no *Error", err, err)
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+const valid = `data: ./hub-data
+recipients: ["vigr1..."]
+cameras:
+  - name: front
+    url: rtsp://127.0.0.1:8554/cam
+  - name: back
+    url: rtsp://user:pass@10.0.0.5/stream1
+retention:
+  max_bytes: 20GB
+  max_age: 720h
+segment_duration: 4s
+log_level: info
+`
+
+func TestErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  string
+		want []string // each must equal one error line
+	}{
+		{"bad url scheme",
+			strings.Replace(valid, "rtsp://user:pass@10.0.0.5/stream1", "http://x", 1),
+			[]string{`config.yaml:7: cameras[1].url: "http://x" is not an rtsp:// or rtsps:// URL`}},
+		{"unknown top-level key",
+			strings.Replace(valid, "recipients:", "recipents:", 1),
+			[]string{`config.yaml:2: unknown key "recipents" (hint: did you mean "recipients"?)`}},
+		{"unknown nested key",
+			strings.Replace(valid, "    url: rtsp://127", "    ulr: rtsp://127", 1),
+			[]string{`config.yaml:5: cameras[0]: unknown key "ulr" (hint: did you mean "url"?)`}},
+		{"unknown retention key",
+			strings.Replace(valid, "  max_age: 720h", "  maxage: 720h", 1),
+			[]string{`config.yaml:10: retention: unknown key "maxage" (hint: did you mean "max_age"?)`}},
+		{"unknown key without hint",
+			valid + "frobnicate: true\n",
+			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level)`}},
+		{"bad size unit",
+			strings.Replace(valid, "20GB", `"20 GBB"`, 1),
+			[]string{`config.yaml:9: retention.max_bytes: "20 GBB": unknown unit "GBB" (use e.g. 500MB, 20GB)`}},
+		{"bad duration",
+			strings.Replace(valid, "720h", "a month", 1),
+			[]string{`config.yaml:10: retention.max_age: "a month": not a duration (use e.g. 4s, 90m, 720h, 30d)`}},
+		{"all syntax errors at once",
+			strings.Replace(strings.Replace(valid, "20GB", "20XB", 1), "log_level:", "loglevel:", 1),
+			[]string{
+				`config.yaml:9: retention.max_bytes: "20XB": unknown unit "XB" (use e.g. 500MB, 20GB)`,
+				`config.yaml:12: unknown key "loglevel" (hint: did you mean "log_level"?)`,
+			}},
+		{"no cameras",
+			"data: d\nrecipients: [vigr1a]\n",
+			[]string{`config.yaml: cameras: at least one camera is required`}},
+		{"empty camera list",
+			"data: d\nrecipients: [vigr1a]\ncameras: []\n",
+			[]string{`config.yaml:3: cameras: at least one camera is required`}},
+		{"name used twice",
+			strings.Replace(valid, "    url: rtsp://user", "    url: rtsp://u:p@h/\n  - name: front\n    url: rtsp://user", 1),
+			[]string{`config.yaml:8: cameras[2].name: "front" is used twice (also cameras[0].name "front"; names are compared ignoring case)`}},
+		{"name used twice ignoring case",
+			strings.Replace(valid, "name: back", "name: FRONT", 1),
+			[]string{`config.yaml:6: cameras[1].name: "FRONT" is used twice (also cameras[0].name "front"; names are compared ignoring case)`}},
+		{"bad camera name",
+			strings.Replace(valid, "name: back", "name: back door", 1),
+			[]string{`config.yaml:6: cameras[1].name: "back door" is not a valid camera name: use 1 to 64 letters, digits, '.', '_' or '-' (not "." or "..")`}},
+		{"dot-dot camera name",
+			strings.Replace(valid, "name: back", `name: ".."`, 1),
+			[]string{`config.yaml:6: cameras[1].name: ".." is not a valid camera name: use 1 to 64 letters, digits, '.', '_' or '-' (not "." or "..")`}},
+		{"long camera name",
+			strings.Replace(valid, "name: back", "name: "+strings.Repeat("b", 65), 1),
+			[]string{`config.yaml:6: cameras[1].name: "` + strings.Repeat("b", 65) + `" is not a valid camera name: use 1 to 64 letters, digits, '.', '_' or '-' (not "." or "..")`}},
+		{"missing name and url",
+			strings.Replace(valid, "  - name: back\n    url: rtsp://user:pass@10.0.0.5/stream1\n", "  - transport: tcp\n", 1),
+			[]string{
+				`config.yaml:6: cameras[1].name: required`,
+				`config.yaml:6: cameras[1].url: required (e.g. rtsp://192.0.2.10:554/stream1)`,
+			}},
+		{"bad transport",
+			strings.Replace(valid, "    url: rtsp://127.0.0.1:8554/cam\n", "    url: rtsp://127.0.0.1:8554/cam\n    transport: quic\n", 1),
+			[]string{`config.yaml:6: cameras[0].transport: "quic" is not one of auto, tcp, udp`}},
+		{"segment duration too short",
+			strings.Replace(valid, "segment_duration: 4s", "segment_duration: 500ms", 1),
+			[]string{`config.yaml:11: segment_duration: 500ms is out of range: use 1s to 1m0s`}},
+		{"segment duration too long",
+			strings.Replace(valid, "segment_duration: 4s", "segment_duration: 2m", 1),
+			[]string{`config.yaml:11: segment_duration: 2m0s is out of range: use 1s to 1m0s`}},
+		{"bad log level",
+			strings.Replace(valid, "log_level: info", "log_level: verbose", 1),
+			[]string{`config.yaml:12: log_level: "verbose" is not one of debug, info, warn, error`}},
+		{"negative max age",
+			strings.Replace(valid, "max_age: 720h", "max_age: -1h", 1),
+			[]string{`config.yaml:10: retention.max_age: -1h0m0s: an age cannot be negative`}},
+		{"negative max bytes",
+			strings.Replace(valid, "max_bytes: 20GB", "max_bytes: -1", 1),
+			[]string{`config.yaml:9: retention.max_bytes: "-1": a size cannot be negative`}},
+		{"missing data and recipients",
+			"cameras: [{name: a, url: 'rtsp://h/'}]\n",
+			[]string{
+				`config.yaml: data: required: the directory for sealed segments, the index and the hub key`,
+				`config.yaml: recipients: at least one household recipient is required (e.g. recipients: ["vigr1..."])`,
+			}},
+		{"recipient listed twice",
+			strings.Replace(valid, `["vigr1..."]`, `["vigr1...", "vigr1..."]`, 1),
+			[]string{`config.yaml:2: recipients[1]: "vigr1..." is listed twice (also recipients[0])`}},
+		{"wrong shape",
+			strings.Replace(valid, `recipients: ["vigr1..."]`, `recipients: vigr1abc`, 1),
+			[]string{`config.yaml:2: recipients: expected a list, got the string "vigr1abc"`}},
+		{"camera not a mapping",
+			"data: d\nrecipients: [r]\ncameras:\n  - front\n",
+			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, got the string "front"`}},
+		{"duplicate key",
+			valid + "data: other\n",
+			[]string{`config.yaml:13: data: key appears twice (first on line 1)`}},
+		{"yaml syntax",
+			"data: [unclosed\n",
+			[]string{`config.yaml:1: did not find expected ',' or ']'`}},
+		{"two documents",
+			valid + "---\ndata: x\n",
+			[]string{`config.yaml:13: more than one YAML document; a config file holds exactly one`}},
+		{"every validation error at once",
+			"data: d\nrecipients: [r]\ncameras:\n  - {name: 'a b', url: 'http://x', transport: UDP}\nlog_level: loud\nsegment_duration: 0.5s\n",
+			[]string{
+				`config.yaml:4: cameras[0].name: "a b" is not a valid camera name: use 1 to 64 letters, digits, '.', '_' or '-' (not "." or "..")`,
+				`config.yaml:4: cameras[0].url: "http://x" is not an rtsp:// or rtsps:// URL`,
+				`config.yaml:4: cameras[0].transport: "UDP" is not one of auto, tcp, udp`,
+				`config.yaml:6: segment_duration: 500ms is out of range: use 1s to 1m0s`,
+				`config.yaml:5: log_level: "loud" is not one of debug, info, warn, error`,
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := loadErrors(t, tt.cfg)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	got := loadErrors(t, "# nothing yet\n")
+	if len(got) != 3 {
+		t.Errorf("want errors for data, recipients and cameras, got %q", got)
+	}
+}
+
+func TestPasswordNeverInErrors(t *testing.T) {
+	for _, u := range []string{
+		"http://admin:hunter2@10.0.0.5/stream",
+		"rtsp://admin:hunter2@/stream",
+		"rtsp://admin:hunter2@10.0.0.5:badport/stream",
+		"rtsp://admin:hunter2@[::1/stream",
+		"rtsp://admin:hunter2/x@10.0.0.5/stream",
+	} {
+		cfg := fmt.Sprintf("data: d\nrecipients: [r]\ncameras:\n  - name: a\n    url: %q\n", u)
+		_, err := Parse([]byte(cfg), "")
+		if err == nil {
+			t.Errorf("%s: no error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error leaks password: %v", err)
+		}
+		if !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("error does not show the redacted URL: %v", err)
+		}
+	}
+}
+
+func TestRedactedURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"rtsp://user:pass@10.0.0.5/stream1", "rtsp://user:xxxxx@10.0.0.5/stream1"},
+		{"rtsps://user:p%40ss@cam.local:322/live?x=1", "rtsps://user:xxxxx@cam.local:322/live?x=1"},
+		{"rtsp://user@10.0.0.5/stream1", "rtsp://user@10.0.0.5/stream1"},
+		{"rtsp://127.0.0.1:8554/cam", "rtsp://127.0.0.1:8554/cam"},
+		{"rtsp://user:pa ss@[::1/x", "rtsp://xxxxx@[::1/x"},
+		{"", ""},
+	} {
+		c := Camera{Name: "c", URL: tt.in}
+		if got := c.RedactedURL(); got != tt.want {
+			t.Errorf("RedactedURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+
+	c := Camera{Name: "back", URL: "rtsp://user:secret@10.0.0.5/stream1", Transport: "tcp", Retention: &Retention{MaxBytes: 5e9}}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("camera", "cam", c)
+	h := &Hub{Cameras: []Camera{c}}
+	for _, s := range []string{
+		c.String(),
+		fmt.Sprintf("%v %+v %#v %s", c, c, c, c),
+		fmt.Sprintf("%v %+v", h, *h),
+		buf.String(),
+	} {
+		if strings.Contains(s, "secret") {
+			t.Errorf("password leaked: %s", s)
+		}
+		if !strings.Contains(s, "xxxxx") {
+			t.Errorf("no redacted URL in %s", s)
+		}
+	}
+}
+
+func TestValidateRecipientCheck(t *testing.T) {
+	h, err := Parse([]byte(valid), "/srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Validate(func(r string) error {
+		return fmt.Errorf("%q: malformed recipient", r)
+	})
+	want := `line 2: recipients[0]: "vigr1...": malformed recipient`
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate = %v, want %s", err, want)
+	}
+	if err := h.Validate(func(string) error { return nil }); err != nil {
+		t.Errorf("Validate with accepting check = %v", err)
+	}
+}
+
+func TestValidateBuiltInCode(t *testing.T) {
+	h := &Hub{
+		Data:       "/d",
+		Recipients: []string{"vigr1a"},
+		Cameras:    []Camera{{Name: "a", URL: "rtsp://h/"}},
+	}
+	if err := h.Validate(nil); err == nil {
+		t.Error("Validate before ApplyDefaults succeeded, want transport and segment_duration errors")
+	}
+	h.ApplyDefaults()
+	if err := h.Validate(nil); err != nil {
+		t.Errorf("Validate = %v", err)
+	}
+	h.Cameras = append(h.Cameras, Camera{Name: "A", URL: "rtsp://h/", Transport: "tcp"})
+	err := h.Validate(nil)
+	if err == nil || err.Error() != `cameras[1].name: "A" is used twice (also cameras[0].name "a"; names are compared ignoring case)` {
+		t.Errorf("Validate = %v", err)
+	}
+}
+
+func TestMergeKeys(t *testing.T) {
+	h, err := Parse([]byte(`
+data: d
+recipients: [r]
+x-camera: &cam {url: "rtsp://h/", transport: tcp}
+cameras:
+  - <<: *cam
+    name: a
+`), "")
+	if err == nil {
+		t.Fatalf("unknown top-level x-camera accepted: %+v", h)
+	}
+	h, err = Parse([]byte(`
+data: d
+recipients: [r]
+cameras:
+  - &cam {name: a, url: "rtsp://h/", transport: tcp}
+  - <<: *cam
+    name: b
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Cameras) != 2 || h.Cameras[1].Name != "b" || h.Cameras[1].Transport != "tcp" {
+		t.Errorf("merge: %+v", h.Cameras)
+	}
+}
+
+// TestDocCoversEveryKey checks that docs/CONFIG.md mentions every key and
+// that its example configuration loads.
+func TestDocCoversEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	var walk func(reflect.Type, string)
+	walk = func(t reflect.Type, prefix string) {
+		for f := range t.Fields() {
+			k := yamlKey(f)
+			if k == "" {
+				continue
+			}
+			paths = append(paths, prefix+k)
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+				if ft.Kind() == reflect.Slice {
+					k += "[]"
+					paths[len(paths)-1] = prefix + k
+				}
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
+				walk(ft, prefix+k+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Hub](), "")
+	for _, p := range paths {
+		if !bytes.Contains(doc, []byte("`"+p+"`")) {
+			t.Errorf("docs/CONFIG.md does not document `%s`", p)
+		}
+	}
+
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
+	if len(blocks) == 0 {
+		t.Fatal("docs/CONFIG.md has no yaml example")
+	}
+	if _, err := Parse(blocks[0][1], "/srv/vigil"); err != nil {
+		t.Errorf("first example in docs/CONFIG.md: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seed, err := os.ReadFile("testdata/hub.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(valid))
+	f.Add([]byte("cameras: [{name: a, url: 'rtsp://u:p@h/'}, *x]\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := Parse(data, "/base")
+		if err == nil {
+			if err := h.Validate(nil); err != nil {
+				t.Fatalf("Parse succeeded but Validate fails: %v", err)
+			}
+		}
+	})
+}
