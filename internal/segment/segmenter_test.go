@@ -1,0 +1,298 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"vigil/internal/vigiltest"
+)
+
+type collected struct {
+	segs []Segment
+	data [][]byte
+}
+
+func (c *collected) on(s Segment) error {
+	s.Data = append([]byte(nil), s.Data...)
+	c.segs = append(c.segs, s)
+	c.data = append(c.data, s.Data)
+	return nil
+}
+
+func record(t *testing.T, m *vigiltest.Media, codec string, d time.Duration) *collected {
+	t.Helper()
+	c := &collected{}
+	cfg := Config{Duration: d, Codec: codec, OnSegment: c.on,
+		Now: func() time.Time { return time.Unix(1_700_000_000, 0) }}
+	if m.AudioConf != nil {
+		cfg.Audio = &fmp4.CodecMPEG4Audio{Config: *m.AudioConf}
+		cfg.AudioClockRate = m.AudioRate
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ai := 0
+	for _, au := range m.Video {
+		for ai < len(m.Audio) && m.Audio[ai].PTS*90000/int64(m.AudioRate) <= au.PTS {
+			if err := s.WriteAudio(m.Audio[ai].PTS, m.Audio[ai].Frames); err != nil {
+				t.Fatal(err)
+			}
+			ai++
+		}
+		if err := s.WriteVideo(au.PTS, au.NALUs); err != nil {
+			t.Fatalf("write video: %v", err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func checkSegments(t *testing.T, c *collected, wantFrames int, d time.Duration) {
+	t.Helper()
+	frames := 0
+	for i, s := range c.segs {
+		p, err := parseSeg(c.data[i])
+		if err != nil {
+			t.Fatalf("segment %d does not parse: %v", i, err)
+		}
+		vt := p.parts[0].Tracks[0]
+		if vt.Samples[0].IsNonSyncSample {
+			t.Errorf("segment %d does not start with a keyframe", i)
+		}
+		if len(vt.Samples) != s.Frames {
+			t.Errorf("segment %d: %d samples, meta says %d", i, len(vt.Samples), s.Frames)
+		}
+		frames += s.Frames
+		if i > 0 && !s.Start.Equal(c.segs[i-1].End) {
+			t.Errorf("segment %d starts at %v, previous ended %v", i, s.Start, c.segs[i-1].End)
+		}
+		if i < len(c.segs)-1 && s.End.Sub(s.Start) < d {
+			t.Errorf("segment %d is %v long, shorter than %v", i, s.End.Sub(s.Start), d)
+		}
+		if s.Keyframes < 1 {
+			t.Errorf("segment %d has no keyframe", i)
+		}
+	}
+	if frames != wantFrames {
+		t.Errorf("recorded %d frames, want %d", frames, wantFrames)
+	}
+}
+
+func exportAndProbe(t *testing.T, c *collected) map[string]string {
+	t.Helper()
+	var srcs []Source
+	for i := range c.segs {
+		data := c.data[i]
+		srcs = append(srcs, Source{Start: c.segs[i].Start, Open: func() ([]byte, error) { return data, nil }})
+	}
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	var buf bytes.Buffer
+	st, err := Export(&buf, srcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st.Segments != len(c.segs) {
+		t.Errorf("export used %d segments, want %d", st.Segments, len(c.segs))
+	}
+	return vigiltest.FFprobe(t, out, "v:0")
+}
+
+func TestSegmenterH264(t *testing.T) {
+	for _, bf := range []int{0, 2} {
+		t.Run("bframes="+strconv.Itoa(bf), func(t *testing.T) {
+			m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 9, FPS: 10, GOP: 10, BFrames: bf})
+			c := record(t, m, CodecH264, 2*time.Second)
+			if len(c.segs) < 4 || len(c.segs) > 5 {
+				t.Errorf("got %d segments for 9 s at 2 s, want 4 or 5", len(c.segs))
+			}
+			checkSegments(t, c, len(m.Video), 2*time.Second)
+			p := exportAndProbe(t, c)
+			if p["codec_name"] != "h264" || p["nb_read_frames"] != strconv.Itoa(len(m.Video)) {
+				t.Errorf("ffprobe: %v, want h264 with %d frames", p, len(m.Video))
+			}
+			dur, _ := strconv.ParseFloat(p["duration"], 64)
+			if dur < 8.5 || dur > 9.5 {
+				t.Errorf("exported duration %.2f s, want ~9", dur)
+			}
+		})
+	}
+}
+
+func TestSegmenterH265(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 5, FPS: 10, GOP: 10, HEVC: true})
+	c := record(t, m, CodecH265, time.Second)
+	checkSegments(t, c, len(m.Video), time.Second)
+	p := exportAndProbe(t, c)
+	if p["codec_name"] != "hevc" || p["nb_read_frames"] != strconv.Itoa(len(m.Video)) {
+		t.Errorf("ffprobe: %v, want hevc with %d frames", p, len(m.Video))
+	}
+}
+
+func TestSegmenterAudio(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 6, FPS: 10, GOP: 10, Audio: true})
+	c := record(t, m, CodecH264, 2*time.Second)
+	checkSegments(t, c, len(m.Video), 2*time.Second)
+	if c.segs[0].AudioCodec != CodecAAC {
+		t.Fatalf("audio codec %q", c.segs[0].AudioCodec)
+	}
+	var srcs []Source
+	for i := range c.segs {
+		data := c.data[i]
+		srcs = append(srcs, Source{Start: c.segs[i].Start, Open: func() ([]byte, error) { return data, nil }})
+	}
+	out := filepath.Join(t.TempDir(), "av.mp4")
+	f, _ := os.Create(out)
+	st, err := Export(f, srcs)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.AudioFrames < len(m.Audio) { // at least one AAC AU per PES
+		t.Errorf("exported %d audio frames, source had %d PES", st.AudioFrames, len(m.Audio))
+	}
+	a := vigiltest.FFprobe(t, out, "a:0")
+	if a["codec_name"] != "aac" {
+		t.Errorf("audio stream: %v", a)
+	}
+	dur, _ := strconv.ParseFloat(a["duration"], 64)
+	if dur < 5 || dur > 6.5 {
+		t.Errorf("audio duration %.2f s, want ~6", dur)
+	}
+}
+
+func TestSegmenterGapIsHeldInExport(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 4, FPS: 10, GOP: 10})
+	now := time.Unix(1_700_000_000, 0)
+	c := &collected{}
+	s, err := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, au := range m.Video {
+		if i == 20 { // the camera drops, comes back 5 s later with fresh timestamps
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(7 * time.Second)
+		}
+		if err := s.WriteVideo(au.PTS, au.NALUs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p := exportAndProbe(t, c)
+	dur, _ := strconv.ParseFloat(p["duration"], 64)
+	if dur < 8.5 || dur > 9.5 { // 2 s + 5 s gap + 2 s
+		t.Errorf("duration with gap %.2f s, want ~9 (the gap is held)", dur)
+	}
+}
+
+func TestSegmenterDropsUntilKeyframe(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 3, FPS: 10, GOP: 10})
+	c := &collected{}
+	s, _ := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on})
+	dropped := 0
+	for _, au := range m.Video[3:] { // join mid-GOP like a live client
+		if err := s.WriteVideo(au.PTS, au.NALUs); errors.Is(err, ErrWaitingKeyframe) {
+			dropped++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Flush()
+	if dropped != 7 {
+		t.Errorf("dropped %d frames before the first keyframe, want 7", dropped)
+	}
+	checkSegments(t, c, len(m.Video)-10, time.Second)
+}
+
+func TestSegmenterHostileInput(t *testing.T) {
+	c := &collected{}
+	s, _ := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on})
+	for _, au := range [][][]byte{nil, {{}}, {{0x05}}, {{0x67}}, {{0x68}, {0x65, 0xff}}, {{0x09, 0x10}}} {
+		_ = s.WriteVideo(0, au) // must not panic
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzAccessUnits feeds arbitrary access units and timestamps through the
+// segmenter and export: nothing may panic, and every segment produced must
+// parse back.
+func FuzzAccessUnits(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0x67, 0x42, 0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88}, int64(0), int64(3000), false)
+	f.Add([]byte{0x40, 0x01, 0x0c, 0x42, 0x01, 0x01, 0x44, 0x01, 0x26, 0x01}, int64(100), int64(-5), true)
+	f.Fuzz(func(t *testing.T, data []byte, pts, step int64, hevc bool) {
+		codec := CodecH264
+		if hevc {
+			codec = CodecH265
+		}
+		var out [][]byte
+		var starts []time.Time
+		s, err := New(Config{Duration: time.Millisecond, Codec: codec, OnSegment: func(sg Segment) error {
+			out = append(out, append([]byte(nil), sg.Data...))
+			starts = append(starts, sg.Start)
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Split data on start codes into NAL units; every 3 NAL units form an AU.
+		nalus := bytes.Split(data, []byte{0, 0, 1})
+		for i := 0; i < len(nalus); i += 3 {
+			au := nalus[i:min(i+3, len(nalus))]
+			_ = s.WriteVideo(pts, au)
+			pts += step
+		}
+		_ = s.Flush()
+		var srcs []Source
+		for i := range out {
+			if _, err := parseSeg(out[i]); err != nil {
+				t.Fatalf("segment %d does not parse: %v", i, err)
+			}
+			d := out[i]
+			srcs = append(srcs, Source{Start: starts[i], Open: func() ([]byte, error) { return d, nil }})
+		}
+		if len(srcs) > 0 {
+			var buf bytes.Buffer
+			if _, err := Export(&buf, srcs); err != nil {
+				t.Fatalf("export: %v", err)
+			}
+		}
+	})
+}
+
+func BenchmarkSegmenter(b *testing.B) {
+	m := vigiltest.MakeMedia(b, vigiltest.MediaOptions{Seconds: 10, FPS: 25, GOP: 50})
+	var size int
+	for _, au := range m.Video {
+		for _, n := range au.NALUs {
+			size += len(n)
+		}
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		s, _ := New(Config{Duration: 4 * time.Second, Codec: CodecH264, OnSegment: func(Segment) error { return nil }})
+		for _, au := range m.Video {
+			_ = s.WriteVideo(au.PTS, au.NALUs)
+		}
+		_ = s.Flush()
+	}
+}
