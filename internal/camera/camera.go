@@ -1,0 +1,385 @@
+// Package camera ingests one RTSP camera: it connects, picks the video
+// (H.264 or H.265) and optional audio (AAC or Opus) tracks, turns RTP into
+// access units and hands them to a Handler, and reconnects with capped
+// backoff for as long as its context lives.
+//
+// It knows nothing of Vigil's configuration, storage or keys. It must never
+// log media, credentials in the camera URL, or anything a camera sent beyond
+// short error descriptions, and it treats every byte from the camera as
+// hostile: a malformed packet is counted and dropped, never a crash.
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/pion/rtp"
+)
+
+// Tracks describes the stream of one session.
+type Tracks struct {
+	Video          string // "H264" or "H265"
+	VPS, SPS, PPS  []byte // from the session description; may be nil
+	Audio          fmp4.Codec
+	AudioClockRate int
+}
+
+// Handler receives one camera's stream. Its methods are never called
+// concurrently. Start begins a session; Video and Audio carry its media
+// (timestamps in the track's clock rate, relative to the session); Stop ends
+// it with the reason. A Start error rejects the session (it is retried).
+type Handler interface {
+	Start(Tracks) error
+	Video(pts int64, au [][]byte)
+	Audio(pts int64, frames [][]byte)
+	Stop(reason error)
+}
+
+// Config configures an Ingest.
+type Config struct {
+	Name        string // for logs
+	URL         string // rtsp:// or rtsps://
+	Transport   string // "auto" (UDP, falling back to TCP), "tcp" or "udp"
+	ReadTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between connection attempts;
+	// the wait doubles after each failure and resets after a session that
+	// lasted longer than StableAfter.
+	MinBackoff, MaxBackoff, StableAfter time.Duration
+	Logger                              *slog.Logger
+}
+
+// Stats are counters of one camera since the Ingest started.
+type Stats struct {
+	Connects, Disconnects uint64
+	Packets, Lost         uint64
+	Frames, AudioFrames   uint64
+	DecodeErrors          uint64
+	Connected             bool
+}
+
+// Ingest runs one camera.
+type Ingest struct {
+	cfg Config
+	h   Handler
+	log *slog.Logger
+
+	mu sync.Mutex // serialises Handler calls
+
+	connects, disconnects, packets, lost, frames, audioFrames, decodeErrors atomic.Uint64
+	connected                                                               atomic.Bool
+}
+
+// New validates cfg and returns an Ingest for it.
+func New(cfg Config, h Handler) (*Ingest, error) {
+	u, err := base.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: bad URL: %w", cfg.Name, err)
+	}
+	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+		return nil, fmt.Errorf("camera %s: URL scheme %q is not rtsp or rtsps", cfg.Name, u.Scheme)
+	}
+	switch cfg.Transport {
+	case "", "auto", "tcp", "udp":
+	default:
+		return nil, fmt.Errorf("camera %s: transport %q is not auto, tcp or udp", cfg.Name, cfg.Transport)
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 5 * time.Second
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 2 * time.Second
+	}
+	if cfg.StableAfter <= 0 {
+		cfg.StableAfter = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Ingest{cfg: cfg, h: h, log: log.With("camera", cfg.Name)}, nil
+}
+
+// Stats returns the current counters.
+func (in *Ingest) Stats() Stats {
+	return Stats{
+		Connects: in.connects.Load(), Disconnects: in.disconnects.Load(),
+		Packets: in.packets.Load(), Lost: in.lost.Load(),
+		Frames: in.frames.Load(), AudioFrames: in.audioFrames.Load(),
+		DecodeErrors: in.decodeErrors.Load(), Connected: in.connected.Load(),
+	}
+}
+
+// Run connects and reconnects until ctx is done. It returns ctx's error.
+func (in *Ingest) Run(ctx context.Context) error {
+	backoff := in.cfg.MinBackoff
+	var (
+		lastMsg  string
+		lastWarn time.Time
+		repeats  int
+	)
+	for {
+		began := time.Now()
+		err := in.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(began) > in.cfg.StableAfter {
+			backoff = in.cfg.MinBackoff
+		}
+		// A camera that stays down would log every retry; warn when the
+		// reason changes and then once a minute with a count.
+		msg := fmt.Sprint(err)
+		if msg != lastMsg || time.Since(lastWarn) >= time.Minute {
+			in.log.Warn("camera stream ended; reconnecting", "err", msg, "retry_in", backoff, "failures_since_last_report", repeats)
+			lastMsg, lastWarn, repeats = msg, time.Now(), 0
+		} else {
+			repeats++
+			in.log.Debug("camera stream ended; reconnecting", "err", msg, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, in.cfg.MaxBackoff)
+	}
+}
+
+// RedactURL hides the password of a camera URL for logs and errors.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// session runs one connection from DESCRIBE to the end of PLAY.
+func (in *Ingest) session(ctx context.Context) error {
+	u, err := base.ParseURL(in.cfg.URL)
+	if err != nil {
+		return err
+	}
+	c := &gortsplib.Client{
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		ReadTimeout:  in.cfg.ReadTimeout,
+		WriteTimeout: in.cfg.ReadTimeout,
+		OnPacketsLost: func(lost uint64) {
+			in.lost.Add(lost)
+		},
+		OnDecodeError: func(error) {
+			in.decodeErrors.Add(1)
+		},
+	}
+	switch in.cfg.Transport {
+	case "tcp":
+		p := gortsplib.ProtocolTCP
+		c.Protocol = &p
+	case "udp":
+		p := gortsplib.ProtocolUDP
+		c.Protocol = &p
+	}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
+
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	tracks, regs, err := in.setupDecoders(c, desc)
+	if err != nil {
+		return err
+	}
+	for _, r := range regs {
+		if _, err := c.Setup(desc.BaseURL, r.media, 0, 0); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+	}
+	for _, r := range regs {
+		c.OnPacketRTP(r.media, r.format, r.cb)
+	}
+
+	in.mu.Lock()
+	err = in.h.Start(tracks)
+	in.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("start recording: %w", err)
+	}
+	if _, err := c.Play(nil); err != nil {
+		in.stop(err)
+		return fmt.Errorf("play: %w", err)
+	}
+	in.connects.Add(1)
+	in.connected.Store(true)
+	in.log.Info("camera connected", "video", tracks.Video, "audio", audioName(tracks.Audio))
+	err = c.Wait()
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	in.connected.Store(false)
+	in.disconnects.Add(1)
+	in.stop(err)
+	return err
+}
+
+func (in *Ingest) stop(reason error) {
+	in.mu.Lock()
+	in.h.Stop(reason)
+	in.mu.Unlock()
+}
+
+func audioName(c fmp4.Codec) string {
+	switch c.(type) {
+	case *fmp4.CodecMPEG4Audio:
+		return "AAC"
+	case *fmp4.CodecOpus:
+		return "Opus"
+	}
+	return "none"
+}
+
+// registration is an RTP callback to install once its media is set up.
+type registration struct {
+	media  *description.Media
+	format format.Format
+	cb     func(*rtp.Packet)
+}
+
+// setupDecoders picks the tracks to record and builds their RTP callbacks.
+func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) (Tracks, []registration, error) {
+	var (
+		tr   Tracks
+		regs []registration
+	)
+	var h264f *format.H264
+	var h265f *format.H265
+	if m := desc.FindFormat(&h264f); m != nil {
+		dec, err := h264f.CreateDecoder()
+		if err != nil {
+			return tr, nil, err
+		}
+		tr.Video, tr.SPS, tr.PPS = "H264", h264f.SPS, h264f.PPS
+		regs = append(regs, registration{m, h264f, func(pkt *rtp.Packet) {
+			in.packets.Add(1)
+			pts, ok := c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
+			au, err := dec.Decode(pkt)
+			if err != nil {
+				if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+					in.decodeErrors.Add(1)
+				}
+				return
+			}
+			in.video(pts, au)
+		}})
+	} else if m := desc.FindFormat(&h265f); m != nil {
+		dec, err := h265f.CreateDecoder()
+		if err != nil {
+			return tr, nil, err
+		}
+		tr.Video, tr.VPS, tr.SPS, tr.PPS = "H265", h265f.VPS, h265f.SPS, h265f.PPS
+		regs = append(regs, registration{m, h265f, func(pkt *rtp.Packet) {
+			in.packets.Add(1)
+			pts, ok := c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
+			au, err := dec.Decode(pkt)
+			if err != nil {
+				if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+					in.decodeErrors.Add(1)
+				}
+				return
+			}
+			in.video(pts, au)
+		}})
+	} else {
+		return tr, nil, fmt.Errorf("no H.264 or H.265 video track in the stream (hint: set the camera's encoder to H.264 or H.265)")
+	}
+
+	var aac *format.MPEG4Audio
+	var opusf *format.Opus
+	if m := desc.FindFormat(&aac); m != nil && aac.Config != nil {
+		dec, err := aac.CreateDecoder()
+		if err == nil {
+			tr.Audio = &fmp4.CodecMPEG4Audio{Config: *aac.Config}
+			tr.AudioClockRate = aac.ClockRate()
+			regs = append(regs, registration{m, aac, func(pkt *rtp.Packet) {
+				in.packets.Add(1)
+				pts, ok := c.PacketPTS(m, pkt)
+				if !ok {
+					return
+				}
+				aus, err := dec.Decode(pkt)
+				if err != nil {
+					if !errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
+						in.decodeErrors.Add(1)
+					}
+					return
+				}
+				in.audio(pts, aus)
+			}})
+		}
+	} else if m := desc.FindFormat(&opusf); m != nil {
+		dec, err := opusf.CreateDecoder()
+		if err == nil {
+			tr.Audio = &fmp4.CodecOpus{ChannelCount: max(opusf.ChannelCount, 1)}
+			tr.AudioClockRate = opusf.ClockRate()
+			regs = append(regs, registration{m, opusf, func(pkt *rtp.Packet) {
+				in.packets.Add(1)
+				pts, ok := c.PacketPTS(m, pkt)
+				if !ok {
+					return
+				}
+				frame, err := dec.Decode(pkt)
+				if err != nil {
+					in.decodeErrors.Add(1)
+					return
+				}
+				in.audio(pts, [][]byte{frame})
+			}})
+		}
+	}
+	return tr, regs, nil
+}
+
+func (in *Ingest) video(pts int64, au [][]byte) {
+	in.frames.Add(1)
+	in.mu.Lock()
+	in.h.Video(pts, au)
+	in.mu.Unlock()
+}
+
+func (in *Ingest) audio(pts int64, frames [][]byte) {
+	in.audioFrames.Add(uint64(len(frames)))
+	in.mu.Lock()
+	in.h.Audio(pts, frames)
+	in.mu.Unlock()
+}
