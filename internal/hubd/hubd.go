@@ -1,0 +1,250 @@
+// Package hubd wires the hub from its configuration: the sealed segment
+// store, the hub's signing key, and one recorder per camera (RTSP ingest ->
+// segmenter -> seal -> store).
+//
+// It owns the hub's lifecycle: Start brings every component up, Close stops
+// the cameras, seals and stores each open segment, and waits for every
+// goroutine. It must never write plaintext media anywhere: a segment is sealed
+// in memory, to the household's recipients, before it is handed to the store.
+package hubd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"vigil/internal/camera"
+	"vigil/internal/config"
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/segstore"
+)
+
+// Options are the hub's dependencies beyond its config.
+type Options struct {
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil means time.Now
+	// StoreHooks injects storage faults in tests (see segstore.FaultHooks).
+	StoreHooks segstore.FaultHooks
+	// Camera overrides ingest timing for tests; zero values keep defaults.
+	MinBackoff, MaxBackoff, ReadTimeout time.Duration
+}
+
+// Hub records every configured camera.
+type Hub struct {
+	cfg    *config.Hub
+	opts   Options
+	log    *slog.Logger
+	store  *segstore.Store
+	signer ed25519.PrivateKey
+	recips []envelope.Recipient
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	recs   []*recorder
+}
+
+// New checks the configuration and prepares a Hub; Start runs it.
+func New(cfg *config.Hub, opts Options) (*Hub, error) {
+	if err := cfg.Validate(checkRecipient); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Hub{cfg: cfg, opts: opts, log: opts.Logger}
+	for _, r := range cfg.Recipients {
+		rc, err := envelope.ParseX25519Recipient(r)
+		if err != nil {
+			return nil, err
+		}
+		h.recips = append(h.recips, rc)
+	}
+	return h, nil
+}
+
+func checkRecipient(s string) error {
+	_, err := envelope.ParseX25519Recipient(s)
+	return err
+}
+
+// Start opens the store (repairing what a crash left behind), loads or
+// creates the hub key and starts recording every camera.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := os.MkdirAll(h.cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	key, created, err := keydir.LoadOrCreateSigner(h.cfg.Data)
+	if err != nil {
+		return err
+	}
+	h.signer = key
+	pub := key.Public().(ed25519.PublicKey)
+	if created {
+		h.log.Info("created hub signing key", "hub", envelope.SignerID(pub))
+	}
+
+	limits := map[string]segstore.Limits{}
+	for _, c := range h.cfg.Cameras {
+		if c.Retention != nil {
+			limits[c.Name] = segstore.Limits{MaxBytes: int64(c.Retention.MaxBytes), MaxAge: time.Duration(c.Retention.MaxAge)}
+		}
+	}
+	st, err := segstore.Open(ctx, h.cfg.Data, segstore.Options{
+		MaxBytes: int64(h.cfg.Retention.MaxBytes),
+		MaxAge:   time.Duration(h.cfg.Retention.MaxAge),
+		Cameras:  limits,
+		Logger:   h.log.With("component", "store"),
+		Now:      h.opts.Now,
+		FS:       h.opts.StoreHooks,
+	})
+	if err != nil {
+		return err
+	}
+	h.store = st
+	if rec := st.Recovery(); rec != (segstore.Recovery{}) {
+		h.log.Warn("recovered the store after an unclean stop", "orphans_removed", rec.OrphansRemoved,
+			"garbage_finished", rec.GarbageFinished, "missing_rows", rec.MissingRows)
+	}
+	if n, err := st.Enforce(ctx); err != nil {
+		h.log.Error("retention", "err", err)
+	} else if n > 0 {
+		h.log.Info("retention deleted old segments", "count", n)
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancel = cancel
+	for _, c := range h.cfg.Cameras {
+		r, err := h.newRecorder(runCtx, c)
+		if err != nil {
+			cancel()
+			h.wg.Wait()
+			st.Close()
+			return err
+		}
+		h.recs = append(h.recs, r)
+	}
+	for _, r := range h.recs {
+		r.start(runCtx, &h.wg)
+	}
+	h.wg.Add(1)
+	go h.retentionLoop(runCtx)
+	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
+		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
+	return nil
+}
+
+// retentionLoop applies the age limits even when no segment arrives.
+func (h *Hub) retentionLoop(ctx context.Context) {
+	defer h.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := h.store.Enforce(ctx); err != nil && ctx.Err() == nil {
+				h.log.Error("retention", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops every camera, seals and stores the segments in progress and
+// closes the store. It is safe to call once after Start.
+func (h *Hub) Close() error {
+	if h.cancel == nil {
+		return nil
+	}
+	h.cancel()
+	h.wg.Wait()
+	var errs []error
+	for _, r := range h.recs {
+		s := r.stats()
+		h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
+			"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
+	}
+	if err := h.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	h.log.Info("hub stopped")
+	return errors.Join(errs...)
+}
+
+// Store returns the hub's segment store (valid between Start and Close).
+func (h *Hub) Store() *segstore.Store { return h.store }
+
+// SignerPublic returns the hub's public signing key (valid after Start).
+func (h *Hub) SignerPublic() ed25519.PublicKey { return h.signer.Public().(ed25519.PublicKey) }
+
+// CameraStats are one camera's recording counters.
+type CameraStats struct {
+	Camera         string
+	Ingest         camera.Stats
+	FramesIn       uint64 // access units received
+	FramesRecorded uint64 // access units in stored segments
+	FramesDropped  uint64 // malformed, before the first keyframe, or lost to a full queue
+	WaitingKey     uint64 // of FramesDropped: before the first keyframe of a session
+	Segments       uint64
+	SealedBytes    uint64
+	StoreErrors    uint64
+	Gaps           uint64
+}
+
+// Stats returns the counters of every camera.
+func (h *Hub) Stats() []CameraStats {
+	out := make([]CameraStats, 0, len(h.recs))
+	for _, r := range h.recs {
+		out = append(out, r.stats())
+	}
+	return out
+}
+
+func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, error) {
+	next, err := h.store.NextSeq(ctx, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &recorder{
+		hub:    h,
+		name:   c.Name,
+		log:    h.log.With("camera", c.Name),
+		seq:    next,
+		queue:  make(chan sealedSegment, queueLen),
+		lastOK: h.lastEnd(ctx, c.Name),
+	}
+	if !r.lastOK.IsZero() {
+		r.gapReason = "hub was not recording"
+	}
+	in, err := camera.New(camera.Config{
+		Name:        c.Name,
+		URL:         c.URL,
+		Transport:   c.Transport,
+		Logger:      h.log,
+		MinBackoff:  h.opts.MinBackoff,
+		MaxBackoff:  h.opts.MaxBackoff,
+		ReadTimeout: h.opts.ReadTimeout,
+	}, r)
+	if err != nil {
+		return nil, err
+	}
+	r.ingest = in
+	return r, nil
+}
+
+func (h *Hub) lastEnd(ctx context.Context, cam string) time.Time {
+	segs, err := h.store.List(ctx, segstore.Filter{Camera: cam, From: h.opts.Now().Add(-24 * time.Hour)})
+	if err != nil || len(segs) == 0 {
+		return time.Time{}
+	}
+	return segs[len(segs)-1].End
+}

@@ -1,0 +1,187 @@
+package hubd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vigil/internal/camera"
+	"vigil/internal/envelope"
+	"vigil/internal/segment"
+	"vigil/internal/segstore"
+)
+
+// queueLen bounds the sealed segments waiting for the disk per camera
+// (about 30 s of video at the default segment length).
+const queueLen = 8
+
+// gapMin is the shortest hole between two segments recorded as a gap.
+const gapMin = time.Second
+
+type sealedSegment struct {
+	meta segstore.Meta
+	data []byte
+}
+
+// recorder records one camera. The ingest calls its Handler methods from one
+// goroutine at a time; the store writes happen on the recorder's own writer
+// goroutine so a slow disk never stalls the camera's connection.
+type recorder struct {
+	hub    *Hub
+	name   string
+	log    *slog.Logger
+	ingest *camera.Ingest
+	queue  chan sealedSegment
+
+	// Owned by the ingest goroutine (Handler calls).
+	seg       *segment.Segmenter
+	seq       uint64
+	lastOK    time.Time // end of the last segment handed to the store
+	gapReason string
+
+	framesIn, recorded, dropped, waitingKey, segments, sealedBytes, storeErrors, gaps atomic.Uint64
+}
+
+func (r *recorder) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(r.queue)
+		_ = r.ingest.Run(ctx) // returns when ctx is done, after Stop flushed
+	}()
+	go func() {
+		defer wg.Done()
+		r.writeLoop()
+	}()
+}
+
+func (r *recorder) stats() CameraStats {
+	return CameraStats{
+		Camera: r.name, Ingest: r.ingest.Stats(),
+		FramesIn: r.framesIn.Load(), FramesRecorded: r.recorded.Load(),
+		FramesDropped: r.dropped.Load(), WaitingKey: r.waitingKey.Load(),
+		Segments: r.segments.Load(), SealedBytes: r.sealedBytes.Load(),
+		StoreErrors: r.storeErrors.Load(), Gaps: r.gaps.Load(),
+	}
+}
+
+// Start implements camera.Handler.
+func (r *recorder) Start(t camera.Tracks) error {
+	s, err := segment.New(segment.Config{
+		Duration:       time.Duration(r.hub.cfg.SegmentDuration),
+		Codec:          t.Video,
+		VPS:            t.VPS,
+		SPS:            t.SPS,
+		PPS:            t.PPS,
+		Audio:          t.Audio,
+		AudioClockRate: t.AudioClockRate,
+		OnSegment:      r.onSegment,
+		Now:            r.hub.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+	r.seg = s
+	return nil
+}
+
+// Video implements camera.Handler.
+func (r *recorder) Video(pts int64, au [][]byte) {
+	r.framesIn.Add(1)
+	if r.seg == nil {
+		r.dropped.Add(1)
+		return
+	}
+	switch err := r.seg.WriteVideo(pts, au); {
+	case err == nil:
+	case errors.Is(err, segment.ErrWaitingKeyframe):
+		r.dropped.Add(1)
+		r.waitingKey.Add(1)
+	case errors.Is(err, segment.ErrMalformed):
+		r.dropped.Add(1)
+		r.log.Debug("dropped a malformed frame", "err", err)
+	default:
+		r.log.Error("recording", "err", err)
+	}
+}
+
+// Audio implements camera.Handler.
+func (r *recorder) Audio(pts int64, frames [][]byte) {
+	if r.seg != nil {
+		_ = r.seg.WriteAudio(pts, frames)
+	}
+}
+
+// Stop implements camera.Handler: the session ended, so the open segment is
+// closed and stored, and the next segment will be preceded by a gap.
+func (r *recorder) Stop(reason error) {
+	if r.seg != nil {
+		if err := r.seg.Flush(); err != nil {
+			r.log.Error("closing segment", "err", err)
+		}
+		r.seg = nil
+	}
+	r.gapReason = "camera disconnected"
+	if errors.Is(reason, context.Canceled) {
+		r.gapReason = "hub was not recording"
+	}
+}
+
+// onSegment seals a finished segment in memory and queues it for the disk.
+func (r *recorder) onSegment(s segment.Segment) error {
+	hdr := envelope.Header{
+		Kind:     envelope.KindSegment,
+		Stream:   r.name,
+		Sequence: r.seq,
+		Start:    s.Start,
+	}
+	sealed, err := envelope.Seal(hdr, s.End, r.hub.signer, s.Data, r.hub.recips...)
+	if err != nil {
+		return err
+	}
+	meta := segstore.Meta{
+		Camera: r.name, Seq: r.seq, Start: s.Start, End: s.End,
+		Codec: s.Codec, AudioCodec: s.AudioCodec, Keyframes: s.Keyframes, Frames: s.Frames,
+	}
+	r.seq++
+	if !r.lastOK.IsZero() && s.Start.Sub(r.lastOK) >= gapMin {
+		g := segstore.Gap{Camera: r.name, Start: r.lastOK, End: s.Start, Reason: r.gapReason}
+		if err := r.hub.store.AddGap(context.Background(), g); err != nil {
+			r.log.Error("recording gap", "err", err)
+		} else {
+			r.gaps.Add(1)
+			r.log.Info("gap in recording", "from", g.Start.Format(time.RFC3339), "to", g.End.Format(time.RFC3339),
+				"length", g.End.Sub(g.Start).Round(time.Millisecond).String(), "reason", g.Reason)
+		}
+	}
+	r.lastOK = s.End
+	select {
+	case r.queue <- sealedSegment{meta: meta, data: sealed}:
+	default:
+		// The disk is slower than the camera: drop this segment rather than
+		// stall the camera connection, and say so.
+		r.dropped.Add(uint64(s.Frames))
+		r.storeErrors.Add(1)
+		r.log.Error("storage is too slow; dropped a segment", "start", s.Start.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (r *recorder) writeLoop() {
+	for s := range r.queue {
+		seg, err := r.hub.store.Put(context.Background(), s.meta, s.data)
+		if err != nil {
+			r.storeErrors.Add(1)
+			r.dropped.Add(uint64(s.meta.Frames))
+			r.log.Error("storing segment", "err", err)
+			continue
+		}
+		r.segments.Add(1)
+		r.recorded.Add(uint64(s.meta.Frames))
+		r.sealedBytes.Add(uint64(seg.Bytes))
+		r.log.Debug("segment stored", "seq", seg.Seq, "bytes", seg.Bytes, "frames", seg.Frames)
+	}
+}
