@@ -1,0 +1,49 @@
+# Vigil: the two commands of the quick start are 'make demo' and 'make test'.
+# Each installs what it needs first (scripts/deps.sh).
+
+GO        := $(shell ./scripts/deps.sh)
+GOFLAGS   ?=
+STREAMS   ?= 10
+DURATION  ?= 30s
+FUZZTIME  ?= 30s
+export GOTOOLCHAIN := local
+
+.PHONY: all demo test bench build deps vet fuzz clean
+
+all: build
+
+deps:
+	@test -n "$(GO)" || (echo "make: Go is not available (see scripts/deps.sh)"; exit 1)
+	@echo "using $(GO) ($$($(GO) env GOVERSION))"
+
+build: deps
+	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
+
+# The hub with a software camera and a fresh household key in ./demo-data.
+demo: build
+	./bin/vigil demo --data demo-data
+
+vet: deps
+	@out=$$($(GO)fmt -l cmd internal 2>/dev/null || gofmt -l cmd internal); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
+test: vet
+	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
+
+# Go benchmarks, then the hub recording benchmark (STREAMS, DURATION).
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
+	./bin/vigil bench record --streams $(STREAMS) --duration $(DURATION)
+
+# Run every fuzz target for FUZZTIME each.
+fuzz: deps
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,141 @@
+// Package cli implements the vigil command's subcommands. Each subcommand
+// parses its flags, builds the components it needs and returns an error; only
+// main turns an error into an exit code. Nothing here prints keys other than a
+// public recipient string, and camera URLs are shown with passwords hidden.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+)
+
+// ErrUsage marks a command-line mistake; main exits with status 2 for it.
+var ErrUsage = errors.New("usage")
+
+// env is what every subcommand gets: its arguments and output streams.
+type env struct {
+	ctx    context.Context
+	args   []string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	summary string
+	run     func(env) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"camera":     {"serve a video file as a looping live RTSP stream", runCamera},
+		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub},
+		"keys":       {"make and show household keys (keys new -o FILE, keys public FILE)", runKeys},
+		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
+		"bench":      {"measure the hub (bench record --streams N --duration D)", runBench},
+		"demo":       {"run a software camera and a hub on embedded defaults", runDemo},
+	}
+}
+
+// Run runs the vigil command with args (without the program name) and
+// returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := cmd.run(env{ctx: ctx, args: args[1:], stdout: stdout, stderr: stderr})
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 2
+	case errors.Is(err, context.Canceled):
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "vigil: end-to-end encrypted home security cameras")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: vigil <command> [flags]")
+	fmt.Fprintln(w)
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'vigil <command> -h' for the flags of a command.")
+}
+
+// newFlags returns a FlagSet that reports errors instead of exiting.
+func newFlags(e env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags and rejects stray positional arguments beyond max.
+func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > maxArgs {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(maxArgs))
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// newLogger writes human-readable logs to w at the given level.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// isTerminal reports whether f looks like an interactive terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

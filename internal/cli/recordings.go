@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/recordings"
+	"vigil/internal/segstore"
+)
+
+func runRecordings(e env) error {
+	if len(e.args) == 0 {
+		return fmt.Errorf("%w: recordings needs a subcommand: list | export", ErrUsage)
+	}
+	switch e.args[0] {
+	case "list":
+		return recordingsList(e, e.args[1:])
+	case "export":
+		return recordingsExport(e, e.args[1:])
+	}
+	return fmt.Errorf("%w: unknown recordings subcommand %q (list, export)", ErrUsage, e.args[0])
+}
+
+// segmentJSON is the --json form of one segment.
+type segmentJSON struct {
+	Camera     string    `json:"camera"`
+	Seq        uint64    `json:"seq"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Bytes      int64     `json:"bytes"`
+	Codec      string    `json:"codec"`
+	AudioCodec string    `json:"audio_codec,omitempty"`
+	Frames     int       `json:"frames"`
+	Keyframes  int       `json:"keyframes"`
+}
+
+func recordingsList(e env, args []string) error {
+	fs := newFlags(e, "recordings list", "--data DIR [--camera NAME] [--from T] [--to T] [--json]")
+	data := fs.String("data", "", "hub data directory")
+	cam := fs.String("camera", "", "only this camera")
+	from := fs.String("from", "", "only segments ending after this time (RFC 3339)")
+	to := fs.String("to", "", "only segments starting before this time (RFC 3339)")
+	asJSON := fs.Bool("json", false, "one JSON object per segment, one per line")
+	gaps := fs.Bool("gaps", false, "also list gaps (text output)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: --data DIR is required", ErrUsage)
+	}
+	f, err := filter(*cam, *from, *to)
+	if err != nil {
+		return err
+	}
+	st, err := segstore.OpenReadOnly(e.ctx, *data, segstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	segs, err := st.List(e.ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, s := range segs {
+			if err := enc.Encode(segmentJSON{Camera: s.Camera, Seq: s.Seq, Start: s.Start.UTC(), End: s.End.UTC(),
+				Bytes: s.Bytes, Codec: s.Codec, AudioCodec: s.AudioCodec, Frames: s.Frames, Keyframes: s.Keyframes}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA\tSEQ\tSTART\tEND\tLENGTH\tBYTES\tCODEC\tFRAMES")
+	var total int64
+	for _, s := range segs {
+		total += s.Bytes
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%d\n", s.Camera, s.Seq, s.Start.UTC().Format(time.RFC3339Nano),
+			s.End.UTC().Format(time.RFC3339Nano), s.End.Sub(s.Start).Round(time.Millisecond), s.Bytes, s.Codec, s.Frames)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "%d segments, %d bytes\n", len(segs), total)
+	if *gaps {
+		gs, err := st.Gaps(e.ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			fmt.Fprintf(e.stdout, "gap %s %s .. %s (%s): %s\n", g.Camera, g.Start.UTC().Format(time.RFC3339),
+				g.End.UTC().Format(time.RFC3339), g.End.Sub(g.Start).Round(time.Millisecond), g.Reason)
+		}
+	}
+	return nil
+}
+
+func filter(cam, from, to string) (segstore.Filter, error) {
+	f := segstore.Filter{Camera: cam}
+	var err error
+	if from != "" {
+		if f.From, err = time.Parse(time.RFC3339, from); err != nil {
+			return f, fmt.Errorf("%w: --from %q is not an RFC 3339 time like 2026-11-28T21:00:00Z", ErrUsage, from)
+		}
+	}
+	if to != "" {
+		if f.To, err = time.Parse(time.RFC3339, to); err != nil {
+			return f, fmt.Errorf("%w: --to %q is not an RFC 3339 time like 2026-11-28T21:10:00Z", ErrUsage, to)
+		}
+	}
+	return f, nil
+}
+
+func recordingsExport(e env, args []string) error {
+	fs := newFlags(e, "recordings export", "--data DIR --camera NAME --from T --to T --identity FILE -o clip.mp4")
+	data := fs.String("data", "", "hub data directory")
+	cam := fs.String("camera", "", "camera to export")
+	from := fs.String("from", "", "start of the range (RFC 3339)")
+	to := fs.String("to", "", "end of the range (RFC 3339)")
+	idFile := fs.String("identity", "", "household identity file (from 'vigil keys new')")
+	out := fs.String("o", "", "output MP4 file")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	switch {
+	case *data == "":
+		return fmt.Errorf("%w: --data DIR is required", ErrUsage)
+	case *cam == "":
+		return fmt.Errorf("%w: --camera NAME is required", ErrUsage)
+	case *out == "":
+		return fmt.Errorf("%w: -o FILE is required", ErrUsage)
+	case *idFile == "":
+		return fmt.Errorf("%w: --identity FILE is required: recordings are sealed to the household key and only its identity opens them", ErrUsage)
+	}
+	f, err := filter(*cam, *from, *to)
+	if err != nil {
+		return err
+	}
+	ids, err := readIdentities(*idFile)
+	if err != nil {
+		return err
+	}
+	hubKey, err := keydir.ReadSignerPublic(*data)
+	if err != nil {
+		return err
+	}
+	st, err := segstore.OpenReadOnly(e.ctx, *data, segstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	progress := func(done, total int) {}
+	if isTerminal(e.stderr) {
+		progress = func(done, total int) { fmt.Fprintf(e.stderr, "\rexporting: %d/%d segments", done, total) }
+	}
+	began := time.Now()
+	stats, err := recordings.ExportFile(e.ctx, st, *out, recordings.ExportOptions{
+		Camera: f.Camera, From: f.From, To: f.To, Identities: ids,
+		Trust: envelope.TrustedKeys{hubKey}, Progress: progress,
+	})
+	if isTerminal(e.stderr) {
+		fmt.Fprintln(e.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fi, _ := os.Stat(*out)
+	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, %d bytes in %s\n", *out, stats.Segments, stats.VideoFrames,
+		stats.Duration.Round(time.Millisecond), fi.Size(), time.Since(began).Round(time.Millisecond))
+	return nil
+}

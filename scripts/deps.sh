@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need, on Debian/Ubuntu:
+#   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
+#   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage).
+# As root it installs missing Debian packages with apt-get; otherwise it prints
+# the exact command to run and fails.
+set -euo pipefail
+
+need_pkgs=()
+command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
+command -v ffprobe >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
+[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need_pkgs+=(opencv-doc)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
+command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  # de-duplicate
+  mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing ${need_pkgs[*]} with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "deps: missing packages: ${need_pkgs[*]}" >&2
+    echo "deps: run: sudo apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Go: use the one on PATH (or /usr/local/go) if it is new enough; otherwise
+# fetch the official toolchain through the Go module proxy into .cache/go.
+want_minor=26
+go_ok() {
+  local v
+  v=$("$1" env GOVERSION 2>/dev/null || true)   # e.g. go1.26.8
+  [[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge $want_minor ]
+}
+for g in go /usr/local/go/bin/go "$PWD/.cache/go/bin/go"; do
+  if command -v "$g" >/dev/null 2>&1 && go_ok "$g"; then
+    echo "$(command -v "$g")"
+    exit 0
+  fi
+done
+ver=go1.26.8
+arch=$(uname -m); case $arch in x86_64) arch=amd64;; aarch64) arch=arm64;; esac
+url="https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$ver.linux-$arch.zip"
+echo "deps: fetching $ver from the Go module proxy" >&2
+mkdir -p .cache
+tmp=$(mktemp -d)
+curl -fsSL -o "$tmp/go.zip" "$url"
+unzip -q "$tmp/go.zip" -d "$tmp"
+rm -rf .cache/go
+mv "$tmp/golang.org/toolchain@v0.0.1-$ver.linux-$arch" .cache/go
+chmod +x .cache/go/bin/* .cache/go/pkg/tool/*/* 2>/dev/null || true
+rm -rf "$tmp"
+echo "$PWD/.cache/go/bin/go"
