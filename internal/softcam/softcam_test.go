@@ -387,6 +387,19 @@ func TestVtest(t *testing.T) {
 	})
 
 	t.Run("stats", func(t *testing.T) {
+		// A client that stopped reading is only noticed when the server's
+		// write to it times out; give sessions that long to close.
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			open := 0
+			for _, ps := range s.Stats() {
+				open += len(ps.Sessions)
+			}
+			if open == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		for _, ps := range s.Stats() {
 			if ps.FramesSent < uint64(fps*d.Seconds()*0.5) {
 				t.Errorf("%s: FramesSent=%d", ps.Path, ps.FramesSent)
