@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ func runBench(e env) error {
 	segDur := fs.Duration("segment", 4*time.Second, "segment duration")
 	keep := fs.String("data", "", "hub data directory (default: a temporary directory, removed afterwards)")
 	verbose := fs.Bool("v", false, "hub logs on stderr")
+	memProfile := fs.String("memprofile", "", "write a heap profile of the hub at the end of recording to this file")
 	if err := parse(fs, e.args[1:], 0); err != nil {
 		return err
 	}
@@ -135,6 +137,16 @@ loop:
 		}
 	}
 	tick.Stop()
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
+	}
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	wall := time.Since(t0)

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -41,6 +42,14 @@ const VideoClockRate = 90000
 // sends a keyframe cannot make the hub buffer without limit: at this size the
 // segment is closed and frames are dropped until the next keyframe.
 const MaxSegmentBytes = 64 << 20
+
+// bufPool holds the buffers segments are marshalled into. Cameras close
+// segments at different moments, so a handful of buffers serve many cameras
+// instead of one idle segment-sized buffer each.
+var bufPool = sync.Pool{New: func() any { return new(seekablebuffer.Buffer) }}
+
+// maxPooledBuffer keeps unusually large buffers out of the pool.
+const maxPooledBuffer = 8 << 20
 
 // Errors reported for dropped input. They are counted by the caller; none of
 // them stops recording.
@@ -116,7 +125,6 @@ type Segmenter struct {
 	keyframes  int
 	waitKey    bool // drop until next keyframe
 	seq        uint32
-	buf        seekablebuffer.Buffer
 	lastVidDur uint32
 }
 
@@ -427,11 +435,17 @@ func (s *Segmenter) closeSegment(lastDur uint32) error {
 	}
 	s.seq++
 
-	s.buf.Reset()
-	if err := init.Marshal(&s.buf); err != nil {
+	buf := bufPool.Get().(*seekablebuffer.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			bufPool.Put(buf)
+		}
+	}()
+	if err := init.Marshal(buf); err != nil {
 		return fmt.Errorf("segment: marshal init: %w", err)
 	}
-	if err := part.Marshal(&s.buf); err != nil {
+	if err := part.Marshal(buf); err != nil {
 		return fmt.Errorf("segment: marshal part: %w", err)
 	}
 	seg := Segment{
@@ -441,7 +455,7 @@ func (s *Segmenter) closeSegment(lastDur uint32) error {
 		AudioCodec: audioCodec,
 		Frames:     len(s.video),
 		Keyframes:  s.keyframes,
-		Data:       s.buf.Bytes(),
+		Data:       buf.Bytes(),
 	}
 
 	// Keep the keyframe that triggered the cut out of this segment: the
