@@ -81,16 +81,34 @@ Vigil demo is running.
 
 Every ~4 s a segment is sealed to the household key before it touches the disk.
 In another terminal:
-  vigil recordings list --data %s
-  vigil recordings export --data %s --camera front --from %s --to %s \
-      --identity %s -o clip.mp4
+  %[10]s recordings list --data %[5]s
+  %[10]s recordings export --data %[6]s --camera front --from %[7]s --to %[8]s \
+      --identity %[9]s -o clip.mp4
 Press Ctrl-C to stop (the open segment is sealed and kept).
 `, cam.URL("front"), filepath.Join(rel, "household.key"), recipient, filepath.Join(rel, "hub", "segments"),
 		filepath.Join(rel, "hub"), filepath.Join(rel, "hub"), time.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
-		time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339), filepath.Join(rel, "household.key"))
+		time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339), filepath.Join(rel, "household.key"), selfName())
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping…")
 	return h.Close()
+}
+
+// selfName is how the user can run this binary again from the current
+// directory: ./bin/vigil after 'make demo', or plain vigil from PATH.
+func selfName() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "vigil"
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "vigil"
+	}
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "vigil"
+	}
+	return "./" + rel
 }
 
 // demoIdentity loads the demo household identity, creating it on first run,

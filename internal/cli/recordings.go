@@ -2,8 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -164,6 +167,11 @@ func recordingsExport(e env, args []string) error {
 	})
 	if isTerminal(e.stderr) {
 		fmt.Fprintln(e.stderr)
+	}
+	if errors.Is(err, recordings.ErrNothing) {
+		if cams, cerr := st.Cameras(e.ctx); cerr == nil && !slices.Contains(cams, f.Camera) {
+			return fmt.Errorf("no recordings of a camera named %q; recorded cameras: %s", f.Camera, strings.Join(cams, ", "))
+		}
 	}
 	if err != nil {
 		return err
