@@ -185,6 +185,9 @@ func (in *Ingest) session(ctx context.Context) error {
 		Host:         u.Host,
 		ReadTimeout:  in.cfg.ReadTimeout,
 		WriteTimeout: in.cfg.ReadTimeout,
+		// A keyframe is a burst of ~100 packets; a larger socket buffer
+		// keeps UDP from losing it when the hub is briefly busy.
+		UDPReadBufferSize: 1 << 20,
 		OnPacketsLost: func(lost uint64) {
 			in.lost.Add(lost)
 		},

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,7 +18,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/recordings"
 	"vigil/internal/segstore"
+	"vigil/internal/vigiltest"
 )
 
 func listSegs(t *testing.T, h *Hub, cam string) []segstore.Segment {
@@ -292,4 +298,72 @@ func (h *rtpHandler) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 
 func (h *rtpHandler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// TestRecordH265AudioOverUDP: ffmpeg publishes H.265 with AAC audio to an
+// RTSP server; the hub reads it over UDP and records both tracks; the export
+// plays with both.
+func TestRecordH265AudioOverUDP(t *testing.T) {
+	t.Parallel()
+	id, rcpt := household(t)
+	relay := vigiltest.StartRelay(t)
+	vigiltest.Publish(t, relay.URL("live"), 60*time.Second, true, true)
+	waitFor(t, "ffmpeg to publish", 15*time.Second, relay.Publishing)
+
+	cfg := hubConfig(t, rcpt, map[string]string{"cam": relay.URL("live")}, 2*time.Second)
+	cfg.Cameras[0].Transport = "udp"
+	h := startHub(t, cfg, Options{})
+	waitFor(t, "4 segments", 30*time.Second, func() bool { return statsOf(h, "cam").Segments >= 4 })
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := statsOf(h, "cam")
+	if st.Ingest.AudioFrames == 0 {
+		t.Fatalf("no audio received: %+v", st.Ingest)
+	}
+	segs := listSegsReadOnly(t, cfg.Data, "cam")
+	if segs[0].Codec != "H265" || segs[0].AudioCodec != "AAC" {
+		t.Fatalf("recorded codecs %q/%q, want H265/AAC", segs[0].Codec, segs[0].AudioCodec)
+	}
+	hubKey, _ := keydir.ReadSignerPublic(cfg.Data)
+	store, err := segstore.OpenReadOnly(context.Background(), cfg.Data, segstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	if _, err := recordings.ExportFile(context.Background(), store, out, recordings.ExportOptions{
+		Camera: "cam", Identities: []envelope.Identity{id}, Trust: envelope.TrustedKeys{hubKey},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v := vigiltest.FFprobe(t, out, "v:0")
+	a := vigiltest.FFprobe(t, out, "a:0")
+	t.Logf("video %v; audio %v", v, a)
+	if v["codec_name"] != "hevc" || a["codec_name"] != "aac" {
+		t.Errorf("export has video %q and audio %q, want hevc and aac", v["codec_name"], a["codec_name"])
+	}
+	if v["nb_read_frames"] != strconv.FormatUint(st.FramesRecorded, 10) {
+		t.Errorf("export has %s frames, the hub recorded %d", v["nb_read_frames"], st.FramesRecorded)
+	}
+	vd, _ := strconv.ParseFloat(v["duration"], 64)
+	ad, _ := strconv.ParseFloat(a["duration"], 64)
+	if ad < vd-1 || ad > vd+1 {
+		t.Errorf("audio %.2f s against video %.2f s", ad, vd)
+	}
+	scanG9(t, cfg.Data, id)
+}
+
+func listSegsReadOnly(t *testing.T, data, cam string) []segstore.Segment {
+	t.Helper()
+	st, err := segstore.OpenReadOnly(context.Background(), data, segstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	segs, err := st.List(context.Background(), segstore.Filter{Camera: cam})
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("list: %v, %d segments", err, len(segs))
+	}
+	return segs
 }

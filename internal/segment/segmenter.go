@@ -219,6 +219,12 @@ func (s *Segmenter) WriteVideo(pts int64, au [][]byte) error {
 			return ErrWaitingKeyframe
 		}
 	}
+	if key {
+		// Cameras often send parameter sets only in the session description.
+		// Every keyframe carries them in band, so each segment decodes on its
+		// own and the DTS extractor (which reads them from the stream) works.
+		au = s.withParams(au)
+	}
 
 	dts, err := s.extractDTS(au, pts, key)
 	if err != nil {
@@ -343,6 +349,48 @@ func (s *Segmenter) setParam(dst *[]byte, n []byte) bool {
 	changed := *dst != nil
 	*dst = append((*dst)[:0:0], n...)
 	return changed
+}
+
+// withParams prepends the current parameter sets to a keyframe that lacks
+// them.
+func (s *Segmenter) withParams(au [][]byte) [][]byte {
+	var haveVPS, haveSPS, havePPS bool
+	for _, n := range au {
+		if s.cfg.Codec == CodecH264 {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				haveSPS = true
+			case h264.NALUTypePPS:
+				havePPS = true
+			}
+			continue
+		}
+		switch h265.NALUType((n[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			haveVPS = true
+		case h265.NALUType_SPS_NUT:
+			haveSPS = true
+		case h265.NALUType_PPS_NUT:
+			havePPS = true
+		}
+	}
+	if s.cfg.Codec == CodecH264 {
+		haveVPS = true
+	}
+	if haveVPS && haveSPS && havePPS {
+		return au
+	}
+	out := make([][]byte, 0, len(au)+3)
+	if !haveVPS {
+		out = append(out, s.vps)
+	}
+	if !haveSPS {
+		out = append(out, s.sps)
+	}
+	if !havePPS {
+		out = append(out, s.pps)
+	}
+	return append(out, au...)
 }
 
 func (s *Segmenter) haveParams() bool {

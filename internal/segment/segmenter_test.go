@@ -296,3 +296,66 @@ func BenchmarkSegmenter(b *testing.B) {
 		_ = s.Flush()
 	}
 }
+
+// TestSegmenterParamsOutOfBand: cameras that send parameter sets only in the
+// session description still give segments whose keyframes carry them.
+func TestSegmenterParamsOutOfBand(t *testing.T) {
+	for _, hevc := range []bool{false, true} {
+		m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 3, FPS: 10, GOP: 10, HEVC: hevc})
+		codec := CodecH264
+		if hevc {
+			codec = CodecH265
+		}
+		var vps, sps, pps []byte
+		strip := func(au [][]byte) [][]byte {
+			var out [][]byte
+			for _, n := range au {
+				typ := n[0] & 0x1f
+				if hevc {
+					typ = (n[0] >> 1) & 0x3f
+				}
+				switch {
+				case !hevc && typ == 7, hevc && typ == 33:
+					sps = n
+				case !hevc && typ == 8, hevc && typ == 34:
+					pps = n
+				case hevc && typ == 32:
+					vps = n
+				default:
+					out = append(out, n)
+				}
+			}
+			return out
+		}
+		var aus [][][]byte
+		for _, au := range m.Video {
+			aus = append(aus, strip(au.NALUs))
+		}
+		c := &collected{}
+		s, err := New(Config{Duration: time.Second, Codec: codec, VPS: vps, SPS: sps, PPS: pps, OnSegment: c.on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, au := range aus {
+			if err := s.WriteVideo(m.Video[i].PTS, au); err != nil {
+				t.Fatalf("hevc=%v frame %d: %v", hevc, i, err)
+			}
+		}
+		s.Flush()
+		checkSegments(t, c, len(m.Video), time.Second)
+		for i, data := range c.data {
+			p, _ := parseSeg(data)
+			first := p.parts[0].Tracks[0].Samples[0].Payload
+			// AVCC: 4-byte length, then the first NAL unit, which must be a
+			// parameter set.
+			typ := first[4] & 0x1f
+			want := byte(7)
+			if hevc {
+				typ, want = (first[4]>>1)&0x3f, 32
+			}
+			if typ != want {
+				t.Errorf("hevc=%v segment %d: first NAL unit type %d, want a parameter set (%d)", hevc, i, typ, want)
+			}
+		}
+	}
+}
