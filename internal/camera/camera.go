@@ -273,6 +273,41 @@ type registration struct {
 	cb     func(*rtp.Packet)
 }
 
+// depacketize builds the RTP callback of one track: it counts packets, turns
+// them into units with decode and hands each complete unit to deliver.
+// Errors for which incomplete reports true only mean "more packets needed".
+func (in *Ingest) depacketize(c *gortsplib.Client, m *description.Media,
+	decode func(*rtp.Packet) ([][]byte, error), incomplete func(error) bool,
+	deliver func(pts int64, units [][]byte),
+) func(*rtp.Packet) {
+	return func(pkt *rtp.Packet) {
+		in.packets.Add(1)
+		pts, ok := c.PacketPTS(m, pkt)
+		if !ok {
+			return
+		}
+		units, err := decode(pkt)
+		if err != nil {
+			if !incomplete(err) {
+				in.decodeErrors.Add(1)
+			}
+			return
+		}
+		deliver(pts, units)
+	}
+}
+
+func isErr(targets ...error) func(error) bool {
+	return func(err error) bool {
+		for _, t := range targets {
+			if errors.Is(err, t) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // setupDecoders picks the tracks to record and builds their RTP callbacks.
 func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) (Tracks, []registration, error) {
 	var (
@@ -287,42 +322,16 @@ func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) 
 			return tr, nil, err
 		}
 		tr.Video, tr.SPS, tr.PPS = "H264", h264f.SPS, h264f.PPS
-		regs = append(regs, registration{m, h264f, func(pkt *rtp.Packet) {
-			in.packets.Add(1)
-			pts, ok := c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			au, err := dec.Decode(pkt)
-			if err != nil {
-				if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-					in.decodeErrors.Add(1)
-				}
-				return
-			}
-			in.video(pts, au)
-		}})
+		regs = append(regs, registration{m, h264f, in.depacketize(c, m, dec.Decode,
+			isErr(rtph264.ErrMorePacketsNeeded, rtph264.ErrNonStartingPacketAndNoPrevious), in.video)})
 	} else if m := desc.FindFormat(&h265f); m != nil {
 		dec, err := h265f.CreateDecoder()
 		if err != nil {
 			return tr, nil, err
 		}
 		tr.Video, tr.VPS, tr.SPS, tr.PPS = "H265", h265f.VPS, h265f.SPS, h265f.PPS
-		regs = append(regs, registration{m, h265f, func(pkt *rtp.Packet) {
-			in.packets.Add(1)
-			pts, ok := c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			au, err := dec.Decode(pkt)
-			if err != nil {
-				if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-					in.decodeErrors.Add(1)
-				}
-				return
-			}
-			in.video(pts, au)
-		}})
+		regs = append(regs, registration{m, h265f, in.depacketize(c, m, dec.Decode,
+			isErr(rtph265.ErrMorePacketsNeeded, rtph265.ErrNonStartingPacketAndNoPrevious), in.video)})
 	} else {
 		return tr, nil, fmt.Errorf("no H.264 or H.265 video track in the stream (hint: set the camera's encoder to H.264 or H.265)")
 	}
@@ -330,44 +339,21 @@ func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) 
 	var aac *format.MPEG4Audio
 	var opusf *format.Opus
 	if m := desc.FindFormat(&aac); m != nil && aac.Config != nil {
-		dec, err := aac.CreateDecoder()
-		if err == nil {
+		if dec, err := aac.CreateDecoder(); err == nil {
 			tr.Audio = &fmp4.CodecMPEG4Audio{Config: *aac.Config}
 			tr.AudioClockRate = aac.ClockRate()
-			regs = append(regs, registration{m, aac, func(pkt *rtp.Packet) {
-				in.packets.Add(1)
-				pts, ok := c.PacketPTS(m, pkt)
-				if !ok {
-					return
-				}
-				aus, err := dec.Decode(pkt)
-				if err != nil {
-					if !errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
-						in.decodeErrors.Add(1)
-					}
-					return
-				}
-				in.audio(pts, aus)
-			}})
+			regs = append(regs, registration{m, aac, in.depacketize(c, m, dec.Decode,
+				isErr(rtpmpeg4audio.ErrMorePacketsNeeded), in.audio)})
 		}
 	} else if m := desc.FindFormat(&opusf); m != nil {
-		dec, err := opusf.CreateDecoder()
-		if err == nil {
+		if dec, err := opusf.CreateDecoder(); err == nil {
 			tr.Audio = &fmp4.CodecOpus{ChannelCount: max(opusf.ChannelCount, 1)}
 			tr.AudioClockRate = opusf.ClockRate()
-			regs = append(regs, registration{m, opusf, func(pkt *rtp.Packet) {
-				in.packets.Add(1)
-				pts, ok := c.PacketPTS(m, pkt)
-				if !ok {
-					return
-				}
+			decode := func(pkt *rtp.Packet) ([][]byte, error) {
 				frame, err := dec.Decode(pkt)
-				if err != nil {
-					in.decodeErrors.Add(1)
-					return
-				}
-				in.audio(pts, [][]byte{frame})
-			}})
+				return [][]byte{frame}, err
+			}
+			regs = append(regs, registration{m, opusf, in.depacketize(c, m, decode, isErr(), in.audio)})
 		}
 	}
 	return tr, regs, nil
