@@ -178,6 +178,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
+	stopped := time.Now()
 	hub.Process.Signal(syscall.SIGTERM)
 	if err := hub.Wait(); err != nil {
 		t.Fatalf("hub did not stop cleanly on SIGTERM: %v\n%s", err, logs.String())
@@ -187,6 +188,11 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	segs := listSegments(t, data)
+	// SIGTERM seals the open segment: the recording reaches the stop, not
+	// the last keyframe boundary (the camera's GOP is 2 s).
+	if last := segs[len(segs)-1]; last.End.Before(stopped.Add(-400 * time.Millisecond)) {
+		t.Errorf("last segment ends %s before SIGTERM: the open segment was lost", stopped.Sub(last.End))
+	}
 	if len(segs) < len(before) {
 		t.Errorf("%d segments after restart, %d before", len(segs), len(before))
 	}
