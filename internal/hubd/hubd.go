@@ -214,15 +214,19 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &recorder{
-		hub:    h,
-		name:   c.Name,
-		log:    h.log.With("camera", c.Name),
-		seq:    next,
-		queue:  make(chan sealedSegment, queueLen),
-		lastOK: h.lastEnd(ctx, c.Name),
+	last, err := h.store.LastEnd(ctx, c.Name)
+	if err != nil {
+		return nil, err
 	}
-	if !r.lastOK.IsZero() {
+	r := &recorder{
+		hub:        h,
+		name:       c.Name,
+		log:        h.log.With("camera", c.Name),
+		seq:        next,
+		queue:      make(chan sealedSegment, queueLen),
+		lastStored: last,
+	}
+	if !last.IsZero() {
 		r.gapReason = "hub was not recording"
 	}
 	in, err := camera.New(camera.Config{
@@ -239,12 +243,4 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 	}
 	r.ingest = in
 	return r, nil
-}
-
-func (h *Hub) lastEnd(ctx context.Context, cam string) time.Time {
-	segs, err := h.store.List(ctx, segstore.Filter{Camera: cam, From: h.opts.Now().Add(-24 * time.Hour)})
-	if err != nil || len(segs) == 0 {
-		return time.Time{}
-	}
-	return segs[len(segs)-1].End
 }

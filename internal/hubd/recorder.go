@@ -21,9 +21,16 @@ const queueLen = 8
 // gapMin is the shortest hole between two segments recorded as a gap.
 const gapMin = time.Second
 
+// maxClockDrift is how far a camera's clock may run from the hub's before the
+// recording's wall times are moved back in line with the hub's.
+const maxClockDrift = 2 * time.Second
+
 type sealedSegment struct {
 	meta segstore.Meta
 	data []byte
+	// gapReason says why recording stopped before this segment, when the
+	// ingest knows (the camera dropped, the hub was stopped).
+	gapReason string
 }
 
 // recorder records one camera. The ingest calls its Handler methods from one
@@ -36,16 +43,26 @@ type recorder struct {
 	ingest *camera.Ingest
 	queue  chan sealedSegment
 
+	ctx context.Context // the hub's run context; done when the hub stops
+
 	// Owned by the ingest goroutine (Handler calls).
 	seg       *segment.Segmenter
 	seq       uint64
-	lastOK    time.Time // end of the last segment handed to the store
-	gapReason string
+	gapReason string // carried by the next segment queued
+
+	// Owned by the writer goroutine.
+	lastStored time.Time // end of the last segment stored
+
+	// lossReason says why segments were lost since the last one stored
+	// (the queue was full, the store failed); set by either goroutine.
+	lossMu     sync.Mutex
+	lossReason string
 
 	framesIn, recorded, dropped, waitingKey, segments, sealedBytes, storeErrors, gaps atomic.Uint64
 }
 
 func (r *recorder) start(ctx context.Context, wg *sync.WaitGroup) {
+	r.ctx = ctx
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -80,6 +97,7 @@ func (r *recorder) Start(t camera.Tracks) error {
 		AudioClockRate: t.AudioClockRate,
 		OnSegment:      r.onSegment,
 		Now:            r.hub.opts.Now,
+		MaxClockDrift:  maxClockDrift,
 	})
 	if err != nil {
 		return err
@@ -142,32 +160,49 @@ func (r *recorder) onSegment(s segment.Segment) error {
 	if err != nil {
 		return err
 	}
-	meta := segstore.Meta{
-		Camera: r.name, Seq: r.seq, Start: s.Start, End: s.End,
-		Codec: s.Codec, AudioCodec: s.AudioCodec, Keyframes: s.Keyframes, Frames: s.Frames,
+	item := sealedSegment{
+		meta: segstore.Meta{
+			Camera: r.name, Seq: r.seq, Start: s.Start, End: s.End,
+			Codec: s.Codec, AudioCodec: s.AudioCodec, Keyframes: s.Keyframes, Frames: s.Frames,
+		},
+		data:      sealed,
+		gapReason: r.gapReason,
 	}
 	r.seq++
-	if !r.lastOK.IsZero() && s.Start.Sub(r.lastOK) >= gapMin {
-		g := segstore.Gap{Camera: r.name, Start: r.lastOK, End: s.Start, Reason: r.gapReason}
-		if err := r.hub.store.AddGap(context.Background(), g); err != nil {
-			r.log.Error("recording gap", "err", err)
-		} else {
-			r.gaps.Add(1)
-			r.log.Info("gap in recording", "from", g.Start.Format(time.RFC3339), "to", g.End.Format(time.RFC3339),
-				"length", g.End.Sub(g.Start).Round(time.Millisecond).String(), "reason", g.Reason)
-		}
+	r.gapReason = ""
+	if r.ctx.Err() != nil {
+		// The hub is stopping: this is the segment in progress, and the
+		// writer drains the queue before the hub closes, so wait for room.
+		r.queue <- item
+		return nil
 	}
-	r.lastOK = s.End
 	select {
-	case r.queue <- sealedSegment{meta: meta, data: sealed}:
+	case r.queue <- item:
 	default:
 		// The disk is slower than the camera: drop this segment rather than
 		// stall the camera connection, and say so.
 		r.dropped.Add(uint64(s.Frames))
 		r.storeErrors.Add(1)
+		r.setLoss("storage too slow")
 		r.log.Error("storage is too slow; dropped a segment", "start", s.Start.Format(time.RFC3339))
 	}
 	return nil
+}
+
+func (r *recorder) setLoss(reason string) {
+	r.lossMu.Lock()
+	if r.lossReason == "" {
+		r.lossReason = reason
+	}
+	r.lossMu.Unlock()
+}
+
+func (r *recorder) takeLoss() string {
+	r.lossMu.Lock()
+	defer r.lossMu.Unlock()
+	reason := r.lossReason
+	r.lossReason = ""
+	return reason
 }
 
 func (r *recorder) writeLoop() {
@@ -176,6 +211,7 @@ func (r *recorder) writeLoop() {
 		if err != nil {
 			r.storeErrors.Add(1)
 			r.dropped.Add(uint64(s.meta.Frames))
+			r.setLoss("storage error")
 			r.log.Error("storing segment", "err", err)
 			continue
 		}
@@ -183,5 +219,31 @@ func (r *recorder) writeLoop() {
 		r.recorded.Add(uint64(s.meta.Frames))
 		r.sealedBytes.Add(uint64(seg.Bytes))
 		r.log.Debug("segment stored", "seq", seg.Seq, "bytes", seg.Bytes, "frames", seg.Frames)
+		r.noteGap(s)
+		r.lastStored = s.meta.End
 	}
+}
+
+// noteGap records the hole between the last stored segment and s, if there
+// is one, with the best reason known.
+func (r *recorder) noteGap(s sealedSegment) {
+	loss := r.takeLoss()
+	if r.lastStored.IsZero() || s.meta.Start.Sub(r.lastStored) < gapMin {
+		return
+	}
+	reason := s.gapReason
+	if reason == "" {
+		reason = loss
+	}
+	if reason == "" {
+		reason = "no usable video from the camera"
+	}
+	g := segstore.Gap{Camera: r.name, Start: r.lastStored, End: s.meta.Start, Reason: reason}
+	if err := r.hub.store.AddGap(context.Background(), g); err != nil {
+		r.log.Error("recording gap", "err", err)
+		return
+	}
+	r.gaps.Add(1)
+	r.log.Info("gap in recording", "from", g.Start.Format(time.RFC3339), "to", g.End.Format(time.RFC3339),
+		"length", g.End.Sub(g.Start).Round(time.Millisecond).String(), "reason", g.Reason)
 }

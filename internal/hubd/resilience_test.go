@@ -56,9 +56,8 @@ func TestCameraOutage(t *testing.T) {
 	backBefore := statsOf(h, "back").FramesRecorded
 	time.Sleep(10*time.Second - time.Since(down))
 
-	front2 := startCamera(t, frontAddr, "cam")
-	back2 := time.Now()
-	_ = front2
+	back2 := time.Now() // before the camera starts: starting it loads the clip
+	startCamera(t, frontAddr, "cam")
 	waitFor(t, "the hub to reconnect", 5*time.Second, func() bool { return statsOf(h, "front").Ingest.Connects >= 2 })
 	reconnect := time.Since(back2)
 	t.Logf("reconnected %s after the camera came back", reconnect)
@@ -173,6 +172,52 @@ func TestDiskFullKeepsRecording(t *testing.T) {
 		t.Errorf("the oldest segment was not evicted to make room")
 	}
 	t.Logf("%d simulated ENOSPC, %d segments stored, oldest kept seq %d", full, st.Segments, segs[0].Seq)
+}
+
+// TestStoreFailureIsAGap: segments the store fails to write (an I/O error,
+// not a full disk) are lost, recording goes on, and the hole they leave is
+// recorded as a gap that says why.
+func TestStoreFailureIsAGap(t *testing.T) {
+	t.Parallel()
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cfg := hubConfig(t, rcpt, map[string]string{"front": cam.URL("cam")}, time.Second)
+	var mu sync.Mutex
+	writes := 0
+	hooks := segstore.FaultHooks{WriteFile: func(f *os.File, data []byte) error {
+		mu.Lock()
+		writes++
+		fail := writes == 3 || writes == 4
+		mu.Unlock()
+		if fail {
+			return &os.PathError{Op: "write", Path: f.Name(), Err: syscall.EIO}
+		}
+		_, err := f.Write(data)
+		return err
+	}}
+	h := startHub(t, cfg, Options{StoreHooks: hooks})
+	defer h.Close()
+	waitFor(t, "recording after the failures", 30*time.Second, func() bool {
+		return statsOf(h, "front").Segments >= 5
+	})
+	if st := statsOf(h, "front"); st.StoreErrors != 2 {
+		t.Errorf("%d store errors, want 2", st.StoreErrors)
+	}
+	gaps, err := h.Store().Gaps(context.Background(), segstore.Filter{Camera: "front"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || gaps[0].Reason != "storage error" {
+		t.Fatalf("gaps %+v, want one for the storage error", gaps)
+	}
+	if l := gaps[0].End.Sub(gaps[0].Start); l < 1500*time.Millisecond || l > 8*time.Second {
+		t.Errorf("gap of %v for two lost segments (1 s or the next keyframe)", l)
+	}
+	segs := listSegs(t, h, "front")
+	if !segs[1].End.Equal(gaps[0].Start) || !segs[2].Start.Equal(gaps[0].End) {
+		t.Errorf("gap %v..%v does not sit between the stored segments %v and %v",
+			gaps[0].Start, gaps[0].End, segs[1].End, segs[2].Start)
+	}
 }
 
 // TestHostileSources: an RTSP server that answers garbage and one that

@@ -30,11 +30,30 @@ type ExportStats struct {
 	// ParamChanges counts segments whose codec parameters differ from the
 	// first one's; players usually cope because keyframes carry them in band.
 	ParamChanges int
+	// AudioSkipped counts segments whose audio was left out because its
+	// codec differs from the first audio segment's.
+	AudioSkipped int
 }
 
-// ErrExportTooLarge means the range does not fit one MP4 file (4 GiB of
-// media); export a shorter range.
+// ErrExportTooLarge means the range does not fit one MP4 file (4 GiB with
+// its index); export a shorter range.
 var ErrExportTooLarge = errors.New("segment: export larger than 4 GiB; hint: export a shorter range")
+
+// MaxExportDuration is the longest timeline (gaps included) one export may
+// cover. MP4 track durations are 32-bit counts of 90 kHz ticks, which wrap
+// after 13.25 hours; 12 hours leaves a margin.
+const MaxExportDuration = 12 * time.Hour
+
+// ErrExportTooLong means the range, gaps included, is longer than
+// MaxExportDuration.
+var ErrExportTooLong = fmt.Errorf("segment: export longer than %v; hint: export a shorter range", MaxExportDuration)
+
+// Per-sample bytes of the MP4 index (stts, stsz, ctts, stss, stco entries at
+// their largest), counted against the 4 GiB limit along with the media.
+const (
+	indexBytesPerSample = 32
+	indexBytesFixed     = 1 << 20
+)
 
 type sampleRef struct {
 	seg, part, track, index int
@@ -86,6 +105,7 @@ func Export(w io.Writer, srcs []Source) (ExportStats, error) {
 		vEnd, aEnd     int64 // track timeline end, in track ticks
 		firstVideo     fmp4.Codec
 		total          uint64
+		samples        uint64
 		cache          = map[int]*parsedSeg{}
 	)
 	load := func(i int) (*parsedSeg, error) {
@@ -133,17 +153,26 @@ func Export(w io.Writer, srcs []Source) (ExportStats, error) {
 		if vTrack == nil {
 			vTrack = &pmp4.Track{ID: 1, TimeScale: vi.TimeScale, Codec: vi.Codec}
 			firstVideo = vi.Codec
-			if ai != nil {
-				aTrack = &pmp4.Track{ID: 2, TimeScale: ai.TimeScale, Codec: ai.Codec}
-			}
 		} else if !sameCodec(firstVideo, vi.Codec) {
 			st.ParamChanges++
 		}
-		if vi.TimeScale != vTrack.TimeScale || (ai != nil && aTrack != nil && ai.TimeScale != aTrack.TimeScale) {
+		if ai != nil && aTrack == nil {
+			// The first segment with audio sets the audio track; earlier
+			// segments (a camera whose audio came later) are silent.
+			aTrack = &pmp4.Track{ID: 2, TimeScale: ai.TimeScale, Codec: ai.Codec}
+		}
+		if ai != nil && fmt.Sprintf("%T", ai.Codec) != fmt.Sprintf("%T", aTrack.Codec) {
+			ai = nil // the audio codec changed: keep the first one's audio only
+			st.AudioSkipped++
+		}
+		if vi.TimeScale != vTrack.TimeScale || (ai != nil && ai.TimeScale != aTrack.TimeScale) {
 			return st, fmt.Errorf("segment %d: track time scale changed; hint: export the ranges before and after the change separately", i)
 		}
 
 		offset := src.Start.Sub(origin)
+		if offset > MaxExportDuration {
+			return st, ErrExportTooLong
+		}
 		vPos := durationToTicks(offset, vTrack.TimeScale)
 		// Audio sits at its own offset from this segment's first video sample.
 		var aPos int64
@@ -171,11 +200,15 @@ func Export(w io.Writer, srcs []Source) (ExportStats, error) {
 						GetPayload:      payload(sampleRef{i, pi, ti, si}),
 					}
 					total += uint64(len(s.Payload))
-					if total >= 1<<32-1<<20 {
+					samples++
+					if total+samples*indexBytesPerSample+indexBytesFixed >= 1<<32 {
 						return st, ErrExportTooLarge
 					}
 					if isVideo {
 						vEnd = hold(vTrack, vEnd, vPos)
+						if ticksToDuration(vEnd+int64(s.Duration), int64(vTrack.TimeScale)) > MaxExportDuration {
+							return st, ErrExportTooLong
+						}
 						vTrack.Samples = append(vTrack.Samples, ps)
 						vEnd += int64(s.Duration)
 						vPos = vEnd
@@ -192,6 +225,9 @@ func Export(w io.Writer, srcs []Source) (ExportStats, error) {
 							aEnd = hold(aTrack, aEnd, aPos)
 						}
 						firstA = false
+					}
+					if ticksToDuration(aEnd+int64(s.Duration), int64(aTrack.TimeScale)) > MaxExportDuration {
+						return st, ErrExportTooLong
 					}
 					aTrack.Samples = append(aTrack.Samples, ps)
 					aEnd += int64(s.Duration)
@@ -234,9 +270,11 @@ func Export(w io.Writer, srcs []Source) (ExportStats, error) {
 }
 
 // hold stretches the track's last sample so the timeline reaches pos; it
-// returns the new end. A track already past pos is left as it is.
+// returns the new end. A track already past pos is left as it is. Export
+// keeps timelines under MaxExportDuration, so the stretch fits a sample's
+// 32-bit duration.
 func hold(t *pmp4.Track, end, pos int64) int64 {
-	if n := len(t.Samples); n > 0 && end < pos && pos-end < 1<<31 {
+	if n := len(t.Samples); n > 0 && end < pos && pos-end+int64(t.Samples[n-1].Duration) < 1<<32 {
 		t.Samples[n-1].Duration += uint32(pos - end)
 		return pos
 	}

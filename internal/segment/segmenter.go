@@ -43,6 +43,10 @@ const VideoClockRate = 90000
 // segment is closed and frames are dropped until the next keyframe.
 const MaxSegmentBytes = 64 << 20
 
+// maxFrameGap is the longest step between two video frames taken as a pause
+// in the stream; a longer or backwards step is a clock jump.
+const maxFrameGap = 10 * VideoClockRate
+
 // bufPool holds the buffers segments are marshalled into. Cameras close
 // segments at different moments, so a handful of buffers serve many cameras
 // instead of one idle segment-sized buffer each.
@@ -94,6 +98,11 @@ type Config struct {
 	// Now gives the wall clock used to place the first frame of a session;
 	// nil means time.Now.
 	Now func() time.Time
+	// MaxClockDrift, when positive, is how far the camera's timeline may
+	// drift from Now before the session's wall clock is moved back in line
+	// (at a segment boundary). Zero trusts the camera's clock for the whole
+	// session.
+	MaxClockDrift time.Duration
 }
 
 type videoSample struct {
@@ -118,6 +127,7 @@ type Segmenter struct {
 	started   bool      // a keyframe has been seen this session
 	wallBase  time.Time // wall clock of originDTS
 	originDTS int64     // DTS of the first keyframe of the session (video ticks)
+	lastDTS   int64     // DTS of the last frame kept this session
 
 	video      []videoSample
 	audio      []audioSample
@@ -161,8 +171,7 @@ func clone(b []byte) []byte {
 // reset forgets the session timing; the next keyframe starts a new session.
 func (s *Segmenter) reset() {
 	s.started = false
-	s.video = s.video[:0]
-	s.audio = s.audio[:0]
+	s.dropSamples()
 	s.bytes = 0
 	s.keyframes = 0
 	s.waitKey = false
@@ -237,28 +246,68 @@ func (s *Segmenter) WriteVideo(pts int64, au [][]byte) error {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 
+	if s.started {
+		if d := dts - s.lastDTS; d > maxFrameGap || d < -maxFrameGap {
+			// The camera's clock jumped (a restart behind a proxy, a
+			// wrapped or reset timestamp). Times derived from it would be
+			// wrong from here on, so close the segment at the last good
+			// frame and start a new session with fresh timing.
+			ferr := s.closeSegment(s.lastVidDur)
+			s.reset()
+			if ferr != nil {
+				return ferr
+			}
+			if !key {
+				return fmt.Errorf("%w: timestamp jumped; waiting for a keyframe", ErrWaitingKeyframe)
+			}
+			if dts, err = s.extractDTS(au, pts, key); err != nil {
+				return fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+		}
+	}
+
+	// Everything that can reject this frame is checked before any segment
+	// is closed, so a rejected keyframe never leaves a segment cut with
+	// nothing to start the next one.
+	ptsOff := pts - dts
+	if ptsOff < -1<<31 || ptsOff > 1<<31-1 {
+		if key {
+			s.waitKey = true
+		}
+		return fmt.Errorf("%w: presentation offset out of range", ErrMalformed)
+	}
+	payload, err := h264.AVCC(au).Marshal() // AVCC framing is the same for H.265
+	if err != nil {
+		if key {
+			s.waitKey = true
+		}
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+
 	if !s.started {
 		s.started = true
 		s.originDTS = dts
 		s.wallBase = s.cfg.Now()
 	}
 	if dts < s.originDTS {
+		if key {
+			s.waitKey = true
+		}
 		return fmt.Errorf("%w: timestamp before session start", ErrMalformed)
 	}
 
 	// The previous sample's duration is known now.
 	if n := len(s.video); n > 0 {
-		prev := &s.video[n-1]
-		d := dts - prev.dts
-		if d <= 0 || d > 10*VideoClockRate {
-			// Non-increasing or absurd jump: keep the stream going with the
-			// last sane duration rather than corrupting the timeline.
+		d := dts - s.video[n-1].dts
+		if d <= 0 {
+			// A frame at or before its predecessor: keep the timeline
+			// going with the last sane duration rather than corrupt it.
 			d = int64(s.lastVidDur)
 			if d == 0 {
 				d = VideoClockRate / 30
 			}
 		}
-		prev.sample.Duration = uint32(d)
+		s.video[n-1].sample.Duration = uint32(d)
 		s.lastVidDur = uint32(d)
 	}
 
@@ -266,22 +315,15 @@ func (s *Segmenter) WriteVideo(pts int64, au [][]byte) error {
 		elapsed := ticksToDuration(dts-s.video[0].dts, VideoClockRate)
 		if elapsed >= s.cfg.Duration || paramsNew {
 			if err := s.closeSegment(0); err != nil {
+				s.waitKey = true
 				return err
 			}
+			s.resyncClock(dts)
 		}
 	}
-	if s.waitKey {
-		s.waitKey = false
-	}
+	s.waitKey = false
 
-	payload, err := h264.AVCC(au).Marshal() // AVCC framing is the same for H.265
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	ptsOff := pts - dts
-	if ptsOff < -1<<31 || ptsOff > 1<<31-1 {
-		return fmt.Errorf("%w: presentation offset out of range", ErrMalformed)
-	}
+	s.lastDTS = dts
 	s.video = append(s.video, videoSample{dts: dts, sample: fmp4.Sample{
 		PTSOffset:       int32(ptsOff),
 		IsNonSyncSample: !key,
@@ -297,6 +339,21 @@ func (s *Segmenter) WriteVideo(pts int64, au [][]byte) error {
 		return err
 	}
 	return nil
+}
+
+// resyncClock keeps the wall times of a long session honest. Camera clocks
+// run a little fast or slow (100 ppm is 9 s a day); at a segment boundary,
+// when the camera's timeline has drifted more than MaxClockDrift from the
+// hub's clock, the wall clock of the session is moved to the hub's.
+func (s *Segmenter) resyncClock(dts int64) {
+	if s.cfg.MaxClockDrift <= 0 {
+		return
+	}
+	now := s.cfg.Now()
+	drift := s.wall(dts).Sub(now)
+	if drift > s.cfg.MaxClockDrift || drift < -s.cfg.MaxClockDrift {
+		s.wallBase = now.Add(-ticksToDuration(dts-s.originDTS, VideoClockRate))
+	}
 }
 
 // WriteAudio adds audio frames (AAC access units without ADTS, or Opus
@@ -330,6 +387,12 @@ func (s *Segmenter) WriteAudio(pts int64, frames [][]byte) error {
 			s.bytes += len(f)
 		}
 		pts += dur
+	}
+	if s.bytes > MaxSegmentBytes {
+		// Audio keeps arriving while no video is kept: bound it like video.
+		err := s.closeSegment(s.lastVidDur)
+		s.waitKey = true
+		return err
 	}
 	return nil
 }
@@ -441,9 +504,7 @@ func filterNALUs(au [][]byte, codec string) [][]byte {
 // next frame is not known (flush); 0 means the caller already set it.
 func (s *Segmenter) closeSegment(lastDur uint32) error {
 	if len(s.video) == 0 {
-		s.audio = s.audio[:0]
-		s.bytes = 0
-		s.keyframes = 0
+		s.dropSamples()
 		return nil
 	}
 	last := &s.video[len(s.video)-1]
@@ -491,9 +552,11 @@ func (s *Segmenter) closeSegment(lastDur uint32) error {
 		}
 	}()
 	if err := init.Marshal(buf); err != nil {
+		s.dropSamples()
 		return fmt.Errorf("segment: marshal init: %w", err)
 	}
 	if err := part.Marshal(buf); err != nil {
+		s.dropSamples()
 		return fmt.Errorf("segment: marshal part: %w", err)
 	}
 	seg := Segment{
@@ -508,11 +571,18 @@ func (s *Segmenter) closeSegment(lastDur uint32) error {
 
 	// Keep the keyframe that triggered the cut out of this segment: the
 	// caller appends it after we return.
+	s.dropSamples()
+	return s.cfg.OnSegment(seg)
+}
+
+// dropSamples empties the sample buffers, letting go of their payloads.
+func (s *Segmenter) dropSamples() {
+	clear(s.video)
+	clear(s.audio)
 	s.video = s.video[:0]
 	s.audio = s.audio[:0]
 	s.bytes = 0
 	s.keyframes = 0
-	return s.cfg.OnSegment(seg)
 }
 
 func (s *Segmenter) wall(dts int64) time.Time {

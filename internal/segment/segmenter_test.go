@@ -359,3 +359,201 @@ func TestSegmenterParamsOutOfBand(t *testing.T) {
 		}
 	}
 }
+
+// A camera whose clock jumps forward (an hour here) must not push the wall
+// times of what follows an hour into the future: the segment closes at the
+// last good frame and a new session starts at the hub's clock.
+func TestSegmenterClockJump(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 4, FPS: 10, GOP: 10})
+	now := time.Unix(1_700_000_000, 0)
+	c := &collected{}
+	s, err := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jump = int64(3600 * VideoClockRate)
+	waiting := 0
+	for i, au := range m.Video {
+		pts := au.PTS
+		if i >= 15 { // mid-GOP, so frames wait for the next keyframe
+			pts += jump
+		}
+		if i == 15 {
+			now = now.Add(1500 * time.Millisecond)
+		}
+		if i >= 15 && i < 20 {
+			now = now.Add(100 * time.Millisecond)
+		}
+		err := s.WriteVideo(pts, au.NALUs)
+		if errors.Is(err, ErrWaitingKeyframe) {
+			waiting++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if waiting != 5 {
+		t.Errorf("%d frames waited for a keyframe after the jump, want 5", waiting)
+	}
+	base := time.Unix(1_700_000_000, 0)
+	for i, sg := range c.segs {
+		if sg.End.Sub(base) > 10*time.Second {
+			t.Errorf("segment %d ends %v after the session began; the clock jump leaked into wall time", i, sg.End.Sub(base))
+		}
+		if i > 0 && sg.Start.Before(c.segs[i-1].End) {
+			t.Errorf("segment %d starts %v before the previous one ends", i, c.segs[i-1].End.Sub(sg.Start))
+		}
+	}
+	checkSegments(t, &collected{segs: c.segs[2:], data: c.data[2:]}, len(m.Video)-20, time.Second)
+}
+
+// A camera clock that runs fast is pulled back to the hub's clock at a segment
+// boundary once it has drifted more than MaxClockDrift.
+func TestSegmenterClockDrift(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 8, FPS: 10, GOP: 10})
+	base := time.Unix(1_700_000_000, 0)
+	now := base
+	c := &collected{}
+	s, err := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on,
+		Now: func() time.Time { return now }, MaxClockDrift: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, au := range m.Video {
+		// The hub's clock advances at half the camera's pace.
+		now = base.Add(ticksToDuration(au.PTS-m.Video[0].PTS, VideoClockRate) / 2)
+		if err := s.WriteVideo(au.PTS, au.NALUs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i, sg := range c.segs {
+		want := base.Add(ticksToDuration(int64(i)*VideoClockRate, VideoClockRate) / 2)
+		if d := sg.Start.Sub(want); d > 2*time.Second+time.Second || d < -time.Second {
+			t.Errorf("segment %d starts %v from the hub's clock; drift is not corrected", i, d)
+		}
+	}
+	if last := c.segs[len(c.segs)-1]; last.Start.Sub(base) > 6*time.Second {
+		t.Errorf("last segment starts %v after the first; the camera's fast clock was trusted", last.Start.Sub(base))
+	}
+}
+
+// When storing a segment fails at a cut, the keyframe that caused the cut is
+// not kept, so the frames after it cannot decode: they wait for the next
+// keyframe instead of making a segment that starts with a P-frame.
+func TestSegmenterFailedCutWaitsForKeyframe(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 3, FPS: 10, GOP: 10})
+	c := &collected{}
+	fail := true
+	s, _ := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: func(sg Segment) error {
+		if fail {
+			fail = false
+			return errors.New("disk on fire")
+		}
+		return c.on(sg)
+	}})
+	var errs, waiting int
+	for _, au := range m.Video {
+		switch err := s.WriteVideo(au.PTS, au.NALUs); {
+		case errors.Is(err, ErrWaitingKeyframe):
+			waiting++
+		case err != nil:
+			errs++
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if errs != 1 || waiting != 9 {
+		t.Errorf("got %d errors and %d frames waiting, want 1 and 9", errs, waiting)
+	}
+	checkSegments(t, c, 10, time.Second)
+}
+
+// Audio with no video being kept cannot grow a segment without bound.
+func TestSegmenterAudioIsBounded(t *testing.T) {
+	m := vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 1, FPS: 10, GOP: 10})
+	c := &collected{}
+	s, _ := New(Config{Duration: time.Second, Codec: CodecH264, OnSegment: c.on,
+		Audio: &fmp4.CodecOpus{ChannelCount: 2}, AudioClockRate: 48000})
+	if err := s.WriteVideo(m.Video[0].PTS, m.Video[0].NALUs); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([][]byte, 64)
+	for i := range frame {
+		frame[i] = make([]byte, 16<<10)
+		frame[i][0] = 0xfc // 20 ms CELT packet
+	}
+	pts := m.Video[0].PTS * 48000 / VideoClockRate
+	for range 200 {
+		_ = s.WriteAudio(pts, frame)
+		pts += 64 * 960
+		if s.bytes > MaxSegmentBytes {
+			t.Fatalf("segment holds %d bytes, bound is %d", s.bytes, MaxSegmentBytes)
+		}
+	}
+	if len(c.segs) != 1 {
+		t.Errorf("%d segments closed, want 1 (closed at the bound)", len(c.segs))
+	}
+}
+
+// A camera that gained audio after its first session: the export keeps the
+// audio of the later segments instead of dropping it.
+func TestExportAudioThatStartsLater(t *testing.T) {
+	silent := record(t, vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 2, FPS: 10, GOP: 10}), CodecH264, time.Second)
+	loud := record(t, vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 2, FPS: 10, GOP: 10, Audio: true}), CodecH264, time.Second)
+	var srcs []Source
+	start := time.Unix(1_700_000_000, 0)
+	for i, c := range []*collected{silent, loud} {
+		for j := range c.segs {
+			data := c.data[j]
+			at := start.Add(time.Duration(i)*2*time.Second + c.segs[j].Start.Sub(c.segs[0].Start))
+			srcs = append(srcs, Source{Start: at, Open: func() ([]byte, error) { return data, nil }})
+		}
+	}
+	out := filepath.Join(t.TempDir(), "late-audio.mp4")
+	f, _ := os.Create(out)
+	st, err := Export(f, srcs)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.AudioFrames == 0 {
+		t.Fatal("audio of the later segments was dropped")
+	}
+	a := vigiltest.FFprobe(t, out, "a:0")
+	if a["codec_name"] != "aac" {
+		t.Errorf("audio stream: %v", a)
+	}
+	v := vigiltest.FFprobe(t, out, "v:0")
+	if dur, _ := strconv.ParseFloat(v["duration"], 64); dur < 3.5 || dur > 4.5 {
+		t.Errorf("video duration %.2f s, want ~4", dur)
+	}
+}
+
+// MP4 durations are 32-bit: a range longer than MaxExportDuration (here two
+// segments 13 hours apart) is refused with a hint, not written with a
+// timeline that wraps.
+func TestExportRefusesTooLong(t *testing.T) {
+	c := record(t, vigiltest.MakeMedia(t, vigiltest.MediaOptions{Seconds: 2, FPS: 10, GOP: 10}), CodecH264, time.Second)
+	start := time.Unix(1_700_000_000, 0)
+	srcs := []Source{
+		{Start: start, Open: func() ([]byte, error) { return c.data[0], nil }},
+		{Start: start.Add(13 * time.Hour), Open: func() ([]byte, error) { return c.data[1], nil }},
+	}
+	var buf bytes.Buffer
+	if _, err := Export(&buf, srcs); !errors.Is(err, ErrExportTooLong) {
+		t.Fatalf("got %v, want ErrExportTooLong", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("%d bytes written for a refused export", buf.Len())
+	}
+	srcs[1].Start = start.Add(11 * time.Hour) // within the limit, gap held
+	if _, err := Export(&buf, srcs); err != nil {
+		t.Fatalf("11 h export: %v", err)
+	}
+}

@@ -142,6 +142,25 @@ func (s *Store) NextSeq(ctx context.Context, camera string) (uint64, error) {
 	return uint64(next.Int64), nil
 }
 
+// LastEnd returns the end of the camera's latest stored segment, however
+// old, or the zero time when it has none. It reads the latest few segments
+// by start through the index, not the camera's whole history.
+func (s *Store) LastEnd(ctx context.Context, camera string) (time.Time, error) {
+	if err := s.acquire(); err != nil {
+		return time.Time{}, err
+	}
+	defer s.release()
+	var end sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(end_ns) FROM (
+		SELECT end_ns FROM segments WHERE camera = ?1 ORDER BY start_ns DESC LIMIT 16)`, camera).Scan(&end); err != nil {
+		return time.Time{}, fmt.Errorf("segstore: last end %q: %w", camera, err)
+	}
+	if !end.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, end.Int64), nil
+}
+
 // AddGap records that g.Camera has no recording in [g.Start, g.End).
 func (s *Store) AddGap(ctx context.Context, g Gap) error {
 	if err := s.acquire(); err != nil {
