@@ -244,12 +244,17 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		case r == "":
 			add(key, "empty recipient")
 			continue
+		case looksSecret(r):
+			// Recipient values are never quoted back: a pasted identity
+			// would end up in logs and terminals.
+			add(key, "this is a secret identity, not a recipient; hint: remove it from the config, keep the identity file off the hub and put the \"vigr1...\" line printed by 'vigil keys public FILE' here")
+			continue
 		case strings.ContainsFunc(r, unicode.IsSpace):
-			add(key, "%q contains white space", r)
+			add(key, "contains white space")
 			continue
 		}
 		if j, ok := seenRecipient[r]; ok {
-			add(key, "%q is listed twice (also recipients[%d])", r, j)
+			add(key, "listed twice (also recipients[%d])", j)
 			continue
 		}
 		seenRecipient[r] = i
@@ -322,6 +327,11 @@ func (r *Retention) validate(s *source, path string) []error {
 func checkURL(raw string) string {
 	if raw == "" {
 		return "required (e.g. rtsp://192.0.2.10:554/stream1)"
+	}
+	if strings.Contains(raw, "#") {
+		// Everything after '#' would be silently dropped, often the end of
+		// a password; do not quote it.
+		return "contains '#', which would cut the URL short; hint: write a '#' in a user name or password as %23"
 	}
 	red := redactURL(raw)
 	u, err := url.Parse(raw)

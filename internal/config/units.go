@@ -273,7 +273,28 @@ func kindName(n *yaml.Node) string {
 		return "a document"
 	}
 	if n.ShortTag() == "!!str" {
-		return fmt.Sprintf("the string %q", n.Value)
+		return "the string " + quoteScalar(n.Value)
 	}
-	return fmt.Sprintf("%q", n.Value)
+	return quoteScalar(n.Value)
+}
+
+// quoteScalar quotes a value for an error message without echoing secrets:
+// keys are not shown, URL passwords are redacted and long values are cut.
+func quoteScalar(v string) string {
+	if looksSecret(v) {
+		return "(a secret key, not shown)"
+	}
+	if strings.Contains(v, "://") {
+		v = redactURL(v)
+	}
+	if r := []rune(v); len(r) > 48 {
+		v = string(r[:48]) + "…"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// looksSecret reports whether v holds one of Vigil's secret key encodings.
+func looksSecret(v string) bool {
+	u := strings.ToUpper(v)
+	return strings.Contains(u, "VIGIL-IDENTITY-") || strings.Contains(u, "VIGIL-SIGNER-")
 }
