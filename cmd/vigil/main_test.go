@@ -341,6 +341,16 @@ func TestExportCLI(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr, "--identity") {
 		t.Errorf("export without --identity: %v: %s", err, stderr)
 	}
+	// A range is required, and the error points at what is recorded.
+	_, stderr, err = vigil(t, "recordings", "export", "--data", data, "--camera", "front", "--identity", idFile, "-o", clip2)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr, "recordings list") {
+		t.Errorf("export without a range: %v: %s", err, stderr)
+	}
+	// Gaps in JSON: the hub stopped and nothing was recorded before, so none.
+	out, stderr, err = vigil(t, "recordings", "list", "--data", data, "--json", "--gaps")
+	if err != nil || strings.Contains(out, `"gap"`) || !strings.Contains(out, `"camera":"front"`) {
+		t.Errorf("list --json --gaps: %v: %s%s", err, out, stderr)
+	}
 }
 
 // TestDemo: 'vigil demo' (what 'make demo' runs) records sealed footage with

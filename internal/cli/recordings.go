@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -42,14 +45,23 @@ type segmentJSON struct {
 	Keyframes  int       `json:"keyframes"`
 }
 
+// gapJSON is the --json --gaps form of one gap.
+type gapJSON struct {
+	Gap    bool      `json:"gap"`
+	Camera string    `json:"camera"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Reason string    `json:"reason"`
+}
+
 func recordingsList(e env, args []string) error {
-	fs := newFlags(e, "recordings list", "--data DIR [--camera NAME] [--from T] [--to T] [--json]")
+	fs := newFlags(e, "recordings list", "--data DIR [--camera NAME] [--from T] [--to T] [--json] [--gaps]")
 	data := fs.String("data", "", "hub data directory")
 	cam := fs.String("camera", "", "only this camera")
 	from := fs.String("from", "", "only segments ending after this time (RFC 3339)")
 	to := fs.String("to", "", "only segments starting before this time (RFC 3339)")
 	asJSON := fs.Bool("json", false, "one JSON object per segment, one per line")
-	gaps := fs.Bool("gaps", false, "also list gaps (text output)")
+	gaps := fs.Bool("gaps", false, "also list gaps: text lines after the segments, or JSON objects with \"gap\": true")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -75,6 +87,17 @@ func recordingsList(e env, args []string) error {
 			if err := enc.Encode(segmentJSON{Camera: s.Camera, Seq: s.Seq, Start: s.Start.UTC(), End: s.End.UTC(),
 				Bytes: s.Bytes, Codec: s.Codec, AudioCodec: s.AudioCodec, Frames: s.Frames, Keyframes: s.Keyframes}); err != nil {
 				return err
+			}
+		}
+		if *gaps {
+			gs, err := st.Gaps(e.ctx, f)
+			if err != nil {
+				return err
+			}
+			for _, g := range gs {
+				if err := enc.Encode(gapJSON{Gap: true, Camera: g.Camera, Start: g.Start.UTC(), End: g.End.UTC(), Reason: g.Reason}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -138,6 +161,8 @@ func recordingsExport(e env, args []string) error {
 		return fmt.Errorf("%w: -o FILE is required", ErrUsage)
 	case *idFile == "":
 		return fmt.Errorf("%w: --identity FILE is required: recordings are sealed to the household key and only its identity opens them", ErrUsage)
+	case *from == "" || *to == "":
+		return fmt.Errorf("%w: --from and --to are required (RFC 3339, e.g. --from 2026-11-28T21:00:00Z --to 2026-11-28T21:10:00Z); 'vigil recordings list --data %s' shows what is recorded", ErrUsage, *data)
 	}
 	f, err := filter(*cam, *from, *to)
 	if err != nil {
@@ -156,12 +181,15 @@ func recordingsExport(e env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Ctrl-C stops the export and removes the partial, decrypted output.
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	progress := func(done, total int) {}
 	if isTerminal(e.stderr) {
 		progress = func(done, total int) { fmt.Fprintf(e.stderr, "\rexporting: %d/%d segments", done, total) }
 	}
 	began := time.Now()
-	stats, err := recordings.ExportFile(e.ctx, st, *out, recordings.ExportOptions{
+	stats, err := recordings.ExportFile(ctx, st, *out, recordings.ExportOptions{
 		Camera: f.Camera, From: f.From, To: f.To, Identities: ids,
 		Trust: envelope.TrustedKeys{hubKey}, Progress: progress,
 	})
@@ -176,8 +204,14 @@ func recordingsExport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fi, _ := os.Stat(*out)
-	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, %d bytes in %s\n", *out, stats.Segments, stats.VideoFrames,
-		stats.Duration.Round(time.Millisecond), fi.Size(), time.Since(began).Round(time.Millisecond))
+	size := "?"
+	if fi, err := os.Stat(*out); err == nil {
+		size = strconv.FormatInt(fi.Size(), 10)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, %s bytes in %s\n", *out, stats.Segments, stats.VideoFrames,
+		stats.Duration.Round(time.Millisecond), size, time.Since(began).Round(time.Millisecond))
+	if stats.AudioSkipped > 0 {
+		fmt.Fprintf(e.stderr, "note: the audio of %d segments was left out: its codec differs from the first audio in the range\n", stats.AudioSkipped)
+	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -90,6 +91,8 @@ func (h *Hub) Start(ctx context.Context) error {
 	pub := key.Public().(ed25519.PublicKey)
 	if created {
 		h.log.Info("created hub signing key", "hub", envelope.SignerID(pub))
+	} else if err := keydir.CheckPrivate(filepath.Join(h.cfg.Data, keydir.SignerFile)); err != nil {
+		h.log.Warn("hub signing key", "err", err)
 	}
 
 	limits := map[string]segstore.Limits{}

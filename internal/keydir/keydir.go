@@ -90,6 +90,51 @@ func WriteSecretFile(path string, data []byte) error {
 	return err
 }
 
+// link is os.Link; tests replace it to act as a file system without hard
+// links.
+var link = os.Link
+
+func writeExclusive(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// CheckPrivate returns an error when the key file at path can be read by
+// other users (group or world permission bits set), so the caller can warn.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is readable by other users (mode %04o); hint: chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
 // writeFileAtomic writes data to a temporary file, fsyncs it and moves it to
 // path; with exclusive it fails with fs.ErrExist instead of replacing a file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool) error {
@@ -119,17 +164,19 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool)
 		return err
 	}
 	if exclusive {
-		err = os.Link(tmp, path)
+		err = link(tmp, path)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			// File systems without hard links (FAT, exFAT, some network
+			// shares): create the final name exclusively instead. A crash
+			// mid-write can then leave a short file, which fails to parse
+			// with a hint rather than being used.
+			return writeExclusive(path, data, mode)
+		}
 	} else {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }

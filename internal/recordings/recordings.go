@@ -58,7 +58,7 @@ func ExportFile(ctx context.Context, idx Lister, path string, o ExportOptions) (
 		return segment.ExportStats{}, fmt.Errorf("create output: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	st, err := export(tmp, segs, o)
+	st, err := export(ctx, tmp, segs, o)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -80,7 +80,7 @@ func Export(ctx context.Context, idx Lister, w io.Writer, o ExportOptions) (segm
 	if err != nil {
 		return segment.ExportStats{}, err
 	}
-	return export(w, segs, o)
+	return export(ctx, w, segs, o)
 }
 
 func selectSegments(ctx context.Context, idx Lister, o ExportOptions) ([]segstore.Segment, error) {
@@ -100,13 +100,16 @@ func selectSegments(ctx context.Context, idx Lister, o ExportOptions) ([]segstor
 	return segs, nil
 }
 
-func export(w io.Writer, segs []segstore.Segment, o ExportOptions) (segment.ExportStats, error) {
+func export(ctx context.Context, w io.Writer, segs []segstore.Segment, o ExportOptions) (segment.ExportStats, error) {
 	srcs := make([]segment.Source, len(segs))
 	laid := 0
 	for i, s := range segs {
 		s := s
 		first := true
 		srcs[i] = segment.Source{Start: s.Start, Open: func() ([]byte, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("export stopped: %w", err)
+			}
 			b, err := openSegment(s, o)
 			if first && err == nil && o.Progress != nil {
 				first = false
