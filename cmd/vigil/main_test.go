@@ -341,6 +341,23 @@ func TestExportCLI(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr, "--identity") {
 		t.Errorf("export without --identity: %v: %s", err, stderr)
 	}
+	// A pinned hub key that is not the recording hub's is refused, even
+	// though hub.pub in the data directory matches the segments.
+	otherHub := strings.Repeat("ab", 32)
+	_, stderr, err = vigil(t, "recordings", "export", "--data", data, "--camera", "front", "--from", from, "--to", to,
+		"--identity", idFile, "-o", clip2, "--hub-key", otherHub)
+	if err == nil || !strings.Contains(stderr, "untrusted") {
+		t.Errorf("export with another pinned hub key: %v: %s", err, stderr)
+	}
+	pub, rerr := os.ReadFile(filepath.Join(data, "hub.pub"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if _, stderr, err = vigil(t, "recordings", "export", "--data", data, "--camera", "front", "--from", from, "--to", to,
+		"--identity", idFile, "-o", clip2, "--hub-key", strings.TrimSpace(string(pub))); err != nil {
+		t.Errorf("export with the right pinned hub key: %v: %s", err, stderr)
+	}
+	os.Remove(clip2)
 	// A range is required, and the error points at what is recorded.
 	_, stderr, err = vigil(t, "recordings", "export", "--data", data, "--camera", "front", "--identity", idFile, "-o", clip2)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr, "recordings list") {

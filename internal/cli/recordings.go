@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,13 +144,14 @@ func filter(cam, from, to string) (segstore.Filter, error) {
 }
 
 func recordingsExport(e env, args []string) error {
-	fs := newFlags(e, "recordings export", "--data DIR --camera NAME --from T --to T --identity FILE -o clip.mp4")
+	fs := newFlags(e, "recordings export", "--data DIR --camera NAME --from T --to T --identity FILE -o clip.mp4 [--hub-key HEX]")
 	data := fs.String("data", "", "hub data directory")
 	cam := fs.String("camera", "", "camera to export")
 	from := fs.String("from", "", "start of the range (RFC 3339)")
 	to := fs.String("to", "", "end of the range (RFC 3339)")
 	idFile := fs.String("identity", "", "household identity file (from 'vigil keys new')")
 	out := fs.String("o", "", "output MP4 file")
+	hubKeyHex := fs.String("hub-key", "", "trust only this hub public key (hex, as in DIR/hub.pub), not the one stored in DIR")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -172,8 +175,14 @@ func recordingsExport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	hubKey, err := keydir.ReadSignerPublic(*data)
-	if err != nil {
+	var hubKey ed25519.PublicKey
+	if *hubKeyHex != "" {
+		b, err := hex.DecodeString(strings.TrimSpace(*hubKeyHex))
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: --hub-key must be %d hex-encoded bytes, as in the hub's hub.pub", ErrUsage, ed25519.PublicKeySize)
+		}
+		hubKey = b
+	} else if hubKey, err = keydir.ReadSignerPublic(*data); err != nil {
 		return err
 	}
 	st, err := segstore.OpenReadOnly(e.ctx, *data, segstore.Options{})
