@@ -1,0 +1,210 @@
+// Package store is the cloud's metadata: accounts, sign-in tokens,
+// households and their membership-chain links, devices, the index of sealed
+// objects, pairing rendezvous and the access record.
+//
+// It owns consistency of that metadata and nothing else. It never holds
+// anything that could decrypt footage: no household private key, no device
+// private key, no plaintext media (G2) — only what the cloud is allowed to
+// see (times, sizes, public keys, ciphertext handles). Tokens are stored as
+// SHA-256 hashes, passwords as Argon2id hashes. It never checks signatures
+// or permissions either: the cloud's domain code does, in one place.
+//
+// Implementations: SQLite (WAL; the embedded default). PostgreSQL follows
+// behind the same interface; every implementation must pass storetest.Run,
+// the conformance suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns (wrapped is fine; test with errors.Is).
+var (
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists: a unique key (e-mail, household ID, pairing ID, ...) is taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrConflict: the write does not fit the current state (a chain link
+	// whose seq is not head+1, an object key holding other bytes, a pairing
+	// step out of order).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Account is a person's sign-in identity. The e-mail address identifies the
+// account; it is never enough to sign in (G3).
+type Account struct {
+	ID           string
+	Email        string // normalised: trimmed, lower case
+	PasswordHash string // Argon2id, PHC string format; "" when passkeys only
+	TOTPSecret   []byte // nil until a second factor is enrolled
+	Created      time.Time
+}
+
+// Token kinds.
+const (
+	TokenSession = "session" // browser session cookie
+	TokenAPI     = "api"     // CLI or script bearer token
+	TokenPending = "pending" // password checked, second factor not yet
+)
+
+// Token is a bearer credential, stored by the SHA-256 of its secret.
+type Token struct {
+	Hash      [32]byte
+	AccountID string
+	Kind      string
+	Scopes    []string // API tokens: what they may do; empty means none
+	CSRF      string   // session tokens: the CSRF token bound to the session
+	Created   time.Time
+	Expires   time.Time
+}
+
+// Household is a group of people, devices and hubs that share footage.
+type Household struct {
+	ID          string
+	Name        string
+	GenesisHash []byte // hash of chain link 0, as its admins pinned it
+	QuotaBytes  int64  // 0 means the service default
+	Created     time.Time
+}
+
+// Member roles (account level; the chain has its own device roles).
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// Member is an account's place in a household.
+type Member struct {
+	HouseholdID string
+	AccountID   string
+	Role        string
+	Created     time.Time
+}
+
+// Link is one membership-chain link, stored exactly as signed.
+type Link struct {
+	HouseholdID string
+	Seq         int64  // 0 is the genesis link
+	Hash        []byte // hash of Data (the next link's prev)
+	Data        []byte
+	Created     time.Time
+}
+
+// Device is a device key the cloud knows (hubs upload with it). It is
+// derived from the household's chain; the chain is the authority.
+type Device struct {
+	ID          string // keydir device ID
+	HouseholdID string
+	Kind        string // "hub" or "client"
+	SignPub     []byte // Ed25519 public key
+	Created     time.Time
+}
+
+// Object indexes one sealed object held in the blob store.
+type Object struct {
+	HouseholdID string
+	Key         string // blob key
+	Device      string // uploading hub's device ID
+	Camera      string // the sealed header's stream name
+	Kind        string // "segment", ...
+	Seq         uint64
+	Start, End  time.Time
+	Size        int64
+	SHA256      [32]byte
+	Created     time.Time
+}
+
+// ObjectFilter selects objects of one household overlapping [From, To)
+// (zero times are open-ended), optionally of one camera.
+type ObjectFilter struct {
+	HouseholdID string
+	Camera      string
+	From, To    time.Time
+	Limit       int // 0 means no limit
+}
+
+// Pairing is a hub-pairing rendezvous. Messages are appended in order:
+// Msgs[0] by the hub at creation, then alternately by member and hub. The
+// cloud only relays them; the pairing package authenticates them.
+type Pairing struct {
+	ID          string // derived from the pairing code; never the code
+	HouseholdID string // set with the member's first message
+	Msgs        [][]byte
+	Created     time.Time
+	Expires     time.Time
+}
+
+// Access is one read of a household's data or metadata: who, what, when, why.
+type Access struct {
+	Time        time.Time
+	HouseholdID string
+	Actor       string // account or device ID
+	ActorKind   string // "account", "hub", "staff"
+	Action      string // e.g. "objects.list", "object.read", "chain.read"
+	Object      string // what was read (object key, camera, ...), "" for lists
+	Reason      string // why (the route, or a support ticket)
+}
+
+// Store is the cloud's metadata store. Implementations are safe for
+// concurrent use.
+type Store interface {
+	CreateAccount(ctx context.Context, a Account) error // ErrExists for a taken e-mail or ID
+	Account(ctx context.Context, id string) (Account, error)
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	UpdateAccount(ctx context.Context, a Account) error // by ID; e-mail is immutable here
+
+	PutToken(ctx context.Context, t Token) error
+	Token(ctx context.Context, hash [32]byte) (Token, error) // ErrNotFound when missing or expired
+	DeleteToken(ctx context.Context, hash [32]byte) error
+	// DeleteTokens removes every token of the account ("" kind: all kinds).
+	DeleteTokens(ctx context.Context, accountID, kind string) error
+
+	// CreateHousehold stores the household, its first admin and its genesis
+	// link (Seq 0) atomically.
+	CreateHousehold(ctx context.Context, h Household, admin Member, genesis Link) error
+	Household(ctx context.Context, id string) (Household, error)
+	Households(ctx context.Context, accountID string) ([]Household, error)
+	PutMember(ctx context.Context, m Member) error // insert or update role
+	Member(ctx context.Context, householdID, accountID string) (Member, error)
+
+	// AppendLink adds l if l.Seq is exactly one more than the household's
+	// last link; otherwise ErrConflict (two admins racing: one wins).
+	AppendLink(ctx context.Context, l Link) error
+	// Links returns the household's links with Seq >= fromSeq, in order.
+	Links(ctx context.Context, householdID string, fromSeq int64) ([]Link, error)
+
+	PutDevice(ctx context.Context, d Device) error // insert or replace by ID
+	Device(ctx context.Context, id string) (Device, error)
+	Devices(ctx context.Context, householdID string) ([]Device, error)
+
+	// PutObject indexes o. The same (HouseholdID, Key) with the same SHA256
+	// returns created=false; with another SHA256, ErrConflict.
+	PutObject(ctx context.Context, o Object) (created bool, err error)
+	Object(ctx context.Context, householdID, key string) (Object, error)
+	// Objects returns matching objects ordered by camera, start, key.
+	Objects(ctx context.Context, f ObjectFilter) ([]Object, error)
+	Cameras(ctx context.Context, householdID string) ([]string, error)
+	DeleteObject(ctx context.Context, householdID, key string) error
+	// Usage returns the bytes of the household's objects.
+	Usage(ctx context.Context, householdID string) (int64, error)
+	// OldestObjects returns up to n of the household's objects, oldest end
+	// first (for quota and retention).
+	OldestObjects(ctx context.Context, householdID string, n int) ([]Object, error)
+
+	CreatePairing(ctx context.Context, p Pairing) error // ErrExists for a taken ID
+	// Pairing returns the rendezvous; ErrNotFound when missing or expired.
+	Pairing(ctx context.Context, id string) (Pairing, error)
+	// AppendPairingMsg appends msg if the pairing holds exactly step
+	// messages (so msg becomes Msgs[step]); otherwise ErrConflict. A
+	// non-empty householdID is recorded with the message.
+	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
+	DeletePairing(ctx context.Context, id string) error
+
+	RecordAccess(ctx context.Context, a Access) error
+	// Accesses returns the household's access records from since, oldest
+	// first, at most limit (0: all).
+	Accesses(ctx context.Context, householdID string, since time.Time, limit int) ([]Access, error)
+
+	Close() error
+}
