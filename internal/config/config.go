@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -73,6 +74,11 @@ type Hub struct {
 	// LogLevel is one of debug, info, warn, error. Default info.
 	LogLevel string `yaml:"log_level"`
 
+	// Cloud, when set, uploads every sealed segment to the household's
+	// cloud once the hub is paired ('vigil hub pair'). Nil keeps footage on
+	// the hub only.
+	Cloud *Cloud `yaml:"cloud"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
 	src *source
@@ -94,6 +100,25 @@ type Camera struct {
 	// Retention optionally limits this camera's recordings in addition to
 	// the store-wide Hub.Retention. Nil means no per-camera limit.
 	Retention *Retention `yaml:"retention"`
+}
+
+// Upload orders for a backlog.
+const (
+	UploadOldest = "oldest"
+	UploadNewest = "newest"
+)
+
+// Cloud configures off-site copies of the sealed segments.
+type Cloud struct {
+	// URL is the cloud service, https:// (http:// only for a loopback
+	// address). Required.
+	URL string `yaml:"url"`
+	// UploadOrder is which waiting segment goes first after an outage:
+	// oldest (default) or newest.
+	UploadOrder string `yaml:"upload_order"`
+	// MaxUploadRate caps upload bandwidth in bytes per second, e.g. 2MB;
+	// 0 means no cap.
+	MaxUploadRate ByteSize `yaml:"max_upload_rate"`
 }
 
 // Retention limits how much recorded video is kept. The oldest segments are
@@ -208,6 +233,9 @@ func (h *Hub) ApplyDefaults() {
 	if h.LogLevel == "" {
 		h.LogLevel = DefaultLogLevel
 	}
+	if h.Cloud != nil && h.Cloud.UploadOrder == "" {
+		h.Cloud.UploadOrder = UploadOldest
+	}
 	for i := range h.Cameras {
 		if h.Cameras[i].Transport == "" {
 			h.Cameras[i].Transport = DefaultTransport
@@ -234,8 +262,19 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		add("data", "required: the directory for sealed segments, the index and the hub key")
 	}
 
-	if len(h.Recipients) == 0 {
-		add("recipients", `at least one household recipient is required (e.g. recipients: ["vigr1..."])`)
+	if len(h.Recipients) == 0 && h.Cloud == nil {
+		add("recipients", `at least one household recipient is required (e.g. recipients: ["vigr1..."]), unless the hub is paired with a household through a cloud (cloud.url)`)
+	}
+	if c := h.Cloud; c != nil {
+		if msg := checkCloudURL(c.URL); msg != "" {
+			add("cloud.url", "%s", msg)
+		}
+		if c.UploadOrder != UploadOldest && c.UploadOrder != UploadNewest {
+			add("cloud.upload_order", "%s is not oldest or newest", quoteScalar(c.UploadOrder))
+		}
+		if c.MaxUploadRate < 0 {
+			add("cloud.max_upload_rate", "a rate cannot be negative")
+		}
 	}
 	seenRecipient := map[string]int{}
 	for i, r := range h.Recipients {
@@ -348,6 +387,36 @@ func checkURL(raw string) string {
 		return fmt.Sprintf("%q has no host", red)
 	}
 	return ""
+}
+
+// checkCloudURL returns what is wrong with the cloud URL, or "".
+func checkCloudURL(raw string) string {
+	if raw == "" {
+		return "required (e.g. https://cloud.example.com)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Sprintf("%s is not a service URL like https://cloud.example.com", quoteScalar(redactURL(raw)))
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopbackHost(u.Hostname()) {
+			return "plain http:// is allowed only for a loopback address (127.0.0.1, ::1, localhost); use https://"
+		}
+	default:
+		return fmt.Sprintf("%s is not an https:// URL", quoteScalar(redactURL(raw)))
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host names this machine only.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // RedactedURL returns c.URL with any password replaced by "xxxxx", for

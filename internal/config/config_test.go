@@ -213,7 +213,7 @@ func TestErrors(t *testing.T) {
 			"cameras: [{name: a, url: 'rtsp://h/'}]\n",
 			[]string{
 				`config.yaml: data: required: the directory for sealed segments, the index and the hub key`,
-				`config.yaml: recipients: at least one household recipient is required (e.g. recipients: ["vigr1..."])`,
+				`config.yaml: recipients: at least one household recipient is required (e.g. recipients: ["vigr1..."]), unless the hub is paired with a household through a cloud (cloud.url)`,
 			}},
 		{"recipient listed twice",
 			strings.Replace(valid, `["vigr1..."]`, `["vigr1...", "vigr1..."]`, 1),
@@ -230,6 +230,12 @@ func TestErrors(t *testing.T) {
 		{"URL cut by a #",
 			"data: d\nrecipients: [r]\ncameras:\n  - name: a\n    url: rtsp://admin:pa#ss@192.0.2.1/s\n",
 			[]string{`config.yaml:5: cameras[0].url: contains '#', which would cut the URL short; hint: write a '#' in a user name or password as %23`}},
+		{"cloud over plain http to another host",
+			"data: d\ncameras: [{name: a, url: 'rtsp://h/'}]\ncloud:\n  url: http://cloud.example.com\n  upload_order: random\n",
+			[]string{
+				`config.yaml:4: cloud.url: plain http:// is allowed only for a loopback address (127.0.0.1, ::1, localhost); use https://`,
+				`config.yaml:5: cloud.upload_order: "random" is not oldest or newest`,
+			}},
 		{"wrong shape",
 			strings.Replace(valid, `recipients: ["vigr1..."]`, `recipients: vigr1abc`, 1),
 			[]string{`config.yaml:2: recipients: expected a list, got the string "vigr1abc"`}},
