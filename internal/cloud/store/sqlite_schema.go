@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteMigrations returns the schema steps: step i upgrades the database
+// from schema version i to i+1. Append new steps; never edit old ones.
+//
+// Conventions: every time is an INTEGER of Unix nanoseconds (UTC), with
+// math.MinInt64 standing for the zero time.Time (see encTime); []byte and
+// [32]byte are BLOBs; Object.Seq (uint64) is stored bit for bit as INTEGER.
+// Tables are STRICT so a wrong type is an error, not a silent conversion.
+func sqliteMigrations() []string {
+	return []string{
+		// 0 -> 1: initial schema.
+		`
+CREATE TABLE accounts (
+	id            TEXT    PRIMARY KEY,
+	email         TEXT    NOT NULL,
+	password_hash TEXT    NOT NULL,
+	totp_secret   BLOB,
+	created_ns    INTEGER NOT NULL
+) STRICT;
+-- E-mails are compared exactly (BINARY collation): the caller normalises.
+CREATE UNIQUE INDEX accounts_email ON accounts (email);
+
+-- Tokens by the SHA-256 of their secret; the secret itself is never stored.
+CREATE TABLE tokens (
+	hash       BLOB    PRIMARY KEY CHECK (length(hash) = 32),
+	account_id TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	kind       TEXT    NOT NULL,
+	scopes     TEXT    NOT NULL DEFAULT '[]', -- JSON array of strings
+	csrf       TEXT    NOT NULL DEFAULT '',
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX tokens_account_kind ON tokens (account_id, kind);
+CREATE INDEX tokens_expires ON tokens (expires_ns);
+
+CREATE TABLE households (
+	id           TEXT    PRIMARY KEY,
+	name         TEXT    NOT NULL,
+	genesis_hash BLOB,
+	quota_bytes  INTEGER NOT NULL,
+	created_ns   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE members (
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	account_id   TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	role         TEXT    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (household_id, account_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX members_account ON members (account_id, household_id);
+
+-- Membership-chain links exactly as signed; the primary key is the
+-- (household, seq) index and refuses a second link with the same seq.
+CREATE TABLE links (
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	seq          INTEGER NOT NULL CHECK (seq >= 0),
+	hash         BLOB,
+	data         BLOB,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (household_id, seq)
+) STRICT;
+
+CREATE TABLE devices (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	kind         TEXT    NOT NULL,
+	sign_pub     BLOB,
+	created_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX devices_household ON devices (household_id, id);
+
+CREATE TABLE objects (
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	key          TEXT    NOT NULL,
+	device       TEXT    NOT NULL,
+	camera       TEXT    NOT NULL,
+	kind         TEXT    NOT NULL,
+	seq          INTEGER NOT NULL,
+	start_ns     INTEGER NOT NULL,
+	end_ns       INTEGER NOT NULL,
+	size         INTEGER NOT NULL,
+	sha256       BLOB    NOT NULL CHECK (length(sha256) = 32),
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (household_id, key)
+) STRICT;
+CREATE INDEX objects_camera_start ON objects (household_id, camera, start_ns, key);
+CREATE INDEX objects_end ON objects (household_id, end_ns);
+
+-- Pairing rendezvous; household_id is '' until a member's message sets it.
+CREATE TABLE pairings (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL DEFAULT '',
+	created_ns   INTEGER NOT NULL,
+	expires_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pairings_expires ON pairings (expires_ns);
+
+-- The primary key refuses a second message for the same step.
+CREATE TABLE pairing_msgs (
+	pairing_id TEXT    NOT NULL REFERENCES pairings (id) ON DELETE CASCADE,
+	step       INTEGER NOT NULL CHECK (step >= 0),
+	data       BLOB,
+	PRIMARY KEY (pairing_id, step)
+) STRICT, WITHOUT ROWID;
+
+-- The access record. Deliberately no foreign key: a record is never
+-- refused or removed because of the state of other tables.
+CREATE TABLE accesses (
+	id           INTEGER PRIMARY KEY,
+	time_ns      INTEGER NOT NULL,
+	household_id TEXT    NOT NULL,
+	actor        TEXT    NOT NULL,
+	actor_kind   TEXT    NOT NULL,
+	action       TEXT    NOT NULL,
+	object       TEXT    NOT NULL,
+	reason       TEXT    NOT NULL
+) STRICT;
+CREATE INDEX accesses_household_time ON accesses (household_id, time_ns, id);
+`,
+	}
+}
+
+// sqliteSchemaVersion is the schema version this code writes.
+func sqliteSchemaVersion() int { return len(sqliteMigrations()) }
+
+// migrateSQLite brings the database to sqliteSchemaVersion. The version
+// table and every pending step are applied in one write transaction (BEGIN
+// IMMEDIATE), so two processes opening the same file cannot both migrate and
+// a failed step leaves the database as it was.
+func migrateSQLite(ctx context.Context, db *sql.DB, log *slog.Logger, nowNanos int64) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `
+CREATE TABLE IF NOT EXISTS schema_version (
+	version    INTEGER PRIMARY KEY,
+	applied_ns INTEGER NOT NULL
+) STRICT`); err != nil {
+		return fmt.Errorf("migrate: create version table: %w", err)
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	steps := sqliteMigrations()
+	if v > len(steps) {
+		return fmt.Errorf("migrate: schema version %d is newer than this program supports (%d); hint: run a newer vigil", v, len(steps))
+	}
+	if v == len(steps) {
+		return nil
+	}
+	from := v
+	for ; v < len(steps); v++ {
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+			return fmt.Errorf("migrate to %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_ns) VALUES (?, ?)`, v+1, nowNanos); err != nil {
+			return fmt.Errorf("migrate to %d: %w", v+1, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate to %d: %w", v, err)
+	}
+	log.Info("store: sqlite schema migrated", "from", from, "to", v)
+	return nil
+}
+
+// sqliteCode returns the extended SQLite result code of err, or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()
+	}
+	return 0
+}
+
+// isUniqueViolation reports whether err is a primary key or UNIQUE
+// constraint failure.
+func isUniqueViolation(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// isForeignKeyViolation reports whether err is a foreign key failure: the
+// row refers to an account or household that does not exist.
+func isForeignKeyViolation(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
