@@ -1,5 +1,14 @@
-// Package keydir keeps a device's own keys on disk: the hub's Ed25519 signing
-// key today; the household membership chain will live here too.
+// Package keydir keeps a device's keys and the household's membership chain:
+// the hub's Ed25519 signing key and member device keys on disk (keydir.go,
+// devicekeys.go), the hash-chained, admin-signed list of the household's
+// devices and its epoch keys wrapped to them (chain.go), and the recovery
+// phrase (recovery.go).
+//
+// The chain is the authority on who can decrypt (G4): every link after the
+// genesis is signed by an admin device of the state before it, and hubs and
+// clients verify the whole chain from the genesis they pinned. Private keys
+// never appear in a link except HPKE-wrapped; nothing here trusts the cloud
+// that stores the links.
 //
 // Files holding a private key are created with mode 0600 and O_EXCL, written,
 // fsynced and only then renamed into place, so a crash never leaves a
