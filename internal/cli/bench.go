@@ -23,8 +23,11 @@ import (
 )
 
 func runBench(e env) error {
+	if len(e.args) > 0 && e.args[0] == "cloud" {
+		return benchCloud(e, e.args[1:])
+	}
 	if len(e.args) == 0 || e.args[0] != "record" {
-		return fmt.Errorf("%w: bench needs a subcommand: record", ErrUsage)
+		return fmt.Errorf("%w: bench needs a subcommand: record | cloud", ErrUsage)
 	}
 	fs := newFlags(e, "bench record", "--streams N --duration D")
 	streams := fs.Int("streams", 10, "number of camera streams")

@@ -40,6 +40,10 @@ func commands() map[string]command {
 		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
 		"bench":      {"measure the hub (bench record --streams N --duration D)", runBench},
 		"demo":       {"run a software camera and a hub on embedded defaults", runDemo},
+		"cloud":      {"run the cloud service (vigil cloud --config FILE)", runCloud},
+		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
+		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
+		"household":  {"create a household, list them, pair a hub (household create|list|pair-hub CODE)", runHousehold},
 	}
 }
 

@@ -7,9 +7,13 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/hubd"
+	"vigil/internal/pairing"
 )
 
 func runHub(e env) error {
+	if len(e.args) > 0 && e.args[0] == "pair" {
+		return runHubPair(e, e.args[1:])
+	}
 	fs := newFlags(e, "hub", "--config FILE")
 	path := fs.String("config", "", "hub configuration file (YAML; see docs/CONFIG.md)")
 	if err := parse(fs, e.args, 0); err != nil {
@@ -35,4 +39,37 @@ func runHub(e env) error {
 	<-ctx.Done()
 	log.Info("stopping: closing open segments")
 	return h.Close()
+}
+
+// runHubPair shows a pairing code and waits for a household member to enter
+// it ('vigil household pair-hub CODE').
+func runHubPair(e env, args []string) error {
+	fs := newFlags(e, "hub pair", "--config FILE [--name NAME]")
+	path := fs.String("config", "", "hub configuration file; its cloud.url is the cloud to pair through")
+	name := fs.String("name", "hub", "how the hub appears in the household")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: --config is required", ErrUsage)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if cfg.Cloud == nil {
+		return fmt.Errorf("%s has no cloud section: add cloud: {url: https://...} to pair the hub", *path)
+	}
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	p, err := hubd.Pair(ctx, cfg.Data, hubd.PairOptions{Cloud: cfg.Cloud.URL, Name: *name, ShowCode: func(code string) {
+		fmt.Fprintf(e.stdout, "pairing code: %s\n", code)
+		fmt.Fprintf(e.stdout, "on a household admin's device run:  vigil household pair-hub %s\n", code)
+		fmt.Fprintf(e.stdout, "(the code expires in %s)\n", pairing.CodeLifetime)
+	}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "paired with household %s; 'vigil hub --config %s' now seals to its key and uploads to %s\n", p.HouseholdID, *path, cfg.Cloud.URL)
+	return nil
 }

@@ -57,22 +57,28 @@ type gapJSON struct {
 }
 
 func recordingsList(e env, args []string) error {
-	fs := newFlags(e, "recordings list", "--data DIR [--camera NAME] [--from T] [--to T] [--json] [--gaps]")
+	fs := newFlags(e, "recordings list", "(--data DIR | --cloud URL [--household ID]) [--camera NAME] [--from T] [--to T] [--json] [--gaps]")
 	data := fs.String("data", "", "hub data directory")
 	cam := fs.String("camera", "", "only this camera")
 	from := fs.String("from", "", "only segments ending after this time (RFC 3339)")
 	to := fs.String("to", "", "only segments starting before this time (RFC 3339)")
 	asJSON := fs.Bool("json", false, "one JSON object per segment, one per line")
 	gaps := fs.Bool("gaps", false, "also list gaps: text lines after the segments, or JSON objects with \"gap\": true")
+	cloudURL := fs.String("cloud", "", "list the household's copies in this cloud instead of a hub's data directory")
+	hhID := fs.String("household", "", "with --cloud: the household (default: the only one this device knows)")
+	dir := profileFlag(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
-	}
-	if *data == "" {
-		return fmt.Errorf("%w: --data DIR is required", ErrUsage)
 	}
 	f, err := filter(*cam, *from, *to)
 	if err != nil {
 		return err
+	}
+	if *cloudURL != "" {
+		return cloudList(e, *cloudURL, *hhID, *dir, f, *asJSON)
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: --data DIR (a hub's data directory) or --cloud URL is required", ErrUsage)
 	}
 	st, err := segstore.OpenReadOnly(e.ctx, *data, segstore.Options{})
 	if err != nil {
@@ -144,7 +150,7 @@ func filter(cam, from, to string) (segstore.Filter, error) {
 }
 
 func recordingsExport(e env, args []string) error {
-	fs := newFlags(e, "recordings export", "--data DIR --camera NAME --from T --to T --identity FILE -o clip.mp4 [--hub-key HEX]")
+	fs := newFlags(e, "recordings export", "(--data DIR --identity FILE [--hub-key HEX] | --cloud URL [--household ID]) --camera NAME --from T --to T -o clip.mp4")
 	data := fs.String("data", "", "hub data directory")
 	cam := fs.String("camera", "", "camera to export")
 	from := fs.String("from", "", "start of the range (RFC 3339)")
@@ -152,12 +158,30 @@ func recordingsExport(e env, args []string) error {
 	idFile := fs.String("identity", "", "household identity file (from 'vigil keys new')")
 	out := fs.String("o", "", "output MP4 file")
 	hubKeyHex := fs.String("hub-key", "", "trust only this hub public key (hex, as in DIR/hub.pub), not the one stored in DIR")
+	cloudURL := fs.String("cloud", "", "export the household's copies from this cloud, opened with this device's keys")
+	hhID := fs.String("household", "", "with --cloud: the household (default: the only one this device knows)")
+	dir := profileFlag(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if *cloudURL != "" {
+		switch {
+		case *cam == "":
+			return fmt.Errorf("%w: --camera NAME is required", ErrUsage)
+		case *out == "":
+			return fmt.Errorf("%w: -o FILE is required", ErrUsage)
+		case *from == "" || *to == "":
+			return fmt.Errorf("%w: --from and --to are required (RFC 3339); 'vigil recordings list --cloud URL' shows what is stored", ErrUsage)
+		}
+		f, err := filter(*cam, *from, *to)
+		if err != nil {
+			return err
+		}
+		return cloudExport(e, *cloudURL, *hhID, *dir, f, *out)
+	}
 	switch {
 	case *data == "":
-		return fmt.Errorf("%w: --data DIR is required", ErrUsage)
+		return fmt.Errorf("%w: --data DIR (a hub's data directory) or --cloud URL is required", ErrUsage)
 	case *cam == "":
 		return fmt.Errorf("%w: --camera NAME is required", ErrUsage)
 	case *out == "":

@@ -36,8 +36,10 @@ func TestImportDirection(t *testing.T) {
 		t.Fatalf("go list found only %d packages", len(pkgs))
 	}
 	wiring := []string{"vigil/internal/hubd", "vigil/internal/cli"}
-	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam"}
-	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings"}
+	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam",
+		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "cloud/client"}
+	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings", "pairing",
+		"cloud/store", "cloud/blob", "cloud/auth"}
 	has := func(deps []string, p string) bool {
 		for _, d := range deps {
 			if d == p {

@@ -1,6 +1,8 @@
 // Package hubd wires the hub from its configuration: the sealed segment
-// store, the hub's signing key, and one recorder per camera (RTSP ingest ->
-// segmenter -> seal -> store).
+// store, the hub's signing key, one recorder per camera (RTSP ingest ->
+// segmenter -> seal -> store) and, for a hub paired with a household, the
+// verified membership chain it seals to and the uploader that copies sealed
+// segments to the cloud.
 //
 // It owns the hub's lifecycle: Start brings every component up, Close stops
 // the cameras, seals and stores each open segment, and waits for every
@@ -20,10 +22,12 @@ import (
 	"time"
 
 	"vigil/internal/camera"
+	"vigil/internal/cloud/client"
 	"vigil/internal/config"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/segstore"
+	"vigil/internal/upload"
 )
 
 // Options are the hub's dependencies beyond its config.
@@ -34,6 +38,8 @@ type Options struct {
 	StoreHooks segstore.FaultHooks
 	// Camera overrides ingest timing for tests; zero values keep defaults.
 	MinBackoff, MaxBackoff, ReadTimeout time.Duration
+	// Cloud timing for tests; zero values keep defaults.
+	UploadMinBackoff, UploadMaxBackoff, ChainRefresh time.Duration
 }
 
 // Hub records every configured camera.
@@ -44,6 +50,11 @@ type Hub struct {
 	store  *segstore.Store
 	signer ed25519.PrivateKey
 	recips []envelope.Recipient
+
+	// Paired hubs only.
+	household *householdChain
+	uploader  *upload.Uploader
+	cloud     *client.Client
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -117,6 +128,10 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.log.Warn("recovered the store after an unclean stop", "orphans_removed", rec.OrphansRemoved,
 			"garbage_finished", rec.GarbageFinished, "missing_rows", rec.MissingRows)
 	}
+	if err := h.startCloud(ctx); err != nil {
+		st.Close()
+		return err
+	}
 	if n, err := st.Enforce(ctx); err != nil {
 		h.log.Error("retention", "err", err)
 	} else if n > 0 {
@@ -140,6 +155,16 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
+	if h.uploader != nil {
+		h.wg.Add(2)
+		go func() {
+			defer h.wg.Done()
+			if err := h.uploader.Run(runCtx); err != nil && runCtx.Err() == nil {
+				h.log.Error("uploader stopped", "err", err)
+			}
+		}()
+		go h.chainLoop(runCtx)
+	}
 	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
 	return nil
@@ -175,6 +200,11 @@ func (h *Hub) Close() error {
 		s := r.stats()
 		h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
 			"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
+	}
+	if h.uploader != nil {
+		if err := h.uploader.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := h.store.Close(); err != nil {
 		errs = append(errs, err)
@@ -247,3 +277,80 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 	r.ingest = in
 	return r, nil
 }
+
+// startCloud loads the paired household (if any) and prepares the uploader.
+func (h *Hub) startCloud(ctx context.Context) error {
+	if h.cfg.Cloud == nil {
+		return nil
+	}
+	p, err := LoadPaired(h.cfg.Data)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		if len(h.recips) == 0 {
+			return fmt.Errorf("the hub is not paired with a household and has no recipients: nothing to seal to (hint: run 'vigil hub pair --config FILE', or add recipients)")
+		}
+		h.log.Warn("cloud is configured but the hub is not paired; recording locally only (hint: 'vigil hub pair --config FILE')")
+		return nil
+	}
+	hh, err := openHousehold(h.cfg.Data, p, h.log.With("component", "household"))
+	if err != nil {
+		return err
+	}
+	h.household = hh
+	pub := h.signer.Public().(ed25519.PublicKey)
+	h.cloud = &client.Client{BaseURL: h.cfg.Cloud.URL, HTTP: client.New(h.cfg.Cloud.URL).HTTP,
+		DeviceID: keydir.DeviceID(pub), DeviceKey: h.signer}
+	up, err := upload.New(upload.Config{
+		CloudURL:       h.cfg.Cloud.URL,
+		DeviceID:       keydir.DeviceID(pub),
+		Key:            h.signer,
+		DataDir:        h.cfg.Data,
+		Order:          h.cfg.Cloud.UploadOrder,
+		MaxBytesPerSec: int64(h.cfg.Cloud.MaxUploadRate),
+		Since:          p.PairedAt,
+		Logger:         h.log.With("component", "upload"),
+		MinBackoff:     h.opts.UploadMinBackoff,
+		MaxBackoff:     h.opts.UploadMaxBackoff,
+	}, h.store)
+	if err != nil {
+		return err
+	}
+	h.uploader = up
+	st := hh.current()
+	h.log.Info("paired with household", "household", p.HouseholdID, "epoch", st.Epoch, "cloud", h.cfg.Cloud.URL)
+	return nil
+}
+
+// chainLoop keeps the household chain current: a new epoch (a member was
+// removed) reaches the hub within ChainRefresh.
+func (h *Hub) chainLoop(ctx context.Context) {
+	defer h.wg.Done()
+	every := h.opts.ChainRefresh
+	if every == 0 {
+		every = time.Minute
+	}
+	var lastErr string
+	for {
+		err := h.household.refresh(ctx, h.cloud)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			h.log.Warn("household chain not refreshed", "err", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// Uploader returns the cloud uploader of a paired hub (nil otherwise).
+func (h *Hub) Uploader() *upload.Uploader { return h.uploader }

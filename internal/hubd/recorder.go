@@ -150,13 +150,15 @@ func (r *recorder) Stop(reason error) {
 
 // onSegment seals a finished segment in memory and queues it for the disk.
 func (r *recorder) onSegment(s segment.Segment) error {
+	recips, epoch := r.hub.sealRecipients()
 	hdr := envelope.Header{
 		Kind:     envelope.KindSegment,
 		Stream:   r.name,
 		Sequence: r.seq,
 		Start:    s.Start,
+		Epoch:    epoch,
 	}
-	sealed, err := envelope.Seal(hdr, s.End, r.hub.signer, s.Data, r.hub.recips...)
+	sealed, err := envelope.Seal(hdr, s.End, r.hub.signer, s.Data, recips...)
 	if err != nil {
 		return err
 	}
@@ -221,6 +223,9 @@ func (r *recorder) writeLoop() {
 		r.log.Debug("segment stored", "seq", seg.Seq, "bytes", seg.Bytes, "frames", seg.Frames)
 		r.noteGap(s)
 		r.lastStored = s.meta.End
+		if up := r.hub.uploader; up != nil {
+			up.Enqueue(seg)
+		}
 	}
 }
 

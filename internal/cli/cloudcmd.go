@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/store"
+)
+
+func runCloud(e env) error {
+	fs := newFlags(e, "cloud", "--config FILE")
+	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the service to this file until it stops")
+	if err := parse(fs, e.args, 0); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: --config is required (see docs/CONFIG.md, \"Cloud\")", ErrUsage)
+	}
+	cfg, err := cloud.LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := newLogger(e.stderr, level)
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	// The URL on stdout lets scripts (and 'vigil bench cloud') find a
+	// service started on port 0.
+	return serveCloud(ctx, cfg, ln, log, func(url string) { fmt.Fprintln(e.stdout, url) })
+}
+
+// serveCloud runs the cloud service on ln until ctx is done.
+func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *slog.Logger, ready func(url string)) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return err
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "cloud.db"), store.SQLiteOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	blobs, err := blob.OpenDir(filepath.Join(cfg.Data, "blobs"), blob.DirOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	scheme := "https"
+	if cfg.TLSCert == "" {
+		scheme = "http"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	public := cfg.PublicURL
+	if public == "" {
+		public = url
+	}
+	srv, err := cloud.New(cloud.Options{
+		Store: st, Blobs: blobs, Logger: log, PublicURL: public,
+		Mailer:        cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
+		SecureCookies: cfg.TLSCert != "",
+		QuotaBytes:    int64(cfg.Quota),
+		MaxAge:        time.Duration(cfg.MaxAge),
+	})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	log.Info("cloud serving", "url", url, "data", cfg.Data)
+	ready(url)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("cloud stopped")
+	return nil
+}

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/client"
+	"vigil/internal/recordings"
+	"vigil/internal/segstore"
+)
+
+// cloudClient returns a signed-in client for cloudURL from the profile.
+func cloudClient(dir, cloudURL string) (*client.Client, *pinnedHousehold, error) {
+	return cloudClientFor(dir, cloudURL, "")
+}
+
+func cloudClientFor(dir, cloudURL, hh string) (*client.Client, *pinnedHousehold, error) {
+	p := profile{dir}
+	c, s, err := p.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	if want := client.New(cloudURL).BaseURL; want != s.Cloud {
+		return nil, nil, fmt.Errorf("this device is signed in to %s, not %s (hint: 'vigil login --cloud %s ...')", s.Cloud, want, want)
+	}
+	h, err := p.household(hh)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, h, nil
+}
+
+func cloudList(e env, cloudURL, hh, dir string, f segstore.Filter, asJSON bool) error {
+	c, h, err := cloudClientFor(dir, cloudURL, hh)
+	if err != nil {
+		return err
+	}
+	objs, err := c.Objects(e.ctx, h.HouseholdID, f.Camera, f.From, f.To)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, o := range objs {
+			if err := enc.Encode(cloud.ObjectJSON{Key: o.Key, Device: o.Device, Camera: o.Camera, Kind: o.Kind, Seq: o.Seq,
+				Start: o.Start, End: o.End, Size: o.Size, SHA256: o.SHA256}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA\tSEQ\tSTART\tEND\tLENGTH\tBYTES")
+	var total int64
+	for _, o := range objs {
+		total += o.Size
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", o.Camera, o.Seq, o.Start.UTC().Format(time.RFC3339Nano),
+			o.End.UTC().Format(time.RFC3339Nano), o.End.Sub(o.Start).Round(time.Millisecond), o.Size)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "%d sealed objects in the cloud, %d bytes\n", len(objs), total)
+	return nil
+}
+
+// staticLister serves a fixed list of segments to recordings.ExportFile.
+type staticLister []segstore.Segment
+
+func (l staticLister) List(context.Context, segstore.Filter) ([]segstore.Segment, error) {
+	return l, nil
+}
+
+// cloudExport downloads the sealed objects of the range (ciphertext, into a
+// private temporary directory), verifies the household chain from the
+// pinned genesis, and exports with this device's epoch keys, trusting only
+// hubs the chain lists.
+func cloudExport(e env, cloudURL, hh, dir string, f segstore.Filter, out string) error {
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, h, err := cloudClientFor(dir, cloudURL, hh)
+	if err != nil {
+		return err
+	}
+	st, err := verifiedChain(ctx, c, h)
+	if err != nil {
+		return err
+	}
+	k, _, err := profile{dir}.deviceKeys()
+	if err != nil {
+		return err
+	}
+	ids, err := st.EpochIdentities(k)
+	if err != nil {
+		return fmt.Errorf("this device cannot open the household's footage: %w", err)
+	}
+	objs, err := c.Objects(ctx, h.HouseholdID, f.Camera, f.From, f.To)
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return recordings.ErrNothing
+	}
+	tmp, err := os.MkdirTemp("", "vigil-export-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	segs := make(staticLister, 0, len(objs))
+	began := time.Now()
+	for i, o := range objs {
+		b, err := c.ReadObject(ctx, h.HouseholdID, o.Key, 128<<20)
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(tmp, strconv.Itoa(i)+".vseg")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return err
+		}
+		segs = append(segs, segstore.Segment{Meta: segstore.Meta{Camera: o.Camera, Seq: o.Seq, Start: o.Start, End: o.End}, Bytes: o.Size, Path: p})
+		if isTerminal(e.stderr) {
+			fmt.Fprintf(e.stderr, "\rdownloading: %d/%d sealed segments", i+1, len(objs))
+		}
+	}
+	if isTerminal(e.stderr) {
+		fmt.Fprintln(e.stderr)
+	}
+	stats, err := recordings.ExportFile(ctx, segs, out, recordings.ExportOptions{
+		Camera: f.Camera, From: f.From, To: f.To, Identities: ids, Trust: st.TrustedHubs(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, from the cloud in %s\n", out, stats.Segments, stats.VideoFrames,
+		stats.Duration.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	return nil
+}

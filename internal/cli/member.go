@@ -1,0 +1,355 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"vigil/internal/cloud/client"
+	"vigil/internal/keydir"
+	"vigil/internal/member"
+	"vigil/internal/pairing"
+)
+
+// A member device's profile directory holds its device keys (device.key,
+// 0600), its API token (session.json, 0600) and the genesis hash it pinned for
+// each household (households/ID.json). Default: $VIGIL_HOME, else
+// ~/.config/vigil.
+
+type profile struct{ dir string }
+
+func profileFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("VIGIL_HOME")
+	if def == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			def = filepath.Join(home, ".config", "vigil")
+		}
+	}
+	return fs.String("profile", def, "this device's profile directory (keys, session, pinned households); env VIGIL_HOME")
+}
+
+type session struct {
+	Cloud     string `json:"cloud"`
+	Email     string `json:"email"`
+	AccountID string `json:"account_id"`
+	Token     string `json:"token"`
+}
+
+type pinnedHousehold struct {
+	HouseholdID string `json:"household_id"`
+	Name        string `json:"name"`
+	GenesisHash string `json:"genesis_hash"`
+	Cloud       string `json:"cloud"`
+}
+
+func (p profile) deviceKeys() (*keydir.DeviceKeys, bool, error) {
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return nil, false, err
+	}
+	return keydir.LoadOrCreateDeviceKeys(filepath.Join(p.dir, "device.key"))
+}
+
+func (p profile) session() (*session, error) {
+	b, err := os.ReadFile(filepath.Join(p.dir, "session.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errors.New("not signed in (hint: 'vigil login --cloud URL --email ADDRESS --totp CODE')")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(p.dir, "session.json"), err)
+	}
+	return &s, nil
+}
+
+func (p profile) client() (*client.Client, *session, error) {
+	s, err := p.session()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := client.New(s.Cloud)
+	c.Token = s.Token
+	return c, s, nil
+}
+
+func (p profile) saveJSON(name string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(p.dir, name)), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(p.dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (p profile) household(id string) (*pinnedHousehold, error) {
+	if id == "" {
+		entries, _ := os.ReadDir(filepath.Join(p.dir, "households"))
+		var ids []string
+		for _, e := range entries {
+			if n, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+				ids = append(ids, n)
+			}
+		}
+		switch len(ids) {
+		case 0:
+			return nil, errors.New("this device knows no household (hint: 'vigil household create --name NAME')")
+		case 1:
+			id = ids[0]
+		default:
+			return nil, fmt.Errorf("%w: this device knows several households (%s): pick one with --household ID", ErrUsage, strings.Join(ids, ", "))
+		}
+	}
+	if strings.ContainsAny(id, `/\.`) {
+		return nil, fmt.Errorf("%w: %q is not a household ID", ErrUsage, id)
+	}
+	b, err := os.ReadFile(filepath.Join(p.dir, "households", id+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("this device has not pinned household %s (hint: 'vigil household list')", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h pinnedHousehold
+	return &h, json.Unmarshal(b, &h)
+}
+
+// verifiedChain fetches a household's chain and verifies it from the genesis
+// this device pinned: the cloud cannot add a device unnoticed (G4).
+func verifiedChain(ctx context.Context, c *client.Client, h *pinnedHousehold) (*keydir.State, error) {
+	g, err := hex.DecodeString(h.GenesisHash)
+	if err != nil {
+		return nil, fmt.Errorf("pinned genesis of %s is not hex", h.HouseholdID)
+	}
+	return member.VerifiedChain(ctx, c, h.HouseholdID, g)
+}
+
+// readPassword takes the password from --password-file, $VIGIL_PASSWORD or
+// one line of standard input.
+func readPassword(e env, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if pw := os.Getenv("VIGIL_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	fmt.Fprint(e.stderr, "password: ")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password given (use --password-file FILE, $VIGIL_PASSWORD or type it)")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func runSignup(e env) error {
+	fs := newFlags(e, "signup", "--cloud URL --email ADDRESS [--password-file FILE]")
+	cloudURL := fs.String("cloud", "", "cloud service URL")
+	email := fs.String("email", "", "e-mail address (an identifier, never enough to sign in)")
+	pwFile := fs.String("password-file", "", "read the password from this file")
+	if err := parse(fs, e.args, 0); err != nil {
+		return err
+	}
+	if *cloudURL == "" || *email == "" {
+		return fmt.Errorf("%w: --cloud and --email are required", ErrUsage)
+	}
+	pw, err := readPassword(e, *pwFile)
+	if err != nil {
+		return err
+	}
+	res, err := client.New(*cloudURL).SignUp(e.ctx, *email, pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "account %s created.\nsecond factor (add to an authenticator app; every sign-in needs its code):\n  secret: %s\n  uri:    %s\n",
+		res.AccountID, res.TOTPSecret, res.TOTPURI)
+	return nil
+}
+
+func runLogin(e env) error {
+	fs := newFlags(e, "login", "--cloud URL --email ADDRESS --totp CODE [--password-file FILE] [--profile DIR]")
+	cloudURL := fs.String("cloud", "", "cloud service URL")
+	email := fs.String("email", "", "e-mail address")
+	totp := fs.String("totp", "", "6-digit code from the authenticator app")
+	pwFile := fs.String("password-file", "", "read the password from this file")
+	dir := profileFlag(fs)
+	if err := parse(fs, e.args, 0); err != nil {
+		return err
+	}
+	if *cloudURL == "" || *email == "" || *totp == "" {
+		return fmt.Errorf("%w: --cloud, --email and --totp are required (the password alone never signs in)", ErrUsage)
+	}
+	pw, err := readPassword(e, *pwFile)
+	if err != nil {
+		return err
+	}
+	c := client.New(*cloudURL)
+	tok, err := c.SignIn(e.ctx, *email, pw, *totp)
+	if err != nil {
+		return err
+	}
+	p := profile{*dir}
+	if err := p.saveJSON("session.json", session{Cloud: c.BaseURL, Email: *email, Token: tok}); err != nil {
+		return err
+	}
+	k, created, err := p.deviceKeys()
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "made this device's keys (%s) in %s\n", k.ID(), p.dir)
+	}
+	fmt.Fprintf(e.stdout, "signed in to %s as %s\n", c.BaseURL, *email)
+	return nil
+}
+
+func runHousehold(e env) error {
+	if len(e.args) == 0 {
+		return fmt.Errorf("%w: household needs a subcommand: create | list | pair-hub CODE", ErrUsage)
+	}
+	sub, rest := e.args[0], e.args[1:]
+	switch sub {
+	case "create":
+		return householdCreate(e, rest)
+	case "list":
+		return householdList(e, rest)
+	case "pair-hub":
+		return householdPairHub(e, rest)
+	}
+	return fmt.Errorf("%w: unknown household subcommand %q (create, list, pair-hub)", ErrUsage, sub)
+}
+
+func householdCreate(e env, args []string) error {
+	fs := newFlags(e, "household create", "--name NAME [--device-name NAME] [--profile DIR]")
+	name := fs.String("name", "", "household name, e.g. \"Home\"")
+	devName := fs.String("device-name", "", "this device's name in the household (default: the host name)")
+	dir := profileFlag(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("%w: --name is required", ErrUsage)
+	}
+	if *devName == "" {
+		*devName, _ = os.Hostname()
+	}
+	p := profile{*dir}
+	c, _, err := p.client()
+	if err != nil {
+		return err
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return err
+	}
+	genesis, phrase, st, err := keydir.NewHousehold(*name, k, *devName, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := c.CreateHousehold(e.ctx, genesis); err != nil {
+		return err
+	}
+	pin := pinnedHousehold{HouseholdID: st.HouseholdID, Name: *name, GenesisHash: hex.EncodeToString(st.GenesisHash), Cloud: c.BaseURL}
+	if err := p.saveJSON(filepath.Join("households", st.HouseholdID+".json"), pin); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "household %s (%s) created; this device is its admin.\n\n", st.HouseholdID, *name)
+	fmt.Fprintf(e.stdout, "RECOVERY PHRASE — write it down now; it is shown only this once and is the only way\n"+
+		"to open your footage if every enrolled device is lost:\n\n    %s\n\n", phrase)
+	return nil
+}
+
+func householdList(e env, args []string) error {
+	fs := newFlags(e, "household list", "[--profile DIR]")
+	dir := profileFlag(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, _, err := profile{*dir}.client()
+	if err != nil {
+		return err
+	}
+	hs, err := c.Households(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		pinned := "not pinned on this device"
+		if ph, err := (profile{*dir}).household(h.ID); err == nil && ph.GenesisHash == h.GenesisHash {
+			pinned = "pinned"
+		} else if err == nil {
+			pinned = "GENESIS MISMATCH: the cloud serves another chain than this device pinned"
+		}
+		fmt.Fprintf(e.stdout, "%s\t%s\t%s\n", h.ID, h.Name, pinned)
+	}
+	return nil
+}
+
+func householdPairHub(e env, args []string) error {
+	fs := newFlags(e, "household pair-hub", "CODE [--household ID] [--profile DIR]")
+	hhID := fs.String("household", "", "household to add the hub to (default: the only one this device knows)")
+	dir := profileFlag(fs)
+	// Accept the code before or after the flags.
+	var code string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		code, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if code == "" {
+		code = fs.Arg(0)
+	}
+	if code == "" {
+		return fmt.Errorf("%w: the pairing CODE shown by 'vigil hub pair' is required", ErrUsage)
+	}
+	pc, err := pairing.ParseCode(code)
+	if err != nil {
+		return err
+	}
+	p := profile{*dir}
+	c, _, err := p.client()
+	if err != nil {
+		return err
+	}
+	h, err := p.household(*hhID)
+	if err != nil {
+		return err
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, pairing.CodeLifetime)
+	defer cancel()
+	g, err := hex.DecodeString(h.GenesisHash)
+	if err != nil {
+		return fmt.Errorf("pinned genesis of %s is not hex", h.HouseholdID)
+	}
+	hub, err := member.PairHub(ctx, c, h.HouseholdID, g, k, pc, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "hub %q (%s) added to household %s; it will seal to the household's key and upload\n", hub.Name, keydir.DeviceID(hub.SignPub), h.HouseholdID)
+	return nil
+}

@@ -1,0 +1,345 @@
+package cloud
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/store"
+)
+
+// NormalizeEmail trims and lower-cases an address and checks its shape.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 {
+		return "", errorf(http.StatusBadRequest, "e-mail address is too long")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || !strings.Contains(s, "@") {
+		return "", errorf(http.StatusBadRequest, "%q is not an e-mail address", s)
+	}
+	return s, nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return prefix + fmt.Sprintf("%x", b)
+}
+
+type signUpReq struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type signUpResp struct {
+	AccountID  string `json:"account_id"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTPURI    string `json:"totp_uri"`
+	Note       string `json:"note"`
+}
+
+// signUp creates an account with a password and enrols its second factor
+// at once: the account cannot sign in with the password alone.
+func (s *Server) signUp(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(c); err != nil {
+		return err
+	}
+	var req signUpReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	if err := s.acquireHashing(r); err != nil {
+		return err
+	}
+	hash, err := auth.HashPassword(req.Password, s.opt.Argon2)
+	<-s.hashing
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	secret, err := auth.NewTOTPSecret()
+	if err != nil {
+		return err
+	}
+	a := store.Account{ID: newID("a"), Email: email, PasswordHash: hash, TOTPSecret: secret, Created: s.now().UTC()}
+	if err := s.st.CreateAccount(r.Context(), a); errors.Is(err, store.ErrExists) {
+		// Saying "taken" tells an outsider the address has an account; the
+		// address owner learns it anyway by e-mail in a full deployment.
+		return errorf(http.StatusConflict, "an account with this e-mail address exists; sign in or reset it")
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("account created", "account", a.ID)
+	writeJSON(w, http.StatusCreated, signUpResp{
+		AccountID: a.ID, TOTPSecret: auth.Base32Secret(secret), TOTPURI: auth.TOTPURI(secret, email, "Vigil"),
+		Note: "add the secret to an authenticator app: every sign-in needs its 6-digit code",
+	})
+	return nil
+}
+
+type signInReq struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp"`
+	// Type is "api" (a bearer token for the CLI and scripts) or "browser"
+	// (a session cookie with a CSRF token).
+	Type string `json:"type"`
+	// Scopes limit an API token: "read" (GET routes) and/or "write"
+	// (everything else). Empty means both.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Token scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+type signInResp struct {
+	AccountID string    `json:"account_id"`
+	Token     string    `json:"token,omitempty"`
+	CSRF      string    `json:"csrf,omitempty"`
+	Expires   time.Time `json:"expires"`
+}
+
+// acquireHashing waits for a password-hashing slot.
+func (s *Server) acquireHashing(r *http.Request) error {
+	select {
+	case s.hashing <- struct{}{}:
+		return nil
+	case <-r.Context().Done():
+		return errorf(http.StatusServiceUnavailable, "request cancelled")
+	}
+}
+
+// errSignInFailed is the one answer for a wrong e-mail, password or code, so
+// the answer does not say which accounts exist or which factor was wrong.
+var errSignInFailed = &apiError{status: http.StatusUnauthorized, msg: "sign-in failed: wrong e-mail, password or code"}
+
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(c); err != nil {
+		return err
+	}
+	var req signInReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Type != "api" && req.Type != "browser" {
+		return errorf(http.StatusBadRequest, `field "type": "api" or "browser"`)
+	}
+	if len(req.Scopes) == 0 {
+		req.Scopes = []string{ScopeRead, ScopeWrite}
+	}
+	for _, sc := range req.Scopes {
+		if sc != ScopeRead && sc != ScopeWrite {
+			return errorf(http.StatusBadRequest, `field "scopes": %q is not "read" or "write"`, sc)
+		}
+	}
+	if req.Type == "browser" && len(req.Scopes) != 2 {
+		return errorf(http.StatusBadRequest, `field "scopes": only for "api" tokens`)
+	}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	if ok, wait := s.acctLimit.Allow(email); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed sign-ins for this account; wait and try again",
+			retryAfter: max(1, int(wait.Seconds()+0.999))}
+	}
+	fail := func() error {
+		s.acctLimit.Fail(email)
+		s.ipLimit.Fail(c.ip)
+		return errSignInFailed
+	}
+	a, err := s.st.AccountByEmail(r.Context(), email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := s.acquireHashing(r); err != nil {
+		return err
+	}
+	var ok bool
+	if a.PasswordHash == "" {
+		// No such account (or no password): spend the same time as a check.
+		auth.CheckDummyWith(req.Password, s.opt.Argon2)
+	} else {
+		ok, err = auth.CheckPassword(a.PasswordHash, req.Password)
+	}
+	<-s.hashing
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail()
+	}
+	// The password alone never signs in (G3).
+	if len(a.TOTPSecret) == 0 {
+		return errorf(http.StatusForbidden, "this account has no second factor; it cannot sign in")
+	}
+	step, ok := auth.VerifyTOTP(a.TOTPSecret, req.TOTP, s.now(), s.lastTOTPStep(a.ID))
+	if !ok {
+		return fail()
+	}
+	s.useTOTPStep(a.ID, step)
+	s.acctLimit.Succeed(email)
+
+	secret, hash, err := auth.NewToken(map[string]string{"api": "vga_", "browser": "vgs_"}[req.Type])
+	if err != nil {
+		return err
+	}
+	t := store.Token{Hash: hash, AccountID: a.ID, Created: s.now().UTC()}
+	resp := signInResp{AccountID: a.ID}
+	t.Scopes = req.Scopes
+	if req.Type == "api" {
+		t.Kind, t.Expires = store.TokenAPI, t.Created.Add(DefaultAPITokenTTL)
+		resp.Token = secret
+	} else {
+		csrf, err := auth.NewCSRFToken()
+		if err != nil {
+			return err
+		}
+		t.Kind, t.CSRF, t.Expires = store.TokenSession, csrf, t.Created.Add(DefaultSessionTTL)
+		resp.CSRF = csrf
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", Expires: t.Expires,
+			HttpOnly: true, Secure: s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
+	}
+	resp.Expires = t.Expires
+	if err := s.st.PutToken(r.Context(), t); err != nil {
+		return err
+	}
+	s.log.Info("signed in", "account", a.ID, "type", req.Type)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.st.DeleteToken(r.Context(), c.token.Hash); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "signed out"})
+	return nil
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, c *call) error {
+	writeJSON(w, http.StatusOK, map[string]any{"account_id": c.account.ID, "email": c.account.Email,
+		"second_factor": len(c.account.TOTPSecret) > 0})
+	return nil
+}
+
+type resetReq struct {
+	Email string `json:"email"`
+}
+
+// resetStart mails a reset token to the address if it has an account. The
+// answer is the same either way.
+func (s *Server) resetStart(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(c); err != nil {
+		return err
+	}
+	var req resetReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	const answer = "if an account has this address, a reset link is on its way; it restores sign-in (with your second factor), never access to footage"
+	a, err := s.st.AccountByEmail(r.Context(), email)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": answer})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	secret, hash, err := auth.NewToken("vgr_")
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	if err := s.st.PutToken(r.Context(), store.Token{Hash: hash, AccountID: a.ID, Kind: "reset", Created: now, Expires: now.Add(resetTTL)}); err != nil {
+		return err
+	}
+	body := fmt.Sprintf("Someone asked to reset the password of your Vigil account.\n\n"+
+		"Reset token: %s\nLink: %s/reset#%s\n\n"+
+		"You will need your authenticator code too. Resetting restores sign-in only: "+
+		"your footage stays sealed to your household's devices and recovery phrase.\n", secret, s.opt.PublicURL, secret)
+	if err := s.opt.Mailer.Send(r.Context(), email, "Reset your Vigil password", body); err != nil {
+		return err
+	}
+	s.log.Info("password reset mailed", "account", a.ID)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": answer})
+	return nil
+}
+
+type resetConfirmReq struct {
+	Token       string `json:"token"`
+	TOTP        string `json:"totp"`
+	NewPassword string `json:"new_password"`
+}
+
+// resetConfirm sets a new password: it needs the mailed token AND the second
+// factor, and signs every session and token of the account out.
+func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(c); err != nil {
+		return err
+	}
+	var req resetConfirmReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	bad := errorf(http.StatusForbidden, "reset refused: the token is wrong or expired, or the authenticator code is wrong")
+	if req.Token == "" || len(req.Token) > 256 {
+		s.ipLimit.Fail(c.ip)
+		return bad
+	}
+	t, err := s.st.Token(r.Context(), auth.HashToken(req.Token))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != "reset") {
+		s.ipLimit.Fail(c.ip)
+		return bad
+	}
+	if err != nil {
+		return err
+	}
+	a, err := s.st.Account(r.Context(), t.AccountID)
+	if err != nil {
+		return err
+	}
+	if ok, wait := s.acctLimit.Allow(a.Email); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed attempts for this account; wait and try again",
+			retryAfter: max(1, int(wait.Seconds()+0.999))}
+	}
+	step, ok := auth.VerifyTOTP(a.TOTPSecret, req.TOTP, s.now(), s.lastTOTPStep(a.ID))
+	if len(a.TOTPSecret) == 0 || !ok {
+		s.acctLimit.Fail(a.Email)
+		return bad
+	}
+	s.useTOTPStep(a.ID, step)
+	hash, err := auth.HashPassword(req.NewPassword, s.opt.Argon2)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	a.PasswordHash = hash
+	if err := s.st.UpdateAccount(r.Context(), a); err != nil {
+		return err
+	}
+	if err := s.st.DeleteTokens(r.Context(), a.ID, ""); err != nil {
+		return err
+	}
+	s.acctLimit.Succeed(a.Email)
+	s.log.Info("password reset", "account", a.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "password changed; every session was signed out. Footage access is unchanged: it needs an enrolled device or the recovery phrase"})
+	return nil
+}

@@ -1,0 +1,323 @@
+// Package client is a Go client of the cloud API (docs/API.md) for the CLI,
+// hubs and tests.
+//
+// It moves only what the API moves: sealed objects, signed chain links,
+// pairing messages and account credentials. It never decrypts (callers open
+// objects with their own keys) and never trusts what it fetches: callers
+// verify chains against the genesis they pinned. It never logs tokens,
+// passwords or bodies.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"vigil/internal/devauth"
+)
+
+// Client talks to one cloud service.
+type Client struct {
+	BaseURL string
+	HTTP    *http.Client
+	// Token is an API token (from SignIn with type "api").
+	Token string
+	// Device signs requests when set (hubs).
+	DeviceID  string
+	DeviceKey ed25519.PrivateKey
+}
+
+// New returns a client for baseURL.
+func New(baseURL string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Error is an error answer of the API.
+type Error struct {
+	Status     int
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("cloud: %s (HTTP %d)", e.Message, e.Status)
+}
+
+// IsStatus reports whether err is an API error with that status.
+func IsStatus(err error, status int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == status
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	resp, err := c.send(ctx, method, path, body, "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("cloud: reading answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns non-2xx answers into *Error.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, ctype string, hdr http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	switch {
+	case c.DeviceKey != nil:
+		if err := devauth.Sign(req, body, c.DeviceID, c.DeviceKey, time.Now()); err != nil {
+			return nil, err
+		}
+	case c.Token != "":
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error string `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(b))
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+	}
+	ae := &Error{Status: resp.StatusCode, Message: e.Error}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if d, err := time.ParseDuration(ra + "s"); err == nil {
+			ae.RetryAfter = d
+		}
+	}
+	return nil, ae
+}
+
+// SignUpResult is what sign-up returns: the second factor to enrol.
+type SignUpResult struct {
+	AccountID  string `json:"account_id"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTPURI    string `json:"totp_uri"`
+	Note       string `json:"note"`
+}
+
+// SignUp creates an account.
+func (c *Client) SignUp(ctx context.Context, email, password string) (SignUpResult, error) {
+	var out SignUpResult
+	err := c.do(ctx, "POST", "/v1/accounts", map[string]string{"email": email, "password": password}, &out)
+	return out, err
+}
+
+// SignIn gets an API token and keeps it in c.Token.
+func (c *Client) SignIn(ctx context.Context, email, password, totp string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := c.do(ctx, "POST", "/v1/sessions", map[string]string{"email": email, "password": password, "totp": totp, "type": "api"}, &out)
+	if err == nil {
+		c.Token = out.Token
+	}
+	return out.Token, err
+}
+
+// Household is a household as the API lists it.
+type Household struct {
+	ID          string `json:"household_id"`
+	Name        string `json:"name"`
+	GenesisHash string `json:"genesis_hash"`
+	UsageBytes  int64  `json:"usage_bytes"`
+	QuotaBytes  int64  `json:"quota_bytes"`
+	Role        string `json:"role"`
+}
+
+// CreateHousehold uploads a genesis link.
+func (c *Client) CreateHousehold(ctx context.Context, genesis []byte) (Household, error) {
+	var out Household
+	err := c.do(ctx, "POST", "/v1/households", map[string]any{"genesis": genesis}, &out)
+	return out, err
+}
+
+// Households lists the caller's households.
+func (c *Client) Households(ctx context.Context) ([]Household, error) {
+	var out struct {
+		Households []Household `json:"households"`
+	}
+	err := c.do(ctx, "GET", "/v1/households", nil, &out)
+	return out.Households, err
+}
+
+// Chain fetches a household's links from seq from (members), or the hub's
+// own household's links (when c signs as a device and household is "").
+func (c *Client) Chain(ctx context.Context, household string, from int64) ([][]byte, error) {
+	var out struct {
+		Links [][]byte `json:"links"`
+	}
+	path := "/v1/hub/chain"
+	if household != "" {
+		path = "/v1/households/" + url.PathEscape(household) + "/chain"
+	}
+	err := c.do(ctx, "GET", fmt.Sprintf("%s?from=%d", path, from), nil, &out)
+	return out.Links, err
+}
+
+// AppendLink appends a signed chain link.
+func (c *Client) AppendLink(ctx context.Context, household string, link []byte) error {
+	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/chain", map[string]any{"link": link}, nil)
+}
+
+// Object is one sealed object in a listing.
+type Object struct {
+	Key    string    `json:"key"`
+	Device string    `json:"device"`
+	Camera string    `json:"camera"`
+	Kind   string    `json:"kind"`
+	Seq    uint64    `json:"seq"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"`
+}
+
+// Objects lists a household's objects of a camera ("" all) overlapping
+// [from, to) (zero: open).
+func (c *Client) Objects(ctx context.Context, household, camera string, from, to time.Time) ([]Object, error) {
+	q := url.Values{}
+	if camera != "" {
+		q.Set("camera", camera)
+	}
+	if !from.IsZero() {
+		q.Set("from", from.UTC().Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.UTC().Format(time.RFC3339Nano))
+	}
+	var out struct {
+		Objects []Object `json:"objects"`
+	}
+	err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/objects?"+q.Encode(), nil, &out)
+	return out.Objects, err
+}
+
+// Cameras lists a household's cameras.
+func (c *Client) Cameras(ctx context.Context, household string) ([]string, error) {
+	var out struct {
+		Cameras []string `json:"cameras"`
+	}
+	err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/cameras", nil, &out)
+	return out.Cameras, err
+}
+
+// ReadObject downloads a whole sealed object (at most limit bytes).
+func (c *Client) ReadObject(ctx context.Context, household, key string, limit int64) ([]byte, error) {
+	resp, err := c.send(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/objects/"+key, nil, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("cloud: object %s is larger than %d bytes", key, limit)
+	}
+	return b, nil
+}
+
+// Upload PUTs a sealed object (hubs). created is false when the cloud
+// already had these bytes.
+func (c *Client) Upload(ctx context.Context, sealed []byte) (key string, created bool, err error) {
+	resp, err := c.send(ctx, "PUT", "/v1/objects", sealed, "application/vnd.vigil.sealed", nil)
+	if err != nil {
+		return "", false, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Key     string `json:"key"`
+		Created bool   `json:"created"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return "", false, err
+	}
+	return out.Key, out.Created, nil
+}
+
+// Pairing is a pairing rendezvous as the relay holds it.
+type Pairing struct {
+	HouseholdID string    `json:"household_id"`
+	Msgs        [][]byte  `json:"msgs"`
+	Expires     time.Time `json:"expires"`
+}
+
+// CreatePairing opens a rendezvous with the hub's first message.
+func (c *Client) CreatePairing(ctx context.Context, id string, msg []byte) error {
+	return c.do(ctx, "POST", "/v1/pairings", map[string]any{"id": id, "msg": msg}, nil)
+}
+
+// GetPairing reads a rendezvous.
+func (c *Client) GetPairing(ctx context.Context, id string) (Pairing, error) {
+	var out Pairing
+	err := c.do(ctx, "GET", "/v1/pairings/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// PostPairingMsg appends step 1 (member, with its household) or step 2 (hub).
+func (c *Client) PostPairingMsg(ctx context.Context, id string, step int, msg []byte, household string) error {
+	return c.do(ctx, "POST", "/v1/pairings/"+url.PathEscape(id)+"/messages",
+		map[string]any{"step": step, "msg": msg, "household_id": household}, nil)
+}
+
+// Raw performs a request and returns status and body, for tests and tools.
+func (c *Client) Raw(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}

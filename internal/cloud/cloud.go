@@ -1,0 +1,184 @@
+// Package cloud is Vigil's cloud service: accounts and sign-in, households
+// and their membership chains, the hub-pairing relay, sealed uploads from
+// hubs and reads by members — over one HTTP API (docs/API.md).
+//
+// What it owns: who may call what. Every route is declared once in the route
+// table (routes.go) with the authentication it needs; every household route
+// passes through one membership check and one access recorder, so "which
+// household's data did this request touch, and was that allowed and
+// recorded" has a single answer.
+//
+// What it must never do: hold or receive anything that decrypts footage (G2)
+// — it stores sealed objects, public keys, signed chain links and hashes of
+// credentials, nothing else; treat an e-mail address as a credential (G3) —
+// a reset by e-mail needs the second factor and restores account access,
+// never keys; decide household membership (G4) — it verifies and stores the
+// chain the household's admin devices sign, and serves it, and hubs and
+// clients verify it again from the genesis they pinned; tell one household
+// about another — IDs of other households answer exactly like IDs that do not
+// exist; log tokens, passwords, codes, keys or object bytes; answer a client
+// fault with a 500.
+package cloud
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/store"
+	"vigil/internal/devauth"
+	"vigil/internal/keydir"
+)
+
+// Defaults for Options.
+const (
+	DefaultQuotaBytes  = 50 << 30
+	DefaultSessionTTL  = 12 * time.Hour
+	DefaultAPITokenTTL = 90 * 24 * time.Hour
+	// MaxObjectBytes bounds one upload (a segment is a few MB; the segmenter
+	// caps media at 64 MiB).
+	MaxObjectBytes = 80 << 20
+	// maxJSONBytes bounds every JSON request body.
+	maxJSONBytes = 256 << 10
+	pairingTTL   = 10 * time.Minute
+	resetTTL     = 30 * time.Minute
+)
+
+// Mailer sends the service's e-mail (account resets). The message may hold a
+// reset token; implementations must not log the body.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// AccessRecorder records every read of a household's data or metadata.
+// The transparency log will sit behind this interface.
+type AccessRecorder interface {
+	Record(ctx context.Context, a store.Access) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Store  store.Store
+	Blobs  blob.Store
+	Mailer Mailer
+	// Access records reads; nil records into Store.
+	Access AccessRecorder
+	Logger *slog.Logger
+	Now    func() time.Time
+	// PublicURL is the service's external URL (used in e-mails).
+	PublicURL string
+	// SecureCookies marks session cookies Secure (true unless serving plain
+	// HTTP on loopback).
+	SecureCookies bool
+	// QuotaBytes is the default per-household quota; past it the oldest
+	// objects are deleted. 0 means DefaultQuotaBytes.
+	QuotaBytes int64
+	// MaxAge deletes objects older than this; 0 keeps them until the quota
+	// needs the room.
+	MaxAge time.Duration
+	// Argon2 are the password hashing parameters; zero means
+	// auth.DefaultArgon2.
+	Argon2 auth.Argon2Params
+	// TrustProxy takes the client address from X-Forwarded-For (only behind
+	// a proxy that sets it).
+	TrustProxy bool
+}
+
+// Server is the cloud HTTP service.
+type Server struct {
+	opt    Options
+	st     store.Store
+	blobs  blob.Store
+	access AccessRecorder
+	log    *slog.Logger
+	now    func() time.Time
+
+	ipLimit   *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
+	acctLimit *auth.Limiter // failed sign-ins per account: backoff
+	devices   *devauth.Verifier
+
+	mux *http.ServeMux
+
+	// states caches each household's verified chain state; appends are
+	// serialised per server (the store also refuses a racing append).
+	statesMu sync.Mutex
+	states   map[string]*keydir.State
+
+	totpSteps sync.Map // account ID -> int64
+
+	// hashing bounds concurrent Argon2id work (64 MiB each by default).
+	hashing chan struct{}
+
+	usage usage
+}
+
+// New returns a Server. It does not start listening; serve Handler().
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Blobs == nil {
+		return nil, errors.New("cloud: a metadata store and a blob store are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.QuotaBytes == 0 {
+		o.QuotaBytes = DefaultQuotaBytes
+	}
+	if o.Argon2 == (auth.Argon2Params{}) {
+		o.Argon2 = auth.DefaultArgon2
+	}
+	if o.Mailer == nil {
+		o.Mailer = discardMailer{}
+	}
+	s := &Server{
+		opt:     o,
+		st:      o.Store,
+		blobs:   o.Blobs,
+		access:  o.Access,
+		log:     o.Logger,
+		now:     o.Now,
+		states:  map[string]*keydir.State{},
+		hashing: make(chan struct{}, 4),
+		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
+	}
+	if s.access == nil {
+		s.access = storeRecorder{o.Store}
+	}
+	s.ipLimit = auth.NewLimiter(auth.LimiterConfig{
+		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute,
+		MaxKeys: 100_000, Now: o.Now,
+	})
+	s.acctLimit = auth.NewLimiter(auth.LimiterConfig{
+		Rate: 2, Burst: 10, FreeFailures: 5, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute,
+		MaxKeys: 100_000, Now: o.Now,
+	})
+	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errNotFound)
+	})
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+type discardMailer struct{}
+
+func (discardMailer) Send(context.Context, string, string, string) error { return nil }
+
+type storeRecorder struct{ st store.Store }
+
+func (r storeRecorder) Record(ctx context.Context, a store.Access) error {
+	return r.st.RecordAccess(ctx, a)
+}

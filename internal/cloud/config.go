@@ -1,0 +1,118 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"vigil/internal/config"
+)
+
+// Config is the cloud service's configuration file (docs/CONFIG.md, "Cloud").
+type Config struct {
+	// Listen is the address to serve on, e.g. 127.0.0.1:8443 or :443.
+	Listen string `yaml:"listen"`
+	// PublicURL is how users reach the service (used in e-mails).
+	PublicURL string `yaml:"public_url"`
+	// Data holds the metadata database (cloud.db), the sealed blobs
+	// (blobs/) and outgoing mail (outbox/). Relative to the config file.
+	Data string `yaml:"data"`
+	// TLSCert and TLSKey are PEM files. Without them the service speaks
+	// plain HTTP, which is allowed only on a loopback address.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Quota is the default per-household storage, e.g. 50GB; past it the
+	// oldest objects are deleted.
+	Quota config.ByteSize `yaml:"quota"`
+	// MaxAge deletes objects older than this, e.g. 30d; 0 keeps them.
+	MaxAge config.Duration `yaml:"max_age"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// LoadConfig reads and validates a cloud config file.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	base, _ := filepath.Abs(filepath.Dir(path))
+	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate applies defaults and checks every key, naming the ones at fault.
+func (c *Config) Validate() error {
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: required: the directory for the database and sealed blobs"))
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port (e.g. 127.0.0.1:8443)", c.Listen))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls_cert, tls_key: give both or neither"))
+	}
+	if c.TLSCert == "" && err == nil && !config.IsLoopbackHost(host) {
+		errs = append(errs, fmt.Errorf("listen: plain HTTP on %q would expose sign-in and sessions; listen on 127.0.0.1 or set tls_cert and tls_key", c.Listen))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("public_url: %q is not a URL like https://cloud.example.com", c.PublicURL))
+		}
+	}
+	if c.Quota < 0 || c.MaxAge < 0 {
+		errs = append(errs, errors.New("quota, max_age: cannot be negative"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// OutboxMailer writes each message as a file in a directory (0600), for a
+// mail relay to pick up; in a demo it is the inbox. It never logs bodies.
+type OutboxMailer struct{ Dir string }
+
+// Send implements Mailer.
+func (m OutboxMailer) Send(_ context.Context, to, subject, body string) error {
+	if err := os.MkdirAll(m.Dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(m.Dir, "mail-*.eml")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "To: %s\r\nSubject: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s", to, subject, body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

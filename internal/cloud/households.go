@@ -1,0 +1,363 @@
+package cloud
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"vigil/internal/cloud/store"
+	"vigil/internal/keydir"
+)
+
+// lastTOTPStep is the last authenticator step the account used: a code is
+// accepted once (in memory: one replica; a shared store is for later).
+func (s *Server) lastTOTPStep(account string) int64 {
+	if v, ok := s.totpSteps.Load(account); ok {
+		return v.(int64)
+	}
+	return 0
+}
+
+func (s *Server) useTOTPStep(account string, step int64) { s.totpSteps.Store(account, step) }
+
+type createHouseholdReq struct {
+	Name    string `json:"name"`
+	Genesis []byte `json:"genesis"` // the genesis link, exactly as signed (base64 in JSON)
+}
+
+// createHousehold stores a household made by the caller's first admin
+// device. The cloud checks the genesis link like any client would, but the
+// household's authority is the link itself, not this row.
+func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req createHouseholdReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	gh := keydir.GenesisHash(req.Genesis)
+	st, err := keydir.Verify([][]byte{req.Genesis}, gh)
+	if err != nil {
+		return errorf(http.StatusUnprocessableEntity, "genesis link refused: %v", err)
+	}
+	now := s.now().UTC()
+	h := store.Household{ID: st.HouseholdID, Name: st.Name, GenesisHash: gh, Created: now}
+	m := store.Member{HouseholdID: h.ID, AccountID: c.account.ID, Role: store.RoleAdmin, Created: now}
+	l := store.Link{HouseholdID: h.ID, Seq: 0, Hash: st.Head, Data: req.Genesis, Created: now}
+	if err := s.st.CreateHousehold(r.Context(), h, m, l); errors.Is(err, store.ErrExists) {
+		return errorf(http.StatusConflict, "a household with this ID exists")
+	} else if err != nil {
+		return err
+	}
+	if err := s.syncDevices(r.Context(), st); err != nil {
+		return err
+	}
+	s.statesMu.Lock()
+	s.states[h.ID] = st
+	s.statesMu.Unlock()
+	s.log.Info("household created", "household", h.ID, "account", c.account.ID)
+	writeJSON(w, http.StatusCreated, householdJSON(h, 0))
+	return nil
+}
+
+func householdJSON(h store.Household, usage int64) map[string]any {
+	return map[string]any{"household_id": h.ID, "name": h.Name, "genesis_hash": hex.EncodeToString(h.GenesisHash),
+		"created": h.Created, "usage_bytes": usage}
+}
+
+func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call) error {
+	hs, err := s.st.Households(r.Context(), c.account.ID)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, h := range hs {
+		out = append(out, householdJSON(h, 0))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"households": out})
+	return nil
+}
+
+func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request, c *call) error {
+	u, err := s.st.Usage(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	out := householdJSON(c.household, u)
+	out["quota_bytes"] = s.quota(c.household)
+	out["role"] = c.member.Role
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) quota(h store.Household) int64 {
+	if h.QuotaBytes > 0 {
+		return h.QuotaBytes
+	}
+	return s.opt.QuotaBytes
+}
+
+type chainResp struct {
+	HouseholdID string   `json:"household_id"`
+	GenesisHash string   `json:"genesis_hash"`
+	Links       [][]byte `json:"links"` // from the requested seq, base64
+	From        int64    `json:"from"`
+}
+
+func (s *Server) getChain(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.writeChain(w, r, c.household)
+}
+
+func (s *Server) writeChain(w http.ResponseWriter, r *http.Request, h store.Household) error {
+	from := int64(0)
+	if v := r.URL.Query().Get("from"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "from: a link number >= 0")
+		}
+		from = n
+	}
+	links, err := s.st.Links(r.Context(), h.ID, from)
+	if err != nil {
+		return err
+	}
+	resp := chainResp{HouseholdID: h.ID, GenesisHash: hex.EncodeToString(h.GenesisHash), From: from, Links: [][]byte{}}
+	for _, l := range links {
+		resp.Links = append(resp.Links, l.Data)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+type appendChainReq struct {
+	Link []byte `json:"link"`
+}
+
+// appendChain adds a link signed by an admin device. The cloud checks it
+// against the chain it holds (so junk never enters), but it cannot make a
+// valid link: only the household's admin devices can.
+func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req appendChainReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	s.statesMu.Lock()
+	defer s.statesMu.Unlock()
+	st, err := s.stateLocked(r.Context(), c.household)
+	if err != nil {
+		return err
+	}
+	next := st.Clone()
+	if err := next.Apply(req.Link); err != nil {
+		return errorf(http.StatusUnprocessableEntity, "link refused: %v", err)
+	}
+	l := store.Link{HouseholdID: c.household.ID, Seq: next.Seq, Hash: next.Head, Data: req.Link, Created: s.now().UTC()}
+	if err := s.st.AppendLink(r.Context(), l); errors.Is(err, store.ErrConflict) {
+		delete(s.states, c.household.ID)
+		return errorf(http.StatusConflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
+	} else if err != nil {
+		return err
+	}
+	s.states[c.household.ID] = next
+	if err := s.syncDevices(r.Context(), next); err != nil {
+		return err
+	}
+	s.log.Info("chain link appended", "household", c.household.ID, "seq", next.Seq)
+	writeJSON(w, http.StatusCreated, map[string]any{"seq": next.Seq})
+	return nil
+}
+
+// stateLocked returns the verified chain state of h (statesMu held).
+func (s *Server) stateLocked(ctx context.Context, h store.Household) (*keydir.State, error) {
+	if st, ok := s.states[h.ID]; ok {
+		return st, nil
+	}
+	links, err := s.st.Links(ctx, h.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([][]byte, len(links))
+	for i, l := range links {
+		raw[i] = l.Data
+	}
+	st, err := keydir.Verify(raw, h.GenesisHash)
+	if err != nil {
+		return nil, fmt.Errorf("household %s: stored chain does not verify: %w", h.ID, err)
+	}
+	s.states[h.ID] = st
+	return st, nil
+}
+
+func (s *Server) state(ctx context.Context, h store.Household) (*keydir.State, error) {
+	s.statesMu.Lock()
+	defer s.statesMu.Unlock()
+	return s.stateLocked(ctx, h)
+}
+
+// syncDevices records the chain's devices so a hub's upload finds its
+// household; the chain state stays the authority on whether it may.
+func (s *Server) syncDevices(ctx context.Context, st *keydir.State) error {
+	for _, d := range st.Devices {
+		kind := "client"
+		if d.Role == keydir.RoleHub {
+			kind = "hub"
+		}
+		if err := s.st.PutDevice(ctx, store.Device{ID: d.ID, HouseholdID: st.HouseholdID, Kind: kind,
+			SignPub: d.SignPub, Created: s.now().UTC()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hubDevice returns the household of a device that is a hub in its
+// household's verified chain now.
+func (s *Server) hubDevice(ctx context.Context, id string) (store.Household, keydir.DeviceKey, error) {
+	d, err := s.st.Device(ctx, id)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	h, err := s.st.Household(ctx, d.HouseholdID)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	st, err := s.state(ctx, h)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	dk, ok := st.Devices[id]
+	if !ok || dk.Role != keydir.RoleHub {
+		return store.Household{}, keydir.DeviceKey{}, store.ErrNotFound
+	}
+	return h, dk, nil
+}
+
+// hubChain serves a paired hub its household's chain.
+func (s *Server) hubChain(w http.ResponseWriter, r *http.Request, c *call) error {
+	h, _, err := s.hubDevice(r.Context(), c.device)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.device,
+		ActorKind: "hub", Action: "chain.read", Reason: "GET /v1/hub/chain"}); err != nil {
+		return err
+	}
+	return s.writeChain(w, r, h)
+}
+
+// Pairing relay. The cloud stores and hands over opaque messages under an
+// ID derived from the pairing code; the pairing package on both ends
+// authenticates them, so a cloud that alters them only makes pairing fail.
+
+var pairingIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+type createPairingReq struct {
+	ID  string `json:"id"`
+	Msg []byte `json:"msg"`
+}
+
+func (s *Server) createPairing(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(c); err != nil {
+		return err
+	}
+	var req createPairingReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if !pairingIDRE.MatchString(req.ID) {
+		return errorf(http.StatusBadRequest, "id: 32 lower-case hex characters")
+	}
+	if len(req.Msg) == 0 || len(req.Msg) > 4096 {
+		return errorf(http.StatusBadRequest, "msg: 1 to 4096 bytes")
+	}
+	now := s.now().UTC()
+	p := store.Pairing{ID: req.ID, Msgs: [][]byte{req.Msg}, Created: now, Expires: now.Add(pairingTTL)}
+	if err := s.st.CreatePairing(r.Context(), p); errors.Is(err, store.ErrExists) {
+		return errorf(http.StatusConflict, "this pairing code is in use; show a new code on the hub")
+	} else if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"expires": p.Expires})
+	return nil
+}
+
+type pairingResp struct {
+	HouseholdID string    `json:"household_id,omitempty"`
+	Msgs        [][]byte  `json:"msgs"`
+	Expires     time.Time `json:"expires"`
+}
+
+func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, c *call) error {
+	id := r.PathValue("id")
+	if !pairingIDRE.MatchString(id) {
+		return errNotFound
+	}
+	p, err := s.st.Pairing(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pairingResp{HouseholdID: p.HouseholdID, Msgs: p.Msgs, Expires: p.Expires})
+	return nil
+}
+
+type pairingMsgReq struct {
+	Step        int    `json:"step"`
+	Msg         []byte `json:"msg"`
+	HouseholdID string `json:"household_id,omitempty"`
+}
+
+// postPairingMsg appends the member's answer (step 1: it must be signed in
+// as an admin of the household it offers) or the hub's confirmation
+// (step 2).
+func (s *Server) postPairingMsg(w http.ResponseWriter, r *http.Request, c *call) error {
+	id := r.PathValue("id")
+	if !pairingIDRE.MatchString(id) {
+		return errNotFound
+	}
+	var req pairingMsgReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.Msg) == 0 || len(req.Msg) > 4096 {
+		return errorf(http.StatusBadRequest, "msg: 1 to 4096 bytes")
+	}
+	switch req.Step {
+	case 1:
+		if err := s.authenticate(r, c); err != nil {
+			return err
+		}
+		_, m, err := s.membership(r, c.account.ID, req.HouseholdID)
+		if err != nil {
+			return err
+		}
+		if m.Role != store.RoleAdmin {
+			return errorf(http.StatusForbidden, "only a household admin can pair a hub")
+		}
+	case 2:
+		if req.HouseholdID != "" {
+			return errorf(http.StatusBadRequest, "household_id: only with step 1")
+		}
+	default:
+		return errorf(http.StatusBadRequest, "step: 1 (member) or 2 (hub)")
+	}
+	err := s.st.AppendPairingMsg(r.Context(), id, req.Step, req.Msg, req.HouseholdID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, store.ErrConflict):
+		return errorf(http.StatusConflict, "pairing step %d is not expected now (already answered, or out of order)", req.Step)
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"step": req.Step})
+	return nil
+}

@@ -1,0 +1,287 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/store"
+	"vigil/internal/devauth"
+	"vigil/internal/envelope"
+)
+
+// deviceKey is the devauth lookup: only hubs in their household's verified
+// chain can sign requests.
+func (s *Server) deviceKey(ctx context.Context, id string) (ed25519.PublicKey, error) {
+	if len(id) > 128 {
+		return nil, devauth.ErrUnknownDevice
+	}
+	_, dk, err := s.hubDevice(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("device %s: %w", id, devauth.ErrUnknownDevice)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return dk.SignPub, nil
+}
+
+var streamRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// objectKey is where an object lives in the blob store; it is also its ID in
+// the API.
+func objectKey(household, device, camera string, seq uint64) string {
+	return fmt.Sprintf("%s/%s/%s/%016x", household, device, camera, seq)
+}
+
+type uploadResp struct {
+	Key     string `json:"key"`
+	Created bool   `json:"created"`
+}
+
+// upload stores a sealed object from a hub. The cloud verifies what it can
+// without keys — the hub's signature over every byte — and indexes the
+// object by its signed header; it never sees inside.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
+	h, dk, err := s.hubDevice(r.Context(), c.device)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusForbidden, "device %s is not a hub of any household", c.device)
+	}
+	if err != nil {
+		return err
+	}
+	hdr, foot, err := envelope.VerifyPublic(c.body, envelope.TrustedKeys{dk.SignPub})
+	if err != nil {
+		return errorf(http.StatusUnprocessableEntity, "sealed object refused: %v", err)
+	}
+	if hdr.Kind != envelope.KindSegment {
+		return errorf(http.StatusUnprocessableEntity, "object kind %v is not accepted yet", hdr.Kind)
+	}
+	if !streamRE.MatchString(hdr.Stream) {
+		return errorf(http.StatusUnprocessableEntity, "stream name %q: 1 to 64 of A-Z a-z 0-9 . _ -", hdr.Stream)
+	}
+	key := objectKey(h.ID, c.device, hdr.Stream, hdr.Sequence)
+	info, created, err := s.blobs.Put(r.Context(), key, bytes.NewReader(c.body), int64(len(c.body)))
+	if errors.Is(err, blob.ErrConflict) {
+		return errorf(http.StatusConflict, "a different object is stored as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
+	}
+	if err != nil {
+		return err
+	}
+	o := store.Object{HouseholdID: h.ID, Key: key, Device: c.device, Camera: hdr.Stream, Kind: hdr.Kind.String(),
+		Seq: hdr.Sequence, Start: hdr.Start.UTC(), End: foot.End.UTC(), Size: info.Size, SHA256: info.SHA256, Created: s.now().UTC()}
+	idxCreated, err := s.st.PutObject(r.Context(), o)
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "a different object is indexed as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
+	}
+	if err != nil {
+		return err
+	}
+	created = created || idxCreated
+	if idxCreated {
+		if err := s.enforceQuota(r.Context(), h, key, o.Size); err != nil {
+			s.log.Error("quota", "household", h.ID, "err", err)
+		}
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, uploadResp{Key: key, Created: created})
+	return nil
+}
+
+// usage tracks each household's stored bytes in memory, loaded from the
+// store once, so an upload does not sum the household's objects.
+type usage struct {
+	mu      sync.Mutex
+	bytes   map[string]int64
+	checked map[string]time.Time // last age sweep
+}
+
+// enforceQuota accounts for a new object of size bytes and deletes the
+// household's oldest objects (never keep) while it is over its quota; once a
+// minute it also deletes objects older than MaxAge.
+func (s *Server) enforceQuota(ctx context.Context, h store.Household, keep string, size int64) error {
+	s.usage.mu.Lock()
+	used, ok := s.usage.bytes[h.ID]
+	s.usage.mu.Unlock()
+	if !ok {
+		u, err := s.st.Usage(ctx, h.ID) // includes the new object
+		if err != nil {
+			return err
+		}
+		used = u
+	} else {
+		used += size
+	}
+	var cut time.Time
+	if s.opt.MaxAge > 0 {
+		s.usage.mu.Lock()
+		if now := s.now(); now.Sub(s.usage.checked[h.ID]) > time.Minute {
+			s.usage.checked[h.ID] = now
+			cut = now.Add(-s.opt.MaxAge)
+		}
+		s.usage.mu.Unlock()
+	}
+	quota := s.quota(h)
+	for used > quota || !cut.IsZero() {
+		olds, err := s.st.OldestObjects(ctx, h.ID, 64)
+		if err != nil {
+			return err
+		}
+		deleted := 0
+		for _, o := range olds {
+			if o.Key == keep {
+				continue
+			}
+			if used <= quota && (cut.IsZero() || !o.End.Before(cut)) {
+				cut = time.Time{}
+				break
+			}
+			if err := s.st.DeleteObject(ctx, h.ID, o.Key); err != nil {
+				return err
+			}
+			if err := s.blobs.Delete(ctx, o.Key); err != nil {
+				return err
+			}
+			used -= o.Size
+			deleted++
+		}
+		if deleted == 0 {
+			break
+		}
+	}
+	s.usage.mu.Lock()
+	s.usage.bytes[h.ID] = used
+	s.usage.mu.Unlock()
+	return nil
+}
+
+func (s *Server) listCameras(w http.ResponseWriter, r *http.Request, c *call) error {
+	cams, err := s.st.Cameras(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	if cams == nil {
+		cams = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cameras": cams})
+	return nil
+}
+
+// ObjectJSON is one object in a listing.
+type ObjectJSON struct {
+	Key    string    `json:"key"`
+	Device string    `json:"device"`
+	Camera string    `json:"camera"`
+	Kind   string    `json:"kind"`
+	Seq    uint64    `json:"seq"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"`
+}
+
+func parseTimeParam(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errorf(http.StatusBadRequest, "%s: an RFC 3339 time like 2026-11-28T21:00:00Z", name)
+	}
+	return t, nil
+}
+
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, c *call) error {
+	f := store.ObjectFilter{HouseholdID: c.household.ID, Camera: r.URL.Query().Get("camera")}
+	var err error
+	if f.From, err = parseTimeParam(r, "from"); err != nil {
+		return err
+	}
+	if f.To, err = parseTimeParam(r, "to"); err != nil {
+		return err
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+			return errorf(http.StatusBadRequest, "limit: a number >= 0")
+		}
+	}
+	objs, err := s.st.Objects(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]ObjectJSON, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, ObjectJSON{Key: o.Key, Device: o.Device, Camera: o.Camera, Kind: o.Kind, Seq: o.Seq,
+			Start: o.Start.UTC(), End: o.End.UTC(), Size: o.Size, SHA256: hex.EncodeToString(o.SHA256[:])})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"objects": out})
+	return nil
+}
+
+// readObject serves a sealed object, with HTTP Range support.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, c *call) error {
+	key := r.PathValue("key")
+	if !blob.ValidKey(key) {
+		return errNotFound
+	}
+	o, err := s.st.Object(r.Context(), c.household.ID, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	obj, err := s.blobs.Open(r.Context(), o.Key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	w.Header().Set("Content-Type", "application/vnd.vigil.sealed")
+	w.Header().Set("ETag", `"`+hex.EncodeToString(o.SHA256[:])+`"`)
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", o.Created, obj)
+	return nil
+}
+
+// AccessJSON is one access record.
+type AccessJSON struct {
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	ActorKind string    `json:"actor_kind"`
+	Action    string    `json:"action"`
+	Object    string    `json:"object,omitempty"`
+	Reason    string    `json:"reason"`
+}
+
+func (s *Server) listAccess(w http.ResponseWriter, r *http.Request, c *call) error {
+	since, err := parseTimeParam(r, "since")
+	if err != nil {
+		return err
+	}
+	as, err := s.st.Accesses(r.Context(), c.household.ID, since, 10_000)
+	if err != nil {
+		return err
+	}
+	out := make([]AccessJSON, 0, len(as))
+	for _, a := range as {
+		out = append(out, AccessJSON{Time: a.Time.UTC(), Actor: a.Actor, ActorKind: a.ActorKind, Action: a.Action, Object: a.Object, Reason: a.Reason})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accesses": out})
+	return nil
+}

@@ -1,0 +1,349 @@
+package cloud
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/store"
+	"vigil/internal/devauth"
+)
+
+// authKind says what a route requires of the caller.
+type authKind int
+
+const (
+	authNone    authKind = iota // anyone (rate limited where it matters)
+	authAccount                 // a signed-in account (session cookie + CSRF, or API token)
+	authMember                  // authAccount and a member of the household {hh}
+	authAdmin                   // authMember with the admin role
+	authDevice                  // a device signature (hubs)
+)
+
+// route is one API route. Household routes (authMember, authAdmin) are
+// checked and recorded in wrap, nowhere else.
+type route struct {
+	method, pattern string
+	auth            authKind
+	// action names the access for the record ("objects.list", ...); set on
+	// every route that reads household data.
+	action string
+	h      func(w http.ResponseWriter, r *http.Request, c *call) error
+}
+
+// call is what wrap established about a request.
+type call struct {
+	ip        string
+	account   store.Account // authAccount and up
+	token     store.Token
+	household store.Household // authMember and up
+	member    store.Member
+	device    string // authDevice: the device ID
+	body      []byte // authDevice: the verified body
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{method: "POST", pattern: "/v1/accounts", auth: authNone, h: s.signUp},
+		{method: "POST", pattern: "/v1/sessions", auth: authNone, h: s.signIn},
+		{method: "DELETE", pattern: "/v1/sessions/current", auth: authAccount, h: s.signOut},
+		{method: "POST", pattern: "/v1/account/reset", auth: authNone, h: s.resetStart},
+		{method: "POST", pattern: "/v1/account/reset/confirm", auth: authNone, h: s.resetConfirm},
+		{method: "GET", pattern: "/v1/account", auth: authAccount, h: s.getAccount},
+
+		{method: "POST", pattern: "/v1/households", auth: authAccount, h: s.createHousehold},
+		{method: "GET", pattern: "/v1/households", auth: authAccount, h: s.listHouseholds},
+		{method: "GET", pattern: "/v1/households/{hh}", auth: authMember, action: "household.read", h: s.getHousehold},
+		{method: "GET", pattern: "/v1/households/{hh}/chain", auth: authMember, action: "chain.read", h: s.getChain},
+		{method: "POST", pattern: "/v1/households/{hh}/chain", auth: authAdmin, action: "chain.append", h: s.appendChain},
+		{method: "GET", pattern: "/v1/households/{hh}/cameras", auth: authMember, action: "cameras.list", h: s.listCameras},
+		{method: "GET", pattern: "/v1/households/{hh}/objects", auth: authMember, action: "objects.list", h: s.listObjects},
+		{method: "GET", pattern: "/v1/households/{hh}/objects/{key...}", auth: authMember, action: "object.read", h: s.readObject},
+		{method: "GET", pattern: "/v1/households/{hh}/access", auth: authMember, action: "access.read", h: s.listAccess},
+
+		{method: "POST", pattern: "/v1/pairings", auth: authNone, h: s.createPairing},
+		{method: "GET", pattern: "/v1/pairings/{id}", auth: authNone, h: s.getPairing},
+		{method: "POST", pattern: "/v1/pairings/{id}/messages", auth: authNone, h: s.postPairingMsg},
+
+		{method: "PUT", pattern: "/v1/objects", auth: authDevice, h: s.upload},
+		{method: "GET", pattern: "/v1/hub/chain", auth: authDevice, h: s.hubChain},
+	}
+}
+
+// Routes lists the API's routes as "METHOD pattern" (for docs and tests).
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.routes() {
+		out = append(out, r.method+" "+r.pattern)
+	}
+	return out
+}
+
+// apiError is an error with the status and message the client sees.
+type apiError struct {
+	status int
+	msg    string
+	// retryAfter, in seconds, for 429.
+	retryAfter int
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// errNotFound is the one answer for anything that does not exist or is not
+// the caller's: the same status and the same bytes.
+var errNotFound = &apiError{status: http.StatusNotFound, msg: "not found"}
+
+var errSignIn = &apiError{status: http.StatusUnauthorized, msg: "sign-in required (hint: 'vigil login', or send the session cookie and X-CSRF-Token)"}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(ae.retryAfter))
+	}
+	writeJSON(w, ae.status, map[string]string{"error": ae.msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// wrap authenticates and authorises a request as its route declares, records
+// household reads, and turns errors into JSON answers.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{ip: s.clientIP(r)}
+		err := s.authorize(w, r, rt, c)
+		if err == nil {
+			err = rt.h(w, r, c)
+		}
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				s.log.Error("request failed", "route", rt.method+" "+rt.pattern, "err", err)
+			}
+			writeError(w, err)
+		}
+	})
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *call) error {
+	switch rt.auth {
+	case authNone:
+		return nil
+	case authDevice:
+		body, err := readBody(w, r, MaxObjectBytes)
+		if err != nil {
+			return err
+		}
+		id, err := s.devices.Verify(r, body)
+		switch {
+		case errors.Is(err, devauth.ErrBusy):
+			return &apiError{status: http.StatusServiceUnavailable, msg: "too many requests in flight; retry", retryAfter: 5}
+		case errors.Is(err, devauth.ErrMalformed), errors.Is(err, devauth.ErrStale), errors.Is(err, devauth.ErrUnknownDevice),
+			errors.Is(err, devauth.ErrBadSignature), errors.Is(err, devauth.ErrReplay):
+			return errorf(http.StatusUnauthorized, "device signature refused: %v", err)
+		case err != nil:
+			return err
+		}
+		c.device, c.body = id, body
+		return nil
+	}
+	if err := s.authenticate(r, c); err != nil {
+		return err
+	}
+	if rt.auth == authAccount {
+		return nil
+	}
+	hh := r.PathValue("hh")
+	h, m, err := s.membership(r, c.account.ID, hh)
+	if err != nil {
+		return err
+	}
+	if rt.auth == authAdmin && m.Role != store.RoleAdmin {
+		return errorf(http.StatusForbidden, "only a household admin can do this")
+	}
+	c.household, c.member = h, m
+	if rt.action != "" {
+		a := store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.account.ID, ActorKind: "account",
+			Action: rt.action, Object: r.PathValue("key"), Reason: rt.method + " " + rt.pattern}
+		if err := s.access.Record(r.Context(), a); err != nil {
+			// A read that cannot be recorded does not happen.
+			return fmt.Errorf("recording access: %w", err)
+		}
+	}
+	return nil
+}
+
+// membership is the one place that decides whether an account may touch a
+// household. Not a member and no such household give the same answer.
+func (s *Server) membership(r *http.Request, accountID, hh string) (store.Household, store.Member, error) {
+	if hh == "" || len(hh) > 128 {
+		return store.Household{}, store.Member{}, errNotFound
+	}
+	m, err := s.st.Member(r.Context(), hh, accountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Household{}, store.Member{}, errNotFound
+	}
+	if err != nil {
+		return store.Household{}, store.Member{}, err
+	}
+	h, err := s.st.Household(r.Context(), hh)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Household{}, store.Member{}, errNotFound
+	}
+	return h, m, err
+}
+
+const (
+	sessionCookie = "vigil_session"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// authenticate accepts an API token (Authorization: Bearer) or a session
+// cookie; a cookie-authenticated request that changes state must carry the
+// session's CSRF token.
+func (s *Server) authenticate(r *http.Request, c *call) error {
+	var secret, kind string
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			return errSignIn
+		}
+		secret, kind = tok, store.TokenAPI
+	} else if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		secret, kind = ck.Value, store.TokenSession
+	} else {
+		return errSignIn
+	}
+	if len(secret) > 256 {
+		return errSignIn
+	}
+	t, err := s.st.Token(r.Context(), auth.HashToken(secret))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != kind) {
+		return errSignIn
+	}
+	if err != nil {
+		return err
+	}
+	reading := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if kind == store.TokenSession && !reading {
+		if !auth.EqualTokens(r.Header.Get(csrfHeader), t.CSRF) {
+			return errorf(http.StatusForbidden, "missing or wrong %s header (cross-site request refused)", csrfHeader)
+		}
+	}
+	if kind == store.TokenAPI {
+		need := ScopeWrite
+		if reading {
+			need = ScopeRead
+		}
+		if !slices.Contains(t.Scopes, need) {
+			return errorf(http.StatusForbidden, "this API token lacks the %q scope", need)
+		}
+	}
+	a, err := s.st.Account(r.Context(), t.AccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errSignIn
+	}
+	if err != nil {
+		return err
+	}
+	c.account, c.token = a, t
+	return nil
+}
+
+// readBody reads at most limit bytes of the request body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body is over the limit of %d bytes", limit)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeJSON reads one JSON object into v: bounded, strict (unknown fields
+// and trailing data are refused), with a message naming the problem.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := readBody(w, r, maxJSONBytes)
+	if err != nil {
+		return err
+	}
+	return decodeJSONBytes(b, v)
+}
+
+func decodeJSONBytes(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return errorf(http.StatusBadRequest, "empty body: a JSON object is expected")
+		case errors.As(err, &se):
+			return errorf(http.StatusBadRequest, "malformed JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return errorf(http.StatusBadRequest, "field %q: expected %s", te.Field, te.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return errorf(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return errorf(http.StatusBadRequest, "malformed JSON")
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "trailing data after the JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.opt.TrustProxy {
+		if f := r.Header.Get("X-Forwarded-For"); f != "" {
+			first, _, _ := strings.Cut(f, ",")
+			return strings.TrimSpace(first)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limitIP applies the per-address limit to unauthenticated entry points.
+func (s *Server) limitIP(c *call) error {
+	if ok, wait := s.ipLimit.Allow(c.ip); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many requests; slow down", retryAfter: max(1, int(wait.Seconds()+0.999))}
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package devauth
+
+import (
+	"container/heap"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultWindow is the clock skew a Verifier accepts when Window is 0.
+const DefaultWindow = 5 * time.Minute
+
+// DefaultMaxNonces is how many nonces a Verifier remembers when MaxNonces
+// is 0. At full capacity the replay cache takes about 64 MB.
+const DefaultMaxNonces = 1 << 20
+
+// Verifier checks device-signed requests. Set the fields before the first
+// Verify and do not change them afterwards. It is safe for concurrent use.
+//
+// # Replay cache
+//
+// A request is accepted when its timestamp is within Window of the server's
+// clock, so its nonce is remembered until the timestamp plus Window has
+// passed; after that a replay is refused as stale. Nonces are recorded only
+// after the signature verified. When MaxNonces unexpired nonces are held, the
+// Verifier refuses new requests with ErrBusy until some expire, instead of
+// forgetting one early, which would let that request be replayed: only a
+// device with a valid key can fill the cache (DefaultMaxNonces within the
+// default window is more than 3,000 requests a second), and the price is
+// availability, not authenticity.
+type Verifier struct {
+	// Lookup returns the public key of a device. For an unknown device it
+	// returns an error wrapping ErrUnknownDevice; any other error is passed
+	// through by Verify as a failure to decide. It gets the request's
+	// context.
+	Lookup func(ctx context.Context, deviceID string) (ed25519.PublicKey, error)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Window is the accepted difference between a request's timestamp and
+	// Now, in either direction; 0 means DefaultWindow.
+	Window time.Duration
+	// MaxNonces bounds the replay cache; 0 means DefaultMaxNonces.
+	MaxNonces int
+
+	mu   sync.Mutex
+	seen map[nonceKey]struct{}
+	exp  expiryHeap
+}
+
+// nonceKey identifies a (device, nonce) pair in the replay cache.
+type nonceKey [16]byte
+
+func keyOf(id string, nonce []byte) nonceKey {
+	h := sha256.New()
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write(nonce)
+	var k nonceKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+type expiry struct {
+	key nonceKey
+	at  int64 // Unix nanoseconds after which the nonce can be forgotten
+}
+
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func (v *Verifier) window() time.Duration {
+	if v.Window > 0 {
+		return v.Window
+	}
+	return DefaultWindow
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Verify checks the device authorization of r, whose body is body: exactly
+// the bytes the server read (with a size limit) before calling Verify. It
+// returns the authenticated device id. Errors wrap one of the package's
+// sentinel errors, except errors from Lookup other than ErrUnknownDevice,
+// which are returned wrapped as they are.
+func (v *Verifier) Verify(r *http.Request, body []byte) (deviceID string, err error) {
+	vals := r.Header.Values(Header)
+	switch len(vals) {
+	case 0:
+		return "", fmt.Errorf("%w: no %s header", ErrMalformed, Header)
+	case 1:
+	default:
+		return "", fmt.Errorf("%w: %d %s headers, want one", ErrMalformed, len(vals), Header)
+	}
+	a, err := parseHeader(vals[0])
+	if err != nil {
+		return "", err
+	}
+
+	now := v.now()
+	w := v.window()
+	skew := now.Sub(time.Unix(a.ts, 0))
+	if skew > w || skew < -w {
+		dir := "behind"
+		if skew < 0 {
+			dir, skew = "ahead of", -skew
+		}
+		return "", fmt.Errorf("devauth: device %s: request time is %s %s the server's clock (accepted: %s): %w",
+			a.id, skew.Round(time.Second), dir, w, ErrStale)
+	}
+
+	if v.Lookup == nil {
+		return "", errors.New("devauth: Verifier has no Lookup function")
+	}
+	pub, err := v.Lookup(r.Context(), a.id)
+	if err != nil {
+		return "", fmt.Errorf("devauth: device %s: %w", a.id, err)
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return "", fmt.Errorf("devauth: device %s: Lookup returned a %d-byte key, want %d", a.id, len(pub), ed25519.PublicKeySize)
+	}
+
+	target, err := serverTarget(r)
+	if err != nil {
+		return "", err
+	}
+	msg := message(a.id, method(r), target, strings.ToLower(r.Host), a.tsText, a.nonceTx, body)
+	if !ed25519.Verify(pub, msg, a.sig) {
+		return "", fmt.Errorf("devauth: device %s: %w", a.id, ErrBadSignature)
+	}
+
+	if err := v.remember(keyOf(a.id, a.nonce), time.Unix(a.ts, 0).Add(w), now); err != nil {
+		return "", fmt.Errorf("devauth: device %s: %w", a.id, err)
+	}
+	return a.id, nil
+}
+
+// remember records a nonce until expires, or fails with ErrReplay if it is
+// already recorded, or with ErrBusy if the cache is full.
+func (v *Verifier) remember(k nonceKey, expires, now time.Time) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen == nil {
+		v.seen = make(map[nonceKey]struct{})
+	}
+	nowNs := now.UnixNano()
+	for len(v.exp) > 0 && v.exp[0].at < nowNs {
+		e := heap.Pop(&v.exp).(expiry)
+		delete(v.seen, e.key)
+	}
+	if _, ok := v.seen[k]; ok {
+		return ErrReplay
+	}
+	limit := v.MaxNonces
+	if limit <= 0 {
+		limit = DefaultMaxNonces
+	}
+	if len(v.seen) >= limit {
+		return ErrBusy
+	}
+	v.seen[k] = struct{}{}
+	heap.Push(&v.exp, expiry{key: k, at: expires.UnixNano()})
+	return nil
+}
+
+// serverTarget returns the request target as the client sent it, in origin
+// form: the raw request URI when it is in origin form (so the server's own
+// path rewriting does not matter), the path and query of an absolute-form
+// target, or the URL's request URI when the request did not come from the
+// wire.
+func serverTarget(r *http.Request) (string, error) {
+	switch t := r.RequestURI; {
+	case strings.HasPrefix(t, "/") || t == "*":
+		return t, nil
+	case t != "":
+		u, err := url.ParseRequestURI(t)
+		if err != nil {
+			return "", fmt.Errorf("%w: unparsable request target", ErrMalformed)
+		}
+		return u.RequestURI(), nil
+	case r.URL != nil:
+		return r.URL.RequestURI(), nil
+	}
+	return "", fmt.Errorf("%w: request has no target", ErrMalformed)
+}

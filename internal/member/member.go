@@ -1,0 +1,100 @@
+// Package member is what a household member's device does with the cloud:
+// fetch and verify the household's chain from the genesis it pinned, and pair
+// a hub (the member's half of the pairing protocol).
+//
+// It never trusts the cloud: every chain is verified from the pinned genesis
+// before anything in it is used, and a hub joins the chain only after the
+// pairing code authenticated the whole exchange and the hub confirmed it. It
+// never sends a private key anywhere and never logs codes or keys.
+package member
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"vigil/internal/cloud/client"
+	"vigil/internal/keydir"
+	"vigil/internal/pairing"
+)
+
+// VerifiedChain fetches a household's chain and verifies it from the
+// genesis hash this device pinned: a device the household's admins did not
+// add is refused (G4).
+func VerifiedChain(ctx context.Context, c *client.Client, householdID string, genesis []byte) (*keydir.State, error) {
+	links, err := c.Chain(ctx, householdID, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := keydir.Verify(links, genesis)
+	if err != nil {
+		return nil, fmt.Errorf("the household chain served by the cloud does not verify; refusing to trust it: %w", err)
+	}
+	if st.HouseholdID != householdID {
+		return nil, fmt.Errorf("the cloud served the chain of household %s for %s; refusing it", st.HouseholdID, householdID)
+	}
+	return st, nil
+}
+
+// PairHub runs the member's side of pairing a hub: verify the hub's hello
+// with the code, offer the household (from its verified chain), wait for the
+// hub's confirmation, and only then sign and append the link that adds the
+// hub. On any failure the chain is unchanged.
+func PairHub(ctx context.Context, c *client.Client, householdID string, genesis []byte, k *keydir.DeviceKeys, code pairing.Code, poll time.Duration) (pairing.HubHello, error) {
+	if poll <= 0 {
+		poll = 300 * time.Millisecond
+	}
+	st, err := VerifiedChain(ctx, c, householdID, genesis)
+	if err != nil {
+		return pairing.HubHello{}, err
+	}
+	rv := code.RendezvousID()
+	p, err := c.GetPairing(ctx, rv)
+	if client.IsStatus(err, 404) {
+		return pairing.HubHello{}, errors.New("no hub is waiting with this code: it was mistyped or has expired (hint: run 'vigil hub pair' again and enter the new code)")
+	}
+	if err != nil {
+		return pairing.HubHello{}, err
+	}
+	if len(p.Msgs) != 1 {
+		return pairing.HubHello{}, errors.New("this pairing code was already used; start pairing again on the hub")
+	}
+	m, err := pairing.NewMember(code, pairing.HouseholdOffer{HouseholdID: st.HouseholdID, GenesisHash: st.GenesisHash,
+		EpochRecipient: st.EpochRecipient().String()})
+	if err != nil {
+		return pairing.HubHello{}, err
+	}
+	hello, msg2, err := m.Receive(p.Msgs[0])
+	if err != nil {
+		return pairing.HubHello{}, err
+	}
+	if err := c.PostPairingMsg(ctx, rv, 1, msg2, st.HouseholdID); err != nil {
+		return pairing.HubHello{}, err
+	}
+	for {
+		if p, err = c.GetPairing(ctx, rv); err != nil {
+			return pairing.HubHello{}, err
+		}
+		if len(p.Msgs) >= 3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return pairing.HubHello{}, errors.New("the hub did not confirm in time; nothing was changed")
+		case <-time.After(poll):
+		}
+	}
+	if err := m.Confirm(p.Msgs[2]); err != nil {
+		return pairing.HubHello{}, err
+	}
+	hub := keydir.DeviceKey{ID: keydir.DeviceID(hello.SignPub), Role: keydir.RoleHub, Name: hello.Name, SignPub: hello.SignPub}
+	link, err := st.AddHub(k, hub, time.Now())
+	if err != nil {
+		return pairing.HubHello{}, err
+	}
+	if err := c.AppendLink(ctx, householdID, link); err != nil {
+		return pairing.HubHello{}, err
+	}
+	return hello, nil
+}

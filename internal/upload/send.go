@@ -1,0 +1,350 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"vigil/internal/devauth"
+	"vigil/internal/envelope"
+)
+
+// errEvicted means the segment's file is gone from the store.
+var errEvicted = errors.New("segment file is gone from the store")
+
+// rejectError is a local reason never to send a file.
+type rejectError struct{ msg string }
+
+func (e *rejectError) Error() string { return e.msg }
+
+// readSealed reads the segment file of j and checks that it is a sealed
+// segment whose header matches the index, so that nothing else is sent.
+func readSealed(j job) ([]byte, error) {
+	f, err := os.Open(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errEvicted
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, maxObjectBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", j.path, err)
+	}
+	if len(body) > maxObjectBytes {
+		return nil, &rejectError{fmt.Sprintf("segment file is larger than %d MiB; not uploading it", maxObjectBytes>>20)}
+	}
+	h, err := envelope.Inspect(bytes.NewReader(body))
+	if err != nil {
+		return nil, &rejectError{fmt.Sprintf("segment file is not a sealed object, refusing to upload it: %v", err)}
+	}
+	if h.Kind != envelope.KindSegment || h.Stream != j.camera || h.Sequence != j.seq {
+		return nil, &rejectError{fmt.Sprintf("sealed header says %s of %q seq %d but the store indexed a segment of %q seq %d; refusing to upload it",
+			h.Kind, h.Stream, h.Sequence, j.camera, j.seq)}
+	}
+	return body, nil
+}
+
+// process makes one attempt at uploading j.
+func (u *Uploader) process(ctx context.Context, j job) {
+	log := u.log.With("camera", j.camera, "seq", j.seq)
+	body, err := readSealed(j)
+	var rej *rejectError
+	switch {
+	case errors.Is(err, errEvicted):
+		if u.drop(j) {
+			u.noteEvicted(1)
+			log.Debug("upload: segment left the store before upload")
+		}
+		u.checkBacklog()
+		return
+	case errors.As(err, &rej):
+		u.failures.Add(1)
+		u.rejected.Add(1)
+		u.setLastError(rej.msg)
+		u.finish(j, stateRejected, rej.msg)
+		log.Error("upload: "+rej.msg, "path", j.path)
+		return
+	case err != nil:
+		u.failures.Add(1)
+		u.setLastError(err.Error())
+		wait := min(time.Minute<<min(j.attempts, 6), time.Hour)
+		u.delay(j, err.Error(), u.now().Add(wait))
+		log.Warn("upload: cannot read a segment; will retry", "err", err, "retry_in", wait)
+		return
+	}
+
+	res := u.send(ctx, body)
+	switch res.kind {
+	case resCanceled:
+		// Stopping: the row stays pending.
+	case resDone:
+		u.finish(j, stateDone, "")
+		if res.status == http.StatusCreated {
+			u.uploaded.Add(1)
+		} else {
+			u.already.Add(1)
+		}
+		u.cloudOK()
+		log.Debug("upload: segment uploaded", "bytes", len(body), "status", res.status)
+		u.checkBacklog()
+	case resRejected:
+		u.failures.Add(1)
+		u.rejected.Add(1)
+		u.setLastError(res.msg)
+		u.finish(j, stateRejected, res.msg)
+		u.cloudOK()
+		log.Error("upload: the cloud refused a segment for good; it will not be retried", "status", res.status, "err", res.msg)
+	case resRefused, resRetry:
+		u.failures.Add(1)
+		u.setLastError(res.msg)
+		u.cloudAway(res)
+	}
+}
+
+type resultKind int
+
+const (
+	resDone     resultKind = iota // 201 or 200
+	resRejected                   // permanent for this object
+	resRefused                    // the cloud refuses this hub: keep queued, retry
+	resRetry                      // cloud away or busy: keep queued, retry
+	resCanceled                   // ctx ended
+)
+
+type result struct {
+	kind       resultKind
+	status     int // 0 for network errors
+	msg        string
+	retryAfter time.Duration
+}
+
+// classify maps a response status to what becomes of the object.
+func classify(status int) resultKind {
+	switch status {
+	case http.StatusCreated, http.StatusOK:
+		return resDone
+	case http.StatusConflict, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return resRejected
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return resRefused
+	}
+	return resRetry
+}
+
+// send PUTs body to the cloud once.
+func (u *Uploader) send(ctx context.Context, body []byte) result {
+	rctx, cancel := context.WithTimeout(ctx, u.requestTimeout(len(body)))
+	defer cancel()
+	br := &bodyReader{ctx: rctx, b: u.bucket, r: bytes.NewReader(body), sent: &u.bytesSent}
+	req, err := http.NewRequestWithContext(rctx, http.MethodPut, u.endpoint, br)
+	if err != nil {
+		return result{kind: resRetry, msg: err.Error()}
+	}
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", ContentType)
+	if err := devauth.Sign(req, body, u.cfg.DeviceID, u.cfg.Key, u.now()); err != nil {
+		return result{kind: resRefused, msg: err.Error()}
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return result{kind: resCanceled}
+		}
+		return result{kind: resRetry, msg: err.Error()}
+	}
+	defer resp.Body.Close()
+	res := result{kind: classify(resp.StatusCode), status: resp.StatusCode}
+	if res.kind != resDone {
+		res.msg = serverMessage(resp)
+		res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), u.now())
+	}
+	// Drain a little so the connection can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return res
+}
+
+// requestTimeout allows a request at least 2 minutes plus the time its body
+// takes at a slow rate (32 KiB/s, or the cap shared by all uploads).
+func (u *Uploader) requestTimeout(n int) time.Duration {
+	rate := int64(32 << 10)
+	if c := u.cfg.MaxBytesPerSec; c > 0 {
+		rate = min(rate, max(c/int64(u.cfg.Concurrency), 1))
+	}
+	return 2*time.Minute + time.Duration(int64(n)/rate)*time.Second
+}
+
+// serverMessage returns the status and the server's JSON error message,
+// cleaned up for a log line.
+func serverMessage(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return resp.Status + ": " + clean(e.Error)
+	}
+	return resp.Status
+}
+
+// clean drops control characters and caps a server-provided message.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	const maxLen = 300
+	if len(s) > maxLen {
+		s = strings.ToValidUTF8(s[:maxLen], "") + "…"
+	}
+	return s
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
+}
+
+// backoff returns the wait after the n-th consecutive failure (n >= 1):
+// MinBackoff doubling up to MaxBackoff, with the upper half jittered.
+func (u *Uploader) backoff(n int) time.Duration {
+	d := u.cfg.MinBackoff
+	for i := 1; i < n && d < u.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, u.cfg.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// cloudAway pauses every worker after a failed attempt and logs, at most
+// once per warn period, that the cloud is away.
+func (u *Uploader) cloudAway(res result) {
+	now := u.now()
+	u.mu.Lock()
+	u.failStreak++
+	d := u.backoff(u.failStreak)
+	if res.kind == resRefused {
+		d = max(d, u.cfg.MaxBackoff)
+	}
+	if res.retryAfter > d {
+		d = res.retryAfter
+	}
+	if until := now.Add(d); until.After(u.pauseUntil) {
+		u.pauseUntil = until
+	}
+	first := u.awaySince.IsZero()
+	if first {
+		u.awaySince = now
+	}
+	warn := first || now.Sub(u.lastAwayWarn) >= u.warn
+	if warn {
+		u.lastAwayWarn = now
+	}
+	since := u.awaySince
+	u.mu.Unlock()
+	if !warn {
+		return
+	}
+	args := []any{"err", res.msg, "pending", u.pending.Load(), "retry_in", d.Round(time.Millisecond)}
+	if !first {
+		args = append(args, "for", now.Sub(since).Round(time.Second))
+	}
+	switch {
+	case res.kind == resRefused:
+		u.log.Error("upload: the cloud refuses this hub's uploads; segments stay queued and will be retried",
+			append(args, "device", u.cfg.DeviceID, "hint", "check that the hub is paired with this cloud, its clock is right and the cloud URL is correct")...)
+	case first:
+		u.log.Warn("upload: cannot reach the cloud; segments stay queued and will be retried", args...)
+	default:
+		u.log.Warn("upload: the cloud is still unreachable", args...)
+	}
+}
+
+// cloudOK notes that the cloud answered.
+func (u *Uploader) cloudOK() {
+	now := u.now()
+	u.mu.Lock()
+	u.failStreak = 0
+	away := u.awaySince
+	u.awaySince = time.Time{}
+	u.mu.Unlock()
+	if !away.IsZero() {
+		u.log.Info("upload: the cloud is reachable again", "after", now.Sub(away).Round(time.Second), "pending", u.pending.Load())
+	}
+}
+
+// noteEvicted counts segments that left the store before upload and warns,
+// at most once per warn period, that the cloud will not have them.
+func (u *Uploader) noteEvicted(n int64) {
+	u.evicted.Add(n)
+	now := u.now()
+	u.mu.Lock()
+	u.evictUnwarned += n
+	count := u.evictUnwarned
+	warn := now.Sub(u.evictWarned) >= u.warn
+	if warn {
+		u.evictWarned, u.evictUnwarned = now, 0
+	}
+	u.mu.Unlock()
+	if warn {
+		u.log.Warn("upload: the hub's retention deleted segments before they could be uploaded; the cloud will not have them",
+			"count", count, "hint", "give the hub more storage or a faster uplink")
+	}
+}
+
+// checkBacklog logs when a backlog starts draining and when it is drained.
+func (u *Uploader) checkBacklog() {
+	n := u.pending.Load()
+	now := u.now()
+	done := u.uploaded.Load() + u.already.Load()
+	u.mu.Lock()
+	start := !u.inBacklog && n >= backlogStart && u.awaySince.IsZero()
+	drained := u.inBacklog && n <= backlogDrained
+	since, base := u.backlogSince, u.backlogBase
+	switch {
+	case start:
+		u.inBacklog, u.backlogSince, u.backlogBase = true, now, done
+	case drained:
+		u.inBacklog = false
+	}
+	u.mu.Unlock()
+	switch {
+	case start:
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		count, size, oldest, err := u.pendingSummary(ctx)
+		if err != nil {
+			count = n
+		}
+		u.log.Info(fmt.Sprintf("upload: uploading backlog: %d segments, %.1f MB", count, float64(size)/1e6),
+			"oldest", oldest.UTC().Format(time.RFC3339), "order", u.cfg.Order)
+	case drained:
+		u.log.Info("upload: backlog drained", "uploaded", done-base, "took", now.Sub(since).Round(time.Second))
+	}
+}
