@@ -5,6 +5,8 @@ GO        := $(shell ./scripts/deps.sh)
 GOFLAGS   ?=
 STREAMS   ?= 10
 DURATION  ?= 30s
+HUBS      ?= 100
+RATE      ?= 500
 FUZZTIME  ?= 30s
 export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
@@ -34,10 +36,11 @@ vet: deps
 test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 
-# Go benchmarks, then the hub recording benchmark (STREAMS, DURATION).
+# Go benchmarks, then the hub recording (STREAMS, DURATION) and cloud upload (HUBS, RATE) benchmarks.
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	./bin/vigil bench record --streams $(STREAMS) --duration $(DURATION)
+	./bin/vigil bench cloud --hubs $(HUBS) --rate $(RATE) --duration $(DURATION)
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -44,11 +45,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	c, err := decodeConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base, _ := filepath.Abs(filepath.Dir(path))
 	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey} {
@@ -60,6 +59,44 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &c, nil
+}
+
+// decodeConfig decodes the YAML key by key, so every error names its line
+// and key.
+func decodeConfig(b []byte) (Config, error) {
+	var c Config
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
+		return c, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) == 0 {
+		return c, nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return c, fmt.Errorf("line %d: expected a mapping of keys (listen, data, ...)", m.Line)
+	}
+	fields := map[string]any{}
+	rv := reflect.ValueOf(&c).Elem()
+	var names []string
+	for i := range rv.NumField() {
+		tag := rv.Type().Field(i).Tag.Get("yaml")
+		fields[tag] = rv.Field(i).Addr().Interface()
+		names = append(names, tag)
+	}
+	var errs []error
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		dst, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known keys: %s)", k.Line, k.Value, strings.Join(names, ", ")))
+			continue
+		}
+		if err := v.Decode(dst); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", v.Line, k.Value, strings.TrimPrefix(err.Error(), "yaml: ")))
+		}
+	}
+	return c, errors.Join(errs...)
 }
 
 // Validate applies defaults and checks every key, naming the ones at fault.
