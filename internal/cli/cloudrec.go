@@ -89,7 +89,7 @@ func cloudExport(e env, cloudURL, hh, dir string, f segstore.Filter, out string)
 	if err != nil {
 		return err
 	}
-	st, err := verifiedChain(ctx, c, h)
+	st, err := profile{dir}.verifiedChain(ctx, c, h)
 	if err != nil {
 		return err
 	}

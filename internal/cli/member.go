@@ -49,6 +49,9 @@ type pinnedHousehold struct {
 	Name        string `json:"name"`
 	GenesisHash string `json:"genesis_hash"`
 	Cloud       string `json:"cloud"`
+	// Known is the last link this device verified: the cloud may not serve
+	// an older chain afterwards.
+	Known *member.Known `json:"known,omitempty"`
 }
 
 func (p profile) deviceKeys() (*keydir.DeviceKeys, bool, error) {
@@ -132,13 +135,25 @@ func (p profile) household(id string) (*pinnedHousehold, error) {
 }
 
 // verifiedChain fetches a household's chain and verifies it from the genesis
-// this device pinned: the cloud cannot add a device unnoticed (G4).
-func verifiedChain(ctx context.Context, c *client.Client, h *pinnedHousehold) (*keydir.State, error) {
+// this device pinned and past the last link it saw (the cloud can neither add
+// a device unnoticed nor roll the household back, G4); it then remembers the
+// new head.
+func (p profile) verifiedChain(ctx context.Context, c *client.Client, h *pinnedHousehold) (*keydir.State, error) {
 	g, err := hex.DecodeString(h.GenesisHash)
 	if err != nil {
 		return nil, fmt.Errorf("pinned genesis of %s is not hex", h.HouseholdID)
 	}
-	return member.VerifiedChain(ctx, c, h.HouseholdID, g)
+	st, err := member.VerifiedChainSince(ctx, c, h.HouseholdID, g, h.Known)
+	if err != nil {
+		return nil, err
+	}
+	if h.Known == nil || st.Seq > h.Known.Seq {
+		h.Known = &member.Known{Seq: st.Seq, Head: st.Head}
+		if err := p.saveJSON(filepath.Join("households", h.HouseholdID+".json"), h); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // readPassword takes the password from --password-file, $VIGIL_PASSWORD or
@@ -346,8 +361,14 @@ func householdPairHub(e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("pinned genesis of %s is not hex", h.HouseholdID)
 	}
+	if _, err := p.verifiedChain(ctx, c, h); err != nil {
+		return err
+	}
 	hub, err := member.PairHub(ctx, c, h.HouseholdID, g, k, pc, 0)
 	if err != nil {
+		return err
+	}
+	if _, err := p.verifiedChain(ctx, c, h); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "hub %q (%s) added to household %s; it will seal to the household's key and upload\n", hub.Name, keydir.DeviceID(hub.SignPub), h.HouseholdID)

@@ -75,6 +75,10 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	out := []map[string]any{}
 	for _, h := range hs {
+		if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.account.ID,
+			ActorKind: "account", Action: "households.list", Reason: "GET /v1/households"}); err != nil {
+			return fmt.Errorf("recording access: %w", err)
+		}
 		out = append(out, householdJSON(h, 0))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"households": out})

@@ -500,3 +500,65 @@ func segsOf(t *testing.T, dir string) []segstore.Segment {
 	}
 	return segs
 }
+
+// TestMemberRefusesRollback: a cloud that serves an older prefix of the
+// chain (which would bring back a removed device's epoch) is refused by a
+// member device that remembers the last link it verified.
+func TestMemberRefusesRollback(t *testing.T) {
+	t.Parallel()
+	cl := startCloud(t)
+	m := newMember(t, cl.url())
+	ctx := context.Background()
+	// Two more links: a second device joins, then is removed (new epoch).
+	phone, _ := keydir.NewDeviceKeys()
+	for _, build := range []func(*keydir.State) ([]byte, error){
+		func(st *keydir.State) ([]byte, error) { return st.AddDevice(m.keys, phone.Public(keydir.RoleMember, "phone"), time.Now()) },
+		func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, phone.ID(), time.Now()) },
+	} {
+		link, err := build(m.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.c.AppendLink(ctx, m.st.HouseholdID, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := &member.Known{Seq: m.st.Seq, Head: m.st.Head}
+	if _, err := member.VerifiedChainSince(ctx, m.c, m.st.HouseholdID, m.genesis, known); err != nil {
+		t.Fatalf("the real chain: %v", err)
+	}
+	// A cloud that drops the removal serves a chain that verifies on its
+	// own, with the removed phone still a member.
+	target, _ := url.Parse(cl.url())
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target.String()+r.URL.RequestURI(), r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			w.WriteHeader(502)
+			return
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		if links, ok := body["links"].([]any); ok && len(links) > 1 {
+			body["links"] = links[:len(links)-1]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.StatusCode)
+		json.NewEncoder(w).Encode(body)
+	}))
+	defer relay.Close()
+	rc := client.New(relay.URL)
+	rc.Token = m.c.Token
+	old, err := member.VerifiedChain(ctx, rc, m.st.HouseholdID, m.genesis)
+	if err != nil || old.Devices[phone.ID()].ID == "" {
+		t.Fatalf("the truncated chain should verify on its own with the phone in it: %v", err)
+	}
+	if _, err := member.VerifiedChainSince(ctx, rc, m.st.HouseholdID, m.genesis, known); !errors.Is(err, member.ErrRollback) {
+		t.Fatalf("rolled-back chain: %v, want ErrRollback", err)
+	}
+}

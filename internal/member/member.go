@@ -9,6 +9,7 @@
 package member
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,24 @@ import (
 // genesis hash this device pinned: a device the household's admins did not
 // add is refused (G4).
 func VerifiedChain(ctx context.Context, c *client.Client, householdID string, genesis []byte) (*keydir.State, error) {
+	return VerifiedChainSince(ctx, c, householdID, genesis, nil)
+}
+
+// Known is what a device remembers of the last chain it verified.
+type Known struct {
+	Seq  int64  `json:"seq"`
+	Head []byte `json:"head"`
+}
+
+// ErrRollback means the cloud served a chain that does not contain the
+// last link this device saw: an older chain (which could bring back a
+// removed device or an old epoch) or a fork.
+var ErrRollback = errors.New("the cloud served an older or different chain than this device saw before; refusing it")
+
+// VerifiedChainSince is VerifiedChain for a device that remembers the last
+// link it verified (known may be nil): the chain must still contain that
+// link, so a cloud cannot roll the household back to an older state.
+func VerifiedChainSince(ctx context.Context, c *client.Client, householdID string, genesis []byte, known *Known) (*keydir.State, error) {
 	links, err := c.Chain(ctx, householdID, 0)
 	if err != nil {
 		return nil, err
@@ -33,6 +52,11 @@ func VerifiedChain(ctx context.Context, c *client.Client, householdID string, ge
 	}
 	if st.HouseholdID != householdID {
 		return nil, fmt.Errorf("the cloud served the chain of household %s for %s; refusing it", st.HouseholdID, householdID)
+	}
+	if known != nil && known.Seq > 0 {
+		if int64(len(links)) <= known.Seq || !bytes.Equal(keydir.LinkHash(links[known.Seq]), known.Head) {
+			return nil, fmt.Errorf("%w (it has %d links; this device verified link %d before)", ErrRollback, len(links), known.Seq)
+		}
 	}
 	return st, nil
 }
