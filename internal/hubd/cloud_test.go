@@ -512,7 +512,9 @@ func TestMemberRefusesRollback(t *testing.T) {
 	// Two more links: a second device joins, then is removed (new epoch).
 	phone, _ := keydir.NewDeviceKeys()
 	for _, build := range []func(*keydir.State) ([]byte, error){
-		func(st *keydir.State) ([]byte, error) { return st.AddDevice(m.keys, phone.Public(keydir.RoleMember, "phone"), time.Now()) },
+		func(st *keydir.State) ([]byte, error) {
+			return st.AddDevice(m.keys, phone.Public(keydir.RoleMember, "phone"), time.Now())
+		},
 		func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, phone.ID(), time.Now()) },
 	} {
 		link, err := build(m.st)
