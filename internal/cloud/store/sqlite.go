@@ -51,6 +51,8 @@ type SQLite struct {
 
 	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	objs objBatcher // group commit of PutObject
 }
 
 var _ Store = (*SQLite)(nil)
@@ -688,37 +690,128 @@ func scanObject(row interface{ Scan(...any) error }) (Object, error) {
 // returns created=false; with another SHA256, ErrConflict. ErrNotFound when
 // the household does not exist.
 func (s *SQLite) PutObject(ctx context.Context, o Object) (bool, error) {
-	var created bool
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (household_id, key) DO NOTHING`,
-			o.HouseholdID, o.Key, o.Device, o.Camera, o.Kind, int64(o.Seq),
-			encTime(o.Start), encTime(o.End), o.Size, o.SHA256[:], encTime(o.Created))
-		if err != nil {
-			return refErr(err)
+	// Uploads arrive many at a time and each must be durable before it is
+	// acknowledged; committing them one transaction (one fsync) each would
+	// serialise every upload behind the disk. Concurrent calls are grouped
+	// into one transaction instead (group commit): each keeps its own
+	// result, and none returns before its row is on stable storage.
+	req := &objReq{ctx: ctx, o: o, done: make(chan objRes, 1), lead: make(chan struct{}, 1)}
+	b := &s.objs
+	b.mu.Lock()
+	b.pending = append(b.pending, req)
+	lead := !b.running
+	if lead {
+		b.running = true
+	}
+	b.mu.Unlock()
+	if lead {
+		s.commitObjects()
+	}
+	for {
+		select {
+		case r := <-req.done:
+			if r.err != nil {
+				return false, fmt.Errorf("store: put object %q of household %q: %w", o.Key, o.HouseholdID, r.err)
+			}
+			return r.created, nil
+		case <-req.lead:
+			s.commitObjects()
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			created = true
-			return nil
-		}
-		var sum []byte
-		if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM objects WHERE household_id = ? AND key = ?`,
-			o.HouseholdID, o.Key).Scan(&sum); err != nil {
-			return err
-		}
-		if string(sum) != string(o.SHA256[:]) {
-			return fmt.Errorf("key holds another object: %w", ErrConflict)
+	}
+}
+
+type objReq struct {
+	ctx  context.Context
+	o    Object
+	done chan objRes
+	lead chan struct{} // this caller commits the next batch
+}
+
+type objRes struct {
+	created bool
+	err     error
+}
+
+// objBatcher groups concurrent PutObject calls; one caller at a time (the
+// leader) commits everything pending, then hands the lead to a waiting one.
+type objBatcher struct {
+	mu      sync.Mutex
+	pending []*objReq
+	running bool
+}
+
+// maxObjectBatch bounds one group commit.
+const maxObjectBatch = 256
+
+func (s *SQLite) commitObjects() {
+	b := &s.objs
+	b.mu.Lock()
+	n := min(len(b.pending), maxObjectBatch)
+	batch := b.pending[:n:n]
+	b.pending = b.pending[n:]
+	b.mu.Unlock()
+
+	res := make([]objRes, len(batch))
+	err := s.writeTx(context.Background(), func(tx *sql.Tx) error {
+		for i, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				res[i].err = err
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT put_object`); err != nil {
+				return err
+			}
+			res[i].created, res[i].err = putObjectTx(r.ctx, tx, r.o)
+			if res[i].err != nil {
+				if _, err := tx.Exec(`ROLLBACK TO put_object`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(`RELEASE put_object`); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("store: put object %q of household %q: %w", o.Key, o.HouseholdID, err)
+	for i, r := range batch {
+		if err != nil {
+			res[i] = objRes{err: err}
+		}
+		r.done <- res[i]
 	}
-	return created, nil
+	b.mu.Lock()
+	if len(b.pending) > 0 {
+		b.pending[0].lead <- struct{}{}
+	} else {
+		b.running = false
+	}
+	b.mu.Unlock()
+}
+
+func putObjectTx(ctx context.Context, tx *sql.Tx, o Object) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (household_id, key) DO NOTHING`,
+		o.HouseholdID, o.Key, o.Device, o.Camera, o.Kind, int64(o.Seq),
+		encTime(o.Start), encTime(o.End), o.Size, o.SHA256[:], encTime(o.Created))
+	if err != nil {
+		return false, refErr(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n == 1 {
+		return true, nil
+	}
+	var sum []byte
+	if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM objects WHERE household_id = ? AND key = ?`,
+		o.HouseholdID, o.Key).Scan(&sum); err != nil {
+		return false, err
+	}
+	if string(sum) != string(o.SHA256[:]) {
+		return false, fmt.Errorf("key holds another object: %w", ErrConflict)
+	}
+	return false, nil
 }
 
 // Object returns the household's object with the key.
