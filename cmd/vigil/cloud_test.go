@@ -207,6 +207,42 @@ func TestCloudEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d segments via the cloud: %s, %s frames, %s s, identical to the local export", n, p["codec_name"], p["nb_read_frames"], p["duration"])
 
+	// A second device of the same person: it shows its identity, the admin
+	// device adds it to the chain, it joins with the genesis the admin reads
+	// out, and it opens the footage with its own keys.
+	phone := filepath.Join(dir, "phone")
+	if _, stderr, err := vigil(t, "login", "--cloud", cloudURL, "--email", "alice@example.com", "--password-file", pwFile,
+		"--totp", auth.TOTPCode(secret, time.Now().Add(30*time.Second)), "--profile", phone); err != nil {
+		t.Fatalf("second device login: %v\n%s", err, stderr)
+	}
+	devID, _, err := vigil(t, "device", "id", "--profile", phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = vigil(t, "household", "list", "--profile", profile)
+	fields := strings.Fields(out)
+	if len(fields) < 4 || fields[2] != "genesis" {
+		t.Fatalf("household list: %q", out)
+	}
+	hhID, genesisHex := fields[0], fields[3]
+	if _, stderr, err := vigil(t, "household", "join", hhID, "--genesis", genesisHex, "--profile", phone); err == nil {
+		t.Fatalf("a device not in the chain joined: %s", stderr)
+	}
+	if _, stderr, err := vigil(t, "household", "add-device", strings.TrimSpace(devID), "--name", "phone", "--profile", profile); err != nil {
+		t.Fatalf("add-device: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := vigil(t, "household", "join", hhID, "--genesis", genesisHex, "--profile", phone); err != nil {
+		t.Fatalf("join: %v\n%s", err, stderr)
+	}
+	phoneClip := filepath.Join(dir, "phone.mp4")
+	if _, stderr, err := vigil(t, "recordings", "export", "--cloud", cloudURL, "--profile", phone, "--camera", "front",
+		"--from", from, "--to", to, "-o", phoneClip); err != nil {
+		t.Fatalf("export from the second device: %v\n%s", err, stderr)
+	}
+	if c, _ := os.ReadFile(phoneClip); !bytes.Equal(c, a) {
+		t.Error("the second device's export differs")
+	}
+
 	// G2 insider scan.
 	keys, err := keydir.ParseDeviceKeys(mustRead(t, filepath.Join(profile, "device.key")))
 	if err != nil {

@@ -43,7 +43,8 @@ func commands() map[string]command {
 		"cloud":      {"run the cloud service (vigil cloud --config FILE)", runCloud},
 		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
 		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
-		"household":  {"create a household, list them, pair a hub (household create|list|pair-hub CODE)", runHousehold},
+		"household":  {"create a household, list them, pair a hub, add a device (household create|list|pair-hub|add-device)", runHousehold},
+		"device":     {"show this device's public identity for an admin to add (device id)", runDevice},
 	}
 }
 

@@ -240,7 +240,7 @@ func runLogin(e env) error {
 
 func runHousehold(e env) error {
 	if len(e.args) == 0 {
-		return fmt.Errorf("%w: household needs a subcommand: create | list | pair-hub CODE", ErrUsage)
+		return fmt.Errorf("%w: household needs a subcommand: create | list | pair-hub CODE | add-device DEVICE", ErrUsage)
 	}
 	sub, rest := e.args[0], e.args[1:]
 	switch sub {
@@ -250,8 +250,12 @@ func runHousehold(e env) error {
 		return householdList(e, rest)
 	case "pair-hub":
 		return householdPairHub(e, rest)
+	case "add-device":
+		return householdAddDevice(e, rest)
+	case "join":
+		return householdJoin(e, rest)
 	}
-	return fmt.Errorf("%w: unknown household subcommand %q (create, list, pair-hub)", ErrUsage, sub)
+	return fmt.Errorf("%w: unknown household subcommand %q (create, list, pair-hub, add-device)", ErrUsage, sub)
 }
 
 func householdCreate(e env, args []string) error {
@@ -315,7 +319,7 @@ func householdList(e env, args []string) error {
 		} else if err == nil {
 			pinned = "GENESIS MISMATCH: the cloud serves another chain than this device pinned"
 		}
-		fmt.Fprintf(e.stdout, "%s\t%s\t%s\n", h.ID, h.Name, pinned)
+		fmt.Fprintf(e.stdout, "%s\t%s\tgenesis %s\t%s\n", h.ID, h.Name, h.GenesisHash, pinned)
 	}
 	return nil
 }
@@ -372,5 +376,135 @@ func householdPairHub(e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "hub %q (%s) added to household %s; it will seal to the household's key and upload\n", hub.Name, keydir.DeviceID(hub.SignPub), h.HouseholdID)
+	return nil
+}
+
+// runDevice shows this device's public identity, for an admin to add it.
+func runDevice(e env) error {
+	if len(e.args) == 0 || e.args[0] != "id" {
+		return fmt.Errorf("%w: device needs a subcommand: id", ErrUsage)
+	}
+	fs := newFlags(e, "device id", "[--profile DIR]")
+	dir := profileFlag(fs)
+	if err := parse(fs, e.args[1:], 0); err != nil {
+		return err
+	}
+	k, created, err := profile{*dir}.deviceKeys()
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "made this device's keys in %s\n", *dir)
+	}
+	fmt.Fprintln(e.stdout, member.EncodeDevice(k))
+	return nil
+}
+
+// householdAddDevice signs a chain link that adds another device (shown by
+// 'vigil device id' on it) to the household, wrapping every epoch key to it.
+func householdAddDevice(e env, args []string) error {
+	fs := newFlags(e, "household add-device", "DEVICE --name NAME [--role member|admin] [--household ID] [--profile DIR]")
+	name := fs.String("name", "", "the device's name in the household, e.g. \"Bob's phone\"")
+	role := fs.String("role", keydir.RoleMember, "member or admin")
+	hhID := fs.String("household", "", "household (default: the only one this device knows)")
+	dir := profileFlag(fs)
+	var dev string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		dev, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if dev == "" {
+		dev = fs.Arg(0)
+	}
+	if dev == "" || *name == "" {
+		return fmt.Errorf("%w: the DEVICE identity (from 'vigil device id' on it) and --name are required", ErrUsage)
+	}
+	if *role != keydir.RoleMember && *role != keydir.RoleAdmin {
+		return fmt.Errorf("%w: --role is member or admin", ErrUsage)
+	}
+	dk, err := member.ParseDevice(dev, *role, *name)
+	if err != nil {
+		return err
+	}
+	p := profile{*dir}
+	c, _, err := p.client()
+	if err != nil {
+		return err
+	}
+	h, err := p.household(*hhID)
+	if err != nil {
+		return err
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return err
+	}
+	st, err := p.verifiedChain(e.ctx, c, h)
+	if err != nil {
+		return err
+	}
+	link, err := st.AddDevice(k, dk, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := c.AppendLink(e.ctx, h.HouseholdID, link); err != nil {
+		return err
+	}
+	if _, err := p.verifiedChain(e.ctx, c, h); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "device %s (%s) added to household %s as %s; it can open all of the household's footage\n", dk.ID, *name, h.HouseholdID, *role)
+	return nil
+}
+
+// householdJoin pins a household on this device: its ID and the genesis hash
+// an admin read out from 'vigil household list' on an enrolled device. The
+// chain is verified from that genesis; this device must already be in it.
+func householdJoin(e env, args []string) error {
+	fs := newFlags(e, "household join", "ID --genesis HEX [--profile DIR]")
+	genesis := fs.String("genesis", "", "the household's genesis hash, as 'vigil household list' shows it on an admin's device")
+	dir := profileFlag(fs)
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if id == "" {
+		id = fs.Arg(0)
+	}
+	if id == "" || *genesis == "" {
+		return fmt.Errorf("%w: the household ID and --genesis are required", ErrUsage)
+	}
+	if _, err := hex.DecodeString(*genesis); err != nil {
+		return fmt.Errorf("%w: --genesis is a hex hash", ErrUsage)
+	}
+	p := profile{*dir}
+	c, _, err := p.client()
+	if err != nil {
+		return err
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return err
+	}
+	g, _ := hex.DecodeString(*genesis)
+	st, err := member.VerifiedChain(e.ctx, c, id, g)
+	if err != nil {
+		return err
+	}
+	h := &pinnedHousehold{HouseholdID: id, GenesisHash: hex.EncodeToString(g), Cloud: c.BaseURL,
+		Known: &member.Known{Seq: st.Seq, Head: st.Head}}
+	if _, err := st.EpochIdentities(k); err != nil {
+		return fmt.Errorf("this device is not in household %s yet (hint: an admin runs 'vigil household add-device %s --name NAME'): %w", id, member.EncodeDevice(k), err)
+	}
+	h.Name = st.Name
+	if err := p.saveJSON(filepath.Join("households", id+".json"), h); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "joined household %s (%s); this device can open its footage\n", id, st.Name)
 	return nil
 }
