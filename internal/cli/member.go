@@ -254,6 +254,8 @@ func runHousehold(e env) error {
 		return householdAddDevice(e, rest)
 	case "join":
 		return householdJoin(e, rest)
+	case "invite":
+		return householdInvite(e, rest)
 	}
 	return fmt.Errorf("%w: unknown household subcommand %q (create, list, pair-hub, add-device)", ErrUsage, sub)
 }
@@ -506,5 +508,41 @@ func householdJoin(e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "joined household %s (%s); this device can open its footage\n", id, st.Name)
+	return nil
+}
+
+// householdInvite lets another person's account read the household's
+// (sealed) objects; their devices still need 'household add-device'.
+func householdInvite(e env, args []string) error {
+	fs := newFlags(e, "household invite", "EMAIL [--role member|admin] [--household ID] [--profile DIR]")
+	role := fs.String("role", "member", "member or admin (admins can invite and change the chain)")
+	hhID := fs.String("household", "", "household (default: the only one this device knows)")
+	dir := profileFlag(fs)
+	var email string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		email, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if email == "" {
+		email = fs.Arg(0)
+	}
+	if email == "" {
+		return fmt.Errorf("%w: the EMAIL of the person's account is required", ErrUsage)
+	}
+	p := profile{*dir}
+	c, _, err := p.client()
+	if err != nil {
+		return err
+	}
+	h, err := p.household(*hhID)
+	if err != nil {
+		return err
+	}
+	if err := c.AddMember(e.ctx, h.HouseholdID, email, *role); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s can now see household %s's recordings list; to open footage their device needs 'vigil household add-device'\n", email, h.HouseholdID)
 	return nil
 }

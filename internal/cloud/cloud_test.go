@@ -492,7 +492,8 @@ func TestCrossTenant(t *testing.T) {
 		"key": {key, randomKey},
 	}
 	bodies := map[string]string{
-		"POST /v1/households/{hh}/chain": `{"link":"AAAA"}`,
+		"POST /v1/households/{hh}/chain":   `{"link":"AAAA"}`,
+		"POST /v1/households/{hh}/members": `{"email":"alice@example.com","role":"admin"}`,
 	}
 	var reference []byte
 	tested := 0
@@ -766,4 +767,33 @@ func BenchmarkUpload(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An admin adds another account; it then reads the household's objects (and
+// only with a device in the chain could it open them). A plain member
+// cannot add accounts.
+func TestAddMember(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice@example.com")
+	bob := e.signUp("bob@example.com")
+	carol := e.signUp("carol@example.com")
+	st := e.household(alice, "Home")
+	ctx := context.Background()
+	hh := "/v1/households/" + st.HouseholdID
+	if status, _, _ := bob.c.Raw(ctx, "GET", hh+"/objects", nil); status != 404 {
+		t.Fatalf("bob before: %d", status)
+	}
+	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"bob@example.com"}`)); status != 201 {
+		t.Fatalf("add bob: %d %s", status, b)
+	}
+	if status, b, _ := bob.c.Raw(ctx, "GET", hh+"/objects", nil); status != 200 {
+		t.Fatalf("bob after: %d %s", status, b)
+	}
+	if status, _, _ := bob.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"carol@example.com"}`)); status != 403 {
+		t.Errorf("a member added an account: %d", status)
+	}
+	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"nobody@example.com"}`)); status != 404 || !strings.Contains(string(b), "sign up") {
+		t.Errorf("unknown e-mail: %d %s", status, b)
+	}
+	_ = carol
 }

@@ -365,3 +365,41 @@ func (s *Server) postPairingMsg(w http.ResponseWriter, r *http.Request, c *call)
 	writeJSON(w, http.StatusCreated, map[string]any{"step": req.Step})
 	return nil
 }
+
+type addMemberReq struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+// addMember lets another account see the household's objects and chain.
+// Account membership is access to ciphertext only: opening footage needs a
+// device the chain's admins added ('vigil household add-device').
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req addMemberReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Role == "" {
+		req.Role = store.RoleMember
+	}
+	if req.Role != store.RoleMember && req.Role != store.RoleAdmin {
+		return errorf(http.StatusBadRequest, `role: "member" or "admin"`)
+	}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	a, err := s.st.AccountByEmail(r.Context(), email)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no account has this e-mail address (hint: they sign up first with 'vigil signup')")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.st.PutMember(r.Context(), store.Member{HouseholdID: c.household.ID, AccountID: a.ID, Role: req.Role, Created: s.now().UTC()}); err != nil {
+		return err
+	}
+	s.log.Info("member added", "household", c.household.ID, "account", a.ID, "role", req.Role)
+	writeJSON(w, http.StatusCreated, map[string]string{"account_id": a.ID, "role": req.Role})
+	return nil
+}

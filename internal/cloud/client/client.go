@@ -321,3 +321,10 @@ func (c *Client) Raw(ctx context.Context, method, path string, body []byte) (int
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, b, err
 }
+
+// AddMember gives another account (by e-mail) access to the household's
+// objects and chain (admins only). Opening footage still needs a device the
+// chain lists.
+func (c *Client) AddMember(ctx context.Context, household, email, role string) error {
+	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/members", map[string]string{"email": email, "role": role}, nil)
+}
