@@ -192,20 +192,31 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	s.useTOTPStep(a.ID, step)
 	s.acctLimit.Succeed(email)
 
-	secret, hash, err := auth.NewToken(map[string]string{"api": "vga_", "browser": "vgs_"}[req.Type])
+	resp, err := s.issueToken(w, r, a.ID, req.Type, req.Scopes)
 	if err != nil {
 		return err
 	}
-	t := store.Token{Hash: hash, AccountID: a.ID, Created: s.now().UTC()}
-	resp := signInResp{AccountID: a.ID}
-	t.Scopes = req.Scopes
-	if req.Type == "api" {
+	s.log.Info("signed in", "account", a.ID, "type", req.Type, "with", "password+totp")
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// issueToken creates an API token or a browser session (cookie + CSRF
+// token) for an account that proved who it is.
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, accountID, typ string, scopes []string) (signInResp, error) {
+	secret, hash, err := auth.NewToken(map[string]string{"api": "vga_", "browser": "vgs_"}[typ])
+	if err != nil {
+		return signInResp{}, err
+	}
+	t := store.Token{Hash: hash, AccountID: accountID, Created: s.now().UTC(), Scopes: scopes}
+	resp := signInResp{AccountID: accountID}
+	if typ == "api" {
 		t.Kind, t.Expires = store.TokenAPI, t.Created.Add(DefaultAPITokenTTL)
 		resp.Token = secret
 	} else {
 		csrf, err := auth.NewCSRFToken()
 		if err != nil {
-			return err
+			return signInResp{}, err
 		}
 		t.Kind, t.CSRF, t.Expires = store.TokenSession, csrf, t.Created.Add(DefaultSessionTTL)
 		resp.CSRF = csrf
@@ -214,11 +225,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	resp.Expires = t.Expires
 	if err := s.st.PutToken(r.Context(), t); err != nil {
-		return err
+		return signInResp{}, err
 	}
-	s.log.Info("signed in", "account", a.ID, "type", req.Type)
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp, nil
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -115,6 +115,8 @@ type Server struct {
 	hashing chan struct{}
 
 	usage usage
+
+	ceremonies ceremonies // passkey registrations and sign-ins in progress
 }
 
 // New returns a Server. It does not start listening; serve Handler().

@@ -57,6 +57,10 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/v1/account/reset", auth: authNone, h: s.resetStart},
 		{method: "POST", pattern: "/v1/account/reset/confirm", auth: authNone, h: s.resetConfirm},
 		{method: "GET", pattern: "/v1/account", auth: authAccount, h: s.getAccount},
+		{method: "POST", pattern: "/v1/passkeys/register/begin", auth: authAccount, h: s.passkeyRegisterBegin},
+		{method: "POST", pattern: "/v1/passkeys/register/finish", auth: authAccount, h: s.passkeyRegisterFinish},
+		{method: "POST", pattern: "/v1/passkeys/login/begin", auth: authNone, h: s.passkeyLoginBegin},
+		{method: "POST", pattern: "/v1/passkeys/login/finish", auth: authNone, h: s.passkeyLoginFinish},
 
 		{method: "POST", pattern: "/v1/households", auth: authAccount, h: s.createHousehold},
 		{method: "GET", pattern: "/v1/households", auth: authAccount, h: s.listHouseholds},

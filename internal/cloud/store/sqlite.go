@@ -276,6 +276,73 @@ func refErr(err error) error {
 	return err
 }
 
+// Credentials.
+
+func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
+	var c Credential
+	var created, used int64
+	if err := row.Scan(&c.ID, &c.AccountID, &c.Data, &created, &used); err != nil {
+		return Credential{}, err
+	}
+	c.Created, c.LastUsed = decTime(created), decTime(used)
+	return c, nil
+}
+
+// PutCredential stores a new passkey of an account.
+func (s *SQLite) PutCredential(ctx context.Context, c Credential) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO credentials (id, account_id, data, created_ns, last_used_ns) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, c.AccountID, c.Data, encTime(c.Created), encTime(c.LastUsed))
+	switch {
+	case isUniqueViolation(err):
+		err = ErrExists
+	case err != nil:
+		err = refErr(err)
+	}
+	if err != nil {
+		return fmt.Errorf("store: put credential: %w", err)
+	}
+	return nil
+}
+
+// Credentials returns the account's passkeys.
+func (s *SQLite) Credentials(ctx context.Context, accountID string) ([]Credential, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, account_id, data, created_ns, last_used_ns FROM credentials WHERE account_id = ? ORDER BY created_ns, id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("store: credentials: %w", err)
+	}
+	defer rows.Close()
+	out := []Credential{}
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: credentials: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CredentialByID returns the passkey with the ID.
+func (s *SQLite) CredentialByID(ctx context.Context, id []byte) (Credential, error) {
+	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT id, account_id, data, created_ns, last_used_ns FROM credentials WHERE id = ?`, id))
+	if err != nil {
+		return Credential{}, fmt.Errorf("store: credential: %w", notFound(err))
+	}
+	return c, nil
+}
+
+// UpdateCredential replaces a passkey's record and last use.
+func (s *SQLite) UpdateCredential(ctx context.Context, c Credential) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE credentials SET data = ?, last_used_ns = ? WHERE id = ?`, c.Data, encTime(c.LastUsed), c.ID)
+	if err != nil {
+		return fmt.Errorf("store: update credential: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: update credential: %w", ErrNotFound)
+	}
+	return nil
+}
+
 // Accounts.
 
 const accountCols = `id, email, password_hash, totp_secret, created_ns`

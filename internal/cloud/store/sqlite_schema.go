@@ -130,6 +130,17 @@ CREATE TABLE accesses (
 ) STRICT;
 CREATE INDEX accesses_household_time ON accesses (household_id, time_ns, id);
 `,
+		// 1 -> 2: passkeys (public keys only).
+		`
+CREATE TABLE credentials (
+	id           BLOB    PRIMARY KEY,
+	account_id   TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	data         BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	last_used_ns INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX credentials_account ON credentials (account_id);
+`,
 	}
 }
 

@@ -147,8 +147,8 @@ func TestSQLiteSchemaVersion(t *testing.T) {
 	if err := db.QueryRow("SELECT MAX(version) FROM schema_version").Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	if v != 1 {
-		t.Errorf("schema version = %d, want 1", v)
+	if v != 2 {
+		t.Errorf("schema version = %d, want 2", v)
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -157,12 +157,12 @@ func TestSQLiteSchemaVersion(t *testing.T) {
 
 	// Reopening does not migrate again.
 	openSQLite(t, path, store.SQLiteOptions{}).Close()
-	if n := count(t, db, "schema_version"); n != 1 {
-		t.Errorf("schema_version rows after reopen = %d, want 1", n)
+	if n := count(t, db, "schema_version"); n != 2 {
+		t.Errorf("schema_version rows after reopen = %d, want 2 (one per step)", n)
 	}
 
 	// A database from a newer program is refused, not modified.
-	if _, err := db.Exec("INSERT INTO schema_version (version, applied_ns) VALUES (2, 0)"); err != nil {
+	if _, err := db.Exec("INSERT INTO schema_version (version, applied_ns) VALUES (3, 0)"); err != nil {
 		t.Fatal(err)
 	}
 	s, err := store.OpenSQLite(t.Context(), path, store.SQLiteOptions{Logger: vigiltest.Logger(t)})

@@ -59,6 +59,17 @@ type Token struct {
 	Expires   time.Time
 }
 
+// Credential is an account's passkey (WebAuthn): its ID and the record the
+// WebAuthn library keeps (public key, sign count, flags) — never a private
+// key, which stays in the authenticator.
+type Credential struct {
+	ID        []byte
+	AccountID string
+	Data      []byte // the library's credential record, JSON
+	Created   time.Time
+	LastUsed  time.Time
+}
+
 // Household is a group of people, devices and hubs that share footage.
 type Household struct {
 	ID          string
@@ -153,6 +164,11 @@ type Store interface {
 	Account(ctx context.Context, id string) (Account, error)
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	UpdateAccount(ctx context.Context, a Account) error // by ID; e-mail is immutable here
+
+	PutCredential(ctx context.Context, c Credential) error // ErrExists for a taken ID; ErrNotFound for an unknown account
+	Credentials(ctx context.Context, accountID string) ([]Credential, error)
+	CredentialByID(ctx context.Context, id []byte) (Credential, error)
+	UpdateCredential(ctx context.Context, c Credential) error // Data and LastUsed, by ID
 
 	PutToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, hash [32]byte) (Token, error) // ErrNotFound when missing or expired

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PairingExpiry", testPairingExpiry},
 		{"Accesses", testAccesses},
 		{"Isolation", testIsolation},
+		{"Credentials", testCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1183,4 +1184,39 @@ func testIsolation(t *testing.T, s store.Store) {
 	links, err := s.Links(ctx, "hh-b", 0)
 	ok(t, err, "Links")
 	same(t, "B's links after A's append", links, b.links)
+}
+
+func testCredentials(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "alice")
+	mkAccount(t, s, "bob")
+	c := store.Credential{ID: []byte{1, 2, 3}, AccountID: "alice", Data: []byte(`{"k":1}`), Created: at(time.Minute), LastUsed: at(time.Minute)}
+	ok(t, s.PutCredential(ctx, c), "PutCredential")
+	if err := s.PutCredential(ctx, store.Credential{ID: []byte{1, 2, 3}, AccountID: "bob", Data: []byte("x"), Created: at(0), LastUsed: at(0)}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate credential ID: %v, want ErrExists", err)
+	}
+	if err := s.PutCredential(ctx, store.Credential{ID: []byte{9}, AccountID: "nobody", Data: []byte("x"), Created: at(0), LastUsed: at(0)}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("credential of an unknown account: %v, want ErrNotFound", err)
+	}
+	got, err := s.CredentialByID(ctx, []byte{1, 2, 3})
+	if err != nil || got.AccountID != "alice" || string(got.Data) != `{"k":1}` || !got.Created.Equal(c.Created) {
+		t.Errorf("CredentialByID: %+v, %v", got, err)
+	}
+	if _, err := s.CredentialByID(ctx, []byte{7}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing credential: %v", err)
+	}
+	c.Data, c.LastUsed = []byte(`{"k":2}`), at(time.Hour)
+	ok(t, s.UpdateCredential(ctx, c), "UpdateCredential")
+	if got, _ := s.CredentialByID(ctx, c.ID); string(got.Data) != `{"k":2}` || !got.LastUsed.Equal(at(time.Hour)) {
+		t.Errorf("after update: %+v", got)
+	}
+	if err := s.UpdateCredential(ctx, store.Credential{ID: []byte{7}, Data: []byte("x")}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update of a missing credential: %v", err)
+	}
+	if cs, err := s.Credentials(ctx, "bob"); err != nil || len(cs) != 0 {
+		t.Errorf("bob's credentials: %v %v (alice's must not show)", cs, err)
+	}
+	if cs, err := s.Credentials(ctx, "alice"); err != nil || len(cs) != 1 {
+		t.Errorf("alice's credentials: %v %v", cs, err)
+	}
 }
