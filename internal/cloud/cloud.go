@@ -70,8 +70,19 @@ type Options struct {
 	Access AccessRecorder
 	Logger *slog.Logger
 	Now    func() time.Time
-	// PublicURL is the service's external URL (used in e-mails).
+	// PublicURL is the service's external URL (used in e-mails, and the
+	// default relying party of passkeys).
 	PublicURL string
+	// RPID is the WebAuthn relying party ID that passkeys are bound to: a
+	// domain name, PublicURL's host or a parent domain of it. Empty means
+	// PublicURL's host ("localhost" when that is a loopback address; any
+	// other IP address turns passkeys off). Changing it orphans every
+	// registered passkey.
+	RPID string
+	// RPOrigins are the web origins ("https://vigil.example.com") allowed to
+	// run passkey ceremonies. Empty means PublicURL's origin, plus the same
+	// port on localhost when PublicURL is a loopback address.
+	RPOrigins []string
 	// SecureCookies marks session cookies Secure (true unless serving plain
 	// HTTP on loopback).
 	SecureCookies bool
@@ -116,7 +127,7 @@ type Server struct {
 
 	usage usage
 
-	ceremonies ceremonies // passkey registrations and sign-ins in progress
+	passkeys passkeys // relying party; registrations and sign-ins in progress
 }
 
 // New returns a Server. It does not start listening; serve Handler().
@@ -152,6 +163,13 @@ func New(o Options) (*Server, error) {
 	}
 	if s.access == nil {
 		s.access = storeRecorder{o.Store}
+	}
+	var err error
+	if s.passkeys, err = newPasskeys(o); err != nil {
+		return nil, err
+	}
+	if s.passkeys.off != "" {
+		s.log.Warn("passkeys are off", "reason", s.passkeys.off)
 	}
 	s.ipLimit = auth.NewLimiter(auth.LimiterConfig{
 		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute,

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,30 +20,112 @@ import (
 )
 
 // Passkeys (WebAuthn). A signed-in account adds passkeys; a passkey then
-// signs in on its own (possession of the authenticator plus its user
-// verification), without the password or TOTP. Sign-in uses discoverable
-// credentials only: the begin step takes no e-mail address, so it cannot
-// reveal whether an account exists.
+// signs in on its own — possession of the authenticator plus its user
+// verification are two factors (G3) — without the password or TOTP. Sign-up
+// stays password + TOTP, so every account keeps a way in that does not
+// depend on one device.
+//
+// Registration asks for a discoverable credential (resident key), so sign-in
+// needs no e-mail address. One may be given: it restricts the ceremony to
+// that account's passkeys, but the options never list credentials, so the
+// answer is the same for an address with an account, one without, and no
+// address at all; a ceremony begun for an unknown address fails at finish
+// exactly like a known address with someone else's passkey.
 
-// ceremonyTTL bounds how long a begun ceremony can be finished.
-const ceremonyTTL = 5 * time.Minute
+const (
+	// ceremonyTTL bounds how long a begun ceremony can be finished.
+	ceremonyTTL = 5 * time.Minute
+	// maxCeremonies bounds the ceremonies in progress (memory).
+	maxCeremonies = 100_000
+)
 
-// ceremony is a begun registration or sign-in, kept in memory (one replica)
-// and usable once.
+// passkeys is the server's relying party and its ceremonies in progress.
+type passkeys struct {
+	rp  *webauthn.WebAuthn // nil when passkeys are off
+	off string             // why they are off (the client's message)
+	ceremonies
+}
+
+// newPasskeys configures the relying party from Options. Settings given
+// explicitly (RPID, RPOrigins) must be valid; ones derived from PublicURL
+// that cannot work turn passkeys off, with the reason.
+func newPasskeys(o Options) (passkeys, error) {
+	rpID, origins := o.RPID, o.RPOrigins
+	var u *url.URL
+	if o.PublicURL != "" {
+		var err error
+		if u, err = url.Parse(o.PublicURL); err != nil || u.Host == "" {
+			u = nil
+		}
+	}
+	if rpID == "" && u != nil {
+		rpID = u.Hostname()
+		if ip := net.ParseIP(rpID); ip != nil {
+			if !ip.IsLoopback() {
+				return passkeys{off: fmt.Sprintf("passkeys need a domain name, and the service's public URL has the address %s (hint: set public_url to a https://name)", rpID)}, nil
+			}
+			// Browsers take "localhost" as a relying party, never an address.
+			rpID = "localhost"
+		}
+	}
+	if len(origins) == 0 && u != nil {
+		origins = []string{u.Scheme + "://" + u.Host}
+		if rpID == "localhost" && u.Hostname() != "localhost" {
+			origins = append(origins, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
+			if u.Port() == "" {
+				origins[1] = u.Scheme + "://localhost"
+			}
+		}
+	}
+	if rpID == "" || len(origins) == 0 {
+		if o.RPID != "" || len(o.RPOrigins) != 0 {
+			return passkeys{}, errors.New("cloud: passkeys: RPID and RPOrigins need each other, or a PublicURL to derive the other from")
+		}
+		return passkeys{off: "passkeys are off: the service has no public URL (hint: set public_url)"}, nil
+	}
+	rp, err := webauthn.New(&webauthn.Config{RPID: rpID, RPDisplayName: "Vigil", RPOrigins: origins})
+	if err != nil {
+		if o.RPID != "" || len(o.RPOrigins) != 0 {
+			return passkeys{}, fmt.Errorf("cloud: passkeys: %w", err)
+		}
+		return passkeys{off: fmt.Sprintf("passkeys are off: the public URL does not make a WebAuthn relying party (%v)", err)}, nil
+	}
+	return passkeys{rp: rp}, nil
+}
+
+// relyingParty returns the relying party, or the answer saying why
+// passkeys are off.
+func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
+	if s.passkeys.rp == nil {
+		return nil, errorf(http.StatusNotImplemented, "%s", s.passkeys.off)
+	}
+	return s.passkeys.rp, nil
+}
+
+// ceremony is a begun registration or sign-in, usable once.
 type ceremony struct {
-	session   webauthn.SessionData
-	register  bool
-	accountID string // registration: the signed-in account
+	session  webauthn.SessionData
+	register bool
+	// accountID is, for a registration, the signed-in account; for a
+	// sign-in with bound set, the only account that may finish it ("" for an
+	// e-mail address without an account: nobody).
+	accountID string
+	bound     bool
 	tokenType string // sign-in: "api" or "browser"
 	scopes    []string
 	expires   time.Time
 }
 
+// ceremonies holds the ceremonies in progress in memory: one replica only.
+// Several replicas behind a load balancer need the state in the store (or
+// sticky sessions), or a finish lands where its begin is unknown.
 type ceremonies struct {
-	mu sync.Mutex
-	m  map[string]*ceremony
+	mu    sync.Mutex
+	m     map[string]*ceremony
+	swept time.Time
 }
 
+// put stores cer and returns its ID, or "" when too many are in progress.
 func (c *ceremonies) put(now time.Time, cer *ceremony) string {
 	b := make([]byte, 18)
 	rand.Read(b)
@@ -51,19 +135,23 @@ func (c *ceremonies) put(now time.Time, cer *ceremony) string {
 	if c.m == nil {
 		c.m = map[string]*ceremony{}
 	}
-	for k, v := range c.m { // expired ones go; the map stays small
-		if now.After(v.expires) {
-			delete(c.m, k)
+	if len(c.m) >= maxCeremonies || now.Sub(c.swept) > time.Minute {
+		for k, v := range c.m {
+			if now.After(v.expires) {
+				delete(c.m, k)
+			}
 		}
+		c.swept = now
 	}
-	if len(c.m) >= 100_000 {
+	if len(c.m) >= maxCeremonies {
 		return ""
 	}
 	c.m[id] = cer
 	return id
 }
 
-// take returns and forgets a ceremony: a challenge is answered once.
+// take returns and forgets a ceremony: a challenge is answered once, right
+// or wrong.
 func (c *ceremonies) take(now time.Time, id string) *ceremony {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,20 +163,8 @@ func (c *ceremonies) take(now time.Time, id string) *ceremony {
 	return cer
 }
 
-// relyingParty configures WebAuthn for the service's public URL.
-func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
-	u, err := url.Parse(s.opt.PublicURL)
-	if err != nil || u.Host == "" {
-		return nil, errorf(http.StatusNotImplemented, "passkeys need the service's public_url to be set")
-	}
-	return webauthn.New(&webauthn.Config{
-		RPID:          u.Hostname(),
-		RPDisplayName: "Vigil",
-		RPOrigins:     []string{u.Scheme + "://" + u.Host},
-	})
-}
-
-// passkeyUser is an account as the WebAuthn library sees it.
+// passkeyUser is an account as the WebAuthn library sees it. Its user
+// handle is the account ID (random; no e-mail address).
 type passkeyUser struct {
 	a     store.Account
 	creds []webauthn.Credential
@@ -108,7 +184,7 @@ func (s *Server) passkeyUser(r *http.Request, a store.Account) (passkeyUser, err
 	for _, c := range stored {
 		var wc webauthn.Credential
 		if err := json.Unmarshal(c.Data, &wc); err != nil {
-			return passkeyUser{}, fmt.Errorf("stored passkey of %s: %w", a.ID, err)
+			return passkeyUser{}, fmt.Errorf("a stored passkey of %s: %w", a.ID, err)
 		}
 		u.creds = append(u.creds, wc)
 	}
@@ -120,7 +196,13 @@ type ceremonyResp struct {
 	Options  any    `json:"options"`
 }
 
+var errBusy = &apiError{status: http.StatusServiceUnavailable, msg: "too many passkey ceremonies in progress; retry in a minute", retryAfter: 60}
+
 func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req struct{}
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
 	rp, err := s.relyingParty()
 	if err != nil {
 		return err
@@ -140,18 +222,19 @@ func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	id := s.ceremonies.put(s.now(), &ceremony{session: *session, register: true, accountID: c.account.ID, expires: s.now().Add(ceremonyTTL)})
+	now := s.now()
+	id := s.passkeys.put(now, &ceremony{session: *session, register: true, accountID: c.account.ID, expires: now.Add(ceremonyTTL)})
 	if id == "" {
-		return errorf(http.StatusServiceUnavailable, "too many passkey ceremonies in progress; retry")
+		return errBusy
 	}
 	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: id, Options: creation})
 	return nil
 }
 
 func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, c *call) error {
-	cer := s.ceremonies.take(s.now(), r.URL.Query().Get("ceremony"))
+	cer := s.passkeys.take(s.now(), r.URL.Query().Get("ceremony"))
 	if cer == nil || !cer.register || cer.accountID != c.account.ID {
-		return errorf(http.StatusBadRequest, "no such passkey registration in progress (expired or already used); begin again")
+		return errorf(http.StatusBadRequest, "no such passkey registration in progress (expired, already used, or begun by another account); begin again")
 	}
 	body, err := readBody(w, r, maxJSONBytes)
 	if err != nil {
@@ -184,13 +267,56 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, c
 		return err
 	}
 	s.log.Info("passkey added", "account", c.account.ID)
-	writeJSON(w, http.StatusCreated, map[string]string{"status": "passkey added; it signs in on its own"})
+	writeJSON(w, http.StatusCreated, passkeyInfo(store.Credential{ID: cred.ID, Created: now, LastUsed: now}))
+	return nil
+}
+
+type passkeyJSON struct {
+	ID       string    `json:"id"` // base64url, as WebAuthn's credential id
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+func passkeyInfo(c store.Credential) passkeyJSON {
+	return passkeyJSON{ID: base64.RawURLEncoding.EncodeToString(c.ID), Created: c.Created, LastUsed: c.LastUsed}
+}
+
+func (s *Server) listPasskeys(w http.ResponseWriter, r *http.Request, c *call) error {
+	creds, err := s.st.Credentials(r.Context(), c.account.ID)
+	if err != nil {
+		return err
+	}
+	out := []passkeyJSON{}
+	for _, cr := range creds {
+		out = append(out, passkeyInfo(cr))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"passkeys": out})
+	return nil
+}
+
+// deletePasskey removes one of the caller's passkeys (a lost or cloned
+// authenticator). Another account's passkey is not found.
+func (s *Server) deletePasskey(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := base64.RawURLEncoding.DecodeString(r.PathValue("id"))
+	if err != nil || len(id) == 0 || len(id) > 1023 {
+		return errNotFound
+	}
+	if err := s.st.DeleteCredential(r.Context(), c.account.ID, id); errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("passkey removed", "account", c.account.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "passkey removed; it no longer signs in"})
 	return nil
 }
 
 type passkeyLoginReq struct {
+	// Type and Scopes are those of POST /v1/sessions.
 	Type   string   `json:"type"`
 	Scopes []string `json:"scopes,omitempty"`
+	// Email, optional, restricts the sign-in to that account's passkeys.
+	Email string `json:"email,omitempty"`
 }
 
 func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -208,34 +334,51 @@ func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request, c *ca
 		req.Scopes = []string{ScopeRead, ScopeWrite}
 	}
 	for _, sc := range req.Scopes {
-		if sc != ScopeRead && sc != ScopeWrite || (req.Type == "browser" && len(req.Scopes) != 2) {
-			return errorf(http.StatusBadRequest, `field "scopes": "read" and/or "write", for "api" tokens only`)
+		if sc != ScopeRead && sc != ScopeWrite {
+			return errorf(http.StatusBadRequest, `field "scopes": %q is not "read" or "write"`, sc)
 		}
+	}
+	if req.Type == "browser" && len(req.Scopes) != 2 {
+		return errorf(http.StatusBadRequest, `field "scopes": only for "api" tokens`)
 	}
 	rp, err := s.relyingParty()
 	if err != nil {
 		return err
 	}
+	now := s.now()
+	cer := &ceremony{tokenType: req.Type, scopes: req.Scopes, expires: now.Add(ceremonyTTL)}
+	if req.Email != "" {
+		email, err := NormalizeEmail(req.Email)
+		if err != nil {
+			return err
+		}
+		cer.bound = true
+		// An address without an account binds the ceremony to nobody; the
+		// answer does not change.
+		a, err := s.st.AccountByEmail(r.Context(), email)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		cer.accountID = a.ID
+	}
 	assertion, session, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return err
 	}
-	id := s.ceremonies.put(s.now(), &ceremony{session: *session, tokenType: req.Type, scopes: req.Scopes, expires: s.now().Add(ceremonyTTL)})
+	cer.session = *session
+	id := s.passkeys.put(now, cer)
 	if id == "" {
-		return errorf(http.StatusServiceUnavailable, "too many passkey ceremonies in progress; retry")
+		return errBusy
 	}
 	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: id, Options: assertion})
 	return nil
 }
 
-// errPasskey is the one answer for a passkey sign-in that does not verify.
-var errPasskey = &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed"}
-
 func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.limitIP(c); err != nil {
 		return err
 	}
-	cer := s.ceremonies.take(s.now(), r.URL.Query().Get("ceremony"))
+	cer := s.passkeys.take(s.now(), r.URL.Query().Get("ceremony"))
 	if cer == nil || cer.register {
 		return errorf(http.StatusBadRequest, "no such passkey sign-in in progress (expired or already used); begin again")
 	}
@@ -243,36 +386,55 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return err
 	}
+	refuse := func(reason string) error {
+		s.ipLimit.Fail(c.ip)
+		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: " + reason}
+	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
-		s.ipLimit.Fail(c.ip)
-		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: " + webauthnReason(err)}
+		return refuse(webauthnReason(err))
+	}
+	// Checked before anything else about the passkey, so that an address
+	// with an account and one without fail alike.
+	if cer.bound && (cer.accountID == "" || string(parsed.Response.UserHandle) != cer.accountID) {
+		return refuse("this passkey does not belong to the account named at login/begin")
 	}
 	rp, err := s.relyingParty()
 	if err != nil {
 		return err
 	}
-	var user passkeyUser
-	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-		if len(userHandle) == 0 || len(userHandle) > 64 {
-			return nil, errors.New("no user handle")
+	var (
+		user      passkeyUser
+		lookupErr error // the server's fault, not the client's
+	)
+	lookup := func(rawID, userHandle []byte) (webauthn.User, error) {
+		if len(userHandle) > 64 {
+			return nil, errors.New("no account has this passkey")
 		}
 		a, err := s.st.Account(r.Context(), string(userHandle))
-		if err != nil {
-			return nil, err
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errors.New("no account has this passkey")
 		}
-		user, err = s.passkeyUser(r, a)
-		return user, err
+		if err == nil {
+			user, err = s.passkeyUser(r, a)
+		}
+		if err != nil {
+			lookupErr = err
+			return nil, errors.New("internal error")
+		}
+		return user, nil
 	}
-	cred, err := rp.ValidateDiscoverableLogin(handler, cer.session, parsed)
+	cred, err := rp.ValidateDiscoverableLogin(lookup, cer.session, parsed)
+	if lookupErr != nil {
+		return lookupErr
+	}
 	if err != nil {
-		s.ipLimit.Fail(c.ip)
-		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: " + webauthnReason(err)}
+		return refuse(webauthnReason(err))
 	}
 	if cred.Authenticator.CloneWarning {
-		s.ipLimit.Fail(c.ip)
-		s.log.Warn("passkey sign count went backwards: possibly a cloned authenticator; sign-in refused", "account", user.a.ID)
-		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: the authenticator's signature counter went backwards (a cloned passkey?); sign in another way and remove this passkey"}
+		s.log.Warn("passkey signature counter went backwards (a cloned authenticator?); sign-in refused", "account", user.a.ID)
+		return refuse("the authenticator's signature counter went backwards, so this passkey may have been copied; " +
+			"sign in with your password and code, and remove it (DELETE /v1/passkeys/{id})")
 	}
 	data, err := json.Marshal(cred)
 	if err != nil {
@@ -290,10 +452,25 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 	return nil
 }
 
-// webauthnReason is the client-facing reason of a WebAuthn error.
+// webauthnReason is the client-facing reason of a WebAuthn error: the
+// library's details name the failed check (origin, challenge, signature,
+// credential) and hold no secrets; the checks of the authenticator data,
+// which it reports only in its developer information, are named here.
 func webauthnReason(err error) string {
 	var pe *protocol.Error
-	if errors.As(err, &pe) && pe.Details != "" {
+	if !errors.As(err, &pe) {
+		return "the response does not verify"
+	}
+	switch {
+	case strings.HasPrefix(pe.DevInfo, "RP Hash mismatch"):
+		return "the passkey is for another site (RP ID hash mismatch)"
+	case strings.HasPrefix(pe.DevInfo, "User verification required"):
+		return "the authenticator did not verify the user (PIN or biometrics are required)"
+	case strings.HasPrefix(pe.DevInfo, "User presence required"):
+		return "the authenticator did not report the user present"
+	case strings.HasPrefix(pe.Details, "Error validating the assertion signature"):
+		return "the signature does not verify"
+	case pe.Details != "":
 		return pe.Details
 	}
 	return "the response does not verify"

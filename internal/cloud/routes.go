@@ -61,6 +61,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/v1/passkeys/register/finish", auth: authAccount, h: s.passkeyRegisterFinish},
 		{method: "POST", pattern: "/v1/passkeys/login/begin", auth: authNone, h: s.passkeyLoginBegin},
 		{method: "POST", pattern: "/v1/passkeys/login/finish", auth: authNone, h: s.passkeyLoginFinish},
+		{method: "GET", pattern: "/v1/passkeys", auth: authAccount, h: s.listPasskeys},
+		{method: "DELETE", pattern: "/v1/passkeys/{id}", auth: authAccount, h: s.deletePasskey},
 
 		{method: "POST", pattern: "/v1/households", auth: authAccount, h: s.createHousehold},
 		{method: "GET", pattern: "/v1/households", auth: authAccount, h: s.listHouseholds},

@@ -343,6 +343,18 @@ func (s *SQLite) UpdateCredential(ctx context.Context, c Credential) error {
 	return nil
 }
 
+// DeleteCredential removes one of the account's passkeys.
+func (s *SQLite) DeleteCredential(ctx context.Context, accountID string, id []byte) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM credentials WHERE id = ? AND account_id = ?`, id, accountID)
+	if err != nil {
+		return fmt.Errorf("store: delete credential: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: delete credential: %w", ErrNotFound)
+	}
+	return nil
+}
+
 // Accounts.
 
 const accountCols = `id, email, password_hash, totp_secret, created_ns`

@@ -68,6 +68,7 @@ type fixture struct {
 	object  store.Object
 	pairing store.Pairing
 	access  store.Access
+	cred    store.Credential
 }
 
 func writeFixture(t *testing.T, s store.Store, now time.Time) fixture {
@@ -84,6 +85,8 @@ func writeFixture(t *testing.T, s store.Store, now time.Time) fixture {
 			Start: now, End: now.Add(4 * time.Second), Size: 1234, SHA256: sha256.Sum256([]byte("sealed")), Created: now},
 		pairing: store.Pairing{ID: "pair-1", Msgs: [][]byte{[]byte("hub hello")}, Created: now, Expires: now.Add(10 * time.Minute)},
 		access:  store.Access{Time: now, HouseholdID: "hh-1", Actor: "ann", ActorKind: "account", Action: "objects.list", Reason: "test"},
+		cred: store.Credential{ID: []byte("passkey credential id"), AccountID: "ann", Data: []byte(`{"publicKey":"cose"}`),
+			Created: now, LastUsed: now},
 	}
 	must := func(err error) {
 		t.Helper()
@@ -98,6 +101,7 @@ func writeFixture(t *testing.T, s store.Store, now time.Time) fixture {
 	must(err)
 	must(s.CreatePairing(ctx, f.pairing))
 	must(s.RecordAccess(ctx, f.access))
+	must(s.PutCredential(ctx, f.cred))
 	return f
 }
 
@@ -136,6 +140,53 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	}
 	if acc, err := s.Accesses(ctx, "hh-1", time.Time{}, 0); err != nil || len(acc) != 1 || acc[0] != f.access {
 		t.Errorf("accesses after reopen = %+v, %v", acc, err)
+	}
+	if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" || !bytes.Equal(c.Data, f.cred.Data) || !c.LastUsed.Equal(now) {
+		t.Errorf("credential after reopen = %+v, %v", c, err)
+	}
+}
+
+// A version 1 database (from before passkeys) is migrated in place to
+// version 2: its rows stay readable and passkeys can be stored.
+func TestSQLiteMigratesVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "cloud.db")
+	now := time.Now().UTC()
+	s := openSQLite(t, path, store.SQLiteOptions{})
+	f := writeFixture(t, s, now)
+	s.Close()
+	// Take the file back to what version 1 wrote: no credentials table, one
+	// version row.
+	db := rawDB(t, path)
+	for _, q := range []string{"DROP TABLE credentials", "DELETE FROM schema_version WHERE version > 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	s = openSQLite(t, path, store.SQLiteOptions{})
+	defer s.Close()
+	var v int
+	if err := db.QueryRow("SELECT MAX(version) FROM schema_version").Scan(&v); err != nil || v != 2 {
+		t.Fatalf("schema version after migration = %d, %v; want 2", v, err)
+	}
+	if a, err := s.AccountByEmail(ctx, f.account.Email); err != nil || a.ID != f.account.ID || a.PasswordHash != f.account.PasswordHash {
+		t.Errorf("version 1 account after migration = %+v, %v", a, err)
+	}
+	if tok, err := s.Token(ctx, f.token.Hash); err != nil || tok.CSRF != f.token.CSRF {
+		t.Errorf("version 1 token after migration: %+v, %v", tok, err)
+	}
+	if o, err := s.Object(ctx, "hh-1", f.object.Key); err != nil || o.SHA256 != f.object.SHA256 {
+		t.Errorf("version 1 object after migration = %+v, %v", o, err)
+	}
+	if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 0 {
+		t.Errorf("credentials right after migration = %v, %v; want none", cs, err)
+	}
+	if err := s.PutCredential(ctx, f.cred); err != nil {
+		t.Errorf("PutCredential after migration: %v", err)
+	}
+	if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 1 {
+		t.Errorf("credentials after PutCredential = %v, %v", cs, err)
 	}
 }
 
@@ -212,6 +263,9 @@ func TestSQLiteForeignKeys(t *testing.T) {
 	if err := s.CreateAccount(ctx, store.Account{ID: "ann", Email: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutCredential(ctx, store.Credential{ID: []byte("c"), AccountID: "nobody", Data: []byte("{}")}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PutCredential for a missing account: %v, want ErrNotFound", err)
+	}
 	if err := s.PutMember(ctx, store.Member{HouseholdID: "hh-missing", AccountID: "ann", Role: store.RoleMember}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PutMember into a missing household: %v, want ErrNotFound", err)
 	}
@@ -219,7 +273,7 @@ func TestSQLiteForeignKeys(t *testing.T) {
 		t.Errorf("AppendLink to a missing household: %v, want ErrNotFound", err)
 	}
 	db := rawDB(t, path)
-	for _, table := range []string{"households", "members", "links", "devices", "objects", "tokens"} {
+	for _, table := range []string{"households", "members", "links", "devices", "objects", "tokens", "credentials"} {
 		if n := count(t, db, table); n != 0 {
 			t.Errorf("%s holds %d rows after refused writes, want 0", table, n)
 		}
@@ -467,6 +521,7 @@ func TestSQLiteLogsNoSecrets(t *testing.T) {
 	for _, secret := range []string{
 		hex.EncodeToString(f.token.Hash[:]), string(f.token.Hash[:]), f.token.CSRF,
 		string(f.account.TOTPSecret), f.account.PasswordHash, string(f.pairing.Msgs[0]), f.pairing.ID,
+		string(f.cred.ID), hex.EncodeToString(f.cred.ID), string(f.cred.Data),
 	} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains a secret %q:\n%s", secret, out)

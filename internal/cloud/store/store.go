@@ -165,10 +165,19 @@ type Store interface {
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	UpdateAccount(ctx context.Context, a Account) error // by ID; e-mail is immutable here
 
-	PutCredential(ctx context.Context, c Credential) error // ErrExists for a taken ID; ErrNotFound for an unknown account
+	// PutCredential stores a new passkey: ErrExists for a taken ID (IDs are
+	// unique across accounts), ErrNotFound for an unknown account.
+	PutCredential(ctx context.Context, c Credential) error
+	// Credentials returns the account's passkeys, oldest first (empty, not
+	// an error, when it has none).
 	Credentials(ctx context.Context, accountID string) ([]Credential, error)
 	CredentialByID(ctx context.Context, id []byte) (Credential, error)
-	UpdateCredential(ctx context.Context, c Credential) error // Data and LastUsed, by ID
+	// UpdateCredential replaces Data and LastUsed of the passkey with c.ID
+	// (after a sign-in: the new sign count); ErrNotFound when missing.
+	UpdateCredential(ctx context.Context, c Credential) error
+	// DeleteCredential removes the account's passkey; ErrNotFound when the
+	// account has no passkey with that ID (another account's is not found).
+	DeleteCredential(ctx context.Context, accountID string, id []byte) error
 
 	PutToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, hash [32]byte) (Token, error) // ErrNotFound when missing or expired

@@ -16,7 +16,8 @@
 // its old messages); list methods answer an unknown household with an empty
 // result and no error; Object.Seq keeps the full uint64 range; a zero
 // Accesses since means from the start; OldestObjects with n = 0 returns
-// nothing; UpdateAccount never changes the e-mail.
+// nothing; UpdateAccount never changes the e-mail; passkey IDs are unique
+// across accounts, and deleting another account's passkey is ErrNotFound.
 package storetest
 
 import (
@@ -1218,5 +1219,27 @@ func testCredentials(t *testing.T, s store.Store) {
 	}
 	if cs, err := s.Credentials(ctx, "alice"); err != nil || len(cs) != 1 {
 		t.Errorf("alice's credentials: %v %v", cs, err)
+	}
+
+	// Only the owner deletes a passkey; anyone else's attempt is not found
+	// and changes nothing.
+	if err := s.DeleteCredential(ctx, "bob", c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob deleting alice's credential: %v, want ErrNotFound", err)
+	}
+	if _, err := s.CredentialByID(ctx, c.ID); err != nil {
+		t.Errorf("alice's credential after bob's delete: %v", err)
+	}
+	ok(t, s.DeleteCredential(ctx, "alice", c.ID), "DeleteCredential")
+	if _, err := s.CredentialByID(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted credential: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteCredential(ctx, "alice", c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting twice: %v, want ErrNotFound", err)
+	}
+	// The ID is free again.
+	c.AccountID = "bob"
+	ok(t, s.PutCredential(ctx, c), "PutCredential of a deleted ID")
+	if cs, err := s.Credentials(ctx, "bob"); err != nil || len(cs) != 1 || string(cs[0].ID) != string(c.ID) {
+		t.Errorf("bob's credentials: %v %v", cs, err)
 	}
 }
