@@ -12,7 +12,9 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test bench build deps vet fuzz clean
+.PHONY: all demo test bench build deps vet fuzz clean web
+
+WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json web/package-lock.json -type f 2>/dev/null)
 
 all: build
 
@@ -20,7 +22,13 @@ deps:
 	@./scripts/deps.sh >/dev/null
 	@echo "using $(GO) ($$($(GO) env GOVERSION))"
 
-build: deps
+# The web app: npm ci (the lock file pins every package), type-check, Vite build
+# into web/dist, which the binary embeds.
+web: web/dist/index.html
+web/dist/index.html: $(WEB_SRC) | deps
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+build: deps web
 	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
 
 # The hub with a software camera and a fresh household key in ./demo-data.
@@ -33,7 +41,7 @@ vet: deps
 	$(GO) vet ./...
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
-test: vet
+test: vet web
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION) and cloud upload (HUBS, RATE) benchmarks.
@@ -51,4 +59,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin web/dist/assets web/dist/index.html

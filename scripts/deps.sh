@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, on Debian/Ubuntu:
 #   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
-#   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage).
+#   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
+#   Node.js/npm (the web app's build) and Chromium (its browser tests).
 # As root it installs missing Debian packages with apt-get; otherwise it prints
 # the exact command to run and fails.
 set -euo pipefail
@@ -13,6 +14,11 @@ command -v ffprobe >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+# The web app is built with Node.js and npm; its browser tests drive Chromium.
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   # de-duplicate

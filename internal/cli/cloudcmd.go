@@ -17,6 +17,7 @@ import (
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
+	"vigil/web"
 )
 
 func runCloud(e env) error {
@@ -84,8 +85,13 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	if public == "" {
 		public = url
 	}
+	app, err := web.App()
+	if err != nil {
+		log.Warn("serving the API only", "reason", err)
+		app = nil
+	}
 	srv, err := cloud.New(cloud.Options{
-		Store: st, Blobs: blobs, Logger: log, PublicURL: public,
+		Store: st, Blobs: blobs, Logger: log, PublicURL: public, App: app,
 		Mailer:        cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
 		SecureCookies: cfg.TLSCert != "",
 		QuotaBytes:    int64(cfg.Quota),

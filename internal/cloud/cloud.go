@@ -23,6 +23,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -70,6 +71,9 @@ type Options struct {
 	Access AccessRecorder
 	Logger *slog.Logger
 	Now    func() time.Time
+	// App is the web app (index.html and assets/), served from every GET
+	// path outside /v1/; nil serves the API alone.
+	App fs.FS
 	// PublicURL is the service's external URL (used in e-mails, and the
 	// default relying party of passkeys).
 	PublicURL string
@@ -128,6 +132,8 @@ type Server struct {
 	usage usage
 
 	passkeys passkeys // relying party; registrations and sign-ins in progress
+
+	handler http.Handler // mux behind the security headers
 }
 
 // New returns a Server. It does not start listening; serve Handler().
@@ -184,14 +190,13 @@ func New(o Options) (*Server, error) {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errNotFound)
-	})
+	s.mux.HandleFunc("/", s.serveApp)
+	s.handler = s.hardened(s.mux)
 	return s, nil
 }
 
 // Handler returns the HTTP handler of the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 type discardMailer struct{}
 

@@ -50,7 +50,7 @@ type call struct {
 }
 
 func (s *Server) routes() []route {
-	return []route{
+	rs := []route{
 		{method: "POST", pattern: "/v1/accounts", auth: authNone, h: s.signUp},
 		{method: "POST", pattern: "/v1/sessions", auth: authNone, h: s.signIn},
 		{method: "DELETE", pattern: "/v1/sessions/current", auth: authAccount, h: s.signOut},
@@ -82,6 +82,11 @@ func (s *Server) routes() []route {
 		{method: "PUT", pattern: "/v1/objects", auth: authDevice, h: s.upload},
 		{method: "GET", pattern: "/v1/hub/chain", auth: authDevice, h: s.hubChain},
 	}
+	// Each feature declares its routes next to its handlers.
+	rs = append(rs, s.householdRoutes()...) // households_web.go: members, devices joining, settings
+	rs = append(rs, s.liveRoutes()...)      // live.go: live-view signalling, TURN credentials
+	rs = append(rs, s.shareRoutes()...)     // shares.go: shared ranges for guests and links
+	return rs
 }
 
 // Routes lists the API's routes as "METHOD pattern" (for docs and tests).

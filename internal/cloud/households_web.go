@@ -1,0 +1,4 @@
+package cloud
+
+// householdRoutes: members, devices joining by approval, household settings.
+func (s *Server) householdRoutes() []route { return nil }

@@ -1,0 +1,4 @@
+package cloud
+
+// liveRoutes: live-view signalling between browsers and hubs, TURN credentials.
+func (s *Server) liveRoutes() []route { return nil }

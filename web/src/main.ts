@@ -1,0 +1,12 @@
+// Vigil web app entry. Each page module registers its routes with route();
+// importing it here is all the wiring a page needs.
+import './style.css';
+import { start } from './router';
+import './pages/auth';
+import './pages/households';
+import './pages/enrol';
+import './pages/live';
+import './pages/timeline';
+import './pages/share';
+
+start();

@@ -1,0 +1,2 @@
+// Pages: enrol. (registers its routes with route())
+export {};

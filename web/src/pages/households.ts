@@ -1,0 +1,2 @@
+// Pages: households. (registers its routes with route())
+export {};

