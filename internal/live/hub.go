@@ -1,0 +1,403 @@
+// Package live is live view on the hub: each camera's H.264 access units
+// are tapped once (Tap) and passed through, without transcoding, to every
+// viewer over WebRTC (pion), and the viewers are admitted only on a
+// signature the household chain vouches for (G8).
+//
+// A viewer's offer carries its DTLS fingerprint signed by its device key
+// with the household, session, camera and time; the hub answers only a
+// device that is an admin or member in the chain it verified, and only when
+// the signed fingerprint is the one in the offer's SDP. Its answer carries
+// its own DTLS fingerprint signed by the hub's device key, bound to the
+// viewer's fingerprint, which the viewer checks against the hub key in its
+// own verified chain and against the answer's SDP. DTLS then enforces both
+// fingerprints, so a relay that swaps either makes the session fail.
+//
+// The cloud only relays the messages (docs/FORMAT.md, "Live view
+// signalling"). This package never logs keys, signatures or media.
+package live
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"vigil/internal/keydir"
+)
+
+// DefaultMaxSessions bounds the concurrent viewers of a hub.
+const DefaultMaxSessions = 16
+
+// NetOptions tune ICE gathering (tests use loopback host candidates).
+type NetOptions struct {
+	// Loopback gathers loopback candidates too.
+	Loopback bool
+	// Interfaces, when set, keeps only the interfaces it accepts.
+	Interfaces func(name string) bool
+	// RelayOnly uses only TURN-relayed candidates.
+	RelayOnly bool
+}
+
+func (n NetOptions) api() *webrtc.API {
+	var se webrtc.SettingEngine
+	if n.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	if n.Interfaces != nil {
+		se.SetInterfaceFilter(n.Interfaces)
+	}
+	me := &webrtc.MediaEngine{}
+	_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
+}
+
+var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: clockRate,
+	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+
+// HubConfig configures a Hub.
+type HubConfig struct {
+	Household   string                   // the household the hub is paired with
+	Key         ed25519.PrivateKey       // the hub's device key
+	Chain       func() *keydir.State     // the chain the hub verified
+	Tap         func(camera string) *Tap // nil for an unknown camera
+	Cameras     func() []string
+	Net         NetOptions
+	MaxSessions int
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Hub answers viewers' offers.
+type Hub struct {
+	cfg HubConfig
+	api *webrtc.API
+	id  string
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	seen     map[string]time.Time // session IDs used, until their offer is stale
+	closed   bool
+}
+
+type session struct {
+	id   string
+	pc   *webrtc.PeerConnection
+	tap  *Tap
+	stop chan struct{}
+	once sync.Once
+}
+
+// NewHub returns a Hub.
+func NewHub(cfg HubConfig) *Hub {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	return &Hub{cfg: cfg, api: cfg.Net.api(), id: keydir.DeviceID(cfg.Key.Public().(ed25519.PublicKey)),
+		sessions: map[string]*session{}, seen: map[string]time.Time{}}
+}
+
+// RefusedError is a viewer the hub did not admit, with the reason.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "live view refused: " + e.Reason }
+
+func refused(format string, a ...any) error { return &RefusedError{Reason: fmt.Sprintf(format, a...)} }
+
+// checkOffer verifies a viewer's offer against the hub's verified chain.
+func (h *Hub) checkOffer(m Message) (viewerFP string, err error) {
+	if err := checkIDs(m.Session, m.Camera); err != nil {
+		return "", refused("%v", err)
+	}
+	st := h.cfg.Chain()
+	if st == nil || st.HouseholdID != h.cfg.Household {
+		return "", refused("the hub has no verified household chain")
+	}
+	d, ok := st.Devices[m.Device]
+	if !ok || (d.Role != keydir.RoleAdmin && d.Role != keydir.RoleMember) {
+		return "", refused("device %q is not an admin or member device of the household", m.Device)
+	}
+	fp, err := SDPFingerprint(m.SDP)
+	if err != nil {
+		return "", refused("offer: %v", err)
+	}
+	if !fingerprintRE.MatchString(m.Fingerprint) {
+		return "", refused("the signed fingerprint is not a sha-256 fingerprint")
+	}
+	if !verifyB64(d.SignPub, OfferMessage(h.cfg.Household, m.Session, m.Camera, m.TS, m.Fingerprint), m.Sig) {
+		return "", refused("the viewer's signature does not verify")
+	}
+	if fp != m.Fingerprint {
+		return "", refused("the DTLS fingerprint in the offer is not the one the viewer signed: someone between the viewer and the hub changed it")
+	}
+	now := h.cfg.Now().UnixMilli()
+	if m.TS < now-MaxClockSkew || m.TS > now+MaxClockSkew {
+		return "", refused("the offer's time is more than 2 minutes from the hub's clock")
+	}
+	return fp, nil
+}
+
+// Offer answers a viewer's offer: an answer message, or an error message
+// saying why not.
+func (h *Hub) Offer(ctx context.Context, m Message) Message {
+	ans, err := h.offer(ctx, m)
+	if err != nil {
+		code := CodeHubFailed
+		var re *RefusedError
+		switch {
+		case errors.As(err, &re):
+			code = CodeRefused
+		case errors.Is(err, errNoCamera):
+			code = CodeNoCamera
+		case errors.Is(err, errBusy):
+			code = CodeBusy
+		}
+		h.cfg.Logger.Info("live view refused", "session", m.Session, "camera", m.Camera, "device", m.Device, "err", err)
+		return Message{Type: "error", Session: m.Session, Camera: m.Camera, Code: code, Error: err.Error()}
+	}
+	return ans
+}
+
+var (
+	errNoCamera = errors.New("the hub has no such camera")
+	errBusy     = errors.New("the hub has too many live viewers; try again later")
+)
+
+func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
+	viewerFP, err := h.checkOffer(m)
+	if err != nil {
+		return Message{}, err
+	}
+	tap := h.cfg.Tap(m.Camera)
+	if tap == nil {
+		return Message{}, fmt.Errorf("%w: %q", errNoCamera, m.Camera)
+	}
+	h.mu.Lock()
+	now := h.cfg.Now()
+	for id, t := range h.seen {
+		if now.Sub(t) > 2*MaxClockSkew*time.Millisecond {
+			delete(h.seen, id)
+		}
+	}
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return Message{}, errors.New("the hub is stopping")
+	case len(h.sessions) >= h.cfg.MaxSessions:
+		h.mu.Unlock()
+		return Message{}, errBusy
+	}
+	if _, dup := h.seen[m.Session]; dup {
+		h.mu.Unlock()
+		return Message{}, refused("session %s was already offered (replay)", m.Session)
+	}
+	h.seen[m.Session] = now
+	s := &session{id: m.Session, tap: tap, stop: make(chan struct{})}
+	h.sessions[m.Session] = s
+	h.mu.Unlock()
+
+	ans, err := h.start(ctx, s, m, viewerFP)
+	if err != nil {
+		h.end(s)
+		return Message{}, err
+	}
+	return ans, nil
+}
+
+func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string) (Message, error) {
+	pc, err := h.api.NewPeerConnection(webrtc.Configuration{ICEServers: pionICEServers(m.ICEServers)})
+	if err != nil {
+		return Message{}, err
+	}
+	s.pc = pc
+	track, err := webrtc.NewTrackLocalStaticSample(h264Cap, "video", "vigil-"+m.Camera)
+	if err != nil {
+		return Message{}, err
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return Message{}, err
+	}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	connected := make(chan struct{})
+	var connOnce sync.Once
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			connOnce.Do(func() { close(connected) })
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
+			go h.end(s)
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		return Message{}, refused("offer: %v", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return Message{}, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return Message{}, err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-time.After(10 * time.Second):
+		return Message{}, errors.New("gathering ICE candidates timed out")
+	}
+	sdp := pc.LocalDescription().SDP
+	hubFP, err := SDPFingerprint(sdp)
+	if err != nil {
+		return Message{}, err
+	}
+	go h.feed(s, track, connected)
+	return Message{Type: "answer", Session: m.Session, Camera: m.Camera, Device: h.id, Fingerprint: hubFP,
+		Sig: signB64(h.cfg.Key, AnswerMessage(h.cfg.Household, m.Session, m.Camera, viewerFP, hubFP)), SDP: sdp}, nil
+}
+
+// feed writes the camera's frames to one viewer once DTLS is up, starting
+// with the current group of pictures.
+func (h *Hub) feed(s *session, track *webrtc.TrackLocalStaticSample, connected <-chan struct{}) {
+	select {
+	case <-connected:
+	case <-s.stop:
+		return
+	case <-time.After(30 * time.Second):
+		h.end(s)
+		return
+	}
+	sub := s.tap.subscribe()
+	defer s.tap.unsubscribe(sub)
+	var prev int64
+	have := false
+	for {
+		var f frame
+		select {
+		case <-s.stop:
+			return
+		case f = <-sub.ch:
+		}
+		d := 33 * time.Millisecond
+		if have && !f.burst {
+			if diff := f.pts - prev; diff > 0 && diff < clockRate {
+				d = time.Duration(diff) * time.Second / clockRate
+			}
+		}
+		if f.burst {
+			d = burstStep
+		}
+		prev, have = f.pts, true
+		if err := track.WriteSample(media.Sample{Data: f.data, Duration: d}); err != nil {
+			h.end(s)
+			return
+		}
+	}
+}
+
+// CloseSession ends a viewer's session (the viewer left).
+func (h *Hub) CloseSession(id string) {
+	h.mu.Lock()
+	s := h.sessions[id]
+	h.mu.Unlock()
+	if s != nil {
+		h.end(s)
+	}
+}
+
+func (h *Hub) end(s *session) {
+	s.once.Do(func() {
+		close(s.stop)
+		if s.pc != nil {
+			s.pc.Close()
+		}
+		h.mu.Lock()
+		if h.sessions[s.id] == s {
+			delete(h.sessions, s.id)
+		}
+		h.mu.Unlock()
+	})
+}
+
+// Sessions returns the number of live sessions.
+func (h *Hub) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// Close ends every session.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	var all []*session
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		h.end(s)
+	}
+}
+
+// Serve answers the offers arriving on one signalling connection until it
+// fails or ctx is done. It first tells the cloud the hub's cameras.
+func (h *Hub) Serve(ctx context.Context, c Conn) error {
+	lc := &lockedConn{c: c}
+	var cams []string
+	if h.cfg.Cameras != nil {
+		cams = h.cfg.Cameras()
+	}
+	if err := lc.write(Message{Type: "hello", Cameras: cams}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	var mine sync.Map
+	defer mine.Range(func(k, _ any) bool { h.CloseSession(k.(string)); return true })
+	for {
+		var m Message
+		if err := c.ReadJSON(&m); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		switch m.Type {
+		case "offer":
+			mine.Store(m.Session, true)
+			go func() {
+				ans := h.Offer(ctx, m)
+				if err := lc.write(ans); err != nil {
+					h.CloseSession(m.Session)
+				}
+			}()
+		case "close":
+			h.CloseSession(m.Session)
+			mine.Delete(m.Session)
+		}
+	}
+}

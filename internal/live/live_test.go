@@ -1,0 +1,255 @@
+package live
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/internal/keydir"
+)
+
+// household is a verified chain with an admin, a member device and a hub.
+type household struct {
+	admin, member, hub *keydir.DeviceKeys
+	st                 *keydir.State
+}
+
+func newHousehold(t testing.TB) *household {
+	t.Helper()
+	var h household
+	var err error
+	for _, k := range []**keydir.DeviceKeys{&h.admin, &h.member, &h.hub} {
+		if *k, err = keydir.NewDeviceKeys(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	_, _, st, err := keydir.NewHousehold("home", h.admin, "laptop", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := st.AddDevice(h.admin, h.member.Public(keydir.RoleMember, "phone"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+	if link, err = st.AddHub(h.admin, keydir.DeviceKey{ID: h.hub.ID(), Role: keydir.RoleHub, Name: "hub", SignPub: h.hub.Sign.Public().(ed25519.PublicKey)}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+	h.st = st
+	return &h
+}
+
+// fakeCamera feeds a Tap synthetic H.264 access units at 30 fps with a
+// keyframe every second, until ctx is done.
+func fakeCamera(ctx context.Context, tap *Tap) {
+	sps := []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xec, 0x04, 0x40}
+	pps := []byte{0x68, 0xce, 0x3c, 0x80}
+	tap.Start(sps, pps)
+	tk := time.NewTicker(time.Second / 30)
+	defer tk.Stop()
+	for i := int64(0); ; i++ {
+		select {
+		case <-ctx.Done():
+			tap.Stop()
+			return
+		case <-tk.C:
+		}
+		body := make([]byte, 2000)
+		for j := range body {
+			body[j] = byte(i + int64(j))
+		}
+		if i%30 == 0 {
+			tap.Video(i*3000, [][]byte{append([]byte{0x65}, body...)})
+		} else {
+			tap.Video(i*3000, [][]byte{append([]byte{0x41}, body[:500]...)})
+		}
+	}
+}
+
+var loopback = NetOptions{Loopback: true, Interfaces: func(n string) bool { return n == "lo" }}
+
+func startHub(t *testing.T, hh *household) (*Hub, *Tap) {
+	t.Helper()
+	tap := NewTap()
+	ctx, cancel := context.WithCancel(context.Background())
+	go fakeCamera(ctx, tap)
+	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
+		Tap: func(c string) *Tap {
+			if c == "front" {
+				return tap
+			}
+			return nil
+		}, Net: loopback})
+	t.Cleanup(func() { cancel(); hub.Close() })
+	return hub, tap
+}
+
+func direct(hub *Hub) Exchange {
+	return func(ctx context.Context, m Message) (Message, error) { return hub.Offer(ctx, m), nil }
+}
+
+func viewer(hh *household, keys *keydir.DeviceKeys) ViewerConfig {
+	return ViewerConfig{Household: hh.st.HouseholdID, Camera: "front", Keys: keys, Chain: hh.st, Net: loopback}
+}
+
+func waitFrames(t *testing.T, w *Watch, n uint64) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if f, _ := w.Frames(); f >= n {
+			return
+		}
+		select {
+		case <-deadline:
+			f, b := w.Frames()
+			t.Fatalf("viewer got %d frames (%d bytes), want %d", f, b, n)
+		case <-w.Failed():
+			t.Fatal("viewer connection failed")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestLiveViewerGetsFrames(t *testing.T) {
+	hh := newHousehold(t)
+	hub, tap := startHub(t, hh)
+	time.Sleep(1200 * time.Millisecond) // a group of pictures is cached
+	ctx := context.Background()
+	start := time.Now()
+	w, err := StartWatch(ctx, viewer(hh, hh.member), direct(hub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	select {
+	case <-w.First():
+		t.Logf("first frame %v after the offer", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame")
+	}
+	waitFrames(t, w, 30)
+	if n := w.FirstNAL(); n != 7 {
+		t.Errorf("first NAL unit type %d, want 7 (SPS: the viewer starts at a keyframe with its parameter sets)", n)
+	}
+	if tap.Viewers() != 1 || hub.Sessions() != 1 {
+		t.Errorf("tap viewers %d, hub sessions %d, want 1", tap.Viewers(), hub.Sessions())
+	}
+	w.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for hub.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if hub.Sessions() != 0 {
+		t.Error("the hub kept the session of a viewer that left")
+	}
+}
+
+func TestLiveTwoViewers(t *testing.T) {
+	hh := newHousehold(t)
+	hub, tap := startHub(t, hh)
+	var ws []*Watch
+	for _, k := range []*keydir.DeviceKeys{hh.member, hh.admin} {
+		w, err := StartWatch(context.Background(), viewer(hh, k), direct(hub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ws = append(ws, w)
+	}
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() { defer wg.Done(); waitFrames(t, w, 30) }()
+	}
+	wg.Wait()
+	if tap.Viewers() != 2 {
+		t.Errorf("tap has %d viewers, want 2", tap.Viewers())
+	}
+}
+
+func TestLiveUnknownDeviceRefused(t *testing.T) {
+	hh := newHousehold(t)
+	hub, _ := startHub(t, hh)
+	stranger, _ := keydir.NewDeviceKeys()
+	for name, k := range map[string]*keydir.DeviceKeys{"stranger": stranger, "hub key": hh.hub} {
+		_, err := StartWatch(context.Background(), viewer(hh, k), direct(hub))
+		var he *HubError
+		if !errors.As(err, &he) || he.Code != CodeRefused || !strings.Contains(he.Msg, "not an admin or member") {
+			t.Errorf("%s: err %v, want a refusal naming the device", name, err)
+		}
+	}
+	if hub.Sessions() != 0 {
+		t.Error("a refused viewer has a session")
+	}
+}
+
+// otherFP is a valid fingerprint of some other certificate.
+const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+
+func swapSDP(sdp string) string {
+	fp, _ := SDPFingerprint(sdp)
+	return strings.ReplaceAll(sdp, "a=fingerprint:"+fp, "a=fingerprint:"+otherFP)
+}
+
+func TestLiveSwappedFingerprintRefused(t *testing.T) {
+	hh := newHousehold(t)
+	hub, _ := startHub(t, hh)
+	cases := map[string]struct {
+		offer, answer func(*Message)
+		hubSide       bool
+	}{
+		"offer SDP":                  {offer: func(m *Message) { m.SDP = swapSDP(m.SDP) }, hubSide: true},
+		"offer SDP and signed":       {offer: func(m *Message) { m.SDP = swapSDP(m.SDP); m.Fingerprint = otherFP }, hubSide: true},
+		"answer SDP":                 {answer: func(m *Message) { m.SDP = swapSDP(m.SDP) }},
+		"answer SDP and fingerprint": {answer: func(m *Message) { m.SDP = swapSDP(m.SDP); m.Fingerprint = otherFP }},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ex := func(ctx context.Context, m Message) (Message, error) {
+				if c.offer != nil {
+					c.offer(&m)
+				}
+				a := hub.Offer(ctx, m)
+				if c.answer != nil && a.Type == "answer" {
+					c.answer(&a)
+				}
+				return a, nil
+			}
+			_, err := StartWatch(context.Background(), viewer(hh, hh.member), ex)
+			var he *HubError
+			if c.hubSide {
+				if !errors.As(err, &he) || he.Code != CodeRefused {
+					t.Fatalf("err %v, want the hub's refusal", err)
+				}
+				t.Logf("hub: %v", he)
+			} else if !errors.Is(err, ErrHubSignature) {
+				t.Fatalf("err %v, want ErrHubSignature", err)
+			}
+		})
+	}
+}
+
+func TestLiveReplayedOfferRefused(t *testing.T) {
+	hh := newHousehold(t)
+	hub, _ := startHub(t, hh)
+	var saved Message
+	ex := func(ctx context.Context, m Message) (Message, error) { saved = m; return hub.Offer(ctx, m), nil }
+	w, err := StartWatch(context.Background(), viewer(hh, hh.member), ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if a := hub.Offer(context.Background(), saved); a.Type != "error" || a.Code != CodeRefused {
+		t.Errorf("replayed offer answered with %q %q", a.Type, a.Error)
+	}
+}
