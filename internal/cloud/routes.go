@@ -86,6 +86,8 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.householdRoutes()...) // households_web.go: members, devices joining, settings
 	rs = append(rs, s.liveRoutes()...)      // live.go: live-view signalling, TURN credentials
 	rs = append(rs, s.shareRoutes()...)     // shares.go: shared ranges for guests and links
+	// signinlink.go: one-time sign-in links, device requests.
+	rs = append(rs, s.signInLinkRoutes()...)
 	return rs
 }
 
