@@ -141,6 +141,27 @@ CREATE TABLE credentials (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX credentials_account ON credentials (account_id);
 `,
+		// shares: time ranges shared with guest accounts or as links; the
+		// manifest is opaque (built and signed in the sharer's browser).
+		`
+CREATE TABLE shares (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	creator      TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	camera       TEXT    NOT NULL,
+	from_ns      INTEGER NOT NULL,
+	to_ns        INTEGER NOT NULL,
+	expires_ns   INTEGER NOT NULL,
+	revoked_ns   INTEGER NOT NULL,
+	kind         TEXT    NOT NULL,
+	guest        TEXT    REFERENCES accounts (id) ON DELETE CASCADE, -- NULL for links
+	token_hash   BLOB    NOT NULL CHECK (length(token_hash) = 32),
+	manifest     BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX shares_household ON shares (household_id, created_ns);
+CREATE INDEX shares_guest ON shares (guest, created_ns) WHERE guest IS NOT NULL;
+`,
 	}
 }
 

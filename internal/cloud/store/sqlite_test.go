@@ -158,7 +158,7 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 	// Take the file back to what version 1 wrote: no credentials table, one
 	// version row.
 	db := rawDB(t, path)
-	for _, q := range []string{"DROP TABLE credentials", "DELETE FROM schema_version WHERE version > 1"} {
+	for _, q := range []string{"DROP TABLE shares", "DROP TABLE credentials", "DELETE FROM schema_version WHERE version > 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -167,8 +167,8 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 	s = openSQLite(t, path, store.SQLiteOptions{})
 	defer s.Close()
 	var v int
-	if err := db.QueryRow("SELECT MAX(version) FROM schema_version").Scan(&v); err != nil || v != 2 {
-		t.Fatalf("schema version after migration = %d, %v; want 2", v, err)
+	if err := db.QueryRow("SELECT MAX(version) FROM schema_version").Scan(&v); err != nil || v != store.SQLiteSchemaVersion() {
+		t.Fatalf("schema version after migration = %d, %v; want %d", v, err, store.SQLiteSchemaVersion())
 	}
 	if a, err := s.AccountByEmail(ctx, f.account.Email); err != nil || a.ID != f.account.ID || a.PasswordHash != f.account.PasswordHash {
 		t.Errorf("version 1 account after migration = %+v, %v", a, err)
@@ -198,8 +198,8 @@ func TestSQLiteSchemaVersion(t *testing.T) {
 	if err := db.QueryRow("SELECT MAX(version) FROM schema_version").Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	if v != 2 {
-		t.Errorf("schema version = %d, want 2", v)
+	if v != store.SQLiteSchemaVersion() {
+		t.Errorf("schema version = %d, want %d", v, store.SQLiteSchemaVersion())
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -208,12 +208,12 @@ func TestSQLiteSchemaVersion(t *testing.T) {
 
 	// Reopening does not migrate again.
 	openSQLite(t, path, store.SQLiteOptions{}).Close()
-	if n := count(t, db, "schema_version"); n != 2 {
-		t.Errorf("schema_version rows after reopen = %d, want 2 (one per step)", n)
+	if n := count(t, db, "schema_version"); n != store.SQLiteSchemaVersion() {
+		t.Errorf("schema_version rows after reopen = %d, want %d (one per step)", n, store.SQLiteSchemaVersion())
 	}
 
 	// A database from a newer program is refused, not modified.
-	if _, err := db.Exec("INSERT INTO schema_version (version, applied_ns) VALUES (3, 0)"); err != nil {
+	if _, err := db.Exec("INSERT INTO schema_version (version, applied_ns) VALUES (?, 0)", store.SQLiteSchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
 	s, err := store.OpenSQLite(t.Context(), path, store.SQLiteOptions{Logger: vigiltest.Logger(t)})

@@ -151,7 +151,7 @@ type Access struct {
 	Time        time.Time
 	HouseholdID string
 	Actor       string // account or device ID
-	ActorKind   string // "account", "hub", "staff"
+	ActorKind   string // "account", "hub", "staff", "guest" (a share's guest account), "link" (a share link)
 	Action      string // e.g. "objects.list", "object.read", "chain.read"
 	Object      string // what was read (object key, camera, ...), "" for lists
 	Reason      string // why (the route, or a support ticket)
@@ -231,5 +231,53 @@ type Store interface {
 	// first, at most limit (0: all).
 	Accesses(ctx context.Context, householdID string, since time.Time, limit int) ([]Access, error)
 
+	ShareStore
+
 	Close() error
+}
+
+// Share kinds.
+const (
+	ShareAccount = "account" // for a guest account (Share.Guest)
+	ShareLink    = "link"    // for whoever holds the link (Share.TokenHash)
+)
+
+// Share is a time range of one camera that a member shared with a guest
+// account or as a link. Manifest is opaque to the cloud: the sharer's
+// browser built and signed it, and only the guest can open the file keys in
+// it (docs/FORMAT.md, Share manifest).
+type Share struct {
+	ID          string
+	HouseholdID string
+	Creator     string // account ID of the member who shared
+	Camera      string
+	From, To    time.Time // the shared range [From, To)
+	Expires     time.Time
+	Revoked     time.Time // zero until revoked
+	Kind        string    // ShareAccount or ShareLink
+	Guest       string    // ShareAccount: the guest's account ID
+	TokenHash   [32]byte  // ShareLink: SHA-256 of the link's bearer token
+	Manifest    []byte
+	Created     time.Time
+}
+
+// ShareStore keeps shares. Expired and revoked shares are kept (and
+// returned) until their household is deleted: the cloud decides what they
+// still allow, and members see what was shared.
+type ShareStore interface {
+	// CreateShare stores sh: ErrExists for a taken ID, ErrNotFound when its
+	// household, creator or guest account does not exist.
+	CreateShare(ctx context.Context, sh Share) error
+	// Share returns the share with the ID, with its manifest.
+	Share(ctx context.Context, id string) (Share, error)
+	// Shares returns the household's shares, newest first, without
+	// manifests.
+	Shares(ctx context.Context, householdID string) ([]Share, error)
+	// SharesWith returns the account shares whose guest is accountID, newest
+	// first, without manifests.
+	SharesWith(ctx context.Context, accountID string) ([]Share, error)
+	// RevokeShare marks the household's share revoked at the given time
+	// (ErrNotFound when the household has no such share); revoking again
+	// keeps the first time.
+	RevokeShare(ctx context.Context, householdID, id string, at time.Time) error
 }

@@ -1,0 +1,104 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"vigil/internal/cloud/store"
+)
+
+func share(id, hh, creator, kind string, created time.Duration) store.Share {
+	sh := store.Share{ID: id, HouseholdID: hh, Creator: creator, Camera: "front", From: at(time.Hour), To: at(time.Hour + 10*time.Minute),
+		Expires: at(48 * time.Hour), Kind: kind, Manifest: []byte("manifest of " + id), Created: at(created)}
+	if kind == store.ShareLink {
+		sh.TokenHash = hash("token of " + id)
+	}
+	return sh
+}
+
+func testShares(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkHousehold(t, s, "hh-1", "alice")
+	mkHousehold(t, s, "hh-2", "bob")
+	mkAccount(t, s, "guest")
+
+	link := share("s-link", "hh-1", "alice", store.ShareLink, time.Minute)
+	link.From = link.From.In(elsewhere)
+	ok(t, s.CreateShare(ctx, link), "CreateShare link")
+	acct := share("s-acct", "hh-1", "alice", store.ShareAccount, 2*time.Minute)
+	acct.Guest = "guest"
+	ok(t, s.CreateShare(ctx, acct), "CreateShare account")
+	other := share("s-other", "hh-2", "bob", store.ShareAccount, 3*time.Minute)
+	other.Guest = "guest"
+	ok(t, s.CreateShare(ctx, other), "CreateShare in another household")
+
+	if err := s.CreateShare(ctx, share("s-link", "hh-2", "bob", store.ShareLink, 0)); !errors.Is(err, store.ErrExists) {
+		t.Errorf("taken share ID: %v, want ErrExists", err)
+	}
+	for what, sh := range map[string]store.Share{
+		"unknown household": share("s-x1", "hh-none", "alice", store.ShareLink, 0),
+		"unknown creator":   share("s-x2", "hh-1", "nobody", store.ShareLink, 0),
+	} {
+		if err := s.CreateShare(ctx, sh); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("share with an %s: %v, want ErrNotFound", what, err)
+		}
+	}
+	bad := share("s-x3", "hh-1", "alice", store.ShareAccount, 0)
+	bad.Guest = "nobody"
+	if err := s.CreateShare(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("share with an unknown guest: %v, want ErrNotFound", err)
+	}
+
+	got, err := s.Share(ctx, "s-link")
+	ok(t, err, "Share")
+	link.From = link.From.UTC()
+	same(t, "link share", got, link)
+	got, err = s.Share(ctx, "s-acct")
+	ok(t, err, "Share")
+	same(t, "account share", got, acct)
+	if _, err := s.Share(ctx, "s-none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing share: %v, want ErrNotFound", err)
+	}
+
+	// Listings: newest first, without manifests, one household's only.
+	ids := func(shs []store.Share, err error) []string {
+		t.Helper()
+		ok(t, err, "list shares")
+		out := []string{}
+		for _, sh := range shs {
+			if sh.Manifest != nil {
+				t.Errorf("listing of %s carries the manifest", sh.ID)
+			}
+			out = append(out, sh.ID)
+		}
+		return out
+	}
+	same(t, "Shares hh-1", ids(s.Shares(ctx, "hh-1")), []string{"s-acct", "s-link"})
+	same(t, "Shares hh-2", ids(s.Shares(ctx, "hh-2")), []string{"s-other"})
+	same(t, "Shares unknown", ids(s.Shares(ctx, "hh-none")), []string{})
+	same(t, "SharesWith guest", ids(s.SharesWith(ctx, "guest")), []string{"s-other", "s-acct"})
+	same(t, "SharesWith alice", ids(s.SharesWith(ctx, "alice")), []string{})
+	lst, _ := s.Shares(ctx, "hh-1")
+	if len(lst) == 2 && (lst[1].TokenHash != link.TokenHash || !lst[1].To.Equal(link.To) || lst[0].Guest != "guest") {
+		t.Errorf("listed shares lost fields: %+v", lst)
+	}
+
+	// Revocation: only within the household; the first time is kept.
+	if err := s.RevokeShare(ctx, "hh-2", "s-link", at(3*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking another household's share: %v, want ErrNotFound", err)
+	}
+	if got, _ := s.Share(ctx, "s-link"); !got.Revoked.IsZero() {
+		t.Errorf("share revoked by another household: %v", got.Revoked)
+	}
+	ok(t, s.RevokeShare(ctx, "hh-1", "s-link", at(3*time.Hour)), "RevokeShare")
+	ok(t, s.RevokeShare(ctx, "hh-1", "s-link", at(4*time.Hour)), "RevokeShare again")
+	if got, _ := s.Share(ctx, "s-link"); !got.Revoked.Equal(at(3 * time.Hour)) {
+		t.Errorf("revoked at %v, want %v", got.Revoked, at(3*time.Hour))
+	}
+	if err := s.RevokeShare(ctx, "hh-1", "s-none", at(3*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking a missing share: %v, want ErrNotFound", err)
+	}
+	// Revoked shares are still listed.
+	same(t, "Shares hh-1 after revoke", ids(s.Shares(ctx, "hh-1")), []string{"s-acct", "s-link"})
+}
