@@ -14,7 +14,7 @@ export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: all demo test bench build deps vet fuzz clean web
 
-WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json web/package-lock.json -type f 2>/dev/null)
+WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/package.json web/package-lock.json -type f 2>/dev/null)
 
 all: build
 
@@ -26,7 +26,7 @@ deps:
 # into web/dist, which the binary embeds.
 web: web/dist/index.html
 web/dist/index.html: $(WEB_SRC) | deps
-	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run build:test
 
 build: deps web
 	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil

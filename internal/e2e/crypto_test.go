@@ -1,0 +1,372 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/member"
+)
+
+// envelopeVector is one entry of internal/envelope/testdata/vectors.json.
+type envelopeVector struct {
+	Name           string            `json:"name"`
+	Identities     []string          `json:"identities"`
+	Recipients     []string          `json:"recipients,omitempty"`
+	TrustedSigners []string          `json:"trusted_signers"`
+	Sealed         string            `json:"sealed"`
+	Error          string            `json:"error,omitempty"`
+	Plaintext      string            `json:"plaintext,omitempty"`
+	Header         map[string]any    `json:"header,omitempty"`
+	Footer         map[string]string `json:"footer,omitempty"`
+	Intermediate   map[string]any    `json:"intermediate,omitempty"`
+}
+
+func loadEnvelopeVectors(t *testing.T) []envelopeVector {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "envelope", "testdata", "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Vectors []envelopeVector `json:"vectors"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Vectors) < 19 {
+		t.Fatalf("only %d envelope vectors", len(f.Vectors))
+	}
+	return f.Vectors
+}
+
+// writeInput writes the JSON input of a browser script to a temp file.
+func writeInput(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "input.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var sentinelCode = map[string]string{
+	"ErrCorrupt":            "corrupt",
+	"ErrUnsupportedVersion": "unsupported-version",
+	"ErrUntrustedSigner":    "untrusted-signer",
+	"ErrIncorrectIdentity":  "incorrect-identity",
+	"ErrBadSignature":       "bad-signature",
+}
+
+// malleateS returns a copy of a sealed object whose footer signature has
+// S + L in place of S: the same point equation holds, so a verifier that
+// does not reject S >= L (as Go does) would accept it.
+func malleateS(t *testing.T, sealed []byte) []byte {
+	t.Helper()
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	out := bytes.Clone(sealed)
+	sig := out[len(out)-32:]
+	le := func(b []byte) []byte {
+		r := bytes.Clone(b)
+		for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+			r[i], r[j] = r[j], r[i]
+		}
+		return r
+	}
+	s := new(big.Int).SetBytes(le(sig))
+	s.Add(s, l)
+	be := s.FillBytes(make([]byte, 32))
+	copy(sig, le(be))
+	return out
+}
+
+// TestBrowserCrypto: the browser's WebCrypto implementation of the sealed
+// object format opens every shared vector exactly as Go does (plaintext,
+// header and footer fields; the right error and no plaintext for every
+// negative vector), its HPKE and stanzas interoperate with Go's in both
+// directions, and its device keys are non-extractable, stable across a
+// reload and match Go's device ID and "vigdev1:" encoding.
+func TestBrowserCrypto(t *testing.T) {
+	vectors := loadEnvelopeVectors(t)
+
+	// An extra negative vector: a signature with S >= L.
+	for _, v := range vectors {
+		if v.Name != "multi-chunk" {
+			continue
+		}
+		sealed, _ := hex.DecodeString(v.Sealed)
+		m := malleateS(t, sealed)
+		ids := make([]envelope.Identity, 0)
+		for _, s := range v.Identities {
+			id, err := envelope.ParseX25519Identity(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		var trusted envelope.TrustedKeys
+		for _, s := range v.TrustedSigners {
+			k, _ := hex.DecodeString(s)
+			trusted = append(trusted, k)
+		}
+		if _, _, _, err := envelope.Open(m, trusted, ids...); err == nil || !strings.Contains(err.Error(), envelope.ErrBadSignature.Error()) {
+			t.Fatalf("Go accepts S >= L or fails otherwise: %v", err)
+		}
+		nv := v
+		nv.Name, nv.Error, nv.Sealed = "signature-s-plus-l", "ErrBadSignature", hex.EncodeToString(m)
+		nv.Recipients, nv.Plaintext, nv.Header, nv.Footer, nv.Intermediate = nil, "", nil, nil, nil
+		vectors = append(vectors, nv)
+	}
+
+	goID, err := envelope.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserID, err := envelope.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileKey := make([]byte, 32)
+	rand.Read(fileKey)
+	fileKey2 := make([]byte, 32)
+	rand.Read(fileKey2)
+	goStanza, err := browserID.Recipient().Wrap(fileKey2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, aad, pt := []byte("vigil/test/info"), []byte("some aad"), []byte("a message sealed with HPKE, longer than one AES block")
+	bpub, _ := ecdh.X25519().NewPublicKey(browserID.Recipient().Bytes())
+	bpk, _ := hpke.NewDHKEMPublicKey(bpub)
+	enc, sender, err := hpke.NewSender(bpk, hpke.HKDFSHA256(), hpke.AES256GCM(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goCT, err := sender.Seal(aad, pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	message := []byte("a message signed by the browser's device key")
+
+	in := map[string]any{
+		"vectors": vectors,
+		"interop": map[string]string{
+			"goRecipient": goID.Recipient().String(), "fileKey": hex.EncodeToString(fileKey),
+			"info": hex.EncodeToString(info), "aad": hex.EncodeToString(aad), "plaintext": hex.EncodeToString(pt),
+			"browserIdentity": browserID.String(),
+			"goStanza":        hex.EncodeToString(append(append(append([]byte{goStanza.Type}, goStanza.Hint[:]...), goStanza.Enc...), goStanza.Body...)),
+			"goHpke":          hex.EncodeToString(append(bytes.Clone(enc), goCT...)),
+		},
+		"message": hex.EncodeToString(message),
+	}
+	type vecResult struct {
+		Name         string            `json:"name"`
+		Identity     int               `json:"identity"`
+		Error        string            `json:"error"`
+		Plaintext    *string           `json:"plaintext"`
+		Recipient    string            `json:"recipient"`
+		Parsed       string            `json:"recipientParsed"`
+		Header       map[string]any    `json:"header"`
+		Footer       map[string]string `json:"footer"`
+		FileKey      string            `json:"fileKey"`
+		Chunks       float64           `json:"chunks"`
+		RandomAccess string            `json:"randomAccess"`
+	}
+	type device struct {
+		Missing       bool   `json:"missing"`
+		ID            string `json:"id"`
+		IDFromPub     string `json:"idFromPub"`
+		DeviceString  string `json:"deviceString"`
+		ParsedID      string `json:"parsedId"`
+		SignPub       string `json:"signPub"`
+		BoxPub        string `json:"boxPub"`
+		BoxPubDerived string `json:"boxPubDerived"`
+		Extractable   bool   `json:"extractable"`
+		Sig           string `json:"sig"`
+		ExportError   string `json:"exportError"`
+		StanzaToSelf  string `json:"stanzaToSelf"`
+	}
+	var res struct {
+		Vectors []vecResult `json:"vectors"`
+		Interop struct {
+			Stanza           string `json:"stanza"`
+			HPKE             string `json:"hpke"`
+			Unwrapped        string `json:"unwrapped"`
+			Opened           string `json:"opened"`
+			BrowserRecipient string `json:"browserRecipient"`
+			TamperedError    string `json:"tamperedError"`
+			LowOrder         string `json:"lowOrder"`
+			Scalar           []bool `json:"scalar"`
+		} `json:"interop"`
+		Device struct {
+			Before, Created, Reloaded, OtherPage, FreshProfile device
+		} `json:"device"`
+	}
+	browsertest.Run(t, 3*time.Minute, "crypto.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
+
+	// Vectors.
+	if len(res.Vectors) < len(vectors) {
+		t.Fatalf("%d results for %d vectors", len(res.Vectors), len(vectors))
+	}
+	got := map[string][]vecResult{}
+	for _, r := range res.Vectors {
+		got[r.Name] = append(got[r.Name], r)
+	}
+	for _, v := range vectors {
+		rs := got[v.Name]
+		if v.Error != "" {
+			if len(rs) != 1 {
+				t.Errorf("%s: %d results", v.Name, len(rs))
+				continue
+			}
+			if want := sentinelCode[v.Error]; rs[0].Error != want || rs[0].Plaintext != nil {
+				t.Errorf("%s: browser error %q (plaintext %v), want %q and no plaintext", v.Name, rs[0].Error, rs[0].Plaintext != nil, want)
+			}
+			continue
+		}
+		if len(rs) != len(v.Identities) {
+			t.Errorf("%s: %d results for %d identities", v.Name, len(rs), len(v.Identities))
+			continue
+		}
+		for i, r := range rs {
+			if r.Error != "" || r.Plaintext == nil {
+				t.Errorf("%s identity %d: browser error %q", v.Name, i, r.Error)
+				continue
+			}
+			if *r.Plaintext != v.Plaintext || r.RandomAccess != v.Plaintext {
+				t.Errorf("%s identity %d: plaintext differs (random access equal: %v)", v.Name, i, r.RandomAccess == v.Plaintext)
+			}
+			if r.Recipient != v.Recipients[i] || r.Parsed != hex.EncodeToString(mustRecipient(t, v.Recipients[i]).Bytes()) {
+				t.Errorf("%s identity %d: recipient string %q, want %q", v.Name, i, r.Recipient, v.Recipients[i])
+			}
+			for k, want := range v.Header {
+				if gv, _ := json.Marshal(r.Header[k]); string(gv) != string(mustJSON(want)) {
+					t.Errorf("%s header %s: browser %s, want %s", v.Name, k, gv, mustJSON(want))
+				}
+			}
+			for k, want := range v.Footer {
+				if r.Footer[k] != want {
+					t.Errorf("%s footer %s: browser %s, want %s", v.Name, k, r.Footer[k], want)
+				}
+			}
+			if r.FileKey != v.Intermediate["file_key"] || r.Chunks != v.Intermediate["chunks"] {
+				t.Errorf("%s: file key or chunk count (%v, want %v) differ", v.Name, r.Chunks, v.Intermediate["chunks"])
+			}
+		}
+	}
+
+	// Interop: what the browser made, Go opens.
+	io := res.Interop
+	st, _ := hex.DecodeString(io.Stanza)
+	if len(st) != 85 {
+		t.Fatalf("browser stanza is %d bytes", len(st))
+	}
+	s := &envelope.Stanza{Type: st[0], Enc: st[5:37], Body: st[37:]}
+	copy(s.Hint[:], st[1:5])
+	if k, err := goID.Unwrap([]*envelope.Stanza{s}); err != nil || !bytes.Equal(k, fileKey) {
+		t.Errorf("Go cannot unwrap the browser's stanza: %v", err)
+	}
+	hb, _ := hex.DecodeString(io.HPKE)
+	gpriv, _ := ecdh.X25519().NewPrivateKey(goID.Bytes())
+	gsk, _ := hpke.NewDHKEMPrivateKey(gpriv)
+	if len(hb) < 32 {
+		t.Fatalf("browser HPKE output is %d bytes", len(hb))
+	}
+	rcpt, err := hpke.NewRecipient(hb[:32], gsk, hpke.HKDFSHA256(), hpke.AES256GCM(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rcpt.Open(aad, hb[32:]); err != nil || !bytes.Equal(got, pt) {
+		t.Errorf("Go cannot open the browser's HPKE ciphertext: %v", err)
+	}
+	if io.Unwrapped != hex.EncodeToString(fileKey2) || io.Opened != hex.EncodeToString(pt) {
+		t.Error("the browser did not open Go's stanza or HPKE ciphertext to the right bytes")
+	}
+	if io.BrowserRecipient != browserID.Recipient().String() {
+		t.Errorf("browser recipient %q, want %q", io.BrowserRecipient, browserID.Recipient().String())
+	}
+	if io.TamperedError == "" || io.LowOrder == "" {
+		t.Errorf("tampered HPKE ciphertext (%q) or a low-order recipient (%q) was accepted", io.TamperedError, io.LowOrder)
+	}
+
+	if fmt.Sprint(io.Scalar) != "[true false false true]" {
+		t.Errorf("S < L check for L-1, L, 2^256-1, 0: %v, want [true false false true]", io.Scalar)
+	}
+
+	// Device keys.
+	d := res.Device
+	if !d.Before.Missing || !d.FreshProfile.Missing {
+		t.Errorf("device keys exist before creation (%v) or in a fresh profile (%v)", !d.Before.Missing, !d.FreshProfile.Missing)
+	}
+	c := d.Created
+	if c.Missing || c.Extractable || strings.Contains(c.ExportError, "exported") || c.ExportError == "" {
+		t.Errorf("device box key: extractable %v, export %q", c.Extractable, c.ExportError)
+	}
+	for name, o := range map[string]device{"reloaded": d.Reloaded, "other page": d.OtherPage} {
+		if o.ID != c.ID || o.DeviceString != c.DeviceString || o.Extractable {
+			t.Errorf("%s: device %q, want %q", name, o.ID, c.ID)
+		}
+	}
+	dk, err := member.ParseDevice(c.DeviceString, keydir.RoleMember, "Browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dk.ID != c.ID || c.IDFromPub != c.ID || c.ParsedID != c.ID || hex.EncodeToString(dk.SignPub) != c.SignPub ||
+		hex.EncodeToString(dk.BoxPub) != c.BoxPub || c.BoxPubDerived != c.BoxPub || keydir.DeviceID(dk.SignPub) != c.ID {
+		t.Errorf("device identity: browser id %s, Go %s", c.ID, dk.ID)
+	}
+	sig, _ := hex.DecodeString(c.Sig)
+	if !ed25519.Verify(dk.SignPub, message, sig) {
+		t.Error("Go does not verify the browser device key's signature")
+	}
+	sig2, _ := hex.DecodeString(d.Reloaded.Sig)
+	if !ed25519.Verify(dk.SignPub, message, sig2) {
+		t.Error("Go does not verify the reloaded device key's signature")
+	}
+	ss, _ := hex.DecodeString(c.StanzaToSelf)
+	if len(ss) != 85 || !bytes.Equal(ss[1:5], hintOf(dk.BoxPub)) {
+		t.Error("stanza to the device's own key has the wrong hint")
+	}
+}
+
+func hintOf(pub []byte) []byte {
+	r, err := envelope.NewX25519Recipient(pub)
+	if err != nil {
+		return nil
+	}
+	st, err := r.Wrap(make([]byte, 32))
+	if err != nil {
+		return nil
+	}
+	return st.Hint[:]
+}
+
+func mustRecipient(t *testing.T, s string) *envelope.X25519Recipient {
+	r, err := envelope.ParseX25519Recipient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
