@@ -102,6 +102,9 @@ type Options struct {
 	// TrustProxy takes the client address from X-Forwarded-For (only behind
 	// a proxy that sets it).
 	TrustProxy bool
+	// TURN is the relay whose credentials live viewers and hubs get; nil
+	// means none (live.go).
+	TURN *TURN
 }
 
 // Server is the cloud HTTP service.
@@ -134,6 +137,8 @@ type Server struct {
 	passkeys passkeys // relying party; registrations and sign-ins in progress
 
 	handler http.Handler // mux behind the security headers
+
+	live liveRelay // live-view signalling (live.go)
 }
 
 // New returns a Server. It does not start listening; serve Handler().

@@ -26,6 +26,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
+	"vigil/internal/live"
 	"vigil/internal/segstore"
 	"vigil/internal/upload"
 )
@@ -40,6 +41,8 @@ type Options struct {
 	MinBackoff, MaxBackoff, ReadTimeout time.Duration
 	// Cloud timing for tests; zero values keep defaults.
 	UploadMinBackoff, UploadMaxBackoff, ChainRefresh time.Duration
+	// LiveNet tunes live view's ICE gathering (tests: loopback only).
+	LiveNet live.NetOptions
 }
 
 // Hub records every configured camera.
@@ -55,6 +58,7 @@ type Hub struct {
 	household *householdChain
 	uploader  *upload.Uploader
 	cloud     *client.Client
+	live      *live.Hub
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -164,6 +168,7 @@ func (h *Hub) Start(ctx context.Context) error {
 			}
 		}()
 		go h.chainLoop(runCtx)
+		h.startLive(runCtx)
 	}
 	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
@@ -194,6 +199,9 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.cancel()
+	if h.live != nil {
+		h.live.Close()
+	}
 	h.wg.Wait()
 	var errs []error
 	for _, r := range h.recs {
@@ -258,6 +266,7 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 		seq:        next,
 		queue:      make(chan sealedSegment, queueLen),
 		lastStored: last,
+		tap:        live.NewTap(),
 	}
 	if !last.IsZero() {
 		r.gapReason = "hub was not recording"
@@ -354,3 +363,34 @@ func (h *Hub) chainLoop(ctx context.Context) {
 
 // Uploader returns the cloud uploader of a paired hub (nil otherwise).
 func (h *Hub) Uploader() *upload.Uploader { return h.uploader }
+
+// startLive answers live viewers of a paired hub: offers arrive over the
+// hub's signalling connection to the cloud, and only devices of the
+// household chain the hub verified are admitted (G8).
+func (h *Hub) startLive(ctx context.Context) {
+	taps := map[string]*live.Tap{}
+	var names []string
+	for _, r := range h.recs {
+		taps[r.name] = r.tap
+		names = append(names, r.name)
+	}
+	p := h.household.pinned
+	h.live = live.NewHub(live.HubConfig{
+		Household: p.HouseholdID,
+		Key:       h.signer,
+		Chain:     h.household.current,
+		Tap:       func(c string) *live.Tap { return taps[c] },
+		Cameras:   func() []string { return names },
+		Net:       h.opts.LiveNet,
+		Now:       h.opts.Now,
+		Logger:    h.log.With("component", "live"),
+	})
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		live.RunHub(ctx, h.live, h.cfg.Cloud.URL, h.cloud.DeviceID, h.signer, h.log.With("component", "live"))
+	}()
+}
+
+// Live returns the live-view answerer of a paired hub (nil otherwise).
+func (h *Hub) Live() *live.Hub { return h.live }

@@ -10,6 +10,7 @@ import (
 
 	"vigil/internal/camera"
 	"vigil/internal/envelope"
+	"vigil/internal/live"
 	"vigil/internal/segment"
 	"vigil/internal/segstore"
 )
@@ -42,6 +43,10 @@ type recorder struct {
 	log    *slog.Logger
 	ingest *camera.Ingest
 	queue  chan sealedSegment
+	// tap passes the camera's H.264 access units to live viewers; it never
+	// blocks the ingest.
+	tap  *live.Tap
+	h264 bool // the session's video is H.264 (the only codec passed live)
 
 	ctx context.Context // the hub's run context; done when the hub stops
 
@@ -103,12 +108,19 @@ func (r *recorder) Start(t camera.Tracks) error {
 		return err
 	}
 	r.seg = s
+	r.h264 = t.Video == "H264"
+	if r.h264 {
+		r.tap.Start(t.SPS, t.PPS)
+	}
 	return nil
 }
 
 // Video implements camera.Handler.
 func (r *recorder) Video(pts int64, au [][]byte) {
 	r.framesIn.Add(1)
+	if r.h264 {
+		r.tap.Video(pts, au)
+	}
 	if r.seg == nil {
 		r.dropped.Add(1)
 		return
@@ -136,6 +148,7 @@ func (r *recorder) Audio(pts int64, frames [][]byte) {
 // Stop implements camera.Handler: the session ended, so the open segment is
 // closed and stored, and the next segment will be preceded by a gap.
 func (r *recorder) Stop(reason error) {
+	r.tap.Stop()
 	if r.seg != nil {
 		if err := r.seg.Flush(); err != nil {
 			r.log.Error("closing segment", "err", err)
