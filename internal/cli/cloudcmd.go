@@ -90,8 +90,16 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		log.Warn("serving the API only", "reason", err)
 		app = nil
 	}
+	var turnSrv *cloud.TURN
+	if cfg.TURNListen != "" {
+		if turnSrv, err = cloud.StartTURN(cloud.TURNConfig{Listen: cfg.TURNListen, PublicIP: cfg.TURNPublicIP}); err != nil {
+			return err
+		}
+		defer turnSrv.Close()
+		log.Info("TURN relay for live view", "udp", turnSrv.Addr().String())
+	}
 	srv, err := cloud.New(cloud.Options{
-		Store: st, Blobs: blobs, Logger: log, PublicURL: public, App: app,
+		Store: st, Blobs: blobs, Logger: log, PublicURL: public, App: app, TURN: turnSrv,
 		Mailer:        cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
 		SecureCookies: cfg.TLSCert != "",
 		QuotaBytes:    int64(cfg.Quota),

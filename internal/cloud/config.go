@@ -37,6 +37,12 @@ type Config struct {
 	MaxAge config.Duration `yaml:"max_age"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// TURNListen is the UDP host:port of the built-in TURN relay for live
+	// view (e.g. 0.0.0.0:3478); empty runs none.
+	TURNListen string `yaml:"turn_listen"`
+	// TURNPublicIP is the address viewers and hubs reach the relay at;
+	// empty means TURNListen's host.
+	TURNPublicIP string `yaml:"turn_public_ip"`
 }
 
 // LoadConfig reads and validates a cloud config file.
@@ -125,6 +131,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Quota < 0 || c.MaxAge < 0 {
 		errs = append(errs, errors.New("quota, max_age: cannot be negative"))
+	}
+	if c.TURNListen != "" {
+		if h, _, err := net.SplitHostPort(c.TURNListen); err != nil {
+			errs = append(errs, fmt.Errorf("turn_listen: %q is not host:port (e.g. 0.0.0.0:3478)", c.TURNListen))
+		} else if ip := net.ParseIP(c.TURNPublicIP); c.TURNPublicIP != "" && (ip == nil || ip.IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("turn_public_ip: %q is not an IP address", c.TURNPublicIP))
+		} else if ip := net.ParseIP(h); c.TURNPublicIP == "" && (ip == nil || ip.IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("turn_public_ip: required when turn_listen (%q) is not a specific IP address", c.TURNListen))
+		}
+	} else if c.TURNPublicIP != "" {
+		errs = append(errs, errors.New("turn_public_ip: set turn_listen too"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
