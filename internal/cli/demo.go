@@ -1,96 +1,575 @@
 package cli
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/client"
+	"vigil/internal/cloud/store"
 	"vigil/internal/config"
-	"vigil/internal/envelope"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
+	"vigil/internal/member"
+	"vigil/internal/pairing"
 	"vigil/internal/softcam"
+	"vigil/web"
 )
 
+// DemoOptions configure StartDemo.
+type DemoOptions struct {
+	// Data holds everything the demo keeps across runs: the cloud's database
+	// and blobs, the demo account and its admin device, the hub.
+	Data string
+	// Listen is the cloud's HTTP address; when it is taken, a free port on
+	// the same host is used. "" means 127.0.0.1:8080.
+	Listen string
+	// File is the software camera's video ("" is softcam.DefaultFile);
+	// ignored with Clock.
+	File string
+	// Clock serves a live camera whose frames carry the wall-clock time
+	// (softcam.Clock), for latency measurement.
+	Clock bool
+	// SegmentDuration of the hub (0: 2 s, so the timeline fills quickly).
+	SegmentDuration time.Duration
+	// Progress receives one line per step while the demo starts.
+	Progress io.Writer
+	Logger   *slog.Logger
+	// Argon2 parameters of the cloud (zero: the defaults).
+	Argon2 auth.Argon2Params
+}
+
+// Demo is a running demo: a cloud with the web app, a hub paired with the
+// demo household and a software camera, all in this process.
+type Demo struct {
+	// CloudURL is the service, e.g. http://127.0.0.1:8080.
+	CloudURL string
+	// HouseholdID is the demo household.
+	HouseholdID string
+
+	srv    *cloud.Server
+	hs     *http.Server
+	st     *store.SQLite
+	blobs  *blob.Dir
+	cam    interface{ Close() error }
+	hub    *hubd.Hub
+	c      *client.Client
+	admin  *keydir.DeviceKeys
+	prof   profile
+	acct   string
+	log    *slog.Logger
+	out    io.Writer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	secrets [][]byte // enrolment secrets of the links handed out
+}
+
+// demoAccount is the demo account's credentials, kept in the data
+// directory (0600) so that the user can also sign in by hand.
+type demoAccount struct {
+	Email      string `json:"email"`
+	Password   string `json:"password"`
+	TOTPSecret string `json:"totp_secret"` // base32
+	AccountID  string `json:"account_id"`
+}
+
+const demoEmail = "demo@vigil.localhost"
+
 func runDemo(e env) error {
-	fs := newFlags(e, "demo", "[--data DIR] [--file VIDEO] [--listen HOST:PORT]")
-	data := fs.String("data", "demo-data", "directory for the demo household key and the hub's recordings")
+	fs := newFlags(e, "demo", "[--data DIR] [--listen HOST:PORT] [--file VIDEO] [--clock]")
+	data := fs.String("data", "demo-data", "directory the demo keeps across runs (cloud, account, hub)")
+	listen := fs.String("listen", "127.0.0.1:8080", "the web app's address (the next free port if taken)")
 	file := fs.String("file", "", "video for the software camera (default "+softcam.DefaultFile+")")
-	listen := fs.String("listen", "127.0.0.1:0", "software camera RTSP address")
+	clock := fs.Bool("clock", false, "camera showing the wall-clock time (for latency measurement) instead of a video")
 	verbose := fs.Bool("v", false, "debug logs")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
+	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := newLogger(e.stderr, level)
-	abs, err := filepath.Abs(*data)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return err
-	}
-	idPath := filepath.Join(abs, "household.key")
-	recipient, err := demoIdentity(idPath)
-	if err != nil {
-		return err
-	}
-
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cam, err := softcam.New(softcam.Config{File: *file, Listen: *listen, Paths: []string{"front"}, Logger: log.With("component", "camera")})
+	d, err := StartDemo(ctx, DemoOptions{Data: *data, Listen: *listen, File: *file, Clock: *clock,
+		Progress: e.stdout, Logger: newLogger(e.stderr, level)})
 	if err != nil {
 		return err
 	}
-	if err := cam.Start(ctx); err != nil {
-		return err
-	}
-	defer cam.Close()
-
-	cfg := &config.Hub{
-		Data:            filepath.Join(abs, "hub"),
-		Recipients:      []string{recipient},
-		Cameras:         []config.Camera{{Name: "front", URL: cam.URL("front")}},
-		Retention:       config.Retention{MaxBytes: 2 << 30, MaxAge: config.Duration(7 * 24 * time.Hour)},
-		SegmentDuration: config.Duration(4 * time.Second),
-	}
-	cfg.ApplyDefaults()
-	h, err := hubd.New(cfg, hubd.Options{Logger: log.With("component", "hub")})
+	u, err := d.SignInURL(ctx)
 	if err != nil {
+		d.Close()
 		return err
 	}
-	if err := h.Start(ctx); err != nil {
-		return err
-	}
-	rel := *data
 	fmt.Fprintf(e.stdout, `
-Vigil demo is running.
-  software camera  %s
-  household key    %s  (recipient %s)
-  sealed footage   %s
+Vigil demo is running. Open this link in a browser on this machine (it signs
+you in once and enrols the browser as a device of the demo household):
 
-Every ~4 s a segment is sealed to the household key before it touches the disk.
-In another terminal:
-  %[10]s recordings list --data %[5]s
-  %[10]s recordings export --data %[6]s --camera front --from %[7]s --to %[8]s \
-      --identity %[9]s -o clip.mp4
-Press Ctrl-C to stop (the open segment is sealed and kept).
-`, cam.URL("front"), filepath.Join(rel, "household.key"), recipient, filepath.Join(rel, "hub", "segments"),
-		filepath.Join(rel, "hub"), filepath.Join(rel, "hub"), time.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
-		time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339), filepath.Join(rel, "household.key"), selfName())
+  %s
+
+Sign in by hand: %s, password and authenticator secret in %s.
+Run '%s demo --data %s' again for a fresh link. Press Ctrl-C to stop.
+`, u, demoEmail, filepath.Join(*data, "admin", "account.json"), selfName(), *data)
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping…")
-	return h.Close()
+	return d.Close()
+}
+
+// StartDemo starts the demo's cloud, camera and hub, creating the demo
+// account, household and pairing on the first run and reusing them after.
+// It returns once the hub records; Close stops everything.
+func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
+	if o.Data == "" {
+		o.Data = "demo-data"
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SegmentDuration == 0 {
+		o.SegmentDuration = 2 * time.Second
+	}
+	abs, err := filepath.Abs(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	d := &Demo{log: o.Logger, out: o.Progress, cancel: cancel, prof: profile{filepath.Join(abs, "admin")}}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	step := func(format string, args ...any) { fmt.Fprintf(d.out, "  "+format+"\n", args...) }
+	fmt.Fprintln(d.out, "Starting the Vigil demo in", o.Data)
+
+	// The cloud, with the web app.
+	if err := d.startCloud(filepath.Join(abs, "cloud"), o); err != nil {
+		return nil, err
+	}
+	step("cloud      %s (web app and API; data in %s)", d.CloudURL, filepath.Join(o.Data, "cloud"))
+
+	// The camera.
+	camURL, err := d.startCamera(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	step("camera     %s", camURL)
+
+	// The account and its admin device.
+	if err := d.signIn(ctx); err != nil {
+		return nil, err
+	}
+	step("account    %s", demoEmail)
+	h, created, err := d.household(ctx, filepath.Join(abs, "admin"))
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		step("household  %s (%s) created; recovery phrase in %s", h.Name, h.HouseholdID, filepath.Join(o.Data, "admin", "recovery-phrase.txt"))
+	} else {
+		step("household  %s (%s)", h.Name, h.HouseholdID)
+	}
+	d.HouseholdID = h.HouseholdID
+
+	// The hub, paired with the household.
+	hubDir := filepath.Join(abs, "hub")
+	p, err := hubd.LoadPaired(hubDir)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		if err := d.pairHub(ctx, hubDir, h); err != nil {
+			return nil, fmt.Errorf("pairing the demo hub: %w", err)
+		}
+		step("hub        paired with the household")
+	} else if p.HouseholdID != h.HouseholdID {
+		return nil, fmt.Errorf("the demo hub in %s is paired with household %s, not %s (hint: delete %s)", hubDir, p.HouseholdID, h.HouseholdID, o.Data)
+	}
+	cfg := &config.Hub{
+		Data:            hubDir,
+		Cameras:         []config.Camera{{Name: "front", URL: camURL}},
+		Retention:       config.Retention{MaxBytes: 2 << 30, MaxAge: config.Duration(7 * 24 * time.Hour)},
+		SegmentDuration: config.Duration(o.SegmentDuration),
+		Cloud:           &config.Cloud{URL: d.CloudURL},
+	}
+	cfg.ApplyDefaults()
+	hub, err := hubd.New(cfg, hubd.Options{Logger: o.Logger.With("component", "hub")})
+	if err != nil {
+		return nil, err
+	}
+	if err := hub.Start(runCtx); err != nil {
+		return nil, err
+	}
+	d.hub = hub
+	step("hub        recording camera \"front\" in %s, uploading sealed segments", filepath.Join(o.Data, "hub"))
+
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.approveDevices(runCtx)
+	}()
+	return d, nil
+}
+
+func (d *Demo) startCloud(dir string, o DemoOptions) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "cloud.db"), store.SQLiteOptions{Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.st = st
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.blobs = blobs
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		host, _, serr := net.SplitHostPort(o.Listen)
+		if serr != nil {
+			return fmt.Errorf("%w: --listen %q: want HOST:PORT", ErrUsage, o.Listen)
+		}
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			return err
+		}
+	}
+	d.CloudURL = "http://" + ln.Addr().String()
+	app, err := web.App()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("the web app is not built into this binary (hint: 'make demo' builds it): %w", err)
+	}
+	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: d.log.With("component", "cloud"), App: app,
+		PublicURL: d.CloudURL, Argon2: o.Argon2, Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")}})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.srv = srv
+	d.hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go d.hs.Serve(ln)
+	return nil
+}
+
+func (d *Demo) startCamera(ctx context.Context, o DemoOptions) (string, error) {
+	log := d.log.With("component", "camera")
+	if o.Clock {
+		cam, err := softcam.NewClock(softcam.ClockConfig{Listen: "127.0.0.1:0", Path: "front", Logger: log})
+		if err != nil {
+			return "", err
+		}
+		d.cam = cam
+		if err := cam.Start(ctx); err != nil {
+			return "", err
+		}
+		return cam.URL(), nil
+	}
+	cam, err := softcam.New(softcam.Config{File: o.File, Listen: "127.0.0.1:0", Paths: []string{"front"}, Logger: log})
+	if err != nil {
+		return "", err
+	}
+	d.cam = cam
+	if err := cam.Start(ctx); err != nil {
+		return "", err
+	}
+	return cam.URL("front"), nil
+}
+
+// signIn creates the demo account on the first run and signs the admin
+// device in with an API token (reused while it works).
+func (d *Demo) signIn(ctx context.Context) error {
+	c := client.New(d.CloudURL)
+	d.c = c
+	var acct demoAccount
+	path := filepath.Join(d.prof.dir, "account.json")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		pw := make([]byte, 18)
+		rand.Read(pw)
+		acct = demoAccount{Email: demoEmail, Password: base64.RawURLEncoding.EncodeToString(pw)}
+		res, err := c.SignUp(ctx, acct.Email, acct.Password)
+		if client.IsStatus(err, http.StatusConflict) {
+			return fmt.Errorf("the demo cloud has the demo account but %s is missing (hint: delete the demo directory to start over)", path)
+		}
+		if err != nil {
+			return fmt.Errorf("creating the demo account: %w", err)
+		}
+		acct.TOTPSecret, acct.AccountID = res.TOTPSecret, res.AccountID
+		if err := d.prof.saveJSON("account.json", acct); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(b, &acct); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	d.acct = acct.AccountID
+	if s, err := d.prof.session(); err == nil && s.Token != "" {
+		c.Token = s.Token
+		if _, err := c.Households(ctx); err == nil {
+			return d.prof.saveJSON("session.json", session{Cloud: d.CloudURL, Email: acct.Email, AccountID: acct.AccountID, Token: s.Token})
+		}
+		c.Token = ""
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(strings.ToUpper(acct.TOTPSecret), "="))
+	if err != nil {
+		return fmt.Errorf("%s: totp_secret is not base32", path)
+	}
+	tok, err := c.SignIn(ctx, acct.Email, acct.Password, auth.TOTPCode(secret, time.Now()))
+	if err != nil {
+		return fmt.Errorf("signing the demo account in: %w", err)
+	}
+	return d.prof.saveJSON("session.json", session{Cloud: d.CloudURL, Email: acct.Email, AccountID: acct.AccountID, Token: tok})
+}
+
+// household returns the demo household, creating it on the first run.
+func (d *Demo) household(ctx context.Context, dir string) (*pinnedHousehold, bool, error) {
+	k, _, err := d.prof.deviceKeys()
+	if err != nil {
+		return nil, false, err
+	}
+	d.admin = k
+	if h, err := d.prof.household(""); err == nil {
+		h.Cloud = d.CloudURL
+		if _, err := d.prof.verifiedChain(ctx, d.c, h); err != nil {
+			return nil, false, fmt.Errorf("the demo household's chain: %w", err)
+		}
+		return h, false, nil
+	}
+	genesis, phrase, st, err := keydir.NewHousehold("Demo home", k, "demo admin", time.Now())
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := d.c.CreateHousehold(ctx, genesis); err != nil {
+		return nil, false, err
+	}
+	text := "# Recovery phrase of the Vigil demo household (opens its footage without any enrolled device).\n" + phrase + "\n"
+	if err := keydir.WriteSecretFile(filepath.Join(dir, "recovery-phrase.txt"), []byte(text)); err != nil {
+		return nil, false, err
+	}
+	h := &pinnedHousehold{HouseholdID: st.HouseholdID, Name: "Demo home", GenesisHash: hex.EncodeToString(st.GenesisHash), Cloud: d.CloudURL}
+	if err := d.prof.saveJSON(filepath.Join("households", st.HouseholdID+".json"), h); err != nil {
+		return nil, false, err
+	}
+	return h, true, nil
+}
+
+// pairHub pairs the hub in dir with the household, playing both sides: the
+// hub shows a code, the admin device enters it.
+func (d *Demo) pairHub(ctx context.Context, dir string, h *pinnedHousehold) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := hubd.Pair(ctx, dir, hubd.PairOptions{Cloud: d.CloudURL, Name: "demo hub", Poll: 100 * time.Millisecond,
+			ShowCode: func(code string) { codes <- code }, Logger: d.log})
+		errc <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-errc:
+		return err
+	}
+	pc, err := pairing.ParseCode(code)
+	if err != nil {
+		return err
+	}
+	g, _ := hex.DecodeString(h.GenesisHash)
+	if _, err := member.PairHub(ctx, d.c, h.HouseholdID, g, d.admin, pc, 100*time.Millisecond); err != nil {
+		cancel()
+		<-errc
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	_, err = d.prof.verifiedChain(ctx, d.c, h)
+	return err
+}
+
+// SignInURL returns a fresh link that signs the demo account in once and
+// enrols the browser that opens it. The secrets are in the fragment, which
+// the browser never sends to the server.
+func (d *Demo) SignInURL(ctx context.Context) (string, error) {
+	tok, err := d.srv.SignInLink(ctx, d.acct, 30*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	d.mu.Lock()
+	d.secrets = append(d.secrets, secret)
+	d.mu.Unlock()
+	h, err := d.prof.household(d.HouseholdID)
+	if err != nil {
+		return "", err
+	}
+	frag := url.Values{"t": {tok}, "k": {base64.RawURLEncoding.EncodeToString(secret)}, "h": {d.HouseholdID}, "g": {h.GenesisHash}}
+	return d.CloudURL + "/demo#" + frag.Encode(), nil
+}
+
+// EnrolProof is what a browser proves it holds the link's enrolment secret
+// with: HMAC-SHA256(secret, device identity string).
+func EnrolProof(secret []byte, device string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(device))
+	return m.Sum(nil)
+}
+
+type deviceRequest struct {
+	ID     string `json:"id"`
+	Device string `json:"device"`
+	Name   string `json:"name"`
+	Proof  []byte `json:"proof"`
+}
+
+// approveDevices adds to the chain every browser that asks with a proof of
+// an enrolment secret this demo handed out, and drops any other request.
+func (d *Demo) approveDevices(ctx context.Context) {
+	path := "/v1/households/" + url.PathEscape(d.HouseholdID) + "/device-requests"
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(300 * time.Millisecond):
+		}
+		status, body, err := d.c.Raw(ctx, "GET", path, nil)
+		if err != nil || status != http.StatusOK {
+			if ctx.Err() == nil {
+				d.log.Warn("device requests", "status", status, "err", err)
+			}
+			continue
+		}
+		var list struct {
+			Requests []deviceRequest `json:"requests"`
+		}
+		if json.Unmarshal(body, &list) != nil {
+			continue
+		}
+		for _, q := range list.Requests {
+			if err := d.approve(ctx, q); err != nil {
+				d.log.Warn("device request refused", "request", q.ID, "err", err)
+			}
+			d.c.Raw(ctx, "DELETE", path+"/"+url.PathEscape(q.ID), nil)
+		}
+	}
+}
+
+func (d *Demo) approve(ctx context.Context, q deviceRequest) error {
+	d.mu.Lock()
+	ok := false
+	for _, s := range d.secrets {
+		if hmac.Equal(EnrolProof(s, q.Device), q.Proof) {
+			ok = true
+		}
+	}
+	d.mu.Unlock()
+	if !ok {
+		return errors.New("the proof matches no enrolment secret of this demo")
+	}
+	name := q.Name
+	if name == "" {
+		name = "browser"
+	}
+	dk, err := member.ParseDevice(q.Device, keydir.RoleAdmin, name)
+	if err != nil {
+		return err
+	}
+	h, err := d.prof.household(d.HouseholdID)
+	if err != nil {
+		return err
+	}
+	st, err := d.prof.verifiedChain(ctx, d.c, h)
+	if err != nil {
+		return err
+	}
+	if _, ok := st.Devices[dk.ID]; ok {
+		return nil // enrolled on an earlier visit
+	}
+	link, err := st.AddDevice(d.admin, dk, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := d.c.AppendLink(ctx, d.HouseholdID, link); err != nil {
+		return err
+	}
+	if _, err := d.prof.verifiedChain(ctx, d.c, h); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  browser    device %s (%s) added to the household\n", dk.ID, name)
+	return nil
+}
+
+// Hub returns the demo's hub.
+func (d *Demo) Hub() *hubd.Hub { return d.hub }
+
+// Close stops the hub, the camera and the cloud.
+func (d *Demo) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	var errs []error
+	if d.hub != nil {
+		errs = append(errs, d.hub.Close())
+	}
+	if d.cam != nil {
+		errs = append(errs, d.cam.Close())
+	}
+	if d.hs != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := d.hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if d.blobs != nil {
+		errs = append(errs, d.blobs.Close())
+	}
+	if d.st != nil {
+		errs = append(errs, d.st.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // selfName is how the user can run this binary again from the current
@@ -109,28 +588,4 @@ func selfName() string {
 		return "vigil"
 	}
 	return "./" + rel
-}
-
-// demoIdentity loads the demo household identity, creating it on first run,
-// and returns its recipient string.
-func demoIdentity(path string) (string, error) {
-	ids, err := readIdentities(path)
-	if err == nil {
-		if x, ok := ids[0].(*envelope.X25519Identity); ok {
-			return x.Recipient().String(), nil
-		}
-		return "", fmt.Errorf("%s: not an X25519 identity", path)
-	}
-	if _, statErr := os.Stat(path); !errors.Is(statErr, fs.ErrNotExist) {
-		return "", err
-	}
-	id, err := envelope.GenerateX25519Identity()
-	if err != nil {
-		return "", err
-	}
-	text := fmt.Sprintf("# Vigil demo household identity.\n# recipient: %s\n%s\n", id.Recipient(), id)
-	if err := keydir.WriteSecretFile(path, []byte(text)); err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(id.Recipient().String()), nil
 }
