@@ -8,5 +8,6 @@ import './pages/enrol';
 import './pages/live';
 import './pages/timeline';
 import './pages/share';
+import './pages/demo';
 
 start();

@@ -1,0 +1,80 @@
+// The page 'vigil demo' links to: /demo#t=TOKEN&k=SECRET&h=HOUSEHOLD&g=GENESIS.
+// It signs the local user in once with the one-time token, makes this
+// browser's device keys, and asks the demo's admin device to add it to the
+// household, proving it holds the link's enrolment secret with
+// HMAC-SHA256(secret, device identity). The fragment never reaches the
+// server; it is wiped from the address bar at once. Then it opens the
+// household's cameras.
+//
+// Must never: send the enrolment secret, or keep the fragment in history.
+
+import { api, ApiError, b64, setCSRF, unb64 } from '../api';
+import { hmacSha256, unhex, utf8 } from '../crypto/bytes';
+import { verifyChain } from '../crypto/chain';
+import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
+import { idbGet, idbPut } from '../crypto/idb';
+import { go, route } from '../router';
+import { h, mount, showError } from '../ui';
+
+interface ChainResp {
+  household_id: string;
+  genesis_hash: string;
+  links: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+route('/demo', async (root) => {
+  const frag = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(null, '', '/demo');
+  const status = h('p', { id: 'demo-status', 'aria-live': 'polite' }, 'Signing in…');
+  const err = h('p', { id: 'demo-error' });
+  mount(root, h('h1', {}, 'Vigil demo'), status, err);
+  const tok = frag.get('t');
+  const secret = frag.get('k');
+  const hh = frag.get('h');
+  const genesis = frag.get('g');
+  if (!tok || !secret || !hh || !genesis || !/^[0-9a-f]{64}$/.test(genesis)) {
+    status.textContent = '';
+    showError(err, new Error("This demo link is incomplete: copy the whole link 'vigil demo' printed, or run it again for a fresh one."));
+    return;
+  }
+  let stopped = false;
+  try {
+    const s = await api<{ csrf: string }>('POST', '/v1/sessions/link', { token: tok });
+    setCSRF(s.csrf);
+
+    status.textContent = 'Making this browser’s device keys…';
+    const keys = (await loadDeviceKeys()) ?? (await createDeviceKeys());
+    const dev = deviceString(keys);
+    const pinned = await idbGet<{ householdId: string; genesisHash: string }>('households', hh);
+    if (pinned && pinned.genesisHash !== genesis) throw new Error(`this browser pinned another household ${hh} (genesis ${pinned.genesisHash}); refusing the demo's`);
+    if (!pinned) await idbPut('households', hh, { householdId: hh, genesisHash: genesis, name: 'Demo home' });
+
+    const enrolled = async (): Promise<boolean> => {
+      const c = await api<ChainResp>('GET', `/v1/households/${encodeURIComponent(hh)}/chain`);
+      const st = await verifyChain(c.links.map((l) => unb64(l)), unhex(genesis));
+      return st.devices.some((d) => d.id === keys.id);
+    };
+    if (!(await enrolled())) {
+      status.textContent = `Asking the demo household to add this browser (device ${keys.id})…`;
+      const proof = await hmacSha256(unb64(secret), utf8(dev));
+      await api('POST', `/v1/households/${encodeURIComponent(hh)}/device-requests`, { device: dev, name: 'Demo browser', proof: b64(proof) });
+      const deadline = Date.now() + 60_000;
+      while (!(await enrolled())) {
+        if (stopped) return;
+        if (Date.now() > deadline) throw new Error('the demo did not add this browser within a minute: is vigil demo still running?');
+        await sleep(300);
+      }
+    }
+    status.textContent = 'Enrolled. Opening the cameras…';
+    go(`/h/${encodeURIComponent(hh)}`);
+  } catch (e) {
+    status.textContent = '';
+    if (e instanceof ApiError && e.status === 401) showError(err, new Error(`${e.message}`));
+    else showError(err, e);
+  }
+  return () => {
+    stopped = true;
+  };
+});
