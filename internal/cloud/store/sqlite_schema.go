@@ -162,6 +162,8 @@ CREATE TABLE shares (
 CREATE INDEX shares_household ON shares (household_id, created_ns);
 CREATE INDEX shares_guest ON shares (guest, created_ns) WHERE guest IS NOT NULL;
 `,
+		// -> household retention: maximum age of objects (quota_bytes is the quota).
+		`ALTER TABLE households ADD COLUMN max_age_ns INTEGER NOT NULL DEFAULT 0;`,
 	}
 }
 

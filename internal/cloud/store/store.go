@@ -232,6 +232,7 @@ type Store interface {
 	Accesses(ctx context.Context, householdID string, since time.Time, limit int) ([]Access, error)
 
 	ShareStore
+	MemberStore
 
 	Close() error
 }
@@ -280,4 +281,27 @@ type ShareStore interface {
 	// (ErrNotFound when the household has no such share); revoking again
 	// keeps the first time.
 	RevokeShare(ctx context.Context, householdID, id string, at time.Time) error
+}
+
+// MemberStore lists and removes a household's members and keeps its
+// retention settings.
+type MemberStore interface {
+	// Members returns the household's members, oldest first (empty for an
+	// unknown household).
+	Members(ctx context.Context, householdID string) ([]Member, error)
+	// DeleteMember removes the account from the household; ErrNotFound when
+	// it is not a member.
+	DeleteMember(ctx context.Context, householdID, accountID string) error
+	// SetRetention stores the household's quota (0: the service default)
+	// and maximum age of objects (0: kept until the quota needs the room);
+	// ErrNotFound for an unknown household.
+	SetRetention(ctx context.Context, householdID string, r Retention) error
+	// Retention returns what SetRetention stored (zeros before).
+	Retention(ctx context.Context, householdID string) (Retention, error)
+}
+
+// Retention is how long a household's objects are kept.
+type Retention struct {
+	QuotaBytes int64         // 0: the service default (Household.QuotaBytes)
+	MaxAge     time.Duration // 0: no age limit
 }

@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Isolation", testIsolation},
 		{"Credentials", testCredentials},
 		{"Shares", testShares},
+		{"MemberList", testMemberList},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
