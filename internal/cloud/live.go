@@ -62,7 +62,8 @@ type ICEServer struct {
 }
 
 // liveICE hands a member short-lived TURN credentials (none when the
-// service runs no TURN relay).
+// service runs no TURN relay) and the cameras of the household's hubs that
+// are connected for live view.
 func (s *Server) liveICE(w http.ResponseWriter, r *http.Request, c *call) error {
 	servers := []ICEServer{}
 	if t := s.opt.TURN; t != nil {
@@ -72,8 +73,24 @@ func (s *Server) liveICE(w http.ResponseWriter, r *http.Request, c *call) error 
 		}
 		servers = append(servers, cred)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ice_servers": servers})
+	writeJSON(w, http.StatusOK, map[string]any{"ice_servers": servers, "cameras": s.live.cameras(c.household.ID)})
 	return nil
+}
+
+// cameras lists the cameras of the household's connected hubs.
+func (l *liveRelay) cameras(household string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := []string{}
+	for h := range l.hubs[household] {
+		for _, c := range h.cameras {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 var liveUpgrader = websocket.Upgrader{

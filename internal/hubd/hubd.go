@@ -381,6 +381,7 @@ func (h *Hub) startLive(ctx context.Context) {
 		Chain:     h.household.current,
 		Tap:       func(c string) *live.Tap { return taps[c] },
 		Cameras:   func() []string { return names },
+		Refresh:   func(ctx context.Context) error { return h.household.refresh(ctx, h.cloud) },
 		Net:       h.opts.LiveNet,
 		Now:       h.opts.Now,
 		Logger:    h.log.With("component", "live"),

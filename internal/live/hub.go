@@ -62,11 +62,15 @@ var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate
 
 // HubConfig configures a Hub.
 type HubConfig struct {
-	Household   string                   // the household the hub is paired with
-	Key         ed25519.PrivateKey       // the hub's device key
-	Chain       func() *keydir.State     // the chain the hub verified
-	Tap         func(camera string) *Tap // nil for an unknown camera
-	Cameras     func() []string
+	Household string                   // the household the hub is paired with
+	Key       ed25519.PrivateKey       // the hub's device key
+	Chain     func() *keydir.State     // the chain the hub verified
+	Tap       func(camera string) *Tap // nil for an unknown camera
+	Cameras   func() []string
+	// Refresh, when set, fetches and verifies the chain again; the hub
+	// calls it (at most every RefreshEvery) when an offer names a device
+	// it does not know, so a browser enrolled a moment ago is admitted.
+	Refresh     func(ctx context.Context) error
 	Net         NetOptions
 	MaxSessions int
 	Now         func() time.Time
@@ -83,6 +87,33 @@ type Hub struct {
 	sessions map[string]*session
 	seen     map[string]time.Time // session IDs used, until their offer is stale
 	closed   bool
+
+	refreshMu   sync.Mutex
+	lastRefresh time.Time
+}
+
+// RefreshEvery bounds how often an unknown device makes the hub fetch the
+// chain again.
+const RefreshEvery = 5 * time.Second
+
+// errUnknownDevice marks a refusal that a newer chain may lift.
+var errUnknownDevice = errors.New("unknown device")
+
+func (h *Hub) refreshChain(ctx context.Context) bool {
+	if h.cfg.Refresh == nil {
+		return false
+	}
+	h.refreshMu.Lock()
+	defer h.refreshMu.Unlock()
+	if time.Since(h.lastRefresh) < RefreshEvery {
+		return false
+	}
+	h.lastRefresh = time.Now()
+	if err := h.cfg.Refresh(ctx); err != nil {
+		h.cfg.Logger.Warn("live view: refreshing the household chain", "err", err)
+		return false
+	}
+	return true
 }
 
 type session struct {
@@ -126,7 +157,7 @@ func (h *Hub) checkOffer(m Message) (viewerFP string, err error) {
 	}
 	d, ok := st.Devices[m.Device]
 	if !ok || (d.Role != keydir.RoleAdmin && d.Role != keydir.RoleMember) {
-		return "", refused("device %q is not an admin or member device of the household", m.Device)
+		return "", fmt.Errorf("%w: %w", errUnknownDevice, refused("device %q is not an admin or member device of the household", m.Device))
 	}
 	fp, err := SDPFingerprint(m.SDP)
 	if err != nil {
@@ -176,6 +207,9 @@ var (
 
 func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
 	viewerFP, err := h.checkOffer(m)
+	if errors.Is(err, errUnknownDevice) && h.refreshChain(ctx) {
+		viewerFP, err = h.checkOffer(m)
+	}
 	if err != nil {
 		return Message{}, err
 	}

@@ -1,0 +1,346 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/client"
+	"vigil/internal/config"
+	"vigil/internal/hubd"
+	"vigil/internal/keydir"
+	"vigil/internal/live"
+	"vigil/internal/member"
+	"vigil/internal/pairing"
+	"vigil/internal/softcam"
+	"vigil/internal/vigiltest"
+)
+
+var accountSeq atomic.Int64
+
+// account signs up and signs in (API token).
+func account(t testing.TB, url string) (*client.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	c := client.New(url)
+	email := fmt.Sprintf("live%d-%d@example.com", os.Getpid(), accountSeq.Add(1))
+	res, err := c.SignUp(ctx, email, "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(res.TOTPSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SignIn(ctx, email, "a long enough password", auth.TOTPCode(secret, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	return c, email
+}
+
+// liveHousehold is a household in the cloud with an admin device, a paired
+// hub recording a software camera ("front"), and the hub's live view up.
+type liveHousehold struct {
+	cloud   *cloudEnv
+	c       *client.Client // the admin's account
+	admin   *keydir.DeviceKeys
+	st      *keydir.State
+	genesis []byte
+	hub     *hubd.Hub
+}
+
+func (h *liveHousehold) id() string { return h.st.HouseholdID }
+
+// addDevice adds a member device to the chain (signed by the admin).
+func (h *liveHousehold) addDevice(t testing.TB, dev keydir.DeviceKey) {
+	t.Helper()
+	link, err := h.st.AddDevice(h.admin, dev, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.AppendLink(context.Background(), h.id(), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
+	t.Helper()
+	env := startCloud(t, mod)
+	ctx := context.Background()
+	c, _ := account(t, env.url)
+	admin, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, st, err := keydir.NewHousehold("Home", admin, "laptop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateHousehold(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	lh := &liveHousehold{cloud: env, c: c, admin: admin, st: st, genesis: st.GenesisHash}
+
+	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
+	if _, err := os.Stat(softcam.DefaultFile); err != nil {
+		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
+	}
+	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+
+	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),
+		Cameras: []config.Camera{{Name: "front", URL: cam.URL("front"), Transport: "tcp"}},
+		Cloud:   &config.Cloud{URL: env.url, UploadOrder: config.UploadOldest}}
+	cfg.ApplyDefaults()
+	pairHub(t, env.url, cfg.Data, lh)
+	// The chain now lists the hub.
+	if lh.st, err = member.VerifiedChain(ctx, c, lh.id(), lh.genesis); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := hubd.New(cfg, hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"),
+		LiveNet: live.NetOptions{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	lh.hub = hub
+	return lh
+}
+
+// pairHub pairs the hub in dataDir with the household (both sides).
+func pairHub(t *testing.T, url, dataDir string, lh *liveHousehold) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := hubd.Pair(ctx, dataDir, hubd.PairOptions{Cloud: url, Name: "hub", Poll: 50 * time.Millisecond,
+			ShowCode: func(code string) { codes <- code }})
+		errc <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-errc:
+		t.Fatalf("pairing: %v", err)
+	}
+	pc, err := pairing.ParseCode(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := member.PairHub(ctx, lh.c, lh.id(), lh.genesis, lh.admin, pc, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bearer(c *client.Client) http.Header {
+	return http.Header{"Authorization": {"Bearer " + c.Token}}
+}
+
+// watch connects a Go viewer with the device keys through the cloud,
+// retrying while the hub's signalling connection is not up yet.
+func watch(t *testing.T, lh *liveHousehold, keys *keydir.DeviceKeys, net live.NetOptions, ice []live.ICEServer) (*live.Watch, time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	vc, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), bearer(lh.c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Close() })
+	cfg := live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: keys, Chain: lh.st, Net: net, ICE: ice}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		start := time.Now()
+		w, err := live.StartWatch(ctx, cfg, vc.Exchange)
+		var he *live.HubError
+		if errors.As(err, &he) && (he.Code == live.CodeHubOffline || he.Code == live.CodeNoCamera) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		t.Cleanup(func() { w.Close() })
+		select {
+		case <-w.First():
+		case <-w.Failed():
+			t.Fatal("the live connection failed")
+		case <-time.After(20 * time.Second):
+			t.Fatal("no frame within 20 s")
+		}
+		return w, time.Since(start)
+	}
+}
+
+func waitFrames(t *testing.T, w *live.Watch, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if f, _ := w.Frames(); f >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f, b := w.Frames()
+	t.Fatalf("viewer got %d frames (%d bytes), want %d", f, b, n)
+}
+
+// TestLiveViewThroughCloud: two viewers (the admin's device and a member
+// device) watch the hub's camera at once through the cloud's signalling;
+// the cloud recorded the access.
+func TestLiveViewThroughCloud(t *testing.T) {
+	lh := startLiveHousehold(t, nil)
+	phone, _ := keydir.NewDeviceKeys()
+	lh.addDevice(t, phone.Public(keydir.RoleMember, "phone"))
+	loop := live.NetOptions{Loopback: true}
+	var wg sync.WaitGroup
+	var ws [2]*live.Watch
+	w0, first := watch(t, lh, lh.admin, loop, nil)
+	t.Logf("first live frame %v after the offer (viewer 1)", first.Round(time.Millisecond))
+	ws[0] = w0
+	ws[1], first = watch(t, lh, phone, loop, nil)
+	t.Logf("first live frame %v after the offer (viewer 2)", first.Round(time.Millisecond))
+	for _, w := range ws {
+		wg.Add(1)
+		go func() { defer wg.Done(); waitFrames(t, w, 60) }()
+	}
+	wg.Wait()
+	for i, w := range ws {
+		if n := w.FirstNAL(); n != 7 {
+			t.Errorf("viewer %d: first NAL unit type %d, want 7 (SPS)", i+1, n)
+		}
+	}
+	if n := lh.hub.Live().Sessions(); n != 2 {
+		t.Errorf("hub has %d live sessions, want 2", n)
+	}
+	acc, err := lh.cloud.st.Accesses(context.Background(), lh.id(), time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := 0
+	for _, a := range acc {
+		if a.Action == "live.view" {
+			views++
+		}
+	}
+	if views < 2 {
+		t.Errorf("%d live.view access records, want 2", views)
+	}
+}
+
+// TestLiveNonMemberCannotSignal: an account that is not a member gets the
+// same answer as for a household that does not exist; a page of another
+// origin cannot open the WebSocket with a member's credentials; a device
+// the chain does not list is refused by the hub.
+func TestLiveNonMemberCannotSignal(t *testing.T) {
+	lh := startLiveHousehold(t, nil)
+	ctx := context.Background()
+	other, _ := account(t, lh.cloud.url)
+	_, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), bearer(other))
+	var de *live.DialError
+	if !errors.As(err, &de) || de.Status != http.StatusNotFound {
+		t.Errorf("non-member: %v, want HTTP 404", err)
+	}
+	h := bearer(lh.c)
+	h.Set("Origin", "http://evil.example")
+	if _, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), h); !errors.As(err, &de) || de.Status != http.StatusForbidden {
+		t.Errorf("other origin: %v, want HTTP 403", err)
+	}
+	if _, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), nil); !errors.As(err, &de) || de.Status != http.StatusUnauthorized {
+		t.Errorf("signed out: %v, want HTTP 401", err)
+	}
+	// A member account whose device is not in the chain.
+	stranger, _ := keydir.NewDeviceKeys()
+	vc, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), bearer(lh.c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	cfg := live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: stranger, Chain: lh.st, Net: live.NetOptions{Loopback: true}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err = live.StartWatch(ctx, cfg, vc.Exchange)
+		var he *live.HubError
+		if errors.As(err, &he) && he.Code == live.CodeHubOffline && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if !errors.As(err, &he) || he.Code != live.CodeRefused {
+			t.Fatalf("unknown device: %v, want the hub's refusal", err)
+		}
+		t.Logf("hub: %v", he)
+		break
+	}
+	// The hub's own endpoint needs a device signature.
+	if _, err := live.DialViewer(ctx, lh.cloud.url, "../hub", bearer(lh.c)); err == nil {
+		t.Error("a viewer reached the hub endpoint")
+	}
+}
+
+// TestLiveThroughTURN: a viewer that may only use relayed candidates
+// (ICETransportPolicy relay) watches through the cloud's TURN relay with
+// the credentials the cloud handed out.
+func TestLiveThroughTURN(t *testing.T) {
+	turnSrv, err := cloud.StartTURN(cloud.TURNConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { turnSrv.Close() })
+	lh := startLiveHousehold(t, func(o *cloud.Options) { o.TURN = turnSrv })
+	code, body, err := lh.c.Raw(context.Background(), "GET", "/v1/households/"+lh.id()+"/live/ice", nil)
+	if err != nil || code != 200 {
+		t.Fatalf("ICE servers: %d %v", code, err)
+	}
+	var ice struct {
+		Servers []live.ICEServer `json:"ice_servers"`
+	}
+	if err := json.Unmarshal(body, &ice); err != nil || len(ice.Servers) != 1 || ice.Servers[0].Username == "" {
+		t.Fatalf("ICE servers %s: %v", body, err)
+	}
+	w, first := watch(t, lh, lh.admin, live.NetOptions{Loopback: true, RelayOnly: true}, ice.Servers)
+	t.Logf("first relayed frame %v after the offer", first.Round(time.Millisecond))
+	waitFrames(t, w, 30)
+	// Wrong credentials are refused by the relay.
+	bad := ice.Servers
+	bad[0].Credential = "wrong"
+	vc, err := live.DialViewer(context.Background(), lh.cloud.url, lh.id(), bearer(lh.c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = live.StartWatch(ctx, live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: lh.admin, Chain: lh.st,
+		Net: live.NetOptions{Loopback: true, RelayOnly: true}, ICE: bad}, vc.Exchange)
+	if err == nil {
+		t.Log("an offer without relayed candidates was still made; it cannot connect")
+	}
+	_ = net.IPv4len
+}
