@@ -14,7 +14,7 @@ export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: all demo test bench build deps vet fuzz clean web
 
-WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/package.json web/package-lock.json -type f 2>/dev/null)
+WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null)
 
 all: build
 

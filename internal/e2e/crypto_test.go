@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,274 @@ func mustRecipient(t *testing.T, s string) *envelope.X25519Recipient {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// chainSummary is what the browser reports of a verified chain state.
+type chainSummary struct {
+	HouseholdID    string            `json:"household_id"`
+	Name           string            `json:"name"`
+	Seq            int64             `json:"seq"`
+	Head           string            `json:"head"`
+	Epoch          int               `json:"epoch"`
+	Devices        map[string]string `json:"devices"`
+	EpochPublic    []string          `json:"epoch_public_keys"`
+	HubSigningKeys []string          `json:"hub_signing_keys"`
+	Genesis        string            `json:"genesis"`
+}
+
+// checkSummary compares the browser's view of a state with Go's.
+func checkSummary(t *testing.T, what string, got chainSummary, st *keydir.State) {
+	t.Helper()
+	roles := map[string]string{}
+	for id, d := range st.Devices {
+		roles[id] = d.Role
+	}
+	var pubs, hubs []string
+	for n := 1; n <= st.Epoch; n++ {
+		r, err := st.EpochRecipientFor(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, hex.EncodeToString(r.Bytes()))
+	}
+	for _, k := range st.TrustedHubs() {
+		hubs = append(hubs, hex.EncodeToString(k))
+	}
+	if got.HouseholdID != st.HouseholdID || got.Name != st.Name || got.Seq != st.Seq || got.Head != hex.EncodeToString(st.Head) ||
+		got.Epoch != st.Epoch || got.Genesis != hex.EncodeToString(st.GenesisHash) || fmt.Sprint(got.Devices) != fmt.Sprint(roles) ||
+		fmt.Sprint(got.EpochPublic) != fmt.Sprint(pubs) || fmt.Sprint(got.HubSigningKeys) != fmt.Sprint(hubs) {
+		t.Errorf("%s: browser state %+v\nGo state %s %q seq %d head %x epoch %d devices %v epochs %v hubs %v", what, got, st.HouseholdID, st.Name, st.Seq, st.Head, st.Epoch, roles, pubs, hubs)
+	}
+}
+
+func unhexAll(t *testing.T, ss []string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, s := range ss {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestBrowserChain: the browser verifies Go-built household chains exactly
+// as keydir does (the vector chain and every invalid variant, prefixes, a
+// wrong pin), opens footage with each device's epoch keys and the recovery
+// phrase, parses recovery phrases with Go's checksum and messages; and the
+// chains its builders make (extending the Go chain, and a new household)
+// verify with keydir.Verify, with epoch keys that Go device keys and the
+// recovery phrase unwrap.
+func TestBrowserChain(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors map[string]any
+	var v struct {
+		GenesisHash    string            `json:"genesis_hash"`
+		RecoveryPhrase string            `json:"recovery_phrase"`
+		DeviceKeys     map[string]string `json:"device_keys"`
+		Links          []string          `json:"links"`
+		Final          chainSummary      `json:"final"`
+		Invalid        []struct {
+			Name  string   `json:"name"`
+			Links []string `json:"links"`
+			Error string   `json:"error"`
+		} `json:"invalid"`
+	}
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	pin, _ := hex.DecodeString(v.GenesisHash)
+	links := unhexAll(t, v.Links)
+	goState, err := keydir.Verify(links, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := v.RecoveryPhrase
+	typo := []byte(p)
+	typo[6] = map[bool]byte{true: 'A', false: 'B'}[typo[6] != 'A']
+	phrases := []string{
+		p, strings.ToLower(strings.ReplaceAll(p, "-", " ")), strings.ReplaceAll(strings.ReplaceAll(p, "1", "l"), "0", "O"),
+		string(typo), p[:len(p)-1], p + "7", strings.Replace(p, p[:1], "U", 1), "", "----",
+	}
+	frank, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpub := frank.Public(keydir.RoleMember, "Frank")
+	hub2Pub, hub2, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{
+		"vectors": vectors, "phrases": phrases, "hub2": hex.EncodeToString(hub2Pub),
+		"frank": map[string]string{"signPub": hex.EncodeToString(fpub.SignPub), "boxPub": hex.EncodeToString(fpub.BoxPub)},
+	}
+	type summaryHH struct {
+		Links      []string     `json:"links"`
+		Phrase     string       `json:"phrase"`
+		Final      chainSummary `json:"final"`
+		Reverified chainSummary `json:"reverified"`
+	}
+	var res struct {
+		Vectors struct {
+			Final    chainSummary      `json:"final"`
+			Open     map[string]any    `json:"open"`
+			Invalid  map[string]string `json:"invalid"`
+			Prefix   chainSummary      `json:"prefix"`
+			WrongPin string            `json:"wrongPin"`
+			Phrases  map[string]string `json:"phrases"`
+			New      string            `json:"newPhrase"`
+			Infos    []struct {
+				HouseholdID string `json:"householdId"`
+				Seq         int64  `json:"seq"`
+				Hash        string `json:"hash"`
+				Time        int64  `json:"time"`
+				Signer      string `json:"signer"`
+				Op          string `json:"op"`
+				Device      string `json:"device"`
+				Role        string `json:"role"`
+				Epoch       int    `json:"epoch"`
+			} `json:"infos"`
+		} `json:"vectors"`
+		Builders struct {
+			Me struct {
+				ID      string `json:"id"`
+				SignPub string `json:"signPub"`
+				BoxPub  string `json:"boxPub"`
+			} `json:"me"`
+			Refused   map[string]string `json:"refused"`
+			MeOpens   []string          `json:"meOpens"`
+			MeEpochs  int               `json:"meEpochs"`
+			Links     []string          `json:"links"`
+			Final     chainSummary      `json:"final"`
+			Household summaryHH         `json:"household"`
+		} `json:"builders"`
+	}
+	browsertest.Run(t, 3*time.Minute, "crypto-chain.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
+
+	// Verifying Go's chains.
+	rv := res.Vectors
+	checkSummary(t, "vector chain", rv.Final, goState)
+	wantOpen := "[epoch 1 footage epoch 4 footage]"
+	for _, name := range []string{"alice", "bob", "dave", "alice-boxkey", "recovery"} {
+		if fmt.Sprint(rv.Open[name]) != wantOpen {
+			t.Errorf("%s opens %v, want %s", name, rv.Open[name], wantOpen)
+		}
+	}
+	for _, name := range []string{"carol", "erin", "hub"} {
+		if s, _ := rv.Open[name].(string); !strings.HasPrefix(s, "not-member: ") {
+			t.Errorf("%s (not a member) got %v", name, rv.Open[name])
+		}
+	}
+	for _, c := range v.Invalid {
+		if got := rv.Invalid[c.Name]; !strings.Contains(got, c.Error) {
+			t.Errorf("invalid chain %q: browser %q, want it to contain %q", c.Name, got, c.Error)
+		}
+	}
+	prefix, err := keydir.Verify(links[:4], pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSummary(t, "prefix", rv.Prefix, prefix)
+	if !strings.HasPrefix(rv.WrongPin, "genesis-mismatch: chain link 0: chain does not start at the pinned genesis") {
+		t.Errorf("wrong pin: %q", rv.WrongPin)
+	}
+	for _, ph := range phrases {
+		want := ""
+		id, err := keydir.ParseRecoveryPhrase(ph)
+		if err != nil {
+			want = "error: " + strings.TrimPrefix(err.Error(), "keydir: ")
+		} else {
+			want = hex.EncodeToString(id.Recipient().Bytes())
+		}
+		if rv.Phrases[ph] != want {
+			t.Errorf("recovery phrase %q: browser %q, Go %q", ph, rv.Phrases[ph], want)
+		}
+	}
+	if _, err := keydir.ParseRecoveryPhrase(rv.New); err != nil || len(rv.New) != 39 {
+		t.Errorf("browser-made recovery phrase does not parse in Go: %v", err)
+	}
+	if len(rv.Infos) != len(links) {
+		t.Fatalf("%d link infos", len(rv.Infos))
+	}
+	for i, l := range links {
+		gi, err := keydir.ParseLink(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bi := rv.Infos[i]
+		if bi.HouseholdID != gi.HouseholdID || bi.Seq != gi.Seq || bi.Hash != hex.EncodeToString(gi.Hash) || bi.Time != gi.Time.UnixMilli() ||
+			bi.Signer != gi.Signer || bi.Op != gi.Op || bi.Device != gi.Device || bi.Role != gi.Role || bi.Epoch != gi.Epoch {
+			t.Errorf("link %d info: browser %+v, Go %+v", i, bi, gi)
+		}
+	}
+
+	// Go verifying the browser's links.
+	rb := res.Builders
+	for name, wantCode := range map[string]string{"member adds": "unauthorized", "not yet a member adds": "unauthorized", "bad name": "invalid", "duplicate device": "invalid", "removed adds": "unauthorized"} {
+		if !strings.HasPrefix(rb.Refused[name], wantCode+": ") {
+			t.Errorf("builder %q: %q, want a %s refusal", name, rb.Refused[name], wantCode)
+		}
+	}
+	if fmt.Sprint(rb.MeOpens) != wantOpen || rb.MeEpochs != 6 {
+		t.Errorf("the browser device, once added, opens %v and has %d epoch keys", rb.MeOpens, rb.MeEpochs)
+	}
+	ext := append(slices.Clone(links), unhexAll(t, rb.Links)...)
+	st, err := keydir.Verify(ext, pin)
+	if err != nil {
+		t.Fatalf("keydir.Verify rejects the chain the browser extended: %v", err)
+	}
+	checkSummary(t, "extended chain", rb.Final, st)
+	meSign, _ := hex.DecodeString(rb.Me.SignPub)
+	if d, ok := st.Devices[keydir.DeviceID(meSign)]; !ok || d.Role != keydir.RoleAdmin || d.ID != rb.Me.ID || hex.EncodeToString(d.BoxPub) != rb.Me.BoxPub {
+		t.Errorf("browser device in the Go state: %+v", d)
+	}
+	if st.Epoch != 6 || len(st.Hubs()) != 2 || len(st.Devices) != 6 {
+		t.Errorf("extended chain: epoch %d, %d hubs, %d devices", st.Epoch, len(st.Hubs()), len(st.Devices))
+	}
+	ids, err := st.EpochIdentities(frank)
+	if err != nil || len(ids) != 6 {
+		t.Fatalf("Frank's keys do not unwrap the epoch keys the browser wrapped: %v", err)
+	}
+	if rids, err := st.RecoveryIdentities(v.RecoveryPhrase); err != nil || len(rids) != 6 {
+		t.Errorf("recovery phrase on the extended chain: %v", err)
+	}
+	seg, err := envelope.Seal(envelope.Header{Kind: envelope.KindSegment, Stream: "garage", Start: time.Now(), Epoch: uint32(st.Epoch)},
+		time.Now(), hub2, []byte("epoch 6 footage"), st.EpochRecipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, pt, err := envelope.Open(seg, st.TrustedHubs(), ids...); err != nil || string(pt) != "epoch 6 footage" {
+		t.Errorf("Frank cannot open footage of the browser-made epoch: %v", err)
+	}
+
+	hh := rb.Household
+	hlinks := unhexAll(t, hh.Links)
+	if len(hlinks) != 4 {
+		t.Fatalf("%d links in the browser's household", len(hlinks))
+	}
+	st2, err := keydir.Verify(hlinks, keydir.GenesisHash(hlinks[0]))
+	if err != nil {
+		t.Fatalf("keydir.Verify rejects the browser's household: %v", err)
+	}
+	checkSummary(t, "browser household", hh.Final, st2)
+	checkSummary(t, "browser household reverified", hh.Reverified, st2)
+	if st2.Name != "Browser house" || st2.Epoch != 2 || len(st2.Devices) != 3 {
+		t.Errorf("browser household %q epoch %d devices %d", st2.Name, st2.Epoch, len(st2.Devices))
+	}
+	if ids, err := st2.RecoveryIdentities(hh.Phrase); err != nil || len(ids) != 2 {
+		t.Errorf("the browser's recovery phrase does not recover the epoch keys in Go: %v", err)
+	}
+	if ids, err := st2.EpochIdentities(frank); err != nil || len(ids) != 2 {
+		t.Errorf("Frank cannot unwrap the browser household's epoch keys: %v", err)
+	}
 }

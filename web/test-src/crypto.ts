@@ -5,6 +5,8 @@ import * as keys from '../src/crypto/keys';
 import * as hpke from '../src/crypto/hpke';
 import * as envelope from '../src/crypto/envelope';
 import * as devicekeys from '../src/crypto/devicekeys';
+import * as chain from '../src/crypto/chain';
+import * as recovery from '../src/crypto/recovery';
 
 const { hex, unhex, utf8 } = bytes;
 
@@ -139,6 +141,165 @@ async function deviceKeys(msgHex: string, create: boolean) {
   };
 }
 
-(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys };
-(window as any).vigilTest = { envelopeVectors, interop, deviceKeys };
+/** deviceKeysFromText imports a Go device key file (test keys only). */
+async function deviceKeysFromText(text: string): Promise<devicekeys.DeviceKeys> {
+  let sign: { key: CryptoKey; pub: Uint8Array } | null = null;
+  let box: CryptoKey | null = null;
+  for (const l of keys.keyLines(text)) {
+    if (l.startsWith('VIGIL-SIGNER-1-')) sign = await keys.parseSigningKey(l);
+    else if (l.startsWith('VIGIL-IDENTITY-1-')) box = await keys.parseIdentity(l);
+  }
+  if (!sign) throw new Error('no signing key');
+  // A hub has no X25519 key: give it a throwaway one that is in no chain.
+  if (!box) box = ((await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair).privateKey;
+  return devicekeys.keysFrom(sign.key, sign.pub, box);
+}
+
+function stateSummary(st: chain.ChainState) {
+  const devices: Record<string, string> = {};
+  for (const d of st.devices) devices[d.id] = d.role;
+  const epochPub: string[] = [];
+  for (let n = 1; n <= st.epoch; n++) epochPub.push(hex(st.epochPublic(n)));
+  return {
+    household_id: st.householdId, name: st.name, seq: st.seq, head: hex(st.head), epoch: st.epoch, devices,
+    epoch_public_keys: epochPub, hub_signing_keys: st.trustedHubs().map(hex), genesis: hex(st.genesisHash), recovery: hex(st.recoveryPub),
+  };
+}
+
+async function openAll(st: chain.ChainState, ids: CryptoKey[], segs: Uint8Array[]) {
+  const out: string[] = [];
+  for (const s of segs) {
+    try {
+      out.push(new TextDecoder().decode((await envelope.openObject(s, ids, st.trustedHubs())).plaintext));
+    } catch (e) {
+      out.push('error: ' + errCode(e));
+    }
+  }
+  return out;
+}
+
+const errText = (e: unknown) => (e instanceof chain.ChainError ? `${e.code}: ${e.message}` : 'other: ' + String(e));
+
+/** chainVectors verifies the Go-built vector chain and its invalid variants, and opens footage with each device. */
+async function chainVectors(v: any, phrases: string[]) {
+  const pin = unhex(v.genesis_hash);
+  const st = await chain.verifyChain(v.links.map(unhex), pin);
+  const segs = [unhex(v.final.segment_epoch_1), unhex(v.final.segment_epoch_n)];
+  const open: Record<string, string[] | string> = {};
+  for (const [name, text] of Object.entries(v.device_keys as Record<string, string>)) {
+    try {
+      const k = await deviceKeysFromText(text);
+      open[name] = await openAll(st, await chain.epochIdentities(st, k), segs);
+    } catch (e) {
+      open[name] = errText(e);
+    }
+  }
+  const alice = await deviceKeysFromText(v.device_keys.alice);
+  open['alice-boxkey'] = await openAll(st, await chain.epochIdentities(st, alice.boxKey), segs);
+  try {
+    open['recovery'] = await openAll(st, await chain.recoveryIdentities(st, v.recovery_phrase), segs);
+  } catch (e) {
+    open['recovery'] = errText(e);
+  }
+  const invalid: Record<string, string> = {};
+  for (const c of v.invalid) {
+    try {
+      await chain.verifyChain(c.links.map(unhex), pin);
+      invalid[c.name] = 'verified';
+    } catch (e) {
+      invalid[c.name] = errText(e);
+    }
+  }
+  // Prefixes verify; a wrong pin does not.
+  const prefix = stateSummary(await chain.verifyChain(v.links.slice(0, 4).map(unhex), pin));
+  let wrongPin = '';
+  try {
+    await chain.verifyChain(v.links.map(unhex), new Uint8Array(32));
+  } catch (e) {
+    wrongPin = errText(e);
+  }
+  const parsed: Record<string, string> = {};
+  for (const p of phrases) {
+    try {
+      parsed[p] = hex(await recovery.recoveryPublicKey(p));
+    } catch (e) {
+      parsed[p] = 'error: ' + (e as Error).message;
+    }
+  }
+  const infos = [];
+  for (const l of v.links) {
+    const i = await chain.parseLinkInfo(unhex(l));
+    infos.push({ ...i, hash: hex(i.hash) });
+  }
+  return { final: stateSummary(st), open, invalid, prefix, wrongPin, phrases: parsed, newPhrase: recovery.newRecoveryPhrase(), infos };
+}
+
+/**
+ * chainBuilders extends the Go-built vector chain and builds a new
+ * household with the browser's builders, for Go to verify.
+ */
+async function chainBuilders(v: any, frank: { signPub: string; boxPub: string }, hub2: string) {
+  const pin = unhex(v.genesis_hash);
+  let st = await chain.verifyChain(v.links.map(unhex), pin);
+  const alice = await deviceKeysFromText(v.device_keys.alice);
+  const dave = await deviceKeysFromText(v.device_keys.dave);
+  const me = await devicekeys.createDeviceKeys();
+  const refused: Record<string, string> = {};
+  const tryRefuse = async (name: string, f: () => Promise<unknown>) => {
+    try {
+      await f();
+      refused[name] = 'built';
+    } catch (e) {
+      refused[name] = errText(e);
+    }
+  };
+  await tryRefuse('member adds', () => chain.addDevice(st, dave, { role: 'member', name: 'Ghost', signPub: me.signPub, boxPub: me.boxPub }));
+  await tryRefuse('not yet a member adds', () => chain.addHub(st, me, { name: 'Ghost hub', signPub: unhex(hub2) }));
+  await tryRefuse('bad name', () => chain.addDevice(st, alice, { role: 'member', name: ' padded', signPub: me.signPub, boxPub: me.boxPub }));
+
+  const links: Uint8Array[] = [];
+  const push = async (l: Uint8Array) => {
+    links.push(l);
+    st = await chain.applyLink(st, l);
+  };
+  await push(await chain.addDevice(st, alice, { role: 'member', name: 'Browser', signPub: me.signPub, boxPub: me.boxPub }));
+  const segs = [unhex(v.final.segment_epoch_1), unhex(v.final.segment_epoch_n)];
+  const meOpens = await openAll(st, await chain.epochIdentities(st, me), segs);
+  await tryRefuse('duplicate device', () => chain.addDevice(st, alice, { role: 'member', name: 'Again', signPub: me.signPub, boxPub: me.boxPub }));
+  await push(await chain.setRole(st, alice, me.id, 'admin'));
+  await push(await chain.addDevice(st, me, { role: 'member', name: 'Frank', signPub: unhex(frank.signPub), boxPub: unhex(frank.boxPub) }));
+  await push(await chain.addHub(st, me, { name: 'Garage hub', signPub: unhex(hub2) }));
+  await push(await chain.newEpoch(st, me));
+  const daveId = await devicekeys.deviceId(dave.signPub);
+  await push(await chain.removeDevice(st, me, daveId));
+  await tryRefuse('removed adds', () => chain.newEpoch(st, dave));
+  const meIds = await chain.epochIdentities(st, me);
+
+  // A new household made in the browser.
+  const h = await chain.newHousehold('Browser house', me, 'This browser');
+  let st2 = h.state;
+  const links2 = [h.genesis];
+  for (const l of [
+    await chain.addDevice(st2, me, { role: 'member', name: 'Frank', signPub: unhex(frank.signPub), boxPub: unhex(frank.boxPub) }),
+  ]) {
+    links2.push(l);
+    st2 = await chain.applyLink(st2, l);
+  }
+  const l3 = await chain.addHub(st2, me, { name: 'Hub', signPub: unhex(hub2) });
+  links2.push(l3);
+  st2 = await chain.applyLink(st2, l3);
+  const l4 = await chain.newEpoch(st2, me);
+  links2.push(l4);
+  st2 = await chain.applyLink(st2, l4);
+  const reverified = stateSummary(await chain.verifyChain(links2, h.state.genesisHash));
+  return {
+    me: { id: me.id, signPub: hex(me.signPub), boxPub: hex(me.boxPub) },
+    refused, meOpens, meEpochs: meIds.length,
+    links: links.map(hex), final: stateSummary(st),
+    household: { links: links2.map(hex), phrase: h.recoveryPhrase, final: stateSummary(st2), reverified },
+  };
+}
+
+(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery };
+(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders };
 (window as any).vigilReady = true;
