@@ -1,2 +1,246 @@
-// Pages: share. (registers its routes with route())
-export {};
+// Pages: sharing.
+//   /s/:id          a guest opens a share (link key from the fragment, or the
+//                   signed-in guest account's device key) and plays it
+//   /h/:hh/shares   members list, revoke and create shares
+//   /shared         a guest account's shares and this browser's device string
+
+import { api } from '../api';
+import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
+import { route } from '../router';
+import { h, mount, showError } from '../ui';
+import { createShare } from '../share/create';
+import { openShare, openSharedObject, ShareRefused } from '../share/guest';
+import { b64u, parseFragment, unb64u } from '../share/manifest';
+import { SegmentPlayer } from '../share/player';
+
+const fmt = (s: string) => new Date(s).toLocaleString();
+const secretKey = (id: string) => 'vigil.share.' + id;
+
+// The guest page.
+route('/s/:id', (root, params) => {
+  const id = params.id;
+  // Read the key from the fragment and take it out of the address bar (and
+  // so out of history and screenshots). It stays in this tab's session
+  // storage so a reload still plays.
+  let secret = parseFragment(location.hash);
+  if (secret) {
+    sessionStorage.setItem(secretKey(id), b64u(secret));
+    history.replaceState(null, '', location.pathname + location.search);
+  } else {
+    const kept = sessionStorage.getItem(secretKey(id));
+    if (kept) {
+      try {
+        secret = unb64u(kept);
+      } catch {
+        secret = null;
+      }
+    }
+  }
+
+  const status = h('p', { class: 'muted', id: 'share-status' }, 'Opening the share…');
+  const err = h('p', { id: 'share-error' });
+  const info = h('div', { class: 'card', id: 'share-info', hidden: true });
+  const video = h('video', { id: 'share-video', controls: true, muted: true, playsinline: true });
+  video.muted = true;
+  const list = h('ol', { id: 'share-segments', class: 'muted' });
+  const page = h('section', { id: 'share-page', 'data-state': 'loading' }, h('h1', {}, 'Shared recording'), status, err, info, video, list);
+  mount(root, page);
+
+  let player: SegmentPlayer | null = null;
+  let stopped = false;
+  (async () => {
+    const s = await openShare(id, secret);
+    const b = s.body;
+    info.hidden = false;
+    info.append(
+      h('p', {}, h('strong', {}, `Camera ${b.camera}`), ` of ${b.household_name || 'a household'}`),
+      h('p', { id: 'share-range' }, `${fmt(b.from)} – ${fmt(b.to)}`),
+      h('p', { class: 'muted' }, `Shared by ${s.meta.creator ? s.meta.creator + ', ' : ''}device ${b.sharer.name ? b.sharer.name + ' ' : ''}(${b.sharer.device}). Available until ${fmt(s.meta.expires)}.`),
+    );
+    page.dataset.from = b.from;
+    page.dataset.to = b.to;
+    page.dataset.total = String(s.objects.length);
+    if (s.objects.length === 0) {
+      status.textContent = 'This share holds no recordings.';
+      page.dataset.state = 'empty';
+      return;
+    }
+    player = new SegmentPlayer(video);
+    let n = 0;
+    for (const o of s.objects) {
+      if (stopped) return;
+      status.textContent = `Decrypting segment ${n + 1} of ${s.objects.length}…`;
+      const plain = await openSharedObject(s, o);
+      await player.append(plain);
+      plain.fill(0);
+      n++;
+      page.dataset.segments = String(n);
+      list.append(h('li', {}, `${fmt(o.start)} – ${fmt(o.end)}`));
+      if (n === 1) page.dataset.state = 'playing';
+    }
+    player.end();
+    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser.`;
+    page.dataset.state = 'loaded';
+  })().catch((e) => {
+    page.dataset.state = 'error';
+    if (e instanceof ShareRefused) page.dataset.status = String(e.status);
+    status.textContent = '';
+    video.hidden = true;
+    showError(err, e);
+  });
+  return () => {
+    stopped = true;
+    player?.close();
+  };
+});
+
+interface ShareJSON {
+  id: string;
+  camera: string;
+  from: string;
+  to: string;
+  expires: string;
+  revoked?: string;
+  kind: 'link' | 'account';
+  state: string;
+  created: string;
+  creator?: string;
+  guest_email?: string;
+}
+
+const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+// Members: the household's shares.
+route('/h/:hh/shares', (root, params) => {
+  const hh = params.hh;
+  const base = `/v1/households/${encodeURIComponent(hh)}`;
+  const err = h('p', { id: 'shares-error' });
+  const tbody = h('tbody', {});
+  const table = h('table', { id: 'shares-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Camera'), h('th', {}, 'Range'), h('th', {}, 'With'), h('th', {}, 'Expires'), h('th', {}, 'State'), h('th', {}, ''))), tbody);
+
+  const load = async () => {
+    const { shares } = await api<{ shares: ShareJSON[] }>('GET', `${base}/shares`);
+    tbody.replaceChildren();
+    for (const s of shares) {
+      const revoke = h('button', { class: 'danger', 'data-share': s.id }, 'Revoke');
+      revoke.addEventListener('click', async () => {
+        revoke.disabled = true;
+        try {
+          await api('DELETE', `${base}/shares/${s.id}`);
+          await load();
+        } catch (e) {
+          showError(err, e);
+          revoke.disabled = false;
+        }
+      });
+      tbody.append(
+        h('tr', { 'data-share': s.id, 'data-state': s.state },
+          h('td', {}, s.camera),
+          h('td', {}, `${fmt(s.from)} – ${fmt(s.to)}`),
+          h('td', {}, s.kind === 'link' ? 'anyone with the link' : s.guest_email ?? 'a guest account'),
+          h('td', {}, fmt(s.expires)),
+          h('td', {}, s.state),
+          h('td', {}, s.state === 'active' ? revoke : ''),
+        ),
+      );
+    }
+    if (shares.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'Nothing is shared.')));
+  };
+
+  // Create.
+  const camera = h('select', { name: 'camera', required: true });
+  const now = new Date();
+  const from = h('input', { type: 'datetime-local', name: 'from', required: true, value: toLocalInput(new Date(now.getTime() - 15 * 60000)) });
+  const to = h('input', { type: 'datetime-local', name: 'to', required: true, value: toLocalInput(now) });
+  const expires = h('select', { name: 'expires' },
+    h('option', { value: String(3600) }, '1 hour'),
+    h('option', { value: String(86400), selected: true }, '1 day'),
+    h('option', { value: String(7 * 86400) }, '7 days'),
+    h('option', { value: String(30 * 86400) }, '30 days'),
+  );
+  const guestEmail = h('input', { type: 'email', name: 'guest_email', placeholder: 'empty: a link anyone holding it can open' });
+  const guestDevice = h('input', { name: 'guest_device', placeholder: 'vigdev1:… (the guest sends it from "Shared with me")' });
+  const out = h('div', { id: 'share-created' });
+  const submit = h('button', { type: 'submit' }, 'Share');
+  const form = h('form', { class: 'stack', id: 'share-form' },
+    h('label', {}, 'Camera', camera),
+    h('label', {}, 'From', from),
+    h('label', {}, 'To', to),
+    h('label', {}, 'Expires after', expires),
+    h('label', {}, "Guest's account e-mail (optional)", guestEmail),
+    h('label', {}, "Guest's device string (with an e-mail)", guestDevice),
+    submit,
+    out,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    out.replaceChildren();
+    err.textContent = '';
+    try {
+      const res = await createShare(hh, camera.value, new Date(from.value), new Date(to.value), {
+        expires: new Date(Date.now() + Number(expires.value) * 1000),
+        guestEmail: guestEmail.value.trim() || undefined,
+        guestDevice: guestDevice.value.trim() || undefined,
+        progress: (d, n) => (submit.textContent = `Wrapping keys ${d}/${n}…`),
+      });
+      const link = h('input', { readonly: true, id: 'share-link', value: res.url, class: 'mono' });
+      const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
+      copy.addEventListener('click', () => void navigator.clipboard?.writeText(res.url));
+      out.append(
+        h('p', { class: 'ok' }, res.kind === 'link' ? `Link to ${res.objects} segments. The key is in the part after #: send the whole link, privately.` : `Shared ${res.objects} segments with ${guestEmail.value}. They open it signed in, on that device:`),
+        h('div', { class: 'row' }, link, copy),
+      );
+      await load();
+    } catch (e2) {
+      showError(err, e2);
+    } finally {
+      submit.disabled = false;
+      submit.textContent = 'Share';
+    }
+  });
+
+  mount(root,
+    h('h1', {}, 'Shares'),
+    h('p', {}, h('a', { href: `/h/${encodeURIComponent(hh)}` }, '← Household')),
+    err,
+    h('div', { class: 'card' }, table),
+    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form),
+  );
+  (async () => {
+    const { cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`);
+    for (const c of cameras) camera.append(h('option', { value: c }, c));
+    await load();
+  })().catch((e) => showError(err, e));
+});
+
+// Guests: shares with this account, and this browser's device string.
+route('/shared', (root) => {
+  const err = h('p', { id: 'shared-error' });
+  const dev = h('div', { id: 'shared-device' });
+  const ul = h('ul', { id: 'shared-list' });
+  mount(root, h('h1', {}, 'Shared with me'), err,
+    h('div', { class: 'card' }, h('h2', {}, 'This browser'), dev),
+    h('div', { class: 'card' }, h('h2', {}, 'Shares'), ul));
+  const showDevice = async () => {
+    const k = await loadDeviceKeys();
+    dev.replaceChildren();
+    if (!k) {
+      const b = h('button', {}, 'Set up this browser');
+      b.addEventListener('click', () => void createDeviceKeys().then(showDevice).catch((e) => showError(err, e)));
+      dev.append(h('p', { class: 'muted' }, 'A share for your account is opened with a key made in this browser. Set one up, then send the device string to the person sharing.'), b);
+      return;
+    }
+    dev.append(h('p', {}, 'Send this device string to the person sharing with you:'), h('input', { readonly: true, class: 'mono', value: deviceString(k), id: 'device-string' }));
+  };
+  (async () => {
+    await showDevice();
+    const { shares } = await api<{ shares: ShareJSON[] }>('GET', '/v1/shares');
+    for (const s of shares) {
+      ul.append(h('li', { 'data-state': s.state },
+        s.state === 'active' ? h('a', { href: `/s/${s.id}` }, `${s.camera}: ${fmt(s.from)} – ${fmt(s.to)}`) : `${s.camera}: ${fmt(s.from)} – ${fmt(s.to)}`,
+        ` from ${s.creator ?? 'a household'} (${s.state})`));
+    }
+    if (shares.length === 0) ul.append(h('li', { class: 'muted' }, 'Nothing is shared with you.'));
+  })().catch((e) => showError(err, e));
+});

@@ -1,0 +1,121 @@
+// The guest's side of a share: fetch the manifest (with the link's bearer
+// token, or the guest account's session), check it, and open the shared
+// objects with the link key or this browser's device key. The link secret
+// never leaves the browser; only the token derived from it is sent.
+
+import { unwrapFileKey, openWithFileKey, parseHeader, STANZA_SIZE, type Stanza } from '../crypto/envelope';
+import { loadDeviceKeys } from '../crypto/devicekeys';
+import { linkKeys, openManifest, unb64u, b64u, type ManifestBody, type ManifestObject } from './manifest';
+
+/** ShareMeta is what the cloud says of the share. */
+export interface ShareMeta {
+  id: string;
+  camera: string;
+  from: string;
+  to: string;
+  expires: string;
+  kind: 'link' | 'account';
+  state: string;
+  creator?: string;
+  manifest: string; // base64
+}
+
+/** ShareRefused is the cloud's answer when it will not serve the share. */
+export class ShareRefused extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface OpenedShare {
+  id: string;
+  meta: ShareMeta;
+  body: ManifestBody;
+  objects: ManifestObject[]; // in time order
+  hubs: Uint8Array[];
+  identity: CryptoKey;
+  headers: Record<string, string>;
+}
+
+async function guestFetch(path: string, headers: Record<string, string>): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(path, { headers, credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    throw new ShareRefused(0, `the Vigil service cannot be reached (${(e as Error).message}); check your connection`);
+  }
+  if (!res.ok) {
+    let msg = '';
+    try {
+      const j = await res.json();
+      if (j && typeof j.error === 'string') msg = j.error;
+    } catch {
+      /* not JSON */
+    }
+    if (res.status === 404) msg = 'This share does not exist, or the link is incomplete (copy the whole link, including the part after #).';
+    else if (res.status === 410) msg = msg.charAt(0).toUpperCase() + msg.slice(1) + '. Ask the sender for a new link.';
+    throw new ShareRefused(res.status, msg || `${res.status} ${res.statusText}`);
+  }
+  return res;
+}
+
+function unb64std(s: string): Uint8Array {
+  return unb64u(s.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+}
+
+/**
+ * openShare fetches and checks share id: with secret (a link), or as the
+ * signed-in guest account with this browser's device key.
+ */
+export async function openShare(id: string, secret: Uint8Array | null): Promise<OpenedShare> {
+  let identity: CryptoKey;
+  let recipient: Uint8Array;
+  let macKey: Uint8Array | undefined;
+  const headers: Record<string, string> = {};
+  if (secret) {
+    const lk = await linkKeys(secret, id);
+    identity = lk.boxKey;
+    recipient = lk.boxPub;
+    macKey = lk.macKey;
+    headers['Vigil-Share-Token'] = b64u(lk.token);
+  } else {
+    const keys = await loadDeviceKeys();
+    if (!keys) throw new ShareRefused(0, 'This browser has no device key, so it cannot open a share made for an account. Open "Shared with me" to set one up and send its device string to the person sharing.');
+    identity = keys.boxKey;
+    recipient = keys.boxPub;
+  }
+  const meta = (await (await guestFetch(`/v1/shares/${encodeURIComponent(id)}`, headers)).json()) as ShareMeta;
+  const body = await openManifest(unb64std(meta.manifest), { id, recipient, macKey });
+  if (body.kind !== meta.kind || body.camera !== meta.camera || Date.parse(body.from) !== Date.parse(meta.from) || Date.parse(body.to) !== Date.parse(meta.to)) {
+    throw new ShareRefused(0, 'the cloud describes this share differently from what the sharer signed');
+  }
+  const hubs = body.hubs.map((h) => unb64u(h));
+  const objects = [...body.objects].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  return { id, meta, body, objects, hubs, identity, headers };
+}
+
+function parseStanza(b: Uint8Array): Stanza {
+  if (b.length !== STANZA_SIZE || b[0] !== 1) throw new Error('a key in the share manifest is damaged');
+  return { type: 1, hint: b.slice(1, 5), enc: b.slice(5, 37), body: b.slice(37, 85) };
+}
+
+/**
+ * openSharedObject fetches one object of the share and opens it with the
+ * key the manifest wraps for this guest, verifying it in full (a hub the
+ * sharer trusts made it; it is of the shared camera).
+ */
+export async function openSharedObject(s: OpenedShare, o: ManifestObject): Promise<Uint8Array> {
+  const res = await guestFetch(`/v1/shares/${encodeURIComponent(s.id)}/objects/${o.key}`, s.headers);
+  const sealed = new Uint8Array(await res.arrayBuffer());
+  const hdr = parseHeader(sealed);
+  if (hdr.stream !== s.body.camera) throw new Error(`object ${o.key} is not of the shared camera`);
+  const fileKey = await unwrapFileKey({ ...hdr, stanzas: [parseStanza(unb64u(o.stanza))] }, [s.identity]);
+  try {
+    return (await openWithFileKey(sealed, fileKey, s.hubs)).plaintext;
+  } finally {
+    fileKey.fill(0);
+  }
+}
