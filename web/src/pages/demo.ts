@@ -68,7 +68,7 @@ route('/demo', async (root) => {
       }
     }
     status.textContent = 'Enrolled. Opening the cameras…';
-    go(`/h/${encodeURIComponent(hh)}`);
+    go(`/h/${encodeURIComponent(hh)}/live`);
   } catch (e) {
     status.textContent = '';
     if (e instanceof ApiError && e.status === 401) showError(err, new Error(`${e.message}`));

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/cli"
+	"vigil/internal/vigiltest"
+)
+
+// TestDemo is 'vigil demo' as a user meets it: the printed link, opened in
+// Chromium, signs in, enrols the browser and shows live video (two
+// screenshots a second apart differ and are not black) within seconds, and
+// the recordings fill the timeline. A restart on the same directory reuses
+// the account, household and hub and hands out a fresh link.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var progress bytes.Buffer
+	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: dir, Listen: "127.0.0.1:0", Argon2: testArgon,
+		Logger: vigiltest.Logger(t), Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := d.SignInURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := d.SignInURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first, "/demo#") || strings.Contains(strings.SplitN(first, "#", 2)[0], "vgl_") {
+		t.Fatalf("link %q: the token must be in the fragment only", first)
+	}
+	var res struct {
+		Enrolled     bool     `json:"enrolled"`
+		Household    string   `json:"household"`
+		EnrolledMs   int      `json:"enrolledMs"`
+		LiveMs       int      `json:"liveMs"`
+		FirstFrameMs int      `json:"firstFrameMs"`
+		Shots        []string `json:"shots"`
+		Segments     int      `json:"segments"`
+		Timeline     int      `json:"timeline"`
+		Reused       *bool    `json:"reused"`
+		Errors       []string `json:"errors"`
+	}
+	browsertest.Run(t, 4*time.Minute, "demo.mjs", map[string]string{"DEMO_URL": first, "SECOND_URL": second}, &res)
+	t.Logf("enrolled after %d ms, live after %d ms (first frame %d ms after the view opened), %d segments, %d timeline ranges",
+		res.EnrolledMs, res.LiveMs, res.FirstFrameMs, res.Segments, res.Timeline)
+	if res.Household != d.HouseholdID {
+		t.Errorf("browser opened household %q, the demo's is %q", res.Household, d.HouseholdID)
+	}
+	demoCheckShots(t, res.Shots)
+	if res.Segments < 3 {
+		t.Errorf("%d recordings listed, want the timeline filling (>= 3)", res.Segments)
+	}
+	if res.Reused == nil || !*res.Reused {
+		t.Error("a second link did not bring the enrolled browser back to the demo household")
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("page errors: %q", res.Errors)
+	}
+
+	// The link is single-use: the browser used it; nobody can again.
+	frag, _ := url.ParseQuery(strings.SplitN(first, "#", 2)[1])
+	resp, err := http.Post(d.CloudURL+"/v1/sessions/link", "application/json", strings.NewReader(`{"token":"`+frag.Get("t")+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("reusing a sign-in link: status %d, want 401", resp.StatusCode)
+	}
+	hh := d.HouseholdID
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: same household, the hub is not paired again, a fresh link
+	// signs in.
+	progress.Reset()
+	d2, err := cli.StartDemo(ctx, cli.DemoOptions{Data: dir, Listen: "127.0.0.1:0", Argon2: testArgon,
+		Logger: vigiltest.Logger(t), Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if d2.HouseholdID != hh {
+		t.Errorf("after a restart the household is %q, was %q", d2.HouseholdID, hh)
+	}
+	if strings.Contains(progress.String(), "created") || strings.Contains(progress.String(), "paired") {
+		t.Errorf("a restart created or paired again:\n%s", progress.String())
+	}
+	again, err := d2.SignInURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frag, _ = url.ParseQuery(strings.SplitN(again, "#", 2)[1])
+	resp, err = http.Post(d2.CloudURL+"/v1/sessions/link", "application/json", strings.NewReader(`{"token":"`+frag.Get("t")+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		CSRF string `json:"csrf"`
+	}
+	json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || sess.CSRF == "" || len(resp.Cookies()) == 0 {
+		t.Errorf("fresh link after a restart: status %d, csrf set %v, cookies %d", resp.StatusCode, sess.CSRF != "", len(resp.Cookies()))
+	}
+}
+
+// demoCheckShots: two screenshots of the live video a second apart are
+// not black and differ.
+func demoCheckShots(t *testing.T, shots []string) {
+	t.Helper()
+	if len(shots) != 2 {
+		t.Fatalf("%d screenshots, want 2", len(shots))
+	}
+	var imgs []image.Image
+	for _, p := range shots {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		imgs = append(imgs, img)
+	}
+	for i, img := range imgs {
+		if m := demoMeanLuma(img); m < 10 {
+			t.Errorf("screenshot %d is black (mean luma %.1f)", i+1, m)
+		}
+	}
+	if d := demoDiffFraction(imgs[0], imgs[1]); d < 0.001 {
+		t.Errorf("screenshots a second apart are the same (%.4f of pixels differ): the video is not live", d)
+	}
+}
+
+func demoMeanLuma(img image.Image) float64 {
+	b := img.Bounds()
+	var sum, n float64
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			sum += (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) / 257
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n
+}
+
+func demoDiffFraction(a, b image.Image) float64 {
+	ab, bb := a.Bounds(), b.Bounds()
+	w, h := min(ab.Dx(), bb.Dx()), min(ab.Dy(), bb.Dy())
+	var diff, n float64
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r1, g1, b1, _ := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
+			r2, g2, b2, _ := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
+			if demoAbsDiff(r1, r2)+demoAbsDiff(g1, g2)+demoAbsDiff(b1, b2) > 3*16*257 {
+				diff++
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return diff / n
+}
+
+func demoAbsDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}

@@ -1,0 +1,87 @@
+// 'vigil demo': opening the printed link signs in, enrols this browser, and
+// shows live video; the timeline fills with recordings.
+// Env: DEMO_URL (the link), SECOND_URL (optional: a second fresh link,
+// opened in the same browser after the first, as after a restart).
+// Result: {enrolled, firstFrameMs, shots: [png paths], segments, timeline,
+//          reused, errors}.
+import { launch, newPage, result, fail } from './lib.mjs';
+import path from 'node:path';
+
+const url = process.env.DEMO_URL;
+if (!url) fail('DEMO_URL is not set');
+const art = process.env.ARTIFACTS || '.';
+const browser = await launch();
+const errors = [];
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await newPage(ctx, 'demo');
+  page.on('pageerror', (e) => errors.push(e.message));
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const t0 = Date.now();
+  await page.goto(url);
+  // The secrets leave the address bar at once.
+  if (page.url().includes('#')) fail(`the fragment stayed in the address bar: ${page.url()}`);
+  try {
+    await page.waitForURL(/\/h\/[^/]+\/live$/, { timeout: 60_000 });
+  } catch {
+    const msg = await page.locator('#demo-error').textContent().catch(() => '');
+    await page.screenshot({ path: path.join(art, 'demo-failed.png') });
+    fail(`the demo page did not reach the live view: ${msg}`);
+  }
+  const enrolledMs = Date.now() - t0;
+  if (requests.some((u) => u.includes('vgl_'))) fail('the sign-in token was sent in a URL');
+  const hh = new URL(page.url()).pathname.split('/')[2];
+
+  // Live video: wait for the first frame, then two screenshots a second apart.
+  const video = page.locator('video.live-video').first();
+  await video.waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => {
+    const v = document.querySelector('video.live-video');
+    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-refused')) && v.videoWidth > 0;
+  }, null, { timeout: 60_000 }).catch(() => {});
+  const refused = await video.getAttribute('data-refused');
+  if (refused) fail(`live view refused: ${refused}`);
+  const liveMs = Date.now() - t0;
+  const firstFrameMs = Number(await video.getAttribute('data-first-frame-ms'));
+  await page.waitForTimeout(500);
+  const shots = [path.join(art, 'demo-live-1.png'), path.join(art, 'demo-live-2.png')];
+  await video.screenshot({ path: shots[0] });
+  await page.waitForTimeout(1000);
+  await video.screenshot({ path: shots[1] });
+  await page.screenshot({ path: path.join(art, 'demo-live-page.png') });
+
+  // The timeline fills: recordings listed by the API, and the camera's
+  // timeline page (when it draws ranges) shows them.
+  let segments = 0;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    segments = await page.evaluate(async (hh) => {
+      const r = await fetch(`/v1/households/${hh}/objects?camera=front`, { credentials: 'same-origin' });
+      return r.ok ? ((await r.json()).objects || []).length : -r.status;
+    }, hh);
+    if (segments >= 3) break;
+    await page.waitForTimeout(1000);
+  }
+  let timeline = null;
+  await page.goto(new URL(`/h/${hh}/cam/front`, url).href);
+  try {
+    await page.waitForSelector('[data-range], .timeline-range, .tl-range', { timeout: 20_000 });
+    timeline = await page.locator('[data-range], .timeline-range, .tl-range').count();
+    await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
+  } catch {
+    timeline = 0;
+    await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
+  }
+
+  // A second link (a restart of the demo) reuses this browser's enrolment.
+  let reused = null;
+  if (process.env.SECOND_URL) {
+    await page.goto(process.env.SECOND_URL);
+    await page.waitForURL(/\/h\/[^/]+\/live$/, { timeout: 60_000 });
+    reused = new URL(page.url()).pathname.split('/')[2] === hh;
+  }
+  result({ enrolled: true, household: hh, enrolledMs, liveMs, firstFrameMs, shots, segments, timeline, reused, errors });
+} finally {
+  await browser.close();
+}
