@@ -641,3 +641,111 @@ func TestBrowserChain(t *testing.T) {
 		t.Errorf("Frank cannot unwrap the browser household's epoch keys: %v", err)
 	}
 }
+
+// TestBrowserHousehold: household.ts verifies the chain the cloud serves
+// from the pinned genesis (pinning the cloud's on first use), refuses a
+// changed pin, a rolled-back chain and another household's chain, and once
+// an admin adds this browser's device it holds the epoch keys, opens
+// footage and appends links (checked here with keydir), across a reload.
+func TestBrowserHousehold(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		GenesisHash string            `json:"genesis_hash"`
+		DeviceKeys  map[string]string `json:"device_keys"`
+		Links       []string          `json:"links"`
+		Final       struct {
+			HouseholdID    string   `json:"household_id"`
+			Head           string   `json:"head"`
+			SegmentEpochN  string   `json:"segment_epoch_n"`
+			HubSigningKeys []string `json:"hub_signing_keys"`
+		} `json:"final"`
+		Invalid []struct {
+			Name  string   `json:"name"`
+			Links []string `json:"links"`
+		} `json:"invalid"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	var other []string
+	for _, c := range v.Invalid {
+		if c.Name == "another genesis" {
+			other = c.Links
+		}
+	}
+	in := map[string]any{
+		"hh": v.Final.HouseholdID, "genesisHash": v.GenesisHash, "links": v.Links, "otherGenesis": other,
+		"adminKeys": v.DeviceKeys["alice"], "segment": v.Final.SegmentEpochN,
+	}
+	type summary struct {
+		HH      string `json:"hh"`
+		Role    string `json:"role"`
+		Pinned  bool   `json:"pinned"`
+		Seq     int64  `json:"seq"`
+		Head    string `json:"head"`
+		Keys    *string
+		Me      *struct{ ID, Role, Name string } `json:"me"`
+		IDs     int                              `json:"identities"`
+		Trusted []string                         `json:"trustedHubs"`
+	}
+	type opened struct {
+		OK    *summary `json:"ok"`
+		Pin   string   `json:"pin"`
+		Error string   `json:"error"`
+	}
+	var res struct {
+		First, Rollback, OtherHousehold, Reloaded, DroppedLink opened
+		Repin, SamePin                                         string
+		Enrol                                                  struct {
+			Link       string  `json:"link"`
+			After      summary `json:"after"`
+			CachedSame bool    `json:"cachedSame"`
+			Plaintext  string  `json:"plaintext"`
+			Me         string  `json:"me"`
+		}
+		Posted []struct {
+			Link string `json:"link"`
+		}
+	}
+	browsertest.Run(t, 2*time.Minute, "crypto-household.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
+
+	f := res.First
+	if f.OK == nil || f.OK.Pinned || f.Pin != v.GenesisHash || f.OK.Me != nil || f.OK.IDs != 0 || f.OK.Seq != 10 || f.OK.Head != v.Final.Head ||
+		fmt.Sprint(f.OK.Trusted) != fmt.Sprint(v.Final.HubSigningKeys) || f.OK.Role != "admin" {
+		t.Errorf("first open (no pin, no device): %+v %q %q", f.OK, f.Pin, f.Error)
+	}
+	if !strings.Contains(res.Repin, "another genesis") || res.SamePin != "pinned" {
+		t.Errorf("re-pinning: other hash %q, same hash %q", res.Repin, res.SamePin)
+	}
+	if !strings.HasPrefix(res.Rollback.Error, "RollbackError: ") {
+		t.Errorf("a shorter chain: %+v", res.Rollback)
+	}
+	if !strings.Contains(res.OtherHousehold.Error, "chain does not start at the pinned genesis") {
+		t.Errorf("another household's chain: %+v", res.OtherHousehold)
+	}
+	e := res.Enrol
+	if len(res.Posted) != 1 || res.Posted[0].Link != e.Link {
+		t.Fatalf("posted links %+v", res.Posted)
+	}
+	pin, _ := hex.DecodeString(v.GenesisHash)
+	st, err := keydir.Verify(unhexAll(t, append(slices.Clone(v.Links), e.Link)), pin)
+	if err != nil {
+		t.Fatalf("keydir rejects the appended link: %v", err)
+	}
+	if d, ok := st.Devices[e.Me]; !ok || d.Role != keydir.RoleMember || d.Name != "This browser" {
+		t.Errorf("the browser device in Go's state: %+v", d)
+	}
+	if e.After.Me == nil || e.After.Me.ID != e.Me || e.After.IDs != 4 || e.After.Seq != 11 || !e.CachedSame || e.Plaintext != "epoch 4 footage" {
+		t.Errorf("after enrolment: %+v cached %v plaintext %q", e.After, e.CachedSame, e.Plaintext)
+	}
+	r := res.Reloaded
+	if r.OK == nil || !r.OK.Pinned || r.OK.Me == nil || r.OK.Me.ID != e.Me || r.OK.IDs != 4 || r.OK.Seq != 11 {
+		t.Errorf("after a reload: %+v %q", r.OK, r.Error)
+	}
+	if !strings.HasPrefix(res.DroppedLink.Error, "RollbackError: ") {
+		t.Errorf("the cloud dropping the newest link: %+v", res.DroppedLink)
+	}
+}

@@ -7,6 +7,7 @@ import * as envelope from '../src/crypto/envelope';
 import * as devicekeys from '../src/crypto/devicekeys';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
+import * as household from '../src/household';
 
 const { hex, unhex, utf8 } = bytes;
 
@@ -300,6 +301,46 @@ async function chainBuilders(v: any, frank: { signPub: string; boxPub: string },
   };
 }
 
-(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery };
-(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders };
+function hhSummary(h: household.Household) {
+  return {
+    hh: h.hh, name: h.name, role: h.role, pinned: h.pinned, seq: h.state.seq, head: hex(h.state.head),
+    me: h.me ? { id: h.me.id, role: h.me.role, name: h.me.name } : null, keys: h.keys ? h.keys.id : null,
+    identities: h.identities.length, trustedHubs: h.trustedHubs.map(hex), formerHubs: h.formerHubs.map(hex),
+  };
+}
+
+const errName = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+async function hhOpen(hh: string, refresh: boolean) {
+  try {
+    const h = await household.openHousehold(hh, { refresh });
+    return { ok: hhSummary(h), pin: hex((await household.pinnedGenesis(hh)) ?? new Uint8Array(0)) };
+  } catch (e) {
+    return { error: errName(e) };
+  }
+}
+
+async function hhPin(hh: string, hash: string) {
+  try {
+    await household.pinHousehold(hh, unhex(hash));
+    return 'pinned';
+  } catch (e) {
+    return errName(e);
+  }
+}
+
+/** hhEnrol: an admin (Go test keys) adds this browser's new device; the page appends the link and opens a segment. */
+async function hhEnrol(hh: string, adminText: string, segHex: string) {
+  const h = await household.openHousehold(hh, { refresh: true });
+  const me = await devicekeys.createDeviceKeys();
+  const admin = await deviceKeysFromText(adminText);
+  const link = await chain.addDevice(h.state, admin, { role: 'member', name: 'This browser', signPub: me.signPub, boxPub: me.boxPub });
+  const h2 = await household.appendLink(h, link);
+  const cached = await household.openHousehold(hh);
+  const opened = await envelope.openObject(unhex(segHex), h2.identities, h2.trustedHubs);
+  return { link: hex(link), after: hhSummary(h2), cachedSame: cached === h2, plaintext: new TextDecoder().decode(opened.plaintext), me: me.id };
+}
+
+(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household };
+(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol };
 (window as any).vigilReady = true;

@@ -1,0 +1,143 @@
+// A household as this browser sees it: its chain fetched from the cloud and
+// verified from the genesis hash this browser pinned, never from what the
+// cloud says alone; refused if it is shorter than, or forks from, the chain
+// this browser verified before (rollback); with this device's epoch keys
+// (non-extractable CryptoKeys) and the hubs whose objects it trusts.
+//
+// Owns: the pins and rollback marks in IndexedDB ("vigil", store
+// "households": {genesisHash, seq, head} per household), and a per-page-load
+// cache of opened households. Must never: trust a chain that does not start
+// at the pin, export or log keys.
+
+import { api, b64, unb64, ApiError } from './api';
+import { equal, hex, unhex } from './crypto/bytes';
+import { ChainError, applyLink, epochIdentities, linkHash, verifyChain, type ChainState, type Device } from './crypto/chain';
+import { loadDeviceKeys, type DeviceKeys } from './crypto/devicekeys';
+import { idbGet, idbPut } from './crypto/idb';
+
+export interface Household {
+  hh: string;
+  name: string;
+  role: string; // the account's role in the cloud: 'admin' | 'member'
+  state: ChainState;
+  /** pinned is false when this browser had no pin and took the cloud's genesis (and pinned it now). */
+  pinned: boolean;
+  keys: DeviceKeys | null; // this browser's device keys
+  me: Device | null; // this device in the chain, or null if it is not in it
+  identities: CryptoKey[]; // every epoch key this device holds, newest first; empty if not a member
+  trustedHubs: Uint8Array[]; // current hubs' signing keys (Go TrustedHubs)
+  formerHubs: Uint8Array[]; // removed hubs' signing keys: their older footage is genuine
+}
+
+interface Pin {
+  genesisHash: Uint8Array;
+  seq: number;
+  head: Uint8Array;
+}
+
+/** RollbackError: the cloud served an older or different chain than this browser verified before. */
+export class RollbackError extends Error {
+  constructor(have: number, seen: number) {
+    super(`the cloud served an older or different household chain than this browser saw before (it has ${have} links; this browser verified link ${seen}); refusing it`);
+    this.name = 'RollbackError';
+  }
+}
+
+/**
+ * pinHousehold records the genesis hash of household hh, at creation or
+ * enrolment (from a source the user trusts, not the cloud alone). A
+ * different pin already stored is an error: the household's identity never
+ * changes.
+ */
+export async function pinHousehold(hh: string, genesisHash: Uint8Array): Promise<void> {
+  if (genesisHash.length !== 32) throw new Error('a household genesis hash is 32 bytes');
+  const old = await idbGet<Pin>('households', hh);
+  if (old) {
+    if (!equal(old.genesisHash, genesisHash)) throw new Error(`this browser already knows household ${hh} with another genesis; refusing to change it`);
+    return;
+  }
+  await idbPut('households', hh, { genesisHash: genesisHash.slice(), seq: 0, head: genesisHash.slice() } satisfies Pin);
+}
+
+/** pinnedGenesis returns the genesis hash pinned for hh, or null. */
+export async function pinnedGenesis(hh: string): Promise<Uint8Array | null> {
+  return (await idbGet<Pin>('households', hh))?.genesisHash ?? null;
+}
+
+const cache = new Map<string, Promise<Household>>();
+
+/** openHousehold fetches, verifies and caches (per page load) household hh. */
+export function openHousehold(hh: string, opts: { refresh?: boolean } = {}): Promise<Household> {
+  let p = cache.get(hh);
+  if (!p || opts.refresh) {
+    p = load(hh);
+    cache.set(hh, p);
+    p.catch(() => cache.delete(hh));
+  }
+  return p;
+}
+
+/** forgetHousehold drops hh from the page's cache (after its chain changed). */
+export function forgetHousehold(hh?: string): void {
+  if (hh === undefined) cache.clear();
+  else cache.delete(hh);
+}
+
+async function load(hh: string): Promise<Household> {
+  const path = `/v1/households/${encodeURIComponent(hh)}`;
+  const [info, chain] = await Promise.all([
+    api<{ household_id: string; name: string; genesis_hash: string; role: string }>('GET', path),
+    api<{ links: string[] }>('GET', `${path}/chain?from=0`),
+  ]);
+  const pin = await idbGet<Pin>('households', hh);
+  const genesis = pin ? pin.genesisHash : unhex(info.genesis_hash);
+  const links = (chain.links ?? []).map((l) => unb64(l));
+  const state = await verifyChain(links, genesis);
+  if (state.householdId !== hh) throw new Error(`the cloud served the chain of household ${state.householdId} for ${hh}; refusing it`);
+  if (pin && pin.seq > 0) {
+    if (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head)) throw new RollbackError(links.length, pin.seq);
+  }
+  if (!pin || state.seq > pin.seq) await idbPut('households', hh, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+  return withKeys(hh, info.name, info.role, state, !!pin);
+}
+
+async function withKeys(hh: string, name: string, role: string, state: ChainState, pinned: boolean): Promise<Household> {
+  const keys = await loadDeviceKeys();
+  const me = keys ? (state.device(keys.id) ?? null) : null;
+  let identities: CryptoKey[] = [];
+  if (keys && me && me.role !== 'hub') {
+    try {
+      identities = await epochIdentities(state, keys);
+    } catch (e) {
+      if (!(e instanceof ChainError && e.code === 'not-member')) throw e;
+    }
+  }
+  return {
+    hh, name: name || state.name, role, state, pinned, keys, me, identities,
+    trustedHubs: state.trustedHubs(),
+    formerHubs: state.formerHubs().map((d) => d.signPub),
+  };
+}
+
+/**
+ * appendLink uploads a link this device built from h.state (chain.ts
+ * builders) and returns the household with it applied. A 409 means another
+ * admin changed the chain first: reopen and build again.
+ */
+export async function appendLink(h: Household, link: Uint8Array): Promise<Household> {
+  const state = await applyLink(h.state, link);
+  try {
+    await api('POST', `/v1/households/${encodeURIComponent(h.hh)}/chain`, { link: b64(link) });
+  } catch (e) {
+    forgetHousehold(h.hh);
+    if (e instanceof ApiError && e.status === 409) throw new ApiError(409, 'another device changed the household at the same time; try again');
+    throw e;
+  }
+  await idbPut('households', h.hh, { genesisHash: state.genesisHash.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+  const next = await withKeys(h.hh, h.name, h.role, state, true);
+  cache.set(h.hh, Promise.resolve(next));
+  return next;
+}
+
+/** genesisHex is the pin as shown to people (hex). */
+export const genesisHex = (h: Household): string => hex(h.state.genesisHash);
