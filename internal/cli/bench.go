@@ -26,6 +26,9 @@ func runBench(e env) error {
 	if len(e.args) > 0 && e.args[0] == "cloud" {
 		return benchCloud(e, e.args[1:])
 	}
+	if len(e.args) > 0 && e.args[0] == "web" {
+		return benchWeb(e, e.args[1:])
+	}
 	if len(e.args) == 0 || e.args[0] != "record" {
 		return fmt.Errorf("%w: bench needs a subcommand: record | cloud", ErrUsage)
 	}

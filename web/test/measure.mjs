@@ -1,0 +1,184 @@
+// Measures the web app against 'vigil demo --clock' (whose camera burns the
+// wall-clock time into every frame, see internal/softcam/clock.go):
+//   - first live frame: from clicking a camera in the grid to the first
+//     frame the browser presents (requestVideoFrameCallback), N times;
+//   - glass-to-glass: for ~FRAMES frames of the live view, the time the
+//     browser presents the frame minus the time drawn into it, both read on
+//     this machine's clock (the frame is drawn into a canvas and its blocks
+//     decoded);
+//   - seek: from a click on the timeline to the first frame played.
+// Env: DEMO_URL, CAMERA (front), RUNS (5), FRAMES (100).
+// Result: {firstFrameMs: [...], firstFrame: {p50, max}, g2g: {n, p50, p95,
+//          min, max}, seekMs: [...], seek: {p50, max}, decodeFailures}.
+import { launch, newPage, result, fail } from './lib.mjs';
+import path from 'node:path';
+
+const url = process.env.DEMO_URL;
+if (!url) fail('DEMO_URL is not set (the link printed by vigil demo --clock)');
+const camera = process.env.CAMERA || 'front';
+const runs = Number(process.env.RUNS || 5);
+const frames = Number(process.env.FRAMES || 100);
+const art = process.env.ARTIFACTS || '';
+const log = (m) => console.error(m);
+
+const pct = (xs, p) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const summary = (xs) => ({ n: xs.length, p50: pct(xs, 50), p95: pct(xs, 95), min: xs.length ? Math.min(...xs) : null, max: xs.length ? Math.max(...xs) : null });
+
+const browser = await launch();
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await newPage(ctx, 'measure');
+  await page.goto(url);
+  await page.waitForURL(/\/h\/[^/]+\/live$/, { timeout: 60_000 }).catch(async () => {
+    fail(`the demo link did not reach the live view: ${await page.locator('#demo-error').textContent().catch(() => '?')}`);
+  });
+  const hh = new URL(page.url()).pathname.split('/')[2];
+  const grid = new URL(`/h/${hh}/live`, url).href;
+
+  // 1. Click a camera in the grid -> first presented frame of its view.
+  const firstFrameMs = [];
+  for (let i = 0; i < runs; i++) {
+    if (new URL(page.url()).pathname !== `/h/${hh}/live`) await page.goto(grid);
+    const link = page.locator(`a.live-cam[data-camera="${camera}"]`);
+    await link.waitFor({ timeout: 30_000 });
+    // Let the grid's own view settle so the click measures a fresh session.
+    await page.waitForSelector(`video.live-video[data-first-frame-ms]`, { timeout: 30_000 }).catch(() => {});
+    const ms = await page.evaluate(async (cam) => {
+      return await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no frame within 20 s of the click')), 20_000);
+        const hook = () => {
+          const v = document.querySelector('video.live-big');
+          if (!v || v.__measured) return false;
+          v.__measured = true;
+          v.requestVideoFrameCallback((now) => {
+            clearTimeout(timer);
+            obs.disconnect();
+            resolve(now - clicked);
+          });
+          return true;
+        };
+        const obs = new MutationObserver(hook);
+        obs.observe(document.body, { childList: true, subtree: true });
+        const clicked = performance.now();
+        document.querySelector(`a.live-cam[data-camera="${cam}"]`).click();
+        hook();
+      });
+    }, camera);
+    firstFrameMs.push(Math.round(ms));
+    log(`first live frame ${i + 1}/${runs}: ${Math.round(ms)} ms`);
+  }
+
+  // 2. Glass-to-glass on the single-camera view (the last one opened).
+  await page.waitForSelector('video.live-big', { timeout: 30_000 });
+  const g2g = await page.evaluate(async (n) => {
+    const v = document.querySelector('video.live-big');
+    const c = document.createElement('canvas');
+    const BLOCK = 40, COLS = 16, ROWS = 3;
+    const out = [];
+    let failures = 0;
+    const check = (ms) => Number((BigInt(ms) & 0xffffn) ^ ((BigInt(ms) >> 16n) & 0xffffn) ^ ((BigInt(ms) >> 32n) & 0xffffn));
+    return await new Promise((resolve) => {
+      const deadline = performance.now() + 30_000;
+      const step = (now, meta) => {
+        const shown = performance.timeOrigin + (meta.expectedDisplayTime || now);
+        const w = v.videoWidth, h = v.videoHeight;
+        if (w >= COLS * BLOCK && h >= (ROWS + 1) * BLOCK) {
+          c.width = w;
+          c.height = (ROWS + 1) * BLOCK;
+          const g = c.getContext('2d', { willReadFrequently: true });
+          g.drawImage(v, 0, 0, w, h, 0, 0, w, h);
+          const px = g.getImageData(0, 0, COLS * BLOCK, (ROWS + 1) * BLOCK).data;
+          const bit = (row, col) => {
+            let sum = 0, k = 0;
+            const cy = row * BLOCK + BLOCK / 2, cx = col * BLOCK + BLOCK / 2;
+            for (let y = cy - 8; y < cy + 8; y += 2) for (let x = cx - 8; x < cx + 8; x += 2) {
+              const i = (y * COLS * BLOCK + x) * 4;
+              sum += 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+              k++;
+            }
+            return sum / k > 128 ? 1n : 0n;
+          };
+          let ms = 0n;
+          for (let i = 0; i < ROWS * COLS; i++) ms = (ms << 1n) | bit(Math.floor(i / COLS), i % COLS);
+          let chk = 0n;
+          for (let i = 0; i < COLS; i++) chk = (chk << 1n) | bit(ROWS, i);
+          if (Number(chk) === check(ms)) out.push(shown - Number(ms));
+          else failures++;
+        }
+        if (out.length >= n || performance.now() > deadline) resolve({ lat: out, failures, w: v.videoWidth, h: v.videoHeight });
+        else v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    });
+  }, frames);
+  if (art) await page.screenshot({ path: path.join(art, 'measure-live.png') });
+  if (!g2g.lat.length) fail(`no frame carried a readable time (${g2g.failures} unreadable, video ${g2g.w}x${g2g.h}): is the demo running with --clock?`);
+  const lat = g2g.lat.map((x) => Math.round(x));
+  log(`glass-to-glass over ${lat.length} frames: p50 ${pct(lat, 50)} ms, p95 ${pct(lat, 95)} ms (${g2g.failures} unreadable)`);
+
+  // 3. Timeline click -> first played frame.
+  const seekMs = [];
+  let seekNote = '';
+  await page.goto(new URL(`/h/${hh}/cam/${camera}`, url).href);
+  const bar = page.locator('[data-timeline], .timeline').first();
+  const found = await bar.waitFor({ timeout: 20_000 }).then(() => true, () => false);
+  if (!found) {
+    seekNote = 'no timeline element ([data-timeline] or .timeline) on the camera page';
+  } else {
+    // Let the recorded ranges load, then click inside the last minute.
+    await page.waitForTimeout(1500);
+    for (let i = 0; i < runs; i++) {
+      const box = await bar.boundingBox();
+      const ms = await page.evaluate(async ({ x, y }) => {
+        const prev = new Set(document.querySelectorAll('video'));
+        return await new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no frame played within 20 s of the timeline click')), 20_000);
+          let clicked = 0;
+          const hooked = new Set();
+          const hook = () => {
+            for (const v of document.querySelectorAll('video')) {
+              if (hooked.has(v)) continue;
+              hooked.add(v);
+              const wait = () => v.requestVideoFrameCallback((now) => {
+                if (now < clicked) return wait();
+                clearTimeout(timer);
+                obs.disconnect();
+                resolve(now - clicked);
+              });
+              wait();
+            }
+          };
+          const obs = new MutationObserver(hook);
+          obs.observe(document.body, { childList: true, subtree: true });
+          void prev;
+          hook();
+          clicked = performance.now();
+          const el = document.elementFromPoint(x, y);
+          el.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, clientX: x, clientY: y }));
+          el.dispatchEvent(new PointerEvent('pointerup', { bubbles: true, clientX: x, clientY: y }));
+          el.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: x, clientY: y }));
+        });
+      }, { x: box.x + box.width * (0.5 + 0.08 * i), y: box.y + box.height / 2 }).catch((e) => {
+        seekNote = e.message;
+        return null;
+      });
+      if (ms === null) break;
+      seekMs.push(Math.round(ms));
+      log(`seek ${i + 1}/${runs}: ${Math.round(ms)} ms`);
+      await page.waitForTimeout(500);
+    }
+    if (art) await page.screenshot({ path: path.join(art, 'measure-timeline.png') });
+  }
+
+  result({
+    firstFrameMs, firstFrame: summary(firstFrameMs),
+    g2g: summary(lat), decodeFailures: g2g.failures, video: `${g2g.w}x${g2g.h}`,
+    seekMs, seek: summary(seekMs), seekNote,
+  });
+} finally {
+  await browser.close();
+}
