@@ -1,0 +1,82 @@
+// A guest opens share links in fresh browser contexts (never signed in).
+//   PHASE=play     LINK plays: every shared segment decrypts and plays, the
+//                  key leaves the address bar and is never sent
+//   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message
+import { launch, newPage, result, fail } from './lib.mjs';
+
+const phase = process.env.PHASE;
+const shots = process.env.ARTIFACTS;
+const browser = await launch();
+
+async function open(link, name) {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await newPage(ctx, name);
+  const sent = []; // every request URL and header value
+  page.on('request', (r) => {
+    sent.push(r.url());
+    for (const v of Object.values(r.headers())) sent.push(v);
+  });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(link, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]', { timeout: 60000 });
+  return { ctx, page, sent, errors };
+}
+
+try {
+  if (phase === 'play') {
+    const link = process.env.LINK;
+    const secret = link.split('#k=')[1];
+    const { page, sent, errors } = await open(link, 'guest');
+    const state = await page.$eval('#share-page', (el) => ({ ...el.dataset }));
+    if (state.state !== 'loaded') fail(`share did not load: ${state.state}: ${await page.$eval('#share-error', (e) => e.textContent).catch(() => '')}`);
+    // Let it play a little, then look at a frame.
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#share-video');
+      return v && v.currentTime > 0.5;
+    }, null, { timeout: 20000 }).catch(() => {});
+    const video = await page.$eval('#share-video', (v) => {
+      const c = document.createElement('canvas');
+      c.width = 160;
+      c.height = 90;
+      const g = c.getContext('2d');
+      g.drawImage(v, 0, 0, c.width, c.height);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0;
+      for (let i = 0; i < d.length; i += 4) sum += d[i] + d[i + 1] + d[i + 2];
+      return { currentTime: v.currentTime, duration: v.duration, brightness: sum / (d.length / 4) / 3, width: v.videoWidth };
+    });
+    if (shots) await page.screenshot({ path: `${shots}/share-guest.png` });
+    const url = page.url();
+    const range = await page.$eval('#share-range', (e) => e.textContent);
+    const listed = await page.$$eval('#share-segments li', (l) => l.length);
+    result({
+      state,
+      video,
+      range,
+      listed,
+      url,
+      keySent: sent.some((s) => s.includes(secret)),
+      keyInURL: url.includes(secret) || url.includes('#'),
+      errors,
+    });
+  } else if (phase === 'refused') {
+    const out = {};
+    for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG]]) {
+      const { page, ctx } = await open(link, name);
+      out[name] = {
+        state: await page.$eval('#share-page', (el) => el.dataset.state),
+        status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
+        message: await page.$eval('#share-error', (e) => e.textContent),
+        videoHidden: await page.$eval('#share-video', (v) => v.hidden),
+      };
+      if (shots) await page.screenshot({ path: `${shots}/share-${name}.png` });
+      await ctx.close();
+    }
+    result(out);
+  } else {
+    fail(`unknown PHASE ${phase}`);
+  }
+} finally {
+  await browser.close();
+}
