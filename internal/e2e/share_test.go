@@ -31,7 +31,7 @@ import (
 // moves forward (share expiry).
 type offsetClock struct{ off atomic.Int64 }
 
-func (c *offsetClock) Now() time.Time         { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 var b64u = base64.RawURLEncoding
