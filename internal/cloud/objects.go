@@ -110,7 +110,7 @@ type usage struct {
 
 // enforceQuota accounts for a new object of size bytes and deletes the
 // household's oldest objects (never keep) while it is over its quota; once a
-// minute it also deletes objects older than MaxAge.
+// minute it also deletes objects older than the household's max age.
 func (s *Server) enforceQuota(ctx context.Context, h store.Household, keep string, size int64) error {
 	s.usage.mu.Lock()
 	used, ok := s.usage.bytes[h.ID]
@@ -125,13 +125,22 @@ func (s *Server) enforceQuota(ctx context.Context, h store.Household, keep strin
 		used += size
 	}
 	var cut time.Time
-	if s.opt.MaxAge > 0 {
-		s.usage.mu.Lock()
-		if now := s.now(); now.Sub(s.usage.checked[h.ID]) > time.Minute {
-			s.usage.checked[h.ID] = now
-			cut = now.Add(-s.opt.MaxAge)
+	s.usage.mu.Lock()
+	now := s.now()
+	due := now.Sub(s.usage.checked[h.ID]) > time.Minute
+	if due {
+		s.usage.checked[h.ID] = now
+	}
+	s.usage.mu.Unlock()
+	if due {
+		// The household's own max age (households_web.go) or the service's.
+		age, err := s.maxAge(ctx, h)
+		if err != nil {
+			return err
 		}
-		s.usage.mu.Unlock()
+		if age > 0 {
+			cut = now.Add(-age)
+		}
 	}
 	quota := s.quota(h)
 	for used > quota || !cut.IsZero() {

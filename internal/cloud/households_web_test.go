@@ -1,0 +1,287 @@
+package cloud_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/cloud/client"
+	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
+)
+
+// joiner is a new device of an account, asking to join through an invite.
+func joinRequest(t *testing.T, m *member, invite string, secret []byte) (string, *keydir.DeviceKeys, string) {
+	t.Helper()
+	k, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := vmember.EncodeDevice(k)
+	id, err := m.c.RequestJoin(context.Background(), invite, dev, "phone", vmember.JoinProof(secret, invite, dev))
+	if err != nil {
+		t.Fatalf("join request: %v", err)
+	}
+	return id, k, dev
+}
+
+// TestJoinByApproval: an admin's invite, a request from another account's
+// new device, the admin checks proof and code and approves with the chain
+// link; the account becomes a member and the device is in the chain.
+func TestJoinByApproval(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	bob := e.signUp("bob@example.com")
+	carol := e.signUp("carol@example.com")
+	st := e.household(alice, "Home")
+	hh := st.HouseholdID
+
+	// Only an admin opens invites.
+	if _, err := bob.c.CreateInvite(ctx, hh, "member", 0); !client.IsStatus(err, 404) {
+		t.Fatalf("non-member opened an invite: %v", err)
+	}
+	inv, err := alice.c.CreateInvite(ctx, hh, "member", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+
+	// Bob sees which household the invite is for, and asks to join.
+	status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil)
+	if status != 200 || !strings.Contains(string(b), `"household_name":"Home"`) {
+		t.Fatalf("GET invite: %d %s", status, b)
+	}
+	rid, bobKeys, dev := joinRequest(t, bob, inv.ID, secret)
+	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "pending" {
+		t.Fatalf("status before approval: %q %v", s, err)
+	}
+	// Another account cannot follow bob's request.
+	if _, err := carol.c.JoinStatus(ctx, inv.ID, rid); !client.IsStatus(err, 404) {
+		t.Errorf("carol read bob's request: %v", err)
+	}
+	// Bob is not a member yet: he cannot list the household's requests.
+	if _, err := bob.c.JoinRequests(ctx, hh); !client.IsStatus(err, 404) {
+		t.Errorf("requester listed join requests: %v", err)
+	}
+
+	reqs, err := alice.c.JoinRequests(ctx, hh)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("join requests: %+v %v", reqs, err)
+	}
+	q := reqs[0]
+	if q.ID != rid || q.Device != dev || q.Email != "bob@example.com" || q.DeviceID != keydir.DeviceID(bobKeys.Sign.Public().(ed25519.PublicKey)) {
+		t.Fatalf("request = %+v", q)
+	}
+	if string(q.Proof) != string(vmember.JoinProof(secret, inv.ID, dev)) {
+		t.Errorf("proof not relayed as sent")
+	}
+	// Both sides derive the same code from the secret and the device.
+	if vmember.JoinCode(secret, q.Device) != vmember.JoinCode(secret, dev) {
+		t.Errorf("codes differ")
+	}
+
+	// A link that does not add bob's device is refused.
+	other, _ := keydir.NewDeviceKeys()
+	odk, _ := vmember.ParseDevice(vmember.EncodeDevice(other), keydir.RoleMember, "x")
+	wrong, err := st.AddDevice(alice.keys, odk, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.c.ApproveJoinRequest(ctx, hh, rid, wrong); !client.IsStatus(err, 422) {
+		t.Errorf("approval with a link for another device: %v", err)
+	}
+
+	dk, err := vmember.ParseDevice(q.Device, keydir.RoleMember, q.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := st.AddDevice(alice.keys, dk, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.c.ApproveJoinRequest(ctx, hh, rid, link); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+		t.Errorf("status after approval: %q %v", s, err)
+	}
+	// Bob is a member now and his device is in the chain he can read.
+	links, err := bob.c.Chain(ctx, hh, 0)
+	if err != nil {
+		t.Fatalf("bob reads the chain: %v", err)
+	}
+	got, err := keydir.Verify(links, keydir.GenesisHash(links[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := got.Devices[dk.ID]; !ok || d.Name != "phone" {
+		t.Errorf("bob's device not in the chain: %+v", got.Devices)
+	}
+	// Approved once: not again, and the request list is empty.
+	if err := alice.c.ApproveJoinRequest(ctx, hh, rid, link); !client.IsStatus(err, 404) {
+		t.Errorf("second approval: %v", err)
+	}
+	if reqs, _ := alice.c.JoinRequests(ctx, hh); len(reqs) != 0 {
+		t.Errorf("requests after approval: %+v", reqs)
+	}
+	var ms struct {
+		Members []struct{ Email, Role string }
+	}
+	status, b, _ = bob.c.Raw(ctx, "GET", "/v1/households/"+hh+"/members", nil)
+	roles := map[string]string{}
+	if status == 200 && json.Unmarshal(b, &ms) == nil {
+		for _, m := range ms.Members {
+			roles[m.Email] = m.Role
+		}
+	}
+	if len(roles) != 2 || roles["bob@example.com"] != "member" || roles["alice@example.com"] != "admin" {
+		t.Errorf("members: %d %s", status, b)
+	}
+	// A member (not admin) cannot approve or list.
+	if _, err := bob.c.JoinRequests(ctx, hh); !client.IsStatus(err, 403) {
+		t.Errorf("member listed join requests: %v", err)
+	}
+}
+
+// TestJoinRequestsIsolation: an admin of one household cannot see, approve
+// or decline another household's requests — the same 404 as a missing one.
+func TestJoinRequestsIsolation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	mallory := e.signUp("mallory@example.com")
+	bob := e.signUp("bob@example.com")
+	st := e.household(alice, "Home")
+	mst := e.household(mallory, "Other")
+	inv, err := alice.c.CreateInvite(ctx, st.HouseholdID, "member", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid, _, _ := joinRequest(t, bob, inv.ID, []byte("0123456789abcdef0123456789abcdef"))
+
+	if reqs, err := mallory.c.JoinRequests(ctx, mst.HouseholdID); err != nil || len(reqs) != 0 {
+		t.Errorf("mallory's own list shows %+v %v", reqs, err)
+	}
+	_, missing, _ := mallory.c.Raw(ctx, "POST", "/v1/households/"+mst.HouseholdID+"/join-requests/jnope/approve", []byte(`{"link":"AA=="}`))
+	status, b, _ := mallory.c.Raw(ctx, "POST", "/v1/households/"+mst.HouseholdID+"/join-requests/"+rid+"/approve", []byte(`{"link":"AA=="}`))
+	if status != 404 || string(b) != string(missing) {
+		t.Errorf("approving another household's request through one's own: %d %s (missing: %s)", status, b, missing)
+	}
+	status, b, _ = mallory.c.Raw(ctx, "GET", "/v1/households/"+st.HouseholdID+"/join-requests", nil)
+	if status != 404 || string(b) != string(missing) {
+		t.Errorf("listing another household's requests: %d %s", status, b)
+	}
+	status, _, _ = mallory.c.Raw(ctx, "DELETE", "/v1/households/"+mst.HouseholdID+"/join-requests/"+rid, nil)
+	if status != 404 {
+		t.Errorf("declining another household's request: %d", status)
+	}
+	status, _, _ = mallory.c.Raw(ctx, "DELETE", "/v1/households/"+mst.HouseholdID+"/invites/"+inv.ID, nil)
+	if status != 404 {
+		t.Errorf("deleting another household's invite: %d", status)
+	}
+	if reqs, err := alice.c.JoinRequests(ctx, st.HouseholdID); err != nil || len(reqs) != 1 {
+		t.Errorf("alice's request after mallory's tries: %+v %v", reqs, err)
+	}
+	// Declined by its admin: gone, and the requester sees it.
+	if status, b, _ := alice.c.Raw(ctx, "DELETE", "/v1/households/"+st.HouseholdID+"/join-requests/"+rid, nil); status != 200 {
+		t.Fatalf("decline: %d %s", status, b)
+	}
+	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "declined" {
+		t.Errorf("status after decline: %q %v", s, err)
+	}
+}
+
+// TestInviteExpires: an invite and its requests are gone after its TTL.
+func TestInviteExpires(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	bob := e.signUp("bob@example.com")
+	st := e.household(alice, "Home")
+	inv, err := alice.c.CreateInvite(ctx, st.HouseholdID, "admin", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	joinRequest(t, bob, inv.ID, secret)
+	e.clock.Add(11 * time.Minute)
+	if status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil); status != 404 || !strings.Contains(string(b), "expired") {
+		t.Errorf("expired invite: %d %s", status, b)
+	}
+	k, _ := keydir.NewDeviceKeys()
+	dev := vmember.EncodeDevice(k)
+	if _, err := bob.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 404) {
+		t.Errorf("request on an expired invite: %v", err)
+	}
+	if reqs, err := alice.c.JoinRequests(ctx, st.HouseholdID); err != nil || len(reqs) != 0 {
+		t.Errorf("requests of an expired invite still listed: %+v %v", reqs, err)
+	}
+	// Bad TTLs and roles are refused with the reason.
+	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", []byte(`{"role":"owner"}`)); status != 400 || !strings.Contains(string(b), "role") {
+		t.Errorf("bad role: %d %s", status, b)
+	}
+	if status, _, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", []byte(`{"ttl_seconds":99999999}`)); status != 400 {
+		t.Errorf("long ttl: %d", status)
+	}
+}
+
+// TestMembersAndSettings: members list, removal (not the last admin), and
+// retention settings (admins set them, members read them).
+func TestMembersAndSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	bob := e.signUp("bob@example.com")
+	st := e.household(alice, "Home")
+	hh := "/v1/households/" + st.HouseholdID
+	if err := alice.c.AddMember(ctx, st.HouseholdID, "bob@example.com", "member"); err != nil {
+		t.Fatal(err)
+	}
+	if status, b, _ := bob.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":0,"max_age_seconds":86400}`)); status != 403 {
+		t.Errorf("member set retention: %d %s", status, b)
+	}
+	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":1000000000,"max_age_seconds":60}`)); status != 400 || !strings.Contains(string(b), "max_age_seconds") {
+		t.Errorf("one-minute retention: %d %s", status, b)
+	}
+	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":1000000000,"max_age_seconds":604800}`)); status != 200 {
+		t.Fatalf("set retention: %d %s", status, b)
+	}
+	var set struct {
+		Quota  int64 `json:"quota_bytes"`
+		MaxAge int64 `json:"max_age_seconds"`
+	}
+	status, b, _ := bob.c.Raw(ctx, "GET", hh+"/settings", nil)
+	if status != 200 || json.Unmarshal(b, &set) != nil || set.Quota != 1e9 || set.MaxAge != 604800 {
+		t.Errorf("settings: %d %s", status, b)
+	}
+	status, b, _ = bob.c.Raw(ctx, "GET", hh, nil)
+	if status != 200 || !strings.Contains(string(b), `"quota_bytes":1000000000`) {
+		t.Errorf("household after quota: %d %s", status, b)
+	}
+
+	var who struct {
+		AccountID string `json:"account_id"`
+	}
+	_, b, _ = alice.c.Raw(ctx, "GET", "/v1/account", nil)
+	json.Unmarshal(b, &who)
+	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 409 {
+		t.Errorf("removing the only admin: %d %s", status, b)
+	}
+	_, b, _ = bob.c.Raw(ctx, "GET", "/v1/account", nil)
+	json.Unmarshal(b, &who)
+	if status, b, _ := bob.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 403 {
+		t.Errorf("member removed a member: %d %s", status, b)
+	}
+	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 200 {
+		t.Fatalf("remove bob: %d %s", status, b)
+	}
+	if status, _, _ := bob.c.Raw(ctx, "GET", hh+"/chain", nil); status != 404 {
+		t.Errorf("removed member reads the chain: %d", status)
+	}
+}
