@@ -10,10 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
+	"vigil/internal/pairing"
 )
 
 // envelopeVector is one entry of internal/envelope/testdata/vectors.json.
@@ -747,5 +751,213 @@ func TestBrowserHousehold(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.DroppedLink.Error, "RollbackError: ") {
 		t.Errorf("the cloud dropping the newest link: %+v", res.DroppedLink)
+	}
+}
+
+// fakeRelay is a stand-in for the cloud's household and pairing routes
+// (docs/API.md shapes) for TestBrowserPairing: real keydir verification of
+// appended links, and a real pairing.Hub answering each pairing.
+type fakeRelay struct {
+	mu       sync.Mutex
+	hh       string
+	genesis  []byte
+	links    [][]byte
+	st       *keydir.State
+	pairings map[string]*fakePairing
+}
+
+type fakePairing struct {
+	hub    *pairing.Hub
+	msgs   [][]byte
+	tamper int // 1: the relay alters message 1; 3: message 3
+	offer  *pairing.HouseholdOffer
+}
+
+func (f *fakeRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	reply := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	hhPath := "/v1/households/" + f.hh
+	switch {
+	case r.Method == "GET" && r.URL.Path == hhPath:
+		reply(200, map[string]any{"household_id": f.hh, "name": f.st.Name, "genesis_hash": hex.EncodeToString(f.genesis), "role": "admin"})
+	case r.Method == "GET" && r.URL.Path == hhPath+"/chain":
+		reply(200, map[string]any{"household_id": f.hh, "genesis_hash": hex.EncodeToString(f.genesis), "from": 0, "links": f.links})
+	case r.Method == "POST" && r.URL.Path == hhPath+"/chain":
+		var body struct {
+			Link []byte `json:"link"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		next := f.st.Clone()
+		if err := next.Apply(body.Link); err != nil {
+			reply(422, map[string]string{"error": err.Error()})
+			return
+		}
+		f.st, f.links = next, append(f.links, body.Link)
+		reply(201, map[string]any{"seq": next.Seq})
+	case strings.HasPrefix(r.URL.Path, "/v1/pairings/"):
+		rest := strings.TrimPrefix(r.URL.Path, "/v1/pairings/")
+		id, sub, _ := strings.Cut(rest, "/")
+		p := f.pairings[id]
+		if p == nil {
+			reply(404, map[string]string{"error": "no such pairing"})
+			return
+		}
+		if r.Method == "GET" && sub == "" {
+			msgs := slices.Clone(p.msgs)
+			if p.tamper == 1 {
+				msgs[0] = bytes.Clone(msgs[0])
+				msgs[0][40] ^= 1
+			}
+			if p.tamper == 3 && len(msgs) == 3 {
+				msgs[2] = bytes.Clone(msgs[2])
+				msgs[2][5] ^= 1
+			}
+			reply(200, map[string]any{"household_id": f.hh, "msgs": msgs})
+			return
+		}
+		var body struct {
+			Step        int    `json:"step"`
+			Msg         []byte `json:"msg"`
+			HouseholdID string `json:"household_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		if r.Method != "POST" || sub != "messages" || body.Step != 1 || len(p.msgs) != 1 || body.HouseholdID != f.hh {
+			reply(409, map[string]string{"error": "out of order"})
+			return
+		}
+		p.msgs = append(p.msgs, body.Msg)
+		offer, msg3, err := p.hub.Receive(body.Msg)
+		if err != nil {
+			reply(201, map[string]any{})
+			return
+		}
+		p.offer = &offer
+		p.msgs = append(p.msgs, msg3)
+		reply(201, map[string]any{})
+	default:
+		reply(404, map[string]string{"error": "not found"})
+	}
+}
+
+// TestBrowserPairing: the browser pairs a hub exactly as Go
+// member.PairHub — codes parse to Go's rendezvous IDs, the real Go hub
+// accepts the browser's offer (household, pinned genesis, epoch key) and
+// the browser adds the hub to the chain (verified with keydir) only after
+// the hub's confirmation; a relay that alters message 1 or 3, an unknown or
+// used code, or a browser that is not an admin change nothing.
+func TestBrowserPairing(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		GenesisHash string            `json:"genesis_hash"`
+		DeviceKeys  map[string]string `json:"device_keys"`
+		Links       []string          `json:"links"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	pin, _ := hex.DecodeString(v.GenesisHash)
+	links := unhexAll(t, v.Links)
+	st, err := keydir.Verify(links, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRelay{hh: st.HouseholdID, genesis: pin, links: links, st: st, pairings: map[string]*fakePairing{}}
+	newHub := func(tamper int) (pairing.Code, ed25519.PublicKey) {
+		code, err := pairing.NewCode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		hub, msg1, err := pairing.NewHub(code, pub, "Garage hub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.pairings[code.RendezvousID()] = &fakePairing{hub: hub, msgs: [][]byte{msg1}, tamper: tamper}
+		return code, pub
+	}
+	good, goodPub := newHub(0)
+	t1, _ := newHub(1)
+	t3, _ := newHub(3)
+	unknown, _ := pairing.NewCode()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	gs := good.String()
+	variants := []string{gs, strings.ToLower(strings.ReplaceAll(gs, "-", " ")), strings.ReplaceAll(gs, "-", "\u2013"), gs[:5] + "U" + gs[6:], gs[:len(gs)-1], ""}
+	typo := []byte(gs)
+	typo[3] = map[bool]byte{true: '2', false: '3'}[typo[3] != '2']
+	variants = append(variants, string(typo))
+	in := map[string]any{
+		"hh": st.HouseholdID, "adminKeys": v.DeviceKeys["alice"], "variants": variants,
+		"codes": map[string]string{"good": strings.ToLower(gs), "tamper1": t1.String(), "tamper3": t3.String(), "unknown": unknown.String()},
+	}
+	var res struct {
+		Rendezvous  map[string]string `json:"rendezvous"`
+		BeforeAdmin string            `json:"beforeAdmin"`
+		Tamper1     string            `json:"tamper1"`
+		Tamper3     string            `json:"tamper3"`
+		Unknown     string            `json:"unknown"`
+		Again       string            `json:"again"`
+		Me          string            `json:"me"`
+		Good        struct {
+			Hub  string   `json:"hub"`
+			Name string   `json:"name"`
+			Seq  int64    `json:"seq"`
+			Hubs []string `json:"hubs"`
+		} `json:"good"`
+	}
+	browsertest.Run(t, 2*time.Minute, "crypto-pairing.mjs", map[string]string{"INPUT": writeInput(t, in), "API_URL": srv.URL}, &res)
+
+	for _, s := range variants {
+		want := "invalid"
+		if c, err := pairing.ParseCode(s); err == nil {
+			want = c.RendezvousID()
+		}
+		got := res.Rendezvous[s]
+		if want == "invalid" && !strings.HasPrefix(got, "PairingError: invalid pairing code") || want != "invalid" && got != want {
+			t.Errorf("code %q: browser %q, Go %q", s, got, want)
+		}
+	}
+	if !strings.Contains(res.BeforeAdmin, "only an admin device") {
+		t.Errorf("a browser that is not an admin device: %q", res.BeforeAdmin)
+	}
+	for name, got := range map[string]string{"tamper1": res.Tamper1, "tamper3": res.Tamper3} {
+		if !strings.HasPrefix(got, "PairingError: pairing failed") {
+			t.Errorf("relay altering a message (%s): %q", name, got)
+		}
+	}
+	if !strings.Contains(res.Unknown, "no hub is waiting") || !strings.Contains(res.Again, "already used") {
+		t.Errorf("unknown code %q, used code %q", res.Unknown, res.Again)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.links) != len(links)+2 {
+		t.Fatalf("%d links after pairing, want %d (enrolment and one hub)", len(f.links), len(links)+2)
+	}
+	final, err := keydir.Verify(f.links, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, ok := final.Devices[keydir.DeviceID(goodPub)]
+	if !ok || hub.Role != keydir.RoleHub || hub.Name != "Garage hub" || res.Good.Hub != hex.EncodeToString(goodPub) || res.Good.Seq != final.Seq {
+		t.Errorf("paired hub in the chain: %+v; browser says %+v", hub, res.Good)
+	}
+	if d := final.Devices[res.Me]; d.Role != keydir.RoleAdmin {
+		t.Errorf("browser device role %q", d.Role)
+	}
+	o := f.pairings[good.RendezvousID()].offer
+	if o == nil || o.HouseholdID != st.HouseholdID || !bytes.Equal(o.GenesisHash, pin) || o.EpochRecipient != final.EpochRecipient().String() {
+		t.Errorf("the hub received offer %+v", o)
+	}
+	if f.pairings[t1.RendezvousID()].offer != nil || f.pairings[t3.RendezvousID()].offer == nil {
+		t.Error("an altered hello must stop the browser before it offers; an altered confirmation only after")
 	}
 }

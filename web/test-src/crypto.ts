@@ -8,6 +8,7 @@ import * as devicekeys from '../src/crypto/devicekeys';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
 import * as household from '../src/household';
+import * as pairing from '../src/pairing';
 
 const { hex, unhex, utf8 } = bytes;
 
@@ -341,6 +342,48 @@ async function hhEnrol(hh: string, adminText: string, segHex: string) {
   return { link: hex(link), after: hhSummary(h2), cachedSame: cached === h2, plaintext: new TextDecoder().decode(opened.plaintext), me: me.id };
 }
 
-(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household };
-(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol };
+/** pairFlow: this browser is made an admin (by the Go test's admin keys), then pairs hubs with codes. */
+async function pairFlow(hh: string, adminText: string, codes: Record<string, string>, variants: string[]) {
+  const out: Record<string, unknown> = {};
+  const rv: Record<string, string> = {};
+  for (const v of variants) {
+    try {
+      rv[v] = await pairing.rendezvousId(pairing.parseCode(v));
+    } catch (e) {
+      rv[v] = errName(e);
+    }
+  }
+  out.rendezvous = rv;
+  let h = await household.openHousehold(hh);
+  try {
+    await pairing.pairHub(h, codes.good);
+    out.beforeAdmin = 'paired';
+  } catch (e) {
+    out.beforeAdmin = errName(e);
+  }
+  const me = await devicekeys.createDeviceKeys();
+  const admin = await deviceKeysFromText(adminText);
+  h = await household.appendLink(h, await chain.addDevice(h.state, admin, { role: 'admin', name: 'This browser', signPub: me.signPub, boxPub: me.boxPub }));
+  for (const name of ['tamper1', 'tamper3', 'unknown']) {
+    try {
+      await pairing.pairHub(h, codes[name], { pollMs: 50, timeoutMs: 10_000 });
+      out[name] = 'paired';
+    } catch (e) {
+      out[name] = errName(e);
+    }
+  }
+  const r = await pairing.pairHub(h, codes.good, { pollMs: 50, timeoutMs: 10_000 });
+  out.good = { hub: hex(r.hub.signPub), name: r.hub.name, seq: r.household.state.seq, hubs: r.household.trustedHubs.map(hex) };
+  try {
+    await pairing.pairHub(r.household, codes.good, { pollMs: 50, timeoutMs: 10_000 });
+    out.again = 'paired';
+  } catch (e) {
+    out.again = errName(e);
+  }
+  out.me = me.id;
+  return out;
+}
+
+(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing };
+(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow };
 (window as any).vigilReady = true;
