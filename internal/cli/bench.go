@@ -30,7 +30,7 @@ func runBench(e env) error {
 		return benchWeb(e, e.args[1:])
 	}
 	if len(e.args) == 0 || e.args[0] != "record" {
-		return fmt.Errorf("%w: bench needs a subcommand: record | cloud", ErrUsage)
+		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web", ErrUsage)
 	}
 	fs := newFlags(e, "bench record", "--streams N --duration D")
 	streams := fs.Int("streams", 10, "number of camera streams")

@@ -31,6 +31,7 @@ import (
 	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
+	"vigil/internal/envelope"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
@@ -130,11 +131,20 @@ func runDemo(e env) error {
 Vigil demo is running. Open this link in a browser on this machine (it signs
 you in once and enrols the browser as a device of the demo household):
 
-  %s
+  %[1]s
 
-Sign in by hand: %s, password and authenticator secret in %s.
-Run '%s demo --data %s' again for a fresh link. Press Ctrl-C to stop.
-`, u, demoEmail, filepath.Join(*data, "admin", "account.json"), selfName(), *data)
+Sign in by hand: %[2]s, password and authenticator secret in %[4]s.
+Run '%[3]s demo --data %[9]s' again for a fresh link.
+
+The hub also seals every segment to a local household key, so in another
+terminal you can export footage without the cloud:
+  %[3]s recordings list --data %[5]s
+  %[3]s recordings export --data %[5]s --camera front --from %[6]s --to %[7]s \
+      --identity %[8]s -o clip.mp4
+Press Ctrl-C to stop (the open segment is sealed and kept).
+`, u, demoEmail, selfName(), filepath.Join(*data, "admin", "account.json"), filepath.Join(*data, "hub"),
+		time.Now().UTC().Truncate(time.Second).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339),
+		filepath.Join(*data, "household.key"), *data)
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping…")
 	return d.Close()
@@ -219,8 +229,15 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 	} else if p.HouseholdID != h.HouseholdID {
 		return nil, fmt.Errorf("the demo hub in %s is paired with household %s, not %s (hint: delete %s)", hubDir, p.HouseholdID, h.HouseholdID, o.Data)
 	}
+	// A local household key as well: 'vigil recordings export' opens the
+	// hub's footage with it, without the cloud.
+	recipient, err := demoIdentity(filepath.Join(abs, "household.key"))
+	if err != nil {
+		return nil, err
+	}
 	cfg := &config.Hub{
 		Data:            hubDir,
+		Recipients:      []string{recipient},
 		Cameras:         []config.Camera{{Name: "front", URL: camURL}},
 		Retention:       config.Retention{MaxBytes: 2 << 30, MaxAge: config.Duration(7 * 24 * time.Hour)},
 		SegmentDuration: config.Duration(o.SegmentDuration),
@@ -588,4 +605,28 @@ func selfName() string {
 		return "vigil"
 	}
 	return "./" + rel
+}
+
+// demoIdentity loads the demo's local household identity, creating it on
+// the first run, and returns its recipient string.
+func demoIdentity(path string) (string, error) {
+	ids, err := readIdentities(path)
+	if err == nil {
+		if x, ok := ids[0].(*envelope.X25519Identity); ok {
+			return x.Recipient().String(), nil
+		}
+		return "", fmt.Errorf("%s: not an X25519 identity", path)
+	}
+	if _, statErr := os.Stat(path); !errors.Is(statErr, fs.ErrNotExist) {
+		return "", err
+	}
+	id, err := envelope.GenerateX25519Identity()
+	if err != nil {
+		return "", err
+	}
+	text := fmt.Sprintf("# Vigil demo household identity (local copy).\n# recipient: %s\n%s\n", id.Recipient(), id)
+	if err := keydir.WriteSecretFile(path, []byte(text)); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(id.Recipient().String()), nil
 }
