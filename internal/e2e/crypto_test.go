@@ -206,6 +206,8 @@ func TestBrowserCrypto(t *testing.T) {
 		Extractable   bool   `json:"extractable"`
 		Sig           string `json:"sig"`
 		ExportError   string `json:"exportError"`
+		SignExtract   bool   `json:"signExtractable"`
+		SignExport    string `json:"signExportError"`
 		StanzaToSelf  string `json:"stanzaToSelf"`
 	}
 	var res struct {
@@ -323,6 +325,9 @@ func TestBrowserCrypto(t *testing.T) {
 	c := d.Created
 	if c.Missing || c.Extractable || strings.Contains(c.ExportError, "exported") || c.ExportError == "" {
 		t.Errorf("device box key: extractable %v, export %q", c.Extractable, c.ExportError)
+	}
+	if c.SignExtract || c.SignExport == "" || strings.Contains(c.SignExport, "exported") {
+		t.Errorf("device signing key: extractable %v, export %q", c.SignExtract, c.SignExport)
 	}
 	for name, o := range map[string]device{"reloaded": d.Reloaded, "other page": d.OtherPage} {
 		if o.ID != c.ID || o.DeviceString != c.DeviceString || o.Extractable {

@@ -5,6 +5,7 @@ import * as keys from '../src/crypto/keys';
 import * as hpke from '../src/crypto/hpke';
 import * as envelope from '../src/crypto/envelope';
 import * as devicekeys from '../src/crypto/devicekeys';
+import * as idb from '../src/crypto/idb';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
 import * as household from '../src/household';
@@ -127,6 +128,15 @@ async function deviceKeys(msgHex: string, create: boolean) {
   } catch (e) {
     exportError = String(e);
   }
+  // The signing key as stored: non-extractable too.
+  const rec = await idb.idbGet<{ signKey: CryptoKey }>('keys', 'device');
+  let signExportError = '';
+  try {
+    await crypto.subtle.exportKey('pkcs8', rec!.signKey);
+    signExportError = 'exported';
+  } catch (e) {
+    signExportError = String(e);
+  }
   const parsed = await devicekeys.parseDeviceString(devicekeys.deviceString(k));
   return {
     id: k.id,
@@ -139,6 +149,8 @@ async function deviceKeys(msgHex: string, create: boolean) {
     extractable: k.boxKey.extractable,
     sig: hex(sig),
     exportError,
+    signExtractable: rec!.signKey.extractable,
+    signExportError,
     stanzaToSelf: hex(await envelope.wrapFileKey(utf8('0123456789abcdef0123456789abcdef'), k.boxPub)),
   };
 }
