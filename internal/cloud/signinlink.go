@@ -95,7 +95,7 @@ func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request, c *call)
 		err = s.st.DeleteToken(r.Context(), hash)
 	}
 	linkUse.Unlock()
-	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != tokenSignInLink) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.Kind != tokenSignInLink || !s.now().Before(t.Expires))) {
 		s.ipLimit.Fail(c.ip)
 		return bad
 	}
