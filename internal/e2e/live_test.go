@@ -6,14 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"vigil/internal/browsertest"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/client"
@@ -342,5 +349,140 @@ func TestLiveThroughTURN(t *testing.T) {
 	if err == nil {
 		t.Log("an offer without relayed candidates was still made; it cannot connect")
 	}
-	_ = net.IPv4len
+}
+
+// swappingProxy serves the app and API of the cloud on its own origin and
+// relays the live-view WebSocket itself; while swap is set it replaces the
+// DTLS fingerprint in every answer (SDP and signed field) with another
+// certificate's, as a malicious relay would.
+func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) string {
+	t.Helper()
+	target, _ := url.Parse(cloudURL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		h := http.Header{}
+		for _, k := range []string{"Cookie", "Origin", "Authorization"} {
+			if v := r.Header.Get(k); v != "" {
+				h.Set(k, v)
+			}
+		}
+		h.Set("Host", r.Host)
+		upstream, resp, err := websocket.DefaultDialer.Dial("ws://"+target.Host+r.URL.RequestURI(), h)
+		if err != nil {
+			code := http.StatusBadGateway
+			if resp != nil {
+				code = resp.StatusCode
+			}
+			http.Error(w, "upstream refused", code)
+			return
+		}
+		defer upstream.Close()
+		down, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer down.Close()
+		go func() {
+			for {
+				mt, b, err := down.ReadMessage()
+				if err != nil {
+					upstream.Close()
+					return
+				}
+				upstream.WriteMessage(mt, b)
+			}
+		}()
+		for {
+			mt, b, err := upstream.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m live.Message
+			if swap.Load() && json.Unmarshal(b, &m) == nil && m.Type == "answer" {
+				fp, _ := live.SDPFingerprint(m.SDP)
+				m.SDP = strings.ReplaceAll(m.SDP, "a=fingerprint:"+fp, "a=fingerprint:"+otherFP)
+				m.Fingerprint = otherFP
+				b, _ = json.Marshal(m)
+			}
+			if down.WriteMessage(mt, b) != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+
+// TestLiveBrowser: a browser enrolled in the household (its device added to
+// the chain by the admin) clicks a camera in the grid and sees live video
+// from the hub; through a relay that swaps the hub's DTLS fingerprint, the
+// page refuses the session and says why.
+func TestLiveBrowser(t *testing.T) {
+	lh := startLiveHousehold(t, nil)
+	// The hub is connected and has a group of pictures to start from.
+	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)
+	w.Close()
+
+	ctx := context.Background()
+	bc := client.New(lh.cloud.url)
+	email := fmt.Sprintf("browser%d-%d@example.com", os.Getpid(), accountSeq.Add(1))
+	res, err := bc.SignUp(ctx, email, "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lh.c.AddMember(ctx, lh.id(), email, "member"); err != nil {
+		t.Fatal(err)
+	}
+	var swap atomic.Bool
+	base := swappingProxy(t, lh.cloud.url, &swap)
+	// The script calls these when it has shown its device identity and
+	// when it wants the relay to start swapping.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/enrol":
+			dev, err := member.ParseDevice(strings.TrimSpace(string(b)), keydir.RoleMember, "browser")
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			lh.addDevice(t, dev)
+		case "/swap":
+			swap.Store(true)
+		}
+	}))
+	t.Cleanup(hook.Close)
+	var out struct {
+		FirstFrameMs float64 `json:"firstFrameMs"`
+		Differ       bool    `json:"differ"`
+		Mean1        float64 `json:"mean1"`
+		Mean2        float64 `json:"mean2"`
+		Std1         float64 `json:"std1"`
+		Refusal      string  `json:"refusal"`
+		Width        int     `json:"width"`
+		Height       int     `json:"height"`
+	}
+	browsertest.Run(t, 3*time.Minute, "live.mjs", map[string]string{
+		"BASE_URL": base, "HOOK_URL": hook.URL, "EMAIL": email, "PASSWORD": "a long enough password",
+		"TOTP_SECRET": res.TOTPSecret, "HOUSEHOLD": lh.id(), "CAMERA": "front",
+	}, &out)
+	t.Logf("time from clicking the camera to its first decoded live frame: %.0f ms (target <= 1000 ms)", out.FirstFrameMs)
+	t.Logf("with the fingerprint swapped the page says: %s", out.Refusal)
+	t.Logf("frames: mean luminance %.1f / %.1f, std %.1f, differ %v", out.Mean1, out.Mean2, out.Std1, out.Differ)
+	if !out.Differ {
+		t.Error("two frames a second apart are identical: the video is not live")
+	}
+	if out.Mean1 < 10 || out.Std1 < 5 {
+		t.Errorf("the frame is black or flat (mean %.1f, std %.1f)", out.Mean1, out.Std1)
+	}
+	if !strings.Contains(out.Refusal, "signature does not match") {
+		t.Errorf("with the fingerprint swapped the page says %q, want the refusal reason", out.Refusal)
+	}
 }
