@@ -44,11 +44,13 @@ vet: deps
 test: vet web
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 
-# Go benchmarks, then the hub recording (STREAMS, DURATION) and cloud upload (HUBS, RATE) benchmarks.
+# Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app
+# (first live frame, glass-to-glass latency, seek; headless Chromium) benchmarks.
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	./bin/vigil bench record --streams $(STREAMS) --duration $(DURATION)
 	./bin/vigil bench cloud --hubs $(HUBS) --rate $(RATE) --duration $(DURATION)
+	./bin/vigil bench web
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps
