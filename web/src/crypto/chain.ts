@@ -652,16 +652,25 @@ async function unwrapEpoch(s: ChainState, boxKey: CryptoKey, w: WrapRef, n: numb
 
 async function rawEpochKeys(s: ChainState, boxKey: CryptoKey, id: string): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
-  for (let n = 1; n <= s.epochs.length; n++) {
-    const w = s.epochs[n - 1].wraps.get(id);
-    if (!w) throw new ChainError('invalid', `epoch ${n} has no key for device ${id} (the state is inconsistent)`);
-    const st = w.stanza.raw;
-    const raw = await hpkeOpen(boxKey, st.subarray(5, 37), WRAP_INFO, new Uint8Array(0), st.subarray(37)).catch(() => {
-      throw new ChainError('invalid', `the key of epoch ${n} wrapped in link ${w.seq} does not decrypt with this key`);
-    });
-    out.push(raw);
+  try {
+    for (let n = 1; n <= s.epochs.length; n++) {
+      const w = s.epochs[n - 1].wraps.get(id);
+      if (!w) throw new ChainError('invalid', `epoch ${n} has no key for device ${id} (the state is inconsistent)`);
+      const st = w.stanza.raw;
+      const raw = await hpkeOpen(boxKey, st.subarray(5, 37), WRAP_INFO, new Uint8Array(0), st.subarray(37)).catch(() => {
+        throw new ChainError('invalid', `the key of epoch ${n} wrapped in link ${w.seq} does not decrypt with this key`);
+      });
+      out.push(raw);
+      // Pass on only keys that match the epoch's public key.
+      if (raw.length !== 32 || !equal(await x25519PublicKey(await importX25519Private(raw)), s.epochs[n - 1].pub)) {
+        throw new ChainError('invalid', `the key of epoch ${n} wrapped in link ${w.seq} does not match the epoch's public key (its signer wrapped a wrong key)`);
+      }
+    }
+    return out;
+  } catch (e) {
+    out.forEach((r) => r.fill(0));
+    throw e;
   }
-  return out;
 }
 
 async function memberId(s: ChainState, keys: DeviceKeys | CryptoKey): Promise<{ id: string; boxKey: CryptoKey }> {
