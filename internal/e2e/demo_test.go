@@ -193,3 +193,40 @@ func demoAbsDiff(a, b uint32) uint32 {
 	}
 	return b - a
 }
+
+// TestDemoClockMeasure: with the clock camera, web/test/measure.mjs (what
+// 'vigil bench web' runs) reads the time burned into the frames the browser
+// presents, and times a click to the first live frame. Only that the
+// measurement works is asserted; the numbers are logged.
+func TestDemoClockMeasure(t *testing.T) {
+	ctx := context.Background()
+	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: t.TempDir(), Listen: "127.0.0.1:0", Clock: true, Argon2: testArgon,
+		Logger: vigiltest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	u, err := d.SignInURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m cli.WebMeasurement
+	browsertest.Run(t, 3*time.Minute, "measure.mjs", map[string]string{"DEMO_URL": u, "RUNS": "2", "FRAMES": "30"}, &m)
+	p := func(v *float64) float64 {
+		if v == nil {
+			return -1
+		}
+		return *v
+	}
+	t.Logf("first live frame %v ms; glass-to-glass p50 %.0f ms p95 %.0f ms over %d frames (%d unreadable, video %s); seek %v ms %s",
+		m.FirstFrameMs, p(m.G2G.P50), p(m.G2G.P95), m.G2G.N, m.DecodeFailures, m.Video, m.SeekMs, m.SeekNote)
+	if len(m.FirstFrameMs) != 2 {
+		t.Errorf("%d first-frame times, want 2", len(m.FirstFrameMs))
+	}
+	if m.G2G.N < 30 {
+		t.Errorf("the time was read from %d frames, want 30", m.G2G.N)
+	}
+	if m.G2G.Min != nil && *m.G2G.Min < 0 {
+		t.Errorf("a frame was shown %.0f ms before the time drawn in it: the clock pattern is misread", -*m.G2G.Min)
+	}
+}
