@@ -355,11 +355,14 @@ func TestLiveThroughTURN(t *testing.T) {
 // relays the live-view WebSocket itself; while swap is set it replaces the
 // DTLS fingerprint in every answer (SDP and signed field) with another
 // certificate's, as a malicious relay would.
-func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) string {
+// drop closes the WebSocket connections relayed so far.
+func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) (base string, drop func()) {
 	t.Helper()
 	target, _ := url.Parse(cloudURL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	var mu sync.Mutex
+	conns := map[*websocket.Conn]bool{}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !websocket.IsWebSocketUpgrade(r) {
 			rp.ServeHTTP(w, r)
@@ -387,6 +390,9 @@ func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) string {
 			return
 		}
 		defer down.Close()
+		mu.Lock()
+		conns[down] = true
+		mu.Unlock()
 		go func() {
 			for {
 				mt, b, err := down.ReadMessage()
@@ -415,7 +421,14 @@ func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) string {
 		}
 	}))
 	t.Cleanup(hs.Close)
-	return hs.URL
+	return hs.URL, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+		clear(conns)
+	}
 }
 
 const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
@@ -441,7 +454,7 @@ func TestLiveBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var swap atomic.Bool
-	base := swappingProxy(t, lh.cloud.url, &swap)
+	base, drop := swappingProxy(t, lh.cloud.url, &swap)
 	// The script calls these when it has shown its device identity and
 	// when it wants the relay to start swapping.
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -456,6 +469,8 @@ func TestLiveBrowser(t *testing.T) {
 			lh.addDevice(t, dev)
 		case "/swap":
 			swap.Store(true)
+		case "/drop":
+			drop()
 		}
 	}))
 	t.Cleanup(hook.Close)
@@ -466,6 +481,7 @@ func TestLiveBrowser(t *testing.T) {
 		Mean2        float64 `json:"mean2"`
 		Std1         float64 `json:"std1"`
 		Refusal      string  `json:"refusal"`
+		Reconnected  bool    `json:"reconnected"`
 		Width        int     `json:"width"`
 		Height       int     `json:"height"`
 	}
@@ -481,6 +497,9 @@ func TestLiveBrowser(t *testing.T) {
 	}
 	if out.Mean1 < 10 || out.Std1 < 5 {
 		t.Errorf("the frame is black or flat (mean %.1f, std %.1f)", out.Mean1, out.Std1)
+	}
+	if !out.Reconnected {
+		t.Error("after the signalling connection dropped the page did not come back to live video")
 	}
 	if !strings.Contains(out.Refusal, "signature does not match") {
 		t.Errorf("with the fingerprint swapped the page says %q, want the refusal reason", out.Refusal)

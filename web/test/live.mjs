@@ -86,6 +86,20 @@ try {
   await page.screenshot({ path: join(artifacts, 'live-page.png') });
   const differ = !shot1.equals(shot2) && s1.hash !== s2.hash;
 
+  // The connection drops: the page starts a new session by itself.
+  const drop = await fetch(hook + '/drop', { method: 'POST' });
+  assert(drop.ok, 'drop hook');
+  let reconnected = false;
+  try {
+    await page.waitForSelector('video.live-big[data-connects="2"]', { timeout: 30000 });
+    const r1 = await stats();
+    await page.waitForTimeout(1000);
+    const r2 = await stats();
+    reconnected = r1.hash !== r2.hash;
+  } catch {
+    console.error('no reconnection; page says: ' + (await page.textContent('#app')));
+  }
+
   // A relay that swaps the hub's fingerprint.
   const sw = await fetch(hook + '/swap', { method: 'POST' });
   assert(sw.ok, 'swap hook');
@@ -99,7 +113,7 @@ try {
   }
   await page.screenshot({ path: join(artifacts, 'live-refused.png') });
 
-  result({ firstFrameMs, differ, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal });
+  result({ firstFrameMs, differ, reconnected, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal });
 } finally {
   await browser.close();
 }

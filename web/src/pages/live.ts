@@ -35,6 +35,7 @@ function tile(hh: string, cam: string, signal: Signal, prep: Awaited<ReturnType<
   const status = h('span', { class: 'muted live-status', role: 'status' }, 'Connecting…');
   const err = h('p', { class: 'live-error' });
   const started = big && clickedAt ? clickedAt : performance.now();
+  let connects = 0;
   clickedAt = 0;
   const view = new LiveView({
     hh,
@@ -45,7 +46,11 @@ function tile(hh: string, cam: string, signal: Signal, prep: Awaited<ReturnType<
     trust: prep.trust,
     onStatus: (s) => {
       status.textContent = s;
-      if (s === 'Live') err.replaceChildren();
+      if (s === 'Live') {
+        err.replaceChildren();
+        connects++;
+        video.setAttribute('data-connects', String(connects));
+      }
     },
     onError: (msg, fatal) => {
       if (fatal) {
