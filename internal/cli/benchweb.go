@@ -24,6 +24,7 @@ type WebMeasurement struct {
 	Video          string  `json:"video"`
 	SeekMs         []int   `json:"seekMs"`
 	Seek           Summary `json:"seek"`
+	SeekPageMs     []int   `json:"seekPageMs"` // the page's own count (click handler to first frame)
 	SeekNote       string  `json:"seekNote"`
 }
 
@@ -53,7 +54,7 @@ func benchWeb(e env, args []string) error {
 	webDir := fs.String("web", "web", "the repository's web/ directory (the scripts and playwright-core)")
 	data := fs.String("data", "", "demo directory (default: a temporary one, removed afterwards)")
 	artifacts := fs.String("artifacts", "", "directory for screenshots")
-	warmup := fs.Duration("warmup", 6*time.Second, "recording before measuring (the timeline needs segments)")
+	warmup := fs.Duration("warmup", 20*time.Second, "recording before measuring (the timeline needs segments)")
 	verbose := fs.Bool("v", false, "service logs on stderr")
 	if err := parse(fs, args, 0); err != nil {
 		return err

@@ -120,56 +120,53 @@ try {
   const lat = g2g.lat.map((x) => Math.round(x));
   log(`glass-to-glass over ${lat.length} frames: p50 ${pct(lat, 50)} ms, p95 ${pct(lat, 95)} ms (${g2g.failures} unreadable)`);
 
-  // 3. Timeline click -> first played frame.
+  // 3. Timeline click -> first played frame. The camera page's bar
+  // (#tl-bar) draws recorded ranges (.tl-range); a click plays from that
+  // moment into #tl-video. The video is paused before each click, so the
+  // first frame presented after it is the seek's.
   const seekMs = [];
+  const seekPageMs = [];
   let seekNote = '';
   await page.goto(new URL(`/h/${hh}/cam/${camera}`, url).href);
-  const bar = page.locator('[data-timeline], .timeline').first();
-  const found = await bar.waitFor({ timeout: 20_000 }).then(() => true, () => false);
-  if (!found) {
-    seekNote = 'no timeline element ([data-timeline] or .timeline) on the camera page';
+  const ready = await page.waitForFunction(() => document.querySelector('#tl-bar .tl-range') && /Click/.test(document.querySelector('#tl-status')?.textContent || ''),
+    null, { timeout: 30_000 }).then(() => true, () => false);
+  if (!ready) {
+    seekNote = `the timeline did not become playable: ${await page.locator('#tl-error, #tl-refusal, #tl-status').allTextContents().catch(() => [])}`;
   } else {
-    // Let the recorded ranges load, then click inside the last minute.
-    await page.waitForTimeout(1500);
+    await page.click('#tl-zoom-1').catch(() => {});
+    await page.waitForSelector('#tl-bar .tl-range', { timeout: 20_000 });
     for (let i = 0; i < runs; i++) {
-      const box = await bar.boundingBox();
-      const ms = await page.evaluate(async ({ x, y }) => {
-        const prev = new Set(document.querySelectorAll('video'));
+      const r = await page.evaluate(async (frac) => {
+        const bar = document.querySelector('#tl-bar');
+        const v = document.querySelector('#tl-video');
+        const rs = [...bar.querySelectorAll('.tl-range')].map((e) => [Number(e.dataset.start), Number(e.dataset.end)]);
+        const a = rs[0][0], b = rs[rs.length - 1][1] - 2000;
+        const wall = a + Math.max(0, b - a) * frac;
+        const from = Number(bar.dataset.from), to = Number(bar.dataset.to);
+        const box = bar.getBoundingClientRect();
+        const x = box.left + ((wall - from) / (to - from)) * box.width, y = box.top + box.height / 2;
+        v.pause();
+        await new Promise((res) => setTimeout(res, 200));
         return await new Promise((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('no frame played within 20 s of the timeline click')), 20_000);
           let clicked = 0;
-          const hooked = new Set();
-          const hook = () => {
-            for (const v of document.querySelectorAll('video')) {
-              if (hooked.has(v)) continue;
-              hooked.add(v);
-              const wait = () => v.requestVideoFrameCallback((now) => {
-                if (now < clicked) return wait();
-                clearTimeout(timer);
-                obs.disconnect();
-                resolve(now - clicked);
-              });
-              wait();
-            }
-          };
-          const obs = new MutationObserver(hook);
-          obs.observe(document.body, { childList: true, subtree: true });
-          void prev;
-          hook();
+          v.requestVideoFrameCallback((now) => {
+            clearTimeout(timer);
+            const page = v.getAttribute('data-first-frame-ms');
+            resolve({ ms: now - clicked, page: page === null ? null : Number(page) });
+          });
           clicked = performance.now();
-          const el = document.elementFromPoint(x, y);
-          el.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, clientX: x, clientY: y }));
-          el.dispatchEvent(new PointerEvent('pointerup', { bubbles: true, clientX: x, clientY: y }));
-          el.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: x, clientY: y }));
+          bar.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: x, clientY: y }));
         });
-      }, { x: box.x + box.width * (0.5 + 0.08 * i), y: box.y + box.height / 2 }).catch((e) => {
+      }, [0.1, 0.3, 0.5, 0.7, 0.9][i % 5]).catch((e) => {
         seekNote = e.message;
         return null;
       });
-      if (ms === null) break;
-      seekMs.push(Math.round(ms));
-      log(`seek ${i + 1}/${runs}: ${Math.round(ms)} ms`);
-      await page.waitForTimeout(500);
+      if (r === null) break;
+      seekMs.push(Math.round(r.ms));
+      if (r.page !== null) seekPageMs.push(r.page);
+      log(`seek ${i + 1}/${runs}: ${Math.round(r.ms)} ms`);
+      await page.waitForTimeout(700);
     }
     if (art) await page.screenshot({ path: path.join(art, 'measure-timeline.png') });
   }
@@ -177,7 +174,7 @@ try {
   result({
     firstFrameMs, firstFrame: summary(firstFrameMs),
     g2g: summary(lat), decodeFailures: g2g.failures, video: `${g2g.w}x${g2g.h}`,
-    seekMs, seek: summary(seekMs), seekNote,
+    seekMs, seek: summary(seekMs), seekPageMs, seekNote,
   });
 } finally {
   await browser.close();
