@@ -276,12 +276,15 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		return err
 	}
 	d.blobs = blobs
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: --listen %q: want HOST:PORT", ErrUsage, o.Listen)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%w: --listen %q: the demo serves plain HTTP, so only on a loopback address (127.0.0.1, ::1, localhost); use 'vigil cloud' with TLS to serve other machines", ErrUsage, o.Listen)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		host, _, serr := net.SplitHostPort(o.Listen)
-		if serr != nil {
-			return fmt.Errorf("%w: --listen %q: want HOST:PORT", ErrUsage, o.Listen)
-		}
 		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
 			return err
 		}
