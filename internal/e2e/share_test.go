@@ -303,3 +303,64 @@ func TestShareLinkBrowser(t *testing.T) {
 		t.Errorf("expired link's object: %d, want 410", status)
 	}
 }
+
+// TestShareCreateInBrowser: an enrolled member's browser shares a range from
+// the shares page (re-wrapping each file key in the browser); a context that
+// never signed in plays exactly that range from the link; after the member
+// revokes it, the guest's reload is refused.
+func TestShareCreateInBrowser(t *testing.T) {
+	browsertest.Require(t)
+	c := startCloud(t, nil)
+	hh := newHousehold(t, c, householdOptions{})
+	objs := hh.waitSegments(t, hh.Camera, 6, 2*time.Minute)
+	// Whole seconds (the page's time fields have a resolution of a second)
+	// inside the third and the fourth segment.
+	mid := func(o client.Object) time.Time { return o.Start.Add(o.End.Sub(o.Start) / 2) }
+	from := mid(objs[2]).Truncate(time.Second)
+	to := mid(objs[3]).Truncate(time.Second).Add(time.Second)
+	want := 0
+	for _, o := range objs {
+		if o.Start.Before(to) && o.End.After(from) {
+			want++
+		}
+	}
+	if want < 2 || want >= len(objs) {
+		t.Fatalf("[%v, %v) overlaps %d of %d segments", from, to, want, len(objs))
+	}
+	var out struct {
+		ID          string            `json:"id"`
+		LinkHasKey  bool              `json:"linkHasKey"`
+		Played      map[string]string `json:"played"`
+		PlayedError string            `json:"played_error"`
+		CurrentTime float64           `json:"currentTime"`
+		After       struct{ State, Status, Message string }
+	}
+	browsertest.Run(t, 3*time.Minute, "share-create.mjs", map[string]string{
+		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
+		"TOTP_SECRET": hh.Owner.TOTPSecret, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera,
+		"FROM_MS": fmt.Sprint(from.UnixMilli()), "TO_MS": fmt.Sprint(to.UnixMilli()),
+	}, &out)
+	t.Logf("browser share: %+v", out)
+	if !out.LinkHasKey {
+		t.Error("the link has no key in its fragment")
+	}
+	n := fmt.Sprint(want)
+	if out.Played["state"] != "loaded" || out.Played["segments"] != n || out.Played["total"] != n {
+		t.Errorf("guest played %v (%s); want %s segments", out.Played, out.PlayedError, n)
+	}
+	if out.CurrentTime <= 0 {
+		t.Error("the shared video does not play")
+	}
+	if out.After.State != "error" || out.After.Status != "410" || !strings.Contains(out.After.Message, "revoked") {
+		t.Errorf("after revocation the guest sees %+v", out.After)
+	}
+	// The cloud holds what the browser sent: the range, a token hash, and
+	// a manifest whose stanzas only the link opens.
+	sh, err := c.st.Share(context.Background(), out.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sh.From.Equal(from) || !sh.To.Equal(to) || sh.Kind != "link" || sh.TokenHash == [32]byte{} || sh.Revoked.IsZero() {
+		t.Errorf("stored share: %+v", sh)
+	}
+}

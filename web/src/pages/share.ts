@@ -108,7 +108,7 @@ interface ShareJSON {
   guest_email?: string;
 }
 
-const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
 
 // Members: the household's shares.
 route('/h/:hh/shares', (root, params) => {
@@ -150,8 +150,8 @@ route('/h/:hh/shares', (root, params) => {
   // Create.
   const camera = h('select', { name: 'camera', required: true });
   const now = new Date();
-  const from = h('input', { type: 'datetime-local', name: 'from', required: true, value: toLocalInput(new Date(now.getTime() - 15 * 60000)) });
-  const to = h('input', { type: 'datetime-local', name: 'to', required: true, value: toLocalInput(now) });
+  const from = h('input', { type: 'datetime-local', name: 'from', step: 1, required: true, value: toLocalInput(new Date(now.getTime() - 15 * 60000)) });
+  const to = h('input', { type: 'datetime-local', name: 'to', step: 1, required: true, value: toLocalInput(now) });
   const expires = h('select', { name: 'expires' },
     h('option', { value: String(3600) }, '1 hour'),
     h('option', { value: String(86400), selected: true }, '1 day'),

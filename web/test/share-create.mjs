@@ -1,0 +1,86 @@
+// A member shares a time range from the shares page of an enrolled browser;
+// a second context that never signed in opens the link and plays it; the
+// member revokes it and the guest's reload is refused.
+import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+
+const base = process.env.BASE_URL;
+const hook = process.env.HOOK_URL;
+const hh = process.env.HOUSEHOLD;
+const cam = process.env.CAMERA;
+const shots = process.env.ARTIFACTS;
+
+const browser = await launch();
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await newPage(ctx, 'member');
+  await page.goto(base + '/device');
+  await page.waitForSelector('#device-string', { timeout: 20000 });
+  const device = (await page.textContent('#device-string')).trim();
+  assert(device.startsWith('vigdev1:'), `device string ${device}`);
+  const signedIn = await page.evaluate(
+    async ({ email, password, code }) => {
+      const r = await fetch('/v1/sessions', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
+      });
+      const j = await r.json();
+      if (!r.ok) return 'sign-in failed: ' + j.error;
+      localStorage.setItem('vigil.csrf', j.csrf);
+      return 'ok';
+    },
+    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
+  );
+  assert(signedIn === 'ok', signedIn);
+  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
+  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+
+  // Share [FROM_MS, TO_MS) of the camera as a link for an hour.
+  await page.goto(`${base}/h/${hh}/shares`);
+  await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
+  const local = (ms) => page.evaluate((t) => {
+    const d = new Date(t);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  }, ms);
+  await page.selectOption('#share-form select[name=camera]', cam);
+  await page.fill('#share-form input[name=from]', await local(Number(process.env.FROM_MS)));
+  await page.fill('#share-form input[name=to]', await local(Number(process.env.TO_MS)));
+  await page.selectOption('#share-form select[name=expires]', '3600');
+  await page.click('#share-form button[type=submit]');
+  try {
+    await page.waitForSelector('#share-link', { timeout: 30000 });
+  } catch {
+    fail('no share link; page says: ' + (await page.textContent('#app')));
+  }
+  const link = await page.inputValue('#share-link');
+  const id = link.split('/s/')[1].split('#')[0];
+  await page.waitForSelector(`#shares-table tr[data-share="${id}"][data-state="active"]`, { timeout: 10000 });
+  if (shots) await page.screenshot({ path: `${shots}/shares-page.png` });
+
+  // The guest: a fresh context, never signed in.
+  const gctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const guest = await newPage(gctx, 'guest');
+  await guest.goto(link);
+  const settled = '#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]';
+  await guest.waitForSelector(settled, { timeout: 60000 });
+  const played = await guest.$eval('#share-page', (el) => ({ ...el.dataset }));
+  const played_error = await guest.$eval('#share-error', (e) => e.textContent);
+  await guest.waitForFunction(() => document.querySelector('#share-video').currentTime > 0.3, null, { timeout: 15000 }).catch(() => {});
+  const currentTime = await guest.$eval('#share-video', (v) => v.currentTime);
+
+  // Revoke from the member's page; the guest reloads (the key is still in
+  // the tab) and is refused.
+  await page.click(`#shares-table button[data-share="${id}"]`);
+  await page.waitForSelector(`#shares-table tr[data-share="${id}"][data-state="revoked"]`, { timeout: 10000 });
+  await guest.reload();
+  await guest.waitForSelector(settled, { timeout: 30000 });
+  const after = {
+    state: await guest.$eval('#share-page', (el) => el.dataset.state),
+    status: await guest.$eval('#share-page', (el) => el.dataset.status ?? ''),
+    message: await guest.$eval('#share-error', (e) => e.textContent),
+  };
+  if (shots) await guest.screenshot({ path: `${shots}/share-revoked.png` });
+  result({ id, linkHasKey: link.includes('#k='), played, played_error, currentTime, after });
+} finally {
+  await browser.close();
+}
