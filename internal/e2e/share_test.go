@@ -106,6 +106,13 @@ func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // the household's admin device.
 func (hh *testHousehold) shareLink(t testing.TB, camera string, from, to, exp time.Time) goLink {
 	t.Helper()
+	return hh.shareLinkForged(t, camera, from, to, exp, false)
+}
+
+// shareLinkForged with forge set stores a manifest whose link MAC is wrong,
+// as a cloud substituting a manifest of its own would have to.
+func (hh *testHousehold) shareLinkForged(t testing.TB, camera string, from, to, exp time.Time, forge bool) goLink {
+	t.Helper()
 	ctx := context.Background()
 	idb := make([]byte, 16)
 	rand.Read(idb)
@@ -168,7 +175,11 @@ func (hh *testHousehold) shareLink(t testing.TB, camera string, from, to, exp ti
 	sig := ed25519.Sign(hh.Admin.Sign, append([]byte("vigil/share/v1/manifest\x00"), bb...))
 	mac := hmac.New(sha256.New, linkDerive(t, l.secret, l.id, "vigil/share/v1/link-mac"))
 	mac.Write(bb)
-	signed, _ := json.Marshal(map[string]string{"body": b64u.EncodeToString(bb), "sig": b64u.EncodeToString(sig), "mac": b64u.EncodeToString(mac.Sum(nil))})
+	macSum := mac.Sum(nil)
+	if forge {
+		rand.Read(macSum)
+	}
+	signed, _ := json.Marshal(map[string]string{"body": b64u.EncodeToString(bb), "sig": b64u.EncodeToString(sig), "mac": b64u.EncodeToString(macSum)})
 	th := sha256.Sum256(l.token)
 	req, _ := json.Marshal(map[string]any{"id": l.id, "camera": camera, "from": from, "to": to, "expires": exp, "kind": "link",
 		"token_hash": th[:], "manifest": signed})
@@ -209,6 +220,7 @@ func TestShareLinkBrowser(t *testing.T) {
 	from, to := objs[2].Start, objs[3].End
 	link := hh.shareLink(t, hh.Camera, from, to, time.Now().Add(time.Hour))
 	other := hh.shareLink(t, hh.Camera, from, to, time.Now().Add(time.Hour))
+	forged := hh.shareLinkForged(t, hh.Camera, from, to, time.Now().Add(24*time.Hour), true)
 	var want []client.Object
 	for _, o := range objs {
 		if o.Start.Before(to) && o.End.After(from) {
@@ -291,9 +303,9 @@ func TestShareLinkBrowser(t *testing.T) {
 		VideoHidden            bool
 	}
 	browsertest.Run(t, 2*time.Minute, "share.mjs", map[string]string{"PHASE": "refused", "REVOKED": link.url, "EXPIRED": other.url,
-		"WRONG": c.url + "/s/" + other.id + "#k=" + b64u.EncodeToString(wrong)}, &refused)
+		"WRONG": c.url + "/s/" + other.id + "#k=" + b64u.EncodeToString(wrong), "FORGED": forged.url}, &refused)
 	t.Logf("refused: %+v", refused)
-	for name, want := range map[string][2]string{"revoked": {"410", "revoked"}, "expired": {"410", "expired"}, "wrong": {"404", "does not exist"}} {
+	for name, want := range map[string][2]string{"revoked": {"410", "revoked"}, "expired": {"410", "expired"}, "wrong": {"404", "does not exist"}, "forged": {"", "does not match this link"}} {
 		r := refused[name]
 		if r.State != "error" || r.Status != want[0] || !strings.Contains(r.Message, want[1]) || !r.VideoHidden {
 			t.Errorf("%s link: %+v; want a %s saying %q", name, r, want[0], want[1])

@@ -1,7 +1,8 @@
 // A guest opens share links in fresh browser contexts (never signed in).
 //   PHASE=play     LINK plays: every shared segment decrypts and plays, the
 //                  key leaves the address bar and is never sent
-//   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message
+//   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message,
+//                  and so are a WRONG key and a FORGED manifest
 import { launch, newPage, result, fail } from './lib.mjs';
 
 const phase = process.env.PHASE;
@@ -62,7 +63,7 @@ try {
     });
   } else if (phase === 'refused') {
     const out = {};
-    for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG]]) {
+    for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG], ['forged', process.env.FORGED]]) {
       const { page, ctx } = await open(link, name);
       out[name] = {
         state: await page.$eval('#share-page', (el) => el.dataset.state),
