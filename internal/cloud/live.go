@@ -510,6 +510,9 @@ func (t *TURN) Credentials(user string, ttl time.Duration) (ICEServer, error) {
 // Addr is the relay's UDP address.
 func (t *TURN) Addr() net.Addr { return t.addr }
 
+// Allocations is the number of relay allocations in use.
+func (t *TURN) Allocations() int { return t.srv.AllocationCount() }
+
 // Close stops the relay.
 func (t *TURN) Close() error { return t.srv.Close() }
 

@@ -334,7 +334,11 @@ func TestLiveThroughTURN(t *testing.T) {
 	w, first := watch(t, lh, lh.admin, live.NetOptions{Loopback: true, RelayOnly: true}, ice.Servers)
 	t.Logf("first relayed frame %v after the offer", first.Round(time.Millisecond))
 	waitFrames(t, w, 30)
-	// Wrong credentials are refused by the relay.
+	if n := turnSrv.Allocations(); n < 1 {
+		t.Errorf("the TURN relay has %d allocations while a relay-only viewer watches", n)
+	}
+	// Wrong credentials are refused by the relay: no relayed candidate,
+	// so a relay-only viewer never connects.
 	bad := ice.Servers
 	bad[0].Credential = "wrong"
 	vc, err := live.DialViewer(context.Background(), lh.cloud.url, lh.id(), bearer(lh.c))
@@ -344,10 +348,15 @@ func TestLiveThroughTURN(t *testing.T) {
 	defer vc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = live.StartWatch(ctx, live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: lh.admin, Chain: lh.st,
+	badW, err := live.StartWatch(ctx, live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: lh.admin, Chain: lh.st,
 		Net: live.NetOptions{Loopback: true, RelayOnly: true}, ICE: bad}, vc.Exchange)
 	if err == nil {
-		t.Log("an offer without relayed candidates was still made; it cannot connect")
+		defer badW.Close()
+		select {
+		case <-badW.First():
+			t.Error("a relay-only viewer with wrong TURN credentials got video")
+		case <-time.After(5 * time.Second):
+		}
 	}
 }
 
