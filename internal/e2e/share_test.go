@@ -376,3 +376,69 @@ func TestShareCreateInBrowser(t *testing.T) {
 		t.Errorf("stored share: %+v", sh)
 	}
 }
+
+// TestShareAccountBrowser: a member's browser shares a range with a guest
+// account's device (its "vigdev1:" string); the guest, signed in on that
+// browser, finds it under "Shared with me" and plays it; the member's own
+// browser, which is not the guest, is refused.
+func TestShareAccountBrowser(t *testing.T) {
+	browsertest.Require(t)
+	c := startCloud(t, nil)
+	hh := newHousehold(t, c, householdOptions{})
+	guest := newAccount(t, c)
+	objs := hh.waitSegments(t, hh.Camera, 5, 2*time.Minute)
+	mid := func(o client.Object) time.Time { return o.Start.Add(o.End.Sub(o.Start) / 2) }
+	from := mid(objs[1]).Truncate(time.Second)
+	to := mid(objs[2]).Truncate(time.Second).Add(time.Second)
+	want := 0
+	for _, o := range objs {
+		if o.Start.Before(to) && o.End.After(from) {
+			want++
+		}
+	}
+	var out struct {
+		ID             string            `json:"id"`
+		URLHasFragment bool              `json:"urlHasFragment"`
+		Played         map[string]string `json:"played"`
+		PlayedError    string            `json:"playedError"`
+		Info           string            `json:"info"`
+		Member         struct{ State, Status, Message string }
+	}
+	browsertest.Run(t, 3*time.Minute, "share-account.mjs", map[string]string{
+		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
+		"TOTP_SECRET": hh.Owner.TOTPSecret, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera,
+		"GUEST_EMAIL": guest.Email, "GUEST_PASSWORD": guest.Password, "GUEST_TOTP": guest.TOTPSecret,
+		"FROM_MS": fmt.Sprint(from.UnixMilli()), "TO_MS": fmt.Sprint(to.UnixMilli()),
+	}, &out)
+	t.Logf("account share: %+v", out)
+	n := fmt.Sprint(want)
+	if out.Played["state"] != "loaded" || out.Played["segments"] != n {
+		t.Errorf("guest played %v (%s); want %s segments", out.Played, out.PlayedError, n)
+	}
+	if out.URLHasFragment {
+		t.Error("an account share's address carries a key")
+	}
+	if !strings.Contains(out.Info, hh.Owner.Email) {
+		t.Errorf("the guest page does not say who shared it: %q", out.Info)
+	}
+	if out.Member.State != "error" || out.Member.Status != "404" || !strings.Contains(out.Member.Message, "not shared with the account") {
+		t.Errorf("the member's browser (not the guest) opening the share: %+v, want 404", out.Member)
+	}
+	sh, err := c.st.Share(context.Background(), out.ID)
+	if err != nil || sh.Kind != "account" || sh.Guest != guest.ID {
+		t.Fatalf("stored share: %+v %v", sh, err)
+	}
+	accs, err := c.st.Accesses(context.Background(), hh.ID, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, a := range accs {
+		if a.ActorKind == "guest" && a.Actor == guest.ID && a.Action == "share.object.read" {
+			reads++
+		}
+	}
+	if reads != want {
+		t.Errorf("%d guest object reads recorded, want %d", reads, want)
+	}
+}

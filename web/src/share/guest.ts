@@ -41,6 +41,7 @@ export interface OpenedShare {
 }
 
 async function guestFetch(path: string, headers: Record<string, string>): Promise<Response> {
+  const link = 'Vigil-Share-Token' in headers;
   let res: Response;
   try {
     res = await fetch(path, { headers, credentials: 'same-origin', cache: 'no-store' });
@@ -55,7 +56,10 @@ async function guestFetch(path: string, headers: Record<string, string>): Promis
     } catch {
       /* not JSON */
     }
-    if (res.status === 404) msg = 'This share does not exist, or the link is incomplete (copy the whole link, including the part after #).';
+    if (res.status === 404)
+      msg = link
+        ? 'This share does not exist, or the link is incomplete (copy the whole link, including the part after #).'
+        : 'This share does not exist, or it was not shared with the account you are signed in as.';
     else if (res.status === 410) msg = msg.charAt(0).toUpperCase() + msg.slice(1) + '. Ask the sender for a new link.';
     throw new ShareRefused(res.status, msg || `${res.status} ${res.statusText}`);
   }
