@@ -315,10 +315,18 @@ func (l *liveRelay) serveViewer(s *Server, c *liveConn, household, account strin
 		key := household + "/" + sess
 		l.mu.Lock()
 		l.init()
+		for id := range mine { // sessions the hub ended
+			if s := l.sessions[household+"/"+id]; s == nil || s.viewer != c {
+				delete(mine, id)
+			}
+		}
 		ss := l.sessions[key]
 		var hub *liveHubConn
 		var refuse map[string]string
 		switch {
+		case typ == "close" && (ss == nil || ss.viewer != c):
+			l.mu.Unlock()
+			continue // already over
 		case typ == "offer" && ss == nil:
 			hub = l.hubFor(household, cam)
 			switch {

@@ -305,6 +305,14 @@ func TestLiveNonMemberCannotSignal(t *testing.T) {
 		t.Logf("hub: %v", he)
 		break
 	}
+	// Refused sessions do not count against the connection's limit.
+	for i := range 10 {
+		_, err = live.StartWatch(ctx, cfg, vc.Exchange)
+		var he *live.HubError
+		if !errors.As(err, &he) || he.Code != live.CodeRefused {
+			t.Fatalf("offer %d of an unknown device: %v, want the hub's refusal", i+2, err)
+		}
+	}
 	// The hub's own endpoint needs a device signature.
 	if _, err := live.DialViewer(ctx, lh.cloud.url, "../hub", bearer(lh.c)); err == nil {
 		t.Error("a viewer reached the hub endpoint")

@@ -96,9 +96,6 @@ type Hub struct {
 // chain again.
 const RefreshEvery = 5 * time.Second
 
-// errUnknownDevice marks a refusal that a newer chain may lift.
-var errUnknownDevice = errors.New("unknown device")
-
 func (h *Hub) refreshChain(ctx context.Context) bool {
 	if h.cfg.Refresh == nil {
 		return false
@@ -140,7 +137,10 @@ func NewHub(cfg HubConfig) *Hub {
 }
 
 // RefusedError is a viewer the hub did not admit, with the reason.
-type RefusedError struct{ Reason string }
+type RefusedError struct {
+	Reason  string
+	unknown bool // the device is not in the chain (a newer chain may list it)
+}
 
 func (e *RefusedError) Error() string { return "live view refused: " + e.Reason }
 
@@ -157,7 +157,7 @@ func (h *Hub) checkOffer(m Message) (viewerFP string, err error) {
 	}
 	d, ok := st.Devices[m.Device]
 	if !ok || (d.Role != keydir.RoleAdmin && d.Role != keydir.RoleMember) {
-		return "", fmt.Errorf("%w: %w", errUnknownDevice, refused("device %q is not an admin or member device of the household", m.Device))
+		return "", &RefusedError{Reason: fmt.Sprintf("device %q is not an admin or member device of the household", m.Device), unknown: true}
 	}
 	fp, err := SDPFingerprint(m.SDP)
 	if err != nil {
@@ -207,7 +207,8 @@ var (
 
 func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
 	viewerFP, err := h.checkOffer(m)
-	if errors.Is(err, errUnknownDevice) && h.refreshChain(ctx) {
+	var re *RefusedError
+	if errors.As(err, &re) && re.unknown && h.refreshChain(ctx) {
 		viewerFP, err = h.checkOffer(m)
 	}
 	if err != nil {
