@@ -35,16 +35,23 @@ try {
   const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
   assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
 
-  // Share [FROM_MS, TO_MS) of the camera as a link for an hour.
-  await page.goto(`${base}/h/${hh}/shares`);
+  // Share [FROM_MS, TO_MS) of the camera as a link for an hour; the form
+  // comes prefilled from the address (as a timeline's Share control links).
+  const q = new URLSearchParams({ camera: cam, from: new Date(Number(process.env.FROM_MS)).toISOString(), to: new Date(Number(process.env.TO_MS)).toISOString() });
+  await page.goto(`${base}/h/${hh}/shares?${q}`);
   await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
   const local = (ms) => page.evaluate((t) => {
     const d = new Date(t);
     return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   }, ms);
-  await page.selectOption('#share-form select[name=camera]', cam);
-  await page.fill('#share-form input[name=from]', await local(Number(process.env.FROM_MS)));
-  await page.fill('#share-form input[name=to]', await local(Number(process.env.TO_MS)));
+  const prefilled = {
+    camera: await page.inputValue('#share-form select[name=camera]'),
+    from: await page.inputValue('#share-form input[name=from]'),
+    to: await page.inputValue('#share-form input[name=to]'),
+  };
+  if (prefilled.camera !== cam || prefilled.from !== (await local(Number(process.env.FROM_MS))) || prefilled.to !== (await local(Number(process.env.TO_MS)))) {
+    fail(`the form is not prefilled from the address: ${JSON.stringify(prefilled)}`);
+  }
   await page.selectOption('#share-form select[name=expires]', '3600');
   await page.click('#share-form button[type=submit]');
   try {

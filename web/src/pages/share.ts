@@ -110,9 +110,16 @@ interface ShareJSON {
 
 const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
 
-// Members: the household's shares.
+// Members: the household's shares. The form may be prefilled from the
+// address: /h/:hh/shares?camera=front&from=<RFC 3339>&to=<RFC 3339> (the
+// timeline links here to share what it shows).
 route('/h/:hh/shares', (root, params) => {
   const hh = params.hh;
+  const q = new URLSearchParams(location.search);
+  const qTime = (k: string) => {
+    const t = Date.parse(q.get(k) ?? '');
+    return Number.isNaN(t) ? null : new Date(t);
+  };
   const base = `/v1/households/${encodeURIComponent(hh)}`;
   const err = h('p', { id: 'shares-error' });
   const tbody = h('tbody', {});
@@ -150,8 +157,8 @@ route('/h/:hh/shares', (root, params) => {
   // Create.
   const camera = h('select', { name: 'camera', required: true });
   const now = new Date();
-  const from = h('input', { type: 'datetime-local', name: 'from', step: 1, required: true, value: toLocalInput(new Date(now.getTime() - 15 * 60000)) });
-  const to = h('input', { type: 'datetime-local', name: 'to', step: 1, required: true, value: toLocalInput(now) });
+  const from = h('input', { type: 'datetime-local', name: 'from', step: 1, required: true, value: toLocalInput(qTime('from') ?? new Date(now.getTime() - 15 * 60000)) });
+  const to = h('input', { type: 'datetime-local', name: 'to', step: 1, required: true, value: toLocalInput(qTime('to') ?? now) });
   const expires = h('select', { name: 'expires' },
     h('option', { value: String(3600) }, '1 hour'),
     h('option', { value: String(86400), selected: true }, '1 day'),
@@ -209,7 +216,7 @@ route('/h/:hh/shares', (root, params) => {
   );
   (async () => {
     const { cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`);
-    for (const c of cameras) camera.append(h('option', { value: c }, c));
+    for (const c of cameras) camera.append(h('option', { value: c, selected: c === q.get('camera') }, c));
     await load();
   })().catch((e) => showError(err, e));
 });

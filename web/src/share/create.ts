@@ -123,3 +123,9 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   secret?.fill(0);
   return { id, kind: body.kind, url, objects: entries.length };
 }
+
+/** sharePagePath is the shares page with its form set to share [from, to) of camera (for a "Share" control). */
+export function sharePagePath(hh: string, camera: string, from: Date, to: Date): string {
+  const q = new URLSearchParams({ camera, from: from.toISOString(), to: to.toISOString() });
+  return `/h/${encodeURIComponent(hh)}/shares?${q}`;
+}
