@@ -221,6 +221,7 @@ func TestShareLinkBrowser(t *testing.T) {
 	link := hh.shareLink(t, hh.Camera, from, to, time.Now().Add(time.Hour))
 	other := hh.shareLink(t, hh.Camera, from, to, time.Now().Add(time.Hour))
 	forged := hh.shareLinkForged(t, hh.Camera, from, to, time.Now().Add(24*time.Hour), true)
+	partial := hh.shareLink(t, hh.Camera, from, to, time.Now().Add(24*time.Hour))
 	var want []client.Object
 	for _, o := range objs {
 		if o.Start.Before(to) && o.End.After(from) {
@@ -296,20 +297,30 @@ func TestShareLinkBrowser(t *testing.T) {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
 	clk.Advance(2 * time.Hour)
+	// Retention deletes one shared segment: the rest still plays.
+	if err := c.st.DeleteObject(context.Background(), hh.ID, want[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.blobs.Delete(context.Background(), want[0].Key); err != nil {
+		t.Fatal(err)
+	}
 	wrong := make([]byte, 32)
 	rand.Read(wrong)
 	var refused map[string]struct {
-		State, Status, Message string
-		VideoHidden            bool
+		State, Status, Message, Segments string
+		VideoHidden                      bool
 	}
 	browsertest.Run(t, 2*time.Minute, "share.mjs", map[string]string{"PHASE": "refused", "REVOKED": link.url, "EXPIRED": other.url,
-		"WRONG": c.url + "/s/" + other.id + "#k=" + b64u.EncodeToString(wrong), "FORGED": forged.url}, &refused)
+		"WRONG": c.url + "/s/" + other.id + "#k=" + b64u.EncodeToString(wrong), "FORGED": forged.url, "PARTIAL": partial.url}, &refused)
 	t.Logf("refused: %+v", refused)
 	for name, want := range map[string][2]string{"revoked": {"410", "revoked"}, "expired": {"410", "expired"}, "wrong": {"404", "does not exist"}, "forged": {"", "does not match this link"}} {
 		r := refused[name]
 		if r.State != "error" || r.Status != want[0] || !strings.Contains(r.Message, want[1]) || !r.VideoHidden {
 			t.Errorf("%s link: %+v; want a %s saying %q", name, r, want[0], want[1])
 		}
+	}
+	if p := refused["partial"]; p.State != "loaded" || p.Segments != fmt.Sprint(len(want)-1) {
+		t.Errorf("a share with one segment deleted since: %+v, want the other %d played", p, len(want)-1)
 	}
 	if status, _ := other.get(t, c.url, "/v1/shares/"+other.id+"/objects/"+other.keys[0]); status != 410 {
 		t.Errorf("expired link's object: %d, want 410", status)

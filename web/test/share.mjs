@@ -2,7 +2,8 @@
 //   PHASE=play     LINK plays: every shared segment decrypts and plays, the
 //                  key leaves the address bar and is never sent
 //   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message,
-//                  and so are a WRONG key and a FORGED manifest
+//                  and so are a WRONG key and a FORGED manifest; a PARTIAL
+//                  share (a segment deleted since) plays the rest
 import { launch, newPage, result, fail } from './lib.mjs';
 
 const phase = process.env.PHASE;
@@ -63,13 +64,14 @@ try {
     });
   } else if (phase === 'refused') {
     const out = {};
-    for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG], ['forged', process.env.FORGED]]) {
+    for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG], ['forged', process.env.FORGED], ['partial', process.env.PARTIAL]]) {
       const { page, ctx } = await open(link, name);
       out[name] = {
         state: await page.$eval('#share-page', (el) => el.dataset.state),
         status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
         message: await page.$eval('#share-error', (e) => e.textContent),
         videoHidden: await page.$eval('#share-video', (v) => v.hidden),
+        segments: await page.$eval('#share-page', (el) => el.dataset.segments ?? ''),
       };
       if (shots) await page.screenshot({ path: `${shots}/share-${name}.png` });
       await ctx.close();

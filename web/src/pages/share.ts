@@ -67,10 +67,22 @@ route('/s/:id', (root, params) => {
     }
     player = new SegmentPlayer(video);
     let n = 0;
-    for (const o of s.objects) {
+    let gone = 0;
+    for (const [i, o] of s.objects.entries()) {
       if (stopped) return;
-      status.textContent = `Decrypting segment ${n + 1} of ${s.objects.length}…`;
-      const plain = await openSharedObject(s, o);
+      status.textContent = `Decrypting segment ${i + 1} of ${s.objects.length}…`;
+      let plain: Uint8Array;
+      try {
+        plain = await openSharedObject(s, o);
+      } catch (e) {
+        // A segment the household's retention has deleted since: skip it.
+        if (e instanceof ShareRefused && e.status === 404) {
+          gone++;
+          list.append(h('li', { class: 'muted' }, `${fmt(o.start)} – ${fmt(o.end)}: no longer stored`));
+          continue;
+        }
+        throw e;
+      }
       await player.append(plain);
       plain.fill(0);
       n++;
@@ -79,7 +91,8 @@ route('/s/:id', (root, params) => {
       if (n === 1) page.dataset.state = 'playing';
     }
     player.end();
-    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser.`;
+    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser${gone ? `; ${gone} no longer stored` : ''}.`;
+    if (n === 0) throw new Error('none of the shared segments is stored any more');
     page.dataset.state = 'loaded';
   })().catch((e) => {
     page.dataset.state = 'error';
