@@ -356,7 +356,10 @@ func TestShareCreateInBrowser(t *testing.T) {
 		Played      map[string]string `json:"played"`
 		PlayedError string            `json:"played_error"`
 		CurrentTime float64           `json:"currentTime"`
-		After       struct{ State, Status, Message string }
+		After       struct {
+			State, Status, Message string
+			VideoShown             bool
+		}
 	}
 	browsertest.Run(t, 3*time.Minute, "share-create.mjs", map[string]string{
 		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
@@ -374,7 +377,7 @@ func TestShareCreateInBrowser(t *testing.T) {
 	if out.CurrentTime <= 0 {
 		t.Error("the shared video does not play")
 	}
-	if out.After.State != "error" || out.After.Status != "410" || !strings.Contains(out.After.Message, "revoked") {
+	if out.After.State != "error" || out.After.Status != "410" || !strings.Contains(out.After.Message, "revoked") || out.After.VideoShown {
 		t.Errorf("after revocation the guest sees %+v", out.After)
 	}
 	// The cloud holds what the browser sent: the range, a token hash, and

@@ -85,6 +85,7 @@ try {
     state: await guest.$eval('#share-page', (el) => el.dataset.state),
     status: await guest.$eval('#share-page', (el) => el.dataset.status ?? ''),
     message: await guest.$eval('#share-error', (e) => e.textContent),
+    videoShown: await guest.$eval('#share-video', (v) => getComputedStyle(v).display !== 'none'),
   };
   if (shots) await guest.screenshot({ path: `${shots}/share-revoked.png` });
   result({ id, linkHasKey: link.includes('#k='), played, played_error, currentTime, after });

@@ -70,7 +70,7 @@ try {
         state: await page.$eval('#share-page', (el) => el.dataset.state),
         status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
         message: await page.$eval('#share-error', (e) => e.textContent),
-        videoHidden: await page.$eval('#share-video', (v) => v.hidden),
+        videoHidden: await page.$eval('#share-video', (v) => getComputedStyle(v).display === 'none'),
         segments: await page.$eval('#share-page', (el) => el.dataset.segments ?? ''),
       };
       if (shots) await page.screenshot({ path: `${shots}/share-${name}.png` });

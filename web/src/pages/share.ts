@@ -99,6 +99,7 @@ route('/s/:id', (root, params) => {
     if (e instanceof ShareRefused) page.dataset.status = String(e.status);
     status.textContent = '';
     video.hidden = true;
+    video.style.display = 'none'; // the stylesheet's display: block outranks [hidden]
     showError(err, e);
   });
   return () => {
@@ -190,7 +191,6 @@ route('/h/:hh/shares', (root, params) => {
     h('label', {}, "Guest's account e-mail (optional)", guestEmail),
     h('label', {}, "Guest's device string (with an e-mail)", guestDevice),
     submit,
-    out,
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -205,6 +205,8 @@ route('/h/:hh/shares', (root, params) => {
         progress: (d, n) => (submit.textContent = `Wrapping keys ${d}/${n}…`),
       });
       const link = h('input', { readonly: true, id: 'share-link', value: res.url, class: 'mono' });
+      link.style.flex = '1';
+      link.style.minWidth = '0';
       const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
       copy.addEventListener('click', () => void navigator.clipboard?.writeText(res.url));
       out.append(
@@ -225,7 +227,7 @@ route('/h/:hh/shares', (root, params) => {
     h('p', {}, h('a', { href: `/h/${encodeURIComponent(hh)}` }, '← Household')),
     err,
     h('div', { class: 'card' }, table),
-    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form),
+    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form, out),
   );
   (async () => {
     const { cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`);
@@ -251,7 +253,9 @@ route('/shared', (root) => {
       dev.append(h('p', { class: 'muted' }, 'A share for your account is opened with a key made in this browser. Set one up, then send the device string to the person sharing.'), b);
       return;
     }
-    dev.append(h('p', {}, 'Send this device string to the person sharing with you:'), h('input', { readonly: true, class: 'mono', value: deviceString(k), id: 'device-string' }));
+    const ds = h('input', { readonly: true, class: 'mono', value: deviceString(k), id: 'device-string' });
+    ds.style.width = '100%';
+    dev.append(h('p', {}, 'Send this device string to the person sharing with you:'), ds);
   };
   (async () => {
     await showDevice();
