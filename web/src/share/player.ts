@@ -21,11 +21,18 @@ function codecOf(seg: Uint8Array): string {
   return `video/mp4; codecs="${codecs.join(', ') || 'avc1.640028'}"`;
 }
 
+// At most this many seconds are buffered ahead of playback (a long share
+// is fetched as it plays, not all at once); played media older than
+// KEEP_BEHIND seconds is dropped from the buffer.
+const MAX_AHEAD = 60;
+const KEEP_BEHIND = 30;
+
 export class SegmentPlayer {
   private ms = new MediaSource();
   private sb: SourceBuffer | null = null;
   private opened: Promise<void>;
   private url: string;
+  private closed = false;
   appended = 0;
 
   constructor(private video: HTMLVideoElement) {
@@ -44,7 +51,25 @@ export class SegmentPlayer {
       this.sb.mode = 'sequence';
     }
     const sb = this.sb;
-    await new Promise<void>((resolve, reject) => {
+    const end = () => (sb.buffered.length ? sb.buffered.end(sb.buffered.length - 1) : 0);
+    while (!this.closed && this.appended > 0 && end() - this.video.currentTime > MAX_AHEAD) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (this.closed) return;
+    const behind = this.video.currentTime - KEEP_BEHIND;
+    if (sb.buffered.length && behind > sb.buffered.start(0)) await this.update(sb, () => sb.remove(0, behind));
+    await this.update(sb, () => sb.appendBuffer(seg.slice().buffer));
+    this.appended++;
+    if (this.appended === 1) {
+      if (sb.buffered.length > 0) this.video.currentTime = sb.buffered.start(0);
+      this.video.play().catch(() => {
+        /* autoplay refused: the controls start it */
+      });
+    }
+  }
+
+  private update(sb: SourceBuffer, op: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const done = () => {
         sb.removeEventListener('updateend', done);
         sb.removeEventListener('error', fail);
@@ -57,15 +82,14 @@ export class SegmentPlayer {
       };
       sb.addEventListener('updateend', done);
       sb.addEventListener('error', fail);
-      sb.appendBuffer(seg.slice().buffer);
+      try {
+        op();
+      } catch (e) {
+        sb.removeEventListener('updateend', done);
+        sb.removeEventListener('error', fail);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
     });
-    this.appended++;
-    if (this.appended === 1) {
-      if (sb.buffered.length > 0) this.video.currentTime = sb.buffered.start(0);
-      this.video.play().catch(() => {
-        /* autoplay refused: the controls start it */
-      });
-    }
   }
 
   /** end says no more segments follow. */
@@ -74,6 +98,7 @@ export class SegmentPlayer {
   }
 
   close(): void {
+    this.closed = true;
     this.video.pause();
     this.video.removeAttribute('src');
     this.video.load();
