@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -87,7 +86,7 @@ type Demo struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	secrets [][]byte // enrolment secrets of the links handed out
+	invites map[string][]byte // invite ID -> secret, of the links handed out
 }
 
 // demoAccount is the demo account's credentials, kept in the data
@@ -177,7 +176,7 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	d := &Demo{log: o.Logger, out: o.Progress, cancel: cancel, prof: profile{filepath.Join(abs, "admin")}}
+	d := &Demo{log: o.Logger, out: o.Progress, cancel: cancel, prof: profile{filepath.Join(abs, "admin")}, invites: map[string][]byte{}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -450,90 +449,69 @@ func (d *Demo) pairHub(ctx context.Context, dir string, h *pinnedHousehold) erro
 }
 
 // SignInURL returns a fresh link that signs the demo account in once and
-// enrols the browser that opens it. The secrets are in the fragment, which
-// the browser never sends to the server.
+// enrols the browser that opens it: a one-time sign-in token, and an invite
+// of the household whose secret only this process and the link hold. The
+// secrets are in the fragment, which the browser never sends to the server.
 func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 	tok, err := d.srv.SignInLink(ctx, d.acct, 30*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	inv, err := d.c.CreateInvite(ctx, d.HouseholdID, keydir.RoleAdmin, 30*time.Minute)
 	if err != nil {
 		return "", err
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	d.mu.Lock()
-	d.secrets = append(d.secrets, secret)
+	d.invites[inv.ID] = secret
 	d.mu.Unlock()
 	h, err := d.prof.household(d.HouseholdID)
 	if err != nil {
 		return "", err
 	}
-	frag := url.Values{"t": {tok}, "k": {base64.RawURLEncoding.EncodeToString(secret)}, "h": {d.HouseholdID}, "g": {h.GenesisHash}}
+	frag := url.Values{"t": {tok}, "i": {inv.ID}, "k": {base64.RawURLEncoding.EncodeToString(secret)}, "h": {d.HouseholdID}, "g": {h.GenesisHash}}
 	return d.CloudURL + "/demo#" + frag.Encode(), nil
 }
 
-// EnrolProof is what a browser proves it holds the link's enrolment secret
-// with: HMAC-SHA256(secret, device identity string).
-func EnrolProof(secret []byte, device string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(device))
-	return m.Sum(nil)
-}
-
-type deviceRequest struct {
-	ID     string `json:"id"`
-	Device string `json:"device"`
-	Name   string `json:"name"`
-	Proof  []byte `json:"proof"`
-}
-
-// approveDevices adds to the chain every browser that asks with a proof of
-// an enrolment secret this demo handed out, and drops any other request.
+// approveDevices adds to the chain every browser that asks to join through
+// an invite of this demo with a proof of its secret (member.JoinProof), and
+// declines any other request. The proof stands in for the people comparing
+// the join code: only whoever has the link knows the secret.
 func (d *Demo) approveDevices(ctx context.Context) {
-	path := "/v1/households/" + url.PathEscape(d.HouseholdID) + "/device-requests"
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(300 * time.Millisecond):
 		}
-		status, body, err := d.c.Raw(ctx, "GET", path, nil)
-		if err != nil || status != http.StatusOK {
+		reqs, err := d.c.JoinRequests(ctx, d.HouseholdID)
+		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Warn("device requests", "status", status, "err", err)
+				d.log.Warn("join requests", "err", err)
 			}
 			continue
 		}
-		var list struct {
-			Requests []deviceRequest `json:"requests"`
-		}
-		if json.Unmarshal(body, &list) != nil {
-			continue
-		}
-		for _, q := range list.Requests {
+		for _, q := range reqs {
+			if q.Status != "pending" {
+				continue
+			}
 			if err := d.approve(ctx, q); err != nil {
-				d.log.Warn("device request refused", "request", q.ID, "err", err)
+				d.log.Warn("join request declined", "request", q.ID, "err", err)
+				d.c.Raw(ctx, "DELETE", "/v1/households/"+url.PathEscape(d.HouseholdID)+"/join-requests/"+url.PathEscape(q.ID), nil)
 			}
-			d.c.Raw(ctx, "DELETE", path+"/"+url.PathEscape(q.ID), nil)
 		}
 	}
 }
 
-func (d *Demo) approve(ctx context.Context, q deviceRequest) error {
+func (d *Demo) approve(ctx context.Context, q client.JoinRequest) error {
 	d.mu.Lock()
-	ok := false
-	for _, s := range d.secrets {
-		if hmac.Equal(EnrolProof(s, q.Device), q.Proof) {
-			ok = true
-		}
-	}
+	secret, ok := d.invites[q.InviteID]
 	d.mu.Unlock()
-	if !ok {
-		return errors.New("the proof matches no enrolment secret of this demo")
+	if !ok || !hmac.Equal(member.JoinProof(secret, q.InviteID, q.Device), q.Proof) {
+		return errors.New("the proof matches no invite secret of this demo")
 	}
-	name := q.Name
-	if name == "" {
-		name = "browser"
-	}
-	dk, err := member.ParseDevice(q.Device, keydir.RoleAdmin, name)
+	dk, err := member.ParseDevice(q.Device, keydir.RoleAdmin, q.Name)
 	if err != nil {
 		return err
 	}
@@ -546,19 +524,19 @@ func (d *Demo) approve(ctx context.Context, q deviceRequest) error {
 		return err
 	}
 	if _, ok := st.Devices[dk.ID]; ok {
-		return nil // enrolled on an earlier visit
+		return errors.New("the device is in the household already")
 	}
 	link, err := st.AddDevice(d.admin, dk, time.Now())
 	if err != nil {
 		return err
 	}
-	if err := d.c.AppendLink(ctx, d.HouseholdID, link); err != nil {
+	if err := d.c.ApproveJoinRequest(ctx, d.HouseholdID, q.ID, link); err != nil {
 		return err
 	}
 	if _, err := d.prof.verifiedChain(ctx, d.c, h); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "  browser    device %s (%s) added to the household\n", dk.ID, name)
+	fmt.Fprintf(d.out, "  browser    device %s (%s) added to the household\n", dk.ID, q.Name)
 	return nil
 }
 

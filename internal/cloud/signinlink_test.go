@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,65 +84,5 @@ func TestSignInLink(t *testing.T) {
 	}
 	if _, err := e.srv.SignInLink(ctx, "a-nobody", time.Minute); err == nil {
 		t.Error("a link for an account that does not exist")
-	}
-}
-
-// TestDeviceRequests: members post, only admins list and remove, others
-// see nothing.
-func TestDeviceRequests(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	alice := e.signUp("alice@example.com")
-	bob := e.signUp("bob@example.com")
-	carol := e.signUp("carol@example.com")
-	st := e.household(alice, "Home")
-	hh := st.HouseholdID
-	if err := alice.c.AddMember(ctx, hh, bob.email, "member"); err != nil {
-		t.Fatal(err)
-	}
-	path := "/v1/households/" + hh + "/device-requests"
-	req, _ := json.Marshal(map[string]any{"device": "vigdev1:" + strings.Repeat("A", 86), "name": "Bob's browser", "proof": bytes.Repeat([]byte{7}, 32)})
-	if status, b, _ := carol.c.Raw(ctx, "POST", path, req); status != 404 {
-		t.Errorf("non-member posts a device request: %d %s", status, b)
-	}
-	status, b, _ := bob.c.Raw(ctx, "POST", path, req)
-	if status != 202 {
-		t.Fatalf("member posts a device request: %d %s", status, b)
-	}
-	if status, _, _ := bob.c.Raw(ctx, "GET", path, nil); status != 403 {
-		t.Errorf("member lists device requests: %d, want 403", status)
-	}
-	if status, _, _ := carol.c.Raw(ctx, "GET", path, nil); status != 404 {
-		t.Errorf("non-member lists device requests: %d, want 404", status)
-	}
-	status, b, _ = alice.c.Raw(ctx, "GET", path, nil)
-	var list struct {
-		Requests []struct {
-			ID        string `json:"id"`
-			Device    string `json:"device"`
-			Name      string `json:"name"`
-			AccountID string `json:"account_id"`
-			Proof     []byte `json:"proof"`
-		}
-	}
-	if status != 200 || json.Unmarshal(b, &list) != nil || len(list.Requests) != 1 {
-		t.Fatalf("admin lists: %d %s", status, b)
-	}
-	q := list.Requests[0]
-	if q.Name != "Bob's browser" || !bytes.Equal(q.Proof, bytes.Repeat([]byte{7}, 32)) || q.AccountID != accountID(t, bob.c) {
-		t.Errorf("request as listed: %+v", q)
-	}
-	if status, _, _ := alice.c.Raw(ctx, "DELETE", path+"/"+q.ID, nil); status != 200 {
-		t.Errorf("admin removes: %d", status)
-	}
-	if status, _, _ := alice.c.Raw(ctx, "DELETE", path+"/"+q.ID, nil); status != 404 {
-		t.Errorf("removing twice: %d, want 404", status)
-	}
-	// Requests expire.
-	bob.c.Raw(ctx, "POST", path, req)
-	e.clock.Add(11 * time.Minute)
-	_, b, _ = alice.c.Raw(ctx, "GET", path, nil)
-	if json.Unmarshal(b, &list); len(list.Requests) != 0 {
-		t.Errorf("%d requests left after they expired", len(list.Requests))
 	}
 }

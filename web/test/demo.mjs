@@ -18,6 +18,7 @@ try {
   page.on('pageerror', (e) => errors.push(e.message));
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
+  page.on('response', (r) => { if (r.status() >= 400) console.error(`[demo] ${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`); });
   const t0 = Date.now();
   await page.goto(url);
   // The secrets leave the address bar at once.

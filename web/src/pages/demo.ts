@@ -1,18 +1,19 @@
-// The page 'vigil demo' links to: /demo#t=TOKEN&k=SECRET&h=HOUSEHOLD&g=GENESIS.
-// It signs the local user in once with the one-time token, makes this
-// browser's device keys, and asks the demo's admin device to add it to the
-// household, proving it holds the link's enrolment secret with
-// HMAC-SHA256(secret, device identity). The fragment never reaches the
-// server; it is wiped from the address bar at once. Then it opens the
-// household's cameras.
+// The page 'vigil demo' links to:
+// /demo#t=TOKEN&i=INVITE&k=SECRET&h=HOUSEHOLD&g=GENESIS. It signs the local
+// user in once with the one-time token, makes this browser's device keys,
+// pins the household's genesis (from the link, not the cloud) and asks to
+// join through the invite, proving it holds the invite's secret
+// (member.JoinProof); the demo's admin device checks the proof and adds
+// the browser to the chain. The fragment never reaches the server; it is
+// wiped from the address bar at once. Then it opens the live view.
 //
-// Must never: send the enrolment secret, or keep the fragment in history.
+// Must never: send the invite secret, or keep the fragment in history.
 
 import { api, ApiError, b64, setCSRF, unb64 } from '../api';
 import { hmacSha256, unhex, utf8 } from '../crypto/bytes';
 import { verifyChain } from '../crypto/chain';
 import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
-import { idbGet, idbPut } from '../crypto/idb';
+import { pinHousehold } from '../household';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
 
@@ -31,10 +32,11 @@ route('/demo', async (root) => {
   const err = h('p', { id: 'demo-error' });
   mount(root, h('h1', {}, 'Vigil demo'), status, err);
   const tok = frag.get('t');
+  const invite = frag.get('i');
   const secret = frag.get('k');
   const hh = frag.get('h');
   const genesis = frag.get('g');
-  if (!tok || !secret || !hh || !genesis || !/^[0-9a-f]{64}$/.test(genesis)) {
+  if (!tok || !invite || !secret || !hh || !genesis || !/^[0-9a-f]{64}$/.test(genesis)) {
     status.textContent = '';
     showError(err, new Error("This demo link is incomplete: copy the whole link 'vigil demo' printed, or run it again for a fresh one."));
     return;
@@ -47,9 +49,7 @@ route('/demo', async (root) => {
     status.textContent = 'Making this browser’s device keys…';
     const keys = (await loadDeviceKeys()) ?? (await createDeviceKeys());
     const dev = deviceString(keys);
-    const pinned = await idbGet<{ householdId: string; genesisHash: string }>('households', hh);
-    if (pinned && pinned.genesisHash !== genesis) throw new Error(`this browser pinned another household ${hh} (genesis ${pinned.genesisHash}); refusing the demo's`);
-    if (!pinned) await idbPut('households', hh, { householdId: hh, genesisHash: genesis, name: 'Demo home' });
+    await pinHousehold(hh, unhex(genesis));
 
     const enrolled = async (): Promise<boolean> => {
       const c = await api<ChainResp>('GET', `/v1/households/${encodeURIComponent(hh)}/chain`);
@@ -58,8 +58,9 @@ route('/demo', async (root) => {
     };
     if (!(await enrolled())) {
       status.textContent = `Asking the demo household to add this browser (device ${keys.id})…`;
-      const proof = await hmacSha256(unb64(secret), utf8(dev));
-      await api('POST', `/v1/households/${encodeURIComponent(hh)}/device-requests`, { device: dev, name: 'Demo browser', proof: b64(proof) });
+      // member.JoinProof: HMAC-SHA-256(secret, "vigil join proof v1\n" + invite + "\n" + device).
+      const proof = await hmacSha256(unb64(secret), utf8(`vigil join proof v1\n${invite}\n${dev}`));
+      await api('POST', `/v1/invites/${encodeURIComponent(invite)}/requests`, { device: dev, name: 'Demo browser', proof: b64(proof) });
       const deadline = Date.now() + 60_000;
       while (!(await enrolled())) {
         if (stopped) return;
