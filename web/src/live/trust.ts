@@ -6,14 +6,8 @@ import { api, unb64 } from '../api';
 import { unhex } from '../crypto/bytes';
 import { verifyChain } from '../crypto/chain';
 import type { DeviceKeys } from '../crypto/devicekeys';
-import { idbGet, idbPut } from '../crypto/idb';
+import { pinHousehold, pinnedGenesis } from '../household';
 import type { LiveTrust } from './session';
-
-interface Pinned {
-  householdId: string;
-  genesisHash: string; // hex
-  name?: string;
-}
 
 interface ChainResp {
   household_id: string;
@@ -28,13 +22,13 @@ interface ChainResp {
  */
 export async function liveTrust(hh: string, keys: DeviceKeys): Promise<LiveTrust> {
   const c = await api<ChainResp>('GET', `/v1/households/${encodeURIComponent(hh)}/chain`);
-  let pinned = await idbGet<Pinned>('households', hh);
-  if (!pinned) {
+  let genesis = await pinnedGenesis(hh);
+  if (!genesis) {
     // First sight of this household in this browser: pin its genesis.
-    pinned = { householdId: hh, genesisHash: c.genesis_hash };
-    await idbPut('households', hh, pinned);
+    genesis = unhex(c.genesis_hash);
+    await pinHousehold(hh, genesis);
   }
-  const st = await verifyChain(c.links.map((l) => unb64(l)), unhex(pinned.genesisHash));
+  const st = await verifyChain(c.links.map((l) => unb64(l)), genesis);
   if (st.householdId !== hh) throw new Error(`the chain is of household ${st.householdId}, not ${hh}`);
   const me = st.device(keys.id);
   if (!me || (me.role !== 'admin' && me.role !== 'member')) {
