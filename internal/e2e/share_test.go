@@ -2,13 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -25,6 +20,7 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
+	"vigil/internal/share"
 )
 
 // offsetClock is the cloud's clock: the wall clock plus an offset the test
@@ -36,51 +32,14 @@ func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 var b64u = base64.RawURLEncoding
 
-// A share link made the way docs/FORMAT.md ("Share manifest") says, by an
-// independent Go implementation of the sharer: the browser must open it.
+// A share link made by internal/share, the Go implementation of the
+// manifest (docs/FORMAT.md, "Share manifest"), independent of the browser's:
+// the browser must open it.
 type goLink struct {
-	id     string
-	secret []byte
-	token  []byte
-	url    string
-	keys   []string // shared object keys
-}
-
-type manifestObject struct {
-	Key    string `json:"key"`
-	Start  string `json:"start"`
-	End    string `json:"end"`
-	Stanza string `json:"stanza"`
-}
-
-type manifestBody struct {
-	V             int    `json:"v"`
-	ID            string `json:"id"`
-	Household     string `json:"household"`
-	HouseholdName string `json:"household_name"`
-	Camera        string `json:"camera"`
-	From          string `json:"from"`
-	To            string `json:"to"`
-	Expires       string `json:"expires"`
-	Kind          string `json:"kind"`
-	Recipient     string `json:"recipient"`
-	Sharer        struct {
-		Device  string `json:"device"`
-		SignPub string `json:"sign_pub"`
-		Name    string `json:"name"`
-	} `json:"sharer"`
-	Hubs    []string         `json:"hubs"`
-	Objects []manifestObject `json:"objects"`
-	Created string           `json:"created"`
-}
-
-func linkDerive(t testing.TB, secret []byte, id, info string) []byte {
-	t.Helper()
-	k, err := hkdf.Key(sha256.New, secret, []byte(id), info, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	id    string
+	token string // Vigil-Share-Token
+	url   string
+	keys  []string // shared object keys
 }
 
 // headerStanzas parses the stanzas of a sealed header (docs/FORMAT.md).
@@ -100,8 +59,6 @@ func headerStanzas(t testing.TB, b []byte) []*envelope.Stanza {
 	return out
 }
 
-func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
 // shareLink shares [from, to) of camera as a link expiring at exp, signed by
 // the household's admin device.
 func (hh *testHousehold) shareLink(t testing.TB, camera string, from, to, exp time.Time) goLink {
@@ -114,19 +71,12 @@ func (hh *testHousehold) shareLink(t testing.TB, camera string, from, to, exp ti
 func (hh *testHousehold) shareLinkForged(t testing.TB, camera string, from, to, exp time.Time, forge bool) goLink {
 	t.Helper()
 	ctx := context.Background()
-	idb := make([]byte, 16)
-	rand.Read(idb)
-	l := goLink{id: strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(idb)), secret: make([]byte, 32)}
-	rand.Read(l.secret)
-	l.token = linkDerive(t, l.secret, l.id, "vigil/share/v1/link-token")
-	priv, err := ecdh.X25519().NewPrivateKey(linkDerive(t, l.secret, l.id, "vigil/share/v1/link-key"))
+	id, secret := share.NewID(), share.NewSecret()
+	lk, err := share.DeriveLinkKeys(secret, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcpt, err := envelope.NewX25519Recipient(priv.PublicKey().Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := goLink{id: id, token: lk.TokenHeader(), url: share.LinkURL(hh.Cloud.url, id, secret)}
 	st, err := member.VerifiedChain(ctx, hh.Owner.API, hh.ID, hh.Genesis)
 	if err != nil {
 		t.Fatal(err)
@@ -140,9 +90,9 @@ func (hh *testHousehold) shareLinkForged(t testing.TB, camera string, from, to, 
 		t.Fatal(err)
 	}
 	pub := hh.Admin.Sign.Public().(ed25519.PublicKey)
-	body := manifestBody{V: 1, ID: l.id, Household: hh.ID, HouseholdName: st.Name, Camera: camera, From: rfc(from), To: rfc(to),
-		Expires: rfc(exp), Kind: "link", Recipient: b64u.EncodeToString(priv.PublicKey().Bytes()), Created: rfc(time.Now())}
-	body.Sharer.Device, body.Sharer.SignPub, body.Sharer.Name = keydir.DeviceID(pub), b64u.EncodeToString(pub), "laptop"
+	body := &share.Body{V: 1, ID: id, Household: hh.ID, HouseholdName: st.Name, Camera: camera, From: from.UTC(), To: to.UTC(),
+		Expires: exp.UTC(), Kind: share.KindLink, Recipient: b64u.EncodeToString(lk.Identity.Recipient().Bytes()), Created: time.Now().UTC(),
+		Sharer: share.Sharer{Device: keydir.DeviceID(pub), SignPub: b64u.EncodeToString(pub), Name: "laptop"}}
 	for _, k := range st.TrustedHubs() {
 		body.Hubs = append(body.Hubs, b64u.EncodeToString(k))
 	}
@@ -155,39 +105,40 @@ func (hh *testHousehold) shareLinkForged(t testing.TB, camera string, from, to, 
 			t.Fatal(err)
 		}
 		var fk []byte
-		for _, id := range ids {
-			if fk, err = id.Unwrap(headerStanzas(t, sealed)); err == nil {
+		for _, idn := range ids {
+			if fk, err = idn.Unwrap(headerStanzas(t, sealed)); err == nil {
 				break
 			}
 		}
 		if fk == nil {
 			t.Fatalf("the admin device cannot open %s: %v", o.Key, err)
 		}
-		s, err := rcpt.Wrap(fk)
+		entry, err := share.Wrap(o.Key, o.Start, o.End, fk, lk.Identity.Recipient())
 		if err != nil {
 			t.Fatal(err)
 		}
-		stanza := append(append(append([]byte{s.Type}, s.Hint[:]...), s.Enc...), s.Body...)
-		body.Objects = append(body.Objects, manifestObject{Key: o.Key, Start: rfc(o.Start), End: rfc(o.End), Stanza: b64u.EncodeToString(stanza)})
+		body.Objects = append(body.Objects, entry)
 		l.keys = append(l.keys, o.Key)
 	}
-	bb, _ := json.Marshal(body)
-	sig := ed25519.Sign(hh.Admin.Sign, append([]byte("vigil/share/v1/manifest\x00"), bb...))
-	mac := hmac.New(sha256.New, linkDerive(t, l.secret, l.id, "vigil/share/v1/link-mac"))
-	mac.Write(bb)
-	macSum := mac.Sum(nil)
+	macKey := lk.MACKey
 	if forge {
-		rand.Read(macSum)
+		macKey = share.NewSecret()
 	}
-	signed, _ := json.Marshal(map[string]string{"body": b64u.EncodeToString(bb), "sig": b64u.EncodeToString(sig), "mac": b64u.EncodeToString(macSum)})
-	th := sha256.Sum256(l.token)
-	req, _ := json.Marshal(map[string]any{"id": l.id, "camera": camera, "from": from, "to": to, "expires": exp, "kind": "link",
+	signed, err := share.Sign(body, hh.Admin.Sign, macKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the browser will check, checked here too.
+	if _, err := share.Open(signed, id, lk.Identity.Recipient().Bytes(), lk.MACKey); (err == nil) == forge {
+		t.Fatalf("share.Open of the manifest (forged %v): %v", forge, err)
+	}
+	th := lk.TokenHash()
+	req, _ := json.Marshal(map[string]any{"id": id, "camera": camera, "from": from, "to": to, "expires": exp, "kind": "link",
 		"token_hash": th[:], "manifest": signed})
 	status, resp, err := hh.Owner.API.Raw(ctx, "POST", "/v1/households/"+hh.ID+"/shares", req)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("creating the share: %d %s %v", status, resp, err)
 	}
-	l.url = hh.Cloud.url + "/s/" + l.id + "#k=" + b64u.EncodeToString(l.secret)
 	return l
 }
 
@@ -195,7 +146,7 @@ func (hh *testHousehold) shareLinkForged(t testing.TB, camera string, from, to, 
 func (l goLink) get(t testing.TB, base, path string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+path, nil)
-	req.Header.Set("Vigil-Share-Token", b64u.EncodeToString(l.token))
+	req.Header.Set("Vigil-Share-Token", l.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
