@@ -368,6 +368,7 @@ func TestShareAccountBrowser(t *testing.T) {
 		PlayedError    string            `json:"playedError"`
 		Info           string            `json:"info"`
 		Member         struct{ State, Status, Message string }
+		SignedOut      struct{ State, Status, Message string }
 	}
 	browsertest.Run(t, 3*time.Minute, "share-account.mjs", map[string]string{
 		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
@@ -388,6 +389,9 @@ func TestShareAccountBrowser(t *testing.T) {
 	}
 	if out.Member.State != "error" || out.Member.Status != "404" || !strings.Contains(out.Member.Message, "not shared with the account") {
 		t.Errorf("the member's browser (not the guest) opening the share: %+v, want 404", out.Member)
+	}
+	if out.SignedOut.State != "error" || out.SignedOut.Status != "401" || !strings.Contains(out.SignedOut.Message, "sign in") {
+		t.Errorf("a signed-out browser opening the share: %+v, want to be asked to sign in", out.SignedOut)
 	}
 	sh, err := c.st.Share(context.Background(), out.ID)
 	if err != nil || sh.Kind != "account" || sh.Guest != guest.ID {

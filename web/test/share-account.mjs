@@ -90,7 +90,17 @@ try {
     status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
     message: await page.$eval('#share-error', (e) => e.textContent),
   };
-  result({ id, urlHasFragment: url.includes('#'), played, playedError, info, member });
+  // A browser that is not signed in is asked to sign in.
+  const sctx = await browser.newContext();
+  const stranger = await newPage(sctx, 'signed-out');
+  await stranger.goto(url);
+  await stranger.waitForSelector(settled, { timeout: 30000 });
+  const signedOut = {
+    state: await stranger.$eval('#share-page', (el) => el.dataset.state),
+    status: await stranger.$eval('#share-page', (el) => el.dataset.status ?? ''),
+    message: await stranger.$eval('#share-error', (e) => e.textContent),
+  };
+  result({ id, urlHasFragment: url.includes('#'), played, playedError, info, member, signedOut });
 } finally {
   await browser.close();
 }

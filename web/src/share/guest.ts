@@ -75,8 +75,8 @@ function unb64std(s: string): Uint8Array {
  * signed-in guest account with this browser's device key.
  */
 export async function openShare(id: string, secret: Uint8Array | null): Promise<OpenedShare> {
-  let identity: CryptoKey;
-  let recipient: Uint8Array;
+  let identity!: CryptoKey;
+  let recipient!: Uint8Array;
   let macKey: Uint8Array | undefined;
   const headers: Record<string, string> = {};
   if (secret) {
@@ -85,13 +85,16 @@ export async function openShare(id: string, secret: Uint8Array | null): Promise<
     recipient = lk.boxPub;
     macKey = lk.macKey;
     headers['Vigil-Share-Token'] = b64u(lk.token);
-  } else {
+  }
+  // The cloud first (an account share needs a signed-in guest), then, for
+  // an account share, this browser's device key.
+  const meta = (await (await guestFetch(`/v1/shares/${encodeURIComponent(id)}`, headers)).json()) as ShareMeta;
+  if (!secret) {
     const keys = await loadDeviceKeys();
-    if (!keys) throw new ShareRefused(0, 'This browser has no device key, so it cannot open a share made for an account. Open "Shared with me" to set one up and send its device string to the person sharing.');
+    if (!keys) throw new ShareRefused(0, 'This browser has no device key, so it cannot open a share made for your account. Open the share on the browser whose device string you sent, or set this one up under "Shared with me" and ask for the share again.');
     identity = keys.boxKey;
     recipient = keys.boxPub;
   }
-  const meta = (await (await guestFetch(`/v1/shares/${encodeURIComponent(id)}`, headers)).json()) as ShareMeta;
   const body = await openManifest(unb64std(meta.manifest), { id, recipient, macKey });
   if (body.kind !== meta.kind || body.camera !== meta.camera || Date.parse(body.from) !== Date.parse(meta.from) || Date.parse(body.to) !== Date.parse(meta.to)) {
     throw new ShareRefused(0, 'the cloud describes this share differently from what the sharer signed');
