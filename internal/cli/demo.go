@@ -168,6 +168,9 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 	if o.SegmentDuration == 0 {
 		o.SegmentDuration = 2 * time.Second
 	}
+	if _, err := checkDemoListen(o.Listen); err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(o.Data)
 	if err != nil {
 		return nil, err
@@ -275,12 +278,9 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		return err
 	}
 	d.blobs = blobs
-	host, _, err := net.SplitHostPort(o.Listen)
+	host, err := checkDemoListen(o.Listen)
 	if err != nil {
-		return fmt.Errorf("%w: --listen %q: want HOST:PORT", ErrUsage, o.Listen)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("%w: --listen %q: the demo serves plain HTTP, so only on a loopback address (127.0.0.1, ::1, localhost); use 'vigil cloud' with TLS to serve other machines", ErrUsage, o.Listen)
+		return err
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -305,6 +305,19 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go d.hs.Serve(ln)
 	return nil
+}
+
+// checkDemoListen returns the host of a loopback HOST:PORT: the demo serves
+// plain HTTP.
+func checkDemoListen(listen string) (string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%w: --listen %q: want HOST:PORT", ErrUsage, listen)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("%w: --listen %q: the demo serves plain HTTP, so only on a loopback address (127.0.0.1, ::1, localhost); use 'vigil cloud' with TLS to serve other machines", ErrUsage, listen)
+	}
+	return host, nil
 }
 
 func (d *Demo) startCamera(ctx context.Context, o DemoOptions) (string, error) {
