@@ -307,6 +307,7 @@ func TestShareCreateInBrowser(t *testing.T) {
 		Played      map[string]string `json:"played"`
 		PlayedError string            `json:"played_error"`
 		CurrentTime float64           `json:"currentTime"`
+		Opened      int               `json:"opened"`
 		After       struct {
 			State, Status, Message string
 			VideoShown             bool
@@ -327,6 +328,9 @@ func TestShareCreateInBrowser(t *testing.T) {
 	}
 	if out.CurrentTime <= 0 {
 		t.Error("the shared video does not play")
+	}
+	if out.Opened != 1 {
+		t.Errorf("the shares page says the link was opened %d times, want 1", out.Opened)
 	}
 	if out.After.State != "error" || out.After.Status != "410" || !strings.Contains(out.After.Message, "revoked") || out.After.VideoShown {
 		t.Errorf("after revocation the guest sees %+v", out.After)

@@ -75,6 +75,11 @@ try {
   await guest.waitForFunction(() => document.querySelector('#share-video').currentTime > 0.3, null, { timeout: 15000 }).catch(() => {});
   const currentTime = await guest.$eval('#share-video', (v) => v.currentTime);
 
+  // The member sees that the link was opened (from the access record).
+  await page.reload();
+  await page.waitForSelector(`#shares-table tr[data-share="${id}"] td.share-opened`, { timeout: 10000 });
+  const opened = Number(await page.getAttribute(`#shares-table tr[data-share="${id}"] td.share-opened`, 'data-opened'));
+
   // Revoke from the member's page; the guest reloads (the key is still in
   // the tab) and is refused.
   await page.click(`#shares-table button[data-share="${id}"]`);
@@ -88,7 +93,7 @@ try {
     videoShown: await guest.$eval('#share-video', (v) => getComputedStyle(v).display !== 'none'),
   };
   if (shots) await guest.screenshot({ path: `${shots}/share-revoked.png` });
-  result({ id, linkHasKey: link.includes('#k='), played, played_error, currentTime, after });
+  result({ id, linkHasKey: link.includes('#k='), played, played_error, currentTime, opened, after });
 } finally {
   await browser.close();
 }

@@ -137,12 +137,28 @@ route('/h/:hh/shares', (root, params) => {
   const base = `/v1/households/${encodeURIComponent(hh)}`;
   const err = h('p', { id: 'shares-error' });
   const tbody = h('tbody', {});
-  const table = h('table', { id: 'shares-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Camera'), h('th', {}, 'Range'), h('th', {}, 'With'), h('th', {}, 'Expires'), h('th', {}, 'State'), h('th', {}, ''))), tbody);
+  const table = h('table', { id: 'shares-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Camera'), h('th', {}, 'Range'), h('th', {}, 'With'), h('th', {}, 'Expires'), h('th', {}, 'State'), h('th', {}, 'Opened'), h('th', {}, ''))), tbody);
 
   const load = async () => {
     const { shares } = await api<{ shares: ShareJSON[] }>('GET', `${base}/shares`);
+    // How often each share was opened, from the household's access record
+    // (every guest read is in it).
+    const opened = new Map<string, { n: number; last: string }>();
+    if (shares.length > 0) {
+      const since = shares.reduce((m, s) => (s.created < m ? s.created : m), shares[0].created);
+      const { accesses } = await api<{ accesses: { time: string; action: string; reason: string }[] }>('GET', `${base}/access?since=${encodeURIComponent(since)}`);
+      for (const a of accesses) {
+        const m = /^share ([a-z2-7]{26}):/.exec(a.reason);
+        if (a.action !== 'share.read' || !m) continue;
+        const o = opened.get(m[1]) ?? { n: 0, last: a.time };
+        o.n++;
+        if (a.time > o.last) o.last = a.time;
+        opened.set(m[1], o);
+      }
+    }
     tbody.replaceChildren();
     for (const s of shares) {
+      const op = opened.get(s.id);
       const revoke = h('button', { class: 'danger', 'data-share': s.id }, 'Revoke');
       revoke.addEventListener('click', async () => {
         revoke.disabled = true;
@@ -161,11 +177,12 @@ route('/h/:hh/shares', (root, params) => {
           h('td', {}, s.kind === 'link' ? 'anyone with the link' : s.guest_email ?? 'a guest account'),
           h('td', {}, fmt(s.expires)),
           h('td', {}, s.state),
+          h('td', { class: 'share-opened', 'data-opened': op?.n ?? 0 }, op ? `${op.n}×, last ${fmt(op.last)}` : 'not yet'),
           h('td', {}, s.state === 'active' ? revoke : ''),
         ),
       );
     }
-    if (shares.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'Nothing is shared.')));
+    if (shares.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'Nothing is shared.')));
   };
 
   // Create.
