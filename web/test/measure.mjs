@@ -126,6 +126,7 @@ try {
   // first frame presented after it is the seek's.
   const seekMs = [];
   const seekPageMs = [];
+  const seekOffsetMs = [];
   let seekNote = '';
   await page.goto(new URL(`/h/${hh}/cam/${camera}`, url).href);
   const ready = await page.waitForFunction(() => document.querySelector('#tl-bar .tl-range') && /Click/.test(document.querySelector('#tl-status')?.textContent || ''),
@@ -133,10 +134,49 @@ try {
   if (!ready) {
     seekNote = `the timeline did not become playable: ${await page.locator('#tl-error, #tl-refusal, #tl-status').allTextContents().catch(() => [])}`;
   } else {
-    await page.click('#tl-zoom-1').catch(() => {});
-    await page.waitForSelector('#tl-bar .tl-range', { timeout: 20_000 });
+    // Zoom to an hour and pan forward to now, so that a pixel is a few
+    // seconds and the clicks land inside the recordings.
+    // (The bar's data-from/data-to change once the new window is drawn.)
+    const redrawn = async (click) => {
+      const before = await page.locator('#tl-bar').getAttribute('data-from');
+      await page.click(click);
+      await page.waitForFunction((b) => document.querySelector('#tl-bar').dataset.from !== b, before, { timeout: 10_000 }).catch(() => {});
+    };
+    await redrawn('#tl-zoom-1');
+    for (let i = 0; i < 60; i++) {
+      const to = Number(await page.locator('#tl-bar').getAttribute('data-to'));
+      if (to >= Date.now()) break;
+      await redrawn('#tl-fwd');
+    }
+    await page.waitForSelector('#tl-bar .tl-range', { state: 'attached', timeout: 20_000 });
     for (let i = 0; i < runs; i++) {
       const r = await page.evaluate(async (frac) => {
+        // The clock camera's time in the frame shown (see the g2g reader).
+        const readClock = (v) => {
+          const BLOCK = 40, COLS = 16, ROWS = 3;
+          const c = document.createElement('canvas');
+          c.width = COLS * BLOCK;
+          c.height = (ROWS + 1) * BLOCK;
+          const g = c.getContext('2d', { willReadFrequently: true });
+          g.drawImage(v, 0, 0, c.width, c.height, 0, 0, c.width, c.height);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          const bit = (row, col) => {
+            let sum = 0, k = 0;
+            const cy = row * BLOCK + BLOCK / 2, cx = col * BLOCK + BLOCK / 2;
+            for (let y = cy - 8; y < cy + 8; y += 2) for (let x = cx - 8; x < cx + 8; x += 2) {
+              const i = (y * c.width + x) * 4;
+              sum += 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+              k++;
+            }
+            return sum / k > 128 ? 1n : 0n;
+          };
+          let ms = 0n;
+          for (let i = 0; i < ROWS * COLS; i++) ms = (ms << 1n) | bit(Math.floor(i / COLS), i % COLS);
+          let chk = 0n;
+          for (let i = 0; i < COLS; i++) chk = (chk << 1n) | bit(ROWS, i);
+          const want = (ms & 0xffffn) ^ ((ms >> 16n) & 0xffffn) ^ ((ms >> 32n) & 0xffffn);
+          return chk === want ? Number(ms) : NaN;
+        };
         const bar = document.querySelector('#tl-bar');
         const v = document.querySelector('#tl-video');
         const rs = [...bar.querySelectorAll('.tl-range')].map((e) => [Number(e.dataset.start), Number(e.dataset.end)]);
@@ -153,19 +193,20 @@ try {
           v.requestVideoFrameCallback((now) => {
             clearTimeout(timer);
             const page = v.getAttribute('data-first-frame-ms');
-            resolve({ ms: now - clicked, page: page === null ? null : Number(page) });
+            resolve({ ms: now - clicked, page: page === null ? null : Number(page), offset: readClock(v) - wall });
           });
           clicked = performance.now();
           bar.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: x, clientY: y }));
         });
-      }, [0.1, 0.3, 0.5, 0.7, 0.9][i % 5]).catch((e) => {
+      }, [0.9, 0.1, 0.6, 0.3, 0.75][i % 5]).catch((e) => {
         seekNote = e.message;
         return null;
       });
       if (r === null) break;
       seekMs.push(Math.round(r.ms));
       if (r.page !== null) seekPageMs.push(r.page);
-      log(`seek ${i + 1}/${runs}: ${Math.round(r.ms)} ms`);
+      if (!Number.isNaN(r.offset)) seekOffsetMs.push(Math.round(r.offset));
+      log(`seek ${i + 1}/${runs}: ${Math.round(r.ms)} ms (the frame shown is ${Number.isNaN(r.offset) ? '?' : Math.round(r.offset)} ms from the time clicked)`);
       await page.waitForTimeout(700);
     }
     if (art) await page.screenshot({ path: path.join(art, 'measure-timeline.png') });
@@ -174,7 +215,7 @@ try {
   result({
     firstFrameMs, firstFrame: summary(firstFrameMs),
     g2g: summary(lat), decodeFailures: g2g.failures, video: `${g2g.w}x${g2g.h}`,
-    seekMs, seek: summary(seekMs), seekPageMs, seekNote,
+    seekMs, seek: summary(seekMs), seekPageMs, seekOffsetMs, seekNote,
   });
 } finally {
   await browser.close();
