@@ -66,14 +66,10 @@ try {
   }
   let timeline = null;
   await page.goto(new URL(`/h/${hh}/cam/front`, url).href);
-  try {
-    await page.waitForSelector('[data-range], .timeline-range, .tl-range', { timeout: 20_000 });
-    timeline = await page.locator('[data-range], .timeline-range, .tl-range').count();
-    await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
-  } catch {
-    timeline = 0;
-    await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
-  }
+  // The camera page's bar (#tl-bar) draws one .tl-range per recorded range.
+  timeline = await page.waitForSelector('#tl-bar .tl-range', { state: 'attached', timeout: 30_000 })
+    .then(() => page.locator('#tl-bar .tl-range').count(), () => 0);
+  await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
 
   // A second link (a restart of the demo) reuses this browser's enrolment.
   let reused = null;
