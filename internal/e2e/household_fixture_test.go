@@ -1,0 +1,338 @@
+package e2e
+
+// The household fixture: a household in the test cloud as the browser tests
+// need it — an account with an admin device (Go keys), a hub paired through
+// the real pairing protocol, a software camera the hub records and uploads
+// into the cloud, and the means to enrol a browser's device (its "vigdev1:"
+// string) or to leave it out of the chain.
+//
+// Typical use:
+//
+//	c := startCloud(t, nil)
+//	hh := newHousehold(t, c, householdOptions{})
+//	hh.waitSegments(t, hh.Camera, 3, time.Minute)
+//	sess := hh.browserSession(t)            // cookie + CSRF for a browser context
+//	ctl := hh.controlServer(t)              // the browser script POSTs its device string to ctl+"/enrol"
+//	browsertest.Run(t, ..., map[string]string{"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CONTROL_URL": ctl, ...}, &res)
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/client"
+	"vigil/internal/config"
+	"vigil/internal/hubd"
+	"vigil/internal/keydir"
+	"vigil/internal/member"
+	"vigil/internal/pairing"
+	"vigil/internal/softcam"
+	"vigil/internal/vigiltest"
+)
+
+// householdOptions tunes newHousehold. The zero value records one camera,
+// "front", in 2-second segments.
+type householdOptions struct {
+	// Cameras are the camera names (RTSP paths of one software camera);
+	// empty means []string{"front"}.
+	Cameras []string
+	// SegmentDuration is the hub's segment length (default 2 s).
+	SegmentDuration time.Duration
+	// NoHub skips the hub and camera (a household with only its admin).
+	NoHub bool
+	// Hub adjusts the hub's options (live view network settings, ...).
+	Hub func(*hubd.Options)
+}
+
+// testAccount is an account that can sign in (password + TOTP).
+type testAccount struct {
+	Email, Password string
+	TOTPSecret      string // base32, as sign-up returns it
+	ID              string
+	API             *client.Client // signed in with an API token
+}
+
+// testHousehold is a household in the test cloud.
+type testHousehold struct {
+	Cloud   *cloudEnv
+	ID      string // household ID
+	Genesis []byte // genesis hash
+	Owner   *testAccount
+	Admin   *keydir.DeviceKeys // the owner's admin device
+	Camera  string             // the first camera's name
+	Cameras []string
+
+	Hub    *hubd.Hub       // nil with NoHub
+	HubDir string          // the hub's data directory
+	Cam    *softcam.Server // nil with NoHub
+}
+
+var fixtureAccountSeq atomic.Int64
+
+// totpSteps remembers, per account, the last authenticator step used, so
+// each sign-in uses a fresh code (the cloud accepts a code once).
+var totpSteps sync.Map // email -> int64 (the step)
+
+// newAccount signs up a new account and signs it in with an API token.
+func newAccount(t testing.TB, c *cloudEnv) *testAccount {
+	t.Helper()
+	a := &testAccount{Email: fmt.Sprintf("user%d-%d@example.com", fixtureAccountSeq.Add(1), time.Now().UnixNano()%1e6),
+		Password: "a long enough password", API: client.New(c.url)}
+	res, err := a.API.SignUp(context.Background(), a.Email, a.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.TOTPSecret, a.ID = res.TOTPSecret, res.AccountID
+	if _, err := a.API.SignIn(context.Background(), a.Email, a.Password, a.code(t)); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// code returns an authenticator code the cloud has not seen yet for this
+// account: it accepts the steps now-1, now and now+1, each once, so three
+// sign-ins fit in any 30 s (the fourth waits for the next step).
+func (a *testAccount) code(t testing.TB) string {
+	t.Helper()
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(a.TOTPSecret, "="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		now := time.Now()
+		step := now.Unix() / 30
+		last, _ := totpSteps.Load(a.Email)
+		next := step - 1
+		if l, ok := last.(int64); ok && l >= next {
+			next = l + 1
+		}
+		if next <= step+1 {
+			totpSteps.Store(a.Email, next)
+			return auth.TOTPCode(secret, time.Unix(next*30, 0))
+		}
+		time.Sleep(time.Until(time.Unix((step+1)*30, 0)) + 100*time.Millisecond)
+	}
+}
+
+// browserSession is a signed-in browser session: the cookie to give a
+// browser context and the CSRF token the app keeps in localStorage.
+type browserSession struct {
+	Cookie string `json:"cookie"` // "name=value"
+	CSRF   string `json:"csrf"`
+}
+
+// browserSession signs the account in as a browser would (type "browser")
+// and returns the session cookie and CSRF token.
+func (a *testAccount) browserSession(t testing.TB, cloudURL string) browserSession {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": a.Email, "password": a.Password, "totp": a.code(t), "type": "browser"})
+	resp, err := http.Post(cloudURL+"/v1/sessions", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("browser sign-in: %s: %s", resp.Status, b)
+	}
+	var out struct {
+		CSRF string `json:"csrf"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "vigil_session" {
+			return browserSession{Cookie: ck.Name + "=" + ck.Value, CSRF: out.CSRF}
+		}
+	}
+	t.Fatal("browser sign-in set no session cookie")
+	return browserSession{}
+}
+
+// newHousehold creates an account, a household with its admin device and,
+// unless NoHub, pairs a hub with it (the real pairing protocol through the
+// cloud) and starts the software camera and the hub, which records and
+// uploads. The hub and camera stop at the end of the test.
+func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold {
+	t.Helper()
+	if len(o.Cameras) == 0 {
+		o.Cameras = []string{"front"}
+	}
+	if o.SegmentDuration == 0 {
+		o.SegmentDuration = 2 * time.Second
+	}
+	ctx := context.Background()
+	owner := newAccount(t, c)
+	admin, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, st, err := keydir.NewHousehold("Home", admin, "laptop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.API.CreateHousehold(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	hh := &testHousehold{Cloud: c, ID: st.HouseholdID, Genesis: st.GenesisHash, Owner: owner, Admin: admin,
+		Camera: o.Cameras[0], Cameras: o.Cameras}
+	if o.NoHub {
+		return hh
+	}
+
+	// The hub pairs first (it needs no camera for that).
+	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
+	if _, err := os.Stat(softcam.DefaultFile); err != nil {
+		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
+	}
+	hh.HubDir = t.TempDir()
+	hh.pairHub(t)
+
+	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: o.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	hh.Cam = cam
+
+	cfg := &config.Hub{Data: hh.HubDir, SegmentDuration: config.Duration(o.SegmentDuration),
+		Cloud: &config.Cloud{URL: c.url, UploadOrder: config.UploadOldest}}
+	for _, name := range o.Cameras {
+		cfg.Cameras = append(cfg.Cameras, config.Camera{Name: name, URL: cam.URL(name), Transport: "tcp"})
+	}
+	cfg.ApplyDefaults()
+	opts := hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"), MinBackoff: 100 * time.Millisecond,
+		MaxBackoff: time.Second, UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: time.Second}
+	if o.Hub != nil {
+		o.Hub(&opts)
+	}
+	hub, err := hubd.New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	hh.Hub = hub
+	return hh
+}
+
+// pairHub runs both sides of the pairing: the hub's (hubd.Pair) and the
+// admin device's (member.PairHub) with the code the hub shows.
+func (hh *testHousehold) pairHub(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	codes := make(chan string, 1)
+	hubErr := make(chan error, 1)
+	go func() {
+		_, err := hubd.Pair(ctx, hh.HubDir, hubd.PairOptions{Cloud: hh.Cloud.url, Name: "garage hub", Poll: 50 * time.Millisecond,
+			ShowCode: func(code string) { codes <- code }})
+		hubErr <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-hubErr:
+		t.Fatalf("hub pairing: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the hub never showed a pairing code")
+	}
+	pc, err := pairing.ParseCode(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := member.PairHub(ctx, hh.Owner.API, hh.ID, hh.Genesis, hh.Admin, pc, 50*time.Millisecond); err != nil {
+		cancel()
+		t.Fatalf("member side of pairing: %v", err)
+	}
+	if err := <-hubErr; err != nil {
+		t.Fatalf("hub pairing: %v", err)
+	}
+}
+
+// enrol adds a device, given as its "vigdev1:" string, to the household's
+// chain as a member (role "member" or "admin"), signed by the admin device.
+func (hh *testHousehold) enrol(deviceString, role, name string) error {
+	dk, err := member.ParseDevice(deviceString, role, name)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := member.VerifiedChain(ctx, hh.Owner.API, hh.ID, hh.Genesis)
+	if err != nil {
+		return err
+	}
+	link, err := st.AddDevice(hh.Admin, dk, time.Now())
+	if err != nil {
+		return err
+	}
+	return hh.Owner.API.AppendLink(ctx, hh.ID, link)
+}
+
+// addMember creates another account and makes it a member of the household
+// (it may read the sealed objects; no device of it is in the chain).
+func (hh *testHousehold) addMember(t testing.TB, role string) *testAccount {
+	t.Helper()
+	a := newAccount(t, hh.Cloud)
+	if err := hh.Owner.API.AddMember(context.Background(), hh.ID, a.Email, role); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// waitSegments waits until the cloud holds at least n segments of camera
+// and returns the listing.
+func (hh *testHousehold) waitSegments(t testing.TB, camera string, n int, timeout time.Duration) []client.Object {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		objs, err := hh.Owner.API.Objects(context.Background(), hh.ID, camera, time.Time{}, time.Time{})
+		if err == nil && len(objs) >= n {
+			return objs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %d segments of %s in the cloud (have %d, err %v)", timeout, n, camera, len(objs), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// controlServer serves, on loopback, what a browser script needs from the
+// Go side while it runs:
+//
+//	POST /enrol  body: the browser's "vigdev1:" string → 204 once the
+//	             device is in the chain (as a member), 400 with the reason
+//
+// It returns the server's URL.
+func (hh *testHousehold) controlServer(t testing.TB) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		if err := hh.enrol(string(b), keydir.RoleMember, "browser"); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

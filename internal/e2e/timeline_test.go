@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"encoding/json"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/vigiltest"
+)
+
+// TestTimeline: a browser enrolled in the household plays recorded video
+// from the timeline (decrypted in the browser, through MSE): the play head
+// advances, the frames are not black, playback continues into the next
+// segment, a click on a later segment seeks there, the speed changes, and a
+// downloaded range is an MP4 ffprobe reads as H.264 of the range's
+// duration. A member account whose browser was never enrolled sees the
+// refusal, plays nothing and gets only sealed bytes. Prints the time from
+// a timeline click to the first played frame.
+func TestTimeline(t *testing.T) {
+	ffprobe := vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
+	c := startCloud(t, nil)
+	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})
+	other := hh.addMember(t, "member")
+	segs := hh.waitSegments(t, hh.Camera, 6, 90*time.Second)
+	// Recording goes on while the browser works; the test uses the first six.
+	segs = segs[:6]
+	for i := 1; i < len(segs); i++ {
+		if segs[i].Start.Before(segs[i-1].Start) {
+			t.Fatal("listing is not in time order")
+		}
+	}
+	ms := func(tm time.Time) string { return strconv.FormatInt(tm.UnixMilli(), 10) }
+	playAt := segs[1].Start.Add(300 * time.Millisecond)
+	seekAt := segs[4].Start.Add(700 * time.Millisecond)
+	// The download's inputs have second resolution.
+	dlFrom := segs[2].Start.Truncate(time.Second).Add(time.Second)
+	dlTo := dlFrom.Add(5 * time.Second)
+	if dlTo.After(segs[5].End) {
+		t.Fatalf("segments too short for a 5 s download: %v .. %v", segs[2].Start, segs[5].End)
+	}
+
+	sess := hh.Owner.browserSession(t, c.url)
+	otherSess := other.browserSession(t, c.url)
+	var res struct {
+		Ranges           int     `json:"ranges"`
+		FirstFrameMs     float64 `json:"firstFrameMs"`
+		ClickToFrameWall float64 `json:"clickToFrameWallMs"`
+		SeekFirstFrameMs float64 `json:"seekFirstFrameMs"`
+		SeekClicked      float64 `json:"seekClicked"`
+		Rate             float64 `json:"rate"`
+		DlFile, DlName   string
+		DlDuration       float64 `json:"dlDuration"`
+		Refusal          string  `json:"refusal"`
+		OtherError       string  `json:"otherError"`
+		Play             struct {
+			Clicked      float64 `json:"clicked"`
+			First, Later playState
+		} `json:"play"`
+		Crossed   playState `json:"crossed"`
+		AfterSeek playState `json:"afterSeek"`
+		Frame     frame     `json:"frame"`
+		SeekFrame frame     `json:"seekFrame"`
+		Other     struct {
+			Src        string  `json:"src"`
+			Buffered   int     `json:"buffered"`
+			FirstFrame *string `json:"firstFrame"`
+		} `json:"other"`
+		OtherObject struct {
+			Size    int  `json:"size"`
+			HasFtyp bool `json:"hasFtyp"`
+		} `json:"otherObject"`
+	}
+	browsertest.Run(t, 4*time.Minute, "timeline.mjs", map[string]string{
+		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
+		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
+		"PLAY_AT": ms(playAt), "SEEK_AT": ms(seekAt), "SEG_END": ms(segs[1].End),
+		"DL_FROM": ms(dlFrom), "DL_TO": ms(dlTo),
+	}, &res)
+	t.Logf("timeline click to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek to a later segment: %.0f ms",
+		res.FirstFrameMs, res.ClickToFrameWall, res.SeekFirstFrameMs)
+
+	if res.Ranges < 1 {
+		t.Error("the bar shows no recorded range")
+	}
+	// Playback: the play head advances from where the click was.
+	if res.Play.Later.T <= res.Play.First.T || res.Play.Later.Paused {
+		t.Errorf("the video does not advance: %+v then %+v", res.Play.First, res.Play.Later)
+	}
+	if d := math.Abs(res.Play.First.Cursor - res.Play.Clicked); d > 1500 {
+		t.Errorf("playback started %.0f ms away from the clicked time (%+v, clicked %.0f)", d, res.Play, res.Play.Clicked)
+	}
+	if res.Frame.Width == 0 || res.Frame.Mean < 10 || res.Frame.Std < 5 {
+		t.Errorf("the played frame is black or flat: %+v", res.Frame)
+	}
+	if res.Crossed.Cursor <= float64(segs[1].End.UnixMilli()) {
+		t.Errorf("playback did not continue into the next segment: at %v, segment ended %v", time.UnixMilli(int64(res.Crossed.Cursor)), segs[1].End)
+	}
+	// Seek.
+	if d := math.Abs(res.AfterSeek.Cursor - res.SeekClicked); d > 2500 || res.AfterSeek.Paused {
+		t.Errorf("after seeking to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.SeekClicked)), time.UnixMilli(int64(res.AfterSeek.Cursor)), res.AfterSeek.Paused)
+	}
+	if res.SeekFrame.Mean < 10 || res.SeekFrame.Std < 5 {
+		t.Errorf("the frame after seeking is black or flat: %+v", res.SeekFrame)
+	}
+	if res.Rate != 4 {
+		t.Errorf("playback rate %v after choosing 4x", res.Rate)
+	}
+
+	// Download: ffprobe reads H.264 of the range's duration (the clip starts
+	// at the keyframe at or before the range's start: at most one GOP more).
+	want := dlTo.Sub(dlFrom).Seconds()
+	gop := float64(hh.Cam.Info().GOP) / hh.Cam.Info().FPS
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration,format_name:stream=codec_name,codec_type,nb_frames",
+		"-of", "json", res.DlFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe cannot read the downloaded clip: %v\n%s", err, out)
+	}
+	var probe struct {
+		Format struct {
+			Duration string `json:"duration"`
+			Name     string `json:"format_name"`
+		} `json:"format"`
+		Streams []struct {
+			Codec  string `json:"codec_name"`
+			Type   string `json:"codec_type"`
+			Frames string `json:"nb_frames"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		t.Fatal(err)
+	}
+	dur, _ := strconv.ParseFloat(probe.Format.Duration, 64)
+	t.Logf("downloaded %s: %s, %s, %.2f s for a %.0f s range (GOP %.2f s), streams %+v", res.DlName, probe.Format.Name, probe.Format.Duration, dur, want, gop, probe.Streams)
+	if len(probe.Streams) != 1 || probe.Streams[0].Codec != "h264" {
+		t.Errorf("clip streams %+v, want one h264 video stream", probe.Streams)
+	}
+	if dur < want-0.3 || dur > want+gop+0.3 {
+		t.Errorf("clip lasts %.2f s, want %.1f s (up to one GOP, %.2f s, more)", dur, want, gop)
+	}
+	if !strings.HasSuffix(res.DlName, ".mp4") {
+		t.Errorf("download name %q", res.DlName)
+	}
+	// ffmpeg decodes every frame of it without error.
+	if out, err := exec.Command(strings.TrimSuffix(ffprobe, "ffprobe")+"ffmpeg", "-v", "error", "-xerror", "-i", res.DlFile, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Errorf("ffmpeg cannot decode the clip: %v\n%s", err, out)
+	}
+
+	// The never-enrolled browser.
+	if !strings.Contains(res.Refusal, "not enrolled in the household") || !strings.Contains(res.Refusal, "sealed data") {
+		t.Errorf("the never-enrolled browser shows %q (error %q), want the refusal", res.Refusal, res.OtherError)
+	}
+	if res.Other.Src != "" || res.Other.Buffered != 0 || res.Other.FirstFrame != nil {
+		t.Errorf("the never-enrolled browser plays something: %+v", res.Other)
+	}
+	if res.OtherObject.Size == 0 || res.OtherObject.HasFtyp {
+		t.Errorf("the never-enrolled browser got %d bytes, MP4 in the clear: %v", res.OtherObject.Size, res.OtherObject.HasFtyp)
+	}
+}
+
+type playState struct {
+	T      float64 `json:"t"`
+	Paused bool    `json:"paused"`
+	Rate   float64 `json:"rate"`
+	Cursor float64 `json:"cursor"`
+}
+
+type frame struct {
+	Mean   float64 `json:"mean"`
+	Std    float64 `json:"std"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+}

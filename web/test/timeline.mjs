@@ -1,0 +1,191 @@
+// The timeline: an enrolled browser plays a recorded range, seeks, changes
+// speed and downloads a clip; a browser that was never enrolled (a member
+// account with a session, its device not in the chain) sees the refusal and
+// gets no plaintext.
+//
+// Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION and
+// CSRF (the enrolled browser's account), OTHER_SESSION and OTHER_CSRF (the
+// never-enrolled member), PLAY_AT, SEEK_AT, DL_FROM, DL_TO (wall clock, ms),
+// SEG_END (end of the segment holding PLAY_AT, ms), ARTIFACTS.
+import { join } from 'node:path';
+import { launch, newPage, result, fail, assert } from './lib.mjs';
+
+const base = process.env.BASE_URL;
+const hh = process.env.HOUSEHOLD;
+const cam = process.env.CAMERA;
+const num = (k) => Number(process.env[k]);
+
+async function signedInContext(browser, cookie, csrf) {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const [name, ...rest] = cookie.split('=');
+  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
+  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), csrf);
+  return ctx;
+}
+
+async function deviceString(page) {
+  await page.goto(base + '/device');
+  const el = await page.waitForSelector('#device-string', { timeout: 20000 });
+  return (await el.textContent()).trim();
+}
+
+async function openTimeline(page) {
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
+  await page.waitForSelector('#tl-bar .tl-range', { timeout: 20000 });
+}
+
+// clickAt clicks the bar at wall time w (zoomed to 1 h around it first).
+async function clickAt(page, w) {
+  const box = await page.locator('#tl-bar').boundingBox();
+  const from = Number(await page.getAttribute('#tl-bar', 'data-from'));
+  const to = Number(await page.getAttribute('#tl-bar', 'data-to'));
+  if (!(w > from && w < to)) fail(`time ${new Date(w).toISOString()} is outside the bar (${new Date(from).toISOString()} .. ${new Date(to).toISOString()})`);
+  const x = box.x + ((w - from) / (to - from)) * box.width;
+  const started = Date.now();
+  await page.mouse.click(x, box.y + box.height / 2);
+  // Where the page took the click to be (pixels are seconds wide).
+  return { started, clicked: Number(await page.getAttribute('#tl-bar', 'data-clicked')) };
+}
+
+async function waitFirstFrame(page) {
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#tl-video');
+    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
+  }, null, { timeout: 20000 });
+  const err = await page.getAttribute('#tl-video', 'data-error');
+  if (err) fail('playback failed: ' + err);
+  return Number(await page.getAttribute('#tl-video', 'data-first-frame-ms'));
+}
+
+// frameStats draws the current frame and returns its mean and spread of luma.
+async function frameStats(page) {
+  return page.evaluate(() => {
+    const v = document.querySelector('#tl-video');
+    const c = document.createElement('canvas');
+    c.width = 160;
+    c.height = 90;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0;
+    const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) {
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      sum += y;
+      sq += y * y;
+    }
+    const mean = sum / n;
+    return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), width: v.videoWidth, height: v.videoHeight };
+  });
+}
+
+const state = (page) =>
+  page.evaluate(() => {
+    const v = document.querySelector('#tl-video');
+    return { t: v.currentTime, paused: v.paused, rate: v.playbackRate, cursor: Number(document.querySelector('#tl-bar').dataset.cursor || 0), buffered: v.buffered.length };
+  });
+
+const browser = await launch();
+const out = {};
+try {
+  // The enrolled browser.
+  const ctx = await signedInContext(browser, process.env.SESSION, process.env.CSRF);
+  const page = await newPage(ctx, 'member');
+  const dev = await deviceString(page);
+  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
+  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+
+  await openTimeline(page);
+  await page.waitForFunction(() => /Click the bar|Nothing recorded/.test(document.querySelector('#tl-status')?.textContent || '') || document.querySelector('#tl-error')?.textContent, null, { timeout: 20000 });
+  const e0 = await page.textContent('#tl-error');
+  if (e0) fail('timeline: ' + e0);
+  out.ranges = await page.locator('#tl-bar .tl-range').count();
+  await page.click('#tl-zoom-1');
+  await page.waitForFunction(() => Number(document.querySelector('#tl-bar').dataset.to) - Number(document.querySelector('#tl-bar').dataset.from) <= 3600000);
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline.png') });
+
+  // Play from a moment in the recording.
+  const playAt = num('PLAY_AT');
+  const c1 = await clickAt(page, playAt);
+  out.firstFrameMs = await waitFirstFrame(page);
+  out.clickToFrameWallMs = Date.now() - c1.started;
+  const s1 = await state(page);
+  await page.waitForTimeout(1500);
+  const s2 = await state(page);
+  out.play = { clicked: c1.clicked, first: s1, later: s2 };
+  out.frame = await frameStats(page);
+  await page.locator('#tl-video').screenshot({ path: join(process.env.ARTIFACTS, 'timeline-playing.png') });
+
+  // Keep playing into the following segment.
+  const segEnd = num('SEG_END');
+  await page.waitForFunction((end) => Number(document.querySelector('#tl-bar').dataset.cursor || 0) > end + 500, segEnd, { timeout: 20000 }).catch(() => undefined);
+  out.crossed = await state(page);
+
+  // Seek to a later segment (not buffered yet).
+  await page.evaluate(() => document.querySelector('#tl-video').removeAttribute('data-first-frame-ms'));
+  const seekAt = num('SEEK_AT');
+  const c2 = await clickAt(page, seekAt);
+  out.seekFirstFrameMs = await waitFirstFrame(page);
+  out.seekClicked = c2.clicked;
+  await page.waitForTimeout(700);
+  out.afterSeek = await state(page);
+  out.seekFrame = await frameStats(page);
+
+  // Speed.
+  await page.selectOption('#tl-rate', '4');
+  await page.waitForTimeout(300);
+  out.rate = (await state(page)).rate;
+  await page.selectOption('#tl-rate', '1');
+
+  // Download a range.
+  await page.evaluate(([a, b]) => {
+    const pad = (n) => String(n).padStart(2, '0');
+    const f = (t) => {
+      const d = new Date(t);
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    };
+    document.querySelector('#tl-dl-from').value = f(a);
+    document.querySelector('#tl-dl-to').value = f(b);
+  }, [num('DL_FROM'), num('DL_TO')]);
+  await page.click('#tl-dl-make');
+  await page.waitForSelector('#tl-dl-link, #tl-dl-out.error', { timeout: 60000 });
+  const dlErr = await page.$('#tl-dl-out.error');
+  if (dlErr) fail('download: ' + (await dlErr.textContent()));
+  out.dlHref = await page.getAttribute('#tl-dl-link', 'href');
+  out.dlDuration = Number(await page.getAttribute('#tl-dl-link', 'data-duration'));
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#tl-dl-link')]);
+  out.dlFile = join(process.env.ARTIFACTS, 'clip.mp4');
+  await download.saveAs(out.dlFile);
+  out.dlName = download.suggestedFilename();
+  await ctx.close();
+
+  // The never-enrolled browser: member account, session, device keys, but
+  // not in the chain.
+  const ctx2 = await signedInContext(browser, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
+  const page2 = await newPage(ctx2, 'never-enrolled');
+  out.otherDevice = await deviceString(page2);
+  await openTimeline(page2);
+  await page2.waitForSelector('#tl-not-enrolled, #tl-error.error', { timeout: 20000 });
+  out.refusal = (await page2.textContent('#tl-not-enrolled').catch(() => '')) || '';
+  out.otherError = (await page2.textContent('#tl-error')) || '';
+  // Clicking the bar plays nothing.
+  const box = await page2.locator('#tl-bar').boundingBox();
+  await page2.mouse.click(box.x + box.width - 5, box.y + box.height / 2);
+  await page2.waitForTimeout(1000);
+  out.other = await page2.evaluate(() => {
+    const v = document.querySelector('#tl-video');
+    return { src: v.getAttribute('src') || '', buffered: v.buffered.length, hidden: v.hidden, firstFrame: v.getAttribute('data-first-frame-ms') };
+  });
+  // What the cloud gives this browser for a segment: the sealed bytes.
+  out.otherObject = await page2.evaluate(async ([hh, cam]) => {
+    const l = await (await fetch(`/v1/households/${hh}/objects?camera=${cam}`)).json();
+    const key = l.objects[0].key;
+    const b = new Uint8Array(await (await fetch(`/v1/households/${hh}/objects/${key}`)).arrayBuffer());
+    return { key, status: 200, head: Array.from(b.subarray(0, 16)), size: b.length, hasFtyp: new TextDecoder('latin1').decode(b).includes('ftyp') };
+  }, [hh, cam]);
+  await page2.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-not-enrolled.png') });
+  await ctx2.close();
+  result(out);
+} finally {
+  await browser.close();
+}
