@@ -336,3 +336,31 @@ func (hh *testHousehold) controlServer(t testing.TB) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// interruptCamera stops the software camera for d and starts it again on
+// the same address, leaving a gap in the recording (the hub reconnects).
+func (hh *testHousehold) interruptCamera(t testing.TB, d time.Duration) {
+	t.Helper()
+	if hh.Cam == nil {
+		t.Fatal("interruptCamera: the household has no camera (householdOptions.NoHub)")
+	}
+	addr := hh.Cam.Addr()
+	hh.Cam.Close()
+	time.Sleep(d)
+	var cam *softcam.Server
+	var err error
+	for range 50 { // the old socket may linger for a moment
+		cam, err = softcam.New(softcam.Config{Listen: addr, Paths: hh.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
+		if err == nil {
+			if err = cam.Start(context.Background()); err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("restarting the camera on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	hh.Cam = cam
+}

@@ -26,22 +26,34 @@ func TestTimeline(t *testing.T) {
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})
 	other := hh.addMember(t, "member")
-	segs := hh.waitSegments(t, hh.Camera, 6, 90*time.Second)
-	// Recording goes on while the browser works; the test uses the first six.
-	segs = segs[:6]
-	for i := 1; i < len(segs); i++ {
-		if segs[i].Start.Before(segs[i-1].Start) {
+	hh.waitSegments(t, hh.Camera, 4, 90*time.Second)
+	// A gap: the camera is away for 4 s.
+	hh.interruptCamera(t, 4*time.Second)
+	all := hh.waitSegments(t, hh.Camera, 9, 90*time.Second)
+	gap := 0
+	for i := 1; i < len(all); i++ {
+		if all[i].Start.Before(all[i-1].Start) {
 			t.Fatal("listing is not in time order")
 		}
+		if gap == 0 && all[i].Start.Sub(all[i-1].End) > 2*time.Second {
+			gap = i
+		}
 	}
+	if gap < 4 || gap+1 >= len(all) {
+		t.Fatalf("no gap of more than 2 s after the fourth segment with a segment after it: %+v", all)
+	}
+	segs := all
 	ms := func(tm time.Time) string { return strconv.FormatInt(tm.UnixMilli(), 10) }
 	playAt := segs[1].Start.Add(300 * time.Millisecond)
-	seekAt := segs[4].Start.Add(700 * time.Millisecond)
+	// Seek to shortly before the gap; playback must jump it.
+	seekAt := segs[gap-1].End.Add(-1200 * time.Millisecond)
+	// Then back to the first segment, which was never loaded.
+	backAt := segs[0].Start.Add(500 * time.Millisecond)
 	// The download's inputs have second resolution.
-	dlFrom := segs[2].Start.Truncate(time.Second).Add(time.Second)
+	dlFrom := segs[1].Start.Truncate(time.Second).Add(time.Second)
 	dlTo := dlFrom.Add(5 * time.Second)
-	if dlTo.After(segs[5].End) {
-		t.Fatalf("segments too short for a 5 s download: %v .. %v", segs[2].Start, segs[5].End)
+	if dlTo.After(segs[gap-1].End) {
+		t.Fatalf("segments too short for a 5 s download before the gap: %v .. %v", segs[1].Start, segs[gap-1].End)
 	}
 
 	sess := hh.Owner.browserSession(t, c.url)
@@ -52,6 +64,8 @@ func TestTimeline(t *testing.T) {
 		ClickToFrameWall float64 `json:"clickToFrameWallMs"`
 		SeekFirstFrameMs float64 `json:"seekFirstFrameMs"`
 		SeekClicked      float64 `json:"seekClicked"`
+		BackFirstFrameMs float64 `json:"backFirstFrameMs"`
+		BackClicked      float64 `json:"backClicked"`
 		Rate             float64 `json:"rate"`
 		DlFile, DlName   string
 		DlDuration       float64 `json:"dlDuration"`
@@ -63,6 +77,8 @@ func TestTimeline(t *testing.T) {
 		} `json:"play"`
 		Crossed   playState `json:"crossed"`
 		AfterSeek playState `json:"afterSeek"`
+		AfterGap  playState `json:"afterGap"`
+		AfterBack playState `json:"afterBack"`
 		Frame     frame     `json:"frame"`
 		SeekFrame frame     `json:"seekFrame"`
 		Other     struct {
@@ -79,13 +95,13 @@ func TestTimeline(t *testing.T) {
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"PLAY_AT": ms(playAt), "SEEK_AT": ms(seekAt), "SEG_END": ms(segs[1].End),
-		"DL_FROM": ms(dlFrom), "DL_TO": ms(dlTo),
+		"DL_FROM": ms(dlFrom), "DL_TO": ms(dlTo), "GAP_AFTER": ms(segs[gap].Start), "BACK_AT": ms(backAt),
 	}, &res)
-	t.Logf("timeline click to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek to a later segment: %.0f ms",
-		res.FirstFrameMs, res.ClickToFrameWall, res.SeekFirstFrameMs)
+	t.Logf("timeline click to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek ahead (prefetched): %.0f ms; seek back to a segment never loaded: %.0f ms",
+		res.FirstFrameMs, res.ClickToFrameWall, res.SeekFirstFrameMs, res.BackFirstFrameMs)
 
-	if res.Ranges < 1 {
-		t.Error("the bar shows no recorded range")
+	if res.Ranges < 2 {
+		t.Errorf("the bar shows %d recorded ranges, want two (the gap between them)", res.Ranges)
 	}
 	// Playback: the play head advances from where the click was.
 	if res.Play.Later.T <= res.Play.First.T || res.Play.Later.Paused {
@@ -103,6 +119,12 @@ func TestTimeline(t *testing.T) {
 	// Seek.
 	if d := math.Abs(res.AfterSeek.Cursor - res.SeekClicked); d > 2500 || res.AfterSeek.Paused {
 		t.Errorf("after seeking to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.SeekClicked)), time.UnixMilli(int64(res.AfterSeek.Cursor)), res.AfterSeek.Paused)
+	}
+	if res.AfterGap.Cursor < float64(segs[gap].Start.UnixMilli()) || res.AfterGap.Paused {
+		t.Errorf("playback did not jump the gap to %v: at %v (paused %v)", segs[gap].Start, time.UnixMilli(int64(res.AfterGap.Cursor)), res.AfterGap.Paused)
+	}
+	if d := math.Abs(res.AfterBack.Cursor - res.BackClicked); d > 2500 || res.AfterBack.Paused {
+		t.Errorf("after seeking back to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.BackClicked)), time.UnixMilli(int64(res.AfterBack.Cursor)), res.AfterBack.Paused)
 	}
 	if res.SeekFrame.Mean < 10 || res.SeekFrame.Std < 5 {
 		t.Errorf("the frame after seeking is black or flat: %+v", res.SeekFrame)

@@ -6,7 +6,8 @@
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION and
 // CSRF (the enrolled browser's account), OTHER_SESSION and OTHER_CSRF (the
 // never-enrolled member), PLAY_AT, SEEK_AT, DL_FROM, DL_TO (wall clock, ms),
-// SEG_END (end of the segment holding PLAY_AT, ms), ARTIFACTS.
+// SEG_END (end of the segment holding PLAY_AT, ms), GAP_AFTER (start of the
+// recording after a gap), BACK_AT (in a segment never loaded), ARTIFACTS.
 import { join } from 'node:path';
 import { launch, newPage, result, fail, assert } from './lib.mjs';
 
@@ -130,6 +131,18 @@ try {
   await page.waitForTimeout(700);
   out.afterSeek = await state(page);
   out.seekFrame = await frameStats(page);
+  // Playback jumps the gap in the recording.
+  const gapAfter = num('GAP_AFTER');
+  await page.waitForFunction((t) => Number(document.querySelector('#tl-bar').dataset.cursor || 0) > t + 300, gapAfter, { timeout: 20000 }).catch(() => undefined);
+  out.afterGap = await state(page);
+
+  // Seek back to a segment that was never loaded.
+  await page.evaluate(() => document.querySelector('#tl-video').removeAttribute('data-first-frame-ms'));
+  const c3 = await clickAt(page, num('BACK_AT'));
+  out.backFirstFrameMs = await waitFirstFrame(page);
+  out.backClicked = c3.clicked;
+  await page.waitForTimeout(500);
+  out.afterBack = await state(page);
 
   // Speed.
   await page.selectOption('#tl-rate', '4');
