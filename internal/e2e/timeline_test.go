@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io/fs"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"vigil/internal/browsertest"
+	"vigil/internal/cloud/client"
 	"vigil/internal/vigiltest"
 )
 
@@ -172,6 +178,21 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("ffmpeg cannot decode the clip: %v\n%s", err, out)
 	}
 
+	// A segment altered in the cloud's storage is refused in the browser.
+	tamperBlob(t, filepath.Join(c.dir, "blobs"), segs[2])
+	var tam struct {
+		Error      string  `json:"error"`
+		FirstFrame *string `json:"firstFrame"`
+	}
+	browsertest.Run(t, 2*time.Minute, "timeline-tamper.mjs", map[string]string{
+		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
+		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "PLAY_AT": ms(segs[2].Start.Add(500 * time.Millisecond)),
+	}, &tam)
+	t.Logf("altered segment: %q", tam.Error)
+	if !strings.HasPrefix(tam.Error, "segment failed verification: ") || tam.FirstFrame != nil {
+		t.Errorf("the altered segment: error %q, first frame %v; want a verification failure and nothing played", tam.Error, tam.FirstFrame)
+	}
+
 	// The never-enrolled browser.
 	if !strings.Contains(res.Refusal, "not enrolled in the household") || !strings.Contains(res.Refusal, "sealed data") {
 		t.Errorf("the never-enrolled browser shows %q (error %q), want the refusal", res.Refusal, res.OtherError)
@@ -196,4 +217,29 @@ type frame struct {
 	Std    float64 `json:"std"`
 	Width  int     `json:"width"`
 	Height int     `json:"height"`
+}
+
+// tamperBlob flips one byte in the middle of the stored blob of object o,
+// as someone with write access to the cloud's storage could.
+func tamperBlob(t *testing.T, blobsDir string, o client.Object) {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(blobsDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || int64(len(b)) != o.Size {
+			return err
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != o.SHA256 {
+			return nil
+		}
+		b[len(b)/2] ^= 0x40
+		found = true
+		return os.WriteFile(p, b, 0o600)
+	})
+	if err != nil || !found {
+		t.Fatalf("could not alter the blob of %s: found %v, %v", o.Key, found, err)
+	}
 }

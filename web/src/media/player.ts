@@ -130,6 +130,7 @@ export class Player {
     let p = this.loaded.get(ref.key);
     if (!p) {
       const data = this.open(ref); // fetch in parallel with earlier appends
+      data.catch(() => undefined); // handled when its turn in the queue comes
       p = this.enqueue(async () => this.append(ref, await data));
       p.catch(() => this.loaded.delete(ref.key));
       this.loaded.set(ref.key, p);

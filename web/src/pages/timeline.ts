@@ -12,7 +12,8 @@ import { EnvelopeError, openObject } from '../crypto/envelope';
 import { buildMP4, type ClipPart } from '../media/mp4';
 import { householdKeys, NotEnrolledError, type HouseholdKeys } from '../media/keys';
 import { Player, type SegmentRef } from '../media/player';
-import { route } from '../router';
+import { go, route } from '../router';
+import { sharePagePath } from '../share/create';
 import { h, mount, showError } from '../ui';
 
 interface ObjectJSON {
@@ -133,6 +134,13 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   const dlTo = h('input', { id: 'tl-dl-to', type: 'datetime-local', step: '1' });
   const dlButton = h('button', { id: 'tl-dl-make', type: 'button' }, 'Prepare MP4');
   const dlOut = h('span', { id: 'tl-dl-out' });
+  const shareButton = h('button', { id: 'tl-share', type: 'button', class: 'secondary', title: 'Share this range with a guest or as a link' }, 'Share…');
+  shareButton.addEventListener('click', () => {
+    const a = Date.parse(dlFrom.value);
+    const b = Date.parse(dlTo.value);
+    if (Number.isNaN(a) || Number.isNaN(b)) return;
+    go(sharePagePath(hh, cam, new Date(a), new Date(b)));
+  });
 
   let segs: SegmentRef[] = [];
   let span = DAY;
@@ -142,9 +150,12 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   let dlURL = '';
   let closed = false;
 
-  const zoomButtons = [DAY, 6 * HOUR, HOUR].map((s) =>
-    h('button', { type: 'button', class: 'secondary', id: `tl-zoom-${s / HOUR}`, onclick: () => zoom(s) }, s === DAY ? '24 h' : `${s / HOUR} h`),
-  );
+  const zoomButtons = [
+    [DAY, 'tl-zoom-24', '24 h'],
+    [6 * HOUR, 'tl-zoom-6', '6 h'],
+    [HOUR, 'tl-zoom-1', '1 h'],
+    [10 * 60_000, 'tl-zoom-10m', '10 min'],
+  ].map(([s, id, text]) => h('button', { type: 'button', class: 'secondary', id: id as string, onclick: () => zoom(s as number) }, text as string));
   const panBack = h('button', { type: 'button', class: 'secondary', id: 'tl-back', onclick: () => pan(-1) }, '◀');
   const panFwd = h('button', { type: 'button', class: 'secondary', id: 'tl-fwd', onclick: () => pan(1) }, '▶');
 
@@ -172,7 +183,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       { class: 'card' },
       h('h2', {}, 'Download a clip'),
       h('p', { class: 'muted' }, 'The recording is decrypted and assembled into one MP4 file in this browser.'),
-      h('div', { class: 'row' }, h('label', {}, 'From', dlFrom), h('label', {}, 'To', dlTo), dlButton, dlOut),
+      h('div', { class: 'row' }, h('label', {}, 'From', dlFrom), h('label', {}, 'To', dlTo), dlButton, shareButton, dlOut),
     ),
   );
 
@@ -194,7 +205,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     }
     bar.append(cursor);
     ticks.replaceChildren();
-    const step = span >= DAY ? 3 * HOUR : span >= 6 * HOUR ? HOUR : 10 * 60_000;
+    const step = span >= DAY ? 3 * HOUR : span >= 6 * HOUR ? HOUR : span >= HOUR ? 10 * 60_000 : 60_000;
     for (let t = Math.ceil(f / step) * step; t < windowEnd; t += step) {
       const tk = h('span', { class: 'tl-tick' }, clock(t, false));
       tk.style.left = `${((t - f) / span) * 100}%`;
