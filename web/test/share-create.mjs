@@ -35,15 +35,19 @@ try {
   const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
   assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
 
-  // Share [FROM_MS, TO_MS) of the camera as a link for an hour; the form
-  // comes prefilled from the address (as a timeline's Share control links).
-  const q = new URLSearchParams({ camera: cam, from: new Date(Number(process.env.FROM_MS)).toISOString(), to: new Date(Number(process.env.TO_MS)).toISOString() });
-  await page.goto(`${base}/h/${hh}/shares?${q}`);
-  await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
+  // Share [FROM_MS, TO_MS) of the camera as a link for an hour, starting
+  // from the camera's timeline: its Share control opens the shares page
+  // with the range in the form.
   const local = (ms) => page.evaluate((t) => {
     const d = new Date(t);
     return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   }, ms);
+  await page.goto(`${base}/h/${hh}/cam/${cam}`);
+  await page.waitForFunction(() => document.querySelector('#tl-dl-from')?.value, null, { timeout: 30000 });
+  await page.fill('#tl-dl-from', await local(Number(process.env.FROM_MS)));
+  await page.fill('#tl-dl-to', await local(Number(process.env.TO_MS)));
+  await page.click('#tl-share');
+  await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
   const prefilled = {
     camera: await page.inputValue('#share-form select[name=camera]'),
     from: await page.inputValue('#share-form input[name=from]'),
