@@ -127,7 +127,7 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("after seeking to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.SeekClicked)), time.UnixMilli(int64(res.AfterSeek.Cursor)), res.AfterSeek.Paused)
 	}
 	if res.AfterGap.Cursor < float64(segs[gap].Start.UnixMilli()) || res.AfterGap.Paused {
-		t.Errorf("playback did not jump the gap to %v: at %v (paused %v)", segs[gap].Start, time.UnixMilli(int64(res.AfterGap.Cursor)), res.AfterGap.Paused)
+		t.Errorf("playback did not jump the gap to %v: at %v (%+v)", segs[gap].Start, time.UnixMilli(int64(res.AfterGap.Cursor)), res.AfterGap)
 	}
 	if d := math.Abs(res.AfterBack.Cursor - res.BackClicked); d > 2500 || res.AfterBack.Paused {
 		t.Errorf("after seeking back to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.BackClicked)), time.UnixMilli(int64(res.AfterBack.Cursor)), res.AfterBack.Paused)
@@ -206,10 +206,13 @@ func TestTimeline(t *testing.T) {
 }
 
 type playState struct {
-	T      float64 `json:"t"`
-	Paused bool    `json:"paused"`
-	Rate   float64 `json:"rate"`
-	Cursor float64 `json:"cursor"`
+	T      float64     `json:"t"`
+	Ranges [][]float64 `json:"ranges"`
+	Ready  int         `json:"ready"`
+	Error  string      `json:"error"`
+	Paused bool        `json:"paused"`
+	Rate   float64     `json:"rate"`
+	Cursor float64     `json:"cursor"`
 }
 
 type frame struct {

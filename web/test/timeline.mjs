@@ -83,7 +83,9 @@ async function frameStats(page) {
 const state = (page) =>
   page.evaluate(() => {
     const v = document.querySelector('#tl-video');
-    return { t: v.currentTime, paused: v.paused, rate: v.playbackRate, cursor: Number(document.querySelector('#tl-bar').dataset.cursor || 0), buffered: v.buffered.length };
+    const ranges = [];
+    for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
+    return { t: v.currentTime, paused: v.paused, rate: v.playbackRate, cursor: Number(document.querySelector('#tl-bar').dataset.cursor || 0), buffered: v.buffered.length, ranges, ready: v.readyState, error: document.querySelector('#tl-error').textContent };
   });
 
 const browser = await launch();

@@ -51,6 +51,8 @@ export class Player {
   private gen = 0;
   private timer: number;
   private destroyed = false;
+  private lastT = -1;
+  private stuckSince = 0;
   private opened: Promise<void>;
 
   constructor(
@@ -171,7 +173,27 @@ export class Player {
       await this.appendBuffer(seg.init);
       this.lastInit = seg.init.slice();
     }
-    await this.appendBuffer(seg.media);
+    try {
+      await this.appendBuffer(seg.media);
+    } catch (e) {
+      if ((e as DOMException).name !== 'QuotaExceededError') throw e;
+      // The browser's buffer is full (long seeks back and forth): keep only
+      // what is around the play head and try once more.
+      await this.trim();
+      await this.appendBuffer(seg.media);
+    }
+  }
+
+  /** trim drops buffered media outside [now - 5 s, now + lookahead]. */
+  private async trim(): Promise<void> {
+    const t = this.video.currentTime;
+    const keepFrom = Math.max(0, t - 5);
+    const keepTo = t + Math.max(LOOKAHEAD, LOOKAHEAD * this.video.playbackRate);
+    if (keepFrom > 0) await this.remove(0, keepFrom);
+    await this.remove(keepTo, Infinity);
+    for (const s of this.segs) {
+      if (this.mediaTime(s.end) <= keepFrom || this.mediaTime(s.start) >= keepTo) this.loaded.delete(s.key);
+    }
   }
 
   private appendBuffer(b: Uint8Array): Promise<void> {
@@ -234,6 +256,22 @@ export class Player {
     // Fetch the next segments until LOOKAHEAD seconds are covered.
     for (let j = i; j < this.segs.length && this.mediaTime(this.segs[j].start) < t + ahead; j++) {
       void this.load(j).catch((e) => this.ev.onError(e));
+    }
+    // Stuck (a hole in the buffer the checks below do not see): move on to
+    // the next buffered range.
+    const now = performance.now();
+    if (t !== this.lastT || this.video.seeking) {
+      this.lastT = t;
+      this.stuckSince = now;
+    } else if (now - this.stuckSince > 800) {
+      const b = this.video.buffered;
+      for (let k = 0; k < b.length; k++) {
+        if (b.start(k) > t + 0.01) {
+          this.video.currentTime = b.start(k) + 0.001;
+          this.stuckSince = now;
+          break;
+        }
+      }
     }
     // At the end of a buffered range with a later segment: jump the gap.
     if (end >= 0 && end - t < GAP_EPSILON) {
