@@ -62,6 +62,10 @@ func TestTimeline(t *testing.T) {
 		t.Fatalf("segments too short for a 5 s download before the gap: %v .. %v", segs[1].Start, segs[gap-1].End)
 	}
 
+	// A download across the gap: the frame before it is held.
+	gapFrom := segs[gap-1].End.Truncate(time.Second).Add(-time.Second)
+	gapTo := segs[gap].Start.Truncate(time.Second).Add(2 * time.Second)
+
 	sess := hh.Owner.browserSession(t, c.url)
 	otherSess := other.browserSession(t, c.url)
 	var res struct {
@@ -75,6 +79,7 @@ func TestTimeline(t *testing.T) {
 		Rate             float64 `json:"rate"`
 		DlFile, DlName   string
 		DlDuration       float64 `json:"dlDuration"`
+		GapFile          string  `json:"gapFile"`
 		Refusal          string  `json:"refusal"`
 		OtherError       string  `json:"otherError"`
 		Play             struct {
@@ -102,6 +107,7 @@ func TestTimeline(t *testing.T) {
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"PLAY_AT": ms(playAt), "SEEK_AT": ms(seekAt), "SEG_END": ms(segs[1].End),
 		"DL_FROM": ms(dlFrom), "DL_TO": ms(dlTo), "GAP_AFTER": ms(segs[gap].Start), "BACK_AT": ms(backAt),
+		"GAP_DL_FROM": ms(gapFrom), "GAP_DL_TO": ms(gapTo),
 	}, &res)
 	t.Logf("timeline click to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek ahead (prefetched): %.0f ms; seek back to a segment never loaded: %.0f ms",
 		res.FirstFrameMs, res.ClickToFrameWall, res.SeekFirstFrameMs, res.BackFirstFrameMs)
@@ -143,27 +149,8 @@ func TestTimeline(t *testing.T) {
 	// at the keyframe at or before the range's start: at most one GOP more).
 	want := dlTo.Sub(dlFrom).Seconds()
 	gop := float64(hh.Cam.Info().GOP) / hh.Cam.Info().FPS
-	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration,format_name:stream=codec_name,codec_type,nb_frames",
-		"-of", "json", res.DlFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe cannot read the downloaded clip: %v\n%s", err, out)
-	}
-	var probe struct {
-		Format struct {
-			Duration string `json:"duration"`
-			Name     string `json:"format_name"`
-		} `json:"format"`
-		Streams []struct {
-			Codec  string `json:"codec_name"`
-			Type   string `json:"codec_type"`
-			Frames string `json:"nb_frames"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &probe); err != nil {
-		t.Fatal(err)
-	}
-	dur, _ := strconv.ParseFloat(probe.Format.Duration, 64)
-	t.Logf("downloaded %s: %s, %s, %.2f s for a %.0f s range (GOP %.2f s), streams %+v", res.DlName, probe.Format.Name, probe.Format.Duration, dur, want, gop, probe.Streams)
+	dur, probe := probeClip(t, ffprobe, res.DlFile)
+	t.Logf("downloaded %s: %.2f s for a %.0f s range (GOP %.2f s), streams %+v", res.DlName, dur, want, gop, probe.Streams)
 	if len(probe.Streams) != 1 || probe.Streams[0].Codec != "h264" {
 		t.Errorf("clip streams %+v, want one h264 video stream", probe.Streams)
 	}
@@ -172,6 +159,12 @@ func TestTimeline(t *testing.T) {
 	}
 	if !strings.HasSuffix(res.DlName, ".mp4") {
 		t.Errorf("download name %q", res.DlName)
+	}
+	gdur, gprobe := probeClip(t, ffprobe, res.GapFile)
+	gwant := gapTo.Sub(gapFrom).Seconds()
+	t.Logf("downloaded across the gap: %.2f s for a %.1f s range", gdur, gwant)
+	if len(gprobe.Streams) != 1 || gprobe.Streams[0].Codec != "h264" || gdur < gwant-0.3 || gdur > gwant+gop+0.3 {
+		t.Errorf("clip across the gap: %.2f s (want %.1f s, up to one GOP more), streams %+v", gdur, gwant, gprobe.Streams)
 	}
 	// ffmpeg decodes every frame of it without error.
 	if out, err := exec.Command(strings.TrimSuffix(ffprobe, "ffprobe")+"ffmpeg", "-v", "error", "-xerror", "-i", res.DlFile, "-f", "null", "-").CombinedOutput(); err != nil {
@@ -245,4 +238,35 @@ func tamperBlob(t *testing.T, blobsDir string, o client.Object) {
 	if err != nil || !found {
 		t.Fatalf("could not alter the blob of %s: found %v, %v", o.Key, found, err)
 	}
+}
+
+type clipProbe struct {
+	Format struct {
+		Duration string `json:"duration"`
+		Name     string `json:"format_name"`
+	} `json:"format"`
+	Streams []struct {
+		Codec  string `json:"codec_name"`
+		Type   string `json:"codec_type"`
+		Frames string `json:"nb_frames"`
+	} `json:"streams"`
+}
+
+// probeClip reads a downloaded clip with ffprobe: its duration and streams.
+func probeClip(t *testing.T, ffprobe, file string) (float64, clipProbe) {
+	t.Helper()
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration,format_name:stream=codec_name,codec_type,nb_frames",
+		"-of", "json", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe cannot read the downloaded clip %s: %v\n%s", file, err, out)
+	}
+	var p clipProbe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	d, err := strconv.ParseFloat(p.Format.Duration, 64)
+	if err != nil {
+		t.Fatalf("ffprobe duration %q: %v", p.Format.Duration, err)
+	}
+	return d, p
 }

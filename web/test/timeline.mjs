@@ -155,26 +155,32 @@ try {
   out.rate = (await state(page)).rate;
   await page.selectOption('#tl-rate', '1');
 
-  // Download a range.
-  await page.evaluate(([a, b]) => {
-    const pad = (n) => String(n).padStart(2, '0');
-    const f = (t) => {
-      const d = new Date(t);
-      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-    };
-    document.querySelector('#tl-dl-from').value = f(a);
-    document.querySelector('#tl-dl-to').value = f(b);
-  }, [num('DL_FROM'), num('DL_TO')]);
-  await page.click('#tl-dl-make');
-  await page.waitForSelector('#tl-dl-link, #tl-dl-out.error', { timeout: 60000 });
-  const dlErr = await page.$('#tl-dl-out.error');
-  if (dlErr) fail('download: ' + (await dlErr.textContent()));
-  out.dlHref = await page.getAttribute('#tl-dl-link', 'href');
-  out.dlDuration = Number(await page.getAttribute('#tl-dl-link', 'data-duration'));
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#tl-dl-link')]);
-  out.dlFile = join(process.env.ARTIFACTS, 'clip.mp4');
-  await download.saveAs(out.dlFile);
-  out.dlName = download.suggestedFilename();
+  // Download a range, and one across the gap.
+  const download = async (a, b, file) => {
+    await page.evaluate(([a, b]) => {
+      const pad = (n) => String(n).padStart(2, '0');
+      const f = (t) => {
+        const d = new Date(t);
+        return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+      };
+      document.querySelector('#tl-dl-from').value = f(a);
+      document.querySelector('#tl-dl-to').value = f(b);
+      document.querySelector('#tl-dl-out').replaceChildren();
+    }, [a, b]);
+    await page.click('#tl-dl-make');
+    await page.waitForSelector('#tl-dl-link, #tl-dl-out.error', { timeout: 60000 });
+    const dlErr = await page.$('#tl-dl-out.error');
+    if (dlErr) fail('download: ' + (await dlErr.textContent()));
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#tl-dl-link')]);
+    const path = join(process.env.ARTIFACTS, file);
+    await dl.saveAs(path);
+    return { path, name: dl.suggestedFilename(), duration: Number(await page.getAttribute('#tl-dl-link', 'data-duration')) };
+  };
+  const d1 = await download(num('DL_FROM'), num('DL_TO'), 'clip.mp4');
+  out.dlFile = d1.path;
+  out.dlName = d1.name;
+  out.dlDuration = d1.duration;
+  out.gapFile = (await download(num('GAP_DL_FROM'), num('GAP_DL_TO'), 'clip-gap.mp4')).path;
   await ctx.close();
 
   // The never-enrolled browser: member account, session, device keys, but
