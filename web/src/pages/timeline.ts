@@ -240,9 +240,14 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     void refresh();
   }
 
-  async function refresh(): Promise<void> {
+  // refresh lists the window's segments; a poll (incremental) lists only
+  // what came after the newest one known.
+  async function refresh(incremental = false): Promise<void> {
     try {
-      const list = await listSegments(hh, cam, from() - HOUR, windowEnd);
+      let a = from() - HOUR;
+      const newest = segs[segs.length - 1];
+      if (incremental && newest && newest.start > a && newest.start - 60_000 < windowEnd) a = newest.start - 60_000;
+      const list = await listSegments(hh, cam, a, windowEnd);
       if (closed) return;
       // Keep what is known outside the window (the player may be there).
       const known = new Map(segs.map((s) => [s.key, s]));
@@ -304,7 +309,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     if (!video.paused) moveCursor();
   }, 500);
   const poll = window.setInterval(() => {
-    if (windowEnd > Date.now() - span) void refresh();
+    if (windowEnd > Date.now() - span) void refresh(true);
   }, 10_000);
 
   dlButton.addEventListener('click', async () => {
