@@ -9,11 +9,19 @@ package e2e
 // Typical use:
 //
 //	c := startCloud(t, nil)
-//	hh := newHousehold(t, c, householdOptions{})
-//	hh.waitSegments(t, hh.Camera, 3, time.Minute)
-//	sess := hh.browserSession(t)            // cookie + CSRF for a browser context
-//	ctl := hh.controlServer(t)              // the browser script POSTs its device string to ctl+"/enrol"
-//	browsertest.Run(t, ..., map[string]string{"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CONTROL_URL": ctl, ...}, &res)
+//	hh := newHousehold(t, c, householdOptions{})   // owner account, admin device, hub, camera "front"
+//	segs := hh.waitSegments(t, hh.Camera, 3, time.Minute)
+//	sess := hh.Owner.browserSession(t, c.url)      // cookie + CSRF for a browser context
+//	ctl := hh.controlServer(t)                     // the script POSTs its "vigdev1:" string to ctl+"/enrol"
+//	browsertest.Run(t, ..., map[string]string{"BASE_URL": c.url, "HOUSEHOLD": hh.ID,
+//		"CONTROL_URL": ctl, "SESSION": sess.Cookie, "CSRF": sess.CSRF}, &res)
+//
+// In the script: context.addCookies with SESSION, localStorage "vigil.csrf"
+// = CSRF (an init script), the device string from /device (#device-string).
+// Also: hh.enrol(deviceString, role, name) from Go, hh.addMember(t, role) for
+// another account with no device in the chain, hh.interruptCamera(t, d) for a
+// gap in the recording. Each account signs in at most three times per 30 s
+// (the cloud accepts each authenticator code once); a fourth waits.
 
 import (
 	"context"
