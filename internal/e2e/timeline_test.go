@@ -70,6 +70,7 @@ func TestTimeline(t *testing.T) {
 	otherSess := other.browserSession(t, c.url)
 	var res struct {
 		Ranges           int     `json:"ranges"`
+		LiveHref         string  `json:"liveHref"`
 		FirstFrameMs     float64 `json:"firstFrameMs"`
 		ClickToFrameWall float64 `json:"clickToFrameWallMs"`
 		SeekFirstFrameMs float64 `json:"seekFirstFrameMs"`
@@ -114,6 +115,9 @@ func TestTimeline(t *testing.T) {
 
 	if res.Ranges < 2 {
 		t.Errorf("the bar shows %d recorded ranges, want two (the gap between them)", res.Ranges)
+	}
+	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "/live"; res.LiveHref != want {
+		t.Errorf("jump to live links to %q, want %q", res.LiveHref, want)
 	}
 	// Playback: the play head advances from where the click was.
 	if res.Play.Later.T <= res.Play.First.T || res.Play.Later.Paused {

@@ -103,6 +103,7 @@ try {
   const e0 = await page.textContent('#tl-error');
   if (e0) fail('timeline: ' + e0);
   out.ranges = await page.locator('#tl-bar .tl-range').count();
+  out.liveHref = await page.getAttribute('#tl-live', 'href');
   await page.click('#tl-zoom-1');
   await page.waitForFunction(() => Number(document.querySelector('#tl-bar').dataset.to) - Number(document.querySelector('#tl-bar').dataset.from) <= 3600000);
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline.png') });
