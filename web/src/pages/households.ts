@@ -1,2 +1,484 @@
-// Pages: households. (registers its routes with route())
-export {};
+// Pages: the household list (home), creating a household (recovery phrase
+// shown once and confirmed), and a household's page: cameras, devices from
+// the verified chain (remove one: a new epoch), members and invites with
+// join requests to approve, hubs (pair with the code), retention settings
+// and the access log.
+import { api, b64, unb64 } from '../api';
+import { equal, hex, randomBytes } from '../crypto/bytes';
+import { addDevice, newHousehold, removeDevice, genesisHash, type Device } from '../crypto/chain';
+import { parseDeviceString } from '../crypto/devicekeys';
+import { b64url } from '../crypto/keys';
+import { appendLink, forgetHousehold, openHousehold, pinHousehold, type Household } from '../household';
+import { pairHub } from '../pairing';
+import { go, route } from '../router';
+import { h, mount, showError } from '../ui';
+import { account, requireAccount } from './auth';
+import { defaultDeviceName, deviceKeys, joinCode, joinProof } from './enrol';
+
+interface HouseholdInfo {
+  household_id: string;
+  name: string;
+  genesis_hash: string;
+}
+
+const hhPath = (hh: string) => `/v1/households/${encodeURIComponent(hh)}`;
+
+// Home: the households of the signed-in account, or a welcome.
+route('/', async (root) => {
+  const a = await account().catch(() => null);
+  if (!a) {
+    mount(
+      root,
+      h(
+        'div',
+        { class: 'card' },
+        h('h1', {}, 'Vigil'),
+        h('p', { class: 'muted' }, 'Your cameras, sealed to your household’s keys. Footage is opened only in your browser.'),
+        h('p', { class: 'row' }, h('a', { href: '/signin', id: 'home-signin' }, 'Sign in'), h('a', { href: '/signup', id: 'home-signup' }, 'Create an account')),
+      ),
+    );
+    return;
+  }
+  const err = h('p');
+  const list = h('ul', { id: 'households' });
+  mount(
+    root,
+    h('div', { class: 'card' }, h('h1', {}, 'Households'), list, err, h('p', {}, h('a', { href: '/h/new', id: 'household-new' }, 'Create a household'))),
+  );
+  try {
+    const res = await api<{ households: HouseholdInfo[] }>('GET', '/v1/households');
+    if (!res.households.length) list.append(h('li', { class: 'muted' }, 'No household yet: create one, or open an invite link from a household’s admin.'));
+    for (const x of res.households) list.append(h('li', {}, h('a', { href: `/h/${encodeURIComponent(x.household_id)}`, class: 'household-link' }, x.name || x.household_id)));
+  } catch (e) {
+    showError(err, e);
+  }
+});
+
+// Creating a household: this browser becomes its first admin device.
+route('/h/new', async (root) => {
+  if (!(await requireAccount())) return;
+  const err = h('p', { id: 'create-error' });
+  const name = h('input', { id: 'household-name', required: true, maxlength: '64', value: 'Home' });
+  const devName = h('input', { id: 'device-name', required: true, maxlength: '64', value: defaultDeviceName() });
+  const submit = h('button', { type: 'submit', id: 'household-create' }, 'Continue');
+  const form = h('form', { class: 'stack' }, h('label', {}, 'Household name', name), h('label', {}, 'Name of this device', devName), submit);
+  const card = h('div', { class: 'card' }, h('h1', {}, 'Create a household'), form, err);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    err.textContent = '';
+    try {
+      const keys = await deviceKeys();
+      const made = await newHousehold(name.value.trim(), keys, devName.value.trim());
+      showPhrase(card, made.recoveryPhrase, made.genesis);
+    } catch (x) {
+      showError(err, x);
+      submit.disabled = false;
+    }
+  });
+  mount(root, card);
+});
+
+// showPhrase shows the recovery phrase once and asks for three of its
+// groups before the household is stored.
+function showPhrase(card: HTMLElement, phrase: string, genesis: Uint8Array): void {
+  const groups = phrase.split('-');
+  const picks: number[] = [];
+  while (picks.length < Math.min(3, groups.length)) {
+    const i = randomBytes(1)[0] % groups.length;
+    if (!picks.includes(i)) picks.push(i);
+  }
+  picks.sort((a, b) => a - b);
+  const err = h('p', { id: 'phrase-error' });
+  const phraseEl = h('p', { class: 'code-big wrap', id: 'recovery-phrase' }, phrase);
+  const next = h('button', { id: 'phrase-written' }, 'I have written it down');
+  const step1 = h('div', {}, h('p', {}, 'This is the household’s recovery phrase. Write it down and keep it somewhere safe. It is shown only now, and it is the only way to open your recordings if every device of the household is lost. The cloud never sees it.'), phraseEl, next);
+  mount(card, h('h1', {}, 'Recovery phrase'), step1, err);
+  next.addEventListener('click', () => {
+    const inputs = picks.map((i) => h('input', { class: 'phrase-group mono', 'data-group': String(i + 1), autocomplete: 'off', spellcheck: 'false', maxlength: '16' }));
+    const create = h('button', { type: 'submit', id: 'phrase-confirm' }, 'Create the household');
+    const form = h('form', { class: 'stack' }, ...picks.map((i, k) => h('label', {}, `Group ${i + 1} of ${groups.length}`, inputs[k])), create);
+    mount(card, h('h1', {}, 'Confirm the recovery phrase'), h('p', {}, 'Type these groups of the phrase you wrote down (the phrase is not shown again):'), form, err);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      const norm = (s: string) => s.trim().toUpperCase().replace(/[IL]/g, '1').replace(/O/g, '0');
+      const wrong = picks.filter((i, k) => norm(inputs[k].value) !== norm(groups[i]));
+      if (wrong.length) {
+        showError(err, new Error(`group ${wrong.map((i) => i + 1).join(' and ')} does not match the phrase; check what you wrote down (or start again to get a new phrase)`));
+        return;
+      }
+      create.disabled = true;
+      try {
+        const res = await api<HouseholdInfo>('POST', '/v1/households', { genesis: b64(genesis) });
+        await pinHousehold(res.household_id, await genesisHash(genesis));
+        go(`/h/${encodeURIComponent(res.household_id)}`);
+      } catch (x) {
+        showError(err, x);
+        create.disabled = false;
+      }
+    });
+  });
+}
+
+// The household page.
+route('/h/:hh', async (root, { hh }) => {
+  if (!(await requireAccount())) return;
+  let stopped = false;
+  let timer: number | undefined;
+  const err = h('p', { id: 'household-error' });
+  mount(root, h('div', { class: 'card' }, h('h1', {}, 'Household'), h('p', { class: 'muted' }, 'Verifying the household chain…'), err));
+  let hhv: Household;
+  try {
+    hhv = await openHousehold(hh);
+  } catch (e) {
+    showError(err, e);
+    return;
+  }
+  const pollRequests = async (box: HTMLElement) => {
+    if (stopped) return;
+    try {
+      await renderRequests(box, hhv, async () => {
+        hhv = await openHousehold(hh, { refresh: true });
+        await draw();
+      });
+    } catch (e) {
+      showError(err, e);
+    }
+    if (!stopped) timer = window.setTimeout(() => void pollRequests(box), 1500);
+  };
+  const draw = async () => {
+    window.clearTimeout(timer);
+    const h0 = hhv;
+    const adminDevice = h0.me?.role === 'admin';
+    const adminAccount = h0.role === 'admin';
+    const requests = h('div', { id: 'join-requests' });
+    const sections: HTMLElement[] = [
+      overview(h0),
+      await camerasCard(h0),
+      devicesCard(h0, adminDevice, async (next) => {
+        hhv = next;
+        await draw();
+      }, err),
+    ];
+    if (adminAccount) sections.push(invitesCard(h0, adminDevice, requests));
+    sections.push(await membersCard(h0, adminAccount));
+    sections.push(hubsCard(h0, adminDevice, async (next) => {
+      hhv = next;
+      await draw();
+    }));
+    sections.push(await retentionCard(h0, adminAccount));
+    sections.push(await accessCard(h0));
+    mount(root, err, ...sections);
+    if (adminAccount) void pollRequests(requests);
+  };
+  await draw();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+  };
+});
+
+function overview(x: Household): HTMLElement {
+  const me = x.me;
+  return h(
+    'div',
+    { class: 'card' },
+    h('h1', { id: 'household-title' }, x.name),
+    h(
+      'p',
+      { class: 'muted' },
+      `Household ${x.hh} · your account: ${x.role} · chain verified to link `,
+      h('span', { id: 'chain-seq' }, String(x.state.seq)),
+      ' · key epoch ',
+      h('span', { id: 'epoch' }, String(x.state.epoch)),
+    ),
+    h('p', { class: 'muted' }, 'Genesis hash (compare it with another device of the household): ', h('code', { id: 'genesis-hash', class: 'wrap' }, hex(x.state.genesisHash))),
+    me
+      ? h('p', { class: 'ok', id: 'this-device' }, `This browser is the household’s ${me.role} device “${me.name}”.`)
+      : h(
+          'p',
+          { class: 'error', id: 'this-device' },
+          'This browser is not a device of this household: it gets ciphertext only. Open an invite link from an admin device, or ',
+          h('a', { href: `/h/${encodeURIComponent(x.hh)}/recover` }, 'use the recovery phrase'),
+          '.',
+        ),
+    x.me === null && x.identities.length ? h('p', { class: 'ok' }, 'The recovery phrase opens the footage in this tab.') : null,
+  );
+}
+
+async function camerasCard(x: Household): Promise<HTMLElement> {
+  const list = h('ul', { id: 'cameras' });
+  const card = h('div', { class: 'card' }, h('h2', {}, 'Cameras'), list);
+  try {
+    const res = await api<{ cameras: string[] }>('GET', `${hhPath(x.hh)}/cameras`);
+    if (!res.cameras?.length) list.append(h('li', { class: 'muted' }, 'No recordings yet. Pair a hub below; its cameras appear here once they upload.'));
+    for (const cam of res.cameras ?? []) {
+      const base = `/h/${encodeURIComponent(x.hh)}/cam/${encodeURIComponent(cam)}`;
+      list.append(h('li', { class: 'camera row' }, h('strong', {}, cam), h('a', { href: `${base}/live`, class: 'camera-live' }, 'Live'), h('a', { href: base, class: 'camera-timeline' }, 'Recordings')));
+    }
+  } catch (e) {
+    showError(card.appendChild(h('p')), e);
+  }
+  return card;
+}
+
+function devicesCard(x: Household, adminDevice: boolean, changed: (h: Household) => Promise<void>, err: HTMLElement): HTMLElement {
+  const rows = x.state.devices
+    .filter((d) => d.role !== 'hub')
+    .map((d) => {
+      const me = x.me?.id === d.id;
+      let action: HTMLElement | string = me ? 'this browser' : '';
+      if (adminDevice && !me) {
+        const b = h('button', { class: 'danger device-remove', 'data-device': d.id }, 'Remove');
+        b.addEventListener('click', async () => {
+          b.disabled = true;
+          try {
+            const link = await removeDevice(x.state, x.keys!, d.id);
+            await changed(await appendLink(x, link));
+          } catch (e) {
+            showError(err, e);
+            b.disabled = false;
+          }
+        });
+        action = b;
+      }
+      return h('tr', { class: 'device', 'data-device': d.id }, h('td', {}, d.name), h('td', {}, d.role), h('td', {}, h('code', {}, d.id)), h('td', {}, action));
+    });
+  return h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'Devices'),
+    h('p', { class: 'muted' }, 'From the household chain, verified in this browser. Removing a device starts a new key epoch: it cannot open anything recorded afterwards.'),
+    h('table', { id: 'devices' }, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Role'), h('th', {}, 'Device ID'), h('th', {}, '')), ...rows),
+  );
+}
+
+// Invites and join requests.
+
+const inviteKey = (id: string) => `vigil.invite.${id}`;
+
+function invitesCard(x: Household, adminDevice: boolean, requests: HTMLElement): HTMLElement {
+  const out = h('div', { id: 'invite-out' });
+  const role = h('select', { id: 'invite-role' }, h('option', { value: 'member' }, 'member'), h('option', { value: 'admin' }, 'admin'));
+  const make = h('button', { id: 'invite-create' }, 'Make an invite link');
+  make.addEventListener('click', async () => {
+    make.disabled = true;
+    try {
+      const inv = await api<{ invite_id: string; expires: string }>('POST', `${hhPath(x.hh)}/invites`, { role: role.value });
+      const secret = randomBytes(32);
+      localStorage.setItem(inviteKey(inv.invite_id), b64url(secret));
+      const link = `${location.origin}/join/${encodeURIComponent(inv.invite_id)}#s=${b64url(secret)}&g=${hex(x.state.genesisHash)}`;
+      mount(out, h('p', {}, 'Send this link to the new device (it is valid until ', new Date(inv.expires).toLocaleString(), ' and adds one device):'), h('p', { class: 'mono wrap', id: 'invite-link' }, link));
+    } catch (e) {
+      showError(out, e);
+    } finally {
+      make.disabled = false;
+    }
+  });
+  return h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'Invite a device'),
+    adminDevice
+      ? h('p', { class: 'muted' }, 'The new browser opens the link, signs in (with its own account or yours) and shows a code. Approve it below when it shows the same code.')
+      : h('p', { class: 'muted' }, 'Only an admin device of the household can approve new devices; this browser is not one.'),
+    h('div', { class: 'row' }, h('label', {}, 'Role', role), make),
+    out,
+    h('h3', {}, 'Waiting to join'),
+    requests,
+  );
+}
+
+interface JoinRequest {
+  request_id: string;
+  invite_id: string;
+  email: string;
+  device: string;
+  device_id: string;
+  name: string;
+  proof: string;
+  role: string;
+  created: string;
+}
+
+async function renderRequests(box: HTMLElement, x: Household, approved: () => Promise<void>): Promise<void> {
+  if (box.querySelector('button:disabled')) return; // an approval is running
+  const res = await api<{ requests: JoinRequest[] }>('GET', `${hhPath(x.hh)}/join-requests`);
+  const seen = box.getAttribute('data-ids') ?? '';
+  const ids = res.requests.map((q) => q.request_id).join(',');
+  if (seen === ids && box.childNodes.length) return;
+  box.setAttribute('data-ids', ids);
+  if (!res.requests.length) {
+    mount(box, h('p', { class: 'muted' }, 'No device is waiting.'));
+    return;
+  }
+  const items: HTMLElement[] = [];
+  for (const q of res.requests) {
+    const err = h('p');
+    const s = localStorage.getItem(inviteKey(q.invite_id));
+    const item = h('div', { class: 'join-request card', 'data-request': q.request_id }, h('p', {}, h('strong', {}, q.name), ` (${q.email}) asks to join as ${q.role}. Device `, h('code', {}, q.device_id)));
+    if (!s) {
+      item.append(h('p', { class: 'muted' }, 'The invite was made on another device: approve it there.'));
+    } else {
+      const secret = unb64(s);
+      const proofOk = equal(await joinProof(secret, q.invite_id, q.device), unb64(q.proof));
+      if (!proofOk) {
+        item.append(h('p', { class: 'error' }, 'This request does not carry the invite link’s proof: it did not come from the link you sent. Decline it.'));
+      } else if (!x.me || x.me.role !== 'admin') {
+        item.append(h('p', { class: 'muted' }, 'Only an admin device can approve.'));
+      } else {
+        const code = await joinCode(secret, q.device);
+        const ok = h('button', { class: 'join-approve' }, 'Same code: approve');
+        ok.addEventListener('click', async () => {
+          ok.disabled = true;
+          try {
+            const d = await parseDeviceString(q.device);
+            const link = await addDevice(x.state, x.keys!, { role: q.role === 'admin' ? 'admin' : 'member', name: q.name, signPub: d.signPub, boxPub: d.boxPub });
+            await api('POST', `${hhPath(x.hh)}/join-requests/${encodeURIComponent(q.request_id)}/approve`, { link: b64(link) });
+            localStorage.removeItem(inviteKey(q.invite_id));
+            forgetHousehold(x.hh);
+            await approved();
+          } catch (e) {
+            showError(err, e);
+            ok.disabled = false;
+          }
+        });
+        item.append(h('p', {}, 'It should show this code: ', h('span', { class: 'code-big join-code' }, code)), h('div', { class: 'row' }, ok, declineButton(x, q, err)));
+      }
+    }
+    if (!item.querySelector('.join-approve')) item.append(declineButton(x, q, err));
+    item.append(err);
+    items.push(item);
+  }
+  mount(box, ...items);
+}
+
+function declineButton(x: Household, q: JoinRequest, err: HTMLElement): HTMLElement {
+  const no = h('button', { class: 'secondary join-decline' }, 'Decline');
+  no.addEventListener('click', async () => {
+    try {
+      await api('DELETE', `${hhPath(x.hh)}/join-requests/${encodeURIComponent(q.request_id)}`);
+      no.closest('.join-request')?.remove();
+    } catch (e) {
+      showError(err, e);
+    }
+  });
+  return no;
+}
+
+async function membersCard(x: Household, adminAccount: boolean): Promise<HTMLElement> {
+  const err = h('p');
+  const table = h('table', { id: 'members' });
+  const card = h('div', { class: 'card' }, h('h2', {}, 'Accounts'), h('p', { class: 'muted' }, 'Accounts may fetch the household’s sealed recordings; only the devices above can open them.'), table, err);
+  try {
+    const me = await account();
+    const res = await api<{ members: { account_id: string; email: string; role: string }[] }>('GET', `${hhPath(x.hh)}/members`);
+    mount(table, h('tr', {}, h('th', {}, 'E-mail'), h('th', {}, 'Role'), h('th', {}, '')));
+    for (const m of res.members) {
+      let action: HTMLElement | string = m.account_id === me?.account_id ? 'you' : '';
+      if (adminAccount && m.account_id !== me?.account_id) {
+        const b = h('button', { class: 'secondary member-remove' }, 'Remove');
+        b.addEventListener('click', async () => {
+          try {
+            await api('DELETE', `${hhPath(x.hh)}/members/${encodeURIComponent(m.account_id)}`);
+            b.closest('tr')?.remove();
+          } catch (e) {
+            showError(err, e);
+          }
+        });
+        action = b;
+      }
+      table.append(h('tr', { class: 'member' }, h('td', {}, m.email), h('td', {}, m.role), h('td', {}, action)));
+    }
+  } catch (e) {
+    showError(err, e);
+  }
+  return card;
+}
+
+function hubsCard(x: Household, adminDevice: boolean, changed: (h: Household) => Promise<void>): HTMLElement {
+  const hubs = x.state.devices.filter((d: Device) => d.role === 'hub');
+  const err = h('p', { id: 'pair-status' });
+  const code = h('input', { id: 'pair-code', autocomplete: 'off', spellcheck: 'false', placeholder: 'the code the hub shows' });
+  const go1 = h('button', { type: 'submit', id: 'pair-submit' }, 'Pair');
+  const form = h('form', { class: 'row' }, h('label', {}, 'Pairing code', code), go1);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    go1.disabled = true;
+    err.className = 'muted';
+    err.textContent = 'Waiting for the hub…';
+    try {
+      const res = await pairHub(x, code.value);
+      err.className = 'ok';
+      err.textContent = `Hub “${res.hub.name}” paired.`;
+      await changed(res.household);
+    } catch (x2) {
+      showError(err, x2);
+      go1.disabled = false;
+    }
+  });
+  return h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'Hubs'),
+    h('ul', { id: 'hubs' }, ...(hubs.length ? hubs.map((d) => h('li', { class: 'hub' }, d.name, ' ', h('code', {}, d.id))) : [h('li', { class: 'muted' }, 'No hub yet.')])),
+    adminDevice ? form : h('p', { class: 'muted' }, 'An admin device pairs hubs.'),
+    err,
+  );
+}
+
+async function retentionCard(x: Household, adminAccount: boolean): Promise<HTMLElement> {
+  const err = h('p', { id: 'retention-status' });
+  const card = h('div', { class: 'card' }, h('h2', {}, 'Retention'));
+  try {
+    const s = await api<{ quota_bytes: number; max_age_seconds: number; default_quota_bytes: number; default_max_age_seconds: number }>('GET', `${hhPath(x.hh)}/settings`);
+    const gb = (b: number) => Math.round((b / 1e9) * 100) / 100;
+    const quota = h('input', { id: 'retention-quota', type: 'number', min: '0', step: 'any', value: String(gb(s.quota_bytes)) });
+    const days = h('input', { id: 'retention-days', type: 'number', min: '0', step: 'any', value: String(Math.round((s.max_age_seconds / 86400) * 100) / 100) });
+    const save = h('button', { type: 'submit', id: 'retention-save' }, 'Save');
+    const form = h('form', { class: 'stack' }, h('label', {}, `Storage quota in GB (0: the service’s ${gb(s.default_quota_bytes)} GB)`, quota), h('label', {}, `Delete recordings older than (days; 0: ${s.default_max_age_seconds ? `the service’s ${s.default_max_age_seconds / 86400} days` : 'keep until the quota needs the room'})`, days), adminAccount ? save : null);
+    if (!adminAccount) {
+      quota.disabled = true;
+      days.disabled = true;
+    }
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        await api('PUT', `${hhPath(x.hh)}/settings`, { quota_bytes: Math.round(Number(quota.value) * 1e9), max_age_seconds: Math.round(Number(days.value) * 86400) });
+        err.className = 'ok';
+        err.textContent = 'Saved.';
+      } catch (x2) {
+        showError(err, x2);
+      }
+    });
+    card.append(h('p', { class: 'muted' }, 'When the quota is full the oldest recordings are deleted first.'), form, err);
+  } catch (e) {
+    card.append(err);
+    showError(err, e);
+  }
+  return card;
+}
+
+async function accessCard(x: Household): Promise<HTMLElement> {
+  const err = h('p');
+  const table = h('table', { id: 'access-log' });
+  const card = h('div', { class: 'card' }, h('h2', {}, 'Access log'), h('p', { class: 'muted' }, 'Every read of this household’s data: who, what, when and why (newest first).'), table, err);
+  try {
+    const [res, ms] = await Promise.all([
+      api<{ accesses: { time: string; actor: string; actor_kind: string; action: string; object?: string; reason: string }[] }>('GET', `${hhPath(x.hh)}/access`),
+      api<{ members: { account_id: string; email: string }[] }>('GET', `${hhPath(x.hh)}/members`).catch(() => ({ members: [] })),
+    ]);
+    const who = new Map(ms.members.map((m) => [m.account_id, m.email]));
+    for (const d of x.state.devices) who.set(d.id, `${d.name} (${d.role})`);
+    table.append(h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Who'), h('th', {}, 'Action'), h('th', {}, 'Object'), h('th', {}, 'Why')));
+    for (const a of res.accesses.slice(-100).reverse()) {
+      table.append(h('tr', { class: 'access' }, h('td', {}, new Date(a.time).toLocaleString()), h('td', {}, `${who.get(a.actor) ?? a.actor} (${a.actor_kind})`), h('td', {}, a.action), h('td', { class: 'mono' }, a.object ?? ''), h('td', { class: 'muted' }, a.reason)));
+    }
+  } catch (e) {
+    showError(err, e);
+  }
+  return card;
+}
+

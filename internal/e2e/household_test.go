@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/hubd"
+	"vigil/internal/keydir"
+)
+
+// TestHouseholdPages: in Chromium, sign up with password and TOTP, create a
+// household (recovery phrase confirmed), pair a Go hub with its code, enrol
+// a second browser by approval (both show the same code), remove it (a new
+// epoch), and read sign-in errors. The cloud's stored chain is then checked
+// with the Go verifier.
+func TestHouseholdPages(t *testing.T) {
+	c := startCloud(t, nil)
+
+	// A hub in pairing mode shows its code; the browser enters it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	codes := make(chan string, 1)
+	type pairResult struct {
+		p   *hubd.Paired
+		err error
+	}
+	paired := make(chan pairResult, 1)
+	go func() {
+		p, err := hubd.Pair(ctx, t.TempDir(), hubd.PairOptions{Cloud: c.url, Name: "garage hub", Poll: 100 * time.Millisecond,
+			ShowCode: func(code string) { codes <- code }})
+		paired <- pairResult{p, err}
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case r := <-paired:
+		t.Fatalf("the hub stopped before showing a code: %v", r.err)
+	case <-ctx.Done():
+		t.Fatal("the hub never showed a code")
+	}
+
+	var res struct {
+		NavEmail, Household, Title, Epoch0, ThisDevice string
+		PhraseGroups, PhraseShownAfter, Asked          int
+		PhraseError                                    string
+		Hubs                                           []string
+		InviteLinkHasFragment                          bool
+		CodeA, CodeB, BThisDevice, BDeviceID           string
+		DevicesBefore, DevicesAfter                    []string
+		EpochBefore, EpochAfter, BAfter                string
+		AccessRows                                     int
+		SigninError, SignedInAgain                     string
+	}
+	browsertest.Run(t, 4*time.Minute, "household.mjs", map[string]string{"BASE_URL": c.url, "PAIR_CODE": code}, &res)
+
+	r := <-paired
+	if r.err != nil {
+		t.Fatalf("hub pairing: %v", r.err)
+	}
+	if r.p.HouseholdID != res.Household {
+		t.Errorf("hub paired with %q, the browser made %q", r.p.HouseholdID, res.Household)
+	}
+	if res.NavEmail != "alice@example.com" || res.Title != "Maple Street" {
+		t.Errorf("nav e-mail %q, title %q", res.NavEmail, res.Title)
+	}
+	if res.PhraseShownAfter != 0 || res.Asked != 3 || res.PhraseGroups < 4 {
+		t.Errorf("recovery phrase: still shown %d, asked %d groups of %d", res.PhraseShownAfter, res.Asked, res.PhraseGroups)
+	}
+	if !strings.Contains(res.PhraseError, "does not match") {
+		t.Errorf("a wrong group was not refused: %q", res.PhraseError)
+	}
+	if res.Epoch0 != "1" || !strings.Contains(res.ThisDevice, "admin device") {
+		t.Errorf("new household: epoch %q, this device %q", res.Epoch0, res.ThisDevice)
+	}
+	if len(res.Hubs) != 1 || !strings.Contains(res.Hubs[0], "garage hub") {
+		t.Errorf("hubs on the page: %q", res.Hubs)
+	}
+	if !res.InviteLinkHasFragment {
+		t.Errorf("the invite link does not carry the secret and genesis in its fragment")
+	}
+	if len(res.CodeA) != 7 || res.CodeA != res.CodeB {
+		t.Errorf("verification codes: admin %q, new browser %q", res.CodeA, res.CodeB)
+	}
+	if !strings.Contains(res.BThisDevice, "member device") {
+		t.Errorf("the approved browser says %q", res.BThisDevice)
+	}
+	if len(res.DevicesBefore) != 2 || len(res.DevicesAfter) != 1 || res.EpochBefore != "1" || res.EpochAfter != "2" {
+		t.Errorf("removal: devices %q -> %q, epoch %q -> %q", res.DevicesBefore, res.DevicesAfter, res.EpochBefore, res.EpochAfter)
+	}
+	if !strings.Contains(res.BAfter, "not a device") {
+		t.Errorf("the removed browser says %q", res.BAfter)
+	}
+	if res.AccessRows == 0 {
+		t.Errorf("access log is empty")
+	}
+	if !strings.Contains(res.SigninError, "password") && !strings.Contains(res.SigninError, "code") {
+		t.Errorf("sign-in error %q does not say what failed", res.SigninError)
+	}
+	if res.SignedInAgain != "Maple Street" {
+		t.Errorf("signed in again: %q", res.SignedInAgain)
+	}
+
+	// The chain the cloud holds verifies in Go: the hub, Bob's device added
+	// then removed, epoch 2.
+	links, err := c.st.Links(context.Background(), res.Household, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([][]byte, len(links))
+	for i, l := range links {
+		raw[i] = l.Data
+	}
+	st, err := keydir.Verify(raw, keydir.GenesisHash(raw[0]))
+	if err != nil {
+		t.Fatalf("the browser-built chain does not verify in Go: %v", err)
+	}
+	if st.Epoch != 2 || len(st.Hubs()) != 1 || st.Hubs()[0].Name != "garage hub" {
+		t.Errorf("Go state: epoch %d, hubs %+v", st.Epoch, st.Hubs())
+	}
+	if _, ok := st.Devices[res.BDeviceID]; ok {
+		t.Errorf("the removed device %s is still in the chain", res.BDeviceID)
+	}
+	if len(links) != 4 { // genesis, hub, Bob's device, removal
+		t.Errorf("chain has %d links, want 4", len(links))
+	}
+}
