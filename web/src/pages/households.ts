@@ -145,7 +145,7 @@ route('/h/:hh', async (root, { hh }) => {
     } catch (e) {
       showError(err, e);
     }
-    if (!stopped) timer = window.setTimeout(() => void pollRequests(box), 1500);
+    if (!stopped) timer = window.setTimeout(() => void pollRequests(box), 3000);
   };
   const draw = async () => {
     window.clearTimeout(timer);
