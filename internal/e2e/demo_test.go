@@ -65,6 +65,9 @@ func TestDemo(t *testing.T) {
 	if res.Segments < 3 {
 		t.Errorf("%d recordings listed, want the timeline filling (>= 3)", res.Segments)
 	}
+	if res.Timeline < 1 {
+		t.Error("the camera's timeline shows no recorded range")
+	}
 	if res.Reused == nil || !*res.Reused {
 		t.Error("a second link did not bring the enrolled browser back to the demo household")
 	}
