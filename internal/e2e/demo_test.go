@@ -229,7 +229,9 @@ func TestDemoClockMeasure(t *testing.T) {
 	if m.G2G.N < 30 {
 		t.Errorf("the time was read from %d frames, want 30", m.G2G.N)
 	}
-	if m.G2G.Min != nil && *m.G2G.Min < 0 {
+	// The browser's clock (performance.timeOrigin + now) may stray from the
+	// system clock by a few milliseconds; far earlier means a misread pattern.
+	if m.G2G.Min != nil && *m.G2G.Min < -100 {
 		t.Errorf("a frame was shown %.0f ms before the time drawn in it: the clock pattern is misread", -*m.G2G.Min)
 	}
 }
