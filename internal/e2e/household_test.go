@@ -52,7 +52,7 @@ func TestHouseholdPages(t *testing.T) {
 		DevicesBefore, DevicesAfter                    []string
 		EpochBefore, EpochAfter, BAfter                string
 		AccessRows                                     int
-		SigninError, SignedInAgain                     string
+		SigninError, SignedInAgain, SharesPath         string
 	}
 	browsertest.Run(t, 4*time.Minute, "household.mjs", map[string]string{"BASE_URL": c.url, "PAIR_CODE": code}, &res)
 
@@ -101,6 +101,9 @@ func TestHouseholdPages(t *testing.T) {
 	}
 	if res.SignedInAgain != "Maple Street" {
 		t.Errorf("signed in again: %q", res.SignedInAgain)
+	}
+	if want := "/h/" + res.Household + "/shares"; res.SharesPath != want {
+		t.Errorf("the household page's shares link led to %q, want %q", res.SharesPath, want)
 	}
 
 	// The chain the cloud holds verifies in Go: the hub, Bob's device added

@@ -129,6 +129,12 @@ try {
   await a.waitForSelector('#nav-email', { timeout: 20000 });
   await a.waitForSelector('.household-link');
   out.signedInAgain = await a.textContent('.household-link');
+
+  // The household page links to its shares.
+  await a.click('.household-link');
+  await a.click('#household-shares');
+  await a.waitForSelector('#shares-table', { timeout: 20000 });
+  out.sharesPath = new URL(a.url()).pathname;
 } catch (e) {
   fail(`${e.message}\n${JSON.stringify(out)}`);
 } finally {

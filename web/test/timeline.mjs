@@ -122,6 +122,7 @@ try {
   out.play = { clicked: c1.clicked, first: s1, later: s2 };
   out.frame = await frameStats(page);
   await page.locator('#tl-video').screenshot({ path: join(process.env.ARTIFACTS, 'timeline-playing.png') });
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-page.png') });
 
   // Keep playing into the following segment.
   const segEnd = num('SEG_END');

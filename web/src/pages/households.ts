@@ -209,7 +209,20 @@ function overview(x: Household): HTMLElement {
 
 async function camerasCard(x: Household): Promise<HTMLElement> {
   const list = h('ul', { id: 'cameras' });
-  const card = h('div', { class: 'card' }, h('h2', {}, 'Cameras'), list);
+  const hhBase = `/h/${encodeURIComponent(x.hh)}`;
+  const card = h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'Cameras'),
+    list,
+    h(
+      'p',
+      { class: 'row' },
+      h('a', { href: `${hhBase}/live`, id: 'household-live-grid' }, 'All cameras live'),
+      h('a', { href: `${hhBase}/cams`, id: 'household-timelines' }, 'All timelines'),
+      h('a', { href: `${hhBase}/shares`, id: 'household-shares' }, 'Shared clips'),
+    ),
+  );
   try {
     const res = await api<{ cameras: string[] }>('GET', `${hhPath(x.hh)}/cameras`);
     if (!res.cameras?.length) list.append(h('li', { class: 'muted' }, 'No recordings yet. Pair a hub below; its cameras appear here once they upload.'));
