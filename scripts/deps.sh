@@ -19,6 +19,8 @@ command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
+# The MQTT notifier's tests run a private Mosquitto broker.
+[ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   # de-duplicate

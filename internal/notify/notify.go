@@ -1,0 +1,97 @@
+// Package notify delivers detection events to the household: Web Push
+// (package webpush), MQTT on the household's own LAN (package mqtt) and
+// signed webhooks (package webhook), fanned out by a [Dispatcher] that never
+// blocks the detection pipeline.
+//
+// The package owns:
+//   - the [Event] a notification is made from, and the [Payload] it carries;
+//   - the [Notifier] contract every sink implements;
+//   - the [Dispatcher]: one bounded queue per sink (the oldest event is
+//     dropped, and counted, when a sink falls behind), concurrent delivery,
+//     and the latency from an event's first frame to its delivery (p50/p95);
+//   - [Sealer]: how a notification leaves the home sealed (guarantee G1).
+//
+// Sealing. A payload that crosses a party outside the home (the push service,
+// the cloud) is the [Payload] JSON sealed with the envelope format as an
+// object of Kind [envelope.KindEvent], wrapped to the household's current
+// epoch recipients and signed by the hub — the same format as every sealed
+// segment and event record, so the web app opens it with the code and keys
+// it already has ([OpenPayload]). The envelope's public header says only
+// that an event exists for the household at a time: its Stream is the fixed
+// [SealedStream] (never a camera id), its Sequence a per-hub counter. Neither
+// the cloud nor the push service can read "person at the front door".
+//
+// What the package must never do:
+//   - block the caller of [Dispatcher.Notify];
+//   - send a label, zone, camera name or image to a party outside the home
+//     in the clear (MQTT and webhooks go to endpoints the household
+//     configures; they carry metadata in the clear by the household's choice,
+//     and no image unless explicitly enabled);
+//   - log payloads, keys, tokens or images.
+package notify
+
+import (
+	"context"
+	"time"
+)
+
+// Phase says which moment of an event a notification is about.
+type Phase uint8
+
+// Event phases.
+const (
+	PhaseStart  Phase = iota // the event began (the first true positive)
+	PhaseUpdate              // a new label, zone or better score during the event
+	PhaseEnd                 // the event ended (some seconds after the last activity)
+)
+
+// String returns "start", "update" or "end".
+func (p Phase) String() string {
+	switch p {
+	case PhaseStart:
+		return "start"
+	case PhaseUpdate:
+		return "update"
+	case PhaseEnd:
+		return "end"
+	}
+	return "unknown"
+}
+
+// Event is a detection event as notifications see it.
+type Event struct {
+	ID     string   // event id, unique per hub
+	Camera string   // camera id
+	Labels []string // object labels in the event, e.g. "person"
+	Zones  []string // zones the objects entered
+	Score  float64  // best score so far, 0..1
+	Alert  bool     // whether the household's alert rules matched
+	Phase  Phase
+
+	Start time.Time // start of the event
+	End   time.Time // end of the event; zero while it is ongoing
+
+	// FirstFrame is the capture time of the first frame that showed the
+	// object; delivery latency is measured from it.
+	FirstFrame time.Time
+
+	// Snapshot is an optional JPEG of the event's best frame. Sinks send it
+	// only when explicitly configured to; it is never part of a [Payload].
+	Snapshot []byte
+}
+
+// Notifier is a notification sink.
+//
+// Notify delivers ev and returns once it has been delivered (or has failed
+// for good); it may block, retry and honours ctx. Implementations must be
+// safe for concurrent use. The [Dispatcher] calls each sink from a single
+// goroutine.
+type Notifier interface {
+	Notify(ctx context.Context, ev Event) error
+}
+
+// NotifierFunc adapts a function to [Notifier].
+type NotifierFunc func(ctx context.Context, ev Event) error
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, ev Event) error { return f(ctx, ev) }

@@ -1,0 +1,145 @@
+package notify
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"vigil/internal/envelope"
+)
+
+// SealedStream is the public Stream name of every sealed notification. It is
+// fixed so that the envelope header reveals no camera.
+const SealedStream = "notify"
+
+// MaxPayload bounds a [Payload]'s JSON, so that the sealed object fits in a
+// single Web Push record (4096 bytes).
+const MaxPayload = 2048
+
+// Payload is the notification content: event metadata only, never an image.
+// Its JSON is what [Sealer.Seal] seals and [OpenPayload] returns.
+type Payload struct {
+	ID     string    `json:"id"`
+	Camera string    `json:"camera"`
+	Labels []string  `json:"labels"`
+	Zones  []string  `json:"zones"`
+	Score  float64   `json:"score"`
+	Alert  bool      `json:"alert"`
+	Phase  string    `json:"phase"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end,omitzero"`
+}
+
+// PayloadOf returns ev's payload.
+func PayloadOf(ev Event) Payload {
+	labels, zones := ev.Labels, ev.Zones
+	if labels == nil {
+		labels = []string{}
+	}
+	if zones == nil {
+		zones = []string{}
+	}
+	return Payload{
+		ID: ev.ID, Camera: ev.Camera, Labels: labels, Zones: zones,
+		Score: ev.Score, Alert: ev.Alert, Phase: ev.Phase.String(),
+		Start: ev.Start.UTC(), End: ev.End.UTC(),
+	}
+}
+
+// Marshal returns p's JSON, or an error if it is longer than [MaxPayload].
+func (p Payload) Marshal() ([]byte, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxPayload {
+		return nil, fmt.Errorf("notify: payload is %d bytes, more than %d (too many labels or zones)", len(b), MaxPayload)
+	}
+	return b, nil
+}
+
+// ParsePayload parses a payload's JSON. It rejects input longer than
+// [MaxPayload], unknown fields and invalid UTF-8.
+func ParsePayload(b []byte) (Payload, error) {
+	var p Payload
+	if len(b) > MaxPayload {
+		return p, fmt.Errorf("notify: payload is %d bytes, more than %d", len(b), MaxPayload)
+	}
+	if !utf8.Valid(b) {
+		return p, errors.New("notify: payload is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return Payload{}, fmt.Errorf("notify: parse payload: %w", err)
+	}
+	if dec.More() {
+		return Payload{}, errors.New("notify: parse payload: trailing data")
+	}
+	return p, nil
+}
+
+// Keys returns the household's current epoch and its recipients. It is called
+// for every notification, so that a new epoch (a member removed) takes effect
+// at once.
+type Keys func() (epoch uint32, recipients []envelope.Recipient, err error)
+
+// Sealer seals notification payloads to the household.
+type Sealer struct {
+	Signer ed25519.PrivateKey // the hub's signing key
+	Keys   Keys               // the household's current epoch recipients
+
+	seq atomic.Uint64
+}
+
+// Seal returns ev's [Payload] sealed as an [envelope.KindEvent] object.
+func (s *Sealer) Seal(ev Event) ([]byte, error) {
+	if s == nil || s.Signer == nil || s.Keys == nil {
+		return nil, errors.New("notify: sealer has no signing key or household keys")
+	}
+	epoch, rcpts, err := s.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("notify: household keys: %w", err)
+	}
+	if len(rcpts) == 0 {
+		return nil, errors.New("notify: no household recipients (hint: the hub has not joined a household yet)")
+	}
+	body, err := PayloadOf(ev).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	start := ev.Start
+	if start.IsZero() {
+		start = ev.FirstFrame
+	}
+	h := envelope.Header{
+		Kind:     envelope.KindEvent,
+		Stream:   SealedStream,
+		Sequence: s.seq.Add(1),
+		Start:    start,
+		Epoch:    epoch,
+	}
+	sealed, err := envelope.Seal(h, time.Time{}, s.Signer, body, rcpts...)
+	if err != nil {
+		return nil, fmt.Errorf("notify: seal: %w", err)
+	}
+	return sealed, nil
+}
+
+// OpenPayload opens a sealed notification with the household identities,
+// accepting only producers v trusts, and parses its payload.
+func OpenPayload(sealed []byte, v envelope.Verifier, ids ...envelope.Identity) (Payload, error) {
+	h, _, body, err := envelope.Open(sealed, v, ids...)
+	if err != nil {
+		return Payload{}, err
+	}
+	if h.Kind != envelope.KindEvent || h.Stream != SealedStream {
+		return Payload{}, fmt.Errorf("notify: sealed object is a %s on stream %q, not a notification", h.Kind, h.Stream)
+	}
+	return ParsePayload(body)
+}
