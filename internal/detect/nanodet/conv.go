@@ -1,0 +1,79 @@
+package nanodet
+
+// convScratch is the reusable im2col buffer and GEMM edge tiles.
+type convScratch struct {
+	col  []float32
+	gemm gemmScratch
+}
+
+// convRows is how many output pixels are lowered (im2col) at a time: a
+// multiple of mr small enough that the block stays in cache.
+const convRows = mr * 16
+
+// conv2D is TensorFlow's Conv2D for NHWC input x and an HWIO filter w.
+func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
+	if err := floats(x, "Conv2D input"); err != nil {
+		return nil, err
+	}
+	if err := floats(w, "Conv2D filter"); err != nil {
+		return nil, err
+	}
+	if len(x.shape) != 4 || len(w.shape) != 4 || w.shape[2] != x.shape[3] {
+		return nil, modelErr("Conv2D of %v with filter %v", x.shape, w.shape)
+	}
+	N, H, W, C := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	KH, KW, OC := w.shape[0], w.shape[1], w.shape[3]
+	sh, sw, dh, dw := n.strides[1], n.strides[2], n.dilations[1], n.dilations[2]
+	OH, pt, err := windowOut(n, H, KH, sh, dh, 1)
+	if err != nil {
+		return nil, err
+	}
+	OW, pl, err := windowOut(n, W, KW, sw, dw, 2)
+	if err != nil {
+		return nil, err
+	}
+	K := KH * KW * C
+	if n.packed == nil || n.packed.k != K || n.packed.n != OC {
+		n.packed = packB(w.f, K, OC)
+	}
+	out, err := e.alloc(N, OH, OW, OC)
+	if err != nil {
+		return nil, err
+	}
+	s := &e.conv
+	M := OH * OW
+	direct := KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W
+	for b := 0; b < N; b++ {
+		xb := x.f[b*H*W*C : (b+1)*H*W*C]
+		ob := out.f[b*M*OC : (b+1)*M*OC]
+		if direct {
+			gemm(M, xb, C, n.packed, ob, OC, &s.gemm)
+			continue
+		}
+		if cap(s.col) < convRows*K {
+			s.col = make([]float32, convRows*K)
+		}
+		col := s.col[:convRows*K]
+		for m0 := 0; m0 < M; m0 += convRows {
+			rows := min(convRows, M-m0)
+			for r := 0; r < rows; r++ {
+				oy, ox := (m0+r)/OW, (m0+r)%OW
+				dst := col[r*K : (r+1)*K]
+				for ky := 0; ky < KH; ky++ {
+					y := oy*sh - pt + ky*dh
+					for kx := 0; kx < KW; kx++ {
+						d := dst[(ky*KW+kx)*C : (ky*KW+kx+1)*C]
+						xx := ox*sw - pl + kx*dw
+						if y < 0 || y >= H || xx < 0 || xx >= W {
+							clear(d)
+							continue
+						}
+						copy(d, xb[(y*W+xx)*C:(y*W+xx+1)*C])
+					}
+				}
+			}
+			gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm)
+		}
+	}
+	return out, nil
+}

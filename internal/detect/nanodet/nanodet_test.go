@@ -1,0 +1,122 @@
+package nanodet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"vigil/internal/detect"
+)
+
+const footage = "/usr/share/doc/opencv-doc/examples/data"
+
+var (
+	modelOnce sync.Once
+	model     *Model
+	loadErr   error
+)
+
+// testModel loads the installed model once per test binary.
+func testModel(t testing.TB) *Model {
+	t.Helper()
+	modelOnce.Do(func() { model, loadErr = Load(DefaultDir()) })
+	if loadErr != nil {
+		t.Fatalf("loading the model: %v (run `make models` at the repository root)", loadErr)
+	}
+	return model
+}
+
+// frame decodes frame n of a video in the footage directory to RGB.
+func frame(t testing.TB, video string, n, w, h int) *detect.RGB {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is needed to decode test footage: install it (apt-get install ffmpeg)")
+	}
+	path := filepath.Join(footage, video)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("test footage missing: %v (install opencv-doc: apt-get install opencv-doc)", err)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command("ffmpeg", "-v", "error", "-i", path, "-vf", fmt.Sprintf("select=eq(n\\,%d)", n),
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, errb.String())
+	}
+	if out.Len() != w*h*3 {
+		t.Fatalf("frame %d of %s: %d bytes, want %dx%dx3", n, video, out.Len(), w, h)
+	}
+	return &detect.RGB{W: w, H: h, Pix: out.Bytes()}
+}
+
+func people(ds []detect.Detection) []detect.Detection {
+	var p []detect.Detection
+	for _, d := range ds {
+		if d.Label == "person" {
+			p = append(p, d)
+		}
+	}
+	return p
+}
+
+func TestPeopleInVtest(t *testing.T) {
+	m := testModel(t)
+	for _, n := range []int{0, 200, 400} {
+		img := frame(t, "vtest.avi", n, 768, 576)
+		ds, err := m.Detect(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := people(ds)
+		shaped := 0
+		for _, p := range ps {
+			t.Logf("frame %d: person %.2f at %.0f,%.0f %.0fx%.0f", n, p.Score, p.Box.X, p.Box.Y, p.Box.W, p.Box.H)
+			b := p.Box
+			if b.X < 0 || b.Y < 0 || b.X+b.W > 768 || b.Y+b.H > 576 {
+				t.Errorf("frame %d: person box %+v outside the frame", n, b)
+			}
+			ok := b.H > b.W && b.H >= 40 && b.H <= 400
+			if ok {
+				shaped++
+			} else if p.Score >= 0.5 {
+				// Confident people must look like pedestrians seen from this camera.
+				t.Errorf("frame %d: person box %+v (score %.2f) is not person-sized", n, b, p.Score)
+			}
+		}
+		t.Logf("frame %d: %d people, %d pedestrian-shaped", n, len(ps), shaped)
+		if shaped < 3 {
+			t.Errorf("frame %d: %d pedestrian-shaped people, want at least 3", n, shaped)
+		}
+	}
+}
+
+func TestNoPeopleInTree(t *testing.T) {
+	m := testModel(t)
+	img := frame(t, "tree.avi", 30, 320, 240)
+	ds, err := m.Detect(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		t.Logf("  %s %.2f %+v", d.Label, d.Score, d.Box)
+	}
+	if ps := people(ds); len(ps) != 0 {
+		t.Errorf("tree.avi: %d people, want none", len(ps))
+	}
+}
+
+func TestMissingModel(t *testing.T) {
+	_, err := Load(t.TempDir())
+	if !errors.Is(err, ErrNoModel) {
+		t.Fatalf("Load of an empty directory: %v, want ErrNoModel", err)
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte("make models")) {
+		t.Errorf("error %q does not say to run make models", err)
+	}
+}
