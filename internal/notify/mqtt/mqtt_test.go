@@ -1,0 +1,264 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"vigil/internal/notify"
+)
+
+const mosquittoPath = "/usr/sbin/mosquitto"
+
+// startBroker runs a private Mosquitto on a free loopback port and returns
+// its address.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(mosquittoPath); err != nil {
+		t.Fatalf("%s not found: install mosquitto (apt-get install mosquitto)", mosquittoPath)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(mosquittoPath, "-c", conf)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto did not listen on %s: %s", addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type message struct {
+	topic   string
+	payload string
+	retain  bool
+}
+
+// subscriber is a plain paho client recording what it receives.
+type subscriber struct {
+	mu   sync.Mutex
+	msgs []message
+	c    *paho.Client
+}
+
+func subscribe(t *testing.T, addr string, topics ...string) *subscriber {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &subscriber{}
+	s.c = paho.NewClient(paho.ClientConfig{
+		Conn: conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			s.mu.Lock()
+			s.msgs = append(s.msgs, message{pr.Packet.Topic, string(pr.Packet.Payload), pr.Packet.Retain})
+			s.mu.Unlock()
+			return true, nil
+		}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.c.Connect(ctx, &paho.Connect{ClientID: "test-sub-" + t.Name(), CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	var subs []paho.SubscribeOptions
+	for _, tp := range topics {
+		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1})
+	}
+	if _, err := s.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.c.Disconnect(&paho.Disconnect{}) })
+	return s
+}
+
+// wait returns the first message on topic (after skip earlier ones) matching
+// pred, failing after 10s.
+func (s *subscriber) wait(t *testing.T, topic string, pred func(message) bool) message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		for _, m := range s.msgs {
+			if m.topic == topic && pred(m) {
+				s.mu.Unlock()
+				return m
+			}
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching message on %s in 10s; got %v", topic, s.topics())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *subscriber) topics() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ts []string
+	for _, m := range s.msgs {
+		ts = append(ts, m.topic+"="+m.payload[:min(len(m.payload), 20)])
+	}
+	return ts
+}
+
+func anyMsg(message) bool { return true }
+
+func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
+	addr := startBroker(t)
+	p, err := New(Config{
+		Broker:     "mqtt://" + addr,
+		Cameras:    []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person", "motion"}}},
+		RetryDelay: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A subscriber arriving later still sees the retained configs.
+	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
+	m := s.wait(t, "homeassistant/binary_sensor/vigil_front_door_person/config", anyMsg)
+	if !m.retain {
+		t.Error("discovery config not retained")
+	}
+	var d Discovery
+	if err := json.Unmarshal([]byte(m.payload), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.DeviceClass != "occupancy" || d.UniqueID != "vigil_front_door_person" || d.StateTopic != "vigil/front_door/person/state" ||
+		d.Device.Manufacturer != "Vigil" || d.Device.Name != "Front door" || len(d.Device.Identifiers) != 1 ||
+		d.AvailabilityTopic != "vigil/availability" || d.PayloadNotAvailable != "offline" {
+		t.Fatalf("discovery %+v", d)
+	}
+	m = s.wait(t, "homeassistant/binary_sensor/vigil_front_door_motion/config", anyMsg)
+	json.Unmarshal([]byte(m.payload), &d)
+	if d.DeviceClass != "motion" {
+		t.Errorf("motion sensor device_class %q", d.DeviceClass)
+	}
+	s.wait(t, "vigil/availability", func(m message) bool { return m.payload == "online" })
+	s.wait(t, "vigil/front_door/person/state", func(m message) bool { return m.payload == "OFF" })
+
+	// An event starts, a new label appears, the event ends.
+	start := time.Now()
+	ev := notify.Event{ID: "e1", Camera: "Front Door", Labels: []string{"person", "dog"}, Zones: []string{"porch"},
+		Score: 0.9, Start: start, FirstFrame: start, Snapshot: []byte("\xff\xd8jpeg")}
+	if err := p.Notify(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, "vigil/front_door/person/state", func(m message) bool { return m.payload == "ON" })
+	s.wait(t, "homeassistant/binary_sensor/vigil_front_door_dog/config", anyMsg)
+	s.wait(t, "vigil/front_door/dog/state", func(m message) bool { return m.payload == "ON" })
+	m = s.wait(t, "vigil/front_door/events", anyMsg)
+	var pl notify.Payload
+	if err := json.Unmarshal([]byte(m.payload), &pl); err != nil {
+		t.Fatal(err)
+	}
+	if pl.ID != "e1" || pl.Labels[0] != "person" || pl.Zones[0] != "porch" || pl.Score != 0.9 || pl.Phase != "start" {
+		t.Fatalf("event JSON %+v", pl)
+	}
+	ev.Phase, ev.End = notify.PhaseEnd, start.Add(10*time.Second)
+	if err := p.Notify(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, "vigil/front_door/person/state", func(m message) bool { return m.payload == "OFF" && !m.retain })
+	s.wait(t, "vigil/front_door/events", func(m message) bool { return strings.Contains(m.payload, `"phase":"end"`) })
+	for _, tp := range s.topics() {
+		if strings.Contains(tp, "snapshot") {
+			t.Fatalf("snapshot published without IncludeSnapshot: %s", tp)
+		}
+	}
+
+	// The connection drops without a DISCONNECT: the broker publishes the
+	// will ("offline"); the publisher reconnects and says "online" again.
+	s.mu.Lock()
+	s.msgs = nil
+	s.mu.Unlock()
+	p.cm.TerminateConnectionForTest()
+	s.wait(t, "vigil/availability", func(m message) bool { return m.payload == "offline" })
+	s.wait(t, "vigil/availability", func(m message) bool { return m.payload == "online" })
+
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, "vigil/availability", func(m message) bool { return m.payload == "offline" })
+}
+
+func TestSnapshotOnlyWhenEnabled(t *testing.T) {
+	addr := startBroker(t)
+	p, err := New(Config{Broker: "mqtt://" + addr, IncludeSnapshot: true, RetryDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	s := subscribe(t, addr, "vigil/#")
+	ev := notify.Event{ID: "e", Camera: "yard", Labels: []string{"cat"}, Start: time.Now(), Snapshot: []byte("\xff\xd8jpeg")}
+	if err := p.Notify(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.wait(t, "vigil/yard/cat/snapshot", anyMsg); m.payload != "\xff\xd8jpeg" {
+		t.Fatalf("snapshot payload %q", m.payload)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	for _, b := range []string{"", "http://h:1883", "mqtt://", "file:///x"} {
+		if _, err := New(Config{Broker: b}); err == nil {
+			t.Errorf("accepted broker %q", b)
+		}
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for in, want := range map[string]string{
+		"Front Door": "front_door", "cam/+/#": "cam____", "": "_", "ok-1_x": "ok-1_x",
+		strings.Repeat("a", 100): strings.Repeat("a", 64), "caméra": "cam_ra",
+	} {
+		if got := Sanitize(in); got != want {
+			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
