@@ -183,8 +183,8 @@ type Notifier struct {
 // errors of the pushes that failed, joined; a gone subscription is reported
 // to Gone and not counted as a failure.
 func (n *Notifier) Notify(ctx context.Context, ev notify.Event) error {
-	if n.Sealer == nil {
-		return errors.New("webpush: notifier has no sealer")
+	if n.Sealer == nil || n.Sender == nil || n.Subscriptions == nil {
+		return errors.New("webpush: notifier needs a sender, a sealer and subscriptions")
 	}
 	subs, err := n.Subscriptions(ctx)
 	if err != nil {
