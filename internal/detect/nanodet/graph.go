@@ -31,8 +31,15 @@ func modelErr(format string, args ...any) error {
 
 // tensor is a dense row-major value: float data in f, or integer data in i
 // (integer tensors only occur as constants: shapes, paddings, axes).
+//
+// A float tensor may be stored transposed: shape is then the physical
+// shape and perm says which logical axis each physical axis holds
+// (physical = transpose(logical, perm)); perm nil means stored as is.
+// This lets Transpose nodes cost nothing: the graph converts between NCHW
+// and NHWC around every convolution, but the data stays NHWC.
 type tensor struct {
 	shape []int
+	perm  []int
 	f     []float32
 	i     []int64
 	isInt bool

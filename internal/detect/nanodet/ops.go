@@ -13,13 +13,14 @@ type executor struct {
 	vals    [][]*tensor // outputs per node
 	lastUse []int       // index of the last node that reads each node
 	pool    map[int][][]float32
+	refs    map[*float32]int // live references to pooled buffers
 	scaleN  int // ResizeBilinear sizes are scaled by scaleN/scaleD
 	scaleD  int
 	conv    convScratch
 }
 
 func newExecutor(g *graph) *executor {
-	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, scaleN: 1, scaleD: 1}
+	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, scaleN: 1, scaleD: 1}
 	for i, n := range g.nodes {
 		for _, in := range n.inputs {
 			e.lastUse[in.node] = i
@@ -44,15 +45,40 @@ func (e *executor) alloc(shape ...int) (*tensor, error) {
 	} else {
 		t.f = make([]float32, n)
 	}
+	if n > 0 {
+		e.refs[&t.f[0]] = 1
+	}
 	return t, nil
 }
 
+// alias returns a view of x's buffer with another shape and layout.
+func (e *executor) alias(x *tensor, shape, perm []int) *tensor {
+	if len(x.f) > 0 {
+		if r, ok := e.refs[&x.f[0]]; ok {
+			e.refs[&x.f[0]] = r + 1
+		}
+	}
+	return &tensor{shape: shape, perm: perm, f: x.f}
+}
+
+// release drops t's reference to its buffer; the last one returns the
+// buffer to the pool. Buffers not from alloc (input, constants) are kept.
 func (e *executor) release(t *tensor) {
-	if t == nil || t.isInt || t.f == nil {
+	if t == nil || t.isInt || len(t.f) == 0 {
 		return
 	}
-	e.pool[len(t.f)] = append(e.pool[len(t.f)], t.f)
+	f := t.f
 	t.f = nil
+	r, ok := e.refs[&f[0]]
+	if !ok {
+		return
+	}
+	if r > 1 {
+		e.refs[&f[0]] = r - 1
+		return
+	}
+	delete(e.refs, &f[0])
+	e.pool[len(f)] = append(e.pool[len(f)], f)
 }
 
 // run evaluates every non-constant node for input x and returns the graph's
@@ -113,6 +139,48 @@ func (e *executor) eval(n *node, in []*tensor) ([]*tensor, error) {
 		}
 		return []*tensor{t}, nil
 	}
+	// Ops that understand stored-transposed inputs.
+	switch n.op {
+	case "Transpose":
+		return one(e.transpose(in[0], in[1]))
+	case "LeakyRelu":
+		return one(e.leakyRelu(in[0], n.alpha))
+	case "Sigmoid":
+		return one(e.sigmoid(in[0]))
+	case "Add", "AddV2":
+		if out, ok, err := e.addLayout(in[0], in[1]); ok || err != nil {
+			return one(out, err)
+		}
+	case "Pad", "PadV2":
+		if len(in[0].perm) > 0 {
+			return one(e.padLayout(n, in))
+		}
+	case "ConcatV2":
+		if out, ok, err := e.concatLayout(in[:len(in)-1], in[len(in)-1]); ok || err != nil {
+			return one(out, err)
+		}
+	case "SplitV":
+		if len(in[0].perm) > 0 {
+			return e.splitVLayout(n, in[0], in[1], in[2])
+		}
+	}
+	// The rest see logical tensors.
+	var temps []*tensor
+	defer func() {
+		for _, t := range temps {
+			e.release(t)
+		}
+	}()
+	for k, t := range in {
+		if len(t.perm) > 0 {
+			l, err := e.materialize(t)
+			if err != nil {
+				return nil, err
+			}
+			temps = append(temps, l)
+			in[k] = l
+		}
+	}
 	switch n.op {
 	case "Identity":
 		return one(e.copyOf(in[0], in[0].shape))
@@ -125,21 +193,10 @@ func (e *executor) eval(n *node, in []*tensor) ([]*tensor, error) {
 			return nil, modelErr("PadV2 constant must be one float")
 		}
 		return one(e.pad(in[0], in[1], in[2].f[0]))
-	case "Transpose":
-		return one(e.transpose(in[0], in[1]))
 	case "Conv2D":
 		return one(e.conv2D(n, in[0], in[1]))
 	case "Add", "AddV2":
 		return one(e.add(in[0], in[1]))
-	case "LeakyRelu":
-		return one(e.unary(in[0], func(v float32) float32 {
-			if v < 0 {
-				return v * n.alpha
-			}
-			return v
-		}))
-	case "Sigmoid":
-		return one(e.unary(in[0], func(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }))
 	case "ConcatV2":
 		return one(e.concat(in[:len(in)-1], in[len(in)-1]))
 	case "MaxPool":
@@ -152,6 +209,264 @@ func (e *executor) eval(n *node, in []*tensor) ([]*tensor, error) {
 		return one(e.sparseToDense(in[0], in[1], in[2], in[3]))
 	}
 	return nil, modelErr("unsupported op %q", n.op)
+}
+
+// permOf returns t's layout permutation, identity when t is stored as is.
+func permOf(t *tensor) []int {
+	if len(t.perm) > 0 {
+		return t.perm
+	}
+	p := make([]int, len(t.shape))
+	for k := range p {
+		p[k] = k
+	}
+	return p
+}
+
+func isIdentity(p []int) bool {
+	for k, v := range p {
+		if k != v {
+			return false
+		}
+	}
+	return true
+}
+
+func samePerm(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// logicalShape is t's shape as the graph sees it.
+func logicalShape(t *tensor) []int {
+	if len(t.perm) == 0 {
+		return t.shape
+	}
+	s := make([]int, len(t.shape))
+	for k, a := range t.perm {
+		s[a] = t.shape[k]
+	}
+	return s
+}
+
+// materialize returns a copy of a stored-transposed t in logical layout.
+func (e *executor) materialize(t *tensor) (*tensor, error) {
+	inv := make([]int, len(t.perm))
+	for k, a := range t.perm {
+		inv[a] = k
+	}
+	return e.permute(t, inv)
+}
+
+// transpose is the Transpose op. Float tensors are not moved: the result
+// shares x's buffer and records the new layout.
+func (e *executor) transpose(x, p *tensor) (*tensor, error) {
+	perm, err := ints(p, "perm")
+	if err != nil {
+		return nil, err
+	}
+	r := len(x.shape)
+	if len(perm) != r || r > 4 {
+		return nil, modelErr("perm %v for rank %d", perm, r)
+	}
+	seen := [4]bool{}
+	pi := make([]int, r)
+	for k, v := range perm {
+		if v < 0 || v >= int64(r) || seen[v] {
+			return nil, modelErr("bad perm %v", perm)
+		}
+		seen[v] = true
+		pi[k] = int(v)
+	}
+	if x.isInt {
+		return e.permute(x, pi)
+	}
+	// out = transpose(logical x, pi); physical = transpose(logical x, px).
+	// So physical = transpose(out, q) with q[k] = inv(pi)[px[k]].
+	inv := make([]int, r)
+	for k, v := range pi {
+		inv[v] = k
+	}
+	px := permOf(x)
+	q := make([]int, r)
+	for k := range q {
+		q[k] = inv[px[k]]
+	}
+	if isIdentity(q) {
+		q = nil
+	}
+	return e.alias(x, x.shape, q), nil
+}
+
+func (e *executor) leakyRelu(x *tensor, alpha float32) (*tensor, error) {
+	if err := floats(x, "LeakyRelu input"); err != nil {
+		return nil, err
+	}
+	out, err := e.alloc(append([]int{}, x.shape...)...)
+	if err != nil {
+		return nil, err
+	}
+	out.perm = x.perm
+	dst := out.f[:len(x.f)]
+	for k, v := range x.f {
+		if v < 0 {
+			v *= alpha
+		}
+		dst[k] = v
+	}
+	return out, nil
+}
+
+func (e *executor) sigmoid(x *tensor) (*tensor, error) {
+	if err := floats(x, "Sigmoid input"); err != nil {
+		return nil, err
+	}
+	out, err := e.alloc(append([]int{}, x.shape...)...)
+	if err != nil {
+		return nil, err
+	}
+	out.perm = x.perm
+	for k, v := range x.f {
+		out.f[k] = float32(1 / (1 + math.Exp(-float64(v))))
+	}
+	return out, nil
+}
+
+// addLayout adds without moving data when both operands share a layout,
+// or y is a vector along x's innermost stored axis; ok is false otherwise.
+func (e *executor) addLayout(x, y *tensor) (*tensor, bool, error) {
+	if x.isInt || y.isInt || len(x.perm) == 0 && len(y.perm) == 0 {
+		return nil, false, nil
+	}
+	px := permOf(x)
+	switch {
+	case samePerm(px, permOf(y)) && samePerm(x.shape, y.shape):
+		out, err := e.alloc(append([]int{}, x.shape...)...)
+		if err != nil {
+			return nil, true, err
+		}
+		out.perm = x.perm
+		for k, v := range x.f {
+			out.f[k] = v + y.f[k]
+		}
+		return out, true, nil
+	case len(y.shape) == 1 && len(y.perm) == 0 && px[len(px)-1] == len(px)-1 && y.shape[0] == x.shape[len(x.shape)-1]:
+		out, err := e.alloc(append([]int{}, x.shape...)...)
+		if err != nil {
+			return nil, true, err
+		}
+		out.perm = x.perm
+		addBias(out.f, x.f, y.f)
+		return out, true, nil
+	}
+	return nil, false, nil
+}
+
+// addBias sets dst = src + b, b repeating along the innermost axis.
+func addBias(dst, src, b []float32) {
+	c := len(b)
+	for k := 0; k+c <= len(src); k += c {
+		d, s := dst[k:k+c], src[k:k+c]
+		for j, v := range b {
+			d[j] = s[j] + v
+		}
+	}
+}
+
+// padLayout pads a stored-transposed tensor, permuting the paddings.
+func (e *executor) padLayout(n *node, in []*tensor) (*tensor, error) {
+	x := in[0]
+	pv, err := ints(in[1], "paddings")
+	if err != nil {
+		return nil, err
+	}
+	if len(pv) != 2*len(x.perm) {
+		return nil, modelErr("paddings %v for rank %d", in[1].shape, len(x.perm))
+	}
+	phys := &tensor{shape: []int{len(pv) / 2, 2}, i: make([]int64, len(pv)), isInt: true}
+	for k, a := range x.perm {
+		phys.i[2*k], phys.i[2*k+1] = pv[2*a], pv[2*a+1]
+	}
+	var value float32
+	if n.op == "PadV2" {
+		if in[2].isInt || len(in[2].f) != 1 {
+			return nil, modelErr("PadV2 constant must be one float")
+		}
+		value = in[2].f[0]
+	}
+	out, err := e.pad(&tensor{shape: x.shape, f: x.f}, phys, value)
+	if err != nil {
+		return nil, err
+	}
+	out.perm = x.perm
+	return out, nil
+}
+
+// physAxis maps a logical axis of a tensor stored with perm to its stored axis.
+func physAxis(perm []int, axis int) int {
+	for k, a := range perm {
+		if a == axis {
+			return k
+		}
+	}
+	return axis
+}
+
+// concatLayout concatenates stored-transposed tensors sharing one layout.
+func (e *executor) concatLayout(xs []*tensor, axisT *tensor) (*tensor, bool, error) {
+	p := xs[0].perm
+	if len(p) == 0 {
+		return nil, false, nil
+	}
+	for _, x := range xs {
+		if !samePerm(x.perm, p) {
+			return nil, false, nil
+		}
+	}
+	av, err := ints(axisT, "axis")
+	if err != nil || len(av) != 1 {
+		return nil, true, modelErr("ConcatV2 axis")
+	}
+	axis, err := normAxis(av[0], len(p))
+	if err != nil {
+		return nil, true, err
+	}
+	phys := &tensor{shape: []int{}, i: []int64{int64(physAxis(p, axis))}, isInt: true}
+	views := make([]*tensor, len(xs))
+	for k, x := range xs {
+		views[k] = &tensor{shape: x.shape, f: x.f}
+	}
+	out, err := e.concat(views, phys)
+	if err != nil {
+		return nil, true, err
+	}
+	out.perm = p
+	return out, true, nil
+}
+
+// splitVLayout splits a stored-transposed tensor along its stored axis.
+func (e *executor) splitVLayout(n *node, x, sizesT, axisT *tensor) ([]*tensor, error) {
+	av, err := ints(axisT, "split_dim")
+	if err != nil || len(av) != 1 {
+		return nil, modelErr("SplitV split_dim")
+	}
+	axis, err := normAxis(av[0], len(x.perm))
+	if err != nil {
+		return nil, err
+	}
+	phys := &tensor{shape: []int{}, i: []int64{int64(physAxis(x.perm, axis))}, isInt: true}
+	outs, err := e.splitV(n, &tensor{shape: x.shape, f: x.f}, sizesT, phys)
+	for _, o := range outs {
+		o.perm = x.perm
+	}
+	return outs, err
 }
 
 func ints(t *tensor, what string) ([]int64, error) {
@@ -295,22 +610,12 @@ func (e *executor) pad(x, p *tensor, value float32) (*tensor, error) {
 	return out, nil
 }
 
-func (e *executor) transpose(x, p *tensor) (*tensor, error) {
-	perm, err := ints(p, "perm")
-	if err != nil {
-		return nil, err
-	}
+// permute moves x's stored data into transpose(stored x, perm), perm
+// already checked to be a permutation of x's axes.
+func (e *executor) permute(x *tensor, perm []int) (*tensor, error) {
 	r := len(x.shape)
-	if len(perm) != r || r > 4 {
-		return nil, modelErr("perm %v for rank %d", perm, r)
-	}
-	seen := [4]bool{}
 	oshape := make([]int, r)
 	for k, v := range perm {
-		if v < 0 || v >= int64(r) || seen[v] {
-			return nil, modelErr("bad perm %v", perm)
-		}
-		seen[v] = true
 		oshape[k] = x.shape[v]
 	}
 	out, err := e.newLike(x.isInt, oshape)
@@ -326,7 +631,7 @@ func (e *executor) transpose(x, p *tensor) (*tensor, error) {
 		if k < 4-r {
 			st[k] = 0
 		} else {
-			st[k] = is[4-r+int(perm[k-(4-r)])]
+			st[k] = is[4-r+perm[k-(4-r)]]
 		}
 	}
 	o := 0
@@ -422,20 +727,6 @@ func (e *executor) add(x, y *tensor) (*tensor, error) {
 				}
 			}
 		}
-	}
-	return out, nil
-}
-
-func (e *executor) unary(x *tensor, f func(float32) float32) (*tensor, error) {
-	if err := floats(x, "input"); err != nil {
-		return nil, err
-	}
-	out, err := e.alloc(append([]int{}, x.shape...)...)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range x.f {
-		out.f[k] = f(v)
 	}
 	return out, nil
 }

@@ -1,0 +1,87 @@
+package nanodet
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkDetect is one whole detection (letterbox, network at 416, decode,
+// NMS) on a real 768x576 frame; run with GOMAXPROCS=1 for one core.
+func BenchmarkDetect(b *testing.B) {
+	m := testModel(b)
+	img := frame(b, "vtest.avi", 200, 768, 576)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Detect(ctx, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/inference")
+}
+
+// BenchmarkDetect320 runs the network at 320x320.
+func BenchmarkDetect320(b *testing.B) {
+	m, err := LoadOptions(DefaultDir(), Options{InputSize: 320})
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := frame(b, "vtest.avi", 200, 768, 576)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Detect(ctx, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/inference")
+}
+
+// BenchmarkGEMM is the largest convolution's matrix product: 2704 pixels x
+// 1152 (3x3x128) x 128 channels.
+func BenchmarkGEMM(b *testing.B) {
+	const m, k, n = 2704, 1152, 128
+	r := rand.New(rand.NewPCG(1, 2))
+	a := make([]float32, m*k)
+	w := make([]float32, k*n)
+	for i := range a {
+		a[i] = r.Float32()
+	}
+	for i := range w {
+		w[i] = r.Float32()
+	}
+	pb := packB(w, k, n)
+	c := make([]float32, m*n)
+	var s gemmScratch
+	b.ResetTimer()
+	for b.Loop() {
+		gemm(m, a, k, pb, c, n, &s)
+	}
+	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkConv is the same convolution through Conv2D (im2col included).
+func BenchmarkConv(b *testing.B) {
+	const h, w, c, oc = 54, 54, 128, 128
+	r := rand.New(rand.NewPCG(3, 4))
+	x := &tensor{shape: []int{1, h, w, c}, f: make([]float32, h*w*c)}
+	f := &tensor{shape: []int{3, 3, c, oc}, f: make([]float32, 9*c*oc)}
+	for i := range x.f {
+		x.f[i] = r.Float32()
+	}
+	for i := range f.f {
+		f.f[i] = r.Float32()
+	}
+	n := &node{op: "Conv2D", padding: "VALID", strides: [4]int{1, 1, 1, 1}, dilations: [4]int{1, 1, 1, 1}}
+	e := newExecutor(&graph{consts: map[int]*tensor{}})
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := e.conv2D(n, x, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.release(out)
+	}
+	b.ReportMetric(2*52*52*9*c*oc*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
