@@ -1,0 +1,326 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vigil/internal/devauth"
+	"vigil/internal/envelope"
+)
+
+// Outbox sends the hub's small sealed objects — event records and
+// snapshots — to the cloud, through crashes and outages, with the same
+// protocol and answers as segments (see the package doc).
+//
+// Each object is a file in Dir, written with O_EXCL, fsynced, then renamed
+// to its final name and the directory fsynced, so a crash leaves either the
+// whole object or nothing; files are sent in name order (Put names them by
+// a time-ordered counter) and deleted once the cloud has them. Before a file
+// is sent it must parse as a sealed event or snapshot: nothing else leaves.
+// Objects the cloud refuses for good are moved to Dir/rejected. The outbox
+// keeps at most MaxFiles objects; when full, Put refuses new ones (the
+// detection pipeline then drops the event's upload, never the recording).
+type Outbox struct {
+	cfg      OutboxConfig
+	log      *slog.Logger
+	client   *http.Client
+	endpoint string
+
+	mu   sync.Mutex
+	seq  uint64
+	kick chan struct{}
+
+	sent     atomic.Int64
+	rejected atomic.Int64
+	lastErr  atomic.Value // string
+}
+
+// OutboxConfig configures an Outbox.
+type OutboxConfig struct {
+	CloudURL string
+	DeviceID string
+	Key      ed25519.PrivateKey
+	// Dir holds the queued objects (created if missing).
+	Dir string
+	// MaxFiles bounds the queue; 0 means 10000.
+	MaxFiles int
+	// MinBackoff and MaxBackoff bound the wait between attempts while the
+	// cloud is away; 0 means 1 s and 60 s.
+	MinBackoff, MaxBackoff time.Duration
+	Client                 *http.Client
+	Logger                 *slog.Logger
+	Now                    func() time.Time
+}
+
+// maxOutboxObject bounds one event or snapshot object.
+const maxOutboxObject = 8 << 20
+
+// ErrOutboxFull is returned by Put when MaxFiles objects are queued.
+var ErrOutboxFull = errors.New("upload: outbox is full")
+
+// NewOutbox checks cfg and prepares Dir.
+func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
+	endpoint, _, err := checkConfig(&Config{CloudURL: cfg.CloudURL, DeviceID: cfg.DeviceID, Key: cfg.Key, DataDir: cfg.Dir})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxFiles <= 0 {
+		cfg.MaxFiles = 10000
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "rejected"), 0o700); err != nil {
+		return nil, fmt.Errorf("upload: outbox: %w", err)
+	}
+	o := &Outbox{cfg: cfg, log: cfg.Logger, client: cfg.Client, endpoint: endpoint, kick: make(chan struct{}, 1)}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.client == nil {
+		o.client = &http.Client{}
+	}
+	o.lastErr.Store("")
+	return o, nil
+}
+
+// checkOutboxObject accepts only sealed events and snapshots.
+func checkOutboxObject(body []byte) error {
+	if len(body) > maxOutboxObject {
+		return fmt.Errorf("object is %d bytes, more than %d", len(body), maxOutboxObject)
+	}
+	h, err := envelope.Inspect(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("not a sealed object: %w", err)
+	}
+	if h.Kind != envelope.KindEvent && h.Kind != envelope.KindSnapshot {
+		return fmt.Errorf("the outbox sends events and snapshots only, not %s", h.Kind)
+	}
+	return nil
+}
+
+// Put queues a sealed event or snapshot durably; it returns once the file is
+// on disk.
+func (o *Outbox) Put(sealed []byte) error {
+	if err := checkOutboxObject(sealed); err != nil {
+		return fmt.Errorf("upload: outbox: %w", err)
+	}
+	names, err := o.list()
+	if err != nil {
+		return err
+	}
+	if len(names) >= o.cfg.MaxFiles {
+		return ErrOutboxFull
+	}
+	o.mu.Lock()
+	o.seq++
+	name := fmt.Sprintf("%020d-%06d.sealed", o.cfg.Now().UnixNano(), o.seq%1000000)
+	o.mu.Unlock()
+	tmp := filepath.Join(o.cfg.Dir, "."+name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("upload: outbox: %w", err)
+	}
+	_, err = f.Write(sealed)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(o.cfg.Dir, name))
+	}
+	if err == nil {
+		err = syncDir(o.cfg.Dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("upload: outbox: %w", err)
+	}
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// list returns the queued file names in send order; leftover temporary
+// files of a crash are removed.
+func (o *Outbox) list() ([]string, error) {
+	ents, err := os.ReadDir(o.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("upload: outbox: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case e.IsDir():
+		case strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".tmp"):
+			if info, err := e.Info(); err == nil && o.cfg.Now().Sub(info.ModTime()) > time.Minute {
+				os.Remove(filepath.Join(o.cfg.Dir, n))
+			}
+		case strings.HasSuffix(n, ".sealed"):
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// OutboxStats are an outbox's counters since NewOutbox.
+type OutboxStats struct {
+	Pending   int
+	Sent      int64
+	Rejected  int64
+	LastError string
+}
+
+// Stats reports the queue.
+func (o *Outbox) Stats() OutboxStats {
+	names, _ := o.list()
+	return OutboxStats{Pending: len(names), Sent: o.sent.Load(), Rejected: o.rejected.Load(), LastError: o.lastErr.Load().(string)}
+}
+
+// Run sends queued objects until ctx ends.
+func (o *Outbox) Run(ctx context.Context) error {
+	backoff := o.cfg.MinBackoff
+	for {
+		progress, err := o.drain(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := time.Duration(1<<62 - 1)
+		if err != nil {
+			o.lastErr.Store(err.Error())
+			o.log.Warn("upload: outbox: the cloud is away; will retry", "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, o.cfg.MaxBackoff)
+		} else if progress {
+			backoff = o.cfg.MinBackoff
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-o.kick:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// drain sends every queued object in order; it stops at the first one the
+// cloud does not take now (err says why).
+func (o *Outbox) drain(ctx context.Context) (progress bool, err error) {
+	names, err := o.list()
+	if err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		path := filepath.Join(o.cfg.Dir, n)
+		body, err := readLimited(path)
+		if err == nil {
+			err = checkOutboxObject(body)
+			if err != nil {
+				o.reject(n, err.Error())
+				continue
+			}
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return progress, err
+		}
+		status, msg, err := o.send(ctx, body)
+		if err != nil {
+			return progress, err
+		}
+		switch classify(status) {
+		case resDone:
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return progress, err
+			}
+			o.sent.Add(1)
+			progress = true
+		case resRejected:
+			o.reject(n, msg)
+			progress = true
+		default:
+			return progress, errors.New(msg)
+		}
+	}
+	return progress, nil
+}
+
+func (o *Outbox) reject(name, msg string) {
+	o.rejected.Add(1)
+	o.lastErr.Store(msg)
+	o.log.Error("upload: outbox: the cloud refused an object for good; it will not be retried", "err", msg)
+	os.Rename(filepath.Join(o.cfg.Dir, name), filepath.Join(o.cfg.Dir, "rejected", name))
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxOutboxObject+1))
+}
+
+// send PUTs one object; a network failure is err, an answer is its status.
+func (o *Outbox) send(ctx context.Context, body []byte) (int, string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPut, o.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", ContentType)
+	if err := devauth.Sign(req, body, o.cfg.DeviceID, o.cfg.Key, o.cfg.Now()); err != nil {
+		return 0, "", err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	msg := ""
+	if classify(resp.StatusCode) != resDone {
+		msg = serverMessage(resp)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, msg, nil
+}

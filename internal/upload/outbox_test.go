@@ -1,0 +1,120 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"vigil/internal/envelope"
+	"vigil/internal/segstore"
+)
+
+func (f *fixture) sealKind(kind envelope.Kind, stream string, seq uint64) []byte {
+	f.t.Helper()
+	start := time.Now()
+	sealed, err := envelope.Seal(envelope.Header{Kind: kind, Stream: stream, Sequence: seq, Start: start},
+		start, f.key, []byte(`{"v":1}`), f.recip)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sealed
+}
+
+func (f *fixture) outbox(dir string) *Outbox {
+	f.t.Helper()
+	o, err := NewOutbox(OutboxConfig{CloudURL: f.cloud.URL(), DeviceID: testDevice, Key: f.key, Dir: dir,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: slog.New(f.log), MaxFiles: 5})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return o
+}
+
+func runOutbox(t *testing.T, o *Outbox) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+// TestOutbox: events and snapshots reach the cloud in order through an
+// outage and a restart; nothing but sealed events and snapshots is queued;
+// a refused object is set aside, not retried; a full outbox refuses.
+func TestOutbox(t *testing.T) {
+	f := newFixture(t, segstore.Options{})
+	dir := filepath.Join(f.dir, "outbox")
+	o := f.outbox(dir)
+
+	if err := o.Put([]byte("plain text")); err == nil {
+		t.Error("the outbox queued bytes that are not sealed")
+	}
+	if err := o.Put(f.seal("front", 1, time.Now(), 10)); err == nil {
+		t.Error("the outbox queued a segment")
+	}
+
+	// The cloud is away: objects wait on disk.
+	f.cloud.down()
+	for i := range 3 {
+		if err := o.Put(f.sealKind(envelope.KindEvent, "events", uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Put(f.sealKind(envelope.KindSnapshot, "snapshots", 0)); err != nil {
+		t.Fatal(err)
+	}
+	stop := runOutbox(t, o)
+	time.Sleep(150 * time.Millisecond)
+	stop()
+	if n := o.Stats().Pending; n != 4 {
+		t.Fatalf("pending while the cloud is away: %d, want 4", n)
+	}
+	// Full: MaxFiles is 5.
+	if err := o.Put(f.sealKind(envelope.KindEvent, "events", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Put(f.sealKind(envelope.KindEvent, "events", 4)); !errors.Is(err, ErrOutboxFull) {
+		t.Errorf("a full outbox: %v, want ErrOutboxFull", err)
+	}
+
+	// A new process finds them and sends them once the cloud is back.
+	f.cloud.up()
+	f.cloud.setFault(func(k objKey) (int, http.Header, string) {
+		if k.camera == "events" && k.seq == 1 {
+			return http.StatusUnprocessableEntity, nil, "refused for the test"
+		}
+		return 0, nil, ""
+	})
+	o2 := f.outbox(dir)
+	stop = runOutbox(t, o2)
+	defer stop()
+	waitFor(t, "the outbox to drain", 10*time.Second, func() bool { return o2.Stats().Pending == 0 })
+	if got := f.cloud.stored(); got != 4 {
+		t.Errorf("the cloud holds %d objects, want 4 (one refused)", got)
+	}
+	if s := o2.Stats(); s.Sent != 4 || s.Rejected != 1 {
+		t.Errorf("stats %+v, want 4 sent, 1 rejected", s)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "rejected")); len(ents) != 1 {
+		t.Errorf("rejected directory holds %d files, want 1", len(ents))
+	}
+	f.cloud.mu.Lock()
+	arr := append([]objKey(nil), f.cloud.arrivals...)
+	f.cloud.mu.Unlock()
+	var evs []uint64
+	for _, k := range arr {
+		if k.camera == "events" {
+			evs = append(evs, k.seq)
+		}
+	}
+	if len(evs) != 3 || evs[0] != 0 || evs[1] != 2 || evs[2] != 3 {
+		t.Errorf("events arrived as %v, want 0 2 3 in order", evs)
+	}
+	if f.cloud.attemptsOf(objKey{"events", 1}) != 1 {
+		t.Error("a refused object was retried")
+	}
+}
