@@ -10,6 +10,9 @@ type convScratch struct {
 // multiple of mr small enough that the block stays in cache.
 const convRows = mr * 16
 
+// maxColElems bounds the im2col buffer for deep filters.
+const maxColElems = 1 << 21
+
 // conv2D is TensorFlow's Conv2D for NHWC input x and an HWIO filter w.
 func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 	if err := floats(x, "Conv2D input"); err != nil {
@@ -50,12 +53,16 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 			gemm(M, xb, C, n.packed, ob, OC, &s.gemm)
 			continue
 		}
-		if cap(s.col) < convRows*K {
-			s.col = make([]float32, convRows*K)
+		chunk := convRows
+		if chunk*K > maxColElems {
+			chunk = max(mr, maxColElems/K/mr*mr)
 		}
-		col := s.col[:convRows*K]
-		for m0 := 0; m0 < M; m0 += convRows {
-			rows := min(convRows, M-m0)
+		if cap(s.col) < chunk*K {
+			s.col = make([]float32, chunk*K)
+		}
+		col := s.col[:chunk*K]
+		for m0 := 0; m0 < M; m0 += chunk {
+			rows := min(chunk, M-m0)
 			for r := 0; r < rows; r++ {
 				oy, ox := (m0+r)/OW, (m0+r)%OW
 				dst := col[r*K : (r+1)*K]

@@ -18,8 +18,9 @@ const (
 	maxNodes       = 4096     // graph nodes
 	maxRank        = 4        // tensor rank
 	maxDim         = 1 << 16  // one dimension
-	maxElems       = 1 << 24  // elements of one tensor (64 MiB of float32)
+	maxElems       = 1 << 23  // elements of one tensor (32 MiB of float32)
 	maxWeightElems = 1 << 24  // elements of all weights together
+	maxRunElems    = 1 << 26  // elements all of a run's buffers together
 )
 
 // ErrModel is wrapped by every error about a malformed or unsupported model.

@@ -66,7 +66,23 @@ func people(ds []detect.Detection) []detect.Detection {
 }
 
 func TestPeopleInVtest(t *testing.T) {
-	m := testModel(t)
+	checkPeople(t, testModel(t))
+}
+
+// TestPeopleInVtest320 runs the network at 320x320: the ResizeBilinear
+// sizes scale with the input, the rest of the graph is size-agnostic.
+func TestPeopleInVtest320(t *testing.T) {
+	m, err := LoadOptions(DefaultDir(), Options{InputSize: 320})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.InputSize() != 320 {
+		t.Fatalf("InputSize %d, want 320", m.InputSize())
+	}
+	checkPeople(t, m)
+}
+
+func checkPeople(t *testing.T, m *Model) {
 	for _, n := range []int{0, 200, 400} {
 		img := frame(t, "vtest.avi", n, 768, 576)
 		ds, err := m.Detect(context.Background(), img)
@@ -89,7 +105,7 @@ func TestPeopleInVtest(t *testing.T) {
 				t.Errorf("frame %d: person box %+v (score %.2f) is not person-sized", n, b, p.Score)
 			}
 		}
-		t.Logf("frame %d: %d people, %d pedestrian-shaped", n, len(ps), shaped)
+		t.Logf("frame %d at %d: %d people, %d pedestrian-shaped", n, m.InputSize(), len(ps), shaped)
 		if shaped < 3 {
 			t.Errorf("frame %d: %d pedestrian-shaped people, want at least 3", n, shaped)
 		}
@@ -120,3 +136,31 @@ func TestMissingModel(t *testing.T) {
 		t.Errorf("error %q does not say to run make models", err)
 	}
 }
+
+func TestOptionsRefused(t *testing.T) {
+	for _, o := range []Options{{InputSize: 100}, {InputSize: 330}, {InputSize: 1024}, {MinScore: 2}, {IoU: -1}} {
+		if _, err := LoadOptions(DefaultDir(), o); err == nil {
+			t.Errorf("LoadOptions(%+v) succeeded", o)
+		}
+	}
+}
+
+func TestDetectRefusesBadFrames(t *testing.T) {
+	m := testModel(t)
+	for _, img := range []*detect.RGB{nil, {W: 0, H: 10}, {W: 4, H: 4, Pix: make([]byte, 47)}, {W: 1 << 16, H: 1, Pix: nil}} {
+		if _, err := m.Detect(context.Background(), img); !errors.Is(err, detect.ErrFrameSize) {
+			t.Errorf("Detect(%v): %v, want ErrFrameSize", img, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.Detect(ctx, &detect.RGB{W: 2, H: 2, Pix: make([]byte, 12)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Detect with a cancelled context: %v", err)
+	}
+	// A tiny frame still runs (scaled up into the input).
+	if _, err := m.Detect(context.Background(), &detect.RGB{W: 3, H: 1, Pix: make([]byte, 9)}); err != nil {
+		t.Errorf("Detect of a 3x1 frame: %v", err)
+	}
+}
+
+var _ detect.Detector = (*Model)(nil)

@@ -14,13 +14,14 @@ type executor struct {
 	lastUse []int       // index of the last node that reads each node
 	pool    map[int][][]float32
 	refs    map[*float32]int // live references to pooled buffers
-	scaleN  int // ResizeBilinear sizes are scaled by scaleN/scaleD
+	budget  int              // elements still allowed to be allocated
+	scaleN  int              // ResizeBilinear sizes are scaled by scaleN/scaleD
 	scaleD  int
 	conv    convScratch
 }
 
 func newExecutor(g *graph) *executor {
-	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, scaleN: 1, scaleD: 1}
+	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, budget: maxRunElems, scaleN: 1, scaleD: 1}
 	for i, n := range g.nodes {
 		for _, in := range n.inputs {
 			e.lastUse[in.node] = i
@@ -43,6 +44,9 @@ func (e *executor) alloc(shape ...int) (*tensor, error) {
 		t.f = free[len(free)-1]
 		e.pool[n] = free[:len(free)-1]
 	} else {
+		if e.budget -= n; e.budget < 0 {
+			return nil, modelErr("the graph needs more than %d values of memory", maxRunElems)
+		}
 		t.f = make([]float32, n)
 	}
 	if n > 0 {
@@ -499,6 +503,9 @@ func (e *executor) newLike(isInt bool, shape []int) (*tensor, error) {
 		n, err := numElems(shape)
 		if err != nil {
 			return nil, err
+		}
+		if e.budget -= n; e.budget < 0 {
+			return nil, modelErr("the graph needs more than %d values of memory", maxRunElems)
 		}
 		return &tensor{shape: shape, i: make([]int64, n), isInt: true}, nil
 	}
