@@ -164,6 +164,23 @@ CREATE INDEX shares_guest ON shares (guest, created_ns) WHERE guest IS NOT NULL;
 `,
 		// -> household retention: maximum age of objects (quota_bytes is the quota).
 		`ALTER TABLE households ADD COLUMN max_age_ns INTEGER NOT NULL DEFAULT 0;`,
+		// -> Web Push subscriptions for sealed events, and the VAPID key.
+		`
+CREATE TABLE push_subs (
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	endpoint     TEXT    NOT NULL,
+	account_id   TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+	p256dh       TEXT    NOT NULL,
+	auth         TEXT    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (household_id, endpoint)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX push_subs_account ON push_subs (account_id);
+CREATE TABLE push_vapid (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	key TEXT    NOT NULL
+) STRICT;
+`,
 	}
 }
 

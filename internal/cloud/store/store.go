@@ -233,6 +233,7 @@ type Store interface {
 
 	ShareStore
 	MemberStore
+	PushStore
 
 	Close() error
 }
@@ -304,4 +305,36 @@ type MemberStore interface {
 type Retention struct {
 	QuotaBytes int64         // 0: the service default (Household.QuotaBytes)
 	MaxAge     time.Duration // 0: no age limit
+}
+
+// PushSub is a browser's Web Push subscription for one household's events,
+// made by one account. The cloud sends it sealed event records only.
+type PushSub struct {
+	HouseholdID string
+	AccountID   string
+	Endpoint    string // the push service URL (a capability: never logged)
+	P256dh      string // base64url, the browser's P-256 public key
+	Auth        string // base64url, the browser's 16-byte auth secret
+	Created     time.Time
+}
+
+// PushStore keeps push subscriptions and the service's VAPID key.
+type PushStore interface {
+	// PutPushSub stores sub, replacing the household's subscription with the
+	// same endpoint. ErrConflict when the account already has max other
+	// subscriptions (max <= 0: no limit); ErrNotFound for an unknown
+	// household or account.
+	PutPushSub(ctx context.Context, sub PushSub, max int) error
+	// PushSubs returns the household's subscriptions, oldest first.
+	PushSubs(ctx context.Context, householdID string) ([]PushSub, error)
+	// DeletePushSub removes the household's subscription with endpoint,
+	// only if it is accountID's ("" matches any account); ErrNotFound when
+	// there is none.
+	DeletePushSub(ctx context.Context, householdID, accountID, endpoint string) error
+	// PushVAPIDKey returns the stored VAPID private key; ErrNotFound before
+	// one is stored.
+	PushVAPIDKey(ctx context.Context) (string, error)
+	// InitPushVAPIDKey stores key unless a key is stored already, and
+	// returns the stored key (of whichever caller came first).
+	InitPushVAPIDKey(ctx context.Context, key string) (string, error)
 }

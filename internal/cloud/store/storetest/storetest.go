@@ -69,6 +69,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Shares", testShares},
 		{"MemberList", testMemberList},
 		{"Retention", testRetention},
+		{"PushSubs", testPushSubs},
+		{"PushVAPIDKey", testPushVAPIDKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

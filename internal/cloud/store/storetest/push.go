@@ -1,0 +1,88 @@
+package storetest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/internal/cloud/store"
+)
+
+func pushSub(hh, account, endpoint string, created time.Duration) store.PushSub {
+	return store.PushSub{HouseholdID: hh, AccountID: account, Endpoint: endpoint, P256dh: "p256dh of " + endpoint,
+		Auth: "auth of " + endpoint, Created: at(created)}
+}
+
+func testPushSubs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkHousehold(t, s, "hh-1", "alice")
+	mkHousehold(t, s, "hh-2", "bob")
+
+	a1 := pushSub("hh-1", "alice", "https://push.example/a1", time.Minute)
+	a1.Created = a1.Created.In(elsewhere)
+	ok(t, s.PutPushSub(ctx, a1, 2), "PutPushSub")
+	ok(t, s.PutPushSub(ctx, pushSub("hh-1", "alice", "https://push.example/a2", 2*time.Minute), 2), "PutPushSub second")
+	if err := s.PutPushSub(ctx, pushSub("hh-1", "alice", "https://push.example/a3", 3*time.Minute), 2); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a third subscription with max 2: %v, want ErrConflict", err)
+	}
+	// Replacing one of the two is not a third.
+	a1b := pushSub("hh-1", "alice", "https://push.example/a1", 4*time.Minute)
+	a1b.Auth = "new auth"
+	ok(t, s.PutPushSub(ctx, a1b, 2), "PutPushSub replacing")
+	ok(t, s.PutPushSub(ctx, pushSub("hh-2", "bob", "https://push.example/a1", time.Minute), 0), "same endpoint, other household")
+	for what, sub := range map[string]store.PushSub{
+		"unknown household": pushSub("hh-none", "alice", "https://push.example/x", 0),
+		"unknown account":   pushSub("hh-1", "nobody", "https://push.example/x", 0),
+	} {
+		if err := s.PutPushSub(ctx, sub, 0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("subscription with an %s: %v, want ErrNotFound", what, err)
+		}
+	}
+
+	got, err := s.PushSubs(ctx, "hh-1")
+	ok(t, err, "PushSubs")
+	same(t, "hh-1 subscriptions", got, []store.PushSub{pushSub("hh-1", "alice", "https://push.example/a2", 2*time.Minute), a1b})
+	got, err = s.PushSubs(ctx, "hh-none")
+	ok(t, err, "PushSubs of an unknown household")
+	same(t, "unknown household's subscriptions", len(got), 0)
+
+	if err := s.DeletePushSub(ctx, "hh-1", "bob", "https://push.example/a1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting another account's subscription: %v, want ErrNotFound", err)
+	}
+	ok(t, s.DeletePushSub(ctx, "hh-1", "alice", "https://push.example/a1"), "DeletePushSub")
+	ok(t, s.DeletePushSub(ctx, "hh-1", "", "https://push.example/a2"), "DeletePushSub any account")
+	if err := s.DeletePushSub(ctx, "hh-1", "", "https://push.example/a2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting twice: %v, want ErrNotFound", err)
+	}
+	got, err = s.PushSubs(ctx, "hh-2")
+	ok(t, err, "PushSubs")
+	same(t, "hh-2 keeps its subscription", len(got), 1)
+}
+
+func testPushVAPIDKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if _, err := s.PushVAPIDKey(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("VAPID key before any: %v, want ErrNotFound", err)
+	}
+	var wg sync.WaitGroup
+	got := make([]string, racers)
+	for i := range racers {
+		wg.Go(func() {
+			k, err := s.InitPushVAPIDKey(ctx, string(rune('a'+i)))
+			if err != nil {
+				t.Errorf("InitPushVAPIDKey: %v", err)
+			}
+			got[i] = k
+		})
+	}
+	wg.Wait()
+	for _, k := range got {
+		if k != got[0] {
+			t.Fatalf("racing InitPushVAPIDKey returned different keys: %q", got)
+		}
+	}
+	k, err := s.PushVAPIDKey(ctx)
+	ok(t, err, "PushVAPIDKey")
+	same(t, "stored VAPID key", k, got[0])
+}
