@@ -40,7 +40,8 @@
 // [ScoreEvents] compares time ranges.
 //
 // [ReadBench] and [WriteBench] speak the bench's JSON format,
-// {"<frame index>": [[x, y, w, h, score], ...]}.
+// {"<frame index>": [[x, y, w, h, score], ...]}; scripts/groundtruth/score
+// prints a per-frame table for such a file.
 //
 // Every file read here is treated as hostile: sizes are bounded before
 // reading, numbers are checked to be finite and inside the frame.
