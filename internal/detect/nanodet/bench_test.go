@@ -56,7 +56,7 @@ func BenchmarkGEMM(b *testing.B) {
 	var s gemmScratch
 	b.ResetTimer()
 	for b.Loop() {
-		gemm(m, a, k, pb, c, n, &s)
+		gemm(m, a, k, pb, c, n, &s, nil)
 	}
 	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -44,13 +44,20 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		return nil, err
 	}
 	s := &e.conv
+	var ep *epilogue
+	if n.bias != nil || n.leaky {
+		if n.bias != nil && len(n.bias) != OC {
+			return nil, modelErr("Conv2D bias of %d for %d channels", len(n.bias), OC)
+		}
+		ep = &epilogue{bias: n.bias, leaky: n.leaky, alpha: n.alpha}
+	}
 	M := OH * OW
 	direct := KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W
 	for b := 0; b < N; b++ {
 		xb := x.f[b*H*W*C : (b+1)*H*W*C]
 		ob := out.f[b*M*OC : (b+1)*M*OC]
 		if direct {
-			gemm(M, xb, C, n.packed, ob, OC, &s.gemm)
+			gemm(M, xb, C, n.packed, ob, OC, &s.gemm, ep)
 			continue
 		}
 		chunk := convRows
@@ -79,7 +86,7 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 					}
 				}
 			}
-			gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm)
+			gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
 		}
 	}
 	return out, nil

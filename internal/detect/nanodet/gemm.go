@@ -39,12 +39,41 @@ type gemmScratch struct {
 	c [mr * nr]float32
 }
 
-// gemm computes C = A·B for m rows of A.
-func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemmScratch) {
+// epilogue is applied to C while it is in cache: C = act(C + bias).
+type epilogue struct {
+	bias  []float32 // per column, or nil
+	leaky bool
+	alpha float32
+}
+
+func (ep *epilogue) apply(c []float32, ldc, rows, col0, cols int) {
+	if ep == nil {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		row := c[r*ldc : r*ldc+cols]
+		if ep.bias != nil {
+			for j, v := range ep.bias[col0 : col0+cols] {
+				row[j] += v
+			}
+		}
+		if ep.leaky {
+			for j, v := range row {
+				if v < 0 {
+					row[j] = v * ep.alpha
+				}
+			}
+		}
+	}
+}
+
+// gemm computes C = A·B for m rows of A, then applies ep (nil: none).
+func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemmScratch, ep *epilogue) {
 	k, n := b.k, b.n
 	if k == 0 {
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+n])
+			ep.apply(c[i*ldc:], ldc, 1, 0, n)
 		}
 		return
 	}
@@ -68,9 +97,11 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 			cols := min(nr, n-p*nr)
 			if rows == mr && cols == nr {
 				kernel(k, ap, ald, bp, c[i0*ldc+p*nr:], ldc)
+				ep.apply(c[i0*ldc+p*nr:], ldc, rows, p*nr, cols)
 				continue
 			}
 			kernel(k, ap, ald, bp, s.c[:], nr)
+			ep.apply(s.c[:], nr, rows, p*nr, cols)
 			for r := 0; r < rows; r++ {
 				copy(c[(i0+r)*ldc+p*nr:(i0+r)*ldc+p*nr+cols], s.c[r*nr:r*nr+cols])
 			}

@@ -117,6 +117,8 @@ type node struct {
 	numSplit                  int
 	nOut                      int // outputs this node produces
 	packed                    *packedB
+	bias                      []float32 // Conv2D: fused bias
+	leaky                     bool      // Conv2D: fused LeakyRelu(alpha)
 }
 
 type ref struct{ node, out int }
@@ -127,6 +129,7 @@ type graph struct {
 	consts  map[int]*tensor // constant values by node index
 	input   int             // the Placeholder
 	outputs []int           // Identity nodes, sorted by name
+	live    []bool          // nodes the outputs need (nil: all)
 }
 
 // supported lists the ops the executor implements.

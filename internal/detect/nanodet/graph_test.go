@@ -3,6 +3,7 @@ package nanodet
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -99,4 +100,50 @@ func FuzzParseGraph(f *testing.F) {
 		e := newExecutor(g)
 		_, _ = e.run(ft([]int{1, 2, 2, 1}, 1, 2, 3, 4))
 	})
+}
+
+// TestFuseKeepsResults runs the real model with and without the fusion
+// pass on the same input; the outputs must agree.
+func TestFuseKeepsResults(t *testing.T) {
+	dir := DefaultDir()
+	jsonData, err := readBounded(dir+"/"+jsonFile, maxJSONBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := readBounded(dir+"/"+binFile, maxBinBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &tensor{shape: []int{1, 3, 128, 128}, f: randFloats(rand.New(rand.NewPCG(9, 10)), 3*128*128)}
+	var outs [2][]*tensor
+	for k := range outs {
+		g, err := parseGraph(jsonData, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := foldConstants(g); err != nil {
+			t.Fatal(err)
+		}
+		fused := 0
+		if k == 1 {
+			fuse(g)
+			for _, n := range g.nodes {
+				if n.op == "Conv2D" && n.padding == "EXPLICIT" && n.bias != nil {
+					fused++
+				}
+			}
+			if fused < 20 {
+				t.Errorf("only %d convolutions fused with their padding and bias", fused)
+			}
+		}
+		e := newExecutor(g)
+		e.scaleN, e.scaleD = 128, nativeSize
+		if outs[k], err = e.run(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range outs[0] {
+		sameShape(t, "output", outs[1][k].shape, outs[0][k].shape)
+		near(t, "output", outs[1][k].f, outs[0][k].f)
+	}
 }

@@ -177,6 +177,7 @@ func newModel(jsonData, bin []byte, opts Options) (*Model, error) {
 	if err := foldConstants(g); err != nil {
 		return nil, err
 	}
+	fuse(g)
 	m := &Model{opts: opts, ex: newExecutor(g)}
 	m.ex.scaleN, m.ex.scaleD = opts.InputSize, nativeSize
 	m.input = &tensor{shape: []int{1, 3, opts.InputSize, opts.InputSize}, f: make([]float32, 3*opts.InputSize*opts.InputSize)}

@@ -23,6 +23,9 @@ type executor struct {
 func newExecutor(g *graph) *executor {
 	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, budget: maxRunElems, scaleN: 1, scaleD: 1}
 	for i, n := range g.nodes {
+		if g.live != nil && !g.live[i] {
+			continue
+		}
 		for _, in := range n.inputs {
 			e.lastUse[in.node] = i
 		}
@@ -103,6 +106,9 @@ func (e *executor) run(x *tensor) ([]*tensor, error) {
 		}
 		if i == e.g.input {
 			e.vals[i] = []*tensor{x}
+			continue
+		}
+		if e.g.live != nil && !e.g.live[i] {
 			continue
 		}
 		in := make([]*tensor, len(n.inputs))

@@ -136,7 +136,7 @@ func TestGEMMEdges(t *testing.T) {
 		a := randFloats(r, c.m*c.k)
 		b := randFloats(r, c.k*c.n)
 		got := make([]float32, c.m*c.n)
-		gemm(c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s)
+		gemm(c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s, nil)
 		want := make([]float32, c.m*c.n)
 		for i := 0; i < c.m; i++ {
 			for j := 0; j < c.n; j++ {
