@@ -913,6 +913,10 @@ func (s *SQLite) Objects(ctx context.Context, f ObjectFilter) ([]Object, error) 
 		conds = append(conds, "camera = ?")
 		args = append(args, f.Camera)
 	}
+	if f.Kind != "" {
+		conds = append(conds, "kind = ?")
+		args = append(args, f.Kind)
+	}
 	if !f.To.IsZero() {
 		conds = append(conds, "start_ns < ?")
 		args = append(args, encTime(f.To))

@@ -127,10 +127,11 @@ type Object struct {
 }
 
 // ObjectFilter selects objects of one household overlapping [From, To)
-// (zero times are open-ended), optionally of one camera.
+// (zero times are open-ended), optionally of one camera and one kind.
 type ObjectFilter struct {
 	HouseholdID string
 	Camera      string
+	Kind        string // "" means any kind
 	From, To    time.Time
 	Limit       int // 0 means no limit
 }

@@ -833,6 +833,15 @@ func testObjects(t *testing.T, s store.Store) {
 	same(t, "Objects full rows", got, []store.Object{objs[5], objs[2]})
 	got, err = s.Objects(ctx, store.ObjectFilter{HouseholdID: "hh-missing"})
 	sameKeys(t, "Objects of a missing household", got, err)
+
+	ev := object(h.ID, "e-a", "events", 12*sec, 13*sec)
+	ev.Kind = "event"
+	_, err = s.PutObject(ctx, ev)
+	ok(t, err, "PutObject event")
+	got, err = s.Objects(ctx, store.ObjectFilter{HouseholdID: h.ID, Kind: "segment"})
+	sameKeys(t, "Objects of one kind", got, err, all...)
+	got, err = s.Objects(ctx, store.ObjectFilter{HouseholdID: h.ID, Kind: "event", From: at(5 * sec), Limit: 5})
+	sameKeys(t, "Objects of another kind in a range", got, err, "e-a")
 }
 
 func testCamerasUsageDelete(t *testing.T, s store.Store) {
