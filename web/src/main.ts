@@ -7,6 +7,7 @@ import './pages/households';
 import './pages/enrol';
 import './pages/live';
 import './pages/timeline';
+import './pages/events';
 import './pages/share';
 import './pages/demo';
 

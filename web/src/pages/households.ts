@@ -221,6 +221,7 @@ async function camerasCard(x: Household): Promise<HTMLElement> {
       h('a', { href: `${hhBase}/live`, id: 'household-live-grid' }, 'All cameras live'),
       h('a', { href: `${hhBase}/cams`, id: 'household-timelines' }, 'All timelines'),
       h('a', { href: `${hhBase}/shares`, id: 'household-shares' }, 'Shared clips'),
+      h('a', { href: `${hhBase}/events`, id: 'household-events' }, 'Events'),
     ),
   );
   try {

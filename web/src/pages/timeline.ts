@@ -5,7 +5,9 @@
 // with the household's keys) and plays it through Media Source Extensions,
 // continuing into the following segments. A range can be downloaded as one
 // MP4 assembled in the browser. A browser whose device is not in the chain
-// sees the bar (sealed data) but can open nothing.
+// sees the bar (sealed data) but can open nothing. Detection events of the
+// camera are marked on the bar (opened in the browser; a click plays from
+// the event's start), and ?t=<ms> opens the page playing from that time.
 
 import { api, apiBytes } from '../api';
 import { EnvelopeError, openObject } from '../crypto/envelope';
@@ -13,6 +15,8 @@ import { buildMP4, type ClipPart } from '../media/mp4';
 import { householdKeys, NotEnrolledError, type HouseholdKeys } from '../media/keys';
 import { Player, type SegmentRef } from '../media/player';
 import { go, route } from '../router';
+import { listEvents, loadEvents } from '../events/api';
+import { headline, type Event } from '../events/record';
 import { sharePagePath } from '../share/create';
 import { h, mount, showError } from '../ui';
 
@@ -143,8 +147,11 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   });
 
   let segs: SegmentRef[] = [];
+  let marks: Event[] = [];
   let span = DAY;
   let windowEnd = Date.now() + 5 * 60_000;
+  const startAt = Number(new URLSearchParams(location.search).get('t'));
+  if (startAt > 0 && startAt < windowEnd - span / 2) windowEnd = startAt + span / 2;
   let keys: HouseholdKeys | undefined;
   let player: Player | undefined;
   let dlURL = '';
@@ -203,6 +210,21 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       el.style.width = `${Math.max(((r - l) / span) * 100, 0.1)}%`;
       bar.append(el);
     }
+    for (const ev of marks) {
+      const end = ev.end ?? ev.start;
+      if (end < f || ev.start >= windowEnd) continue;
+      const l = Math.max(ev.start, f);
+      const el = h('div', { class: 'tl-event', 'data-id': ev.id, 'data-start': String(ev.start), title: `${headline(ev)} at ${clock(ev.start)}` });
+      Object.assign(el.style, { position: 'absolute', top: '0', height: '40%', background: ev.alert ? '#c0392b' : '#e67e22', cursor: 'pointer', zIndex: '1', minWidth: '4px' });
+      el.style.left = `${((l - f) / span) * 100}%`;
+      el.style.width = `${Math.max(((Math.min(end, windowEnd) - l) / span) * 100, 0.2)}%`;
+      el.addEventListener('click', (e) => {
+        e.stopPropagation();
+        bar.dataset.clicked = String(ev.start);
+        void playAt(ev.start, performance.now());
+      });
+      bar.append(el);
+    }
     bar.append(cursor);
     ticks.replaceChildren();
     const step = span >= DAY ? 3 * HOUR : span >= 6 * HOUR ? HOUR : span >= HOUR ? 10 * 60_000 : 60_000;
@@ -257,8 +279,26 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       draw();
       if (!keys) return;
       status.textContent = segs.length ? 'Click the bar to play from that moment.' : 'Nothing recorded in this window.';
+      void refreshMarks();
     } catch (e) {
       showError(err, e);
+    }
+  }
+
+  // refreshMarks opens the household's events in the window and marks this
+  // camera's on the bar. Events are an extra: a failure only leaves a note.
+  async function refreshMarks(): Promise<void> {
+    if (!keys) return;
+    try {
+      const objs = await listEvents(hh, from() - HOUR, windowEnd);
+      const { events } = await loadEvents(hh, keys, objs);
+      if (closed) return;
+      marks = [...events.values()].filter((e) => e.camera === cam);
+      bar.dataset.events = String(marks.length);
+      delete bar.dataset.eventsError;
+      draw();
+    } catch (e) {
+      bar.dataset.eventsError = e instanceof Error ? e.message : String(e);
     }
   }
 
@@ -357,6 +397,11 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     if (last) {
       dlFrom.value = localInput(Math.max(last.end - 30_000, segs[0].start));
       dlTo.value = localInput(last.end);
+    }
+    void refreshMarks();
+    if (startAt > 0) {
+      bar.dataset.clicked = String(startAt);
+      void playAt(startAt, performance.now());
     }
   } catch (e) {
     status.textContent = '';

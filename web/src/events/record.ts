@@ -1,0 +1,220 @@
+// Event records in the browser (docs/FORMAT.md, "Event records v1"): open a
+// sealed event record or snapshot with the household's keys, validate the
+// record's JSON as strictly as Go's internal/eventrec, and merge an event's
+// start and end records into one event.
+//
+// Owns: the reading rules of records and snapshots. Must never: show a
+// record that failed verification, accept a record whose times disagree
+// with its signed header, or log a record's plaintext.
+
+import { EnvelopeError, openObject } from '../crypto/envelope';
+import { fromUtf8 } from '../crypto/bytes';
+
+export const KIND_EVENT = 3;
+export const KIND_SNAPSHOT = 2;
+export const STREAM_EVENTS = 'events';
+export const STREAM_SNAPSHOTS = 'snapshots';
+export const MAX_RECORD_BYTES = 2048;
+export const MAX_SNAPSHOT_BYTES = 4 << 20;
+/** Sealed objects larger than this are not event records (header + one chunk + footer). */
+export const MAX_SEALED_RECORD = 64 << 10;
+const MAX_NAMES = 16;
+const MAX_NAME_BYTES = 64;
+const MAX_KEY_BYTES = 512;
+
+/** EventRecord is one opened record (a start or an end). */
+export interface EventRecord {
+  id: string; // 32 lower-case hex digits
+  camera: string;
+  state: 'start' | 'end';
+  start: number; // ms since the epoch
+  end: number | null; // ms; null while the event is open
+  labels: string[];
+  zones: string[];
+  alert: boolean;
+  score: number;
+  box: [number, number, number, number]; // x, y, w, h in 0..1
+  snapshot: string; // object key, or ''
+}
+
+/** OpenerKeys are what opening needs (media/keys.ts HouseholdKeys fits). */
+export interface OpenerKeys {
+  identities: CryptoKey[];
+  trustedSigners: Uint8Array[];
+}
+
+/** RecordError: a record that opened but is not a valid event record. */
+export class RecordError extends Error {
+  constructor(message: string) {
+    super(`event record: ${message}`);
+    this.name = 'RecordError';
+  }
+}
+
+const bad = (m: string) => new RecordError(m);
+const ID_RE = /^[0-9a-f]{32}$/;
+// RFC 3339 with an optional fraction of up to 9 digits, Z or an offset.
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+// An object key (as Go's eventrec checks it): A-Z a-z 0-9 . _ - / with no
+// empty, "." or ".." segment.
+const KEY_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const DOT_SEGMENT_RE = /(^|\/)\.{1,2}(\/|$)/;
+
+function parseTime(what: string, v: unknown): number {
+  if (typeof v !== 'string' || v.length > 40 || !TIME_RE.test(v)) throw bad(`${what} is not an RFC 3339 time`);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw bad(`${what} is not an RFC 3339 time`);
+  return t;
+}
+
+function validName(what: string, s: unknown): string {
+  if (typeof s !== 'string' || s.length === 0 || new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw bad(`${what} must be 1 to ${MAX_NAME_BYTES} bytes`);
+  // No control or format characters (they could disguise a name).
+  if (/[\p{Cc}\p{Cf}]/u.test(s)) throw bad(`${what} holds a control character`);
+  return s;
+}
+
+function names(what: string, v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > MAX_NAMES) throw bad(`${what} must be a list of at most ${MAX_NAMES} names`);
+  return v.map((s, i) => validName(`${what}[${i}]`, s));
+}
+
+function unit(what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw bad(`${what} must be a number in 0..1`);
+  return v;
+}
+
+/** parseRecord validates a record's plaintext (JSON) and returns it. */
+export function parseRecord(plain: Uint8Array): EventRecord {
+  if (plain.length > MAX_RECORD_BYTES) throw bad(`larger than ${MAX_RECORD_BYTES} bytes`);
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(fromUtf8(plain));
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
+  if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');
+  if (j.state !== 'start' && j.state !== 'end') throw bad('state is neither "start" nor "end"');
+  const start = parseTime('start', j.start);
+  let end: number | null = null;
+  if (j.state === 'end') {
+    end = parseTime('end', j.end);
+    if (end < start) throw bad('end is before start');
+  } else if (j.end !== undefined && j.end !== '') throw bad('a start record has an end');
+  if (j.alert !== undefined && typeof j.alert !== 'boolean') throw bad('alert is not a boolean');
+  const score = j.score === undefined ? 0 : unit('score', j.score);
+  let box: [number, number, number, number] = [0, 0, 0, 0];
+  if (j.box !== undefined) {
+    if (!Array.isArray(j.box) || j.box.length !== 4) throw bad('box is not [x, y, w, h]');
+    box = [unit('box x', j.box[0]), unit('box y', j.box[1]), unit('box w', j.box[2]), unit('box h', j.box[3])];
+  }
+  let snapshot = '';
+  if (j.snapshot !== undefined && j.snapshot !== '') {
+    if (typeof j.snapshot !== 'string' || j.snapshot.length > MAX_KEY_BYTES || !KEY_RE.test(j.snapshot) || DOT_SEGMENT_RE.test(j.snapshot)) throw bad('snapshot is not a snapshot object key');
+    snapshot = j.snapshot;
+  }
+  return {
+    id: j.id,
+    camera: validName('camera', j.camera),
+    state: j.state,
+    start,
+    end,
+    labels: names('labels', j.labels),
+    zones: names('zones', j.zones),
+    alert: j.alert === true,
+    score,
+    box,
+    snapshot,
+  };
+}
+
+const NS_PER_MS = 1_000_000n;
+
+/**
+ * openRecord opens a sealed event record with the household's keys (full
+ * verification of the envelope, signer among the trusted hubs), checks it
+ * is an event on the events stream, and that its times agree with the
+ * signed header (start) and footer (end, or start while open).
+ */
+export async function openRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord> {
+  if (sealed.length > MAX_SEALED_RECORD) throw bad('the sealed object is too large for an event record');
+  const o = await openObject(sealed, keys.identities, keys.trustedSigners);
+  if (o.header.kind !== KIND_EVENT || o.header.stream !== STREAM_EVENTS) throw bad(`a ${o.header.kindName} on stream "${o.header.stream}" is not an event record`);
+  const r = parseRecord(o.plaintext);
+  const hdrStart = Number(o.header.start / NS_PER_MS);
+  const ftrEnd = Number(o.end / NS_PER_MS);
+  // Date.parse keeps milliseconds; the header has nanoseconds.
+  if (Math.abs(hdrStart - r.start) > 1 || Math.abs(ftrEnd - (r.end ?? r.start)) > 1) throw bad('times disagree with the signed header and footer');
+  return r;
+}
+
+/** openSnapshot opens a sealed snapshot and returns its JPEG. */
+export async function openSnapshot(sealed: Uint8Array, keys: OpenerKeys): Promise<Uint8Array> {
+  if (sealed.length > MAX_SNAPSHOT_BYTES + (64 << 10)) throw bad('the sealed snapshot is too large');
+  const o = await openObject(sealed, keys.identities, keys.trustedSigners);
+  if (o.header.kind !== KIND_SNAPSHOT || o.header.stream !== STREAM_SNAPSHOTS) throw bad(`a ${o.header.kindName} on stream "${o.header.stream}" is not a snapshot`);
+  const b = o.plaintext;
+  if (b.length > MAX_SNAPSHOT_BYTES || b.length < 3 || b[0] !== 0xff || b[1] !== 0xd8 || b[2] !== 0xff) throw bad('the snapshot is not a JPEG');
+  return b;
+}
+
+/** Event is an event as the inbox shows it: its start and end records merged. */
+export interface Event {
+  id: string;
+  camera: string;
+  start: number;
+  end: number | null; // null while no end record was seen
+  labels: string[];
+  zones: string[];
+  alert: boolean;
+  score: number;
+  box: [number, number, number, number];
+  snapshot: string;
+  keys: string[]; // the sealed objects it was read from
+}
+
+const union = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+
+/** merge folds record r (read from object key) into events (by id) and returns the event. */
+export function merge(events: Map<string, Event>, r: EventRecord, key: string): Event {
+  const e = events.get(r.id);
+  if (!e) {
+    const n: Event = { id: r.id, camera: r.camera, start: r.start, end: r.end, labels: [...r.labels], zones: [...r.zones], alert: r.alert, score: r.score, box: r.box, snapshot: r.snapshot, keys: [key] };
+    events.set(r.id, n);
+    return n;
+  }
+  if (!e.keys.includes(key)) e.keys.push(key);
+  e.start = Math.min(e.start, r.start);
+  if (r.end !== null) e.end = Math.max(e.end ?? r.end, r.end);
+  e.labels = union(e.labels, r.labels);
+  e.zones = union(e.zones, r.zones);
+  e.alert ||= r.alert;
+  // The end record carries the event's best detection and snapshot.
+  if (r.state === 'end' || r.score > e.score) {
+    if (r.snapshot) e.snapshot = r.snapshot;
+    e.score = Math.max(e.score, r.score);
+    e.box = r.box;
+  } else if (!e.snapshot && r.snapshot) e.snapshot = r.snapshot;
+  return e;
+}
+
+/** newestFirst sorts events by start, newest first. */
+export function newestFirst(events: Iterable<Event>): Event[] {
+  return [...events].sort((a, b) => b.start - a.start || (a.id < b.id ? -1 : 1));
+}
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** headline is the one-line text of a notification: "Person at front". */
+export function headline(e: { labels: string[]; camera: string; zones: string[] }): string {
+  const what = e.labels.length ? e.labels.map(cap).join(', ') : 'Motion';
+  return `${what} at ${e.camera}${e.zones.length ? ` (${e.zones.join(', ')})` : ''}`;
+}
+
+/** isRefusal says whether e means "this browser cannot open it" (rather than a fault). */
+export function isRefusal(e: unknown): boolean {
+  return e instanceof EnvelopeError && e.code === 'incorrect-identity';
+}
