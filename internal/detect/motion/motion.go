@@ -10,7 +10,10 @@
 // works on frames of a fixed small size (typically 320x180 or 100-180 pixels
 // high), allocates every buffer once in New, keeps no frame beyond the
 // background average, and never logs or writes pixels anywhere. A Detector
-// is not safe for concurrent use: each camera has its own.
+// is not safe for concurrent use: each camera has its own. It is cheap
+// enough to run on every frame of every camera in a motion-only mode:
+// about 0.4 ms per 320x180 frame on one core (BenchmarkDetect), i.e. 0.2 %
+// of a core at 5 fps.
 //
 // Scaler makes the small grey frame from a larger RGB or grey frame (area
 // average), and ScaleBox maps motion boxes back to the original frame.
