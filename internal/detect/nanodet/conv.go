@@ -8,7 +8,7 @@ type convScratch struct {
 
 // convRows is how many output pixels are lowered (im2col) at a time: a
 // multiple of mr small enough that the block stays in cache.
-const convRows = mr * 16
+const convRows = mr * 8
 
 // maxColElems bounds the im2col buffer for deep filters.
 const maxColElems = 1 << 21

@@ -82,6 +82,7 @@ func fuse(g *graph) {
 		}
 		n.padding, n.explicitPad = "EXPLICIT", ep
 		tn.inputs[0] = pn.inputs[0]
+		pn.inputs = nil // dead now
 		u = users()
 	}
 	for i, n := range g.nodes {
@@ -104,6 +105,7 @@ func fuse(g *graph) {
 		}
 		n.bias = bias.f
 		replace(a, i)
+		an.inputs = nil
 		u = users()
 		// An activation right after (possibly behind a layout Transpose).
 		next := consumer(g, i)
@@ -114,11 +116,13 @@ func fuse(g *graph) {
 		case nn.op == "LeakyRelu":
 			n.leaky, n.alpha = true, nn.alpha
 			replace(next, i)
+			nn.inputs = nil
 		case nn.op == "Transpose" && u[next] == 1:
 			l := consumer(g, next)
 			if l >= 0 && g.nodes[l].op == "LeakyRelu" {
 				n.leaky, n.alpha = true, g.nodes[l].alpha
 				replace(l, next)
+				g.nodes[l].inputs = nil
 			}
 		}
 		u = users()

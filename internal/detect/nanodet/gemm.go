@@ -1,12 +1,10 @@
 package nanodet
 
-import "unsafe"
-
 // The GEMM computes C = A·B for A (m x k, row stride lda), B packed once per
 // model into column panels of nr floats (k rows of nr each, zero-padded),
 // and C (m x n, row stride ldc). A micro-kernel computes mr x nr tiles.
 const (
-	mr = 6
+	mr = 12
 	nr = 16
 )
 
@@ -114,11 +112,9 @@ func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int) {
 	_ = a[(mr-1)*lda+k-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	if useAsm {
-		kernelAsm(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-		return
+	if !kernelAsm(k, a, lda, b, c, ldc) {
+		kernelGo(k, a, lda, b, c, ldc)
 	}
-	kernelGo(k, a, lda, b, c, ldc)
 }
 
 func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int) {

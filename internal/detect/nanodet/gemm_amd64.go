@@ -6,10 +6,30 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// useAsm selects the AVX2+FMA micro-kernel.
-var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// The micro-kernels: AVX-512 computes a whole 12x16 tile, AVX2+FMA two
+// 6x16 halves; other CPUs use kernelGo.
+var (
+	useAVX512 = cpu.X86.HasAVX512F
+	useAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
 
-// kernelAsm is kernel for CPUs with AVX2 and FMA (gemm_amd64.s).
-//
 //go:noescape
-func kernelAsm(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+
+//go:noescape
+func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+
+// kernelAsm computes one mr x nr tile when the CPU allows; it reports
+// whether it did.
+func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int) bool {
+	switch {
+	case useAVX512:
+		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
+	case useAVX2:
+		kernelAVX2(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
+		kernelAVX2(k, unsafe.Pointer(&a[6*lda]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[6*ldc]), ldc)
+	default:
+		return false
+	}
+	return true
+}

@@ -1,8 +1,8 @@
 #include "textflag.h"
 
-// func kernelAsm(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+// func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
 // Computes a 6x16 tile: C[r][0:16] = sum_q A[r][q] * B[q][0:16].
-TEXT ·kernelAsm(SB), NOSPLIT, $0-48
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), DX
@@ -73,5 +73,86 @@ store:
 	ADDQ R9, R8
 	VMOVUPS Y10, (R8)
 	VMOVUPS Y11, 32(R8)
+	VZEROUPPER
+	RET
+
+// func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+// Computes a 12x16 tile with AVX-512: C[r][0:16] = sum_q A[r][q] * B[q][0:16].
+TEXT ·kernel512(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), DX
+	SHLQ $2, DX
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), R8
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R9
+	LEAQ (SI)(DX*2), R11
+	ADDQ DX, R11
+	LEAQ (R11)(DX*2), R12
+	ADDQ DX, R12
+	LEAQ (R12)(DX*2), R13
+	ADDQ DX, R13
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	TESTQ CX, CX
+	JZ store512
+
+loop512:
+	VMOVUPS (DI), Z12
+	VFMADD231PS.BCST (SI), Z12, Z0
+	VFMADD231PS.BCST (SI)(DX*1), Z12, Z1
+	VFMADD231PS.BCST (SI)(DX*2), Z12, Z2
+	VFMADD231PS.BCST (R11), Z12, Z3
+	VFMADD231PS.BCST (R11)(DX*1), Z12, Z4
+	VFMADD231PS.BCST (R11)(DX*2), Z12, Z5
+	VFMADD231PS.BCST (R12), Z12, Z6
+	VFMADD231PS.BCST (R12)(DX*1), Z12, Z7
+	VFMADD231PS.BCST (R12)(DX*2), Z12, Z8
+	VFMADD231PS.BCST (R13), Z12, Z9
+	VFMADD231PS.BCST (R13)(DX*1), Z12, Z10
+	VFMADD231PS.BCST (R13)(DX*2), Z12, Z11
+	ADDQ $4, SI
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop512
+
+store512:
+	VMOVUPS Z0, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z1, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z2, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z3, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z4, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z5, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z6, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z7, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z8, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z9, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z10, (R8)
+	ADDQ R9, R8
+	VMOVUPS Z11, (R8)
 	VZEROUPPER
 	RET

@@ -129,10 +129,29 @@ func TestConv2DAgainstNaive(t *testing.T) {
 	}
 }
 
+// TestGEMMEdges checks every micro-kernel the CPU has (AVX-512, AVX2,
+// portable Go) on sizes that leave partial tiles.
 func TestGEMMEdges(t *testing.T) {
+	has512, has2 := useAVX512, useAVX2
+	defer func() { useAVX512, useAVX2 = has512, has2 }()
+	for _, v := range []struct {
+		name     string
+		on       bool
+		a512, a2 bool
+	}{{"avx512", has512, true, false}, {"avx2", has2, false, true}, {"go", true, false, false}} {
+		if !v.on {
+			t.Logf("%s: not supported by this CPU", v.name)
+			continue
+		}
+		useAVX512, useAVX2 = v.a512, v.a2
+		t.Run(v.name, testGEMMEdges)
+	}
+}
+
+func testGEMMEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	var s gemmScratch
-	for _, c := range []struct{ m, k, n int }{{1, 1, 1}, {6, 16, 16}, {7, 5, 17}, {13, 33, 31}, {25, 0, 3}} {
+	for _, c := range []struct{ m, k, n int }{{1, 1, 1}, {6, 16, 16}, {12, 16, 16}, {7, 5, 17}, {13, 33, 31}, {25, 0, 3}, {40, 70, 48}} {
 		a := randFloats(r, c.m*c.k)
 		b := randFloats(r, c.k*c.n)
 		got := make([]float32, c.m*c.n)
