@@ -491,3 +491,39 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestLiveShortFrameRestarts(t *testing.T) {
+	vigiltest.RequireTool(t, "head", "coreutils")
+	var logs syncBuffer
+	r, err := New(Source{URL: "rtsp://camera.invalid/x", Width: 16, Height: 16, FFmpeg: fakeFFmpeg(t, "head -c 2000 /dev/urandom"),
+		MinBackoff: time.Millisecond, MaxRestarts: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var idx []int64
+	err = r.Run(ctx, func(f *Frame) error {
+		idx = append(idx, f.Index)
+		if len(idx) == 6 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+	// Runs that deliver frames never use up MaxRestarts; indices go on.
+	if st := r.Stats(); st.Runs != 3 || st.Restarts != 2 || !strings.Contains(st.LastError, ErrShortFrame.Error()) {
+		t.Errorf("stats %+v, want 3 runs ending in short frames", st)
+	}
+	for i, v := range idx {
+		if v != int64(i) {
+			t.Errorf("indices %v, want 0..5", idx)
+			break
+		}
+	}
+	if !strings.Contains(logs.String(), "464 of 768 bytes") {
+		t.Errorf("log lacks the short read:\n%s", logs.String())
+	}
+}
