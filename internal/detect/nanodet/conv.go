@@ -49,7 +49,10 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		if n.bias != nil && len(n.bias) != OC {
 			return nil, modelErr("Conv2D bias of %d for %d channels", len(n.bias), OC)
 		}
-		ep = &epilogue{bias: n.bias, leaky: n.leaky, alpha: n.alpha}
+		if n.epilogue == nil {
+			n.epilogue = newEpilogue(n.bias, OC, n.leaky, n.alpha)
+		}
+		ep = n.epilogue
 	}
 	M := OH * OW
 	direct := KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W

@@ -37,29 +37,53 @@ type gemmScratch struct {
 	c [mr * nr]float32
 }
 
-// epilogue is applied to C while it is in cache: C = act(C + bias).
+// epilogue is applied to each tile while it is in registers or cache:
+// C = act(C + bias), act LeakyRelu(alpha) or the identity.
 type epilogue struct {
-	bias  []float32 // per column, or nil
+	bias  []float32 // per column, zero-padded to whole panels; nil: none
 	leaky bool
 	alpha float32
 }
 
-func (ep *epilogue) apply(c []float32, ldc, rows, col0, cols int) {
-	if ep == nil {
-		return
+// newEpilogue pads bias to whole panels of n columns.
+func newEpilogue(bias []float32, n int, leaky bool, alpha float32) *epilogue {
+	ep := &epilogue{leaky: leaky, alpha: alpha}
+	if bias != nil {
+		ep.bias = make([]float32, (n+nr-1)/nr*nr)
+		copy(ep.bias, bias)
 	}
+	return ep
+}
+
+var zeroBias [nr]float32
+
+// panel returns the bias and alpha the kernels apply to panel p: alpha 1
+// (identity) when there is no activation or it cannot be written as
+// max(v, alpha*v).
+func (ep *epilogue) panel(p int) (*[nr]float32, float32, bool) {
+	if ep == nil {
+		return &zeroBias, 1, false
+	}
+	bias := &zeroBias
+	if ep.bias != nil {
+		bias = (*[nr]float32)(ep.bias[p*nr : (p+1)*nr])
+	}
+	if !ep.leaky {
+		return bias, 1, false
+	}
+	if ep.alpha >= 0 && ep.alpha <= 1 {
+		return bias, ep.alpha, false
+	}
+	return bias, 1, true
+}
+
+// leakyTile applies LeakyRelu(alpha) to a rows x cols tile.
+func leakyTile(c []float32, ldc, rows, cols int, alpha float32) {
 	for r := 0; r < rows; r++ {
 		row := c[r*ldc : r*ldc+cols]
-		if ep.bias != nil {
-			for j, v := range ep.bias[col0 : col0+cols] {
-				row[j] += v
-			}
-		}
-		if ep.leaky {
-			for j, v := range row {
-				if v < 0 {
-					row[j] = v * ep.alpha
-				}
+		for j, v := range row {
+			if v < 0 {
+				row[j] = v * alpha
 			}
 		}
 	}
@@ -68,14 +92,23 @@ func (ep *epilogue) apply(c []float32, ldc, rows, col0, cols int) {
 // gemm computes C = A·B for m rows of A, then applies ep (nil: none).
 func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemmScratch, ep *epilogue) {
 	k, n := b.k, b.n
+	panels := (n + nr - 1) / nr
 	if k == 0 {
+		// No products: C is the epilogue of zero.
 		for i := 0; i < m; i++ {
-			clear(c[i*ldc : i*ldc+n])
-			ep.apply(c[i*ldc:], ldc, 1, 0, n)
+			for j := 0; j < n; j++ {
+				var v float32
+				if ep != nil && ep.bias != nil {
+					v = ep.bias[j]
+				}
+				if ep != nil && ep.leaky && v < 0 {
+					v *= ep.alpha
+				}
+				c[i*ldc+j] = v
+			}
 		}
 		return
 	}
-	panels := (n + nr - 1) / nr
 	for i0 := 0; i0 < m; i0 += mr {
 		rows := min(mr, m-i0)
 		ap, ald := a[i0*lda:], lda
@@ -93,39 +126,47 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 		for p := 0; p < panels; p++ {
 			bp := b.data[p*k*nr : (p+1)*k*nr]
 			cols := min(nr, n-p*nr)
-			if rows == mr && cols == nr {
-				kernel(k, ap, ald, bp, c[i0*ldc+p*nr:], ldc)
-				ep.apply(c[i0*ldc+p*nr:], ldc, rows, p*nr, cols)
-				continue
+			bias, alpha, post := ep.panel(p)
+			dst, ldd := c[i0*ldc+p*nr:], ldc
+			if rows < mr || cols < nr {
+				dst, ldd = s.c[:], nr
 			}
-			kernel(k, ap, ald, bp, s.c[:], nr)
-			ep.apply(s.c[:], nr, rows, p*nr, cols)
-			for r := 0; r < rows; r++ {
-				copy(c[(i0+r)*ldc+p*nr:(i0+r)*ldc+p*nr+cols], s.c[r*nr:r*nr+cols])
+			kernel(k, ap, ald, bp, dst, ldd, bias, alpha)
+			if post {
+				leakyTile(dst, ldd, rows, cols, ep.alpha)
+			}
+			if rows < mr || cols < nr {
+				for r := 0; r < rows; r++ {
+					copy(c[(i0+r)*ldc+p*nr:(i0+r)*ldc+p*nr+cols], s.c[r*nr:r*nr+cols])
+				}
 			}
 		}
 	}
 }
 
-// kernel computes one mr x nr tile: c[r*ldc+j] = sum_q a[r*lda+q] * b[q*nr+j].
-func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int) {
+// kernel computes one mr x nr tile:
+// c[r*ldc+j] = max(v, alpha*v) for v = bias[j] + sum_q a[r*lda+q] * b[q*nr+j].
+func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) {
 	_ = a[(mr-1)*lda+k-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	if !kernelAsm(k, a, lda, b, c, ldc) {
-		kernelGo(k, a, lda, b, c, ldc)
+	if !kernelAsm(k, a, lda, b, c, ldc, bias, alpha) {
+		kernelGo(k, a, lda, b, c, ldc, bias, alpha)
 	}
 }
 
-func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int) {
+func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) {
 	for r := 0; r < mr; r++ {
-		var acc [nr]float32
+		acc := *bias
 		ar := a[r*lda : r*lda+k]
 		for q, av := range ar {
 			br := b[q*nr : q*nr+nr]
 			for j := range acc {
 				acc[j] += av * br[j]
 			}
+		}
+		for j, v := range acc {
+			acc[j] = max(v, v*alpha)
 		}
 		copy(c[r*ldc:r*ldc+nr], acc[:])
 	}

@@ -14,20 +14,20 @@ var (
 )
 
 //go:noescape
-func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
 
 //go:noescape
-func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
+func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
 
-// kernelAsm computes one mr x nr tile when the CPU allows; it reports
-// whether it did.
-func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int) bool {
+// kernelAsm computes one mr x nr tile, then max(v+bias, (v+bias)*alpha),
+// when the CPU allows; it reports whether it did.
+func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) bool {
 	switch {
 	case useAVX512:
-		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
+		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha)
 	case useAVX2:
-		kernelAVX2(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-		kernelAVX2(k, unsafe.Pointer(&a[6*lda]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[6*ldc]), ldc)
+		kernelAVX2(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha)
+		kernelAVX2(k, unsafe.Pointer(&a[6*lda]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[6*ldc]), ldc, unsafe.Pointer(bias), alpha)
 	default:
 		return false
 	}

@@ -1,8 +1,13 @@
 #include "textflag.h"
 
-// func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
-// Computes a 6x16 tile: C[r][0:16] = sum_q A[r][q] * B[q][0:16].
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-48
+// The epilogue: r = max(r + bias, (r + bias) * alpha), LeakyRelu for alpha
+// in [0, 1], the identity for alpha 1.
+#define EPI2(r, bias) VADDPS bias, r, r; VMULPS Y14, r, Y15; VMAXPS Y15, r, r
+#define EPI512(r) VADDPS Z13, r, r; VMULPS Z14, r, Z15; VMAXPS Z15, r, r
+
+// func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
+// Computes a 6x16 tile: C[r][0:16] = act(sum_q A[r][q] * B[q][0:16] + bias[0:16]).
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-60
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), DX
@@ -56,6 +61,22 @@ loop:
 	JNZ loop
 
 store:
+	MOVQ bias+48(FP), AX
+	VMOVUPS (AX), Y12
+	VMOVUPS 32(AX), Y13
+	VBROADCASTSS alpha+56(FP), Y14
+	EPI2(Y0, Y12)
+	EPI2(Y1, Y13)
+	EPI2(Y2, Y12)
+	EPI2(Y3, Y13)
+	EPI2(Y4, Y12)
+	EPI2(Y5, Y13)
+	EPI2(Y6, Y12)
+	EPI2(Y7, Y13)
+	EPI2(Y8, Y12)
+	EPI2(Y9, Y13)
+	EPI2(Y10, Y12)
+	EPI2(Y11, Y13)
 	VMOVUPS Y0, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ R9, R8
@@ -76,9 +97,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int)
-// Computes a 12x16 tile with AVX-512: C[r][0:16] = sum_q A[r][q] * B[q][0:16].
-TEXT ·kernel512(SB), NOSPLIT, $0-48
+// func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
+// Computes a 12x16 tile with AVX-512, epilogue as kernelAVX2.
+TEXT ·kernel512(SB), NOSPLIT, $0-60
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), DX
@@ -131,6 +152,21 @@ loop512:
 	JNZ loop512
 
 store512:
+	MOVQ bias+48(FP), AX
+	VMOVUPS (AX), Z13
+	VBROADCASTSS alpha+56(FP), Z14
+	EPI512(Z0)
+	EPI512(Z1)
+	EPI512(Z2)
+	EPI512(Z3)
+	EPI512(Z4)
+	EPI512(Z5)
+	EPI512(Z6)
+	EPI512(Z7)
+	EPI512(Z8)
+	EPI512(Z9)
+	EPI512(Z10)
+	EPI512(Z11)
 	VMOVUPS Z0, (R8)
 	ADDQ R9, R8
 	VMOVUPS Z1, (R8)

@@ -119,6 +119,7 @@ type node struct {
 	packed                    *packedB
 	bias                      []float32 // Conv2D: fused bias
 	leaky                     bool      // Conv2D: fused LeakyRelu(alpha)
+	epilogue                  *epilogue // Conv2D: bias padded for the GEMM
 }
 
 type ref struct{ node, out int }

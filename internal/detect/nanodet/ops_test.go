@@ -1,6 +1,7 @@
 package nanodet
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -154,19 +155,36 @@ func testGEMMEdges(t *testing.T) {
 	for _, c := range []struct{ m, k, n int }{{1, 1, 1}, {6, 16, 16}, {12, 16, 16}, {7, 5, 17}, {13, 33, 31}, {25, 0, 3}, {40, 70, 48}} {
 		a := randFloats(r, c.m*c.k)
 		b := randFloats(r, c.k*c.n)
-		got := make([]float32, c.m*c.n)
-		gemm(c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s, nil)
-		want := make([]float32, c.m*c.n)
-		for i := 0; i < c.m; i++ {
-			for j := 0; j < c.n; j++ {
-				var v float64
-				for q := 0; q < c.k; q++ {
-					v += float64(a[i*c.k+q]) * float64(b[q*c.n+j])
-				}
-				want[i*c.n+j] = float32(v)
+		bias := randFloats(r, c.n)
+		for _, e := range []struct {
+			bias  []float32
+			leaky bool
+			alpha float32
+		}{{nil, false, 0}, {bias, false, 0}, {bias, true, 0.1}, {nil, true, 1.5}} {
+			var ep *epilogue
+			if e.bias != nil || e.leaky {
+				ep = newEpilogue(e.bias, c.n, e.leaky, e.alpha)
 			}
+			got := make([]float32, c.m*c.n)
+			gemm(c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s, ep)
+			want := make([]float32, c.m*c.n)
+			for i := 0; i < c.m; i++ {
+				for j := 0; j < c.n; j++ {
+					var v float64
+					for q := 0; q < c.k; q++ {
+						v += float64(a[i*c.k+q]) * float64(b[q*c.n+j])
+					}
+					if e.bias != nil {
+						v += float64(e.bias[j])
+					}
+					if e.leaky && v < 0 {
+						v *= float64(e.alpha)
+					}
+					want[i*c.n+j] = float32(v)
+				}
+			}
+			near(t, fmt.Sprintf("gemm %dx%dx%d %+v", c.m, c.k, c.n, e), got, want)
 		}
-		near(t, "gemm", got, want)
 	}
 }
 
