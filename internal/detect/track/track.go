@@ -14,6 +14,7 @@
 package track
 
 import (
+	"image"
 	"math"
 	"sort"
 	"time"
@@ -245,12 +246,19 @@ type pair struct {
 	dist   float64
 }
 
-// Update folds in the detections found in the frame at now (boxes in the
-// frame's pixels, already filtered and NMS'd) and returns every track: live
-// ones, and those that ended on this update (Ended set, reported once).
-// Times must not go backwards; a frame older than the last is treated as
-// simultaneous with it.
+// Update folds in the detections found in the whole frame at now (boxes in
+// the frame's pixels, already filtered and NMS'd) and returns every track:
+// live ones, and those that ended on this update (Ended set, reported
+// once). Times must not go backwards; a frame older than the last is
+// treated as simultaneous with it.
 func (t *Tracker) Update(now time.Time, dets []detect.Detection) []*Track {
+	return t.UpdateRegions(now, dets, nil)
+}
+
+// UpdateRegions is Update for a frame in which the detector looked only
+// inside the regions looked (nil: the whole frame): a track whose
+// predicted centre lies outside every region is not counted as missed.
+func (t *Tracker) UpdateRegions(now time.Time, dets []detect.Detection, looked []image.Rectangle) []*Track {
 	t.frame++
 	for _, s := range t.tracks {
 		t.advance(s, now)
@@ -297,7 +305,7 @@ func (t *Tracker) Update(now time.Time, dets []detect.Detection) []*Track {
 	live := t.tracks[:0]
 	for i, s := range t.tracks {
 		if !usedT[i] {
-			if !t.due(s, now) {
+			if !t.due(s, now) || !lookedAt(s.Box, looked) {
 				s.alive = later(s.alive, now)
 			}
 			limit := t.cfg.MaxUnseen
@@ -401,4 +409,19 @@ func median(scores []float64) float64 {
 		return v[n/2]
 	}
 	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// lookedAt reports whether b's centre is inside one of the regions (nil
+// regions: the whole frame).
+func lookedAt(b detect.Box, looked []image.Rectangle) bool {
+	if looked == nil {
+		return true
+	}
+	cx, cy := b.X+b.W/2, b.Y+b.H/2
+	for _, r := range looked {
+		if cx >= float64(r.Min.X) && cx < float64(r.Max.X) && cy >= float64(r.Min.Y) && cy < float64(r.Max.Y) {
+			return true
+		}
+	}
+	return false
 }

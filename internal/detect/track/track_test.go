@@ -1,6 +1,7 @@
 package track
 
 import (
+	"image"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -394,5 +395,34 @@ func BenchmarkUpdate20Objects(b *testing.B) {
 			dets[j].Box.X += rng.NormFloat64()
 		}
 		tr.Update(at(i), dets)
+	}
+}
+
+func TestUpdateRegionsMissesOnlyWhereLooked(t *testing.T) {
+	tr := New(Config{MaxUnseen: time.Second})
+	left := person(0.9, detect.Box{X: 50, Y: 100, W: 40, H: 100})
+	right := person(0.9, detect.Box{X: 600, Y: 100, W: 40, H: 100})
+	for i := range 5 {
+		tr.Update(at(i), []detect.Detection{left, right})
+	}
+	// From now on the detector only looks at the left half, where nobody
+	// is any more.
+	half := []image.Rectangle{image.Rect(0, 0, 320, 480)}
+	var endedLeft, endedRight bool
+	for i := 5; i < 50; i++ {
+		for _, x := range tr.UpdateRegions(at(i), nil, half) {
+			if x.Ended && x.Box.X < 320 {
+				endedLeft = true
+			}
+			if x.Ended && x.Box.X >= 320 {
+				endedRight = true
+			}
+		}
+	}
+	if !endedLeft {
+		t.Error("the track in the region looked at never ended")
+	}
+	if endedRight {
+		t.Error("a track outside the regions looked at ended")
 	}
 }
