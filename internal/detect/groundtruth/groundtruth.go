@@ -48,6 +48,7 @@
 package groundtruth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,14 +143,20 @@ func Load(path string) (*Truth, error) {
 
 // Parse decodes and validates a ground truth: a known frame size, frame
 // indices in range, every box finite, non-empty and inside the frame,
-// events with a label and from <= to.
+// events with a label and from <= to. Unknown fields (a misspelt
+// "hidden") are refused.
 func Parse(data []byte) (*Truth, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrFormat, MaxFileSize)
 	}
 	var t Truth
-	if err := json.Unmarshal(data, &t); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the object", ErrFormat)
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err

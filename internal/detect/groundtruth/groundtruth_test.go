@@ -117,6 +117,8 @@ var badTruth = []string{
 	`{"video": "v", "width": 768, "height": 576, "events": [{"label": "", "from_frame": 1, "to_frame": 2}]}`,
 	`{"video": "v", "width": 768, "height": 576, "events": [{"label": "person", "from_frame": 3, "to_frame": 2}]}`,
 	`{"video": "v", "width": 768, "height": 576, "frames": [`,
+	`{"video": "v", "width": 768, "height": 576, "frames": {"1": [{"box": [1, 10, 20, 40], "hiden": true}]}}`,
+	`{"video": "v", "width": 768, "height": 576} {}`,
 }
 
 func TestParseRejects(t *testing.T) {
