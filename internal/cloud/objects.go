@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,8 +64,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "sealed object refused: %v", err)
 	}
-	if hdr.Kind != envelope.KindSegment {
-		return errorf(http.StatusUnprocessableEntity, "object kind %v is not accepted yet", hdr.Kind)
+	if err := admitKind(hdr); err != nil { // events.go
+		return err
 	}
 	if !streamRE.MatchString(hdr.Stream) {
 		return errorf(http.StatusUnprocessableEntity, "stream name %q: 1 to 64 of A-Z a-z 0-9 . _ -", hdr.Stream)
@@ -90,6 +91,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	if idxCreated {
 		if err := s.enforceQuota(r.Context(), h, key, o.Size); err != nil {
 			s.log.Error("quota", "household", h.ID, "err", err)
+		}
+		if hdr.Kind == envelope.KindEvent {
+			s.eventUploaded(o, c.body) // events.go: never blocks
 		}
 	}
 	status := http.StatusOK
@@ -181,6 +185,7 @@ func (s *Server) listCameras(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
+	cams = slices.DeleteFunc(cams, isEventStream) // events.go: not cameras
 	if cams == nil {
 		cams = []string{}
 	}
@@ -215,6 +220,9 @@ func parseTimeParam(r *http.Request, name string) (time.Time, error) {
 
 func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, c *call) error {
 	f := store.ObjectFilter{HouseholdID: c.household.ID, Camera: r.URL.Query().Get("camera")}
+	if f.Camera == "" {
+		f.Kind = envelope.KindSegment.String() // events and snapshots have their own listing
+	}
 	var err error
 	if f.From, err = parseTimeParam(r, "from"); err != nil {
 		return err
