@@ -71,7 +71,12 @@ func BenchmarkGEMM(b *testing.B) {
 }
 
 // BenchmarkConv is the same convolution through Conv2D (im2col included).
-func BenchmarkConv(b *testing.B) {
+func BenchmarkConv(b *testing.B) { benchConv(b, 1) }
+
+// BenchmarkConv2Threads splits it over two goroutines.
+func BenchmarkConv2Threads(b *testing.B) { benchConv(b, 2) }
+
+func benchConv(b *testing.B, threads int) {
 	const h, w, c, oc = 54, 54, 128, 128
 	r := rand.New(rand.NewPCG(3, 4))
 	x := &tensor{shape: []int{1, h, w, c}, f: make([]float32, h*w*c)}
@@ -84,6 +89,7 @@ func BenchmarkConv(b *testing.B) {
 	}
 	n := &node{op: "Conv2D", padding: "VALID", strides: [4]int{1, 1, 1, 1}, dilations: [4]int{1, 1, 1, 1}}
 	e := newExecutor(&graph{consts: map[int]*tensor{}})
+	e.threads = threads
 	b.ResetTimer()
 	for b.Loop() {
 		out, err := e.conv2D(n, x, f)

@@ -1,5 +1,7 @@
 package nanodet
 
+import "sync"
+
 // convScratch is the reusable im2col buffer and GEMM edge tiles.
 type convScratch struct {
 	col  []float32
@@ -43,7 +45,6 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &e.conv
 	var ep *epilogue
 	if n.bias != nil || n.leaky {
 		if n.bias != nil && len(n.bias) != OC {
@@ -56,41 +57,85 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 	}
 	M := OH * OW
 	direct := KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W
+	chunk := convRows
+	if chunk*K > maxColElems {
+		chunk = max(mr, maxColElems/K/mr*mr)
+	}
+	chunks := (M + chunk - 1) / chunk
+	workers := min(max(e.threads, 1), chunks)
+	if len(e.conv) < workers {
+		e.conv = append(e.conv, make([]convScratch, workers-len(e.conv))...)
+	}
+	g := convGeom{H: H, W: W, C: C, KH: KH, KW: KW, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl, OW: OW, K: K}
 	for b := 0; b < N; b++ {
 		xb := x.f[b*H*W*C : (b+1)*H*W*C]
 		ob := out.f[b*M*OC : (b+1)*M*OC]
-		if direct {
-			gemm(M, xb, C, n.packed, ob, OC, &s.gemm, ep)
+		// Worker w computes chunks w, w+workers, ...
+		work := func(w int) {
+			s := &e.conv[w]
+			for ci := w; ci < chunks; ci += workers {
+				m0 := ci * chunk
+				rows := min(chunk, M-m0)
+				if direct {
+					gemm(rows, xb[m0*C:], C, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
+					continue
+				}
+				if cap(s.col) < chunk*K {
+					s.col = make([]float32, chunk*K)
+				}
+				col := s.col[:rows*K]
+				g.im2col(col, xb, m0, rows)
+				gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
+			}
+		}
+		if workers == 1 {
+			work(0)
 			continue
 		}
-		chunk := convRows
-		if chunk*K > maxColElems {
-			chunk = max(mr, maxColElems/K/mr*mr)
+		var wg sync.WaitGroup
+		for w := 1; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(w)
+			}()
 		}
-		if cap(s.col) < chunk*K {
-			s.col = make([]float32, chunk*K)
-		}
-		col := s.col[:chunk*K]
-		for m0 := 0; m0 < M; m0 += chunk {
-			rows := min(chunk, M-m0)
-			for r := 0; r < rows; r++ {
-				oy, ox := (m0+r)/OW, (m0+r)%OW
-				dst := col[r*K : (r+1)*K]
-				for ky := 0; ky < KH; ky++ {
-					y := oy*sh - pt + ky*dh
-					for kx := 0; kx < KW; kx++ {
-						d := dst[(ky*KW+kx)*C : (ky*KW+kx+1)*C]
-						xx := ox*sw - pl + kx*dw
-						if y < 0 || y >= H || xx < 0 || xx >= W {
-							clear(d)
-							continue
-						}
-						copy(d, xb[(y*W+xx)*C:(y*W+xx+1)*C])
-					}
-				}
-			}
-			gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
-		}
+		work(0)
+		wg.Wait()
 	}
 	return out, nil
+}
+
+// convGeom is one convolution's geometry, NHWC input and HWIO filter.
+type convGeom struct {
+	H, W, C, KH, KW, sh, sw, dh, dw, pt, pl, OW, K int
+}
+
+// im2col writes the K = KH*KW*C input values under output pixels m0 ..
+// m0+rows-1 into col, one row of K per pixel, zeros for the padding.
+func (g *convGeom) im2col(col, xb []float32, m0, rows int) {
+	H, W, C, KH, KW, K := g.H, g.W, g.C, g.KH, g.KW, g.K
+	for r := 0; r < rows; r++ {
+		oy, ox := (m0+r)/g.OW, (m0+r)%g.OW
+		dst := col[r*K : (r+1)*K]
+		x0 := ox*g.sw - g.pl
+		inside := g.dw == 1 && x0 >= 0 && x0+KW <= W
+		for ky := 0; ky < KH; ky++ {
+			y := oy*g.sh - g.pt + ky*g.dh
+			if inside && y >= 0 && y < H {
+				// The window's row is contiguous in NHWC.
+				copy(dst[ky*KW*C:(ky+1)*KW*C], xb[(y*W+x0)*C:(y*W+x0+KW)*C])
+				continue
+			}
+			for kx := 0; kx < KW; kx++ {
+				d := dst[(ky*KW+kx)*C : (ky*KW+kx+1)*C]
+				xx := x0 + kx*g.dw
+				if y < 0 || y >= H || xx < 0 || xx >= W {
+					clear(d)
+					continue
+				}
+				copy(d, xb[(y*W+xx)*C:(y*W+xx+1)*C])
+			}
+		}
+	}
 }

@@ -50,6 +50,9 @@ type Options struct {
 	InputSize int
 	// MaxDetections caps the result (default 100).
 	MaxDetections int
+	// Threads is how many goroutines a convolution may use (default 1:
+	// the hub has other work; up to 64).
+	Threads int
 }
 
 func (o *Options) fill() error {
@@ -65,7 +68,10 @@ func (o *Options) fill() error {
 	if o.MaxDetections == 0 {
 		o.MaxDetections = 100
 	}
-	if o.MinScore < 0 || o.MinScore > 1 || o.IoU < 0 || o.IoU > 1 || o.MaxDetections < 0 {
+	if o.Threads == 0 {
+		o.Threads = 1
+	}
+	if o.MinScore < 0 || o.MinScore > 1 || o.IoU < 0 || o.IoU > 1 || o.MaxDetections < 0 || o.Threads < 1 || o.Threads > 64 {
 		return fmt.Errorf("nanodet: options out of range: %+v", *o)
 	}
 	if o.InputSize < 128 || o.InputSize > 640 || o.InputSize%32 != 0 {
@@ -180,6 +186,7 @@ func newModel(jsonData, bin []byte, opts Options) (*Model, error) {
 	fuse(g)
 	m := &Model{opts: opts, ex: newExecutor(g)}
 	m.ex.scaleN, m.ex.scaleD = opts.InputSize, nativeSize
+	m.ex.threads = opts.Threads
 	m.input = &tensor{shape: []int{1, 3, opts.InputSize, opts.InputSize}, f: make([]float32, 3*opts.InputSize*opts.InputSize)}
 	outs, err := m.ex.run(m.input)
 	if err != nil {

@@ -115,9 +115,11 @@ func randFloats(r *rand.Rand, n int) []float32 {
 func TestConv2DAgainstNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	e := newTestExecutor()
-	for _, c := range []struct{ H, W, C, K, OC, stride int }{
+	for i, c := range []struct{ H, W, C, K, OC, stride int }{
 		{7, 5, 3, 3, 17, 1}, {9, 9, 8, 3, 33, 2}, {5, 4, 19, 1, 13, 1}, {13, 11, 16, 3, 16, 1}, {6, 6, 5, 1, 40, 2},
+		{31, 29, 7, 3, 20, 1}, {40, 40, 3, 1, 5, 1},
 	} {
+		e.threads = 1 + i%3 // several workers must give the same result
 		x := randFloats(r, c.H*c.W*c.C)
 		w := randFloats(r, c.K*c.K*c.C*c.OC)
 		OH, OW := (c.H-c.K)/c.stride+1, (c.W-c.K)/c.stride+1
