@@ -31,18 +31,30 @@ const enc = encodeURIComponent;
 /** The most objects one listing is read for (the newest are kept). */
 export const MAX_LISTED = 2000;
 
-/** listEvents lists the sealed event objects of hh whose start is in [from, to). */
+/**
+ * listEvents lists the sealed event objects of hh overlapping [from, to),
+ * newest first: at most MAX_LISTED, the newest kept. The cloud answers
+ * oldest first in pages ("more": ask again from the last start).
+ */
 export async function listEvents(hh: string, from: number, to: number): Promise<EventObject[]> {
-  const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-  const res = await api<{ events: { key: string; seq: number; start: string; end: string; size: number; device: string }[] | null }>('GET', `/v1/households/${enc(hh)}/events?${q}`);
-  const out: EventObject[] = [];
-  for (const o of res.events ?? []) {
-    if (typeof o.key !== 'string' || !o.key.startsWith(hh + '/')) continue;
-    const start = Date.parse(o.start);
-    out.push({ key: o.key, seq: Number(o.seq), start, end: Date.parse(o.end) || start, size: Number(o.size), device: String(o.device ?? '') });
+  const out = new Map<string, EventObject>();
+  let cursor = from;
+  for (let page = 0; page < 50; page++) {
+    const q = new URLSearchParams({ from: new Date(cursor).toISOString(), to: new Date(to).toISOString() });
+    const res = await api<{ events: { key: string; seq: number; start: string; end: string; size: number; device: string }[] | null; more?: boolean }>('GET', `/v1/households/${enc(hh)}/events?${q}`);
+    let last = cursor;
+    for (const o of res.events ?? []) {
+      if (typeof o.key !== 'string' || !o.key.startsWith(hh + '/')) continue;
+      const start = Date.parse(o.start);
+      if (Number.isNaN(start)) continue;
+      out.set(o.key, { key: o.key, seq: Number(o.seq), start, end: Date.parse(o.end) || start, size: Number(o.size), device: String(o.device ?? '') });
+      last = Math.max(last, start);
+    }
+    if (!res.more || last <= cursor) break;
+    cursor = last;
   }
-  out.sort((a, b) => b.start - a.start || b.seq - a.seq);
-  return out.slice(0, MAX_LISTED);
+  const list = [...out.values()].sort((a, b) => b.start - a.start || b.seq - a.seq);
+  return list.slice(0, MAX_LISTED);
 }
 
 const records = new Map<string, Promise<EventRecord>>();

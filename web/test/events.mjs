@@ -1,0 +1,192 @@
+// Events: an enrolled browser's inbox opens sealed event records and a
+// snapshot, merges start and end records, filters, shows an event uploaded
+// while it is open (with a banner); the timeline marks the camera's events
+// and plays from one; the push subscription is sent; the service worker's
+// opener reads a sealed push payload in a page. A never-enrolled browser
+// sees the refusal and no label.
+//
+// Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol, POST
+// /live-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF, EVENT_A, EVENT_B,
+// EVENT_C (event ids), PUSH_SEALED (base64 sealed record), ARTIFACTS.
+import { join } from 'node:path';
+import { launch, newPage, result, fail } from './lib.mjs';
+
+const base = process.env.BASE_URL;
+const hh = process.env.HOUSEHOLD;
+const cam = process.env.CAMERA;
+const ctl = process.env.CONTROL_URL;
+const inbox = `${base}/h/${encodeURIComponent(hh)}/events`;
+
+async function signedInContext(browser, cookie, csrf) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const [name, ...rest] = cookie.split('=');
+  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
+  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), csrf);
+  return ctx;
+}
+
+async function deviceString(page) {
+  await page.goto(base + '/device');
+  const el = await page.waitForSelector('#device-string', { timeout: 20000 });
+  return (await el.textContent()).trim();
+}
+
+// rows reads the inbox as shown, waiting for the snapshots to settle.
+async function rows(page) {
+  await page.waitForFunction(() => [...document.querySelectorAll('.ev-row img.ev-snap')].every((i) => i.complete && i.src), null, { timeout: 20000 });
+  return page.$$eval('.ev-row', (els) =>
+    els.map((li) => {
+      const img = li.querySelector('img.ev-snap');
+      return {
+        id: li.dataset.id,
+        camera: li.querySelector('.ev-camera').textContent,
+        labels: li.querySelector('.ev-labels').textContent,
+        zones: li.querySelector('.ev-zones').textContent,
+        alert: !!li.querySelector('.ev-alert'),
+        ongoing: li.dataset.end === '',
+        start: Number(li.dataset.start),
+        play: li.querySelector('a.ev-play').getAttribute('href'),
+        snapWidth: img ? img.naturalWidth : 0,
+        snapHeight: img ? img.naturalHeight : 0,
+        snapSrc: img ? img.src : '',
+        snapNone: !img,
+      };
+    }),
+  );
+}
+
+const ids = (page) => page.$$eval('.ev-row', (els) => els.map((li) => li.dataset.id));
+
+const browser = await launch();
+const out = {};
+try {
+  const ctx = await signedInContext(browser, process.env.SESSION, process.env.CSRF);
+  await ctx.grantPermissions(['notifications'], { origin: base });
+  // Headless Chromium has no push service: the subscription is a stand-in
+  // with well-formed keys, so the request the page sends can be checked.
+  await ctx.addInitScript(() => {
+    const b64u = (n) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const p256 = new Uint8Array(65);
+    crypto.getRandomValues(p256);
+    p256[0] = 4;
+    const fake = {
+      endpoint: 'https://push.example.net/send/' + b64u(12),
+      options: { applicationServerKey: null },
+      toJSON() {
+        return { endpoint: this.endpoint, keys: { p256dh: btoa(String.fromCharCode(...p256)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''), auth: b64u(16) } };
+      },
+      unsubscribe: async () => true,
+    };
+    if (self.PushManager) {
+      PushManager.prototype.subscribe = async function () {
+        return fake;
+      };
+      PushManager.prototype.getSubscription = async function () {
+        return null;
+      };
+    }
+  });
+  const page = await newPage(ctx, 'enrolled');
+  const dev = await deviceString(page);
+  const enrol = await fetch(ctl + '/enrol', { method: 'POST', body: dev });
+  if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
+
+  await page.goto(inbox);
+  await page.waitForSelector('.ev-row', { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 2, null, { timeout: 20000 });
+  const err = await page.textContent('#ev-error');
+  if (err) fail('inbox: ' + err);
+  out.rows = await rows(page);
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-inbox.png'), fullPage: true });
+
+  // Filters.
+  await page.check('#ev-filter-alerts');
+  out.alertRows = await ids(page);
+  await page.uncheck('#ev-filter-alerts');
+  await page.selectOption('#ev-filter-label', 'car');
+  out.carRows = await ids(page);
+  await page.selectOption('#ev-filter-label', '');
+
+  // Live: an event uploaded now appears without a reload.
+  await page.waitForFunction(() => document.querySelector('#ev-list')?.dataset.live === 'true', null, { timeout: 20000 });
+  const live = await fetch(ctl + '/live-event', { method: 'POST' });
+  if (live.status !== 204) fail('live event: ' + (await live.text()));
+  await page.waitForSelector(`.ev-row[data-id="${process.env.EVENT_C}"]`, { timeout: 20000 });
+  out.liveRow = (await rows(page)).find((r) => r.id === process.env.EVENT_C);
+  out.banner = (await page.textContent('#ev-banner')).trim();
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-live.png'), fullPage: true });
+
+  // Push subscription: the body the page sends to the cloud.
+  const [req] = await Promise.all([
+    page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/push'), { timeout: 20000 }),
+    page.click('#ev-push-on'),
+  ]);
+  out.pushPath = new URL(req.url()).pathname;
+  out.pushBody = JSON.parse(req.postData() || '{}');
+  await page.waitForSelector('#ev-push-status[data-subscribed="true"], #ev-push-status.error', { timeout: 20000 });
+  out.pushStatus = await page.textContent('#ev-push-status');
+  // The service worker's opener, loaded into this page, reads a sealed
+  // push payload with this device's keys.
+  const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/assets/'))?.active?.scriptURL ?? '');
+  if (!swURL) fail('no active service worker after subscribing');
+  const openPush = async (p) =>
+    p.evaluate(
+      async ([url, sealed]) => {
+        if (!window.vigilOpenPush) {
+          await new Promise((resolve, reject) => {
+            const s = document.createElement('script');
+            s.src = url;
+            s.onload = resolve;
+            s.onerror = () => reject(new Error('cannot load ' + url));
+            document.head.append(s);
+          });
+        }
+        const b = Uint8Array.from(atob(sealed), (c) => c.charCodeAt(0));
+        try {
+          return { title: (await window.vigilOpenPush(b)).title };
+        } catch (e) {
+          return { error: String(e && e.message) };
+        }
+      },
+      [swURL, process.env.PUSH_SEALED],
+    );
+  const opened = await openPush(page);
+  if (opened.error) fail('the service worker could not open the push payload: ' + opened.error);
+  out.pushTitle = opened.title;
+
+  // The timeline marks this camera's events; a click plays from one.
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
+  await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 3 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
+  const evErr = await page.getAttribute('#tl-bar', 'data-events-error');
+  if (evErr) fail('timeline events: ' + evErr);
+  out.marks = await page.$$eval('#tl-bar .tl-event', (els) => els.map((e) => e.dataset.id));
+  // Marks seconds apart overlap on a 24-hour bar: click A's mark itself.
+  await page.$eval(`#tl-bar .tl-event[data-id="${process.env.EVENT_A}"]`, (el) => el.click());
+  out.markClicked = Number(await page.getAttribute('#tl-bar', 'data-clicked'));
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#tl-video');
+    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
+  }, null, { timeout: 20000 });
+  const playErr = await page.getAttribute('#tl-video', 'data-error');
+  if (playErr) fail('playing from the event: ' + playErr);
+  out.markPlayed = Number(await page.getAttribute('#tl-video', 'data-first-frame-ms'));
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-timeline.png') });
+  await ctx.close();
+
+  // The never-enrolled browser.
+  const ctx2 = await signedInContext(browser, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
+  const page2 = await newPage(ctx2, 'never-enrolled');
+  await deviceString(page2);
+  await page2.goto(inbox);
+  await page2.waitForSelector('#ev-not-enrolled, #ev-error.error', { timeout: 20000 });
+  out.refusal = (await page2.textContent('#ev-not-enrolled').catch(() => '')) || (await page2.textContent('#ev-error'));
+  out.otherSealed = await page2.$$eval('.ev-sealed', (els) => els.length);
+  out.otherText = await page2.textContent('#app');
+  // The same script in this browser cannot open the push payload.
+  out.otherPush = (await openPush(page2)).error || '';
+  await page2.screenshot({ path: join(process.env.ARTIFACTS, 'events-not-enrolled.png'), fullPage: true });
+  await ctx2.close();
+  result(out);
+} finally {
+  await browser.close();
+}
