@@ -76,8 +76,15 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 			for r := 0; r < rows; r++ {
 				oy, ox := (m0+r)/OW, (m0+r)%OW
 				dst := col[r*K : (r+1)*K]
+				x0 := ox*sw - pl
+				inside := dw == 1 && x0 >= 0 && x0+KW <= W
 				for ky := 0; ky < KH; ky++ {
 					y := oy*sh - pt + ky*dh
+					if inside && y >= 0 && y < H {
+						// The window's row is contiguous in NHWC.
+						copy(dst[ky*KW*C:(ky+1)*KW*C], xb[(y*W+x0)*C:(y*W+x0+KW)*C])
+						continue
+					}
 					for kx := 0; kx < KW; kx++ {
 						d := dst[(ky*KW+kx)*C : (ky*KW+kx+1)*C]
 						xx := ox*sw - pl + kx*dw

@@ -171,3 +171,12 @@ func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int, bi
 		copy(c[r*ldc:r*ldc+nr], acc[:])
 	}
 }
+
+func vmaxGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		if v > dst[i] {
+			dst[i] = v
+		}
+	}
+}

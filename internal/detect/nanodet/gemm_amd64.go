@@ -33,3 +33,17 @@ func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, b
 	}
 	return true
 }
+
+//go:noescape
+func maxInto(dst, src unsafe.Pointer, n int)
+
+// vmax sets dst[i] = max(dst[i], src[i]); len(src) >= len(dst).
+func vmax(dst, src []float32) {
+	n := len(dst)
+	if useAVX2 && n >= 8 {
+		_ = src[n-1]
+		maxInto(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n&^7)
+		dst, src = dst[n&^7:], src[n&^7:]
+	}
+	vmaxGo(dst, src)
+}

@@ -192,3 +192,25 @@ store512:
 	VMOVUPS Z11, (R8)
 	VZEROUPPER
 	RET
+
+// func maxInto(dst, src unsafe.Pointer, n int)
+// dst[i] = max(dst[i], src[i]) for i < n, n a multiple of 8 (AVX).
+TEXT ·maxInto(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ maxdone
+
+maxloop:
+	VMOVUPS (DI), Y0
+	VMAXPS (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ maxloop
+
+maxdone:
+	VZEROUPPER
+	RET

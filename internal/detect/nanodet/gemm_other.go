@@ -8,3 +8,5 @@ var useAVX512, useAVX2 = false, false
 func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) bool {
 	return false
 }
+
+func vmax(dst, src []float32) { vmaxGo(dst, src) }

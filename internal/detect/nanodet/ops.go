@@ -973,27 +973,20 @@ func (e *executor) maxPool(n *node, x *tensor) (*tensor, error) {
 	}
 	for b := 0; b < N; b++ {
 		for oy := 0; oy < OH; oy++ {
+			y0, y1 := max(oy*sh-pt, 0), min(oy*sh-pt+kh, H)
 			for ox := 0; ox < OW; ox++ {
+				x0, x1 := max(ox*sw-pl, 0), min(ox*sw-pl+kw, W)
 				dst := out.f[((b*OH+oy)*OW+ox)*C:][:C]
-				for c := range dst {
-					dst[c] = float32(math.Inf(-1))
-				}
-				for ky := 0; ky < kh; ky++ {
-					y := oy*sh - pt + ky
-					if y < 0 || y >= H {
-						continue
+				if y0 >= y1 || x0 >= x1 {
+					for c := range dst {
+						dst[c] = float32(math.Inf(-1))
 					}
-					for kx := 0; kx < kw; kx++ {
-						xx := ox*sw - pl + kx
-						if xx < 0 || xx >= W {
-							continue
-						}
-						src := x.f[((b*H+y)*W+xx)*C:][:C]
-						for c, v := range src {
-							if v > dst[c] {
-								dst[c] = v
-							}
-						}
+					continue
+				}
+				copy(dst, x.f[((b*H+y0)*W+x0)*C:][:C])
+				for y := y0; y < y1; y++ {
+					for xx := x0; xx < x1; xx++ {
+						vmax(dst, x.f[((b*H+y)*W+xx)*C:][:C])
 					}
 				}
 			}
