@@ -208,12 +208,12 @@ func (e *Engine) Update(now time.Time, tracks []*track.Track, mode Mode) []Chang
 			continue
 		}
 		qual = append(qual, t)
-		if !t.Stationary {
+		seenAt := t.LastSeen
+		if seenAt.IsZero() || seenAt.After(now) {
+			seenAt = now
+		}
+		if !t.Stationary && now.Sub(seenAt) < e.endAfter {
 			active = true
-			seenAt := t.LastSeen
-			if seenAt.IsZero() || seenAt.After(now) {
-				seenAt = now
-			}
 			lastSeen = later(lastSeen, seenAt)
 		}
 	}
@@ -234,6 +234,9 @@ func (e *Engine) Update(now time.Time, tracks []*track.Track, mode Mode) []Chang
 			if t.FirstSeen.Before(e.cur.Start) {
 				e.cur.Start = later(t.FirstSeen, floor)
 			}
+		}
+		if lastSeen.Before(e.cur.Start) {
+			e.cur.Start = lastSeen
 		}
 		started = true
 	}

@@ -586,3 +586,28 @@ func TestValidateNamesTheField(t *testing.T) {
 		t.Errorf("no frame size: %v", err)
 	}
 }
+
+func TestStaleTrackStartsNoEvent(t *testing.T) {
+	e := newEngine(t, Config{EndAfter: Duration(2 * time.Second)})
+	stale := obj(1, "person", 0.5, 0.5)
+	stale.LastSeen = t0
+	for i := range 10 {
+		if cs := e.Update(t0.Add(3*time.Second+time.Duration(i)*time.Second), []*track.Track{stale}, Away); len(cs) != 0 {
+			t.Fatalf("a track unseen for longer than EndAfter made %v", kinds(cs))
+		}
+	}
+	// Seen 1 s ago: the event starts no later than that, and ends 2 s
+	// after it.
+	stale.FirstSeen, stale.LastSeen = t0.Add(-time.Hour), t0.Add(-time.Second)
+	cs := e.Update(t0, []*track.Track{stale}, Away)
+	if len(cs) != 1 || cs[0].Kind != Started {
+		t.Fatalf("changes %v", kinds(cs))
+	}
+	if ev := cs[0].Event; ev.Start.Before(t0.Add(-2*time.Second)) || ev.Start.After(t0.Add(-time.Second)) {
+		t.Errorf("event starts %s before now, want between 1 s and EndAfter", t0.Sub(ev.Start))
+	}
+	cs = e.Update(t0.Add(time.Second), []*track.Track{stale}, Away)
+	if len(cs) != 1 || cs[0].Kind != Ended || cs[0].Event.End.Before(cs[0].Event.Start) {
+		t.Fatalf("changes %+v", cs)
+	}
+}
