@@ -86,6 +86,26 @@ type Person struct {
 	Hidden bool `json:"hidden"`
 }
 
+// UnmarshalJSON decodes a person, refusing a box that is not exactly four
+// numbers and unknown fields.
+func (p *Person) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Box    []float64 `json:"box"`
+		Hidden bool      `json:"hidden"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if len(raw.Box) != 4 {
+		return fmt.Errorf("box has %d numbers, want 4", len(raw.Box))
+	}
+	copy(p.Box[:], raw.Box)
+	p.Hidden = raw.Hidden
+	return nil
+}
+
 // Rect returns the person's box as a detect.Box.
 func (p Person) Rect() detect.Box {
 	return detect.Box{X: p.Box[0], Y: p.Box[1], W: p.Box[2], H: p.Box[3]}
