@@ -381,3 +381,16 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Flush ends the open event, if any, as of its last activity: for a camera
+// that stops or a hub that shuts down. The engine forgets every track.
+func (e *Engine) Flush() []Change {
+	clear(e.zones)
+	if e.cur == nil {
+		return nil
+	}
+	e.cur.End = e.last
+	c := Change{Ended, e.cur.clone()}
+	e.cur = nil
+	return []Change{c}
+}

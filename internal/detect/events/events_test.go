@@ -611,3 +611,19 @@ func TestStaleTrackStartsNoEvent(t *testing.T) {
 		t.Fatalf("changes %+v", cs)
 	}
 }
+
+func TestFlushEndsOpenEvent(t *testing.T) {
+	e := newEngine(t, Config{})
+	if cs := e.Flush(); len(cs) != 0 {
+		t.Fatalf("flush with no event: %v", kinds(cs))
+	}
+	e.Update(at(0), []*track.Track{obj(1, "person", 0.5, 0.5)}, Home)
+	e.Update(at(3), []*track.Track{obj(1, "person", 0.5, 0.5)}, Home)
+	cs := e.Flush()
+	if len(cs) != 1 || cs[0].Kind != Ended || !cs[0].Event.End.Equal(at(3)) {
+		t.Fatalf("flush: %+v", cs)
+	}
+	if _, open := e.Current(); open {
+		t.Error("event still open after Flush")
+	}
+}
