@@ -14,15 +14,18 @@
 // Frame indices count from 0 in decode order (ffmpeg's
 // select='eq(n\,K)' yields frame K). A box is in the frame's pixels, x, y
 // its top-left corner, and wraps the whole visible person from head to
-// feet. "hidden": true marks a person mostly hidden by someone else or cut
-// off by the frame's border: a detector is neither rewarded nor penalised
-// for it. Only the frames listed are scored; a listed frame with an empty
+// feet. "hidden": true marks a person mostly hidden (by someone else, a
+// sign, a vehicle), cut off by the frame's border or too far away to make
+// out (under about 36 pixels tall): a detector is neither rewarded nor
+// penalised for it. Only the frames listed are scored; a listed frame with an empty
 // list says "nobody here". An event is an inclusive range of frames during
 // which something of its label is in view.
 //
 // The files live in testdata/groundtruth at the repository's root:
-// vtest.json (people walking, opencv-doc's vtest.avi) and tree.json (a tree
-// in wind, no person in any frame and no event). How they were made and
+// vtest.json (opencv-doc's vtest.avi: 28 frames spread over the clip, 3 to
+// 9 people in most, and one person event over all 795 frames) and
+// tree.json (tree.avi, a tree in wind: frames 0 to 50 with nobody in them,
+// no event; a hand reaches in from frame 54, which is not scored). How they were made and
 // checked is in that directory's README.md: candidate boxes came from a
 // CenterNet model run outside the project (never from the hub's own default
 // detector, so that the score stays independent of it), then every frame
@@ -84,6 +87,26 @@ type Person struct {
 	// Hidden marks a person mostly hidden or cut off by the border: not
 	// scored either way.
 	Hidden bool `json:"hidden"`
+}
+
+// UnmarshalJSON decodes a person, refusing a box that is not exactly four
+// numbers and unknown fields.
+func (p *Person) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Box    []float64 `json:"box"`
+		Hidden bool      `json:"hidden"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if len(raw.Box) != 4 {
+		return fmt.Errorf("box has %d numbers, want 4", len(raw.Box))
+	}
+	copy(p.Box[:], raw.Box)
+	p.Hidden = raw.Hidden
+	return nil
 }
 
 // Rect returns the person's box as a detect.Box.

@@ -119,6 +119,8 @@ var badTruth = []string{
 	`{"video": "v", "width": 768, "height": 576, "frames": [`,
 	`{"video": "v", "width": 768, "height": 576, "frames": {"1": [{"box": [1, 10, 20, 40], "hiden": true}]}}`,
 	`{"video": "v", "width": 768, "height": 576} {}`,
+	`{"video": "v", "width": 768, "height": 576, "frames": {"1": [{"box": [1, 10, 20, 40, 5]}]}}`,
+	`{"video": "v", "width": 768, "height": 576, "frames": {"1": [{"box": [1, 10, 20]}]}}`,
 }
 
 func TestParseRejects(t *testing.T) {
