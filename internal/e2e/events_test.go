@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/cloud/client"
+	"vigil/internal/eventrec"
+	"vigil/internal/keydir"
+	"vigil/internal/member"
+)
+
+// eventHub uploads sealed event records and snapshots as the household's
+// paired hub would: sealed to the current epoch, signed with the hub's key,
+// PUT through the device-signed object route.
+type eventHub struct {
+	hh     *testHousehold
+	api    *client.Client
+	key    ed25519.PrivateKey
+	device string
+	mu     sync.Mutex
+	seq    map[string]uint64 // per stream
+}
+
+func newEventHub(t *testing.T, hh *testHousehold) *eventHub {
+	t.Helper()
+	key, _, err := keydir.LoadOrCreateSigner(hh.HubDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := keydir.DeviceID(key.Public().(ed25519.PublicKey))
+	c := client.New(hh.Cloud.url)
+	c.DeviceID, c.DeviceKey = dev, key
+	return &eventHub{hh: hh, api: c, key: key, device: dev, seq: map[string]uint64{}}
+}
+
+func (e *eventHub) next(stream string) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq[stream]++
+	return e.seq[stream]
+}
+
+// upload seals with the household's current epoch and uploads; it returns
+// the object's key.
+func (e *eventHub) upload(seal func(seq uint64, epoch uint32, st *keydir.State) ([]byte, error), stream string) (string, []byte, error) {
+	ctx := context.Background()
+	st, err := member.VerifiedChain(ctx, e.hh.Owner.API, e.hh.ID, e.hh.Genesis)
+	if err != nil {
+		return "", nil, err
+	}
+	seq := e.next(stream)
+	sealed, err := seal(seq, uint32(st.Epoch), st)
+	if err != nil {
+		return "", nil, err
+	}
+	key, _, err := e.api.Upload(ctx, sealed)
+	if err != nil {
+		return "", nil, err
+	}
+	if want := eventrec.ObjectKey(e.hh.ID, e.device, stream, seq); key != want {
+		return "", nil, &keyMismatch{key, want}
+	}
+	return key, sealed, nil
+}
+
+type keyMismatch struct{ got, want string }
+
+func (k *keyMismatch) Error() string {
+	return "the cloud stored the object as " + k.got + ", not " + k.want
+}
+
+func (e *eventHub) record(r eventrec.Record) (string, []byte, error) {
+	return e.upload(func(seq uint64, epoch uint32, st *keydir.State) ([]byte, error) {
+		return eventrec.Seal(r, seq, epoch, e.key, st.EpochRecipient())
+	}, eventrec.StreamEvents)
+}
+
+func (e *eventHub) snapshot(jpg []byte, at time.Time) (string, error) {
+	k, _, err := e.upload(func(seq uint64, epoch uint32, st *keydir.State) ([]byte, error) {
+		return eventrec.SealSnapshot(jpg, at, seq, epoch, e.key, st.EpochRecipient())
+	}, eventrec.StreamSnapshots)
+	return k, err
+}
+
+func eventID(t testing.TB) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// testJPEG is a small colour gradient.
+func testJPEG(t testing.TB) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 96, 64))
+	for y := range 64 {
+		for x := range 96 {
+			img.Set(x, y, color.RGBA{uint8(x * 2), uint8(y * 3), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestEvents: sealed event records and a snapshot uploaded by the hub are
+// opened in an enrolled browser's inbox (camera, labels, zones, alert, the
+// snapshot decoded from a blob: URL), an event's start and end records
+// merge into one row, an event uploaded while the page is open appears
+// live with a banner, the camera timeline marks the event and plays from
+// it, the push subscription is sent to the cloud, and the service worker's
+// opener reads a sealed push payload. A never-enrolled browser sees the
+// refusal and no label.
+func TestEvents(t *testing.T) {
+	c := startCloud(t, nil)
+	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})
+	other := hh.addMember(t, "member")
+	segs := hh.waitSegments(t, hh.Camera, 3, 90*time.Second)
+	hub := newEventHub(t, hh)
+	jpg := testJPEG(t)
+
+	// Event A: a person in the driveway, an alert, during segment 1; start
+	// and end records, with a snapshot.
+	aStart := segs[1].Start.Add(300 * time.Millisecond)
+	aEnd := segs[1].End.Add(-200 * time.Millisecond)
+	a := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: aStart,
+		Labels: []string{"person"}, Zones: []string{"driveway"}, Alert: true, Score: 0.91, Box: [4]float64{0.2, 0.1, 0.3, 0.6}}
+	if _, _, err := hub.record(a); err != nil {
+		t.Fatal(err)
+	}
+	snapKey, err := hub.snapshot(jpg, aStart.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aEndRec := a
+	aEndRec.State, aEndRec.End, aEndRec.Snapshot = eventrec.StateEnd, aEnd, snapKey
+	_, pushSealed, err := hub.record(aEndRec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Event B: a car in the street, not an alert, still open, no snapshot.
+	b := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: segs[2].Start.Add(200 * time.Millisecond),
+		Labels: []string{"car"}, Zones: []string{"street"}, Score: 0.7, Box: [4]float64{0.5, 0.5, 0.2, 0.2}}
+	if _, _, err := hub.record(b); err != nil {
+		t.Fatal(err)
+	}
+	// Event C is uploaded while the inbox is open (the script asks for it).
+	cRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: time.Now(),
+		Labels: []string{"dog"}, Zones: []string{"garden"}, Alert: true, Score: 0.8, Box: [4]float64{0.1, 0.1, 0.2, 0.2}}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		if err := hh.enrol(string(body), keydir.RoleMember, "browser"); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /live-event", func(w http.ResponseWriter, r *http.Request) {
+		rec := cRec
+		rec.Start = time.Now()
+		if _, _, err := hub.record(rec); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ctl := httptest.NewServer(mux)
+	defer ctl.Close()
+
+	sess := hh.Owner.browserSession(t, c.url)
+	otherSess := other.browserSession(t, c.url)
+	type row struct {
+		ID       string `json:"id"`
+		Camera   string `json:"camera"`
+		Labels   string `json:"labels"`
+		Zones    string `json:"zones"`
+		Alert    bool   `json:"alert"`
+		Ongoing  bool   `json:"ongoing"`
+		Start    int64  `json:"start"`
+		Play     string `json:"play"`
+		SnapW    int    `json:"snapWidth"`
+		SnapH    int    `json:"snapHeight"`
+		SnapSrc  string `json:"snapSrc"`
+		SnapNone bool   `json:"snapNone"`
+	}
+	var res struct {
+		Rows        []row    `json:"rows"`
+		AlertRows   []string `json:"alertRows"`
+		CarRows     []string `json:"carRows"`
+		LiveRow     row      `json:"liveRow"`
+		Banner      string   `json:"banner"`
+		Marks       []string `json:"marks"`
+		MarkClicked int64    `json:"markClicked"`
+		MarkPlayed  float64  `json:"markPlayed"`
+		PushBody    struct {
+			Endpoint string            `json:"endpoint"`
+			Keys     map[string]string `json:"keys"`
+		} `json:"pushBody"`
+		PushPath    string `json:"pushPath"`
+		PushTitle   string `json:"pushTitle"`
+		Refusal     string `json:"refusal"`
+		OtherText   string `json:"otherText"`
+		OtherSealed int    `json:"otherSealed"`
+		OtherPush   string `json:"otherPush"`
+		PushStatus  string `json:"pushStatus"`
+	}
+	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
+		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl.URL,
+		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
+		"EVENT_A": a.ID, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
+		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed),
+	}, &res)
+
+	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d, first frame %.0f ms after clicking a mark; push title %q; never-enrolled: %q, push %q",
+		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.MarkPlayed, res.PushTitle, res.Refusal, res.OtherPush)
+	byID := map[string]row{}
+	for _, r := range res.Rows {
+		byID[r.ID] = r
+	}
+	if len(res.Rows) != 2 {
+		t.Errorf("the inbox shows %d rows, want 2 (the start and end records of one event merge): %+v", len(res.Rows), res.Rows)
+	}
+	ra, rb := byID[a.ID], byID[b.ID]
+	if ra.Camera != hh.Camera || ra.Labels != "person" || ra.Zones != "driveway" || !ra.Alert || ra.Ongoing {
+		t.Errorf("event A shows %+v, want camera %s, person, driveway, an alert, ended", ra, hh.Camera)
+	}
+	if ra.SnapW != 96 || ra.SnapH != 64 || !strings.HasPrefix(ra.SnapSrc, "blob:") {
+		t.Errorf("event A's snapshot: %dx%d from %q, want the 96x64 JPEG from a blob: URL", ra.SnapW, ra.SnapH, ra.SnapSrc)
+	}
+	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "?t=" + strconv.FormatInt(aStart.UnixMilli(), 10); ra.Play != want {
+		t.Errorf("event A links to %q, want %q", ra.Play, want)
+	}
+	if rb.Labels != "car" || rb.Zones != "street" || rb.Alert || !rb.Ongoing || !rb.SnapNone {
+		t.Errorf("event B shows %+v, want car, street, no alert, ongoing, no snapshot", rb)
+	}
+	if len(res.Rows) == 2 && res.Rows[0].ID != b.ID {
+		t.Errorf("the inbox is not newest first: %s then %s", res.Rows[0].ID, res.Rows[1].ID)
+	}
+	if strings.Join(res.AlertRows, ",") != a.ID || strings.Join(res.CarRows, ",") != b.ID {
+		t.Errorf("filters: alerts only shows %v (want A), label car shows %v (want B)", res.AlertRows, res.CarRows)
+	}
+	if res.LiveRow.ID != cRec.ID || res.LiveRow.Labels != "dog" || res.LiveRow.Zones != "garden" {
+		t.Errorf("the event uploaded while the page was open shows as %+v", res.LiveRow)
+	}
+	if res.Banner != "Dog at "+hh.Camera+" (garden)" {
+		t.Errorf("the live banner says %q", res.Banner)
+	}
+	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 3 || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) {
+		t.Errorf("the timeline marks %v, want events A, B and C", res.Marks)
+	}
+	if res.MarkClicked != aStart.UnixMilli() || res.MarkPlayed <= 0 {
+		t.Errorf("clicking event A's mark: clicked %d (want %d), first frame after %.0f ms", res.MarkClicked, aStart.UnixMilli(), res.MarkPlayed)
+	}
+	if res.PushPath != "/v1/households/"+hh.ID+"/push" || res.PushBody.Endpoint == "" || len(res.PushBody.Keys["p256dh"]) < 80 || len(res.PushBody.Keys["auth"]) < 20 {
+		t.Errorf("the push subscription sent to %q: %+v", res.PushPath, res.PushBody)
+	}
+	if !strings.Contains(res.PushStatus, "notified") {
+		t.Errorf("subscribing this browser: %q", res.PushStatus)
+	}
+	if res.PushTitle != "Person at "+hh.Camera+" (driveway)" {
+		t.Errorf("the service worker opened the push payload as %q", res.PushTitle)
+	}
+	if !strings.Contains(res.Refusal, "ciphertext only") || !strings.Contains(res.Refusal, "not enrolled") {
+		t.Errorf("the never-enrolled browser shows %q, want the refusal", res.Refusal)
+	}
+	for _, word := range []string{"person", "driveway", "car", "street", "dog", "garden"} {
+		if strings.Contains(strings.ToLower(res.OtherText), word) {
+			t.Errorf("the never-enrolled browser's inbox shows %q: %q", word, res.OtherText)
+		}
+	}
+	if res.OtherSealed < 3 {
+		t.Errorf("the never-enrolled browser lists %d sealed events, want at least 3", res.OtherSealed)
+	}
+	if res.OtherPush == "" {
+		t.Error("the never-enrolled browser opened the push payload")
+	}
+}
