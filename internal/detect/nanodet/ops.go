@@ -174,6 +174,12 @@ func (e *executor) eval(n *node, in []*tensor) ([]*tensor, error) {
 		if len(in[0].perm) > 0 {
 			return e.splitVLayout(n, in[0], in[1], in[2])
 		}
+	case "Reshape":
+		if len(in[0].perm) > 0 && !in[0].isInt {
+			if out, ok, err := e.reshapeLayout(in[0], in[1]); ok || err != nil {
+				return one(out, err)
+			}
+		}
 	}
 	// The rest see logical tensors.
 	var temps []*tensor
@@ -530,6 +536,15 @@ func (e *executor) copyOf(x *tensor, shape []int) (*tensor, error) {
 }
 
 func (e *executor) reshape(x, s *tensor) (*tensor, error) {
+	shape, err := reshapeTarget(x, s)
+	if err != nil {
+		return nil, err
+	}
+	return e.copyOf(x, shape)
+}
+
+// reshapeTarget resolves Reshape's shape (one -1 allowed) for x.
+func reshapeTarget(x, s *tensor) ([]int, error) {
 	dims, err := ints(s, "Reshape shape")
 	if err != nil {
 		return nil, err
@@ -560,7 +575,61 @@ func (e *executor) reshape(x, s *tensor) (*tensor, error) {
 	if known != x.size() {
 		return nil, modelErr("Reshape of %v to %v", x.shape, dims)
 	}
-	return e.copyOf(x, shape)
+	return shape, nil
+}
+
+// reshapeLayout reshapes a stored-transposed tensor without moving data
+// when the reshape only merges logical axes that are stored next to each
+// other, in order (NCHW [1,C,H,W] -> [1,C,H*W] of NHWC data is
+// [1,H*W,C] stored as is); ok is false otherwise.
+func (e *executor) reshapeLayout(x, s *tensor) (*tensor, bool, error) {
+	target, err := reshapeTarget(x, s)
+	if err != nil {
+		return nil, true, err
+	}
+	logical := logicalShape(x)
+	pos := make([]int, len(x.perm)) // stored position of each logical axis
+	for k, a := range x.perm {
+		pos[a] = k
+	}
+	first := make([]int, len(target)) // each group's first logical axis
+	i := 0
+	for j, t := range target {
+		start, prod := i, 1
+		for i < len(logical) && (i == start || prod < t) {
+			if i > start && pos[i] != pos[i-1]+1 {
+				return nil, false, nil
+			}
+			prod *= logical[i]
+			i++
+		}
+		if prod != t || t == 0 {
+			return nil, false, nil
+		}
+		first[j] = start
+	}
+	if i != len(logical) {
+		return nil, false, nil
+	}
+	// Stored order of the groups: by their first axis's stored position.
+	order := make([]int, len(target))
+	for k := range order {
+		order[k] = k
+	}
+	for a := 1; a < len(order); a++ {
+		for b := a; b > 0 && pos[first[order[b]]] < pos[first[order[b-1]]]; b-- {
+			order[b], order[b-1] = order[b-1], order[b]
+		}
+	}
+	shape := make([]int, len(target))
+	for k, g := range order {
+		shape[k] = target[g]
+	}
+	perm := order
+	if isIdentity(perm) {
+		perm = nil
+	}
+	return e.alias(x, shape, perm), true, nil
 }
 
 // shape4 left-pads a shape of rank <= 4 with ones.

@@ -333,6 +333,28 @@ func TestLayout(t *testing.T) {
 		sum[0], _ = e.materialize(sum[0])
 	}
 	near(t, "add", sum[0].f, []float32{2, 6, 10, 14, 18, 22, 4, 8, 12, 16, 20, 24})
+	// Reshape NCHW [1,2,2,3] -> [1,2,6]: merges H and W, stored next to
+	// each other, so no data moves; the values are NCHW order's.
+	rs, err := e.eval(&node{op: "Reshape"}, []*tensor{v, it([]int{3}, 1, 2, -1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs[0].perm) == 0 || &rs[0].f[0] != &v.f[0] {
+		t.Errorf("Reshape of a stored-transposed tensor moved data")
+	}
+	sameShape(t, "reshape", logicalShape(rs[0]), []int{1, 2, 6})
+	rm, err := e.materialize(rs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "reshape", rm.f, m.f)
+	// Reshape merging C and H, not stored together, moves the data.
+	rs, err = e.eval(&node{op: "Reshape"}, []*tensor{v, it([]int{3}, 1, 4, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameShape(t, "reshape", rs[0].shape, []int{1, 4, 3})
+	near(t, "reshape", rs[0].f, m.f)
 	// And back to NHWC: the original data, stored as is.
 	back, err := e.transpose(v, it([]int{4}, 0, 2, 3, 1))
 	if err != nil {
