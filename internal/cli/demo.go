@@ -301,7 +301,7 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		return err
 	}
 	d.srv = srv
-	d.hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	d.hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go d.hs.Serve(ln)
 	return nil

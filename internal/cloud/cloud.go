@@ -119,6 +119,7 @@ type Server struct {
 	ipLimit   *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
 	acctLimit *auth.Limiter // failed sign-ins per account: backoff
 	devices   *devauth.Verifier
+	bodyReads chan struct{} // device bodies being read (uploads.go)
 
 	mux *http.ServeMux
 
@@ -193,6 +194,7 @@ func New(o Options) (*Server, error) {
 		MaxKeys: 100_000, Now: o.Now,
 	})
 	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
+	s.bodyReads = make(chan struct{}, maxBodyReads)
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))

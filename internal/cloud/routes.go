@@ -13,7 +13,6 @@ import (
 
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
-	"vigil/internal/devauth"
 )
 
 // authKind says what a route requires of the caller.
@@ -168,19 +167,17 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	case authNone:
 		return nil
 	case authDevice:
-		body, err := readBody(w, r, MaxObjectBytes)
+		// The header is checked before the body is read (uploads.go).
+		if _, err := s.devices.Precheck(r); err != nil {
+			return deviceRefusal(err)
+		}
+		body, err := s.readDeviceBody(w, r)
 		if err != nil {
 			return err
 		}
 		id, err := s.devices.Verify(r, body)
-		switch {
-		case errors.Is(err, devauth.ErrBusy):
-			return &apiError{status: http.StatusServiceUnavailable, msg: "too many requests in flight; retry", retryAfter: 5}
-		case errors.Is(err, devauth.ErrMalformed), errors.Is(err, devauth.ErrStale), errors.Is(err, devauth.ErrUnknownDevice),
-			errors.Is(err, devauth.ErrBadSignature), errors.Is(err, devauth.ErrReplay):
-			return errorf(http.StatusUnauthorized, "device signature refused: %v", err)
-		case err != nil:
-			return err
+		if err != nil {
+			return deviceRefusal(err)
 		}
 		c.device, c.body = id, body
 		return nil
@@ -343,9 +340,13 @@ func decodeJSONBytes(b []byte, v any) error {
 
 func (s *Server) clientIP(r *http.Request) string {
 	if s.opt.TrustProxy {
-		if f := r.Header.Get("X-Forwarded-For"); f != "" {
-			first, _, _ := strings.Cut(f, ",")
-			return strings.TrimSpace(first)
+		// The trusted proxy appends the address it saw to whatever the
+		// client sent: only the rightmost entry is not the client's word.
+		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
+			f := vs[len(vs)-1]
+			if ip := strings.TrimSpace(f[strings.LastIndexByte(f, ',')+1:]); ip != "" {
+				return ip
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
