@@ -5,7 +5,7 @@ package nanodet
 // and C (m x n, row stride ldc). A micro-kernel computes mr x nr tiles.
 const (
 	mr = 12
-	nr = 16
+	nr = 32
 )
 
 // packedB is a constant right-hand matrix in panel layout.

@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// The micro-kernels: AVX-512 computes a whole 12x16 tile, AVX2+FMA two
-// 6x16 halves; other CPUs use kernelGo.
+// The micro-kernels: AVX-512 computes a whole 12x32 tile, AVX2+FMA four
+// 6x16 quarters; other CPUs use kernelGo.
 var (
 	useAVX512 = cpu.X86.HasAVX512F
 	useAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -26,8 +26,11 @@ func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, b
 	case useAVX512:
 		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha)
 	case useAVX2:
-		kernelAVX2(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha)
-		kernelAVX2(k, unsafe.Pointer(&a[6*lda]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[6*ldc]), ldc, unsafe.Pointer(bias), alpha)
+		for _, r := range [2]int{0, 6} {
+			for _, j := range [2]int{0, 16} {
+				kernelAVX2(k, unsafe.Pointer(&a[r*lda]), lda, unsafe.Pointer(&b[j]), unsafe.Pointer(&c[r*ldc+j]), ldc, unsafe.Pointer(&bias[j]), alpha)
+			}
+		}
 	default:
 		return false
 	}
