@@ -151,3 +151,11 @@ func TestSealOpen(t *testing.T) {
 		t.Error("sealed a snapshot that is not a JPEG")
 	}
 }
+
+// The largest record, sealed to a household's epoch recipient, fits the
+// 3000 bytes the cloud forwards as a Web Push.
+func TestLargestRecordFitsPush(t *testing.T) {
+	if n := envelope.SealedSize(len(eventrec.StreamEvents), 0, 1, eventrec.MaxRecordBytes); n > 3000 {
+		t.Errorf("a %d-byte record seals to %d bytes, over 3000", eventrec.MaxRecordBytes, n)
+	}
+}
