@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -491,10 +492,13 @@ func StartTURN(cfg TURNConfig) (*TURN, error) {
 			PacketConn:            pc,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: ip, Address: host},
 			// The relay must not become a way into the cloud's own
-			// machine: loopback peers only when the relay itself is
-			// on loopback.
+			// machine or networks (turnpeer.go).
 			PermissionHandler: func(_ net.Addr, peer net.IP) bool {
-				return !peer.IsUnspecified() && !peer.IsMulticast() && (loopbackOK || !peer.IsLoopback())
+				own := hostAddrs()
+				if a, ok := netip.AddrFromSlice(ip); ok {
+					own = append(own, a)
+				}
+				return turnPeerAllowed(peer, loopbackOK, own)
 			},
 		}},
 	})
