@@ -185,6 +185,24 @@ func TestEvents(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	// Event D is uploaded after the browser subscribed to push.
+	dRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart,
+		Labels: []string{"person"}, Zones: []string{"porch"}, Alert: true, Score: 0.95, Box: [4]float64{0.4, 0.2, 0.2, 0.5}}
+	var pushedMu sync.Mutex
+	var dSealed []byte
+	mux.HandleFunc("POST /push-event", func(w http.ResponseWriter, r *http.Request) {
+		rec := dRec
+		rec.Start = time.Now()
+		_, sealed, err := hub.record(rec)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		pushedMu.Lock()
+		dSealed = sealed
+		pushedMu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	ctl := httptest.NewServer(mux)
 	defer ctl.Close()
 
@@ -224,6 +242,11 @@ func TestEvents(t *testing.T) {
 		OtherSealed int    `json:"otherSealed"`
 		OtherPush   string `json:"otherPush"`
 		PushStatus  string `json:"pushStatus"`
+		PushMessage struct {
+			Path, Encoding, TTL, Auth string
+		} `json:"pushMessage"`
+		PushPayload []byte `json:"pushPayload"`
+		PushedTitle string `json:"pushedTitle"`
 	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl.URL,
@@ -232,8 +255,8 @@ func TestEvents(t *testing.T) {
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed),
 	}, &res)
 
-	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d, first frame %.0f ms after clicking a mark; push title %q; never-enrolled: %q, push %q",
-		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.MarkPlayed, res.PushTitle, res.Refusal, res.OtherPush)
+	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d, first frame %.0f ms after clicking a mark; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
+		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.MarkPlayed, res.PushTitle, res.PushedTitle, res.Refusal, res.OtherPush)
 	byID := map[string]row{}
 	for _, r := range res.Rows {
 		byID[r.ID] = r
@@ -266,8 +289,8 @@ func TestEvents(t *testing.T) {
 	if res.Banner != "Dog at "+hh.Camera+" (garden)" {
 		t.Errorf("the live banner says %q", res.Banner)
 	}
-	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 3 || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) {
-		t.Errorf("the timeline marks %v, want events A, B and C", res.Marks)
+	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 4 || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) || !strings.Contains(marks, dRec.ID) {
+		t.Errorf("the timeline marks %v, want events A, B, C and D", res.Marks)
 	}
 	if res.MarkClicked != aStart.UnixMilli() || res.MarkPlayed <= 0 {
 		t.Errorf("clicking event A's mark: clicked %d (want %d), first frame after %.0f ms", res.MarkClicked, aStart.UnixMilli(), res.MarkPlayed)
@@ -280,6 +303,20 @@ func TestEvents(t *testing.T) {
 	}
 	if res.PushTitle != "Person at "+hh.Camera+" (driveway)" {
 		t.Errorf("the service worker opened the push payload as %q", res.PushTitle)
+	}
+	// The Web Push the cloud sent for event D: RFC 8291, VAPID, and its
+	// payload is the sealed record exactly as the hub uploaded it.
+	pushedMu.Lock()
+	want := dSealed
+	pushedMu.Unlock()
+	if res.PushMessage.Encoding != "aes128gcm" || res.PushMessage.Auth != "vapid" || res.PushMessage.TTL == "" {
+		t.Errorf("the push message: %+v, want aes128gcm with a VAPID authorization and a TTL", res.PushMessage)
+	}
+	if !bytes.Equal(res.PushPayload, want) {
+		t.Errorf("the push payload (%d bytes) is not the sealed record of event D (%d bytes)", len(res.PushPayload), len(want))
+	}
+	if res.PushedTitle != "Person at "+hh.Camera+" (porch)" {
+		t.Errorf("the service worker opened the pushed payload as %q", res.PushedTitle)
 	}
 	if !strings.Contains(res.Refusal, "ciphertext only") || !strings.Contains(res.Refusal, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q, want the refusal", res.Refusal)

@@ -5,9 +5,18 @@
 // opener reads a sealed push payload in a page. A never-enrolled browser
 // sees the refusal and no label.
 //
+// The push service is this script: the subscription the page sends names an
+// endpoint on loopback and a P-256 key held here, so the cloud's Web Push
+// (RFC 8291) of a new event is received and decrypted here, and its payload
+// -- the sealed record -- is given to the service worker's opener in the
+// page.
+//
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol, POST
-// /live-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF, EVENT_A, EVENT_B,
-// EVENT_C (event ids), PUSH_SEALED (base64 sealed record), ARTIFACTS.
+// /live-event, POST /push-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF,
+// EVENT_A, EVENT_B, EVENT_C (event ids), PUSH_SEALED (base64 sealed
+// record), ARTIFACTS.
+import { createServer } from 'node:http';
+import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { launch, newPage, result, fail } from './lib.mjs';
 
@@ -55,37 +64,65 @@ async function rows(page) {
   );
 }
 
+const b64u = (b) => Buffer.from(b).toString('base64url');
+
+// decryptPush opens an RFC 8291 (aes128gcm, one record) message sent to
+// the subscription of key ua and auth secret auth.
+function decryptPush(body, ua, auth) {
+  if (body.length < 21 + 65 + 17) fail('push message too short');
+  const salt = body.subarray(0, 16);
+  const idlen = body[20];
+  const asPub = body.subarray(21, 21 + idlen);
+  const ct = body.subarray(21 + idlen);
+  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPub]);
+  const ikm = Buffer.from(hkdfSync('sha256', ua.computeSecret(asPub), auth, keyInfo, 32));
+  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
+  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
+  const d = createDecipheriv('aes-128-gcm', cek, nonce);
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
+  let i = pt.length - 1;
+  while (i >= 0 && pt[i] === 0) i--;
+  if (pt[i] !== 2) fail('push message: bad padding delimiter');
+  return pt.subarray(0, i);
+}
+
 const ids = (page) => page.$$eval('.ev-row', (els) => els.map((li) => li.dataset.id));
+
+// The push service.
+const ua = createECDH('prime256v1');
+ua.generateKeys();
+const uaAuth = randomBytes(16);
+const pushed = [];
+const pushService = createServer((req, res) => {
+  const parts = [];
+  let n = 0;
+  req.on('data', (c) => {
+    n += c.length;
+    if (n <= 8192) parts.push(c);
+  });
+  req.on('end', () => {
+    pushed.push({ path: req.url, encoding: req.headers['content-encoding'], ttl: req.headers.ttl, auth: (req.headers.authorization || '').split(' ')[0], body: Buffer.concat(parts) });
+    res.writeHead(201).end();
+  });
+});
+await new Promise((r) => pushService.listen(0, '127.0.0.1', r));
+const endpoint = `http://127.0.0.1:${pushService.address().port}/send/${b64u(randomBytes(9))}`;
 
 const browser = await launch();
 const out = {};
 try {
   const ctx = await signedInContext(browser, process.env.SESSION, process.env.CSRF);
   await ctx.grantPermissions(['notifications'], { origin: base });
-  // Headless Chromium has no push service: the subscription is a stand-in
-  // with well-formed keys, so the request the page sends can be checked.
-  await ctx.addInitScript(() => {
-    const b64u = (n) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-    const p256 = new Uint8Array(65);
-    crypto.getRandomValues(p256);
-    p256[0] = 4;
-    const fake = {
-      endpoint: 'https://push.example.net/send/' + b64u(12),
-      options: { applicationServerKey: null },
-      toJSON() {
-        return { endpoint: this.endpoint, keys: { p256dh: btoa(String.fromCharCode(...p256)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''), auth: b64u(16) } };
-      },
-      unsubscribe: async () => true,
-    };
+  // Headless Chromium has no push service: the browser's subscription is
+  // replaced by one with this script's endpoint and keys.
+  await ctx.addInitScript((sub) => {
+    const fake = { endpoint: sub.endpoint, options: { applicationServerKey: null }, toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: sub.keys }), unsubscribe: async () => true };
     if (self.PushManager) {
-      PushManager.prototype.subscribe = async function () {
-        return fake;
-      };
-      PushManager.prototype.getSubscription = async function () {
-        return null;
-      };
+      PushManager.prototype.subscribe = async () => fake;
+      PushManager.prototype.getSubscription = async () => null;
     }
-  });
+  }, { endpoint, keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(uaAuth) } });
   const page = await newPage(ctx, 'enrolled');
   const dev = await deviceString(page);
   const enrol = await fetch(ctl + '/enrol', { method: 'POST', body: dev });
@@ -129,7 +166,7 @@ try {
   // push payload with this device's keys.
   const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/assets/'))?.active?.scriptURL ?? '');
   if (!swURL) fail('no active service worker after subscribing');
-  const openPush = async (p) =>
+  const openPush = async (p, sealed = process.env.PUSH_SEALED) =>
     p.evaluate(
       async ([url, sealed]) => {
         if (!window.vigilOpenPush) {
@@ -148,15 +185,27 @@ try {
           return { error: String(e && e.message) };
         }
       },
-      [swURL, process.env.PUSH_SEALED],
+      [swURL, sealed],
     );
   const opened = await openPush(page);
   if (opened.error) fail('the service worker could not open the push payload: ' + opened.error);
   out.pushTitle = opened.title;
+  // A new event: the cloud pushes its sealed record to the subscription.
+  const pe = await fetch(ctl + '/push-event', { method: 'POST' });
+  if (pe.status !== 204) fail('push event: ' + (await pe.text()));
+  for (let i = 0; i < 200 && pushed.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  if (pushed.length === 0) fail('the cloud sent no push message within 20 s');
+  const msg = pushed[0];
+  out.pushMessage = { path: msg.path, encoding: msg.encoding, ttl: msg.ttl, auth: msg.auth };
+  const payload = decryptPush(msg.body, ua, uaAuth);
+  out.pushPayload = payload.toString('base64');
+  const fromPush = await openPush(page, out.pushPayload);
+  if (fromPush.error) fail('the service worker could not open the pushed payload: ' + fromPush.error);
+  out.pushedTitle = fromPush.title;
 
   // The timeline marks this camera's events; a click plays from one.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
-  await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 3 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 4 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
   const evErr = await page.getAttribute('#tl-bar', 'data-events-error');
   if (evErr) fail('timeline events: ' + evErr);
   out.marks = await page.$$eval('#tl-bar .tl-event', (els) => els.map((e) => e.dataset.id));
@@ -189,4 +238,5 @@ try {
   result(out);
 } finally {
   await browser.close();
+  pushService.close();
 }

@@ -26,7 +26,9 @@ export function subscriptionBody(sub: { endpoint?: string | null; keys?: Record<
   const endpoint = sub.endpoint ?? '';
   const p256dh = sub.keys?.p256dh ?? '';
   const auth = sub.keys?.auth ?? '';
-  if (!/^https:\/\//.test(endpoint) || endpoint.length > 2048) throw new Error('the push subscription has no https endpoint');
+  // https; plain http only to loopback while the service itself runs there (development).
+  const devLoopback = location.protocol === 'http:' && /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(endpoint);
+  if ((!/^https:\/\//.test(endpoint) && !devLoopback) || endpoint.length > 2048) throw new Error('the push subscription has no https endpoint');
   // p256dh: an uncompressed P-256 point (65 bytes); auth: 16 bytes.
   if (unb64(p256dh).length !== 65 || unb64(auth).length !== 16) throw new Error('the push subscription keys are malformed');
   return { endpoint, keys: { p256dh, auth } };
