@@ -187,7 +187,9 @@ func newModel(jsonData, bin []byte, opts Options) (*Model, error) {
 	m := &Model{opts: opts, ex: newExecutor(g)}
 	m.ex.scaleN, m.ex.scaleD = opts.InputSize, nativeSize
 	m.ex.threads = opts.Threads
-	m.input = &tensor{shape: []int{1, 3, opts.InputSize, opts.InputSize}, f: make([]float32, 3*opts.InputSize*opts.InputSize)}
+	// The graph's input is NCHW; it is fed stored as NHWC, the layout the
+	// convolutions want, so the first Transpose moves nothing.
+	m.input = &tensor{shape: []int{1, opts.InputSize, opts.InputSize, 3}, perm: []int{0, 2, 3, 1}, f: make([]float32, 3*opts.InputSize*opts.InputSize)}
 	outs, err := m.ex.run(m.input)
 	if err != nil {
 		return nil, err
@@ -375,15 +377,14 @@ var (
 )
 
 // letterbox scales img to fit a size x size square (top-left aligned,
-// aspect kept), writes it into dst as normalised planar BGR ([1, 3, size,
-// size]), fills the rest with the mean (zero after normalisation) and
+// aspect kept), writes it into dst as normalised interleaved BGR ([size,
+// size, 3]), fills the rest with the mean (zero after normalisation) and
 // returns the scale applied.
 func letterbox(img *detect.RGB, dst []float32, size int) float64 {
 	scale := float64(size) / float64(max(img.W, img.H))
 	nw := min(size, max(1, int(math.Round(float64(img.W)*scale))))
 	nh := min(size, max(1, int(math.Round(float64(img.H)*scale))))
 	clear(dst)
-	plane := size * size
 	sx := float64(img.W) / float64(nw)
 	sy := float64(img.H) / float64(nh)
 	// Per output column: the source span [x0, x1) averaged, or, when
@@ -394,18 +395,43 @@ func letterbox(img *detect.RGB, dst []float32, size int) float64 {
 	for c := range inv {
 		inv[c] = 1 / std[c]
 	}
-	for y := 0; y < nh; y++ {
-		for x := 0; x < nw; x++ {
-			var r, g, b float32
-			if sx > 1 || sy > 1 {
-				r, g, b = boxAverage(img, x0s[x], x1s[x], y0s[y], y1s[y])
-			} else {
-				r, g, b = bilinear(img, x0s[x], x1s[x], fxs[x], y0s[y], y1s[y], fys[y])
+	put := func(o int, r, g, b float32) {
+		dst[o] = (b - mean[0]) * inv[0]
+		dst[o+1] = (g - mean[1]) * inv[1]
+		dst[o+2] = (r - mean[2]) * inv[2]
+	}
+	if sx <= 1 && sy <= 1 {
+		for y := 0; y < nh; y++ {
+			for x := 0; x < nw; x++ {
+				r, g, b := bilinear(img, x0s[x], x1s[x], fxs[x], y0s[y], y1s[y], fys[y])
+				put((y*size+x)*3, r, g, b)
 			}
-			o := y*size + x
-			dst[o] = (b - mean[0]) * inv[0]
-			dst[plane+o] = (g - mean[1]) * inv[1]
-			dst[2*plane+o] = (r - mean[2]) * inv[2]
+		}
+		return float64(nw) / float64(img.W)
+	}
+	// Shrinking: average each output pixel's source span, summing the
+	// span's rows first.
+	acc := make([]int32, img.W*3)
+	for y := 0; y < nh; y++ {
+		y0, y1 := y0s[y], max(y1s[y], y0s[y]+1)
+		clear(acc)
+		for sy := y0; sy < y1; sy++ {
+			row := img.Pix[sy*img.W*3 : (sy+1)*img.W*3]
+			for k, v := range row {
+				acc[k] += int32(v)
+			}
+		}
+		for x := 0; x < nw; x++ {
+			x0, x1 := x0s[x], max(x1s[x], x0s[x]+1)
+			var sr, sg, sb int32
+			span := acc[x0*3 : x1*3]
+			for k := 0; k+2 < len(span); k += 3 {
+				sr += span[k]
+				sg += span[k+1]
+				sb += span[k+2]
+			}
+			n := 1 / float32((x1-x0)*(y1-y0))
+			put((y*size+x)*3, float32(sr)*n, float32(sg)*n, float32(sb)*n)
 		}
 	}
 	return float64(nw) / float64(img.W)
@@ -428,26 +454,6 @@ func spans(n, src int, s float64) (a, b []int, f []float32) {
 		f[i] = float32(p - float64(a[i]))
 	}
 	return a, b, f
-}
-
-func boxAverage(img *detect.RGB, x0, x1, y0, y1 int) (r, g, b float32) {
-	if x1 <= x0 {
-		x1 = x0 + 1
-	}
-	if y1 <= y0 {
-		y1 = y0 + 1
-	}
-	var sr, sg, sb int
-	for y := y0; y < y1; y++ {
-		row := img.Pix[(y*img.W+x0)*3 : (y*img.W+x1)*3]
-		for k := 0; k < len(row); k += 3 {
-			sr += int(row[k])
-			sg += int(row[k+1])
-			sb += int(row[k+2])
-		}
-	}
-	n := float32((x1 - x0) * (y1 - y0))
-	return float32(sr) / n, float32(sg) / n, float32(sb) / n
 }
 
 func bilinear(img *detect.RGB, x0, x1 int, fx float32, y0, y1 int, fy float32) (r, g, b float32) {

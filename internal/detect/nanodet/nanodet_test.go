@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,3 +165,35 @@ func TestDetectRefusesBadFrames(t *testing.T) {
 }
 
 var _ detect.Detector = (*Model)(nil)
+
+// TestLetterbox checks the normalisation (BGR, NanoDet's mean and std),
+// the aspect-keeping placement and the zero padding, shrinking and
+// enlarging.
+func TestLetterbox(t *testing.T) {
+	for _, c := range []struct{ w, h, size, nw, nh int }{{800, 400, 416, 416, 208}, {100, 200, 128, 64, 128}} {
+		img := &detect.RGB{W: c.w, H: c.h, Pix: make([]byte, c.w*c.h*3)}
+		for k := 0; k < len(img.Pix); k += 3 {
+			img.Pix[k], img.Pix[k+1], img.Pix[k+2] = 200, 100, 50
+		}
+		dst := make([]float32, c.size*c.size*3)
+		scale := letterbox(img, dst, c.size)
+		if want := float64(c.nw) / float64(c.w); scale != want {
+			t.Errorf("%dx%d: scale %v, want %v", c.w, c.h, scale, want)
+		}
+		want := [3]float32{(50 - 103.53) / 57.375, (100 - 116.28) / 57.12, (200 - 123.675) / 58.395}
+		for y := 0; y < c.size; y++ {
+			for x := 0; x < c.size; x++ {
+				for ch := 0; ch < 3; ch++ {
+					got := dst[(y*c.size+x)*3+ch]
+					exp := float32(0)
+					if x < c.nw && y < c.nh {
+						exp = want[ch]
+					}
+					if math.Abs(float64(got-exp)) > 1e-4 {
+						t.Fatalf("%dx%d at %d,%d channel %d: %v, want %v", c.w, c.h, x, y, ch, got, exp)
+					}
+				}
+			}
+		}
+	}
+}
