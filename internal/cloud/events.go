@@ -219,6 +219,17 @@ func (s *Server) pushEvent(ctx context.Context, household string, sealed []byte)
 		return
 	}
 	for _, p := range subs {
+		// A subscription outlives its account's membership only until the
+		// next event.
+		if _, err := s.st.Member(ctx, household, p.AccountID); errors.Is(err, store.ErrNotFound) {
+			if err := s.st.DeletePushSub(ctx, household, p.AccountID, p.Endpoint); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.log.Error("deleting push subscription", "household", household, "err", err)
+			}
+			continue
+		} else if err != nil {
+			s.log.Error("push subscription's member", "household", household, "err", err)
+			continue
+		}
 		var sub webpush.Subscription
 		sub.Endpoint, sub.Keys.P256dh, sub.Keys.Auth = p.Endpoint, p.P256dh, p.Auth
 		err := sender.Send(ctx, sub, webpush.Message{Payload: sealed, TTL: pushTTL, Urgency: webpush.UrgencyHigh})

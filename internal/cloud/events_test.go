@@ -284,6 +284,7 @@ type pushService struct {
 }
 
 type pushed struct {
+	path string
 	body []byte
 	auth string
 }
@@ -293,7 +294,7 @@ func newPushService(t *testing.T) *pushService {
 	p.status.Store(201)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		p.got <- pushed{body: b, auth: r.Header.Get("Authorization")}
+		p.got <- pushed{path: r.URL.Path, body: b, auth: r.Header.Get("Authorization")}
 		w.WriteHeader(int(p.status.Load()))
 	}))
 	t.Cleanup(p.srv.Close)
@@ -468,4 +469,47 @@ func TestEventsInsiderScan(t *testing.T) {
 		t.Fatalf("scanned %d bytes, fewer than the %d uploaded: the objects are not where the scan looks", scanned, uploaded)
 	}
 	t.Logf("insider scan: %d bytes under the cloud's data directory, no event plaintext", scanned)
+}
+
+// A member removed from the household gets no more pushes: the
+// subscription is deleted at the next event.
+func TestEventsPushAfterRemoval(t *testing.T) {
+	e := newEnvWith(t, nil)
+	alice, bob := e.signUp("alice@example.com"), e.signUp("bob@example.com")
+	st := e.household(alice, "Home")
+	hub := newEventHub(t, e, alice, st)
+	hh := "/v1/households/" + st.HouseholdID
+	if status, body := post(t, alice.c, hh+"/members", []byte(`{"email":"bob@example.com","role":"member"}`)); status != 201 {
+		t.Fatalf("add bob: %d %s", status, body)
+	}
+	ps := newPushService(t)
+	ua, _ := ecdh.P256().GenerateKey(rand.Reader)
+	secret := make([]byte, 16)
+	rand.Read(secret)
+	sub := func(m *member, path string) {
+		body, _ := json.Marshal(map[string]any{"endpoint": ps.srv.URL + path, "keys": map[string]string{
+			"p256dh": base64.RawURLEncoding.EncodeToString(ua.PublicKey().Bytes()), "auth": base64.RawURLEncoding.EncodeToString(secret)}})
+		if status, got := post(t, m.c, hh+"/push", body); status != 201 {
+			t.Fatalf("subscribe %s: %d %s", path, status, got)
+		}
+	}
+	sub(bob, "/bob") // older: delivered first
+	e.clock.Add(time.Second)
+	sub(alice, "/alice")
+	if status, body := call(t, alice.c, "DELETE", hh+"/members/"+bob.accountID(t), nil); status != 200 {
+		t.Fatalf("remove bob: %d %s", status, body)
+	}
+	hub.event(record(time.Unix(1_800_000_000, 0).UTC(), eventrec.StateStart))
+	select {
+	case got := <-ps.got:
+		if got.path != "/alice" {
+			t.Fatalf("push to %s, want only /alice", got.path)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no push arrived")
+	}
+	subs, err := e.st.PushSubs(context.Background(), st.HouseholdID)
+	if err != nil || len(subs) != 1 || !strings.HasSuffix(subs[0].Endpoint, "/alice") {
+		t.Errorf("subscriptions after the event: %+v %v, want alice's only", subs, err)
+	}
 }
