@@ -353,15 +353,27 @@ func (l *liveRelay) serveViewer(s *Server, c *liveConn, household, account strin
 			c.sendJSON(refuse)
 			continue
 		}
+		// The hub gets the viewer's fields it knows, and ICE servers only
+		// from the cloud: a viewer cannot point the hub at a relay.
+		out := make(map[string]json.RawMessage, len(viewerFields)+1)
+		for _, k := range viewerFields {
+			if v, ok := m[k]; ok {
+				out[k] = v
+			}
+		}
 		if typ == "offer" && s.opt.TURN != nil {
 			if cred, err := s.opt.TURN.Credentials("hub-"+hub.device, turnHubCredentialTT); err == nil {
 				b, _ := json.Marshal([]ICEServer{cred})
-				m["ice_servers"] = b
+				out["ice_servers"] = b
 			}
 		}
-		hub.conn.sendJSON(m)
+		hub.conn.sendJSON(out)
 	}
 }
+
+// viewerFields are the fields of a viewer's message passed on to the hub
+// (docs/FORMAT.md, "Live view signalling").
+var viewerFields = []string{"type", "session", "camera", "device", "ts", "fingerprint", "sig", "sdp"}
 
 func (l *liveRelay) serveHub(s *Server, c *liveConn, household, device string) {
 	defer c.close()
