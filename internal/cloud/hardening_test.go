@@ -10,10 +10,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/client"
 	"vigil/internal/devauth"
 	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
 )
 
 // zeros is an endless-looking body of n zero bytes that counts what the
@@ -117,5 +120,72 @@ func TestTrustProxyRightmostForwardedFor(t *testing.T) {
 	// as its own entry, is not held to the first one's limit.
 	if st := pairing("203.0.113.7, 198.51.100.9"); st != http.StatusBadRequest {
 		t.Errorf("another client behind the proxy: status %d, want 400 (not rate limited)", st)
+	}
+}
+
+// An invite takes at most maxJoinRequestsTotal requests, declined ones
+// included; once a request is approved it takes no more (410), and the
+// approval does not keep it alive past the expiry it was created with.
+func TestJoinInviteBounds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	bob := e.signUp("bob@example.com")
+	carol := e.signUp("carol@example.com")
+	st := e.household(alice, "Home")
+	hh := st.HouseholdID
+	secret := make([]byte, 32)
+	rand.Read(secret)
+
+	// Declining makes no room for ever more requests.
+	inv, err := alice.c.CreateInvite(ctx, hh, "member", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 16
+	for i := range total {
+		rid, _, _ := joinRequest(t, carol, inv.ID, secret)
+		if status, b, _ := alice.c.Raw(ctx, "DELETE", "/v1/households/"+hh+"/join-requests/"+rid, nil); status != 200 {
+			t.Fatalf("decline %d: %d %s", i, status, b)
+		}
+	}
+	k, _ := keydir.NewDeviceKeys()
+	dev := vmember.EncodeDevice(k)
+	if _, err := carol.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 429) {
+		t.Errorf("request %d on one invite: %v, want 429", total+1, err)
+	}
+
+	// A used invite: no new requests, and no life past its expiry.
+	inv, err = alice.c.CreateInvite(ctx, hh, "member", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid, _, dev := joinRequest(t, bob, inv.ID, secret)
+	dk, err := vmember.ParseDevice(dev, keydir.RoleMember, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := st.AddDevice(alice.keys, dk, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.c.ApproveJoinRequest(ctx, hh, rid, link); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	k, _ = keydir.NewDeviceKeys()
+	dev = vmember.EncodeDevice(k)
+	_, err = carol.c.RequestJoin(ctx, inv.ID, dev, "tablet", vmember.JoinProof(secret, inv.ID, dev))
+	if !client.IsStatus(err, 410) || !strings.Contains(err.Error(), "this invite has been used") {
+		t.Errorf("request on a used invite: %v, want 410 this invite has been used", err)
+	}
+	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+		t.Errorf("status right after approval: %q %v", s, err)
+	}
+	e.clock.Add(5*time.Minute + time.Second)
+	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); !client.IsStatus(err, 404) {
+		t.Errorf("status after the invite's expiry: %q %v, want 404", s, err)
+	}
+	if status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil); status != 404 {
+		t.Errorf("invite after its expiry: %d %s", status, b)
 	}
 }

@@ -36,8 +36,14 @@ const (
 	maxInviteTTL     = 7 * 24 * time.Hour
 	// maxInvites bounds the live invites of one household.
 	maxInvites = 32
-	// maxJoinRequests bounds the requests of one invite.
-	maxJoinRequests = 8
+	// maxJoinRequests bounds the pending requests of one invite, and
+	// maxJoinRequestsTotal all its requests (declined ones too), so that
+	// declining does not make room for ever more.
+	maxJoinRequests      = 8
+	maxJoinRequestsTotal = 16
+	// usedInviteGrace is how long a used invite stays for its requester to
+	// see the approval (never past the invite's own expiry).
+	usedInviteGrace = 10 * time.Minute
 	// minMaxAge is the shortest retention a household may set.
 	minMaxAge = time.Hour
 )
@@ -212,6 +218,7 @@ type invite struct {
 	Created     time.Time `json:"created"`
 	Expires     time.Time `json:"expires"`
 	requests    []*joinRequest
+	used        bool // a request was approved: no new ones
 }
 
 type joinRequest struct {
@@ -396,6 +403,12 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if !ok {
 		return errorf(http.StatusNotFound, "this invite is unknown or has expired; ask an admin of the household for a new one")
 	}
+	if in.used {
+		return errorf(http.StatusGone, "this invite has been used; ask an admin of the household for a new one")
+	}
+	if len(in.requests) >= maxJoinRequestsTotal {
+		return errorf(http.StatusTooManyRequests, "this invite has had %d requests; ask for a new one", len(in.requests))
+	}
 	live := 0
 	for _, q := range in.requests {
 		if q.Status == joinPending {
@@ -489,7 +502,10 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 		}
 	}
 	q.Status = joinApproved
-	in.Expires = s.now().Add(10 * time.Minute) // long enough for the requester to see it
+	in.used = true
+	if grace := s.now().Add(usedInviteGrace); grace.Before(in.Expires) {
+		in.Expires = grace // long enough for the requester to see it
+	}
 	s.log.Info("join request approved", "household", c.household.ID, "request", q.ID, "account", q.AccountID, "device", q.DeviceID, "seq", seq)
 	writeJSON(w, http.StatusOK, map[string]any{"request_id": q.ID, "status": q.Status, "account_id": q.AccountID, "role": role, "seq": seq})
 	return nil
