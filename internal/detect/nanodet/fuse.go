@@ -8,7 +8,9 @@ package nanodet
 //   - PadV2 (a very negative constant) -> Transpose -> MaxPool VALID
 //     likewise, padding ignored by the max;
 //   - Conv2D -> Add (bias) [-> Transpose] -> LeakyRelu becomes one Conv2D
-//     whose GEMM adds the bias and applies the activation per tile.
+//     whose GEMM adds the bias and applies the activation per tile;
+//   - a Sigmoid just before an output is dropped and the output marked in
+//     g.logits: the decoder applies it to the few scores above threshold.
 //
 // Nodes left without consumers are marked dead and never run.
 func fuse(g *graph) {
@@ -24,17 +26,18 @@ func fuse(g *graph) {
 		}
 		return u
 	}
-	replace := func(old, nw int) {
+	// replace makes every reader of node old read nw instead.
+	replace := func(old int, nw ref) {
 		for _, n := range g.nodes {
 			for k := range n.inputs {
 				if n.inputs[k].node == old {
-					n.inputs[k] = ref{nw, 0}
+					n.inputs[k] = nw
 				}
 			}
 		}
 		for k, o := range g.outputs {
-			if o == old {
-				g.outputs[k] = nw
+			if o == old && nw.out == 0 {
+				g.outputs[k] = nw.node
 			}
 		}
 	}
@@ -104,7 +107,7 @@ func fuse(g *graph) {
 			continue
 		}
 		n.bias = bias.f
-		replace(a, i)
+		replace(a, ref{i, 0})
 		an.inputs = nil
 		u = users()
 		// An activation right after (possibly behind a layout Transpose).
@@ -115,17 +118,37 @@ func fuse(g *graph) {
 		switch nn := g.nodes[next]; {
 		case nn.op == "LeakyRelu":
 			n.leaky, n.alpha = true, nn.alpha
-			replace(next, i)
+			replace(next, ref{i, 0})
 			nn.inputs = nil
 		case nn.op == "Transpose" && u[next] == 1:
 			l := consumer(g, next)
 			if l >= 0 && g.nodes[l].op == "LeakyRelu" {
 				n.leaky, n.alpha = true, g.nodes[l].alpha
-				replace(l, next)
+				replace(l, ref{next, 0})
 				g.nodes[l].inputs = nil
 			}
 		}
 		u = users()
+	}
+	// A Sigmoid whose only path leads, through layout ops, to an output is
+	// left to the decoder, which applies it only to the scores it keeps.
+	g.logits = make([]bool, len(g.outputs))
+	for k, o := range g.outputs {
+		i := o
+		for {
+			n := g.nodes[i]
+			if (n.op == "Identity" || n.op == "Transpose" || n.op == "Reshape") && u[i] == 1 {
+				i = n.inputs[0].node
+				continue
+			}
+			break
+		}
+		if n := g.nodes[i]; n.op == "Sigmoid" && u[i] == 1 && i != o {
+			replace(i, n.inputs[0])
+			n.inputs = nil
+			g.logits[k] = true
+			u = users()
+		}
 	}
 	markLive(g)
 }

@@ -131,6 +131,7 @@ type graph struct {
 	input   int             // the Placeholder
 	outputs []int           // Identity nodes, sorted by name
 	live    []bool          // nodes the outputs need (nil: all)
+	logits  []bool          // per output: its Sigmoid was left out (see fuse)
 }
 
 // supported lists the ops the executor implements.

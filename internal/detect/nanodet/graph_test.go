@@ -3,6 +3,7 @@ package nanodet
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -80,8 +81,9 @@ func TestParseGraphRefuses(t *testing.T) {
 	}
 }
 
-// FuzzParseGraph feeds hostile model files to the loader and constant
-// folding: they must fail cleanly, within the memory bounds.
+// FuzzParseGraph feeds hostile model files to the loader, constant
+// folding, the fusion pass and a run: they must fail cleanly, within the
+// memory bounds.
 func FuzzParseGraph(f *testing.F) {
 	f.Add([]byte(tinyModel), tinyBin())
 	f.Add([]byte(strings.Replace(tinyModel, `"op":"Pad"`, `"op":"PadV2"`, 1)), tinyBin())
@@ -97,6 +99,7 @@ func FuzzParseGraph(f *testing.F) {
 		if err := foldConstants(g); err != nil {
 			return
 		}
+		fuse(g)
 		e := newExecutor(g)
 		_, _ = e.run(ft([]int{1, 2, 2, 1}, 1, 2, 3, 4))
 	})
@@ -116,6 +119,7 @@ func TestFuseKeepsResults(t *testing.T) {
 	}
 	x := &tensor{shape: []int{1, 3, 128, 128}, f: randFloats(rand.New(rand.NewPCG(9, 10)), 3*128*128)}
 	var outs [2][]*tensor
+	var logits []bool
 	for k := range outs {
 		g, err := parseGraph(jsonData, bin)
 		if err != nil {
@@ -139,6 +143,7 @@ func TestFuseKeepsResults(t *testing.T) {
 				}
 			}
 			t.Logf("fused: %d paddings, %d biases, %d activations", padded, biased, activated)
+			logits = g.logits
 			if padded < 25 || biased < 30 || activated < 25 {
 				t.Errorf("too few convolutions fused")
 			}
@@ -151,6 +156,22 @@ func TestFuseKeepsResults(t *testing.T) {
 	}
 	for k := range outs[0] {
 		sameShape(t, "output", outs[1][k].shape, outs[0][k].shape)
-		near(t, "output", outs[1][k].f, outs[0][k].f)
+		got := outs[1][k].f
+		if logits[k] {
+			got = make([]float32, len(outs[1][k].f))
+			for j, v := range outs[1][k].f {
+				got[j] = float32(1 / (1 + math.Exp(-float64(v))))
+			}
+		}
+		near(t, "output", got, outs[0][k].f)
+	}
+	n := 0
+	for _, l := range logits {
+		if l {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d score outputs left to the decoder's sigmoid, want 3", n)
 	}
 }

@@ -322,9 +322,14 @@ func (m *Model) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection
 // decode turns the outputs into detections in the original image's pixels.
 func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 	var ds []detect.Detection
-	minScore := float32(m.opts.MinScore)
 	for _, l := range m.levels {
 		scores, boxes := outs[l.scores].f, outs[l.boxes].f
+		logits := m.ex.g.logits != nil && m.ex.g.logits[l.scores]
+		minScore := float32(m.opts.MinScore)
+		if logits {
+			// sigmoid(s) >= p  <=>  s >= log(p / (1-p)).
+			minScore = float32(math.Log(m.opts.MinScore / (1 - m.opts.MinScore)))
+		}
 		nc := len(cocoLabels)
 		for cell := 0; cell < l.grid*l.grid; cell++ {
 			sc := scores[cell*nc : (cell+1)*nc]
@@ -348,9 +353,13 @@ func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 				if x1 <= x0 || y1 <= y0 {
 					continue
 				}
+				score := float64(s)
+				if logits {
+					score = 1 / (1 + math.Exp(-score))
+				}
 				ds = append(ds, detect.Detection{
 					Label: cocoLabels[c],
-					Score: float64(s),
+					Score: score,
 					Box:   detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0},
 				})
 			}
