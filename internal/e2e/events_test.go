@@ -21,6 +21,7 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/cloud/client"
+	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
@@ -163,6 +164,25 @@ func TestEvents(t *testing.T) {
 	if _, _, err := hub.record(b); err != nil {
 		t.Fatal(err)
 	}
+	// Event E's record claims another start than its signed header: refused.
+	e := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: segs[2].Start.Add(600 * time.Millisecond),
+		Labels: []string{"horse"}, Zones: []string{"paddock"}, Score: 0.6}
+	if _, _, err := hub.upload(func(seq uint64, epoch uint32, st *keydir.State) ([]byte, error) {
+		body, err := eventrec.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		h := envelope.Header{Kind: envelope.KindEvent, Stream: eventrec.StreamEvents, Sequence: seq, Start: e.Start.Add(-time.Minute), Epoch: epoch}
+		return envelope.Seal(h, e.Start.Add(-time.Minute), hub.key, body, st.EpochRecipient())
+	}, eventrec.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	// Event F names a segment as its snapshot: the row shows no image.
+	f := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateEnd, Start: segs[2].Start.Add(time.Second),
+		End: segs[2].Start.Add(1500 * time.Millisecond), Labels: []string{"cat"}, Zones: []string{"yard"}, Score: 0.5, Snapshot: segs[0].Key}
+	if _, _, err := hub.record(f); err != nil {
+		t.Fatal(err)
+	}
 	// Event C is uploaded while the inbox is open (the script asks for it).
 	cRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: time.Now(),
 		Labels: []string{"dog"}, Zones: []string{"garden"}, Alert: true, Score: 0.8, Box: [4]float64{0.1, 0.1, 0.2, 0.2}}
@@ -221,9 +241,13 @@ func TestEvents(t *testing.T) {
 		SnapH    int    `json:"snapHeight"`
 		SnapSrc  string `json:"snapSrc"`
 		SnapNone bool   `json:"snapNone"`
+		SnapErr  string `json:"snapError"`
+		BoxLeft  string `json:"boxLeft"`
+		BoxWidth string `json:"boxWidth"`
 	}
 	var res struct {
 		Rows        []row    `json:"rows"`
+		InboxError  string   `json:"inboxError"`
 		AlertRows   []string `json:"alertRows"`
 		CarRows     []string `json:"carRows"`
 		LiveRow     row      `json:"liveRow"`
@@ -261,8 +285,14 @@ func TestEvents(t *testing.T) {
 	for _, r := range res.Rows {
 		byID[r.ID] = r
 	}
-	if len(res.Rows) != 2 {
-		t.Errorf("the inbox shows %d rows, want 2 (the start and end records of one event merge): %+v", len(res.Rows), res.Rows)
+	if len(res.Rows) != 3 {
+		t.Errorf("the inbox shows %d rows, want 3 (the start and end records of one event merge; E is refused): %+v", len(res.Rows), res.Rows)
+	}
+	if _, ok := byID[e.ID]; ok || !strings.Contains(res.InboxError, "1 event record could not be opened") || !strings.Contains(res.InboxError, "times disagree") {
+		t.Errorf("event E (times disagreeing with its signed header) is shown (%v) or not reported: %q", ok, res.InboxError)
+	}
+	if rf := byID[f.ID]; rf.Labels != "cat" || rf.SnapW != 0 || !strings.Contains(rf.SnapErr, "not a snapshot") {
+		t.Errorf("event F, whose snapshot key names a segment: %+v", rf)
 	}
 	ra, rb := byID[a.ID], byID[b.ID]
 	if ra.Camera != hh.Camera || ra.Labels != "person" || ra.Zones != "driveway" || !ra.Alert || ra.Ongoing {
@@ -271,14 +301,20 @@ func TestEvents(t *testing.T) {
 	if ra.SnapW != 96 || ra.SnapH != 64 || !strings.HasPrefix(ra.SnapSrc, "blob:") {
 		t.Errorf("event A's snapshot: %dx%d from %q, want the 96x64 JPEG from a blob: URL", ra.SnapW, ra.SnapH, ra.SnapSrc)
 	}
+	if ra.BoxLeft != "20%" || ra.BoxWidth != "30%" {
+		t.Errorf("event A's box is drawn at left %q width %q, want 20%% and 30%%", ra.BoxLeft, ra.BoxWidth)
+	}
 	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "?t=" + strconv.FormatInt(aStart.UnixMilli(), 10); ra.Play != want {
 		t.Errorf("event A links to %q, want %q", ra.Play, want)
 	}
 	if rb.Labels != "car" || rb.Zones != "street" || rb.Alert || !rb.Ongoing || !rb.SnapNone {
 		t.Errorf("event B shows %+v, want car, street, no alert, ongoing, no snapshot", rb)
 	}
-	if len(res.Rows) == 2 && res.Rows[0].ID != b.ID {
-		t.Errorf("the inbox is not newest first: %s then %s", res.Rows[0].ID, res.Rows[1].ID)
+	for i := 1; i < len(res.Rows); i++ {
+		if res.Rows[i].Start > res.Rows[i-1].Start {
+			t.Errorf("the inbox is not newest first: %+v", res.Rows)
+			break
+		}
 	}
 	if strings.Join(res.AlertRows, ",") != a.ID || strings.Join(res.CarRows, ",") != b.ID {
 		t.Errorf("filters: alerts only shows %v (want A), label car shows %v (want B)", res.AlertRows, res.CarRows)
@@ -289,8 +325,8 @@ func TestEvents(t *testing.T) {
 	if res.Banner != "Dog at "+hh.Camera+" (garden)" {
 		t.Errorf("the live banner says %q", res.Banner)
 	}
-	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 4 || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) || !strings.Contains(marks, dRec.ID) {
-		t.Errorf("the timeline marks %v, want events A, B, C and D", res.Marks)
+	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 5 || !strings.Contains(marks, f.ID) || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) || !strings.Contains(marks, dRec.ID) {
+		t.Errorf("the timeline marks %v, want events A, B, C, D and F", res.Marks)
 	}
 	if res.MarkClicked != aStart.UnixMilli() || res.MarkPlayed <= 0 {
 		t.Errorf("clicking event A's mark: clicked %d (want %d), first frame after %.0f ms", res.MarkClicked, aStart.UnixMilli(), res.MarkPlayed)

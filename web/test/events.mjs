@@ -42,7 +42,7 @@ async function deviceString(page) {
 
 // rows reads the inbox as shown, waiting for the snapshots to settle.
 async function rows(page) {
-  await page.waitForFunction(() => [...document.querySelectorAll('.ev-row img.ev-snap')].every((i) => i.complete && i.src), null, { timeout: 20000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('.ev-row .ev-snap-wrap')].every((w) => w.querySelector('.ev-snap-error') || [...w.querySelectorAll('img.ev-snap')].every((i) => i.complete && i.src) || w.textContent === 'no snapshot'), null, { timeout: 20000 });
   return page.$$eval('.ev-row', (els) =>
     els.map((li) => {
       const img = li.querySelector('img.ev-snap');
@@ -59,6 +59,9 @@ async function rows(page) {
         snapHeight: img ? img.naturalHeight : 0,
         snapSrc: img ? img.src : '',
         snapNone: !img,
+        snapError: li.querySelector('.ev-snap-error')?.textContent ?? '',
+        boxLeft: li.querySelector('.ev-box')?.style.left ?? '',
+        boxWidth: li.querySelector('.ev-box')?.style.width ?? '',
       };
     }),
   );
@@ -130,9 +133,8 @@ try {
 
   await page.goto(inbox);
   await page.waitForSelector('.ev-row', { timeout: 20000 });
-  await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 2, null, { timeout: 20000 });
-  const err = await page.textContent('#ev-error');
-  if (err) fail('inbox: ' + err);
+  await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 3, null, { timeout: 20000 });
+  out.inboxError = await page.textContent('#ev-error');
   out.rows = await rows(page);
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-inbox.png'), fullPage: true });
 
@@ -205,7 +207,7 @@ try {
 
   // The timeline marks this camera's events; a click plays from one.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
-  await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 4 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 5 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
   const evErr = await page.getAttribute('#tl-bar', 'data-events-error');
   if (evErr) fail('timeline events: ' + evErr);
   out.marks = await page.$$eval('#tl-bar .tl-event', (els) => els.map((e) => e.dataset.id));

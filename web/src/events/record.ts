@@ -45,8 +45,8 @@ export interface OpenerKeys {
 
 /** RecordError: a record that opened but is not a valid event record. */
 export class RecordError extends Error {
-  constructor(message: string) {
-    super(`event record: ${message}`);
+  constructor(message: string, what = 'event record') {
+    super(`${what}: ${message}`);
     this.name = 'RecordError';
   }
 }
@@ -153,11 +153,12 @@ export async function openRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<
 
 /** openSnapshot opens a sealed snapshot and returns its JPEG. */
 export async function openSnapshot(sealed: Uint8Array, keys: OpenerKeys): Promise<Uint8Array> {
-  if (sealed.length > MAX_SNAPSHOT_BYTES + (64 << 10)) throw bad('the sealed snapshot is too large');
+  const snapErr = (m: string) => new RecordError(m, 'snapshot');
+  if (sealed.length > MAX_SNAPSHOT_BYTES + (64 << 10)) throw snapErr('too large');
   const o = await openObject(sealed, keys.identities, keys.trustedSigners);
-  if (o.header.kind !== KIND_SNAPSHOT || o.header.stream !== STREAM_SNAPSHOTS) throw bad(`a ${o.header.kindName} on stream "${o.header.stream}" is not a snapshot`);
+  if (o.header.kind !== KIND_SNAPSHOT || o.header.stream !== STREAM_SNAPSHOTS) throw snapErr(`a ${o.header.kindName} on stream "${o.header.stream}" is not a snapshot`);
   const b = o.plaintext;
-  if (b.length > MAX_SNAPSHOT_BYTES || b.length < 3 || b[0] !== 0xff || b[1] !== 0xd8 || b[2] !== 0xff) throw bad('the snapshot is not a JPEG');
+  if (b.length > MAX_SNAPSHOT_BYTES || b.length < 3 || b[0] !== 0xff || b[1] !== 0xd8 || b[2] !== 0xff) throw snapErr('not a JPEG');
   return b;
 }
 

@@ -87,20 +87,25 @@ route('/h/:hh/events', async (root, p) => {
 
   function row(e: Event): HTMLLIElement {
     const range = `${new Date(e.start).toLocaleDateString()} ${clock(e.start)} – ${e.end === null ? 'ongoing' : clock(e.end)}`;
-    const img = h('img', { class: 'ev-snap', alt: `snapshot of ${headline(e)}`, width: 160 });
-    img.style.maxWidth = '160px';
-    img.style.borderRadius = '4px';
+    const img = h('img', { class: 'ev-snap', alt: `snapshot of ${headline(e)}` });
+    Object.assign(img.style, { display: 'block', width: '100%', borderRadius: '4px' });
     const snapWrap = h('div', { class: 'ev-snap-wrap' });
-    snapWrap.style.minWidth = '160px';
+    Object.assign(snapWrap.style, { position: 'relative', width: '160px', flex: '0 0 160px', alignSelf: 'flex-start' });
     if (e.snapshot) {
       snapWrap.append(img);
+      const [x, y, w, bh] = e.box;
+      if (w > 0 && bh > 0) {
+        // The event's best box, drawn over the snapshot.
+        const box = h('div', { class: 'ev-box', title: `score ${Math.round(e.score * 100)}%` });
+        Object.assign(box.style, { position: 'absolute', left: `${x * 100}%`, top: `${y * 100}%`, width: `${w * 100}%`, height: `${bh * 100}%`, border: '2px solid #f1c40f', boxSizing: 'border-box', pointerEvents: 'none' });
+        snapWrap.append(box);
+      }
       snapshotURL(e.snapshot).then(
         (u) => {
           img.src = u;
         },
         (x) => {
-          img.remove();
-          snapWrap.append(h('span', { class: 'error ev-snap-error' }, x instanceof Error ? x.message : String(x)));
+          snapWrap.replaceChildren(h('span', { class: 'error ev-snap-error' }, x instanceof Error ? x.message : String(x)));
         },
       );
     } else snapWrap.append(h('span', { class: 'muted' }, 'no snapshot'));
@@ -174,7 +179,7 @@ route('/h/:hh/events', async (root, p) => {
   }
   const { failures } = await loadEvents(hh, keys, sealedOnly, events);
   if (closed) return;
-  if (failures.length) showError(err, `${failures.length} event records could not be opened: ${failures[0].error}`);
+  if (failures.length) showError(err, `${failures.length} event record${failures.length === 1 ? '' : 's'} could not be opened: ${failures[0].error}`);
   render();
   push.replaceChildren(pushControls(hh));
 
