@@ -197,3 +197,45 @@ func TestLetterbox(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultDirFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_MODELS", dir)
+	if got := DefaultDir(); got != dir {
+		t.Errorf("DefaultDir with VIGIL_MODELS=%s: %s", dir, got)
+	}
+	if _, err := Load(DefaultDir()); !errors.Is(err, ErrNoModel) {
+		t.Errorf("Load of an empty VIGIL_MODELS: %v, want ErrNoModel", err)
+	}
+}
+
+// TestConcurrentDetect runs detections from several goroutines (runs are
+// serialised; run with -race) and checks they agree.
+func TestConcurrentDetect(t *testing.T) {
+	m := testModel(t)
+	img := frame(t, "vtest.avi", 200, 768, 576)
+	want, err := m.Detect(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := m.Detect(context.Background(), img)
+			if err == nil && len(got) != len(want) {
+				err = fmt.Errorf("%d detections, want %d", len(got), len(want))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
