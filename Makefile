@@ -52,12 +52,14 @@ test: vet web models
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app
-# (first live frame, glass-to-glass latency, seek; headless Chromium) benchmarks.
+# (first live frame, glass-to-glass latency, seek; headless Chromium) and detection (vtest.avi:
+# cost per stage, precision and recall against testdata/groundtruth) benchmarks.
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	./bin/vigil bench record --streams $(STREAMS) --duration $(DURATION)
 	./bin/vigil bench cloud --hubs $(HUBS) --rate $(RATE) --duration $(DURATION)
 	./bin/vigil bench web
+	./bin/vigil bench detect --file /usr/share/doc/opencv-doc/examples/data/vtest.avi --json bench-vtest-boxes.json
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps

@@ -29,8 +29,11 @@ func runBench(e env) error {
 	if len(e.args) > 0 && e.args[0] == "web" {
 		return benchWeb(e, e.args[1:])
 	}
+	if len(e.args) > 0 && e.args[0] == "detect" {
+		return benchDetect(e, e.args[1:])
+	}
 	if len(e.args) == 0 || e.args[0] != "record" {
-		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web", ErrUsage)
+		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web | detect", ErrUsage)
 	}
 	fs := newFlags(e, "bench record", "--streams N --duration D")
 	streams := fs.Int("streams", 10, "number of camera streams")
