@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -254,6 +255,9 @@ func TestEvents(t *testing.T) {
 		Banner      string   `json:"banner"`
 		Marks       []string `json:"marks"`
 		MarkClicked int64    `json:"markClicked"`
+		InboxPath   string   `json:"inboxPath"`
+		LinkClicked int64    `json:"linkClicked"`
+		LinkCursor  float64  `json:"linkCursor"`
 		MarkPlayed  float64  `json:"markPlayed"`
 		PushBody    struct {
 			Endpoint string            `json:"endpoint"`
@@ -327,6 +331,12 @@ func TestEvents(t *testing.T) {
 	}
 	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 5 || !strings.Contains(marks, f.ID) || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) || !strings.Contains(marks, dRec.ID) {
 		t.Errorf("the timeline marks %v, want events A, B, C, D and F", res.Marks)
+	}
+	if res.InboxPath != "/h/"+hh.ID+"/events" {
+		t.Errorf("the household page's Events link leads to %q", res.InboxPath)
+	}
+	if res.LinkClicked != aStart.UnixMilli() || math.Abs(res.LinkCursor-float64(aStart.UnixMilli())) > 2500 {
+		t.Errorf("event A's link plays from %d (play head at %.0f), want %d", res.LinkClicked, res.LinkCursor, aStart.UnixMilli())
 	}
 	if res.MarkClicked != aStart.UnixMilli() || res.MarkPlayed <= 0 {
 		t.Errorf("clicking event A's mark: clicked %d (want %d), first frame after %.0f ms", res.MarkClicked, aStart.UnixMilli(), res.MarkPlayed)

@@ -131,8 +131,11 @@ try {
   const enrol = await fetch(ctl + '/enrol', { method: 'POST', body: dev });
   if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
 
-  await page.goto(inbox);
+  // From the household page's Cameras card.
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}`);
+  await page.click('#household-events');
   await page.waitForSelector('.ev-row', { timeout: 20000 });
+  out.inboxPath = new URL(page.url()).pathname;
   await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 3, null, { timeout: 20000 });
   out.inboxError = await page.textContent('#ev-error');
   out.rows = await rows(page);
@@ -204,6 +207,17 @@ try {
   const fromPush = await openPush(page, out.pushPayload);
   if (fromPush.error) fail('the service worker could not open the pushed payload: ' + fromPush.error);
   out.pushedTitle = fromPush.title;
+
+  // An event's link opens the timeline playing from the event's start.
+  await page.click(`.ev-row[data-id="${process.env.EVENT_A}"] a.ev-play`);
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#tl-video');
+    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
+  }, null, { timeout: 20000 });
+  const linkErr = await page.getAttribute('#tl-video', 'data-error');
+  if (linkErr) fail('playing from the event link: ' + linkErr);
+  out.linkClicked = Number(await page.getAttribute('#tl-bar', 'data-clicked'));
+  out.linkCursor = Number(await page.getAttribute('#tl-bar', 'data-cursor'));
 
   // The timeline marks this camera's events; a click plays from one.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);

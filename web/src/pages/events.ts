@@ -14,6 +14,8 @@ import { headline, merge, newestFirst, type Event } from '../events/record';
 import { pushControls } from '../events/push';
 
 const DAY = 24 * 3600_000;
+// Rows shown at first and added by "Show more".
+const ROWS = 100;
 const enc = encodeURIComponent;
 const pad = (n: number) => String(n).padStart(2, '0');
 const clock = (t: number) => {
@@ -42,6 +44,12 @@ route('/h/:hh/events', async (root, p) => {
   styleList();
   Object.assign(banner.style, { padding: '.6rem .9rem', borderRadius: '6px', margin: '.4rem 0', background: '#c0392b22', borderLeft: '4px solid #c0392b', fontWeight: '600' });
 
+  const more = h('button', { id: 'ev-more', type: 'button', class: 'secondary', hidden: true }, 'Show more');
+  more.addEventListener('click', () => {
+    limit += ROWS;
+    render();
+  });
+
   mount(
     root,
     h(
@@ -54,6 +62,7 @@ route('/h/:hh/events', async (root, p) => {
       status,
       err,
       list,
+      more,
     ),
   );
 
@@ -65,6 +74,20 @@ route('/h/:hh/events', async (root, p) => {
   const urls: string[] = [];
   const imgs = new Map<string, Promise<string>>(); // snapshot key -> blob: URL
   let bannerTimer = 0;
+  let limit = ROWS;
+  // Snapshots are fetched and opened when their row comes into view.
+  const loaders = new Map<Element, () => void>();
+  const seen = new IntersectionObserver(
+    (entries) => {
+      for (const en of entries) {
+        if (!en.isIntersecting) continue;
+        loaders.get(en.target)?.();
+        loaders.delete(en.target);
+        seen.unobserve(en.target);
+      }
+    },
+    { rootMargin: '400px' },
+  );
 
   function snapshotURL(key: string): Promise<string> {
     let u = imgs.get(key);
@@ -100,14 +123,17 @@ route('/h/:hh/events', async (root, p) => {
         Object.assign(box.style, { position: 'absolute', left: `${x * 100}%`, top: `${y * 100}%`, width: `${w * 100}%`, height: `${bh * 100}%`, border: '2px solid #f1c40f', boxSizing: 'border-box', pointerEvents: 'none' });
         snapWrap.append(box);
       }
-      snapshotURL(e.snapshot).then(
-        (u) => {
-          img.src = u;
-        },
-        (x) => {
-          snapWrap.replaceChildren(h('span', { class: 'error ev-snap-error' }, x instanceof Error ? x.message : String(x)));
-        },
+      loaders.set(snapWrap, () =>
+        snapshotURL(e.snapshot).then(
+          (u) => {
+            img.src = u;
+          },
+          (x) => {
+            snapWrap.replaceChildren(h('span', { class: 'error ev-snap-error' }, x instanceof Error ? x.message : String(x)));
+          },
+        ),
       );
+      seen.observe(snapWrap);
     } else snapWrap.append(h('span', { class: 'muted' }, 'no snapshot'));
     const badge = e.alert ? h('span', { class: 'ev-alert' }, 'Alert') : null;
     if (badge) Object.assign(badge.style, { background: '#c0392b', color: '#fff', borderRadius: '4px', padding: '0 .4rem', fontSize: '.8rem' });
@@ -140,7 +166,10 @@ route('/h/:hh/events', async (root, p) => {
     const cam = camSel.value;
     const label = labelSel.value;
     const shown = newestFirst(events.values()).filter((e) => (!cam || e.camera === cam) && (!label || e.labels.includes(label)) && (!alertsOnly.checked || e.alert));
-    list.replaceChildren(...shown.map(row));
+    seen.disconnect();
+    loaders.clear();
+    list.replaceChildren(...shown.slice(0, limit).map(row));
+    more.hidden = shown.length <= limit;
     list.dataset.count = String(shown.length);
     status.textContent = events.size ? `${shown.length} of ${events.size} events.` : 'No events in the last 7 days.';
   }
@@ -203,6 +232,7 @@ route('/h/:hh/events', async (root, p) => {
   return () => {
     closed = true;
     live?.close();
+    seen.disconnect();
     clearTimeout(bannerTimer);
     for (const u of urls) URL.revokeObjectURL(u);
   };
