@@ -120,6 +120,7 @@ type Server struct {
 	acctLimit *auth.Limiter // failed sign-ins per account: backoff
 	devices   *devauth.Verifier
 	bodyReads chan struct{} // device bodies being read (uploads.go)
+	bodyWait  time.Duration // how long a body waits for its turn (uploads.go)
 
 	mux *http.ServeMux
 
@@ -194,7 +195,7 @@ func New(o Options) (*Server, error) {
 		MaxKeys: 100_000, Now: o.Now,
 	})
 	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
-	s.bodyReads = make(chan struct{}, maxBodyReads)
+	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))

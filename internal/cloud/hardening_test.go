@@ -1,6 +1,7 @@
 package cloud_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -187,5 +188,88 @@ func TestJoinInviteBounds(t *testing.T) {
 	}
 	if status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil); status != 404 {
 		t.Errorf("invite after its expiry: %d %s", status, b)
+	}
+}
+
+// stalled is a body that sends one byte and then waits for release, when
+// it fails (the client gives up on the request).
+type stalled struct {
+	sent    bool
+	release chan struct{}
+}
+
+func (s *stalled) Read(p []byte) (int, error) {
+	if !s.sent && len(p) > 0 {
+		s.sent = true
+		p[0] = 0
+		return 1, nil
+	}
+	<-s.release
+	return 0, fmt.Errorf("released")
+}
+
+// At most cloud.MaxBodyReads device bodies are read at once: while that
+// many hubs send slowly, another upload gets 503 with Retry-After; when
+// they are gone, uploads go through again.
+func TestDeviceBodyReadsBounded(t *testing.T) {
+	e := newEnv(t)
+	cloud.SetBodyWait(e.srv, 50*time.Millisecond)
+	alice := e.signUp("alice@example.com")
+	st := e.household(alice, "Home")
+	hub, key := e.addHub(alice, st)
+	signed := func(body io.Reader, size int64, signedBody []byte) *http.Request {
+		t.Helper()
+		req, err := http.NewRequest("PUT", e.url+"/v1/objects", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size
+		if err := devauth.Sign(req, signedBody, hub.DeviceID, key, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	release := make(chan struct{})
+	done := make(chan struct{})
+	for range cloud.MaxBodyReads {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			res, err := http.DefaultClient.Do(signed(&stalled{release: release}, 1<<20, nil))
+			if err == nil {
+				res.Body.Close()
+			}
+		}()
+	}
+	var seq uint64
+	upload := func() *http.Response {
+		t.Helper()
+		seq++
+		obj := seal(t, key, st, "front", seq, e.clock.Now().Add(-time.Minute), 1000)
+		res, err := http.DefaultClient.Do(signed(bytes.NewReader(obj), int64(len(obj)), obj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	var busy *http.Response
+	for range 200 { // until the stalled bodies hold every turn
+		if res := upload(); res.StatusCode == http.StatusServiceUnavailable {
+			busy = res
+			break
+		}
+	}
+	if busy == nil {
+		t.Fatalf("200 uploads while %d hubs stalled their bodies, none was told to wait", cloud.MaxBodyReads)
+	}
+	if busy.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	close(release)
+	for range cloud.MaxBodyReads {
+		<-done
+	}
+	if res := upload(); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated {
+		t.Errorf("upload after the stalled ones: status %d", res.StatusCode)
 	}
 }

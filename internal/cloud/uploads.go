@@ -53,7 +53,7 @@ func (s *Server) readDeviceBody(w http.ResponseWriter, r *http.Request) ([]byte,
 	if r.ContentLength > MaxObjectBytes {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, int64(MaxObjectBytes))
 	}
-	wait := time.NewTimer(bodyReadWait)
+	wait := time.NewTimer(s.bodyWait)
 	defer wait.Stop()
 	select {
 	case s.bodyReads <- struct{}{}:
