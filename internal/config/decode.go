@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -90,7 +91,10 @@ func (w *walker) errorf(n *yaml.Node, path, format string, args ...any) {
 	w.errs = append(w.errs, &Error{File: w.src.file, Line: n.Line, Key: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 // walk checks n against type t, recording the line of every key path.
 // Errors about an alias's target are reported at the alias.
@@ -108,9 +112,27 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		return
 	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		if n.Kind != yaml.ScalarNode {
+			w.errorf(at, path, "expected a value such as 30s, got %s", kindName(n))
+		}
+		return
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		w.walk(n, t.Elem(), path)
+	case reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		if n.Kind != yaml.ScalarNode {
+			w.errorf(at, path, "expected a %s, got %s", t.Kind(), kindName(n))
+		}
+	case reflect.Array:
+		if n.Kind != yaml.SequenceNode || len(n.Content) != t.Len() {
+			w.errorf(at, path, "expected a list of %d numbers, got %s", t.Len(), kindName(n))
+			return
+		}
+		for i, item := range n.Content {
+			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			w.errorf(at, path, "expected a string, got %s", kindName(n))
