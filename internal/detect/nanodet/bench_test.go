@@ -100,3 +100,11 @@ func benchConv(b *testing.B, threads int) {
 	}
 	b.ReportMetric(2*52*52*9*c*oc*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkDetectIm2col is BenchmarkDetect with every convolution lowered
+// by im2col, for comparison with the implicit stride-1 path.
+func BenchmarkDetectIm2col(b *testing.B) {
+	implicitConv = false
+	defer func() { implicitConv = true }()
+	BenchmarkDetect(b)
+}

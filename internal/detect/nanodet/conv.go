@@ -67,6 +67,12 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		e.conv = append(e.conv, make([]convScratch, workers-len(e.conv))...)
 	}
 	g := convGeom{H: H, W: W, C: C, KH: KH, KW: KW, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl, OW: OW, K: K}
+	if !direct && sh == 1 && sw == 1 && dh == 1 && dw == 1 && KH > 1 && implicitConv {
+		for b := 0; b < N; b++ {
+			e.convImplicit(n.packed, ep, &g, OH, x.f[b*H*W*C:(b+1)*H*W*C], out.f[b*M*OC:(b+1)*M*OC])
+		}
+		return out, nil
+	}
 	for b := 0; b < N; b++ {
 		xb := x.f[b*H*W*C : (b+1)*H*W*C]
 		ob := out.f[b*M*OC : (b+1)*M*OC]
@@ -104,6 +110,91 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		wg.Wait()
 	}
 	return out, nil
+}
+
+// implicitConv selects convImplicit for stride-1 convolutions (tests turn
+// it off to compare with im2col).
+var implicitConv = true
+
+// convImplicit computes a stride-1, undilated convolution without im2col.
+// The input is copied once into a zero-padded buffer of width Wp; output
+// pixel (oy, ox) is treated as virtual row v = oy*Wp + ox, so the window
+// row ky of v starts at padded pixel v + ky*Wp and consecutive virtual
+// rows are C floats apart. Each tile is then KH accumulating GEMM
+// micro-kernel calls of depth KW*C reading the padded input directly; the
+// Wp-OW virtual columns past each output row are computed and dropped.
+func (e *executor) convImplicit(b *packedB, ep *epilogue, g *convGeom, OH int, xb, ob []float32) {
+	C, KH, KW := g.C, g.KH, g.KW
+	OC := b.n
+	Wp := g.OW + KW - 1
+	Hp := OH + KH - 1
+	need := Hp*Wp*C + (mr+KW)*C // slack: the last tile reads past the end
+	if cap(e.padBuf) < need {
+		e.padBuf = make([]float32, need)
+	}
+	xp := e.padBuf[:need]
+	clear(xp)
+	for y := 0; y < g.H; y++ {
+		py := y + g.pt
+		if py < 0 || py >= Hp {
+			continue
+		}
+		x0, x1 := max(0, -g.pl), min(g.W, Wp-g.pl)
+		if x0 >= x1 {
+			continue
+		}
+		copy(xp[(py*Wp+x0+g.pl)*C:(py*Wp+x1+g.pl)*C], xb[(y*g.W+x0)*C:(y*g.W+x1)*C])
+	}
+	vn := (OH-1)*Wp + g.OW // virtual rows
+	tiles := (vn + mr - 1) / mr
+	panels := (OC + nr - 1) / nr
+	kr := KW * C // depth of one window row
+	workers := min(max(e.threads, 1), tiles)
+	if len(e.conv) < workers {
+		e.conv = append(e.conv, make([]convScratch, workers-len(e.conv))...)
+	}
+	work := func(w int) {
+		tile := &e.conv[w].gemm.c
+		for t := w; t < tiles; t += workers {
+			v0 := t * mr
+			rows := min(mr, vn-v0)
+			for p := 0; p < panels; p++ {
+				bias, alpha, post := ep.panel(p)
+				panel := b.data[p*b.k*nr : (p+1)*b.k*nr]
+				for ky := 0; ky < KH; ky++ {
+					kb, ka := &zeroBias, float32(1)
+					if ky == KH-1 {
+						kb, ka = bias, alpha
+					}
+					kernel(kr, xp[(v0+ky*Wp)*C:], C, panel[ky*kr*nr:(ky+1)*kr*nr], tile[:], nr, kb, ka, ky > 0)
+				}
+				cols := min(nr, OC-p*nr)
+				if post {
+					leakyTile(tile[:], nr, rows, cols, ep.alpha)
+				}
+				for r := 0; r < rows; r++ {
+					oy, ox := (v0+r)/Wp, (v0+r)%Wp
+					if ox < g.OW {
+						copy(ob[(oy*g.OW+ox)*OC+p*nr:][:cols], tile[r*nr:r*nr+cols])
+					}
+				}
+			}
+		}
+	}
+	if workers == 1 {
+		work(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(w)
+		}()
+	}
+	work(0)
+	wg.Wait()
 }
 
 // convGeom is one convolution's geometry, NHWC input and HWIO filter.

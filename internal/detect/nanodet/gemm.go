@@ -131,7 +131,7 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 			if rows < mr || cols < nr {
 				dst, ldd = s.c[:], nr
 			}
-			kernel(k, ap, ald, bp, dst, ldd, bias, alpha)
+			kernel(k, ap, ald, bp, dst, ldd, bias, alpha, false)
 			if post {
 				leakyTile(dst, ldd, rows, cols, ep.alpha)
 			}
@@ -145,19 +145,25 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 }
 
 // kernel computes one mr x nr tile:
-// c[r*ldc+j] = max(v, alpha*v) for v = bias[j] + sum_q a[r*lda+q] * b[q*nr+j].
-func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) {
+// c[r*ldc+j] = max(v, alpha*v) for v = c0 + bias[j] + sum_q a[r*lda+q] * b[q*nr+j],
+// c0 the previous c[r*ldc+j] when acc is set, else zero.
+func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) {
 	_ = a[(mr-1)*lda+k-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	if !kernelAsm(k, a, lda, b, c, ldc, bias, alpha) {
-		kernelGo(k, a, lda, b, c, ldc, bias, alpha)
+	if !kernelAsm(k, a, lda, b, c, ldc, bias, alpha, acc) {
+		kernelGo(k, a, lda, b, c, ldc, bias, alpha, acc)
 	}
 }
 
-func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) {
+func kernelGo(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, accumulate bool) {
 	for r := 0; r < mr; r++ {
 		acc := *bias
+		if accumulate {
+			for j := range acc {
+				acc[j] += c[r*ldc+j]
+			}
+		}
 		ar := a[r*lda : r*lda+k]
 		for q, av := range ar {
 			br := b[q*nr : q*nr+nr]

@@ -14,21 +14,24 @@ var (
 )
 
 //go:noescape
-func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
+func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32, acc int)
 
 //go:noescape
-func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
+func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32, acc int)
 
-// kernelAsm computes one mr x nr tile, then max(v+bias, (v+bias)*alpha),
-// when the CPU allows; it reports whether it did.
-func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) bool {
+// kernelAsm is kernel when the CPU allows; it reports whether it ran.
+func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) bool {
+	ac := 0
+	if acc {
+		ac = 1
+	}
 	switch {
 	case useAVX512:
-		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha)
+		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha, ac)
 	case useAVX2:
 		for _, r := range [2]int{0, 6} {
 			for _, j := range [2]int{0, 16} {
-				kernelAVX2(k, unsafe.Pointer(&a[r*lda]), lda, unsafe.Pointer(&b[j]), unsafe.Pointer(&c[r*ldc+j]), ldc, unsafe.Pointer(&bias[j]), alpha)
+				kernelAVX2(k, unsafe.Pointer(&a[r*lda]), lda, unsafe.Pointer(&b[j]), unsafe.Pointer(&c[r*ldc+j]), ldc, unsafe.Pointer(&bias[j]), alpha, ac)
 			}
 		}
 	default:

@@ -5,10 +5,11 @@
 #define EPI2(r, bias) VADDPS bias, r, r; VMULPS Y14, r, Y15; VMAXPS Y15, r, r
 #define EPI512(r, bias) VADDPS bias, r, r; VMULPS Z29, r, Z30; VMAXPS Z30, r, r
 
-// func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
-// Computes a 6x16 tile: C[r][0:16] = act(sum_q A[r][q] * B[q][0:16] + bias[0:16]),
+// func kernelAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32, acc int)
+// Computes a 6x16 tile: C[r][0:16] = act(C0 + sum_q A[r][q] * B[q][0:16] + bias[0:16]),
+// C0 the tile's previous contents when acc != 0, else zero;
 // B's rows 32 floats apart (half a packed panel).
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-60
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), DX
@@ -19,6 +20,9 @@ TEXT ·kernelAVX2(SB), NOSPLIT, $0-60
 	SHLQ $2, R9
 	LEAQ (SI)(DX*2), R11
 	ADDQ DX, R11
+	MOVQ acc+64(FP), AX
+	TESTQ AX, AX
+	JNZ loadacc
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -31,6 +35,29 @@ TEXT ·kernelAVX2(SB), NOSPLIT, $0-60
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	JMP run
+
+loadacc:
+	MOVQ R8, AX
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	ADDQ R9, AX
+	VMOVUPS (AX), Y2
+	VMOVUPS 32(AX), Y3
+	ADDQ R9, AX
+	VMOVUPS (AX), Y4
+	VMOVUPS 32(AX), Y5
+	ADDQ R9, AX
+	VMOVUPS (AX), Y6
+	VMOVUPS 32(AX), Y7
+	ADDQ R9, AX
+	VMOVUPS (AX), Y8
+	VMOVUPS 32(AX), Y9
+	ADDQ R9, AX
+	VMOVUPS (AX), Y10
+	VMOVUPS 32(AX), Y11
+
+run:
 	TESTQ CX, CX
 	JZ store
 
@@ -98,9 +125,9 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32)
+// func kernel512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, c unsafe.Pointer, ldc int, bias unsafe.Pointer, alpha float32, acc int)
 // Computes a 12x32 tile with AVX-512: C[r][0:32] = act(sum_q A[r][q] * B[q][0:32] + bias[0:32]).
-TEXT ·kernel512(SB), NOSPLIT, $0-60
+TEXT ·kernel512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), DX
@@ -115,6 +142,9 @@ TEXT ·kernel512(SB), NOSPLIT, $0-60
 	ADDQ DX, R12
 	LEAQ (R12)(DX*2), R13
 	ADDQ DX, R13
+	MOVQ acc+64(FP), AX
+	TESTQ AX, AX
+	JNZ loadacc512
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -139,6 +169,47 @@ TEXT ·kernel512(SB), NOSPLIT, $0-60
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	JMP run512
+
+loadacc512:
+	MOVQ R8, AX
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	ADDQ R9, AX
+	VMOVUPS (AX), Z2
+	VMOVUPS 64(AX), Z3
+	ADDQ R9, AX
+	VMOVUPS (AX), Z4
+	VMOVUPS 64(AX), Z5
+	ADDQ R9, AX
+	VMOVUPS (AX), Z6
+	VMOVUPS 64(AX), Z7
+	ADDQ R9, AX
+	VMOVUPS (AX), Z8
+	VMOVUPS 64(AX), Z9
+	ADDQ R9, AX
+	VMOVUPS (AX), Z10
+	VMOVUPS 64(AX), Z11
+	ADDQ R9, AX
+	VMOVUPS (AX), Z12
+	VMOVUPS 64(AX), Z13
+	ADDQ R9, AX
+	VMOVUPS (AX), Z14
+	VMOVUPS 64(AX), Z15
+	ADDQ R9, AX
+	VMOVUPS (AX), Z16
+	VMOVUPS 64(AX), Z17
+	ADDQ R9, AX
+	VMOVUPS (AX), Z18
+	VMOVUPS 64(AX), Z19
+	ADDQ R9, AX
+	VMOVUPS (AX), Z20
+	VMOVUPS 64(AX), Z21
+	ADDQ R9, AX
+	VMOVUPS (AX), Z22
+	VMOVUPS 64(AX), Z23
+
+run512:
 	TESTQ CX, CX
 	JZ store512
 

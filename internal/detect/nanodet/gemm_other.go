@@ -5,7 +5,7 @@ package nanodet
 // No assembly micro-kernels on this architecture.
 var useAVX512, useAVX2 = false, false
 
-func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32) bool {
+func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) bool {
 	return false
 }
 

@@ -18,6 +18,7 @@ type executor struct {
 	scaleN  int              // ResizeBilinear sizes are scaled by scaleN/scaleD
 	scaleD  int
 	conv    []convScratch // one per worker
+	padBuf  []float32     // convImplicit's padded input
 	threads int           // goroutines a convolution may use
 }
 

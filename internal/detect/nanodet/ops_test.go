@@ -113,6 +113,14 @@ func randFloats(r *rand.Rand, n int) []float32 {
 // TestConv2DAgainstNaive covers the GEMM's edge tiles (rows and columns
 // that are not multiples of the micro-kernel's) and the direct 1x1 path.
 func TestConv2DAgainstNaive(t *testing.T) {
+	defer func() { implicitConv = true }()
+	for _, implicit := range []bool{true, false} {
+		implicitConv = implicit
+		t.Run(fmt.Sprintf("implicit=%v", implicit), func(t *testing.T) { forEachKernel(t, testConv2DAgainstNaive) })
+	}
+}
+
+func testConv2DAgainstNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	e := newTestExecutor()
 	for i, c := range []struct{ H, W, C, K, OC, stride int }{
@@ -129,12 +137,40 @@ func TestConv2DAgainstNaive(t *testing.T) {
 		}
 		sameShape(t, "conv", out.shape, []int{1, OH, OW, c.OC})
 		near(t, "conv", out.f, naiveConv(x, c.H, c.W, c.C, w, c.K, c.K, c.OC, c.stride, 0, 0, OH, OW))
+		// Explicit padding: one on top and left, two at the bottom, none right.
+		n := convNode("EXPLICIT", c.stride)
+		n.explicitPad = [8]int{0, 0, 1, 2, 1, 0, 0, 0}
+		OH, OW = (c.H+3-c.K)/c.stride+1, (c.W+1-c.K)/c.stride+1
+		out, err = e.conv2D(n, ft([]int{1, c.H, c.W, c.C}, x...), ft([]int{c.K, c.K, c.C, c.OC}, w...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameShape(t, "padded conv", out.shape, []int{1, OH, OW, c.OC})
+		near(t, "padded conv", out.f, naiveConv(x, c.H, c.W, c.C, w, c.K, c.K, c.OC, c.stride, 1, 1, OH, OW))
+		// Fused bias and LeakyRelu.
+		n.bias, n.leaky, n.alpha = randFloats(r, c.OC), true, 0.1
+		out, err = e.conv2D(n, ft([]int{1, c.H, c.W, c.C}, x...), ft([]int{c.K, c.K, c.C, c.OC}, w...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := naiveConv(x, c.H, c.W, c.C, w, c.K, c.K, c.OC, c.stride, 1, 1, OH, OW)
+		for k := range want {
+			v := want[k] + n.bias[k%c.OC]
+			if v < 0 {
+				v *= 0.1
+			}
+			want[k] = v
+		}
+		near(t, "conv with bias and activation", out.f, want)
 	}
 }
 
 // TestGEMMEdges checks every micro-kernel the CPU has (AVX-512, AVX2,
 // portable Go) on sizes that leave partial tiles.
-func TestGEMMEdges(t *testing.T) {
+func TestGEMMEdges(t *testing.T) { forEachKernel(t, testGEMMEdges) }
+
+// forEachKernel runs f with each micro-kernel the CPU supports.
+func forEachKernel(t *testing.T, f func(*testing.T)) {
 	has512, has2 := useAVX512, useAVX2
 	defer func() { useAVX512, useAVX2 = has512, has2 }()
 	for _, v := range []struct {
@@ -147,7 +183,7 @@ func TestGEMMEdges(t *testing.T) {
 			continue
 		}
 		useAVX512, useAVX2 = v.a512, v.a2
-		t.Run(v.name, testGEMMEdges)
+		t.Run(v.name, f)
 	}
 }
 
