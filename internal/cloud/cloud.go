@@ -99,8 +99,9 @@ type Options struct {
 	// Argon2 are the password hashing parameters; zero means
 	// auth.DefaultArgon2.
 	Argon2 auth.Argon2Params
-	// TrustProxy takes the client address from X-Forwarded-For (only behind
-	// a proxy that sets it).
+	// TrustProxy takes the client address from X-Forwarded-For: its
+	// rightmost entry, the one the proxy appended (only behind exactly one
+	// proxy that appends it).
 	TrustProxy bool
 	// TURN is the relay whose credentials live viewers and hubs get; nil
 	// means none (live.go).
