@@ -212,6 +212,22 @@ route('/h/:hh/events', async (root, p) => {
   render();
   push.replaceChildren(pushControls(hh));
 
+  // After the live socket was down, what arrived meanwhile is listed again.
+  let dropped = false;
+  async function catchUp(): Promise<void> {
+    dropped = false;
+    try {
+      const t = Date.now();
+      const objs = await listEvents(hh, t - 7 * DAY, t + 5 * 60_000);
+      const known = new Set([...events.values()].flatMap((e) => e.keys));
+      const fresh = objs.filter((o) => !known.has(o.key));
+      await loadEvents(hh, keys!, fresh, events);
+      if (!closed && fresh.length) render();
+    } catch (e) {
+      showError(err, e);
+    }
+  }
+
   live = new LiveEvents(
     hh,
     async (n) => {
@@ -226,7 +242,11 @@ route('/h/:hh/events', async (root, p) => {
         showError(err, e);
       }
     },
-    (open) => (list.dataset.live = String(open)),
+    (open) => {
+      list.dataset.live = String(open);
+      if (!open) dropped = true;
+      else if (dropped) void catchUp();
+    },
   );
 
   return () => {
