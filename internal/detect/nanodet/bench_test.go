@@ -24,8 +24,14 @@ func BenchmarkDetect(b *testing.B) {
 }
 
 // BenchmarkDetect320 runs the network at 320x320.
-func BenchmarkDetect320(b *testing.B) {
-	m, err := LoadOptions(DefaultDir(), Options{InputSize: 320})
+func BenchmarkDetect320(b *testing.B) { benchDetect(b, Options{InputSize: 320}) }
+
+// BenchmarkDetect2Threads runs at 416 with two goroutines per convolution
+// (run it with GOMAXPROCS=2).
+func BenchmarkDetect2Threads(b *testing.B) { benchDetect(b, Options{Threads: 2}) }
+
+func benchDetect(b *testing.B, o Options) {
+	m, err := LoadOptions(DefaultDir(), o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,8 +14,10 @@
 //   - an interpreter for exactly the ops the NanoDet graph uses. Tensors
 //     stay NHWC through the graph's NCHW<->NHWC Transposes (they only
 //     record a layout), paddings, biases and LeakyRelu are fused into the
-//     convolutions, and Conv2D is im2col + a blocked GEMM with AVX-512 or
-//     AVX2/FMA micro-kernels on amd64 (portable Go elsewhere);
+//     convolutions, and Conv2D is a blocked GEMM with AVX-512 or AVX2/FMA
+//     micro-kernels on amd64 (portable Go elsewhere) that reads stride-1
+//     windows straight from a padded copy of the input and lowers the
+//     other convolutions with im2col;
 //   - the Detector: letterboxing an RGB frame into the input (NanoDet's
 //     BGR mean/std normalisation), decoding the distribution-focal boxes of
 //     the three strides (8, 16, 32), mapping them back to the frame and
