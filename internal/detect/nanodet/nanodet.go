@@ -211,7 +211,33 @@ func newModel(jsonData, bin []byte, opts Options) (*Model, error) {
 	if m.levels, err = findLevels(outs, opts.InputSize); err != nil {
 		return nil, err
 	}
+	dropPackedFilters(g)
 	return m, nil
+}
+
+// dropPackedFilters frees the filters the convolutions have packed (they
+// are only read through the packed copy), halving the weights' memory.
+func dropPackedFilters(g *graph) {
+	other := map[int]bool{} // constants read other than as a packed filter
+	for i, n := range g.nodes {
+		if g.live != nil && !g.live[i] {
+			continue
+		}
+		for k, in := range n.inputs {
+			if n.op != "Conv2D" || n.packed == nil || k != 1 {
+				other[in.node] = true
+			}
+		}
+	}
+	for i, n := range g.nodes {
+		if n.op != "Conv2D" || n.packed == nil || (g.live != nil && !g.live[i]) {
+			continue
+		}
+		f := n.inputs[1].node
+		if c, ok := g.consts[f]; ok && !other[f] {
+			g.consts[f] = &tensor{shape: c.shape}
+		}
+	}
 }
 
 // foldConstants evaluates, once, every node whose inputs are all constant.
