@@ -4,7 +4,7 @@ package nanodet
 // over memory are needed; the results are unchanged:
 //
 //   - Pad (zeros) -> Transpose -> Conv2D VALID becomes Transpose -> Conv2D
-//     with explicit padding, done inside im2col;
+//     with explicit padding, done by the convolution itself;
 //   - PadV2 (a very negative constant) -> Transpose -> MaxPool VALID
 //     likewise, padding ignored by the max;
 //   - Conv2D -> Add (bias) [-> Transpose] -> LeakyRelu becomes one Conv2D
