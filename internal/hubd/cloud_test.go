@@ -44,6 +44,7 @@ type testCloud struct {
 	srv   *cloud.Server
 	addr  string
 	hs    *http.Server
+	dir   string // everything the cloud stores
 }
 
 func startCloud(t *testing.T) *testCloud {
@@ -62,7 +63,7 @@ func startCloud(t *testing.T) *testCloud {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCloud{t: t, st: st, blobs: blobs, srv: srv}
+	c := &testCloud{t: t, st: st, blobs: blobs, srv: srv, dir: dir}
 	c.start("127.0.0.1:0")
 	t.Cleanup(func() {
 		c.stop()

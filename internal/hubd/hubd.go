@@ -60,6 +60,8 @@ type Hub struct {
 	cloud     *client.Client
 	live      *live.Hub
 
+	detection *detectionState // nil when no camera detects
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	recs   []*recorder
@@ -157,6 +159,12 @@ func (h *Hub) Start(ctx context.Context) error {
 	for _, r := range h.recs {
 		r.start(runCtx, &h.wg)
 	}
+	if err := h.startDetection(runCtx); err != nil {
+		cancel()
+		h.wg.Wait()
+		st.Close()
+		return err
+	}
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
 	if h.uploader != nil {
@@ -203,6 +211,7 @@ func (h *Hub) Close() error {
 		h.live.Close()
 	}
 	h.wg.Wait()
+	h.stopDetection()
 	var errs []error
 	for _, r := range h.recs {
 		s := r.stats()

@@ -1,0 +1,417 @@
+package hubd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/detect"
+	"vigil/internal/detect/events"
+	"vigil/internal/detect/frames"
+	"vigil/internal/detect/motion"
+	"vigil/internal/detect/nanodet"
+	"vigil/internal/detect/pipeline"
+	"vigil/internal/eventrec"
+	"vigil/internal/keydir"
+	"vigil/internal/notify"
+	"vigil/internal/notify/mqtt"
+	"vigil/internal/notify/webhook"
+	"vigil/internal/upload"
+)
+
+// Detection on the hub. Each camera with a detect section gets an ffmpeg
+// decoder of its (sub)stream at a few frames per second and a pipeline
+// (motion, regions, detector, tracker, events). What the pipeline reports
+// leaves the hub only
+//
+//   - sealed to the household (event records and snapshots, envelope kinds
+//     event and snapshot on the fixed streams "events" and "snapshots", so
+//     the cloud learns that an event happened and when, nothing else), queued
+//     in the outbox for the cloud of a paired hub; and
+//   - to the sinks the household configured on its own network or servers
+//     (MQTT with Home Assistant discovery, signed webhooks).
+//
+// Nothing here logs a label with a box, a frame or a snapshot.
+
+// defaultDetectWidth is the width of detection frames when not configured.
+const defaultDetectWidth = 640
+
+// DetectionStats are one camera's detection counters.
+type DetectionStats struct {
+	Camera     string
+	Frames     int64
+	Events     int64
+	Alerts     int64
+	DecodeCPU  time.Duration
+	Pipeline   pipeline.Stats
+	LastError  string
+	Restarts   int
+	Outbox     upload.OutboxStats
+	Notified   []notify.SinkStats
+	SealErrors int64
+}
+
+type detectionState struct {
+	model    *nanodet.Model
+	outbox   *upload.Outbox
+	dispatch *notify.Dispatcher
+	mqtt     *mqtt.Publisher
+	mode     events.Mode
+	loc      *time.Location
+	seq      atomic.Uint64 // last sequence used on the events and snapshots streams
+
+	mu      sync.Mutex
+	cameras map[string]*cameraDetection
+}
+
+type cameraDetection struct {
+	name       string
+	reader     *frames.Reader
+	frames     atomic.Int64
+	events     atomic.Int64
+	alerts     atomic.Int64
+	sealErrors atomic.Int64
+	mu         sync.Mutex
+	stats      pipeline.Stats
+}
+
+// startDetection prepares the model, the outbox and the notification sinks
+// and starts one goroutine per detecting camera. It is called once the
+// household (if any) is known.
+func (h *Hub) startDetection(ctx context.Context) error {
+	var cams []config.Camera
+	needModel := false
+	for _, c := range h.cfg.Cameras {
+		if c.Detect != nil {
+			cams = append(cams, c)
+			needModel = needModel || !c.Detect.MotionOnly
+		}
+	}
+	if len(cams) == 0 {
+		return nil
+	}
+	shared := config.Detection{}
+	if h.cfg.Detection != nil {
+		shared = *h.cfg.Detection
+	}
+	ds := &detectionState{mode: events.Home, loc: time.Local, cameras: map[string]*cameraDetection{}}
+	if shared.Mode == "away" {
+		ds.mode = events.Away
+	}
+	if shared.Timezone != "" {
+		loc, err := time.LoadLocation(shared.Timezone)
+		if err != nil {
+			return fmt.Errorf("detection.timezone: %w", err)
+		}
+		ds.loc = loc
+	}
+	if needModel {
+		dir := shared.Models
+		if dir == "" {
+			dir = nanodet.DefaultDir()
+		}
+		m, err := nanodet.Load(dir)
+		if err != nil {
+			return fmt.Errorf("detection: %w", err)
+		}
+		ds.model = m
+	}
+	// Sequence numbers of the events and snapshots streams: wall-clock
+	// nanoseconds, so they increase across restarts without a counter file.
+	ds.seq.Store(uint64(h.opts.Now().UnixNano()))
+
+	if h.household != nil {
+		pub := h.signer.Public().(ed25519.PublicKey)
+		ob, err := upload.NewOutbox(upload.OutboxConfig{CloudURL: h.cfg.Cloud.URL, DeviceID: keydir.DeviceID(pub), Key: h.signer,
+			Dir: h.cfg.Data + "/outbox", MinBackoff: h.opts.UploadMinBackoff, MaxBackoff: h.opts.UploadMaxBackoff,
+			Logger: h.log.With("component", "outbox")})
+		if err != nil {
+			return err
+		}
+		ds.outbox = ob
+	}
+	var sinks []notify.Sink
+	if m := shared.MQTT; m != nil {
+		var mc []mqtt.Camera
+		for _, c := range cams {
+			labels := c.Detect.Labels
+			if len(labels) == 0 {
+				labels = []string{"person", "car"}
+			}
+			mc = append(mc, mqtt.Camera{ID: c.Name, Labels: labels})
+		}
+		pub, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password,
+			Cameras: mc, Logger: h.log.With("component", "mqtt")})
+		if err != nil {
+			return fmt.Errorf("detection.mqtt: %w", err)
+		}
+		ds.mqtt = pub
+		sinks = append(sinks, notify.Sink{Name: "mqtt", Notifier: pub})
+	}
+	if w := shared.Webhooks; w != nil {
+		wh, err := webhook.New(webhook.Config{URLs: w.URLs, Secret: []byte(w.Secret)})
+		if err != nil {
+			return fmt.Errorf("detection.webhooks: %w", err)
+		}
+		sinks = append(sinks, notify.Sink{Name: "webhook", Notifier: wh})
+	}
+	if len(sinks) > 0 {
+		ds.dispatch = notify.NewDispatcher(notify.DispatcherConfig{Logger: h.log.With("component", "notify")}, sinks...)
+	}
+	h.detection = ds
+
+	if ds.outbox != nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			ds.outbox.Run(ctx)
+		}()
+	}
+	for _, c := range cams {
+		cd := &cameraDetection{name: c.Name}
+		ds.cameras[c.Name] = cd
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.runDetection(ctx, c, cd)
+		}()
+	}
+	h.log.Info("detection running", "cameras", len(cams), "model", ds.model != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+	return nil
+}
+
+// stopDetection releases what startDetection made, after the goroutines
+// ended.
+func (h *Hub) stopDetection() {
+	ds := h.detection
+	if ds == nil {
+		return
+	}
+	if ds.dispatch != nil {
+		ds.dispatch.Close()
+	}
+	if ds.mqtt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ds.mqtt.Close(ctx)
+		cancel()
+	}
+	if ds.model != nil {
+		ds.model.Close()
+	}
+}
+
+// DetectionStats reports every detecting camera (nil without detection).
+func (h *Hub) DetectionStats() []DetectionStats {
+	ds := h.detection
+	if ds == nil {
+		return nil
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var out []DetectionStats
+	for _, c := range h.cfg.Cameras {
+		cd := ds.cameras[c.Name]
+		if cd == nil {
+			continue
+		}
+		s := DetectionStats{Camera: c.Name, Frames: cd.frames.Load(), Events: cd.events.Load(), Alerts: cd.alerts.Load(), SealErrors: cd.sealErrors.Load()}
+		cd.mu.Lock()
+		s.Pipeline = cd.stats
+		if cd.reader != nil {
+			s.DecodeCPU = cd.reader.CPU()
+			rs := cd.reader.Stats()
+			s.LastError, s.Restarts = rs.LastError, rs.Restarts
+		}
+		cd.mu.Unlock()
+		if ds.outbox != nil {
+			s.Outbox = ds.outbox.Stats()
+		}
+		if ds.dispatch != nil {
+			s.Notified = ds.dispatch.Stats()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// runDetection decodes one camera's frames and runs its pipeline until ctx
+// ends.
+func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetection) {
+	ds := h.detection
+	d := c.Detect
+	log := h.log.With("camera", c.Name, "component", "detect")
+	url := d.URL
+	if url == "" {
+		url = c.URL
+	}
+	width := d.Width
+	if width == 0 {
+		width = defaultDetectWidth
+	}
+	r, err := frames.New(frames.Source{Name: c.Name, URL: url, Width: width, FPS: d.FPS, Logger: log,
+		MinBackoff: h.opts.MinBackoff, MaxBackoff: h.opts.MaxBackoff})
+	if err != nil {
+		log.Error("detection cannot start", "err", err)
+		return
+	}
+	cd.mu.Lock()
+	cd.reader = r
+	cd.mu.Unlock()
+
+	var mask [][]motion.Point
+	for _, poly := range d.Mask {
+		var pts []motion.Point
+		for _, p := range poly {
+			pts = append(pts, motion.Point{X: p[0], Y: p[1]})
+		}
+		mask = append(mask, pts)
+	}
+	var p *pipeline.Pipeline
+	var det detect.Detector
+	if ds.model != nil && !d.MotionOnly {
+		det = ds.model
+	}
+	em := &eventEmitter{h: h, cam: c.Name, log: log, cd: cd}
+	err = r.Run(ctx, func(f *frames.Frame) error {
+		if p == nil {
+			var err error
+			p, err = pipeline.New(pipeline.Config{Camera: c.Name, Motion: motion.Config{Mask: mask}, MotionOnly: d.MotionOnly,
+				Labels: d.Labels, MinScore: d.MinScore, Events: d.Events, Location: ds.loc}, det, f.Img.W, f.Img.H)
+			if err != nil {
+				return err
+			}
+		}
+		res, err := p.Process(ctx, f.Time, f.Img, ds.mode)
+		if err != nil {
+			return err
+		}
+		cd.frames.Add(1)
+		if cd.frames.Load()%25 == 0 {
+			cd.mu.Lock()
+			cd.stats = p.Stats()
+			cd.mu.Unlock()
+		}
+		for _, ch := range res.Changes {
+			em.emit(ch, p)
+		}
+		return nil
+	})
+	if p != nil {
+		for _, ch := range p.Flush() {
+			em.emit(ch, p)
+		}
+		cd.mu.Lock()
+		cd.stats = p.Stats()
+		cd.mu.Unlock()
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		log.Error("detection stopped", "err", err)
+	}
+}
+
+// eventEmitter turns event changes into sealed records and snapshots for
+// the cloud and notifications for the household's sinks.
+type eventEmitter struct {
+	h   *Hub
+	cam string
+	log *slog.Logger
+	cd  *cameraDetection
+	// announced: event IDs already uploaded as alerts.
+	announced map[string]bool
+}
+
+func (em *eventEmitter) emit(ch events.Change, p *pipeline.Pipeline) {
+	ds := em.h.detection
+	ev := ch.Event
+	if em.announced == nil {
+		em.announced = map[string]bool{}
+	}
+	// Records go out when an event starts, when it first becomes an alert,
+	// and when it ends; other updates stay on the hub.
+	state := ""
+	switch ch.Kind {
+	case events.Started:
+		state = eventrec.StateStart
+		em.cd.events.Add(1)
+	case events.Updated:
+		if ev.Alert && !em.announced[ev.ID] {
+			state = eventrec.StateStart
+		}
+	case events.Ended:
+		state = eventrec.StateEnd
+	}
+	if state == "" {
+		return
+	}
+	if ev.Alert && !em.announced[ev.ID] {
+		em.announced[ev.ID] = true
+		em.cd.alerts.Add(1)
+	}
+	if ch.Kind == events.Ended {
+		delete(em.announced, ev.ID)
+	}
+	snap, _ := p.Snapshot(ev)
+	if ds.outbox != nil {
+		if err := em.upload(ev, state, snap, p); err != nil {
+			em.cd.sealErrors.Add(1)
+			em.log.Warn("event not queued for the cloud", "err", err)
+		}
+	}
+	if ds.dispatch != nil {
+		// Latency is measured from the first frame showing the object to
+		// delivery, for the notification that an event started only.
+		phase, first := notify.PhaseStart, ev.Start
+		if state == eventrec.StateEnd {
+			phase, first = notify.PhaseEnd, time.Time{}
+		} else if ch.Kind == events.Updated {
+			first = time.Time{}
+		}
+		ds.dispatch.Notify(context.Background(), notify.Event{ID: ev.ID, Camera: em.cam, Labels: ev.Labels, Zones: ev.Zones,
+			Score: ev.Best.Score, Alert: ev.Alert, Phase: phase, Start: ev.Start, End: ev.End, FirstFrame: first})
+	}
+}
+
+// upload seals the snapshot and the record and queues both, the snapshot
+// first so that the record's reference is never dangling for long.
+func (em *eventEmitter) upload(ev events.Event, state string, snap []byte, p *pipeline.Pipeline) error {
+	h := em.h
+	ds := h.detection
+	recips, epoch := h.sealRecipients()
+	w, hgt := p.Size()
+	rec := eventrec.Record{ID: ev.ID, Camera: em.cam, State: state, Start: ev.Start,
+		Labels: ev.Labels, Zones: ev.Zones, Alert: ev.Alert, Score: ev.Best.Score,
+		Box: [4]float64{ev.Best.Box.X / float64(w), ev.Best.Box.Y / float64(hgt), ev.Best.Box.W / float64(w), ev.Best.Box.H / float64(hgt)}}
+	if state == eventrec.StateEnd {
+		rec.End = ev.End
+	}
+	for i := range rec.Box {
+		rec.Box[i] = min(max(rec.Box[i], 0), 1)
+	}
+	if len(rec.Labels) == 0 {
+		rec.Labels = []string{ev.Best.Label}
+	}
+	if snap != nil {
+		seq := ds.seq.Add(1)
+		sealed, err := eventrec.SealSnapshot(snap, ev.Best.Time, seq, epoch, h.signer, recips...)
+		if err != nil {
+			return err
+		}
+		if err := ds.outbox.Put(sealed); err != nil {
+			return err
+		}
+		pub := h.signer.Public().(ed25519.PublicKey)
+		rec.Snapshot = eventrec.ObjectKey(h.household.pinned.HouseholdID, keydir.DeviceID(pub), eventrec.StreamSnapshots, seq)
+	}
+	seq := ds.seq.Add(1)
+	sealed, err := eventrec.Seal(rec, seq, epoch, h.signer, recips...)
+	if err != nil {
+		return err
+	}
+	return ds.outbox.Put(sealed)
+}

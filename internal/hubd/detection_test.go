@@ -1,0 +1,161 @@
+package hubd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/detect/events"
+	"vigil/internal/eventrec"
+	"vigil/internal/member"
+	"vigil/internal/notify/webhook"
+)
+
+// TestDetectionEventsSealedToCloud: a paired hub detecting on the software
+// camera (vtest.avi, people walking) seals a person event and its snapshot
+// to the household; the cloud holds them, the member opens them with its
+// device keys, a webhook receiver checks the HMAC of the notification, and
+// nothing the cloud stores holds the label, the event's ID, the snapshot
+// or any JPEG in the clear, and no event or snapshot object names the
+// camera (G1, G2).
+func TestDetectionEventsSealedToCloud(t *testing.T) {
+	cl := startCloud(t)
+	m := newMember(t, cl.url())
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	const camName = "frontdoorzq"
+	cfg := hubConfig(t, "", map[string]string{camName: cam.URL("cam")}, time.Second)
+	cfg.Recipients = nil
+	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+
+	secret := []byte("a webhook secret of the household")
+	var mu sync.Mutex
+	var hooks [][]byte
+	var hookErrs []error
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute)
+		mu.Lock()
+		hooks = append(hooks, body)
+		hookErrs = append(hookErrs, err)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	cfg.Cameras[0].Detect = &config.Detect{Width: 768, Events: eventsEndQuickly()}
+	cfg.Detection = &config.Detection{Webhooks: &config.Webhooks{URLs: []string{recv.URL}, Secret: string(secret)}}
+
+	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
+		t.Fatalf("pairing: hub %v, member %v", hubErr, memberErr)
+	}
+	h := startHub(t, cfg, Options{UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: time.Second})
+	ctx := context.Background()
+	waitFor(t, "an event and a snapshot in the cloud", 90*time.Second, func() bool {
+		evs, _ := m.c.Objects(ctx, m.st.HouseholdID, eventrec.StreamEvents, time.Time{}, time.Time{})
+		snaps, _ := m.c.Objects(ctx, m.st.HouseholdID, eventrec.StreamSnapshots, time.Time{}, time.Time{})
+		return len(evs) >= 1 && len(snaps) >= 1
+	})
+	waitFor(t, "a webhook", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(hooks) > 0
+	})
+	h.Close()
+	st := h.DetectionStats()
+	if len(st) != 1 || st[0].Frames == 0 || st[0].Pipeline.Regions == 0 || len(st[0].Notified) != 1 || st[0].Notified[0].Delivered == 0 {
+		t.Fatalf("detection stats %+v", st)
+	}
+	// From the frame the person was first seen in to the webhook answered.
+	n := st[0].Notified[0]
+	t.Logf("first frame -> webhook delivered: p50 %v, p95 %v over %d notifications; decode CPU %v for %d frames",
+		n.P50, n.P95, n.Samples, st[0].DecodeCPU, st[0].Frames)
+
+	vs, err := member.VerifiedChain(ctx, m.c, m.st.HouseholdID, m.genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := vs.EpochIdentities(m.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := m.c.Objects(ctx, m.st.HouseholdID, eventrec.StreamEvents, time.Time{}, time.Time{})
+	var rec eventrec.Record
+	for _, o := range evs {
+		b, err := m.c.ReadObject(ctx, m.st.HouseholdID, o.Key, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := eventrec.Open(b, vs.TrustedHubs(), ids...)
+		if err != nil {
+			t.Fatalf("the member cannot open an event record: %v", err)
+		}
+		if slices.Contains(r.Labels, "person") {
+			rec = r
+			break
+		}
+	}
+	if rec.ID == "" || rec.Camera != camName || !rec.Alert || rec.Snapshot == "" {
+		t.Fatalf("no person alert with a snapshot among %d event records (last %+v)", len(evs), rec)
+	}
+	sb, err := m.c.ReadObject(ctx, m.st.HouseholdID, rec.Snapshot, 8<<20)
+	if err != nil {
+		t.Fatalf("the record's snapshot %s: %v", rec.Snapshot, err)
+	}
+	jpg, _, err := eventrec.OpenSnapshot(sb, vs.TrustedHubs(), ids...)
+	if err != nil || !bytes.HasPrefix(jpg, []byte{0xff, 0xd8}) {
+		t.Fatalf("snapshot: %v (%d bytes)", err, len(jpg))
+	}
+
+	mu.Lock()
+	for i, err := range hookErrs {
+		if err != nil {
+			t.Errorf("webhook %d: signature check: %v", i, err)
+		}
+		if bytes.Contains(hooks[i], []byte{0xff, 0xd8, 0xff}) {
+			t.Errorf("webhook %d carries an image", i)
+		}
+	}
+	mu.Unlock()
+
+	// The insider's view: every file of the cloud (database, WAL, blobs).
+	scanned := 0
+	filepath.WalkDir(cl.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		scanned += len(b)
+		secrets := [][]byte{[]byte(`"person"`), []byte("JFIF"), jpg[:64], []byte(rec.ID)}
+		if strings.Contains(p, "/"+eventrec.StreamEvents+"/") || strings.Contains(p, "/"+eventrec.StreamSnapshots+"/") {
+			// Segments name their camera in the public header; events and
+			// snapshots must not.
+			secrets = append(secrets, []byte(camName))
+		}
+		for _, secret := range secrets {
+			if bytes.Contains(b, secret) {
+				t.Errorf("the cloud's file %s holds %q in the clear", p, secret[:min(len(secret), 16)])
+			}
+		}
+		return nil
+	})
+	if scanned == 0 {
+		t.Fatal("scanned nothing")
+	}
+}
+
+// eventsEndQuickly ends events 3 s after the last activity.
+func eventsEndQuickly() events.Config {
+	return events.Config{EndAfter: events.Duration(3 * time.Second)}
+}
