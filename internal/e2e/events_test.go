@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -227,6 +228,7 @@ func TestEvents(t *testing.T) {
 	ctl := httptest.NewServer(mux)
 	defer ctl.Close()
 
+	variants, goAccepts := recordVariants(t, hub)
 	sess := hh.Owner.browserSession(t, c.url)
 	otherSess := other.browserSession(t, c.url)
 	type row struct {
@@ -275,12 +277,16 @@ func TestEvents(t *testing.T) {
 		} `json:"pushMessage"`
 		PushPayload []byte `json:"pushPayload"`
 		PushedTitle string `json:"pushedTitle"`
+		Variants    []struct {
+			Title string `json:"title"`
+			Error string `json:"error"`
+		} `json:"variants"`
 	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl.URL,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
-		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed),
+		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
 	}, &res)
 
 	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d, first frame %.0f ms after clicking a mark; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
@@ -364,6 +370,20 @@ func TestEvents(t *testing.T) {
 	if res.PushedTitle != "Person at "+hh.Camera+" (porch)" {
 		t.Errorf("the service worker opened the pushed payload as %q", res.PushedTitle)
 	}
+	// The browser reads records as Go's eventrec does.
+	if len(res.Variants) != len(goAccepts) {
+		t.Fatalf("the browser opened %d record variants, want %d", len(res.Variants), len(goAccepts))
+	}
+	accepted := 0
+	for i, v := range res.Variants {
+		if v.Error == "" {
+			accepted++
+		}
+		if browser := v.Error == ""; browser != goAccepts[i].ok {
+			t.Errorf("record variant %q: Go accepts %v (%v), the browser %v (%q)", goAccepts[i].name, goAccepts[i].ok, goAccepts[i].err, browser, v.Error)
+		}
+	}
+	t.Logf("record variants: the browser accepts %d of %d, as Go does", accepted, len(res.Variants))
 	if !strings.Contains(res.Refusal, "ciphertext only") || !strings.Contains(res.Refusal, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q, want the refusal", res.Refusal)
 	}
@@ -378,4 +398,126 @@ func TestEvents(t *testing.T) {
 	if res.OtherPush == "" {
 		t.Error("the never-enrolled browser opened the push payload")
 	}
+}
+
+type variantResult struct {
+	name string
+	ok   bool
+	err  error
+}
+
+// recordVariants seals record bodies, valid and not, the way a hub would
+// (header times from the body where they parse) and says which of them
+// Go's eventrec accepts; the browser must decide the same. It returns them
+// as base64.
+func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	base := func() map[string]any {
+		return map[string]any{"v": 1, "id": strings.Repeat("ab", 16), "camera": "front", "state": "start",
+			"start": now.Format(time.RFC3339Nano), "labels": []string{"person"}, "zones": []string{"driveway"},
+			"alert": true, "score": 0.5, "box": []float64{0.1, 0.1, 0.2, 0.2}, "snapshot": ""}
+	}
+	type variant struct {
+		name string
+		edit func(m map[string]any)
+		raw  []byte
+	}
+	labels := make([]string, 17)
+	for i := range labels {
+		labels[i] = "l" + strconv.Itoa(i)
+	}
+	vs := []variant{
+		{name: "valid", edit: func(m map[string]any) {}},
+		{name: "end record", edit: func(m map[string]any) { m["state"], m["end"] = "end", now.Add(time.Second).Format(time.RFC3339Nano) }},
+		{name: "offset time", edit: func(m map[string]any) { m["start"] = now.In(time.FixedZone("", 3600)).Format(time.RFC3339Nano) }},
+		{name: "no labels", edit: func(m map[string]any) { delete(m, "labels"); m["zones"] = nil }},
+		{name: "no score or alert", edit: func(m map[string]any) { delete(m, "score"); delete(m, "alert") }},
+		{name: "snapshot key", edit: func(m map[string]any) { m["snapshot"] = "h1/d2/snapshots/0000000000000001" }},
+		{name: "unknown field", edit: func(m map[string]any) { m["colour"] = "red" }},
+		{name: "version 2", edit: func(m map[string]any) { m["v"] = 2 }},
+		{name: "upper-case id", edit: func(m map[string]any) { m["id"] = strings.Repeat("AB", 16) }},
+		{name: "short id", edit: func(m map[string]any) { m["id"] = strings.Repeat("a", 31) }},
+		{name: "state", edit: func(m map[string]any) { m["state"] = "middle" }},
+		{name: "start with end", edit: func(m map[string]any) { m["end"] = now.Format(time.RFC3339Nano) }},
+		{name: "end without end", edit: func(m map[string]any) { m["state"] = "end" }},
+		{name: "end before start", edit: func(m map[string]any) { m["state"], m["end"] = "end", now.Add(-time.Second).Format(time.RFC3339Nano) }},
+		{name: "17 labels", edit: func(m map[string]any) { m["labels"] = labels }},
+		{name: "empty label", edit: func(m map[string]any) { m["labels"] = []string{""} }},
+		{name: "control in label", edit: func(m map[string]any) { m["labels"] = []string{"per\u0007son"} }},
+		{name: "no-break space in zone", edit: func(m map[string]any) { m["zones"] = []string{"drive\u00a0way"} }},
+		{name: "right-to-left override in camera", edit: func(m map[string]any) { m["camera"] = "fr\u202eont" }},
+		{name: "space in zone", edit: func(m map[string]any) { m["zones"] = []string{"front door"} }},
+		{name: "accented zone", edit: func(m map[string]any) { m["zones"] = []string{"allée"} }},
+		{name: "65-byte label", edit: func(m map[string]any) { m["labels"] = []string{strings.Repeat("x", 65)} }},
+		{name: "empty camera", edit: func(m map[string]any) { m["camera"] = "" }},
+		{name: "score 1.5", edit: func(m map[string]any) { m["score"] = 1.5 }},
+		{name: "box past the frame", edit: func(m map[string]any) { m["box"] = []float64{0.8, 0, 0.3, 0.1} }},
+		{name: "box of 3", edit: func(m map[string]any) { m["box"] = []float64{0.1, 0.1, 0.1} }},
+		{name: "no box", edit: func(m map[string]any) { delete(m, "box") }},
+		{name: "snapshot dot segment", edit: func(m map[string]any) { m["snapshot"] = "h1/../snapshots/0000000000000001" }},
+		{name: "snapshot empty segment", edit: func(m map[string]any) { m["snapshot"] = "h1//x" }},
+		{name: "start not a time", edit: func(m map[string]any) { m["start"] = "yesterday" }},
+		{name: "alert a string", edit: func(m map[string]any) { m["alert"] = "yes" }},
+		{name: "labels a string", edit: func(m map[string]any) { m["labels"] = "person" }},
+		{name: "array", raw: []byte(`[1]`)},
+		{name: "trailing data", raw: nil, edit: nil},
+		{name: "byte order mark", raw: nil, edit: nil},
+		{name: "invalid UTF-8", raw: nil, edit: nil},
+	}
+	valid, err := json.Marshal(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range vs {
+		switch vs[i].name {
+		case "trailing data":
+			vs[i].raw = append(append([]byte(nil), valid...), " x"...)
+		case "byte order mark":
+			vs[i].raw = append([]byte("\xef\xbb\xbf"), valid...)
+		case "invalid UTF-8":
+			vs[i].raw = bytes.Replace(valid, []byte("person"), []byte("pers\xffn"), 1)
+		}
+	}
+	st, err := member.VerifiedChain(context.Background(), hub.hh.Owner.API, hub.hh.ID, hub.hh.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var results []variantResult
+	for _, v := range vs {
+		body := v.raw
+		m := base()
+		if v.edit != nil {
+			v.edit(m)
+			// The edits write JSON escapes; decode them into the strings.
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = bytes.ReplaceAll(b, []byte(`\\u`), []byte(`\u`))
+		}
+		_, uerr := eventrec.Unmarshal(body)
+		// Header times agree with the body where it has them.
+		start, end := now, now
+		if s, ok := m["start"].(string); ok {
+			if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				start, end = tm, tm
+			}
+		}
+		if s, ok := m["end"].(string); ok && m["state"] == "end" {
+			if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				end = tm
+			}
+		}
+		// Sealed only, not uploaded: the inbox does not list them.
+		h := envelope.Header{Kind: envelope.KindEvent, Stream: eventrec.StreamEvents, Sequence: uint64(1000 + len(out)), Start: start, Epoch: uint32(st.Epoch)}
+		sealed, err := envelope.Seal(h, end, hub.key, body, st.EpochRecipient())
+		if err != nil {
+			t.Fatalf("variant %s: %v", v.name, err)
+		}
+		out = append(out, base64.StdEncoding.EncodeToString(sealed))
+		results = append(results, variantResult{name: v.name, ok: uerr == nil, err: uerr})
+	}
+	return out, results
 }

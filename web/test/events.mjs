@@ -14,7 +14,8 @@
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol, POST
 // /live-event, POST /push-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF,
 // EVENT_A, EVENT_B, EVENT_C (event ids), PUSH_SEALED (base64 sealed
-// record), ARTIFACTS.
+// record), VARIANTS (comma-separated base64 sealed records, valid or not),
+// ARTIFACTS.
 import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -195,6 +196,9 @@ try {
   const opened = await openPush(page);
   if (opened.error) fail('the service worker could not open the push payload: ' + opened.error);
   out.pushTitle = opened.title;
+  // Record variants: which ones the browser's opener accepts.
+  out.variants = [];
+  for (const v of (process.env.VARIANTS || '').split(',').filter(Boolean)) out.variants.push(await openPush(page, v));
   // A new event: the cloud pushes its sealed record to the subscription.
   const pe = await fetch(ctl + '/push-event', { method: 'POST' });
   if (pe.status !== 204) fail('push event: ' + (await pe.text()));

@@ -53,6 +53,7 @@ export class RecordError extends Error {
 
 const bad = (m: string) => new RecordError(m);
 const ID_RE = /^[0-9a-f]{32}$/;
+const FIELDS = new Set(['v', 'id', 'camera', 'state', 'start', 'end', 'labels', 'zones', 'alert', 'score', 'box', 'snapshot']);
 // RFC 3339 with an optional fraction of up to 9 digits, Z or an offset.
 const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 // An object key (as Go's eventrec checks it): A-Z a-z 0-9 . _ - / with no
@@ -69,8 +70,10 @@ function parseTime(what: string, v: unknown): number {
 
 function validName(what: string, s: unknown): string {
   if (typeof s !== 'string' || s.length === 0 || new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw bad(`${what} must be 1 to ${MAX_NAME_BYTES} bytes`);
-  // No control or format characters (they could disguise a name).
-  if (/[\p{Cc}\p{Cf}]/u.test(s)) throw bad(`${what} holds a control character`);
+  // Printable characters only, as Go's unicode.IsPrint: no control, format,
+  // private or unassigned characters, no separator but the ASCII space
+  // (they could disguise a name).
+  if (/[\p{C}\p{Zl}\p{Zp}]/u.test(s) || /\p{Zs}/u.test(s.replaceAll(' ', ''))) throw bad(`${what} holds a non-printable character`);
   return s;
 }
 
@@ -88,6 +91,8 @@ function unit(what: string, v: unknown): number {
 /** parseRecord validates a record's plaintext (JSON) and returns it. */
 export function parseRecord(plain: Uint8Array): EventRecord {
   if (plain.length > MAX_RECORD_BYTES) throw bad(`larger than ${MAX_RECORD_BYTES} bytes`);
+  // The decoder would drop a byte order mark; JSON has none.
+  if (plain[0] === 0xef && plain[1] === 0xbb && plain[2] === 0xbf) throw bad('not JSON');
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(fromUtf8(plain));
@@ -95,6 +100,7 @@ export function parseRecord(plain: Uint8Array): EventRecord {
     throw bad('not JSON');
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  for (const k of Object.keys(j)) if (!FIELDS.has(k)) throw bad(`unknown field "${k.slice(0, 32)}"`);
   if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
   if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');
   if (j.state !== 'start' && j.state !== 'end') throw bad('state is neither "start" nor "end"');
@@ -106,11 +112,9 @@ export function parseRecord(plain: Uint8Array): EventRecord {
   } else if (j.end !== undefined && j.end !== '') throw bad('a start record has an end');
   if (j.alert !== undefined && typeof j.alert !== 'boolean') throw bad('alert is not a boolean');
   const score = j.score === undefined ? 0 : unit('score', j.score);
-  let box: [number, number, number, number] = [0, 0, 0, 0];
-  if (j.box !== undefined) {
-    if (!Array.isArray(j.box) || j.box.length !== 4) throw bad('box is not [x, y, w, h]');
-    box = [unit('box x', j.box[0]), unit('box y', j.box[1]), unit('box w', j.box[2]), unit('box h', j.box[3])];
-  }
+  if (!Array.isArray(j.box) || j.box.length !== 4) throw bad('box is not [x, y, w, h]');
+  const box: [number, number, number, number] = [unit('box x', j.box[0]), unit('box y', j.box[1]), unit('box w', j.box[2]), unit('box h', j.box[3])];
+  if (box[0] + box[2] > 1 + 1e-6 || box[1] + box[3] > 1 + 1e-6) throw bad('box extends past the frame');
   let snapshot = '';
   if (j.snapshot !== undefined && j.snapshot !== '') {
     if (typeof j.snapshot !== 'string' || j.snapshot.length > MAX_KEY_BYTES || !KEY_RE.test(j.snapshot) || DOT_SEGMENT_RE.test(j.snapshot)) throw bad('snapshot is not a snapshot object key');
