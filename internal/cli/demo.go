@@ -30,6 +30,7 @@ import (
 	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
+	"vigil/internal/detect/nanodet"
 	"vigil/internal/envelope"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
@@ -55,6 +56,10 @@ type DemoOptions struct {
 	Clock bool
 	// SegmentDuration of the hub (0: 2 s, so the timeline fills quickly).
 	SegmentDuration time.Duration
+	// NoDetect turns detection off. Otherwise the camera detects people and
+	// cars when the model is installed ('make models'), and the events
+	// reach the web app sealed.
+	NoDetect bool
 	// Progress receives one line per step while the demo starts.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -101,11 +106,12 @@ type demoAccount struct {
 const demoEmail = "demo@vigil.localhost"
 
 func runDemo(e env) error {
-	fs := newFlags(e, "demo", "[--data DIR] [--listen HOST:PORT] [--file VIDEO] [--clock]")
+	fs := newFlags(e, "demo", "[--data DIR] [--listen HOST:PORT] [--file VIDEO] [--clock] [--no-detect]")
 	data := fs.String("data", "demo-data", "directory the demo keeps across runs (cloud, account, hub)")
 	listen := fs.String("listen", "127.0.0.1:8080", "the web app's address (the next free port if taken)")
 	file := fs.String("file", "", "video for the software camera (default "+softcam.DefaultFile+")")
 	clock := fs.Bool("clock", false, "camera showing the wall-clock time (for latency measurement) instead of a video")
+	noDetect := fs.Bool("no-detect", false, "no person/car detection on the camera")
 	verbose := fs.Bool("v", false, "debug logs")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
@@ -116,7 +122,7 @@ func runDemo(e env) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d, err := StartDemo(ctx, DemoOptions{Data: *data, Listen: *listen, File: *file, Clock: *clock,
+	d, err := StartDemo(ctx, DemoOptions{Data: *data, Listen: *listen, File: *file, Clock: *clock, NoDetect: *noDetect,
 		Progress: e.stdout, Logger: newLogger(e.stderr, level)})
 	if err != nil {
 		return err
@@ -245,6 +251,14 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 		SegmentDuration: config.Duration(o.SegmentDuration),
 		Cloud:           &config.Cloud{URL: d.CloudURL},
 	}
+	switch {
+	case o.NoDetect || o.Clock:
+	case !fileExists(filepath.Join(nanodet.DefaultDir(), "nanodet.bin")):
+		step("detection  off: the NanoDet model is not installed (run 'make models')")
+	default:
+		cfg.Cameras[0].Detect = &config.Detect{}
+		cfg.Detection = &config.Detection{}
+	}
 	cfg.ApplyDefaults()
 	hub, err := hubd.New(cfg, hubd.Options{Logger: o.Logger.With("component", "hub")})
 	if err != nil {
@@ -255,6 +269,9 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 	}
 	d.hub = hub
 	step("hub        recording camera \"front\" in %s, uploading sealed segments", filepath.Join(o.Data, "hub"))
+	if cfg.Cameras[0].Detect != nil {
+		step("detection  people and cars on \"front\": events and snapshots sealed to the household (web app: Events)")
+	}
 
 	d.wg.Add(1)
 	go func() {
