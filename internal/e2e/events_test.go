@@ -422,6 +422,7 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		name string
 		edit func(m map[string]any)
 		raw  []byte
+		at   time.Time // header time when the body's does not parse
 	}
 	labels := make([]string, 17)
 	for i := range labels {
@@ -458,6 +459,20 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		{name: "snapshot dot segment", edit: func(m map[string]any) { m["snapshot"] = "h1/../snapshots/0000000000000001" }},
 		{name: "snapshot empty segment", edit: func(m map[string]any) { m["snapshot"] = "h1//x" }},
 		{name: "start not a time", edit: func(m map[string]any) { m["start"] = "yesterday" }},
+		{name: "start in 1600", edit: func(m map[string]any) { m["start"] = "1600-01-02T03:04:05Z" }},
+		{name: "end in 2300", edit: func(m map[string]any) { m["state"], m["end"] = "end", "2300-01-02T03:04:05Z" }},
+		{name: "ten fraction digits", edit: func(m map[string]any) { m["start"] = now.Format("2006-01-02T15:04:05") + ".1234567891Z" }},
+		{name: "lower-case t", edit: func(m map[string]any) { m["start"] = now.Format("2006-01-02t15:04:05Z") }},
+		{name: "no seconds", edit: func(m map[string]any) { m["start"] = now.Format("2006-01-02T15:04Z") }},
+		// Sealed at the time a lenient parser would roll these over to.
+		{name: "hour 24", edit: func(m map[string]any) { m["start"] = "2026-03-01T24:00:00Z" }, at: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		{name: "February 30", edit: func(m map[string]any) { m["start"] = "2026-02-30T10:00:00Z" }, at: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
+		{name: "offset +24:00", edit: func(m map[string]any) { m["start"] = "2026-03-02T10:00:00+24:00" }},
+		{name: "offset -23:60", edit: func(m map[string]any) { m["start"] = "2026-03-02T10:00:00-23:60" }},
+		{name: "offset +25:00", edit: func(m map[string]any) { m["start"] = "2026-03-02T10:00:00+25:00" }, at: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)},
+		{name: "comma fraction", edit: func(m map[string]any) { m["start"] = "2026-03-02T10:00:00,5Z" }},
+		{name: "February 29 of a leap year", edit: func(m map[string]any) { m["start"] = "2028-02-29T10:00:00Z" }},
+		{name: "February 29 of 2100", edit: func(m map[string]any) { m["start"] = "2100-02-29T10:00:00Z" }, at: time.Date(2100, 3, 1, 10, 0, 0, 0, time.UTC)},
 		{name: "alert a string", edit: func(m map[string]any) { m["alert"] = "yes" }},
 		{name: "labels a string", edit: func(m map[string]any) { m["labels"] = "person" }},
 		{name: "array", raw: []byte(`[1]`)},
@@ -499,16 +514,20 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		}
 		_, uerr := eventrec.Unmarshal(body)
 		// Header times agree with the body where it has them.
-		start, end := now, now
-		if s, ok := m["start"].(string); ok {
-			if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				start, end = tm, tm
-			}
+		sealable := func(v any) (time.Time, bool) {
+			s, _ := v.(string)
+			tm, err := time.Parse(time.RFC3339Nano, s)
+			return tm, err == nil && tm.Year() >= 1678 && tm.Year() <= 2261
 		}
-		if s, ok := m["end"].(string); ok && m["state"] == "end" {
-			if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				end = tm
-			}
+		start, end := now, now
+		if !v.at.IsZero() {
+			start, end = v.at, v.at
+		}
+		if tm, ok := sealable(m["start"]); ok {
+			start, end = tm, tm
+		}
+		if tm, ok := sealable(m["end"]); ok && m["state"] == "end" {
+			end = tm
 		}
 		// Sealed only, not uploaded: the inbox does not list them.
 		h := envelope.Header{Kind: envelope.KindEvent, Stream: eventrec.StreamEvents, Sequence: uint64(1000 + len(out)), Start: start, Epoch: uint32(st.Epoch)}

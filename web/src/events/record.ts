@@ -54,18 +54,31 @@ export class RecordError extends Error {
 const bad = (m: string) => new RecordError(m);
 const ID_RE = /^[0-9a-f]{32}$/;
 const FIELDS = new Set(['v', 'id', 'camera', 'state', 'start', 'end', 'labels', 'zones', 'alert', 'score', 'box', 'snapshot']);
-// RFC 3339 with an optional fraction of up to 9 digits, Z or an offset.
-const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+// RFC 3339 as Go's time.Parse(time.RFC3339Nano) reads it: a fraction of
+// any length after "." or ",", Z or an offset of at most 24:60.
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
 // An object key (as Go's eventrec checks it): A-Z a-z 0-9 . _ - / with no
 // empty, "." or ".." segment.
 const KEY_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const DOT_SEGMENT_RE = /(^|\/)\.{1,2}(\/|$)/;
 
+// parseTime reads an RFC 3339 time by hand (Date.parse rolls 24:00 and
+// February 30 over, where Go refuses them) and returns ms since the epoch.
 function parseTime(what: string, v: unknown): number {
-  if (typeof v !== 'string' || v.length > 40 || !TIME_RE.test(v)) throw bad(`${what} is not an RFC 3339 time`);
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw bad(`${what} is not an RFC 3339 time`);
-  return t;
+  const m = typeof v === 'string' && v.length <= 64 ? TIME_RE.exec(v) : null;
+  if (!m) throw bad(`${what} is not an RFC 3339 time`);
+  const [y, mo, d, hh, mi, ss] = m.slice(1, 7).map(Number);
+  const days = mo >= 1 && mo <= 12 ? new Date(Date.UTC(2000, mo, 0)).getUTCDate() - (mo === 2 && !(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)) ? 1 : 0) : 0;
+  if (d < 1 || d > days || hh > 23 || mi > 59 || ss > 59) throw bad(`${what} is not a valid time`);
+  const oh = m[9] === undefined ? 0 : Number(m[9]);
+  const om = m[10] === undefined ? 0 : Number(m[10]);
+  if (oh > 24 || om > 60) throw bad(`${what} has an invalid offset`);
+  // Sealed objects hold times of the years 1678 to 2261 (int64 nanoseconds).
+  if (y < 1678 || y > 2261) throw bad(`${what} is outside the years 1678 to 2261`);
+  const frac = m[7] ? Math.floor(Number('0.' + m[7].slice(0, 9)) * 1000) : 0;
+  const sign = m[8] === '-' ? -1 : 1;
+  return Date.UTC(y, mo - 1, d, hh, mi, ss, frac) - sign * (oh * 60 + om) * 60_000;
 }
 
 function validName(what: string, s: unknown): string {
