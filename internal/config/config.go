@@ -200,6 +200,9 @@ type Retention struct {
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// MaxAge caps segment age, e.g. 720h or 30d.
 	MaxAge Duration `yaml:"max_age"`
+	// EventsMaxAge keeps the recording around detection events (10 s
+	// before to 10 s after) this long when it is longer than MaxAge.
+	EventsMaxAge Duration `yaml:"events_max_age"`
 }
 
 // Error is one problem with a configuration.
@@ -513,6 +516,9 @@ func (r *Retention) validate(s *source, path string) []error {
 	}
 	if r.MaxAge < 0 {
 		errs = append(errs, s.errorf(path+".max_age", "%s: an age cannot be negative", r.MaxAge))
+	}
+	if r.EventsMaxAge < 0 {
+		errs = append(errs, s.errorf(path+".events_max_age", "%s: an age cannot be negative", r.EventsMaxAge))
 	}
 	return errs
 }

@@ -42,6 +42,9 @@ import (
 // defaultDetectWidth is the width of detection frames when not configured.
 const defaultDetectWidth = 640
 
+// eventPadding is the recording kept before and after an event.
+const eventPadding = 10 * time.Second
+
 // DetectionStats are one camera's detection counters.
 type DetectionStats struct {
 	Camera     string
@@ -355,6 +358,14 @@ func (em *eventEmitter) emit(ch events.Change, p *pipeline.Pipeline) {
 	}
 	if ch.Kind == events.Ended {
 		delete(em.announced, ev.ID)
+	}
+	// The recording around the event is kept for retention.events_max_age.
+	end := ev.End
+	if end.IsZero() {
+		end = ev.Start
+	}
+	if err := em.h.store.Keep(context.Background(), em.cam, ev.Start.Add(-eventPadding), end.Add(eventPadding)); err != nil {
+		em.log.Warn("recording around an event not marked to keep", "err", err)
 	}
 	snap, _ := p.Snapshot(ev)
 	if ds.outbox != nil {

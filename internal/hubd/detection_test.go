@@ -69,6 +69,10 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 		defer mu.Unlock()
 		return len(hooks) > 0
 	})
+	kept, err := h.Store().Kept(ctx, camName)
+	if err != nil || len(kept) == 0 {
+		t.Errorf("no recording marked to keep around the event: %v %v", kept, err)
+	}
 	h.Close()
 	st := h.DetectionStats()
 	if len(st) != 1 || st[0].Frames == 0 || st[0].Pipeline.Regions == 0 || len(st[0].Notified) != 1 || st[0].Notified[0].Delivered == 0 {

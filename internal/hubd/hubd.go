@@ -115,16 +115,18 @@ func (h *Hub) Start(ctx context.Context) error {
 	limits := map[string]segstore.Limits{}
 	for _, c := range h.cfg.Cameras {
 		if c.Retention != nil {
-			limits[c.Name] = segstore.Limits{MaxBytes: int64(c.Retention.MaxBytes), MaxAge: time.Duration(c.Retention.MaxAge)}
+			limits[c.Name] = segstore.Limits{MaxBytes: int64(c.Retention.MaxBytes), MaxAge: time.Duration(c.Retention.MaxAge),
+				EventMaxAge: time.Duration(c.Retention.EventsMaxAge)}
 		}
 	}
 	st, err := segstore.Open(ctx, h.cfg.Data, segstore.Options{
-		MaxBytes: int64(h.cfg.Retention.MaxBytes),
-		MaxAge:   time.Duration(h.cfg.Retention.MaxAge),
-		Cameras:  limits,
-		Logger:   h.log.With("component", "store"),
-		Now:      h.opts.Now,
-		FS:       h.opts.StoreHooks,
+		MaxBytes:    int64(h.cfg.Retention.MaxBytes),
+		MaxAge:      time.Duration(h.cfg.Retention.MaxAge),
+		EventMaxAge: time.Duration(h.cfg.Retention.EventsMaxAge),
+		Cameras:     limits,
+		Logger:      h.log.With("component", "store"),
+		Now:         h.opts.Now,
+		FS:          h.opts.StoreHooks,
 	})
 	if err != nil {
 		return err

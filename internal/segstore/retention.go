@@ -216,10 +216,19 @@ func (s *Store) enforceAge(ctx context.Context, now time.Time) (int, error) {
 			continue
 		}
 		cutoff := now.Add(-limit).UnixNano()
+		// Segments overlapping a kept range whose end is newer than the
+		// event cutoff stay (when events are kept longer than the rest).
+		evCutoff := cutoff
+		if ev := s.eventAgeLimit(cam); ev > limit {
+			evCutoff = now.Add(-ev).UnixNano()
+		}
 		for {
 			vs, err := s.selectVictims(ctx, `SELECT `+victimCols+` FROM segments
-				WHERE camera = ? AND start_ns < ? AND end_ns < ? ORDER BY start_ns, id LIMIT ?`,
-				cam, cutoff, cutoff, evictBatch)
+				WHERE camera = ? AND start_ns < ? AND end_ns < ?
+				AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.camera = segments.camera
+					AND k.end_ns >= ? AND k.start_ns <= segments.end_ns AND k.end_ns >= segments.start_ns)
+				ORDER BY start_ns, id LIMIT ?`,
+				cam, cutoff, cutoff, evCutoff, evictBatch)
 			if err != nil {
 				return deleted, err
 			}
@@ -241,7 +250,55 @@ func (s *Store) enforceAge(ctx context.Context, now time.Time) (int, error) {
 	if err := s.pruneGapsByAge(ctx, now); err != nil {
 		return deleted, err
 	}
+	// Kept ranges older than every limit that could still need them.
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT camera FROM keep`)
+	if err != nil {
+		return deleted, err
+	}
+	var kept []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return deleted, err
+		}
+		kept = append(kept, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return deleted, err
+	}
+	for _, cam := range kept {
+		limit := max(s.ageLimit(cam), s.eventAgeLimit(cam))
+		if limit <= 0 {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM keep WHERE camera = ? AND end_ns < ?`, cam, now.Add(-limit).UnixNano()); err != nil {
+			return deleted, err
+		}
+	}
 	return deleted, nil
+}
+
+// eventAgeLimit is how long recordings around events are kept on camera.
+func (s *Store) eventAgeLimit(camera string) time.Duration {
+	if l := s.opts.Cameras[camera].EventMaxAge; l > 0 {
+		return l
+	}
+	return s.opts.EventMaxAge
+}
+
+// Keep marks the recording of camera between start and end (a detection
+// event with some padding) to be kept for the event age limit instead of
+// the camera's age limit. Ranges are kept in the index until they are older
+// than both limits.
+func (s *Store) Keep(ctx context.Context, camera string, start, end time.Time) error {
+	if end.Before(start) {
+		return fmt.Errorf("segstore: keep range ends (%v) before it starts (%v)", end, start)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO keep (camera, start_ns, end_ns) VALUES (?, ?, ?)`,
+		camera, start.UnixNano(), end.UnixNano())
+	return err
 }
 
 func (s *Store) pruneGapsByAge(ctx context.Context, now time.Time) error {
@@ -486,4 +543,22 @@ func (s *Store) finishGarbage(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Kept lists camera's kept ranges (see Keep), oldest first.
+func (s *Store) Kept(ctx context.Context, camera string) ([][2]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT start_ns, end_ns FROM keep WHERE camera = ? ORDER BY start_ns, id`, camera)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]time.Time
+	for rows.Next() {
+		var a, b int64
+		if err := rows.Scan(&a, &b); err != nil {
+			return nil, err
+		}
+		out = append(out, [2]time.Time{time.Unix(0, a).UTC(), time.Unix(0, b).UTC()})
+	}
+	return out, rows.Err()
 }

@@ -182,3 +182,44 @@ func TestRetentionPrunesGapsBeforeOldestSegment(t *testing.T) {
 		t.Errorf("after evicting seq 1: gaps %+v", gaps)
 	}
 }
+
+// TestKeepAroundEvents: segments overlapping a kept range outlive the age
+// limit until the event age limit; others go at the age limit; a kept range
+// on another camera keeps nothing here; the ranges are forgotten once older
+// than both limits.
+func TestKeepAroundEvents(t *testing.T) {
+	clk := newClock() // 12:00; segments start at 10:00, 4 s each
+	s := openStore(t, t.TempDir(), Options{MaxAge: time.Hour, EventMaxAge: 5 * time.Hour, Now: clk.Now})
+	ctx := context.Background()
+	for seq := range uint64(10) {
+		mustPut(t, s, meta("front", seq), sealedBytes(100, byte(seq)))
+	}
+	// An event from 10:00:09 to 10:00:13 touches segments 2 and 3.
+	if err := s.Keep(ctx, "front", baseTime().Add(9*time.Second), baseTime().Add(13*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keep(ctx, "back", baseTime(), baseTime().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keep(ctx, "front", baseTime().Add(time.Second), baseTime()); err == nil {
+		t.Error("a range ending before it starts was kept")
+	}
+	if _, err := s.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(mustList(t, s, Filter{Camera: "front"})); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("after the age limit: segments %v, want the event's 2 and 3", got)
+	}
+	clk.Advance(4 * time.Hour) // 16:00: the event is 6 h old, past EventMaxAge
+	if _, err := s.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustList(t, s, Filter{Camera: "front"}); len(got) != 0 {
+		t.Errorf("after the event age limit: %v left", seqs(got))
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM keep WHERE camera = 'front'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("kept ranges left: %d (%v)", n, err)
+	}
+	checkConsistent(t, s)
+}

@@ -70,6 +70,17 @@ CREATE TABLE cameras (
 	next_seq INTEGER NOT NULL
 ) STRICT;
 `,
+		// 1 -> 2: ranges of recording kept longer around detection events.
+		`
+CREATE TABLE keep (
+	id       INTEGER PRIMARY KEY,
+	camera   TEXT    NOT NULL,
+	start_ns INTEGER NOT NULL,
+	end_ns   INTEGER NOT NULL,
+	CHECK (end_ns >= start_ns)
+) STRICT;
+CREATE INDEX keep_camera_end ON keep (camera, end_ns);
+`,
 	}
 }
 

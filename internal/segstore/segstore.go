@@ -99,6 +99,12 @@ type Options struct {
 	// unlimited. A camera's Limits.MaxAge, when set, replaces it for that
 	// camera.
 	MaxAge time.Duration
+	// EventMaxAge keeps the segments overlapping a range passed to Keep (the
+	// recording around a detection event) until their end is older than
+	// now-EventMaxAge, when that is longer than the camera's age limit. Byte
+	// limits and disk-full eviction still apply to them. 0 means events
+	// get no longer retention.
+	EventMaxAge time.Duration
 	// Cameras holds per-camera limits, keyed by camera name. A camera's
 	// MaxBytes is an extra cap on that camera's segments (the global
 	// MaxBytes still applies to the whole store); its MaxAge, when non-zero,
@@ -122,6 +128,9 @@ type Limits struct {
 	MaxBytes int64
 	// MaxAge, when non-zero, replaces Options.MaxAge for this camera.
 	MaxAge time.Duration
+	// EventMaxAge, when non-zero, replaces Options.EventMaxAge for this
+	// camera.
+	EventMaxAge time.Duration
 }
 
 // FaultHooks lets tests inject storage faults into the store's file
