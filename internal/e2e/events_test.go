@@ -185,6 +185,12 @@ func TestEvents(t *testing.T) {
 	if _, _, err := hub.record(f); err != nil {
 		t.Fatal(err)
 	}
+	// Event G is of another camera: not marked on front's timeline.
+	g := eventrec.Record{ID: eventID(t), Camera: "garage", State: eventrec.StateStart, Start: segs[0].Start.Add(100 * time.Millisecond),
+		Labels: []string{"person"}, Score: 0.6, Box: [4]float64{0, 0, 1, 1}}
+	if _, _, err := hub.record(g); err != nil {
+		t.Fatal(err)
+	}
 	// Event C is uploaded while the inbox is open (the script asks for it).
 	cRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: time.Now(),
 		Labels: []string{"dog"}, Zones: []string{"garden"}, Alert: true, Score: 0.8, Box: [4]float64{0.1, 0.1, 0.2, 0.2}}
@@ -253,6 +259,7 @@ func TestEvents(t *testing.T) {
 		InboxError  string   `json:"inboxError"`
 		AlertRows   []string `json:"alertRows"`
 		CarRows     []string `json:"carRows"`
+		GarageRows  []string `json:"garageRows"`
 		LiveRow     row      `json:"liveRow"`
 		Banner      string   `json:"banner"`
 		Marks       []string `json:"marks"`
@@ -285,7 +292,7 @@ func TestEvents(t *testing.T) {
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl.URL,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
-		"EVENT_A": a.ID, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
+		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
 	}, &res)
 
@@ -295,8 +302,14 @@ func TestEvents(t *testing.T) {
 	for _, r := range res.Rows {
 		byID[r.ID] = r
 	}
-	if len(res.Rows) != 3 {
-		t.Errorf("the inbox shows %d rows, want 3 (the start and end records of one event merge; E is refused): %+v", len(res.Rows), res.Rows)
+	if len(res.Rows) != 4 {
+		t.Errorf("the inbox shows %d rows, want 4 (the start and end records of one event merge; E is refused): %+v", len(res.Rows), res.Rows)
+	}
+	if rg := byID[g.ID]; rg.Camera != "garage" || rg.Labels != "person" || rg.Zones != "—" {
+		t.Errorf("event G shows %+v, want camera garage, person, no zone", rg)
+	}
+	if strings.Join(res.GarageRows, ",") != g.ID {
+		t.Errorf("the camera filter garage shows %v, want only G", res.GarageRows)
 	}
 	if _, ok := byID[e.ID]; ok || !strings.Contains(res.InboxError, "1 event record could not be opened") || !strings.Contains(res.InboxError, "times disagree") {
 		t.Errorf("event E (times disagreeing with its signed header) is shown (%v) or not reported: %q", ok, res.InboxError)

@@ -13,7 +13,7 @@
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol, POST
 // /live-event, POST /push-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF,
-// EVENT_A, EVENT_B, EVENT_C (event ids), PUSH_SEALED (base64 sealed
+// EVENT_A, EVENT_B, EVENT_C (event ids), OTHER_CAMERA (of one more event), PUSH_SEALED (base64 sealed
 // record), VARIANTS (comma-separated base64 sealed records, valid or not),
 // ARTIFACTS.
 import { createServer } from 'node:http';
@@ -137,7 +137,7 @@ try {
   await page.click('#household-events');
   await page.waitForSelector('.ev-row', { timeout: 20000 });
   out.inboxPath = new URL(page.url()).pathname;
-  await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 3, null, { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 4, null, { timeout: 20000 });
   out.inboxError = await page.textContent('#ev-error');
   out.rows = await rows(page);
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-inbox.png'), fullPage: true });
@@ -149,6 +149,9 @@ try {
   await page.selectOption('#ev-filter-label', 'car');
   out.carRows = await ids(page);
   await page.selectOption('#ev-filter-label', '');
+  await page.selectOption('#ev-filter-camera', process.env.OTHER_CAMERA);
+  out.garageRows = await ids(page);
+  await page.selectOption('#ev-filter-camera', '');
 
   // Live: an event uploaded now appears without a reload.
   await page.waitForFunction(() => document.querySelector('#ev-list')?.dataset.live === 'true', null, { timeout: 20000 });
