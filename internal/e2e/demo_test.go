@@ -53,9 +53,23 @@ func TestDemo(t *testing.T) {
 		Segments     int      `json:"segments"`
 		Timeline     int      `json:"timeline"`
 		Reused       *bool    `json:"reused"`
+		Events       []struct {
+			Camera, Labels string
+			Alert          bool
+			SnapshotWidth  int
+		} `json:"events"`
 		Errors       []string `json:"errors"`
 	}
-	browsertest.Run(t, 4*time.Minute, "demo.mjs", map[string]string{"DEMO_URL": first, "SECOND_URL": second}, &res)
+	browsertest.Run(t, 4*time.Minute, "demo.mjs", map[string]string{"DEMO_URL": first, "SECOND_URL": second, "EXPECT_EVENTS": "1"}, &res)
+	person := false
+	for _, e := range res.Events {
+		if e.Camera == "front" && strings.Contains(e.Labels, "person") && e.Alert && e.SnapshotWidth > 0 {
+			person = true
+		}
+	}
+	if !person {
+		t.Errorf("the demo's inbox shows no person alert with a snapshot: %+v", res.Events)
+	}
 	t.Logf("enrolled after %d ms, live after %d ms (first frame %d ms after the view opened), %d segments, %d timeline ranges",
 		res.EnrolledMs, res.LiveMs, res.FirstFrameMs, res.Segments, res.Timeline)
 	if res.Household != d.HouseholdID {

@@ -71,6 +71,22 @@ try {
     .then(() => page.locator('#tl-bar .tl-range').count(), () => 0);
   await page.screenshot({ path: path.join(art, 'demo-timeline.png') });
 
+  // The camera detects the people walking: the inbox shows a person event,
+  // opened in this browser, with its snapshot.
+  let events = [];
+  if (process.env.EXPECT_EVENTS) {
+    await page.goto(new URL(`/h/${hh}/events`, url).href);
+    await page.waitForSelector('.ev-row', { timeout: 90_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('.ev-row img.ev-snap')].some((i) => i.complete && i.naturalWidth > 0), null, { timeout: 30_000 }).catch(() => undefined);
+    events = await page.$$eval('.ev-row', (els) => els.map((li) => ({
+      camera: li.querySelector('.ev-camera')?.textContent ?? '',
+      labels: li.querySelector('.ev-labels')?.textContent ?? '',
+      alert: !!li.querySelector('.ev-alert'),
+      snapshotWidth: li.querySelector('img.ev-snap')?.naturalWidth ?? 0,
+    })));
+    await page.screenshot({ path: path.join(art, 'demo-events.png') });
+  }
+
   // A second link (a restart of the demo) reuses this browser's enrolment.
   let reused = null;
   if (process.env.SECOND_URL) {
@@ -78,7 +94,7 @@ try {
     await page.waitForURL(/\/h\/[^/]+\/live$/, { timeout: 60_000 });
     reused = new URL(page.url()).pathname.split('/')[2] === hh;
   }
-  result({ enrolled: true, household: hh, enrolledMs, liveMs, firstFrameMs, shots, segments, timeline, reused, errors });
+  result({ enrolled: true, household: hh, enrolledMs, liveMs, firstFrameMs, shots, segments, timeline, events, reused, errors });
 } finally {
   await browser.close();
 }
