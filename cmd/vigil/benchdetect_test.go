@@ -71,6 +71,11 @@ func TestBenchDetect(t *testing.T) {
 		t.Errorf("recall %s on the first frames", m[2])
 	}
 
+	// The person event overlaps the ground truth's, and no event is false.
+	if m := regexp.MustCompile(`events vs ground truth: (\d+) of (\d+) found, (\d+) false`).FindStringSubmatch(stdout); m == nil || m[1] != m[2] || m[2] == "0" || m[3] != "0" {
+		t.Errorf("events against the ground truth: %v\n%s", m, stdout)
+	}
+
 	// No people in tree.avi: no person box, no event.
 	stdout, stderr, err = vigil(t, "bench", "detect", "--file", opencvData+"tree.avi",
 		"--truth", "../../testdata/groundtruth/tree.json", "--json", out)
