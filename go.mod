@@ -6,6 +6,7 @@ require (
 	github.com/bluenviron/gortsplib/v5 v5.6.4
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/eclipse/paho.golang v0.23.0
+	github.com/esimov/pigo v1.4.6
 	github.com/go-webauthn/webauthn v0.18.2
 	github.com/gorilla/websocket v1.5.3
 	github.com/pion/logging v0.2.4
