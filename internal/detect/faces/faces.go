@@ -19,10 +19,12 @@
 package faces
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	pigo "github.com/esimov/pigo/core"
@@ -40,6 +42,10 @@ const qScale = 5
 
 // Label is the one label the Detector reports.
 const Label = "face"
+
+// maxRaw bounds the windows clustered for one frame (a real frame has a
+// few dozen; a crafted one could have far more).
+const maxRaw = 4096
 
 // inputSize is what InputSize reports: regions of this side keep faces of
 // MinSize pixels and more findable.
@@ -134,15 +140,24 @@ func (d *Detector) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detect
 		return nil, nil
 	}
 	cp := pigo.CascadeParams{
-		MinSize:     d.o.MinSize,
-		MaxSize:     maxSize,
 		ShiftFactor: d.o.ShiftFactor,
 		ScaleFactor: d.o.ScaleFactor,
 		ImageParams: pigo.ImageParams{Pixels: luma(img), Rows: img.H, Cols: img.W, Dim: img.W},
 	}
-	raw := d.p.RunCascade(cp, 0)
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	// One scale at a time (pigo's own progression), so that ctx is
+	// honoured between scales.
+	var raw []pigo.Detection
+	for s := d.o.MinSize; s <= maxSize; s = int(float64(s) + math.Max(2, float64(s)*d.o.ScaleFactor-float64(s))) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cp.MinSize, cp.MaxSize = s, s
+		raw = append(raw, d.p.RunCascade(cp, 0)...)
+	}
+	if len(raw) > maxRaw {
+		// Clustering is quadratic: keep the strongest windows.
+		slices.SortFunc(raw, func(a, b pigo.Detection) int { return cmp.Compare(b.Q, a.Q) })
+		raw = raw[:maxRaw]
 	}
 	var ds []detect.Detection
 	for _, f := range d.p.ClusterDetections(raw, d.o.IoU) {

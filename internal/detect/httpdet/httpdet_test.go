@@ -35,18 +35,15 @@ func gradient(w, h int) *detect.RGB {
 // server implements the detection API: it checks the request like a
 // DeepStack server would and answers with the predictions it is given.
 type server struct {
-	t      *testing.T
 	apiKey string
 	preds  []prediction
-	// seen is filled by the handler.
-	w, h     int
-	minConf  string
-	gotKey   string
-	requests int
+	// What the last request carried.
+	w, h    int
+	minConf string
+	gotKey  string
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests++
 	if r.Method != http.MethodPost || r.URL.Path != Path {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
@@ -78,7 +75,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestDetectAgainstServer(t *testing.T) {
-	s := &server{t: t, apiKey: "k3y", preds: []prediction{
+	s := &server{apiKey: "k3y", preds: []prediction{
 		{Label: "person", Confidence: 0.91, XMin: 10, YMin: 20, XMax: 110, YMax: 220},
 		{Label: "dog", Confidence: 0.3, XMin: 0, YMin: 0, XMax: 5, YMax: 5},
 		{Label: "car", Confidence: 0.8, XMin: -50, YMin: 100, XMax: 500, YMax: 400}, // clipped
@@ -198,7 +195,7 @@ func TestMisbehavingServers(t *testing.T) {
 }
 
 func TestBoxesOutOfRange(t *testing.T) {
-	s := &server{t: t, preds: []prediction{
+	s := &server{preds: []prediction{
 		{Label: "person", Confidence: 0.9, XMin: 700, YMin: 10, XMax: 900, YMax: 20}, // right of the image
 		{Label: "person", Confidence: 0.9, XMin: 50, YMin: 50, XMax: 40, YMax: 60},   // inverted
 		{Label: "person", Confidence: 0.9, XMin: -20, YMin: -20, XMax: -1, YMax: 30}, // left of it
