@@ -10,5 +10,6 @@ import './pages/timeline';
 import './pages/events';
 import './pages/share';
 import './pages/demo';
+import './pages/zones';
 
 start();

@@ -229,7 +229,7 @@ async function camerasCard(x: Household): Promise<HTMLElement> {
     if (!res.cameras?.length) list.append(h('li', { class: 'muted' }, 'No recordings yet. Pair a hub below; its cameras appear here once they upload.'));
     for (const cam of res.cameras ?? []) {
       const base = `/h/${encodeURIComponent(x.hh)}/cam/${encodeURIComponent(cam)}`;
-      list.append(h('li', { class: 'camera row' }, h('strong', {}, cam), h('a', { href: `${base}/live`, class: 'camera-live' }, 'Live'), h('a', { href: base, class: 'camera-timeline' }, 'Recordings')));
+      list.append(h('li', { class: 'camera row' }, h('strong', {}, cam), h('a', { href: `${base}/live`, class: 'camera-live' }, 'Live'), h('a', { href: base, class: 'camera-timeline' }, 'Recordings'), h('a', { href: `${base}/zones`, class: 'camera-zones' }, 'Zones and masks')));
     }
   } catch (e) {
     showError(card.appendChild(h('p')), e);

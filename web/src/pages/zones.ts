@@ -1,0 +1,163 @@
+// Page: a camera's detection zones and motion masks
+// (/h/:hh/cam/:cam/zones). The camera's newest event snapshot is opened in
+// this browser and the member draws polygons over it; the page writes the
+// camera's `detect:` block for the hub's config file, to copy there. The
+// drawing stays in this browser (localStorage, by household and camera):
+// nothing of it is sent to the cloud.
+
+import { householdKeys, NotEnrolledError } from '../media/keys';
+import { route } from '../router';
+import { h, mount, showError } from '../ui';
+import { Editor } from '../zones/editor';
+import { load, problems, save, toYAML, type Shape } from '../zones/model';
+import { newestSnapshot } from '../zones/snapshot';
+
+const enc = encodeURIComponent;
+
+route('/h/:hh/cam/:cam/zones', async (root, p) => {
+  const { hh, cam } = p;
+  const base = `/h/${enc(hh)}/cam/${enc(cam)}`;
+  const status = h('p', { id: 'zn-status', class: 'muted', role: 'status' }, 'Opening the newest snapshot…');
+  const err = h('p', { id: 'zn-error' });
+  const errors = h('ul', { id: 'zn-errors', class: 'error' });
+  const yaml = h('pre', { id: 'zn-yaml', class: 'zn-yaml mono' });
+  const copied = h('span', { id: 'zn-copied', class: 'muted', role: 'status' });
+  const copy = h('button', { id: 'zn-copy', type: 'button' }, 'Copy');
+  const list = h('ol', { id: 'zn-shapes', class: 'zn-shapes' });
+  const stage = h('div', { id: 'zn-stage', class: 'zn-stage' });
+  const drawZone = h('input', { id: 'zn-draw-zone', type: 'radio', name: 'zn-draw', value: 'zone', checked: true });
+  const drawMask = h('input', { id: 'zn-draw-mask', type: 'radio', name: 'zn-draw', value: 'mask' });
+
+  const editor = new Editor(load(hh, cam), (structural) => {
+    if (structural) renderList();
+    update();
+  });
+
+  function update(): void {
+    save(hh, cam, editor.shapes);
+    const bad = problems(editor.shapes);
+    errors.replaceChildren(...bad.map((m) => h('li', {}, m)));
+    yaml.textContent = toYAML(editor.shapes);
+    yaml.dataset.valid = String(bad.length === 0);
+    copy.disabled = bad.length > 0;
+    copied.textContent = '';
+  }
+
+  function renderList(): void {
+    let zn = 0;
+    let mk = 0;
+    list.replaceChildren(
+      ...editor.shapes.map((sh: Shape, i) => {
+        const title = h('strong', { class: 'zn-title' }, sh.kind === 'zone' ? `Zone ${++zn}` : `Mask ${++mk}`);
+        const kind = h('select', { class: 'zn-kind', 'aria-label': 'zone or mask' }, h('option', { value: 'zone' }, 'Zone'), h('option', { value: 'mask' }, 'Mask (motion ignored)'));
+        kind.value = sh.kind;
+        kind.addEventListener('change', () => {
+          sh.kind = kind.value === 'mask' ? 'mask' : 'zone';
+          if (sh.kind === 'zone' && !sh.name) sh.name = `zone-${i + 1}`;
+          editor.render();
+          renderList();
+          update();
+        });
+        const field = (cls: string, label: string, key: 'name' | 'labels' | 'inertia', placeholder: string) => {
+          const input = h('input', { class: cls, value: sh[key], placeholder, maxlength: key === 'inertia' ? 3 : 512 });
+          input.addEventListener('input', () => {
+            sh[key] = input.value;
+            editor.render();
+            update();
+          });
+          return h('label', { class: 'row' }, label, input);
+        };
+        const del = h('button', { type: 'button', class: 'secondary zn-delete' }, 'Delete');
+        del.addEventListener('click', () => {
+          editor.shapes.splice(i, 1);
+          editor.render();
+          renderList();
+          update();
+        });
+        const fields = sh.kind === 'zone' ? [field('zn-name', 'Name', 'name', 'driveway'), field('zn-labels', 'Labels', 'labels', 'all (or: person, car)'), field('zn-inertia', 'Inertia', 'inertia', '3')] : [];
+        return h('li', { class: `zn-shape row zn-shape-${sh.kind}`, 'data-kind': sh.kind }, title, kind, ...fields, h('span', { class: 'muted' }, `${sh.points.length} points`), del);
+      }),
+    );
+  }
+
+  for (const r of [drawZone, drawMask]) r.addEventListener('change', () => (editor.drawKind = drawMask.checked ? 'mask' : 'zone'));
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(yaml.textContent ?? '');
+      copied.textContent = 'Copied.';
+    } catch {
+      // No clipboard permission: select the text for a manual copy.
+      const sel = getSelection();
+      sel?.selectAllChildren(yaml);
+      copied.textContent = 'Selected: copy it with Ctrl+C.';
+    }
+  });
+  const onKey = (e: KeyboardEvent) => {
+    const t = e.target as HTMLElement | null;
+    if (t && (t.closest('input, textarea, select, [contenteditable]') || (t.tagName === 'BUTTON' && e.key === 'Enter'))) return;
+    if (editor.key(e)) e.preventDefault();
+  };
+  document.addEventListener('keydown', onKey);
+
+  mount(
+    root,
+    h(
+      'div',
+      { class: 'card' },
+      h('div', { class: 'row' }, h('h1', {}, `Zones and masks: ${cam}`), h('a', { href: base }, 'Recordings'), h('a', { href: `/h/${enc(hh)}/events` }, 'Events'), h('a', { href: `/h/${enc(hh)}` }, 'Household')),
+      h('p', { class: 'muted' }, 'Click on the image to add points; click the first point or press Enter to close the polygon. Backspace removes the last point, Escape drops the polygon. Drag a point to move it.'),
+      h('div', { class: 'row' }, 'Draw a', h('label', { class: 'row' }, drawZone, 'zone'), h('label', { class: 'row' }, drawMask, 'mask (motion ignored)')),
+      status,
+      err,
+      stage,
+      list,
+      h('h2', {}, 'For the hub’s config'),
+      h('p', { class: 'muted' }, `Put this under the camera “${cam}” in the hub’s config file (replacing its detect: block; keep your other detect settings) and restart the hub. The drawing stays in this browser only.`),
+      errors,
+      yaml,
+      h('div', { class: 'row' }, copy, copied),
+    ),
+  );
+  renderList();
+  update();
+
+  const blank = () => {
+    stage.replaceChildren(h('div', { id: 'zn-blank', class: 'zn-blank' }), editor.svg);
+    editor.setSize(1600, 900);
+  };
+  let url = '';
+  let closed = false;
+  try {
+    const keys = await householdKeys(hh);
+    const snap = await newestSnapshot(hh, cam, keys);
+    if (closed) return;
+    if (!snap) {
+      status.textContent = 'No snapshot yet: draw on the blank 16:9 frame.';
+      blank();
+    } else {
+      url = URL.createObjectURL(new Blob([snap.jpeg.slice().buffer], { type: 'image/jpeg' }));
+      const img = h('img', { id: 'zn-img', class: 'zn-img', alt: `newest snapshot of ${cam}`, draggable: 'false' });
+      img.addEventListener('load', () => {
+        editor.setSize(img.naturalWidth, img.naturalHeight);
+        status.textContent = `Snapshot of ${new Date(snap.at).toLocaleString()}.`;
+      });
+      img.addEventListener('error', () => {
+        status.textContent = 'The snapshot does not decode: draw on the blank 16:9 frame.';
+        blank();
+      });
+      img.src = url;
+      stage.replaceChildren(img, editor.svg);
+    }
+  } catch (e) {
+    status.textContent = 'No snapshot: draw on the blank 16:9 frame.';
+    if (e instanceof NotEnrolledError) err.replaceChildren(h('span', { class: 'error', id: 'zn-not-enrolled' }, 'Not enrolled: the snapshot cannot be opened in this browser. '), h('a', { href: '/device' }, 'Show this browser’s device identity'));
+    else showError(err, e);
+    blank();
+  }
+
+  return () => {
+    closed = true;
+    document.removeEventListener('keydown', onKey);
+    if (url) URL.revokeObjectURL(url);
+  };
+});

@@ -1,0 +1,178 @@
+// Detection zones and motion masks of one camera as the member draws them:
+// polygons in frame fractions (x, y in 0..1, top-left origin), checked by
+// the rules the hub applies to its config (internal/config and
+// internal/detect/events: at least 3 points, coordinates in [0, 1], zone
+// names of 1..64 bytes without control characters, unique), and written as
+// the camera's `detect:` block of the hub's YAML config.
+//
+// Owns: the drawing's validation, its YAML, and its copy in this browser's
+// localStorage (keyed by household and camera). Must never: send the
+// drawing anywhere; it leaves the browser only when the member copies it.
+
+export type Point = [number, number];
+
+export interface Shape {
+  kind: 'zone' | 'mask';
+  name: string; // zones only
+  labels: string; // zones only: comma-separated, '' for all
+  inertia: string; // zones only: '' for the hub's default
+  points: Point[];
+}
+
+// Bounds as the hub's (events.MaxZones, MaxZonePoints, MaxNameLen,
+// MaxLabels, MaxInertia); masks share the zone limits here.
+export const MAX_SHAPES = 64;
+export const MAX_POINTS = 256;
+export const MAX_NAME = 64;
+export const MAX_LABELS = 128;
+export const MAX_INERTIA = 100;
+
+const utf8 = new TextEncoder();
+
+/** nameProblem says what the hub would refuse in a zone or label name, or ''. */
+export function nameProblem(s: string): string {
+  if (s === '') return 'missing: give it a name';
+  if (utf8.encode(s).length > MAX_NAME) return `longer than ${MAX_NAME} bytes`;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || c === 0x7f || c === 0xfffd || (c >= 0xd800 && c <= 0xdfff)) return 'holds a control character or invalid text';
+  }
+  return '';
+}
+
+/** labelList splits a zone's label field: comma-separated, trimmed. */
+export function labelList(s: string): string[] {
+  return s
+    .split(',')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** round3 rounds a fraction to 3 decimals, as the YAML writes it. */
+export const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** clamp01 keeps a coordinate inside the frame. */
+export const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+
+/** problems lists, per shape, what the hub would refuse; empty means valid. */
+export function problems(shapes: Shape[]): string[] {
+  const out: string[] = [];
+  const zones = shapes.filter((s) => s.kind === 'zone');
+  const masks = shapes.filter((s) => s.kind === 'mask');
+  if (zones.length > MAX_SHAPES) out.push(`${zones.length} zones, at most ${MAX_SHAPES} allowed`);
+  if (masks.length > MAX_SHAPES) out.push(`${masks.length} masks, at most ${MAX_SHAPES} allowed`);
+  const names = new Set<string>();
+  zones.forEach((z, i) => {
+    const what = `Zone ${i + 1}${z.name ? ` “${z.name}”` : ''}`;
+    const np = nameProblem(z.name);
+    if (np) out.push(`${what}: name ${np}.`);
+    else if (names.has(z.name)) out.push(`${what}: the name is used by another zone.`);
+    names.add(z.name);
+    const labels = labelList(z.labels);
+    if (labels.length > MAX_LABELS) out.push(`${what}: ${labels.length} labels, at most ${MAX_LABELS}.`);
+    for (const l of labels) {
+      const lp = nameProblem(l);
+      if (lp) out.push(`${what}: label “${l}” ${lp}.`);
+    }
+    if (z.inertia.trim() !== '') {
+      const n = Number(z.inertia);
+      if (!Number.isInteger(n) || n < 1 || n > MAX_INERTIA) out.push(`${what}: inertia must be a whole number of frames from 1 to ${MAX_INERTIA}.`);
+    }
+  });
+  const kinds = { zone: 0, mask: 0 };
+  for (const s of shapes) {
+    const what = s.kind === 'zone' ? `Zone ${++kinds.zone}` : `Mask ${++kinds.mask}`;
+    if (s.points.length < 3) out.push(`${what}: a polygon needs at least 3 points.`);
+    if (s.points.length > MAX_POINTS) out.push(`${what}: ${s.points.length} points, at most ${MAX_POINTS}.`);
+    for (const [x, y] of s.points) {
+      const rx = round3(x);
+      const ry = round3(y);
+      if (!(rx >= 0 && rx <= 1 && ry >= 0 && ry <= 1)) {
+        out.push(`${what}: [${x}, ${y}] is outside the frame (coordinates are fractions, 0 to 1).`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+const num = (v: number) => String(round3(v));
+const poly = (pts: Point[]) => '[' + pts.map(([x, y]) => `[${num(x)}, ${num(y)}]`).join(', ') + ']';
+// A JSON string is a YAML double-quoted scalar.
+const str = (s: string) => JSON.stringify(s);
+
+/**
+ * toYAML writes the camera's detect block for the hub's config, indented
+ * for a camera entry's keys: "detect:" with "mask:" and "events: zones:".
+ */
+export function toYAML(shapes: Shape[]): string {
+  const masks = shapes.filter((s) => s.kind === 'mask');
+  const zones = shapes.filter((s) => s.kind === 'zone');
+  const lines = ['detect:'];
+  if (masks.length) {
+    lines.push('  mask:');
+    for (const m of masks) lines.push(`    - ${poly(m.points)}`);
+  }
+  if (zones.length) {
+    lines.push('  events:', '    zones:');
+    for (const z of zones) {
+      lines.push(`      - name: ${str(z.name)}`, `        points: ${poly(z.points)}`);
+      const labels = labelList(z.labels);
+      if (labels.length) lines.push(`        labels: [${labels.map(str).join(', ')}]`);
+      if (z.inertia.trim() !== '') lines.push(`        inertia: ${Number(z.inertia)}`);
+    }
+  }
+  if (lines.length === 1) lines[0] = 'detect: {}';
+  return lines.join('\n') + '\n';
+}
+
+const storeKey = (hh: string, cam: string) => `vigil.zones.${hh}.${cam}`;
+// The most bytes of a stored drawing read back.
+const MAX_STORED = 512 * 1024;
+
+/** save keeps the drawing in this browser. */
+export function save(hh: string, cam: string, shapes: Shape[]): void {
+  try {
+    localStorage.setItem(storeKey(hh, cam), JSON.stringify({ v: 1, shapes }));
+  } catch {
+    /* storage full or off: the drawing lives in the page only */
+  }
+}
+
+/** load reads the stored drawing back, keeping only well-formed shapes. */
+export function load(hh: string, cam: string): Shape[] {
+  let raw: string | null = null;
+  try {
+    raw = localStorage.getItem(storeKey(hh, cam));
+  } catch {
+    return [];
+  }
+  if (!raw || raw.length > MAX_STORED) return [];
+  let j: unknown;
+  try {
+    j = JSON.parse(raw);
+  } catch {
+    return [];
+  }
+  const list = (j as { v?: unknown; shapes?: unknown })?.shapes;
+  if ((j as { v?: unknown })?.v !== 1 || !Array.isArray(list)) return [];
+  const out: Shape[] = [];
+  for (const s of list.slice(0, 2 * MAX_SHAPES)) {
+    if (typeof s !== 'object' || s === null) continue;
+    const o = s as Record<string, unknown>;
+    if ((o.kind !== 'zone' && o.kind !== 'mask') || !Array.isArray(o.points)) continue;
+    const points: Point[] = [];
+    for (const p of o.points.slice(0, MAX_POINTS)) {
+      if (Array.isArray(p) && p.length === 2 && Number.isFinite(p[0]) && Number.isFinite(p[1])) points.push([clamp01(p[0]), clamp01(p[1])]);
+    }
+    const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 4096) : '');
+    out.push({ kind: o.kind, name: text(o.name), labels: text(o.labels), inertia: text(o.inertia), points });
+  }
+  return out;
+}
+
+/** uniqueName is the first of "zone-1", "zone-2", ... no zone uses. */
+export function uniqueName(shapes: Shape[]): string {
+  const used = new Set(shapes.filter((s) => s.kind === 'zone').map((s) => s.name));
+  for (let i = 1; ; i++) if (!used.has(`zone-${i}`)) return `zone-${i}`;
+}

@@ -1,0 +1,98 @@
+// Zones: an enrolled browser opens a camera's newest snapshot on the zones
+// page, draws a zone (4 clicks, closed on its first point, one vertex
+// dragged) and a mask (3 clicks and a stray one taken back with Backspace,
+// closed with Enter), names the zone and reads the YAML; a reload keeps
+// the drawing; a camera with no snapshot gets a blank 16:9 frame.
+//
+// Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION,
+// CSRF, ZONE, MASK, STRAY ("x,y;x,y;..." frame fractions), DRAG ("from;to"),
+// ZONE_NAME, ZONE_LABELS, ARTIFACTS.
+import { join } from 'node:path';
+import { launch, newPage, result, fail } from './lib.mjs';
+
+const base = process.env.BASE_URL;
+const hh = process.env.HOUSEHOLD;
+const cam = process.env.CAMERA;
+const pts = (s) => s.split(';').map((p) => p.split(',').map(Number));
+const page0 = `${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}/zones`;
+
+const browser = await launch();
+const out = {};
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const [name, ...rest] = process.env.SESSION.split('=');
+  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
+  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), process.env.CSRF);
+  const page = await newPage(ctx, 'zones');
+  await page.goto(base + '/device');
+  const dev = (await (await page.waitForSelector('#device-string', { timeout: 20000 })).textContent()).trim();
+  const enrol = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
+  if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
+
+  // From the household page's camera row.
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}`);
+  await page.click('#cameras .camera-zones');
+  await page.waitForSelector('#zn-img, #zn-blank', { timeout: 30000 });
+  out.link = new URL(page.url()).pathname;
+  if (await page.$('#zn-blank')) fail('no snapshot shown: ' + (await page.textContent('#zn-status')) + ' ' + (await page.textContent('#zn-error')));
+  await page.waitForFunction(() => document.querySelector('#zn-img').complete && document.querySelector('#zn-img').naturalWidth > 0, null, { timeout: 20000 });
+  Object.assign(out, await page.$eval('#zn-img', (i) => ({ snapWidth: i.naturalWidth, snapHeight: i.naturalHeight, snapSrc: i.src })));
+  await page.waitForFunction(() => document.querySelector('#zn-svg').getAttribute('viewBox') === '0 0 96 64', null, { timeout: 5000 }).catch(() => {});
+
+  const box = await (await page.$('#zn-svg')).boundingBox();
+  const at = ([x, y]) => [box.x + x * box.width, box.y + y * box.height];
+  const click = async (p) => {
+    const [x, y] = at(p);
+    await page.mouse.click(x, y);
+  };
+
+  // The zone: 4 clicks, closed by clicking the first point.
+  const zone = pts(process.env.ZONE);
+  for (const p of zone) await click(p);
+  await click(zone[0]);
+  if ((await page.getAttribute('#zn-svg', 'data-shapes')) !== '1') fail('clicking the first point did not close the zone');
+  // Drag one of its vertices.
+  const [from, to] = pts(process.env.DRAG);
+  await page.mouse.move(...at(from));
+  await page.mouse.down();
+  await page.mouse.move(...at([(from[0] + to[0]) / 2, (from[1] + to[1]) / 2]), { steps: 4 });
+  await page.mouse.move(...at(to), { steps: 4 });
+  await page.mouse.up();
+
+  // The mask: 3 clicks, a stray one taken back, closed with Enter.
+  await page.check('#zn-draw-mask');
+  for (const p of pts(process.env.MASK)) await click(p);
+  await click(pts(process.env.STRAY)[0]);
+  if ((await page.getAttribute('#zn-svg', 'data-draft')) !== '4') fail('the mask being drawn does not have 4 points');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.press('Enter');
+  if ((await page.getAttribute('#zn-svg', 'data-shapes')) !== '2') fail('Enter did not close the mask');
+
+  await page.fill('.zn-shape-zone .zn-name', process.env.ZONE_NAME);
+  await page.fill('.zn-shape-zone .zn-labels', process.env.ZONE_LABELS);
+  out.zones = await page.$$eval('#zn-svg .zn-zone', (els) => els.length);
+  out.masks = await page.$$eval('#zn-svg .zn-mask', (els) => els.length);
+  out.zoneLabel = await page.$eval('#zn-svg .zn-zone-name', (e) => e.textContent);
+  out.yaml = await page.textContent('#zn-yaml');
+  out.valid = await page.getAttribute('#zn-yaml', 'data-valid');
+  out.errors = await page.textContent('#zn-errors');
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'zones.png'), fullPage: true });
+
+  // A reload keeps the drawing.
+  await page.reload();
+  await page.waitForSelector('#zn-img', { timeout: 30000 });
+  out.reloaded = await page.textContent('#zn-yaml');
+
+  // A camera with no snapshot.
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/no-such-camera/zones`);
+  await page.waitForSelector('#zn-blank', { timeout: 30000 });
+  out.blankStatus = await page.textContent('#zn-status');
+  out.blank = await page.$eval('#zn-blank', (e) => {
+    const r = e.getBoundingClientRect();
+    return { width: r.width, height: r.height };
+  });
+  await ctx.close();
+  result(out);
+} finally {
+  await browser.close();
+}
