@@ -292,3 +292,29 @@ func FuzzBlur(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentDetect runs one Detector from several goroutines (run with
+// -race): every call must give the same answer as a lone one.
+func TestConcurrentDetect(t *testing.T) {
+	d := newDetector(t)
+	img := frame(t, "Megamind.avi", 150, 720, 528)
+	want, err := d.Detect(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := d.Detect(context.Background(), img)
+			if err == nil && fmt.Sprint(got) != fmt.Sprint(want) {
+				err = fmt.Errorf("got %v, want %v", got, want)
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -322,3 +322,23 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDetect is one whole round trip (JPEG, multipart, parse) of a
+// 640x640 frame to a local server that decodes the JPEG.
+func BenchmarkDetect(b *testing.B) {
+	ts := httptest.NewServer(&server{preds: []prediction{{Label: "person", Confidence: 0.9, XMin: 1, YMin: 1, XMax: 50, YMax: 90}}})
+	defer ts.Close()
+	d, err := New(Config{URL: ts.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	img := gradient(640, 640)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := d.Detect(ctx, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/frame")
+}
