@@ -66,7 +66,12 @@ func TestZones(t *testing.T) {
 		ZoneLabel   string `json:"zoneLabel"`
 		Reloaded    string `json:"reloaded"`
 		BlankStatus string `json:"blankStatus"`
-		Blank       struct {
+		Unnamed     struct {
+			Valid  string `json:"valid"`
+			Errors string `json:"errors"`
+			Copy   bool   `json:"copy"`
+		} `json:"unnamed"`
+		Blank struct {
 			Width  float64 `json:"width"`
 			Height float64 `json:"height"`
 		} `json:"blank"`
@@ -90,6 +95,9 @@ func TestZones(t *testing.T) {
 	}
 	if res.Valid != "true" || res.Errors != "" {
 		t.Errorf("the page finds the drawing invalid (%s): %q", res.Valid, res.Errors)
+	}
+	if u := res.Unnamed; u.Valid != "false" || !strings.Contains(u.Errors, "name missing") || !u.Copy {
+		t.Errorf("a zone without a name: valid %q, errors %q, copy disabled %v; want it refused", u.Valid, u.Errors, u.Copy)
 	}
 	if res.Reloaded != res.YAML {
 		t.Errorf("after a reload the page writes\n%s\nnot\n%s", res.Reloaded, res.YAML)

@@ -68,6 +68,9 @@ try {
   await page.keyboard.press('Enter');
   if ((await page.getAttribute('#zn-svg', 'data-shapes')) !== '2') fail('Enter did not close the mask');
 
+  // A zone without a name is refused as the hub would, and not copied.
+  await page.fill('.zn-shape-zone .zn-name', '');
+  out.unnamed = { valid: await page.getAttribute('#zn-yaml', 'data-valid'), errors: await page.textContent('#zn-errors'), copy: await page.isDisabled('#zn-copy') };
   await page.fill('.zn-shape-zone .zn-name', process.env.ZONE_NAME);
   await page.fill('.zn-shape-zone .zn-labels', process.env.ZONE_LABELS);
   out.zones = await page.$$eval('#zn-svg .zn-zone', (els) => els.length);
