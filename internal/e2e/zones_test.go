@@ -52,6 +52,8 @@ func TestZones(t *testing.T) {
 		return strings.Join(b, ";")
 	}
 
+	// A name YAML would misread unquoted.
+	const zoneName = "drive \"way\": #1 \\ allée\u0085\u2028x"
 	sess := hh.Owner.browserSession(t, c.url)
 	var res struct {
 		SnapWidth   int    `json:"snapWidth"`
@@ -80,7 +82,7 @@ func TestZones(t *testing.T) {
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF,
 		"ZONE": enc(zone), "DRAG": enc(drag[:]), "MASK": enc(mask), "STRAY": enc([]pt{stray}),
-		"ZONE_NAME": "driveway", "ZONE_LABELS": "person, car",
+		"ZONE_NAME": zoneName, "ZONE_LABELS": "person, car",
 	}, &res)
 	t.Logf("snapshot %dx%d; YAML:\n%s", res.SnapWidth, res.SnapHeight, res.YAML)
 
@@ -90,8 +92,8 @@ func TestZones(t *testing.T) {
 	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "/zones"; res.Link != want {
 		t.Errorf("the household page's Zones and masks link leads to %q, want %q", res.Link, want)
 	}
-	if res.Zones != 1 || res.Masks != 1 || res.ZoneLabel != "driveway" {
-		t.Errorf("drawn over the snapshot: %d zones (name %q), %d masks; want 1 zone driveway and 1 mask", res.Zones, res.ZoneLabel, res.Masks)
+	if res.Zones != 1 || res.Masks != 1 || res.ZoneLabel != zoneName {
+		t.Errorf("drawn over the snapshot: %d zones (name %q), %d masks; want 1 zone %q and 1 mask", res.Zones, res.ZoneLabel, res.Masks, zoneName)
 	}
 	if res.Valid != "true" || res.Errors != "" {
 		t.Errorf("the page finds the drawing invalid (%s): %q", res.Valid, res.Errors)
@@ -141,8 +143,8 @@ func TestZones(t *testing.T) {
 		t.Fatalf("%d zones parsed, want 1", len(d.Events.Zones))
 	}
 	z := d.Events.Zones[0]
-	if z.Name != "driveway" || strings.Join(z.Labels, ",") != "person,car" {
-		t.Errorf("the zone parses as %q with labels %v, want driveway with person, car", z.Name, z.Labels)
+	if z.Name != zoneName || strings.Join(z.Labels, ",") != "person,car" {
+		t.Errorf("the zone parses as %q with labels %v, want %q with person, car", z.Name, z.Labels, zoneName)
 	}
 	near("zone", z.Points, wantZone)
 	if len(d.Mask) != 1 {

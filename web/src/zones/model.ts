@@ -98,8 +98,10 @@ export function problems(shapes: Shape[]): string[] {
 
 const num = (v: number) => String(round3(v));
 const poly = (pts: Point[]) => '[' + pts.map(([x, y]) => `[${num(x)}, ${num(y)}]`).join(', ') + ']';
-// A JSON string is a YAML double-quoted scalar.
-const str = (s: string) => JSON.stringify(s);
+// A JSON string is a YAML double-quoted scalar; characters YAML may read
+// as line breaks or refuses unescaped (C1 controls, U+2028, U+2029, BOM)
+// are written as \u escapes too.
+const str = (s: string) => JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029\ufeff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 
 /**
  * toYAML writes the camera's detect block for the hub's config, indented
