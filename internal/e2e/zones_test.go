@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -54,6 +55,11 @@ func TestZones(t *testing.T) {
 
 	// A name YAML would misread unquoted.
 	const zoneName = "drive \"way\": #1 \\ allée\u0085\u2028x"
+	variants, err := json.Marshal([]string{"", "a", strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("é", 32), strings.Repeat("é", 33),
+		"tab\there", "del\x7f", "front door", "\U0001F697 car", "nel\u0085"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sess := hh.Owner.browserSession(t, c.url)
 	var res struct {
 		SnapWidth   int    `json:"snapWidth"`
@@ -68,7 +74,12 @@ func TestZones(t *testing.T) {
 		ZoneLabel   string `json:"zoneLabel"`
 		Reloaded    string `json:"reloaded"`
 		BlankStatus string `json:"blankStatus"`
-		Unnamed     struct {
+		Variants    []struct {
+			Name  string `json:"name"`
+			Valid string `json:"valid"`
+			YAML  string `json:"yaml"`
+		} `json:"variants"`
+		Unnamed struct {
 			Valid  string `json:"valid"`
 			Errors string `json:"errors"`
 			Copy   bool   `json:"copy"`
@@ -82,7 +93,7 @@ func TestZones(t *testing.T) {
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF,
 		"ZONE": enc(zone), "DRAG": enc(drag[:]), "MASK": enc(mask), "STRAY": enc([]pt{stray}),
-		"ZONE_NAME": zoneName, "ZONE_LABELS": "person, car",
+		"NAME_VARIANTS": string(variants), "ZONE_NAME": zoneName, "ZONE_LABELS": "person, car",
 	}, &res)
 	t.Logf("snapshot %dx%d; YAML:\n%s", res.SnapWidth, res.SnapHeight, res.YAML)
 
@@ -113,14 +124,32 @@ func TestZones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "data: ./hub-data\nrecipients: [%q]\ncameras:\n  - name: %s\n    url: rtsp://127.0.0.1:8554/front\n", id.Recipient().String(), hh.Camera)
-	for _, line := range strings.Split(strings.TrimRight(res.YAML, "\n"), "\n") {
-		cfg.WriteString("    " + line + "\n")
+	parse := func(yaml string) (*config.Hub, string, error) {
+		var cfg strings.Builder
+		fmt.Fprintf(&cfg, "data: ./hub-data\nrecipients: [%q]\ncameras:\n  - name: %s\n    url: rtsp://127.0.0.1:8554/front\n", id.Recipient().String(), hh.Camera)
+		for _, line := range strings.Split(strings.TrimRight(yaml, "\n"), "\n") {
+			cfg.WriteString("    " + line + "\n")
+		}
+		h, err := config.Parse([]byte(cfg.String()), "")
+		return h, cfg.String(), err
 	}
-	hubCfg, err := config.Parse([]byte(cfg.String()), "")
+	if len(res.Variants) != 11 {
+		t.Errorf("the page tried %d zone names, want 11", len(res.Variants))
+	}
+	accepted := 0
+	for _, v := range res.Variants {
+		_, _, err := parse(v.YAML)
+		if err == nil {
+			accepted++
+		}
+		if page := v.Valid == "true"; page != (err == nil) {
+			t.Errorf("zone name %q: the page accepts it: %v; the hub: %v", v.Name, page, err)
+		}
+	}
+	t.Logf("zone names: the hub accepts %d of %d, as the page does", accepted, len(res.Variants))
+	hubCfg, cfg, err := parse(res.YAML)
 	if err != nil {
-		t.Fatalf("the hub's parser refuses the page's YAML: %v\n%s", err, cfg.String())
+		t.Fatalf("the hub's parser refuses the page's YAML: %v\n%s", err, cfg)
 	}
 	d := hubCfg.Cameras[0].Detect
 	if d == nil {

@@ -6,7 +6,8 @@
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION,
 // CSRF, ZONE, MASK, STRAY ("x,y;x,y;..." frame fractions), DRAG ("from;to"),
-// ZONE_NAME, ZONE_LABELS, ARTIFACTS.
+// ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried),
+// ARTIFACTS.
 import { join } from 'node:path';
 import { launch, newPage, result, fail } from './lib.mjs';
 
@@ -71,6 +72,12 @@ try {
   // A zone without a name is refused as the hub would, and not copied.
   await page.fill('.zn-shape-zone .zn-name', '');
   out.unnamed = { valid: await page.getAttribute('#zn-yaml', 'data-valid'), errors: await page.textContent('#zn-errors'), copy: await page.isDisabled('#zn-copy') };
+  // Names the hub accepts or refuses: the page decides the same.
+  out.variants = [];
+  for (const v of JSON.parse(process.env.NAME_VARIANTS || '[]')) {
+    await page.fill('.zn-shape-zone .zn-name', v);
+    out.variants.push({ name: v, valid: await page.getAttribute('#zn-yaml', 'data-valid'), yaml: await page.textContent('#zn-yaml') });
+  }
   await page.fill('.zn-shape-zone .zn-name', process.env.ZONE_NAME);
   await page.fill('.zn-shape-zone .zn-labels', process.env.ZONE_LABELS);
   out.zones = await page.$$eval('#zn-svg .zn-zone', (els) => els.length);
