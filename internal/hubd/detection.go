@@ -14,6 +14,7 @@ import (
 	"vigil/internal/detect"
 	"vigil/internal/detect/events"
 	"vigil/internal/detect/frames"
+	"vigil/internal/detect/httpdet"
 	"vigil/internal/detect/motion"
 	"vigil/internal/detect/nanodet"
 	"vigil/internal/detect/pipeline"
@@ -61,6 +62,7 @@ type DetectionStats struct {
 }
 
 type detectionState struct {
+	detector detect.Detector // the model or a detection server
 	model    *nanodet.Model
 	outbox   *upload.Outbox
 	dispatch *notify.Dispatcher
@@ -114,7 +116,13 @@ func (h *Hub) startDetection(ctx context.Context) error {
 		}
 		ds.loc = loc
 	}
-	if needModel {
+	if needModel && shared.DetectorURL != "" {
+		hd, err := httpdet.New(httpdet.Config{URL: shared.DetectorURL, APIKey: shared.DetectorAPIKey})
+		if err != nil {
+			return fmt.Errorf("detection.detector_url: %w", err)
+		}
+		ds.detector = hd
+	} else if needModel {
 		dir := shared.Models
 		if dir == "" {
 			dir = nanodet.DefaultDir()
@@ -124,6 +132,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 			return fmt.Errorf("detection: %w", err)
 		}
 		ds.model = m
+		ds.detector = m
 	}
 	// Sequence numbers of the events and snapshots streams: wall-clock
 	// nanoseconds, so they increase across restarts without a counter file.
@@ -185,7 +194,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 			h.runDetection(ctx, c, cd)
 		}()
 	}
-	h.log.Info("detection running", "cameras", len(cams), "model", ds.model != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+	h.log.Info("detection running", "cameras", len(cams), "detector", ds.detector != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
 	return nil
 }
 
@@ -204,8 +213,8 @@ func (h *Hub) stopDetection() {
 		ds.mqtt.Close(ctx)
 		cancel()
 	}
-	if ds.model != nil {
-		ds.model.Close()
+	if ds.detector != nil {
+		ds.detector.Close()
 	}
 }
 
@@ -277,8 +286,8 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 	}
 	var p *pipeline.Pipeline
 	var det detect.Detector
-	if ds.model != nil && !d.MotionOnly {
-		det = ds.model
+	if ds.detector != nil && !d.MotionOnly {
+		det = ds.detector
 	}
 	em := &eventEmitter{h: h, cam: c.Name, log: log, cd: cd}
 	err = r.Run(ctx, func(f *frames.Frame) error {

@@ -3,6 +3,8 @@ package hubd
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"image/jpeg"
 	"io"
 	"io/fs"
 	"net/http"
@@ -162,4 +164,72 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 // eventsEndQuickly ends events 3 s after the last activity.
 func eventsEndQuickly() events.Config {
 	return events.Config{EndAfter: events.Duration(3 * time.Second)}
+}
+
+// TestDetectionServer: with detection.detector_url the hub sends JPEG crops
+// of the regions to a DeepStack-style server on the household's network
+// instead of running NanoDet, and the person it answers with becomes an
+// alert delivered to the household's webhook. (No DeepStack server runs
+// here: the test's server speaks its API and reports a person in the
+// middle of each crop.)
+func TestDetectionServer(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/vision/detection" || r.FormValue("api_key") != "k3y" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		f, _, err := r.FormFile("image")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		cfg, err := jpeg.DecodeConfig(f)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		cx, cy := cfg.Width/2, cfg.Height/2
+		fmt.Fprintf(w, `{"success": true, "predictions": [{"label": "person", "confidence": 0.93, "x_min": %d, "y_min": %d, "x_max": %d, "y_max": %d}]}`,
+			cx-20, cy-50, cx+20, cy+50)
+	}))
+	defer srv.Close()
+	secret := "another webhook secret, long enough"
+	hooks := make(chan []byte, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute) == nil {
+			select {
+			case hooks <- body:
+			default:
+			}
+		}
+	}))
+	defer recv.Close()
+
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cfg := hubConfig(t, rcpt, map[string]string{"porch": cam.URL("cam")}, time.Second)
+	cfg.Cameras[0].Detect = &config.Detect{}
+	cfg.Detection = &config.Detection{DetectorURL: srv.URL, DetectorAPIKey: "k3y", Models: t.TempDir(), // no model there: it must not be needed
+		Webhooks: &config.Webhooks{URLs: []string{recv.URL}, Secret: secret}}
+	h := startHub(t, cfg, Options{})
+	defer h.Close()
+	select {
+	case body := <-hooks:
+		if !bytes.Contains(body, []byte(`"person"`)) || !bytes.Contains(body, []byte("porch")) {
+			t.Errorf("webhook body %s", body)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no alert from the detection server's person")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests == 0 {
+		t.Error("the detection server was never asked")
+	}
 }
