@@ -33,8 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"io"
 	"math"
 	"mime/multipart"
@@ -137,7 +135,7 @@ func New(c Config) (*Detector, error) {
 		c.InputSize = DefaultInputSize
 	}
 	if c.Labels == nil {
-		c.Labels = cocoLabels[:]
+		c.Labels = detect.COCOLabels[:]
 	}
 	c.Labels = slices.Clone(c.Labels)
 	d := &Detector{cfg: c}
@@ -239,17 +237,8 @@ func (d *Detector) form(img *detect.RGB) ([]byte, string, error) {
 	return buf.Bytes(), mw.FormDataContentType(), nil
 }
 
-// EncodeJPEG writes img as a baseline JPEG.
-func EncodeJPEG(w io.Writer, img *detect.RGB) error {
-	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
-		return detect.ErrFrameSize
-	}
-	m := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i, j := 0, 0; i < len(img.Pix); i, j = i+3, j+4 {
-		m.Pix[j], m.Pix[j+1], m.Pix[j+2], m.Pix[j+3] = img.Pix[i], img.Pix[i+1], img.Pix[i+2], 0xff
-	}
-	return jpeg.Encode(w, m, &jpeg.Options{Quality: jpegQuality})
-}
+// EncodeJPEG writes img as the JPEG sent to the server.
+func EncodeJPEG(w io.Writer, img *detect.RGB) error { return detect.EncodeJPEG(w, img, jpegQuality) }
 
 // answer is the part of the server's JSON that is used.
 type answer struct {

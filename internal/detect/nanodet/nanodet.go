@@ -274,7 +274,7 @@ func foldConstants(g *graph) error {
 func findLevels(outs []*tensor, size int) ([]level, error) {
 	var ls []level
 	for si, s := range outs {
-		if len(s.shape) != 3 || s.shape[0] != 1 || s.shape[2] != len(cocoLabels) {
+		if len(s.shape) != 3 || s.shape[0] != 1 || s.shape[2] != len(detect.COCOLabels) {
 			continue
 		}
 		n := s.shape[1]
@@ -294,7 +294,7 @@ func findLevels(outs []*tensor, size int) ([]level, error) {
 		ls = append(ls, level{stride: size / grid, grid: grid, scores: si, boxes: bi})
 	}
 	if len(ls) == 0 {
-		return nil, modelErr("no score outputs of %d classes", len(cocoLabels))
+		return nil, modelErr("no score outputs of %d classes", len(detect.COCOLabels))
 	}
 	return ls, nil
 }
@@ -306,7 +306,7 @@ const bins = 11
 func (m *Model) InputSize() int { return m.opts.InputSize }
 
 // Labels lists the COCO class names the model reports.
-func (m *Model) Labels() []string { return append([]string(nil), cocoLabels[:]...) }
+func (m *Model) Labels() []string { return append([]string(nil), detect.COCOLabels[:]...) }
 
 // Close releases the model's buffers.
 func (m *Model) Close() error {
@@ -358,7 +358,7 @@ func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 			// sigmoid(s) >= p  <=>  s >= log(p / (1-p)).
 			minScore = float32(math.Log(m.opts.MinScore / (1 - m.opts.MinScore)))
 		}
-		nc := len(cocoLabels)
+		nc := len(detect.COCOLabels)
 		for cell := 0; cell < l.grid*l.grid; cell++ {
 			sc := scores[cell*nc : (cell+1)*nc]
 			var dist [4]float64
@@ -386,7 +386,7 @@ func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 					score = 1 / (1 + math.Exp(-score))
 				}
 				ds = append(ds, detect.Detection{
-					Label: cocoLabels[c],
+					Label: detect.COCOLabels[c],
 					Score: score,
 					Box:   detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0},
 				})

@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"vigil/internal/detect"
+	"vigil/internal/detect/detecttest"
 )
-
-const footage = "/usr/share/doc/opencv-doc/examples/data"
 
 var (
 	modelOnce sync.Once
@@ -33,27 +29,9 @@ func testModel(t testing.TB) *Model {
 	return model
 }
 
-// frame decodes frame n of a video in the footage directory to RGB.
+// frame decodes frame n of a sample video.
 func frame(t testing.TB, video string, n, w, h int) *detect.RGB {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatal("ffmpeg is needed to decode test footage: install it (apt-get install ffmpeg)")
-	}
-	path := filepath.Join(footage, video)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("test footage missing: %v (install opencv-doc: apt-get install opencv-doc)", err)
-	}
-	var out, errb bytes.Buffer
-	cmd := exec.Command("ffmpeg", "-v", "error", "-i", path, "-vf", fmt.Sprintf("select=eq(n\\,%d)", n),
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, errb.String())
-	}
-	if out.Len() != w*h*3 {
-		t.Fatalf("frame %d of %s: %d bytes, want %dx%dx3", n, video, out.Len(), w, h)
-	}
-	return &detect.RGB{W: w, H: h, Pix: out.Bytes()}
+	return detecttest.Frame(t, video, n, w, h)
 }
 
 func people(ds []detect.Detection) []detect.Detection {

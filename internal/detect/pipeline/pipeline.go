@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"slices"
 	"time"
 
@@ -116,12 +115,11 @@ type Pipeline struct {
 	events *events.Engine
 	labels map[string]bool
 	stats  Stats
-	frames uint64
 
-	// best holds the frame of each track's best view so far.
+	// best holds the frame of each track's best view so far (also of ended
+	// tracks while the open event lists them).
 	best map[uint64]*bestFrame
-	// pending holds the best view of ended tracks whose event is still
-	// open, keyed by track ID too.
+	// spare keeps up to two forgotten frame buffers for reuse.
 	spare []*detect.RGB
 }
 
@@ -206,7 +204,6 @@ func (p *Pipeline) Process(ctx context.Context, now time.Time, img *detect.RGB, 
 		return Result{}, fmt.Errorf("pipeline: %w: frame is not %dx%d RGB", detect.ErrFrameSize, p.w, p.h)
 	}
 	p.stats.Frames++
-	p.frames++
 	var res Result
 
 	t0 := time.Now()
@@ -252,8 +249,10 @@ func (p *Pipeline) Process(ctx context.Context, now time.Time, img *detect.RGB, 
 				return res, fmt.Errorf("pipeline: detector: %w", err)
 			}
 			p.stats.Regions++
+			frame := detect.Box{W: float64(p.w), H: float64(p.h)}
 			for _, d := range detect.Offset(ds, r) {
-				if p.keep(d, r) {
+				d.Box = d.Box.Intersect(frame)
+				if d.Box.Area() > 0 && p.keep(d) {
 					found = append(found, d)
 				}
 			}
@@ -282,10 +281,8 @@ func (p *Pipeline) Flush() []events.Change {
 	return p.events.Flush()
 }
 
-// keep applies the label list, the filters, and drops boxes cut by a
-// region's edge that is not the frame's edge (the object continues outside
-// the crop; a larger region will see it whole).
-func (p *Pipeline) keep(d detect.Detection, r image.Rectangle) bool {
+// keep applies the label list and the label's filter (or MinScore).
+func (p *Pipeline) keep(d detect.Detection) bool {
 	if !p.labels[d.Label] {
 		return false
 	}
@@ -293,12 +290,7 @@ func (p *Pipeline) keep(d detect.Detection, r image.Rectangle) bool {
 	if !ok {
 		f = detect.Filter{MinScore: p.cfg.MinScore}
 	}
-	if !f.Pass(d) {
-		return false
-	}
-	// Clip to the frame.
-	d.Box = d.Box.Intersect(detect.Box{W: float64(p.w), H: float64(p.h)})
-	return d.Box.Area() > 0
+	return f.Pass(d)
 }
 
 // keepBest copies the frame when it holds a track's best view so far, and
@@ -359,17 +351,8 @@ func (p *Pipeline) Snapshot(ev events.Event) ([]byte, error) {
 	if b == nil || b.img == nil {
 		return nil, ErrNoSnapshot
 	}
-	return EncodeJPEG(b.img, 80)
-}
-
-// EncodeJPEG encodes an RGB frame.
-func EncodeJPEG(img *detect.RGB, quality int) ([]byte, error) {
-	m := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i, j := 0, 0; i < len(img.Pix); i, j = i+3, j+4 {
-		m.Pix[j], m.Pix[j+1], m.Pix[j+2], m.Pix[j+3] = img.Pix[i], img.Pix[i+1], img.Pix[i+2], 255
-	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: quality}); err != nil {
+	if err := detect.EncodeJPEG(&buf, b.img, 80); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
