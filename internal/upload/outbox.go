@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vigil/internal/devauth"
 	"vigil/internal/envelope"
 )
 
@@ -263,11 +262,10 @@ func (o *Outbox) drain(ctx context.Context) (progress bool, err error) {
 		if err != nil {
 			return progress, err
 		}
-		status, msg, err := o.send(ctx, body)
-		if err != nil {
-			return progress, err
-		}
-		switch classify(status) {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		res := putSealed(rctx, o.client, o.endpoint, o.cfg.DeviceID, o.cfg.Key, o.cfg.Now(), body, bytes.NewReader(body))
+		cancel()
+		switch res.kind {
 		case resDone:
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return progress, err
@@ -275,10 +273,10 @@ func (o *Outbox) drain(ctx context.Context) (progress bool, err error) {
 			o.sent.Add(1)
 			progress = true
 		case resRejected:
-			o.reject(n, msg)
+			o.reject(n, res.msg)
 			progress = true
 		default:
-			return progress, errors.New(msg)
+			return progress, errors.New(res.msg)
 		}
 	}
 	return progress, nil
@@ -298,29 +296,4 @@ func readLimited(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, maxOutboxObject+1))
-}
-
-// send PUTs one object; a network failure is err, an answer is its status.
-func (o *Outbox) send(ctx context.Context, body []byte) (int, string, error) {
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPut, o.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", ContentType)
-	if err := devauth.Sign(req, body, o.cfg.DeviceID, o.cfg.Key, o.cfg.Now()); err != nil {
-		return 0, "", err
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	msg := ""
-	if classify(resp.StatusCode) != resDone {
-		msg = serverMessage(resp)
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, msg, nil
 }

@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,27 +149,35 @@ func (u *Uploader) send(ctx context.Context, body []byte) result {
 	rctx, cancel := context.WithTimeout(ctx, u.requestTimeout(len(body)))
 	defer cancel()
 	br := &bodyReader{ctx: rctx, b: u.bucket, r: bytes.NewReader(body), sent: &u.bytesSent}
-	req, err := http.NewRequestWithContext(rctx, http.MethodPut, u.endpoint, br)
+	res := putSealed(rctx, u.client, u.endpoint, u.cfg.DeviceID, u.cfg.Key, u.now(), body, br)
+	if res.kind == resRetry && ctx.Err() != nil {
+		return result{kind: resCanceled}
+	}
+	return res
+}
+
+// putSealed PUTs one sealed object (body, read through r) to endpoint,
+// signed with the hub's device key, and classifies the answer. Segments and
+// the outbox's events and snapshots go through it alike.
+func putSealed(ctx context.Context, client *http.Client, endpoint, deviceID string, key ed25519.PrivateKey, now time.Time, body []byte, r io.Reader) result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, endpoint, r)
 	if err != nil {
 		return result{kind: resRetry, msg: err.Error()}
 	}
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", ContentType)
-	if err := devauth.Sign(req, body, u.cfg.DeviceID, u.cfg.Key, u.now()); err != nil {
+	if err := devauth.Sign(req, body, deviceID, key, now); err != nil {
 		return result{kind: resRefused, msg: err.Error()}
 	}
-	resp, err := u.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return result{kind: resCanceled}
-		}
 		return result{kind: resRetry, msg: err.Error()}
 	}
 	defer resp.Body.Close()
 	res := result{kind: classify(resp.StatusCode), status: resp.StatusCode}
 	if res.kind != resDone {
 		res.msg = serverMessage(resp)
-		res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), u.now())
+		res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	// Drain a little so the connection can be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
