@@ -94,20 +94,7 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 				gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
 			}
 		}
-		if workers == 1 {
-			work(0)
-			continue
-		}
-		var wg sync.WaitGroup
-		for w := 1; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				work(w)
-			}()
-		}
-		work(0)
-		wg.Wait()
+		parallel(workers, work)
 	}
 	return out, nil
 }
@@ -181,7 +168,12 @@ func (e *executor) convImplicit(b *packedB, ep *epilogue, g *convGeom, OH int, x
 			}
 		}
 	}
-	if workers == 1 {
+	parallel(workers, work)
+}
+
+// parallel runs work(0..workers-1), work(0) on the calling goroutine.
+func parallel(workers int, work func(int)) {
+	if workers <= 1 {
 		work(0)
 		return
 	}
