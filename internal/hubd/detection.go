@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +63,7 @@ type DetectionStats struct {
 }
 
 type detectionState struct {
-	detector detect.Detector // the model or a detection server
-	model    *nanodet.Model
+	detector detect.Detector // NanoDet or a detection server; nil for motion only
 	outbox   *upload.Outbox
 	dispatch *notify.Dispatcher
 	mqtt     *mqtt.Publisher
@@ -131,7 +131,6 @@ func (h *Hub) startDetection(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("detection: %w", err)
 		}
-		ds.model = m
 		ds.detector = m
 	}
 	// Sequence numbers of the events and snapshots streams: wall-clock
@@ -141,7 +140,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	if h.household != nil {
 		pub := h.signer.Public().(ed25519.PublicKey)
 		ob, err := upload.NewOutbox(upload.OutboxConfig{CloudURL: h.cfg.Cloud.URL, DeviceID: keydir.DeviceID(pub), Key: h.signer,
-			Dir: h.cfg.Data + "/outbox", MinBackoff: h.opts.UploadMinBackoff, MaxBackoff: h.opts.UploadMaxBackoff,
+			Dir: filepath.Join(h.cfg.Data, "outbox"), MinBackoff: h.opts.UploadMinBackoff, MaxBackoff: h.opts.UploadMaxBackoff,
 			Logger: h.log.With("component", "outbox")})
 		if err != nil {
 			return err
