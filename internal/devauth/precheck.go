@@ -16,15 +16,7 @@ import (
 // once the body is read. It records nothing. Errors wrap ErrMalformed,
 // ErrStale or ErrUnknownDevice; other errors come from Lookup.
 func (v *Verifier) Precheck(r *http.Request) (deviceID string, err error) {
-	vals := r.Header.Values(Header)
-	switch len(vals) {
-	case 0:
-		return "", fmt.Errorf("%w: no %s header", ErrMalformed, Header)
-	case 1:
-	default:
-		return "", fmt.Errorf("%w: %d %s headers, want one", ErrMalformed, len(vals), Header)
-	}
-	a, err := parseHeader(vals[0])
+	a, err := requestHeader(r)
 	if err != nil {
 		return "", err
 	}

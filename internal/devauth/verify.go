@@ -105,15 +105,7 @@ func (v *Verifier) now() time.Time {
 // sentinel errors, except errors from Lookup other than ErrUnknownDevice,
 // which are returned wrapped as they are.
 func (v *Verifier) Verify(r *http.Request, body []byte) (deviceID string, err error) {
-	vals := r.Header.Values(Header)
-	switch len(vals) {
-	case 0:
-		return "", fmt.Errorf("%w: no %s header", ErrMalformed, Header)
-	case 1:
-	default:
-		return "", fmt.Errorf("%w: %d %s headers, want one", ErrMalformed, len(vals), Header)
-	}
-	a, err := parseHeader(vals[0])
+	a, err := requestHeader(r)
 	if err != nil {
 		return "", err
 	}
@@ -203,4 +195,17 @@ func serverTarget(r *http.Request) (string, error) {
 		return r.URL.RequestURI(), nil
 	}
 	return "", fmt.Errorf("%w: request has no target", ErrMalformed)
+}
+
+// requestHeader parses r's one device authorization header.
+func requestHeader(r *http.Request) (auth, error) {
+	vals := r.Header.Values(Header)
+	switch len(vals) {
+	case 0:
+		return auth{}, fmt.Errorf("%w: no %s header", ErrMalformed, Header)
+	case 1:
+	default:
+		return auth{}, fmt.Errorf("%w: %d %s headers, want one", ErrMalformed, len(vals), Header)
+	}
+	return parseHeader(vals[0])
 }
