@@ -408,11 +408,8 @@ func (s *Server) pushUnsubscribe(w http.ResponseWriter, r *http.Request, c *call
 // eventsLive: a member's WebSocket that receives {"key","start","seq"} for
 // each event object the household's hubs upload from now on.
 func (s *Server) eventsLive(w http.ResponseWriter, r *http.Request, c *call) error {
-	if !s.sameOrigin(r, c) {
-		return errorf(http.StatusForbidden, "WebSocket from another origin refused")
-	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		return errorf(http.StatusBadRequest, "a WebSocket upgrade is expected")
+	if err := s.checkBrowserUpgrade(r, c); err != nil {
+		return err
 	}
 	e := &s.events
 	e.init()

@@ -123,14 +123,23 @@ func (s *Server) sameOrigin(r *http.Request, c *call) bool {
 	return false
 }
 
-// liveViewer: a member's WebSocket for the household {hh}. The membership
-// check and the access record ("live.view") happened in wrap.
-func (s *Server) liveViewer(w http.ResponseWriter, r *http.Request, c *call) error {
+// checkBrowserUpgrade admits a member's WebSocket upgrade from the app's
+// own origin only (a page elsewhere cannot use the member's cookie).
+func (s *Server) checkBrowserUpgrade(r *http.Request, c *call) error {
 	if !s.sameOrigin(r, c) {
 		return errorf(http.StatusForbidden, "WebSocket from another origin refused")
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		return errorf(http.StatusBadRequest, "a WebSocket upgrade is expected")
+	}
+	return nil
+}
+
+// liveViewer: a member's WebSocket for the household {hh}. The membership
+// check and the access record ("live.view") happened in wrap.
+func (s *Server) liveViewer(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkBrowserUpgrade(r, c); err != nil {
+		return err
 	}
 	ws, err := liveUpgrader.Upgrade(w, r, nil)
 	if err != nil {
