@@ -262,7 +262,14 @@ func TestCloudEndToEnd(t *testing.T) {
 	for i, k := range epochKeys {
 		secrets[fmt.Sprintf("epoch %d private key", i)] = k
 	}
-	scanCloud(t, filepath.Join(dir, "cloud-data"), secrets)
+	var leaks vigiltest.LeakScan
+	for what, b := range secrets {
+		leaks.Secret(what, b)
+	}
+	if leaks.Plaintext("exported footage", a) == 0 {
+		t.Fatal("no sample of the exported footage to scan for")
+	}
+	scanCloud(t, filepath.Join(dir, "cloud-data"), &leaks)
 }
 
 func jsonUnmarshal(s string, v any) error {
@@ -315,34 +322,14 @@ func epochPrivateKeys(t *testing.T, cloudURL, profile string, k *keydir.DeviceKe
 	return out
 }
 
-var mediaNeedles = map[string][]byte{
-	"MP4 ftyp box":    []byte("ftyp"),
-	"MP4 moof box":    []byte("moof"),
-	"MP4 mdat box":    []byte("mdat"),
-	"MP4 moov box":    []byte("moov"),
-	"MP4 avcC record": []byte("avcC"),
-	"H.264 SPS":       {0, 0, 1, 0x67},
-	"H.264 PPS":       {0, 0, 1, 0x68},
-	"H.264 IDR slice": {0, 0, 1, 0x65},
-	"H.265 VPS":       {0, 0, 1, 0x40, 0x01},
-	"H.265 SPS":       {0, 0, 1, 0x42, 0x01},
-	"JPEG SOI+marker": {0xff, 0xd8, 0xff, 0xe0},
-}
-
 // scanCloud reads every file under dir and every column of every table of
-// its SQLite database and fails on media or a secret in the clear.
-func scanCloud(t *testing.T, dir string, secrets map[string][]byte) {
+// its SQLite database and fails on media, known plaintext or a secret in the
+// clear.
+func scanCloud(t *testing.T, dir string, leaks *vigiltest.LeakScan) {
 	t.Helper()
 	check := func(where string, b []byte) {
-		for what, n := range mediaNeedles {
-			if i := bytes.Index(b, n); i >= 0 {
-				t.Errorf("%s: %s in the clear at offset %d", where, what, i)
-			}
-		}
-		for what, n := range secrets {
-			if len(n) >= 8 && bytes.Contains(b, n) {
-				t.Errorf("%s: contains the %s", where, what)
-			}
+		for _, f := range leaks.Check(where, b) {
+			t.Error(f)
 		}
 	}
 	var files, bytesScanned int
@@ -413,7 +400,7 @@ func scanCloud(t *testing.T, dir string, secrets map[string][]byte) {
 	if files < 5 || cells < 20 {
 		t.Fatalf("scanned only %d files and %d cells; the cloud holds nothing?", files, cells)
 	}
-	t.Logf("G2 scan: %d files (%d bytes) and %d cells in %d tables: no media, no private key, no epoch key in the clear", files, bytesScanned, cells, len(tables))
+	t.Logf("G2 scan: %d files (%d bytes) and %d cells in %d tables: no media, no footage, no private key, no epoch key in the clear", files, bytesScanned, cells, len(tables))
 }
 
 func jsonDecoder(r io.Reader) *json.Decoder { return json.NewDecoder(r) }

@@ -22,6 +22,7 @@ import (
 	"vigil/internal/eventrec"
 	"vigil/internal/member"
 	"vigil/internal/notify/webhook"
+	"vigil/internal/vigiltest"
 )
 
 // TestDetectionEventsSealedToCloud: a paired hub detecting on the software
@@ -133,6 +134,17 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 	mu.Unlock()
 
 	// The insider's view: every file of the cloud (database, WAL, blobs).
+	var leaks, named vigiltest.LeakScan
+	for _, l := range []*vigiltest.LeakScan{&leaks, &named} {
+		l.Secret("label", []byte(`"person"`))
+		l.Secret("event ID", []byte(rec.ID))
+		if l.Plaintext("snapshot", jpg) == 0 {
+			t.Fatal("no sample of the snapshot to scan for")
+		}
+	}
+	// Segments name their camera in the public header; events and
+	// snapshots must not.
+	named.Secret("camera name", []byte(camName))
 	scanned := 0
 	filepath.WalkDir(cl.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -143,16 +155,12 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 			return nil
 		}
 		scanned += len(b)
-		secrets := [][]byte{[]byte(`"person"`), []byte("JFIF"), jpg[:64], []byte(rec.ID)}
+		l := &leaks
 		if strings.Contains(p, "/"+eventrec.StreamEvents+"/") || strings.Contains(p, "/"+eventrec.StreamSnapshots+"/") {
-			// Segments name their camera in the public header; events and
-			// snapshots must not.
-			secrets = append(secrets, []byte(camName))
+			l = &named
 		}
-		for _, secret := range secrets {
-			if bytes.Contains(b, secret) {
-				t.Errorf("the cloud's file %s holds %q in the clear", p, secret[:min(len(secret), 16)])
-			}
+		for _, f := range l.Check(p, b) {
+			t.Error(f)
 		}
 		return nil
 	})

@@ -396,7 +396,7 @@ func TestRecordH265AudioOverUDP(t *testing.T) {
 	if ad < vd-1 || ad > vd+1 {
 		t.Errorf("audio %.2f s against video %.2f s", ad, vd)
 	}
-	scanG9(t, cfg.Data, id)
+	scanG9(t, cfg.Data, id, out)
 }
 
 func listSegsReadOnly(t *testing.T, data, cam string) []segstore.Segment {
