@@ -415,7 +415,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		if c.Retention != nil {
 			errs = append(errs, c.Retention.validate(s, key+".retention")...)
 		}
-		if lower := strings.ToLower(c.Name); lower == "events" || lower == "snapshots" || lower == "notify" {
+		if lower := strings.ToLower(c.Name); lower == "events" || lower == "snapshots" {
 			add(key+".name", "%q is reserved for sealed events; choose another camera name", c.Name)
 		}
 		if d := c.Detect; d != nil {

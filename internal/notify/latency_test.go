@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"vigil/internal/envelope"
+	"vigil/internal/eventrec"
 	"vigil/internal/notify"
 	"vigil/internal/notify/webhook"
 	"vigil/internal/notify/webpush"
@@ -50,7 +52,7 @@ func BenchmarkLatency(b *testing.B) {
 		if err != nil {
 			b.Error(err)
 		}
-		if _, err := notify.OpenPayload(sealed, trusted, household); err != nil {
+		if _, _, err := eventrec.Open(sealed, trusted, household); err != nil {
 			b.Error(err)
 		}
 		w.WriteHeader(http.StatusCreated)
@@ -94,7 +96,7 @@ func BenchmarkLatency(b *testing.B) {
 	for i := range b.N {
 		now := time.Now()
 		d.Notify(context.Background(), notify.Event{
-			ID: "ev", Camera: "front-door", Labels: []string{"person"}, Zones: []string{"porch"},
+			ID: fmt.Sprintf("%032x", i), Camera: "front-door", Labels: []string{"person"}, Zones: []string{"porch"},
 			Alert: true, Start: now, FirstFrame: now, Score: float64(i%100) / 100,
 		})
 		<-delivered

@@ -4,22 +4,23 @@
 // blocks the detection pipeline.
 //
 // The package owns:
-//   - the [Event] a notification is made from, and the [Payload] it carries;
+//   - the [Event] a notification is made from, and the [Payload] JSON that
+//     MQTT and webhooks carry on the household's own network;
 //   - the [Notifier] contract every sink implements;
 //   - the [Dispatcher]: one bounded queue per sink (the oldest event is
 //     dropped, and counted, when a sink falls behind), concurrent delivery,
 //     and the latency from an event's first frame to its delivery (p50/p95);
 //   - [Sealer]: how a notification leaves the home sealed (guarantee G1).
 //
-// Sealing. A payload that crosses a party outside the home (the push service,
-// the cloud) is the [Payload] JSON sealed with the envelope format as an
-// object of Kind [envelope.KindEvent], wrapped to the household's current
-// epoch recipients and signed by the hub — the same format as every sealed
-// segment and event record, so the web app opens it with the code and keys
-// it already has ([OpenPayload]). The envelope's public header says only
-// that an event exists for the household at a time: its Stream is the fixed
-// [SealedStream] (never a camera id), its Sequence a per-hub counter. Neither
-// the cloud nor the push service can read "person at the front door".
+// Sealing. A notification that crosses a party outside the home (the push
+// service, the cloud) is an event record (package eventrec) sealed with the
+// envelope format to the household's current epoch recipients and signed by
+// the hub: the same object the hub uploads for its inbox, which the cloud
+// forwards as a Web Push and the web app's service worker opens with the
+// keys it already has. The envelope's public header says only that an event
+// exists for the household at a time: its Stream is the fixed
+// [eventrec.StreamEvents] (never a camera id). Neither the cloud nor the
+// push service can read "person at the front door".
 //
 // What the package must never do:
 //   - block the caller of [Dispatcher.Notify];

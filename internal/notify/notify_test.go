@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/envelope"
+	"vigil/internal/eventrec"
 )
 
 func TestDispatcherFansOutAndMeasures(t *testing.T) {
@@ -103,14 +104,19 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestSealerRoundTrip(t *testing.T) {
+// TestSealerSealsEventRecords: a notification leaves the hub as the event
+// record the cloud relays and the web app opens: its public header names
+// no camera, only the household opens it, and an ended event is an "end"
+// record.
+func TestSealerSealsEventRecords(t *testing.T) {
 	id, _ := envelope.GenerateX25519Identity()
 	hub, _ := envelope.GenerateSigningKey()
 	s := &Sealer{Signer: hub, Keys: func() (uint32, []envelope.Recipient, error) {
 		return 9, []envelope.Recipient{id.Recipient()}, nil
 	}}
 	start := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
-	ev := Event{ID: "e", Camera: "garden", Labels: []string{"cat"}, Start: start, End: start.Add(time.Minute), Phase: PhaseEnd}
+	ev := Event{ID: "00112233445566778899aabbccddeeff", Camera: "garden", Labels: []string{"cat"}, Score: 0.8,
+		Start: start, End: start.Add(time.Minute), Phase: PhaseEnd}
 	sealed, err := s.Seal(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -119,25 +125,42 @@ func TestSealerRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Kind != envelope.KindEvent || h.Stream != SealedStream || h.Epoch != 9 {
+	if h.Kind != envelope.KindEvent || h.Stream != eventrec.StreamEvents || h.Epoch != 9 || !h.Start.Equal(start) {
 		t.Fatalf("public header %+v", h)
 	}
 	trusted := envelope.TrustedKeys{hub.Public().(ed25519.PublicKey)}
-	p, err := OpenPayload(sealed, trusted, id)
+	r, _, err := eventrec.Open(sealed, trusted, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Camera != "garden" || p.Labels[0] != "cat" || !p.End.Equal(ev.End) || p.Phase != "end" || p.Zones == nil {
-		t.Fatalf("payload %+v", p)
+	if r.ID != ev.ID || r.Camera != "garden" || r.Labels[0] != "cat" || !r.End.Equal(ev.End) || r.State != eventrec.StateEnd || r.Score != 0.8 {
+		t.Fatalf("record %+v", r)
+	}
+	stranger, _ := envelope.GenerateX25519Identity()
+	if _, _, err := eventrec.Open(sealed, trusted, stranger); !errors.Is(err, envelope.ErrIncorrectIdentity) {
+		t.Fatalf("another identity: err = %v", err)
 	}
 	other, _ := envelope.GenerateSigningKey()
-	if _, err := OpenPayload(sealed, envelope.TrustedKeys{other.Public().(ed25519.PublicKey)}, id); !errors.Is(err, envelope.ErrUntrustedSigner) {
+	if _, _, err := eventrec.Open(sealed, envelope.TrustedKeys{other.Public().(ed25519.PublicKey)}, id); !errors.Is(err, envelope.ErrUntrustedSigner) {
 		t.Fatalf("untrusted hub: err = %v", err)
+	}
+	open := ev
+	open.End, open.Phase = time.Time{}, PhaseStart
+	if sealed, err = s.Seal(open); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := eventrec.Open(sealed, trusted, id); err != nil || r.State != eventrec.StateStart || !r.End.IsZero() {
+		t.Fatalf("open event: %+v, %v", r, err)
 	}
 	big := ev
 	big.Zones = make([]string, 1000)
 	if _, err := s.Seal(big); err == nil {
-		t.Fatal("an oversized payload was sealed")
+		t.Fatal("a record with 1000 zones was sealed")
+	}
+	bad := ev
+	bad.ID = "not an id"
+	if _, err := s.Seal(bad); !errors.Is(err, eventrec.ErrInvalid) {
+		t.Fatalf("invalid id: err = %v", err)
 	}
 }
 

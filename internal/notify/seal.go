@@ -11,11 +11,8 @@ import (
 	"unicode/utf8"
 
 	"vigil/internal/envelope"
+	"vigil/internal/eventrec"
 )
-
-// SealedStream is the public Stream name of every sealed notification. It is
-// fixed so that the envelope header reveals no camera.
-const SealedStream = "notify"
 
 // MaxPayload bounds a [Payload]'s JSON, so that the sealed object fits in a
 // single Web Push record (4096 bytes).
@@ -89,7 +86,9 @@ func ParsePayload(b []byte) (Payload, error) {
 // at once.
 type Keys func() (epoch uint32, recipients []envelope.Recipient, err error)
 
-// Sealer seals notification payloads to the household.
+// Sealer seals notifications to the household as event records
+// (package eventrec), the one format the cloud relays and the web app's
+// service worker opens.
 type Sealer struct {
 	Signer ed25519.PrivateKey // the hub's signing key
 	Keys   Keys               // the household's current epoch recipients
@@ -97,7 +96,12 @@ type Sealer struct {
 	seq atomic.Uint64
 }
 
-// Seal returns ev's [Payload] sealed as an [envelope.KindEvent] object.
+// Seal returns ev as an event record sealed to the household's current
+// epoch: an [envelope.KindEvent] object on stream [eventrec.StreamEvents],
+// whose public header names no camera. An event still open (no End) is a
+// "start" record, an ended one an "end" record; a notification carries no
+// box and no snapshot. Its envelope sequence number is the Sealer's own
+// counter: a pushed record is not an object the cloud stores.
 func (s *Sealer) Seal(ev Event) ([]byte, error) {
 	if s == nil || s.Signer == nil || s.Keys == nil {
 		return nil, errors.New("notify: sealer has no signing key or household keys")
@@ -109,37 +113,20 @@ func (s *Sealer) Seal(ev Event) ([]byte, error) {
 	if len(rcpts) == 0 {
 		return nil, errors.New("notify: no household recipients (hint: the hub has not joined a household yet)")
 	}
-	body, err := PayloadOf(ev).Marshal()
-	if err != nil {
-		return nil, err
-	}
 	start := ev.Start
 	if start.IsZero() {
 		start = ev.FirstFrame
 	}
-	h := envelope.Header{
-		Kind:     envelope.KindEvent,
-		Stream:   SealedStream,
-		Sequence: s.seq.Add(1),
-		Start:    start,
-		Epoch:    epoch,
+	rec := eventrec.Record{
+		ID: ev.ID, Camera: ev.Camera, State: eventrec.StateStart, Start: start,
+		Labels: ev.Labels, Zones: ev.Zones, Alert: ev.Alert, Score: min(max(ev.Score, 0), 1),
 	}
-	sealed, err := envelope.Seal(h, time.Time{}, s.Signer, body, rcpts...)
+	if !ev.End.IsZero() {
+		rec.State, rec.End = eventrec.StateEnd, ev.End
+	}
+	sealed, err := eventrec.Seal(rec, s.seq.Add(1), epoch, s.Signer, rcpts...)
 	if err != nil {
 		return nil, fmt.Errorf("notify: seal: %w", err)
 	}
 	return sealed, nil
-}
-
-// OpenPayload opens a sealed notification with the household identities,
-// accepting only producers v trusts, and parses its payload.
-func OpenPayload(sealed []byte, v envelope.Verifier, ids ...envelope.Identity) (Payload, error) {
-	h, _, body, err := envelope.Open(sealed, v, ids...)
-	if err != nil {
-		return Payload{}, err
-	}
-	if h.Kind != envelope.KindEvent || h.Stream != SealedStream {
-		return Payload{}, fmt.Errorf("notify: sealed object is a %s on stream %q, not a notification", h.Kind, h.Stream)
-	}
-	return ParsePayload(body)
 }

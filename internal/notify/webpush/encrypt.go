@@ -4,7 +4,7 @@
 // browser's push subscription.
 //
 // The payload this package encrypts for the browser is already sealed to the
-// household ([notify.Sealer]): the RFC 8291 layer keeps the push service from
+// household as an event record ([notify.Sealer]): the RFC 8291 layer keeps the push service from
 // reading it in transit, and the envelope keeps anyone but the household —
 // the cloud that holds subscriptions included — from reading it at all. The
 // [Notifier] only ever sends sealed payloads.

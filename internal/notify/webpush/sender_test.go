@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/internal/envelope"
+	"vigil/internal/eventrec"
 	"vigil/internal/notify"
 )
 
@@ -110,7 +111,7 @@ func household(t testing.TB) (*envelope.X25519Identity, envelope.TrustedKeys, *n
 func testEvent() notify.Event {
 	now := time.Now()
 	return notify.Event{
-		ID: "ev-42", Camera: "front-door", Labels: []string{"person"}, Zones: []string{"porch"},
+		ID: "0123456789abcdef0123456789abcd42", Camera: "front-door", Labels: []string{"person"}, Zones: []string{"porch"},
 		Score: 0.91, Alert: true, Start: now, FirstFrame: now,
 	}
 }
@@ -151,22 +152,23 @@ func TestNotifierPushesSealedPayload(t *testing.T) {
 
 	// What the push service holds after decrypting is opaque to it: none of
 	// the event's words appear in it ...
-	for _, w := range []string{"person", "front-door", "porch", "ev-42"} {
+	for _, w := range []string{"person", "front-door", "porch", ev.ID} {
 		if strings.Contains(string(sealed), w) {
 			t.Errorf("push payload contains %q in the clear", w)
 		}
 	}
 	// ... no other identity opens it ...
 	stranger, _ := envelope.GenerateX25519Identity()
-	if _, err := notify.OpenPayload(sealed, trusted, stranger); !errors.Is(err, envelope.ErrIncorrectIdentity) {
+	if _, _, err := eventrec.Open(sealed, trusted, stranger); !errors.Is(err, envelope.ErrIncorrectIdentity) {
 		t.Fatalf("a stranger's identity: err = %v, want ErrIncorrectIdentity", err)
 	}
 	// ... and the household opens it.
-	p, err := notify.OpenPayload(sealed, trusted, id)
+	// It is the event record the web app's service worker opens.
+	p, _, err := eventrec.Open(sealed, trusted, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.ID != ev.ID || p.Camera != ev.Camera || p.Labels[0] != "person" || p.Zones[0] != "porch" || !p.Alert || p.Phase != "start" {
+	if p.ID != ev.ID || p.Camera != ev.Camera || p.Labels[0] != "person" || p.Zones[0] != "porch" || !p.Alert || p.State != eventrec.StateStart {
 		t.Fatalf("household opened %+v", p)
 	}
 }
