@@ -170,6 +170,7 @@ func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	s.log.Info("chain link appended", "household", c.household.ID, "seq", next.Seq)
+	go s.live.chainChanged(c.household.ID) // not under statesMu: it writes to sockets
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": next.Seq})
 	return nil
 }

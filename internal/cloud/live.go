@@ -279,6 +279,22 @@ func (l *liveRelay) init() {
 	}
 }
 
+// chainChanged tells the household's connected hubs that its chain has a
+// new link, so that they fetch and verify it now rather than at their next
+// periodic refresh: a removed device's live sessions end within seconds.
+// The hubs trust nothing in the message but its prompt.
+func (l *liveRelay) chainChanged(household string) {
+	l.mu.Lock()
+	var hubs []*liveConn
+	for h := range l.hubs[household] {
+		hubs = append(hubs, h.conn)
+	}
+	l.mu.Unlock()
+	for _, c := range hubs {
+		c.sendJSON(map[string]string{"type": "chain"})
+	}
+}
+
 // hubFor returns a connected hub of the household with the camera.
 func (l *liveRelay) hubFor(household, camera string) *liveHubConn {
 	var any *liveHubConn

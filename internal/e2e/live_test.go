@@ -262,6 +262,55 @@ func TestLiveViewThroughCloud(t *testing.T) {
 	}
 }
 
+// TestLiveRemovedDeviceCutThroughCloud: an admin removes a device that is
+// watching live; the cloud tells the hub the chain changed, the hub fetches
+// and verifies it and ends that device's session within seconds (its
+// periodic chain refresh is a minute away), while the admin goes on
+// watching; the removed device's next offer is refused.
+func TestLiveRemovedDeviceCutThroughCloud(t *testing.T) {
+	lh := startLiveHousehold(t, nil)
+	phone, _ := keydir.NewDeviceKeys()
+	lh.addDevice(t, phone.Public(keydir.RoleMember, "phone"))
+	loop := live.NetOptions{Loopback: true}
+	admin, _ := watch(t, lh, lh.admin, loop, nil)
+	cut, _ := watch(t, lh, phone, loop, nil)
+	waitFrames(t, cut, 20)
+
+	link, err := lh.st.RemoveDevice(lh.admin, phone.ID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Now()
+	if err := lh.c.AppendLink(context.Background(), lh.id(), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := lh.st.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-cut.Failed():
+		t.Logf("the removed device's live session ended %v after the removal", time.Since(removed).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("the removed device still watches 15 s after its removal")
+	}
+	before, _ := admin.Frames()
+	waitFrames(t, admin, before+20)
+	if n := lh.hub.Live().Sessions(); n != 1 {
+		t.Errorf("the hub has %d live sessions, want the admin's 1", n)
+	}
+
+	vc, err := live.DialViewer(context.Background(), lh.cloud.url, lh.id(), bearer(lh.c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	_, err = live.StartWatch(context.Background(), live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: phone, Chain: lh.st, Net: loop}, vc.Exchange)
+	var he *live.HubError
+	if !errors.As(err, &he) || he.Code != live.CodeRefused {
+		t.Errorf("the removed device's new offer: %v, want refused", err)
+	}
+}
+
 // TestLiveNonMemberCannotSignal: an account that is not a member gets the
 // same answer as for a household that does not exist; a page of another
 // origin cannot open the WebSocket with a member's credentials; a device

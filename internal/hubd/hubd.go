@@ -59,6 +59,7 @@ type Hub struct {
 	uploader  *upload.Uploader
 	cloud     *client.Client
 	live      *live.Hub
+	chainKick chan struct{} // the cloud said the chain has a new link
 
 	detection *detectionState // nil when no camera detects
 
@@ -78,7 +79,7 @@ func New(cfg *config.Hub, opts Options) (*Hub, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, opts: opts, log: opts.Logger}
+	h := &Hub{cfg: cfg, opts: opts, log: opts.Logger, chainKick: make(chan struct{}, 1)}
 	for _, r := range cfg.Recipients {
 		rc, err := envelope.ParseX25519Recipient(r)
 		if err != nil {
@@ -177,8 +178,8 @@ func (h *Hub) Start(ctx context.Context) error {
 				h.log.Error("uploader stopped", "err", err)
 			}
 		}()
+		h.startLive(runCtx) // before chainLoop, which ends revoked live sessions
 		go h.chainLoop(runCtx)
-		h.startLive(runCtx)
 	}
 	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
@@ -344,7 +345,13 @@ func (h *Hub) startCloud(ctx context.Context) error {
 }
 
 // chainLoop keeps the household chain current: a new epoch (a member was
-// removed) reaches the hub within ChainRefresh.
+// removed) reaches the hub within ChainRefresh, or at once when the cloud
+// says the chain has a new link. After each refresh the live sessions of
+// devices no longer in the chain are ended.
+//
+// The cloud's word only makes the hub fetch sooner; what changed is what the
+// verified chain says. A cloud that says so constantly makes the hub fetch
+// at most once every chainKickEvery.
 func (h *Hub) chainLoop(ctx context.Context) {
 	defer h.wg.Done()
 	every := h.opts.ChainRefresh
@@ -353,6 +360,7 @@ func (h *Hub) chainLoop(ctx context.Context) {
 	}
 	var lastErr string
 	for {
+		fetched := time.Now()
 		err := h.household.refresh(ctx, h.cloud)
 		if ctx.Err() != nil {
 			return
@@ -364,13 +372,26 @@ func (h *Hub) chainLoop(ctx context.Context) {
 		case err == nil:
 			lastErr = ""
 		}
+		if n := h.live.Revoke(); n > 0 {
+			h.log.Info("live sessions of removed devices ended", "sessions", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(every):
+		case <-h.chainKick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(fetched.Add(chainKickEvery))):
+			}
 		}
 	}
 }
+
+// chainKickEvery bounds how often the cloud's "the chain changed" makes the
+// hub fetch it.
+const chainKickEvery = time.Second
 
 // Uploader returns the cloud uploader of a paired hub (nil otherwise).
 func (h *Hub) Uploader() *upload.Uploader { return h.uploader }
@@ -393,9 +414,15 @@ func (h *Hub) startLive(ctx context.Context) {
 		Tap:       func(c string) *live.Tap { return taps[c] },
 		Cameras:   func() []string { return names },
 		Refresh:   func(ctx context.Context) error { return h.household.refresh(ctx, h.cloud) },
-		Net:       h.opts.LiveNet,
-		Now:       h.opts.Now,
-		Logger:    h.log.With("component", "live"),
+		ChainChanged: func() {
+			select {
+			case h.chainKick <- struct{}{}:
+			default: // a fetch is already due
+			}
+		},
+		Net:    h.opts.LiveNet,
+		Now:    h.opts.Now,
+		Logger: h.log.With("component", "live"),
 	})
 	h.wg.Add(1)
 	go func() {

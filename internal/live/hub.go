@@ -70,11 +70,16 @@ type HubConfig struct {
 	// Refresh, when set, fetches and verifies the chain again; the hub
 	// calls it (at most every RefreshEvery) when an offer names a device
 	// it does not know, so a browser enrolled a moment ago is admitted.
-	Refresh     func(ctx context.Context) error
-	Net         NetOptions
-	MaxSessions int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	Refresh func(ctx context.Context) error
+	// ChainChanged, when set, is called when the cloud says the household
+	// chain has a new link (a signalling message of type "chain"). The
+	// cloud is not trusted with what changed: the caller fetches and
+	// verifies the chain, then calls [Hub.Revoke]. It must not block.
+	ChainChanged func()
+	Net          NetOptions
+	MaxSessions  int
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Hub answers viewers' offers.
@@ -114,11 +119,12 @@ func (h *Hub) refreshChain(ctx context.Context) bool {
 }
 
 type session struct {
-	id   string
-	pc   *webrtc.PeerConnection
-	tap  *Tap
-	stop chan struct{}
-	once sync.Once
+	id     string
+	device string // the viewer's device ID, checked again when the chain changes
+	pc     *webrtc.PeerConnection
+	tap    *Tap
+	stop   chan struct{}
+	once   sync.Once
 }
 
 // NewHub returns a Hub.
@@ -155,10 +161,10 @@ func (h *Hub) checkOffer(m Message) (viewerFP string, err error) {
 	if st == nil || st.HouseholdID != h.cfg.Household {
 		return "", refused("the hub has no verified household chain")
 	}
-	d, ok := st.Devices[m.Device]
-	if !ok || (d.Role != keydir.RoleAdmin && d.Role != keydir.RoleMember) {
+	if !admitted(st, h.cfg.Household, m.Device) {
 		return "", &RefusedError{Reason: fmt.Sprintf("device %q is not an admin or member device of the household", m.Device), unknown: true}
 	}
+	d := st.Devices[m.Device]
 	fp, err := SDPFingerprint(m.SDP)
 	if err != nil {
 		return "", refused("offer: %v", err)
@@ -238,7 +244,7 @@ func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
 		return Message{}, refused("session %s was already offered (replay)", m.Session)
 	}
 	h.seen[m.Session] = now
-	s := &session{id: m.Session, tap: tap, stop: make(chan struct{})}
+	s := &session{id: m.Session, device: m.Device, tap: tap, stop: make(chan struct{})}
 	h.sessions[m.Session] = s
 	h.mu.Unlock()
 
@@ -373,6 +379,37 @@ func (h *Hub) end(s *session) {
 	})
 }
 
+// Revoke ends the sessions of viewers that are no longer an admin or member
+// device in the chain the hub verified (a device removed from the
+// household, or the hub's household chain gone): removing a device stops
+// what it is watching, not only its next offer. It returns how many
+// sessions it ended.
+func (h *Hub) Revoke() int {
+	st := h.cfg.Chain()
+	h.mu.Lock()
+	var gone []*session
+	for _, s := range h.sessions {
+		if !admitted(st, h.cfg.Household, s.device) {
+			gone = append(gone, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		h.cfg.Logger.Info("live view ended: the device is no longer in the household", "session", s.id, "device", s.device)
+		h.end(s)
+	}
+	return len(gone)
+}
+
+// admitted says whether device may watch live in household's chain st.
+func admitted(st *keydir.State, household, device string) bool {
+	if st == nil || st.HouseholdID != household {
+		return false
+	}
+	d, ok := st.Devices[device]
+	return ok && (d.Role == keydir.RoleAdmin || d.Role == keydir.RoleMember)
+}
+
 // Sessions returns the number of live sessions.
 func (h *Hub) Sessions() int {
 	h.mu.Lock()
@@ -433,6 +470,10 @@ func (h *Hub) Serve(ctx context.Context, c Conn) error {
 		case "close":
 			h.CloseSession(m.Session)
 			mine.Delete(m.Session)
+		case "chain":
+			if h.cfg.ChainChanged != nil {
+				h.cfg.ChainChanged()
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +252,65 @@ func TestLiveReplayedOfferRefused(t *testing.T) {
 	w.Close()
 	if a := hub.Offer(context.Background(), saved); a.Type != "error" || a.Code != CodeRefused {
 		t.Errorf("replayed offer answered with %q %q", a.Type, a.Error)
+	}
+}
+
+// TestLiveRemovedDeviceCut: removing a device from the household ends the
+// live session it has open, not only its next offer; the other viewer goes
+// on watching.
+func TestLiveRemovedDeviceCut(t *testing.T) {
+	hh := newHousehold(t)
+	var chain atomic.Pointer[keydir.State]
+	chain.Store(hh.st)
+	tap := NewTap()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fakeCamera(ctx, tap)
+	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: chain.Load,
+		Tap: func(string) *Tap { return tap }, Net: loopback})
+	defer hub.Close()
+
+	watches := map[string]*Watch{}
+	for name, k := range map[string]*keydir.DeviceKeys{"member": hh.member, "admin": hh.admin} {
+		w, err := StartWatch(ctx, viewer(hh, k), direct(hub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		watches[name] = w
+		waitFrames(t, w, 10)
+	}
+	if n := hub.Revoke(); n != 0 {
+		t.Fatalf("Revoke with an unchanged chain ended %d sessions", n)
+	}
+
+	next := hh.st.Clone()
+	link, err := next.RemoveDevice(hh.admin, hh.member.ID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+	chain.Store(next)
+	if n := hub.Revoke(); n != 1 {
+		t.Fatalf("Revoke ended %d sessions, want the removed member's 1", n)
+	}
+	if hub.Sessions() != 1 {
+		t.Errorf("the hub has %d sessions, want the admin's 1", hub.Sessions())
+	}
+	select {
+	case <-watches["member"].Failed():
+	case <-time.After(15 * time.Second):
+		t.Error("the removed member's connection is still up 15 s after the hub ended it")
+	}
+	member, _ := watches["member"].Frames()
+	admin, _ := watches["admin"].Frames()
+	time.Sleep(time.Second)
+	if f, _ := watches["member"].Frames(); f != member {
+		t.Errorf("the removed member got %d more frames after its session ended", f-member)
+	}
+	if f, _ := watches["admin"].Frames(); f < admin+10 {
+		t.Errorf("the admin got %d frames in the second after the member was cut, want about 30", f-admin)
 	}
 }
