@@ -129,6 +129,73 @@ interface IceConfig {
   ice_servers: RTCIceServer[];
 }
 
+/** SessionParams: what a session with a household's hub needs. */
+export interface SessionParams {
+  hh: string;
+  camera: string;
+  signal: Signal;
+  keys: DeviceKeys;
+  trust: LiveTrust;
+}
+
+/** HubAnswerError: the hub (or the cloud for it) answered an offer with an error other than a refusal. */
+export class HubAnswerError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * newPeer creates a peer connection for a session with the household's hub
+ * (ICE servers from the cloud) with the receive-only video transceiver
+ * every live session offers.
+ */
+export async function newPeer(hh: string): Promise<RTCPeerConnection> {
+  const cfg = await api<IceConfig>('GET', `/v1/households/${encodeURIComponent(hh)}/live/ice`);
+  const pc = new RTCPeerConnection({ iceServers: cfg.ice_servers ?? [], bundlePolicy: 'max-bundle' });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  return pc;
+}
+
+/**
+ * negotiate runs the signed offer and answer of one session on pc (whose
+ * transceivers and data channels are already added): the offer carries
+ * this browser's DTLS fingerprint signed by its device key, and the
+ * answer is used only once its signature by a hub of the verified chain
+ * checks out (G8). hooks.started gets the session ID before the offer is
+ * sent (so the caller can end it); hooks.current says whether the caller
+ * still wants this session: when it stops, negotiate returns false.
+ * Throws LiveRefused when the session is refused on security grounds,
+ * HubAnswerError when the hub answers with another error.
+ */
+export async function negotiate(
+  pc: RTCPeerConnection,
+  o: SessionParams,
+  hooks: { current: () => boolean; started: (session: string) => void },
+): Promise<boolean> {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc, 2000);
+  if (!hooks.current()) return false;
+  const sdp = pc.localDescription!.sdp;
+  const fp = sdpFingerprint(sdp);
+  const session = newSessionId();
+  hooks.started(session);
+  const ts = Date.now();
+  const sig = await o.keys.sign(offerMessage(o.trust.householdId, session, o.camera, ts, fp));
+  const ans = await o.signal.exchange({ type: 'offer', session, camera: o.camera, device: o.keys.id, ts, fingerprint: fp, sig: b64url(sig), sdp });
+  if (!hooks.current()) return false;
+  if (ans.type === 'error') {
+    if (ans.code === 'refused') throw new LiveRefused(`The hub refused this browser: ${ans.error}`);
+    throw new HubAnswerError(ans.error ?? 'the hub could not start the video', ans.code ?? '');
+  }
+  await checkAnswer(o.trust.hubs, o.trust.householdId, o.camera, fp, ans);
+  await pc.setRemoteDescription({ type: 'answer', sdp: ans.sdp! });
+  return true;
+}
+
 /** LiveView shows one camera, reconnecting until stopped. */
 export class LiveView {
   private pc?: RTCPeerConnection;
@@ -172,11 +239,12 @@ export class LiveView {
     const o = this.o;
     o.onStatus('Connecting…');
     try {
-      const cfg = await api<IceConfig>('GET', `/v1/households/${encodeURIComponent(o.hh)}/live/ice`);
-      if (this.stopped) return;
-      const pc = new RTCPeerConnection({ iceServers: cfg.ice_servers ?? [], bundlePolicy: 'max-bundle' });
+      const pc = await newPeer(o.hh);
+      if (this.stopped) {
+        pc.close();
+        return;
+      }
       this.pc = pc;
-      pc.addTransceiver('video', { direction: 'recvonly' });
       pc.ontrack = (e) => {
         o.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
         void o.video.play().catch(() => undefined);
@@ -192,27 +260,16 @@ export class LiveView {
           this.retry('The connection to the hub dropped; reconnecting…');
         }
       };
-      await pc.setLocalDescription(await pc.createOffer());
-      await gathered(pc, 2000);
-      if (this.stopped || this.pc !== pc) return;
-      const sdp = pc.localDescription!.sdp;
-      const fp = sdpFingerprint(sdp);
-      const session = newSessionId();
-      this.session = session;
-      const ts = Date.now();
-      const sig = await o.keys.sign(offerMessage(o.trust.householdId, session, o.camera, ts, fp));
-      o.signal.listen(session, (m) => {
-        if (m.type === 'error' && this.session === session) this.retry(m.error ?? 'the hub went away; reconnecting…');
+      const current = await negotiate(pc, o, {
+        current: () => !this.stopped && this.pc === pc,
+        started: (session) => {
+          this.session = session;
+          o.signal.listen(session, (m) => {
+            if (m.type === 'error' && this.session === session) this.retry(m.error ?? 'the hub went away; reconnecting…');
+          });
+        },
       });
-      const ans = await o.signal.exchange({ type: 'offer', session, camera: o.camera, device: o.keys.id, ts, fingerprint: fp, sig: b64url(sig), sdp });
-      if (this.stopped || this.session !== session) return;
-      if (ans.type === 'error') {
-        if (ans.code === 'refused') throw new LiveRefused(`The hub refused this browser: ${ans.error}`);
-        this.retry(ans.code === 'hub-offline' ? 'The hub is not connected; retrying…' : (ans.error ?? 'the hub could not start the video'));
-        return;
-      }
-      await checkAnswer(o.trust.hubs, o.trust.householdId, o.camera, fp, ans);
-      await pc.setRemoteDescription({ type: 'answer', sdp: ans.sdp! });
+      if (!current) return;
       o.onStatus('Starting video…');
     } catch (e) {
       if (e instanceof LiveRefused) {
@@ -220,6 +277,10 @@ export class LiveView {
         this.teardown();
         o.onStatus('Refused');
         o.onError(e.message, true);
+        return;
+      }
+      if (e instanceof HubAnswerError) {
+        this.retry(e.code === 'hub-offline' ? 'The hub is not connected; retrying…' : e.message);
         return;
       }
       this.retry((e as Error).message);

@@ -1,15 +1,20 @@
 // Page: a camera's detection zones and motion masks
 // (/h/:hh/cam/:cam/zones). The camera's newest event snapshot is opened in
-// this browser and the member draws polygons over it; the page writes the
-// camera's `detect:` block for the hub's config file, to copy there. The
-// drawing stays in this browser (localStorage, by household and camera):
-// nothing of it is sent to the cloud.
+// this browser and the member draws polygons over it. The page sends them
+// to the household's hub over the settings channel of a live session, end
+// to end encrypted (the cloud only relays the signed signalling, G8), and
+// loads them back from it; it also writes the camera's `detect:` block for
+// the hub's config file, to copy there. The drawing is kept in this browser
+// (localStorage, by household and camera): nothing of it goes to the cloud.
 
+import { loadDeviceKeys } from '../crypto/devicekeys';
+import { hubSettings, HubSaid, type Cancel, type SettingsReply, type SettingsRequest } from '../live/settings';
+import { liveTrust } from '../live/trust';
 import { householdKeys, NotEnrolledError } from '../media/keys';
 import { route } from '../router';
 import { h, mount, showError } from '../ui';
 import { Editor } from '../zones/editor';
-import { load, problems, save, toYAML, type Shape } from '../zones/model';
+import { fromHub, load, problems, save, toHub, toYAML, type Shape } from '../zones/model';
 import { newestSnapshot } from '../zones/snapshot';
 
 const enc = encodeURIComponent;
@@ -27,7 +32,14 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
   const stage = h('div', { id: 'zn-stage', class: 'zn-stage' });
   const drawZone = h('input', { id: 'zn-draw-zone', type: 'radio', name: 'zn-draw', value: 'zone', checked: true });
   const drawMask = h('input', { id: 'zn-draw-mask', type: 'radio', name: 'zn-draw', value: 'mask' });
+  const saveHub = h('button', { id: 'zn-save-hub', type: 'button' }, 'Save to hub');
+  const loadHub = h('button', { id: 'zn-load-hub', type: 'button', class: 'secondary' }, 'Load from hub');
+  const resetHub = h('button', { id: 'zn-reset-hub', type: 'button', class: 'secondary' }, 'Use the config file’s');
+  const hubStatus = h('p', { id: 'zn-hub-status', class: 'muted', role: 'status' });
+  let busy = false;
+  let op: Cancel | undefined;
 
+  let closed = false;
   const editor = new Editor(load(hh, cam), (structural) => {
     if (structural) renderList();
     update();
@@ -41,7 +53,83 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
     yaml.dataset.valid = String(bad.length === 0);
     copy.disabled = bad.length > 0;
     copied.textContent = '';
+    saveHub.disabled = busy || bad.length > 0;
+    saveHub.title = bad.length > 0 ? 'Fix the problems listed below first.' : '';
   }
+
+  // The hub: one operation at a time, each over its own live session.
+  const say = (state: string, text: string) => {
+    hubStatus.dataset.state = state;
+    hubStatus.className = state === 'error' ? 'error' : 'muted';
+    hubStatus.textContent = text;
+  };
+  const counts = (shapes: Shape[]) => {
+    const z = shapes.filter((s) => s.kind === 'zone').length;
+    const m = shapes.length - z;
+    return `${z} zone${z === 1 ? '' : 's'}, ${m} mask${m === 1 ? '' : 's'}`;
+  };
+  const OFF = 'Detection is off for this camera in the hub’s config (cameras[].detect); the zones apply once it is on.';
+  let trust: Promise<{ keys: NonNullable<Awaited<ReturnType<typeof loadDeviceKeys>>>; trust: Awaited<ReturnType<typeof liveTrust>> }> | undefined;
+  const prepare = () =>
+    (trust ??= (async () => {
+      const keys = await loadDeviceKeys();
+      if (!keys) throw new Error('this browser has no device keys yet: open /device and have an admin add this browser to the household');
+      return { keys, trust: await liveTrust(hh, keys) };
+    })().catch((e) => {
+      trust = undefined;
+      throw e;
+    }));
+  async function hub(req: SettingsRequest, done: (r: SettingsReply) => string): Promise<void> {
+    if (busy) return;
+    busy = true;
+    for (const b of [loadHub, resetHub]) b.disabled = true;
+    update();
+    hubStatus.removeAttribute('data-source');
+    say('busy', 'Connecting to the hub…');
+    try {
+      const p = await prepare();
+      if (closed) return;
+      const r = await hubSettings({ hh, camera: cam, keys: p.keys, trust: p.trust, onStatus: (s) => say('busy', s) }, req, (c) => (op = c));
+      if (closed) return;
+      hubStatus.dataset.source = r.source;
+      hubStatus.dataset.detecting = String(r.detecting);
+      say('ok', done(r));
+    } catch (e) {
+      if (closed) return;
+      if (e instanceof HubSaid) say('error', `The hub refused: ${e.message}`);
+      else say('error', `Could not reach the hub: ${(e as Error).message.replace(/; retrying…?$/, '')}`);
+    } finally {
+      op = undefined;
+      busy = false;
+      for (const b of [loadHub, resetHub]) b.disabled = false;
+      if (!closed) update();
+    }
+  }
+  const replace = (shapes: Shape[]) => {
+    editor.shapes.splice(0, editor.shapes.length, ...shapes);
+    editor.render();
+    renderList();
+    update();
+  };
+  saveHub.addEventListener('click', () => {
+    if (problems(editor.shapes).length > 0) return;
+    void hub({ op: 'put', detect: toHub(editor.shapes) }, (r) => (r.detecting ? 'Saved on the hub: detection uses these zones now.' : `Saved on the hub. ${OFF}`));
+  });
+  loadHub.addEventListener('click', () => {
+    void hub({ op: 'get' }, (r) => {
+      const shapes = fromHub(r.detect);
+      replace(shapes);
+      const from = r.source === 'app' ? 'saved from this app' : 'of the hub’s config file';
+      return `Loaded from the hub: the zones and masks ${from} (${counts(shapes)}).` + (r.detecting ? '' : ` ${OFF}`);
+    });
+  });
+  resetHub.addEventListener('click', () => {
+    void hub({ op: 'reset' }, (r) => {
+      const shapes = fromHub(r.detect);
+      replace(shapes);
+      return `The hub uses its config file’s zones and masks again (${counts(shapes)}, shown above).` + (r.detecting ? '' : ` ${OFF}`);
+    });
+  });
 
   function renderList(): void {
     let zn = 0;
@@ -111,9 +199,21 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
       err,
       stage,
       list,
-      h('h2', {}, 'For the hub’s config'),
-      h('p', { class: 'muted' }, `Put this under the camera “${cam}” in the hub’s config file (replacing its detect: block; keep your other detect settings) and restart the hub. The drawing stays in this browser only.`),
       errors,
+      h('h2', {}, 'On the hub'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Save to hub sends these zones and masks straight to the household’s hub, end to end encrypted over a live connection: the Vigil service relays the connection and never sees them. They replace the config file’s for this camera until you choose the config file’s again. Only an admin device may change them.',
+      ),
+      h('div', { class: 'row' }, saveHub, loadHub, resetHub),
+      hubStatus,
+      h('h2', {}, 'For the hub’s config'),
+      h(
+        'p',
+        { class: 'muted' },
+        `If you keep the hub’s settings in its config file instead: put this under the camera “${cam}” there (replacing its detect: block; keep your other detect settings) and restart the hub. Settings saved from this page take precedence over the file’s until you choose the config file’s.`,
+      ),
       yaml,
       h('div', { class: 'row' }, copy, copied),
     ),
@@ -126,7 +226,6 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
     editor.setSize(1600, 900);
   };
   let url = '';
-  let closed = false;
   try {
     const keys = await householdKeys(hh);
     const snap = await newestSnapshot(hh, cam, keys);
@@ -157,6 +256,7 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
 
   return () => {
     closed = true;
+    op?.cancel();
     document.removeEventListener('keydown', onKey);
     if (url) URL.revokeObjectURL(url);
   };

@@ -3,11 +3,15 @@
 // the rules the hub applies to its config (internal/config and
 // internal/detect/events: at least 3 points, coordinates in [0, 1], zone
 // names of 1..64 bytes without control characters, unique), and written as
-// the camera's `detect:` block of the hub's YAML config.
+// the camera's `detect:` block of the hub's YAML config, or as the JSON the
+// hub takes over the settings channel of a live session (live/settings.ts).
 //
-// Owns: the drawing's validation, its YAML, and its copy in this browser's
-// localStorage (keyed by household and camera). Must never: send the
-// drawing anywhere; it leaves the browser only when the member copies it.
+// Owns: the drawing's validation, its YAML and JSON forms, and its copy in
+// this browser's localStorage (keyed by household and camera). Must never:
+// send the drawing anywhere itself; it leaves the browser only when the
+// member copies it or the page sends it to the hub, end to end encrypted.
+
+import type { HubDetect, HubZone } from '../live/settings';
 
 export type Point = [number, number];
 
@@ -177,4 +181,34 @@ export function load(hh: string, cam: string): Shape[] {
 export function uniqueName(shapes: Shape[]): string {
   const used = new Set(shapes.filter((s) => s.kind === 'zone').map((s) => s.name));
   for (let i = 1; ; i++) if (!used.has(`zone-${i}`)) return `zone-${i}`;
+}
+
+/**
+ * toHub writes the drawing as the hub's settings JSON: coordinates rounded
+ * as the YAML writes them, labels and inertia left out when empty, as
+ * toYAML does.
+ */
+export function toHub(shapes: Shape[]): HubDetect {
+  const pts = (ps: Point[]): Point[] => ps.map(([x, y]) => [round3(x), round3(y)]);
+  const zones: HubZone[] = shapes
+    .filter((s) => s.kind === 'zone')
+    .map((z) => {
+      const out: HubZone = { name: z.name, points: pts(z.points) };
+      const labels = labelList(z.labels);
+      if (labels.length) out.labels = labels;
+      if (z.inertia.trim() !== '') out.inertia = Number(z.inertia);
+      return out;
+    });
+  return { mask: shapes.filter((s) => s.kind === 'mask').map((m) => pts(m.points)), zones };
+}
+
+/** fromHub turns the hub's settings back into shapes: masks first, then zones. */
+export function fromHub(d: HubDetect): Shape[] {
+  const pts = (ps: Point[]): Point[] => ps.slice(0, MAX_POINTS).map(([x, y]) => [clamp01(x), clamp01(y)]);
+  return [
+    ...d.mask.slice(0, MAX_SHAPES).map((m): Shape => ({ kind: 'mask', name: '', labels: '', inertia: '', points: pts(m) })),
+    ...d.zones.slice(0, MAX_SHAPES).map(
+      (z): Shape => ({ kind: 'zone', name: z.name, labels: (z.labels ?? []).join(', '), inertia: z.inertia ? String(z.inertia) : '', points: pts(z.points) }),
+    ),
+  ];
 }
