@@ -77,6 +77,7 @@ type detectionState struct {
 
 type cameraDetection struct {
 	name       string
+	gen        atomic.Uint64 // bumped when the camera's settings change
 	reader     *frames.Reader
 	frames     atomic.Int64
 	events     atomic.Int64
@@ -186,7 +187,9 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	}
 	for _, c := range cams {
 		cd := &cameraDetection{name: c.Name}
+		ds.mu.Lock()
 		ds.cameras[c.Name] = cd
+		ds.mu.Unlock()
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -275,26 +278,23 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 	cd.reader = r
 	cd.mu.Unlock()
 
-	var mask [][]motion.Point
-	for _, poly := range d.Mask {
-		var pts []motion.Point
-		for _, p := range poly {
-			pts = append(pts, motion.Point{X: p[0], Y: p[1]})
-		}
-		mask = append(mask, pts)
-	}
 	var p *pipeline.Pipeline
-	var det detect.Detector
-	if ds.detector != nil && !d.MotionOnly {
-		det = ds.detector
-	}
+	var gen uint64
 	em := &eventEmitter{h: h, cam: c.Name, log: log, cd: cd}
 	err = r.Run(ctx, func(f *frames.Frame) error {
+		if p != nil && cd.gen.Load() != gen {
+			// New zones or masks from the web app: the open events end
+			// and a pipeline with the new settings takes over.
+			for _, ch := range p.Flush() {
+				em.emit(ch, p)
+			}
+			p = nil
+			log.Info("detection uses the new zones and masks")
+		}
 		if p == nil {
+			gen = cd.gen.Load()
 			var err error
-			p, err = pipeline.New(pipeline.Config{Camera: c.Name, Motion: motion.Config{Mask: mask}, MotionOnly: d.MotionOnly,
-				Labels: d.Labels, MinScore: d.MinScore, Events: d.Events, Location: ds.loc}, det, f.Img.W, f.Img.H)
-			if err != nil {
+			if p, err = h.newPipeline(c, f.Img.W, f.Img.H); err != nil {
 				return err
 			}
 		}
@@ -324,6 +324,27 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 		log.Error("detection stopped", "err", err)
 	}
+}
+
+// newPipeline builds camera c's pipeline for frames of w x h with its
+// current settings (the config file's, with the web app's zones and masks).
+func (h *Hub) newPipeline(c config.Camera, w, hgt int) (*pipeline.Pipeline, error) {
+	ds := h.detection
+	d := h.effectiveDetect(c)
+	var mask [][]motion.Point
+	for _, poly := range d.Mask {
+		var pts []motion.Point
+		for _, p := range poly {
+			pts = append(pts, motion.Point{X: p[0], Y: p[1]})
+		}
+		mask = append(mask, pts)
+	}
+	var det detect.Detector
+	if ds.detector != nil && !d.MotionOnly {
+		det = ds.detector
+	}
+	return pipeline.New(pipeline.Config{Camera: c.Name, Motion: motion.Config{Mask: mask}, MotionOnly: d.MotionOnly,
+		Labels: d.Labels, MinScore: d.MinScore, Events: d.Events, Location: ds.loc}, det, w, hgt)
 }
 
 // eventEmitter turns event changes into sealed records and snapshots for

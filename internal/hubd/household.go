@@ -151,6 +151,8 @@ func (hh *householdChain) refresh(ctx context.Context, c *client.Client) error {
 	return nil
 }
 
+// writeFileAtomic replaces path with b so that a crash leaves either the old
+// or the new content.
 func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -168,7 +170,16 @@ func writeFileAtomic(path string, b []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename itself survives a crash only once the directory is synced.
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // PairOptions configure Pair.

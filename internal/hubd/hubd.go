@@ -62,6 +62,7 @@ type Hub struct {
 	chainKick chan struct{} // the cloud said the chain has a new link
 
 	detection *detectionState // nil when no camera detects
+	settings  appSettings     // zones and masks from the web app (settings.go)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -133,6 +134,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		return err
 	}
 	h.store = st
+	h.loadSettings()
 	if rec := st.Recovery(); rec != (segstore.Recovery{}) {
 		h.log.Warn("recovered the store after an unclean stop", "orphans_removed", rec.OrphansRemoved,
 			"garbage_finished", rec.GarbageFinished, "missing_rows", rec.MissingRows)
@@ -414,6 +416,7 @@ func (h *Hub) startLive(ctx context.Context) {
 		Tap:       func(c string) *live.Tap { return taps[c] },
 		Cameras:   func() []string { return names },
 		Refresh:   func(ctx context.Context) error { return h.household.refresh(ctx, h.cloud) },
+		Settings:  h.handleSettings,
 		ChainChanged: func() {
 			select {
 			case h.chainKick <- struct{}{}:

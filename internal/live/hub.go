@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -76,10 +77,13 @@ type HubConfig struct {
 	// cloud is not trusted with what changed: the caller fetches and
 	// verifies the chain, then calls [Hub.Revoke]. It must not block.
 	ChainChanged func()
-	Net          NetOptions
-	MaxSessions  int
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Settings, when set, answers the requests a viewer sends on its
+	// session's settings data channel (settings.go).
+	Settings    SettingsFunc
+	Net         NetOptions
+	MaxSessions int
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Hub answers viewers' offers.
@@ -121,6 +125,8 @@ func (h *Hub) refreshChain(ctx context.Context) bool {
 type session struct {
 	id     string
 	device string // the viewer's device ID, checked again when the chain changes
+	camera string
+	dc     atomic.Bool // a settings channel is open
 	pc     *webrtc.PeerConnection
 	tap    *Tap
 	stop   chan struct{}
@@ -244,7 +250,7 @@ func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
 		return Message{}, refused("session %s was already offered (replay)", m.Session)
 	}
 	h.seen[m.Session] = now
-	s := &session{id: m.Session, device: m.Device, tap: tap, stop: make(chan struct{})}
+	s := &session{id: m.Session, device: m.Device, camera: m.Camera, tap: tap, stop: make(chan struct{})}
 	h.sessions[m.Session] = s
 	h.mu.Unlock()
 
@@ -287,6 +293,13 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
 			go h.end(s)
 		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
+			dc.Close() // one settings channel per session, nothing else
+			return
+		}
+		h.serveSettings(s, dc)
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 		return Message{}, refused("offer: %v", err)

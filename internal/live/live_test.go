@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -312,5 +313,111 @@ func TestLiveRemovedDeviceCut(t *testing.T) {
 	}
 	if f, _ := watches["admin"].Frames(); f < admin+10 {
 		t.Errorf("the admin got %d frames in the second after the member was cut, want about 30", f-admin)
+	}
+}
+
+// TestLiveSettingsChannel: over a session's settings data channel an admin
+// device reads and changes a camera's settings, a member device may read
+// them but not change them, and malformed requests get a reason, not a
+// crash. The handler sees the session's camera and device, never one the
+// request names.
+func TestLiveSettingsChannel(t *testing.T) {
+	hh := newHousehold(t)
+	tap := NewTap()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fakeCamera(ctx, tap)
+	var mu sync.Mutex
+	var got []SettingsRequest
+	current := json.RawMessage(`{"mask":[],"zones":[]}`)
+	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
+		Tap: func(string) *Tap { return tap }, Net: loopback,
+		Settings: func(_ context.Context, r SettingsRequest) (SettingsReply, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, r)
+			if r.Op == SettingsPut {
+				if r.Detect[0] != '{' {
+					return SettingsReply{}, errors.New("not an object")
+				}
+				current = r.Detect
+			}
+			return SettingsReply{Detect: current, Source: "app", Detecting: true}, nil
+		}})
+	defer hub.Close()
+
+	open := func(k *keydir.DeviceKeys) *Watch {
+		cfg := viewer(hh, k)
+		cfg.Settings = true
+		w, err := StartWatch(ctx, cfg, direct(hub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	admin, member := open(hh.admin), open(hh.member)
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+
+	zones := json.RawMessage(`{"mask":[],"zones":[{"name":"porch","points":[[0.1,0.5],[0.4,0.5],[0.4,0.9]]}]}`)
+	a, err := admin.Settings(rctx, SettingsPut, zones)
+	if err != nil || !a.OK || !a.Detecting || a.Source != "app" || string(a.Detect) != string(zones) {
+		t.Fatalf("admin put: %+v, %v", a, err)
+	}
+	a, err = member.Settings(rctx, SettingsGet, nil)
+	if err != nil || !a.OK || string(a.Detect) != string(zones) {
+		t.Fatalf("member get: %+v, %v", a, err)
+	}
+	for _, op := range []string{SettingsPut, SettingsReset} {
+		a, err = member.Settings(rctx, op, json.RawMessage(`{"mask":[],"zones":[]}`))
+		if err != nil || a.OK || !strings.Contains(a.Error, "only an admin device") {
+			t.Fatalf("member %s: %+v, %v", op, a, err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		op   string
+		body json.RawMessage
+		want string
+	}{
+		"unknown op":    {"delete", nil, `unknown op "delete"`},
+		"put, no body":  {SettingsPut, nil, `put needs the settings`},
+		"handler error": {SettingsPut, json.RawMessage(`"x"`), "not an object"},
+	} {
+		a, err = admin.Settings(rctx, tc.op, tc.body)
+		if err != nil || a.OK || !strings.Contains(a.Error, tc.want) {
+			t.Errorf("%s: %+v, %v; want an error with %q", name, a, err, tc.want)
+		}
+	}
+	mu.Lock()
+	for _, r := range got {
+		if r.Camera != "front" {
+			t.Errorf("handler saw camera %q", r.Camera)
+		}
+		if r.Op != SettingsGet && r.Device != hh.admin.ID() {
+			t.Errorf("handler ran %s for device %s", r.Op, r.Device)
+		}
+	}
+	n := len(got)
+	mu.Unlock()
+	if n != 3 { // put, get, the put the handler refused
+		t.Errorf("handler called %d times, want 3", n)
+	}
+
+	// Raw messages: not JSON, a bad id, and one too large (the hub
+	// answers, then closes the channel).
+	for _, raw := range []string{`{"id":`, `{"id":"a b","op":"get"}`, `{"id":"` + strings.Repeat("x", MaxSettingsMessage) + `"}`} {
+		if err := admin.dc.SendText(raw); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case b := <-admin.dcReplies:
+			var r settingsWire
+			if json.Unmarshal(b, &r) != nil || r.OK || r.Error == "" {
+				t.Errorf("reply to %.20q: %s", raw, b)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reply to %.20q", raw)
+		}
 	}
 }

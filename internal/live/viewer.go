@@ -25,6 +25,8 @@ type ViewerConfig struct {
 	ICE       []ICEServer
 	Net       NetOptions
 	Now       func() time.Time
+	// Settings opens the session's settings data channel (Watch.Settings).
+	Settings bool
 }
 
 // Exchange sends an offer to the hub and returns its reply (an answer or an
@@ -42,6 +44,12 @@ type Watch struct {
 	once          sync.Once
 	failed        chan struct{}
 	failOnce      sync.Once
+
+	dc        *webrtc.DataChannel // the settings channel, if asked for
+	dcOpen    chan struct{}
+	dcReplies chan []byte
+	dcMu      sync.Mutex // one request at a time
+	dcSeq     int
 }
 
 // NewSessionID returns a random session ID.
@@ -106,6 +114,20 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 			w.failOnce.Do(func() { close(w.failed) })
 		}
 	})
+	if cfg.Settings {
+		dc, err := pc.CreateDataChannel(SettingsLabel, nil)
+		if err != nil {
+			return nil, err
+		}
+		w.dc, w.dcOpen, w.dcReplies = dc, make(chan struct{}), make(chan []byte, 4)
+		dc.OnOpen(func() { close(w.dcOpen) })
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			select {
+			case w.dcReplies <- m.Data:
+			default: // nobody is waiting: a reply the hub was not asked for
+			}
+		})
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err

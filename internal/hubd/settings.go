@@ -1,0 +1,205 @@
+package hubd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/live"
+)
+
+// Camera settings from the web app: the zones and masks a household admin
+// draws on the zones page reach the hub over the settings channel of a
+// live session (package live), never through the cloud in the clear. They
+// replace the config file's detect.mask and detect.events.zones of that
+// camera, are kept in the data directory (settings/<camera>.json) so that
+// they survive a restart, and apply to a running detection at once. A
+// "reset" drops them and the config file applies again.
+
+// settingsDir holds one file per camera with settings from the web app.
+const settingsDir = "settings"
+
+type settingsFile struct {
+	V      int              `json:"v"`
+	Camera string           `json:"camera"`
+	By     string           `json:"by"` // the admin device that sent them
+	At     time.Time        `json:"at"`
+	Detect config.AppDetect `json:"detect"`
+}
+
+// appSettings holds the web app's settings per camera.
+type appSettings struct {
+	mu  sync.Mutex
+	cam map[string]*config.AppDetect
+}
+
+func (h *Hub) settingsPath(camera string) string {
+	return filepath.Join(h.cfg.Data, settingsDir, camera+".json")
+}
+
+func (h *Hub) camera(name string) (config.Camera, bool) {
+	for _, c := range h.cfg.Cameras {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return config.Camera{}, false
+}
+
+// loadSettings reads the settings the web app left for the configured
+// cameras. Settings that no longer fit the config file (a rule names a zone
+// they lack) are reported and not used; the file stays until an admin saves
+// or resets.
+func (h *Hub) loadSettings() {
+	h.settings.mu.Lock()
+	defer h.settings.mu.Unlock()
+	h.settings.cam = map[string]*config.AppDetect{}
+	for _, c := range h.cfg.Cameras {
+		b, err := os.ReadFile(h.settingsPath(c.Name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		var f settingsFile
+		if err == nil {
+			err = json.Unmarshal(b, &f)
+		}
+		if err == nil && f.Camera != c.Name {
+			err = fmt.Errorf("the file is for camera %q", f.Camera)
+		}
+		if err == nil {
+			_, err = baseDetect(c).With(f.Detect)
+		}
+		if err != nil {
+			h.log.Warn("camera settings from the web app not used; the config file's apply (save them again from the zones page)",
+				"camera", c.Name, "file", h.settingsPath(c.Name), "err", err)
+			continue
+		}
+		a := f.Detect.Clone()
+		h.settings.cam[c.Name] = &a
+		h.log.Info("camera zones and masks from the web app", "camera", c.Name, "zones", len(a.Zones), "masks", len(a.Mask), "by", f.By, "at", f.At)
+	}
+}
+
+// baseDetect is the config file's detection of c, or none.
+func baseDetect(c config.Camera) config.Detect {
+	if c.Detect == nil {
+		return config.Detect{}
+	}
+	return *c.Detect
+}
+
+// effectiveDetect is the detection c runs with: the config file's, with
+// the web app's zones and masks when it sent some.
+func (h *Hub) effectiveDetect(c config.Camera) *config.Detect {
+	if c.Detect == nil {
+		return nil
+	}
+	h.settings.mu.Lock()
+	app := h.settings.cam[c.Name]
+	h.settings.mu.Unlock()
+	if app == nil {
+		return c.Detect
+	}
+	d, err := c.Detect.With(*app)
+	if err != nil { // checked when stored; only a bug gets here
+		h.log.Error("camera settings from the web app do not apply", "camera", c.Name, "err", err)
+		return c.Detect
+	}
+	return &d
+}
+
+// CameraSettings returns a camera's zones and masks and where they come
+// from: "app" (the web app sent them) or "config".
+func (h *Hub) CameraSettings(camera string) (config.AppDetect, string, error) {
+	c, ok := h.camera(camera)
+	if !ok {
+		return config.AppDetect{}, "", fmt.Errorf("no camera %q", camera)
+	}
+	h.settings.mu.Lock()
+	app := h.settings.cam[camera]
+	h.settings.mu.Unlock()
+	if app != nil {
+		return app.Clone(), "app", nil
+	}
+	return c.Detect.AppDetect(), "config", nil
+}
+
+// handleSettings answers a settings request from an admitted device (the
+// live package checked its role for put and reset).
+func (h *Hub) handleSettings(_ context.Context, req live.SettingsRequest) (live.SettingsReply, error) {
+	c, ok := h.camera(req.Camera)
+	if !ok {
+		return live.SettingsReply{}, fmt.Errorf("the hub has no camera %q", req.Camera)
+	}
+	switch req.Op {
+	case live.SettingsPut:
+		a, err := config.ParseAppDetect(req.Detect)
+		if err != nil {
+			return live.SettingsReply{}, err
+		}
+		if _, err := baseDetect(c).With(a); err != nil {
+			return live.SettingsReply{}, fmt.Errorf("the hub cannot use these zones and masks: %s", oneLine(err))
+		}
+		b, err := json.MarshalIndent(settingsFile{V: 1, Camera: c.Name, By: req.Device, At: h.opts.Now().UTC(), Detect: a}, "", "  ")
+		if err != nil {
+			return live.SettingsReply{}, err
+		}
+		if err := os.MkdirAll(filepath.Join(h.cfg.Data, settingsDir), 0o700); err != nil {
+			return live.SettingsReply{}, fmt.Errorf("the hub could not store the settings: %w", err)
+		}
+		if err := writeFileAtomic(h.settingsPath(c.Name), b); err != nil {
+			return live.SettingsReply{}, fmt.Errorf("the hub could not store the settings: %w", err)
+		}
+		h.settings.mu.Lock()
+		h.settings.cam[c.Name] = &a
+		h.settings.mu.Unlock()
+		h.log.Info("camera zones and masks from the web app applied", "camera", c.Name, "zones", len(a.Zones), "masks", len(a.Mask), "by", req.Device)
+		h.reconfigureDetection(c.Name)
+	case live.SettingsReset:
+		if err := os.Remove(h.settingsPath(c.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return live.SettingsReply{}, fmt.Errorf("the hub could not remove the settings: %w", err)
+		}
+		h.settings.mu.Lock()
+		delete(h.settings.cam, c.Name)
+		h.settings.mu.Unlock()
+		h.log.Info("camera zones and masks from the config file again", "camera", c.Name, "by", req.Device)
+		h.reconfigureDetection(c.Name)
+	}
+	a, source, err := h.CameraSettings(c.Name)
+	if err != nil {
+		return live.SettingsReply{}, err
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return live.SettingsReply{}, err
+	}
+	return live.SettingsReply{Detect: b, Source: source, Detecting: c.Detect != nil}, nil
+}
+
+// reconfigureDetection makes a running camera's detection rebuild its
+// pipeline with the current settings at its next frame.
+func (h *Hub) reconfigureDetection(camera string) {
+	ds := h.detection
+	if ds == nil {
+		return
+	}
+	ds.mu.Lock()
+	cd := ds.cameras[camera]
+	ds.mu.Unlock()
+	if cd != nil {
+		cd.gen.Add(1)
+	}
+}
+
+// oneLine joins a multi-line error (errors.Join) with "; ".
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
