@@ -22,8 +22,9 @@
 // A model file is hostile: it is read up to MaxModelSize, OpenCV's C++
 // exceptions (a corrupt file, an input size the model cannot take) become
 // errors instead of aborting the process, every output dimension is checked
-// before any index (rank 3, batch 1, at most MaxCandidates boxes and
-// MaxClasses classes, the element count equal to the shape's), scores must
+// before any index (rank 3, batch 1, at most MaxCandidates boxes,
+// MaxClasses classes and MaxValues values, the element count equal to the
+// shape's), scores must
 // lie in [0, 1] and boxes be finite, and at most MaxNMS boxes (the highest
 // scores) enter NMS. An unexpected shape is an error that names the shapes
 // expected.
@@ -70,6 +71,9 @@ const (
 	// MaxCandidates bounds the boxes a model may output (YOLOv5 at 1280
 	// has 102000).
 	MaxCandidates = 200000
+	// MaxValues bounds the values of a model's output (YOLOv5 at 1280
+	// with COCO's classes has 8.7 million).
+	MaxValues = 1 << 25
 	// MaxNMS bounds the boxes that enter NMS, highest scores first.
 	MaxNMS = 3000
 	// MaxLabel is the longest label accepted, in bytes.
@@ -167,7 +171,8 @@ type HOGConfig struct {
 	// 2): the detector's window is 64x128, so people shorter than about
 	// 128/Upscale pixels are not found. Time grows with its square. On
 	// vtest (people 60 to 200 pixels tall) recall is 0.06 at 1, 0.46 at
-	// 1.5 and 0.66 at 2.
+	// 1.5 and 0.66 at 2. The enlarged frame is capped at
+	// detect.MaxPixels.
 	Upscale float64
 	// Scale is the step between pyramid levels, from 1.01 to 1.5
 	// (default 1.05). Larger is faster and finds fewer people: on vtest
@@ -334,6 +339,9 @@ func ParseShape(dims []int, labels int) (Layout, error) {
 	if a <= 0 || b <= 0 || a > MaxCandidates+5 || b > MaxCandidates+5 {
 		return bad("a dimension is out of range")
 	}
+	if a*b > MaxValues {
+		return bad(fmt.Sprintf("more than %d values", MaxValues))
+	}
 	v5 := Layout{Format: YOLOv5, Boxes: a, Classes: b - 5}
 	v8 := Layout{Format: YOLOv8, Boxes: b, Classes: a - 4}
 	ok := func(l Layout) bool {
@@ -463,7 +471,7 @@ func Decode(dims []int, data []float32, labels []string, lb Letterbox, minScore,
 			}
 		}
 		score := obj * bestScore
-		if !(score >= minScore && bestScore <= 1) {
+		if best < 0 || !(score >= minScore && bestScore <= 1) {
 			continue
 		}
 		b, ok := lb.ToFrame(at(i, 0), at(i, 1), at(i, 2), at(i, 3))

@@ -63,10 +63,11 @@ func NewDNN(c DNNConfig) (*DNN, error) {
 	for i := range grey.Pix {
 		grey.Pix[i] = 114
 	}
-	dims, _, err := d.forward(grey)
-	if err == nil {
+	err = d.forward(grey, func(dims []int, _ []float32) error {
+		var err error
 		d.layout, err = parseShape(dims, labels)
-	}
+		return err
+	})
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("cvdet: model %s: %w", c.Model, err)
@@ -128,12 +129,13 @@ func (d *DNN) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dims, data, err := d.forward(img)
-	if err != nil {
-		return nil, fmt.Errorf("cvdet: %w", err)
-	}
 	lb := NewLetterbox(img.W, img.H, d.cfg.InputSize)
-	ds, err := Decode(dims, data, d.labels, lb, d.cfg.MinScore, d.cfg.IoU, d.cfg.MaxDetections)
+	var ds []detect.Detection
+	err := d.forward(img, func(dims []int, data []float32) error {
+		var err error
+		ds, err = Decode(dims, data, d.labels, lb, d.cfg.MinScore, d.cfg.IoU, d.cfg.MaxDetections)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cvdet: %w", err)
 	}
@@ -143,47 +145,47 @@ func (d *DNN) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection, 
 // maxDims bounds the rank of an output read back from OpenCV.
 const maxDims = 8
 
-// forward letterboxes img, runs the network and returns a copy of its
-// output and the output's shape.
-func (d *DNN) forward(img *detect.RGB) ([]int, []float32, error) {
+// forward letterboxes img, runs the network and calls use with the
+// output's shape and values. The values are OpenCV's own buffer, valid
+// only during use (the lock is held), so they are never copied.
+func (d *DNN) forward(img *detect.RGB, use func(dims []int, data []float32) error) error {
 	blob, err := d.blob(img)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer blob.Close()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.net == nil {
-		return nil, nil, fmt.Errorf("detector is closed")
+		return fmt.Errorf("detector is closed")
 	}
 	eb := errBuf()
 	if C.vigil_net_forward(d.net, unsafe.Pointer(blob.Ptr()), &eb[0], errLen) != 0 {
-		return nil, nil, fmt.Errorf("OpenCV cannot run the model at input size %d: %w", d.cfg.InputSize, cvError(eb))
+		return fmt.Errorf("OpenCV cannot run the model at input size %d: %w", d.cfg.InputSize, cvError(eb))
 	}
 	var cdims [maxDims]C.int
 	n := int(C.vigil_net_out_dims(d.net, &cdims[0], maxDims))
 	if n < 0 {
-		return nil, nil, fmt.Errorf("output of rank above %d: %w", maxDims, ErrShape)
+		return fmt.Errorf("output of rank above %d: %w", maxDims, ErrShape)
 	}
 	dims := make([]int, n)
 	total := 1
 	for i := range dims {
 		dims[i] = int(cdims[i])
-		if dims[i] <= 0 || dims[i] > MaxCandidates*(MaxClasses+5) {
-			return nil, nil, fmt.Errorf("output shape %v: dimension %d out of range: %w", dims[:i+1], i, ErrShape)
+		if dims[i] <= 0 || dims[i] > MaxValues {
+			return fmt.Errorf("output shape %v: dimension %d out of range: %w", dims[:i+1], i, ErrShape)
 		}
 		total *= dims[i]
-		if total > MaxCandidates*(MaxClasses+5) {
-			return nil, nil, fmt.Errorf("output of more than %d values: %w", MaxCandidates*(MaxClasses+5), ErrShape)
+		if total > MaxValues {
+			return fmt.Errorf("output of more than %d values: %w", MaxValues, ErrShape)
 		}
 	}
 	var ctotal C.size_t
 	p := C.vigil_net_out_data(d.net, &ctotal)
-	if p == nil || int(ctotal) != total {
-		return nil, nil, fmt.Errorf("output shape %v is not a dense float32 tensor of %d values: %w", dims, total, ErrShape)
+	if p == nil || uint64(ctotal) != uint64(total) {
+		return fmt.Errorf("output shape %v is not a dense float32 tensor of %d values: %w", dims, total, ErrShape)
 	}
-	data := slices.Clone(unsafe.Slice((*float32)(unsafe.Pointer(p)), total))
-	return dims, data, nil
+	return use(dims, unsafe.Slice((*float32)(unsafe.Pointer(p)), total))
 }
 
 // blob letterboxes img into the model's input and returns the 1x3xSxS

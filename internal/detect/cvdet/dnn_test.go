@@ -295,3 +295,65 @@ func TestDNNDetectErrors(t *testing.T) {
 	}
 	d.Close()
 }
+
+// TestDNNLetterboxPixels runs a model whose output is its input blob, and
+// checks the blob: the frame scaled into the middle of the square, grey
+// 114 above and below, RGB order, scaled by 1/255.
+func TestDNNLetterboxPixels(t *testing.T) {
+	const s = 64
+	// 3 x 64 x 64 values read as 1 x 64 x 192: YOLOv5 with 187 classes.
+	labels := writeFile(t, "labels.txt", []byte(strings.Repeat("x\n", 187)))
+	d, err := NewDNN(DNNConfig{Model: writeFile(t, "id.onnx", reshapeModel(s, []int64{1, s, 3 * s})), Labels: labels, InputSize: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// 128x64: red left half, blue right half; into 64x32 at y 16.
+	img, _ := detect.NewRGB(128, 64)
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 128; x++ {
+			i := (y*128 + x) * 3
+			if x < 64 {
+				img.Pix[i] = 255
+			} else {
+				img.Pix[i+2] = 255
+			}
+		}
+	}
+	var blob []float32
+	err = d.forward(img, func(dims []int, data []float32) error {
+		blob = append(blob, data...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blob) != 3*s*s {
+		t.Fatalf("%d values", len(blob))
+	}
+	px := func(x, y int) [3]float32 {
+		return [3]float32{blob[y*s+x], blob[s*s+y*s+x], blob[2*s*s+y*s+x]}
+	}
+	grey := float32(114) / 255
+	for _, tc := range []struct {
+		x, y int
+		want [3]float32
+	}{
+		{10, 5, [3]float32{grey, grey, grey}},  // padding above
+		{50, 60, [3]float32{grey, grey, grey}}, // padding below
+		{10, 20, [3]float32{1, 0, 0}},          // red
+		{50, 40, [3]float32{0, 0, 1}},          // blue
+		{10, 47, [3]float32{1, 0, 0}},          // last row of the frame
+	} {
+		got := px(tc.x, tc.y)
+		for c := range got {
+			if math.Abs(float64(got[c]-tc.want[c])) > 1e-3 {
+				t.Errorf("blob at %d,%d = %v, want %v", tc.x, tc.y, got, tc.want)
+				break
+			}
+		}
+	}
+	if lb := NewLetterbox(128, 64, s); lb.PadY != 16 || lb.NH != 32 {
+		t.Fatalf("letterbox %+v", lb)
+	}
+}

@@ -11,6 +11,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"vigil/internal/detect"
@@ -77,6 +78,11 @@ func (h *HOG) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The enlarged frame is bounded like any frame.
+	up := min(h.cfg.Upscale, math.Sqrt(float64(detect.MaxPixels)/float64(img.W*img.H)))
+	if up < 1 {
+		up = 1
+	}
 	max := MaxNMS
 	rects := make([]C.int, 4*max)
 	weights := make([]C.double, max)
@@ -88,13 +94,13 @@ func (h *HOG) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection, 
 		return nil, fmt.Errorf("cvdet: detector is closed")
 	}
 	rc := C.vigil_hog_detect(h.hog, (*C.uchar)(ptr(img.Pix)), C.int(img.W), C.int(img.H),
-		C.double(h.cfg.Upscale), C.double(h.cfg.HitThreshold), C.double(h.cfg.Scale),
+		C.double(up), C.double(h.cfg.HitThreshold), C.double(h.cfg.Scale),
 		&rects[0], &weights[0], C.int(max), &n, &eb[0], errLen)
 	h.mu.Unlock()
 	if rc != 0 {
 		return nil, fmt.Errorf("cvdet: OpenCV HOG: %w", cvError(eb))
 	}
-	W, H, up := float64(img.W), float64(img.H), h.cfg.Upscale
+	W, H := float64(img.W), float64(img.H)
 	var ds []detect.Detection
 	for i := 0; i < int(n) && i < max; i++ {
 		w := float64(weights[i])
