@@ -3,9 +3,13 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,18 +17,64 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/hubd"
+	"vigil/internal/keydir"
+	"vigil/internal/live"
 )
+
+// hubSettingsSeen is what the hub held for a camera when the script asked.
+type hubSettingsSeen struct {
+	Detect config.AppDetect
+	Source string
+	Err    error
+}
+
+// zonesControl serves the zones script: POST /enrol?role=admin|member adds
+// the browser's device (its "vigdev1:" string) to the chain with that role;
+// POST /hub-settings records, under the name in the body, what the hub
+// holds for the camera at that moment.
+func zonesControl(t *testing.T, hh *testHousehold, seen map[string]hubSettingsSeen, mu *sync.Mutex) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		role := keydir.RoleMember
+		if r.URL.Query().Get("role") == "admin" {
+			role = keydir.RoleAdmin
+		}
+		if err := hh.enrol(string(b), role, "browser "+role); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /hub-settings", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 64))
+		d, src, err := hh.Hub.CameraSettings(hh.Camera)
+		mu.Lock()
+		seen[string(b)] = hubSettingsSeen{d, src, err}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
 // TestZones: an enrolled browser opens the camera's newest snapshot (sealed
 // by the hub, decrypted in the browser) on the zones page, a zone of 4
 // clicked points and a mask of 3 are drawn over it (a vertex dragged, a
 // stray point taken back with Backspace), the zone is named and given
 // labels, and the YAML the page writes loads with the hub's config parser
-// with the clicked points. A reload keeps the drawing; a camera with no
-// snapshot gets a blank 16:9 frame.
+// with the clicked points. The browser (an admin device) saves the drawing
+// to the hub over the settings channel of a live session, and the hub then
+// holds the zone and the mask; a reload keeps the drawing; with it cleared
+// from the browser, Load from hub brings back the same shapes; "Use the
+// config file's" drops them on the hub; a member device's Save is refused
+// with the hub's reason. A camera with no snapshot gets a blank 16:9 frame.
 func TestZones(t *testing.T) {
 	c := startCloud(t, nil)
-	hh := newHousehold(t, c, householdOptions{})
+	hh := newHousehold(t, c, householdOptions{Hub: func(o *hubd.Options) { o.LiveNet = live.NetOptions{Loopback: true} }})
 	hh.waitSegments(t, hh.Camera, 1, 90*time.Second) // the household page lists cameras that uploaded
 	hub := newEventHub(t, hh)
 
@@ -39,6 +89,10 @@ func TestZones(t *testing.T) {
 	if _, _, err := hub.record(rec); err != nil {
 		t.Fatal(err)
 	}
+
+	var seenMu sync.Mutex
+	seen := map[string]hubSettingsSeen{}
+	control := zonesControl(t, hh, seen, &seenMu)
 
 	type pt = [2]float64
 	zone := []pt{{0.1, 0.5}, {0.45, 0.5}, {0.45, 0.95}, {0.1, 0.95}}
@@ -88,14 +142,21 @@ func TestZones(t *testing.T) {
 			Width  float64 `json:"width"`
 			Height float64 `json:"height"`
 		} `json:"blank"`
+		SaveDisabled bool      `json:"saveDisabled"`
+		Saved        hubStatus `json:"saved"`
+		Cleared      string    `json:"cleared"`
+		Loaded       hubStatus `json:"loaded"`
+		Reset        hubStatus `json:"reset"`
+		Member       hubStatus `json:"member"`
 	}
 	browsertest.Run(t, 3*time.Minute, "zones.mjs", map[string]string{
-		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
+		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": control,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF,
 		"ZONE": enc(zone), "DRAG": enc(drag[:]), "MASK": enc(mask), "STRAY": enc([]pt{stray}),
 		"NAME_VARIANTS": string(variants), "ZONE_NAME": zoneName, "ZONE_LABELS": "person, car",
 	}, &res)
 	t.Logf("snapshot %dx%d; YAML:\n%s", res.SnapWidth, res.SnapHeight, res.YAML)
+	t.Logf("hub: save %+v; load %+v; reset %+v; member %+v", res.Saved, res.Loaded, res.Reset, res.Member)
 
 	if res.SnapWidth != 96 || res.SnapHeight != 64 || !strings.HasPrefix(res.SnapSrc, "blob:") {
 		t.Errorf("the snapshot shows as %dx%d from %q, want the 96x64 JPEG from a blob: URL", res.SnapWidth, res.SnapHeight, res.SnapSrc)
@@ -180,4 +241,58 @@ func TestZones(t *testing.T) {
 		t.Fatalf("%d masks parsed, want 1", len(d.Mask))
 	}
 	near("mask", d.Mask[0], mask)
+
+	// The hub got them over the settings channel.
+	if res.SaveDisabled || res.Saved.State != "ok" || !strings.HasPrefix(res.Saved.Text, "Saved on the hub") || res.Saved.Source != "app" {
+		t.Errorf("Save to hub (disabled %v): %+v, want it saved (source app)", res.SaveDisabled, res.Saved)
+	}
+	if res.Saved.Detecting == "false" && !strings.Contains(res.Saved.Text, "Detection is off") {
+		t.Errorf("saved on a hub that does not detect on the camera: %q, want it said", res.Saved.Text)
+	}
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	got, ok := seen["saved"]
+	switch {
+	case !ok:
+		t.Error("the script did not ask what the hub holds after saving")
+	case got.Err != nil || got.Source != "app":
+		t.Errorf("after Save to hub the hub holds settings from %q (%v), want the app's", got.Source, got.Err)
+	case len(got.Detect.Zones) != 1 || len(got.Detect.Mask) != 1:
+		t.Errorf("after Save to hub the hub holds %d zones and %d masks, want 1 and 1: %+v", len(got.Detect.Zones), len(got.Detect.Mask), got.Detect)
+	default:
+		hz := got.Detect.Zones[0]
+		if hz.Name != zoneName || strings.Join(hz.Labels, ",") != "person,car" || hz.Inertia != 0 {
+			t.Errorf("the hub's zone is %q with labels %v, inertia %d; want %q with person, car and the default inertia", hz.Name, hz.Labels, hz.Inertia, zoneName)
+		}
+		near("the hub's zone", hz.Points, wantZone)
+		near("the hub's mask", got.Detect.Mask[0], mask)
+	}
+	if res.Cleared != "detect: {}\n" {
+		t.Errorf("with its drawing cleared the page writes %q, want an empty detect block", res.Cleared)
+	}
+	if res.Loaded.State != "ok" || res.Loaded.Source != "app" || res.Loaded.YAML != res.YAML || res.Loaded.Shapes != "2" {
+		t.Errorf("Load from hub: %+v (%s shapes), writes\n%s\nwant source app and the saved drawing\n%s", res.Loaded, res.Loaded.Shapes, res.Loaded.YAML, res.YAML)
+	}
+	if res.Reset.State != "ok" || res.Reset.Source != "config" || res.Reset.YAML != "detect: {}\n" {
+		t.Errorf("Use the config file's: %+v, want source config and the config file's (no) zones", res.Reset)
+	}
+	if got, ok := seen["reset"]; !ok || got.Err != nil || got.Source != "config" || len(got.Detect.Zones)+len(got.Detect.Mask) != 0 {
+		t.Errorf("after Use the config file's the hub holds %+v, want the config file's", got)
+	}
+	if res.Member.State != "error" || !strings.Contains(res.Member.Text, "admin") {
+		t.Errorf("a member device's Save to hub: %+v, want the hub's refusal", res.Member)
+	}
+	if got, ok := seen["member"]; !ok || got.Source != "config" {
+		t.Errorf("after a member's Save the hub holds %+v, want the config file's still", got)
+	}
+}
+
+// hubStatus is the zones page's status line of a hub operation.
+type hubStatus struct {
+	State     string `json:"state"`
+	Text      string `json:"text"`
+	Source    string `json:"source"`
+	Detecting string `json:"detecting"`
+	YAML      string `json:"yaml"`
+	Shapes    string `json:"shapes"`
 }

@@ -1,10 +1,16 @@
 // Zones: an enrolled browser opens a camera's newest snapshot on the zones
 // page, draws a zone (4 clicks, closed on its first point, one vertex
 // dragged) and a mask (3 clicks and a stray one taken back with Backspace,
-// closed with Enter), names the zone and reads the YAML; a reload keeps
-// the drawing; a camera with no snapshot gets a blank 16:9 frame.
+// closed with Enter), names the zone and reads the YAML; then saves the
+// drawing to the hub (over the settings channel of a live session) and
+// asks the Go side what the hub holds; a reload keeps the drawing; with the
+// drawing cleared from this browser, Load from hub brings it back; "Use the
+// config file's" drops it on the hub; a member device's Save is refused;
+// a camera with no snapshot gets a blank 16:9 frame.
 //
-// Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION,
+// Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol?role=admin|member
+// with the device string; POST /hub-settings: the Go side records what the
+// hub holds now, under the name in the body), SESSION,
 // CSRF, ZONE, MASK, STRAY ("x,y;x,y;..." frame fractions), DRAG ("from;to"),
 // ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried),
 // ARTIFACTS.
@@ -17,18 +23,46 @@ const cam = process.env.CAMERA;
 const pts = (s) => s.split(';').map((p) => p.split(',').map(Number));
 const page0 = `${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}/zones`;
 
-const browser = await launch();
-const out = {};
-try {
+const control = process.env.CONTROL_URL;
+
+// context: a signed-in browser whose device is enrolled with role.
+async function context(role, label) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   const [name, ...rest] = process.env.SESSION.split('=');
   await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
   await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), process.env.CSRF);
-  const page = await newPage(ctx, 'zones');
+  const page = await newPage(ctx, label);
   await page.goto(base + '/device');
   const dev = (await (await page.waitForSelector('#device-string', { timeout: 20000 })).textContent()).trim();
-  const enrol = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
+  const enrol = await fetch(`${control}/enrol?role=${role}`, { method: 'POST', body: dev });
   if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
+  return { ctx, page };
+}
+
+// hubOp clicks one of the hub buttons and waits for the outcome; while the
+// hub's signalling connection to the cloud is not up yet it tries again.
+async function hubOp(page, button) {
+  for (let i = 0; ; i++) {
+    await page.click(button);
+    await page.waitForSelector('#zn-hub-status[data-state="ok"], #zn-hub-status[data-state="error"]', { timeout: 60000 });
+    const st = await page.$eval('#zn-hub-status', (e) => ({ state: e.dataset.state, text: e.textContent, source: e.dataset.source ?? '', detecting: e.dataset.detecting ?? '' }));
+    if (st.state === 'error' && /not connected/.test(st.text) && i < 30) {
+      await page.waitForTimeout(1000);
+      continue;
+    }
+    return st;
+  }
+}
+
+async function recordHub(name) {
+  const r = await fetch(`${control}/hub-settings`, { method: 'POST', body: name });
+  if (r.status !== 204) fail('hub settings: ' + (await r.text()));
+}
+
+const browser = await launch();
+const out = {};
+try {
+  const { ctx, page } = await context('admin', 'zones');
 
   // From the household page's camera row.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}`);
@@ -86,12 +120,39 @@ try {
   out.yaml = await page.textContent('#zn-yaml');
   out.valid = await page.getAttribute('#zn-yaml', 'data-valid');
   out.errors = await page.textContent('#zn-errors');
+
+  // Save to hub: the Go side then reads what the hub holds.
+  out.saveDisabled = await page.isDisabled('#zn-save-hub');
+  out.saved = await hubOp(page, '#zn-save-hub');
+  await recordHub('saved');
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'zones.png'), fullPage: true });
 
   // A reload keeps the drawing.
   await page.reload();
   await page.waitForSelector('#zn-img', { timeout: 30000 });
   out.reloaded = await page.textContent('#zn-yaml');
+
+  // With the drawing gone from this browser, Load from hub brings it back.
+  await page.evaluate(({ hh, cam }) => localStorage.removeItem(`vigil.zones.${hh}.${cam}`), { hh, cam });
+  await page.reload();
+  await page.waitForSelector('#zn-img', { timeout: 30000 });
+  out.cleared = await page.textContent('#zn-yaml');
+  out.loaded = await hubOp(page, '#zn-load-hub');
+  out.loaded.yaml = await page.textContent('#zn-yaml');
+  out.loaded.shapes = await page.getAttribute('#zn-svg', 'data-shapes');
+
+  // "Use the config file's": the hub drops the app's settings.
+  out.reset = await hubOp(page, '#zn-reset-hub');
+  out.reset.yaml = await page.textContent('#zn-yaml');
+  await recordHub('reset');
+
+  // A member device may read but not change them.
+  const m = await context('member', 'zones-member');
+  await m.page.goto(page0);
+  await m.page.waitForSelector('#zn-img, #zn-blank', { timeout: 30000 });
+  out.member = await hubOp(m.page, '#zn-save-hub');
+  await m.ctx.close();
+  await recordHub('member');
 
   // A camera with no snapshot.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/no-such-camera/zones`);
