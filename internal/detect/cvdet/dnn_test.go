@@ -357,3 +357,35 @@ func TestDNNLetterboxPixels(t *testing.T) {
 		t.Fatalf("letterbox %+v", lb)
 	}
 }
+
+// TestDNNConcurrent: Detect is safe for concurrent use (run with -race).
+func TestDNNConcurrent(t *testing.T) {
+	dims, vals := v8Output(120, 80)
+	d, err := newConstDNN(t, dims, vals, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	img := greyFrame(t)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 5 {
+				ds, err := d.Detect(context.Background(), img)
+				if err == nil && len(ds) != len(want(false)) {
+					err = errors.New("wrong detections under concurrency")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
