@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test bench build deps vet fuzz clean web models
+.PHONY: all demo test bench build build-opencv deps vet fuzz clean web models
 
 WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null)
 
@@ -38,6 +38,11 @@ $(NANODET): | deps
 build: deps web models
 	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
 
+# The same with the OpenCV detectors (detection.detector: opencv-onnx or
+# opencv-hog), linked against Debian's libopencv.
+build-opencv: deps web models
+	$(GO) build $(GOFLAGS) -tags opencv -o bin/vigil ./cmd/vigil
+
 # The hub with a software camera and a fresh household key in ./demo-data.
 demo: build
 	./bin/vigil demo --data demo-data
@@ -46,10 +51,12 @@ vet: deps
 	@out=$$($(GO)fmt -l cmd internal 2>/dev/null || gofmt -l cmd internal); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags opencv ./internal/detect/cvdet/ ./internal/hubd/
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
 test: vet web models
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
+	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app
 # (first live frame, glass-to-glass latency, seek; headless Chromium) and detection (vtest.avi:

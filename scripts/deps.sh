@@ -21,6 +21,11 @@ command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
 # The MQTT notifier's tests run a private Mosquitto broker.
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+# The OpenCV detectors (internal/detect/cvdet, -tags opencv) build against
+# Debian's OpenCV 4.6.
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+pkg-config --exists opencv4 2>/dev/null || need_pkgs+=(libopencv-dev)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   # de-duplicate

@@ -148,6 +148,19 @@ type Detection struct {
 	DetectorURL string `yaml:"detector_url"`
 	// DetectorAPIKey is that server's API key, if it wants one.
 	DetectorAPIKey string `yaml:"detector_api_key"`
+	// Detector picks the object detector: "" or "nanodet" (built in),
+	// "opencv-onnx" (a YOLOv5/YOLOv8 ONNX model run by OpenCV's DNN) or
+	// "opencv-hog" (OpenCV's HOG people detector: people only, slow). The
+	// OpenCV ones need a vigil built with -tags opencv ('make
+	// build-opencv'). DetectorURL, when set, takes precedence.
+	Detector string `yaml:"detector"`
+	// ONNXModel is the .onnx file for "opencv-onnx".
+	ONNXModel string `yaml:"onnx_model"`
+	// ONNXLabels is its labels file, one label a line; "" means COCO's 80.
+	ONNXLabels string `yaml:"onnx_labels"`
+	// ONNXInput is the model's square input side, a multiple of 32 from
+	// 64 to 1280. Default 640.
+	ONNXInput int `yaml:"onnx_input"`
 	// Mode is the household's mode for alert rules: home or away. Default
 	// home.
 	Mode string `yaml:"mode"`
@@ -290,14 +303,29 @@ func Parse(data []byte, baseDir string) (*Hub, error) {
 	return parse(data, baseDir, "")
 }
 
+// onnxPath points at the ONNX model (or its labels) path of h, if any.
+func onnxPath(h *Hub, labels bool) *string {
+	if h.Detection == nil {
+		return nil
+	}
+	if labels {
+		return &h.Detection.ONNXLabels
+	}
+	return &h.Detection.ONNXModel
+}
+
 func parse(data []byte, baseDir, file string) (*Hub, error) {
 	h, err := decode(data, file)
 	if err != nil {
 		return nil, err
 	}
 	h.ApplyDefaults()
-	if h.Data != "" && !filepath.IsAbs(h.Data) && baseDir != "" {
-		h.Data = filepath.Join(baseDir, h.Data)
+	if baseDir != "" {
+		for _, p := range []*string{&h.Data, onnxPath(h, false), onnxPath(h, true)} {
+			if p != nil && *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(baseDir, *p)
+			}
+		}
 	}
 	if err := h.Validate(nil); err != nil {
 		return nil, err
@@ -481,6 +509,18 @@ func (d *Detection) validate(s *source, path string) []error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			add(".detector_url", "not an http(s) URL like http://192.168.1.20:32168 (without credentials; use detector_api_key)")
 		}
+	}
+	switch d.Detector {
+	case "", "nanodet", "opencv-hog":
+	case "opencv-onnx":
+		if d.ONNXModel == "" {
+			add(".onnx_model", "required when detector is opencv-onnx (the path of a YOLOv5 or YOLOv8 .onnx file)")
+		}
+	default:
+		add(".detector", "%q is not nanodet, opencv-onnx or opencv-hog", d.Detector)
+	}
+	if d.ONNXInput != 0 && (d.ONNXInput < 64 || d.ONNXInput > 1280 || d.ONNXInput%32 != 0) {
+		add(".onnx_input", "%d is not a multiple of 32 from 64 to 1280", d.ONNXInput)
 	}
 	switch d.Mode {
 	case "", "home", "away":

@@ -79,6 +79,13 @@ func TestRelativeDataDir(t *testing.T) {
 	if h.Data != "store/../hub-data" {
 		t.Errorf("Parse with no base: Data = %q", h.Data)
 	}
+	onnx := cfg + "detection: {detector: opencv-onnx, onnx_model: models/yolo.onnx, onnx_labels: /opt/labels.txt}\n"
+	if h, err = Parse([]byte(onnx), "/etc/vigil"); err != nil {
+		t.Fatal(err)
+	}
+	if h.Detection.ONNXModel != "/etc/vigil/models/yolo.onnx" || h.Detection.ONNXLabels != "/opt/labels.txt" {
+		t.Errorf("Parse: ONNX model %q, labels %q", h.Detection.ONNXModel, h.Detection.ONNXLabels)
+	}
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "vigil.yaml")
@@ -170,6 +177,15 @@ func TestErrors(t *testing.T) {
 		{"empty camera list",
 			"data: d\nrecipients: [vigr1a]\ncameras: []\n",
 			[]string{`config.yaml:3: cameras: at least one camera is required`}},
+		{"unknown detector",
+			valid + "detection:\n  detector: yolo\n",
+			[]string{`config.yaml:14: detection.detector: "yolo" is not nanodet, opencv-onnx or opencv-hog`}},
+		{"ONNX detector without a model, odd input size",
+			valid + "detection:\n  detector: opencv-onnx\n  onnx_input: 100\n",
+			[]string{
+				`config.yaml:13: detection.onnx_model: required when detector is opencv-onnx (the path of a YOLOv5 or YOLOv8 .onnx file)`,
+				`config.yaml:15: detection.onnx_input: 100 is not a multiple of 32 from 64 to 1280`,
+			}},
 		{"camera named like the sealed events stream",
 			strings.Replace(valid, "name: back", "name: Events", 1),
 			[]string{`config.yaml:6: cameras[1].name: "Events" is reserved for sealed events; choose another camera name`}},

@@ -13,6 +13,7 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/detect"
+	"vigil/internal/detect/cvdet"
 	"vigil/internal/detect/events"
 	"vigil/internal/detect/frames"
 	"vigil/internal/detect/httpdet"
@@ -123,6 +124,18 @@ func (h *Hub) startDetection(ctx context.Context) error {
 			return fmt.Errorf("detection.detector_url: %w", err)
 		}
 		ds.detector = hd
+	} else if needModel && shared.Detector == "opencv-onnx" {
+		m, err := cvdet.NewDNN(cvdet.DNNConfig{Model: shared.ONNXModel, Labels: shared.ONNXLabels, InputSize: shared.ONNXInput})
+		if err != nil {
+			return fmt.Errorf("detection.detector: %w", err)
+		}
+		ds.detector = m
+	} else if needModel && shared.Detector == "opencv-hog" {
+		m, err := cvdet.NewHOG(cvdet.HOGConfig{})
+		if err != nil {
+			return fmt.Errorf("detection.detector: %w", err)
+		}
+		ds.detector = m
 	} else if needModel {
 		dir := shared.Models
 		if dir == "" {
