@@ -267,11 +267,13 @@ func (o *Outbox) drain(ctx context.Context) (progress bool, err error) {
 		cancel()
 		switch res.kind {
 		case resDone:
+			// Counted before the file goes, so that Stats never shows an
+			// object neither pending nor sent.
+			o.sent.Add(1)
+			progress = true
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return progress, err
 			}
-			o.sent.Add(1)
-			progress = true
 		case resRejected:
 			o.reject(n, res.msg)
 			progress = true

@@ -41,8 +41,9 @@ static void set_err(char *err, int errlen, const char *msg) {
 }
 
 extern "C" vigil_net *vigil_net_read(const char *buf, size_t len, char *err, int errlen) {
+    vigil_net *n = NULL;
     try {
-        vigil_net *n = new vigil_net();
+        n = new vigil_net();
         n->net = cv::dnn::readNetFromONNX(buf, len);
         if (n->net.empty()) {
             delete n;
@@ -55,6 +56,7 @@ extern "C" vigil_net *vigil_net_read(const char *buf, size_t len, char *err, int
     } catch (...) {
         set_err(err, errlen, "unknown OpenCV error");
     }
+    delete n; // a model that failed to load leaks nothing
     return NULL;
 }
 
@@ -96,8 +98,9 @@ extern "C" const float *vigil_net_out_data(vigil_net *n, size_t *total) {
 }
 
 extern "C" vigil_hog *vigil_hog_new(char *err, int errlen) {
+    vigil_hog *h = NULL;
     try {
-        vigil_hog *h = new vigil_hog();
+        h = new vigil_hog();
         std::vector<float> coef = cv::HOGDescriptor::getDefaultPeopleDetector();
         h->hog.setSVMDetector(coef); // copies coef into the descriptor
         return h;
@@ -106,6 +109,7 @@ extern "C" vigil_hog *vigil_hog_new(char *err, int errlen) {
     } catch (...) {
         set_err(err, errlen, "unknown OpenCV error");
     }
+    delete h;
     return NULL;
 }
 
