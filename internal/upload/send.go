@@ -91,12 +91,14 @@ func (u *Uploader) process(ctx context.Context, j job) {
 	case resCanceled:
 		// Stopping: the row stays pending.
 	case resDone:
-		u.finish(j, stateDone, "")
+		// Counted before the row leaves the queue, so that Stats never
+		// shows a segment neither pending nor uploaded.
 		if res.status == http.StatusCreated {
 			u.uploaded.Add(1)
 		} else {
 			u.already.Add(1)
 		}
+		u.finish(j, stateDone, "")
 		u.cloudOK()
 		log.Debug("upload: segment uploaded", "bytes", len(body), "status", res.status)
 		u.checkBacklog()
