@@ -12,16 +12,20 @@ import (
 )
 
 // AppDetect is the part of a camera's detection settings that the web
-// app's zones page draws and sends to the hub: motion masks and zones. On
-// the hub it replaces the config file's detect.mask and detect.events.zones
-// for that camera; everything else (labels, rules, thresholds) stays the
-// config file's.
+// app's zones page edits and sends to the hub: motion masks, zones, the
+// labels tracked and the lowest score kept. On the hub it replaces the
+// config file's detect.mask and detect.events.zones for that camera, and
+// detect.labels and detect.min_score when it sets them (empty labels and a
+// zero score leave the config file's); alert rules and everything else stay
+// the config file's.
 //
 // It arrives from a browser, so it is parsed strictly (unknown fields,
 // invalid UTF-8 and oversized input refused) and bounded before use.
 type AppDetect struct {
-	Mask  [][][2]float64 `json:"mask"`
-	Zones []events.Zone  `json:"zones"`
+	Mask     [][][2]float64 `json:"mask"`
+	Zones    []events.Zone  `json:"zones"`
+	Labels   []string       `json:"labels,omitempty"`
+	MinScore float64        `json:"min_score,omitempty"`
 }
 
 // Bounds of an AppDetect.
@@ -81,12 +85,12 @@ func (d *Detect) AppDetect() AppDetect {
 	if d == nil {
 		return AppDetect{}.Clone()
 	}
-	return AppDetect{Mask: d.Mask, Zones: d.Events.Zones}.Clone()
+	return AppDetect{Mask: d.Mask, Zones: d.Events.Zones, Labels: d.Labels, MinScore: d.MinScore}.Clone()
 }
 
 // Clone returns a deep copy of a, with empty (not nil) lists.
 func (a AppDetect) Clone() AppDetect {
-	c := AppDetect{Mask: [][][2]float64{}, Zones: []events.Zone{}}
+	c := AppDetect{Mask: [][][2]float64{}, Zones: []events.Zone{}, Labels: slices.Clone(a.Labels), MinScore: a.MinScore}
 	for _, p := range a.Mask {
 		c.Mask = append(c.Mask, slices.Clone(p))
 	}
@@ -117,6 +121,12 @@ func (d Detect) With(a AppDetect) (Detect, error) {
 	c := a.Clone()
 	out := d
 	out.Mask, out.Events.Zones = c.Mask, c.Zones
+	if len(c.Labels) > 0 {
+		out.Labels = c.Labels
+	}
+	if c.MinScore != 0 {
+		out.MinScore = c.MinScore
+	}
 	if ve := out.validate(nil, "detect"); len(ve) > 0 {
 		errs := make([]error, len(ve))
 		for i, e := range ve {

@@ -31,6 +31,15 @@ func TestAppDetect(t *testing.T) {
 		t.Fatalf("With: %+v (config now %+v)", moved, d)
 	}
 
+	// Labels and the score replace the config file's only when set.
+	d.Labels, d.MinScore = []string{"person", "car"}, 0.5
+	if kept, err := d.With(AppDetect{Zones: d.Events.Zones}); err != nil || len(kept.Labels) != 2 || kept.MinScore != 0.5 {
+		t.Fatalf("unset labels and score: %+v, %v", kept, err)
+	}
+	if set, err := d.With(AppDetect{Zones: d.Events.Zones, Labels: []string{"cat"}, MinScore: 0.7}); err != nil || len(set.Labels) != 1 || set.Labels[0] != "cat" || set.MinScore != 0.7 {
+		t.Fatalf("set labels and score: %+v, %v", set, err)
+	}
+
 	for name, tc := range map[string]struct {
 		a    AppDetect
 		want string
@@ -40,6 +49,10 @@ func TestAppDetect(t *testing.T) {
 		"a two-point mask":        {AppDetect{Mask: [][][2]float64{{{0, 0}, {1, 1}}}, Zones: d.Events.Zones}, "at least 3 points"},
 		"too many masks":          {AppDetect{Mask: make([][][2]float64, MaxMasks+1), Zones: d.Events.Zones}, "at most 64"},
 		"too many mask points":    {AppDetect{Mask: [][][2]float64{make([][2]float64, MaxMaskPoints+1)}, Zones: d.Events.Zones}, "at most 256"},
+		"a score of 1":            {AppDetect{Zones: d.Events.Zones, MinScore: 1}, "min_score"},
+		"a negative score":        {AppDetect{Zones: d.Events.Zones, MinScore: -0.2}, "min_score"},
+		"an empty label":          {AppDetect{Zones: d.Events.Zones, Labels: []string{"person", ""}}, "labels[1]"},
+		"too many labels":         {AppDetect{Zones: d.Events.Zones, Labels: make([]string, 200)}, "labels"},
 	} {
 		if _, err := d.With(tc.a); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
@@ -47,7 +60,7 @@ func TestAppDetect(t *testing.T) {
 	}
 
 	for name, in := range map[string]string{
-		"unknown field":  `{"mask":[],"zones":[],"labels":["x"]}`,
+		"unknown field":  `{"mask":[],"zones":[],"rules":[]}`,
 		"trailing data":  `{"mask":[],"zones":[]} {}`,
 		"invalid UTF-8":  "{\"mask\":[],\"zones\":[{\"name\":\"\xff\"}]}",
 		"not an object":  `[1,2]`,
@@ -59,8 +72,8 @@ func TestAppDetect(t *testing.T) {
 			t.Errorf("%s: parsed", name)
 		}
 	}
-	a, err := ParseAppDetect([]byte(`{"zones":[{"name":"porch","points":[[0,0],[1,0],[1,1]],"labels":["person"],"inertia":2}]}`))
-	if err != nil || a.Mask == nil || len(a.Zones) != 1 || a.Zones[0].Inertia != 2 || a.Zones[0].Labels[0] != "person" {
+	a, err := ParseAppDetect([]byte(`{"zones":[{"name":"porch","points":[[0,0],[1,0],[1,1]],"labels":["person"],"inertia":2}],"labels":["dog"],"min_score":0.6}`))
+	if err != nil || a.Mask == nil || len(a.Zones) != 1 || a.Zones[0].Inertia != 2 || a.Zones[0].Labels[0] != "person" || a.Labels[0] != "dog" || a.MinScore != 0.6 {
 		t.Fatalf("parse: %+v, %v", a, err)
 	}
 }

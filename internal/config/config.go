@@ -485,6 +485,14 @@ func (d *Detect) validate(s *source, path string) []error {
 	if d.MinScore < 0 || d.MinScore >= 1 {
 		add(".min_score", "%g: use a score in [0, 1)", d.MinScore)
 	}
+	if err := (&events.Config{Labels: d.Labels}).Validate(); err != nil {
+		var fe *events.FieldError
+		if errors.As(err, &fe) {
+			add("."+fe.Field, "%s", fe.Msg)
+		} else {
+			add(".labels", "%v", err)
+		}
+	}
 	for i, poly := range d.Mask {
 		if len(poly) < 3 {
 			add(fmt.Sprintf(".mask[%d]", i), "a polygon needs at least 3 points")

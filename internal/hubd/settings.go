@@ -8,19 +8,22 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/detect/pipeline"
 	"vigil/internal/live"
 )
 
 // Camera settings from the web app: the zones and masks a household admin
-// draws on the zones page reach the hub over the settings channel of a
-// live session (package live), never through the cloud in the clear. They
-// replace the config file's detect.mask and detect.events.zones of that
-// camera, are kept in the data directory (settings/<camera>.json) so that
+// draws on the zones page, and the labels and lowest score chosen there,
+// reach the hub over the settings channel of a live session (package
+// live), never through the cloud in the clear. They replace the config
+// file's detect.mask and detect.events.zones of that camera (and its
+// detect.labels and detect.min_score when set, config.AppDetect), are kept in the data directory (settings/<camera>.json) so that
 // they survive a restart, and apply to a running detection at once. A
 // "reset" drops them and the config file applies again.
 
@@ -116,8 +119,10 @@ func (h *Hub) effectiveDetect(c config.Camera) *config.Detect {
 	return &d
 }
 
-// CameraSettings returns a camera's zones and masks and where they come
-// from: "app" (the web app sent them) or "config".
+// CameraSettings returns what a camera's detection uses of the settings
+// the web app edits (its masks, zones, labels and lowest score, defaults
+// filled in) and where the masks and zones come from: "app" (the web app
+// sent them) or "config".
 func (h *Hub) CameraSettings(camera string) (config.AppDetect, string, error) {
 	c, ok := h.camera(camera)
 	if !ok {
@@ -126,10 +131,22 @@ func (h *Hub) CameraSettings(camera string) (config.AppDetect, string, error) {
 	h.settings.mu.Lock()
 	app := h.settings.cam[camera]
 	h.settings.mu.Unlock()
+	d, source := baseDetect(c), "config"
 	if app != nil {
-		return app.Clone(), "app", nil
+		merged, err := d.With(*app)
+		if err != nil {
+			return config.AppDetect{}, "", err
+		}
+		d, source = merged, "app"
 	}
-	return c.Detect.AppDetect(), "config", nil
+	a := d.AppDetect()
+	if len(a.Labels) == 0 {
+		a.Labels = slices.Clone(pipeline.DefaultLabels)
+	}
+	if a.MinScore == 0 {
+		a.MinScore = pipeline.DefaultMinScore
+	}
+	return a, source, nil
 }
 
 // handleSettings answers a settings request from an admitted device (the
@@ -161,7 +178,8 @@ func (h *Hub) handleSettings(_ context.Context, req live.SettingsRequest) (live.
 		h.settings.mu.Lock()
 		h.settings.cam[c.Name] = &a
 		h.settings.mu.Unlock()
-		h.log.Info("camera zones and masks from the web app applied", "camera", c.Name, "zones", len(a.Zones), "masks", len(a.Mask), "by", req.Device)
+		h.log.Info("camera settings from the web app applied", "camera", c.Name, "zones", len(a.Zones), "masks", len(a.Mask),
+			"labels", len(a.Labels), "min_score", a.MinScore, "by", req.Device)
 		h.reconfigureDetection(c.Name)
 	case live.SettingsReset:
 		if err := os.Remove(h.settingsPath(c.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

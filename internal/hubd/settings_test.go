@@ -70,12 +70,16 @@ func TestCameraSettingsFromApp(t *testing.T) {
 	defer cancel()
 
 	a, err := w.Settings(rctx, live.SettingsGet, nil)
-	if err != nil || !a.OK || a.Source != "config" || !a.Detecting || string(a.Detect) != `{"mask":[],"zones":[]}` {
+	if err != nil || !a.OK || a.Source != "config" || !a.Detecting {
 		t.Fatalf("get: %+v, %v", a, err)
+	}
+	var cur config.AppDetect
+	if err := json.Unmarshal(a.Detect, &cur); err != nil || len(cur.Mask)+len(cur.Zones) != 0 || len(cur.Labels) != 10 || cur.MinScore != 0.4 {
+		t.Fatalf("get: %s (%v), want no masks or zones, the 10 default labels and score 0.4", a.Detect, err)
 	}
 	for name, body := range map[string]string{
 		"a point outside the frame": `{"mask":[],"zones":[{"name":"walkway","points":[[0,0],[1.5,0],[1,1]]}]}`,
-		"an unknown field":          `{"mask":[],"zones":[],"labels":["cat"]}`,
+		"an unknown field":          `{"mask":[],"zones":[],"rules":[]}`,
 		"a mask of two points":      `{"mask":[[[0,0],[1,1]]],"zones":[]}`,
 	} {
 		a, err := w.Settings(rctx, live.SettingsPut, json.RawMessage(body))
@@ -88,13 +92,13 @@ func TestCameraSettingsFromApp(t *testing.T) {
 		t.Fatalf("a refused put changed the settings (source %s)", src)
 	}
 
-	zones := `{"mask":[],"zones":[{"name":"walkway","points":[[0,0],[1,0],[1,1],[0,1]],"inertia":1}]}`
+	zones := `{"mask":[],"zones":[{"name":"walkway","points":[[0,0],[1,0],[1,1],[0,1]],"inertia":1}],"labels":["person","dog"],"min_score":0.45}`
 	a, err = w.Settings(rctx, live.SettingsPut, json.RawMessage(zones))
 	if err != nil || !a.OK || a.Source != "app" {
 		t.Fatalf("put: %+v, %v", a, err)
 	}
 	got, src, err := h.CameraSettings("yard")
-	if err != nil || src != "app" || len(got.Zones) != 1 || got.Zones[0].Name != "walkway" {
+	if err != nil || src != "app" || len(got.Zones) != 1 || got.Zones[0].Name != "walkway" || !slices.Equal(got.Labels, []string{"person", "dog"}) || got.MinScore != 0.45 {
 		t.Fatalf("the hub holds %+v from %s (%v)", got, src, err)
 	}
 
