@@ -64,9 +64,11 @@ type Hub struct {
 	detection *detectionState // nil when no camera detects
 	settings  appSettings     // zones and masks from the web app (settings.go)
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	recs   []*recorder
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+	recs      []*recorder
 }
 
 // New checks the configuration and prepares a Hub; Start runs it.
@@ -206,11 +208,16 @@ func (h *Hub) retentionLoop(ctx context.Context) {
 }
 
 // Close stops every camera, seals and stores the segments in progress and
-// closes the store. It is safe to call once after Start.
+// closes the store. Calls after the first return the first one's result.
 func (h *Hub) Close() error {
 	if h.cancel == nil {
 		return nil
 	}
+	h.closeOnce.Do(func() { h.closeErr = h.close() })
+	return h.closeErr
+}
+
+func (h *Hub) close() error {
 	h.cancel()
 	if h.live != nil {
 		h.live.Close()
@@ -415,8 +422,14 @@ func (h *Hub) startLive(ctx context.Context) {
 		Chain:     h.household.current,
 		Tap:       func(c string) *live.Tap { return taps[c] },
 		Cameras:   func() []string { return names },
-		Refresh:   func(ctx context.Context) error { return h.household.refresh(ctx, h.cloud) },
-		Settings:  h.handleSettings,
+		Refresh: func(ctx context.Context) error {
+			err := h.household.refresh(ctx, h.cloud)
+			if err == nil {
+				h.live.Revoke() // the chain may also have lost a device
+			}
+			return err
+		},
+		Settings: h.handleSettings,
 		ChainChanged: func() {
 			select {
 			case h.chainKick <- struct{}{}:

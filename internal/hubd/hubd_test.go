@@ -87,6 +87,7 @@ func startHub(t *testing.T, cfg *config.Hub, opts Options) *Hub {
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() }) // Close is idempotent; tests close earlier when they need to
 	return h
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -40,8 +41,9 @@ type settingsFile struct {
 
 // appSettings holds the web app's settings per camera.
 type appSettings struct {
-	mu  sync.Mutex
-	cam map[string]*config.AppDetect
+	write sync.Mutex // one put or reset at a time: file, map and pipeline agree
+	mu    sync.Mutex
+	cam   map[string]*config.AppDetect
 }
 
 func (h *Hub) settingsPath(camera string) string {
@@ -151,10 +153,17 @@ func (h *Hub) CameraSettings(camera string) (config.AppDetect, string, error) {
 
 // handleSettings answers a settings request from an admitted device (the
 // live package checked its role for put and reset).
-func (h *Hub) handleSettings(_ context.Context, req live.SettingsRequest) (live.SettingsReply, error) {
+func (h *Hub) handleSettings(ctx context.Context, req live.SettingsRequest) (live.SettingsReply, error) {
+	if err := ctx.Err(); err != nil {
+		return live.SettingsReply{}, err
+	}
 	c, ok := h.camera(req.Camera)
 	if !ok {
 		return live.SettingsReply{}, fmt.Errorf("the hub has no camera %q", req.Camera)
+	}
+	if req.Op != live.SettingsGet {
+		h.settings.write.Lock()
+		defer h.settings.write.Unlock()
 	}
 	switch req.Op {
 	case live.SettingsPut:
@@ -175,21 +184,23 @@ func (h *Hub) handleSettings(_ context.Context, req live.SettingsRequest) (live.
 		if err := writeFileAtomic(h.settingsPath(c.Name), b); err != nil {
 			return live.SettingsReply{}, fmt.Errorf("the hub could not store the settings: %w", err)
 		}
+		before, _, _ := h.CameraSettings(c.Name)
 		h.settings.mu.Lock()
 		h.settings.cam[c.Name] = &a
 		h.settings.mu.Unlock()
+		h.reconfigureIfChanged(c.Name, before)
 		h.log.Info("camera settings from the web app applied", "camera", c.Name, "zones", len(a.Zones), "masks", len(a.Mask),
 			"labels", len(a.Labels), "min_score", a.MinScore, "by", req.Device)
-		h.reconfigureDetection(c.Name)
 	case live.SettingsReset:
 		if err := os.Remove(h.settingsPath(c.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return live.SettingsReply{}, fmt.Errorf("the hub could not remove the settings: %w", err)
 		}
+		before, _, _ := h.CameraSettings(c.Name)
 		h.settings.mu.Lock()
 		delete(h.settings.cam, c.Name)
 		h.settings.mu.Unlock()
-		h.log.Info("camera zones and masks from the config file again", "camera", c.Name, "by", req.Device)
-		h.reconfigureDetection(c.Name)
+		h.reconfigureIfChanged(c.Name, before)
+		h.log.Info("camera settings from the config file again", "camera", c.Name, "by", req.Device)
 	}
 	a, source, err := h.CameraSettings(c.Name)
 	if err != nil {
@@ -202,9 +213,14 @@ func (h *Hub) handleSettings(_ context.Context, req live.SettingsRequest) (live.
 	return live.SettingsReply{Detect: b, Source: source, Detecting: c.Detect != nil}, nil
 }
 
-// reconfigureDetection makes a running camera's detection rebuild its
-// pipeline with the current settings at its next frame.
-func (h *Hub) reconfigureDetection(camera string) {
+// reconfigureIfChanged makes a running camera's detection rebuild its
+// pipeline with the current settings at its next frame, unless what it
+// uses is what it used before: a rebuild ends the events in progress.
+func (h *Hub) reconfigureIfChanged(camera string, before config.AppDetect) {
+	after, _, err := h.CameraSettings(camera)
+	if err == nil && reflect.DeepEqual(before, after) {
+		return
+	}
 	ds := h.detection
 	if ds == nil {
 		return
@@ -217,7 +233,13 @@ func (h *Hub) reconfigureDetection(camera string) {
 	}
 }
 
-// oneLine joins a multi-line error (errors.Join) with "; ".
+// oneLine joins the lines of an error (errors.Join) with "; ", keeping the
+// first few: a request can hold thousands of bad points.
 func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+	const most = 10
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) > most {
+		lines = append(lines[:most], fmt.Sprintf("and %d more problems", len(lines)-most))
+	}
+	return strings.Join(lines, "; ")
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +170,87 @@ func TestStoredSettingsThatNoLongerFit(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Data, settingsDir, "yard.json")); err != nil {
 		t.Errorf("the file was removed: %v", err)
+	}
+}
+
+// TestSettingsPuts: saving what the camera already uses does not rebuild
+// its pipeline (a rebuild ends the events in progress); saves from several
+// devices at once leave the file and the running settings the same; a
+// request full of bad points gets a short answer.
+func TestSettingsPuts(t *testing.T) {
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("cam")}, time.Second)
+	cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true}
+	h := startHub(t, cfg, Options{})
+	ctx := context.Background()
+	put := func(body string) error {
+		_, err := h.handleSettings(ctx, live.SettingsRequest{Camera: "yard", Device: "admin", Op: live.SettingsPut, Detect: json.RawMessage(body)})
+		return err
+	}
+	gen := func() uint64 {
+		h.detection.mu.Lock()
+		defer h.detection.mu.Unlock()
+		return h.detection.cameras["yard"].gen.Load()
+	}
+	a := `{"mask":[],"zones":[{"name":"a","points":[[0,0],[1,0],[1,1]]}]}`
+	b := `{"mask":[[[0,0],[0.5,0],[0.5,0.5]]],"zones":[{"name":"b","points":[[0,0],[1,0],[1,1]]}]}`
+	if err := put(a); err != nil {
+		t.Fatal(err)
+	}
+	g := gen()
+	if err := put(a); err != nil {
+		t.Fatal(err)
+	}
+	if gen() != g {
+		t.Error("saving unchanged settings rebuilt the pipeline")
+	}
+	if err := put(b); err != nil {
+		t.Fatal(err)
+	}
+	if gen() == g {
+		t.Error("new settings did not reach the pipeline")
+	}
+
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := a
+			if i%2 == 1 {
+				body = b
+			}
+			if err := put(body); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	mem, _, _ := h.CameraSettings("yard")
+	raw, err := os.ReadFile(h.settingsPath("yard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f settingsFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("the settings file after concurrent saves: %v", err)
+	}
+	if f.Detect.Zones[0].Name != mem.Zones[0].Name {
+		t.Errorf("the file holds zone %q, the hub uses %q", f.Detect.Zones[0].Name, mem.Zones[0].Name)
+	}
+
+	var bad strings.Builder
+	bad.WriteString(`{"mask":[`)
+	for i := range 40 {
+		if i > 0 {
+			bad.WriteString(",")
+		}
+		bad.WriteString(`[[2,2],[3,3],[4,4],[5,5],[6,6],[7,7],[8,8],[9,9]]`)
+	}
+	bad.WriteString(`],"zones":[]}`)
+	err = put(bad.String())
+	if err == nil || len(err.Error()) > 2048 || !strings.Contains(err.Error(), "more problems") {
+		t.Errorf("320 bad points: an error of %d bytes: %.200v", len(fmt.Sprint(err)), err)
 	}
 }

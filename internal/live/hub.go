@@ -53,6 +53,11 @@ func (n NetOptions) api() *webrtc.API {
 	if n.Interfaces != nil {
 		se.SetInterfaceFilter(n.Interfaces)
 	}
+	// Data channels carry only settings requests and replies (at most
+	// MaxSettingsMessage): a peer gets no more than twice that in one
+	// message, or buffered unread.
+	se.SetSCTPMaxMessageSize(2 * MaxSettingsMessage)
+	se.SetSCTPMaxReceiveBufferSize(4 * MaxSettingsMessage)
 	me := &webrtc.MediaEngine{}
 	_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
@@ -127,10 +132,12 @@ type session struct {
 	device string // the viewer's device ID, checked again when the chain changes
 	camera string
 	dc     atomic.Bool // a settings channel is open
-	pc     *webrtc.PeerConnection
-	tap    *Tap
-	stop   chan struct{}
-	once   sync.Once
+
+	extraChannels atomic.Int32 // data channels refused
+	pc            *webrtc.PeerConnection
+	tap           *Tap
+	stop          chan struct{}
+	once          sync.Once
 }
 
 // NewHub returns a Hub.
@@ -249,6 +256,12 @@ func (h *Hub) offer(ctx context.Context, m Message) (Message, error) {
 		h.mu.Unlock()
 		return Message{}, refused("session %s was already offered (replay)", m.Session)
 	}
+	// Again under the lock: a Revoke between the check above and here
+	// would not see this session.
+	if !admitted(h.cfg.Chain(), h.cfg.Household, m.Device) {
+		h.mu.Unlock()
+		return Message{}, refused("device %q is no longer in the household", m.Device)
+	}
 	h.seen[m.Session] = now
 	s := &session{id: m.Session, device: m.Device, camera: m.Camera, tap: tap, stop: make(chan struct{})}
 	h.sessions[m.Session] = s
@@ -267,7 +280,17 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 	if err != nil {
 		return Message{}, err
 	}
+	// end reads s.pc under h.mu after closing s.stop: either it closes
+	// this connection or this sees the session ended and closes it.
+	h.mu.Lock()
 	s.pc = pc
+	h.mu.Unlock()
+	select {
+	case <-s.stop:
+		pc.Close()
+		return Message{}, errors.New("the session ended while it was being set up")
+	default:
+	}
 	track, err := webrtc.NewTrackLocalStaticSample(h264Cap, "video", "vigil-"+m.Camera)
 	if err != nil {
 		return Message{}, err
@@ -296,7 +319,14 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
-			dc.Close() // one settings channel per session, nothing else
+			// One settings channel per session, nothing else. A peer
+			// that keeps opening channels loses the session: pion keeps
+			// every channel until the connection ends.
+			dc.Close()
+			if s.extraChannels.Add(1) > maxExtraChannels {
+				h.cfg.Logger.Info("live session ended: the viewer opened too many data channels", "session", s.id)
+				go h.end(s)
+			}
 			return
 		}
 		h.serveSettings(s, dc)
@@ -381,14 +411,15 @@ func (h *Hub) CloseSession(id string) {
 func (h *Hub) end(s *session) {
 	s.once.Do(func() {
 		close(s.stop)
-		if s.pc != nil {
-			s.pc.Close()
-		}
 		h.mu.Lock()
+		pc := s.pc
 		if h.sessions[s.id] == s {
 			delete(h.sessions, s.id)
 		}
 		h.mu.Unlock()
+		if pc != nil {
+			pc.Close()
+		}
 	})
 }
 

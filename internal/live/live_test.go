@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"vigil/internal/keydir"
 )
@@ -419,5 +422,73 @@ func TestLiveSettingsChannel(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no reply to %.20q", raw)
 		}
+	}
+}
+
+// TestLiveSettingsChannelLimits: a viewer that floods the settings channel
+// loses it after the burst, and one that keeps opening other data channels
+// loses its session; a well-behaved viewer's channel on the same hub goes on.
+func TestLiveSettingsChannelLimits(t *testing.T) {
+	hh := newHousehold(t)
+	tap := NewTap()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fakeCamera(ctx, tap)
+	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
+		Tap: func(string) *Tap { return tap }, Net: loopback,
+		Settings: func(context.Context, SettingsRequest) (SettingsReply, error) {
+			return SettingsReply{Detect: json.RawMessage(`{"mask":[],"zones":[]}`), Source: "config"}, nil
+		}})
+	defer hub.Close()
+	open := func(k *keydir.DeviceKeys) *Watch {
+		cfg := viewer(hh, k)
+		cfg.Settings = true
+		w, err := StartWatch(ctx, cfg, direct(hub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+
+	flood := open(hh.member)
+	if a, err := flood.Settings(rctx, SettingsGet, nil); err != nil || !a.OK {
+		t.Fatalf("first get: %+v, %v", a, err)
+	}
+	closed := make(chan struct{})
+	flood.dc.OnClose(func() { close(closed) })
+	var replies atomic.Int32
+	flood.dc.OnMessage(func(webrtc.DataChannelMessage) { replies.Add(1) })
+	for i := range 40 {
+		if err := flood.dc.SendText(fmt.Sprintf(`{"id":"f%d","op":"get"}`, i)); err != nil {
+			break
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub kept answering a flood of 40 requests")
+	}
+	if n := replies.Load(); n > settingsBurst || n == 0 {
+		t.Errorf("%d replies to the flood, want some, at most the burst of %d", n, settingsBurst)
+	}
+
+	greedy := open(hh.admin)
+	for i := range maxExtraChannels + 1 {
+		if _, err := greedy.pc.CreateDataChannel(fmt.Sprintf("extra-%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-greedy.Failed():
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the session of a viewer that opened %d extra data channels goes on", maxExtraChannels+1)
+	}
+
+	calm := open(hh.admin)
+	if a, err := calm.Settings(rctx, SettingsGet, nil); err != nil || !a.OK {
+		t.Fatalf("a calm viewer after the others: %+v, %v", a, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pion/webrtc/v4"
 
@@ -26,6 +27,16 @@ const SettingsLabel = "settings"
 
 // MaxSettingsMessage bounds a request or reply on the channel.
 const MaxSettingsMessage = 64 << 10
+
+// Limits on one session's settings channel: a page sends one request per
+// session, a peer that sends many, or reads no replies, loses the channel.
+const (
+	settingsBurst    = 10                     // requests at once
+	settingsRate     = 2                      // requests a second after the burst
+	maxSettingsQueue = 4 * MaxSettingsMessage // reply bytes the peer has not taken
+	maxExtraChannels = 4                      // data channels refused before the session ends
+	maxErrorBytes    = 2048                   // of an error reply
+)
 
 // Settings operations.
 const (
@@ -69,15 +80,29 @@ var settingsIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 // serveSettings answers the requests of one session's settings channel.
 func (h *Hub) serveSettings(s *session, dc *webrtc.DataChannel) {
 	var mu sync.Mutex // one request at a time, in order
+	tokens, last := float64(settingsBurst), time.Now()
 	reply := func(w settingsWire) {
+		w.Error = truncate(w.Error, maxErrorBytes)
 		b, _ := json.Marshal(w)
+		if len(b) > MaxSettingsMessage {
+			b, _ = json.Marshal(settingsWire{ID: w.ID, Error: "the camera's settings are too large to send; edit them in the hub's config file"})
+		}
 		if err := dc.SendText(string(b)); err != nil {
-			h.cfg.Logger.Debug("live settings: reply not sent", "session", s.id, "err", err)
+			h.cfg.Logger.Info("live settings: reply not sent", "session", s.id, "err", err)
 		}
 	}
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		mu.Lock()
 		defer mu.Unlock()
+		now := time.Now()
+		tokens = min(settingsBurst, tokens+now.Sub(last).Seconds()*settingsRate)
+		last = now
+		if tokens < 1 || dc.BufferedAmount() > maxSettingsQueue {
+			h.cfg.Logger.Info("live settings: channel closed, the viewer sends requests too fast or reads no replies", "session", s.id)
+			dc.Close()
+			return
+		}
+		tokens--
 		if len(msg.Data) > MaxSettingsMessage || !msg.IsString {
 			reply(settingsWire{Error: fmt.Sprintf("a settings request is one JSON text message of at most %d bytes", MaxSettingsMessage)})
 			dc.Close()
@@ -103,6 +128,18 @@ func (h *Hub) serveSettings(s *session, dc *webrtc.DataChannel) {
 		}
 		reply(settingsWire{ID: req.ID, OK: true, Detect: ans.Detect, Source: ans.Source, Detecting: &ans.Detecting})
 	})
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (h *Hub) settings(s *session, req settingsWire) (SettingsReply, error) {
