@@ -176,10 +176,13 @@ func TestTimeline(t *testing.T) {
 	}
 
 	// A segment altered in the cloud's storage is refused in the browser.
-	// The click lands in its middle: at the 10-minute zoom a pixel of the
-	// bar is about half a second, so a click near its start could begin
-	// playback in the segment before it.
-	tamperBlob(t, filepath.Join(c.dir, "blobs"), segs[2])
+	// The click lands in its middle, and its neighbours are altered too:
+	// at the 10-minute zoom a pixel of the bar is about half a second, so
+	// a click that misses by a pixel must not start playback in an intact
+	// segment and show a frame.
+	for _, sg := range segs[1:4] {
+		tamperBlob(t, filepath.Join(c.dir, "blobs"), sg)
+	}
 	var tam struct {
 		Error      string  `json:"error"`
 		FirstFrame *string `json:"firstFrame"`
