@@ -65,11 +65,14 @@ func zonesControl(t *testing.T, hh *testHousehold, seen map[string]hubSettingsSe
 // by the hub, decrypted in the browser) on the zones page, a zone of 4
 // clicked points and a mask of 3 are drawn over it (a vertex dragged, a
 // stray point taken back with Backspace), the zone is named and given
-// labels, and the YAML the page writes loads with the hub's config parser
-// with the clicked points. The browser (an admin device) saves the drawing
-// to the hub over the settings channel of a live session, and the hub then
-// holds the zone and the mask; a reload keeps the drawing; with it cleared
-// from the browser, Load from hub brings back the same shapes; "Use the
+// labels; under What to detect "bird" is unticked and the minimum score set
+// to 0.55 (1 refused first); and the YAML the page writes loads with the
+// hub's config parser with the clicked points, labels and score (zone
+// names and other labels the page refuses are the ones the parser
+// refuses). The browser (an admin device) saves the drawing to the hub
+// over the settings channel of a live session, and the hub then holds the
+// zone, the mask, the labels and the score; a reload keeps them; with them
+// cleared from the browser, Load from hub brings back the same; "Use the
 // config file's" drops them on the hub; a member device's Save is refused
 // with the hub's reason. A camera with no snapshot gets a blank 16:9 frame.
 func TestZones(t *testing.T) {
@@ -142,18 +145,33 @@ func TestZones(t *testing.T) {
 			Width  float64 `json:"width"`
 			Height float64 `json:"height"`
 		} `json:"blank"`
-		SaveDisabled bool      `json:"saveDisabled"`
-		Saved        hubStatus `json:"saved"`
-		Cleared      string    `json:"cleared"`
-		Loaded       hubStatus `json:"loaded"`
-		Reset        hubStatus `json:"reset"`
-		Member       hubStatus `json:"member"`
+		DefaultTargets zoneTargets `json:"defaultTargets"`
+		LabelVariants  []struct {
+			Name  string `json:"name"`
+			Valid string `json:"valid"`
+			YAML  string `json:"yaml"`
+		} `json:"labelVariants"`
+		BadScore struct {
+			Valid  string `json:"valid"`
+			Errors string `json:"errors"`
+			Save   bool   `json:"save"`
+		} `json:"badScore"`
+		Targets         zoneTargets `json:"targets"`
+		ReloadedTargets zoneTargets `json:"reloadedTargets"`
+		ClearedTargets  zoneTargets `json:"clearedTargets"`
+		SaveDisabled    bool        `json:"saveDisabled"`
+		Saved           hubStatus   `json:"saved"`
+		Cleared         string      `json:"cleared"`
+		Loaded          hubStatus   `json:"loaded"`
+		Reset           hubStatus   `json:"reset"`
+		Member          hubStatus   `json:"member"`
 	}
 	browsertest.Run(t, 3*time.Minute, "zones.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": control,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF,
 		"ZONE": enc(zone), "DRAG": enc(drag[:]), "MASK": enc(mask), "STRAY": enc([]pt{stray}),
 		"NAME_VARIANTS": string(variants), "ZONE_NAME": zoneName, "ZONE_LABELS": "person, car",
+		"UNTICK": "bird", "MIN_SCORE": "0.55",
 	}, &res)
 	t.Logf("snapshot %dx%d; YAML:\n%s", res.SnapWidth, res.SnapHeight, res.YAML)
 	t.Logf("hub: save %+v; load %+v; reset %+v; member %+v", res.Saved, res.Loaded, res.Reset, res.Member)
@@ -208,6 +226,39 @@ func TestZones(t *testing.T) {
 		}
 	}
 	t.Logf("zone names: the hub accepts %d of %d, as the page does", accepted, len(res.Variants))
+	if len(res.LabelVariants) != 11 {
+		t.Errorf("the page tried %d other labels, want 11", len(res.LabelVariants))
+	}
+	accepted = 0
+	for _, v := range res.LabelVariants {
+		_, _, err := parse(v.YAML)
+		if err == nil {
+			accepted++
+		}
+		if page := v.Valid == "true"; page != (err == nil) {
+			t.Errorf("other label %q: the page accepts it: %v; the hub: %v", v.Name, page, err)
+		}
+	}
+	t.Logf("other labels: the hub accepts %d of %d, as the page does", accepted, len(res.LabelVariants))
+
+	// What to detect: the hub's defaults at first; bird unticked, 0.55.
+	defaults := "person,car,bicycle,motorcycle,truck,bus,dog,cat,bird,horse"
+	noBird := "person,car,bicycle,motorcycle,truck,bus,dog,cat,horse"
+	if got := res.DefaultTargets; strings.Join(got.Labels, ",") != defaults || got.Other != "" || got.MinScore != "0.4" {
+		t.Errorf("What to detect at first: %+v, want the hub's defaults (%s, 0.4)", got, defaults)
+	}
+	if b := res.BadScore; b.Valid != "false" || !strings.Contains(b.Errors, "minimum score") || !b.Save {
+		t.Errorf("a minimum score of 1: valid %q, errors %q, Save disabled %v; want it refused", b.Valid, b.Errors, b.Save)
+	}
+	chosen := zoneTargets{Labels: strings.Split(noBird, ","), MinScore: "0.55"}
+	sameTargets := func(what string, got zoneTargets) {
+		t.Helper()
+		if strings.Join(got.Labels, ",") != noBird || got.Other != "" || got.MinScore != "0.55" {
+			t.Errorf("%s: What to detect shows %+v, want %+v", what, got, chosen)
+		}
+	}
+	sameTargets("chosen", res.Targets)
+	sameTargets("after a reload", res.ReloadedTargets)
 	hubCfg, cfg, err := parse(res.YAML)
 	if err != nil {
 		t.Fatalf("the hub's parser refuses the page's YAML: %v\n%s", err, cfg)
@@ -241,6 +292,9 @@ func TestZones(t *testing.T) {
 		t.Fatalf("%d masks parsed, want 1", len(d.Mask))
 	}
 	near("mask", d.Mask[0], mask)
+	if strings.Join(d.Labels, ",") != noBird || d.MinScore != 0.55 {
+		t.Errorf("the YAML's detect block parses with labels %v and min score %g, want %s and 0.55", d.Labels, d.MinScore, noBird)
+	}
 
 	// The hub got them over the settings channel.
 	if res.SaveDisabled || res.Saved.State != "ok" || !strings.HasPrefix(res.Saved.Text, "Saved on the hub") || res.Saved.Source != "app" {
@@ -266,17 +320,26 @@ func TestZones(t *testing.T) {
 		}
 		near("the hub's zone", hz.Points, wantZone)
 		near("the hub's mask", got.Detect.Mask[0], mask)
+		if strings.Join(got.Detect.Labels, ",") != noBird || got.Detect.MinScore != 0.55 {
+			t.Errorf("after Save to hub the hub tracks %v with min score %g, want %s and 0.55", got.Detect.Labels, got.Detect.MinScore, noBird)
+		}
 	}
 	if res.Cleared != "detect: {}\n" {
 		t.Errorf("with its drawing cleared the page writes %q, want an empty detect block", res.Cleared)
 	}
+	if got := res.ClearedTargets; strings.Join(got.Labels, ",") != defaults || got.MinScore != "0.4" {
+		t.Errorf("with its drawing cleared What to detect shows %+v, want the hub's defaults", got)
+	}
 	if res.Loaded.State != "ok" || res.Loaded.Source != "app" || res.Loaded.YAML != res.YAML || res.Loaded.Shapes != "2" {
 		t.Errorf("Load from hub: %+v (%s shapes), writes\n%s\nwant source app and the saved drawing\n%s", res.Loaded, res.Loaded.Shapes, res.Loaded.YAML, res.YAML)
 	}
-	if res.Reset.State != "ok" || res.Reset.Source != "config" || res.Reset.YAML != "detect: {}\n" {
-		t.Errorf("Use the config file's: %+v, want source config and the config file's (no) zones", res.Reset)
+	sameTargets("loaded from the hub", res.Loaded.Targets)
+	if res.Reset.State != "ok" || res.Reset.Source != "config" || res.Reset.YAML != "detect: {}\n" ||
+		strings.Join(res.Reset.Targets.Labels, ",") != defaults || res.Reset.Targets.MinScore != "0.4" {
+		t.Errorf("Use the config file's: %+v, want source config and the config file's (no) zones, default labels and score", res.Reset)
 	}
-	if got, ok := seen["reset"]; !ok || got.Err != nil || got.Source != "config" || len(got.Detect.Zones)+len(got.Detect.Mask) != 0 {
+	if got, ok := seen["reset"]; !ok || got.Err != nil || got.Source != "config" || len(got.Detect.Zones)+len(got.Detect.Mask) != 0 ||
+		strings.Join(got.Detect.Labels, ",") != defaults || got.Detect.MinScore != 0.4 {
 		t.Errorf("after Use the config file's the hub holds %+v, want the config file's", got)
 	}
 	if res.Member.State != "error" || !strings.Contains(res.Member.Text, "admin") {
@@ -289,10 +352,18 @@ func TestZones(t *testing.T) {
 
 // hubStatus is the zones page's status line of a hub operation.
 type hubStatus struct {
-	State     string `json:"state"`
-	Text      string `json:"text"`
-	Source    string `json:"source"`
-	Detecting string `json:"detecting"`
-	YAML      string `json:"yaml"`
-	Shapes    string `json:"shapes"`
+	State     string      `json:"state"`
+	Text      string      `json:"text"`
+	Source    string      `json:"source"`
+	Detecting string      `json:"detecting"`
+	YAML      string      `json:"yaml"`
+	Shapes    string      `json:"shapes"`
+	Targets   zoneTargets `json:"targets"`
+}
+
+// zoneTargets is what the zones page's What to detect controls show.
+type zoneTargets struct {
+	Labels   []string `json:"labels"`
+	Other    string   `json:"other"`
+	MinScore string   `json:"minScore"`
 }

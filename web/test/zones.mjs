@@ -1,10 +1,13 @@
 // Zones: an enrolled browser opens a camera's newest snapshot on the zones
 // page, draws a zone (4 clicks, closed on its first point, one vertex
 // dragged) and a mask (3 clicks and a stray one taken back with Backspace,
-// closed with Enter), names the zone and reads the YAML; then saves the
+// closed with Enter), names the zone, tries other labels the hub accepts or
+// refuses, unticks a label and sets the minimum score (a score out of range
+// first: refused, Save disabled), and reads the YAML; then saves the
 // drawing to the hub (over the settings channel of a live session) and
 // asks the Go side what the hub holds; a reload keeps the drawing; with the
-// drawing cleared from this browser, Load from hub brings it back; "Use the
+// drawing cleared from this browser, Load from hub brings it back, labels
+// and score too; "Use the
 // config file's" drops it on the hub; a member device's Save is refused;
 // a camera with no snapshot gets a blank 16:9 frame.
 //
@@ -12,8 +15,8 @@
 // with the device string; POST /hub-settings: the Go side records what the
 // hub holds now, under the name in the body), SESSION,
 // CSRF, ZONE, MASK, STRAY ("x,y;x,y;..." frame fractions), DRAG ("from;to"),
-// ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried),
-// ARTIFACTS.
+// ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried, and
+// of other labels), UNTICK (a label unticked), MIN_SCORE, ARTIFACTS.
 import { join } from 'node:path';
 import { launch, newPage, result, fail } from './lib.mjs';
 
@@ -53,6 +56,14 @@ async function hubOp(page, button) {
     return st;
   }
 }
+
+// targets reads the What to detect controls.
+const targets = (page) =>
+  page.evaluate(() => ({
+    labels: [...document.querySelectorAll('.zn-label')].filter((e) => e.checked).map((e) => e.value),
+    other: document.querySelector('#zn-label-other').value,
+    minScore: document.querySelector('#zn-min-score').value,
+  }));
 
 async function recordHub(name) {
   const r = await fetch(`${control}/hub-settings`, { method: 'POST', body: name });
@@ -114,6 +125,21 @@ try {
   }
   await page.fill('.zn-shape-zone .zn-name', process.env.ZONE_NAME);
   await page.fill('.zn-shape-zone .zn-labels', process.env.ZONE_LABELS);
+
+  // What to detect: the hub's defaults at first; other labels the hub
+  // accepts or refuses, the page decides the same.
+  out.defaultTargets = await targets(page);
+  out.labelVariants = [];
+  for (const v of JSON.parse(process.env.NAME_VARIANTS || '[]')) {
+    await page.fill('#zn-label-other', v);
+    out.labelVariants.push({ name: v, valid: await page.getAttribute('#zn-yaml', 'data-valid'), yaml: await page.textContent('#zn-yaml') });
+  }
+  await page.fill('#zn-label-other', '');
+  await page.uncheck(`#zn-label-${process.env.UNTICK}`);
+  await page.fill('#zn-min-score', '1');
+  out.badScore = { valid: await page.getAttribute('#zn-yaml', 'data-valid'), errors: await page.textContent('#zn-errors'), save: await page.isDisabled('#zn-save-hub') };
+  await page.fill('#zn-min-score', process.env.MIN_SCORE);
+  out.targets = await targets(page);
   out.zones = await page.$$eval('#zn-svg .zn-zone', (els) => els.length);
   out.masks = await page.$$eval('#zn-svg .zn-mask', (els) => els.length);
   out.zoneLabel = await page.$eval('#zn-svg .zn-zone-name', (e) => e.textContent);
@@ -131,19 +157,23 @@ try {
   await page.reload();
   await page.waitForSelector('#zn-img', { timeout: 30000 });
   out.reloaded = await page.textContent('#zn-yaml');
+  out.reloadedTargets = await targets(page);
 
   // With the drawing gone from this browser, Load from hub brings it back.
   await page.evaluate(({ hh, cam }) => localStorage.removeItem(`vigil.zones.${hh}.${cam}`), { hh, cam });
   await page.reload();
   await page.waitForSelector('#zn-img', { timeout: 30000 });
   out.cleared = await page.textContent('#zn-yaml');
+  out.clearedTargets = await targets(page);
   out.loaded = await hubOp(page, '#zn-load-hub');
   out.loaded.yaml = await page.textContent('#zn-yaml');
+  out.loaded.targets = await targets(page);
   out.loaded.shapes = await page.getAttribute('#zn-svg', 'data-shapes');
 
   // "Use the config file's": the hub drops the app's settings.
   out.reset = await hubOp(page, '#zn-reset-hub');
   out.reset.yaml = await page.textContent('#zn-yaml');
+  out.reset.targets = await targets(page);
   await recordHub('reset');
 
   // A member device may read but not change them.

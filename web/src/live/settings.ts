@@ -8,11 +8,14 @@
 // 64 KiB):
 //
 //	{"id":"…","op":"get"}
-//	{"id":"…","op":"put","detect":{"mask":[[[x,y],…],…],"zones":[{"name":…,"points":[[x,y],…],"labels":[…],"inertia":n}]}}
+//	{"id":"…","op":"put","detect":{"mask":[[[x,y],…],…],"zones":[{"name":…,"points":[[x,y],…],"labels":[…],"inertia":n}],"labels":[…],"min_score":n}}
 //	{"id":"…","op":"reset"}
 //
 // answered by {"id":"…","ok":true,"detect":{…},"source":"app"|"config","detecting":bool}
 // or {"id":"…","ok":false,"error":"…"}. Only an admin device may put or reset.
+// The detect object's labels (tracked) and min_score (the lowest detector
+// score kept): in a put, absent or empty keeps the config file's; a reply
+// carries what detection uses, the hub's defaults filled in.
 
 import type { DeviceKeys } from '../crypto/devicekeys';
 import { newSessionId } from './signal';
@@ -28,6 +31,8 @@ export interface HubZone {
 export interface HubDetect {
   mask: [number, number][][];
   zones: HubZone[];
+  labels?: string[];
+  min_score?: number;
 }
 
 export type SettingsRequest = { op: 'get' } | { op: 'put'; detect: HubDetect } | { op: 'reset' };
@@ -159,8 +164,12 @@ function reply(m: Record<string, unknown>): SettingsReply | null {
     if (z.labels != null && !(Array.isArray(z.labels) && z.labels.every((l: unknown) => typeof l === 'string'))) return null;
     if (z.inertia != null && !Number.isInteger(z.inertia)) return null;
   }
+  const labels = d.labels ?? [];
+  if (!Array.isArray(labels) || !labels.every((l: unknown) => typeof l === 'string')) return null;
+  const minScore = d.min_score ?? 0;
+  if (typeof minScore !== 'number' || !Number.isFinite(minScore)) return null;
   return {
-    detect: { mask, zones },
+    detect: { mask, zones, labels, min_score: minScore },
     source: m.source === 'app' ? 'app' : 'config',
     detecting: m.detecting === true,
   };

@@ -1,5 +1,5 @@
-// Page: a camera's detection zones and motion masks
-// (/h/:hh/cam/:cam/zones). The camera's newest event snapshot is opened in
+// Page: a camera's detection zones and motion masks, and what its
+// detection tracks (labels, minimum score) (/h/:hh/cam/:cam/zones). The camera's newest event snapshot is opened in
 // this browser and the member draws polygons over it. The page sends them
 // to the household's hub over the settings channel of a live session, end
 // to end encrypted (the cloud only relays the signed signalling, G8), and
@@ -14,7 +14,21 @@ import { householdKeys, NotEnrolledError } from '../media/keys';
 import { route } from '../router';
 import { h, mount, showError } from '../ui';
 import { Editor } from '../zones/editor';
-import { fromHub, load, problems, save, toHub, toYAML, type Shape } from '../zones/model';
+import {
+  COMMON_LABELS,
+  fromHub,
+  load,
+  MAX_OTHER,
+  problems,
+  save,
+  targetLabels,
+  targetProblems,
+  targetsFromHub,
+  toHub,
+  toYAML,
+  type Shape,
+  type Targets,
+} from '../zones/model';
 import { newestSnapshot } from '../zones/snapshot';
 
 const enc = encodeURIComponent;
@@ -40,16 +54,49 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
   let op: Cancel | undefined;
 
   let closed = false;
-  const editor = new Editor(load(hh, cam), (structural) => {
+  const stored = load(hh, cam);
+  const targets: Targets = stored.targets;
+  const editor = new Editor(stored.shapes, (structural) => {
     if (structural) renderList();
     update();
   });
 
+  // What to detect: the common labels as checkboxes, others typed, and the
+  // lowest score kept.
+  const ticks = COMMON_LABELS.map((l) => h('input', { id: `zn-label-${l}`, class: 'zn-label', type: 'checkbox', value: l }));
+  const other = h('input', { id: 'zn-label-other', class: 'zn-label-other', maxlength: MAX_OTHER, placeholder: 'comma-separated, e.g. umbrella, backpack' });
+  const minScore = h('input', { id: 'zn-min-score', class: 'zn-min-score', type: 'number', min: '0.05', max: '0.95', step: '0.05' });
+  const tracked = h('p', { id: 'zn-labels-summary', class: 'muted' });
+  for (const t of ticks)
+    t.addEventListener('change', () => {
+      targets.labels = ticks.filter((c) => c.checked).map((c) => c.value);
+      update();
+    });
+  other.addEventListener('input', () => {
+    targets.other = other.value;
+    update();
+  });
+  minScore.addEventListener('input', () => {
+    targets.minScore = minScore.value;
+    update();
+  });
+  const renderTargets = () => {
+    for (const t of ticks) t.checked = targets.labels.includes(t.value);
+    other.value = targets.other;
+    minScore.value = targets.minScore;
+  };
+  const setTargets = (t: Targets) => {
+    Object.assign(targets, t);
+    renderTargets();
+  };
+
   function update(): void {
-    save(hh, cam, editor.shapes);
-    const bad = problems(editor.shapes);
+    save(hh, cam, editor.shapes, targets);
+    const bad = [...problems(editor.shapes), ...targetProblems(targets)];
     errors.replaceChildren(...bad.map((m) => h('li', {}, m)));
-    yaml.textContent = toYAML(editor.shapes);
+    const labels = targetLabels(targets);
+    tracked.textContent = labels.length ? `Tracked: ${labels.join(', ')}.` : 'Nothing tracked.';
+    yaml.textContent = toYAML(editor.shapes, targets);
     yaml.dataset.valid = String(bad.length === 0);
     copy.disabled = bad.length > 0;
     copied.textContent = '';
@@ -105,29 +152,30 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
       if (!closed) update();
     }
   }
-  const replace = (shapes: Shape[]) => {
+  const replace = (shapes: Shape[], t: Targets) => {
+    setTargets(t);
     editor.shapes.splice(0, editor.shapes.length, ...shapes);
     editor.render();
     renderList();
     update();
   };
   saveHub.addEventListener('click', () => {
-    if (problems(editor.shapes).length > 0) return;
-    void hub({ op: 'put', detect: toHub(editor.shapes) }, (r) => (r.detecting ? 'Saved on the hub: detection uses these zones now.' : `Saved on the hub. ${OFF}`));
+    if (problems(editor.shapes).length + targetProblems(targets).length > 0) return;
+    void hub({ op: 'put', detect: toHub(editor.shapes, targets) }, (r) => (r.detecting ? 'Saved on the hub: detection uses these settings now.' : `Saved on the hub. ${OFF}`));
   });
   loadHub.addEventListener('click', () => {
     void hub({ op: 'get' }, (r) => {
       const shapes = fromHub(r.detect);
-      replace(shapes);
+      replace(shapes, targetsFromHub(r.detect));
       const from = r.source === 'app' ? 'saved from this app' : 'of the hub’s config file';
-      return `Loaded from the hub: the zones and masks ${from} (${counts(shapes)}).` + (r.detecting ? '' : ` ${OFF}`);
+      return `Loaded from the hub: the zones and masks ${from} (${counts(shapes)}), and what it detects.` + (r.detecting ? '' : ` ${OFF}`);
     });
   });
   resetHub.addEventListener('click', () => {
     void hub({ op: 'reset' }, (r) => {
       const shapes = fromHub(r.detect);
-      replace(shapes);
-      return `The hub uses its config file’s zones and masks again (${counts(shapes)}, shown above).` + (r.detecting ? '' : ` ${OFF}`);
+      replace(shapes, targetsFromHub(r.detect));
+      return `The hub uses its config file’s settings again (${counts(shapes)}, shown above).` + (r.detecting ? '' : ` ${OFF}`);
     });
   });
 
@@ -199,12 +247,22 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
       err,
       stage,
       list,
+      h('h2', {}, 'What to detect'),
+      h(
+        'p',
+        { class: 'muted' },
+        'The objects detection tracks on this camera (zones can narrow them further), and the lowest detector score it keeps: higher means fewer false alarms but more missed objects.',
+      ),
+      h('div', { id: 'zn-labels', class: 'row zn-labels', role: 'group', 'aria-label': 'labels tracked' }, ...ticks.map((t) => h('label', { class: 'row' }, t, t.value))),
+      h('label', { class: 'row' }, 'Other labels', other),
+      tracked,
+      h('label', { class: 'row' }, 'Minimum score', minScore),
       errors,
       h('h2', {}, 'On the hub'),
       h(
         'p',
         { class: 'muted' },
-        'Save to hub sends these zones and masks straight to the household’s hub, end to end encrypted over a live connection: the Vigil service relays the connection and never sees them. They replace the config file’s for this camera until you choose the config file’s again. Only an admin device may change them.',
+        'Save to hub sends these zones, masks and labels straight to the household’s hub, end to end encrypted over a live connection: the Vigil service relays the connection and never sees them. They replace the config file’s for this camera until you choose the config file’s again. Only an admin device may change them.',
       ),
       h('div', { class: 'row' }, saveHub, loadHub, resetHub),
       hubStatus,
@@ -219,6 +277,7 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
     ),
   );
   renderList();
+  renderTargets();
   update();
 
   const blank = () => {

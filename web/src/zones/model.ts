@@ -1,10 +1,12 @@
-// Detection zones and motion masks of one camera as the member draws them:
-// polygons in frame fractions (x, y in 0..1, top-left origin), checked by
+// Detection zones and motion masks of one camera as the member draws them
+// (polygons in frame fractions: x, y in 0..1, top-left origin), and the
+// labels its detection tracks and the lowest score it keeps; checked by
 // the rules the hub applies to its config (internal/config and
 // internal/detect/events: at least 3 points, coordinates in [0, 1], zone
-// names of 1..64 bytes without control characters, unique), and written as
-// the camera's `detect:` block of the hub's YAML config, or as the JSON the
-// hub takes over the settings channel of a live session (live/settings.ts).
+// and label names of 1..64 bytes without control characters, unique zone
+// names, a score in (0, 1)), and written as the camera's `detect:` block of
+// the hub's YAML config, or as the JSON the hub takes over the settings
+// channel of a live session (live/settings.ts).
 //
 // Owns: the drawing's validation, its YAML and JSON forms, and its copy in
 // this browser's localStorage (keyed by household and camera). Must never:
@@ -30,6 +32,46 @@ export const MAX_POINTS = 256;
 export const MAX_NAME = 64;
 export const MAX_LABELS = 128;
 export const MAX_INERTIA = 100;
+// MAX_OTHER is the most characters of the other-labels field kept.
+export const MAX_OTHER = 16384;
+
+// The hub's defaults (pipeline.DefaultLabels, DefaultMinScore): the common
+// COCO labels offered as checkboxes, and the lowest score kept.
+export const COMMON_LABELS = ['person', 'car', 'bicycle', 'motorcycle', 'truck', 'bus', 'dog', 'cat', 'bird', 'horse'];
+export const DEFAULT_MIN_SCORE = 0.4;
+
+/** Targets: what the camera's detection tracks, as the page edits it. */
+export interface Targets {
+  labels: string[]; // the common labels ticked, in COMMON_LABELS order
+  other: string; // further labels, comma-separated
+  minScore: string; // the lowest score kept, as typed
+}
+
+/** defaultTargets are the hub's defaults. */
+export const defaultTargets = (): Targets => ({ labels: [...COMMON_LABELS], other: '', minScore: String(DEFAULT_MIN_SCORE) });
+
+/** targetLabels lists the labels tracked: the ticked ones, then the others, once each. */
+export function targetLabels(t: Targets): string[] {
+  const ticked = COMMON_LABELS.filter((l) => t.labels.includes(l));
+  return [...new Set([...ticked, ...labelList(t.other)])];
+}
+
+/** targetProblems lists what the hub would refuse in t; empty means valid. */
+export function targetProblems(t: Targets): string[] {
+  const out: string[] = [];
+  const labels = targetLabels(t);
+  if (labels.length === 0) out.push('What to detect: tick at least one label.');
+  if (labels.length > MAX_LABELS) out.push(`What to detect: ${labels.length} labels, at most ${MAX_LABELS}.`);
+  for (const l of labelList(t.other)) {
+    const lp = nameProblem(l);
+    if (lp) out.push(`What to detect: label “${l}” ${lp}.`);
+  }
+  const n = Number(t.minScore);
+  if (t.minScore.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) out.push('What to detect: the minimum score must be a number between 0 and 1 (such as 0.4).');
+  return out;
+}
+
+const sameLabels = (a: string[], b: string[]) => a.length === b.length && a.every((l) => b.includes(l));
 
 const utf8 = new TextEncoder();
 
@@ -109,12 +151,17 @@ const str = (s: string) => JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029
 
 /**
  * toYAML writes the camera's detect block for the hub's config, indented
- * for a camera entry's keys: "detect:" with "mask:" and "events: zones:".
+ * for a camera entry's keys: "detect:" with "labels:" and "min_score:"
+ * (when they are not the hub's defaults), "mask:" and "events: zones:".
  */
-export function toYAML(shapes: Shape[]): string {
+export function toYAML(shapes: Shape[], t: Targets = defaultTargets()): string {
   const masks = shapes.filter((s) => s.kind === 'mask');
   const zones = shapes.filter((s) => s.kind === 'zone');
   const lines = ['detect:'];
+  const labels = targetLabels(t);
+  if (!sameLabels(labels, COMMON_LABELS)) lines.push(`  labels: [${labels.map(str).join(', ')}]`);
+  const score = Number(t.minScore);
+  if (Number.isFinite(score) && score !== DEFAULT_MIN_SCORE) lines.push(`  min_score: ${score}`);
   if (masks.length) {
     lines.push('  mask:');
     for (const m of masks) lines.push(`    - ${poly(m.points)}`);
@@ -136,32 +183,50 @@ const storeKey = (hh: string, cam: string) => `vigil.zones.${hh}.${cam}`;
 // The most bytes of a stored drawing read back.
 const MAX_STORED = 512 * 1024;
 
-/** save keeps the drawing in this browser. */
-export function save(hh: string, cam: string, shapes: Shape[]): void {
+/** save keeps the drawing and the targets in this browser. */
+export function save(hh: string, cam: string, shapes: Shape[], targets: Targets): void {
   try {
-    localStorage.setItem(storeKey(hh, cam), JSON.stringify({ v: 1, shapes }));
+    localStorage.setItem(storeKey(hh, cam), JSON.stringify({ v: 1, shapes, targets }));
   } catch {
     /* storage full or off: the drawing lives in the page only */
   }
 }
 
-/** load reads the stored drawing back, keeping only well-formed shapes. */
-export function load(hh: string, cam: string): Shape[] {
+/**
+ * load reads the stored drawing and targets back, keeping only well-formed
+ * shapes; targets not stored (or malformed) are the hub's defaults.
+ */
+export function load(hh: string, cam: string): { shapes: Shape[]; targets: Targets } {
+  const none = { shapes: [], targets: defaultTargets() };
   let raw: string | null = null;
   try {
     raw = localStorage.getItem(storeKey(hh, cam));
   } catch {
-    return [];
+    return none;
   }
-  if (!raw || raw.length > MAX_STORED) return [];
+  if (!raw || raw.length > MAX_STORED) return none;
   let j: unknown;
   try {
     j = JSON.parse(raw);
   } catch {
-    return [];
+    return none;
   }
   const list = (j as { v?: unknown; shapes?: unknown })?.shapes;
-  if ((j as { v?: unknown })?.v !== 1 || !Array.isArray(list)) return [];
+  if ((j as { v?: unknown })?.v !== 1 || !Array.isArray(list)) return none;
+  return { shapes: loadShapes(list), targets: loadTargets((j as { targets?: unknown }).targets) };
+}
+
+function loadTargets(v: unknown): Targets {
+  const t = defaultTargets();
+  if (typeof v !== 'object' || v === null) return t;
+  const o = v as Record<string, unknown>;
+  if (Array.isArray(o.labels)) t.labels = COMMON_LABELS.filter((l) => (o.labels as unknown[]).includes(l));
+  if (typeof o.other === 'string') t.other = o.other.slice(0, MAX_OTHER);
+  if (typeof o.minScore === 'string') t.minScore = o.minScore.slice(0, 32);
+  return t;
+}
+
+function loadShapes(list: unknown[]): Shape[] {
   const out: Shape[] = [];
   for (const s of list.slice(0, 2 * MAX_SHAPES)) {
     if (typeof s !== 'object' || s === null) continue;
@@ -184,11 +249,12 @@ export function uniqueName(shapes: Shape[]): string {
 }
 
 /**
- * toHub writes the drawing as the hub's settings JSON: coordinates rounded
- * as the YAML writes them, labels and inertia left out when empty, as
- * toYAML does.
+ * toHub writes the drawing and targets as the hub's settings JSON:
+ * coordinates rounded as the YAML writes them, zone labels and inertia
+ * left out when empty, as toYAML does; the labels tracked and the minimum
+ * score always (what the page shows is what the hub uses).
  */
-export function toHub(shapes: Shape[]): HubDetect {
+export function toHub(shapes: Shape[], t: Targets): HubDetect {
   const pts = (ps: Point[]): Point[] => ps.map(([x, y]) => [round3(x), round3(y)]);
   const zones: HubZone[] = shapes
     .filter((s) => s.kind === 'zone')
@@ -199,7 +265,7 @@ export function toHub(shapes: Shape[]): HubDetect {
       if (z.inertia.trim() !== '') out.inertia = Number(z.inertia);
       return out;
     });
-  return { mask: shapes.filter((s) => s.kind === 'mask').map((m) => pts(m.points)), zones };
+  return { mask: shapes.filter((s) => s.kind === 'mask').map((m) => pts(m.points)), zones, labels: targetLabels(t), min_score: Number(t.minScore) };
 }
 
 /** fromHub turns the hub's settings back into shapes: masks first, then zones. */
@@ -211,4 +277,20 @@ export function fromHub(d: HubDetect): Shape[] {
       (z): Shape => ({ kind: 'zone', name: z.name, labels: (z.labels ?? []).join(', '), inertia: z.inertia ? String(z.inertia) : '', points: pts(z.points) }),
     ),
   ];
+}
+
+/**
+ * targetsFromHub reads what the hub's detection tracks: the common labels
+ * as ticks, the rest as other labels; the hub's defaults where it says
+ * nothing.
+ */
+export function targetsFromHub(d: HubDetect): Targets {
+  const t = defaultTargets();
+  const labels = (d.labels ?? []).slice(0, MAX_LABELS);
+  if (labels.length) {
+    t.labels = COMMON_LABELS.filter((l) => labels.includes(l));
+    t.other = labels.filter((l) => !COMMON_LABELS.includes(l)).join(', ');
+  }
+  if (d.min_score) t.minScore = String(d.min_score);
+  return t;
 }
