@@ -21,6 +21,9 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxPixels bounds a frame's size (8K UHD); larger frames are refused
@@ -101,9 +104,40 @@ func (b Box) IoU(o Box) float64 {
 	return in / (b.Area() + o.Area() - in)
 }
 
+// Corners returns the box from (x0, y0) to (x1, y1) clipped to a w x h
+// frame; ok is false when the result is empty or a coordinate is NaN.
+// Every backend turns its model's or server's corners into boxes with it,
+// so none trusts them to lie inside the frame.
+func Corners(x0, y0, x1, y1, w, h float64) (b Box, ok bool) {
+	x0, y0 = min(max(x0, 0), w), min(max(y0, 0), h)
+	x1, y1 = min(max(x1, 0), w), min(max(y1, 0), h)
+	if !(x1 > x0 && y1 > y0) { // false for NaN too
+		return Box{}, false
+	}
+	return Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0}, true
+}
+
 // Rect returns the box rounded outwards to integer pixels.
 func (b Box) Rect() image.Rectangle {
 	return image.Rect(int(math.Floor(b.X)), int(math.Floor(b.Y)), int(math.Ceil(b.X+b.W)), int(math.Ceil(b.Y+b.H)))
+}
+
+// MaxLabel is the longest label a backend accepts from a model's labels
+// file or a detection server, in bytes.
+const MaxLabel = 40
+
+// ValidLabel reports whether s is a label a backend may report: 1 to
+// MaxLabel bytes of printable UTF-8 without leading or trailing space.
+func ValidLabel(s string) bool {
+	if s == "" || len(s) > MaxLabel || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Detection is one object a Detector found: a COCO-style label ("person",

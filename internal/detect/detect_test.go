@@ -3,6 +3,8 @@ package detect
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +64,51 @@ func TestNewRGBRefusesAbsurdSizes(t *testing.T) {
 	m, err := NewRGB(4, 2)
 	if err != nil || len(m.Pix) != 24 {
 		t.Fatal(err)
+	}
+}
+
+func TestCorners(t *testing.T) {
+	nan := math.NaN()
+	for _, c := range []struct {
+		x0, y0, x1, y1 float64
+		want           Box
+		ok             bool
+	}{
+		{10, 20, 30, 60, Box{10, 20, 20, 40}, true},
+		{-5, -5, 50, 50, Box{0, 0, 50, 50}, true},     // clipped to the frame
+		{90, 40, 200, 120, Box{90, 40, 10, 20}, true}, // clipped at the far edges
+		{30, 10, 20, 40, Box{}, false},                // inverted
+		{10, 10, 10, 40, Box{}, false},                // empty
+		{150, 10, 200, 40, Box{}, false},              // outside
+		{nan, 10, 20, 40, Box{}, false},
+		{10, 10, 20, math.Inf(1), Box{10, 10, 10, 50}, true},
+	} {
+		b, ok := Corners(c.x0, c.y0, c.x1, c.y1, 100, 60)
+		if b != c.want || ok != c.ok {
+			t.Errorf("Corners(%v, %v, %v, %v) = %+v, %v; want %+v, %v", c.x0, c.y0, c.x1, c.y1, b, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestValidLabel(t *testing.T) {
+	for s, want := range map[string]bool{
+		"person": true, "traffic light": true, "chat noir é": true,
+		"": false, " person": false, "person\n": false, "a\x01b": false, "\xff": false,
+		strings.Repeat("x", MaxLabel): true, strings.Repeat("x", MaxLabel+1): false,
+	} {
+		if ValidLabel(s) != want {
+			t.Errorf("ValidLabel(%q) = %v", s, !want)
+		}
+	}
+}
+
+func TestStrongest(t *testing.T) {
+	ds := []Detection{{Label: "a", Score: 0.2}, {Label: "b", Score: 0.9}, {Label: "c", Score: 0.5}, {Label: "d", Score: 0.9}}
+	got := Strongest(slices.Clone(ds), 3)
+	if len(got) != 3 || got[0].Label != "b" || got[1].Label != "d" || got[2].Label != "c" {
+		t.Errorf("Strongest 3 = %+v", got)
+	}
+	if all := Strongest(slices.Clone(ds), 10); len(all) != 4 {
+		t.Errorf("Strongest 10 of 4 = %d", len(all))
 	}
 }

@@ -23,6 +23,17 @@ func NMS(ds []Detection, iou float64) []Detection {
 	return kept
 }
 
+// Strongest keeps the n highest-scoring detections (all when there are no
+// more), so that a model or server reporting thousands of boxes costs NMS a
+// bounded time; ds is reordered.
+func Strongest(ds []Detection, n int) []Detection {
+	if len(ds) <= n {
+		return ds
+	}
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Score > ds[j].Score })
+	return ds[:n:n]
+}
+
 // Filter is a per-label acceptance rule: a detection passes when its score,
 // area (in pixels of the frame) and width/height ratio are inside the
 // bounds; zero bounds are not checked.

@@ -45,8 +45,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"vigil/internal/detect"
 )
@@ -77,7 +75,7 @@ const (
 	// MaxNMS bounds the boxes that enter NMS, highest scores first.
 	MaxNMS = 3000
 	// MaxLabel is the longest label accepted, in bytes.
-	MaxLabel = 40
+	MaxLabel = detect.MaxLabel
 )
 
 // Defaults for zero config fields.
@@ -144,23 +142,29 @@ func (c *DNNConfig) fill() error {
 	if c.InputSize < 64 || c.InputSize > 1280 || c.InputSize%32 != 0 {
 		return fmt.Errorf("cvdet: input size %d: want a multiple of 32 from 64 to 1280 (default %d)", c.InputSize, DefaultInputSize)
 	}
-	if c.MinScore == 0 {
-		c.MinScore = DefaultDNNMinScore
+	return fillOutput("", &c.MinScore, DefaultDNNMinScore, &c.IoU, &c.MaxDetections)
+}
+
+// fillOutput defaults and checks what both detectors keep of their raw
+// boxes: the lowest score, NMS's overlap and the most detections.
+func fillOutput(what string, minScore *float64, defScore float64, iou *float64, maxDets *int) error {
+	if *minScore == 0 {
+		*minScore = defScore
 	}
-	if !(c.MinScore > 0 && c.MinScore < 1) {
-		return fmt.Errorf("cvdet: min score %v: want 0 < score < 1", c.MinScore)
+	if !(*minScore > 0 && *minScore < 1) {
+		return fmt.Errorf("cvdet: %smin score %v: want 0 < score < 1", what, *minScore)
 	}
-	if c.IoU == 0 {
-		c.IoU = DefaultIoU
+	if *iou == 0 {
+		*iou = DefaultIoU
 	}
-	if !(c.IoU > 0 && c.IoU <= 1) {
-		return fmt.Errorf("cvdet: iou %v: want 0 < iou <= 1", c.IoU)
+	if !(*iou > 0 && *iou <= 1) {
+		return fmt.Errorf("cvdet: %siou %v: want 0 < iou <= 1", what, *iou)
 	}
-	if c.MaxDetections == 0 {
-		c.MaxDetections = DefaultMaxDetections
+	if *maxDets == 0 {
+		*maxDets = DefaultMaxDetections
 	}
-	if c.MaxDetections < 0 || c.MaxDetections > MaxNMS {
-		return fmt.Errorf("cvdet: max detections %d: want 1 to %d", c.MaxDetections, MaxNMS)
+	if *maxDets < 0 || *maxDets > MaxNMS {
+		return fmt.Errorf("cvdet: %smax detections %d: want 1 to %d", what, *maxDets, MaxNMS)
 	}
 	return nil
 }
@@ -208,25 +212,7 @@ func (c *HOGConfig) fill() error {
 	if !(c.HitThreshold >= -1 && c.HitThreshold <= 3) {
 		return fmt.Errorf("cvdet: hog hit threshold %v: want -1 to 3", c.HitThreshold)
 	}
-	if c.MinScore == 0 {
-		c.MinScore = DefaultHOGMinScore
-	}
-	if !(c.MinScore > 0 && c.MinScore < 1) {
-		return fmt.Errorf("cvdet: hog min score %v: want 0 < score < 1", c.MinScore)
-	}
-	if c.IoU == 0 {
-		c.IoU = DefaultIoU
-	}
-	if !(c.IoU > 0 && c.IoU <= 1) {
-		return fmt.Errorf("cvdet: hog iou %v: want 0 < iou <= 1", c.IoU)
-	}
-	if c.MaxDetections == 0 {
-		c.MaxDetections = DefaultMaxDetections
-	}
-	if c.MaxDetections < 0 || c.MaxDetections > MaxNMS {
-		return fmt.Errorf("cvdet: hog max detections %d: want 1 to %d", c.MaxDetections, MaxNMS)
-	}
-	return nil
+	return fillOutput("hog ", &c.MinScore, DefaultHOGMinScore, &c.IoU, &c.MaxDetections)
 }
 
 // hogInputSize is what a HOG detector reports as its InputSize: it scans
@@ -290,24 +276,11 @@ func ParseLabels(b []byte) ([]string, error) {
 		return nil, errors.New("no labels")
 	}
 	for i, l := range ls {
-		if !validLabel(l) {
+		if !detect.ValidLabel(l) {
 			return nil, fmt.Errorf("line %d: want a printable label of 1 to %d bytes", i+1, MaxLabel)
 		}
 	}
 	return ls, nil
-}
-
-// validLabel accepts short printable UTF-8 labels.
-func validLabel(s string) bool {
-	if s == "" || len(s) > MaxLabel || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // Layout is a checked model output: its format, box and class counts.
@@ -405,25 +378,8 @@ func NewLetterbox(w, h, size int) Letterbox {
 // frame's pixels, clipped to the frame; ok is false when the result is
 // empty or not finite.
 func (lb Letterbox) ToFrame(cx, cy, w, h float64) (detect.Box, bool) {
-	x0 := clamp((cx-w/2-float64(lb.PadX))/lb.SX, float64(lb.W))
-	y0 := clamp((cy-h/2-float64(lb.PadY))/lb.SY, float64(lb.H))
-	x1 := clamp((cx+w/2-float64(lb.PadX))/lb.SX, float64(lb.W))
-	y1 := clamp((cy+h/2-float64(lb.PadY))/lb.SY, float64(lb.H))
-	if math.IsNaN(x0+y0+x1+y1) || x1 <= x0 || y1 <= y0 {
-		return detect.Box{}, false
-	}
-	return detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0}, true
-}
-
-// clamp limits v to [0, hi]; NaN stays NaN.
-func clamp(v, hi float64) float64 {
-	if v < 0 {
-		return 0
-	}
-	if v > hi {
-		return hi
-	}
-	return v
+	return detect.Corners((cx-w/2-float64(lb.PadX))/lb.SX, (cy-h/2-float64(lb.PadY))/lb.SY,
+		(cx+w/2-float64(lb.PadX))/lb.SX, (cy+h/2-float64(lb.PadY))/lb.SY, float64(lb.W), float64(lb.H))
 }
 
 // Decode turns a model output (its shape and values, row-major) into
@@ -480,27 +436,10 @@ func Decode(dims []int, data []float32, labels []string, lb Letterbox, minScore,
 		}
 		ds = append(ds, detect.Detection{Label: labels[best], Score: score, Box: b})
 	}
-	ds = topScores(ds, MaxNMS)
+	ds = detect.Strongest(ds, MaxNMS)
 	ds = detect.NMS(ds, iou)
 	if len(ds) > maxDets {
 		ds = slices.Clip(ds[:maxDets])
 	}
 	return ds, nil
-}
-
-// topScores keeps the n highest-scoring detections (all when fewer).
-func topScores(ds []detect.Detection, n int) []detect.Detection {
-	if len(ds) <= n {
-		return ds
-	}
-	slices.SortStableFunc(ds, func(a, b detect.Detection) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
-	return ds[:n]
 }

@@ -111,13 +111,11 @@ func (h *HOG) Detect(ctx context.Context, img *detect.RGB) ([]detect.Detection, 
 		if !(score >= h.cfg.MinScore) {
 			continue
 		}
-		x0, y0 := clamp(float64(rects[4*i])/up, W), clamp(float64(rects[4*i+1])/up, H)
-		x1 := clamp(float64(rects[4*i]+rects[4*i+2])/up, W)
-		y1 := clamp(float64(rects[4*i+1]+rects[4*i+3])/up, H)
-		if x1 <= x0 || y1 <= y0 {
-			continue
+		b, ok := detect.Corners(float64(rects[4*i])/up, float64(rects[4*i+1])/up,
+			float64(rects[4*i]+rects[4*i+2])/up, float64(rects[4*i+1]+rects[4*i+3])/up, W, H)
+		if ok {
+			ds = append(ds, detect.Detection{Label: "person", Score: score, Box: b})
 		}
-		ds = append(ds, detect.Detection{Label: "person", Score: score, Box: detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0}})
 	}
 	ds = detect.NMS(ds, h.cfg.IoU)
 	if len(ds) > h.cfg.MaxDetections {

@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -56,7 +55,7 @@ const (
 	// highest scores are kept.
 	MaxPredictions = 300
 	// MaxLabel is the longest label accepted, in bytes.
-	MaxLabel = 40
+	MaxLabel = detect.MaxLabel
 )
 
 // Path is the detection endpoint, relative to Config.URL.
@@ -275,53 +274,14 @@ func parse(raw []byte, w, h int, minScore float64) ([]detect.Detection, error) {
 	W, H := float64(w), float64(h)
 	var ds []detect.Detection
 	for _, p := range a.Predictions {
-		if !(p.Confidence >= minScore && p.Confidence <= 1) || !validLabel(p.Label) {
+		if !(p.Confidence >= minScore && p.Confidence <= 1) || !detect.ValidLabel(p.Label) {
 			continue
 		}
-		x0, y0 := clamp(p.XMin, W), clamp(p.YMin, H)
-		x1, y1 := clamp(p.XMax, W), clamp(p.YMax, H)
-		if math.IsNaN(x0+y0+x1+y1) || x1 <= x0 || y1 <= y0 {
-			continue
-		}
-		ds = append(ds, detect.Detection{Label: p.Label, Score: p.Confidence, Box: detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0}})
-	}
-	if len(ds) > MaxPredictions {
-		slices.SortStableFunc(ds, func(a, b detect.Detection) int {
-			if a.Score > b.Score {
-				return -1
-			}
-			if a.Score < b.Score {
-				return 1
-			}
-			return 0
-		})
-		ds = slices.Clip(ds[:MaxPredictions])
-	}
-	return ds, nil
-}
-
-// clamp limits v to [0, max]; NaN stays NaN.
-func clamp(v, max float64) float64 {
-	if v < 0 {
-		return 0
-	}
-	if v > max {
-		return max
-	}
-	return v
-}
-
-// validLabel accepts short printable UTF-8 labels.
-func validLabel(s string) bool {
-	if s == "" || len(s) > MaxLabel || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
+		if b, ok := detect.Corners(p.XMin, p.YMin, p.XMax, p.YMax, W, H); ok {
+			ds = append(ds, detect.Detection{Label: p.Label, Score: p.Confidence, Box: b})
 		}
 	}
-	return true
+	return detect.Strongest(ds, MaxPredictions), nil
 }
 
 // printable returns up to n bytes of b for an error message, with

@@ -305,7 +305,7 @@ func FuzzParse(f *testing.F) {
 			if !(b.X >= 0 && b.Y >= 0 && b.W > 0 && b.H > 0 && b.X+b.W <= float64(w) && b.Y+b.H <= float64(h)) {
 				t.Fatalf("box %+v outside %dx%d", b, w, h)
 			}
-			if !(d.Score >= 0.2 && d.Score <= 1) || !validLabel(d.Label) {
+			if !(d.Score >= 0.2 && d.Score <= 1) || !detect.ValidLabel(d.Label) {
 				t.Fatalf("detection %+v", d)
 			}
 		}

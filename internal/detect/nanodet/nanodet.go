@@ -374,11 +374,8 @@ func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 				cx := (float64(cell%l.grid) + 0.5) * float64(l.stride)
 				cy := (float64(cell/l.grid) + 0.5) * float64(l.stride)
 				st := float64(l.stride)
-				x0 := clamp((cx-dist[0]*st)/scale, w)
-				y0 := clamp((cy-dist[1]*st)/scale, h)
-				x1 := clamp((cx+dist[2]*st)/scale, w)
-				y1 := clamp((cy+dist[3]*st)/scale, h)
-				if x1 <= x0 || y1 <= y0 {
+				box, ok := detect.Corners((cx-dist[0]*st)/scale, (cy-dist[1]*st)/scale, (cx+dist[2]*st)/scale, (cy+dist[3]*st)/scale, w, h)
+				if !ok {
 					continue
 				}
 				score := float64(s)
@@ -388,15 +385,13 @@ func (m *Model) decode(outs []*tensor, scale, w, h float64) []detect.Detection {
 				ds = append(ds, detect.Detection{
 					Label: detect.COCOLabels[c],
 					Score: score,
-					Box:   detect.Box{X: x0, Y: y0, W: x1 - x0, H: y1 - y0},
+					Box:   box,
 				})
 			}
 		}
 	}
 	return ds
 }
-
-func clamp(v, hi float64) float64 { return math.Min(math.Max(v, 0), hi) }
 
 // sides returns the expected distance, in strides, of the left, top, right
 // and bottom sides: the softmax-weighted mean of each side's bins.
