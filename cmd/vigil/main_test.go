@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -380,7 +379,7 @@ func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	demo := exec.Command(vigilBin, "demo", "--data", "demo-data", "--listen", "127.0.0.1:0")
 	demo.Dir = dir
-	var out, logs syncBuffer
+	var out, logs vigiltest.SyncBuffer
 	demo.Stdout, demo.Stderr = &out, &logs
 	if err := demo.Start(); err != nil {
 		t.Fatal(err)
@@ -423,20 +422,3 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -626,28 +625,10 @@ func TestPasskeyBrowserSession(t *testing.T) {
 	wantRefused(t, "no type", status, got, 400, "type")
 }
 
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The server's log of passkey ceremonies holds no ceremony ID, challenge,
 // credential ID, signature or token.
 func TestPasskeyLogsNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf vigiltest.SyncBuffer
 	e := newEnvWith(t, func(o *cloud.Options) {
 		o.PublicURL = "http://vigil.test"
 		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(&buf, logWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -141,6 +141,16 @@ func newMember(t *testing.T, cloudURL string) *memberDevice {
 	return &memberDevice{c: c, keys: k, st: st, genesis: st.GenesisHash}
 }
 
+// pairedConfig is the config of a hub with one camera that seals to the
+// household of the cloud it will be paired with, uploading oldest first.
+func pairedConfig(t *testing.T, cl *testCloud, camera, url string) *config.Hub {
+	t.Helper()
+	cfg := hubConfig(t, "", map[string]string{camera: url}, time.Second)
+	cfg.Recipients = nil
+	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+	return cfg
+}
+
 // pair runs the real pairing: the hub's side (Pair) and the member's side
 // (member.PairHub) concurrently, through relayURL.
 func pair(t *testing.T, relayURL, dataDir string, m *memberDevice) (*Paired, error, error) {
@@ -193,9 +203,7 @@ func TestPairAndRecordToCloud(t *testing.T) {
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
-	cfg := hubConfig(t, "", map[string]string{"front": cam.URL("cam")}, time.Second)
-	cfg.Recipients = nil
-	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+	cfg := pairedConfig(t, cl, "front", cam.URL("cam"))
 
 	p, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m)
 	if hubErr != nil || memberErr != nil {
@@ -406,9 +414,7 @@ func TestStoreAndForward(t *testing.T) {
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
-	cfg := hubConfig(t, "", map[string]string{"front": cam.URL("cam")}, time.Second)
-	cfg.Recipients = nil
-	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+	cfg := pairedConfig(t, cl, "front", cam.URL("cam"))
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
 		t.Fatalf("pairing: %v %v", hubErr, memberErr)
 	}

@@ -37,9 +37,7 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
 	const camName = "frontdoorzq"
-	cfg := hubConfig(t, "", map[string]string{camName: cam.URL("cam")}, time.Second)
-	cfg.Recipients = nil
-	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+	cfg := pairedConfig(t, cl, camName, cam.URL("cam"))
 
 	secret := []byte("a webhook secret of the household")
 	var mu sync.Mutex

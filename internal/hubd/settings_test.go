@@ -20,6 +20,7 @@ import (
 	"vigil/internal/eventrec"
 	"vigil/internal/live"
 	"vigil/internal/member"
+	"vigil/internal/vigiltest"
 )
 
 // TestCameraSettingsFromApp: an admin device sends a camera's zones over
@@ -33,9 +34,7 @@ func TestCameraSettingsFromApp(t *testing.T) {
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
-	cfg := hubConfig(t, "", map[string]string{"yard": cam.URL("cam")}, time.Second)
-	cfg.Recipients = nil
-	cfg.Cloud = &config.Cloud{URL: cl.url(), UploadOrder: config.UploadOldest}
+	cfg := pairedConfig(t, cl, "yard", cam.URL("cam"))
 	ev := eventsEndQuickly()
 	ev.RequireZone = true
 	cfg.Cameras[0].Detect = &config.Detect{Width: 768, Events: ev}
@@ -94,13 +93,14 @@ func TestCameraSettingsFromApp(t *testing.T) {
 		t.Fatalf("a refused put changed the settings (source %s)", src)
 	}
 
-	zones := `{"mask":[],"zones":[{"name":"walkway","points":[[0,0],[1,0],[1,1],[0,1]],"inertia":1}],"labels":["person","dog"],"min_score":0.45}`
+	const zone = "walkway by the shed"
+	zones := `{"mask":[],"zones":[{"name":"` + zone + `","points":[[0,0],[1,0],[1,1],[0,1]],"inertia":1}],"labels":["person","dog"],"min_score":0.45}`
 	a, err = w.Settings(rctx, live.SettingsPut, json.RawMessage(zones))
 	if err != nil || !a.OK || a.Source != "app" {
 		t.Fatalf("put: %+v, %v", a, err)
 	}
 	got, src, err := h.CameraSettings("yard")
-	if err != nil || src != "app" || len(got.Zones) != 1 || got.Zones[0].Name != "walkway" || !slices.Equal(got.Labels, []string{"person", "dog"}) || got.MinScore != 0.45 {
+	if err != nil || src != "app" || len(got.Zones) != 1 || got.Zones[0].Name != zone || !slices.Equal(got.Labels, []string{"person", "dog"}) || got.MinScore != 0.45 {
 		t.Fatalf("the hub holds %+v from %s (%v)", got, src, err)
 	}
 
@@ -115,12 +115,35 @@ func TestCameraSettingsFromApp(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			if r, _, err := eventrec.Open(b, vs.TrustedHubs(), ids...); err == nil && slices.Contains(r.Zones, "walkway") {
+			if r, _, err := eventrec.Open(b, vs.TrustedHubs(), ids...); err == nil && slices.Contains(r.Zones, zone) {
 				return true
 			}
 		}
 		return false
 	})
+	// The settings went through the session's DTLS: the cloud, which
+	// relayed the signalling and stores the event records, holds the
+	// zone's name nowhere in the clear (G1).
+	var leaks vigiltest.LeakScan
+	leaks.Secret("zone name", []byte(zone))
+	scanned := 0
+	filepath.WalkDir(cl.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		scanned += len(b)
+		for _, f := range leaks.Check(p, b) {
+			t.Error(f)
+		}
+		return nil
+	})
+	if scanned == 0 {
+		t.Fatal("scanned nothing of the cloud")
+	}
 	w.Close()
 	h.Close()
 

@@ -84,19 +84,42 @@ func fakeCamera(ctx context.Context, tap *Tap) {
 var loopback = NetOptions{Loopback: true, Interfaces: func(n string) bool { return n == "lo" }}
 
 func startHub(t *testing.T, hh *household) (*Hub, *Tap) {
+	return startHubWith(t, hh, nil)
+}
+
+// startHubWith starts a hub of hh fed by a fake camera "front", with mod
+// adjusting its config first.
+func startHubWith(t *testing.T, hh *household, mod func(*HubConfig)) (*Hub, *Tap) {
 	t.Helper()
 	tap := NewTap()
 	ctx, cancel := context.WithCancel(context.Background())
 	go fakeCamera(ctx, tap)
-	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
+	cfg := HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
 		Tap: func(c string) *Tap {
 			if c == "front" {
 				return tap
 			}
 			return nil
-		}, Net: loopback})
+		}, Net: loopback}
+	if mod != nil {
+		mod(&cfg)
+	}
+	hub := NewHub(cfg)
 	t.Cleanup(func() { cancel(); hub.Close() })
 	return hub, tap
+}
+
+// settingsWatch watches "front" with keys and a settings channel.
+func settingsWatch(t *testing.T, hub *Hub, hh *household, keys *keydir.DeviceKeys) *Watch {
+	t.Helper()
+	cfg := viewer(hh, keys)
+	cfg.Settings = true
+	w, err := StartWatch(context.Background(), cfg, direct(hub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }
 
 func direct(hub *Hub) Exchange {
@@ -266,13 +289,8 @@ func TestLiveRemovedDeviceCut(t *testing.T) {
 	hh := newHousehold(t)
 	var chain atomic.Pointer[keydir.State]
 	chain.Store(hh.st)
-	tap := NewTap()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go fakeCamera(ctx, tap)
-	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: chain.Load,
-		Tap: func(string) *Tap { return tap }, Net: loopback})
-	defer hub.Close()
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) { c.Chain = chain.Load })
+	ctx := context.Background()
 
 	watches := map[string]*Watch{}
 	for name, k := range map[string]*keydir.DeviceKeys{"member": hh.member, "admin": hh.admin} {
@@ -326,16 +344,12 @@ func TestLiveRemovedDeviceCut(t *testing.T) {
 // request names.
 func TestLiveSettingsChannel(t *testing.T) {
 	hh := newHousehold(t)
-	tap := NewTap()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go fakeCamera(ctx, tap)
+	ctx := context.Background()
 	var mu sync.Mutex
 	var got []SettingsRequest
 	current := json.RawMessage(`{"mask":[],"zones":[]}`)
-	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
-		Tap: func(string) *Tap { return tap }, Net: loopback,
-		Settings: func(_ context.Context, r SettingsRequest) (SettingsReply, error) {
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) {
+		c.Settings = func(_ context.Context, r SettingsRequest) (SettingsReply, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, r)
@@ -346,20 +360,9 @@ func TestLiveSettingsChannel(t *testing.T) {
 				current = r.Detect
 			}
 			return SettingsReply{Detect: current, Source: "app", Detecting: true}, nil
-		}})
-	defer hub.Close()
-
-	open := func(k *keydir.DeviceKeys) *Watch {
-		cfg := viewer(hh, k)
-		cfg.Settings = true
-		w, err := StartWatch(ctx, cfg, direct(hub))
-		if err != nil {
-			t.Fatal(err)
 		}
-		t.Cleanup(func() { w.Close() })
-		return w
-	}
-	admin, member := open(hh.admin), open(hh.member)
+	})
+	admin, member := settingsWatch(t, hub, hh, hh.admin), settingsWatch(t, hub, hh, hh.member)
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer rcancel()
 
@@ -430,26 +433,13 @@ func TestLiveSettingsChannel(t *testing.T) {
 // loses its session; a well-behaved viewer's channel on the same hub goes on.
 func TestLiveSettingsChannelLimits(t *testing.T) {
 	hh := newHousehold(t)
-	tap := NewTap()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go fakeCamera(ctx, tap)
-	hub := NewHub(HubConfig{Household: hh.st.HouseholdID, Key: hh.hub.Sign, Chain: func() *keydir.State { return hh.st },
-		Tap: func(string) *Tap { return tap }, Net: loopback,
-		Settings: func(context.Context, SettingsRequest) (SettingsReply, error) {
+	ctx := context.Background()
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) {
+		c.Settings = func(context.Context, SettingsRequest) (SettingsReply, error) {
 			return SettingsReply{Detect: json.RawMessage(`{"mask":[],"zones":[]}`), Source: "config"}, nil
-		}})
-	defer hub.Close()
-	open := func(k *keydir.DeviceKeys) *Watch {
-		cfg := viewer(hh, k)
-		cfg.Settings = true
-		w, err := StartWatch(ctx, cfg, direct(hub))
-		if err != nil {
-			t.Fatal(err)
 		}
-		t.Cleanup(func() { w.Close() })
-		return w
-	}
+	})
+	open := func(k *keydir.DeviceKeys) *Watch { return settingsWatch(t, hub, hh, k) }
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer rcancel()
 

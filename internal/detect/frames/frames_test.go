@@ -1,7 +1,6 @@
 package frames
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"hash/fnv"
@@ -125,7 +124,7 @@ func TestFileEveryFrame(t *testing.T) {
 
 func TestMissingSourceRetries(t *testing.T) {
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	var logs syncBuffer
+	var logs vigiltest.SyncBuffer
 	r, err := New(Source{
 		URL: filepath.Join(t.TempDir(), "missing.avi"), Width: 64, Height: 48,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRestarts: 3,
@@ -474,27 +473,9 @@ func BenchmarkRTSPDecode(b *testing.B) {
 	b.ReportMetric(CPUPercent(r.CPU()-cpu0, wall), "cpu%")
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLiveShortFrameRestarts(t *testing.T) {
 	vigiltest.RequireTool(t, "head", "coreutils")
-	var logs syncBuffer
+	var logs vigiltest.SyncBuffer
 	r, err := New(Source{URL: "rtsp://camera.invalid/x", Width: 16, Height: 16, FFmpeg: fakeFFmpeg(t, "head -c 2000 /dev/urandom"),
 		MinBackoff: time.Millisecond, MaxRestarts: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
