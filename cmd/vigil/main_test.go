@@ -421,4 +421,3 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo export: %v", p)
 	}
 }
-
