@@ -14,12 +14,13 @@ import (
 	"vigil/internal/eventrec"
 )
 
-// MaxPayload bounds a [Payload]'s JSON, so that the sealed object fits in a
-// single Web Push record (4096 bytes).
+// MaxPayload bounds a [Payload]'s JSON as [Payload.Marshal] writes it and
+// [ParsePayload] reads it: an event's labels and zones are few and short.
 const MaxPayload = 2048
 
-// Payload is the notification content: event metadata only, never an image.
-// Its JSON is what [Sealer.Seal] seals and [OpenPayload] returns.
+// Payload is the notification content that MQTT and webhooks carry on the
+// household's own network: event metadata only, never an image. Pushes
+// that leave the home carry the sealed event record instead ([Sealer]).
 type Payload struct {
 	ID     string    `json:"id"`
 	Camera string    `json:"camera"`
