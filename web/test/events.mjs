@@ -19,27 +19,13 @@
 import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { launch, newPage, result, fail } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, deviceString } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
 const cam = process.env.CAMERA;
 const ctl = process.env.CONTROL_URL;
 const inbox = `${base}/h/${encodeURIComponent(hh)}/events`;
-
-async function signedInContext(browser, cookie, csrf) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const [name, ...rest] = cookie.split('=');
-  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
-  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), csrf);
-  return ctx;
-}
-
-async function deviceString(page) {
-  await page.goto(base + '/device');
-  const el = await page.waitForSelector('#device-string', { timeout: 20000 });
-  return (await el.textContent()).trim();
-}
 
 // rows reads the inbox as shown, waiting for the snapshots to settle.
 async function rows(page) {
@@ -116,7 +102,7 @@ const endpoint = `http://127.0.0.1:${pushService.address().port}/send/${b64u(ran
 const browser = await launch();
 const out = {};
 try {
-  const ctx = await signedInContext(browser, process.env.SESSION, process.env.CSRF);
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   await ctx.grantPermissions(['notifications'], { origin: base });
   // Headless Chromium has no push service: the browser's subscription is
   // replaced by one with this script's endpoint and keys.
@@ -128,7 +114,7 @@ try {
     }
   }, { endpoint, keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(uaAuth) } });
   const page = await newPage(ctx, 'enrolled');
-  const dev = await deviceString(page);
+  const dev = await deviceString(page, base);
   const enrol = await fetch(ctl + '/enrol', { method: 'POST', body: dev });
   if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
 
@@ -246,9 +232,9 @@ try {
   await ctx.close();
 
   // The never-enrolled browser.
-  const ctx2 = await signedInContext(browser, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
+  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
   const page2 = await newPage(ctx2, 'never-enrolled');
-  await deviceString(page2);
+  await deviceString(page2, base);
   await page2.goto(inbox);
   await page2.waitForSelector('#ev-not-enrolled, #ev-error.error', { timeout: 20000 });
   out.refusal = (await page2.textContent('#ev-not-enrolled').catch(() => '')) || (await page2.textContent('#ev-error'));

@@ -23,6 +23,26 @@ export async function newPage(context, name = 'page') {
   return page;
 }
 
+/**
+ * signedInContext opens a browser context signed in with a session cookie
+ * ("name=value", as the Go test passes it) and its CSRF token. opts go to
+ * browser.newContext (default viewport 1280x900).
+ */
+export async function signedInContext(browser, base, cookie, csrf, opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...opts });
+  const [name, ...rest] = cookie.split('=');
+  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
+  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), csrf);
+  return ctx;
+}
+
+/** deviceString opens the device page and returns this browser's device string. */
+export async function deviceString(page, base) {
+  await page.goto(base + '/device');
+  const el = await page.waitForSelector('#device-string', { timeout: 20000 });
+  return (await el.textContent()).trim();
+}
+
 /** totp computes the current RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret. */
 export function totp(secretB32, at = Date.now()) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

@@ -4,18 +4,14 @@
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL, SESSION, CSRF, PLAY_AT (a
 // moment in the altered segment, ms), ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, assert, fail } from './lib.mjs';
+import { launch, newPage, result, assert, fail, signedInContext, deviceString } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const browser = await launch();
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const [name, ...rest] = process.env.SESSION.split('=');
-  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
-  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), process.env.CSRF);
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   const page = await newPage(ctx, 'tamper');
-  await page.goto(base + '/device');
-  const dev = (await (await page.waitForSelector('#device-string')).textContent()).trim();
+  const dev = await deviceString(page, base);
   const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
   assert(res.status === 204, `enrolling the browser: ${res.status}`);
   await page.goto(`${base}/h/${encodeURIComponent(process.env.HOUSEHOLD)}/cam/${encodeURIComponent(process.env.CAMERA)}`);

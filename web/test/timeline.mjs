@@ -9,26 +9,12 @@
 // SEG_END (end of the segment holding PLAY_AT, ms), GAP_AFTER (start of the
 // recording after a gap), BACK_AT (in a segment never loaded), ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, fail, assert } from './lib.mjs';
+import { launch, newPage, result, fail, assert, signedInContext, deviceString } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
 const cam = process.env.CAMERA;
 const num = (k) => Number(process.env[k]);
-
-async function signedInContext(browser, cookie, csrf) {
-  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const [name, ...rest] = cookie.split('=');
-  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
-  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), csrf);
-  return ctx;
-}
-
-async function deviceString(page) {
-  await page.goto(base + '/device');
-  const el = await page.waitForSelector('#device-string', { timeout: 20000 });
-  return (await el.textContent()).trim();
-}
 
 async function openTimeline(page) {
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
@@ -92,9 +78,9 @@ const browser = await launch();
 const out = {};
 try {
   // The enrolled browser.
-  const ctx = await signedInContext(browser, process.env.SESSION, process.env.CSRF);
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { acceptDownloads: true });
   const page = await newPage(ctx, 'member');
-  const dev = await deviceString(page);
+  const dev = await deviceString(page, base);
   const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
   assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
 
@@ -187,9 +173,9 @@ try {
 
   // The never-enrolled browser: member account, session, device keys, but
   // not in the chain.
-  const ctx2 = await signedInContext(browser, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
+  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF, { acceptDownloads: true });
   const page2 = await newPage(ctx2, 'never-enrolled');
-  out.otherDevice = await deviceString(page2);
+  out.otherDevice = await deviceString(page2, base);
   await openTimeline(page2);
   await page2.waitForSelector('#tl-not-enrolled, #tl-error.error', { timeout: 20000 });
   out.refusal = (await page2.textContent('#tl-not-enrolled').catch(() => '')) || '';

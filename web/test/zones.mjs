@@ -18,7 +18,7 @@
 // ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried, and
 // of other labels), UNTICK (a label unticked), MIN_SCORE, ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, fail } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, deviceString } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -30,13 +30,9 @@ const control = process.env.CONTROL_URL;
 
 // context: a signed-in browser whose device is enrolled with role.
 async function context(role, label) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const [name, ...rest] = process.env.SESSION.split('=');
-  await ctx.addCookies([{ name, value: rest.join('='), url: base, httpOnly: true, sameSite: 'Strict' }]);
-  await ctx.addInitScript((t) => localStorage.setItem('vigil.csrf', t), process.env.CSRF);
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { viewport: { width: 1280, height: 1000 } });
   const page = await newPage(ctx, label);
-  await page.goto(base + '/device');
-  const dev = (await (await page.waitForSelector('#device-string', { timeout: 20000 })).textContent()).trim();
+  const dev = await deviceString(page, base);
   const enrol = await fetch(`${control}/enrol?role=${role}`, { method: 'POST', body: dev });
   if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
   return { ctx, page };
