@@ -9,32 +9,25 @@ import (
 
 // BenchmarkDetect is one whole detection (letterbox, network at 416, decode,
 // NMS) on a real 768x576 frame; run with GOMAXPROCS=1 for one core.
-func BenchmarkDetect(b *testing.B) {
-	m := testModel(b)
-	img := frame(b, "vtest.avi", 200, 768, 576)
-	ctx := context.Background()
-	b.ResetTimer()
-	c0 := cpuTime()
-	for b.Loop() {
-		if _, err := m.Detect(ctx, img); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportMs(b, c0)
-}
+func BenchmarkDetect(b *testing.B) { benchDetect(b, testModel(b)) }
 
 // BenchmarkDetect320 runs the network at 320x320.
-func BenchmarkDetect320(b *testing.B) { benchDetect(b, Options{InputSize: 320}) }
+func BenchmarkDetect320(b *testing.B) { benchDetect(b, loadBench(b, Options{InputSize: 320})) }
 
 // BenchmarkDetect2Threads runs at 416 with two goroutines per convolution
 // (run it with GOMAXPROCS=2).
-func BenchmarkDetect2Threads(b *testing.B) { benchDetect(b, Options{Threads: 2}) }
+func BenchmarkDetect2Threads(b *testing.B) { benchDetect(b, loadBench(b, Options{Threads: 2})) }
 
-func benchDetect(b *testing.B, o Options) {
+func loadBench(b *testing.B, o Options) *Model {
 	m, err := LoadOptions(DefaultDir(), o)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return m
+}
+
+// benchDetect times m's detections on one vtest frame.
+func benchDetect(b *testing.B, m *Model) {
 	img := frame(b, "vtest.avi", 200, 768, 576)
 	ctx := context.Background()
 	b.ResetTimer()
