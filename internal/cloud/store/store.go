@@ -156,6 +156,17 @@ type Access struct {
 	Action      string // e.g. "objects.list", "object.read", "chain.read"
 	Object      string // what was read (object key, camera, ...), "" for lists
 	Reason      string // why (the route, or a support ticket)
+	// Signed is the admin device's signature that authorised a change
+	// (docs/FORMAT.md, "Signed household actions"); nil for reads.
+	Signed *SignedAction
+}
+
+// SignedAction is a household action as an admin device signed it: the
+// exact body and signature it sent, so that every member can check it.
+type SignedAction struct {
+	Device string // the admin device's ID
+	Body   []byte // the signed JSON body
+	Sig    []byte // Ed25519 signature (64 bytes)
 }
 
 // Store is the cloud's metadata store. Implementations are safe for
