@@ -345,7 +345,7 @@ func TestSealInvalid(t *testing.T) {
 	other := newTestKeys(t, 0)
 	for name, h := range map[string]Header{
 		"kind 0":         {Kind: 0, Start: testStart},
-		"kind 5":         {Kind: 5, Start: testStart},
+		"kind 6":         {Kind: 6, Start: testStart},
 		"chunk small":    {Kind: KindClip, Start: testStart, ChunkSize: MinChunkSize - 1},
 		"chunk big":      {Kind: KindClip, Start: testStart, ChunkSize: MaxChunkSize + 1},
 		"chunk neg":      {Kind: KindClip, Start: testStart, ChunkSize: -1},

@@ -64,9 +64,10 @@ const (
 	KindSnapshot Kind = 2 // a still image
 	KindEvent    Kind = 3 // an event record (detections, zones, times)
 	KindClip     Kind = 4 // an exported or shared clip
+	KindState    Kind = 5 // a hub state record: what the hub verified (internal/history)
 )
 
-func (k Kind) valid() bool { return k >= KindSegment && k <= KindClip }
+func (k Kind) valid() bool { return k >= KindSegment && k <= KindState }
 
 // String returns the lower-case name of k, or "Kind(N)" for an unknown value.
 func (k Kind) String() string {
@@ -79,6 +80,8 @@ func (k Kind) String() string {
 		return "event"
 	case KindClip:
 		return "clip"
+	case KindState:
+		return "state"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -139,7 +142,7 @@ func timeRepresentable(t time.Time) bool {
 // checkHeader validates h for sealing and returns it with ChunkSize resolved.
 func checkHeader(h Header) (Header, error) {
 	if !h.Kind.valid() {
-		return h, fmt.Errorf("envelope: invalid header kind %d (want 1..4)", h.Kind)
+		return h, fmt.Errorf("envelope: invalid header kind %d (want 1..5)", h.Kind)
 	}
 	if h.ChunkSize == 0 {
 		h.ChunkSize = DefaultChunkSize

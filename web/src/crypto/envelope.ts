@@ -35,7 +35,7 @@ export const STANZA_SIZE = 85;
 export const FOOTER_SIZE = 112;
 const TAG = 16;
 const MAC_SIZE = 32;
-export const KIND_NAMES: Record<number, string> = { 1: 'segment', 2: 'snapshot', 3: 'event', 4: 'clip' };
+export const KIND_NAMES: Record<number, string> = { 1: 'segment', 2: 'snapshot', 3: 'event', 4: 'clip', 5: 'state' };
 
 const INFO_WRAP = utf8('vigil/envelope/v1/wrap');
 const INFO_PAYLOAD = utf8('vigil/envelope/v1/payload');
