@@ -56,9 +56,14 @@ func (s *SQLite) SetRetention(ctx context.Context, householdID string, r Retenti
 	if r.QuotaBytes < 0 || r.MaxAge < 0 {
 		return fmt.Errorf("store: retention of household %q: negative quota or age", householdID)
 	}
+	var dev, body, sig any // NULL without a signed action
+	if r.Signed != nil {
+		dev, body, sig = r.Signed.Device, r.Signed.Body, r.Signed.Sig
+	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE households SET quota_bytes = ?, max_age_ns = ? WHERE id = ?`,
-			r.QuotaBytes, int64(r.MaxAge), householdID)
+		res, err := tx.ExecContext(ctx, `
+UPDATE households SET quota_bytes = ?, max_age_ns = ?, settings_device = ?, settings_body = ?, settings_sig = ? WHERE id = ?`,
+			r.QuotaBytes, int64(r.MaxAge), dev, body, sig, householdID)
 		if err != nil {
 			return err
 		}
@@ -79,10 +84,16 @@ func (s *SQLite) SetRetention(ctx context.Context, householdID string, r Retenti
 func (s *SQLite) Retention(ctx context.Context, householdID string) (Retention, error) {
 	var r Retention
 	var age int64
-	err := s.r.QueryRowContext(ctx, `SELECT quota_bytes, max_age_ns FROM households WHERE id = ?`, householdID).Scan(&r.QuotaBytes, &age)
+	var dev sql.NullString
+	var body, sig []byte
+	err := s.r.QueryRowContext(ctx, `SELECT quota_bytes, max_age_ns, settings_device, settings_body, settings_sig FROM households WHERE id = ?`,
+		householdID).Scan(&r.QuotaBytes, &age, &dev, &body, &sig)
 	if err != nil {
 		return Retention{}, fmt.Errorf("store: retention of household %q: %w", householdID, notFound(err))
 	}
 	r.MaxAge = time.Duration(age)
+	if dev.Valid {
+		r.Signed = &SignedAction{Device: dev.String, Body: body, Sig: sig}
+	}
 	return r, nil
 }

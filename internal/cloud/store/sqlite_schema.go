@@ -181,6 +181,14 @@ CREATE TABLE push_vapid (
 	key TEXT    NOT NULL
 ) STRICT;
 `,
+		// -> the signed settings.set action behind a household's retention
+		// (NULL: none), and objects by upload time (the quota floor).
+		`
+ALTER TABLE households ADD COLUMN settings_device TEXT;
+ALTER TABLE households ADD COLUMN settings_body   BLOB;
+ALTER TABLE households ADD COLUMN settings_sig    BLOB;
+CREATE INDEX objects_created ON objects (household_id, created_ns);
+`,
 	}
 }
 

@@ -225,6 +225,10 @@ type Store interface {
 	DeleteObject(ctx context.Context, householdID, key string) error
 	// Usage returns the bytes of the household's objects.
 	Usage(ctx context.Context, householdID string) (int64, error)
+	// UploadedSince returns the bytes of the household's objects created
+	// (uploaded) at or after since, among those still held (0 for an
+	// unknown household).
+	UploadedSince(ctx context.Context, householdID string, since time.Time) (int64, error)
 	// OldestObjects returns up to n of the household's objects, oldest end
 	// first (for quota and retention).
 	OldestObjects(ctx context.Context, householdID string, n int) ([]Object, error)
@@ -306,7 +310,8 @@ type MemberStore interface {
 	// it is not a member.
 	DeleteMember(ctx context.Context, householdID, accountID string) error
 	// SetRetention stores the household's quota (0: the service default)
-	// and maximum age of objects (0: kept until the quota needs the room);
+	// and maximum age of objects (0: kept until the quota needs the room),
+	// and the signed action they came from (nil: none);
 	// ErrNotFound for an unknown household.
 	SetRetention(ctx context.Context, householdID string, r Retention) error
 	// Retention returns what SetRetention stored (zeros before).
@@ -317,6 +322,9 @@ type MemberStore interface {
 type Retention struct {
 	QuotaBytes int64         // 0: the service default (Household.QuotaBytes)
 	MaxAge     time.Duration // 0: no age limit
+	// Signed is the admin device's signed settings.set action these
+	// settings came from, kept so that hubs can check them; nil before any.
+	Signed *SignedAction
 }
 
 // PushSub is a browser's Web Push subscription for one household's events,

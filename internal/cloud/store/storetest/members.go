@@ -61,6 +61,18 @@ func testRetention(t *testing.T, s store.Store) {
 	if other.MaxAge != 0 {
 		t.Errorf("hh-2 max age = %v, want 0 (set only on hh-1)", other.MaxAge)
 	}
+	// The signed action the settings came from is kept with them, and
+	// replaced (or dropped) by the next SetRetention.
+	signed := store.Retention{QuotaBytes: 1 << 30, Signed: &store.SignedAction{Device: "dadmin", Body: []byte(`{"v":1}`), Sig: sum("sig")}}
+	ok(t, s.SetRetention(ctx, "hh-1", signed), "SetRetention signed")
+	got, err = s.Retention(ctx, "hh-1")
+	ok(t, err, "Retention")
+	same(t, "Retention with its signed action", got, signed)
+	other, err = s.Retention(ctx, "hh-2")
+	ok(t, err, "Retention hh-2")
+	if other.Signed != nil {
+		t.Errorf("hh-2 has the signed action of hh-1: %+v", other.Signed)
+	}
 	ok(t, s.SetRetention(ctx, "hh-1", store.Retention{}), "SetRetention back to defaults")
 	got, err = s.Retention(ctx, "hh-1")
 	ok(t, err, "Retention")

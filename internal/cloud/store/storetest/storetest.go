@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PutObjectRace", testPutObjectRace},
 		{"Objects", testObjects},
 		{"CamerasUsageDelete", testCamerasUsageDelete},
+		{"UploadedSince", testUploadedSince},
 		{"OldestObjects", testOldestObjects},
 		{"Pairing", testPairing},
 		{"PairingRace", testPairingRace},
