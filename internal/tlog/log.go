@@ -72,10 +72,10 @@ type Log struct {
 
 	mu       sync.Mutex // serialises Append; guards the fields below
 	edge     *edge
-	cp       []byte            // the stored checkpoint note
-	sizes    map[string]int64  // witness name → size it last cosigned
-	leftover [][]byte          // entries stored past the checkpoint by a failed Append
-	broken   bool              // an Append failed: reload from the storage first
+	cp       []byte           // the stored checkpoint note
+	sizes    map[string]int64 // witness name → size it last cosigned
+	leftover [][]byte         // entries stored past the checkpoint by a failed Append
+	broken   bool             // an Append failed: reload from the storage first
 
 	pubMu sync.RWMutex // guards pub
 	pub   published
