@@ -13,18 +13,9 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	vtlog "vigil/internal/tlog"
 )
-
-// SizeMismatch is the error [Client.AddCheckpoint] returns when the witness
-// holds a checkpoint of another size than the old size the log sent (409
-// Conflict with the size). The log retries with a proof from Size.
-type SizeMismatch struct {
-	Size int64 // the size of the checkpoint the witness last cosigned
-}
-
-func (e *SizeMismatch) Error() string {
-	return fmt.Sprintf("the witness last cosigned a checkpoint of size %d (send a consistency proof from that size)", e.Size)
-}
 
 // ErrConflict is returned (wrapped) when the witness refuses a checkpoint
 // because it cosigned another one of the same size with a different root:
@@ -39,14 +30,16 @@ var ErrBadCosignature = errors.New("the witness's answer is not a valid cosignat
 // maxResponseBytes bounds what the client reads of a witness's answer.
 const maxResponseBytes = 64 << 10
 
-// Client asks one witness to cosign checkpoints (the log's side of C2SP
-// tlog-witness add-checkpoint). Its fields are read-only once in use.
+// Client asks one witness to cosign checkpoints: the log's side of C2SP
+// tlog-witness add-checkpoint, a [vtlog.Witness]. Its fields are read-only
+// once in use.
 type Client struct {
 	// URL is the witness's submission prefix: the client POSTs to
 	// URL + "/add-checkpoint".
 	URL string
-	// Verifier is the witness's cosignature verifier ([NewVerifier] reads
-	// it from the witness's vkey). Its name is the witness's name.
+	// Verifier is the witness's cosignature verifier
+	// ([vtlog.NewCosignatureVerifier] reads it from the witness's vkey).
+	// Its name is the witness's name.
 	Verifier note.Verifier
 	// HTTP sends the requests (nil: http.DefaultClient). Bound each call
 	// with its context.
@@ -61,7 +54,8 @@ func (c *Client) Name() string { return c.Verifier.Name() }
 // witness last cosigned (0 for none, with an empty proof). It returns the
 // witness's signature lines (each "— name base64\n"), only those that are
 // valid cosignatures by c.Verifier over checkpoint; lines by other keys are
-// dropped. When the witness holds another size it returns *SizeMismatch.
+// dropped. When the witness holds another size it returns
+// *[vtlog.SizeMismatch] with that size.
 func (c *Client) AddCheckpoint(ctx context.Context, oldSize int64, proof tlog.TreeProof, checkpoint []byte) ([]byte, error) {
 	if c.Verifier == nil {
 		return nil, errors.New("witness client: no Verifier for the witness's key")
@@ -122,7 +116,7 @@ func (c *Client) AddCheckpoint(ctx context.Context, oldSize int64, proof tlog.Tr
 			if n == oldSize {
 				return nil, fmt.Errorf("witness %s: %w", c.Name(), ErrConflict)
 			}
-			return nil, &SizeMismatch{Size: n}
+			return nil, &vtlog.SizeMismatch{Size: n}
 		}
 		return nil, fmt.Errorf("witness %s: %w: %s", c.Name(), ErrConflict, firstLine(b))
 	default:
@@ -131,21 +125,40 @@ func (c *Client) AddCheckpoint(ctx context.Context, oldSize int64, proof tlog.Tr
 }
 
 // checkCosignatures keeps the lines of answer that are valid cosignatures by
-// c.Verifier over text, and fails if there is none or one is invalid.
+// c.Verifier over text. Lines by other keys are dropped; a line under the
+// witness's own name and key hash that does not verify, a malformed line, or
+// an answer without a valid cosignature fails.
 func (c *Client) checkCosignatures(text string, answer []byte) ([]byte, error) {
 	if len(answer) == 0 || answer[len(answer)-1] != '\n' {
 		return nil, fmt.Errorf("witness %s: %w: the answer is not signature lines", c.Name(), ErrBadCosignature)
 	}
-	n, err := note.Open(append([]byte(text+"\n"), answer...), note.VerifierList(c.Verifier))
-	if err != nil {
-		return nil, fmt.Errorf("witness %s: %w: %v", c.Name(), ErrBadCosignature, err)
-	}
+	known := note.VerifierList(c.Verifier)
 	var out bytes.Buffer
-	for _, s := range n.Sigs {
-		fmt.Fprintf(&out, "— %s %s\n", s.Name, s.Base64)
+	seen := map[string]bool{}
+	for i, line := range bytes.SplitAfter(answer[:len(answer)-1], []byte("\n")) {
+		line = append(bytes.TrimSuffix(line, []byte("\n")), '\n')
+		// Each line on its own: note.Open checks only the first of several
+		// signatures by one key.
+		n, err := note.Open(append([]byte(text+"\n"), line...), known)
+		var unverified *note.UnverifiedNoteError
+		switch {
+		case errors.As(err, &unverified):
+			continue // another key's signature
+		case err != nil:
+			return nil, fmt.Errorf("witness %s: %w: line %d: %v", c.Name(), ErrBadCosignature, i+1, err)
+		}
+		if s := n.Sigs[0]; !seen[s.Base64] {
+			seen[s.Base64] = true
+			fmt.Fprintf(&out, "— %s %s\n", s.Name, s.Base64)
+		}
+	}
+	if out.Len() == 0 {
+		return nil, fmt.Errorf("witness %s: %w: no cosignature by its key", c.Name(), ErrBadCosignature)
 	}
 	return out.Bytes(), nil
 }
+
+var _ vtlog.Witness = (*Client)(nil)
 
 // firstLine returns the first line of a witness's error answer, shortened,
 // for an error message.

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"vigil/internal/vigiltest"
+
+	vtlog "vigil/internal/tlog"
 )
 
 // testLog is a small in-memory Merkle log built with x/mod's tlog: its
@@ -135,15 +137,21 @@ type testWitness struct {
 
 func startWitness(t testing.TB, dir string, logs ...*testLog) *testWitness {
 	t.Helper()
-	s, _, err := LoadOrCreateKey(dir, witnessName)
+	m := map[string]string{}
+	for _, l := range logs {
+		m[l.origin] = l.vkey
+	}
+	return startNamedWitness(t, dir, witnessName, m)
+}
+
+// startNamedWitness starts a witness named name for logs (origin → vkey).
+func startNamedWitness(t testing.TB, dir, name string, logs map[string]string) *testWitness {
+	t.Helper()
+	s, _, err := LoadOrCreateKey(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Dir: dir, Signer: s, Logs: map[string]string{}, Logger: vigiltest.Logger(t)}
-	for _, l := range logs {
-		cfg.Logs[l.origin] = l.vkey
-	}
-	w, err := New(cfg)
+	w, err := New(Config{Dir: dir, Signer: s, Logs: logs, Logger: vigiltest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +194,7 @@ func (tw *testWitness) mustCosign(t testing.TB, old int64, proof tlog.TreeProof,
 	if a.status != http.StatusOK {
 		t.Fatalf("add-checkpoint: %d %q, want 200", a.status, a.body)
 	}
-	v, err := NewVerifier(tw.VerifierKey())
+	v, err := vtlog.NewCosignatureVerifier(tw.VerifierKey())
 	if err != nil {
 		t.Fatal(err)
 	}

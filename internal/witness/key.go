@@ -3,12 +3,9 @@ package witness
 import (
 	"bufio"
 	"bytes"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"filippo.io/torchwood"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // KeyFile is the name of the witness's private key in its state directory.
@@ -144,66 +140,3 @@ func validName(name string) bool {
 	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 &&
 		!strings.Contains(name, "+")
 }
-
-// NewVerifier parses a witness's cosignature verifier key, the vkey that
-// [Witness.VerifierKey] and 'vigil witness key' print:
-// "<name>+<hash>+<base64(0x04 || Ed25519 public key)>" (C2SP
-// tlog-cosignature, Ed25519 cosignature/v1). The verifier accepts only
-// cosignatures by that key over a well-formed checkpoint, exactly as
-// torchwood's [torchwood.CosignatureVerifier] does (it is one).
-func NewVerifier(vkey string) (*torchwood.CosignatureVerifier, error) {
-	bad := func(why string) error {
-		return fmt.Errorf("witness key %q: %s (hint: copy the line 'vigil witness key' prints)", vkey, why)
-	}
-	// Names cannot contain '+'; base64 can.
-	name, rest, ok1 := strings.Cut(vkey, "+")
-	hash16, key64, ok2 := strings.Cut(rest, "+")
-	if !ok1 || !ok2 {
-		return nil, bad("not of the form name+hash+key")
-	}
-	hash, err := strconv.ParseUint(hash16, 16, 32)
-	if err != nil || len(hash16) != 8 {
-		return nil, bad("the key hash is not 8 hex digits")
-	}
-	key, err := base64.StdEncoding.DecodeString(key64)
-	if err != nil || len(key) == 0 {
-		return nil, bad("the key is not base64")
-	}
-	if key[0] != algCosignatureV1 {
-		return nil, bad(fmt.Sprintf("key type 0x%02x is not a cosignature/v1 key (0x04); a log's key (0x01) cannot cosign", key[0]))
-	}
-	if len(key) != 1+ed25519.PublicKeySize {
-		return nil, bad("the key is not 32 bytes")
-	}
-	if !validName(name) {
-		return nil, bad("the name is not a valid key name")
-	}
-	if want := vkeyHash(name, key); uint32(hash) != want {
-		return nil, bad("the key hash does not match the name and key")
-	}
-	s, err := torchwood.NewCosignatureSigner(name, publicOnly(key[1:]))
-	if err != nil {
-		return nil, bad(err.Error())
-	}
-	return s.Verifier(), nil
-}
-
-func vkeyHash(name string, key []byte) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte("\n"))
-	h.Write(key)
-	return binary.BigEndian.Uint32(h.Sum(nil))
-}
-
-// publicOnly is an Ed25519 public key posing as a crypto.Signer, so that
-// torchwood builds a verifier for it; it cannot sign.
-type publicOnly []byte
-
-func (p publicOnly) Public() crypto.PublicKey { return ed25519.PublicKey(p) }
-
-func (publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
-	return nil, errors.New("witness: a verifier key cannot sign")
-}
-
-var _ note.Verifier = (*torchwood.CosignatureVerifier)(nil)

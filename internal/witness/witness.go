@@ -13,7 +13,8 @@
 //     checkpoints of one size with different roots (a split view) are
 //     refused and kept as evidence.
 //   - its state directory (docs/WITNESS.md lists the files) and its key
-//     ([LoadOrCreateKey], [NewVerifier]).
+//     ([LoadOrCreateKey]; clients read its vkey with
+//     tlog.NewCosignatureVerifier).
 //   - [Client], the log's side of add-checkpoint: it returns cosignatures
 //     only after checking that they are valid ones by the witness it
 //     addressed over the checkpoint it sent.
