@@ -63,6 +63,9 @@ func TestAppendVariedBatches(t *testing.T) {
 		}
 		checkpoints = append(checkpoints, cp)
 	}
+	if c.Latest().Hash != rootOf(entries(0, n)) {
+		t.Errorf("the log's root is not the RFC 6962 root of its entries")
+	}
 	for _, w := range tl.witnesses {
 		if w.Size(origin) != n {
 			t.Errorf("witness %s last cosigned size %d, want %d", w.Name(), w.Size(origin), n)
