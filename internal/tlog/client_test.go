@@ -336,7 +336,7 @@ func TestPolicyBody(t *testing.T) {
 	}{
 		{origin + "\n5\n" + root + "\n", true},
 		{origin + "\n0\n" + empty + "\n", true},
-		{origin + "\n0\n" + root + "\n", false},           // size 0, not the empty root
+		{origin + "\n0\n" + root + "\n", false},            // size 0, not the empty root
 		{origin + "\n5\n" + root + "\nextension\n", false}, // extension lines
 		{"other.test/tlog\n5\n" + root + "\n", false},      // other origin
 		{origin + "\n05\n" + root + "\n", false},           // not canonical
