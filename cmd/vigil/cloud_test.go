@@ -243,6 +243,18 @@ func TestCloudEndToEnd(t *testing.T) {
 		t.Error("the second device's export differs")
 	}
 
+	// Another person's account joins the household's accounts: a change
+	// only an admin device signs (the phone is a member device).
+	if _, stderr, err := vigil(t, "signup", "--cloud", cloudURL, "--email", "bob@example.com", "--password-file", pwFile); err != nil {
+		t.Fatalf("signup bob: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := vigil(t, "household", "invite", "bob@example.com", "--profile", phone); err == nil || !strings.Contains(stderr, "only an admin device") {
+		t.Errorf("a member device signed an invite: %v\n%s", err, stderr)
+	}
+	if out, stderr, err := vigil(t, "household", "invite", " Bob@Example.com", "--profile", profile); err != nil || !strings.Contains(out, "bob@example.com can now see") {
+		t.Errorf("household invite: %v\n%s%s", err, out, stderr)
+	}
+
 	// G2 insider scan.
 	keys, err := keydir.ParseDeviceKeys(mustRead(t, filepath.Join(profile, "device.key")))
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/detect/nanodet"
 	"vigil/internal/envelope"
+	"vigil/internal/history"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
@@ -487,7 +488,17 @@ func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	inv, err := d.c.CreateInvite(ctx, d.HouseholdID, keydir.RoleAdmin, 30*time.Minute)
+	now := time.Now()
+	a, err := history.NewAction(d.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: keydir.RoleAdmin,
+		Expires: now.Add(30 * time.Minute).Truncate(time.Millisecond)}, now)
+	if err != nil {
+		return "", err
+	}
+	signed, err := history.SignAction(d.admin, a)
+	if err != nil {
+		return "", err
+	}
+	inv, err := d.c.CreateInvite(ctx, d.HouseholdID, signed)
 	if err != nil {
 		return "", err
 	}

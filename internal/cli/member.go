@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud/client"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 	"vigil/internal/pairing"
@@ -512,7 +513,9 @@ func householdJoin(e env, args []string) error {
 }
 
 // householdInvite lets another person's account read the household's
-// (sealed) objects; their devices still need 'household add-device'.
+// (sealed) objects; their devices still need 'household add-device'. This
+// device signs the change (a member.add household action): it must be an
+// admin device of the household's chain.
 func householdInvite(e env, args []string) error {
 	fs := newFlags(e, "household invite", "EMAIL [--role member|admin] [--household ID] [--profile DIR]")
 	role := fs.String("role", "member", "member or admin (admins can invite and change the chain)")
@@ -540,9 +543,44 @@ func householdInvite(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.AddMember(e.ctx, h.HouseholdID, email, *role); err != nil {
+	if *role != keydir.RoleMember && *role != keydir.RoleAdmin {
+		return fmt.Errorf("%w: --role is member or admin", ErrUsage)
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	k, st, err := p.adminDevice(e, c, h)
+	if err != nil {
+		return err
+	}
+	a, err := history.NewAction(h.HouseholdID, history.MemberAddParams{Email: email, Role: *role}, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	signed, err := history.SignAction(k, a)
+	if err != nil {
+		return err
+	}
+	if err := c.AddMember(e.ctx, st.HouseholdID, signed); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s can now see household %s's recordings list; to open footage their device needs 'vigil household add-device'\n", email, h.HouseholdID)
 	return nil
+}
+
+// adminDevice returns this device's keys and the household's verified
+// chain, if this device is an admin device of it: only those sign changes
+// to the household (docs/FORMAT.md, "Signed household actions").
+func (p profile) adminDevice(e env, c *client.Client, h *pinnedHousehold) (*keydir.DeviceKeys, *keydir.State, error) {
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := p.verifiedChain(e.ctx, c, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d, ok := st.Devices[k.ID()]; !ok || d.Role != keydir.RoleAdmin {
+		return nil, nil, fmt.Errorf("only an admin device of household %s can sign this change, and this device (%s) is not one "+
+			"(hint: run it on an admin device, or have an admin make this device one)", h.HouseholdID, k.ID())
+	}
+	return k, st, nil
 }

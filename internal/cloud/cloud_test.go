@@ -25,6 +25,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/vigiltest"
 )
@@ -783,16 +784,19 @@ func TestAddMember(t *testing.T) {
 	if status, _, _ := bob.c.Raw(ctx, "GET", hh+"/objects", nil); status != 404 {
 		t.Fatalf("bob before: %d", status)
 	}
-	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"bob@example.com"}`)); status != 201 {
+	add := func(m *member, email string) []byte {
+		return body(e.action(m.keys, st.HouseholdID, history.MemberAddParams{Email: email, Role: "member"}))
+	}
+	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", add(alice, "bob@example.com")); status != 201 {
 		t.Fatalf("add bob: %d %s", status, b)
 	}
 	if status, b, _ := bob.c.Raw(ctx, "GET", hh+"/objects", nil); status != 200 {
 		t.Fatalf("bob after: %d %s", status, b)
 	}
-	if status, _, _ := bob.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"carol@example.com"}`)); status != 403 {
+	if status, _, _ := bob.c.Raw(ctx, "POST", hh+"/members", add(bob, "carol@example.com")); status != 403 {
 		t.Errorf("a member added an account: %d", status)
 	}
-	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", []byte(`{"email":"nobody@example.com"}`)); status != 404 || !strings.Contains(string(b), "sign up") {
+	if status, b, _ := alice.c.Raw(ctx, "POST", hh+"/members", add(alice, "nobody@example.com")); status != 404 || !strings.Contains(string(b), "sign up") {
 		t.Errorf("unknown e-mail: %d %s", status, b)
 	}
 	_ = carol

@@ -27,6 +27,7 @@ import (
 	"vigil/internal/cloud"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/notify/webpush"
 )
@@ -479,9 +480,7 @@ func TestEventsPushAfterRemoval(t *testing.T) {
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
 	hh := "/v1/households/" + st.HouseholdID
-	if status, body := post(t, alice.c, hh+"/members", []byte(`{"email":"bob@example.com","role":"member"}`)); status != 201 {
-		t.Fatalf("add bob: %d %s", status, body)
-	}
+	e.addMember(alice, st.HouseholdID, "bob@example.com", "member")
 	ps := newPushService(t)
 	ua, _ := ecdh.P256().GenerateKey(rand.Reader)
 	secret := make([]byte, 16)
@@ -496,8 +495,9 @@ func TestEventsPushAfterRemoval(t *testing.T) {
 	sub(bob, "/bob") // older: delivered first
 	e.clock.Add(time.Second)
 	sub(alice, "/alice")
-	if status, body := call(t, alice.c, "DELETE", hh+"/members/"+bob.accountID(t), nil); status != 200 {
-		t.Fatalf("remove bob: %d %s", status, body)
+	if err := alice.c.RemoveMember(context.Background(), st.HouseholdID, bob.accountID(t),
+		e.action(alice.keys, st.HouseholdID, history.MemberRemoveParams{Account: bob.accountID(t)})); err != nil {
+		t.Fatalf("remove bob: %v", err)
 	}
 	hub.event(record(time.Unix(1_800_000_000, 0).UTC(), eventrec.StateStart))
 	select {

@@ -139,10 +139,7 @@ func TestJoinInviteBounds(t *testing.T) {
 	rand.Read(secret)
 
 	// Declining makes no room for ever more requests.
-	inv, err := alice.c.CreateInvite(ctx, hh, "member", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := e.invite(alice, hh, "member", time.Hour)
 	const total = 16
 	for i := range total {
 		rid, _, _ := joinRequest(t, carol, inv.ID, secret)
@@ -157,10 +154,7 @@ func TestJoinInviteBounds(t *testing.T) {
 	}
 
 	// A used invite: no new requests, and no life past its expiry.
-	inv, err = alice.c.CreateInvite(ctx, hh, "member", 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv = e.invite(alice, hh, "member", 5*time.Minute)
 	rid, _, dev := joinRequest(t, bob, inv.ID, secret)
 	dk, err := vmember.ParseDevice(dev, keydir.RoleMember, "phone")
 	if err != nil {

@@ -3,18 +3,31 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"vigil/internal/cloud/store"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 )
 
-// Household management for the web app: the member list, retention
-// settings, and devices joining by approval.
+// Household management for the web app and the CLI: the member list,
+// retention settings, and devices joining by approval.
+//
+// Signed changes. Retention settings, invites and account membership are
+// changed only by a household action signed by an admin device of the
+// household's current chain (docs/FORMAT.md, "Signed household actions"):
+// the request is {"device","body","sig"} and nothing else, every parameter
+// comes from the signed body, and the account must be an admin account as
+// well. A taken-over account — both factors — without an admin device's
+// key changes nothing (G3, G4). Each accepted change is recorded with the
+// signed action before it takes effect, so every member can check who
+// authorised it; hubs fetch the signed settings (GET /v1/hub/settings) and
+// check them the same way.
 //
 // Joining by approval. An admin device creates an invite (the cloud keeps
 // its ID, role and expiry) and makes a link /join/{invite}#{secret}: the
@@ -46,14 +59,27 @@ const (
 	usedInviteGrace = 10 * time.Minute
 	// minMaxAge is the shortest retention a household may set.
 	minMaxAge = time.Hour
+	// quotaFloorWindow: a quota may not be set below what the household's
+	// hubs uploaded in this window (it would delete the last day's footage
+	// at the next upload).
+	quotaFloorWindow = 24 * time.Hour
+	// maxSignedBytes bounds a signed action's request body.
+	maxSignedBytes = 16 << 10
+	// maxActionNonces bounds the nonces remembered per household within
+	// history.ActionSkew, and maxActionNoncesTotal those of every
+	// household: past them signed changes wait.
+	maxActionNonces      = 256
+	maxActionNoncesTotal = 100_000
 )
 
 func (s *Server) householdRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/households/{hh}/members", auth: authMember, action: "members.list", h: s.listMembers},
+		{method: "POST", pattern: "/v1/households/{hh}/members", auth: authAdmin, h: s.addMember},
 		{method: "DELETE", pattern: "/v1/households/{hh}/members/{account}", auth: authAdmin, h: s.deleteMember},
 		{method: "GET", pattern: "/v1/households/{hh}/settings", auth: authMember, action: "settings.read", h: s.getSettings},
 		{method: "PUT", pattern: "/v1/households/{hh}/settings", auth: authAdmin, h: s.putSettings},
+		{method: "GET", pattern: "/v1/hub/settings", auth: authDevice, h: s.hubSettings},
 
 		{method: "POST", pattern: "/v1/households/{hh}/invites", auth: authAdmin, h: s.createInvite},
 		{method: "GET", pattern: "/v1/households/{hh}/invites", auth: authAdmin, action: "invites.list", h: s.listInvites},
@@ -66,6 +92,117 @@ func (s *Server) householdRoutes() []route {
 		{method: "POST", pattern: "/v1/invites/{id}/requests", auth: authAccount, h: s.postJoinRequest},
 		{method: "GET", pattern: "/v1/invites/{id}/requests/{rid}", auth: authAccount, h: s.getJoinRequest},
 	}
+}
+
+// Signed household actions.
+
+// signedAction reads the request's signed action and checks it for the
+// call's household: well formed, the action want, signed by an admin
+// device of the household's verified chain, within history.ActionSkew of
+// the service's clock and with a nonce not seen before.
+func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, want string) (history.Action, history.Signed, error) {
+	b, err := readBody(w, r, maxSignedBytes)
+	if err != nil {
+		return history.Action{}, history.Signed{}, err
+	}
+	sa, err := history.ParseSigned(b)
+	if err != nil {
+		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest,
+			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", actionMessage(err))
+	}
+	st, err := s.state(r.Context(), c.household)
+	if err != nil {
+		return history.Action{}, history.Signed{}, err
+	}
+	now := s.now()
+	a, err := history.VerifyAction(sa, st, c.household.ID, now, history.ActionSkew)
+	switch {
+	case errors.Is(err, history.ErrActionMalformed):
+		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "%s", actionMessage(err))
+	case errors.Is(err, history.ErrActionSignature), errors.Is(err, history.ErrActionTime):
+		return history.Action{}, history.Signed{}, errorf(http.StatusUnauthorized, "%s", actionMessage(err))
+	case errors.Is(err, history.ErrActionSigner):
+		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden,
+			"only an admin device of this household can sign this change: %s", actionMessage(err))
+	case errors.Is(err, history.ErrActionHousehold):
+		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden, "%s", actionMessage(err))
+	case err != nil:
+		return history.Action{}, history.Signed{}, err
+	}
+	if a.Action != want {
+		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "this request takes a signed %q action, not %q", want, a.Action)
+	}
+	if err := s.useNonce(c.household.ID, a, now); err != nil {
+		return history.Action{}, history.Signed{}, err
+	}
+	return a, sa, nil
+}
+
+// actionMessage is a history error as the API says it.
+func actionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
+
+// useNonce remembers a's nonce until its time has left the window (when
+// VerifyAction refuses it anyway), and refuses a nonce seen before.
+func (s *Server) useNonce(hh string, a history.Action, now time.Time) error {
+	pendingJoins.mu.Lock()
+	defer pendingJoins.mu.Unlock()
+	all := pendingJoins.nonces[s]
+	if all == nil {
+		all = map[string]map[string]time.Time{}
+		pendingJoins.nonces[s] = all
+	}
+	prune := func(hh string) {
+		for n, until := range all[hh] {
+			if now.After(until) {
+				delete(all[hh], n)
+				pendingJoins.nonceCount[s]--
+			}
+		}
+		if len(all[hh]) == 0 {
+			delete(all, hh)
+		}
+	}
+	prune(hh)
+	key := string(a.Nonce)
+	if _, ok := all[hh][key]; ok {
+		return errorf(http.StatusConflict, "this signed action was used already (replayed nonce); sign the change again")
+	}
+	if pendingJoins.nonceCount[s] >= maxActionNoncesTotal {
+		for h := range all {
+			prune(h)
+		}
+	}
+	if len(all[hh]) >= maxActionNonces || pendingJoins.nonceCount[s] >= maxActionNoncesTotal {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many signed changes in the last minutes; try again shortly",
+			retryAfter: int(history.ActionSkew / time.Second)}
+	}
+	if all[hh] == nil {
+		all[hh] = map[string]time.Time{}
+	}
+	all[hh][key] = a.Time.Add(history.ActionSkew)
+	pendingJoins.nonceCount[s]++
+	return nil
+}
+
+// recordSigned records an accepted change with the signed action that
+// authorised it. It runs before the change takes effect: a change that
+// cannot be recorded does not happen.
+func (s *Server) recordSigned(r *http.Request, c *call, action, object string, sa history.Signed) error {
+	err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: c.household.ID, Actor: c.account.ID,
+		ActorKind: "account", Action: action, Object: object, Reason: r.Method + " " + routePath(r),
+		Signed: &store.SignedAction{Device: sa.Device, Body: sa.Body, Sig: sa.Sig}})
+	if err != nil {
+		return fmt.Errorf("recording a signed change: %w", err)
+	}
+	return nil
+}
+
+// routePath is the route's pattern without its method ("/v1/households/{hh}/settings").
+func routePath(r *http.Request) string {
+	if _, p, ok := strings.Cut(r.Pattern, " "); ok {
+		return p
+	}
+	return r.URL.Path
 }
 
 // Members.
@@ -96,10 +233,60 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
-// deleteMember takes an account out of the household (its devices stay in
-// the chain until an admin device removes them). The last admin stays.
+// addMember lets another account see the household's objects and chain,
+// as a signed member.add action says. Account membership is access to
+// ciphertext only: opening footage needs a device the chain's admins added
+// ('vigil household add-device', or an invite).
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request, c *call) error {
+	a, sa, err := s.signedAction(w, r, c, history.ActionMemberAdd)
+	if err != nil {
+		return err
+	}
+	p, err := a.MemberAdd()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
+	}
+	email, err := NormalizeEmail(p.Email)
+	if err != nil {
+		return err
+	}
+	if email != p.Email {
+		return errorf(http.StatusBadRequest, "email: sign the address as %q (trimmed, lower case)", email)
+	}
+	acct, err := s.st.AccountByEmail(r.Context(), email)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no account has this e-mail address (hint: they sign up first with 'vigil signup')")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.recordSigned(r, c, history.ActionMemberAdd, acct.ID, sa); err != nil {
+		return err
+	}
+	if err := s.st.PutMember(r.Context(), store.Member{HouseholdID: c.household.ID, AccountID: acct.ID, Role: p.Role, Created: s.now().UTC()}); err != nil {
+		return err
+	}
+	s.log.Info("member added", "household", c.household.ID, "account", acct.ID, "role", p.Role, "device", sa.Device)
+	writeJSON(w, http.StatusCreated, map[string]string{"account_id": acct.ID, "role": p.Role})
+	return nil
+}
+
+// deleteMember takes an account out of the household, as a signed
+// member.remove action says (its devices stay in the chain until an admin
+// device removes them). The last admin stays.
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) error {
+	a, sa, err := s.signedAction(w, r, c, history.ActionMemberRemove)
+	if err != nil {
+		return err
+	}
+	p, err := a.MemberRemove()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
+	}
 	id := r.PathValue("account")
+	if p.Account != id {
+		return errorf(http.StatusBadRequest, "the signed action removes account %s, not %s", p.Account, id)
+	}
 	ms, err := s.st.Members(r.Context(), c.household.ID)
 	if err != nil {
 		return err
@@ -117,12 +304,15 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) e
 	if !found {
 		return errNotFound
 	}
+	if err := s.recordSigned(r, c, history.ActionMemberRemove, id, sa); err != nil {
+		return err
+	}
 	if err := s.st.DeleteMember(r.Context(), c.household.ID, id); errors.Is(err, store.ErrNotFound) {
 		return errNotFound
 	} else if err != nil {
 		return err
 	}
-	s.log.Info("member removed", "household", c.household.ID, "account", id, "by", c.account.ID)
+	s.log.Info("member removed", "household", c.household.ID, "account", id, "by", c.account.ID, "device", sa.Device)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "removed"})
 	return nil
 }
@@ -137,11 +327,6 @@ func moreAdmins(ms []store.Member, except string) bool {
 }
 
 // Retention settings.
-
-type settingsJSON struct {
-	QuotaBytes    int64 `json:"quota_bytes"`     // 0: the service default
-	MaxAgeSeconds int64 `json:"max_age_seconds"` // 0: no age limit
-}
 
 func (s *Server) settingsOut(ret store.Retention) map[string]any {
 	return map[string]any{
@@ -161,10 +346,17 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
+// putSettings sets the retention a signed settings.set action says. A
+// quota below what the household's hubs uploaded in the last day is
+// refused: it would delete that footage at the next upload.
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req settingsJSON
-	if err := decodeJSON(w, r, &req); err != nil {
+	a, sa, err := s.signedAction(w, r, c, history.ActionSettingsSet)
+	if err != nil {
 		return err
+	}
+	req, err := a.Settings()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
 	}
 	if req.QuotaBytes < 0 || req.QuotaBytes > s.opt.QuotaBytes {
 		return errorf(http.StatusBadRequest, "quota_bytes: 0 (the service default) up to %d", s.opt.QuotaBytes)
@@ -173,7 +365,20 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	if req.MaxAgeSeconds < 0 || (age > 0 && age < minMaxAge) || req.MaxAgeSeconds > 100*365*24*3600 {
 		return errorf(http.StatusBadRequest, "max_age_seconds: 0 (no age limit) or at least %d", int64(minMaxAge/time.Second))
 	}
-	ret := store.Retention{QuotaBytes: req.QuotaBytes, MaxAge: age}
+	if req.QuotaBytes > 0 {
+		floor, err := s.st.UploadedSince(r.Context(), c.household.ID, s.now().Add(-quotaFloorWindow))
+		if err != nil {
+			return err
+		}
+		if req.QuotaBytes < floor {
+			return errorf(http.StatusConflict, "quota_bytes %d is below the %d bytes this household's hubs uploaded in the last 24 hours, "+
+				"which it would delete (hint: choose at least %d bytes, or 0 for the service default)", req.QuotaBytes, floor, floor)
+		}
+	}
+	if err := s.recordSigned(r, c, history.ActionSettingsSet, "", sa); err != nil {
+		return err
+	}
+	ret := store.Retention{QuotaBytes: req.QuotaBytes, MaxAge: age, Signed: &store.SignedAction{Device: sa.Device, Body: sa.Body, Sig: sa.Sig}}
 	if err := s.st.SetRetention(r.Context(), c.household.ID, ret); errors.Is(err, store.ErrNotFound) {
 		return errNotFound
 	} else if err != nil {
@@ -182,8 +387,37 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	s.usage.mu.Lock()
 	delete(s.usage.checked, c.household.ID) // apply a shorter age at the next upload
 	s.usage.mu.Unlock()
-	s.log.Info("retention set", "household", c.household.ID, "quota_bytes", ret.QuotaBytes, "max_age", ret.MaxAge)
+	s.log.Info("retention set", "household", c.household.ID, "quota_bytes", ret.QuotaBytes, "max_age", ret.MaxAge, "device", sa.Device)
 	writeJSON(w, http.StatusOK, s.settingsOut(ret))
+	return nil
+}
+
+// hubSettings serves a hub its household's latest signed settings.set
+// action ({} when there is none), for the hub to check with the chain it
+// verified (history.VerifySigned).
+func (s *Server) hubSettings(w http.ResponseWriter, r *http.Request, c *call) error {
+	h, _, err := s.hubDevice(r.Context(), c.device)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	ret, err := s.st.Retention(r.Context(), h.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.device,
+		ActorKind: "hub", Action: "settings.read", Reason: "GET /v1/hub/settings"}); err != nil {
+		return err
+	}
+	if ret.Signed == nil {
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, history.Signed{Device: ret.Signed.Device, Body: ret.Signed.Body, Sig: ret.Signed.Sig})
 	return nil
 }
 
@@ -236,13 +470,16 @@ type joinRequest struct {
 	Created     time.Time `json:"created"`
 }
 
-// joins holds each server's invites by ID.
+// joins holds each server's invites by ID, and the nonces of the signed
+// actions it accepted within history.ActionSkew (by household).
 type joins struct {
-	mu sync.Mutex
-	m  map[*Server]map[string]*invite
+	mu         sync.Mutex
+	m          map[*Server]map[string]*invite
+	nonces     map[*Server]map[string]map[string]time.Time // household -> nonce -> kept until
+	nonceCount map[*Server]int
 }
 
-var pendingJoins = joins{m: map[*Server]map[string]*invite{}}
+var pendingJoins = joins{m: map[*Server]map[string]*invite{}, nonces: map[*Server]map[string]map[string]time.Time{}, nonceCount: map[*Server]int{}}
 
 // invitesLocked returns the server's live invites, dropping expired ones.
 func (s *Server) invitesLocked() map[string]*invite {
@@ -275,46 +512,57 @@ func (s *Server) requestLocked(hh, id string) (*invite, *joinRequest) {
 	return nil, nil
 }
 
-type inviteReq struct {
-	Role       string `json:"role"`
-	TTLSeconds int64  `json:"ttl_seconds"`
-}
-
+// createInvite opens the invite a signed invite.create action describes:
+// its ID (chosen by the admin device), role and expiry.
 func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req inviteReq
-	if err := decodeJSON(w, r, &req); err != nil {
+	a, sa, err := s.signedAction(w, r, c, history.ActionInviteCreate)
+	if err != nil {
 		return err
 	}
-	if req.Role == "" {
-		req.Role = store.RoleMember
-	}
-	if req.Role != store.RoleMember && req.Role != store.RoleAdmin {
-		return errorf(http.StatusBadRequest, `role: "member" or "admin"`)
-	}
-	ttl := time.Duration(req.TTLSeconds) * time.Second
-	if req.TTLSeconds == 0 {
-		ttl = defaultInviteTTL
-	}
-	if req.TTLSeconds < 0 || ttl > maxInviteTTL {
-		return errorf(http.StatusBadRequest, "ttl_seconds: 1 to %d (0: a day)", int64(maxInviteTTL/time.Second))
+	p, err := a.Invite()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
 	}
 	now := s.now().UTC()
-	in := &invite{ID: newID("i"), HouseholdID: c.household.ID, Role: req.Role, CreatedBy: c.account.ID, Created: now, Expires: now.Add(ttl)}
+	// The device's clock may be ahead of the service's by the skew.
+	if !p.Expires.After(now) || p.Expires.Sub(now) > maxInviteTTL+history.ActionSkew {
+		return errorf(http.StatusBadRequest, "expires: after now and at most %s from now", maxInviteTTL)
+	}
+	in := &invite{ID: p.Invite, HouseholdID: c.household.ID, Role: p.Role, CreatedBy: c.account.ID, Created: now, Expires: p.Expires.UTC()}
+	check := func(m map[string]*invite) error {
+		if _, taken := m[in.ID]; taken {
+			return errorf(http.StatusConflict, "invite ID %s is taken; make a new invite", in.ID)
+		}
+		n := 0
+		for _, x := range m {
+			if x.HouseholdID == in.HouseholdID {
+				n++
+			}
+		}
+		if n >= maxInvites {
+			return errorf(http.StatusTooManyRequests, "this household has %d open invites; delete some first", n)
+		}
+		return nil
+	}
+	pendingJoins.mu.Lock()
+	err = check(s.invitesLocked())
+	pendingJoins.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.recordSigned(r, c, history.ActionInviteCreate, in.ID, sa); err != nil {
+		return err
+	}
 	pendingJoins.mu.Lock()
 	m := s.invitesLocked()
-	n := 0
-	for _, x := range m {
-		if x.HouseholdID == in.HouseholdID {
-			n++
-		}
+	if err = check(m); err == nil {
+		m[in.ID] = in
 	}
-	if n >= maxInvites {
-		pendingJoins.mu.Unlock()
-		return errorf(http.StatusTooManyRequests, "this household has %d open invites; delete some first", n)
-	}
-	m[in.ID] = in
 	pendingJoins.mu.Unlock()
-	s.log.Info("invite created", "household", in.HouseholdID, "invite", in.ID, "role", in.Role, "expires", in.Expires)
+	if err != nil {
+		return err
+	}
+	s.log.Info("invite created", "household", in.HouseholdID, "invite", in.ID, "role", in.Role, "expires", in.Expires, "device", sa.Device)
 	writeJSON(w, http.StatusCreated, in)
 	return nil
 }
@@ -332,17 +580,38 @@ func (s *Server) listInvites(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
+// deleteInvite closes an invite, as a signed invite.delete action says.
 func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
-	m := s.invitesLocked()
-	in, ok := m[r.PathValue("id")]
-	if ok && in.HouseholdID == c.household.ID {
-		delete(m, in.ID)
+	a, sa, err := s.signedAction(w, r, c, history.ActionInviteDelete)
+	if err != nil {
+		return err
 	}
-	pendingJoins.mu.Unlock()
-	if !ok || in.HouseholdID != c.household.ID {
+	p, err := a.InviteDelete()
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
+	}
+	id := r.PathValue("id")
+	if p.Invite != id {
+		return errorf(http.StatusBadRequest, "the signed action deletes invite %s, not %s", p.Invite, id)
+	}
+	exists := func() bool {
+		pendingJoins.mu.Lock()
+		defer pendingJoins.mu.Unlock()
+		in, ok := s.invitesLocked()[id]
+		return ok && in.HouseholdID == c.household.ID
+	}
+	if !exists() {
 		return errNotFound
 	}
+	if err := s.recordSigned(r, c, history.ActionInviteDelete, id, sa); err != nil {
+		return err
+	}
+	pendingJoins.mu.Lock()
+	m := s.invitesLocked()
+	if in, ok := m[id]; ok && in.HouseholdID == c.household.ID {
+		delete(m, id)
+	}
+	pendingJoins.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud/client"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	vmember "vigil/internal/member"
 )
@@ -42,13 +43,11 @@ func TestJoinByApproval(t *testing.T) {
 	hh := st.HouseholdID
 
 	// Only an admin opens invites.
-	if _, err := bob.c.CreateInvite(ctx, hh, "member", 0); !client.IsStatus(err, 404) {
+	if _, err := bob.c.CreateInvite(ctx, hh, e.action(bob.keys, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+		Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})); !client.IsStatus(err, 404) {
 		t.Fatalf("non-member opened an invite: %v", err)
 	}
-	inv, err := alice.c.CreateInvite(ctx, hh, "member", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := e.invite(alice, hh, "member", time.Hour)
 	secret := make([]byte, 32)
 	rand.Read(secret)
 
@@ -159,10 +158,7 @@ func TestJoinRequestsIsolation(t *testing.T) {
 	bob := e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
 	mst := e.household(mallory, "Other")
-	inv, err := alice.c.CreateInvite(ctx, st.HouseholdID, "member", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := e.invite(alice, st.HouseholdID, "member", 24*time.Hour)
 	rid, _, _ := joinRequest(t, bob, inv.ID, []byte("0123456789abcdef0123456789abcdef"))
 
 	if reqs, err := mallory.c.JoinRequests(ctx, mst.HouseholdID); err != nil || len(reqs) != 0 {
@@ -181,9 +177,9 @@ func TestJoinRequestsIsolation(t *testing.T) {
 	if status != 404 {
 		t.Errorf("declining another household's request: %d", status)
 	}
-	status, _, _ = mallory.c.Raw(ctx, "DELETE", "/v1/households/"+mst.HouseholdID+"/invites/"+inv.ID, nil)
-	if status != 404 {
-		t.Errorf("deleting another household's invite: %d", status)
+	err := mallory.c.DeleteInvite(ctx, mst.HouseholdID, inv.ID, e.action(mallory.keys, mst.HouseholdID, history.InviteDeleteParams{Invite: inv.ID}))
+	if !client.IsStatus(err, 404) {
+		t.Errorf("deleting another household's invite: %v", err)
 	}
 	if reqs, err := alice.c.JoinRequests(ctx, st.HouseholdID); err != nil || len(reqs) != 1 {
 		t.Errorf("alice's request after mallory's tries: %+v %v", reqs, err)
@@ -204,10 +200,7 @@ func TestInviteExpires(t *testing.T) {
 	alice := e.signUp("alice@example.com")
 	bob := e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
-	inv, err := alice.c.CreateInvite(ctx, st.HouseholdID, "admin", 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := e.invite(alice, st.HouseholdID, "admin", 10*time.Minute)
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	joinRequest(t, bob, inv.ID, secret)
 	e.clock.Add(11 * time.Minute)
@@ -222,17 +215,22 @@ func TestInviteExpires(t *testing.T) {
 	if reqs, err := alice.c.JoinRequests(ctx, st.HouseholdID); err != nil || len(reqs) != 0 {
 		t.Errorf("requests of an expired invite still listed: %+v %v", reqs, err)
 	}
-	// Bad TTLs and roles are refused with the reason.
-	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", []byte(`{"role":"owner"}`)); status != 400 || !strings.Contains(string(b), "role") {
+	// Bad expiries and roles are refused with the reason.
+	owner := strings.Replace(string(e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+		Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)}).Body), `"role":"member"`, `"role":"owner"`, 1)
+	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", body(signRaw(alice.keys, owner))); status != 400 || !strings.Contains(string(b), "role") {
 		t.Errorf("bad role: %d %s", status, b)
 	}
-	if status, _, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", []byte(`{"ttl_seconds":99999999}`)); status != 400 {
-		t.Errorf("long ttl: %d", status)
+	long := e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+		Expires: e.clock.Now().Add(1000 * 24 * time.Hour).Truncate(time.Millisecond)})
+	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", body(long)); status != 400 || !strings.Contains(string(b), "expires") {
+		t.Errorf("long expiry: %d %s", status, b)
 	}
 }
 
 // TestMembersAndSettings: members list, removal (not the last admin), and
-// retention settings (admins set them, members read them).
+// retention settings (admins set them, signed by an admin device; members
+// read them).
 func TestMembersAndSettings(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -240,16 +238,17 @@ func TestMembersAndSettings(t *testing.T) {
 	bob := e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
 	hh := "/v1/households/" + st.HouseholdID
-	if err := alice.c.AddMember(ctx, st.HouseholdID, "bob@example.com", "member"); err != nil {
-		t.Fatal(err)
+	e.addMember(alice, st.HouseholdID, "bob@example.com", "member")
+	settings := func(m *member, quota, age int64) []byte {
+		return body(e.action(m.keys, st.HouseholdID, history.SettingsParams{QuotaBytes: quota, MaxAgeSeconds: age}))
 	}
-	if status, b, _ := bob.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":0,"max_age_seconds":86400}`)); status != 403 {
+	if status, b, _ := bob.c.Raw(ctx, "PUT", hh+"/settings", settings(bob, 0, 86400)); status != 403 {
 		t.Errorf("member set retention: %d %s", status, b)
 	}
-	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":1000000000,"max_age_seconds":60}`)); status != 400 || !strings.Contains(string(b), "max_age_seconds") {
+	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", settings(alice, 1000000000, 60)); status != 400 || !strings.Contains(string(b), "max_age_seconds") {
 		t.Errorf("one-minute retention: %d %s", status, b)
 	}
-	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", []byte(`{"quota_bytes":1000000000,"max_age_seconds":604800}`)); status != 200 {
+	if status, b, _ := alice.c.Raw(ctx, "PUT", hh+"/settings", settings(alice, 1000000000, 604800)); status != 200 {
 		t.Fatalf("set retention: %d %s", status, b)
 	}
 	var set struct {
@@ -268,17 +267,20 @@ func TestMembersAndSettings(t *testing.T) {
 	var who struct {
 		AccountID string `json:"account_id"`
 	}
+	remove := func(m *member, account string) []byte {
+		return body(e.action(m.keys, st.HouseholdID, history.MemberRemoveParams{Account: account}))
+	}
 	_, b, _ = alice.c.Raw(ctx, "GET", "/v1/account", nil)
 	json.Unmarshal(b, &who)
-	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 409 {
+	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, remove(alice, who.AccountID)); status != 409 {
 		t.Errorf("removing the only admin: %d %s", status, b)
 	}
 	_, b, _ = bob.c.Raw(ctx, "GET", "/v1/account", nil)
 	json.Unmarshal(b, &who)
-	if status, b, _ := bob.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 403 {
+	if status, b, _ := bob.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, remove(bob, who.AccountID)); status != 403 {
 		t.Errorf("member removed a member: %d %s", status, b)
 	}
-	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, nil); status != 200 {
+	if status, b, _ := alice.c.Raw(ctx, "DELETE", hh+"/members/"+who.AccountID, remove(alice, who.AccountID)); status != 200 {
 		t.Fatalf("remove bob: %d %s", status, b)
 	}
 	if status, _, _ := bob.c.Raw(ctx, "GET", hh+"/chain", nil); status != 404 {

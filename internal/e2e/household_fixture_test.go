@@ -41,6 +41,7 @@ import (
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/client"
 	"vigil/internal/config"
+	"vigil/internal/history"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
@@ -299,7 +300,15 @@ func (hh *testHousehold) enrol(deviceString, role, name string) error {
 func (hh *testHousehold) addMember(t testing.TB, role string) *testAccount {
 	t.Helper()
 	a := newAccount(t, hh.Cloud)
-	if err := hh.Owner.API.AddMember(context.Background(), hh.ID, a.Email, role); err != nil {
+	act, err := history.NewAction(hh.ID, history.MemberAddParams{Email: a.Email, Role: role}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := history.SignAction(hh.Admin, act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hh.Owner.API.AddMember(context.Background(), hh.ID, signed); err != nil {
 		t.Fatal(err)
 	}
 	return a

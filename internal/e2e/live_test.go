@@ -25,6 +25,7 @@ import (
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/client"
 	"vigil/internal/config"
+	"vigil/internal/history"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/live"
@@ -516,7 +517,15 @@ func TestLiveBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lh.c.AddMember(ctx, lh.id(), email, "member"); err != nil {
+	act, err := history.NewAction(lh.id(), history.MemberAddParams{Email: email, Role: "member"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := history.SignAction(lh.admin, act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lh.c.AddMember(ctx, lh.id(), signed); err != nil {
 		t.Fatal(err)
 	}
 	var swap atomic.Bool

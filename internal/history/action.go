@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -335,6 +336,14 @@ func paramFields(name string) string {
 		return "email, role"
 	}
 	return "account"
+}
+
+// NewInviteID returns a fresh random invite ID: 16 random bytes in
+// lower-case unpadded base32 (26 letters).
+func NewInviteID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
 // NewAction returns a fresh action on household with parameters p: a new

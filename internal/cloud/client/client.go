@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"vigil/internal/devauth"
+	"vigil/internal/history"
 )
 
 // Client talks to one cloud service.
@@ -322,9 +323,51 @@ func (c *Client) Raw(ctx context.Context, method, path string, body []byte) (int
 	return resp.StatusCode, b, err
 }
 
-// AddMember gives another account (by e-mail) access to the household's
-// objects and chain (admins only). Opening footage still needs a device the
-// chain lists.
-func (c *Client) AddMember(ctx context.Context, household, email, role string) error {
-	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/members", map[string]string{"email": email, "role": role}, nil)
+// AddMember gives another account access to the household's objects and
+// chain, as the signed member.add action says (an admin account sends it;
+// an admin device signed it: history.SignAction). Opening footage still
+// needs a device the chain lists.
+func (c *Client) AddMember(ctx context.Context, household string, action history.Signed) error {
+	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/members", action, nil)
+}
+
+// RemoveMember takes an account out of the household, as the signed
+// member.remove action says.
+func (c *Client) RemoveMember(ctx context.Context, household, account string, action history.Signed) error {
+	return c.do(ctx, "DELETE", "/v1/households/"+url.PathEscape(household)+"/members/"+url.PathEscape(account), action, nil)
+}
+
+// Settings are a household's retention settings as the cloud applies
+// them.
+type Settings struct {
+	QuotaBytes           int64 `json:"quota_bytes"`     // 0: the service default
+	MaxAgeSeconds        int64 `json:"max_age_seconds"` // 0: no age limit
+	DefaultQuotaBytes    int64 `json:"default_quota_bytes"`
+	DefaultMaxAgeSeconds int64 `json:"default_max_age_seconds"`
+}
+
+// PutSettings sets the household's retention, as the signed settings.set
+// action says.
+func (c *Client) PutSettings(ctx context.Context, household string, action history.Signed) (Settings, error) {
+	var out Settings
+	err := c.do(ctx, "PUT", "/v1/households/"+url.PathEscape(household)+"/settings", action, &out)
+	return out, err
+}
+
+// HubSettings returns the household's latest signed settings.set action
+// (for a hub: the client signs as the device), or nil when there is none.
+// The caller verifies it (history.VerifySigned) before believing it.
+func (c *Client) HubSettings(ctx context.Context) (*history.Signed, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, "GET", "/v1/hub/settings", nil, &raw); err != nil {
+		return nil, err
+	}
+	if string(bytes.TrimSpace(raw)) == "{}" {
+		return nil, nil
+	}
+	s, err := history.ParseSigned(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: the hub settings answer: %w", err)
+	}
+	return &s, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/url"
 	"time"
+
+	"vigil/internal/history"
 )
 
 // Invite is an open invitation to join a household (the secret is not
@@ -31,13 +33,17 @@ type JoinRequest struct {
 	Created     time.Time `json:"created"`
 }
 
-// CreateInvite opens an invite (admins): role "member" or "admin", ttl 0
-// for a day.
-func (c *Client) CreateInvite(ctx context.Context, household, role string, ttl time.Duration) (Invite, error) {
+// CreateInvite opens the invite a signed invite.create action describes
+// (its ID, role and expiry: history.InviteParams).
+func (c *Client) CreateInvite(ctx context.Context, household string, action history.Signed) (Invite, error) {
 	var out Invite
-	err := c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/invites",
-		map[string]any{"role": role, "ttl_seconds": int64(ttl / time.Second)}, &out)
+	err := c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/invites", action, &out)
 	return out, err
+}
+
+// DeleteInvite closes an invite, as the signed invite.delete action says.
+func (c *Client) DeleteInvite(ctx context.Context, household, invite string, action history.Signed) error {
+	return c.do(ctx, "DELETE", "/v1/households/"+url.PathEscape(household)+"/invites/"+url.PathEscape(invite), action, nil)
 }
 
 // JoinRequests lists the household's pending join requests (admins).
