@@ -1,0 +1,390 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"vigil/internal/envelope"
+	"vigil/internal/tlog"
+)
+
+// The cloud's side of the history: events become sealed records, chain
+// heads and releases become entries, and everything passes through the
+// Store (durable first) into the transparency log.
+
+// DefaultCoalesce is how long repeated identical reads are counted into one
+// record instead of each making its own.
+const DefaultCoalesce = 10 * time.Minute
+
+// maxWindows bounds the reads being coalesced at once; past it every read
+// is recorded on its own.
+const maxWindows = 100_000
+
+// publishBatch bounds the entries integrated in one log append.
+const publishBatch = 4096
+
+// Household is what the publisher needs of a household to make its
+// entries: the genesis hash (tags) and its current epoch key (records).
+type Household struct {
+	Genesis   []byte
+	Epoch     uint32
+	Recipient *envelope.X25519Recipient
+}
+
+// Event is something that happened to a household's data, for its history.
+type Event struct {
+	Time   time.Time
+	Actor  Actor
+	Action string
+	Object string
+	// Signed is the signed household action that authorised a change
+	// ({"device","body","sig"}), nil for reads.
+	Signed json.RawMessage
+	// Change marks an event that changed the household: never coalesced.
+	Change bool
+}
+
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	Log *tlog.Log
+	// LogStorage is the log's storage, read when the publisher starts to
+	// match entries the log integrated just before a crash with the items
+	// that were waiting for them.
+	LogStorage tlog.Storage
+	Store      Store
+	// Household returns the keys of a household (its verified chain).
+	Household func(ctx context.Context, id string) (Household, error)
+	// OnLogged is called (from the publisher's goroutine) with items once
+	// they are in the log, in a checkpoint that was published.
+	OnLogged func(items []Item)
+	// Coalesce is the window of repeated identical reads (0:
+	// DefaultCoalesce; negative: never coalesce).
+	Coalesce time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Publisher records events and publishes entries. Its goroutine moves
+// waiting items into the log in batches (group commit); Close stops it.
+type Publisher struct {
+	cfg  PublisherConfig
+	log  *slog.Logger
+	kick chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	windows map[windowKey]*window
+
+	pubMu sync.Mutex // one publishing pass at a time
+}
+
+type windowKey struct{ hh, kind, id, action, object string }
+
+type window struct {
+	start       time.Time // when the first read, which was recorded, happened
+	count       int64     // repeats since, not recorded yet
+	first, last time.Time // of the repeats
+	ev          Event
+}
+
+// NewPublisher reconciles the store with the log (items integrated just
+// before a crash get their indexes; an outbox and a log that disagree are
+// an error) and starts publishing.
+func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
+	if cfg.Log == nil || cfg.Store == nil || cfg.Household == nil || cfg.LogStorage == nil {
+		return nil, errors.New("history: a publisher needs a log, its storage, a store and a household lookup")
+	}
+	if cfg.Coalesce == 0 {
+		cfg.Coalesce = DefaultCoalesce
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Publisher{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), windows: map[windowKey]*window{}}
+	if err := p.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	p.wg.Go(p.run)
+	p.signal()
+	return p, nil
+}
+
+// reconcile gives indexes to the items the log holds but the store does
+// not know it does.
+func (p *Publisher) reconcile(ctx context.Context) error {
+	size := p.cfg.Log.Size()
+	last, err := p.cfg.Store.LastIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if last >= size {
+		return fmt.Errorf("history: the outbox places entries up to index %d but the log has only %d: the log's storage lost entries (restore it; never start a new log under the same key)", last, size)
+	}
+	missing := size - 1 - last
+	if missing == 0 {
+		return nil
+	}
+	pend, err := p.cfg.Store.Pending(ctx, int(missing))
+	if err != nil {
+		return err
+	}
+	if int64(len(pend)) != missing {
+		return fmt.Errorf("history: the log holds %d entries after index %d that the outbox does not have", missing-int64(len(pend)), last)
+	}
+	entries, err := readEntries(ctx, p.cfg.LogStorage, size, last+1, size)
+	if err != nil {
+		return fmt.Errorf("history: reading the log's last entries: %w", err)
+	}
+	ids := make([]int64, len(pend))
+	for i, it := range pend {
+		if !bytes.Equal(entries[i], it.Entry) {
+			return fmt.Errorf("history: log entry %d is not outbox item %d: the log and its outbox disagree", last+1+int64(i), it.ID)
+		}
+		ids[i] = it.ID
+	}
+	if err := p.cfg.Store.SetIndexes(ctx, ids, last+1); err != nil {
+		return err
+	}
+	p.log.Info("history: matched entries the log integrated before a restart", "entries", len(ids))
+	return nil
+}
+
+// readEntries reads entries [start, end) of a log of the given size from
+// its entry bundles. The storage is the log's own (trusted).
+func readEntries(ctx context.Context, st tlog.Storage, size, start, end int64) ([][]byte, error) {
+	var out [][]byte
+	for n := start / tileWidth; n*tileWidth < end; n++ {
+		w := min(tileWidth, size-n*tileWidth)
+		data, err := st.Tile(ctx, tlog.TilePath(xtlog.Tile{H: tlog.TileHeight, L: -1, N: n, W: int(w)}))
+		if err != nil {
+			return nil, err
+		}
+		es, err := tlog.ParseEntryBundle(data, int(w))
+		if err != nil {
+			return nil, err
+		}
+		for j, e := range es {
+			if idx := n*tileWidth + int64(j); idx >= start && idx < end {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
+const tileWidth = 1 << tlog.TileHeight
+
+func (p *Publisher) signal() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Publisher) run() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.kick:
+		case <-tick.C:
+			p.flushWindows(false)
+		}
+		p.publish(context.Background())
+	}
+}
+
+// publish moves every waiting item into the log.
+func (p *Publisher) publish(ctx context.Context) error {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	// An append whose indexes could not be stored must never be repeated:
+	// match the log's tail with the outbox first.
+	if err := p.reconcile(ctx); err != nil {
+		p.log.Error("history: the outbox and the log do not match; nothing is appended until they do", "err", err)
+		return err
+	}
+	for {
+		items, err := p.cfg.Store.Pending(ctx, publishBatch)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		entries := make([][]byte, len(items))
+		ids := make([]int64, len(items))
+		for i, it := range items {
+			entries[i], ids[i] = it.Entry, it.ID
+		}
+		first, err := p.cfg.Log.Append(ctx, entries)
+		if err != nil {
+			p.log.Error("history: appending to the log failed; the entries stay in the outbox", "entries", len(entries), "err", err)
+			return err
+		}
+		if err := p.cfg.Store.SetIndexes(ctx, ids, first); err != nil {
+			// The next pass matches them up (reconcile) before appending.
+			p.log.Error("history: the log has the entries but the outbox could not record where", "first", first, "err", err)
+			return err
+		}
+		for i := range items {
+			items[i].Index = first + int64(i)
+		}
+		if p.cfg.OnLogged != nil {
+			p.cfg.OnLogged(items)
+		}
+		if len(items) < publishBatch {
+			return nil
+		}
+	}
+}
+
+// Sync publishes every item waiting now and returns when they are in the
+// log (or ctx ends).
+func (p *Publisher) Sync(ctx context.Context) error {
+	return p.publish(ctx)
+}
+
+// Record adds ev to household hh's history. A read identical to one
+// recorded less than the coalescing window ago (same actor, action and
+// object) is counted instead, and recorded with the others like it when
+// the window ends; every other event is durable in the store when Record
+// returns.
+func (p *Publisher) Record(ctx context.Context, hh string, ev Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = p.cfg.Now()
+	}
+	if !ev.Change && p.cfg.Coalesce > 0 {
+		k := windowKey{hh, ev.Actor.Kind, ev.Actor.ID, ev.Action, ev.Object}
+		p.mu.Lock()
+		if w, ok := p.windows[k]; ok && ev.Time.Sub(w.start) < p.cfg.Coalesce {
+			if w.count == 0 {
+				w.first = ev.Time
+			}
+			w.count++
+			w.last = ev.Time
+			p.mu.Unlock()
+			return nil
+		}
+		if len(p.windows) < maxWindows {
+			p.windows[k] = &window{start: ev.Time, ev: ev}
+		}
+		p.mu.Unlock()
+	}
+	return p.append(ctx, hh, ev, 1, nil)
+}
+
+func (p *Publisher) append(ctx context.Context, hh string, ev Event, count int64, last *time.Time) error {
+	h, err := p.cfg.Household(ctx, hh)
+	if err != nil {
+		return fmt.Errorf("history: household %s: %w", hh, err)
+	}
+	tk, err := NewTagKey(h.Genesis)
+	if err != nil {
+		return err
+	}
+	_, err = p.cfg.Store.AppendRecord(ctx, hh, func(n int64, prev string) ([]byte, error) {
+		return SealRecord(tk, h.Epoch, h.Recipient, Record{V: 1, N: n, Prev: prev, Time: ev.Time, Actor: ev.Actor,
+			Action: ev.Action, Object: ev.Object, Count: count, Last: last, Signed: ev.Signed})
+	})
+	if err != nil {
+		return err
+	}
+	p.signal()
+	return nil
+}
+
+// flushWindows records the repeats of windows that ended (all of them when
+// all is set).
+func (p *Publisher) flushWindows(all bool) {
+	now := p.cfg.Now()
+	type due struct {
+		hh string
+		w  *window
+	}
+	var out []due
+	p.mu.Lock()
+	for k, w := range p.windows {
+		if all || now.Sub(w.start) >= p.cfg.Coalesce {
+			delete(p.windows, k)
+			if w.count > 0 {
+				out = append(out, due{k.hh, w})
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, d := range out {
+		ev := d.w.ev
+		ev.Time = d.w.first
+		var last *time.Time
+		if d.w.count > 1 {
+			l := d.w.last
+			last = &l
+		}
+		if err := p.append(context.Background(), d.hh, ev, d.w.count, last); err != nil {
+			p.log.Error("history: recording repeated reads failed", "household", d.hh, "action", ev.Action, "count", d.w.count, "err", err)
+		}
+	}
+}
+
+// ChainHead adds the household's chain head at seq to the log.
+func (p *Publisher) ChainHead(ctx context.Context, hh string, seq int64, head []byte) (Item, error) {
+	h, err := p.cfg.Household(ctx, hh)
+	if err != nil {
+		return Item{}, fmt.Errorf("history: household %s: %w", hh, err)
+	}
+	tk, err := NewTagKey(h.Genesis)
+	if err != nil {
+		return Item{}, err
+	}
+	e, err := tk.ChainHeadEntry(seq, head)
+	if err != nil {
+		return Item{}, err
+	}
+	it, err := p.cfg.Store.Add(ctx, Item{Kind: TypeChainHead, Household: hh, Num: seq, Entry: e})
+	if err == nil && it.Index < 0 {
+		p.signal()
+	}
+	return it, err
+}
+
+// Release adds a signed web release (a type-3 entry) to the log.
+func (p *Publisher) Release(ctx context.Context, entry []byte) (Item, error) {
+	e, err := ParseEntry(entry)
+	if err != nil {
+		return Item{}, err
+	}
+	if e.Release == nil {
+		return Item{}, fmt.Errorf("%w: not a web release", ErrMalformed)
+	}
+	it, err := p.cfg.Store.Add(ctx, Item{Kind: TypeRelease, Entry: entry})
+	if err == nil && it.Index < 0 {
+		p.signal()
+	}
+	return it, err
+}
+
+// Close records the repeats still being counted, publishes what waits and
+// stops the goroutine.
+func (p *Publisher) Close() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	close(p.done)
+	p.wg.Wait()
+	p.flushWindows(true)
+	return p.publish(context.Background())
+}

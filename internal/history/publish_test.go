@@ -1,0 +1,272 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/tlog"
+)
+
+// testWorld is one household with an admin device, a log and a publisher.
+type testWorld struct {
+	t       testing.TB
+	ctx     context.Context
+	admin   *keydir.DeviceKeys
+	links   [][]byte
+	st      *keydir.State
+	gen     []byte
+	storage *tlog.MemoryStorage
+	log     *tlog.Log
+	skey    string
+	vkey    string
+	store   *MemoryStore
+	pub     *Publisher
+	clock   *fakeClock
+	logged  chan []Item
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newWorld(t testing.TB) *testWorld {
+	t.Helper()
+	w := &testWorld{t: t, ctx: context.Background(), store: NewMemoryStore(), storage: tlog.NewMemoryStorage(),
+		clock: &fakeClock{t: time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC)}, logged: make(chan []Item, 100)}
+	var err error
+	if w.admin, err = keydir.NewDeviceKeys(); err != nil {
+		t.Fatal(err)
+	}
+	g, _, st, err := keydir.NewHousehold("Home", w.admin, "laptop", w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.links, w.st, w.gen = [][]byte{g}, st, keydir.GenesisHash(g)
+	if w.skey, w.vkey, err = tlog.GenerateKey("test.example/tlog"); err != nil {
+		t.Fatal(err)
+	}
+	w.openLog()
+	w.startPublisher()
+	return w
+}
+
+func (w *testWorld) openLog() {
+	signer, err := note.NewSigner(w.skey)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if w.log, err = tlog.Open(w.ctx, tlog.Config{Origin: "test.example/tlog", Signer: signer, Storage: w.storage}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { w.log.Close() })
+}
+
+func (w *testWorld) startPublisher() {
+	var err error
+	w.pub, err = NewPublisher(w.ctx, PublisherConfig{Log: w.log, LogStorage: w.storage, Store: w.store, Now: w.clock.Now,
+		Household: func(ctx context.Context, id string) (Household, error) {
+			if id != w.st.HouseholdID {
+				return Household{}, errors.New("no such household")
+			}
+			return Household{Genesis: w.gen, Epoch: uint32(w.st.Epoch), Recipient: w.st.EpochRecipient()}, nil
+		},
+		OnLogged: func(items []Item) { w.logged <- items },
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pub := w.pub
+	w.t.Cleanup(func() { pub.Close() })
+}
+
+// appendLink applies and publishes a new chain link.
+func (w *testWorld) appendLink(link []byte) {
+	w.t.Helper()
+	if err := w.st.Apply(link); err != nil {
+		w.t.Fatal(err)
+	}
+	w.links = append(w.links, link)
+	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, w.st.Seq, w.st.Head); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *testWorld) read(actor, object string) {
+	w.t.Helper()
+	if err := w.pub.Record(w.ctx, w.st.HouseholdID, Event{Time: w.clock.Now(), Actor: Actor{Kind: ActorAccount, ID: actor},
+		Action: "object.read", Object: object}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *testWorld) sync() {
+	w.t.Helper()
+	if err := w.pub.Sync(w.ctx); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *testWorld) records() []Record {
+	w.t.Helper()
+	items, err := w.store.Items(w.ctx, Query{Household: w.st.HouseholdID, Kind: TypeRecord})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ids, err := w.st.EpochIdentities(w.admin)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tk, _ := NewTagKey(w.gen)
+	var out []Record
+	for _, it := range items {
+		r, err := OpenRecord(it.Entry, tk, ids)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestPublisherRecordsAndLogs(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, 0, w.st.Head); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.read("a1", "obj"+string(rune('0'+i)))
+	}
+	if err := w.pub.Record(w.ctx, w.st.HouseholdID, Event{Actor: Actor{Kind: ActorAccount, ID: "a1"}, Action: "settings.set",
+		Signed: []byte(`{"device":"d1","body":"e30","sig":"AA"}`), Change: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	pend, _ := w.store.Pending(w.ctx, 0)
+	if len(pend) != 0 {
+		t.Fatalf("%d items still wait after Sync", len(pend))
+	}
+	recs := w.records()
+	if len(recs) != 6 || recs[5].Action != "settings.set" || string(recs[5].Signed) != `{"device":"d1","body":"e30","sig":"AA"}` {
+		t.Fatalf("records: %+v", recs)
+	}
+	items, _ := w.store.Items(w.ctx, Query{Household: w.st.HouseholdID, Kind: TypeRecord})
+	for i, it := range items {
+		e, err := readEntries(w.ctx, w.storage, w.log.Size(), it.Index, it.Index+1)
+		if err != nil || string(e[0]) != string(it.Entry) {
+			t.Fatalf("record %d is not at log index %d: %v", i+1, it.Index, err)
+		}
+		if i > 0 && recs[i].Prev != EntryHash(items[i-1].Entry) {
+			t.Fatalf("record %d does not chain to %d", i+1, i)
+		}
+	}
+	// OnLogged saw the chain head.
+	var sawHead bool
+	for len(w.logged) > 0 {
+		for _, it := range <-w.logged {
+			sawHead = sawHead || it.Kind == TypeChainHead
+		}
+	}
+	if !sawHead {
+		t.Fatal("OnLogged was not told about the chain head")
+	}
+}
+
+func TestPublisherCoalescesRepeatedReads(t *testing.T) {
+	w := newWorld(t)
+	for range 1744 {
+		w.read("a1", "")
+		w.clock.Add(300 * time.Millisecond)
+	}
+	// 1744 polls in about 9 minutes: the first is recorded, the rest counted.
+	if n := len(w.records()); n != 1 {
+		t.Fatalf("%d records during the window, want 1", n)
+	}
+	w.read("a2", "") // another actor: its own record
+	w.clock.Add(2 * time.Minute)
+	w.pub.flushWindows(false)
+	recs := w.records()
+	if len(recs) != 3 {
+		t.Fatalf("%d records after the window, want 3: %+v", len(recs), recs)
+	}
+	rep := recs[2]
+	if rep.Actor.ID != "a1" || rep.Count != 1743 || rep.Last == nil || !rep.Last.After(rep.Time) {
+		t.Fatalf("the repeats: %+v", rep)
+	}
+	// A change is never coalesced.
+	for range 3 {
+		w.pub.Record(w.ctx, w.st.HouseholdID, Event{Time: w.clock.Now(), Actor: Actor{Kind: ActorAccount, ID: "a1"}, Action: "invite.create", Change: true})
+	}
+	if n := len(w.records()); n != 6 {
+		t.Fatalf("%d records after 3 changes, want 6", n)
+	}
+	// Close records what is still being counted.
+	w.read("a2", "")
+	w.read("a2", "")
+	w.pub.Close()
+	if n := len(w.records()); n != 7 {
+		t.Fatalf("%d records after Close, want 7", n)
+	}
+}
+
+func TestPublisherReconcilesAfterACrash(t *testing.T) {
+	w := newWorld(t)
+	w.read("a1", "x")
+	w.sync()
+	// The log integrates the next batch but the store cannot record where
+	// (the process dies there).
+	w.store.Fail = func(op string) error {
+		if op == "SetIndexes" {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	w.read("a1", "y")
+	w.read("a1", "z")
+	if err := w.pub.Sync(w.ctx); err == nil {
+		t.Fatal("Sync succeeded though the store failed")
+	}
+	w.pub.Close()
+	w.store.Fail = nil
+	size := w.log.Size()
+	w.log.Close()
+	w.openLog()
+	w.startPublisher()
+	if w.log.Size() != size {
+		t.Fatalf("log size %d after restart, want %d", w.log.Size(), size)
+	}
+	w.sync()
+	if w.log.Size() != size {
+		t.Fatalf("the restart appended the entries again: log of %d, want %d", w.log.Size(), size)
+	}
+	pend, _ := w.store.Pending(w.ctx, 0)
+	last, _ := w.store.LastIndex(w.ctx)
+	if len(pend) != 0 || last != size-1 {
+		t.Fatalf("after reconciling: %d pending, last index %d (log of %d)", len(pend), last, size)
+	}
+	// An outbox that disagrees with the log is refused.
+	w.pub.Close()
+	w.store.items[len(w.store.items)-1].Index = -1
+	w.store.items[len(w.store.items)-1].Entry = []byte{1, 1, 2}
+	_, err := NewPublisher(w.ctx, PublisherConfig{Log: w.log, LogStorage: w.storage, Store: w.store,
+		Household: func(context.Context, string) (Household, error) { return Household{}, nil }})
+	if err == nil {
+		t.Fatal("a publisher started over an outbox that disagrees with the log")
+	}
+}
+
+var _ = envelope.KindState
