@@ -16,7 +16,9 @@ import (
 // RunStore runs the suite; open returns a new, empty store each call.
 func RunStore(t *testing.T, open func(t *testing.T) history.Store) {
 	ctx := context.Background()
-	entry := func(s string) []byte { return append([]byte{history.EntryVersion, history.TypeChainHead}, []byte(s)...) }
+	entry := func(s string) []byte {
+		return append([]byte{history.EntryVersion, history.TypeChainHead}, []byte(s)...)
+	}
 
 	t.Run("RecordsNumberedAndChained", func(t *testing.T) {
 		st := open(t)
