@@ -8,12 +8,14 @@ import { api } from '../api';
 import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
 import { route } from '../router';
 import { h, mount, showError } from '../ui';
-import { createShare } from '../share/create';
-import { openShare, openSharedObject, ShareRefused } from '../share/guest';
+import { nsToMs } from '../crypto/signedtime';
+import { createShare, NothingToShare, type RefusedObject } from '../share/create';
+import { openShare, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedSharedObject } from '../share/guest';
 import { b64u, parseFragment, unb64u } from '../share/manifest';
 import { SegmentPlayer } from '../share/player';
 
 const fmt = (s: string) => new Date(s).toLocaleString();
+const fmtMs = (ms: number) => new Date(ms).toLocaleString();
 const secretKey = (id: string) => 'vigil.share.' + id;
 
 // The guest page.
@@ -68,12 +70,13 @@ route('/s/:id', (root, params) => {
     player = new SegmentPlayer(video);
     let n = 0;
     let gone = 0;
+    let refused = 0;
     for (const [i, o] of s.objects.entries()) {
       if (stopped) return;
       status.textContent = `Decrypting segment ${i + 1} of ${s.objects.length}…`;
-      let plain: Uint8Array;
+      let seg: OpenedSharedObject;
       try {
-        plain = await openSharedObject(s, o);
+        seg = await openSharedObject(s, o);
       } catch (e) {
         // A segment the household's retention has deleted since: skip it.
         if (e instanceof ShareRefused && e.status === 404) {
@@ -81,17 +84,26 @@ route('/s/:id', (root, params) => {
           list.append(h('li', { class: 'muted' }, `${fmt(o.start)} – ${fmt(o.end)}: no longer stored`));
           continue;
         }
+        // A segment whose signed times are not the shared range's: not played.
+        if (e instanceof SharedObjectRefused) {
+          refused++;
+          page.dataset.refused = String(refused);
+          list.append(h('li', { class: 'error share-refused', 'data-key': o.key }, e.message));
+          continue;
+        }
         throw e;
       }
-      await player.append(plain);
-      plain.fill(0);
+      await player.append(seg.plaintext);
+      seg.plaintext.fill(0);
       n++;
       page.dataset.segments = String(n);
-      list.append(h('li', {}, `${fmt(o.start)} – ${fmt(o.end)}`));
+      // The times shown are the segment's signed ones.
+      list.append(h('li', {}, `${fmtMs(nsToMs(seg.start))} – ${fmtMs(nsToMs(seg.end))}`));
       if (n === 1) page.dataset.state = 'playing';
     }
     player.end();
-    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser${gone ? `; ${gone} no longer stored` : ''}.`;
+    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser${gone ? `; ${gone} no longer stored` : ''}${refused ? `; ${refused} refused (signed times outside the shared range)` : ''}.`;
+    if (n === 0 && refused > 0) throw new Error('none of the shared segments was recorded in the shared range (by their signed times): nothing is played');
     if (n === 0) throw new Error('none of the shared segments is stored any more');
     page.dataset.state = 'loaded';
   })().catch((e) => {
@@ -199,6 +211,20 @@ route('/h/:hh/shares', (root, params) => {
   const guestEmail = h('input', { type: 'email', name: 'guest_email', placeholder: 'empty: a link anyone holding it can open' });
   const guestDevice = h('input', { name: 'guest_device', placeholder: 'vigdev1:… (the guest sends it from "Shared with me")' });
   const out = h('div', { id: 'share-created' });
+  // What the cloud listed in the range but its signed times put outside it.
+  const refusedOut = h('div', { id: 'share-refused', hidden: true });
+  const showRefused = (rs: RefusedObject[]) => {
+    refusedOut.replaceChildren();
+    refusedOut.dataset.count = String(rs.length);
+    refusedOut.hidden = rs.length === 0;
+    if (rs.length === 0) return;
+    refusedOut.append(
+      h('p', { class: 'error', role: 'alert' }, `Not shared: ${rs.length} recording${rs.length === 1 ? '' : 's'} the cloud listed in this range, because the signed segment${rs.length === 1 ? ' says' : 's say'} otherwise (the cloud's listing disagrees with the signed segments):`),
+      h('ul', { id: 'share-refused-list' },
+        ...rs.map((r) => h('li', { 'data-key': r.key }, h('span', { class: 'mono' }, r.key), `: listed ${fmt(r.listed.start)} – ${fmt(r.listed.end)}; ${r.reason}`)),
+      ),
+    );
+  };
   const submit = h('button', { type: 'submit' }, 'Share');
   const form = h('form', { class: 'stack', id: 'share-form' },
     h('label', {}, 'Camera', camera),
@@ -213,14 +239,16 @@ route('/h/:hh/shares', (root, params) => {
     e.preventDefault();
     submit.disabled = true;
     out.replaceChildren();
+    showRefused([]);
     err.textContent = '';
     try {
       const res = await createShare(hh, camera.value, new Date(from.value), new Date(to.value), {
         expires: new Date(Date.now() + Number(expires.value) * 1000),
         guestEmail: guestEmail.value.trim() || undefined,
         guestDevice: guestDevice.value.trim() || undefined,
-        progress: (d, n) => (submit.textContent = `Wrapping keys ${d}/${n}…`),
+        progress: (d, n) => (submit.textContent = `Checking and wrapping keys ${d}/${n}…`),
       });
+      showRefused(res.refused);
       const link = h('input', { readonly: true, id: 'share-link', value: res.url, class: 'mono' });
       link.style.flex = '1';
       link.style.minWidth = '0';
@@ -232,6 +260,7 @@ route('/h/:hh/shares', (root, params) => {
       );
       await load();
     } catch (e2) {
+      if (e2 instanceof NothingToShare) showRefused(e2.refused);
       showError(err, e2);
     } finally {
       submit.disabled = false;
@@ -244,7 +273,7 @@ route('/h/:hh/shares', (root, params) => {
     h('p', {}, h('a', { href: `/h/${encodeURIComponent(hh)}` }, '← Household')),
     err,
     h('div', { class: 'card' }, table),
-    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form, out),
+    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form, out, refusedOut),
   );
   (async () => {
     const { cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`);

@@ -4,14 +4,27 @@
 // a fresh link secret), sign the manifest, and give the cloud the manifest
 // and, for a link, the SHA-256 of its bearer token. The link secret goes
 // into the returned URL's fragment and nowhere else.
+//
+// The cloud's listing only proposes objects: each one is shared only if its
+// signed times put it in the range (select.ts; docs/FORMAT.md, "Choosing
+// the objects"). Its header (fetched with a Range request) is authenticated
+// by the header MAC under the file key this device unwraps, which the cloud
+// does not hold; its footer (the last 112 bytes) by the hub's signature. An
+// object the listing placed in the range but whose signed times do not is
+// refused, and the refusal is returned to the caller to show.
+//
+// Owns: choosing the objects and building the manifest. Must never: wrap
+// the file key of an object whose signed times are outside the range, put
+// the listing's times in the manifest, or log a file key.
 
-import { api, apiBytes, b64 } from '../api';
-import { sha256 } from '../crypto/bytes';
+import { api, ApiError, b64 } from '../api';
+import { equal, sha256 } from '../crypto/bytes';
 import { parseDeviceString } from '../crypto/devicekeys';
-import { checkHeaderMAC, deriveKeys, parseHeader, unwrapFileKey, wrapFileKey } from '../crypto/envelope';
-import { equal } from '../crypto/bytes';
+import { EnvelopeError, FOOTER_SIZE, openRandomAccess, openWithFileKey, parseHeader, unwrapFileKey, wrapFileKey, type Header } from '../crypto/envelope';
+import { formatNs, msToNs } from '../crypto/signedtime';
 import { b64u, linkKeys, linkURL, newLinkSecret, newShareId, signManifest, type ManifestBody, type ManifestObject } from './manifest';
 import { sharerContext, type SharerContext } from './household';
+import { KIND_SEGMENT, needsWhole, refusal, type SignedTimes } from './select';
 
 export interface ShareOptions {
   expires: Date;
@@ -20,8 +33,16 @@ export interface ShareOptions {
   guestEmail?: string;
   /** The household as this device verified it (loaded when absent). */
   sharer?: SharerContext;
-  /** progress(done, total) while keys are wrapped. */
+  /** progress(done, total) while objects are checked and keys wrapped. */
   progress?: (done: number, total: number) => void;
+}
+
+/** RefusedObject is an object the cloud listed in the range that was not shared, and why. */
+export interface RefusedObject {
+  key: string;
+  listed: { start: string; end: string }; // what the cloud's listing said
+  signed?: { start: string; end: string }; // what the object's signed header and footer say, when read
+  reason: string;
 }
 
 export interface CreatedShare {
@@ -29,6 +50,18 @@ export interface CreatedShare {
   kind: 'link' | 'account';
   url: string; // the link (with its key) or, for an account share, the guest's page
   objects: number;
+  refused: RefusedObject[];
+}
+
+/** NothingToShare: no object of the range could be shared (refused says which were listed). */
+export class NothingToShare extends Error {
+  constructor(
+    message: string,
+    public refused: RefusedObject[],
+  ) {
+    super(message);
+    this.name = 'NothingToShare';
+  }
 }
 
 interface ObjectJSON {
@@ -40,6 +73,49 @@ interface ObjectJSON {
 
 // A sealed header is at most 132 + 255 + 64 * 85 bytes.
 const HEADER_FETCH = 8192;
+// Objects checked at once.
+const WORKERS = 4;
+// An object key as the cloud names them: segments of A-Z a-z 0-9 . _ -,
+// no "." or ".." segment (so the path cannot leave the household's route).
+const KEY_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const DOT_SEGMENT_RE = /(^|\/)\.{1,2}(\/|$)/;
+
+const enc = encodeURIComponent;
+
+/** fetchRange fetches a byte range of an object (all of it when range is null) and its total size. */
+async function fetchRange(path: string, range: string | null): Promise<{ bytes: Uint8Array; size: number }> {
+  let res: Response;
+  try {
+    res = await fetch(path, { headers: range ? { Range: range } : {}, credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, `the Vigil service cannot be reached (${(e as Error).message}); check your connection`);
+  }
+  if (!res.ok) {
+    let msg = `${res.status} ${res.statusText}`;
+    try {
+      const j = await res.json();
+      if (j && typeof j.error === 'string') msg = j.error;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, msg);
+  }
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (res.status !== 206) return { bytes, size: bytes.length };
+  const m = /^bytes \d+-\d+\/(\d+)$/.exec(res.headers.get('Content-Range') ?? '');
+  if (!m) throw new ApiError(res.status, 'the cloud answered a range request without a usable Content-Range');
+  return { bytes, size: Number(m[1]) };
+}
+
+/** Refused is thrown inside examine() for an object that is not shared. */
+class Refused extends Error {
+  constructor(
+    message: string,
+    public signed?: SignedTimes,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * createShare shares [from, to) of camera in household hh until
@@ -66,28 +142,128 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
     tokenHash = await sha256(lk.token);
   }
 
+  const fromNs = msToNs(from.getTime());
+  const toNs = msToNs(to.getTime());
   const q = new URLSearchParams({ camera, from: from.toISOString(), to: to.toISOString() });
-  const list = await api<{ objects: ObjectJSON[] }>('GET', `/v1/households/${encodeURIComponent(hh)}/objects?${q}`);
-  // The cloud's range filter is by overlap; keep exactly that.
-  const objs = list.objects.filter((o) => o.camera === camera && new Date(o.start) < to && new Date(o.end) > from);
-  if (objs.length === 0) throw new Error(`camera ${camera} has no recordings between ${from.toLocaleString()} and ${to.toLocaleString()}`);
+  const list = await api<{ objects: ObjectJSON[] }>('GET', `/v1/households/${enc(hh)}/objects?${q}`);
+  // The listing proposes; only what it says is in the range is looked at
+  // (what it leaves out, it withholds), each key once.
+  const seen = new Set<string>();
+  const listed = (Array.isArray(list.objects) ? list.objects : []).filter((o) => {
+    if (!o || typeof o.key !== 'string' || seen.has(o.key) || o.camera !== camera) return false;
+    seen.add(o.key);
+    const s = Date.parse(o.start);
+    const e = Date.parse(o.end);
+    return !(s >= to.getTime()) && !(e <= from.getTime());
+  });
+  if (listed.length === 0) throw new Error(`camera ${camera} has no recordings between ${from.toLocaleString()} and ${to.toLocaleString()}`);
 
-  const entries: ManifestObject[] = [];
-  let done = 0;
-  for (const o of objs) {
-    const head = await apiBytes(`/v1/households/${encodeURIComponent(hh)}/objects/${o.key}`, { Range: `bytes=0-${HEADER_FETCH - 1}` });
-    const hdr = parseHeader(head);
-    if (hdr.stream !== camera) throw new Error(`object ${o.key} is not of camera ${camera}`);
-    if (!ctx.trustedHubs.some((k) => equal(k, hdr.signer))) throw new Error(`object ${o.key} was not made by a hub of this household`);
-    const fileKey = await unwrapFileKey(hdr, ctx.identities);
+  // examine decides on one listed object from its signed times and returns
+  // its manifest entry, or throws Refused.
+  const examine = async (o: ObjectJSON): Promise<{ entry: ManifestObject; start: bigint; salt: string }> => {
+    if (!o.key.startsWith(hh + '/') || !KEY_RE.test(o.key) || DOT_SEGMENT_RE.test(o.key) || o.key.length > 512) {
+      throw new Refused('it is not an object key of this household');
+    }
+    const path = `/v1/households/${enc(hh)}/objects/${o.key}`;
+    let head: { bytes: Uint8Array; size: number };
+    let foot: { bytes: Uint8Array; size: number };
     try {
-      // The file key must be this object's: its header MAC says so.
-      await checkHeaderMAC(hdr, (await deriveKeys(fileKey, hdr.salt)).macKey);
-      entries.push({ key: o.key, start: o.start, end: o.end, stanza: b64u(await wrapFileKey(fileKey, recipient)) });
+      [head, foot] = await Promise.all([fetchRange(path, `bytes=0-${HEADER_FETCH - 1}`), fetchRange(path, `bytes=-${FOOTER_SIZE}`)]);
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 416)) throw new Refused(`the cloud does not serve it (${e.message})`);
+      throw e;
+    }
+    let hdr: Header;
+    try {
+      hdr = parseHeader(head.bytes);
+    } catch (e) {
+      throw new Refused(`its header is damaged (${(e as Error).message})`);
+    }
+    if (hdr.kind !== KIND_SEGMENT) throw new Refused(`it is a ${hdr.kindName}, not a segment`);
+    if (hdr.stream !== camera) throw new Refused(`its signed header is of camera "${hdr.stream}", not ${camera}`);
+    if (!ctx.trustedHubs.some((k) => equal(k, hdr.signer))) throw new Refused('it was not made by a hub of this household');
+    let fileKey: Uint8Array;
+    try {
+      fileKey = await unwrapFileKey(hdr, ctx.identities);
+    } catch (e) {
+      if (e instanceof EnvelopeError) throw new Refused(`this browser cannot open it (${e.message})`);
+      throw e;
+    }
+    try {
+      // The header MAC under this file key authenticates the header (the
+      // start); the hub's signature, the footer (the end).
+      let t: SignedTimes;
+      try {
+        const ra = await openRandomAccess(head.bytes, foot.bytes, foot.size, fileKey, ctx.trustedHubs);
+        t = { start: ra.header.start, end: ra.footer.end };
+      } catch (e) {
+        if (e instanceof EnvelopeError) throw new Refused(`it failed verification (${e.message})`);
+        throw e;
+      }
+      let why = refusal(t, fromNs, toNs);
+      if (!why && needsWhole(t, fromNs)) {
+        // Only its end puts it in the range: check that end against the
+        // whole object (the footer's commitment covers this header).
+        const whole = await fetchRange(path, null);
+        try {
+          const opened = await openWithFileKey(whole.bytes, fileKey, ctx.trustedHubs);
+          opened.plaintext.fill(0);
+          if (opened.header.kind !== KIND_SEGMENT || opened.header.stream !== camera) throw new EnvelopeError('corrupt', 'the whole object has another header');
+          t = { start: opened.header.start, end: opened.end };
+        } catch (e) {
+          if (e instanceof EnvelopeError) throw new Refused(`it failed verification in full (${e.message})`, t);
+          throw e;
+        }
+        why = refusal(t, fromNs, toNs);
+      }
+      if (why) throw new Refused(why, t);
+      return {
+        entry: { key: o.key, start: formatNs(t.start), end: formatNs(t.end), stanza: b64u(await wrapFileKey(fileKey, recipient)) },
+        start: t.start,
+        salt: b64u(hdr.salt),
+      };
     } finally {
       fileKey.fill(0);
     }
-    opts.progress?.(++done, objs.length);
+  };
+
+  const chosen: { entry: ManifestObject; start: bigint; salt: string }[] = [];
+  const refused: RefusedObject[] = [];
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < listed.length) {
+      const o = listed[next++];
+      try {
+        chosen.push(await examine(o));
+      } catch (e) {
+        if (!(e instanceof Refused)) throw e;
+        refused.push({
+          key: o.key,
+          listed: { start: String(o.start), end: String(o.end) },
+          signed: e.signed && { start: formatNs(e.signed.start), end: formatNs(e.signed.end) },
+          reason: e.message,
+        });
+      }
+      opts.progress?.(++done, listed.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WORKERS, listed.length) }, worker));
+  // The same object served under two keys is shared once.
+  chosen.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.entry.key < b.entry.key ? -1 : 1));
+  const salts = new Set<string>();
+  const entries: ManifestObject[] = [];
+  for (const c of chosen) {
+    if (salts.has(c.salt)) {
+      refused.push({ key: c.entry.key, listed: { start: c.entry.start, end: c.entry.end }, signed: { start: c.entry.start, end: c.entry.end }, reason: 'the cloud served an object already shared under another key' });
+      continue;
+    }
+    salts.add(c.salt);
+    entries.push(c.entry);
+  }
+  refused.sort((a, b) => (a.key < b.key ? -1 : 1));
+  if (entries.length === 0) {
+    throw new NothingToShare(`none of the ${listed.length} recordings the cloud listed between ${from.toLocaleString()} and ${to.toLocaleString()} is in that range by its signed times: nothing was shared`, refused);
   }
 
   const body: ManifestBody = {
@@ -118,10 +294,10 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   };
   if (account) req.guest_email = opts.guestEmail;
   else req.token_hash = b64(tokenHash!);
-  await api('POST', `/v1/households/${encodeURIComponent(hh)}/shares`, req);
+  await api('POST', `/v1/households/${enc(hh)}/shares`, req);
   const url = secret ? linkURL(location.origin, id, secret) : `${location.origin}/s/${id}`;
   secret?.fill(0);
-  return { id, kind: body.kind, url, objects: entries.length };
+  return { id, kind: body.kind, url, objects: entries.length, refused };
 }
 
 /** sharePagePath is the shares page with its form set to share [from, to) of camera (for a "Share" control). */

@@ -1,11 +1,16 @@
 // The guest's side of a share: fetch the manifest (with the link's bearer
 // token, or the guest account's session), check it, and open the shared
 // objects with the link key or this browser's device key. The link secret
-// never leaves the browser; only the token derived from it is sent.
+// never leaves the browser; only the token derived from it is sent. An
+// object is played only if its signed times (header and footer, verified
+// with the whole object) put it in the manifest's range by the sharer's
+// rule (select.ts) and equal the times the manifest gives it.
 
 import { unwrapFileKey, openWithFileKey, parseHeader, STANZA_SIZE, type Stanza } from '../crypto/envelope';
 import { loadDeviceKeys } from '../crypto/devicekeys';
+import { NS_PER_MS, parseRFC3339Ns, showNs } from '../crypto/signedtime';
 import { linkKeys, openManifest, unb64u, b64u, type ManifestBody, type ManifestObject } from './manifest';
+import { KIND_SEGMENT, refusal } from './select';
 
 /** ShareMeta is what the cloud says of the share. */
 export interface ShareMeta {
@@ -109,20 +114,68 @@ function parseStanza(b: Uint8Array): Stanza {
   return { type: 1, hint: b.slice(1, 5), enc: b.slice(5, 37), body: b.slice(37, 85) };
 }
 
+/** SharedObjectRefused: an object of the manifest that opened but is not played (its signed times say why). */
+export class SharedObjectRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SharedObjectRefused';
+  }
+}
+
+/** OpenedSharedObject is a shared segment's plaintext and its signed times (Unix ns). */
+export interface OpenedSharedObject {
+  plaintext: Uint8Array;
+  start: bigint;
+  end: bigint;
+}
+
+// A manifest holds the signed times exactly; 1 ms of slack accepts ones
+// that wrote them at millisecond precision.
+const TIME_TOLERANCE_NS = NS_PER_MS;
+
+function manifestTime(s: string): bigint | null {
+  try {
+    return parseRFC3339Ns(s);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * openSharedObject fetches one object of the share and opens it with the
  * key the manifest wraps for this guest, verifying it in full (a hub the
- * sharer trusts made it; it is of the shared camera).
+ * sharer trusts made it; it is a segment of the shared camera), and checks
+ * its signed times against the manifest's range and entry: otherwise it
+ * throws SharedObjectRefused and returns no plaintext.
  */
-export async function openSharedObject(s: OpenedShare, o: ManifestObject): Promise<Uint8Array> {
+export async function openSharedObject(s: OpenedShare, o: ManifestObject): Promise<OpenedSharedObject> {
   const res = await guestFetch(`/v1/shares/${encodeURIComponent(s.id)}/objects/${o.key}`, s.headers);
   const sealed = new Uint8Array(await res.arrayBuffer());
   const hdr = parseHeader(sealed);
   if (hdr.stream !== s.body.camera) throw new Error(`object ${o.key} is not of the shared camera`);
   const fileKey = await unwrapFileKey({ ...hdr, stanzas: [parseStanza(unb64u(o.stanza))] }, [s.identity]);
+  let opened;
   try {
-    return (await openWithFileKey(sealed, fileKey, s.hubs)).plaintext;
+    opened = await openWithFileKey(sealed, fileKey, s.hubs);
   } finally {
     fileKey.fill(0);
   }
+  const t = { start: opened.header.start, end: opened.end };
+  const from = manifestTime(s.body.from);
+  const to = manifestTime(s.body.to);
+  const ms = manifestTime(o.start);
+  const me = manifestTime(o.end);
+  let why: string | null = null;
+  if (opened.header.kind !== KIND_SEGMENT) why = `it is a ${opened.header.kindName}, not a segment`;
+  else if (from === null || to === null) why = 'the manifest has no valid range';
+  else why = refusal(t, from, to);
+  if (!why) {
+    const near = (a: bigint | null, b: bigint) => a !== null && (a > b ? a - b : b - a) <= TIME_TOLERANCE_NS;
+    if (!near(ms, t.start) || !near(me, t.end)) why = `the manifest says ${o.start} – ${o.end}, its signed times are ${showNs(t.start)} – ${showNs(t.end)}`;
+  }
+  if (why) {
+    opened.plaintext.fill(0);
+    throw new SharedObjectRefused(`segment ${o.key} is not played: ${why}`);
+  }
+  return { plaintext: opened.plaintext, start: t.start, end: t.end };
 }
