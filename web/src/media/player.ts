@@ -9,11 +9,17 @@
 // the current one plays, and old media is evicted behind the play head.
 //
 // Segments come in as opened plaintext from the caller's open() (fetch,
-// decrypt, verify); the player never sees sealed bytes or keys.
+// decrypt, verify), with the start time signed in the segment's header:
+// that start, not the listing's, places the segment in media time, so the
+// time shown for a frame is the signed one. A segment open() refuses
+// (SegmentRefused: it failed verification, or its signed header disagrees
+// with the listing) is never played, nor fetched again; playback goes
+// past it as past a gap. The player never sees sealed bytes or keys.
 
 import { MediaError, firstDecodeTime, mimeType, parseSegment } from './boxes';
 import type { ParsedSegment } from './boxes';
 
+/** SegmentRef is a segment as the cloud's listing names it (unsigned times). */
 export interface SegmentRef {
   key: string;
   start: number; // wall clock, ms since the epoch
@@ -21,7 +27,22 @@ export interface SegmentRef {
   size: number;
 }
 
-export type OpenSegment = (ref: SegmentRef) => Promise<Uint8Array>;
+/** OpenedSegment is a segment's plaintext fMP4 and its signed times (ms since the epoch). */
+export interface OpenedSegment {
+  data: Uint8Array;
+  start: number;
+  end: number;
+}
+
+export type OpenSegment = (ref: SegmentRef) => Promise<OpenedSegment>;
+
+/** SegmentRefused is open()'s answer for a segment that must never be played. */
+export class SegmentRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SegmentRefused';
+  }
+}
 
 export interface PlayerEvents {
   onError(e: unknown): void;
@@ -47,6 +68,7 @@ export class Player {
   private lastInit?: Uint8Array;
   private queue: Promise<unknown> = Promise.resolve();
   private loaded = new Map<string, Promise<void>>(); // segments appended (or being appended)
+  private refused = new Map<string, SegmentRefused>(); // segments open() refused, by key
   private segs: SegmentRef[] = [];
   private gen = 0;
   private timer: number;
@@ -125,19 +147,27 @@ export class Player {
     this.video.playbackRate = r;
   }
 
-  /** load fetches, opens and appends segment i (once). */
+  /** load fetches, opens and appends segment i (once); a refused segment rejects with its refusal. */
   load(i: number): Promise<void> {
     const ref = this.segs[i];
     if (!ref) return Promise.resolve();
+    const no = this.refused.get(ref.key);
+    if (no) return Promise.reject(no);
     let p = this.loaded.get(ref.key);
     if (!p) {
       const data = this.open(ref); // fetch in parallel with earlier appends
-      data.catch(() => undefined); // handled when its turn in the queue comes
+      data.catch((e) => {
+        if (e instanceof SegmentRefused) this.refused.set(ref.key, e);
+      }); // otherwise handled when its turn in the queue comes
       p = this.enqueue(async () => this.append(ref, await data));
       p.catch(() => this.loaded.delete(ref.key));
       this.loaded.set(ref.key, p);
     }
     return p;
+  }
+
+  private isRefused(s: SegmentRef): boolean {
+    return this.refused.has(s.key);
   }
 
   private enqueue<T>(f: () => Promise<T>): Promise<T> {
@@ -146,13 +176,13 @@ export class Player {
     return p;
   }
 
-  private async append(ref: SegmentRef, plaintext: Uint8Array): Promise<void> {
+  private async append(ref: SegmentRef, opened: OpenedSegment): Promise<void> {
     if (this.destroyed) return;
     let seg: ParsedSegment;
     try {
-      seg = parseSegment(plaintext);
+      seg = parseSegment(opened.data);
     } catch (e) {
-      throw new MediaError(`segment ${new Date(ref.start).toISOString()} is not a playable MP4: ${(e as Error).message}`);
+      throw new MediaError(`segment ${new Date(opened.start).toISOString()} (${ref.key}) is not a playable MP4: ${(e as Error).message}`);
     }
     await this.opened;
     const mime = mimeType(seg);
@@ -168,7 +198,7 @@ export class Player {
     }
     const sb = this.sb;
     await this.evict();
-    sb.timestampOffset = this.mediaTime(ref.start) - firstDecodeTime(seg);
+    sb.timestampOffset = this.mediaTime(opened.start) - firstDecodeTime(seg);
     if (!sameBytes(this.lastInit, seg.init)) {
       await this.appendBuffer(seg.init);
       this.lastInit = seg.init.slice();
@@ -255,6 +285,7 @@ export class Player {
     const ahead = Math.max(LOOKAHEAD, LOOKAHEAD * this.video.playbackRate);
     // Fetch the next segments until LOOKAHEAD seconds are covered.
     for (let j = i; j < this.segs.length && this.mediaTime(this.segs[j].start) < t + ahead; j++) {
+      if (this.isRefused(this.segs[j])) continue;
       void this.load(j).catch((e) => this.ev.onError(e));
     }
     // Stuck (a hole in the buffer the checks below do not see): move on to
@@ -275,7 +306,7 @@ export class Player {
     }
     // At the end of a buffered range with a later segment: jump the gap.
     if (end >= 0 && end - t < GAP_EPSILON) {
-      const next = this.segs.findIndex((s) => this.mediaTime(s.end) > end + GAP_EPSILON);
+      const next = this.segs.findIndex((s) => !this.isRefused(s) && this.mediaTime(s.end) > end + GAP_EPSILON);
       if (next >= 0) {
         const nt = this.mediaTime(this.segs[next].start);
         if (nt > end + GAP_EPSILON && this.bufferedEnd(nt + 0.01) >= 0) this.video.currentTime = nt + 0.001;

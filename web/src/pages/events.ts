@@ -157,7 +157,7 @@ route('/h/:hh/events', async (root, p) => {
   function render(): void {
     if (!keys) {
       list.replaceChildren(
-        ...sealedOnly.map((o) => h('li', { class: 'ev-sealed', 'data-start': String(o.start) }, `${new Date(o.start).toLocaleString()} — sealed event (${o.size} bytes)`)),
+        ...sealedOnly.map((o) => h('li', { class: 'ev-sealed', 'data-start': String(o.start) }, `${new Date(o.start).toLocaleString()} — sealed event (${o.size} bytes; the time is the cloud's listing, unverified)`)),
       );
       return;
     }

@@ -8,12 +8,19 @@
 // sees the bar (sealed data) but can open nothing. Detection events of the
 // camera are marked on the bar (opened in the browser; a click plays from
 // the event's start), and ?t=<ms> opens the page playing from that time.
+//
+// The bar is drawn from the cloud's listing, which is not signed; what is
+// played is not: a segment is played only if its signed header names this
+// camera and its signed start and end are the listing's (to the
+// millisecond), and it is placed in time by its signed start. Otherwise it
+// is refused: "the cloud's listing disagrees with the signed segment: ...".
 
 import { api, apiBytes } from '../api';
 import { EnvelopeError, openObject } from '../crypto/envelope';
+import { nsToMs } from '../crypto/signedtime';
 import { buildMP4, type ClipPart } from '../media/mp4';
 import { householdKeys, NotEnrolledError, type HouseholdKeys } from '../media/keys';
-import { Player, type SegmentRef } from '../media/player';
+import { Player, SegmentRefused, type OpenedSegment, type SegmentRef } from '../media/player';
 import { go, route } from '../router';
 import { listEvents, loadEvents } from '../events/api';
 import { headline, type Event } from '../events/record';
@@ -68,19 +75,40 @@ export function ranges(segs: SegmentRef[]): [number, number][] {
   return out;
 }
 
-/** openSegment fetches and opens one sealed segment with the household's keys. */
-export async function openSegment(hh: string, keys: HouseholdKeys, ref: SegmentRef): Promise<Uint8Array> {
+// The listing's times are RFC 3339 from the signed nanoseconds; the browser
+// reads them to the millisecond.
+const LISTING_TOLERANCE_MS = 1;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * openSegment fetches and opens one sealed segment of camera cam with the
+ * household's keys, and checks it against the listing that named it: a
+ * segment of cam whose signed start and end are the listing's. Anything
+ * else is a SegmentRefused, with no plaintext.
+ */
+export async function openSegment(hh: string, cam: string, keys: HouseholdKeys, ref: SegmentRef): Promise<OpenedSegment> {
   const sealed = await apiBytes(`/v1/households/${enc(hh)}/objects/${ref.key}`);
+  let o;
   try {
-    const o = await openObject(sealed, keys.identities, keys.trustedSigners);
-    return o.plaintext;
+    o = await openObject(sealed, keys.identities, keys.trustedSigners);
   } catch (e) {
     if (e instanceof EnvelopeError && e.code === 'incorrect-identity') {
-      throw new Error(`this browser cannot open the recording of ${new Date(ref.start).toLocaleString()}: it was sealed to a household key this device does not hold (${e.message})`);
+      throw new SegmentRefused(`this browser cannot open the recording of ${new Date(ref.start).toLocaleString()}: it was sealed to a household key this device does not hold (${e.message})`);
     }
-    if (e instanceof EnvelopeError) throw new Error(`segment failed verification: ${e.message}`);
+    if (e instanceof EnvelopeError) throw new SegmentRefused(`segment failed verification: ${e.message}`);
     throw e;
   }
+  const start = nsToMs(o.header.start);
+  const end = nsToMs(o.end);
+  const off = (a: number, b: number) => !(Math.abs(a - b) <= LISTING_TOLERANCE_MS);
+  if (o.header.kindName !== 'segment' || o.header.stream !== cam || off(start, ref.start) || off(end, ref.end)) {
+    o.plaintext.fill(0);
+    throw new SegmentRefused(
+      `the cloud's listing disagrees with the signed segment: the listing has ${ref.key} as camera ${cam}, ${iso(ref.start)} – ${iso(ref.end)}; ` +
+        `its signed header and footer say ${o.header.kindName} of camera "${o.header.stream}", ${iso(start)} – ${iso(end)}. It is not played.`,
+    );
+  }
+  return { data: o.plaintext, start, end };
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -305,7 +333,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   function newPlayer(origin: number): Player {
     player?.destroy();
     const k = keys!;
-    const pl = new Player(video, origin, (ref) => openSegment(hh, k, ref), {
+    const pl = new Player(video, origin, (ref) => openSegment(hh, cam, k, ref), {
       onError: (e) => {
         const msg = showError(err, e);
         video.setAttribute('data-error', msg);
@@ -369,10 +397,10 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       let bytes = 0;
       for (const [i, ref] of list.entries()) {
         dlOut.textContent = `Decrypting ${i + 1} of ${list.length}…`;
-        const data = await openSegment(hh, keys, ref);
-        bytes += data.length;
+        const seg = await openSegment(hh, cam, keys, ref);
+        bytes += seg.data.length;
         if (bytes > 1536 << 20) throw new Error('that range is too large to assemble in the browser; choose a shorter one');
-        parts.push({ start: ref.start, data });
+        parts.push({ start: seg.start, data: seg.data });
       }
       const clip = buildMP4(parts, a, b);
       if (dlURL) URL.revokeObjectURL(dlURL);
