@@ -1,0 +1,58 @@
+// A member's enrolled browser shares a range through a cloud whose object
+// listing is forged (objects from outside the range listed with times in
+// it, and extra ones added): the shares page must wrap keys only for what
+// the signed segments put in the range and report the rest. A guest, never
+// signed in, then plays the link.
+//
+// Env: BASE_URL (the forging proxy in front of the cloud), HOUSEHOLD,
+// CAMERA, CONTROL_URL (POST /enrol), SESSION and CSRF (the member's
+// browser session), FROM_MS and TO_MS (whole seconds), ARTIFACTS.
+import { join } from 'node:path';
+import { assert, deviceString, fail, launch, newPage, result, signedInContext } from './lib.mjs';
+
+const base = process.env.BASE_URL;
+const hh = process.env.HOUSEHOLD;
+const cam = process.env.CAMERA;
+const from = Number(process.env.FROM_MS);
+const to = Number(process.env.TO_MS);
+
+const browser = await launch();
+try {
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
+  const page = await newPage(ctx, 'member');
+  const dev = await deviceString(page, base);
+  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
+  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+
+  // The shares page with its form set to the range (as the timeline's
+  // Share control opens it).
+  const q = new URLSearchParams({ camera: cam, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/shares?${q}`);
+  await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
+  await page.selectOption('#share-form select[name=expires]', '3600');
+  await page.click('#share-form button[type=submit]');
+  await page.waitForSelector('#share-link, #shares-error.error', { timeout: 60000 });
+  const failed = await page.$('#shares-error.error');
+  if (failed) fail('sharing failed: ' + (await failed.textContent()));
+  const link = await page.inputValue('#share-link');
+  const id = link.split('/s/')[1].split('#')[0];
+  const created = await page.textContent('#share-created');
+  const refusedShown = await page.$eval('#share-refused', (el) => !el.hidden && getComputedStyle(el).display !== 'none');
+  const refusedCount = Number(await page.getAttribute('#share-refused', 'data-count'));
+  const refused = await page.$$eval('#share-refused-list li', (els) => els.map((li) => ({ key: li.dataset.key, text: li.textContent })));
+  const refusedHeadline = await page.$eval('#share-refused p', (el) => el.textContent).catch(() => '');
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'share-forged-listing.png'), fullPage: true });
+
+  // The guest plays the link.
+  const gctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const guest = await newPage(gctx, 'guest');
+  await guest.goto(link);
+  const settled = '#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]';
+  await guest.waitForSelector(settled, { timeout: 60000 });
+  const played = await guest.$eval('#share-page', (el) => ({ ...el.dataset }));
+  const playedError = await guest.$eval('#share-error', (e) => e.textContent);
+  await gctx.close();
+  result({ link, id, created, refusedShown, refusedCount, refused, refusedHeadline, played, playedError });
+} finally {
+  await browser.close();
+}
