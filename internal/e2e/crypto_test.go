@@ -22,6 +22,7 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/envelope"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 	"vigil/internal/pairing"
@@ -169,8 +170,17 @@ func TestBrowserCrypto(t *testing.T) {
 		t.Fatal(err)
 	}
 	message := []byte("a message signed by the browser's device key")
+	actionsRaw, err := os.ReadFile(filepath.Join("..", "history", "testdata", "actions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions map[string]any
+	if err := json.Unmarshal(actionsRaw, &actions); err != nil {
+		t.Fatal(err)
+	}
 
 	in := map[string]any{
+		"actions": actions,
 		"vectors": vectors,
 		"interop": map[string]string{
 			"goRecipient": goID.Recipient().String(), "fileKey": hex.EncodeToString(fileKey),
@@ -225,8 +235,10 @@ func TestBrowserCrypto(t *testing.T) {
 		Device struct {
 			Before, Created, Reloaded, OtherPage, FreshProfile device
 		} `json:"device"`
+		Actions browserActions `json:"actions"`
 	}
 	browsertest.Run(t, 3*time.Minute, "crypto.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
+	checkBrowserActions(t, actionsRaw, res.Actions)
 
 	// Vectors.
 	if len(res.Vectors) < len(vectors) {
@@ -354,6 +366,100 @@ func TestBrowserCrypto(t *testing.T) {
 	if len(ss) != 85 || !bytes.Equal(ss[1:5], hintOf(dk.BoxPub)) {
 		t.Error("stanza to the device's own key has the wrong hint")
 	}
+}
+
+// browserActions is what web/test-src/crypto.ts reports of the signed
+// household action vectors.
+type browserActions struct {
+	Valid []struct {
+		Name, Body, BodyFromDates, Error string
+		Signed                           history.Signed
+		Verified                         *struct{ Action, Time string }
+	} `json:"valid"`
+	Invalid map[string]string `json:"invalid"`
+	Refused map[string]string `json:"refused"`
+	Fresh   history.Signed    `json:"fresh"`
+	IDs     []string          `json:"ids"`
+}
+
+// checkBrowserActions: the browser encodes every valid action of
+// internal/history/testdata/actions.json to the same bytes as Go, signs it
+// to the same signature and verifies it; it refuses every invalid one with
+// Go's reason; it refuses to sign what the format forbids; and what it
+// signs afresh verifies in Go.
+func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
+	t.Helper()
+	var v struct {
+		Household   string   `json:"household"`
+		GenesisHash string   `json:"genesis_hash"`
+		Links       []string `json:"links"`
+		Now         time.Time
+		Valid       []struct {
+			Name, Body string
+			Signed     history.Signed
+		}
+		Invalid []struct{ Name, Error string }
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Valid) != len(v.Valid) || len(got.Invalid) != len(v.Invalid) {
+		t.Fatalf("browser checked %d valid and %d invalid actions of %d and %d", len(got.Valid), len(got.Invalid), len(v.Valid), len(v.Invalid))
+	}
+	for i, want := range v.Valid {
+		g := got.Valid[i]
+		if g.Error != "" || g.Verified == nil {
+			t.Errorf("action %q: browser error %q", want.Name, g.Error)
+			continue
+		}
+		if g.Body != want.Body || g.BodyFromDates != want.Body {
+			t.Errorf("action %q: browser body\n%s\n(from dates %s), want\n%s", want.Name, g.Body, g.BodyFromDates, want.Body)
+		}
+		if g.Signed.Device != want.Signed.Device || !bytes.Equal(g.Signed.Body, want.Signed.Body) || !bytes.Equal(g.Signed.Sig, want.Signed.Sig) {
+			t.Errorf("action %q: the browser's signature differs from Go's", want.Name)
+		}
+	}
+	for _, want := range v.Invalid {
+		if got.Invalid[want.Name] != want.Error {
+			t.Errorf("invalid action %q: browser %q, want %q", want.Name, got.Invalid[want.Name], want.Error)
+		}
+	}
+	for name, code := range got.Refused {
+		if code != "malformed" {
+			t.Errorf("browser signing %s: %q, want malformed", name, code)
+		}
+	}
+	if len(got.Refused) != 4 {
+		t.Errorf("browser refusals: %v", got.Refused)
+	}
+	st, err := keydir.Verify(unhexAll(t, v.Links), mustHex(t, v.GenesisHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := history.VerifyAction(got.Fresh, st, v.Household, v.Now, history.ActionSkew)
+	if err != nil {
+		t.Fatalf("Go refuses the browser's fresh action: %v", err)
+	}
+	if p, err := a.Invite(); err != nil || !p.Expires.Equal(v.Now.Add(time.Hour)) || p.Role != "member" {
+		t.Errorf("browser's invite action: %+v %v", p, err)
+	}
+	if len(got.IDs) != 2 || got.IDs[0] == got.IDs[1] {
+		t.Errorf("browser invite IDs %q: two different ones expected", got.IDs)
+	}
+	for _, id := range got.IDs {
+		if _, err := history.NewAction(v.Household, history.InviteDeleteParams{Invite: id}, v.Now); err != nil {
+			t.Errorf("browser invite ID %q: %v", id, err)
+		}
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func hintOf(pub []byte) []byte {

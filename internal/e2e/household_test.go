@@ -3,21 +3,47 @@ package e2e
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"vigil/internal/browsertest"
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/store"
+	"vigil/internal/history"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 )
 
+// signedRecorder keeps the changes the cloud records with a signed
+// household action, and records everything in the store.
+type signedRecorder struct {
+	st store.Store
+	mu sync.Mutex
+	as []store.Access
+}
+
+func (r *signedRecorder) Record(ctx context.Context, a store.Access) error {
+	if a.Signed != nil {
+		r.mu.Lock()
+		r.as = append(r.as, a)
+		r.mu.Unlock()
+	}
+	return r.st.RecordAccess(ctx, a)
+}
+
 // TestHouseholdPages: in Chromium, sign up with password and TOTP, create a
 // household (recovery phrase confirmed), pair a Go hub with its code, enrol
 // a second browser by approval (both show the same code), remove it (a new
-// epoch), and read sign-in errors. The cloud's stored chain is then checked
-// with the Go verifier.
+// epoch), change the retention settings and make and delete invites —
+// each signed by the browser's admin device key, recorded with that
+// signature, which verifies in Go — and read sign-in errors. The same
+// account in a browser that is no device of the household is told it
+// cannot change anything. The cloud's stored chain is then checked with
+// the Go verifier.
 func TestHouseholdPages(t *testing.T) {
-	c := startCloud(t, nil)
+	rec := &signedRecorder{}
+	c := startCloud(t, func(o *cloud.Options) { rec.st, o.Access = o.Store, rec })
 
 	// A hub in pairing mode shows its code; the browser enters it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -53,6 +79,10 @@ func TestHouseholdPages(t *testing.T) {
 		EpochBefore, EpochAfter, BAfter                string
 		AccessRows                                     int
 		SigninError, SignedInAgain, SharesPath         string
+		InviteID, Invite2, RetentionSaved              string
+		InvitesAfterDelete                             []string
+		ElsewhereThisDevice                            string
+		ElsewhereSettings, ElsewhereInvite             string
 	}
 	browsertest.Run(t, 4*time.Minute, "household.mjs", map[string]string{"BASE_URL": c.url, "PAIR_CODE": code}, &res)
 
@@ -128,5 +158,45 @@ func TestHouseholdPages(t *testing.T) {
 	}
 	if len(links) != 4 { // genesis, hub, Bob's device, removal
 		t.Errorf("chain has %d links, want 4", len(links))
+	}
+
+	// The signed changes: recorded with the browser's signature, which Go
+	// verifies against the chain; the settings took effect.
+	if res.RetentionSaved != "Saved." {
+		t.Errorf("retention save said %q", res.RetentionSaved)
+	}
+	if len(res.InvitesAfterDelete) != 1 || res.InvitesAfterDelete[0] != res.InviteID {
+		t.Errorf("invites after deleting %s: %q, want only %s", res.Invite2, res.InvitesAfterDelete, res.InviteID)
+	}
+	rec.mu.Lock()
+	changes := append([]store.Access(nil), rec.as...)
+	rec.mu.Unlock()
+	want := map[string]string{"settings.set": "", "invite.create": res.InviteID + " " + res.Invite2, "invite.delete": res.Invite2}
+	got := map[string]string{}
+	for _, a := range changes {
+		s := history.Signed{Device: a.Signed.Device, Body: a.Signed.Body, Sig: a.Signed.Sig}
+		act, err := history.VerifySigned(s, st, res.Household)
+		if err != nil || act.Action != a.Action {
+			t.Errorf("recorded %s: the browser's signed action does not verify in Go: %v", a.Action, err)
+		}
+		if d := st.Devices[s.Device]; d.Role != keydir.RoleAdmin {
+			t.Errorf("recorded %s: signed by %s, not the admin browser", a.Action, s.Device)
+		}
+		got[a.Action] = strings.TrimSpace(got[a.Action] + " " + a.Object)
+	}
+	for action, objects := range want {
+		if got[action] != objects {
+			t.Errorf("recorded %s for %q, want %q", action, got[action], objects)
+		}
+	}
+	ret, err := c.st.Retention(context.Background(), res.Household)
+	if err != nil || ret.QuotaBytes != 2e9 || ret.MaxAge != 7*24*time.Hour || ret.Signed == nil {
+		t.Errorf("retention after the browser's change: %+v %v", ret, err)
+	}
+
+	// Elsewhere, the admin account alone changes nothing.
+	const notAdmin = "only an admin device of this household can change this; this browser is not one"
+	if !strings.Contains(res.ElsewhereThisDevice, "not a device") || !strings.Contains(res.ElsewhereSettings, notAdmin) || !strings.Contains(res.ElsewhereInvite, notAdmin) {
+		t.Errorf("a browser that is no device: %q; settings %q; invite %q", res.ElsewhereThisDevice, res.ElsewhereSettings, res.ElsewhereInvite)
 	}
 }

@@ -8,6 +8,7 @@ import * as devicekeys from '../src/crypto/devicekeys';
 import * as idb from '../src/crypto/idb';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
+import * as action from '../src/crypto/action';
 import * as household from '../src/household';
 import * as pairing from '../src/pairing';
 
@@ -396,6 +397,65 @@ async function pairFlow(hh: string, adminText: string, codes: Record<string, str
   return out;
 }
 
-(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing };
-(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow };
+/**
+ * actionVectors checks internal/history/testdata/actions.json: each valid
+ * action encodes to the vector's body from its fields (given as strings and
+ * as Dates), signs to its signature with the signer's key and verifies;
+ * each invalid one is refused with the vector's error code. It also signs a
+ * fresh action for Go to verify.
+ */
+async function actionVectors(v: any) {
+  const st = await chain.verifyChain(v.links.map(unhex), unhex(v.genesis_hash));
+  const now = new Date(v.now);
+  const signers: Record<string, devicekeys.DeviceKeys> = {};
+  for (const [name, text] of Object.entries(v.device_keys as Record<string, string>)) signers[name] = await deviceKeysFromText(text);
+  const code = (e: unknown) => (e instanceof action.ActionError ? e.code : 'other: ' + String(e));
+  const valid: any[] = [];
+  for (const c of v.valid) {
+    const r: any = { name: c.name };
+    try {
+      const nonce = keys.unb64url(c.nonce);
+      const body = action.encodeAction({ household: c.household, action: c.action, time: c.time, nonce, params: c.params });
+      r.body = bytes.fromUtf8(body);
+      const dated = { ...c.params };
+      if (c.action === 'invite.create') dated.expires = new Date(c.params.expires);
+      r.bodyFromDates = bytes.fromUtf8(action.encodeAction({ household: c.household, action: c.action, time: new Date(c.time), nonce, params: dated }));
+      r.signed = await action.signBody(signers[c.signer], body);
+      const a = await action.verifyAction(c.signed, st, v.household, now);
+      r.verified = { action: a.action, time: a.time, params: a.params };
+    } catch (e) {
+      r.error = code(e);
+    }
+    valid.push(r);
+  }
+  const invalid: Record<string, string> = {};
+  for (const c of v.invalid) {
+    try {
+      await action.verifyAction(c.signed, st, v.household, now);
+      invalid[c.name] = 'verified';
+    } catch (e) {
+      invalid[c.name] = code(e);
+    }
+  }
+  // Signing refuses what the format forbids, before any request.
+  const refused: Record<string, string> = {};
+  const tryRefuse = async (name: string, f: () => Promise<unknown>) => {
+    try {
+      await f();
+      refused[name] = 'signed';
+    } catch (e) {
+      refused[name] = code(e);
+    }
+  };
+  await tryRefuse('negative quota', () => action.signAction(signers.alice, v.household, 'settings.set', { quota_bytes: -1, max_age_seconds: 0 }));
+  await tryRefuse('fractional quota', () => action.signAction(signers.alice, v.household, 'settings.set', { quota_bytes: 1.5, max_age_seconds: 0 }));
+  await tryRefuse('upper-case e-mail', () => action.signAction(signers.alice, v.household, 'member.add', { email: 'Bob@example.com', role: 'member' }));
+  await tryRefuse('owner role', () => action.signAction(signers.alice, v.household, 'invite.create', { invite: action.newInviteId(), role: 'owner' as 'admin', expires: now }));
+  const fresh = await action.signAction(signers.alice, v.household, 'invite.create', { invite: action.newInviteId(), role: 'member', expires: new Date(now.getTime() + 3600e3) }, now);
+  const ids = [action.newInviteId(), action.newInviteId()];
+  return { valid, invalid, refused, fresh, ids };
+}
+
+(window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing, action };
+(window as any).vigilTest = { envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
 (window as any).vigilReady = true;

@@ -13,6 +13,7 @@ try {
   await openTestPage(page, srv.url);
   const vectors = await page.evaluate((v) => window.vigilTest.envelopeVectors(v), input.vectors);
   const interop = await page.evaluate((i) => window.vigilTest.interop(i), input.interop);
+  const actions = await page.evaluate((v) => window.vigilTest.actionVectors(v), input.actions);
   const before = await page.evaluate((m) => window.vigilTest.deviceKeys(m, false), input.message);
   const created = await page.evaluate((m) => window.vigilTest.deviceKeys(m, true), input.message);
   // The keys survive a reload, and a second page of the same browser profile sees them.
@@ -27,7 +28,7 @@ try {
   const fresh = await newPage(ctx2, 'fresh');
   await openTestPage(fresh, srv.url);
   const freshProfile = await fresh.evaluate((m) => window.vigilTest.deviceKeys(m, false), input.message);
-  result({ vectors, interop, device: { before, created, reloaded, otherPage, freshProfile } });
+  result({ vectors, interop, actions, device: { before, created, reloaded, otherPage, freshProfile } });
 } finally {
   await browser.close();
   srv.close();

@@ -1,7 +1,11 @@
 // Household flow in the web app: sign up (TOTP), create a household (the
 // recovery phrase confirmed by re-typing groups), pair a hub with its code,
 // enrol a second browser by approval (both show the same code), remove it
-// (a new epoch), sign-in errors. Env: BASE_URL, PAIR_CODE, ARTIFACTS.
+// (a new epoch), change the retention settings and make and delete invites
+// (changes signed by the admin browser's device key), sign-in errors, and
+// the same account in a browser that is no device of the household, whose
+// changes are refused before they are sent. Env: BASE_URL, PAIR_CODE,
+// ARTIFACTS.
 import { launch, newPage, totp, result, fail, assert } from './lib.mjs';
 
 const base = process.env.BASE_URL;
@@ -78,6 +82,8 @@ try {
   await a.click('#invite-create');
   const link = (await (await a.waitForSelector('#invite-link')).textContent()).trim();
   out.inviteLinkHasFragment = /#s=[A-Za-z0-9_-]{43}&g=[0-9a-f]{64}$/.test(link);
+  out.inviteId = decodeURIComponent(new URL(link).pathname.split('/')[2]);
+  await a.waitForSelector(`tr.invite[data-invite="${out.inviteId}"]`);
   await shot(a, 'household');
 
   // Bob, in another browser context, signs up and opens the link.
@@ -110,6 +116,21 @@ try {
   out.accessRows = await a.$$eval('#access-log tr.access', (els) => els.length);
   await shot(a, 'household-after-remove');
 
+  // Retention and invites: changes this browser signs as an admin device.
+  await a.fill('#retention-quota', '2');
+  await a.fill('#retention-days', '7');
+  await a.click('#retention-save');
+  out.retentionSaved = await (await a.waitForSelector('#retention-status.ok')).textContent();
+  await a.click('#invite-create');
+  await a.waitForFunction((old) => !document.querySelector('#invite-link')?.textContent?.includes(`/join/${old}#`), out.inviteId);
+  const link2 = (await a.textContent('#invite-link')).trim();
+  out.invite2 = decodeURIComponent(new URL(link2).pathname.split('/')[2]);
+  await a.waitForSelector(`tr.invite[data-invite="${out.invite2}"]`);
+  await a.click(`button.invite-delete[data-invite="${out.invite2}"]`);
+  await a.waitForSelector(`tr.invite[data-invite="${out.invite2}"]`, { state: 'detached' });
+  out.invitesAfterDelete = await a.$$eval('tr.invite', (els) => els.map((e) => e.getAttribute('data-invite')));
+  await shot(a, 'household-signed-changes');
+
   // Bob's browser now verifies a chain without its device.
   await b.goto(`${base}/h/${out.household}`);
   out.bAfter = await (await b.waitForSelector('#this-device')).textContent();
@@ -123,18 +144,34 @@ try {
   await a.click('#signin-submit');
   out.signinError = await (await a.waitForSelector('#signin-error.error')).textContent();
   await shot(a, 'signin-error');
-  await a.fill('#signin-password', password);
-  await a.fill('#signin-totp', totp(secretA, Date.now() + 30000));
-  await a.click('#signin-submit');
-  await a.waitForSelector('#nav-email', { timeout: 20000 });
-  await a.waitForSelector('.household-link');
-  out.signedInAgain = await a.textContent('.household-link');
+
+  // The same account signs in from a browser that is no device of the
+  // household: the admin account alone changes nothing, and the page says
+  // why before sending anything.
+  const ctxC = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const c = await newPage(ctxC, 'alice-elsewhere');
+  await c.goto(base + '/signin');
+  await c.fill('#signin-email', 'alice@example.com');
+  await c.fill('#signin-password', password);
+  await c.fill('#signin-totp', totp(secretA, Date.now() + 30000));
+  await c.click('#signin-submit');
+  await c.waitForSelector('#nav-email', { timeout: 20000 });
+  await c.waitForSelector('.household-link');
+  out.signedInAgain = await c.textContent('.household-link');
+  await c.click('.household-link');
+  await c.waitForSelector('#retention-save');
+  out.elsewhereThisDevice = await c.textContent('#this-device');
+  await c.fill('#retention-quota', '0.000000001');
+  await c.click('#retention-save');
+  out.elsewhereSettings = await (await c.waitForSelector('#retention-status.error')).textContent();
+  await c.click('#invite-create');
+  out.elsewhereInvite = await (await c.waitForSelector('#invite-out.error')).textContent();
+  await shot(c, 'household-not-a-device');
 
   // The household page links to its shares.
-  await a.click('.household-link');
-  await a.click('#household-shares');
-  await a.waitForSelector('#shares-table', { timeout: 20000 });
-  out.sharesPath = new URL(a.url()).pathname;
+  await c.click('#household-shares');
+  await c.waitForSelector('#shares-table', { timeout: 20000 });
+  out.sharesPath = new URL(c.url()).pathname;
 } catch (e) {
   fail(`${e.message}\n${JSON.stringify(out)}`);
 } finally {

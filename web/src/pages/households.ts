@@ -4,6 +4,7 @@
 // join requests to approve, hubs (pair with the code), retention settings
 // and the access log.
 import { api, b64, unb64 } from '../api';
+import { newInviteId, signAction, type ActionName, type ParamsOf, type Signed } from '../crypto/action';
 import { equal, hex, randomBytes } from '../crypto/bytes';
 import { addDevice, newHousehold, removeDevice, genesisHash, type Device } from '../crypto/chain';
 import { parseDeviceString } from '../crypto/devicekeys';
@@ -22,6 +23,21 @@ interface HouseholdInfo {
 }
 
 const hhPath = (hh: string) => `/v1/households/${encodeURIComponent(hh)}`;
+
+/** NOT_ADMIN_DEVICE is what a browser that is not an admin device of the chain is told when it tries a signed change. */
+const NOT_ADMIN_DEVICE = 'only an admin device of this household can change this; this browser is not one';
+
+/**
+ * signed signs a change to household x with this browser's device key
+ * (docs/FORMAT.md, "Signed household actions"). The cloud refuses changes
+ * that no admin device of the chain signed, whatever the account.
+ */
+async function signed<A extends ActionName>(x: Household, action: A, params: ParamsOf[A]): Promise<Signed> {
+  if (!x.keys || !x.me || x.me.role !== 'admin') throw new Error(NOT_ADMIN_DEVICE);
+  return signAction(x.keys, x.hh, action, params);
+}
+
+const INVITE_TTL_MS = 24 * 3600 * 1000;
 
 // Home: the households of the signed-in account, or a welcome.
 route('/', async (root) => {
@@ -274,22 +290,27 @@ const inviteKey = (id: string) => `vigil.invite.${id}`;
 
 function invitesCard(x: Household, adminDevice: boolean, requests: HTMLElement): HTMLElement {
   const out = h('div', { id: 'invite-out' });
+  const open = h('div', { id: 'invites' });
   const role = h('select', { id: 'invite-role' }, h('option', { value: 'member' }, 'member'), h('option', { value: 'admin' }, 'admin'));
   const make = h('button', { id: 'invite-create' }, 'Make an invite link');
   make.addEventListener('click', async () => {
     make.disabled = true;
     try {
-      const inv = await api<{ invite_id: string; expires: string }>('POST', `${hhPath(x.hh)}/invites`, { role: role.value });
+      const expires = new Date(Date.now() + INVITE_TTL_MS);
+      const body = await signed(x, 'invite.create', { invite: newInviteId(), role: role.value === 'admin' ? 'admin' : 'member', expires });
+      const inv = await api<{ invite_id: string; expires: string }>('POST', `${hhPath(x.hh)}/invites`, body);
       const secret = randomBytes(32);
       localStorage.setItem(inviteKey(inv.invite_id), b64url(secret));
       const link = `${location.origin}/join/${encodeURIComponent(inv.invite_id)}#s=${b64url(secret)}&g=${hex(x.state.genesisHash)}`;
       mount(out, h('p', {}, 'Send this link to the new device (it is valid until ', new Date(inv.expires).toLocaleString(), ' and adds one device):'), h('p', { class: 'mono wrap', id: 'invite-link' }, link));
+      await renderInvites(open, x);
     } catch (e) {
       showError(out, e);
     } finally {
       make.disabled = false;
     }
   });
+  void renderInvites(open, x).catch((e) => showError(open, e));
   return h(
     'div',
     { class: 'card' },
@@ -299,9 +320,40 @@ function invitesCard(x: Household, adminDevice: boolean, requests: HTMLElement):
       : h('p', { class: 'muted' }, 'Only an admin device of the household can approve new devices; this browser is not one.'),
     h('div', { class: 'row' }, h('label', {}, 'Role', role), make),
     out,
+    h('h3', {}, 'Open invites'),
+    open,
     h('h3', {}, 'Waiting to join'),
     requests,
   );
+}
+
+// renderInvites lists the household's open invites, each with a button
+// that deletes it (a change signed by this browser's admin device key).
+async function renderInvites(box: HTMLElement, x: Household): Promise<void> {
+  const res = await api<{ invites: { invite_id: string; role: string; expires: string }[] }>('GET', `${hhPath(x.hh)}/invites`);
+  if (!res.invites.length) {
+    mount(box, h('p', { class: 'muted' }, 'No open invite.'));
+    return;
+  }
+  const err = h('p', { class: 'invite-error' });
+  const rows = res.invites.map((inv) => {
+    const del = h('button', { class: 'secondary invite-delete', 'data-invite': inv.invite_id }, 'Delete');
+    del.addEventListener('click', async () => {
+      del.disabled = true;
+      err.textContent = '';
+      try {
+        const body = await signed(x, 'invite.delete', { invite: inv.invite_id });
+        await api('DELETE', `${hhPath(x.hh)}/invites/${encodeURIComponent(inv.invite_id)}`, body);
+        localStorage.removeItem(inviteKey(inv.invite_id));
+        await renderInvites(box, x);
+      } catch (e) {
+        showError(err, e);
+        del.disabled = false;
+      }
+    });
+    return h('tr', { class: 'invite', 'data-invite': inv.invite_id }, h('td', {}, h('code', {}, inv.invite_id.slice(0, 8) + '…')), h('td', {}, inv.role), h('td', {}, `until ${new Date(inv.expires).toLocaleString()}`), h('td', {}, del));
+  });
+  mount(box, h('table', { id: 'invite-list' }, ...rows), err);
 }
 
 interface JoinRequest {
@@ -392,10 +444,11 @@ async function membersCard(x: Household, adminAccount: boolean): Promise<HTMLEle
     for (const m of res.members) {
       let action: HTMLElement | string = m.account_id === me?.account_id ? 'you' : '';
       if (adminAccount && m.account_id !== me?.account_id) {
-        const b = h('button', { class: 'secondary member-remove' }, 'Remove');
+        const b = h('button', { class: 'secondary member-remove', 'data-account': m.account_id }, 'Remove');
         b.addEventListener('click', async () => {
           try {
-            await api('DELETE', `${hhPath(x.hh)}/members/${encodeURIComponent(m.account_id)}`);
+            const body = await signed(x, 'member.remove', { account: m.account_id });
+            await api('DELETE', `${hhPath(x.hh)}/members/${encodeURIComponent(m.account_id)}`, body);
             b.closest('tr')?.remove();
           } catch (e) {
             showError(err, e);
@@ -460,14 +513,19 @@ async function retentionCard(x: Household, adminAccount: boolean): Promise<HTMLE
       e.preventDefault();
       err.textContent = '';
       try {
-        await api('PUT', `${hhPath(x.hh)}/settings`, { quota_bytes: Math.round(Number(quota.value) * 1e9), max_age_seconds: Math.round(Number(days.value) * 86400) });
+        const body = await signed(x, 'settings.set', { quota_bytes: Math.round(Number(quota.value) * 1e9), max_age_seconds: Math.round(Number(days.value) * 86400) });
+        await api('PUT', `${hhPath(x.hh)}/settings`, body);
         err.className = 'ok';
         err.textContent = 'Saved.';
       } catch (x2) {
         showError(err, x2);
       }
     });
-    card.append(h('p', { class: 'muted' }, 'When the quota is full the oldest recordings are deleted first.'), form, err);
+    card.append(
+      h('p', { class: 'muted' }, 'When the quota is full the oldest recordings are deleted first. A change is signed by this browser’s admin device key; the cloud refuses a quota below what the hubs uploaded in the last day.'),
+      form,
+      err,
+    );
   } catch (e) {
     card.append(err);
     showError(err, e);
