@@ -32,8 +32,11 @@ func runBench(e env) error {
 	if len(e.args) > 0 && e.args[0] == "detect" {
 		return benchDetect(e, e.args[1:])
 	}
+	if len(e.args) > 0 && e.args[0] == "tlog" {
+		return benchTlog(e, e.args[1:])
+	}
 	if len(e.args) == 0 || e.args[0] != "record" {
-		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web | detect", ErrUsage)
+		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web | detect | tlog", ErrUsage)
 	}
 	fs := newFlags(e, "bench record", "--streams N --duration D")
 	streams := fs.Int("streams", 10, "number of camera streams")
