@@ -33,7 +33,9 @@ import (
 	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
+	"vigil/internal/tlog"
 )
 
 // Defaults for Options.
@@ -56,8 +58,9 @@ type Mailer interface {
 	Send(ctx context.Context, to, subject, body string) error
 }
 
-// AccessRecorder records every read of a household's data or metadata.
-// The transparency log will sit behind this interface.
+// AccessRecorder records every read of a household's data or metadata, and
+// every change. The Server's own records each one in the household's
+// history, in the transparency log (translog.go).
 type AccessRecorder interface {
 	Record(ctx context.Context, a store.Access) error
 }
@@ -67,10 +70,23 @@ type Options struct {
 	Store  store.Store
 	Blobs  blob.Store
 	Mailer Mailer
-	// Access records reads; nil records into Store.
+	// Access records reads and changes; nil records them in the
+	// households' histories in the transparency log (translog.go).
 	Access AccessRecorder
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Log is the transparency log, LogStorage its storage and LogKey its
+	// note verifier key (served at /tlog/key). Without a Log the Server
+	// runs one in memory with a fresh key (tests).
+	Log        *tlog.Log
+	LogStorage tlog.Storage
+	LogKey     string
+	// History keeps the history outbox and index; nil means the Store's
+	// (when it has one: History() history.Store) or one in memory.
+	History history.Store
+	// Coalesce is how long repeated identical reads are counted into one
+	// record (0: history.DefaultCoalesce).
+	Coalesce time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// App is the web app (index.html and assets/), served from every GET
 	// path outside /v1/; nil serves the API alone.
 	App fs.FS
@@ -144,6 +160,10 @@ type Server struct {
 	live liveRelay // live-view signalling (live.go)
 
 	events eventState // event fan-out and Web Push (events.go)
+
+	hist      *history.Publisher // the households' histories into the log (translog.go)
+	ownLog    bool               // the log was opened by New (and is closed by Close)
+	closeOnce sync.Once
 }
 
 // New returns a Server. It does not start listening; serve Handler().
@@ -177,11 +197,16 @@ func New(o Options) (*Server, error) {
 		hashing: make(chan struct{}, 4),
 		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
 	}
+	if err := s.openLog(context.Background()); err != nil {
+		return nil, err
+	}
+	o = s.opt
 	if s.access == nil {
-		s.access = storeRecorder{o.Store}
+		s.access = historyRecorder{s}
 	}
 	var err error
 	if s.passkeys, err = newPasskeys(o); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if s.passkeys.off != "" {
@@ -201,6 +226,7 @@ func New(o Options) (*Server, error) {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	s.mux.Handle("/tlog/", s.logHandler())
 	s.mux.HandleFunc("/", s.serveApp)
 	s.handler = s.hardened(s.mux)
 	return s, nil
@@ -212,9 +238,3 @@ func (s *Server) Handler() http.Handler { return s.handler }
 type discardMailer struct{}
 
 func (discardMailer) Send(context.Context, string, string, string) error { return nil }
-
-type storeRecorder struct{ st store.Store }
-
-func (r storeRecorder) Record(ctx context.Context, a store.Access) error {
-	return r.st.RecordAccess(ctx, a)
-}

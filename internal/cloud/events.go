@@ -24,6 +24,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/history"
 	"vigil/internal/notify/webpush"
 )
 
@@ -103,14 +104,18 @@ func (s *Server) eventRoutes() []route {
 }
 
 // admitKind says which sealed objects the cloud stores: segments on a
-// camera's stream, event records only on eventrec.StreamEvents and
-// snapshots only on eventrec.StreamSnapshots (so that the public header
-// names no camera), and nothing else.
+// camera's stream, event records only on eventrec.StreamEvents, snapshots
+// only on eventrec.StreamSnapshots (so that the public header names no
+// camera), hub state records only on history.StateStream, and nothing else.
 func admitKind(h envelope.Header) error {
 	switch h.Kind {
 	case envelope.KindSegment:
-		if h.Stream == eventrec.StreamEvents || h.Stream == eventrec.StreamSnapshots {
+		if isEventStream(h.Stream) {
 			return errorf(http.StatusUnprocessableEntity, "stream %q is reserved for %s objects; a camera needs another name", h.Stream, strings.TrimSuffix(h.Stream, "s"))
+		}
+	case envelope.KindState:
+		if h.Stream != history.StateStream {
+			return errorf(http.StatusUnprocessableEntity, "a hub state record's stream must be %q, not %q", history.StateStream, h.Stream)
 		}
 	case envelope.KindEvent:
 		if h.Stream != eventrec.StreamEvents {
@@ -128,7 +133,7 @@ func admitKind(h envelope.Header) error {
 
 // isEventStream reports the streams that are not cameras.
 func isEventStream(stream string) bool {
-	return stream == eventrec.StreamEvents || stream == eventrec.StreamSnapshots
+	return stream == eventrec.StreamEvents || stream == eventrec.StreamSnapshots || stream == history.StateStream
 }
 
 // EventJSON is one event object in a listing.

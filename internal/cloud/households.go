@@ -58,6 +58,10 @@ func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request, c *call
 	s.statesMu.Lock()
 	s.states[h.ID] = st
 	s.statesMu.Unlock()
+	if _, err := s.hist.ChainHead(r.Context(), h.ID, h.GenesisHash, 0, st.Head); err != nil {
+		// The head goes to the log when the chain is next read.
+		s.log.Error("chain head not queued for the log", "household", h.ID, "seq", 0, "err", err)
+	}
 	s.log.Info("household created", "household", h.ID, "account", c.account.ID)
 	writeJSON(w, http.StatusCreated, householdJSON(h, 0))
 	return nil
@@ -109,6 +113,9 @@ type chainResp struct {
 	GenesisHash string   `json:"genesis_hash"`
 	Links       [][]byte `json:"links"` // from the requested seq, base64
 	From        int64    `json:"from"`
+	// LogIndex is where each link's head is in the transparency log
+	// (-1 while it waits for the log): clients prove it is there.
+	LogIndex []int64 `json:"log_index"`
 }
 
 func (s *Server) getChain(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -128,7 +135,11 @@ func (s *Server) writeChain(w http.ResponseWriter, r *http.Request, h store.Hous
 	if err != nil {
 		return err
 	}
-	resp := chainResp{HouseholdID: h.ID, GenesisHash: hex.EncodeToString(h.GenesisHash), From: from, Links: [][]byte{}}
+	idx, err := s.chainIndexes(r.Context(), h, from, links)
+	if err != nil {
+		return err
+	}
+	resp := chainResp{HouseholdID: h.ID, GenesisHash: hex.EncodeToString(h.GenesisHash), From: from, Links: [][]byte{}, LogIndex: idx}
 	for _, l := range links {
 		resp.Links = append(resp.Links, l.Data)
 	}
@@ -169,8 +180,12 @@ func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := s.syncDevices(r.Context(), next); err != nil {
 		return err
 	}
+	if _, err := s.hist.ChainHead(r.Context(), c.household.ID, c.household.GenesisHash, next.Seq, next.Head); err != nil {
+		// The head goes to the log when the chain is next read.
+		s.log.Error("chain head not queued for the log", "household", c.household.ID, "seq", next.Seq, "err", err)
+	}
+	// Hubs are told once the head is in the log (onLogged, translog.go).
 	s.log.Info("chain link appended", "household", c.household.ID, "seq", next.Seq)
-	go s.live.chainChanged(c.household.ID) // not under statesMu: it writes to sockets
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": next.Seq})
 	return nil
 }

@@ -330,6 +330,7 @@ func newEnvWith(t *testing.T, adjust func(o *cloud.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
 	t.Cleanup(hs.Close)

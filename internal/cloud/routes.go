@@ -85,6 +85,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.liveRoutes()...)      // live.go: live-view signalling, TURN credentials
 	rs = append(rs, s.shareRoutes()...)     // shares.go: shared ranges for guests and links
 	rs = append(rs, s.eventRoutes()...)     // events.go: sealed detection events, their WebSocket, Web Push
+	rs = append(rs, s.logRoutes()...)       // translog.go: the households' histories in the transparency log
 	// signinlink.go: one-time sign-in links, device requests.
 	rs = append(rs, s.signInLinkRoutes()...)
 	return rs

@@ -37,6 +37,7 @@ func TestWebAppServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	get := func(method, path string) (*http.Response, string) {

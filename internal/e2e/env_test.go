@@ -58,6 +58,7 @@ func startCloud(t testing.TB, mod func(*cloud.Options)) *cloudEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
 	hs.Config.Handler = srv.Handler()
 	hs.Config.ReadHeaderTimeout = 10 * time.Second
 	hs.Start()

@@ -106,7 +106,7 @@ func wantSevere(t *testing.T, r *Report, substr string) {
 // populated is a world with a hub, chain heads in the log and ten records.
 func populated(t *testing.T) (*testWorld, *keydir.DeviceKeys, ed25519.PrivateKey) {
 	w := newWorld(t)
-	w.pub.ChainHead(w.ctx, w.st.HouseholdID, 0, w.st.Head)
+	w.pub.ChainHead(w.ctx, w.st.HouseholdID, w.gen, 0, w.st.Head)
 	hubPub, hubKey, _ := ed25519.GenerateKey(nil)
 	link, err := w.st.AddHub(w.admin, keydir.DeviceKey{ID: keydir.DeviceID(hubPub), Role: keydir.RoleHub, Name: "hub", SignPub: hubPub}, w.clock.Now())
 	if err != nil {

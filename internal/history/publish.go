@@ -338,13 +338,10 @@ func (p *Publisher) flushWindows(all bool) {
 	}
 }
 
-// ChainHead adds the household's chain head at seq to the log.
-func (p *Publisher) ChainHead(ctx context.Context, hh string, seq int64, head []byte) (Item, error) {
-	h, err := p.cfg.Household(ctx, hh)
-	if err != nil {
-		return Item{}, fmt.Errorf("history: household %s: %w", hh, err)
-	}
-	tk, err := NewTagKey(h.Genesis)
+// ChainHead adds the chain head at seq of household hh (whose genesis hash
+// is genesis) to the log.
+func (p *Publisher) ChainHead(ctx context.Context, hh string, genesis []byte, seq int64, head []byte) (Item, error) {
+	tk, err := NewTagKey(genesis)
 	if err != nil {
 		return Item{}, err
 	}

@@ -101,7 +101,7 @@ func (w *testWorld) appendLink(link []byte) {
 		w.t.Fatal(err)
 	}
 	w.links = append(w.links, link)
-	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, w.st.Seq, w.st.Head); err != nil {
+	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, w.gen, w.st.Seq, w.st.Head); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -145,7 +145,7 @@ func (w *testWorld) records() []Record {
 
 func TestPublisherRecordsAndLogs(t *testing.T) {
 	w := newWorld(t)
-	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, 0, w.st.Head); err != nil {
+	if _, err := w.pub.ChainHead(w.ctx, w.st.HouseholdID, w.gen, 0, w.st.Head); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {

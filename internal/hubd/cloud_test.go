@@ -63,6 +63,7 @@ func startCloud(t *testing.T) *testCloud {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
 	c := &testCloud{t: t, st: st, blobs: blobs, srv: srv, dir: dir}
 	c.start("127.0.0.1:0")
 	t.Cleanup(func() {

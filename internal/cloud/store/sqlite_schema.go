@@ -189,6 +189,8 @@ ALTER TABLE households ADD COLUMN settings_body   BLOB;
 ALTER TABLE households ADD COLUMN settings_sig    BLOB;
 CREATE INDEX objects_created ON objects (household_id, created_ns);
 `,
+		// -> the history outbox and index (transparency log entries).
+		historySchema,
 	}
 }
 
