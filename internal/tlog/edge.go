@@ -1,7 +1,6 @@
 package tlog
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -33,7 +32,8 @@ type tileData struct {
 }
 
 func (e *edge) clone() *edge {
-	c := &edge{n: e.n, bundle: bytes.Clone(e.bundle), bundleCount: e.bundleCount}
+	// The bundle is shared, clipped: appending to it copies it first.
+	c := &edge{n: e.n, bundle: slices.Clip(e.bundle), bundleCount: e.bundleCount}
 	for _, r := range e.rows {
 		c.rows = append(c.rows, slices.Clone(r))
 	}
@@ -52,6 +52,14 @@ func (e *edge) extend(entries [][]byte) (next *edge, bundles, hashTiles []tileDa
 	hashes := make([]tlog.Hash, len(entries))
 	for i, en := range entries {
 		hashes[i] = tlog.RecordHash(en)
+		if i == 0 || count == 0 {
+			// Grow the bundle once for the entries that go into it.
+			need := 0
+			for _, e := range entries[i:min(len(entries), i+tileWidth-count)] {
+				need += 2 + len(e)
+			}
+			b = slices.Grow(b, need)
+		}
 		b = appendEntry(b, en)
 		count++
 		if count == tileWidth {
@@ -63,7 +71,7 @@ func (e *edge) extend(entries [][]byte) (next *edge, bundles, hashTiles []tileDa
 	if count > 0 {
 		bundles = append(bundles, tileData{t: tlog.Tile{H: TileHeight, L: -1, N: tn, W: count}, data: b})
 	}
-	next.bundle, next.bundleCount = bytes.Clone(b), count
+	next.bundle, next.bundleCount = slices.Clip(b), count
 
 	for L := 0; len(hashes) > 0; L++ {
 		if L == len(next.rows) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
@@ -110,6 +111,13 @@ func FuzzTilePath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		tile, err := tlog.ParseTilePath(p)
+		// torchwood (the reference for C2SP paths) agrees on every
+		// canonical path of height 8.
+		if tw, twErr := torchwood.ParseTilePath(p); twErr == nil && tw.H == 8 && tw.L <= 63 && torchwood.TilePath(tw) == p {
+			if err != nil || tw != tile {
+				t.Fatalf("ParseTilePath(%q) = %+v, %v; torchwood: %+v", p, tile, err, tw)
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -3,10 +3,15 @@ package tlog
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
-	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/tlog"
 )
+
+// The C2SP paths are x/mod's tile paths (go.dev/design/25530-sumdb) with
+// "tile/8/" replaced by "tile/" and "tile/8/data/" by "tile/entries/", as
+// torchwood.TilePath does. torchwood itself is not imported here: its
+// root package reaches for net/http, which this package must not.
 
 // TileHeight is the height of every tile of the log (C2SP tlog-tiles).
 const TileHeight = 8
@@ -28,7 +33,10 @@ const maxTreeSize = 1 << 48
 // t.L at least -1 (entry bundles).
 func TilePath(t tlog.Tile) string {
 	t.H = TileHeight
-	return torchwood.TilePath(t)
+	if t.L == -1 {
+		return "tile/entries/" + strings.TrimPrefix(t.Path(), "tile/8/data/")
+	}
+	return "tile/" + strings.TrimPrefix(t.Path(), "tile/8/")
 }
 
 // ParseTilePath parses a C2SP tlog-tiles path relative to the log. Only
@@ -38,7 +46,16 @@ func ParseTilePath(path string) (tlog.Tile, error) {
 	if len(path) > 256 {
 		return tlog.Tile{}, fmt.Errorf("%w: tile path too long", ErrMalformed)
 	}
-	t, err := torchwood.ParseTilePath(path)
+	var t tlog.Tile
+	var err error
+	switch {
+	case strings.HasPrefix(path, "tile/entries/"):
+		t, err = tlog.ParseTilePath("tile/8/data/" + strings.TrimPrefix(path, "tile/entries/"))
+	case strings.HasPrefix(path, "tile/"):
+		t, err = tlog.ParseTilePath("tile/8/" + strings.TrimPrefix(path, "tile/"))
+	default:
+		err = fmt.Errorf("not under tile/")
+	}
 	if err != nil || t.H != TileHeight || t.L < -1 || t.L > 63 || t.N < 0 || t.W < 1 || t.W > tileWidth {
 		return tlog.Tile{}, fmt.Errorf("%w: tile path %q", ErrMalformed, path)
 	}
@@ -59,7 +76,7 @@ func ParseEntryBundle(bundle []byte, count int) ([][]byte, error) {
 	entries := make([][]byte, 0, count)
 	rest := bundle
 	for len(entries) < count {
-		e, r, err := torchwood.ReadTileEntry(rest)
+		e, r, err := readEntry(rest)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry bundle: entry %d: %v", ErrMalformed, len(entries), err)
 		}
@@ -80,7 +97,7 @@ func ParseEntryBundle(bundle []byte, count int) ([][]byte, error) {
 func bundlePrefixLen(bundle []byte, count int) (int, error) {
 	rest := bundle
 	for i := 0; i < count; i++ {
-		e, r, err := torchwood.ReadTileEntry(rest)
+		e, r, err := readEntry(rest)
 		if err != nil {
 			return 0, fmt.Errorf("%w: entry bundle: entry %d: %v", ErrMalformed, i, err)
 		}
@@ -111,6 +128,19 @@ func TruncateTile(t tlog.Tile, full []byte) ([]byte, error) {
 		return nil, err
 	}
 	return full[:n], nil
+}
+
+// readEntry reads the next entry of an entry bundle (a 2-byte big-endian
+// length and the entry) and returns the rest.
+func readEntry(b []byte) (entry, rest []byte, err error) {
+	if len(b) < 2 {
+		return nil, nil, fmt.Errorf("%d bytes left, too few for a length", len(b))
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b)-2 < n {
+		return nil, nil, fmt.Errorf("entry of %d bytes with %d left", n, len(b)-2)
+	}
+	return b[2 : 2+n], b[2+n:], nil
 }
 
 // appendEntry appends entry (at most MaxEntrySize bytes, checked before
