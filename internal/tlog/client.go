@@ -53,8 +53,9 @@ type Client struct {
 	p Policy
 	f Fetcher
 
-	mu     sync.Mutex
-	latest Checkpoint
+	updateMu sync.Mutex // serialises Update (held across its fetches)
+	mu       sync.Mutex // guards latest
+	latest   Checkpoint
 
 	cacheMu sync.Mutex
 	tiles   map[tlog.Tile][]byte // verified tiles (an optimisation only: every read is verified again)
@@ -100,9 +101,9 @@ func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return c.Latest(), err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := c.latest
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+	old := c.Latest()
 	switch {
 	case old.Note == nil:
 	case next.N < old.N:
@@ -122,7 +123,9 @@ func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
 			return old, &InconsistentError{Old: old, New: next, Err: err}
 		}
 	}
+	c.mu.Lock()
 	c.latest = next
+	c.mu.Unlock()
 	return next, nil
 }
 
