@@ -79,6 +79,11 @@ type Options struct {
 	Log        *tlog.Log
 	LogStorage tlog.Storage
 	LogKey     string
+	// LogWitnesses are the cosignature keys of the witnesses the log asks
+	// and LogQuorum how many must cosign for a checkpoint to count; both
+	// are served to devices (GET /v1/log), which pin them.
+	LogWitnesses []string
+	LogQuorum    int
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store
@@ -163,6 +168,7 @@ type Server struct {
 
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
+	logOrigin string
 	closeOnce sync.Once
 }
 

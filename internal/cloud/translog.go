@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -50,6 +51,12 @@ func (s *Server) openLog(ctx context.Context) error {
 	}
 	if o.LogStorage == nil || o.LogKey == "" {
 		return errors.New("cloud: a log needs its storage and its verifier key")
+	}
+	if s.logOrigin, _, _ = strings.Cut(o.LogKey, "+"); s.logOrigin == "" {
+		return errors.New("cloud: the log's verifier key has no name")
+	}
+	if o.LogQuorum < 0 || o.LogQuorum > len(o.LogWitnesses) {
+		return fmt.Errorf("cloud: a quorum of %d out of %d witnesses", o.LogQuorum, len(o.LogWitnesses))
 	}
 	if o.History == nil {
 		if hs, ok := o.Store.(interface{ History() history.Store }); ok {
@@ -144,7 +151,19 @@ func (r historyRecorder) Record(ctx context.Context, a store.Access) error {
 func (s *Server) logRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/households/{hh}/history", auth: authMember, action: "history.read", h: s.listHistory},
+		{method: "GET", pattern: "/v1/log", auth: authNone, h: s.getLogPolicy},
 	}
+}
+
+// getLogPolicy tells devices which log this cloud appends to and which
+// witnesses cosign it; they pin it the first time.
+func (s *Server) getLogPolicy(w http.ResponseWriter, r *http.Request, c *call) error {
+	ws := s.opt.LogWitnesses
+	if ws == nil {
+		ws = []string{}
+	}
+	writeJSON(w, http.StatusOK, history.LogPolicy{Origin: s.logOrigin, Key: s.opt.LogKey, Witnesses: ws, Quorum: s.opt.LogQuorum})
+	return nil
 }
 
 // logHandler serves the log read-only at /tlog/.
@@ -171,14 +190,6 @@ func (s *Server) releaseIndexes(ctx context.Context) ([]int64, error) {
 		}
 	}
 	return out, nil
-}
-
-// HistoryRecordJSON is one record of a household's history as listed: the
-// log entry (sealed to the household) and where it is in the log.
-type HistoryRecordJSON struct {
-	N     int64  `json:"n"`
-	Index int64  `json:"index"` // -1 while it waits for the log
-	Entry []byte `json:"entry"`
 }
 
 const maxHistoryList = 1000
@@ -208,11 +219,11 @@ func (s *Server) listHistory(w http.ResponseWriter, r *http.Request, c *call) er
 	if more {
 		items = items[:limit]
 	}
-	out := make([]HistoryRecordJSON, len(items))
+	out := history.HistoryPage{Records: make([]history.RecordJSON, len(items)), More: more}
 	for i, it := range items {
-		out[i] = HistoryRecordJSON{N: it.Num, Index: it.Index, Entry: it.Entry}
+		out.Records[i] = history.RecordJSON{N: it.Num, Index: it.Index, Entry: it.Entry}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": out, "more": more})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -1,11 +1,14 @@
 // Package member is what a household member's device does with the cloud:
-// fetch and verify the household's chain from the genesis it pinned, and pair
-// a hub (the member's half of the pairing protocol).
+// fetch and verify the household's chain from the genesis it pinned and its
+// head in the transparency log, and pair a hub (the member's half of the
+// pairing protocol).
 //
 // It never trusts the cloud: every chain is verified from the pinned genesis
-// before anything in it is used, and a hub joins the chain only after the
-// pairing code authenticated the whole exchange and the hub confirmed it. It
-// never sends a private key anywhere and never logs codes or keys.
+// before anything in it is used, must extend the last head the device
+// verified, and must have its head in a log checkpoint the device verified;
+// a hub joins the chain only after the pairing code authenticated the whole
+// exchange and the hub confirmed it. It never sends a private key anywhere
+// and never logs codes or keys.
 package member
 
 import (
@@ -19,15 +22,65 @@ import (
 	"time"
 
 	"vigil/internal/cloud/client"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/pairing"
+	"vigil/internal/tlog"
+	"vigil/internal/tlog/tloghttp"
 )
 
+// Option changes how a chain is verified.
+type Option func(*options)
+
+type options struct {
+	log  *tlog.Client
+	wait time.Duration
+}
+
+// WithLog proves chain heads against log, a client of the transparency log
+// whose policy the device pinned (and whose last checkpoint it kept).
+// Without it the device follows the log the cloud names (CloudLog): the head
+// must still be in that log, but the cloud chose the log's key.
+func WithLog(log *tlog.Client) Option { return func(o *options) { o.log = log } }
+
+// WithLogWait bounds how long to wait for a new head to reach the log
+// (default 10 s; the cloud integrates entries within about a second).
+func WithLogWait(d time.Duration) Option { return func(o *options) { o.wait = d } }
+
+// CloudLog returns a client of the log the cloud names (GET /v1/log), with
+// no checkpoint verified yet.
+func CloudLog(ctx context.Context, c *client.Client) (*tlog.Client, history.LogPolicy, error) {
+	lp, err := c.LogPolicy(ctx)
+	if err != nil {
+		return nil, lp, fmt.Errorf("asking the cloud for its transparency log: %w", err)
+	}
+	return LogClient(c, lp, nil)
+}
+
+// LogClient returns a client of the log with policy lp on c's service,
+// starting from the checkpoint note last (nil: none).
+func LogClient(c *client.Client, lp history.LogPolicy, last []byte) (*tlog.Client, history.LogPolicy, error) {
+	p, err := lp.Policy()
+	if err != nil {
+		return nil, lp, fmt.Errorf("the transparency log's policy: %w", err)
+	}
+	lc, err := tlog.NewClient(p, &tloghttp.Fetcher{BaseURL: c.BaseURL, HTTP: c.HTTP}, last)
+	if err != nil {
+		return nil, lp, err
+	}
+	return lc, lp, nil
+}
+
+// ErrNotLogged means the household's chain head is not in the transparency
+// log: a device does not use a chain the public log does not hold, because
+// a head outside it could be a fork shown to this device alone.
+var ErrNotLogged = errors.New("the household chain's head is not in the transparency log")
+
 // VerifiedChain fetches a household's chain and verifies it from the
-// genesis hash this device pinned: a device the household's admins did not
-// add is refused (G4).
-func VerifiedChain(ctx context.Context, c *client.Client, householdID string, genesis []byte) (*keydir.State, error) {
-	return VerifiedChainSince(ctx, c, householdID, genesis, nil)
+// genesis hash this device pinned, and its head in the transparency log: a
+// device the household's admins did not add is refused (G4).
+func VerifiedChain(ctx context.Context, c *client.Client, householdID string, genesis []byte, opts ...Option) (*keydir.State, error) {
+	return VerifiedChainSince(ctx, c, householdID, genesis, nil, opts...)
 }
 
 // Known is what a device remembers of the last chain it verified.
@@ -44,35 +97,83 @@ var ErrRollback = errors.New("the cloud served an older or different chain than 
 // VerifiedChainSince is VerifiedChain for a device that remembers the last
 // link it verified (known may be nil): the chain must still contain that
 // link, so a cloud cannot roll the household back to an older state.
-func VerifiedChainSince(ctx context.Context, c *client.Client, householdID string, genesis []byte, known *Known) (*keydir.State, error) {
-	links, err := c.Chain(ctx, householdID, 0)
-	if err != nil {
-		return nil, err
+func VerifiedChainSince(ctx context.Context, c *client.Client, householdID string, genesis []byte, known *Known, opts ...Option) (*keydir.State, error) {
+	o := options{wait: 10 * time.Second}
+	for _, f := range opts {
+		f(&o)
 	}
-	st, err := keydir.Verify(links, genesis)
-	if err != nil {
-		return nil, fmt.Errorf("the household chain served by the cloud does not verify; refusing to trust it: %w", err)
-	}
-	if st.HouseholdID != householdID {
-		return nil, fmt.Errorf("the cloud served the chain of household %s for %s; refusing it", st.HouseholdID, householdID)
-	}
-	if known != nil && known.Seq > 0 {
-		if int64(len(links)) <= known.Seq || !bytes.Equal(keydir.LinkHash(links[known.Seq]), known.Head) {
-			return nil, fmt.Errorf("%w (it has %d links; this device verified link %d before)", ErrRollback, len(links), known.Seq)
+	if o.log == nil {
+		var err error
+		if o.log, _, err = CloudLog(ctx, c); err != nil {
+			return nil, err
 		}
 	}
-	return st, nil
+	deadline := time.Now().Add(o.wait)
+	for {
+		links, idx, err := c.ChainIndexed(ctx, householdID, 0)
+		if err != nil {
+			return nil, err
+		}
+		st, err := keydir.Verify(links, genesis)
+		if err != nil {
+			return nil, fmt.Errorf("the household chain served by the cloud does not verify; refusing to trust it: %w", err)
+		}
+		if st.HouseholdID != householdID {
+			return nil, fmt.Errorf("the cloud served the chain of household %s for %s; refusing it", st.HouseholdID, householdID)
+		}
+		if known != nil && known.Seq > 0 {
+			if int64(len(links)) <= known.Seq || !bytes.Equal(keydir.LinkHash(links[known.Seq]), known.Head) {
+				return nil, fmt.Errorf("%w (it has %d links; this device verified link %d before)", ErrRollback, len(links), known.Seq)
+			}
+		}
+		ix := idx[len(idx)-1]
+		if ix < 0 {
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%w: link %d is still waiting for the log (hint: try again in a moment)", ErrNotLogged, st.Seq)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if err := ProveHead(ctx, o.log, st, ix); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+}
+
+// ProveHead proves that the head of st is the entry at index of the log,
+// in a checkpoint newer than or equal to the last one log verified.
+func ProveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index int64) error {
+	if _, err := log.Update(ctx); err != nil && !errors.Is(err, tlog.ErrOlder) {
+		return fmt.Errorf("the transparency log does not verify: %w", err)
+	}
+	tk, err := history.NewTagKey(st.GenesisHash)
+	if err != nil {
+		return err
+	}
+	e, err := tk.ChainHeadEntry(st.Seq, st.Head)
+	if err != nil {
+		return err
+	}
+	if err := log.ProveEntry(ctx, index, e); err != nil {
+		return fmt.Errorf("%w: link %d is not at log index %d as the cloud says: %v", ErrNotLogged, st.Seq, index, err)
+	}
+	return nil
 }
 
 // PairHub runs the member's side of pairing a hub: verify the hub's hello
 // with the code, offer the household (from its verified chain), wait for the
 // hub's confirmation, and only then sign and append the link that adds the
 // hub. On any failure the chain is unchanged.
-func PairHub(ctx context.Context, c *client.Client, householdID string, genesis []byte, k *keydir.DeviceKeys, code pairing.Code, poll time.Duration) (pairing.HubHello, error) {
+func PairHub(ctx context.Context, c *client.Client, householdID string, genesis []byte, k *keydir.DeviceKeys, code pairing.Code, poll time.Duration, opts ...Option) (pairing.HubHello, error) {
 	if poll <= 0 {
 		poll = 300 * time.Millisecond
 	}
-	st, err := VerifiedChain(ctx, c, householdID, genesis)
+	st, err := VerifiedChain(ctx, c, householdID, genesis, opts...)
 	if err != nil {
 		return pairing.HubHello{}, err
 	}

@@ -1,0 +1,56 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"vigil/internal/history"
+)
+
+// ChainIndexed is Chain with where each link's head is in the transparency
+// log (-1 while it waits for the log).
+func (c *Client) ChainIndexed(ctx context.Context, household string, from int64) ([][]byte, []int64, error) {
+	var out struct {
+		Links    [][]byte `json:"links"`
+		LogIndex []int64  `json:"log_index"`
+	}
+	path := "/v1/hub/chain"
+	if household != "" {
+		path = "/v1/households/" + url.PathEscape(household) + "/chain"
+	}
+	if err := c.do(ctx, "GET", fmt.Sprintf("%s?from=%d", path, from), nil, &out); err != nil {
+		return nil, nil, err
+	}
+	if len(out.LogIndex) != len(out.Links) {
+		return nil, nil, fmt.Errorf("cloud: the chain lists %d links and %d log indexes", len(out.Links), len(out.LogIndex))
+	}
+	return out.Links, out.LogIndex, nil
+}
+
+// History returns a household's records with N >= from, every page.
+func (c *Client) History(ctx context.Context, household string, from int64) ([]history.RecordRef, error) {
+	var out []history.RecordRef
+	for {
+		var page history.HistoryPage
+		q := url.Values{"from": {fmt.Sprint(from)}}
+		if err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/history?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		for _, r := range page.Records {
+			out = append(out, history.RecordRef{N: r.N, Index: r.Index, Entry: r.Entry})
+			from = r.N + 1
+		}
+		if !page.More || len(page.Records) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// LogPolicy returns the transparency log the cloud appends to and its
+// witnesses (to pin the first time).
+func (c *Client) LogPolicy(ctx context.Context) (history.LogPolicy, error) {
+	var p history.LogPolicy
+	err := c.do(ctx, "GET", "/v1/log", nil, &p)
+	return p, err
+}

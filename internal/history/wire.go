@@ -1,0 +1,37 @@
+package history
+
+import "vigil/internal/tlog"
+
+// Wire types of the cloud's history API (docs/API.md), shared by the cloud
+// and its Go client.
+
+// LogPolicy is the transparency log a cloud appends to and what it takes
+// for a checkpoint to count: the log's note verifier key and the witnesses
+// (C2SP cosignature keys) of which Quorum must cosign. A device pins it the
+// first time it talks to a cloud and refuses a different one later.
+type LogPolicy struct {
+	Origin    string   `json:"origin"`
+	Key       string   `json:"key"`
+	Witnesses []string `json:"witnesses"`
+	Quorum    int      `json:"quorum"`
+}
+
+// Policy returns the tlog policy that verifies the log's checkpoints.
+func (p LogPolicy) Policy() (tlog.Policy, error) {
+	return tlog.NewPolicy(p.Key, p.Witnesses, p.Quorum)
+}
+
+// HistoryPage is one page of a household's records as the cloud lists them
+// (GET /v1/households/{hh}/history).
+type HistoryPage struct {
+	Records []RecordJSON `json:"records"`
+	More    bool         `json:"more"`
+}
+
+// RecordJSON is one record in a listing: its number, its log index (-1
+// while it waits for the log) and the log entry, sealed to the household.
+type RecordJSON struct {
+	N     int64  `json:"n"`
+	Index int64  `json:"index"`
+	Entry []byte `json:"entry"`
+}
