@@ -123,7 +123,7 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 		return history.Action{}, history.Signed{}, errorf(http.StatusUnauthorized, "%s", actionMessage(err))
 	case errors.Is(err, history.ErrActionSigner):
 		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden,
-			"only an admin device of this household can sign this change: %s", actionMessage(err))
+			"only an admin device of this household can sign this change: %s", strings.TrimPrefix(err.Error(), history.ErrActionSigner.Error()+": "))
 	case errors.Is(err, history.ErrActionHousehold):
 		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden, "%s", actionMessage(err))
 	case err != nil:
