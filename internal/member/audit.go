@@ -1,0 +1,63 @@
+package member
+
+import (
+	"context"
+	"time"
+
+	"vigil/internal/cloud/client"
+	"vigil/internal/history"
+)
+
+// CloudSource is what history.Audit reads from a cloud for one household:
+// its chain with log indexes, its records and its hubs' newest state
+// records. Nothing it returns is trusted; the audit verifies all of it.
+type CloudSource struct {
+	C         *client.Client
+	Household string
+	// StatesSince bounds how far back hub state records are looked for
+	// (default: the last hour; hubs make one every ten minutes).
+	StatesSince time.Duration
+}
+
+// Chain implements history.Source.
+func (s CloudSource) Chain(ctx context.Context) ([][]byte, []int64, error) {
+	return s.C.ChainIndexed(ctx, s.Household, 0)
+}
+
+// Records implements history.Source.
+func (s CloudSource) Records(ctx context.Context, from int64) ([]history.RecordRef, error) {
+	return s.C.History(ctx, s.Household, from)
+}
+
+// maxStateObject bounds a hub state record's sealed size.
+const maxStateObject = 64 << 10
+
+// States implements history.Source: the newest state record of each hub.
+func (s CloudSource) States(ctx context.Context) ([]history.SealedState, error) {
+	since := s.StatesSince
+	if since <= 0 {
+		since = time.Hour
+	}
+	objs, err := s.C.Objects(ctx, s.Household, history.StateStream, time.Now().Add(-since), time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	newest := map[string]client.Object{}
+	for _, o := range objs {
+		if o.Kind != "state" {
+			continue
+		}
+		if n, ok := newest[o.Device]; !ok || o.Seq > n.Seq {
+			newest[o.Device] = o
+		}
+	}
+	out := []history.SealedState{}
+	for _, o := range newest {
+		b, err := s.C.ReadObject(ctx, s.Household, o.Key, maxStateObject)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, history.SealedState{Key: o.Key, Sealed: b})
+	}
+	return out, nil
+}
