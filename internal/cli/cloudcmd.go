@@ -98,15 +98,35 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		defer turnSrv.Close()
 		log.Info("TURN relay for live view", "udp", turnSrv.Addr().String())
 	}
+	tl, err := openCloudLog(ctx, cfg, public, blobs, log)
+	if err != nil {
+		return err
+	}
+	defer tl.log.Close()
 	srv, err := cloud.New(cloud.Options{
 		Store: st, Blobs: blobs, Logger: log, PublicURL: public, App: app, TURN: turnSrv,
 		Mailer:        cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
 		SecureCookies: cfg.TLSCert != "",
 		QuotaBytes:    int64(cfg.Quota),
 		MaxAge:        time.Duration(cfg.MaxAge),
+		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
+		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 	})
 	if err != nil {
 		return err
+	}
+	defer srv.Close()
+	if cfg.WebRelease != "" {
+		entry, err := os.ReadFile(cfg.WebRelease)
+		if err != nil {
+			return fmt.Errorf("web_release: %w", err)
+		}
+		if err := srv.PublishRelease(ctx, entry); err != nil {
+			return fmt.Errorf("web_release %s: %w (hint: make it with 'vigil release sign')", cfg.WebRelease, err)
+		}
+		log.Info("web app release in the transparency log", "file", cfg.WebRelease)
+	} else if app != nil {
+		log.Warn("the web app served here is not in the transparency log: set web_release to its signed release (vigil release sign) so browsers and monitors can check it")
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"vigil/internal/config"
+	"vigil/internal/tlog"
 )
 
 // Config is the cloud service's configuration file (docs/CONFIG.md, "Cloud").
@@ -43,6 +45,37 @@ type Config struct {
 	// TURNPublicIP is the address viewers and hubs reach the relay at;
 	// empty means TURNListen's host.
 	TURNPublicIP string `yaml:"turn_public_ip"`
+	// LogKey is the file holding the transparency log's signing key (a
+	// note signer key, made on first start; 0600). Default: data/tlog.key.
+	// Its name is the log's origin.
+	LogKey string `yaml:"log_key"`
+	// LogOrigin names a new log (the first start): default the public
+	// URL's host and "/tlog". An existing key keeps its own name.
+	LogOrigin string `yaml:"log_origin"`
+	// Witnesses cosign every checkpoint (C2SP tlog-witness): each one's
+	// URL and cosignature key.
+	Witnesses []WitnessConfig `yaml:"witnesses"`
+	// WitnessQuorum is how many of the witnesses devices require on a
+	// checkpoint (served at GET /v1/log); default: all of them.
+	WitnessQuorum *int `yaml:"witness_quorum"`
+	// WebRelease is a signed release of the web app (release.vrel, made by
+	// 'vigil release sign' with a key the cloud never holds), appended to
+	// the log at start so browsers and monitors can check what is served.
+	WebRelease string `yaml:"web_release"`
+}
+
+// WitnessConfig is one witness the log asks to cosign.
+type WitnessConfig struct {
+	URL string `yaml:"url"` // its submission prefix (POST URL/add-checkpoint)
+	Key string `yaml:"key"` // its cosignature verifier key (vigil witness key)
+}
+
+// Quorum is the number of witness cosignatures devices require.
+func (c *Config) Quorum() int {
+	if c.WitnessQuorum == nil {
+		return len(c.Witnesses)
+	}
+	return *c.WitnessQuorum
 }
 
 // LoadConfig reads and validates a cloud config file.
@@ -56,7 +89,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base, _ := filepath.Abs(filepath.Dir(path))
-	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey} {
+	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -142,6 +175,20 @@ func (c *Config) Validate() error {
 		}
 	} else if c.TURNPublicIP != "" {
 		errs = append(errs, errors.New("turn_public_ip: set turn_listen too"))
+	}
+	for i, w := range c.Witnesses {
+		if u, err := url.Parse(w.URL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("witnesses[%d].url: %q is not a URL like https://witness.example/", i, w.URL))
+		}
+		if _, err := tlog.NewCosignatureVerifier(w.Key); err != nil {
+			errs = append(errs, fmt.Errorf("witnesses[%d].key: not a witness's cosignature key (hint: 'vigil witness key' prints it): %v", i, err))
+		}
+	}
+	if q := c.Quorum(); q < 0 || q > len(c.Witnesses) {
+		errs = append(errs, fmt.Errorf("witness_quorum: %d, but %d witnesses are listed", q, len(c.Witnesses)))
+	}
+	if c.LogOrigin != "" && (strings.ContainsAny(c.LogOrigin, " +\n\t") || !utf8.ValidString(c.LogOrigin)) {
+		errs = append(errs, fmt.Errorf("log_origin: %q: a log's name has no spaces or '+' (e.g. vigil.example.com/tlog)", c.LogOrigin))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -108,3 +108,25 @@ func (v signerVerifier) Verify(msg, sig []byte) bool {
 	again, err := v.s.Sign(msg)
 	return err == nil && subtle.ConstantTimeCompare(again, sig) == 1
 }
+
+// VerifierKey returns the verifier key of a note signer key made by
+// GenerateKey: what the log publishes at /tlog/key.
+func VerifierKey(skey string) (string, error) {
+	bad := fmt.Errorf("%w: not a log signing key (want PRIVATE+KEY+<name>+<hash>+<key>)", ErrMalformed)
+	rest, ok := strings.CutPrefix(strings.TrimSpace(skey), "PRIVATE+KEY+")
+	if !ok {
+		return "", bad
+	}
+	name, rest, _ := strings.Cut(rest, "+")
+	hash16, key64, _ := strings.Cut(rest, "+")
+	hash, err1 := strconv.ParseUint(hash16, 16, 32)
+	key, err2 := base64.StdEncoding.DecodeString(key64)
+	if !validKeyName(name) || len(hash16) != 8 || err1 != nil || err2 != nil || len(key) != 1+ed25519.SeedSize || key[0] != sigTypeEd25519 {
+		return "", bad
+	}
+	pub := ed25519.NewKeyFromSeed(key[1:]).Public().(ed25519.PublicKey)
+	if uint32(hash) != keyHash(name, append([]byte{sigTypeEd25519}, pub...)) {
+		return "", fmt.Errorf("%w: the signing key's hash does not match its key", ErrMalformed)
+	}
+	return note.NewEd25519VerifierKey(name, pub)
+}
