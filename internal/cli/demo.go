@@ -38,6 +38,8 @@ import (
 	"vigil/internal/member"
 	"vigil/internal/pairing"
 	"vigil/internal/softcam"
+	"vigil/internal/tlog"
+	"vigil/internal/witness"
 	"vigil/web"
 )
 
@@ -78,6 +80,9 @@ type Demo struct {
 
 	srv    *cloud.Server
 	hs     *http.Server
+	tlog   *tlog.Log
+	wit    *witness.Witness
+	witHS  *http.Server
 	st     *store.SQLite
 	blobs  *blob.Dir
 	cam    interface{ Close() error }
@@ -312,8 +317,24 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		ln.Close()
 		return fmt.Errorf("the web app is not built into this binary (hint: 'make demo' builds it): %w", err)
 	}
+	// The transparency log, cosigned by a witness of its own (a separate
+	// component with its own key and state, as an independent witness
+	// would be).
+	wcfg, err := d.startWitness(filepath.Join(filepath.Dir(dir), "witness"), filepath.Join(dir, "tlog.key"), d.CloudURL)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	cfg := &cloud.Config{Data: dir, Witnesses: []cloud.WitnessConfig{wcfg}}
+	tl, err := openCloudLog(context.Background(), cfg, d.CloudURL, blobs, d.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.tlog = tl.log
 	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: d.log.With("component", "cloud"), App: app,
-		PublicURL: d.CloudURL, Argon2: o.Argon2, Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")}})
+		PublicURL: d.CloudURL, Argon2: o.Argon2, Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")},
+		Log: tl.log, LogStorage: tl.storage, LogKey: tl.vkey, LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum()})
 	if err != nil {
 		ln.Close()
 		return err
@@ -323,6 +344,37 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go d.hs.Serve(ln)
 	return nil
+}
+
+// startWitness starts the demo's witness on a loopback port for the log
+// whose key is in logKey (made now if needed) and returns how the log
+// reaches it.
+func (d *Demo) startWitness(dir, logKey, public string) (cloud.WitnessConfig, error) {
+	skey, err := loadOrCreateLogKey(logKey, "", public, d.log)
+	if err != nil {
+		return cloud.WitnessConfig{}, err
+	}
+	vkey, err := tlog.VerifierKey(skey)
+	if err != nil {
+		return cloud.WitnessConfig{}, err
+	}
+	origin, _, _ := strings.Cut(vkey, "+")
+	signer, _, err := witness.LoadOrCreateKey(dir, "demo-witness")
+	if err != nil {
+		return cloud.WitnessConfig{}, err
+	}
+	w, err := witness.New(witness.Config{Dir: dir, Signer: signer, Logs: map[string]string{origin: vkey}, Logger: d.log.With("component", "witness")})
+	if err != nil {
+		return cloud.WitnessConfig{}, err
+	}
+	d.wit = w
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return cloud.WitnessConfig{}, err
+	}
+	d.witHS = &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go d.witHS.Serve(ln)
+	return cloud.WitnessConfig{URL: "http://" + ln.Addr().String(), Key: w.VerifierKey()}, nil
 }
 
 // checkDemoListen returns the host of a loopback HOST:PORT: the demo serves
@@ -601,6 +653,18 @@ func (d *Demo) Close() error {
 			errs = append(errs, err)
 		}
 		cancel()
+	}
+	if d.srv != nil {
+		errs = append(errs, d.srv.Close())
+	}
+	if d.tlog != nil {
+		errs = append(errs, d.tlog.Close())
+	}
+	if d.witHS != nil {
+		errs = append(errs, d.witHS.Close())
+	}
+	if d.wit != nil {
+		errs = append(errs, d.wit.Close())
 	}
 	if d.blobs != nil {
 		errs = append(errs, d.blobs.Close())
