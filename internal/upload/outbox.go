@@ -20,15 +20,16 @@ import (
 	"vigil/internal/envelope"
 )
 
-// Outbox sends the hub's small sealed objects — event records and
-// snapshots — to the cloud, through crashes and outages, with the same
-// protocol and answers as segments (see the package doc).
+// Outbox sends the hub's small sealed objects — event records, snapshots
+// and hub state records — to the cloud, through crashes and outages, with
+// the same protocol and answers as segments (see the package doc).
 //
 // Each object is a file in Dir, written with O_EXCL, fsynced, then renamed
 // to its final name and the directory fsynced, so a crash leaves either the
 // whole object or nothing; files are sent in name order (Put names them by
 // a time-ordered counter) and deleted once the cloud has them. Before a file
-// is sent it must parse as a sealed event or snapshot: nothing else leaves.
+// is sent it must parse as a sealed event, snapshot or state record: nothing
+// else leaves.
 // Objects the cloud refuses for good are moved to Dir/rejected. The outbox
 // keeps at most MaxFiles objects; when full, Put refuses new ones (the
 // detection pipeline then drops the event's upload, never the recording).
@@ -102,7 +103,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	return o, nil
 }
 
-// checkOutboxObject accepts only sealed events and snapshots.
+// checkOutboxObject accepts only sealed events, snapshots and state records.
 func checkOutboxObject(body []byte) error {
 	if len(body) > maxOutboxObject {
 		return fmt.Errorf("object is %d bytes, more than %d", len(body), maxOutboxObject)
@@ -111,14 +112,14 @@ func checkOutboxObject(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("not a sealed object: %w", err)
 	}
-	if h.Kind != envelope.KindEvent && h.Kind != envelope.KindSnapshot {
-		return fmt.Errorf("the outbox sends events and snapshots only, not %s", h.Kind)
+	if h.Kind != envelope.KindEvent && h.Kind != envelope.KindSnapshot && h.Kind != envelope.KindState {
+		return fmt.Errorf("the outbox sends events, snapshots and state records only, not %s", h.Kind)
 	}
 	return nil
 }
 
-// Put queues a sealed event or snapshot durably; it returns once the file is
-// on disk.
+// Put queues a sealed event, snapshot or state record durably; it returns
+// once the file is on disk.
 func (o *Outbox) Put(sealed []byte) error {
 	if err := checkOutboxObject(sealed); err != nil {
 		return fmt.Errorf("upload: outbox: %w", err)

@@ -42,8 +42,8 @@ func runOutbox(t *testing.T, o *Outbox) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// TestOutbox: events and snapshots reach the cloud in order through an
-// outage and a restart; nothing but sealed events and snapshots is queued;
+// TestOutbox: events, snapshots and hub state records reach the cloud in
+// order through an outage and a restart; nothing else is queued;
 // a refused object is set aside, not retried; a full outbox refuses.
 func TestOutbox(t *testing.T) {
 	f := newFixture(t, segstore.Options{})
@@ -74,7 +74,7 @@ func TestOutbox(t *testing.T) {
 		t.Fatalf("pending while the cloud is away: %d, want 4", n)
 	}
 	// Full: MaxFiles is 5.
-	if err := o.Put(f.sealKind(envelope.KindEvent, "events", 3)); err != nil {
+	if err := o.Put(f.sealKind(envelope.KindState, "states", 3)); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Put(f.sealKind(envelope.KindEvent, "events", 4)); !errors.Is(err, ErrOutboxFull) {
@@ -106,13 +106,20 @@ func TestOutbox(t *testing.T) {
 	arr := append([]objKey(nil), f.cloud.arrivals...)
 	f.cloud.mu.Unlock()
 	var evs []uint64
+	states := 0
 	for _, k := range arr {
-		if k.camera == "events" {
+		switch k.camera {
+		case "events":
 			evs = append(evs, k.seq)
+		case "states":
+			states++
 		}
 	}
-	if len(evs) != 3 || evs[0] != 0 || evs[1] != 2 || evs[2] != 3 {
-		t.Errorf("events arrived as %v, want 0 2 3 in order", evs)
+	if len(evs) != 2 || evs[0] != 0 || evs[1] != 2 {
+		t.Errorf("events arrived as %v, want 0 2 in order", evs)
+	}
+	if states != 1 {
+		t.Errorf("%d state records arrived, want 1", states)
 	}
 	if f.cloud.attemptsOf(objKey{"events", 1}) != 1 {
 		t.Error("a refused object was retried")
