@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
 		"household":  {"create a household, list them, pair a hub, add a device (household create|list|pair-hub|add-device)", runHousehold},
 		"device":     {"show this device's public identity for an admin to add (device id)", runDevice},
+		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit},
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
 	}
 }

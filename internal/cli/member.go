@@ -53,6 +53,8 @@ type pinnedHousehold struct {
 	// Known is the last link this device verified: the cloud may not serve
 	// an older chain afterwards.
 	Known *member.Known `json:"known,omitempty"`
+	// Audit is what the last 'vigil audit' verified.
+	Audit *history.AuditState `json:"audit,omitempty"`
 }
 
 func (p profile) deviceKeys() (*keydir.DeviceKeys, bool, error) {
@@ -144,8 +146,15 @@ func (p profile) verifiedChain(ctx context.Context, c *client.Client, h *pinnedH
 	if err != nil {
 		return nil, fmt.Errorf("pinned genesis of %s is not hex", h.HouseholdID)
 	}
-	st, err := member.VerifiedChainSince(ctx, c, h.HouseholdID, g, h.Known)
+	lc, saveLog, err := p.logClient(ctx, c, nil)
 	if err != nil {
+		return nil, err
+	}
+	st, err := member.VerifiedChainSince(ctx, c, h.HouseholdID, g, h.Known, member.WithLog(lc))
+	if err != nil {
+		return nil, err
+	}
+	if err := saveLog(); err != nil {
 		return nil, err
 	}
 	if h.Known == nil || st.Seq > h.Known.Seq {

@@ -20,6 +20,10 @@ import (
 // heads and records are in it, the records are all there and in order, and
 // the hubs saw the same chain and log as this device.
 
+// MaxLogDelay is how long a record may wait for the log before an audit
+// calls it withheld (the cloud integrates entries within about a second).
+const MaxLogDelay = 5 * time.Minute
+
 // AuditState is what a device remembers between audits. It only ever moves
 // forward, and only as far as what was verified.
 type AuditState struct {
@@ -122,6 +126,18 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 		return nil, err
 	}
 
+	// What the cloud says, fetched before the log's checkpoint so that the
+	// checkpoint covers as much of it as possible.
+	links, idx, err := cfg.Source.Chain(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the household chain: %w", err)
+	}
+	from := max(cfg.State.RecordN, 1)
+	refs, err := cfg.Source.Records(ctx, from)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the household's history: %w", err)
+	}
+
 	// 1. The log only grows.
 	cp, err := cfg.Log.Update(ctx)
 	var split *tlog.SplitViewError
@@ -143,10 +159,6 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 
 	// 2. The chain: it extends what this device verified, and its heads
 	// are in the log.
-	links, idx, err := cfg.Source.Chain(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the household chain: %w", err)
-	}
 	st, err := keydir.Verify(links, cfg.Genesis)
 	if err != nil {
 		return nil, fmt.Errorf("the household chain does not verify from the pinned genesis: %w", err)
@@ -166,7 +178,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 		if seq < cfg.State.ChainSeq && seq != st.Seq {
 			continue // proven by an earlier audit
 		}
-		if i >= len(idx) || idx[i] < 0 {
+		if i >= len(idx) || idx[i] < 0 || idx[i] >= cp.N {
 			rep.note("chain link %d is not in the log yet", seq)
 			chainOK = false
 			continue
@@ -186,11 +198,6 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 	}
 
 	// 3. The records: all there, in the log, in order, chained.
-	from := max(cfg.State.RecordN, 1)
-	refs, err := cfg.Source.Records(ctx, from)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the household's history: %w", err)
-	}
 	wantN, prev := from, ""
 	if cfg.State.RecordN > 0 {
 		if len(refs) == 0 || refs[0].N != cfg.State.RecordN {
@@ -207,9 +214,15 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 	}
 	advancing := rep.OK()
 	for _, ref := range refs {
-		if ref.Index < 0 {
+		if ref.Index < 0 || ref.Index >= cp.N {
+			// Not in the log yet, or not in the checkpoint verified now. The
+			// log takes about a second; a record kept out for long is the
+			// cloud hiding it.
 			rep.Pending++
 			advancing = false
+			if rec, err := OpenRecord(ref.Entry, tk, ids); err == nil && cfg.Now().Sub(rec.Time) > MaxLogDelay {
+				rep.severe("record %d, made at %s, has not reached the log after %s: the cloud is keeping it out", rec.N, rec.Time.Format(time.RFC3339), MaxLogDelay)
+			}
 			continue
 		}
 		if ref.N != wantN {

@@ -75,7 +75,7 @@ func (w *testWorld) client(last []byte) *tlog.Client {
 func (w *testWorld) audit(src Source, state AuditState) *Report {
 	w.t.Helper()
 	rep, err := Audit(w.ctx, AuditConfig{Household: w.st.HouseholdID, Genesis: w.gen, Keys: w.admin,
-		Log: w.client(state.Checkpoint), Source: src, State: state})
+		Log: w.client(state.Checkpoint), Source: src, State: state, Now: w.clock.Now})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -150,6 +150,13 @@ func TestAuditHappyAndIncremental(t *testing.T) {
 	if !rep2.OK() || rep2.Pending != 1 || rep2.State.RecordN != 10 {
 		t.Fatalf("a record not yet in the log: %d pending, state %d, findings:\n%s", rep2.Pending, rep2.State.RecordN, findings(rep2))
 	}
+	// Kept out of the log for too long, it is the cloud hiding it.
+	late, err := Audit(w.ctx, AuditConfig{Household: w.st.HouseholdID, Genesis: w.gen, Keys: w.admin, Log: w.client(rep.State.Checkpoint),
+		Source: src, State: rep.State, Now: func() time.Time { return w.clock.Now().Add(MaxLogDelay + time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSevere(t, late, "has not reached the log")
 	w.startPublisher()
 	w.sync()
 	rep3 := w.audit(src, rep2.State)
@@ -223,7 +230,7 @@ func TestAuditDetectsARewrittenLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Audit(w.ctx, AuditConfig{Household: w.st.HouseholdID, Genesis: w.gen, Keys: w.admin, Log: c,
-		Source: &worldSource{w: w}, State: first.State})
+		Source: &worldSource{w: w}, State: first.State, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

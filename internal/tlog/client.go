@@ -76,6 +76,9 @@ func NewClient(p Policy, f Fetcher, last []byte) (*Client, error) {
 	return c, nil
 }
 
+// Policy returns the policy the client verifies checkpoints with.
+func (c *Client) Policy() Policy { return c.p }
+
 // Latest returns the last checkpoint the client verified (the zero
 // Checkpoint before the first).
 func (c *Client) Latest() Checkpoint {

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/client"
+	"vigil/internal/cloud/store"
+	"vigil/internal/history"
+	"vigil/internal/keydir"
+	"vigil/internal/tlog"
+	"vigil/internal/tlog/tloghttp"
+	"vigil/internal/vigiltest"
+)
+
+// auditEnv is a cloud whose log key the test holds (to play an insider who
+// rewrites the log), a member device's profile, and a proxy in front of the
+// cloud that can serve a forged log or listing.
+type auditEnv struct {
+	t       *testing.T
+	ctx     context.Context
+	skey    string
+	storage *tlog.MemoryStorage
+	srv     *cloud.Server
+	real    string // the cloud's URL
+	proxy   string
+	profile string
+	c       *client.Client
+	hh      string
+	// forged, when set, serves /tlog/ in place of the real log.
+	forged tlog.Storage
+	vkey   string
+	// history rewrites the history listing when set.
+	history func(history.HistoryPage) history.HistoryPage
+}
+
+func newAuditEnv(t *testing.T) *auditEnv {
+	e := &auditEnv{t: t, ctx: context.Background(), storage: tlog.NewMemoryStorage()}
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(e.ctx, filepath.Join(dir, "cloud.db"), store.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.skey, e.vkey, err = tlog.GenerateKey("audit.test/tlog"); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(e.skey)
+	lg, err := tlog.Open(e.ctx, tlog.Config{Origin: "audit.test/tlog", Signer: signer, Storage: e.storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv, err = cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
+		Log: lg, LogStorage: e.storage, LogKey: e.vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(e.srv.Handler())
+	e.real = hs.URL
+	target, _ := url.Parse(hs.URL)
+	ps := httptest.NewServer(http.HandlerFunc(e.serveProxy(target)))
+	e.proxy = ps.URL
+	t.Cleanup(func() {
+		ps.Close()
+		hs.Close()
+		e.srv.Close()
+		lg.Close()
+		blobs.Close()
+		st.Close()
+	})
+
+	// An account, a device and a household, as 'vigil login' and
+	// 'vigil household create' leave them in the profile (through the proxy).
+	e.profile = filepath.Join(dir, "profile")
+	e.c = client.New(e.proxy)
+	res, err := e.c.SignUp(e.ctx, "ann@example.com", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(res.TOTPSecret)
+	tok, err := e.c.SignIn(e.ctx, "ann@example.com", "a long enough password", auth.TOTPCode(secret, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := profile{e.profile}
+	if err := p.saveJSON("session.json", session{Cloud: e.proxy, Email: "ann@example.com", AccountID: res.AccountID, Token: tok}); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis, _, hst, err := keydir.NewHousehold("Home", k, "laptop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CreateHousehold(e.ctx, genesis); err != nil {
+		t.Fatal(err)
+	}
+	e.hh = hst.HouseholdID
+	if err := p.saveJSON(filepath.Join("households", e.hh+".json"), pinnedHousehold{HouseholdID: e.hh, Name: "Home",
+		GenesisHash: hex.EncodeToString(hst.GenesisHash), Cloud: e.proxy}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *auditEnv) serveProxy(target *url.URL) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if e.forged != nil && strings.HasPrefix(r.URL.Path, "/tlog/") {
+			http.StripPrefix("/tlog", tloghttp.Handler(e.forged, e.vkey, nil)).ServeHTTP(w, r)
+			return
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target.String()+r.URL.RequestURI(), r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if e.history != nil && strings.HasSuffix(r.URL.Path, "/history") && resp.StatusCode == 200 {
+			var page history.HistoryPage
+			json.Unmarshal(body, &page)
+			body, _ = json.Marshal(e.history(page))
+		}
+		for k, v := range resp.Header {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}
+}
+
+// reads makes reads of the household, each of another kind (so each is a
+// record of its own).
+func (e *auditEnv) reads() {
+	for _, p := range []string{"", "/chain", "/cameras", "/objects", "/settings"} {
+		if _, _, err := e.c.Raw(e.ctx, "GET", "/v1/households/"+e.hh+p, nil); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.srv.SyncLog(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// changes makes n signed settings changes (each a record of its own).
+func (e *auditEnv) changes(n int) {
+	k, _, err := profile{e.profile}.deviceKeys()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := range n {
+		a, err := history.NewAction(e.hh, history.SettingsParams{MaxAgeSeconds: int64(3600 * (i + 2))}, time.Now())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		sa, err := history.SignAction(k, a)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := e.c.PutSettings(e.ctx, e.hh, sa); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.srv.SyncLog(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *auditEnv) audit(args ...string) (int, string, string) {
+	return runVigil(append([]string{"audit", "--profile", e.profile}, args...)...)
+}
+
+func TestAuditCommand(t *testing.T) {
+	e := newAuditEnv(t)
+	e.reads()
+	e.changes(1)
+	code, out, stderr := e.audit("--all")
+	if code != 0 || !strings.Contains(out, "verified:") || !strings.Contains(out, "objects.list") || !strings.Contains(out, "settings.set (signed)") || !strings.Contains(stderr, "pinned the transparency log") {
+		t.Fatalf("first audit: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// Coalesced polling: a hundred identical reads add one record now (and
+	// one counting the rest when the window ends), not a hundred.
+	for range 100 {
+		e.c.Raw(e.ctx, "GET", "/v1/households/"+e.hh+"/members", nil)
+	}
+	e.srv.SyncLog(e.ctx)
+	code, out, _ = e.audit("--json")
+	var rep struct {
+		OK      bool
+		Records []history.Verified
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
+		t.Fatalf("second audit: exit %d, %v\n%s", code, err, out)
+	}
+	members := 0
+	for _, r := range rep.Records {
+		if r.Action == "members.list" {
+			members++
+		}
+	}
+	if members != 1 {
+		t.Fatalf("100 identical reads made %d records, want 1 (coalesced)", members)
+	}
+
+	// Another member compares checkpoints.
+	cp := filepath.Join(t.TempDir(), "cp")
+	if code, _, stderr := e.audit("--save-checkpoint", cp); code != 0 {
+		t.Fatalf("save checkpoint: %s", stderr)
+	}
+	if code, out, stderr := e.audit("--compare", cp); code != 0 {
+		t.Fatalf("comparing with an equal checkpoint: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// The cloud stops listing one of the new records.
+	e.changes(4)
+	e.history = func(p history.HistoryPage) history.HistoryPage {
+		if len(p.Records) > 2 {
+			p.Records = append(p.Records[:1], p.Records[2:]...)
+		}
+		return p
+	}
+	code, out, _ = e.audit()
+	if code != 1 || !strings.Contains(out, "WARNING") || !strings.Contains(out, "missing from the household's history") {
+		t.Fatalf("a dropped record: exit %d\n%s", code, out)
+	}
+	e.history = nil
+	if code, out, _ := e.audit(); code != 0 {
+		t.Fatalf("the real listing again: exit %d\n%s", code, out)
+	}
+
+	// The insider rewrites the log: the same entries with one left out and
+	// the last repeated (the same size), under the same key.
+	entries := logEntries(t, e)
+	forged := tlog.NewMemoryStorage()
+	signer, _ := note.NewSigner(e.skey)
+	fl, err := tlog.Open(e.ctx, tlog.Config{Origin: "audit.test/tlog", Signer: signer, Storage: forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	drop := len(entries) - 3
+	rewritten := append(append(append([][]byte{}, entries[:drop]...), entries[drop+1:]...), entries[len(entries)-1])
+	if _, err := fl.Append(e.ctx, rewritten); err != nil {
+		t.Fatal(err)
+	}
+	e.forged = forged
+	code, out, _ = e.audit()
+	if code != 1 || !strings.Contains(out, "WARNING") || !strings.Contains(out, "two different trees") {
+		t.Fatalf("a rewritten log: exit %d\n%s", code, out)
+	}
+	// Grown by one more entry, it is no extension of what was verified.
+	if _, err := fl.Append(e.ctx, [][]byte{entries[0]}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = e.audit()
+	if code != 1 || !strings.Contains(out, "not an extension") {
+		t.Fatalf("a rewritten, longer log: exit %d\n%s", code, out)
+	}
+	// Another member shown the rewritten log: comparing checkpoints tells.
+	fcp := filepath.Join(t.TempDir(), "forged")
+	fl2 := tlog.NewMemoryStorage()
+	fl2Log, err := tlog.Open(e.ctx, tlog.Config{Origin: "audit.test/tlog", Signer: signer, Storage: fl2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl2Log.Close()
+	if _, err := fl2Log.Append(e.ctx, rewritten); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(fcp, fl2Log.Checkpoint(), 0o644)
+	e.forged = nil
+	if code, out, _ := e.audit("--compare", fcp); code != 1 || !strings.Contains(out, "different histories") {
+		t.Fatalf("comparing with a forged checkpoint: exit %d\n%s", code, out)
+	}
+}
+
+// logEntries reads every entry of the real log.
+func logEntries(t *testing.T, e *auditEnv) [][]byte {
+	p, _ := tlog.NewPolicy(e.vkey, nil, 0)
+	c, err := tlog.NewClient(p, tlog.StorageFetcher{Storage: e.storage}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := c.Update(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for i := range cp.N {
+		b, err := c.Entry(e.ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
