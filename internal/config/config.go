@@ -25,6 +25,7 @@ import (
 	"unicode"
 
 	"vigil/internal/detect/events"
+	"vigil/internal/tlog"
 )
 
 // Defaults applied by ApplyDefaults (and so by Load and Parse) to fields
@@ -84,6 +85,12 @@ type Hub struct {
 	// cloud once the hub is paired ('vigil hub pair'). Nil keeps footage on
 	// the hub only.
 	Cloud *Cloud `yaml:"cloud"`
+
+	// Log pins the transparency log a paired hub proves its household's
+	// chain heads in (docs/FORMAT.md, "Transparency log"). Nil means the
+	// policy the cloud named when the hub was paired, kept in the data
+	// directory's household.json. Needs Cloud.
+	Log *Log `yaml:"log"`
 
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
@@ -210,6 +217,52 @@ type Cloud struct {
 	// MaxUploadRate caps upload bandwidth in bytes per second, e.g. 2MB;
 	// 0 means no cap.
 	MaxUploadRate ByteSize `yaml:"max_upload_rate"`
+}
+
+// Log is a transparency log policy: the log's key and the witnesses of
+// which Quorum must cosign a checkpoint for the hub to trust it.
+type Log struct {
+	// Key is the log's note verifier key, "<origin>+<hash>+<base64>", as
+	// the cloud serves it at /tlog/key. Required.
+	Key string `yaml:"key"`
+	// Witnesses are the witnesses' cosignature verifier keys (C2SP
+	// tlog-cosignature), each "<name>+<hash>+<base64>".
+	Witnesses []string `yaml:"witnesses"`
+	// Quorum is how many distinct witnesses must cosign a checkpoint, 0
+	// to len(Witnesses). Default 0.
+	Quorum int `yaml:"quorum"`
+}
+
+// validate reports what is wrong with l, under path.
+func (l *Log) validate(s *source, path string, cloud bool) []error {
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, s.errorf(key, format, args...)) }
+	if !cloud {
+		add(path, "a transparency log is only used by a hub paired through a cloud: set cloud.url, or remove %s", path)
+	}
+	if strings.TrimSpace(l.Key) == "" {
+		add(path+".key", "required: the log's verifier key, as the cloud serves it at /tlog/key (\"<origin>+<hash>+<base64>\")")
+	} else if _, err := tlog.NewPolicy(l.Key, nil, 0); err != nil {
+		add(path+".key", "not a log verifier key: %v", err)
+	}
+	good := 0
+	for i, w := range l.Witnesses {
+		key := fmt.Sprintf("%s.witnesses[%d]", path, i)
+		if _, err := tlog.NewCosignatureVerifier(strings.TrimSpace(w)); err != nil {
+			add(key, "not a witness cosignature key (\"<name>+<hash>+<base64>\"): %v", err)
+			continue
+		}
+		good++
+	}
+	if good == len(l.Witnesses) && l.Key != "" {
+		if _, err := tlog.NewPolicy(l.Key, l.Witnesses, 0); err != nil {
+			add(path+".witnesses", "%v", err)
+		}
+	}
+	if l.Quorum < 0 || l.Quorum > len(l.Witnesses) {
+		add(path+".quorum", "%d is out of range: use 0 to %d (the number of witnesses listed)", l.Quorum, len(l.Witnesses))
+	}
+	return errs
 }
 
 // Retention limits how much recorded video is kept. The oldest segments are
@@ -384,6 +437,9 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		if c.MaxUploadRate < 0 {
 			add("cloud.max_upload_rate", "a rate cannot be negative")
 		}
+	}
+	if l := h.Log; l != nil {
+		errs = append(errs, l.validate(s, "log", h.Cloud != nil)...)
 	}
 	seenRecipient := map[string]int{}
 	for i, r := range h.Recipients {

@@ -158,7 +158,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:10: retention: unknown key "maxage" (hint: did you mean "max_age"?)`}},
 		{"unknown key without hint",
 			valid + "frobnicate: true\n",
-			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud)`}},
+			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud, log)`}},
 		{"bad size unit",
 			strings.Replace(valid, "20GB", `"20 GBB"`, 1),
 			[]string{`config.yaml:9: retention.max_bytes: "20 GBB": unknown unit "GBB" (use e.g. 500MB, 20GB)`}},
