@@ -193,9 +193,15 @@ func (p *Publisher) signal() {
 	}
 }
 
+// recosignEvery is how often the publisher asks witnesses that missed the
+// current checkpoint to cosign it (a quiet log would otherwise stay short
+// of its quorum until the next entry).
+const recosignEvery = 30 * time.Second
+
 func (p *Publisher) run() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var lastRecosign time.Time
 	for {
 		select {
 		case <-p.done:
@@ -203,6 +209,14 @@ func (p *Publisher) run() {
 		case <-p.kick:
 		case <-tick.C:
 			p.flushWindows(false)
+			if time.Since(lastRecosign) >= recosignEvery {
+				lastRecosign = time.Now()
+				if asked, err := p.cfg.Log.Recosign(context.Background()); err != nil {
+					p.log.Warn("history: asking the witnesses again failed", "err", err)
+				} else if asked {
+					p.log.Info("history: asked the witnesses that missed the current checkpoint again")
+				}
+			}
 		}
 		p.publish(context.Background())
 	}

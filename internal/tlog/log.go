@@ -394,6 +394,41 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (int64, error) {
 	return start, nil
 }
 
+// Recosign asks again the witnesses that have not cosigned the current
+// checkpoint (one was down at the last Append) and publishes it with the
+// cosignatures it gets. It does nothing when every witness has cosigned,
+// or when there are none; it reports whether it asked.
+func (l *Log) Recosign(ctx context.Context) (bool, error) {
+	l.life.Lock()
+	if l.closed {
+		l.life.Unlock()
+		return false, ErrClosed
+	}
+	l.inflight.Add(1)
+	l.life.Unlock()
+	defer l.inflight.Done()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken || len(l.cfg.Witnesses) == 0 {
+		return false, nil
+	}
+	missing := false
+	for _, w := range l.cfg.Witnesses {
+		missing = missing || l.sizes[w.Name()] != l.edge.n
+	}
+	if !missing {
+		return false, nil
+	}
+	note, err := l.publish(ctx, l.edge, l.edge.treeHash())
+	if err != nil {
+		l.broken = true
+		return true, err
+	}
+	l.setPublished(note, l.edge.n)
+	return true, nil
+}
+
 func startsWith(entries, prefix [][]byte) bool {
 	if len(entries) < len(prefix) {
 		return false
