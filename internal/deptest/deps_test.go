@@ -37,9 +37,10 @@ func TestImportDirection(t *testing.T) {
 	}
 	wiring := []string{"vigil/internal/hubd", "vigil/internal/cli"}
 	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam",
-		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "cloud/client"}
+		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "cloud/client",
+		"tlog", "tlog/tloghttp", "history", "witness"}
 	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings", "pairing",
-		"cloud/store", "cloud/blob", "cloud/auth"}
+		"cloud/store", "cloud/blob", "cloud/auth", "tlog", "history"}
 	has := func(deps []string, p string) bool {
 		for _, d := range deps {
 			if d == p {
