@@ -35,8 +35,13 @@ models: $(NANODET)
 $(NANODET): | deps
 	./scripts/models.sh
 
+# LOG_KEY (and LOG_WITNESSES, comma-separated, and LOG_QUORUM) build a
+# transparency log into the binary: devices pin it instead of the one a
+# cloud names on first use.
+LOGFLAGS := $(if $(LOG_KEY),-ldflags "-X vigil/internal/cli.defaultLogKey=$(LOG_KEY) -X vigil/internal/cli.defaultLogWitnesses=$(LOG_WITNESSES) -X vigil/internal/cli.defaultLogQuorum=$(LOG_QUORUM)")
+
 build: deps web models
-	$(GO) build $(GOFLAGS) -o bin/vigil ./cmd/vigil
+	$(GO) build $(GOFLAGS) $(LOGFLAGS) -o bin/vigil ./cmd/vigil
 
 # The same with the OpenCV detectors (detection.detector: opencv-onnx or
 # opencv-hog), linked against Debian's libopencv.

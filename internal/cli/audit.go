@@ -50,10 +50,20 @@ func (p profile) logClient(ctx context.Context, c *client.Client, stderr io.Writ
 		if err != nil {
 			return nil, nil, fmt.Errorf("asking the cloud for its transparency log: %w", err)
 		}
-		pin = pinnedLog{Cloud: c.BaseURL, Policy: lp}
-		if stderr != nil {
-			fmt.Fprintf(stderr, "pinned the transparency log of %s: %s (%d of %d witnesses); compare the key with one published elsewhere\n",
-				c.BaseURL, lp.Key, lp.Quorum, len(lp.Witnesses))
+		builtin, ok, err := builtinLogPolicy()
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case ok && !samePolicy(builtin, lp):
+			return nil, nil, fmt.Errorf("the cloud at %s names the transparency log %s, not the one this build of vigil trusts (%s): refusing it", c.BaseURL, lp.Key, builtin.Key)
+		case ok:
+			pin = pinnedLog{Cloud: c.BaseURL, Policy: builtin}
+		default:
+			pin = pinnedLog{Cloud: c.BaseURL, Policy: lp}
+			if stderr != nil {
+				fmt.Fprintf(stderr, "pinned the transparency log of %s: %s (%d of %d witnesses); compare the key with one published elsewhere\n",
+					c.BaseURL, lp.Key, lp.Quorum, len(lp.Witnesses))
+			}
 		}
 	}
 	var last []byte

@@ -320,3 +320,21 @@ func logEntries(t *testing.T, e *auditEnv) [][]byte {
 	}
 	return out
 }
+
+// A build that names its log refuses a cloud that names another, and pins
+// its own without asking the user to trust the cloud's.
+func TestBuiltinLogPolicy(t *testing.T) {
+	e := newAuditEnv(t)
+	_, other, _ := tlog.GenerateKey("other.test/tlog")
+	defer func(k string) { defaultLogKey = k }(defaultLogKey)
+	defaultLogKey = other
+	code, _, stderr := e.audit()
+	if code != 1 || !strings.Contains(stderr, "not the one this build of vigil trusts") {
+		t.Fatalf("a cloud naming another log: exit %d, %s", code, stderr)
+	}
+	defaultLogKey = e.vkey
+	code, out, stderr := e.audit()
+	if code != 0 || strings.Contains(stderr, "pinned the transparency log") {
+		t.Fatalf("the built-in log: exit %d\n%s%s", code, out, stderr)
+	}
+}

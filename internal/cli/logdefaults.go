@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"vigil/internal/history"
+)
+
+// The transparency log a build of vigil trusts by default. A deployment
+// sets these when it builds the binaries it hands out (make build
+// LOG_KEY=... LOG_WITNESSES=... LOG_QUORUM=..., which passes
+// -ldflags "-X vigil/internal/cli.defaultLogKey=..."): devices then pin
+// that log instead of trusting the one the cloud names on first use, and
+// refuse a cloud that names another. They are set at link time and never
+// written at run time.
+var (
+	defaultLogKey       string // the log's note verifier key
+	defaultLogWitnesses string // witness cosignature keys, comma-separated
+	defaultLogQuorum    string // how many of them must cosign (default: all)
+)
+
+// builtinLogPolicy returns the log policy built into this binary, if any.
+func builtinLogPolicy() (history.LogPolicy, bool, error) {
+	if defaultLogKey == "" {
+		return history.LogPolicy{}, false, nil
+	}
+	p := history.LogPolicy{Key: defaultLogKey, Witnesses: []string{}}
+	p.Origin, _, _ = strings.Cut(defaultLogKey, "+")
+	for _, w := range strings.Split(defaultLogWitnesses, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			p.Witnesses = append(p.Witnesses, w)
+		}
+	}
+	p.Quorum = len(p.Witnesses)
+	if defaultLogQuorum != "" {
+		q, err := strconv.Atoi(defaultLogQuorum)
+		if err != nil {
+			return p, false, fmt.Errorf("this binary's log quorum %q is not a number", defaultLogQuorum)
+		}
+		p.Quorum = q
+	}
+	if _, err := p.Policy(); err != nil {
+		return p, false, fmt.Errorf("this binary's built-in transparency log: %w", err)
+	}
+	return p, true, nil
+}
+
+// samePolicy reports whether two log policies name the same log and
+// witnesses with the same quorum.
+func samePolicy(a, b history.LogPolicy) bool {
+	if a.Key != b.Key || a.Quorum != b.Quorum || len(a.Witnesses) != len(b.Witnesses) {
+		return false
+	}
+	for i := range a.Witnesses {
+		if a.Witnesses[i] != b.Witnesses[i] {
+			return false
+		}
+	}
+	return true
+}
