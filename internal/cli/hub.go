@@ -62,7 +62,7 @@ func runHubPair(e env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	p, err := hubd.Pair(ctx, cfg.Data, hubd.PairOptions{Cloud: cfg.Cloud.URL, Name: *name, ShowCode: func(code string) {
+	p, err := hubd.Pair(ctx, cfg.Data, hubd.PairOptions{Cloud: cfg.Cloud.URL, Name: *name, Log: hubd.ConfigLog(cfg), ShowCode: func(code string) {
 		fmt.Fprintf(e.stdout, "pairing code: %s\n", code)
 		fmt.Fprintf(e.stdout, "on a household admin's device run:  vigil household pair-hub %s\n", code)
 		fmt.Fprintf(e.stdout, "(the code expires in %s)\n", pairing.CodeLifetime)

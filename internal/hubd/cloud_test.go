@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/blob"
@@ -32,11 +34,14 @@ import (
 	"vigil/internal/member"
 	"vigil/internal/pairing"
 	"vigil/internal/segstore"
+	"vigil/internal/tlog"
 	"vigil/internal/vigiltest"
 )
 
 // testCloud is a real cloud service (SQLite, blob directory) on loopback
-// that can be stopped and started again on the same address.
+// that can be stopped and started again on the same address. Its
+// transparency log is held by the test, which can play the insider who
+// runs it: append entries, sign checkpoints, stop serving it.
 type testCloud struct {
 	t     *testing.T
 	st    store.Store
@@ -45,6 +50,36 @@ type testCloud struct {
 	addr  string
 	hs    *http.Server
 	dir   string // everything the cloud stores
+
+	log       *tlog.Log
+	logSigner note.Signer
+	served    *servedLog // what /tlog/ serves
+}
+
+// servedLog is the log storage the cloud serves /tlog/ from: the real one,
+// unless the test stops it (every read fails) or makes it serve a forged
+// checkpoint.
+type servedLog struct {
+	tlog.Storage
+	down   atomic.Bool
+	forged atomic.Pointer[[]byte]
+}
+
+func (s *servedLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	if s.down.Load() {
+		return nil, errors.New("the log is stopped for the test")
+	}
+	if f := s.forged.Load(); f != nil {
+		return *f, nil
+	}
+	return s.Storage.Checkpoint(ctx)
+}
+
+func (s *servedLog) Tile(ctx context.Context, path string) ([]byte, error) {
+	if s.down.Load() {
+		return nil, errors.New("the log is stopped for the test")
+	}
+	return s.Storage.Tile(ctx, path)
 }
 
 func startCloud(t *testing.T) *testCloud {
@@ -58,16 +93,33 @@ func startCloud(t *testing.T) *testCloud {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
-		Logger: vigiltest.Logger(t).With("component", "cloud")})
+	const origin = "cloud.test/tlog"
+	skey, vkey, err := tlog.GenerateKey(origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCloud{t: t, st: st, blobs: blobs, srv: srv, dir: dir}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := tlog.NewMemoryStorage()
+	lg, err := tlog.Open(context.Background(), tlog.Config{Origin: origin, Signer: signer, Storage: mem,
+		Logger: vigiltest.Logger(t).With("component", "tlog")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := &servedLog{Storage: mem}
+	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
+		Log: lg, LogStorage: served, LogKey: vkey, Logger: vigiltest.Logger(t).With("component", "cloud")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCloud{t: t, st: st, blobs: blobs, srv: srv, dir: dir, log: lg, logSigner: signer, served: served}
 	c.start("127.0.0.1:0")
 	t.Cleanup(func() {
 		c.stop()
 		srv.Close()
+		lg.Close()
 		blobs.Close()
 		st.Close()
 	})
@@ -334,7 +386,7 @@ func TestGhostDeviceRefused(t *testing.T) {
 	if err != nil || p == nil {
 		t.Fatalf("pinned household: %v %v", p, err)
 	}
-	hh, err := openHousehold(cfg.Data, p, vigiltest.Logger(t))
+	hh, err := openHousehold(cfg.Data, p, householdOptions{Logger: vigiltest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,16 +150,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	// nanoseconds, so they increase across restarts without a counter file.
 	ds.seq.Store(uint64(h.opts.Now().UnixNano()))
 
-	if h.household != nil {
-		pub := h.signer.Public().(ed25519.PublicKey)
-		ob, err := upload.NewOutbox(upload.OutboxConfig{CloudURL: h.cfg.Cloud.URL, DeviceID: keydir.DeviceID(pub), Key: h.signer,
-			Dir: filepath.Join(h.cfg.Data, "outbox"), MinBackoff: h.opts.UploadMinBackoff, MaxBackoff: h.opts.UploadMaxBackoff,
-			Logger: h.log.With("component", "outbox")})
-		if err != nil {
-			return err
-		}
-		ds.outbox = ob
-	}
+	ds.outbox = h.outbox // a paired hub's (nil otherwise); Start runs it
 	var sinks []notify.Sink
 	if m := shared.MQTT; m != nil {
 		var mc []mqtt.Camera
@@ -191,13 +181,6 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	}
 	h.detection = ds
 
-	if ds.outbox != nil {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			ds.outbox.Run(ctx)
-		}()
-	}
 	for _, c := range cams {
 		cd := &cameraDetection{name: c.Name}
 		ds.mu.Lock()

@@ -18,16 +18,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/internal/camera"
 	"vigil/internal/cloud/client"
 	"vigil/internal/config"
 	"vigil/internal/envelope"
+	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/live"
 	"vigil/internal/segstore"
+	"vigil/internal/tlog/tloghttp"
 	"vigil/internal/upload"
 )
 
@@ -43,6 +47,12 @@ type Options struct {
 	UploadMinBackoff, UploadMaxBackoff, ChainRefresh time.Duration
 	// LiveNet tunes live view's ICE gathering (tests: loopback only).
 	LiveNet live.NetOptions
+	// LogGrace is how long a new chain head may wait for the transparency
+	// log before the hub reports it (default one minute).
+	LogGrace time.Duration
+	// StateEvery is how often a paired hub makes a state record when
+	// nothing changes (default ten minutes).
+	StateEvery time.Duration
 }
 
 // Hub records every configured camera.
@@ -57,9 +67,18 @@ type Hub struct {
 	// Paired hubs only.
 	household *householdChain
 	uploader  *upload.Uploader
+	outbox    *upload.Outbox // sealed events, snapshots and state records
 	cloud     *client.Client
 	live      *live.Hub
 	chainKick chan struct{} // the cloud said the chain has a new link
+
+	// What the hub verified and refused, for its state records (state.go).
+	problems  problems
+	stateKick chan struct{}
+	stateSeq  atomic.Uint64
+	// The retention settings the hub accepted last (retention.go).
+	retentionMu sync.Mutex
+	retention   *retentionFile
 
 	detection *detectionState // nil when no camera detects
 	settings  appSettings     // zones and masks from the web app (settings.go)
@@ -82,7 +101,7 @@ func New(cfg *config.Hub, opts Options) (*Hub, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, opts: opts, log: opts.Logger, chainKick: make(chan struct{}, 1)}
+	h := &Hub{cfg: cfg, opts: opts, log: opts.Logger, chainKick: make(chan struct{}, 1), stateKick: make(chan struct{}, 1)}
 	for _, r := range cfg.Recipients {
 		rc, err := envelope.ParseX25519Recipient(r)
 		if err != nil {
@@ -175,15 +194,20 @@ func (h *Hub) Start(ctx context.Context) error {
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
 	if h.uploader != nil {
-		h.wg.Add(2)
+		h.wg.Add(4)
 		go func() {
 			defer h.wg.Done()
 			if err := h.uploader.Run(runCtx); err != nil && runCtx.Err() == nil {
 				h.log.Error("uploader stopped", "err", err)
 			}
 		}()
+		go func() {
+			defer h.wg.Done()
+			h.outbox.Run(runCtx)
+		}()
 		h.startLive(runCtx) // before chainLoop, which ends revoked live sessions
 		go h.chainLoop(runCtx)
+		go h.stateLoop(runCtx)
 	}
 	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
@@ -324,14 +348,32 @@ func (h *Hub) startCloud(ctx context.Context) error {
 		h.log.Warn("cloud is configured but the hub is not paired; recording locally only (hint: 'vigil hub pair --config FILE')")
 		return nil
 	}
-	hh, err := openHousehold(h.cfg.Data, p, h.log.With("component", "household"))
+	pub := h.signer.Public().(ed25519.PublicKey)
+	h.cloud = &client.Client{BaseURL: h.cfg.Cloud.URL, HTTP: client.New(h.cfg.Cloud.URL).HTTP,
+		DeviceID: keydir.DeviceID(pub), DeviceKey: h.signer}
+	hh, err := openHousehold(h.cfg.Data, p, householdOptions{
+		Log:     ConfigLog(h.cfg),
+		Logger:  h.log.With("component", "household"),
+		Now:     h.opts.Now,
+		Grace:   h.opts.LogGrace,
+		Report:  h.problem,
+		Changed: h.kickState,
+		Fetcher: &tloghttp.Fetcher{BaseURL: h.cloud.BaseURL, HTTP: h.cloud.HTTP},
+	})
 	if err != nil {
 		return err
 	}
 	h.household = hh
-	pub := h.signer.Public().(ed25519.PublicKey)
-	h.cloud = &client.Client{BaseURL: h.cfg.Cloud.URL, HTTP: client.New(h.cfg.Cloud.URL).HTTP,
-		DeviceID: keydir.DeviceID(pub), DeviceKey: h.signer}
+	if err := h.loadRetention(); err != nil {
+		return err
+	}
+	ob, err := upload.NewOutbox(upload.OutboxConfig{CloudURL: h.cfg.Cloud.URL, DeviceID: keydir.DeviceID(pub), Key: h.signer,
+		Dir: filepath.Join(h.cfg.Data, "outbox"), MinBackoff: h.opts.UploadMinBackoff, MaxBackoff: h.opts.UploadMaxBackoff,
+		Logger: h.log.With("component", "outbox")})
+	if err != nil {
+		return err
+	}
+	h.outbox = ob
 	up, err := upload.New(upload.Config{
 		CloudURL:       h.cfg.Cloud.URL,
 		DeviceID:       keydir.DeviceID(pub),
@@ -375,19 +417,26 @@ func (h *Hub) chainLoop(ctx context.Context) {
 			return
 		}
 		switch {
+		case errors.Is(err, errWaitingForLog):
+			h.log.Debug("household chain", "err", err)
 		case err != nil && err.Error() != lastErr:
-			h.log.Warn("household chain not refreshed", "err", err)
+			h.log.Warn("household chain not refreshed; the hub keeps sealing to the epoch key it verified", "err", err)
 			lastErr = err.Error()
 		case err == nil:
 			lastErr = ""
 		}
+		h.checkRetention(ctx)
 		if n := h.live.Revoke(); n > 0 {
 			h.log.Info("live sessions of removed devices ended", "sessions", n)
+		}
+		next := every
+		if errors.Is(err, errWaitingForLog) {
+			next = min(every, chainKickEvery) // the head reaches the log within a second or so
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(next):
 		case <-h.chainKick:
 			select {
 			case <-ctx.Done():
@@ -396,6 +445,22 @@ func (h *Hub) chainLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// ConfigLog returns the transparency log policy of the config file's log
+// section (nil without one): what Pair and the hub pin instead of the
+// cloud's.
+func ConfigLog(cfg *config.Hub) *history.LogPolicy {
+	if cfg == nil || cfg.Log == nil {
+		return nil
+	}
+	key := strings.TrimSpace(cfg.Log.Key)
+	origin, _, _ := strings.Cut(key, "+")
+	ws := []string{}
+	for _, w := range cfg.Log.Witnesses {
+		ws = append(ws, strings.TrimSpace(w))
+	}
+	return &history.LogPolicy{Origin: origin, Key: key, Witnesses: ws, Quorum: cfg.Log.Quorum}
 }
 
 // chainKickEvery bounds how often the cloud's "the chain changed" makes the
