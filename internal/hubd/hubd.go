@@ -410,6 +410,7 @@ func (h *Hub) chainLoop(ctx context.Context) {
 		every = time.Minute
 	}
 	var lastErr string
+	var waiting time.Time // since when a new head waits for the log
 	for {
 		fetched := time.Now()
 		err := h.household.refresh(ctx, h.cloud)
@@ -430,8 +431,15 @@ func (h *Hub) chainLoop(ctx context.Context) {
 			h.log.Info("live sessions of removed devices ended", "sessions", n)
 		}
 		next := every
-		if errors.Is(err, errWaitingForLog) {
-			next = min(every, chainKickEvery) // the head reaches the log within a second or so
+		if !errors.Is(err, errWaitingForLog) {
+			waiting = time.Time{}
+		} else if waiting.IsZero() || time.Since(waiting) < h.household.o.Grace {
+			// The head reaches the log within a second or so; past the
+			// grace the hub has reported it and asks at the usual pace.
+			if waiting.IsZero() {
+				waiting = time.Now()
+			}
+			next = min(every, chainKickEvery)
 		}
 		select {
 		case <-ctx.Done():

@@ -164,13 +164,16 @@ func (h *Hub) stateLoop(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		var retry <-chan time.Time
 		if err := h.makeState(); err != nil {
 			h.log.Warn("hub state record not made; will try again", "err", err)
+			retry = time.After(min(every, time.Minute))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-retry:
 		case <-h.stateKick:
 		}
 	}
