@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
+	"vigil/internal/tlog"
 )
 
 // The tests below play an insider of the cloud: someone who can write the
@@ -623,5 +626,60 @@ func TestRetentionSettingsChecked(t *testing.T) {
 	})
 	if p, _ := h.RetentionSettings(); p.MaxAgeSeconds != 14*86400 {
 		t.Errorf("the hub keeps %+v, want A's 14 days", p)
+	}
+}
+
+// TestLogPolicyPinned: a hub paired before it knew of the log pins the
+// cloud's log policy at its first refresh; a hub whose config names
+// another log than the cloud's reports it and accepts no chain the cloud's
+// log vouches for.
+func TestLogPolicyPinned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cl := startCloud(t)
+	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
+	p, err := LoadPaired(cfg.Data)
+	if err != nil || p.Log == nil || p.Log.Key != cl.srv.LogKey() {
+		t.Fatalf("pairing pinned %+v (%v), want the cloud's log", p, err)
+	}
+
+	// As a hub paired before the log: no policy pinned, no checkpoint.
+	p.Log = nil
+	b, _ := json.MarshalIndent(p, "", "  ")
+	if err := os.WriteFile(filepath.Join(cfg.Data, HouseholdFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cfg.Data, LogFile)); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, cfg, fastCloud())
+	waitFor(t, "the hub to pin the cloud's log", 20*time.Second, func() bool {
+		p, err := LoadPaired(cfg.Data)
+		return err == nil && p.Log != nil && p.Log.Key == cl.srv.LogKey()
+	})
+	appendLink(t, m, func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, r.ID(), time.Now()) })
+	waitFor(t, "the hub to verify link 3 in the pinned log", 20*time.Second, func() bool { return h.household.current().Seq == 3 })
+	h.Close()
+
+	// The config names another log (say, the household's own monitor's).
+	_, other, err := tlog.GenerateKey("elsewhere.example/tlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Log = &config.Log{Key: other}
+	h = startHub(t, cfg, fastCloud())
+	waitFor(t, "the hub to report the cloud's other log", 20*time.Second, func() bool {
+		return hubHasProblem(h, "refused the transparency log the cloud names") && hubHasProblem(h, "the transparency log could not be verified")
+	})
+	appendLink(t, m, func(st *keydir.State) ([]byte, error) { return st.NewEpoch(m.keys, time.Now()) })
+	waitState(t, "a state record of the other log", m, m.st, func(s sealedState) bool {
+		return hasProblem(s, "refused the transparency log the cloud names")
+	})
+	if err := cl.srv.SyncLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // a few refreshes
+	if st := h.household.current(); st.Seq != 3 {
+		t.Fatalf("the hub accepted link %d from a log it does not follow", st.Seq)
 	}
 }
