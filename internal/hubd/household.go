@@ -346,16 +346,18 @@ func (hh *householdChain) refresh(ctx context.Context, c *client.Client) error {
 		if hh.pendingSince.IsZero() || hh.pendingSeq != st.Seq {
 			hh.pendingSince, hh.pendingSeq = now, st.Seq
 		}
-		if waited := now.Sub(hh.pendingSince); waited >= hh.o.Grace {
-			hh.report(problemChain, fmt.Sprintf("refused the chain from the cloud: link %d has not reached the transparency log in %s; this hub keeps link %d",
-				st.Seq, waited.Round(time.Second), before.Seq))
+		if now.Sub(hh.pendingSince) >= hh.o.Grace {
+			hh.report(problemChain, fmt.Sprintf("refused the chain from the cloud: link %d has not reached the transparency log within %s; this hub keeps link %d",
+				st.Seq, hh.o.Grace, before.Seq))
 		}
 		return fmt.Errorf("%w (link %d)", errWaitingForLog, st.Seq)
 	}
 	if err := proveHead(ctx, lc, st, ix); err != nil {
-		err = fmt.Errorf("refused the chain from the cloud: link %d is not in the transparency log at index %d as the cloud says: %w", st.Seq, ix, err)
-		hh.report(problemChain, err.Error())
-		return err
+		// The problem names what is wrong, not the tree's size, which
+		// grows: the same refusal is one problem, not one per refresh.
+		text := fmt.Sprintf("refused the chain from the cloud: link %d is not in the transparency log at index %d as the cloud says", st.Seq, ix)
+		hh.report(problemChain, text)
+		return fmt.Errorf("%s: %w", text, err)
 	}
 	hh.pendingSince = time.Time{}
 	if err := hh.commit(links, st, lc.Latest()); err != nil {
@@ -453,7 +455,7 @@ func (hh *householdChain) updateLog(ctx context.Context, lc *tlog.Client) error 
 	case errors.As(err, &split):
 		return fmt.Errorf("the transparency log showed two different trees of %d entries (a split view)", split.New.N)
 	case errors.As(err, &incons):
-		return fmt.Errorf("the transparency log of %d entries does not extend the one of %d entries this hub verified", incons.New.N, incons.Old.N)
+		return fmt.Errorf("the transparency log does not extend the one of %d entries this hub verified (an entry was dropped or rewritten)", incons.Old.N)
 	case errors.As(err, &quorum):
 		return fmt.Errorf("the transparency log's checkpoint is cosigned by %d of the %d witnesses this hub requires", quorum.Have, quorum.Need)
 	default:

@@ -2,12 +2,17 @@
 // store, the hub's signing key, one recorder per camera (RTSP ingest ->
 // segmenter -> seal -> store) and, for a hub paired with a household, the
 // verified membership chain it seals to and the uploader that copies sealed
-// segments to the cloud.
+// segments to the cloud. A paired hub accepts a chain only if it extends the
+// one it verified and its head is in the transparency log it pinned
+// (household.go), and tells the household what it verified and refused in
+// sealed state records (state.go).
 //
 // It owns the hub's lifecycle: Start brings every component up, Close stops
 // the cameras, seals and stores each open segment, and waits for every
 // goroutine. It must never write plaintext media anywhere: a segment is sealed
 // in memory, to the household's recipients, before it is handed to the store.
+// It must never stop recording because the cloud or the log cannot be
+// verified, nor change keys on a chain it has not verified.
 package hubd
 
 import (

@@ -458,7 +458,9 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 	cl := startCloud(t)
 	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
 	hh := m.st.HouseholdID
-	h := startHub(t, cfg, fastCloud())
+	opts := fastCloud()
+	opts.LogGrace = time.Second
+	h := startHub(t, cfg, opts)
 	appendLink(t, m, func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, r.ID(), time.Now()) })
 	waitFor(t, "the hub to verify link 3", 20*time.Second, func() bool { return h.household.current().Seq == 3 })
 	epoch := h.household.current().Epoch
@@ -497,6 +499,15 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 	waitState(t, "a state record of the unlogged head", m, m.st, func(s sealedState) bool { return hasProblem(s, want) })
 	if st := h.household.current(); st.Seq != 3 || st.Epoch != epoch {
 		t.Fatalf("after the unlogged head the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
+	}
+
+	// The cloud now says the head is past the end of the log: it never
+	// arrives, and after the grace the hub reports it.
+	mustExec(t, db, `UPDATE history SET log_index = ? WHERE household_id = ? AND kind = 1 AND num = 4`, int64(1)<<40, hh)
+	want = "refused the chain from the cloud: link 4 has not reached the transparency log within 1s; this hub keeps link 3"
+	waitState(t, "a state record of the head that never reaches the log", m, m.st, func(s sealedState) bool { return hasProblem(s, want) })
+	if st := h.household.current(); st.Seq != 3 || st.Epoch != epoch {
+		t.Fatalf("with the head never logged the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
 	}
 }
 
