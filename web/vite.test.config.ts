@@ -2,7 +2,8 @@ import { defineConfig } from 'vite';
 
 // Test-only bundle: web/test-src/*.html and the modules they load, built
 // into web/dist-test (never embedded or served by the cloud). The browser
-// tests in web/test/crypto*.mjs serve it on loopback and drive it.
+// tests in web/test/crypto*.mjs and web/test/tlog.mjs serve it on loopback
+// and drive it.
 export default defineConfig({
   root: 'test-src',
   base: '/',
@@ -13,6 +14,6 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     sourcemap: false,
     target: 'es2022',
-    rollupOptions: { input: { crypto: 'test-src/crypto.html' } },
+    rollupOptions: { input: { crypto: 'test-src/crypto.html', tlog: 'test-src/tlog.html' } },
   },
 });

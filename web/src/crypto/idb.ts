@@ -1,13 +1,17 @@
 // The browser's IndexedDB database "vigil": this device's keys (store
-// "keys") and the households it pinned (store "households"). CryptoKeys are
-// stored as structured clones, so non-extractable keys stay non-extractable.
+// "keys"), the households it pinned (store "households"), the transparency
+// log policy it pinned and the last checkpoint it verified (store "tlog",
+// since version 2) and what it verified of each household's history
+// (store "audit", since version 2). CryptoKeys are stored as structured
+// clones, so non-extractable keys stay non-extractable. Upgrades only add
+// stores: existing data is kept.
 //
 // Must never: store a private key in any other form than a non-extractable
 // CryptoKey.
 
 const DB = 'vigil';
-const VERSION = 1;
-export const STORES = ['keys', 'households'] as const;
+const VERSION = 2;
+export const STORES = ['keys', 'households', 'tlog', 'audit'] as const;
 export type StoreName = (typeof STORES)[number];
 
 let dbp: Promise<IDBDatabase> | null = null;
@@ -19,7 +23,14 @@ function open(): Promise<IDBDatabase> {
       req.onupgradeneeded = () => {
         for (const s of STORES) if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s);
       };
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        // Another tab opening a newer version: let it upgrade.
+        req.result.onversionchange = () => {
+          req.result.close();
+          dbp = null;
+        };
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error ?? new Error('IndexedDB is not available'));
       req.onblocked = () => reject(new Error('the Vigil database is open in another tab with an older version; close the other tabs'));
     });
@@ -63,6 +74,39 @@ export async function idbAdd(store: StoreName, key: string, value: unknown): Pro
       }
     };
     tx.oncomplete = () => resolve(added);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB write aborted'));
+  });
+}
+
+/**
+ * idbUpdate replaces the value at key with f(current) in one transaction
+ * (f returns undefined to leave it as it is) and returns what is stored
+ * afterwards.
+ */
+export async function idbUpdate<T>(store: StoreName, key: string, f: (cur: T | undefined) => T | undefined): Promise<T | undefined> {
+  const db = await open();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(store, 'readwrite');
+    const os = tx.objectStore(store);
+    let out: T | undefined;
+    const g = os.get(key);
+    g.onsuccess = () => {
+      out = g.result as T | undefined;
+      let next: T | undefined;
+      try {
+        next = f(out);
+      } catch (e) {
+        tx.abort();
+        reject(e);
+        return;
+      }
+      if (next !== undefined) {
+        os.put(next, key);
+        out = next;
+      }
+    };
+    tx.oncomplete = () => resolve(out);
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error ?? new Error('IndexedDB write aborted'));
   });
