@@ -1,19 +1,25 @@
 // A household as this browser sees it: its chain fetched from the cloud and
 // verified from the genesis hash this browser pinned, never from what the
 // cloud says alone; refused if it is shorter than, or forks from, the chain
-// this browser verified before (rollback); with this device's epoch keys
-// (non-extractable CryptoKeys) and the hubs whose objects it trusts.
+// this browser verified before (rollback), and used only once its head is
+// proven in the transparency log the browser pinned (a head outside the
+// public log could be a fork shown to this browser alone); with this
+// device's epoch keys (non-extractable CryptoKeys) and the hubs whose
+// objects it trusts.
 //
 // Owns: the pins and rollback marks in IndexedDB ("vigil", store
 // "households": {genesisHash, seq, head} per household), and a per-page-load
 // cache of opened households. Must never: trust a chain that does not start
-// at the pin, export or log keys.
+// at the pin or whose head is not in the log, export or log keys.
 
-import { api, b64, unb64, ApiError } from './api';
+import { api, b64, ApiError } from './api';
 import { equal, hex, unhex } from './crypto/bytes';
 import { ChainError, applyLink, epochIdentities, linkHash, verifyChain, type ChainState, type Device } from './crypto/chain';
 import { loadDeviceKeys, type DeviceKeys } from './crypto/devicekeys';
 import { idbGet, idbPut } from './crypto/idb';
+import { TagKey } from './history/keys';
+import { fetchChain, saveCheckpoint, serviceLog } from './history/log';
+import { TlogError, type LogClient } from './tlog';
 
 export interface Household {
   hh: string;
@@ -64,6 +70,42 @@ export async function pinnedGenesis(hh: string): Promise<Uint8Array | null> {
   return (await idbGet<Pin>('households', hh))?.genesisHash ?? null;
 }
 
+/**
+ * NotLoggedError: the household chain's head is not in the transparency
+ * log (or not where the cloud says): the browser does not use a chain the
+ * public log does not hold.
+ */
+export class NotLoggedError extends Error {
+  constructor(message: string) {
+    super(`the household chain's head is not in the transparency log: ${message}`);
+    this.name = 'NotLoggedError';
+  }
+}
+
+/** LOG_WAIT_MS bounds how long a new head may wait for the log (the cloud integrates entries within about a second). */
+export const LOG_WAIT_MS = 10_000;
+
+/**
+ * proveHead proves that the head of state is the entry at index of the
+ * log, in a checkpoint newer than or equal to the last one verified.
+ */
+export async function proveHead(lc: LogClient, state: ChainState, index: number): Promise<void> {
+  try {
+    await lc.update();
+  } catch (e) {
+    if (!(e instanceof TlogError && e.code === 'older')) throw new Error(`the transparency log does not verify: ${(e as Error).message}`);
+  } finally {
+    await saveCheckpoint(lc);
+  }
+  const tk = await TagKey.derive(state.genesisHash);
+  const entry = await tk.chainHeadEntry(state.seq, state.head);
+  try {
+    await lc.proveEntry(index, entry);
+  } catch (e) {
+    throw new NotLoggedError(`link ${state.seq} is not at log index ${index} as the cloud says: ${(e as Error).message}`);
+  }
+}
+
 const cache = new Map<string, Promise<Household>>();
 
 /** openHousehold fetches, verifies and caches (per page load) household hh. */
@@ -85,20 +127,27 @@ export function forgetHousehold(hh?: string): void {
 
 async function load(hh: string): Promise<Household> {
   const path = `/v1/households/${encodeURIComponent(hh)}`;
-  const [info, chain] = await Promise.all([
-    api<{ household_id: string; name: string; genesis_hash: string; role: string }>('GET', path),
-    api<{ links: string[] }>('GET', `${path}/chain?from=0`),
-  ]);
+  const [info, lc] = await Promise.all([api<{ household_id: string; name: string; genesis_hash: string; role: string }>('GET', path), serviceLog()]);
   const pin = await idbGet<Pin>('households', hh);
   const genesis = pin ? pin.genesisHash : unhex(info.genesis_hash);
-  const links = (chain.links ?? []).map((l) => unb64(l));
-  const state = await verifyChain(links, genesis);
-  if (state.householdId !== hh) throw new Error(`the cloud served the chain of household ${state.householdId} for ${hh}; refusing it`);
-  if (pin && pin.seq > 0) {
-    if (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head)) throw new RollbackError(links.length, pin.seq);
+  const deadline = Date.now() + LOG_WAIT_MS;
+  for (;;) {
+    const { links, indexes } = await fetchChain(hh);
+    const state = await verifyChain(links, genesis);
+    if (state.householdId !== hh) throw new Error(`the cloud served the chain of household ${state.householdId} for ${hh}; refusing it`);
+    if (pin && pin.seq > 0) {
+      if (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head)) throw new RollbackError(links.length, pin.seq);
+    }
+    const ix = indexes[indexes.length - 1];
+    if (ix < 0) {
+      if (Date.now() > deadline) throw new NotLoggedError(`link ${state.seq} is still waiting for the log after ${LOG_WAIT_MS / 1000} s; refusing to use it (try again in a moment)`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    await proveHead(lc, state, ix);
+    if (!pin || state.seq > pin.seq) await idbPut('households', hh, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+    return withKeys(hh, info.name, info.role, state, !!pin);
   }
-  if (!pin || state.seq > pin.seq) await idbPut('households', hh, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
-  return withKeys(hh, info.name, info.role, state, !!pin);
 }
 
 async function withKeys(hh: string, name: string, role: string, state: ChainState, pinned: boolean): Promise<Household> {
@@ -122,7 +171,9 @@ async function withKeys(hh: string, name: string, role: string, state: ChainStat
 /**
  * appendLink uploads a link this device built from h.state (chain.ts
  * builders) and returns the household with it applied. A 409 means another
- * admin changed the chain first: reopen and build again.
+ * admin changed the chain first: reopen and build again. The link is this
+ * device's own, so it is used without waiting for the log; the next load
+ * proves its head in the log like any other.
  */
 export async function appendLink(h: Household, link: Uint8Array): Promise<Household> {
   const state = await applyLink(h.state, link);

@@ -11,5 +11,6 @@ import './pages/events';
 import './pages/share';
 import './pages/demo';
 import './pages/zones';
+import './pages/history';
 
 start();

@@ -2,7 +2,7 @@
 // shown once and confirmed), and a household's page: cameras, devices from
 // the verified chain (remove one: a new epoch), members and invites with
 // join requests to approve, hubs (pair with the code), retention settings
-// and the access log.
+// and a summary of the household's verified history (pages/history.ts).
 import { api, b64, unb64 } from '../api';
 import { newInviteId, signAction, type ActionName, type ParamsOf, type Signed } from '../crypto/action';
 import { equal, hex, randomBytes } from '../crypto/bytes';
@@ -14,6 +14,7 @@ import { pairHub } from '../pairing';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
 import { account, requireAccount } from './auth';
+import { verifyHistory } from '../history/verify';
 import { defaultDeviceName, deviceKeys, joinCode, joinProof } from './enrol';
 
 interface HouseholdInfo {
@@ -184,7 +185,7 @@ route('/h/:hh', async (root, { hh }) => {
       await draw();
     }));
     sections.push(await retentionCard(h0, adminAccount));
-    sections.push(await accessCard(h0));
+    sections.push(historyCard(h0));
     mount(root, err, ...sections);
     if (adminAccount) void pollRequests(requests);
   };
@@ -533,24 +534,36 @@ async function retentionCard(x: Household, adminAccount: boolean): Promise<HTMLE
   return card;
 }
 
-async function accessCard(x: Household): Promise<HTMLElement> {
-  const err = h('p');
-  const table = h('table', { id: 'access-log' });
-  const card = h('div', { class: 'card' }, h('h2', {}, 'Access log'), h('p', { class: 'muted' }, 'Every read of this household’s data: who, what, when and why (newest first).'), table, err);
-  try {
-    const [res, ms] = await Promise.all([
-      api<{ accesses: { time: string; actor: string; actor_kind: string; action: string; object?: string; reason: string }[] }>('GET', `${hhPath(x.hh)}/access`),
-      api<{ members: { account_id: string; email: string }[] }>('GET', `${hhPath(x.hh)}/members`).catch(() => ({ members: [] })),
-    ]);
-    const who = new Map(ms.members.map((m) => [m.account_id, m.email]));
-    for (const d of x.state.devices) who.set(d.id, `${d.name} (${d.role})`);
-    table.append(h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Who'), h('th', {}, 'Action'), h('th', {}, 'Object'), h('th', {}, 'Why')));
-    for (const a of res.accesses.slice(-100).reverse()) {
-      table.append(h('tr', { class: 'access' }, h('td', {}, new Date(a.time).toLocaleString()), h('td', {}, `${who.get(a.actor) ?? a.actor} (${a.actor_kind})`), h('td', {}, a.action), h('td', { class: 'mono' }, a.object ?? ''), h('td', { class: 'muted' }, a.reason)));
-    }
-  } catch (e) {
-    showError(err, e);
-  }
+// historyCard summarises the household's history as this browser verified
+// it (the audit runs in the background) and links to the history page.
+function historyCard(x: Household): HTMLElement {
+  const status = h('p', { id: 'history-summary', class: 'muted', 'data-state': 'loading' }, 'Verifying the household’s history against the transparency log…');
+  const card = h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'History'),
+    h('p', { class: 'muted' }, 'Every access to this household’s data and every change is a record in a public transparency log, sealed to the household; this browser checks it.'),
+    status,
+    h('p', {}, h('a', { href: `/h/${encodeURIComponent(x.hh)}/history`, id: 'household-history' }, 'Open the history')),
+  );
+  verifyHistory(x.hh, { window: 0 })
+    .then((v) => {
+      const cp = v.report.checkpoint;
+      const cos = cp.cosigners?.length ? `, cosigned by ${cp.cosigners.join(', ')}` : '';
+      status.dataset.state = v.ok ? 'verified' : 'warning';
+      const severe = v.findings.filter((f) => f.severe);
+      if (v.ok) {
+        status.className = 'ok';
+        status.textContent = `Verified up to record ${v.report.state.recordN}, in the log’s checkpoint of ${cp.size} entries${cos}; checked ${new Date(v.report.state.checked ?? Date.now()).toLocaleString()}.`;
+      } else {
+        status.className = 'error';
+        status.setAttribute('role', 'alert');
+        status.textContent = `Warning: ${severe.length} problem${severe.length === 1 ? '' : 's'} found in the household’s history or the log: ${severe[0]?.what ?? ''}${severe.length > 1 ? ' (see the history for all)' : ''}`;
+      }
+    })
+    .catch((e) => {
+      status.dataset.state = 'error';
+      showError(status, new Error(`The history could not be verified: ${e instanceof Error ? e.message : String(e)}`));
+    });
   return card;
 }
-

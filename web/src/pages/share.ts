@@ -13,6 +13,7 @@ import { createShare, NothingToShare, type RefusedObject } from '../share/create
 import { openShare, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedSharedObject } from '../share/guest';
 import { b64u, parseFragment, unb64u } from '../share/manifest';
 import { SegmentPlayer } from '../share/player';
+import { verifyHistory } from '../history/verify';
 
 const fmt = (s: string) => new Date(s).toLocaleString();
 const fmtMs = (ms: number) => new Date(ms).toLocaleString();
@@ -134,6 +135,28 @@ interface ShareJSON {
   guest_email?: string;
 }
 
+/** openedCounts counts the verified share.read records of each link share since the oldest share was made. */
+async function openedCounts(hh: string, shares: ShareJSON[]): Promise<Map<string, { n: number; last: number }>> {
+  const since = Math.min(...shares.map((s) => Date.parse(s.created)));
+  const v = await verifyHistory(hh, { window: 0, sinceMs: since });
+  const opened = new Map<string, { n: number; last: number }>();
+  for (const r of v.records) {
+    if (r.action !== 'share.read' || r.actor.kind !== 'link') continue;
+    const id = r.actor.id.replace(/^share:/, '');
+    const o = opened.get(id) ?? { n: 0, last: 0 };
+    o.n += r.count;
+    o.last = Math.max(o.last, r.lastMs ?? r.timeMs);
+    opened.set(id, o);
+  }
+  return opened;
+}
+
+function cell(cells: Map<string, HTMLElement>, id: string): HTMLElement {
+  const c = h('td', { class: 'muted', title: 'from the household’s history, verified in this browser' }, 'checking…');
+  cells.set(id, c);
+  return c;
+}
+
 const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
 
 // Members: the household's shares. The form may be prefilled from the
@@ -153,24 +176,13 @@ route('/h/:hh/shares', (root, params) => {
 
   const load = async () => {
     const { shares } = await api<{ shares: ShareJSON[] }>('GET', `${base}/shares`);
-    // How often each share was opened, from the household's access record
-    // (every guest read is in it).
-    const opened = new Map<string, { n: number; last: string }>();
-    if (shares.length > 0) {
-      const since = shares.reduce((m, s) => (s.created < m ? s.created : m), shares[0].created);
-      const { accesses } = await api<{ accesses: { time: string; action: string; reason: string }[] }>('GET', `${base}/access?since=${encodeURIComponent(since)}`);
-      for (const a of accesses) {
-        const m = /^share ([a-z2-7]{26}):/.exec(a.reason);
-        if (a.action !== 'share.read' || !m) continue;
-        const o = opened.get(m[1]) ?? { n: 0, last: a.time };
-        o.n++;
-        if (a.time > o.last) o.last = a.time;
-        opened.set(m[1], o);
-      }
-    }
+    // How often each link was opened, from the household's history as this
+    // browser verifies it (each guest read is a record there; repeated reads
+    // are counted in one). It is filled in once verified.
+    const verified = shares.length > 0 ? openedCounts(hh, shares) : Promise.resolve(null);
     tbody.replaceChildren();
+    const cells = new Map<string, HTMLElement>();
     for (const s of shares) {
-      const op = opened.get(s.id);
       const revoke = h('button', { class: 'danger', 'data-share': s.id }, 'Revoke');
       revoke.addEventListener('click', async () => {
         revoke.disabled = true;
@@ -189,12 +201,35 @@ route('/h/:hh/shares', (root, params) => {
           h('td', {}, s.kind === 'link' ? 'anyone with the link' : s.guest_email ?? 'a guest account'),
           h('td', {}, fmt(s.expires)),
           h('td', {}, s.state),
-          h('td', { class: 'share-opened', 'data-opened': op?.n ?? 0 }, op ? `${op.n}×, last ${fmt(op.last)}` : 'not yet'),
+          cell(cells, s.id),
           h('td', {}, s.state === 'active' ? revoke : ''),
         ),
       );
     }
     if (shares.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'Nothing is shared.')));
+    verified.then(
+      (opened) => {
+        for (const s of shares) {
+          const c = cells.get(s.id)!;
+          c.classList.add('share-opened');
+          if (s.kind !== 'link') {
+            // A guest account's reads name the account, not the share.
+            c.replaceChildren(h('a', { href: `/h/${encodeURIComponent(hh)}/history` }, 'see the history'));
+            continue;
+          }
+          const op = opened?.get(s.id);
+          c.dataset.opened = String(op?.n ?? 0);
+          c.textContent = op ? `${op.n}×, last ${fmtMs(op.last)}` : 'not yet';
+        }
+      },
+      (e) => {
+        for (const c of cells.values()) {
+          c.classList.add('share-opened');
+          c.textContent = 'not verified';
+          c.title = e instanceof Error ? e.message : String(e);
+        }
+      },
+    );
   };
 
   // Create.

@@ -1,0 +1,526 @@
+package e2e
+
+// The household's history in the web app against a real cloud whose
+// transparency log the test runs (so it holds the log's signing key and
+// can play an insider who rewrites the log), behind a reverse proxy on
+// loopback that can serve a forged log, strip cosignatures or hide chain
+// heads from the log.
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"vigil/internal/browsertest"
+	"vigil/internal/cloud"
+	"vigil/internal/history"
+	"vigil/internal/keydir"
+	"vigil/internal/tlog"
+	"vigil/internal/tlog/tloghttp"
+	"vigil/internal/tlog/tlogtest"
+)
+
+// historyEnv is a cloud with the test's own log, a household, and a proxy
+// in front of the cloud that the browser talks to.
+type historyEnv struct {
+	t       *testing.T
+	c       *cloudEnv
+	hh      *testHousehold
+	skey    string
+	vkey    string
+	storage *tlog.MemoryStorage
+	proxy   string
+
+	mu sync.Mutex
+	// forged, when set, is served in place of the real log, with the
+	// history listing and chain indexes rewritten to match it.
+	forged *forgery
+	// stripCosignatures drops the witnesses' lines from /tlog/checkpoint.
+	stripCosignatures bool
+	// chainIndex, when set, replaces the log index of the chain's head.
+	chainIndex *int64
+}
+
+// forgery is a log rebuilt with the log's key from altered entries.
+type forgery struct {
+	storage tlog.Storage
+	index   map[string]int64 // entry (hex) → its index in the forged log
+	listing func([]history.RecordJSON) []history.RecordJSON
+}
+
+type historyOptions struct {
+	witness  bool          // a witness cosigns and the policy's quorum is 1
+	coalesce time.Duration // the cloud's coalescing window (negative: none)
+}
+
+func newHistoryEnv(t *testing.T, o historyOptions) *historyEnv {
+	t.Helper()
+	ctx := context.Background()
+	const origin = "history.test/tlog"
+	e := &historyEnv{t: t, storage: tlog.NewMemoryStorage()}
+	var err error
+	if e.skey, e.vkey, err = tlog.GenerateKey(origin); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(e.skey)
+	cfg := tlog.Config{Origin: origin, Signer: signer, Storage: e.storage, Logger: nil}
+	var witnesses []string
+	if o.witness {
+		w := tlogtest.NewWitness(t, "witness.history.test", e.vkey)
+		cfg.Witnesses = []tlog.Witness{w}
+		witnesses = []string{w.VKey()}
+	}
+	lg, err := tlog.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	e.c = startCloud(t, func(co *cloud.Options) {
+		co.Log, co.LogStorage, co.LogKey = lg, e.storage, e.vkey
+		co.LogWitnesses, co.LogQuorum = witnesses, len(witnesses)
+		co.Coalesce = o.coalesce
+	})
+	target, _ := url.Parse(e.c.url)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = e.rewrite
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		f := e.forged
+		e.mu.Unlock()
+		if f != nil && strings.HasPrefix(r.URL.Path, "/tlog/") {
+			http.StripPrefix("/tlog", tloghttp.Handler(f.storage, e.vkey, nil)).ServeHTTP(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ps.Close)
+	e.proxy = ps.URL
+	e.hh = newHousehold(t, e.c, householdOptions{NoHub: true})
+	return e
+}
+
+// rewrite adjusts the cloud's answers as the proxy's mode says.
+func (e *historyEnv) rewrite(resp *http.Response) error {
+	e.mu.Lock()
+	f, strip, ci := e.forged, e.stripCosignatures, e.chainIndex
+	e.mu.Unlock()
+	p := resp.Request.URL.Path
+	edit := func(fn func([]byte) []byte) error {
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		b = fn(b)
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK:
+	case p == "/tlog/checkpoint" && strip:
+		return edit(func(b []byte) []byte {
+			text, sigs, _ := bytes.Cut(b, []byte("\n\n"))
+			var keep []byte
+			for _, l := range bytes.SplitAfter(sigs, []byte("\n")) {
+				if bytes.HasPrefix(l, []byte("— history.test/tlog ")) {
+					keep = append(keep, l...)
+				}
+			}
+			return append(append(text, "\n\n"...), keep...)
+		})
+	case strings.HasSuffix(p, "/history") && f != nil:
+		return edit(func(b []byte) []byte {
+			var page history.HistoryPage
+			json.Unmarshal(b, &page)
+			page.Records = f.listing(page.Records)
+			for i, r := range page.Records {
+				ix, ok := f.index[hex.EncodeToString(r.Entry)]
+				if !ok {
+					ix = -1
+				}
+				page.Records[i].Index = ix
+			}
+			out, _ := json.Marshal(page)
+			return out
+		})
+	case strings.HasSuffix(p, "/chain") && resp.Request.Method == "GET" && (f != nil || ci != nil):
+		return edit(func(b []byte) []byte {
+			var c map[string]json.RawMessage
+			json.Unmarshal(b, &c)
+			var links [][]byte
+			var idx []int64
+			var from int64
+			json.Unmarshal(c["links"], &links)
+			json.Unmarshal(c["log_index"], &idx)
+			json.Unmarshal(c["from"], &from)
+			tk, _ := history.NewTagKey(e.hh.Genesis)
+			for i := range idx {
+				if f != nil {
+					entry, _ := tk.ChainHeadEntry(from+int64(i), keydir.LinkHash(links[i]))
+					ix, ok := f.index[hex.EncodeToString(entry)]
+					if !ok {
+						ix = -1
+					}
+					idx[i] = ix
+				}
+			}
+			if ci != nil && len(idx) > 0 {
+				idx[len(idx)-1] = *ci
+			}
+			c["log_index"], _ = json.Marshal(idx)
+			out, _ := json.Marshal(c)
+			return out
+		})
+	}
+	return nil
+}
+
+// realEntries reads every entry of the real log.
+func (e *historyEnv) realEntries() [][]byte {
+	e.t.Helper()
+	ctx := context.Background()
+	p, _ := tlog.NewPolicy(e.vkey, nil, 0)
+	c, err := tlog.NewClient(p, tlog.StorageFetcher{Storage: e.storage}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cp, err := c.Update(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([][]byte, cp.N)
+	for i := range cp.N {
+		if out[i], err = c.Entry(ctx, i); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// reads makes n reads of the household, each a record of its own (the
+// cloud of the forged-log test does not coalesce), and waits until they
+// are in the log.
+func (e *historyEnv) reads(n int) {
+	paths := []string{"", "/chain", "/cameras", "/objects", "/settings", "/members", "/invites", "/shares"}
+	for i := range n {
+		if _, _, err := e.hh.Owner.API.Raw(context.Background(), "GET", "/v1/households/"+e.hh.ID+paths[i%len(paths)], nil); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.c.srv.SyncLog(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// forge builds a forged log from the real one: mode "drop" leaves record x
+// out, "reseal" replaces it by another record sealed to the household (as
+// the cloud can), "swap" swaps records x and x+1, and "rewrite" reseals
+// record x in the first size entries only (a log of the size a browser
+// verified, with another history). The history listing is adjusted to
+// match, and the proxy serves it.
+func (e *historyEnv) forge(mode string, x int64, size int64) error {
+	ctx := context.Background()
+	entries := e.realEntries()
+	recs, err := e.hh.Owner.API.History(ctx, e.hh.ID, 1)
+	if err != nil {
+		return err
+	}
+	byN := map[int64]history.RecordRef{}
+	for _, r := range recs {
+		byN[r.N] = r
+	}
+	rx, ok := byN[x]
+	if !ok || rx.Index < 0 || (mode == "swap" && byN[x+1].Index < 0) {
+		return fmt.Errorf("record %d (and the next) is not in the log yet", x)
+	}
+	reseal := func() ([]byte, error) {
+		links, _, err := e.hh.Owner.API.ChainIndexed(ctx, e.hh.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		st, err := keydir.Verify(links, e.hh.Genesis)
+		if err != nil {
+			return nil, err
+		}
+		tk, _ := history.NewTagKey(e.hh.Genesis)
+		prev := history.ZeroPrev
+		if x > 1 {
+			prev = history.EntryHash(byN[x-1].Entry)
+		}
+		return history.SealRecord(tk, uint32(st.Epoch), st.EpochRecipient(), history.Record{V: 1, N: x, Prev: prev,
+			Time: time.Now(), Actor: history.Actor{Kind: history.ActorCloud, ID: "retention"}, Action: "objects.list", Count: 1})
+	}
+	var swapped map[string][]byte // listing: entry (hex) → the entry listed in its place
+	switch mode {
+	case "drop":
+		entries = append(entries[:rx.Index:rx.Index], entries[rx.Index+1:]...)
+		swapped = map[string][]byte{hex.EncodeToString(rx.Entry): nil}
+	case "reseal", "rewrite":
+		if mode == "rewrite" {
+			entries = entries[:size]
+		}
+		fake, err := reseal()
+		if err != nil {
+			return err
+		}
+		entries[rx.Index] = fake
+		swapped = map[string][]byte{hex.EncodeToString(rx.Entry): fake}
+	case "swap":
+		ry := byN[x+1]
+		entries[rx.Index], entries[ry.Index] = entries[ry.Index], entries[rx.Index]
+		swapped = map[string][]byte{hex.EncodeToString(rx.Entry): ry.Entry, hex.EncodeToString(ry.Entry): rx.Entry}
+	default:
+		return fmt.Errorf("unknown forgery %q", mode)
+	}
+	f := &forgery{storage: buildLog(e.t, e.skey, entries), index: map[string]int64{}}
+	for i, en := range entries {
+		f.index[hex.EncodeToString(en)] = int64(i)
+	}
+	f.listing = func(rs []history.RecordJSON) []history.RecordJSON {
+		out := rs[:0:0]
+		for _, r := range rs {
+			if repl, ok := swapped[hex.EncodeToString(r.Entry)]; ok {
+				if repl == nil {
+					continue
+				}
+				r.Entry = repl
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	e.mu.Lock()
+	e.forged = f
+	e.mu.Unlock()
+	return nil
+}
+
+// control serves what the browser scripts ask of the Go side:
+//
+//	POST /enrol?role=R&name=N   body: the browser's "vigdev1:" string
+//	POST /reads?n=N             n reads of the household, in the log when it answers
+//	POST /settings              a signed settings change by the Go admin device
+//	POST /forge?mode=M&x=X&size=S  serve a forged log (see forge)
+//	POST /mode?m=real|strip|unlogged|wrong-index
+func (e *historyEnv) control() string {
+	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
+	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		if err := e.hh.enrol(string(b), r.URL.Query().Get("role"), r.URL.Query().Get("name")); err != nil {
+			fail(w, err)
+			return
+		}
+		e.c.srv.SyncLog(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /reads", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		e.reads(n)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /object-reads", func(w http.ResponseWriter, r *http.Request) {
+		// n identical reads of one (absent) object: one record now, one
+		// counting the others when the coalescing window ends.
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for range n {
+			e.hh.Owner.API.Raw(r.Context(), "GET", "/v1/households/"+e.hh.ID+"/objects/"+e.hh.ID+"/dnothing/front/0000000000000001", nil)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /forge", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		x, _ := strconv.ParseInt(q.Get("x"), 10, 64)
+		size, _ := strconv.ParseInt(q.Get("size"), 10, 64)
+		if err := e.forge(q.Get("mode"), x, size); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /mode", func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.forged, e.stripCosignatures, e.chainIndex = nil, false, nil
+		switch m := r.URL.Query().Get("m"); m {
+		case "real":
+		case "strip":
+			e.stripCosignatures = true
+		case "unlogged":
+			e.chainIndex = new(int64)
+			*e.chainIndex = -1
+		case "wrong-index":
+			e.chainIndex = new(int64) // entry 0 is another entry
+		default:
+			http.Error(w, "unknown mode "+m, http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	e.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+type historyRow struct {
+	N      int64  `json:"n"`
+	Action string `json:"action"`
+	Count  int64  `json:"count"`
+	Actor  string `json:"actor"`
+	Who    string `json:"who"`
+	Did    string `json:"did"`
+	Signed string `json:"signed"`
+	Text   string `json:"text"`
+}
+
+type historyStatus struct {
+	State    string   `json:"state"`
+	Size     int64    `json:"size"`
+	Record   int64    `json:"record"`
+	Text     string   `json:"text"`
+	Findings []string `json:"findings"`
+}
+
+// TestHistoryPage: the history page of a real session. An admin browser
+// (its device added by the Go admin) sees the records of what was done,
+// verified against the log and cosigned by the witness the policy names:
+// who (the account's e-mail, device names from the chain), what, and how
+// many times for coalesced reads; a settings change it signs appears,
+// signed by it, within 5 s; the household page sums the history up and
+// the shares page reads its counts from it. A checkpoint stripped of the
+// witness's cosignature is refused, on the history page and when the
+// household is opened.
+func TestHistoryPage(t *testing.T) {
+	e := newHistoryEnv(t, historyOptions{witness: true, coalesce: 2 * time.Second})
+	sess := e.hh.Owner.browserSession(t, e.c.url)
+	var res struct {
+		Device        string          `json:"device"`
+		First         historyStatus   `json:"first"`
+		Rows          []historyRow    `json:"rows"`
+		SignedAfterMs int64           `json:"signedAfterMs"`
+		Witnesses     string          `json:"witnesses"`
+		Summary       json.RawMessage `json:"summary"`
+		Stripped      historyStatus   `json:"stripped"`
+		StrippedHH    string          `json:"strippedHousehold"`
+	}
+	browsertest.Run(t, 4*time.Minute, "history.mjs", map[string]string{
+		"BASE_URL": e.proxy, "CONTROL_URL": e.control(), "HOUSEHOLD": e.hh.ID, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
+	}, &res)
+	t.Logf("first status: %+v", res.First)
+	if res.First.State != "verified" || res.First.Size == 0 {
+		t.Fatalf("the history page did not verify the real log: %+v", res.First)
+	}
+	if !strings.Contains(res.Witnesses, "witness.history.test") {
+		t.Errorf("the page does not say which witness cosigned: %q", res.Witnesses)
+	}
+	var sawRead, sawSigned, sawCoalesced bool
+	for _, r := range res.Rows {
+		if r.Action == "household.read" && strings.Contains(r.Who, e.hh.Owner.Email) {
+			sawRead = true
+		}
+		if r.Action == "settings.set" && r.Signed == res.Device && strings.Contains(r.Text, "signed by admin device “history browser”") {
+			sawSigned = true
+		}
+		if r.Action == "object.read" && r.Count == 4 && strings.Contains(r.Text, "4×") {
+			sawCoalesced = true
+		}
+	}
+	if !sawRead || !sawSigned || !sawCoalesced {
+		for _, r := range res.Rows {
+			t.Logf("row %+v", r)
+		}
+		t.Errorf("history rows: a read by the owner's e-mail %v, the browser's signed change %v, 4 coalesced reads %v", sawRead, sawSigned, sawCoalesced)
+	}
+	t.Logf("the signed change was verified in the history %d ms after it was saved", res.SignedAfterMs)
+	var sum struct{ State, Text string }
+	json.Unmarshal(res.Summary, &sum)
+	if sum.State != "verified" || !strings.Contains(sum.Text, "Verified up to record") {
+		t.Errorf("household page summary: %+v", sum)
+	}
+	if res.Stripped.State != "error" || !strings.Contains(res.Stripped.Text, "cosignatures from 0 of the 1 witnesses") {
+		t.Errorf("a checkpoint without the witness's cosignature: %+v", res.Stripped)
+	}
+	if !strings.Contains(res.StrippedHH, "cosignatures from 0 of the 1 witnesses") {
+		t.Errorf("the household page with a checkpoint without cosignature: %q", res.StrippedHH)
+	}
+}
+
+// TestHistoryForgedLog: a log that drops, reseals or reorders a record,
+// rebuilt under the log's own key with the history listing adjusted to
+// match, is detected by the web app after it verified the real one: the
+// history page shows the warning naming what it found. A log rewritten at
+// the size the browser verified is a split view. A chain whose head is not
+// in the log (still waiting, or not where the cloud says) is refused.
+func TestHistoryForgedLog(t *testing.T) {
+	e := newHistoryEnv(t, historyOptions{coalesce: -1})
+	sess := e.hh.Owner.browserSession(t, e.c.url)
+	var res map[string]struct {
+		Before historyStatus `json:"before"`
+		After  historyStatus `json:"after"`
+		X      int64         `json:"x"`
+	}
+	var out struct {
+		Scenarios   json.RawMessage `json:"scenarios"`
+		Unlogged    string          `json:"unlogged"`
+		WrongIndex  string          `json:"wrongIndex"`
+		RealAgainHH string          `json:"realAgain"`
+	}
+	browsertest.Run(t, 5*time.Minute, "history-forged.mjs", map[string]string{
+		"BASE_URL": e.proxy, "CONTROL_URL": e.control(), "HOUSEHOLD": e.hh.ID, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
+	}, &out)
+	if err := json.Unmarshal(out.Scenarios, &res); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"drop":    {"records %d to %d are missing from the household's history", "record %[3]d does not follow the record before it"},
+		"reseal":  {"record %[3]d does not follow the record before it: a record was dropped, rewritten or reordered"},
+		"swap":    {"the entry listed as record %[1]d is record %[3]d: the history was reordered"},
+		"rewrite": {"the log showed two different trees of %[4]d entries: it rewrote its history (a split view)"},
+	}
+	for name, phrases := range want {
+		s, ok := res[name]
+		if !ok {
+			t.Errorf("scenario %s did not run", name)
+			continue
+		}
+		t.Logf("%s: before %+v; after %+v", name, s.Before, s.After)
+		if s.Before.State != "verified" {
+			t.Errorf("%s: the real log did not verify first: %+v", name, s.Before)
+		}
+		if s.After.State != "warning" {
+			t.Errorf("%s: the forged log was not detected: %+v", name, s.After)
+			continue
+		}
+		all := strings.Join(s.After.Findings, "\n")
+		for _, p := range phrases {
+			if w := fmt.Sprintf(p, s.X, s.X, s.X+1, s.Before.Size); !strings.Contains(all, w) {
+				t.Errorf("%s: the warning does not say %q; it lists:\n%s", name, w, all)
+			}
+		}
+	}
+	if !strings.Contains(out.Unlogged, "is not in the transparency log") || !strings.Contains(out.Unlogged, "still waiting for the log") {
+		t.Errorf("a chain head that never reaches the log: %q", out.Unlogged)
+	}
+	if !strings.Contains(out.WrongIndex, "is not in the transparency log") || !strings.Contains(out.WrongIndex, "is not at log index 0") {
+		t.Errorf("a chain head not where the cloud says: %q", out.WrongIndex)
+	}
+	if out.RealAgainHH != "ok" {
+		t.Errorf("with the real log again the household opens: %q", out.RealAgainHH)
+	}
+}
