@@ -14,7 +14,8 @@ export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: all demo test bench build build-opencv deps vet fuzz clean web models
 
-WEB_SRC := $(shell find web/src web/test-src web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null)
+WEB_SRC := $(shell find web/src web/test-src web/scripts web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null) \
+	$(wildcard web/extension/*.ts web/extension/*.json web/extension/*.mjs)
 
 all: build
 
@@ -23,10 +24,11 @@ deps:
 	@echo "using $(GO) ($$($(GO) env GOVERSION))"
 
 # The web app: npm ci (the lock file pins every package), type-check, Vite build
-# into web/dist, which the binary embeds.
+# into web/dist (scripts and stylesheets get their integrity hashes), and the
+# verifier extension into web/extension/dist; the binary embeds both.
 web: web/dist/index.html
 web/dist/index.html: $(WEB_SRC) | deps
-	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run build:test
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm run build:test && npm run build:extension
 
 # The detection model (pinned with its integrity by models/package-lock.json),
 # installed only when missing; scripts/models.sh fetches that one package.
@@ -82,4 +84,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf bin web/dist/assets web/dist/index.html
+	rm -rf bin web/dist/assets web/dist/index.html web/extension/dist/*.js web/extension/dist/*.json
