@@ -47,6 +47,8 @@ func commands() map[string]command {
 		"device":     {"show this device's public identity for an admin to add (device id)", runDevice},
 		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit},
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
+		"release":    {"sign web app releases (release key -o FILE; release sign --key FILE --dist DIR -o release.vrel; release show FILE)", runRelease},
+		"verify":     {"check a site's web app against its logged releases (verify web URL --release-key KEY); configure the verifier extension (verify extension)", runVerify},
 	}
 }
 
