@@ -1,8 +1,13 @@
 import { defineConfig } from 'vite';
+import { resolve } from 'node:path';
+import { addIntegrity } from './scripts/sri.mjs';
 
 // The app is served by `vigil cloud` from web/dist (embedded in the binary):
 // hashed files under /assets/ (cached for a year), index.html never cached.
 // No inline scripts or styles: the cloud's Content-Security-Policy forbids them.
+// Every script and stylesheet tag of index.html carries its integrity hash
+// (scripts/sri.mjs, after the files are written): the verifier extension lets
+// a script run only by that hash.
 export default defineConfig({
   base: '/',
   build: {
@@ -14,4 +19,13 @@ export default defineConfig({
     sourcemap: false,
     target: 'es2022',
   },
+  plugins: [
+    {
+      name: 'vigil-sri',
+      apply: 'build',
+      writeBundle(opts) {
+        addIntegrity(resolve(opts.dir ?? 'dist'));
+      },
+    },
+  ],
 });
