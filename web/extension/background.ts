@@ -149,6 +149,29 @@ function pageState(s: Stored): PageState {
   return { status: 'failed', error: s.error ?? 'not verified yet', severe: s.severe };
 }
 
+// A page loaded before verification reloads once verified; at most 3
+// times a minute per tab, so rules that do not apply cannot loop a tab.
+const reloads = new Map<number, number[]>();
+function reloadAllowed(tabId: number | undefined): boolean {
+  if (tabId === undefined) return false;
+  const now = Date.now();
+  const recent = (reloads.get(tabId) ?? []).filter((t) => now - t < 60000);
+  if (recent.length >= 3) return false;
+  recent.push(now);
+  reloads.set(tabId, recent);
+  return true;
+}
+
+// The last verdict on each page (by URL), kept in memory for the tests:
+// the badge is what people see.
+const verdicts = new Map<string, string>();
+function verdict(url: string | undefined, v: string): void {
+  if (!url) return;
+  verdicts.delete(url);
+  verdicts.set(url, v);
+  if (verdicts.size > 100) verdicts.delete(verdicts.keys().next().value as string);
+}
+
 async function badge(tabId: number | undefined, kind: 'ok' | 'stopped' | 'verifying', title: string): Promise<void> {
   if (tabId === undefined) return;
   const text = { ok: '✓', stopped: '!', verifying: '…' }[kind];
@@ -171,12 +194,17 @@ chrome.runtime.onMessage.addListener((msg, sender, reply) => {
         await badge(sender.tab?.id, 'verifying', 'checking the transparency log');
         return { status: 'verifying' } satisfies PageState;
       }
-      case 'verify':
-        return pageState(await verify(origin));
+      case 'verify': {
+        const st = pageState(await verify(origin));
+        if (st.status === 'verified') st.reload = reloadAllowed(sender.tab?.id);
+        return st;
+      }
       case 'ok':
+        verdict(sender.url, 'ok');
         await badge(sender.tab?.id, 'ok', 'the page runs only code from logged releases');
         return null;
       case 'stopped':
+        verdict(sender.url, 'stopped: ' + String(m.reason ?? ''));
         await badge(sender.tab?.id, 'stopped', 'stopped: ' + String(m.reason ?? '').slice(0, 200));
         return null;
     }
@@ -199,4 +227,4 @@ chrome.alarms.onAlarm.addListener((a) => {
 
 // For the tests (web/test/extension.mjs), run in this worker: the release
 // parser against the vectors Go checks too.
-(globalThis as Record<string, unknown>).vigilVerifier = { openRelease, parseRelease, verifyAll };
+(globalThis as Record<string, unknown>).vigilVerifier = { openRelease, parseRelease, verifyAll, verdict: (url: string) => verdicts.get(url) ?? null };

@@ -22,11 +22,13 @@
 
 import type { PageState, Request } from './messages';
 import { INDEX_PATH, isServiceWorker, servedAs, sri, type Logged } from './release';
+import { FAIL_CLOSED_CSP } from './rules';
 
 const SW_POLL_MS = 5000;
 
 interface Blocked {
   how: 'csp' | 'load';
+  failClosed?: boolean; // refused by the static rules: the page was loaded before the log was verified
   url: string; // absolute URL, or 'inline'/'eval'
   what: string; // "script", "service worker", "stylesheet", …
   directive?: string;
@@ -41,7 +43,7 @@ window.addEventListener(
   (e) => {
     const d = e.effectiveDirective || e.violatedDirective;
     if (!/^(script-src|worker-src|child-src|default-src)/.test(d)) return;
-    blocked({ how: 'csp', url: e.blockedURI, what: d.startsWith('worker') ? 'worker' : 'script', directive: d });
+    blocked({ how: 'csp', url: e.blockedURI, what: d.startsWith('worker') ? 'worker' : 'script', directive: d, failClosed: e.originalPolicy === FAIL_CLOSED_CSP });
   },
   true,
 );
@@ -75,6 +77,7 @@ const send = <T>(m: Request) => chrome.runtime.sendMessage<T>(m);
 // ---- the message ----
 
 let stopped: HTMLElement | null = null;
+let verifyingStarted = false;
 
 function el(tag: string, text?: string, style: Record<string, string> = {}): HTMLElement {
   const e = document.createElement(tag);
@@ -109,6 +112,7 @@ function show(id: string, title: string, lines: string[]): HTMLElement {
 }
 
 function stop(reason: string): void {
+  if (verifyingStarted) return;
   if (stopped) {
     const list = stopped.querySelector('.vigil-verifier-reasons');
     if (list && ![...list.children].some((li) => li.textContent === reason)) list.append(el('li', reason, { 'overflow-wrap': 'anywhere' }));
@@ -145,11 +149,34 @@ function loggedText(logged: Logged, path: string): string {
   return l && l.length > 0 ? `logged: ${l.join(', ')}` : 'no logged release has this path';
 }
 
+interface Fetched {
+  ok: boolean;
+  status: number;
+  redirected: boolean;
+  bytes: Uint8Array;
+}
+
+/**
+ * refetch gets url again, bypassing the cache. Stopping the page
+ * (window.stop) aborts fetches in flight, so an aborted one is tried again
+ * (twice at most).
+ */
+async function refetch(url: string, headers: Record<string, string> = {}): Promise<Fetched> {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin', redirect: 'manual', headers });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return { ok: res.ok, status: res.status, redirected: res.type === 'opaqueredirect', bytes };
+    } catch (e) {
+      if (i >= 2) throw e;
+    }
+  }
+}
+
 async function fetchSum(url: string, headers: Record<string, string> = {}): Promise<string | null> {
   try {
-    const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin', redirect: 'manual', headers });
-    if (!res.ok) return null;
-    return await sri(new Uint8Array(await res.arrayBuffer()));
+    const res = await refetch(url, headers);
+    return res.ok ? await sri(res.bytes) : null;
   } catch {
     return null;
   }
@@ -174,14 +201,14 @@ async function explain(b: Blocked, logged: Logged): Promise<string> {
 async function checkDocument(logged: Logged): Promise<void> {
   if (document.contentType !== 'text/html') return;
   const path = servedAs(location.pathname);
-  let res: Response;
+  let res: Fetched;
   try {
-    res = await fetch(location.href, { cache: 'no-store', credentials: 'same-origin', redirect: 'manual' });
+    res = await refetch(location.href);
   } catch (e) {
     return stop(`This page (${location.pathname}) could not be fetched again to check it: ${(e as Error).message}.`);
   }
-  if (res.type === 'opaqueredirect' || !res.ok) return stop(`This page (${location.pathname}), fetched again, answers ${res.status || 'a redirect'}, not a logged ${INDEX_PATH}.`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (res.redirected || !res.ok) return stop(`This page (${location.pathname}), fetched again, answers ${res.status || 'a redirect'}, not a logged ${INDEX_PATH}.`);
+  const bytes = res.bytes;
   const sum = await sri(bytes);
   if (!logged[path]?.includes(sum)) return stop(`This page (${location.pathname}, served as ${path}) is ${sum}: ${loggedText(logged, path)}.`);
   await interactive;
@@ -233,11 +260,13 @@ async function checkWorkers(logged: Logged): Promise<void> {
 // ---- the run ----
 
 async function verifying(): Promise<void> {
+  if (verifyingStarted) return;
+  verifyingStarted = true;
   const box = show('vigil-verifier-verifying', 'Checking this site’s code against the transparency log…', [
     'The Vigil code verifier lets this site run only code published in its transparency log. It has not verified the log yet; the page reloads when it has.',
   ]);
   const s = await send<PageState>({ type: 'verify' });
-  if (s.status === 'verified') {
+  if (s.status === 'verified' && s.reload) {
     location.reload();
     return;
   }
@@ -246,7 +275,7 @@ async function verifying(): Promise<void> {
   if (h) h.textContent = 'Vigil could not verify this site’s code';
   const list = box.querySelector('.vigil-verifier-reasons');
   list?.replaceChildren(
-    el('li', s.status === 'failed' ? s.error : 'unexpected answer from the verifier'),
+    el('li', s.status === 'failed' ? s.error : s.status === 'verified' ? 'The log verified, but this page was still loaded without its rules: reload it.' : 'unexpected answer from the verifier'),
     el('li', s.status === 'failed' && s.severe ? 'The log was caught rewriting its history: this site stays blocked.' : 'Every script of this site stays blocked until the log verifies. Reload to try again.'),
   );
 }
@@ -261,14 +290,24 @@ async function main(): Promise<void> {
   if (s.status === 'unguarded') return;
   if (s.status !== 'verified') return verifying();
   const logged = s.logged;
+  // A page loaded before the rules of the verified releases were in place
+  // ran no script (the static rules refused them all): verify and reload.
+  const explained = new Set<string>();
   handle = (b) => {
-    explain(b, logged).then(stop);
+    if (b.failClosed) verifying();
+    else if (!verifyingStarted && !explained.has(b.url)) {
+      explained.add(b.url);
+      explain(b, logged).then((r) => verifyingStarted || stop(r));
+    }
   };
   for (const b of pending.splice(0)) handle(b);
+  if (verifyingStarted) return;
   await Promise.all([checkDocument(logged), checkWorkers(logged).catch((e) => stop(`The service workers of this site could not be checked: ${e}`))]);
   setInterval(() => checkWorkers(logged).catch(() => undefined), SW_POLL_MS);
   navigator.serviceWorker?.addEventListener('controllerchange', () => checkWorkers(logged));
-  if (!stopped) send({ type: 'ok' }).catch(() => undefined);
+  // Every script of the page has run or failed by the load event.
+  if (document.readyState !== 'complete') await new Promise((r) => window.addEventListener('load', r, { once: true }));
+  if (!stopped && !verifyingStarted) send({ type: 'ok' }).catch(() => undefined);
 }
 
 main();

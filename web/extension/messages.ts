@@ -6,7 +6,7 @@ export type Request = { type: 'state' } | { type: 'verify' } | { type: 'ok' } | 
 
 /** PageState is what the background tells a page of a guarded origin. */
 export type PageState =
-  | { status: 'verified'; logged: Logged; releases: string[]; error?: string }
+  | { status: 'verified'; logged: Logged; releases: string[]; error?: string; reload?: boolean }
   | { status: 'verifying' }
   | { status: 'failed'; error: string; severe?: boolean }
   | { status: 'unguarded' };

@@ -20,6 +20,15 @@ import { isScript, isServiceWorker, type Logged } from './release';
 
 type Rule = chrome.declarativeNetRequest.Rule;
 
+/**
+ * FAIL_CLOSED_CSP is the policy the static rules (rules.json, written by
+ * internal/cli/verify.go with the same text) set on every page of an origin
+ * the extension has not verified: a page that reports a violation of it
+ * was loaded before the verification.
+ */
+export const FAIL_CLOSED_CSP =
+  "default-src 'none'; script-src 'none'; worker-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /** RULE_BASE spaces out the dynamic rule IDs of each guarded origin. */
 export const RULE_BASE = 10000;
 
