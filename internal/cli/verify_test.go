@@ -264,3 +264,15 @@ func TestVerifyExtensionCommand(t *testing.T) {
 		}
 	}
 }
+
+// The extension recognises a page loaded under the fail-closed rules by
+// their policy: rules.ts must hold the text this package writes.
+func TestFailClosedPolicyShared(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "web", "extension", "rules.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), `"`+failClosedCSP+`"`) {
+		t.Fatalf("web/extension/rules.ts does not define FAIL_CLOSED_CSP as %q", failClosedCSP)
+	}
+}
