@@ -18,15 +18,16 @@ type Ref struct {
 	Integrity string // the integrity attribute, "" when absent
 }
 
-// Code reports whether the reference is code or style a verifier checks:
-// a script (inline or not), a stylesheet, a module preload.
+// Code reports whether the reference is code or style a verifier checks
+// and the build gives an integrity hash (web/scripts/sri.mjs): a script
+// (inline or not), a stylesheet, a module preload or a preload.
 func (r Ref) Code() bool {
 	if r.Tag == "script" {
 		return true
 	}
 	for _, rel := range strings.Fields(r.Rel) {
 		switch rel {
-		case "stylesheet", "modulepreload", "preload", "prefetch", "manifest", "serviceworker":
+		case "stylesheet", "modulepreload", "preload":
 			return true
 		}
 	}

@@ -141,6 +141,10 @@ async function doVerify(origin: string): Promise<Stored> {
 async function verifyAll(): Promise<void> {
   const cfg = await config();
   if (!cfg) return;
+  // Rules of origins a previous configuration guarded go first.
+  const [, end] = ruleIDs(cfg.origins.length - 1);
+  const stale = (await chrome.declarativeNetRequest.getDynamicRules()).map((r) => r.id).filter((id) => id >= end);
+  if (stale.length > 0) await chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: stale });
   await Promise.all(cfg.origins.map((o) => verify(o)));
 }
 
