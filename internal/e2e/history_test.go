@@ -144,7 +144,7 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 			}
 			return append(append(text, "\n\n"...), keep...)
 		})
-	case strings.HasSuffix(p, "/history") && f != nil:
+	case strings.HasPrefix(p, "/v1/households/") && strings.HasSuffix(p, "/history") && f != nil:
 		return edit(func(b []byte) []byte {
 			var page history.HistoryPage
 			json.Unmarshal(b, &page)
@@ -159,7 +159,7 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 			out, _ := json.Marshal(page)
 			return out
 		})
-	case strings.HasSuffix(p, "/chain") && resp.Request.Method == "GET" && (f != nil || ci != nil):
+	case strings.HasPrefix(p, "/v1/households/") && strings.HasSuffix(p, "/chain") && resp.Request.Method == "GET" && (f != nil || ci != nil):
 		return edit(func(b []byte) []byte {
 			var c map[string]json.RawMessage
 			json.Unmarshal(b, &c)
@@ -488,7 +488,7 @@ func TestHistoryForgedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"drop":    {"records %d to %d are missing from the household's history", "record %[3]d does not follow the record before it"},
+		"drop":    {"records %[1]d to %[2]d are missing from the household's history", "record %[3]d does not follow the record before it"},
 		"reseal":  {"record %[3]d does not follow the record before it: a record was dropped, rewritten or reordered"},
 		"swap":    {"the entry listed as record %[1]d is record %[3]d: the history was reordered"},
 		"rewrite": {"the log showed two different trees of %[4]d entries: it rewrote its history (a split view)"},

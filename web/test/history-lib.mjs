@@ -11,7 +11,11 @@ export async function control(path, body) {
 /** openHistory loads the history page and waits until it has verified (or failed). */
 export async function openHistory(page, base, hh) {
   await page.goto(`${base}/h/${hh}/history`);
-  await page.waitForSelector('#history-status:not([data-state="loading"])', { timeout: 60000 });
+  try {
+    await page.waitForSelector('#history-status:not([data-state="loading"])', { timeout: 60000 });
+  } catch {
+    throw new Error(`the history page did not finish verifying: ${await page.textContent('#app', { timeout: 5000 }).catch((x) => String(x))}`);
+  }
   return page.$eval('#history-status', (el) => ({
     state: el.dataset.state,
     size: Number(el.dataset.size ?? 0),

@@ -171,11 +171,12 @@ route('/h/:hh/history', async (root, { hh }) => {
       more.disabled = false;
     }
   });
+  const sc = statusCard(v, policy?.witnesses.length ?? 0);
   mount(
     root,
     h('h1', {}, 'History'),
     h('p', {}, h('a', { href: base }, '← Household')),
-    statusCard(v, policy?.witnesses.length ?? 0),
+    sc,
     err,
     h(
       'div',
