@@ -825,7 +825,9 @@ func TestBrowserHousehold(t *testing.T) {
 			Link string `json:"link"`
 		}
 	}
-	browsertest.Run(t, 2*time.Minute, "crypto-household.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
+	logSrv := httptest.NewServer(newStandInLog(t))
+	defer logSrv.Close()
+	browsertest.Run(t, 2*time.Minute, "crypto-household.mjs", map[string]string{"INPUT": writeInput(t, in), "LOG_URL": logSrv.URL}, &res)
 
 	f := res.First
 	if f.OK == nil || f.OK.Pinned || f.Pin != v.GenesisHash || f.OK.Me != nil || f.OK.IDs != 0 || f.OK.Seq != 10 || f.OK.Head != v.Final.Head ||
@@ -869,6 +871,7 @@ func TestBrowserHousehold(t *testing.T) {
 // (docs/API.md shapes) for TestBrowserPairing: real keydir verification of
 // appended links, and a real pairing.Hub answering each pairing.
 type fakeRelay struct {
+	log      *standInLog // GET /v1/log, /tlog/, and the chain's log indexes
 	mu       sync.Mutex
 	hh       string
 	genesis  []byte
@@ -885,6 +888,10 @@ type fakePairing struct {
 }
 
 func (f *fakeRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/log" || strings.HasPrefix(r.URL.Path, "/tlog/") {
+		f.log.ServeHTTP(w, r)
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	reply := func(status int, v any) {
@@ -897,7 +904,7 @@ func (f *fakeRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && r.URL.Path == hhPath:
 		reply(200, map[string]any{"household_id": f.hh, "name": f.st.Name, "genesis_hash": hex.EncodeToString(f.genesis), "role": "admin"})
 	case r.Method == "GET" && r.URL.Path == hhPath+"/chain":
-		reply(200, map[string]any{"household_id": f.hh, "genesis_hash": hex.EncodeToString(f.genesis), "from": 0, "links": f.links})
+		reply(200, map[string]any{"household_id": f.hh, "genesis_hash": hex.EncodeToString(f.genesis), "from": 0, "links": f.links, "log_index": f.log.indexes(f.links)})
 	case r.Method == "POST" && r.URL.Path == hhPath+"/chain":
 		var body struct {
 			Link []byte `json:"link"`
@@ -980,7 +987,7 @@ func TestBrowserPairing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeRelay{hh: st.HouseholdID, genesis: pin, links: links, st: st, pairings: map[string]*fakePairing{}}
+	f := &fakeRelay{log: newStandInLog(t), hh: st.HouseholdID, genesis: pin, links: links, st: st, pairings: map[string]*fakePairing{}}
 	newHub := func(tamper int) (pairing.Code, ed25519.PublicKey) {
 		code, err := pairing.NewCode()
 		if err != nil {

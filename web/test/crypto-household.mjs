@@ -1,6 +1,7 @@
 // household.ts against a stand-in for the cloud's household routes (served
-// from the Go test's chain): pinning, rollback, another household's chain,
-// enrolment of this browser and its epoch keys, across a reload.
+// from the Go test's chain, whose heads the Go test's log at $LOG_URL
+// holds): pinning, rollback, another household's chain, enrolment of this
+// browser and its epoch keys, across a reload.
 import { readFile } from 'node:fs/promises';
 import { launch, newPage, result } from './lib.mjs';
 import { serveTestBundle, openTestPage } from './cryptoserve.mjs';
@@ -15,6 +16,13 @@ const srv = await serveTestBundle();
 const browser = await launch();
 try {
   const ctx = await browser.newContext();
+  const forward = async (route) => {
+    const u = new URL(route.request().url());
+    const res = await fetch(process.env.LOG_URL + u.pathname);
+    await route.fulfill({ status: res.status, contentType: res.headers.get('content-type') ?? 'application/octet-stream', body: Buffer.from(await res.arrayBuffer()) });
+  };
+  await ctx.route('**/v1/log', forward);
+  await ctx.route('**/tlog/**', forward);
   await ctx.route('**/v1/households/**', async (route) => {
     const req = route.request();
     const url = new URL(req.url());
@@ -23,7 +31,8 @@ try {
       return json(200, { household_id: hh, name: 'The Smiths', genesis_hash: input.genesisHash, usage_bytes: 0, quota_bytes: 0, role: 'admin' });
     }
     if (url.pathname === `/v1/households/${hh}/chain` && req.method() === 'GET') {
-      return json(200, { household_id: hh, genesis_hash: input.genesisHash, from: 0, links: served.map(b64) });
+      const idx = await (await fetch(process.env.LOG_URL + '/index', { method: 'POST', body: JSON.stringify(served) })).json();
+      return json(200, { household_id: hh, genesis_hash: input.genesisHash, from: 0, links: served.map(b64), log_index: idx });
     }
     if (url.pathname === `/v1/households/${hh}/chain` && req.method() === 'POST') {
       const link = Buffer.from(JSON.parse(req.postData()).link, 'base64').toString('hex');

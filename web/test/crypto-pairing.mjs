@@ -10,7 +10,7 @@ const srv = await serveTestBundle();
 const browser = await launch();
 try {
   const ctx = await browser.newContext();
-  await ctx.route('**/v1/**', async (route) => {
+  const forward = async (route) => {
     const req = route.request();
     const u = new URL(req.url());
     const res = await fetch(process.env.API_URL + u.pathname + u.search, {
@@ -18,8 +18,10 @@ try {
       headers: { 'Content-Type': 'application/json' },
       body: req.method() === 'GET' ? undefined : req.postData(),
     });
-    await route.fulfill({ status: res.status, contentType: 'application/json', body: await res.text() });
-  });
+    await route.fulfill({ status: res.status, contentType: res.headers.get('content-type') ?? 'application/json', body: Buffer.from(await res.arrayBuffer()) });
+  };
+  await ctx.route('**/v1/**', forward);
+  await ctx.route('**/tlog/**', forward); // the stand-in's transparency log
   const page = await newPage(ctx, 'pairing');
   await openTestPage(page, srv.url);
   const out = await page.evaluate(([hh, admin, codes, variants]) => window.vigilTest.pairFlow(hh, admin, codes, variants),

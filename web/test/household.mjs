@@ -113,7 +113,8 @@ try {
   await a.waitForFunction((e) => document.querySelector('#epoch')?.textContent !== e, out.epochBefore);
   out.epochAfter = await a.textContent('#epoch');
   out.devicesAfter = await a.$$eval('tr.device', (els) => els.map((e) => e.getAttribute('data-device')));
-  out.accessRows = await a.$$eval('#access-log tr.access', (els) => els.length);
+  await a.waitForSelector('#history-summary:not([data-state="loading"])', { timeout: 60000 });
+  out.historySummary = await a.$eval('#history-summary', (el) => `${el.dataset.state}: ${el.textContent}`);
   await shot(a, 'household-after-remove');
 
   // Retention and invites: changes this browser signs as an admin device.
