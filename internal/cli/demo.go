@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base32"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +39,7 @@ import (
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 	"vigil/internal/pairing"
+	"vigil/internal/release"
 	"vigil/internal/softcam"
 	"vigil/internal/tlog"
 	"vigil/internal/witness"
@@ -77,6 +80,9 @@ type Demo struct {
 	CloudURL string
 	// HouseholdID is the demo household.
 	HouseholdID string
+	// ReleaseKey is the public key that signed the web app the demo serves
+	// (for 'vigil verify web' and the verifier extension).
+	ReleaseKey string
 
 	srv    *cloud.Server
 	hs     *http.Server
@@ -152,10 +158,16 @@ terminal you can export footage without the cloud:
   %[3]s recordings list --data %[5]s
   %[3]s recordings export --data %[5]s --camera front --from %[6]s --to %[7]s \
       --identity %[8]s -o clip.mp4
+
+Every access to the household is in a transparency log, cosigned by the
+demo's witness; check it from the admin device and check the web app's code:
+  %[3]s audit --profile %[10]s
+  %[3]s verify web %[11]s --release-key %[12]s
+  %[3]s verify extension --origin %[11]s --release-key %[12]s -o vigil-verifier
 Press Ctrl-C to stop (the open segment is sealed and kept).
 `, u, demoEmail, selfName(), filepath.Join(*data, "admin", "account.json"), filepath.Join(*data, "hub"),
 		time.Now().UTC().Truncate(time.Second).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339),
-		filepath.Join(*data, "household.key"), *data)
+		filepath.Join(*data, "household.key"), *data, filepath.Join(*data, "admin"), d.CloudURL, d.ReleaseKey)
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "stopping…")
 	return d.Close()
@@ -340,10 +352,57 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		return err
 	}
 	d.srv = srv
+	// The demo plays the release maintainer too: it signs the app it
+	// serves with a release key kept outside the cloud's data, and the
+	// cloud appends the signed release to the log.
+	if d.ReleaseKey, err = d.publishRelease(filepath.Join(filepath.Dir(dir), "release.key"), filepath.Join(filepath.Dir(dir), "release.vrel"), app); err != nil {
+		ln.Close()
+		return err
+	}
 	d.hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go d.hs.Serve(ln)
 	return nil
+}
+
+// publishRelease signs the app with the demo's release key (made on the
+// first run) unless the release signed before lists exactly these files,
+// and appends it to the log.
+func (d *Demo) publishRelease(keyFile, relFile string, app fs.FS) (string, error) {
+	key, err := release.LoadKey(keyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		if key, err = release.GenerateKey(); err == nil {
+			err = release.SaveKey(keyFile, key)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("the demo's release key: %w", err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	fresh, err := release.BuildManifest(app, release.DefaultName, "demo", time.Now())
+	if err != nil {
+		return "", fmt.Errorf("the web app's release manifest: %w", err)
+	}
+	entry, err := os.ReadFile(relFile)
+	if err == nil {
+		old, oerr := release.Open(entry, []ed25519.PublicKey{pub})
+		now, perr := release.ParseManifest(fresh)
+		if oerr != nil || perr != nil || !slices.Equal(old.Assets, now.Assets) {
+			err = fs.ErrNotExist
+		}
+	}
+	if err != nil {
+		if entry, err = release.Sign(key, fresh); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(relFile, entry, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := d.srv.PublishRelease(context.Background(), entry); err != nil {
+		return "", err
+	}
+	return release.FormatPublicKey(pub), nil
 }
 
 // startWitness starts the demo's witness on a loopback port for the log
