@@ -276,29 +276,3 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, c *call) err
 	return nil
 }
 
-// AccessJSON is one access record.
-type AccessJSON struct {
-	Time      time.Time `json:"time"`
-	Actor     string    `json:"actor"`
-	ActorKind string    `json:"actor_kind"`
-	Action    string    `json:"action"`
-	Object    string    `json:"object,omitempty"`
-	Reason    string    `json:"reason"`
-}
-
-func (s *Server) listAccess(w http.ResponseWriter, r *http.Request, c *call) error {
-	since, err := parseTimeParam(r, "since")
-	if err != nil {
-		return err
-	}
-	as, err := s.st.Accesses(r.Context(), c.household.ID, since, 10_000)
-	if err != nil {
-		return err
-	}
-	out := make([]AccessJSON, 0, len(as))
-	for _, a := range as {
-		out = append(out, AccessJSON{Time: a.Time.UTC(), Actor: a.Actor, ActorKind: a.ActorKind, Action: a.Action, Object: a.Object, Reason: a.Reason})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"accesses": out})
-	return nil
-}

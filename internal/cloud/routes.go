@@ -71,7 +71,6 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/v1/households/{hh}/cameras", auth: authMember, action: "cameras.list", h: s.listCameras},
 		{method: "GET", pattern: "/v1/households/{hh}/objects", auth: authMember, action: "objects.list", h: s.listObjects},
 		{method: "GET", pattern: "/v1/households/{hh}/objects/{key...}", auth: authMember, action: "object.read", h: s.readObject},
-		{method: "GET", pattern: "/v1/households/{hh}/access", auth: authMember, action: "access.read", h: s.listAccess},
 
 		{method: "POST", pattern: "/v1/pairings", auth: authNone, h: s.createPairing},
 		{method: "GET", pattern: "/v1/pairings/{id}", auth: authNone, h: s.getPairing},

@@ -293,7 +293,7 @@ func (s *Server) guest(r *http.Request, action, object string) (store.Share, err
 
 // getShare answers the share's range and manifest to its guest.
 func (s *Server) getShare(w http.ResponseWriter, r *http.Request, _ *call) error {
-	sh, err := s.guest(r, "share.read", "")
+	sh, err := s.guest(r, "share.read", "share:"+r.PathValue("id"))
 	if err != nil {
 		return err
 	}

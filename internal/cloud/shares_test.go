@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"vigil/internal/cloud"
+	"vigil/internal/history"
+	"vigil/internal/keydir"
 )
 
 // shareFixture: alice's household with a hub that uploaded five 4-second
@@ -21,6 +23,7 @@ import (
 type shareFixture struct {
 	e     *env
 	alice *member
+	st    *keydir.State
 	hh    string
 	start time.Time
 	keys  []string // front, in order
@@ -32,7 +35,7 @@ func newShareFixture(t *testing.T) *shareFixture {
 	e := newEnv(t)
 	f := &shareFixture{e: e, alice: e.signUp("alice@example.com"), objs: map[string][]byte{}}
 	st := e.household(f.alice, "Home")
-	f.hh = st.HouseholdID
+	f.st, f.hh = st, st.HouseholdID
 	hub, hubKey := e.addHub(f.alice, st)
 	f.start = e.clock.Now().Add(-time.Hour).Truncate(time.Second).UTC()
 	ctx := context.Background()
@@ -111,17 +114,9 @@ func errMsg(b []byte) string {
 	return e.Error
 }
 
-func (f *shareFixture) accesses(t *testing.T) []cloud.AccessJSON {
+func (f *shareFixture) accesses(t *testing.T) []history.Verified {
 	t.Helper()
-	status, body, err := f.alice.c.Raw(context.Background(), "GET", "/v1/households/"+f.hh+"/access", nil)
-	if err != nil || status != 200 {
-		t.Fatalf("access record: %d %v", status, err)
-	}
-	var acc struct {
-		Accesses []cloud.AccessJSON `json:"accesses"`
-	}
-	json.Unmarshal(body, &acc)
-	return acc.Accesses
+	return f.e.history(f.alice, f.st)
 }
 
 func TestShareLink(t *testing.T) {
@@ -195,17 +190,20 @@ func TestShareLink(t *testing.T) {
 	// Every guest read is in the household's record, as a link.
 	var reads, manifests int
 	for _, a := range f.accesses(t) {
-		if a.ActorKind != "link" {
+		if a.Actor.Kind != "link" {
 			continue
 		}
-		if a.Actor != "share:"+ls.id {
-			t.Errorf("link access actor %q", a.Actor)
+		if a.Actor.ID != "share:"+ls.id {
+			t.Errorf("link access actor %q", a.Actor.ID)
 		}
 		switch a.Action {
 		case "share.object.read":
-			reads++
+			reads += int(a.Count)
 		case "share.read":
-			manifests++
+			manifests += int(a.Count)
+			if a.Object != "share:"+ls.id {
+				t.Errorf("a share.read record names %q, not the share", a.Object)
+			}
 		}
 	}
 	// Two objects in range, three outside it and two made-up keys: each
@@ -314,7 +312,7 @@ func TestShareAccount(t *testing.T) {
 	guestReads := 0
 	for _, a := range f.fixtureAccessesBy(t, "guest") {
 		if a.Action == "share.object.read" && a.Object == f.keys[1] {
-			guestReads++
+			guestReads += int(a.Count)
 		}
 	}
 	if guestReads != 1 {
@@ -327,10 +325,10 @@ func TestShareAccount(t *testing.T) {
 	}
 }
 
-func (f *shareFixture) fixtureAccessesBy(t *testing.T, kind string) []cloud.AccessJSON {
-	var out []cloud.AccessJSON
+func (f *shareFixture) fixtureAccessesBy(t *testing.T, kind string) []history.Verified {
+	var out []history.Verified
 	for _, a := range f.accesses(t) {
-		if a.ActorKind == kind {
+		if a.Actor.Kind == kind {
 			out = append(out, a)
 		}
 	}

@@ -139,12 +139,7 @@ func (r historyRecorder) Record(ctx context.Context, a store.Access) error {
 		}
 		ev.Signed = b
 	}
-	if err := r.s.hist.Record(ctx, a.HouseholdID, ev); err != nil {
-		return err
-	}
-	// TRANSITION: the cloud's own table, read by GET .../access, until the
-	// web app reads the history.
-	return r.s.st.RecordAccess(ctx, a)
+	return r.s.hist.Record(ctx, a.HouseholdID, ev)
 }
 
 // logRoutes: the household's history for its members.

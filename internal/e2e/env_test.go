@@ -10,7 +10,11 @@ import (
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
+	"vigil/internal/history"
+	"vigil/internal/keydir"
+	"vigil/internal/member"
 	"vigil/internal/vigiltest"
 	"vigil/web"
 )
@@ -64,4 +68,19 @@ func startCloud(t testing.TB, mod func(*cloud.Options)) *cloudEnv {
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return &cloudEnv{srv: srv, url: url, st: st, blobs: blobs, dir: dir}
+}
+
+// history returns household hh's records as the device keys verify them
+// in the log (everything recorded so far is published first); now is the
+// audit's clock (nil: time.Now).
+func (c *cloudEnv) history(t testing.TB, api *client.Client, hh string, genesis []byte, keys *keydir.DeviceKeys, now func() time.Time) []history.Verified {
+	t.Helper()
+	if err := c.srv.SyncLog(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := member.VerifiedHistory(context.Background(), api, hh, genesis, keys, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.Records
 }

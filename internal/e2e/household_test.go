@@ -29,7 +29,7 @@ func (r *signedRecorder) Record(ctx context.Context, a store.Access) error {
 		r.as = append(r.as, a)
 		r.mu.Unlock()
 	}
-	return r.st.RecordAccess(ctx, a)
+	return nil
 }
 
 // TestHouseholdPages: in Chromium, sign up with password and TOTP, create a

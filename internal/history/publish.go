@@ -264,9 +264,11 @@ func (p *Publisher) publish(ctx context.Context) error {
 	}
 }
 
-// Sync publishes every item waiting now and returns when they are in the
-// log (or ctx ends).
+// Sync records the repeated reads still being counted (ending their
+// windows), publishes every item waiting now and returns when they are in
+// the log (or ctx ends).
 func (p *Publisher) Sync(ctx context.Context) error {
+	p.flushWindows(true)
 	return p.publish(ctx)
 }
 

@@ -2,10 +2,13 @@ package member
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"vigil/internal/cloud/client"
 	"vigil/internal/history"
+	"vigil/internal/keydir"
 )
 
 // CloudSource is what history.Audit reads from a cloud for one household:
@@ -60,4 +63,30 @@ func (s CloudSource) States(ctx context.Context) ([]history.SealedState, error) 
 		out = append(out, history.SealedState{Key: o.Key, Sealed: b})
 	}
 	return out, nil
+}
+
+// VerifiedHistory runs a household's audit from scratch with the log the
+// cloud names (CloudLog) and returns its report: every record verified and
+// opened. now is the audit's clock (nil: time.Now). It is an error when the
+// audit finds anything severe.
+func VerifiedHistory(ctx context.Context, c *client.Client, household string, genesis []byte, keys *keydir.DeviceKeys, now func() time.Time) (*history.Report, error) {
+	lc, _, err := CloudLog(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := history.Audit(ctx, history.AuditConfig{Household: household, Genesis: genesis, Keys: keys, Log: lc,
+		Source: CloudSource{C: c, Household: household}, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK() {
+		var what []string
+		for _, f := range rep.Findings {
+			if f.Severe {
+				what = append(what, f.What)
+			}
+		}
+		return rep, fmt.Errorf("the household's history does not verify: %s", strings.Join(what, "; "))
+	}
+	return rep, nil
 }

@@ -191,6 +191,9 @@ CREATE INDEX objects_created ON objects (household_id, created_ns);
 `,
 		// -> the history outbox and index (transparency log entries).
 		historySchema,
+		// -> the access record is the households' history in the
+		// transparency log now.
+		`DROP TABLE accesses;`,
 	}
 }
 

@@ -67,7 +67,6 @@ type fixture struct {
 	genesis store.Link
 	object  store.Object
 	pairing store.Pairing
-	access  store.Access
 	cred    store.Credential
 }
 
@@ -84,7 +83,6 @@ func writeFixture(t *testing.T, s store.Store, now time.Time) fixture {
 		object: store.Object{HouseholdID: "hh-1", Key: "hh-1/front/1", Device: "hub", Camera: "front", Kind: "segment", Seq: 1,
 			Start: now, End: now.Add(4 * time.Second), Size: 1234, SHA256: sha256.Sum256([]byte("sealed")), Created: now},
 		pairing: store.Pairing{ID: "pair-1", Msgs: [][]byte{[]byte("hub hello")}, Created: now, Expires: now.Add(10 * time.Minute)},
-		access:  store.Access{Time: now, HouseholdID: "hh-1", Actor: "ann", ActorKind: "account", Action: "objects.list", Reason: "test"},
 		cred: store.Credential{ID: []byte("passkey credential id"), AccountID: "ann", Data: []byte(`{"publicKey":"cose"}`),
 			Created: now, LastUsed: now},
 	}
@@ -100,7 +98,6 @@ func writeFixture(t *testing.T, s store.Store, now time.Time) fixture {
 	_, err := s.PutObject(ctx, f.object)
 	must(err)
 	must(s.CreatePairing(ctx, f.pairing))
-	must(s.RecordAccess(ctx, f.access))
 	must(s.PutCredential(ctx, f.cred))
 	return f
 }
@@ -138,9 +135,6 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	if p, err := s.Pairing(ctx, "pair-1"); err != nil || len(p.Msgs) != 1 {
 		t.Errorf("pairing after reopen = %+v, %v", p, err)
 	}
-	if acc, err := s.Accesses(ctx, "hh-1", time.Time{}, 0); err != nil || len(acc) != 1 || acc[0] != f.access {
-		t.Errorf("accesses after reopen = %+v, %v", acc, err)
-	}
 	if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" || !bytes.Equal(c.Data, f.cred.Data) || !c.LastUsed.Equal(now) {
 		t.Errorf("credential after reopen = %+v, %v", c, err)
 	}
@@ -158,7 +152,7 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 	// Take the file back to what version 1 wrote: no credentials table, one
 	// version row.
 	db := rawDB(t, path)
-	for _, q := range []string{"DROP TABLE history", "DROP INDEX objects_created", "ALTER TABLE households DROP COLUMN settings_sig",
+	for _, q := range []string{"CREATE TABLE accesses (id INTEGER PRIMARY KEY)", "DROP TABLE history", "DROP INDEX objects_created", "ALTER TABLE households DROP COLUMN settings_sig",
 		"ALTER TABLE households DROP COLUMN settings_body", "ALTER TABLE households DROP COLUMN settings_device", "DROP TABLE push_vapid", "DROP TABLE push_subs", "ALTER TABLE households DROP COLUMN max_age_ns", "DROP TABLE shares", "DROP TABLE credentials", "DELETE FROM schema_version WHERE version > 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -147,7 +147,9 @@ type Pairing struct {
 	Expires     time.Time
 }
 
-// Access is one read of a household's data or metadata: who, what, when, why.
+// Access is one read of, or change to, a household's data or metadata: who,
+// what, when, why. The cloud records each in the household's history
+// (internal/history), not in this store.
 type Access struct {
 	Time        time.Time
 	HouseholdID string
@@ -242,10 +244,6 @@ type Store interface {
 	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
 	DeletePairing(ctx context.Context, id string) error
 
-	RecordAccess(ctx context.Context, a Access) error
-	// Accesses returns the household's access records from since, oldest
-	// first, at most limit (0: all).
-	Accesses(ctx context.Context, householdID string, since time.Time, limit int) ([]Access, error)
 
 	ShareStore
 	MemberStore

@@ -135,14 +135,14 @@ interface ShareJSON {
   guest_email?: string;
 }
 
-/** openedCounts counts the verified share.read records of each link share since the oldest share was made. */
+/** openedCounts counts the verified share.read records of each share (their object is "share:<id>") since the oldest share was made. */
 async function openedCounts(hh: string, shares: ShareJSON[]): Promise<Map<string, { n: number; last: number }>> {
   const since = Math.min(...shares.map((s) => Date.parse(s.created)));
   const v = await verifyHistory(hh, { window: 0, sinceMs: since });
   const opened = new Map<string, { n: number; last: number }>();
   for (const r of v.records) {
-    if (r.action !== 'share.read' || r.actor.kind !== 'link') continue;
-    const id = r.actor.id.replace(/^share:/, '');
+    if (r.action !== 'share.read' || !r.object?.startsWith('share:')) continue;
+    const id = r.object.slice('share:'.length);
     const o = opened.get(id) ?? { n: 0, last: 0 };
     o.n += r.count;
     o.last = Math.max(o.last, r.lastMs ?? r.timeMs);
@@ -212,11 +212,6 @@ route('/h/:hh/shares', (root, params) => {
         for (const s of shares) {
           const c = cells.get(s.id)!;
           c.classList.add('share-opened');
-          if (s.kind !== 'link') {
-            // A guest account's reads name the account, not the share.
-            c.replaceChildren(h('a', { href: `/h/${encodeURIComponent(hh)}/history` }, 'see the history'));
-            continue;
-          }
           const op = opened?.get(s.id);
           c.dataset.opened = String(op?.n ?? 0);
           c.textContent = op ? `${op.n}×, last ${fmtMs(op.last)}` : 'not yet';

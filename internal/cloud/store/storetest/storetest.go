@@ -14,8 +14,7 @@
 // behave exactly like missing ones (ErrNotFound from Token, Pairing and
 // AppendPairingMsg; an expired pairing's ID can be created again, without
 // its old messages); list methods answer an unknown household with an empty
-// result and no error; Object.Seq keeps the full uint64 range; a zero
-// Accesses since means from the start; OldestObjects with n = 0 returns
+// result and no error; Object.Seq keeps the full uint64 range; OldestObjects with n = 0 returns
 // nothing; UpdateAccount never changes the e-mail; passkey IDs are unique
 // across accounts, and deleting another account's passkey is ErrNotFound.
 package storetest
@@ -64,7 +63,6 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Pairing", testPairing},
 		{"PairingRace", testPairingRace},
 		{"PairingExpiry", testPairingExpiry},
-		{"Accesses", testAccesses},
 		{"Isolation", testIsolation},
 		{"Credentials", testCredentials},
 		{"Shares", testShares},
@@ -1023,44 +1021,6 @@ func testPairingExpiry(t *testing.T, s store.Store) {
 	ok(t, s.AppendPairingMsg(ctx, fresh.ID, 1, []byte("member"), "hh-new"), "AppendPairingMsg step 1")
 }
 
-// --- access record ---
-
-func testAccesses(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	h, _ := mkHousehold(t, s, "hh-1", "ann")
-	acc := func(sec int, action string) store.Access {
-		return store.Access{Time: at(time.Duration(sec) * time.Second), HouseholdID: h.ID, Actor: "ann", ActorKind: "account",
-			Action: action, Object: fmt.Sprintf("hh-1/front/%d", sec), Reason: "GET /v1/households/{id}/objects"}
-	}
-	a1, a2, a3, a4 := acc(1, "object.read"), acc(2, "objects.list"), acc(3, "chain.read"), acc(4, "object.read")
-	a2.Object = ""
-	a3.ActorKind, a3.Actor, a3.Reason = "staff", "support-7", "ticket 4411"
-	a4.Time = a4.Time.In(elsewhere)
-	for _, a := range []store.Access{a3, a1, a4, a2} { // recorded out of time order
-		ok(t, s.RecordAccess(ctx, a), "RecordAccess")
-	}
-	for _, c := range []struct {
-		name  string
-		since time.Time
-		limit int
-		want  []store.Access
-	}{
-		{"all", time.Time{}, 0, []store.Access{a1, a2, a3, a4}},
-		{"since is inclusive", a2.Time, 0, []store.Access{a2, a3, a4}},
-		{"since between records", a2.Time.Add(time.Millisecond), 0, []store.Access{a3, a4}},
-		{"limit", time.Time{}, 2, []store.Access{a1, a2}},
-		{"since and limit", a2.Time, 1, []store.Access{a2}},
-		{"since after all", a4.Time.Add(time.Second), 0, nil},
-	} {
-		got, err := s.Accesses(ctx, h.ID, c.since, c.limit)
-		ok(t, err, "Accesses "+c.name)
-		same(t, "Accesses "+c.name, got, c.want)
-	}
-	got, err := s.Accesses(ctx, "hh-missing", time.Time{}, 0)
-	ok(t, err, "Accesses of a missing household")
-	same(t, "Accesses of a missing household", got, []store.Access(nil))
-}
-
 // --- isolation ---
 
 // testIsolation fills two households with look-alike rows (same cameras,
@@ -1074,7 +1034,6 @@ func testIsolation(t *testing.T, s store.Store) {
 		links   []store.Link
 		devices []store.Device
 		objects []store.Object
-		access  []store.Access
 	}
 	fill := func(id, admin string, extraCamera string) *household {
 		hh := &household{admin: admin}
@@ -1092,11 +1051,6 @@ func testIsolation(t *testing.T, s store.Store) {
 			_, err := s.PutObject(ctx, o)
 			ok(t, err, "PutObject")
 			hh.objects = append(hh.objects, o)
-		}
-		for i := range 3 {
-			a := store.Access{Time: at(time.Duration(i) * time.Second), HouseholdID: id, Actor: admin, ActorKind: "account", Action: "objects.list"}
-			ok(t, s.RecordAccess(ctx, a), "RecordAccess")
-			hh.access = append(hh.access, a)
 		}
 		return hh
 	}
@@ -1169,10 +1123,6 @@ func testIsolation(t *testing.T, s store.Store) {
 		if u, err := s.Usage(ctx, id); err != nil || u != total {
 			t.Errorf("Usage of %s = %d, %v; want %d", id, u, err, total)
 		}
-
-		acc, err := s.Accesses(ctx, id, time.Time{}, 0)
-		ok(t, err, "Accesses")
-		same(t, "Accesses of "+id, acc, c.me.access)
 
 		// Keys of the other household are not found through this one.
 		for _, o := range c.other.objects {
