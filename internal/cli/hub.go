@@ -22,7 +22,7 @@ func runHub(e env) error {
 	if *path == "" {
 		return fmt.Errorf("%w: --config is required (see docs/CONFIG.md for the format)", ErrUsage)
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadHubConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runHubPair(e env, args []string) error {
 	if *path == "" {
 		return fmt.Errorf("%w: --config is required", ErrUsage)
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadHubConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -72,4 +72,24 @@ func runHubPair(e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "paired with household %s; 'vigil hub --config %s' now seals to its key and uploads to %s\n", p.HouseholdID, *path, cfg.Cloud.URL)
 	return nil
+}
+
+// loadHubConfig loads the hub's config; a paired hub without a log section
+// trusts the transparency log built into this binary, if it has one
+// (logdefaults.go), rather than the one the cloud names.
+func loadHubConfig(path string) (*config.Hub, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil && cfg.Cloud != nil {
+		p, ok, err := builtinLogPolicy()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			cfg.Log = &config.Log{Key: p.Key, Witnesses: p.Witnesses, Quorum: p.Quorum}
+		}
+	}
+	return cfg, nil
 }
