@@ -26,8 +26,8 @@ import (
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"
 	"vigil/internal/history"
-	vmember "vigil/internal/member"
 	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
 	"vigil/internal/vigiltest"
 )
 

@@ -275,4 +275,3 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, c *call) err
 	http.ServeContent(w, r, "", o.Created, obj)
 	return nil
 }
-

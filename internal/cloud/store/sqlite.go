@@ -1108,4 +1108,3 @@ func (s *SQLite) DeletePairing(ctx context.Context, id string) error {
 	}
 	return nil
 }
-

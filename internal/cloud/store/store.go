@@ -244,7 +244,6 @@ type Store interface {
 	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
 	DeletePairing(ctx context.Context, id string) error
 
-
 	ShareStore
 	MemberStore
 	PushStore
