@@ -6,9 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
+	"vigil/internal/fsutil"
 	"vigil/internal/release"
 )
 
@@ -195,28 +195,6 @@ func parseReleaseKeys(keys []string) ([]ed25519.PublicKey, error) {
 	return out, nil
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory (a reader sees the old file or the new one, never a part).
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
+// writeFileAtomic replaces path with b (0644) through a temporary file,
+// so a crash never leaves half a file.
+func writeFileAtomic(path string, b []byte) error { return fsutil.WriteFile(path, b, 0o644) }

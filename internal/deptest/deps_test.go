@@ -38,9 +38,9 @@ func TestImportDirection(t *testing.T) {
 	wiring := []string{"vigil/internal/hubd", "vigil/internal/cli"}
 	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam",
 		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "cloud/client",
-		"tlog", "tlog/tloghttp", "history", "witness"}
+		"tlog", "tlog/tloghttp", "history", "witness", "release", "release/monitor", "fsutil"}
 	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings", "pairing",
-		"cloud/store", "cloud/blob", "cloud/auth", "tlog", "history"}
+		"cloud/store", "cloud/blob", "cloud/auth", "tlog", "history", "release", "fsutil"}
 	has := func(deps []string, p string) bool {
 		for _, d := range deps {
 			if d == p {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -166,25 +165,13 @@ func ParseRecord(b []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: record of %d bytes is over %d", ErrMalformed, len(b), MaxRecordSize)
 	}
 	var r Record
-	if err := strictJSON(b, &r); err != nil {
+	if err := strictDecode(b, &r); err != nil {
 		return Record{}, fmt.Errorf("%w: record: %v", ErrMalformed, err)
 	}
 	if err := r.Check(); err != nil {
 		return Record{}, err
 	}
 	return r, nil
-}
-
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
 }
 
 func hpkeSuite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.AES256GCM() }

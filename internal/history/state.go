@@ -107,7 +107,7 @@ func ParseState(b []byte) (StateRecord, error) {
 		return StateRecord{}, fmt.Errorf("%w: state record of %d bytes is over %d", ErrMalformed, len(b), MaxStateSize)
 	}
 	var s StateRecord
-	if err := strictJSON(b, &s); err != nil {
+	if err := strictDecode(b, &s); err != nil {
 		return StateRecord{}, fmt.Errorf("%w: state record: %v", ErrMalformed, err)
 	}
 	if err := s.Check(); err != nil {

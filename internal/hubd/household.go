@@ -19,6 +19,7 @@ import (
 
 	"vigil/internal/cloud/client"
 	"vigil/internal/envelope"
+	"vigil/internal/fsutil"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/pairing"
@@ -507,36 +508,9 @@ func (hh *householdChain) commit(links [][]byte, st *keydir.State, cp tlog.Check
 	return nil
 }
 
-// writeFileAtomic replaces path with b so that a crash leaves either the old
-// or the new content.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename itself survives a crash only once the directory is synced.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// writeFileAtomic replaces path with b (0600) so that a crash leaves
+// either the old or the new content.
+func writeFileAtomic(path string, b []byte) error { return fsutil.WriteFile(path, b, 0o600) }
 
 // PairOptions configure Pair.
 type PairOptions struct {

@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	"vigil/internal/envelope"
+	"vigil/internal/fsutil"
 )
 
 // Names of the hub's key files inside its data directory.
@@ -72,7 +73,7 @@ func writePublic(dir string, pub ed25519.PublicKey) error {
 	if b, err := os.ReadFile(path); err == nil && string(b) == want {
 		return nil
 	}
-	return writeFileAtomic(path, []byte(want), 0o644, false)
+	return fsutil.WriteFile(path, []byte(want), 0o644)
 }
 
 // ReadSignerPublic returns the hub's public signing key from dir, used to
@@ -92,43 +93,11 @@ func ReadSignerPublic(dir string) (ed25519.PublicKey, error) {
 // WriteSecretFile writes a private key file with mode 0600. It refuses to
 // overwrite an existing file.
 func WriteSecretFile(path string, data []byte) error {
-	err := writeFileAtomic(path, data, 0o600, true)
+	err := fsutil.WriteNew(path, data, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s already exists; refusing to overwrite a key (hint: choose another path or move the old file away)", path)
 	}
 	return err
-}
-
-// link is os.Link; tests replace it to act as a file system without hard
-// links.
-var link = os.Link
-
-func writeExclusive(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // CheckPrivate returns an error when the key file at path can be read by
@@ -142,50 +111,4 @@ func CheckPrivate(path string) error {
 		return fmt.Errorf("%s is readable by other users (mode %04o); hint: chmod 600 %s", path, perm, path)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file, fsyncs it and moves it to
-// path; with exclusive it fails with fs.ErrExist instead of replacing a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-key-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if exclusive {
-		err = link(tmp, path)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			// File systems without hard links (FAT, exFAT, some network
-			// shares): create the final name exclusively instead. A crash
-			// mid-write can then leave a short file, which fails to parse
-			// with a hint rather than being used.
-			return writeExclusive(path, data, mode)
-		}
-	} else {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(dir)
 }

@@ -50,30 +50,6 @@ func TestWriteSecretFileRefusesOverwrite(t *testing.T) {
 	}
 }
 
-// On a file system without hard links (FAT on a USB stick) the key is still
-// written, 0600, once, and never over an existing one.
-func TestWriteSecretFileWithoutHardLinks(t *testing.T) {
-	link = func(string, string) error { return &os.LinkError{Op: "link", Err: os.ErrPermission} }
-	defer func() { link = os.Link }()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "id")
-	if err := WriteSecretFile(p, []byte("one")); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file: %v, %v", fi, err)
-	}
-	if err := WriteSecretFile(p, []byte("two")); err == nil {
-		t.Fatal("overwrote a key file")
-	}
-	if b, _ := os.ReadFile(p); string(b) != "one" {
-		t.Errorf("key file now %q", b)
-	}
-	if es, _ := os.ReadDir(dir); len(es) != 1 {
-		t.Errorf("temporary files left: %v", es)
-	}
-}
-
 func TestCheckPrivate(t *testing.T) {
 	dir := t.TempDir()
 	if _, _, err := LoadOrCreateSigner(dir); err != nil {

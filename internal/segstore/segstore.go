@@ -51,6 +51,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"vigil/internal/fsutil"
 )
 
 // Errors returned by the store. They are wrapped with context; test with
@@ -277,7 +279,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("segstore: open: %w", err)
 	}
-	lk, err := lockDir(filepath.Join(abs, lockFile))
+	lk, err := fsutil.LockDir(filepath.Join(abs, lockFile))
+	if errors.Is(err, fsutil.ErrLocked) {
+		err = ErrLocked
+	}
 	if err != nil {
 		return nil, fmt.Errorf("segstore: open %s: %w", abs, err)
 	}

@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"filippo.io/torchwood"
+
+	"vigil/internal/fsutil"
 )
 
 // KeyFile is the name of the witness's private key in its state directory.
@@ -75,7 +77,7 @@ func LoadOrCreateKey(dir, name string) (s *torchwood.CosignatureSigner, created 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	if err := writeFileAtomic(path, []byte(text), 0o600, true); err != nil {
+	if err := fsutil.WriteNew(path, []byte(text), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Another process created it first: use that one.
 			return LoadOrCreateKey(dir, name)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"filippo.io/torchwood"
+
+	"vigil/internal/fsutil"
 )
 
 // The state directory holds:
@@ -87,7 +89,7 @@ func (w *Witness) saveState(origin string, signed []byte) error {
 			return err
 		}
 	}
-	return writeFileAtomic(w.statePath(origin), signed, 0o644, false)
+	return fsutil.WriteFile(w.statePath(origin), signed, 0o644)
 }
 
 // evidence is a record of a log's misbehaviour: two checkpoints the log
@@ -116,7 +118,7 @@ func (w *Witness) keepEvidence(e evidence) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return path, writeFileAtomic(path, append(b, '\n'), 0o644, false)
+	return path, fsutil.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // noteText returns the text of a signed note (up to and including the
@@ -127,43 +129,6 @@ func noteText(signed []byte) (string, bool) {
 		return "", false
 	}
 	return string(signed[:i+1]), true
-}
-
-// writeFileAtomic writes data to a temporary file in path's directory,
-// fsyncs it, moves it to path and fsyncs the directory. With exclusive it
-// fails with fs.ErrExist instead of replacing a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if exclusive {
-		err = os.Link(tmp, path)
-	} else {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
 
 func syncDir(dir string) error {

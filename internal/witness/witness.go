@@ -43,6 +43,8 @@ import (
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"vigil/internal/fsutil"
 )
 
 // Limits on an add-checkpoint request.
@@ -160,9 +162,10 @@ func New(cfg Config) (*Witness, error) {
 			return nil, fmt.Errorf("witness: %w", err)
 		}
 	}
-	lock, err := lockDir(filepath.Join(cfg.Dir, "lock"))
+	lock, err := fsutil.LockDir(filepath.Join(cfg.Dir, "lock"))
 	if err != nil {
-		if errors.Is(err, ErrLocked) {
+		if errors.Is(err, fsutil.ErrLocked) {
+			err = ErrLocked
 			return nil, fmt.Errorf("witness: %s: %w (hint: stop the other 'vigil witness' first)", cfg.Dir, err)
 		}
 		return nil, fmt.Errorf("witness: %w", err)
