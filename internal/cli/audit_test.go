@@ -266,6 +266,18 @@ func TestAuditCommand(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "WARNING") || !strings.Contains(out, "missing from the household's history") {
 		t.Fatalf("a dropped record: exit %d\n%s", code, out)
 	}
+	// Or lists two of them in each other's place.
+	e.history = func(p history.HistoryPage) history.HistoryPage {
+		if len(p.Records) > 3 {
+			p.Records[1].Entry, p.Records[2].Entry = p.Records[2].Entry, p.Records[1].Entry
+			p.Records[1].Index, p.Records[2].Index = p.Records[2].Index, p.Records[1].Index
+		}
+		return p
+	}
+	code, out, _ = e.audit()
+	if code != 1 || !strings.Contains(out, "reordered") {
+		t.Fatalf("two records swapped: exit %d\n%s", code, out)
+	}
 	e.history = nil
 	if code, out, _ := e.audit(); code != 0 {
 		t.Fatalf("the real listing again: exit %d\n%s", code, out)
