@@ -302,7 +302,8 @@ func (hh *householdChain) checkpoint() (tlog.Checkpoint, bool) {
 }
 
 // errWaitingForLog: the cloud's chain has a new head that is not in a
-// checkpoint yet; the hub asks again shortly.
+// checkpoint yet, for less than the grace; the hub asks again shortly.
+// Past the grace refresh reports it and returns another error.
 var errWaitingForLog = errors.New("the household chain's new head is not in the transparency log yet")
 
 // refresh fetches the chain from the cloud and accepts it if it verifies,
@@ -348,8 +349,10 @@ func (hh *householdChain) refresh(ctx context.Context, c *client.Client) error {
 			hh.pendingSince, hh.pendingSeq = now, st.Seq
 		}
 		if now.Sub(hh.pendingSince) >= hh.o.Grace {
-			hh.report(problemChain, fmt.Sprintf("refused the chain from the cloud: link %d has not reached the transparency log within %s; this hub keeps link %d",
-				st.Seq, hh.o.Grace, before.Seq))
+			text := fmt.Sprintf("refused the chain from the cloud: link %d has not reached the transparency log within %s; this hub keeps link %d",
+				st.Seq, hh.o.Grace, before.Seq)
+			hh.report(problemChain, text)
+			return errors.New(text)
 		}
 		return fmt.Errorf("%w (link %d)", errWaitingForLog, st.Seq)
 	}

@@ -415,7 +415,6 @@ func (h *Hub) chainLoop(ctx context.Context) {
 		every = time.Minute
 	}
 	var lastErr string
-	var waiting time.Time // since when a new head waits for the log
 	for {
 		fetched := time.Now()
 		err := h.household.refresh(ctx, h.cloud)
@@ -436,14 +435,9 @@ func (h *Hub) chainLoop(ctx context.Context) {
 			h.log.Info("live sessions of removed devices ended", "sessions", n)
 		}
 		next := every
-		if !errors.Is(err, errWaitingForLog) {
-			waiting = time.Time{}
-		} else if waiting.IsZero() || time.Since(waiting) < h.household.o.Grace {
+		if errors.Is(err, errWaitingForLog) {
 			// The head reaches the log within a second or so; past the
-			// grace the hub has reported it and asks at the usual pace.
-			if waiting.IsZero() {
-				waiting = time.Now()
-			}
+			// grace refresh reports it and the hub asks at the usual pace.
 			next = min(every, chainKickEvery)
 		}
 		select {
