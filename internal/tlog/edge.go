@@ -24,28 +24,25 @@ type edge struct {
 	bundleCount int
 }
 
-// tileData is a tile to write: hash tiles keep their hashes as well.
+// tileData is a tile to write: full hash tiles keep their hashes as well
+// (for the Log's tile cache).
 type tileData struct {
 	t      tlog.Tile
 	data   []byte
 	hashes []tlog.Hash
 }
 
-func (e *edge) clone() *edge {
-	// The bundle is shared, clipped: appending to it copies it first.
-	c := &edge{n: e.n, bundle: slices.Clip(e.bundle), bundleCount: e.bundleCount}
-	for _, r := range e.rows {
-		c.rows = append(c.rows, slices.Clone(r))
-	}
-	return c
-}
-
 // extend returns the edge after appending entries (each 1 to
 // MaxEntrySize bytes, at least one) and the tiles to write: the entry
 // bundles in ascending order, then the hash tiles.
+//
+// next shares e's rows and bundle instead of copying them (an Append of
+// one entry would otherwise copy the whole edge): it appends past their
+// lengths only, so e stays valid to read, but e must not be extended
+// again. The Log extends only its newest edge, and reloads the edge from
+// the storage after a failed Append.
 func (e *edge) extend(entries [][]byte) (next *edge, bundles, hashTiles []tileData) {
-	next = e.clone()
-	next.n = e.n + int64(len(entries))
+	next = &edge{n: e.n + int64(len(entries)), rows: slices.Clone(e.rows), bundle: e.bundle, bundleCount: e.bundleCount}
 
 	tn := e.n >> TileHeight
 	b, count := next.bundle, next.bundleCount
@@ -71,7 +68,7 @@ func (e *edge) extend(entries [][]byte) (next *edge, bundles, hashTiles []tileDa
 	if count > 0 {
 		bundles = append(bundles, tileData{t: tlog.Tile{H: TileHeight, L: -1, N: tn, W: count}, data: b})
 	}
-	next.bundle, next.bundleCount = slices.Clip(b), count
+	next.bundle, next.bundleCount = b, count
 
 	for L := 0; len(hashes) > 0; L++ {
 		if L == len(next.rows) {
@@ -98,12 +95,18 @@ func (e *edge) extend(entries [][]byte) (next *edge, bundles, hashTiles []tileDa
 	return next, bundles, hashTiles
 }
 
+// hashTile is the tile t of hashes. A full tile keeps hashes itself: a
+// full row is never appended to again.
 func hashTile(t tlog.Tile, hashes []tlog.Hash) tileData {
 	data := make([]byte, 0, len(hashes)*tlog.HashSize)
 	for _, h := range hashes {
 		data = append(data, h[:]...)
 	}
-	return tileData{t: t, data: data, hashes: slices.Clone(hashes)}
+	td := tileData{t: t, data: data}
+	if t.W == tileWidth {
+		td.hashes = hashes
+	}
+	return td
 }
 
 // merkleRoot is the root of a complete subtree whose leaves (at any level)
