@@ -48,23 +48,6 @@ func (h *Hub) loadRetention() error {
 	return nil
 }
 
-// RetentionSettings returns the household's retention settings the hub
-// accepted last (ok false before any).
-func (h *Hub) RetentionSettings() (history.SettingsParams, bool) {
-	h.retentionMu.Lock()
-	f := h.retention
-	h.retentionMu.Unlock()
-	if f == nil {
-		return history.SettingsParams{}, false
-	}
-	a, err := history.ParseAction(f.Signed.Body)
-	if err != nil {
-		return history.SettingsParams{}, false
-	}
-	p, err := a.Settings()
-	return p, err == nil
-}
-
 // checkRetention fetches the signed retention settings and accepts them if
 // an admin device of the verified chain signed them and they are not older
 // than the ones accepted before.

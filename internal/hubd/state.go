@@ -101,18 +101,6 @@ func (p *problems) recorded(n int) {
 	p.pending = p.pending[min(n, len(p.pending)):]
 }
 
-// current returns the active problems, oldest first.
-func (p *problems) current() []history.Problem {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []history.Problem
-	for _, a := range p.active {
-		out = append(out, a)
-	}
-	slices.SortStableFunc(out, func(a, b history.Problem) int { return a.Time.Compare(b.Time) })
-	return out
-}
-
 // problemText makes err's text fit a state record: one line of printable
 // characters, at most maxProblemText bytes.
 func problemText(s string) string {
@@ -141,10 +129,6 @@ func (h *Hub) problem(kind, text string) {
 		h.kickState()
 	}
 }
-
-// Problems returns the problems the hub has now (for status pages and
-// tests).
-func (h *Hub) Problems() []history.Problem { return h.problems.current() }
 
 // kickState asks for a state record now.
 func (h *Hub) kickState() {

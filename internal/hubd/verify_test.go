@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -252,8 +253,15 @@ func hasProblem(s sealedState, text string) bool {
 	return false
 }
 
+// activeProblems returns the problems the hub has now.
+func activeProblems(h *Hub) []history.Problem {
+	h.problems.mu.Lock()
+	defer h.problems.mu.Unlock()
+	return slices.Collect(maps.Values(h.problems.active))
+}
+
 func hubHasProblem(h *Hub, text string) bool {
-	for _, p := range h.Problems() {
+	for _, p := range activeProblems(h) {
 		if strings.Contains(p.Text, text) {
 			return true
 		}
@@ -474,7 +482,7 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 		t.Fatalf("after the rollback the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
 	}
 	restore()
-	waitFor(t, "the problem to end with the real chain", 20*time.Second, func() bool { return len(h.Problems()) == 0 })
+	waitFor(t, "the problem to end with the real chain", 20*time.Second, func() bool { return len(activeProblems(h)) == 0 })
 
 	// A new epoch, signed by A, whose head the cloud claims is at a log
 	// index that holds something else.
@@ -573,6 +581,23 @@ func TestUnverifiableLogKeepsRecording(t *testing.T) {
 	}
 }
 
+// acceptedRetention returns the retention settings the hub accepted last
+// (ok false before any).
+func acceptedRetention(h *Hub) (history.SettingsParams, bool) {
+	h.retentionMu.Lock()
+	f := h.retention
+	h.retentionMu.Unlock()
+	if f == nil {
+		return history.SettingsParams{}, false
+	}
+	a, err := history.ParseAction(f.Signed.Body)
+	if err != nil {
+		return history.SettingsParams{}, false
+	}
+	p, err := a.Settings()
+	return p, err == nil
+}
+
 // TestRetentionSettingsChecked: the hub accepts retention settings signed
 // by an admin device of the chain it verified, and reports settings whose
 // signer was removed, older settings served after newer ones, and settings
@@ -608,7 +633,7 @@ func TestRetentionSettingsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the hub to accept R's settings", 20*time.Second, func() bool {
-		p, ok := h.RetentionSettings()
+		p, ok := acceptedRetention(h)
 		return ok && p.MaxAgeSeconds == 7*86400
 	})
 
@@ -621,7 +646,7 @@ func TestRetentionSettingsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the hub to accept A's settings", 20*time.Second, func() bool {
-		p, ok := h.RetentionSettings()
+		p, ok := acceptedRetention(h)
 		return ok && p.MaxAgeSeconds == 14*86400 && !hubHasProblem(h, "retention")
 	})
 
@@ -635,7 +660,7 @@ func TestRetentionSettingsChecked(t *testing.T) {
 	waitState(t, "a state record of settings no admin signed", m, m.st, func(s sealedState) bool {
 		return hasProblem(s, "refused the retention settings from the cloud") && hasProblem(s, "not signed by an admin device")
 	})
-	if p, _ := h.RetentionSettings(); p.MaxAgeSeconds != 14*86400 {
+	if p, _ := acceptedRetention(h); p.MaxAgeSeconds != 14*86400 {
 		t.Errorf("the hub keeps %+v, want A's 14 days", p)
 	}
 }
