@@ -38,10 +38,18 @@ const maxCheckpointBytes = 1 << 20
 // prefix: a second writer in another process is detected by the version
 // check (it gets ErrConflict) as long as the store refuses a second Put
 // with other bytes, which every blob.Store does.
+//
+// A swap from the checkpoint this BlobStorage stored last (the Log's
+// every Append) does not read it back: its version is known, and a writer
+// that replaced it meanwhile holds that version + 1 already (the Put is
+// refused) or a newer one (the check after the Put sees it).
 type BlobStorage struct {
 	b      blob.Store
 	prefix string
-	mu     sync.Mutex
+
+	mu    sync.Mutex // serialises SwapCheckpoint; guards last, lastV
+	last  []byte     // the checkpoint this BlobStorage stored last (nil: unknown)
+	lastV uint64     // its version
 }
 
 var _ Storage = (*BlobStorage)(nil)
@@ -171,13 +179,18 @@ func (s *BlobStorage) SwapCheckpoint(ctx context.Context, old, next []byte) erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	have, v, err := s.current(ctx)
-	if err != nil {
-		return err
+	v := s.lastV
+	if s.last == nil || !bytes.Equal(s.last, old) {
+		have, cur, err := s.current(ctx)
+		if err != nil {
+			return err
+		}
+		if !sameCheckpoint(have, old) {
+			return fmt.Errorf("%w: the stored checkpoint is not the one the swap started from", ErrConflict)
+		}
+		v = cur
 	}
-	if !sameCheckpoint(have, old) {
-		return fmt.Errorf("%w: the stored checkpoint is not the one the swap started from", ErrConflict)
-	}
+	s.last = nil // known again once this swap succeeds
 	key := fmt.Sprintf("%s%020d", s.cpDir(), v+1)
 	if _, _, err := s.b.Put(ctx, key, bytes.NewReader(next), int64(len(next))); errors.Is(err, blob.ErrConflict) {
 		return fmt.Errorf("%w: another writer stored checkpoint version %d first", ErrConflict, v+1)
@@ -201,5 +214,6 @@ func (s *BlobStorage) SwapCheckpoint(ctx context.Context, old, next []byte) erro
 			_ = s.b.Delete(ctx, k)
 		}
 	}
+	s.last, s.lastV = bytes.Clone(next), v+1
 	return nil
 }

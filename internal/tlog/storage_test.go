@@ -3,6 +3,7 @@ package tlog_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"vigil/internal/cloud/blob"
@@ -86,5 +87,50 @@ func TestBlobStorageLayout(t *testing.T) {
 	}
 	if got, err := s2.Tile(ctx, "tile/0/x001/234.p/5"); err != nil || string(got) != "hashes" {
 		t.Errorf("after reopening, Tile = %q, %v", got, err)
+	}
+}
+
+// openCounter counts the objects opened in a blob.Store.
+type openCounter struct {
+	blob.Store
+	opens atomic.Int64
+}
+
+func (c *openCounter) Open(ctx context.Context, key string) (blob.Object, error) {
+	c.opens.Add(1)
+	return c.Store.Open(ctx, key)
+}
+
+// A swap from the checkpoint the BlobStorage stored last (every Append)
+// does not read it back; a swap from any other is checked against the
+// stored one.
+func TestBlobStorageSwapFromItsOwn(t *testing.T) {
+	ctx := context.Background()
+	d, err := blob.OpenDir(t.TempDir(), blob.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	c := &openCounter{Store: d}
+	s := tlog.NewBlobStorage(c, "tlog")
+	a, b := []byte("a\n"), []byte("b\n")
+	if err := s.SwapCheckpoint(ctx, nil, a); err != nil {
+		t.Fatal(err)
+	}
+	c.opens.Store(0)
+	if err := s.SwapCheckpoint(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.opens.Load(); n != 0 {
+		t.Errorf("a swap from the checkpoint it stored opened %d objects, want 0", n)
+	}
+	if err := s.SwapCheckpoint(ctx, a, []byte("c\n")); !errors.Is(err, tlog.ErrConflict) {
+		t.Errorf("a swap from a replaced checkpoint: %v, want ErrConflict", err)
+	}
+	if c.opens.Load() == 0 {
+		t.Errorf("a swap from another checkpoint than its own did not read the stored one")
+	}
+	if got, err := s.Checkpoint(ctx); err != nil || string(got) != "b\n" {
+		t.Errorf("Checkpoint = %q, %v; want b", got, err)
 	}
 }
