@@ -130,12 +130,3 @@ func noteText(signed []byte) (string, bool) {
 	}
 	return string(signed[:i+1]), true
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
