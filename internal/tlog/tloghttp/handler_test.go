@@ -126,11 +126,8 @@ func TestHandler(t *testing.T) {
 		t.Errorf("HEAD: %s", resp.Status)
 	}
 
-	// The Fetcher: key, releases, and a client that follows the log.
+	// The Fetcher: releases, and a client that follows the log.
 	fe := &tloghttp.Fetcher{BaseURL: f.url}
-	if k, err := fe.Key(ctx); err != nil || k != f.vkey {
-		t.Errorf("Key = %q, %v", k, err)
-	}
 	if r, err := fe.Releases(ctx); err != nil || len(r) != 2 || r[1] != 700 {
 		t.Errorf("Releases = %v, %v", r, err)
 	}
@@ -231,8 +228,6 @@ func TestFetcherLimits(t *testing.T) {
 			w.Write(big)
 		case "/tlog/tile/0/000":
 			w.Write(make([]byte, 256*32+1))
-		case "/tlog/key":
-			w.Write([]byte("two\nlines\n"))
 		case "/tlog/releases":
 			json.NewEncoder(w).Encode(map[string]any{"releases": []map[string]any{{"index": 1, "extra": 2}}})
 		default:
@@ -250,9 +245,6 @@ func TestFetcherLimits(t *testing.T) {
 	}
 	if _, err := fe.ReadTiles(ctx, []sumtlog.Tile{{H: 8, L: 0, N: 1, W: 256}}); err == nil || errors.Is(err, tlog.ErrNotFound) {
 		t.Errorf("a 500: %v", err)
-	}
-	if _, err := fe.Key(ctx); !errors.Is(err, tlog.ErrMalformed) {
-		t.Errorf("a key of two lines: %v", err)
 	}
 	if _, err := fe.Releases(ctx); !errors.Is(err, tlog.ErrMalformed) {
 		t.Errorf("releases with an unknown field: %v", err)

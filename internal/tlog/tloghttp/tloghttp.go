@@ -127,7 +127,6 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 // Response size limits.
 const (
 	maxCheckpoint = 1 << 20
-	maxKey        = 4 << 10
 	maxReleases   = 4 << 20
 	maxHashTile   = 256 * sumtlog.HashSize
 	maxBundle     = 256 * (2 + tlog.MaxEntrySize)
@@ -236,21 +235,6 @@ func (f *Fetcher) readTile(ctx context.Context, t sumtlog.Tile) ([]byte, error) 
 		return nil, err
 	}
 	return tlog.TruncateTile(t, data)
-}
-
-// Key fetches the log's verifier key (GET /tlog/key). It is a hint to
-// compare with the key the client was configured with, never a trust
-// anchor by itself.
-func (f *Fetcher) Key(ctx context.Context) (string, error) {
-	data, err := f.get(ctx, "key", maxKey)
-	if err != nil {
-		return "", err
-	}
-	k := strings.TrimSuffix(string(data), "\n")
-	if k == "" || strings.ContainsAny(k, "\n\r ") {
-		return "", fmt.Errorf("tloghttp: %w: /tlog/key is not one line", tlog.ErrMalformed)
-	}
-	return k, nil
 }
 
 // Releases fetches the indexes of the web app's release entries (GET
