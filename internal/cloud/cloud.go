@@ -166,6 +166,8 @@ type Server struct {
 
 	events eventState // event fan-out and Web Push (events.go)
 
+	nonces actionNonces // of the signed household actions accepted (households_web.go)
+
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
 	logOrigin string

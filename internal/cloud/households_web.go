@@ -132,7 +132,7 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 	if a.Action != want {
 		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "this request takes a signed %q action, not %q", want, a.Action)
 	}
-	if err := s.useNonce(c.household.ID, a, now); err != nil {
+	if err := s.nonces.use(c.household.ID, a, now); err != nil {
 		return history.Action{}, history.Signed{}, err
 	}
 	return a, sa, nil
@@ -141,46 +141,54 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 // actionMessage is a history error as the API says it.
 func actionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
 
-// useNonce remembers a's nonce until its time has left the window (when
-// VerifyAction refuses it anyway), and refuses a nonce seen before.
-func (s *Server) useNonce(hh string, a history.Action, now time.Time) error {
-	pendingJoins.mu.Lock()
-	defer pendingJoins.mu.Unlock()
-	all := pendingJoins.nonces[s]
-	if all == nil {
-		all = map[string]map[string]time.Time{}
-		pendingJoins.nonces[s] = all
+// actionNonces are the nonces of the signed actions a Server accepted, by
+// household, each kept until its action's time has left
+// history.ActionSkew (when VerifyAction refuses it anyway).
+type actionNonces struct {
+	mu    sync.Mutex
+	byHH  map[string]map[string]time.Time // household -> nonce -> kept until
+	total int
+}
+
+// use remembers a's nonce for household hh and refuses a nonce seen
+// before; past maxActionNonces for the household, or
+// maxActionNoncesTotal for all, signed changes wait.
+func (n *actionNonces) use(hh string, a history.Action, now time.Time) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.byHH == nil {
+		n.byHH = map[string]map[string]time.Time{}
 	}
 	prune := func(hh string) {
-		for n, until := range all[hh] {
+		for k, until := range n.byHH[hh] {
 			if now.After(until) {
-				delete(all[hh], n)
-				pendingJoins.nonceCount[s]--
+				delete(n.byHH[hh], k)
+				n.total--
 			}
 		}
-		if len(all[hh]) == 0 {
-			delete(all, hh)
+		if len(n.byHH[hh]) == 0 {
+			delete(n.byHH, hh)
 		}
 	}
 	prune(hh)
 	key := string(a.Nonce)
-	if _, ok := all[hh][key]; ok {
+	if _, ok := n.byHH[hh][key]; ok {
 		return errorf(http.StatusConflict, "this signed action was used already (replayed nonce); sign the change again")
 	}
-	if pendingJoins.nonceCount[s] >= maxActionNoncesTotal {
-		for h := range all {
+	if n.total >= maxActionNoncesTotal {
+		for h := range n.byHH {
 			prune(h)
 		}
 	}
-	if len(all[hh]) >= maxActionNonces || pendingJoins.nonceCount[s] >= maxActionNoncesTotal {
+	if len(n.byHH[hh]) >= maxActionNonces || n.total >= maxActionNoncesTotal {
 		return &apiError{status: http.StatusTooManyRequests, msg: "too many signed changes in the last minutes; try again shortly",
 			retryAfter: int(history.ActionSkew / time.Second)}
 	}
-	if all[hh] == nil {
-		all[hh] = map[string]time.Time{}
+	if n.byHH[hh] == nil {
+		n.byHH[hh] = map[string]time.Time{}
 	}
-	all[hh][key] = a.Time.Add(history.ActionSkew)
-	pendingJoins.nonceCount[s]++
+	n.byHH[hh][key] = a.Time.Add(history.ActionSkew)
+	n.total++
 	return nil
 }
 
@@ -470,16 +478,13 @@ type joinRequest struct {
 	Created     time.Time `json:"created"`
 }
 
-// joins holds each server's invites by ID, and the nonces of the signed
-// actions it accepted within history.ActionSkew (by household).
+// joins holds each server's invites by ID.
 type joins struct {
-	mu         sync.Mutex
-	m          map[*Server]map[string]*invite
-	nonces     map[*Server]map[string]map[string]time.Time // household -> nonce -> kept until
-	nonceCount map[*Server]int
+	mu sync.Mutex
+	m  map[*Server]map[string]*invite
 }
 
-var pendingJoins = joins{m: map[*Server]map[string]*invite{}, nonces: map[*Server]map[string]map[string]time.Time{}, nonceCount: map[*Server]int{}}
+var pendingJoins = joins{m: map[*Server]map[string]*invite{}}
 
 // invitesLocked returns the server's live invites, dropping expired ones.
 func (s *Server) invitesLocked() map[string]*invite {
