@@ -1,6 +1,7 @@
 package hubd
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
 	"vigil/internal/envelope"
@@ -269,10 +271,16 @@ func hubHasProblem(h *Hub, text string) bool {
 	return false
 }
 
-// pairedHousehold sets up admin devices A and R and a hub paired with
-// their household (links 0 to 2), not started.
-func pairedHousehold(t *testing.T, cl *testCloud, cameraURL string) (*memberDevice, *keydir.DeviceKeys, *config.Hub) {
+// pairedHousehold starts a cloud whose log the test runs and sets up
+// admin devices A and R and a hub paired with their household (links 0 to
+// 2), not started; its camera "front" is a software camera, or none.
+func pairedHousehold(t *testing.T, camera bool) (*testCloud, *memberDevice, *keydir.DeviceKeys, *config.Hub) {
 	t.Helper()
+	cl := startCloud(t)
+	cameraURL := "rtsp://127.0.0.1:9/none"
+	if camera {
+		cameraURL = startCamera(t, "127.0.0.1:0", "cam").URL("cam")
+	}
 	m := newMember(t, cl.url())
 	r := addAdmin(t, m, "R's tablet")
 	cfg := pairedConfig(t, cl, "front", cameraURL)
@@ -283,11 +291,66 @@ func pairedHousehold(t *testing.T, cl *testCloud, cameraURL string) (*memberDevi
 	if m.st.Seq != 2 {
 		t.Fatalf("the household chain has %d links, want 3", m.st.Seq+1)
 	}
-	return m, r, cfg
+	return cl, m, r, cfg
 }
 
 func fastCloud() Options {
 	return Options{ChainRefresh: 200 * time.Millisecond, UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: time.Second}
+}
+
+// wantAt fails the test unless the hub is at link seq of epoch.
+func wantAt(t *testing.T, h *Hub, seq int64, epoch int, when string) {
+	t.Helper()
+	if st := h.household.current(); st.Seq != seq || st.Epoch != epoch {
+		t.Fatalf("%s the hub is at link %d epoch %d, want link %d epoch %d", when, st.Seq, st.Epoch, seq, epoch)
+	}
+}
+
+// footageAfter waits for footage of camera "front" recorded after since to
+// reach the cloud and returns the newest, sealed.
+func footageAfter(t *testing.T, m *memberDevice, since time.Time) []byte {
+	t.Helper()
+	ctx := context.Background()
+	var objs []client.Object
+	waitFor(t, "footage recorded after "+since.Format(time.TimeOnly)+" in the cloud", 30*time.Second, func() bool {
+		objs, _ = m.c.Objects(ctx, m.st.HouseholdID, "front", since, time.Time{})
+		return len(objs) > 0
+	})
+	seg, err := m.c.ReadObject(ctx, m.st.HouseholdID, objs[len(objs)-1].Key, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seg
+}
+
+// audit runs A's audit of its household, with the log the cloud names.
+func audit(t *testing.T, m *memberDevice) *history.Report {
+	t.Helper()
+	ctx := context.Background()
+	alog, _, err := member.CloudLog(ctx, m.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := history.Audit(ctx, history.AuditConfig{Household: m.st.HouseholdID, Genesis: m.genesis, Keys: m.keys, Log: alog,
+		Source: member.CloudSource{C: m.c, Household: m.st.HouseholdID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		t.Logf("finding (severe %v): %s", f.Severe, f.What)
+	}
+	return rep
+}
+
+// severeFinding reports whether rep has a severe finding that says each
+// of texts.
+func severeFinding(rep *history.Report, texts ...string) bool {
+	for _, f := range rep.Findings {
+		if f.Severe && !slices.ContainsFunc(texts, func(s string) bool { return !strings.Contains(f.What, s) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestForkRefused is the fork of issue 11 against the real hub and member
@@ -300,15 +363,9 @@ func fastCloud() Options {
 func TestForkRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cl := startCloud(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
-	m, r, cfg := pairedHousehold(t, cl, cam.URL("cam"))
+	cl, m, r, cfg := pairedHousehold(t, true)
 	hh := m.st.HouseholdID
-	lp, err := m.c.LogPolicy(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mlog, _, err := member.LogClient(m.c, lp, nil)
+	mlog, _, err := member.CloudLog(ctx, m.c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,15 +415,7 @@ func TestForkRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "footage recorded after the refusal in the cloud", 30*time.Second, func() bool {
-		objs, _ := m.c.Objects(ctx, hh, "front", refusedAt.Add(time.Second), time.Time{})
-		return len(objs) > 0
-	})
-	objs, _ := m.c.Objects(ctx, hh, "front", refusedAt.Add(time.Second), time.Time{})
-	seg, err := m.c.ReadObject(ctx, hh, objs[len(objs)-1].Key, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := footageAfter(t, m, refusedAt.Add(time.Second))
 	hdr, _, _, err := envelope.Open(seg, m.st.TrustedHubs(), idsA...)
 	if err != nil || hdr.Epoch != uint32(epochA) {
 		t.Fatalf("A opens the footage recorded after the fork: %v (epoch %d)", err, hdr.Epoch)
@@ -383,21 +432,7 @@ func TestForkRefused(t *testing.T) {
 	// The insider shows the members the real chain again; A's audit reads
 	// the hub's sealed state record and reports what the hub refused.
 	restore()
-	alog, _, err := member.LogClient(m.c, lp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := history.Audit(ctx, history.AuditConfig{Household: hh, Genesis: m.genesis, Keys: m.keys, Log: alog,
-		Source: member.CloudSource{C: m.c, Household: hh}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, f := range rep.Findings {
-		t.Logf("finding (severe %v): %s", f.Severe, f.What)
-		found = found || f.Severe && strings.Contains(f.What, "link 3 differs from the one this hub verified")
-	}
-	if !found {
+	if !severeFinding(audit(t, m), "link 3 differs from the one this hub verified") {
 		t.Error("A's audit does not report the hub's refusal of the fork")
 	}
 }
@@ -409,9 +444,7 @@ func TestForkRefused(t *testing.T) {
 // alone.
 func TestSplitViewDetectedFromSealedState(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	cl := startCloud(t)
-	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
+	cl, m, r, cfg := pairedHousehold(t, false)
 	hh := m.st.HouseholdID
 	atTwo := m.st.Clone()
 	appendLink(t, m, func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, r.ID(), time.Now()) })
@@ -434,25 +467,7 @@ func TestSplitViewDetectedFromSealedState(t *testing.T) {
 	h.Close()
 
 	restore()
-	lp, err := m.c.LogPolicy(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alog, _, err := member.LogClient(m.c, lp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := history.Audit(ctx, history.AuditConfig{Household: hh, Genesis: m.genesis, Keys: m.keys, Log: alog,
-		Source: member.CloudSource{C: m.c, Household: hh}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, f := range rep.Findings {
-		t.Logf("finding (severe %v): %s", f.Severe, f.What)
-		found = found || f.Severe && strings.Contains(f.What, "verified another link 3") && strings.Contains(f.What, "fork")
-	}
-	if !found || rep.OK() {
+	if rep := audit(t, m); !severeFinding(rep, "verified another link 3", "fork") || rep.OK() {
 		t.Error("A's audit does not report the fork the hub was shown")
 	}
 }
@@ -463,8 +478,7 @@ func TestSplitViewDetectedFromSealedState(t *testing.T) {
 func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cl := startCloud(t)
-	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
+	cl, m, r, cfg := pairedHousehold(t, false)
 	hh := m.st.HouseholdID
 	opts := fastCloud()
 	opts.LogGrace = time.Second
@@ -478,9 +492,7 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 		return hubHasProblem(h, "refused the chain from the cloud: it ends at link 2, and this hub verified link 3 (a rollback)")
 	})
 	waitState(t, "a state record of the rollback", m, m.st, func(s sealedState) bool { return hasProblem(s, "(a rollback)") })
-	if st := h.household.current(); st.Seq != 3 || st.Epoch != epoch {
-		t.Fatalf("after the rollback the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
-	}
+	wantAt(t, h, 3, epoch, "after the rollback")
 	restore()
 	waitFor(t, "the problem to end with the real chain", 20*time.Second, func() bool { return len(activeProblems(h)) == 0 })
 
@@ -505,18 +517,14 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 	want := fmt.Sprintf("refused the chain from the cloud: link 4 is not in the transparency log at index %d as the cloud says", decoy)
 	waitFor(t, "the hub to refuse the unlogged head", 20*time.Second, func() bool { return hubHasProblem(h, want) })
 	waitState(t, "a state record of the unlogged head", m, m.st, func(s sealedState) bool { return hasProblem(s, want) })
-	if st := h.household.current(); st.Seq != 3 || st.Epoch != epoch {
-		t.Fatalf("after the unlogged head the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
-	}
+	wantAt(t, h, 3, epoch, "after the unlogged head")
 
 	// The cloud now says the head is past the end of the log: it never
 	// arrives, and after the grace the hub reports it.
 	mustExec(t, db, `UPDATE history SET log_index = ? WHERE household_id = ? AND kind = 1 AND num = 4`, int64(1)<<40, hh)
 	want = "refused the chain from the cloud: link 4 has not reached the transparency log within 1s; this hub keeps link 3"
 	waitState(t, "a state record of the head that never reaches the log", m, m.st, func(s sealedState) bool { return hasProblem(s, want) })
-	if st := h.household.current(); st.Seq != 3 || st.Epoch != epoch {
-		t.Fatalf("with the head never logged the hub is at link %d epoch %d, want 3 and %d", st.Seq, st.Epoch, epoch)
-	}
+	wantAt(t, h, 3, epoch, "with the head never logged")
 }
 
 // TestUnverifiableLogKeepsRecording: while the log is stopped, and then
@@ -526,11 +534,7 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 // verifies again it moves to the new epoch.
 func TestUnverifiableLogKeepsRecording(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	cl := startCloud(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
-	m, r, cfg := pairedHousehold(t, cl, cam.URL("cam"))
-	hh := m.st.HouseholdID
+	cl, m, r, cfg := pairedHousehold(t, true)
 	h := startHub(t, cfg, fastCloud())
 	epoch := h.household.current().Epoch
 	atTwo := m.st.Clone()
@@ -541,18 +545,16 @@ func TestUnverifiableLogKeepsRecording(t *testing.T) {
 	waitState(t, "a state record of the stopped log", m, atTwo, func(s sealedState) bool {
 		return hasProblem(s, "the transparency log could not be verified")
 	})
-	if st := h.household.current(); st.Seq != 2 || st.Epoch != epoch {
-		t.Fatalf("with the log stopped the hub moved to link %d epoch %d", st.Seq, st.Epoch)
-	}
+	wantAt(t, h, 2, epoch, "with the log stopped")
 	segs := len(listSegs(t, h, "front"))
 	waitFor(t, "recording to go on", 30*time.Second, func() bool { return len(listSegs(t, h, "front")) >= segs+2 })
-	objs, err := m.c.Objects(ctx, hh, "front", stoppedAt.Add(time.Second), time.Time{})
+	objs, err := m.c.Objects(context.Background(), m.st.HouseholdID, "front", stoppedAt.Add(time.Second), time.Time{})
 	if err == nil && len(objs) > 0 {
-		b, err := m.c.ReadObject(ctx, hh, objs[len(objs)-1].Key, 64<<20)
+		b, err := m.c.ReadObject(context.Background(), m.st.HouseholdID, objs[len(objs)-1].Key, 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hdr, err := envelope.Inspect(strings.NewReader(string(b))); err != nil || hdr.Epoch != uint32(epoch) {
+		if hdr, err := envelope.Inspect(bytes.NewReader(b)); err != nil || hdr.Epoch != uint32(epoch) {
 			t.Fatalf("footage recorded while the log was stopped: %v, epoch %d want %d", err, hdr.Epoch, epoch)
 		}
 	}
@@ -568,9 +570,7 @@ func TestUnverifiableLogKeepsRecording(t *testing.T) {
 	waitState(t, "a state record of the split view", m, atTwo, func(s sealedState) bool {
 		return hasProblem(s, fmt.Sprintf("two different trees of %d entries (a split view)", cp.N))
 	})
-	if st := h.household.current(); st.Seq != 2 || st.Epoch != epoch {
-		t.Fatalf("with a split view the hub moved to link %d epoch %d", st.Seq, st.Epoch)
-	}
+	wantAt(t, h, 2, epoch, "with a split view")
 
 	cl.served.forged.Store(nil)
 	waitFor(t, "the hub to verify link 3 once the log verifies", 20*time.Second, func() bool {
@@ -605,8 +605,7 @@ func acceptedRetention(h *Hub) (history.SettingsParams, bool) {
 func TestRetentionSettingsChecked(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cl := startCloud(t)
-	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
+	cl, m, r, cfg := pairedHousehold(t, false)
 	hh := m.st.HouseholdID
 	sign := func(k *keydir.DeviceKeys, days int64, at time.Time) history.Signed {
 		t.Helper()
@@ -672,8 +671,7 @@ func TestRetentionSettingsChecked(t *testing.T) {
 func TestLogPolicyPinned(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cl := startCloud(t)
-	m, r, cfg := pairedHousehold(t, cl, "rtsp://127.0.0.1:9/none")
+	cl, m, r, cfg := pairedHousehold(t, false)
 	p, err := LoadPaired(cfg.Data)
 	if err != nil || p.Log == nil || p.Log.Key != cl.srv.LogKey() {
 		t.Fatalf("pairing pinned %+v (%v), want the cloud's log", p, err)
