@@ -52,21 +52,32 @@ func keyHash(name string, typeAndKey []byte) uint32 {
 // Ed25519 signature) over "cosignature/v1\ntime T\n" followed by the
 // checkpoint body.
 func NewCosignatureVerifier(vkey string) (note.Verifier, error) {
-	name, rest, _ := strings.Cut(vkey, "+")
-	hash16, key64, _ := strings.Cut(rest, "+")
-	hash, err1 := strconv.ParseUint(hash16, 16, 32)
-	key, err2 := base64.StdEncoding.DecodeString(key64)
-	if !validKeyName(name) || len(hash16) != 8 || err1 != nil || err2 != nil {
+	name, hash, key, ok := splitKey(vkey)
+	if !ok {
 		return nil, fmt.Errorf("%w: witness key %q: want <name>+<8 hex digits>+<base64 key>", ErrMalformed, vkey)
 	}
 	if len(key) != 1+ed25519.PublicKeySize || key[0] != sigTypeCosignature {
 		return nil, fmt.Errorf("%w: witness key %q is not a cosignature/v1 key (type 0x04 and a 32-byte Ed25519 key)", ErrMalformed, vkey)
 	}
-	if uint32(hash) != keyHash(name, key) {
+	if hash != keyHash(name, key) {
 		return nil, fmt.Errorf("%w: witness key %q: the key hash does not match the name and key", ErrMalformed, vkey)
 	}
 	pub := ed25519.PublicKey(key[1:])
-	return &cosigVerifier{name: name, hash: uint32(hash), pub: pub}, nil
+	return &cosigVerifier{name: name, hash: hash, pub: pub}, nil
+}
+
+// splitKey splits a signed-note key, "<name>+<8 hex digits>+<base64 key>"
+// (verifier keys; signer keys after "PRIVATE+KEY+"), into its parts. It
+// checks their syntax only.
+func splitKey(k string) (name string, hash uint32, key []byte, ok bool) {
+	name, rest, _ := strings.Cut(k, "+")
+	hash16, key64, _ := strings.Cut(rest, "+")
+	h, err1 := strconv.ParseUint(hash16, 16, 32)
+	key, err2 := base64.StdEncoding.DecodeString(key64)
+	if !validKeyName(name) || len(hash16) != 8 || err1 != nil || err2 != nil {
+		return "", 0, nil, false
+	}
+	return name, uint32(h), key, true
 }
 
 type cosigVerifier struct {
@@ -117,15 +128,12 @@ func VerifierKey(skey string) (string, error) {
 	if !ok {
 		return "", bad
 	}
-	name, rest, _ := strings.Cut(rest, "+")
-	hash16, key64, _ := strings.Cut(rest, "+")
-	hash, err1 := strconv.ParseUint(hash16, 16, 32)
-	key, err2 := base64.StdEncoding.DecodeString(key64)
-	if !validKeyName(name) || len(hash16) != 8 || err1 != nil || err2 != nil || len(key) != 1+ed25519.SeedSize || key[0] != sigTypeEd25519 {
+	name, hash, key, ok := splitKey(rest)
+	if !ok || len(key) != 1+ed25519.SeedSize || key[0] != sigTypeEd25519 {
 		return "", bad
 	}
 	pub := ed25519.NewKeyFromSeed(key[1:]).Public().(ed25519.PublicKey)
-	if uint32(hash) != keyHash(name, append([]byte{sigTypeEd25519}, pub...)) {
+	if hash != keyHash(name, append([]byte{sigTypeEd25519}, pub...)) {
 		return "", fmt.Errorf("%w: the signing key's hash does not match its key", ErrMalformed)
 	}
 	return note.NewEd25519VerifierKey(name, pub)
