@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -595,7 +596,7 @@ func checkCosignatures(w Witness, body string, sigs []byte) ([]byte, error) {
 			bad = append(bad, "a line that is not a signature")
 		case name != w.Name():
 			bad = append(bad, fmt.Sprintf("a signature named %q", name))
-		case v != nil && (v.Name() != name || v.KeyHash() != beUint32(raw) || !v.Verify([]byte(body), raw[4:])):
+		case v != nil && (v.Name() != name || v.KeyHash() != binary.BigEndian.Uint32(raw) || !v.Verify([]byte(body), raw[4:])):
 			bad = append(bad, "a signature that does not verify")
 		default:
 			ok = append(ok, line...)
@@ -606,10 +607,6 @@ func checkCosignatures(w Witness, body string, sigs []byte) ([]byte, error) {
 		return ok, errors.New(strings.Join(bad, "; "))
 	}
 	return ok, nil
-}
-
-func beUint32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // parallel runs fn(ctx, i) for i in [0, n), at most limit at a time, and
