@@ -198,7 +198,7 @@ func (n *actionNonces) use(hh string, a history.Action, now time.Time) error {
 func (s *Server) recordSigned(r *http.Request, c *call, action, object string, sa history.Signed) error {
 	err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: c.household.ID, Actor: c.account.ID,
 		ActorKind: "account", Action: action, Object: object, Reason: r.Method + " " + routePath(r),
-		Signed: &store.SignedAction{Device: sa.Device, Body: sa.Body, Sig: sa.Sig}})
+		Signed: &sa})
 	if err != nil {
 		return fmt.Errorf("recording a signed change: %w", err)
 	}
@@ -386,7 +386,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := s.recordSigned(r, c, history.ActionSettingsSet, "", sa); err != nil {
 		return err
 	}
-	ret := store.Retention{QuotaBytes: req.QuotaBytes, MaxAge: age, Signed: &store.SignedAction{Device: sa.Device, Body: sa.Body, Sig: sa.Sig}}
+	ret := store.Retention{QuotaBytes: req.QuotaBytes, MaxAge: age, Signed: &sa}
 	if err := s.st.SetRetention(r.Context(), c.household.ID, ret); errors.Is(err, store.ErrNotFound) {
 		return errNotFound
 	} else if err != nil {
@@ -425,7 +425,7 @@ func (s *Server) hubSettings(w http.ResponseWriter, r *http.Request, c *call) er
 		writeJSON(w, http.StatusOK, struct{}{})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, history.Signed{Device: ret.Signed.Device, Body: ret.Signed.Body, Sig: ret.Signed.Sig})
+	writeJSON(w, http.StatusOK, ret.Signed)
 	return nil
 }
 

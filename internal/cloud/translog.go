@@ -138,7 +138,7 @@ func (r historyRecorder) Record(ctx context.Context, a store.Access) error {
 	ev := history.Event{Time: a.Time, Actor: history.Actor{Kind: kind, ID: a.Actor}, Action: a.Action, Object: a.Object,
 		Change: changeActions[a.Action] || a.Signed != nil}
 	if a.Signed != nil {
-		b, err := json.Marshal(history.Signed{Device: a.Signed.Device, Body: a.Signed.Body, Sig: a.Signed.Sig})
+		b, err := json.Marshal(a.Signed)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"vigil/internal/history"
 )
 
 // Errors every implementation returns (wrapped is fine; test with errors.Is).
@@ -165,11 +167,7 @@ type Access struct {
 
 // SignedAction is a household action as an admin device signed it: the
 // exact body and signature it sent, so that every member can check it.
-type SignedAction struct {
-	Device string // the admin device's ID
-	Body   []byte // the signed JSON body
-	Sig    []byte // Ed25519 signature (64 bytes)
-}
+type SignedAction = history.Signed
 
 // Store is the cloud's metadata store. Implementations are safe for
 // concurrent use.
