@@ -1,6 +1,7 @@
 // Package store is the cloud's metadata: accounts, sign-in tokens,
 // households and their membership-chain links, devices, the index of sealed
-// objects, pairing rendezvous and the access record.
+// objects, pairing rendezvous and the history outbox (History: the entries
+// waiting for the transparency log, and where each household's are in it).
 //
 // It owns consistency of that metadata and nothing else. It never holds
 // anything that could decrypt footage: no household private key, no device
