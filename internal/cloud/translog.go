@@ -219,9 +219,9 @@ func (s *Server) listHistory(w http.ResponseWriter, r *http.Request, c *call) er
 	if more {
 		items = items[:limit]
 	}
-	out := history.HistoryPage{Records: make([]history.RecordJSON, len(items)), More: more}
+	out := history.HistoryPage{Records: make([]history.RecordRef, len(items)), More: more}
 	for i, it := range items {
-		out.Records[i] = history.RecordJSON{N: it.Num, Index: it.Index, Entry: it.Entry}
+		out.Records[i] = history.RecordRef{N: it.Num, Index: it.Index, Entry: it.Entry}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

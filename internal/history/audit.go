@@ -35,13 +35,6 @@ type AuditState struct {
 	Checked    time.Time `json:"checked,omitzero"`
 }
 
-// RecordRef is a record as the cloud lists it: nothing in it is trusted.
-type RecordRef struct {
-	N     int64
-	Index int64 // -1 while it waits for the log
-	Entry []byte
-}
-
 // SealedState is a hub state record as the cloud serves it (sealed).
 type SealedState struct {
 	Key    string // the object's key, for messages

@@ -24,14 +24,18 @@ func (p LogPolicy) Policy() (tlog.Policy, error) {
 // HistoryPage is one page of a household's records as the cloud lists them
 // (GET /v1/households/{hh}/history).
 type HistoryPage struct {
-	Records []RecordJSON `json:"records"`
-	More    bool         `json:"more"`
+	Records []RecordRef `json:"records"`
+	More    bool        `json:"more"`
 }
 
-// RecordJSON is one record in a listing: its number, its log index (-1
-// while it waits for the log) and the log entry, sealed to the household.
-type RecordJSON struct {
+// RecordRef is one record as the cloud lists it: its number, its log index
+// (-1 while it waits for the log) and the log entry, sealed to the
+// household. Nothing in it is trusted until an audit has verified it.
+type RecordRef struct {
 	N     int64  `json:"n"`
 	Index int64  `json:"index"`
 	Entry []byte `json:"entry"`
 }
+
+// RecordJSON is RecordRef, under the name of its JSON form.
+type RecordJSON = RecordRef

@@ -37,13 +37,11 @@ func (c *Client) History(ctx context.Context, household string, from int64) ([]h
 		if err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/history?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
-		for _, r := range page.Records {
-			out = append(out, history.RecordRef{N: r.N, Index: r.Index, Entry: r.Entry})
-			from = r.N + 1
-		}
+		out = append(out, page.Records...)
 		if !page.More || len(page.Records) == 0 {
 			return out, nil
 		}
+		from = page.Records[len(page.Records)-1].N + 1
 	}
 }
 
