@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"vigil/internal/fsutil"
 )
 
 // A release key file is PEM, "PRIVATE KEY" (PKCS #8, Ed25519), as OpenSSL
@@ -26,7 +27,8 @@ func GenerateKey() (ed25519.PrivateKey, error) {
 }
 
 // SaveKey writes key to a new file at path, readable by its owner only
-// (0600). It never overwrites: an existing file is an error.
+// (0600), durably (fsutil.WriteNew: a crash leaves no partial key file). It
+// never overwrites: an existing file is an error.
 func SaveKey(path string, key ed25519.PrivateKey) error {
 	if len(key) != ed25519.PrivateKeySize {
 		return errors.New("release: not an Ed25519 private key")
@@ -35,29 +37,11 @@ func SaveKey(path string, key ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = fsutil.WriteNew(path, pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der}), 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s already exists: a release key is never overwritten (choose another file, or remove it if you are sure no release needs it)", path)
 	}
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der}))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return err
 }
 
 // LoadKey reads a release key file written by SaveKey (or by OpenSSL:
