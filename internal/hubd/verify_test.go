@@ -527,6 +527,39 @@ func TestRollbackAndUnloggedHeadRefused(t *testing.T) {
 	wantAt(t, h, 3, epoch, "with the head never logged")
 }
 
+// TestRollbackRefusedAfterRestart: what the hub verified outlives a
+// restart (data/tlog.json, data/chain.json): the restarted hub refuses a
+// checkpoint older than the last one it verified (the log rolled back to
+// before its link) and a chain without the link it verified, and stays at
+// that link's epoch.
+func TestRollbackRefusedAfterRestart(t *testing.T) {
+	t.Parallel()
+	cl, m, r, cfg := pairedHousehold(t, false)
+	old, err := cl.served.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, cfg, fastCloud())
+	appendLink(t, m, func(st *keydir.State) ([]byte, error) { return st.RemoveDevice(m.keys, r.ID(), time.Now()) })
+	waitFor(t, "the hub to verify link 3", 20*time.Second, func() bool { return h.household.current().Seq == 3 })
+	epoch := h.household.current().Epoch
+	h.Close()
+
+	cl.served.forged.Store(&old)
+	h = startHub(t, cfg, fastCloud())
+	waitFor(t, "the restarted hub to refuse the older checkpoint", 20*time.Second, func() bool {
+		return hubHasProblem(h, "the transparency log served a checkpoint older than the one this hub verified")
+	})
+	wantAt(t, h, 3, epoch, "after a restart and a rollback of the log")
+
+	cl.served.forged.Store(nil)
+	cl.dropLinks(t, m.st.HouseholdID, 3)
+	waitFor(t, "the restarted hub to refuse the older chain", 20*time.Second, func() bool {
+		return hubHasProblem(h, "it ends at link 2, and this hub verified link 3 (a rollback)")
+	})
+	wantAt(t, h, 3, epoch, "after a restart and a rollback of the chain")
+}
+
 // TestUnverifiableLogKeepsRecording: while the log is stopped, and then
 // while it serves a checkpoint inconsistent with the one the hub verified,
 // the hub keeps recording and sealing to the epoch it verified, refuses the
