@@ -31,7 +31,8 @@ type Witness interface {
 	// note), with a consistency proof from oldSize, the size the log
 	// believes the witness last cosigned (0 for none). It returns the
 	// witness's signature lines (each "— name base64\n"). When the witness
-	// has another size it returns *SizeMismatch.
+	// has another size it returns *SizeMismatch. proof is shared with the
+	// other witnesses: it must not be modified.
 	AddCheckpoint(ctx context.Context, oldSize int64, proof tlog.TreeProof, checkpoint []byte) ([]byte, error)
 }
 
@@ -503,6 +504,16 @@ func (l *Log) cosign(ctx context.Context, e *edge, body string, signed []byte) [
 	for i, w := range ws {
 		sizes[i] = l.sizes[w.Name()]
 	}
+	// The witnesses have mostly cosigned the same size: prove each size
+	// once. The map is only read once the witnesses are asked.
+	proofs := map[int64]tlog.TreeProof{}
+	for _, old := range sizes {
+		if _, ok := proofs[old]; !ok {
+			if p, err := l.consistencyProof(ctx, e, old); err == nil {
+				proofs[old] = p
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for i, w := range ws {
 		wg.Add(1)
@@ -511,7 +522,7 @@ func (l *Log) cosign(ctx context.Context, e *edge, body string, signed []byte) [
 			wctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
 			defer cancel()
 			t0 := l.cfg.Now()
-			got, size, err := l.askWitness(wctx, e, w, sizes[i], signed)
+			got, size, err := l.askWitness(wctx, e, w, sizes[i], signed, proofs)
 			if err != nil {
 				l.log.Warn("tlog: witness did not cosign", "witness", w.Name(), "size", e.n, "after", l.cfg.Now().Sub(t0), "err", err)
 				sizes[i] = size
@@ -540,15 +551,19 @@ func (l *Log) cosign(ctx context.Context, e *edge, body string, signed []byte) [
 
 // askWitness calls AddCheckpoint, once more from the witness's own size
 // if it reports another one. It returns the size the witness is known to
-// have cosigned when it fails.
-func (l *Log) askWitness(ctx context.Context, e *edge, w Witness, old int64, signed []byte) ([]byte, int64, error) {
+// have cosigned when it fails. proofs holds consistency proofs already
+// made, by old size.
+func (l *Log) askWitness(ctx context.Context, e *edge, w Witness, old int64, signed []byte, proofs map[int64]tlog.TreeProof) ([]byte, int64, error) {
 	for try := 0; ; try++ {
 		if old < 0 || old > e.n {
 			old = 0
 		}
-		proof, err := l.consistencyProof(ctx, e, old)
-		if err != nil {
-			return nil, old, err
+		proof, ok := proofs[old]
+		if !ok {
+			var err error
+			if proof, err = l.consistencyProof(ctx, e, old); err != nil {
+				return nil, old, err
+			}
 		}
 		sigs, err := w.AddCheckpoint(ctx, old, proof, signed)
 		var sm *SizeMismatch
