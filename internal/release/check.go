@@ -108,9 +108,6 @@ func NewLogged(ms []Manifest) *Logged {
 	return l
 }
 
-// Releases returns the releases in the set.
-func (l *Logged) Releases() []Manifest { return append([]Manifest(nil), l.releases...) }
-
 // Finding is the verdict on one served file.
 type Finding struct {
 	Path     string    // the file's path in a release (IndexPath for any app route)
@@ -138,11 +135,7 @@ func (f Finding) String() string {
 // Check returns the verdict on body, served at the release path p (see
 // ServedAs).
 func (l *Logged) Check(p string, body []byte) Finding {
-	return l.CheckSum(p, sha256.Sum256(body))
-}
-
-// CheckSum is Check for a file whose SHA-256 is sum.
-func (l *Logged) CheckSum(p string, sum [32]byte) Finding {
+	sum := sha256.Sum256(body)
 	f := Finding{Path: p, Served: sum}
 	if l == nil {
 		return f

@@ -16,7 +16,6 @@ package monitor
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,7 +402,7 @@ func (c *checker) fetch(ctx context.Context, reqURI string, d dest, why string) 
 			break
 		}
 		p := release.ServedAs(req.URL.Path)
-		f.Finding = c.logged.CheckSum(p, sha256.Sum256(body))
+		f.Finding = c.logged.Check(p, body)
 		c.rep.Files = append(c.rep.Files, f)
 		return f, body
 	}
