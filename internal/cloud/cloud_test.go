@@ -376,7 +376,7 @@ func TestEmailGrantsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := mallory.Chain(ctx, st.HouseholdID, 0)
+	links, _, err := mallory.ChainIndexed(ctx, st.HouseholdID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func TestJoinByApproval(t *testing.T) {
 		t.Errorf("status after approval: %q %v", s, err)
 	}
 	// Bob is a member now and his device is in the chain he can read.
-	links, err := bob.c.Chain(ctx, hh, 0)
+	links, _, err := bob.c.ChainIndexed(ctx, hh, 0)
 	if err != nil {
 		t.Fatalf("bob reads the chain: %v", err)
 	}

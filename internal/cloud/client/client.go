@@ -181,20 +181,6 @@ func (c *Client) Households(ctx context.Context) ([]Household, error) {
 	return out.Households, err
 }
 
-// Chain fetches a household's links from seq from (members), or the hub's
-// own household's links (when c signs as a device and household is "").
-func (c *Client) Chain(ctx context.Context, household string, from int64) ([][]byte, error) {
-	var out struct {
-		Links [][]byte `json:"links"`
-	}
-	path := "/v1/hub/chain"
-	if household != "" {
-		path = "/v1/households/" + url.PathEscape(household) + "/chain"
-	}
-	err := c.do(ctx, "GET", fmt.Sprintf("%s?from=%d", path, from), nil, &out)
-	return out.Links, err
-}
-
 // AppendLink appends a signed chain link.
 func (c *Client) AppendLink(ctx context.Context, household string, link []byte) error {
 	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/chain", map[string]any{"link": link}, nil)

@@ -8,8 +8,10 @@ import (
 	"vigil/internal/history"
 )
 
-// ChainIndexed is Chain with where each link's head is in the transparency
-// log (-1 while it waits for the log).
+// ChainIndexed fetches a household's links from seq from (members), or the
+// hub's own household's links (when c signs as a device and household is
+// ""), with where each link's head is in the transparency log (-1 while it
+// waits for the log).
 func (c *Client) ChainIndexed(ctx context.Context, household string, from int64) ([][]byte, []int64, error) {
 	var out struct {
 		Links    [][]byte `json:"links"`
