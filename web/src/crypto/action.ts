@@ -10,7 +10,7 @@
 // breaks a rule of the format, accept a body that does not re-encode to its
 // own bytes, log keys.
 
-import { concat, fromUtf8, randomBytes, utf8 } from './bytes';
+import { base32, concat, fromUtf8, randomBytes, utf8 } from './bytes';
 import type { ChainState } from './chain';
 import { b64url, ed25519Verify, unb64url } from './keys';
 
@@ -174,21 +174,7 @@ export function encodeAction(a: { household: string; action: ActionName | string
 
 /** newInviteId returns a fresh invite ID: 16 random bytes as 26 lower-case base32 letters. */
 export function newInviteId(): string {
-  const A = 'abcdefghijklmnopqrstuvwxyz234567';
-  const b = randomBytes(16);
-  let out = '';
-  let bits = 0;
-  let val = 0;
-  for (const x of b) {
-    val = (val << 8) | x;
-    bits += 8;
-    while (bits >= 5) {
-      out += A[(val >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    val &= (1 << bits) - 1;
-  }
-  return out + A[(val << (5 - bits)) & 31];
+  return base32(randomBytes(16)).toLowerCase();
 }
 
 /** Signer is what signs: this browser's device keys (devicekeys.ts) or any Ed25519 key with its device ID. */
