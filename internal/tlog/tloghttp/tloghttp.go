@@ -44,13 +44,13 @@ type handler struct {
 	releases func(ctx context.Context) ([]int64, error)
 }
 
-// Release is one entry of /tlog/releases.
-type Release struct {
-	Index int64 `json:"index"`
+// releasesDoc is the body of /tlog/releases.
+type releasesDoc struct {
+	Releases []release `json:"releases"`
 }
 
-type releasesDoc struct {
-	Releases []Release `json:"releases"`
+type release struct {
+	Index int64 `json:"index"`
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +78,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		io.WriteString(w, h.vkey+"\n")
 	case p == "releases":
-		doc := releasesDoc{Releases: []Release{}}
+		doc := releasesDoc{Releases: []release{}}
 		if h.releases != nil {
 			idx, err := h.releases(ctx)
 			if err != nil {
@@ -86,7 +86,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			for _, i := range idx {
-				doc.Releases = append(doc.Releases, Release{Index: i})
+				doc.Releases = append(doc.Releases, release{Index: i})
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
