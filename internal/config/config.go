@@ -240,10 +240,13 @@ func (l *Log) validate(s *source, path string, cloud bool) []error {
 	if !cloud {
 		add(path, "a transparency log is only used by a hub paired through a cloud: set cloud.url, or remove %s", path)
 	}
+	keyOK := false
 	if strings.TrimSpace(l.Key) == "" {
 		add(path+".key", "required: the log's verifier key, as the cloud serves it at /tlog/key (\"<origin>+<hash>+<base64>\")")
 	} else if _, err := tlog.NewPolicy(l.Key, nil, 0); err != nil {
 		add(path+".key", "not a log verifier key: %v", err)
+	} else {
+		keyOK = true
 	}
 	good := 0
 	for i, w := range l.Witnesses {
@@ -254,7 +257,7 @@ func (l *Log) validate(s *source, path string, cloud bool) []error {
 		}
 		good++
 	}
-	if good == len(l.Witnesses) && l.Key != "" {
+	if keyOK && good == len(l.Witnesses) {
 		if _, err := tlog.NewPolicy(l.Key, l.Witnesses, 0); err != nil {
 			add(path+".witnesses", "%v", err)
 		}

@@ -75,4 +75,10 @@ func TestLogSection(t *testing.T) {
 			}
 		})
 	}
+
+	// A bad key is one error, on the key's line, also with witnesses listed.
+	_, err = parse([]byte(base+"log:\n  key: cloud.example/tlog+1234\n  witnesses: ["+w1+"]\n"), "", "config.yaml")
+	if err == nil || !strings.Contains(err.Error(), "config.yaml:6: log.key: not a log verifier key") || strings.Contains(err.Error(), "log.witnesses") {
+		t.Errorf("a bad key with witnesses listed: %v", err)
+	}
 }
