@@ -247,6 +247,11 @@ export function parseAction(body: Uint8Array): Action {
   return { v: 1, household: o.household, action: o.action, time: o.time, nonce, params: o.params };
 }
 
+/** verifyBodySignature reports whether sig is the signature of the device key pub over an action body. */
+export function verifyBodySignature(pub: Uint8Array, body: Uint8Array, sig: Uint8Array): Promise<boolean> {
+  return ed25519Verify(pub, concat(utf8(CONTEXT), body), sig);
+}
+
 /**
  * verifySigned checks everything verifyAction does except the time: for
  * actions read back later (history records, the settings a hub is served).
@@ -259,7 +264,7 @@ export async function verifySigned(signed: unknown, state: ChainState, household
   const d = state.device(s.device);
   if (!d) throw new ActionError('signer', `not signed by an admin device of the household: device ${s.device} is not in the household's chain (never added, or removed)`);
   if (d.role !== 'admin') throw new ActionError('signer', `not signed by an admin device of the household: device ${s.device} ("${d.name}") is a ${d.role} device, not an admin`);
-  if (!(await ed25519Verify(d.signPub, concat(utf8(CONTEXT), s.body), s.sig))) {
+  if (!(await verifyBodySignature(d.signPub, s.body, s.sig))) {
     throw new ActionError('signature', `household action signature does not verify: not the signature of device ${s.device} over this body`);
   }
   return a;

@@ -12,12 +12,10 @@
 // remembers past anything it found wrong.
 
 import { equal, hex } from '../crypto/bytes';
-import { ActionError, parseAction, parseSigned, verifyAction } from '../crypto/action';
+import { ActionError, parseAction, parseSigned, verifyAction, verifyBodySignature } from '../crypto/action';
 import { epochIdentities, linkHash, verifyChain, type ChainState } from '../crypto/chain';
 import { deviceId, type DeviceKeys } from '../crypto/devicekeys';
 import { EnvelopeError, openObject } from '../crypto/envelope';
-import { ed25519Verify } from '../crypto/keys';
-import { concat, utf8 } from '../crypto/bytes';
 import { LogClient, TlogError, type Checkpoint } from '../tlog';
 import { b64 } from '../tlog/note';
 import { TagKey } from './keys';
@@ -320,7 +318,7 @@ async function checkSigned(rec: HistoryRecord, st: ChainState, hh: string, nonce
         const s = parseSigned(rec.signed);
         const gone = st.removedDevice(s.device);
         const a = parseAction(s.body);
-        if (gone && gone.device.role === 'admin' && a.household === hh && (await ed25519Verify(gone.device.signPub, concat(utf8('vigil/household/v1/action\x00'), s.body), s.sig))) {
+        if (gone && gone.device.role === 'admin' && a.household === hh && (await verifyBodySignature(gone.device.signPub, s.body, s.sig))) {
           return { signer: { device: s.device, name: gone.device.name, removed: true }, findings };
         }
       } catch {
