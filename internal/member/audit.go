@@ -17,9 +17,6 @@ import (
 type CloudSource struct {
 	C         *client.Client
 	Household string
-	// StatesSince bounds how far back hub state records are looked for
-	// (default: the last hour; hubs make one every ten minutes).
-	StatesSince time.Duration
 }
 
 // Chain implements history.Source.
@@ -35,13 +32,13 @@ func (s CloudSource) Records(ctx context.Context, from int64) ([]history.RecordR
 // maxStateObject bounds a hub state record's sealed size.
 const maxStateObject = 64 << 10
 
+// statesSince is how far back hub state records are looked for (hubs make
+// one every ten minutes).
+const statesSince = time.Hour
+
 // States implements history.Source: the newest state record of each hub.
 func (s CloudSource) States(ctx context.Context) ([]history.SealedState, error) {
-	since := s.StatesSince
-	if since <= 0 {
-		since = time.Hour
-	}
-	objs, err := s.C.Objects(ctx, s.Household, history.StateStream, time.Now().Add(-since), time.Time{})
+	objs, err := s.C.Objects(ctx, s.Household, history.StateStream, time.Now().Add(-statesSince), time.Time{})
 	if err != nil {
 		return nil, err
 	}

@@ -33,8 +33,7 @@ import (
 type Option func(*options)
 
 type options struct {
-	log  *tlog.Client
-	wait time.Duration
+	log *tlog.Client
 }
 
 // WithLog proves chain heads against log, a client of the transparency log
@@ -42,10 +41,6 @@ type options struct {
 // Without it the device follows the log the cloud names (CloudLog): the head
 // must still be in that log, but the cloud chose the log's key.
 func WithLog(log *tlog.Client) Option { return func(o *options) { o.log = log } }
-
-// WithLogWait bounds how long to wait for a new head to reach the log
-// (default 10 s; the cloud integrates entries within about a second).
-func WithLogWait(d time.Duration) Option { return func(o *options) { o.wait = d } }
 
 // CloudLog returns a client of the log the cloud names (GET /v1/log), with
 // no checkpoint verified yet.
@@ -70,6 +65,10 @@ func LogClient(c *client.Client, lp history.LogPolicy, last []byte) (*tlog.Clien
 	}
 	return lc, lp, nil
 }
+
+// logWait bounds how long VerifiedChainSince waits for a new head to reach
+// the log (the cloud integrates entries within about a second).
+const logWait = 10 * time.Second
 
 // ErrNotLogged means the household's chain head is not in the transparency
 // log: a device does not use a chain the public log does not hold, because
@@ -98,7 +97,7 @@ var ErrRollback = errors.New("the cloud served an older or different chain than 
 // link it verified (known may be nil): the chain must still contain that
 // link, so a cloud cannot roll the household back to an older state.
 func VerifiedChainSince(ctx context.Context, c *client.Client, householdID string, genesis []byte, known *Known, opts ...Option) (*keydir.State, error) {
-	o := options{wait: 10 * time.Second}
+	var o options
 	for _, f := range opts {
 		f(&o)
 	}
@@ -108,7 +107,7 @@ func VerifiedChainSince(ctx context.Context, c *client.Client, householdID strin
 			return nil, err
 		}
 	}
-	deadline := time.Now().Add(o.wait)
+	deadline := time.Now().Add(logWait)
 	for {
 		links, idx, err := c.ChainIndexed(ctx, householdID, 0)
 		if err != nil {
@@ -138,16 +137,16 @@ func VerifiedChainSince(ctx context.Context, c *client.Client, householdID strin
 			}
 			continue
 		}
-		if err := ProveHead(ctx, o.log, st, ix); err != nil {
+		if err := proveHead(ctx, o.log, st, ix); err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
 }
 
-// ProveHead proves that the head of st is the entry at index of the log,
+// proveHead proves that the head of st is the entry at index of the log,
 // in a checkpoint newer than or equal to the last one log verified.
-func ProveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index int64) error {
+func proveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index int64) error {
 	if _, err := log.Update(ctx); err != nil && !errors.Is(err, tlog.ErrOlder) {
 		return fmt.Errorf("the transparency log does not verify: %w", err)
 	}
