@@ -18,7 +18,8 @@ function csrf(): string {
   return localStorage.getItem(csrfKey) ?? '';
 }
 
-async function request(method: string, path: string, body?: BodyInit | null, headers: Record<string, string> = {}): Promise<Response> {
+/** request sends one API request and returns its response; a failure or a non-2xx status is an ApiError. */
+export async function request(method: string, path: string, body?: BodyInit | null, headers: Record<string, string> = {}): Promise<Response> {
   const h: Record<string, string> = { ...headers };
   if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = csrf();
   let res: Response;

@@ -17,7 +17,7 @@
 // the file key of an object whose signed times are outside the range, put
 // the listing's times in the manifest, or log a file key.
 
-import { api, ApiError, b64 } from '../api';
+import { api, ApiError, b64, request } from '../api';
 import { equal, sha256 } from '../crypto/bytes';
 import { parseDeviceString } from '../crypto/devicekeys';
 import { EnvelopeError, FOOTER_SIZE, openRandomAccess, openWithFileKey, parseHeader, unwrapFileKey, wrapFileKey, type Header } from '../crypto/envelope';
@@ -84,22 +84,7 @@ const enc = encodeURIComponent;
 
 /** fetchRange fetches a byte range of an object (all of it when range is null) and its total size. */
 async function fetchRange(path: string, range: string | null): Promise<{ bytes: Uint8Array; size: number }> {
-  let res: Response;
-  try {
-    res = await fetch(path, { headers: range ? { Range: range } : {}, credentials: 'same-origin', cache: 'no-store' });
-  } catch (e) {
-    throw new ApiError(0, `the Vigil service cannot be reached (${(e as Error).message}); check your connection`);
-  }
-  if (!res.ok) {
-    let msg = `${res.status} ${res.statusText}`;
-    try {
-      const j = await res.json();
-      if (j && typeof j.error === 'string') msg = j.error;
-    } catch {
-      /* not JSON */
-    }
-    throw new ApiError(res.status, msg);
-  }
+  const res = await request('GET', path, null, range ? { Range: range } : {});
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (res.status !== 206) return { bytes, size: bytes.length };
   const m = /^bytes \d+-\d+\/(\d+)$/.exec(res.headers.get('Content-Range') ?? '');
