@@ -128,7 +128,6 @@ func (MemberRemoveParams) ActionName() string { return ActionMemberRemove }
 
 var (
 	actHouseholdRE = regexp.MustCompile(`^h[a-z2-7]{26}$`)
-	actDeviceRE    = regexp.MustCompile(`^d[a-z2-7]{26}$`)
 	actInviteRE    = regexp.MustCompile(`^[a-z2-7]{26}$`)
 	actAccountRE   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
@@ -544,7 +543,7 @@ func ParseSigned(b []byte) (Signed, error) {
 	if err := strictDecode(b, &w); err != nil {
 		return Signed{}, actMalformed("expected {\"device\",\"body\",\"sig\"}: %v", err)
 	}
-	if !actDeviceRE.MatchString(w.Device) {
+	if !deviceIDRE.MatchString(w.Device) {
 		return Signed{}, actMalformed("device %q is not a device ID", w.Device)
 	}
 	body, err := base64.RawURLEncoding.Strict().DecodeString(w.Body)

@@ -52,6 +52,8 @@ type Problem struct {
 	Text string    `json:"text"`
 }
 
+// deviceIDRE matches a device ID (keydir.DeviceID): a hub's in a state
+// record, a signing device's in a signed action.
 var deviceIDRE = regexp.MustCompile(`^d[a-z2-7]{26}$`)
 
 // Check reports the first rule that s breaks.
