@@ -2,6 +2,8 @@
 // chain heads, sealed household records and web releases, byte for byte as
 // Go internal/history/entry.go.
 
+import { readU32 } from '../crypto/bytes';
+
 /** HistoryErrorCode: malformed bytes, a version-1 entry of a type this version does not know, or no key that opens a record. */
 export type HistoryErrorCode = 'malformed' | 'unknown-type' | 'no-key';
 
@@ -73,7 +75,7 @@ export function parseEntry(b: Uint8Array): Entry {
       return { chainHead: { tag: b.slice(2, 34), head: b.slice(34) } };
     case TYPE_RECORD: {
       if (b.length < RECORD_FIXED + GCM_TAG) throw malformed(`a household record of ${b.length} bytes is too short`);
-      const epoch = ((b[34] << 24) | (b[35] << 16) | (b[36] << 8) | b[37]) >>> 0;
+      const epoch = readU32(b, 34);
       if (epoch === 0) throw malformed('a household record sealed to epoch 0');
       return { record: { tag: b.slice(2, 34), epoch, enc: b.slice(38, 70), ct: b.slice(70), aad: b.slice(0, 38) } };
     }

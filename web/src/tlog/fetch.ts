@@ -3,6 +3,7 @@
 // tile: read the full tile and truncate it). Nothing fetched is trusted
 // here; LogClient verifies it.
 
+import { concat } from '../crypto/bytes';
 import { TlogError } from './errors';
 import { HASH_SIZE } from './merkle';
 import { noteText } from './note';
@@ -58,13 +59,7 @@ async function get(url: string, limit: number, noStore: boolean): Promise<Uint8A
     if (e instanceof TlogError) throw e;
     throw new TlogError('unavailable', `tlog: GET ${url}: ${(e as Error).message}`);
   }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 /**

@@ -9,7 +9,7 @@
 // hash because it was read (a HashReader says where hashes come from; only
 // a check against a verified root makes them true).
 
-import { concat, equal } from '../crypto/bytes';
+import { equal, sha256 } from '../crypto/bytes';
 import { malformed, TlogError } from './errors';
 
 export const HASH_SIZE = 32;
@@ -25,18 +25,14 @@ export interface HashReader {
   readHashes(indexes: number[]): Promise<Uint8Array[]>;
 }
 
-async function sha256(b: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', b as Uint8Array<ArrayBuffer>));
-}
-
 /** recordHash is the leaf hash of an entry: SHA-256(0x00 || entry). */
 export function recordHash(entry: Uint8Array): Promise<Uint8Array> {
-  return sha256(concat(new Uint8Array([0]), entry));
+  return sha256(new Uint8Array([0]), entry);
 }
 
 /** nodeHash is the hash of an inner node: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Promise<Uint8Array> {
-  return sha256(concat(new Uint8Array([1]), left, right));
+  return sha256(new Uint8Array([1]), left, right);
 }
 
 // Shifts on numbers beyond 32 bits.

@@ -6,7 +6,7 @@
 // a signature it did not verify, or accept a note with a bad signature by
 // a key it knows.
 
-import { concat, fromUtf8, sha256, utf8 } from '../crypto/bytes';
+import { concat, fromUtf8, readU32, sha256, utf8 } from '../crypto/bytes';
 import { ed25519Verify } from '../crypto/keys';
 import { malformed, TlogError } from './errors';
 
@@ -50,8 +50,7 @@ export function b64(b: Uint8Array): string {
 }
 
 async function keyHash(name: string, typeAndKey: Uint8Array): Promise<number> {
-  const h = await sha256(utf8(name), utf8('\n'), typeAndKey);
-  return ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+  return readU32(await sha256(utf8(name), utf8('\n'), typeAndKey), 0);
 }
 
 /**
@@ -127,7 +126,7 @@ export async function openNote(msg: string, known: Verifier[]): Promise<OpenedNo
     const sig = strictB64(b);
     if (!sig || !validName(name) || b === '' || sig.length < 5) throw malformed('note: a malformed signature line');
     if (++count > 100) throw malformed('note: more than 100 signatures');
-    const hash = ((sig[0] << 24) | (sig[1] << 16) | (sig[2] << 8) | sig[3]) >>> 0;
+    const hash = readU32(sig, 0);
     const v = known.find((k) => k.name === name && k.keyHash === hash);
     if (!v || seen.has(v)) continue;
     seen.add(v);

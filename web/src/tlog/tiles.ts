@@ -6,7 +6,7 @@
 // never: return a hash from a tile that was not verified against the
 // root of the tree it is read for.
 
-import { equal } from '../crypto/bytes';
+import { equal, readU16 } from '../crypto/bytes';
 import { malformed } from './errors';
 import { HASH_SIZE, nodeHash, shl, shr, splitStoredHashIndex, storedHashIndex, type HashReader } from './merkle';
 
@@ -105,7 +105,7 @@ export function parseEntryBundle(bundle: Uint8Array, count: number): Uint8Array[
   let off = 0;
   while (out.length < count) {
     if (bundle.length - off < 2) throw malformed(`entry bundle: entry ${out.length}: ${bundle.length - off} bytes left, too few for a length`);
-    const n = (bundle[off] << 8) | bundle[off + 1];
+    const n = readU16(bundle, off);
     if (bundle.length - off - 2 < n) throw malformed(`entry bundle: entry ${out.length} of ${n} bytes with ${bundle.length - off - 2} left`);
     if (n === 0) throw malformed(`entry bundle: entry ${out.length} is empty`);
     out.push(bundle.slice(off + 2, off + 2 + n));
@@ -128,7 +128,7 @@ export function truncateTile(t: Tile, full: Uint8Array): Uint8Array {
   let off = 0;
   for (let i = 0; i < t.W; i++) {
     if (full.length - off < 2) throw malformed(`entry bundle: entry ${i}: too few bytes for a length`);
-    const n = (full[off] << 8) | full[off + 1];
+    const n = readU16(full, off);
     if (n === 0 || full.length - off - 2 < n) throw malformed(`entry bundle: entry ${i} is empty or truncated`);
     off += 2 + n;
   }
