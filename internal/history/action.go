@@ -429,58 +429,33 @@ func ParseAction(body []byte) (Action, error) {
 	return a, nil
 }
 
-// params decodes a's parameters as the action name.
-func (a Action) params(name string) (Params, error) {
-	if a.Action != name {
-		return nil, actMalformed("action is %q, not %q", a.Action, name)
+// paramsAs decodes a's parameters as those of P's action.
+func paramsAs[P Params](a Action) (P, error) {
+	var zero P
+	if a.Action != zero.ActionName() {
+		return zero, actMalformed("action is %q, not %q", a.Action, zero.ActionName())
 	}
-	return decodeParams(name, a.Params)
+	p, err := decodeParams(a.Action, a.Params)
+	if err != nil {
+		return zero, err
+	}
+	return p.(P), nil
 }
 
 // Settings returns the parameters of a settings.set action.
-func (a Action) Settings() (SettingsParams, error) {
-	p, err := a.params(ActionSettingsSet)
-	if err != nil {
-		return SettingsParams{}, err
-	}
-	return p.(SettingsParams), nil
-}
+func (a Action) Settings() (SettingsParams, error) { return paramsAs[SettingsParams](a) }
 
 // Invite returns the parameters of an invite.create action.
-func (a Action) Invite() (InviteParams, error) {
-	p, err := a.params(ActionInviteCreate)
-	if err != nil {
-		return InviteParams{}, err
-	}
-	return p.(InviteParams), nil
-}
+func (a Action) Invite() (InviteParams, error) { return paramsAs[InviteParams](a) }
 
 // InviteDelete returns the parameters of an invite.delete action.
-func (a Action) InviteDelete() (InviteDeleteParams, error) {
-	p, err := a.params(ActionInviteDelete)
-	if err != nil {
-		return InviteDeleteParams{}, err
-	}
-	return p.(InviteDeleteParams), nil
-}
+func (a Action) InviteDelete() (InviteDeleteParams, error) { return paramsAs[InviteDeleteParams](a) }
 
 // MemberAdd returns the parameters of a member.add action.
-func (a Action) MemberAdd() (MemberAddParams, error) {
-	p, err := a.params(ActionMemberAdd)
-	if err != nil {
-		return MemberAddParams{}, err
-	}
-	return p.(MemberAddParams), nil
-}
+func (a Action) MemberAdd() (MemberAddParams, error) { return paramsAs[MemberAddParams](a) }
 
 // MemberRemove returns the parameters of a member.remove action.
-func (a Action) MemberRemove() (MemberRemoveParams, error) {
-	p, err := a.params(ActionMemberRemove)
-	if err != nil {
-		return MemberRemoveParams{}, err
-	}
-	return p.(MemberRemoveParams), nil
-}
+func (a Action) MemberRemove() (MemberRemoveParams, error) { return paramsAs[MemberRemoveParams](a) }
 
 // Signed is a signed action as a device sends it and as history records
 // keep it. Its JSON is {"device","body","sig"} with body and sig in
