@@ -130,16 +130,27 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("cloud serving", "url", url, "data", cfg.Data)
+	ready(url)
+	if err := serveHTTP(ctx, hs, ln, cfg.TLSCert, cfg.TLSKey); err != nil {
+		return err
+	}
+	log.Info("cloud stopped")
+	return nil
+}
+
+// serveHTTP serves hs on ln (TLS with certFile and keyFile when certFile is
+// set) until serving fails or ctx is done, then shuts hs down, giving the
+// requests under way 10 seconds to finish.
+func serveHTTP(ctx context.Context, hs *http.Server, ln net.Listener, certFile, keyFile string) error {
 	errc := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		if certFile != "" {
+			errc <- hs.ServeTLS(ln, certFile, keyFile)
 		} else {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	log.Info("cloud serving", "url", url, "data", cfg.Data)
-	ready(url)
 	select {
 	case err := <-errc:
 		return err
@@ -150,6 +161,5 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	log.Info("cloud stopped")
 	return nil
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -82,21 +80,12 @@ func runWitness(e env) error {
 	hs := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	// The vkey and URL on stdout let scripts configure logs and find a
 	// witness started on port 0.
 	fmt.Fprintln(e.stdout, w.VerifierKey())
 	fmt.Fprintln(e.stdout, url)
 	log.Info("witness serving", "url", url, "vkey", w.VerifierKey(), "logs", len(cfgLogs))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := serveHTTP(ctx, hs, ln, "", ""); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {
