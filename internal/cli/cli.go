@@ -128,6 +128,24 @@ func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
 	return nil
 }
 
+// parseArgs is parse for flags that may stand before, between or after
+// the positional arguments (vigil release show FILE --release-key K,
+// vigil household invite EMAIL --role admin).
+func parseArgs(fs *flag.FlagSet, args []string, maxArgs int) error {
+	var pos []string
+	for {
+		if err := parse(fs, args, len(args)); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return parse(fs, append([]string{"--"}, pos...), maxArgs)
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 

@@ -340,17 +340,10 @@ func householdPairHub(e env, args []string) error {
 	fs := newFlags(e, "household pair-hub", "CODE [--household ID] [--profile DIR]")
 	hhID := fs.String("household", "", "household to add the hub to (default: the only one this device knows)")
 	dir := profileFlag(fs)
-	// Accept the code before or after the flags.
-	var code string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		code, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if code == "" {
-		code = fs.Arg(0)
-	}
+	code := fs.Arg(0)
 	if code == "" {
 		return fmt.Errorf("%w: the pairing CODE shown by 'vigil hub pair' is required", ErrUsage)
 	}
@@ -420,16 +413,10 @@ func householdAddDevice(e env, args []string) error {
 	role := fs.String("role", keydir.RoleMember, "member or admin")
 	hhID := fs.String("household", "", "household (default: the only one this device knows)")
 	dir := profileFlag(fs)
-	var dev string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dev, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if dev == "" {
-		dev = fs.Arg(0)
-	}
+	dev := fs.Arg(0)
 	if dev == "" || *name == "" {
 		return fmt.Errorf("%w: the DEVICE identity (from 'vigil device id' on it) and --name are required", ErrUsage)
 	}
@@ -478,16 +465,10 @@ func householdJoin(e env, args []string) error {
 	fs := newFlags(e, "household join", "ID --genesis HEX [--profile DIR]")
 	genesis := fs.String("genesis", "", "the household's genesis hash, as 'vigil household list' shows it on an admin's device")
 	dir := profileFlag(fs)
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if id == "" {
-		id = fs.Arg(0)
-	}
+	id := fs.Arg(0)
 	if id == "" || *genesis == "" {
 		return fmt.Errorf("%w: the household ID and --genesis are required", ErrUsage)
 	}
@@ -530,16 +511,10 @@ func householdInvite(e env, args []string) error {
 	role := fs.String("role", "member", "member or admin (admins can invite and change the chain)")
 	hhID := fs.String("household", "", "household (default: the only one this device knows)")
 	dir := profileFlag(fs)
-	var email string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		email, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if email == "" {
-		email = fs.Arg(0)
-	}
+	email := fs.Arg(0)
 	if email == "" {
 		return fmt.Errorf("%w: the EMAIL of the person's account is required", ErrUsage)
 	}

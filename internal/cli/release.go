@@ -3,7 +3,6 @@ package cli
 import (
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -114,7 +113,7 @@ func runReleaseShow(e env, args []string) error {
 	fs := newFlags(e, "release show", "FILE [--release-key KEY ...]")
 	var keys stringList
 	fs.Var(&keys, "release-key", "a trusted release public key `KEY` (base64); repeatable: says whether the release is signed by one")
-	if err := parseWithArg(fs, args); err != nil {
+	if err := parseArgs(fs, args, 1); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -151,35 +150,6 @@ func printAssets(e env, m release.Manifest) {
 	for _, a := range m.Assets {
 		fmt.Fprintf(e.stdout, "  %s  %s\n", a.SRI(), a.Path)
 	}
-}
-
-// parseWithArg parses flags that may come before or after one positional
-// argument (vigil release show FILE --release-key K).
-func parseWithArg(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	rest := args
-	for {
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		left := fs.Args()
-		if len(left) == 0 {
-			break
-		}
-		pos = append(pos, left[0])
-		rest = left[1:]
-	}
-	return parseFlags(fs, append([]string{"--"}, pos...))
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	return nil
 }
 
 // parseReleaseKeys reads --release-key values.

@@ -105,7 +105,7 @@ func runVerifyWeb(e env, args []string) error {
 	fl.Var(&keys, "release-key", "a trusted release public key `KEY` (base64, as 'vigil release key' prints it); repeatable")
 	lf := addLogFlags(fl)
 	stateFile := fl.String("state", "", "remember the verified checkpoint (and the log policy) in `FILE`: the next run must see a log that extends it")
-	if err := parseWithArg(fl, args); err != nil {
+	if err := parseArgs(fl, args, 1); err != nil {
 		return err
 	}
 	if fl.NArg() != 1 {
