@@ -9,6 +9,11 @@
 // signature or signer it has not checked, or throw anything but
 // ReleaseError.
 
+import { concat, fromUtf8, sha256, utf8 } from '../src/crypto/bytes';
+import { ed25519Verify } from '../src/crypto/keys';
+import { MAX_ENTRY_SIZE, parseEntry, RELEASE_FIXED } from '../src/history/entry';
+import { b64, strictB64 } from '../src/tlog/note';
+
 export type ReleaseErrorCode = 'malformed' | 'signature' | 'untrusted';
 
 export class ReleaseError extends Error {
@@ -35,30 +40,13 @@ export interface Manifest {
 
 export const INDEX_PATH = '/index.html';
 export const ASSETS_PREFIX = '/assets/';
-const MAX_ENTRY = 65535;
-const FIXED = 2 + 32 + 64;
 const CONTEXT = 'vigil/release/v1/manifest';
 
 const bad = (m: string) => new ReleaseError('malformed', `release: malformed: ${m}`);
 
-export function b64(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s);
-}
-
-/** unb64 decodes standard padded base64 strictly (null for anything else). */
-export function unb64(s: string): Uint8Array | null {
-  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)) return null;
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return b64(out) === s ? out : null;
-}
-
 /** sri returns the SHA-256 of b in Subresource Integrity form. */
 export async function sri(b: Uint8Array): Promise<string> {
-  return 'sha256-' + b64(new Uint8Array(await crypto.subtle.digest('SHA-256', b.slice())));
+  return 'sha256-' + b64(await sha256(b));
 }
 
 /** validPath is Go release.ValidPath: /index.html or /assets/ and safe segments, at most 256 bytes. */
@@ -88,11 +76,11 @@ export function servedAs(urlPath: string): string {
 
 /** parseManifest reads a manifest in canonical form (Go release.ParseManifest). */
 export function parseManifest(bytes: Uint8Array): Manifest {
-  if (bytes.length > MAX_ENTRY - FIXED) throw bad(`a manifest of ${bytes.length} bytes is over the limit`);
+  if (bytes.length > MAX_ENTRY_SIZE - RELEASE_FIXED) throw bad(`a manifest of ${bytes.length} bytes is over the limit`);
   let text: string;
   let v: unknown;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = fromUtf8(bytes);
     v = JSON.parse(text);
   } catch (e) {
     throw bad(`manifest: ${(e as Error).message}`);
@@ -111,8 +99,8 @@ export function parseManifest(bytes: Uint8Array): Manifest {
     const x = a as Record<string, unknown>;
     if (typeof x !== 'object' || x === null || typeof x.path !== 'string' || typeof x.sha256 !== 'string') throw bad('a file without path or sha256');
     if (!validPath(x.path)) throw bad(`path ${JSON.stringify(x.path)}`);
-    const sum = unb64(x.sha256);
-    if (!sum || sum.length !== 32) throw bad(`file ${x.path}: sha256 is not the base64 of 32 bytes`);
+    const sum = strictB64(x.sha256);
+    if (!sum || sum.length !== 32 || b64(sum) !== x.sha256) throw bad(`file ${x.path}: sha256 is not the base64 of 32 bytes`);
     if (out.length > 0 && !(out[out.length - 1].path < x.path)) throw bad(`files must be sorted by path without duplicates (${out[out.length - 1].path} before ${x.path})`);
     index ||= x.path === INDEX_PATH;
     out.push({ path: x.path, sha256: 'sha256-' + x.sha256 });
@@ -139,27 +127,19 @@ export interface Signed {
   manifest: Manifest;
 }
 
-/** parseRelease reads a signed release (a log entry): layout, signature by its own key, manifest. */
+/** parseRelease reads a signed release (a log entry): layout (history/entry.ts), signature by its own key, manifest. */
 export async function parseRelease(entry: Uint8Array): Promise<Signed> {
-  if (entry.length < 2 || entry.length > MAX_ENTRY) throw bad(`an entry of ${entry.length} bytes`);
-  if (entry[0] !== 1) throw bad(`entry version ${entry[0]}`);
-  if (entry[1] !== 3) throw bad(`entry type ${entry[1]} is not a web release`);
-  if (entry.length <= FIXED) throw bad('a release without a manifest');
-  const key = entry.slice(2, 34);
-  const sig = entry.slice(34, FIXED);
-  const manifest = entry.slice(FIXED);
-  const msg = new Uint8Array(CONTEXT.length + 1 + manifest.length);
-  msg.set(new TextEncoder().encode(CONTEXT));
-  msg.set(manifest, CONTEXT.length + 1);
-  let ok = false;
+  let r;
   try {
-    const k = await crypto.subtle.importKey('raw', key, { name: 'Ed25519' }, false, ['verify']);
-    ok = await crypto.subtle.verify({ name: 'Ed25519' }, k, sig, msg);
-  } catch {
-    ok = false;
+    r = parseEntry(entry).release;
+  } catch (e) {
+    throw bad((e as Error).message);
   }
-  if (!ok) throw new ReleaseError('signature', `release: the signature does not verify (key ${b64(key)})`);
-  return { key: b64(key), manifest: parseManifest(manifest) };
+  if (!r) throw bad('the log entry is not a web release');
+  if (!(await ed25519Verify(r.key, concat(utf8(CONTEXT), new Uint8Array([0]), r.manifest), r.sig))) {
+    throw new ReleaseError('signature', `release: the signature does not verify (key ${b64(r.key)})`);
+  }
+  return { key: b64(r.key), manifest: parseManifest(r.manifest) };
 }
 
 /** openRelease is parseRelease for a release signed by one of the trusted keys (base64). */

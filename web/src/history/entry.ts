@@ -31,7 +31,8 @@ const CHAIN_HEAD_SIZE = 2 + TAG_SIZE + 32;
 /** RECORD_FIXED is the size of a record entry before its ciphertext. */
 export const RECORD_FIXED = 2 + TAG_SIZE + 4 + 32;
 const GCM_TAG = 16;
-const RELEASE_FIXED = 2 + 32 + 64;
+/** RELEASE_FIXED is the size of a release entry before its manifest. */
+export const RELEASE_FIXED = 2 + 32 + 64;
 
 export interface ChainHead {
   tag: Uint8Array;
