@@ -36,9 +36,9 @@ type Witness interface {
 	AddCheckpoint(ctx context.Context, oldSize int64, proof tlog.TreeProof, checkpoint []byte) ([]byte, error)
 }
 
-// DefaultWitnessTimeout is how long the log waits for a witness unless
+// defaultWitnessTimeout is how long the log waits for a witness unless
 // Config.WitnessTimeout says otherwise.
-const DefaultWitnessTimeout = 5 * time.Second
+const defaultWitnessTimeout = 5 * time.Second
 
 // Config configures a Log.
 type Config struct {
@@ -122,7 +122,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		seen[w.Name()] = true
 	}
 	if cfg.WitnessTimeout <= 0 {
-		cfg.WitnessTimeout = DefaultWitnessTimeout
+		cfg.WitnessTimeout = defaultWitnessTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
