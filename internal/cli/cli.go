@@ -43,7 +43,7 @@ func commands() map[string]command {
 		"cloud":      {"run the cloud service (vigil cloud --config FILE)", runCloud},
 		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
 		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
-		"household":  {"create a household, list them, pair a hub, add a device (household create|list|pair-hub|add-device)", runHousehold},
+		"household":  {"create a household, list them, pair a hub, add a device, join, invite (household create|list|pair-hub|add-device|join|invite)", runHousehold},
 		"device":     {"show this device's public identity for an admin to add (device id)", runDevice},
 		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit},
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
@@ -126,6 +126,37 @@ func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
 		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(maxArgs))
 	}
 	return nil
+}
+
+// subcommand is one subcommand of a command that has several.
+type subcommand struct {
+	name string
+	run  func(e env, args []string) error
+}
+
+// runSubcommand runs the subcommand of 'vigil name' that e.args starts
+// with. Without one, or with -h, it prints the command's synopsis.
+func runSubcommand(e env, name, synopsis string, subs []subcommand) error {
+	names := make([]string, len(subs))
+	for i, sub := range subs {
+		names[i] = sub.name
+	}
+	list := "vigil " + name + " " + strings.Join(names, "|")
+	if len(e.args) == 0 {
+		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n", name, synopsis)
+		return fmt.Errorf("%w: %s", ErrUsage, list)
+	}
+	switch e.args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n", name, synopsis)
+		return nil
+	}
+	for _, sub := range subs {
+		if sub.name == e.args[0] {
+			return sub.run(e, e.args[1:])
+		}
+	}
+	return fmt.Errorf("%w: unknown subcommand %q (%s)", ErrUsage, e.args[0], list)
 }
 
 // parseArgs is parse for flags that may stand before, between or after

@@ -248,26 +248,20 @@ func runLogin(e env) error {
 	return nil
 }
 
+const householdSynopsis = `create --name NAME [--device-name NAME]
+       vigil household list
+       vigil household pair-hub CODE [--household ID]
+       vigil household add-device DEVICE --name NAME [--role member|admin] [--household ID]
+       vigil household join ID --genesis HEX
+       vigil household invite EMAIL [--role member|admin] [--household ID]
+
+Each takes --profile DIR: this device's profile (keys, session, pinned
+households).`
+
 func runHousehold(e env) error {
-	if len(e.args) == 0 {
-		return fmt.Errorf("%w: household needs a subcommand: create | list | pair-hub CODE | add-device DEVICE", ErrUsage)
-	}
-	sub, rest := e.args[0], e.args[1:]
-	switch sub {
-	case "create":
-		return householdCreate(e, rest)
-	case "list":
-		return householdList(e, rest)
-	case "pair-hub":
-		return householdPairHub(e, rest)
-	case "add-device":
-		return householdAddDevice(e, rest)
-	case "join":
-		return householdJoin(e, rest)
-	case "invite":
-		return householdInvite(e, rest)
-	}
-	return fmt.Errorf("%w: unknown household subcommand %q (create, list, pair-hub, add-device)", ErrUsage, sub)
+	return runSubcommand(e, "household", householdSynopsis, []subcommand{
+		{"create", householdCreate}, {"list", householdList}, {"pair-hub", householdPairHub},
+		{"add-device", householdAddDevice}, {"join", householdJoin}, {"invite", householdInvite}})
 }
 
 func householdCreate(e env, args []string) error {

@@ -23,23 +23,8 @@ the list; give the .vrel file to the cloud (web_release in its config),
 which appends it to the transparency log. 'show' prints a signed release.`
 
 func runRelease(e env) error {
-	if len(e.args) == 0 {
-		fmt.Fprintf(e.stderr, "Usage: vigil release %s\n", releaseSynopsis)
-		return fmt.Errorf("%w: vigil release key|sign|show", ErrUsage)
-	}
-	sub, args := e.args[0], e.args[1:]
-	switch sub {
-	case "key":
-		return runReleaseKey(e, args)
-	case "sign":
-		return runReleaseSign(e, args)
-	case "show":
-		return runReleaseShow(e, args)
-	case "-h", "--help", "help":
-		fmt.Fprintf(e.stderr, "Usage: vigil release %s\n", releaseSynopsis)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown subcommand %q (vigil release key|sign|show)", ErrUsage, sub)
+	return runSubcommand(e, "release", releaseSynopsis, []subcommand{
+		{"key", runReleaseKey}, {"sign", runReleaseSign}, {"show", runReleaseShow}})
 }
 
 func runReleaseKey(e env, args []string) error {

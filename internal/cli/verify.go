@@ -37,20 +37,7 @@ Chromium extension that lets the origins run only logged code, into DIR
 (load it at chrome://extensions, Developer mode, "Load unpacked").`
 
 func runVerify(e env) error {
-	if len(e.args) == 0 {
-		fmt.Fprintf(e.stderr, "Usage: vigil verify %s\n", verifySynopsis)
-		return fmt.Errorf("%w: vigil verify web|extension", ErrUsage)
-	}
-	switch e.args[0] {
-	case "web":
-		return runVerifyWeb(e, e.args[1:])
-	case "extension":
-		return runVerifyExtension(e, e.args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintf(e.stderr, "Usage: vigil verify %s\n", verifySynopsis)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown subcommand %q (vigil verify web|extension)", ErrUsage, e.args[0])
+	return runSubcommand(e, "verify", verifySynopsis, []subcommand{{"web", runVerifyWeb}, {"extension", runVerifyExtension}})
 }
 
 // logFlags are the flags that pin a transparency log.
