@@ -24,8 +24,6 @@ export interface HistoryView {
   /** findings of the audit and of the older window. */
   findings: Finding[];
   ok: boolean;
-  /** names maps account and device IDs to what people recognise (e-mail, device name). */
-  names: Map<string, string>;
   /** more: there are older records than those shown (olderRecords fetches them). */
   more: boolean;
   source: Source;
@@ -96,7 +94,7 @@ export async function verifyHistory(hh: string, opts: { window?: number; sinceMs
     anchorHash = oldest.prev;
   }
   return {
-    household: hh, report, records, findings, ok: reportOK({ findings }), names: await names(hh, report), more: anchorN >= 1, source,
+    household: hh, report, records, findings, ok: reportOK({ findings }), more: anchorN >= 1, source,
   };
 }
 
@@ -106,17 +104,5 @@ export async function olderRecords(view: HistoryView, count = 100): Promise<{ re
   if (!oldest || oldest.n <= 1) return { records: [], findings: [] };
   const r = view.report;
   return verifiedBefore({ source: view.source, tagKey: r.tagKey, identities: r.identities, chain: r.chain, household: view.household }, oldest.n - 1, oldest.prev, Math.max(1, oldest.n - count));
-}
-
-async function names(hh: string, r: Report): Promise<Map<string, string>> {
-  const m = new Map<string, string>();
-  try {
-    const ms = await api<{ members: { account_id: string; email: string }[] }>('GET', `/v1/households/${encodeURIComponent(hh)}/members`);
-    for (const a of ms.members ?? []) m.set(a.account_id, a.email);
-  } catch {
-    /* names are a convenience */
-  }
-  for (const d of r.chain.devices) m.set(d.id, d.name);
-  return m;
 }
 

@@ -8,6 +8,7 @@
 // Must never: show a record that was not verified, or "verified" while
 // the audit found something severe.
 
+import { api } from '../api';
 import { hex } from '../crypto/bytes';
 import { olderRecords, verifyHistory, type HistoryView } from '../history/verify';
 import type { Verified } from '../history/audit';
@@ -54,9 +55,26 @@ const DID: Record<string, string> = {
 
 export const didWhat = (action: string): string => DID[action] ?? action;
 
+/**
+ * names maps the household's account and device IDs to what people
+ * recognise (e-mail, device name); the accounts are a convenience, left
+ * out when they cannot be read.
+ */
+async function names(v: HistoryView): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  try {
+    const ms = await api<{ members: { account_id: string; email: string }[] }>('GET', `/v1/households/${encodeURIComponent(v.household)}/members`);
+    for (const a of ms.members ?? []) m.set(a.account_id, a.email);
+  } catch {
+    /* names are a convenience */
+  }
+  for (const d of v.report.chain.devices) m.set(d.id, d.name);
+  return m;
+}
+
 /** who names a record's actor as people know it. */
-export function who(v: HistoryView, r: Verified): string {
-  const name = v.names.get(r.actor.id);
+export function who(v: HistoryView, names: Map<string, string>, r: Verified): string {
+  const name = names.get(r.actor.id);
   const gone = v.report.chain.removedDevice(r.actor.id);
   switch (r.actor.kind) {
     case 'account':
@@ -88,13 +106,13 @@ function signedBy(r: Verified): HTMLElement | string {
   return h('span', { class: 'ok signed-by', 'data-device': r.signer.device }, `signed by admin device “${r.signer.name}”${r.signer.removed ? ' (removed since)' : ''}`);
 }
 
-function recordRow(v: HistoryView, r: Verified): HTMLElement {
+function recordRow(v: HistoryView, names: Map<string, string>, r: Verified): HTMLElement {
   return h(
     'tr',
     { class: 'record', 'data-n': r.n, 'data-action': r.action, 'data-count': r.count, 'data-actor': r.actor.id, 'data-signed': r.signer ? r.signer.device : '' },
     h('td', { class: 'muted' }, String(r.n)),
     h('td', {}, when(r.timeMs)),
-    h('td', { class: 'record-who' }, who(v, r)),
+    h('td', { class: 'record-who' }, who(v, names, r)),
     h('td', { class: 'record-did' }, didWhat(r.action)),
     h('td', { class: 'mono wrap' }, r.object ?? ''),
     h('td', {}, times(r)),
@@ -153,8 +171,8 @@ route('/h/:hh/history', async (root, { hh }) => {
     mount(status, h('h2', {}, 'Verification'), h('p', { class: 'error', role: 'alert' }, 'The history could not be verified: ', showError(h('span'), e)));
     return;
   }
-  const policy = await pinnedPolicy();
-  const tbody = h('tbody', {}, ...v.records.map((r) => recordRow(v, r)));
+  const [policy, known] = await Promise.all([pinnedPolicy(), names(v)]);
+  const tbody = h('tbody', {}, ...v.records.map((r) => recordRow(v, known, r)));
   const more = h('button', { class: 'secondary', id: 'history-older' }, 'Show older records');
   more.hidden = !v.more;
   more.addEventListener('click', async () => {
@@ -162,7 +180,7 @@ route('/h/:hh/history', async (root, { hh }) => {
     try {
       const o = await olderRecords(v, 100);
       v.records.push(...o.records);
-      for (const r of o.records) tbody.append(recordRow(v, r));
+      for (const r of o.records) tbody.append(recordRow(v, known, r));
       if (o.findings.length) showError(err, new Error(o.findings.map((f) => f.what).join('; ')));
       more.hidden = o.records.length === 0 || v.records[v.records.length - 1].n <= 1;
     } catch (e) {
