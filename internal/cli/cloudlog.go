@@ -48,7 +48,7 @@ func openCloudLog(ctx context.Context, cfg *cloud.Config, public string, blobs b
 	if cfg.LogOrigin != "" && cfg.LogOrigin != signer.Name() {
 		return nil, fmt.Errorf("log_origin is %q but the log key %s is for %q: a log's name never changes (hint: remove log_origin, or start a new log with a new key file)", cfg.LogOrigin, keyFile, signer.Name())
 	}
-	vkey, err := verifierKey(skey)
+	vkey, err := tlog.VerifierKey(skey)
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +99,4 @@ func loadOrCreateLogKey(path, origin, public string, log *slog.Logger) (string, 
 	}
 	log.Info("made the transparency log's signing key", "file", path, "origin", origin, "key", vkey)
 	return skey, nil
-}
-
-// verifierKey returns the note verifier key of a note signer key
-// ("PRIVATE+KEY+name+hash+key" -> "name+hash+key" of the public key).
-func verifierKey(skey string) (string, error) {
-	return tlog.VerifierKey(skey)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,13 +51,5 @@ func builtinLogPolicy() (history.LogPolicy, bool, error) {
 // samePolicy reports whether two log policies name the same log and
 // witnesses with the same quorum.
 func samePolicy(a, b history.LogPolicy) bool {
-	if a.Key != b.Key || a.Quorum != b.Quorum || len(a.Witnesses) != len(b.Witnesses) {
-		return false
-	}
-	for i := range a.Witnesses {
-		if a.Witnesses[i] != b.Witnesses[i] {
-			return false
-		}
-	}
-	return true
+	return a.Key == b.Key && a.Quorum == b.Quorum && slices.Equal(a.Witnesses, b.Witnesses)
 }
