@@ -8,7 +8,7 @@
 
 import { fromUtf8, hex, sha256, utf8, equal } from '../crypto/bytes';
 import { hpkeOpen } from '../crypto/hpke';
-import { HistoryError, malformed as malformedEntry, parseEntry } from './entry';
+import { HistoryError, malformed, parseEntry } from './entry';
 import type { TagKey } from './keys';
 
 export const MAX_RECORD_SIZE = 16384;
@@ -37,8 +37,6 @@ export interface HistoryRecord {
   /** signed is the signed household action ({"device","body","sig"}) that authorised a change. */
   signed?: Record<string, unknown>;
 }
-
-const malformed = (m: string) => new HistoryError('malformed', `history: malformed log entry: ${m}`);
 
 /** entryHash is what the next record's prev holds: SHA-256 of the entry, hex. */
 export async function entryHash(entry: Uint8Array): Promise<string> {
@@ -144,7 +142,7 @@ export function parseRecord(b: Uint8Array): HistoryRecord {
  */
 export async function openRecord(entry: Uint8Array, tk: TagKey, identities: CryptoKey[], current = identities.length): Promise<HistoryRecord> {
   const e = parseEntry(entry);
-  if (!e.record) throw malformedEntry('not a household record');
+  if (!e.record) throw malformed('not a household record');
   const sr = e.record;
   // The epoch's own key first, then the others.
   const order = [...identities];
