@@ -32,25 +32,29 @@ export function formatNs(ns: bigint): string {
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * parseRFC3339Ns reads an RFC 3339 time (as Go's time.RFC3339Nano writes
- * it) to nanoseconds since the epoch; it throws on anything else.
+ * parseRFC3339Ns reads an RFC 3339 time as Go's encoding/json does
+ * (time.RFC3339Nano, years 0 to 9999, zone offsets up to 23:59) to
+ * nanoseconds since the epoch; it throws on anything else.
  */
 export function parseRFC3339Ns(s: string): bigint {
   const m = typeof s === 'string' && s.length <= 64 ? RFC3339.exec(s) : null;
   if (!m) throw new Error(`${String(s).slice(0, 40)} is not an RFC 3339 time`);
   const [y, mo, d, hh, mi, ss] = m.slice(1, 7).map(Number);
-  const ms = Date.UTC(y, mo - 1, d, hh, mi, ss);
-  const back = new Date(ms);
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || hh > 23 || mi > 59 || ss > 59) {
-    throw new Error(`${s} is not a valid time`);
-  }
+  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1] || hh > 23 || mi > 59 || ss > 59) throw new Error(`${s} is not a valid time`);
   let off = 0;
   if (m[8] !== 'Z') {
-    const sign = m[8][0] === '-' ? -1 : 1;
-    off = sign * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) * 60_000;
+    const oh = Number(m[8].slice(1, 3));
+    const om = Number(m[8].slice(4, 6));
+    if (oh > 23 || om > 59) throw new Error(`${s} has an invalid zone offset`);
+    off = (m[8][0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   }
+  // setUTCFullYear, not Date.UTC, which reads the years 0 to 99 as 1900 to 1999.
+  const base = new Date(0);
+  base.setUTCFullYear(y, mo - 1, d);
+  base.setUTCHours(hh, mi, ss, 0);
   const frac = BigInt((m[7] ?? '').padEnd(9, '0') || '0');
-  return msToNs(ms - off) + frac;
+  return msToNs(base.getTime() - off) + frac;
 }
 
 /** showNs is a signed time for people: RFC 3339 in UTC to the millisecond. */

@@ -7,6 +7,7 @@
 // or log a record's plaintext.
 
 import { fromUtf8, hex, sha256, utf8, equal } from '../crypto/bytes';
+import { msToNs, nsToMs, parseRFC3339Ns } from '../crypto/signedtime';
 import { hpkeOpen } from '../crypto/hpke';
 import { HistoryError, malformed, parseEntry } from './entry';
 import type { TagKey } from './keys';
@@ -43,28 +44,16 @@ export async function entryHash(entry: Uint8Array): Promise<string> {
   return hex(await sha256(entry));
 }
 
-const RFC3339 = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$/;
-
-/** parseTime reads an RFC 3339 time as Go's encoding/json does; it returns [ms, ns within the ms] or null. */
+/** parseTime reads an RFC 3339 time as Go's encoding/json does (signedtime.ts); it returns [ms, ns within the ms] or null. */
 export function parseTime(s: string): [number, number] | null {
-  const m = RFC3339.exec(s);
-  if (!m) return null;
-  const [y, mo, d, hh, mi, ss] = m.slice(1, 7).map(Number);
-  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-  if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1] || hh > 23 || mi > 59 || ss > 59) return null;
-  let off = 0;
-  if (m[8] !== 'Z') {
-    const oh = Number(m[8].slice(1, 3));
-    const om = Number(m[8].slice(4, 6));
-    if (oh > 23 || om > 59) return null;
-    off = (m[8][0] === '-' ? -1 : 1) * (oh * 60 + om) * 60000;
+  let ns: bigint;
+  try {
+    ns = parseRFC3339Ns(s);
+  } catch {
+    return null;
   }
-  const base = new Date(0);
-  base.setUTCFullYear(y, mo - 1, d);
-  base.setUTCHours(hh, mi, ss, 0);
-  const frac = (m[7] ?? '.').slice(1).padEnd(9, '0');
-  const ms = base.getTime() - off + Number(frac.slice(0, 3));
-  return [ms, Number(frac.slice(3))];
+  const ms = nsToMs(ns);
+  return [ms, Number(ns - msToNs(ms))];
 }
 
 // Go's zero time, 0001-01-01T00:00:00Z, which a record's time may not be.
