@@ -65,18 +65,30 @@ func signRaw(k *keydir.DeviceKeys, b string) history.Signed {
 	return history.Signed{Device: k.ID(), Body: []byte(b), Sig: ed25519.Sign(k.Sign, append([]byte("vigil/household/v1/action\x00"), b...))}
 }
 
-// recorder keeps what the server records (in place of the history).
+// recorder keeps what the server records (in place of the history); while
+// err is set it records nothing and returns err.
 type recorder struct {
-	st store.Store
-	mu sync.Mutex
-	as []store.Access
+	st  store.Store
+	mu  sync.Mutex
+	as  []store.Access
+	err error
 }
 
 func (r *recorder) Record(ctx context.Context, a store.Access) error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
 	r.as = append(r.as, a)
-	r.mu.Unlock()
 	return nil
+}
+
+// failWith makes the recorder fail with err (nil: record again).
+func (r *recorder) failWith(err error) {
+	r.mu.Lock()
+	r.err = err
+	r.mu.Unlock()
 }
 
 func (r *recorder) changes() []store.Access {
@@ -480,5 +492,68 @@ func TestHubSettings(t *testing.T) {
 	dev := &client.Client{BaseURL: e.url, HTTP: hub.HTTP, DeviceID: alice.keys.ID(), DeviceKey: alice.keys.Sign}
 	if _, err := dev.HubSettings(ctx); err == nil {
 		t.Error("a device that is not a hub read the hub settings")
+	}
+}
+
+// TestUnrecordedAccessDoesNotHappen: an access that cannot be recorded in
+// the household's history is refused, and a change that cannot be recorded
+// is not made (G5: nothing reaches a household's data without its record).
+// While the recorder fails, a member's reads (the object's bytes among
+// them), a hub's settings read and each signed change fail; with the
+// recorder back, none of the changes had been made.
+func TestUnrecordedAccessDoesNotHappen(t *testing.T) {
+	e, rec := newRecordingEnv(t)
+	ctx := context.Background()
+	alice := e.signUp("alice@example.com")
+	e.signUp("bob@example.com")
+	st := e.household(alice, "Home")
+	hh := st.HouseholdID
+	hub, hubKey := e.addHub(alice, st)
+	if _, _, err := hub.Upload(ctx, seal(t, hubKey, st, "front", 0, time.Unix(1_800_000_000, 0).UTC(), 5000)); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := alice.c.Objects(ctx, hh, "front", time.Time{}, time.Time{})
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("objects: %v %v", objs, err)
+	}
+	reads := []string{"", "/chain", "/cameras", "/objects", "/objects/" + objs[0].Key, "/members", "/settings", "/history"}
+
+	rec.failWith(errors.New("the history is unavailable"))
+	for _, p := range reads {
+		if status, b := call(t, alice.c, "GET", "/v1/households/"+hh+p, nil); status != 500 || string(b) != `{"error":"internal error"}`+"\n" {
+			t.Errorf("GET %s without a record: %d %.80q", p, status, b)
+		}
+	}
+	if s, err := hub.HubSettings(ctx); !client.IsStatus(err, 500) || s != nil {
+		t.Errorf("hub settings without a record: %v %v", s, err)
+	}
+	if _, err := alice.c.PutSettings(ctx, hh, e.action(alice.keys, hh, history.SettingsParams{QuotaBytes: 1 << 30})); !client.IsStatus(err, 500) {
+		t.Errorf("settings without a record: %v", err)
+	}
+	if err := alice.c.AddMember(ctx, hh, e.action(alice.keys, hh, history.MemberAddParams{Email: "bob@example.com", Role: "admin"})); !client.IsStatus(err, 500) {
+		t.Errorf("member.add without a record: %v", err)
+	}
+	if _, err := alice.c.CreateInvite(ctx, hh, e.action(alice.keys, hh, history.InviteParams{
+		Invite: history.NewInviteID(), Role: "admin", Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})); !client.IsStatus(err, 500) {
+		t.Errorf("invite.create without a record: %v", err)
+	}
+
+	rec.failWith(nil)
+	for _, p := range reads {
+		if status, b := call(t, alice.c, "GET", "/v1/households/"+hh+p, nil); status != 200 {
+			t.Errorf("GET %s with the recorder back: %d %.80q", p, status, b)
+		}
+	}
+	if s := settingsOf(t, alice, hh); s.Quota != 0 {
+		t.Errorf("the unrecorded quota was set: %+v", s)
+	}
+	if n := memberCount(t, alice, hh); n != 1 {
+		t.Errorf("%d members: the unrecorded member.add was made", n)
+	}
+	if n := countInvites(t, alice, hh); n != 0 {
+		t.Errorf("%d invites: the unrecorded invite.create was made", n)
+	}
+	if n := len(rec.changes()); n != 0 {
+		t.Errorf("%d signed changes recorded while the recorder failed", n)
 	}
 }
