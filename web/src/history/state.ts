@@ -4,6 +4,7 @@
 // internal/history/state.go.
 
 import { fromUtf8 } from '../crypto/bytes';
+import { strictB64 } from '../tlog/note';
 import { HistoryError } from './entry';
 import { parseTime, printable, strictObject } from './record';
 
@@ -47,12 +48,7 @@ export function parseState(b: Uint8Array): StateRecord {
   let checkpoint: StateRecord['checkpoint'];
   if (s.checkpoint !== undefined && s.checkpoint !== null) {
     const k = strictObject(s.checkpoint, ['origin', 'size', 'hash'], 'state record: checkpoint');
-    let hashOK = false;
-    try {
-      hashOK = typeof k.hash === 'string' && atob(k.hash).length === 32 && /^[A-Za-z0-9+/]*={0,2}$/.test(k.hash);
-    } catch {
-      hashOK = false;
-    }
+    const hashOK = typeof k.hash === 'string' && strictB64(k.hash)?.length === 32;
     if (!hashOK || typeof k.size !== 'number' || !Number.isSafeInteger(k.size) || k.size < 0 || !printable(k.origin, 256)) {
       throw malformed(': checkpoint needs an origin, a size >= 0 and a base64 32-byte hash');
     }
