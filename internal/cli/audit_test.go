@@ -48,6 +48,8 @@ type auditEnv struct {
 	vkey   string
 	// history rewrites the history listing when set.
 	history func(history.HistoryPage) history.HistoryPage
+	// chainIndex rewrites the log indexes of a chain answer when set.
+	chainIndex func(idx []int64)
 }
 
 func newAuditEnv(t *testing.T) *auditEnv {
@@ -143,6 +145,17 @@ func (e *auditEnv) serveProxy(target *url.URL) func(http.ResponseWriter, *http.R
 			var page history.HistoryPage
 			json.Unmarshal(body, &page)
 			body, _ = json.Marshal(e.history(page))
+		}
+		if e.chainIndex != nil && strings.HasSuffix(r.URL.Path, "/chain") && resp.StatusCode == 200 {
+			var chain map[string]any
+			var idx struct {
+				LogIndex []int64 `json:"log_index"`
+			}
+			json.Unmarshal(body, &chain)
+			json.Unmarshal(body, &idx)
+			e.chainIndex(idx.LogIndex)
+			chain["log_index"] = idx.LogIndex
+			body, _ = json.Marshal(chain)
 		}
 		for k, v := range resp.Header {
 			if k != "Content-Length" {
@@ -366,5 +379,47 @@ func TestBuiltinLogPolicy(t *testing.T) {
 	code, out, stderr := e.audit()
 	if code != 0 || strings.Contains(stderr, "pinned the transparency log") {
 		t.Fatalf("the built-in log: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestHouseholdCommandRefusesUnloggedHead: a member device uses the
+// household's chain only with its head in the transparency log where the
+// cloud says it is (G4: a head outside the log could be a fork shown to
+// this device alone). A cloud that points at another entry gets no signed
+// change from the device; with the true index the same command signs and
+// sends it.
+func TestHouseholdCommandRefusesUnloggedHead(t *testing.T) {
+	e := newAuditEnv(t)
+	if _, err := client.New(e.proxy).SignUp(e.ctx, "bob@example.com", "another long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	e.reads() // records follow the chain head (index 0) in the log
+	members := func() int {
+		_, b, err := e.c.Raw(e.ctx, "GET", "/v1/households/"+e.hh+"/members", nil)
+		var out struct{ Members []json.RawMessage }
+		if err != nil || json.Unmarshal(b, &out) != nil {
+			t.Fatalf("members: %v %s", err, b)
+		}
+		return len(out.Members)
+	}
+	invite := func() (int, string, string) {
+		return runVigil("household", "invite", "bob@example.com", "--profile", e.profile)
+	}
+
+	e.chainIndex = func(idx []int64) { idx[len(idx)-1] = 1 }
+	code, _, stderr := invite()
+	if code != 1 || !strings.Contains(stderr, "is not in the transparency log") || !strings.Contains(stderr, "is not at log index 1") {
+		t.Fatalf("a head the cloud places on another entry: exit %d, %q; want 1 and the head refused", code, stderr)
+	}
+	if n := members(); n != 1 {
+		t.Fatalf("%d members: the device signed a change on a chain whose head is not in the log", n)
+	}
+
+	e.chainIndex = nil
+	if code, _, stderr := invite(); code != 0 {
+		t.Fatalf("with the head where the cloud says: exit %d, %s", code, stderr)
+	}
+	if n := members(); n != 2 {
+		t.Errorf("%d members after the invite, want 2", n)
 	}
 }
