@@ -18,15 +18,16 @@ import (
 	"time"
 
 	"vigil/internal/envelope"
+	"vigil/internal/fsutil"
 )
 
 // Outbox sends the hub's small sealed objects — event records, snapshots
 // and hub state records — to the cloud, through crashes and outages, with
 // the same protocol and answers as segments (see the package doc).
 //
-// Each object is a file in Dir, written with O_EXCL, fsynced, then renamed
-// to its final name and the directory fsynced, so a crash leaves either the
-// whole object or nothing; files are sent in name order (Put names them by
+// Each object is a file in Dir, written by fsutil.WriteFile (a temporary
+// file, fsynced, renamed to its final name, the directory fsynced), so a
+// crash leaves either the whole object or nothing; files are sent in name order (Put names them by
 // a time-ordered counter) and deleted once the cloud has them. Before a file
 // is sent it must parse as a sealed event, snapshot or state record: nothing
 // else leaves.
@@ -135,26 +136,7 @@ func (o *Outbox) Put(sealed []byte) error {
 	o.seq++
 	name := fmt.Sprintf("%020d-%06d.sealed", o.cfg.Now().UnixNano(), o.seq%1000000)
 	o.mu.Unlock()
-	tmp := filepath.Join(o.cfg.Dir, "."+name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("upload: outbox: %w", err)
-	}
-	_, err = f.Write(sealed)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(o.cfg.Dir, name))
-	}
-	if err == nil {
-		err = syncDir(o.cfg.Dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := fsutil.WriteFile(filepath.Join(o.cfg.Dir, name), sealed, 0o600); err != nil {
 		return fmt.Errorf("upload: outbox: %w", err)
 	}
 	select {
@@ -162,15 +144,6 @@ func (o *Outbox) Put(sealed []byte) error {
 	default:
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // list returns the queued file names in send order; leftover temporary
@@ -185,7 +158,7 @@ func (o *Outbox) list() ([]string, error) {
 		n := e.Name()
 		switch {
 		case e.IsDir():
-		case strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".tmp"):
+		case strings.HasPrefix(n, "."): // a temporary file of a write
 			if info, err := e.Info(); err == nil && o.cfg.Now().Sub(info.ModTime()) > time.Minute {
 				os.Remove(filepath.Join(o.cfg.Dir, n))
 			}

@@ -114,3 +114,38 @@ func TestOutbox(t *testing.T) {
 		t.Error("a refused object was retried")
 	}
 }
+
+// TestOutboxLeftovers: a write a crash interrupted leaves a temporary file,
+// which is never sent and is removed once it is a minute old.
+func TestOutboxLeftovers(t *testing.T) {
+	f := newFixture(t, segstore.Options{})
+	dir := filepath.Join(f.dir, "outbox")
+	o := f.outbox(dir)
+	ev := f.sealKind(envelope.KindEvent, "events", 0)
+	old, fresh := []string{".tmp-1234", ".00000000000000000001-000001.sealed.tmp"}, ".tmp-5678"
+	for _, n := range append(old, fresh) {
+		if err := os.WriteFile(filepath.Join(dir, n), ev[:len(ev)/2], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range old {
+		at := time.Now().Add(-2 * time.Minute)
+		if err := os.Chtimes(filepath.Join(dir, n), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Put(ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.Stats().Pending; n != 1 {
+		t.Errorf("pending: %d, want the one object put", n)
+	}
+	for _, n := range old {
+		if _, err := os.Stat(filepath.Join(dir, n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the leftover %s is still there: %v", n, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, fresh)); err != nil {
+		t.Errorf("a temporary file younger than a minute (a write in progress) was removed: %v", err)
+	}
+}
