@@ -281,10 +281,12 @@ func (p *Publisher) Record(ctx context.Context, hh string, ev Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = p.cfg.Now()
 	}
-	if !ev.Change && p.cfg.Coalesce > 0 {
-		k := windowKey{hh, ev.Actor.Kind, ev.Actor.ID, ev.Action, ev.Object}
+	coalesce := !ev.Change && p.cfg.Coalesce > 0
+	k := windowKey{hh, ev.Actor.Kind, ev.Actor.ID, ev.Action, ev.Object}
+	if coalesce {
 		p.mu.Lock()
-		if w, ok := p.windows[k]; ok && ev.Time.Sub(w.start) < p.cfg.Coalesce {
+		w, ok := p.windows[k]
+		if ok && ev.Time.Sub(w.start) < p.cfg.Coalesce {
 			if w.count == 0 {
 				w.first = ev.Time
 			}
@@ -293,12 +295,27 @@ func (p *Publisher) Record(ctx context.Context, hh string, ev Event) error {
 			p.mu.Unlock()
 			return nil
 		}
-		if len(p.windows) < maxWindows {
+		if ok {
+			delete(p.windows, k) // it ended: its repeats are recorded now
+		}
+		p.mu.Unlock()
+		if ok && w.count > 0 {
+			p.recordRepeats(k.hh, w)
+		}
+	}
+	if err := p.append(ctx, hh, ev, 1, nil); err != nil {
+		return err
+	}
+	if coalesce {
+		// Only a read that was recorded opens a window: the repeats counted
+		// in it stand behind a record that exists.
+		p.mu.Lock()
+		if _, ok := p.windows[k]; !ok && len(p.windows) < maxWindows {
 			p.windows[k] = &window{start: ev.Time, ev: ev}
 		}
 		p.mu.Unlock()
 	}
-	return p.append(ctx, hh, ev, 1, nil)
+	return nil
 }
 
 func (p *Publisher) append(ctx context.Context, hh string, ev Event, count int64, last *time.Time) error {
@@ -341,16 +358,22 @@ func (p *Publisher) flushWindows(all bool) {
 	}
 	p.mu.Unlock()
 	for _, d := range out {
-		ev := d.w.ev
-		ev.Time = d.w.first
-		var last *time.Time
-		if d.w.count > 1 {
-			l := d.w.last
-			last = &l
-		}
-		if err := p.append(context.Background(), d.hh, ev, d.w.count, last); err != nil {
-			p.log.Error("history: recording repeated reads failed", "household", d.hh, "action", ev.Action, "count", d.w.count, "err", err)
-		}
+		p.recordRepeats(d.hh, d.w)
+	}
+}
+
+// recordRepeats records the repeats counted in an ended window, w.count > 0
+// of them, as one record.
+func (p *Publisher) recordRepeats(hh string, w *window) {
+	ev := w.ev
+	ev.Time = w.first
+	var last *time.Time
+	if w.count > 1 {
+		l := w.last
+		last = &l
+	}
+	if err := p.append(context.Background(), hh, ev, w.count, last); err != nil {
+		p.log.Error("history: recording repeated reads failed", "household", hh, "action", ev.Action, "count", w.count, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,6 +221,55 @@ func TestPublisherCoalescesRepeatedReads(t *testing.T) {
 	w.pub.Close()
 	if n := len(w.records()); n != 7 {
 		t.Fatalf("%d records after Close, want 7", n)
+	}
+}
+
+// TestPublisherFailedReadIsNotCoalesced: a read whose record failed did
+// not happen, and it opens no coalescing window: the same read again must
+// be recorded on its own (and fail while the store does), never counted
+// in memory behind a record that does not exist.
+func TestPublisherFailedReadIsNotCoalesced(t *testing.T) {
+	w := newWorld(t)
+	w.store.Fail = func(op string) error { return errors.New("the disk is full") }
+	read := func() error {
+		return w.pub.Record(w.ctx, w.st.HouseholdID, Event{Time: w.clock.Now(), Actor: Actor{Kind: ActorAccount, ID: "a1"}, Action: "object.read", Object: "x"})
+	}
+	for i := range 3 {
+		if err := read(); err == nil {
+			t.Fatalf("read %d succeeded while its record could not be stored", i+1)
+		}
+		w.clock.Add(time.Second)
+	}
+	w.store.Fail = nil
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if recs := w.records(); len(recs) != 1 || recs[0].Count != 1 {
+		t.Fatalf("records: %+v, want the one read that was recorded", recs)
+	}
+}
+
+// TestPublisherEndedWindowIsRecorded: a read after its window ended, before
+// the publisher's ticker recorded the window, records the window's repeats
+// first; it does not replace the window and lose them.
+func TestPublisherEndedWindowIsRecorded(t *testing.T) {
+	w := newWorld(t)
+	w.read("a1", "x")
+	w.clock.Add(time.Second)
+	w.read("a1", "x")
+	w.read("a1", "x")
+	w.clock.Add(DefaultCoalesce)
+	w.read("a1", "x")
+	// (The ticker may record the window just before the last read does;
+	// either way all four reads are there.)
+	recs := w.records()
+	var counts []int64
+	for _, r := range recs {
+		counts = append(counts, r.Count)
+	}
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int64{1, 1, 2}) || recs[0].Count != 1 {
+		t.Fatalf("records: %+v; want the first read, its 2 repeats, and the read after the window", recs)
 	}
 }
 
