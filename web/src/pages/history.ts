@@ -53,7 +53,7 @@ const DID: Record<string, string> = {
   'access.read': 'read the access log',
 };
 
-export const didWhat = (action: string): string => DID[action] ?? action;
+const didWhat = (action: string): string => DID[action] ?? action;
 
 /**
  * names maps the household's account and device IDs to what people
@@ -73,7 +73,7 @@ async function names(v: HistoryView): Promise<Map<string, string>> {
 }
 
 /** who names a record's actor as people know it. */
-export function who(v: HistoryView, names: Map<string, string>, r: Verified): string {
+function who(v: HistoryView, names: Map<string, string>, r: Verified): string {
   const name = names.get(r.actor.id);
   const gone = v.report.chain.removedDevice(r.actor.id);
   switch (r.actor.kind) {
@@ -121,7 +121,7 @@ function recordRow(v: HistoryView, names: Map<string, string>, r: Verified): HTM
 }
 
 /** statusCard is the verification state: checkpoint, witnesses, last checked, verified or the findings. */
-export function statusCard(v: HistoryView, witnessCount: number): HTMLElement {
+function statusCard(v: HistoryView, witnessCount: number): HTMLElement {
   const cp = v.report.checkpoint;
   const cos = cp.cosigners ?? [];
   const severe = v.findings.filter((f) => f.severe);
