@@ -36,13 +36,7 @@ type pinnedLog struct {
 // checkpoint it has verified since.
 func (p profile) logClient(ctx context.Context, c *client.Client, stderr io.Writer) (*tlog.Client, func() error, error) {
 	var pin pinnedLog
-	b, err := os.ReadFile(filepath.Join(p.dir, "log.json"))
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, &pin); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", filepath.Join(p.dir, "log.json"), err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
+	if err := p.loadJSON("log.json", &pin); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, err
 	}
 	if pin.Cloud != c.BaseURL {
@@ -137,7 +131,7 @@ func runAudit(e env) error {
 		next.RecordN, next.RecordHash = h.Audit.RecordN, h.Audit.RecordHash
 	}
 	h.Audit = &next
-	if err := p.saveJSON(filepath.Join("households", h.HouseholdID+".json"), h); err != nil {
+	if err := p.saveHousehold(h); err != nil {
 		return err
 	}
 	if err := saveLog(); err != nil {

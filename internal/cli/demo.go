@@ -549,7 +549,7 @@ func (d *Demo) household(ctx context.Context, dir string) (*pinnedHousehold, boo
 		return nil, false, err
 	}
 	h := &pinnedHousehold{HouseholdID: st.HouseholdID, Name: "Demo home", GenesisHash: hex.EncodeToString(st.GenesisHash), Cloud: d.CloudURL}
-	if err := d.prof.saveJSON(filepath.Join("households", st.HouseholdID+".json"), h); err != nil {
+	if err := d.prof.saveHousehold(h); err != nil {
 		return nil, false, err
 	}
 	return h, true, nil

@@ -65,16 +65,13 @@ func (p profile) deviceKeys() (*keydir.DeviceKeys, bool, error) {
 }
 
 func (p profile) session() (*session, error) {
-	b, err := os.ReadFile(filepath.Join(p.dir, "session.json"))
+	var s session
+	err := p.loadJSON("session.json", &s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errors.New("not signed in (hint: 'vigil login --cloud URL --email ADDRESS --totp CODE')")
 	}
 	if err != nil {
 		return nil, err
-	}
-	var s session
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(p.dir, "session.json"), err)
 	}
 	return &s, nil
 }
@@ -87,6 +84,25 @@ func (p profile) client() (*client.Client, *session, error) {
 	c := client.New(s.Cloud)
 	c.Token = s.Token
 	return c, s, nil
+}
+
+// loadJSON reads the profile's file name into v (an error wrapping
+// fs.ErrNotExist when there is none).
+func (p profile) loadJSON(name string, v any) error {
+	path := filepath.Join(p.dir, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// saveHousehold keeps what this device pinned and verified of h.
+func (p profile) saveHousehold(h *pinnedHousehold) error {
+	return p.saveJSON(filepath.Join("households", h.HouseholdID+".json"), h)
 }
 
 func (p profile) saveJSON(name string, v any) error {
@@ -126,15 +142,15 @@ func (p profile) household(id string) (*pinnedHousehold, error) {
 	if strings.ContainsAny(id, `/\.`) {
 		return nil, fmt.Errorf("%w: %q is not a household ID", ErrUsage, id)
 	}
-	b, err := os.ReadFile(filepath.Join(p.dir, "households", id+".json"))
+	var h pinnedHousehold
+	err := p.loadJSON(filepath.Join("households", id+".json"), &h)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("this device has not pinned household %s (hint: 'vigil household list')", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var h pinnedHousehold
-	return &h, json.Unmarshal(b, &h)
+	return &h, nil
 }
 
 // verifiedChain fetches a household's chain and verifies it from the genesis
@@ -159,7 +175,7 @@ func (p profile) verifiedChain(ctx context.Context, c *client.Client, h *pinnedH
 	}
 	if h.Known == nil || st.Seq > h.Known.Seq {
 		h.Known = &member.Known{Seq: st.Seq, Head: st.Head}
-		if err := p.saveJSON(filepath.Join("households", h.HouseholdID+".json"), h); err != nil {
+		if err := p.saveHousehold(h); err != nil {
 			return nil, err
 		}
 	}
@@ -295,7 +311,7 @@ func householdCreate(e env, args []string) error {
 		return err
 	}
 	pin := pinnedHousehold{HouseholdID: st.HouseholdID, Name: *name, GenesisHash: hex.EncodeToString(st.GenesisHash), Cloud: c.BaseURL}
-	if err := p.saveJSON(filepath.Join("households", st.HouseholdID+".json"), pin); err != nil {
+	if err := p.saveHousehold(&pin); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "household %s (%s) created; this device is its admin.\n\n", st.HouseholdID, *name)
@@ -489,7 +505,7 @@ func householdJoin(e env, args []string) error {
 		return fmt.Errorf("this device is not in household %s yet (hint: an admin runs 'vigil household add-device %s --name NAME'): %w", id, member.EncodeDevice(k), err)
 	}
 	h.Name = st.Name
-	if err := p.saveJSON(filepath.Join("households", id+".json"), h); err != nil {
+	if err := p.saveHousehold(h); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "joined household %s (%s); this device can open its footage\n", id, st.Name)
