@@ -72,6 +72,11 @@ async function fetchReleaseIndexes(origin: string): Promise<number[]> {
   return [...out].sort((a, b) => a - b);
 }
 
+/** dynamicRuleIds returns the IDs of the installed dynamic rules in [lo, hi). */
+async function dynamicRuleIds(lo: number, hi = Infinity): Promise<number[]> {
+  return (await chrome.declarativeNetRequest.getDynamicRules()).map((r) => r.id).filter((id) => id >= lo && id < hi);
+}
+
 const running = new Map<string, Promise<Stored>>();
 
 /** verify checks origin's log and releases once (one run per origin at a time). */
@@ -90,10 +95,7 @@ async function doVerify(origin: string): Promise<Stored> {
   if (!cfg || i < 0) return { error: 'this origin is not guarded' };
   const prev = await load(origin);
   const [lo, hi] = ruleIDs(i);
-  const failClosed = async () => {
-    const ids = (await chrome.declarativeNetRequest.getDynamicRules()).map((r) => r.id).filter((id) => id >= lo && id < hi);
-    await chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: ids });
-  };
+  const failClosed = async () => chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: await dynamicRuleIds(lo, hi) });
   try {
     const policy = await newPolicy(cfg.log.key, cfg.log.witnesses, cfg.log.quorum);
     let last: Checkpoint | undefined;
@@ -120,8 +122,7 @@ async function doVerify(origin: string): Promise<Stored> {
     }
     const logged = loggedOf(manifests);
     const rules = verifiedRules(i, origin, logged);
-    const old = (await chrome.declarativeNetRequest.getDynamicRules()).map((r) => r.id).filter((id) => id >= lo && id < hi);
-    await chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: old, addRules: rules });
+    await chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: await dynamicRuleIds(lo, hi), addRules: rules });
     const s: Stored = { checkpoint: cp.note, logged, releases, verifiedAt: new Date().toISOString() };
     await save(origin, s);
     return s;
@@ -143,7 +144,7 @@ async function verifyAll(): Promise<void> {
   if (!cfg) return;
   // Rules of origins a previous configuration guarded go first.
   const [, end] = ruleIDs(cfg.origins.length - 1);
-  const stale = (await chrome.declarativeNetRequest.getDynamicRules()).map((r) => r.id).filter((id) => id >= end);
+  const stale = await dynamicRuleIds(end);
   if (stale.length > 0) await chrome.declarativeNetRequest.updateDynamicRules({ removeRuleIds: stale });
   await Promise.all(cfg.origins.map((o) => verify(o)));
 }
