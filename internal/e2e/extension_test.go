@@ -5,14 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,69 +32,48 @@ const (
 // changed as mode says.
 func tamperProxy(t *testing.T, target, mode, script, worker string) string {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	evil := []byte("document.title = 'not the logged app';\n")
 	evilSum := sha256.Sum256(evil)
 	evilTag := `<script type="module" src="/assets/evil-1234.js" integrity="` + release.SRI(evilSum) + `"></script>`
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(r *http.Response) error {
-		p := r.Request.URL.Path
-		var body []byte
-		switch {
-		case mode == modeScript && p == script:
-			b, err := io.ReadAll(r.Body)
-			if err != nil {
-				return err
-			}
-			body = append(b, []byte("\n;window.__vigilTampered = true;\n")...)
-		case mode == modeWorker && p == worker:
-			body = []byte("self.addEventListener('push', () => {}); // not the logged worker\n")
-		case mode == modeUnlogged && strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") && !strings.HasPrefix(p, "/assets/"):
-			b, err := io.ReadAll(r.Body)
-			if err != nil {
-				return err
-			}
-			body = bytes.Replace(b, []byte("</head>"), []byte(evilTag+"</head>"), 1)
-		case mode == modeSplit && strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") && r.Request.Header.Get("Sec-Fetch-Mode") == "navigate":
-			b, err := io.ReadAll(r.Body)
-			if err != nil {
-				return err
-			}
-			body = bytes.Replace(b, []byte("</head>"), []byte(`<link rel="stylesheet" href="/assets/evil-5678.css"></head>`), 1)
-		default:
-			return nil
-		}
-		r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		r.Header.Del("ETag")
-		r.Header.Del("Last-Modified")
-		return nil
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) bool {
 		switch {
 		case mode == modeNoLog && strings.HasPrefix(r.URL.Path, "/tlog/"):
 			http.Error(w, "the log is down", http.StatusServiceUnavailable)
-			return
 		case mode == modeUnlogged && r.URL.Path == "/assets/evil-1234.js":
 			w.Header().Set("Content-Type", "text/javascript")
 			w.Write(evil)
-			return
 		case mode == modeSplit && r.URL.Path == "/assets/evil-5678.css":
 			w.Header().Set("Content-Type", "text/css")
 			w.Write([]byte("input[value^=a] { background: url(/v1/leak?a) }\n"))
-			return
+		default:
+			return false
 		}
-		// Ask for the plain bytes so they can be changed.
-		r.Header.Del("Accept-Encoding")
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+		return true
+	}
+	modify := func(r *http.Response) error {
+		p := r.Request.URL.Path
+		html := strings.HasPrefix(r.Header.Get("Content-Type"), "text/html")
+		switch {
+		case mode == modeScript && p == script:
+			return editBody(r, func(b []byte) ([]byte, error) {
+				return append(b, []byte("\n;window.__vigilTampered = true;\n")...), nil
+			})
+		case mode == modeWorker && p == worker:
+			return editBody(r, func([]byte) ([]byte, error) {
+				return []byte("self.addEventListener('push', () => {}); // not the logged worker\n"), nil
+			})
+		case mode == modeUnlogged && html && !strings.HasPrefix(p, "/assets/"):
+			return editBody(r, func(b []byte) ([]byte, error) {
+				return bytes.Replace(b, []byte("</head>"), []byte(evilTag+"</head>"), 1), nil
+			})
+		case mode == modeSplit && html && r.Request.Header.Get("Sec-Fetch-Mode") == "navigate":
+			return editBody(r, func(b []byte) ([]byte, error) {
+				return bytes.Replace(b, []byte("</head>"), []byte(`<link rel="stylesheet" href="/assets/evil-5678.css"></head>`), 1), nil
+			})
+		}
+		return nil
+	}
+	return newProxy(t, target, serve, modify)
 }
 
 // TestExtension: a real cloud with a signed release of the built app in its

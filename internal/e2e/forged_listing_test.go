@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,95 +20,69 @@ import (
 	"vigil/internal/share"
 )
 
-// listingProxy is a cloud that lies about its listing: a reverse proxy on
-// 127.0.0.1 in front of the real cloud. A household's object listing
-// (GET /v1/households/{hh}/objects) is fetched from the cloud with the
+// listingProxy is a cloud that lies about its listing: a proxy on
+// 127.0.0.1 in front of the real cloud (newProxy). A household's object
+// listing (GET /v1/households/{hh}/objects) is asked of the cloud with the
 // query widen returns, and its JSON rewritten by forge; a footer request
 // (Range: bytes=-112) for an object in graft is answered with the footer of
 // another object. Everything else passes through unchanged.
 type listingProxy struct {
 	URL     string
-	cloud   string
 	listing string                                                   // the listing's path
 	widen   func(q url.Values) url.Values                            // nil: the browser's query
-	forge   func(q url.Values, objs []client.Object) []client.Object // nil: unchanged
+	forge   func(q url.Values, objs []client.Object) []client.Object // q: the query asked; nil: unchanged
 	graft   map[string][]byte                                        // object key -> the sealed object whose footer to serve instead
 	grafted atomic.Int64                                             // footers grafted so far
-	rp      *httputil.ReverseProxy
 }
 
 func newListingProxy(t *testing.T, c *cloudEnv, household string) *listingProxy {
 	t.Helper()
-	target, err := url.Parse(c.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &listingProxy{cloud: c.url, listing: "/v1/households/" + household + "/objects", rp: httputil.NewSingleHostReverseProxy(target)}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
+	p := &listingProxy{listing: "/v1/households/" + household + "/objects"}
+	p.URL = newProxy(t, c.url, p.serve, p.modify)
 	return p
 }
 
-func (p *listingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Path == p.listing && p.forge != nil {
-		p.serveListing(w, r)
-		return
+// serve grafts footers and widens the listing's query.
+func (p *listingProxy) serve(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
 	}
-	if key, ok := strings.CutPrefix(r.URL.Path, p.listing+"/"); ok && r.Method == http.MethodGet && r.Header.Get("Range") == "bytes=-112" {
-		if other := p.graft[key]; other != nil {
-			// The footer of another object, with a size that agrees with it.
-			n := len(other)
-			w.Header().Set("Content-Type", "application/vnd.vigil.sealed")
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", n-112, n-1, n))
-			w.Header().Set("Content-Length", "112")
-			w.WriteHeader(http.StatusPartialContent)
-			w.Write(other[n-112:])
-			p.grafted.Add(1)
-			return
-		}
+	if r.URL.Path == p.listing && p.forge != nil && p.widen != nil {
+		r.URL.RawQuery = p.widen(r.URL.Query()).Encode()
+		return false
 	}
-	p.rp.ServeHTTP(w, r)
+	key, ok := strings.CutPrefix(r.URL.Path, p.listing+"/")
+	other := p.graft[key]
+	if !ok || other == nil || r.Header.Get("Range") != "bytes=-112" {
+		return false
+	}
+	// The footer of another object, with a size that agrees with it.
+	n := len(other)
+	w.Header().Set("Content-Type", "application/vnd.vigil.sealed")
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", n-112, n-1, n))
+	w.Header().Set("Content-Length", "112")
+	w.WriteHeader(http.StatusPartialContent)
+	w.Write(other[n-112:])
+	p.grafted.Add(1)
+	return true
 }
 
-// serveListing asks the cloud for the listing (with the browser's session)
-// and answers with the forged one.
-func (p *listingProxy) serveListing(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if p.widen != nil {
-		q = p.widen(q)
+// modify answers the listing with the forged one.
+func (p *listingProxy) modify(resp *http.Response) error {
+	if resp.Request.URL.Path != p.listing || p.forge == nil || resp.StatusCode != http.StatusOK {
+		return nil
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, p.cloud+p.listing+"?"+q.Encode(), nil)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	req.Header = r.Header.Clone()
-	req.Header.Del("Accept-Encoding")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
-		return
-	}
-	var list struct {
-		Objects []client.Object `json:"objects"`
-	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	list.Objects = p.forge(r.URL.Query(), list.Objects)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(list)
+	resp.Header.Set("Cache-Control", "no-store")
+	return editBody(resp, func(b []byte) ([]byte, error) {
+		var list struct {
+			Objects []client.Object `json:"objects"`
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			return nil, err
+		}
+		list.Objects = p.forge(resp.Request.URL.Query(), list.Objects)
+		return json.Marshal(list)
+	})
 }
 
 // sharedBySignedTimes is the inclusion rule of docs/FORMAT.md ("Share

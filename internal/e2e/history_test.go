@@ -15,8 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,21 +92,16 @@ func newHistoryEnv(t *testing.T, o historyOptions) *historyEnv {
 		co.LogWitnesses, co.LogQuorum = witnesses, len(witnesses)
 		co.Coalesce = o.coalesce
 	})
-	target, _ := url.Parse(e.c.url)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = e.rewrite
-	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.proxy = newProxy(t, e.c.url, func(w http.ResponseWriter, r *http.Request) bool {
 		e.mu.Lock()
 		f := e.forged
 		e.mu.Unlock()
-		if f != nil && strings.HasPrefix(r.URL.Path, "/tlog/") {
-			http.StripPrefix("/tlog", tloghttp.Handler(f.storage, e.vkey, nil)).ServeHTTP(w, r)
-			return
+		if f == nil || !strings.HasPrefix(r.URL.Path, "/tlog/") {
+			return false
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ps.Close)
-	e.proxy = ps.URL
+		http.StripPrefix("/tlog", tloghttp.Handler(f.storage, e.vkey, nil)).ServeHTTP(w, r)
+		return true
+	}, e.rewrite)
 	e.hh = newHousehold(t, e.c, householdOptions{NoHub: true})
 	return e
 }
@@ -119,22 +112,10 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 	f, strip, ci := e.forged, e.stripCosignatures, e.chainIndex
 	e.mu.Unlock()
 	p := resp.Request.URL.Path
-	edit := func(fn func([]byte) []byte) error {
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		b = fn(b)
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		resp.ContentLength = int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
 	switch {
 	case resp.StatusCode != http.StatusOK:
 	case p == "/tlog/checkpoint" && strip:
-		return edit(func(b []byte) []byte {
+		return editBody(resp, func(b []byte) ([]byte, error) {
 			text, sigs, _ := bytes.Cut(b, []byte("\n\n"))
 			var keep []byte
 			for _, l := range bytes.SplitAfter(sigs, []byte("\n")) {
@@ -142,12 +123,14 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 					keep = append(keep, l...)
 				}
 			}
-			return append(append(text, "\n\n"...), keep...)
+			return append(append(text, "\n\n"...), keep...), nil
 		})
 	case strings.HasPrefix(p, "/v1/households/") && strings.HasSuffix(p, "/history") && f != nil:
-		return edit(func(b []byte) []byte {
+		return editBody(resp, func(b []byte) ([]byte, error) {
 			var page history.HistoryPage
-			json.Unmarshal(b, &page)
+			if err := json.Unmarshal(b, &page); err != nil {
+				return nil, err
+			}
 			page.Records = f.listing(page.Records)
 			for i, r := range page.Records {
 				ix, ok := f.index[hex.EncodeToString(r.Entry)]
@@ -156,13 +139,14 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 				}
 				page.Records[i].Index = ix
 			}
-			out, _ := json.Marshal(page)
-			return out
+			return json.Marshal(page)
 		})
 	case strings.HasPrefix(p, "/v1/households/") && strings.HasSuffix(p, "/chain") && resp.Request.Method == "GET" && (f != nil || ci != nil):
-		return edit(func(b []byte) []byte {
+		return editBody(resp, func(b []byte) ([]byte, error) {
 			var c map[string]json.RawMessage
-			json.Unmarshal(b, &c)
+			if err := json.Unmarshal(b, &c); err != nil {
+				return nil, err
+			}
 			var links [][]byte
 			var idx []int64
 			var from int64
@@ -184,8 +168,7 @@ func (e *historyEnv) rewrite(resp *http.Response) error {
 				idx[len(idx)-1] = *ci
 			}
 			c["log_index"], _ = json.Marshal(idx)
-			out, _ := json.Marshal(c)
-			return out
+			return json.Marshal(c)
 		})
 	}
 	return nil
