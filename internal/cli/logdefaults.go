@@ -27,25 +27,38 @@ func builtinLogPolicy() (history.LogPolicy, bool, error) {
 	if defaultLogKey == "" {
 		return history.LogPolicy{}, false, nil
 	}
-	p := history.LogPolicy{Key: defaultLogKey, Witnesses: []string{}}
-	p.Origin, _, _ = strings.Cut(defaultLogKey, "+")
+	witnesses := []string{}
 	for _, w := range strings.Split(defaultLogWitnesses, ",") {
 		if w = strings.TrimSpace(w); w != "" {
-			p.Witnesses = append(p.Witnesses, w)
+			witnesses = append(witnesses, w)
 		}
 	}
-	p.Quorum = len(p.Witnesses)
+	quorum := -1
 	if defaultLogQuorum != "" {
 		q, err := strconv.Atoi(defaultLogQuorum)
-		if err != nil {
-			return p, false, fmt.Errorf("this binary's log quorum %q is not a number", defaultLogQuorum)
+		if err != nil || q < 0 {
+			return history.LogPolicy{}, false, fmt.Errorf("this binary's log quorum %q is not a number >= 0", defaultLogQuorum)
 		}
-		p.Quorum = q
+		quorum = q
 	}
-	if _, err := p.Policy(); err != nil {
+	p, err := logPolicy(defaultLogKey, witnesses, quorum)
+	if err != nil {
 		return p, false, fmt.Errorf("this binary's built-in transparency log: %w", err)
 	}
 	return p, true, nil
+}
+
+// logPolicy is the policy of the log whose note verifier key is key, with
+// the witnesses' cosignature keys of which quorum (-1: all) must cosign;
+// an error when it could not verify a checkpoint.
+func logPolicy(key string, witnesses []string, quorum int) (history.LogPolicy, error) {
+	p := history.LogPolicy{Key: key, Witnesses: witnesses, Quorum: quorum}
+	p.Origin, _, _ = strings.Cut(key, "+")
+	if quorum < 0 {
+		p.Quorum = len(witnesses)
+	}
+	_, err := p.Policy()
+	return p, err
 }
 
 // samePolicy reports whether two log policies name the same log and

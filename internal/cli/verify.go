@@ -68,12 +68,8 @@ func (l *logFlags) policy() (*history.LogPolicy, string, error) {
 		}
 		return &p, "built into this vigil", nil
 	}
-	p := history.LogPolicy{Key: *l.key, Witnesses: append([]string{}, l.witnesses...), Quorum: *l.quorum}
-	p.Origin, _, _ = strings.Cut(p.Key, "+")
-	if p.Quorum < 0 {
-		p.Quorum = len(p.Witnesses)
-	}
-	if _, err := p.Policy(); err != nil {
+	p, err := logPolicy(*l.key, append([]string{}, l.witnesses...), *l.quorum)
+	if err != nil {
 		return nil, "", fmt.Errorf("%w: the log flags: %v", ErrUsage, err)
 	}
 	return &p, "pinned by the flags", nil
