@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"vigil/internal/browsertest"
 	"vigil/internal/cloud"
 	"vigil/internal/history"
@@ -67,29 +65,21 @@ type historyOptions struct {
 
 func newHistoryEnv(t *testing.T, o historyOptions) *historyEnv {
 	t.Helper()
-	ctx := context.Background()
-	const origin = "history.test/tlog"
 	e := &historyEnv{t: t, storage: tlog.NewMemoryStorage()}
 	var err error
-	if e.skey, e.vkey, err = tlog.GenerateKey(origin); err != nil {
+	if e.skey, e.vkey, err = tlog.GenerateKey("history.test/tlog"); err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := note.NewSigner(e.skey)
-	cfg := tlog.Config{Origin: origin, Signer: signer, Storage: e.storage, Logger: nil}
-	var witnesses []string
+	var witnesses []tlog.Witness
+	var wkeys []string
 	if o.witness {
 		w := tlogtest.NewWitness(t, "witness.history.test", e.vkey)
-		cfg.Witnesses = []tlog.Witness{w}
-		witnesses = []string{w.VKey()}
+		witnesses, wkeys = []tlog.Witness{w}, []string{w.VKey()}
 	}
-	lg, err := tlog.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lg.Close() })
+	lg := openLog(t, e.skey, e.storage, witnesses...)
 	e.c = startCloud(t, func(co *cloud.Options) {
 		co.Log, co.LogStorage, co.LogKey = lg, e.storage, e.vkey
-		co.LogWitnesses, co.LogQuorum = witnesses, len(witnesses)
+		co.LogWitnesses, co.LogQuorum = wkeys, len(wkeys)
 		co.Coalesce = o.coalesce
 	})
 	e.proxy = newProxy(t, e.c.url, func(w http.ResponseWriter, r *http.Request) bool {

@@ -28,23 +28,31 @@ import (
 // vectorOrigin is the origin of the logs TestBrowserHistoryVectors builds.
 const vectorOrigin = "vectors.test/tlog"
 
-// buildLog returns a storage holding a log of entries signed by skey
-// (a fresh log under that key, as an insider with the key can make).
-func buildLog(t *testing.T, skey string, entries [][]byte) *tlog.MemoryStorage {
+// openLog opens a log signed by skey on st (for a fresh one, a new
+// MemoryStorage), asking witnesses; it is closed when the test ends.
+func openLog(t testing.TB, skey string, st tlog.Storage, witnesses ...tlog.Witness) *tlog.Log {
 	t.Helper()
-	ctx := context.Background()
 	signer, err := note.NewSigner(skey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := tlog.NewMemoryStorage()
-	l, err := tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: st})
+	l, err := tlog.Open(context.Background(), tlog.Config{Origin: signer.Name(), Signer: signer, Storage: st, Witnesses: witnesses})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// buildLog returns a storage holding a log of entries signed by skey
+// (a fresh log under that key, as an insider with the key can make).
+func buildLog(t *testing.T, skey string, entries [][]byte) *tlog.MemoryStorage {
+	t.Helper()
+	st := tlog.NewMemoryStorage()
+	l := openLog(t, skey, st)
 	defer l.Close()
 	if len(entries) > 0 {
-		if _, err := l.Append(ctx, entries); err != nil {
+		if _, err := l.Append(context.Background(), entries); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,16 +164,8 @@ func TestBrowserHistoryVectors(t *testing.T) {
 	// v1's edge are full now (its partial tiles are also there, which the
 	// "fullonly" server hides).
 	grown := buildLog(t, skey, v1)
-	{
-		signer, _ := note.NewSigner(skey)
-		l, err := tlog.Open(context.Background(), tlog.Config{Origin: vectorOrigin, Signer: signer, Storage: grown})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Append(context.Background(), v2[300:]); err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
+	if _, err := openLog(t, skey, grown).Append(context.Background(), v2[300:]); err != nil {
+		t.Fatal(err)
 	}
 	old1, err := s1.Checkpoint(context.Background())
 	if err != nil {

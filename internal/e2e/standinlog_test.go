@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/tlog"
@@ -38,12 +36,8 @@ func newStandInLog(t testing.TB) *standInLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := note.NewSigner(skey)
 	l := &standInLog{vkey: vkey, st: tlog.NewMemoryStorage(), index: map[string]int64{}}
-	if l.lg, err = tlog.Open(context.Background(), tlog.Config{Origin: signer.Name(), Signer: signer, Storage: l.st}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.lg.Close() })
+	l.lg = openLog(t, skey, l.st)
 	return l
 }
 
