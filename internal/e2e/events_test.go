@@ -11,10 +11,8 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,15 +193,7 @@ func TestEvents(t *testing.T) {
 	cRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateStart, Start: time.Now(),
 		Labels: []string{"dog"}, Zones: []string{"garden"}, Alert: true, Score: 0.8, Box: [4]float64{0.1, 0.1, 0.2, 0.2}}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		if err := hh.enrol(string(body), keydir.RoleMember, "browser"); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux := hh.controlMux()
 	mux.HandleFunc("POST /live-event", func(w http.ResponseWriter, r *http.Request) {
 		rec := cRec
 		rec.Start = time.Now()
@@ -231,8 +221,7 @@ func TestEvents(t *testing.T) {
 		pushedMu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
-	ctl := httptest.NewServer(mux)
-	defer ctl.Close()
+	ctl := serveControl(t, mux)
 
 	variants, goAccepts := recordVariants(t, hub)
 	sess := hh.Owner.browserSession(t, c.url)
@@ -290,7 +279,7 @@ func TestEvents(t *testing.T) {
 		} `json:"variants"`
 	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
-		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl.URL,
+		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),

@@ -226,6 +226,7 @@ func TestForgedListing(t *testing.T) {
 		return list
 	}
 
+	ctl := hh.controlServer(t)
 	sess := hh.Owner.browserSession(t, c.url)
 	var out struct {
 		Link            string `json:"link"`
@@ -241,7 +242,7 @@ func TestForgedListing(t *testing.T) {
 		PlayedError string            `json:"playedError"`
 	}
 	browsertest.Run(t, 3*time.Minute, "share-forged.mjs", map[string]string{
-		"BASE_URL": sp.URL, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
+		"BASE_URL": sp.URL, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "FROM_MS": fmt.Sprint(from.UnixMilli()), "TO_MS": fmt.Sprint(to.UnixMilli()),
 	}, &out)
 	t.Logf("forged listing: %d objects forged, %d footers grafted; the page refused %d: %q", len(forged), sp.grafted.Load(), out.RefusedCount, out.RefusedHeadline)
@@ -391,7 +392,7 @@ func TestForgedListing(t *testing.T) {
 		}
 	}
 	browsertest.Run(t, 2*time.Minute, "timeline-forged.mjs", map[string]string{
-		"BASE_URL": tp.URL, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": hh.controlServer(t),
+		"BASE_URL": tp.URL, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": tsess.Cookie, "CSRF": tsess.CSRF,
 		"PLAY_AT": fmt.Sprint(mid(b).UnixMilli()), "PLAY_OK": fmt.Sprint(mid(control).UnixMilli()),
 	}, &tl)

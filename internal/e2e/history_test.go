@@ -12,9 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,23 +284,14 @@ func (e *historyEnv) forge(mode string, x int64, size int64) error {
 
 // control serves what the browser scripts ask of the Go side:
 //
-//	POST /enrol?role=R&name=N   body: the browser's "vigdev1:" string
+//	POST /enrol?role=R&name=N   body: the browser's "vigdev1:" string (controlMux)
 //	POST /reads?n=N             n reads of the household, in the log when it answers
-//	POST /settings              a signed settings change by the Go admin device
+//	POST /object-reads?n=N      n identical reads of one object (coalesced)
 //	POST /forge?mode=M&x=X&size=S  serve a forged log (see forge)
 //	POST /mode?m=real|strip|unlogged|wrong-index
 func (e *historyEnv) control() string {
-	mux := http.NewServeMux()
+	mux := e.hh.controlMux()
 	fail := func(w http.ResponseWriter, err error) { http.Error(w, err.Error(), http.StatusBadRequest) }
-	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		if err := e.hh.enrol(string(b), r.URL.Query().Get("role"), r.URL.Query().Get("name")); err != nil {
-			fail(w, err)
-			return
-		}
-		e.c.srv.SyncLog(r.Context())
-		w.WriteHeader(http.StatusNoContent)
-	})
 	mux.HandleFunc("POST /reads", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		e.reads(n)
@@ -346,9 +335,7 @@ func (e *historyEnv) control() string {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	srv := httptest.NewServer(mux)
-	e.t.Cleanup(srv.Close)
-	return srv.URL
+	return serveControl(e.t, mux)
 }
 
 type historyRow struct {

@@ -331,24 +331,45 @@ func (hh *testHousehold) waitSegments(t testing.TB, camera string, n int, timeou
 	}
 }
 
-// controlServer serves, on loopback, what a browser script needs from the
-// Go side while it runs:
+// controlMux answers, on the Go side, what a browser script asks while it
+// runs; a test adds routes of its own and serves it (serveControl):
 //
-//	POST /enrol  body: the browser's "vigdev1:" string → 204 once the
-//	             device is in the chain (as a member), 400 with the reason
-//
-// It returns the server's URL.
-func (hh *testHousehold) controlServer(t testing.TB) string {
-	t.Helper()
+//	POST /enrol?role=R&name=N  body: the browser's "vigdev1:" string → 204
+//	             once the device is in the chain (role "admin" or
+//	             "member", the default; name "browser" by default) and its
+//	             head in the log, 400 with the reason
+func (hh *testHousehold) controlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		if err := hh.enrol(string(b), keydir.RoleMember, "browser"); err != nil {
+		role, name := keydir.RoleMember, r.URL.Query().Get("name")
+		if r.URL.Query().Get("role") == keydir.RoleAdmin {
+			role = keydir.RoleAdmin
+		}
+		if name == "" {
+			name = "browser"
+		}
+		err := hh.enrol(string(b), role, name)
+		if err == nil {
+			err = hh.Cloud.srv.SyncLog(r.Context())
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	return mux
+}
+
+// controlServer serves controlMux on loopback and returns its URL.
+func (hh *testHousehold) controlServer(t testing.TB) string {
+	t.Helper()
+	return serveControl(t, hh.controlMux())
+}
+
+// serveControl serves a control mux on loopback and returns its URL.
+func serveControl(t testing.TB, mux *http.ServeMux) string {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL

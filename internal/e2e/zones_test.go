@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/hubd"
-	"vigil/internal/keydir"
 	"vigil/internal/live"
 )
 
@@ -35,19 +33,7 @@ type hubSettingsSeen struct {
 // holds for the camera at that moment.
 func zonesControl(t *testing.T, hh *testHousehold, seen map[string]hubSettingsSeen, mu *sync.Mutex) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /enrol", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		role := keydir.RoleMember
-		if r.URL.Query().Get("role") == "admin" {
-			role = keydir.RoleAdmin
-		}
-		if err := hh.enrol(string(b), role, "browser "+role); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux := hh.controlMux()
 	mux.HandleFunc("POST /hub-settings", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(io.LimitReader(r.Body, 64))
 		d, src, err := hh.Hub.CameraSettings(hh.Camera)
@@ -56,9 +42,7 @@ func zonesControl(t *testing.T, hh *testHousehold, seen map[string]hubSettingsSe
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serveControl(t, mux)
 }
 
 // TestZones: an enrolled browser opens the camera's newest snapshot (sealed

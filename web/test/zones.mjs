@@ -33,7 +33,7 @@ async function context(role, label) {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { viewport: { width: 1280, height: 1000 } });
   const page = await newPage(ctx, label);
   const dev = await deviceString(page, base);
-  const enrol = await fetch(`${control}/enrol?role=${role}`, { method: 'POST', body: dev });
+  const enrol = await fetch(`${control}/enrol?role=${role}&name=browser%20${role}`, { method: 'POST', body: dev });
   if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
   return { ctx, page };
 }
