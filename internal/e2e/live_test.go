@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
@@ -421,15 +420,16 @@ func TestLiveThroughTURN(t *testing.T) {
 // drop closes the WebSocket connections relayed so far.
 func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) (base string, drop func()) {
 	t.Helper()
-	target, _ := url.Parse(cloudURL)
-	rp := httputil.NewSingleHostReverseProxy(target)
+	target, err := url.Parse(cloudURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	var mu sync.Mutex
 	conns := map[*websocket.Conn]bool{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base = newProxy(t, cloudURL, func(w http.ResponseWriter, r *http.Request) bool {
 		if !websocket.IsWebSocketUpgrade(r) {
-			rp.ServeHTTP(w, r)
-			return
+			return false
 		}
 		h := http.Header{}
 		for _, k := range []string{"Cookie", "Origin", "Authorization"} {
@@ -445,12 +445,12 @@ func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) (base strin
 				code = resp.StatusCode
 			}
 			http.Error(w, "upstream refused", code)
-			return
+			return true
 		}
 		defer upstream.Close()
 		down, err := up.Upgrade(w, r, nil)
 		if err != nil {
-			return
+			return true
 		}
 		defer down.Close()
 		mu.Lock()
@@ -469,7 +469,7 @@ func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) (base strin
 		for {
 			mt, b, err := upstream.ReadMessage()
 			if err != nil {
-				return
+				return true
 			}
 			var m live.Message
 			if swap.Load() && json.Unmarshal(b, &m) == nil && m.Type == "answer" {
@@ -479,12 +479,11 @@ func swappingProxy(t *testing.T, cloudURL string, swap *atomic.Bool) (base strin
 				b, _ = json.Marshal(m)
 			}
 			if down.WriteMessage(mt, b) != nil {
-				return
+				return true
 			}
 		}
-	}))
-	t.Cleanup(hs.Close)
-	return hs.URL, func() {
+	}, nil)
+	return base, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		for c := range conns {
