@@ -300,18 +300,25 @@ func (hh *testHousehold) enrol(deviceString, role, name string) error {
 func (hh *testHousehold) addMember(t testing.TB, role string) *testAccount {
 	t.Helper()
 	a := newAccount(t, hh.Cloud)
-	act, err := history.NewAction(hh.ID, history.MemberAddParams{Email: a.Email, Role: role}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := history.SignAction(hh.Admin, act)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hh.Owner.API.AddMember(context.Background(), hh.ID, signed); err != nil {
-		t.Fatal(err)
-	}
+	addMemberSigned(t, hh.Owner.API, hh.ID, hh.Admin, a.Email, role)
 	return a
+}
+
+// addMemberSigned makes the account of email a member of household hh
+// with role, in a member.add action the admin device signs.
+func addMemberSigned(t testing.TB, api *client.Client, hh string, admin *keydir.DeviceKeys, email, role string) {
+	t.Helper()
+	act, err := history.NewAction(hh, history.MemberAddParams{Email: email, Role: role}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := history.SignAction(admin, act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.AddMember(context.Background(), hh, signed); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitSegments waits until the cloud holds at least n segments of camera

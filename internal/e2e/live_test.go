@@ -24,7 +24,6 @@ import (
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/client"
 	"vigil/internal/config"
-	"vigil/internal/history"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/live"
@@ -512,17 +511,7 @@ func TestLiveBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	act, err := history.NewAction(lh.id(), history.MemberAddParams{Email: email, Role: "member"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := history.SignAction(lh.admin, act)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lh.c.AddMember(ctx, lh.id(), signed); err != nil {
-		t.Fatal(err)
-	}
+	addMemberSigned(t, lh.c, lh.id(), lh.admin, email, keydir.RoleMember)
 	var swap atomic.Bool
 	base, drop := swappingProxy(t, lh.cloud.url, &swap)
 	// The script calls these when it has shown its device identity and
