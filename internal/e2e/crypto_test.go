@@ -174,13 +174,9 @@ func TestBrowserCrypto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var actions map[string]any
-	if err := json.Unmarshal(actionsRaw, &actions); err != nil {
-		t.Fatal(err)
-	}
 
 	in := map[string]any{
-		"actions": actions,
+		"actions": json.RawMessage(actionsRaw),
 		"vectors": vectors,
 		"interop": map[string]string{
 			"goRecipient": goID.Recipient().String(), "fileKey": hex.EncodeToString(fileKey),
@@ -529,11 +525,7 @@ func unhexAll(t *testing.T, ss []string) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, s := range ss {
-		b, err := hex.DecodeString(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
+		out = append(out, mustHex(t, s))
 	}
 	return out
 }
