@@ -19,7 +19,7 @@
 import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { launch, newPage, result, fail, signedInContext, deviceString } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, deviceString, enrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -114,9 +114,7 @@ try {
     }
   }, { endpoint, keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(uaAuth) } });
   const page = await newPage(ctx, 'enrolled');
-  const dev = await deviceString(page, base);
-  const enrol = await fetch(ctl + '/enrol', { method: 'POST', body: dev });
-  if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
+  await enrol(page, base);
 
   // From the household page's Cameras card.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}`);

@@ -4,8 +4,8 @@
 // Each scenario is a fresh browser (its own device, enrolled by the Go
 // admin) that first verifies the real log. Env: BASE_URL (the proxy),
 // CONTROL_URL, HOUSEHOLD, SESSION, CSRF, ARTIFACTS.
-import { launch, newPage, signedInContext, result, fail } from './lib.mjs';
-import { control, enrolHere, openHistory } from './history-lib.mjs';
+import { control, launch, newPage, signedInContext, result, fail } from './lib.mjs';
+import { enrolHere, openHistory } from './history-lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;

@@ -1,12 +1,7 @@
 // Helpers of the history browser tests (web/test/history*.mjs): reading
-// the history page's verification state and records, and calling the Go
-// test's control server.
-
-/** control POSTs to the Go test's control server and fails on an error. */
-export async function control(path, body) {
-  const res = await fetch(process.env.CONTROL_URL + path, { method: 'POST', body: body ?? '' });
-  if (!res.ok) throw new Error(`control ${path}: ${res.status} ${await res.text()}`);
-}
+// the history page's verification state and records, and enrolling the
+// browser by name.
+import { enrol } from './lib.mjs';
 
 /** openHistory loads the history page and waits until it has verified (or failed). */
 export async function openHistory(page, base, hh) {
@@ -41,11 +36,8 @@ export function rows(page) {
   );
 }
 
-/** enrolHere makes this browser's device keys and has the Go admin add the device. */
+/** enrolHere makes this browser's device keys, has the Go admin add the device, and returns its ID. */
 export async function enrolHere(page, base, role, name) {
-  await page.goto(base + '/device');
-  const ds = (await (await page.waitForSelector('#device-string', { timeout: 20000 })).textContent()).trim();
-  const id = (await page.textContent('#device-id')).trim();
-  await control(`/enrol?role=${role}&name=${encodeURIComponent(name)}`, ds);
-  return id;
+  await enrol(page, base, `?role=${role}&name=${encodeURIComponent(name)}`);
+  return (await page.textContent('#device-id')).trim();
 }

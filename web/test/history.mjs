@@ -4,8 +4,8 @@
 // the household page's summary, and a checkpoint without the witness's
 // cosignature refused. Env: BASE_URL (the proxy), CONTROL_URL, HOUSEHOLD,
 // SESSION, CSRF, ARTIFACTS.
-import { launch, newPage, signedInContext, result, fail } from './lib.mjs';
-import { control, enrolHere, openHistory, rows } from './history-lib.mjs';
+import { control, launch, newPage, signedInContext, result, fail } from './lib.mjs';
+import { enrolHere, openHistory, rows } from './history-lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;

@@ -43,6 +43,24 @@ export async function deviceString(page, base) {
   return (await el.textContent()).trim();
 }
 
+/** control POSTs body to path on the Go test's control server (CONTROL_URL) and throws unless it succeeds. */
+export async function control(path, body) {
+  const res = await fetch(process.env.CONTROL_URL + path, { method: 'POST', body: body ?? '' });
+  if (!res.ok) throw new Error(`control ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/**
+ * enrol has the Go test add this browser's device to the household's chain:
+ * it opens the device page and POSTs the device string to the control
+ * server's /enrol (query: e.g. "?role=admin&name=..."), which answers 204
+ * once the device is in the chain.
+ */
+export async function enrol(page, base, query = '') {
+  const res = await control('/enrol' + query, await deviceString(page, base));
+  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+}
+
 /** totp computes the current RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret. */
 export function totp(secretB32, at = Date.now()) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

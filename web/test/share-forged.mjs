@@ -8,7 +8,7 @@
 // CAMERA, CONTROL_URL (POST /enrol), SESSION and CSRF (the member's
 // browser session), FROM_MS and TO_MS (whole seconds), ARTIFACTS.
 import { join } from 'node:path';
-import { assert, deviceString, fail, launch, newPage, result, signedInContext } from './lib.mjs';
+import { enrol, fail, launch, newPage, result, signedInContext } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -20,9 +20,7 @@ const browser = await launch();
 try {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   const page = await newPage(ctx, 'member');
-  const dev = await deviceString(page, base);
-  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
-  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+  await enrol(page, base);
 
   // The shares page with its form set to the range (as the timeline's
   // Share control opens it).

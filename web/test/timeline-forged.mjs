@@ -8,7 +8,7 @@
 // listing gives to a moved segment, ms), PLAY_OK (a moment in a segment it
 // did not move), ARTIFACTS.
 import { join } from 'node:path';
-import { assert, deviceString, launch, newPage, result, signedInContext } from './lib.mjs';
+import { enrol, launch, newPage, result, signedInContext } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = encodeURIComponent(process.env.HOUSEHOLD);
@@ -33,9 +33,7 @@ const browser = await launch();
 try {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   const page = await newPage(ctx, 'timeline');
-  const dev = await deviceString(page, base);
-  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
-  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+  await enrol(page, base);
   const moved = await playFrom(page, Number(process.env.PLAY_AT));
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-forged-listing.png') });
   const ok = await playFrom(page, Number(process.env.PLAY_OK));

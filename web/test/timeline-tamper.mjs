@@ -4,16 +4,14 @@
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL, SESSION, CSRF, PLAY_AT (a
 // moment in the altered segment, ms), ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, assert, fail, signedInContext, deviceString } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, enrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const browser = await launch();
 try {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   const page = await newPage(ctx, 'tamper');
-  const dev = await deviceString(page, base);
-  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
-  assert(res.status === 204, `enrolling the browser: ${res.status}`);
+  await enrol(page, base);
   await page.goto(`${base}/h/${encodeURIComponent(process.env.HOUSEHOLD)}/cam/${encodeURIComponent(process.env.CAMERA)}`);
   await page.waitForFunction(() => /Click the bar/.test(document.querySelector('#tl-status')?.textContent || ''), null, { timeout: 20000 });
   await page.click('#tl-zoom-10m');

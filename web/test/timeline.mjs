@@ -9,7 +9,7 @@
 // SEG_END (end of the segment holding PLAY_AT, ms), GAP_AFTER (start of the
 // recording after a gap), BACK_AT (in a segment never loaded), ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, fail, assert, signedInContext, deviceString } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, deviceString, enrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -80,9 +80,7 @@ try {
   // The enrolled browser.
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { acceptDownloads: true });
   const page = await newPage(ctx, 'member');
-  const dev = await deviceString(page, base);
-  const res = await fetch(process.env.CONTROL_URL + '/enrol', { method: 'POST', body: dev });
-  assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
+  await enrol(page, base);
 
   await openTimeline(page);
   await page.waitForFunction(() => /Click the bar|Nothing recorded/.test(document.querySelector('#tl-status')?.textContent || '') || document.querySelector('#tl-error')?.textContent, null, { timeout: 20000 });

@@ -18,7 +18,7 @@
 // ZONE_NAME, ZONE_LABELS, NAME_VARIANTS (JSON list of zone names tried, and
 // of other labels), UNTICK (a label unticked), MIN_SCORE, ARTIFACTS.
 import { join } from 'node:path';
-import { launch, newPage, result, fail, signedInContext, deviceString } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, enrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -32,9 +32,7 @@ const control = process.env.CONTROL_URL;
 async function context(role, label) {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { viewport: { width: 1280, height: 1000 } });
   const page = await newPage(ctx, label);
-  const dev = await deviceString(page, base);
-  const enrol = await fetch(`${control}/enrol?role=${role}&name=browser%20${role}`, { method: 'POST', body: dev });
-  if (enrol.status !== 204) fail('enrolment: ' + (await enrol.text()));
+  await enrol(page, base, `?role=${role}&name=browser%20${role}`);
   return { ctx, page };
 }
 
