@@ -35,10 +35,20 @@ try {
     out.scenarios[name] = { before, after, x };
   }
 
-  // A chain head the log never gets, and one not where the cloud says.
+  // A chain head the log never gets: the app waits for it (LOG_WAIT_MS,
+  // 10 s, in web/src/household.ts), then refuses the chain. The page's
+  // clock jumps past the wait once the app is in it (its first chain
+  // request), so the test does not sit through the 10 s.
   await control('/mode?m=unlogged');
-  await page.goto(`${base}/h/${hh}`);
-  out.unlogged = await (await page.waitForSelector('#household-error.error', { timeout: 30000 })).textContent();
+  const waiting = await newPage(page.context(), 'unlogged');
+  await waiting.clock.install();
+  const asked = waiting.waitForRequest((r) => new URL(r.url()).pathname === `/v1/households/${hh}/chain`);
+  await waiting.goto(`${base}/h/${hh}`);
+  await asked;
+  await waiting.clock.fastForward(11_000);
+  out.unlogged = await (await waiting.waitForSelector('#household-error.error', { timeout: 30000 })).textContent();
+  await waiting.close();
+  // A chain head not where the cloud says.
   await control('/mode?m=wrong-index');
   await page.goto(`${base}/h/${hh}`);
   out.wrongIndex = await (await page.waitForSelector('#household-error.error', { timeout: 30000 })).textContent();
