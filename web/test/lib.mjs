@@ -61,6 +61,17 @@ export async function enrol(page, base, query = '') {
   assert(res.status === 204, `enrolling the browser: ${res.status} ${await res.text()}`);
 }
 
+/**
+ * shareSettled waits (up to timeout ms) until the share page in page has
+ * loaded, failed or found nothing to play, and returns its data attributes
+ * (data), its state and status, and the error it shows (message).
+ */
+export async function shareSettled(page, timeout = 60000) {
+  await page.waitForSelector('#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]', { timeout });
+  const data = await page.$eval('#share-page', (el) => ({ ...el.dataset }));
+  return { data, state: data.state, status: data.status ?? '', message: await page.$eval('#share-error', (e) => e.textContent) };
+}
+
 /** totp computes the current RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret. */
 export function totp(secretB32, at = Date.now()) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

@@ -2,13 +2,12 @@
 // (an enrolled browser) shares a range with the guest's e-mail and device,
 // and the guest, signed in on that browser, finds it under "Shared with me"
 // and plays it. A browser without that device key cannot open it.
-import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, result, shareSettled, totp } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
 const cam = process.env.CAMERA;
 const shots = process.env.ARTIFACTS;
-const settled = '#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]';
 
 async function signIn(page, email, password, secret) {
   const r = await page.evaluate(
@@ -77,29 +76,19 @@ try {
   await link.waitFor({ timeout: 20000 });
   if (shots) await guest.screenshot({ path: `${shots}/shared-with-me.png` });
   await link.click();
-  await guest.waitForSelector(settled, { timeout: 60000 });
-  const played = await guest.$eval('#share-page', (el) => ({ ...el.dataset }));
-  const playedError = await guest.$eval('#share-error', (e) => e.textContent);
+  const { data: played, message: playedError } = await shareSettled(guest);
   const info = await guest.$eval('#share-info', (e) => e.textContent);
 
   // The member's own browser (signed in, but not the guest) cannot open it.
   await page.goto(url);
-  await page.waitForSelector(settled, { timeout: 30000 });
-  const member = {
-    state: await page.$eval('#share-page', (el) => el.dataset.state),
-    status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
-    message: await page.$eval('#share-error', (e) => e.textContent),
-  };
+  const { state, status, message } = await shareSettled(page, 30000);
+  const member = { state, status, message };
   // A browser that is not signed in is asked to sign in.
   const sctx = await browser.newContext();
   const stranger = await newPage(sctx, 'signed-out');
   await stranger.goto(url);
-  await stranger.waitForSelector(settled, { timeout: 30000 });
-  const signedOut = {
-    state: await stranger.$eval('#share-page', (el) => el.dataset.state),
-    status: await stranger.$eval('#share-page', (el) => el.dataset.status ?? ''),
-    message: await stranger.$eval('#share-error', (e) => e.textContent),
-  };
+  const so = await shareSettled(stranger, 30000);
+  const signedOut = { state: so.state, status: so.status, message: so.message };
   result({ id, urlHasFragment: url.includes('#'), played, playedError, info, member, signedOut });
 } finally {
   await browser.close();

@@ -1,7 +1,7 @@
 // A member shares a time range from the shares page of an enrolled browser;
 // a second context that never signed in opens the link and plays it; the
 // member revokes it and the guest's reload is refused.
-import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, result, shareSettled, totp } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -72,10 +72,7 @@ try {
   const gctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const guest = await newPage(gctx, 'guest');
   await guest.goto(link);
-  const settled = '#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]';
-  await guest.waitForSelector(settled, { timeout: 60000 });
-  const played = await guest.$eval('#share-page', (el) => ({ ...el.dataset }));
-  const played_error = await guest.$eval('#share-error', (e) => e.textContent);
+  const { data: played, message: played_error } = await shareSettled(guest);
   await guest.waitForFunction(() => document.querySelector('#share-video').currentTime > 0.3, null, { timeout: 15000 }).catch(() => {});
   const currentTime = await guest.$eval('#share-video', (v) => v.currentTime);
 
@@ -89,11 +86,11 @@ try {
   await page.click(`#shares-table button[data-share="${id}"]`);
   await page.waitForSelector(`#shares-table tr[data-share="${id}"][data-state="revoked"]`, { timeout: 10000 });
   await guest.reload();
-  await guest.waitForSelector(settled, { timeout: 30000 });
+  const { state, status, message } = await shareSettled(guest, 30000);
   const after = {
-    state: await guest.$eval('#share-page', (el) => el.dataset.state),
-    status: await guest.$eval('#share-page', (el) => el.dataset.status ?? ''),
-    message: await guest.$eval('#share-error', (e) => e.textContent),
+    state,
+    status,
+    message,
     videoShown: await guest.$eval('#share-video', (v) => getComputedStyle(v).display !== 'none'),
   };
   if (shots) await guest.screenshot({ path: `${shots}/share-revoked.png` });

@@ -8,7 +8,7 @@
 // CAMERA, CONTROL_URL (POST /enrol), SESSION and CSRF (the member's
 // browser session), FROM_MS and TO_MS (whole seconds), ARTIFACTS.
 import { join } from 'node:path';
-import { enrol, fail, launch, newPage, result, signedInContext } from './lib.mjs';
+import { enrol, fail, launch, newPage, result, shareSettled, signedInContext } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -45,10 +45,7 @@ try {
   const gctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const guest = await newPage(gctx, 'guest');
   await guest.goto(link);
-  const settled = '#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]';
-  await guest.waitForSelector(settled, { timeout: 60000 });
-  const played = await guest.$eval('#share-page', (el) => ({ ...el.dataset }));
-  const playedError = await guest.$eval('#share-error', (e) => e.textContent);
+  const { data: played, message: playedError } = await shareSettled(guest);
   await gctx.close();
   result({ link, id, created, refusedShown, refusedCount, refused, refusedHeadline, played, playedError });
 } finally {

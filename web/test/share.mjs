@@ -4,7 +4,7 @@
 //   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message,
 //                  and so are a WRONG key and a FORGED manifest; a PARTIAL
 //                  share (a segment deleted since) plays the rest
-import { launch, newPage, result, fail } from './lib.mjs';
+import { launch, newPage, result, fail, shareSettled } from './lib.mjs';
 
 const phase = process.env.PHASE;
 const shots = process.env.ARTIFACTS;
@@ -21,17 +21,17 @@ async function open(link, name) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(link, { waitUntil: 'domcontentloaded' });
-  await page.waitForSelector('#share-page[data-state="loaded"], #share-page[data-state="error"], #share-page[data-state="empty"]', { timeout: 60000 });
-  return { ctx, page, sent, errors };
+  const settled = await shareSettled(page);
+  return { ctx, page, sent, errors, settled };
 }
 
 try {
   if (phase === 'play') {
     const link = process.env.LINK;
     const secret = link.split('#k=')[1];
-    const { page, sent, errors } = await open(link, 'guest');
-    const state = await page.$eval('#share-page', (el) => ({ ...el.dataset }));
-    if (state.state !== 'loaded') fail(`share did not load: ${state.state}: ${await page.$eval('#share-error', (e) => e.textContent).catch(() => '')}`);
+    const { page, sent, errors, settled } = await open(link, 'guest');
+    const state = settled.data;
+    if (state.state !== 'loaded') fail(`share did not load: ${state.state}: ${settled.message}`);
     // Let it play a little, then look at a frame.
     await page.waitForFunction(() => {
       const v = document.querySelector('#share-video');
@@ -65,11 +65,11 @@ try {
   } else if (phase === 'refused') {
     const out = {};
     for (const [name, link] of [['revoked', process.env.REVOKED], ['expired', process.env.EXPIRED], ['wrong', process.env.WRONG], ['forged', process.env.FORGED], ['partial', process.env.PARTIAL]]) {
-      const { page, ctx } = await open(link, name);
+      const { page, ctx, settled: { state, status, message } } = await open(link, name);
       out[name] = {
-        state: await page.$eval('#share-page', (el) => el.dataset.state),
-        status: await page.$eval('#share-page', (el) => el.dataset.status ?? ''),
-        message: await page.$eval('#share-error', (e) => e.textContent),
+        state,
+        status,
+        message,
         videoHidden: await page.$eval('#share-video', (v) => getComputedStyle(v).display === 'none'),
         segments: await page.$eval('#share-page', (el) => el.dataset.segments ?? ''),
       };
