@@ -4,7 +4,7 @@
 // browser and its epoch keys, across a reload.
 import { readFile } from 'node:fs/promises';
 import { launch, newPage, result } from './lib.mjs';
-import { serveTestBundle, openTestPage } from './cryptoserve.mjs';
+import { forwardTo, serveTestBundle, openTestPage } from './cryptoserve.mjs';
 
 const input = JSON.parse(await readFile(process.env.INPUT, 'utf8'));
 const hh = input.hh;
@@ -16,11 +16,7 @@ const srv = await serveTestBundle();
 const browser = await launch();
 try {
   const ctx = await browser.newContext();
-  const forward = async (route) => {
-    const u = new URL(route.request().url());
-    const res = await fetch(process.env.LOG_URL + u.pathname);
-    await route.fulfill({ status: res.status, contentType: res.headers.get('content-type') ?? 'application/octet-stream', body: Buffer.from(await res.arrayBuffer()) });
-  };
+  const forward = forwardTo(process.env.LOG_URL);
   await ctx.route('**/v1/log', forward);
   await ctx.route('**/tlog/**', forward);
   await ctx.route('**/v1/households/**', async (route) => {

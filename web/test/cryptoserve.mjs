@@ -32,6 +32,24 @@ export async function serveTestBundle() {
   return { url: `http://127.0.0.1:${srv.address().port}`, close: () => srv.close() };
 }
 
+/**
+ * forwardTo is a route handler (context.route) that answers the page's
+ * request with what the Go test's stand-in at base answers for the same
+ * method, path, query and body.
+ */
+export function forwardTo(base) {
+  return async (route) => {
+    const req = route.request();
+    const u = new URL(req.url());
+    const res = await fetch(base + u.pathname + u.search, {
+      method: req.method(),
+      headers: { 'Content-Type': 'application/json' },
+      body: req.method() === 'GET' ? undefined : req.postData(),
+    });
+    await route.fulfill({ status: res.status, contentType: res.headers.get('content-type') ?? 'application/octet-stream', body: Buffer.from(await res.arrayBuffer()) });
+  };
+}
+
 /** openTestPage loads crypto.html and waits for its modules. */
 export async function openTestPage(page, url) {
   await page.goto(url + '/crypto.html');
