@@ -48,7 +48,7 @@ func (p profile) logClient(ctx context.Context, c *client.Client, stderr io.Writ
 		switch {
 		case err != nil:
 			return nil, nil, err
-		case ok && !samePolicy(builtin, lp):
+		case ok && !builtin.Equal(lp):
 			return nil, nil, fmt.Errorf("the cloud at %s names the transparency log %s, not the one this build of vigil trusts (%s): refusing it", c.BaseURL, lp.Key, builtin.Key)
 		case ok:
 			pin = pinnedLog{Cloud: c.BaseURL, Policy: builtin}

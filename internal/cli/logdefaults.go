@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -59,10 +58,4 @@ func logPolicy(key string, witnesses []string, quorum int) (history.LogPolicy, e
 	}
 	_, err := p.Policy()
 	return p, err
-}
-
-// samePolicy reports whether two log policies name the same log and
-// witnesses with the same quorum.
-func samePolicy(a, b history.LogPolicy) bool {
-	return a.Key == b.Key && a.Quorum == b.Quorum && slices.Equal(a.Witnesses, b.Witnesses)
 }

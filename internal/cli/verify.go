@@ -122,7 +122,7 @@ func runVerifyWeb(e env, args []string) error {
 		}
 	}
 	switch {
-	case pol != nil && st.Policy.Key != "" && !samePolicy(*pol, st.Policy):
+	case pol != nil && st.Policy.Key != "" && !pol.Equal(st.Policy):
 		return fmt.Errorf("the log policy %s differs from the one in --state %s (%s): refusing to mix logs (start a new state file if the change is intended)", source, *stateFile, st.Policy.Key)
 	case pol == nil && st.Policy.Key != "":
 		p := st.Policy

@@ -176,8 +176,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 			chainOK = false
 			continue
 		}
-		e, _ := tk.ChainHeadEntry(seq, keydir.LinkHash(links[i]))
-		if err := cfg.Log.ProveEntry(ctx, idx[i], e); err != nil {
+		if err := tk.ProveChainHead(ctx, cfg.Log, seq, keydir.LinkHash(links[i]), idx[i]); err != nil {
 			rep.severe("chain link %d is not in the log at index %d as the cloud says: %v", seq, idx[i], err)
 			chainOK = false
 		}

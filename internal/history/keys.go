@@ -1,11 +1,14 @@
 package history
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+
+	"vigil/internal/tlog"
 )
 
 // TagKey makes the tags by which a household's members and hubs recognise
@@ -52,4 +55,16 @@ func (t TagKey) ChainHeadEntry(seq int64, head []byte) ([]byte, error) {
 	c := ChainHead{Tag: t.Chain(seq)}
 	copy(c.Head[:], head)
 	return c.Encode(), nil
+}
+
+// ProveChainHead proves that the head of link seq (its link_hash, head) of
+// the household whose tags tk makes is the entry at index of the log, in
+// the checkpoint lc verified last. Devices, hubs and audits all prove heads
+// through it.
+func (t TagKey) ProveChainHead(ctx context.Context, lc *tlog.Client, seq int64, head []byte, index int64) error {
+	e, err := t.ChainHeadEntry(seq, head)
+	if err != nil {
+		return err
+	}
+	return lc.ProveEntry(ctx, index, e)
 }

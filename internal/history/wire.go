@@ -1,6 +1,11 @@
 package history
 
-import "vigil/internal/tlog"
+import (
+	"slices"
+	"strings"
+
+	"vigil/internal/tlog"
+)
 
 // Wire types of the cloud's history API (docs/API.md), shared by the cloud
 // and its Go client.
@@ -14,6 +19,12 @@ type LogPolicy struct {
 	Key       string   `json:"key"`
 	Witnesses []string `json:"witnesses"`
 	Quorum    int      `json:"quorum"`
+}
+
+// Equal reports whether p and q name the same log, the same witnesses and
+// the same quorum.
+func (p LogPolicy) Equal(q LogPolicy) bool {
+	return strings.TrimSpace(p.Key) == strings.TrimSpace(q.Key) && p.Quorum == q.Quorum && slices.Equal(p.Witnesses, q.Witnesses)
 }
 
 // Policy returns the tlog policy that verifies the log's checkpoints.

@@ -154,11 +154,7 @@ func proveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index in
 	if err != nil {
 		return err
 	}
-	e, err := tk.ChainHeadEntry(st.Seq, st.Head)
-	if err != nil {
-		return err
-	}
-	if err := log.ProveEntry(ctx, index, e); err != nil {
+	if err := tk.ProveChainHead(ctx, log, st.Seq, st.Head, index); err != nil {
 		return fmt.Errorf("%w: link %d is not at log index %d as the cloud says: %v", ErrNotLogged, st.Seq, index, err)
 	}
 	return nil
