@@ -53,7 +53,7 @@ type historyEnv struct {
 type forgery struct {
 	storage tlog.Storage
 	index   map[string]int64 // entry (hex) → its index in the forged log
-	listing func([]history.RecordJSON) []history.RecordJSON
+	listing func([]history.RecordRef) []history.RecordRef
 }
 
 type historyOptions struct {
@@ -263,7 +263,7 @@ func (e *historyEnv) forge(mode string, x int64, size int64) error {
 	for i, en := range entries {
 		f.index[hex.EncodeToString(en)] = int64(i)
 	}
-	f.listing = func(rs []history.RecordJSON) []history.RecordJSON {
+	f.listing = func(rs []history.RecordRef) []history.RecordRef {
 		out := rs[:0:0]
 		for _, r := range rs {
 			if repl, ok := swapped[hex.EncodeToString(r.Entry)]; ok {

@@ -47,6 +47,3 @@ type RecordRef struct {
 	Index int64  `json:"index"`
 	Entry []byte `json:"entry"`
 }
-
-// RecordJSON is RecordRef, under the name of its JSON form.
-type RecordJSON = RecordRef

@@ -648,7 +648,7 @@ func TestRetentionSettingsChecked(t *testing.T) {
 	}
 	serve := func(s history.Signed) {
 		t.Helper()
-		if err := cl.st.SetRetention(ctx, hh, store.Retention{Signed: &store.SignedAction{Device: s.Device, Body: s.Body, Sig: s.Sig}}); err != nil {
+		if err := cl.st.SetRetention(ctx, hh, store.Retention{Signed: &s}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"vigil/internal/history"
 )
 
 // Members and retention settings (SQLite).
@@ -93,7 +95,7 @@ func (s *SQLite) Retention(ctx context.Context, householdID string) (Retention, 
 	}
 	r.MaxAge = time.Duration(age)
 	if dev.Valid {
-		r.Signed = &SignedAction{Device: dev.String, Body: body, Sig: sig}
+		r.Signed = &history.Signed{Device: dev.String, Body: body, Sig: sig}
 	}
 	return r, nil
 }

@@ -163,12 +163,8 @@ type Access struct {
 	Reason      string // why (the route, or a support ticket)
 	// Signed is the admin device's signature that authorised a change
 	// (docs/FORMAT.md, "Signed household actions"); nil for reads.
-	Signed *SignedAction
+	Signed *history.Signed
 }
-
-// SignedAction is a household action as an admin device signed it: the
-// exact body and signature it sent, so that every member can check it.
-type SignedAction = history.Signed
 
 // Store is the cloud's metadata store. Implementations are safe for
 // concurrent use.
@@ -320,7 +316,7 @@ type Retention struct {
 	MaxAge     time.Duration // 0: no age limit
 	// Signed is the admin device's signed settings.set action these
 	// settings came from, kept so that hubs can check them; nil before any.
-	Signed *SignedAction
+	Signed *history.Signed
 }
 
 // PushSub is a browser's Web Push subscription for one household's events,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud/store"
+	"vigil/internal/history"
 )
 
 // testMemberList: Members lists one household's members oldest first, and
@@ -63,7 +64,7 @@ func testRetention(t *testing.T, s store.Store) {
 	}
 	// The signed action the settings came from is kept with them, and
 	// replaced (or dropped) by the next SetRetention.
-	signed := store.Retention{QuotaBytes: 1 << 30, Signed: &store.SignedAction{Device: "dadmin", Body: []byte(`{"v":1}`), Sig: sum("sig")}}
+	signed := store.Retention{QuotaBytes: 1 << 30, Signed: &history.Signed{Device: "dadmin", Body: []byte(`{"v":1}`), Sig: sum("sig")}}
 	ok(t, s.SetRetention(ctx, "hh-1", signed), "SetRetention signed")
 	got, err = s.Retention(ctx, "hh-1")
 	ok(t, err, "Retention")
