@@ -1,7 +1,9 @@
 // Vigil web app entry. Each page module registers its routes with route();
-// importing it here is all the wiring a page needs.
+// importing it here is all the wiring a page needs. Routes match in this
+// order: the first pattern that fits a path wins.
 import './style.css';
 import { start } from './router';
+import { startShell } from './shell';
 import './pages/auth';
 import './pages/households';
 import './pages/enrol';
@@ -13,4 +15,5 @@ import './pages/demo';
 import './pages/zones';
 import './pages/history';
 
+startShell();
 start();

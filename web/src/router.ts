@@ -11,7 +11,13 @@ interface Route {
 }
 
 const routes: Route[] = [];
+const hooks: ((path: string) => void)[] = [];
 let cleanup: (() => void) | undefined;
+
+/** onNavigate runs fn with the new path before each page renders (the shell's header). */
+export function onNavigate(fn: (path: string) => void): void {
+  hooks.push(fn);
+}
 
 /** route registers a page for a path pattern like "/h/:hh/cam/:cam". */
 export function route(pattern: string, page: Page): void {
@@ -26,6 +32,12 @@ export function go(path: string): void {
   void render();
 }
 
+/** replace navigates within the app without a new history entry (redirects). */
+export function replace(path: string): void {
+  history.replaceState(null, '', path);
+  void render();
+}
+
 export async function render(): Promise<void> {
   const root = document.getElementById('app')!;
   if (cleanup) {
@@ -37,6 +49,13 @@ export async function render(): Promise<void> {
     cleanup = undefined;
   }
   const path = location.pathname;
+  for (const fn of hooks) {
+    try {
+      fn(path);
+    } catch {
+      /* a broken header must not stop the page */
+    }
+  }
   for (const r of routes) {
     const m = r.re.exec(path);
     if (!m) continue;

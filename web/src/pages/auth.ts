@@ -1,7 +1,8 @@
 // Pages: sign-up, sign-in (passkey; password + TOTP), the account page
-// (passkeys, sign-out) and the navigation bar.
+// (passkeys, sign-out). The header is web/src/shell.ts.
 import { api, ApiError, setCSRF } from '../api';
 import { go, route } from '../router';
+import { refreshShell } from '../shell';
 import { h, mount, showError } from '../ui';
 
 export interface Account {
@@ -42,32 +43,8 @@ export async function requireAccount(): Promise<Account | null> {
 function afterSignIn(): void {
   const next = sessionStorage.getItem(nextKey);
   sessionStorage.removeItem(nextKey);
-  void refreshNav(true);
+  void refreshShell(true);
   go(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
-}
-
-/** refreshNav renders the navigation bar for the signed-in account (or none). */
-export async function refreshNav(reload = false): Promise<void> {
-  const nav = document.getElementById('nav');
-  if (!nav) return;
-  let a: Account | null = null;
-  try {
-    a = await account(reload);
-  } catch {
-    /* offline: show the signed-out bar */
-  }
-  if (a) {
-    mount(
-      nav,
-      h('a', { href: '/', id: 'nav-households' }, 'Households'),
-      h('a', { href: '/device', id: 'nav-device' }, 'This device'),
-      h('a', { href: '/account', id: 'nav-account' }, 'Account'),
-      h('span', { class: 'right muted', id: 'nav-email' }, a.email),
-      h('button', { class: 'secondary', id: 'sign-out', onclick: () => void signOut() }, 'Sign out'),
-    );
-  } else {
-    mount(nav, h('a', { href: '/signin', id: 'nav-signin' }, 'Sign in'), h('a', { href: '/signup', id: 'nav-signup' }, 'Sign up'), h('a', { href: '/device', class: 'right' }, 'This device'));
-  }
 }
 
 export async function signOut(): Promise<void> {
@@ -78,7 +55,7 @@ export async function signOut(): Promise<void> {
   }
   setCSRF('');
   current = Promise.resolve(null);
-  await refreshNav();
+  await refreshShell();
   go('/signin');
 }
 
@@ -289,4 +266,3 @@ route('/account', async (root) => {
   await load();
 });
 
-void refreshNav();
