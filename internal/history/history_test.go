@@ -122,6 +122,10 @@ func TestRecordChecks(t *testing.T) {
 		"actor kind":      func(r *Record) { r.Actor.Kind = "staff" },
 		"actor id":        func(r *Record) { r.Actor.ID = "" },
 		"actor control":   func(r *Record) { r.Actor.ID = "a\nb" },
+		"actor device":    func(r *Record) { r.Actor.Device = "phone" },
+		"device upper":    func(r *Record) { r.Actor.Device = "dAAAAAAAAAAAAAAAAAAAAAAAAAA" },
+		"device of a hub": func(r *Record) { r.Actor = Actor{Kind: ActorHub, ID: testDevice, Device: testDevice} },
+		"device of link":  func(r *Record) { r.Actor = Actor{Kind: ActorLink, ID: "share:x", Device: testDevice} },
 		"action":          func(r *Record) { r.Action = "Object Read" },
 		"object":          func(r *Record) { r.Object = strings.Repeat("x", 513) },
 		"count 0":         func(r *Record) { r.Count = 0 },
@@ -142,6 +146,56 @@ func TestRecordChecks(t *testing.T) {
 		"too large":     `{"object":"` + strings.Repeat("x", MaxRecordSize) + `"}`,
 	} {
 		if _, err := ParseRecord([]byte(js)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// testDevice is a well-formed device ID.
+const testDevice = "dabcdefghijklmnopqrstuvwxyz"
+
+// TestRecordActorDevice: an account's or a guest's record may name the
+// device its session proved; the field survives a round trip, and a record
+// without it (as every record before it existed) still parses the same.
+func TestRecordActorDevice(t *testing.T) {
+	for _, kind := range []string{ActorAccount, ActorGuest} {
+		r := sampleRecord(2, strings.Repeat("ab", 32))
+		r.Actor.Kind, r.Actor.Device = kind, testDevice
+		b, err := MarshalRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"actor":{"kind":"`+kind+`","id":"a7x3","device":"`+testDevice+`"}`) {
+			t.Errorf("%s: the device is not in the actor: %s", kind, b)
+		}
+		got, err := ParseRecord(b)
+		if err != nil || got.Actor != r.Actor {
+			t.Errorf("%s: parsed %+v, %v; want %+v", kind, got.Actor, err, r.Actor)
+		}
+	}
+	old := `{"v":1,"n":1,"prev":"` + ZeroPrev + `","time":"2026-01-01T00:00:00Z","actor":{"kind":"account","id":"a1"},"action":"object.read","count":1}`
+	r, err := ParseRecord([]byte(old))
+	if err != nil || r.Actor != (Actor{Kind: ActorAccount, ID: "a1"}) {
+		t.Fatalf("a record without a device: %+v, %v", r.Actor, err)
+	}
+	if b, _ := MarshalRecord(r); string(b) != old {
+		t.Errorf("a record without a device changes on a round trip:\n%s\n%s", b, old)
+	}
+	for name, actor := range map[string]string{
+		"unknown actor field": `{"kind":"account","id":"a1","devices":"` + testDevice + `"}`,
+		"device not a string": `{"kind":"account","id":"a1","device":1}`,
+		"empty device":        `{"kind":"account","id":"a1","device":""}`,
+	} {
+		js := `{"v":1,"n":1,"prev":"` + ZeroPrev + `","time":"2026-01-01T00:00:00Z","actor":` + actor + `,"action":"object.read","count":1}`
+		r, err := ParseRecord([]byte(js))
+		if name == "empty device" {
+			// An empty device is the same as none (omitempty writes none).
+			if err != nil || r.Actor.Device != "" {
+				t.Errorf("%s: %+v, %v", name, r.Actor, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
 		}
 	}
@@ -401,6 +455,10 @@ func FuzzParseEntry(f *testing.F) {
 
 func FuzzParseRecordAndState(f *testing.F) {
 	js, _ := MarshalRecord(sampleRecord(1, ZeroPrev))
+	f.Add(js)
+	withDevice := sampleRecord(1, ZeroPrev)
+	withDevice.Actor.Device = testDevice
+	js, _ = MarshalRecord(withDevice)
 	f.Add(js)
 	f.Add([]byte(`{"v":1,"hub":"daaaaaaaaaaaaaaaaaaaaaaaaaa","time":"2026-01-01T00:00:00Z","chain":{"seq":1,"head":"` + strings.Repeat("0", 64) + `"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

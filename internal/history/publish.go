@@ -87,7 +87,13 @@ type Publisher struct {
 	pubMu sync.Mutex // one publishing pass at a time
 }
 
-type windowKey struct{ hh, kind, id, action, object string }
+// windowKey: reads coalesce only when household, actor (with its device), action
+// and object are the same.
+type windowKey struct {
+	hh             string
+	actor          Actor
+	action, object string
+}
 
 type window struct {
 	start       time.Time // when the first read, which was recorded, happened
@@ -282,7 +288,7 @@ func (p *Publisher) Record(ctx context.Context, hh string, ev Event) error {
 		ev.Time = p.cfg.Now()
 	}
 	coalesce := !ev.Change && p.cfg.Coalesce > 0
-	k := windowKey{hh, ev.Actor.Kind, ev.Actor.ID, ev.Action, ev.Object}
+	k := windowKey{hh, ev.Actor, ev.Action, ev.Object}
 	if coalesce {
 		p.mu.Lock()
 		w, ok := p.windows[k]

@@ -208,19 +208,36 @@ func TestPublisherCoalescesRepeatedReads(t *testing.T) {
 	if rep.Actor.ID != "a1" || rep.Count != 1743 || rep.Last == nil || !rep.Last.After(rep.Time) {
 		t.Fatalf("the repeats: %+v", rep)
 	}
+	// The same account from two devices: each device's reads are its own.
+	for _, dev := range []string{"", testDevice, "dzzzzzzzzzzzzzzzzzzzzzzzzzz", testDevice} {
+		if err := w.pub.Record(w.ctx, w.st.HouseholdID, Event{Time: w.clock.Now(), Actor: Actor{Kind: ActorAccount, ID: "a3", Device: dev}, Action: "objects.list"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs = w.records()
+	if len(recs) != 6 || recs[4].Actor.Device != testDevice || recs[5].Actor.Device != "dzzzzzzzzzzzzzzzzzzzzzzzzzz" {
+		t.Fatalf("reads by one account from no device and two devices: %+v", recs[3:])
+	}
+	w.pub.flushWindows(true)
+	recs = w.records()
+	if len(recs) != 7 || recs[6].Actor.Device != testDevice || recs[6].Count != 1 {
+		t.Fatalf("the second read from the first device: %+v", recs[6:])
+	}
 	// A change is never coalesced.
 	for range 3 {
 		w.pub.Record(w.ctx, w.st.HouseholdID, Event{Time: w.clock.Now(), Actor: Actor{Kind: ActorAccount, ID: "a1"}, Action: "invite.create", Change: true})
 	}
-	if n := len(w.records()); n != 6 {
-		t.Fatalf("%d records after 3 changes, want 6", n)
+	if n := len(w.records()); n != 10 {
+		t.Fatalf("%d records after 3 changes, want 10", n)
 	}
 	// Close records what is still being counted.
 	w.read("a2", "")
 	w.read("a2", "")
 	w.pub.Close()
-	if n := len(w.records()); n != 7 {
-		t.Fatalf("%d records after Close, want 7", n)
+	// (The flush above ended a2's window too: its first read here is a
+	// record, the second is counted and recorded at Close.)
+	if n := len(w.records()); n != 12 {
+		t.Fatalf("%d records after Close, want 12", n)
 	}
 }
 

@@ -43,6 +43,12 @@ const (
 type Actor struct {
 	Kind string `json:"kind"`
 	ID   string `json:"id"`
+	// Device is the member device (its keydir device ID) that an account's
+	// or a guest's session proved it holds, by signing the session's
+	// challenge with the device's signing key (docs/FORMAT.md, "Household
+	// records"); empty when the session did not. Only with kind account or
+	// guest.
+	Device string `json:"device,omitempty"`
 }
 
 // Record is one entry of a household's history (docs/FORMAT.md,
@@ -106,6 +112,10 @@ func (r *Record) Check() error {
 		return fmt.Errorf("%w: record %d: unknown actor kind %q", ErrMalformed, r.N, r.Actor.Kind)
 	case !printable(r.Actor.ID, 128):
 		return fmt.Errorf("%w: record %d: actor id must be 1..128 printable bytes", ErrMalformed, r.N)
+	case r.Actor.Device != "" && !deviceIDRE.MatchString(r.Actor.Device):
+		return fmt.Errorf("%w: record %d: actor device %q is not a device ID", ErrMalformed, r.N, r.Actor.Device)
+	case r.Actor.Device != "" && r.Actor.Kind != ActorAccount && r.Actor.Kind != ActorGuest:
+		return fmt.Errorf("%w: record %d: only an account or a guest names a device, not %s", ErrMalformed, r.N, r.Actor.Kind)
 	case len(r.Action) > 64 || !actionRE.MatchString(r.Action):
 		return fmt.Errorf("%w: record %d: action %q is not a dotted lower-case name", ErrMalformed, r.N, r.Action)
 	case r.Object != "" && !printable(r.Object, 512):

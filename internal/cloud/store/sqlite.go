@@ -437,12 +437,12 @@ func (s *SQLite) PutToken(ctx context.Context, t Token) error {
 		return fmt.Errorf("store: put token: scopes: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `
-INSERT INTO tokens (hash, account_id, kind, scopes, csrf, created_ns, expires_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO tokens (hash, account_id, kind, scopes, csrf, device, created_ns, expires_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (hash) DO UPDATE SET
 	account_id = excluded.account_id, kind = excluded.kind, scopes = excluded.scopes,
-	csrf = excluded.csrf, created_ns = excluded.created_ns, expires_ns = excluded.expires_ns`,
-		t.Hash[:], t.AccountID, t.Kind, scopes, t.CSRF, encTime(t.Created), encTime(t.Expires))
+	csrf = excluded.csrf, device = excluded.device, created_ns = excluded.created_ns, expires_ns = excluded.expires_ns`,
+		t.Hash[:], t.AccountID, t.Kind, scopes, t.CSRF, t.Device, encTime(t.Created), encTime(t.Expires))
 	if err != nil {
 		// Never the hash in a message.
 		return fmt.Errorf("store: put token for account %q: %w", t.AccountID, refErr(err))
@@ -459,9 +459,9 @@ func (s *SQLite) Token(ctx context.Context, hash [32]byte) (Token, error) {
 	var scopes string
 	var created, expires int64
 	err := s.r.QueryRowContext(ctx, `
-SELECT hash, account_id, kind, scopes, csrf, created_ns, expires_ns
+SELECT hash, account_id, kind, scopes, csrf, device, created_ns, expires_ns
 FROM tokens WHERE hash = ? AND expires_ns > ?`, hash[:], encTime(s.now())).
-		Scan(&h, &t.AccountID, &t.Kind, &scopes, &t.CSRF, &created, &expires)
+		Scan(&h, &t.AccountID, &t.Kind, &scopes, &t.CSRF, &t.Device, &created, &expires)
 	if err != nil {
 		return Token{}, fmt.Errorf("store: token: %w", notFound(err))
 	}

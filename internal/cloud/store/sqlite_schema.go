@@ -194,6 +194,8 @@ CREATE INDEX objects_created ON objects (household_id, created_ns);
 		// -> the access record is the households' history in the
 		// transparency log now.
 		`DROP TABLE accesses;`,
+		// -> a session names the device it proved it holds.
+		`ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';`,
 	}
 }
 

@@ -58,8 +58,12 @@ type Token struct {
 	Kind      string
 	Scopes    []string // API tokens: what they may do; empty means none
 	CSRF      string   // session tokens: the CSRF token bound to the session
-	Created   time.Time
-	Expires   time.Time
+	// Device is the member device (keydir device ID) the session proved it
+	// holds by signing the session's challenge; "" until it does. Records
+	// of the session's accesses name it.
+	Device  string
+	Created time.Time
+	Expires time.Time
 }
 
 // Credential is an account's passkey (WebAuthn): its ID and the record the

@@ -412,6 +412,22 @@ func testTokens(t *testing.T, s store.Store) {
 	if _, err := s.Token(ctx, api.Hash); err != nil {
 		t.Errorf("DeleteToken removed another token: %v", err)
 	}
+
+	// A session bound to a device keeps it; putting the token again with
+	// the device is how a session is bound.
+	bound := store.Token{Hash: hash("bound secret"), AccountID: a.ID, Kind: store.TokenSession,
+		CSRF: "csrf", Created: n, Expires: n.Add(time.Hour)}
+	ok(t, s.PutToken(ctx, bound), "PutToken unbound")
+	got, err := s.Token(ctx, bound.Hash)
+	ok(t, err, "Token unbound")
+	if got.Device != "" {
+		t.Errorf("a new session names device %q", got.Device)
+	}
+	bound.Device = "dabcdefghijklmnopqrstuvwxyz"
+	ok(t, s.PutToken(ctx, bound), "PutToken bound")
+	got, err = s.Token(ctx, bound.Hash)
+	ok(t, err, "Token bound")
+	same(t, "Token bound", got, bound)
 }
 
 func testTokenExpiry(t *testing.T, s store.Store) {
