@@ -6,11 +6,13 @@ package cloud
 // small ones as Web Push messages. Everything it handles here is
 // ciphertext: a push's payload is the sealed record itself, so neither the
 // cloud nor the push service can read it (docs/FORMAT.md, "Event records
-// v1").
+// v1"). The one other push is a JoinPush to the admins when a device asks
+// to join (households_web.go): the household's ID and nothing else.
 
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -193,24 +195,56 @@ func (s *Server) eventUploaded(o store.Object, sealed []byte) {
 	if len(sealed) > maxPushSealed {
 		return
 	}
+	s.startPush(o.HouseholdID, webpush.Message{Payload: append([]byte(nil), sealed...), TTL: pushTTL, Urgency: webpush.UrgencyHigh}, nil)
+}
+
+// JoinPush is the Web Push payload that tells a household's admins a
+// device asks to join: {"type":"join-request","household":HH}. It carries
+// no secret and nothing about the device (the app lists the request); the
+// service worker tells it from a sealed event record by its first byte
+// ('{', where a sealed object starts with "vigil.so").
+type JoinPush struct {
+	Type      string `json:"type"` // "join-request"
+	Household string `json:"household"`
+}
+
+// joinRequested starts a Web Push of a JoinPush to the subscriptions of
+// the household's admin accounts (only they can approve). It never
+// blocks the request.
+func (s *Server) joinRequested(household string) {
+	b, err := json.Marshal(JoinPush{Type: "join-request", Household: household})
+	if err != nil {
+		return
+	}
+	// The topic makes a push service keep only the newest undelivered one.
+	s.startPush(household, webpush.Message{Payload: b, TTL: usedInviteGrace, Urgency: webpush.UrgencyHigh, Topic: "join-request"},
+		func(m store.Member) bool { return m.Role == store.RoleAdmin })
+}
+
+// startPush delivers m to the household's subscriptions in the
+// background (those of members admit accepts; nil: every member), or
+// drops it when maxPushing deliveries are in flight.
+func (s *Server) startPush(household string, m webpush.Message, admit func(store.Member) bool) {
+	e := &s.events
+	e.init()
 	select {
 	case e.pushing <- struct{}{}:
 	default:
-		s.log.Warn("push dropped: too many deliveries in flight", "household", o.HouseholdID)
+		s.log.Warn("push dropped: too many deliveries in flight", "household", household)
 		return
 	}
-	payload := append([]byte(nil), sealed...)
 	go func() {
 		defer func() { <-e.pushing }()
 		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
 		defer cancel()
-		s.pushEvent(ctx, o.HouseholdID, payload)
+		s.push(ctx, household, m, admit)
 	}()
 }
 
-// pushEvent sends the sealed record to each of the household's
-// subscriptions and deletes those the push service says are gone.
-func (s *Server) pushEvent(ctx context.Context, household string, sealed []byte) {
+// push sends m to each of the household's subscriptions whose account is
+// a member admit accepts (nil: any member), and deletes those the push
+// service says are gone.
+func (s *Server) push(ctx context.Context, household string, m webpush.Message, admit func(store.Member) bool) {
 	subs, err := s.st.PushSubs(ctx, household)
 	if err != nil || len(subs) == 0 {
 		if err != nil {
@@ -225,8 +259,9 @@ func (s *Server) pushEvent(ctx context.Context, household string, sealed []byte)
 	}
 	for _, p := range subs {
 		// A subscription outlives its account's membership only until the
-		// next event.
-		if _, err := s.st.Member(ctx, household, p.AccountID); errors.Is(err, store.ErrNotFound) {
+		// next push.
+		mem, err := s.st.Member(ctx, household, p.AccountID)
+		if errors.Is(err, store.ErrNotFound) {
 			if err := s.st.DeletePushSub(ctx, household, p.AccountID, p.Endpoint); err != nil && !errors.Is(err, store.ErrNotFound) {
 				s.log.Error("deleting push subscription", "household", household, "err", err)
 			}
@@ -235,9 +270,12 @@ func (s *Server) pushEvent(ctx context.Context, household string, sealed []byte)
 			s.log.Error("push subscription's member", "household", household, "err", err)
 			continue
 		}
+		if admit != nil && !admit(mem) {
+			continue
+		}
 		var sub webpush.Subscription
 		sub.Endpoint, sub.Keys.P256dh, sub.Keys.Auth = p.Endpoint, p.P256dh, p.Auth
-		err := sender.Send(ctx, sub, webpush.Message{Payload: sealed, TTL: pushTTL, Urgency: webpush.UrgencyHigh})
+		err = sender.Send(ctx, sub, m)
 		switch {
 		case errors.Is(err, webpush.ErrGone):
 			s.log.Info("push subscription gone; deleted", "household", household, "account", p.AccountID, "host", endpointHost(p.Endpoint))

@@ -42,7 +42,9 @@ import (
 // link (it must verify and add exactly the requesting device) and tells the
 // requester. The cloud relays and checks; it cannot add a device itself,
 // and it cannot forge a request that matches the code without the secret
-// (G4). Invites and requests live in memory (one replica).
+// (G4). Invites and requests live in memory (one replica). A new request
+// sends the admin accounts' push subscriptions a Web Push that says only
+// which household has a device waiting (events.go, JoinPush).
 
 const (
 	defaultInviteTTL = 24 * time.Hour
@@ -696,6 +698,7 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 		Device: req.Device, DeviceID: dk.ID, Name: req.Name, Proof: req.Proof, Role: in.Role, Status: joinPending, Created: s.now().UTC()}
 	in.requests = append(in.requests, q)
 	s.log.Info("join request", "household", in.HouseholdID, "invite", in.ID, "account", c.account.ID, "request", q.ID, "device", dk.ID)
+	s.joinRequested(in.HouseholdID) // events.go: a push to the admins, never blocks
 	writeJSON(w, http.StatusAccepted, map[string]string{"request_id": q.ID, "household_id": in.HouseholdID, "status": q.Status})
 	return nil
 }
