@@ -150,6 +150,10 @@ you in once and enrols the browser as a device of the demo household):
 
   %[1]s
 
+To add another browser or phone, make an invite link in the app (Settings,
+"Invite a device") and approve the new device there: the demo adds only the
+browsers that open its own links.
+
 Sign in by hand: %[2]s, password and authenticator secret in %[4]s.
 Run '%[3]s demo --data %[9]s' again for a fresh link.
 
@@ -627,10 +631,14 @@ func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 }
 
 // approveDevices adds to the chain every browser that asks to join through
-// an invite of this demo with a proof of its secret (member.JoinProof), and
-// declines any other request. The proof stands in for the people comparing
-// the join code: only whoever has the link knows the secret.
+// one of the demo's own sign-in links (an invite of this demo with a proof
+// of its secret, member.JoinProof), and declines a request on such an
+// invite without the proof. The proof stands in for the people comparing
+// the join code: only whoever has the link knows the secret. Requests on
+// any other invite (one a household member made in the web app) are left
+// alone: they wait for an admin device to approve or decline them.
 func (d *Demo) approveDevices(ctx context.Context) {
+	told := map[string]bool{} // requests left to an admin device, already announced
 	for {
 		select {
 		case <-ctx.Done():
@@ -644,8 +652,20 @@ func (d *Demo) approveDevices(ctx context.Context) {
 			}
 			continue
 		}
+		pending := map[string]bool{}
 		for _, q := range reqs {
 			if q.Status != "pending" {
+				continue
+			}
+			pending[q.ID] = true
+			d.mu.Lock()
+			_, ours := d.invites[q.InviteID]
+			d.mu.Unlock()
+			if !ours {
+				if !told[q.ID] {
+					told[q.ID] = true
+					fmt.Fprintf(d.out, "  join       %q asks to join: approve or decline it on an admin device (the household's Settings)\n", q.Name)
+				}
 				continue
 			}
 			if err := d.approve(ctx, q); err != nil {
@@ -653,15 +673,22 @@ func (d *Demo) approveDevices(ctx context.Context) {
 				d.c.Raw(ctx, "DELETE", "/v1/households/"+url.PathEscape(d.HouseholdID)+"/join-requests/"+url.PathEscape(q.ID), nil)
 			}
 		}
+		for id := range told {
+			if !pending[id] {
+				delete(told, id)
+			}
+		}
 	}
 }
 
+// approve adds the device of q, a request on one of the demo's own
+// invites, when its proof holds.
 func (d *Demo) approve(ctx context.Context, q client.JoinRequest) error {
 	d.mu.Lock()
 	secret, ok := d.invites[q.InviteID]
 	d.mu.Unlock()
 	if !ok || !hmac.Equal(member.JoinProof(secret, q.InviteID, q.Device), q.Proof) {
-		return errors.New("the proof matches no invite secret of this demo")
+		return errors.New("the proof does not match the secret of the demo's invite")
 	}
 	dk, err := member.ParseDevice(q.Device, keydir.RoleAdmin, q.Name)
 	if err != nil {
