@@ -1,12 +1,22 @@
-// The service worker for Web Push: each push message is a sealed event
-// record; it is opened here with this device's keys (the same
-// non-extractable CryptoKeys in IndexedDB, and the household chain verified
-// from the pinned genesis as in the pages) and shown as a notification
-// ("Person at front"). A message no household of this browser opens shows
-// a generic notification: the push service and the cloud never learn more.
+// The app's service worker (registered at scope "/" by pwa.ts, which makes
+// the app installable, and at "/assets/" by events/push.ts for a push
+// subscription). It handles Web Push:
+//   - a sealed event record: opened here with this device's keys (the same
+//     non-extractable CryptoKeys in IndexedDB, and the household chain
+//     verified from the pinned genesis as in the pages) and shown as a
+//     notification ("Person at front"). A message no household of this
+//     browser opens shows a generic notification: the push service and the
+//     cloud never learn more.
+//   - a join request, {"type":"join-request","household":HH} (the cloud's
+//     JoinPush; a sealed record never starts with '{'): "A device is
+//     waiting to join <household>" (the name when this browser holds the
+//     household), opening the household's devices settings.
+// It intercepts no request (no fetch handler): pages always come from the
+// network, as the verifier extension checks them.
 //
 // Owns: push and notification-click handling. Must never: show or log
-// plaintext of a record that failed verification.
+// plaintext of a record that failed verification; trust a join push for
+// more than a prompt to open the app (it is unauthenticated).
 
 import { openHousehold } from '../household';
 import { headline, openRecord, type EventRecord } from './record';
@@ -59,8 +69,68 @@ export async function openPush(sealed: Uint8Array): Promise<Opened> {
   throw last;
 }
 
-// Exposed for the browser test, which loads this script into a page.
-(globalThis as { vigilOpenPush?: typeof openPush }).vigilOpenPush = openPush;
+/** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
+export function joinRequestOf(data: Uint8Array): string | null {
+  if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const { type, household } = v as { type?: unknown; household?: unknown };
+  if (type !== 'join-request' || typeof household !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(household)) return null;
+  return household;
+}
+
+/** Notice is a notification to show: its title and options. */
+export interface Notice {
+  title: string;
+  options: NotificationOptions & { data: { url: string } };
+}
+
+/** householdName is the name of hh when this browser holds the household (pinned and its chain verifies), else ''. */
+async function householdName(hh: string): Promise<string> {
+  if (!(await pinnedHouseholds()).includes(hh)) return '';
+  try {
+    return (await openHousehold(hh, { refresh: true })).name;
+  } catch {
+    return '';
+  }
+}
+
+/** noticeOf decides what a push shows: a join request, an opened event, or the generic "New event". */
+export async function noticeOf(data: Uint8Array): Promise<Notice> {
+  const joinHH = joinRequestOf(data);
+  if (joinHH !== null) {
+    const name = await householdName(joinHH);
+    return {
+      title: name ? `A device is waiting to join ${name}` : 'A device is waiting to join',
+      options: {
+        body: 'Open Vigil to approve or decline it.',
+        tag: `join-request:${joinHH}`,
+        data: { url: `/h/${encodeURIComponent(joinHH)}/settings#devices` },
+      },
+    };
+  }
+  try {
+    const o = await openPush(data);
+    return {
+      title: o.title,
+      options: {
+        body: `${new Date(o.record.start).toLocaleTimeString()}${o.record.alert ? ' · alert' : ''}`,
+        tag: o.record.id,
+        data: { url: `/h/${encodeURIComponent(o.hh)}/events` },
+      },
+    };
+  } catch {
+    return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
+  }
+}
+
+// Exposed for the browser tests, which load this script into a page.
+Object.assign(globalThis, { vigilOpenPush: openPush, vigilNoticeOf: noticeOf });
 
 interface PushEventLike extends Event {
   data: { arrayBuffer(): ArrayBuffer } | null;
@@ -70,33 +140,30 @@ interface NotificationEventLike extends Event {
   notification: Notification;
   waitUntil(p: Promise<unknown>): void;
 }
+interface ExtendableEventLike extends Event {
+  waitUntil(p: Promise<unknown>): void;
+}
 interface SWGlobal {
   registration?: { showNotification(title: string, o?: NotificationOptions): Promise<void> };
-  clients?: { openWindow(url: string): Promise<unknown> };
+  clients?: { openWindow(url: string): Promise<unknown>; claim(): Promise<void> };
+  skipWaiting?: () => Promise<void>;
   addEventListener(type: string, f: (e: Event) => void): void;
 }
 const sw = globalThis as unknown as SWGlobal;
 
 if (sw.registration) {
+  // A new release's worker takes over at once: it holds no state of its own.
+  sw.addEventListener('install', (ev) => (ev as ExtendableEventLike).waitUntil(sw.skipWaiting!()));
+  sw.addEventListener('activate', (ev) => (ev as ExtendableEventLike).waitUntil(sw.clients!.claim()));
   sw.addEventListener('push', (ev) => {
     const e = ev as PushEventLike;
     const bytes = e.data ? new Uint8Array(e.data.arrayBuffer()) : new Uint8Array();
-    e.waitUntil(
-      openPush(bytes).then(
-        (o) =>
-          sw.registration!.showNotification(o.title, {
-            body: `${new Date(o.record.start).toLocaleTimeString()}${o.record.alert ? ' · alert' : ''}`,
-            tag: o.record.id,
-            data: { url: `/h/${encodeURIComponent(o.hh)}/events` },
-          }),
-        () => sw.registration!.showNotification('New event', { body: 'Open Vigil to see it.', data: { url: '/' } }),
-      ),
-    );
+    e.waitUntil(noticeOf(bytes).then((n) => sw.registration!.showNotification(n.title, n.options)));
   });
   sw.addEventListener('notificationclick', (ev) => {
     const e = ev as NotificationEventLike;
     e.notification.close();
     const url = (e.notification.data as { url?: string } | null)?.url ?? '/';
-    e.waitUntil(sw.clients!.openWindow(url.startsWith('/') ? url : '/'));
+    e.waitUntil(sw.clients!.openWindow(url.startsWith('/') && !url.startsWith('//') ? url : '/'));
   });
 }
