@@ -9,9 +9,15 @@ export class ApiError extends Error {
 
 const csrfKey = 'vigil.csrf';
 
+/**
+ * setCSRF keeps the token a sign-in returned (or forgets it) and tells the
+ * app the session changed (the "vigil:session" event: the header asks the
+ * cloud who is signed in again).
+ */
 export function setCSRF(token: string): void {
   if (token) localStorage.setItem(csrfKey, token);
   else localStorage.removeItem(csrfKey);
+  window.dispatchEvent(new Event('vigil:session'));
 }
 
 function csrf(): string {

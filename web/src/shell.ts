@@ -126,4 +126,7 @@ export async function refreshShell(reload = false): Promise<void> {
 /** startShell draws the header now and on every navigation. */
 export function startShell(): void {
   onNavigate(() => void refreshShell());
+  // A sign-in (a link, a passkey, a password) or a sign-out anywhere in
+  // the app: ask the cloud again, so the header never shows the old state.
+  window.addEventListener('vigil:session', () => void refreshShell(true));
 }
