@@ -17,7 +17,7 @@ const csrfKey = 'vigil.csrf';
 export function setCSRF(token: string): void {
   if (token) localStorage.setItem(csrfKey, token);
   else localStorage.removeItem(csrfKey);
-  window.dispatchEvent(new Event('vigil:session'));
+  if (typeof window !== 'undefined') window.dispatchEvent(new Event('vigil:session'));
 }
 
 function csrf(): string {
