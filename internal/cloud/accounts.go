@@ -1,7 +1,9 @@
 package cloud
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
+	"vigil/internal/member"
 )
 
 // NormalizeEmail trims and lower-cases an address and checks its shape.
@@ -242,8 +245,91 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request, c *call) error 
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, c *call) error {
 	writeJSON(w, http.StatusOK, map[string]any{"account_id": c.account.ID, "email": c.account.Email,
-		"second_factor": len(c.account.TOTPSecret) > 0})
+		"second_factor": len(c.account.TOTPSecret) > 0, "device": c.token.Device})
 	return nil
+}
+
+// Sessions bound to a device. A browser (or any holder of a token) proves
+// once per session which member device it runs on: it signs the session's
+// challenge with the device's signing key (auth.SessionChallenge), the
+// cloud checks the signature against the device identity the browser
+// sends, and keeps the device ID on the session. From then on every
+// record of the session's accesses names that device (actor.device,
+// docs/FORMAT.md "Household records"). Whether the device belongs to a
+// household is not the cloud's to say: the member's browser names it from
+// the household's chain, or calls it a device not in the household.
+
+type sessionDeviceResp struct {
+	// Challenge is what the device signs (base64url, unpadded).
+	Challenge string `json:"challenge"`
+	// Device is the device ID the session is bound to, "" when none.
+	Device string `json:"device"`
+}
+
+// getSessionDevice answers the session's challenge and its device.
+func (s *Server) getSessionDevice(w http.ResponseWriter, r *http.Request, c *call) error {
+	writeJSON(w, http.StatusOK, sessionDeviceResp{Challenge: base64.RawURLEncoding.EncodeToString(auth.SessionChallenge(c.token.Hash)), Device: c.token.Device})
+	return nil
+}
+
+type bindDeviceReq struct {
+	// Device is the device's public identity ("vigdev1:…").
+	Device string `json:"device"`
+	// Sig is the Ed25519 signature of the session's challenge message
+	// (base64url, unpadded).
+	Sig string `json:"sig"`
+}
+
+// bindSessionDevice binds the session to the device whose signing key
+// signed its challenge. A session bound to one device cannot be bound to
+// another (409); binding it to the same device again is accepted.
+func (s *Server) bindSessionDevice(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req bindDeviceReq
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	dk, err := member.ParseDevice(req.Device, "", "")
+	if err != nil {
+		return errorf(http.StatusBadRequest, `field "device": %v`, err)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(req.Sig)
+	if err != nil || len(sig) != 64 {
+		return errorf(http.StatusBadRequest, `field "sig": 64 bytes, unpadded base64url`)
+	}
+	if !auth.VerifySessionDevice(c.token.Hash, dk.SignPub, sig) {
+		return errorf(http.StatusUnauthorized, "the signature is not device %s's signature of this session's challenge", dk.ID)
+	}
+	if c.token.Device != "" && c.token.Device != dk.ID {
+		return errorf(http.StatusConflict, "this session is bound to device %s already; sign in again to use another device", c.token.Device)
+	}
+	if c.token.Device == "" {
+		t := c.token
+		t.Device = dk.ID
+		if err := s.st.PutToken(r.Context(), t); err != nil {
+			return err
+		}
+		s.log.Info("session bound to a device", "account", c.account.ID, "device", dk.ID, "kind", t.Kind)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"device": dk.ID})
+	return nil
+}
+
+// sessionDeviceKey is the context key of the device a request's session
+// is bound to.
+type sessionDeviceKey struct{}
+
+func withSessionDevice(ctx context.Context, device string) context.Context {
+	if device == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, sessionDeviceKey{}, device)
+}
+
+// sessionDevice returns the device the request's session is bound to, ""
+// when none: the access records of the request name it.
+func sessionDevice(ctx context.Context) string {
+	d, _ := ctx.Value(sessionDeviceKey{}).(string)
+	return d
 }
 
 type resetReq struct {

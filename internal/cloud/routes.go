@@ -56,6 +56,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/v1/account/reset", auth: authNone, h: s.resetStart},
 		{method: "POST", pattern: "/v1/account/reset/confirm", auth: authNone, h: s.resetConfirm},
 		{method: "GET", pattern: "/v1/account", auth: authAccount, h: s.getAccount},
+		{method: "GET", pattern: "/v1/sessions/current/device", auth: authAccount, h: s.getSessionDevice},
+		{method: "PUT", pattern: "/v1/sessions/current/device", auth: authAccount, h: s.bindSessionDevice},
 		{method: "POST", pattern: "/v1/passkeys/register/begin", auth: authAccount, h: s.passkeyRegisterBegin},
 		{method: "POST", pattern: "/v1/passkeys/register/finish", auth: authAccount, h: s.passkeyRegisterFinish},
 		{method: "POST", pattern: "/v1/passkeys/login/begin", auth: authNone, h: s.passkeyLoginBegin},
@@ -147,7 +149,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{ip: s.clientIP(r)}
-		err := s.authorize(w, r, rt, c)
+		r, err := s.authorize(w, r, rt, c)
 		if err == nil {
 			err = rt.h(w, r, c)
 		}
@@ -161,39 +163,45 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *call) error {
+// authorize returns the request to serve: a signed-in one carries the
+// device its session is bound to in its context (sessionDevice), so that
+// every access record made while serving it names the device.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *call) (*http.Request, error) {
 	switch rt.auth {
 	case authNone:
-		return nil
+		return r, nil
 	case authDevice:
 		// The header is checked before the body is read (uploads.go).
 		if _, err := s.devices.Precheck(r); err != nil {
-			return deviceRefusal(err)
+			return r, deviceRefusal(err)
 		}
 		body, err := s.readDeviceBody(w, r)
 		if err != nil {
-			return err
+			return r, err
 		}
 		id, err := s.devices.Verify(r, body)
 		if err != nil {
-			return deviceRefusal(err)
+			return r, deviceRefusal(err)
 		}
 		c.device, c.body = id, body
-		return nil
+		return r, nil
 	}
 	if err := s.authenticate(r, c); err != nil {
-		return err
+		return r, err
+	}
+	if c.token.Device != "" {
+		r = r.WithContext(withSessionDevice(r.Context(), c.token.Device))
 	}
 	if rt.auth == authAccount {
-		return nil
+		return r, nil
 	}
 	hh := r.PathValue("hh")
 	h, m, err := s.membership(r, c.account.ID, hh)
 	if err != nil {
-		return err
+		return r, err
 	}
 	if rt.auth == authAdmin && m.Role != store.RoleAdmin {
-		return errorf(http.StatusForbidden, "only a household admin can do this")
+		return r, errorf(http.StatusForbidden, "only a household admin can do this")
 	}
 	c.household, c.member = h, m
 	if rt.action != "" {
@@ -201,10 +209,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 			Action: rt.action, Object: r.PathValue("key"), Reason: rt.method + " " + rt.pattern}
 		if err := s.access.Record(r.Context(), a); err != nil {
 			// A read that cannot be recorded does not happen.
-			return fmt.Errorf("recording access: %w", err)
+			return r, fmt.Errorf("recording access: %w", err)
 		}
 	}
-	return nil
+	return r, nil
 }
 
 // membership is the one place that decides whether an account may touch a

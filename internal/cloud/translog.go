@@ -130,7 +130,12 @@ type historyRecorder struct{ s *Server }
 
 func (r historyRecorder) Record(ctx context.Context, a store.Access) error {
 	// The record's own check refuses an actor kind it does not know.
-	ev := history.Event{Time: a.Time, Actor: history.Actor{Kind: a.ActorKind, ID: a.Actor}, Action: a.Action, Object: a.Object,
+	actor := history.Actor{Kind: a.ActorKind, ID: a.Actor}
+	if actor.Kind == history.ActorAccount || actor.Kind == history.ActorGuest {
+		// The device the request's session proved it holds (routes.go).
+		actor.Device = sessionDevice(ctx)
+	}
+	ev := history.Event{Time: a.Time, Actor: actor, Action: a.Action, Object: a.Object,
 		Change: changeActions[a.Action] || a.Signed != nil}
 	if a.Signed != nil {
 		b, err := json.Marshal(a.Signed)
