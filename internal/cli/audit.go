@@ -200,6 +200,13 @@ func printAudit(w io.Writer, h *pinnedHousehold, rep *history.Report) {
 			if d, ok := rep.Chain.Devices[r.Actor.ID]; ok {
 				who = r.Actor.Kind + " " + d.Name
 			}
+			if dev := r.Actor.Device; dev != "" {
+				if d, ok := rep.Chain.Devices[dev]; ok {
+					who += " on " + d.Name
+				} else {
+					who += " on " + dev + " (not a device of the household)"
+				}
+			}
 			did := r.Action
 			if len(r.Signed) > 0 {
 				did += " (signed)"
