@@ -1,6 +1,15 @@
-// Pages: sign-up, sign-in (passkey; password + TOTP), the account page
-// (passkeys, sign-out). The header is web/src/shell.ts.
+// Pages: sign-up (with the authenticator's QR code), sign-in (passkey;
+// password + TOTP), the account page (passkeys, sign-out). The sign-in and
+// sign-up forms are also components (signInForm, signUpForm) that the
+// invite page (/join/:id) shows in place, so that a new household member
+// never leaves the invite. The header is web/src/shell.ts.
+//
+// Must never: keep the password or the authenticator secret anywhere but
+// in the form while it is shown; send the browser anywhere after sign-in
+// but a path of this app.
+import './auth.css';
 import { api, ApiError, setCSRF } from '../api';
+import { copyButton, fmtDateTime, pageHead, qrCode } from '../kit';
 import { go, route } from '../router';
 import { refreshShell } from '../shell';
 import { h, mount, showError } from '../ui';
@@ -40,11 +49,46 @@ export async function requireAccount(): Promise<Account | null> {
   return a;
 }
 
+/** rememberNext makes the next sign-in come back to path (fragment included). */
+export function rememberNext(path: string): void {
+  sessionStorage.setItem(nextKey, path);
+}
+
+/** signedIn refreshes the cached account and the header after a sign-in. */
+export async function signedIn(): Promise<void> {
+  await account(true).catch(() => null);
+  await refreshShell(true);
+}
+
 function afterSignIn(): void {
   const next = sessionStorage.getItem(nextKey);
   sessionStorage.removeItem(nextKey);
-  void refreshShell(true);
-  go(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+  void signedIn().then(() => go(next && next.startsWith('/') && !next.startsWith('//') ? next : '/'));
+}
+
+/**
+ * pendingInvite is the invite the sign-in was asked for (the page to come
+ * back to is an invite link): the household's and inviter's names from
+ * its fragment, as the inviter wrote them.
+ */
+function pendingInvite(): { household: string; by: string } | null {
+  const next = sessionStorage.getItem(nextKey) ?? '';
+  if (!next.startsWith('/join/')) return null;
+  const frag = new URLSearchParams(next.split('#')[1] ?? '');
+  return { household: clip(frag.get('n') ?? ''), by: clip(frag.get('by') ?? '') };
+}
+
+/** clip bounds a name taken from a link (it is shown as text only). */
+export function clip(s: string, max = 64): string {
+  const t = s.trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+function inviteBanner(): HTMLElement | null {
+  const inv = pendingInvite();
+  if (!inv) return null;
+  const what = inv.household ? `join “${inv.household}”` : 'join the household';
+  return h('div', { class: 'banner', id: 'auth-invite' }, h('p', { class: 'grow' }, inv.by ? `${inv.by} invited you to ${what}. ` : `You are invited to ${what}. `, 'Sign in or create an account, then you come back to the invite.'));
 }
 
 export async function signOut(): Promise<void> {
@@ -59,9 +103,9 @@ export async function signOut(): Promise<void> {
   go('/signin');
 }
 
-function field(label: string, attrs: Record<string, string | boolean>): [HTMLLabelElement, HTMLInputElement] {
+function field(label: string, attrs: Record<string, string | boolean>, hint?: string): [HTMLLabelElement, HTMLInputElement] {
   const input = h('input', attrs);
-  return [h('label', {}, label, input), input];
+  return [h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', { class: 'muted' }, hint) : null), input];
 }
 
 // Passkeys (WebAuthn): the cloud's options are JSON with base64url fields;
@@ -102,13 +146,21 @@ async function passkeyRegister(): Promise<void> {
   await api('POST', `/v1/passkeys/register/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON());
 }
 
-route('/signin', (root) => {
-  const err = h('p', { id: 'signin-error' });
+/**
+ * signInForm is the sign-in: a passkey, or password and authenticator
+ * code. done runs once the session is made and the header redrawn.
+ */
+export function signInForm(done: () => void): HTMLElement {
+  const err = h('p', { id: 'signin-error', role: 'alert' });
   const [le, email] = field('E-mail', { type: 'email', name: 'email', id: 'signin-email', autocomplete: 'username', required: true });
   const [lp, password] = field('Password', { type: 'password', name: 'password', id: 'signin-password', autocomplete: 'current-password', required: true });
-  const [lc, code] = field('Authenticator code', { name: 'totp', id: 'signin-totp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9 ]{6,7}', required: true });
+  const [lc, code] = field('Code from your authenticator app', { name: 'totp', id: 'signin-totp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9 ]{6,7}', required: true });
   const submit = h('button', { type: 'submit', id: 'signin-submit' }, 'Sign in');
   const form = h('form', { class: 'stack', id: 'signin-form' }, le, lp, lc, submit);
+  const finish = async () => {
+    await signedIn();
+    done();
+  };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     submit.disabled = true;
@@ -116,7 +168,8 @@ route('/signin', (root) => {
     try {
       const res = await api<{ csrf: string }>('POST', '/v1/sessions', { email: email.value.trim(), password: password.value, totp: code.value.replace(/\s/g, ''), type: 'browser' });
       setCSRF(res.csrf);
-      afterSignIn();
+      password.value = '';
+      await finish();
     } catch (x) {
       showError(err, x);
     } finally {
@@ -129,56 +182,67 @@ route('/signin', (root) => {
     pk.disabled = true;
     try {
       await passkeySignIn();
-      afterSignIn();
+      await finish();
     } catch (x) {
       showError(err, x);
     } finally {
       pk.disabled = false;
     }
   });
-  mount(
-    root,
-    h(
-      'div',
-      { class: 'card' },
-      h('h1', {}, 'Sign in'),
-      passkeysAvailable() ? h('p', {}, pk) : null,
-      h('p', { class: 'muted' }, 'Or with your password and the code from your authenticator app:'),
-      form,
-      err,
-      h('p', { class: 'muted' }, 'No account yet? ', h('a', { href: '/signup' }, 'Sign up'), '.'),
-    ),
+  return h(
+    'div',
+    { class: 'stack' },
+    passkeysAvailable() ? h('div', {}, pk) : null,
+    h('p', { class: 'muted' }, passkeysAvailable() ? 'Or with your password and the code from your authenticator app:' : 'With your password and the code from your authenticator app:'),
+    form,
+    err,
   );
-});
+}
 
-route('/signup', (root) => {
-  const err = h('p', { id: 'signup-error' });
+/**
+ * signUpForm makes an account: e-mail and password, then the
+ * authenticator's QR code and the first code, which signs in. done runs
+ * once signed in.
+ */
+export function signUpForm(done: () => void): HTMLElement {
+  const err = h('p', { id: 'signup-error', role: 'alert' });
   const [le, email] = field('E-mail', { type: 'email', id: 'signup-email', autocomplete: 'username', required: true });
-  const [lp, password] = field('Password (at least 10 characters)', { type: 'password', id: 'signup-password', autocomplete: 'new-password', required: true });
+  const [lp, password] = field('Password', { type: 'password', id: 'signup-password', autocomplete: 'new-password', minlength: '10', required: true }, 'At least 10 characters.');
   const submit = h('button', { type: 'submit', id: 'signup-submit' }, 'Create the account');
   const form = h('form', { class: 'stack', id: 'signup-form' }, le, lp, submit);
-  const card = h('div', { class: 'card' }, h('h1', {}, 'Sign up'), form, err, h('p', { class: 'muted' }, 'Have an account? ', h('a', { href: '/signin' }, 'Sign in'), '.'));
+  const box = h('div', { class: 'stack' }, form, err);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     submit.disabled = true;
     err.textContent = '';
     try {
-      const res = await api<{ totp_secret: string; totp_uri: string }>('POST', '/v1/accounts', { email: email.value.trim(), password: password.value });
-      confirmStep(card, email.value.trim(), password.value, res.totp_secret, res.totp_uri);
+      const addr = email.value.trim();
+      const res = await api<{ totp_secret: string; totp_uri?: string }>('POST', '/v1/accounts', { email: addr, password: password.value });
+      confirmStep(box, addr, password.value, res.totp_secret, res.totp_uri || totpURI(addr, res.totp_secret), done);
     } catch (x) {
       showError(err, x);
     } finally {
       submit.disabled = false;
     }
   });
-  mount(root, card);
-});
+  return box;
+}
 
-// confirmStep shows the authenticator secret once and signs in with the
-// first code, which proves the authenticator was set up.
-function confirmStep(card: HTMLElement, email: string, password: string, secret: string, uri: string): void {
-  const err = h('p', { id: 'confirm-error' });
-  const [lc, code] = field('The 6-digit code your authenticator app shows now', { id: 'confirm-totp', inputmode: 'numeric', autocomplete: 'one-time-code', required: true });
+/** totpURI is the otpauth:// key URI (what the cloud gives, when it does not). */
+function totpURI(email: string, secret: string): string {
+  return `otpauth://totp/${encodeURIComponent('Vigil')}:${encodeURIComponent(email)}?secret=${encodeURIComponent(secret)}&issuer=Vigil`;
+}
+
+/** onPhone: a touch screen of phone size (where the QR code is on the phone that would scan it). */
+function onPhone(): boolean {
+  return navigator.maxTouchPoints > 0 && Math.min(screen.width, screen.height) < 600;
+}
+
+// confirmStep shows the authenticator's QR code (the key one tap away) and
+// signs in with the first code, which proves the authenticator was set up.
+function confirmStep(box: HTMLElement, email: string, password: string, secret: string, uri: string, done: () => void): void {
+  const err = h('p', { id: 'confirm-error', role: 'alert' });
+  const [lc, code] = field('The 6-digit code the app shows', { id: 'confirm-totp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9 ]{6,7}', required: true });
   const submit = h('button', { type: 'submit', id: 'confirm-submit' }, 'Confirm and sign in');
   const form = h('form', { class: 'stack', id: 'confirm-form' }, lc, submit);
   form.addEventListener('submit', async (e) => {
@@ -188,36 +252,73 @@ function confirmStep(card: HTMLElement, email: string, password: string, secret:
     try {
       const res = await api<{ csrf: string }>('POST', '/v1/sessions', { email, password, totp: code.value.replace(/\s/g, ''), type: 'browser' });
       setCSRF(res.csrf);
-      afterSignIn();
+      password = '';
+      await signedIn();
+      done();
     } catch (x) {
       showError(err, x);
-      if (x instanceof ApiError && x.status === 401) err.textContent += ' — check that the authenticator holds the secret above and the device clock is right.';
+      if (x instanceof ApiError && x.status === 401) err.textContent += ' Check that the app holds the key above and that this device’s clock is right.';
     } finally {
       submit.disabled = false;
     }
   });
+  const qr = qrCode(uri, 'QR code for your authenticator app');
+  qr.id = 'totp-qr';
+  const key = secret.replace(/(.{4})/g, '$1 ').trim();
+  const phone = onPhone();
+  const open = h('a', { href: uri, id: 'totp-open', class: phone ? 'btn' : 'btn secondary' }, 'Open in my authenticator app');
   mount(
-    card,
-    h('h1', {}, 'Set up your authenticator'),
-    h('p', {}, 'Your account is made. Every sign-in needs your password and a code from an authenticator app (or a passkey, which you can add afterwards on the account page). Add this secret to the app — it is shown only now:'),
-    h('p', {}, 'Secret: ', h('code', { id: 'totp-secret', class: 'code-big wrap' }, secret.replace(/(.{4})/g, '$1 ').trim())),
-    h('p', { class: 'muted' }, 'Or open this link on the phone with the app: ', h('a', { href: uri, id: 'totp-uri', class: 'mono wrap' }, uri)),
+    box,
+    h('h2', { id: 'totp-title' }, 'Set up your authenticator'),
+    h('p', {}, 'Your account is made. Each sign-in asks for your password and a 6-digit code from an authenticator app (Google Authenticator, Microsoft Authenticator, 1Password…). Add Vigil to the app now — this is shown only once.'),
+    phone ? h('div', { class: 'row' }, open) : null,
+    h('p', {}, phone ? 'Or scan this code with the app on another phone:' : 'Scan this code with the app on your phone:'),
+    qr,
+    phone ? null : h('div', { class: 'row' }, open),
+    h(
+      'details',
+      { id: 'totp-manual', class: 'disclosure' },
+      h('summary', {}, 'Can’t scan? Enter this key'),
+      h('p', {}, 'In the app, add an account with a setup key and type:'),
+      h('p', { id: 'totp-secret', class: 'mono wrap totp-key' }, key),
+      h('p', { class: 'muted' }, `Account: ${email} · time-based`),
+      copyButton(() => secret, { id: 'totp-copy', label: 'Copy the key' }),
+    ),
     form,
     err,
   );
+  code.focus({ preventScroll: true });
 }
+
+route('/signin', (root) => {
+  mount(
+    root,
+    pageHead('Sign in'),
+    inviteBanner(),
+    h('div', { class: 'card' }, signInForm(afterSignIn), h('p', { class: 'muted' }, 'No account yet? ', h('a', { href: '/signup', id: 'signin-to-signup' }, 'Create one'), '.')),
+  );
+});
+
+route('/signup', (root) => {
+  mount(
+    root,
+    pageHead('Create an account'),
+    inviteBanner(),
+    h('div', { class: 'card' }, signUpForm(afterSignIn), h('p', { class: 'muted' }, 'Have an account? ', h('a', { href: '/signin', id: 'signup-to-signin' }, 'Sign in'), '.')),
+  );
+});
 
 route('/account', async (root) => {
   const a = await requireAccount();
   if (!a) return;
   const err = h('p', { id: 'account-error' });
-  const list = h('ul', { id: 'passkeys' });
+  const list = h('ul', { id: 'passkeys', class: 'list' });
   const load = async () => {
     try {
       const res = await api<{ passkeys: { id: string; created: string; last_used: string }[] }>('GET', '/v1/passkeys');
-      mount(list, ...(res.passkeys.length ? [] : [h('li', { class: 'muted' }, 'No passkeys yet.')]));
+      mount(list, ...(res.passkeys.length ? [] : [h('li', { class: 'item muted' }, 'No passkeys yet.')]));
       for (const p of res.passkeys) {
-        const del = h('button', { class: 'secondary' }, 'Remove');
+        const del = h('button', { class: 'secondary', 'aria-label': `Remove the passkey added ${fmtDateTime(Date.parse(p.created))}` }, 'Remove');
         del.addEventListener('click', async () => {
           try {
             await api('DELETE', `/v1/passkeys/${encodeURIComponent(p.id)}`);
@@ -226,7 +327,8 @@ route('/account', async (root) => {
             showError(err, x);
           }
         });
-        list.append(h('li', { class: 'passkey row' }, `Passkey added ${new Date(p.created).toLocaleString()}`, p.last_used && !p.last_used.startsWith('0001') ? `, last used ${new Date(p.last_used).toLocaleString()}` : '', del));
+        const used = p.last_used && !p.last_used.startsWith('0001') ? `Last used ${fmtDateTime(Date.parse(p.last_used))}` : 'Not used yet';
+        list.append(h('li', { class: 'item passkey' }, h('div', { class: 'grow' }, h('div', {}, `Passkey added ${fmtDateTime(Date.parse(p.created))}`), h('div', { class: 'sub' }, used)), h('div', { class: 'actions' }, del)));
       }
     } catch (x) {
       showError(err, x);
@@ -239,6 +341,7 @@ route('/account', async (root) => {
     try {
       await passkeyRegister();
       err.className = 'ok';
+      err.removeAttribute('role');
       err.textContent = 'Passkey added: it signs you in on its own.';
       await load();
     } catch (x) {
@@ -249,20 +352,23 @@ route('/account', async (root) => {
   });
   mount(
     root,
+    pageHead('Account'),
+    h('section', { class: 'card' }, h('p', { class: 'wrap' }, 'Signed in as ', h('strong', { id: 'account-email' }, a.email), '.')),
     h(
-      'div',
-      { class: 'card' },
-      h('h1', {}, 'Account'),
-      h('p', {}, 'Signed in as ', h('strong', { id: 'account-email' }, a.email), '.'),
-      h('h2', {}, 'Passkeys'),
-      h('p', { class: 'muted' }, 'A passkey signs you in without password or code; your authenticator checks your PIN or biometrics.'),
+      'section',
+      { class: 'card', 'aria-labelledby': 'passkeys-title' },
+      h('h2', { id: 'passkeys-title' }, 'Passkeys'),
+      h('p', { class: 'muted' }, 'A passkey signs you in without password or code: your phone or computer checks your fingerprint, face or PIN.'),
       list,
-      passkeysAvailable() ? add : h('p', { class: 'muted' }, 'This browser cannot make passkeys.'),
+      passkeysAvailable() ? h('div', { class: 'row' }, add) : h('p', { class: 'muted' }, 'This browser cannot make passkeys.'),
       err,
-      h('h2', {}, 'Sign out'),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'signout-title' },
+      h('h2', { id: 'signout-title' }, 'Sign out'),
       h('button', { class: 'secondary', id: 'account-sign-out', onclick: () => void signOut() }, 'Sign out of this browser'),
     ),
   );
   await load();
 });
-

@@ -5,7 +5,9 @@
 // join through the invite, proving it holds the invite's secret
 // (member.JoinProof); the demo's admin device checks the proof and adds
 // the browser to the chain. The fragment never reaches the server; it is
-// wiped from the address bar at once. Then it opens the live view.
+// wiped from the address bar at once. Then it opens the household's home
+// (/h/:hh/live, the home page's alias). The account is read again after
+// the link's sign-in, so the header shows it at once.
 //
 // Must never: send the invite secret, or keep the fragment in history.
 
@@ -14,8 +16,10 @@ import { hmacSha256, unhex, utf8 } from '../crypto/bytes';
 import { verifyChain } from '../crypto/chain';
 import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
 import { pinHousehold } from '../household';
+import { pageHead } from '../kit';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
+import { signedIn } from './auth';
 
 interface ChainResp {
   household_id: string;
@@ -28,9 +32,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 route('/demo', async (root) => {
   const frag = new URLSearchParams(location.hash.slice(1));
   history.replaceState(null, '', '/demo');
-  const status = h('p', { id: 'demo-status', 'aria-live': 'polite' }, 'Signing in…');
+  const status = h('p', { id: 'demo-status', role: 'status' }, 'Signing in…');
   const err = h('p', { id: 'demo-error' });
-  mount(root, h('h1', {}, 'Vigil demo'), status, err);
+  mount(root, pageHead('Vigil demo'), h('div', { class: 'card' }, status, err));
   const tok = frag.get('t');
   const invite = frag.get('i');
   const secret = frag.get('k');
@@ -45,8 +49,9 @@ route('/demo', async (root) => {
   try {
     const s = await api<{ csrf: string }>('POST', '/v1/sessions/link', { token: tok });
     setCSRF(s.csrf);
+    await signedIn();
 
-    status.textContent = 'Making this browser’s device keys…';
+    status.textContent = 'Setting up this browser…';
     const keys = (await loadDeviceKeys()) ?? (await createDeviceKeys());
     const dev = deviceString(keys);
     await pinHousehold(hh, unhex(genesis));
@@ -57,7 +62,7 @@ route('/demo', async (root) => {
       return st.devices.some((d) => d.id === keys.id);
     };
     if (!(await enrolled())) {
-      status.textContent = `Asking the demo household to add this browser (device ${keys.id})…`;
+      status.textContent = 'Adding this browser to the demo household…';
       // member.JoinProof: HMAC-SHA-256(secret, "vigil join proof v1\n" + invite + "\n" + device).
       const proof = await hmacSha256(unb64(secret), utf8(`vigil join proof v1\n${invite}\n${dev}`));
       await api('POST', `/v1/invites/${encodeURIComponent(invite)}/requests`, { device: dev, name: 'Demo browser', proof: b64(proof) });
@@ -68,11 +73,11 @@ route('/demo', async (root) => {
         await sleep(300);
       }
     }
-    status.textContent = 'Enrolled. Opening the cameras…';
+    status.textContent = 'Done. Opening the cameras…';
     go(`/h/${encodeURIComponent(hh)}/live`);
   } catch (e) {
     status.textContent = '';
-    if (e instanceof ApiError && e.status === 401) showError(err, new Error(`${e.message}`));
+    if (e instanceof ApiError && e.status === 401) showError(err, new Error(`This demo link was used already or has expired (${e.message}). Run vigil demo again for a fresh link.`));
     else showError(err, e);
   }
   return () => {
