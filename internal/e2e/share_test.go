@@ -32,6 +32,28 @@ func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 var b64u = base64.RawURLEncoding
 
+// phoneReport is what web/test/share-phone.mjs phoneCheck measures of a page
+// on a phone: the widths (of 360, 390, 430 px) it overflows, its controls
+// under 44x44 px, and its serious or critical axe-core violations.
+type phoneReport struct {
+	TooWide []string `json:"tooWide"`
+	Small   []string `json:"small"`
+	Axe     []string `json:"axe"`
+}
+
+func (p phoneReport) check(t *testing.T, page string) {
+	t.Helper()
+	if len(p.TooWide) > 0 {
+		t.Errorf("%s is wider than the phone's screen at %q", page, p.TooWide)
+	}
+	if len(p.Small) > 0 {
+		t.Errorf("%s has controls under 44x44 px: %q", page, p.Small)
+	}
+	if len(p.Axe) > 0 {
+		t.Errorf("%s: axe-core finds %q", page, p.Axe)
+	}
+}
+
 // A share link made by internal/share, the Go implementation of the
 // manifest (docs/FORMAT.md, "Share manifest"), independent of the browser's:
 // the browser must open it.
@@ -199,23 +221,33 @@ func TestShareLinkBrowser(t *testing.T) {
 			CurrentTime, Duration, Brightness float64
 			Width                             int
 		} `json:"video"`
-		Range    string   `json:"range"`
-		Listed   int      `json:"listed"`
-		URL      string   `json:"url"`
-		KeySent  bool     `json:"keySent"`
-		KeyInURL bool     `json:"keyInURL"`
-		Errors   []string `json:"errors"`
+		Videos   int `json:"videos"`
+		Download struct {
+			Size int
+			Box  string
+			Name string
+		} `json:"download"`
+		Phone    phoneReport `json:"phone"`
+		Range    string      `json:"range"`
+		URL      string      `json:"url"`
+		KeySent  bool        `json:"keySent"`
+		KeyInURL bool        `json:"keyInURL"`
+		Errors   []string    `json:"errors"`
 	}
 	browsertest.Run(t, 2*time.Minute, "share.mjs", map[string]string{"PHASE": "play", "LINK": link.url}, &play)
 	t.Logf("guest page: %+v", play)
 	n := fmt.Sprint(len(want))
-	if play.State.State != "loaded" || play.State.Segments != n || play.State.Total != n || play.Listed != len(want) {
-		t.Errorf("guest page: state %+v, %d listed; want %s segments played", play.State, play.Listed, n)
+	if play.State.State != "loaded" || play.State.Segments != n || play.State.Total != n {
+		t.Errorf("guest page: state %+v; want %s segments played", play.State, n)
 	}
 	span := to.Sub(from).Seconds()
-	if play.Video.Width == 0 || play.Video.CurrentTime <= 0 || play.Video.Duration > span+0.5 || play.Video.Duration < span/2 {
-		t.Errorf("video: %+v; want it playing, at most the shared %.1f s", play.Video, span)
+	if play.Videos != 1 || play.Video.Width == 0 || play.Video.CurrentTime <= 0 || play.Video.Duration > span+1 || play.Video.Duration < span-1 {
+		t.Errorf("video: %d players, %+v; want one playing the shared %.1f s", play.Videos, play.Video, span)
 	}
+	if play.Download.Box != "ftyp" || play.Download.Size < 1000 || !strings.HasSuffix(play.Download.Name, ".mp4") {
+		t.Errorf("download: %+v; want one MP4 file", play.Download)
+	}
+	play.Phone.check(t, "the guest page")
 	if play.Video.Brightness < 10 {
 		t.Errorf("the played frame is black (mean %.1f)", play.Video.Brightness)
 	}
@@ -297,24 +329,77 @@ func TestShareCreateInBrowser(t *testing.T) {
 	if want < 2 || want >= len(objs) {
 		t.Fatalf("[%v, %v) overlaps %d of %d segments", from, to, want, len(objs))
 	}
+	// The moment the sheet opens on: a minute ago (its 30 s around it are
+	// all in the past, so the sheet keeps them as they are).
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	type span struct {
+		From, To int64
+		When     string
+	}
 	var out struct {
-		ID          string            `json:"id"`
-		LinkHasKey  bool              `json:"linkHasKey"`
-		Played      map[string]string `json:"played"`
-		PlayedError string            `json:"played_error"`
-		CurrentTime float64           `json:"currentTime"`
-		Opened      int               `json:"opened"`
-		After       struct {
+		ID          string `json:"id"`
+		Link        string `json:"link"`
+		LinkHasKey  bool   `json:"linkHasKey"`
+		Prefilled   span   `json:"prefilled"`
+		Minute      span   `json:"minute"`
+		Chosen      span   `json:"chosen"`
+		Sentence    string `json:"sentence"`
+		LinkInView  bool   `json:"linkInView"`
+		CopyInView  bool   `json:"copyInView"`
+		Copy        struct{ Label, Copied, Clipboard string }
+		Shared      *struct{ URL, Title, Text string } `json:"shared"`
+		Played      map[string]string                  `json:"played"`
+		PlayedError string                             `json:"played_error"`
+		Video       struct {
+			CurrentTime, Duration float64
+			Width                 int
+		} `json:"video"`
+		Videos   int `json:"videos"`
+		Download *struct {
+			Size int
+			Box  string
+			Name string
+		} `json:"download"`
+		Opened int `json:"opened"`
+		After  struct {
 			State, Status, Message string
 			VideoShown             bool
 		}
+		Phone struct{ Sheet, Result, Shares phoneReport } `json:"phone"`
 	}
 	browsertest.Run(t, 3*time.Minute, "share-create.mjs", map[string]string{
 		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
-		"TOTP_SECRET": hh.Owner.TOTPSecret, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera,
+		"TOTP_SECRET": hh.Owner.TOTPSecret, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "AT_MS": fmt.Sprint(at.UnixMilli()),
 		"FROM_MS": fmt.Sprint(from.UnixMilli()), "TO_MS": fmt.Sprint(to.UnixMilli()),
 	}, &out)
 	t.Logf("browser share: %+v", out)
+	// The sheet: around the moment, 30 s; a preset re-centres on it.
+	near := func(got int64, want time.Time) bool { d := got - want.UnixMilli(); return d > -2000 && d < 2000 }
+	if !near(out.Prefilled.From, at.Add(-15*time.Second)) || !near(out.Prefilled.To, at.Add(15*time.Second)) {
+		t.Errorf("the sheet opened on %+v; want %v ± 15 s", out.Prefilled, at)
+	}
+	if !near(out.Minute.From, at.Add(-30*time.Second)) || !near(out.Minute.To, at.Add(30*time.Second)) {
+		t.Errorf("the 1 min preset chose %+v; want %v ± 30 s", out.Minute, at)
+	}
+	if out.Chosen.From != from.UnixMilli() || out.Chosen.To != to.UnixMilli() {
+		t.Errorf("the sheet's start and end: %+v, want %v – %v", out.Chosen, from, to)
+	}
+	if !out.LinkInView || !out.CopyInView {
+		t.Errorf("after creating, the link (%v) and Copy (%v) are not both in view", out.LinkInView, out.CopyInView)
+	}
+	if out.Copy.Label != "Copied" || out.Copy.Copied != "1" || out.Copy.Clipboard != out.Link {
+		t.Errorf("Copy: %+v; want \"Copied\" and the link on the clipboard", out.Copy)
+	}
+	if out.Shared == nil || out.Shared.URL != out.Link {
+		t.Errorf("the phone's share sheet was handed %+v, want the link", out.Shared)
+	}
+	if !strings.HasPrefix(out.Sentence, "Anyone with this link can watch "+hh.Camera) || !strings.Contains(out.Sentence, "until") ||
+		strings.Contains(out.Sentence, "segment") || strings.Contains(out.Sentence, "#") {
+		t.Errorf("the sheet says %q; want one plain sentence", out.Sentence)
+	}
+	out.Phone.Sheet.check(t, "the share sheet")
+	out.Phone.Result.check(t, "the share sheet with its link")
+	out.Phone.Shares.check(t, "the shares page")
 	if !out.LinkHasKey {
 		t.Error("the link has no key in its fragment")
 	}
@@ -322,8 +407,11 @@ func TestShareCreateInBrowser(t *testing.T) {
 	if out.Played["state"] != "loaded" || out.Played["segments"] != n || out.Played["total"] != n {
 		t.Errorf("guest played %v (%s); want %s segments", out.Played, out.PlayedError, n)
 	}
-	if out.CurrentTime <= 0 {
-		t.Error("the shared video does not play")
+	if out.Video.CurrentTime <= 0 || out.Videos != 1 || out.Video.Duration < to.Sub(from).Seconds()-0.5 {
+		t.Errorf("the guest's video: %d players, %+v; want one playing, covering the %v shared", out.Videos, out.Video, to.Sub(from))
+	}
+	if out.Download == nil || out.Download.Box != "ftyp" || out.Download.Size < 1000 {
+		t.Errorf("the guest's download: %+v; want one MP4 file", out.Download)
 	}
 	if out.Opened != 1 {
 		t.Errorf("the shares page says the link was opened %d times, want 1", out.Opened)
@@ -369,6 +457,8 @@ func TestShareAccountBrowser(t *testing.T) {
 		Info           string            `json:"info"`
 		Member         struct{ State, Status, Message string }
 		SignedOut      struct{ State, Status, Message string }
+		SharedPhone    phoneReport `json:"sharedPhone"`
+		DeviceLabel    string      `json:"deviceLabel"`
 	}
 	browsertest.Run(t, 3*time.Minute, "share-account.mjs", map[string]string{
 		"BASE_URL": c.url, "HOOK_URL": hh.controlServer(t), "EMAIL": hh.Owner.Email, "PASSWORD": hh.Owner.Password,
@@ -383,6 +473,10 @@ func TestShareAccountBrowser(t *testing.T) {
 	}
 	if out.URLHasFragment {
 		t.Error("an account share's address carries a key")
+	}
+	out.SharedPhone.check(t, `"Shared with me"`)
+	if strings.TrimSpace(out.DeviceLabel) == "" {
+		t.Error(`"Shared with me": the browser's code has no label`)
 	}
 	if !strings.Contains(out.Info, hh.Owner.Email) {
 		t.Errorf("the guest page does not say who shared it: %q", out.Info)

@@ -1,8 +1,11 @@
-// An account share: the guest's browser shows its device string, the member
-// (an enrolled browser) shares a range with the guest's e-mail and device,
-// and the guest, signed in on that browser, finds it under "Shared with me"
-// and plays it. A browser without that device key cannot open it.
+// An account share, on phones: the guest's browser shows its code (device
+// string), the member (an enrolled browser) shares a range from the share
+// sheet with the guest's e-mail and code, and the guest, signed in on that
+// browser, finds it under "Shared with me" (which fits the phone, labels its
+// input and passes axe) and plays it. A browser without that device key
+// cannot open it.
 import { assert, fail, launch, newPage, result, shareSettled, totp } from './lib.mjs';
+import { phoneCheck, phoneContext } from './share-phone.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -38,34 +41,30 @@ async function deviceString(page) {
 const browser = await launch();
 try {
   // The guest's browser and its device string.
-  const gctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const gctx = await phoneContext(browser);
   const guest = await newPage(gctx, 'guest');
   const guestDevice = await deviceString(guest);
   await signIn(guest, process.env.GUEST_EMAIL, process.env.GUEST_PASSWORD, process.env.GUEST_TOTP);
 
   // The member shares with it.
-  const mctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const mctx = await phoneContext(browser);
   const page = await newPage(mctx, 'member');
   const device = await deviceString(page);
   await signIn(page, process.env.EMAIL, process.env.PASSWORD, process.env.TOTP_SECRET);
   const enrol = await fetch(process.env.HOOK_URL + '/enrol', { method: 'POST', body: device });
   assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
-  await page.goto(`${base}/h/${hh}/shares`);
-  await page.waitForSelector(`#share-form select[name=camera] option[value="${cam}"]`, { state: 'attached', timeout: 20000 });
-  const local = (ms) => page.evaluate((t) => {
-    const d = new Date(t);
-    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-  }, ms);
-  await page.selectOption('#share-form select[name=camera]', cam);
-  await page.fill('#share-form input[name=from]', await local(Number(process.env.FROM_MS)));
-  await page.fill('#share-form input[name=to]', await local(Number(process.env.TO_MS)));
-  await page.fill('#share-form input[name=guest_email]', process.env.GUEST_EMAIL);
-  await page.fill('#share-form input[name=guest_device]', guestDevice);
-  await page.click('#share-form button[type=submit]');
+  // The sheet on the exact range, shared with the guest's account.
+  const q = new URLSearchParams({ camera: cam, from: new Date(Number(process.env.FROM_MS)).toISOString(), to: new Date(Number(process.env.TO_MS)).toISOString() });
+  await page.goto(`${base}/h/${hh}/shares?${q}`);
+  await page.waitForSelector('dialog#share-sheet[open]', { timeout: 20000 });
+  await page.click('#share-account summary');
+  await page.fill('#share-guest-email', process.env.GUEST_EMAIL);
+  await page.fill('#share-guest-device', guestDevice);
+  await page.click('#share-create');
   try {
-    await page.waitForSelector('#share-link', { timeout: 30000 });
+    await page.waitForSelector('#share-link', { state: 'visible', timeout: 30000 });
   } catch {
-    fail('no share; page says: ' + (await page.textContent('#app')));
+    fail('no share; the sheet says: ' + (await page.textContent('#share-sheet')));
   }
   const url = await page.inputValue('#share-link');
   const id = url.split('/s/')[1];
@@ -74,6 +73,8 @@ try {
   await guest.goto(base + '/shared');
   const link = guest.locator(`#shared-list a[href="/s/${id}"]`);
   await link.waitFor({ timeout: 20000 });
+  const sharedPhone = await phoneCheck(guest);
+  const deviceLabel = await guest.$eval('#device-string', (i) => i.labels?.[0]?.textContent ?? '');
   if (shots) await guest.screenshot({ path: `${shots}/shared-with-me.png` });
   await link.click();
   const { data: played, message: playedError } = await shareSettled(guest);
@@ -84,12 +85,12 @@ try {
   const { state, status, message } = await shareSettled(page, 30000);
   const member = { state, status, message };
   // A browser that is not signed in is asked to sign in.
-  const sctx = await browser.newContext();
+  const sctx = await phoneContext(browser);
   const stranger = await newPage(sctx, 'signed-out');
   await stranger.goto(url);
   const so = await shareSettled(stranger, 30000);
   const signedOut = { state: so.state, status: so.status, message: so.message };
-  result({ id, urlHasFragment: url.includes('#'), played, playedError, info, member, signedOut });
+  result({ id, urlHasFragment: url.includes('#'), played, playedError, info, member, signedOut, sharedPhone, deviceLabel });
 } finally {
   await browser.close();
 }

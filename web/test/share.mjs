@@ -1,17 +1,21 @@
 // A guest opens share links in fresh browser contexts (never signed in).
-//   PHASE=play     LINK plays: every shared segment decrypts and plays, the
-//                  key leaves the address bar and is never sent
+//   PHASE=play     LINK plays on a phone (390x844, touch): every shared
+//                  segment decrypts and plays as one video, the whole range
+//                  downloads as one MP4, the key leaves the address bar and
+//                  is never sent; the page fits 360-430 px, its controls are
+//                  44 px, axe finds nothing serious
 //   PHASE=refused  REVOKED and EXPIRED links are refused with a clear message,
 //                  and so are a WRONG key and a FORGED manifest; a PARTIAL
 //                  share (a segment deleted since) plays the rest
 import { launch, newPage, result, fail, shareSettled } from './lib.mjs';
+import { PHONE, phoneCheck, readDownload } from './share-phone.mjs';
 
 const phase = process.env.PHASE;
 const shots = process.env.ARTIFACTS;
 const browser = await launch();
 
 async function open(link, name) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const ctx = await browser.newContext(PHONE);
   const page = await newPage(ctx, name);
   const sent = []; // every request URL and header value
   page.on('request', (r) => {
@@ -51,12 +55,16 @@ try {
     if (shots) await page.screenshot({ path: `${shots}/share-guest.png` });
     const url = page.url();
     const range = await page.$eval('#share-range', (e) => e.textContent);
-    const listed = await page.$$eval('#share-segments li', (l) => l.length);
+    const videos = await page.$$eval('video', (l) => l.length);
+    const download = await readDownload(page, '#share-download');
+    const phone = await phoneCheck(page);
     result({
       state,
       video,
+      videos,
+      download,
+      phone,
       range,
-      listed,
       url,
       keySent: sent.some((s) => s.includes(secret)),
       keyInURL: url.includes(secret) || url.includes('#'),

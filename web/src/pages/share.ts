@@ -1,23 +1,65 @@
 // Pages: sharing.
 //   /s/:id          a guest opens a share (link key from the fragment, or the
-//                   signed-in guest account's device key) and plays it
-//   /h/:hh/shares   members list, revoke and create shares
-//   /shared         a guest account's shares and this browser's device string
+//                   signed-in guest account's device key) and watches it as
+//                   one video, or saves it as one MP4 file
+//   /h/:hh/shares   the household's shares: what, until when, who opened it,
+//                   Stop sharing; ?camera=&at=<ms> (or &from=&to=, RFC 3339)
+//                   opens the share sheet pre-filled
+//   /shared         "Shared with me": a guest account's shares and this
+//                   browser's code (device string) to send to the sharer
 
+import './share.css';
 import { api } from '../api';
 import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
-import { route } from '../router';
-import { h, mount, showError } from '../ui';
 import { nsToMs } from '../crypto/signedtime';
-import { createShare, NothingToShare, type RefusedObject } from '../share/create';
+import { verifyHistory } from '../history/verify';
+import { copyButton, emptyState, fmtAgo, fmtDateTime, fmtDuration, fmtRange, fmtTime, pageHead, securityDetails, toast } from '../kit';
+import { buildMP4, type ClipPart } from '../media/mp4';
+import { route } from '../router';
 import { openShare, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedSharedObject } from '../share/guest';
 import { b64u, parseFragment, unb64u } from '../share/manifest';
-import { SegmentPlayer } from '../share/player';
-import { verifyHistory } from '../history/verify';
+import { SharePlayer } from '../share/player';
+import { openShareSheet } from '../share/sheet';
+import { h, mount, showError } from '../ui';
 
-const fmt = (s: string) => new Date(s).toLocaleString();
-const fmtMs = (ms: number) => new Date(ms).toLocaleString();
 const secretKey = (id: string) => 'vigil.share.' + id;
+const lowerDay = (s: string) => s.replace(/^(Today|Tomorrow|Yesterday)/, (w) => w.toLowerCase());
+
+/** fileStamp is a local time for a file name: 2024-12-01-210405. */
+function fileStamp(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * oneFile makes the verified pieces one MP4 file: a progressive MP4 of the
+ * shared range (media/mp4.ts), or, where that cannot be built, the first
+ * piece's header and every piece's fragments (a fragmented MP4).
+ */
+function oneFile(parts: ClipPart[], from: number, to: number): Uint8Array {
+  try {
+    return buildMP4(parts, from, to).bytes;
+  } catch {
+    const chunks: Uint8Array[] = [];
+    for (const [i, p] of parts.entries()) {
+      // Each piece is ftyp + moov + moof/mdat pairs; the header once.
+      const d = p.data;
+      let off = 0;
+      while (off + 8 <= d.length) {
+        const size = new DataView(d.buffer, d.byteOffset + off, 8).getUint32(0);
+        const type = String.fromCharCode(d[off + 4], d[off + 5], d[off + 6], d[off + 7]);
+        if (size < 8 || off + size > d.length) break;
+        if (i === 0 || (type !== 'ftyp' && type !== 'moov')) chunks.push(d.subarray(off, off + size));
+        off += size;
+      }
+    }
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let p = 0;
+    for (const c of chunks) (out.set(c, p), (p += c.length));
+    return out;
+  }
+}
 
 // The guest page.
 route('/s/:id', (root, params) => {
@@ -40,84 +82,148 @@ route('/s/:id', (root, params) => {
     }
   }
 
-  const status = h('p', { class: 'muted', id: 'share-status' }, 'Opening the share…');
+  const title = h('h1', { id: 'share-title' }, 'Shared video');
+  const status = h('p', { class: 'muted', id: 'share-status', role: 'status' }, 'Opening the video…');
   const err = h('p', { id: 'share-error' });
-  const info = h('div', { class: 'card', id: 'share-info', hidden: true });
-  const video = h('video', { id: 'share-video', controls: true, muted: true, playsinline: true });
+  const info = h('div', { id: 'share-info', hidden: true });
+  const video = h('video', { id: 'share-video', controls: true, muted: true, playsinline: true, 'aria-label': 'The shared video' });
   video.muted = true;
-  const list = h('ol', { id: 'share-segments', class: 'muted' });
-  const page = h('section', { id: 'share-page', 'data-state': 'loading' }, h('h1', {}, 'Shared recording'), status, err, info, video, list);
+  const clock = h('span', { class: 'overlay-time', 'aria-hidden': 'true' });
+  const media = h('div', { class: 'media' }, video, clock);
+  const download = h('a', { class: 'btn', id: 'share-download', hidden: true }, 'Download video');
+  const problems = h('ul', { id: 'share-problems', class: 'share-problems', hidden: true });
+  const pieces = h('ol', { id: 'share-segments', class: 'share-problems' });
+  const refusals = h('ul', { class: 'share-problems' });
+  const details = h('div', { id: 'share-details' });
+  const page = h(
+    'section',
+    { id: 'share-page', 'data-state': 'loading' },
+    title,
+    info,
+    status,
+    err,
+    media,
+    h('div', { class: 'share-actions' }, download),
+    problems,
+    details,
+  );
   mount(root, page);
 
-  let player: SegmentPlayer | null = null;
+  let player: SharePlayer | null = null;
   let stopped = false;
+  let fileURL = '';
+  const parts: ClipPart[] = [];
+  video.addEventListener('timeupdate', () => {
+    if (player) clock.textContent = fmtTime(player.wallTime());
+  });
+  const fail = (e: unknown) => {
+    if (stopped) return;
+    page.dataset.state = 'error';
+    if (e instanceof ShareRefused) page.dataset.status = String(e.status);
+    status.textContent = '';
+    media.hidden = true;
+    video.hidden = true;
+    video.style.display = 'none'; // the stylesheet's display: block outranks [hidden]
+    showError(err, e);
+  };
   (async () => {
     const s = await openShare(id, secret);
     const b = s.body;
+    const from = Date.parse(b.from);
+    const to = Date.parse(b.to);
+    title.textContent = `Video from ${b.camera}`;
+    const by = [s.meta.creator, b.household_name ? `the ${b.household_name} household` : ''].filter(Boolean).join(' of ');
     info.hidden = false;
     info.append(
-      h('p', {}, h('strong', {}, `Camera ${b.camera}`), ` of ${b.household_name || 'a household'}`),
-      h('p', { id: 'share-range' }, `${fmt(b.from)} – ${fmt(b.to)}`),
-      h('p', { class: 'muted' }, `Shared by ${s.meta.creator ? s.meta.creator + ', ' : ''}device ${b.sharer.name ? b.sharer.name + ' ' : ''}(${b.sharer.device}). Available until ${fmt(s.meta.expires)}.`),
+      h('p', { id: 'share-range', class: 'share-when' }, fmtRange(from, to)),
+      h('p', { class: 'muted' }, `${fmtDuration(to - from)}, shared by ${by || 'a household'}. You can watch it until ${lowerDay(fmtDateTime(Date.parse(s.meta.expires)))}.`),
+    );
+    details.append(
+      securityDetails(
+        h('p', {}, `Decrypted and checked in this browser: each piece of the video must carry the signature of a camera hub of the household and signed times inside the shared range, and the whole share the signature of the device that shared it: ${b.sharer.name || 'a device'} (${b.sharer.device}).`),
+        secret ? h('p', {}, 'The key is in the part of the link after "#": it stays in this browser and is never sent to the Vigil service.') : h('p', {}, 'The key was made for this browser’s own key.'),
+        h('p', {}, 'Pieces played (signed times):'),
+        pieces,
+        refusals,
+      ),
     );
     page.dataset.from = b.from;
     page.dataset.to = b.to;
     page.dataset.total = String(s.objects.length);
     if (s.objects.length === 0) {
-      status.textContent = 'This share holds no recordings.';
+      status.textContent = 'This share holds no video.';
+      media.hidden = true;
       page.dataset.state = 'empty';
       return;
     }
-    player = new SegmentPlayer(video);
+    // Media time 0 is the first piece's start; playback starts at the
+    // shared moment (a piece may begin a little before it).
+    const origin = Math.min(...s.objects.map((o) => Date.parse(o.start)));
+    const last = Math.max(...s.objects.map((o) => Date.parse(o.end)));
+    player = new SharePlayer(video, origin, from, last - origin);
+    player.onError = fail;
     let n = 0;
-    let gone = 0;
+    let goneMs = 0;
+    let refusedMs = 0;
     let refused = 0;
     for (const [i, o] of s.objects.entries()) {
       if (stopped) return;
-      status.textContent = `Decrypting segment ${i + 1} of ${s.objects.length}…`;
+      status.textContent = `Checking the video… ${Math.round((i / s.objects.length) * 100)}%`;
       let seg: OpenedSharedObject;
       try {
         seg = await openSharedObject(s, o);
       } catch (e) {
-        // A segment the household's retention has deleted since: skip it.
+        // A piece the household's retention has deleted since: skipped.
         if (e instanceof ShareRefused && e.status === 404) {
-          gone++;
-          list.append(h('li', { class: 'muted' }, `${fmt(o.start)} – ${fmt(o.end)}: no longer stored`));
+          goneMs += Math.max(0, Date.parse(o.end) - Date.parse(o.start));
           continue;
         }
-        // A segment whose signed times are not the shared range's: not played.
+        // A piece whose signed times are not the shared range's: not played.
         if (e instanceof SharedObjectRefused) {
           refused++;
+          refusedMs += Math.max(0, Date.parse(o.end) - Date.parse(o.start));
           page.dataset.refused = String(refused);
-          list.append(h('li', { class: 'error share-refused', 'data-key': o.key }, e.message));
+          refusals.append(h('li', { class: 'error share-refused', 'data-key': o.key }, e.message));
           continue;
         }
         throw e;
       }
-      await player.append(seg.plaintext);
-      seg.plaintext.fill(0);
+      if (stopped) return;
+      const start = nsToMs(seg.start);
+      const end = nsToMs(seg.end);
+      parts.push({ start, data: seg.plaintext });
+      await player.add(start, end, seg.plaintext);
       n++;
       page.dataset.segments = String(n);
-      // The times shown are the segment's signed ones.
-      list.append(h('li', {}, `${fmtMs(nsToMs(seg.start))} – ${fmtMs(nsToMs(seg.end))}`));
+      // The times shown are the piece's signed ones.
+      pieces.append(h('li', {}, `${fmtTime(start)} – ${fmtTime(end)}`));
       if (n === 1) page.dataset.state = 'playing';
     }
+    if (stopped) return;
     player.end();
-    status.textContent = `${n} segment${n === 1 ? '' : 's'}, decrypted in this browser${gone ? `; ${gone} no longer stored` : ''}${refused ? `; ${refused} refused (signed times outside the shared range)` : ''}.`;
-    if (n === 0 && refused > 0) throw new Error('none of the shared segments was recorded in the shared range (by their signed times): nothing is played');
-    if (n === 0) throw new Error('none of the shared segments is stored any more');
-    page.dataset.state = 'loaded';
-  })().catch((e) => {
-    page.dataset.state = 'error';
-    if (e instanceof ShareRefused) page.dataset.status = String(e.status);
+    const notes: string[] = [];
+    if (goneMs > 0) notes.push(`${fmtDuration(goneMs)} of this video is no longer stored (the household keeps recordings for a limited time).`);
+    if (refusedMs > 0) notes.push(`${fmtDuration(refusedMs)} of this video was left out: it did not check out as recorded by the household’s camera at this time.`);
+    problems.replaceChildren(...notes.map((t) => h('li', {}, t)));
+    problems.hidden = notes.length === 0;
+    if (n === 0 && refused > 0) throw new Error('None of this video checked out as recorded at the shared time, so nothing is played.');
+    if (n === 0) throw new Error('This video is no longer stored.');
     status.textContent = '';
-    video.hidden = true;
-    video.style.display = 'none'; // the stylesheet's display: block outranks [hidden]
-    showError(err, e);
-  });
+    // The whole range as one file.
+    const bytes = oneFile(parts, from, to);
+    fileURL = URL.createObjectURL(new Blob([bytes.slice().buffer], { type: 'video/mp4' }));
+    download.href = fileURL;
+    download.setAttribute('download', `vigil-${b.camera}-${fileStamp(from)}.mp4`);
+    download.dataset.bytes = String(bytes.length);
+    download.textContent = `Download video (${(bytes.length / 1e6).toFixed(1)} MB)`;
+    download.hidden = false;
+    page.dataset.state = 'loaded';
+  })().catch(fail);
   return () => {
     stopped = true;
     player?.close();
+    if (fileURL) URL.revokeObjectURL(fileURL);
+    for (const p of parts) p.data.fill(0);
   };
 });
 
@@ -151,28 +257,21 @@ async function openedCounts(hh: string, shares: ShareJSON[]): Promise<Map<string
   return opened;
 }
 
-function cell(cells: Map<string, HTMLElement>, id: string): HTMLElement {
-  const c = h('td', { class: 'muted', title: 'from the household’s history, verified in this browser' }, 'checking…');
-  cells.set(id, c);
-  return c;
-}
+const stateChip = (s: ShareJSON) =>
+  s.state === 'active' ? null : h('span', { class: 'chip' }, s.state === 'revoked' ? 'Stopped' : s.state === 'expired' ? 'Ended' : s.state);
 
-const toLocalInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-
-// Members: the household's shares. The form may be prefilled from the
-// address: /h/:hh/shares?camera=front&from=<RFC 3339>&to=<RFC 3339> (the
-// timeline links here to share what it shows).
+// Members: the household's shares.
 route('/h/:hh/shares', (root, params) => {
   const hh = params.hh;
   const q = new URLSearchParams(location.search);
-  const qTime = (k: string) => {
-    const t = Date.parse(q.get(k) ?? '');
-    return Number.isNaN(t) ? null : new Date(t);
-  };
   const base = `/v1/households/${encodeURIComponent(hh)}`;
   const err = h('p', { id: 'shares-error' });
-  const tbody = h('tbody', {});
-  const table = h('table', { id: 'shares-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Camera'), h('th', {}, 'Range'), h('th', {}, 'With'), h('th', {}, 'Expires'), h('th', {}, 'State'), h('th', {}, 'Opened'), h('th', {}, ''))), tbody);
+  const list = h('ul', { class: 'list', id: 'shares-list' });
+  let cameras: string[] = [];
+  const sheet = (cam: string, atMs: number, range?: [number, number]) =>
+    openShareSheet({ hh, cam, atMs, cameras, fromMs: range?.[0], toMs: range?.[1], onCreated: () => void load().catch((e) => showError(err, e)) });
+  const create = h('button', { type: 'button', id: 'shares-new' }, 'Share a clip');
+  create.addEventListener('click', () => sheet(cameras[0] ?? '', Date.now()));
 
   const load = async () => {
     const { shares } = await api<{ shares: ShareJSON[] }>('GET', `${base}/shares`);
@@ -180,167 +279,126 @@ route('/h/:hh/shares', (root, params) => {
     // browser verifies it (each guest read is a record there; repeated reads
     // are counted in one). It is filled in once verified.
     const verified = shares.length > 0 ? openedCounts(hh, shares) : Promise.resolve(null);
-    tbody.replaceChildren();
+    list.replaceChildren();
     const cells = new Map<string, HTMLElement>();
     for (const s of shares) {
-      const revoke = h('button', { class: 'danger', 'data-share': s.id }, 'Revoke');
-      revoke.addEventListener('click', async () => {
-        revoke.disabled = true;
+      const stop = h('button', { type: 'button', class: 'danger', 'data-share': s.id }, 'Stop sharing');
+      stop.addEventListener('click', async () => {
+        stop.disabled = true;
         try {
-          await api('DELETE', `${base}/shares/${s.id}`);
+          await api('DELETE', `${base}/shares/${encodeURIComponent(s.id)}`);
+          toast('Stopped sharing');
           await load();
         } catch (e) {
           showError(err, e);
-          revoke.disabled = false;
+          stop.disabled = false;
         }
       });
-      tbody.append(
-        h('tr', { 'data-share': s.id, 'data-state': s.state },
-          h('td', {}, s.camera),
-          h('td', {}, `${fmt(s.from)} – ${fmt(s.to)}`),
-          h('td', {}, s.kind === 'link' ? 'anyone with the link' : s.guest_email ?? 'a guest account'),
-          h('td', {}, fmt(s.expires)),
-          h('td', {}, s.state),
-          cell(cells, s.id),
-          h('td', {}, s.state === 'active' ? revoke : ''),
+      const opened = h('span', { class: 'share-opened', title: 'from the household’s history, checked in this browser' }, 'Checking who opened it…');
+      cells.set(s.id, opened);
+      const who = s.kind === 'link' ? 'Anyone with the link' : (s.guest_email ?? 'A Vigil account');
+      const until = s.state === 'active' ? `until ${lowerDay(fmtDateTime(Date.parse(s.expires)))}` : s.state === 'revoked' ? 'stopped' : 'ended';
+      list.append(
+        h(
+          'li',
+          { class: 'item share-item', 'data-share': s.id, 'data-state': s.state },
+          h(
+            'div',
+            { class: 'grow' },
+            h('div', { class: 'what' }, `${s.camera} · ${fmtRange(Date.parse(s.from), Date.parse(s.to))}`, stateChip(s)),
+            h('div', { class: 'sub' }, `${who} · ${until}`),
+            h('div', { class: 'sub' }, opened),
+          ),
+          s.state === 'active' ? h('div', { class: 'actions' }, stop) : null,
         ),
       );
     }
-    if (shares.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'Nothing is shared.')));
+    if (shares.length === 0) list.append(h('li', { class: 'item' }, emptyState('Nothing is shared. Open a camera and tap Share to send a clip.')));
     verified.then(
-      (opened) => {
+      (op) => {
         for (const s of shares) {
           const c = cells.get(s.id)!;
-          c.classList.add('share-opened');
-          const op = opened?.get(s.id);
-          c.dataset.opened = String(op?.n ?? 0);
-          c.textContent = op ? `${op.n}×, last ${fmtMs(op.last)}` : 'not yet';
+          const o = op?.get(s.id);
+          c.dataset.opened = String(o?.n ?? 0);
+          c.textContent = o ? `Opened ${o.n === 1 ? 'once' : `${o.n} times`}, last ${fmtAgo(o.last)}` : 'Not opened yet';
         }
       },
       (e) => {
         for (const c of cells.values()) {
-          c.classList.add('share-opened');
-          c.textContent = 'not verified';
+          c.textContent = 'Who opened it could not be checked';
           c.title = e instanceof Error ? e.message : String(e);
         }
       },
     );
   };
 
-  // Create.
-  const camera = h('select', { name: 'camera', required: true });
-  const now = new Date();
-  const from = h('input', { type: 'datetime-local', name: 'from', step: 1, required: true, value: toLocalInput(qTime('from') ?? new Date(now.getTime() - 15 * 60000)) });
-  const to = h('input', { type: 'datetime-local', name: 'to', step: 1, required: true, value: toLocalInput(qTime('to') ?? now) });
-  const expires = h('select', { name: 'expires' },
-    h('option', { value: String(3600) }, '1 hour'),
-    h('option', { value: String(86400), selected: true }, '1 day'),
-    h('option', { value: String(7 * 86400) }, '7 days'),
-    h('option', { value: String(30 * 86400) }, '30 days'),
-  );
-  const guestEmail = h('input', { type: 'email', name: 'guest_email', placeholder: 'empty: a link anyone holding it can open' });
-  const guestDevice = h('input', { name: 'guest_device', placeholder: 'vigdev1:… (the guest sends it from "Shared with me")' });
-  const out = h('div', { id: 'share-created' });
-  // What the cloud listed in the range but its signed times put outside it.
-  const refusedOut = h('div', { id: 'share-refused', hidden: true });
-  const showRefused = (rs: RefusedObject[]) => {
-    refusedOut.replaceChildren();
-    refusedOut.dataset.count = String(rs.length);
-    refusedOut.hidden = rs.length === 0;
-    if (rs.length === 0) return;
-    refusedOut.append(
-      h('p', { class: 'error', role: 'alert' }, `Not shared: ${rs.length} recording${rs.length === 1 ? '' : 's'} the cloud listed in this range, because the signed segment${rs.length === 1 ? ' says' : 's say'} otherwise (the cloud's listing disagrees with the signed segments):`),
-      h('ul', { id: 'share-refused-list' },
-        ...rs.map((r) => h('li', { 'data-key': r.key }, h('span', { class: 'mono' }, r.key), `: listed ${fmt(r.listed.start)} – ${fmt(r.listed.end)}; ${r.reason}`)),
-      ),
-    );
-  };
-  const submit = h('button', { type: 'submit' }, 'Share');
-  const form = h('form', { class: 'stack', id: 'share-form' },
-    h('label', {}, 'Camera', camera),
-    h('label', {}, 'From', from),
-    h('label', {}, 'To', to),
-    h('label', {}, 'Expires after', expires),
-    h('label', {}, "Guest's account e-mail (optional)", guestEmail),
-    h('label', {}, "Guest's device string (with an e-mail)", guestDevice),
-    submit,
-  );
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    submit.disabled = true;
-    out.replaceChildren();
-    showRefused([]);
-    err.textContent = '';
-    try {
-      const res = await createShare(hh, camera.value, new Date(from.value), new Date(to.value), {
-        expires: new Date(Date.now() + Number(expires.value) * 1000),
-        guestEmail: guestEmail.value.trim() || undefined,
-        guestDevice: guestDevice.value.trim() || undefined,
-        progress: (d, n) => (submit.textContent = `Checking and wrapping keys ${d}/${n}…`),
-      });
-      showRefused(res.refused);
-      const link = h('input', { readonly: true, id: 'share-link', value: res.url, class: 'mono' });
-      link.style.flex = '1';
-      link.style.minWidth = '0';
-      const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
-      copy.addEventListener('click', () => void navigator.clipboard?.writeText(res.url));
-      out.append(
-        h('p', { class: 'ok' }, res.kind === 'link' ? `Link to ${res.objects} segments. The key is in the part after #: send the whole link, privately.` : `Shared ${res.objects} segments with ${guestEmail.value}. They open it signed in, on that device:`),
-        h('div', { class: 'row' }, link, copy),
-      );
-      await load();
-    } catch (e2) {
-      if (e2 instanceof NothingToShare) showRefused(e2.refused);
-      showError(err, e2);
-    } finally {
-      submit.disabled = false;
-      submit.textContent = 'Share';
-    }
-  });
-
-  mount(root,
-    h('h1', {}, 'Shares'),
-    h('p', {}, h('a', { href: `/h/${encodeURIComponent(hh)}` }, '← Household')),
+  mount(
+    root,
+    pageHead('Shared clips', { back: { href: `/h/${encodeURIComponent(hh)}`, label: 'Home' }, actions: [create] }),
+    h('p', { class: 'muted' }, 'Clips you shared, who opened them, and a way to stop each one.'),
     err,
-    h('div', { class: 'card' }, table),
-    h('div', { class: 'card' }, h('h2', {}, 'Share a time range'), form, out, refusedOut),
+    h('div', { class: 'card' }, list),
   );
   (async () => {
-    const { cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`);
-    for (const c of cameras) camera.append(h('option', { value: c, selected: c === q.get('camera') }, c));
+    ({ cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`));
+    const cam = q.get('camera');
+    if (cam) {
+      // Opened from a camera: the sheet, pre-filled (once: a reload shows
+      // the list).
+      history.replaceState(null, '', location.pathname);
+      const t = (k: string) => Date.parse(q.get(k) ?? '');
+      const at = Number(q.get('at'));
+      if (!Number.isNaN(t('from')) && !Number.isNaN(t('to'))) sheet(cam, (t('from') + t('to')) / 2, [t('from'), t('to')]);
+      else sheet(cam, Number.isFinite(at) && at > 0 ? at : Date.now());
+    }
     await load();
   })().catch((e) => showError(err, e));
 });
 
-// Guests: shares with this account, and this browser's device string.
+// Guests: shares with this account, and this browser's code.
 route('/shared', (root) => {
   const err = h('p', { id: 'shared-error' });
-  const dev = h('div', { id: 'shared-device' });
-  const ul = h('ul', { id: 'shared-list' });
-  mount(root, h('h1', {}, 'Shared with me'), err,
+  const dev = h('div', { id: 'shared-device', class: 'shared-device stack' });
+  const list = h('ul', { id: 'shared-list', class: 'list' });
+  mount(
+    root,
+    pageHead('Shared with me'),
+    err,
+    h('div', { class: 'card' }, h('h2', {}, 'Shared with you'), list),
     h('div', { class: 'card' }, h('h2', {}, 'This browser'), dev),
-    h('div', { class: 'card' }, h('h2', {}, 'Shares'), ul));
+  );
   const showDevice = async () => {
     const k = await loadDeviceKeys();
     dev.replaceChildren();
     if (!k) {
-      const b = h('button', {}, 'Set up this browser');
+      const b = h('button', { type: 'button', id: 'shared-setup' }, 'Set up this browser');
       b.addEventListener('click', () => void createDeviceKeys().then(showDevice).catch((e) => showError(err, e)));
-      dev.append(h('p', { class: 'muted' }, 'A share for your account is opened with a key made in this browser. Set one up, then send the device string to the person sharing.'), b);
+      dev.append(h('p', { class: 'muted' }, 'To be sent a clip only you can open, set up this browser, then send its code to the person sharing.'), b);
       return;
     }
-    const ds = h('input', { readonly: true, class: 'mono', value: deviceString(k), id: 'device-string' });
-    ds.style.width = '100%';
-    dev.append(h('p', {}, 'Send this device string to the person sharing with you:'), ds);
+    const code = deviceString(k);
+    const ds = h('input', { readonly: true, value: code, id: 'device-string' });
+    ds.addEventListener('focus', () => ds.select());
+    dev.append(
+      h('p', {}, 'To be sent a clip only you can open, send this browser’s code to the person sharing. Clips shared that way open here, signed in.'),
+      h('label', { class: 'field' }, h('span', {}, 'This browser’s code'), ds),
+      h('div', { class: 'row' }, copyButton(() => code, { id: 'device-copy', label: 'Copy code' })),
+    );
   };
   (async () => {
     await showDevice();
     const { shares } = await api<{ shares: ShareJSON[] }>('GET', '/v1/shares');
     for (const s of shares) {
-      ul.append(h('li', { 'data-state': s.state },
-        s.state === 'active' ? h('a', { href: `/s/${s.id}` }, `${s.camera}: ${fmt(s.from)} – ${fmt(s.to)}`) : `${s.camera}: ${fmt(s.from)} – ${fmt(s.to)}`,
-        ` from ${s.creator ?? 'a household'} (${s.state})`));
+      const range = fmtRange(Date.parse(s.from), Date.parse(s.to));
+      list.append(
+        h(
+          'li',
+          { class: 'item', 'data-state': s.state },
+          h('div', { class: 'grow' }, h('div', {}, `${s.camera} · ${range}`, stateChip(s)), h('div', { class: 'sub' }, `From ${s.creator ?? 'a household'}`)),
+          s.state === 'active' ? h('div', { class: 'actions' }, h('a', { class: 'btn', href: `/s/${s.id}` }, 'Watch')) : null,
+        ),
+      );
     }
-    if (shares.length === 0) ul.append(h('li', { class: 'muted' }, 'Nothing is shared with you.'));
+    if (shares.length === 0) list.append(h('li', { class: 'item' }, emptyState('Nothing is shared with you yet.')));
   })().catch((e) => showError(err, e));
 });

@@ -22,6 +22,7 @@ import { equal, sha256 } from '../crypto/bytes';
 import { parseDeviceString } from '../crypto/devicekeys';
 import { EnvelopeError, FOOTER_SIZE, openRandomAccess, openWithFileKey, parseHeader, unwrapFileKey, wrapFileKey, type Header } from '../crypto/envelope';
 import { formatNs, msToNs } from '../crypto/signedtime';
+import { fmtRange } from '../kit';
 import { b64u, linkKeys, linkURL, newLinkSecret, newShareId, signManifest, type ManifestBody, type ManifestObject } from './manifest';
 import { sharerContext, type SharerContext } from './household';
 import { KIND_SEGMENT, needsWhole, refusal, type SignedTimes } from './select';
@@ -107,8 +108,8 @@ class Refused extends Error {
  * opts.expires, as a link or with a guest account's device.
  */
 export async function createShare(hh: string, camera: string, from: Date, to: Date, opts: ShareOptions): Promise<CreatedShare> {
-  if (!(from < to)) throw new Error('the range to share is empty: the start must be before the end');
-  if (!(opts.expires.getTime() > Date.now())) throw new Error('the expiry must be in the future');
+  if (!(from < to)) throw new Error('Choose a start before the end.');
+  if (!(opts.expires.getTime() > Date.now())) throw new Error('Choose an end of sharing in the future.');
   const ctx = opts.sharer ?? (await sharerContext(hh));
   const id = newShareId();
   const account = !!(opts.guestDevice || opts.guestEmail);
@@ -117,7 +118,7 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   let macKey: Uint8Array | undefined;
   let tokenHash: Uint8Array | undefined;
   if (account) {
-    if (!opts.guestDevice || !opts.guestEmail) throw new Error("sharing with a guest account needs both the guest's e-mail and their device string (vigdev1:…)");
+    if (!opts.guestDevice || !opts.guestEmail) throw new Error('To share with a Vigil account, enter both their e-mail and the code from their "Shared with me" page.');
     recipient = (await parseDeviceString(opts.guestDevice)).boxPub;
   } else {
     secret = newLinkSecret();
@@ -141,7 +142,7 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
     const e = Date.parse(o.end);
     return !(s >= to.getTime()) && !(e <= from.getTime());
   });
-  if (listed.length === 0) throw new Error(`camera ${camera} has no recordings between ${from.toLocaleString()} and ${to.toLocaleString()}`);
+  if (listed.length === 0) throw new Error(`Nothing was recorded on ${camera} ${fmtRange(from.getTime(), to.getTime())}.`);
 
   // examine decides on one listed object from its signed times and returns
   // its manifest entry, or throws Refused.
@@ -248,7 +249,7 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   }
   refused.sort((a, b) => (a.key < b.key ? -1 : 1));
   if (entries.length === 0) {
-    throw new NothingToShare(`none of the ${listed.length} recordings the cloud listed between ${from.toLocaleString()} and ${to.toLocaleString()} is in that range by its signed times: nothing was shared`, refused);
+    throw new NothingToShare(`Nothing was shared: none of the ${listed.length} recordings the Vigil service listed for ${fmtRange(from.getTime(), to.getTime())} was recorded then, by its own signed times.`, refused);
   }
 
   const body: ManifestBody = {
@@ -285,7 +286,7 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   return { id, kind: body.kind, url, objects: entries.length, refused };
 }
 
-/** sharePagePath is the shares page with its form set to share [from, to) of camera (for a "Share" control). */
+/** sharePagePath is the shares page with the share sheet open on [from, to) of camera. */
 export function sharePagePath(hh: string, camera: string, from: Date, to: Date): string {
   const q = new URLSearchParams({ camera, from: from.toISOString(), to: to.toISOString() });
   return `/h/${encodeURIComponent(hh)}/shares?${q}`;
