@@ -231,7 +231,7 @@ func TestForgedListing(t *testing.T) {
 	var out struct {
 		Link            string `json:"link"`
 		ID              string `json:"id"`
-		Created         string `json:"created"`
+		Objects         int    `json:"objects"`
 		RefusedShown    bool   `json:"refusedShown"`
 		RefusedCount    int    `json:"refusedCount"`
 		RefusedHeadline string `json:"refusedHeadline"`
@@ -344,7 +344,7 @@ func TestForgedListing(t *testing.T) {
 		}
 	}
 	if !out.RefusedShown || out.RefusedCount != len(out.Refused) || out.RefusedCount < len(forged) ||
-		!strings.Contains(out.RefusedHeadline, "the cloud's listing disagrees with the signed segments") {
+		!strings.Contains(out.RefusedHeadline, "the service's list disagrees with the recordings") {
 		t.Errorf("the page's report: shown %v, count %d, %d listed, headline %q; want the %d forged objects", out.RefusedShown, out.RefusedCount, len(out.Refused), out.RefusedHeadline, len(forged))
 	}
 	// The object with the grafted footer was refused on its own end, read
@@ -356,8 +356,8 @@ func TestForgedListing(t *testing.T) {
 	if len(body.Objects) != want || want < 2 {
 		t.Errorf("the manifest holds %d objects, the signed times put %d in the range", len(body.Objects), want)
 	}
-	if !strings.Contains(out.Created, "Link to "+strconv.Itoa(want)+" segments") {
-		t.Errorf("the page says %q, want a link to %d segments", out.Created, want)
+	if out.Objects != want {
+		t.Errorf("the share sheet made a link to %d segments, want %d", out.Objects, want)
 	}
 	n := strconv.Itoa(want)
 	if out.Played["state"] != "loaded" || out.Played["segments"] != n || out.Played["refused"] != "" {
