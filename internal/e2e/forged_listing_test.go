@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -387,7 +388,7 @@ func TestForgedListing(t *testing.T) {
 	var tl struct {
 		Moved, OK struct {
 			Error, DataError string
-			FirstFrame       *string
+			FirstFrame, At   *string
 			Buffered         int
 		}
 	}
@@ -403,5 +404,15 @@ func TestForgedListing(t *testing.T) {
 	}
 	if tl.OK.FirstFrame == nil || tl.OK.DataError != "" {
 		t.Errorf("a segment the listing did not move: %+v; want it played", tl.OK)
+	} else if at, err := strconv.ParseInt(ptrOr(tl.OK.At), 10, 64); err != nil || math.Abs(float64(at-mid(control).UnixMilli())) >= 2000 {
+		t.Errorf("?at=%d played from %q, want within 2 s of it", mid(control).UnixMilli(), ptrOr(tl.OK.At))
 	}
+}
+
+// ptrOr is *s, or "" for nil.
+func ptrOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

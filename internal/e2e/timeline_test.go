@@ -20,13 +20,18 @@ import (
 )
 
 // TestTimeline: a browser enrolled in the household plays recorded video
-// from the timeline (decrypted in the browser, through MSE): the play head
-// advances, the frames are not black, playback continues into the next
-// segment, a click on a later segment seeks there, the speed changes, and a
-// downloaded range is an MP4 ffprobe reads as H.264 of the range's
-// duration. A member account whose browser was never enrolled sees the
-// refusal, plays nothing and gets only sealed bytes. Prints the time from
-// a timeline click to the first played frame.
+// from the camera page on a phone (390x844, touch; decrypted in the
+// browser, through MSE). The page opens on the last hour with a legend; a
+// tap on the bar plays from the time under the finger (the first frame
+// shown is within 2 s of it), the play head advances, the frames are not
+// black, playback continues into the next segment, a tap on a later
+// segment seeks there and a gap is jumped; the bar is a slider the keyboard
+// moves and Enter plays; the speed changes; a downloaded range is an MP4
+// ffprobe reads as H.264 of the range's duration. The page fits 360, 390
+// and 430 px, its controls are 44 px and axe-core finds nothing serious. A
+// member account whose browser was never enrolled sees the refusal, plays
+// nothing and gets only sealed bytes. Prints the time from a tap to the
+// first played frame.
 func TestTimeline(t *testing.T) {
 	ffprobe := vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	c := startCloud(t, nil)
@@ -50,11 +55,13 @@ func TestTimeline(t *testing.T) {
 	}
 	segs := all
 	ms := func(tm time.Time) string { return strconv.FormatInt(tm.UnixMilli(), 10) }
-	playAt := segs[1].Start.Add(300 * time.Millisecond)
-	// Seek to shortly before the gap; playback must jump it.
-	seekAt := segs[gap-1].End.Add(-1200 * time.Millisecond)
+	playAt := segs[1].Start.Add(700 * time.Millisecond)
+	// Seek to shortly before the gap; playback must jump it. (A tap is a
+	// whole pixel, almost 3 s at the 15-minute zoom on a phone: the tap
+	// lands 1.4 to 4.2 s before the gap.)
+	seekAt := segs[gap-1].End.Add(-2800 * time.Millisecond)
 	// Then back to the first segment, which was never loaded.
-	backAt := segs[0].Start.Add(500 * time.Millisecond)
+	backAt := segs[0].Start.Add(900 * time.Millisecond)
 	// The download's inputs have second resolution.
 	dlFrom := segs[1].Start.Truncate(time.Second).Add(time.Second)
 	dlTo := dlFrom.Add(5 * time.Second)
@@ -68,23 +75,54 @@ func TestTimeline(t *testing.T) {
 
 	sess := hh.Owner.browserSession(t, c.url)
 	otherSess := other.browserSession(t, c.url)
+	type tap struct {
+		Tapped  float64 `json:"tapped"`
+		Clicked float64 `json:"clicked"`
+		At      float64 `json:"at"`
+	}
+	type sliderState struct {
+		Role     string  `json:"role"`
+		Tabindex string  `json:"tabindex"`
+		Min      float64 `json:"min"`
+		Max      float64 `json:"max"`
+		Now      float64 `json:"now"`
+		Text     string  `json:"text"`
+	}
 	var res struct {
-		Ranges           int     `json:"ranges"`
-		LiveHref         string  `json:"liveHref"`
-		FirstFrameMs     float64 `json:"firstFrameMs"`
-		ClickToFrameWall float64 `json:"clickToFrameWallMs"`
-		SeekFirstFrameMs float64 `json:"seekFirstFrameMs"`
-		SeekClicked      float64 `json:"seekClicked"`
-		BackFirstFrameMs float64 `json:"backFirstFrameMs"`
-		BackClicked      float64 `json:"backClicked"`
-		Rate             float64 `json:"rate"`
-		DlFile, DlName   string
-		DlDuration       float64 `json:"dlDuration"`
-		GapFile          string  `json:"gapFile"`
-		Refusal          string  `json:"refusal"`
-		OtherError       string  `json:"otherError"`
-		Play             struct {
-			Clicked      float64 `json:"clicked"`
+		Ranges           int       `json:"ranges"`
+		LiveHref         string    `json:"liveHref"`
+		OpenSpan         float64   `json:"openSpan"`
+		OpenTo           float64   `json:"openTo"`
+		OpenedAt         float64   `json:"openedAt"`
+		ZoomPressed      []float64 `json:"zoomPressed"`
+		ZoomSpan         float64   `json:"zoomSpan"`
+		Legend           []string  `json:"legend"`
+		Text             string    `json:"text"`
+		Slider           sliderState
+		Layout           layoutResult `json:"layout"`
+		FirstFrameMs     float64      `json:"firstFrameMs"`
+		TapToFrameWall   float64      `json:"tapToFrameWallMs"`
+		SeekFirstFrameMs float64      `json:"seekFirstFrameMs"`
+		BackFirstFrameMs float64      `json:"backFirstFrameMs"`
+		Seek, Back       tap
+		Keys             struct {
+			K0, K1, K2, K3, K4 sliderState
+			EnterAt            float64 `json:"enterAt"`
+			Expect             float64 `json:"expect"`
+			InGap              bool    `json:"inGap"`
+			At                 float64 `json:"at"`
+			Clicked            float64 `json:"clicked"`
+			Status             string  `json:"status"`
+		} `json:"keys"`
+		Rate           float64 `json:"rate"`
+		DlFile, DlName string
+		DlDuration     float64 `json:"dlDuration"`
+		GapFile        string  `json:"gapFile"`
+		Refusal        string  `json:"refusal"`
+		OtherError     string  `json:"otherError"`
+		Play           struct {
+			tap
+			MsPerPx      float64 `json:"msPerPx"`
 			First, Later playState
 		} `json:"play"`
 		Crossed   playState `json:"crossed"`
@@ -110,21 +148,58 @@ func TestTimeline(t *testing.T) {
 		"DL_FROM": ms(dlFrom), "DL_TO": ms(dlTo), "GAP_AFTER": ms(segs[gap].Start), "BACK_AT": ms(backAt),
 		"GAP_DL_FROM": ms(gapFrom), "GAP_DL_TO": ms(gapTo),
 	}, &res)
-	t.Logf("timeline click to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek ahead (prefetched): %.0f ms; seek back to a segment never loaded: %.0f ms",
-		res.FirstFrameMs, res.ClickToFrameWall, res.SeekFirstFrameMs, res.BackFirstFrameMs)
+	t.Logf("timeline tap to first played frame: %.0f ms (page), %.0f ms (test, incl. the driver); seek ahead (prefetched): %.0f ms; seek back to a segment never loaded: %.0f ms",
+		res.FirstFrameMs, res.TapToFrameWall, res.SeekFirstFrameMs, res.BackFirstFrameMs)
+	t.Logf("taps (time under the finger -> first frame shown): %.0f -> %+.0f ms, %.0f -> %+.0f ms, %.0f -> %+.0f ms (%.0f ms a pixel); Enter at %.0f -> %+.0f ms (in a gap: %v)",
+		res.Play.Tapped, res.Play.At-res.Play.Tapped, res.Seek.Tapped, res.Seek.At-res.Seek.Tapped, res.Back.Tapped, res.Back.At-res.Back.Tapped, res.Play.MsPerPx,
+		res.Keys.EnterAt, res.Keys.At-res.Keys.EnterAt, res.Keys.InGap)
+
+	// The page as it opens: the last hour, ending at now, a legend, no
+	// "click", one format of time.
+	if res.OpenSpan != float64(time.Hour.Milliseconds()) || len(res.ZoomPressed) != 1 || res.ZoomPressed[0] != res.OpenSpan {
+		t.Errorf("the timeline opens on %v (zoom buttons pressed %v), want the last hour", time.Duration(res.OpenSpan)*time.Millisecond, res.ZoomPressed)
+	}
+	if d := res.OpenTo - res.OpenedAt; d < 0 || d > float64(5*time.Minute.Milliseconds()) {
+		t.Errorf("the opening window ends %v from now, want within 5 min after now", time.Duration(d)*time.Millisecond)
+	}
+	if strings.Join(res.Legend, "|") != "Recorded|Event|No recording" {
+		t.Errorf("the legend says %q", res.Legend)
+	}
+	for _, word := range []string{"Click", "segment", "ms)"} {
+		if strings.Contains(res.Text, word) {
+			t.Errorf("the camera page says %q: %q", word, res.Text)
+		}
+	}
+	if res.ZoomSpan != float64(15*time.Minute.Milliseconds()) {
+		t.Errorf("the 15 min zoom shows %v", time.Duration(res.ZoomSpan)*time.Millisecond)
+	}
+	if s := res.Slider; s.Role != "slider" || s.Tabindex != "0" || s.Min != res.OpenTo-res.OpenSpan || s.Max != res.OpenTo || s.Now < s.Min || s.Now > s.Max || s.Text == "" {
+		t.Errorf("the bar as a slider: %+v (window ends %.0f)", s, res.OpenTo)
+	}
+	res.Layout.check(t, "the camera page")
 
 	if res.Ranges < 2 {
 		t.Errorf("the bar shows %d recorded ranges, want two (the gap between them)", res.Ranges)
 	}
 	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "/live"; res.LiveHref != want {
-		t.Errorf("jump to live links to %q, want %q", res.LiveHref, want)
+		t.Errorf("live links to %q, want %q", res.LiveHref, want)
 	}
-	// Playback: the play head advances from where the click was.
+	// Playback starts where the finger was: the page took the tap for the
+	// time under it, and the first frame shown is that time.
+	for _, tp := range []struct {
+		name string
+		tap
+	}{{"tap", res.Play.tap}, {"seek ahead", res.Seek}, {"seek back", res.Back}} {
+		if math.Abs(tp.Clicked-tp.Tapped) > res.Play.MsPerPx || math.Abs(tp.At-tp.Tapped) >= 2000 {
+			t.Errorf("%s: tapped at %v, the page took %v, the first frame shown is of %v; want it within 2 s",
+				tp.name, time.UnixMilli(int64(tp.Tapped)), time.UnixMilli(int64(tp.Clicked)), time.UnixMilli(int64(tp.At)))
+		}
+	}
 	if res.Play.Later.T <= res.Play.First.T || res.Play.Later.Paused {
 		t.Errorf("the video does not advance: %+v then %+v", res.Play.First, res.Play.Later)
 	}
 	if d := math.Abs(res.Play.First.Cursor - res.Play.Clicked); d > 1500 {
-		t.Errorf("playback started %.0f ms away from the clicked time (%+v, clicked %.0f)", d, res.Play, res.Play.Clicked)
+		t.Errorf("the play head is %.0f ms away from the tapped time (%+v)", d, res.Play)
 	}
 	if res.Frame.Width == 0 || res.Frame.Mean < 10 || res.Frame.Std < 5 {
 		t.Errorf("the played frame is black or flat: %+v", res.Frame)
@@ -133,17 +208,34 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("playback did not continue into the next segment: at %v, segment ended %v", time.UnixMilli(int64(res.Crossed.Cursor)), segs[1].End)
 	}
 	// Seek.
-	if d := math.Abs(res.AfterSeek.Cursor - res.SeekClicked); d > 2500 || res.AfterSeek.Paused {
-		t.Errorf("after seeking to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.SeekClicked)), time.UnixMilli(int64(res.AfterSeek.Cursor)), res.AfterSeek.Paused)
+	if d := math.Abs(res.AfterSeek.Cursor - res.Seek.Clicked); d > 2500 || res.AfterSeek.Paused {
+		t.Errorf("after seeking to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.Seek.Clicked)), time.UnixMilli(int64(res.AfterSeek.Cursor)), res.AfterSeek.Paused)
 	}
 	if res.AfterGap.Cursor < float64(segs[gap].Start.UnixMilli()) || res.AfterGap.Paused {
 		t.Errorf("playback did not jump the gap to %v: at %v (%+v)", segs[gap].Start, time.UnixMilli(int64(res.AfterGap.Cursor)), res.AfterGap)
 	}
-	if d := math.Abs(res.AfterBack.Cursor - res.BackClicked); d > 2500 || res.AfterBack.Paused {
-		t.Errorf("after seeking back to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.BackClicked)), time.UnixMilli(int64(res.AfterBack.Cursor)), res.AfterBack.Paused)
+	if d := math.Abs(res.AfterBack.Cursor - res.Back.Clicked); d > 2500 || res.AfterBack.Paused {
+		t.Errorf("after seeking back to %v the play head is at %v (paused %v)", time.UnixMilli(int64(res.Back.Clicked)), time.UnixMilli(int64(res.AfterBack.Cursor)), res.AfterBack.Paused)
 	}
 	if res.SeekFrame.Mean < 10 || res.SeekFrame.Std < 5 {
 		t.Errorf("the frame after seeking is black or flat: %+v", res.SeekFrame)
+	}
+	// The keyboard: 10 s, Shift 1 min, PageUp/PageDown 10 min; Enter plays
+	// the chosen moment.
+	k := res.Keys
+	for _, st := range []struct {
+		name     string
+		from, to sliderState
+		want     float64
+	}{{"ArrowRight", k.K0, k.K1, 10_000}, {"Shift+ArrowLeft", k.K1, k.K2, -60_000}, {"PageDown", k.K2, k.K3, -600_000}, {"PageUp", k.K3, k.K4, 600_000}} {
+		if d := st.to.Now - st.from.Now; d != st.want || st.to.Text == st.from.Text {
+			t.Errorf("%s moved the slider by %.0f ms (%q -> %q), want %.0f", st.name, d, st.from.Text, st.to.Text, st.want)
+		}
+	}
+	// (A moment in the gap plays the next recording, and says so.)
+	if k.Clicked != k.EnterAt || math.IsInf(k.Expect, 0) || math.Abs(k.At-k.Expect) >= 2000 || k.InGap != strings.Contains(k.Status, "Nothing was recorded at") {
+		t.Errorf("Enter on the slider at %v (in a gap: %v) played from %v, want %v (asked %v; status %q)", time.UnixMilli(int64(k.EnterAt)), k.InGap,
+			time.UnixMilli(int64(k.At)), time.UnixMilli(int64(k.Expect)), time.UnixMilli(int64(k.Clicked)), k.Status)
 	}
 	if res.Rate != 4 {
 		t.Errorf("playback rate %v after choosing 4x", res.Rate)
@@ -176,10 +268,10 @@ func TestTimeline(t *testing.T) {
 	}
 
 	// A segment altered in the cloud's storage is refused in the browser.
-	// The click lands in its middle, and its neighbours are altered too:
-	// at the 10-minute zoom a pixel of the bar is about half a second, so
-	// a click that misses by a pixel must not start playback in an intact
-	// segment and show a frame.
+	// The tap lands on the pixel nearest its middle, and its neighbours
+	// are altered too: at the 15-minute zoom on a phone a pixel of the bar
+	// is almost 3 s, so a tap half a pixel off must not start playback in
+	// an intact segment and show a frame.
 	for _, sg := range segs[1:4] {
 		tamperBlob(t, filepath.Join(c.dir, "blobs"), sg)
 	}
@@ -205,6 +297,26 @@ func TestTimeline(t *testing.T) {
 	}
 	if res.OtherObject.Size == 0 || res.OtherObject.HasFtyp {
 		t.Errorf("the never-enrolled browser got %d bytes, MP4 in the clear: %v", res.OtherObject.Size, res.OtherObject.HasFtyp)
+	}
+}
+
+// layoutResult is what web/test/tl-phone.mjs layoutProblems finds wrong with a page on a phone.
+type layoutResult struct {
+	Wide  []string `json:"wide"`
+	Small []string `json:"small"`
+	Axe   []string `json:"axe"`
+}
+
+func (l layoutResult) check(t *testing.T, page string) {
+	t.Helper()
+	if len(l.Wide) > 0 {
+		t.Errorf("%s is wider than the screen at %v", page, l.Wide)
+	}
+	if len(l.Small) > 0 {
+		t.Errorf("%s has controls under 44x44 px: %v", page, l.Small)
+	}
+	if len(l.Axe) > 0 {
+		t.Errorf("%s: axe-core finds %v", page, l.Axe)
 	}
 }
 

@@ -1,7 +1,12 @@
-// The timeline: an enrolled browser plays a recorded range, seeks, changes
-// speed and downloads a clip; a browser that was never enrolled (a member
-// account with a session, its device not in the chain) sees the refusal and
-// gets no plaintext.
+// The camera page on a phone (390x844, touch): it opens on the last hour
+// with a legend; a tap on the bar plays from exactly the time under the
+// finger (the first frame shown is within 2 s of it), playback continues
+// into the next segment, jumps a gap and seeks back; the bar is a slider
+// the keyboard moves (Enter plays); speed changes; a range downloads as an
+// MP4. The page is no wider than the screen, its controls are 44 px and
+// axe-core finds nothing serious. A browser that was never enrolled (a
+// member account with a session, its device not in the chain) sees the
+// refusal and gets no plaintext.
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol), SESSION and
 // CSRF (the enrolled browser's account), OTHER_SESSION and OTHER_CSRF (the
@@ -10,6 +15,7 @@
 // recording after a gap), BACK_AT (in a segment never loaded), ARTIFACTS.
 import { join } from 'node:path';
 import { launch, newPage, result, fail, signedInContext, deviceString, enrol } from './lib.mjs';
+import { PHONE, layoutProblems, tapBarAt } from './tl-phone.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -21,28 +27,19 @@ async function openTimeline(page) {
   await page.waitForSelector('#tl-bar .tl-range', { timeout: 20000 });
 }
 
-// clickAt clicks the bar at wall time w.
-async function clickAt(page, w) {
-  const box = await page.locator('#tl-bar').boundingBox();
-  const from = Number(await page.getAttribute('#tl-bar', 'data-from'));
-  const to = Number(await page.getAttribute('#tl-bar', 'data-to'));
-  if (!(w > from && w < to)) fail(`time ${new Date(w).toISOString()} is outside the bar (${new Date(from).toISOString()} .. ${new Date(to).toISOString()})`);
-  const x = box.x + ((w - from) / (to - from)) * box.width;
-  const started = Date.now();
-  await page.mouse.click(x, box.y + box.height / 2);
-  // Where the page took the click to be (pixels are seconds wide).
-  return { started, clicked: Number(await page.getAttribute('#tl-bar', 'data-clicked')) };
-}
-
+// waitFirstFrame waits for playback to start (or fail) and returns the
+// page's time to the first frame and the wall time of that frame.
 async function waitFirstFrame(page) {
   await page.waitForFunction(() => {
     const v = document.querySelector('#tl-video');
-    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
+    return v && (v.hasAttribute('data-at-ms') || v.hasAttribute('data-error'));
   }, null, { timeout: 20000 });
   const err = await page.getAttribute('#tl-video', 'data-error');
   if (err) fail('playback failed: ' + err);
-  return Number(await page.getAttribute('#tl-video', 'data-first-frame-ms'));
+  return { ms: Number(await page.getAttribute('#tl-video', 'data-first-frame-ms')), at: Number(await page.getAttribute('#tl-video', 'data-at-ms')) };
 }
+
+const clearFrame = (page) => page.evaluate(() => ['data-first-frame-ms', 'data-at-ms'].forEach((a) => document.querySelector('#tl-video').removeAttribute(a)));
 
 // frameStats draws the current frame and returns its mean and spread of luma.
 async function frameStats(page) {
@@ -74,39 +71,58 @@ const state = (page) =>
     return { t: v.currentTime, paused: v.paused, rate: v.playbackRate, cursor: Number(document.querySelector('#tl-bar').dataset.cursor || 0), buffered: v.buffered.length, ranges, ready: v.readyState, error: document.querySelector('#tl-error').textContent };
   });
 
+const slider = (page) =>
+  page.$eval('#tl-bar', (b) => ({
+    role: b.getAttribute('role'),
+    tabindex: b.getAttribute('tabindex'),
+    min: Number(b.getAttribute('aria-valuemin')),
+    max: Number(b.getAttribute('aria-valuemax')),
+    now: Number(b.getAttribute('aria-valuenow')),
+    text: b.getAttribute('aria-valuetext') || '',
+  }));
+
+const spanOf = (page) => page.$eval('#tl-bar', (b) => Number(b.dataset.to) - Number(b.dataset.from));
+
 const browser = await launch();
 const out = {};
 try {
-  // The enrolled browser.
-  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { acceptDownloads: true });
+  // The enrolled browser, on a phone.
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, { ...PHONE, acceptDownloads: true });
   const page = await newPage(ctx, 'member');
   await enrol(page, base);
 
   await openTimeline(page);
-  await page.waitForFunction(() => /Click the bar|Nothing recorded/.test(document.querySelector('#tl-status')?.textContent || '') || document.querySelector('#tl-error')?.textContent, null, { timeout: 20000 });
+  await page.waitForFunction(() => !/Loading/.test(document.querySelector('#tl-status')?.textContent || '') || document.querySelector('#tl-error')?.textContent, null, { timeout: 20000 });
   const e0 = await page.textContent('#tl-error');
   if (e0) fail('timeline: ' + e0);
   out.ranges = await page.locator('#tl-bar .tl-range').count();
   out.liveHref = await page.getAttribute('#tl-live', 'href');
-  await page.click('#tl-zoom-1');
-  await page.waitForFunction(() => Number(document.querySelector('#tl-bar').dataset.to) - Number(document.querySelector('#tl-bar').dataset.from) <= 3600000);
-  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline.png') });
-  // Ten minutes: a pixel is half a second, so clicks land in the intended segment.
-  await page.click('#tl-zoom-10m');
-  await page.waitForFunction(() => Number(document.querySelector('#tl-bar').dataset.to) - Number(document.querySelector('#tl-bar').dataset.from) <= 600000);
+  out.openSpan = await spanOf(page);
+  out.openTo = Number(await page.getAttribute('#tl-bar', 'data-to'));
+  out.openedAt = Date.now();
+  out.zoomPressed = await page.$$eval('#tl-zoom button[aria-pressed="true"]', (bs) => bs.map((b) => Number(b.dataset.spanMs)));
+  out.legend = await page.$$eval('#tl-legend li', (ls) => ls.map((l) => l.textContent.trim()));
+  out.text = await page.textContent('#app');
+  out.slider = await slider(page);
+  out.layout = await layoutProblems(page);
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-phone.png'), fullPage: true });
 
-  // Play from a moment in the recording.
-  const playAt = num('PLAY_AT');
-  const c1 = await clickAt(page, playAt);
-  out.firstFrameMs = await waitFirstFrame(page);
-  out.clickToFrameWallMs = Date.now() - c1.started;
+  // Fifteen minutes: a pixel is a few seconds.
+  await page.tap('#tl-zoom button[data-span-ms="900000"]');
+  await page.waitForFunction(() => Number(document.querySelector('#tl-bar').dataset.to) - Number(document.querySelector('#tl-bar').dataset.from) === 900000);
+  out.zoomSpan = await spanOf(page);
+
+  // Play from a moment in the recording: a tap.
+  const c1 = await tapBarAt(page, num('PLAY_AT'));
+  const f1 = await waitFirstFrame(page);
+  out.firstFrameMs = f1.ms;
+  out.tapToFrameWallMs = Date.now() - c1.started;
   const s1 = await state(page);
   await page.waitForTimeout(1500);
   const s2 = await state(page);
-  out.play = { clicked: c1.clicked, first: s1, later: s2 };
+  out.play = { tapped: c1.tapped, clicked: c1.clicked, msPerPx: c1.msPerPx, at: f1.at, first: s1, later: s2 };
   out.frame = await frameStats(page);
-  await page.locator('#tl-video').screenshot({ path: join(process.env.ARTIFACTS, 'timeline-playing.png') });
-  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-page.png') });
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-playing.png'), fullPage: true });
 
   // Keep playing into the following segment.
   const segEnd = num('SEG_END');
@@ -114,11 +130,11 @@ try {
   out.crossed = await state(page);
 
   // Seek to a later segment (not buffered yet).
-  await page.evaluate(() => document.querySelector('#tl-video').removeAttribute('data-first-frame-ms'));
-  const seekAt = num('SEEK_AT');
-  const c2 = await clickAt(page, seekAt);
-  out.seekFirstFrameMs = await waitFirstFrame(page);
-  out.seekClicked = c2.clicked;
+  await clearFrame(page);
+  const c2 = await tapBarAt(page, num('SEEK_AT'));
+  const f2 = await waitFirstFrame(page);
+  out.seekFirstFrameMs = f2.ms;
+  out.seek = { tapped: c2.tapped, clicked: c2.clicked, at: f2.at };
   await page.waitForTimeout(700);
   out.afterSeek = await state(page);
   out.seekFrame = await frameStats(page);
@@ -128,12 +144,42 @@ try {
   out.afterGap = await state(page);
 
   // Seek back to a segment that was never loaded.
-  await page.evaluate(() => document.querySelector('#tl-video').removeAttribute('data-first-frame-ms'));
-  const c3 = await clickAt(page, num('BACK_AT'));
-  out.backFirstFrameMs = await waitFirstFrame(page);
-  out.backClicked = c3.clicked;
+  await clearFrame(page);
+  const c3 = await tapBarAt(page, num('BACK_AT'));
+  const f3 = await waitFirstFrame(page);
+  out.backFirstFrameMs = f3.ms;
+  out.back = { tapped: c3.tapped, clicked: c3.clicked, at: f3.at };
   await page.waitForTimeout(500);
   out.afterBack = await state(page);
+
+  // The keyboard: the bar is a slider; arrows move the chosen moment,
+  // Enter plays it.
+  await page.focus('#tl-bar');
+  const k0 = await slider(page);
+  await page.keyboard.press('ArrowRight');
+  const k1 = await slider(page);
+  await page.keyboard.press('Shift+ArrowLeft');
+  const k2 = await slider(page);
+  await page.keyboard.press('PageDown');
+  const k3 = await slider(page);
+  await page.keyboard.press('PageUp');
+  const k4 = await slider(page);
+  // Near a moment with recording, then Enter: playback starts there, or
+  // at the next recording when the moment falls in a gap.
+  const target = num('PLAY_AT') + 4000;
+  await page.evaluate(() => document.querySelector('#tl-video').pause());
+  let kk = await slider(page);
+  for (let i = 0; i < 200 && Math.abs(kk.now - target) > 5000; i++) {
+    await page.keyboard.press(kk.now > target ? (kk.now - target > 60000 ? 'Shift+ArrowLeft' : 'ArrowLeft') : kk.now - target < -60000 ? 'Shift+ArrowRight' : 'ArrowRight');
+    kk = await slider(page);
+  }
+  const ranges = await page.$$eval('#tl-bar .tl-range', (els) => els.map((e) => [Number(e.dataset.start), Number(e.dataset.end)]));
+  const inside = ranges.find(([a, b]) => a <= kk.now && kk.now < b);
+  const expect = inside ? kk.now : Math.min(...ranges.map(([a]) => a).filter((a) => a > kk.now));
+  await clearFrame(page);
+  await page.keyboard.press('Enter');
+  const fk = await waitFirstFrame(page);
+  out.keys = { k0, k1, k2, k3, k4, enterAt: kk.now, expect, inGap: !inside, at: fk.at, clicked: Number(await page.getAttribute('#tl-bar', 'data-clicked')), status: await page.textContent('#tl-status') };
 
   // Speed.
   await page.selectOption('#tl-rate', '4');
@@ -142,6 +188,7 @@ try {
   await page.selectOption('#tl-rate', '1');
 
   // Download a range, and one across the gap.
+  await page.tap('.tl-dl > summary');
   const download = async (a, b, file) => {
     await page.evaluate(([a, b]) => {
       const pad = (n) => String(n).padStart(2, '0');
@@ -153,7 +200,7 @@ try {
       document.querySelector('#tl-dl-to').value = f(b);
       document.querySelector('#tl-dl-out').replaceChildren();
     }, [a, b]);
-    await page.click('#tl-dl-make');
+    await page.tap('#tl-dl-make');
     await page.waitForSelector('#tl-dl-link, #tl-dl-out.error', { timeout: 60000 });
     const dlErr = await page.$('#tl-dl-out.error');
     if (dlErr) fail('download: ' + (await dlErr.textContent()));
@@ -171,16 +218,16 @@ try {
 
   // The never-enrolled browser: member account, session, device keys, but
   // not in the chain.
-  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF, { acceptDownloads: true });
+  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF, { ...PHONE, acceptDownloads: true });
   const page2 = await newPage(ctx2, 'never-enrolled');
   out.otherDevice = await deviceString(page2, base);
   await openTimeline(page2);
   await page2.waitForSelector('#tl-not-enrolled, #tl-error.error', { timeout: 20000 });
   out.refusal = (await page2.textContent('#tl-not-enrolled').catch(() => '')) || '';
   out.otherError = (await page2.textContent('#tl-error')) || '';
-  // Clicking the bar plays nothing.
+  // Tapping the bar plays nothing.
   const box = await page2.locator('#tl-bar').boundingBox();
-  await page2.mouse.click(box.x + box.width - 5, box.y + box.height / 2);
+  await page2.touchscreen.tap(Math.round(box.x + box.width - 5), Math.round(box.y + box.height / 2));
   await page2.waitForTimeout(1000);
   out.other = await page2.evaluate(() => {
     const v = document.querySelector('#tl-video');
@@ -196,7 +243,7 @@ try {
     const ftyp = /\x00\x00\x00[\x10-\x40]ftyp[0-9A-Za-z ]{4}/;
     return { key, status: 200, head: Array.from(b.subarray(0, 16)), size: b.length, hasFtyp: ftyp.test(new TextDecoder('latin1').decode(b)) };
   }, [hh, cam]);
-  await page2.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-not-enrolled.png') });
+  await page2.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-not-enrolled.png'), fullPage: true });
   await ctx2.close();
   result(out);
 } finally {

@@ -116,6 +116,37 @@ export async function loadEvents(hh: string, keys: OpenerKeys, objs: EventObject
   return { events: into, failures };
 }
 
+const HOUR = 3600_000;
+
+/**
+ * findEvent finds event id of hh: first among the records this page load
+ * already opened (the inbox opened them), then by opening the listed
+ * records of the last hour, day and week, newer first. It returns the
+ * event with all its records merged, or undefined.
+ */
+export async function findEvent(hh: string, keys: OpenerKeys, id: string, now = Date.now()): Promise<Event | undefined> {
+  const mine = [...records.entries()].filter(([k]) => k.startsWith(hh + '/'));
+  const known = new Map<string, Event>();
+  for (const [k, p] of mine) {
+    try {
+      const r = await p;
+      if (r.id === id) merge(known, r, k);
+    } catch {
+      /* a failed record is no event */
+    }
+  }
+  const found = known.get(id);
+  if (found) return found;
+  let to = now + 5 * 60_000;
+  for (const from of [now - HOUR, now - 24 * HOUR, now - 7 * 24 * HOUR]) {
+    const { events } = await loadEvents(hh, keys, await listEvents(hh, from, to));
+    const e = events.get(id);
+    if (e) return e;
+    to = from + 60_000;
+  }
+  return undefined;
+}
+
 /**
  * LiveEvents keeps the household's live event socket open (reconnecting
  * with backoff) and calls onNotice for each new event object.

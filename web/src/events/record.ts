@@ -232,6 +232,36 @@ export function headline(e: { labels: string[]; camera: string; zones: string[] 
   return `${what} at ${e.camera}${e.zones.length ? ` (${e.zones.join(', ')})` : ''}`;
 }
 
+// What kind of event a label is, in the words of a household. Labels come
+// from the detector (COCO names and the hub's own: motion, ring).
+const KINDS: [string, string[]][] = [
+  ['Ring', ['ring', 'doorbell']],
+  ['Person', ['person', 'people', 'face']],
+  ['Vehicle', ['car', 'truck', 'bus', 'motorcycle', 'motorbike', 'bicycle', 'bike', 'vehicle', 'van', 'boat', 'train']],
+  ['Animal', ['dog', 'cat', 'bird', 'horse', 'sheep', 'cow', 'bear', 'animal', 'fox', 'deer']],
+  ['Package', ['package', 'parcel']],
+  ['Motion', ['motion']],
+];
+
+/**
+ * kindOf names what an event is in plain words, from its labels: "Person",
+ * "Vehicle", "Animal", "Ring", "Package", "Motion" (no label), or the first
+ * label capitalised when it is none of those. The most telling kind wins
+ * (a person with a car is "Person").
+ */
+export function kindOf(labels: string[]): string {
+  const ls = labels.map((l) => l.toLowerCase());
+  for (const [kind, names] of KINDS) if (ls.some((l) => names.includes(l))) return kind;
+  return labels.length ? cap(labels[0]) : 'Motion';
+}
+
+/** placeText is where an event happened, in words: "in Driveway", "in Driveway and Street", or "" with no zone. */
+export function placeText(zones: string[]): string {
+  if (!zones.length) return '';
+  const zs = zones.map(cap);
+  return 'in ' + (zs.length === 1 ? zs[0] : `${zs.slice(0, -1).join(', ')} and ${zs[zs.length - 1]}`);
+}
+
 /** isRefusal says whether e means "this browser cannot open it" (rather than a fault). */
 export function isRefusal(e: unknown): boolean {
   return e instanceof EnvelopeError && e.code === 'incorrect-identity';

@@ -46,7 +46,9 @@ export class SegmentRefused extends Error {
 
 export interface PlayerEvents {
   onError(e: unknown): void;
-  onFirstFrame?(ms: number): void; // from playAt() to the first frame shown
+  // From playAt() to the first frame shown (ms), and that frame's wall
+  // clock time (ms since the epoch: where playback really starts).
+  onFirstFrame?(ms: number, at: number): void;
 }
 
 const LOOKAHEAD = 8; // seconds of media buffered ahead at 1x
@@ -135,12 +137,12 @@ export class Player {
   }
 
   private watchFirstFrame(t0: number, gen: number): void {
-    const v = this.video as HTMLVideoElement & { requestVideoFrameCallback?: (cb: (now: number) => void) => number };
-    const done = (now: number) => {
-      if (gen === this.gen) this.ev.onFirstFrame?.(Math.max(0, now - t0));
+    const v = this.video as HTMLVideoElement & { requestVideoFrameCallback?: (cb: (now: number, meta: { mediaTime: number }) => void) => number };
+    const done = (now: number, mediaTime: number) => {
+      if (gen === this.gen) this.ev.onFirstFrame?.(Math.max(0, now - t0), this.origin + mediaTime * 1000);
     };
-    if (v.requestVideoFrameCallback) v.requestVideoFrameCallback((now) => done(now));
-    else v.addEventListener('playing', () => done(performance.now()), { once: true });
+    if (v.requestVideoFrameCallback) v.requestVideoFrameCallback((now, meta) => done(now, meta.mediaTime));
+    else v.addEventListener('playing', () => done(performance.now(), v.currentTime), { once: true });
   }
 
   setRate(r: number): void {
