@@ -150,7 +150,7 @@ async function passkeyRegister(): Promise<void> {
  * signInForm is the sign-in: a passkey, or password and authenticator
  * code. done runs once the session is made and the header redrawn.
  */
-export function signInForm(done: () => void): HTMLElement {
+export function signInForm(done: () => void, opts: { title?: string } = {}): HTMLElement {
   const err = h('p', { id: 'signin-error', role: 'alert' });
   const [le, email] = field('E-mail', { type: 'email', name: 'email', id: 'signin-email', autocomplete: 'username', required: true });
   const [lp, password] = field('Password', { type: 'password', name: 'password', id: 'signin-password', autocomplete: 'current-password', required: true });
@@ -192,6 +192,7 @@ export function signInForm(done: () => void): HTMLElement {
   return h(
     'div',
     { class: 'stack' },
+    opts.title ? h('h2', {}, opts.title) : null,
     passkeysAvailable() ? h('div', {}, pk) : null,
     h('p', { class: 'muted' }, passkeysAvailable() ? 'Or with your password and the code from your authenticator app:' : 'With your password and the code from your authenticator app:'),
     form,
@@ -204,13 +205,13 @@ export function signInForm(done: () => void): HTMLElement {
  * authenticator's QR code and the first code, which signs in. done runs
  * once signed in.
  */
-export function signUpForm(done: () => void): HTMLElement {
+export function signUpForm(done: () => void, opts: { title?: string; onConfirmStep?: () => void } = {}): HTMLElement {
   const err = h('p', { id: 'signup-error', role: 'alert' });
   const [le, email] = field('E-mail', { type: 'email', id: 'signup-email', autocomplete: 'username', required: true });
   const [lp, password] = field('Password', { type: 'password', id: 'signup-password', autocomplete: 'new-password', minlength: '10', required: true }, 'At least 10 characters.');
   const submit = h('button', { type: 'submit', id: 'signup-submit' }, 'Create the account');
   const form = h('form', { class: 'stack', id: 'signup-form' }, le, lp, submit);
-  const box = h('div', { class: 'stack' }, form, err);
+  const box = h('div', { class: 'stack' }, opts.title ? h('h2', {}, opts.title) : null, form, err);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     submit.disabled = true;
@@ -219,6 +220,7 @@ export function signUpForm(done: () => void): HTMLElement {
       const addr = email.value.trim();
       const res = await api<{ totp_secret: string; totp_uri?: string }>('POST', '/v1/accounts', { email: addr, password: password.value });
       confirmStep(box, addr, password.value, res.totp_secret, res.totp_uri || totpURI(addr, res.totp_secret), done);
+      opts.onConfirmStep?.();
     } catch (x) {
       showError(err, x);
     } finally {

@@ -156,11 +156,11 @@ route('/device', async (root) => {
   );
   // A device in no household is what someone adding it by hand needs to see.
   if (!mine.length) details.open = true;
-  sections.push(h('section', { class: 'card' }, details), err);
+  sections.push(h('div', { class: 'device-details' }, details), err);
   mount(root, ...sections);
 });
 
-/** Join page states (data-state on #join-page, for people's eyes and tests). */
+/** Join page states (data-state on #join-page; data-checks counts the answers "still pending"). */
 type JoinState = 'broken' | 'signed-out' | 'loading' | 'ask' | 'waiting' | 'approved' | 'declined' | 'expired' | 'member' | 'error';
 
 route('/join/:id', async (root, { id }) => {
@@ -209,10 +209,11 @@ route('/join/:id', async (root, { id }) => {
     const box = h('div', { class: 'card', id: 'join-auth' });
     const upTab = h('button', { type: 'button', id: 'join-tab-signup', 'aria-pressed': 'true' }, 'I’m new to Vigil');
     const inTab = h('button', { type: 'button', id: 'join-tab-signin', 'aria-pressed': 'false' }, 'I have an account');
+    const tabs = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Account' }, upTab, inTab);
     const show = (up: boolean) => {
       upTab.setAttribute('aria-pressed', String(up));
       inTab.setAttribute('aria-pressed', String(!up));
-      mount(box, h('h2', {}, up ? 'Create your account' : 'Sign in'), up ? signUpForm(() => void step()) : signInForm(() => void step()));
+      mount(box, up ? signUpForm(() => void step(), { title: 'Create your account', onConfirmStep: () => (tabs.hidden = true) }) : signInForm(() => void step(), { title: 'Sign in' }));
     };
     upTab.addEventListener('click', () => show(true));
     inTab.addEventListener('click', () => show(false));
@@ -222,7 +223,7 @@ route('/join/:id', async (root, { id }) => {
       title(),
       intro(),
       h('p', {}, `To add this ${word}, first create an account or sign in. Only the household’s own devices can open its cameras and recordings.`),
-      h('div', { class: 'segmented', role: 'group', 'aria-label': 'Account' }, upTab, inTab),
+      tabs,
       box,
     );
   };
@@ -296,7 +297,7 @@ route('/join/:id', async (root, { id }) => {
   };
 
   const waiting = async (q: { request_id: string; household_id: string }, code: string, deviceName: string) => {
-    const status = h('p', { id: 'join-status', class: 'join-status', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), `Waiting for ${whoText} to approve…`);
+    const status = h('p', { id: 'join-status', class: 'join-status', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', {}, `Waiting for ${whoText} to approve…`));
     const err = h('p', { id: 'join-error' });
     set(
       'waiting',
@@ -328,6 +329,7 @@ route('/join/:id', async (root, { id }) => {
       }
       if (st.status === 'approved') return approved(q.household_id);
       if (st.status === 'declined') return declined(deviceName);
+      page.dataset.checks = String(Number(page.dataset.checks ?? 0) + 1); // still pending
       timer = window.setTimeout(() => void poll(), 2000);
     };
     onVisible = () => {
