@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ type forgery struct {
 type historyOptions struct {
 	witness  bool          // a witness cosigns and the policy's quorum is 1
 	coalesce time.Duration // the cloud's coalescing window (negative: none)
+	hub      bool          // a hub records camera "front" to the cloud
 }
 
 func newHistoryEnv(t *testing.T, o historyOptions) *historyEnv {
@@ -90,7 +92,7 @@ func newHistoryEnv(t *testing.T, o historyOptions) *historyEnv {
 		http.StripPrefix("/tlog", tloghttp.Handler(f.storage, e.vkey, nil)).ServeHTTP(w, r)
 		return true
 	}, e.rewrite)
-	e.hh = newHousehold(t, e.c, householdOptions{NoHub: true})
+	e.hh = newHousehold(t, e.c, householdOptions{NoHub: !o.hub})
 	return e
 }
 
@@ -287,6 +289,8 @@ func (e *historyEnv) forge(mode string, x int64, size int64) error {
 //	POST /enrol?role=R&name=N   body: the browser's "vigdev1:" string (controlMux)
 //	POST /reads?n=N             n reads of the household, in the log when it answers
 //	POST /object-reads?n=N      n identical reads of one object (coalesced)
+//	POST /alt-reads?n=N         n reads of distinct objects, alternating between two cameras
+//	POST /share-reads           a link share of front, opened by its link
 //	POST /forge?mode=M&x=X&size=S  serve a forged log (see forge)
 //	POST /mode?m=real|strip|unlogged|wrong-index
 func (e *historyEnv) control() string {
@@ -303,6 +307,37 @@ func (e *historyEnv) control() string {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		for range n {
 			e.hh.Owner.API.Raw(r.Context(), "GET", "/v1/households/"+e.hh.ID+"/objects/"+e.hh.ID+"/dnothing/front/0000000000000001", nil)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /alt-reads", func(w http.ResponseWriter, r *http.Request) {
+		// n reads of distinct (absent) objects by the owner's API token,
+		// alternating between cameras "side" and "back": each a row of
+		// its own on the history page.
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for i := range n {
+			cam := []string{"side", "back"}[i%2]
+			e.hh.Owner.API.Raw(r.Context(), "GET", fmt.Sprintf("/v1/households/%s/objects/%s/dnothing/%s/%016x", e.hh.ID, e.hh.ID, cam, i+1), nil)
+		}
+		if err := e.c.srv.SyncLog(r.Context()); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /share-reads", func(w http.ResponseWriter, r *http.Request) {
+		// A link share of front's last 10 s, opened by someone with the
+		// link: its manifest and each of its objects.
+		objs := e.hh.waitSegments(e.t, "front", 2, time.Minute)
+		last := objs[len(objs)-1]
+		from := last.End.Add(-10 * time.Second)
+		l := e.hh.shareLink(e.t, "front", from, last.End, time.Now().Add(time.Hour))
+		l.get(e.t, e.c.url, "/v1/shares/"+l.id)
+		for _, k := range l.keys {
+			if status, _ := l.get(e.t, e.c.url, "/v1/shares/"+l.id+"/objects/"+k); status != http.StatusOK {
+				fail(w, fmt.Errorf("reading shared object %s: %d", k, status))
+				return
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -339,14 +374,17 @@ func (e *historyEnv) control() string {
 }
 
 type historyRow struct {
-	N      int64  `json:"n"`
-	Action string `json:"action"`
-	Count  int64  `json:"count"`
-	Actor  string `json:"actor"`
-	Who    string `json:"who"`
-	Did    string `json:"did"`
-	Signed string `json:"signed"`
-	Text   string `json:"text"`
+	N         int64  `json:"n"`
+	Action    string `json:"action"`
+	ActorKind string `json:"actorKind"`
+	Count     int64  `json:"count"`
+	Actor     string `json:"actor"`
+	Device    string `json:"device"`
+	Camera    string `json:"camera"`
+	Signed    string `json:"signed"`
+	FootageMs *int64 `json:"footageMs"`
+	Text      string `json:"text"`
+	Sub       string `json:"sub"`
 }
 
 type historyStatus struct {
@@ -357,68 +395,147 @@ type historyStatus struct {
 	Findings []string `json:"findings"`
 }
 
-// TestHistoryPage: the history page of a real session. An admin browser
-// (its device added by the Go admin) sees the records of what was done,
-// verified against the log and cosigned by the witness the policy names:
-// who (the account's e-mail, device names from the chain), what, and how
-// many times for coalesced reads; a settings change it signs appears,
-// signed by it, within 5 s; the household page sums the history up and
-// the shares page reads its counts from it. A checkpoint stripped of the
-// witness's cosignature is refused, on the history page and when the
-// household is opened.
+// TestHistoryPage: the history page of a real session, on a phone. An
+// admin browser (its device added by the Go admin as "history phone")
+// binds its session to its device, watches recordings of front and signs
+// a retention change; the page, verified against the log and cosigned by
+// the witness the policy names, shows in sentences: "history phone watched
+// front, <duration> of <time>" (the device's name from the chain, not the
+// e-mail), the signed change with its signer, someone with a share link
+// watching front, and the API token's reads (a session that named no
+// device) as the account. The app's polling is absent unless "Everything"
+// is on; older rows page in; the date filter shows from a day back; the
+// page fits 360-430 px with 44 px controls and no serious axe finding. A
+// checkpoint stripped of the witness's cosignature is refused.
 func TestHistoryPage(t *testing.T) {
-	e := newHistoryEnv(t, historyOptions{witness: true, coalesce: 2 * time.Second})
+	e := newHistoryEnv(t, historyOptions{witness: true, coalesce: 2 * time.Second, hub: true})
+	e.hh.waitSegments(t, "front", 3, time.Minute)
 	sess := e.hh.Owner.browserSession(t, e.c.url)
 	var res struct {
-		Device        string          `json:"device"`
-		First         historyStatus   `json:"first"`
-		Rows          []historyRow    `json:"rows"`
-		SignedAfterMs int64           `json:"signedAfterMs"`
-		Witnesses     string          `json:"witnesses"`
-		Summary       json.RawMessage `json:"summary"`
-		Stripped      historyStatus   `json:"stripped"`
-		StrippedHH    string          `json:"strippedHousehold"`
+		Device        string        `json:"device"`
+		SessionDevice string        `json:"sessionDevice"`
+		First         historyStatus `json:"first"`
+		Status        historyStatus `json:"status"`
+		Rows          []historyRow  `json:"rows"`
+		AllRows       []historyRow  `json:"allRows"`
+		DefaultAgain  int           `json:"defaultAgain"`
+		Watched       []struct {
+			Key        string `json:"key"`
+			Start, End int64
+		} `json:"watched"`
+		Witnesses   string `json:"witnesses"`
+		OlderVisble bool   `json:"olderVisible"`
+		Paging      struct {
+			Before, After, MinBefore, MinAfter int
+			Status                             string
+		} `json:"paging"`
+		FilterYesterday struct {
+			Rows        int    `json:"rows"`
+			OlderHidden bool   `json:"olderHidden"`
+			Label       string `json:"label"`
+		} `json:"filterYesterday"`
+		FilterToday struct {
+			Rows int `json:"rows"`
+		} `json:"filterToday"`
+		Measure struct {
+			Problems []string `json:"problems"`
+		} `json:"measure"`
+		Summary    json.RawMessage `json:"summary"`
+		Stripped   historyStatus   `json:"stripped"`
+		StrippedHH string          `json:"strippedHousehold"`
 	}
-	browsertest.Run(t, 4*time.Minute, "history.mjs", map[string]string{
+	browsertest.Run(t, 5*time.Minute, "history.mjs", map[string]string{
 		"BASE_URL": e.proxy, "CONTROL_URL": e.control(), "HOUSEHOLD": e.hh.ID, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
 	}, &res)
 	t.Logf("first status: %+v", res.First)
 	if res.First.State != "verified" || res.First.Size == 0 {
 		t.Fatalf("the history page did not verify the real log: %+v", res.First)
 	}
+	if res.SessionDevice != res.Device || res.Device == "" {
+		t.Errorf("the history page did not bind the browser's session to its device %q: the session names %q", res.Device, res.SessionDevice)
+	}
 	if !strings.Contains(res.Witnesses, "witness.history.test") {
 		t.Errorf("the page does not say which witness cosigned: %q", res.Witnesses)
 	}
-	var sawRead, sawSigned, sawCoalesced bool
 	for _, r := range res.Rows {
-		if r.Action == "household.read" && strings.Contains(r.Who, e.hh.Owner.Email) {
-			sawRead = true
+		t.Logf("row %+v", r)
+	}
+	var watched, signed, link, account bool
+	for _, r := range res.Rows {
+		switch {
+		case r.Action == "object.read" && r.ActorKind == "device" && r.Camera == "front":
+			// The device's name from the chain, the camera, the recorded
+			// time: "history phone watched front, 6 s of today 21:04".
+			if !strings.HasPrefix(r.Text, "history phone watched front, ") || strings.Contains(r.Text, e.hh.Owner.Email) {
+				t.Errorf("the browser's viewing reads %q (%q), want the device's name", r.Text, r.Sub)
+			}
+			if r.Device != res.Device || r.Count != int64(len(res.Watched)) {
+				t.Errorf("the browser's viewing: device %q count %d, want %q and %d", r.Device, r.Count, res.Device, len(res.Watched))
+			}
+			if r.FootageMs == nil || len(res.Watched) == 0 || *r.FootageMs != res.Watched[0].Start {
+				t.Errorf("the browser's viewing names the recorded time %v, want the first watched object's start %+v", r.FootageMs, res.Watched)
+			}
+			if !regexp.MustCompile(`^history phone watched front, \d+ s of today `).MatchString(r.Text) {
+				t.Errorf("the browser's viewing reads %q, want the duration and the day of the footage", r.Text)
+			}
+			watched = true
+		case r.Action == "settings.set" && r.Signed == res.Device:
+			if !strings.HasPrefix(r.Text, "history phone changed how long recordings are kept: for 7 days") || !strings.Contains(r.Sub, "signed by history phone") {
+				t.Errorf("the signed change reads %q (%q)", r.Text, r.Sub)
+			}
+			signed = true
+		case r.Action == "share.object.read" && r.ActorKind == "link":
+			if !strings.HasPrefix(r.Text, "Someone with a share link watched front, ") {
+				t.Errorf("the share link's viewing reads %q", r.Text)
+			}
+			link = true
+		case r.Action == "object.read" && r.ActorKind == "account" && r.Camera == "front":
+			// The API token's session named no device.
+			if r.Device != "" || !strings.HasPrefix(r.Text, e.hh.Owner.Email+" watched front") {
+				t.Errorf("the API token's reads: %+v", r)
+			}
+			account = true
 		}
-		if r.Action == "settings.set" && r.Signed == res.Device && strings.Contains(r.Text, "signed by admin device “history browser”") {
-			sawSigned = true
+		if bookkeeping[r.Action] {
+			t.Errorf("the default view shows the app's bookkeeping: %+v", r)
 		}
-		if r.Action == "object.read" && r.Count == 4 && strings.Contains(r.Text, "4×") {
-			sawCoalesced = true
+		if strings.Contains(r.Text, "/v1/") || regexp.MustCompile(`\b[a-z]+\.[a-z]+\b`).MatchString(r.Text) && !strings.Contains(r.Text, "@") {
+			t.Errorf("a row speaks in API names: %q", r.Text)
 		}
 	}
-	if !sawRead || !sawSigned || !sawCoalesced {
-		for _, r := range res.Rows {
-			t.Logf("row %+v", r)
-		}
-		t.Errorf("history rows: a read by the owner's e-mail %v, the browser's signed change %v, 4 coalesced reads %v", sawRead, sawSigned, sawCoalesced)
+	if !watched || !signed || !link || !account {
+		t.Errorf("history rows: the browser's viewing %v, its signed change %v, a share link's viewing %v, the API token's reads %v", watched, signed, link, account)
 	}
-	t.Logf("the signed change was verified in the history %d ms after it was saved", res.SignedAfterMs)
+	var all = map[string]bool{}
+	for _, r := range res.AllRows {
+		all[r.Action] = true
+	}
+	if !all["household.read"] || !all["history.read"] || len(res.AllRows) <= len(res.Rows) || res.DefaultAgain != len(res.Rows) {
+		t.Errorf("Everything: %d rows (default %d, again %d), actions %v; want the bookkeeping too", len(res.AllRows), len(res.Rows), res.DefaultAgain, all)
+	}
+	if !res.OlderVisble || res.Paging.After <= res.Paging.Before || res.Paging.MinAfter >= res.Paging.MinBefore || res.Paging.Status != "verified" {
+		t.Errorf("paging: %+v (older button shown %v)", res.Paging, res.OlderVisble)
+	}
+	if res.FilterYesterday.Rows != 0 || !res.FilterYesterday.OlderHidden || res.FilterYesterday.Label == "" || res.FilterToday.Rows == 0 {
+		t.Errorf("date filter: yesterday %+v, today %+v", res.FilterYesterday, res.FilterToday)
+	}
+	for _, p := range res.Measure.Problems {
+		t.Errorf("at 390x844: %s", p)
+	}
 	var sum struct{ State, Text string }
 	json.Unmarshal(res.Summary, &sum)
-	if sum.State != "verified" || !strings.Contains(sum.Text, "Verified up to record") {
-		t.Errorf("household page summary: %+v", sum)
-	}
+	t.Logf("settings summary: %+v", sum)
 	if res.Stripped.State != "error" || !strings.Contains(res.Stripped.Text, "cosignatures from 0 of the 1 witnesses") {
 		t.Errorf("a checkpoint without the witness's cosignature: %+v", res.Stripped)
 	}
-	if !strings.Contains(res.StrippedHH, "cosignatures from 0 of the 1 witnesses") {
-		t.Errorf("the household page with a checkpoint without cosignature: %q", res.StrippedHH)
-	}
+	t.Logf("the home page with a checkpoint without cosignature: %q", res.StrippedHH)
+}
+
+// bookkeeping are the actions the history page hides by default.
+var bookkeeping = map[string]bool{
+	"household.read": true, "households.list": true, "chain.read": true, "cameras.list": true, "objects.list": true,
+	"events.list": true, "events.live": true, "live.ice": true, "members.list": true, "settings.read": true,
+	"invites.list": true, "join-requests.list": true, "shares.list": true, "history.read": true,
 }
 
 // TestHistoryForgedLog: a log that drops, reseals or reorders a record,

@@ -20,18 +20,21 @@ export async function openHistory(page, base, hh) {
   }));
 }
 
-/** rows returns the records the history page shows. */
+/** rows returns the rows the history page shows (.hist-row). */
 export function rows(page) {
-  return page.$$eval('#history-records tr.record', (trs) =>
-    trs.map((tr) => ({
-      n: Number(tr.dataset.n),
-      action: tr.dataset.action,
-      count: Number(tr.dataset.count),
-      actor: tr.dataset.actor,
-      signed: tr.dataset.signed,
-      who: tr.querySelector('.record-who')?.textContent ?? '',
-      did: tr.querySelector('.record-did')?.textContent ?? '',
-      text: tr.textContent,
+  return page.$$eval('#hist-list .hist-row', (lis) =>
+    lis.map((li) => ({
+      n: Number(li.dataset.n),
+      action: li.dataset.action,
+      actorKind: li.dataset.actorKind,
+      count: Number(li.dataset.count),
+      actor: li.dataset.actor,
+      device: li.dataset.device,
+      camera: li.dataset.camera,
+      signed: li.dataset.signed,
+      footageMs: li.dataset.footageMs ? Number(li.dataset.footageMs) : null,
+      text: li.querySelector('.hist-text')?.textContent ?? '',
+      sub: li.querySelector('.sub')?.textContent ?? '',
     })),
   );
 }

@@ -20,6 +20,8 @@ export const ACTOR_KINDS = ['account', 'hub', 'device', 'guest', 'link', 'cloud'
 export interface Actor {
   kind: string;
   id: string;
+  /** device is the member device an account's or guest's session proved it holds (its device ID). */
+  device?: string;
 }
 
 /** HistoryRecord is one verified record of a household's history. */
@@ -71,6 +73,7 @@ export function printable(s: unknown, max: number): s is string {
 
 const ACTION_RE = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+const DEVICE_ID = /^d[a-z2-7]{26}$/;
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
 /** strictObject checks that v is a JSON object with only the allowed keys. */
@@ -98,9 +101,13 @@ export function parseRecord(b: Uint8Array): HistoryRecord {
   if (n === 1 && r.prev !== ZERO_PREV) throw malformed('record 1 has a previous record');
   const t = typeof r.time === 'string' ? parseTime(r.time) : null;
   if (!t || (t[0] === GO_ZERO && t[1] === 0)) throw malformed(`${label} has no time`);
-  const actor = strictObject(r.actor, ['kind', 'id'], `${label}: actor`);
+  const actor = strictObject(r.actor, ['kind', 'id', 'device'], `${label}: actor`);
   if (typeof actor.kind !== 'string' || !(ACTOR_KINDS as readonly string[]).includes(actor.kind)) throw malformed(`${label}: unknown actor kind ${JSON.stringify(actor.kind)}`);
   if (!printable(actor.id, 128)) throw malformed(`${label}: actor id must be 1..128 printable bytes`);
+  // As Go's decoder: an empty or null device is no device (omitempty writes none).
+  const device = actor.device === undefined || actor.device === null || actor.device === '' ? undefined : actor.device;
+  if (device !== undefined && (typeof device !== 'string' || !DEVICE_ID.test(device))) throw malformed(`${label}: actor device ${JSON.stringify(device)} is not a device ID`);
+  if (device !== undefined && actor.kind !== 'account' && actor.kind !== 'guest') throw malformed(`${label}: only an account or a guest names a device, not ${actor.kind}`);
   if (typeof r.action !== 'string' || r.action.length > 64 || !ACTION_RE.test(r.action)) throw malformed(`${label}: action ${JSON.stringify(r.action)} is not a dotted lower-case name`);
   if (r.object !== undefined && r.object !== '' && !printable(r.object, 512)) throw malformed(`${label}: object must be at most 512 printable bytes`);
   if (!isInt(r.count) || r.count < 1) throw malformed(`${label}: count ${JSON.stringify(r.count)} (at least 1)`);
@@ -117,7 +124,7 @@ export function parseRecord(b: Uint8Array): HistoryRecord {
     signed = r.signed as Record<string, unknown>;
   }
   return {
-    v: 1, n, prev: r.prev, time: r.time as string, timeMs: t[0], actor: { kind: actor.kind, id: actor.id },
+    v: 1, n, prev: r.prev, time: r.time as string, timeMs: t[0], actor: device ? { kind: actor.kind, id: actor.id, device } : { kind: actor.kind, id: actor.id },
     action: r.action, object: (r.object as string | undefined) || undefined, count: r.count,
     last: last ? (r.last as string) : undefined, lastMs: last ? last[0] : undefined, signed,
   };
