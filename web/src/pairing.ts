@@ -147,7 +147,7 @@ class Reader {
   }
 }
 
-const malformed = (m: string) => new PairingError('malformed', `pairing: malformed message: ${m}`);
+const malformed = (m: string) => new PairingError('malformed', `pairing failed: the hub sent a message this app cannot read (${m}); start pairing again on the hub, and update the hub if it happens again`);
 
 function checkHubName(b: Uint8Array): string {
   let s: string;
@@ -280,7 +280,7 @@ export async function pairHub(h: Household, codeText: string, opts: { pollMs?: n
   for (;;) {
     p = await api('GET', path);
     if ((p.msgs ?? []).length >= 3) break;
-    if (Date.now() > deadline || opts.signal?.aborted) throw new PairingError('timeout', 'the hub did not confirm in time; nothing was changed');
+    if (Date.now() > deadline || opts.signal?.aborted) throw new PairingError('timeout', 'the hub did not answer in time, so it was not added; check that it is on and online, then start pairing again on the hub');
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 300));
   }
   await m.confirm(unb64(p.msgs![2]));
