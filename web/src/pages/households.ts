@@ -33,7 +33,7 @@ const hhPath = (hh: string) => `/v1/households/${encodeURIComponent(hh)}`;
 const appPath = (hh: string) => `/h/${encodeURIComponent(hh)}`;
 
 /** NOT_ADMIN_DEVICE is what a browser that is not an admin device of the chain is told when it tries a signed change. */
-const NOT_ADMIN_DEVICE = 'only an admin device of this household can change this; this browser is not one';
+const NOT_ADMIN_DEVICE = 'Only an admin device of this household can change this, and this browser is not one. Make the change on your phone or computer that is.';
 
 /**
  * signed signs a change to household x with this browser's device key
@@ -267,7 +267,7 @@ route('/h/:hh/settings', async (root, { hh }) => {
       await membersCard(x, adminAccount),
       await retentionCard(x, adminAccount),
       history.card,
-      h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('div', { class: 'row' }, h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household'), h('a', { href: '/', class: 'btn ghost', id: 'households-all' }, 'All households'))),
+      h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household')),
       securityCard(x, history.summary),
     ];
     if (stopped) return;
@@ -802,8 +802,9 @@ function historyCard(x: Household): { card: HTMLElement; summary: HTMLElement } 
     })
     .catch((e) => {
       summary.dataset.state = 'error';
-      plain.className = 'error';
-      plain.textContent = 'The history could not be checked just now. Open the history to try again.';
+      const member = x.me !== null || x.identities.length > 0;
+      plain.className = member ? 'error' : 'muted';
+      plain.textContent = member ? 'The history could not be checked just now. Open the history to try again.' : 'Only a device of this household can check the history.';
       showError(summary, new Error(`The history could not be verified: ${e instanceof Error ? e.message : String(e)}`));
     });
   return { card, summary };
