@@ -81,6 +81,8 @@ func TestHouseholdPages(t *testing.T) {
 	var res struct {
 		Layout, Axe                              []string
 		Measured                                 map[string]int
+		ListPath                                 string
+		Listed                                   []struct{ Name, Href, Settings string }
 		NavEmail, Household, SettingsPath, Title string
 		H1                                       []string
 		Epoch0, ThisDevice, ThisDeviceRole       string
@@ -142,7 +144,7 @@ func TestHouseholdPages(t *testing.T) {
 	// The measure saw the controls (a selector or visibility slip would
 	// pass every page with nothing measured).
 	for name, least := range map[string]int{"households (none yet)": 1, "create a household": 3, "recovery phrase": 1,
-		"settings (invite made, a device waiting)": 15, "settings (not a device)": 8} {
+		"settings (invite made, a device waiting)": 15, "settings (not a device)": 8, "households (two)": 3} {
 		if res.Measured[name] < least {
 			t.Errorf("layout of %q: %d controls measured, want at least %d (%v)", name, res.Measured[name], least, res.Measured)
 		}
@@ -228,6 +230,18 @@ func TestHouseholdPages(t *testing.T) {
 	}
 	if want := "/h/" + res.Household; res.OnlyHouseholdPath != want || res.BackPath == "/" {
 		t.Errorf("with one household / went to %q (want %q); Back went to %q", res.OnlyHouseholdPath, want, res.BackPath)
+	}
+
+	// Two households: / lists them, each with its home and its settings.
+	listed := map[string]bool{}
+	for _, l := range res.Listed {
+		if !strings.HasPrefix(l.Href, "/h/") || l.Settings != l.Href+"/settings" {
+			t.Errorf("households list entry %+v", l)
+		}
+		listed[l.Name] = true
+	}
+	if res.ListPath != "/" || len(res.Listed) != 2 || !listed["Maple Street"] || !listed["Cabin"] {
+		t.Errorf("with two households / (at %q) lists %+v", res.ListPath, res.Listed)
 	}
 
 	// Retention: which copy it governs, what is used, presets as radios.

@@ -305,6 +305,25 @@ try {
   out.elsewhereInvite = await (await c.waitForSelector('#invite-error.error')).textContent();
   out.settingsElsewhere = await settingsNow(c, hh);
   await shot(c, 'household-not-a-device');
+
+  // A second household, from the settings page's link: / lists both.
+  await c.tap('#household-new');
+  await c.waitForSelector('#household-name');
+  await c.fill('#household-name', 'Cabin');
+  await c.fill('#device-name', 'Alice tablet');
+  await c.tap('#household-create');
+  const groups2 = (await (await c.waitForSelector('#recovery-phrase')).textContent()).trim().split('-');
+  await c.tap('#phrase-written');
+  await c.waitForSelector('.phrase-group');
+  for (const el of await c.$$('.phrase-group')) await el.fill(groups2[Number(await el.getAttribute('data-group')) - 1]);
+  await c.tap('#phrase-confirm');
+  await c.waitForURL((u) => /^\/h\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith('/new') && !u.pathname.endsWith(`/${hh}`), { timeout: 30000 });
+  await c.goto(base + '/');
+  await c.waitForFunction(() => document.querySelectorAll('#households .household-link').length >= 2, null, { timeout: 20000 });
+  out.listPath = new URL(c.url()).pathname;
+  out.listed = await c.$$eval('#households .item', (els) => els.map((e) => ({ name: e.querySelector('.household-link').textContent, href: e.querySelector('.household-link').getAttribute('href'), settings: e.querySelector('.household-settings')?.getAttribute('href') })));
+  await check(c, 'households (two)', out);
+  await shot(c, 'households-two');
   out.measured = measured;
 } catch (e) {
   fail(`${e.message}\n${JSON.stringify(out)}`);
