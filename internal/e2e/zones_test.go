@@ -164,7 +164,7 @@ func TestZones(t *testing.T) {
 		t.Errorf("the snapshot shows as %dx%d from %q, want the 96x64 JPEG from a blob: URL", res.SnapWidth, res.SnapHeight, res.SnapSrc)
 	}
 	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "/zones"; res.Link != want {
-		t.Errorf("the household page's Zones and masks link leads to %q, want %q", res.Link, want)
+		t.Errorf("the settings page's Zones and masks link leads to %q, want %q", res.Link, want)
 	}
 	if res.Zones != 1 || res.Masks != 1 || res.ZoneLabel != zoneName {
 		t.Errorf("drawn over the snapshot: %d zones (name %q), %d masks; want 1 zone %q and 1 mask", res.Zones, res.ZoneLabel, res.Masks, zoneName)

@@ -69,8 +69,8 @@ const out = {};
 try {
   const { ctx, page } = await context('admin', 'zones');
 
-  // From the household page's camera row.
-  await page.goto(`${base}/h/${encodeURIComponent(hh)}`);
+  // From the camera's row in the household's settings.
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/settings`);
   await page.click('#cameras .camera-zones');
   await page.waitForSelector('#zn-img, #zn-blank', { timeout: 30000 });
   out.link = new URL(page.url()).pathname;
@@ -79,6 +79,8 @@ try {
   Object.assign(out, await page.$eval('#zn-img', (i) => ({ snapWidth: i.naturalWidth, snapHeight: i.naturalHeight, snapSrc: i.src })));
   await page.waitForFunction(() => document.querySelector('#zn-svg').getAttribute('viewBox') === '0 0 96 64', null, { timeout: 5000 }).catch(() => {});
 
+  // The picture in the middle of the screen (below the sticky header), then its box.
+  await page.$eval('#zn-svg', (e) => e.scrollIntoView({ block: 'center' }));
   const box = await (await page.$('#zn-svg')).boundingBox();
   const at = ([x, y]) => [box.x + x * box.width, box.y + y * box.height];
   const click = async (p) => {

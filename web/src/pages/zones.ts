@@ -10,6 +10,7 @@
 import { loadDeviceKeys } from '../crypto/devicekeys';
 import { hubSettings, HubSaid, type Cancel, type SettingsReply, type SettingsRequest } from '../live/settings';
 import { liveTrust } from '../live/trust';
+import { copyButton, fmtDateTime, pageHead } from '../kit';
 import { householdKeys, NotEnrolledError } from '../media/keys';
 import { route } from '../router';
 import { h, mount, showError } from '../ui';
@@ -30,19 +31,18 @@ import {
   type Targets,
 } from '../zones/model';
 import { newestSnapshot } from '../zones/snapshot';
+import '../zones/zones.css';
 
 const enc = encodeURIComponent;
 
 route('/h/:hh/cam/:cam/zones', async (root, p) => {
   const { hh, cam } = p;
-  const base = `/h/${enc(hh)}/cam/${enc(cam)}`;
   const status = h('p', { id: 'zn-status', class: 'muted', role: 'status' }, 'Opening the newest snapshot…');
   const err = h('p', { id: 'zn-error' });
   const errors = h('ul', { id: 'zn-errors', class: 'error' });
   const yaml = h('pre', { id: 'zn-yaml', class: 'zn-yaml mono' });
-  const copied = h('span', { id: 'zn-copied', class: 'muted', role: 'status' });
-  const copy = h('button', { id: 'zn-copy', type: 'button' }, 'Copy');
-  const list = h('ol', { id: 'zn-shapes', class: 'zn-shapes' });
+  const copy = copyButton(() => yaml.textContent ?? '', { id: 'zn-copy', label: 'Copy' });
+  const list = h('ol', { id: 'zn-shapes', class: 'list zn-shapes', 'aria-label': 'zones and masks drawn' });
   const stage = h('div', { id: 'zn-stage', class: 'zn-stage' });
   const drawZone = h('input', { id: 'zn-draw-zone', type: 'radio', name: 'zn-draw', value: 'zone', checked: true });
   const drawMask = h('input', { id: 'zn-draw-mask', type: 'radio', name: 'zn-draw', value: 'mask' });
@@ -64,8 +64,8 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
   // What to detect: the common labels as checkboxes, others typed, and the
   // lowest score kept.
   const ticks = COMMON_LABELS.map((l) => h('input', { id: `zn-label-${l}`, class: 'zn-label', type: 'checkbox', value: l }));
-  const other = h('input', { id: 'zn-label-other', class: 'zn-label-other', maxlength: MAX_OTHER, placeholder: 'comma-separated, e.g. umbrella, backpack' });
-  const minScore = h('input', { id: 'zn-min-score', class: 'zn-min-score', type: 'number', min: '0.05', max: '0.95', step: '0.05' });
+  const other = h('input', { id: 'zn-label-other', class: 'zn-label-other', maxlength: MAX_OTHER, placeholder: 'e.g. umbrella, backpack', autocomplete: 'off' });
+  const minScore = h('input', { id: 'zn-min-score', class: 'zn-min-score', type: 'number', min: '0.05', max: '0.95', step: '0.05', inputmode: 'decimal' });
   const tracked = h('p', { id: 'zn-labels-summary', class: 'muted' });
   for (const t of ticks)
     t.addEventListener('change', () => {
@@ -99,7 +99,6 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
     yaml.textContent = toYAML(editor.shapes, targets);
     yaml.dataset.valid = String(bad.length === 0);
     copy.disabled = bad.length > 0;
-    copied.textContent = '';
     saveHub.disabled = busy || bad.length > 0;
     saveHub.title = bad.length > 0 ? 'Fix the problems listed below first.' : '';
   }
@@ -201,9 +200,9 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
             editor.render();
             update();
           });
-          return h('label', { class: 'row' }, label, input);
+          return h('label', { class: 'field' }, h('span', {}, label), input);
         };
-        const del = h('button', { type: 'button', class: 'secondary zn-delete' }, 'Delete');
+        const del = h('button', { type: 'button', class: 'secondary zn-delete', 'aria-label': `Delete ${sh.kind === 'zone' ? `zone ${zn}` : `mask ${mk}`}` }, 'Delete');
         del.addEventListener('click', () => {
           editor.shapes.splice(i, 1);
           editor.render();
@@ -211,23 +210,17 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
           update();
         });
         const fields = sh.kind === 'zone' ? [field('zn-name', 'Name', 'name', 'driveway'), field('zn-labels', 'Labels', 'labels', 'all (or: person, car)'), field('zn-inertia', 'Inertia', 'inertia', '3')] : [];
-        return h('li', { class: `zn-shape row zn-shape-${sh.kind}`, 'data-kind': sh.kind }, title, kind, ...fields, h('span', { class: 'muted' }, `${sh.points.length} points`), del);
+        return h(
+          'li',
+          { class: `item zn-shape zn-shape-${sh.kind}`, 'data-kind': sh.kind },
+          h('div', { class: 'zn-shape-head' }, title, h('span', { class: 'muted' }, `${sh.points.length} points`), kind, del),
+          fields.length ? h('div', { class: 'zn-fields' }, ...fields) : null,
+        );
       }),
     );
   }
 
   for (const r of [drawZone, drawMask]) r.addEventListener('change', () => (editor.drawKind = drawMask.checked ? 'mask' : 'zone'));
-  copy.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(yaml.textContent ?? '');
-      copied.textContent = 'Copied.';
-    } catch {
-      // No clipboard permission: select the text for a manual copy.
-      const sel = getSelection();
-      sel?.selectAllChildren(yaml);
-      copied.textContent = 'Selected: copy it with Ctrl+C.';
-    }
-  });
   const onKey = (e: KeyboardEvent) => {
     const t = e.target as HTMLElement | null;
     if (t && (t.closest('input, textarea, select, [contenteditable]') || (t.tagName === 'BUTTON' && e.key === 'Enter'))) return;
@@ -237,43 +230,59 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
 
   mount(
     root,
+    pageHead(`Zones and masks: ${cam}`, { back: { href: `/h/${enc(hh)}/settings`, label: 'Settings' } }),
     h(
-      'div',
-      { class: 'card' },
-      h('div', { class: 'row' }, h('h1', {}, `Zones and masks: ${cam}`), h('a', { href: base }, 'Recordings'), h('a', { href: `/h/${enc(hh)}/events` }, 'Events'), h('a', { href: `/h/${enc(hh)}` }, 'Household')),
-      h('p', { class: 'muted' }, 'Click on the image to add points; click the first point or press Enter to close the polygon. Backspace removes the last point, Escape drops the polygon. Drag a point to move it.'),
-      h('div', { class: 'row' }, 'Draw a', h('label', { class: 'row' }, drawZone, 'zone'), h('label', { class: 'row' }, drawMask, 'mask (motion ignored)')),
+      'section',
+      { class: 'card', 'aria-labelledby': 'zn-draw-title' },
+      h('h2', { id: 'zn-draw-title' }, 'Draw on the picture'),
+      h(
+        'p',
+        { class: 'muted' },
+        'A zone is where detection looks; a mask is where movement is ignored. Tap or click the picture to add points, and the first point (or Enter) to close the shape. Drag a point to move it; Backspace removes the last point, Escape drops the shape.',
+      ),
+      h('fieldset', { class: 'zn-kinds' }, h('legend', {}, 'Draw a'), h('label', { class: 'check' }, drawZone, 'Zone'), h('label', { class: 'check' }, drawMask, 'Mask (movement ignored)')),
       status,
       err,
       stage,
       list,
-      h('h2', {}, 'What to detect'),
-      h(
-        'p',
-        { class: 'muted' },
-        'The objects detection tracks on this camera (zones can narrow them further), and the lowest detector score it keeps: higher means fewer false alarms but more missed objects.',
-      ),
-      h('div', { id: 'zn-labels', class: 'row zn-labels', role: 'group', 'aria-label': 'labels tracked' }, ...ticks.map((t) => h('label', { class: 'row' }, t, t.value))),
-      h('label', { class: 'row' }, 'Other labels', other),
-      tracked,
-      h('label', { class: 'row' }, 'Minimum score', minScore),
       errors,
-      h('h2', {}, 'On the hub'),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'zn-detect-title' },
+      h('h2', { id: 'zn-detect-title' }, 'What to detect'),
       h(
         'p',
         { class: 'muted' },
-        'Save to hub sends these zones, masks and labels straight to the household’s hub, end to end encrypted over a live connection: the Vigil service relays the connection and never sees them. They replace the config file’s for this camera until you choose the config file’s again. Only an admin device may change them.',
+        'The objects this camera looks for (zones can narrow them further), and how sure the detector must be: higher means fewer false alarms but more missed objects.',
+      ),
+      h('div', { id: 'zn-labels', class: 'zn-labels', role: 'group', 'aria-label': 'Objects to detect' }, ...ticks.map((t) => h('label', { class: 'check' }, t, t.value))),
+      h('div', { class: 'zn-fields' }, h('label', { class: 'field' }, h('span', {}, 'Other objects (comma-separated)'), other), h('label', { class: 'field' }, h('span', {}, 'Minimum score (0.05 to 0.95)'), minScore)),
+      tracked,
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'zn-hub-title' },
+      h('h2', { id: 'zn-hub-title' }, 'Save on the hub'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Sends these zones, masks and objects straight to the household’s hub, end to end encrypted: the Vigil service relays the connection and never sees them. They replace the hub’s config file settings for this camera until you choose the config file’s again. Only an admin device may change them.',
       ),
       h('div', { class: 'row' }, saveHub, loadHub, resetHub),
       hubStatus,
-      h('h2', {}, 'For the hub’s config'),
+    ),
+    h(
+      'details',
+      { class: 'card zn-config' },
+      h('summary', {}, 'For the hub’s config file'),
       h(
         'p',
         { class: 'muted' },
         `If you keep the hub’s settings in its config file instead: put this under the camera “${cam}” there (replacing its detect: block; keep your other detect settings) and restart the hub. Settings saved from this page take precedence over the file’s until you choose the config file’s.`,
       ),
       yaml,
-      h('div', { class: 'row' }, copy, copied),
+      h('div', { class: 'row' }, copy),
     ),
   );
   renderList();
@@ -297,7 +306,7 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
       const img = h('img', { id: 'zn-img', class: 'zn-img', alt: `newest snapshot of ${cam}`, draggable: 'false' });
       img.addEventListener('load', () => {
         editor.setSize(img.naturalWidth, img.naturalHeight);
-        status.textContent = `Snapshot of ${new Date(snap.at).toLocaleString()}.`;
+        status.textContent = `Newest snapshot, ${fmtDateTime(snap.at)}.`;
       });
       img.addEventListener('error', () => {
         status.textContent = 'The snapshot does not decode: draw on the blank 16:9 frame.';
