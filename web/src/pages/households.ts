@@ -502,6 +502,8 @@ async function renderRequests(card: HTMLElement, box: HTMLElement, x: Household,
     items.push(item);
   }
   mount(box, ...items);
+  // The home page's "a device is waiting" banner links to #waiting.
+  if (items.length && location.hash === '#waiting') card.scrollIntoView({ block: 'start' });
 }
 
 function declineButton(x: Household, q: JoinRequest, err: HTMLElement, card: HTMLElement): HTMLElement {
