@@ -124,13 +124,17 @@ func testJPEG(t testing.TB) []byte {
 }
 
 // TestEvents: sealed event records and a snapshot uploaded by the hub are
-// opened in an enrolled browser's inbox (camera, labels, zones, alert, the
+// opened in an enrolled browser's inbox on a phone (camera, what the event
+// was in plain words, where, an alert marker only where it alerted, the
 // snapshot decoded from a blob: URL), an event's start and end records
-// merge into one row, an event uploaded while the page is open appears
-// live with a banner, the camera timeline marks the event and plays from
-// it, the push subscription is sent to the cloud, and the service worker's
-// opener reads a sealed push payload. A never-enrolled browser sees the
-// refusal and no label.
+// merge into one row, a tap on the snapshot plays the event in its row, an
+// event uploaded while the page is open appears live with a banner, an
+// event's Timeline link opens the camera page zoomed to it (its mark
+// highlighted and in view) playing from its start, the camera page marks
+// the camera's events and plays one, the push subscription is sent to the
+// cloud, and the service worker's opener reads a sealed push payload. The
+// inbox fits 360-430 px with 44 px controls and no serious axe finding. A
+// never-enrolled browser sees the refusal and no label.
 func TestEvents(t *testing.T) {
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})
@@ -229,12 +233,14 @@ func TestEvents(t *testing.T) {
 	type row struct {
 		ID       string `json:"id"`
 		Camera   string `json:"camera"`
+		Kind     string `json:"kind"`
 		Labels   string `json:"labels"`
-		Zones    string `json:"zones"`
+		Place    string `json:"place"`
 		Alert    bool   `json:"alert"`
 		Ongoing  bool   `json:"ongoing"`
 		Start    int64  `json:"start"`
-		Play     string `json:"play"`
+		Timeline string `json:"timeline"`
+		Text     string `json:"text"`
 		SnapW    int    `json:"snapWidth"`
 		SnapH    int    `json:"snapHeight"`
 		SnapSrc  string `json:"snapSrc"`
@@ -243,32 +249,51 @@ func TestEvents(t *testing.T) {
 		BoxLeft  string `json:"boxLeft"`
 		BoxWidth string `json:"boxWidth"`
 	}
+	type play struct {
+		At       float64 `json:"at"`
+		Advanced bool    `json:"advanced"`
+	}
 	var res struct {
-		Rows        []row    `json:"rows"`
-		InboxError  string   `json:"inboxError"`
-		AlertRows   []string `json:"alertRows"`
-		CarRows     []string `json:"carRows"`
-		GarageRows  []string `json:"garageRows"`
-		LiveRow     row      `json:"liveRow"`
-		Banner      string   `json:"banner"`
-		Marks       []string `json:"marks"`
-		MarkClicked int64    `json:"markClicked"`
-		InboxPath   string   `json:"inboxPath"`
-		LinkClicked int64    `json:"linkClicked"`
-		LinkCursor  float64  `json:"linkCursor"`
-		MarkPlayed  float64  `json:"markPlayed"`
-		PushBody    struct {
+		Rows        []row        `json:"rows"`
+		InboxError  string       `json:"inboxError"`
+		InboxText   string       `json:"inboxText"`
+		Layout      layoutResult `json:"layout"`
+		AlertRows   []string     `json:"alertRows"`
+		VehicleRows []string     `json:"vehicleRows"`
+		GarageRows  []string     `json:"garageRows"`
+		Inline      play         `json:"inline"`
+		InlineWidth float64      `json:"inlineWidth"`
+		InlineKept  bool         `json:"inlineKept"`
+		LiveRow     row          `json:"liveRow"`
+		Banner      string       `json:"banner"`
+		Marks       []string     `json:"marks"`
+		Strip       []string     `json:"strip"`
+		MarkClicked int64        `json:"markClicked"`
+		MarkAt      float64      `json:"markAt"`
+		MarkHigh    []string     `json:"markHighlighted"`
+		InboxPath   string       `json:"inboxPath"`
+		LinkURL     string       `json:"linkURL"`
+		Link        struct {
+			play
+			Clicked     int64    `json:"clicked"`
+			From        float64  `json:"from"`
+			To          float64  `json:"to"`
+			InBar       bool     `json:"inBar"`
+			Highlighted []string `json:"highlighted"`
+		} `json:"link"`
+		PushBody struct {
 			Endpoint string            `json:"endpoint"`
 			Keys     map[string]string `json:"keys"`
 		} `json:"pushBody"`
-		PushPath    string `json:"pushPath"`
-		PushTitle   string `json:"pushTitle"`
-		Refusal     string `json:"refusal"`
-		OtherText   string `json:"otherText"`
-		OtherSealed int    `json:"otherSealed"`
-		OtherPush   string `json:"otherPush"`
-		PushStatus  string `json:"pushStatus"`
-		PushMessage struct {
+		PushPath       string `json:"pushPath"`
+		PushTitle      string `json:"pushTitle"`
+		Refusal        string `json:"refusal"`
+		RefusalDetails string `json:"refusalDetails"`
+		OtherText      string `json:"otherText"`
+		OtherSealed    int    `json:"otherSealed"`
+		OtherPush      string `json:"otherPush"`
+		PushStatus     string `json:"pushStatus"`
+		PushMessage    struct {
 			Path, Encoding, TTL, Auth string
 		} `json:"pushMessage"`
 		PushPayload []byte `json:"pushPayload"`
@@ -285,8 +310,9 @@ func TestEvents(t *testing.T) {
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
 	}, &res)
 
-	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d, first frame %.0f ms after clicking a mark; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
-		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.MarkPlayed, res.PushTitle, res.PushedTitle, res.Refusal, res.OtherPush)
+	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d; played in the row from %+.0f ms, from the link %+.0f ms, from the strip %+.0f ms of the event's start; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
+		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.Inline.At-float64(aStart.UnixMilli()), res.Link.At-float64(aStart.UnixMilli()), res.MarkAt-float64(aStart.UnixMilli()),
+		res.PushTitle, res.PushedTitle, res.Refusal, res.OtherPush)
 	byID := map[string]row{}
 	for _, r := range res.Rows {
 		byID[r.ID] = r
@@ -294,21 +320,22 @@ func TestEvents(t *testing.T) {
 	if len(res.Rows) != 4 {
 		t.Errorf("the inbox shows %d rows, want 4 (the start and end records of one event merge; E is refused): %+v", len(res.Rows), res.Rows)
 	}
-	if rg := byID[g.ID]; rg.Camera != "garage" || rg.Labels != "person" || rg.Zones != "—" {
-		t.Errorf("event G shows %+v, want camera garage, person, no zone", rg)
+	timeline := func(id string) string { return "/h/" + hh.ID + "/cam/" + hh.Camera + "?event=" + id }
+	if rg := byID[g.ID]; rg.Camera != "garage" || rg.Kind != "Person" || rg.Labels != "person" || rg.Place != "" || rg.Alert {
+		t.Errorf("event G shows %+v, want camera garage, Person, no place, no alert", rg)
 	}
 	if strings.Join(res.GarageRows, ",") != g.ID {
 		t.Errorf("the camera filter garage shows %v, want only G", res.GarageRows)
 	}
-	if _, ok := byID[e.ID]; ok || !strings.Contains(res.InboxError, "1 event record could not be opened") || !strings.Contains(res.InboxError, "times disagree") {
+	if _, ok := byID[e.ID]; ok || !strings.Contains(res.InboxError, "1 event could not be opened") || !strings.Contains(res.InboxError, "1 event record could not be opened") || !strings.Contains(res.InboxError, "times disagree") {
 		t.Errorf("event E (times disagreeing with its signed header) is shown (%v) or not reported: %q", ok, res.InboxError)
 	}
-	if rf := byID[f.ID]; rf.Labels != "cat" || rf.SnapW != 0 || !strings.Contains(rf.SnapErr, "not a snapshot") {
-		t.Errorf("event F, whose snapshot key names a segment: %+v", rf)
+	if rf := byID[f.ID]; rf.Kind != "Animal" || rf.Place != "in Yard" || rf.SnapW != 0 || !strings.Contains(rf.SnapErr, "not a snapshot") {
+		t.Errorf("event F (a cat), whose snapshot key names a segment: %+v", rf)
 	}
 	ra, rb := byID[a.ID], byID[b.ID]
-	if ra.Camera != hh.Camera || ra.Labels != "person" || ra.Zones != "driveway" || !ra.Alert || ra.Ongoing {
-		t.Errorf("event A shows %+v, want camera %s, person, driveway, an alert, ended", ra, hh.Camera)
+	if ra.Camera != hh.Camera || ra.Kind != "Person" || ra.Place != "in Driveway" || !ra.Alert || ra.Ongoing {
+		t.Errorf("event A shows %+v, want camera %s, Person, in Driveway, an alert, ended", ra, hh.Camera)
 	}
 	if ra.SnapW != 96 || ra.SnapH != 64 || !strings.HasPrefix(ra.SnapSrc, "blob:") {
 		t.Errorf("event A's snapshot: %dx%d from %q, want the 96x64 JPEG from a blob: URL", ra.SnapW, ra.SnapH, ra.SnapSrc)
@@ -316,22 +343,40 @@ func TestEvents(t *testing.T) {
 	if ra.BoxLeft != "20%" || ra.BoxWidth != "30%" {
 		t.Errorf("event A's box is drawn at left %q width %q, want 20%% and 30%%", ra.BoxLeft, ra.BoxWidth)
 	}
-	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "?t=" + strconv.FormatInt(aStart.UnixMilli(), 10); ra.Play != want {
-		t.Errorf("event A links to %q, want %q", ra.Play, want)
+	if ra.Timeline != timeline(a.ID) {
+		t.Errorf("event A links to %q, want %q", ra.Timeline, timeline(a.ID))
 	}
-	if rb.Labels != "car" || rb.Zones != "street" || rb.Alert || !rb.Ongoing || !rb.SnapNone {
-		t.Errorf("event B shows %+v, want car, street, no alert, ongoing, no snapshot", rb)
+	if rb.Kind != "Vehicle" || rb.Place != "in Street" || rb.Alert || !rb.Ongoing || !rb.SnapNone {
+		t.Errorf("event B shows %+v, want Vehicle, in Street, no alert, ongoing, no snapshot", rb)
 	}
+	for _, r := range res.Rows {
+		if r.Kind == "Alert" || strings.Contains(r.Text, "Labels") || strings.Contains(r.Text, "Zones") || strings.Contains(r.Text, "—") {
+			t.Errorf("a row says %q", r.Text)
+		}
+	}
+	for _, word := range []string{"Labels:", "Zones:", "ciphertext", "segment"} {
+		if strings.Contains(res.InboxText, word) {
+			t.Errorf("the inbox says %q", word)
+		}
+	}
+	res.Layout.check(t, "the events inbox")
 	for i := 1; i < len(res.Rows); i++ {
 		if res.Rows[i].Start > res.Rows[i-1].Start {
 			t.Errorf("the inbox is not newest first: %+v", res.Rows)
 			break
 		}
 	}
-	if strings.Join(res.AlertRows, ",") != a.ID || strings.Join(res.CarRows, ",") != b.ID {
-		t.Errorf("filters: alerts only shows %v (want A), label car shows %v (want B)", res.AlertRows, res.CarRows)
+	if strings.Join(res.AlertRows, ",") != a.ID || strings.Join(res.VehicleRows, ",") != b.ID {
+		t.Errorf("filters: only alerts shows %v (want A), Vehicle shows %v (want B)", res.AlertRows, res.VehicleRows)
 	}
-	if res.LiveRow.ID != cRec.ID || res.LiveRow.Labels != "dog" || res.LiveRow.Zones != "garden" {
+	// The snapshot plays the event in its row, from its start.
+	if math.Abs(res.Inline.At-float64(aStart.UnixMilli())) >= 2000 || !res.Inline.Advanced || res.InlineWidth < 300 {
+		t.Errorf("a tap on A's snapshot played from %v (advancing %v, %.0f px wide), want A's start %v", time.UnixMilli(int64(res.Inline.At)), res.Inline.Advanced, res.InlineWidth, aStart)
+	}
+	if !res.InlineKept {
+		t.Error("the event playing in its row stopped when a new event arrived")
+	}
+	if res.LiveRow.ID != cRec.ID || res.LiveRow.Kind != "Animal" || res.LiveRow.Place != "in Garden" {
 		t.Errorf("the event uploaded while the page was open shows as %+v", res.LiveRow)
 	}
 	if res.Banner != "Dog at "+hh.Camera+" (garden)" {
@@ -340,14 +385,27 @@ func TestEvents(t *testing.T) {
 	if marks := strings.Join(res.Marks, ","); len(res.Marks) != 5 || !strings.Contains(marks, f.ID) || !strings.Contains(marks, a.ID) || !strings.Contains(marks, b.ID) || !strings.Contains(marks, cRec.ID) || !strings.Contains(marks, dRec.ID) {
 		t.Errorf("the timeline marks %v, want events A, B, C, D and F", res.Marks)
 	}
+	if len(res.Strip) != len(res.Marks) {
+		t.Errorf("the strip under the bar shows %v, the bar marks %v", res.Strip, res.Marks)
+	}
 	if res.InboxPath != "/h/"+hh.ID+"/events" {
-		t.Errorf("the household page's Events link leads to %q", res.InboxPath)
+		t.Errorf("the Events tab leads to %q", res.InboxPath)
 	}
-	if res.LinkClicked != aStart.UnixMilli() || math.Abs(res.LinkCursor-float64(aStart.UnixMilli())) > 2500 {
-		t.Errorf("event A's link plays from %d (play head at %.0f), want %d", res.LinkClicked, res.LinkCursor, aStart.UnixMilli())
+	// The Timeline link: zoomed to A (its mark highlighted, inside the
+	// bar), playing from A's start.
+	if !strings.HasSuffix(res.LinkURL, timeline(a.ID)) {
+		t.Errorf("A's Timeline link opened %q", res.LinkURL)
 	}
-	if res.MarkClicked != aStart.UnixMilli() || res.MarkPlayed <= 0 {
-		t.Errorf("clicking event A's mark: clicked %d (want %d), first frame after %.0f ms", res.MarkClicked, aStart.UnixMilli(), res.MarkPlayed)
+	if l := res.Link; l.Clicked != aStart.UnixMilli() || math.Abs(l.At-float64(aStart.UnixMilli())) >= 2000 || !l.Advanced {
+		t.Errorf("A's Timeline link plays from %v (asked %v, advancing %v), want A's start %v", time.UnixMilli(int64(l.At)), time.UnixMilli(l.Clicked), l.Advanced, aStart)
+	}
+	if l := res.Link; !l.InBar || strings.Join(l.Highlighted, ",") != a.ID || l.To-l.From > float64(time.Hour.Milliseconds()) ||
+		float64(aStart.UnixMilli()) < l.From || float64(aEnd.UnixMilli()) > l.To {
+		t.Errorf("A's Timeline link shows %v..%v, highlighted %v, mark inside the bar %v; want A (%v..%v) in a window of at most an hour, highlighted",
+			time.UnixMilli(int64(l.From)), time.UnixMilli(int64(l.To)), l.Highlighted, l.InBar, aStart, aEnd)
+	}
+	if res.MarkClicked != aStart.UnixMilli() || math.Abs(res.MarkAt-float64(aStart.UnixMilli())) >= 2000 || strings.Join(res.MarkHigh, ",") != a.ID {
+		t.Errorf("tapping event A in the strip: asked %d (want %d), played from %.0f, highlighted %v", res.MarkClicked, aStart.UnixMilli(), res.MarkAt, res.MarkHigh)
 	}
 	if res.PushPath != "/v1/households/"+hh.ID+"/push" || res.PushBody.Endpoint == "" || len(res.PushBody.Keys["p256dh"]) < 80 || len(res.PushBody.Keys["auth"]) < 20 {
 		t.Errorf("the push subscription sent to %q: %+v", res.PushPath, res.PushBody)
@@ -386,8 +444,8 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	t.Logf("record variants: the browser accepts %d of %d, as Go does", accepted, len(res.Variants))
-	if !strings.Contains(res.Refusal, "ciphertext only") || !strings.Contains(res.Refusal, "not enrolled") {
-		t.Errorf("the never-enrolled browser shows %q, want the refusal", res.Refusal)
+	if !strings.Contains(res.Refusal, "cannot open the events") || !strings.Contains(res.RefusalDetails, "not enrolled") {
+		t.Errorf("the never-enrolled browser shows %q (details %q), want the refusal", res.Refusal, res.RefusalDetails)
 	}
 	for _, word := range []string{"person", "driveway", "car", "street", "dog", "garden"} {
 		if strings.Contains(strings.ToLower(res.OtherText), word) {

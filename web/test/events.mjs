@@ -1,9 +1,12 @@
-// Events: an enrolled browser's inbox opens sealed event records and a
-// snapshot, merges start and end records, filters, shows an event uploaded
-// while it is open (with a banner); the timeline marks the camera's events
-// and plays from one; the push subscription is sent; the service worker's
-// opener reads a sealed push payload in a page. A never-enrolled browser
-// sees the refusal and no label.
+// Events, on a phone (390x844, touch): an enrolled browser's inbox opens
+// sealed event records and a snapshot, merges start and end records, says
+// what each event was in plain words, filters, shows an event uploaded
+// while it is open (with a banner); a tap on a snapshot plays the event in
+// its row; an event's Timeline link opens the camera page zoomed to it,
+// its mark highlighted, playing it; the camera page marks the camera's
+// events and plays one from the strip under the bar; the push subscription
+// is sent; the service worker's opener reads a sealed push payload in a
+// page. A never-enrolled browser sees the refusal and no label.
 //
 // The push service is this script: the subscription the page sends names an
 // endpoint on loopback and a P-256 key held here, so the cloud's Web Push
@@ -20,6 +23,7 @@ import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { launch, newPage, result, fail, signedInContext, deviceString, enrol } from './lib.mjs';
+import { PHONE, layoutProblems } from './tl-phone.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
@@ -29,29 +33,45 @@ const inbox = `${base}/h/${encodeURIComponent(hh)}/events`;
 
 // rows reads the inbox as shown, waiting for the snapshots to settle.
 async function rows(page) {
-  await page.waitForFunction(() => [...document.querySelectorAll('.ev-row .ev-snap-wrap')].every((w) => w.querySelector('.ev-snap-error') || [...w.querySelectorAll('img.ev-snap')].every((i) => i.complete && i.src) || w.textContent === 'no snapshot'), null, { timeout: 20000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('.ev-row .ev-thumb')].every((w) => w.querySelector('.ev-snap-error, .ev-snap-none') || [...w.querySelectorAll('img.ev-snap')].every((i) => i.complete && i.src)), null, { timeout: 20000 });
   return page.$$eval('.ev-row', (els) =>
     els.map((li) => {
       const img = li.querySelector('img.ev-snap');
       return {
-        id: li.dataset.id,
+        id: li.dataset.event,
         camera: li.querySelector('.ev-camera').textContent,
-        labels: li.querySelector('.ev-labels').textContent,
-        zones: li.querySelector('.ev-zones').textContent,
+        kind: li.querySelector('.ev-kind').textContent,
+        labels: li.dataset.labels,
+        place: li.querySelector('.ev-place')?.textContent ?? '',
         alert: !!li.querySelector('.ev-alert'),
         ongoing: li.dataset.end === '',
         start: Number(li.dataset.start),
-        play: li.querySelector('a.ev-play').getAttribute('href'),
+        timeline: li.querySelector('a.ev-timeline').getAttribute('href'),
+        text: li.textContent,
         snapWidth: img ? img.naturalWidth : 0,
         snapHeight: img ? img.naturalHeight : 0,
         snapSrc: img ? img.src : '',
-        snapNone: !img,
-        snapError: li.querySelector('.ev-snap-error')?.textContent ?? '',
+        snapNone: !img && !!li.querySelector('.ev-snap-none'),
+        snapError: li.querySelector('.ev-snap-error')?.dataset.error ?? '',
         boxLeft: li.querySelector('.ev-box')?.style.left ?? '',
         boxWidth: li.querySelector('.ev-box')?.style.width ?? '',
       };
     }),
   );
+}
+
+// played waits for the video matching sel to show its first frame (or
+// fail) and returns the wall time of that frame and whether it advances.
+async function played(page, sel) {
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && (v.hasAttribute('data-at-ms') || v.hasAttribute('data-error'));
+  }, sel, { timeout: 20000 });
+  const err = await page.getAttribute(sel, 'data-error');
+  if (err) fail(`playing ${sel}: ${err}`);
+  const t0 = await page.$eval(sel, (v) => v.currentTime);
+  await page.waitForFunction(([sel, t0]) => document.querySelector(sel).currentTime > t0 + 0.3, [sel, t0], { timeout: 20000 }).catch(() => undefined);
+  return { at: Number(await page.getAttribute(sel, 'data-at-ms')), advanced: (await page.$eval(sel, (v) => v.currentTime)) > t0 + 0.3 };
 }
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
@@ -77,7 +97,7 @@ function decryptPush(body, ua, auth) {
   return pt.subarray(0, i);
 }
 
-const ids = (page) => page.$$eval('.ev-row', (els) => els.map((li) => li.dataset.id));
+const ids = (page) => page.$$eval('.ev-row', (els) => els.map((li) => li.dataset.event));
 
 // The push service.
 const ua = createECDH('prime256v1');
@@ -102,7 +122,7 @@ const endpoint = `http://127.0.0.1:${pushService.address().port}/send/${b64u(ran
 const browser = await launch();
 const out = {};
 try {
-  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
+  const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, PHONE);
   await ctx.grantPermissions(['notifications'], { origin: base });
   // Headless Chromium has no push service: the browser's subscription is
   // replaced by one with this script's endpoint and keys.
@@ -116,40 +136,51 @@ try {
   const page = await newPage(ctx, 'enrolled');
   await enrol(page, base);
 
-  // From the household page's Cameras card.
+  // From the home page's Events tab.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}`);
-  await page.click('#household-events');
+  await page.tap('#tab-events');
   await page.waitForSelector('.ev-row', { timeout: 20000 });
   out.inboxPath = new URL(page.url()).pathname;
   await page.waitForFunction(() => document.querySelectorAll('.ev-row').length >= 4, null, { timeout: 20000 });
   out.inboxError = await page.textContent('#ev-error');
   out.rows = await rows(page);
+  out.inboxText = await page.textContent('#app');
+  out.layout = await layoutProblems(page);
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-inbox.png'), fullPage: true });
 
   // Filters.
-  await page.check('#ev-filter-alerts');
+  await page.locator('label.check', { has: page.locator('#ev-filter-alerts') }).tap();
   out.alertRows = await ids(page);
-  await page.uncheck('#ev-filter-alerts');
-  await page.selectOption('#ev-filter-label', 'car');
-  out.carRows = await ids(page);
-  await page.selectOption('#ev-filter-label', '');
+  await page.locator('label.check', { has: page.locator('#ev-filter-alerts') }).tap();
+  await page.selectOption('#ev-filter-kind', 'Vehicle');
+  out.vehicleRows = await ids(page);
+  await page.selectOption('#ev-filter-kind', '');
   await page.selectOption('#ev-filter-camera', process.env.OTHER_CAMERA);
   out.garageRows = await ids(page);
   await page.selectOption('#ev-filter-camera', '');
+
+  // A tap on A's snapshot plays A in its row.
+  const rowA = `.ev-row[data-event="${process.env.EVENT_A}"]`;
+  await page.tap(`${rowA} .ev-snap-btn`);
+  out.inline = await played(page, `${rowA} video.ev-video`);
+  out.inlineWidth = await page.$eval(`${rowA} video.ev-video`, (v) => v.getBoundingClientRect().width);
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-inline.png'), fullPage: true });
 
   // Live: an event uploaded now appears without a reload.
   await page.waitForFunction(() => document.querySelector('#ev-list')?.dataset.live === 'true', null, { timeout: 20000 });
   const live = await fetch(ctl + '/live-event', { method: 'POST' });
   if (live.status !== 204) fail('live event: ' + (await live.text()));
-  await page.waitForSelector(`.ev-row[data-id="${process.env.EVENT_C}"]`, { timeout: 20000 });
+  await page.waitForSelector(`.ev-row[data-event="${process.env.EVENT_C}"]`, { timeout: 20000 });
   out.liveRow = (await rows(page)).find((r) => r.id === process.env.EVENT_C);
-  out.banner = (await page.textContent('#ev-banner')).trim();
+  out.banner = (await page.textContent('#ev-banner strong')).trim();
+  // A's row still plays: the new row did not redraw it.
+  out.inlineKept = await page.$$eval(`${rowA} video.ev-video`, (vs) => vs.length === 1 && !vs[0].paused);
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-live.png'), fullPage: true });
 
   // Push subscription: the body the page sends to the cloud.
   const [req] = await Promise.all([
     page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/push'), { timeout: 20000 }),
-    page.click('#ev-push-on'),
+    page.tap('#ev-push-on'),
   ]);
   out.pushPath = new URL(req.url()).pathname;
   out.pushBody = JSON.parse(req.postData() || '{}');
@@ -199,43 +230,52 @@ try {
   if (fromPush.error) fail('the service worker could not open the pushed payload: ' + fromPush.error);
   out.pushedTitle = fromPush.title;
 
-  // An event's link opens the timeline playing from the event's start.
-  await page.click(`.ev-row[data-id="${process.env.EVENT_A}"] a.ev-play`);
-  await page.waitForFunction(() => {
-    const v = document.querySelector('#tl-video');
-    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
-  }, null, { timeout: 20000 });
-  const linkErr = await page.getAttribute('#tl-video', 'data-error');
-  if (linkErr) fail('playing from the event link: ' + linkErr);
-  out.linkClicked = Number(await page.getAttribute('#tl-bar', 'data-clicked'));
-  out.linkCursor = Number(await page.getAttribute('#tl-bar', 'data-cursor'));
+  // An event's Timeline link opens the camera page zoomed to the event,
+  // its mark highlighted, playing it.
+  await page.tap(`${rowA} a.ev-timeline`);
+  out.linkURL = page.url();
+  const mark = `#tl-bar .tl-event[data-event="${process.env.EVENT_A}"]`;
+  await page.waitForSelector(`${mark}.highlight[aria-current="true"]`, { timeout: 20000 });
+  const linkPlay = await played(page, '#tl-video');
+  out.link = {
+    ...linkPlay,
+    clicked: Number(await page.getAttribute('#tl-bar', 'data-clicked')),
+    from: Number(await page.getAttribute('#tl-bar', 'data-from')),
+    to: Number(await page.getAttribute('#tl-bar', 'data-to')),
+    inBar: await page.$eval(mark, (e) => {
+      const r = e.getBoundingClientRect();
+      const b = document.querySelector('#tl-bar').getBoundingClientRect();
+      return r.width > 0 && r.left >= b.left - 1 && r.right <= b.right + 1;
+    }),
+    highlighted: await page.$$eval('#tl-bar .tl-event.highlight', (els) => els.map((e) => e.dataset.event)),
+  };
+  await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-timeline-event.png'), fullPage: true });
 
-  // The timeline marks this camera's events; a click plays from one.
+  // The camera page marks this camera's events; the strip under the bar
+  // plays one.
   await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
   await page.waitForFunction(() => document.querySelectorAll('#tl-bar .tl-event').length >= 5 || document.querySelector('#tl-bar')?.dataset.eventsError, null, { timeout: 20000 });
   const evErr = await page.getAttribute('#tl-bar', 'data-events-error');
   if (evErr) fail('timeline events: ' + evErr);
-  out.marks = await page.$$eval('#tl-bar .tl-event', (els) => els.map((e) => e.dataset.id));
-  // Marks seconds apart overlap on a 24-hour bar: click A's mark itself.
-  await page.$eval(`#tl-bar .tl-event[data-id="${process.env.EVENT_A}"]`, (el) => el.click());
+  out.marks = await page.$$eval('#tl-bar .tl-event', (els) => els.map((e) => e.dataset.event));
+  out.strip = await page.$$eval('#tl-events .tl-ev', (els) => els.map((e) => e.dataset.event));
+  await page.locator(`#tl-events .tl-ev[data-event="${process.env.EVENT_A}"]`).scrollIntoViewIfNeeded();
+  await page.tap(`#tl-events .tl-ev[data-event="${process.env.EVENT_A}"]`);
   out.markClicked = Number(await page.getAttribute('#tl-bar', 'data-clicked'));
-  await page.waitForFunction(() => {
-    const v = document.querySelector('#tl-video');
-    return v && (v.hasAttribute('data-first-frame-ms') || v.hasAttribute('data-error'));
-  }, null, { timeout: 20000 });
-  const playErr = await page.getAttribute('#tl-video', 'data-error');
-  if (playErr) fail('playing from the event: ' + playErr);
-  out.markPlayed = Number(await page.getAttribute('#tl-video', 'data-first-frame-ms'));
+  const markPlay = await played(page, '#tl-video');
+  out.markAt = markPlay.at;
+  out.markHighlighted = await page.$$eval('#tl-bar .tl-event.highlight', (els) => els.map((e) => e.dataset.event));
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-timeline.png') });
   await ctx.close();
 
   // The never-enrolled browser.
-  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF);
+  const ctx2 = await signedInContext(browser, base, process.env.OTHER_SESSION, process.env.OTHER_CSRF, PHONE);
   const page2 = await newPage(ctx2, 'never-enrolled');
   await deviceString(page2, base);
   await page2.goto(inbox);
   await page2.waitForSelector('#ev-not-enrolled, #ev-error.error', { timeout: 20000 });
   out.refusal = (await page2.textContent('#ev-not-enrolled').catch(() => '')) || (await page2.textContent('#ev-error'));
+  out.refusalDetails = (await page2.textContent('#ev-refusal details.security').catch(() => '')) || '';
   out.otherSealed = await page2.$$eval('.ev-sealed', (els) => els.length);
   out.otherText = await page2.textContent('#app');
   // The same script in this browser cannot open the push payload.

@@ -193,7 +193,8 @@ export class EventRows {
       this.seen.observe(thumb);
     } else thumb.append(h('span', { class: 'ev-snap-none' }, kind));
     thumb.append(h('span', { class: 'ev-play-icon', 'aria-hidden': 'true' }, '▶'));
-    const play = h('button', { type: 'button', class: 'ev-snap-btn', 'aria-label': `Play ${kind} at ${e.camera}, ${when}` }, thumb);
+    // Named by its content (what a picture that failed says, then this).
+    const play = h('button', { type: 'button', class: 'ev-snap-btn' }, thumb, h('span', { class: 'sr-only' }, `Play ${kind} at ${e.camera}, ${when}`));
     const place = placeText(e.zones);
     const length = e.end === null ? 'still going' : fmtDuration(e.end - e.start);
     const li = h(
@@ -214,8 +215,8 @@ export class EventRows {
         h('div', { class: 'ev-line' }, h('span', { class: 'chip ev-kind' }, kind), h('strong', { class: 'ev-camera' }, e.camera), e.alert ? h('span', { class: 'chip bad ev-alert', title: 'This event sent an alert' }, 'Alert') : null),
         h('div', { class: 'sub' }, h('span', { class: 'ev-time' }, when), ' · ', h('span', { class: 'ev-ago' }, fmtAgo(e.start)), ' · ', h('span', { class: 'ev-length' }, length)),
         place ? h('div', { class: 'sub ev-place' }, place) : null,
+        h('div', { class: 'ev-actions' }, h('a', { class: 'btn secondary ev-timeline', href: eventLink(this.hh, e) }, 'Timeline', h('span', { class: 'sr-only' }, ` of ${kind} at ${e.camera}, ${when}`))),
       ),
-      h('div', { class: 'actions' }, h('a', { class: 'btn secondary ev-timeline', href: eventLink(this.hh, e), 'aria-label': `${kind} at ${e.camera}, ${when}, on the timeline` }, 'Timeline')),
     );
     play.addEventListener('click', () => this.play(li, e));
     return li;

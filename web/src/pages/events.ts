@@ -1,48 +1,46 @@
-// Page: the household's event inbox (/h/:hh/events). The cloud lists only
-// that sealed events exist at some times; this page opens each record and
-// its snapshot in the browser with the household's keys, merges an event's
-// start and end records, and shows them newest first with filters (camera,
-// label, alerts only). New events arrive over the live WebSocket and are
-// announced in a banner ("Person at front"). A browser whose device is not
-// in the chain sees the refusal and the sealed listing only.
+// Page: the household's events (/h/:hh/events). The cloud lists only that
+// sealed events exist at some times; this page opens each record and its
+// snapshot in the browser with the household's keys, merges an event's
+// start and end records, and shows them newest first as rows (events/row.ts:
+// snapshot, what it was in plain words, camera, when; a tap on the snapshot
+// plays the event in the row) with filters (camera, kind, alerts only). New
+// events arrive over the live WebSocket and are announced in a banner
+// ("Person at front"). A browser whose device is not in the chain sees the
+// refusal and only when sealed events exist.
 
 import { householdKeys, NotEnrolledError, type HouseholdKeys } from '../media/keys';
 import { route } from '../router';
 import { h, mount, showError } from '../ui';
-import { LiveEvents, listEvents, loadEvents, readRecord, readSnapshot, type EventObject } from '../events/api';
-import { headline, merge, newestFirst, type Event } from '../events/record';
+import { emptyState, fmtDateTime, pageHead, securityDetails } from '../kit';
+import { LiveEvents, listEvents, loadEvents, readRecord, type EventObject } from '../events/api';
+import { headline, kindOf, merge, newestFirst, type Event } from '../events/record';
+import { EventRows } from '../events/row';
 import { pushControls } from '../events/push';
+import './events.css';
 
 const DAY = 24 * 3600_000;
 // Rows shown at first and added by "Show more".
-const ROWS = 100;
+const ROWS = 50;
 const enc = encodeURIComponent;
-const pad = (n: number) => String(n).padStart(2, '0');
-const clock = (t: number) => {
-  const d = new Date(t);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-};
-
-/** timelineLink is the camera timeline playing from t. */
-export const timelineLink = (hh: string, cam: string, t: number) => `/h/${enc(hh)}/cam/${enc(cam)}?t=${Math.round(t)}`;
 
 route('/h/:hh/events', async (root, p) => {
   const hh = p.hh;
-  const status = h('p', { id: 'ev-status', class: 'muted', role: 'status' }, 'Loading the events…');
+  const status = h('p', { id: 'ev-status', class: 'muted', role: 'status' }, 'Opening the events…');
   const err = h('p', { id: 'ev-error' });
   const refusal = h('div', { id: 'ev-refusal' });
-  const banner = h('div', { id: 'ev-banner', role: 'alert', hidden: true });
-  const list = h('ul', { id: 'ev-list', class: 'ev-list' });
+  const banner = h('div', { id: 'ev-banner', class: 'banner', role: 'alert', hidden: true });
+  const list = h('ul', { id: 'ev-list', class: 'list ev-list' });
   const camSel = h('select', { id: 'ev-filter-camera' }, h('option', { value: '' }, 'All cameras'));
-  const labelSel = h('select', { id: 'ev-filter-label' }, h('option', { value: '' }, 'All labels'));
+  const kindSel = h('select', { id: 'ev-filter-kind' }, h('option', { value: '' }, 'Everything'));
   const alertsOnly = h('input', { id: 'ev-filter-alerts', type: 'checkbox' });
+  const filters = h(
+    'div',
+    { class: 'ev-filters', hidden: true },
+    h('label', { class: 'field' }, h('span', {}, 'Camera'), camSel),
+    h('label', { class: 'field' }, h('span', {}, 'What'), kindSel),
+    h('label', { class: 'check' }, alertsOnly, h('span', {}, 'Only alerts')),
+  );
   const push = h('div', { id: 'ev-push', class: 'row' });
-  const styleList = () => {
-    list.style.listStyle = 'none';
-    list.style.padding = '0';
-  };
-  styleList();
-  Object.assign(banner.style, { padding: '.6rem .9rem', borderRadius: '6px', margin: '.4rem 0', background: '#c0392b22', borderLeft: '4px solid #c0392b', fontWeight: '600' });
 
   const more = h('button', { id: 'ev-more', type: 'button', class: 'secondary', hidden: true }, 'Show more');
   more.addEventListener('click', () => {
@@ -50,139 +48,64 @@ route('/h/:hh/events', async (root, p) => {
     render();
   });
 
-  mount(
-    root,
-    h(
-      'div',
-      { class: 'card' },
-      h('div', { class: 'row' }, h('h1', {}, 'Events'), h('a', { href: `/h/${enc(hh)}/cams` }, 'Cameras'), h('a', { href: `/h/${enc(hh)}` }, 'Household')),
-      banner,
-      refusal,
-      h('div', { class: 'row' }, h('label', { class: 'row' }, 'Camera', camSel), h('label', { class: 'row' }, 'Label', labelSel), h('label', { class: 'row' }, alertsOnly, 'Alerts only'), push),
-      status,
-      err,
-      list,
-      more,
-    ),
-  );
+  mount(root, pageHead('Events', { back: { href: `/h/${enc(hh)}`, label: 'Home' } }), banner, refusal, filters, status, err, list, more, push);
 
   const events = new Map<string, Event>();
   let sealedOnly: EventObject[] = [];
   let keys: HouseholdKeys | undefined;
+  let rows: EventRows | undefined;
   let live: LiveEvents | undefined;
   let closed = false;
-  const urls: string[] = [];
-  const imgs = new Map<string, Promise<string>>(); // snapshot key -> blob: URL
   let bannerTimer = 0;
   let limit = ROWS;
-  // Snapshots are fetched and opened when their row comes into view.
-  const loaders = new Map<Element, () => void>();
-  const seen = new IntersectionObserver(
-    (entries) => {
-      for (const en of entries) {
-        if (!en.isIntersecting) continue;
-        loaders.get(en.target)?.();
-        loaders.delete(en.target);
-        seen.unobserve(en.target);
-      }
-    },
-    { rootMargin: '400px' },
-  );
-
-  function snapshotURL(key: string): Promise<string> {
-    let u = imgs.get(key);
-    if (!u) {
-      u = readSnapshot(hh, keys!, key).then((jpeg) => {
-        const url = URL.createObjectURL(new Blob([jpeg.slice().buffer], { type: 'image/jpeg' }));
-        urls.push(url);
-        return url;
-      });
-      imgs.set(key, u);
-      u.catch(() => imgs.delete(key));
-    }
-    return u;
-  }
 
   function setOptions(sel: HTMLSelectElement, values: string[]): void {
     const have = new Set([...sel.options].map((o) => o.value));
     for (const v of values.sort()) if (!have.has(v)) sel.append(h('option', { value: v }, v));
   }
 
-  function row(e: Event): HTMLLIElement {
-    const range = `${new Date(e.start).toLocaleDateString()} ${clock(e.start)} – ${e.end === null ? 'ongoing' : clock(e.end)}`;
-    const img = h('img', { class: 'ev-snap', alt: `snapshot of ${headline(e)}` });
-    Object.assign(img.style, { display: 'block', width: '100%', borderRadius: '4px' });
-    const snapWrap = h('div', { class: 'ev-snap-wrap' });
-    Object.assign(snapWrap.style, { position: 'relative', width: '160px', flex: '0 0 160px', alignSelf: 'flex-start' });
-    if (e.snapshot) {
-      snapWrap.append(img);
-      const [x, y, w, bh] = e.box;
-      if (w > 0 && bh > 0) {
-        // The event's best box, drawn over the snapshot.
-        const box = h('div', { class: 'ev-box', title: `score ${Math.round(e.score * 100)}%` });
-        Object.assign(box.style, { position: 'absolute', left: `${x * 100}%`, top: `${y * 100}%`, width: `${w * 100}%`, height: `${bh * 100}%`, border: '2px solid #f1c40f', boxSizing: 'border-box', pointerEvents: 'none' });
-        snapWrap.append(box);
-      }
-      loaders.set(snapWrap, () =>
-        snapshotURL(e.snapshot).then(
-          (u) => {
-            img.src = u;
-          },
-          (x) => {
-            snapWrap.replaceChildren(h('span', { class: 'error ev-snap-error' }, x instanceof Error ? x.message : String(x)));
-          },
-        ),
-      );
-      seen.observe(snapWrap);
-    } else snapWrap.append(h('span', { class: 'muted' }, 'no snapshot'));
-    const badge = e.alert ? h('span', { class: 'ev-alert' }, 'Alert') : null;
-    if (badge) Object.assign(badge.style, { background: '#c0392b', color: '#fff', borderRadius: '4px', padding: '0 .4rem', fontSize: '.8rem' });
-    const li = h(
-      'li',
-      { class: 'ev-row', 'data-id': e.id, 'data-camera': e.camera, 'data-alert': String(e.alert), 'data-start': String(e.start), 'data-end': e.end === null ? '' : String(e.end) },
-      snapWrap,
-      h(
-        'div',
-        {},
-        h('div', { class: 'row' }, h('strong', { class: 'ev-camera' }, e.camera), badge, h('span', { class: 'ev-time mono' }, range)),
-        h('div', {}, 'Labels: ', h('span', { class: 'ev-labels' }, e.labels.join(', ') || '—')),
-        h('div', {}, 'Zones: ', h('span', { class: 'ev-zones' }, e.zones.join(', ') || '—')),
-        h('a', { class: 'ev-play', href: timelineLink(hh, e.camera, e.start) }, 'Play on the timeline'),
-      ),
-    );
-    Object.assign(li.style, { display: 'flex', gap: '1rem', padding: '.6rem 0', borderBottom: '1px solid #8883' });
-    return li;
-  }
-
   function render(): void {
-    if (!keys) {
+    if (!keys || !rows) {
       list.replaceChildren(
-        ...sealedOnly.map((o) => h('li', { class: 'ev-sealed', 'data-start': String(o.start) }, `${new Date(o.start).toLocaleString()} — sealed event (${o.size} bytes; the time is the cloud's listing, unverified)`)),
+        ...sealedOnly.map((o) =>
+          h('li', { class: 'item ev-sealed', 'data-start': String(o.start) }, h('div', { class: 'grow' }, h('strong', {}, fmtDateTime(o.start)), h('div', { class: 'sub' }, 'Something happened (sealed: this browser cannot open it)'))),
+        ),
       );
       return;
     }
     setOptions(camSel, [...new Set([...events.values()].map((e) => e.camera))]);
-    setOptions(labelSel, [...new Set([...events.values()].flatMap((e) => e.labels))]);
+    setOptions(kindSel, [...new Set([...events.values()].map((e) => kindOf(e.labels)))]);
+    filters.hidden = events.size === 0;
     const cam = camSel.value;
-    const label = labelSel.value;
-    const shown = newestFirst(events.values()).filter((e) => (!cam || e.camera === cam) && (!label || e.labels.includes(label)) && (!alertsOnly.checked || e.alert));
-    seen.disconnect();
-    loaders.clear();
-    list.replaceChildren(...shown.slice(0, limit).map(row));
+    const kind = kindSel.value;
+    const shown = newestFirst(events.values()).filter((e) => (!cam || e.camera === cam) && (!kind || kindOf(e.labels) === kind) && (!alertsOnly.checked || e.alert));
+    const r = rows;
+    list.replaceChildren(...shown.slice(0, limit).map((e) => r.row(e)));
+    r.settle();
     more.hidden = shown.length <= limit;
     list.dataset.count = String(shown.length);
-    status.textContent = events.size ? `${shown.length} of ${events.size} events.` : 'No events in the last 7 days.';
+    if (!events.size) {
+      status.textContent = '';
+      list.replaceChildren(h('li', { class: 'ev-empty' }, emptyState('Nothing happened in the last 7 days.')));
+    } else status.textContent = shown.length === events.size ? `${events.size} event${events.size === 1 ? '' : 's'} in the last 7 days.` : `${shown.length} of ${events.size} events.`;
   }
 
   function announce(e: Event): void {
-    banner.textContent = headline(e);
+    banner.replaceChildren(h('strong', {}, headline(e)), h('span', { class: 'muted' }, 'just now'));
     banner.dataset.id = e.id;
     banner.hidden = false;
     clearTimeout(bannerTimer);
     bannerTimer = window.setTimeout(() => (banner.hidden = true), 30_000);
   }
 
-  for (const el of [camSel, labelSel, alertsOnly]) el.addEventListener('change', render);
+  for (const el of [camSel, kindSel, alertsOnly]) el.addEventListener('change', render);
+
+  const cleanup = () => {
+    closed = true;
+    live?.close();
+    rows?.dispose();
+    clearTimeout(bannerTimer);
+  };
 
   const now = Date.now();
   try {
@@ -190,25 +113,37 @@ route('/h/:hh/events', async (root, p) => {
   } catch (e) {
     status.textContent = '';
     showError(err, e);
-    return;
+    return cleanup;
   }
   try {
     keys = await householdKeys(hh);
   } catch (e) {
-    status.textContent = `${sealedOnly.length} sealed events in the last 7 days.`;
+    status.textContent = `${sealedOnly.length} sealed event${sealedOnly.length === 1 ? '' : 's'} in the last 7 days.`;
     if (e instanceof NotEnrolledError) {
-      refusal.className = 'tl-refusal';
+      refusal.className = 'banner warn';
       refusal.replaceChildren(
-        h('p', { class: 'error', id: 'ev-not-enrolled' }, 'Not enrolled: ciphertext only. ', e.message + '.'),
-        h('p', { class: 'muted' }, 'Reading events needs this browser to be a device of the household. ', h('a', { href: '/device' }, 'Show this browser’s device identity'), ' and ask an admin to add it.'),
+        h(
+          'div',
+          { class: 'grow' },
+          h('p', { id: 'ev-not-enrolled' }, 'This browser is not one of the household’s devices yet, so it cannot open the events. It only sees when something happened.'),
+          h('a', { href: '/device' }, 'Ask an admin to add this browser'),
+          securityDetails(h('p', {}, e.message + '.'), h('p', {}, 'Events are sealed on the hub; only the household’s devices hold the keys to open them.')),
+        ),
       );
     } else showError(err, e);
     render();
-    return;
+    return cleanup;
   }
+  rows = new EventRows(hh, keys);
   const { failures } = await loadEvents(hh, keys, sealedOnly, events);
-  if (closed) return;
-  if (failures.length) showError(err, `${failures.length} event record${failures.length === 1 ? '' : 's'} could not be opened: ${failures[0].error}`);
+  if (closed) return cleanup;
+  if (failures.length) {
+    err.className = 'banner warn';
+    err.replaceChildren(
+      h('span', {}, `${failures.length} event${failures.length === 1 ? '' : 's'} could not be opened and ${failures.length === 1 ? 'is' : 'are'} not shown.`),
+      securityDetails(h('p', { id: 'ev-failures' }, `${failures.length} event record${failures.length === 1 ? '' : 's'} could not be opened: ${failures[0].error}`)),
+    );
+  }
   render();
   push.replaceChildren(pushControls(hh));
 
@@ -249,11 +184,5 @@ route('/h/:hh/events', async (root, p) => {
     },
   );
 
-  return () => {
-    closed = true;
-    live?.close();
-    seen.disconnect();
-    clearTimeout(bannerTimer);
-    for (const u of urls) URL.revokeObjectURL(u);
-  };
+  return cleanup;
 });

@@ -270,11 +270,17 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     evStrip.hidden = inView.length === 0;
     for (const ev of inView.slice(-40)) {
       const kind = kindOf(ev.labels);
-      const img = h('img', { alt: '', class: 'tl-ev-img' });
-      const b = h('button', { type: 'button', class: 'tl-ev', 'data-event': ev.id, 'aria-label': `Play ${kind}, ${moment(ev.start)}` }, img, h('span', { class: 'tl-ev-text' }, h('span', {}, kind), h('span', { class: 'muted' }, fmtClock(ev.start))));
+      const pic = h('span', { class: 'tl-ev-pic' });
+      const b = h(
+        'button',
+        { type: 'button', class: 'tl-ev', 'data-event': ev.id },
+        pic,
+        h('span', { class: 'tl-ev-kind' }, kind),
+        h('span', { class: 'tl-ev-time' }, fmtClock(ev.start)),
+        h('span', { class: 'sr-only' }, `, play from ${moment(ev.start)}`),
+      );
       if (ev.id === highlight) b.setAttribute('aria-current', 'true');
-      if (ev.snapshot && snaps) snaps.url(ev.snapshot).then((u) => (img.src = u), () => img.remove());
-      else img.remove();
+      if (ev.snapshot && snaps) snaps.url(ev.snapshot).then((u) => pic.append(h('img', { alt: '', src: u })), () => undefined);
       b.addEventListener('click', () => playEvent(ev));
       evStrip.append(h('li', {}, b));
     }
