@@ -8,7 +8,8 @@
 //   smallControls(page)        -> [{what, width, height}]
 //   axe(page)                  -> [{id, impact, help, nodes: [{target, summary}]}] (serious and critical only)
 //   screenshot(page, name)     -> the PNG's path under $SCREENSHOTS, or null when it is not set
-//   measure(page, opts)        -> {widths, small, axe, problems: [text]}: all three, with what fails
+//   structure(page)            -> [text]: not exactly one visible <h1>, or "Page not found"
+//   measure(page, opts)        -> {widths, small, axe, problems: [text]}: all of them, with what fails
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -220,10 +221,26 @@ export async function screenshot(page, name) {
   return path;
 }
 
+/**
+ * structure lists what is wrong with the page as a whole: not exactly one
+ * <h1> (the page's title; design contract), or the router's "Page not
+ * found" (a route that does not exist).
+ */
+export async function structure(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const h1 = [...document.querySelectorAll('h1')].filter((e) => e.getClientRects().length > 0);
+    if (h1.length !== 1) out.push(`the page has ${h1.length} visible <h1> (want one, its title)${h1.length ? ': ' + h1.map((e) => JSON.stringify(e.textContent.trim().slice(0, 40))).join(', ') : ''}`);
+    if (/^\s*Page not found/i.test(document.querySelector('#app')?.innerText ?? '')) out.push('the app says "Page not found"');
+    return out;
+  });
+}
+
 /** measure runs the three checks on the page as it is and returns them with their failure lines. */
 export async function measure(page, { widths = [360, 390, 430] } = {}) {
   const w = await checkWidths(page, widths);
   const small = await smallControls(page);
   const violations = await axe(page);
-  return { widths: w, small, axe: violations, problems: [...widthProblems(w), ...smallProblems(small), ...axeProblems(violations)] };
+  const whole = await structure(page);
+  return { widths: w, small, axe: violations, problems: [...whole, ...widthProblems(w), ...smallProblems(small), ...axeProblems(violations)] };
 }
