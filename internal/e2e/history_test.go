@@ -528,7 +528,9 @@ func TestHistoryPage(t *testing.T) {
 	if res.Stripped.State != "error" || !strings.Contains(res.Stripped.Text, "cosignatures from 0 of the 1 witnesses") {
 		t.Errorf("a checkpoint without the witness's cosignature: %+v", res.Stripped)
 	}
-	t.Logf("the home page with a checkpoint without cosignature: %q", res.StrippedHH)
+	if !strings.Contains(res.StrippedHH, "cosignatures from 0 of the 1 witnesses") {
+		t.Errorf("the household's settings with a checkpoint without cosignature: %q", res.StrippedHH)
+	}
 }
 
 // bookkeeping are the actions the history page hides by default.

@@ -1,6 +1,7 @@
 // A log that drops, reseals or reorders a record, or is rewritten at the
 // size the browser verified, is detected by the web app (internal/e2e
-// TestHistoryForgedLog); a chain whose head is not in the log is refused.
+// TestHistoryForgedLog); a chain whose head is not in the log is refused
+// (the household's settings page, which opens the household's chain).
 // Each scenario is a fresh browser (its own device, enrolled by the Go
 // admin) that first verifies the real log. Env: BASE_URL (the proxy),
 // CONTROL_URL, HOUSEHOLD, SESSION, CSRF, ARTIFACTS.
@@ -43,18 +44,18 @@ try {
   const waiting = await newPage(page.context(), 'unlogged');
   await waiting.clock.install();
   const asked = waiting.waitForRequest((r) => new URL(r.url()).pathname === `/v1/households/${hh}/chain`);
-  await waiting.goto(`${base}/h/${hh}`);
+  await waiting.goto(`${base}/h/${hh}/settings`);
   await asked;
   await waiting.clock.fastForward(11_000);
   out.unlogged = await (await waiting.waitForSelector('#household-error.error', { timeout: 30000 })).textContent();
   await waiting.close();
   // A chain head not where the cloud says.
   await control('/mode?m=wrong-index');
-  await page.goto(`${base}/h/${hh}`);
+  await page.goto(`${base}/h/${hh}/settings`);
   out.wrongIndex = await (await page.waitForSelector('#household-error.error', { timeout: 30000 })).textContent();
   await control('/mode?m=real');
-  await page.goto(`${base}/h/${hh}`);
-  await page.waitForSelector('#household-title', { timeout: 30000 });
+  await page.goto(`${base}/h/${hh}/settings`);
+  await page.waitForSelector('#household-name', { timeout: 30000 });
   out.realAgain = 'ok';
   result(out);
 } finally {

@@ -111,7 +111,7 @@ try {
   await control('/mode?m=strip');
   out.stripped = await openHistory(page, base, hh);
   if (shots) await page.screenshot({ path: `${shots}/history-stripped.png`, fullPage: true });
-  await page.goto(`${base}/h/${hh}`);
+  await page.goto(`${base}/h/${hh}/settings`);
   out.strippedHousehold = await (await page.waitForSelector('#household-error.error', { timeout: 30000 }).catch(() => null))?.textContent();
   await control('/mode?m=real');
   result(out);
