@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,15 @@ import (
 	"vigil/internal/vigiltest"
 )
 
-// TestDemo is 'vigil demo' as a user meets it: the printed link, opened in
-// Chromium, signs in, enrols the browser and shows live video (two
-// screenshots a second apart differ and are not black) within seconds, and
-// the recordings fill the timeline. A restart on the same directory reuses
-// the account, household and hub and hands out a fresh link.
+// TestDemo is 'vigil demo' as a user meets it on a phone: the printed link,
+// opened in Chromium at 390x844 with touch, signs in, enrols the browser and
+// lands on home with every camera live (two screenshots a second apart
+// differ and are not black; the time on each picture is now and turns; full
+// screen on a tap; no wider than the screen at 360, 390 and 430 px); the
+// recordings fill the timeline; the inbox and home list the person the
+// camera saw, home the newest event first with its snapshot. A restart on
+// the same directory reuses the account, household and hub and hands out a
+// fresh link.
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -53,22 +58,63 @@ func TestDemo(t *testing.T) {
 		Segments     int      `json:"segments"`
 		Timeline     int      `json:"timeline"`
 		Reused       *bool    `json:"reused"`
+		Home         demoHome `json:"home"`
 		Events       []struct {
 			Camera, Labels string
 			Alert          bool
+			Start          int64
 			SnapshotWidth  int
 		} `json:"events"`
+		HomeEvents *struct {
+			Rows []struct {
+				ID, Camera, Kind, Timeline string
+				Start                      int64
+				SnapshotWidth              int
+			}
+			All   string
+			Width int
+		} `json:"homeEvents"`
 		Errors []string `json:"errors"`
 	}
 	browsertest.Run(t, 4*time.Minute, "demo.mjs", map[string]string{"DEMO_URL": first, "SECOND_URL": second, "EXPECT_EVENTS": "1"}, &res)
 	person := false
+	var inboxNewest int64
 	for _, e := range res.Events {
-		if e.Camera == "front" && strings.Contains(e.Labels, "person") && e.Alert && e.SnapshotWidth > 0 {
+		if e.Camera == "front" && strings.Contains(strings.ToLower(e.Labels), "person") && e.Alert && e.SnapshotWidth > 0 {
 			person = true
 		}
+		inboxNewest = max(inboxNewest, e.Start)
 	}
 	if !person {
 		t.Errorf("the demo's inbox shows no person alert with a snapshot: %+v", res.Events)
+	}
+	demoCheckHome(t, res.Home, d.HouseholdID)
+	if he := res.HomeEvents; he == nil || len(he.Rows) == 0 {
+		t.Error("home lists no event")
+	} else {
+		first := he.Rows[0]
+		// Home was read after the inbox: its newest is at least as new.
+		if first.Start < inboxNewest || first.SnapshotWidth == 0 || first.Kind == "" || first.Kind == "Alert" {
+			t.Errorf("home's first event %+v: want the newest (the inbox's started at %d) with its snapshot and what it was", first, inboxNewest)
+		}
+		for i := 1; i < len(he.Rows); i++ {
+			if he.Rows[i].Start > he.Rows[i-1].Start {
+				t.Errorf("home's events are not newest first: %+v", he.Rows)
+				break
+			}
+		}
+		if len(he.Rows) > 6 {
+			t.Errorf("home lists %d events, want at most 6", len(he.Rows))
+		}
+		if want := "/h/" + d.HouseholdID + "/cam/" + first.Camera + "?event=" + first.ID; first.Timeline != want {
+			t.Errorf("home's event opens %q, want %q", first.Timeline, want)
+		}
+		if he.All != "/h/"+d.HouseholdID+"/events" {
+			t.Errorf("home's \"See all events\" goes to %q", he.All)
+		}
+		if he.Width > 390 {
+			t.Errorf("home with its events is %d px wide on a 390 px screen", he.Width)
+		}
 	}
 	t.Logf("enrolled after %d ms, live after %d ms (first frame %d ms after the view opened), %d segments, %d timeline ranges",
 		res.EnrolledMs, res.LiveMs, res.FirstFrameMs, res.Segments, res.Timeline)
@@ -135,6 +181,47 @@ func TestDemo(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || sess.CSRF == "" || len(resp.Cookies()) == 0 {
 		t.Errorf("fresh link after a restart: status %d, csrf set %v, cookies %d", resp.StatusCode, sess.CSRF != "", len(resp.Cookies()))
+	}
+}
+
+// demoHome is what demo.mjs reads on home (checkHome).
+type demoHome struct {
+	Cams []struct {
+		Camera, Open, Status, Time string
+		Live, TimeAdvanced         bool
+		SkewMs                     float64
+	}
+	Fullscreen bool
+	Widths     map[string]int
+}
+
+// demoCheckHome: every camera of the demo plays on home with the time on
+// its picture now and turning, one tap from its page; the full-screen
+// button works; the page fits phones.
+func demoCheckHome(t *testing.T, h demoHome, hh string) {
+	t.Helper()
+	if len(h.Cams) != 1 || h.Cams[0].Camera != "front" {
+		t.Errorf("home shows cameras %+v, want the demo's one camera, front", h.Cams)
+	}
+	for _, c := range h.Cams {
+		if !c.Live || c.Status != "Live" {
+			t.Errorf("camera %s on home: live %v, status %q", c.Camera, c.Live, c.Status)
+		}
+		if !c.TimeAdvanced || c.SkewMs > 3000 {
+			t.Errorf("camera %s: the time on the picture %q (%.0f ms from now) is not the current time, turning", c.Camera, c.Time, c.SkewMs)
+		}
+		if want := "/h/" + hh + "/cam/" + c.Camera; c.Open != want {
+			t.Errorf("camera %s opens %q, want %q", c.Camera, c.Open, want)
+		}
+	}
+	if !h.Fullscreen {
+		t.Error("the full-screen button did not put the picture with its time full screen")
+	}
+	for _, w := range []int{360, 390, 430} {
+		got, ok := h.Widths[strconv.Itoa(w)]
+		if !ok || got > w {
+			t.Errorf("home is %d px wide on a %d px screen", got, w)
+		}
 	}
 }
 

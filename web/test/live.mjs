@@ -1,7 +1,9 @@
-// Live view in Chromium: sign in, enrol this browser (the Go test adds its
-// device to the chain), click a camera in the grid and see live video from
-// the hub; then, through a relay that swaps the hub's DTLS fingerprint, see
-// the session refused with the reason.
+// Live view in Chromium on a phone (390x844, touch): sign in, enrol this
+// browser (the Go test adds its device to the chain), and see the camera
+// live on home with the time on the picture turning, full screen on a tap,
+// and a new session after the connection drops; then, through a relay that
+// swaps the hub's DTLS fingerprint, see the one-camera page refuse the
+// session with the reason.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
@@ -14,7 +16,7 @@ const artifacts = process.env.ARTIFACTS || '.';
 
 const browser = await launch();
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
   const page = await newPage(ctx, 'live');
 
   // This browser's device identity (keys created on first use).
@@ -42,22 +44,45 @@ try {
   const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
   assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
 
-  // The grid, then one camera.
-  await page.goto(`${base}/h/${hh}/live`);
-  const link = page.locator(`a.live-cam[data-camera="${cam}"]`);
-  await link.waitFor({ timeout: 20000 });
-  await link.click();
-  const video = page.locator('video.live-big');
+  // Home shows every camera live: this camera's tile plays.
+  await page.goto(`${base}/h/${hh}`);
+  const tileSel = `.cam-tile[data-camera="${cam}"]`;
+  const videoSel = `${tileSel} video.live-video`;
+  await page.locator(`${tileSel} a.cam-open`).waitFor({ timeout: 20000 });
+  const video = page.locator(videoSel);
   try {
-    await page.waitForSelector('video.live-big[data-first-frame-ms]', { timeout: 20000 });
+    await page.waitForSelector(`${videoSel}[data-first-frame-ms]`, { timeout: 20000 });
   } catch {
     fail('no live frame within 20 s; page says: ' + (await page.textContent('#app')));
   }
   const firstFrameMs = Number(await video.getAttribute('data-first-frame-ms'));
+  const status = (await page.textContent(`${tileSel} .overlay-status`)).trim();
+
+  // The time on the picture is the time now, and it turns every second.
+  const readTime = () => page.$eval(`${tileSel} .overlay-time`, (el) => ({ text: el.textContent, at: Number(el.dataset.time), visible: el.checkVisibility(), now: Date.now() }));
+  const t1 = await readTime();
+  await page.waitForTimeout(1600);
+  const t2 = await readTime();
+  const timeAdvanced = t1.visible && t2.visible && t1.text !== t2.text && t2.at > t1.at;
+  const timeSkewMs = Math.abs(t2.now - t2.at);
+
+  // Full screen: the picture with its time fills the screen; a second tap leaves.
+  await page.tap(`${tileSel} button.fullscreen`);
+  const fullscreen = await page
+    .waitForFunction((sel) => {
+      const f = document.fullscreenElement;
+      return !!f && f === document.querySelector(sel) && f.querySelector('.overlay-time').checkVisibility() && !!f.querySelector('video.live-video');
+    }, `${tileSel} .media`, { timeout: 5000 })
+    .then(() => true, () => false);
+  const fullscreenLabel = await page.getAttribute(`${tileSel} button.fullscreen`, 'aria-label');
+  if (fullscreen) await page.screenshot({ path: join(artifacts, 'live-fullscreen.png') });
+  await page.tap(`${tileSel} button.fullscreen`).catch(() => undefined);
+  const leftFullscreen = await page.waitForFunction(() => !document.fullscreenElement, null, { timeout: 5000 }).then(() => true, () => false);
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
 
   const stats = () =>
-    page.evaluate(() => {
-      const v = document.querySelector('video.live-big');
+    page.evaluate((sel) => {
+      const v = document.querySelector(sel);
       const c = document.createElement('canvas');
       c.width = v.videoWidth;
       c.height = v.videoHeight;
@@ -74,7 +99,7 @@ try {
       }
       const mean = sum / n;
       return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), hash, width: c.width, height: c.height };
-    });
+    }, videoSel);
   await page.waitForTimeout(300);
   const shot1 = await video.screenshot();
   const s1 = await stats();
@@ -91,7 +116,7 @@ try {
   assert(drop.ok, 'drop hook');
   let reconnected = false;
   try {
-    await page.waitForSelector('video.live-big[data-connects="2"]', { timeout: 30000 });
+    await page.waitForSelector(`${videoSel}[data-connects="2"]`, { timeout: 30000 });
     const r1 = await stats();
     await page.waitForTimeout(1000);
     const r2 = await stats();
@@ -100,10 +125,10 @@ try {
     console.error('no reconnection; page says: ' + (await page.textContent('#app')));
   }
 
-  // A relay that swaps the hub's fingerprint.
+  // A relay that swaps the hub's fingerprint: the one-camera page refuses.
   const sw = await fetch(hook + '/swap', { method: 'POST' });
   assert(sw.ok, 'swap hook');
-  await page.reload();
+  await page.goto(`${base}/h/${hh}/cam/${cam}/live`);
   let refusal = '';
   try {
     await page.waitForSelector('.live-tile [role=alert]', { timeout: 20000 });
@@ -113,7 +138,11 @@ try {
   }
   await page.screenshot({ path: join(artifacts, 'live-refused.png') });
 
-  result({ firstFrameMs, differ, reconnected, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal });
+  const bigVideo = await page.locator('video.live-video.live-big').count();
+  result({
+    firstFrameMs, differ, reconnected, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal, bigVideo,
+    status, timeAdvanced, timeSkewMs, times: [t1.text, t2.text], fullscreen, fullscreenLabel, leftFullscreen, pageWidth: widths.scroll, viewportWidth: widths.inner,
+  });
 } finally {
   await browser.close();
 }

@@ -1,7 +1,8 @@
 // Measures the web app against 'vigil demo --clock' (whose camera burns the
 // wall-clock time into every frame, see internal/softcam/clock.go):
-//   - first live frame: from clicking a camera in the grid to the first
-//     frame the browser presents (requestVideoFrameCallback), N times;
+//   - first live frame: from a click on a link to a camera's live page
+//     (from home, where every camera plays already) to the first frame that
+//     page presents (requestVideoFrameCallback), N times;
 //   - glass-to-glass: for ~FRAMES frames of the live view, the time the
 //     browser presents the frame minus the time drawn into it, both read on
 //     this machine's clock (the frame is drawn into a canvas and its blocks
@@ -33,21 +34,20 @@ try {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await newPage(ctx, 'measure');
   await page.goto(url);
-  await page.waitForURL(/\/h\/[^/]+\/live$/, { timeout: 60_000 }).catch(async () => {
-    fail(`the demo link did not reach the live view: ${await page.locator('#demo-error').textContent().catch(() => '?')}`);
+  // Home: /h/:hh, or /h/:hh/live (its old address).
+  await page.waitForURL(/\/h\/[^/]+(\/live)?$/, { timeout: 60_000 }).catch(async () => {
+    fail(`the demo link did not reach home: ${await page.locator('#demo-error').textContent().catch(() => '?')}`);
   });
   const hh = new URL(page.url()).pathname.split('/')[2];
-  const grid = new URL(`/h/${hh}/live`, url).href;
+  const home = new URL(`/h/${hh}`, url).href;
 
-  // 1. Click a camera in the grid -> first presented frame of its view.
+  // 1. A click on a link to the camera's live page -> first presented frame there.
   const firstFrameMs = [];
   for (let i = 0; i < runs; i++) {
-    if (new URL(page.url()).pathname !== `/h/${hh}/live`) await page.goto(grid);
-    const link = page.locator(`a.live-cam[data-camera="${camera}"]`);
-    await link.waitFor({ timeout: 30_000 });
-    // Let the grid's own view settle so the click measures a fresh session.
-    await page.waitForSelector(`video.live-video[data-first-frame-ms]`, { timeout: 30_000 }).catch(() => {});
-    const ms = await page.evaluate(async (cam) => {
+    if (new URL(page.url()).pathname !== `/h/${hh}`) await page.goto(home);
+    // Let home's own view settle so the click measures a fresh session.
+    await page.waitForSelector(`.cam-tile[data-camera="${camera}"] video.live-video[data-first-frame-ms]`, { timeout: 30_000 }).catch(() => {});
+    const ms = await page.evaluate(async ([hh, cam]) => {
       return await new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no frame within 20 s of the click')), 20_000);
         const hook = () => {
@@ -63,11 +63,16 @@ try {
         };
         const obs = new MutationObserver(hook);
         obs.observe(document.body, { childList: true, subtree: true });
+        // The app's router takes any same-origin link.
+        const a = document.createElement('a');
+        a.href = `/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}/live`;
+        a.textContent = cam;
+        document.querySelector('.cam-tile')?.append(a);
         const clicked = performance.now();
-        document.querySelector(`a.live-cam[data-camera="${cam}"]`).click();
+        a.click();
         hook();
       });
-    }, camera);
+    }, [hh, camera]);
     firstFrameMs.push(Math.round(ms));
     log(`first live frame ${i + 1}/${runs}: ${Math.round(ms)} ms`);
   }
@@ -129,7 +134,7 @@ try {
   const seekOffsetMs = [];
   let seekNote = '';
   await page.goto(new URL(`/h/${hh}/cam/${camera}`, url).href);
-  const ready = await page.waitForFunction(() => document.querySelector('#tl-bar .tl-range') && /Click/.test(document.querySelector('#tl-status')?.textContent || ''),
+  const ready = await page.waitForFunction(() => document.querySelector('#tl-bar .tl-range') && document.querySelector('#tl-video'),
     null, { timeout: 30_000 }).then(() => true, () => false);
   if (!ready) {
     seekNote = `the timeline did not become playable: ${await page.locator('#tl-error, #tl-refusal, #tl-status').allTextContents().catch(() => [])}`;
@@ -138,15 +143,16 @@ try {
     // seconds and the clicks land inside the recordings.
     // (The bar's data-from/data-to change once the new window is drawn.)
     const redrawn = async (click) => {
+      if (!(await page.locator(click).count())) return false;
       const before = await page.locator('#tl-bar').getAttribute('data-from');
       await page.click(click);
       await page.waitForFunction((b) => document.querySelector('#tl-bar').dataset.from !== b, before, { timeout: 10_000 }).catch(() => {});
+      return true;
     };
-    await redrawn('#tl-zoom-1');
+    if (!(await redrawn('#tl-zoom button[data-span-ms="3600000"]'))) await redrawn('#tl-zoom-1');
     for (let i = 0; i < 60; i++) {
       const to = Number(await page.locator('#tl-bar').getAttribute('data-to'));
-      if (to >= Date.now()) break;
-      await redrawn('#tl-fwd');
+      if (!(to < Date.now()) || !(await redrawn('#tl-fwd'))) break;
     }
     await page.waitForSelector('#tl-bar .tl-range', { state: 'attached', timeout: 20_000 });
     for (let i = 0; i < runs; i++) {
