@@ -192,10 +192,25 @@ export function rows(records: Verified[], names: Names): Row[] {
       out.push(open);
       continue;
     }
+    if (r.action === 'share.read' && open && open.actorKey === key) {
+      // A guest opening the share on the way to watching it: part of the watching.
+      open.records.push(r);
+      continue;
+    }
     if (!book) open = null;
     out.push({ action: r.action, who: who(r, names), actorKey: key, records: [r], reads: r.count, fromMs: r.timeMs, toMs: last, bookkeeping: book, keys: r.object ? [r.object] : [] });
   }
-  return out;
+  // A share opened just after its guest watched (newer than the reads) is
+  // part of that watching too.
+  return out.filter((row, i) => {
+    if (row.action !== 'share.read') return true;
+    const older = out[i + 1];
+    if (older && older.camera !== undefined && older.actorKey === row.actorKey && row.fromMs - older.toMs <= GROUP_GAP_MS) {
+      older.records.push(...row.records);
+      return false;
+    }
+    return true;
+  });
 }
 
 /** Footage is the recorded time a row's objects cover, from the objects listing (start of the first, end of the last). */
