@@ -65,6 +65,7 @@ try {
     return v;
   };
   const prefilled = await range();
+  if (shots) await page.screenshot({ path: `${shots}/share-sheet.png` });
   await page.click('#share-span button[data-span-ms="60000"]');
   const minute = await range();
   const sheetPhone = await phoneCheck(page);

@@ -15,7 +15,8 @@ import { nsToMs } from '../crypto/signedtime';
 import { verifyHistory } from '../history/verify';
 import { copyButton, emptyState, fmtAgo, fmtDateTime, fmtDuration, fmtRange, fmtTime, pageHead, securityDetails, toast } from '../kit';
 import { buildMP4, type ClipPart } from '../media/mp4';
-import { route } from '../router';
+import { go, route } from '../router';
+import { rememberNext, requireAccount } from './auth';
 import { openShare, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedSharedObject } from '../share/guest';
 import { b64u, parseFragment, unb64u } from '../share/manifest';
 import { SharePlayer } from '../share/player';
@@ -120,6 +121,14 @@ route('/s/:id', (root, params) => {
     if (stopped) return;
     page.dataset.state = 'error';
     if (e instanceof ShareRefused) page.dataset.status = String(e.status);
+    if (e instanceof ShareRefused && e.status === 401) {
+      const signIn = h('button', { type: 'button', id: 'share-signin' }, 'Sign in');
+      signIn.addEventListener('click', () => {
+        rememberNext(`/s/${encodeURIComponent(id)}`);
+        go('/signin');
+      });
+      download.replaceWith(signIn);
+    }
     status.textContent = '';
     media.hidden = true;
     video.hidden = true;
@@ -356,7 +365,8 @@ route('/h/:hh/shares', (root, params) => {
 });
 
 // Guests: shares with this account, and this browser's code.
-route('/shared', (root) => {
+route('/shared', async (root) => {
+  if (!(await requireAccount())) return;
   const err = h('p', { id: 'shared-error' });
   const dev = h('div', { id: 'shared-device', class: 'shared-device stack' });
   const list = h('ul', { id: 'shared-list', class: 'list' });
@@ -395,7 +405,7 @@ route('/shared', (root) => {
           'li',
           { class: 'item', 'data-state': s.state },
           h('div', { class: 'grow' }, h('div', {}, `${s.camera} · ${range}`, stateChip(s)), h('div', { class: 'sub' }, `From ${s.creator ?? 'a household'}`)),
-          s.state === 'active' ? h('div', { class: 'actions' }, h('a', { class: 'btn', href: `/s/${s.id}` }, 'Watch')) : null,
+          s.state === 'active' ? h('div', { class: 'actions' }, h('a', { class: 'btn', href: `/s/${s.id}`, 'aria-label': `Watch ${s.camera}, ${range}` }, 'Watch')) : null,
         ),
       );
     }

@@ -65,6 +65,7 @@ async function guestFetch(path: string, headers: Record<string, string>): Promis
       msg = link
         ? 'This share does not exist, or the link is incomplete (copy the whole link, including the part after #).'
         : 'This share does not exist, or it was not shared with the account you are signed in as.';
+    else if (res.status === 401 && !link) msg = 'This video was shared with a Vigil account: sign in as that account, on the browser it was shared with, to watch it.';
     else if (res.status === 410) msg = msg.charAt(0).toUpperCase() + msg.slice(1) + '. Ask the sender for a new link.';
     throw new ShareRefused(res.status, msg || `${res.status} ${res.statusText}`);
   }

@@ -10,6 +10,7 @@
 // link itself, or put network text into HTML.
 
 import { copyButton, fmtClock, fmtDateTime, fmtDay, fmtDuration, fmtTime, openSheet, securityDetails, shareButton } from '../kit';
+import { onNavigate } from '../router';
 import { h, showError } from '../ui';
 import { createShare, NothingToShare, type CreatedShare, type RefusedObject } from './create';
 import '../pages/share.css';
@@ -29,6 +30,9 @@ export interface ShareSheetOptions {
   /** Called once a share was made. */
   onCreated?: (s: CreatedShare) => void;
 }
+
+// Leaving the page (a link, Back) closes the sheet.
+onNavigate(() => (document.getElementById('share-sheet') as HTMLDialogElement | null)?.close());
 
 const PRESETS: [number, string][] = [
   [30_000, '30 s'],
@@ -214,7 +218,8 @@ function showResult(box: HTMLElement, hh: string, cam: string, a: number, b: num
   const copy = copyButton(() => res.url, { id: 'share-copy', class: '' });
   const native = shareButton(() => ({ title: `Video from ${cam}`, text: `Video from ${cam}, ${rangeWords(a, b)}`, url: res.url }), { id: 'share-native', label: 'Send…' });
   const until = inSentence(fmtDateTime(exp.getTime()));
-  const shares = h('a', { href: `/h/${encodeURIComponent(hh)}/shares` }, 'Shares');
+  const shares = h('a', { href: `/h/${encodeURIComponent(hh)}/shares` }, 'Shared clips');
+  shares.addEventListener('click', () => (box.closest('dialog') as HTMLDialogElement | null)?.close());
   const sentence =
     res.kind === 'link'
       ? h('p', { id: 'share-sentence' }, `Anyone with this link can watch ${cam} ${rangeWords(a, b)} until ${until}. You can stop it any time under `, shares, '.')
