@@ -90,7 +90,9 @@ func TestTimeline(t *testing.T) {
 	}
 	var res struct {
 		Ranges           int       `json:"ranges"`
-		LiveHref         string    `json:"liveHref"`
+		LiveAtOpen       liveState `json:"liveAtOpen"`
+		LiveWhilePlaying liveState `json:"liveWhilePlaying"`
+		LiveAgain        liveState `json:"liveAgain"`
 		OpenSpan         float64   `json:"openSpan"`
 		OpenTo           float64   `json:"openTo"`
 		OpenedAt         float64   `json:"openedAt"`
@@ -181,8 +183,15 @@ func TestTimeline(t *testing.T) {
 	if res.Ranges < 2 {
 		t.Errorf("the bar shows %d recorded ranges, want two (the gap between them)", res.Ranges)
 	}
-	if want := "/h/" + hh.ID + "/cam/" + hh.Camera + "/live"; res.LiveHref != want {
-		t.Errorf("live links to %q, want %q", res.LiveHref, want)
+	// Live on top, the recording instead once a moment is chosen, and back.
+	if l := res.LiveAtOpen; l.Tile != hh.Camera || !l.TileShown || l.RecordingShown || l.BackShown {
+		t.Errorf("the camera page opens with %+v, want the live picture of %s and no recording", l, hh.Camera)
+	}
+	if l := res.LiveWhilePlaying; l.Tile != "" || !l.RecordingShown || !l.BackShown {
+		t.Errorf("while a recording plays the page shows %+v, want the recording and the way back to live", l)
+	}
+	if l := res.LiveAgain; l.Tile != hh.Camera || !l.TileShown || l.RecordingShown || l.BackShown || l.Cursor != "" {
+		t.Errorf("back to live shows %+v, want the live picture and no recording", l)
 	}
 	// Playback starts where the finger was: the page took the tap for the
 	// time under it, and the first frame shown is that time.
@@ -298,6 +307,15 @@ func TestTimeline(t *testing.T) {
 	if res.OtherObject.Size == 0 || res.OtherObject.HasFtyp {
 		t.Errorf("the never-enrolled browser got %d bytes, MP4 in the clear: %v", res.OtherObject.Size, res.OtherObject.HasFtyp)
 	}
+}
+
+// liveState is what the camera page shows on top: the live tile (its camera) or the recording.
+type liveState struct {
+	Tile           string `json:"tile"`
+	TileShown      bool   `json:"tileShown"`
+	RecordingShown bool   `json:"recordingShown"`
+	BackShown      bool   `json:"backShown"`
+	Cursor         string `json:"cursor"`
 }
 
 // layoutResult is what web/test/tl-phone.mjs layoutProblems finds wrong with a page on a phone.

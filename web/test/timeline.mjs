@@ -96,7 +96,14 @@ try {
   const e0 = await page.textContent('#tl-error');
   if (e0) fail('timeline: ' + e0);
   out.ranges = await page.locator('#tl-bar .tl-range').count();
-  out.liveHref = await page.getAttribute('#tl-live', 'href');
+  // Live on top until a moment is chosen.
+  const liveState = () => page.evaluate(() => ({
+    tile: document.querySelector('.tl-live-slot .live-tile')?.dataset.camera ?? '',
+    tileShown: !!document.querySelector('.tl-live-slot .live-tile')?.getClientRects().length,
+    recordingShown: !!document.querySelector('#tl-video')?.getClientRects().length,
+    backShown: !!document.querySelector('#tl-live')?.getClientRects().length,
+  }));
+  out.liveAtOpen = await liveState();
   out.openSpan = await spanOf(page);
   out.openTo = Number(await page.getAttribute('#tl-bar', 'data-to'));
   out.openedAt = Date.now();
@@ -122,6 +129,7 @@ try {
   const s2 = await state(page);
   out.play = { tapped: c1.tapped, clicked: c1.clicked, msPerPx: c1.msPerPx, at: f1.at, first: s1, later: s2 };
   out.frame = await frameStats(page);
+  out.liveWhilePlaying = await liveState();
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'timeline-playing.png'), fullPage: true });
 
   // Keep playing into the following segment.
@@ -186,6 +194,11 @@ try {
   await page.waitForTimeout(300);
   out.rate = (await state(page)).rate;
   await page.selectOption('#tl-rate', '1');
+
+  // Back to live: the recording stops, the live picture returns.
+  await page.tap('#tl-live');
+  await page.waitForSelector('.tl-live-slot .live-tile', { timeout: 5000 });
+  out.liveAgain = { ...(await liveState()), cursor: (await page.getAttribute('#tl-bar', 'data-cursor')) ?? '' };
 
   // Download a range, and one across the gap.
   await page.tap('.tl-dl > summary');

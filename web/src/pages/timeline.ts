@@ -1,6 +1,10 @@
 // Pages: a camera (/h/:hh/cam/:cam): live, and its recordings on a
 // timeline; and the camera list (/h/:hh/cams).
 //
+// The picture on top is live (live/tile.ts) until a moment of the
+// recording is chosen; then it is the recording, and #tl-live returns to
+// live.
+//
 // The timeline opens on the last hour. The bar (#tl-bar, a slider: keys
 // move the chosen moment, Enter plays it) shows what was recorded (from the
 // object listing, which a member account may read), the gaps between
@@ -33,6 +37,7 @@ import { findEvent, listEvents, loadEvents } from '../events/api';
 import { kindOf, type Event } from '../events/record';
 import { Snapshots } from '../events/row';
 import { openShareSheet } from '../share/sheet';
+import { liveTile, type LiveTile } from '../live/tile';
 import { emptyState, fmtClock, fmtDateTime, fmtRange, fmtTime, pageHead, securityDetails } from '../kit';
 import { h, mount, showError } from '../ui';
 import './timeline.css';
@@ -103,6 +108,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   const hint = h('p', { class: 'tl-hint' }, 'Choose a moment on the bar below to watch it.');
   const position = h('span', { id: 'tl-position', class: 'overlay-time', hidden: true });
   const media = h('div', { class: 'media tl-media' }, video, hint, position);
+  const liveSlot = h('div', { class: 'tl-live-slot' });
 
   const bar = h('div', { id: 'tl-bar', class: 'tl-bar', role: 'slider', tabindex: '0', 'aria-label': `Recordings of ${cam}`, 'aria-orientation': 'horizontal' });
   const cursor = h('div', { id: 'tl-cursor', class: 'tl-cursor', hidden: true });
@@ -121,7 +127,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   const dlButton = h('button', { id: 'tl-dl-make', type: 'button' }, 'Prepare the video');
   const dlOut = h('p', { id: 'tl-dl-out' });
 
-  const liveLink = h('a', { id: 'tl-live', class: 'btn secondary', href: `/h/${enc(hh)}/cam/${enc(cam)}/live` }, 'Live');
+  const liveBtn = h('button', { id: 'tl-live', type: 'button', class: 'secondary', hidden: true }, 'Back to live');
   const shareBtn = h('button', { id: 'tl-share', type: 'button' }, 'Share');
 
   let segs: SegmentRef[] = [];
@@ -135,6 +141,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   let keys: HouseholdKeys | undefined;
   let snaps: Snapshots | undefined;
   let player: Player | undefined;
+  let live: LiveTile | undefined;
   let dlURL = '';
   let closed = false;
   let refreshSeq = 0;
@@ -159,11 +166,12 @@ route('/h/:hh/cam/:cam', async (root, p) => {
 
   mount(
     root,
-    pageHead(cam, { back: { href: `/h/${enc(hh)}`, label: 'Home' }, actions: [liveLink, shareBtn] }),
+    pageHead(cam, { back: { href: `/h/${enc(hh)}`, label: 'Home' }, actions: [liveBtn, shareBtn] }),
     refusal,
     h(
       'section',
       { class: 'card tl-card', 'aria-label': 'Recordings' },
+      liveSlot,
       media,
       h('div', { class: 'tl-wrap' }, label, preview, bar, ticks),
       h('div', { class: 'tl-controls' }, h('div', { class: 'segmented', id: 'tl-zoom', role: 'group', 'aria-label': 'Time shown' }, ...zoomButtons), panBack, panFwd),
@@ -440,6 +448,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     err.replaceChildren();
     err.className = '';
     for (const a of ['data-first-frame-ms', 'data-at-ms', 'data-error']) video.removeAttribute(a);
+    showRecording();
     video.hidden = false;
     hint.hidden = true;
     if (!player || wall < player.origin + 1000) player = newPlayer(Math.floor(wall / DAY) * DAY - DAY);
@@ -451,6 +460,31 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       status.textContent = '';
     }
   }
+
+  // showLive puts the live picture on top (the recording stops); showRecording the recording (live stops).
+  function showLive(): void {
+    player?.destroy();
+    player = undefined;
+    for (const a of ['data-first-frame-ms', 'data-at-ms', 'data-error']) video.removeAttribute(a);
+    delete bar.dataset.cursor;
+    cursor.hidden = true;
+    position.hidden = true;
+    media.hidden = true;
+    live?.close();
+    live = liveTile(hh, cam);
+    liveSlot.replaceChildren(live.el);
+    liveSlot.hidden = false;
+    liveBtn.hidden = true;
+  }
+  function showRecording(): void {
+    live?.close();
+    live = undefined;
+    liveSlot.replaceChildren();
+    liveSlot.hidden = true;
+    media.hidden = false;
+    liveBtn.hidden = false;
+  }
+  liveBtn.addEventListener('click', showLive);
 
   function playEvent(ev: Event): void {
     highlight = ev.id;
@@ -640,6 +674,7 @@ route('/h/:hh/cam/:cam', async (root, p) => {
     clearInterval(poll);
     window.removeEventListener('resize', onResize);
     player?.destroy();
+    live?.close();
     snaps?.dispose();
     if (dlURL) URL.revokeObjectURL(dlURL);
   };
@@ -647,6 +682,8 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   // The first window: around ?at=, else the last hour, or the last hour
   // that has recordings (within a day) when the camera is quiet.
   if (startAt > 0) setWindow(startAt + span / 2);
+  if (startAt > 0 || eventId) showRecording();
+  else showLive();
   draw();
   await refresh();
   if (closed) return cleanup;
