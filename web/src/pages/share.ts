@@ -350,6 +350,7 @@ route('/h/:hh/shares', (root, params) => {
   );
   (async () => {
     ({ cameras } = await api<{ cameras: string[] }>('GET', `${base}/cameras`));
+    create.disabled = cameras.length === 0;
     const cam = q.get('camera');
     if (cam) {
       // Opened from a camera: the sheet, pre-filled (once: a reload shows

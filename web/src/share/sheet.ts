@@ -68,9 +68,11 @@ export function rangeWords(fromMs: number, toMs: number): string {
 }
 
 /** openShareSheet opens the share sheet for camera o.cam around the moment o.atMs. */
-export function openShareSheet(o: ShareSheetOptions): void {
+export function openShareSheet(opts: ShareSheetOptions): void {
+  let o = opts;
   document.getElementById('share-sheet')?.remove();
-  let span = o.spanMs ?? 30_000;
+  let span = o.spanMs && o.spanMs > 0 ? o.spanMs : 30_000;
+  if (!Number.isFinite(o.atMs)) o = { ...o, atMs: Date.now() };
   // The range: around the moment, whole seconds; never past now (what is
   // not recorded yet cannot be shared).
   const around = (at: number, len: number): [number, number] => {
