@@ -497,7 +497,8 @@ const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:2
 // TestLiveBrowser: a phone's browser enrolled in the household (its device
 // added to the chain by the admin) sees the camera live on home, with the
 // time on the picture turning, full screen on a tap, the page no wider than
-// the screen, and live video again after the connection drops; through a
+// the screen, live video again after the connection drops, and no session
+// while the page is in the background (again once it is back); through a
 // relay that swaps the hub's DTLS fingerprint, the one-camera page refuses
 // the session and says why.
 func TestLiveBrowser(t *testing.T) {
@@ -546,6 +547,8 @@ func TestLiveBrowser(t *testing.T) {
 		Width        int     `json:"width"`
 		Height       int     `json:"height"`
 		BigVideo     int     `json:"bigVideo"`
+		Paused       bool    `json:"pausedWhenHidden"`
+		Resumed      bool    `json:"resumedWhenShown"`
 		Status       string  `json:"status"`
 		TimeAdvanced bool    `json:"timeAdvanced"`
 		TimeSkewMs   float64 `json:"timeSkewMs"`
@@ -588,6 +591,9 @@ func TestLiveBrowser(t *testing.T) {
 	}
 	if out.Viewport != 390 || out.PageWidth > out.Viewport {
 		t.Errorf("home is %d px wide on a %d px screen", out.PageWidth, out.Viewport)
+	}
+	if !out.Paused || !out.Resumed {
+		t.Errorf("a page in the background: session stopped %v, started again when shown %v; want both", out.Paused, out.Resumed)
 	}
 	if out.BigVideo != 1 {
 		t.Errorf("the one-camera page shows %d large videos, want 1", out.BigVideo)

@@ -125,6 +125,27 @@ try {
     console.error('no reconnection; page says: ' + (await page.textContent('#app')));
   }
 
+  // A page left in the background stops its session after 15 s, and
+  // starts a new one when it is shown again.
+  const setHidden = (hidden) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  const connectsBefore = Number(await video.getAttribute('data-connects'));
+  await setHidden(true);
+  const pausedWhenHidden = await page
+    .waitForFunction((sel) => document.querySelector(sel).srcObject === null, videoSel, { timeout: 25000 })
+    .then(() => true, () => false);
+  await setHidden(false);
+  const resumedWhenShown = await page
+    .waitForFunction(([sel, n]) => {
+      const v = document.querySelector(sel);
+      return Number(v.getAttribute('data-connects')) > n && v.srcObject !== null && !v.paused;
+    }, [videoSel, connectsBefore], { timeout: 20000 })
+    .then(() => true, () => false);
+
   // A relay that swaps the hub's fingerprint: the one-camera page refuses.
   const sw = await fetch(hook + '/swap', { method: 'POST' });
   assert(sw.ok, 'swap hook');
@@ -141,7 +162,7 @@ try {
   const bigVideo = await page.locator('video.live-video.live-big').count();
   result({
     firstFrameMs, differ, reconnected, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal, bigVideo,
-    status, timeAdvanced, timeSkewMs, times: [t1.text, t2.text], fullscreen, fullscreenLabel, leftFullscreen, pageWidth: widths.scroll, viewportWidth: widths.inner,
+    status, pausedWhenHidden, resumedWhenShown, timeAdvanced, timeSkewMs, times: [t1.text, t2.text], fullscreen, fullscreenLabel, leftFullscreen, pageWidth: widths.scroll, viewportWidth: widths.inner,
   });
 } finally {
   await browser.close();

@@ -60,6 +60,9 @@ export interface LiveTile {
   close(): void;
 }
 
+/** How long a hidden page keeps its live sessions. */
+const PAUSE_HIDDEN_MS = 15_000;
+
 type State = 'connecting' | 'live' | 'retrying' | 'refused' | 'error';
 
 const WORDS: Record<State, string> = {
@@ -173,8 +176,76 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
     }
   });
 
+  let prep: Prepared | undefined;
+  const startView = (p: Prepared) => {
+    const v = new LiveView({
+      hh,
+      camera: cam,
+      video,
+      signal,
+      keys: p.keys,
+      trust: p.trust,
+      onStatus: (s) => {
+        if (view !== v) return;
+        if (s === 'Live') {
+          connects++;
+          video.setAttribute('data-connects', String(connects));
+          err.replaceChildren();
+          err.removeAttribute('role');
+          set(framed ? 'live' : 'connecting');
+        } else if (s === 'Connecting…' && state !== 'retrying') set('connecting');
+      },
+      onError: (msg, fatal) => {
+        if (view !== v) return;
+        if (fatal) {
+          set('refused');
+          err.textContent = msg;
+          err.className = 'live-error error';
+          err.setAttribute('role', 'alert');
+          video.setAttribute('data-refused', msg);
+        } else {
+          // The reason stays out of sight (a tooltip and a data attribute).
+          el.dataset.detail = msg;
+          status.title = msg;
+          set('retrying');
+        }
+      },
+      onFirstFrame: (at) => {
+        if (view !== v) return;
+        if (!framed) video.setAttribute('data-first-frame-ms', String(Math.round(at - started)));
+        framed = true;
+        still.hidden = true;
+        set('live');
+      },
+    });
+    view = v;
+    v.start();
+  };
+  // A new frame after a reconnection means live again.
+  video.addEventListener('playing', () => framed && set('live'));
+
+  // A page left in the background (a phone locked, another tab) stops
+  // its sessions after a while and starts them again when it is back.
+  let paused = false;
+  let pauseTimer = 0;
+  const visibility = () => {
+    window.clearTimeout(pauseTimer);
+    if (document.hidden) {
+      pauseTimer = window.setTimeout(() => {
+        if (!view || closed || state === 'refused') return;
+        view.stop();
+        view = undefined;
+        paused = true;
+      }, PAUSE_HIDDEN_MS);
+    } else if (paused && prep && !closed) {
+      paused = false;
+      set('connecting');
+      startView(prep);
+    }
+  };
+  document.addEventListener('visibilitychange', visibility);
+
   void (async () => {
-    let prep: Prepared;
     try {
       prep = await prepareLive(hh);
     } catch (e) {
@@ -191,46 +262,8 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
       return;
     }
     if (closed) return;
-    view = new LiveView({
-      hh,
-      camera: cam,
-      video,
-      signal,
-      keys: prep.keys,
-      trust: prep.trust,
-      onStatus: (s) => {
-        if (s === 'Live') {
-          connects++;
-          video.setAttribute('data-connects', String(connects));
-          err.replaceChildren();
-          err.removeAttribute('role');
-          set(framed ? 'live' : 'connecting');
-        } else if (s === 'Connecting…' && state !== 'retrying') set('connecting');
-      },
-      onError: (msg, fatal) => {
-        if (fatal) {
-          set('refused');
-          err.textContent = msg;
-          err.className = 'live-error error';
-          err.setAttribute('role', 'alert');
-          video.setAttribute('data-refused', msg);
-        } else {
-          // The reason stays out of sight (a tooltip and a data attribute).
-          el.dataset.detail = msg;
-          status.title = msg;
-          set('retrying');
-        }
-      },
-      onFirstFrame: (at) => {
-        framed = true;
-        still.hidden = true;
-        video.setAttribute('data-first-frame-ms', String(Math.round(at - started)));
-        set('live');
-      },
-    });
-    // A new frame after a reconnection means live again.
-    video.addEventListener('playing', () => framed && set('live'));
-    view.start();
+    if (document.hidden) paused = true;
+    else startView(prep);
   })();
 
   return {
@@ -248,7 +281,10 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
       if (closed) return;
       closed = true;
       view?.stop();
+      view = undefined;
       if (ownSignal) signal.close();
+      window.clearTimeout(pauseTimer);
+      document.removeEventListener('visibilitychange', visibility);
       window.clearTimeout(align);
       window.clearInterval(clock);
       document.removeEventListener('fullscreenchange', fsChange);
