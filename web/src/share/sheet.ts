@@ -199,6 +199,8 @@ export function openShareSheet(opts: ShareSheetOptions): void {
       form.hidden = true;
       showResult(result, o.hh, cam, a, b, exp, res, guestEmail.value.trim());
       showRefused(refusedBox, res.refused);
+      // What was left out, with the result (above Done).
+      result.insertBefore(refusedBox, result.querySelector('#share-done'));
       result.scrollIntoView({ block: 'start' });
       (result.querySelector('#share-copy') as HTMLElement | null)?.focus();
       o.onCreated?.(res);
