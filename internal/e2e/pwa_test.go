@@ -120,6 +120,7 @@ func TestInstallable(t *testing.T) {
 		} `json:"manifest"`
 		Notices []struct {
 			What, Title, Body, Tag, URL string
+			Attempts                    int
 		} `json:"notices"`
 	}
 	browsertest.Run(t, 3*time.Minute, "pwa.mjs", map[string]string{"DEMO_URL": link}, &res)
@@ -156,6 +157,9 @@ func TestInstallable(t *testing.T) {
 	byWhat := map[string]int{}
 	for i, n := range res.Notices {
 		byWhat[n.What] = i
+		if n.Attempts > 1 {
+			t.Logf("%s push: shown on delivery %d", n.What, n.Attempts)
+		}
 	}
 	if len(res.Notices) != 3 {
 		t.Fatalf("notifications %+v, want one per push (3)", res.Notices)

@@ -90,13 +90,21 @@ export interface Notice {
   options: NotificationOptions & { data: { url: string } };
 }
 
+/** NAME_WAIT_MS bounds the wait for a household's name: past it the notification shows without. */
+const NAME_WAIT_MS = 15_000;
+
 /** householdName is the name of hh when this browser holds the household (pinned and its chain verifies), else ''. */
 async function householdName(hh: string): Promise<string> {
-  if (!(await pinnedHouseholds()).includes(hh)) return '';
-  try {
+  const lookup = (async () => {
+    if (!(await pinnedHouseholds()).includes(hh)) return '';
     return (await openHousehold(hh, { refresh: true })).name;
-  } catch {
-    return '';
+  })().catch(() => '');
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), NAME_WAIT_MS)));
+  try {
+    return await Promise.race([lookup, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
