@@ -109,7 +109,7 @@ try {
 
   // Signed in.
   await visit(page, errors, 'households', '/', null);
-  await visit(page, errors, 'home', H, '.cam-tile video.live-video[data-first-frame-ms], .cam-tile img', 'home');
+  await visit(page, errors, 'home', H, '.cam-tile video.live-video[data-first-frame-ms]', 'home');
   await step('account menu', async () => {
     await page.click('#account-menu', { timeout: 5000 });
     await page.waitForSelector('#account-menu-list:not([hidden])', { timeout: 5000 });
@@ -117,7 +117,16 @@ try {
     await page.keyboard.press('Escape');
   });
   await visit(page, errors, 'home (/live)', `${H}/live`, '.cam-tile');
-  await visit(page, errors, 'camera', `${H}/cam/${cam}`, '#tl-bar .tl-range', 'camera');
+  if (process.env.SCREENSHOTS) {
+    // The camera's screenshot plays a recording from half a minute ago.
+    await step('camera screenshot', async () => {
+      await page.goto(`${base}${H}/cam/${cam}?at=${Date.now() - 30_000}`);
+      await ready(page, '#tl-video[data-at-ms]');
+      await page.waitForTimeout(1000);
+      await shoot(page, 'camera');
+    });
+  }
+  await visit(page, errors, 'camera', `${H}/cam/${cam}`, '#tl-bar .tl-range');
   let shareLink = '';
   await step('share sheet', async () => {
     await page.click('#tl-share', { timeout: 5000 });
@@ -132,7 +141,7 @@ try {
     await page.click('#sheet-close', { timeout: 5000 });
   });
   await visit(page, errors, 'camera live', `${H}/cam/${cam}/live`, 'video.live-video');
-  await visit(page, errors, 'zones', `${H}/cam/${cam}/zones`, 'canvas, svg');
+  await visit(page, errors, 'zones', `${H}/cam/${cam}/zones`, '#zn-img, #zn-blank');
   await visit(page, errors, 'events', `${H}/events`, '.ev-row', 'events');
   await visit(page, errors, 'history', `${H}/history`, '.hist-row', 'history');
   await visit(page, errors, 'settings', `${H}/settings`, '#invite-create', 'settings');

@@ -150,9 +150,18 @@ export async function smallControls(page) {
       let block = a.parentElement;
       while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
       if (!block) return false;
-      const all = (block.textContent || '').replace(/\s+/g, ' ').trim();
-      const own = (a.textContent || '').replace(/\s+/g, ' ').trim();
-      return all.length > own.length;
+      // The text on the link's lines: the block's inline content (not its
+      // block children), without the link itself.
+      let around = '';
+      const walk = (n) => {
+        for (const c of n.childNodes) {
+          if (c === a) continue;
+          if (c.nodeType === Node.TEXT_NODE) around += c.textContent;
+          else if (c.nodeType === Node.ELEMENT_NODE && getComputedStyle(c).display === 'inline') walk(c);
+        }
+      };
+      walk(block);
+      return around.replace(/\s+/g, '').length > 0;
     };
     const out = [];
     const seen = new Set();
