@@ -24,7 +24,8 @@ import (
 // installability error and parses the manifest (standalone, start_url "/",
 // 192 and 512 px icons and a maskable one); and the worker shows a
 // join-request push as "A device is waiting to join <household>", opening
-// the household's devices, while other pushes still show a notification.
+// the settings page at the waiting devices, while other pushes still show a
+// notification.
 func TestInstallable(t *testing.T) {
 	// The release covers the new files.
 	app, err := web.App()
@@ -168,11 +169,11 @@ func TestInstallable(t *testing.T) {
 		t.Fatal("the household has no name to show")
 	}
 	join := res.Notices[byWhat["join"]]
-	if join.Title != "A device is waiting to join "+res.Name || join.URL != "/h/"+d.HouseholdID+"/settings#devices" {
-		t.Errorf("join-request push shown as %+v; want the title naming %q and a click opening the household's devices", join, res.Name)
+	if join.Title != "A device is waiting to join "+res.Name || join.URL != "/h/"+d.HouseholdID+"/settings#waiting" {
+		t.Errorf("join-request push shown as %+v; want the title naming %q and a click opening the waiting devices on its settings page", join, res.Name)
 	}
 	unknown := res.Notices[byWhat["join-unknown"]]
-	if unknown.Title != "A device is waiting to join" || !strings.HasSuffix(unknown.URL, "/settings#devices") {
+	if unknown.Title != "A device is waiting to join" || !strings.HasSuffix(unknown.URL, "/settings#waiting") {
 		t.Errorf("join-request push of a household this browser does not hold: %+v; want the title without a name", unknown)
 	}
 	if other := res.Notices[byWhat["not-a-record"]]; other.Title != "New event" || other.URL != "/" {

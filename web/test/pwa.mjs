@@ -4,7 +4,7 @@
 // installability errors) and parses its manifest without errors, and a
 // join-request push (delivered to the worker through the DevTools
 // protocol, as a push service would) shows "A device is waiting to join
-// <household>" that opens the household's devices; an unknown household's
+// <household>" that opens its settings at the waiting devices; an unknown household's
 // request and a message that is neither still show a notification.
 // Env: DEMO_URL (the link).
 // Result: {household, name, origin, worker: {scope, scriptURL, state, controlled},

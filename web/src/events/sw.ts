@@ -10,7 +10,8 @@
 //   - a join request, {"type":"join-request","household":HH} (the cloud's
 //     JoinPush; a sealed record never starts with '{'): "A device is
 //     waiting to join <household>" (the name when this browser holds the
-//     household), opening the household's devices settings.
+//     household), opening the settings page at its waiting devices
+//     (#waiting, where they are approved).
 // It intercepts no request (no fetch handler): pages always come from the
 // network, as the verifier extension checks them.
 //
@@ -118,7 +119,7 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       options: {
         body: 'Open Vigil to approve or decline it.',
         tag: `join-request:${joinHH}`,
-        data: { url: `/h/${encodeURIComponent(joinHH)}/settings#devices` },
+        data: { url: `/h/${encodeURIComponent(joinHH)}/settings#waiting` },
       },
     };
   }
