@@ -118,9 +118,9 @@ try {
   });
   await visit(page, errors, 'home (/live)', `${H}/live`, '.cam-tile');
   if (process.env.SCREENSHOTS) {
-    // The camera's screenshot plays a recording from half a minute ago.
+    // The camera's screenshot plays a recording from a few seconds ago.
     await step('camera screenshot', async () => {
-      await page.goto(`${base}${H}/cam/${cam}?at=${Date.now() - 30_000}`);
+      await page.goto(`${base}${H}/cam/${cam}?at=${Date.now() - 12_000}`);
       await ready(page, '#tl-video[data-at-ms]');
       await page.waitForTimeout(1000);
       await shoot(page, 'camera');
