@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"vigil/internal/release"
 )
 
 // Browser routes. The web app (Options.App, normally web.App()) is served
@@ -65,6 +67,11 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		if release.IsServiceWorker(p) {
+			// The worker lives under /assets/ (hashed, signed with the
+			// release) but controls the whole app.
+			h.Set("Service-Worker-Allowed", "/")
+		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 		return
 	}

@@ -4,8 +4,10 @@
 import './style.css';
 import { start } from './router';
 import { startShell } from './shell';
+import { startPWA } from './pwa';
 import './pages/auth';
 import './pages/households';
+import './pages/home';
 import './pages/enrol';
 import './pages/live';
 import './pages/timeline';
@@ -17,3 +19,4 @@ import './pages/history';
 
 startShell();
 start();
+startPWA();

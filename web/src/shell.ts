@@ -8,6 +8,7 @@
 // anything but the cloud's answer to GET /v1/account.
 
 import { account, signOut, type Account } from './pages/auth';
+import { bindDevice } from './session';
 import { onNavigate } from './router';
 import { h, mount } from './ui';
 
@@ -94,6 +95,8 @@ function accountMenu(a: Account): HTMLElement {
 }
 
 let drawn = '';
+/** bound is the account this page load has asked to name its device for (session.ts). */
+let bound = '';
 
 /**
  * refreshShell draws the header for the current path and account;
@@ -108,6 +111,10 @@ export async function refreshShell(reload = false): Promise<void> {
     a = await account(reload);
   } catch {
     /* offline: the signed-out header */
+  }
+  if (a && a.account_id !== bound) {
+    bound = a.account_id;
+    void bindDevice();
   }
   const hh = a ? householdOf(path) : '';
   const key = `${a?.account_id ?? ''}|${a?.email ?? ''}|${hh}|${hh ? tabOf(path, `/h/${encodeURIComponent(hh)}`) : ''}`;

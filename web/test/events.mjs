@@ -188,7 +188,7 @@ try {
   out.pushStatus = await page.textContent('#ev-push-status');
   // The service worker's opener, loaded into this page, reads a sealed
   // push payload with this device's keys.
-  const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/assets/'))?.active?.scriptURL ?? '');
+  const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/'))?.active?.scriptURL ?? '');
   if (!swURL) fail('no active service worker after subscribing');
   const openPush = async (p, sealed = process.env.PUSH_SEALED) =>
     p.evaluate(

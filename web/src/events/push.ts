@@ -9,11 +9,9 @@
 
 import { api, b64url, unb64 } from '../api';
 import { h, showError } from '../ui';
-import swURL from './sw.ts?worker&url';
+import { registerWorker, SCOPE } from '../pwa';
 
 const enc = encodeURIComponent;
-/** SW_SCOPE is the service worker's scope: it handles push, not pages. */
-export const SW_SCOPE = '/assets/';
 
 /** PushBody is what the cloud is sent for one subscription. */
 export interface PushBody {
@@ -39,7 +37,7 @@ function supported(): boolean {
 }
 
 async function registration(): Promise<ServiceWorkerRegistration> {
-  const reg = await navigator.serviceWorker.register(swURL, { scope: SW_SCOPE });
+  const reg = await registerWorker(); // the app's one worker (pwa.ts)
   if (reg.active) return reg;
   const w = reg.installing ?? reg.waiting;
   if (w) {
@@ -74,7 +72,7 @@ export async function subscribe(hh: string): Promise<PushBody> {
 /** unsubscribe removes this browser's subscription for hh from the cloud. */
 export async function unsubscribe(hh: string): Promise<void> {
   if (!supported()) return;
-  const reg = await navigator.serviceWorker.getRegistration(SW_SCOPE);
+  const reg = await navigator.serviceWorker.getRegistration(SCOPE);
   const sub = await reg?.pushManager.getSubscription();
   if (!sub) return;
   await api('DELETE', `/v1/households/${enc(hh)}/push?endpoint=${enc(sub.endpoint)}`);

@@ -18,6 +18,7 @@ import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/device
 import { pinHousehold } from '../household';
 import { pageHead } from '../kit';
 import { go, route } from '../router';
+import { bindDevice } from '../session';
 import { h, mount, showError } from '../ui';
 import { signedIn } from './auth';
 
@@ -53,6 +54,7 @@ route('/demo', async (root) => {
 
     status.textContent = 'Setting up this browser…';
     const keys = (await loadDeviceKeys()) ?? (await createDeviceKeys());
+    void bindDevice();
     const dev = deviceString(keys);
     await pinHousehold(hh, unhex(genesis));
 

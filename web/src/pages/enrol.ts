@@ -25,12 +25,15 @@ import { createDeviceKeys, deviceString, loadDeviceKeys, type DeviceKeys } from 
 import { openHousehold, pinHousehold, pinnedGenesis } from '../household';
 import { copyButton, pageHead, securityDetails } from '../kit';
 import { go, route } from '../router';
+import { bindDevice } from '../session';
 import { h, mount, showError } from '../ui';
 import { account, clip, rememberNext, requireAccount, signInForm, signUpForm, type Account } from './auth';
 
 /** deviceKeys returns this browser's device keys, creating them on first use. */
 export async function deviceKeys(): Promise<DeviceKeys> {
-  return (await loadDeviceKeys()) ?? (await createDeviceKeys());
+  const keys = (await loadDeviceKeys()) ?? (await createDeviceKeys());
+  void bindDevice(); // the history names this device from now on
+  return keys;
 }
 
 /** joinProof is HMAC-SHA-256(secret, "vigil join proof v1\n" + invite + "\n" + device). */
