@@ -1,6 +1,6 @@
 // The app's service worker (registered at scope "/" by pwa.ts, which makes
-// the app installable, and at "/assets/" by events/push.ts for a push
-// subscription). It handles Web Push:
+// the app installable; events/push.ts subscribes on that same
+// registration). It handles Web Push:
 //   - a sealed event record: opened here with this device's keys (the same
 //     non-extractable CryptoKeys in IndexedDB, and the household chain
 //     verified from the pinned genesis as in the pages) and shown as a

@@ -119,7 +119,7 @@ route('/h/:hh/cam/:cam/zones', async (root, p) => {
   const prepare = () =>
     (trust ??= (async () => {
       const keys = await loadDeviceKeys();
-      if (!keys) throw new Error('this browser has no device keys yet: open /device and have an admin add this browser to the household');
+      if (!keys) throw new Error('this browser is not one of the household’s devices yet: ask an admin of the household to add it (This device, in the account menu)');
       return { keys, trust: await liveTrust(hh, keys) };
     })().catch((e) => {
       trust = undefined;
