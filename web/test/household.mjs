@@ -288,6 +288,9 @@ try {
   await c.fill('#signin-totp', totp(secretA, Date.now() + 30000));
   await c.click('#signin-submit');
   await c.waitForSelector('#nav-email', { state: 'attached', timeout: 20000 });
+  // The sign-in goes on to / and so to the one household: let it settle
+  // before opening / again (or that navigation races this one).
+  await c.waitForURL(`**/h/${hh}`, { timeout: 20000 });
   await c.goto(base + '/');
   await c.waitForURL(`**/h/${hh}`, { timeout: 20000 });
   out.onlyHouseholdPath = new URL(c.url()).pathname;
