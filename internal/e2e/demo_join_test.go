@@ -200,17 +200,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 // demo declines nothing of it).
 func TestDemoJoin(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
-	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: dir, Listen: "127.0.0.1:0", Argon2: testArgon, NoDetect: true,
-		Logger: vigiltest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	link, err := d.SignInURL(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, link := startDemo(t, cli.DemoOptions{Data: dir, NoDetect: true})
 	var res struct {
 		Household     string            `json:"household"`
 		InviteLink    string            `json:"inviteLink"`
@@ -276,7 +266,7 @@ func TestDemoJoin(t *testing.T) {
 
 	// The chain the admin device verifies has the new phone.
 	admin := loadDemoAdmin(t, dir, d)
-	st, err := member.VerifiedChain(ctx, admin.c, d.HouseholdID, admin.genesis)
+	st, err := member.VerifiedChain(context.Background(), admin.c, d.HouseholdID, admin.genesis)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"vigil/internal/browsertest"
 	"vigil/internal/cli"
-	"vigil/internal/vigiltest"
 )
 
 // TestJourney is a household member's first evening with 'vigil demo' on
@@ -19,17 +17,7 @@ import (
 // script asserts what the person sees at each step; here the result is
 // checked once more and logged.
 func TestJourney(t *testing.T) {
-	ctx := context.Background()
-	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: t.TempDir(), Listen: "127.0.0.1:0", Argon2: testArgon,
-		Logger: vigiltest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	link, err := d.SignInURL(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, link := startDemo(t, cli.DemoOptions{})
 	var res struct {
 		Household  string           `json:"household"`
 		Steps      map[string]int64 `json:"steps"`

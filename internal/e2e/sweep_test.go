@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/cli"
-	"vigil/internal/vigiltest"
 )
 
 // TestPagesFitPhones: every page of the app, as 'vigil demo' fills it
@@ -26,16 +24,7 @@ import (
 // desktop (1280x800) screenshots of the main pages into docs/screenshots;
 // otherwise they go to the test's temporary directory.
 func TestPagesFitPhones(t *testing.T) {
-	ctx := context.Background()
-	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: t.TempDir(), Listen: "127.0.0.1:0", Argon2: testArgon, Logger: vigiltest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	link, err := d.SignInURL(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, link := startDemo(t, cli.DemoOptions{})
 	shots := t.TempDir()
 	if os.Getenv("VIGIL_SCREENSHOTS") == "1" {
 		shots = filepath.Join(browsertest.WebDir(t), "..", "docs", "screenshots")
