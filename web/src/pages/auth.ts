@@ -11,7 +11,6 @@ import './auth.css';
 import { api, ApiError, setCSRF } from '../api';
 import { copyButton, fmtDateTime, pageHead, qrCode } from '../kit';
 import { go, route } from '../router';
-import { refreshShell } from '../shell';
 import { h, mount, showError } from '../ui';
 
 export interface Account {
@@ -54,10 +53,10 @@ export function rememberNext(path: string): void {
   sessionStorage.setItem(nextKey, path);
 }
 
-/** signedIn refreshes the cached account and the header after a sign-in. */
+/** signedIn refreshes the cached account after a sign-in and tells the app (the header redraws on "vigil:session"). */
 export async function signedIn(): Promise<void> {
   await account(true).catch(() => null);
-  await refreshShell(true);
+  window.dispatchEvent(new Event('vigil:session'));
 }
 
 function afterSignIn(): void {
@@ -97,9 +96,8 @@ export async function signOut(): Promise<void> {
   } catch {
     /* signed out already */
   }
-  setCSRF('');
   current = Promise.resolve(null);
-  await refreshShell();
+  setCSRF(''); // "vigil:session": the header redraws signed out
   go('/signin');
 }
 
