@@ -690,7 +690,7 @@ func (d *Demo) approve(ctx context.Context, q client.JoinRequest) error {
 	if !ok || !hmac.Equal(member.JoinProof(secret, q.InviteID, q.Device), q.Proof) {
 		return errors.New("the proof does not match the secret of the demo's invite")
 	}
-	dk, err := member.ParseDevice(q.Device, keydir.RoleAdmin, q.Name)
+	dk, err := keydir.ParseDevice(q.Device, keydir.RoleAdmin, q.Name)
 	if err != nil {
 		return err
 	}

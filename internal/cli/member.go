@@ -411,7 +411,7 @@ func runDevice(e env) error {
 	if created {
 		fmt.Fprintf(e.stderr, "made this device's keys in %s\n", *dir)
 	}
-	fmt.Fprintln(e.stdout, member.EncodeDevice(k))
+	fmt.Fprintln(e.stdout, keydir.EncodeDevice(k))
 	return nil
 }
 
@@ -433,7 +433,7 @@ func householdAddDevice(e env, args []string) error {
 	if *role != keydir.RoleMember && *role != keydir.RoleAdmin {
 		return fmt.Errorf("%w: --role is member or admin", ErrUsage)
 	}
-	dk, err := member.ParseDevice(dev, *role, *name)
+	dk, err := keydir.ParseDevice(dev, *role, *name)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func householdJoin(e env, args []string) error {
 	h := &pinnedHousehold{HouseholdID: id, GenesisHash: hex.EncodeToString(g), Cloud: c.BaseURL,
 		Known: &member.Known{Seq: st.Seq, Head: st.Head}}
 	if _, err := st.EpochIdentities(k); err != nil {
-		return fmt.Errorf("this device is not in household %s yet (hint: an admin runs 'vigil household add-device %s --name NAME'): %w", id, member.EncodeDevice(k), err)
+		return fmt.Errorf("this device is not in household %s yet (hint: an admin runs 'vigil household add-device %s --name NAME'): %w", id, keydir.EncodeDevice(k), err)
 	}
 	h.Name = st.Name
 	if err := p.saveHousehold(h); err != nil {

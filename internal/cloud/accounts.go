@@ -13,7 +13,7 @@ import (
 
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
-	"vigil/internal/member"
+	"vigil/internal/keydir"
 )
 
 // NormalizeEmail trims and lower-cases an address and checks its shape.
@@ -288,7 +288,7 @@ func (s *Server) bindSessionDevice(w http.ResponseWriter, r *http.Request, c *ca
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	dk, err := member.ParseDevice(req.Device, "", "")
+	dk, err := keydir.ParseDevice(req.Device, "", "")
 	if err != nil {
 		return errorf(http.StatusBadRequest, `field "device": %v`, err)
 	}

@@ -148,7 +148,7 @@ func TestJoinInviteBounds(t *testing.T) {
 		}
 	}
 	k, _ := keydir.NewDeviceKeys()
-	dev := vmember.EncodeDevice(k)
+	dev := keydir.EncodeDevice(k)
 	if _, err := carol.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 429) {
 		t.Errorf("request %d on one invite: %v, want 429", total+1, err)
 	}
@@ -156,7 +156,7 @@ func TestJoinInviteBounds(t *testing.T) {
 	// A used invite: no new requests, and no life past its expiry.
 	inv = e.invite(alice, hh, "member", 5*time.Minute)
 	rid, _, dev := joinRequest(t, bob, inv.ID, secret)
-	dk, err := vmember.ParseDevice(dev, keydir.RoleMember, "phone")
+	dk, err := keydir.ParseDevice(dev, keydir.RoleMember, "phone")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestJoinInviteBounds(t *testing.T) {
 		t.Fatalf("approve: %v", err)
 	}
 	k, _ = keydir.NewDeviceKeys()
-	dev = vmember.EncodeDevice(k)
+	dev = keydir.EncodeDevice(k)
 	_, err = carol.c.RequestJoin(ctx, inv.ID, dev, "tablet", vmember.JoinProof(secret, inv.ID, dev))
 	if !client.IsStatus(err, 410) || !strings.Contains(err.Error(), "this invite has been used") {
 		t.Errorf("request on a used invite: %v, want 410 this invite has been used", err)

@@ -12,7 +12,6 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
-	"vigil/internal/member"
 )
 
 // Household management for the web app and the CLI: the member list,
@@ -669,7 +668,7 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if len(req.Proof) != 32 {
 		return errorf(http.StatusBadRequest, "proof: the 32-byte HMAC-SHA-256 keyed by the invite's secret")
 	}
-	dk, err := member.ParseDevice(req.Device, keydir.RoleMember, req.Name)
+	dk, err := keydir.ParseDevice(req.Device, keydir.RoleMember, req.Name)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "device: %v", err)
 	}

@@ -22,7 +22,7 @@ func joinRequest(t *testing.T, m *member, invite string, secret []byte) (string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := vmember.EncodeDevice(k)
+	dev := keydir.EncodeDevice(k)
 	id, err := m.c.RequestJoin(context.Background(), invite, dev, "phone", vmember.JoinProof(secret, invite, dev))
 	if err != nil {
 		t.Fatalf("join request: %v", err)
@@ -87,7 +87,7 @@ func TestJoinByApproval(t *testing.T) {
 
 	// A link that does not add bob's device is refused.
 	other, _ := keydir.NewDeviceKeys()
-	odk, _ := vmember.ParseDevice(vmember.EncodeDevice(other), keydir.RoleMember, "x")
+	odk, _ := keydir.ParseDevice(keydir.EncodeDevice(other), keydir.RoleMember, "x")
 	wrong, err := st.AddDevice(alice.keys, odk, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestJoinByApproval(t *testing.T) {
 		t.Errorf("approval with a link for another device: %v", err)
 	}
 
-	dk, err := vmember.ParseDevice(q.Device, keydir.RoleMember, q.Name)
+	dk, err := keydir.ParseDevice(q.Device, keydir.RoleMember, q.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestInviteExpires(t *testing.T) {
 		t.Errorf("expired invite: %d %s", status, b)
 	}
 	k, _ := keydir.NewDeviceKeys()
-	dev := vmember.EncodeDevice(k)
+	dev := keydir.EncodeDevice(k)
 	if _, err := bob.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 404) {
 		t.Errorf("request on an expired invite: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"vigil/internal/cloud/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
-	vmember "vigil/internal/member"
 )
 
 // TestSessionDeviceBinding: a session names the member device it runs on
@@ -70,10 +69,10 @@ func TestSessionDeviceBinding(t *testing.T) {
 		}
 		return status, string(resp)
 	}
-	mine := vmember.EncodeDevice(alice.keys)
+	mine := keydir.EncodeDevice(alice.keys)
 	myID := keydir.DeviceID(alice.keys.Sign.Public().(ed25519.PublicKey))
 	stranger, _ := keydir.NewDeviceKeys()
-	theirs := vmember.EncodeDevice(stranger)
+	theirs := keydir.EncodeDevice(stranger)
 
 	s0 := get(bound)
 	if s0.Device != "" {

@@ -24,7 +24,6 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
-	"vigil/internal/member"
 	"vigil/internal/pairing"
 )
 
@@ -342,7 +341,7 @@ func TestBrowserCrypto(t *testing.T) {
 			t.Errorf("%s: device %q, want %q", name, o.ID, c.ID)
 		}
 	}
-	dk, err := member.ParseDevice(c.DeviceString, keydir.RoleMember, "Browser")
+	dk, err := keydir.ParseDevice(c.DeviceString, keydir.RoleMember, "Browser")
 	if err != nil {
 		t.Fatal(err)
 	}

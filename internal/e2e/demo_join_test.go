@@ -120,7 +120,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := member.EncodeDevice(phone)
+	dev := keydir.EncodeDevice(phone)
 	rid, err := sam.RequestJoin(ctx, inv.ID, dev, "Sam's phone", member.JoinProof(secret, inv.ID, dev))
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 	other, _ := keydir.NewDeviceKeys()
 	forged := make([]byte, 32)
 	rand.Read(forged)
-	bad, err := sam.RequestJoin(ctx, frag.Get("i"), member.EncodeDevice(other), "Intruder", forged)
+	bad, err := sam.RequestJoin(ctx, frag.Get("i"), keydir.EncodeDevice(other), "Intruder", forged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dk, err := member.ParseDevice(dev, keydir.RoleMember, "Sam's phone")
+	dk, err := keydir.ParseDevice(dev, keydir.RoleMember, "Sam's phone")
 	if err != nil {
 		t.Fatal(err)
 	}

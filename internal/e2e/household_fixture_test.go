@@ -279,7 +279,7 @@ func (hh *testHousehold) pairHub(t testing.TB) {
 // enrol adds a device, given as its "vigdev1:" string, to the household's
 // chain as a member (role "member" or "admin"), signed by the admin device.
 func (hh *testHousehold) enrol(deviceString, role, name string) error {
-	dk, err := member.ParseDevice(deviceString, role, name)
+	dk, err := keydir.ParseDevice(deviceString, role, name)
 	if err != nil {
 		return err
 	}

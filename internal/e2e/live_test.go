@@ -523,7 +523,7 @@ func TestLiveBrowser(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
 		case "/enrol":
-			dev, err := member.ParseDevice(strings.TrimSpace(string(b)), keydir.RoleMember, "browser")
+			dev, err := keydir.ParseDevice(strings.TrimSpace(string(b)), keydir.RoleMember, "browser")
 			if err != nil {
 				http.Error(w, err.Error(), 400)
 				return

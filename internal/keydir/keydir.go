@@ -1,6 +1,7 @@
 // Package keydir keeps a device's keys and the household's membership chain:
 // the hub's Ed25519 signing key and member device keys on disk (keydir.go,
-// devicekeys.go), the hash-chained, admin-signed list of the household's
+// devicekeys.go), a device's public identity as people copy it, "vigdev1:..."
+// (identity.go), the hash-chained, admin-signed list of the household's
 // devices and its epoch keys wrapped to them (chain.go), and the recovery
 // phrase (recovery.go).
 //

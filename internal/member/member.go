@@ -14,11 +14,8 @@ package member
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"vigil/internal/cloud/client"
@@ -220,30 +217,4 @@ func PairHub(ctx context.Context, c *client.Client, householdID string, genesis 
 		return pairing.HubHello{}, err
 	}
 	return hello, nil
-}
-
-// devicePrefix starts a device's public identity as shown to people.
-const devicePrefix = "vigdev1:"
-
-// EncodeDevice returns the public identity of a device as one line to copy
-// to an admin ("vigdev1:" + base64url of the Ed25519 and X25519 public keys).
-// It holds no secret.
-func EncodeDevice(k *keydir.DeviceKeys) string {
-	pub := k.Public(keydir.RoleMember, "")
-	return devicePrefix + base64.RawURLEncoding.EncodeToString(append(append([]byte(nil), pub.SignPub...), pub.BoxPub...))
-}
-
-// ParseDevice reads a device identity made by EncodeDevice.
-func ParseDevice(s string, role, name string) (keydir.DeviceKey, error) {
-	s = strings.TrimSpace(s)
-	rest, ok := strings.CutPrefix(s, devicePrefix)
-	if !ok {
-		return keydir.DeviceKey{}, fmt.Errorf("not a device identity: it starts with %q (hint: run 'vigil device id' on the new device)", devicePrefix)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) != ed25519.PublicKeySize+32 {
-		return keydir.DeviceKey{}, errors.New("device identity is damaged (was it copied completely?)")
-	}
-	sign := ed25519.PublicKey(b[:ed25519.PublicKeySize])
-	return keydir.DeviceKey{ID: keydir.DeviceID(sign), Role: role, Name: name, SignPub: sign, BoxPub: b[ed25519.PublicKeySize:]}, nil
 }
