@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vigil/internal/cloud"
 	"vigil/internal/cloud/client"
 	"vigil/internal/recordings"
 	"vigil/internal/segstore"
@@ -51,8 +50,7 @@ func cloudList(e env, cloudURL, hh, dir string, f segstore.Filter, asJSON bool) 
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, o := range objs {
-			if err := enc.Encode(cloud.ObjectJSON{Key: o.Key, Device: o.Device, Camera: o.Camera, Kind: o.Kind, Seq: o.Seq,
-				Start: o.Start, End: o.End, Size: o.Size, SHA256: o.SHA256}); err != nil {
+			if err := enc.Encode(o); err != nil {
 				return err
 			}
 		}

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"time"
 
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloudapi"
 	"vigil/internal/keydir"
 )
 
@@ -35,25 +35,13 @@ func newID(prefix string) string {
 	return prefix + fmt.Sprintf("%x", b)
 }
 
-type signUpReq struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-type signUpResp struct {
-	AccountID  string `json:"account_id"`
-	TOTPSecret string `json:"totp_secret"`
-	TOTPURI    string `json:"totp_uri"`
-	Note       string `json:"note"`
-}
-
 // signUp creates an account with a password and enrols its second factor
 // at once: the account cannot sign in with the password alone.
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.limitIP(c); err != nil {
 		return err
 	}
-	var req signUpReq
+	var req cloudapi.SignUp
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -82,23 +70,11 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	s.log.Info("account created", "account", a.ID)
-	writeJSON(w, http.StatusCreated, signUpResp{
+	writeJSON(w, http.StatusCreated, cloudapi.SignUpResult{
 		AccountID: a.ID, TOTPSecret: auth.Base32Secret(secret), TOTPURI: auth.TOTPURI(secret, email, "Vigil"),
 		Note: "add the secret to an authenticator app: every sign-in needs its 6-digit code",
 	})
 	return nil
-}
-
-type signInReq struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	TOTP     string `json:"totp"`
-	// Type is "api" (a bearer token for the CLI and scripts) or "browser"
-	// (a session cookie with a CSRF token).
-	Type string `json:"type"`
-	// Scopes limit an API token: "read" (GET routes) and/or "write"
-	// (everything else). Empty means both.
-	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Token scopes.
@@ -106,13 +82,6 @@ const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
 )
-
-type signInResp struct {
-	AccountID string    `json:"account_id"`
-	Token     string    `json:"token,omitempty"`
-	CSRF      string    `json:"csrf,omitempty"`
-	Expires   time.Time `json:"expires"`
-}
 
 // acquireHashing waits for a password-hashing slot.
 func (s *Server) acquireHashing(r *http.Request) error {
@@ -132,7 +101,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.limitIP(c); err != nil {
 		return err
 	}
-	var req signInReq
+	var req cloudapi.SignIn
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -206,20 +175,20 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 
 // issueToken creates an API token or a browser session (cookie + CSRF
 // token) for an account that proved who it is.
-func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, accountID, typ string, scopes []string) (signInResp, error) {
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, accountID, typ string, scopes []string) (cloudapi.SignInResult, error) {
 	secret, hash, err := auth.NewToken(map[string]string{"api": "vga_", "browser": "vgs_"}[typ])
 	if err != nil {
-		return signInResp{}, err
+		return cloudapi.SignInResult{}, err
 	}
 	t := store.Token{Hash: hash, AccountID: accountID, Created: s.now().UTC(), Scopes: scopes}
-	resp := signInResp{AccountID: accountID}
+	resp := cloudapi.SignInResult{AccountID: accountID}
 	if typ == "api" {
 		t.Kind, t.Expires = store.TokenAPI, t.Created.Add(DefaultAPITokenTTL)
 		resp.Token = secret
 	} else {
 		csrf, err := auth.NewCSRFToken()
 		if err != nil {
-			return signInResp{}, err
+			return cloudapi.SignInResult{}, err
 		}
 		t.Kind, t.CSRF, t.Expires = store.TokenSession, csrf, t.Created.Add(DefaultSessionTTL)
 		resp.CSRF = csrf
@@ -228,7 +197,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, accountID, t
 	}
 	resp.Expires = t.Expires
 	if err := s.st.PutToken(r.Context(), t); err != nil {
-		return signInResp{}, err
+		return cloudapi.SignInResult{}, err
 	}
 	return resp, nil
 }

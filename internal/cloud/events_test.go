@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"vigil/internal/cloud"
+	"vigil/internal/cloudapi"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/history"
@@ -184,7 +185,7 @@ func TestEventsUploadListOpen(t *testing.T) {
 	if getJSON(t, alice, hh+"/cameras", &cams); !slices.Equal(cams.Cameras, []string{"front"}) {
 		t.Errorf("cameras = %q, want only front", cams.Cameras)
 	}
-	var objs struct{ Objects []cloud.ObjectJSON }
+	var objs cloudapi.Objects
 	if getJSON(t, alice, hh+"/objects", &objs); len(objs.Objects) != 1 || objs.Objects[0].Kind != "segment" {
 		t.Errorf("object listing without a camera: %+v, want the segment only", objs.Objects)
 	}

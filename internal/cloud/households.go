@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"time"
 
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloudapi"
 	"vigil/internal/keydir"
 )
 
@@ -25,16 +25,11 @@ func (s *Server) lastTOTPStep(account string) int64 {
 
 func (s *Server) useTOTPStep(account string, step int64) { s.totpSteps.Store(account, step) }
 
-type createHouseholdReq struct {
-	Name    string `json:"name"`
-	Genesis []byte `json:"genesis"` // the genesis link, exactly as signed (base64 in JSON)
-}
-
 // createHousehold stores a household made by the caller's first admin
 // device. The cloud checks the genesis link like any client would, but the
 // household's authority is the link itself, not this row.
 func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req createHouseholdReq
+	var req cloudapi.CreateHousehold
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -67,9 +62,9 @@ func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request, c *call
 	return nil
 }
 
-func householdJSON(h store.Household, usage int64) map[string]any {
-	return map[string]any{"household_id": h.ID, "name": h.Name, "genesis_hash": hex.EncodeToString(h.GenesisHash),
-		"created": h.Created, "usage_bytes": usage}
+func householdJSON(h store.Household, usage int64) cloudapi.Household {
+	return cloudapi.Household{ID: h.ID, Name: h.Name, GenesisHash: hex.EncodeToString(h.GenesisHash),
+		Created: h.Created, UsageBytes: usage}
 }
 
 func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -77,15 +72,15 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
+	out := cloudapi.Households{Households: []cloudapi.Household{}}
 	for _, h := range hs {
 		if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.account.ID,
 			ActorKind: "account", Action: "households.list", Reason: "GET /v1/households"}); err != nil {
 			return fmt.Errorf("recording access: %w", err)
 		}
-		out = append(out, householdJSON(h, 0))
+		out.Households = append(out.Households, householdJSON(h, 0))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"households": out})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -95,8 +90,8 @@ func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	out := householdJSON(c.household, u)
-	out["quota_bytes"] = s.quota(c.household)
-	out["role"] = c.member.Role
+	out.QuotaBytes = s.quota(c.household)
+	out.Role = c.member.Role
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -106,16 +101,6 @@ func (s *Server) quota(h store.Household) int64 {
 		return h.QuotaBytes
 	}
 	return s.opt.QuotaBytes
-}
-
-type chainResp struct {
-	HouseholdID string   `json:"household_id"`
-	GenesisHash string   `json:"genesis_hash"`
-	Links       [][]byte `json:"links"` // from the requested seq, base64
-	From        int64    `json:"from"`
-	// LogIndex is where each link's head is in the transparency log
-	// (-1 while it waits for the log): clients prove it is there.
-	LogIndex []int64 `json:"log_index"`
 }
 
 func (s *Server) getChain(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -139,7 +124,7 @@ func (s *Server) writeChain(w http.ResponseWriter, r *http.Request, h store.Hous
 	if err != nil {
 		return err
 	}
-	resp := chainResp{HouseholdID: h.ID, GenesisHash: hex.EncodeToString(h.GenesisHash), From: from, Links: [][]byte{}, LogIndex: idx}
+	resp := cloudapi.Chain{HouseholdID: h.ID, GenesisHash: hex.EncodeToString(h.GenesisHash), From: from, Links: [][]byte{}, LogIndex: idx}
 	for _, l := range links {
 		resp.Links = append(resp.Links, l.Data)
 	}
@@ -147,15 +132,11 @@ func (s *Server) writeChain(w http.ResponseWriter, r *http.Request, h store.Hous
 	return nil
 }
 
-type appendChainReq struct {
-	Link []byte `json:"link"`
-}
-
 // appendChain adds a link signed by an admin device. The cloud checks it
 // against the chain it holds (so junk never enters), but it cannot make a
 // valid link: only the household's admin devices can.
 func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req appendChainReq
+	var req cloudapi.ChainLink
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -277,16 +258,11 @@ func (s *Server) hubChain(w http.ResponseWriter, r *http.Request, c *call) error
 
 var pairingIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-type createPairingReq struct {
-	ID  string `json:"id"`
-	Msg []byte `json:"msg"`
-}
-
 func (s *Server) createPairing(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.limitIP(c); err != nil {
 		return err
 	}
-	var req createPairingReq
+	var req cloudapi.CreatePairing
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -307,12 +283,6 @@ func (s *Server) createPairing(w http.ResponseWriter, r *http.Request, c *call) 
 	return nil
 }
 
-type pairingResp struct {
-	HouseholdID string    `json:"household_id,omitempty"`
-	Msgs        [][]byte  `json:"msgs"`
-	Expires     time.Time `json:"expires"`
-}
-
 func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, c *call) error {
 	id := r.PathValue("id")
 	if !pairingIDRE.MatchString(id) {
@@ -325,14 +295,8 @@ func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, pairingResp{HouseholdID: p.HouseholdID, Msgs: p.Msgs, Expires: p.Expires})
+	writeJSON(w, http.StatusOK, cloudapi.Pairing{HouseholdID: p.HouseholdID, Msgs: p.Msgs, Expires: p.Expires})
 	return nil
-}
-
-type pairingMsgReq struct {
-	Step        int    `json:"step"`
-	Msg         []byte `json:"msg"`
-	HouseholdID string `json:"household_id,omitempty"`
 }
 
 // postPairingMsg appends the member's answer (step 1: it must be signed in
@@ -343,7 +307,7 @@ func (s *Server) postPairingMsg(w http.ResponseWriter, r *http.Request, c *call)
 	if !pairingIDRE.MatchString(id) {
 		return errNotFound
 	}
-	var req pairingMsgReq
+	var req cloudapi.PairingMessage
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}

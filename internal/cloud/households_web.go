@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloudapi"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 )
@@ -337,10 +338,10 @@ func moreAdmins(ms []store.Member, except string) bool {
 
 // Retention settings.
 
-func (s *Server) settingsOut(ret store.Retention) map[string]any {
-	return map[string]any{
-		"quota_bytes": ret.QuotaBytes, "max_age_seconds": int64(ret.MaxAge / time.Second),
-		"default_quota_bytes": s.opt.QuotaBytes, "default_max_age_seconds": int64(s.opt.MaxAge / time.Second),
+func (s *Server) settingsOut(ret store.Retention) cloudapi.Settings {
+	return cloudapi.Settings{
+		QuotaBytes: ret.QuotaBytes, MaxAgeSeconds: int64(ret.MaxAge / time.Second),
+		DefaultQuotaBytes: s.opt.QuotaBytes, DefaultMaxAgeSeconds: int64(s.opt.MaxAge / time.Second),
 	}
 }
 
@@ -453,30 +454,11 @@ const (
 	joinDeclined = "declined"
 )
 
+// invite is an open invite (as the API shows it) and its requests.
 type invite struct {
-	ID          string    `json:"invite_id"`
-	HouseholdID string    `json:"household_id"`
-	Role        string    `json:"role"`
-	CreatedBy   string    `json:"created_by"`
-	Created     time.Time `json:"created"`
-	Expires     time.Time `json:"expires"`
-	requests    []*joinRequest
-	used        bool // a request was approved: no new ones
-}
-
-type joinRequest struct {
-	ID          string    `json:"request_id"`
-	InviteID    string    `json:"invite_id"`
-	HouseholdID string    `json:"household_id"`
-	AccountID   string    `json:"account_id"`
-	Email       string    `json:"email"`
-	Device      string    `json:"device"`
-	DeviceID    string    `json:"device_id"`
-	Name        string    `json:"name"`
-	Proof       []byte    `json:"proof"`
-	Role        string    `json:"role"`
-	Status      string    `json:"status"`
-	Created     time.Time `json:"created"`
+	cloudapi.Invite
+	requests []*cloudapi.JoinRequest
+	used     bool // a request was approved: no new ones
 }
 
 // joins holds each server's invites by ID.
@@ -504,7 +486,7 @@ func (s *Server) invitesLocked() map[string]*invite {
 }
 
 // requestLocked finds a join request of household hh by ID.
-func (s *Server) requestLocked(hh, id string) (*invite, *joinRequest) {
+func (s *Server) requestLocked(hh, id string) (*invite, *cloudapi.JoinRequest) {
 	for _, in := range s.invitesLocked() {
 		if in.HouseholdID != hh {
 			continue
@@ -534,7 +516,8 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	if !p.Expires.After(now) || p.Expires.Sub(now) > maxInviteTTL+history.ActionSkew {
 		return errorf(http.StatusBadRequest, "expires: after now and at most %s from now", maxInviteTTL)
 	}
-	in := &invite{ID: p.Invite, HouseholdID: c.household.ID, Role: p.Role, CreatedBy: c.account.ID, Created: now, Expires: p.Expires.UTC()}
+	in := &invite{Invite: cloudapi.Invite{ID: p.Invite, HouseholdID: c.household.ID, Role: p.Role, CreatedBy: c.account.ID,
+		Created: now, Expires: p.Expires.UTC()}}
 	check := func(m map[string]*invite) error {
 		if _, taken := m[in.ID]; taken {
 			return errorf(http.StatusConflict, "invite ID %s is taken; make a new invite", in.ID)
@@ -569,16 +552,16 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	s.log.Info("invite created", "household", in.HouseholdID, "invite", in.ID, "role", in.Role, "expires", in.Expires, "device", sa.Device)
-	writeJSON(w, http.StatusCreated, in)
+	writeJSON(w, http.StatusCreated, in.Invite)
 	return nil
 }
 
 func (s *Server) listInvites(w http.ResponseWriter, r *http.Request, c *call) error {
 	pendingJoins.mu.Lock()
-	out := []invite{}
+	out := []cloudapi.Invite{}
 	for _, in := range s.invitesLocked() {
 		if in.HouseholdID == c.household.ID {
-			out = append(out, *in)
+			out = append(out, in.Invite)
 		}
 	}
 	pendingJoins.mu.Unlock()
@@ -626,9 +609,9 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) error {
 	pendingJoins.mu.Lock()
 	in, ok := s.invitesLocked()[r.PathValue("id")]
-	var cp invite
+	var cp cloudapi.Invite
 	if ok {
-		cp = *in
+		cp = in.Invite
 	}
 	pendingJoins.mu.Unlock()
 	if !ok {
@@ -649,15 +632,9 @@ func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) erro
 	return nil
 }
 
-type joinReqIn struct {
-	Device string `json:"device"`
-	Name   string `json:"name"`
-	Proof  []byte `json:"proof"`
-}
-
 // postJoinRequest is a signed-in browser asking to join with its device.
 func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req joinReqIn
+	var req cloudapi.RequestJoin
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -693,23 +670,23 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if live >= maxJoinRequests {
 		return errorf(http.StatusTooManyRequests, "too many devices are waiting on this invite; ask for a new one")
 	}
-	q := &joinRequest{ID: newID("j"), InviteID: in.ID, HouseholdID: in.HouseholdID, AccountID: c.account.ID, Email: c.account.Email,
+	q := &cloudapi.JoinRequest{ID: newID("j"), InviteID: in.ID, HouseholdID: in.HouseholdID, AccountID: c.account.ID, Email: c.account.Email,
 		Device: req.Device, DeviceID: dk.ID, Name: req.Name, Proof: req.Proof, Role: in.Role, Status: joinPending, Created: s.now().UTC()}
 	in.requests = append(in.requests, q)
 	s.log.Info("join request", "household", in.HouseholdID, "invite", in.ID, "account", c.account.ID, "request", q.ID, "device", dk.ID)
 	s.joinRequested(in.HouseholdID) // events.go: a push to the admins, never blocks
-	writeJSON(w, http.StatusAccepted, map[string]string{"request_id": q.ID, "household_id": in.HouseholdID, "status": q.Status})
+	writeJSON(w, http.StatusAccepted, cloudapi.JoinStatus{ID: q.ID, HouseholdID: in.HouseholdID, Status: q.Status})
 	return nil
 }
 
 // getJoinRequest lets the requesting account follow its request.
 func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
 	pendingJoins.mu.Lock()
-	var out map[string]string
+	var out *cloudapi.JoinStatus
 	if in, ok := s.invitesLocked()[r.PathValue("id")]; ok {
 		for _, q := range in.requests {
 			if q.ID == r.PathValue("rid") && q.AccountID == c.account.ID {
-				out = map[string]string{"request_id": q.ID, "household_id": q.HouseholdID, "status": q.Status}
+				out = &cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status}
 			}
 		}
 	}
@@ -723,30 +700,26 @@ func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call)
 
 func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *call) error {
 	pendingJoins.mu.Lock()
-	out := []joinRequest{}
+	out := cloudapi.JoinRequests{Requests: []cloudapi.JoinRequest{}}
 	for _, in := range s.invitesLocked() {
 		if in.HouseholdID != c.household.ID {
 			continue
 		}
 		for _, q := range in.requests {
 			if q.Status == joinPending {
-				out = append(out, *q)
+				out.Requests = append(out.Requests, *q)
 			}
 		}
 	}
 	pendingJoins.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-type approveReq struct {
-	Link []byte `json:"link"` // the chain link adding the request's device
 }
 
 // approveJoinRequest enrols the requesting device: membership for its
 // account (the invite's role) and the admin device's chain link.
 func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req approveReq
+	var req cloudapi.ChainLink // the chain link adding the request's device
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}

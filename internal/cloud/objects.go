@@ -16,6 +16,7 @@ import (
 
 	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloudapi"
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"
 )
@@ -42,11 +43,6 @@ var streamRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // the API.
 func objectKey(household, device, camera string, seq uint64) string {
 	return fmt.Sprintf("%s/%s/%s/%016x", household, device, camera, seq)
-}
-
-type uploadResp struct {
-	Key     string `json:"key"`
-	Created bool   `json:"created"`
 }
 
 // upload stores a sealed object from a hub. The cloud verifies what it can
@@ -100,7 +96,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, uploadResp{Key: key, Created: created})
+	writeJSON(w, status, cloudapi.UploadResult{Key: key, Created: created})
 	return nil
 }
 
@@ -189,21 +185,8 @@ func (s *Server) listCameras(w http.ResponseWriter, r *http.Request, c *call) er
 	if cams == nil {
 		cams = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cameras": cams})
+	writeJSON(w, http.StatusOK, cloudapi.Cameras{Cameras: cams})
 	return nil
-}
-
-// ObjectJSON is one object in a listing.
-type ObjectJSON struct {
-	Key    string    `json:"key"`
-	Device string    `json:"device"`
-	Camera string    `json:"camera"`
-	Kind   string    `json:"kind"`
-	Seq    uint64    `json:"seq"`
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Size   int64     `json:"size"`
-	SHA256 string    `json:"sha256"`
 }
 
 func parseTimeParam(r *http.Request, name string) (time.Time, error) {
@@ -239,12 +222,12 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	out := make([]ObjectJSON, 0, len(objs))
+	out := cloudapi.Objects{Objects: make([]cloudapi.Object, 0, len(objs))}
 	for _, o := range objs {
-		out = append(out, ObjectJSON{Key: o.Key, Device: o.Device, Camera: o.Camera, Kind: o.Kind, Seq: o.Seq,
+		out.Objects = append(out.Objects, cloudapi.Object{Key: o.Key, Device: o.Device, Camera: o.Camera, Kind: o.Kind, Seq: o.Seq,
 			Start: o.Start.UTC(), End: o.End.UTC(), Size: o.Size, SHA256: hex.EncodeToString(o.SHA256[:])})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"objects": out})
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

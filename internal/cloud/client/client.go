@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/cloudapi"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
 )
@@ -109,9 +110,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, cty
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e cloudapi.Error
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
@@ -128,75 +127,51 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, cty
 	return nil, ae
 }
 
-// SignUpResult is what sign-up returns: the second factor to enrol.
-type SignUpResult struct {
-	AccountID  string `json:"account_id"`
-	TOTPSecret string `json:"totp_secret"`
-	TOTPURI    string `json:"totp_uri"`
-	Note       string `json:"note"`
-}
+// The API's shapes the client's methods take and return (cloudapi).
+type (
+	SignUpResult = cloudapi.SignUpResult
+	Household    = cloudapi.Household
+	Object       = cloudapi.Object
+	Pairing      = cloudapi.Pairing
+	Settings     = cloudapi.Settings
+	Invite       = cloudapi.Invite
+	JoinRequest  = cloudapi.JoinRequest
+)
 
 // SignUp creates an account.
 func (c *Client) SignUp(ctx context.Context, email, password string) (SignUpResult, error) {
 	var out SignUpResult
-	err := c.do(ctx, "POST", "/v1/accounts", map[string]string{"email": email, "password": password}, &out)
+	err := c.do(ctx, "POST", "/v1/accounts", cloudapi.SignUp{Email: email, Password: password}, &out)
 	return out, err
 }
 
 // SignIn gets an API token and keeps it in c.Token.
 func (c *Client) SignIn(ctx context.Context, email, password, totp string) (string, error) {
-	var out struct {
-		Token string `json:"token"`
-	}
-	err := c.do(ctx, "POST", "/v1/sessions", map[string]string{"email": email, "password": password, "totp": totp, "type": "api"}, &out)
+	var out cloudapi.SignInResult
+	err := c.do(ctx, "POST", "/v1/sessions", cloudapi.SignIn{Email: email, Password: password, TOTP: totp, Type: "api"}, &out)
 	if err == nil {
 		c.Token = out.Token
 	}
 	return out.Token, err
 }
 
-// Household is a household as the API lists it.
-type Household struct {
-	ID          string `json:"household_id"`
-	Name        string `json:"name"`
-	GenesisHash string `json:"genesis_hash"`
-	UsageBytes  int64  `json:"usage_bytes"`
-	QuotaBytes  int64  `json:"quota_bytes"`
-	Role        string `json:"role"`
-}
-
 // CreateHousehold uploads a genesis link.
 func (c *Client) CreateHousehold(ctx context.Context, genesis []byte) (Household, error) {
 	var out Household
-	err := c.do(ctx, "POST", "/v1/households", map[string]any{"genesis": genesis}, &out)
+	err := c.do(ctx, "POST", "/v1/households", cloudapi.CreateHousehold{Genesis: genesis}, &out)
 	return out, err
 }
 
 // Households lists the caller's households.
 func (c *Client) Households(ctx context.Context) ([]Household, error) {
-	var out struct {
-		Households []Household `json:"households"`
-	}
+	var out cloudapi.Households
 	err := c.do(ctx, "GET", "/v1/households", nil, &out)
 	return out.Households, err
 }
 
 // AppendLink appends a signed chain link.
 func (c *Client) AppendLink(ctx context.Context, household string, link []byte) error {
-	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/chain", map[string]any{"link": link}, nil)
-}
-
-// Object is one sealed object in a listing.
-type Object struct {
-	Key    string    `json:"key"`
-	Device string    `json:"device"`
-	Camera string    `json:"camera"`
-	Kind   string    `json:"kind"`
-	Seq    uint64    `json:"seq"`
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Size   int64     `json:"size"`
-	SHA256 string    `json:"sha256"`
+	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/chain", cloudapi.ChainLink{Link: link}, nil)
 }
 
 // Objects lists a household's objects of a camera ("" all) overlapping
@@ -212,18 +187,14 @@ func (c *Client) Objects(ctx context.Context, household, camera string, from, to
 	if !to.IsZero() {
 		q.Set("to", to.UTC().Format(time.RFC3339Nano))
 	}
-	var out struct {
-		Objects []Object `json:"objects"`
-	}
+	var out cloudapi.Objects
 	err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/objects?"+q.Encode(), nil, &out)
 	return out.Objects, err
 }
 
 // Cameras lists a household's cameras.
 func (c *Client) Cameras(ctx context.Context, household string) ([]string, error) {
-	var out struct {
-		Cameras []string `json:"cameras"`
-	}
+	var out cloudapi.Cameras
 	err := c.do(ctx, "GET", "/v1/households/"+url.PathEscape(household)+"/cameras", nil, &out)
 	return out.Cameras, err
 }
@@ -253,26 +224,16 @@ func (c *Client) Upload(ctx context.Context, sealed []byte) (key string, created
 		return "", false, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		Key     string `json:"key"`
-		Created bool   `json:"created"`
-	}
+	var out cloudapi.UploadResult
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
 		return "", false, err
 	}
 	return out.Key, out.Created, nil
 }
 
-// Pairing is a pairing rendezvous as the relay holds it.
-type Pairing struct {
-	HouseholdID string    `json:"household_id"`
-	Msgs        [][]byte  `json:"msgs"`
-	Expires     time.Time `json:"expires"`
-}
-
 // CreatePairing opens a rendezvous with the hub's first message.
 func (c *Client) CreatePairing(ctx context.Context, id string, msg []byte) error {
-	return c.do(ctx, "POST", "/v1/pairings", map[string]any{"id": id, "msg": msg}, nil)
+	return c.do(ctx, "POST", "/v1/pairings", cloudapi.CreatePairing{ID: id, Msg: msg}, nil)
 }
 
 // GetPairing reads a rendezvous.
@@ -285,7 +246,7 @@ func (c *Client) GetPairing(ctx context.Context, id string) (Pairing, error) {
 // PostPairingMsg appends step 1 (member, with its household) or step 2 (hub).
 func (c *Client) PostPairingMsg(ctx context.Context, id string, step int, msg []byte, household string) error {
 	return c.do(ctx, "POST", "/v1/pairings/"+url.PathEscape(id)+"/messages",
-		map[string]any{"step": step, "msg": msg, "household_id": household}, nil)
+		cloudapi.PairingMessage{Step: step, Msg: msg, HouseholdID: household}, nil)
 }
 
 // Raw performs a request and returns status and body, for tests and tools.
@@ -321,15 +282,6 @@ func (c *Client) AddMember(ctx context.Context, household string, action history
 // member.remove action says.
 func (c *Client) RemoveMember(ctx context.Context, household, account string, action history.Signed) error {
 	return c.do(ctx, "DELETE", "/v1/households/"+url.PathEscape(household)+"/members/"+url.PathEscape(account), action, nil)
-}
-
-// Settings are a household's retention settings as the cloud applies
-// them.
-type Settings struct {
-	QuotaBytes           int64 `json:"quota_bytes"`     // 0: the service default
-	MaxAgeSeconds        int64 `json:"max_age_seconds"` // 0: no age limit
-	DefaultQuotaBytes    int64 `json:"default_quota_bytes"`
-	DefaultMaxAgeSeconds int64 `json:"default_max_age_seconds"`
 }
 
 // PutSettings sets the household's retention, as the signed settings.set

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"vigil/internal/cloudapi"
 	"vigil/internal/history"
 )
 
@@ -13,10 +14,7 @@ import (
 // ""), with where each link's head is in the transparency log (-1 while it
 // waits for the log).
 func (c *Client) ChainIndexed(ctx context.Context, household string, from int64) ([][]byte, []int64, error) {
-	var out struct {
-		Links    [][]byte `json:"links"`
-		LogIndex []int64  `json:"log_index"`
-	}
+	var out cloudapi.Chain
 	path := "/v1/hub/chain"
 	if household != "" {
 		path = "/v1/households/" + url.PathEscape(household) + "/chain"

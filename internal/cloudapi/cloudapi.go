@@ -1,0 +1,219 @@
+// Package cloudapi holds the JSON shapes of the cloud's HTTP API
+// (docs/API.md) that the server (internal/cloud) and its Go client
+// (internal/cloudclient) share: request and answer bodies, written once so
+// the two ends cannot drift apart.
+//
+// It holds types and nothing else: no handlers, no client, no validation,
+// no behaviour. It imports no other vigil package and never net/http. A
+// shape moves here when a Go client needs it; a shape only the server
+// writes (and only the web app reads) stays next to its handler.
+package cloudapi
+
+import "time"
+
+// Error is every error answer: {"error": "what is wrong and what to do"}.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Accounts and sessions.
+
+// SignUp is the body of POST /v1/accounts.
+type SignUp struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// SignUpResult is the answer to POST /v1/accounts: the second factor to
+// enrol.
+type SignUpResult struct {
+	AccountID  string `json:"account_id"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTPURI    string `json:"totp_uri"`
+	Note       string `json:"note"`
+}
+
+// SignIn is the body of POST /v1/sessions.
+type SignIn struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp"`
+	// Type is "api" (a bearer token for the CLI and scripts) or "browser"
+	// (a session cookie with a CSRF token).
+	Type string `json:"type"`
+	// Scopes limit an API token: "read" (GET routes) and/or "write"
+	// (everything else). Empty means both.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// SignInResult is the answer to POST /v1/sessions (and to a passkey
+// sign-in): an API token, or for a browser the CSRF token of the session
+// cookie.
+type SignInResult struct {
+	AccountID string    `json:"account_id"`
+	Token     string    `json:"token,omitempty"`
+	CSRF      string    `json:"csrf,omitempty"`
+	Expires   time.Time `json:"expires"`
+}
+
+// Households and their chains.
+
+// CreateHousehold is the body of POST /v1/households.
+type CreateHousehold struct {
+	// Name is ignored: the household's name is the one in its genesis.
+	Name    string `json:"name,omitempty"`
+	Genesis []byte `json:"genesis"` // the genesis link, exactly as signed (base64 in JSON)
+}
+
+// Household is a household as the API shows it.
+type Household struct {
+	ID          string    `json:"household_id"`
+	Name        string    `json:"name"`
+	GenesisHash string    `json:"genesis_hash"` // hex
+	Created     time.Time `json:"created"`
+	UsageBytes  int64     `json:"usage_bytes"`
+	// QuotaBytes and Role are in GET /v1/households/{hh} only.
+	QuotaBytes int64  `json:"quota_bytes,omitempty"`
+	Role       string `json:"role,omitempty"`
+}
+
+// Households is the answer to GET /v1/households.
+type Households struct {
+	Households []Household `json:"households"`
+}
+
+// Chain is the answer to GET /v1/households/{hh}/chain and
+// GET /v1/hub/chain.
+type Chain struct {
+	HouseholdID string   `json:"household_id"`
+	GenesisHash string   `json:"genesis_hash"` // hex
+	Links       [][]byte `json:"links"`        // from the requested seq, base64
+	From        int64    `json:"from"`
+	// LogIndex is where each link's head is in the transparency log
+	// (-1 while it waits for the log): clients prove it is there.
+	LogIndex []int64 `json:"log_index"`
+}
+
+// ChainLink is a chain link signed by an admin device: the body of
+// POST /v1/households/{hh}/chain, and of
+// POST /v1/households/{hh}/join-requests/{id}/approve (where it must add
+// the requesting device).
+type ChainLink struct {
+	Link []byte `json:"link"`
+}
+
+// Settings are a household's retention settings as the cloud applies them:
+// the answer to GET and PUT /v1/households/{hh}/settings.
+type Settings struct {
+	QuotaBytes           int64 `json:"quota_bytes"`     // 0: the service default
+	MaxAgeSeconds        int64 `json:"max_age_seconds"` // 0: no age limit
+	DefaultQuotaBytes    int64 `json:"default_quota_bytes"`
+	DefaultMaxAgeSeconds int64 `json:"default_max_age_seconds"`
+}
+
+// Sealed objects.
+
+// UploadResult is the answer to PUT /v1/objects. Created is false when the
+// cloud already had these bytes.
+type UploadResult struct {
+	Key     string `json:"key"`
+	Created bool   `json:"created"`
+}
+
+// Object is one sealed object in a listing.
+type Object struct {
+	Key    string    `json:"key"`
+	Device string    `json:"device"`
+	Camera string    `json:"camera"`
+	Kind   string    `json:"kind"`
+	Seq    uint64    `json:"seq"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"` // hex
+}
+
+// Objects is the answer to GET /v1/households/{hh}/objects.
+type Objects struct {
+	Objects []Object `json:"objects"`
+}
+
+// Cameras is the answer to GET /v1/households/{hh}/cameras.
+type Cameras struct {
+	Cameras []string `json:"cameras"`
+}
+
+// The pairing relay.
+
+// CreatePairing is the body of POST /v1/pairings: the hub's first message.
+type CreatePairing struct {
+	ID  string `json:"id"`
+	Msg []byte `json:"msg"`
+}
+
+// Pairing is a pairing rendezvous as the relay holds it: the answer to
+// GET /v1/pairings/{id}.
+type Pairing struct {
+	HouseholdID string    `json:"household_id,omitempty"`
+	Msgs        [][]byte  `json:"msgs"`
+	Expires     time.Time `json:"expires"`
+}
+
+// PairingMessage is the body of POST /v1/pairings/{id}/messages: step 1
+// (the member, with the household it offers) or step 2 (the hub).
+type PairingMessage struct {
+	Step        int    `json:"step"`
+	Msg         []byte `json:"msg"`
+	HouseholdID string `json:"household_id,omitempty"`
+}
+
+// Invites and join requests.
+
+// Invite is an open invitation to join a household. Its secret is not
+// here: it lives in the invite link's fragment and on the admin device.
+type Invite struct {
+	ID          string    `json:"invite_id"`
+	HouseholdID string    `json:"household_id"`
+	Role        string    `json:"role"`
+	CreatedBy   string    `json:"created_by"`
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+}
+
+// JoinRequest is a device asking to join through an invite.
+type JoinRequest struct {
+	ID          string    `json:"request_id"`
+	InviteID    string    `json:"invite_id"`
+	HouseholdID string    `json:"household_id"`
+	AccountID   string    `json:"account_id"`
+	Email       string    `json:"email"`
+	Device      string    `json:"device"` // "vigdev1:..."
+	DeviceID    string    `json:"device_id"`
+	Name        string    `json:"name"`
+	Proof       []byte    `json:"proof"`
+	Role        string    `json:"role"`
+	Status      string    `json:"status"` // "pending", "approved" or "declined"
+	Created     time.Time `json:"created"`
+}
+
+// JoinRequests is the answer to GET /v1/households/{hh}/join-requests.
+type JoinRequests struct {
+	Requests []JoinRequest `json:"requests"`
+}
+
+// RequestJoin is the body of POST /v1/invites/{id}/requests: the device
+// asking to join, its name and the proof that it holds the invite link
+// (HMAC-SHA-256 keyed by the invite's secret).
+type RequestJoin struct {
+	Device string `json:"device"`
+	Name   string `json:"name"`
+	Proof  []byte `json:"proof"`
+}
+
+// JoinStatus is the answer to POST /v1/invites/{id}/requests and
+// GET /v1/invites/{id}/requests/{rid}.
+type JoinStatus struct {
+	ID          string `json:"request_id"`
+	HouseholdID string `json:"household_id"`
+	Status      string `json:"status"`
+}
