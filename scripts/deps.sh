@@ -2,7 +2,8 @@
 # Installs what building, testing and the demo need, on Debian/Ubuntu:
 #   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
-#   Node.js/npm (the web app's build) and Chromium (its browser tests).
+#   Node.js/npm (the web app's build), Chromium (its browser tests) and
+#   PostgreSQL (the PostgreSQL store's tests).
 # As root it installs missing Debian packages with apt-get; otherwise it prints
 # the exact command to run and fails.
 set -euo pipefail
@@ -21,6 +22,9 @@ command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
 # The MQTT notifier's tests run a private Mosquitto broker.
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+# The PostgreSQL store's tests use the local server, or start a private one
+# with Debian's PostgreSQL programs (internal/pgtest).
+command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 # The OpenCV detectors (internal/detect/cvdet, -tags opencv) build against
 # Debian's OpenCV 4.6.
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
