@@ -22,8 +22,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/member"

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/history"
 	"vigil/internal/member"
 	"vigil/internal/tlog"

@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 )

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/recordings"
 	"vigil/internal/segstore"
 )

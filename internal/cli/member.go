@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"

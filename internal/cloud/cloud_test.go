@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"

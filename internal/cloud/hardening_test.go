@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/client"
 	"vigil/internal/devauth"
 	"vigil/internal/keydir"
 	vmember "vigil/internal/member"

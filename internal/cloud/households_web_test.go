@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	vmember "vigil/internal/member"

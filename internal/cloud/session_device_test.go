@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 )
 
 func accountID(t *testing.T, c *client.Client) string {

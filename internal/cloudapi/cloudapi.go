@@ -1,6 +1,6 @@
 // Package cloudapi holds the JSON shapes of the cloud's HTTP API
 // (docs/API.md) that the server (internal/cloud) and its Go client
-// (internal/cloudclient) share: request and answer bodies, written once so
+// (internal/client) share: request and answer bodies, written once so
 // the two ends cannot drift apart.
 //
 // It holds types and nothing else: no handlers, no client, no validation,

@@ -37,7 +37,7 @@ func TestImportDirection(t *testing.T) {
 	}
 	wiring := []string{"vigil/internal/hubd", "vigil/internal/cli"}
 	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam",
-		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "cloud/client",
+		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "client", "cloudapi",
 		"tlog", "tlog/tloghttp", "history", "witness", "release", "release/monitor", "fsutil"}
 	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings", "pairing",
 		"cloud/store", "cloud/blob", "cloud/auth", "tlog", "history", "release", "fsutil"}

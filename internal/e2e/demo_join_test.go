@@ -15,8 +15,8 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/cli"
+	"vigil/internal/client"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"

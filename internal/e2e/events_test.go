@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"vigil/internal/browsertest"
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/keydir"

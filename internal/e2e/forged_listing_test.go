@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"vigil/internal/browsertest"
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/envelope"
 	"vigil/internal/member"
 	"vigil/internal/share"

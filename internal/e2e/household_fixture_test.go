@@ -38,8 +38,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/client"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/config"
 	"vigil/internal/history"
 	"vigil/internal/hubd"

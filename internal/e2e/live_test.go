@@ -20,9 +20,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"vigil/internal/browsertest"
+	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/client"
 	"vigil/internal/config"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"

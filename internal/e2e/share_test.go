@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"vigil/internal/browsertest"
+	"vigil/internal/client"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/client"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/member"

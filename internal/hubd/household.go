@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/envelope"
 	"vigil/internal/fsutil"
 	"vigil/internal/history"

@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"vigil/internal/camera"
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/config"
 	"vigil/internal/envelope"
 	"vigil/internal/history"

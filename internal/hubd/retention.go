@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/history"
 )
 

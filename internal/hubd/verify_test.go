@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
 	"vigil/internal/envelope"

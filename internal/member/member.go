@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"time"
 
-	"vigil/internal/cloud/client"
+	"vigil/internal/client"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/pairing"

@@ -5,7 +5,8 @@
 // pairing messages and account credentials. It never decrypts (callers open
 // objects with their own keys) and never trusts what it fetches: callers
 // verify chains against the genesis they pinned. It never logs tokens,
-// passwords or bodies.
+// passwords or bodies. Its request and answer shapes are internal/cloudapi's;
+// it never imports the server (internal/cloud and below).
 package client
 
 import (
