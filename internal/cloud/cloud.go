@@ -168,6 +168,14 @@ type Server struct {
 
 	nonces actionNonces // of the signed household actions accepted (households_web.go)
 
+	joins joins // open invites and their join requests (households_web.go)
+
+	// linkUse serialises the use of sign-in links, so two requests racing
+	// with the same token cannot both sign in (signinlink.go).
+	linkUse sync.Mutex
+
+	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
+
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
 	logOrigin string
@@ -204,6 +212,8 @@ func New(o Options) (*Server, error) {
 		states:  map[string]*keydir.State{},
 		hashing: make(chan struct{}, 4),
 		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
+		joins:   joins{m: map[string]*invite{}},
+		work:    newWorkers(),
 	}
 	if err := s.openLog(context.Background()); err != nil {
 		return nil, err

@@ -233,12 +233,15 @@ func (s *Server) startPush(household string, m webpush.Message, admit func(store
 		s.log.Warn("push dropped: too many deliveries in flight", "household", household)
 		return
 	}
-	go func() {
+	started := s.work.start(func() {
 		defer func() { <-e.pushing }()
-		ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+		ctx, cancel := context.WithTimeout(s.work.ctx, pushTimeout)
 		defer cancel()
 		s.push(ctx, household, m, admit)
-	}()
+	})
+	if !started { // the Server is closing
+		<-e.pushing
+	}
 }
 
 // push sends m to each of the household's subscriptions whose account is
@@ -475,20 +478,19 @@ func (s *Server) eventsLive(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		e.mu.Unlock()
 	}()
-	ws, err := liveUpgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil // the upgrader answered
+	conn, done, ok := s.upgrade(w, r)
+	if !ok {
+		return nil // answered
 	}
-	conn := newLiveConn(ws)
-	defer conn.close()
-	go func() { // reads only to see pongs and the close
+	defer done()
+	conn.work.start(func() { // reads only to see pongs and the close
 		defer conn.close()
 		for {
 			if _, _, err := conn.read(); err != nil {
 				return
 			}
 		}
-	}()
+	})
 	for {
 		select {
 		case n := <-sub.ch:

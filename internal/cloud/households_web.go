@@ -461,21 +461,16 @@ type invite struct {
 	used     bool // a request was approved: no new ones
 }
 
-// joins holds each server's invites by ID.
+// joins holds a server's open invites (and their requests) by ID.
 type joins struct {
 	mu sync.Mutex
-	m  map[*Server]map[string]*invite
+	m  map[string]*invite
 }
 
-var pendingJoins = joins{m: map[*Server]map[string]*invite{}}
-
-// invitesLocked returns the server's live invites, dropping expired ones.
+// invitesLocked returns the server's live invites, dropping expired ones
+// (s.joins.mu held).
 func (s *Server) invitesLocked() map[string]*invite {
-	m := pendingJoins.m[s]
-	if m == nil {
-		m = map[string]*invite{}
-		pendingJoins.m[s] = m
-	}
+	m := s.joins.m
 	now := s.now()
 	for id, in := range m {
 		if !now.Before(in.Expires) {
@@ -533,21 +528,21 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 		}
 		return nil
 	}
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	err = check(s.invitesLocked())
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if err := s.recordSigned(r, c, history.ActionInviteCreate, in.ID, sa); err != nil {
 		return err
 	}
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	m := s.invitesLocked()
 	if err = check(m); err == nil {
 		m[in.ID] = in
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -557,14 +552,14 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 }
 
 func (s *Server) listInvites(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	out := []cloudapi.Invite{}
 	for _, in := range s.invitesLocked() {
 		if in.HouseholdID == c.household.ID {
 			out = append(out, in.Invite)
 		}
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"invites": out})
 	return nil
 }
@@ -584,8 +579,8 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 		return errorf(http.StatusBadRequest, "the signed action deletes invite %s, not %s", p.Invite, id)
 	}
 	exists := func() bool {
-		pendingJoins.mu.Lock()
-		defer pendingJoins.mu.Unlock()
+		s.joins.mu.Lock()
+		defer s.joins.mu.Unlock()
 		in, ok := s.invitesLocked()[id]
 		return ok && in.HouseholdID == c.household.ID
 	}
@@ -595,25 +590,25 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := s.recordSigned(r, c, history.ActionInviteDelete, id, sa); err != nil {
 		return err
 	}
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	m := s.invitesLocked()
 	if in, ok := m[id]; ok && in.HouseholdID == c.household.ID {
 		delete(m, id)
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
 	return nil
 }
 
 // getInvite tells a signed-in account which household an invite is for.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	in, ok := s.invitesLocked()[r.PathValue("id")]
 	var cp cloudapi.Invite
 	if ok {
 		cp = in.Invite
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	if !ok {
 		return errorf(http.StatusNotFound, "this invite is unknown or has expired; ask an admin of the household for a new one")
 	}
@@ -649,8 +644,8 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return errorf(http.StatusBadRequest, "device: %v", err)
 	}
-	pendingJoins.mu.Lock()
-	defer pendingJoins.mu.Unlock()
+	s.joins.mu.Lock()
+	defer s.joins.mu.Unlock()
 	in, ok := s.invitesLocked()[r.PathValue("id")]
 	if !ok {
 		return errorf(http.StatusNotFound, "this invite is unknown or has expired; ask an admin of the household for a new one")
@@ -681,7 +676,7 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 
 // getJoinRequest lets the requesting account follow its request.
 func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	var out *cloudapi.JoinStatus
 	if in, ok := s.invitesLocked()[r.PathValue("id")]; ok {
 		for _, q := range in.requests {
@@ -690,7 +685,7 @@ func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call)
 			}
 		}
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	if out == nil {
 		return errNotFound
 	}
@@ -699,7 +694,7 @@ func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call)
 }
 
 func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	out := cloudapi.JoinRequests{Requests: []cloudapi.JoinRequest{}}
 	for _, in := range s.invitesLocked() {
 		if in.HouseholdID != c.household.ID {
@@ -711,7 +706,7 @@ func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *cal
 			}
 		}
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -726,8 +721,8 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 	if len(req.Link) == 0 {
 		return errorf(http.StatusBadRequest, "link: the chain link, signed by an admin device, that adds the requesting device")
 	}
-	pendingJoins.mu.Lock()
-	defer pendingJoins.mu.Unlock()
+	s.joins.mu.Lock()
+	defer s.joins.mu.Unlock()
 	in, q := s.requestLocked(c.household.ID, r.PathValue("id"))
 	if q == nil || q.Status != joinPending {
 		return errNotFound
@@ -761,13 +756,13 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 }
 
 func (s *Server) declineJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	pendingJoins.mu.Lock()
+	s.joins.mu.Lock()
 	_, q := s.requestLocked(c.household.ID, r.PathValue("id"))
 	found := q != nil && q.Status == joinPending
 	if found {
 		q.Status = joinDeclined
 	}
-	pendingJoins.mu.Unlock()
+	s.joins.mu.Unlock()
 	if !found {
 		return errNotFound
 	}

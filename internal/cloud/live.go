@@ -1,7 +1,6 @@
 package cloud
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -141,11 +140,11 @@ func (s *Server) liveViewer(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := s.checkBrowserUpgrade(r, c); err != nil {
 		return err
 	}
-	ws, err := liveUpgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil // the upgrader answered
+	conn, done, ok := s.upgrade(w, r)
+	if !ok {
+		return nil // answered
 	}
-	conn := newLiveConn(ws)
+	defer done()
 	s.live.serveViewer(s, conn, c.household.ID, c.account.ID)
 	return nil
 }
@@ -165,28 +164,33 @@ func (s *Server) liveHub(w http.ResponseWriter, r *http.Request, c *call) error 
 	if !websocket.IsWebSocketUpgrade(r) {
 		return errorf(http.StatusBadRequest, "a WebSocket upgrade is expected")
 	}
-	ws, err := liveUpgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil
+	conn, done, ok := s.upgrade(w, r)
+	if !ok {
+		return nil // answered
 	}
-	s.live.serveHub(s, newLiveConn(ws), h.ID, c.device)
+	defer done()
+	s.live.serveHub(s, conn, h.ID, c.device)
 	return nil
 }
 
-// liveConn is one WebSocket; writes are serialised and bounded in time.
+// liveConn is one WebSocket (Server.upgrade, lifecycle.go); writes are
+// serialised and bounded in time.
 type liveConn struct {
 	ws   *websocket.Conn
+	work *workers // counts its goroutines; Close closes it
 	mu   sync.Mutex
 	done chan struct{}
 	once sync.Once
 }
 
-func newLiveConn(ws *websocket.Conn) *liveConn {
-	c := &liveConn{ws: ws, done: make(chan struct{})}
+// startPings sets the connection's limits and starts its ping goroutine;
+// false once the Server is closing.
+func (c *liveConn) startPings() bool {
+	ws := c.ws
 	ws.SetReadLimit(liveMaxMessage)
 	ws.SetReadDeadline(time.Now().Add(liveReadTimeout))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(liveReadTimeout)) })
-	go func() {
+	return c.work.start(func() {
 		t := time.NewTicker(livePingEvery)
 		defer t.Stop()
 		for {
@@ -203,8 +207,7 @@ func newLiveConn(ws *websocket.Conn) *liveConn {
 				}
 			}
 		}
-	}()
-	return c
+	})
 }
 
 func (c *liveConn) send(b []byte) {
@@ -212,7 +215,7 @@ func (c *liveConn) send(b []byte) {
 	defer c.mu.Unlock()
 	c.ws.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		go c.close()
+		c.work.start(c.close) // when closing, Close closes it
 	}
 }
 
@@ -238,6 +241,9 @@ func (c *liveConn) close() {
 	c.once.Do(func() {
 		close(c.done)
 		c.ws.Close()
+		c.work.mu.Lock()
+		delete(c.work.conns, c)
+		c.work.mu.Unlock()
 	})
 }
 
@@ -411,7 +417,7 @@ func (l *liveRelay) serveHub(s *Server, c *liveConn, household, device string) {
 	for old := range l.hubs[household] {
 		if old.device == device { // the hub reconnected
 			delete(l.hubs[household], old)
-			go old.conn.close()
+			c.work.start(old.conn.close) // when closing, Close closes it
 		}
 	}
 	l.hubs[household][h] = struct{}{}
@@ -564,5 +570,3 @@ func (t *TURN) Allocations() int { return t.srv.AllocationCount() }
 
 // Close stops the relay.
 func (t *TURN) Close() error { return t.srv.Close() }
-
-var _ = context.Background

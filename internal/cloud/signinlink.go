@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"vigil/internal/cloud/auth"
@@ -24,10 +23,6 @@ const (
 	// maxSignInLinkTTL bounds how long a link may stay valid.
 	maxSignInLinkTTL = time.Hour
 )
-
-// linkUse serialises the use of sign-in links, so two requests racing with
-// the same token cannot both sign in.
-var linkUse sync.Mutex
 
 // SignInLink creates a single-use token that signs accountID in as a
 // browser session through POST /v1/sessions/link, valid for ttl (at most
@@ -77,12 +72,12 @@ func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request, c *call)
 		return bad
 	}
 	hash := auth.HashToken(req.Token)
-	linkUse.Lock()
+	s.linkUse.Lock()
 	t, err := s.st.Token(r.Context(), hash)
 	if err == nil && t.Kind == tokenSignInLink {
 		err = s.st.DeleteToken(r.Context(), hash)
 	}
-	linkUse.Unlock()
+	s.linkUse.Unlock()
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.Kind != tokenSignInLink || !s.now().Before(t.Expires))) {
 		s.ipLimit.Fail(c.ip)
 		return bad

@@ -268,12 +268,15 @@ func (s *Server) SyncLog(ctx context.Context) error { return s.hist.Sync(ctx) }
 // LogKey is the log's note verifier key.
 func (s *Server) LogKey() string { return s.opt.LogKey }
 
-// Close stops the server's own goroutines (the history publisher, after it
-// has published what waits) and a log it opened itself. The HTTP server
-// must be shut down first.
+// Close stops the server's own goroutines and waits for them: it ends the
+// WebSockets it serves (an HTTP server's Shutdown leaves hijacked
+// connections alone), cancels Web Push deliveries in flight, stops the
+// history publisher after it has published what waits, and closes a log
+// it opened itself. The HTTP server must be shut down first.
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.work.stop()
 		err = s.hist.Close()
 		if s.ownLog {
 			err = errors.Join(err, s.opt.Log.Close())
