@@ -2,27 +2,170 @@ package deptest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
+// Package sets the rules below name. A pattern is an import path, or a path
+// ending in "/..." for that package and every package under it.
+var (
+	// server is the cloud service: it holds ciphertext, chains and accounts,
+	// never a device's keys, cameras or plaintext.
+	server = []string{"vigil/internal/cloud/..."}
+
+	// device is code that runs on a hub or a member's device, by its package
+	// doc: ingest and recording (camera, segment, segstore, upload,
+	// recordings, softcam), detection and notification sinks (detect,
+	// notify and its LAN sinks), the hub's configuration (config), live view
+	// on the hub (live), the hub-pairing protocol whose two ends are the
+	// hub and the member (pairing: the cloud only relays it), and the
+	// member's side of the cloud (member, and client, the cloud's Go
+	// client). Shared by both sides, so in neither set: the formats and
+	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
+	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
+	// notify/webpush (its Sender is the cloud's). keydir also holds the
+	// private-key files of a device; they are not a package of their own,
+	// so the rule cannot tell them from the chain the cloud verifies.
+	device = []string{
+		"vigil/internal/hubd", "vigil/internal/camera", "vigil/internal/segment", "vigil/internal/segstore",
+		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
+		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
+		"vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member", "vigil/internal/client",
+	}
+
+	// testOnly are helpers for tests: they start servers, hold fixtures and
+	// fail tests; a binary never carries them.
+	testOnly = []string{
+		"vigil/internal/vigiltest", "vigil/internal/pgtest", "vigil/internal/s3test", "vigil/internal/browsertest",
+		"vigil/internal/e2e", "vigil/internal/deptest",
+		"vigil/internal/cloud/store/storetest", "vigil/internal/cloud/blob/blobtest", "vigil/internal/tlog/tlogtest",
+		"vigil/internal/history/historytest", "vigil/internal/detect/detecttest",
+	}
+
+	// keysAndProofs are pure computation over bytes (formats, keys, chains,
+	// logs, the API's shapes): testable without a network, and a reviewer
+	// of the crypto need not read networking code.
+	keysAndProofs = []string{
+		"vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/pairing", "vigil/internal/history",
+		"vigil/internal/tlog", "vigil/internal/eventrec", "vigil/internal/share", "vigil/internal/cloudapi",
+		"vigil/internal/fsutil", "vigil/internal/cloud/blob", "vigil/internal/cloud/auth",
+	}
+
+	// storageAndMedia touch disks, databases and media, never HTTP.
+	storageAndMedia = []string{
+		"vigil/internal/segment", "vigil/internal/segstore", "vigil/internal/recordings", "vigil/internal/config",
+		"vigil/internal/cloud/store", "vigil/internal/release",
+	}
+)
+
+// A rule forbids every package matching from (but not except) to import,
+// directly or through others, a package matching to.
+type rule struct {
+	from, except, to []string
+	why              string
+}
+
+var rules = []rule{
+	{
+		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli"},
+		to:  []string{"vigil/internal/cli"},
+		why: "cli is the outermost layer (cmd -> cli -> hubd -> domain): nothing but the command imports it",
+	},
+	{
+		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/hubd"},
+		to:  []string{"vigil/internal/hubd"},
+		why: "hubd wires the hub from its configuration: domain packages are wired, they do not wire",
+	},
+	{
+		from: server, to: device,
+		why: "server code never runs device code: the cloud holds no device's keys and speaks no device's protocol (the pairing relay passes messages it cannot read)",
+	},
+	{
+		from: device, to: server,
+		why: "devices reach the cloud through its HTTP API (client, cloudapi), never by linking the server",
+	},
+	{
+		from: []string{"vigil/internal/cloudapi"}, to: []string{"vigil/..."},
+		why: "cloudapi is the API's JSON shapes only: server and client both import it, so it imports neither",
+	},
+	{
+		from: keysAndProofs, to: []string{"net"},
+		why: "formats, keys and proofs stay pure: no network stack; the callers move the bytes",
+	},
+	{
+		from: storageAndMedia, to: []string{"net/http"},
+		why: "storage, media and configuration stay off the HTTP stack; the callers serve them",
+	},
+	{
+		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
+		why: "test helpers start servers and hold fixtures: only tests import them",
+	},
+}
+
+// An exception allows what a rule forbids, for a reason and until the code
+// changes: an exception that no longer allows anything fails the test, so
+// it is removed as soon as it is not needed.
+type exception struct {
+	from, to []string
+	why      string
+}
+
+var exceptions = []exception{
+	{
+		from: []string{"vigil/internal/cloud"}, to: []string{"vigil/internal/config", "vigil/internal/detect/..."},
+		why: "cloud/config.go uses config.ByteSize, config.Duration and config.IsLoopbackHost of the hub's configuration (which imports detection); they belong in a package of their own",
+	},
+	{
+		from: []string{"vigil/internal/cloud"}, to: []string{"vigil/internal/notify"},
+		why: "notify/webpush holds both the Web Push Sender the cloud uses and the hub's Notifier, which imports notify; the Notifier belongs on the hub's side",
+	},
+	{
+		from: device, to: []string{"vigil/internal/cloud/blob"},
+		why: "tlog (through history) keeps its tiles in a blob.Store: blob is storage both sides share, inside the server's tree",
+	},
+}
+
 type pkg struct {
 	ImportPath string
+	Imports    []string
 	Deps       []string
 }
 
-// TestImportDirection fails when a domain package imports a wiring package
-// (hubd, cli) or a pure package reaches for net/http.
-func TestImportDirection(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps=false", "-json", "vigil/...").Output()
+// match reports whether path matches one of the patterns.
+func match(patterns []string, path string) bool {
+	for _, p := range patterns {
+		if base, ok := strings.CutSuffix(p, "/..."); ok {
+			if path == base || strings.HasPrefix(path, base+"/") {
+				return true
+			}
+		} else if path == p {
+			return true
+		}
+	}
+	return false
+}
+
+// TestImportRules fails on every import a rule forbids and no exception
+// allows, naming the edge, a path of imports that makes it and the rule's
+// reason. Only non-test code counts: a test may play the other side (a
+// cloud test drives a device's client).
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath,Imports,Deps", "vigil/...").Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
 		t.Fatalf("go list: %v", err)
 	}
-	// -deps=false still fills Deps with the transitive imports.
+	all := map[string]pkg{}
+	var ours []string
 	dec := json.NewDecoder(strings.NewReader(string(out)))
-	pkgs := map[string][]string{}
 	for {
 		var p pkg
 		if err := dec.Decode(&p); err == io.EOF {
@@ -30,44 +173,120 @@ func TestImportDirection(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		pkgs[p.ImportPath] = p.Deps
-	}
-	if len(pkgs) < 8 {
-		t.Fatalf("go list found only %d packages", len(pkgs))
-	}
-	wiring := []string{"vigil/internal/hubd", "vigil/internal/cli"}
-	domain := []string{"envelope", "segment", "segstore", "camera", "keydir", "config", "recordings", "softcam",
-		"pairing", "devauth", "upload", "member", "cloud", "cloud/store", "cloud/blob", "cloud/auth", "client", "cloudapi",
-		"tlog", "tlog/tloghttp", "history", "witness", "release", "release/monitor", "fsutil"}
-	pure := []string{"envelope", "segment", "config", "keydir", "segstore", "recordings", "pairing",
-		"cloud/store", "cloud/blob", "cloud/auth", "tlog", "history", "release", "fsutil"}
-	has := func(deps []string, p string) bool {
-		for _, d := range deps {
-			if d == p {
-				return true
-			}
+		all[p.ImportPath] = p
+		if match([]string{"vigil/..."}, p.ImportPath) {
+			ours = append(ours, p.ImportPath)
 		}
-		return false
+	}
+	if len(ours) < 40 {
+		t.Fatalf("go list found only %d packages of the module", len(ours))
 	}
 	// Deps must be the transitive imports, or every check below is vacuous.
-	if !has(pkgs["vigil/internal/hubd"], "vigil/internal/envelope") || !has(pkgs["vigil/internal/hubd"], "crypto/hpke") {
+	if hubd := all["vigil/internal/hubd"].Deps; !slices.Contains(hubd, "vigil/internal/envelope") || !slices.Contains(hubd, "crypto/hpke") {
 		t.Fatal("go list gave no transitive imports for hubd")
 	}
-	for _, d := range domain {
-		deps, ok := pkgs["vigil/internal/"+d]
-		if !ok {
-			t.Errorf("package %s not found", d)
-			continue
-		}
-		for _, w := range wiring {
-			if has(deps, w) {
-				t.Errorf("%s imports %s: domain packages must not depend on wiring", d, w)
+	// A pattern that matches nothing is a typo that disables its rule.
+	for _, set := range [][]string{server, device, testOnly, keysAndProofs, storageAndMedia} {
+		for _, p := range set {
+			if !slices.ContainsFunc(ours, func(q string) bool { return match([]string{p}, q) }) {
+				t.Errorf("pattern %s matches no package", p)
 			}
 		}
 	}
-	for _, d := range pure {
-		if has(pkgs["vigil/internal/"+d], "net/http") {
-			t.Errorf("%s imports net/http: it must stay free of the network stack", d)
+
+	errs, unused := check(all, ours, rules, exceptions)
+	for _, e := range errs {
+		t.Error(e)
+	}
+	for _, x := range unused {
+		t.Errorf("the exception for %v -> %v allows nothing any more: remove it (%s)", x.from, x.to, x.why)
+	}
+}
+
+// check returns a message for every import of the packages ours that a
+// rule forbids and no exception allows, and the exceptions that allowed
+// nothing.
+func check(all map[string]pkg, ours []string, rules []rule, exceptions []exception) (errs []string, unused []exception) {
+	used := make([]bool, len(exceptions))
+	for _, r := range rules {
+		for _, from := range ours {
+			if !match(r.from, from) || match(r.except, from) {
+				continue
+			}
+			for _, to := range all[from].Deps {
+				if !match(r.to, to) {
+					continue
+				}
+				allowed := false
+				for i, x := range exceptions {
+					if match(x.from, from) && match(x.to, to) {
+						used[i], allowed = true, true
+					}
+				}
+				if !allowed {
+					errs = append(errs, fmt.Sprintf("%s imports %s (%s): %s", from, to, strings.Join(importPath(all, from, to), " -> "), r.why))
+				}
+			}
 		}
+	}
+	for i, x := range exceptions {
+		if !used[i] {
+			unused = append(unused, x)
+		}
+	}
+	return errs, unused
+}
+
+// importPath returns a shortest chain of direct imports from one package to
+// another it depends on.
+func importPath(all map[string]pkg, from, to string) []string {
+	prev := map[string]string{from: ""}
+	queue := []string{from}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if p == to {
+			var path []string
+			for ; p != ""; p = prev[p] {
+				path = append(path, p)
+			}
+			slices.Reverse(path)
+			return path
+		}
+		for _, q := range all[p].Imports {
+			if _, seen := prev[q]; !seen {
+				prev[q] = p
+				queue = append(queue, q)
+			}
+		}
+	}
+	return []string{from, "?", to}
+}
+
+// TestRulesCatchAnEdge checks the checker on a made-up graph: a forbidden
+// import through another package is reported with its path and reason, an
+// exception allows it, and an exception that allows nothing is reported.
+func TestRulesCatchAnEdge(t *testing.T) {
+	all := map[string]pkg{
+		"vigil/internal/cloud":    {Imports: []string{"vigil/internal/x"}, Deps: []string{"vigil/internal/member", "vigil/internal/x"}},
+		"vigil/internal/x":        {Imports: []string{"vigil/internal/member"}, Deps: []string{"vigil/internal/member"}},
+		"vigil/internal/cloudapi": {},
+		"vigil/internal/member":   {},
+	}
+	ours := []string{"vigil/internal/cloud", "vigil/internal/x", "vigil/internal/cloudapi", "vigil/internal/member"}
+	r := rule{from: server, to: device, why: "the reason"}
+	errs, _ := check(all, ours, []rule{r}, nil)
+	want := "vigil/internal/cloud imports vigil/internal/member (vigil/internal/cloud -> vigil/internal/x -> vigil/internal/member): the reason"
+	if len(errs) != 1 || errs[0] != want {
+		t.Errorf("violations %q, want [%q]", errs, want)
+	}
+	allow := exception{from: []string{"vigil/internal/cloud"}, to: []string{"vigil/internal/member"}}
+	stale := exception{from: []string{"vigil/internal/cloudapi"}, to: []string{"vigil/internal/member"}}
+	errs, unused := check(all, ours, []rule{r}, []exception{allow, stale})
+	if len(errs) != 0 || len(unused) != 1 || unused[0].from[0] != "vigil/internal/cloudapi" {
+		t.Errorf("with exceptions: violations %q, unused %v; want none and the cloudapi one", errs, unused)
+	}
+	if match(server, "vigil/internal/cloudapi") || !match(server, "vigil/internal/cloud/store") {
+		t.Error("vigil/internal/cloud/... must match cloud/store, not cloudapi")
 	}
 }
