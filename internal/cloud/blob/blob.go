@@ -7,9 +7,9 @@
 // replaces an object with different bytes: a second Put of the same key is
 // accepted only when the bytes are identical, so retries are harmless.
 //
-// Implementations: Dir (a local directory, the embedded default). S3 follows
-// behind the same interface; every implementation must pass
-// blobtest.Run, the conformance suite.
+// Implementations: Dir (a local directory, the embedded default) and
+// s3blob (an S3-compatible bucket, in its own package because it speaks
+// HTTP); both pass blobtest.Run, the conformance suite.
 package blob
 
 import (

@@ -10,9 +10,9 @@
 // SHA-256 hashes, passwords as Argon2id hashes. It never checks signatures
 // or permissions either: the cloud's domain code does, in one place.
 //
-// Implementations: SQLite (WAL; the embedded default). PostgreSQL follows
-// behind the same interface; every implementation must pass storetest.Run,
-// the conformance suite.
+// Implementations: SQLite (WAL; the embedded default) and PostgreSQL
+// (OpenPostgres, for several replicas); both pass storetest.Run, the
+// conformance suite.
 package store
 
 import (
