@@ -18,6 +18,7 @@ import (
 	"vigil/internal/notify"
 	"vigil/internal/notify/webhook"
 	"vigil/internal/notify/webpush"
+	"vigil/internal/notify/webpushsink"
 )
 
 // BenchmarkLatency measures, through a Dispatcher on loopback, the time from
@@ -62,7 +63,7 @@ func BenchmarkLatency(b *testing.B) {
 	sub.Endpoint = push.URL + "/sub"
 	sub.Keys.P256dh = base64.RawURLEncoding.EncodeToString(ua.PublicKey().Bytes())
 	sub.Keys.Auth = base64.RawURLEncoding.EncodeToString(auth)
-	wp := &webpush.Notifier{
+	wp := &webpushsink.Notifier{
 		Sender:        &webpush.Sender{VAPID: vapid, Subject: "mailto:hub@example.org"},
 		Sealer:        sealer,
 		Subscriptions: func(context.Context) ([]webpush.Subscription, error) { return []webpush.Subscription{sub}, nil },

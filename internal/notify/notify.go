@@ -1,7 +1,7 @@
 // Package notify delivers detection events to the household: Web Push
-// (package webpush), MQTT on the household's own LAN (package mqtt) and
-// signed webhooks (package webhook), fanned out by a [Dispatcher] that never
-// blocks the detection pipeline.
+// (package webpushsink, over the protocol in package webpush), MQTT on the
+// household's own LAN (package mqtt) and signed webhooks (package webhook),
+// fanned out by a [Dispatcher] that never blocks the detection pipeline.
 //
 // The package owns:
 //   - the [Event] a notification is made from, and the [Payload] JSON that

@@ -1,13 +1,18 @@
-// Package webpush sends Web Push messages: RFC 8291 message encryption with
-// the aes128gcm content coding (RFC 8188), VAPID application-server
+// Package webpush is the Web Push protocol: RFC 8291 message encryption
+// with the aes128gcm content coding (RFC 8188), VAPID application-server
 // authentication (RFC 8292, an ES256 JWT), and a [Sender] that posts to a
 // browser's push subscription.
 //
-// The payload this package encrypts for the browser is already sealed to the
-// household as an event record ([notify.Sealer]): the RFC 8291 layer keeps the push service from
-// reading it in transit, and the envelope keeps anyone but the household —
-// the cloud that holds subscriptions included — from reading it at all. The
-// [Notifier] only ever sends sealed payloads.
+// Both sides use it: the cloud forwards a hub's sealed events and join
+// requests to the household's subscriptions with a Sender, and the hub's
+// Web Push sink (package webpushsink) pushes with one too. So it imports
+// nothing of the hub, package notify included, and knows nothing of events.
+//
+// An event's payload is already sealed to the household as an event record
+// (package notify's Sealer) before it gets here: the RFC 8291 layer keeps
+// the push service from reading it in transit, and the envelope keeps
+// anyone but the household, the cloud that holds subscriptions included,
+// from reading it at all. The package itself encrypts whatever it is given.
 //
 // The package uses only the standard library. It never logs payloads, keys
 // or subscription secrets; an endpoint URL is a capability, so errors name

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"vigil/internal/notify"
 )
 
 // Subscription is a browser's push subscription, in the JSON shape of
@@ -161,66 +159,4 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, m Message) error {
 		e.RetryAfter = time.Duration(ra) * time.Second
 	}
 	return e
-}
-
-// Notifier sends every event, sealed to the household, to every subscription.
-type Notifier struct {
-	Sender *Sender
-	Sealer *notify.Sealer // seals the payload; required: plaintext is never pushed
-
-	// Subscriptions returns the household's current subscriptions.
-	Subscriptions func(ctx context.Context) ([]Subscription, error)
-	// Gone, if set, is called for a subscription the push service reported
-	// gone; the caller deletes it.
-	Gone func(sub Subscription)
-
-	// TTL of pushes; 0 means 1 hour.
-	TTL time.Duration
-}
-
-// Notify seals ev and pushes it to every subscription concurrently. Alerts
-// are sent with high urgency, other events with normal. It returns the
-// errors of the pushes that failed, joined; a gone subscription is reported
-// to Gone and not counted as a failure.
-func (n *Notifier) Notify(ctx context.Context, ev notify.Event) error {
-	if n.Sealer == nil || n.Sender == nil || n.Subscriptions == nil {
-		return errors.New("webpush: notifier needs a sender, a sealer and subscriptions")
-	}
-	subs, err := n.Subscriptions(ctx)
-	if err != nil {
-		return fmt.Errorf("webpush: subscriptions: %w", err)
-	}
-	if len(subs) == 0 {
-		return nil
-	}
-	sealed, err := n.Sealer.Seal(ev)
-	if err != nil {
-		return err
-	}
-	m := Message{Payload: sealed, TTL: n.TTL, Urgency: UrgencyNormal}
-	if m.TTL == 0 {
-		m.TTL = time.Hour
-	}
-	if ev.Alert {
-		m.Urgency = UrgencyHigh
-	}
-	errs := make([]error, len(subs))
-	done := make(chan struct{})
-	for i, sub := range subs {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			err := n.Sender.Send(ctx, sub, m)
-			if errors.Is(err, ErrGone) {
-				if n.Gone != nil {
-					n.Gone(sub)
-				}
-				return
-			}
-			errs[i] = err
-		}()
-	}
-	for range subs {
-		<-done
-	}
-	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package webpush
 import (
 	"context"
 	"crypto/ecdh"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -14,10 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"vigil/internal/envelope"
-	"vigil/internal/eventrec"
-	"vigil/internal/notify"
 )
 
 // pushService is a push service that verifies VAPID and decrypts what it
@@ -89,88 +84,6 @@ func (ps *pushService) serve(w http.ResponseWriter, r *http.Request) {
 	ps.hdrs = append(ps.hdrs, r.Header.Clone())
 	ps.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)
-}
-
-// household returns a household identity, the hub's signing key and a
-// sealer sealing to the household.
-func household(t testing.TB) (*envelope.X25519Identity, envelope.TrustedKeys, *notify.Sealer) {
-	id, err := envelope.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := envelope.GenerateSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &notify.Sealer{Signer: hub, Keys: func() (uint32, []envelope.Recipient, error) {
-		return 3, []envelope.Recipient{id.Recipient()}, nil
-	}}
-	return id, envelope.TrustedKeys{hub.Public().(ed25519.PublicKey)}, s
-}
-
-func testEvent() notify.Event {
-	now := time.Now()
-	return notify.Event{
-		ID: "0123456789abcdef0123456789abcd42", Camera: "front-door", Labels: []string{"person"}, Zones: []string{"porch"},
-		Score: 0.91, Alert: true, Start: now, FirstFrame: now,
-	}
-}
-
-func TestNotifierPushesSealedPayload(t *testing.T) {
-	key, err := GenerateVAPIDKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := newPushService(t, key.PublicKey())
-	ps.status["/gone"] = http.StatusGone
-	id, trusted, sealer := household(t)
-
-	var gone []string
-	var mu sync.Mutex
-	n := &Notifier{
-		Sender: &Sender{VAPID: key, Subject: "mailto:hub@example.org"},
-		Sealer: sealer,
-		Subscriptions: func(context.Context) ([]Subscription, error) {
-			return []Subscription{ps.subscription("/sub/1"), ps.subscription("/gone")}, nil
-		},
-		Gone: func(s Subscription) { mu.Lock(); gone = append(gone, s.Endpoint); mu.Unlock() },
-	}
-	ev := testEvent()
-	if err := n.Notify(context.Background(), ev); err != nil {
-		t.Fatal(err)
-	}
-	if len(gone) != 1 || !strings.HasSuffix(gone[0], "/gone") {
-		t.Fatalf("gone subscriptions reported: %v", gone)
-	}
-	if len(ps.got) != 1 {
-		t.Fatalf("push service received %d messages, want 1", len(ps.got))
-	}
-	if u := ps.hdrs[0].Get("Urgency"); u != string(UrgencyHigh) {
-		t.Errorf("alert pushed with Urgency %q", u)
-	}
-	sealed := ps.got[0]
-
-	// What the push service holds after decrypting is opaque to it: none of
-	// the event's words appear in it ...
-	for _, w := range []string{"person", "front-door", "porch", ev.ID} {
-		if strings.Contains(string(sealed), w) {
-			t.Errorf("push payload contains %q in the clear", w)
-		}
-	}
-	// ... no other identity opens it ...
-	stranger, _ := envelope.GenerateX25519Identity()
-	if _, _, err := eventrec.Open(sealed, trusted, stranger); !errors.Is(err, envelope.ErrIncorrectIdentity) {
-		t.Fatalf("a stranger's identity: err = %v, want ErrIncorrectIdentity", err)
-	}
-	// ... and the household opens it.
-	// It is the event record the web app's service worker opens.
-	p, _, err := eventrec.Open(sealed, trusted, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.ID != ev.ID || p.Camera != ev.Camera || p.Labels[0] != "person" || p.Zones[0] != "porch" || !p.Alert || p.State != eventrec.StateStart {
-		t.Fatalf("household opened %+v", p)
-	}
 }
 
 func TestSenderStatuses(t *testing.T) {
