@@ -15,8 +15,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"vigil/internal/config"
 	"vigil/internal/tlog"
+	"vigil/internal/units"
 )
 
 // Config is the cloud service's configuration file (docs/CONFIG.md, "Cloud").
@@ -34,9 +34,9 @@ type Config struct {
 	TLSKey  string `yaml:"tls_key"`
 	// Quota is the default per-household storage, e.g. 50GB; past it the
 	// oldest objects are deleted.
-	Quota config.ByteSize `yaml:"quota"`
+	Quota units.ByteSize `yaml:"quota"`
 	// MaxAge deletes objects older than this, e.g. 30d; 0 keeps them.
-	MaxAge config.Duration `yaml:"max_age"`
+	MaxAge units.Duration `yaml:"max_age"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// TURNListen is the UDP host:port of the built-in TURN relay for live
@@ -154,7 +154,7 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert, tls_key: give both or neither"))
 	}
-	if c.TLSCert == "" && err == nil && !config.IsLoopbackHost(host) {
+	if c.TLSCert == "" && err == nil && !units.IsLoopbackHost(host) {
 		errs = append(errs, fmt.Errorf("listen: plain HTTP on %q would expose sign-in and sessions; listen on 127.0.0.1 or set tls_cert and tls_key", c.Listen))
 	}
 	if c.PublicURL != "" {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -689,15 +688,6 @@ func checkCloudURL(raw string) string {
 		return fmt.Sprintf("%s is not an https:// URL", quoteScalar(redactURL(raw)))
 	}
 	return ""
-}
-
-// IsLoopbackHost reports whether host names this machine only.
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // RedactedURL returns c.URL with any password replaced by "xxxxx", for

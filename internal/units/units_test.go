@@ -1,4 +1,4 @@
-package config
+package units
 
 import (
 	"strings"
@@ -214,4 +214,16 @@ func FuzzDuration(f *testing.F) {
 			t.Fatalf("ParseDuration(%q) = %d; String() = %q parses to %d, %v", s, int64(v), r, int64(v2), err)
 		}
 	})
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"0.0.0.0": false, "::": false, "192.168.1.2": false, "example.com": false,
+		"localhost.example.com": false, "": false, "[::1]": false,
+	} {
+		if got := IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
 }
