@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -25,10 +25,21 @@ import (
 // DirOptions.MaxObjectSize says otherwise.
 const DefaultMaxObjectSize = 1 << 30
 
+// DefaultPackObjectMax is the largest object a Dir stores in a pack unless
+// DirOptions.PackObjectMax says otherwise; larger ones get a file each.
+const DefaultPackObjectMax = 4 << 20
+
+// DefaultPackSize is the size at which a Dir seals its pack and starts the
+// next, unless DirOptions.PackSize says otherwise.
+const DefaultPackSize = 64 << 20
+
 // ErrLocked: another Dir, in this process or another, has the directory
 // open. A directory belongs to one Dir at a time, so that the leftovers
 // OpenDir removes are never another writer's work in progress.
 var ErrLocked = errors.New("blob: directory is in use by another Dir")
+
+// errClosed: the Dir is closed.
+var errClosed = errors.New("blob: the Dir is closed")
 
 // DirOptions configures OpenDir.
 type DirOptions struct {
@@ -36,8 +47,16 @@ type DirOptions struct {
 	// size fails with ErrTooLarge before any byte is read. 0 means
 	// DefaultMaxObjectSize.
 	MaxObjectSize int64
-	// Logger receives what OpenDir and List find on disk that is not an
-	// object (paths only, never contents). nil discards it.
+	// PackObjectMax: objects of at most this many bytes are stored in
+	// packs, larger ones in a file each. 0 means DefaultPackObjectMax; a
+	// negative value stores every object in a file of its own.
+	PackObjectMax int64
+	// PackSize: once a pack holds this many bytes it is sealed and the
+	// next one started. 0 means DefaultPackSize.
+	PackSize int64
+	// Logger receives what OpenDir finds on disk that is not an object
+	// and what recovery and compaction do (paths and keys only, never
+	// contents). nil discards it.
 	Logger *slog.Logger
 }
 
@@ -46,9 +65,27 @@ type DirOptions struct {
 // Layout under the root:
 //
 //	lock      flock(2)ed while a Dir has the root open (ErrLocked)
-//	objects/  one plain file per object, holding exactly its bytes
+//	packs/    append-only pack files holding the objects of at most
+//	          DirOptions.PackObjectMax bytes, with their sidecar indexes
+//	          (see pack.go for the format)
+//	objects/  one plain file per larger object, holding exactly its bytes;
+//	          also every object a Dir stored before it had packs
 //
-// A key's segments are directories under objects/ and its last segment is
+// Small objects go into packs because a file per object costs a file
+// creation, two fsyncs (the file and its directory) and a walk of the
+// path per Put, which was most of the cost of an upload. A pack takes the
+// records of concurrent Puts and Deletes together and covers them with a
+// single fsync (group commit); no Put returns before the fsync covering
+// its record. Deleted records stay in their pack until compaction (see
+// compact.go) copies what is still live out of a pack that is at least
+// half dead and removes it; it runs in its own goroutine, which Close
+// waits for.
+//
+// The index of every key (where its object is) is kept in memory, built
+// on open from the sidecar indexes and packs and from the files under
+// objects/; it costs about 150 bytes per object.
+//
+// Under objects/, a key's segments are directories and its last segment is
 // the file, written so that every valid key has its own path on any
 // filesystem Vigil runs on:
 //
@@ -63,36 +100,56 @@ type DirOptions struct {
 //     never "." or "..".
 //
 // Key "cam/Front/0001" is the file objects/cam/^front/0001@. Names that
-// start with '#' are Put's temporary files: written and fsynced in the
-// object's directory, then renamed into place and the directory fsynced.
-// OpenDir removes those a crash left behind, and empty directories.
+// start with '#' are temporary files: written and fsynced, then renamed
+// into place and the directory fsynced. OpenDir removes those a crash left
+// behind, and empty directories.
 //
 // Every path is opened through an os.Root, so neither a key nor a symbolic
 // link planted under the root reaches outside it; a symbolic link that
-// stays inside the root is followed.
+// stays inside the root is followed. Keys never become paths of packs.
 //
-// Stat computes the SHA-256 by reading the object (about a millisecond for
-// 2 MiB): the metadata store keeps the hash recorded at upload, and a hash
-// computed from the bytes is never stale.
+// Stat of an object in a pack reads the SHA-256 its record holds; of an
+// object in a file it hashes the file (about a millisecond for 2 MiB).
 type Dir struct {
-	root *os.Root
-	lock *os.File
-	max  int64
-	log  *slog.Logger
+	root     *os.Root
+	lock     *os.File
+	max      int64
+	packMax  int64
+	packSize int64
+	log      *slog.Logger
 
-	// keyMu serialises, per key (hashed to a stripe), the check-and-rename
-	// that commits a Put and the removal of a Delete.
-	keyMu [64]sync.Mutex
-
-	// treeMu: Put holds it shared from creating its directory until its
-	// temporary file is in it (from then on the file keeps the directory
-	// from being removed), Delete from removing the file until its
-	// directory is synced; pruning empty directories holds it exclusively.
+	// treeMu: a Put of a file holds it shared from creating its directory
+	// until its temporary file is in it (from then on the file keeps the
+	// directory from being removed), Delete from removing the file until
+	// its directory is synced; pruning empty directories holds it
+	// exclusively.
 	treeMu sync.RWMutex
 	// dirMu guards synced: the directories known to exist with their entry
 	// in their parent on stable storage.
 	dirMu  sync.Mutex
 	synced map[string]bool
+
+	// mu guards what follows, and the entries and packs they point to.
+	mu    sync.Mutex
+	ix    index
+	packs map[uint64]*pack
+	head  *pack // the pack being written
+	// ghosts: for each key, the packs that hold dead copies of it (see
+	// compact.go).
+	ghosts map[string][]uint64
+	// failed: a pack write failed; writes are refused until reopened.
+	failed error
+	closed bool
+	// inflight counts the Puts, Deletes and Compacts under way, which
+	// Close waits for.
+	inflight sync.WaitGroup
+
+	ops        chan *op // to the writer goroutine
+	writerDone chan struct{}
+	kick       chan struct{} // to the maintenance goroutine
+	stopMaint  context.CancelFunc
+	maintDone  chan struct{}
+	compactMu  sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,15 +170,26 @@ const (
 )
 
 // OpenDir opens the store in the directory root, creating it if needed. It
-// removes the temporary files and empty directories a crash left behind.
-// Close releases it.
+// removes the temporary files and empty directories a crash left behind,
+// cuts off a torn end of the newest pack, and builds the index. Close
+// releases it.
 func OpenDir(root string, opts DirOptions) (*Dir, error) {
 	if opts.MaxObjectSize < 0 {
 		return nil, fmt.Errorf("blob: MaxObjectSize is %d; want 0 (default %d) or more", opts.MaxObjectSize, DefaultMaxObjectSize)
 	}
-	d := &Dir{max: opts.MaxObjectSize, log: opts.Logger, synced: map[string]bool{}}
+	if opts.PackSize < 0 {
+		return nil, fmt.Errorf("blob: PackSize is %d; want 0 (default %d) or more", opts.PackSize, DefaultPackSize)
+	}
+	d := &Dir{max: opts.MaxObjectSize, packMax: opts.PackObjectMax, packSize: opts.PackSize, log: opts.Logger,
+		synced: map[string]bool{}, packs: map[uint64]*pack{}, ghosts: map[string][]uint64{}}
 	if d.max == 0 {
 		d.max = DefaultMaxObjectSize
+	}
+	if d.packMax == 0 {
+		d.packMax = DefaultPackObjectMax
+	}
+	if d.packSize == 0 {
+		d.packSize = DefaultPackSize
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -142,9 +210,18 @@ func OpenDir(root string, opts DirOptions) (*Dir, error) {
 		return nil, fmt.Errorf("blob: lock %s: %w", root, err)
 	}
 	if err := d.init(); err != nil {
-		d.Close()
+		d.closeFiles()
 		return nil, fmt.Errorf("blob: open %s: %w", root, err)
 	}
+	d.ops = make(chan *op, 256)
+	d.writerDone = make(chan struct{})
+	d.kick = make(chan struct{}, 1)
+	d.maintDone = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopMaint = cancel
+	go d.writeLoop()
+	go d.maintain(ctx)
+	d.kickMaintenance() // sidecars and compaction of what opening found
 	return d, nil
 }
 
@@ -178,18 +255,21 @@ func syncPath(dir string) error {
 	return err
 }
 
-// init makes objects/ and removes a crash's leftovers from it.
+// init makes objects/ and packs/, removes a crash's leftovers and builds
+// the index.
 func (d *Dir) init() error {
-	err := d.root.Mkdir(objectsDir, 0o700)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	fi, err := d.root.Lstat(objectsDir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory (a symbolic link?)", objectsDir)
+	for _, dir := range []string{objectsDir, packsDir} {
+		err := d.root.Mkdir(dir, 0o700)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, err := d.root.Lstat(dir)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory (a symbolic link?)", dir)
+		}
 	}
 	if err := d.syncDir("."); err != nil {
 		return err
@@ -202,7 +282,185 @@ func (d *Dir) init() error {
 	if removed > 0 {
 		d.log.Info("blob: removed what an interrupted write left behind", "entries", removed)
 	}
+	var files []string
+	if err := d.walk(context.Background(), objectsDir, "", "", "", &files); err != nil {
+		return err
+	}
+	for _, key := range files {
+		d.ix.set(key, &entry{})
+	}
+	if err := d.openPacks(); err != nil {
+		return err
+	}
+	if len(files) > 0 {
+		d.log.Info("blob: objects in files of their own (objects/) are read and deleted as before; new objects up to the pack size limit go into packs (packs/)",
+			"files", len(files), "objects", d.ix.n)
+	}
 	return nil
+}
+
+// openPacks opens the packs, replays their records into the index and
+// makes sure there is a head pack to write.
+func (d *Dir) openPacks() error {
+	ents, err := d.readDir(packsDir)
+	if err != nil {
+		return err
+	}
+	var ids []uint64
+	idxs := map[uint64]bool{}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, tempPrefix) && e.Type().IsRegular() {
+			if err := d.root.Remove(packsDir + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		if id, ok := parsePackName(name); ok && e.Type().IsRegular() {
+			ids = append(ids, id)
+			continue
+		}
+		if s, ok := strings.CutSuffix(name, idxExt); ok {
+			if id, ok := parsePackName(s + packExt); ok {
+				idxs[id] = true
+				continue
+			}
+		}
+		d.log.Warn("blob: ignoring an entry that is not a pack", "path", packsDir+"/"+name)
+	}
+	slices.Sort(ids)
+	for i, id := range ids {
+		p, err := d.openPack(id, i == len(ids)-1, idxs[id])
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			d.packs[id] = p
+			if i == len(ids)-1 {
+				d.head = p
+			}
+		}
+		delete(idxs, id)
+	}
+	for id := range idxs { // sidecars of packs that are gone
+		if err := d.root.Remove(idxName(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if d.head == nil {
+		var next uint64 = 1
+		if len(ids) > 0 {
+			next = ids[len(ids)-1] + 1
+		}
+		if d.head, err = d.createPack(next); err != nil {
+			return err
+		}
+		d.packs[next] = d.head
+	}
+	return nil
+}
+
+// openPack opens pack id, checks it and replays its records. The last
+// pack is the head: every record of it is checked, data too, and a torn
+// end is cut off. It returns nil, without error, for a pack that cannot
+// be used (logged).
+func (d *Dir) openPack(id uint64, last, hasIdx bool) (*pack, error) {
+	name := packName(id)
+	flag := os.O_RDONLY
+	if last {
+		flag = os.O_RDWR
+	}
+	f, err := d.root.OpenFile(name, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	size := fi.Size()
+	hdr := make([]byte, packHeaderLen)
+	n, _ := f.ReadAt(hdr, 0)
+	if err := checkPackHeader(hdr[:n], id); err != nil {
+		f.Close()
+		if last && size <= packHeaderLen {
+			// Created just before a crash: its header was never synced,
+			// so nothing was written to it.
+			d.log.Info("blob: removing a pack an interrupted start left empty", "pack", name)
+			if err := d.root.Remove(name); err != nil {
+				return nil, err
+			}
+			return nil, d.syncDir(packsDir)
+		}
+		d.log.Error("blob: ignoring a pack with a damaged header; its objects are not available", "pack", name, "err", err)
+		return nil, nil
+	}
+	p := &pack{id: id, f: f, sealed: !last}
+	var recs []record
+	if !last && hasIdx {
+		if b, err := d.readFile(idxName(id)); err == nil {
+			if recs, err = decodeSidecar(b, id, size); err == nil {
+				p.indexed = true
+			} else {
+				d.log.Warn("blob: rebuilding a pack's index", "pack", name, "err", err)
+			}
+		}
+	}
+	end := size
+	if !p.indexed {
+		recs = recs[:0]
+		end, err = scanPack(f, size, last, func(r record) { recs = append(recs, r) })
+		switch {
+		case err != nil && last:
+			d.log.Warn("blob: cutting off the end of the newest pack that an interrupted write left (objects whose Put had not returned)",
+				"pack", name, "offset", end, "bytes", size-end, "reason", err)
+			if err := f.Truncate(end); err != nil {
+				f.Close()
+				return nil, err
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return nil, err
+			}
+		case err != nil:
+			d.log.Error("blob: a sealed pack is damaged; the records after the damage are not available",
+				"pack", name, "offset", end, "bytes", size-end, "err", err)
+			p.indexed = true // do not write a sidecar that hides the damage
+		}
+	}
+	p.size = end
+	for i := range recs {
+		d.replay(p, &recs[i])
+	}
+	return p, nil
+}
+
+// replay applies a record read back from pack p to the index.
+func (d *Dir) replay(p *pack, r *record) {
+	e := d.ix.get(r.key)
+	switch r.kind {
+	case kindPut:
+		switch {
+		case e == nil:
+			d.ix.set(r.key, &entry{pack: p, off: r.off, size: r.size})
+			p.live += r.len()
+		case e.pack == nil:
+			// A file under objects/ can only have been stored once this
+			// record was dead (its delete record since compacted away).
+			d.addGhost(r.key, p.id)
+		default:
+			// A copy compaction made: the newer one counts.
+			d.drop(r.key, e)
+			e.pack, e.off, e.size = p, r.off, r.size
+			p.live += r.len()
+		}
+	case kindDelete:
+		if e != nil && e.pack != nil {
+			d.drop(r.key, e)
+			d.ix.remove(r.key)
+		}
+	}
 }
 
 // tidy removes temporary files under dir, then the directories that are
@@ -240,18 +498,60 @@ func (d *Dir) tidy(dir string, removed *int) (empty bool, err error) {
 	return left == 0, nil
 }
 
-// Close releases the directory. The Dir must not be used afterwards;
-// Objects already open stay readable.
+// Close waits for the Puts, Deletes and compaction under way, then
+// releases the directory. The Dir must not be used afterwards; Objects
+// already open stay readable.
 func (d *Dir) Close() error {
 	d.closeOnce.Do(func() {
-		if d.lock != nil {
-			d.closeErr = d.lock.Close()
-		}
-		if err := d.root.Close(); d.closeErr == nil {
-			d.closeErr = err
-		}
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		d.stopMaint()
+		<-d.maintDone
+		d.inflight.Wait()
+		close(d.ops)
+		<-d.writerDone
+		d.closeErr = d.closeFiles()
 	})
 	return d.closeErr
+}
+
+// closeFiles closes the packs (those Objects still read once they are
+// closed), the lock and the root.
+func (d *Dir) closeFiles() error {
+	var err error
+	d.mu.Lock()
+	for _, p := range d.packs {
+		p.gone = true
+		d.closeIfUnused(p)
+	}
+	d.mu.Unlock()
+	if d.lock != nil {
+		err = d.lock.Close()
+	}
+	if rerr := d.root.Close(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// usable returns why the Dir takes no writes, if it does not. d.mu is held.
+func (d *Dir) usable() error {
+	if d.closed {
+		return errClosed
+	}
+	return d.failed
+}
+
+// enter registers an operation Close must wait for.
+func (d *Dir) enter() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed
+	}
+	d.inflight.Add(1)
+	return nil
 }
 
 // Put implements Store.
@@ -273,25 +573,179 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (Inf
 		limit++ // one byte more, to tell a reader that is too long
 	}
 	src := ctxReader{ctx, io.LimitReader(r, limit)}
-	rel := objectPath(key)
-
-	f, fi, err := d.openObject(rel)
-	switch {
-	case err == nil:
-		defer f.Close()
-		return d.putExisting(key, f, fi.Size(), src, size)
-	case !errors.Is(err, ErrNotFound):
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+	var info Info
+	var created bool
+	var err error
+	if size <= d.packMax {
+		info, created, err = d.putPacked(ctx, key, src, size)
+	} else {
+		info, created, err = d.putFile(ctx, key, src, size)
 	}
-
-	dir := path.Dir(rel)
-	tmp, tmpName, err := d.createTemp(dir)
 	if err != nil {
 		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
 	}
+	return info, created, nil
+}
+
+// putPacked stores an object in the head pack: it reads the whole object
+// into its record, then hands the record to the writer.
+func (d *Dir) putPacked(ctx context.Context, key string, src io.Reader, size int64) (Info, bool, error) {
+	buf := getRecord(int(recordLen(key, size)))
+	defer putRecord(buf)
+	rec := *buf
+	data := rec[recHeaderLen+len(key):]
+	if n, err := io.ReadFull(src, data); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = sizeError(int64(n), size)
+		}
+		return Info{}, false, err
+	}
+	if err := atEnd(src, size); err != nil {
+		return Info{}, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, false, err
+	}
+	info := Info{Key: key, Size: size, SHA256: sha256.Sum256(data)}
+	putHeader(rec, kindPut, key, size, &info.SHA256, crc32.Checksum(data, castagnoli))
+	e, p, err := d.reserve(key, size)
+	if err != nil {
+		return Info{}, false, err
+	}
+	if e == nil {
+		err := d.send(&op{kind: opPut, key: key, rec: rec})
+		d.inflight.Done()
+		if err != nil {
+			return Info{}, false, err
+		}
+		return info, true, nil
+	}
+	same, err := d.holds(ctx, key, e, p, info)
+	if p != nil {
+		d.release(p)
+	}
+	if err != nil {
+		return Info{}, false, err
+	}
+	if !same {
+		return Info{}, false, ErrConflict
+	}
+	return info, false, nil
+}
+
+// reserve returns the live entry of key, or else marks key pending for a
+// Put of size bytes and returns nil, having registered the Put with
+// inflight. With a live entry in a pack it also returns the pack, which
+// the caller releases.
+func (d *Dir) reserve(key string, size int64) (*entry, *pack, error) {
+	for {
+		d.mu.Lock()
+		if err := d.usable(); err != nil {
+			d.mu.Unlock()
+			return nil, nil, err
+		}
+		e := d.ix.get(key)
+		if e == nil {
+			d.ix.set(key, &entry{size: size, state: statePending, done: make(chan struct{})})
+			d.inflight.Add(1)
+			d.mu.Unlock()
+			return nil, nil, nil
+		}
+		if e.state != stateLive {
+			ch := e.done
+			d.mu.Unlock()
+			<-ch
+			continue
+		}
+		c := *e // a copy: the entry may move once d.mu is released
+		if c.pack != nil {
+			c.pack.refs++
+		}
+		d.mu.Unlock()
+		return &c, c.pack, nil
+	}
+}
+
+// holds reports whether the object stored as e (a copy of key's entry,
+// with its pack referenced) is the one info describes.
+func (d *Dir) holds(ctx context.Context, key string, e *entry, p *pack, info Info) (bool, error) {
+	if p != nil {
+		r, err := readHeader(p.f, e.off)
+		if err != nil {
+			return false, fmt.Errorf("reading the stored object: %w", err)
+		}
+		if r.key != key {
+			return false, fmt.Errorf("reading the stored object: %w at offset %d of %s: holds another key", errBadRecord, e.off, packName(p.id))
+		}
+		return r.size == info.Size && r.sum == info.SHA256, nil
+	}
+	f, fi, err := d.openObject(objectPath(key))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if fi.Size() != info.Size {
+		return false, nil
+	}
+	sum, err := hashFile(ctx, f)
+	if err != nil {
+		return false, err
+	}
+	return sum == info.SHA256, nil
+}
+
+// atEnd checks that src, limited to size+1 bytes, has nothing after the
+// size bytes read from it.
+func atEnd(src io.Reader, size int64) error {
+	var one [1]byte
+	switch _, err := io.ReadFull(src, one[:]); {
+	case err == nil:
+		return sizeError(size+1, size)
+	case !errors.Is(err, io.EOF):
+		return err
+	}
+	return nil
+}
+
+// putFile stores an object in a file of its own under objects/: written
+// to a temporary file, fsynced, renamed into place, its directory fsynced.
+func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64) (Info, bool, error) {
+	e, p, err := d.reserve(key, size)
+	if err != nil {
+		return Info{}, false, err
+	}
+	if e != nil {
+		defer func() {
+			if p != nil {
+				d.release(p)
+			}
+		}()
+		return d.putExisting(ctx, key, e, p, src, size)
+	}
 	committed := false
 	defer func() {
+		d.mu.Lock()
+		e := d.ix.get(key)
 		if committed {
+			e.state = stateLive
+		} else {
+			d.ix.remove(key)
+		}
+		close(e.done)
+		e.done = nil
+		d.mu.Unlock()
+		d.inflight.Done()
+	}()
+
+	rel := objectPath(key)
+	dir := path.Dir(rel)
+	tmp, tmpName, err := d.createTemp(dir)
+	if err != nil {
+		return Info{}, false, err
+	}
+	renamed := false
+	defer func() {
+		if renamed {
 			return
 		}
 		tmp.Close() // a second Close after the one below only returns an error
@@ -306,99 +760,85 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (Inf
 	n, err := io.CopyBuffer(io.MultiWriter(tmp, h), src, *buf)
 	putBuf(buf)
 	if err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
 	if err := sizeError(n, size); err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
 	if err := tmp.Close(); err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
 	info := Info{Key: key, Size: size}
 	h.Sum(info.SHA256[:0])
-
-	mu := d.keyLock(key)
-	mu.Lock()
-	defer mu.Unlock()
-	// Another Put of key may have committed while this one was writing.
-	if f, fi, err := d.openObject(rel); err == nil {
-		defer f.Close()
-		if fi.Size() != size {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, ErrConflict)
-		}
-		sum, err := hashFile(ctx, f)
-		if err != nil {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
-		}
-		if sum != info.SHA256 {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, ErrConflict)
-		}
-		return info, false, nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
-	}
 	if err := d.root.Rename(tmpName, rel); err != nil {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		return Info{}, false, err
 	}
-	committed = true
+	renamed = true
 	if err := d.syncDir(dir); err != nil {
 		// Without the directory entry on stable storage the object is not
 		// durable: take it back rather than report it stored.
 		if rerr := d.root.Remove(rel); rerr != nil {
 			d.log.Warn("blob: removing an object whose directory could not be synced", "key", key, "err", rerr)
 		}
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+		d.prune(dir)
+		return Info{}, false, err
 	}
+	committed = true
 	return info, true, nil
 }
 
-// putExisting compares what src yields with f, the object already under
-// key, which holds have bytes.
-func (d *Dir) putExisting(key string, f *os.File, have int64, src io.Reader, size int64) (Info, bool, error) {
-	if have != size {
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, ErrConflict)
+// putExisting compares what src yields with the object already stored as
+// e (a copy of key's entry, with its pack referenced).
+func (d *Dir) putExisting(ctx context.Context, key string, e *entry, p *pack, src io.Reader, size int64) (Info, bool, error) {
+	if e.size != size && p != nil {
+		return Info{}, false, ErrConflict
+	}
+	var stored io.ReaderAt
+	if p != nil {
+		stored = io.NewSectionReader(p.f, e.off+recHeaderLen+int64(len(key)), e.size)
+	} else {
+		f, fi, err := d.openObject(objectPath(key))
+		if err != nil {
+			return Info{}, false, err
+		}
+		defer f.Close()
+		if fi.Size() != size {
+			return Info{}, false, ErrConflict
+		}
+		stored = f
 	}
 	buf := getBuf()
 	defer putBuf(buf)
 	half := len(*buf) / 2
-	in, stored := (*buf)[:half], (*buf)[half:]
+	in, have := (*buf)[:half], (*buf)[half:]
 	h := sha256.New()
 	for off := int64(0); off < size; {
 		n := int(min(int64(half), size-off))
 		m, err := io.ReadFull(src, in[:n])
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, sizeError(off+int64(m), size))
+			return Info{}, false, sizeError(off+int64(m), size)
 		}
 		if err != nil {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+			return Info{}, false, err
 		}
-		if _, err := f.ReadAt(stored[:n], off); err != nil {
-			return Info{}, false, fmt.Errorf("blob: put %s: reading the stored object: %w", key, err)
+		if _, err := stored.ReadAt(have[:n], off); err != nil {
+			return Info{}, false, fmt.Errorf("reading the stored object: %w", err)
 		}
-		if !bytes.Equal(in[:n], stored[:n]) {
-			return Info{}, false, fmt.Errorf("blob: put %s: %w", key, ErrConflict)
+		if !bytes.Equal(in[:n], have[:n]) {
+			return Info{}, false, ErrConflict
 		}
 		h.Write(in[:n])
 		off += int64(n)
 	}
-	switch _, err := io.ReadFull(src, in[:1]); {
-	case err == nil:
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, sizeError(size+1, size))
-	case !errors.Is(err, io.EOF):
-		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
+	if err := atEnd(src, size); err != nil {
+		return Info{}, false, err
 	}
-	// The object was there when Put looked. A Put that renamed it there
-	// holds the key's lock until its directory is synced: wait for that,
-	// so that this Put too returns only once the object is durable.
-	mu := d.keyLock(key)
-	mu.Lock()
-	mu.Unlock()
 	info := Info{Key: key, Size: size}
 	h.Sum(info.SHA256[:0])
 	return info, false, nil
@@ -414,14 +854,39 @@ func sizeError(got, want int64) error {
 	return nil
 }
 
-// Open implements Store. The Object is the open file: it stays readable
-// after a Delete of its key.
+// lookup returns a copy of key's entry if it is visible, with its pack
+// referenced (the caller releases it), or ErrNotFound.
+func (d *Dir) lookup(key string) (entry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return entry{}, errClosed
+	}
+	e := d.ix.get(key)
+	if e == nil || !e.visible() {
+		return entry{}, ErrNotFound
+	}
+	if e.pack != nil {
+		e.pack.refs++
+	}
+	return *e, nil
+}
+
+// Open implements Store. The Object stays readable after a Delete of its
+// key, and after compaction has moved it.
 func (d *Dir) Open(ctx context.Context, key string) (Object, error) {
 	if !ValidKey(key) {
 		return nil, invalidKey(key)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", key, err)
+	}
+	e, err := d.lookup(key)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %s: %w", key, err)
+	}
+	if p := e.pack; p != nil {
+		return &packObject{SectionReader: io.NewSectionReader(p.f, e.off+recHeaderLen+int64(len(key)), e.size), d: d, p: p}, nil
 	}
 	f, fi, err := d.openObject(objectPath(key))
 	if err != nil {
@@ -430,13 +895,29 @@ func (d *Dir) Open(ctx context.Context, key string) (Object, error) {
 	return &dirObject{f: f, size: fi.Size()}, nil
 }
 
-// Stat implements Store; it reads the object to hash it.
+// Stat implements Store. For an object in a pack it reads the SHA-256 in
+// its record; for one in a file it reads the file to hash it.
 func (d *Dir) Stat(ctx context.Context, key string) (Info, error) {
 	if !ValidKey(key) {
 		return Info{}, invalidKey(key)
 	}
 	if err := ctx.Err(); err != nil {
 		return Info{}, fmt.Errorf("blob: stat %s: %w", key, err)
+	}
+	e, err := d.lookup(key)
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: stat %s: %w", key, err)
+	}
+	if p := e.pack; p != nil {
+		r, err := readHeader(p.f, e.off)
+		d.release(p)
+		if err == nil && (r.key != key || r.size != e.size) {
+			err = fmt.Errorf("%w at offset %d of %s: not the record of this key", errBadRecord, e.off, packName(p.id))
+		}
+		if err != nil {
+			return Info{}, fmt.Errorf("blob: stat %s: %w", key, err)
+		}
+		return Info{Key: key, Size: r.size, SHA256: r.sum}, nil
 	}
 	f, fi, err := d.openObject(objectPath(key))
 	if err != nil {
@@ -450,7 +931,10 @@ func (d *Dir) Stat(ctx context.Context, key string) (Info, error) {
 	return Info{Key: key, Size: fi.Size(), SHA256: sum}, nil
 }
 
-// Delete implements Store. It also removes the directories it leaves empty.
+// Delete implements Store. It returns once the removal is durable: for an
+// object in a pack, a delete record is written and fsynced (its space is
+// freed by compaction); for a file, the file is removed, its directory
+// fsynced and the directories left empty removed.
 func (d *Dir) Delete(ctx context.Context, key string) error {
 	if !ValidKey(key) {
 		return invalidKey(key)
@@ -458,23 +942,59 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
+	var inPack bool
+	for {
+		d.mu.Lock()
+		if err := d.usable(); err != nil {
+			d.mu.Unlock()
+			return fmt.Errorf("blob: delete %s: %w", key, err)
+		}
+		e := d.ix.get(key)
+		if e == nil {
+			d.mu.Unlock()
+			return nil
+		}
+		if e.state != stateLive {
+			ch := e.done
+			d.mu.Unlock()
+			<-ch
+			continue
+		}
+		e.state, e.done = stateDeleting, make(chan struct{})
+		inPack = e.pack != nil
+		d.inflight.Add(1)
+		d.mu.Unlock()
+		break
+	}
+	defer d.inflight.Done()
+	if inPack {
+		if err := d.send(&op{kind: opDelete, key: key, rec: tombstone(key)}); err != nil {
+			return fmt.Errorf("blob: delete %s: %w", key, err)
+		}
+		return nil
+	}
+
 	rel := objectPath(key)
 	dir := path.Dir(rel)
-	mu := d.keyLock(key)
-	mu.Lock()
 	// Shared, so that no prune removes dir between the two steps.
 	d.treeMu.RLock()
 	err := d.root.Remove(rel)
 	if errors.Is(err, fs.ErrNotExist) {
-		d.treeMu.RUnlock()
-		mu.Unlock()
-		return nil
-	}
-	if err == nil {
+		err = nil // removed behind the Dir's back
+	} else if err == nil {
 		err = d.syncDir(dir)
 	}
 	d.treeMu.RUnlock()
-	mu.Unlock()
+	d.mu.Lock()
+	e := d.ix.get(key)
+	if err != nil {
+		e.state = stateLive
+	} else {
+		d.ix.remove(key)
+	}
+	close(e.done)
+	e.done = nil
+	d.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
@@ -482,21 +1002,21 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements Store. It walks only the directories whose keys can
-// start with prefix. A prefix no valid key starts with lists nothing.
+// List implements Store, from the index. A prefix no valid key starts
+// with lists nothing.
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("blob: list %q: %w", prefix, err)
 	}
-	var keys []string
-	if err := d.walk(ctx, objectsDir, "", "", prefix, &keys); err != nil {
-		return nil, fmt.Errorf("blob: list %q: %w", prefix, err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("blob: list %q: %w", prefix, errClosed)
 	}
-	slices.Sort(keys)
-	return keys, nil
+	return d.ix.list(prefix), nil
 }
 
-// walk adds to keys those of the objects under dir that start with
+// walk adds to keys those of the object files under dir that start with
 // prefix. acc is the key up to dir: whole segments, each followed by '/'.
 // part is the written start of the segment dir continues, when dir is a
 // piece ('+') of a long segment.
@@ -753,12 +1273,6 @@ func (d *Dir) readDir(dir string) ([]fs.DirEntry, error) {
 	return f.ReadDir(-1)
 }
 
-func (d *Dir) keyLock(key string) *sync.Mutex {
-	h := fnv.New32a()
-	io.WriteString(h, key)
-	return &d.keyMu[h.Sum32()%uint32(len(d.keyMu))]
-}
-
 func hashFile(ctx context.Context, f *os.File) ([32]byte, error) {
 	var sum [32]byte
 	h := sha256.New()
@@ -809,3 +1323,37 @@ func (o *dirObject) ReadAt(p []byte, off int64) (int, error)   { return o.f.Read
 func (o *dirObject) Seek(off int64, whence int) (int64, error) { return o.f.Seek(off, whence) }
 func (o *dirObject) Close() error                              { return o.f.Close() }
 func (o *dirObject) Size() int64                               { return o.size }
+
+// Record buffers come in size classes from 64 KiB to 8 MiB, pooled;
+// larger ones are not.
+const (
+	recClassMin = 64 << 10
+	recClasses  = 8
+)
+
+var recPools [recClasses]sync.Pool
+
+// getRecord returns a buffer of n bytes.
+func getRecord(n int) *[]byte {
+	for c, size := 0, recClassMin; c < recClasses; c, size = c+1, size*2 {
+		if n <= size {
+			if b, ok := recPools[c].Get().(*[]byte); ok {
+				*b = (*b)[:n]
+				return b
+			}
+			b := make([]byte, n, size)
+			return &b
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putRecord(b *[]byte) {
+	for c, size := 0, recClassMin; c < recClasses; c, size = c+1, size*2 {
+		if cap(*b) == size {
+			recPools[c].Put(b)
+			return
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// The writer goroutine owns the newest pack ("head"): it takes every
+// record waiting, writes them one after another, fsyncs once and only then
+// applies them to the index and tells their callers. Concurrent Puts thus
+// share an fsync, as a database's commits do.
+
+// maxBatch bounds the bytes of records one fsync covers.
+const maxBatch = 32 << 20
+
+type opKind uint8
+
+const (
+	opPut opKind = iota
+	opDelete
+	// opMove is compaction's copy of a live record into the head; it is
+	// written only if key's entry is still live at (from, fromOff).
+	opMove
+	// opKeep is compaction's copy of a delete record that is still
+	// needed; it is written only if key has no entry at all.
+	opKeep
+)
+
+type op struct {
+	kind    opKind
+	key     string
+	rec     []byte // the whole record
+	from    *pack  // opMove
+	fromOff int64  // opMove
+
+	// Set by the writer before done is closed.
+	err     error
+	skipped bool // opMove, opKeep: no longer wanted, not written
+	pack    *pack
+	off     int64
+	done    chan struct{}
+}
+
+func (d *Dir) writeLoop() {
+	defer close(d.writerDone)
+	var batch []*op
+	for first := range d.ops {
+		batch = append(batch[:0], first)
+		n := len(first.rec)
+	drain:
+		for n < maxBatch {
+			select {
+			case o, ok := <-d.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+				n += len(o.rec)
+			default:
+				break drain
+			}
+		}
+		d.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes batch to the head pack, fsyncs it and applies it.
+func (d *Dir) commit(batch []*op) {
+	d.mu.Lock()
+	head, failed := d.head, d.failed
+	off := head.size
+	if failed == nil {
+		for _, o := range batch {
+			switch o.kind {
+			case opMove:
+				e := d.ix.get(o.key)
+				o.skipped = e == nil || e.state != stateLive || e.pack != o.from || e.off != o.fromOff
+			case opKeep:
+				o.skipped = d.ix.get(o.key) != nil
+			}
+			if !o.skipped {
+				o.pack, o.off = head, off
+				off += int64(len(o.rec))
+			}
+		}
+	}
+	d.mu.Unlock()
+
+	err := failed
+	if err == nil {
+		for _, o := range batch {
+			if o.skipped {
+				continue
+			}
+			if _, err = head.f.WriteAt(o.rec, o.off); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = head.f.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("writing %s: %w", packName(head.id), err)
+		}
+	}
+
+	d.mu.Lock()
+	if err != nil && d.failed == nil {
+		// The pack's end is now unknown: no more writes until the
+		// directory is opened again, whose recovery finds the end.
+		d.failed = err
+		d.log.Error("blob: a pack write failed; the store refuses writes until it is opened again", "err", err)
+	}
+	for _, o := range batch {
+		o.err = err
+		d.apply(o, err == nil)
+	}
+	if err == nil {
+		head.size = off
+	}
+	roll := err == nil && head.size >= d.packSize
+	d.mu.Unlock()
+	for _, o := range batch {
+		close(o.done)
+	}
+	if roll {
+		d.roll(head)
+	}
+}
+
+// apply makes an op's effect on the index, if it was written (ok), or
+// undoes its marks. d.mu is held.
+func (d *Dir) apply(o *op, ok bool) {
+	if o.skipped {
+		return
+	}
+	e := d.ix.get(o.key)
+	switch o.kind {
+	case opPut:
+		if !ok {
+			d.ix.remove(o.key)
+			close(e.done)
+			return
+		}
+		e.pack, e.off, e.state = o.pack, o.off, stateLive
+		o.pack.live += int64(len(o.rec))
+		close(e.done)
+		e.done = nil
+	case opDelete:
+		if !ok {
+			e.state = stateLive
+			close(e.done)
+			e.done = nil
+			return
+		}
+		d.drop(o.key, e)
+		d.ix.remove(o.key)
+		close(e.done)
+	case opMove:
+		if !ok {
+			return
+		}
+		d.drop(o.key, e)
+		e.pack, e.off = o.pack, o.off
+		o.pack.live += int64(len(o.rec))
+	}
+}
+
+// drop accounts for e's record becoming dead: it no longer counts as live
+// in its pack, and the pack is remembered as holding a dead copy of key
+// (see ghosts). d.mu is held.
+func (d *Dir) drop(key string, e *entry) {
+	p := e.pack
+	p.live -= recordLen(key, e.size)
+	d.addGhost(key, p.id)
+	if p.sealed && p.live*2 <= p.size-packHeaderLen {
+		d.kickMaintenance()
+	}
+}
+
+// roll seals head, once it is full, and starts the next pack.
+func (d *Dir) roll(head *pack) {
+	next, err := d.createPack(head.id + 1)
+	if err != nil {
+		// Not fatal: head takes the next records, and the next commit
+		// tries again.
+		d.log.Warn("blob: starting a new pack; the current one grows meanwhile", "err", err)
+		return
+	}
+	d.mu.Lock()
+	head.sealed = true
+	d.head = next
+	d.packs[next.id] = next
+	d.mu.Unlock()
+	d.kickMaintenance()
+}
+
+// createPack creates pack id, empty, durably.
+func (d *Dir) createPack(id uint64) (*pack, error) {
+	name := packName(id)
+	f, err := d.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	p := &pack{id: id, f: f, size: packHeaderLen}
+	if _, err = f.WriteAt(packHeader(id), 0); err == nil {
+		if err = f.Sync(); err == nil {
+			err = d.syncDir(packsDir)
+		}
+	}
+	if err != nil {
+		f.Close()
+		if rerr := d.root.Remove(name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			d.log.Warn("blob: removing a pack that could not be created", "pack", name, "err", rerr)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// send hands o to the writer and waits until it is written (or skipped,
+// or failed).
+func (d *Dir) send(o *op) error {
+	o.done = make(chan struct{})
+	d.ops <- o
+	<-o.done
+	return o.err
+}
