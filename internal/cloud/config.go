@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -25,9 +26,16 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is how users reach the service (used in e-mails).
 	PublicURL string `yaml:"public_url"`
-	// Data holds the metadata database (cloud.db), the sealed blobs
-	// (blobs/) and outgoing mail (outbox/). Relative to the config file.
+	// Data holds outgoing mail (outbox/) and the log key, and with the
+	// default backends the metadata database (cloud.db) and the sealed
+	// blobs (blobs/). Relative to the config file.
 	Data string `yaml:"data"`
+	// Store is where the metadata lives: SQLite under Data (the default)
+	// or PostgreSQL.
+	Store StoreConfig `yaml:"store"`
+	// Blobs is where the sealed objects live: a directory under Data (the
+	// default) or an S3-compatible bucket.
+	Blobs BlobsConfig `yaml:"blobs"`
 	// TLSCert and TLSKey are PEM files. Without them the service speaks
 	// plain HTTP, which is allowed only on a loopback address.
 	TLSCert string `yaml:"tls_cert"`
@@ -89,7 +97,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base, _ := filepath.Abs(filepath.Dir(path))
-	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease} {
+	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease, &c.Store.DSNFile, &c.Blobs.S3.SecretKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -101,11 +109,15 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // decodeConfig decodes the YAML key by key, so every error names its line
-// and key.
+// and key (store.dsn, witnesses[1].url) and unknown keys are refused at
+// every level.
 func decodeConfig(b []byte) (Config, error) {
 	var c Config
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil
+		}
 		return c, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(doc.Content) == 0 {
@@ -115,27 +127,91 @@ func decodeConfig(b []byte) (Config, error) {
 	if m.Kind != yaml.MappingNode {
 		return c, fmt.Errorf("line %d: expected a mapping of keys (listen, data, ...)", m.Line)
 	}
-	fields := map[string]any{}
-	rv := reflect.ValueOf(&c).Elem()
+	return c, errors.Join(decodeMapping(m, reflect.ValueOf(&c).Elem(), "")...)
+}
+
+// keyHints answer a key that is not there with what to write instead.
+var keyHints = map[string]string{
+	"blobs.s3.secret_key": "the secret key never goes in this file: put it in a file of its own (mode 0600) and name that in blobs.s3.secret_key_file",
+	"store.password":      "the password goes in the DSN, in a file of its own (mode 0600) named by store.dsn_file",
+}
+
+// decodeMapping decodes the mapping m into the struct rv, key by key; path
+// is the mapping's own key ("" at the top).
+func decodeMapping(m *yaml.Node, rv reflect.Value, path string) []error {
+	fields := map[string]reflect.Value{}
 	var names []string
 	for i := range rv.NumField() {
-		tag := rv.Type().Field(i).Tag.Get("yaml")
-		fields[tag] = rv.Field(i).Addr().Interface()
+		f := rv.Type().Field(i)
+		tag := f.Tag.Get("yaml")
+		if !f.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = rv.Field(i)
 		names = append(names, tag)
 	}
 	var errs []error
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		key := joinKey(path, k.Value)
 		dst, ok := fields[k.Value]
-		if !ok {
+		switch {
+		case !ok && keyHints[key] != "":
+			errs = append(errs, fmt.Errorf("line %d: %s: unknown key: %s", k.Line, key, keyHints[key]))
+		case !ok && path == "":
 			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known keys: %s)", k.Line, k.Value, strings.Join(names, ", ")))
-			continue
-		}
-		if err := v.Decode(dst); err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %s: %s", v.Line, k.Value, strings.TrimPrefix(err.Error(), "yaml: ")))
+		case !ok:
+			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known keys of %s: %s)", k.Line, key, path, strings.Join(names, ", ")))
+		case seen[k.Value]:
+			errs = append(errs, fmt.Errorf("line %d: %s: given twice", k.Line, key))
+		default:
+			seen[k.Value] = true
+			errs = append(errs, decodeValue(v, dst, key)...)
 		}
 	}
-	return c, errors.Join(errs...)
+	return errs
+}
+
+// decodeValue decodes v into dst: a struct (that decodes no other way) as
+// a mapping of its own keys, a list of structs element by element, and
+// anything else as yaml does.
+func decodeValue(v *yaml.Node, dst reflect.Value, key string) []error {
+	if v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	t := dst.Type()
+	custom := reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]())
+	null := v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
+	switch {
+	case !custom && t.Kind() == reflect.Struct && !null:
+		if v.Kind != yaml.MappingNode {
+			return []error{fmt.Errorf("line %d: %s: expected a mapping of keys", v.Line, key)}
+		}
+		return decodeMapping(v, dst, key)
+	case !custom && t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !null:
+		if v.Kind != yaml.SequenceNode {
+			return []error{fmt.Errorf("line %d: %s: expected a list", v.Line, key)}
+		}
+		out := reflect.MakeSlice(t, len(v.Content), len(v.Content))
+		var errs []error
+		for i, e := range v.Content {
+			errs = append(errs, decodeValue(e, out.Index(i), fmt.Sprintf("%s[%d]", key, i))...)
+		}
+		dst.Set(out)
+		return errs
+	}
+	if err := v.Decode(dst.Addr().Interface()); err != nil {
+		return []error{fmt.Errorf("line %d: %s: %s", v.Line, key, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	return nil
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // Validate applies defaults and checks every key, naming the ones at fault.
@@ -147,6 +223,8 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: required: the directory for the database and sealed blobs"))
 	}
+	errs = append(errs, c.Store.validate()...)
+	errs = append(errs, c.Blobs.validate()...)
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listen: %q is not host:port (e.g. 127.0.0.1:8443)", c.Listen))
