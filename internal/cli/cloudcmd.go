@@ -11,21 +11,39 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/store"
 	"vigil/web"
 )
 
 func runCloud(e env) error {
-	fs := newFlags(e, "cloud", "--config FILE")
+	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]")
 	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
+	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs), print one line for each, and exit: 0 when all are ok")
+	timeout := fs.Duration("timeout", 10*time.Second, "with --check: how long each service may take to answer")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the service to this file until it stops")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: --config is required (see docs/CONFIG.md, \"Cloud\")", ErrUsage)
+	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive", ErrUsage)
+	}
+	if *check {
+		cfg, err := cloud.LoadConfig(*path)
+		if err != nil {
+			return err
+		}
+		log := slog.New(redactingHandler{h: newLogger(e.stderr, slog.LevelWarn).Handler(), redact: cfg.Redact})
+		if failed := checkCloud(e.ctx, cfg, *timeout, log, e.stdout); len(failed) > 0 {
+			return fmt.Errorf("check failed: %s", strings.Join(failed, ", "))
+		}
+		return nil
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -40,16 +58,13 @@ func runCloud(e env) error {
 			f.Close()
 		}()
 	}
-	if *path == "" {
-		return fmt.Errorf("%w: --config is required (see docs/CONFIG.md, \"Cloud\")", ErrUsage)
-	}
 	cfg, err := cloud.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := newLogger(e.stderr, level)
+	log := slog.New(redactingHandler{h: newLogger(e.stderr, level).Handler(), redact: cfg.Redact})
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -66,12 +81,12 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "cloud.db"), store.SQLiteOptions{Logger: log})
+	st, err := openCloudStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	blobs, err := blob.OpenDir(filepath.Join(cfg.Data, "blobs"), blob.DirOptions{Logger: log})
+	blobs, err := openCloudBlobs(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -130,7 +145,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("cloud serving", "url", url, "data", cfg.Data)
+	log.Info("cloud serving", "url", url, "data", cfg.Data, "store", cfg.StoreWhere(), "blobs", cfg.BlobsWhere())
 	ready(url)
 	if err := serveHTTP(ctx, hs, ln, cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err

@@ -1,0 +1,326 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/blob"
+	"vigil/internal/cloud/blob/s3blob"
+	"vigil/internal/cloud/store"
+	"vigil/internal/units"
+)
+
+// blobStore is a blob store the cloud command opened and closes.
+type blobStore interface {
+	blob.Store
+	Close() error
+}
+
+// redactedError is an error whose message had the config's secrets
+// replaced; errors.Is and As still see the error it came from.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with cfg's secrets removed from its message.
+func redact(cfg *cloud.Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{msg: cfg.Redact(err.Error()), err: err}
+}
+
+// openCloudStore opens the metadata store cfg names, bringing its schema
+// up to date.
+func openCloudStore(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.Store.Driver == cloud.StorePostgres {
+		st, err := store.OpenPostgres(ctx, cfg.Store.ConnString(), store.PostgresOptions{Logger: log})
+		if err != nil {
+			return nil, redact(cfg, fmt.Errorf("%w (hint: 'vigil cloud --check' tests the store and says what to fix)", err))
+		}
+		return st, nil
+	}
+	return store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{Logger: log})
+}
+
+// openCloudBlobs opens the blob store cfg names.
+func openCloudBlobs(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (blobStore, error) {
+	if cfg.Blobs.Driver != cloud.BlobsS3 {
+		return blob.OpenDir(cfg.BlobDir(), blob.DirOptions{Logger: log})
+	}
+	s := &cfg.Blobs.S3
+	bs, err := s3blob.Open(ctx, s3blob.Config{
+		Endpoint: s.Endpoint, Secure: s.IsSecure(), Region: s.Region, Bucket: s.Bucket, Prefix: s.Prefix,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey(),
+		PartSize: int64(s.PartSize), MaxObjectSize: int64(s.MaxObjectSize), Logger: log,
+	})
+	if err != nil {
+		return nil, redact(cfg, fmt.Errorf("%w (hint: 'vigil cloud --check' tests the bucket and says what to fix)", err))
+	}
+	if host, _, err := net.SplitHostPort(s.Endpoint); !s.IsSecure() && (err != nil || !units.IsLoopbackHost(host)) {
+		log.Warn("blobs.s3.secure is false: sealed objects and signed requests cross the network in plain HTTP", "endpoint", s.Endpoint)
+	}
+	return bs, nil
+}
+
+// checkResult is what one check of 'vigil cloud --check' found.
+type checkResult struct {
+	service string
+	msg     string
+	err     error
+}
+
+// checkCloud tests each backing service cfg names, each within timeout
+// and all at once, and writes one line per service to w: "ok" and what it
+// found, or what is wrong and what to do. It returns the services that
+// failed. It changes nothing but a probe object it writes and deletes
+// (under checkPrefix) in a blob store that exists.
+func checkCloud(ctx context.Context, cfg *cloud.Config, timeout time.Duration, log *slog.Logger, w io.Writer) (failed []string) {
+	checks := []struct {
+		service string
+		run     func(context.Context, *cloud.Config, *slog.Logger) (string, error)
+	}{
+		{"store", checkStore},
+		{"blobs", checkBlobs},
+	}
+	results := make([]checkResult, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			msg, err := c.run(cctx, cfg, log)
+			if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("%w: no answer within %s (hint: check the host, the port and any firewall between; --timeout waits longer)", err, timeout)
+			}
+			results[i] = checkResult{service: c.service, msg: msg, err: err}
+		})
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.err != nil {
+			fmt.Fprintf(w, "%s: FAIL: %s\n", r.service, cfg.Redact(checkFailure(r.service, r.msg, r.err)))
+			failed = append(failed, r.service)
+			continue
+		}
+		fmt.Fprintf(w, "%s: ok: %s\n", r.service, cfg.Redact(r.msg))
+	}
+	return failed
+}
+
+// checkFailure words a failed check: where, what went wrong and, when the
+// error does not say already, a hint.
+func checkFailure(service, where string, err error) string {
+	msg := err.Error()
+	for _, p := range []string{"store: ", "blob/s3: ", "blob: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if where != "" && !strings.Contains(msg, where) {
+		msg = where + ": " + msg
+	}
+	if strings.Contains(msg, "hint:") {
+		return msg
+	}
+	if h := checkHint(service, err); h != "" {
+		msg += " (hint: " + h + ")"
+	}
+	return msg
+}
+
+// checkHint says what to do about a failed check's error, or "".
+func checkHint(service string, err error) string {
+	var pe *pgconn.PgError
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused"):
+		if service == "store" {
+			return "nothing listens there: is PostgreSQL running, and do the DSN's host and port (store.dsn or store.dsn_file) name it?"
+		}
+		return "nothing listens there: is the S3 server running, and does blobs.s3.endpoint name it?"
+	case errors.As(err, &dns):
+		if service == "store" {
+			return "the DSN's host name does not resolve"
+		}
+		return "blobs.s3.endpoint's host name does not resolve"
+	case errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000"):
+		return "the server refused the user or password: check the DSN (store.dsn_file), ~/.pgpass or PGPASSWORD"
+	case errors.As(err, &pe) && pe.Code == "3D000":
+		return "the database does not exist: create it (createdb), or correct the DSN's database name"
+	case errors.As(err, &pe) && pe.Code == "42501":
+		return "the user lacks a privilege the cloud needs: grant it CREATE and USAGE on the schema"
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "the endpoint speaks plain HTTP: set blobs.s3.secure: false (or give it TLS)"
+	case strings.Contains(err.Error(), "certificate"):
+		return "the endpoint's TLS certificate is not trusted here: check blobs.s3.endpoint, or install its CA"
+	}
+	return ""
+}
+
+// checkStore reads the store's schema state without changing it.
+func checkStore(ctx context.Context, cfg *cloud.Config, _ *slog.Logger) (string, error) {
+	where := cfg.StoreWhere()
+	var st store.SchemaState
+	var err error
+	if cfg.Store.Driver == cloud.StorePostgres {
+		st, err = store.PostgresSchemaState(ctx, cfg.Store.ConnString())
+	} else {
+		st, err = store.SQLiteSchemaState(ctx, cfg.SQLitePath())
+	}
+	if err != nil {
+		return where, err
+	}
+	if st.Newer() {
+		return where, errors.New(where + ": " + st.String())
+	}
+	return where + ": " + st.String(), nil
+}
+
+// checkPrefix is where the blob check writes its probe object; no object
+// of the cloud's is under it.
+const checkPrefix = "vigil-check"
+
+// checkBlobs opens the blob store (an S3 store checks its bucket and
+// conditional writes as it opens) and writes, reads back and deletes a
+// probe object. A directory not made yet is fine when its parent is a
+// directory; one a running cloud holds is not probed.
+func checkBlobs(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (string, error) {
+	where := cfg.BlobsWhere()
+	var bs blobStore
+	var err error
+	opened := ""
+	if cfg.Blobs.Driver == cloud.BlobsS3 {
+		s := &cfg.Blobs.S3
+		bs, err = s3blob.Open(ctx, s3blob.Config{
+			Endpoint: s.Endpoint, Secure: s.IsSecure(), Region: s.Region, Bucket: s.Bucket, Prefix: s.Prefix,
+			AccessKey: s.AccessKey, SecretKey: s.SecretKey(),
+			PartSize: int64(s.PartSize), MaxObjectSize: int64(s.MaxObjectSize), Logger: log,
+		})
+		opened = "the bucket honours conditional writes; "
+	} else {
+		dir := cfg.BlobDir()
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			parent := filepath.Dir(dir)
+			for {
+				fi, err := os.Stat(parent)
+				if err == nil && fi.IsDir() {
+					return where + ": not made yet: the first start makes it (in " + parent + ")", nil
+				}
+				if err == nil || !errors.Is(err, fs.ErrNotExist) || parent == filepath.Dir(parent) {
+					return where, fmt.Errorf("%s cannot be made: %s is not a directory", dir, parent)
+				}
+				parent = filepath.Dir(parent)
+			}
+		}
+		bs, err = blob.OpenDir(dir, blob.DirOptions{Logger: log})
+		if errors.Is(err, blob.ErrLocked) {
+			return where + ": in use by a running vigil cloud (not probed)", nil
+		}
+	}
+	if err != nil {
+		return where, err
+	}
+	defer bs.Close()
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	key := checkPrefix + "/" + hex.EncodeToString(rnd[:])
+	data := make([]byte, 64)
+	rand.Read(data)
+	if _, _, err := bs.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return where, fmt.Errorf("writing a probe object: %w", err)
+	}
+	got, rerr := readAll(ctx, bs, key)
+	if derr := bs.Delete(ctx, key); derr != nil {
+		return where, fmt.Errorf("deleting the probe object %s: %w", key, derr)
+	}
+	switch {
+	case rerr != nil:
+		return where, fmt.Errorf("reading the probe object back: %w", rerr)
+	case !bytes.Equal(got, data):
+		return where, errors.New("the probe object read back differs from what was written")
+	}
+	if _, err := bs.Stat(ctx, key); !errors.Is(err, blob.ErrNotFound) {
+		return where, fmt.Errorf("the deleted probe object is still there (%v)", err)
+	}
+	return where + ": " + opened + "a probe object written, read back and deleted", nil
+}
+
+func readAll(ctx context.Context, bs blob.Store, key string) ([]byte, error) {
+	o, err := bs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return io.ReadAll(o)
+}
+
+// redactingHandler passes records to h with redact applied to the message
+// and to every attribute's text, so that no log line of the cloud shows
+// the config's secrets, whatever a library put in an error.
+type redactingHandler struct {
+	h      slog.Handler
+	redact func(string) string
+}
+
+func (r redactingHandler) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
+
+func (r redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, r.redact(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(r.attr(a))
+		return true
+	})
+	return r.h.Handle(ctx, out)
+}
+
+func (r redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(as))
+	for i, a := range as {
+		red[i] = r.attr(a)
+	}
+	return redactingHandler{h: r.h.WithAttrs(red), redact: r.redact}
+}
+
+func (r redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{h: r.h.WithGroup(name), redact: r.redact}
+}
+
+func (r redactingHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindGroup:
+		g := v.Group()
+		red := make([]any, len(g))
+		for i, ga := range g {
+			red[i] = r.attr(ga)
+		}
+		return slog.Group(a.Key, red...)
+	case slog.KindString:
+		return slog.String(a.Key, r.redact(v.String()))
+	case slog.KindAny:
+		if s := fmt.Sprint(v.Any()); r.redact(s) != s {
+			return slog.String(a.Key, r.redact(s))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
