@@ -29,8 +29,9 @@ import (
 //	[!] exists FILE     the file exists (or not)
 //	chmod MODE FILE     set a file's mode (octal)
 //
-// $WORK, $CLOSED (a loopback host:port nothing listens on) and
-// $CLOSEDPORT (its port) are expanded in arguments and in the files.
+// $WORK, $CLOSED (a loopback host:port nothing listens on), $SILENT (one
+// that accepts connections and never answers), and $CLOSEDPORT and
+// $SILENTPORT (their ports) are expanded in arguments and in the files.
 func TestScripts(t *testing.T) {
 	scripts, err := filepath.Glob(filepath.Join("testdata", "script", "*.txtar"))
 	if err != nil || len(scripts) == 0 {
@@ -57,6 +58,36 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
+// silentAddr returns a loopback host:port that accepts connections and
+// never answers (a server that hangs, or a firewall that swallows
+// packets), until the test ends.
+func silentAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				break
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 func runScript(t *testing.T, file string) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -66,7 +97,9 @@ func runScript(t *testing.T, file string) {
 	work := t.TempDir()
 	closed := closedAddr(t)
 	_, port, _ := net.SplitHostPort(closed)
-	vars := map[string]string{"WORK": work, "CLOSED": closed, "CLOSEDPORT": port}
+	silent := silentAddr(t)
+	_, silentPort, _ := net.SplitHostPort(silent)
+	vars := map[string]string{"WORK": work, "CLOSED": closed, "CLOSEDPORT": port, "SILENT": silent, "SILENTPORT": silentPort}
 	expand := func(s string) string {
 		return os.Expand(s, func(k string) string {
 			if v, ok := vars[k]; ok {
