@@ -123,10 +123,6 @@ type exception struct {
 
 var exceptions = []exception{
 	{
-		from: []string{"vigil/internal/cloud"}, to: []string{"vigil/internal/config", "vigil/internal/detect/..."},
-		why: "cloud/config.go uses config.ByteSize, config.Duration and config.IsLoopbackHost of the hub's configuration (which imports detection); they belong in a package of their own",
-	},
-	{
 		from: device, to: []string{"vigil/internal/cloud/blob"},
 		why: "tlog (through history) keeps its tiles in a blob.Store: blob is storage both sides share, inside the server's tree",
 	},
