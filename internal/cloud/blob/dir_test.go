@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/blob/blobtest"
@@ -663,4 +664,56 @@ func BenchmarkDirPutSmallParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkDirPutRate offers 128 KiB Puts at a fixed rate (500/s, as the
+// cloud's upload target) from 100 goroutines for b.N seconds and reports
+// the latency percentiles: the store's share of an upload's latency.
+func BenchmarkDirPutRate(b *testing.B) {
+	b.Run("packs", func(b *testing.B) { benchPutRate(b, blob.DirOptions{}) })
+	b.Run("files", func(b *testing.B) { benchPutRate(b, filesOnly) })
+}
+
+func benchPutRate(b *testing.B, opts blob.DirOptions) {
+	const rate, workers = 500, 100
+	d := openDir(b, b.TempDir(), opts)
+	data := benchData(128 << 10)
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+		seq  atomic.Int64
+		wg   sync.WaitGroup
+	)
+	interval := time.Second * workers / rate
+	t0 := time.Now()
+	end := t0.Add(time.Duration(b.N) * time.Second)
+	b.ResetTimer()
+	for w := range workers {
+		wg.Go(func() {
+			next := t0.Add(interval * time.Duration(w) / workers)
+			for ; next.Before(end); next = next.Add(interval) {
+				time.Sleep(time.Until(next))
+				began := time.Now()
+				key := fmt.Sprintf("h/dev/cam/%016x", seq.Add(1))
+				if _, _, err := d.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+					b.Error(err)
+					return
+				}
+				took := time.Since(began)
+				mu.Lock()
+				lats = append(lats, took)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(lats)
+	pct := func(p float64) float64 {
+		return float64(lats[min(len(lats)-1, int(p*float64(len(lats))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(0.999), "p999-ms")
+	b.ReportMetric(float64(len(lats))/time.Since(t0).Seconds(), "puts/s")
 }
