@@ -28,17 +28,19 @@ import (
 // the service's alone), pairs N simulated hubs into one household through
 // the API and has them upload sealed segments at an offered rate.
 func benchCloud(e env, args []string) error {
-	fs := newFlags(e, "bench cloud", "--hubs N --duration D [--rate R] [--segment-bytes B]")
+	fs := newFlags(e, "bench cloud", "--hubs N --duration D [--rate R] [--segment-bytes B] [--warmup W]")
 	hubs := fs.Int("hubs", 100, "simulated hubs")
 	dur := fs.Duration("duration", 30*time.Second, "how long to upload")
 	rate := fs.Float64("rate", 1000, "offered uploads per second, all hubs together (each hub uploads at rate/hubs)")
 	segBytes := fs.Int("segment-bytes", 128<<10, "plaintext bytes per segment (a 4 s segment at 256 kbit/s is 128 KiB)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the cloud process to this file")
+	latencyLog := fs.String("latency-log", "", "write each upload's start (ms into the run) and latency (ms) to this file, a line each")
+	warmup := fs.Duration("warmup", 0, "leave the uploads that start in this first part of the run out of the latency figures (they still count for throughput)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *hubs < 1 || *hubs > 10000 || *rate <= 0 || *segBytes < 1 || *segBytes > 64<<20 || *dur < 5*time.Second {
-		return fmt.Errorf("%w: --hubs 1..10000, --rate > 0, --segment-bytes 1..64MiB, --duration >= 5s", ErrUsage)
+	if *hubs < 1 || *hubs > 10000 || *rate <= 0 || *segBytes < 1 || *segBytes > 64<<20 || *dur < 5*time.Second || *warmup < 0 || *warmup >= *dur {
+		return fmt.Errorf("%w: --hubs 1..10000, --rate > 0, --segment-bytes 1..64MiB, --duration >= 5s, 0 <= --warmup < --duration", ErrUsage)
 	}
 	tmp, err := os.MkdirTemp("", "vigil-bench-cloud-*")
 	if err != nil {
@@ -149,6 +151,7 @@ func benchCloud(e env, args []string) error {
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
+		starts    []time.Duration // with every latency, when its upload began
 		sent      atomic.Int64
 		bytesSent atomic.Int64
 		failures  atomic.Int64
@@ -156,7 +159,9 @@ func benchCloud(e env, args []string) error {
 		wg        sync.WaitGroup
 	)
 	cpu0 := processCPU(child.Process.Pid)
+	self0 := processCPU(os.Getpid())
 	t0 := time.Now()
+	measureFrom := t0.Add(*warmup)
 	deadline := t0.Add(*dur)
 	interval := time.Duration(float64(time.Second) / perHub)
 	for i := range sim {
@@ -181,9 +186,12 @@ func benchCloud(e env, args []string) error {
 				} else {
 					sent.Add(1)
 					bytesSent.Add(int64(len(sealed[i][j])))
-					mu.Lock()
-					latencies = append(latencies, took)
-					mu.Unlock()
+					if !began.Before(measureFrom) {
+						mu.Lock()
+						latencies = append(latencies, took)
+						starts = append(starts, began.Sub(t0))
+						mu.Unlock()
+					}
 				}
 				next = next.Add(interval)
 			}
@@ -192,6 +200,7 @@ func benchCloud(e env, args []string) error {
 	wg.Wait()
 	wall := time.Since(t0)
 	cpu := processCPU(child.Process.Pid) - cpu0
+	self := processCPU(os.Getpid()) - self0
 	// Stop the cloud cleanly so a profile is written.
 	child.Process.Signal(os.Interrupt)
 	waited := make(chan struct{})
@@ -202,6 +211,15 @@ func benchCloud(e env, args []string) error {
 	}
 	cores := cpu.Seconds() / wall.Seconds()
 
+	if *latencyLog != "" {
+		var b strings.Builder
+		for i := range latencies {
+			fmt.Fprintf(&b, "%.1f %.1f\n", float64(starts[i].Microseconds())/1000, float64(latencies[i].Microseconds())/1000)
+		}
+		if err := os.WriteFile(*latencyLog, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration {
 		if len(latencies) == 0 {
@@ -218,12 +236,27 @@ func benchCloud(e env, args []string) error {
 	fmt.Fprintf(e.stdout, "uploads_per_s: %.1f\n", ups)
 	fmt.Fprintf(e.stdout, "mb_per_s: %.1f\n", mbs)
 	fmt.Fprintf(e.stdout, "cloud_cpu_cores: %.2f\n", cores)
+	// The simulated hubs run on the same machine: what they use is not
+	// there for the cloud.
+	fmt.Fprintf(e.stdout, "bench_cpu_cores: %.2f\n", self.Seconds()/wall.Seconds())
 	if cores > 0 {
 		fmt.Fprintf(e.stdout, "uploads_per_s_per_core: %.0f\n", ups/cores)
 		fmt.Fprintf(e.stdout, "mb_per_s_per_core: %.1f\n", mbs/cores)
 	}
-	fmt.Fprintf(e.stdout, "latency_p50_ms: %.1f\n", float64(pct(0.50).Microseconds())/1000)
-	fmt.Fprintf(e.stdout, "latency_p99_ms: %.1f\n", float64(pct(0.99).Microseconds())/1000)
+	if n := sent.Load(); n > 0 {
+		fmt.Fprintf(e.stdout, "cloud_cpu_ms_per_upload: %.3f\n", float64(cpu.Microseconds())/1000/float64(n))
+	}
+	if *warmup > 0 {
+		fmt.Fprintf(e.stdout, "latency_from_s: %.1f\n", warmup.Seconds())
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	fmt.Fprintf(e.stdout, "latency_p50_ms: %.1f\n", ms(pct(0.50)))
+	fmt.Fprintf(e.stdout, "latency_p90_ms: %.1f\n", ms(pct(0.90)))
+	fmt.Fprintf(e.stdout, "latency_p99_ms: %.1f\n", ms(pct(0.99)))
+	fmt.Fprintf(e.stdout, "latency_p999_ms: %.1f\n", ms(pct(0.999)))
+	if len(latencies) > 0 {
+		fmt.Fprintf(e.stdout, "latency_max_ms: %.1f\n", ms(latencies[len(latencies)-1]))
+	}
 	fmt.Fprintf(e.stdout, "failures: %d\n", failures.Load())
 	if v := lastErr.Load(); v != nil {
 		fmt.Fprintf(e.stdout, "last_error: %s\n", v)
