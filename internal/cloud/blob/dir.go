@@ -83,7 +83,7 @@ type DirOptions struct {
 //
 // The index of every key (where its object is) is kept in memory, built
 // on open from the sidecar indexes and packs and from the files under
-// objects/; it costs about 150 bytes per object.
+// objects/; it costs about 140 bytes per object besides the key itself.
 //
 // Under objects/, a key's segments are directories and its last segment is
 // the file, written so that every valid key has its own path on any
