@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,8 +53,7 @@ type Postgres struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	pruneMu   sync.Mutex
-	lastPrune time.Time
+	pruned pruneClock
 }
 
 var _ Store = (*Postgres)(nil)
@@ -130,23 +128,11 @@ func (s *Postgres) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // pruneEvery. Failures are logged, never returned: pruning is housekeeping,
 // and reads already treat expired rows as missing.
 func (s *Postgres) maybePrune(ctx context.Context) {
-	now := s.now()
-	s.pruneMu.Lock()
-	due := s.lastPrune.IsZero() || now.Sub(s.lastPrune) >= pruneEvery || now.Before(s.lastPrune)
-	if due {
-		s.lastPrune = now
-	}
-	s.pruneMu.Unlock()
-	if due {
-		// Housekeeping outlives the request that triggered it.
-		s.prune(context.WithoutCancel(ctx), now)
-	}
+	s.pruned.maybePrune(ctx, s.now(), s.prune)
 }
 
 func (s *Postgres) prune(ctx context.Context, now time.Time) {
-	s.pruneMu.Lock()
-	s.lastPrune = now
-	s.pruneMu.Unlock()
+	s.pruned.mark(now)
 	var tokens, pairings int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM tokens WHERE expires_ns <= $1`, encTime(now))
@@ -161,13 +147,7 @@ func (s *Postgres) prune(ctx context.Context, now time.Time) {
 		pairings = tag.RowsAffected()
 		return nil
 	})
-	if err != nil {
-		s.log.Warn("store: prune expired tokens and pairings", "err", err)
-		return
-	}
-	if tokens > 0 || pairings > 0 {
-		s.log.Debug("store: pruned expired rows", "tokens", tokens, "pairings", pairings)
-	}
+	logPrune(s.log, tokens, pairings, err)
 }
 
 // pgCollect scans every row with scan and closes rows; no rows is an empty
@@ -506,15 +486,7 @@ func (s *Postgres) Links(ctx context.Context, householdID string, fromSeq int64)
 	rows, err := s.pool.Query(ctx, `
 SELECT seq, hash, data, created_ns FROM links
 WHERE household_id = $1 AND seq >= $2 ORDER BY seq`, householdID, fromSeq)
-	out, err := pgCollect(rows, err, func(row interface{ Scan(...any) error }) (Link, error) {
-		l := Link{HouseholdID: householdID}
-		var created int64
-		if err := row.Scan(&l.Seq, &l.Hash, &l.Data, &created); err != nil {
-			return Link{}, err
-		}
-		l.Created = decTime(created)
-		return l, nil
-	})
+	out, err := pgCollect(rows, err, scanLink(householdID))
 	if err != nil {
 		return nil, fmt.Errorf("store: links of household %q: %w", householdID, err)
 	}

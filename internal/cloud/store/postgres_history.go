@@ -21,21 +21,13 @@ type pgHistory struct{ s *Postgres }
 
 var _ history.Store = pgHistory{}
 
-func scanPgItem(row interface{ Scan(...any) error }) (history.Item, error) {
-	var it history.Item
-	var kind int16
-	err := row.Scan(&it.ID, &kind, &it.Household, &it.Num, &it.Entry, &it.Index)
-	it.Kind = byte(kind)
-	return it, err
-}
-
 // AppendRecord numbers the household's next record. An advisory lock of
 // the household, held to the end of the transaction, makes appenders in
 // every process take turns, so each reads the last record the previous one
 // stored; the unique key refuses a second record with a number regardless.
 func (h pgHistory) AppendRecord(ctx context.Context, household string, build func(n int64, prev string) ([]byte, error)) (history.Item, error) {
-	if household == "" {
-		return history.Item{}, fmt.Errorf("%w: a record needs a household", history.ErrStore)
+	if err := checkRecordHousehold(household); err != nil {
+		return history.Item{}, err
 	}
 	var it history.Item
 	err := h.s.tx(ctx, func(tx pgx.Tx) error {
@@ -72,15 +64,9 @@ func (h pgHistory) AppendRecord(ctx context.Context, household string, build fun
 // Add stores a chain head or a release once; adding it again returns the
 // stored item.
 func (h pgHistory) Add(ctx context.Context, it history.Item) (history.Item, error) {
-	if it.Kind == history.TypeRecord {
-		return history.Item{}, fmt.Errorf("%w: records are added with AppendRecord", history.ErrStore)
-	}
-	key, err := history.ItemKey(it)
+	key, err := checkAddItem(it)
 	if err != nil {
 		return history.Item{}, err
-	}
-	if len(it.Entry) == 0 || len(it.Entry) > history.MaxEntrySize {
-		return history.Item{}, fmt.Errorf("%w: an entry of %d bytes", history.ErrStore, len(it.Entry))
 	}
 	// As PutObject: ON CONFLICT DO NOTHING waits for a concurrent insert of
 	// the key, and the SELECT after it reads the stored item.
@@ -94,17 +80,14 @@ ON CONFLICT (key) DO NOTHING RETURNING id`, key, int16(it.Kind), it.Household, i
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return history.Item{}, err
 		}
-		old, err := scanPgItem(h.s.pool.QueryRow(ctx, `SELECT `+historyCols+` FROM history WHERE key = $1`, key))
+		old, err := scanItem(h.s.pool.QueryRow(ctx, `SELECT `+historyCols+` FROM history WHERE key = $1`, key))
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return history.Item{}, err
 		}
-		if string(old.Entry) != string(it.Entry) {
-			return history.Item{}, fmt.Errorf("%w: %s is stored with another entry", history.ErrStore, key)
-		}
-		return old, nil
+		return addedAgain(old, it, key)
 	}
 	return history.Item{}, fmt.Errorf("%w: %s vanished under every attempt to add it", history.ErrStore, key)
 }
@@ -119,7 +102,7 @@ func (h pgHistory) Pending(ctx context.Context, limit int) ([]history.Item, erro
 		args = append(args, int64(limit))
 	}
 	rows, err := h.s.pool.Query(ctx, q, args...)
-	return pgCollect(rows, err, scanPgItem)
+	return pgCollect(rows, err, scanItem)
 }
 
 // SetIndexes gives the items their log indexes in one transaction: the
@@ -177,7 +160,7 @@ func (h pgHistory) Items(ctx context.Context, q history.Query) ([]history.Item, 
 		args = append(args, int64(q.Limit))
 	}
 	rows, err := h.s.pool.Query(ctx, sq, args...)
-	return pgCollect(rows, err, scanPgItem)
+	return pgCollect(rows, err, scanItem)
 }
 
 // LastIndex returns the highest log index given, -1 for none; the WHERE

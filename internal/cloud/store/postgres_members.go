@@ -14,15 +14,7 @@ import (
 func (s *Postgres) Members(ctx context.Context, householdID string) ([]Member, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT account_id, role, created_ns FROM members WHERE household_id = $1 ORDER BY created_ns, account_id`, householdID)
-	out, err := pgCollect(rows, err, func(row interface{ Scan(...any) error }) (Member, error) {
-		m := Member{HouseholdID: householdID}
-		var created int64
-		if err := row.Scan(&m.AccountID, &m.Role, &created); err != nil {
-			return Member{}, err
-		}
-		m.Created = decTime(created)
-		return m, nil
-	})
+	out, err := pgCollect(rows, err, scanMember(householdID))
 	if err != nil {
 		return nil, fmt.Errorf("store: members of household %q: %w", householdID, err)
 	}

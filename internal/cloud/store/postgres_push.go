@@ -49,13 +49,7 @@ func (s *Postgres) PushSubs(ctx context.Context, householdID string) ([]PushSub,
 	rows, err := s.pool.Query(ctx, `
 SELECT household_id, account_id, endpoint, p256dh, auth, created_ns FROM push_subs
 WHERE household_id = $1 ORDER BY created_ns, endpoint`, householdID)
-	out, err := pgCollect(rows, err, func(row interface{ Scan(...any) error }) (PushSub, error) {
-		var p PushSub
-		var created int64
-		err := row.Scan(&p.HouseholdID, &p.AccountID, &p.Endpoint, &p.P256dh, &p.Auth, &created)
-		p.Created = decTime(created)
-		return p, err
-	})
+	out, err := pgCollect(rows, err, scanPushSub)
 	if err != nil {
 		return nil, fmt.Errorf("store: push subscriptions: %w", err)
 	}

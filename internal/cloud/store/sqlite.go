@@ -49,8 +49,7 @@ type SQLite struct {
 	now func() time.Time
 	log *slog.Logger
 
-	pruneMu   sync.Mutex
-	lastPrune time.Time
+	pruned pruneClock
 
 	objs objBatcher // group commit of PutObject
 }
@@ -172,23 +171,11 @@ func (s *SQLite) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // pruneEvery. Failures are logged, never returned: pruning is housekeeping,
 // and reads already treat expired rows as missing.
 func (s *SQLite) maybePrune(ctx context.Context) {
-	now := s.now()
-	s.pruneMu.Lock()
-	due := s.lastPrune.IsZero() || now.Sub(s.lastPrune) >= pruneEvery || now.Before(s.lastPrune)
-	if due {
-		s.lastPrune = now
-	}
-	s.pruneMu.Unlock()
-	if due {
-		// Housekeeping outlives the request that triggered it.
-		s.prune(context.WithoutCancel(ctx), now)
-	}
+	s.pruned.maybePrune(ctx, s.now(), s.prune)
 }
 
 func (s *SQLite) prune(ctx context.Context, now time.Time) {
-	s.pruneMu.Lock()
-	s.lastPrune = now
-	s.pruneMu.Unlock()
+	s.pruned.mark(now)
 	var tokens, pairings int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE expires_ns <= ?`, encTime(now))
@@ -203,13 +190,7 @@ func (s *SQLite) prune(ctx context.Context, now time.Time) {
 		pairings, _ = res.RowsAffected()
 		return nil
 	})
-	if err != nil {
-		s.log.Warn("store: prune expired tokens and pairings", "err", err)
-		return
-	}
-	if tokens > 0 || pairings > 0 {
-		s.log.Debug("store: pruned expired rows", "tokens", tokens, "pairings", pairings)
-	}
+	logPrune(s.log, tokens, pairings, err)
 }
 
 // Times are Unix nanoseconds; the zero time.Time is math.MinInt64 and other
@@ -679,15 +660,7 @@ WHERE household_id = ? AND seq >= ? ORDER BY seq`, householdID, fromSeq)
 	if err != nil {
 		return nil, fmt.Errorf("store: links of household %q: %w", householdID, err)
 	}
-	out, err := collect(rows, func(row interface{ Scan(...any) error }) (Link, error) {
-		l := Link{HouseholdID: householdID}
-		var created int64
-		if err := row.Scan(&l.Seq, &l.Hash, &l.Data, &created); err != nil {
-			return Link{}, err
-		}
-		l.Created = decTime(created)
-		return l, nil
-	})
+	out, err := collect(rows, scanLink(householdID))
 	if err != nil {
 		return nil, fmt.Errorf("store: links of household %q: %w", householdID, err)
 	}

@@ -20,19 +20,9 @@ type sqliteHistory struct{ s *SQLite }
 
 var _ history.Store = sqliteHistory{}
 
-const historyCols = `id, kind, household_id, num, entry, log_index`
-
-func scanItem(row interface{ Scan(...any) error }) (history.Item, error) {
-	var it history.Item
-	var kind int64
-	err := row.Scan(&it.ID, &kind, &it.Household, &it.Num, &it.Entry, &it.Index)
-	it.Kind = byte(kind)
-	return it, err
-}
-
 func (h sqliteHistory) AppendRecord(ctx context.Context, household string, build func(n int64, prev string) ([]byte, error)) (history.Item, error) {
-	if household == "" {
-		return history.Item{}, fmt.Errorf("%w: a record needs a household", history.ErrStore)
+	if err := checkRecordHousehold(household); err != nil {
+		return history.Item{}, err
 	}
 	tx, err := h.s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -69,15 +59,9 @@ func (h sqliteHistory) AppendRecord(ctx context.Context, household string, build
 }
 
 func (h sqliteHistory) Add(ctx context.Context, it history.Item) (history.Item, error) {
-	if it.Kind == history.TypeRecord {
-		return history.Item{}, fmt.Errorf("%w: records are added with AppendRecord", history.ErrStore)
-	}
-	key, err := history.ItemKey(it)
+	key, err := checkAddItem(it)
 	if err != nil {
 		return history.Item{}, err
-	}
-	if len(it.Entry) == 0 || len(it.Entry) > history.MaxEntrySize {
-		return history.Item{}, fmt.Errorf("%w: an entry of %d bytes", history.ErrStore, len(it.Entry))
 	}
 	tx, err := h.s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -86,10 +70,7 @@ func (h sqliteHistory) Add(ctx context.Context, it history.Item) (history.Item, 
 	defer tx.Rollback()
 	old, err := scanItem(tx.QueryRowContext(ctx, `SELECT `+historyCols+` FROM history WHERE key = ?`, key))
 	if err == nil {
-		if string(old.Entry) != string(it.Entry) {
-			return history.Item{}, fmt.Errorf("%w: %s is stored with another entry", history.ErrStore, key)
-		}
-		return old, nil
+		return addedAgain(old, it, key)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return history.Item{}, err

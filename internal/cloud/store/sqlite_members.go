@@ -18,15 +18,7 @@ SELECT account_id, role, created_ns FROM members WHERE household_id = ? ORDER BY
 	if err != nil {
 		return nil, fmt.Errorf("store: members of household %q: %w", householdID, err)
 	}
-	out, err := collect(rows, func(row interface{ Scan(...any) error }) (Member, error) {
-		m := Member{HouseholdID: householdID}
-		var created int64
-		if err := row.Scan(&m.AccountID, &m.Role, &created); err != nil {
-			return Member{}, err
-		}
-		m.Created = decTime(created)
-		return m, nil
-	})
+	out, err := collect(rows, scanMember(householdID))
 	if err != nil {
 		return nil, fmt.Errorf("store: members of household %q: %w", householdID, err)
 	}

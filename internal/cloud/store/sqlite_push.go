@@ -42,13 +42,7 @@ WHERE household_id = ? ORDER BY created_ns, endpoint`, householdID)
 	if err != nil {
 		return nil, fmt.Errorf("store: push subscriptions: %w", err)
 	}
-	out, err := collect(rows, func(row interface{ Scan(...any) error }) (PushSub, error) {
-		var p PushSub
-		var created int64
-		err := row.Scan(&p.HouseholdID, &p.AccountID, &p.Endpoint, &p.P256dh, &p.Auth, &created)
-		p.Created = decTime(created)
-		return p, err
-	})
+	out, err := collect(rows, scanPushSub)
 	if err != nil {
 		return nil, fmt.Errorf("store: push subscriptions: %w", err)
 	}
