@@ -347,72 +347,13 @@ func TestPostgresAsSQLite(t *testing.T) {
 	t.Run("ForeignKeys", func(t *testing.T) {
 		dsn := pgtest.NewSchema(t, db)
 		s := openPostgres(t, dsn, store.PostgresOptions{})
-		ctx := t.Context()
-		now := time.Now()
-		if err := s.PutToken(ctx, store.Token{Hash: sha256.Sum256([]byte("x")), AccountID: "nobody", Kind: store.TokenAPI, Expires: now.Add(time.Hour)}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("PutToken for a missing account: %v, want ErrNotFound", err)
-		}
-		err := s.CreateHousehold(ctx, store.Household{ID: "hh-1"}, store.Member{AccountID: "nobody", Role: store.RoleAdmin}, store.Link{Data: []byte("g")})
-		if !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("CreateHousehold with a missing admin account: %v, want ErrNotFound", err)
-		}
-		if err := s.PutDevice(ctx, store.Device{ID: "d", HouseholdID: "hh-missing", Kind: "hub"}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("PutDevice into a missing household: %v, want ErrNotFound", err)
-		}
-		if _, err := s.PutObject(ctx, store.Object{HouseholdID: "hh-missing", Key: "k"}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("PutObject into a missing household: %v, want ErrNotFound", err)
-		}
-		if err := s.CreateAccount(ctx, store.Account{ID: "ann", Email: "ann@example.com"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutCredential(ctx, store.Credential{ID: []byte("c"), AccountID: "nobody", Data: []byte("{}")}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("PutCredential for a missing account: %v, want ErrNotFound", err)
-		}
-		if err := s.PutMember(ctx, store.Member{HouseholdID: "hh-missing", AccountID: "ann", Role: store.RoleMember}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("PutMember into a missing household: %v, want ErrNotFound", err)
-		}
-		if err := s.AppendLink(ctx, store.Link{HouseholdID: "hh-missing", Seq: 0}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("AppendLink to a missing household: %v, want ErrNotFound", err)
-		}
 		c := pgConn(t, dsn)
-		for _, table := range []string{"households", "members", "links", "devices", "objects", "tokens", "credentials"} {
-			if n := pgCount(t, c, table); n != 0 {
-				t.Errorf("%s holds %d rows after refused writes, want 0", table, n)
-			}
-		}
+		checkRefusedReferences(t, s, func(table string) int { return pgCount(t, c, table) })
 	})
 
 	t.Run("Times", func(t *testing.T) {
 		s := openPostgres(t, pgtest.NewSchema(t, db), store.PostgresOptions{})
-		ctx := t.Context()
-		if err := s.CreateAccount(ctx, store.Account{ID: "zero", Email: "zero@example.com"}); err != nil {
-			t.Fatal(err)
-		}
-		if a, err := s.Account(ctx, "zero"); err != nil || !a.Created.IsZero() {
-			t.Errorf("zero Created came back as %v, %v", a.Created, err)
-		}
-		ns := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", -7*3600))
-		if err := s.CreateAccount(ctx, store.Account{ID: "ns", Email: "ns@example.com", Created: ns}); err != nil {
-			t.Fatal(err)
-		}
-		if a, err := s.Account(ctx, "ns"); err != nil || !a.Created.Equal(ns) || a.Created.Location() != time.UTC {
-			t.Errorf("Created %v came back as %v, %v", ns, a.Created, err)
-		}
-		far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-		h := sha256.Sum256([]byte("far"))
-		if err := s.PutToken(ctx, store.Token{Hash: h, AccountID: "ns", Kind: store.TokenAPI, Expires: far}); err != nil {
-			t.Fatal(err)
-		}
-		if tok, err := s.Token(ctx, h); err != nil || tok.Expires.Year() != 2262 {
-			t.Errorf("Token expiring in 9999: %v, %v; want valid, clamped to 2262", tok.Expires, err)
-		}
-		h0 := sha256.Sum256([]byte("no expiry"))
-		if err := s.PutToken(ctx, store.Token{Hash: h0, AccountID: "ns", Kind: store.TokenAPI}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Token(ctx, h0); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Token with a zero Expires: %v, want ErrNotFound", err)
-		}
+		checkTimes(t, s)
 	})
 
 	t.Run("PrunesExpiredLogsNoSecrets", func(t *testing.T) {
@@ -444,19 +385,7 @@ func TestPostgresAsSQLite(t *testing.T) {
 			}
 		}
 		s.Close()
-		out := buf.String()
-		if !strings.Contains(out, "pruned") {
-			t.Errorf("log has no pruning record:\n%s", out)
-		}
-		for _, secret := range []string{
-			fmt.Sprintf("%x", f.token.Hash[:]), string(f.token.Hash[:]), f.token.CSRF,
-			string(f.account.TOTPSecret), f.account.PasswordHash, string(f.pairing.Msgs[0]), f.pairing.ID,
-			string(f.cred.ID), fmt.Sprintf("%x", f.cred.ID), string(f.cred.Data),
-		} {
-			if strings.Contains(out, secret) {
-				t.Errorf("log contains a secret %q:\n%s", secret, out)
-			}
-		}
+		checkLogNoSecrets(t, buf.String(), f)
 	})
 
 	t.Run("ClosedFails", func(t *testing.T) {
