@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -346,19 +345,11 @@ func (s *Postgres) DeleteTokens(ctx context.Context, accountID, kind string) err
 // is stored.
 func (s *Postgres) CreateHousehold(ctx context.Context, h Household, admin Member, genesis Link) error {
 	wrap := func(err error) error { return fmt.Errorf("store: create household %q: %w", h.ID, err) }
-	if admin.HouseholdID == "" {
-		admin.HouseholdID = h.ID
+	admin, genesis, err := householdRows(h, admin, genesis)
+	if err != nil {
+		return wrap(err)
 	}
-	if genesis.HouseholdID == "" {
-		genesis.HouseholdID = h.ID
-	}
-	if admin.HouseholdID != h.ID || genesis.HouseholdID != h.ID {
-		return wrap(errors.New("admin or genesis link belongs to another household"))
-	}
-	if genesis.Seq != 0 {
-		return wrap(fmt.Errorf("genesis link has seq %d, want 0: %w", genesis.Seq, ErrConflict))
-	}
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO households (`+householdCols+`) VALUES ($1, $2, $3, $4, $5)`,
 			h.ID, h.Name, h.GenesisHash, h.QuotaBytes, encTime(h.Created))
 		if pgUnique(err) {

@@ -211,31 +211,7 @@ WHERE p.id = $1 AND p.expires_ns > $2 ORDER BY m.step`, id, encTime(s.now()))
 		return Pairing{}, fmt.Errorf("store: pairing: %w", err)
 	}
 	defer rows.Close()
-	p := Pairing{ID: id}
-	found := false
-	for rows.Next() {
-		var created, expires int64
-		var step *int32
-		var data []byte
-		if err := rows.Scan(&p.HouseholdID, &created, &expires, &step, &data); err != nil {
-			return Pairing{}, fmt.Errorf("store: pairing: %w", err)
-		}
-		found = true
-		p.Created, p.Expires = decTime(created), decTime(expires)
-		if step != nil {
-			if int(*step) != len(p.Msgs) {
-				return Pairing{}, fmt.Errorf("store: pairing: message %d missing", len(p.Msgs))
-			}
-			p.Msgs = append(p.Msgs, data)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Pairing{}, fmt.Errorf("store: pairing: %w", err)
-	}
-	if !found {
-		return Pairing{}, fmt.Errorf("store: pairing: %w", ErrNotFound)
-	}
-	return p, nil
+	return pairingRows(id, rows)
 }
 
 // AppendPairingMsg appends msg as message number step. ErrNotFound when the

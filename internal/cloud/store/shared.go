@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -145,4 +146,57 @@ func addedAgain(old, it history.Item, key string) (history.Item, error) {
 		return history.Item{}, fmt.Errorf("%w: %s is stored with another entry", history.ErrStore, key)
 	}
 	return old, nil
+}
+
+// householdRows completes admin and genesis for CreateHousehold of h (an
+// empty HouseholdID means h.ID) and checks them.
+func householdRows(h Household, admin Member, genesis Link) (Member, Link, error) {
+	if admin.HouseholdID == "" {
+		admin.HouseholdID = h.ID
+	}
+	if genesis.HouseholdID == "" {
+		genesis.HouseholdID = h.ID
+	}
+	if admin.HouseholdID != h.ID || genesis.HouseholdID != h.ID {
+		return Member{}, Link{}, errors.New("admin or genesis link belongs to another household")
+	}
+	if genesis.Seq != 0 {
+		return Member{}, Link{}, fmt.Errorf("genesis link has seq %d, want 0: %w", genesis.Seq, ErrConflict)
+	}
+	return admin, genesis, nil
+}
+
+// pairingRows reads the pairing id from rows of household_id, created_ns,
+// expires_ns, step, data (step and data NULL for a pairing without
+// messages), ordered by step. It does not close rows.
+func pairingRows(id string, rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) (Pairing, error) {
+	p := Pairing{ID: id}
+	found := false
+	for rows.Next() {
+		var created, expires int64
+		var step *int64
+		var data []byte
+		if err := rows.Scan(&p.HouseholdID, &created, &expires, &step, &data); err != nil {
+			return Pairing{}, fmt.Errorf("store: pairing: %w", err)
+		}
+		found = true
+		p.Created, p.Expires = decTime(created), decTime(expires)
+		if step != nil {
+			if *step != int64(len(p.Msgs)) {
+				return Pairing{}, fmt.Errorf("store: pairing: message %d missing", len(p.Msgs))
+			}
+			p.Msgs = append(p.Msgs, data)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Pairing{}, fmt.Errorf("store: pairing: %w", err)
+	}
+	if !found {
+		return Pairing{}, fmt.Errorf("store: pairing: %w", ErrNotFound)
+	}
+	return p, nil
 }

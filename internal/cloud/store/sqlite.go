@@ -502,19 +502,11 @@ func scanHousehold(row interface{ Scan(...any) error }) (Household, error) {
 // is stored.
 func (s *SQLite) CreateHousehold(ctx context.Context, h Household, admin Member, genesis Link) error {
 	wrap := func(err error) error { return fmt.Errorf("store: create household %q: %w", h.ID, err) }
-	if admin.HouseholdID == "" {
-		admin.HouseholdID = h.ID
+	admin, genesis, err := householdRows(h, admin, genesis)
+	if err != nil {
+		return wrap(err)
 	}
-	if genesis.HouseholdID == "" {
-		genesis.HouseholdID = h.ID
-	}
-	if admin.HouseholdID != h.ID || genesis.HouseholdID != h.ID {
-		return wrap(errors.New("admin or genesis link belongs to another household"))
-	}
-	if genesis.Seq != 0 {
-		return wrap(fmt.Errorf("genesis link has seq %d, want 0: %w", genesis.Seq, ErrConflict))
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO households (`+householdCols+`) VALUES (?, ?, ?, ?, ?)`,
 			h.ID, h.Name, h.GenesisHash, h.QuotaBytes, encTime(h.Created))
 		if isUniqueViolation(err) {
@@ -1011,31 +1003,7 @@ WHERE p.id = ? AND p.expires_ns > ? ORDER BY m.step`, id, encTime(s.now()))
 		return Pairing{}, fmt.Errorf("store: pairing: %w", err)
 	}
 	defer rows.Close()
-	p := Pairing{ID: id}
-	found := false
-	for rows.Next() {
-		var created, expires int64
-		var step sql.NullInt64
-		var data []byte
-		if err := rows.Scan(&p.HouseholdID, &created, &expires, &step, &data); err != nil {
-			return Pairing{}, fmt.Errorf("store: pairing: %w", err)
-		}
-		found = true
-		p.Created, p.Expires = decTime(created), decTime(expires)
-		if step.Valid {
-			if step.Int64 != int64(len(p.Msgs)) {
-				return Pairing{}, fmt.Errorf("store: pairing: message %d missing", len(p.Msgs))
-			}
-			p.Msgs = append(p.Msgs, data)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Pairing{}, fmt.Errorf("store: pairing: %w", err)
-	}
-	if !found {
-		return Pairing{}, fmt.Errorf("store: pairing: %w", ErrNotFound)
-	}
-	return p, nil
+	return pairingRows(id, rows)
 }
 
 // AppendPairingMsg appends msg as message number step. ErrNotFound when the
