@@ -175,13 +175,7 @@ func pgAffected(tag pgconn.CommandTag, err error) error {
 func (s *Postgres) PutCredential(ctx context.Context, c Credential) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO credentials (id, account_id, data, created_ns, last_used_ns) VALUES ($1, $2, $3, $4, $5)`,
 		c.ID, c.AccountID, c.Data, encTime(c.Created), encTime(c.LastUsed))
-	switch {
-	case pgUnique(err):
-		err = ErrExists
-	case err != nil:
-		err = pgRefErr(err)
-	}
-	if err != nil {
+	if err := pgInsertErr(err); err != nil {
 		return fmt.Errorf("store: put credential: %w", err)
 	}
 	return nil

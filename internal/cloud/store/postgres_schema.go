@@ -278,6 +278,15 @@ func pgRefErr(err error) error {
 	return err
 }
 
+// pgInsertErr maps the failure of an INSERT: a unique violation to
+// ErrExists, a foreign key failure as pgRefErr does.
+func pgInsertErr(err error) error {
+	if pgUnique(err) {
+		return ErrExists
+	}
+	return pgRefErr(err)
+}
+
 // pgNotFound maps pgx.ErrNoRows to ErrNotFound.
 func pgNotFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -24,13 +24,7 @@ INSERT INTO shares (id, household_id, creator, camera, from_ns, to_ns, expires_n
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		sh.ID, sh.HouseholdID, sh.Creator, sh.Camera, encTime(sh.From), encTime(sh.To), encTime(sh.Expires), encTime(sh.Revoked),
 		sh.Kind, guest, sh.TokenHash[:], manifest, encTime(sh.Created))
-	switch {
-	case pgUnique(err):
-		err = ErrExists
-	case err != nil:
-		err = pgRefErr(err)
-	}
-	if err != nil {
+	if err := pgInsertErr(err); err != nil {
 		return fmt.Errorf("store: create share: %w", err)
 	}
 	return nil
