@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
@@ -356,22 +358,46 @@ type frame struct {
 }
 
 // tamperBlob flips one byte in the middle of the stored blob of object o,
-// as someone with write access to the cloud's storage could.
+// as someone with write access to the cloud's storage could: in its own
+// file (the old layout), or inside the pack that holds it, where its
+// record carries its SHA-256 (see internal/cloud/blob/pack.go) and its
+// data follows the record's header and key.
 func tamperBlob(t *testing.T, blobsDir string, o client.Object) {
 	t.Helper()
+	sum, err := hex.DecodeString(o.SHA256)
+	if err != nil || len(sum) != sha256.Size {
+		t.Fatalf("object %s: bad SHA-256 %q", o.Key, o.SHA256)
+	}
+	const shaAt, headerLen = 16, 56 // in a pack record
 	found := false
-	err := filepath.WalkDir(blobsDir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(blobsDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || found {
 			return err
 		}
 		b, err := os.ReadFile(p)
-		if err != nil || int64(len(b)) != o.Size {
+		if err != nil {
 			return err
 		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != o.SHA256 {
+		at := -1
+		if s := sha256.Sum256(b); int64(len(b)) == o.Size && bytes.Equal(s[:], sum) {
+			at = len(b) / 2
+		} else if strings.HasSuffix(p, ".pack") {
+			if i := bytes.Index(b, sum); i >= shaAt {
+				rec := i - shaAt
+				klen := int(binary.LittleEndian.Uint16(b[rec+6:]))
+				size := int64(binary.LittleEndian.Uint64(b[rec+8:]))
+				data := rec + headerLen + klen
+				if size == o.Size && int64(data)+size <= int64(len(b)) {
+					if s := sha256.Sum256(b[data : int64(data)+size]); bytes.Equal(s[:], sum) {
+						at = data + int(size/2)
+					}
+				}
+			}
+		}
+		if at < 0 {
 			return nil
 		}
-		b[len(b)/2] ^= 0x40
+		b[at] ^= 0x40
 		found = true
 		return os.WriteFile(p, b, 0o600)
 	})
