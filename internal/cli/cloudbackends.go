@@ -20,9 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"vigil/internal/blob"
+	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/blob/s3blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/units"
 )

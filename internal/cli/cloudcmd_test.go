@@ -24,10 +24,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 
+	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"vigil/internal/blob"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/keydir"
 	"vigil/internal/tlog"
 	"vigil/internal/witness"

@@ -26,10 +26,10 @@ import (
 	"syscall"
 	"time"
 
+	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
 	"vigil/internal/detect/nanodet"

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"vigil/internal/blob"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/release"
 	"vigil/internal/tlog"

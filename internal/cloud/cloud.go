@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"

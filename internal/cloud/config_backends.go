@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/blob/s3blob"
+	"vigil/internal/blob"
+	"vigil/internal/blob/s3blob"
 	"vigil/internal/units"
 )
 

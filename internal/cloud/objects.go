@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/devauth"

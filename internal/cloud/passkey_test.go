@@ -24,10 +24,10 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
+	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/vigiltest"
 )

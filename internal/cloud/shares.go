@@ -12,7 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 	"vigil/internal/cloud/store"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"vigil/internal/blob"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 )
 

@@ -45,7 +45,7 @@ var (
 	testOnly = []string{
 		"vigil/internal/vigiltest", "vigil/internal/pgtest", "vigil/internal/s3test", "vigil/internal/browsertest",
 		"vigil/internal/e2e", "vigil/internal/deptest",
-		"vigil/internal/cloud/store/storetest", "vigil/internal/cloud/blob/blobtest", "vigil/internal/tlog/tlogtest",
+		"vigil/internal/cloud/store/storetest", "vigil/internal/blob/blobtest", "vigil/internal/tlog/tlogtest",
 		"vigil/internal/history/historytest", "vigil/internal/detect/detecttest",
 	}
 
@@ -55,7 +55,7 @@ var (
 	keysAndProofs = []string{
 		"vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/pairing", "vigil/internal/history",
 		"vigil/internal/tlog", "vigil/internal/eventrec", "vigil/internal/share", "vigil/internal/cloudapi",
-		"vigil/internal/fsutil", "vigil/internal/cloud/blob", "vigil/internal/cloud/auth",
+		"vigil/internal/fsutil", "vigil/internal/blob", "vigil/internal/cloud/auth",
 	}
 
 	// storageAndMedia touch disks, databases and media, never HTTP.
@@ -121,12 +121,7 @@ type exception struct {
 	why      string
 }
 
-var exceptions = []exception{
-	{
-		from: device, to: []string{"vigil/internal/cloud/blob"},
-		why: "tlog (through history) keeps its tiles in a blob.Store: blob is storage both sides share, inside the server's tree",
-	},
-}
+var exceptions = []exception{}
 
 type pkg struct {
 	ImportPath string

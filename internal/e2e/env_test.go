@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"

@@ -23,10 +23,10 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
-	"vigil/internal/cloud/blob"
 	"vigil/internal/cloud/store"
 	"vigil/internal/config"
 	"vigil/internal/envelope"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 )
 
 // maxTileBytes bounds what a tile read from a blob store may hold: a full

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 	"vigil/internal/tlog"
 	"vigil/internal/tlog/tlogtest"
 )

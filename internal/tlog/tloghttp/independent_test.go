@@ -22,7 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 	"vigil/internal/tlog"
 	"vigil/internal/tlog/tloghttp"
 	"vigil/internal/tlog/tlogtest"

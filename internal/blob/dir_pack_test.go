@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 )
 
 // objData returns n bytes that depend on key.

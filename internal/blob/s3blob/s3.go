@@ -73,7 +73,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 )
 
 const (

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/blob/blobtest"
+	"vigil/internal/blob"
+	"vigil/internal/blob/blobtest"
 )
 
 // tWriter routes log output to t.Log.

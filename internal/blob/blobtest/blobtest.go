@@ -22,7 +22,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"vigil/internal/cloud/blob"
+	"vigil/internal/blob"
 )
 
 // Run checks that the stores newStore makes keep every contract of

@@ -18,9 +18,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"vigil/internal/cloud/blob"
-	"vigil/internal/cloud/blob/blobtest"
-	"vigil/internal/cloud/blob/s3blob"
+	"vigil/internal/blob"
+	"vigil/internal/blob/blobtest"
+	"vigil/internal/blob/s3blob"
 	"vigil/internal/s3test"
 	"vigil/internal/vigiltest"
 )
