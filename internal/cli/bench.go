@@ -23,21 +23,11 @@ import (
 )
 
 func runBench(e env) error {
-	if len(e.args) > 0 && e.args[0] == "cloud" {
-		return benchCloud(e, e.args[1:])
-	}
-	if len(e.args) > 0 && e.args[0] == "web" {
-		return benchWeb(e, e.args[1:])
-	}
-	if len(e.args) > 0 && e.args[0] == "detect" {
-		return benchDetect(e, e.args[1:])
-	}
-	if len(e.args) > 0 && e.args[0] == "tlog" {
-		return benchTlog(e, e.args[1:])
-	}
-	if len(e.args) == 0 || e.args[0] != "record" {
-		return fmt.Errorf("%w: bench needs a subcommand: record | cloud | web | detect | tlog", ErrUsage)
-	}
+	return runSubcommand(e, "bench", "record | cloud | web | detect | tlog\n\nMeasures the hub's recording, the cloud's uploads, the web app, detection or the transparency log.",
+		[]subcommand{{"record", benchRecord}, {"cloud", benchCloud}, {"web", benchWeb}, {"detect", benchDetect}, {"tlog", benchTlog}})
+}
+
+func benchRecord(e env, args []string) error {
 	fs := newFlags(e, "bench record", "--streams N --duration D")
 	streams := fs.Int("streams", 10, "number of camera streams")
 	dur := fs.Duration("duration", 30*time.Second, "how long to record")
@@ -46,7 +36,7 @@ func runBench(e env) error {
 	keep := fs.String("data", "", "hub data directory (default: a temporary directory, removed afterwards)")
 	verbose := fs.Bool("v", false, "hub logs on stderr")
 	memProfile := fs.String("memprofile", "", "write a heap profile of the hub at the end of recording to this file")
-	if err := parse(fs, e.args[1:], 0); err != nil {
+	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *streams < 1 || *streams > 1000 {
@@ -84,16 +74,16 @@ func runBench(e env) error {
 		return err
 	}
 	statsPath := filepath.Join(tmp, "camera-stats.json")
-	args := []string{"camera", "--listen", addr, "--udp=false", "--stats-json", statsPath}
+	camArgs := []string{"camera", "--listen", addr, "--udp=false", "--stats-json", statsPath}
 	if *file != "" {
-		args = append(args, "--file", *file)
+		camArgs = append(camArgs, "--file", *file)
 	}
 	for i := range *streams {
-		args = append(args, "--path", fmt.Sprintf("s%d", i))
+		camArgs = append(camArgs, "--path", fmt.Sprintf("s%d", i))
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	child := exec.CommandContext(ctx, exe, args...)
+	child := exec.CommandContext(ctx, exe, camArgs...)
 	child.Stderr = e.stderr
 	if !*verbose {
 		child.Stderr = nil

@@ -12,12 +12,12 @@ import (
 )
 
 func runKeys(e env) error {
-	if len(e.args) == 0 {
-		return fmt.Errorf("%w: keys needs a subcommand: new -o FILE | public FILE", ErrUsage)
-	}
-	sub, rest := e.args[0], e.args[1:]
-	switch sub {
-	case "new":
+	return runSubcommand(e, "keys", "new -o FILE | public FILE\n\nMakes a household identity file, or prints the public recipient of one.",
+		[]subcommand{{"new", keysNew}, {"public", keysPublic}})
+}
+
+func keysNew(e env, rest []string) error {
+	{
 		fs := newFlags(e, "keys new", "-o FILE")
 		out := fs.String("o", "", "file to write the household identity to (mode 0600)")
 		if err := parse(fs, rest, 0); err != nil {
@@ -37,7 +37,11 @@ func runKeys(e env) error {
 		}
 		fmt.Fprintln(e.stdout, id.Recipient())
 		return nil
-	case "public":
+	}
+}
+
+func keysPublic(e env, rest []string) error {
+	{
 		fs := newFlags(e, "keys public", "FILE")
 		if err := parse(fs, rest, 1); err != nil {
 			return err
@@ -56,7 +60,6 @@ func runKeys(e env) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: unknown keys subcommand %q (new, public)", ErrUsage, sub)
 }
 
 // readIdentities reads an identity file; "-" reads standard input.

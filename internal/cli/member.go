@@ -396,12 +396,13 @@ func householdPairHub(e env, args []string) error {
 
 // runDevice shows this device's public identity, for an admin to add it.
 func runDevice(e env) error {
-	if len(e.args) == 0 || e.args[0] != "id" {
-		return fmt.Errorf("%w: device needs a subcommand: id", ErrUsage)
-	}
+	return runSubcommand(e, "device", "id\n\nShows this device's public identity for an admin to add.", []subcommand{{"id", deviceID}})
+}
+
+func deviceID(e env, args []string) error {
 	fs := newFlags(e, "device id", "[--profile DIR]")
 	dir := profileFlag(fs)
-	if err := parse(fs, e.args[1:], 0); err != nil {
+	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	k, created, err := profile{*dir}.deviceKeys()

@@ -22,16 +22,8 @@ import (
 )
 
 func runRecordings(e env) error {
-	if len(e.args) == 0 {
-		return fmt.Errorf("%w: recordings needs a subcommand: list | export", ErrUsage)
-	}
-	switch e.args[0] {
-	case "list":
-		return recordingsList(e, e.args[1:])
-	case "export":
-		return recordingsExport(e, e.args[1:])
-	}
-	return fmt.Errorf("%w: unknown recordings subcommand %q (list, export)", ErrUsage, e.args[0])
+	return runSubcommand(e, "recordings", "list | export\n\nLists a hub's recordings, or exports a range of them to MP4.",
+		[]subcommand{{"list", recordingsList}, {"export", recordingsExport}})
 }
 
 // segmentJSON is the --json form of one segment.

@@ -1,47 +1,102 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// TestScripts runs the scripts in testdata/script: each is a txtar archive
-// whose comment is the script and whose files are written to a fresh
-// directory ($WORK, the script's working directory; files 0600) first.
-// The script's commands, one a line ('#' starts a comment):
+// TestScripts runs the scripts in testdata/script with testscript
+// (github.com/rogpeppe/go-internal): each is a txtar archive whose comment
+// is the script and whose files are written to $WORK first. Besides
+// testscript's own commands (stdout, stderr, exists, chmod, cmp, ...):
 //
-//	vigil ARGS...       run the command in-process (Run); arguments split
-//	                    at spaces, 'single quotes' keep one together
-//	                    (two in a row inside them make one)
-//	status N            the last vigil exited with N; a vigil that exits
-//	                    other than 0 must be followed by a status
-//	[!] stdout REGEXP   the last vigil's stdout matches (or not); (?m)
-//	[!] stderr REGEXP   likewise for stderr
-//	[!] exists FILE     the file exists (or not)
-//	chmod MODE FILE     set a file's mode (octal)
+//	[!] vigil ARGS...   run the command in-process (Run); it must exit 0,
+//	                    or, with !, other than 0
+//	status N            the last vigil exited with N
+//	expand FILE...      replace $VARS in the files with their values
 //
-// $WORK, $CLOSED (a loopback host:port nothing listens on), $SILENT (one
-// that accepts connections and never answers), and $CLOSEDPORT and
-// $SILENTPORT (their ports) are expanded in arguments and in the files.
+// $CLOSED is a loopback host:port nothing listens on, $SILENT one that
+// accepts connections and never answers, $CLOSEDPORT and $SILENTPORT
+// their ports.
 func TestScripts(t *testing.T) {
-	scripts, err := filepath.Glob(filepath.Join("testdata", "script", "*.txtar"))
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts in testdata/script (%v)", err)
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireUniqueNames:  true,
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			closed := closedAddr(t)
+			_, port, _ := net.SplitHostPort(closed)
+			silent, stop := silentAddr()
+			e.Defer(stop)
+			_, silentPort, _ := net.SplitHostPort(silent)
+			e.Setenv("CLOSED", closed)
+			e.Setenv("CLOSEDPORT", port)
+			e.Setenv("SILENT", silent)
+			e.Setenv("SILENTPORT", silentPort)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"vigil":  scriptVigil,
+			"status": scriptStatus,
+			"expand": scriptExpand,
+		},
+	})
+}
+
+// scriptVigil runs the vigil command in-process in the script's working
+// directory: relative paths after --config are made absolute first, since
+// the test process's working directory is shared by every script running
+// in parallel.
+func scriptVigil(ts *testscript.TestScript, neg bool, args []string) {
+	for i := 1; i < len(args); i++ {
+		if (args[i-1] == "--config" || args[i-1] == "-config") && !filepath.IsAbs(args[i]) {
+			args[i] = ts.MkAbs(args[i])
+		}
 	}
-	for _, file := range scripts {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			t.Parallel()
-			runScript(t, file)
-		})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := Run(ctx, args, ts.Stdout(), ts.Stderr())
+	ts.Setenv("VIGIL_STATUS", strconv.Itoa(code))
+	switch {
+	case code != 0 && !neg:
+		ts.Fatalf("vigil exited with %d", code)
+	case code == 0 && neg:
+		ts.Fatalf("vigil exited with 0, want a failure")
+	}
+}
+
+func scriptStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: status N")
+	}
+	if got := ts.Getenv("VIGIL_STATUS"); got != args[0] {
+		ts.Fatalf("the last vigil exited with %s, want %s", got, args[0])
+	}
+}
+
+func scriptExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: expand FILE...")
+	}
+	for _, f := range args {
+		p := ts.MkAbs(f)
+		b, err := os.ReadFile(p)
+		ts.Check(err)
+		ts.Check(os.WriteFile(p, []byte(os.Expand(string(b), func(k string) string {
+			if v := ts.Getenv(k); v != "" {
+				return v
+			}
+			return "$" + k
+		})), 0o600))
 	}
 }
 
@@ -60,19 +115,16 @@ func closedAddr(t *testing.T) string {
 
 // silentAddr returns a loopback host:port that accepts connections and
 // never answers (a server that hangs, or a firewall that swallows
-// packets), until the test ends.
-func silentAddr(t *testing.T) string {
+// packets), and the function that closes it and waits.
+func silentAddr() (string, func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		var conns []net.Conn
 		for {
 			c, err := ln.Accept()
@@ -85,178 +137,10 @@ func silentAddr(t *testing.T) string {
 			c.Close()
 		}
 	}()
-	return ln.Addr().String()
-}
-
-func runScript(t *testing.T, file string) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	script, files := parseTxtar(string(b))
-	work := t.TempDir()
-	closed := closedAddr(t)
-	_, port, _ := net.SplitHostPort(closed)
-	silent := silentAddr(t)
-	_, silentPort, _ := net.SplitHostPort(silent)
-	vars := map[string]string{"WORK": work, "CLOSED": closed, "CLOSEDPORT": port, "SILENT": silent, "SILENTPORT": silentPort}
-	expand := func(s string) string {
-		return os.Expand(s, func(k string) string {
-			if v, ok := vars[k]; ok {
-				return v
-			}
-			return "$" + k
-		})
-	}
-	for name, content := range files {
-		p := filepath.Join(work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(expand(content)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var stdout, stderr string
-	code, checked := 0, true
-	for i, line := range strings.Split(script, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		at := fmt.Sprintf("%s:%d: %s", filepath.Base(file), i+1, line)
-		neg := false
-		if rest, ok := strings.CutPrefix(line, "! "); ok {
-			neg, line = true, rest
-		}
-		args := splitArgs(t, at, line)
-		for j := range args {
-			args[j] = expand(args[j])
-		}
-		if args[0] != "status" && !checked {
-			t.Fatalf("%s: the vigil before exited with %d and no status line checks it\nstdout:\n%s\nstderr:\n%s", at, code, stdout, stderr)
-		}
-		switch cmd := args[0]; {
-		case cmd == "vigil" && !neg:
-			var o, e bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			code = runIn(ctx, work, args[1:], &o, &e)
-			cancel()
-			stdout, stderr = o.String(), e.String()
-			checked = code == 0
-		case cmd == "status" && !neg && len(args) == 2:
-			want, err := strconv.Atoi(args[1])
-			if err != nil {
-				t.Fatalf("%s: %v", at, err)
-			}
-			if code != want {
-				t.Fatalf("%s: exit status %d\nstdout:\n%s\nstderr:\n%s", at, code, stdout, stderr)
-			}
-			checked = true
-		case (cmd == "stdout" || cmd == "stderr") && len(args) == 2:
-			text := stdout
-			if cmd == "stderr" {
-				text = stderr
-			}
-			re, err := regexp.Compile("(?m)" + args[1])
-			if err != nil {
-				t.Fatalf("%s: %v", at, err)
-			}
-			if re.MatchString(text) == neg {
-				t.Fatalf("%s: failed on %s:\n%s", at, cmd, text)
-			}
-		case cmd == "exists" && len(args) == 2:
-			_, err := os.Stat(filepath.Join(work, args[1]))
-			if (err == nil) == neg {
-				t.Fatalf("%s: %v", at, err)
-			}
-		case cmd == "chmod" && !neg && len(args) == 3:
-			mode, err := strconv.ParseUint(args[1], 8, 32)
-			if err != nil {
-				t.Fatalf("%s: %v", at, err)
-			}
-			if err := os.Chmod(filepath.Join(work, args[2]), os.FileMode(mode)); err != nil {
-				t.Fatalf("%s: %v", at, err)
-			}
-		default:
-			t.Fatalf("%s: not a command this runner knows", at)
-		}
-	}
-	if !checked {
-		t.Fatalf("%s: the last vigil exited with %d and no status line checks it\nstderr:\n%s", file, code, stderr)
+	return ln.Addr().String(), func() {
+		ln.Close()
+		wg.Wait()
 	}
 }
 
-// runIn runs the vigil command with args in dir: relative paths in the
-// arguments are made absolute first, since the test process's working
-// directory is shared by every test running in parallel.
-func runIn(ctx context.Context, dir string, args []string, stdout, stderr *bytes.Buffer) int {
-	abs := make([]string, len(args))
-	for i, a := range args {
-		abs[i] = a
-		if i > 0 && (args[i-1] == "--config" || args[i-1] == "-config") && !filepath.IsAbs(a) {
-			abs[i] = filepath.Join(dir, a)
-		}
-	}
-	return Run(ctx, abs, stdout, stderr)
-}
-
-// splitArgs splits a script line at spaces; 'single quotes' keep spaces,
-// and two quotes in a row inside them make one.
-func splitArgs(t *testing.T, at, line string) []string {
-	var args []string
-	var cur strings.Builder
-	inArg, quoted := false, false
-	rs := []rune(line)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case r == '\'' && quoted && i+1 < len(rs) && rs[i+1] == '\'':
-			cur.WriteRune(r)
-			i++
-		case r == '\'':
-			quoted, inArg = !quoted, true
-		case r == ' ' && !quoted:
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(r)
-			inArg = true
-		}
-	}
-	if quoted {
-		t.Fatalf("%s: unterminated quote", at)
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
-}
-
-// parseTxtar splits a txtar archive into its comment and its files.
-func parseTxtar(s string) (comment string, files map[string]string) {
-	files = map[string]string{}
-	name := ""
-	var cur strings.Builder
-	flush := func() {
-		if name == "" {
-			comment = cur.String()
-		} else {
-			files[name] = cur.String()
-		}
-		cur.Reset()
-	}
-	for _, line := range strings.SplitAfter(s, "\n") {
-		if l := strings.TrimRight(line, "\n"); strings.HasPrefix(l, "-- ") && strings.HasSuffix(l, " --") && len(l) > 6 {
-			flush()
-			name = strings.TrimSpace(l[3 : len(l)-3])
-			continue
-		}
-		cur.WriteString(line)
-	}
-	flush()
-	return comment, files
-}
+var _ = strings.TrimSpace
