@@ -176,6 +176,8 @@ type Server struct {
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
+	outage outage // backing services' unavailability, logged once per outage (routes.go)
+
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
 	logOrigin string
