@@ -84,6 +84,13 @@ type Options struct {
 	// are served to devices (GET /v1/log), which pin them.
 	LogWitnesses []string
 	LogQuorum    int
+	// OpenLog, when set, leaves appending to the log to the replica that
+	// leads the cluster: this Server only makes records durable in the
+	// history outbox, and the command runs SequenceLog under a
+	// cluster-wide lock (internal/cloud/leader); OpenLog opens the log
+	// afresh from LogStorage for each term (Log is then not used). Unset,
+	// the Server appends itself (one process).
+	OpenLog func(ctx context.Context) (*tlog.Log, error)
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store

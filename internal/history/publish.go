@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -70,6 +71,12 @@ type PublisherConfig struct {
 	Coalesce time.Duration
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Sequenced leaves the log to Sequence, which the replica that leads
+	// the cluster runs (one at a time across the replicas): the publisher
+	// makes records durable in the Store and never appends to the log
+	// itself, so Log and LogStorage may be nil. Unset, the publisher's own
+	// goroutine appends (one process).
+	Sequenced bool
 }
 
 // Publisher records events and publishes entries. Its goroutine moves
@@ -106,9 +113,23 @@ type window struct {
 // before a crash get their indexes; an outbox and a log that disagree are
 // an error) and starts publishing.
 func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
-	if cfg.Log == nil || cfg.Store == nil || cfg.Household == nil || cfg.LogStorage == nil {
+	if cfg.Store == nil || cfg.Household == nil || !cfg.Sequenced && (cfg.Log == nil || cfg.LogStorage == nil) {
 		return nil, errors.New("history: a publisher needs a log, its storage, a store and a household lookup")
 	}
+	p := newPublisher(cfg)
+	if cfg.Sequenced {
+		p.wg.Go(p.run)
+		return p, nil
+	}
+	if err := p.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	p.wg.Go(p.run)
+	p.signal()
+	return p, nil
+}
+
+func newPublisher(cfg PublisherConfig) *Publisher {
 	if cfg.Coalesce == 0 {
 		cfg.Coalesce = DefaultCoalesce
 	}
@@ -118,13 +139,46 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Publisher{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), windows: map[windowKey]*window{}}
-	if err := p.reconcile(ctx); err != nil {
-		return nil, err
+	return &Publisher{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), windows: map[windowKey]*window{}}
+}
+
+// SequenceEvery is how often Sequence looks for waiting items.
+const SequenceEvery = 500 * time.Millisecond
+
+// Sequence appends the items waiting in cfg.Store to the log until ctx
+// ends, then returns nil: the part of a Publisher that runs once
+// cluster-wide, for the replica that leads (the others' publishers are
+// Sequenced). cfg.Log must be opened from its storage for this run, since
+// another replica may have appended since; only one Sequence may run at
+// a time across the replicas (the log's storage detects a second writer,
+// but it costs a failed append). Once ctx is cancelled nothing more is
+// appended; an append cut short leaves the log as a crash does, which the
+// next Open settles.
+func Sequence(ctx context.Context, cfg PublisherConfig) error {
+	if cfg.Log == nil || cfg.Store == nil || cfg.LogStorage == nil {
+		return errors.New("history: Sequence needs a log, its storage and a store")
 	}
-	p.wg.Go(p.run)
-	p.signal()
-	return p, nil
+	cfg.Sequenced = false
+	p := newPublisher(cfg)
+	tick := time.NewTicker(SequenceEvery)
+	defer tick.Stop()
+	var lastRecosign time.Time
+	for {
+		if err := p.publish(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("history: sequencing failed; trying again", "err", err)
+		}
+		if time.Since(lastRecosign) >= recosignEvery && ctx.Err() == nil {
+			lastRecosign = time.Now()
+			if _, err := cfg.Log.Recosign(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn("history: asking the witnesses again failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // reconcile gives indexes to the items the log holds but the store does
@@ -213,8 +267,14 @@ func (p *Publisher) run() {
 		case <-p.done:
 			return
 		case <-p.kick:
+			if p.cfg.Sequenced {
+				continue
+			}
 		case <-tick.C:
 			p.flushWindows(false)
+			if p.cfg.Sequenced {
+				continue
+			}
 			if time.Since(lastRecosign) >= recosignEvery {
 				lastRecosign = time.Now()
 				if asked, err := p.cfg.Log.Recosign(context.Background()); err != nil {
@@ -273,9 +333,33 @@ func (p *Publisher) publish(ctx context.Context) error {
 // Sync records the repeated reads still being counted (ending their
 // windows), publishes every item waiting now and returns when they are in
 // the log (or ctx ends).
+//
+// A Sequenced publisher waits, polling the Store, until the leader's
+// Sequence has given every item waiting now its index.
 func (p *Publisher) Sync(ctx context.Context) error {
 	p.flushWindows(true)
-	return p.publish(ctx)
+	if !p.cfg.Sequenced {
+		return p.publish(ctx)
+	}
+	pend, err := p.cfg.Store.Pending(ctx, math.MaxInt32)
+	if err != nil || len(pend) == 0 {
+		return err
+	}
+	last := pend[len(pend)-1].ID
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(SequenceEvery / 5):
+		}
+		first, err := p.cfg.Store.Pending(ctx, 1)
+		if err != nil {
+			return err
+		}
+		if len(first) == 0 || first[0].ID > last {
+			return nil
+		}
+	}
 }
 
 // Record adds ev to household hh's history. A read identical to one
@@ -428,5 +512,8 @@ func (p *Publisher) Close() error {
 	close(p.done)
 	p.wg.Wait()
 	p.flushWindows(true)
+	if p.cfg.Sequenced {
+		return nil
+	}
 	return p.publish(context.Background())
 }
