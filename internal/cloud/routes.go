@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -182,10 +184,14 @@ const retryUnavailable = 5
 // now, or nil for any other error: 503 with Retry-After, never 500, since
 // the same request will succeed once the service is back.
 func unavailable(err error) *apiError {
-	what := ""
+	var what string
+	var ue *url.Error
 	switch {
 	case store.IsUnavailable(err):
 		what = "the database"
+	case errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &ue):
+		// A deadline no client of a service wrapped: whose, is not known.
+		what = "a backing service"
 	case s3blob.IsUnavailable(err):
 		what = "the object storage"
 	default:

@@ -3,38 +3,30 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// IsUnavailable reports whether err means the store's database is down,
-// unreachable, restarting or too slow right now, rather than that the
-// request or the data is wrong: the same request may succeed later, so
-// the caller answers "try again" (HTTP 503 with Retry-After), never an
+// IsUnavailable reports whether err, from a Store, means its database is
+// down, unreachable, restarting or too slow right now, rather than that
+// the request or the data is wrong: the same request may succeed later,
+// so the caller answers "try again" (HTTP 503 with Retry-After), never an
 // internal error.
 //
-// It recognises PostgreSQL connection failures (pgx's connect errors, a
-// connection that broke or closed, SQLSTATE class 08, 57P01-57P03 admin
-// or crash shutdown and cannot-connect-now, 53300 too many connections,
-// 57014 a statement cancelled by its timeout), a context deadline or a
-// network timeout on a query, refused or reset connections, and SQLite's
-// BUSY and LOCKED (another writer held the database longer than the busy
-// timeout). A request cancelled by its client (context.Canceled) is not
-// unavailability: nobody waits for the answer.
+// It recognises PostgreSQL's: a connection that could not be made (pgx's
+// ConnectError: refused, no route, timed out, the server starting up), a
+// connection that broke or closed under a statement (pgconn's own errors
+// around an EOF, a reset or a timeout), a query whose context deadline
+// passed (pgconn.Timeout), SQLSTATE class 08 (connection exception),
+// 57P01-57P03 (admin or crash shutdown, cannot connect now), 53300 (too
+// many connections) and 57014 (a statement cancelled, as statement_timeout
+// does); and SQLite's BUSY and LOCKED (another writer held the database
+// past the busy timeout). Only errors that came from the database count:
+// a network error of another service is not the database's.
 func IsUnavailable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
 		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.Is(err, pgconn.ErrConnClosed) {
-		return true
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -44,31 +36,26 @@ func IsUnavailable(err error) bool {
 		}
 		return false
 	}
-	switch c := sqliteCode(err) & 0xff; c {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) {
+		return true
+	}
+	if fromPgconn(err) && !errors.Is(err, context.Canceled) {
+		// pgconn wraps in errors of its own what broke a connection: an
+		// EOF where a message should be, a reset, a write that failed.
+		return true
+	}
+	switch sqliteCode(err) & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return true
-	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) ||
-		(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && fromPgconn(err)
+	return false
 }
 
-// fromPgconn reports whether err came from a PostgreSQL connection: pgconn
-// wraps what broke a connection (an EOF where a message should be) in
-// errors of its own that say whether the statement may have run.
+// fromPgconn reports whether err came from a PostgreSQL connection's own
+// I/O: pgconn's errors say whether the statement may have reached the
+// server (SafeToRetry), which only errors of a connection do.
 func fromPgconn(err error) bool {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if _, ok := e.(interface{ SafeToRetry() bool }); ok {
-			return true
-		}
-	}
-	return false
+	var re interface{ SafeToRetry() bool }
+	return errors.As(err, &re)
 }

@@ -126,14 +126,15 @@ func TestIsUnavailableTable(t *testing.T) {
 		{store.ErrNotFound, false},
 		{errors.New("boom"), false},
 		{context.Canceled, false},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
+		// Not the database's unless it came through a connection to it.
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), false},
 		{&pgconn.PgError{Code: "57P01"}, true},
 		{&pgconn.PgError{Code: "57P03"}, true},
 		{&pgconn.PgError{Code: "08006"}, true},
 		{&pgconn.PgError{Code: "53300"}, true},
 		{&pgconn.PgError{Code: "23505"}, false},
 		{&pgconn.PgError{Code: "42P01"}, false},
-		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), true},
+		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), false},
 		{io.ErrUnexpectedEOF, false}, // not from a connection
 	} {
 		if got := store.IsUnavailable(c.err); got != c.want {
