@@ -91,7 +91,8 @@ type Publisher struct {
 	mu      sync.Mutex
 	windows map[windowKey]*window
 
-	pubMu sync.Mutex // one publishing pass at a time
+	pubMu   sync.Mutex // one publishing pass at a time
+	failing string     // what failed the last pass (logged once in a row); guarded by pubMu
 }
 
 // windowKey: reads coalesce only when household, actor (with its device), action
@@ -164,9 +165,7 @@ func Sequence(ctx context.Context, cfg PublisherConfig) error {
 	defer tick.Stop()
 	var lastRecosign time.Time
 	for {
-		if err := p.publish(ctx); err != nil && ctx.Err() == nil {
-			p.log.Warn("history: sequencing failed; trying again", "err", err)
-		}
+		p.publish(ctx) // logs its failures; the next tick tries again
 		if time.Since(lastRecosign) >= recosignEvery && ctx.Err() == nil {
 			lastRecosign = time.Now()
 			if _, err := cfg.Log.Recosign(ctx); err != nil && ctx.Err() == nil {
@@ -190,7 +189,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 		return err
 	}
 	if last >= size {
-		return fmt.Errorf("history: the outbox places entries up to index %d but the log has only %d: the log's storage lost entries (restore it; never start a new log under the same key)", last, size)
+		return mismatchf("history: the outbox places entries up to index %d but the log has only %d: the log's storage lost entries (restore it; never start a new log under the same key)", last, size)
 	}
 	missing := size - 1 - last
 	if missing == 0 {
@@ -201,7 +200,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 		return err
 	}
 	if int64(len(pend)) != missing {
-		return fmt.Errorf("history: the log holds %d entries after index %d that the outbox does not have", missing-int64(len(pend)), last)
+		return mismatchf("history: the log holds %d entries after index %d that the outbox does not have", missing-int64(len(pend)), last)
 	}
 	entries, err := readEntries(ctx, p.cfg.LogStorage, size, last+1, size)
 	if err != nil {
@@ -210,7 +209,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	ids := make([]int64, len(pend))
 	for i, it := range pend {
 		if !bytes.Equal(entries[i], it.Entry) {
-			return fmt.Errorf("history: log entry %d is not outbox item %d: the log and its outbox disagree", last+1+int64(i), it.ID)
+			return mismatchf("history: log entry %d is not outbox item %d: the log and its outbox disagree", last+1+int64(i), it.ID)
 		}
 		ids[i] = it.ID
 	}
@@ -219,6 +218,17 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	}
 	p.log.Info("history: matched entries the log integrated before a restart", "entries", len(ids))
 	return nil
+}
+
+// mismatchError is an outbox and a log that disagree: publishing stops
+// until someone repairs them, unlike a store or a log that does not answer
+// for a while.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+func mismatchf(format string, args ...any) error {
+	return &mismatchError{msg: fmt.Sprintf(format, args...)}
 }
 
 // readEntries reads entries [start, end) of a log of the given size from
@@ -295,13 +305,23 @@ func (p *Publisher) publish(ctx context.Context) error {
 	// An append whose indexes could not be stored must never be repeated:
 	// match the log's tail with the outbox first.
 	if err := p.reconcile(ctx); err != nil {
-		p.log.Error("history: the outbox and the log do not match; nothing is appended until they do", "err", err)
+		var me *mismatchError
+		if errors.As(err, &me) {
+			p.log.Error("history: the outbox and the log do not match; nothing is appended until they do", "err", err)
+		} else {
+			p.failed(ctx, "history: the outbox or the log cannot be read; publishing waits until they answer", err)
+		}
 		return err
 	}
 	for {
 		items, err := p.cfg.Store.Pending(ctx, publishBatch)
-		if err != nil || len(items) == 0 {
+		if err != nil {
+			p.failed(ctx, "history: the outbox cannot be read; publishing waits until it answers", err)
 			return err
+		}
+		if len(items) == 0 {
+			p.recovered()
+			return nil
 		}
 		entries := make([][]byte, len(items))
 		ids := make([]int64, len(items))
@@ -310,7 +330,7 @@ func (p *Publisher) publish(ctx context.Context) error {
 		}
 		first, err := p.cfg.Log.Append(ctx, entries)
 		if err != nil {
-			p.log.Error("history: appending to the log failed; the entries stay in the outbox", "entries", len(entries), "err", err)
+			p.failed(ctx, "history: appending to the log failed; the entries stay in the outbox", err, "entries", len(entries))
 			return err
 		}
 		if err := p.cfg.Store.SetIndexes(ctx, ids, first); err != nil {
@@ -325,8 +345,34 @@ func (p *Publisher) publish(ctx context.Context) error {
 			p.cfg.OnLogged(items)
 		}
 		if len(items) < publishBatch {
+			p.recovered()
 			return nil
 		}
+	}
+}
+
+// failed logs a failed publishing pass: at Warn the first time in a row
+// for msg, at Debug while the same failure repeats (a store or a log's
+// storage that is down fails every pass), and not at all once ctx ended.
+// pubMu is held.
+func (p *Publisher) failed(ctx context.Context, msg string, err error, attrs ...any) {
+	if ctx.Err() != nil {
+		return
+	}
+	level := slog.LevelWarn
+	if p.failing == msg {
+		level = slog.LevelDebug
+	}
+	p.failing = msg
+	p.log.Log(ctx, level, msg, append(attrs, "err", err)...)
+}
+
+// recovered notes a publishing pass that succeeded after failed ones.
+// pubMu is held.
+func (p *Publisher) recovered() {
+	if p.failing != "" {
+		p.log.Info("history: publishing again", "after", p.failing)
+		p.failing = ""
 	}
 }
 
