@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,12 +19,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"vigil/internal/blob"
 	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/leader"
 	"vigil/internal/cloud/store"
+	"vigil/internal/tlog"
 	"vigil/internal/units"
 )
 
@@ -55,13 +59,38 @@ func redact(cfg *cloud.Config, err error) error {
 // up to date.
 func openCloudStore(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (store.Store, error) {
 	if cfg.Store.Driver == cloud.StorePostgres {
-		st, err := store.OpenPostgres(ctx, cfg.Store.ConnString(), store.PostgresOptions{Logger: log})
+		st, err := store.OpenPostgres(ctx, boundedDSN(cfg.Store.ConnString()), store.PostgresOptions{Logger: log})
 		if err != nil {
 			return nil, redact(cfg, fmt.Errorf("%w (hint: 'vigil cloud --check' tests the store and says what to fix)", err))
 		}
 		return st, nil
 	}
 	return store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{Logger: log})
+}
+
+// connectTimeout bounds a new connection to PostgreSQL unless the DSN sets
+// connect_timeout: a request waits no longer for a database that does not
+// answer (it gets 503), where the system's TCP timeout is minutes.
+const connectTimeout = "5"
+
+// boundedDSN returns dsn with connect_timeout set to connectTimeout
+// seconds when it sets none.
+func boundedDSN(dsn string) string {
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil || pc.ConnectTimeout != 0 {
+		return dsn // OpenPostgres reports a DSN that does not parse
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		q := u.Query()
+		q.Set("connect_timeout", connectTimeout)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " connect_timeout=" + connectTimeout
 }
 
 // openCloudBlobs opens the blob store cfg names.
@@ -82,6 +111,42 @@ func openCloudBlobs(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (b
 		log.Warn("blobs.s3.secure is false: sealed objects and signed requests cross the network in plain HTTP", "endpoint", s.Endpoint)
 	}
 	return bs, nil
+}
+
+// clusterLog is cloud.Options.OpenLog: on PostgreSQL, where replicas may
+// share the store, the log is appended to by the replica that leads
+// (startCloudJobs); on SQLite (one process) the server appends itself.
+func clusterLog(cfg *cloud.Config, tl *logSetup) func(context.Context) (*tlog.Log, error) {
+	if cfg.Store.Driver != cloud.StorePostgres {
+		return nil
+	}
+	return tl.open
+}
+
+// cloudJobs are the jobs that run once across the cloud's replicas: on
+// PostgreSQL each on the replica that holds its lock, handed over when
+// that replica dies; on SQLite here. A job added here (retention's sweep:
+// leader.Job{Name: "retention", Every: ..., Run: sweeper.Sweep}) runs
+// under the same rules.
+func cloudJobs(cfg *cloud.Config, srv *cloud.Server) []leader.Job {
+	var jobs []leader.Job
+	if cfg.Store.Driver == cloud.StorePostgres {
+		jobs = append(jobs, leader.Job{Name: "tlog", Run: srv.SequenceLog})
+	}
+	return jobs
+}
+
+// startCloudJobs starts the scheduler of cloudJobs; Close stops them.
+func startCloudJobs(cfg *cloud.Config, srv *cloud.Server, log *slog.Logger) (*leader.Scheduler, error) {
+	lc := leader.Config{Logger: log}
+	if cfg.Store.Driver == cloud.StorePostgres {
+		lc.DSN = cfg.Store.ConnString()
+	}
+	s, err := leader.New(lc, cloudJobs(cfg, srv)...)
+	if err != nil {
+		return nil, redact(cfg, err)
+	}
+	return s, nil
 }
 
 // checkResult is what one check of 'vigil cloud --check' found.

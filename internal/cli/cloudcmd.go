@@ -126,11 +126,17 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		MaxAge:        time.Duration(cfg.MaxAge),
 		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
+		OpenLog: clusterLog(cfg, tl),
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	jobs, err := startCloudJobs(cfg, srv, log)
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
 	if cfg.WebRelease != "" {
 		entry, err := os.ReadFile(cfg.WebRelease)
 		if err != nil {

@@ -228,6 +228,24 @@ blobs:
 	if hh, err := c.Households(ctx); err != nil || len(hh) != 1 || hh[0].ID != st.HouseholdID {
 		t.Fatalf("households: %+v, %v", hh, err)
 	}
+	// On PostgreSQL the log is sequenced by the replica that leads (this
+	// one, alone): the household's records get their log indexes.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		recs, err := c.History(ctx, st.HouseholdID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 && recs[0].Index >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the household's records are not in the log: %+v\n%s", recs, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(log.String(), `msg="scheduler: took over job" job=tlog`) {
+		t.Errorf("the log does not say this replica leads the log's sequencing:\n%s", log.String())
+	}
 
 	// The object is in the bucket under the prefix, the household and the
 	// object's index in PostgreSQL; the data directory holds neither.

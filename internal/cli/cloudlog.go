@@ -29,6 +29,9 @@ type logSetup struct {
 	storage   tlog.Storage
 	vkey      string
 	witnesses []string // cosignature keys
+	// open opens the log afresh from its storage (a replica that takes
+	// over the log's sequencing; cloud.Options.OpenLog).
+	open func(ctx context.Context) (*tlog.Log, error)
 }
 
 // openCloudLog opens (or starts) the cloud's log.
@@ -62,8 +65,11 @@ func openCloudLog(ctx context.Context, cfg *cloud.Config, public string, blobs b
 		ws = append(ws, &witness.Client{URL: strings.TrimRight(w.URL, "/"), Verifier: v})
 		ls.witnesses = append(ls.witnesses, w.Key)
 	}
-	if ls.log, err = tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: ls.storage, Witnesses: ws,
-		Logger: log.With("component", "tlog")}); err != nil {
+	ls.open = func(ctx context.Context) (*tlog.Log, error) {
+		return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: ls.storage, Witnesses: ws,
+			Logger: log.With("component", "tlog")})
+	}
+	if ls.log, err = ls.open(ctx); err != nil {
 		return nil, fmt.Errorf("opening the transparency log: %w", err)
 	}
 	log.Info("transparency log", "origin", signer.Name(), "size", ls.log.Size(), "key", vkey, "witnesses", len(ws), "quorum", cfg.Quorum())

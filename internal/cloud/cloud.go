@@ -84,6 +84,13 @@ type Options struct {
 	// are served to devices (GET /v1/log), which pin them.
 	LogWitnesses []string
 	LogQuorum    int
+	// OpenLog, when set, leaves appending to the log to the replica that
+	// leads the cluster: this Server only makes records durable in the
+	// history outbox, and the command runs SequenceLog under a
+	// cluster-wide lock (internal/cloud/leader); OpenLog opens the log
+	// afresh from LogStorage for each term (Log is then not used). Unset,
+	// the Server appends itself (one process).
+	OpenLog func(ctx context.Context) (*tlog.Log, error)
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store
@@ -175,6 +182,8 @@ type Server struct {
 	linkUse sync.Mutex
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
+
+	outage outage // backing services' unavailability, logged once per outage (routes.go)
 
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)

@@ -2,15 +2,21 @@ package cloud
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
+	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
 )
@@ -105,7 +111,7 @@ func (s *Server) Routes() []string {
 type apiError struct {
 	status int
 	msg    string
-	// retryAfter, in seconds, for 429.
+	// retryAfter, in seconds, for 429 and 503.
 	retryAfter int
 }
 
@@ -156,11 +162,75 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
-				s.log.Error("request failed", "route", rt.method+" "+rt.pattern, "err", err)
+				if u := unavailable(err); u != nil {
+					s.outage.note(s.log, rt, err)
+					err = u
+				} else {
+					s.log.Error("request failed", "route", rt.method+" "+rt.pattern, "err", err)
+				}
 			}
 			writeError(w, err)
 		}
 	})
+}
+
+// retryUnavailable is the Retry-After, in seconds, of an answer that a
+// backing service is unavailable: hubs keep their queue and send again
+// then.
+const retryUnavailable = 5
+
+// unavailable returns the answer to an error that means a backing service
+// (the store's database, the object storage) is down or too slow right
+// now, or nil for any other error: 503 with Retry-After, never 500, since
+// the same request will succeed once the service is back.
+func unavailable(err error) *apiError {
+	var what string
+	var ue *url.Error
+	switch {
+	case store.IsUnavailable(err):
+		what = "the database"
+	case errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &ue):
+		// A deadline no client of a service wrapped: whose, is not known.
+		what = "a backing service"
+	case s3blob.IsUnavailable(err):
+		what = "the object storage"
+	default:
+		return nil
+	}
+	return &apiError{status: http.StatusServiceUnavailable, retryAfter: retryUnavailable,
+		msg: fmt.Sprintf("%s is temporarily unavailable; try again in %d s", what, retryUnavailable)}
+}
+
+// outageGap is how long without an unavailable backing service ends an
+// outage: the next failure is logged again.
+const outageGap = 30 * time.Second
+
+// outage logs a backing service's unavailability once per burst of
+// failures, not once per request, and the number of requests refused
+// when the next burst starts.
+type outage struct {
+	mu      sync.Mutex
+	last    time.Time // the last refused request
+	refused int       // requests refused in the current burst
+}
+
+func (o *outage) note(log *slog.Logger, rt route, err error) {
+	now := time.Now()
+	o.mu.Lock()
+	quiet := o.last.IsZero() || now.Sub(o.last) >= outageGap
+	prev := o.refused
+	if quiet {
+		o.refused = 0
+	}
+	o.refused++
+	o.last = now
+	o.mu.Unlock()
+	if quiet {
+		log.Warn("a backing service is unavailable: answering 503 with Retry-After until it is back (logged once per outage)",
+			"route", rt.method+" "+rt.pattern, "err", err, "refused_in_last_outage", prev)
+		return
+	}
+	log.Debug("backing service unavailable", "route", rt.method+" "+rt.pattern, "err", err)
 }
 
 // authorize returns the request to serve: a signed-in one carries the

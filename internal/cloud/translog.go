@@ -26,13 +26,15 @@ import (
 //
 // The log is appended to by history.Publisher, its own component: a request
 // only makes its record durable in the outbox, and the publisher's goroutine
-// integrates waiting entries in batches.
+// integrates waiting entries in batches. With replicas (Options.OpenLog)
+// that goroutine only ends coalescing windows, and the integration runs
+// once cluster-wide: SequenceLog, on the replica that holds the lead.
 
 // openLog sets up the log and the publisher from the options; without a
 // log in the options it runs one in memory with a fresh key (tests).
 func (s *Server) openLog(ctx context.Context) error {
 	o := &s.opt
-	if o.Log == nil {
+	if o.Log == nil && o.OpenLog == nil {
 		origin := defaultLogOrigin(o.PublicURL)
 		skey, vkey, err := tlog.GenerateKey(origin)
 		if err != nil {
@@ -66,11 +68,37 @@ func (s *Server) openLog(ctx context.Context) error {
 		}
 	}
 	var err error
-	s.hist, err = history.NewPublisher(ctx, history.PublisherConfig{
-		Log: o.Log, LogStorage: o.LogStorage, Store: o.History, Household: s.householdKeys,
-		OnLogged: s.onLogged, Coalesce: o.Coalesce, Logger: s.log, Now: s.now,
-	})
+	s.hist, err = history.NewPublisher(ctx, s.publisherConfig(o.Log))
 	return err
+}
+
+func (s *Server) publisherConfig(l *tlog.Log) history.PublisherConfig {
+	o := &s.opt
+	return history.PublisherConfig{
+		Log: l, LogStorage: o.LogStorage, Store: o.History, Household: s.householdKeys,
+		OnLogged: s.onLogged, Coalesce: o.Coalesce, Logger: s.log, Now: s.now,
+		Sequenced: o.OpenLog != nil,
+	}
+}
+
+// SequenceLog appends the households' waiting history items (and web
+// releases) to the transparency log until ctx ends: the log's sequencer,
+// which runs on one replica at a time (the command runs it as a job of
+// internal/cloud/leader). It opens the log afresh with Options.OpenLog,
+// since another replica may have appended while this one did not lead,
+// and returns nil when ctx ends. A Server without OpenLog appends by
+// itself and has nothing to run here.
+func (s *Server) SequenceLog(ctx context.Context) error {
+	if s.opt.OpenLog == nil {
+		return errors.New("cloud: SequenceLog needs Options.OpenLog (a Server without it appends to its log itself)")
+	}
+	l, err := s.opt.OpenLog(ctx)
+	if err != nil {
+		return fmt.Errorf("cloud: opening the log to sequence it: %w", err)
+	}
+	defer l.Close()
+	s.log.Info("history: sequencing the transparency log", "size", l.Size())
+	return history.Sequence(ctx, s.publisherConfig(l))
 }
 
 // DefaultLogOrigin is the log's origin when the configuration names none:

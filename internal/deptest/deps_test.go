@@ -108,6 +108,12 @@ var rules = []rule{
 		why: "storage, media and configuration stay off the HTTP stack; the callers serve them",
 	},
 	{
+		from: []string{"vigil/internal/cloud/leader"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloud/store", "vigil/internal/blob/...", "vigil/internal/history"},
+		why: "the cluster-wide scheduler knows its jobs only as functions: it holds locks on its own connections and never serves, " +
+			"reads the stores or knows what a job does, so any domain's job runs under it without an import cycle",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},

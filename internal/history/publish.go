@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -70,6 +71,12 @@ type PublisherConfig struct {
 	Coalesce time.Duration
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Sequenced leaves the log to Sequence, which the replica that leads
+	// the cluster runs (one at a time across the replicas): the publisher
+	// makes records durable in the Store and never appends to the log
+	// itself, so Log and LogStorage may be nil. Unset, the publisher's own
+	// goroutine appends (one process).
+	Sequenced bool
 }
 
 // Publisher records events and publishes entries. Its goroutine moves
@@ -84,7 +91,8 @@ type Publisher struct {
 	mu      sync.Mutex
 	windows map[windowKey]*window
 
-	pubMu sync.Mutex // one publishing pass at a time
+	pubMu   sync.Mutex // one publishing pass at a time
+	failing string     // what failed the last pass (logged once in a row); guarded by pubMu
 }
 
 // windowKey: reads coalesce only when household, actor (with its device), action
@@ -106,9 +114,23 @@ type window struct {
 // before a crash get their indexes; an outbox and a log that disagree are
 // an error) and starts publishing.
 func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
-	if cfg.Log == nil || cfg.Store == nil || cfg.Household == nil || cfg.LogStorage == nil {
+	if cfg.Store == nil || cfg.Household == nil || !cfg.Sequenced && (cfg.Log == nil || cfg.LogStorage == nil) {
 		return nil, errors.New("history: a publisher needs a log, its storage, a store and a household lookup")
 	}
+	p := newPublisher(cfg)
+	if cfg.Sequenced {
+		p.wg.Go(p.run)
+		return p, nil
+	}
+	if err := p.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	p.wg.Go(p.run)
+	p.signal()
+	return p, nil
+}
+
+func newPublisher(cfg PublisherConfig) *Publisher {
 	if cfg.Coalesce == 0 {
 		cfg.Coalesce = DefaultCoalesce
 	}
@@ -118,13 +140,44 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Publisher{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), windows: map[windowKey]*window{}}
-	if err := p.reconcile(ctx); err != nil {
-		return nil, err
+	return &Publisher{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}), windows: map[windowKey]*window{}}
+}
+
+// SequenceEvery is how often Sequence looks for waiting items.
+const SequenceEvery = 500 * time.Millisecond
+
+// Sequence appends the items waiting in cfg.Store to the log until ctx
+// ends, then returns nil: the part of a Publisher that runs once
+// cluster-wide, for the replica that leads (the others' publishers are
+// Sequenced). cfg.Log must be opened from its storage for this run, since
+// another replica may have appended since; only one Sequence may run at
+// a time across the replicas (the log's storage detects a second writer,
+// but it costs a failed append). Once ctx is cancelled nothing more is
+// appended; an append cut short leaves the log as a crash does, which the
+// next Open settles.
+func Sequence(ctx context.Context, cfg PublisherConfig) error {
+	if cfg.Log == nil || cfg.Store == nil || cfg.LogStorage == nil {
+		return errors.New("history: Sequence needs a log, its storage and a store")
 	}
-	p.wg.Go(p.run)
-	p.signal()
-	return p, nil
+	cfg.Sequenced = false
+	p := newPublisher(cfg)
+	tick := time.NewTicker(SequenceEvery)
+	defer tick.Stop()
+	var lastRecosign time.Time
+	for {
+		p.publish(ctx) // logs its failures; the next tick tries again
+		if time.Since(lastRecosign) >= recosignEvery && ctx.Err() == nil {
+			lastRecosign = time.Now()
+			if _, err := cfg.Log.Recosign(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn("history: asking the witnesses again failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // reconcile gives indexes to the items the log holds but the store does
@@ -136,7 +189,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 		return err
 	}
 	if last >= size {
-		return fmt.Errorf("history: the outbox places entries up to index %d but the log has only %d: the log's storage lost entries (restore it; never start a new log under the same key)", last, size)
+		return mismatchf("history: the outbox places entries up to index %d but the log has only %d: the log's storage lost entries (restore it; never start a new log under the same key)", last, size)
 	}
 	missing := size - 1 - last
 	if missing == 0 {
@@ -147,7 +200,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 		return err
 	}
 	if int64(len(pend)) != missing {
-		return fmt.Errorf("history: the log holds %d entries after index %d that the outbox does not have", missing-int64(len(pend)), last)
+		return mismatchf("history: the log holds %d entries after index %d that the outbox does not have", missing-int64(len(pend)), last)
 	}
 	entries, err := readEntries(ctx, p.cfg.LogStorage, size, last+1, size)
 	if err != nil {
@@ -156,7 +209,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	ids := make([]int64, len(pend))
 	for i, it := range pend {
 		if !bytes.Equal(entries[i], it.Entry) {
-			return fmt.Errorf("history: log entry %d is not outbox item %d: the log and its outbox disagree", last+1+int64(i), it.ID)
+			return mismatchf("history: log entry %d is not outbox item %d: the log and its outbox disagree", last+1+int64(i), it.ID)
 		}
 		ids[i] = it.ID
 	}
@@ -165,6 +218,17 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	}
 	p.log.Info("history: matched entries the log integrated before a restart", "entries", len(ids))
 	return nil
+}
+
+// mismatchError is an outbox and a log that disagree: publishing stops
+// until someone repairs them, unlike a store or a log that does not answer
+// for a while.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+func mismatchf(format string, args ...any) error {
+	return &mismatchError{msg: fmt.Sprintf(format, args...)}
 }
 
 // readEntries reads entries [start, end) of a log of the given size from
@@ -213,8 +277,14 @@ func (p *Publisher) run() {
 		case <-p.done:
 			return
 		case <-p.kick:
+			if p.cfg.Sequenced {
+				continue
+			}
 		case <-tick.C:
 			p.flushWindows(false)
+			if p.cfg.Sequenced {
+				continue
+			}
 			if time.Since(lastRecosign) >= recosignEvery {
 				lastRecosign = time.Now()
 				if asked, err := p.cfg.Log.Recosign(context.Background()); err != nil {
@@ -235,13 +305,23 @@ func (p *Publisher) publish(ctx context.Context) error {
 	// An append whose indexes could not be stored must never be repeated:
 	// match the log's tail with the outbox first.
 	if err := p.reconcile(ctx); err != nil {
-		p.log.Error("history: the outbox and the log do not match; nothing is appended until they do", "err", err)
+		var me *mismatchError
+		if errors.As(err, &me) {
+			p.log.Error("history: the outbox and the log do not match; nothing is appended until they do", "err", err)
+		} else {
+			p.failed(ctx, "history: the outbox or the log cannot be read; publishing waits until they answer", err)
+		}
 		return err
 	}
 	for {
 		items, err := p.cfg.Store.Pending(ctx, publishBatch)
-		if err != nil || len(items) == 0 {
+		if err != nil {
+			p.failed(ctx, "history: the outbox cannot be read; publishing waits until it answers", err)
 			return err
+		}
+		if len(items) == 0 {
+			p.recovered()
+			return nil
 		}
 		entries := make([][]byte, len(items))
 		ids := make([]int64, len(items))
@@ -250,7 +330,7 @@ func (p *Publisher) publish(ctx context.Context) error {
 		}
 		first, err := p.cfg.Log.Append(ctx, entries)
 		if err != nil {
-			p.log.Error("history: appending to the log failed; the entries stay in the outbox", "entries", len(entries), "err", err)
+			p.failed(ctx, "history: appending to the log failed; the entries stay in the outbox", err, "entries", len(entries))
 			return err
 		}
 		if err := p.cfg.Store.SetIndexes(ctx, ids, first); err != nil {
@@ -265,17 +345,67 @@ func (p *Publisher) publish(ctx context.Context) error {
 			p.cfg.OnLogged(items)
 		}
 		if len(items) < publishBatch {
+			p.recovered()
 			return nil
 		}
+	}
+}
+
+// failed logs a failed publishing pass: at Warn the first time in a row
+// for msg, at Debug while the same failure repeats (a store or a log's
+// storage that is down fails every pass), and not at all once ctx ended.
+// pubMu is held.
+func (p *Publisher) failed(ctx context.Context, msg string, err error, attrs ...any) {
+	if ctx.Err() != nil {
+		return
+	}
+	level := slog.LevelWarn
+	if p.failing == msg {
+		level = slog.LevelDebug
+	}
+	p.failing = msg
+	p.log.Log(ctx, level, msg, append(attrs, "err", err)...)
+}
+
+// recovered notes a publishing pass that succeeded after failed ones.
+// pubMu is held.
+func (p *Publisher) recovered() {
+	if p.failing != "" {
+		p.log.Info("history: publishing again", "after", p.failing)
+		p.failing = ""
 	}
 }
 
 // Sync records the repeated reads still being counted (ending their
 // windows), publishes every item waiting now and returns when they are in
 // the log (or ctx ends).
+//
+// A Sequenced publisher waits, polling the Store, until the leader's
+// Sequence has given every item waiting now its index.
 func (p *Publisher) Sync(ctx context.Context) error {
 	p.flushWindows(true)
-	return p.publish(ctx)
+	if !p.cfg.Sequenced {
+		return p.publish(ctx)
+	}
+	pend, err := p.cfg.Store.Pending(ctx, math.MaxInt32)
+	if err != nil || len(pend) == 0 {
+		return err
+	}
+	last := pend[len(pend)-1].ID
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(SequenceEvery / 5):
+		}
+		first, err := p.cfg.Store.Pending(ctx, 1)
+		if err != nil {
+			return err
+		}
+		if len(first) == 0 || first[0].ID > last {
+			return nil
+		}
+	}
 }
 
 // Record adds ev to household hh's history. A read identical to one
@@ -428,5 +558,8 @@ func (p *Publisher) Close() error {
 	close(p.done)
 	p.wg.Wait()
 	p.flushWindows(true)
+	if p.cfg.Sequenced {
+		return nil
+	}
 	return p.publish(context.Background())
 }

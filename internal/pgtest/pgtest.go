@@ -54,8 +54,9 @@ func localDSNs() []string {
 
 // Server is a PostgreSQL server tests may create databases on.
 type Server struct {
-	admin string // DSN of a user that may create databases
-	what  string // where it is, for messages (never a password)
+	admin string   // DSN of a user that may create databases
+	what  string   // where it is, for messages (never a password)
+	priv  *private // the process, for a server Private started
 }
 
 // String says which server this is.
@@ -232,45 +233,109 @@ func Private(t testing.TB) *Server {
 
 	// The port only names the socket (.s.PGSQL.<port>) in dir: no TCP.
 	port := freePort(t)
-	var log syncBuffer
-	srv := exec.Command(postgres, "-D", data, "-k", dir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	srv.Dir, srv.SysProcAttr = dir, attr
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatalf("pgtest: start %s%s: %v", postgres, runAs, err)
+	p := &private{
+		bin: postgres, runAs: runAs, dir: dir, attr: attr,
+		args: []string{"-D", data, "-k", dir, "-p", strconv.Itoa(port),
+			"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"},
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			srv.Process.Kill()
-			<-exited
-		}
-	})
-
 	s := &Server{
 		admin: fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", dir, port),
 		what:  "a private server in " + dir,
+		priv:  p,
 	}
+	t.Cleanup(func() { p.stop() })
+	if err := s.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// private is a server process Private started.
+type private struct {
+	bin, runAs, dir string
+	args            []string
+	attr            *syscall.SysProcAttr
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error // receives the process's exit once; nil when stopped
+}
+
+// start starts the private server's process and waits until it answers.
+func (s *Server) start(ctx context.Context) error {
+	p := s.priv
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited != nil {
+		return errors.New("pgtest: the private server is running already")
+	}
+	var log syncBuffer
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Dir, cmd.SysProcAttr = p.dir, p.attr
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pgtest: start %s%s: %v", p.bin, p.runAs, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	p.cmd, p.exited = cmd, exited
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := ping(t.Context(), s.admin)
+		err := ping(ctx, s.admin)
 		if err == nil {
-			return s
+			return nil
 		}
 		select {
 		case werr := <-exited:
-			exited <- werr // for the cleanup
-			t.Fatalf("pgtest: %s%s exited: %v\n%s", postgres, runAs, werr, log.String())
+			exited <- werr // for stop
+			return fmt.Errorf("pgtest: %s%s exited: %v\n%s", p.bin, p.runAs, werr, log.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pgtest: %s%s does not answer: %v\n%s", postgres, runAs, err, log.String())
+			return fmt.Errorf("pgtest: %s%s does not answer: %v\n%s", p.bin, p.runAs, err, log.String())
 		}
+	}
+}
+
+// stop shuts the process down (fast: open sessions are ended) and waits
+// for it to exit.
+func (p *private) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.cmd, p.exited = nil, nil
+}
+
+// Stop shuts a private server down as an operator's fast shutdown does
+// (pg_ctl stop -m fast: every session ends, no new connection is
+// accepted) and returns once it has exited. Its data stay: Restart brings
+// it back. It fails t for a server this package did not start.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if s.priv == nil {
+		t.Fatalf("pgtest: Stop: %s was not started by this test (use Private)", s)
+	}
+	s.priv.stop()
+}
+
+// Restart starts a private server that Stop stopped, on the same socket
+// and data, and returns once it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.priv == nil {
+		t.Fatalf("pgtest: Restart: %s was not started by this test (use Private)", s)
+	}
+	if err := s.start(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
 

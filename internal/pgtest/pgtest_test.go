@@ -81,3 +81,28 @@ func TestPrivate(t *testing.T) {
 	s := pgtest.Private(t)
 	checkServer(t, s)
 }
+
+// TestStopRestart: a private server stopped refuses connections; restarted,
+// it answers with its data as they were.
+func TestStopRestart(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Private(t)
+	dsn := s.NewDB(t)
+	c := connect(t, dsn)
+	if _, err := c.Exec(t.Context(), `CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('kept')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop(t)
+	if _, err := c.Exec(t.Context(), `SELECT 1`); err == nil {
+		t.Error("a session survived Stop")
+	}
+	if c2, err := pgx.Connect(t.Context(), dsn); err == nil {
+		c2.Close(context.Background())
+		t.Fatal("a stopped server accepted a connection")
+	}
+	s.Restart(t)
+	var v string
+	if err := connect(t, dsn).QueryRow(t.Context(), `SELECT v FROM t`).Scan(&v); err != nil || v != "kept" {
+		t.Errorf("after Restart: %q, %v", v, err)
+	}
+}

@@ -64,11 +64,12 @@ type Server struct {
 	tr     *http.Transport
 
 	// A private server's process; nil for one named by EnvVar.
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	exitErr  error
-	output   *syncBuffer
-	stopOnce sync.Once
+	bin, root string // what it runs, over which directory (Restart)
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	exitErr   error
+	output    *syncBuffer
+	stopOnce  sync.Once
 }
 
 // Start returns the endpoint named by EnvVar if it is set, else a private
@@ -119,6 +120,13 @@ func (s *Server) startProcess(t testing.TB, bin, root string) error {
 		return err
 	}
 	s.Endpoint = net.JoinHostPort("127.0.0.1", port)
+	s.bin, s.root = bin, root
+	return s.run()
+}
+
+// run runs versitygw on s.Endpoint over s.root and waits until it answers.
+func (s *Server) run() error {
+	bin, root := s.bin, s.root
 	s.output = &syncBuffer{}
 	cmd := exec.Command(bin, "--port", s.Endpoint, "--region", s.Region, "--quiet", "posix", root)
 	// Credentials through the environment, not the command line.
@@ -301,6 +309,22 @@ func (s *Server) stopped() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// Restart starts a private server that Stop stopped again, on the same
+// endpoint, credentials and data, and returns once it listens.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil {
+		t.Fatal("s3test: Restart needs a private server (StartPrivate)")
+	}
+	if !s.stopped() {
+		t.Fatal("s3test: Restart: the server is running (Stop it first)")
+	}
+	s.stopOnce = sync.Once{}
+	if err := s.run(); err != nil {
+		t.Fatalf("s3test: restarting versitygw: %v", err)
 	}
 }
 
