@@ -246,6 +246,7 @@ type Store interface {
 	ShareStore
 	MemberStore
 	PushStore
+	EphemeralStore
 
 	Close() error
 }
