@@ -162,7 +162,7 @@ func (l *Limiter) Fail(ctx context.Context, key string) error {
 // bucket is unchanged. A key without state stays without.
 func (l *Limiter) Succeed(ctx context.Context, key string) error {
 	now := l.cfg.Now()
-	return l.buckets.Update(ctx, l.prefix+key, now, func(cur []byte) ([]byte, time.Time, error) {
+	err := l.buckets.Update(ctx, l.prefix+key, now, func(cur []byte) ([]byte, time.Time, error) {
 		if cur == nil {
 			return nil, time.Time{}, nil
 		}
@@ -170,10 +170,20 @@ func (l *Limiter) Succeed(ctx context.Context, key string) error {
 		if err != nil {
 			return nil, time.Time{}, err
 		}
+		if b.failures == 0 && b.blockedUntil.IsZero() {
+			return nil, time.Time{}, errUnchanged // no write: the usual case
+		}
 		b.failures, b.blockedUntil = 0, time.Time{}
 		return l.keep(b, now)
 	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
 }
+
+// errUnchanged aborts an update that would write what is stored.
+var errUnchanged = errors.New("auth: limiter: unchanged")
 
 // bucket is one key's state.
 type bucket struct {
