@@ -174,11 +174,11 @@ const chainRecheck = time.Second
 // The chain only grows (the store refuses any link but head+1), so the
 // links after the cached head are all that can have changed: they are
 // verified onto the cached state, one query that finds none when nothing
-// changed.
+// changed. Links that do not apply to the cached state (which only a store
+// that lost links could show) make it verify the whole chain again.
 func (s *Server) stateLocked(ctx context.Context, h store.Household, fresh bool) (*keydir.State, error) {
 	now := s.now()
-	st, ok := s.states[h.ID]
-	if ok {
+	if st, ok := s.states[h.ID]; ok {
 		checked := s.checked[h.ID]
 		if !fresh && !now.Before(checked) && now.Sub(checked) < chainRecheck {
 			return st, nil
@@ -191,14 +191,18 @@ func (s *Server) stateLocked(ctx context.Context, h store.Household, fresh bool)
 			s.checked[h.ID] = now
 			return st, nil
 		}
-		next := st.Clone()
+		next, ok := st.Clone(), true
 		for _, l := range links {
 			if err := next.Apply(l.Data); err != nil {
-				return nil, fmt.Errorf("household %s: stored link %d does not verify: %w", h.ID, l.Seq, err)
+				ok = false // verify the whole chain again, below
+				break
 			}
 		}
-		s.cacheStateLocked(h.ID, next)
-		return next, nil
+		if ok {
+			s.cacheStateLocked(h.ID, next)
+			return next, nil
+		}
+		s.dropStateLocked(h.ID)
 	}
 	links, err := s.st.Links(ctx, h.ID, 0)
 	if err != nil {
@@ -208,7 +212,7 @@ func (s *Server) stateLocked(ctx context.Context, h store.Household, fresh bool)
 	for i, l := range links {
 		raw[i] = l.Data
 	}
-	st, err = keydir.Verify(raw, h.GenesisHash)
+	st, err := keydir.Verify(raw, h.GenesisHash)
 	if err != nil {
 		return nil, fmt.Errorf("household %s: stored chain does not verify: %w", h.ID, err)
 	}

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -88,8 +90,8 @@ type Limiter struct {
 // MaxBackoff by then.
 const maxFailures = 1 << 20
 
-// NewLimiter returns a Limiter keeping its state in b, each key prefixed
-// with prefix (so that Limiters can share b). It panics if c.Validate
+// NewLimiter returns a Limiter keeping its state in b, each key hashed and
+// prefixed with prefix (so that Limiters can share b). It panics if c.Validate
 // fails: the config is the program's, not the user's.
 func NewLimiter(c LimiterConfig, b Buckets, prefix string) *Limiter {
 	if err := c.Validate(); err != nil {
@@ -113,7 +115,7 @@ func NewLimiter(c LimiterConfig, b Buckets, prefix string) *Limiter {
 // error is the Buckets' (the request is neither allowed nor refused).
 func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error) {
 	now := l.cfg.Now()
-	err = l.buckets.Update(ctx, l.prefix+key, now, func(cur []byte) ([]byte, time.Time, error) {
+	err = l.buckets.Update(ctx, l.key(key), now, func(cur []byte) ([]byte, time.Time, error) {
 		b, err := l.decode(cur, now)
 		if err != nil {
 			return nil, time.Time{}, err
@@ -143,7 +145,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter ti
 // doubling with every further failure up to MaxBackoff.
 func (l *Limiter) Fail(ctx context.Context, key string) error {
 	now := l.cfg.Now()
-	return l.buckets.Update(ctx, l.prefix+key, now, func(cur []byte) ([]byte, time.Time, error) {
+	return l.buckets.Update(ctx, l.key(key), now, func(cur []byte) ([]byte, time.Time, error) {
 		b, err := l.decode(cur, now)
 		if err != nil {
 			return nil, time.Time{}, err
@@ -162,7 +164,7 @@ func (l *Limiter) Fail(ctx context.Context, key string) error {
 // bucket is unchanged. A key without state stays without.
 func (l *Limiter) Succeed(ctx context.Context, key string) error {
 	now := l.cfg.Now()
-	err := l.buckets.Update(ctx, l.prefix+key, now, func(cur []byte) ([]byte, time.Time, error) {
+	err := l.buckets.Update(ctx, l.key(key), now, func(cur []byte) ([]byte, time.Time, error) {
 		if cur == nil {
 			return nil, time.Time{}, nil
 		}
@@ -184,6 +186,14 @@ func (l *Limiter) Succeed(ctx context.Context, key string) error {
 
 // errUnchanged aborts an update that would write what is stored.
 var errUnchanged = errors.New("auth: limiter: unchanged")
+
+// key is where key's bucket is kept: the prefix and the SHA-256 of key, so
+// that the addresses and e-mail addresses being limited are not kept as
+// they are.
+func (l *Limiter) key(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return l.prefix + hex.EncodeToString(h[:])
+}
 
 // bucket is one key's state.
 type bucket struct {

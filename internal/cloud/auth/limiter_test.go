@@ -308,7 +308,7 @@ func TestLimiterBadEntry(t *testing.T) {
 	b := &mapBuckets{}
 	clk := newFakeClock()
 	l := NewLimiter(LimiterConfig{Rate: 1, Burst: 1, Now: clk.Now}, b, "p/")
-	b.m = map[string]mapEntry{"p/k": {v: []byte("junk"), expires: clk.Now().Add(time.Hour)}}
+	b.m = map[string]mapEntry{l.key("k"): {v: []byte("junk"), expires: clk.Now().Add(time.Hour)}}
 	if _, _, err := l.Allow(context.Background(), "k"); err == nil {
 		t.Error("Allow over a 4-byte entry: no error")
 	}

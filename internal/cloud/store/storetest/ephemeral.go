@@ -358,10 +358,18 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 		t.Errorf("Succeed on one limiter did not reset the other's count: %v, %v", okay, err)
 	}
 	// Once the bucket is full again and failures are forgotten, the
-	// entry is gone: a PutIfAbsent of its key stores.
+	// key starts afresh: a full burst, and the first failure free.
 	advance(auth.DefaultForgetFailures + time.Minute)
-	if stored, err := s.PutIfAbsent(ctx, "limit/198.51.100.7", []byte("x"), now(), now().Add(time.Minute)); err != nil || !stored {
-		t.Errorf("a full bucket's entry is still live: stored = %v, %v", stored, err)
+	for i := range cfg.Burst {
+		if okay, _, err := b.Allow(ctx, "198.51.100.7"); !okay || err != nil {
+			t.Fatalf("request %d of a fresh burst: %v, %v", i+1, okay, err)
+		}
+	}
+	// One failure was left before; two more would open a window.
+	ok(t, a.Fail(ctx, "alice@example.com"), "Fail")
+	ok(t, a.Fail(ctx, "alice@example.com"), "Fail")
+	if okay, _, err := b.Allow(ctx, "alice@example.com"); !okay || err != nil {
+		t.Errorf("failures not forgotten after %v: %v, %v", auth.DefaultForgetFailures, okay, err)
 	}
 }
 
