@@ -38,7 +38,7 @@ func newID(prefix string) string {
 // signUp creates an account with a password and enrols its second factor
 // at once: the account cannot sign in with the password alone.
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req cloudapi.SignUp
@@ -98,7 +98,7 @@ func (s *Server) acquireHashing(r *http.Request) error {
 var errSignInFailed = &apiError{status: http.StatusUnauthorized, msg: "sign-in failed: wrong e-mail, password or code"}
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req cloudapi.SignIn
@@ -123,13 +123,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	if ok, wait := s.acctLimit.Allow(email); !ok {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed sign-ins for this account; wait and try again",
-			retryAfter: max(1, int(wait.Seconds()+0.999))}
+	if err := s.limitAccount(r.Context(), email, "too many failed sign-ins for this account; wait and try again"); err != nil {
+		return err
 	}
 	fail := func() error {
-		s.acctLimit.Fail(email)
-		s.ipLimit.Fail(c.ip)
+		s.failed(r.Context(), s.acctLimit, email)
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return errSignInFailed
 	}
 	a, err := s.st.AccountByEmail(r.Context(), email)
@@ -157,12 +156,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	if len(a.TOTPSecret) == 0 {
 		return errorf(http.StatusForbidden, "this account has no second factor; it cannot sign in")
 	}
-	step, ok := auth.VerifyTOTP(a.TOTPSecret, req.TOTP, s.now(), s.lastTOTPStep(a.ID))
-	if !ok {
+	if ok, err := s.useTOTP(r.Context(), a, req.TOTP); err != nil {
+		return err
+	} else if !ok {
 		return fail()
 	}
-	s.useTOTPStep(a.ID, step)
-	s.acctLimit.Succeed(email)
+	s.succeeded(r.Context(), s.acctLimit, email)
 
 	resp, err := s.issueToken(w, r, a.ID, req.Type, req.Scopes)
 	if err != nil {
@@ -308,7 +307,7 @@ type resetReq struct {
 // resetStart mails a reset token to the address if it has an account. The
 // answer is the same either way.
 func (s *Server) resetStart(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req resetReq
@@ -357,7 +356,7 @@ type resetConfirmReq struct {
 // resetConfirm sets a new password: it needs the mailed token AND the second
 // factor, and signs every session and token of the account out.
 func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req resetConfirmReq
@@ -366,12 +365,12 @@ func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	bad := errorf(http.StatusForbidden, "reset refused: the token is wrong or expired, or the authenticator code is wrong")
 	if req.Token == "" || len(req.Token) > 256 {
-		s.ipLimit.Fail(c.ip)
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return bad
 	}
 	t, err := s.st.Token(r.Context(), auth.HashToken(req.Token))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != "reset") {
-		s.ipLimit.Fail(c.ip)
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return bad
 	}
 	if err != nil {
@@ -381,16 +380,15 @@ func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	if ok, wait := s.acctLimit.Allow(a.Email); !ok {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed attempts for this account; wait and try again",
-			retryAfter: max(1, int(wait.Seconds()+0.999))}
+	if err := s.limitAccount(r.Context(), a.Email, "too many failed attempts for this account; wait and try again"); err != nil {
+		return err
 	}
-	step, ok := auth.VerifyTOTP(a.TOTPSecret, req.TOTP, s.now(), s.lastTOTPStep(a.ID))
-	if len(a.TOTPSecret) == 0 || !ok {
-		s.acctLimit.Fail(a.Email)
+	if ok, err := s.useTOTP(r.Context(), a, req.TOTP); err != nil {
+		return err
+	} else if !ok {
+		s.failed(r.Context(), s.acctLimit, a.Email)
 		return bad
 	}
-	s.useTOTPStep(a.ID, step)
 	hash, err := auth.HashPassword(req.NewPassword, s.opt.Argon2)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
@@ -402,7 +400,7 @@ func (s *Server) resetConfirm(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := s.st.DeleteTokens(r.Context(), a.ID, ""); err != nil {
 		return err
 	}
-	s.acctLimit.Succeed(a.Email)
+	s.succeeded(r.Context(), s.acctLimit, a.Email)
 	s.log.Info("password reset", "account", a.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "password changed; every session was signed out. Footage access is unchanged: it needs an enrolled device or the recovery phrase"})
 	return nil

@@ -145,6 +145,9 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	// Short-lived state is in the store, shared by every replica
+	// (ephemeral.go): rate limits, TOTP steps, passkey ceremonies, sign-in
+	// links, signed actions' nonces, invites and join requests.
 	ipLimit   *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
 	acctLimit *auth.Limiter // failed sign-ins per account: backoff
 	devices   *devauth.Verifier
@@ -153,33 +156,27 @@ type Server struct {
 
 	mux *http.ServeMux
 
-	// states caches each household's verified chain state; appends are
+	// states caches each household's verified chain state, checked
+	// against the stored chain head (households.go); appends are
 	// serialised per server (the store also refuses a racing append).
 	statesMu sync.Mutex
 	states   map[string]*keydir.State
-
-	totpSteps sync.Map // account ID -> int64
+	// checked is when each cached state was last compared with the
+	// stored chain, which another replica may have extended.
+	checked map[string]time.Time
 
 	// hashing bounds concurrent Argon2id work (64 MiB each by default).
 	hashing chan struct{}
 
 	usage usage
 
-	passkeys passkeys // relying party; registrations and sign-ins in progress
+	passkeys passkeys // the relying party (ceremonies are in the store)
 
 	handler http.Handler // mux behind the security headers
 
 	live liveRelay // live-view signalling (live.go)
 
 	events eventState // event fan-out and Web Push (events.go)
-
-	nonces actionNonces // of the signed household actions accepted (households_web.go)
-
-	joins joins // open invites and their join requests (households_web.go)
-
-	// linkUse serialises the use of sign-in links, so two requests racing
-	// with the same token cannot both sign in (signinlink.go).
-	linkUse sync.Mutex
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
@@ -219,9 +216,9 @@ func New(o Options) (*Server, error) {
 		log:     o.Logger,
 		now:     o.Now,
 		states:  map[string]*keydir.State{},
+		checked: map[string]time.Time{},
 		hashing: make(chan struct{}, 4),
 		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
-		joins:   joins{m: map[string]*invite{}},
 		work:    newWorkers(),
 	}
 	if err := s.openLog(context.Background()); err != nil {
@@ -240,13 +237,11 @@ func New(o Options) (*Server, error) {
 		s.log.Warn("passkeys are off", "reason", s.passkeys.off)
 	}
 	s.ipLimit = auth.NewLimiter(auth.LimiterConfig{
-		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute,
-		MaxKeys: 100_000, Now: o.Now,
-	})
+		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute, Now: o.Now,
+	}, o.Store, keyLimitIP)
 	s.acctLimit = auth.NewLimiter(auth.LimiterConfig{
-		Rate: 2, Burst: 10, FreeFailures: 5, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute,
-		MaxKeys: 100_000, Now: o.Now,
-	})
+		Rate: 2, Burst: 10, FreeFailures: 5, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute, Now: o.Now,
+	}, o.Store, keyLimitAcct)
 	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()

@@ -8,22 +8,12 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"time"
 
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/keydir"
 )
-
-// lastTOTPStep is the last authenticator step the account used: a code is
-// accepted once (in memory: one replica; a shared store is for later).
-func (s *Server) lastTOTPStep(account string) int64 {
-	if v, ok := s.totpSteps.Load(account); ok {
-		return v.(int64)
-	}
-	return 0
-}
-
-func (s *Server) useTOTPStep(account string, step int64) { s.totpSteps.Store(account, step) }
 
 // createHousehold stores a household made by the caller's first admin
 // device. The cloud checks the genesis link like any client would, but the
@@ -51,7 +41,7 @@ func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request, c *call
 		return err
 	}
 	s.statesMu.Lock()
-	s.states[h.ID] = st
+	s.cacheStateLocked(h.ID, st)
 	s.statesMu.Unlock()
 	if _, err := s.hist.ChainHead(r.Context(), h.ID, h.GenesisHash, 0, st.Head); err != nil {
 		// The head goes to the log when the chain is next read.
@@ -142,7 +132,7 @@ func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	s.statesMu.Lock()
 	defer s.statesMu.Unlock()
-	st, err := s.stateLocked(r.Context(), c.household)
+	st, err := s.stateLocked(r.Context(), c.household, true)
 	if err != nil {
 		return err
 	}
@@ -152,12 +142,12 @@ func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	l := store.Link{HouseholdID: c.household.ID, Seq: next.Seq, Hash: next.Head, Data: req.Link, Created: s.now().UTC()}
 	if err := s.st.AppendLink(r.Context(), l); errors.Is(err, store.ErrConflict) {
-		delete(s.states, c.household.ID)
+		s.dropStateLocked(c.household.ID)
 		return errorf(http.StatusConflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
 	} else if err != nil {
 		return err
 	}
-	s.states[c.household.ID] = next
+	s.cacheStateLocked(c.household.ID, next)
 	if err := s.syncDevices(r.Context(), next); err != nil {
 		return err
 	}
@@ -171,10 +161,48 @@ func (s *Server) appendChain(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
-// stateLocked returns the verified chain state of h (statesMu held).
-func (s *Server) stateLocked(ctx context.Context, h store.Household) (*keydir.State, error) {
+// chainRecheck is how long a cached chain state is used, on the paths
+// that take one (uploads, a hub's requests, the history's keys), before the
+// store is asked again whether another replica appended a link. Decisions
+// that change the household (a link appended, a signed action checked) ask
+// every time.
+const chainRecheck = time.Second
+
+// stateLocked returns the verified chain state of h (statesMu held). A
+// cached state is brought up to the stored chain first: at once when
+// fresh is set, else when it was last compared chainRecheck ago or more.
+// The chain only grows (the store refuses any link but head+1), so the
+// links after the cached head are all that can have changed: they are
+// verified onto the cached state, one query that finds none when nothing
+// changed. Links that do not apply to the cached state (which only a store
+// that lost links could show) make it verify the whole chain again.
+func (s *Server) stateLocked(ctx context.Context, h store.Household, fresh bool) (*keydir.State, error) {
+	now := s.now()
 	if st, ok := s.states[h.ID]; ok {
-		return st, nil
+		checked := s.checked[h.ID]
+		if !fresh && !now.Before(checked) && now.Sub(checked) < chainRecheck {
+			return st, nil
+		}
+		links, err := s.st.Links(ctx, h.ID, st.Seq+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(links) == 0 {
+			s.checked[h.ID] = now
+			return st, nil
+		}
+		next, ok := st.Clone(), true
+		for _, l := range links {
+			if err := next.Apply(l.Data); err != nil {
+				ok = false // verify the whole chain again, below
+				break
+			}
+		}
+		if ok {
+			s.cacheStateLocked(h.ID, next)
+			return next, nil
+		}
+		s.dropStateLocked(h.ID)
 	}
 	links, err := s.st.Links(ctx, h.ID, 0)
 	if err != nil {
@@ -188,14 +216,36 @@ func (s *Server) stateLocked(ctx context.Context, h store.Household) (*keydir.St
 	if err != nil {
 		return nil, fmt.Errorf("household %s: stored chain does not verify: %w", h.ID, err)
 	}
-	s.states[h.ID] = st
+	s.cacheStateLocked(h.ID, st)
 	return st, nil
 }
 
+// cacheStateLocked caches st as h's state, as the store holds it now
+// (statesMu held).
+func (s *Server) cacheStateLocked(id string, st *keydir.State) {
+	s.states[id] = st
+	s.checked[id] = s.now()
+}
+
+// dropStateLocked forgets h's cached state (statesMu held).
+func (s *Server) dropStateLocked(id string) {
+	delete(s.states, id)
+	delete(s.checked, id)
+}
+
+// state returns h's verified chain state, as stateLocked with fresh unset:
+// at most chainRecheck behind the stored chain.
 func (s *Server) state(ctx context.Context, h store.Household) (*keydir.State, error) {
 	s.statesMu.Lock()
 	defer s.statesMu.Unlock()
-	return s.stateLocked(ctx, h)
+	return s.stateLocked(ctx, h, false)
+}
+
+// freshState returns h's verified chain state as the store holds it now.
+func (s *Server) freshState(ctx context.Context, h store.Household) (*keydir.State, error) {
+	s.statesMu.Lock()
+	defer s.statesMu.Unlock()
+	return s.stateLocked(ctx, h, true)
 }
 
 // syncDevices records the chain's devices so a hub's upload finds its
@@ -259,7 +309,7 @@ func (s *Server) hubChain(w http.ResponseWriter, r *http.Request, c *call) error
 var pairingIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func (s *Server) createPairing(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req cloudapi.CreatePairing

@@ -2,11 +2,13 @@ package cloud
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"vigil/internal/cloud/store"
@@ -42,9 +44,14 @@ import (
 // link (it must verify and add exactly the requesting device) and tells the
 // requester. The cloud relays and checks; it cannot add a device itself,
 // and it cannot forge a request that matches the code without the secret
-// (G4). Invites and requests live in memory (one replica). A new request
-// sends the admin accounts' push subscriptions a Web Push that says only
-// which household has a device waiting (events.go, JoinPush).
+// (G4). Invites and requests are in the store (EphemeralStore: one entry
+// per household holding its open invites and their requests, and one per
+// invite naming its household), so any replica can take any of these
+// requests. Approvals need no lock across replicas: the chain link that
+// approves is signed over the head its admin device saw, so of two racing
+// approvals one is refused by the chain (409, the chain moved on). A new
+// request sends the admin accounts' push subscriptions a Web Push that says
+// only which household has a device waiting (events.go, JoinPush).
 
 const (
 	defaultInviteTTL = 24 * time.Hour
@@ -68,10 +75,8 @@ const (
 	// maxSignedBytes bounds a signed action's request body.
 	maxSignedBytes = 16 << 10
 	// maxActionNonces bounds the nonces remembered per household within
-	// history.ActionSkew, and maxActionNoncesTotal those of every
-	// household: past them signed changes wait.
-	maxActionNonces      = 256
-	maxActionNoncesTotal = 100_000
+	// history.ActionSkew: past it signed changes wait.
+	maxActionNonces = 256
 )
 
 func (s *Server) householdRoutes() []route {
@@ -112,7 +117,7 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest,
 			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", actionMessage(err))
 	}
-	st, err := s.state(r.Context(), c.household)
+	st, err := s.freshState(r.Context(), c.household)
 	if err != nil {
 		return history.Action{}, history.Signed{}, err
 	}
@@ -134,7 +139,7 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 	if a.Action != want {
 		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "this request takes a signed %q action, not %q", want, a.Action)
 	}
-	if err := s.nonces.use(c.household.ID, a, now); err != nil {
+	if err := s.useNonce(r.Context(), c.household.ID, a, now); err != nil {
 		return history.Action{}, history.Signed{}, err
 	}
 	return a, sa, nil
@@ -143,55 +148,47 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 // actionMessage is a history error as the API says it.
 func actionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
 
-// actionNonces are the nonces of the signed actions a Server accepted, by
-// household, each kept until its action's time has left
-// history.ActionSkew (when VerifyAction refuses it anyway).
+// actionNonces are the nonces of the signed actions accepted for one
+// household (stored under keyNonces), each kept until its action's time
+// has left history.ActionSkew (when VerifyAction refuses it anyway).
 type actionNonces struct {
-	mu    sync.Mutex
-	byHH  map[string]map[string]time.Time // household -> nonce -> kept until
-	total int
+	Until map[string]time.Time `json:"until"` // hex nonce -> kept until
 }
 
-// use remembers a's nonce for household hh and refuses a nonce seen
-// before; past maxActionNonces for the household, or
-// maxActionNoncesTotal for all, signed changes wait.
-func (n *actionNonces) use(hh string, a history.Action, now time.Time) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.byHH == nil {
-		n.byHH = map[string]map[string]time.Time{}
-	}
-	prune := func(hh string) {
-		for k, until := range n.byHH[hh] {
-			if now.After(until) {
-				delete(n.byHH[hh], k)
-				n.total--
+// useNonce remembers a's nonce for household hh and refuses a nonce seen
+// before, on any replica; past maxActionNonces for the household, signed
+// changes wait.
+func (s *Server) useNonce(ctx context.Context, hh string, a history.Action, now time.Time) error {
+	key := hex.EncodeToString(a.Nonce)
+	return s.st.Update(ctx, keyNonces+hh, now, func(cur []byte) ([]byte, time.Time, error) {
+		n := actionNonces{Until: map[string]time.Time{}}
+		if cur != nil {
+			if err := json.Unmarshal(cur, &n); err != nil {
+				return nil, time.Time{}, fmt.Errorf("stored nonces of %s: %w", hh, err)
 			}
 		}
-		if len(n.byHH[hh]) == 0 {
-			delete(n.byHH, hh)
+		for k, until := range n.Until {
+			if now.After(until) {
+				delete(n.Until, k)
+			}
 		}
-	}
-	prune(hh)
-	key := string(a.Nonce)
-	if _, ok := n.byHH[hh][key]; ok {
-		return errorf(http.StatusConflict, "this signed action was used already (replayed nonce); sign the change again")
-	}
-	if n.total >= maxActionNoncesTotal {
-		for h := range n.byHH {
-			prune(h)
+		if _, ok := n.Until[key]; ok {
+			return nil, time.Time{}, errorf(http.StatusConflict, "this signed action was used already (replayed nonce); sign the change again")
 		}
-	}
-	if len(n.byHH[hh]) >= maxActionNonces || n.total >= maxActionNoncesTotal {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many signed changes in the last minutes; try again shortly",
-			retryAfter: int(history.ActionSkew / time.Second)}
-	}
-	if n.byHH[hh] == nil {
-		n.byHH[hh] = map[string]time.Time{}
-	}
-	n.byHH[hh][key] = a.Time.Add(history.ActionSkew)
-	n.total++
-	return nil
+		if len(n.Until) >= maxActionNonces {
+			return nil, time.Time{}, &apiError{status: http.StatusTooManyRequests, msg: "too many signed changes in the last minutes; try again shortly",
+				retryAfter: int(history.ActionSkew / time.Second)}
+		}
+		n.Until[key] = a.Time.Add(history.ActionSkew)
+		var last time.Time
+		for _, until := range n.Until {
+			if until.After(last) {
+				last = until
+			}
+		}
+		b, err := json.Marshal(n)
+		return b, last.Add(time.Second), err
+	})
 }
 
 // recordSigned records an accepted change with the signed action that
@@ -457,42 +454,124 @@ const (
 // invite is an open invite (as the API shows it) and its requests.
 type invite struct {
 	cloudapi.Invite
-	requests []*cloudapi.JoinRequest
-	used     bool // a request was approved: no new ones
+	Requests []*cloudapi.JoinRequest `json:"requests,omitempty"`
+	Used     bool                    `json:"used,omitempty"` // a request was approved: no new ones
 }
 
-// joins holds a server's open invites (and their requests) by ID.
-type joins struct {
-	mu sync.Mutex
-	m  map[string]*invite
+// invites are a household's open invites, stored under keyInvites.
+type invites struct {
+	List []*invite `json:"invites"`
 }
 
-// invitesLocked returns the server's live invites, dropping expired ones
-// (s.joins.mu held).
-func (s *Server) invitesLocked() map[string]*invite {
-	m := s.joins.m
-	now := s.now()
-	for id, in := range m {
-		if !now.Before(in.Expires) {
-			delete(m, id)
+// find returns the invite with the ID, or nil.
+func (v *invites) find(id string) *invite {
+	for _, in := range v.List {
+		if in.ID == id {
+			return in
 		}
 	}
-	return m
+	return nil
 }
 
-// requestLocked finds a join request of household hh by ID.
-func (s *Server) requestLocked(hh, id string) (*invite, *cloudapi.JoinRequest) {
-	for _, in := range s.invitesLocked() {
-		if in.HouseholdID != hh {
-			continue
-		}
-		for _, q := range in.requests {
+// request finds a join request by ID.
+func (v *invites) request(id string) (*invite, *cloudapi.JoinRequest) {
+	for _, in := range v.List {
+		for _, q := range in.Requests {
 			if q.ID == id {
 				return in, q
 			}
 		}
 	}
 	return nil, nil
+}
+
+// decodeInvites returns the invites in cur (none for nil) that are live at
+// now.
+func decodeInvites(cur []byte, now time.Time) (*invites, error) {
+	v := &invites{}
+	if cur != nil {
+		if err := json.Unmarshal(cur, v); err != nil {
+			return nil, fmt.Errorf("stored invites: %w", err)
+		}
+	}
+	live := v.List[:0]
+	for _, in := range v.List {
+		if now.Before(in.Expires) {
+			live = append(live, in)
+		}
+	}
+	v.List = live
+	return v, nil
+}
+
+// householdInvites returns household hh's live invites.
+func (s *Server) householdInvites(ctx context.Context, hh string) (*invites, error) {
+	now := s.now()
+	cur, err := s.st.Get(ctx, keyInvites+hh, now)
+	if errors.Is(err, store.ErrNotFound) {
+		cur, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeInvites(cur, now)
+}
+
+// updateInvites changes household hh's live invites with fn, atomically
+// (on every replica). fn may run more than once; an error from it changes
+// nothing and is returned.
+func (s *Server) updateInvites(ctx context.Context, hh string, fn func(v *invites) error) error {
+	now := s.now()
+	return s.st.Update(ctx, keyInvites+hh, now, func(cur []byte) ([]byte, time.Time, error) {
+		v, err := decodeInvites(cur, now)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if err := fn(v); err != nil {
+			return nil, time.Time{}, err
+		}
+		if len(v.List) == 0 {
+			return nil, time.Time{}, nil
+		}
+		var last time.Time
+		for _, in := range v.List {
+			if in.Expires.After(last) {
+				last = in.Expires
+			}
+		}
+		b, err := json.Marshal(v)
+		return b, last, err
+	})
+}
+
+// inviteHousehold returns the household of the invite with the ID;
+// ErrNotFound when there is no such invite.
+func (s *Server) inviteHousehold(ctx context.Context, id string) (string, error) {
+	hh, err := s.st.Get(ctx, keyInvite+id, s.now())
+	return string(hh), err
+}
+
+// errNoInvite answers an invite that is unknown or expired.
+var errNoInvite = &apiError{status: http.StatusNotFound, msg: "this invite is unknown or has expired; ask an admin of the household for a new one"}
+
+// openInvite returns the live invite with the ID and its household's
+// invites; errNoInvite when there is none.
+func (s *Server) openInvite(ctx context.Context, id string) (*invite, error) {
+	hh, err := s.inviteHousehold(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoInvite
+	} else if err != nil {
+		return nil, err
+	}
+	v, err := s.householdInvites(ctx, hh)
+	if err != nil {
+		return nil, err
+	}
+	in := v.find(id)
+	if in == nil {
+		return nil, errNoInvite
+	}
+	return in, nil
 }
 
 // createInvite opens the invite a signed invite.create action describes:
@@ -513,37 +592,47 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	in := &invite{Invite: cloudapi.Invite{ID: p.Invite, HouseholdID: c.household.ID, Role: p.Role, CreatedBy: c.account.ID,
 		Created: now, Expires: p.Expires.UTC()}}
-	check := func(m map[string]*invite) error {
-		if _, taken := m[in.ID]; taken {
-			return errorf(http.StatusConflict, "invite ID %s is taken; make a new invite", in.ID)
-		}
-		n := 0
-		for _, x := range m {
-			if x.HouseholdID == in.HouseholdID {
-				n++
-			}
-		}
-		if n >= maxInvites {
+	taken := errorf(http.StatusConflict, "invite ID %s is taken; make a new invite", in.ID)
+	check := func(v *invites) error {
+		if n := len(v.List); n >= maxInvites {
 			return errorf(http.StatusTooManyRequests, "this household has %d open invites; delete some first", n)
 		}
 		return nil
 	}
-	s.joins.mu.Lock()
-	err = check(s.invitesLocked())
-	s.joins.mu.Unlock()
+	if _, err := s.inviteHousehold(r.Context(), in.ID); err == nil {
+		return taken
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	v, err := s.householdInvites(r.Context(), in.HouseholdID)
 	if err != nil {
+		return err
+	}
+	if err := check(v); err != nil {
 		return err
 	}
 	if err := s.recordSigned(r, c, history.ActionInviteCreate, in.ID, sa); err != nil {
 		return err
 	}
-	s.joins.mu.Lock()
-	m := s.invitesLocked()
-	if err = check(m); err == nil {
-		m[in.ID] = in
-	}
-	s.joins.mu.Unlock()
+	// Claim the ID on every replica, then add the invite to its household.
+	stored, err := s.st.PutIfAbsent(r.Context(), keyInvite+in.ID, []byte(in.HouseholdID), now, in.Expires)
 	if err != nil {
+		return err
+	}
+	if !stored {
+		return taken
+	}
+	err = s.updateInvites(r.Context(), in.HouseholdID, func(v *invites) error {
+		if err := check(v); err != nil {
+			return err
+		}
+		v.List = append(v.List, in)
+		return nil
+	})
+	if err != nil {
+		if derr := s.st.Delete(context.WithoutCancel(r.Context()), keyInvite+in.ID); derr != nil {
+			s.log.Warn("an invite ID not created stays claimed until it expires", "invite", in.ID, "err", derr)
+		}
 		return err
 	}
 	s.log.Info("invite created", "household", in.HouseholdID, "invite", in.ID, "role", in.Role, "expires", in.Expires, "device", sa.Device)
@@ -552,14 +641,14 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 }
 
 func (s *Server) listInvites(w http.ResponseWriter, r *http.Request, c *call) error {
-	s.joins.mu.Lock()
-	out := []cloudapi.Invite{}
-	for _, in := range s.invitesLocked() {
-		if in.HouseholdID == c.household.ID {
-			out = append(out, in.Invite)
-		}
+	v, err := s.householdInvites(r.Context(), c.household.ID)
+	if err != nil {
+		return err
 	}
-	s.joins.mu.Unlock()
+	out := []cloudapi.Invite{}
+	for _, in := range v.List {
+		out = append(out, in.Invite)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"invites": out})
 	return nil
 }
@@ -578,40 +667,37 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	if p.Invite != id {
 		return errorf(http.StatusBadRequest, "the signed action deletes invite %s, not %s", p.Invite, id)
 	}
-	exists := func() bool {
-		s.joins.mu.Lock()
-		defer s.joins.mu.Unlock()
-		in, ok := s.invitesLocked()[id]
-		return ok && in.HouseholdID == c.household.ID
+	v, err := s.householdInvites(r.Context(), c.household.ID)
+	if err != nil {
+		return err
 	}
-	if !exists() {
+	if v.find(id) == nil {
 		return errNotFound
 	}
 	if err := s.recordSigned(r, c, history.ActionInviteDelete, id, sa); err != nil {
 		return err
 	}
-	s.joins.mu.Lock()
-	m := s.invitesLocked()
-	if in, ok := m[id]; ok && in.HouseholdID == c.household.ID {
-		delete(m, id)
+	err = s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
+		v.List = slices.DeleteFunc(v.List, func(in *invite) bool { return in.ID == id })
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	s.joins.mu.Unlock()
+	if err := s.st.Delete(r.Context(), keyInvite+id); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
 	return nil
 }
 
 // getInvite tells a signed-in account which household an invite is for.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	s.joins.mu.Lock()
-	in, ok := s.invitesLocked()[r.PathValue("id")]
-	var cp cloudapi.Invite
-	if ok {
-		cp = in.Invite
+	in, err := s.openInvite(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
 	}
-	s.joins.mu.Unlock()
-	if !ok {
-		return errorf(http.StatusNotFound, "this invite is unknown or has expired; ask an admin of the household for a new one")
-	}
+	cp := in.Invite
 	h, err := s.st.Household(r.Context(), cp.HouseholdID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errNotFound
@@ -644,69 +730,78 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return errorf(http.StatusBadRequest, "device: %v", err)
 	}
-	s.joins.mu.Lock()
-	defer s.joins.mu.Unlock()
-	in, ok := s.invitesLocked()[r.PathValue("id")]
-	if !ok {
-		return errorf(http.StatusNotFound, "this invite is unknown or has expired; ask an admin of the household for a new one")
+	id := r.PathValue("id")
+	hh, err := s.inviteHousehold(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoInvite
+	} else if err != nil {
+		return err
 	}
-	if in.used {
-		return errorf(http.StatusGone, "this invite has been used; ask an admin of the household for a new one")
-	}
-	if len(in.requests) >= maxJoinRequestsTotal {
-		return errorf(http.StatusTooManyRequests, "this invite has had %d requests; ask for a new one", len(in.requests))
-	}
-	live := 0
-	for _, q := range in.requests {
-		if q.Status == joinPending {
-			live++
+	var q *cloudapi.JoinRequest
+	err = s.updateInvites(r.Context(), hh, func(v *invites) error {
+		in := v.find(id)
+		if in == nil {
+			return errNoInvite
 		}
+		if in.Used {
+			return errorf(http.StatusGone, "this invite has been used; ask an admin of the household for a new one")
+		}
+		if len(in.Requests) >= maxJoinRequestsTotal {
+			return errorf(http.StatusTooManyRequests, "this invite has had %d requests; ask for a new one", len(in.Requests))
+		}
+		live := 0
+		for _, q := range in.Requests {
+			if q.Status == joinPending {
+				live++
+			}
+		}
+		if live >= maxJoinRequests {
+			return errorf(http.StatusTooManyRequests, "too many devices are waiting on this invite; ask for a new one")
+		}
+		q = &cloudapi.JoinRequest{ID: newID("j"), InviteID: in.ID, HouseholdID: in.HouseholdID, AccountID: c.account.ID, Email: c.account.Email,
+			Device: req.Device, DeviceID: dk.ID, Name: req.Name, Proof: req.Proof, Role: in.Role, Status: joinPending, Created: s.now().UTC()}
+		in.Requests = append(in.Requests, q)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if live >= maxJoinRequests {
-		return errorf(http.StatusTooManyRequests, "too many devices are waiting on this invite; ask for a new one")
-	}
-	q := &cloudapi.JoinRequest{ID: newID("j"), InviteID: in.ID, HouseholdID: in.HouseholdID, AccountID: c.account.ID, Email: c.account.Email,
-		Device: req.Device, DeviceID: dk.ID, Name: req.Name, Proof: req.Proof, Role: in.Role, Status: joinPending, Created: s.now().UTC()}
-	in.requests = append(in.requests, q)
-	s.log.Info("join request", "household", in.HouseholdID, "invite", in.ID, "account", c.account.ID, "request", q.ID, "device", dk.ID)
-	s.joinRequested(in.HouseholdID) // events.go: a push to the admins, never blocks
-	writeJSON(w, http.StatusAccepted, cloudapi.JoinStatus{ID: q.ID, HouseholdID: in.HouseholdID, Status: q.Status})
+	s.log.Info("join request", "household", hh, "invite", id, "account", c.account.ID, "request", q.ID, "device", dk.ID)
+	s.joinRequested(hh) // events.go: a push to the admins, never blocks
+	writeJSON(w, http.StatusAccepted, cloudapi.JoinStatus{ID: q.ID, HouseholdID: hh, Status: q.Status})
 	return nil
 }
 
 // getJoinRequest lets the requesting account follow its request.
 func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	s.joins.mu.Lock()
-	var out *cloudapi.JoinStatus
-	if in, ok := s.invitesLocked()[r.PathValue("id")]; ok {
-		for _, q := range in.requests {
-			if q.ID == r.PathValue("rid") && q.AccountID == c.account.ID {
-				out = &cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status}
-			}
+	in, err := s.openInvite(r.Context(), r.PathValue("id"))
+	if errors.Is(err, errNoInvite) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	for _, q := range in.Requests {
+		if q.ID == r.PathValue("rid") && q.AccountID == c.account.ID {
+			writeJSON(w, http.StatusOK, &cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status})
+			return nil
 		}
 	}
-	s.joins.mu.Unlock()
-	if out == nil {
-		return errNotFound
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return errNotFound
 }
 
 func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *call) error {
-	s.joins.mu.Lock()
+	v, err := s.householdInvites(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
 	out := cloudapi.JoinRequests{Requests: []cloudapi.JoinRequest{}}
-	for _, in := range s.invitesLocked() {
-		if in.HouseholdID != c.household.ID {
-			continue
-		}
-		for _, q := range in.requests {
+	for _, in := range v.List {
+		for _, q := range in.Requests {
 			if q.Status == joinPending {
 				out.Requests = append(out.Requests, *q)
 			}
 		}
 	}
-	s.joins.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -721,9 +816,12 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 	if len(req.Link) == 0 {
 		return errorf(http.StatusBadRequest, "link: the chain link, signed by an admin device, that adds the requesting device")
 	}
-	s.joins.mu.Lock()
-	defer s.joins.mu.Unlock()
-	in, q := s.requestLocked(c.household.ID, r.PathValue("id"))
+	rid := r.PathValue("id")
+	v, err := s.householdInvites(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	in, q := v.request(rid)
 	if q == nil || q.Status != joinPending {
 		return errNotFound
 	}
@@ -739,32 +837,45 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 	} else if err := s.st.PutMember(r.Context(), store.Member{HouseholdID: c.household.ID, AccountID: q.AccountID, Role: role, Created: s.now().UTC()}); err != nil {
 		return err
 	}
-	// The invite is used: its other requests are declined.
-	for _, o := range in.requests {
-		if o.Status == joinPending {
-			o.Status = joinDeclined
+	// The device is in the chain: the request is approved (whatever
+	// happened to it since it was read) and the invite is used, its other
+	// requests declined.
+	err = s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
+		in, q := v.request(rid)
+		if q == nil {
+			return nil // the invite expired or was deleted meanwhile
 		}
-	}
-	q.Status = joinApproved
-	in.used = true
-	if grace := s.now().Add(usedInviteGrace); grace.Before(in.Expires) {
-		in.Expires = grace // long enough for the requester to see it
+		for _, o := range in.Requests {
+			if o.Status == joinPending {
+				o.Status = joinDeclined
+			}
+		}
+		q.Status = joinApproved
+		in.Used = true
+		if grace := s.now().Add(usedInviteGrace); grace.Before(in.Expires) {
+			in.Expires = grace // long enough for the requester to see it
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.log.Info("join request approved", "household", c.household.ID, "request", q.ID, "account", q.AccountID, "device", q.DeviceID, "seq", seq)
-	writeJSON(w, http.StatusOK, map[string]any{"request_id": q.ID, "status": q.Status, "account_id": q.AccountID, "role": role, "seq": seq})
+	writeJSON(w, http.StatusOK, map[string]any{"request_id": q.ID, "status": joinApproved, "account_id": q.AccountID, "role": role, "seq": seq})
 	return nil
 }
 
 func (s *Server) declineJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	s.joins.mu.Lock()
-	_, q := s.requestLocked(c.household.ID, r.PathValue("id"))
-	found := q != nil && q.Status == joinPending
-	if found {
+	err := s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
+		_, q := v.request(r.PathValue("id"))
+		if q == nil || q.Status != joinPending {
+			return errNotFound
+		}
 		q.Status = joinDeclined
-	}
-	s.joins.mu.Unlock()
-	if !found {
-		return errNotFound
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": joinDeclined})
 	return nil
@@ -776,7 +887,7 @@ func (s *Server) declineJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 func (s *Server) appendLinkAdding(ctx context.Context, h store.Household, link []byte, deviceID string) (int64, error) {
 	s.statesMu.Lock()
 	defer s.statesMu.Unlock()
-	st, err := s.stateLocked(ctx, h)
+	st, err := s.stateLocked(ctx, h, true)
 	if err != nil {
 		return 0, err
 	}
@@ -792,12 +903,12 @@ func (s *Server) appendLinkAdding(ctx context.Context, h store.Household, link [
 	}
 	l := store.Link{HouseholdID: h.ID, Seq: next.Seq, Hash: next.Head, Data: link, Created: s.now().UTC()}
 	if err := s.st.AppendLink(ctx, l); errors.Is(err, store.ErrConflict) {
-		delete(s.states, h.ID)
+		s.dropStateLocked(h.ID)
 		return 0, errorf(http.StatusConflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
 	} else if err != nil {
 		return 0, err
 	}
-	s.states[h.ID] = next
+	s.cacheStateLocked(h.ID, next)
 	if err := s.syncDevices(ctx, next); err != nil {
 		return 0, err
 	}

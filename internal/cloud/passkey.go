@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -32,18 +32,14 @@ import (
 // address at all; a ceremony begun for an unknown address fails at finish
 // exactly like a known address with someone else's passkey.
 
-const (
-	// ceremonyTTL bounds how long a begun ceremony can be finished.
-	ceremonyTTL = 5 * time.Minute
-	// maxCeremonies bounds the ceremonies in progress (memory).
-	maxCeremonies = 100_000
-)
+// ceremonyTTL bounds how long a begun ceremony can be finished.
+const ceremonyTTL = 5 * time.Minute
 
-// passkeys is the server's relying party and its ceremonies in progress.
+// passkeys is the server's relying party. Its ceremonies in progress are
+// in the store, so that a ceremony begun on one replica finishes on any.
 type passkeys struct {
 	rp  *webauthn.WebAuthn // nil when passkeys are off
 	off string             // why they are off (the client's message)
-	ceremonies
 }
 
 // newPasskeys configures the relying party from Options. Settings given
@@ -102,65 +98,61 @@ func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
 	return s.passkeys.rp, nil
 }
 
-// ceremony is a begun registration or sign-in, usable once.
+// ceremony is a begun registration or sign-in, usable once, as stored
+// (JSON) under keyCeremony and its ID. The session data holds the
+// challenge; it is no secret (the browser gets it), and the ceremony's ID
+// is random.
 type ceremony struct {
-	session  webauthn.SessionData
-	register bool
-	// accountID is, for a registration, the signed-in account; for a
-	// sign-in with bound set, the only account that may finish it ("" for an
-	// e-mail address without an account: nobody).
-	accountID string
-	bound     bool
-	tokenType string // sign-in: "api" or "browser"
-	scopes    []string
-	expires   time.Time
+	Session  webauthn.SessionData `json:"session"`
+	Register bool                 `json:"register,omitempty"`
+	// AccountID is, for a registration, the signed-in account; for a
+	// sign-in with Bound set, the only account that may finish it ("" for
+	// an e-mail address without an account: nobody).
+	AccountID string   `json:"account_id,omitempty"`
+	Bound     bool     `json:"bound,omitempty"`
+	TokenType string   `json:"token_type,omitempty"` // sign-in: "api" or "browser"
+	Scopes    []string `json:"scopes,omitempty"`
 }
 
-// ceremonies holds the ceremonies in progress in memory: one replica only.
-// Several replicas behind a load balancer need the state in the store (or
-// sticky sessions), or a finish lands where its begin is unknown.
-type ceremonies struct {
-	mu    sync.Mutex
-	m     map[string]*ceremony
-	swept time.Time
-}
-
-// put stores cer and returns its ID, or "" when too many are in progress.
-func (c *ceremonies) put(now time.Time, cer *ceremony) string {
+// putCeremony stores cer for ceremonyTTL and returns its ID.
+func (s *Server) putCeremony(ctx context.Context, cer *ceremony) (string, error) {
+	v, err := json.Marshal(cer)
+	if err != nil {
+		return "", err
+	}
 	b := make([]byte, 18)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]*ceremony{}
+	now := s.now()
+	stored, err := s.st.PutIfAbsent(ctx, keyCeremony+id, v, now, now.Add(ceremonyTTL))
+	if err != nil {
+		return "", err
 	}
-	if len(c.m) >= maxCeremonies || now.Sub(c.swept) > time.Minute {
-		for k, v := range c.m {
-			if now.After(v.expires) {
-				delete(c.m, k)
-			}
-		}
-		c.swept = now
+	if !stored { // two random 18-byte IDs alike: never
+		return "", errors.New("cloud: passkey ceremony ID collision")
 	}
-	if len(c.m) >= maxCeremonies {
-		return ""
-	}
-	c.m[id] = cer
-	return id
+	return id, nil
 }
 
-// take returns and forgets a ceremony: a challenge is answered once, right
-// or wrong.
-func (c *ceremonies) take(now time.Time, id string) *ceremony {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cer := c.m[id]
-	delete(c.m, id)
-	if cer == nil || now.After(cer.expires) {
-		return nil
+// takeCeremony returns and forgets a ceremony (nil when there is none, or
+// it expired): a challenge is answered once, right or wrong, on whichever
+// replica.
+func (s *Server) takeCeremony(ctx context.Context, id string) (*ceremony, error) {
+	if id == "" || len(id) > 64 {
+		return nil, nil
 	}
-	return cer
+	v, err := s.st.Take(ctx, keyCeremony+id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cer := &ceremony{}
+	if err := json.Unmarshal(v, cer); err != nil {
+		return nil, fmt.Errorf("a stored passkey ceremony: %w", err)
+	}
+	return cer, nil
 }
 
 // passkeyUser is an account as the WebAuthn library sees it. Its user
@@ -196,8 +188,6 @@ type ceremonyResp struct {
 	Options  any    `json:"options"`
 }
 
-var errBusy = &apiError{status: http.StatusServiceUnavailable, msg: "too many passkey ceremonies in progress; retry in a minute", retryAfter: 60}
-
 func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req struct{}
 	if err := decodeJSON(w, r, &req); err != nil {
@@ -222,18 +212,20 @@ func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	id := s.passkeys.put(now, &ceremony{session: *session, register: true, accountID: c.account.ID, expires: now.Add(ceremonyTTL)})
-	if id == "" {
-		return errBusy
+	id, err := s.putCeremony(r.Context(), &ceremony{Session: *session, Register: true, AccountID: c.account.ID})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: id, Options: creation})
 	return nil
 }
 
 func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, c *call) error {
-	cer := s.passkeys.take(s.now(), r.URL.Query().Get("ceremony"))
-	if cer == nil || !cer.register || cer.accountID != c.account.ID {
+	cer, err := s.takeCeremony(r.Context(), r.URL.Query().Get("ceremony"))
+	if err != nil {
+		return err
+	}
+	if cer == nil || !cer.Register || cer.AccountID != c.account.ID {
 		return errorf(http.StatusBadRequest, "no such passkey registration in progress (expired, already used, or begun by another account); begin again")
 	}
 	body, err := readBody(w, r, maxJSONBytes)
@@ -252,7 +244,7 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	cred, err := rp.CreateCredential(u, cer.session, parsed)
+	cred, err := rp.CreateCredential(u, cer.Session, parsed)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "passkey registration refused: %s", webauthnReason(err))
 	}
@@ -320,7 +312,7 @@ type passkeyLoginReq struct {
 }
 
 func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req passkeyLoginReq
@@ -345,41 +337,43 @@ func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	cer := &ceremony{tokenType: req.Type, scopes: req.Scopes, expires: now.Add(ceremonyTTL)}
+	cer := &ceremony{TokenType: req.Type, Scopes: req.Scopes}
 	if req.Email != "" {
 		email, err := NormalizeEmail(req.Email)
 		if err != nil {
 			return err
 		}
-		cer.bound = true
+		cer.Bound = true
 		// An address without an account binds the ceremony to nobody; the
 		// answer does not change.
 		a, err := s.st.AccountByEmail(r.Context(), email)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		cer.accountID = a.ID
+		cer.AccountID = a.ID
 	}
 	assertion, session, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return err
 	}
-	cer.session = *session
-	id := s.passkeys.put(now, cer)
-	if id == "" {
-		return errBusy
+	cer.Session = *session
+	id, err := s.putCeremony(r.Context(), cer)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: id, Options: assertion})
 	return nil
 }
 
 func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
-	cer := s.passkeys.take(s.now(), r.URL.Query().Get("ceremony"))
-	if cer == nil || cer.register {
+	cer, err := s.takeCeremony(r.Context(), r.URL.Query().Get("ceremony"))
+	if err != nil {
+		return err
+	}
+	if cer == nil || cer.Register {
 		return errorf(http.StatusBadRequest, "no such passkey sign-in in progress (expired or already used); begin again")
 	}
 	body, err := readBody(w, r, maxJSONBytes)
@@ -387,7 +381,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 		return err
 	}
 	refuse := func(reason string) error {
-		s.ipLimit.Fail(c.ip)
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: " + reason}
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
@@ -396,7 +390,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 	}
 	// Checked before anything else about the passkey, so that an address
 	// with an account and one without fail alike.
-	if cer.bound && (cer.accountID == "" || string(parsed.Response.UserHandle) != cer.accountID) {
+	if cer.Bound && (cer.AccountID == "" || string(parsed.Response.UserHandle) != cer.AccountID) {
 		return refuse("this passkey does not belong to the account named at login/begin")
 	}
 	rp, err := s.relyingParty()
@@ -424,7 +418,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 		}
 		return user, nil
 	}
-	cred, err := rp.ValidateDiscoverableLogin(lookup, cer.session, parsed)
+	cred, err := rp.ValidateDiscoverableLogin(lookup, cer.Session, parsed)
 	if lookupErr != nil {
 		return lookupErr
 	}
@@ -443,11 +437,11 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 	if err := s.st.UpdateCredential(r.Context(), store.Credential{ID: cred.ID, Data: data, LastUsed: s.now().UTC()}); err != nil {
 		return err
 	}
-	resp, err := s.issueToken(w, r, user.a.ID, cer.tokenType, cer.scopes)
+	resp, err := s.issueToken(w, r, user.a.ID, cer.TokenType, cer.Scopes)
 	if err != nil {
 		return err
 	}
-	s.log.Info("signed in", "account", user.a.ID, "type", cer.tokenType, "with", "passkey")
+	s.log.Info("signed in", "account", user.a.ID, "type", cer.TokenType, "with", "passkey")
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -1,50 +1,46 @@
 package cloud_test
 
 import (
-	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 
 	"vigil/internal/blob"
+	"vigil/internal/client"
 	"vigil/internal/cloud"
-	"vigil/internal/cloud/leader"
+	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
+	"vigil/internal/history"
+	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
 	"vigil/internal/pgtest"
 	"vigil/internal/tlog"
 	"vigil/internal/vigiltest"
 )
 
-// replica is one of several Servers over one PostgreSQL database and one
-// blob store, each sequencing the log only while its scheduler leads.
-type replica struct {
-	srv   *cloud.Server
-	url   string
-	sched *leader.Scheduler
-	terms atomic.Int32 // SequenceLog runs started here
-}
-
-// TestLogSequencedOnce: two replicas share the store and the log's
-// storage; households' records made through either reach the log through
-// the one that leads, never both at once, and when the leader's
-// PostgreSQL session ends the other takes over; members verify a complete
-// history throughout.
-func TestLogSequencedOnce(t *testing.T) {
-	dsn := pgtest.NewDB(t)
-	ctx := t.Context()
+// newReplicas starts two Servers, as two replicas of the service behind a
+// load balancer: each has its own store handle (from open, on one
+// database), its own HTTP listener, and nothing else of its own in common
+// with the other but the blob directory, the log and the clock.
+func newReplicas(t *testing.T, open func(t *testing.T) store.Store) (a, b *env) {
+	t.Helper()
 	dir := t.TempDir()
-	// One blob store stands for the bucket every replica shares.
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
+	clk := &clock{t: time.Now()}
+	const origin = "vigil.test/tlog"
+	skey, vkey, err := tlog.GenerateKey(origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,136 +48,249 @@ func TestLogSequencedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
-	var running, overlaps atomic.Int32
-	var reps []*replica
-	for i := range 2 {
-		st, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		storage := tlog.NewBlobStorage(blobs, "tlog")
-		open := func(ctx context.Context) (*tlog.Log, error) {
-			return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: storage})
-		}
-		if i == 0 {
-			// The command opens the log once at start (it makes the empty
-			// log in empty storage).
-			l, err := open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
-		}
-		log := vigiltest.Logger(t).With("replica", i)
-		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: log, Now: clk.Now,
-			Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")}, Argon2: testArgon, PublicURL: "http://vigil.test",
-			LogStorage: storage, LogKey: vkey, OpenLog: open, Coalesce: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := httptest.NewServer(srv.Handler())
-		r := &replica{srv: srv, url: hs.URL}
-		r.sched, err = leader.New(leader.Config{DSN: dsn, Poll: 300 * time.Millisecond, Heartbeat: 100 * time.Millisecond, Logger: log},
-			leader.Job{Name: "tlog", Run: func(ctx context.Context) error {
-				if running.Add(1) > 1 {
-					overlaps.Add(1)
-				}
-				defer running.Add(-1)
-				r.terms.Add(1)
-				return srv.SequenceLog(ctx)
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			r.sched.Close()
-			hs.Close()
-			srv.Close()
-		})
-		reps = append(reps, r)
-	}
-
-	// Alice's account and household through replica 0, her hub through
-	// replica 1.
-	e := &env{t: t, srv: reps[0].srv, url: reps[0].url, dir: dir, clock: clk}
-	alice := e.signUp("alice@example.com")
-	hh := e.household(alice, "Home")
-	hub, hubKey := e.addHub(alice, hh)
-	hub.BaseURL = reps[1].url
-	start := time.Unix(1_800_000_000, 0).UTC()
-	seq := uint64(0)
-	activity := func() {
-		t.Helper()
-		b := seal(t, hubKey, hh, "front", seq, start.Add(time.Duration(seq)*4*time.Second), 1000)
-		seq++
-		key, _, err := hub.Upload(ctx, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range reps {
-			c := *alice.c
-			c.BaseURL = r.url
-			if _, err := c.ReadObject(ctx, hh.HouseholdID, key, 1<<20); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	reads := func() int {
-		t.Helper()
-		n := 0
-		for _, r := range e.history(alice, hh) {
-			if r.Action == "object.read" {
-				n += int(r.Count)
-			}
-		}
-		return n
-	}
-	activity()
-	if n := reads(); n != 2 {
-		t.Fatalf("%d object reads in the verified history, want 2", n)
-	}
-	var lead int
-	switch {
-	case reps[0].terms.Load() > 0 && reps[1].terms.Load() == 0:
-		lead = 0
-	case reps[1].terms.Load() > 0 && reps[0].terms.Load() == 0:
-		lead = 1
-	default:
-		t.Fatalf("sequencer terms: %d and %d, want one replica only", reps[0].terms.Load(), reps[1].terms.Load())
-	}
-
-	// The leader's lock session ends under it.
-	c, err := pgx.Connect(ctx, dsn)
+	logStorage := tlog.NewMemoryStorage()
+	lg, err := tlog.Open(t.Context(), tlog.Config{Origin: origin, Signer: signer, Storage: logStorage, Logger: vigiltest.Logger(t), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close(context.Background())
-	var pid int32
-	if err := c.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
-		t.Fatal(err)
-	}
-	other := 1 - lead
-	deadline := time.Now().Add(5 * time.Second)
-	for reps[other].terms.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the other replica did not take the sequencer over")
+	t.Cleanup(func() { lg.Close() })
+	outbox := filepath.Join(dir, "outbox")
+	start := func() *env {
+		st := open(t)
+		t.Cleanup(func() { st.Close() })
+		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Now: clk.Now,
+			Log: lg, LogStorage: logStorage, LogKey: vkey,
+			Mailer: cloud.OutboxMailer{Dir: outbox}, Argon2: testArgon, PublicURL: "http://vigil.test"})
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		t.Cleanup(func() { srv.Close() })
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(hs.Close)
+		return &env{t: t, srv: srv, url: hs.URL, dir: dir, st: st, clock: clk, outbox: outbox}
 	}
-	for range 3 {
-		activity()
-	}
-	// Synced through the new leader: every read is in the log once.
-	if n := reads(); n != 8 {
-		t.Errorf("%d object reads in the verified history, want 8", n)
-	}
-	if n := overlaps.Load(); n != 0 {
-		t.Errorf("the sequencer ran on both replicas at once %d times", n)
-	}
+	return start(), start()
+}
+
+// on returns a client of m's account that talks to replica e.
+func on(e *env, m *member) *client.Client {
+	c := client.New(e.url)
+	c.Token = m.c.Token
+	return c
+}
+
+func TestReplicasSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cloud.db")
+	testReplicas(t, func(t *testing.T) store.Store {
+		st, err := store.OpenSQLite(t.Context(), path, store.SQLiteOptions{Logger: vigiltest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+func TestReplicasPostgres(t *testing.T) {
+	dsn := pgtest.NewSchema(t, pgtest.NewDB(t))
+	testReplicas(t, func(t *testing.T) store.Store {
+		st, err := store.OpenPostgres(t.Context(), dsn, store.PostgresOptions{Logger: vigiltest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+// testReplicas: no request depends on which replica took the one before.
+func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
+	a, b := newReplicas(t, open)
+	ctx := t.Context()
+	alice := a.signUp("alice@example.com")
+	bob := b.signUp("bob@example.com")
+
+	t.Run("TOTPCodeOnce", func(t *testing.T) {
+		code := auth.TOTPCode(alice.totp, a.clock.Now())
+		if _, err := client.New(a.url).SignIn(ctx, alice.email, alice.password, code); err != nil {
+			t.Fatalf("sign-in on A: %v", err)
+		}
+		if _, err := client.New(b.url).SignIn(ctx, alice.email, alice.password, code); !client.IsStatus(err, 401) {
+			t.Errorf("the same code on B: %v, want 401", err)
+		}
+		a.clock.Add(31 * time.Second)
+	})
+
+	t.Run("FailuresCount", func(t *testing.T) {
+		carol := a.signUp("carol@example.com")
+		// Five failures are free, the sixth opens a backoff window: all
+		// on A, and B refuses even the right password and code.
+		for i := range 6 {
+			if _, err := client.New(a.url).SignIn(ctx, carol.email, "wrong password", "000000"); !client.IsStatus(err, 401) {
+				t.Fatalf("failure %d on A: %v", i+1, err)
+			}
+		}
+		_, err := client.New(b.url).SignIn(ctx, carol.email, carol.password, auth.TOTPCode(carol.totp, a.clock.Now()))
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Status != 429 || !strings.Contains(err.Error(), "too many failed sign-ins") {
+			t.Fatalf("B after 6 failures on A: %v, want 429", err)
+		}
+		if ae.RetryAfter <= 0 {
+			t.Errorf("429 without Retry-After: %+v", ae)
+		}
+		a.clock.Add(time.Minute)
+		if _, err := client.New(b.url).SignIn(ctx, carol.email, carol.password, auth.TOTPCode(carol.totp, a.clock.Now())); err != nil {
+			t.Errorf("B after the backoff: %v", err)
+		}
+		a.clock.Add(31 * time.Second)
+	})
+
+	t.Run("SignInLinkOnce", func(t *testing.T) {
+		id := alice.accountID(t)
+		tok, err := a.srv.SignInLink(ctx, id, 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, cookie, _ := useLink(t, a.url, tok); status != 200 || cookie == nil {
+			t.Fatalf("link on A: %d", status)
+		}
+		if status, cookie, _ := useLink(t, b.url, tok); status != 401 || cookie != nil {
+			t.Errorf("the used link on B: %d, want 401", status)
+		}
+		// A link made by B is good on A, once.
+		tok, err = b.srv.SignInLink(ctx, id, 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _, _ := useLink(t, a.url, tok); status != 200 {
+			t.Errorf("B's link on A: %d", status)
+		}
+		if status, _, _ := useLink(t, b.url, tok); status != 401 {
+			t.Errorf("B's link used on A, then on B: %d, want 401", status)
+		}
+	})
+
+	t.Run("PasskeyCeremonies", func(t *testing.T) {
+		key := newSoftAuthenticator(t, "vigil.test", "http://vigil.test")
+		cj := begin(t, on(a, alice), "/v1/passkeys/register/begin", "{}")
+		if status, got := post(t, on(b, alice), "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj)); status != 201 {
+			t.Fatalf("registration begun on A, finished on B: %d %s", status, got)
+		}
+		cj = begin(t, client.New(b.url), "/v1/passkeys/login/begin", `{"type":"api"}`)
+		resp := key.get(t, cj)
+		if status, got := post(t, client.New(a.url), "/v1/passkeys/login/finish?ceremony="+cj.Ceremony, resp); status != 200 {
+			t.Fatalf("sign-in begun on B, finished on A: %d %s", status, got)
+		}
+		status, got := post(t, client.New(b.url), "/v1/passkeys/login/finish?ceremony="+cj.Ceremony, resp)
+		wantRefused(t, "the ceremony finished on A, again on B", status, got, 400, "already used")
+	})
+
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+
+	t.Run("JoinAcross", func(t *testing.T) {
+		inv := a.invite(alice, hh, "member", time.Hour)
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		bobB := on(b, bob)
+		k, err := keydir.NewDeviceKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := keydir.EncodeDevice(k)
+		rid, err := bobB.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev))
+		if err != nil {
+			t.Fatalf("joining on B an invite made on A: %v", err)
+		}
+		reqs, err := on(a, alice).JoinRequests(ctx, hh)
+		if err != nil || len(reqs) != 1 || reqs[0].ID != rid {
+			t.Fatalf("requests on A: %+v, %v", reqs, err)
+		}
+		dk, err := keydir.ParseDevice(reqs[0].Device, keydir.RoleMember, reqs[0].Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := st.AddDevice(alice.keys, dk, a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(b, alice).ApproveJoinRequest(ctx, hh, rid, link); err != nil {
+			t.Fatalf("approving on B: %v", err)
+		}
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := on(a, bob).JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+			t.Errorf("status on A: %q, %v", s, err)
+		}
+		// The invite is used on every replica.
+		if _, err := on(a, bob).RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 410) {
+			t.Errorf("a used invite on A: %v, want 410", err)
+		}
+	})
+
+	t.Run("SignedActionOnce", func(t *testing.T) {
+		sa := a.action(alice.keys, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+			Expires: a.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})
+		if _, err := on(a, alice).CreateInvite(ctx, hh, sa); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := on(b, alice).CreateInvite(ctx, hh, sa); !client.IsStatus(err, 409) || !strings.Contains(err.Error(), "replayed") {
+			t.Errorf("the action replayed on B: %v, want 409", err)
+		}
+	})
+
+	t.Run("ChainAcross", func(t *testing.T) {
+		// A second admin device, added through B; A checks signed actions
+		// against the chain at once.
+		phone, err := keydir.NewDeviceKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pdk, err := keydir.ParseDevice(keydir.EncodeDevice(phone), keydir.RoleAdmin, "phone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := st.AddDevice(alice.keys, pdk, a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(b, alice).AppendLink(ctx, hh, link); err != nil {
+			t.Fatalf("append on B: %v", err)
+		}
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := on(a, alice).CreateInvite(ctx, hh, a.action(phone, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+			Expires: a.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})); err != nil {
+			t.Errorf("A refused an action of the admin device B added: %v", err)
+		}
+		// A hub added through B is served by A (within chainRecheck).
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		pub := key.Public().(ed25519.PublicKey)
+		link, err = st.AddHub(alice.keys, keydir.DeviceKey{ID: keydir.DeviceID(pub), Role: keydir.RoleHub, Name: "hub", SignPub: pub}, a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(b, alice).AppendLink(ctx, hh, link); err != nil {
+			t.Fatalf("append on B: %v", err)
+		}
+		a.clock.Add(time.Second)
+		hub := &client.Client{BaseURL: a.url, HTTP: http.DefaultClient, DeviceID: keydir.DeviceID(pub), DeviceKey: key}
+		links, _, err := hub.ChainIndexed(ctx, "", 0)
+		if err != nil || len(links) != int(st.Seq)+2 {
+			t.Fatalf("the hub B added, on A: %d links, %v; want %d", len(links), err, st.Seq+2)
+		}
+		// And the next link appended on A builds on B's.
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		_, key2, _ := ed25519.GenerateKey(rand.Reader)
+		pub2 := key2.Public().(ed25519.PublicKey)
+		link, err = st.AddHub(alice.keys, keydir.DeviceKey{ID: keydir.DeviceID(pub2), Role: keydir.RoleHub, Name: "hub 2", SignPub: pub2}, a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(a, alice).AppendLink(ctx, hh, link); err != nil {
+			t.Errorf("append on A after B's: %v", err)
+		}
+	})
 }

@@ -432,11 +432,3 @@ func (s *Server) clientIP(r *http.Request) string {
 	}
 	return host
 }
-
-// limitIP applies the per-address limit to unauthenticated entry points.
-func (s *Server) limitIP(c *call) error {
-	if ok, wait := s.ipLimit.Allow(c.ip); !ok {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many requests; slow down", retryAfter: max(1, int(wait.Seconds()+0.999))}
-	}
-	return nil
-}

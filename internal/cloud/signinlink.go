@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -13,16 +14,17 @@ import (
 // One-time sign-in links. An operator process that runs next to the
 // service (vigil demo) creates a link for an account; the first browser that
 // presents it gets a browser session, and nobody else ever can: the token is
-// stored only as its hash, used once and short-lived. The token travels in a
-// URL fragment, so it never reaches a server log. (The demo enrols the
+// stored only as its hash (an EphemeralStore entry naming the account),
+// taken atomically when used — by one request of one replica, however many
+// race with it — and short-lived. The token travels in a URL fragment, so it
+// never reaches a server log. (The demo enrols the
 // browser through an invite of the household, households_web.go.)
 
-const (
-	// tokenSignInLink is the store kind of one-time sign-in link tokens.
-	tokenSignInLink = "signin-link"
-	// maxSignInLinkTTL bounds how long a link may stay valid.
-	maxSignInLinkTTL = time.Hour
-)
+// maxSignInLinkTTL bounds how long a link may stay valid.
+const maxSignInLinkTTL = time.Hour
+
+// linkKey is the store key of the link whose token hashes to hash.
+func linkKey(hash [32]byte) string { return keyLink + hex.EncodeToString(hash[:]) }
 
 // SignInLink creates a single-use token that signs accountID in as a
 // browser session through POST /v1/sessions/link, valid for ttl (at most
@@ -39,11 +41,15 @@ func (s *Server) SignInLink(ctx context.Context, accountID string, ttl time.Dura
 		return "", err
 	}
 	now := s.now().UTC()
-	t := store.Token{Hash: hash, AccountID: accountID, Kind: tokenSignInLink, Created: now, Expires: now.Add(ttl)}
-	if err := s.st.PutToken(ctx, t); err != nil {
+	expires := now.Add(ttl)
+	stored, err := s.st.PutIfAbsent(ctx, linkKey(hash), []byte(accountID), now, expires)
+	if err != nil {
 		return "", err
 	}
-	s.log.Info("sign-in link created", "account", accountID, "expires", t.Expires)
+	if !stored { // two random 32-byte tokens alike: never
+		return "", errors.New("cloud: sign-in link: token collision")
+	}
+	s.log.Info("sign-in link created", "account", accountID, "expires", expires)
 	return secret, nil
 }
 
@@ -59,7 +65,7 @@ type linkReq struct {
 
 // signInWithLink exchanges a one-time link token for a browser session.
 func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.limitIP(c); err != nil {
+	if err := s.limitIP(r.Context(), c); err != nil {
 		return err
 	}
 	var req linkReq
@@ -68,28 +74,22 @@ func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	bad := errorf(http.StatusUnauthorized, "this sign-in link is used, expired or wrong (hint: restart 'vigil demo' for a fresh one)")
 	if req.Token == "" || len(req.Token) > 256 {
-		s.ipLimit.Fail(c.ip)
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return bad
 	}
-	hash := auth.HashToken(req.Token)
-	s.linkUse.Lock()
-	t, err := s.st.Token(r.Context(), hash)
-	if err == nil && t.Kind == tokenSignInLink {
-		err = s.st.DeleteToken(r.Context(), hash)
-	}
-	s.linkUse.Unlock()
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.Kind != tokenSignInLink || !s.now().Before(t.Expires))) {
-		s.ipLimit.Fail(c.ip)
+	acct, err := s.st.Take(r.Context(), linkKey(auth.HashToken(req.Token)), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		s.failed(r.Context(), s.ipLimit, c.ip)
 		return bad
 	}
 	if err != nil {
 		return err
 	}
-	resp, err := s.issueToken(w, r, t.AccountID, "browser", []string{ScopeRead, ScopeWrite})
+	resp, err := s.issueToken(w, r, string(acct), "browser", []string{ScopeRead, ScopeWrite})
 	if err != nil {
 		return err
 	}
-	s.log.Info("signed in", "account", t.AccountID, "type", "browser", "with", "sign-in link")
+	s.log.Info("signed in", "account", string(acct), "type", "browser", "with", "sign-in link")
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package auth holds the cloud's sign-in primitives: Argon2id password
-// hashes, TOTP second factors (RFC 6238), bearer and CSRF tokens, and an
-// in-memory rate limiter with failure backoff.
+// hashes, TOTP second factors (RFC 6238), bearer and CSRF tokens, and a
+// rate limiter with failure backoff whose buckets are kept by the caller
+// (Buckets: the cloud's store, shared by its replicas).
 //
 // It owns the correctness of those primitives and nothing else: it does not
 // know about accounts, HTTP or storage. The cloud's handlers decide what a

@@ -1,9 +1,8 @@
 package auth
 
 import (
-	"fmt"
+	"context"
 	"math"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -29,22 +28,96 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newTestLimiter(c LimiterConfig) (*Limiter, *fakeClock) {
-	clk := newFakeClock()
-	c.Now = clk.Now
-	return NewLimiter(c), clk
+// mapBuckets keeps a Limiter's buckets in a map, to test the Limiter's
+// arithmetic alone; the stores that keep them in production pass the
+// store conformance suite (storetest), which runs a Limiter over each.
+type mapBuckets struct {
+	mu sync.Mutex
+	m  map[string]mapEntry
 }
 
-func wantAllow(t *testing.T, l *Limiter, key string) {
+type mapEntry struct {
+	v       []byte
+	expires time.Time
+}
+
+func (b *mapBuckets) Update(_ context.Context, key string, now time.Time, fn func([]byte) ([]byte, time.Time, error)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]mapEntry{}
+	}
+	var cur []byte
+	if e, ok := b.m[key]; ok && e.expires.After(now) {
+		cur = e.v
+	}
+	next, exp, err := fn(cur)
+	if err != nil {
+		return err
+	}
+	if next == nil || !exp.After(now) {
+		delete(b.m, key)
+		return nil
+	}
+	b.m[key] = mapEntry{v: next, expires: exp}
+	return nil
+}
+
+// live is the number of entries live at now.
+func (b *mapBuckets) live(now time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, e := range b.m {
+		if e.expires.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+type testLimiter struct {
+	*Limiter
+	b *mapBuckets
+}
+
+func (l testLimiter) allow(key string) (bool, time.Duration) {
+	ok, wait, err := l.Allow(context.Background(), key)
+	if err != nil {
+		panic(err)
+	}
+	return ok, wait
+}
+
+func (l testLimiter) fail(key string) {
+	if err := l.Fail(context.Background(), key); err != nil {
+		panic(err)
+	}
+}
+
+func (l testLimiter) succeed(key string) {
+	if err := l.Succeed(context.Background(), key); err != nil {
+		panic(err)
+	}
+}
+
+func newTestLimiter(c LimiterConfig) (testLimiter, *fakeClock) {
+	clk := newFakeClock()
+	c.Now = clk.Now
+	b := &mapBuckets{}
+	return testLimiter{NewLimiter(c, b, "t/"), b}, clk
+}
+
+func wantAllow(t *testing.T, l testLimiter, key string) {
 	t.Helper()
-	if ok, wait := l.Allow(key); !ok {
+	if ok, wait := l.allow(key); !ok {
 		t.Fatalf("Allow(%q) refused (retry after %v), want allowed", key, wait)
 	}
 }
 
-func wantRefuse(t *testing.T, l *Limiter, key string, retry time.Duration) {
+func wantRefuse(t *testing.T, l testLimiter, key string, retry time.Duration) {
 	t.Helper()
-	ok, wait := l.Allow(key)
+	ok, wait := l.allow(key)
 	if ok {
 		t.Fatalf("Allow(%q) allowed, want refused with retry after %v", key, retry)
 	}
@@ -54,7 +127,7 @@ func wantRefuse(t *testing.T, l *Limiter, key string, retry time.Duration) {
 }
 
 func TestLimiterBurst(t *testing.T) {
-	l, clk := newTestLimiter(LimiterConfig{Rate: 2, Burst: 3, MaxBackoff: time.Minute, MaxKeys: 10})
+	l, clk := newTestLimiter(LimiterConfig{Rate: 2, Burst: 3, MaxBackoff: time.Minute})
 	for range 3 {
 		wantAllow(t, l, "ip")
 	}
@@ -78,7 +151,7 @@ func TestLimiterBurst(t *testing.T) {
 }
 
 func TestLimiterClockBackwards(t *testing.T) {
-	l, clk := newTestLimiter(LimiterConfig{Rate: 1, Burst: 1, MaxKeys: 10})
+	l, clk := newTestLimiter(LimiterConfig{Rate: 1, Burst: 1})
 	wantAllow(t, l, "k")
 	clk.Advance(-time.Hour)
 	wantRefuse(t, l, "k", time.Second)
@@ -89,21 +162,21 @@ func TestLimiterClockBackwards(t *testing.T) {
 func TestLimiterBackoff(t *testing.T) {
 	l, clk := newTestLimiter(LimiterConfig{
 		Rate: 1000, Burst: 1000, FreeFailures: 3,
-		BaseBackoff: time.Second, MaxBackoff: 10 * time.Second, MaxKeys: 10,
+		BaseBackoff: time.Second, MaxBackoff: 10 * time.Second,
 	})
 	for range 3 {
-		l.Fail("acct")
+		l.fail("acct")
 		wantAllow(t, l, "acct")
 	}
 	for i, want := range []time.Duration{1, 2, 4, 8, 10, 10, 10} {
-		l.Fail("acct")
+		l.fail("acct")
 		want *= time.Second
 		wantRefuse(t, l, "acct", want)
 		wantAllow(t, l, "other") // backoff is per key
 		clk.Advance(want - time.Millisecond)
 		wantRefuse(t, l, "acct", time.Millisecond)
 		clk.Advance(time.Millisecond)
-		if ok, _ := l.Allow("acct"); !ok {
+		if ok, _ := l.allow("acct"); !ok {
 			t.Fatalf("failure %d: still refused after the %v window", 3+i+1, want)
 		}
 	}
@@ -113,20 +186,20 @@ func TestLimiterBackoffNoOverflow(t *testing.T) {
 	maxD := time.Duration(math.MaxInt64)
 	l, _ := newTestLimiter(LimiterConfig{
 		Rate: 1, Burst: 1, FreeFailures: 0,
-		BaseBackoff: time.Nanosecond, MaxBackoff: maxD, MaxKeys: 10,
+		BaseBackoff: time.Nanosecond, MaxBackoff: maxD,
 	})
 	for range 200 {
-		l.Fail("k")
+		l.fail("k")
 	}
-	if ok, wait := l.Allow("k"); ok || wait <= 0 {
+	if ok, wait := l.allow("k"); ok || wait <= 0 {
 		t.Fatalf("after 200 failures: Allow = %v, %v; want refused with a positive wait", ok, wait)
 	}
 	l2, _ := newTestLimiter(LimiterConfig{
 		Rate: 1, Burst: 1, FreeFailures: 0,
-		BaseBackoff: time.Second, MaxBackoff: time.Hour, MaxKeys: 10,
+		BaseBackoff: time.Second, MaxBackoff: time.Hour,
 	})
 	for range 100_000 {
-		l2.Fail("k")
+		l2.fail("k")
 	}
 	wantRefuse(t, l2, "k", time.Hour)
 }
@@ -134,76 +207,72 @@ func TestLimiterBackoffNoOverflow(t *testing.T) {
 func TestLimiterSucceedResets(t *testing.T) {
 	l, clk := newTestLimiter(LimiterConfig{
 		Rate: 1000, Burst: 1000, FreeFailures: 2,
-		BaseBackoff: time.Second, MaxBackoff: time.Minute, MaxKeys: 10,
+		BaseBackoff: time.Second, MaxBackoff: time.Minute,
 	})
 	for range 6 {
-		l.Fail("acct")
+		l.fail("acct")
 	}
 	wantRefuse(t, l, "acct", 8*time.Second)
-	l.Succeed("acct")
+	l.succeed("acct")
 	wantAllow(t, l, "acct")
 	// The count starts over: FreeFailures free again, then BaseBackoff.
-	l.Fail("acct")
-	l.Fail("acct")
+	l.fail("acct")
+	l.fail("acct")
 	wantAllow(t, l, "acct")
-	l.Fail("acct")
+	l.fail("acct")
 	wantRefuse(t, l, "acct", time.Second)
 	clk.Advance(time.Second)
 	wantAllow(t, l, "acct")
 	// Succeed on an unknown key does not create state.
-	l.Succeed("never-seen")
-	if l.Len() != 1 {
-		t.Errorf("Len = %d after Succeed of an unknown key, want 1", l.Len())
+	l.succeed("never-seen")
+	if n := l.b.live(clk.Now()); n != 1 {
+		t.Errorf("%d entries after Succeed of an unknown key, want 1", n)
 	}
 }
 
-func TestLimiterMaxKeys(t *testing.T) {
-	const maxKeys = 1000
+// TestLimiterForgets: an entry is kept while it differs from a fresh key's
+// (a bucket not yet full, a backoff window), and failures for
+// ForgetFailures; then it is gone, and the key starts afresh.
+func TestLimiterForgets(t *testing.T) {
 	l, clk := newTestLimiter(LimiterConfig{
-		Rate: 1, Burst: 2, FreeFailures: 0,
-		BaseBackoff: time.Minute, MaxBackoff: time.Hour, MaxKeys: maxKeys,
+		Rate: 1, Burst: 2, FreeFailures: 1,
+		BaseBackoff: time.Minute, MaxBackoff: time.Hour, ForgetFailures: 2 * time.Hour,
 	})
-	// An account under attack is in backoff.
-	l.Fail("victim")
-	wantRefuse(t, l, "victim", time.Minute)
-	// A key that has used its bucket.
 	wantAllow(t, l, "busy")
 	wantAllow(t, l, "busy")
+	if n := l.b.live(clk.Now()); n != 1 {
+		t.Fatalf("%d entries after using a bucket, want 1", n)
+	}
+	clk.Advance(2 * time.Second) // full again: nothing to remember
+	if n := l.b.live(clk.Now()); n != 0 {
+		t.Errorf("%d entries once the bucket is full again, want 0", n)
+	}
+	// A fresh key allowed once is remembered only until its token is back.
+	wantAllow(t, l, "once")
+	clk.Advance(time.Second)
+	if n := l.b.live(clk.Now()); n != 0 {
+		t.Errorf("%d entries a second after one request, want 0", n)
+	}
 
-	for i := range 100_000 {
-		l.Allow("flood-" + strconv.Itoa(i))
-		if i%500 == 0 {
-			l.Allow("busy") // recently used (within MaxKeys-1 other keys): must survive
-		}
-		if n := l.Len(); n > maxKeys {
-			t.Fatalf("after %d keys Len = %d > MaxKeys %d", i+1, n, maxKeys)
-		}
+	l.fail("acct")
+	l.fail("acct") // the second failure opens a minute's window
+	wantRefuse(t, l, "acct", time.Minute)
+	clk.Advance(time.Hour)
+	wantAllow(t, l, "acct")
+	// Failures are remembered: the next one doubles the window.
+	l.fail("acct")
+	wantRefuse(t, l, "acct", 2*time.Minute)
+	// Two hours after the key was last seen, its failures are forgotten.
+	clk.Advance(2*time.Hour + time.Second)
+	if n := l.b.live(clk.Now()); n != 0 {
+		t.Errorf("%d entries after ForgetFailures, want 0", n)
 	}
-	// Flooding with fresh keys did not wipe the victim's backoff, nor the
-	// busy key's empty bucket.
-	wantRefuse(t, l, "victim", time.Minute)
-	if ok, _ := l.Allow("busy"); ok {
-		t.Error("a recently used key was forgotten: its empty bucket is full again")
-	}
-	// The oldest flood keys were forgotten: they start with a full bucket.
-	wantAllow(t, l, "flood-0")
-	wantAllow(t, l, "flood-0")
-
-	// Failures on more than MaxKeys keys do evict, and the bound holds.
-	for i := range 100_000 {
-		l.Fail("fail-" + strconv.Itoa(i))
-		if n := l.Len(); n > maxKeys {
-			t.Fatalf("after %d failing keys Len = %d > MaxKeys %d", i+1, n, maxKeys)
-		}
-	}
-	// The most recent failing key is remembered, the victim is not.
-	wantRefuse(t, l, "fail-99999", time.Minute)
-	clk.Advance(0)
-	wantAllow(t, l, "victim")
+	l.fail("acct") // the first failure again: free
+	wantAllow(t, l, "acct")
 }
 
 func TestLimiterConfigValidate(t *testing.T) {
-	good := LimiterConfig{Rate: 1, Burst: 1, FreeFailures: 0, BaseBackoff: time.Second, MaxBackoff: time.Second, MaxKeys: 1}
+	good := LimiterConfig{Rate: 1, Burst: 1, FreeFailures: 0, BaseBackoff: time.Second, MaxBackoff: time.Second}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
@@ -215,7 +284,7 @@ func TestLimiterConfigValidate(t *testing.T) {
 		"free -1":        func(c *LimiterConfig) { c.FreeFailures = -1 },
 		"base -1":        func(c *LimiterConfig) { c.BaseBackoff = -1 },
 		"max below base": func(c *LimiterConfig) { c.MaxBackoff = c.BaseBackoff - 1 },
-		"maxkeys 0":      func(c *LimiterConfig) { c.MaxKeys = 0 },
+		"forget -1":      func(c *LimiterConfig) { c.ForgetFailures = -1 },
 	}
 	for name, mod := range bad {
 		c := good
@@ -229,53 +298,18 @@ func TestLimiterConfigValidate(t *testing.T) {
 					t.Errorf("%s: NewLimiter did not panic", name)
 				}
 			}()
-			NewLimiter(c)
+			NewLimiter(c, &mapBuckets{}, "")
 		}()
 	}
 }
 
-func TestLimiterConcurrent(t *testing.T) {
-	l := NewLimiter(LimiterConfig{Rate: 10, Burst: 5, FreeFailures: 2, BaseBackoff: time.Millisecond, MaxBackoff: time.Second, MaxKeys: 50})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 2000 {
-				k := fmt.Sprintf("k%d", (g*7+i)%200)
-				l.Allow(k)
-				switch i % 3 {
-				case 0:
-					l.Fail(k)
-				case 1:
-					l.Succeed(k)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := l.Len(); n > 50 {
-		t.Fatalf("Len = %d > MaxKeys", n)
-	}
-}
-
-// BenchmarkLimiterAllow measures Allow with the cloud's sign-in config:
-// "hot" cycles through 1000 remembered keys; "churn" through twice MaxKeys,
-// so every call inserts a key and evicts another.
-func BenchmarkLimiterAllow(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		keys int
-	}{{"hot", 1000}, {"churn", 200_000}} {
-		b.Run(bc.name, func(b *testing.B) {
-			l := NewLimiter(LimiterConfig{Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute, MaxKeys: 100_000})
-			keys := make([]string, bc.keys)
-			for i := range keys {
-				keys[i] = "198.51.100." + strconv.Itoa(i)
-			}
-			i := 0
-			for b.Loop() {
-				l.Allow(keys[i%len(keys)])
-				i++
-			}
-		})
+// A stored entry that is not a bucket is an error, not a fresh bucket.
+func TestLimiterBadEntry(t *testing.T) {
+	b := &mapBuckets{}
+	clk := newFakeClock()
+	l := NewLimiter(LimiterConfig{Rate: 1, Burst: 1, Now: clk.Now}, b, "p/")
+	b.m = map[string]mapEntry{l.key("k"): {v: []byte("junk"), expires: clk.Now().Add(time.Hour)}}
+	if _, _, err := l.Allow(context.Background(), "k"); err == nil {
+		t.Error("Allow over a 4-byte entry: no error")
 	}
 }

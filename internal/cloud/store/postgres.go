@@ -53,6 +53,7 @@ type Postgres struct {
 	log  *slog.Logger
 
 	pruned pruneClock
+	swept  pruneClock // of ephemeral entries, by the callers' clock
 }
 
 var _ Store = (*Postgres)(nil)

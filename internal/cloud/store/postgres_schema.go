@@ -190,6 +190,16 @@ CREATE INDEX history_household ON history (household_id, kind, num);
 CREATE INDEX history_pending ON history (id) WHERE log_index < 0;
 CREATE UNIQUE INDEX history_log_index ON history (log_index) WHERE log_index >= 0;
 `,
+		// 1 -> 2: short-lived state every replica shares (EphemeralStore):
+		// rate limits, TOTP steps, ceremonies, sign-in links, invites.
+		`
+CREATE TABLE ephemeral (
+	key        TEXT COLLATE "C" PRIMARY KEY,
+	value      BYTEA  NOT NULL,
+	expires_ns BIGINT NOT NULL
+);
+CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
+`,
 	}
 }
 

@@ -67,6 +67,18 @@ func logPrune(log *slog.Logger, tokens, pairings int64, err error) {
 	}
 }
 
+// logSweep logs the outcome of a sweep of expired ephemeral entries, as
+// logPrune does.
+func logSweep(log *slog.Logger, n int64, err error) {
+	if err != nil {
+		log.Warn("store: sweep expired ephemeral entries", "err", err)
+		return
+	}
+	if n > 0 {
+		log.Debug("store: swept expired ephemeral entries", "entries", n)
+	}
+}
+
 // scanLink scans seq, hash, data, created_ns into a link of householdID.
 func scanLink(householdID string) func(rowScanner) (Link, error) {
 	return func(row rowScanner) (Link, error) {

@@ -50,6 +50,7 @@ type SQLite struct {
 	log *slog.Logger
 
 	pruned pruneClock
+	swept  pruneClock // of ephemeral entries, by the callers' clock
 
 	objs objBatcher // group commit of PutObject
 }

@@ -196,6 +196,16 @@ CREATE INDEX objects_created ON objects (household_id, created_ns);
 		`DROP TABLE accesses;`,
 		// -> a session names the device it proved it holds.
 		`ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';`,
+		// -> short-lived state every replica shares (EphemeralStore):
+		// rate limits, TOTP steps, ceremonies, sign-in links, invites.
+		`
+CREATE TABLE ephemeral (
+	key        TEXT    PRIMARY KEY,
+	value      BLOB    NOT NULL,
+	expires_ns INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
+`,
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package store is the cloud's metadata: accounts, sign-in tokens,
 // households and their membership-chain links, devices, the index of sealed
-// objects, pairing rendezvous and the history outbox (History: the entries
-// waiting for the transparency log, and where each household's are in it).
+// objects, pairing rendezvous, the history outbox (History: the entries
+// waiting for the transparency log, and where each household's are in it)
+// and the short-lived state the cloud's replicas share (EphemeralStore:
+// rate limits, TOTP steps, passkey ceremonies, sign-in links, invites).
 //
 // It owns consistency of that metadata and nothing else. It never holds
 // anything that could decrypt footage: no household private key, no device
@@ -246,6 +248,7 @@ type Store interface {
 	ShareStore
 	MemberStore
 	PushStore
+	EphemeralStore
 
 	Close() error
 }

@@ -16,7 +16,8 @@
 // its old messages); list methods answer an unknown household with an empty
 // result and no error; Object.Seq keeps the full uint64 range; OldestObjects with n = 0 returns
 // nothing; UpdateAccount never changes the e-mail; passkey IDs are unique
-// across accounts, and deleting another account's passkey is ErrNotFound.
+// across accounts, and deleting another account's passkey is ErrNotFound;
+// ephemeral entries expire by the caller's clock, at their expiry exactly.
 package storetest
 
 import (
@@ -70,6 +71,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Retention", testRetention},
 		{"PushSubs", testPushSubs},
 		{"PushVAPIDKey", testPushVAPIDKey},
+		{"Ephemeral", testEphemeral},
+		{"EphemeralExpiry", testEphemeralExpiry},
+		{"EphemeralUpdate", testEphemeralUpdate},
+		{"EphemeralTakeRace", testEphemeralTakeRace},
+		{"EphemeralPutRace", testEphemeralPutRace},
+		{"EphemeralUpdateRace", testEphemeralUpdateRace},
+		{"EphemeralLimiter", testEphemeralLimiter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
