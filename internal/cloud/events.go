@@ -58,7 +58,7 @@ const (
 	// maxEventSubs bounds a household's WebSocket subscribers.
 	maxEventSubs = 64
 	// eventBusCheck is how often an open listener checks the bus is there.
-	eventBusCheck = 5 * time.Second
+	eventBusCheck = 2 * time.Second
 )
 
 // pushSender delivers one Web Push message (*webpush.Sender). It returns

@@ -135,7 +135,7 @@ var errBusDown = &apiError{status: http.StatusServiceUnavailable, retryAfter: bu
 // busReady is nil when the bus carries messages, else errBusDown.
 func (s *Server) busReady() error {
 	if err := s.bus.b.Ready(); err != nil {
-		s.log.Warn("bus not ready", "err", err)
+		s.log.Debug("bus not ready", "err", err)
 		return errBusDown
 	}
 	return nil

@@ -268,6 +268,7 @@ type liveRelay struct {
 	hubs     map[string]map[*liveHubConn]struct{} // household -> hubs connected here
 	sessions map[string]*liveSession              // household + "/" + session -> sessions of viewers here
 	seq      uint64                               // of this replica's presence announcements
+	failing  bool                                 // the last announcement failed
 	peers    map[string]*livePeer                 // other replicas, by name
 }
 
@@ -362,9 +363,11 @@ func (l *liveRelay) publish(subject string, v any) error {
 // sequence numbers go out in order).
 func (l *liveRelay) announce(p presence) {
 	p.Replica = l.replica()
-	if err := l.publish(subjLive+".presence", p); err != nil {
-		l.srv.log.Warn("live: presence not announced", "op", p.Op, "err", err)
+	err := l.publish(subjLive+".presence", p)
+	if err != nil && !l.failing { // once per outage; the bus logs its own state
+		l.srv.log.Warn("live: presence not announced; the other replicas catch up when the bus is back", "op", p.Op, "err", err)
 	}
+	l.failing = err != nil
 }
 
 // startPresence asks the other replicas for their hubs and starts the
