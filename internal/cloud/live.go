@@ -811,7 +811,13 @@ func (l *liveRelay) serveHub(s *Server, c *liveConn, household, device string) {
 	l.hubs[household][h] = struct{}{}
 	l.seq++
 	l.announce(presence{Op: "hub", Seq: l.seq, Household: household, Device: device, Up: true})
+	// Sessions here through the hub's connection to another replica are
+	// over: that connection is gone or going.
+	ended := l.endSessions(func(ss *liveSession) bool {
+		return ss.hubDevice == device && ss.hubReplica != l.replica() && l.sessionIn(ss, household)
+	})
 	l.mu.Unlock()
+	sendEnded(ended, "the hub reconnected; start the session again")
 	s.log.Info("hub connected for live view", "household", household, "hub", device)
 	defer func() {
 		l.mu.Lock()

@@ -136,6 +136,13 @@ func TestLiveOfferFieldsFromViewer(t *testing.T) {
 // env speaks to that replica.
 func newReplicas(t *testing.T, n int, natsURL string) []*env {
 	t.Helper()
+	envs, _ := newReplicasBus(t, n, natsURL)
+	return envs
+}
+
+// newReplicasBus is newReplicas that also returns each replica's bus.
+func newReplicasBus(t *testing.T, n int, natsURL string) ([]*env, []*natsbus.Bus) {
+	t.Helper()
 	dir := t.TempDir()
 	prefix := natstest.Prefix(t, natsURL)
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "cloud.db"), store.SQLiteOptions{})
@@ -165,6 +172,7 @@ func newReplicas(t *testing.T, n int, natsURL string) []*env {
 	}
 	t.Cleanup(func() { tl.Close() })
 	var out []*env
+	var buses []*natsbus.Bus
 	for i := range n {
 		b, err := natsbus.Open(context.Background(), natsbus.Options{URL: natsURL, Prefix: prefix,
 			Name: fmt.Sprintf("replica-%d", i), ReconnectWait: 50 * time.Millisecond, Logger: vigiltest.Logger(t)})
@@ -186,8 +194,9 @@ func newReplicas(t *testing.T, n int, natsURL string) []*env {
 		hs.Start()
 		t.Cleanup(hs.Close)
 		out = append(out, &env{t: t, srv: srv, url: url, dir: dir, st: st, clock: clk, outbox: outbox})
+		buses = append(buses, b)
 	}
-	return out
+	return out, buses
 }
 
 // dialHub opens a hub's live WebSocket on the replica at base and says
@@ -342,5 +351,50 @@ func TestLiveAcrossReplicas(t *testing.T) {
 	b.srv.Close()
 	if got := readLive(t, viewerA); got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess2 {
 		t.Fatalf("the viewer on A got %v, want session-gone", got)
+	}
+}
+
+// Replica A dies with the hub's connection on it, saying nothing (its
+// bus connection goes first): the hub reconnects to B, where the viewer's
+// session through A ends at once with session-gone, and the session the
+// viewer starts again reaches the hub.
+func TestLiveReplicaKilled(t *testing.T) {
+	reps, buses := newReplicasBus(t, 2, natstest.URL(t))
+	a, b := reps[0], reps[1]
+	alice := a.signUp("alice@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	hubc, _ := a.addHub(alice, st)
+	hubWS := dialHub(t, a, a.url, hubc, "front")
+	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
+	viewer := dialViewer(t, b.url, hh, alice.c.Token)
+	const sess = "session-killed-0123456789"
+	viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess {
+		t.Fatalf("the hub got %v", got)
+	}
+
+	buses[0].Close() // A can no longer tell anyone
+	a.srv.Close()
+	hubWS.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := hubWS.ReadMessage(); err != nil {
+			break // A closed the hub's connection
+		}
+	}
+	start := time.Now()
+	hubWS = dialHub(t, b, b.url, hubc, "front")
+	if got := readLive(t, viewer); got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess {
+		t.Fatalf("the viewer got %v, want session-gone", got)
+	}
+	t.Logf("the viewer heard its session was gone %v after the hub reconnected", time.Since(start))
+	const again = "session-restart-0123456789"
+	viewer.WriteJSON(map[string]any{"type": "offer", "session": again, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != again {
+		t.Fatalf("the hub got %v, want the new offer", got)
+	}
+	hubWS.WriteJSON(map[string]any{"type": "answer", "session": again, "sdp": "v=0\r\n"})
+	if got := readLive(t, viewer); got["type"] != "answer" || got["session"] != again {
+		t.Fatalf("the viewer got %v, want the answer", got)
 	}
 }
