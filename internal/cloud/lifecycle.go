@@ -189,7 +189,11 @@ func (s *Server) startBus() error {
 		return errors.New("cloud: starting on the bus: " + err.Error())
 	}
 	s.OnInvalidate(InvalidateChain, s.live.notifyHubs)
-	return s.live.startPresence()
+	if err := s.live.startPresence(); err != nil {
+		return err
+	}
+	s.live.ready.Store(true)
+	return nil
 }
 
 func (s *Server) stopBus() {

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -262,7 +263,8 @@ func liveError(session, code, msg string) map[string]string {
 // every replica knows which hubs, and cameras, are connected anywhere.
 // With the in-process bus all of it stays in one process.
 type liveRelay struct {
-	srv *Server // set by startBus
+	srv   *Server     // set by startBus
+	ready atomic.Bool // srv is set and the bus subscribed
 
 	mu       sync.Mutex
 	hubs     map[string]map[*liveHubConn]struct{} // household -> hubs connected here
@@ -505,7 +507,9 @@ func (l *liveRelay) presence(_ string, data []byte) {
 	for _, c := range closing {
 		l.srv.work.start(c.close)
 	}
-	sendEnded(ended, why)
+	if len(ended) > 0 { // not on the bus's goroutine: a viewer may be slow
+		l.srv.work.start(func() { sendEnded(ended, why) })
+	}
 }
 
 // sessionIn reports whether ss is a session of the household (l.mu held).
@@ -619,6 +623,9 @@ func (l *liveRelay) hubFor(household, camera string) (hubRef, bool) {
 // sessions end within seconds. The hubs trust nothing in the message but
 // its prompt.
 func (l *liveRelay) chainChanged(household string) {
+	if !l.ready.Load() {
+		return // New has not returned: no hub is connected yet
+	}
 	if err := l.srv.Invalidate(context.Background(), InvalidateChain, household); err != nil {
 		l.srv.log.Warn("live: chain notice not sent to other replicas", "household", household, "err", err)
 		l.notifyHubs(household) // this replica's hubs at least
@@ -633,8 +640,8 @@ func (l *liveRelay) notifyHubs(household string) {
 		hubs = append(hubs, h.conn)
 	}
 	l.mu.Unlock()
-	for _, c := range hubs {
-		c.sendJSON(map[string]string{"type": "chain"})
+	for _, c := range hubs { // not on the bus's goroutine: a hub may be slow
+		l.srv.work.start(func() { c.sendJSON(map[string]string{"type": "chain"}) })
 	}
 }
 
