@@ -14,3 +14,9 @@ func TestLocal(t *testing.T) {
 		return b, b
 	})
 }
+
+func BenchmarkLocalRoundTrip(b *testing.B) {
+	l := bus.NewLocal(bus.LocalOptions{})
+	defer l.Close()
+	bustest.BenchRoundTrip(b, l, l)
+}

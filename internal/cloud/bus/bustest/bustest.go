@@ -438,3 +438,28 @@ func testClose(t *testing.T, open Open) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// BenchRoundTrip measures a message's round trip between two handles: a
+// publishes, b's subscription answers, a's subscription receives.
+func BenchRoundTrip(b *testing.B, x, y bus.Bus) {
+	ctx := context.Background()
+	pong := make(chan struct{}, 1)
+	sx, err := x.Subscribe("bench.pong", func(string, []byte) { pong <- struct{}{} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sx.Stop()
+	sy, err := y.Subscribe("bench.ping", func(_ string, d []byte) { y.Publish(ctx, "bench.pong", d) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sy.Stop()
+	msg := make([]byte, 1024) // a signalling message's size
+	b.ResetTimer()
+	for range b.N {
+		if err := x.Publish(ctx, "bench.ping", msg); err != nil {
+			b.Fatal(err)
+		}
+		<-pong
+	}
+}

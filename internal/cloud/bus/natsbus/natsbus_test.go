@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -129,5 +130,37 @@ func TestOpenErrors(t *testing.T) {
 	t.Log(err)
 	if _, err := natsbus.Open(context.Background(), natsbus.Options{URL: "nats://x", Prefix: "a.b"}); err == nil {
 		t.Error("a prefix with a dot was accepted")
+	}
+}
+
+func BenchmarkNATSRoundTrip(b *testing.B) {
+	url := natstest.URL(b)
+	p := natstest.Prefix(b, url)
+	x, err := natsbus.Open(context.Background(), natsbus.Options{URL: url, Prefix: p})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	y, err := natsbus.Open(context.Background(), natsbus.Options{URL: url, Prefix: p})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer y.Close()
+	bustest.BenchRoundTrip(b, x, y)
+}
+
+func BenchmarkNATSEnqueue(b *testing.B) {
+	url := natstest.URL(b)
+	x, err := natsbus.Open(context.Background(), natsbus.Options{URL: url, Prefix: natstest.Prefix(b, url)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	data := make([]byte, 3000) // a sealed event record pushed
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := x.Enqueue(context.Background(), "bench", fmt.Sprint("job-", i), data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
