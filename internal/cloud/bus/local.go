@@ -152,6 +152,7 @@ func (s *localSub) Stop() {
 // localQueue is one work queue: jobs waiting, and the IDs seen recently.
 type localQueue struct {
 	seen    map[string]time.Time // job ID -> when it was enqueued
+	order   []string             // the IDs of seen, oldest first
 	pending []localJob
 	workers map[chan struct{}]struct{} // each worker's wake-up call
 }
@@ -202,15 +203,15 @@ func (b *Local) Enqueue(ctx context.Context, queue, id string, data []byte) (boo
 	}
 	q := b.queue(queue)
 	now := time.Now()
-	for k, t := range q.seen {
-		if now.Sub(t) > b.opt.DedupWindow {
-			delete(q.seen, k)
-		}
+	for len(q.order) > 0 && now.Sub(q.seen[q.order[0]]) > b.opt.DedupWindow {
+		delete(q.seen, q.order[0])
+		q.order = q.order[1:]
 	}
 	if _, dup := q.seen[id]; dup {
 		return false, nil
 	}
 	q.seen[id] = now
+	q.order = append(q.order, id)
 	q.pending = append(q.pending, localJob{data: append([]byte{}, data...), due: now})
 	q.wake()
 	return true, nil
