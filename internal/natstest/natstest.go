@@ -66,7 +66,7 @@ func (s *Server) start() {
 	for i := 0; ; i++ {
 		var srv *server.Server
 		if srv, err = server.NewServer(opts); err == nil {
-			go srv.Start()
+			srv.Start() // returns once it listens; Shutdown stops it
 			if srv.ReadyForConnections(10 * time.Second) {
 				s.mu.Lock()
 				s.srv = srv
