@@ -25,6 +25,8 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/bus/natsbus"
 	"vigil/internal/cloud/leader"
 	"vigil/internal/cloud/store"
 	"vigil/internal/tlog"
@@ -168,6 +170,7 @@ func checkCloud(ctx context.Context, cfg *cloud.Config, timeout time.Duration, l
 	}{
 		{"store", checkStore},
 		{"blobs", checkBlobs},
+		{"bus", checkBus},
 	}
 	results := make([]checkResult, len(checks))
 	var wg sync.WaitGroup
@@ -198,7 +201,7 @@ func checkCloud(ctx context.Context, cfg *cloud.Config, timeout time.Duration, l
 // error does not say already, a hint.
 func checkFailure(service, where string, err error) string {
 	msg := err.Error()
-	for _, p := range []string{"store: ", "blob/s3: ", "blob: "} {
+	for _, p := range []string{"store: ", "blob/s3: ", "blob: ", "bus: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	if where != "" && !strings.Contains(msg, where) {
@@ -218,6 +221,10 @@ func checkHint(service string, err error) string {
 	var pe *pgconn.PgError
 	var dns *net.DNSError
 	switch {
+	case service == "bus" && (errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "no servers available")):
+		return "nothing listens there: is nats-server running, and does bus.url name it?"
+	case service == "bus" && strings.Contains(strings.ToLower(err.Error()), "authorization"):
+		return "the NATS server refused the connection's credentials: check bus.creds_file"
 	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused"):
 		if service == "store" {
 			return "nothing listens there: is PostgreSQL running, and do the DSN's host and port (store.dsn or store.dsn_file) name it?"
@@ -328,6 +335,43 @@ func checkBlobs(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (strin
 		return where, fmt.Errorf("the deleted probe object is still there (%v)", err)
 	}
 	return where + ": " + opened + "a probe object written, read back and deleted", nil
+}
+
+// openCloudBus opens the bus cfg names: nil for the in-process one (the
+// Server makes it), a NATS connection the caller closes after the Server.
+func openCloudBus(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (bus.Bus, error) {
+	if cfg.Bus.Driver != cloud.BusNATS {
+		return nil, nil
+	}
+	host, _ := os.Hostname()
+	b, err := natsbus.Open(ctx, natsbus.Options{URL: cfg.Bus.URL, CredsFile: cfg.Bus.CredsFile, Name: "vigil cloud " + host, Logger: log})
+	if err != nil {
+		return nil, redact(cfg, fmt.Errorf("%w (hint: 'vigil cloud --check' tests the bus and says what to fix)", err))
+	}
+	return b, nil
+}
+
+// checkBus connects to the NATS server and asks it about JetStream; the
+// in-process bus needs nothing.
+func checkBus(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (string, error) {
+	where := cfg.BusWhere()
+	if cfg.Bus.Driver != cloud.BusNATS {
+		return where + ": one replica only (several need bus.driver: nats)", nil
+	}
+	o := natsbus.Options{URL: cfg.Bus.URL, CredsFile: cfg.Bus.CredsFile, Name: "vigil cloud --check", Logger: log}
+	if d, ok := ctx.Deadline(); ok {
+		// A little past the check's own deadline, which then says so.
+		o.ConnectTimeout = time.Until(d) + 50*time.Millisecond
+	}
+	b, err := natsbus.Open(ctx, o)
+	if err != nil {
+		if ctx.Err() == nil && strings.Contains(err.Error(), "timeout") {
+			<-ctx.Done()
+		}
+		return where, err
+	}
+	defer b.Close()
+	return where + ": " + b.Server(), nil
 }
 
 func readAll(ctx context.Context, bs blob.Store, key string) ([]byte, error) {

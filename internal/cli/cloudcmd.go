@@ -22,7 +22,7 @@ import (
 func runCloud(e env) error {
 	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]")
 	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
-	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs), print one line for each, and exit: 0 when all are ok")
+	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs, bus), print one line for each, and exit: 0 when all are ok")
 	timeout := fs.Duration("timeout", 10*time.Second, "with --check: how long each service may take to answer")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the service to this file until it stops")
 	if err := parse(fs, e.args, 0); err != nil {
@@ -113,6 +113,13 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		defer turnSrv.Close()
 		log.Info("TURN relay for live view", "udp", turnSrv.Addr().String())
 	}
+	msgBus, err := openCloudBus(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if msgBus != nil {
+		defer msgBus.Close() // after the Server's Close (deferred later)
+	}
 	tl, err := openCloudLog(ctx, cfg, public, blobs, log)
 	if err != nil {
 		return err
@@ -127,6 +134,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 		OpenLog: clusterLog(cfg, tl),
+		Bus: msgBus,
 	})
 	if err != nil {
 		return err
@@ -151,7 +159,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("cloud serving", "url", url, "data", cfg.Data, "store", cfg.StoreWhere(), "blobs", cfg.BlobsWhere())
+	log.Info("cloud serving", "url", url, "data", cfg.Data, "store", cfg.StoreWhere(), "blobs", cfg.BlobsWhere(), "bus", cfg.BusWhere())
 	ready(url)
 	if err := serveHTTP(ctx, hs, ln, cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err

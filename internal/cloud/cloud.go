@@ -31,6 +31,7 @@ import (
 
 	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -134,6 +135,11 @@ type Options struct {
 	// TURN is the relay whose credentials live viewers and hubs get; nil
 	// means none (live.go).
 	TURN *TURN
+	// Bus carries what crosses replicas: live-view signalling, event
+	// notices, push jobs and cache invalidations (lifecycle.go). nil is an
+	// in-process bus: one replica. The caller closes a Bus it gives, after
+	// the Server.
+	Bus bus.Bus
 }
 
 // Server is the cloud HTTP service.
@@ -181,6 +187,7 @@ type Server struct {
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
 	outage outage // backing services' unavailability, logged once per outage (routes.go)
+	bus busState // what crosses replicas (lifecycle.go)
 
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
@@ -251,6 +258,10 @@ func New(o Options) (*Server, error) {
 	s.mux.Handle("/tlog/", s.logHandler())
 	s.mux.HandleFunc("/", s.serveApp)
 	s.handler = s.hardened(s.mux)
+	if err := s.startBus(); err != nil { // lifecycle.go
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	// Blobs is where the sealed objects live: a directory under Data (the
 	// default) or an S3-compatible bucket.
 	Blobs BlobsConfig `yaml:"blobs"`
+	// Bus carries what crosses replicas (live view, event notices, push
+	// jobs, cache invalidations): in-process (the default: one replica)
+	// or a NATS JetStream server.
+	Bus BusConfig `yaml:"bus"`
 	// TLSCert and TLSKey are PEM files. Without them the service speaks
 	// plain HTTP, which is allowed only on a loopback address.
 	TLSCert string `yaml:"tls_cert"`
@@ -97,7 +101,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base, _ := filepath.Abs(filepath.Dir(path))
-	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease, &c.Store.DSNFile, &c.Blobs.S3.SecretKeyFile} {
+	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease, &c.Store.DSNFile, &c.Blobs.S3.SecretKeyFile, &c.Bus.CredsFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -134,6 +138,10 @@ func decodeConfig(b []byte) (Config, error) {
 var keyHints = map[string]string{
 	"blobs.s3.secret_key": "the secret key never goes in this file: put it in a file of its own (mode 0600) and name that in blobs.s3.secret_key_file",
 	"store.password":      "the password goes in the DSN, in a file of its own (mode 0600) named by store.dsn_file",
+	"bus.user":            busCredsHint,
+	"bus.password":        busCredsHint,
+	"bus.token":           busCredsHint,
+	"bus.nkey":            busCredsHint,
 }
 
 // decodeMapping decodes the mapping m into the struct rv, key by key; path
@@ -225,6 +233,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Store.validate()...)
 	errs = append(errs, c.Blobs.validate()...)
+	errs = append(errs, c.Bus.validate()...)
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listen: %q is not host:port (e.g. 127.0.0.1:8443)", c.Listen))

@@ -22,6 +22,8 @@ const (
 	StorePostgres = "postgres"
 	BlobsDir      = "dir"
 	BlobsS3       = "s3"
+	BusLocal      = "local"
+	BusNATS       = "nats"
 )
 
 // StoreConfig says where the metadata lives (the store key).
@@ -141,6 +143,7 @@ func (c *Config) Redact(msg string) string {
 	if k := c.Blobs.S3.secretKey; k != "" {
 		secrets = append(secrets, k)
 	}
+	secrets = append(secrets, c.Bus.secrets...)
 	for _, s := range secrets {
 		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), url.UserPassword("u", s).String()[2:]} {
 			if form != "" {
@@ -307,4 +310,84 @@ func redactURL(v string) string {
 		}
 	}
 	return v
+}
+
+// BusConfig says what carries messages between replicas (the bus key).
+type BusConfig struct {
+	// Driver is local (the default: in-process, one replica) or nats.
+	Driver string `yaml:"driver"`
+	// URL is the NATS server's URL, nats://host:4222 (tls:// for TLS), or
+	// several separated by commas (nats only). It holds no user or
+	// password: those go in CredsFile.
+	URL string `yaml:"url"`
+	// CredsFile names a NATS credentials file (mode 0600: a user JWT and
+	// its seed, as 'nsc generate creds' writes); relative to the config
+	// file. Empty connects without.
+	CredsFile string `yaml:"creds_file"`
+
+	secrets []string // the JWT and seed of CredsFile once validate has read it
+}
+
+const busCredsHint = "credentials never go in this file: name a NATS credentials file (mode 0600) in bus.creds_file"
+
+// BusWhere names the bus for logs and messages: "local (in-process)",
+// "nats nats://nats.internal:4222".
+func (c *Config) BusWhere() string {
+	if c.Bus.Driver != BusNATS {
+		return "local (in-process)"
+	}
+	return "nats " + c.Bus.URL
+}
+
+// validate checks the bus key and reads bus.creds_file.
+func (b *BusConfig) validate() []error {
+	switch b.Driver {
+	case "":
+		b.Driver = BusLocal
+	case BusLocal, BusNATS:
+	default:
+		return []error{fmt.Errorf("bus.driver: %q is not local or nats", b.Driver)}
+	}
+	if b.Driver == BusLocal {
+		if b.URL != "" || b.CredsFile != "" {
+			return []error{errors.New("bus.url, bus.creds_file: only for bus.driver: nats (remove them, or set the driver)")}
+		}
+		return nil
+	}
+	var errs []error
+	if strings.TrimSpace(b.URL) == "" {
+		errs = append(errs, errors.New("bus.url: required for bus.driver nats: the NATS server's URL (e.g. nats://nats.internal:4222; several separated by commas)"))
+	}
+	for u := range strings.SplitSeq(b.URL, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" && strings.TrimSpace(b.URL) == "" {
+			break
+		}
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls"):
+			errs = append(errs, fmt.Errorf("bus.url: %q is not a NATS URL like nats://nats.internal:4222 (tls:// for TLS)", redactURL(u)))
+		case pu.User != nil:
+			errs = append(errs, fmt.Errorf("bus.url: %q holds a user or token, which this file must not: %s", redactURL(u), busCredsHint))
+		case pu.Path != "" && pu.Path != "/" || pu.RawQuery != "":
+			errs = append(errs, fmt.Errorf("bus.url: %q: give scheme://host:port, without a path or query", u))
+		}
+	}
+	if b.CredsFile != "" {
+		v, err := readSecretFile("bus.creds_file", b.CredsFile)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !strings.Contains(v, "NATS USER JWT") || !strings.Contains(v, "USER NKEY SEED"):
+			errs = append(errs, fmt.Errorf("bus.creds_file: %s is not a NATS credentials file (a user JWT and its seed, as 'nsc generate creds' writes)", b.CredsFile))
+		default:
+			for line := range strings.Lines(v) {
+				line = strings.TrimSpace(line)
+				if len(line) > 20 && !strings.HasPrefix(line, "-") && !strings.Contains(line, " ") {
+					b.secrets = append(b.secrets, line)
+				}
+			}
+		}
+	}
+	return errs
 }

@@ -3,7 +3,11 @@ package cloud
 // Sealed detection events: hubs upload event records and snapshots as
 // sealed objects (eventrec), the cloud indexes them like segments, lists
 // them, tells connected members of new ones over a WebSocket and forwards
-// small ones as Web Push messages. Everything it handles here is
+// small ones as Web Push messages. Notices cross replicas on the bus
+// (events.H), and each small event's push is a job of the bus's push queue,
+// de-duplicated by the object's key: it goes out once, whichever replica
+// took the upload and however many replicas work the queue. Everything it
+// handles here is
 // ciphertext: a push's payload is the sealed record itself, so neither the
 // cloud nor the push service can read it (docs/FORMAT.md, "Event records
 // v1"). The one other push is a JoinPush to the admins when a device asks
@@ -23,6 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
@@ -52,6 +57,8 @@ const (
 	eventQueueLen = 64
 	// maxEventSubs bounds a household's WebSocket subscribers.
 	maxEventSubs = 64
+	// eventBusCheck is how often an open listener checks the bus is there.
+	eventBusCheck = 2 * time.Second
 )
 
 // pushSender delivers one Web Push message (*webpush.Sender). It returns
@@ -74,7 +81,8 @@ type eventState struct {
 }
 
 type eventSub struct {
-	ch      chan eventNote
+	ch      chan any // eventNote, or JoinPush for an admin
+	admin   bool
 	dropped chan struct{}
 	once    sync.Once
 }
@@ -176,26 +184,130 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 // eventUploaded is called once for each newly indexed event object: it
-// tells the household's WebSocket subscribers and, for a small record,
-// starts a Web Push to its subscriptions. It never blocks the upload.
+// tells the household's WebSocket subscribers on every replica and, for a
+// small record, queues a Web Push to its subscriptions. It never blocks
+// the upload.
 func (s *Server) eventUploaded(o store.Object, sealed []byte) {
-	e := &s.events
-	e.init()
 	note := eventNote{Key: o.Key, Start: o.Start.UTC(), Seq: o.Seq}
-	e.mu.Lock()
-	for sub := range e.subs[o.HouseholdID] {
-		select {
-		case sub.ch <- note:
-		default:
-			delete(e.subs[o.HouseholdID], sub)
-			sub.drop()
-		}
-	}
-	e.mu.Unlock()
+	s.publishEvent(eventMsg{Household: o.HouseholdID, Note: &note})
 	if len(sealed) > maxPushSealed {
 		return
 	}
-	s.startPush(o.HouseholdID, webpush.Message{Payload: append([]byte(nil), sealed...), TTL: pushTTL, Urgency: webpush.UrgencyHigh}, nil)
+	s.queuePush(o.Key, pushJob{Household: o.HouseholdID, Payload: append([]byte(nil), sealed...)})
+}
+
+// eventMsg is a notice on the bus (events.H): a new event object, or a
+// join request (for the admins' listeners only).
+type eventMsg struct {
+	Household string     `json:"household"`
+	Note      *eventNote `json:"note,omitempty"`
+	Join      bool       `json:"join,omitempty"`
+}
+
+func (s *Server) publishEvent(m eventMsg) {
+	b, err := json.Marshal(m)
+	if err == nil {
+		err = s.bus.b.Publish(context.Background(), bus.Subject(subjEvents, m.Household), b)
+	}
+	if err != nil {
+		s.log.Warn("event notice not sent", "household", m.Household, "err", err)
+	}
+}
+
+// eventNoticed passes a notice from the bus to the household's listeners
+// on this replica; one too slow to take it is dropped.
+func (s *Server) eventNoticed(_ string, data []byte) {
+	var m eventMsg
+	if json.Unmarshal(data, &m) != nil {
+		return
+	}
+	var v any
+	switch {
+	case m.Note != nil:
+		v = *m.Note
+	case m.Join:
+		v = JoinPush{Type: "join-request", Household: m.Household}
+	default:
+		return
+	}
+	e := &s.events
+	e.init()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for sub := range e.subs[m.Household] {
+		if m.Join && !sub.admin {
+			continue
+		}
+		select {
+		case sub.ch <- v:
+		default:
+			delete(e.subs[m.Household], sub)
+			sub.drop()
+		}
+	}
+}
+
+// pushJob is a job of the push queue: a sealed event record for the
+// household's push subscriptions.
+type pushJob struct {
+	Household string `json:"household"`
+	Payload   []byte `json:"payload"`
+}
+
+// queuePush puts the push of an event object on the bus's push queue in
+// the background, once per object key however often it is called on any
+// replica; while the bus is away it keeps trying for pushTimeout.
+func (s *Server) queuePush(key string, j pushJob) {
+	e := &s.events
+	e.init()
+	b, err := json.Marshal(j)
+	if err != nil {
+		return
+	}
+	select {
+	case e.pushing <- struct{}{}:
+	default:
+		s.log.Warn("push dropped: too many deliveries in flight", "household", j.Household)
+		return
+	}
+	started := s.work.start(func() {
+		defer func() { <-e.pushing }()
+		ctx, cancel := context.WithTimeout(s.work.ctx, pushTimeout)
+		defer cancel()
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			_, err := s.bus.b.Enqueue(ctx, queuePush, key, b)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, bus.ErrUnavailable) {
+				s.log.Error("push not queued", "household", j.Household, "err", err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				s.log.Error("push not queued: the bus stayed away", "household", j.Household, "err", err)
+				return
+			case <-time.After(wait):
+			}
+		}
+	})
+	if !started { // the Server is closing
+		<-e.pushing
+	}
+}
+
+// pushJob runs a job of the push queue: it is done once tried (a push
+// service that failed is not asked again, so nobody gets it twice).
+func (s *Server) pushJob(ctx context.Context, data []byte) error {
+	var j pushJob
+	if err := json.Unmarshal(data, &j); err != nil {
+		s.log.Error("push job not understood; dropped", "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	s.push(ctx, j.Household, webpush.Message{Payload: j.Payload, TTL: pushTTL, Urgency: webpush.UrgencyHigh}, nil)
+	return nil
 }
 
 // JoinPush is the Web Push payload that tells a household's admins a
@@ -208,10 +320,12 @@ type JoinPush struct {
 	Household string `json:"household"`
 }
 
-// joinRequested starts a Web Push of a JoinPush to the subscriptions of
-// the household's admin accounts (only they can approve). It never
+// joinRequested tells the household's admins that a device asks to join:
+// a JoinPush on their open event listeners (on every replica) and as a
+// Web Push to their subscriptions (only they can approve). It never
 // blocks the request.
 func (s *Server) joinRequested(household string) {
+	s.publishEvent(eventMsg{Household: household, Join: true})
 	b, err := json.Marshal(JoinPush{Type: "join-request", Household: household})
 	if err != nil {
 		return
@@ -452,14 +566,20 @@ func (s *Server) pushUnsubscribe(w http.ResponseWriter, r *http.Request, c *call
 }
 
 // eventsLive: a member's WebSocket that receives {"key","start","seq"} for
-// each event object the household's hubs upload from now on.
+// each event object the household's hubs upload from now on, and an
+// admin {"type":"join-request","household":HH} for each device that asks
+// to join. While the bus is away it is refused (503), and one open is
+// closed (1013), so that the app reconnects when the bus is back.
 func (s *Server) eventsLive(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.checkBrowserUpgrade(r, c); err != nil {
 		return err
 	}
+	if err := s.busReady(); err != nil {
+		return err
+	}
 	e := &s.events
 	e.init()
-	sub := &eventSub{ch: make(chan eventNote, eventQueueLen), dropped: make(chan struct{})}
+	sub := &eventSub{ch: make(chan any, eventQueueLen), admin: c.member.Role == store.RoleAdmin, dropped: make(chan struct{})}
 	e.mu.Lock()
 	if len(e.subs[c.household.ID]) >= maxEventSubs {
 		e.mu.Unlock()
@@ -491,15 +611,20 @@ func (s *Server) eventsLive(w http.ResponseWriter, r *http.Request, c *call) err
 			}
 		}
 	})
+	health := time.NewTicker(eventBusCheck)
+	defer health.Stop()
 	for {
 		select {
 		case n := <-sub.ch:
 			conn.sendJSON(n)
 		case <-sub.dropped:
-			conn.mu.Lock()
-			conn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "too slow"), time.Now().Add(time.Second))
-			conn.mu.Unlock()
+			conn.closeWith(websocket.CloseTryAgainLater, "too slow")
 			return nil
+		case <-health.C:
+			if s.bus.b.Ready() != nil {
+				conn.closeWith(websocket.CloseTryAgainLater, "the service's message bus is away; reconnect")
+				return nil
+			}
 		case <-conn.done:
 			return nil
 		}

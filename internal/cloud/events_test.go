@@ -30,6 +30,7 @@ import (
 	"vigil/internal/eventrec"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	"vigil/internal/natstest"
 	"vigil/internal/notify/webpush"
 )
 
@@ -510,5 +511,213 @@ func TestEventsPushAfterRemoval(t *testing.T) {
 	subs, err := e.st.PushSubs(context.Background(), st.HouseholdID)
 	if err != nil || len(subs) != 1 || !strings.HasSuffix(subs[0].Endpoint, "/alice") {
 		t.Errorf("subscriptions after the event: %+v %v, want alice's only", subs, err)
+	}
+}
+
+// dialEvents opens a member's event listener on the replica at base; on
+// failure it returns the HTTP status.
+func dialEvents(t *testing.T, base, hh, token string) (*websocket.Conn, int) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/v1/households/"+hh+"/events/live",
+		http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		if resp == nil {
+			t.Fatalf("events dial: %v", err)
+		}
+		return nil, resp.StatusCode
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws, 101
+}
+
+// subscribePush subscribes m to the household's pushes at the push
+// service's path.
+func subscribePush(t *testing.T, m *member, hh string, ps *pushService, path string) {
+	t.Helper()
+	ua, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := make([]byte, 16)
+	rand.Read(auth)
+	b64 := base64.RawURLEncoding.EncodeToString
+	body, _ := json.Marshal(map[string]any{"endpoint": ps.srv.URL + path,
+		"keys": map[string]string{"p256dh": b64(ua.PublicKey().Bytes()), "auth": b64(auth)}})
+	if status, got := post(t, m.c, "/v1/households/"+hh+"/push", body); status != 201 {
+		t.Fatalf("subscribe %s: %d %s", path, status, got)
+	}
+}
+
+// pushesUntil collects pushes until n arrived or d passed.
+func pushesUntil(ps *pushService, n int, d time.Duration) []pushed {
+	var out []pushed
+	deadline := time.After(d)
+	for len(out) < n {
+		select {
+		case p := <-ps.got:
+			out = append(out, p)
+		case <-deadline:
+			return out
+		}
+	}
+	return out
+}
+
+// pushesWithin collects the pushes that arrive within d.
+func pushesWithin(ps *pushService, d time.Duration) []pushed {
+	var out []pushed
+	deadline := time.After(d)
+	for {
+		select {
+		case p := <-ps.got:
+			out = append(out, p)
+		case <-deadline:
+			return out
+		}
+	}
+}
+
+// An event uploaded to replica A reaches a listener open on replica B, and
+// its push goes out once, with both replicas working the push queue; a
+// join request on A reaches the admin's listener on B and not a member's.
+func TestEventsAcrossReplicas(t *testing.T) {
+	reps := newBusReplicas(t, 2, natstest.URL(t))
+	a, b := reps[0], reps[1]
+	alice, carol := a.signUp("alice@example.com"), a.signUp("carol@example.com")
+	bob := a.signUp("bob@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	a.addMember(alice, hh, "bob@example.com", "member")
+	hub := newEventHub(t, a, alice, st)
+	ps := newPushService(t)
+	subscribePush(t, alice, hh, ps, "/alice")
+
+	onB, status := dialEvents(t, b.url, hh, alice.c.Token)
+	if onB == nil {
+		t.Fatalf("listener on B: %d", status)
+	}
+	bobOnB, status := dialEvents(t, b.url, hh, bob.c.Token)
+	if bobOnB == nil {
+		t.Fatalf("member's listener on B: %d", status)
+	}
+	start := time.Unix(1_800_000_000, 0).UTC()
+	key, _ := hub.event(record(start, eventrec.StateStart))
+	onB.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var note struct {
+		Key string `json:"key"`
+		Seq uint64 `json:"seq"`
+	}
+	if err := onB.ReadJSON(&note); err != nil {
+		t.Fatalf("no notice on B: %v", err)
+	}
+	if note.Key != key || note.Seq != 1 {
+		t.Errorf("notice on B %+v, want %s", note, key)
+	}
+	if got := append(pushesUntil(ps, 1, 20*time.Second), pushesWithin(ps, time.Second)...); len(got) != 1 {
+		t.Fatalf("%d pushes for one event with two replicas, want 1", len(got))
+	}
+
+	inv := a.invite(alice, hh, "member", time.Hour)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	joinRequest(t, carol, inv.ID, secret)
+	var join cloud.JoinPush
+	if err := onB.ReadJSON(&join); err != nil {
+		t.Fatalf("no join notice on B: %v", err)
+	}
+	if join != (cloud.JoinPush{Type: "join-request", Household: hh}) {
+		t.Errorf("join notice %+v", join)
+	}
+	// The member's listener got the event and nothing of the join.
+	bobOnB.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := bobOnB.ReadJSON(&note); err != nil || note.Key != key {
+		t.Fatalf("member's notice %+v: %v", note, err)
+	}
+	bobOnB.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	var more map[string]any
+	if err := bobOnB.ReadJSON(&more); err == nil {
+		t.Errorf("a member (not an admin) heard %v", more)
+	}
+}
+
+// With NATS stopped, what needs the bus answers 503 with Retry-After
+// (listeners, live view) at once, uploads still succeed, and an open
+// listener is closed so that the app reconnects; once NATS is back the
+// replicas carry notices and pushes again by themselves.
+func TestBusOutage(t *testing.T) {
+	nats := natstest.Start(t)
+	reps := newBusReplicas(t, 2, nats.URL())
+	a, b := reps[0], reps[1]
+	alice := a.signUp("alice@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	hub := newEventHub(t, a, alice, st)
+	ps := newPushService(t)
+	subscribePush(t, alice, hh, ps, "/alice")
+	open, status := dialEvents(t, b.url, hh, alice.c.Token)
+	if open == nil {
+		t.Fatalf("listener: %d", status)
+	}
+
+	nats.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, status := dialEvents(t, b.url, hh, alice.c.Token)
+		if status == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener with NATS stopped: %d, want 503", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("GET", a.url+"/v1/households/"+hh+"/live", nil)
+	req.Header.Set("Authorization", "Bearer "+alice.c.Token)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("live view with NATS stopped: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	start := time.Unix(1_800_000_000, 0).UTC()
+	hub.event(record(start, eventrec.StateStart)) // the upload itself succeeds
+	open.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, _, err := open.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Errorf("the open listener: %v, want closed with 1013", err)
+	}
+
+	nats.Restart()
+	// Each replica reconnects by itself: a listener opens on each again.
+	var again *websocket.Conn
+	for _, r := range []*env{a, b} {
+		again = nil
+		for deadline = time.Now().Add(20 * time.Second); again == nil; {
+			again, status = dialEvents(t, r.url, hh, alice.c.Token)
+			if again == nil && time.Now().After(deadline) {
+				t.Fatalf("listener after NATS returned: %d", status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	key, _ := hub.event(record(start.Add(time.Minute), eventrec.StateStart))
+	again.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var note struct{ Key string }
+	for note.Key != key {
+		if err := again.ReadJSON(&note); err != nil {
+			t.Fatalf("no notice after the outage: %v", err)
+		}
+	}
+	// The event uploaded during the outage is pushed once its job could be
+	// queued, and the new one: one push each.
+	got := pushesUntil(ps, 2, 20*time.Second)
+	got = append(got, pushesWithin(ps, time.Second)...) // and no more
+	if len(got) != 2 {
+		t.Errorf("%d pushes after the outage, want 2 (the event during it and the one after)", len(got))
 	}
 }

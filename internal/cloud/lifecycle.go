@@ -2,8 +2,13 @@ package cloud
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"sync"
+
+	"vigil/internal/cloud/bus"
 )
 
 // workers are the goroutines a Server starts itself (Web Push deliveries,
@@ -19,6 +24,7 @@ type workers struct {
 	stopped bool
 	wg      sync.WaitGroup
 	conns   map[*liveConn]struct{} // open WebSockets
+	after   []func()               // run by stop once the goroutines are done
 }
 
 func newWorkers() *workers {
@@ -66,6 +72,13 @@ func (w *workers) stop() {
 		c.close()
 	}
 	w.wg.Wait()
+	w.mu.Lock()
+	after := w.after
+	w.after = nil
+	w.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
 }
 
 // upgrade turns a request into a WebSocket that Close ends, counting the
@@ -92,4 +105,145 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *liveConn, d
 		c.close()
 	}
 	return c, func() { c.close(); s.work.wg.Done() }, true
+}
+
+// busState is the Server's end of the bus (Options.Bus): what crosses
+// replicas goes through it, in one process as across many.
+type busState struct {
+	b       bus.Bus
+	replica string // this Server's name among the replicas (random)
+
+	mu    sync.Mutex
+	subs  []bus.Sub
+	inval map[string][]func(key string) // by kind's token
+}
+
+// Subjects and queues of the bus (package bus says what may cross it).
+const (
+	subjLive     = "live"   // live.hub.H.D.S, live.viewer.H.C.S, live.presence (live.go)
+	subjEvents   = "events" // events.H: new-event and join-request notices (events.go)
+	subjCache    = "cache"  // cache.KIND: invalidations (Invalidate)
+	queuePush    = "push"   // Web Push jobs, one per event object (events.go)
+	pushWorkers  = 4        // push jobs run at once by one replica
+	busRetryWait = 5        // Retry-After, in seconds, when the bus is away
+)
+
+// errBusDown answers a request that needs the bus while it is away.
+var errBusDown = &apiError{status: http.StatusServiceUnavailable, retryAfter: busRetryWait,
+	msg: "the service cannot reach its message bus right now; try again in a few seconds"}
+
+// busReady is nil when the bus carries messages, else errBusDown.
+func (s *Server) busReady() error {
+	if err := s.bus.b.Ready(); err != nil {
+		s.log.Debug("bus not ready", "err", err)
+		return errBusDown
+	}
+	return nil
+}
+
+// startBus opens the in-process bus when Options gives none, and starts
+// this Server's subscriptions and workers; Close (workers.stop) stops them
+// and closes a bus it opened.
+func (s *Server) startBus() error {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	s.bus.replica = "r" + hex.EncodeToString(rnd[:])
+	s.bus.b = s.opt.Bus
+	if s.bus.b == nil {
+		local := bus.NewLocal(bus.LocalOptions{Logger: s.log})
+		s.bus.b = local
+		s.work.mu.Lock()
+		s.work.after = append(s.work.after, func() { local.Close() })
+		s.work.mu.Unlock()
+	}
+	// Subscriptions stop before a bus opened here closes.
+	s.work.mu.Lock()
+	s.work.after = append([]func(){s.stopBus}, s.work.after...)
+	s.work.mu.Unlock()
+	s.live.srv = s
+	subscribe := func(pattern string, h bus.Handler) error {
+		sub, err := s.bus.b.Subscribe(pattern, h)
+		if err != nil {
+			return err
+		}
+		s.bus.mu.Lock()
+		s.bus.subs = append(s.bus.subs, sub)
+		s.bus.mu.Unlock()
+		return nil
+	}
+	errs := []error{
+		subscribe(subjCache+".*", s.invalidated),
+		subscribe(subjEvents+".*", s.eventNoticed),
+		subscribe(subjLive+".presence", s.live.presence),
+	}
+	for range pushWorkers {
+		w, err := s.bus.b.Work(queuePush, s.pushJob)
+		errs = append(errs, err)
+		if err == nil {
+			s.bus.mu.Lock()
+			s.bus.subs = append(s.bus.subs, w)
+			s.bus.mu.Unlock()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return errors.New("cloud: starting on the bus: " + err.Error())
+	}
+	s.OnInvalidate(InvalidateChain, s.live.notifyHubs)
+	if err := s.live.startPresence(); err != nil {
+		return err
+	}
+	s.live.ready.Store(true)
+	return nil
+}
+
+func (s *Server) stopBus() {
+	s.bus.mu.Lock()
+	subs := s.bus.subs
+	s.bus.subs = nil
+	s.bus.mu.Unlock()
+	for _, sub := range subs {
+		sub.Stop()
+	}
+}
+
+// Cache invalidations (Invalidate): the kinds the Server knows.
+const (
+	// InvalidateChain: the household's chain (key: its ID) has a new
+	// link; a replica that caches its state reads it again. Hubs connected
+	// to any replica are told to fetch it.
+	InvalidateChain = "chain"
+	// InvalidateDevice: a device (key: its ID) left its household; a
+	// replica that caches its key forgets it.
+	InvalidateDevice = "device"
+)
+
+// Invalidate tells every replica, this one included, that what it may
+// cache under kind and key changed: the handlers OnInvalidate registered
+// for kind run with key. It returns the bus's error (ErrUnavailable when
+// it is away) and never blocks for long.
+func (s *Server) Invalidate(ctx context.Context, kind, key string) error {
+	return s.bus.b.Publish(ctx, subjCache+"."+bus.Token(kind), []byte(key))
+}
+
+// OnInvalidate registers f to run with the key of each invalidation of
+// kind published by any replica, until the Server closes. f runs on the
+// bus's goroutine: it must not block for long.
+func (s *Server) OnInvalidate(kind string, f func(key string)) {
+	s.bus.mu.Lock()
+	defer s.bus.mu.Unlock()
+	if s.bus.inval == nil {
+		s.bus.inval = map[string][]func(string){}
+	}
+	k := bus.Token(kind)
+	s.bus.inval[k] = append(s.bus.inval[k], f)
+}
+
+func (s *Server) invalidated(subject string, data []byte) {
+	kind := subject[len(subjCache)+1:]
+	s.bus.mu.Lock()
+	fs := s.bus.inval[kind]
+	s.bus.mu.Unlock()
+	for _, f := range fs {
+		f(string(data))
+	}
 }

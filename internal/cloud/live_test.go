@@ -1,18 +1,29 @@
 package cloud_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/mod/sumdb/note"
 
+	"vigil/internal/blob"
+	"vigil/internal/client"
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/bus/natsbus"
+	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
+	"vigil/internal/natstest"
+	"vigil/internal/tlog"
+	"vigil/internal/vigiltest"
 )
 
 // A viewer's offer reaches the hub with the fields of the format only:
@@ -116,5 +127,274 @@ func TestLiveOfferFieldsFromViewer(t *testing.T) {
 				t.Errorf("ICE servers %+v, want the cloud's relay %v", servers[0], want.URLs)
 			}
 		})
+	}
+}
+
+// newReplicas returns n replicas of one cloud: cloud.Servers sharing one
+// SQLite store, one blob directory and the NATS server at natsURL (each
+// with its own connection), each behind its own HTTP server. A replica's
+// env speaks to that replica.
+func newBusReplicas(t *testing.T, n int, natsURL string) []*env {
+	t.Helper()
+	envs, _ := newReplicasBus(t, n, natsURL)
+	return envs
+}
+
+// newReplicasBus is newReplicas that also returns each replica's bus.
+func newReplicasBus(t *testing.T, n int, natsURL string) ([]*env, []*natsbus.Bus) {
+	t.Helper()
+	dir := t.TempDir()
+	prefix := natstest.Prefix(t, natsURL)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "cloud.db"), store.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	clk := &clock{t: time.Now()}
+	// One log, as replicas share its storage.
+	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logStorage := tlog.NewMemoryStorage()
+	tl, err := tlog.Open(context.Background(), tlog.Config{Origin: "vigil.test/tlog", Signer: signer, Storage: logStorage, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	var out []*env
+	var buses []*natsbus.Bus
+	for i := range n {
+		b, err := natsbus.Open(context.Background(), natsbus.Options{URL: natsURL, Prefix: prefix,
+			Name: fmt.Sprintf("replica-%d", i), ReconnectWait: 50 * time.Millisecond, Logger: vigiltest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		hs := httptest.NewUnstartedServer(nil)
+		url := "http://" + hs.Listener.Addr().String()
+		outbox := filepath.Join(dir, fmt.Sprintf("outbox-%d", i))
+		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Now: clk.Now,
+			Mailer: cloud.OutboxMailer{Dir: outbox}, Argon2: testArgon, PublicURL: url, Bus: b,
+			Log: tl, LogStorage: logStorage, LogKey: vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		hs.Config.Handler = srv.Handler()
+		hs.Start()
+		t.Cleanup(hs.Close)
+		out = append(out, &env{t: t, srv: srv, url: url, dir: dir, st: st, clock: clk, outbox: outbox})
+		buses = append(buses, b)
+	}
+	return out, buses
+}
+
+// dialHub opens a hub's live WebSocket on the replica at base and says
+// hello with its cameras.
+func dialHub(t *testing.T, e *env, base string, hub *client.Client, cameras ...string) *websocket.Conn {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/v1/hub/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devauth.Sign(req, nil, hub.DeviceID, hub.DeviceKey, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/v1/hub/live", req.Header)
+	if err != nil {
+		t.Fatalf("hub dial: %v %v", err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "cameras": cameras}); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// dialViewer opens a member's live WebSocket on the replica at base.
+func dialViewer(t *testing.T, base, hh, token string) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/v1/households/"+hh+"/live",
+		http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		t.Fatalf("viewer dial: %v %v", err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// readLive reads the next signalling message, skipping chain notices.
+func readLive(t *testing.T, ws *websocket.Conn) map[string]string {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("no message: %v", err)
+		}
+		out := map[string]string{}
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				out[k] = s
+			}
+		}
+		if out["type"] != "chain" {
+			return out
+		}
+	}
+}
+
+// waitCameras waits until the replica at base lists want among the
+// household's live cameras.
+func waitCameras(t *testing.T, base, hh, token string, want bool, camera string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		req, _ := http.NewRequest("GET", base+"/v1/households/"+hh+"/live/ice", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ice struct{ Cameras []string }
+		json.NewDecoder(resp.Body).Decode(&ice)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && slices.Contains(ice.Cameras, camera) == want {
+			return
+		}
+		if i == 500 {
+			t.Fatalf("%s: camera %q listed %v, want %v (status %d)", base, camera, ice.Cameras, want, resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A hub connected to replica A and a viewer connected to replica B: B lists
+// the hub's camera, the viewer's offer reaches the hub and the hub's answer
+// the viewer, both ways; when the hub's connection ends the viewer hears
+// its session is gone, and when the hub reconnects to B a new session works
+// there while A lists its camera from B's announcement.
+func TestLiveAcrossReplicas(t *testing.T) {
+	reps := newBusReplicas(t, 2, natstest.URL(t))
+	a, b := reps[0], reps[1]
+	alice := a.signUp("alice@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	hubc, _ := a.addHub(alice, st)
+
+	hubWS := dialHub(t, a, a.url, hubc, "front")
+	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
+	viewer := dialViewer(t, b.url, hh, alice.c.Token)
+
+	const sess = "session-across-0123456789"
+	if err := viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "device": "viewer-device",
+		"ts": 1_800_000_000_000, "fingerprint": "sha-256 AA", "sig": "c2ln", "sdp": "v=0\r\noffer\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess || got["sdp"] != "v=0\r\noffer\r\n" {
+		t.Fatalf("the hub got %v, want the viewer's offer", got)
+	}
+	if err := hubWS.WriteJSON(map[string]any{"type": "answer", "session": sess, "sdp": "v=0\r\nanswer\r\n", "sig": "aHVi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLive(t, viewer); got["type"] != "answer" || got["session"] != sess || got["sdp"] != "v=0\r\nanswer\r\n" || got["sig"] != "aHVi" {
+		t.Fatalf("the viewer got %v, want the hub's answer", got)
+	}
+	// Candidates both ways, in order.
+	for i := range 5 {
+		viewer.WriteJSON(map[string]any{"type": "candidate", "session": sess, "candidate": fmt.Sprint("v", i)})
+		hubWS.WriteJSON(map[string]any{"type": "candidate", "session": sess, "candidate": fmt.Sprint("h", i)})
+	}
+	for i := range 5 {
+		if got := readLive(t, hubWS); got["type"] != "candidate" {
+			t.Fatalf("hub got %v", got)
+		}
+		if got := readLive(t, viewer); got["type"] != "candidate" || got["candidate"] != fmt.Sprint("h", i) {
+			t.Fatalf("viewer got %v, want candidate h%d", got, i)
+		}
+	}
+
+	// The hub's connection to A ends: the viewer on B hears it.
+	hubWS.Close()
+	if got := readLive(t, viewer); got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess {
+		t.Fatalf("the viewer got %v, want session-gone", got)
+	}
+	waitCameras(t, b.url, hh, alice.c.Token, false, "front")
+
+	// It reconnects to B: A lists its camera, a viewer on A reaches it.
+	hubWS = dialHub(t, b, b.url, hubc, "front")
+	waitCameras(t, a.url, hh, alice.c.Token, true, "front")
+	viewerA := dialViewer(t, a.url, hh, alice.c.Token)
+	const sess2 = "session-again-0123456789"
+	viewerA.WriteJSON(map[string]any{"type": "offer", "session": sess2, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess2 {
+		t.Fatalf("the hub got %v, want the second offer", got)
+	}
+	// A message of a session the hub's new connection never saw is
+	// answered as gone, so the viewer starts again.
+	viewer.WriteJSON(map[string]any{"type": "candidate", "session": sess, "candidate": "late"})
+	if got := readLive(t, viewer); got["type"] != "error" || got["code"] != "session-gone" {
+		t.Fatalf("a message of an ended session: %v", got)
+	}
+
+	// Replica B shuts down with the hub on it: the viewer on A hears its
+	// session is over.
+	b.srv.Close()
+	if got := readLive(t, viewerA); got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess2 {
+		t.Fatalf("the viewer on A got %v, want session-gone", got)
+	}
+}
+
+// Replica A dies with the hub's connection on it, saying nothing (its
+// bus connection goes first): the hub reconnects to B, where the viewer's
+// session through A ends at once with session-gone, and the session the
+// viewer starts again reaches the hub.
+func TestLiveReplicaKilled(t *testing.T) {
+	reps, buses := newReplicasBus(t, 2, natstest.URL(t))
+	a, b := reps[0], reps[1]
+	alice := a.signUp("alice@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	hubc, _ := a.addHub(alice, st)
+	hubWS := dialHub(t, a, a.url, hubc, "front")
+	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
+	viewer := dialViewer(t, b.url, hh, alice.c.Token)
+	const sess = "session-killed-0123456789"
+	viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess {
+		t.Fatalf("the hub got %v", got)
+	}
+
+	buses[0].Close() // A can no longer tell anyone
+	a.srv.Close()
+	hubWS.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := hubWS.ReadMessage(); err != nil {
+			break // A closed the hub's connection
+		}
+	}
+	start := time.Now()
+	hubWS = dialHub(t, b, b.url, hubc, "front")
+	if got := readLive(t, viewer); got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess {
+		t.Fatalf("the viewer got %v, want session-gone", got)
+	}
+	t.Logf("the viewer heard its session was gone %v after the hub reconnected", time.Since(start))
+	const again = "session-restart-0123456789"
+	viewer.WriteJSON(map[string]any{"type": "offer", "session": again, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != again {
+		t.Fatalf("the hub got %v, want the new offer", got)
+	}
+	hubWS.WriteJSON(map[string]any{"type": "answer", "session": again, "sdp": "v=0\r\n"})
+	if got := readLive(t, viewer); got["type"] != "answer" || got["session"] != again {
+		t.Fatalf("the viewer got %v, want the answer", got)
 	}
 }

@@ -47,6 +47,7 @@ var (
 		"vigil/internal/e2e", "vigil/internal/deptest",
 		"vigil/internal/cloud/store/storetest", "vigil/internal/blob/blobtest", "vigil/internal/tlog/tlogtest",
 		"vigil/internal/history/historytest", "vigil/internal/detect/detecttest",
+		"vigil/internal/natstest", "vigil/internal/cloud/bus/bustest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -112,6 +113,14 @@ var rules = []rule{
 		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloud/store", "vigil/internal/blob/...", "vigil/internal/history"},
 		why: "the cluster-wide scheduler knows its jobs only as functions: it holds locks on its own connections and never serves, " +
 			"reads the stores or knows what a job does, so any domain's job runs under it without an import cycle",
+	},
+	{
+		from: []string{"vigil/internal/cloud/bus"}, to: []string{"net/http", "vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/cloud/store"},
+		why: "the bus carries routing metadata and bytes it never opens: no HTTP stack, no keys, no formats to open them with, no store",
+	},
+	{
+		from: []string{"vigil/internal/cloud/bus/natsbus"}, to: []string{"vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/cloud/store", "vigil/internal/cloud"},
+		why: "the NATS bus carries bytes between replicas: it never opens them and never reaches into the server it serves (the NATS client links an HTTP stack for its WebSocket transport; the package speaks NATS only)",
 	},
 	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
