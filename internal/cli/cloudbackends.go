@@ -231,8 +231,11 @@ func checkHint(service string, err error) string {
 		}
 		return "nothing listens there: is the S3 server running, and does blobs.s3.endpoint name it?"
 	case errors.As(err, &dns):
-		if service == "store" {
+		switch service {
+		case "store":
 			return "the DSN's host name does not resolve"
+		case "bus":
+			return "bus.url's host name does not resolve"
 		}
 		return "blobs.s3.endpoint's host name does not resolve"
 	case errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000"):

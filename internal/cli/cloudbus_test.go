@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,5 +36,16 @@ func TestCheckBusNATS(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^bus: ok: nats nats://\S+: server \d+\.\d+\.\d+ \(nats://\S+\), JetStream on$`).MatchString(out.String()) {
 		t.Errorf("check output:\n%s", out.String())
+	}
+}
+
+// TestCheckHintNamesTheKey: a host name that does not resolve is blamed on
+// the key of the service whose check failed.
+func TestCheckHintNamesTheKey(t *testing.T) {
+	dns := &net.DNSError{Err: "no such host", Name: "nohost.invalid", IsNotFound: true}
+	for service, key := range map[string]string{"store": "the DSN's host", "blobs": "blobs.s3.endpoint", "bus": "bus.url"} {
+		if h := checkHint(service, fmt.Errorf("connecting: %w", dns)); !strings.HasPrefix(h, key) {
+			t.Errorf("%s: hint %q, want it to start with %q", service, h, key)
+		}
 	}
 }
