@@ -61,7 +61,9 @@ type Config interface {
 }
 
 // Embedded is the single-box configuration: one 'vigil cloud' process,
-// SQLite and a blob directory under its data directory.
+// SQLite and a blob directory under its data directory, behind the same
+// proxy as Scaled (as a single box sits behind one for TLS), so a test
+// reads the same record of answers (Proxy.Faults) on both.
 type Embedded struct{}
 
 // Scaled is the configuration for many homes: Replicas 'vigil cloud'
@@ -99,8 +101,7 @@ func (s Scaled) replicas() int {
 type Cloud struct {
 	// Config is the configuration it was started with.
 	Config Config
-	// URL is the public URL clients use: the proxy's when scaled, the
-	// process's when embedded.
+	// URL is the public URL clients use: the proxy's.
 	URL string
 	// Dir holds the configuration, the logs and the data directory.
 	Dir string
@@ -109,7 +110,7 @@ type Cloud struct {
 	Data string
 	// Replicas are the processes (one when embedded).
 	Replicas []*Replica
-	// Proxy is in front of the replicas (nil when embedded).
+	// Proxy is in front of the replicas.
 	Proxy *Proxy
 
 	// DSN is the PostgreSQL database (scaled); it may hold a password.
@@ -139,13 +140,14 @@ func Start(t testing.TB, cfg Config) *Cloud {
 func (Embedded) start(t testing.TB, c *Cloud) {
 	t.Helper()
 	bin := Binary(t)
+	c.Proxy = NewProxy(t, c.liveURLs)
+	c.URL = c.Proxy.URL
 	path := filepath.Join(c.Dir, "cloud.yaml")
-	writeFile(t, path, "listen: 127.0.0.1:0\ndata: data\nlog_level: info\n", 0o600)
+	writeFile(t, path, fmt.Sprintf("listen: 127.0.0.1:0\npublic_url: %s\ndata: data\nlog_level: info\n", c.URL), 0o600)
 	r := &Replica{Index: 0, LogFile: filepath.Join(c.Dir, "cloud.log"), bin: bin, config: path}
 	c.Replicas = []*Replica{r}
-	r.Start(t)
 	t.Cleanup(r.stop)
-	c.URL = r.URL()
+	r.Start(t)
 }
 
 func (s Scaled) start(t testing.TB, c *Cloud) {
@@ -217,8 +219,8 @@ func (c *Cloud) liveURLs() []string {
 
 // String names the configuration and where it runs, for messages.
 func (c *Cloud) String() string {
-	if c.Proxy == nil {
-		return fmt.Sprintf("embedded cloud at %s", c.URL)
+	if c.DSN == "" {
+		return fmt.Sprintf("embedded cloud behind %s", c.URL)
 	}
 	return fmt.Sprintf("%d replicas behind %s", len(c.Replicas), c.URL)
 }

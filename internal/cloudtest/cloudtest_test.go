@@ -77,11 +77,11 @@ func TestScaledReplicas(t *testing.T) {
 	t.Logf("scan: %s", st)
 }
 
-// TestEmbedded: the embedded cloud is one process serving on its own URL,
-// its database and blobs under its data directory.
+// TestEmbedded: the embedded cloud is one process behind the proxy, its
+// database and blobs under its data directory.
 func TestEmbedded(t *testing.T) {
 	c := Start(t, Embedded{})
-	if len(c.Replicas) != 1 || c.Proxy != nil || c.URL != c.Replicas[0].URL() {
+	if len(c.Replicas) != 1 || c.Proxy == nil || c.URL != c.Proxy.URL || c.DSN != "" {
 		t.Fatalf("embedded cloud: %+v", c)
 	}
 	if code, body := get(t, c.URL+"/v1/log"); code != 200 {

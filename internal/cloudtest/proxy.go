@@ -3,6 +3,7 @@ package cloudtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,6 +38,43 @@ type Proxy struct {
 	down map[string]time.Time // backend -> left out until
 
 	served atomic.Int64
+	amu    sync.Mutex
+	faults []Answer
+}
+
+// Answer is a request the proxy passed on and what came back.
+type Answer struct {
+	Method, Path string
+	Status       int
+	Backend      string // the backend's URL
+}
+
+func (a Answer) String() string {
+	return fmt.Sprintf("%s %s -> %d from %s", a.Method, a.Path, a.Status, a.Backend)
+}
+
+// maxFaults bounds the answers Faults keeps.
+const maxFaults = 1000
+
+// Faults are the answers so far that refused a client (401, 403) or
+// failed on the server's side (5xx, the proxy's own 502 included), in
+// order, up to the first 1000: a flow that should go through without one
+// asserts there are none.
+func (p *Proxy) Faults() []Answer {
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	return slices.Clone(p.faults)
+}
+
+func (p *Proxy) record(r *http.Request, status int, backend string) {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden && status < 500 {
+		return
+	}
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	if len(p.faults) < maxFaults {
+		p.faults = append(p.faults, Answer{Method: r.Method, Path: r.URL.Path, Status: status, Backend: backend})
+	}
 }
 
 // downFor is how long a backend that refused a connection is left out.
@@ -58,6 +97,7 @@ func NewProxy(t testing.TB, backends func() []string) *Proxy {
 		FlushInterval: -1, // server-sent events and long polls pass at once
 		ErrorLog:      log.New(io.Discard, "", 0),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.record(r, http.StatusBadGateway, "")
 			http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 		},
 	}
@@ -126,6 +166,7 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 		resp, err := p.tr.RoundTrip(out)
 		if err == nil {
 			p.served.Add(1)
+			p.record(r, resp.StatusCode, b)
 			return resp, nil
 		}
 		lastErr = err
