@@ -24,7 +24,9 @@ import (
 // segmentList serves a fixed list of segments to recordings.ExportFile.
 type segmentList []segstore.Segment
 
-func (l segmentList) List(context.Context, segstore.Filter) ([]segstore.Segment, error) { return l, nil }
+func (l segmentList) List(context.Context, segstore.Filter) ([]segstore.Segment, error) {
+	return l, nil
+}
 
 // TestCloudConfigurations runs the cloud's first flow on both of its
 // configurations (internal/cloudtest): embedded (one 'vigil cloud' on
