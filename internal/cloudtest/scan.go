@@ -1,0 +1,196 @@
+package cloudtest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+	_ "modernc.org/sqlite" // the embedded store's database, read as an insider
+)
+
+// ScanStats counts what Scan read.
+type ScanStats struct {
+	Files, Rows, Cells, Objects int
+	Tables                      int
+	Bytes                       int64
+}
+
+func (s ScanStats) String() string {
+	return fmt.Sprintf("%d files, %d tables (%d rows, %d cells), %d S3 objects: %d bytes", s.Files, s.Tables, s.Rows, s.Cells, s.Objects, s.Bytes)
+}
+
+// Scan reads everything the cloud keeps, as an insider with access to its
+// machines would, and hands each piece to visit with where it was found:
+// every file under the data directory, every cell of every table of its
+// database (SQLite when embedded, every table of every schema of the
+// PostgreSQL database when scaled), and every object of its S3 bucket.
+// Stop the cloud first for a consistent picture (Stop).
+func (c *Cloud) Scan(t testing.TB, visit func(where string, b []byte)) ScanStats {
+	t.Helper()
+	var st ScanStats
+	err := filepath.WalkDir(c.Data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		st.Files++
+		st.Bytes += int64(len(b))
+		visit(path, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cloudtest: scanning %s: %v", c.Data, err)
+	}
+	ctx := context.Background()
+	if c.DSN == "" {
+		c.scanSQLite(t, filepath.Join(c.Data, "cloud.db"), &st, visit)
+		return st
+	}
+	c.scanPostgres(t, ctx, &st, visit)
+	c.scanBucket(t, ctx, &st, visit)
+	return st
+}
+
+func cell(v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	default:
+		return fmt.Append(nil, x)
+	}
+}
+
+func (c *Cloud) scanSQLite(t testing.TB, path string, st *ScanStats, visit func(string, []byte)) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatalf("cloudtest: reading %s: %v", path, err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	for _, table := range tables {
+		st.Tables++
+		rs, err := db.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatalf("cloudtest: reading table %s: %v", table, err)
+		}
+		cols, _ := rs.Columns()
+		for rs.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rs.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			st.Rows++
+			for i, v := range vals {
+				b := cell(v)
+				st.Cells++
+				st.Bytes += int64(len(b))
+				visit(fmt.Sprintf("sqlite table %s column %s", table, cols[i]), b)
+			}
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rs.Close()
+	}
+}
+
+// scanPostgres reads every table outside the system schemas, each cell as
+// the server sends it (bytea and text as their bytes).
+func (c *Cloud) scanPostgres(t testing.TB, ctx context.Context, st *ScanStats, visit func(string, []byte)) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, c.DSN)
+	if err != nil {
+		t.Fatalf("cloudtest: connecting to the cloud's database: %v", err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables [][2]string
+	for rows.Next() {
+		var s, n string
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, [2]string{s, n})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		st.Tables++
+		name := pgx.Identifier{tb[0], tb[1]}.Sanitize()
+		rs, err := conn.Query(ctx, `SELECT * FROM `+name)
+		if err != nil {
+			t.Fatalf("cloudtest: reading table %s: %v", name, err)
+		}
+		fields := rs.FieldDescriptions()
+		for rs.Next() {
+			st.Rows++
+			for i, raw := range rs.RawValues() {
+				st.Cells++
+				st.Bytes += int64(len(raw))
+				visit(fmt.Sprintf("postgres table %s column %s", name, fields[i].Name), raw)
+			}
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatalf("cloudtest: reading table %s: %v", name, err)
+		}
+	}
+}
+
+// scanBucket reads every object of the cloud's bucket.
+func (c *Cloud) scanBucket(t testing.TB, ctx context.Context, st *ScanStats, visit func(string, []byte)) {
+	t.Helper()
+	cl := c.S3.Client()
+	for o := range cl.ListObjectsIter(ctx, c.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("cloudtest: listing bucket %s: %v", c.Bucket, o.Err)
+		}
+		obj, err := cl.GetObject(ctx, c.Bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatalf("cloudtest: reading s3://%s/%s: %v", c.Bucket, o.Key, err)
+		}
+		b, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil {
+			t.Fatalf("cloudtest: reading s3://%s/%s: %v", c.Bucket, o.Key, err)
+		}
+		st.Objects++
+		st.Bytes += int64(len(b))
+		visit("s3://"+c.Bucket+"/"+o.Key, b)
+	}
+}
