@@ -134,7 +134,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 		OpenLog: clusterLog(cfg, tl),
-		Bus: msgBus,
+		Bus:     msgBus,
 	})
 	if err != nil {
 		return err
