@@ -31,6 +31,7 @@ import (
 
 	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -156,7 +157,9 @@ type Server struct {
 	// hashing bounds concurrent Argon2id work (64 MiB each by default).
 	hashing chan struct{}
 
-	usage usage
+	retention *retention.Service // quota and age retention (objects.go nudges it)
+	hubs      hubKeys            // cached hub keys (hubkeys.go)
+	bodies    bodyPool           // device body buffers (uploads.go)
 
 	passkeys passkeys // relying party; registrations and sign-ins in progress
 
@@ -211,18 +214,31 @@ func New(o Options) (*Server, error) {
 		now:     o.Now,
 		states:  map[string]*keydir.State{},
 		hashing: make(chan struct{}, 4),
-		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
 		joins:   joins{m: map[string]*invite{}},
 		work:    newWorkers(),
 	}
+	lister, ok := o.Store.(store.HouseholdLister)
+	if !ok {
+		return nil, errors.New("cloud: the metadata store cannot list households (store.HouseholdLister), which retention needs")
+	}
+	var err error
+	s.retention, err = retention.New(retention.Config{Index: struct {
+		store.Store
+		store.HouseholdLister
+	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	// For now each Server sweeps itself; a cluster runs Sweep once.
+	s.work.start(func() { s.retention.Run(s.work.ctx) })
 	if err := s.openLog(context.Background()); err != nil {
+		s.work.stop()
 		return nil, err
 	}
 	o = s.opt
 	if s.access == nil {
 		s.access = historyRecorder{s}
 	}
-	var err error
 	if s.passkeys, err = newPasskeys(o); err != nil {
 		s.Close()
 		return nil, err

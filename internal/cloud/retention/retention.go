@@ -54,8 +54,6 @@ type Blobs interface {
 const (
 	DefaultInterval   = time.Minute
 	DefaultNudgeDelay = time.Second
-	// maxKeep bounds the objects a household's pending nudges protect.
-	maxKeep = 256
 	// batch is how many of the oldest objects one index query returns.
 	batch = 64
 	// pageSize is how many households one listing returns.
@@ -89,9 +87,9 @@ type Service struct {
 	cfg Config
 
 	mu      sync.Mutex
-	pending map[string]map[string]struct{} // household -> keys its nudges protect
-	nudged  chan struct{}                  // 1-buffered: pending is not empty
-	busy    map[string]chan struct{}       // households being swept; closed when done
+	pending map[string]string        // household nudged -> the key its last nudge protects
+	nudged  chan struct{}            // 1-buffered: pending is not empty
+	busy    map[string]chan struct{} // households being swept; closed when done
 
 	startOnce sync.Once
 	stop      context.CancelFunc
@@ -121,23 +119,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, pending: map[string]map[string]struct{}{}, nudged: make(chan struct{}, 1),
+	return &Service{cfg: cfg, pending: map[string]string{}, nudged: make(chan struct{}, 1),
 		busy: map[string]chan struct{}{}}, nil
 }
 
 // Nudge tells the Service that key was just stored in household, which may
 // now be over its quota. It never blocks. Until the household is next
-// swept, key is not deleted (an object just uploaded is never the one its
-// own upload pushes out; the oldest others go first).
+// swept, the key of its last nudge is not deleted: an object just uploaded
+// is never the one its own upload pushes out (even when it is the oldest,
+// from a hub catching up); the oldest others go first. An empty key says
+// only that the household's settings changed.
 func (s *Service) Nudge(household, key string) {
 	s.mu.Lock()
-	keep := s.pending[household]
-	if keep == nil {
-		keep = map[string]struct{}{}
-		s.pending[household] = keep
-	}
-	if len(keep) < maxKeep {
-		keep[key] = struct{}{}
+	if key != "" || s.pending[household] == "" {
+		s.pending[household] = key
 	}
 	s.mu.Unlock()
 	select {
@@ -193,7 +188,7 @@ func (s *Service) SweepHousehold(ctx context.Context, household string) error {
 	}
 	done := make(chan struct{})
 	s.busy[household] = done
-	keep := s.pending[household]
+	keep, nudged := s.pending[household]
 	delete(s.pending, household)
 	s.mu.Unlock()
 	defer func() {
@@ -203,30 +198,17 @@ func (s *Service) SweepHousehold(ctx context.Context, household string) error {
 		close(done)
 	}()
 	err := s.sweep(ctx, household, keep)
-	if err != nil && keep != nil {
-		s.restore(household, keep) // still protected at the next try
+	if err != nil && nudged {
+		s.mu.Lock()
+		if _, ok := s.pending[household]; !ok {
+			s.pending[household] = keep // still protected at the next try
+		}
+		s.mu.Unlock()
 	}
 	return err
 }
 
-// restore puts back the keys of a failed sweep's nudges.
-func (s *Service) restore(household string, keep map[string]struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.pending[household]
-	if cur == nil {
-		s.pending[household] = keep
-		return
-	}
-	for k := range keep {
-		if len(cur) >= maxKeep {
-			break
-		}
-		cur[k] = struct{}{}
-	}
-}
-
-func (s *Service) sweep(ctx context.Context, household string, keep map[string]struct{}) error {
+func (s *Service) sweep(ctx context.Context, household, keep string) error {
 	ret, err := s.cfg.Index.Retention(ctx, household)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -262,7 +244,7 @@ func (s *Service) sweep(ctx context.Context, household string, keep map[string]s
 		}
 		deleted, kept := 0, 0
 		for _, o := range olds {
-			if _, ok := keep[o.Key]; ok {
+			if o.Key == keep {
 				kept++
 				continue
 			}
