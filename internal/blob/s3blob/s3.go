@@ -760,7 +760,7 @@ type putReader struct {
 	n        int64
 	h        hash.Hash // nil when known
 	err      error     // what went wrong reading r (or ctx), for good
-	done     bool  // size bytes read and r at EOF
+	done     bool      // size bytes read and r at EOF
 	detached bool
 }
 
