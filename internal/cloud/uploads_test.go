@@ -1,13 +1,18 @@
 package cloud_test
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
 	"vigil/internal/client"
 	"vigil/internal/cloud"
+	"vigil/internal/devauth"
+	"vigil/internal/envelope"
 )
 
 // TestRemovedHubLosesAccess: a hub removed from the chain is refused at its
@@ -89,5 +94,53 @@ func TestUploadQuota(t *testing.T) {
 			t.Fatalf("objects %v, want %v", got, w)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkUploadHandler is the server's side of one upload of a 128 KiB sealed
+// segment: the handler from the signed request to the answer, with the
+// SQLite store and the blob directory on disk. Sealing and signing (the
+// hub's work) happen with the timer stopped, a batch at a time.
+func BenchmarkUploadHandler(b *testing.B) {
+	e := newEnv(b)
+	alice := e.signUp("alice@example.com")
+	st := e.household(alice, "Home")
+	hub, hubKey := e.addHub(alice, st)
+	h := e.srv.Handler()
+	plain := make([]byte, 128<<10)
+	start := e.clock.Now().Add(-time.Hour)
+	const batch = 64
+	reqs := make([]*http.Request, 0, batch)
+	bodies := make([][]byte, 0, batch)
+	seq := uint64(0)
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(reqs) == 0 {
+			b.StopTimer()
+			for range batch {
+				at := start.Add(time.Duration(seq) * 4 * time.Second)
+				sealed, err := envelope.Seal(envelope.Header{Kind: envelope.KindSegment, Stream: "front", Sequence: seq, Start: at, Epoch: uint32(st.Epoch)},
+					at.Add(4*time.Second), hubKey, plain, st.EpochRecipient())
+				if err != nil {
+					b.Fatal(err)
+				}
+				seq++
+				r := httptest.NewRequest("PUT", "http://vigil.test/v1/objects", bytes.NewReader(sealed))
+				if err := devauth.Sign(r, sealed, hub.DeviceID, hubKey, e.clock.Now()); err != nil {
+					b.Fatal(err)
+				}
+				reqs, bodies = append(reqs, r), append(bodies, sealed)
+			}
+			b.StartTimer()
+		}
+		r := reqs[0]
+		reqs, bodies = reqs[1:], bodies[1:]
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusCreated {
+			b.Fatalf("upload: %d %s", w.Code, w.Body)
+		}
 	}
 }
