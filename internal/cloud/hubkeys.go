@@ -19,10 +19,10 @@ import (
 // process makes or loads replaces that state, so removing a hub or
 // changing its role takes effect at its next request — and (b) it is
 // younger than hubKeyTTL, which bounds how long a change of the store's
-// device rows made elsewhere goes unseen. Another replica's chain change
-// reaches this one through InvalidateHousehold (a message bus); until
-// then, as before this cache, this replica keeps the chain state it
-// verified.
+// device rows made elsewhere goes unseen. The chain state itself is the
+// one this process verified (households.go keeps it): another replica's
+// chain change reaches it through InvalidateHousehold (a message bus),
+// which drops both.
 const (
 	hubKeyTTL = 10 * time.Second
 	// maxHubKeys bounds the cache; past it an arbitrary entry goes.
