@@ -341,3 +341,34 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestHouseholdIDs: the listing Sweep pages through gives every household
+// once, in order, a page at a time.
+func TestHouseholdIDs(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		want := []string{"hh-a", "hh-b", "hh-c", "hh-d", "hh-e"}
+		for _, id := range []string{"hh-c", "hh-a", "hh-e", "hh-b", "hh-d"} {
+			f.household(id)
+		}
+		var got []string
+		after := ""
+		for range 10 {
+			page, err := f.st.HouseholdIDs(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("households in pages of 2: %v, want %v", got, want)
+		}
+		if page, err := f.st.HouseholdIDs(ctx, "", 0); err != nil || len(page) != 0 {
+			t.Errorf("a page of 0: %v, %v", page, err)
+		}
+	})
+}
