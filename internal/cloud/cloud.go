@@ -32,6 +32,7 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -174,7 +175,9 @@ type Server struct {
 	// hashing bounds concurrent Argon2id work (64 MiB each by default).
 	hashing chan struct{}
 
-	usage usage
+	retention *retention.Service // quota and age retention (objects.go nudges it)
+	hubs      hubKeys            // cached hub keys (hubkeys.go)
+	bodies    bodyPool           // device body buffers (uploads.go)
 
 	passkeys passkeys // the relying party (ceremonies are in the store)
 
@@ -186,8 +189,8 @@ type Server struct {
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
-	outage outage // backing services' unavailability, logged once per outage (routes.go)
-	bus busState // what crosses replicas (lifecycle.go)
+	outage outage   // backing services' unavailability, logged once per outage (routes.go)
+	bus    busState // what crosses replicas (lifecycle.go)
 
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
@@ -225,17 +228,30 @@ func New(o Options) (*Server, error) {
 		states:  map[string]*keydir.State{},
 		checked: map[string]time.Time{},
 		hashing: make(chan struct{}, 4),
-		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
 		work:    newWorkers(),
 	}
+	lister, ok := o.Store.(store.HouseholdLister)
+	if !ok {
+		return nil, errors.New("cloud: the metadata store cannot list households (store.HouseholdLister), which retention needs")
+	}
+	var err error
+	s.retention, err = retention.New(retention.Config{Index: struct {
+		store.Store
+		store.HouseholdLister
+	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	// For now each Server sweeps itself; a cluster runs Sweep once.
+	s.work.start(func() { s.retention.Run(s.work.ctx) })
 	if err := s.openLog(context.Background()); err != nil {
+		s.work.stop()
 		return nil, err
 	}
 	o = s.opt
 	if s.access == nil {
 		s.access = historyRecorder{s}
 	}
-	var err error
 	if s.passkeys, err = newPasskeys(o); err != nil {
 		s.Close()
 		return nil, err
