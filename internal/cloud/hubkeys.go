@@ -14,15 +14,14 @@ import (
 // they are cached: hub device ID -> its household and key, with the
 // verified chain state they were read from.
 //
-// A cached key is used only while (a) the household's chain state in this
-// process is still the one the key came from — every chain change this
-// process makes or loads replaces that state, so removing a hub or
-// changing its role takes effect at its next request — and (b) it is
-// younger than hubKeyTTL, which bounds how long a change of the store's
-// device rows made elsewhere goes unseen. The chain state itself is the
-// one this process verified (households.go keeps it): another replica's
-// chain change reaches it through InvalidateHousehold (a message bus),
-// which drops both.
+// A cached key is used only while (a) the household's chain state is still
+// the one the key came from: state (households.go) brings it up to the
+// stored chain at most chainRecheck after the last look, and every chain
+// change replaces it, so removing a hub or changing its role through any
+// replica takes effect within chainRecheck (at once on the replica that
+// made it, and on the others when the bus carries the change:
+// InvalidateHousehold), and (b) it is younger than hubKeyTTL, which bounds
+// how long a change of the store's device rows goes unseen.
 const (
 	hubKeyTTL = 10 * time.Second
 	// maxHubKeys bounds the cache; past it an arbitrary entry goes.
@@ -47,8 +46,14 @@ func (s *Server) cachedHub(ctx context.Context, id string) (store.Household, key
 	s.hubs.mu.Lock()
 	e, ok := s.hubs.m[id]
 	s.hubs.mu.Unlock()
-	if ok && now.Before(e.expires) && s.chainState(e.h.ID) == e.st {
-		return e.h, e.dk, nil
+	if ok && now.Before(e.expires) {
+		st, err := s.state(ctx, e.h)
+		if err != nil {
+			return store.Household{}, keydir.DeviceKey{}, err
+		}
+		if st == e.st {
+			return e.h, e.dk, nil
+		}
 	}
 	d, err := s.st.Device(ctx, id)
 	if err == nil {
@@ -84,14 +89,6 @@ func (s *Server) cachedHub(ctx context.Context, id string) (store.Household, key
 	return e.h, e.dk, nil
 }
 
-// chainState returns the household's chain state this process holds, nil
-// when it holds none.
-func (s *Server) chainState(householdID string) *keydir.State {
-	s.statesMu.Lock()
-	defer s.statesMu.Unlock()
-	return s.states[householdID]
-}
-
 // InvalidateDevice forgets what this Server cached of a device's key: its
 // next request reads the store again.
 func (s *Server) InvalidateDevice(deviceID string) {
@@ -100,12 +97,13 @@ func (s *Server) InvalidateDevice(deviceID string) {
 	s.hubs.mu.Unlock()
 }
 
-// InvalidateHousehold forgets the household's chain state and its hubs'
-// cached keys, for when its chain changed in another process: the next
-// request of one of its hubs reads and verifies the chain from the store.
+// InvalidateHousehold makes the household's chain state be compared with
+// the store at its next use and forgets its hubs' cached keys, for when
+// its chain changed in another process: the links appended since are
+// verified onto the state this process holds.
 func (s *Server) InvalidateHousehold(householdID string) {
 	s.statesMu.Lock()
-	delete(s.states, householdID)
+	delete(s.checked, householdID)
 	s.statesMu.Unlock()
 	s.hubs.mu.Lock()
 	for id, e := range s.hubs.m {
