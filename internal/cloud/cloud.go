@@ -93,6 +93,11 @@ type Options struct {
 	// afresh from LogStorage for each term (Log is then not used). Unset,
 	// the Server appends itself (one process).
 	OpenLog func(ctx context.Context) (*tlog.Log, error)
+	// ClusterRetention leaves the full retention sweep (every household,
+	// every minute) to the cluster's scheduler, which runs SweepRetention
+	// on one replica; this Server then sweeps only the households its own
+	// uploads and settings changes nudge. Unset, it sweeps all itself.
+	ClusterRetention bool
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store
@@ -238,11 +243,11 @@ func New(o Options) (*Server, error) {
 	s.retention, err = retention.New(retention.Config{Index: struct {
 		store.Store
 		store.HouseholdLister
-	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now})
+	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now,
+		Interval: retentionInterval(o.ClusterRetention)})
 	if err != nil {
 		return nil, err
 	}
-	// For now each Server sweeps itself; a cluster runs Sweep once.
 	s.work.start(func() { s.retention.Run(s.work.ctx) })
 	if err := s.openLog(context.Background()); err != nil {
 		s.work.stop()
@@ -280,6 +285,19 @@ func New(o Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// retentionInterval is how often a Server sweeps every household itself:
+// never when the cluster's scheduler does (SweepRetention).
+func retentionInterval(cluster bool) time.Duration {
+	if cluster {
+		return -1
+	}
+	return 0
+}
+
+// SweepRetention applies every household's quota and age limit once: the
+// cluster's scheduler runs it on one replica when ClusterRetention is set.
+func (s *Server) SweepRetention(ctx context.Context) error { return s.retention.Sweep(ctx) }
 
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -70,7 +70,9 @@ type Config struct {
 	// setting applies when it is shorter.
 	MaxAge time.Duration
 	// Interval is how often Run sweeps every household; 0 means
-	// DefaultInterval.
+	// DefaultInterval, and a negative one none: Run then sweeps only the
+	// households nudged about, and something else (the cluster's
+	// scheduler, once for all replicas) calls Sweep.
 	Interval time.Duration
 	// NudgeDelay is how long Run gathers nudges before sweeping the
 	// households they name; 0 means DefaultNudgeDelay.
@@ -107,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxAge < 0 {
 		return nil, fmt.Errorf("retention: MaxAge %s: 0 (no limit) or positive", cfg.MaxAge)
 	}
-	if cfg.Interval <= 0 {
+	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.NudgeDelay <= 0 {
@@ -274,16 +276,21 @@ func (s *Service) sweep(ctx context.Context, household, keep string) error {
 }
 
 // Run sweeps the households nudged about, NudgeDelay after the first nudge,
-// and every household every Interval, until ctx is done. Failures are
+// and every household every Interval (unless it is negative), until ctx
+// is done. Failures are
 // logged and tried again at the next pass.
 func (s *Service) Run(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.Interval)
-	defer tick.Stop()
+	var ticks <-chan time.Time
+	if s.cfg.Interval > 0 {
+		tick := time.NewTicker(s.cfg.Interval)
+		defer tick.Stop()
+		ticks = tick.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
 			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Error("retention sweep", "err", err)
 			}

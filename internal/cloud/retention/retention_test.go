@@ -372,3 +372,43 @@ func TestHouseholdIDs(t *testing.T) {
 		}
 	})
 }
+
+// TestRunWithoutFullSweeps: with a negative Interval (the cluster's
+// scheduler runs Sweep), Run sweeps the households nudged about and leaves
+// the others to Sweep.
+func TestRunWithoutFullSweeps(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	f.household("nudged")
+	f.household("other")
+	now := f.clock.Now()
+	f.object("other", now.Add(-3*time.Minute), 1000)
+	f.object("other", now.Add(-2*time.Minute), 1000)
+	f.object("nudged", now.Add(-2*time.Minute), 1000)
+	s, err := retention.New(retention.Config{Index: f.st, Blobs: f.blobs, QuotaBytes: 1500, Now: f.clock.Now,
+		Logger: vigiltest.Logger(t), Interval: -1, NudgeDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	newer := f.object("nudged", now.Add(-time.Minute), 1000)
+	s.Nudge("nudged", newer)
+	for deadline := time.Now().Add(10 * time.Second); !slices.Equal(f.keys("nudged"), []string{newer}); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nudged household: %v after a nudge, want %v", f.keys("nudged"), []string{newer})
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A full sweep would have come at once with any positive Interval
+	// this short; without one the other household waits for Sweep.
+	time.Sleep(100 * time.Millisecond)
+	if keys := f.keys("other"); len(keys) != 2 {
+		t.Fatalf("the household nobody nudged: %v, want both objects until Sweep", keys)
+	}
+	if err := s.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := f.keys("other"); len(keys) != 1 {
+		t.Errorf("after Sweep: %v, want the newer object only", keys)
+	}
+}
