@@ -57,7 +57,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	hdr, foot, sum, err := envelope.VerifyPublicSum(c.body, envelope.TrustedKeys{dk.SignPub})
+	// The bytes were hashed once, when the request's signature was checked
+	// (routes.go): the producer's signature and the blob store use those sums.
+	hdr, foot, err := envelope.VerifyPublicDigests(c.body, envelope.TrustedKeys{dk.SignPub}, c.digests)
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "sealed object refused: %v", err)
 	}
@@ -68,8 +70,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 		return errorf(http.StatusUnprocessableEntity, "stream name %q: 1 to 64 of A-Z a-z 0-9 . _ -", hdr.Stream)
 	}
 	key := objectKey(h.ID, c.device, hdr.Stream, hdr.Sequence)
-	// The bytes were hashed while verifying: the blob store takes that sum.
-	info, created, err := s.blobs.Put(r.Context(), key, blob.Hashed{R: bytes.NewReader(c.body), SHA256: sum}, int64(len(c.body)))
+	info, created, err := s.blobs.Put(r.Context(), key, blob.Hashed{R: bytes.NewReader(c.body), SHA256: c.digests.Whole}, int64(len(c.body)))
 	if errors.Is(err, blob.ErrConflict) {
 		return errorf(http.StatusConflict, "a different object is stored as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
 	}

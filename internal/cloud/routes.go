@@ -19,6 +19,7 @@ import (
 	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
+	"vigil/internal/envelope"
 )
 
 // authKind says what a route requires of the caller.
@@ -52,6 +53,10 @@ type call struct {
 	member    store.Member
 	device    string // authDevice: the device ID
 	body      []byte // authDevice: the verified body
+	// digests are body's SHA-256 sums (authDevice), computed once: the
+	// request signature covers the whole, and a sealed object's producer
+	// signature its commitment (objects.go).
+	digests envelope.Digests
 }
 
 func (s *Server) routes() []route {
@@ -249,11 +254,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 		if err != nil {
 			return r, err
 		}
-		id, err := s.devices.Verify(r, body)
+		d := envelope.Digest(body)
+		id, err := s.devices.VerifySum(r, d.Whole)
 		if err != nil {
 			return r, deviceRefusal(err)
 		}
-		c.device, c.body = id, body
+		c.device, c.body, c.digests = id, body, d
 		return r, nil
 	}
 	if err := s.authenticate(r, c); err != nil {

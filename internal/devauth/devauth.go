@@ -198,7 +198,11 @@ func formatHeader(id, ts, nonce string, sig []byte) string {
 // the id, ts and nonce are checked by the parser or by Sign, the method must
 // be a token, and target and host are checked by checkLine.
 func message(id, method, target, host, ts, nonce string, body []byte) []byte {
-	sum := sha256.Sum256(body)
+	return messageSum(id, method, target, host, ts, nonce, sha256.Sum256(body))
+}
+
+// messageSum is message for a body whose SHA-256 is sum.
+func messageSum(id, method, target, host, ts, nonce string, sum [32]byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(domain) + len(id) + len(method) + len(target) + len(host) + len(ts) + len(nonce) + 6 + 2*len(sum))
 	b.WriteString(domain)

@@ -105,6 +105,12 @@ func (v *Verifier) now() time.Time {
 // sentinel errors, except errors from Lookup other than ErrUnknownDevice,
 // which are returned wrapped as they are.
 func (v *Verifier) Verify(r *http.Request, body []byte) (deviceID string, err error) {
+	return v.VerifySum(r, sha256.Sum256(body))
+}
+
+// VerifySum is Verify for a caller that has hashed the body already:
+// bodySum is the SHA-256 of exactly the bytes the server read.
+func (v *Verifier) VerifySum(r *http.Request, bodySum [32]byte) (deviceID string, err error) {
 	a, err := requestHeader(r)
 	if err != nil {
 		return "", err
@@ -137,7 +143,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (deviceID string, err er
 	if err != nil {
 		return "", err
 	}
-	msg := message(a.id, method(r), target, strings.ToLower(r.Host), a.tsText, a.nonceTx, body)
+	msg := messageSum(a.id, method(r), target, strings.ToLower(r.Host), a.tsText, a.nonceTx, bodySum)
 	if !ed25519.Verify(pub, msg, a.sig) {
 		return "", fmt.Errorf("devauth: device %s: %w", a.id, ErrBadSignature)
 	}

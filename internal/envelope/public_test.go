@@ -37,6 +37,26 @@ func TestVerifyPublic(t *testing.T) {
 	if _, _, sum, err := VerifyPublicSum(bad, trust); err == nil || sum != [32]byte{} {
 		t.Errorf("VerifyPublicSum of altered bytes: %x %v", sum, err)
 	}
+	// Digest gives both sums in one pass; VerifyPublicDigests answers as
+	// VerifyPublic with them, and refuses sums that are not of these bytes.
+	d := Digest(sealed)
+	if d.Whole != sha256.Sum256(sealed) || d.Commitment != sha256.Sum256(sealed[:len(sealed)-footerSize]) {
+		t.Errorf("Digest: %x %x", d.Whole, d.Commitment)
+	}
+	if h3, f3, err := VerifyPublicDigests(sealed, trust, d); err != nil || h3.Sequence != h.Sequence || f3 != f {
+		t.Errorf("VerifyPublicDigests: %+v %+v %v", h3, f3, err)
+	}
+	if _, _, err := VerifyPublicDigests(bad, trust, Digest(bad)); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyPublicDigests of altered bytes: %v", err)
+	}
+	if _, _, err := VerifyPublicDigests(sealed[:len(sealed)-1], trust, d); err == nil {
+		t.Error("VerifyPublicDigests took the sums of other bytes")
+	}
+	wrong := d
+	wrong.Commitment[0] ^= 1
+	if _, _, err := VerifyPublicDigests(sealed, trust, wrong); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyPublicDigests with a wrong commitment: %v", err)
+	}
 	other, _ := GenerateSigningKey()
 	if _, _, err := VerifyPublic(sealed, TrustedKeys{other.Public().(ed25519.PublicKey)}); !errors.Is(err, ErrUntrustedSigner) {
 		t.Errorf("untrusted signer: %v", err)

@@ -798,21 +798,31 @@ func (s *SQLite) commitObjects() {
 
 	res := make([]objRes, len(batch))
 	err := s.writeTx(context.Background(), func(tx *sql.Tx) error {
+		// The batch's statements are prepared once, not once per object.
+		var st [4]*sql.Stmt
+		for i, q := range []string{`SAVEPOINT put_object`, `ROLLBACK TO put_object`, `RELEASE put_object`, insertObjectSQL} {
+			var err error
+			if st[i], err = tx.Prepare(q); err != nil {
+				return err
+			}
+			defer st[i].Close()
+		}
+		save, rollback, release, insert := st[0], st[1], st[2], st[3]
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				res[i].err = err
 				continue
 			}
-			if _, err := tx.Exec(`SAVEPOINT put_object`); err != nil {
+			if _, err := save.Exec(); err != nil {
 				return err
 			}
-			res[i].created, res[i].err = putObjectTx(r.ctx, tx, r.o)
+			res[i].created, res[i].err = putObjectTx(r.ctx, tx, insert, r.o)
 			if res[i].err != nil {
-				if _, err := tx.Exec(`ROLLBACK TO put_object`); err != nil {
+				if _, err := rollback.Exec(); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec(`RELEASE put_object`); err != nil {
+			if _, err := release.Exec(); err != nil {
 				return err
 			}
 		}
@@ -833,9 +843,13 @@ func (s *SQLite) commitObjects() {
 	b.mu.Unlock()
 }
 
-func putObjectTx(ctx context.Context, tx *sql.Tx, o Object) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (household_id, key) DO NOTHING`,
+// insertObjectSQL adds an object unless its key is taken (putObjectTx).
+const insertObjectSQL = `INSERT INTO objects (` + objectCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (household_id, key) DO NOTHING`
+
+// putObjectTx adds o in tx with insert (insertObjectSQL prepared in tx).
+func putObjectTx(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, o Object) (bool, error) {
+	res, err := insert.ExecContext(ctx,
 		o.HouseholdID, o.Key, o.Device, o.Camera, o.Kind, int64(o.Seq),
 		encTime(o.Start), encTime(o.End), o.Size, o.SHA256[:], encTime(o.Created))
 	if err != nil {
