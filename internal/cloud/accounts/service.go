@@ -286,7 +286,9 @@ func (s *Service) SignIn(ctx context.Context, req SignIn) (Session, error) {
 		return ErrSignInFailed
 	}
 	a, err := s.st.AccountByEmail(ctx, email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		a, err = store.Account{}, nil // fails below, as a wrong password does
+	} else if err != nil {
 		return Session{}, err
 	}
 	if err := s.acquireHashing(ctx); err != nil {
