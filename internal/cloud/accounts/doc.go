@@ -23,6 +23,8 @@
 // gets a new secret (tokens are stored as SHA-256 hashes, passwords as
 // Argon2id hashes).
 //
-// Passkeys (WebAuthn) are not in this package yet: the cloud's passkey
-// handlers use Service.Issue, the limits and CheckTokenType.
+// Passkeys (WebAuthn) are not in this package yet: the WebAuthn library
+// (go-webauthn) links net/http, so they need a package of their own or
+// ceremonies this package keeps as opaque bytes. Until then the cloud's
+// passkey handlers use Service.Issue, FailedIP and CheckTokenType.
 package accounts
