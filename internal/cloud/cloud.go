@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"vigil/internal/blob"
+	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/retention"
@@ -43,15 +44,15 @@ import (
 // Defaults for Options.
 const (
 	DefaultQuotaBytes  = 50 << 30
-	DefaultSessionTTL  = 12 * time.Hour
-	DefaultAPITokenTTL = 90 * 24 * time.Hour
+	DefaultSessionTTL  = accounts.DefaultSessionTTL
+	DefaultAPITokenTTL = accounts.DefaultAPITokenTTL
 	// MaxObjectBytes bounds one upload (a segment is a few MB; the segmenter
 	// caps media at 64 MiB).
 	MaxObjectBytes = 80 << 20
 	// maxJSONBytes bounds every JSON request body.
 	maxJSONBytes = 256 << 10
 	pairingTTL   = 10 * time.Minute
-	resetTTL     = 30 * time.Minute
+	resetTTL     = accounts.DefaultResetTTL
 )
 
 // Mailer sends the service's e-mail (account resets). The message may hold a
@@ -160,8 +161,7 @@ type Server struct {
 	// Short-lived state is in the store, shared by every replica
 	// (ephemeral.go): rate limits, TOTP steps, passkey ceremonies, sign-in
 	// links, signed actions' nonces, invites and join requests.
-	ipLimit   *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
-	acctLimit *auth.Limiter // failed sign-ins per account: backoff
+	accounts  *accounts.Service // sign-up, sign-in, resets, sessions, limits (accounts.go)
 	devices   *devauth.Verifier
 	bodyReads chan struct{} // device bodies being read (uploads.go)
 	bodyWait  time.Duration // how long a body waits for its turn (uploads.go)
@@ -176,9 +176,6 @@ type Server struct {
 	// checked is when each cached state was last compared with the
 	// stored chain, which another replica may have extended.
 	checked map[string]time.Time
-
-	// hashing bounds concurrent Argon2id work (64 MiB each by default).
-	hashing chan struct{}
 
 	retention *retention.Service // quota and age retention (objects.go nudges it)
 	hubs      hubKeys            // cached hub keys (hubkeys.go)
@@ -232,7 +229,6 @@ func New(o Options) (*Server, error) {
 		now:     o.Now,
 		states:  map[string]*keydir.State{},
 		checked: map[string]time.Time{},
-		hashing: make(chan struct{}, 4),
 		work:    newWorkers(),
 	}
 	lister, ok := o.Store.(store.HouseholdLister)
@@ -264,12 +260,12 @@ func New(o Options) (*Server, error) {
 	if s.passkeys.off != "" {
 		s.log.Warn("passkeys are off", "reason", s.passkeys.off)
 	}
-	s.ipLimit = auth.NewLimiter(auth.LimiterConfig{
-		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute, Now: o.Now,
-	}, o.Store, keyLimitIP)
-	s.acctLimit = auth.NewLimiter(auth.LimiterConfig{
-		Rate: 2, Burst: 10, FreeFailures: 5, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute, Now: o.Now,
-	}, o.Store, keyLimitAcct)
+	if s.accounts, err = accounts.New(accounts.Config{Store: o.Store, Mailer: o.Mailer, PublicURL: o.PublicURL,
+		Argon2: o.Argon2, SessionTTL: DefaultSessionTTL, APITokenTTL: DefaultAPITokenTTL, ResetTTL: resetTTL,
+		Logger: o.Logger, Now: o.Now}); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()

@@ -16,6 +16,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/store"
 )
 
@@ -319,20 +320,11 @@ func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request, c *ca
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Type != "api" && req.Type != "browser" {
-		return errorf(http.StatusBadRequest, `field "type": "api" or "browser"`)
+	scopes, err := accounts.CheckTokenType(req.Type, req.Scopes)
+	if err != nil {
+		return err
 	}
-	if len(req.Scopes) == 0 {
-		req.Scopes = []string{ScopeRead, ScopeWrite}
-	}
-	for _, sc := range req.Scopes {
-		if sc != ScopeRead && sc != ScopeWrite {
-			return errorf(http.StatusBadRequest, `field "scopes": %q is not "read" or "write"`, sc)
-		}
-	}
-	if req.Type == "browser" && len(req.Scopes) != 2 {
-		return errorf(http.StatusBadRequest, `field "scopes": only for "api" tokens`)
-	}
+	req.Scopes = scopes
 	rp, err := s.relyingParty()
 	if err != nil {
 		return err
@@ -381,7 +373,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 		return err
 	}
 	refuse := func(reason string) error {
-		s.failed(r.Context(), s.ipLimit, c.ip)
+		s.accounts.FailedIP(r.Context(), c.ip)
 		return &apiError{status: http.StatusUnauthorized, msg: "passkey sign-in failed: " + reason}
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
@@ -437,12 +429,12 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 	if err := s.st.UpdateCredential(r.Context(), store.Credential{ID: cred.ID, Data: data, LastUsed: s.now().UTC()}); err != nil {
 		return err
 	}
-	resp, err := s.issueToken(w, r, user.a.ID, cer.TokenType, cer.Scopes)
+	sess, err := s.accounts.Issue(r.Context(), user.a.ID, cer.TokenType, cer.Scopes)
 	if err != nil {
 		return err
 	}
 	s.log.Info("signed in", "account", user.a.ID, "type", cer.TokenType, "with", "passkey")
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, s.sessionAnswer(w, sess))
 	return nil
 }
 

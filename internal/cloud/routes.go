@@ -11,13 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"vigil/internal/blob/s3blob"
-	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 )
@@ -130,11 +129,11 @@ func errorf(status int, format string, args ...any) *apiError {
 // the caller's: the same status and the same bytes.
 var errNotFound = &apiError{status: http.StatusNotFound, msg: "not found"}
 
-var errSignIn = &apiError{status: http.StatusUnauthorized, msg: "sign-in required (hint: 'vigil login', or send the session cookie and X-CSRF-Token)"}
+var errSignIn = accountsError(accounts.ErrSignInRequired)
 
 func writeError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
+	ae := accountsError(err)
+	if ae == nil && !errors.As(err, &ae) {
 		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
 	}
 	if ae.retryAfter > 0 {
@@ -165,6 +164,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			err = rt.h(w, r, c)
 		}
 		if err != nil {
+			if ae := accountsError(err); ae != nil {
+				err = ae
+			}
 			var ae *apiError
 			if !errors.As(err, &ae) {
 				if u := unavailable(err); u != nil {
@@ -313,53 +315,28 @@ func (s *Server) membership(r *http.Request, accountID, hh string) (store.Househ
 
 const (
 	sessionCookie = "vigil_session"
-	csrfHeader    = "X-CSRF-Token"
+	csrfHeader    = accounts.CSRFHeader
 )
 
 // authenticate accepts an API token (Authorization: Bearer) or a session
 // cookie; a cookie-authenticated request that changes state must carry the
-// session's CSRF token.
+// session's CSRF token (accounts.Service.Authenticate).
 func (s *Server) authenticate(r *http.Request, c *call) error {
-	var secret, kind string
+	cr := accounts.Credential{Reading: r.Method == http.MethodGet || r.Method == http.MethodHead, CSRF: r.Header.Get(csrfHeader)}
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || tok == "" {
 			return errSignIn
 		}
-		secret, kind = tok, store.TokenAPI
+		cr.Secret, cr.Kind = tok, store.TokenAPI
 	} else if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		secret, kind = ck.Value, store.TokenSession
+		cr.Secret, cr.Kind = ck.Value, store.TokenSession
 	} else {
 		return errSignIn
 	}
-	if len(secret) > 256 {
-		return errSignIn
-	}
-	t, err := s.st.Token(r.Context(), auth.HashToken(secret))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != kind) {
-		return errSignIn
-	}
-	if err != nil {
-		return err
-	}
-	reading := r.Method == http.MethodGet || r.Method == http.MethodHead
-	if kind == store.TokenSession && !reading {
-		if !auth.EqualTokens(r.Header.Get(csrfHeader), t.CSRF) {
-			return errorf(http.StatusForbidden, "missing or wrong %s header (cross-site request refused)", csrfHeader)
-		}
-	}
-	if kind == store.TokenAPI {
-		need := ScopeWrite
-		if reading {
-			need = ScopeRead
-		}
-		if !slices.Contains(t.Scopes, need) {
-			return errorf(http.StatusForbidden, "this API token lacks the %q scope", need)
-		}
-	}
-	a, err := s.st.Account(r.Context(), t.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errSignIn
+	a, t, err := s.accounts.Authenticate(r.Context(), cr)
+	if ae := accountsError(err); ae != nil {
+		return ae
 	}
 	if err != nil {
 		return err

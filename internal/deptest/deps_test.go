@@ -129,6 +129,13 @@ var rules = []rule{
 		why: "the NATS bus carries bytes between replicas: it never opens them and never reaches into the server it serves (the NATS client links an HTTP stack for its WebSocket transport; the package speaks NATS only)",
 	},
 	{
+		from: []string{"vigil/internal/cloud/accounts"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/..."},
+		why: "the accounts domain decides who a caller is and takes and returns values: the HTTP layer (the cloud package) parses " +
+			"requests, sets cookies and maps its errors to statuses, so accounts imports neither it, nor the HTTP stack, nor the API's " +
+			"JSON shapes, nor the bus (its shared state is in its Store)",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},
