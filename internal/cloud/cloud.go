@@ -32,6 +32,7 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -178,6 +179,8 @@ type Server struct {
 
 	passkeys passkeys // the relying party (ceremonies are in the store)
 
+	shares *shares.Service // shared ranges for guests and links (shares.go)
+
 	handler http.Handler // mux behind the security headers
 
 	live liveRelay // live-view signalling (live.go)
@@ -186,8 +189,8 @@ type Server struct {
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
-	outage outage // backing services' unavailability, logged once per outage (routes.go)
-	bus busState // what crosses replicas (lifecycle.go)
+	outage outage   // backing services' unavailability, logged once per outage (routes.go)
+	bus    busState // what crosses replicas (lifecycle.go)
 
 	hist      *history.Publisher // the households' histories into the log (translog.go)
 	ownLog    bool               // the log was opened by New (and is closed by Close)
@@ -234,6 +237,10 @@ func New(o Options) (*Server, error) {
 	o = s.opt
 	if s.access == nil {
 		s.access = historyRecorder{s}
+	}
+	if err := s.newShares(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	var err error
 	if s.passkeys, err = newPasskeys(o); err != nil {
