@@ -238,11 +238,11 @@ func New(o Options) (*Server, error) {
 	if s.access == nil {
 		s.access = historyRecorder{s}
 	}
-	if err := s.newShares(); err != nil {
+	var err error
+	if s.shares, err = newShares(s); err != nil { // shares.go
 		s.Close()
 		return nil, err
 	}
-	var err error
 	if s.passkeys, err = newPasskeys(o); err != nil {
 		s.Close()
 		return nil, err

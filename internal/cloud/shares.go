@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -31,13 +32,11 @@ import (
 // shareTokenHeader carries a link share's bearer token.
 const shareTokenHeader = "Vigil-Share-Token"
 
-// newShares starts the sharing service on the Server's store, blobs and
+// newShares returns the sharing service on the Server's store, blobs and
 // access record.
-func (s *Server) newShares() error {
-	var err error
-	s.shares, err = shares.New(shares.Config{Store: s.st, Blobs: s.blobs, Access: s.access,
+func newShares(s *Server) (*shares.Service, error) {
+	return shares.New(shares.Config{Store: s.st, Blobs: s.blobs, Access: s.access,
 		NormalizeEmail: NormalizeEmail, Logger: s.log, Now: s.now})
-	return err
 }
 
 // shareErr maps the sharing service's refusals to answers; other errors
@@ -92,15 +91,17 @@ type ShareJSON struct {
 	Manifest   []byte     `json:"manifest,omitempty"`    // GET /v1/shares/{id} only
 }
 
-func (s *Server) shareJSON(r *http.Request, sh store.Share, emails bool) ShareJSON {
+// shareJSON shows sh; emails adds the creator's and the guest's e-mail
+// addresses.
+func shareJSON(ctx context.Context, svc *shares.Service, sh store.Share, emails bool) ShareJSON {
 	j := ShareJSON{ID: sh.ID, Household: sh.HouseholdID, Camera: sh.Camera, From: sh.From.UTC(), To: sh.To.UTC(),
-		Expires: sh.Expires.UTC(), Kind: sh.Kind, State: s.shares.State(sh), Created: sh.Created.UTC()}
+		Expires: sh.Expires.UTC(), Kind: sh.Kind, State: svc.State(sh), Created: sh.Created.UTC()}
 	if !sh.Revoked.IsZero() {
 		t := sh.Revoked.UTC()
 		j.Revoked = &t
 	}
 	if emails {
-		j.Creator, j.GuestEmail = s.shares.Emails(r.Context(), sh)
+		j.Creator, j.GuestEmail = svc.Emails(ctx, sh)
 	}
 	return j
 }
@@ -132,7 +133,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return shareErr(err)
 	}
-	writeJSON(w, http.StatusCreated, s.shareJSON(r, sh, true))
+	writeJSON(w, http.StatusCreated, shareJSON(r.Context(), s.shares, sh, true))
 	return nil
 }
 
@@ -143,7 +144,7 @@ func (s *Server) listShares(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	out := make([]ShareJSON, 0, len(shs))
 	for _, sh := range shs {
-		out = append(out, s.shareJSON(r, sh, true))
+		out = append(out, shareJSON(r.Context(), s.shares, sh, true))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"shares": out})
 	return nil
@@ -154,7 +155,7 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return shareErr(err)
 	}
-	writeJSON(w, http.StatusOK, s.shareJSON(r, sh, true))
+	writeJSON(w, http.StatusOK, shareJSON(r.Context(), s.shares, sh, true))
 	return nil
 }
 
@@ -166,7 +167,7 @@ func (s *Server) sharesWithMe(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	out := make([]ShareJSON, 0, len(shs))
 	for _, sh := range shs {
-		j := s.shareJSON(r, sh, true)
+		j := shareJSON(r.Context(), s.shares, sh, true)
 		j.GuestEmail = ""
 		out = append(out, j)
 	}
@@ -198,7 +199,7 @@ func (s *Server) getShare(w http.ResponseWriter, r *http.Request, _ *call) error
 	if err != nil {
 		return shareErr(err)
 	}
-	j := s.shareJSON(r, sh, sh.Kind == store.ShareAccount)
+	j := shareJSON(r.Context(), s.shares, sh, sh.Kind == store.ShareAccount)
 	j.GuestEmail = ""
 	j.Manifest = sh.Manifest
 	writeJSON(w, http.StatusOK, j)
