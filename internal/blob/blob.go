@@ -45,7 +45,8 @@ type Store interface {
 	// on stable storage when Put returns nil). If key already holds exactly
 	// these bytes, Put returns created=false and no error; if it holds other
 	// bytes, ErrConflict. A reader that yields more or fewer than size bytes
-	// is an error and leaves nothing behind.
+	// is an error and leaves nothing behind. When r is a Hashed, its
+	// SHA256 is taken as the bytes' instead of hashing them (see Hashed).
 	Put(ctx context.Context, key string, r io.Reader, size int64) (info Info, created bool, err error)
 	// Open returns the object for reading at any offset (HTTP Range).
 	Open(ctx context.Context, key string) (Object, error)
@@ -55,6 +56,36 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the keys with the given prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Hashed is a reader whose SHA-256 its caller already knows, having
+// computed it over exactly the bytes R yields (a server that hashed a
+// request body to check its signature). Given one, Put does not hash the
+// bytes again: Dir records SHA256 as the object's, s3blob sends it as the
+// object's checksum (which the server verifies against the bytes). A sum
+// that is not the bytes' makes an s3blob Put fail, and a Dir record a wrong
+// SHA-256 (which Stat and a later Put of the same key then compare
+// against), so pass only a sum taken over the same bytes.
+type Hashed struct {
+	R      io.Reader
+	SHA256 [32]byte
+}
+
+// Read reads from R.
+func (h Hashed) Read(p []byte) (int, error) { return h.R.Read(p) }
+
+// KnownSHA256 returns the SHA-256 the caller of Put knows of r's bytes:
+// r's own when r is a Hashed (or a *Hashed), else nil.
+func KnownSHA256(r io.Reader) *[32]byte {
+	switch h := r.(type) {
+	case Hashed:
+		return &h.SHA256
+	case *Hashed:
+		if h != nil {
+			return &h.SHA256
+		}
+	}
+	return nil
 }
 
 // Object is an open stored object.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -572,14 +573,15 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (Inf
 	if limit < math.MaxInt64 {
 		limit++ // one byte more, to tell a reader that is too long
 	}
+	known := KnownSHA256(r)
 	src := ctxReader{ctx, io.LimitReader(r, limit)}
 	var info Info
 	var created bool
 	var err error
 	if size <= d.packMax {
-		info, created, err = d.putPacked(ctx, key, src, size)
+		info, created, err = d.putPacked(ctx, key, src, size, known)
 	} else {
-		info, created, err = d.putFile(ctx, key, src, size)
+		info, created, err = d.putFile(ctx, key, src, size, known)
 	}
 	if err != nil {
 		return Info{}, false, fmt.Errorf("blob: put %s: %w", key, err)
@@ -588,8 +590,9 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (Inf
 }
 
 // putPacked stores an object in the head pack: it reads the whole object
-// into its record, then hands the record to the writer.
-func (d *Dir) putPacked(ctx context.Context, key string, src io.Reader, size int64) (Info, bool, error) {
+// into its record, then hands the record to the writer. known is the
+// object's SHA-256 if the caller knows it (Hashed), else nil.
+func (d *Dir) putPacked(ctx context.Context, key string, src io.Reader, size int64, known *[32]byte) (Info, bool, error) {
 	buf := getRecord(int(recordLen(key, size)))
 	defer putRecord(buf)
 	rec := *buf
@@ -606,7 +609,12 @@ func (d *Dir) putPacked(ctx context.Context, key string, src io.Reader, size int
 	if err := ctx.Err(); err != nil {
 		return Info{}, false, err
 	}
-	info := Info{Key: key, Size: size, SHA256: sha256.Sum256(data)}
+	info := Info{Key: key, Size: size}
+	if known != nil {
+		info.SHA256 = *known
+	} else {
+		info.SHA256 = sha256.Sum256(data)
+	}
 	putHeader(rec, kindPut, key, size, &info.SHA256, crc32.Checksum(data, castagnoli))
 	e, p, err := d.reserve(key, size)
 	if err != nil {
@@ -709,7 +717,7 @@ func atEnd(src io.Reader, size int64) error {
 
 // putFile stores an object in a file of its own under objects/: written
 // to a temporary file, fsynced, renamed into place, its directory fsynced.
-func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64) (Info, bool, error) {
+func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64, known *[32]byte) (Info, bool, error) {
 	e, p, err := d.reserve(key, size)
 	if err != nil {
 		return Info{}, false, err
@@ -720,7 +728,7 @@ func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64
 				d.release(p)
 			}
 		}()
-		return d.putExisting(ctx, key, e, p, src, size)
+		return d.putExisting(ctx, key, e, p, src, size, known)
 	}
 	committed := false
 	defer func() {
@@ -755,9 +763,14 @@ func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64
 		d.prune(dir)
 	}()
 
-	h := sha256.New()
+	var h hash.Hash
+	var w io.Writer = tmp
+	if known == nil {
+		h = sha256.New()
+		w = io.MultiWriter(tmp, h)
+	}
 	buf := getBuf()
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, h), src, *buf)
+	n, err := io.CopyBuffer(w, src, *buf)
 	putBuf(buf)
 	if err != nil {
 		return Info{}, false, err
@@ -775,7 +788,11 @@ func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64
 		return Info{}, false, err
 	}
 	info := Info{Key: key, Size: size}
-	h.Sum(info.SHA256[:0])
+	if known != nil {
+		info.SHA256 = *known
+	} else {
+		h.Sum(info.SHA256[:0])
+	}
 	if err := d.root.Rename(tmpName, rel); err != nil {
 		return Info{}, false, err
 	}
@@ -795,7 +812,7 @@ func (d *Dir) putFile(ctx context.Context, key string, src io.Reader, size int64
 
 // putExisting compares what src yields with the object already stored as
 // e (a copy of key's entry, with its pack referenced).
-func (d *Dir) putExisting(ctx context.Context, key string, e *entry, p *pack, src io.Reader, size int64) (Info, bool, error) {
+func (d *Dir) putExisting(ctx context.Context, key string, e *entry, p *pack, src io.Reader, size int64, known *[32]byte) (Info, bool, error) {
 	if e.size != size && p != nil {
 		return Info{}, false, ErrConflict
 	}
@@ -833,14 +850,20 @@ func (d *Dir) putExisting(ctx context.Context, key string, e *entry, p *pack, sr
 		if !bytes.Equal(in[:n], have[:n]) {
 			return Info{}, false, ErrConflict
 		}
-		h.Write(in[:n])
+		if known == nil {
+			h.Write(in[:n])
+		}
 		off += int64(n)
 	}
 	if err := atEnd(src, size); err != nil {
 		return Info{}, false, err
 	}
 	info := Info{Key: key, Size: size}
-	h.Sum(info.SHA256[:0])
+	if known != nil {
+		info.SHA256 = *known
+	} else {
+		h.Sum(info.SHA256[:0])
+	}
 	return info, false, nil
 }
 

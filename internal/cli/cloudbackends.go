@@ -28,6 +28,7 @@ import (
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/bus/natsbus"
 	"vigil/internal/cloud/leader"
+	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/store"
 	"vigil/internal/tlog"
 	"vigil/internal/units"
@@ -133,7 +134,8 @@ func clusterLog(cfg *cloud.Config, tl *logSetup) func(context.Context) (*tlog.Lo
 func cloudJobs(cfg *cloud.Config, srv *cloud.Server) []leader.Job {
 	var jobs []leader.Job
 	if cfg.Store.Driver == cloud.StorePostgres {
-		jobs = append(jobs, leader.Job{Name: "tlog", Run: srv.SequenceLog})
+		jobs = append(jobs, leader.Job{Name: "tlog", Run: srv.SequenceLog},
+			leader.Job{Name: "retention", Every: retention.DefaultInterval, Run: srv.SweepRetention})
 	}
 	return jobs
 }

@@ -134,7 +134,10 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 		OpenLog: clusterLog(cfg, tl),
-		Bus:     msgBus,
+		// On PostgreSQL the full retention sweep runs once for the
+		// cluster, under the scheduler (cloudJobs).
+		ClusterRetention: cfg.Store.Driver == cloud.StorePostgres,
+		Bus:              msgBus,
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
@@ -93,6 +94,11 @@ type Options struct {
 	// afresh from LogStorage for each term (Log is then not used). Unset,
 	// the Server appends itself (one process).
 	OpenLog func(ctx context.Context) (*tlog.Log, error)
+	// ClusterRetention leaves the full retention sweep (every household,
+	// every minute) to the cluster's scheduler, which runs SweepRetention
+	// on one replica; this Server then sweeps only the households its own
+	// uploads and settings changes nudge. Unset, it sweeps all itself.
+	ClusterRetention bool
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store
@@ -175,7 +181,9 @@ type Server struct {
 	// hashing bounds concurrent Argon2id work (64 MiB each by default).
 	hashing chan struct{}
 
-	usage usage
+	retention *retention.Service // quota and age retention (objects.go nudges it)
+	hubs      hubKeys            // cached hub keys (hubkeys.go)
+	bodies    bodyPool           // device body buffers (uploads.go)
 
 	passkeys passkeys // the relying party (ceremonies are in the store)
 
@@ -228,17 +236,30 @@ func New(o Options) (*Server, error) {
 		states:  map[string]*keydir.State{},
 		checked: map[string]time.Time{},
 		hashing: make(chan struct{}, 4),
-		usage:   usage{bytes: map[string]int64{}, checked: map[string]time.Time{}},
 		work:    newWorkers(),
 	}
+	lister, ok := o.Store.(store.HouseholdLister)
+	if !ok {
+		return nil, errors.New("cloud: the metadata store cannot list households (store.HouseholdLister), which retention needs")
+	}
+	var err error
+	s.retention, err = retention.New(retention.Config{Index: struct {
+		store.Store
+		store.HouseholdLister
+	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now,
+		Interval: retentionInterval(o.ClusterRetention)})
+	if err != nil {
+		return nil, err
+	}
+	s.work.start(func() { s.retention.Run(s.work.ctx) })
 	if err := s.openLog(context.Background()); err != nil {
+		s.work.stop()
 		return nil, err
 	}
 	o = s.opt
 	if s.access == nil {
 		s.access = historyRecorder{s}
 	}
-	var err error
 	if s.shares, err = newShares(s); err != nil { // shares.go
 		s.Close()
 		return nil, err
@@ -271,6 +292,19 @@ func New(o Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// retentionInterval is how often a Server sweeps every household itself:
+// never when the cluster's scheduler does (SweepRetention).
+func retentionInterval(cluster bool) time.Duration {
+	if cluster {
+		return -1
+	}
+	return 0
+}
+
+// SweepRetention applies every household's quota and age limit once: the
+// cluster's scheduler runs it on one replica when ClusterRetention is set.
+func (s *Server) SweepRetention(ctx context.Context) error { return s.retention.Sweep(ctx) }
 
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.handler }

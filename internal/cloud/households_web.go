@@ -391,9 +391,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	} else if err != nil {
 		return err
 	}
-	s.usage.mu.Lock()
-	delete(s.usage.checked, c.household.ID) // apply a shorter age at the next upload
-	s.usage.mu.Unlock()
+	s.retention.Nudge(c.household.ID, "") // apply a shorter age or quota soon
 	s.log.Info("retention set", "household", c.household.ID, "quota_bytes", ret.QuotaBytes, "max_age", ret.MaxAge, "device", sa.Device)
 	writeJSON(w, http.StatusOK, s.settingsOut(ret))
 	return nil

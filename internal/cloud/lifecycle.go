@@ -189,6 +189,8 @@ func (s *Server) startBus() error {
 		return errors.New("cloud: starting on the bus: " + err.Error())
 	}
 	s.OnInvalidate(InvalidateChain, s.live.notifyHubs)
+	s.OnInvalidate(InvalidateChain, s.InvalidateHousehold)
+	s.OnInvalidate(InvalidateDevice, s.InvalidateDevice)
 	if err := s.live.startPresence(); err != nil {
 		return err
 	}

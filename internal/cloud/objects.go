@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"vigil/internal/blob"
@@ -22,12 +21,12 @@ import (
 )
 
 // deviceKey is the devauth lookup: only hubs in their household's verified
-// chain can sign requests.
+// chain can sign requests (hubkeys.go caches them).
 func (s *Server) deviceKey(ctx context.Context, id string) (ed25519.PublicKey, error) {
 	if len(id) > 128 {
 		return nil, devauth.ErrUnknownDevice
 	}
-	_, dk, err := s.hubDevice(ctx, id)
+	_, dk, err := s.cachedHub(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("device %s: %w", id, devauth.ErrUnknownDevice)
 	}
@@ -47,16 +46,18 @@ func objectKey(household, device, camera string, seq uint64) string {
 
 // upload stores a sealed object from a hub. The cloud verifies what it can
 // without keys — the hub's signature over every byte — and indexes the
-// object by its signed header; it never sees inside.
+// object by its signed header; it never sees inside. Retention runs apart
+// (internal/cloud/retention); a new object only nudges it.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
-	h, dk, err := s.hubDevice(r.Context(), c.device)
+	defer s.releaseBody(c.body) // uploads.go: nothing keeps it past here
+	h, dk, err := s.cachedHub(r.Context(), c.device)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusForbidden, "device %s is not a hub of any household", c.device)
 	}
 	if err != nil {
 		return err
 	}
-	hdr, foot, err := envelope.VerifyPublic(c.body, envelope.TrustedKeys{dk.SignPub})
+	hdr, foot, sum, err := envelope.VerifyPublicSum(c.body, envelope.TrustedKeys{dk.SignPub})
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "sealed object refused: %v", err)
 	}
@@ -67,7 +68,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 		return errorf(http.StatusUnprocessableEntity, "stream name %q: 1 to 64 of A-Z a-z 0-9 . _ -", hdr.Stream)
 	}
 	key := objectKey(h.ID, c.device, hdr.Stream, hdr.Sequence)
-	info, created, err := s.blobs.Put(r.Context(), key, bytes.NewReader(c.body), int64(len(c.body)))
+	// The bytes were hashed while verifying: the blob store takes that sum.
+	info, created, err := s.blobs.Put(r.Context(), key, blob.Hashed{R: bytes.NewReader(c.body), SHA256: sum}, int64(len(c.body)))
 	if errors.Is(err, blob.ErrConflict) {
 		return errorf(http.StatusConflict, "a different object is stored as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
 	}
@@ -85,9 +87,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	created = created || idxCreated
 	if idxCreated {
-		if err := s.enforceQuota(r.Context(), h, key, o.Size); err != nil {
-			s.log.Error("quota", "household", h.ID, "err", err)
-		}
+		s.retention.Nudge(h.ID, key)
 		if hdr.Kind == envelope.KindEvent {
 			s.eventUploaded(o, c.body) // events.go: never blocks
 		}
@@ -97,82 +97,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, cloudapi.UploadResult{Key: key, Created: created})
-	return nil
-}
-
-// usage tracks each household's stored bytes in memory, loaded from the
-// store once, so an upload does not sum the household's objects.
-type usage struct {
-	mu      sync.Mutex
-	bytes   map[string]int64
-	checked map[string]time.Time // last age sweep
-}
-
-// enforceQuota accounts for a new object of size bytes and deletes the
-// household's oldest objects (never keep) while it is over its quota; once a
-// minute it also deletes objects older than the household's max age.
-func (s *Server) enforceQuota(ctx context.Context, h store.Household, keep string, size int64) error {
-	s.usage.mu.Lock()
-	used, ok := s.usage.bytes[h.ID]
-	s.usage.mu.Unlock()
-	if !ok {
-		u, err := s.st.Usage(ctx, h.ID) // includes the new object
-		if err != nil {
-			return err
-		}
-		used = u
-	} else {
-		used += size
-	}
-	var cut time.Time
-	s.usage.mu.Lock()
-	now := s.now()
-	due := now.Sub(s.usage.checked[h.ID]) > time.Minute
-	if due {
-		s.usage.checked[h.ID] = now
-	}
-	s.usage.mu.Unlock()
-	if due {
-		// The household's own max age (households_web.go) or the service's.
-		age, err := s.maxAge(ctx, h)
-		if err != nil {
-			return err
-		}
-		if age > 0 {
-			cut = now.Add(-age)
-		}
-	}
-	quota := s.quota(h)
-	for used > quota || !cut.IsZero() {
-		olds, err := s.st.OldestObjects(ctx, h.ID, 64)
-		if err != nil {
-			return err
-		}
-		deleted := 0
-		for _, o := range olds {
-			if o.Key == keep {
-				continue
-			}
-			if used <= quota && (cut.IsZero() || !o.End.Before(cut)) {
-				cut = time.Time{}
-				break
-			}
-			if err := s.st.DeleteObject(ctx, h.ID, o.Key); err != nil {
-				return err
-			}
-			if err := s.blobs.Delete(ctx, o.Key); err != nil {
-				return err
-			}
-			used -= o.Size
-			deleted++
-		}
-		if deleted == 0 {
-			break
-		}
-	}
-	s.usage.mu.Lock()
-	s.usage.bytes[h.ID] = used
-	s.usage.mu.Unlock()
 	return nil
 }
 

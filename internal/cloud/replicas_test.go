@@ -290,7 +290,27 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		if err := on(a, alice).AppendLink(ctx, hh, link); err != nil {
-			t.Errorf("append on A after B's: %v", err)
+			t.Fatalf("append on A after B's: %v", err)
+		}
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		// The first hub, known to A (its key cached there), removed
+		// through B: A refuses it once chainRecheck has passed.
+		start := a.clock.Now().Add(-time.Minute)
+		if _, _, err := hub.Upload(ctx, seal(t, key, st, "front", 0, start, 1000)); err != nil {
+			t.Fatalf("the hub's upload on A before its removal: %v", err)
+		}
+		link, err = st.RemoveDevice(alice.keys, keydir.DeviceID(pub), a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(b, alice).AppendLink(ctx, hh, link); err != nil {
+			t.Fatalf("remove the hub on B: %v", err)
+		}
+		a.clock.Add(time.Second)
+		if _, _, err := hub.Upload(ctx, seal(t, key, st, "front", 1, start, 1000)); !client.IsStatus(err, 401) && !client.IsStatus(err, 403) {
+			t.Errorf("an upload of the hub B removed, on A: %v; want it refused", err)
 		}
 	})
 }

@@ -2,7 +2,9 @@ package cloud
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"vigil/internal/devauth"
@@ -71,5 +73,63 @@ func (s *Server) readDeviceBody(w http.ResponseWriter, r *http.Request) ([]byte,
 	if err := rc.SetReadDeadline(time.Now().Add(bodyReadDeadline(size))); err == nil {
 		defer rc.SetReadDeadline(time.Time{})
 	}
-	return readBody(w, r, MaxObjectBytes)
+	if r.ContentLength < 0 {
+		return readBody(w, r, MaxObjectBytes) // chunked: size unknown
+	}
+	// The size is known: read into a pooled buffer of that size rather than
+	// growing one (the upload handler gives it back).
+	buf := s.bodies.get(int(r.ContentLength))
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		s.bodies.put(buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, errorf(http.StatusBadRequest, "reading the body: it ended before its Content-Length of %d bytes", r.ContentLength)
+		}
+		return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	return buf, nil
+}
+
+// Body buffers come in size classes from 64 KiB to 16 MiB, pooled; larger
+// bodies get a buffer of their own.
+const (
+	bodyClassMin = 64 << 10
+	bodyClasses  = 9
+)
+
+// bodyPool holds body buffers for reuse; the zero value is ready.
+type bodyPool struct {
+	classes [bodyClasses]sync.Pool
+}
+
+// get returns a buffer of n bytes, pooled when n fits a class.
+func (p *bodyPool) get(n int) []byte {
+	for c, size := 0, bodyClassMin; c < bodyClasses; c, size = c+1, size*2 {
+		if n <= size {
+			if b, ok := p.classes[c].Get().(*[]byte); ok {
+				return (*b)[:n]
+			}
+			return make([]byte, n, size)
+		}
+	}
+	return make([]byte, n)
+}
+
+// put gives a buffer from get back; others are left to the garbage
+// collector.
+func (p *bodyPool) put(b []byte) {
+	for c, size := 0, bodyClassMin; c < bodyClasses; c, size = c+1, size*2 {
+		if cap(b) == size {
+			b = b[:0]
+			p.classes[c].Put(&b)
+			return
+		}
+	}
+}
+
+// releaseBody gives a request's body buffer back once nothing refers to
+// it any more: a handler of a device request defers it.
+func (s *Server) releaseBody(b []byte) {
+	if b != nil {
+		s.bodies.put(b)
+	}
 }

@@ -63,9 +63,12 @@ var (
 	}
 
 	// storageAndMedia touch disks, databases and media, never HTTP.
+	// Retention (cloud/retention) deletes through the index and the blob
+	// store and runs apart from any request: it is here so that it never
+	// grows back into an HTTP handler.
 	storageAndMedia = []string{
 		"vigil/internal/segment", "vigil/internal/segstore", "vigil/internal/recordings", "vigil/internal/config",
-		"vigil/internal/cloud/store", "vigil/internal/release",
+		"vigil/internal/cloud/store", "vigil/internal/release", "vigil/internal/cloud/retention",
 	}
 )
 

@@ -14,6 +14,24 @@ import (
 // household's hubs and to index them by their signed header; a recipient
 // still verifies everything again when opening.
 func VerifyPublic(sealed []byte, v Verifier) (Header, Footer, error) {
+	return verifyPublic(sealed, v, nil)
+}
+
+// VerifyPublicSum is VerifyPublic that also returns the SHA-256 of all of
+// sealed, for a caller that stores the object under its hash: the bytes
+// are hashed once for both.
+func VerifyPublicSum(sealed []byte, v Verifier) (Header, Footer, [32]byte, error) {
+	var sum [32]byte
+	h, f, err := verifyPublic(sealed, v, &sum)
+	if err != nil {
+		return Header{}, Footer{}, [32]byte{}, err
+	}
+	return h, f, sum, nil
+}
+
+// verifyPublic is VerifyPublic; with whole non-nil it also sets *whole to
+// the SHA-256 of all of sealed.
+func verifyPublic(sealed []byte, v Verifier, whole *[32]byte) (Header, Footer, error) {
 	if v == nil {
 		return Header{}, Footer{}, fmt.Errorf("envelope: nil Verifier; pass the trusted producer keys")
 	}
@@ -28,8 +46,10 @@ func VerifyPublic(sealed []byte, v Verifier) (Header, Footer, error) {
 		return Header{}, Footer{}, fmt.Errorf("envelope: producer %s: %w", SignerID(p.Signer), ErrUntrustedSigner)
 	}
 	f := parseFooter(sealed[len(sealed)-footerSize:])
-	sum := sha256.Sum256(sealed[:len(sealed)-footerSize])
-	if !bytes.Equal(sum[:], f.commitment) {
+	d := sha256.New()
+	d.Write(sealed[:len(sealed)-footerSize])
+	sum := d.Sum(nil)
+	if !bytes.Equal(sum, f.commitment) {
 		return Header{}, Footer{}, fmt.Errorf("envelope: content does not match the commitment signed by %s: %w", SignerID(p.Signer), ErrBadSignature)
 	}
 	if err := f.verify(p.Signer, f.commitment); err != nil {
@@ -38,6 +58,10 @@ func VerifyPublic(sealed []byte, v Verifier) (Header, Footer, error) {
 	body := int64(len(sealed) - len(p.raw) - footerSize)
 	if n := plaintextSize(body, p.ChunkSize); n < 0 || uint64(n) != f.length {
 		return Header{}, Footer{}, corruptf("object size %d does not match the signed plaintext length %d (truncated or extended)", len(sealed), f.length)
+	}
+	if whole != nil {
+		d.Write(sealed[len(sealed)-footerSize:])
+		d.Sum(whole[:0])
 	}
 	h := p.Header
 	return h, f.footer(), nil

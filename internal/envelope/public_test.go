@@ -3,6 +3,7 @@ package envelope
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"testing"
 	"time"
@@ -25,6 +26,16 @@ func TestVerifyPublic(t *testing.T) {
 	}
 	if h.Stream != "front" || h.Sequence != 7 || !h.Start.Equal(start) || f.Length != int64(len(plain)) || !f.End.Equal(start.Add(4*time.Second)) {
 		t.Errorf("header %+v footer %+v", h, f)
+	}
+	// VerifyPublicSum answers the same, with the SHA-256 of every byte.
+	h2, f2, sum, err := VerifyPublicSum(sealed, trust)
+	if err != nil || h2.Stream != h.Stream || h2.Sequence != h.Sequence || f2 != f || sum != sha256.Sum256(sealed) {
+		t.Errorf("VerifyPublicSum: %+v %+v %x %v; want VerifyPublic's and %x", h2, f2, sum, err, sha256.Sum256(sealed))
+	}
+	bad := append([]byte(nil), sealed...)
+	bad[len(bad)/2] ^= 1
+	if _, _, sum, err := VerifyPublicSum(bad, trust); err == nil || sum != [32]byte{} {
+		t.Errorf("VerifyPublicSum of altered bytes: %x %v", sum, err)
 	}
 	other, _ := GenerateSigningKey()
 	if _, _, err := VerifyPublic(sealed, TrustedKeys{other.Public().(ed25519.PublicKey)}); !errors.Is(err, ErrUntrustedSigner) {

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"ConcurrentSameKey", testConcurrentSameKey},
 		{"Large", testLarge},
 		{"Cancelled", testCancelled},
+		{"Hashed", testHashed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newStore(t)) })
@@ -852,4 +853,40 @@ func testCancelled(t *testing.T, s blob.Store) {
 		t.Error("Put cancelled half way: no error")
 	}
 	mustNotHave(t, s, "k")
+}
+
+// testHashed: a Put whose reader is a blob.Hashed (the caller knows the
+// SHA-256) stores and answers exactly as a plain Put, small or large, new
+// or again; other bytes under the key are still a conflict, and a short
+// reader still leaves nothing behind.
+func testHashed(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	for _, size := range []int{10_000, 8 << 20} {
+		key := fmt.Sprintf("hashed/%d", size)
+		b := data(uint64(20+size), size)
+		hashed := func(b []byte) blob.Hashed { return blob.Hashed{R: bytes.NewReader(b), SHA256: sha256.Sum256(b)} }
+		info, created, err := s.Put(ctx, key, hashed(b), int64(size))
+		if err != nil || !created {
+			t.Fatalf("Put of %d bytes, hashed: created=%v, %v", size, created, err)
+		}
+		checkInfo(t, "Put", info, key, b)
+		mustHave(t, s, key, b)
+		for i, r := range []io.Reader{hashed(b), bytes.NewReader(b)} {
+			again, created, err := s.Put(ctx, key, r, int64(size))
+			if err != nil || created || again != info {
+				t.Errorf("Put #%d of the same %d bytes: %+v created=%v, %v; want %+v, false, nil", i+2, size, again, created, err, info)
+			}
+		}
+		other := bytes.Clone(b)
+		other[size/2] ^= 1
+		if _, _, err := s.Put(ctx, key, hashed(other), int64(size)); !errors.Is(err, blob.ErrConflict) {
+			t.Errorf("Put of other %d bytes, hashed: %v; want ErrConflict", size, err)
+		}
+		mustHave(t, s, key, b)
+		short := key + "-short"
+		if _, _, err := s.Put(ctx, short, blob.Hashed{R: bytes.NewReader(b[:size-1]), SHA256: sha256.Sum256(b)}, int64(size)); err == nil {
+			t.Errorf("Put of %d bytes from a hashed reader of %d: no error", size, size-1)
+		}
+		mustNotHave(t, s, short)
+	}
 }

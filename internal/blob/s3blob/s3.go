@@ -33,7 +33,10 @@
 // reader that is short, long or failing leaves nothing behind; a failed
 // upload in parts is aborted. A single PUT carries the object's SHA-256 as
 // an x-amz-checksum-sha256 trailer, which the server verifies and keeps;
-// Stat reads it back with HEAD. An object uploaded in parts has only a
+// Stat reads it back with HEAD. When the caller knows the SHA-256 already
+// (blob.Hashed), Put does not hash the bytes: it sends the sum in an
+// x-amz-checksum-sha256 header instead, which the server verifies just the
+// same. An object uploaded in parts has only a
 // checksum of its parts' checksums on the server, so Stat hashes it by
 // reading it, as blob.Dir.Stat does for every object (the cloud keeps the
 // hash Put returned in its metadata store). An Object reads with ranged
@@ -380,7 +383,14 @@ func (s *Store) putSingle(ctx context.Context, name string, src *putReader, size
 			return err
 		}
 	}
-	_, err := s.core.PutObject(ctx, s.bucket, name, src, size, "", "", s.putOptions())
+	opts := s.putOptions()
+	if src.known != nil {
+		// The server checks the sum the caller knows in place of one
+		// computed here.
+		opts.Checksum = minio.ChecksumNone
+		opts.UserMetadata = map[string]string{"x-amz-checksum-sha256": base64.StdEncoding.EncodeToString(src.known[:])}
+	}
+	_, err := s.core.PutObject(ctx, s.bucket, name, src, size, "", "", opts)
 	src.detach()
 	if err == nil && !src.complete() {
 		// The server took the object without all of its bytes having been
@@ -744,17 +754,22 @@ type putReader struct {
 	r    io.Reader
 	size int64
 
+	known *[32]byte // the caller's SHA-256 of the bytes (blob.Hashed), or nil
+
 	mu       sync.Mutex
 	n        int64
-	h        hash.Hash
-	err      error // what went wrong reading r (or ctx), for good
-	done     bool  // size bytes read and r at EOF
+	h        hash.Hash // nil when known
+	err      error     // what went wrong reading r (or ctx), for good
+	done     bool      // size bytes read and r at EOF
 	detached bool
 }
 
 var errDetached = errors.New("blob/s3: upload body read after the upload ended")
 
 func newPutReader(ctx context.Context, r io.Reader, size int64) *putReader {
+	if known := blob.KnownSHA256(r); known != nil {
+		return &putReader{ctx: ctx, r: r, size: size, known: known}
+	}
 	return &putReader{ctx: ctx, r: r, size: size, h: sha256.New()}
 }
 
@@ -788,7 +803,9 @@ func (p *putReader) read(b []byte) (int, error) {
 		p.err = fmt.Errorf("reader returned %d for a %d-byte read", n, len(b))
 		return 0, p.err
 	}
-	p.h.Write(b[:n])
+	if p.h != nil {
+		p.h.Write(b[:n])
+	}
 	p.n += int64(n)
 	if p.n == p.size {
 		if err != io.EOF {
@@ -868,6 +885,9 @@ func (p *putReader) failure() error {
 }
 
 func (p *putReader) sum() [32]byte {
+	if p.known != nil {
+		return *p.known
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return [32]byte(p.h.Sum(nil))

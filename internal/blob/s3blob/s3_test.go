@@ -514,3 +514,23 @@ func TestListPages(t *testing.T) {
 		t.Errorf("List(\"h/1/\") = %d keys, %v; want %d, sorted", len(got), err, len(want1))
 	}
 }
+
+// TestHashedWrongSum: a single PUT carries the caller's SHA-256 as the
+// object's checksum, which the server verifies: a sum that is not the
+// bytes' fails the Put and stores nothing.
+func TestHashedWrongSum(t *testing.T) {
+	srv := s3test.Start(t)
+	s := open(t, config(t, srv))
+	b := data(40, 50_000)
+	wrong := sha256.Sum256(append(bytes.Clone(b), 0))
+	if _, _, err := s.Put(t.Context(), "k", blob.Hashed{R: bytes.NewReader(b), SHA256: wrong}, int64(len(b))); err == nil {
+		t.Fatal("Put with a SHA-256 that is not the bytes': no error")
+	}
+	if _, err := s.Stat(t.Context(), "k"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Stat after the refused Put: %v, want ErrNotFound", err)
+	}
+	info, created, err := s.Put(t.Context(), "k", blob.Hashed{R: bytes.NewReader(b), SHA256: sha256.Sum256(b)}, int64(len(b)))
+	if err != nil || !created || info.SHA256 != sha256.Sum256(b) {
+		t.Errorf("Put with the right SHA-256 after: %+v created=%v, %v", info, created, err)
+	}
+}
