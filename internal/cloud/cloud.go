@@ -34,6 +34,7 @@ import (
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/retention"
+	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -183,6 +184,8 @@ type Server struct {
 
 	passkeys passkeys // the relying party (ceremonies are in the store)
 
+	shares *shares.Service // shared ranges for guests and links (shares.go)
+
 	handler http.Handler // mux behind the security headers
 
 	live liveRelay // live-view signalling (live.go)
@@ -252,6 +255,10 @@ func New(o Options) (*Server, error) {
 	o = s.opt
 	if s.access == nil {
 		s.access = historyRecorder{s}
+	}
+	if s.shares, err = newShares(s); err != nil { // shares.go
+		s.Close()
+		return nil, err
 	}
 	if s.passkeys, err = newPasskeys(o); err != nil {
 		s.Close()

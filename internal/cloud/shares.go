@@ -1,31 +1,27 @@
 package cloud
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
+	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
-	"regexp"
-	"slices"
 	"time"
 
-	"vigil/internal/blob"
+	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
 )
 
-// Sharing. A member shares a time range [from, to) of one camera with a
-// guest account or as a link. The member's browser builds the share's
-// manifest (docs/FORMAT.md, Share manifest): the file key of every object in
-// the range wrapped again to the guest's device key, or to a key derived
-// from a secret that lives only in the link's fragment, signed by the
-// member's device. The cloud stores the manifest without being able to read
-// a key in it, and decides only who may fetch it and which sealed objects:
-// those of the share's camera overlapping its range, until it expires or is
-// revoked. Every guest read is recorded in the household's access record
-// with actor kind "guest" (an account) or "link".
+// Sharing (the HTTP side; the rules are internal/cloud/shares). A member
+// shares a time range [from, to) of one camera with a guest account or as a
+// link. The member's browser builds the share's manifest (docs/FORMAT.md,
+// Share manifest): the file key of every object in the range wrapped again
+// to the guest's device key, or to a key derived from a secret that lives
+// only in the link's fragment, signed by the member's device. The cloud
+// stores the manifest without being able to read a key in it, and decides
+// only who may fetch it and which sealed objects: those of the share's
+// camera overlapping its range, until it expires or is revoked. Every guest
+// read is recorded in the household's access record with actor kind "guest"
+// (an account) or "link".
 //
 // A link's bearer token is derived from the fragment secret in the browser
 // and sent in the Vigil-Share-Token header (base64url); the cloud keeps its
@@ -36,17 +32,36 @@ import (
 // shareTokenHeader carries a link share's bearer token.
 const shareTokenHeader = "Vigil-Share-Token"
 
-const (
-	// maxShareManifest bounds a manifest (a day of 4-second segments is
-	// about 5 MiB).
-	maxShareManifest = 16 << 20
-	// maxShareLife bounds how far ahead a share may expire.
-	maxShareLife = 366 * 24 * time.Hour
-)
+// newShares returns the sharing service on the Server's store, blobs and
+// access record.
+func newShares(s *Server) (*shares.Service, error) {
+	return shares.New(shares.Config{Store: s.st, Blobs: s.blobs, Access: s.access,
+		NormalizeEmail: NormalizeEmail, Logger: s.log, Now: s.now})
+}
 
-// shareIDRE: 128 random bits as 26 lower-case base32 letters, chosen by the
-// sharer's browser (the manifest signs it).
-var shareIDRE = regexp.MustCompile(`^[a-z2-7]{26}$`)
+// shareErr maps the sharing service's refusals to answers; other errors
+// pass as they are.
+func shareErr(err error) error {
+	var e *shares.Error
+	switch {
+	case errors.As(err, &e):
+		status := http.StatusBadRequest
+		switch e.Kind {
+		case shares.ErrTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case shares.ErrNotFound:
+			status = http.StatusNotFound
+		case shares.ErrExists:
+			status = http.StatusConflict
+		case shares.ErrGone:
+			status = http.StatusGone
+		}
+		return errorf(status, "%s", e.Msg)
+	case errors.Is(err, shares.ErrNotFound):
+		return errNotFound
+	}
+	return err
+}
 
 func (s *Server) shareRoutes() []route {
 	return []route{
@@ -76,32 +91,17 @@ type ShareJSON struct {
 	Manifest   []byte     `json:"manifest,omitempty"`    // GET /v1/shares/{id} only
 }
 
-func (s *Server) shareState(sh store.Share) string {
-	switch {
-	case !sh.Revoked.IsZero():
-		return "revoked"
-	case !s.now().Before(sh.Expires):
-		return "expired"
-	}
-	return "active"
-}
-
-func (s *Server) shareJSON(r *http.Request, sh store.Share, emails bool) ShareJSON {
+// shareJSON shows sh; emails adds the creator's and the guest's e-mail
+// addresses.
+func shareJSON(ctx context.Context, svc *shares.Service, sh store.Share, emails bool) ShareJSON {
 	j := ShareJSON{ID: sh.ID, Household: sh.HouseholdID, Camera: sh.Camera, From: sh.From.UTC(), To: sh.To.UTC(),
-		Expires: sh.Expires.UTC(), Kind: sh.Kind, State: s.shareState(sh), Created: sh.Created.UTC()}
+		Expires: sh.Expires.UTC(), Kind: sh.Kind, State: svc.State(sh), Created: sh.Created.UTC()}
 	if !sh.Revoked.IsZero() {
 		t := sh.Revoked.UTC()
 		j.Revoked = &t
 	}
 	if emails {
-		if a, err := s.st.Account(r.Context(), sh.Creator); err == nil {
-			j.Creator = a.Email
-		}
-		if sh.Guest != "" {
-			if a, err := s.st.Account(r.Context(), sh.Guest); err == nil {
-				j.GuestEmail = a.Email
-			}
-		}
+		j.Creator, j.GuestEmail = svc.Emails(ctx, sh)
 	}
 	return j
 }
@@ -119,7 +119,7 @@ type createShareReq struct {
 }
 
 func (s *Server) createShare(w http.ResponseWriter, r *http.Request, c *call) error {
-	body, err := readBody(w, r, maxShareManifest*4/3+64<<10)
+	body, err := readBody(w, r, shares.MaxManifest*4/3+64<<10)
 	if err != nil {
 		return err
 	}
@@ -127,112 +127,47 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return err
 	}
-	now := s.now().UTC()
-	switch {
-	case !shareIDRE.MatchString(req.ID):
-		return errorf(http.StatusBadRequest, "id: 26 letters of lower-case base32 (128 random bits)")
-	case !streamRE.MatchString(req.Camera):
-		return errorf(http.StatusBadRequest, "camera: 1 to 64 of A-Z a-z 0-9 . _ -")
-	case req.From.IsZero() || req.To.IsZero() || !req.From.Before(req.To):
-		return errorf(http.StatusBadRequest, "from and to: a range of RFC 3339 times with from before to")
-	case !req.Expires.After(now):
-		return errorf(http.StatusBadRequest, "expires: a time in the future")
-	case req.Expires.Sub(now) > maxShareLife:
-		return errorf(http.StatusBadRequest, "expires: at most %d days ahead", maxShareLife/(24*time.Hour))
-	case len(req.Manifest) == 0:
-		return errorf(http.StatusBadRequest, "manifest: the signed share manifest is required")
-	case len(req.Manifest) > maxShareManifest:
-		return errorf(http.StatusRequestEntityTooLarge, "manifest: over %d bytes (share a shorter range)", maxShareManifest)
-	}
-	sh := store.Share{ID: req.ID, HouseholdID: c.household.ID, Creator: c.account.ID, Camera: req.Camera,
-		From: req.From.UTC(), To: req.To.UTC(), Expires: req.Expires.UTC(), Kind: req.Kind, Manifest: req.Manifest, Created: now}
-	switch req.Kind {
-	case store.ShareLink:
-		if len(req.TokenHash) != 32 || req.GuestEmail != "" {
-			return errorf(http.StatusBadRequest, "a link share needs token_hash (32 bytes, the SHA-256 of the link's token) and no guest_email")
-		}
-		copy(sh.TokenHash[:], req.TokenHash)
-	case store.ShareAccount:
-		if len(req.TokenHash) != 0 {
-			return errorf(http.StatusBadRequest, "an account share has no token_hash")
-		}
-		email, err := NormalizeEmail(req.GuestEmail)
-		if err != nil {
-			return err
-		}
-		a, err := s.st.AccountByEmail(r.Context(), email)
-		if errors.Is(err, store.ErrNotFound) {
-			return errorf(http.StatusNotFound, "no account has this e-mail address (hint: the guest signs up first)")
-		}
-		if err != nil {
-			return err
-		}
-		sh.Guest = a.ID
-	default:
-		return errorf(http.StatusBadRequest, `kind: "link" or "account"`)
-	}
-	cams, err := s.st.Cameras(r.Context(), c.household.ID)
+	sh, err := s.shares.Create(r.Context(), c.household.ID, c.account.ID, shares.Draft{ID: req.ID, Camera: req.Camera,
+		From: req.From, To: req.To, Expires: req.Expires, Kind: req.Kind, GuestEmail: req.GuestEmail,
+		TokenHash: req.TokenHash, Manifest: req.Manifest})
 	if err != nil {
-		return err
+		return shareErr(err)
 	}
-	if !slices.Contains(cams, req.Camera) {
-		return errorf(http.StatusNotFound, "camera %q has no recordings in this household", req.Camera)
-	}
-	err = s.st.CreateShare(r.Context(), sh)
-	if errors.Is(err, store.ErrExists) {
-		return errorf(http.StatusConflict, "a share with this id exists (make a new random id)")
-	}
-	if err != nil {
-		return err
-	}
-	s.log.Info("share created", "household", sh.HouseholdID, "share", sh.ID, "kind", sh.Kind, "camera", sh.Camera)
-	writeJSON(w, http.StatusCreated, s.shareJSON(r, sh, true))
+	writeJSON(w, http.StatusCreated, shareJSON(r.Context(), s.shares, sh, true))
 	return nil
 }
 
 func (s *Server) listShares(w http.ResponseWriter, r *http.Request, c *call) error {
-	shs, err := s.st.Shares(r.Context(), c.household.ID)
+	shs, err := s.shares.List(r.Context(), c.household.ID)
 	if err != nil {
 		return err
 	}
 	out := make([]ShareJSON, 0, len(shs))
 	for _, sh := range shs {
-		out = append(out, s.shareJSON(r, sh, true))
+		out = append(out, shareJSON(r.Context(), s.shares, sh, true))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"shares": out})
 	return nil
 }
 
 func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, c *call) error {
-	id := r.PathValue("id")
-	if !shareIDRE.MatchString(id) {
-		return errNotFound
-	}
-	err := s.st.RevokeShare(r.Context(), c.household.ID, id, s.now().UTC())
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
+	sh, err := s.shares.Revoke(r.Context(), c.household.ID, r.PathValue("id"))
 	if err != nil {
-		return err
+		return shareErr(err)
 	}
-	sh, err := s.st.Share(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	s.log.Info("share revoked", "household", sh.HouseholdID, "share", sh.ID)
-	writeJSON(w, http.StatusOK, s.shareJSON(r, sh, true))
+	writeJSON(w, http.StatusOK, shareJSON(r.Context(), s.shares, sh, true))
 	return nil
 }
 
 // sharesWithMe lists the account shares whose guest is the caller.
 func (s *Server) sharesWithMe(w http.ResponseWriter, r *http.Request, c *call) error {
-	shs, err := s.st.SharesWith(r.Context(), c.account.ID)
+	shs, err := s.shares.With(r.Context(), c.account.ID)
 	if err != nil {
 		return err
 	}
 	out := make([]ShareJSON, 0, len(shs))
 	for _, sh := range shs {
-		j := s.shareJSON(r, sh, true)
+		j := shareJSON(r.Context(), s.shares, sh, true)
 		j.GuestEmail = ""
 		out = append(out, j)
 	}
@@ -240,64 +175,31 @@ func (s *Server) sharesWithMe(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
-// guest authorises a read of share {id}: by the link token in
-// Vigil-Share-Token, or by the session of the account it was shared with.
-// It refuses an expired or revoked share with 410, and records the read.
-func (s *Server) guest(r *http.Request, action, object string) (store.Share, error) {
-	id := r.PathValue("id")
-	tok := r.Header.Get(shareTokenHeader)
+// shareGuest is the credential of a guest's request: the link token in
+// Vigil-Share-Token, or else the session of the account the share is for
+// (signed in first: 401 without one).
+func (s *Server) shareGuest(r *http.Request) (shares.Guest, error) {
+	if tok := r.Header.Get(shareTokenHeader); tok != "" {
+		return shares.Guest{Token: tok}, nil
+	}
 	var c call
-	if tok == "" {
-		// An account share: the guest signs in first.
-		if err := s.authenticate(r, &c); err != nil {
-			return store.Share{}, errorf(http.StatusUnauthorized, "this share is for a signed-in guest (open a share link with its #k=… part, or sign in as the account it was shared with)")
-		}
+	if err := s.authenticate(r, &c); err != nil {
+		return shares.Guest{}, errorf(http.StatusUnauthorized, "this share is for a signed-in guest (open a share link with its #k=… part, or sign in as the account it was shared with)")
 	}
-	if !shareIDRE.MatchString(id) {
-		return store.Share{}, errNotFound
-	}
-	sh, err := s.st.Share(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Share{}, errNotFound
-	}
-	if err != nil {
-		return store.Share{}, err
-	}
-	actor, kind := "", ""
-	if tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		h := sha256.Sum256(raw)
-		if err != nil || len(raw) != 32 || sh.Kind != store.ShareLink || subtle.ConstantTimeCompare(h[:], sh.TokenHash[:]) != 1 {
-			return store.Share{}, errNotFound
-		}
-		actor, kind = "share:"+sh.ID, "link"
-	} else {
-		if sh.Kind != store.ShareAccount || sh.Guest != c.account.ID {
-			return store.Share{}, errNotFound
-		}
-		actor, kind = c.account.ID, "guest"
-	}
-	switch s.shareState(sh) {
-	case "revoked":
-		return store.Share{}, errorf(http.StatusGone, "this share was revoked by the household on %s", sh.Revoked.UTC().Format(time.RFC1123))
-	case "expired":
-		return store.Share{}, errorf(http.StatusGone, "this share expired on %s", sh.Expires.UTC().Format(time.RFC1123))
-	}
-	a := store.Access{Time: s.now().UTC(), HouseholdID: sh.HouseholdID, Actor: actor, ActorKind: kind, Action: action,
-		Object: object, Reason: fmt.Sprintf("share %s: %s %s", sh.ID, r.Method, r.URL.Path)}
-	if err := s.access.Record(r.Context(), a); err != nil {
-		return store.Share{}, fmt.Errorf("recording access: %w", err)
-	}
-	return sh, nil
+	return shares.Guest{Account: c.account.ID}, nil
 }
 
 // getShare answers the share's range and manifest to its guest.
 func (s *Server) getShare(w http.ResponseWriter, r *http.Request, _ *call) error {
-	sh, err := s.guest(r, "share.read", "share:"+r.PathValue("id"))
+	g, err := s.shareGuest(r)
 	if err != nil {
 		return err
 	}
-	j := s.shareJSON(r, sh, sh.Kind == store.ShareAccount)
+	sh, err := s.shares.Open(r.Context(), r.PathValue("id"), g, r.Method+" "+r.URL.Path)
+	if err != nil {
+		return shareErr(err)
+	}
+	j := shareJSON(r.Context(), s.shares, sh, sh.Kind == store.ShareAccount)
 	j.GuestEmail = ""
 	j.Manifest = sh.Manifest
 	writeJSON(w, http.StatusOK, j)
@@ -307,36 +209,19 @@ func (s *Server) getShare(w http.ResponseWriter, r *http.Request, _ *call) error
 // readSharedObject serves a sealed object of the share: one of its camera
 // overlapping its range. Anything else is not found, whatever its key.
 func (s *Server) readSharedObject(w http.ResponseWriter, r *http.Request, _ *call) error {
-	key := r.PathValue("key")
-	sh, err := s.guest(r, "share.object.read", key)
+	g, err := s.shareGuest(r)
 	if err != nil {
 		return err
 	}
-	if !blob.ValidKey(key) {
-		return errNotFound
-	}
-	o, err := s.st.Object(r.Context(), sh.HouseholdID, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
+	o, err := s.shares.ReadObject(r.Context(), r.PathValue("id"), g, r.PathValue("key"), r.Method+" "+r.URL.Path)
 	if err != nil {
-		return err
+		return shareErr(err)
 	}
-	if o.Camera != sh.Camera || !o.Start.Before(sh.To) || !o.End.After(sh.From) {
-		return errNotFound
-	}
-	obj, err := s.blobs.Open(r.Context(), o.Key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
-	}
-	defer obj.Close()
+	defer o.Body.Close()
 	w.Header().Set("Content-Type", "application/vnd.vigil.sealed")
-	w.Header().Set("ETag", `"`+hex.EncodeToString(o.SHA256[:])+`"`)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(o.Meta.SHA256[:])+`"`)
 	// Not cached: a revoked share must stop serving.
 	w.Header().Set("Cache-Control", "no-store")
-	http.ServeContent(w, r, "", o.Created, obj)
+	http.ServeContent(w, r, "", o.Meta.Created, o.Body)
 	return nil
 }

@@ -136,6 +136,12 @@ var rules = []rule{
 			"JSON shapes, nor the bus (its shared state is in its Store)",
 	},
 	{
+		from: []string{"vigil/internal/cloud/shares"}, to: []string{"net/http", "vigil/internal/cloud", "vigil/internal/share"},
+		why: "sharing is a domain of the cloud below its API: it never serves (the HTTP layer, internal/cloud, maps routes and errors to it, so it " +
+			"cannot import that layer back) and never opens what it guards: a manifest is opaque bytes to it, so it has no use for the format " +
+			"that opens one (share)",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},
