@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -54,7 +55,25 @@ func TestScaledBackendOutage(t *testing.T) {
 		from := len(c.Proxy.Faults())
 		served := c.Proxy.Served()
 		stop()
-		time.Sleep(down)
+		// A member lists the footage every half second while the service
+		// is down: each answer comes within 5 s (no hang), 200 or 503.
+		probes := map[int]int{}
+		var slowest time.Duration
+		for end := time.Now().Add(down); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			t0 := time.Now()
+			status, body, err := hh.Owner.API.Raw(ctx, "GET", "/v1/households/"+hh.ID+"/objects", nil)
+			cancel()
+			slowest = max(slowest, time.Since(t0))
+			if err != nil {
+				t.Errorf("%s down: listing: %v (after %v)", name, err, time.Since(t0).Round(time.Millisecond))
+				continue
+			}
+			probes[status]++
+			if status != http.StatusOK && status != http.StatusServiceUnavailable {
+				t.Errorf("%s down: listing: %d %s", name, status, body)
+			}
+		}
 		start()
 		back := time.Now()
 		// Moving again: two more segments than the cloud held at the
@@ -76,8 +95,8 @@ func TestScaledBackendOutage(t *testing.T) {
 			st = append(st, fmt.Sprintf("%d x %d", k, code))
 		}
 		sort.Strings(st)
-		t.Logf("%s down %v: %d requests, refused or failed: [%s]; after the restart the cloud held %d segments, %d more %v later",
-			name, down, c.Proxy.Served()-served, strings.Join(st, ", "), held, n-held, caught.Round(100*time.Millisecond))
+		t.Logf("%s down %v: a member's listings answered %v (slowest %v); %d requests in all, refused or failed: [%s]; after the restart the cloud held %d segments, %d more %v later",
+			name, down, probes, slowest.Round(time.Millisecond), c.Proxy.Served()-served, strings.Join(st, ", "), held, n-held, caught.Round(100*time.Millisecond))
 		if counts[http.StatusInternalServerError] > 0 {
 			t.Errorf("%s down: %d answers 500", name, counts[http.StatusInternalServerError])
 		}
