@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,7 +109,8 @@ func landed(t *testing.T, c *cloudtest.Cloud, kind string) int {
 //     and the picture comes back through a third within 5 s; then the
 //     hub's replica is killed and the picture is back within 5 s;
 //   - events: a member's notice WebSocket on one replica receives the
-//     events the hub uploads through another;
+//     events the hub uploads through another, and the member's push
+//     subscription gets each event once (one replica of three sends it);
 //   - the cross-tenant matrix: a member of household A calls every route
 //     of the API with household B's IDs, each call going to the next
 //     replica, and gets only 404s, byte-identical to those for random IDs;
@@ -265,6 +270,27 @@ func scaledEvents(t *testing.T, c *cloudtest.Cloud, st *steer, hh *testHousehold
 	if r := landed(t, c, "events"); r != 1 {
 		t.Fatalf("the events WebSocket landed on replica %d, want 1", r)
 	}
+	// A push subscription of the owner's: its push service counts what
+	// the cloud sends it.
+	var pushes atomic.Int64
+	pushSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		pushes.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(pushSrv.Close)
+	ua, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authSecret := make([]byte, 16)
+	rand.Read(authSecret)
+	sub, _ := json.Marshal(map[string]any{"endpoint": pushSrv.URL + "/push/owner",
+		"keys": map[string]string{"p256dh": base64.RawURLEncoding.EncodeToString(ua.PublicKey().Bytes()), "auth": base64.RawURLEncoding.EncodeToString(authSecret)}})
+	if status, body, err := hh.Owner.API.Raw(context.Background(), "POST", "/v1/households/"+hh.ID+"/push", sub); err != nil || status != http.StatusCreated {
+		t.Fatalf("push subscription: %d %s %v", status, body, err)
+	}
+
 	hub := newEventHub(t, hh)
 	keys := map[string]bool{}
 	var clear [][]byte
@@ -292,7 +318,16 @@ func scaledEvents(t *testing.T, c *cloudtest.Cloud, st *steer, hh *testHousehold
 		}
 		delete(keys, note.Key)
 	}
-	t.Logf("3 events uploaded through replica 2 reached the notice WebSocket on replica 1")
+	// Each event is pushed once, by one replica of three.
+	deadline := time.Now().Add(15 * time.Second)
+	for pushes.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a second delivery of one would come now
+	if n := pushes.Load(); n != 3 {
+		t.Errorf("3 events made %d pushes, want 3 (one each)", n)
+	}
+	t.Logf("3 events uploaded through replica 2 reached the notice WebSocket on replica 1 and were pushed once each (%d pushes)", pushes.Load())
 	return clear
 }
 
