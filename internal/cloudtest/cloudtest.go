@@ -41,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/natstest"
 	"vigil/internal/pgtest"
 	"vigil/internal/s3test"
 )
@@ -48,10 +49,6 @@ import (
 // EnvBin names the environment variable that gives a built vigil binary
 // to run instead of building one.
 const EnvBin = "VIGIL_TEST_BIN"
-
-// EnvNATS names the environment variable that gives the NATS server
-// (nats://host:port) for Scaled{Bus: true}; default nats://127.0.0.1:4222.
-const EnvNATS = "VIGIL_TEST_NATS"
 
 // Config is a configuration of the cloud: Embedded or Scaled.
 type Config interface {
@@ -67,28 +64,39 @@ type Config interface {
 type Embedded struct{}
 
 // Scaled is the configuration for many homes: Replicas 'vigil cloud'
-// processes sharing a PostgreSQL database and an S3 bucket, behind a
-// round-robin reverse proxy whose URL is the public URL.
+// processes sharing a PostgreSQL database, an S3 bucket and a NATS server
+// (the bus between replicas), behind a round-robin reverse proxy whose URL
+// is the public URL.
 type Scaled struct {
 	// Replicas is the number of processes; 0 means 3.
 	Replicas int
-	// Bus writes the bus key (bus: {driver: nats, url: NATS}) into the
-	// configuration, for a cloud that has it.
-	Bus bool
-	// NATS is the server's URL for Bus; empty means $VIGIL_TEST_NATS, else
-	// nats://127.0.0.1:4222.
+	// NoBus leaves the bus key out of the configuration (the replicas then
+	// signal only in-process): for a test of what the bus carries.
+	NoBus bool
+	// NATS is the bus's server URL; empty means a private in-process
+	// server (Cloud.NATSServer) for this cluster alone. The cloud names its
+	// streams alike in every cluster, so clusters must not share a server
+	// while they run.
 	NATS string
+	// Postgres is the server the cluster's database is made on; nil means
+	// the one pgtest.Open gives. An outage test passes pgtest.Private's.
+	Postgres *pgtest.Server
 }
 
 // Both returns the two configurations a cloud test runs on: embedded and
-// scaled with 3 replicas.
+// scaled with 3 replicas, PostgreSQL, S3 and NATS.
 func Both() []Config { return []Config{Embedded{}, Scaled{Replicas: 3}} }
 
 // Name implements Config.
 func (Embedded) Name() string { return "embedded" }
 
 // Name implements Config.
-func (s Scaled) Name() string { return fmt.Sprintf("scaled-%d", s.replicas()) }
+func (s Scaled) Name() string {
+	if s.NoBus {
+		return fmt.Sprintf("scaled-%d-nobus", s.replicas())
+	}
+	return fmt.Sprintf("scaled-%d", s.replicas())
+}
 
 func (s Scaled) replicas() int {
 	if s.Replicas <= 0 {
@@ -118,8 +126,12 @@ type Cloud struct {
 	// S3 is the S3 server and Bucket the cloud's bucket in it (scaled).
 	S3     *s3test.Server
 	Bucket string
-	// NATS is the bus's server when Scaled.Bus.
-	NATS string
+	// NATS is the bus's server URL (scaled, unless NoBus); NATSServer is
+	// that server when it is the cluster's private one.
+	NATS       string
+	NATSServer *natstest.Server
+	// Postgres is the database's server (scaled).
+	Postgres *pgtest.Server
 }
 
 // Start starts the cloud in configuration cfg; it is stopped, and what
@@ -153,16 +165,18 @@ func (Embedded) start(t testing.TB, c *Cloud) {
 func (s Scaled) start(t testing.TB, c *Cloud) {
 	t.Helper()
 	bin := Binary(t)
-	c.DSN = pgtest.NewDB(t)
+	c.Postgres = s.Postgres
+	if c.Postgres == nil {
+		c.Postgres = pgtest.Open(t)
+	}
+	c.DSN = c.Postgres.NewDB(t)
 	c.S3 = s3test.Start(t)
 	c.Bucket = c.S3.NewBucket(t)
-	if s.Bus {
+	if !s.NoBus {
 		c.NATS = s.NATS
 		if c.NATS == "" {
-			c.NATS = os.Getenv(EnvNATS)
-		}
-		if c.NATS == "" {
-			c.NATS = "nats://127.0.0.1:4222"
+			c.NATSServer = natstest.Start(t)
+			c.NATS = c.NATSServer.URL()
 		}
 	}
 	c.Proxy = NewProxy(t, c.liveURLs)
@@ -175,7 +189,7 @@ func (s Scaled) start(t testing.TB, c *Cloud) {
 	fmt.Fprintf(&y, "store:\n  driver: postgres\n  dsn_file: pg.dsn\n")
 	fmt.Fprintf(&y, "blobs:\n  driver: s3\n  s3:\n    endpoint: %q\n    secure: %t\n    region: %q\n    bucket: %q\n    access_key: %q\n    secret_key_file: s3.secret\n",
 		c.S3.Endpoint, c.S3.Secure, c.S3.Region, c.Bucket, c.S3.AccessKey)
-	if s.Bus {
+	if c.NATS != "" {
 		fmt.Fprintf(&y, "bus:\n  driver: nats\n  url: %q\n", c.NATS)
 	}
 	path := filepath.Join(c.Dir, "cloud.yaml")

@@ -24,7 +24,10 @@ import (
 // one, its body not yet sent) and left out for a moment; WebSocket
 // upgrades and streamed answers pass through. The Host header and the
 // client's address reach the backend as a load balancer sends them
-// (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto).
+// (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto). A test may
+// steer requests to a backend of its choice (Prefer), as a load balancer
+// with sticky sessions would, and reads where each WebSocket landed
+// (Upgrades).
 type Proxy struct {
 	// URL is where clients reach it (http://127.0.0.1:port).
 	URL string
@@ -37,9 +40,12 @@ type Proxy struct {
 	mu   sync.Mutex
 	down map[string]time.Time // backend -> left out until
 
-	served atomic.Int64
-	amu    sync.Mutex
-	faults []Answer
+	prefer atomic.Pointer[func(*http.Request) string]
+
+	served   atomic.Int64
+	amu      sync.Mutex
+	faults   []Answer
+	upgrades []Answer
 }
 
 // Answer is a request the proxy passed on and what came back.
@@ -66,7 +72,34 @@ func (p *Proxy) Faults() []Answer {
 	return slices.Clone(p.faults)
 }
 
+// Upgrades are the WebSocket upgrades so far that a backend accepted
+// (101), in order, up to the first 1000: where each connection landed.
+func (p *Proxy) Upgrades() []Answer {
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	return slices.Clone(p.upgrades)
+}
+
+// Prefer steers requests: f returns the backend (a replica's URL) a
+// request goes to first, or "" for the next in turn; a backend that is not
+// live is passed over as usual. nil stops steering.
+func (p *Proxy) Prefer(f func(r *http.Request) string) {
+	if f == nil {
+		p.prefer.Store(nil)
+		return
+	}
+	p.prefer.Store(&f)
+}
+
 func (p *Proxy) record(r *http.Request, status int, backend string) {
+	if status == http.StatusSwitchingProtocols {
+		p.amu.Lock()
+		defer p.amu.Unlock()
+		if len(p.upgrades) < maxFaults {
+			p.upgrades = append(p.upgrades, Answer{Method: r.Method, Path: r.URL.Path, Status: status, Backend: backend})
+		}
+		return
+	}
 	if status != http.StatusUnauthorized && status != http.StatusForbidden && status < 500 {
 		return
 	}
@@ -140,12 +173,23 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 		body = &trackedBody{r: r.Body}
 		defer r.Body.Close()
 	}
-	// Round robin, the backends left out for now last.
+	// Round robin, the backends left out for now last; a preferred live
+	// backend first.
 	start := int(p.next.Add(1) - 1)
 	order := make([]string, 0, len(all))
 	var later []string
+	var first string
+	if f := p.prefer.Load(); f != nil {
+		if b := (*f)(r); b != "" && slices.Contains(all, b) && !p.isDown(b) {
+			first = b
+			order = append(order, b)
+		}
+	}
 	for i := range all {
 		b := all[(start+i)%len(all)]
+		if b == first {
+			continue
+		}
 		if p.isDown(b) {
 			later = append(later, b)
 		} else {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,66 @@ func TestProxy(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != http.StatusBadGateway {
 		t.Errorf("no backend: %s, want 502", r.Status)
+	}
+}
+
+// TestProxyPrefer: a request the test steers goes to the backend it
+// names, while it is live (to the next in turn once it is not); the
+// others go round robin; Upgrades says where each upgrade landed.
+func TestProxyPrefer(t *testing.T) {
+	a, b := backend(t, "a"), backend(t, "b")
+	var mu sync.Mutex
+	urls := []string{a.URL, b.URL}
+	p := NewProxy(t, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(urls) })
+	p.Prefer(func(r *http.Request) string {
+		if r.URL.Path == "/to-b" {
+			return b.URL
+		}
+		return ""
+	})
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(p.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		name, _, _ := strings.Cut(string(got), " ")
+		return name
+	}
+	for range 4 {
+		if got := get("/to-b"); got != "b" {
+			t.Errorf("steered to b: answered by %s", got)
+		}
+	}
+	seen := map[string]int{}
+	for range 4 {
+		seen[get("/x")]++
+	}
+	if seen["a"] != 2 || seen["b"] != 2 {
+		t.Errorf("not steered: %v, want round robin", seen)
+	}
+	mu.Lock()
+	urls = []string{a.URL}
+	mu.Unlock()
+	if got := get("/to-b"); got != "a" {
+		t.Errorf("steered to b, which is not live: answered by %s", got)
+	}
+
+	host := strings.TrimPrefix(p.URL, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", host)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	up := p.Upgrades()
+	if len(up) != 1 || up[0].Path != "/ws" || up[0].Backend != a.URL {
+		t.Errorf("upgrades: %v, want /ws on %s", up, a.URL)
 	}
 }

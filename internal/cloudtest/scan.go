@@ -3,15 +3,19 @@ package cloudtest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	_ "modernc.org/sqlite" // the embedded store's database, read as an insider
 )
 
@@ -19,37 +23,57 @@ import (
 type ScanStats struct {
 	Files, Rows, Cells, Objects int
 	Tables                      int
-	Bytes                       int64
+	// Logs are the processes' log files; Streams and Messages the NATS
+	// streams and the messages read from them; NATSFiles the files of the
+	// NATS server's store.
+	Logs, Streams, Messages, NATSFiles int
+	Bytes                              int64
 }
 
 func (s ScanStats) String() string {
-	return fmt.Sprintf("%d files, %d tables (%d rows, %d cells), %d S3 objects: %d bytes", s.Files, s.Tables, s.Rows, s.Cells, s.Objects, s.Bytes)
+	return fmt.Sprintf("%d files, %d tables (%d rows, %d cells), %d S3 objects, %d logs, %d NATS streams (%d messages), %d NATS store files: %d bytes",
+		s.Files, s.Tables, s.Rows, s.Cells, s.Objects, s.Logs, s.Streams, s.Messages, s.NATSFiles, s.Bytes)
 }
 
 // Scan reads everything the cloud keeps, as an insider with access to its
 // machines would, and hands each piece to visit with where it was found:
-// every file under the data directory, every cell of every table of its
-// database (SQLite when embedded, every table of every schema of the
-// PostgreSQL database when scaled), and every object of its S3 bucket.
-// Stop the cloud first for a consistent picture (Stop).
+// every file under the data directory, every process's log, every cell of
+// every table of its database (SQLite when embedded, every table of every
+// schema of the PostgreSQL database when scaled), every object of its S3
+// bucket, and, with a bus, every message its NATS server keeps in a
+// stream (read through a NATS client) and, for the cluster's private
+// server, every file of that server's store. Stop the cloud first for a
+// consistent picture (Stop); the NATS server must still run.
 func (c *Cloud) Scan(t testing.TB, visit func(where string, b []byte)) ScanStats {
 	t.Helper()
 	var st ScanStats
-	err := filepath.WalkDir(c.Data, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
+	walk := func(dir string, n *int) {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			*n++
+			st.Bytes += int64(len(b))
+			visit(path, b)
+			return nil
+		})
 		if err != nil {
-			return err
+			t.Fatalf("cloudtest: scanning %s: %v", dir, err)
 		}
-		st.Files++
+	}
+	walk(c.Data, &st.Files)
+	for _, r := range c.Replicas {
+		b, err := os.ReadFile(r.LogFile)
+		if err != nil {
+			t.Fatalf("cloudtest: reading the log of replica %d: %v", r.Index, err)
+		}
+		st.Logs++
 		st.Bytes += int64(len(b))
-		visit(path, b)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("cloudtest: scanning %s: %v", c.Data, err)
+		visit(r.LogFile, b)
 	}
 	ctx := context.Background()
 	if c.DSN == "" {
@@ -58,7 +82,65 @@ func (c *Cloud) Scan(t testing.TB, visit func(where string, b []byte)) ScanStats
 	}
 	c.scanPostgres(t, ctx, &st, visit)
 	c.scanBucket(t, ctx, &st, visit)
+	if c.NATS != "" {
+		c.scanStreams(t, ctx, &st, visit)
+	}
+	if c.NATSServer != nil {
+		walk(c.NATSServer.Dir(), &st.NATSFiles)
+	}
 	return st
+}
+
+// scanStreams reads every message of every JetStream stream on the bus's
+// server, by sequence number, as an operator of that server could.
+func (c *Cloud) scanStreams(t testing.TB, ctx context.Context, st *ScanStats, visit func(string, []byte)) {
+	t.Helper()
+	nc, err := nats.Connect(c.NATS, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("cloudtest: connecting to the bus's NATS server: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatalf("cloudtest: listing the NATS streams: %v", err)
+	}
+	for _, n := range all {
+		s, err := js.Stream(ctx, n)
+		if err != nil {
+			t.Fatalf("cloudtest: stream %s: %v", n, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatalf("cloudtest: stream %s: %v", n, err)
+		}
+		st.Streams++
+		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+			m, err := s.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue // acknowledged and gone (a work queue), or deleted
+			}
+			if err != nil {
+				t.Fatalf("cloudtest: stream %s message %d: %v", n, seq, err)
+			}
+			st.Messages++
+			st.Bytes += int64(len(m.Data))
+			where := fmt.Sprintf("nats stream %s message %d (%s)", n, seq, m.Subject)
+			visit(where, m.Data)
+			for k, vs := range m.Header {
+				for _, v := range vs {
+					visit(where+" header "+k, []byte(v))
+				}
+			}
+		}
+	}
 }
 
 func cell(v any) []byte {

@@ -84,6 +84,9 @@ func (s *Server) start() {
 	}
 }
 
+// Dir is the directory of the server's JetStream store (streams at rest).
+func (s *Server) Dir() string { return s.dir }
+
 // URL is the server's client URL (the same after Restart).
 func (s *Server) URL() string {
 	s.mu.Lock()
