@@ -33,6 +33,7 @@ import (
 	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
@@ -179,6 +180,7 @@ type Server struct {
 	checked map[string]time.Time
 
 	retention *retention.Service // quota and age retention (objects.go nudges it)
+	objects   *objects.Service   // sealed uploads, listings and reads (objects.go)
 	hubs      hubKeys            // cached hub keys (hubkeys.go)
 	bodies    bodyPool           // device body buffers (uploads.go)
 
@@ -270,6 +272,10 @@ func New(o Options) (*Server, error) {
 	if s.accounts, err = accounts.New(accounts.Config{Store: o.Store, Mailer: o.Mailer, PublicURL: o.PublicURL,
 		Argon2: o.Argon2, SessionTTL: DefaultSessionTTL, APITokenTTL: DefaultAPITokenTTL, ResetTTL: resetTTL,
 		Logger: o.Logger, Now: o.Now}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.objects, err = newObjects(s); err != nil { // objects.go
 		s.Close()
 		return nil, err
 	}

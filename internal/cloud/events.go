@@ -31,7 +31,6 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
-	"vigil/internal/history"
 	"vigil/internal/notify/webpush"
 )
 
@@ -111,39 +110,6 @@ func (s *Server) eventRoutes() []route {
 		{method: "POST", pattern: "/v1/households/{hh}/push", auth: authMember, action: "push.subscribe", h: s.pushSubscribe},
 		{method: "DELETE", pattern: "/v1/households/{hh}/push", auth: authMember, action: "push.unsubscribe", h: s.pushUnsubscribe},
 	}
-}
-
-// admitKind says which sealed objects the cloud stores: segments on a
-// camera's stream, event records only on eventrec.StreamEvents, snapshots
-// only on eventrec.StreamSnapshots (so that the public header names no
-// camera), hub state records only on history.StateStream, and nothing else.
-func admitKind(h envelope.Header) error {
-	switch h.Kind {
-	case envelope.KindSegment:
-		if isEventStream(h.Stream) {
-			return errorf(http.StatusUnprocessableEntity, "stream %q is reserved for %s objects; a camera needs another name", h.Stream, strings.TrimSuffix(h.Stream, "s"))
-		}
-	case envelope.KindState:
-		if h.Stream != history.StateStream {
-			return errorf(http.StatusUnprocessableEntity, "a hub state record's stream must be %q, not %q", history.StateStream, h.Stream)
-		}
-	case envelope.KindEvent:
-		if h.Stream != eventrec.StreamEvents {
-			return errorf(http.StatusUnprocessableEntity, "an event object's stream must be %q (the camera goes inside the sealed record), not %q", eventrec.StreamEvents, h.Stream)
-		}
-	case envelope.KindSnapshot:
-		if h.Stream != eventrec.StreamSnapshots {
-			return errorf(http.StatusUnprocessableEntity, "a snapshot object's stream must be %q (the camera goes inside the sealed record), not %q", eventrec.StreamSnapshots, h.Stream)
-		}
-	default:
-		return errorf(http.StatusUnprocessableEntity, "object kind %v is not accepted yet", h.Kind)
-	}
-	return nil
-}
-
-// isEventStream reports the streams that are not cameras.
-func isEventStream(stream string) bool {
-	return stream == eventrec.StreamEvents || stream == eventrec.StreamSnapshots || stream == history.StateStream
 }
 
 // EventJSON is one event object in a listing.

@@ -22,6 +22,14 @@ import (
 // made it, and on the others when the bus carries the change:
 // InvalidateHousehold), and (b) it is younger than hubKeyTTL, which bounds
 // how long a change of the store's device rows goes unseen.
+//
+// The cache is here, in the HTTP layer, rather than in the objects domain
+// (internal/cloud/objects), because uploads are only one of its users:
+// devauth looks up the key of every device-signed request (the hub's
+// chain, settings, live view), the entries are valid only against the
+// chain states the Server caches (households.go), and the bus's
+// invalidations reach both together. The objects domain asks whether a
+// device is a hub through the HubFunc it is given, which is this cache.
 const (
 	hubKeyTTL = 10 * time.Second
 	// maxHubKeys bounds the cache; past it an arbitrary entry goes.

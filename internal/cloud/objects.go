@@ -1,7 +1,6 @@
 package cloud
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -9,15 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"time"
 
-	"vigil/internal/blob"
+	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/devauth"
-	"vigil/internal/envelope"
 )
 
 // deviceKey is the devauth lookup: only hubs in their household's verified
@@ -36,12 +33,52 @@ func (s *Server) deviceKey(ctx context.Context, id string) (ed25519.PublicKey, e
 	return dk.SignPub, nil
 }
 
-var streamRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// streamRE is what a stream (camera) name may be (objects.StreamPattern).
+var streamRE = regexp.MustCompile(objects.StreamPattern)
 
-// objectKey is where an object lives in the blob store; it is also its ID in
-// the API.
-func objectKey(household, device, camera string, seq uint64) string {
-	return fmt.Sprintf("%s/%s/%s/%016x", household, device, camera, seq)
+// The sealed objects routes: uploads from hubs, and members' listings and
+// reads. Their logic is the objects domain's (internal/cloud/objects); the
+// handlers here take the authenticated body, parse queries, call it, map
+// its refusals (objectsError) and write the answer.
+
+// newObjects returns the objects domain over the Server's store and blobs:
+// a device is a hub when the cached, chain-checked key lookup says so
+// (hubkeys.go); a new object nudges retention, and a new event object goes
+// to the events fan-out (events.go).
+func newObjects(s *Server) (*objects.Service, error) {
+	return objects.New(objects.Config{Store: s.st, Blobs: s.blobs, Now: s.now,
+		Hub: func(ctx context.Context, device string) (objects.Hub, error) {
+			h, dk, err := s.cachedHub(ctx, device)
+			if err != nil {
+				return objects.Hub{}, err
+			}
+			return objects.Hub{Household: h.ID, SignPub: dk.SignPub}, nil
+		},
+		Nudge: s.retention.Nudge,
+		Event: s.eventUploaded,
+	})
+}
+
+// objectsError maps an objects domain refusal to its answer, and returns
+// any other error as it is.
+func objectsError(err error) error {
+	var oe *objects.Error
+	if !errors.As(err, &oe) {
+		return err
+	}
+	switch oe.Kind {
+	case objects.NotFound:
+		return errNotFound
+	case objects.Invalid:
+		return errorf(http.StatusBadRequest, "%s", oe.Msg)
+	case objects.Forbidden:
+		return errorf(http.StatusForbidden, "%s", oe.Msg)
+	case objects.Conflict:
+		return errorf(http.StatusConflict, "%s", oe.Msg)
+	case objects.Refused:
+		return errorf(http.StatusUnprocessableEntity, "%s", oe.Msg)
+	}
+	return err
 }
 
 // upload stores a sealed object from a hub. The cloud verifies what it can
@@ -50,65 +87,24 @@ func objectKey(household, device, camera string, seq uint64) string {
 // (internal/cloud/retention); a new object only nudges it.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, c *call) error {
 	defer s.releaseBody(c.body) // uploads.go: nothing keeps it past here
-	h, dk, err := s.cachedHub(r.Context(), c.device)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusForbidden, "device %s is not a hub of any household", c.device)
-	}
-	if err != nil {
-		return err
-	}
 	// The bytes were hashed once, when the request's signature was checked
 	// (routes.go): the producer's signature and the blob store use those sums.
-	hdr, foot, err := envelope.VerifyPublicDigests(c.body, envelope.TrustedKeys{dk.SignPub}, c.digests)
+	o, created, err := s.objects.Upload(r.Context(), c.device, c.body, c.digests)
 	if err != nil {
-		return errorf(http.StatusUnprocessableEntity, "sealed object refused: %v", err)
-	}
-	if err := admitKind(hdr); err != nil { // events.go
-		return err
-	}
-	if !streamRE.MatchString(hdr.Stream) {
-		return errorf(http.StatusUnprocessableEntity, "stream name %q: 1 to 64 of A-Z a-z 0-9 . _ -", hdr.Stream)
-	}
-	key := objectKey(h.ID, c.device, hdr.Stream, hdr.Sequence)
-	info, created, err := s.blobs.Put(r.Context(), key, blob.Hashed{R: bytes.NewReader(c.body), SHA256: c.digests.Whole}, int64(len(c.body)))
-	if errors.Is(err, blob.ErrConflict) {
-		return errorf(http.StatusConflict, "a different object is stored as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
-	}
-	if err != nil {
-		return err
-	}
-	o := store.Object{HouseholdID: h.ID, Key: key, Device: c.device, Camera: hdr.Stream, Kind: hdr.Kind.String(),
-		Seq: hdr.Sequence, Start: hdr.Start.UTC(), End: foot.End.UTC(), Size: info.Size, SHA256: info.SHA256, Created: s.now().UTC()}
-	idxCreated, err := s.st.PutObject(r.Context(), o)
-	if errors.Is(err, store.ErrConflict) {
-		return errorf(http.StatusConflict, "a different object is indexed as %s %s #%d", c.device, hdr.Stream, hdr.Sequence)
-	}
-	if err != nil {
-		return err
-	}
-	created = created || idxCreated
-	if idxCreated {
-		s.retention.Nudge(h.ID, key)
-		if hdr.Kind == envelope.KindEvent {
-			s.eventUploaded(o, c.body) // events.go: never blocks
-		}
+		return objectsError(err)
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, cloudapi.UploadResult{Key: key, Created: created})
+	writeJSON(w, status, cloudapi.UploadResult{Key: o.Key, Created: created})
 	return nil
 }
 
 func (s *Server) listCameras(w http.ResponseWriter, r *http.Request, c *call) error {
-	cams, err := s.st.Cameras(r.Context(), c.household.ID)
+	cams, err := s.objects.Cameras(r.Context(), c.household.ID)
 	if err != nil {
 		return err
-	}
-	cams = slices.DeleteFunc(cams, isEventStream) // events.go: not cameras
-	if cams == nil {
-		cams = []string{}
 	}
 	writeJSON(w, http.StatusOK, cloudapi.Cameras{Cameras: cams})
 	return nil
@@ -127,25 +123,22 @@ func parseTimeParam(r *http.Request, name string) (time.Time, error) {
 }
 
 func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, c *call) error {
-	f := store.ObjectFilter{HouseholdID: c.household.ID, Camera: r.URL.Query().Get("camera")}
-	if f.Camera == "" {
-		f.Kind = envelope.KindSegment.String() // events and snapshots have their own listing
-	}
+	q := objects.Query{Camera: r.URL.Query().Get("camera")}
 	var err error
-	if f.From, err = parseTimeParam(r, "from"); err != nil {
+	if q.From, err = parseTimeParam(r, "from"); err != nil {
 		return err
 	}
-	if f.To, err = parseTimeParam(r, "to"); err != nil {
+	if q.To, err = parseTimeParam(r, "to"); err != nil {
 		return err
 	}
 	if v := r.URL.Query().Get("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+		if q.Limit, err = strconv.Atoi(v); err != nil {
 			return errorf(http.StatusBadRequest, "limit: a number >= 0")
 		}
 	}
-	objs, err := s.st.Objects(r.Context(), f)
+	objs, err := s.objects.List(r.Context(), c.household.ID, q)
 	if err != nil {
-		return err
+		return objectsError(err)
 	}
 	out := cloudapi.Objects{Objects: make([]cloudapi.Object, 0, len(objs))}
 	for _, o := range objs {
@@ -158,23 +151,9 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, c *call) er
 
 // readObject serves a sealed object, with HTTP Range support.
 func (s *Server) readObject(w http.ResponseWriter, r *http.Request, c *call) error {
-	key := r.PathValue("key")
-	if !blob.ValidKey(key) {
-		return errNotFound
-	}
-	o, err := s.st.Object(r.Context(), c.household.ID, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
+	o, obj, err := s.objects.Open(r.Context(), c.household.ID, r.PathValue("key"))
 	if err != nil {
-		return err
-	}
-	obj, err := s.blobs.Open(r.Context(), o.Key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
+		return objectsError(err)
 	}
 	defer obj.Close()
 	w.Header().Set("Content-Type", "application/vnd.vigil.sealed")

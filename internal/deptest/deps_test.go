@@ -142,6 +142,14 @@ var rules = []rule{
 			"that opens one (share)",
 	},
 	{
+		from: []string{"vigil/internal/cloud/objects"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/..."},
+		why: "the objects domain accepts, indexes and opens sealed objects and takes and returns values: the HTTP layer (the cloud " +
+			"package) reads and authenticates bodies, parses queries, streams what Open returns and maps its errors to statuses, " +
+			"and events and retention reach it as callbacks, so objects imports neither the cloud package, nor the HTTP stack, nor " +
+			"the API's JSON shapes, nor the bus",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},
