@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -32,9 +31,6 @@ func (s *Server) deviceKey(ctx context.Context, id string) (ed25519.PublicKey, e
 	}
 	return dk.SignPub, nil
 }
-
-// streamRE is what a stream (camera) name may be (objects.StreamPattern).
-var streamRE = regexp.MustCompile(objects.StreamPattern)
 
 // The sealed objects routes: uploads from hubs, and members' listings and
 // reads. Their logic is the objects domain's (internal/cloud/objects); the

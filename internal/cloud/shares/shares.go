@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"vigil/internal/blob"
+	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/store"
 )
 
@@ -56,8 +57,8 @@ const (
 // sharer's browser (the manifest signs it).
 var idRE = regexp.MustCompile(`^[a-z2-7]{26}$`)
 
-// cameraRE is the shape of a camera (stream) name.
-var cameraRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// cameraRE is the shape of a camera (stream) name, as uploads take it.
+var cameraRE = regexp.MustCompile(objects.StreamPattern)
 
 // ValidID reports whether id has the shape of a share ID.
 func ValidID(id string) bool { return idRE.MatchString(id) }
