@@ -303,10 +303,17 @@ func (e *historyEnv) control() string {
 	})
 	mux.HandleFunc("POST /object-reads", func(w http.ResponseWriter, r *http.Request) {
 		// n identical reads of one (absent) object: one record now, one
-		// counting the others when the coalescing window ends.
+		// counting the others when the coalescing window ends, which
+		// SyncLog ends before answering: left to the publisher's clock,
+		// the count's record could land among the browser's reads that
+		// follow and split them into two rows.
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		for range n {
 			e.hh.Owner.API.Raw(r.Context(), "GET", "/v1/households/"+e.hh.ID+"/objects/"+e.hh.ID+"/dnothing/front/0000000000000001", nil)
+		}
+		if err := e.c.srv.SyncLog(r.Context()); err != nil {
+			fail(w, err)
+			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
