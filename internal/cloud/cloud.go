@@ -33,13 +33,13 @@ import (
 	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
-	"vigil/internal/keydir"
 	"vigil/internal/tlog"
 )
 
@@ -170,14 +170,7 @@ type Server struct {
 
 	mux *http.ServeMux
 
-	// states caches each household's verified chain state, checked
-	// against the stored chain head (households.go); appends are
-	// serialised per server (the store also refuses a racing append).
-	statesMu sync.Mutex
-	states   map[string]*keydir.State
-	// checked is when each cached state was last compared with the
-	// stored chain, which another replica may have extended.
-	checked map[string]time.Time
+	households *households.Service // chains, their verified states, the pairing relay (households.go)
 
 	retention *retention.Service // quota and age retention (objects.go nudges it)
 	objects   *objects.Service   // sealed uploads, listings and reads (objects.go)
@@ -226,21 +219,23 @@ func New(o Options) (*Server, error) {
 		o.Mailer = discardMailer{}
 	}
 	s := &Server{
-		opt:     o,
-		st:      o.Store,
-		blobs:   o.Blobs,
-		access:  o.Access,
-		log:     o.Logger,
-		now:     o.Now,
-		states:  map[string]*keydir.State{},
-		checked: map[string]time.Time{},
-		work:    newWorkers(),
+		opt:    o,
+		st:     o.Store,
+		blobs:  o.Blobs,
+		access: o.Access,
+		log:    o.Logger,
+		now:    o.Now,
+		work:   newWorkers(),
 	}
 	lister, ok := o.Store.(store.HouseholdLister)
 	if !ok {
 		return nil, errors.New("cloud: the metadata store cannot list households (store.HouseholdLister), which retention needs")
 	}
 	var err error
+	if s.households, err = households.New(households.Config{Store: o.Store, OnHead: s.queueHead,
+		PairingTTL: pairingTTL, Logger: o.Logger, Now: o.Now}); err != nil {
+		return nil, err
+	}
 	s.retention, err = retention.New(retention.Config{Index: struct {
 		store.Store
 		store.HouseholdLister

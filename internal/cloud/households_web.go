@@ -117,7 +117,7 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest,
 			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", actionMessage(err))
 	}
-	st, err := s.freshState(r.Context(), c.household)
+	st, err := s.households.FreshState(r.Context(), c.household)
 	if err != nil {
 		return history.Action{}, history.Signed{}, err
 	}
@@ -881,33 +881,10 @@ func (s *Server) declineJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 
 // appendLinkAdding appends link to the household's chain (as appendChain)
 // if it verifies and the device deviceID is in the chain after it and was
-// not before.
+// not before (households.Service.AppendAdding).
 func (s *Server) appendLinkAdding(ctx context.Context, h store.Household, link []byte, deviceID string) (int64, error) {
-	s.statesMu.Lock()
-	defer s.statesMu.Unlock()
-	st, err := s.stateLocked(ctx, h, true)
+	next, err := s.households.AppendAdding(ctx, h, link, deviceID)
 	if err != nil {
-		return 0, err
-	}
-	if _, ok := st.Devices[deviceID]; ok {
-		return 0, errorf(http.StatusConflict, "device %s is in the chain already", deviceID)
-	}
-	next := st.Clone()
-	if err := next.Apply(link); err != nil {
-		return 0, errorf(http.StatusUnprocessableEntity, "link refused: %v", err)
-	}
-	if _, ok := next.Devices[deviceID]; !ok {
-		return 0, errorf(http.StatusUnprocessableEntity, "link refused: it does not add the requesting device %s", deviceID)
-	}
-	l := store.Link{HouseholdID: h.ID, Seq: next.Seq, Hash: next.Head, Data: link, Created: s.now().UTC()}
-	if err := s.st.AppendLink(ctx, l); errors.Is(err, store.ErrConflict) {
-		s.dropStateLocked(h.ID)
-		return 0, errorf(http.StatusConflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
-	} else if err != nil {
-		return 0, err
-	}
-	s.cacheStateLocked(h.ID, next)
-	if err := s.syncDevices(ctx, next); err != nil {
 		return 0, err
 	}
 	return next.Seq, nil

@@ -16,9 +16,9 @@ import (
 //
 // A cached key is used only while (a) the household's chain state is still
 // the one the key came from: state (households.go) brings it up to the
-// stored chain at most chainRecheck after the last look, and every chain
+// stored chain at most households.ChainRecheck after the last look, and every chain
 // change replaces it, so removing a hub or changing its role through any
-// replica takes effect within chainRecheck (at once on the replica that
+// replica takes effect within ChainRecheck (at once on the replica that
 // made it, and on the others when the bus carries the change:
 // InvalidateHousehold), and (b) it is younger than hubKeyTTL, which bounds
 // how long a change of the store's device rows goes unseen.
@@ -110,9 +110,7 @@ func (s *Server) InvalidateDevice(deviceID string) {
 // its chain changed in another process: the links appended since are
 // verified onto the state this process holds.
 func (s *Server) InvalidateHousehold(householdID string) {
-	s.statesMu.Lock()
-	delete(s.checked, householdID)
-	s.statesMu.Unlock()
+	s.households.Invalidate(householdID)
 	s.hubs.mu.Lock()
 	for id, e := range s.hubs.m {
 		if e.h.ID == householdID {

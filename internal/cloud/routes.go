@@ -133,6 +133,9 @@ var errSignIn = accountsError(accounts.ErrSignInRequired)
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := accountsError(err)
+	if ae == nil {
+		ae = householdsError(err)
+	}
 	if ae == nil && !errors.As(err, &ae) {
 		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
 	}
@@ -165,6 +168,8 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if err != nil {
 			if ae := accountsError(err); ae != nil {
+				err = ae
+			} else if ae := householdsError(err); ae != nil {
 				err = ae
 			}
 			var ae *apiError

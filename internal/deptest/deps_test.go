@@ -150,6 +150,13 @@ var rules = []rule{
 			"the API's JSON shapes, nor the bus",
 	},
 	{
+		from: []string{"vigil/internal/cloud/households"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/..."},
+		why: "the households domain decides which chain links, members and pairing messages are accepted and takes and returns " +
+			"values: the HTTP layer (the cloud package) parses requests, authenticates callers and maps its errors to statuses, " +
+			"so households imports neither it, nor the HTTP stack, nor the API's JSON shapes, nor the bus (replicas meet in its Store)",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},

@@ -1,0 +1,332 @@
+package households
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"vigil/internal/cloud/store"
+	"vigil/internal/keydir"
+)
+
+// Store is the storage the households domain needs: households, their
+// chains, the devices the chains name and the pairing relay's messages.
+// The cloud's SQLite and PostgreSQL stores satisfy it.
+type Store interface {
+	// CreateHousehold stores a household with its first admin and its
+	// genesis link; store.ErrExists for a taken ID.
+	CreateHousehold(ctx context.Context, h store.Household, admin store.Member, genesis store.Link) error
+	Household(ctx context.Context, id string) (store.Household, error)
+	Links(ctx context.Context, householdID string, from int64) ([]store.Link, error)
+	// AppendLink adds l if it is the link after the stored head;
+	// store.ErrConflict otherwise.
+	AppendLink(ctx context.Context, l store.Link) error
+
+	PutDevice(ctx context.Context, d store.Device) error
+	Device(ctx context.Context, id string) (store.Device, error)
+
+	CreatePairing(ctx context.Context, p store.Pairing) error // store.ErrExists for a taken ID
+	Pairing(ctx context.Context, id string) (store.Pairing, error)
+	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
+}
+
+// ChainRecheck is how long a cached chain state is used, by State, before
+// the store is asked again whether another replica appended a link.
+// Decisions that change the household (a link appended, a signed action
+// checked) use FreshState, which asks every time.
+const ChainRecheck = time.Second
+
+// DefaultPairingTTL is how long a pairing waits for its answers.
+const DefaultPairingTTL = 10 * time.Minute
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// OnHead, when set, is told of each new chain head that Create and
+	// Append store (the cloud queues it for its transparency log), while
+	// no other append to the household can run, so heads arrive in order.
+	OnHead     func(ctx context.Context, h store.Household, st *keydir.State)
+	PairingTTL time.Duration // 0 means DefaultPairingTTL
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Service is the households domain. It is safe for concurrent use. It
+// caches each household's verified chain state; appends through one
+// Service are serialised, and the store refuses an append that raced one
+// through another Service over the same store.
+type Service struct {
+	st         Store
+	onHead     func(ctx context.Context, h store.Household, st *keydir.State)
+	pairingTTL time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu      sync.Mutex
+	states  map[string]*keydir.State // household ID -> verified chain state
+	checked map[string]time.Time     // household ID -> when its state was last compared with the store
+}
+
+// New returns a Service over c.Store.
+func New(c Config) (*Service, error) {
+	if c.Store == nil {
+		return nil, errors.New("households: a store is required")
+	}
+	if c.PairingTTL < 0 {
+		return nil, fmt.Errorf("households: pairing TTL %v: want 0 (the default, %v) or more", c.PairingTTL, DefaultPairingTTL)
+	}
+	if c.PairingTTL == 0 {
+		c.PairingTTL = DefaultPairingTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.OnHead == nil {
+		c.OnHead = func(context.Context, store.Household, *keydir.State) {}
+	}
+	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, log: c.Logger, now: c.Now,
+		states: map[string]*keydir.State{}, checked: map[string]time.Time{}}, nil
+}
+
+// Create stores the household a genesis link makes, with accountID as its
+// first admin member. The genesis link is checked like any client would
+// check it, but the household's authority is the link itself, not the
+// stored row.
+func (s *Service) Create(ctx context.Context, accountID string, genesis []byte) (store.Household, *keydir.State, error) {
+	gh := keydir.GenesisHash(genesis)
+	st, err := keydir.Verify([][]byte{genesis}, gh)
+	if err != nil {
+		return store.Household{}, nil, errorf(Refused, "genesis link refused: %v", err)
+	}
+	now := s.now().UTC()
+	h := store.Household{ID: st.HouseholdID, Name: st.Name, GenesisHash: gh, Created: now}
+	m := store.Member{HouseholdID: h.ID, AccountID: accountID, Role: store.RoleAdmin, Created: now}
+	l := store.Link{HouseholdID: h.ID, Seq: 0, Hash: st.Head, Data: genesis, Created: now}
+	if err := s.st.CreateHousehold(ctx, h, m, l); errors.Is(err, store.ErrExists) {
+		return store.Household{}, nil, errorf(Conflict, "a household with this ID exists")
+	} else if err != nil {
+		return store.Household{}, nil, err
+	}
+	if err := s.syncDevices(ctx, st); err != nil {
+		return store.Household{}, nil, err
+	}
+	s.mu.Lock()
+	s.cacheLocked(h.ID, st)
+	s.onHead(ctx, h, st)
+	s.mu.Unlock()
+	s.log.Info("household created", "household", h.ID, "account", accountID)
+	return h, st, nil
+}
+
+// Append adds a link signed by an admin device to h's chain if it verifies
+// onto the chain the store holds now, and returns the chain's state after
+// it.
+func (s *Service) Append(ctx context.Context, h store.Household, link []byte) (*keydir.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next, err := s.appendLocked(ctx, h, link, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.onHead(ctx, h, next)
+	s.log.Info("chain link appended", "household", h.ID, "seq", next.Seq)
+	return next, nil
+}
+
+// AppendAdding appends link as Append does, if the device deviceID is in
+// the chain after it and was not before (a join request's approval). Its
+// head is not passed to OnHead.
+func (s *Service) AppendAdding(ctx context.Context, h store.Household, link []byte, deviceID string) (*keydir.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appendLocked(ctx, h, link, func(st, next *keydir.State) error {
+		if next == nil {
+			if _, ok := st.Devices[deviceID]; ok {
+				return errorf(Conflict, "device %s is in the chain already", deviceID)
+			}
+			return nil
+		}
+		if _, ok := next.Devices[deviceID]; !ok {
+			return errorf(Refused, "link refused: it does not add the requesting device %s", deviceID)
+		}
+		return nil
+	})
+}
+
+// appendLocked verifies link onto h's fresh state and stores it (mu held).
+// check, when set, is called with the state before the link (next nil) and
+// again with the state after it.
+func (s *Service) appendLocked(ctx context.Context, h store.Household, link []byte, check func(st, next *keydir.State) error) (*keydir.State, error) {
+	st, err := s.stateLocked(ctx, h, true)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(st, nil); err != nil {
+			return nil, err
+		}
+	}
+	next := st.Clone()
+	if err := next.Apply(link); err != nil {
+		return nil, errorf(Refused, "link refused: %v", err)
+	}
+	if check != nil {
+		if err := check(st, next); err != nil {
+			return nil, err
+		}
+	}
+	l := store.Link{HouseholdID: h.ID, Seq: next.Seq, Hash: next.Head, Data: link, Created: s.now().UTC()}
+	if err := s.st.AppendLink(ctx, l); errors.Is(err, store.ErrConflict) {
+		s.dropLocked(h.ID)
+		return nil, errorf(Conflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
+	} else if err != nil {
+		return nil, err
+	}
+	s.cacheLocked(h.ID, next)
+	if err := s.syncDevices(ctx, next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// State returns h's verified chain state, at most ChainRecheck behind the
+// stored chain: for the paths that take one often (uploads, a hub's
+// requests, the history's keys).
+func (s *Service) State(ctx context.Context, h store.Household) (*keydir.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stateLocked(ctx, h, false)
+}
+
+// FreshState returns h's verified chain state as the store holds it now.
+func (s *Service) FreshState(ctx context.Context, h store.Household) (*keydir.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stateLocked(ctx, h, true)
+}
+
+// Invalidate makes the household's cached state be compared with the store
+// at its next use, for when its chain changed through another replica.
+func (s *Service) Invalidate(householdID string) {
+	s.mu.Lock()
+	delete(s.checked, householdID)
+	s.mu.Unlock()
+}
+
+// stateLocked returns the verified chain state of h (mu held). A cached
+// state is brought up to the stored chain first: at once when fresh is
+// set, else when it was last compared ChainRecheck ago or more. The chain
+// only grows (the store refuses any link but head+1), so the links after
+// the cached head are all that can have changed: they are verified onto
+// the cached state, one query that finds none when nothing changed. Links
+// that do not apply to the cached state (which only a store that lost
+// links could show) make it verify the whole chain again.
+func (s *Service) stateLocked(ctx context.Context, h store.Household, fresh bool) (*keydir.State, error) {
+	now := s.now()
+	if st, ok := s.states[h.ID]; ok {
+		checked := s.checked[h.ID]
+		if !fresh && !now.Before(checked) && now.Sub(checked) < ChainRecheck {
+			return st, nil
+		}
+		links, err := s.st.Links(ctx, h.ID, st.Seq+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(links) == 0 {
+			s.checked[h.ID] = now
+			return st, nil
+		}
+		next, ok := st.Clone(), true
+		for _, l := range links {
+			if err := next.Apply(l.Data); err != nil {
+				ok = false // verify the whole chain again, below
+				break
+			}
+		}
+		if ok {
+			s.cacheLocked(h.ID, next)
+			return next, nil
+		}
+		s.dropLocked(h.ID)
+	}
+	links, err := s.st.Links(ctx, h.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([][]byte, len(links))
+	for i, l := range links {
+		raw[i] = l.Data
+	}
+	st, err := keydir.Verify(raw, h.GenesisHash)
+	if err != nil {
+		return nil, fmt.Errorf("household %s: stored chain does not verify: %w", h.ID, err)
+	}
+	s.cacheLocked(h.ID, st)
+	return st, nil
+}
+
+// cacheLocked caches st as h's state, as the store holds it now (mu held).
+func (s *Service) cacheLocked(id string, st *keydir.State) {
+	s.states[id] = st
+	s.checked[id] = s.now()
+}
+
+// dropLocked forgets h's cached state (mu held).
+func (s *Service) dropLocked(id string) {
+	delete(s.states, id)
+	delete(s.checked, id)
+}
+
+// syncDevices records the chain's devices so a hub's upload finds its
+// household; the chain state stays the authority on whether it may.
+func (s *Service) syncDevices(ctx context.Context, st *keydir.State) error {
+	for _, d := range st.Devices {
+		kind := "client"
+		if d.Role == keydir.RoleHub {
+			kind = "hub"
+		}
+		if err := s.st.PutDevice(ctx, store.Device{ID: d.ID, HouseholdID: st.HouseholdID, Kind: kind,
+			SignPub: d.SignPub, Created: s.now().UTC()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Chain returns h's stored links from seq from on.
+func (s *Service) Chain(ctx context.Context, h store.Household, from int64) ([]store.Link, error) {
+	if from < 0 {
+		return nil, errorf(Invalid, "from: a link number >= 0")
+	}
+	return s.st.Links(ctx, h.ID, from)
+}
+
+// HubDevice returns the household of a device that is a hub in its
+// household's verified chain now (State), and its key; store.ErrNotFound
+// for any other device.
+func (s *Service) HubDevice(ctx context.Context, id string) (store.Household, keydir.DeviceKey, error) {
+	d, err := s.st.Device(ctx, id)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	h, err := s.st.Household(ctx, d.HouseholdID)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	st, err := s.State(ctx, h)
+	if err != nil {
+		return store.Household{}, keydir.DeviceKey{}, err
+	}
+	dk, ok := st.Devices[id]
+	if !ok || dk.Role != keydir.RoleHub {
+		return store.Household{}, keydir.DeviceKey{}, store.ErrNotFound
+	}
+	return h, dk, nil
+}
