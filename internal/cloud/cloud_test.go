@@ -395,11 +395,18 @@ func TestEmailGrantsNothing(t *testing.T) {
 	}
 	// Adding the attacker's device to the household: the link must be signed
 	// by an admin device, which the account does not have.
-	link, err := chain.AddDevice(malloryKeys, malloryKeys.Public(keydir.RoleAdmin, "mallory"), e.clock.Now())
-	if err == nil {
-		if err := mallory.AppendLink(ctx, st.HouseholdID, link); !client.IsStatus(err, 422) {
-			t.Fatalf("ghost device link: %v", err)
-		}
+	// The chain code will not even make that link ...
+	if _, err := chain.AddDevice(malloryKeys, malloryKeys.Public(keydir.RoleAdmin, "mallory"), e.clock.Now()); err == nil {
+		t.Fatal("keydir made a link signed by a device that is not in the chain")
+	}
+	// ... and one made by an admin device, then altered, is refused.
+	link, err := chain.AddDevice(alice.keys, malloryKeys.Public(keydir.RoleAdmin, "mallory"), e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	link[len(link)-1] ^= 1
+	if err := mallory.AppendLink(ctx, st.HouseholdID, link); !client.IsStatus(err, 422) {
+		t.Fatalf("ghost device link: %v", err)
 	}
 	// The recovery phrase is the only other way in; the cloud never had it.
 	if _, err := chain.RecoveryIdentities("0000-0000-0000-0000-0000-0000-0000-0000"); err == nil {
