@@ -18,28 +18,26 @@ var (
 	_ HouseholdLister = (*Postgres)(nil)
 )
 
+// scanID reads one ID column.
+func scanID(row rowScanner) (string, error) {
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
 // HouseholdIDs implements HouseholdLister.
 func (s *SQLite) HouseholdIDs(ctx context.Context, after string, n int) ([]string, error) {
 	if n <= 0 {
 		return []string{}, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM households WHERE id > ? ORDER BY id LIMIT ?`, after, n)
-	if err != nil {
-		return nil, fmt.Errorf("store: household IDs: %w", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: household IDs: %w", err)
+	if err == nil {
+		var ids []string
+		if ids, err = collect(rows, scanID); err == nil {
+			return ids, nil
 		}
-		out = append(out, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: household IDs: %w", err)
-	}
-	return out, nil
+	return nil, fmt.Errorf("store: household IDs: %w", err)
 }
 
 // HouseholdIDs implements HouseholdLister.
@@ -48,20 +46,12 @@ func (s *Postgres) HouseholdIDs(ctx context.Context, after string, n int) ([]str
 		return []string{}, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id FROM households WHERE id > $1 ORDER BY id LIMIT $2`, after, n)
+	ids, err := pgCollect(rows, err, scanID)
 	if err != nil {
 		return nil, fmt.Errorf("store: household IDs: %w", err)
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: household IDs: %w", err)
-		}
-		out = append(out, id)
+	if ids == nil {
+		ids = []string{}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: household IDs: %w", err)
-	}
-	return out, nil
+	return ids, nil
 }
