@@ -33,6 +33,7 @@ import (
 	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/retention"
@@ -185,7 +186,8 @@ type Server struct {
 
 	live liveRelay // live-view signalling (live.go)
 
-	events eventState // event fan-out and Web Push (events.go)
+	events   eventState      // event fan-out and Web Push sender (events.go)
+	eventSvc *events.Service // event listing and Web Push subscriptions and delivery (events.go)
 
 	work *workers // goroutines and WebSockets Close ends (lifecycle.go)
 
@@ -271,6 +273,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.objects, err = newObjects(s); err != nil { // objects.go
+		s.Close()
+		return nil, err
+	}
+	if s.eventSvc, err = newEventsService(s); err != nil { // events.go
 		s.Close()
 		return nil, err
 	}

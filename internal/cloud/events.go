@@ -15,12 +15,10 @@ package cloud
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
+	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -28,23 +26,15 @@ import (
 	"github.com/gorilla/websocket"
 
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/store"
-	"vigil/internal/envelope"
-	"vigil/internal/eventrec"
 	"vigil/internal/notify/webpush"
 )
 
 const (
-	// maxEventList caps one events listing; "more" says there are others
-	// (ask again from the last start).
-	maxEventList = 1000
 	// maxPushSealed is the largest sealed event record sent as a push
 	// (under webpush.MaxPlaintext with room to spare).
 	maxPushSealed = 3000
-	// maxPushSubsPerAccount bounds an account's push subscriptions.
-	maxPushSubsPerAccount = 20
-	// maxPushEndpoint bounds a subscription's URL.
-	maxPushEndpoint = 2048
 	// pushTTL is how long a push service keeps an undelivered message.
 	pushTTL = time.Hour
 	// pushTimeout bounds the delivery of one event to all subscriptions.
@@ -60,12 +50,6 @@ const (
 	eventBusCheck = 2 * time.Second
 )
 
-// pushSender delivers one Web Push message (*webpush.Sender). It returns
-// webpush.ErrGone when the subscription no longer exists.
-type pushSender interface {
-	Send(ctx context.Context, sub webpush.Subscription, m webpush.Message) error
-}
-
 // eventState is the in-process fan-out of new event objects and the Web
 // Push sender.
 type eventState struct {
@@ -73,8 +57,7 @@ type eventState struct {
 	subs map[string]map[*eventSub]struct{} // household -> WebSocket subscribers
 
 	pushMu  sync.Mutex
-	sender  pushSender // built on first use from the stored VAPID key
-	vapid   *webpush.VAPIDKey
+	sender  *webpush.Sender // built on first use from the stored VAPID key
 	pushing chan struct{}
 	once    sync.Once
 }
@@ -123,23 +106,19 @@ type EventJSON struct {
 }
 
 // listEvents lists the household's event objects overlapping [from, to),
-// oldest first, at most maxEventList.
+// oldest first, at most events.MaxList.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c *call) error {
-	f := store.ObjectFilter{HouseholdID: c.household.ID, Camera: eventrec.StreamEvents, Kind: envelope.KindEvent.String(), Limit: maxEventList + 1}
-	var err error
-	if f.From, err = parseTimeParam(r, "from"); err != nil {
-		return err
-	}
-	if f.To, err = parseTimeParam(r, "to"); err != nil {
-		return err
-	}
-	objs, err := s.st.Objects(r.Context(), f)
+	from, err := parseTimeParam(r, "from")
 	if err != nil {
 		return err
 	}
-	more := len(objs) > maxEventList
-	if more {
-		objs = objs[:maxEventList]
+	to, err := parseTimeParam(r, "to")
+	if err != nil {
+		return err
+	}
+	objs, more, err := s.eventSvc.List(r.Context(), c.household.ID, from, to)
+	if err != nil {
+		return err
 	}
 	out := make([]EventJSON, 0, len(objs))
 	for _, o := range objs {
@@ -272,7 +251,7 @@ func (s *Server) pushJob(ctx context.Context, data []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	s.push(ctx, j.Household, webpush.Message{Payload: j.Payload, TTL: pushTTL, Urgency: webpush.UrgencyHigh}, nil)
+	s.eventSvc.Push(ctx, j.Household, events.Message{Payload: j.Payload, TTL: pushTTL, Urgency: string(webpush.UrgencyHigh)}, nil)
 	return nil
 }
 
@@ -297,14 +276,14 @@ func (s *Server) joinRequested(household string) {
 		return
 	}
 	// The topic makes a push service keep only the newest undelivered one.
-	s.startPush(household, webpush.Message{Payload: b, TTL: usedInviteGrace, Urgency: webpush.UrgencyHigh, Topic: "join-request"},
+	s.startPush(household, events.Message{Payload: b, TTL: usedInviteGrace, Urgency: string(webpush.UrgencyHigh), Topic: "join-request"},
 		func(m store.Member) bool { return m.Role == store.RoleAdmin })
 }
 
 // startPush delivers m to the household's subscriptions in the
 // background (those of members admit accepts; nil: every member), or
 // drops it when maxPushing deliveries are in flight.
-func (s *Server) startPush(household string, m webpush.Message, admit func(store.Member) bool) {
+func (s *Server) startPush(household string, m events.Message, admit func(store.Member) bool) {
 	e := &s.events
 	e.init()
 	select {
@@ -317,86 +296,53 @@ func (s *Server) startPush(household string, m webpush.Message, admit func(store
 		defer func() { <-e.pushing }()
 		ctx, cancel := context.WithTimeout(s.work.ctx, pushTimeout)
 		defer cancel()
-		s.push(ctx, household, m, admit)
+		s.eventSvc.Push(ctx, household, m, admit)
 	})
 	if !started { // the Server is closing
 		<-e.pushing
 	}
 }
 
-// push sends m to each of the household's subscriptions whose account is
-// a member admit accepts (nil: any member), and deletes those the push
-// service says are gone.
-func (s *Server) push(ctx context.Context, household string, m webpush.Message, admit func(store.Member) bool) {
-	subs, err := s.st.PushSubs(ctx, household)
-	if err != nil || len(subs) == 0 {
-		if err != nil {
-			s.log.Error("push subscriptions", "household", household, "err", err)
-		}
-		return
-	}
-	sender, err := s.pushSender(ctx)
+// newEventsService returns the events domain over the Server's store,
+// sending through notify/webpush (webpushSender).
+func newEventsService(s *Server) (*events.Service, error) {
+	return events.New(events.Config{Store: s.st, Sender: webpushSender{s}, PublicURL: s.opt.PublicURL, Logger: s.log, Now: s.now,
+		NewVAPIDKey: func() (string, error) {
+			k, err := webpush.GenerateVAPIDKey()
+			if err != nil {
+				return "", err
+			}
+			return k.String(), nil
+		}})
+}
+
+// webpushSender is the events domain's Sender: notify/webpush's Sender
+// (which posts HTTP requests, so the domain does not link it), built on
+// first use from the stored VAPID key.
+type webpushSender struct{ s *Server }
+
+func (w webpushSender) Send(ctx context.Context, sub events.Subscription, m events.Message) error {
+	sender, err := w.s.pushSender(ctx)
 	if err != nil {
-		s.log.Error("push sender", "err", err)
-		return
+		return err
 	}
-	for _, p := range subs {
-		// A subscription outlives its account's membership only until the
-		// next push.
-		mem, err := s.st.Member(ctx, household, p.AccountID)
-		if errors.Is(err, store.ErrNotFound) {
-			if err := s.st.DeletePushSub(ctx, household, p.AccountID, p.Endpoint); err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.log.Error("deleting push subscription", "household", household, "err", err)
-			}
-			continue
-		} else if err != nil {
-			s.log.Error("push subscription's member", "household", household, "err", err)
-			continue
-		}
-		if admit != nil && !admit(mem) {
-			continue
-		}
-		var sub webpush.Subscription
-		sub.Endpoint, sub.Keys.P256dh, sub.Keys.Auth = p.Endpoint, p.P256dh, p.Auth
-		err = sender.Send(ctx, sub, m)
-		switch {
-		case errors.Is(err, webpush.ErrGone):
-			s.log.Info("push subscription gone; deleted", "household", household, "account", p.AccountID, "host", endpointHost(p.Endpoint))
-			if err := s.st.DeletePushSub(ctx, household, "", p.Endpoint); err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.log.Error("deleting push subscription", "household", household, "err", err)
-			}
-		case err != nil:
-			s.log.Warn("push failed", "household", household, "host", endpointHost(p.Endpoint), "err", err)
-		}
+	var ws webpush.Subscription
+	ws.Endpoint, ws.Keys.P256dh, ws.Keys.Auth = sub.Endpoint, sub.P256dh, sub.Auth
+	err = sender.Send(ctx, ws, webpush.Message{Payload: m.Payload, TTL: m.TTL, Urgency: webpush.Urgency(m.Urgency), Topic: m.Topic})
+	if errors.Is(err, webpush.ErrGone) {
+		return fmt.Errorf("%w: %w", events.ErrGone, err)
 	}
+	return err
 }
 
-// endpointHost is what may be logged of an endpoint (the URL is a
-// capability).
-func endpointHost(endpoint string) string {
-	if u, err := url.Parse(endpoint); err == nil {
-		return u.Host
-	}
-	return ""
-}
-
-// vapidKey returns the service's VAPID key, generating and storing it the
-// first time (whichever server stores first wins).
-func (s *Server) vapidKey(ctx context.Context) (*webpush.VAPIDKey, error) {
+func (s *Server) pushSender(ctx context.Context) (*webpush.Sender, error) {
 	e := &s.events
 	e.pushMu.Lock()
 	defer e.pushMu.Unlock()
-	if e.vapid != nil {
-		return e.vapid, nil
+	if e.sender != nil {
+		return e.sender, nil
 	}
-	enc, err := s.st.PushVAPIDKey(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		k, gerr := webpush.GenerateVAPIDKey()
-		if gerr != nil {
-			return nil, gerr
-		}
-		enc, err = s.st.InitPushVAPIDKey(ctx, k.String())
-	}
+	enc, err := s.eventSvc.VAPIDKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -404,30 +350,38 @@ func (s *Server) vapidKey(ctx context.Context) (*webpush.VAPIDKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.vapid = k
-	return k, nil
-}
-
-func (s *Server) pushSender(ctx context.Context) (pushSender, error) {
-	k, err := s.vapidKey(ctx)
-	if err != nil {
-		return nil, err
+	subject := "mailto:webpush@localhost"
+	if strings.HasPrefix(s.opt.PublicURL, "https://") {
+		subject = s.opt.PublicURL
 	}
-	e := &s.events
-	e.pushMu.Lock()
-	defer e.pushMu.Unlock()
-	if e.sender == nil {
-		subject := "mailto:webpush@localhost"
-		if strings.HasPrefix(s.opt.PublicURL, "https://") {
-			subject = s.opt.PublicURL
-		}
-		e.sender = &webpush.Sender{VAPID: k, Subject: subject}
-	}
+	e.sender = &webpush.Sender{VAPID: k, Subject: subject}
 	return e.sender, nil
 }
 
+// eventsError maps an events domain refusal to its answer, and returns
+// any other error as it is.
+func eventsError(err error) error {
+	var ee *events.Error
+	if !errors.As(err, &ee) {
+		return err
+	}
+	switch ee.Kind {
+	case events.NotFound:
+		return errNotFound
+	case events.Invalid:
+		return errorf(http.StatusBadRequest, "%s", ee.Msg)
+	case events.Conflict:
+		return errorf(http.StatusConflict, "%s", ee.Msg)
+	}
+	return err
+}
+
 func (s *Server) pushVAPID(w http.ResponseWriter, r *http.Request, c *call) error {
-	k, err := s.vapidKey(r.Context())
+	enc, err := s.eventSvc.VAPIDKey(r.Context())
+	if err != nil {
+		return err
+	}
+	k, err := webpush.ParseVAPIDKey(enc)
 	if err != nil {
 		return err
 	}
@@ -444,71 +398,16 @@ type pushSubReq struct {
 	} `json:"keys"`
 }
 
-// loopbackService reports whether the service itself runs on plain HTTP on
-// a loopback address (development and tests), where push endpoints on
-// loopback are allowed.
-func (s *Server) loopbackService() bool {
-	u, err := url.Parse(s.opt.PublicURL)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	ip := net.ParseIP(u.Hostname())
-	return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
-}
-
-// checkEndpoint refuses push endpoints that would make the cloud post to
-// something other than a push service on the internet.
-func (s *Server) checkEndpoint(endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if len(endpoint) > maxPushEndpoint || err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return errorf(http.StatusBadRequest, "endpoint: an https URL of at most %d bytes", maxPushEndpoint)
-	}
-	host := u.Hostname()
-	ip := net.ParseIP(host)
-	local := host == "localhost" || strings.HasSuffix(host, ".localhost") ||
-		(ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()))
-	switch {
-	case local && u.Scheme == "http" && s.loopbackService() && (host == "localhost" || (ip != nil && ip.IsLoopback())):
-		return nil
-	case u.Scheme != "https":
-		return errorf(http.StatusBadRequest, "endpoint: an https URL (a browser push service)")
-	case local:
-		return errorf(http.StatusBadRequest, "endpoint: a push service on the internet, not a local address")
-	}
-	return nil
-}
-
-func b64Len(s string) int {
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-	if err != nil {
-		return -1
-	}
-	return len(b)
-}
-
 // pushSubscribe stores the caller's subscription for the household's events.
 func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req pushSubReq
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := s.checkEndpoint(req.Endpoint); err != nil {
-		return err
-	}
-	if len(req.Keys.P256dh) > 200 || b64Len(req.Keys.P256dh) != 65 || !strings.HasPrefix(req.Keys.P256dh, "B") {
-		return errorf(http.StatusBadRequest, "keys.p256dh: base64url of an uncompressed P-256 point (65 bytes)")
-	}
-	if len(req.Keys.Auth) > 40 || b64Len(req.Keys.Auth) != 16 {
-		return errorf(http.StatusBadRequest, "keys.auth: base64url of 16 bytes")
-	}
-	sub := store.PushSub{HouseholdID: c.household.ID, AccountID: c.account.ID, Endpoint: req.Endpoint,
-		P256dh: req.Keys.P256dh, Auth: req.Keys.Auth, Created: s.now().UTC()}
-	err := s.st.PutPushSub(r.Context(), sub, maxPushSubsPerAccount)
-	if errors.Is(err, store.ErrConflict) {
-		return errorf(http.StatusConflict, "this account has %d push subscriptions, the most allowed; remove one first", maxPushSubsPerAccount)
-	}
+	err := s.eventSvc.Subscribe(r.Context(), c.household.ID, c.account.ID,
+		events.Subscription{Endpoint: req.Endpoint, P256dh: req.Keys.P256dh, Auth: req.Keys.Auth})
 	if err != nil {
-		return err
+		return eventsError(err)
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"endpoint": req.Endpoint})
 	return nil
@@ -516,16 +415,8 @@ func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request, c *call) 
 
 // pushUnsubscribe removes one of the caller's subscriptions.
 func (s *Server) pushUnsubscribe(w http.ResponseWriter, r *http.Request, c *call) error {
-	endpoint := r.URL.Query().Get("endpoint")
-	if endpoint == "" || len(endpoint) > maxPushEndpoint {
-		return errorf(http.StatusBadRequest, "endpoint: the subscription's URL")
-	}
-	err := s.st.DeletePushSub(r.Context(), c.household.ID, c.account.ID, endpoint)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
+	if err := s.eventSvc.Unsubscribe(r.Context(), c.household.ID, c.account.ID, r.URL.Query().Get("endpoint")); err != nil {
+		return eventsError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
