@@ -150,6 +150,14 @@ var rules = []rule{
 			"the API's JSON shapes, nor the bus",
 	},
 	{
+		from: []string{"vigil/internal/cloud/events"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/...", "vigil/internal/notify/webpush"},
+		why: "the events domain lists event objects and keeps and fans out to Web Push subscriptions, taking and returning values: the " +
+			"HTTP layer (the cloud package) parses requests, maps its errors to statuses, runs the live stream, the bus notices and the " +
+			"push queue, and adapts notify/webpush's Sender (which posts HTTP requests) to the Sender interface the domain is given, so " +
+			"events imports neither the cloud package, nor the HTTP stack, nor the API's JSON shapes, nor the bus, nor notify/webpush",
+	},
+	{
 		from: []string{"vigil/internal/cloud/households"},
 		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/..."},
 		why: "the households domain decides which chain links, members and pairing messages are accepted and takes and returns " +
