@@ -12,6 +12,11 @@ package cloud
 // cloud nor the push service can read it (docs/FORMAT.md, "Event records
 // v1"). The one other push is a JoinPush to the admins when a device asks
 // to join (households_web.go): the household's ID and nothing else.
+//
+// Listing, the subscriptions, the VAPID key and the fan-out to each
+// subscription are the events domain's (internal/cloud/events); this file
+// keeps the HTTP handlers, the live WebSocket, the bus notices and the push
+// queue, and adapts notify/webpush's Sender to the domain's Sender.
 
 import (
 	"context"
