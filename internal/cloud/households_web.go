@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/history"
@@ -74,9 +74,6 @@ const (
 	quotaFloorWindow = 24 * time.Hour
 	// maxSignedBytes bounds a signed action's request body.
 	maxSignedBytes = 16 << 10
-	// maxActionNonces bounds the nonces remembered per household within
-	// history.ActionSkew: past it signed changes wait.
-	maxActionNonces = 256
 )
 
 func (s *Server) householdRoutes() []route {
@@ -104,92 +101,17 @@ func (s *Server) householdRoutes() []route {
 // Signed household actions.
 
 // signedAction reads the request's signed action and checks it for the
-// call's household: well formed, the action want, signed by an admin
-// device of the household's verified chain, within history.ActionSkew of
-// the service's clock and with a nonce not seen before.
+// call's household (households.Service.CheckAction).
 func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, want string) (history.Action, history.Signed, error) {
 	b, err := readBody(w, r, maxSignedBytes)
 	if err != nil {
 		return history.Action{}, history.Signed{}, err
 	}
-	sa, err := history.ParseSigned(b)
-	if err != nil {
-		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest,
-			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", actionMessage(err))
-	}
-	st, err := s.households.FreshState(r.Context(), c.household)
-	if err != nil {
-		return history.Action{}, history.Signed{}, err
-	}
-	now := s.now()
-	a, err := history.VerifyAction(sa, st, c.household.ID, now, history.ActionSkew)
-	switch {
-	case errors.Is(err, history.ErrActionMalformed):
-		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	case errors.Is(err, history.ErrActionSignature), errors.Is(err, history.ErrActionTime):
-		return history.Action{}, history.Signed{}, errorf(http.StatusUnauthorized, "%s", actionMessage(err))
-	case errors.Is(err, history.ErrActionSigner):
-		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden,
-			"only an admin device of this household can sign this change: %s", strings.TrimPrefix(err.Error(), history.ErrActionSigner.Error()+": "))
-	case errors.Is(err, history.ErrActionHousehold):
-		return history.Action{}, history.Signed{}, errorf(http.StatusForbidden, "%s", actionMessage(err))
-	case err != nil:
-		return history.Action{}, history.Signed{}, err
-	}
-	if a.Action != want {
-		return history.Action{}, history.Signed{}, errorf(http.StatusBadRequest, "this request takes a signed %q action, not %q", want, a.Action)
-	}
-	if err := s.useNonce(r.Context(), c.household.ID, a, now); err != nil {
-		return history.Action{}, history.Signed{}, err
-	}
-	return a, sa, nil
+	return s.households.CheckAction(r.Context(), c.household, b, want)
 }
 
 // actionMessage is a history error as the API says it.
-func actionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
-
-// actionNonces are the nonces of the signed actions accepted for one
-// household (stored under keyNonces), each kept until its action's time
-// has left history.ActionSkew (when VerifyAction refuses it anyway).
-type actionNonces struct {
-	Until map[string]time.Time `json:"until"` // hex nonce -> kept until
-}
-
-// useNonce remembers a's nonce for household hh and refuses a nonce seen
-// before, on any replica; past maxActionNonces for the household, signed
-// changes wait.
-func (s *Server) useNonce(ctx context.Context, hh string, a history.Action, now time.Time) error {
-	key := hex.EncodeToString(a.Nonce)
-	return s.st.Update(ctx, keyNonces+hh, now, func(cur []byte) ([]byte, time.Time, error) {
-		n := actionNonces{Until: map[string]time.Time{}}
-		if cur != nil {
-			if err := json.Unmarshal(cur, &n); err != nil {
-				return nil, time.Time{}, fmt.Errorf("stored nonces of %s: %w", hh, err)
-			}
-		}
-		for k, until := range n.Until {
-			if now.After(until) {
-				delete(n.Until, k)
-			}
-		}
-		if _, ok := n.Until[key]; ok {
-			return nil, time.Time{}, errorf(http.StatusConflict, "this signed action was used already (replayed nonce); sign the change again")
-		}
-		if len(n.Until) >= maxActionNonces {
-			return nil, time.Time{}, &apiError{status: http.StatusTooManyRequests, msg: "too many signed changes in the last minutes; try again shortly",
-				retryAfter: int(history.ActionSkew / time.Second)}
-		}
-		n.Until[key] = a.Time.Add(history.ActionSkew)
-		var last time.Time
-		for _, until := range n.Until {
-			if until.After(last) {
-				last = until
-			}
-		}
-		b, err := json.Marshal(n)
-		return b, last.Add(time.Second), err
-	})
-}
+func actionMessage(err error) string { return households.ActionMessage(err) }
 
 // recordSigned records an accepted change with the signed action that
 // authorised it. It runs before the change takes effect: a change that

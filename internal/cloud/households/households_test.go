@@ -448,6 +448,8 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
 		wantKind(t, "an expired pairing", err, households.NotFound, "not found")
 	})
 
+	t.Run("SignedActions", func(t *testing.T) { signedActions(t, open) })
+
 	t.Run("Config", func(t *testing.T) {
 		if _, err := households.New(households.Config{}); err == nil {
 			t.Error("New without a store: no error")

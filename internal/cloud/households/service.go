@@ -14,7 +14,8 @@ import (
 )
 
 // Store is the storage the households domain needs: households, their
-// chains, the devices the chains name and the pairing relay's messages.
+// chains, the devices the chains name, the pairing relay's messages and
+// the nonces of signed household actions.
 // The cloud's SQLite and PostgreSQL stores satisfy it.
 type Store interface {
 	// CreateHousehold stores a household with its first admin and its
@@ -32,6 +33,10 @@ type Store interface {
 	CreatePairing(ctx context.Context, p store.Pairing) error // store.ErrExists for a taken ID
 	Pairing(ctx context.Context, id string) (store.Pairing, error)
 	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
+
+	// Update changes an EphemeralStore entry atomically across replicas
+	// (store.EphemeralStore): the nonces of signed actions.
+	Update(ctx context.Context, key string, now time.Time, fn func(cur []byte) (next []byte, expires time.Time, err error)) error
 }
 
 // ChainRecheck is how long a cached chain state is used, by State, before
