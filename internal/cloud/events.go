@@ -28,6 +28,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
@@ -297,7 +298,7 @@ func (s *Server) joinRequested(household string) {
 		return
 	}
 	// The topic makes a push service keep only the newest undelivered one.
-	s.startPush(household, webpush.Message{Payload: b, TTL: usedInviteGrace, Urgency: webpush.UrgencyHigh, Topic: "join-request"},
+	s.startPush(household, webpush.Message{Payload: b, TTL: households.UsedInviteGrace, Urgency: webpush.UrgencyHigh, Topic: "join-request"},
 		func(m store.Member) bool { return m.Role == store.RoleAdmin })
 }
 

@@ -37,6 +37,8 @@ func householdsError(err error) *apiError {
 		households.Unauthenticated: http.StatusUnauthorized,
 		households.Forbidden:       http.StatusForbidden,
 		households.TooMany:         http.StatusTooManyRequests,
+		households.Missing:         http.StatusNotFound,
+		households.Used:            http.StatusGone,
 	}[de.Kind]
 	if status == 0 {
 		status = http.StatusInternalServerError

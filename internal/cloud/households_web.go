@@ -2,11 +2,9 @@ package cloud
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/history"
-	"vigil/internal/keydir"
 )
 
 // Household management for the web app and the CLI: the member list,
@@ -54,18 +51,6 @@ import (
 // only which household has a device waiting (events.go, JoinPush).
 
 const (
-	defaultInviteTTL = 24 * time.Hour
-	maxInviteTTL     = 7 * 24 * time.Hour
-	// maxInvites bounds the live invites of one household.
-	maxInvites = 32
-	// maxJoinRequests bounds the pending requests of one invite, and
-	// maxJoinRequestsTotal all its requests (declined ones too), so that
-	// declining does not make room for ever more.
-	maxJoinRequests      = 8
-	maxJoinRequestsTotal = 16
-	// usedInviteGrace is how long a used invite stays for its requester to
-	// see the approval (never past the invite's own expiry).
-	usedInviteGrace = 10 * time.Minute
 	// minMaxAge is the shortest retention a household may set.
 	minMaxAge = time.Hour
 	// quotaFloorWindow: a quota may not be set below what the household's
@@ -362,137 +347,7 @@ func (s *Server) maxAge(ctx context.Context, h store.Household) (time.Duration, 
 	return age, nil
 }
 
-// Invites and join requests.
-
-// Join request states.
-const (
-	joinPending  = "pending"
-	joinApproved = "approved"
-	joinDeclined = "declined"
-)
-
-// invite is an open invite (as the API shows it) and its requests.
-type invite struct {
-	cloudapi.Invite
-	Requests []*cloudapi.JoinRequest `json:"requests,omitempty"`
-	Used     bool                    `json:"used,omitempty"` // a request was approved: no new ones
-}
-
-// invites are a household's open invites, stored under keyInvites.
-type invites struct {
-	List []*invite `json:"invites"`
-}
-
-// find returns the invite with the ID, or nil.
-func (v *invites) find(id string) *invite {
-	for _, in := range v.List {
-		if in.ID == id {
-			return in
-		}
-	}
-	return nil
-}
-
-// request finds a join request by ID.
-func (v *invites) request(id string) (*invite, *cloudapi.JoinRequest) {
-	for _, in := range v.List {
-		for _, q := range in.Requests {
-			if q.ID == id {
-				return in, q
-			}
-		}
-	}
-	return nil, nil
-}
-
-// decodeInvites returns the invites in cur (none for nil) that are live at
-// now.
-func decodeInvites(cur []byte, now time.Time) (*invites, error) {
-	v := &invites{}
-	if cur != nil {
-		if err := json.Unmarshal(cur, v); err != nil {
-			return nil, fmt.Errorf("stored invites: %w", err)
-		}
-	}
-	live := v.List[:0]
-	for _, in := range v.List {
-		if now.Before(in.Expires) {
-			live = append(live, in)
-		}
-	}
-	v.List = live
-	return v, nil
-}
-
-// householdInvites returns household hh's live invites.
-func (s *Server) householdInvites(ctx context.Context, hh string) (*invites, error) {
-	now := s.now()
-	cur, err := s.st.Get(ctx, keyInvites+hh, now)
-	if errors.Is(err, store.ErrNotFound) {
-		cur, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeInvites(cur, now)
-}
-
-// updateInvites changes household hh's live invites with fn, atomically
-// (on every replica). fn may run more than once; an error from it changes
-// nothing and is returned.
-func (s *Server) updateInvites(ctx context.Context, hh string, fn func(v *invites) error) error {
-	now := s.now()
-	return s.st.Update(ctx, keyInvites+hh, now, func(cur []byte) ([]byte, time.Time, error) {
-		v, err := decodeInvites(cur, now)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		if err := fn(v); err != nil {
-			return nil, time.Time{}, err
-		}
-		if len(v.List) == 0 {
-			return nil, time.Time{}, nil
-		}
-		var last time.Time
-		for _, in := range v.List {
-			if in.Expires.After(last) {
-				last = in.Expires
-			}
-		}
-		b, err := json.Marshal(v)
-		return b, last, err
-	})
-}
-
-// inviteHousehold returns the household of the invite with the ID;
-// ErrNotFound when there is no such invite.
-func (s *Server) inviteHousehold(ctx context.Context, id string) (string, error) {
-	hh, err := s.st.Get(ctx, keyInvite+id, s.now())
-	return string(hh), err
-}
-
-// errNoInvite answers an invite that is unknown or expired.
-var errNoInvite = &apiError{status: http.StatusNotFound, msg: "this invite is unknown or has expired; ask an admin of the household for a new one"}
-
-// openInvite returns the live invite with the ID and its household's
-// invites; errNoInvite when there is none.
-func (s *Server) openInvite(ctx context.Context, id string) (*invite, error) {
-	hh, err := s.inviteHousehold(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNoInvite
-	} else if err != nil {
-		return nil, err
-	}
-	v, err := s.householdInvites(ctx, hh)
-	if err != nil {
-		return nil, err
-	}
-	in := v.find(id)
-	if in == nil {
-		return nil, errNoInvite
-	}
-	return in, nil
-}
+// Invites and join requests: households.Service's (invites.go there).
 
 // createInvite opens the invite a signed invite.create action describes:
 // its ID (chosen by the admin device), role and expiry.
@@ -501,73 +356,24 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	p, err := a.Invite()
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	}
-	now := s.now().UTC()
-	// The device's clock may be ahead of the service's by the skew.
-	if !p.Expires.After(now) || p.Expires.Sub(now) > maxInviteTTL+history.ActionSkew {
-		return errorf(http.StatusBadRequest, "expires: after now and at most %s from now", maxInviteTTL)
-	}
-	in := &invite{Invite: cloudapi.Invite{ID: p.Invite, HouseholdID: c.household.ID, Role: p.Role, CreatedBy: c.account.ID,
-		Created: now, Expires: p.Expires.UTC()}}
-	taken := errorf(http.StatusConflict, "invite ID %s is taken; make a new invite", in.ID)
-	check := func(v *invites) error {
-		if n := len(v.List); n >= maxInvites {
-			return errorf(http.StatusTooManyRequests, "this household has %d open invites; delete some first", n)
-		}
-		return nil
-	}
-	if _, err := s.inviteHousehold(r.Context(), in.ID); err == nil {
-		return taken
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	v, err := s.householdInvites(r.Context(), in.HouseholdID)
-	if err != nil {
-		return err
-	}
-	if err := check(v); err != nil {
-		return err
-	}
-	if err := s.recordSigned(r, c, history.ActionInviteCreate, in.ID, sa); err != nil {
-		return err
-	}
-	// Claim the ID on every replica, then add the invite to its household.
-	stored, err := s.st.PutIfAbsent(r.Context(), keyInvite+in.ID, []byte(in.HouseholdID), now, in.Expires)
-	if err != nil {
-		return err
-	}
-	if !stored {
-		return taken
-	}
-	err = s.updateInvites(r.Context(), in.HouseholdID, func(v *invites) error {
-		if err := check(v); err != nil {
-			return err
-		}
-		v.List = append(v.List, in)
-		return nil
+	in, err := s.households.CreateInvite(r.Context(), c.household, c.account.ID, a, sa, func(id string) error {
+		return s.recordSigned(r, c, history.ActionInviteCreate, id, sa)
 	})
 	if err != nil {
-		if derr := s.st.Delete(context.WithoutCancel(r.Context()), keyInvite+in.ID); derr != nil {
-			s.log.Warn("an invite ID not created stays claimed until it expires", "invite", in.ID, "err", derr)
-		}
 		return err
 	}
-	s.log.Info("invite created", "household", in.HouseholdID, "invite", in.ID, "role", in.Role, "expires", in.Expires, "device", sa.Device)
-	writeJSON(w, http.StatusCreated, in.Invite)
+	writeJSON(w, http.StatusCreated, cloudapi.Invite(in))
 	return nil
 }
 
 func (s *Server) listInvites(w http.ResponseWriter, r *http.Request, c *call) error {
-	v, err := s.householdInvites(r.Context(), c.household.ID)
+	v, err := s.households.Invites(r.Context(), c.household.ID)
 	if err != nil {
 		return err
 	}
-	out := []cloudapi.Invite{}
-	for _, in := range v.List {
-		out = append(out, in.Invite)
+	out := make([]cloudapi.Invite, len(v))
+	for i, in := range v {
+		out[i] = cloudapi.Invite(in)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"invites": out})
 	return nil
@@ -579,32 +385,10 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	p, err := a.InviteDelete()
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	}
-	id := r.PathValue("id")
-	if p.Invite != id {
-		return errorf(http.StatusBadRequest, "the signed action deletes invite %s, not %s", p.Invite, id)
-	}
-	v, err := s.householdInvites(r.Context(), c.household.ID)
-	if err != nil {
-		return err
-	}
-	if v.find(id) == nil {
-		return errNotFound
-	}
-	if err := s.recordSigned(r, c, history.ActionInviteDelete, id, sa); err != nil {
-		return err
-	}
-	err = s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
-		v.List = slices.DeleteFunc(v.List, func(in *invite) bool { return in.ID == id })
-		return nil
+	err = s.households.DeleteInvite(r.Context(), c.household, r.PathValue("id"), a, func(id string) error {
+		return s.recordSigned(r, c, history.ActionInviteDelete, id, sa)
 	})
 	if err != nil {
-		return err
-	}
-	if err := s.st.Delete(r.Context(), keyInvite+id); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
@@ -613,15 +397,8 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 
 // getInvite tells a signed-in account which household an invite is for.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	in, err := s.openInvite(r.Context(), r.PathValue("id"))
+	cp, h, err := s.households.InviteFor(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
-	}
-	cp := in.Invite
-	h, err := s.st.Household(r.Context(), cp.HouseholdID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	} else if err != nil {
 		return err
 	}
 	if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.account.ID,
@@ -639,88 +416,33 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" || len(req.Name) > 64 {
-		return errorf(http.StatusBadRequest, "name: this device's name, 1 to 64 bytes")
-	}
-	if len(req.Proof) != 32 {
-		return errorf(http.StatusBadRequest, "proof: the 32-byte HMAC-SHA-256 keyed by the invite's secret")
-	}
-	dk, err := keydir.ParseDevice(req.Device, keydir.RoleMember, req.Name)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "device: %v", err)
-	}
-	id := r.PathValue("id")
-	hh, err := s.inviteHousehold(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNoInvite
-	} else if err != nil {
-		return err
-	}
-	var q *cloudapi.JoinRequest
-	err = s.updateInvites(r.Context(), hh, func(v *invites) error {
-		in := v.find(id)
-		if in == nil {
-			return errNoInvite
-		}
-		if in.Used {
-			return errorf(http.StatusGone, "this invite has been used; ask an admin of the household for a new one")
-		}
-		if len(in.Requests) >= maxJoinRequestsTotal {
-			return errorf(http.StatusTooManyRequests, "this invite has had %d requests; ask for a new one", len(in.Requests))
-		}
-		live := 0
-		for _, q := range in.Requests {
-			if q.Status == joinPending {
-				live++
-			}
-		}
-		if live >= maxJoinRequests {
-			return errorf(http.StatusTooManyRequests, "too many devices are waiting on this invite; ask for a new one")
-		}
-		q = &cloudapi.JoinRequest{ID: newID("j"), InviteID: in.ID, HouseholdID: in.HouseholdID, AccountID: c.account.ID, Email: c.account.Email,
-			Device: req.Device, DeviceID: dk.ID, Name: req.Name, Proof: req.Proof, Role: in.Role, Status: joinPending, Created: s.now().UTC()}
-		in.Requests = append(in.Requests, q)
-		return nil
-	})
+	q, err := s.households.RequestJoin(r.Context(), r.PathValue("id"), households.Join{AccountID: c.account.ID, Email: c.account.Email,
+		Device: req.Device, Name: req.Name, Proof: req.Proof})
 	if err != nil {
 		return err
 	}
-	s.log.Info("join request", "household", hh, "invite", id, "account", c.account.ID, "request", q.ID, "device", dk.ID)
-	s.joinRequested(hh) // events.go: a push to the admins, never blocks
-	writeJSON(w, http.StatusAccepted, cloudapi.JoinStatus{ID: q.ID, HouseholdID: hh, Status: q.Status})
+	writeJSON(w, http.StatusAccepted, cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status})
 	return nil
 }
 
 // getJoinRequest lets the requesting account follow its request.
 func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	in, err := s.openInvite(r.Context(), r.PathValue("id"))
-	if errors.Is(err, errNoInvite) {
-		return errNotFound
-	} else if err != nil {
-		return err
-	}
-	for _, q := range in.Requests {
-		if q.ID == r.PathValue("rid") && q.AccountID == c.account.ID {
-			writeJSON(w, http.StatusOK, &cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status})
-			return nil
-		}
-	}
-	return errNotFound
-}
-
-func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *call) error {
-	v, err := s.householdInvites(r.Context(), c.household.ID)
+	q, err := s.households.JoinRequestOf(r.Context(), r.PathValue("id"), r.PathValue("rid"), c.account.ID)
 	if err != nil {
 		return err
 	}
-	out := cloudapi.JoinRequests{Requests: []cloudapi.JoinRequest{}}
-	for _, in := range v.List {
-		for _, q := range in.Requests {
-			if q.Status == joinPending {
-				out.Requests = append(out.Requests, *q)
-			}
-		}
+	writeJSON(w, http.StatusOK, &cloudapi.JoinStatus{ID: q.ID, HouseholdID: q.HouseholdID, Status: q.Status})
+	return nil
+}
+
+func (s *Server) listJoinRequests(w http.ResponseWriter, r *http.Request, c *call) error {
+	v, err := s.households.JoinRequests(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	out := cloudapi.JoinRequests{Requests: make([]cloudapi.JoinRequest, len(v))}
+	for i, q := range v {
+		out.Requests[i] = cloudapi.JoinRequest(q)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -736,78 +458,19 @@ func (s *Server) approveJoinRequest(w http.ResponseWriter, r *http.Request, c *c
 	if len(req.Link) == 0 {
 		return errorf(http.StatusBadRequest, "link: the chain link, signed by an admin device, that adds the requesting device")
 	}
-	rid := r.PathValue("id")
-	v, err := s.householdInvites(r.Context(), c.household.ID)
+	ap, err := s.households.ApproveJoin(r.Context(), c.household, r.PathValue("id"), req.Link)
 	if err != nil {
 		return err
 	}
-	in, q := v.request(rid)
-	if q == nil || q.Status != joinPending {
-		return errNotFound
-	}
-	seq, err := s.appendLinkAdding(r.Context(), c.household, req.Link, q.DeviceID)
-	if err != nil {
-		return err
-	}
-	role := in.Role
-	if m, err := s.st.Member(r.Context(), c.household.ID, q.AccountID); err == nil {
-		role = m.Role // already a member: keep the role
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	} else if err := s.st.PutMember(r.Context(), store.Member{HouseholdID: c.household.ID, AccountID: q.AccountID, Role: role, Created: s.now().UTC()}); err != nil {
-		return err
-	}
-	// The device is in the chain: the request is approved (whatever
-	// happened to it since it was read) and the invite is used, its other
-	// requests declined.
-	err = s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
-		in, q := v.request(rid)
-		if q == nil {
-			return nil // the invite expired or was deleted meanwhile
-		}
-		for _, o := range in.Requests {
-			if o.Status == joinPending {
-				o.Status = joinDeclined
-			}
-		}
-		q.Status = joinApproved
-		in.Used = true
-		if grace := s.now().Add(usedInviteGrace); grace.Before(in.Expires) {
-			in.Expires = grace // long enough for the requester to see it
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("join request approved", "household", c.household.ID, "request", q.ID, "account", q.AccountID, "device", q.DeviceID, "seq", seq)
-	writeJSON(w, http.StatusOK, map[string]any{"request_id": q.ID, "status": joinApproved, "account_id": q.AccountID, "role": role, "seq": seq})
+	writeJSON(w, http.StatusOK, map[string]any{"request_id": ap.Request.ID, "status": households.JoinApproved,
+		"account_id": ap.Request.AccountID, "role": ap.Role, "seq": ap.Seq})
 	return nil
 }
 
 func (s *Server) declineJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	err := s.updateInvites(r.Context(), c.household.ID, func(v *invites) error {
-		_, q := v.request(r.PathValue("id"))
-		if q == nil || q.Status != joinPending {
-			return errNotFound
-		}
-		q.Status = joinDeclined
-		return nil
-	})
-	if err != nil {
+	if err := s.households.DeclineJoin(r.Context(), c.household.ID, r.PathValue("id")); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": joinDeclined})
+	writeJSON(w, http.StatusOK, map[string]string{"status": households.JoinDeclined})
 	return nil
-}
-
-// appendLinkAdding appends link to the household's chain (as appendChain)
-// if it verifies and the device deviceID is in the chain after it and was
-// not before (households.Service.AppendAdding).
-func (s *Server) appendLinkAdding(ctx context.Context, h store.Household, link []byte, deviceID string) (int64, error) {
-	next, err := s.households.AppendAdding(ctx, h, link, deviceID)
-	if err != nil {
-		return 0, err
-	}
-	return next.Seq, nil
 }

@@ -17,6 +17,8 @@ const (
 	Unauthenticated                 // a signed action whose signature or time does not verify (401)
 	Forbidden                       // a signed action its signer or household may not make (403)
 	TooMany                         // too many at once; try again after RetryAfter (429)
+	Missing                         // unknown or expired, said with what to do instead (404)
+	Used                            // used up: it takes no more (410)
 )
 
 // Error is a refusal: its Kind and a message for the person who made the

@@ -15,7 +15,8 @@ import (
 
 // Store is the storage the households domain needs: households, their
 // chains, the devices the chains name, the pairing relay's messages and
-// the nonces of signed household actions.
+// the nonces of signed household actions, and invites and their join
+// requests.
 // The cloud's SQLite and PostgreSQL stores satisfy it.
 type Store interface {
 	// CreateHousehold stores a household with its first admin and its
@@ -37,6 +38,15 @@ type Store interface {
 	// Update changes an EphemeralStore entry atomically across replicas
 	// (store.EphemeralStore): the nonces of signed actions.
 	Update(ctx context.Context, key string, now time.Time, fn func(cur []byte) (next []byte, expires time.Time, err error)) error
+	// Get, PutIfAbsent and Delete are the EphemeralStore's, for invites.
+	Get(ctx context.Context, key string, now time.Time) ([]byte, error)
+	PutIfAbsent(ctx context.Context, key string, value []byte, now, expires time.Time) (stored bool, err error)
+	Delete(ctx context.Context, key string) error
+
+	// Member and PutMember, for the account whose device a join request
+	// adds.
+	Member(ctx context.Context, householdID, accountID string) (store.Member, error)
+	PutMember(ctx context.Context, m store.Member) error
 }
 
 // ChainRecheck is how long a cached chain state is used, by State, before
@@ -56,8 +66,11 @@ type Config struct {
 	// no other append to the household can run, so heads arrive in order.
 	OnHead     func(ctx context.Context, h store.Household, st *keydir.State)
 	PairingTTL time.Duration // 0 means DefaultPairingTTL
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// OnJoinRequest, when set, is told of the household of each new join
+	// request (the cloud pushes a notice to its admins); it must not block.
+	OnJoinRequest func(householdID string)
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Service is the households domain. It is safe for concurrent use. It
@@ -65,11 +78,12 @@ type Config struct {
 // Service are serialised, and the store refuses an append that raced one
 // through another Service over the same store.
 type Service struct {
-	st         Store
-	onHead     func(ctx context.Context, h store.Household, st *keydir.State)
-	pairingTTL time.Duration
-	log        *slog.Logger
-	now        func() time.Time
+	st            Store
+	onHead        func(ctx context.Context, h store.Household, st *keydir.State)
+	pairingTTL    time.Duration
+	onJoinRequest func(householdID string)
+	log           *slog.Logger
+	now           func() time.Time
 
 	mu      sync.Mutex
 	states  map[string]*keydir.State // household ID -> verified chain state
@@ -96,7 +110,10 @@ func New(c Config) (*Service, error) {
 	if c.OnHead == nil {
 		c.OnHead = func(context.Context, store.Household, *keydir.State) {}
 	}
-	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, log: c.Logger, now: c.Now,
+	if c.OnJoinRequest == nil {
+		c.OnJoinRequest = func(string) {}
+	}
+	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, log: c.Logger, now: c.Now,
 		states: map[string]*keydir.State{}, checked: map[string]time.Time{}}, nil
 }
 
