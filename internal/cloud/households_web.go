@@ -15,7 +15,11 @@ import (
 )
 
 // Household management for the web app and the CLI: the member list,
-// retention settings, and devices joining by approval.
+// retention settings, and devices joining by approval. Their logic is the
+// households domain's (internal/cloud/households: actions.go, members.go,
+// settings.go, invites.go); the handlers here read the request, record
+// each signed change in the access log (the domain calls back before the
+// change takes effect), call the domain and write the answer.
 //
 // Signed changes. Retention settings, invites and account membership are
 // changed only by a household action signed by an admin device of the
@@ -51,12 +55,6 @@ import (
 // only which household has a device waiting (events.go, JoinPush).
 
 const (
-	// minMaxAge is the shortest retention a household may set.
-	minMaxAge = time.Hour
-	// quotaFloorWindow: a quota may not be set below what the household's
-	// hubs uploaded in this window (it would delete the last day's footage
-	// at the next upload).
-	quotaFloorWindow = 24 * time.Hour
 	// maxSignedBytes bounds a signed action's request body.
 	maxSignedBytes = 16 << 10
 )
@@ -95,9 +93,6 @@ func (s *Server) signedAction(w http.ResponseWriter, r *http.Request, c *call, w
 	return s.households.CheckAction(r.Context(), c.household, b, want)
 }
 
-// actionMessage is a history error as the API says it.
-func actionMessage(err error) string { return households.ActionMessage(err) }
-
 // recordSigned records an accepted change with the signed action that
 // authorised it. It runs before the change takes effect: a change that
 // cannot be recorded does not happen.
@@ -129,115 +124,50 @@ type memberJSON struct {
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c *call) error {
-	ms, err := s.st.Members(r.Context(), c.household.ID)
+	ms, err := s.households.Members(r.Context(), c.household.ID)
 	if err != nil {
 		return err
 	}
-	out := []memberJSON{}
-	for _, m := range ms {
-		email := ""
-		if a, err := s.st.Account(r.Context(), m.AccountID); err == nil {
-			email = a.Email
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		out = append(out, memberJSON{AccountID: m.AccountID, Email: email, Role: m.Role, Created: m.Created})
+	out := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		out[i] = memberJSON{AccountID: m.AccountID, Email: m.Email, Role: m.Role, Created: m.Created}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"members": out})
 	return nil
 }
 
 // addMember lets another account see the household's objects and chain,
-// as a signed member.add action says. Account membership is access to
-// ciphertext only: opening footage needs a device the chain's admins added
-// ('vigil household add-device', or an invite).
+// as a signed member.add action says (households.Service.AddMember).
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request, c *call) error {
 	a, sa, err := s.signedAction(w, r, c, history.ActionMemberAdd)
 	if err != nil {
 		return err
 	}
-	p, err := a.MemberAdd()
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	}
-	email, err := NormalizeEmail(p.Email)
+	m, err := s.households.AddMember(r.Context(), c.household, a, sa, func(id string) error {
+		return s.recordSigned(r, c, history.ActionMemberAdd, id, sa)
+	})
 	if err != nil {
 		return err
 	}
-	if email != p.Email {
-		return errorf(http.StatusBadRequest, "email: sign the address as %q (trimmed, lower case)", email)
-	}
-	acct, err := s.st.AccountByEmail(r.Context(), email)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no account has this e-mail address (hint: they sign up first with 'vigil signup')")
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.recordSigned(r, c, history.ActionMemberAdd, acct.ID, sa); err != nil {
-		return err
-	}
-	if err := s.st.PutMember(r.Context(), store.Member{HouseholdID: c.household.ID, AccountID: acct.ID, Role: p.Role, Created: s.now().UTC()}); err != nil {
-		return err
-	}
-	s.log.Info("member added", "household", c.household.ID, "account", acct.ID, "role", p.Role, "device", sa.Device)
-	writeJSON(w, http.StatusCreated, map[string]string{"account_id": acct.ID, "role": p.Role})
+	writeJSON(w, http.StatusCreated, map[string]string{"account_id": m.AccountID, "role": m.Role})
 	return nil
 }
 
 // deleteMember takes an account out of the household, as a signed
-// member.remove action says (its devices stay in the chain until an admin
-// device removes them). The last admin stays.
+// member.remove action says (households.Service.RemoveMember).
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) error {
 	a, sa, err := s.signedAction(w, r, c, history.ActionMemberRemove)
 	if err != nil {
 		return err
 	}
-	p, err := a.MemberRemove()
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	}
-	id := r.PathValue("account")
-	if p.Account != id {
-		return errorf(http.StatusBadRequest, "the signed action removes account %s, not %s", p.Account, id)
-	}
-	ms, err := s.st.Members(r.Context(), c.household.ID)
+	err = s.households.RemoveMember(r.Context(), c.household, r.PathValue("account"), c.account.ID, a, sa, func(id string) error {
+		return s.recordSigned(r, c, history.ActionMemberRemove, id, sa)
+	})
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, m := range ms {
-		if m.AccountID != id {
-			continue
-		}
-		found = true
-		if m.Role == store.RoleAdmin && !moreAdmins(ms, id) {
-			return errorf(http.StatusConflict, "this is the household's only admin account; make another account admin first")
-		}
-	}
-	if !found {
-		return errNotFound
-	}
-	if err := s.recordSigned(r, c, history.ActionMemberRemove, id, sa); err != nil {
-		return err
-	}
-	if err := s.st.DeleteMember(r.Context(), c.household.ID, id); errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	} else if err != nil {
-		return err
-	}
-	s.log.Info("member removed", "household", c.household.ID, "account", id, "by", c.account.ID, "device", sa.Device)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "removed"})
 	return nil
-}
-
-func moreAdmins(ms []store.Member, except string) bool {
-	for _, m := range ms {
-		if m.AccountID != except && m.Role == store.RoleAdmin {
-			return true
-		}
-	}
-	return false
 }
 
 // Retention settings.
@@ -260,46 +190,19 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
-// putSettings sets the retention a signed settings.set action says. A
-// quota below what the household's hubs uploaded in the last day is
-// refused: it would delete that footage at the next upload.
+// putSettings sets the retention a signed settings.set action says
+// (households.Service.SetRetention).
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, c *call) error {
 	a, sa, err := s.signedAction(w, r, c, history.ActionSettingsSet)
 	if err != nil {
 		return err
 	}
-	req, err := a.Settings()
+	ret, err := s.households.SetRetention(r.Context(), c.household, s.opt.QuotaBytes, a, sa, func() error {
+		return s.recordSigned(r, c, history.ActionSettingsSet, "", sa)
+	})
 	if err != nil {
-		return errorf(http.StatusBadRequest, "%s", actionMessage(err))
-	}
-	if req.QuotaBytes < 0 || req.QuotaBytes > s.opt.QuotaBytes {
-		return errorf(http.StatusBadRequest, "quota_bytes: 0 (the service default) up to %d", s.opt.QuotaBytes)
-	}
-	age := time.Duration(req.MaxAgeSeconds) * time.Second
-	if req.MaxAgeSeconds < 0 || (age > 0 && age < minMaxAge) || req.MaxAgeSeconds > 100*365*24*3600 {
-		return errorf(http.StatusBadRequest, "max_age_seconds: 0 (no age limit) or at least %d", int64(minMaxAge/time.Second))
-	}
-	if req.QuotaBytes > 0 {
-		floor, err := s.st.UploadedSince(r.Context(), c.household.ID, s.now().Add(-quotaFloorWindow))
-		if err != nil {
-			return err
-		}
-		if req.QuotaBytes < floor {
-			return errorf(http.StatusConflict, "quota_bytes %d is below the %d bytes this household's hubs uploaded in the last 24 hours, "+
-				"which it would delete (hint: choose at least %d bytes, or 0 for the service default)", req.QuotaBytes, floor, floor)
-		}
-	}
-	if err := s.recordSigned(r, c, history.ActionSettingsSet, "", sa); err != nil {
 		return err
 	}
-	ret := store.Retention{QuotaBytes: req.QuotaBytes, MaxAge: age, Signed: &sa}
-	if err := s.st.SetRetention(r.Context(), c.household.ID, ret); errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	} else if err != nil {
-		return err
-	}
-	s.retention.Nudge(c.household.ID, "") // apply a shorter age or quota soon
-	s.log.Info("retention set", "household", c.household.ID, "quota_bytes", ret.QuotaBytes, "max_age", ret.MaxAge, "device", sa.Device)
 	writeJSON(w, http.StatusOK, s.settingsOut(ret))
 	return nil
 }

@@ -34,7 +34,7 @@ func (s *Service) CheckAction(ctx context.Context, h store.Household, body []byt
 	sa, err := history.ParseSigned(body)
 	if err != nil {
 		return history.Action{}, history.Signed{}, errorf(Invalid,
-			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", ActionMessage(err))
+			"%s (hint: this change is a household action signed by an admin device: docs/API.md, \"Signed household actions\")", actionMessage(err))
 	}
 	st, err := s.FreshState(ctx, h)
 	if err != nil {
@@ -44,14 +44,14 @@ func (s *Service) CheckAction(ctx context.Context, h store.Household, body []byt
 	a, err := history.VerifyAction(sa, st, h.ID, now, history.ActionSkew)
 	switch {
 	case errors.Is(err, history.ErrActionMalformed):
-		return history.Action{}, history.Signed{}, errorf(Invalid, "%s", ActionMessage(err))
+		return history.Action{}, history.Signed{}, errorf(Invalid, "%s", actionMessage(err))
 	case errors.Is(err, history.ErrActionSignature), errors.Is(err, history.ErrActionTime):
-		return history.Action{}, history.Signed{}, errorf(Unauthenticated, "%s", ActionMessage(err))
+		return history.Action{}, history.Signed{}, errorf(Unauthenticated, "%s", actionMessage(err))
 	case errors.Is(err, history.ErrActionSigner):
 		return history.Action{}, history.Signed{}, errorf(Forbidden,
 			"only an admin device of this household can sign this change: %s", strings.TrimPrefix(err.Error(), history.ErrActionSigner.Error()+": "))
 	case errors.Is(err, history.ErrActionHousehold):
-		return history.Action{}, history.Signed{}, errorf(Forbidden, "%s", ActionMessage(err))
+		return history.Action{}, history.Signed{}, errorf(Forbidden, "%s", actionMessage(err))
 	case err != nil:
 		return history.Action{}, history.Signed{}, err
 	}
@@ -64,8 +64,8 @@ func (s *Service) CheckAction(ctx context.Context, h store.Household, body []byt
 	return a, sa, nil
 }
 
-// ActionMessage is a history error as the API says it.
-func ActionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
+// actionMessage is a history error as the API says it.
+func actionMessage(err error) string { return strings.TrimPrefix(err.Error(), "history: ") }
 
 // actionNonces are the nonces of the signed actions accepted for one
 // household (stored under keyNonces), each kept until its action's time

@@ -214,7 +214,7 @@ func (s *Service) openInvite(ctx context.Context, id string) (*invite, error) {
 func (s *Service) CreateInvite(ctx context.Context, h store.Household, accountID string, a history.Action, sa history.Signed, record func(object string) error) (Invite, error) {
 	p, err := a.Invite()
 	if err != nil {
-		return Invite{}, errorf(Invalid, "%s", ActionMessage(err))
+		return Invite{}, errorf(Invalid, "%s", actionMessage(err))
 	}
 	now := s.now().UTC()
 	// The device's clock may be ahead of the service's by the skew.
@@ -289,7 +289,7 @@ func (s *Service) Invites(ctx context.Context, hh string) ([]Invite, error) {
 func (s *Service) DeleteInvite(ctx context.Context, h store.Household, id string, a history.Action, record func(object string) error) error {
 	p, err := a.InviteDelete()
 	if err != nil {
-		return errorf(Invalid, "%s", ActionMessage(err))
+		return errorf(Invalid, "%s", actionMessage(err))
 	}
 	if p.Invite != id {
 		return errorf(Invalid, "the signed action deletes invite %s, not %s", p.Invite, id)

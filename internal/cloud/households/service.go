@@ -15,8 +15,8 @@ import (
 
 // Store is the storage the households domain needs: households, their
 // chains, the devices the chains name, the pairing relay's messages and
-// the nonces of signed household actions, and invites and their join
-// requests.
+// the nonces of signed household actions, invites and their join
+// requests, members and retention settings.
 // The cloud's SQLite and PostgreSQL stores satisfy it.
 type Store interface {
 	// CreateHousehold stores a household with its first admin and its
@@ -47,6 +47,16 @@ type Store interface {
 	// adds.
 	Member(ctx context.Context, householdID, accountID string) (store.Member, error)
 	PutMember(ctx context.Context, m store.Member) error
+	// Members, DeleteMember, Account and AccountByEmail, for members'
+	// management.
+	Members(ctx context.Context, householdID string) ([]store.Member, error)
+	DeleteMember(ctx context.Context, householdID, accountID string) error
+	Account(ctx context.Context, id string) (store.Account, error)
+	AccountByEmail(ctx context.Context, email string) (store.Account, error)
+
+	// UploadedSince and SetRetention, for retention settings.
+	UploadedSince(ctx context.Context, householdID string, since time.Time) (int64, error)
+	SetRetention(ctx context.Context, householdID string, r store.Retention) error
 }
 
 // ChainRecheck is how long a cached chain state is used, by State, before
@@ -69,8 +79,11 @@ type Config struct {
 	// OnJoinRequest, when set, is told of the household of each new join
 	// request (the cloud pushes a notice to its admins); it must not block.
 	OnJoinRequest func(householdID string)
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// OnSettings, when set, is told of the household whose retention
+	// settings changed (the cloud applies them soon); it must not block.
+	OnSettings func(householdID string)
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Service is the households domain. It is safe for concurrent use. It
@@ -82,6 +95,7 @@ type Service struct {
 	onHead        func(ctx context.Context, h store.Household, st *keydir.State)
 	pairingTTL    time.Duration
 	onJoinRequest func(householdID string)
+	onSettings    func(householdID string)
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -113,7 +127,10 @@ func New(c Config) (*Service, error) {
 	if c.OnJoinRequest == nil {
 		c.OnJoinRequest = func(string) {}
 	}
-	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, log: c.Logger, now: c.Now,
+	if c.OnSettings == nil {
+		c.OnSettings = func(string) {}
+	}
+	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, onSettings: c.OnSettings, log: c.Logger, now: c.Now,
 		states: map[string]*keydir.State{}, checked: map[string]time.Time{}}, nil
 }
 
