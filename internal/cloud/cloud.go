@@ -235,7 +235,8 @@ func New(o Options) (*Server, error) {
 	}
 	var err error
 	if s.households, err = households.New(households.Config{Store: o.Store, OnHead: s.queueHead,
-		PairingTTL: pairingTTL, Logger: o.Logger, Now: o.Now}); err != nil {
+		PairingTTL: pairingTTL, OnJoinRequest: s.joinRequested,
+		OnSettings: func(hh string) { s.retention.Nudge(hh, "") }, Logger: o.Logger, Now: o.Now}); err != nil {
 		return nil, err
 	}
 	s.retention, err = retention.New(retention.Config{Index: struct {

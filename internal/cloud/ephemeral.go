@@ -9,13 +9,11 @@ import "time"
 // is used once across all, an invite made on one is joined on another.
 // Each feature keeps its entries under its own key prefix; the accounts
 // domain's (rate limits "limit/ip/" and "limit/acct/", TOTP steps "totp/",
-// sign-in links "signin-link/") are in internal/cloud/accounts. The
-// server's:
+// sign-in links "signin-link/") are in internal/cloud/accounts, and the
+// households domain's (signed actions' nonces "nonces/", invites
+// "invites/" and "invite/") in internal/cloud/households. The server's:
 const (
 	keyCeremony = "passkey/" // + ceremony ID: a passkey ceremony (passkey.go)
-	keyNonces   = "nonces/"  // + household ID: signed actions' nonces (households_web.go)
-	keyInvites  = "invites/" // + household ID: its open invites and requests (households_web.go)
-	keyInvite   = "invite/"  // + invite ID: its household ID (households_web.go)
 )
 
 func retrySeconds(wait time.Duration) int { return max(1, int(wait.Seconds()+0.999)) }

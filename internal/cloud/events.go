@@ -32,6 +32,7 @@ import (
 
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/events"
+	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
 	"vigil/internal/notify/webpush"
 )
@@ -281,7 +282,7 @@ func (s *Server) joinRequested(household string) {
 		return
 	}
 	// The topic makes a push service keep only the newest undelivered one.
-	s.startPush(household, events.Message{Payload: b, TTL: usedInviteGrace, Urgency: string(webpush.UrgencyHigh), Topic: "join-request"},
+	s.startPush(household, events.Message{Payload: b, TTL: households.UsedInviteGrace, Urgency: string(webpush.UrgencyHigh), Topic: "join-request"},
 		func(m store.Member) bool { return m.Role == store.RoleAdmin })
 }
 

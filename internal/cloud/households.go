@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
@@ -30,14 +31,19 @@ func householdsError(err error) *apiError {
 		return errNotFound
 	}
 	status := map[households.Kind]int{
-		households.Invalid:  http.StatusBadRequest,
-		households.Conflict: http.StatusConflict,
-		households.Refused:  http.StatusUnprocessableEntity,
+		households.Invalid:         http.StatusBadRequest,
+		households.Conflict:        http.StatusConflict,
+		households.Refused:         http.StatusUnprocessableEntity,
+		households.Unauthenticated: http.StatusUnauthorized,
+		households.Forbidden:       http.StatusForbidden,
+		households.TooMany:         http.StatusTooManyRequests,
+		households.Missing:         http.StatusNotFound,
+		households.Used:            http.StatusGone,
 	}[de.Kind]
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	return &apiError{status: status, msg: de.Msg}
+	return &apiError{status: status, msg: de.Msg, retryAfter: int(de.RetryAfter / time.Second)}
 }
 
 // createHousehold stores a household made by the caller's first admin

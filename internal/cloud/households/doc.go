@@ -22,7 +22,14 @@
 // stored chain, or open a pairing message (the pairing package on both ends
 // authenticates them, so a cloud that alters them only makes pairing fail).
 //
-// Members' management, invites, join requests and signed household actions
-// are still the cloud package's (households_web.go); they call this
-// package for the chain state and for AppendAdding.
+// It also owns the changes an admin makes to a household beyond its chain:
+// CheckAction checks a signed household action (an admin device of the
+// chain as stored now, within history.ActionSkew, a nonce never used on
+// any Service over the store); AddMember, RemoveMember, SetRetention,
+// CreateInvite and DeleteInvite carry out a checked one, calling back the
+// HTTP layer to record it before it takes effect; RequestJoin, ApproveJoin
+// and DeclineJoin are joining by approval (an approval is a chain link
+// that must add exactly the requesting device). Whatever the rest of the
+// cloud must do on a change (push the admins of a join request, apply new
+// retention soon) reaches it through Config callbacks, never the bus.
 package households

@@ -67,10 +67,13 @@ type env struct {
 	clock *clock
 	mu    sync.Mutex
 	heads map[*households.Service][]head
+	joins map[*households.Service][]string // households OnJoinRequest was told of
+	sets  map[*households.Service][]string // households OnSettings was told of
 }
 
 func newEnv(t *testing.T, open func(*testing.T, func() time.Time) store.Store) *env {
-	e := &env{t: t, clock: &clock{}, heads: map[*households.Service][]head{}}
+	e := &env{t: t, clock: &clock{}, heads: map[*households.Service][]head{},
+		joins: map[*households.Service][]string{}, sets: map[*households.Service][]string{}}
 	e.clock.ns.Store(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC).UnixNano())
 	e.st = open(t, e.clock.Now)
 	svc := func() *households.Service {
@@ -79,6 +82,16 @@ func newEnv(t *testing.T, open func(*testing.T, func() time.Time) store.Store) *
 			OnHead: func(_ context.Context, h store.Household, st *keydir.State) {
 				e.mu.Lock()
 				e.heads[s] = append(e.heads[s], head{h.ID, st.Seq})
+				e.mu.Unlock()
+			},
+			OnJoinRequest: func(hh string) {
+				e.mu.Lock()
+				e.joins[s] = append(e.joins[s], hh)
+				e.mu.Unlock()
+			},
+			OnSettings: func(hh string) {
+				e.mu.Lock()
+				e.sets[s] = append(e.sets[s], hh)
 				e.mu.Unlock()
 			}})
 		if err != nil {
@@ -447,6 +460,10 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
 		_, err = e.a.Pairing(ctx, id)
 		wantKind(t, "an expired pairing", err, households.NotFound, "not found")
 	})
+
+	t.Run("SignedActions", func(t *testing.T) { signedActions(t, open) })
+	t.Run("Invites", func(t *testing.T) { invites(t, open) })
+	t.Run("Members", func(t *testing.T) { members(t, open) })
 
 	t.Run("Config", func(t *testing.T) {
 		if _, err := households.New(households.Config{}); err == nil {

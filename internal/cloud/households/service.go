@@ -14,7 +14,9 @@ import (
 )
 
 // Store is the storage the households domain needs: households, their
-// chains, the devices the chains name and the pairing relay's messages.
+// chains, the devices the chains name, the pairing relay's messages and
+// the nonces of signed household actions, invites and their join
+// requests, members and retention settings.
 // The cloud's SQLite and PostgreSQL stores satisfy it.
 type Store interface {
 	// CreateHousehold stores a household with its first admin and its
@@ -32,6 +34,29 @@ type Store interface {
 	CreatePairing(ctx context.Context, p store.Pairing) error // store.ErrExists for a taken ID
 	Pairing(ctx context.Context, id string) (store.Pairing, error)
 	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
+
+	// Update changes an EphemeralStore entry atomically across replicas
+	// (store.EphemeralStore): the nonces of signed actions.
+	Update(ctx context.Context, key string, now time.Time, fn func(cur []byte) (next []byte, expires time.Time, err error)) error
+	// Get, PutIfAbsent and Delete are the EphemeralStore's, for invites.
+	Get(ctx context.Context, key string, now time.Time) ([]byte, error)
+	PutIfAbsent(ctx context.Context, key string, value []byte, now, expires time.Time) (stored bool, err error)
+	Delete(ctx context.Context, key string) error
+
+	// Member and PutMember, for the account whose device a join request
+	// adds.
+	Member(ctx context.Context, householdID, accountID string) (store.Member, error)
+	PutMember(ctx context.Context, m store.Member) error
+	// Members, DeleteMember, Account and AccountByEmail, for members'
+	// management.
+	Members(ctx context.Context, householdID string) ([]store.Member, error)
+	DeleteMember(ctx context.Context, householdID, accountID string) error
+	Account(ctx context.Context, id string) (store.Account, error)
+	AccountByEmail(ctx context.Context, email string) (store.Account, error)
+
+	// UploadedSince and SetRetention, for retention settings.
+	UploadedSince(ctx context.Context, householdID string, since time.Time) (int64, error)
+	SetRetention(ctx context.Context, householdID string, r store.Retention) error
 }
 
 // ChainRecheck is how long a cached chain state is used, by State, before
@@ -51,6 +76,12 @@ type Config struct {
 	// no other append to the household can run, so heads arrive in order.
 	OnHead     func(ctx context.Context, h store.Household, st *keydir.State)
 	PairingTTL time.Duration // 0 means DefaultPairingTTL
+	// OnJoinRequest, when set, is told of the household of each new join
+	// request (the cloud pushes a notice to its admins); it must not block.
+	OnJoinRequest func(householdID string)
+	// OnSettings, when set, is told of the household whose retention
+	// settings changed (the cloud applies them soon); it must not block.
+	OnSettings func(householdID string)
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -60,11 +91,13 @@ type Config struct {
 // Service are serialised, and the store refuses an append that raced one
 // through another Service over the same store.
 type Service struct {
-	st         Store
-	onHead     func(ctx context.Context, h store.Household, st *keydir.State)
-	pairingTTL time.Duration
-	log        *slog.Logger
-	now        func() time.Time
+	st            Store
+	onHead        func(ctx context.Context, h store.Household, st *keydir.State)
+	pairingTTL    time.Duration
+	onJoinRequest func(householdID string)
+	onSettings    func(householdID string)
+	log           *slog.Logger
+	now           func() time.Time
 
 	mu      sync.Mutex
 	states  map[string]*keydir.State // household ID -> verified chain state
@@ -91,7 +124,13 @@ func New(c Config) (*Service, error) {
 	if c.OnHead == nil {
 		c.OnHead = func(context.Context, store.Household, *keydir.State) {}
 	}
-	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, log: c.Logger, now: c.Now,
+	if c.OnJoinRequest == nil {
+		c.OnJoinRequest = func(string) {}
+	}
+	if c.OnSettings == nil {
+		c.OnSettings = func(string) {}
+	}
+	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, onSettings: c.OnSettings, log: c.Logger, now: c.Now,
 		states: map[string]*keydir.State{}, checked: map[string]time.Time{}}, nil
 }
 
