@@ -119,12 +119,9 @@ func DefaultLogOrigin(public string) string { return defaultLogOrigin(public) }
 // most once a second, households.go), not verified again.
 func (s *Server) householdKeys(ctx context.Context, id string) (history.Household, error) {
 	// Not the cache alone: a member removed through another replica
-	// starts a new epoch that this replica must seal to.
-	h, err := s.st.Household(ctx, id)
-	if err != nil {
-		return history.Household{}, err
-	}
-	st, err := s.state(ctx, h)
+	// starts a new epoch that this replica must seal to (StateOf rechecks
+	// the stored chain as State does, without reading the household's row).
+	st, err := s.households.StateOf(ctx, id)
 	if err != nil {
 		return history.Household{}, err
 	}

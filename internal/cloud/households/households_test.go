@@ -274,7 +274,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
 			t.Errorf("a.FreshState = %v, %v; want seq 2", seq(st), err)
 		}
 		hh.st = next2
-		link3, _, _ := e.addHub(&hh)
+		link3, next3, _ := e.addHub(&hh)
 		if _, err := e.a.Append(ctx, hh.h, link3); err != nil {
 			t.Fatalf("a.Append: %v", err)
 		}
@@ -288,6 +288,32 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
 		}
 		_, err = e.a.Chain(ctx, hh.h, -1)
 		wantKind(t, "Chain from -1", err, households.Invalid, "from: a link number >= 0")
+
+		// StateOf, by ID alone, is State: the cached state, brought up to
+		// the stored chain after the recheck; a fresh service reads the
+		// household's row; an unknown household is not found.
+		hh.st = next3
+		link4, _, _ := e.addHub(&hh)
+		if _, err := e.a.Append(ctx, hh.h, link4); err != nil {
+			t.Fatalf("a.Append: %v", err)
+		}
+		if st, err := e.b.StateOf(ctx, hh.h.ID); err != nil || st.Seq != 3 {
+			t.Errorf("b.StateOf within the recheck = %v, %v; want its cached seq 3", seq(st), err)
+		}
+		e.clock.Add(households.ChainRecheck)
+		if st, err := e.b.StateOf(ctx, hh.h.ID); err != nil || st.Seq != 4 {
+			t.Errorf("b.StateOf after the recheck = %v, %v; want seq 4", seq(st), err)
+		}
+		fresh, err := households.New(households.Config{Store: e.st, Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := fresh.StateOf(ctx, hh.h.ID); err != nil || st.Seq != 4 {
+			t.Errorf("StateOf on a service with nothing cached = %v, %v; want seq 4", seq(st), err)
+		}
+		if _, err := fresh.StateOf(ctx, "hnosuchhousehold"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("StateOf(unknown) = %v; want store.ErrNotFound", err)
+		}
 	})
 
 	t.Run("AppendRefusals", func(t *testing.T) {

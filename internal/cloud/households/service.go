@@ -244,6 +244,24 @@ func (s *Service) State(ctx context.Context, h store.Household) (*keydir.State, 
 	return s.stateLocked(ctx, h, false)
 }
 
+// StateOf is State for a household known by its ID alone: a household
+// whose state is cached needs no read of its row (its genesis hash is the
+// verified state's own), so a caller on a busy path (a history record per
+// access) adds no query but the recheck. ErrNotFound-wrapping errors as
+// State when the household does not exist.
+func (s *Service) StateOf(ctx context.Context, householdID string) (*keydir.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.states[householdID]; ok {
+		return s.stateLocked(ctx, store.Household{ID: householdID, GenesisHash: st.GenesisHash}, false)
+	}
+	h, err := s.st.Household(ctx, householdID)
+	if err != nil {
+		return nil, err
+	}
+	return s.stateLocked(ctx, h, false)
+}
+
 // FreshState returns h's verified chain state as the store holds it now.
 func (s *Service) FreshState(ctx context.Context, h store.Household) (*keydir.State, error) {
 	s.mu.Lock()
