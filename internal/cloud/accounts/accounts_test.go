@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"vigil/internal/cloud/accounts"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/keydir"
 	"vigil/internal/pgtest"
 )
@@ -29,24 +29,14 @@ import (
 
 func TestSQLite(t *testing.T) {
 	run(t, func(t *testing.T, now func() time.Time) accounts.Store {
-		s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cloud.db"), store.SQLiteOptions{Now: now})
-		if err != nil {
-			t.Fatalf("OpenSQLite: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return storetest.OpenSQLite(t, now)
 	})
 }
 
 func TestPostgres(t *testing.T) {
 	db := pgtest.NewDB(t)
 	run(t, func(t *testing.T, now func() time.Time) accounts.Store {
-		s, err := store.OpenPostgres(t.Context(), pgtest.NewSchema(t, db), store.PostgresOptions{Now: now})
-		if err != nil {
-			t.Fatalf("OpenPostgres: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return storetest.OpenPostgres(t, db, now)
 	})
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/notify/webpush"
@@ -31,24 +31,14 @@ import (
 
 func TestSQLite(t *testing.T) {
 	run(t, func(t *testing.T) index {
-		st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cloud.db"), store.SQLiteOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+		return storetest.OpenSQLite(t, nil)
 	})
 }
 
 func TestPostgres(t *testing.T) {
 	db := pgtest.NewDB(t)
 	run(t, func(t *testing.T) index {
-		st, err := store.OpenPostgres(t.Context(), pgtest.NewSchema(t, db), store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+		return storetest.OpenPostgres(t, db, nil)
 	})
 }
 

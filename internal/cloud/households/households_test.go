@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
+	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/keydir"
 	"vigil/internal/pgtest"
 )
@@ -25,24 +25,14 @@ import (
 
 func TestSQLite(t *testing.T) {
 	run(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cloud.db"), store.SQLiteOptions{Now: now})
-		if err != nil {
-			t.Fatalf("OpenSQLite: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return storetest.OpenSQLite(t, now)
 	})
 }
 
 func TestPostgres(t *testing.T) {
 	db := pgtest.NewDB(t)
 	run(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := store.OpenPostgres(t.Context(), pgtest.NewSchema(t, db), store.PostgresOptions{Now: now})
-		if err != nil {
-			t.Fatalf("OpenPostgres: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return storetest.OpenPostgres(t, db, now)
 	})
 }
 
