@@ -312,5 +312,42 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 		if _, _, err := hub.Upload(ctx, seal(t, key, st, "front", 1, start, 1000)); !client.IsStatus(err, 401) && !client.IsStatus(err, 403) {
 			t.Errorf("an upload of the hub B removed, on A: %v; want it refused", err)
 		}
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		// The admin device B added, removed through B: a new epoch. A
+		// record A makes next is sealed to it, not to the epoch A held
+		// (which the removed device can open).
+		before := st.Epoch
+		link, err = st.RemoveDevice(alice.keys, phone.ID(), a.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := on(b, alice).AppendLink(ctx, hh, link); err != nil {
+			t.Fatalf("remove the phone on B: %v", err)
+		}
+		if err := st.Apply(link); err != nil {
+			t.Fatal(err)
+		}
+		if st.Epoch == before {
+			t.Fatalf("removing an admin device kept epoch %d", st.Epoch)
+		}
+		// A read on A that needs no chain state of its own (a change would
+		// bring A's state up to the store first).
+		a.clock.Add(time.Second)
+		if _, err := on(a, alice).Cameras(ctx, hh); err != nil {
+			t.Fatal(err)
+		}
+		items, err := a.st.(interface{ History() history.Store }).History().Items(ctx, history.Query{Household: hh, Kind: history.TypeRecord})
+		if err != nil || len(items) == 0 {
+			t.Fatalf("history records: %d, %v", len(items), err)
+		}
+		e, err := history.ParseEntry(items[len(items)-1].Entry)
+		if err != nil || e.Record == nil {
+			t.Fatalf("A's newest record: %v", err)
+		}
+		if int(e.Record.Epoch) != int(st.Epoch) {
+			t.Errorf("A's newest record after the removal through B is sealed to epoch %d, want %d", e.Record.Epoch, st.Epoch)
+		}
 	})
 }
