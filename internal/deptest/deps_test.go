@@ -42,15 +42,25 @@ var (
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and
 	// fail tests; a binary never carries them.
-	testOnly = []string{
+	testOnly = append([]string{
 		"vigil/internal/vigiltest", "vigil/internal/pgtest", "vigil/internal/s3test", "vigil/internal/browsertest",
 		"vigil/internal/e2e", "vigil/internal/deptest",
-		"vigil/internal/cloud/store/storetest", "vigil/internal/blob/blobtest", "vigil/internal/tlog/tlogtest",
+		"vigil/internal/blob/blobtest", "vigil/internal/tlog/tlogtest",
 		"vigil/internal/history/historytest", "vigil/internal/detect/detecttest",
 		"vigil/internal/natstest", "vigil/internal/cloud/bus/bustest",
 		// cloudtest runs the cloud as deployed (vigil cloud processes on
 		// PostgreSQL and S3 behind a proxy) for tests on both configurations.
 		"vigil/internal/cloudtest",
+	}, storeSuites...)
+
+	// storeSuites are the conformance suites of the cloud's storage: each
+	// domain's of its own Store interface, and storetest's of the rest of
+	// store.Store with the helpers they share.
+	storeSuites = []string{
+		"vigil/internal/cloud/store/storetest", "vigil/internal/cloud/accounts/accountstest",
+		"vigil/internal/cloud/households/householdstest", "vigil/internal/cloud/objects/objectstest",
+		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
+		"vigil/internal/cloud/retention/retentiontest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -165,6 +175,12 @@ var rules = []rule{
 			"so households imports neither it, nor the HTTP stack, nor the API's JSON shapes, nor the bus (replicas meet in its Store)",
 	},
 	{
+		from: storeSuites,
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/..."},
+		why: "a store's conformance suite calls the storage interface it is given and nothing else: it never serves and never " +
+			"goes through the HTTP layer, the API's shapes or the bus, so a store passes or fails it on its own behaviour",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},
@@ -236,7 +252,7 @@ func TestImportRules(t *testing.T) {
 		t.Fatal("go list gave no transitive imports for hubd")
 	}
 	// A pattern that matches nothing is a typo that disables its rule.
-	for _, set := range [][]string{server, device, testOnly, keysAndProofs, storageAndMedia} {
+	for _, set := range [][]string{server, device, testOnly, storeSuites, keysAndProofs, storageAndMedia} {
 		for _, p := range set {
 			if !slices.ContainsFunc(ours, func(q string) bool { return match([]string{p}, q) }) {
 				t.Errorf("pattern %s matches no package", p)

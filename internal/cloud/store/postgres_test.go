@@ -14,6 +14,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"vigil/internal/cloud/accounts"
+	"vigil/internal/cloud/accounts/accountstest"
+	"vigil/internal/cloud/events/eventstest"
+	"vigil/internal/cloud/households/householdstest"
+	"vigil/internal/cloud/objects/objectstest"
+	"vigil/internal/cloud/retention/retentiontest"
+	"vigil/internal/cloud/shares/sharestest"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/history"
@@ -56,13 +63,23 @@ func pgCount(t *testing.T, c *pgx.Conn, table string) int {
 	return n
 }
 
-// Every subtest gets a store in a schema of its own, in one database.
+// TestPostgresConformance runs every suite of the store over PostgreSQL:
+// the domains' (their Store interfaces) and storetest's (the rest). Every
+// subtest gets a store in a schema of its own, in one database; openPostgres
+// closes it when the subtest ends.
 func TestPostgresConformance(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
+	open := func(t *testing.T) *store.Postgres {
 		return openPostgres(t, pgtest.NewSchema(t, db), store.PostgresOptions{})
-	})
+	}
+	accountstest.Run(t, func(t *testing.T) accounts.Store { return open(t) })
+	householdstest.Run(t, func(t *testing.T) householdstest.Store { return open(t) })
+	objectstest.Run(t, func(t *testing.T) objectstest.Store { return open(t) })
+	eventstest.Run(t, func(t *testing.T) eventstest.Store { return open(t) })
+	sharestest.Run(t, func(t *testing.T) sharestest.Store { return open(t) })
+	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return open(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
 func TestPostgresHistory(t *testing.T) {

@@ -15,6 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/cloud/accounts"
+	"vigil/internal/cloud/accounts/accountstest"
+	"vigil/internal/cloud/events/eventstest"
+	"vigil/internal/cloud/households/householdstest"
+	"vigil/internal/cloud/objects/objectstest"
+	"vigil/internal/cloud/retention/retentiontest"
+	"vigil/internal/cloud/shares/sharestest"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/vigiltest"
@@ -32,10 +39,31 @@ func openSQLite(t *testing.T, path string, opts store.SQLiteOptions) *store.SQLi
 	return s
 }
 
+// TestSQLiteConformance runs every suite of the store over SQLite: the
+// domains' (their Store interfaces) and storetest's (the rest), each
+// subtest on a new database.
 func TestSQLiteConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	open := func(t *testing.T) *store.SQLite {
 		return openSQLite(t, filepath.Join(t.TempDir(), "cloud.db"), store.SQLiteOptions{})
-	})
+	}
+	// The domains' suites leave closing to newStore: their interfaces
+	// have no Close.
+	closed := func(t *testing.T) *store.SQLite {
+		s := open(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	accountstest.Run(t, func(t *testing.T) accounts.Store { return closed(t) })
+	householdstest.Run(t, func(t *testing.T) householdstest.Store { return closed(t) })
+	objectstest.Run(t, func(t *testing.T) objectstest.Store { return closed(t) })
+	eventstest.Run(t, func(t *testing.T) eventstest.Store { return closed(t) })
+	sharestest.Run(t, func(t *testing.T) sharestest.Store { return closed(t) })
+	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return closed(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
 // rawDB opens the database file directly, to look at what is stored.

@@ -17,24 +17,24 @@ import (
 )
 
 // The EphemeralStore's clock is the caller's: these tests pass times of
-// the suite's fixed clock (base), never the wall clock.
+// the suite's fixed clock (Base), never the wall clock.
 
 func testEphemeral(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	now := at(0)
+	now := At(0)
 	if _, err := s.Get(ctx, "k", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get of a missing key: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Take(ctx, "k", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Take of a missing key: %v, want ErrNotFound", err)
 	}
-	ok(t, s.Delete(ctx, "k"), "Delete of a missing key")
+	OK(t, s.Delete(ctx, "k"), "Delete of a missing key")
 
-	stored, err := s.PutIfAbsent(ctx, "k", []byte("one"), now, at(time.Minute))
+	stored, err := s.PutIfAbsent(ctx, "k", []byte("one"), now, At(time.Minute))
 	if err != nil || !stored {
 		t.Fatalf("PutIfAbsent of a new key = %v, %v; want stored", stored, err)
 	}
-	stored, err = s.PutIfAbsent(ctx, "k", []byte("two"), now, at(time.Hour))
+	stored, err = s.PutIfAbsent(ctx, "k", []byte("two"), now, At(time.Hour))
 	if err != nil || stored {
 		t.Fatalf("PutIfAbsent of a taken key = %v, %v; want not stored", stored, err)
 	}
@@ -47,13 +47,13 @@ func testEphemeral(t *testing.T, s store.Store) {
 			t.Errorf("Get(%q) with only %q stored: %v, want ErrNotFound", other, "k", err)
 		}
 	}
-	ok(t, s.Delete(ctx, "k"), "Delete")
+	OK(t, s.Delete(ctx, "k"), "Delete")
 	if _, err := s.Get(ctx, "k", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
 	}
 
 	// Take gets the value once.
-	mustPut(t, s, "t", "taken", now, at(time.Minute))
+	mustPut(t, s, "t", "taken", now, At(time.Minute))
 	if v, err := s.Take(ctx, "t", now); err != nil || string(v) != "taken" {
 		t.Errorf("Take = %q, %v", v, err)
 	}
@@ -62,13 +62,13 @@ func testEphemeral(t *testing.T, s store.Store) {
 	}
 
 	// An empty value is an entry, and comes back empty, not nil.
-	mustPut(t, s, "empty", "", now, at(time.Minute))
+	mustPut(t, s, "empty", "", now, At(time.Minute))
 	if v, err := s.Get(ctx, "empty", now); err != nil || v == nil || len(v) != 0 {
 		t.Errorf("Get of an empty value = %#v, %v; want non-nil empty", v, err)
 	}
 	// Binary values round-trip.
 	bin := []byte{0, 1, 0xff, 0, 0x80}
-	if _, err := s.PutIfAbsent(ctx, "bin", bin, now, at(time.Minute)); err != nil {
+	if _, err := s.PutIfAbsent(ctx, "bin", bin, now, At(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := s.Get(ctx, "bin", now); err != nil || !bytes.Equal(v, bin) {
@@ -79,18 +79,18 @@ func testEphemeral(t *testing.T, s store.Store) {
 	if _, err := s.PutIfAbsent(ctx, "past", []byte("x"), now, now); err == nil {
 		t.Error("PutIfAbsent expiring at now: no error")
 	}
-	if _, err := s.PutIfAbsent(ctx, "", []byte("x"), now, at(time.Minute)); err == nil {
+	if _, err := s.PutIfAbsent(ctx, "", []byte("x"), now, At(time.Minute)); err == nil {
 		t.Error("PutIfAbsent with an empty key: no error")
 	}
 	long := strings.Repeat("k", store.MaxEphemeralKey+1)
-	if _, err := s.PutIfAbsent(ctx, long, []byte("x"), now, at(time.Minute)); !errors.Is(err, store.ErrEphemeralTooBig) {
+	if _, err := s.PutIfAbsent(ctx, long, []byte("x"), now, At(time.Minute)); !errors.Is(err, store.ErrEphemeralTooBig) {
 		t.Errorf("PutIfAbsent with a %d-byte key: %v, want ErrEphemeralTooBig", len(long), err)
 	}
 	big := make([]byte, store.MaxEphemeralValue+1)
-	if _, err := s.PutIfAbsent(ctx, "big", big, now, at(time.Minute)); !errors.Is(err, store.ErrEphemeralTooBig) {
+	if _, err := s.PutIfAbsent(ctx, "big", big, now, At(time.Minute)); !errors.Is(err, store.ErrEphemeralTooBig) {
 		t.Errorf("PutIfAbsent of %d bytes: %v, want ErrEphemeralTooBig", len(big), err)
 	}
-	err = s.Update(ctx, "big", now, func([]byte) ([]byte, time.Time, error) { return big, at(time.Minute), nil })
+	err = s.Update(ctx, "big", now, func([]byte) ([]byte, time.Time, error) { return big, At(time.Minute), nil })
 	if !errors.Is(err, store.ErrEphemeralTooBig) {
 		t.Errorf("Update to %d bytes: %v, want ErrEphemeralTooBig", len(big), err)
 	}
@@ -111,55 +111,55 @@ func mustPut(t *testing.T, s store.Store, key, value string, now, expires time.T
 // caller's now, and missing to every method from then on.
 func testEphemeralExpiry(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	mustPut(t, s, "e", "v", at(0), at(time.Minute))
-	if v, err := s.Get(ctx, "e", at(time.Minute-time.Microsecond)); err != nil || string(v) != "v" {
+	mustPut(t, s, "e", "v", At(0), At(time.Minute))
+	if v, err := s.Get(ctx, "e", At(time.Minute-time.Microsecond)); err != nil || string(v) != "v" {
 		t.Errorf("Get just before expiry = %q, %v", v, err)
 	}
-	if _, err := s.Get(ctx, "e", at(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx, "e", At(time.Minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get at expiry: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Take(ctx, "e", at(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Take(ctx, "e", At(time.Minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Take at expiry: %v, want ErrNotFound", err)
 	}
 	// Expiry is the caller's clock: an earlier now still sees it.
-	if _, err := s.Get(ctx, "e", at(0)); err != nil {
+	if _, err := s.Get(ctx, "e", At(0)); err != nil {
 		t.Errorf("Get at an earlier now: %v", err)
 	}
-	err := s.Update(ctx, "e", at(time.Minute), func(cur []byte) ([]byte, time.Time, error) {
+	err := s.Update(ctx, "e", At(time.Minute), func(cur []byte) ([]byte, time.Time, error) {
 		if cur != nil {
 			t.Errorf("Update at expiry sees %q, want nil", cur)
 		}
 		return nil, time.Time{}, nil
 	})
-	ok(t, err, "Update at expiry")
+	OK(t, err, "Update at expiry")
 	// An expired key is free again, with the new value.
-	stored, err := s.PutIfAbsent(ctx, "e", []byte("w"), at(time.Minute), at(2*time.Minute))
+	stored, err := s.PutIfAbsent(ctx, "e", []byte("w"), At(time.Minute), At(2*time.Minute))
 	if err != nil || !stored {
 		t.Fatalf("PutIfAbsent over an expired entry = %v, %v; want stored", stored, err)
 	}
-	if v, err := s.Get(ctx, "e", at(time.Minute)); err != nil || string(v) != "w" {
+	if v, err := s.Get(ctx, "e", At(time.Minute)); err != nil || string(v) != "w" {
 		t.Errorf("Get after replacing an expired entry = %q, %v", v, err)
 	}
 	// Update over an expired entry starts from nil and stores its value.
-	mustPut(t, s, "u", "old", at(0), at(time.Second))
-	err = s.Update(ctx, "u", at(time.Hour), func(cur []byte) ([]byte, time.Time, error) {
+	mustPut(t, s, "u", "old", At(0), At(time.Second))
+	err = s.Update(ctx, "u", At(time.Hour), func(cur []byte) ([]byte, time.Time, error) {
 		if cur != nil {
 			t.Errorf("Update over an expired entry sees %q", cur)
 		}
-		return []byte("new"), at(2 * time.Hour), nil
+		return []byte("new"), At(2 * time.Hour), nil
 	})
-	ok(t, err, "Update over an expired entry")
-	if v, err := s.Get(ctx, "u", at(time.Hour)); err != nil || string(v) != "new" {
+	OK(t, err, "Update over an expired entry")
+	if v, err := s.Get(ctx, "u", At(time.Hour)); err != nil || string(v) != "new" {
 		t.Errorf("after Update over an expired entry: %q, %v", v, err)
 	}
 	// Many expired entries do not get in the way of new ones (whether and
 	// when they are swept is the implementation's; they are never seen).
 	for i := range 50 {
-		mustPut(t, s, fmt.Sprintf("sweep/%d", i), "x", at(0), at(time.Second))
+		mustPut(t, s, fmt.Sprintf("sweep/%d", i), "x", At(0), At(time.Second))
 	}
 	for i := range 50 {
-		mustPut(t, s, fmt.Sprintf("sweep/%d", i), "y", at(pruneGap), at(pruneGap+time.Second))
-		if v, err := s.Get(ctx, fmt.Sprintf("sweep/%d", i), at(pruneGap)); err != nil || string(v) != "y" {
+		mustPut(t, s, fmt.Sprintf("sweep/%d", i), "y", At(pruneGap), At(pruneGap+time.Second))
+		if v, err := s.Get(ctx, fmt.Sprintf("sweep/%d", i), At(pruneGap)); err != nil || string(v) != "y" {
 			t.Fatalf("entry %d after expiry and a new put: %q, %v", i, v, err)
 		}
 	}
@@ -171,7 +171,7 @@ const pruneGap = 2 * time.Hour
 // testEphemeralUpdate: Update's contract, one caller at a time.
 func testEphemeralUpdate(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	now := at(0)
+	now := At(0)
 	// A missing key: fn sees nil; returning nil writes nothing.
 	err := s.Update(ctx, "u", now, func(cur []byte) ([]byte, time.Time, error) {
 		if cur != nil {
@@ -179,24 +179,24 @@ func testEphemeralUpdate(t *testing.T, s store.Store) {
 		}
 		return nil, time.Time{}, nil
 	})
-	ok(t, err, "Update writing nothing")
+	OK(t, err, "Update writing nothing")
 	if _, err := s.Get(ctx, "u", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Update returning nil stored something: %v", err)
 	}
 	// Store, then change it.
-	ok(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("1"), at(time.Minute), nil }), "Update storing")
-	ok(t, s.Update(ctx, "u", now, func(cur []byte) ([]byte, time.Time, error) {
+	OK(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("1"), At(time.Minute), nil }), "Update storing")
+	OK(t, s.Update(ctx, "u", now, func(cur []byte) ([]byte, time.Time, error) {
 		if string(cur) != "1" {
 			t.Errorf("Update sees %q, want 1", cur)
 		}
-		return []byte("2"), at(time.Hour), nil
+		return []byte("2"), At(time.Hour), nil
 	}), "Update changing")
-	if v, err := s.Get(ctx, "u", at(30*time.Minute)); err != nil || string(v) != "2" {
+	if v, err := s.Get(ctx, "u", At(30*time.Minute)); err != nil || string(v) != "2" {
 		t.Errorf("after Update with a later expiry: %q, %v (the expiry must be the new one)", v, err)
 	}
 	// An error from fn writes nothing and comes back as it is.
 	boom := errors.New("boom")
-	err = s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("3"), at(time.Hour), boom })
+	err = s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("3"), At(time.Hour), boom })
 	if err != boom {
 		t.Errorf("Update with fn failing: %v, want fn's error itself", err)
 	}
@@ -204,31 +204,31 @@ func testEphemeralUpdate(t *testing.T, s store.Store) {
 		t.Errorf("after a failed Update: %q, want 2", v)
 	}
 	// nil deletes; so does an expiry not after now.
-	ok(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return nil, at(time.Hour), nil }), "Update deleting")
+	OK(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return nil, At(time.Hour), nil }), "Update deleting")
 	if _, err := s.Get(ctx, "u", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Update returning nil kept the entry: %v", err)
 	}
-	mustPut(t, s, "u", "x", now, at(time.Hour))
-	ok(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("y"), now, nil }), "Update expiring")
+	mustPut(t, s, "u", "x", now, At(time.Hour))
+	OK(t, s.Update(ctx, "u", now, func([]byte) ([]byte, time.Time, error) { return []byte("y"), now, nil }), "Update expiring")
 	if _, err := s.Get(ctx, "u", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Update with an expiry at now kept the entry: %v", err)
 	}
 	// Entries of PutIfAbsent and Update are the same entries.
-	mustPut(t, s, "p", "put", now, at(time.Hour))
-	ok(t, s.Update(ctx, "p", now, func(cur []byte) ([]byte, time.Time, error) {
-		return append(cur, "+updated"...), at(time.Hour), nil
+	mustPut(t, s, "p", "put", now, At(time.Hour))
+	OK(t, s.Update(ctx, "p", now, func(cur []byte) ([]byte, time.Time, error) {
+		return append(cur, "+updated"...), At(time.Hour), nil
 	}), "Update of a put entry")
 	if v, err := s.Take(ctx, "p", now); err != nil || string(v) != "put+updated" {
 		t.Errorf("Take after Update = %q, %v", v, err)
 	}
 }
 
-// testEphemeralTakeRace: of racers taking one key, exactly one gets it.
+// testEphemeralTakeRace: of Racers taking one key, exactly one gets it.
 func testEphemeralTakeRace(t *testing.T, s store.Store) {
-	now := at(0)
+	now := At(0)
 	for round := range 5 {
 		key := fmt.Sprintf("once/%d", round)
-		mustPut(t, s, key, "secret", now, at(time.Minute))
+		mustPut(t, s, key, "secret", now, At(time.Minute))
 		var won, lost atomic.Int32
 		raceOK(t, func(int) error {
 			v, err := s.Take(context.Background(), key, now)
@@ -244,25 +244,25 @@ func testEphemeralTakeRace(t *testing.T, s store.Store) {
 			}
 			return nil
 		})
-		if won.Load() != 1 || lost.Load() != racers-1 {
-			t.Fatalf("round %d: %d Takes won, %d lost; want 1 and %d", round, won.Load(), lost.Load(), racers-1)
+		if won.Load() != 1 || lost.Load() != Racers-1 {
+			t.Fatalf("round %d: %d Takes won, %d lost; want 1 and %d", round, won.Load(), lost.Load(), Racers-1)
 		}
 	}
 }
 
-// testEphemeralPutRace: of racers claiming one key, exactly one stores,
+// testEphemeralPutRace: of Racers claiming one key, exactly one stores,
 // and its value is the one kept.
 func testEphemeralPutRace(t *testing.T, s store.Store) {
-	now := at(0)
+	now := At(0)
 	for round := range 5 {
 		key := fmt.Sprintf("claim/%d", round)
 		if round%2 == 1 { // over an expired entry
-			mustPut(t, s, key, "expired", at(-time.Hour), at(-time.Minute))
+			mustPut(t, s, key, "expired", At(-time.Hour), At(-time.Minute))
 		}
 		var winners sync.Map
 		var n atomic.Int32
 		raceOK(t, func(i int) error {
-			stored, err := s.PutIfAbsent(context.Background(), key, []byte(fmt.Sprint(i)), now, at(time.Minute))
+			stored, err := s.PutIfAbsent(context.Background(), key, []byte(fmt.Sprint(i)), now, At(time.Minute))
 			if stored {
 				n.Add(1)
 				winners.Store(fmt.Sprint(i), true)
@@ -283,7 +283,7 @@ func testEphemeralPutRace(t *testing.T, s store.Store) {
 // another's writes: a counter incremented by each ends at their number.
 func testEphemeralUpdateRace(t *testing.T, s store.Store) {
 	const each = 10
-	now := at(0)
+	now := At(0)
 	raceOK(t, func(int) error {
 		for range each {
 			err := s.Update(context.Background(), "counter", now, func(cur []byte) ([]byte, time.Time, error) {
@@ -294,7 +294,7 @@ func testEphemeralUpdateRace(t *testing.T, s store.Store) {
 					}
 					n = binary.BigEndian.Uint64(cur)
 				}
-				return binary.BigEndian.AppendUint64(nil, n+1), at(time.Minute), nil
+				return binary.BigEndian.AppendUint64(nil, n+1), At(time.Minute), nil
 			})
 			if err != nil {
 				return err
@@ -303,8 +303,8 @@ func testEphemeralUpdateRace(t *testing.T, s store.Store) {
 		return nil
 	})
 	v, err := s.Get(t.Context(), "counter", now)
-	if err != nil || len(v) != 8 || binary.BigEndian.Uint64(v) != racers*each {
-		t.Fatalf("counter after %d racing increments = %x, %v", racers*each, v, err)
+	if err != nil || len(v) != 8 || binary.BigEndian.Uint64(v) != Racers*each {
+		t.Fatalf("counter after %d racing increments = %x, %v", Racers*each, v, err)
 	}
 }
 
@@ -317,7 +317,7 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 		sync.Mutex
 		t time.Time
 	}
-	clk.t = at(0)
+	clk.t = At(0)
 	now := func() time.Time { clk.Lock(); defer clk.Unlock(); return clk.t }
 	advance := func(d time.Duration) { clk.Lock(); clk.t = clk.t.Add(d); clk.Unlock() }
 	cfg := auth.LimiterConfig{Rate: 1, Burst: 5, FreeFailures: 2, BaseBackoff: time.Minute, MaxBackoff: time.Hour, Now: now}
@@ -325,7 +325,7 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 	b := auth.NewLimiter(cfg, s, "limit/")
 	ctx := t.Context()
 
-	// racers callers, half on each limiter, at one instant: exactly Burst
+	// Racers callers, half on each limiter, at one instant: exactly Burst
 	// get through.
 	var allowed atomic.Int32
 	raceOK(t, func(i int) error {
@@ -342,18 +342,18 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 		return err
 	})
 	if allowed.Load() != int32(cfg.Burst) {
-		t.Errorf("%d of %d racing requests allowed, want the burst of %d", allowed.Load(), racers, cfg.Burst)
+		t.Errorf("%d of %d racing requests allowed, want the burst of %d", allowed.Load(), Racers, cfg.Burst)
 	}
 	// Failures on a count on b.
 	for range 3 {
-		ok(t, a.Fail(ctx, "alice@example.com"), "Fail")
+		OK(t, a.Fail(ctx, "alice@example.com"), "Fail")
 	}
 	if okay, wait, err := b.Allow(ctx, "alice@example.com"); okay || wait != time.Minute || err != nil {
 		t.Errorf("after 3 failures on one limiter, the other: Allow = %v, %v, %v; want refused for 1m", okay, wait, err)
 	}
 	advance(time.Minute)
-	ok(t, b.Succeed(ctx, "alice@example.com"), "Succeed")
-	ok(t, a.Fail(ctx, "alice@example.com"), "Fail after Succeed")
+	OK(t, b.Succeed(ctx, "alice@example.com"), "Succeed")
+	OK(t, a.Fail(ctx, "alice@example.com"), "Fail after Succeed")
 	if okay, _, err := a.Allow(ctx, "alice@example.com"); !okay || err != nil {
 		t.Errorf("Succeed on one limiter did not reset the other's count: %v, %v", okay, err)
 	}
@@ -366,8 +366,8 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 		}
 	}
 	// One failure was left before; two more would open a window.
-	ok(t, a.Fail(ctx, "alice@example.com"), "Fail")
-	ok(t, a.Fail(ctx, "alice@example.com"), "Fail")
+	OK(t, a.Fail(ctx, "alice@example.com"), "Fail")
+	OK(t, a.Fail(ctx, "alice@example.com"), "Fail")
 	if okay, _, err := b.Allow(ctx, "alice@example.com"); !okay || err != nil {
 		t.Errorf("failures not forgotten after %v: %v, %v", auth.DefaultForgetFailures, okay, err)
 	}
@@ -376,7 +376,7 @@ func testEphemeralLimiter(t *testing.T, s store.Store) {
 // raceOK runs fn as race does and fails t with the first error.
 func raceOK(t *testing.T, fn func(i int) error) {
 	t.Helper()
-	for _, err := range race(fn) {
+	for _, err := range Race(fn) {
 		if err != nil {
 			t.Fatal(err)
 		}
