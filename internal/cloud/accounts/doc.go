@@ -11,7 +11,8 @@
 // short-lived state every replica shares (limiter buckets, the last TOTP
 // step used, sign-in links), so any replica can take the next request. Its
 // refusals are *Error values with a Kind the HTTP layer maps to a status;
-// their messages are written for the person who made the request.
+// their messages are written for the person who made the request. Every
+// implementation of Store passes accountstest.Run, its conformance suite.
 //
 // What it must never do: import net/http or the cloud package (the HTTP
 // layer parses requests, sets cookies and maps errors; this package takes

@@ -15,7 +15,8 @@
 // subscription), and a subscription the push service says is gone is
 // deleted. The VAPID key is generated once and kept in the Store, so every
 // replica signs with the same key. Its refusals are *Error values with a
-// Kind the HTTP layer maps to a status.
+// Kind the HTTP layer maps to a status. Every implementation of Store
+// passes eventstest.Run, its conformance suite.
 //
 // What it must never do: open a sealed event (a push's payload is the
 // sealed record itself, bytes this package only passes on: G2); import

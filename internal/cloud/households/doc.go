@@ -12,7 +12,8 @@
 // a Store see each other's links. The pairing relay stores and hands over
 // opaque messages under an ID derived from the pairing code. Its refusals
 // are *Error values with a Kind the HTTP layer maps to a status; their
-// messages are written for the person who made the request.
+// messages are written for the person who made the request. Every
+// implementation of Store passes householdstest.Run, its conformance suite.
 //
 // What it must never do: import net/http or the cloud package (the HTTP
 // layer parses requests, authenticates callers and maps errors; this

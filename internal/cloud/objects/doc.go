@@ -15,7 +15,8 @@
 // already there, other bytes under the same key are a conflict. A newly
 // indexed object nudges retention, and a new event object is handed to the
 // events hook, both callbacks the service is given. Its refusals are
-// *Error values with a Kind the HTTP layer maps to a status.
+// *Error values with a Kind the HTTP layer maps to a status. Every
+// implementation of Store passes objectstest.Run, its conformance suite.
 //
 // What it must never do: decrypt, or read a household's keys (it checks the
 // producer's public signature and reads the public header, nothing else:

@@ -13,6 +13,10 @@
 // run in several processes at once: it reads the household's usage afresh
 // from the index, and an object another process deleted meanwhile is
 // simply gone (deleting it again is not an error).
+//
+// Its storage is Index, the part of the cloud's metadata store it reads
+// and deletes through; every implementation passes retentiontest.Run, its
+// conformance suite.
 package retention
 
 import (

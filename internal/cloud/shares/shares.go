@@ -5,7 +5,8 @@
 // sealed objects that guest may read (those of the share's camera
 // overlapping its range, and no other), and the household's record of every
 // guest read (through a Recorder). Its storage is Store, the subset of the
-// cloud's metadata store it needs.
+// cloud's metadata store it needs; every implementation passes
+// sharestest.Run, its conformance suite.
 //
 // The share's manifest (docs/FORMAT.md, Share manifest) is built and signed
 // by the sharer's browser: it holds the file key of every object in the

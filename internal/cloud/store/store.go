@@ -13,8 +13,10 @@
 // or permissions either: the cloud's domain code does, in one place.
 //
 // Implementations: SQLite (WAL; the embedded default) and PostgreSQL
-// (OpenPostgres, for several replicas); both pass storetest.Run, the
-// conformance suite.
+// (OpenPostgres, for several replicas). Both pass the conformance suites:
+// each domain's suite of its own Store interface (accountstest,
+// householdstest, objectstest, eventstest, sharestest, retentiontest) and
+// storetest.Run for the rest of Store.
 package store
 
 import (
