@@ -14,7 +14,7 @@ import (
 
 // Compaction frees the space of deleted objects. A sealed pack whose live
 // records fill at most half of it is evacuated: its live records are
-// copied to the head pack (through the writer, like new Puts), the delete
+// copied to the head pack (committed like new Puts), the delete
 // records that are still needed likewise, and the pack is removed. With
 // retention deleting the oldest objects first, most packs die whole and
 // are removed without copying anything.
@@ -240,8 +240,10 @@ func (d *Dir) evacuate(ctx context.Context, p *pack) error {
 		return err
 	}
 	queue := func(o *op) error {
-		o.done = make(chan struct{})
-		d.ops <- o
+		o.async = true
+		if d.submit(o) {
+			d.lead()
+		}
 		pending = append(pending, o)
 		pendingBytes += len(o.rec)
 		if pendingBytes >= maxBatch/2 {

@@ -145,12 +145,11 @@ type Dir struct {
 	// Close waits for.
 	inflight sync.WaitGroup
 
-	ops        chan *op // to the writer goroutine
-	writerDone chan struct{}
-	kick       chan struct{} // to the maintenance goroutine
-	stopMaint  context.CancelFunc
-	maintDone  chan struct{}
-	compactMu  sync.Mutex
+	wq        writeQueue    // records waiting for their commit
+	kick      chan struct{} // to the maintenance goroutine
+	stopMaint context.CancelFunc
+	maintDone chan struct{}
+	compactMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -214,13 +213,10 @@ func OpenDir(root string, opts DirOptions) (*Dir, error) {
 		d.closeFiles()
 		return nil, fmt.Errorf("blob: open %s: %w", root, err)
 	}
-	d.ops = make(chan *op, 256)
-	d.writerDone = make(chan struct{})
 	d.kick = make(chan struct{}, 1)
 	d.maintDone = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopMaint = cancel
-	go d.writeLoop()
 	go d.maintain(ctx)
 	d.kickMaintenance() // sidecars and compaction of what opening found
 	return d, nil
@@ -510,8 +506,6 @@ func (d *Dir) Close() error {
 		d.stopMaint()
 		<-d.maintDone
 		d.inflight.Wait()
-		close(d.ops)
-		<-d.writerDone
 		d.closeErr = d.closeFiles()
 	})
 	return d.closeErr
@@ -590,7 +584,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) (Inf
 }
 
 // putPacked stores an object in the head pack: it reads the whole object
-// into its record, then hands the record to the writer. known is the
+// into its record, then queues the record for its commit. known is the
 // object's SHA-256 if the caller knows it (Hashed), else nil.
 func (d *Dir) putPacked(ctx context.Context, key string, src io.Reader, size int64, known *[32]byte) (Info, bool, error) {
 	buf := getRecord(int(recordLen(key, size)))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -686,6 +687,7 @@ func benchPutRate(b *testing.B, opts blob.DirOptions) {
 		wg   sync.WaitGroup
 	)
 	interval := time.Second * workers / rate
+	cpu0 := cpuTime(b)
 	t0 := time.Now()
 	end := t0.Add(time.Duration(b.N) * time.Second)
 	b.ResetTimer()
@@ -716,4 +718,14 @@ func benchPutRate(b *testing.B, opts blob.DirOptions) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(0.999), "p999-ms")
 	b.ReportMetric(float64(len(lats))/time.Since(t0).Seconds(), "puts/s")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(len(lats)), "cpu-us/put")
+}
+
+// cpuTime is the process's CPU time so far (user and system).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,12 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 )
 
-// The writer goroutine owns the newest pack ("head"): it takes every
-// record waiting, writes them one after another, fsyncs once and only then
-// applies them to the index and tells their callers. Concurrent Puts thus
-// share an fsync, as a database's commits do.
+// Records are committed by the callers that wait for them, not by a
+// goroutine of the Dir's own: the first caller to find no commit under
+// way leads. The leader takes every record waiting (up to maxBatch
+// bytes), writes them one after another to the newest pack ("head"),
+// fsyncs once and only then applies them to the index and tells their
+// callers; then it hands the lead to the next caller waiting, or gives it
+// up when none is. Concurrent Puts thus share an fsync, as a database's
+// group commit does, and a Put that finds the disk idle commits its own
+// record without a hand-off between goroutines (each costs a thread
+// wake-up, which is most of what a small write costs on a virtual
+// machine).
 
 // maxBatch bounds the bytes of records one fsync covers.
 const maxBatch = 32 << 20
@@ -33,8 +42,12 @@ type op struct {
 	rec     []byte // the whole record
 	from    *pack  // opMove
 	fromOff int64  // opMove
+	// async: the caller does not wait right away (compaction queues
+	// many); the lead is never handed to it.
+	async bool
+	lead  chan struct{} // the lead passes to this op's caller
 
-	// Set by the writer before done is closed.
+	// Set by the commit before done is closed.
 	err     error
 	skipped bool // opMove, opKeep: no longer wanted, not written
 	pack    *pack
@@ -42,27 +55,58 @@ type op struct {
 	done    chan struct{}
 }
 
-func (d *Dir) writeLoop() {
-	defer close(d.writerDone)
-	var batch []*op
-	for first := range d.ops {
-		batch = append(batch[:0], first)
-		n := len(first.rec)
-	drain:
-		for n < maxBatch {
-			select {
-			case o, ok := <-d.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-				n += len(o.rec)
-			default:
-				break drain
-			}
+// writeQueue holds the records waiting to be committed.
+type writeQueue struct {
+	mu      sync.Mutex
+	pending []*op
+	leading bool // a caller is committing
+}
+
+// submit queues o and reports whether its caller must lead (no commit was
+// under way).
+func (d *Dir) submit(o *op) (lead bool) {
+	o.done = make(chan struct{})
+	if !o.async {
+		o.lead = make(chan struct{}, 1)
+	}
+	q := &d.wq
+	q.mu.Lock()
+	q.pending = append(q.pending, o)
+	lead = !q.leading
+	q.leading = true
+	q.mu.Unlock()
+	return lead
+}
+
+// lead commits batches until the lead can pass to a caller waiting in
+// send, or nothing waits.
+func (d *Dir) lead() {
+	q := &d.wq
+	for {
+		q.mu.Lock()
+		n, size := 0, 0
+		for n < len(q.pending) && (n == 0 || size+len(q.pending[n].rec) <= maxBatch) {
+			size += len(q.pending[n].rec)
+			n++
 		}
+		batch := slices.Clone(q.pending[:n])
+		q.pending = slices.Delete(q.pending, 0, n)
+		q.mu.Unlock()
+
 		d.commit(batch)
-		clear(batch)
+
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.leading = false
+			q.mu.Unlock()
+			return
+		}
+		if i := slices.IndexFunc(q.pending, func(o *op) bool { return !o.async }); i >= 0 {
+			q.pending[i].lead <- struct{}{} // buffered: the caller is in send
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock() // only compaction's records wait: commit them too
 	}
 }
 
@@ -220,11 +264,18 @@ func (d *Dir) createPack(id uint64) (*pack, error) {
 	return p, nil
 }
 
-// send hands o to the writer and waits until it is written (or skipped,
-// or failed).
+// send queues o and waits until it is written (or skipped, or failed),
+// committing batches whenever the lead comes to it.
 func (d *Dir) send(o *op) error {
-	o.done = make(chan struct{})
-	d.ops <- o
-	<-o.done
-	return o.err
+	if d.submit(o) {
+		d.lead()
+	}
+	for {
+		select {
+		case <-o.done:
+			return o.err
+		case <-o.lead:
+			d.lead()
+		}
+	}
 }
