@@ -151,10 +151,12 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request, c *c
 		return err
 	}
 	in, err := s.passkeys.FinishLogin(r.Context(), r.URL.Query().Get("ceremony"), body)
-	if pe := (*passkeys.Error)(nil); errors.As(err, &pe) && pe.Kind == passkeys.Unauthorized {
-		s.accounts.FailedIP(r.Context(), c.ip)
-	}
 	if err != nil {
+		// A wrong answer counts against the address, as a wrong password does.
+		var pe *passkeys.Error
+		if errors.As(err, &pe) && pe.Kind == passkeys.Unauthorized {
+			s.accounts.FailedIP(r.Context(), c.ip)
+		}
 		return passkeysError(err)
 	}
 	sess, err := s.accounts.Issue(r.Context(), in.AccountID, in.Grant.Type, in.Grant.Scopes)
