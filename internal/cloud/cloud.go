@@ -23,6 +23,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,7 @@ import (
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/objects"
+	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
@@ -178,7 +180,7 @@ type Server struct {
 	hubs      hubKeys            // cached hub keys (hubkeys.go)
 	bodies    bodyPool           // device body buffers (uploads.go)
 
-	passkeys passkeys // the relying party (ceremonies are in the store)
+	passkeys *passkeys.Service // passkey registration and sign-in (passkey.go)
 
 	shares *shares.Service // shared ranges for guests and links (shares.go)
 
@@ -260,12 +262,13 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.passkeys, err = newPasskeys(o); err != nil {
+	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
+		RPOrigins: o.RPOrigins, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("cloud: %w", err)
 	}
-	if s.passkeys.off != "" {
-		s.log.Warn("passkeys are off", "reason", s.passkeys.off)
+	if off := s.passkeys.Off(); off != "" {
+		s.log.Warn("passkeys are off", "reason", off)
 	}
 	if s.accounts, err = accounts.New(accounts.Config{Store: o.Store, Mailer: o.Mailer, PublicURL: o.PublicURL,
 		Argon2: o.Argon2, SessionTTL: DefaultSessionTTL, APITokenTTL: DefaultAPITokenTTL, ResetTTL: resetTTL,

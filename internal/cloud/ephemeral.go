@@ -9,11 +9,9 @@ import "time"
 // is used once across all, an invite made on one is joined on another.
 // Each feature keeps its entries under its own key prefix; the accounts
 // domain's (rate limits "limit/ip/" and "limit/acct/", TOTP steps "totp/",
-// sign-in links "signin-link/") are in internal/cloud/accounts, and the
-// households domain's (signed actions' nonces "nonces/", invites
-// "invites/" and "invite/") in internal/cloud/households. The server's:
-const (
-	keyCeremony = "passkey/" // + ceremony ID: a passkey ceremony (passkey.go)
-)
+// sign-in links "signin-link/") are in internal/cloud/accounts, the
+// passkeys domain's (ceremonies "passkey/") in internal/cloud/passkeys, and
+// the households domain's (signed actions' nonces "nonces/", invites
+// "invites/" and "invite/") in internal/cloud/households.
 
 func retrySeconds(wait time.Duration) int { return max(1, int(wait.Seconds()+0.999)) }

@@ -76,7 +76,7 @@ func householdJSON(h store.Household, usage int64) cloudapi.Household {
 }
 
 func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call) error {
-	hs, err := s.st.Households(r.Context(), c.account.ID)
+	hs, err := s.households.ForAccount(r.Context(), c.account.ID)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request, c *call)
 }
 
 func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request, c *call) error {
-	u, err := s.st.Usage(r.Context(), c.household.ID)
+	u, err := s.retention.Usage(r.Context(), c.household.ID)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,8 @@ func (s *Server) state(ctx context.Context, h store.Household) (*keydir.State, e
 // hubDevice returns the household of a device that is a hub in its
 // household's verified chain now.
 func (s *Server) hubDevice(ctx context.Context, id string) (store.Household, keydir.DeviceKey, error) {
-	return s.households.HubDevice(ctx, id)
+	hd, err := s.households.HubDevice(ctx, id)
+	return hd.Household, hd.Key, err
 }
 
 // hubChain serves a paired hub its household's chain.

@@ -1,7 +1,6 @@
 package cloud
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -180,10 +179,8 @@ func (s *Server) settingsOut(ret store.Retention) cloudapi.Settings {
 }
 
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, c *call) error {
-	ret, err := s.st.Retention(r.Context(), c.household.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	} else if err != nil {
+	ret, err := s.households.Settings(r.Context(), c.household)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.settingsOut(ret))
@@ -218,10 +215,8 @@ func (s *Server) hubSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	ret, err := s.st.Retention(r.Context(), h.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNotFound
-	} else if err != nil {
+	ret, err := s.households.Settings(r.Context(), h)
+	if err != nil {
 		return err
 	}
 	if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.device,
@@ -234,20 +229,6 @@ func (s *Server) hubSettings(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	writeJSON(w, http.StatusOK, ret.Signed)
 	return nil
-}
-
-// maxAge is the age past which the household's objects are deleted: the
-// shorter of its own setting and the service's (0: none).
-func (s *Server) maxAge(ctx context.Context, h store.Household) (time.Duration, error) {
-	ret, err := s.st.Retention(ctx, h.ID)
-	if err != nil {
-		return 0, err
-	}
-	age := s.opt.MaxAge
-	if ret.MaxAge > 0 && (age == 0 || ret.MaxAge < age) {
-		age = ret.MaxAge
-	}
-	return age, nil
 }
 
 // Invites and join requests: households.Service's (invites.go there).

@@ -63,24 +63,12 @@ func (s *Server) cachedHub(ctx context.Context, id string) (store.Household, key
 			return e.h, e.dk, nil
 		}
 	}
-	d, err := s.st.Device(ctx, id)
-	if err == nil {
-		e.h, err = s.st.Household(ctx, d.HouseholdID)
-	}
-	if err == nil {
-		e.st, err = s.state(ctx, e.h)
-	}
-	if err == nil {
-		var ok bool
-		e.dk, ok = e.st.Devices[id]
-		if !ok || e.dk.Role != keydir.RoleHub {
-			err = store.ErrNotFound
-		}
-	}
+	hd, err := s.households.HubDevice(ctx, id)
 	if err != nil {
 		s.InvalidateDevice(id)
 		return store.Household{}, keydir.DeviceKey{}, err
 	}
+	e.h, e.dk, e.st = hd.Household, hd.Key, hd.State
 	e.expires = now.Add(hubKeyTTL)
 	s.hubs.mu.Lock()
 	if s.hubs.m == nil {

@@ -299,23 +299,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 }
 
 // membership is the one place that decides whether an account may touch a
-// household. Not a member and no such household give the same answer.
+// household: a member of it, as the households domain holds its members.
+// Not a member and no such household give the same answer.
 func (s *Server) membership(r *http.Request, accountID, hh string) (store.Household, store.Member, error) {
-	if hh == "" || len(hh) > 128 {
-		return store.Household{}, store.Member{}, errNotFound
-	}
-	m, err := s.st.Member(r.Context(), hh, accountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Household{}, store.Member{}, errNotFound
-	}
-	if err != nil {
-		return store.Household{}, store.Member{}, err
-	}
-	h, err := s.st.Household(r.Context(), hh)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Household{}, store.Member{}, errNotFound
-	}
-	return h, m, err
+	return s.households.Membership(r.Context(), hh, accountID)
 }
 
 const (

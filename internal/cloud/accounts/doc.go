@@ -24,8 +24,9 @@
 // gets a new secret (tokens are stored as SHA-256 hashes, passwords as
 // Argon2id hashes).
 //
-// Passkeys (WebAuthn) are not in this package yet: the WebAuthn library
-// (go-webauthn) links net/http, so they need a package of their own or
-// ceremonies this package keeps as opaque bytes. Until then the cloud's
-// passkey handlers use Service.Issue, FailedIP and CheckTokenType.
+// Passkeys (WebAuthn) are the passkeys package's (the WebAuthn library
+// links net/http): it proves the account, and the HTTP layer issues the
+// session with Service.Issue, counts a refused answer with FailedIP and
+// checks what the sign-in asks for with CheckTokenType, so a passkey
+// sign-in gets its session exactly as every other sign-in does.
 package accounts

@@ -33,4 +33,14 @@
 // that must add exactly the requesting device). Whatever the rest of the
 // cloud must do on a change (push the admins of a join request, apply new
 // retention soon) reaches it through Config callbacks, never the bus.
+//
+// The HTTP layer reads households through it too, never through the store:
+// Membership (the one membership check of every household route: no such
+// household and not a member are the same NotFound), ForAccount, Settings
+// (retention settings with the signed action that set them, for members
+// and for the household's hubs) and HubDevice (a hub as the verified chain
+// names it, with that chain state, which the HTTP layer's hub-key cache
+// keys on). Recording who read what stays the HTTP layer's, in its one
+// access recorder: this package decides and returns, it does not record
+// reads.
 package households

@@ -226,25 +226,25 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
 			t.Errorf("heads told by b = %v; want none: it appended nothing", got)
 		}
 		// a sees its own link at once, and its hub.
-		if h, dk, err := e.a.HubDevice(ctx, hub); err != nil || h.ID != hh.h.ID || dk.ID != hub {
-			t.Errorf("a.HubDevice = %v, %v, %v; want the hub of %s", h.ID, dk.ID, err, hh.h.ID)
+		if hd, err := e.a.HubDevice(ctx, hub); err != nil || hd.Household.ID != hh.h.ID || hd.Key.ID != hub || hd.State == nil || hd.State.Seq != 1 {
+			t.Errorf("a.HubDevice = %+v, %v; want the hub of %s in the state of seq 1", hd, err, hh.h.ID)
 		}
 		// b uses its cached state within ChainRecheck, the stored chain after it.
 		if st, err := e.b.State(ctx, hh.h); err != nil || st.Seq != 0 {
 			t.Errorf("b.State within the recheck = %v, %v; want its cached seq 0", seq(st), err)
 		}
-		if _, _, err := e.b.HubDevice(ctx, hub); !errors.Is(err, store.ErrNotFound) {
+		if _, err := e.b.HubDevice(ctx, hub); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("b.HubDevice within the recheck = %v; want store.ErrNotFound (its state has no hub yet)", err)
 		}
 		e.clock.Add(households.ChainRecheck)
 		if st, err := e.b.State(ctx, hh.h); err != nil || st.Seq != 1 || !bytes.Equal(st.Head, next.Head) {
 			t.Errorf("b.State after the recheck = %v, %v; want seq 1", seq(st), err)
 		}
-		if h, _, err := e.b.HubDevice(ctx, hub); err != nil || h.ID != hh.h.ID {
-			t.Errorf("b.HubDevice after the recheck = %v, %v; want the hub of %s", h.ID, err, hh.h.ID)
+		if hd, err := e.b.HubDevice(ctx, hub); err != nil || hd.Household.ID != hh.h.ID {
+			t.Errorf("b.HubDevice after the recheck = %v, %v; want the hub of %s", hd.Household.ID, err, hh.h.ID)
 		}
 		// An admin device is not a hub.
-		if _, _, err := e.b.HubDevice(ctx, hh.admin.ID()); !errors.Is(err, store.ErrNotFound) {
+		if _, err := e.b.HubDevice(ctx, hh.admin.ID()); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("HubDevice(admin) = %v; want store.ErrNotFound", err)
 		}
 		hh.st = next

@@ -15,6 +15,36 @@ import (
 // action (CheckAction); a join request's approval adds one too
 // (ApproveJoin).
 
+// maxID bounds a household ID a caller names.
+const maxID = 128
+
+// Membership returns household hh and the account's membership of it. Not
+// a member and no such household are the same NotFound: a household's
+// existence is not told to those outside it.
+func (s *Service) Membership(ctx context.Context, hh, accountID string) (store.Household, store.Member, error) {
+	if hh == "" || len(hh) > maxID {
+		return store.Household{}, store.Member{}, errorf(NotFound, "not found")
+	}
+	m, err := s.st.Member(ctx, hh, accountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Household{}, store.Member{}, errorf(NotFound, "not found")
+	} else if err != nil {
+		return store.Household{}, store.Member{}, err
+	}
+	h, err := s.st.Household(ctx, hh)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Household{}, store.Member{}, errorf(NotFound, "not found")
+	} else if err != nil {
+		return store.Household{}, store.Member{}, err
+	}
+	return h, m, nil
+}
+
+// ForAccount returns the households the account is a member of.
+func (s *Service) ForAccount(ctx context.Context, accountID string) ([]store.Household, error) {
+	return s.st.Households(ctx, accountID)
+}
+
 // MemberInfo is a member as the household's members see it.
 type MemberInfo struct {
 	store.Member

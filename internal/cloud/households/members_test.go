@@ -2,6 +2,7 @@ package households_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,26 @@ func members(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 	if err != nil || m.AccountID != "a-bob" || m.Role != store.RoleMember {
 		t.Fatalf("AddMember = %+v, %v; want a-bob as a member", m, err)
 	}
+	// The other replica sees the new member at once: membership is what
+	// every household route is decided by.
+	if h, m, err := e.b.Membership(ctx, hh.h.ID, "a-bob"); err != nil || h.ID != hh.h.ID || m.Role != store.RoleMember {
+		t.Errorf("Membership of a-bob on the other replica = %s, %+v, %v; want a member of %s", h.ID, m, err, hh.h.ID)
+	}
+	if _, m, err := e.b.Membership(ctx, hh.h.ID, "a-home"); err != nil || m.Role != store.RoleAdmin {
+		t.Errorf("Membership of the admin = %+v, %v; want an admin", m, err)
+	}
+	if hs, err := e.b.ForAccount(ctx, "a-bob"); err != nil || len(hs) != 1 || hs[0].ID != hh.h.ID {
+		t.Errorf("ForAccount(a-bob) = %+v, %v; want %s", hs, err, hh.h.ID)
+	}
+	_, _, errOutsider := e.a.Membership(ctx, hh.h.ID, "a-nobody")
+	wantKind(t, "the membership of an account outside", errOutsider, households.NotFound, "not found")
+	for _, id := range []string{"no-such-household", "", strings.Repeat("h", 129)} {
+		_, _, err := e.a.Membership(ctx, id, "a-home")
+		wantKind(t, "membership of household "+id, err, households.NotFound, "not found")
+		if err != nil && errOutsider != nil && err.Error() != errOutsider.Error() {
+			t.Errorf("no household answers %q, a household one is not in %q: they must not differ", err, errOutsider)
+		}
+	}
 	ms, err := e.b.Members(ctx, hh.h.ID)
 	if err != nil || len(ms) != 2 {
 		t.Fatalf("Members on the other replica = %+v, %v; want two", ms, err)
@@ -61,6 +82,11 @@ func members(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 	}
 	a, sa = check(e.a, history.MemberRemoveParams{Account: "a-bob"})
 	wantKind(t, "removing a removed member", e.a.RemoveMember(ctx, hh.h, "a-bob", "a-home", a, sa, record), households.NotFound, "not found")
+	_, _, err = e.b.Membership(ctx, hh.h.ID, "a-bob")
+	wantKind(t, "the membership of a removed member", err, households.NotFound, "not found")
+	if hs, err := e.a.ForAccount(ctx, "a-bob"); err != nil || len(hs) != 0 {
+		t.Errorf("ForAccount(a-bob) after the removal = %+v, %v; want none", hs, err)
+	}
 	if want := []string{"a-bob", "a-bob"}; !slices.Equal(recorded, want) {
 		t.Errorf("recorded %v; want %v (each change once, nothing refused)", recorded, want)
 	}
@@ -81,13 +107,18 @@ func members(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 	if told != 0 {
 		t.Errorf("OnSettings told %d times of refused settings", told)
 	}
+	if ret, err := e.b.Settings(ctx, hh.h); err != nil || ret.QuotaBytes != 0 || ret.MaxAge != 0 || ret.Signed != nil {
+		t.Errorf("Settings before any were set = %+v, %v; want the defaults, unsigned", ret, err)
+	}
+	_, err = e.b.Settings(ctx, store.Household{ID: "no-such-household"})
+	wantKind(t, "the settings of no household", err, households.NotFound, "not found")
 	ret, err := set(history.SettingsParams{QuotaBytes: 1 << 30, MaxAgeSeconds: 7 * 24 * 3600})
 	if err != nil || ret.QuotaBytes != 1<<30 || ret.MaxAge != 7*24*time.Hour {
 		t.Fatalf("SetRetention = %+v, %v; want 1 GiB for a week", ret, err)
 	}
-	got, err := e.st.Retention(ctx, hh.h.ID)
-	if err != nil || got.QuotaBytes != 1<<30 || got.Signed == nil || got.Signed.Device != hh.admin.ID() {
-		t.Errorf("stored retention = %+v, %v; want the settings with the admin device's signed action", got, err)
+	got, err := e.b.Settings(ctx, hh.h)
+	if err != nil || got.QuotaBytes != 1<<30 || got.MaxAge != 7*24*time.Hour || got.Signed == nil || got.Signed.Device != hh.admin.ID() {
+		t.Errorf("Settings on the other replica = %+v, %v; want the settings with the admin device's signed action", got, err)
 	}
 	e.mu.Lock()
 	sets := slices.Clone(e.sets[e.a])

@@ -23,6 +23,8 @@ type Store interface {
 	// genesis link; store.ErrExists for a taken ID.
 	CreateHousehold(ctx context.Context, h store.Household, admin store.Member, genesis store.Link) error
 	Household(ctx context.Context, id string) (store.Household, error)
+	// Households returns the households an account is a member of.
+	Households(ctx context.Context, accountID string) ([]store.Household, error)
 	Links(ctx context.Context, householdID string, from int64) ([]store.Link, error)
 	// AppendLink adds l if it is the link after the stored head;
 	// store.ErrConflict otherwise.
@@ -54,9 +56,10 @@ type Store interface {
 	Account(ctx context.Context, id string) (store.Account, error)
 	AccountByEmail(ctx context.Context, email string) (store.Account, error)
 
-	// UploadedSince and SetRetention, for retention settings.
+	// UploadedSince, SetRetention and Retention, for retention settings.
 	UploadedSince(ctx context.Context, householdID string, since time.Time) (int64, error)
 	SetRetention(ctx context.Context, householdID string, r store.Retention) error
+	Retention(ctx context.Context, householdID string) (store.Retention, error) // store.ErrNotFound for no household
 }
 
 // ChainRecheck is how long a cached chain state is used, by State, before
@@ -365,25 +368,34 @@ func (s *Service) Chain(ctx context.Context, h store.Household, from int64) ([]s
 	return s.st.Links(ctx, h.ID, from)
 }
 
+// Hub is a device that is a hub in its household's verified chain.
+type Hub struct {
+	Household store.Household
+	Key       keydir.DeviceKey
+	// State is the verified chain state Key is in: a cache of Key is good
+	// while State is still the household's (State returns it).
+	State *keydir.State
+}
+
 // HubDevice returns the household of a device that is a hub in its
-// household's verified chain now (State), and its key; store.ErrNotFound
-// for any other device.
-func (s *Service) HubDevice(ctx context.Context, id string) (store.Household, keydir.DeviceKey, error) {
+// household's verified chain now (State), its key and that state;
+// store.ErrNotFound for any other device.
+func (s *Service) HubDevice(ctx context.Context, id string) (Hub, error) {
 	d, err := s.st.Device(ctx, id)
 	if err != nil {
-		return store.Household{}, keydir.DeviceKey{}, err
+		return Hub{}, err
 	}
 	h, err := s.st.Household(ctx, d.HouseholdID)
 	if err != nil {
-		return store.Household{}, keydir.DeviceKey{}, err
+		return Hub{}, err
 	}
 	st, err := s.State(ctx, h)
 	if err != nil {
-		return store.Household{}, keydir.DeviceKey{}, err
+		return Hub{}, err
 	}
 	dk, ok := st.Devices[id]
 	if !ok || dk.Role != keydir.RoleHub {
-		return store.Household{}, keydir.DeviceKey{}, store.ErrNotFound
+		return Hub{}, store.ErrNotFound
 	}
-	return h, dk, nil
+	return Hub{Household: h, Key: dk, State: st}, nil
 }

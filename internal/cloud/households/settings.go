@@ -62,3 +62,14 @@ func (s *Service) SetRetention(ctx context.Context, h store.Household, maxQuota 
 	s.log.Info("retention set", "household", h.ID, "quota_bytes", ret.QuotaBytes, "max_age", ret.MaxAge, "device", sa.Device)
 	return ret, nil
 }
+
+// Settings returns household h's retention settings, with the signed
+// settings.set action that set them (nil when none has): what members are
+// shown and what hubs check against the chain they verified.
+func (s *Service) Settings(ctx context.Context, h store.Household) (store.Retention, error) {
+	ret, err := s.st.Retention(ctx, h.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Retention{}, errorf(NotFound, "not found")
+	}
+	return ret, err
+}

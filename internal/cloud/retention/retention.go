@@ -129,6 +129,12 @@ func New(cfg Config) (*Service, error) {
 		busy: map[string]chan struct{}{}}, nil
 }
 
+// Usage returns the bytes of the household's objects: what its quota is
+// held to.
+func (s *Service) Usage(ctx context.Context, household string) (int64, error) {
+	return s.cfg.Index.Usage(ctx, household)
+}
+
 // Nudge tells the Service that key was just stored in household, which may
 // now be over its quota. It never blocks. Until the household is next
 // swept, the key of its last nudge is not deleted: an object just uploaded

@@ -165,9 +165,15 @@ func TestQuota(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := f.service(2500, 0)
+		if used, err := s.Usage(ctx, "hh-a"); err != nil || used != 5000 {
+			t.Errorf("Usage(hh-a) before sweeping = %d, %v; want 5000", used, err)
+		}
 		for range 2 {
 			if err := s.Sweep(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if used, err := s.Usage(ctx, "hh-a"); err != nil || used != 2000 {
+				t.Errorf("Usage(hh-a) after sweeping = %d, %v; want the 2000 bytes kept under the quota", used, err)
 			}
 			if got, want := f.keys("hh-a"), byEnd(a)[3:]; !slices.Equal(got, want) {
 				t.Errorf("hh-a after sweeping: %v, want %v", got, want)
