@@ -338,13 +338,14 @@ func BenchmarkStoreNonces(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name string
-		n    devauth.Nonces
+		n    func(n int) devauth.Nonces // for n Records
 	}{
-		{"postgres", cloud.StoreNonces(pg)},
-		{"sqlite", cloud.StoreNonces(lite)},
-		{"memory", &devauth.MemoryNonces{}},
+		{"postgres", func(int) devauth.Nonces { return cloud.StoreNonces(pg) }},
+		{"sqlite", func(int) devauth.Nonces { return cloud.StoreNonces(lite) }},
+		{"memory", func(n int) devauth.Nonces { return &devauth.MemoryNonces{Max: n} }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			rec := c.n(b.N)
 			nonces := make([][]byte, b.N)
 			for i := range nonces {
 				nonces[i] = newNonce()
@@ -352,7 +353,7 @@ func BenchmarkStoreNonces(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				now := time.Now()
-				if err := c.n.Record(ctx, hubs[i%len(hubs)], nonces[i], now, now.Add(5*time.Minute)); err != nil {
+				if err := rec.Record(ctx, hubs[i%len(hubs)], nonces[i], now, now.Add(5*time.Minute)); err != nil {
 					b.Fatal(err)
 				}
 			}
