@@ -165,7 +165,8 @@ type Server struct {
 
 	// Short-lived state is in the store, shared by every replica
 	// (ephemeral.go): rate limits, TOTP steps, passkey ceremonies, sign-in
-	// links, signed actions' nonces, invites and join requests.
+	// links, signed actions' nonces, invites and join requests; and, on
+	// stores shared by replicas, device requests' nonces (devnonces.go).
 	accounts  *accounts.Service // sign-up, sign-in, resets, sessions, limits (accounts.go)
 	devices   *devauth.Verifier
 	bodyReads chan struct{} // device bodies being read (uploads.go)
@@ -284,7 +285,7 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now}
+	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now, Nonces: deviceNonces(o.Store)} // devnonces.go
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -5,7 +5,8 @@
 // [Verifier]. The signature covers the method, the request target, the host,
 // a timestamp, a fresh random nonce and the SHA-256 of the body, so a
 // request cannot be altered, replayed (the Verifier remembers nonces for as
-// long as their timestamp is acceptable) or moved to another server.
+// long as their timestamp is acceptable, in its own memory or in a [Nonces]
+// that replicas share) or moved to another server.
 //
 // # Wire format
 //
@@ -42,8 +43,9 @@
 //
 // Errors from [Verifier.Verify] wrap one of [ErrMalformed], [ErrStale],
 // [ErrUnknownDevice], [ErrBadSignature], [ErrReplay] or [ErrBusy]; any other
-// error comes from the Lookup function and means the server could not decide
-// (map it to a server error, not to 401).
+// error comes from the Lookup function or from the Verifier's Nonces and
+// means the server could not decide (map it to a server error, not to 401;
+// the request was not accepted).
 package devauth
 
 import (
@@ -98,12 +100,13 @@ var (
 	// key over this request (method, target, host, time, nonce, body).
 	ErrBadSignature = errors.New("devauth: request signature does not verify")
 	// ErrReplay: a request with the same device and nonce was already
-	// accepted within the window.
+	// accepted within the window. Nonces implementations return an error
+	// wrapping it.
 	ErrReplay = errors.New("devauth: request was already seen (replayed nonce)")
-	// ErrBusy: the Verifier holds as many unexpired nonces as it may
-	// remember, so it refuses new requests until some expire rather than
-	// forget one (which would let that request be replayed). Map it to 503
-	// with Retry-After.
+	// ErrBusy: the Verifier's Nonces holds as many unexpired nonces as it
+	// may remember, so it refuses new requests until some expire rather
+	// than forget one (which would let that request be replayed). Map it
+	// to 503 with Retry-After.
 	ErrBusy = errors.New("devauth: too many recent requests to remember; retry later")
 )
 

@@ -230,8 +230,8 @@ func TestReplay(t *testing.T) {
 	if _, err := v.Verify(r2, b2); err != nil {
 		t.Fatal(err)
 	}
-	if len(v.seen) != 1 || len(v.exp) != 1 {
-		t.Errorf("%d nonces (%d expiries) remembered, want only the new one", len(v.seen), len(v.exp))
+	if len(v.mem.seen) != 1 || len(v.mem.exp) != 1 {
+		t.Errorf("%d nonces (%d expiries) remembered, want only the new one", len(v.mem.seen), len(v.mem.exp))
 	}
 }
 

@@ -1,7 +1,6 @@
 package devauth
 
 import (
-	"container/heap"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -10,31 +9,33 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
 // DefaultWindow is the clock skew a Verifier accepts when Window is 0.
 const DefaultWindow = 5 * time.Minute
 
-// DefaultMaxNonces is how many nonces a Verifier remembers when MaxNonces
-// is 0. At full capacity the replay cache takes about 64 MB.
+// DefaultMaxNonces is how many nonces a MemoryNonces remembers when its Max
+// (or the Verifier's MaxNonces) is 0. At full capacity it takes about
+// 64 MB.
 const DefaultMaxNonces = 1 << 20
 
 // Verifier checks device-signed requests. Set the fields before the first
 // Verify and do not change them afterwards. It is safe for concurrent use.
 //
-// # Replay cache
+// # Replay memory
 //
 // A request is accepted when its timestamp is within Window of the server's
-// clock, so its nonce is remembered until the timestamp plus Window has
-// passed; after that a replay is refused as stale. Nonces are recorded only
-// after the signature verified. When MaxNonces unexpired nonces are held, the
-// Verifier refuses new requests with ErrBusy until some expire, instead of
-// forgetting one early, which would let that request be replayed: only a
-// device with a valid key can fill the cache (DefaultMaxNonces within the
-// default window is more than 3,000 requests a second), and the price is
-// availability, not authenticity.
+// clock, so its nonce is remembered (in Nonces) until the timestamp plus
+// Window has passed; after that a replay is refused as stale. Nonces are
+// recorded only after the signature verified, so only a device with a valid
+// key can fill the memory. The default memory is this process's
+// ([MemoryNonces]): when it holds MaxNonces unexpired nonces, the Verifier
+// refuses new requests with ErrBusy until some expire, instead of forgetting
+// one early, which would let that request be replayed (DefaultMaxNonces
+// within the default window is more than 3,000 requests a second), and the
+// price is availability, not authenticity. Several servers that accept the
+// same devices (replicas) must share one Nonces.
 type Verifier struct {
 	// Lookup returns the public key of a device. For an unknown device it
 	// returns an error wrapping ErrUnknownDevice; any other error is passed
@@ -46,43 +47,15 @@ type Verifier struct {
 	// Window is the accepted difference between a request's timestamp and
 	// Now, in either direction; 0 means DefaultWindow.
 	Window time.Duration
-	// MaxNonces bounds the replay cache; 0 means DefaultMaxNonces.
+	// Nonces remembers the nonces of accepted requests; nil means one in
+	// this Verifier's memory, bounded by MaxNonces. It gets the request's
+	// context.
+	Nonces Nonces
+	// MaxNonces bounds the default in-memory Nonces; 0 means
+	// DefaultMaxNonces. It is not used when Nonces is set.
 	MaxNonces int
 
-	mu   sync.Mutex
-	seen map[nonceKey]struct{}
-	exp  expiryHeap
-}
-
-// nonceKey identifies a (device, nonce) pair in the replay cache.
-type nonceKey [16]byte
-
-func keyOf(id string, nonce []byte) nonceKey {
-	h := sha256.New()
-	h.Write([]byte(id))
-	h.Write([]byte{0})
-	h.Write(nonce)
-	var k nonceKey
-	copy(k[:], h.Sum(nil))
-	return k
-}
-
-type expiry struct {
-	key nonceKey
-	at  int64 // Unix nanoseconds after which the nonce can be forgotten
-}
-
-type expiryHeap []expiry
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+	mem MemoryNonces // when Nonces is nil
 }
 
 func (v *Verifier) window() time.Duration {
@@ -102,8 +75,10 @@ func (v *Verifier) now() time.Time {
 // Verify checks the device authorization of r, whose body is body: exactly
 // the bytes the server read (with a size limit) before calling Verify. It
 // returns the authenticated device id. Errors wrap one of the package's
-// sentinel errors, except errors from Lookup other than ErrUnknownDevice,
-// which are returned wrapped as they are.
+// sentinel errors, except errors from Lookup other than ErrUnknownDevice
+// and errors from Nonces other than ErrReplay and ErrBusy, which are
+// returned wrapped as they are (the request is refused, for want of a
+// decision).
 func (v *Verifier) Verify(r *http.Request, body []byte) (deviceID string, err error) {
 	return v.VerifySum(r, sha256.Sum256(body))
 }
@@ -148,38 +123,18 @@ func (v *Verifier) VerifySum(r *http.Request, bodySum [32]byte) (deviceID string
 		return "", fmt.Errorf("devauth: device %s: %w", a.id, ErrBadSignature)
 	}
 
-	if err := v.remember(keyOf(a.id, a.nonce), time.Unix(a.ts, 0).Add(w), now); err != nil {
+	if err := v.remember(r.Context(), a, time.Unix(a.ts, 0).Add(w), now); err != nil {
 		return "", fmt.Errorf("devauth: device %s: %w", a.id, err)
 	}
 	return a.id, nil
 }
 
-// remember records a nonce until expires, or fails with ErrReplay if it is
-// already recorded, or with ErrBusy if the cache is full.
-func (v *Verifier) remember(k nonceKey, expires, now time.Time) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen == nil {
-		v.seen = make(map[nonceKey]struct{})
+// remember records a's nonce through expires in the Verifier's Nonces.
+func (v *Verifier) remember(ctx context.Context, a auth, expires, now time.Time) error {
+	if v.Nonces != nil {
+		return v.Nonces.Record(ctx, a.id, a.nonce, now, expires)
 	}
-	nowNs := now.UnixNano()
-	for len(v.exp) > 0 && v.exp[0].at < nowNs {
-		e := heap.Pop(&v.exp).(expiry)
-		delete(v.seen, e.key)
-	}
-	if _, ok := v.seen[k]; ok {
-		return ErrReplay
-	}
-	limit := v.MaxNonces
-	if limit <= 0 {
-		limit = DefaultMaxNonces
-	}
-	if len(v.seen) >= limit {
-		return ErrBusy
-	}
-	v.seen[k] = struct{}{}
-	heap.Push(&v.exp, expiry{key: k, at: expires.UnixNano()})
-	return nil
+	return v.mem.record(keyOf(a.id, a.nonce), expires, now, v.MaxNonces)
 }
 
 // serverTarget returns the request target as the client sent it, in origin
