@@ -31,6 +31,7 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/units"
+	"vigil/internal/upload"
 )
 
 // benchCloud runs 'vigil cloud' in child processes (so the CPU figures are
@@ -134,7 +135,11 @@ func benchCloud(e env, args []string) error {
 	if _, err := c.CreateHousehold(ctx, genesis); err != nil {
 		return err
 	}
-	transport := &http.Transport{MaxIdleConnsPerHost: *hubs + 10, MaxConnsPerHost: 0}
+	// The simulated hubs send as hubs do (upload.Transport: a segment's
+	// body in one write), each on a connection of its own.
+	transport := upload.Transport()
+	transport.Proxy = nil
+	transport.MaxIdleConnsPerHost = *hubs + 10
 	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	sim := make([]*client.Client, *hubs)
 	keys := make([]ed25519.PrivateKey, *hubs)

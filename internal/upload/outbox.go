@@ -98,7 +98,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	if o.client == nil {
-		o.client = &http.Client{}
+		o.client = &http.Client{Transport: Transport()}
 	}
 	o.lastErr.Store("")
 	return o, nil

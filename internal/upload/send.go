@@ -359,3 +359,20 @@ func (u *Uploader) checkBacklog() {
 		u.log.Info("upload: backlog drained", "uploaded", done-base, "took", now.Sub(since).Round(time.Second))
 	}
 }
+
+// writeBuffer is the size of a connection's write buffer in Transport:
+// large enough that a typical segment leaves in one write. With the
+// standard transport's 4 KiB buffer a body goes out in 32 KiB writes (the
+// buffer hands the copy to the connection), and the cloud wakes to read
+// each of them.
+const writeBuffer = 256 << 10
+
+// Transport returns the HTTP transport uploads use when Config.Client (or
+// OutboxConfig.Client) is nil: the standard one's settings (proxy from the
+// environment, timeouts, keep-alives) with a write buffer that sends a
+// segment's body in one write.
+func Transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.WriteBufferSize = writeBuffer
+	return t
+}

@@ -126,8 +126,8 @@ type Config struct {
 	// Since restricts uploads to segments starting at or after it (the
 	// time the hub was paired); the zero time means every segment.
 	Since time.Time
-	// Client sends the requests; nil means a client with Go's default
-	// transport. Each request gets its own deadline, scaled to its size.
+	// Client sends the requests; nil means a client with Transport. Each
+	// request gets its own deadline, scaled to its size.
 	Client *http.Client
 	// Logger receives progress and problems; nil discards them.
 	Logger *slog.Logger
@@ -351,7 +351,7 @@ func checkConfig(cfg *Config) (endpoint string, plain bool, err error) {
 		return "", false, fmt.Errorf("upload: Config.Concurrency is %d, want 1 to %d", cfg.Concurrency, maxConcurrency)
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{Transport: Transport()}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
