@@ -106,7 +106,7 @@ func (s *Server) liveViewer(w http.ResponseWriter, r *http.Request, c *call) err
 		return nil // answered
 	}
 	defer done()
-	if err := s.live.ServeViewer(conn, c.household.ID, c.account.ID); err != nil {
+	if err := s.live.ServeViewer(conn, c.household.ID); err != nil {
 		s.log.Debug("live: viewer not served", "household", c.household.ID, "err", err) // the viewer was told
 	}
 	return nil

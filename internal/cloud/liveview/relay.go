@@ -56,11 +56,11 @@ func parse(b []byte) map[string]json.RawMessage {
 }
 
 // ServeViewer serves a member's viewer connection of the household until
-// it ends, and closes it. The caller authenticated the member (account)
-// and checked the membership. It returns nil once the connection ended,
+// it ends, and closes it. The caller authenticated the member and checked
+// the membership. It returns nil once the connection ended,
 // or an *Error when the service could not take it (the viewer was told;
 // the connection is closed).
-func (s *Service) ServeViewer(c Conn, household, account string) error {
+func (s *Service) ServeViewer(c Conn, household string) error {
 	if !s.begin(c) {
 		return errClosed()
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,7 +247,7 @@ func TestViewerReachesHubOnOtherReplica(t *testing.T) {
 		r.chains.set(hh, hubID, true)
 		hub, _ := connectHub(t, r.a, r.b)
 		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh, "account-1") })
+		serve(func() error { return r.b.ServeViewer(viewer, hh) })
 
 		const sess = "session-0123456789abcdef"
 		offer(t, viewer, hub, sess)
@@ -293,7 +295,7 @@ func TestHubGoneEndsSession(t *testing.T) {
 		r.chains.set(hh, hubID, true)
 		hub, hubDone := connectHub(t, r.a, r.b)
 		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh, "account-1") })
+		serve(func() error { return r.b.ServeViewer(viewer, hh) })
 		const sess = "session-gone-0123456789"
 		offer(t, viewer, hub, sess)
 
@@ -322,7 +324,7 @@ func TestHubReconnectsElsewhere(t *testing.T) {
 		r.chains.set(hh, hubID, true)
 		old, _ := connectHub(t, r.a, r.b)
 		viewer := newConn()
-		serve(func() error { return r.a.ServeViewer(viewer, hh, "account-1") })
+		serve(func() error { return r.a.ServeViewer(viewer, hh) })
 		offer(t, viewer, old, "session-before-0123456789")
 
 		hub := newConn()
@@ -355,7 +357,7 @@ func TestChainChangeRemovesHub(t *testing.T) {
 		waitCameras(t, r.b, hh, "back", true)
 
 		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh, "account-1") })
+		serve(func() error { return r.b.ServeViewer(viewer, hh) })
 		const sess, kept = "session-removed-0123456789", "session-kept-0123456789"
 		offer(t, viewer, hub, sess)
 		viewer.write(t, map[string]any{"type": "offer", "session": kept, "camera": "back"})
@@ -430,7 +432,7 @@ func TestCloseWaits(t *testing.T) {
 	hub, viewer := newConn(), newConn()
 	var served atomic.Int32
 	hubDone := serve(func() error { defer served.Add(1); return s.ServeHub(hub, hh, hubID) })
-	viewerDone := serve(func() error { defer served.Add(1); return s.ServeViewer(viewer, hh, "account-1") })
+	viewerDone := serve(func() error { defer served.Add(1); return s.ServeViewer(viewer, hh) })
 	hub.write(t, map[string]any{"type": "hello", "cameras": []string{"front"}})
 	waitCameras(t, s, hh, "front", true)
 	viewer.write(t, map[string]any{"type": "offer", "session": "session-close-0123456789", "camera": "front"})
@@ -519,7 +521,7 @@ func TestSilentReplicaForgotten(t *testing.T) {
 	r.chains.set(hh, hubID, true)
 	hub, _ := connectHub(t, r.a, r.b)
 	viewer := newConn()
-	serve(func() error { return r.b.ServeViewer(viewer, hh, "account-1") })
+	serve(func() error { return r.b.ServeViewer(viewer, hh) })
 	const sess = "session-silent-0123456789"
 	offer(t, viewer, hub, sess)
 
@@ -529,4 +531,67 @@ func TestSilentReplicaForgotten(t *testing.T) {
 		t.Fatalf("the viewer got %v, want session-gone", got)
 	}
 	waitCameras(t, r.b, hh, "front", false)
+}
+
+// With a relay, a member gets credentials of its own and the hub gets,
+// with each offer, credentials of its own for the cloud's relay, never
+// the ICE servers a viewer named; without one, neither gets any.
+func TestICEServersFromTheCloudOnly(t *testing.T) {
+	relay, err := liveview.StartTURN(liveview.TURNConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	b := bus.NewLocal(bus.LocalOptions{Logger: vigiltest.Logger(t)})
+	defer b.Close()
+	for _, withRelay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relay=%v", withRelay), func(t *testing.T) {
+			cfg := liveview.Config{Bus: b, Hubs: &chains{}, Logger: vigiltest.Logger(t)}
+			if withRelay {
+				cfg.TURN = relay
+			}
+			s, err := liveview.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			servers, err := s.ICEServers("account-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if servers == nil || len(servers) != map[bool]int{false: 0, true: 1}[withRelay] {
+				t.Fatalf("ICE servers for a member: %#v", servers)
+			}
+			if withRelay && (!strings.HasSuffix(servers[0].Username, ":account-1") || servers[0].Credential == "" ||
+				len(servers[0].URLs) != 1 || !strings.Contains(servers[0].URLs[0], relay.Addr().(*net.UDPAddr).AddrPort().String())) {
+				t.Errorf("a member's ICE server %+v, want credentials of its own for %v", servers[0], relay.Addr())
+			}
+
+			hub, viewer := newConn(), newConn()
+			serve(func() error { return s.ServeHub(hub, hh, hubID) })
+			serve(func() error { return s.ServeViewer(viewer, hh) })
+			hub.write(t, map[string]any{"type": "hello", "cameras": []string{"front"}})
+			waitCameras(t, s, hh, "front", true)
+			viewer.write(t, map[string]any{"type": "offer", "session": "session-ice-0123456789", "camera": "front", "sdp": "v=0\r\n",
+				"ice_servers": []map[string]any{{"urls": []string{"turn:relay.evil.example:3478"}, "username": "u", "credential": "c"}}})
+			got := hub.next(t, false)
+			raw, ok := got["ice_servers"]
+			if strings.Contains(string(raw), "evil") {
+				t.Fatalf("the viewer's ICE servers reached the hub: %s", raw)
+			}
+			if !withRelay {
+				if ok {
+					t.Errorf("ICE servers %s reached the hub from a service without a relay", raw)
+				}
+				return
+			}
+			var hubServers []liveview.ICEServer
+			if err := json.Unmarshal(raw, &hubServers); err != nil || len(hubServers) != 1 {
+				t.Fatalf("the hub's ICE servers %s: %v", raw, err)
+			}
+			if !slices.Equal(hubServers[0].URLs, servers[0].URLs) || !strings.HasSuffix(hubServers[0].Username, ":hub-"+hubID) {
+				t.Errorf("the hub's ICE server %+v, want the cloud's relay with the hub's own credentials", hubServers[0])
+			}
+		})
+	}
 }
