@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/liveview"
 	"vigil/web"
 )
 
@@ -105,9 +106,9 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		log.Warn("serving the API only", "reason", err)
 		app = nil
 	}
-	var turnSrv *cloud.TURN
+	var turnSrv *liveview.TURN
 	if cfg.TURNListen != "" {
-		if turnSrv, err = cloud.StartTURN(cloud.TURNConfig{Listen: cfg.TURNListen, PublicIP: cfg.TURNPublicIP}); err != nil {
+		if turnSrv, err = liveview.StartTURN(liveview.TURNConfig{Listen: cfg.TURNListen, PublicIP: cfg.TURNPublicIP}); err != nil {
 			return err
 		}
 		defer turnSrv.Close()

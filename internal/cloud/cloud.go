@@ -36,6 +36,7 @@ import (
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
+	"vigil/internal/cloud/liveview"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/retention"
@@ -145,8 +146,8 @@ type Options struct {
 	// proxy that appends it).
 	TrustProxy bool
 	// TURN is the relay whose credentials live viewers and hubs get; nil
-	// means none (live.go).
-	TURN *TURN
+	// means none (liveview.StartTURN).
+	TURN *liveview.TURN
 	// Bus carries what crosses replicas: live-view signalling, event
 	// notices, push jobs and cache invalidations (lifecycle.go). nil is an
 	// in-process bus: one replica. The caller closes a Bus it gives, after
@@ -187,7 +188,7 @@ type Server struct {
 
 	handler http.Handler // mux behind the security headers
 
-	live liveRelay // live-view signalling (live.go)
+	live *liveview.Service // live-view signalling across replicas (live.go; set by startBus)
 
 	events   eventState      // event fan-out and Web Push sender (events.go)
 	eventSvc *events.Service // event listing and Web Push subscriptions and delivery (events.go)

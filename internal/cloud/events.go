@@ -469,7 +469,7 @@ func (s *Server) eventsLive(w http.ResponseWriter, r *http.Request, c *call) err
 	conn.work.start(func() { // reads only to see pongs and the close
 		defer conn.close()
 		for {
-			if _, _, err := conn.read(); err != nil {
+			if _, err := conn.Read(); err != nil {
 				return
 			}
 		}

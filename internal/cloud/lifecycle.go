@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"vigil/internal/cloud/bus"
+	"vigil/internal/cloud/liveview"
 )
 
 // workers are the goroutines a Server starts itself (Web Push deliveries,
@@ -24,6 +26,7 @@ type workers struct {
 	stopped bool
 	wg      sync.WaitGroup
 	conns   map[*liveConn]struct{} // open WebSockets
+	before  []func()               // run by stop first, each waiting for what it started
 	after   []func()               // run by stop once the goroutines are done
 }
 
@@ -57,9 +60,18 @@ func (w *workers) start(f func()) bool {
 	return true
 }
 
-// stop refuses new work, cancels w.ctx, closes every open WebSocket and
-// waits for the goroutines and handlers counted.
+// stop runs the before functions (a service that closes its own
+// connections and waits for them: live view), then refuses new work,
+// cancels w.ctx, closes every open WebSocket and waits for the goroutines
+// and handlers counted.
 func (w *workers) stop() {
+	w.mu.Lock()
+	before := w.before
+	w.before = nil
+	w.mu.Unlock()
+	for _, f := range before {
+		f()
+	}
 	w.mu.Lock()
 	w.stopped = true
 	conns := make([]*liveConn, 0, len(w.conns))
@@ -113,6 +125,8 @@ type busState struct {
 	b       bus.Bus
 	replica string // this Server's name among the replicas (random)
 
+	ready atomic.Bool // startBus is done: the live service runs
+
 	mu    sync.Mutex
 	subs  []bus.Sub
 	inval map[string][]func(key string) // by kind's token
@@ -120,7 +134,8 @@ type busState struct {
 
 // Subjects and queues of the bus (package bus says what may cross it).
 const (
-	subjLive     = "live"   // live.hub.H.D.S, live.viewer.H.C.S, live.presence (live.go)
+	// live.* (live.hub.H.D.S, live.viewer.H.C.S, live.presence) is the
+	// liveview service's.
 	subjEvents   = "events" // events.H: new-event and join-request notices (events.go)
 	subjCache    = "cache"  // cache.KIND: invalidations (Invalidate)
 	queuePush    = "push"   // Web Push jobs, one per event object (events.go)
@@ -160,7 +175,6 @@ func (s *Server) startBus() error {
 	s.work.mu.Lock()
 	s.work.after = append([]func(){s.stopBus}, s.work.after...)
 	s.work.mu.Unlock()
-	s.live.srv = s
 	subscribe := func(pattern string, h bus.Handler) error {
 		sub, err := s.bus.b.Subscribe(pattern, h)
 		if err != nil {
@@ -174,7 +188,6 @@ func (s *Server) startBus() error {
 	errs := []error{
 		subscribe(subjCache+".*", s.invalidated),
 		subscribe(subjEvents+".*", s.eventNoticed),
-		subscribe(subjLive+".presence", s.live.presence),
 	}
 	for range pushWorkers {
 		w, err := s.bus.b.Work(queuePush, s.pushJob)
@@ -188,14 +201,32 @@ func (s *Server) startBus() error {
 	if err := errors.Join(errs...); err != nil {
 		return errors.New("cloud: starting on the bus: " + err.Error())
 	}
-	s.OnInvalidate(InvalidateChain, s.live.notifyHubs)
 	s.OnInvalidate(InvalidateChain, s.InvalidateHousehold)
 	s.OnInvalidate(InvalidateDevice, s.InvalidateDevice)
-	if err := s.live.startPresence(); err != nil {
-		return err
+	// After the household's cached state is dropped: the service asks
+	// whether each of its hubs is still in the chain.
+	s.OnInvalidate(InvalidateChain, s.liveChainChanged)
+	live, err := liveview.New(liveview.Config{Bus: s.bus.b, Hubs: liveHubs{s}, Replica: s.bus.replica,
+		TURN: s.opt.TURN, Logger: s.log})
+	if err != nil {
+		return errors.New("cloud: starting live view: " + err.Error())
 	}
-	s.live.ready.Store(true)
+	s.live = live
+	// Its connections end, and its viewers are told, before the bus stops.
+	s.work.mu.Lock()
+	s.work.before = append(s.work.before, func() { live.Close() })
+	s.work.mu.Unlock()
+	s.bus.ready.Store(true)
 	return nil
+}
+
+// liveChainChanged is this replica's reaction to a new link in the
+// household's chain, once the live service runs (on the bus's goroutine;
+// the service never blocks).
+func (s *Server) liveChainChanged(household string) {
+	if s.bus.ready.Load() {
+		s.live.ChainChanged(household)
+	}
 }
 
 func (s *Server) stopBus() {

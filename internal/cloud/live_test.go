@@ -3,6 +3,7 @@ package cloud_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/bus/natsbus"
+	"vigil/internal/cloud/liveview"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/natstest"
@@ -32,10 +34,10 @@ import (
 func TestLiveOfferFieldsFromViewer(t *testing.T) {
 	for _, withTURN := range []bool{false, true} {
 		t.Run(fmt.Sprintf("turn=%v", withTURN), func(t *testing.T) {
-			var turnSrv *cloud.TURN
+			var turnSrv *liveview.TURN
 			if withTURN {
 				var err error
-				if turnSrv, err = cloud.StartTURN(cloud.TURNConfig{Listen: "127.0.0.1:0"}); err != nil {
+				if turnSrv, err = liveview.StartTURN(liveview.TURNConfig{Listen: "127.0.0.1:0"}); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { turnSrv.Close() })
@@ -118,7 +120,7 @@ func TestLiveOfferFieldsFromViewer(t *testing.T) {
 				}
 				return
 			}
-			var servers []cloud.ICEServer
+			var servers []liveview.ICEServer
 			if err := json.Unmarshal(raw, &servers); err != nil || len(servers) != 1 {
 				t.Fatalf("ICE servers %s: %v", raw, err)
 			}
@@ -396,5 +398,62 @@ func TestLiveReplicaKilled(t *testing.T) {
 	hubWS.WriteJSON(map[string]any{"type": "answer", "session": again, "sdp": "v=0\r\n"})
 	if got := readLive(t, viewer); got["type"] != "answer" || got["session"] != again {
 		t.Fatalf("the viewer got %v, want the answer", got)
+	}
+}
+
+// A hub removed from the household's chain through replica B while it is
+// connected for live view to replica A: A closes its connection (the
+// liveview service asks the stored chain), and the viewer on B hears that
+// its session ended because the hub was removed. The hub cannot connect
+// again.
+func TestLiveHubRemovedAcrossReplicas(t *testing.T) {
+	reps := newBusReplicas(t, 2, natstest.URL(t))
+	a, b := reps[0], reps[1]
+	alice := a.signUp("alice@example.com")
+	st := a.household(alice, "Home")
+	hh := st.HouseholdID
+	hubc, _ := a.addHub(alice, st)
+	hubWS := dialHub(t, a, a.url, hubc, "front")
+	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
+	viewer := dialViewer(t, b.url, hh, alice.c.Token)
+	const sess = "session-removed-0123456789"
+	viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "sdp": "v=0\r\n"})
+	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess {
+		t.Fatalf("the hub got %v", got)
+	}
+
+	link, err := st.RemoveDevice(alice.keys, hubc.DeviceID, a.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := on(b, alice).AppendLink(context.Background(), hh, link); err != nil {
+		t.Fatalf("removing the hub through B: %v", err)
+	}
+	got := readLive(t, viewer)
+	if got["type"] != "error" || got["code"] != "session-gone" || got["session"] != sess || got["error"] != "the hub was removed from the household" {
+		t.Fatalf("the viewer got %v, want session-gone: the hub was removed", got)
+	}
+	hubWS.SetReadDeadline(time.Now().Add(15 * time.Second))
+	var closeErr *websocket.CloseError
+	for {
+		_, _, err := hubWS.ReadMessage()
+		if err == nil {
+			continue // a chain notice
+		}
+		if !errors.As(err, &closeErr) || closeErr.Text != liveview.ReasonRemoved {
+			t.Fatalf("the removed hub's connection ended with %v, want a close frame: %q", err, liveview.ReasonRemoved)
+		}
+		break
+	}
+	waitCameras(t, b.url, hh, alice.c.Token, false, "front")
+	req, _ := http.NewRequest("GET", a.url+"/v1/hub/live", nil)
+	if err := devauth.Sign(req, nil, hubc.DeviceID, hubc.DeviceKey, a.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.url, "http")+"/v1/hub/live", req.Header); err == nil {
+		ws.Close()
+		t.Fatal("the removed hub connected for live view again")
+	} else if resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+		t.Fatalf("the removed hub's new connection: %v %v, want 401 or 403", err, resp)
 	}
 }

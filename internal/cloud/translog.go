@@ -135,7 +135,7 @@ func (s *Server) onLogged(items []history.Item) {
 	for _, it := range items {
 		if it.Kind == history.TypeChainHead && !seen[it.Household] {
 			seen[it.Household] = true
-			s.live.chainChanged(it.Household)
+			s.chainChanged(it.Household)
 		}
 	}
 }

@@ -190,6 +190,16 @@ var rules = []rule{
 			"issues a session)",
 	},
 	{
+		from: []string{"vigil/internal/cloud/liveview"},
+		to: append([]string{"net/http", "github.com/gorilla/websocket", "vigil/internal/cloud", "vigil/internal/cloud/store",
+			"vigil/internal/envelope", "vigil/internal/keydir"}, device...),
+		why: "the live-view domain pairs viewers with hubs across replicas and passes bytes it never opens: the HTTP layer (the " +
+			"cloud package) authenticates the member or the hub, checks the origin, upgrades to a WebSocket and hands it a Conn, " +
+			"so liveview imports neither that layer, nor the HTTP stack, nor the WebSocket library; it asks whether a hub is still " +
+			"in its chain through the Hubs interface it is given, not the store; it has no keys or formats to open the signed " +
+			"fingerprints with (the devices check them, G8); and the hub's end of live view (live) is device code",
+	},
+	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
 		why: "test helpers start servers and hold fixtures: only tests import them",
 	},

@@ -23,6 +23,7 @@ import (
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/liveview"
 	"vigil/internal/config"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
@@ -367,7 +368,7 @@ func TestLiveNonMemberCannotSignal(t *testing.T) {
 // (ICETransportPolicy relay) watches through the cloud's TURN relay with
 // the credentials the cloud handed out.
 func TestLiveThroughTURN(t *testing.T) {
-	turnSrv, err := cloud.StartTURN(cloud.TURNConfig{Listen: "127.0.0.1:0"})
+	turnSrv, err := liveview.StartTURN(liveview.TURNConfig{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
