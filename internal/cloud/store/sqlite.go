@@ -52,7 +52,8 @@ type SQLite struct {
 	pruned pruneClock
 	swept  pruneClock // of ephemeral entries, by the callers' clock
 
-	objs objBatcher // group commit of PutObject
+	objs      objBatcher // group commit of PutObject
+	insertObj *sql.Stmt  // insertObjectSQL, prepared once on the writer
 }
 
 var _ Store = (*SQLite)(nil)
@@ -103,6 +104,11 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLite, 
 	if err := migrateSQLite(ctx, s.w, s.log, encTime(s.now())); err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	// Uploads insert an object each: the statement is parsed once, not once
+	// per group commit (parsing cost more than the insert).
+	if s.insertObj, err = s.w.PrepareContext(ctx, insertObjectSQL); err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
 	// The read pool opens only once the file exists in WAL mode.
 	if s.r, err = openSQLiteDB(path, true); err != nil {
 		return nil, err
@@ -145,6 +151,9 @@ func openSQLiteDB(path string, readOnly bool) (*sql.DB, error) {
 // Close closes the database. Calls after Close fail.
 func (s *SQLite) Close() error {
 	var errs []error
+	if s.insertObj != nil {
+		errs = append(errs, s.insertObj.Close())
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -797,32 +806,23 @@ func (s *SQLite) commitObjects() {
 	b.mu.Unlock()
 
 	res := make([]objRes, len(batch))
-	err := s.writeTx(context.Background(), func(tx *sql.Tx) error {
-		// The batch's statements are prepared once, not once per object.
-		var st [4]*sql.Stmt
-		for i, q := range []string{`SAVEPOINT put_object`, `ROLLBACK TO put_object`, `RELEASE put_object`, insertObjectSQL} {
-			var err error
-			if st[i], err = tx.Prepare(q); err != nil {
-				return err
-			}
-			defer st[i].Close()
-		}
-		save, rollback, release, insert := st[0], st[1], st[2], st[3]
+	ctx := context.Background()
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		// A row that cannot go in (its household is gone, its key holds
+		// another object) fails alone: SQLite backs out a statement that
+		// fails a constraint and keeps the transaction, so the rest of the
+		// batch commits without a savepoint per row. Any other error (I/O,
+		// a full disk: SQLite may have rolled the transaction back) fails
+		// the whole batch, and no row of it is committed.
+		insert := tx.StmtContext(ctx, s.insertObj)
+		defer insert.Close()
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				res[i].err = err
 				continue
 			}
-			if _, err := save.Exec(); err != nil {
-				return err
-			}
-			res[i].created, res[i].err = putObjectTx(r.ctx, tx, insert, r.o)
-			if res[i].err != nil {
-				if _, err := rollback.Exec(); err != nil {
-					return err
-				}
-			}
-			if _, err := release.Exec(); err != nil {
+			res[i].created, res[i].err = putObjectTx(ctx, tx, insert, r.o)
+			if err := res[i].err; err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
 				return err
 			}
 		}

@@ -1,6 +1,9 @@
 package objectstest
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	}{
 		{"PutObject", testPutObject},
 		{"PutObjectRace", testPutObjectRace},
+		{"PutObjectMixed", testPutObjectMixed},
 		{"Objects", testObjects},
 	}
 	for _, tc := range tests {
@@ -96,6 +100,69 @@ func testPutObjectRace(t *testing.T, s Store) {
 	}
 	objs, err := s.Objects(ctx, store.ObjectFilter{HouseholdID: h.ID})
 	storetest.SameKeys(t, "Objects after race", objs, err, "front/1")
+}
+
+// testPutObjectMixed races puts that must go in with puts that must fail
+// (a household that does not exist, a key holding another object): a store
+// that commits concurrent puts together must fail each bad one alone and
+// keep every good one.
+func testPutObjectMixed(t *testing.T, s Store) {
+	ctx := t.Context()
+	h, _ := storetest.MkHousehold(t, s, "hh-1", "ann")
+	taken := storetest.Object(h.ID, "front/taken", "front", 0, 4*time.Second)
+	_, err := s.PutObject(ctx, taken)
+	storetest.OK(t, err, "PutObject")
+	other := taken
+	other.SHA256[0] ^= 1
+	want := map[int]string{} // racer -> its key, for those that must be created
+	errs := storetest.Race(func(i int) error {
+		switch i % 3 {
+		case 0:
+			_, err := s.PutObject(ctx, storetest.Object("hh-none", fmt.Sprintf("front/%d", i), "front", 0, 4*time.Second))
+			if !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("PutObject into a household that does not exist: %v, want ErrNotFound", err)
+			}
+		case 1:
+			_, err := s.PutObject(ctx, other)
+			if !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("PutObject of another object under a taken key: %v, want ErrConflict", err)
+			}
+		default:
+			created, err := s.PutObject(ctx, storetest.Object(h.ID, fmt.Sprintf("front/%d", i), "front", time.Duration(i)*time.Second, time.Duration(i+4)*time.Second))
+			if err != nil || !created {
+				return fmt.Errorf("PutObject of a new object: created %v, %v", created, err)
+			}
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("racer %d: %v", i, err)
+		}
+		if i%3 == 2 {
+			want[i] = h.ID + "/" + fmt.Sprintf("front/%d", i)
+		}
+	}
+	keys := []string{taken.Key}
+	for _, k := range want {
+		keys = append(keys, k)
+	}
+	objs, err := s.Objects(ctx, store.ObjectFilter{HouseholdID: h.ID})
+	got := make([]string, 0, len(objs))
+	for _, o := range objs {
+		got = append(got, o.Key)
+	}
+	storetest.OK(t, err, "Objects")
+	slices.Sort(got)
+	slices.Sort(keys)
+	if !slices.Equal(got, keys) {
+		t.Errorf("Objects after the mixed race: %v, want %v", got, keys)
+	}
+	o, err := s.Object(ctx, h.ID, taken.Key)
+	storetest.OK(t, err, "Object")
+	if o.SHA256 != taken.SHA256 {
+		t.Error("the taken key's object changed")
+	}
 }
 
 func testObjects(t *testing.T, s Store) {
