@@ -20,6 +20,7 @@ import (
 	"vigil/internal/cloud/events/eventstest"
 	"vigil/internal/cloud/households/householdstest"
 	"vigil/internal/cloud/objects/objectstest"
+	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
 	"vigil/internal/cloud/shares/sharestest"
 	"vigil/internal/cloud/store"
@@ -63,6 +64,7 @@ func TestSQLiteConformance(t *testing.T) {
 	eventstest.Run(t, func(t *testing.T) eventstest.Store { return closed(t) })
 	sharestest.Run(t, func(t *testing.T) sharestest.Store { return closed(t) })
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return closed(t) })
+	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return closed(t) })
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 

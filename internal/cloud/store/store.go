@@ -15,8 +15,8 @@
 // Implementations: SQLite (WAL; the embedded default) and PostgreSQL
 // (OpenPostgres, for several replicas). Both pass the conformance suites:
 // each domain's suite of its own Store interface (accountstest,
-// householdstest, objectstest, eventstest, sharestest, retentiontest) and
-// storetest.Run for the rest of Store.
+// householdstest, objectstest, eventstest, sharestest, retentiontest,
+// passkeystest) and storetest.Run for the rest of Store.
 package store
 
 import (

@@ -4,11 +4,10 @@
 //
 // The domains own the suites of their Store interfaces (each a subset of
 // store.Store): accounts/accountstest, households/householdstest,
-// objects/objectstest, events/eventstest, shares/sharestest and
-// retention/retentiontest. Run covers the rest: the methods no domain's
-// interface declares (Households, Devices, DeletePairing, Usage, Retention
-// and the passkey credentials, which the HTTP layer calls on store.Store),
-// CreateHousehold's atomicity as Households sees it, the EphemeralStore
+// objects/objectstest, events/eventstest, shares/sharestest,
+// retention/retentiontest and passkeys/passkeystest. Run covers the rest:
+// the methods no domain's interface declares (Devices, DeletePairing),
+// CreateHousehold's atomicity, Households, Retention, the EphemeralStore
 // that several domains share, and Isolation, which checks that one
 // household's rows never appear in another's results, across the methods
 // of every domain. A store passes all of these suites; internal/cloud/store
@@ -23,16 +22,14 @@
 //
 // Run pins down these readings of store.go: list methods answer an unknown
 // household with an empty result and no error; a deleted pairing's ID can
-// be created again, without its old messages; passkey IDs are unique
-// across accounts, and deleting another account's passkey is ErrNotFound;
-// ephemeral entries expire by the caller's clock, at their expiry exactly.
+// be created again, without its old messages; ephemeral entries expire by
+// the caller's clock, at their expiry exactly.
 //
 // OpenSQLite and OpenPostgres open a fresh store for a test; the other
 // exported names are the suites' shared clocks, assertions and fixtures.
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,7 +52,6 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CamerasUsageDelete", testCamerasUsageDelete},
 		{"Pairing", testPairing},
 		{"Isolation", testIsolation},
-		{"Credentials", testCredentials},
 		{"Retention", testRetention},
 		{"Ephemeral", testEphemeral},
 		{"EphemeralExpiry", testEphemeralExpiry},
@@ -456,64 +452,4 @@ func testIsolation(t *testing.T, s store.Store) {
 	links, err := s.Links(ctx, "hh-b", 0)
 	OK(t, err, "Links")
 	Same(t, "B's links after A's append", links, b.links)
-}
-
-// testCredentials: passkeys. The HTTP layer's passkey handlers call these
-// methods on store.Store; no domain's Store declares them (accounts does
-// not hold passkeys yet).
-func testCredentials(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	MkAccount(t, s, "alice")
-	MkAccount(t, s, "bob")
-	c := store.Credential{ID: []byte{1, 2, 3}, AccountID: "alice", Data: []byte(`{"k":1}`), Created: At(time.Minute), LastUsed: At(time.Minute)}
-	OK(t, s.PutCredential(ctx, c), "PutCredential")
-	if err := s.PutCredential(ctx, store.Credential{ID: []byte{1, 2, 3}, AccountID: "bob", Data: []byte("x"), Created: At(0), LastUsed: At(0)}); !errors.Is(err, store.ErrExists) {
-		t.Errorf("duplicate credential ID: %v, want ErrExists", err)
-	}
-	if err := s.PutCredential(ctx, store.Credential{ID: []byte{9}, AccountID: "nobody", Data: []byte("x"), Created: At(0), LastUsed: At(0)}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("credential of an unknown account: %v, want ErrNotFound", err)
-	}
-	got, err := s.CredentialByID(ctx, []byte{1, 2, 3})
-	if err != nil || got.AccountID != "alice" || string(got.Data) != `{"k":1}` || !got.Created.Equal(c.Created) {
-		t.Errorf("CredentialByID: %+v, %v", got, err)
-	}
-	if _, err := s.CredentialByID(ctx, []byte{7}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("missing credential: %v", err)
-	}
-	c.Data, c.LastUsed = []byte(`{"k":2}`), At(time.Hour)
-	OK(t, s.UpdateCredential(ctx, c), "UpdateCredential")
-	if got, _ := s.CredentialByID(ctx, c.ID); string(got.Data) != `{"k":2}` || !got.LastUsed.Equal(At(time.Hour)) {
-		t.Errorf("after update: %+v", got)
-	}
-	if err := s.UpdateCredential(ctx, store.Credential{ID: []byte{7}, Data: []byte("x")}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("update of a missing credential: %v", err)
-	}
-	if cs, err := s.Credentials(ctx, "bob"); err != nil || len(cs) != 0 {
-		t.Errorf("bob's credentials: %v %v (alice's must not show)", cs, err)
-	}
-	if cs, err := s.Credentials(ctx, "alice"); err != nil || len(cs) != 1 {
-		t.Errorf("alice's credentials: %v %v", cs, err)
-	}
-
-	// Only the owner deletes a passkey; anyone else's attempt is not found
-	// and changes nothing.
-	if err := s.DeleteCredential(ctx, "bob", c.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("bob deleting alice's credential: %v, want ErrNotFound", err)
-	}
-	if _, err := s.CredentialByID(ctx, c.ID); err != nil {
-		t.Errorf("alice's credential after bob's delete: %v", err)
-	}
-	OK(t, s.DeleteCredential(ctx, "alice", c.ID), "DeleteCredential")
-	if _, err := s.CredentialByID(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("deleted credential: %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteCredential(ctx, "alice", c.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("deleting twice: %v, want ErrNotFound", err)
-	}
-	// The ID is free again.
-	c.AccountID = "bob"
-	OK(t, s.PutCredential(ctx, c), "PutCredential of a deleted ID")
-	if cs, err := s.Credentials(ctx, "bob"); err != nil || len(cs) != 1 || string(cs[0].ID) != string(c.ID) {
-		t.Errorf("bob's credentials: %v %v", cs, err)
-	}
 }
