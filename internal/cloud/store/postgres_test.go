@@ -165,8 +165,8 @@ func TestPostgresMigrations(t *testing.T) {
 		if p, err := s.Pairing(ctx, f.pairing.ID); err != nil || len(p.Msgs) != 1 {
 			t.Errorf("pairing after reopen = %+v, %v", p, err)
 		}
-		if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" {
-			t.Errorf("credential after reopen = %+v, %v", c, err)
+		if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 1 || !bytes.Equal(cs[0].ID, f.cred.ID) {
+			t.Errorf("credentials after reopen = %+v, %v", cs, err)
 		}
 	})
 

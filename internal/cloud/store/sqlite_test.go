@@ -164,8 +164,8 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	if p, err := s.Pairing(ctx, "pair-1"); err != nil || len(p.Msgs) != 1 {
 		t.Errorf("pairing after reopen = %+v, %v", p, err)
 	}
-	if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" || !bytes.Equal(c.Data, f.cred.Data) || !c.LastUsed.Equal(now) {
-		t.Errorf("credential after reopen = %+v, %v", c, err)
+	if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 1 || !bytes.Equal(cs[0].ID, f.cred.ID) || !bytes.Equal(cs[0].Data, f.cred.Data) || !cs[0].LastUsed.Equal(now) {
+		t.Errorf("credentials after reopen = %+v, %v", cs, err)
 	}
 }
 
