@@ -60,7 +60,7 @@ var (
 		"vigil/internal/cloud/store/storetest", "vigil/internal/cloud/accounts/accountstest",
 		"vigil/internal/cloud/households/householdstest", "vigil/internal/cloud/objects/objectstest",
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
-		"vigil/internal/cloud/retention/retentiontest",
+		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -222,6 +222,11 @@ var exceptions = []exception{
 		why: "go-webauthn's protocol package, which parses and verifies the browser's answers (the package's whole job), " +
 			"imports net/http (parsers of an *http.Request, a related-origins handler, the attestation metadata and " +
 			"revocation fetchers); passkeys never serves or fetches, and never imports net/http itself",
+	},
+	{
+		from: []string{"vigil/internal/cloud/passkeys/passkeystest"}, to: []string{"net/http"}, indirect: true,
+		why: "the suite names its interface, passkeys.Store, so it links the passkeys package and with it go-webauthn's " +
+			"net/http (see the exception above); the suite itself calls only the Store it is given and never imports net/http",
 	},
 }
 

@@ -23,6 +23,10 @@
 // HTTP layer maps to a status; their messages are written for the person
 // who made the request.
 //
+// Store is the storage it needs; the conformance suite of its contract is
+// passkeystest, which internal/cloud/store runs over SQLite and over
+// PostgreSQL.
+//
 // What it must never do: issue a session or a token (FinishLogin returns
 // the account and the sign-in's requested grant; the accounts package
 // issues the session, as for every other sign-in), import the cloud package

@@ -93,7 +93,7 @@ func refuse(kind error, format string, args ...any) *Error {
 // Store is what shares keep and read of the cloud's metadata.
 // store.SQLite and store.Postgres satisfy it. The contract of its share
 // methods is store.ShareStore's, checked on both by the store's conformance
-// suite (storetest, "Shares"), beside the SQL it constrains.
+// suite (sharestest), beside the SQL it constrains.
 type Store interface {
 	store.ShareStore
 	// Cameras lists the cameras with recordings in the household (a share

@@ -192,15 +192,6 @@ func (s *Postgres) Credentials(ctx context.Context, accountID string) ([]Credent
 	return out, nil
 }
 
-// CredentialByID returns the passkey with the ID.
-func (s *Postgres) CredentialByID(ctx context.Context, id []byte) (Credential, error) {
-	c, err := scanCredential(s.pool.QueryRow(ctx, `SELECT id, account_id, data, created_ns, last_used_ns FROM credentials WHERE id = $1`, id))
-	if err != nil {
-		return Credential{}, fmt.Errorf("store: credential: %w", pgNotFound(err))
-	}
-	return c, nil
-}
-
 // UpdateCredential replaces a passkey's record and last use.
 func (s *Postgres) UpdateCredential(ctx context.Context, c Credential) error {
 	err := pgAffected(s.pool.Exec(ctx, `UPDATE credentials SET data = $1, last_used_ns = $2 WHERE id = $3`, c.Data, encTime(c.LastUsed), c.ID))
@@ -503,14 +494,4 @@ func (s *Postgres) Device(ctx context.Context, id string) (Device, error) {
 		return Device{}, fmt.Errorf("store: device %q: %w", id, pgNotFound(err))
 	}
 	return d, nil
-}
-
-// Devices returns the household's devices ordered by ID.
-func (s *Postgres) Devices(ctx context.Context, householdID string) ([]Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+deviceCols+` FROM devices WHERE household_id = $1 ORDER BY id`, householdID)
-	out, err := pgCollect(rows, err, scanDevice)
-	if err != nil {
-		return nil, fmt.Errorf("store: devices of household %q: %w", householdID, err)
-	}
-	return out, nil
 }

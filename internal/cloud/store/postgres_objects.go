@@ -252,12 +252,3 @@ func (s *Postgres) AppendPairingMsg(ctx context.Context, id string, step int, ms
 	}
 	return nil
 }
-
-// DeletePairing removes the pairing and its messages; a missing pairing is
-// not an error.
-func (s *Postgres) DeletePairing(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM pairings WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("store: delete pairing: %w", err)
-	}
-	return nil
-}

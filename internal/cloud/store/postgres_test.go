@@ -19,6 +19,7 @@ import (
 	"vigil/internal/cloud/events/eventstest"
 	"vigil/internal/cloud/households/householdstest"
 	"vigil/internal/cloud/objects/objectstest"
+	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
 	"vigil/internal/cloud/shares/sharestest"
 	"vigil/internal/cloud/store"
@@ -79,6 +80,7 @@ func TestPostgresConformance(t *testing.T) {
 	eventstest.Run(t, func(t *testing.T) eventstest.Store { return open(t) })
 	sharestest.Run(t, func(t *testing.T) sharestest.Store { return open(t) })
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return open(t) })
+	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return open(t) })
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
@@ -163,8 +165,8 @@ func TestPostgresMigrations(t *testing.T) {
 		if p, err := s.Pairing(ctx, f.pairing.ID); err != nil || len(p.Msgs) != 1 {
 			t.Errorf("pairing after reopen = %+v, %v", p, err)
 		}
-		if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" {
-			t.Errorf("credential after reopen = %+v, %v", c, err)
+		if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 1 || !bytes.Equal(cs[0].ID, f.cred.ID) {
+			t.Errorf("credentials after reopen = %+v, %v", cs, err)
 		}
 	})
 

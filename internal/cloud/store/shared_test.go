@@ -12,7 +12,7 @@ import (
 )
 
 // Checks both SQLite and Postgres run where they behave alike beyond the
-// Store interface (storetest covers the interface itself).
+// Store interface (the conformance suites cover the interface itself).
 
 // checkRefusedReferences: every write that refers to a missing account or
 // household is ErrNotFound, and none of them leaves a row behind; count

@@ -313,15 +313,6 @@ func (s *SQLite) Credentials(ctx context.Context, accountID string) ([]Credentia
 	return out, rows.Err()
 }
 
-// CredentialByID returns the passkey with the ID.
-func (s *SQLite) CredentialByID(ctx context.Context, id []byte) (Credential, error) {
-	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT id, account_id, data, created_ns, last_used_ns FROM credentials WHERE id = ?`, id))
-	if err != nil {
-		return Credential{}, fmt.Errorf("store: credential: %w", notFound(err))
-	}
-	return c, nil
-}
-
 // UpdateCredential replaces a passkey's record and last use.
 func (s *SQLite) UpdateCredential(ctx context.Context, c Credential) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE credentials SET data = ?, last_used_ns = ? WHERE id = ?`, c.Data, encTime(c.LastUsed), c.ID)
@@ -707,19 +698,6 @@ func (s *SQLite) Device(ctx context.Context, id string) (Device, error) {
 	return d, nil
 }
 
-// Devices returns the household's devices ordered by ID.
-func (s *SQLite) Devices(ctx context.Context, householdID string) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE household_id = ? ORDER BY id`, householdID)
-	if err != nil {
-		return nil, fmt.Errorf("store: devices of household %q: %w", householdID, err)
-	}
-	out, err := collect(rows, scanDevice)
-	if err != nil {
-		return nil, fmt.Errorf("store: devices of household %q: %w", householdID, err)
-	}
-	return out, nil
-}
-
 // Objects.
 
 const objectCols = `household_id, key, device, camera, kind, seq, start_ns, end_ns, size, sha256, created_ns`
@@ -1052,15 +1030,6 @@ FROM pairings p WHERE p.id = ? AND p.expires_ns > ?`, id, encTime(s.now())).Scan
 	})
 	if err != nil {
 		return fmt.Errorf("store: append pairing message %d: %w", step, err)
-	}
-	return nil
-}
-
-// DeletePairing removes the pairing and its messages; a missing pairing is
-// not an error.
-func (s *SQLite) DeletePairing(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM pairings WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: delete pairing: %w", err)
 	}
 	return nil
 }

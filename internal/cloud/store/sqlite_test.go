@@ -20,6 +20,7 @@ import (
 	"vigil/internal/cloud/events/eventstest"
 	"vigil/internal/cloud/households/householdstest"
 	"vigil/internal/cloud/objects/objectstest"
+	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
 	"vigil/internal/cloud/shares/sharestest"
 	"vigil/internal/cloud/store"
@@ -63,6 +64,7 @@ func TestSQLiteConformance(t *testing.T) {
 	eventstest.Run(t, func(t *testing.T) eventstest.Store { return closed(t) })
 	sharestest.Run(t, func(t *testing.T) sharestest.Store { return closed(t) })
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return closed(t) })
+	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return closed(t) })
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
@@ -162,8 +164,8 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	if p, err := s.Pairing(ctx, "pair-1"); err != nil || len(p.Msgs) != 1 {
 		t.Errorf("pairing after reopen = %+v, %v", p, err)
 	}
-	if c, err := s.CredentialByID(ctx, f.cred.ID); err != nil || c.AccountID != "ann" || !bytes.Equal(c.Data, f.cred.Data) || !c.LastUsed.Equal(now) {
-		t.Errorf("credential after reopen = %+v, %v", c, err)
+	if cs, err := s.Credentials(ctx, "ann"); err != nil || len(cs) != 1 || !bytes.Equal(cs[0].ID, f.cred.ID) || !bytes.Equal(cs[0].Data, f.cred.Data) || !cs[0].LastUsed.Equal(now) {
+		t.Errorf("credentials after reopen = %+v, %v", cs, err)
 	}
 }
 

@@ -15,8 +15,9 @@
 // Implementations: SQLite (WAL; the embedded default) and PostgreSQL
 // (OpenPostgres, for several replicas). Both pass the conformance suites:
 // each domain's suite of its own Store interface (accountstest,
-// householdstest, objectstest, eventstest, sharestest, retentiontest) and
-// storetest.Run for the rest of Store.
+// householdstest, objectstest, eventstest, sharestest, retentiontest,
+// passkeystest) and storetest.Run for what spans domains (the shared
+// EphemeralStore, isolation between households).
 package store
 
 import (
@@ -188,7 +189,6 @@ type Store interface {
 	// Credentials returns the account's passkeys, oldest first (empty, not
 	// an error, when it has none).
 	Credentials(ctx context.Context, accountID string) ([]Credential, error)
-	CredentialByID(ctx context.Context, id []byte) (Credential, error)
 	// UpdateCredential replaces Data and LastUsed of the passkey with c.ID
 	// (after a sign-in: the new sign count); ErrNotFound when missing.
 	UpdateCredential(ctx context.Context, c Credential) error
@@ -218,7 +218,6 @@ type Store interface {
 
 	PutDevice(ctx context.Context, d Device) error // insert or replace by ID
 	Device(ctx context.Context, id string) (Device, error)
-	Devices(ctx context.Context, householdID string) ([]Device, error)
 
 	// PutObject indexes o. The same (HouseholdID, Key) with the same SHA256
 	// returns created=false; with another SHA256, ErrConflict.
@@ -245,7 +244,6 @@ type Store interface {
 	// messages (so msg becomes Msgs[step]); otherwise ErrConflict. A
 	// non-empty householdID is recorded with the message.
 	AppendPairingMsg(ctx context.Context, id string, step int, msg []byte, householdID string) error
-	DeletePairing(ctx context.Context, id string) error
 
 	ShareStore
 	MemberStore

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
+	"vigil/internal/history"
 )
 
 // Store is what the suite needs: the households domain's Store, and beside
@@ -39,6 +42,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"PairingExpiry", testPairingExpiry},
 		{"MemberList", testMemberList},
 		{"UploadedSince", testUploadedSince},
+		{"CreateHouseholdAtomic", testCreateHouseholdAtomic},
+		{"Households", testHouseholds},
+		{"Devices", testDevices},
+		{"Pairing", testPairing},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -262,4 +270,201 @@ func testUploadedSince(t *testing.T, s Store) {
 	since("hh-missing", time.Time{}, 0)
 	storetest.OK(t, s.DeleteObject(ctx, h.ID, objs[2].Key), "DeleteObject")
 	since(h.ID, storetest.At(11*time.Second), objs[1].Size)
+}
+
+// testCreateHouseholdAtomic: a refused CreateHousehold stores nothing of
+// the household, as Household, Member, Links and Households see it.
+func testCreateHouseholdAtomic(t *testing.T, s Store) {
+	ctx := t.Context()
+	h, g := storetest.MkHousehold(t, s, "hh-1", "ann")
+	storetest.MkAccount(t, s, "bob")
+
+	// A duplicate household ID: nothing of the second attempt is stored.
+	other := store.Household{ID: h.ID, Name: "Impostor", GenesisHash: storetest.Sum("other"), Created: storetest.At(2 * time.Hour)}
+	err := s.CreateHousehold(ctx, other,
+		store.Member{HouseholdID: h.ID, AccountID: "bob", Role: store.RoleAdmin, Created: storetest.At(2 * time.Hour)},
+		store.Link{HouseholdID: h.ID, Seq: 0, Hash: storetest.Sum("other"), Data: []byte("other genesis"), Created: storetest.At(2 * time.Hour)})
+	storetest.IsErr(t, err, store.ErrExists, "CreateHousehold with a taken ID")
+	gotH, err := s.Household(ctx, h.ID)
+	storetest.OK(t, err, "Household")
+	storetest.Same(t, "Household after refused duplicate", gotH, h)
+	_, err = s.Member(ctx, h.ID, "bob")
+	storetest.IsErr(t, err, store.ErrNotFound, "admin of the refused duplicate")
+	links, err := s.Links(ctx, h.ID, 0)
+	storetest.OK(t, err, "Links")
+	storetest.Same(t, "Links after refused duplicate", links, []store.Link{g})
+	hs, err := s.Households(ctx, "bob")
+	storetest.OK(t, err, "Households")
+	if len(hs) != 0 {
+		t.Errorf("Households(bob) after refused duplicate = %v, want none", hs)
+	}
+
+	// A genesis link that is not Seq 0: refused, nothing stored.
+	bad := store.Household{ID: "hh-2", Name: "Bad genesis", GenesisHash: storetest.Sum("bad"), Created: storetest.At(0)}
+	err = s.CreateHousehold(ctx, bad,
+		store.Member{HouseholdID: bad.ID, AccountID: "bob", Role: store.RoleAdmin, Created: storetest.At(0)},
+		store.Link{HouseholdID: bad.ID, Seq: 1, Hash: storetest.Sum("bad"), Data: []byte("bad"), Created: storetest.At(0)})
+	if err == nil {
+		t.Fatal("CreateHousehold with a genesis link of Seq 1 succeeded")
+	}
+	_, err = s.Household(ctx, bad.ID)
+	storetest.IsErr(t, err, store.ErrNotFound, "Household refused for its genesis")
+	_, err = s.Member(ctx, bad.ID, "bob")
+	storetest.IsErr(t, err, store.ErrNotFound, "admin of a household refused for its genesis")
+	links, err = s.Links(ctx, bad.ID, 0)
+	storetest.OK(t, err, "Links")
+	if len(links) != 0 {
+		t.Errorf("Links of a refused household = %d links, want none", len(links))
+	}
+
+	// An admin account that does not exist: a backend need not refuse it,
+	// but if it does, it must refuse the whole household.
+	orphan := store.Household{ID: "hh-3", Name: "No admin", GenesisHash: storetest.Sum("g3"), Created: storetest.At(0)}
+	err = s.CreateHousehold(ctx, orphan,
+		store.Member{HouseholdID: orphan.ID, AccountID: "nobody", Role: store.RoleAdmin, Created: storetest.At(0)},
+		store.Link{HouseholdID: orphan.ID, Seq: 0, Hash: storetest.Sum("g3"), Data: []byte("g3"), Created: storetest.At(0)})
+	if err != nil {
+		_, err = s.Household(ctx, orphan.ID)
+		storetest.IsErr(t, err, store.ErrNotFound, "Household whose admin account was refused")
+		links, err = s.Links(ctx, orphan.ID, 0)
+		storetest.OK(t, err, "Links")
+		if len(links) != 0 {
+			t.Errorf("Links of a household whose admin was refused = %d links, want none", len(links))
+		}
+	}
+}
+
+// testHouseholds: Households lists the households an account is a member
+// of, whatever its role, and nothing for an account in none or no account.
+func testHouseholds(t *testing.T, s Store) {
+	ctx := t.Context()
+	h1, _ := storetest.MkHousehold(t, s, "hh-1", "ann")
+	h2, _ := storetest.MkHousehold(t, s, "hh-2", "bob")
+	h3, _ := storetest.MkHousehold(t, s, "hh-3", "bob")
+	storetest.MkAccount(t, s, "carl")
+	storetest.OK(t, s.PutMember(ctx, store.Member{HouseholdID: h2.ID, AccountID: "ann", Role: store.RoleMember, Created: storetest.At(0)}), "PutMember")
+
+	byID := func(a, b store.Household) int { return strings.Compare(a.ID, b.ID) }
+	for _, c := range []struct {
+		account string
+		want    []store.Household
+	}{
+		{"ann", []store.Household{h1, h2}},
+		{"bob", []store.Household{h2, h3}},
+		{"carl", nil},
+		{"nobody", nil},
+	} {
+		got, err := s.Households(ctx, c.account)
+		storetest.OK(t, err, "Households "+c.account)
+		slices.SortFunc(got, byID)
+		storetest.Same(t, "Households("+c.account+")", got, c.want)
+	}
+}
+
+// testDevices: PutDevice inserts or replaces by ID, Device reads one
+// device.
+func testDevices(t *testing.T, s Store) {
+	ctx := t.Context()
+	h, _ := storetest.MkHousehold(t, s, "hh-1", "ann")
+	hub := store.Device{ID: "dev-hub", HouseholdID: h.ID, Kind: "hub", SignPub: storetest.Sum("hub key"), Created: storetest.At(0).In(storetest.Elsewhere)}
+	phone := store.Device{ID: "dev-phone", HouseholdID: h.ID, Kind: "client", SignPub: storetest.Sum("phone key"), Created: storetest.At(time.Second)}
+	storetest.OK(t, s.PutDevice(ctx, hub), "PutDevice hub")
+	storetest.OK(t, s.PutDevice(ctx, phone), "PutDevice phone")
+	got, err := s.Device(ctx, hub.ID)
+	storetest.OK(t, err, "Device")
+	storetest.Same(t, "Device", got, hub)
+
+	hub.SignPub = storetest.Sum("rotated hub key")
+	hub.Created = storetest.At(time.Hour)
+	storetest.OK(t, s.PutDevice(ctx, hub), "PutDevice replace")
+	got, err = s.Device(ctx, hub.ID)
+	storetest.OK(t, err, "Device")
+	storetest.Same(t, "Device after replace", got, hub)
+	got, err = s.Device(ctx, phone.ID)
+	storetest.OK(t, err, "Device")
+	storetest.Same(t, "Device beside a replaced one", got, phone)
+
+	_, err = s.Device(ctx, "dev-missing")
+	storetest.IsErr(t, err, store.ErrNotFound, "Device of a missing ID")
+}
+
+// testPairing: the pairing relay's rendezvous, step by step: a taken ID
+// and a message out of turn are refused and change nothing.
+func testPairing(t *testing.T, s Store) {
+	ctx := t.Context()
+	n := storetest.Now()
+	p := store.Pairing{ID: "pair-1", Msgs: [][]byte{[]byte("hub hello")}, Created: n.In(storetest.Elsewhere), Expires: n.Add(10 * time.Minute)}
+	storetest.OK(t, s.CreatePairing(ctx, p), "CreatePairing")
+	got, err := s.Pairing(ctx, p.ID)
+	storetest.OK(t, err, "Pairing")
+	storetest.Same(t, "Pairing", got, p)
+	storetest.IsErr(t, s.CreatePairing(ctx, store.Pairing{ID: p.ID, Msgs: [][]byte{[]byte("second hub")}, Created: n, Expires: n.Add(time.Minute)}),
+		store.ErrExists, "CreatePairing with a taken ID")
+	got, err = s.Pairing(ctx, p.ID)
+	storetest.OK(t, err, "Pairing")
+	storetest.Same(t, "Pairing after refused duplicate", got, p)
+
+	storetest.IsErr(t, s.AppendPairingMsg(ctx, p.ID, 0, []byte("again"), ""), store.ErrConflict, "AppendPairingMsg of a taken step")
+	storetest.IsErr(t, s.AppendPairingMsg(ctx, p.ID, 2, []byte("early"), ""), store.ErrConflict, "AppendPairingMsg ahead of its turn")
+	storetest.OK(t, s.AppendPairingMsg(ctx, p.ID, 1, []byte("member reply"), "hh-1"), "AppendPairingMsg 1")
+	p.Msgs = append(p.Msgs, []byte("member reply"))
+	p.HouseholdID = "hh-1"
+	got, err = s.Pairing(ctx, p.ID)
+	storetest.OK(t, err, "Pairing")
+	storetest.Same(t, "Pairing after step 1", got, p)
+
+	// An empty household ID keeps the recorded one.
+	storetest.OK(t, s.AppendPairingMsg(ctx, p.ID, 2, []byte("hub confirm"), ""), "AppendPairingMsg 2")
+	p.Msgs = append(p.Msgs, []byte("hub confirm"))
+	storetest.IsErr(t, s.AppendPairingMsg(ctx, p.ID, 2, []byte("replay"), ""), store.ErrConflict, "AppendPairingMsg replayed")
+	got, err = s.Pairing(ctx, p.ID)
+	storetest.OK(t, err, "Pairing")
+	storetest.Same(t, "Pairing after step 2", got, p)
+
+	_, err = s.Pairing(ctx, "pair-missing")
+	storetest.IsErr(t, err, store.ErrNotFound, "Pairing of a missing ID")
+	storetest.IsErr(t, s.AppendPairingMsg(ctx, "pair-missing", 1, []byte("x"), ""), store.ErrNotFound, "AppendPairingMsg to a missing pairing")
+}
+
+// testRetention: SetRetention round-trips per household, sets the
+// household's quota, and refuses an unknown household. retention's Index
+// reads the same settings with Retention.
+func testRetention(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "hh-1", "ann")
+	storetest.MkHousehold(t, s, "hh-2", "bob")
+	want := store.Retention{QuotaBytes: 5 << 30, MaxAge: 30 * 24 * time.Hour}
+	storetest.OK(t, s.SetRetention(ctx, "hh-1", want), "SetRetention")
+	got, err := s.Retention(ctx, "hh-1")
+	storetest.OK(t, err, "Retention")
+	storetest.Same(t, "Retention", got, want)
+	h, err := s.Household(ctx, "hh-1")
+	storetest.OK(t, err, "Household")
+	if h.QuotaBytes != want.QuotaBytes {
+		t.Errorf("Household.QuotaBytes = %d after SetRetention, want %d", h.QuotaBytes, want.QuotaBytes)
+	}
+	other, err := s.Retention(ctx, "hh-2")
+	storetest.OK(t, err, "Retention hh-2")
+	if other.MaxAge != 0 {
+		t.Errorf("hh-2 max age = %v, want 0 (set only on hh-1)", other.MaxAge)
+	}
+	// The signed action the settings came from is kept with them, and
+	// replaced (or dropped) by the next SetRetention.
+	signed := store.Retention{QuotaBytes: 1 << 30, Signed: &history.Signed{Device: "dadmin", Body: []byte(`{"v":1}`), Sig: storetest.Sum("sig")}}
+	storetest.OK(t, s.SetRetention(ctx, "hh-1", signed), "SetRetention signed")
+	got, err = s.Retention(ctx, "hh-1")
+	storetest.OK(t, err, "Retention")
+	storetest.Same(t, "Retention with its signed action", got, signed)
+	other, err = s.Retention(ctx, "hh-2")
+	storetest.OK(t, err, "Retention hh-2")
+	if other.Signed != nil {
+		t.Errorf("hh-2 has the signed action of hh-1: %+v", other.Signed)
+	}
+	storetest.OK(t, s.SetRetention(ctx, "hh-1", store.Retention{}), "SetRetention back to defaults")
+	got, err = s.Retention(ctx, "hh-1")
+	storetest.OK(t, err, "Retention")
+	storetest.Same(t, "Retention after reset", got, store.Retention{})
+	storetest.IsErr(t, s.SetRetention(ctx, "hh-missing", want), store.ErrNotFound, "SetRetention of a missing household")
+	_, err = s.Retention(ctx, "hh-missing")
+	storetest.IsErr(t, err, store.ErrNotFound, "Retention of a missing household")
 }

@@ -5,10 +5,10 @@
 //
 // It checks OldestObjects: objects ordered by the end of their time range,
 // at most n of them, none for n = 0 or for an unknown household. Usage and
-// DeleteObject are checked with Cameras (the objects domain's) and
-// Retention with SetRetention (the households domain's) by storetest, which
-// holds the tests that span domains; HouseholdIDs by internal/cloud/store's
-// own tests.
+// DeleteObject are checked with Cameras (the objects domain's) by
+// storetest, which holds the tests that span domains; Retention with
+// SetRetention by householdstest (the households domain writes the
+// settings); HouseholdIDs by internal/cloud/store's own tests.
 //
 // It is a test helper: only tests import it (internal/deptest), and it
 // fails the test it is given, never the process.

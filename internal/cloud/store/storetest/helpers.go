@@ -18,7 +18,8 @@ import (
 
 // The helpers below are shared by this suite and the domains' suites
 // (accountstest, householdstest, objectstest, eventstest, sharestest,
-// retentiontest): clocks, assertions, races and fixtures, written once.
+// retentiontest, passkeystest): clocks, assertions, races and fixtures,
+// written once.
 
 // Racers is how many goroutines race for the same write.
 const Racers = 16
