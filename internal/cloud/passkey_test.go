@@ -3,12 +3,7 @@ package cloud_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -21,41 +16,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
-	"github.com/go-webauthn/webauthn/protocol/webauthncose"
-
 	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/auth"
 	"vigil/internal/cloud/store"
 	"vigil/internal/vigiltest"
+	"vigil/internal/webauthntest"
 )
 
 var b64 = base64.RawURLEncoding
 
-// softAuthenticator is a minimal WebAuthn authenticator (ES256, attestation
-// "none", user verification always performed), as a browser with a platform
-// authenticator would present it. Copying the struct clones it (same key,
-// same credential, its own counter).
-type softAuthenticator struct {
-	key        *ecdsa.PrivateKey
-	credID     []byte
-	userHandle []byte
-	count      uint32
-	rpID       string
-	origin     string
-	noUV       bool // skip user verification (no PIN or biometrics)
-}
+// softAuthenticator answers ceremonies as a browser's platform
+// authenticator does (webauthntest).
+type softAuthenticator = webauthntest.Authenticator
 
 func newSoftAuthenticator(t *testing.T, rpID, origin string) *softAuthenticator {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a, err := webauthntest.New(rpID, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := make([]byte, 32)
-	rand.Read(id)
-	return &softAuthenticator{key: k, credID: id, rpID: rpID, origin: origin}
+	return a
 }
 
 type ceremonyJSON struct {
@@ -70,74 +51,23 @@ type ceremonyJSON struct {
 	} `json:"options"`
 }
 
-func (a *softAuthenticator) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": a.origin, "crossOrigin": false})
-	return b
-}
-
-func (a *softAuthenticator) authData(flags byte, attested []byte) []byte {
-	h := sha256.Sum256([]byte(a.rpID))
-	out := append(h[:], flags)
-	out = binary.BigEndian.AppendUint32(out, a.count)
-	return append(out, attested...)
-}
-
-// Authenticator data flags.
-const (
-	flagUP = 0x01 // user present
-	flagUV = 0x04 // user verified
-	flagAT = 0x40 // attested credential data included
-)
-
 // create answers a registration ceremony.
-func (a *softAuthenticator) create(t *testing.T, c ceremonyJSON) []byte {
+func create(t *testing.T, a *softAuthenticator, c ceremonyJSON) []byte {
 	t.Helper()
-	uh, err := b64.DecodeString(c.Options.PublicKey.User.ID)
-	if err != nil {
-		t.Fatalf("user handle: %v", err)
-	}
-	a.userHandle = uh
-	pub := a.key.PublicKey
-	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
-		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
-		Curve:         1, XCoord: pub.X.FillBytes(make([]byte, 32)), YCoord: pub.Y.FillBytes(make([]byte, 32)),
-	})
+	b, err := a.Create(c.Options.PublicKey.User.ID, c.Options.PublicKey.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	attested := make([]byte, 16) // AAGUID
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(a.credID)))
-	attested = append(append(attested, a.credID...), cose...)
-	att, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": a.authData(flagUP|flagUV|flagAT, attested)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(a.credID), "rawId": b64.EncodeToString(a.credID), "type": "public-key",
-		"response": map[string]string{"clientDataJSON": b64.EncodeToString(a.clientData("webauthn.create", c.Options.PublicKey.Challenge)),
-			"attestationObject": b64.EncodeToString(att)}})
 	return b
 }
 
-// get answers a sign-in ceremony: the signature covers
-// authenticatorData || SHA-256(clientDataJSON).
-func (a *softAuthenticator) get(t *testing.T, c ceremonyJSON) []byte {
+// get answers a sign-in ceremony.
+func get(t *testing.T, a *softAuthenticator, c ceremonyJSON) []byte {
 	t.Helper()
-	a.count++
-	cd := a.clientData("webauthn.get", c.Options.PublicKey.Challenge)
-	flags := byte(flagUP | flagUV)
-	if a.noUV {
-		flags = flagUP
-	}
-	ad := a.authData(flags, nil)
-	h := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte(nil), ad...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
+	b, err := a.Get(c.Options.PublicKey.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(a.credID), "rawId": b64.EncodeToString(a.credID), "type": "public-key",
-		"response": map[string]string{"clientDataJSON": b64.EncodeToString(cd), "authenticatorData": b64.EncodeToString(ad),
-			"signature": b64.EncodeToString(sig), "userHandle": b64.EncodeToString(a.userHandle)}})
 	return b
 }
 
@@ -172,7 +102,7 @@ func begin(t *testing.T, c *client.Client, path string, body string) ceremonyJSO
 func registerPasskey(t *testing.T, m *member, a *softAuthenticator) {
 	t.Helper()
 	cj := begin(t, m.c, "/v1/passkeys/register/begin", "{}")
-	if status, got := post(t, m.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, a.create(t, cj)); status != 201 {
+	if status, got := post(t, m.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, a, cj)); status != 201 {
 		t.Fatalf("register finish: %d %s", status, got)
 	}
 }
@@ -182,7 +112,7 @@ func registerPasskey(t *testing.T, m *member, a *softAuthenticator) {
 func passkeyLogin(t *testing.T, c *client.Client, a *softAuthenticator, beginBody string, mutate func([]byte) []byte) (int, []byte) {
 	t.Helper()
 	cj := begin(t, c, "/v1/passkeys/login/begin", beginBody)
-	resp := a.get(t, cj)
+	resp := get(t, a, cj)
 	if mutate != nil {
 		resp = mutate(resp)
 	}
@@ -239,7 +169,7 @@ func TestPasskeys(t *testing.T) {
 	// The same answer twice: the ceremony is used up, and a new ceremony has
 	// a new challenge.
 	cj := begin(t, anon, "/v1/passkeys/login/begin", `{"type":"api"}`)
-	resp := key.get(t, cj)
+	resp := get(t, key, cj)
 	if status, got := post(t, anon, "/v1/passkeys/login/finish?ceremony="+cj.Ceremony, resp); status != 200 {
 		t.Fatalf("sign-in: %d %s", status, got)
 	}
@@ -250,15 +180,15 @@ func TestPasskeys(t *testing.T) {
 	wantRefused(t, "replayed to a new challenge", status, got, 401, "passkey sign-in failed", "challenge")
 
 	phish := *key
-	phish.origin = "https://vigil-login.example"
+	phish.Origin = "https://vigil-login.example"
 	status, got = login(&phish, nil)
 	wantRefused(t, "wrong origin", status, got, 401, "passkey sign-in failed", "origin")
-	key.count = phish.count
+	key.Count = phish.Count
 	otherRP := *key
-	otherRP.rpID = "example.com"
+	otherRP.RPID = "example.com"
 	status, got = login(&otherRP, nil)
 	wantRefused(t, "another relying party", status, got, 401, "passkey sign-in failed", "RP")
-	key.count = otherRP.count
+	key.Count = otherRP.Count
 	forged := func(b []byte) []byte {
 		var m map[string]any
 		json.Unmarshal(b, &m)
@@ -274,27 +204,27 @@ func TestPasskeys(t *testing.T) {
 	// Bob's passkey presented as Alice's (user handle swapped).
 	bobKey := newSoftAuthenticator(t, "vigil.test", "http://vigil.test")
 	registerPasskey(t, bob, bobKey)
-	bobHandle := bobKey.userHandle
-	bobKey.userHandle = key.userHandle
+	bobHandle := bobKey.UserHandle
+	bobKey.UserHandle = key.UserHandle
 	status, got = login(bobKey, nil)
 	wantRefused(t, "another account's passkey", status, got, 401, "passkey sign-in failed", "credential")
 	// Alice's credential under Bob's user handle.
 	swapped := *key
-	swapped.userHandle = bobHandle
+	swapped.UserHandle = bobHandle
 	status, got = login(&swapped, nil)
 	wantRefused(t, "a passkey under another account's user handle", status, got, 401, "passkey sign-in failed")
-	key.count = swapped.count
+	key.Count = swapped.Count
 	// Possession alone is one factor: without user verification, refused.
 	noUV := *key
-	noUV.noUV = true
+	noUV.NoUV = true
 	status, got = login(&noUV, nil)
 	wantRefused(t, "no user verification", status, got, 401, "passkey sign-in failed", "verify the user")
 	// A cloned authenticator: its counter is behind the one last seen.
 	clone := *key
-	clone.count = 0
+	clone.Count = 0
 	status, got = login(&clone, nil)
 	wantRefused(t, "counter going backwards", status, got, 401, "passkey sign-in failed", "counter went backwards")
-	key.count = noUV.count
+	key.Count = noUV.Count
 	// The real one still works.
 	if status, got := login(key, nil); status != 200 {
 		t.Errorf("the genuine passkey after the clone was refused: %d %s", status, got)
@@ -352,22 +282,22 @@ func TestPasskeyRelyingParty(t *testing.T) {
 	registerPasskey(t, alice, key)
 	anon := client.New(e.url)
 	if status, got := passkeyLogin(t, anon, key, `{"type":"api"}`, nil); status != 200 {
-		t.Fatalf("passkey sign-in from %s: %d %s", key.origin, status, got)
+		t.Fatalf("passkey sign-in from %s: %d %s", key.Origin, status, got)
 	}
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.url, "http://"), ":")
 	viaName := *key
-	viaName.origin = "http://localhost:" + port
+	viaName.Origin = "http://localhost:" + port
 	if status, got := passkeyLogin(t, anon, &viaName, `{"type":"api"}`, nil); status != 200 {
-		t.Fatalf("passkey sign-in from %s: %d %s", viaName.origin, status, got)
+		t.Fatalf("passkey sign-in from %s: %d %s", viaName.Origin, status, got)
 	}
-	key.count = viaName.count
+	key.Count = viaName.Count
 	otherPort := *key
-	otherPort.origin = "http://127.0.0.1:1"
+	otherPort.Origin = "http://127.0.0.1:1"
 	status, got := passkeyLogin(t, anon, &otherPort, `{"type":"api"}`, nil)
 	wantRefused(t, "another port", status, got, 401, "origin")
 	ipAsRP := *key
-	ipAsRP.count = otherPort.count
-	ipAsRP.rpID = "127.0.0.1"
+	ipAsRP.Count = otherPort.Count
+	ipAsRP.RPID = "127.0.0.1"
 	status, got = passkeyLogin(t, anon, &ipAsRP, `{"type":"api"}`, nil)
 	wantRefused(t, "the address as relying party", status, got, 401, "RP")
 
@@ -478,31 +408,31 @@ func TestPasskeyManagement(t *testing.T) {
 	key := newSoftAuthenticator(t, "vigil.test", "http://vigil.test")
 
 	cj := begin(t, alice.c, "/v1/passkeys/register/begin", "{}")
-	status, got := post(t, bob.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj))
+	status, got := post(t, bob.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj))
 	wantRefused(t, "bob finishing alice's registration", status, got, 400, "begin again")
-	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj))
+	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj))
 	wantRefused(t, "finishing a registration a second time", status, got, 400, "begin again")
 	lj := begin(t, alice.c, "/v1/passkeys/login/begin", `{"type":"api"}`)
-	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+lj.Ceremony, key.create(t, lj))
+	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+lj.Ceremony, create(t, key, lj))
 	wantRefused(t, "a sign-in ceremony used to register", status, got, 400, "begin again")
 	cj = begin(t, alice.c, "/v1/passkeys/register/begin", "{}")
 	e.clock.Add(6 * time.Minute)
-	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj))
+	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj))
 	wantRefused(t, "an expired registration", status, got, 400, "expired")
 	cj = begin(t, alice.c, "/v1/passkeys/register/begin", "{}")
 	wrongOrigin := *key
-	wrongOrigin.origin = "https://evil.example"
-	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, wrongOrigin.create(t, cj))
+	wrongOrigin.Origin = "https://evil.example"
+	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, &wrongOrigin, cj))
 	wantRefused(t, "registration from another origin", status, got, 400, "registration refused", "origin")
 
 	registerPasskey(t, alice, key)
 	cj = begin(t, alice.c, "/v1/passkeys/register/begin", "{}")
-	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj))
+	status, got = post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj))
 	wantRefused(t, "the same passkey again", status, got, 409, "already registered")
 	cj = begin(t, bob.c, "/v1/passkeys/register/begin", "{}")
-	status, got = post(t, bob.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj))
+	status, got = post(t, bob.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj))
 	wantRefused(t, "alice's passkey registered by bob", status, got, 409, "already registered")
-	key.userHandle = []byte(alice.accountID(t))
+	key.UserHandle = []byte(alice.accountID(t))
 
 	// A read-only API token cannot add a passkey.
 	ro := apiToken(t, e, alice, `["read"]`)
@@ -517,7 +447,7 @@ func TestPasskeyManagement(t *testing.T) {
 		} `json:"passkeys"`
 	}
 	status, got = call(t, alice.c, "GET", "/v1/passkeys", nil)
-	if json.Unmarshal(got, &list); status != 200 || len(list.Passkeys) != 1 || list.Passkeys[0].ID != b64.EncodeToString(key.credID) {
+	if json.Unmarshal(got, &list); status != 200 || len(list.Passkeys) != 1 || list.Passkeys[0].ID != b64.EncodeToString(key.CredID) {
 		t.Fatalf("alice's passkeys: %d %s", status, got)
 	}
 	if status, got := call(t, bob.c, "GET", "/v1/passkeys", nil); status != 200 || !bytes.Equal(got, []byte(`{"passkeys":[]}`+"\n")) {
@@ -578,7 +508,7 @@ func TestPasskeyBrowserSession(t *testing.T) {
 	key := newSoftAuthenticator(t, "vigil.test", "http://vigil.test")
 	registerPasskey(t, alice, key)
 	cj := begin(t, client.New(e.url), "/v1/passkeys/login/begin", `{"type":"browser"}`)
-	resp, err := http.Post(e.url+"/v1/passkeys/login/finish?ceremony="+cj.Ceremony, "application/json", bytes.NewReader(key.get(t, cj)))
+	resp, err := http.Post(e.url+"/v1/passkeys/login/finish?ceremony="+cj.Ceremony, "application/json", bytes.NewReader(get(t, key, cj)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +543,7 @@ func TestPasskeyBrowserSession(t *testing.T) {
 	if got := do("GET", "/v1/passkeys", ""); got != 200 {
 		t.Errorf("GET with the cookie: %d", got)
 	}
-	if got := do("DELETE", "/v1/passkeys/"+b64.EncodeToString(key.credID), ""); got != 403 {
+	if got := do("DELETE", "/v1/passkeys/"+b64.EncodeToString(key.CredID), ""); got != 403 {
 		t.Errorf("DELETE without the CSRF token: %d", got)
 	}
 	if got := do("DELETE", "/v1/sessions/current", sess.CSRF); got != 200 {
@@ -640,11 +570,11 @@ func TestPasskeyLogsNoSecrets(t *testing.T) {
 	var secrets []string
 	cj := begin(t, alice.c, "/v1/passkeys/register/begin", "{}")
 	secrets = append(secrets, cj.Ceremony, cj.Options.PublicKey.Challenge)
-	if status, got := post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj)); status != 201 {
+	if status, got := post(t, alice.c, "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj)); status != 201 {
 		t.Fatalf("register: %d %s", status, got)
 	}
 	cj = begin(t, anon, "/v1/passkeys/login/begin", `{"type":"api"}`)
-	resp := key.get(t, cj)
+	resp := get(t, key, cj)
 	status, got := post(t, anon, "/v1/passkeys/login/finish?ceremony="+cj.Ceremony, resp)
 	if status != 200 {
 		t.Fatalf("sign-in: %d %s", status, got)
@@ -657,9 +587,9 @@ func TestPasskeyLogsNoSecrets(t *testing.T) {
 	json.Unmarshal(resp, &assertion)
 	secrets = append(secrets, cj.Ceremony, cj.Options.PublicKey.Challenge, tok.Token, assertion.Response["signature"])
 	clone := *key
-	clone.count = 0
+	clone.Count = 0
 	passkeyLogin(t, anon, &clone, `{"type":"api"}`, nil) // a warning is logged
-	secrets = append(secrets, b64.EncodeToString(key.credID), base64.StdEncoding.EncodeToString(key.credID), hex.EncodeToString(key.credID))
+	secrets = append(secrets, b64.EncodeToString(key.CredID), base64.StdEncoding.EncodeToString(key.CredID), hex.EncodeToString(key.CredID))
 	out := buf.String()
 	if !strings.Contains(out, "passkey added") || !strings.Contains(out, "counter went backwards") {
 		t.Errorf("the log lacks the passkey events:\n%s", out)

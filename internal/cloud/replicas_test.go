@@ -171,11 +171,11 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("PasskeyCeremonies", func(t *testing.T) {
 		key := newSoftAuthenticator(t, "vigil.test", "http://vigil.test")
 		cj := begin(t, on(a, alice), "/v1/passkeys/register/begin", "{}")
-		if status, got := post(t, on(b, alice), "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, key.create(t, cj)); status != 201 {
+		if status, got := post(t, on(b, alice), "/v1/passkeys/register/finish?ceremony="+cj.Ceremony, create(t, key, cj)); status != 201 {
 			t.Fatalf("registration begun on A, finished on B: %d %s", status, got)
 		}
 		cj = begin(t, client.New(b.url), "/v1/passkeys/login/begin", `{"type":"api"}`)
-		resp := key.get(t, cj)
+		resp := get(t, key, cj)
 		if status, got := post(t, client.New(a.url), "/v1/passkeys/login/finish?ceremony="+cj.Ceremony, resp); status != 200 {
 			t.Fatalf("sign-in begun on B, finished on A: %d %s", status, got)
 		}

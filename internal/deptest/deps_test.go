@@ -51,6 +51,8 @@ var (
 		// cloudtest runs the cloud as deployed (vigil cloud processes on
 		// PostgreSQL and S3 behind a proxy) for tests on both configurations.
 		"vigil/internal/cloudtest",
+		// webauthntest is a software passkey for the passkey tests.
+		"vigil/internal/webauthntest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each

@@ -3,12 +3,7 @@ package passkeys_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -18,13 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
-	"github.com/go-webauthn/webauthn/protocol/webauthncose"
-
 	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/pgtest"
+	"vigil/internal/webauthntest"
 )
 
 // The passkeys domain's contract with its Store, run over both real
@@ -163,26 +156,16 @@ func refused(t *testing.T, what string, err error, k passkeys.Kind, want ...stri
 	}
 }
 
-// authenticator is a minimal WebAuthn authenticator (ES256, attestation
-// "none", user verification performed), as a browser with a platform
-// authenticator presents it. Copying the struct clones it (same key, same
-// credential, its own counter).
-type authenticator struct {
-	key        *ecdsa.PrivateKey
-	credID     []byte
-	userHandle []byte
-	count      uint32
-	origin     string
-}
+// authenticator answers ceremonies as a browser's platform authenticator
+// does (webauthntest).
+type authenticator = webauthntest.Authenticator
 
 func newAuthenticator(t *testing.T) *authenticator {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a, err := webauthntest.New(rpID, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := make([]byte, 32)
-	rand.Read(id)
-	return &authenticator{key: k, credID: id, origin: origin}
+	return a
 }
 
 // options is what the tests read of a ceremony's options.
@@ -208,52 +191,15 @@ func parse(t *testing.T, b passkeys.Begun) options {
 	return o
 }
 
-func (a *authenticator) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": a.origin, "crossOrigin": false})
-	return b
-}
-
-func (a *authenticator) authData(flags byte, attested []byte) []byte {
-	h := sha256.Sum256([]byte(rpID))
-	out := append(h[:], flags)
-	out = binary.BigEndian.AppendUint32(out, a.count)
-	return append(out, attested...)
-}
-
-const (
-	flagUP = 0x01 // user present
-	flagUV = 0x04 // user verified
-	flagAT = 0x40 // attested credential data included
-)
-
 // create answers a registration ceremony.
 func (e *env) create(a *authenticator, b passkeys.Begun) []byte {
 	t := e.t
 	t.Helper()
 	o := parse(t, b)
-	uh, err := b64.DecodeString(o.PublicKey.User.ID)
-	if err != nil {
-		t.Fatalf("user handle: %v", err)
-	}
-	a.userHandle = uh
-	pub := a.key.PublicKey
-	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
-		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
-		Curve:         1, XCoord: pub.X.FillBytes(make([]byte, 32)), YCoord: pub.Y.FillBytes(make([]byte, 32)),
-	})
+	out, err := a.Create(o.PublicKey.User.ID, o.PublicKey.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	attested := make([]byte, 16) // AAGUID
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(a.credID)))
-	attested = append(append(attested, a.credID...), cose...)
-	att, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": a.authData(flagUP|flagUV|flagAT, attested)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(a.credID), "rawId": b64.EncodeToString(a.credID), "type": "public-key",
-		"response": map[string]string{"clientDataJSON": b64.EncodeToString(a.clientData("webauthn.create", o.PublicKey.Challenge)),
-			"attestationObject": b64.EncodeToString(att)}})
 	e.answers = append(e.answers, out)
 	return out
 }
@@ -267,18 +213,10 @@ func (e *env) get(a *authenticator, b passkeys.Begun) []byte {
 	if len(o.PublicKey.AllowCredentials) != 0 {
 		t.Errorf("sign-in options list credentials: %s", b.Options)
 	}
-	a.count++
-	cd := a.clientData("webauthn.get", o.PublicKey.Challenge)
-	ad := a.authData(flagUP|flagUV, nil)
-	h := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte(nil), ad...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
+	out, err := a.Get(o.PublicKey.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := json.Marshal(map[string]any{"id": b64.EncodeToString(a.credID), "rawId": b64.EncodeToString(a.credID), "type": "public-key",
-		"response": map[string]string{"clientDataJSON": b64.EncodeToString(cd), "authenticatorData": b64.EncodeToString(ad),
-			"signature": b64.EncodeToString(sig), "userHandle": b64.EncodeToString(a.userHandle)}})
 	e.answers = append(e.answers, out)
 	return out
 }
@@ -317,11 +255,11 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) testStore) {
 		alice := e.account("a-alice", "alice@example.com")
 		key := newAuthenticator(t)
 		pk := e.register(alice, key)
-		if !bytes.Equal(pk.ID, key.credID) || !pk.Created.Equal(e.clock.Now()) {
-			t.Errorf("registered %x at %v, want %x at %v", pk.ID, pk.Created, key.credID, e.clock.Now())
+		if !bytes.Equal(pk.ID, key.CredID) || !pk.Created.Equal(e.clock.Now()) {
+			t.Errorf("registered %x at %v, want %x at %v", pk.ID, pk.Created, key.CredID, e.clock.Now())
 		}
-		if string(key.userHandle) != alice.ID {
-			t.Errorf("user handle %q, want the account ID %q (never the e-mail address)", key.userHandle, alice.ID)
+		if string(key.UserHandle) != alice.ID {
+			t.Errorf("user handle %q, want the account ID %q (never the e-mail address)", key.UserHandle, alice.ID)
 		}
 		e.clock.Add(time.Minute)
 		in, err := e.login("", key)
@@ -408,7 +346,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) testStore) {
 		// register one twice; the store refuses it anyway.
 		b, _ = e.b.BeginRegistration(ctx, alice)
 		o := parse(t, b)
-		if len(o.PublicKey.ExcludeCredentials) != 1 || o.PublicKey.ExcludeCredentials[0].ID != b64.EncodeToString(key.credID) {
+		if len(o.PublicKey.ExcludeCredentials) != 1 || o.PublicKey.ExcludeCredentials[0].ID != b64.EncodeToString(key.CredID) {
 			t.Errorf("excluded credentials %+v, want alice's passkey", o.PublicKey.ExcludeCredentials)
 		}
 		_, err = e.a.FinishRegistration(ctx, alice, b.Ceremony, e.create(key, b))
@@ -421,7 +359,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) testStore) {
 		refused(t, "alice's passkey registered by bob", err, passkeys.Conflict)
 		// Another site's answer.
 		phish := newAuthenticator(t)
-		phish.origin = "https://vigil-login.example"
+		phish.Origin = "https://vigil-login.example"
 		b, _ = e.a.BeginRegistration(ctx, alice)
 		_, err = e.b.FinishRegistration(ctx, alice, b.Ceremony, e.create(phish, b))
 		refused(t, "a registration from another origin", err, passkeys.Invalid, "registration refused", "origin")
@@ -463,22 +401,22 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) testStore) {
 		key := newAuthenticator(t)
 		e.register(alice, key)
 		phish := *key
-		phish.origin = "https://vigil-login.example"
+		phish.Origin = "https://vigil-login.example"
 		_, err := e.login("", &phish)
 		refused(t, "another origin", err, passkeys.Unauthorized, "origin")
-		key.count = phish.count
+		key.Count = phish.Count
 		// Alice's passkey under Bob's user handle.
 		swapped := *key
-		swapped.userHandle = []byte(bob.ID)
+		swapped.UserHandle = []byte(bob.ID)
 		_, err = e.login("", &swapped)
 		refused(t, "a passkey under another account's user handle", err, passkeys.Unauthorized, "passkey sign-in failed")
-		key.count = swapped.count
+		key.Count = swapped.Count
 		if _, err := e.login("", key); err != nil {
 			t.Fatalf("the genuine passkey: %v", err)
 		}
 		// A cloned authenticator: its counter is behind the one last seen.
 		clone := *key
-		clone.count = 0
+		clone.Count = 0
 		_, err = e.login("", &clone)
 		refused(t, "a counter going backwards", err, passkeys.Unauthorized, "counter went backwards")
 		if !strings.Contains(e.logs.String(), "counter went backwards") {
@@ -488,15 +426,15 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) testStore) {
 			t.Errorf("the genuine passkey after the clone: %v", err)
 		}
 		// Deleted, it no longer signs in; only its own account deletes it.
-		err = e.b.Delete(ctx, bob.ID, key.credID)
+		err = e.b.Delete(ctx, bob.ID, key.CredID)
 		refused(t, "bob deleting alice's passkey", err, passkeys.NotFound)
 		if _, err := e.login("", key); err != nil {
 			t.Errorf("the passkey after another account failed to delete it: %v", err)
 		}
-		if err := e.a.Delete(ctx, alice.ID, key.credID); err != nil {
+		if err := e.a.Delete(ctx, alice.ID, key.CredID); err != nil {
 			t.Fatal(err)
 		}
-		refused(t, "deleting it again", e.b.Delete(ctx, alice.ID, key.credID), passkeys.NotFound)
+		refused(t, "deleting it again", e.b.Delete(ctx, alice.ID, key.CredID), passkeys.NotFound)
 		refused(t, "deleting an empty ID", e.b.Delete(ctx, alice.ID, nil), passkeys.NotFound)
 		_, err = e.login("", key)
 		refused(t, "a deleted passkey", err, passkeys.Unauthorized, "passkey sign-in failed")
