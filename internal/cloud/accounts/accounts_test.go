@@ -699,6 +699,21 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 		Type: accounts.TypeAPI, DeviceCookies: []string{third.Device.Value}}); kind(err) != accounts.Limited {
 		t.Errorf("an expired device cookie while untrusted clients are locked out: %v, want Limited", err)
 	}
+	// Failed sign-ins do not block a reset (it needs the mailed token, and
+	// has a bucket of its own).
+	if err := e.a.StartReset(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.mail.all()
+	token := regexp.MustCompile(`Reset token: (vgr_\S+)`).FindStringSubmatch(msgs[len(msgs)-1])
+	if token == nil {
+		t.Fatal("no reset token mailed")
+	}
+	code = e.clock.code(secret)
+	e.secrets = append(e.secrets, token[1], code)
+	if err := e.b.ConfirmReset(ctx, "192.0.2.1", token[1], code, "a new and long password"); err != nil {
+		t.Errorf("a reset while untrusted sign-ins are locked out: %v", err)
+	}
 	key, err := e.st.Get(ctx, "device-cookie-key", e.clock.Now())
 	if err != nil || len(key) != 32 {
 		t.Fatalf("the device-cookie key in the store: %d bytes, %v", len(key), err)
