@@ -91,10 +91,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	var devices []string
+	var devices []accounts.DeviceCookie
 	for _, ck := range r.Cookies() {
 		if accounts.IsDeviceCookieName(ck.Name) {
-			devices = append(devices, ck.Value)
+			devices = append(devices, accounts.DeviceCookie{Name: ck.Name, Value: ck.Value})
 		}
 	}
 	sess, err := s.accounts.SignIn(r.Context(), accounts.SignIn{IP: c.ip, Email: req.Email, Password: req.Password,

@@ -587,7 +587,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 		t.Errorf("two accounts' device cookies share the name %q", bob.Device.Name)
 	}
 
-	attack := func(svc *accounts.Service, cookies ...string) error {
+	attack := func(svc *accounts.Service, cookies ...accounts.DeviceCookie) error {
 		_, err := svc.SignIn(ctx, accounts.SignIn{IP: "203.0.113.66", Email: "alice@example.com", Password: "a guess at the password",
 			TOTP: "123456", Type: accounts.TypeAPI, DeviceCookies: cookies})
 		if err != accounts.ErrSignInFailed && kind(err) != accounts.Limited {
@@ -624,7 +624,9 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	forged := "v1." + strings.Repeat("A", 22) + "." + fmt.Sprint(e.clock.Now().Add(time.Hour).Unix()) + "." + strings.Repeat("A", 43)
 	changed := []byte(owner.Device.Value)
 	changed[5] ^= 1
-	for name, c := range map[string]string{"forged": forged, "changed": string(changed), "bob's": bob.Device.Value, "garbage": "v1...."} {
+	as := func(v string) accounts.DeviceCookie { return accounts.DeviceCookie{Name: owner.Device.Name, Value: v} }
+	for name, c := range map[string]accounts.DeviceCookie{"forged": as(forged), "changed": as(string(changed)),
+		"bob's": bob.Device, "bob's, under alice's name": as(bob.Device.Value), "garbage": as("v1....")} {
 		if err := attack(e.b, c); kind(err) != accounts.Limited {
 			t.Errorf("attacker with a %s device cookie: %v, want Limited (untrusted)", name, err)
 		}
@@ -634,7 +636,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	code := e.clock.code(secret)
 	e.secrets = append(e.secrets, code)
 	again, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
-		Type: accounts.TypeBrowser, DeviceCookies: []string{bob.Device.Value, owner.Device.Value}})
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{bob.Device, as(bob.Device.Value), owner.Device}})
 	e.secrets = append(e.secrets, again.Secret, again.CSRF, again.Device.Value)
 	if err != nil || again.AccountID != aliceID {
 		t.Fatalf("the owner with the device cookie during the attack: %+v, %v", again.AccountID, err)
@@ -663,14 +665,14 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	// browser's cookie for the account is not.
 	e.clock.Add(step)
 	second, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.2", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
-		Type: accounts.TypeBrowser, DeviceCookies: []string{again.Device.Value}})
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
 	e.secrets = append(e.secrets, second.Secret, second.CSRF, second.Device.Value)
 	if err != nil {
 		t.Fatalf("a second trusted sign-in: %v", err)
 	}
 	var cookieLimited error
 	for i := 0; i < 3*accounts.AccountFreeFailures && cookieLimited == nil; i++ {
-		if err := attack(e.a, second.Device.Value); kind(err) == accounts.Limited {
+		if err := attack(e.a, second.Device); kind(err) == accounts.Limited {
 			cookieLimited = err
 		} else if i < accounts.AccountFreeFailures && err != accounts.ErrSignInFailed {
 			t.Fatalf("failure %d with a valid device cookie: %v", i, err)
@@ -683,7 +685,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	code = e.clock.code(secret)
 	e.secrets = append(e.secrets, code)
 	third, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
-		Type: accounts.TypeBrowser, DeviceCookies: []string{again.Device.Value}})
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
 	e.secrets = append(e.secrets, third.Secret, third.CSRF, third.Device.Value)
 	if err != nil {
 		t.Errorf("another trusted browser while one device cookie is locked out: %v", err)
@@ -696,7 +698,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 		attack(e.a) // at one instant: the last ones are refused
 	}
 	if _, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
-		Type: accounts.TypeAPI, DeviceCookies: []string{third.Device.Value}}); kind(err) != accounts.Limited {
+		Type: accounts.TypeAPI, DeviceCookies: []accounts.DeviceCookie{third.Device}}); kind(err) != accounts.Limited {
 		t.Errorf("an expired device cookie while untrusted clients are locked out: %v, want Limited", err)
 	}
 	// Failed sign-ins do not block a reset (it needs the mailed token, and

@@ -47,7 +47,8 @@ const DeviceCookieTTL = 180 * 24 * time.Hour
 const deviceKeyTTL = 5 * 365 * 24 * time.Hour
 
 // maxDeviceCookies bounds the device cookies of one sign-in that are
-// checked (a browser holds one per account that signed in on it).
+// checked (a browser holds one per account that signed in on it, so one
+// of the account's name).
 const maxDeviceCookies = 8
 
 // deviceCookiePrefix starts the name of every device cookie.
@@ -114,11 +115,22 @@ func (s *Service) newDeviceCookie(ctx context.Context, accountID string) (Device
 	return DeviceCookie{Name: DeviceCookieName(accountID), Value: "v1." + nonce + "." + exp + "." + mac, Expires: expires}, nil
 }
 
-// trustedDevice returns the nonce of the first of values that is a valid,
+// trustedDevice returns the nonce of the first of cookies that is a valid,
 // unexpired device cookie of accountID, "" when none is (or accountID is
-// ""): the client is then untrusted.
-func (s *Service) trustedDevice(ctx context.Context, accountID string, values []string) (string, error) {
-	if accountID == "" || len(values) == 0 {
+// ""): the client is then untrusted. Only the cookies named
+// DeviceCookieName(accountID) are checked, at most maxDeviceCookies.
+func (s *Service) trustedDevice(ctx context.Context, accountID string, cookies []DeviceCookie) (string, error) {
+	if accountID == "" {
+		return "", nil
+	}
+	name := DeviceCookieName(accountID)
+	var values []string
+	for _, c := range cookies {
+		if c.Name == name && len(values) < maxDeviceCookies {
+			values = append(values, c.Value)
+		}
+	}
+	if len(values) == 0 {
 		return "", nil
 	}
 	key, err := s.deviceKey(ctx)
@@ -126,10 +138,7 @@ func (s *Service) trustedDevice(ctx context.Context, accountID string, values []
 		return "", err
 	}
 	now := s.now()
-	for i, v := range values {
-		if i == maxDeviceCookies {
-			break
-		}
+	for _, v := range values {
 		parts := strings.Split(v, ".")
 		if len(parts) != 4 || parts[0] != "v1" || len(parts[1]) != 22 || len(parts[3]) != 43 || len(parts[2]) > 12 {
 			continue

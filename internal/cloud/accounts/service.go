@@ -282,10 +282,10 @@ type SignIn struct {
 	TOTP     string
 	Type     string   // TypeAPI or TypeBrowser
 	Scopes   []string // TypeAPI: empty means read and write
-	// DeviceCookies are the values of the device cookies the client sent
-	// (every cookie IsDeviceCookieName names): one valid for the account
-	// makes the client trusted (package doc).
-	DeviceCookies []string
+	// DeviceCookies are the device cookies the client sent (Name and
+	// Value of every cookie IsDeviceCookieName names): one valid for the
+	// account makes the client trusted (package doc).
+	DeviceCookies []DeviceCookie
 }
 
 // SignIn checks a password and an authenticator code and issues a session
