@@ -30,7 +30,9 @@ import (
 // MAC, not in the value: a cookie is valid for the one account it was
 // issued to, and another account's cookie, a cookie whose value was
 // changed, an expired one or one made under another key are all invalid,
-// which is the same as presenting none.
+// which is the same as presenting none. Only a valid cookie gets a bucket
+// of its own (keyLimitDevice), so an outsider cannot make the store hold
+// more buckets by sending made-up cookies.
 //
 // The key is 32 random bytes kept in the Store's EphemeralStore under
 // keyDeviceCookieKey, made by whichever replica needs it first
