@@ -128,11 +128,12 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	defer tl.log.Close()
 	srv, err := cloud.New(cloud.Options{
 		Store: st, Blobs: blobs, Logger: log, PublicURL: public, App: app, TURN: turnSrv,
-		Mailer:        cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
-		SecureCookies: cfg.TLSCert != "",
-		QuotaBytes:    int64(cfg.Quota),
-		MaxAge:        time.Duration(cfg.MaxAge),
-		Log:           tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
+		Mailer:         cloud.OutboxMailer{Dir: filepath.Join(cfg.Data, "outbox")},
+		SecureCookies:  cfg.TLSCert != "", // and whenever public is https (cloud.Options)
+		TrustedProxies: cfg.TrustedProxyPrefixes(),
+		QuotaBytes:     int64(cfg.Quota),
+		MaxAge:         time.Duration(cfg.MaxAge),
+		Log:            tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 		OpenLog: clusterLog(cfg, tl),
 		// On PostgreSQL the full retention sweep runs once for the

@@ -91,8 +91,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	var devices []accounts.DeviceCookie
+	for _, ck := range r.Cookies() {
+		if accounts.IsDeviceCookieName(ck.Name) {
+			devices = append(devices, accounts.DeviceCookie{Name: ck.Name, Value: ck.Value})
+		}
+	}
 	sess, err := s.accounts.SignIn(r.Context(), accounts.SignIn{IP: c.ip, Email: req.Email, Password: req.Password,
-		TOTP: req.TOTP, Type: req.Type, Scopes: req.Scopes})
+		TOTP: req.TOTP, Type: req.Type, Scopes: req.Scopes, DeviceCookies: devices})
 	if err != nil {
 		return err
 	}
@@ -101,9 +107,16 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 // sessionAnswer is the answer to a sign-in that issued sess; a browser
-// session's secret goes in its cookie, an API token's in the answer.
+// session's secret goes in its cookie, an API token's in the answer. Every
+// sign-in also sets the account's device cookie (accounts package doc),
+// sent back only to the password sign-in route, which is the one that
+// counts failures per device cookie.
 func (s *Server) sessionAnswer(w http.ResponseWriter, sess accounts.Session) cloudapi.SignInResult {
 	resp := cloudapi.SignInResult{AccountID: sess.AccountID, CSRF: sess.CSRF, Expires: sess.Expires}
+	if d := sess.Device; d.Value != "" {
+		http.SetCookie(w, &http.Cookie{Name: d.Name, Value: d.Value, Path: deviceCookiePath, Expires: d.Expires,
+			HttpOnly: true, Secure: s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
+	}
 	if sess.Type == accounts.TypeAPI {
 		resp.Token = sess.Secret
 	} else {

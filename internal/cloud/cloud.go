@@ -27,6 +27,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,8 +132,10 @@ type Options struct {
 	// run passkey ceremonies. Empty means PublicURL's origin, plus the same
 	// port on localhost when PublicURL is a loopback address.
 	RPOrigins []string
-	// SecureCookies marks session cookies Secure (true unless serving plain
-	// HTTP on loopback).
+	// SecureCookies marks cookies Secure and sends Strict-Transport-Security
+	// (true unless serving plain HTTP on loopback). A PublicURL that is
+	// https does the same whatever this says: behind a TLS-terminating
+	// proxy the service hears plain HTTP, and its clients speak HTTPS.
 	SecureCookies bool
 	// QuotaBytes is the default per-household quota; past it the oldest
 	// objects are deleted. 0 means DefaultQuotaBytes.
@@ -141,10 +146,12 @@ type Options struct {
 	// Argon2 are the password hashing parameters; zero means
 	// auth.DefaultArgon2.
 	Argon2 auth.Argon2Params
-	// TrustProxy takes the client address from X-Forwarded-For: its
-	// rightmost entry, the one the proxy appended (only behind exactly one
-	// proxy that appends it).
-	TrustProxy bool
+	// TrustedProxies are the reverse proxies (their addresses) whose
+	// X-Forwarded-For the client address is taken from: for a request
+	// whose direct peer is in one of them, the client is the right-most
+	// entry of X-Forwarded-For not itself in one of them (clientIP in
+	// routes.go). Empty: the client is always the direct peer.
+	TrustedProxies []netip.Prefix
 	// TURN is the relay whose credentials live viewers and hubs get; nil
 	// means none (liveview.StartTURN).
 	TURN *liveview.TURN
@@ -223,6 +230,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Mailer == nil {
 		o.Mailer = discardMailer{}
+	}
+	if u, err := url.Parse(o.PublicURL); err == nil && strings.EqualFold(u.Scheme, "https") {
+		o.SecureCookies = true
 	}
 	s := &Server{
 		opt:    o,

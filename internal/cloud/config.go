@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,6 +45,14 @@ type Config struct {
 	// plain HTTP, which is allowed only on a loopback address.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TrustedProxies are the CIDRs (e.g. 10.0.0.0/8, 127.0.0.1/32) of the
+	// reverse proxies in front of the service. From a direct peer in one of
+	// them, the client address (the one rate limits hold to) is the
+	// right-most X-Forwarded-For entry that is not itself in one of them;
+	// from any other peer, X-Forwarded-For is ignored. Behind a
+	// TLS-terminating proxy set public_url to its https:// URL too: cookies
+	// are then Secure and answers carry Strict-Transport-Security.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Quota is the default per-household storage, e.g. 50GB; past it the
 	// oldest objects are deleted.
 	Quota units.ByteSize `yaml:"quota"`
@@ -271,6 +280,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("witnesses[%d].key: not a witness's cosignature key (hint: 'vigil witness key' prints it): %v", i, err))
 		}
 	}
+	for i, p := range c.TrustedProxies {
+		if _, err := parseTrustedProxy(p); err != nil {
+			errs = append(errs, fmt.Errorf("trusted_proxies[%d]: %w", i, err))
+		}
+	}
 	if q := c.Quorum(); q < 0 || q > len(c.Witnesses) {
 		errs = append(errs, fmt.Errorf("witness_quorum: %d, but %d witnesses are listed", q, len(c.Witnesses)))
 	}
@@ -283,6 +297,37 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// parseTrustedProxy parses one entry of trusted_proxies; its error says
+// what to write instead.
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(s))
+	if err != nil {
+		if a, err := netip.ParseAddr(strings.TrimSpace(s)); err == nil {
+			return netip.Prefix{}, fmt.Errorf("%q is an address, not a CIDR: write %s/%d for that one address", s, a, a.BitLen())
+		}
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR: write an address and a prefix length, e.g. 10.0.0.0/8 or 127.0.0.1/32", s)
+	}
+	if p.Bits() == 0 {
+		return netip.Prefix{}, fmt.Errorf("%q trusts every address: any client could then choose its own address with X-Forwarded-For; list only your proxies' addresses, e.g. 10.0.0.0/8", s)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%q has address bits set past its prefix length: write %s for the network, or %s/%d for that one address", s, p.Masked(), p.Addr(), p.Addr().BitLen())
+	}
+	return p, nil
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (the entries that
+// Validate accepts).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parseTrustedProxy(s); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // OutboxMailer writes each message as a file in a directory (0600), for a

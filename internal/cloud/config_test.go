@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,36 @@ func TestLoadConfig(t *testing.T) {
 		_, err := LoadConfig(write(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want an error mentioning %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// trusted_proxies: CIDRs, each bad entry named with what to write.
+func TestConfigTrustedProxies(t *testing.T) {
+	dir := t.TempDir()
+	load := func(proxies string) (*Config, error) {
+		p := filepath.Join(dir, "cloud.yaml")
+		os.WriteFile(p, []byte("listen: 127.0.0.1:0\ndata: d\npublic_url: https://vigil.example.com\ntrusted_proxies: "+proxies+"\n"), 0o600)
+		return LoadConfig(p)
+	}
+	c, err := load("[127.0.0.1/32, 10.0.0.0/8, 'fd00::/8']")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.TrustedProxyPrefixes()); got != "[127.0.0.1/32 10.0.0.0/8 fd00::/8]" {
+		t.Errorf("trusted proxies %s", got)
+	}
+	for _, tc := range []struct{ proxies, want string }{
+		{"[10.0.0.0/8, 127.0.0.1]", `trusted_proxies[1]: "127.0.0.1" is an address, not a CIDR: write 127.0.0.1/32`},
+		{"[proxy.internal]", `trusted_proxies[0]: "proxy.internal" is not a CIDR: write an address and a prefix length`},
+		{"[10.0.0.0/33]", `trusted_proxies[0]: "10.0.0.0/33" is not a CIDR`},
+		{"[10.1.2.3/8]", `trusted_proxies[0]: "10.1.2.3/8" has address bits set past its prefix length: write 10.0.0.0/8 for the network, or 10.1.2.3/32`},
+		{"[0.0.0.0/0]", `trusted_proxies[0]: "0.0.0.0/0" trusts every address`},
+		{"10.0.0.0/8", "trusted_proxies"},
+	} {
+		_, err := load(tc.proxies)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("trusted_proxies: %s: %v, want an error with %q", tc.proxies, err, tc.want)
 		}
 	}
 }

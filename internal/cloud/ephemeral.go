@@ -9,8 +9,9 @@ import "time"
 // is used once across all, an invite made on one is joined on another, a
 // device request accepted by one is refused as a replay by another.
 // Each feature keeps its entries under its own key prefix; the accounts
-// domain's (rate limits "limit/ip/" and "limit/acct/", TOTP steps "totp/",
-// sign-in links "signin-link/") are in internal/cloud/accounts, the
+// domain's (rate limits "limit/ip/", "limit/acct/", "limit/device/" and
+// "limit/reset/", TOTP steps "totp/", sign-in links "signin-link/", the
+// device-cookie key "device-cookie-key") are in internal/cloud/accounts, the
 // passkeys domain's (ceremonies "passkey/") in internal/cloud/passkeys, and
 // the households domain's (signed actions' nonces "nonces/", invites
 // "invites/" and "invite/") in internal/cloud/households. The server's:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,7 +89,7 @@ func TestDeviceBodyNotReadBeforeAuth(t *testing.T) {
 // appended (the rightmost): a client that varies the entries it sends
 // itself is still one address to the rate limiter.
 func TestTrustProxyRightmostForwardedFor(t *testing.T) {
-	e := newEnvWith(t, func(o *cloud.Options) { o.TrustProxy = true })
+	e := newEnvWith(t, func(o *cloud.Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
 	pairing := func(xff string) int {
 		t.Helper()
 		req, err := http.NewRequest("POST", e.url+"/v1/pairings", strings.NewReader("{}"))

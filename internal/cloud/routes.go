@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -307,7 +308,10 @@ func (s *Server) membership(r *http.Request, accountID, hh string) (store.Househ
 
 const (
 	sessionCookie = "vigil_session"
-	csrfHeader    = accounts.CSRFHeader
+	// deviceCookiePath is where browsers send device cookies: the
+	// password sign-in route.
+	deviceCookiePath = "/v1/sessions"
+	csrfHeader       = accounts.CSRFHeader
 )
 
 // authenticate accepts an API token (Authorization: Bearer) or a session
@@ -390,20 +394,52 @@ func decodeJSONBytes(b []byte, v any) error {
 	return nil
 }
 
+// clientIP is the address of the request's client, whose limits it is
+// held to. The direct peer is the client unless it is one of
+// Options.TrustedProxies; then X-Forwarded-For says who the proxy heard
+// from. Each proxy appends the address it heard from to what it got, so
+// read from the right, the entries are each hop's word about the hop
+// before it: the right-most entry that is not itself a trusted proxy is
+// the first address no trusted proxy can vouch beyond, the client. Entries
+// further left are the client's own word and are ignored. When every entry
+// is a trusted proxy the left-most is taken; an entry that is not an
+// address stops the walk at the hop that wrote it (the address before it).
 func (s *Server) clientIP(r *http.Request) string {
-	if s.opt.TrustProxy {
-		// The trusted proxy appends the address it saw to whatever the
-		// client sent: only the rightmost entry is not the client's word.
-		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
-			f := vs[len(vs)-1]
-			if ip := strings.TrimSpace(f[strings.LastIndexByte(f, ',')+1:]); ip != "" {
-				return ip
-			}
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	if len(s.opt.TrustedProxies) == 0 {
+		return peer
+	}
+	client, err := netip.ParseAddr(peer)
+	if err != nil || !s.trustedProxy(client) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		client = a.Unmap()
+		if !s.trustedProxy(client) {
+			break
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	return client.String()
+}
+
+// trustedProxy reports whether a is in Options.TrustedProxies.
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.opt.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	return host
+	return false
 }

@@ -155,7 +155,7 @@ func (e *env) signIn(svc *accounts.Service, email string, secret []byte) (accoun
 	code := e.clock.code(secret)
 	e.secrets = append(e.secrets, code)
 	s, err := svc.SignIn(e.t.Context(), accounts.SignIn{IP: "192.0.2.1", Email: email, Password: password, TOTP: code, Type: accounts.TypeBrowser})
-	e.secrets = append(e.secrets, s.Secret, s.CSRF)
+	e.secrets = append(e.secrets, s.Secret, s.CSRF, s.Device.Value)
 	return s, err
 }
 
@@ -381,6 +381,8 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 		}
 	})
 
+	t.Run("DeviceCookiesKeepOwnerIn", func(t *testing.T) { deviceCookiesKeepOwnerIn(t, newEnv(t, open)) })
+
 	t.Run("Reset", func(t *testing.T) {
 		e := newEnv(t, open)
 		ctx := t.Context()
@@ -556,3 +558,167 @@ func (e *env) mu(f func()) {
 }
 
 func authHash(secret string) [32]byte { return auth.HashToken(secret) }
+
+// The lock-out attack: an outsider who knows the owner's e-mail address
+// fails on purpose, from another address, far past the point where the
+// account's untrusted clients back off. The outsider is then refused; the
+// owner's browser, holding the device cookie of an earlier sign-in, signs
+// in with the password and code on the other replica; a forged or another
+// account's cookie gets the outsider nothing; and the outsider's further
+// attempts stay limited to the backoff's few.
+func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
+	ctx := t.Context()
+	aliceID, secret := e.signUp("alice@example.com")
+	_, bobSecret := e.signUp("bob@example.com")
+	owner, err := e.signIn(e.a, "alice@example.com", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner.Device.Name != accounts.DeviceCookieName(aliceID) || !accounts.IsDeviceCookieName(owner.Device.Name) ||
+		owner.Device.Value == "" || !owner.Device.Expires.After(e.clock.Now().Add(30*24*time.Hour)) {
+		t.Fatalf("sign-in issued the device cookie %q (expires %v)", owner.Device.Name, owner.Device.Expires)
+	}
+	e.clock.Add(step)
+	bob, err := e.signIn(e.a, "bob@example.com", bobSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bob.Device.Name == owner.Device.Name {
+		t.Errorf("two accounts' device cookies share the name %q", bob.Device.Name)
+	}
+
+	attack := func(svc *accounts.Service, cookies ...accounts.DeviceCookie) error {
+		_, err := svc.SignIn(ctx, accounts.SignIn{IP: "203.0.113.66", Email: "alice@example.com", Password: "a guess at the password",
+			TOTP: "123456", Type: accounts.TypeAPI, DeviceCookies: cookies})
+		if err != accounts.ErrSignInFailed && kind(err) != accounts.Limited {
+			t.Fatalf("attacker's sign-in: %v", err)
+		}
+		return err
+	}
+	// Far more failures than the old threshold (9), one a second.
+	const n = 30
+	failed, limited := 0, 0
+	for i := range n {
+		if err := attack([]*accounts.Service{e.a, e.b}[i%2]); kind(err) == accounts.Limited {
+			limited++
+		} else {
+			failed++
+		}
+		e.clock.Add(time.Second)
+	}
+	t.Logf("%d attempts: %d reached the password check, %d refused", n, failed, limited)
+	if failed > accounts.AccountFreeFailures+5 || limited < n-accounts.AccountFreeFailures-5 {
+		t.Errorf("%d attempts in %d s: %d reached the password check, want at most %d", n, n, failed, accounts.AccountFreeFailures+5)
+	}
+	var de *accounts.Error
+	if err := attack(e.a); !errors.As(err, &de) || de.Kind != accounts.Limited || de.RetryAfter <= 0 {
+		t.Fatalf("attacker after %d failures: %v, want Limited with a RetryAfter", n, err)
+	}
+	// An untrusted client with the right credentials is refused too: that
+	// is what the outsider can still do.
+	if _, err := e.signIn(e.b, "alice@example.com", secret); kind(err) != accounts.Limited {
+		t.Errorf("the owner from a new browser while untrusted clients are locked out: %v, want Limited", err)
+	}
+	// A forged cookie, a changed one, and another account's are the same as
+	// none.
+	forged := "v1." + strings.Repeat("A", 22) + "." + fmt.Sprint(e.clock.Now().Add(time.Hour).Unix()) + "." + strings.Repeat("A", 43)
+	changed := []byte(owner.Device.Value)
+	changed[5] ^= 1
+	as := func(v string) accounts.DeviceCookie { return accounts.DeviceCookie{Name: owner.Device.Name, Value: v} }
+	for name, c := range map[string]accounts.DeviceCookie{"forged": as(forged), "changed": as(string(changed)),
+		"bob's": bob.Device, "bob's, under alice's name": as(bob.Device.Value), "garbage": as("v1....")} {
+		if err := attack(e.b, c); kind(err) != accounts.Limited {
+			t.Errorf("attacker with a %s device cookie: %v, want Limited (untrusted)", name, err)
+		}
+	}
+	// The owner's browser signs in, on the other replica, with its cookie.
+	e.clock.Add(step)
+	code := e.clock.code(secret)
+	e.secrets = append(e.secrets, code)
+	again, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{bob.Device, as(bob.Device.Value), owner.Device}})
+	e.secrets = append(e.secrets, again.Secret, again.CSRF, again.Device.Value)
+	if err != nil || again.AccountID != aliceID {
+		t.Fatalf("the owner with the device cookie during the attack: %+v, %v", again.AccountID, err)
+	}
+	if again.Device.Value == owner.Device.Value {
+		t.Error("a sign-in renewed the device cookie to the same value")
+	}
+	// The owner's success did not reopen guessing for the outsider, whose
+	// further attempts stay limited: one every 5 s for 15 min reaches the
+	// password check only when a backoff window has ended (windows of 8 s,
+	// 16 s, ... 512 s: a handful).
+	failed, limited = 0, 0
+	for range 180 {
+		if err := attack(e.a); kind(err) == accounts.Limited {
+			limited++
+		} else {
+			failed++
+		}
+		e.clock.Add(5 * time.Second)
+	}
+	t.Logf("180 more attempts over 15 min: %d reached the password check, %d refused", failed, limited)
+	if failed > 8 || limited < 172 {
+		t.Errorf("180 attempts over 15 min: %d reached the password check, want at most 8", failed)
+	}
+	// A device cookie that fails too often is locked out itself; another
+	// browser's cookie for the account is not.
+	e.clock.Add(step)
+	second, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.2", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
+	e.secrets = append(e.secrets, second.Secret, second.CSRF, second.Device.Value)
+	if err != nil {
+		t.Fatalf("a second trusted sign-in: %v", err)
+	}
+	var cookieLimited error
+	for i := 0; i < 3*accounts.AccountFreeFailures && cookieLimited == nil; i++ {
+		if err := attack(e.a, second.Device); kind(err) == accounts.Limited {
+			cookieLimited = err
+		} else if i < accounts.AccountFreeFailures && err != accounts.ErrSignInFailed {
+			t.Fatalf("failure %d with a valid device cookie: %v", i, err)
+		}
+	}
+	if cookieLimited == nil || !strings.Contains(cookieLimited.Error(), "this browser") {
+		t.Fatalf("%d failures with one device cookie: %v, want it locked out", 3*accounts.AccountFreeFailures, cookieLimited)
+	}
+	e.clock.Add(step)
+	code = e.clock.code(secret)
+	e.secrets = append(e.secrets, code)
+	third, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
+		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
+	e.secrets = append(e.secrets, third.Secret, third.CSRF, third.Device.Value)
+	if err != nil {
+		t.Errorf("another trusted browser while one device cookie is locked out: %v", err)
+	}
+	// A device cookie past its expiry is untrusted: while the untrusted
+	// clients are locked out again, it is refused with the right
+	// credentials.
+	e.clock.Add(accounts.DeviceCookieTTL + time.Second)
+	for range 3 * accounts.AccountFreeFailures {
+		attack(e.a) // at one instant: the last ones are refused
+	}
+	if _, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
+		Type: accounts.TypeAPI, DeviceCookies: []accounts.DeviceCookie{third.Device}}); kind(err) != accounts.Limited {
+		t.Errorf("an expired device cookie while untrusted clients are locked out: %v, want Limited", err)
+	}
+	// Failed sign-ins do not block a reset (it needs the mailed token, and
+	// has a bucket of its own).
+	if err := e.a.StartReset(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.mail.all()
+	token := regexp.MustCompile(`Reset token: (vgr_\S+)`).FindStringSubmatch(msgs[len(msgs)-1])
+	if token == nil {
+		t.Fatal("no reset token mailed")
+	}
+	code = e.clock.code(secret)
+	e.secrets = append(e.secrets, token[1], code)
+	if err := e.b.ConfirmReset(ctx, "192.0.2.1", token[1], code, "a new and long password"); err != nil {
+		t.Errorf("a reset while untrusted sign-ins are locked out: %v", err)
+	}
+	key, err := e.st.Get(ctx, "device-cookie-key", e.clock.Now())
+	if err != nil || len(key) != 32 {
+		t.Fatalf("the device-cookie key in the store: %d bytes, %v", len(key), err)
+	}
+	e.secrets = append(e.secrets, fmt.Sprintf("%x", key), base64.RawURLEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(key))
+}

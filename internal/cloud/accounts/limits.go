@@ -29,10 +29,10 @@ func (s *Service) LimitIP(ctx context.Context, ip string) error {
 // free failures, its requests back off.
 func (s *Service) FailedIP(ctx context.Context, ip string) { s.failed(ctx, s.ipLimit, ip) }
 
-// limitAccount applies the per-account backoff of failed sign-ins; msg is
-// the refusal's message.
-func (s *Service) limitAccount(ctx context.Context, email, msg string) error {
-	ok, wait, err := s.acctLimit.Allow(ctx, email)
+// limit applies the limiter l to key (an account's bucket); msg is the
+// refusal's message.
+func (s *Service) limit(ctx context.Context, l *auth.Limiter, key, msg string) error {
+	ok, wait, err := l.Allow(ctx, key)
 	if err != nil {
 		return err
 	}

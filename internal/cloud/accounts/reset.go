@@ -72,13 +72,13 @@ func (s *Service) ConfirmReset(ctx context.Context, ip, token, totp, newPassword
 	if err != nil {
 		return err
 	}
-	if err := s.limitAccount(ctx, a.Email, "too many failed attempts for this account; wait and try again"); err != nil {
+	if err := s.limit(ctx, s.resetLimit, a.ID, "too many failed attempts for this account; wait and try again"); err != nil {
 		return err
 	}
 	if ok, err := s.useTOTP(ctx, a, totp); err != nil {
 		return err
 	} else if !ok {
-		s.failed(ctx, s.acctLimit, a.Email)
+		s.failed(ctx, s.resetLimit, a.ID)
 		return bad
 	}
 	hash, err := auth.HashPassword(newPassword, s.argon2)
@@ -92,7 +92,7 @@ func (s *Service) ConfirmReset(ctx context.Context, ip, token, totp, newPassword
 	if err := s.st.DeleteTokens(ctx, a.ID, ""); err != nil {
 		return err
 	}
-	s.succeeded(ctx, s.acctLimit, a.Email)
+	s.succeeded(ctx, s.resetLimit, a.ID)
 	s.log.Info("password reset", "account", a.ID)
 	return nil
 }

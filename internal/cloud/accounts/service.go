@@ -59,15 +59,23 @@ const (
 	MaxSignInLinkTTL = time.Hour
 	// hashingSlots bounds concurrent Argon2id work (64 MiB each by default).
 	hashingSlots = 4
+	// AccountFreeFailures is how many failed sign-ins an account's
+	// untrusted clients (together), or one device cookie, may have before
+	// each further one opens a backoff window (1 s, doubling up to 15 min)
+	// in which that bucket's sign-ins are refused.
+	AccountFreeFailures = 5
 )
 
 // Keys of the Store's short-lived entries (store.EphemeralStore): each
 // feature keeps its entries under its own prefix.
 const (
-	keyLimitIP   = "limit/ip/"    // + client address: auth.Limiter bucket
-	keyLimitAcct = "limit/acct/"  // + normalised e-mail: auth.Limiter bucket
-	keyTOTP      = "totp/"        // + account ID: the last TOTP step used (8 bytes)
-	keyLink      = "signin-link/" // + hex SHA-256 of the link token: account ID (signinlink.go)
+	keyLimitIP         = "limit/ip/"         // + client address: auth.Limiter bucket
+	keyLimitAcct       = "limit/acct/"       // + normalised e-mail: auth.Limiter bucket of untrusted clients' sign-ins
+	keyLimitDevice     = "limit/device/"     // + account ID "/" device cookie nonce: auth.Limiter bucket of one trusted client
+	keyLimitReset      = "limit/reset/"      // + account ID: auth.Limiter bucket of reset confirmations
+	keyTOTP            = "totp/"             // + account ID: the last TOTP step used (8 bytes)
+	keyLink            = "signin-link/"      // + hex SHA-256 of the link token: account ID (signinlink.go)
+	keyDeviceCookieKey = "device-cookie-key" // the HMAC key of device cookies (devicecookie.go)
 )
 
 // Config configures a Service.
@@ -100,9 +108,11 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	ipLimit   *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
-	acctLimit *auth.Limiter // failed sign-ins per account: backoff
-	hashing   chan struct{} // Argon2id slots
+	ipLimit     *auth.Limiter // requests to sign-in, sign-up, reset, pairing per client address
+	acctLimit   *auth.Limiter // failed sign-ins per account from untrusted clients: backoff
+	deviceLimit *auth.Limiter // failed sign-ins per (account, device cookie): backoff
+	resetLimit  *auth.Limiter // failed reset confirmations per account: backoff
+	hashing     chan struct{} // Argon2id slots
 }
 
 // New returns a Service over c.Store.
@@ -135,9 +145,14 @@ func New(c Config) (*Service, error) {
 	s.ipLimit = auth.NewLimiter(auth.LimiterConfig{
 		Rate: 5, Burst: 30, FreeFailures: 10, BaseBackoff: time.Second, MaxBackoff: 5 * time.Minute, Now: c.Now,
 	}, c.Store, keyLimitIP)
-	s.acctLimit = auth.NewLimiter(auth.LimiterConfig{
-		Rate: 2, Burst: 10, FreeFailures: 5, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute, Now: c.Now,
-	}, c.Store, keyLimitAcct)
+	// The per-account buckets: one for the clients without a valid device
+	// cookie, one per device cookie, one for resets (package doc).
+	acct := auth.LimiterConfig{
+		Rate: 2, Burst: 10, FreeFailures: AccountFreeFailures, BaseBackoff: time.Second, MaxBackoff: 15 * time.Minute, Now: c.Now,
+	}
+	s.acctLimit = auth.NewLimiter(acct, c.Store, keyLimitAcct)
+	s.deviceLimit = auth.NewLimiter(acct, c.Store, keyLimitDevice)
+	s.resetLimit = auth.NewLimiter(acct, c.Store, keyLimitReset)
 	return s, nil
 }
 
@@ -249,6 +264,9 @@ type Session struct {
 	Secret    string // the bearer token, or the session cookie's value
 	CSRF      string // TypeBrowser: the CSRF token the session's writes carry
 	Expires   time.Time
+	// Device is the device cookie that makes the client trusted at its
+	// next sign-ins to the account (package doc).
+	Device DeviceCookie
 }
 
 // ErrSignInFailed is the one answer for a wrong e-mail, password or code,
@@ -264,6 +282,10 @@ type SignIn struct {
 	TOTP     string
 	Type     string   // TypeAPI or TypeBrowser
 	Scopes   []string // TypeAPI: empty means read and write
+	// DeviceCookies are the device cookies the client sent (Name and
+	// Value of every cookie IsDeviceCookieName names): one valid for the
+	// account makes the client trusted (package doc).
+	DeviceCookies []DeviceCookie
 }
 
 // SignIn checks a password and an authenticator code and issues a session
@@ -277,19 +299,31 @@ func (s *Service) SignIn(ctx context.Context, req SignIn) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	if err := s.limitAccount(ctx, email, "too many failed sign-ins for this account; wait and try again"); err != nil {
-		return Session{}, err
-	}
-	fail := func() error {
-		s.failed(ctx, s.acctLimit, email)
-		s.failed(ctx, s.ipLimit, req.IP)
-		return ErrSignInFailed
-	}
 	a, err := s.st.AccountByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		a, err = store.Account{}, nil // fails below, as a wrong password does
 	} else if err != nil {
 		return Session{}, err
+	}
+	// Which bucket the attempt is counted in: its device cookie's when it
+	// presents a valid one for the account, the untrusted clients'
+	// otherwise.
+	nonce, err := s.trustedDevice(ctx, a.ID, req.DeviceCookies)
+	if err != nil {
+		return Session{}, err
+	}
+	lim, key, msg := s.acctLimit, email, "too many failed sign-ins for this account from browsers and apps it has not signed in on; "+
+		"wait and try again, or sign in where you signed in before"
+	if nonce != "" {
+		lim, key, msg = s.deviceLimit, a.ID+"/"+nonce, "too many failed sign-ins from this browser; wait and try again"
+	}
+	if err := s.limit(ctx, lim, key, msg); err != nil {
+		return Session{}, err
+	}
+	fail := func() error {
+		s.failed(ctx, lim, key)
+		s.failed(ctx, s.ipLimit, req.IP)
+		return ErrSignInFailed
 	}
 	if err := s.acquireHashing(ctx); err != nil {
 		return Session{}, err
@@ -317,18 +351,21 @@ func (s *Service) SignIn(ctx context.Context, req SignIn) (Session, error) {
 	} else if !ok {
 		return Session{}, fail()
 	}
-	s.succeeded(ctx, s.acctLimit, email)
+	// A trusted client's success ends its own backoff only: the untrusted
+	// clients' stays, or the owner signing in would reopen guessing for
+	// whoever is locked out.
+	s.succeeded(ctx, lim, key)
 	sess, err := s.Issue(ctx, a.ID, req.Type, scopes)
 	if err != nil {
 		return Session{}, err
 	}
-	s.log.Info("signed in", "account", a.ID, "type", req.Type, "with", "password+totp")
+	s.log.Info("signed in", "account", a.ID, "type", req.Type, "with", "password+totp", "trusted_client", nonce != "")
 	return sess, nil
 }
 
-// Issue creates an API token or a browser session (with its CSRF token)
-// for an account that proved who it is; typ and scopes are as
-// CheckTokenType returns them.
+// Issue creates an API token or a browser session (with its CSRF token),
+// and a device cookie, for an account that proved who it is; typ and
+// scopes are as CheckTokenType returns them.
 func (s *Service) Issue(ctx context.Context, accountID, typ string, scopes []string) (Session, error) {
 	prefix := map[string]string{TypeAPI: "vga_", TypeBrowser: "vgs_"}[typ]
 	if prefix == "" {
@@ -351,6 +388,9 @@ func (s *Service) Issue(ctx context.Context, accountID, typ string, scopes []str
 		sess.CSRF = csrf
 	}
 	sess.Expires = t.Expires
+	if sess.Device, err = s.newDeviceCookie(ctx, accountID); err != nil {
+		return Session{}, err
+	}
 	if err := s.st.PutToken(ctx, t); err != nil {
 		return Session{}, err
 	}

@@ -23,7 +23,9 @@ import (
 // backend's part small and checked by one conformance suite; what a value
 // means stays with the feature that writes it, in the cloud's code. The
 // values are never secrets the cloud could not keep elsewhere: callers
-// store hashes of one-time tokens, never the tokens.
+// store hashes of one-time tokens, never the tokens; the one key kept here
+// (the accounts domain's device-cookie HMAC key, shared by replicas) is a
+// server secret like the VAPID key beside it in the same database.
 //
 // Time: every method takes the caller's now, so that the cloud's clock (and
 // a test's) decides expiry, not the database's; replicas whose clocks
