@@ -177,8 +177,9 @@ type Server struct {
 	// stores shared by replicas, device requests' nonces (devnonces.go).
 	accounts  *accounts.Service // sign-up, sign-in, resets, sessions, limits (accounts.go)
 	devices   *devauth.Verifier
-	bodyReads chan struct{} // device bodies being read (uploads.go)
-	bodyWait  time.Duration // how long a body waits for its turn (uploads.go)
+	uploads   *devauth.Verifier // for authUpload: devices, or one remembering nonces per replica
+	bodyReads chan struct{}     // device bodies being read (uploads.go)
+	bodyWait  time.Duration     // how long a body waits for its turn (uploads.go)
 
 	mux *http.ServeMux
 
@@ -297,6 +298,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.devices = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now, Nonces: deviceNonces(o.Store)} // devnonces.go
+	s.uploads = s.devices
+	if s.devices.Nonces != nil {
+		s.uploads = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now} // uploads: nonces per replica (devnonces.go)
+	}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {

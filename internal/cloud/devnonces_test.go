@@ -96,9 +96,28 @@ func nonceKey(t *testing.T, raw []byte) string {
 	return cloud.KeyDeviceNonce + id + "/" + nonce
 }
 
-// TestDeviceReplayAcrossReplicas: a hub's upload captured on its way to
+// signedGet returns the bytes of a GET of path signed by the hub.
+func signedGet(t *testing.T, host, path, hubID string, hubKey ed25519.PrivateKey, now time.Time) []byte {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://"+host+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devauth.Sign(req, nil, hubID, hubKey, now); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := req.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestDeviceReplayAcrossReplicas: a hub's request captured on its way to
 // replica A and replayed, byte for byte, to replica B (both over one
-// PostgreSQL database) is refused as a replay, as it is on A.
+// PostgreSQL database) is refused as a replay, as it is on A. An upload
+// replayed to B stores nothing new and is answered as already stored;
+// replayed to A it is refused.
 func TestDeviceReplayAcrossReplicas(t *testing.T) {
 	dsn := pgtest.NewSchema(t, pgtest.NewDB(t))
 	a, b := newReplicas(t, func(t *testing.T) store.Store {
@@ -115,23 +134,44 @@ func TestDeviceReplayAcrossReplicas(t *testing.T) {
 
 	// Both replicas serve one public name, which the hub signs.
 	const host = "vigil.test"
-	raw := signedUpload(t, host, hub.DeviceID, hubKey, seal(t, hubKey, st, "front", 0, start, 5000), a.clock.Now())
+	for _, path := range []string{"/v1/hub/chain", "/v1/hub/settings"} {
+		raw := signedGet(t, host, path, hub.DeviceID, hubKey, a.clock.Now())
+		if status, body := sendRaw(t, a.url, raw); status != http.StatusOK {
+			t.Fatalf("GET %s on A: %d %s", path, status, body)
+		}
+		// The nonce is in the store, for every replica to see.
+		if _, err := a.st.Get(t.Context(), nonceKey(t, raw), a.clock.Now()); err != nil {
+			t.Errorf("GET %s: the nonce in the store: %v", path, err)
+		}
+		for _, r := range []struct {
+			name string
+			e    *env
+		}{{"B", b}, {"A", a}} {
+			status, body := sendRaw(t, r.e.url, raw)
+			if status != http.StatusUnauthorized || !strings.Contains(body, "replayed nonce") {
+				t.Errorf("GET %s replayed to %s: %d %s, want 401 naming the replay", path, r.name, status, body)
+			}
+		}
+	}
+
+	sealed := seal(t, hubKey, st, "front", 0, start, 5000)
+	raw := signedUpload(t, host, hub.DeviceID, hubKey, sealed, a.clock.Now())
 	if status, body := sendRaw(t, a.url, raw); status != http.StatusCreated {
 		t.Fatalf("the upload on A: %d %s", status, body)
 	}
-	// The nonce is in the store, for every replica to see.
-	if _, err := a.st.Get(t.Context(), nonceKey(t, raw), a.clock.Now()); err != nil {
-		t.Errorf("the upload's nonce in the store: %v", err)
+	if _, err := a.st.Get(t.Context(), nonceKey(t, raw), a.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an upload's nonce in the store: %v, want none (uploads are remembered per replica)", err)
 	}
 	a.clock.Add(time.Minute)
-	for _, r := range []struct {
-		name string
-		e    *env
-	}{{"B", b}, {"A", a}} {
-		status, body := sendRaw(t, r.e.url, raw)
-		if status != http.StatusUnauthorized || !strings.Contains(body, "replayed nonce") {
-			t.Errorf("the same bytes replayed to %s: %d %s, want 401 naming the replay", r.name, status, body)
-		}
+	if status, body := sendRaw(t, a.url, raw); status != http.StatusUnauthorized || !strings.Contains(body, "replayed nonce") {
+		t.Errorf("the upload replayed to A: %d %s, want 401 naming the replay", status, body)
+	}
+	if status, body := sendRaw(t, b.url, raw); status != http.StatusOK || !strings.Contains(body, `"created":false`) {
+		t.Errorf("the upload replayed to B: %d %s, want 200, already stored", status, body)
+	}
+	objs, err := a.st.Objects(t.Context(), store.ObjectFilter{HouseholdID: st.HouseholdID})
+	if err != nil || len(objs) != 1 {
+		t.Errorf("objects after the replays: %d, %v; want the one uploaded", len(objs), err)
 	}
 	// The hub's next request, signed afresh, goes through on B.
 	raw = signedUpload(t, host, hub.DeviceID, hubKey, seal(t, hubKey, st, "front", 1, start.Add(4*time.Second), 5000), a.clock.Now())

@@ -31,6 +31,10 @@ const (
 	authMember                  // authAccount and a member of the household {hh}
 	authAdmin                   // authMember with the admin role
 	authDevice                  // a device signature (hubs)
+	// authUpload is authDevice for PUT /v1/objects, whose effect is keyed
+	// by its content: its nonces are remembered per replica only
+	// (devnonces.go).
+	authUpload
 )
 
 // route is one API route. Household routes (authMember, authAdmin) are
@@ -89,7 +93,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/v1/pairings/{id}", auth: authNone, h: s.getPairing},
 		{method: "POST", pattern: "/v1/pairings/{id}/messages", auth: authNone, h: s.postPairingMsg},
 
-		{method: "PUT", pattern: "/v1/objects", auth: authDevice, h: s.upload},
+		{method: "PUT", pattern: "/v1/objects", auth: authUpload, h: s.upload},
 		{method: "GET", pattern: "/v1/hub/chain", auth: authDevice, h: s.hubChain},
 	}
 	// Each feature declares its routes next to its handlers.
@@ -253,9 +257,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	switch rt.auth {
 	case authNone:
 		return r, nil
-	case authDevice:
+	case authDevice, authUpload:
+		v := s.devices
+		if rt.auth == authUpload {
+			v = s.uploads
+		}
 		// The header is checked before the body is read (uploads.go).
-		if _, err := s.devices.Precheck(r); err != nil {
+		if _, err := v.Precheck(r); err != nil {
 			return r, deviceRefusal(err)
 		}
 		body, err := s.readDeviceBody(w, r)
@@ -263,7 +271,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 			return r, err
 		}
 		d := envelope.Digest(body)
-		id, err := s.devices.VerifySum(r, d.Whole)
+		id, err := v.VerifySum(r, d.Whole)
 		if err != nil {
 			return r, deviceRefusal(err)
 		}
