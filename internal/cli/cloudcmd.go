@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/internal/cloud"
+	"vigil/internal/netguard"
 	"vigil/web"
 )
 
@@ -138,6 +139,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		// cluster, under the scheduler (cloudJobs).
 		ClusterRetention: cfg.Store.Driver == cloud.StorePostgres,
 		Bus:              msgBus,
+		Outbound:         netguard.Options{Allow: cfg.OutboundPrefixes()},
 	})
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 // no invite secret, proof, device or name. A member who is not an admin
 // cannot approve and gets none.
 func TestJoinRequestPush(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice, bob, carol := e.signUp("alice@example.com"), e.signUp("bob@example.com"), e.signUp("carol@example.com")
 	st := e.household(alice, "Home")
 	hh := st.HouseholdID

@@ -51,6 +51,8 @@ var (
 		// cloudtest runs the cloud as deployed (vigil cloud processes on
 		// PostgreSQL and S3 behind a proxy) for tests on both configurations.
 		"vigil/internal/cloudtest",
+		// dnstest answers DNS from a test's table (rebinding tests).
+		"vigil/internal/netguard/dnstest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each
@@ -188,6 +190,12 @@ var rules = []rule{
 			"accounts domain issue the session a passkey proved, so passkeys imports neither the cloud package, nor the HTTP " +
 			"stack (but through go-webauthn: see exceptions), nor the API's JSON shapes, nor the bus, nor accounts (it never " +
 			"issues a session)",
+	},
+	{
+		from: []string{"vigil/internal/netguard"}, to: []string{"net/http", "vigil/..."},
+		why: "netguard is the address policy of connections to places users name, and the dialer that enforces it: the hub's " +
+			"configuration (no HTTP stack) classifies addresses with it, so it stays off the HTTP stack (callers build their " +
+			"transports on its dialer) and imports nothing of ours, so that any package, cloud or device, can use it",
 	},
 	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,
