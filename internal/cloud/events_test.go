@@ -618,9 +618,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	}
 
 	inv := a.invite(alice, hh, "member", time.Hour)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	joinRequest(t, carol, inv.ID, secret)
+	joinRequest(t, carol, inv)
 	var join cloud.JoinPush
 	if err := onB.ReadJSON(&join); err != nil {
 		t.Fatalf("no join notice on B: %v", err)

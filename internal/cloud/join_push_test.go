@@ -45,9 +45,8 @@ func TestJoinRequestPush(t *testing.T) {
 	subscribe(alice, "/alice")
 
 	inv := e.invite(alice, hh, "member", time.Hour)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	_, _, dev := joinRequest(t, carol, inv.ID, secret)
+	secret := inv.Secret
+	_, _, dev := joinRequest(t, carol, inv)
 
 	var got pushed
 	select {
