@@ -312,6 +312,16 @@ func (s *Server) startPush(household string, m events.Message, admit func(store.
 	}
 }
 
+// closeIdle closes the Web Push client's idle connections (Close: no
+// delivery is in flight any more).
+func (e *eventState) closeIdle() {
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
+	if e.sender != nil && e.sender.Client != nil {
+		e.sender.Client.CloseIdleConnections()
+	}
+}
+
 // newEventsService returns the events domain over the Server's store,
 // sending through notify/webpush (webpushSender).
 func newEventsService(s *Server) (*events.Service, error) {
