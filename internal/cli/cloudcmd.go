@@ -17,6 +17,7 @@ import (
 
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/liveview"
+	"vigil/internal/netguard"
 	"vigil/web"
 )
 
@@ -140,6 +141,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		// cluster, under the scheduler (cloudJobs).
 		ClusterRetention: cfg.Store.Driver == cloud.StorePostgres,
 		Bus:              msgBus,
+		Outbound:         netguard.Options{Allow: cfg.OutboundPrefixes()},
 	})
 	if err != nil {
 		return err

@@ -604,7 +604,9 @@ func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 		return "", err
 	}
 	now := time.Now()
-	a, err := history.NewAction(d.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: keydir.RoleAdmin,
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	a, err := history.NewAction(d.HouseholdID, history.InviteParams{Invite: member.InviteID(secret), Role: keydir.RoleAdmin,
 		Expires: now.Add(30 * time.Minute).Truncate(time.Millisecond)}, now)
 	if err != nil {
 		return "", err
@@ -617,8 +619,6 @@ func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	d.mu.Lock()
 	d.invites[inv.ID] = secret
 	d.mu.Unlock()
@@ -626,7 +626,7 @@ func (d *Demo) SignInURL(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	frag := url.Values{"t": {tok}, "i": {inv.ID}, "k": {base64.RawURLEncoding.EncodeToString(secret)}, "h": {d.HouseholdID}, "g": {h.GenesisHash}}
+	frag := url.Values{"t": {tok}, "k": {base64.RawURLEncoding.EncodeToString(secret)}, "h": {d.HouseholdID}, "g": {h.GenesisHash}}
 	return d.CloudURL + "/demo#" + frag.Encode(), nil
 }
 

@@ -35,19 +35,28 @@ func (c *Client) ApproveJoinRequest(ctx context.Context, household, request stri
 		cloudapi.ChainLink{Link: link}, nil)
 }
 
-// RequestJoin posts this account's device to an invite; it returns the
-// request ID.
-func (c *Client) RequestJoin(ctx context.Context, invite, device, name string, proof []byte) (string, error) {
+// OpenInvite reads the invite key opens (member.InviteKey of the secret in
+// its link): which household it is for, the role and the expiry. The key
+// travels in the body only.
+func (c *Client) OpenInvite(ctx context.Context, key []byte) (cloudapi.InviteInfo, error) {
+	var out cloudapi.InviteInfo
+	err := c.do(ctx, "POST", "/v1/invites/open", cloudapi.OpenInvite{Key: key}, &out)
+	return out, err
+}
+
+// RequestJoin posts this account's device to the invite key opens; it
+// returns the request ID.
+func (c *Client) RequestJoin(ctx context.Context, key []byte, device, name string, proof []byte) (string, error) {
 	var out cloudapi.JoinStatus
-	err := c.do(ctx, "POST", "/v1/invites/"+url.PathEscape(invite)+"/requests",
-		cloudapi.RequestJoin{Device: device, Name: name, Proof: proof}, &out)
+	err := c.do(ctx, "POST", "/v1/invites/join",
+		cloudapi.RequestJoin{Key: key, Device: device, Name: name, Proof: proof}, &out)
 	return out.ID, err
 }
 
 // JoinStatus returns "pending", "approved" or "declined" for this
-// account's request.
-func (c *Client) JoinStatus(ctx context.Context, invite, request string) (string, error) {
+// account's request on the invite key opens.
+func (c *Client) JoinStatus(ctx context.Context, key []byte, request string) (string, error) {
 	var out cloudapi.JoinStatus
-	err := c.do(ctx, "GET", "/v1/invites/"+url.PathEscape(invite)+"/requests/"+url.PathEscape(request), nil, &out)
+	err := c.do(ctx, "POST", "/v1/invites/status", cloudapi.JoinStatusQuery{Key: key, RequestID: request}, &out)
 	return out.Status, err
 }

@@ -47,6 +47,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
+	"vigil/internal/netguard"
 	"vigil/internal/tlog"
 )
 
@@ -155,6 +156,15 @@ type Options struct {
 	// TURN is the relay whose credentials live viewers and hubs get; nil
 	// means none (liveview.StartTURN).
 	TURN *liveview.TURN
+	// Outbound is how the Server connects to addresses its users supply
+	// (Web Push endpoints): the zero value admits public internet
+	// addresses only, checked on each resolved address when the
+	// connection is made (internal/netguard), so no endpoint reaches
+	// loopback, a private network or a cloud metadata service whatever
+	// its name resolves to. Tests that deliver to a push service on
+	// 127.0.0.1 set Allow to loopback; they also give a Resolver of
+	// their own.
+	Outbound netguard.Options
 	// Bus carries what crosses replicas: live-view signalling, event
 	// notices, push jobs and cache invalidations (lifecycle.go). nil is an
 	// in-process bus: one replica. The caller closes a Bus it gives, after

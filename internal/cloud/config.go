@@ -83,6 +83,24 @@ type Config struct {
 	// 'vigil release sign' with a key the cloud never holds), appended to
 	// the log at start so browsers and monitors can check what is served.
 	WebRelease string `yaml:"web_release"`
+
+	// OutboundAllow are networks (CIDR prefixes) the service may post Web
+	// Push messages to although they are not on the public internet: an
+	// own push relay, or a test's push service on 127.0.0.0/8. Empty
+	// (the default) admits public addresses only, checked on each
+	// resolved address when connecting (Options.Outbound).
+	OutboundAllow []string `yaml:"outbound_allow"`
+}
+
+// OutboundPrefixes returns OutboundAllow parsed (Validate checked it).
+func (c *Config) OutboundPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.OutboundAllow {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // WitnessConfig is one witness the log asks to cosign.
@@ -290,6 +308,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LogOrigin != "" && (strings.ContainsAny(c.LogOrigin, " +\n\t") || !utf8.ValidString(c.LogOrigin)) {
 		errs = append(errs, fmt.Errorf("log_origin: %q: a log's name has no spaces or '+' (e.g. vigil.example.com/tlog)", c.LogOrigin))
+	}
+	for i, a := range c.OutboundAllow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			errs = append(errs, fmt.Errorf("outbound_allow[%d]: %q is not a network like 10.20.0.0/16 or 127.0.0.1/32", i, a))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -22,6 +22,13 @@ func TestLoadConfig(t *testing.T) {
 	if c.Data != filepath.Join(dir, "d") || c.Quota != 2e9 || c.LogLevel != "info" {
 		t.Errorf("config %+v", c)
 	}
+	c, err = LoadConfig(write("listen: 127.0.0.1:0\ndata: d\noutbound_allow: [127.0.0.0/8, 10.20.1.0/24]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.OutboundPrefixes(); len(p) != 2 || p[0].String() != "127.0.0.0/8" || p[1].String() != "10.20.1.0/24" {
+		t.Errorf("outbound_allow read as %v", p)
+	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"listen: 0.0.0.0:80\ndata: d\n", "plain HTTP"},
 		{"listen: 127.0.0.1:0\n", "data: required"},
@@ -30,6 +37,7 @@ func TestLoadConfig(t *testing.T) {
 		{"listen: 127.0.0.1:0\ndata: d\nquota: lots\n", "quota"},
 		{"listen: 127.0.0.1:0\ndata: d\nlisten_addr: x\n", "listen_addr"},
 		{"listen: 127.0.0.1:0\ndata: d\nlog_level: loud\n", "log_level"},
+		{"listen: 127.0.0.1:0\ndata: d\noutbound_allow: [127.0.0.1]\n", "outbound_allow[0]"},
 	} {
 		_, err := LoadConfig(write(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

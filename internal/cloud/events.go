@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,7 @@ import (
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/store"
+	"vigil/internal/netguard"
 	"vigil/internal/notify/webpush"
 )
 
@@ -309,6 +312,16 @@ func (s *Server) startPush(household string, m events.Message, admit func(store.
 	}
 }
 
+// closeIdle closes the Web Push client's idle connections (Close: no
+// delivery is in flight any more).
+func (e *eventState) closeIdle() {
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
+	if e.sender != nil && e.sender.Client != nil {
+		e.sender.Client.CloseIdleConnections()
+	}
+}
+
 // newEventsService returns the events domain over the Server's store,
 // sending through notify/webpush (webpushSender).
 func newEventsService(s *Server) (*events.Service, error) {
@@ -360,8 +373,35 @@ func (s *Server) pushSender(ctx context.Context) (*webpush.Sender, error) {
 	if strings.HasPrefix(s.opt.PublicURL, "https://") {
 		subject = s.opt.PublicURL
 	}
-	e.sender = &webpush.Sender{VAPID: k, Subject: subject}
+	e.sender = &webpush.Sender{VAPID: k, Subject: subject, Client: webpush.NewClient(s.opt.Outbound)}
 	return e.sender, nil
+}
+
+// pushLookupTimeout bounds the lookup of a new subscription's host.
+const pushLookupTimeout = 3 * time.Second
+
+// checkPushHost refuses, early and with the reason, a push endpoint whose
+// host name resolves now to an address the sender would not connect to.
+// It is a courtesy to the subscriber, not the guard: the sender's dialer
+// checks the address it connects to at each delivery (a name may resolve
+// elsewhere by then), and a name that does not resolve now is left to
+// that check.
+func (s *Server) checkPushHost(ctx context.Context, endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Hostname() == "" {
+		return nil // the domain says what is wrong with it
+	}
+	if _, err := netip.ParseAddr(u.Hostname()); err == nil {
+		return nil // an address: the domain checks it
+	}
+	ctx, cancel := context.WithTimeout(ctx, pushLookupTimeout)
+	defer cancel()
+	_, err = netguard.NewDialer(s.opt.Outbound).Lookup(ctx, u.Hostname())
+	var re *netguard.RefusedError
+	if errors.As(err, &re) {
+		return errorf(http.StatusBadRequest, "endpoint: %s resolves to %s, %s: the cloud posts only to push services on the internet", u.Hostname(), re.Addr, re.Reason)
+	}
+	return nil
 }
 
 // eventsError maps an events domain refusal to its answer, and returns
@@ -408,6 +448,9 @@ type pushSubReq struct {
 func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req pushSubReq
 	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := s.checkPushHost(r.Context(), req.Endpoint); err != nil {
 		return err
 	}
 	err := s.eventSvc.Subscribe(r.Context(), c.household.ID, c.account.ID,

@@ -125,7 +125,7 @@ type eventList struct {
 // them with the household's identity; the cameras list and the plain object
 // listing show no events; a non-member sees nothing.
 func TestEventsUploadListOpen(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice, bob := e.signUp("alice@example.com"), e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
 	e.household(bob, "Elsewhere")
@@ -209,7 +209,7 @@ func TestEventsUploadListOpen(t *testing.T) {
 // so a public header never names a camera, and no camera may take those
 // names.
 func TestEventsWrongStream(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
@@ -240,7 +240,7 @@ func TestEventsWrongStream(t *testing.T) {
 // A member's WebSocket receives the key of each event object uploaded after
 // it connected.
 func TestEventsLive(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
@@ -306,7 +306,7 @@ func newPushService(t *testing.T) *pushService {
 // for the browser (RFC 8291): decrypted, it is exactly the sealed bytes. A
 // 410 from the push service removes the subscription.
 func TestEventsWebPush(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
@@ -407,7 +407,7 @@ func TestEventsWebPush(t *testing.T) {
 // strings went through the cloud (uploads, listings, reads, pushes), no file
 // under its data directory (database, WAL, blobs) holds any of them.
 func TestEventsInsiderScan(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
@@ -475,7 +475,7 @@ func TestEventsInsiderScan(t *testing.T) {
 // A member removed from the household gets no more pushes: the
 // subscription is deleted at the next event.
 func TestEventsPushAfterRemoval(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice, bob := e.signUp("alice@example.com"), e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)
@@ -618,9 +618,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	}
 
 	inv := a.invite(alice, hh, "member", time.Hour)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	joinRequest(t, carol, inv.ID, secret)
+	joinRequest(t, carol, inv)
 	var join cloud.JoinPush
 	if err := onB.ReadJSON(&join); err != nil {
 		t.Fatalf("no join notice on B: %v", err)

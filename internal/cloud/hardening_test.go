@@ -136,27 +136,25 @@ func TestJoinInviteBounds(t *testing.T) {
 	carol := e.signUp("carol@example.com")
 	st := e.household(alice, "Home")
 	hh := st.HouseholdID
-	secret := make([]byte, 32)
-	rand.Read(secret)
 
 	// Declining makes no room for ever more requests.
 	inv := e.invite(alice, hh, "member", time.Hour)
 	const total = 16
 	for i := range total {
-		rid, _, _ := joinRequest(t, carol, inv.ID, secret)
+		rid, _, _ := joinRequest(t, carol, inv)
 		if status, b, _ := alice.c.Raw(ctx, "DELETE", "/v1/households/"+hh+"/join-requests/"+rid, nil); status != 200 {
 			t.Fatalf("decline %d: %d %s", i, status, b)
 		}
 	}
 	k, _ := keydir.NewDeviceKeys()
 	dev := keydir.EncodeDevice(k)
-	if _, err := carol.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 429) {
+	if _, err := carol.c.RequestJoin(ctx, inv.Key, dev, "phone", vmember.JoinProof(inv.Secret, inv.ID, dev)); !client.IsStatus(err, 429) {
 		t.Errorf("request %d on one invite: %v, want 429", total+1, err)
 	}
 
 	// A used invite: no new requests, and no life past its expiry.
 	inv = e.invite(alice, hh, "member", 5*time.Minute)
-	rid, _, dev := joinRequest(t, bob, inv.ID, secret)
+	rid, _, dev := joinRequest(t, bob, inv)
 	dk, err := keydir.ParseDevice(dev, keydir.RoleMember, "phone")
 	if err != nil {
 		t.Fatal(err)
@@ -170,18 +168,18 @@ func TestJoinInviteBounds(t *testing.T) {
 	}
 	k, _ = keydir.NewDeviceKeys()
 	dev = keydir.EncodeDevice(k)
-	_, err = carol.c.RequestJoin(ctx, inv.ID, dev, "tablet", vmember.JoinProof(secret, inv.ID, dev))
+	_, err = carol.c.RequestJoin(ctx, inv.Key, dev, "tablet", vmember.JoinProof(inv.Secret, inv.ID, dev))
 	if !client.IsStatus(err, 410) || !strings.Contains(err.Error(), "this invite has been used") {
 		t.Errorf("request on a used invite: %v, want 410 this invite has been used", err)
 	}
-	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+	if s, err := bob.c.JoinStatus(ctx, inv.Key, rid); err != nil || s != "approved" {
 		t.Errorf("status right after approval: %q %v", s, err)
 	}
 	e.clock.Add(5*time.Minute + time.Second)
-	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); !client.IsStatus(err, 404) {
+	if s, err := bob.c.JoinStatus(ctx, inv.Key, rid); !client.IsStatus(err, 404) {
 		t.Errorf("status after the invite's expiry: %q %v, want 404", s, err)
 	}
-	if status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil); status != 404 {
+	if status, b, _ := bob.c.Raw(ctx, "POST", "/v1/invites/open", openInvite(inv.Key)); status != 404 {
 		t.Errorf("invite after its expiry: %d %s", status, b)
 	}
 }

@@ -33,9 +33,14 @@ import (
 //
 // Joining by approval. An admin device creates an invite (the cloud keeps
 // its ID, role and expiry) and makes a link /join/{invite}#{secret}: the
-// secret stays in the URL fragment and on the admin device, never here. A
-// signed-in browser that opens the link posts its public device identity,
-// a name and a proof (HMAC-SHA-256 keyed by the secret) as a join request.
+// secret stays in the URL fragment and on the admin device, never here.
+// The invite's ID is a hash of its key, itself derived from the secret
+// (member.InviteKey, history.InviteIDForKey): a signed-in browser that
+// opens the link presents the key in request bodies (never a path or a
+// query) to read the invite, and posts its public device identity, a name
+// and a proof (HMAC-SHA-256 keyed by the secret) as a join request. An
+// account that knows only the ID (from a log, or the history) reads
+// nothing.
 // The admin device lists the pending requests, checks the proof and shows a
 // short code derived from the secret and the requesting device's identity;
 // the new browser shows the same code. When the two match the admin device
@@ -74,9 +79,11 @@ func (s *Server) householdRoutes() []route {
 		{method: "POST", pattern: "/v1/households/{hh}/join-requests/{id}/approve", auth: authAdmin, action: "join-requests.approve", h: s.approveJoinRequest},
 		{method: "DELETE", pattern: "/v1/households/{hh}/join-requests/{id}", auth: authAdmin, h: s.declineJoinRequest},
 
-		{method: "GET", pattern: "/v1/invites/{id}", auth: authAccount, h: s.getInvite},
-		{method: "POST", pattern: "/v1/invites/{id}/requests", auth: authAccount, h: s.postJoinRequest},
-		{method: "GET", pattern: "/v1/invites/{id}/requests/{rid}", auth: authAccount, h: s.getJoinRequest},
+		// The invite's key is in the body of each, never in a path or a
+		// query (which request logs, proxies and browser histories keep).
+		{method: "POST", pattern: "/v1/invites/open", auth: authAccount, h: s.getInvite},
+		{method: "POST", pattern: "/v1/invites/join", auth: authAccount, h: s.postJoinRequest},
+		{method: "POST", pattern: "/v1/invites/status", auth: authAccount, h: s.getJoinRequest},
 	}
 }
 
@@ -279,18 +286,23 @@ func (s *Server) deleteInvite(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
-// getInvite tells a signed-in account which household an invite is for.
+// getInvite tells a signed-in account that presents an invite's key which
+// household the invite is for.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request, c *call) error {
-	cp, h, err := s.households.InviteFor(r.Context(), r.PathValue("id"))
+	var req cloudapi.OpenInvite
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	cp, h, err := s.households.InviteFor(r.Context(), req.Key)
 	if err != nil {
 		return err
 	}
 	if err := s.access.Record(r.Context(), store.Access{Time: s.now().UTC(), HouseholdID: h.ID, Actor: c.account.ID,
-		ActorKind: "account", Action: "invite.read", Object: cp.ID, Reason: r.Method + " /v1/invites/{id}"}); err != nil {
+		ActorKind: "account", Action: "invite.read", Object: cp.ID, Reason: r.Method + " " + routePath(r)}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"invite_id": cp.ID, "household_id": h.ID, "household_name": h.Name,
-		"role": cp.Role, "expires": cp.Expires})
+	writeJSON(w, http.StatusOK, cloudapi.InviteInfo{ID: cp.ID, HouseholdID: h.ID, HouseholdName: h.Name,
+		Role: cp.Role, Expires: cp.Expires})
 	return nil
 }
 
@@ -300,7 +312,7 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	q, err := s.households.RequestJoin(r.Context(), r.PathValue("id"), households.Join{AccountID: c.account.ID, Email: c.account.Email,
+	q, err := s.households.RequestJoin(r.Context(), req.Key, households.Join{AccountID: c.account.ID, Email: c.account.Email,
 		Device: req.Device, Name: req.Name, Proof: req.Proof})
 	if err != nil {
 		return err
@@ -311,7 +323,11 @@ func (s *Server) postJoinRequest(w http.ResponseWriter, r *http.Request, c *call
 
 // getJoinRequest lets the requesting account follow its request.
 func (s *Server) getJoinRequest(w http.ResponseWriter, r *http.Request, c *call) error {
-	q, err := s.households.JoinRequestOf(r.Context(), r.PathValue("id"), r.PathValue("rid"), c.account.ID)
+	var req cloudapi.JoinStatusQuery
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	q, err := s.households.JoinRequestOf(r.Context(), req.Key, req.RequestID, c.account.ID)
 	if err != nil {
 		return err
 	}

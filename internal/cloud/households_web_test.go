@@ -3,7 +3,6 @@ package cloud_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,15 +14,16 @@ import (
 	vmember "vigil/internal/member"
 )
 
-// joiner is a new device of an account, asking to join through an invite.
-func joinRequest(t *testing.T, m *member, invite string, secret []byte) (string, *keydir.DeviceKeys, string) {
+// joinRequest is a new device of an account, asking to join through an
+// invite.
+func joinRequest(t *testing.T, m *member, inv testInvite) (string, *keydir.DeviceKeys, string) {
 	t.Helper()
 	k, err := keydir.NewDeviceKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dev := keydir.EncodeDevice(k)
-	id, err := m.c.RequestJoin(context.Background(), invite, dev, "phone", vmember.JoinProof(secret, invite, dev))
+	id, err := m.c.RequestJoin(context.Background(), inv.Key, dev, "phone", vmember.JoinProof(inv.Secret, inv.ID, dev))
 	if err != nil {
 		t.Fatalf("join request: %v", err)
 	}
@@ -48,20 +48,19 @@ func TestJoinByApproval(t *testing.T) {
 		t.Fatalf("non-member opened an invite: %v", err)
 	}
 	inv := e.invite(alice, hh, "member", time.Hour)
-	secret := make([]byte, 32)
-	rand.Read(secret)
+	secret := inv.Secret
 
 	// Bob sees which household the invite is for, and asks to join.
-	status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil)
+	status, b, _ := bob.c.Raw(ctx, "POST", "/v1/invites/open", openInvite(inv.Key))
 	if status != 200 || !strings.Contains(string(b), `"household_name":"Home"`) {
 		t.Fatalf("GET invite: %d %s", status, b)
 	}
-	rid, bobKeys, dev := joinRequest(t, bob, inv.ID, secret)
-	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "pending" {
+	rid, bobKeys, dev := joinRequest(t, bob, inv)
+	if s, err := bob.c.JoinStatus(ctx, inv.Key, rid); err != nil || s != "pending" {
 		t.Fatalf("status before approval: %q %v", s, err)
 	}
 	// Another account cannot follow bob's request.
-	if _, err := carol.c.JoinStatus(ctx, inv.ID, rid); !client.IsStatus(err, 404) {
+	if _, err := carol.c.JoinStatus(ctx, inv.Key, rid); !client.IsStatus(err, 404) {
 		t.Errorf("carol read bob's request: %v", err)
 	}
 	// Bob is not a member yet: he cannot list the household's requests.
@@ -107,7 +106,7 @@ func TestJoinByApproval(t *testing.T) {
 	if err := alice.c.ApproveJoinRequest(ctx, hh, rid, link); err != nil {
 		t.Fatalf("approve: %v", err)
 	}
-	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+	if s, err := bob.c.JoinStatus(ctx, inv.Key, rid); err != nil || s != "approved" {
 		t.Errorf("status after approval: %q %v", s, err)
 	}
 	// Bob is a member now and his device is in the chain he can read.
@@ -159,7 +158,7 @@ func TestJoinRequestsIsolation(t *testing.T) {
 	st := e.household(alice, "Home")
 	mst := e.household(mallory, "Other")
 	inv := e.invite(alice, st.HouseholdID, "member", 24*time.Hour)
-	rid, _, _ := joinRequest(t, bob, inv.ID, []byte("0123456789abcdef0123456789abcdef"))
+	rid, _, _ := joinRequest(t, bob, inv)
 
 	if reqs, err := mallory.c.JoinRequests(ctx, mst.HouseholdID); err != nil || len(reqs) != 0 {
 		t.Errorf("mallory's own list shows %+v %v", reqs, err)
@@ -188,7 +187,7 @@ func TestJoinRequestsIsolation(t *testing.T) {
 	if status, b, _ := alice.c.Raw(ctx, "DELETE", "/v1/households/"+st.HouseholdID+"/join-requests/"+rid, nil); status != 200 {
 		t.Fatalf("decline: %d %s", status, b)
 	}
-	if s, err := bob.c.JoinStatus(ctx, inv.ID, rid); err != nil || s != "declined" {
+	if s, err := bob.c.JoinStatus(ctx, inv.Key, rid); err != nil || s != "declined" {
 		t.Errorf("status after decline: %q %v", s, err)
 	}
 }
@@ -201,15 +200,14 @@ func TestInviteExpires(t *testing.T) {
 	bob := e.signUp("bob@example.com")
 	st := e.household(alice, "Home")
 	inv := e.invite(alice, st.HouseholdID, "admin", 10*time.Minute)
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	joinRequest(t, bob, inv.ID, secret)
+	joinRequest(t, bob, inv)
 	e.clock.Add(11 * time.Minute)
-	if status, b, _ := bob.c.Raw(ctx, "GET", "/v1/invites/"+inv.ID, nil); status != 404 || !strings.Contains(string(b), "expired") {
+	if status, b, _ := bob.c.Raw(ctx, "POST", "/v1/invites/open", openInvite(inv.Key)); status != 404 || !strings.Contains(string(b), "expired") {
 		t.Errorf("expired invite: %d %s", status, b)
 	}
 	k, _ := keydir.NewDeviceKeys()
 	dev := keydir.EncodeDevice(k)
-	if _, err := bob.c.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 404) {
+	if _, err := bob.c.RequestJoin(ctx, inv.Key, dev, "phone", vmember.JoinProof(inv.Secret, inv.ID, dev)); !client.IsStatus(err, 404) {
 		t.Errorf("request on an expired invite: %v", err)
 	}
 	if reqs, err := alice.c.JoinRequests(ctx, st.HouseholdID); err != nil || len(reqs) != 0 {

@@ -19,7 +19,7 @@ import (
 // no invite secret, proof, device or name. A member who is not an admin
 // cannot approve and gets none.
 func TestJoinRequestPush(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice, bob, carol := e.signUp("alice@example.com"), e.signUp("bob@example.com"), e.signUp("carol@example.com")
 	st := e.household(alice, "Home")
 	hh := st.HouseholdID
@@ -45,9 +45,8 @@ func TestJoinRequestPush(t *testing.T) {
 	subscribe(alice, "/alice")
 
 	inv := e.invite(alice, hh, "member", time.Hour)
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	_, _, dev := joinRequest(t, carol, inv.ID, secret)
+	secret := inv.Secret
+	_, _, dev := joinRequest(t, carol, inv)
 
 	var got pushed
 	select {

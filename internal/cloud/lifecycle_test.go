@@ -48,7 +48,7 @@ func cloudGoroutines() []string {
 // goroutine runs the Server's code.
 func TestCloseEndsGoroutines(t *testing.T) {
 	before := len(cloudGoroutines())
-	e := newEnvWith(t, nil)
+	e := newEnvWith(t, withLocalPush)
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
 	hub := newEventHub(t, e, alice, st)

@@ -187,7 +187,7 @@ func newReplicasBus(t *testing.T, n int, natsURL string) ([]*env, []*natsbus.Bus
 		outbox := filepath.Join(dir, fmt.Sprintf("outbox-%d", i))
 		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Now: clk.Now,
 			Mailer: cloud.OutboxMailer{Dir: outbox}, Argon2: testArgon, PublicURL: url, Bus: b,
-			Log: tl, LogStorage: logStorage, LogKey: vkey})
+			Log: tl, LogStorage: logStorage, LogKey: vkey, Outbound: localPushOutbound})
 		if err != nil {
 			t.Fatal(err)
 		}

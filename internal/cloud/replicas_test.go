@@ -188,15 +188,13 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 
 	t.Run("JoinAcross", func(t *testing.T) {
 		inv := a.invite(alice, hh, "member", time.Hour)
-		secret := make([]byte, 32)
-		rand.Read(secret)
 		bobB := on(b, bob)
 		k, err := keydir.NewDeviceKeys()
 		if err != nil {
 			t.Fatal(err)
 		}
 		dev := keydir.EncodeDevice(k)
-		rid, err := bobB.RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev))
+		rid, err := bobB.RequestJoin(ctx, inv.Key, dev, "phone", vmember.JoinProof(inv.Secret, inv.ID, dev))
 		if err != nil {
 			t.Fatalf("joining on B an invite made on A: %v", err)
 		}
@@ -218,11 +216,11 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := st.Apply(link); err != nil {
 			t.Fatal(err)
 		}
-		if s, err := on(a, bob).JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+		if s, err := on(a, bob).JoinStatus(ctx, inv.Key, rid); err != nil || s != "approved" {
 			t.Errorf("status on A: %q, %v", s, err)
 		}
 		// The invite is used on every replica.
-		if _, err := on(a, bob).RequestJoin(ctx, inv.ID, dev, "phone", vmember.JoinProof(secret, inv.ID, dev)); !client.IsStatus(err, 410) {
+		if _, err := on(a, bob).RequestJoin(ctx, inv.Key, dev, "phone", vmember.JoinProof(inv.Secret, inv.ID, dev)); !client.IsStatus(err, 410) {
 			t.Errorf("a used invite on A: %v, want 410", err)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
 )
 
 // action returns p on household hh signed by the device keys k, at the
@@ -40,15 +42,31 @@ func body(s history.Signed) []byte {
 	return b
 }
 
-// invite opens an invite on hh signed by m's device.
-func (e *env) invite(m *member, hh, role string, ttl time.Duration) client.Invite {
+// testInvite is an open invite with the secret of its link and the key a
+// joining device presents.
+type testInvite struct {
+	client.Invite
+	Secret, Key []byte
+}
+
+// invite opens an invite on hh signed by m's device, named by the key of a
+// fresh secret as an admin device names it.
+func (e *env) invite(m *member, hh, role string, ttl time.Duration) testInvite {
 	e.t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
 	inv, err := m.c.CreateInvite(context.Background(), hh, e.action(m.keys, hh, history.InviteParams{
-		Invite: history.NewInviteID(), Role: role, Expires: e.clock.Now().Add(ttl).Truncate(time.Millisecond)}))
+		Invite: vmember.InviteID(secret), Role: role, Expires: e.clock.Now().Add(ttl).Truncate(time.Millisecond)}))
 	if err != nil {
 		e.t.Fatalf("invite: %v", err)
 	}
-	return inv
+	return testInvite{Invite: inv, Secret: secret, Key: vmember.InviteKey(secret)}
+}
+
+// openInvite is the body of POST /v1/invites/open.
+func openInvite(key []byte) []byte {
+	b, _ := json.Marshal(map[string][]byte{"key": key})
+	return b
 }
 
 // addMember makes the account with email a member of hh, signed by m's
@@ -346,7 +364,9 @@ func TestSignedChangesTakeEffect(t *testing.T) {
 	if err != nil || got.QuotaBytes != 2<<30 || got.MaxAgeSeconds != 7*86400 {
 		t.Fatalf("settings: %+v %v", got, err)
 	}
-	id := history.NewInviteID()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	id := vmember.InviteID(secret)
 	exp := e.clock.Now().Add(2 * time.Hour).Truncate(time.Millisecond)
 	sent["invite.create"] = e.action(alice.keys, hh, history.InviteParams{Invite: id, Role: "admin", Expires: exp})
 	inv, err := alice.c.CreateInvite(ctx, hh, sent["invite.create"])
@@ -357,7 +377,7 @@ func TestSignedChangesTakeEffect(t *testing.T) {
 	if _, err := alice.c.CreateInvite(ctx, hh, e.action(alice.keys, hh, history.InviteParams{Invite: id, Role: "member", Expires: exp})); !client.IsStatus(err, 409) || !strings.Contains(err.Error(), "taken") {
 		t.Errorf("taken invite ID: %v", err)
 	}
-	if status, b := call(t, bob.c, "GET", "/v1/invites/"+id, nil); status != 200 || !strings.Contains(string(b), `"role":"admin"`) {
+	if status, b := call(t, bob.c, "POST", "/v1/invites/open", openInvite(vmember.InviteKey(secret))); status != 200 || !strings.Contains(string(b), `"role":"admin"`) {
 		t.Errorf("the invite as a joining account sees it: %d %s", status, b)
 	}
 	sent["invite.delete"] = e.action(alice.keys, hh, history.InviteDeleteParams{Invite: id})

@@ -294,13 +294,15 @@ func (s *Server) LogKey() string { return s.opt.LogKey }
 
 // Close stops the server's own goroutines and waits for them: it ends the
 // WebSockets it serves (an HTTP server's Shutdown leaves hijacked
-// connections alone), cancels Web Push deliveries in flight, stops the
+// connections alone), cancels Web Push deliveries in flight and closes the
+// push client's idle connections, stops the
 // history publisher after it has published what waits, and closes a log
 // it opened itself. The HTTP server must be shut down first.
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.work.stop()
+		s.events.closeIdle()
 		err = s.hist.Close()
 		if s.ownLog {
 			err = errors.Join(err, s.opt.Log.Close())

@@ -201,17 +201,40 @@ type JoinRequests struct {
 	Requests []JoinRequest `json:"requests"`
 }
 
-// RequestJoin is the body of POST /v1/invites/{id}/requests: the device
+// RequestJoin is the body of POST /v1/invites/join: the device
 // asking to join, its name and the proof that it holds the invite link
 // (HMAC-SHA-256 keyed by the invite's secret).
 type RequestJoin struct {
+	Key    []byte `json:"key"` // the invite's key (member.InviteKey)
 	Device string `json:"device"`
 	Name   string `json:"name"`
 	Proof  []byte `json:"proof"`
 }
 
-// JoinStatus is the answer to POST /v1/invites/{id}/requests and
-// GET /v1/invites/{id}/requests/{rid}.
+// OpenInvite is the body of POST /v1/invites/open: the key of the invite
+// to read (member.InviteKey), never in a path or query.
+type OpenInvite struct {
+	Key []byte `json:"key"`
+}
+
+// InviteInfo is the answer to POST /v1/invites/open.
+type InviteInfo struct {
+	ID            string    `json:"invite_id"`
+	HouseholdID   string    `json:"household_id"`
+	HouseholdName string    `json:"household_name"`
+	Role          string    `json:"role"`
+	Expires       time.Time `json:"expires"`
+}
+
+// JoinStatusQuery is the body of POST /v1/invites/status: the invite's key
+// and the request to follow.
+type JoinStatusQuery struct {
+	Key       []byte `json:"key"`
+	RequestID string `json:"request_id"`
+}
+
+// JoinStatus is the answer to POST /v1/invites/join and
+// POST /v1/invites/status.
 type JoinStatus struct {
 	ID          string `json:"request_id"`
 	HouseholdID string `json:"household_id"`

@@ -81,6 +81,10 @@ type Scaled struct {
 	// Postgres is the server the cluster's database is made on; nil means
 	// the one pgtest.Open gives. An outage test passes pgtest.Private's.
 	Postgres *pgtest.Server
+	// OutboundAllow is the configuration's outbound_allow: networks the
+	// replicas may post Web Push to although they are not public (a
+	// test's push service on 127.0.0.0/8). Empty: public addresses only.
+	OutboundAllow []string
 }
 
 // Both returns the two configurations a cloud test runs on: embedded and
@@ -191,6 +195,12 @@ func (s Scaled) start(t testing.TB, c *Cloud) {
 		c.S3.Endpoint, c.S3.Secure, c.S3.Region, c.Bucket, c.S3.AccessKey)
 	if c.NATS != "" {
 		fmt.Fprintf(&y, "bus:\n  driver: nats\n  url: %q\n", c.NATS)
+	}
+	for i, a := range s.OutboundAllow {
+		if i == 0 {
+			y.WriteString("outbound_allow:\n")
+		}
+		fmt.Fprintf(&y, "  - %q\n", a)
 	}
 	path := filepath.Join(c.Dir, "cloud.yaml")
 	writeFile(t, path, y.String(), 0o600)

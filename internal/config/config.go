@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"unicode"
 
 	"vigil/internal/detect/events"
+	"vigil/internal/netguard"
 	"vigil/internal/tlog"
 )
 
@@ -151,7 +153,18 @@ type Detection struct {
 	// DetectorURL, when set, sends detection regions to a DeepStack or
 	// CodeProject.AI server on the household's network (e.g.
 	// http://192.168.1.20:32168) instead of the built-in NanoDet.
+	//
+	// The hub sends it frames (crops of what the cameras see), in the
+	// clear unless the URL is https, so it must be on the household's own
+	// networks: a loopback, private (RFC 1918, fc00::/7) or link-local
+	// address, or a .local (mDNS) or .home.arpa name, and every address
+	// the hub connects to is checked again when it connects (a name that
+	// resolves outside is refused then). A server elsewhere needs an https
+	// URL and DetectorAllowRemote.
 	DetectorURL string `yaml:"detector_url"`
+	// DetectorAllowRemote allows a DetectorURL outside the household's
+	// networks; it must then be https.
+	DetectorAllowRemote bool `yaml:"detector_allow_remote"`
 	// DetectorAPIKey is that server's API key, if it wants one.
 	DetectorAPIKey string `yaml:"detector_api_key"`
 	// Detector picks the object detector: "" or "nanodet" (built in),
@@ -567,6 +580,19 @@ func (d *Detect) validate(s *source, path string) []error {
 	return errs
 }
 
+// DetectorOnHousehold reports whether host (a detector URL's) names the
+// household's own networks: a loopback, private or link-local address
+// (netguard.IsPrivate), localhost, or a .local (mDNS) or .home.arpa (RFC
+// 8375) name. A name is checked by its text only here; the hub's dialer
+// checks each address it connects to.
+func DetectorOnHousehold(host string) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netguard.IsPrivate(a)
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".local") || strings.HasSuffix(h, ".home.arpa")
+}
+
 func (d *Detection) validate(s *source, path string) []error {
 	var errs []error
 	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
@@ -574,7 +600,19 @@ func (d *Detection) validate(s *source, path string) []error {
 		u, err := url.Parse(d.DetectorURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			add(".detector_url", "not an http(s) URL like http://192.168.1.20:32168 (without credentials; use detector_api_key)")
+		} else if !DetectorOnHousehold(u.Hostname()) {
+			switch {
+			case !d.DetectorAllowRemote:
+				add(".detector_url", "%s is outside the household's private networks, and the hub would send it camera frames; "+
+					"use the detection server's LAN address (e.g. http://192.168.1.20:32168) or .local name, or, for a server you "+
+					"run elsewhere, an https URL and detector_allow_remote: true", u.Hostname())
+			case u.Scheme != "https":
+				add(".detector_url", "%s is outside the household's private networks and the URL is plain http, which would send "+
+					"camera frames over the internet in the clear; use https", u.Hostname())
+			}
 		}
+	} else if d.DetectorAllowRemote {
+		add(".detector_allow_remote", "set without detector_url")
 	}
 	switch d.Detector {
 	case "", "nanodet", "opencv-hog":

@@ -177,6 +177,21 @@ func TestErrors(t *testing.T) {
 		{"empty camera list",
 			"data: d\nrecipients: [vigr1a]\ncameras: []\n",
 			[]string{`config.yaml:3: cameras: at least one camera is required`}},
+		{"detector on a public address",
+			valid + "detection:\n  detector_url: http://203.0.113.5:32168\n",
+			[]string{`config.yaml:14: detection.detector_url: 203.0.113.5 is outside the household's private networks, and the hub would send it camera frames; use the detection server's LAN address (e.g. http://192.168.1.20:32168) or .local name, or, for a server you run elsewhere, an https URL and detector_allow_remote: true`}},
+		{"detector by a public name, even https",
+			valid + "detection:\n  detector_url: https://detect.example.com\n",
+			[]string{`config.yaml:14: detection.detector_url: detect.example.com is outside the household's private networks, and the hub would send it camera frames; use the detection server's LAN address (e.g. http://192.168.1.20:32168) or .local name, or, for a server you run elsewhere, an https URL and detector_allow_remote: true`}},
+		{"detector allowed remote over plain http",
+			valid + "detection:\n  detector_url: http://detect.example.com\n  detector_allow_remote: true\n",
+			[]string{`config.yaml:14: detection.detector_url: detect.example.com is outside the household's private networks and the URL is plain http, which would send camera frames over the internet in the clear; use https`}},
+		{"detector on the carrier's shared addresses",
+			valid + "detection:\n  detector_url: http://100.64.0.7:32168\n",
+			[]string{`config.yaml:14: detection.detector_url: 100.64.0.7 is outside the household's private networks, and the hub would send it camera frames; use the detection server's LAN address (e.g. http://192.168.1.20:32168) or .local name, or, for a server you run elsewhere, an https URL and detector_allow_remote: true`}},
+		{"detector_allow_remote alone",
+			valid + "detection:\n  detector_allow_remote: true\n",
+			[]string{`config.yaml:14: detection.detector_allow_remote: set without detector_url`}},
 		{"unknown detector",
 			valid + "detection:\n  detector: yolo\n",
 			[]string{`config.yaml:14: detection.detector: "yolo" is not nanodet, opencv-onnx or opencv-hog`}},
@@ -490,6 +505,34 @@ func FuzzParse(f *testing.F) {
 
 // TestDetectConfig: a camera's detection section and the shared detection
 // settings load, and bad values are reported under their keys.
+// Detector URLs on the household's own networks load; one elsewhere
+// loads only when it is https and explicitly allowed (TestErrors has the
+// refusals).
+func TestDetectorURLAccepted(t *testing.T) {
+	for _, c := range []struct {
+		url    string
+		remote bool
+	}{
+		{"http://192.168.1.20:32168", false},
+		{"http://10.0.0.5", false},
+		{"http://172.16.4.4:80", false},
+		{"http://127.0.0.1:32168", false},
+		{"http://[::1]:32168", false},
+		{"http://[fd00::20]:32168", false},
+		{"http://169.254.10.10", false},
+		{"http://localhost:32168", false},
+		{"http://gpu-box.local:32168", false},
+		{"http://gpu.home.arpa", false},
+		{"https://detect.example.com", true},
+		{"https://203.0.113.5:32168", true},
+	} {
+		y := valid + fmt.Sprintf("detection:\n  detector_url: %s\n  detector_allow_remote: %t\n", c.url, c.remote)
+		if _, err := Parse([]byte(y), t.TempDir()); err != nil {
+			t.Errorf("%s (allow remote %t): %v", c.url, c.remote, err)
+		}
+	}
+}
+
 func TestDetectConfig(t *testing.T) {
 	good := `data: d
 recipients: ["vigr1x"]

@@ -53,6 +53,8 @@ var (
 		"vigil/internal/cloudtest",
 		// webauthntest is a software passkey for the passkey tests.
 		"vigil/internal/webauthntest",
+		// dnstest answers DNS from a test's table (rebinding tests).
+		"vigil/internal/netguard/dnstest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each
@@ -200,6 +202,12 @@ var rules = []rule{
 			"so liveview imports neither that layer, nor the HTTP stack, nor the WebSocket library; it asks whether a hub is still " +
 			"in its chain through the Hubs interface it is given, not the store; it has no keys or formats to open the signed " +
 			"fingerprints with (the devices check them, G8); and the hub's end of live view (live) is device code",
+	},
+	{
+		from: []string{"vigil/internal/netguard"}, to: []string{"net/http", "vigil/..."},
+		why: "netguard is the address policy of connections to places users name, and the dialer that enforces it: the hub's " +
+			"configuration (no HTTP stack) classifies addresses with it, so it stays off the HTTP stack (callers build their " +
+			"transports on its dialer) and imports nothing of ours, so that any package, cloud or device, can use it",
 	},
 	{
 		from: []string{"vigil/..."}, except: testOnly, to: testOnly,

@@ -24,6 +24,7 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	"vigil/internal/member"
 	"vigil/internal/pairing"
 )
 
@@ -375,6 +376,9 @@ type browserActions struct {
 	Refused map[string]string `json:"refused"`
 	Fresh   history.Signed    `json:"fresh"`
 	IDs     []string          `json:"ids"`
+	// InviteKey (hex) and InviteID of the secret 0..31.
+	InviteKey string `json:"inviteKey"`
+	InviteID  string `json:"inviteId"`
 }
 
 // checkBrowserActions: the browser encodes every valid action of
@@ -445,6 +449,13 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 		if _, err := history.NewAction(v.Household, history.InviteDeleteParams{Invite: id}, v.Now); err != nil {
 			t.Errorf("browser invite ID %q: %v", id, err)
 		}
+	}
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(i)
+	}
+	if got.InviteKey != hex.EncodeToString(member.InviteKey(secret)) || got.InviteID != member.InviteID(secret) {
+		t.Errorf("the browser's invite key and ID of the secret 0..31: %s %s; Go's %x %s", got.InviteKey, got.InviteID, member.InviteKey(secret), member.InviteID(secret))
 	}
 }
 

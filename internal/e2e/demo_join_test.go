@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
@@ -99,7 +100,9 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 
 	// The admin device's own invite, as the settings page makes one.
 	now := time.Now()
-	a, err := history.NewAction(hh, history.InviteParams{Invite: history.NewInviteID(), Role: keydir.RoleMember,
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	a, err := history.NewAction(hh, history.InviteParams{Invite: member.InviteID(secret), Role: keydir.RoleMember,
 		Expires: now.Add(time.Hour).Truncate(time.Millisecond)}, now)
 	if err != nil {
 		t.Fatal(err)
@@ -112,8 +115,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
+	key := member.InviteKey(secret)
 
 	sam := demoAccount(t, d.CloudURL, "sam@example.com")
 	phone, err := keydir.NewDeviceKeys()
@@ -121,27 +123,33 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := keydir.EncodeDevice(phone)
-	rid, err := sam.RequestJoin(ctx, inv.ID, dev, "Sam's phone", member.JoinProof(secret, inv.ID, dev))
+	rid, err := sam.RequestJoin(ctx, key, dev, "Sam's phone", member.JoinProof(secret, inv.ID, dev))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// A request on the demo's own invite without its secret: declined.
+	// A request on the demo's own invite with its key (which the cloud
+	// sees) but without a proof of its secret: declined.
 	link, err := d.SignInURL(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	frag, _ := url.ParseQuery(strings.SplitN(link, "#", 2)[1])
+	demoSecret, err := base64.RawURLEncoding.DecodeString(frag.Get("k"))
+	if err != nil || len(demoSecret) != 32 {
+		t.Fatalf("the demo link's secret: %v", err)
+	}
+	demoKey := member.InviteKey(demoSecret)
 	other, _ := keydir.NewDeviceKeys()
 	forged := make([]byte, 32)
 	rand.Read(forged)
-	bad, err := sam.RequestJoin(ctx, frag.Get("i"), keydir.EncodeDevice(other), "Intruder", forged)
+	bad, err := sam.RequestJoin(ctx, demoKey, keydir.EncodeDevice(other), "Intruder", forged)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s, err := sam.JoinStatus(ctx, frag.Get("i"), bad)
+		s, err := sam.JoinStatus(ctx, demoKey, bad)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +162,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// The demo has gone over the admin's invite's request as well: pending.
-	if s, err := sam.JoinStatus(ctx, inv.ID, rid); err != nil || s != "pending" {
+	if s, err := sam.JoinStatus(ctx, key, rid); err != nil || s != "pending" {
 		t.Fatalf("the request on the admin's invite is %q (%v), want pending: the demo must leave it to an admin device", s, err)
 	}
 	reqs, err := admin.c.JoinRequests(ctx, hh)
@@ -178,7 +186,7 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 	if err := admin.c.ApproveJoinRequest(ctx, hh, rid, l); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := sam.JoinStatus(ctx, inv.ID, rid); err != nil || s != "approved" {
+	if s, err := sam.JoinStatus(ctx, key, rid); err != nil || s != "approved" {
 		t.Fatalf("after the admin's approval the request is %q (%v)", s, err)
 	}
 	st, err = member.VerifiedChain(ctx, admin.c, hh, admin.genesis)

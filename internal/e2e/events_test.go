@@ -13,6 +13,7 @@ import (
 	"image/jpeg"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/client"
+	"vigil/internal/cloud"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
 	"vigil/internal/keydir"
@@ -136,7 +138,9 @@ func testJPEG(t testing.TB) []byte {
 // inbox fits 360-430 px with 44 px controls and no serious axe finding. A
 // never-enrolled browser sees the refusal and no label.
 func TestEvents(t *testing.T) {
-	c := startCloud(t, nil)
+	// The page's push service is on 127.0.0.1 (web/test/events.mjs),
+	// which the cloud's outbound policy refuses unless allowed.
+	c := startCloud(t, func(o *cloud.Options) { o.Outbound.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
 	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})
 	other := hh.addMember(t, "member")
 	segs := hh.waitSegments(t, hh.Camera, 3, 90*time.Second)

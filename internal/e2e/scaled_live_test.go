@@ -118,7 +118,7 @@ func landed(t *testing.T, c *cloudtest.Cloud, kind string) int {
 //     store, the data directory and every replica's log.
 func TestScaledCluster(t *testing.T) {
 	browsertest.Require(t)
-	c := cloudtest.Start(t, cloudtest.Scaled{Replicas: 3})
+	c := cloudtest.Start(t, cloudtest.Scaled{Replicas: 3, OutboundAllow: []string{"127.0.0.0/8"}})
 	st := newSteer(c)
 	env := &cloudEnv{url: c.URL}
 	st.set("hub", 0)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
@@ -337,8 +338,26 @@ func paramFields(name string) string {
 	return "account"
 }
 
+// InviteKeySize is the size of an invite's key (docs/API.md, "Joining by
+// approval").
+const InviteKeySize = 32
+
+// InviteIDForKey returns the ID of the invite whose key is key: the first
+// 16 bytes of SHA-256("vigil invite id v1\n" || key) in lower-case
+// unpadded base32 (26 letters). The key derives from the invite's secret
+// (member.InviteKey) and is what a joining device presents; the ID is a
+// hash of it, so the cloud, its logs and the household's history hold the
+// ID and never what opens the invite.
+func InviteIDForKey(key []byte) string {
+	h := sha256.New()
+	h.Write([]byte("vigil invite id v1\n"))
+	h.Write(key)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:16]))
+}
+
 // NewInviteID returns a fresh random invite ID: 16 random bytes in
-// lower-case unpadded base32 (26 letters).
+// lower-case unpadded base32 (26 letters). No device can present a key
+// for it; invites that people join are made with InviteIDForKey.
 func NewInviteID() string {
 	b := make([]byte, 16)
 	rand.Read(b)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"vigil/internal/detect/pipeline"
 	"vigil/internal/eventrec"
 	"vigil/internal/keydir"
+	"vigil/internal/netguard"
 	"vigil/internal/notify"
 	"vigil/internal/notify/mqtt"
 	"vigil/internal/notify/webhook"
@@ -118,7 +120,8 @@ func (h *Hub) startDetection(ctx context.Context) error {
 		ds.loc = loc
 	}
 	if needModel && shared.DetectorURL != "" {
-		hd, err := httpdet.New(httpdet.Config{URL: shared.DetectorURL, APIKey: shared.DetectorAPIKey})
+		hd, err := httpdet.New(httpdet.Config{URL: shared.DetectorURL, APIKey: shared.DetectorAPIKey,
+			Dial: detectorDial(shared, nil)})
 		if err != nil {
 			return fmt.Errorf("detection.detector_url: %w", err)
 		}
@@ -450,4 +453,19 @@ func (em *eventEmitter) upload(ev events.Event, state string, snap []byte, p *pi
 		return err
 	}
 	return ds.outbox.Put(sealed)
+}
+
+// detectorDial makes the connections frames go to the detection server
+// over. Unless d allows a remote server, it connects only to the
+// household's own networks (loopback, private, link-local), checked on
+// each address it connects to, so a name that resolves elsewhere is
+// refused however the configuration was checked. resolver nil means the
+// system's.
+func detectorDial(d config.Detection, resolver *net.Resolver) func(ctx context.Context, network, address string) (net.Conn, error) {
+	if d.DetectorAllowRemote {
+		// An https server the household named elsewhere (config checks
+		// the scheme): any address.
+		return (&net.Dialer{Timeout: 10 * time.Second, Resolver: resolver}).DialContext
+	}
+	return netguard.NewDialer(netguard.Options{Scope: netguard.Private, Resolver: resolver}).DialContext
 }

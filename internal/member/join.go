@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+
+	"vigil/internal/history"
 )
 
 // Joining a household by approval (docs/API.md, Invites): the admin device
@@ -14,6 +16,21 @@ import (
 // compare. The cloud never sees the secret, so it can neither answer an
 // invite itself nor find another device identity with the same code.
 // web/src/pages/enrol.ts computes the same values.
+
+// InviteKey is what a device presents to the cloud to read an invite and
+// ask to join through it: HMAC-SHA-256(secret, "vigil invite key v1"). The
+// invite's ID is history.InviteIDForKey of it, so the admin device that
+// makes the secret names the invite by it, and the cloud finds the invite
+// from the key without ever holding the secret (which the join code
+// derives from).
+func InviteKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("vigil invite key v1"))
+	return m.Sum(nil)
+}
+
+// InviteID is the ID of the invite whose secret is secret.
+func InviteID(secret []byte) string { return history.InviteIDForKey(InviteKey(secret)) }
 
 // JoinProof is HMAC-SHA-256(secret, "vigil join proof v1\n" + invite ID +
 // "\n" + device identity).

@@ -453,7 +453,11 @@ async function actionVectors(v: any) {
   await tryRefuse('owner role', () => action.signAction(signers.alice, v.household, 'invite.create', { invite: action.newInviteId(), role: 'owner' as 'admin', expires: now }));
   const fresh = await action.signAction(signers.alice, v.household, 'invite.create', { invite: action.newInviteId(), role: 'member', expires: new Date(now.getTime() + 3600e3) }, now);
   const ids = [action.newInviteId(), action.newInviteId()];
-  return { valid, invalid, refused, fresh, ids };
+  // The invite key and ID of the secret 0..31 (Go: member.InviteKey, member.InviteID).
+  const vectorSecret = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const inviteKey = bytes.hex(await action.inviteKey(vectorSecret));
+  const inviteId = await action.inviteIdForSecret(vectorSecret);
+  return { valid, invalid, refused, fresh, ids, inviteKey, inviteId };
 }
 
 (window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing, action };

@@ -9,7 +9,12 @@
 // loopback, link-local or unspecified address, nor localhost: the cloud
 // must not be made to post inside its own network), except plain-HTTP
 // loopback endpoints when the service itself runs on plain HTTP on
-// loopback (development and tests); only with well-formed keys, and at
+// loopback (development and tests); a check of the text only, which names
+// such as metadata.google.internal or kubernetes.default.svc also fail:
+// the sender the HTTP layer adapts connects only to public addresses,
+// checked on the address it connects to (internal/netguard), and is what
+// keeps a name that resolves inside the cloud's network from being
+// reached. Only with well-formed keys, and at
 // most MaxSubsPerAccount per account. A push goes to each subscription
 // whose account is still a member (one that is not any more loses its
 // subscription), and a subscription the push service says is gone is

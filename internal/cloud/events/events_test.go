@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/netguard"
 	"vigil/internal/notify/webpush"
 	"vigil/internal/pgtest"
 )
@@ -152,7 +154,7 @@ func (s *sender) Send(ctx context.Context, sub events.Subscription, m events.Mes
 	s.mu.Lock()
 	s.sent++
 	s.mu.Unlock()
-	err = (&webpush.Sender{VAPID: k, Subject: "mailto:webpush@localhost"}).Send(ctx, ws,
+	err = (&webpush.Sender{VAPID: k, Subject: "mailto:webpush@localhost", Client: webpush.NewClient(loopbackForTests)}).Send(ctx, ws,
 		webpush.Message{Payload: m.Payload, TTL: m.TTL, Urgency: webpush.Urgency(m.Urgency), Topic: m.Topic})
 	if errors.Is(err, webpush.ErrGone) {
 		return fmt.Errorf("%w: %w", events.ErrGone, err)
@@ -340,6 +342,19 @@ func testEndpoints(t *testing.T, st index) {
 		{onInternet, "https://[fd00::1]/x", local},
 		{onInternet, "https://[fe80::1]/x", local},
 		{onInternet, "http://127.0.0.1:9/x", notHTTPS},
+		// The red team's cases: refused here by their text, and at dial
+		// time by the sender's dialer whatever a name resolves to
+		// (netguard, webpush's TestSenderDialsOnlyPublicAddresses).
+		{onInternet, "https://100.64.0.1/x", local},
+		{onInternet, "https://metadata.google.internal/computeMetadata/v1/", local},
+		{onInternet, "https://kubernetes.default.svc/x", local},
+		{onInternet, "https://metadata/x", local},
+		{onInternet, "https://printer.local/x", local},
+		{onInternet, "https://[::ffff:127.0.0.1]/x", local},
+		{onInternet, "https://[64:ff9b::a9fe:a9fe]/x", local},
+		{onInternet, "https://192.0.2.1/x", local},
+		{onInternet, "https://[ff02::1]/x", local},
+		{onInternet, "https://8.8.8.8/x", ""},
 		// A service on plain HTTP on loopback takes loopback endpoints,
 		// and still no private ones.
 		{onLoopback, "http://127.0.0.1:9/x", ""},
@@ -447,3 +462,6 @@ func testPush(t *testing.T, st index) {
 		t.Errorf("an admins' push sent %d, bob has %d, admin1 %d; want 2, 1, 2", sent, len(p.received("/bob")), len(p.received("/admin1")))
 	}
 }
+
+// loopbackForTests lets the test's push service on 127.0.0.1 be reached.
+var loopbackForTests = netguard.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}

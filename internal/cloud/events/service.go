@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/netguard"
 )
 
 const (
@@ -253,8 +255,10 @@ func (s *Service) checkEndpoint(endpoint string) error {
 	}
 	host := u.Hostname()
 	ip := net.ParseIP(host)
-	local := host == "localhost" || strings.HasSuffix(host, ".localhost") ||
-		(ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()))
+	local := localName(host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		local = netguard.NotPublic(a) != ""
+	}
 	switch {
 	case local && u.Scheme == "http" && s.loopback && (host == "localhost" || (ip != nil && ip.IsLoopback())):
 		return nil
@@ -264,6 +268,28 @@ func (s *Service) checkEndpoint(endpoint string) error {
 		return errorf(Invalid, "endpoint: a push service on the internet, not a local address")
 	}
 	return nil
+}
+
+// localNames are the suffixes of names that only a local resolver
+// answers: the host's own, a LAN's, a cloud's or a cluster's internal
+// names (metadata.google.internal, kubernetes.default.svc).
+var localNames = []string{".localhost", ".local", ".lan", ".home.arpa", ".internal", ".intranet", ".corp", ".private", ".svc", ".cluster.local"}
+
+// localName reports whether host is a name no push service on the
+// internet has: localhost, a single label, or one under localNames. It is
+// an early, friendly refusal only: the sender's dialer checks the address
+// each name resolves to when it connects (netguard).
+func localName(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || !strings.Contains(h, ".") {
+		return true
+	}
+	for _, suf := range localNames {
+		if strings.HasSuffix(h, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 func b64Len(s string) int {

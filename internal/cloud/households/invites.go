@@ -3,6 +3,7 @@ package households
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,13 @@ import (
 )
 
 // Joining by approval. An admin device opens an invite with a signed
-// invite.create action; a signed-in browser that has the invite's link
+// invite.create action, naming it by history.InviteIDForKey of the
+// invite's key (derived from its secret); a signed-in browser that has the
+// invite's link presents the key (never the secret) to read the invite and
 // asks to join with its public device identity, a name and a proof keyed
-// by the invite's secret (which stays on the two devices); an admin device
+// by the invite's secret (which stays on the two devices). The Service
+// keeps only the ID, a hash of the key, and finds an invite only from its
+// key: an ID alone opens nothing; an admin device
 // approves the request with a chain link adding exactly that device, and
 // the account becomes a member if it was not one. Invites and requests are
 // in the Store's ephemeral entries (one per household holding its open
@@ -314,10 +319,34 @@ func (s *Service) DeleteInvite(ctx context.Context, h store.Household, id string
 	return s.st.Delete(ctx, keyInvite+id)
 }
 
-// InviteFor returns the live invite with the ID and its household, for a
-// signed-in account that has its link.
-func (s *Service) InviteFor(ctx context.Context, id string) (Invite, store.Household, error) {
+// inviteID returns the ID of the invite key opens (history.InviteIDForKey);
+// Invalid for a key of the wrong size.
+func inviteID(key []byte) (string, error) {
+	if len(key) != history.InviteKeySize {
+		return "", errorf(Invalid, "key: the invite's %d-byte key, derived from the secret in its link", history.InviteKeySize)
+	}
+	return history.InviteIDForKey(key), nil
+}
+
+// keyOpens reports, in constant time, whether key is the key of invite in:
+// the ID stored is a hash of the key, so the key itself is never stored.
+func keyOpens(in *invite, key []byte) bool {
+	return subtle.ConstantTimeCompare([]byte(in.ID), []byte(history.InviteIDForKey(key))) == 1
+}
+
+// InviteFor returns the live invite that key (member.InviteKey of its
+// secret) opens, and its household, for a signed-in account that has its
+// link. Without the key an invite cannot be read: knowing its ID is not
+// enough.
+func (s *Service) InviteFor(ctx context.Context, key []byte) (Invite, store.Household, error) {
+	id, err := inviteID(key)
+	if err != nil {
+		return Invite{}, store.Household{}, err
+	}
 	in, err := s.openInvite(ctx, id)
+	if err == nil && !keyOpens(in, key) {
+		err = errNoInvite
+	}
 	if err != nil {
 		return Invite{}, store.Household{}, err
 	}
@@ -338,9 +367,13 @@ type Join struct {
 	Proof            []byte // HMAC-SHA-256 keyed by the invite's secret
 }
 
-// RequestJoin adds a pending request to join through invite id, and tells
-// OnJoinRequest of its household.
-func (s *Service) RequestJoin(ctx context.Context, id string, j Join) (JoinRequest, error) {
+// RequestJoin adds a pending request to join through the invite key
+// opens, and tells OnJoinRequest of its household.
+func (s *Service) RequestJoin(ctx context.Context, key []byte, j Join) (JoinRequest, error) {
+	id, err := inviteID(key)
+	if err != nil {
+		return JoinRequest{}, err
+	}
 	j.Name = strings.TrimSpace(j.Name)
 	if j.Name == "" || len(j.Name) > 64 {
 		return JoinRequest{}, errorf(Invalid, "name: this device's name, 1 to 64 bytes")
@@ -361,7 +394,7 @@ func (s *Service) RequestJoin(ctx context.Context, id string, j Join) (JoinReque
 	var q *JoinRequest
 	err = s.updateInvites(ctx, hh, func(v *invites) error {
 		in := v.find(id)
-		if in == nil {
+		if in == nil || !keyOpens(in, key) {
 			return errNoInvite
 		}
 		if in.Used {
@@ -392,10 +425,18 @@ func (s *Service) RequestJoin(ctx context.Context, id string, j Join) (JoinReque
 	return *q, nil
 }
 
-// JoinRequestOf returns request rid of invite id if the account accountID
-// made it; NotFound otherwise, and for an invite unknown or expired.
-func (s *Service) JoinRequestOf(ctx context.Context, id, rid, accountID string) (JoinRequest, error) {
+// JoinRequestOf returns request rid of the invite key opens if the account
+// accountID made it; NotFound otherwise, and for an invite unknown or
+// expired.
+func (s *Service) JoinRequestOf(ctx context.Context, key []byte, rid, accountID string) (JoinRequest, error) {
+	id, err := inviteID(key)
+	if err != nil {
+		return JoinRequest{}, err
+	}
 	in, err := s.openInvite(ctx, id)
+	if err == nil && !keyOpens(in, key) {
+		err = errNoInvite
+	}
 	if errors.Is(err, errNoInvite) {
 		return JoinRequest{}, errorf(NotFound, "not found")
 	} else if err != nil {

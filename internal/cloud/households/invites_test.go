@@ -1,6 +1,7 @@
 package households_test
 
 import (
+	"crypto/rand"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,13 @@ import (
 	"vigil/internal/keydir"
 )
 
+// newKey returns a fresh invite key.
+func newKey() []byte {
+	k := make([]byte, history.InviteKeySize)
+	rand.Read(k)
+	return k
+}
+
 // invites is joining by approval over one store shared by two Services:
 // an invite made on one is joined, followed and approved through either.
 func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) {
@@ -18,7 +26,8 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		e := newEnv(t, open)
 		hh := e.household("home")
 		ctx := t.Context()
-		id := history.NewInviteID()
+		key := newKey()
+		id := history.InviteIDForKey(key)
 		params := history.InviteParams{Invite: id, Role: store.RoleMember, Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)}
 		a, sa, err := e.a.CheckAction(ctx, hh.h, e.sign(hh.admin, hh.h.ID, params), history.ActionInviteCreate)
 		if err != nil {
@@ -41,7 +50,7 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		if err != nil || len(list) != 1 || list[0] != in {
 			t.Errorf("Invites on the other replica = %+v, %v; want the invite", list, err)
 		}
-		got, h, err := e.b.InviteFor(ctx, id)
+		got, h, err := e.b.InviteFor(ctx, key)
 		if err != nil || got != in || h.ID != hh.h.ID || h.Name != "home" {
 			t.Errorf("InviteFor on the other replica = %+v, %+v, %v; want the invite and its household", got, h, err)
 		}
@@ -61,11 +70,22 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 			t.Fatal(err)
 		}
 		join := households.Join{AccountID: "a-bob", Email: "bob@example.test", Device: keydir.EncodeDevice(dev), Name: " phone ", Proof: make([]byte, 32)}
-		_, err = e.b.RequestJoin(ctx, id, households.Join{AccountID: "a-bob", Device: join.Device, Name: " ", Proof: join.Proof})
+		_, err = e.b.RequestJoin(ctx, key, households.Join{AccountID: "a-bob", Device: join.Device, Name: " ", Proof: join.Proof})
 		wantKind(t, "a blank name", err, households.Invalid, "name: this device's name")
-		_, err = e.b.RequestJoin(ctx, "no-such-invite", join)
+		_, err = e.b.RequestJoin(ctx, newKey(), join)
 		wantKind(t, "an unknown invite", err, households.Missing, "this invite is unknown or has expired")
-		q, err := e.b.RequestJoin(ctx, id, join)
+		// The ID alone, or any key but the invite's, opens nothing: the
+		// Service keeps the ID, a hash of the key, and finds invites only
+		// from keys.
+		for _, k := range [][]byte{[]byte(id), key[:31], newKey()} {
+			if _, _, err := e.b.InviteFor(ctx, k); kind(err) != households.Invalid && kind(err) != households.Missing {
+				t.Errorf("InviteFor(%x): %v; want the invite refused", k, err)
+			}
+			if _, err := e.b.RequestJoin(ctx, k, join); kind(err) != households.Invalid && kind(err) != households.Missing {
+				t.Errorf("RequestJoin(%x): %v; want the invite refused", k, err)
+			}
+		}
+		q, err := e.b.RequestJoin(ctx, key, join)
 		if err != nil {
 			t.Fatalf("RequestJoin: %v", err)
 		}
@@ -82,7 +102,7 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		if err != nil || len(pending) != 1 || pending[0].ID != q.ID {
 			t.Fatalf("JoinRequests on the first replica = %+v, %v; want the request", pending, err)
 		}
-		if _, err := e.a.JoinRequestOf(ctx, id, q.ID, "a-home"); kind(err) != households.NotFound {
+		if _, err := e.a.JoinRequestOf(ctx, key, q.ID, "a-home"); kind(err) != households.NotFound {
 			t.Errorf("another account following the request: %v; want NotFound", err)
 		}
 
@@ -114,17 +134,17 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		if st, err := e.b.FreshState(ctx, hh.h); err != nil || st.Devices[dev.ID()].ID != dev.ID() {
 			t.Errorf("the other replica's chain lacks the device: %v", err)
 		}
-		got2, err := e.b.JoinRequestOf(ctx, id, q.ID, "a-bob")
+		got2, err := e.b.JoinRequestOf(ctx, key, q.ID, "a-bob")
 		if err != nil || got2.Status != households.JoinApproved {
 			t.Errorf("JoinRequestOf on the other replica = %+v, %v; want approved", got2, err)
 		}
 		_, err = e.b.ApproveJoin(ctx, hh.h, q.ID, link)
 		wantKind(t, "approved twice", err, households.NotFound, "not found")
-		_, err = e.b.RequestJoin(ctx, id, join)
+		_, err = e.b.RequestJoin(ctx, key, join)
 		wantKind(t, "a used invite", err, households.Used, "this invite has been used")
 		// The used invite stays only for the grace period.
 		e.clock.Add(households.UsedInviteGrace)
-		_, _, err = e.a.InviteFor(ctx, id)
+		_, _, err = e.a.InviteFor(ctx, key)
 		wantKind(t, "a used invite past its grace", err, households.Missing, "unknown or has expired")
 	})
 
@@ -132,7 +152,8 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		e := newEnv(t, open)
 		hh := e.household("home")
 		ctx := t.Context()
-		id := history.NewInviteID()
+		key := newKey()
+		id := history.InviteIDForKey(key)
 		a, sa, err := e.a.CheckAction(ctx, hh.h, e.sign(hh.admin, hh.h.ID, history.InviteParams{Invite: id, Role: store.RoleAdmin,
 			Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)}), history.ActionInviteCreate)
 		if err != nil {
@@ -145,7 +166,7 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := e.a.RequestJoin(ctx, id, households.Join{AccountID: "a-home", Device: keydir.EncodeDevice(dev), Name: "tablet", Proof: make([]byte, 32)})
+		q, err := e.a.RequestJoin(ctx, key, households.Join{AccountID: "a-home", Device: keydir.EncodeDevice(dev), Name: "tablet", Proof: make([]byte, 32)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +190,7 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 		if err := del(e.b, id, id); err != nil {
 			t.Fatalf("DeleteInvite on the other replica: %v", err)
 		}
-		_, _, err = e.a.InviteFor(ctx, id)
+		_, _, err = e.a.InviteFor(ctx, key)
 		wantKind(t, "a deleted invite", err, households.Missing, "unknown or has expired")
 		if list, err := e.a.Invites(ctx, hh.h.ID); err != nil || len(list) != 0 {
 			t.Errorf("Invites after deleting = %+v, %v; want none", list, err)

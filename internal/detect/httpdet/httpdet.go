@@ -23,7 +23,9 @@
 //
 // The frame leaves the hub only to Config.URL, which the household chose;
 // redirects are not followed by the default client, so the image cannot be
-// sent elsewhere. The package never logs and never writes the frame, the
+// sent elsewhere, and it connects with Config.Dial (the hub's reaches only
+// the household's networks unless the household allowed a remote https
+// server: config's detection.detector_allow_remote). The package never logs and never writes the frame, the
 // JPEG or the answer anywhere.
 package httpdet
 
@@ -35,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -93,8 +96,13 @@ type Config struct {
 	// (DeepStack's and CodeProject.AI's default model).
 	Labels []string
 	// Client sends the requests; default a client that follows no
-	// redirects.
+	// redirects, uses no proxy from the environment and connects with
+	// Dial.
 	Client *http.Client
+	// Dial makes the default client's connections; nil means a
+	// net.Dialer's. The hub gives one that reaches only the household's
+	// networks (internal/netguard).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Detector sends frames to a detection server. It is safe for concurrent
@@ -139,9 +147,15 @@ func New(c Config) (*Detector, error) {
 	c.Labels = slices.Clone(c.Labels)
 	d := &Detector{cfg: c}
 	if c.Client == nil {
-		d.cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
+		dial := c.Dial
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: c.Timeout}).DialContext
+		}
+		d.cfg.Client = &http.Client{
+			Transport: &http.Transport{DialContext: dial, ForceAttemptHTTP2: true, TLSHandshakeTimeout: c.Timeout,
+				MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 		d.own = true
 	}
 	u.Path += Path

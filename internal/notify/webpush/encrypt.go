@@ -14,9 +14,16 @@
 // anyone but the household, the cloud that holds subscriptions included,
 // from reading it at all. The package itself encrypts whatever it is given.
 //
-// The package uses only the standard library. It never logs payloads, keys
-// or subscription secrets; an endpoint URL is a capability, so errors name
-// only its host.
+// An endpoint is a URL a user supplied, so a Sender connects only to public
+// internet addresses by default (NewClient, internal/netguard): every
+// address the endpoint's name resolves to is checked when the connection
+// is made, so an endpoint cannot make the cloud or the hub post to their
+// own loopback, private networks or a cloud metadata service, however the
+// name resolved when the endpoint was checked.
+//
+// Apart from netguard the package uses only the standard library. It never
+// logs payloads, keys or subscription secrets; an endpoint URL is a
+// capability, so errors name only its host.
 package webpush
 
 import (

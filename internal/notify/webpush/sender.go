@@ -11,7 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"vigil/internal/netguard"
 )
 
 // Subscription is a browser's push subscription, in the JSON shape of
@@ -72,11 +75,14 @@ type Sender struct {
 	VAPID   *VAPIDKey
 	Subject string // VAPID "sub": "mailto:..." or "https://..." contact
 
-	// Client is used for the requests; nil means a client with a 10s timeout
-	// that does not follow redirects.
+	// Client is used for the requests; nil means NewClient's with zero
+	// Options: public addresses only, checked when each connection is made.
 	Client *http.Client
 	// Now is the clock for VAPID tokens; nil means time.Now.
 	Now func() time.Time
+
+	once   sync.Once
+	client *http.Client // Client, or the default made on first use
 }
 
 // Message is one push.
@@ -87,9 +93,26 @@ type Message struct {
 	Topic   string        // optional; replaces an undelivered message with the same topic
 }
 
-var defaultClient = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// NewClient returns the client a Sender posts with: it connects only to
+// the addresses o admits, checked on each resolved address when the
+// connection is made (netguard), so an endpoint whose name resolves to
+// loopback, a private network or a cloud metadata service is refused
+// however it resolved before; it uses no proxy (a proxy would dial the
+// endpoint out of the guard's sight), does not follow redirects, and gives
+// a request 10 seconds.
+func NewClient(o netguard.Options) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext:           netguard.NewDialer(o).DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // Send encrypts m for sub and posts it. It returns nil on 201/202, [ErrGone]
@@ -134,10 +157,13 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, m Message) error {
 		req.Header.Set("Topic", m.Topic)
 	}
 	req.Header.Set("Authorization", authz)
-	c := s.Client
-	if c == nil {
-		c = defaultClient
-	}
+	s.once.Do(func() {
+		s.client = s.Client
+		if s.client == nil {
+			s.client = NewClient(netguard.Options{})
+		}
+	})
+	c := s.client
 	resp, err := c.Do(req)
 	if err != nil {
 		var ue *url.Error

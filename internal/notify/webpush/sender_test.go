@@ -7,12 +7,18 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"vigil/internal/netguard"
+	"vigil/internal/netguard/dnstest"
 )
 
 // pushService is a push service that verifies VAPID and decrypts what it
@@ -93,7 +99,7 @@ func TestSenderStatuses(t *testing.T) {
 	ps.status["/missing"] = http.StatusNotFound
 	ps.status["/busy"] = http.StatusTooManyRequests
 	ps.status["/broken"] = http.StatusBadRequest
-	s := &Sender{VAPID: key, Subject: "mailto:hub@example.org"}
+	s := &Sender{VAPID: key, Subject: "mailto:hub@example.org", Client: NewClient(loopbackForTests)}
 	ctx := context.Background()
 	m := Message{Payload: []byte("sealed bytes"), TTL: time.Minute}
 
@@ -122,6 +128,64 @@ func TestSenderStatuses(t *testing.T) {
 	bad.Endpoint = "file:///etc/passwd"
 	if err := s.Send(ctx, bad, m); err == nil {
 		t.Error("a non-http endpoint was accepted")
+	}
+}
+
+// loopbackForTests lets a test's push service on 127.0.0.1 be reached.
+var loopbackForTests = netguard.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+
+// A Sender's default client refuses, when it connects, every endpoint
+// that is not on the public internet: an address in the URL, and names
+// resolving to a cloud metadata service, a cluster's service or loopback
+// (where a push service listens and receives nothing), however the name
+// resolved when the endpoint was checked (DNS rebinding). Errors name the
+// host, the address and why, never the endpoint's path.
+func TestSenderDialsOnlyPublicAddresses(t *testing.T) {
+	key, _ := GenerateVAPIDKey()
+	ps := newPushService(t, key.PublicKey())
+	var arrived atomic.Int64
+	ps.srv.Config.ConnState = func(net.Conn, http.ConnState) { arrived.Add(1) }
+	_, port, _ := net.SplitHostPort(ps.srv.Listener.Addr().String())
+	dns := dnstest.Start(t)
+	dns.Set("metadata.google.internal", "169.254.169.254")
+	dns.Set("kubernetes.default.svc", "10.96.0.1")
+	dns.Set("push.looks-public.example", "127.0.0.1")
+	dns.Set("rebind.looks-public.example", "8.8.8.8")
+	s := &Sender{VAPID: key, Subject: "mailto:hub@example.org", Client: NewClient(netguard.Options{Resolver: dns.Resolver()})}
+	m := Message{Payload: []byte("sealed bytes"), TTL: time.Minute}
+	send := func(endpoint, ip, reason string) {
+		t.Helper()
+		sub := ps.subscription("/secret-path")
+		sub.Endpoint = endpoint
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.Send(ctx, sub, m)
+		var re *netguard.RefusedError
+		if !errors.As(err, &re) || re.Addr.String() != ip || !strings.Contains(err.Error(), ip) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: %v, want a refusal of %s (%s)", endpoint, err, ip, reason)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-path") {
+			t.Errorf("%s: the error shows the endpoint's path: %v", endpoint, err)
+		}
+	}
+	send("https://100.64.0.1/secret-path", "100.64.0.1", "carrier-grade NAT")
+	send("http://metadata.google.internal/secret-path", "169.254.169.254", "link-local")
+	send("https://kubernetes.default.svc/secret-path", "10.96.0.1", "private")
+	send("http://push.looks-public.example:"+port+"/secret-path", "127.0.0.1", "loopback")
+	send(ps.srv.URL+"/secret-path", "127.0.0.1", "loopback")
+	d := netguard.NewDialer(netguard.Options{Resolver: dns.Resolver()})
+	if _, err := d.Lookup(context.Background(), "rebind.looks-public.example"); err != nil {
+		t.Fatalf("the rebinding name at validation: %v", err)
+	}
+	dns.Set("rebind.looks-public.example", "127.0.0.1")
+	send("http://rebind.looks-public.example:"+port+"/secret-path", "127.0.0.1", "loopback")
+	if n := arrived.Load(); n != 0 || len(ps.got) != 0 {
+		t.Errorf("the loopback push service saw %d connections and %d messages", n, len(ps.got))
+	}
+	// The same Sender with a client that allows loopback delivers.
+	s = &Sender{VAPID: key, Subject: "mailto:hub@example.org", Client: NewClient(netguard.Options{Resolver: dns.Resolver(), Allow: loopbackForTests.Allow})}
+	if err := s.Send(context.Background(), ps.subscription("/ok"), m); err != nil {
+		t.Fatalf("with loopback allowed: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"vigil/internal/envelope"
 	"vigil/internal/eventrec"
+	"vigil/internal/netguard"
 	"vigil/internal/notify"
 	"vigil/internal/notify/webpush"
 )
@@ -120,7 +122,7 @@ func TestNotifierPushesSealedPayload(t *testing.T) {
 	var gone []string
 	var mu sync.Mutex
 	n := &Notifier{
-		Sender: &webpush.Sender{VAPID: key, Subject: "mailto:hub@example.org"},
+		Sender: &webpush.Sender{VAPID: key, Subject: "mailto:hub@example.org", Client: webpush.NewClient(loopbackForTests)},
 		Sealer: sealer,
 		Subscriptions: func(context.Context) ([]webpush.Subscription, error) {
 			return []webpush.Subscription{ps.subscription("/sub/1"), ps.subscription("/gone")}, nil
@@ -174,7 +176,7 @@ func TestNotifierWithoutSealerSendsNothing(t *testing.T) {
 	key, _ := webpush.GenerateVAPIDKey()
 	ps := newPushService(t, key.PublicKey())
 	n := &Notifier{
-		Sender: &webpush.Sender{VAPID: key, Subject: "mailto:hub@example.org"},
+		Sender: &webpush.Sender{VAPID: key, Subject: "mailto:hub@example.org", Client: webpush.NewClient(loopbackForTests)},
 		Subscriptions: func(context.Context) ([]webpush.Subscription, error) {
 			return []webpush.Subscription{ps.subscription("/sub/1")}, nil
 		},
@@ -186,3 +188,6 @@ func TestNotifierWithoutSealerSendsNothing(t *testing.T) {
 		t.Fatalf("push service received %d messages, want none", len(ps.got))
 	}
 }
+
+// loopbackForTests lets a test's push service on 127.0.0.1 be reached.
+var loopbackForTests = netguard.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}

@@ -10,7 +10,7 @@
 // breaks a rule of the format, accept a body that does not re-encode to its
 // own bytes, log keys.
 
-import { base32, concat, fromUtf8, randomBytes, utf8 } from './bytes';
+import { base32, concat, fromUtf8, hmacSha256, randomBytes, sha256, utf8 } from './bytes';
 import type { ChainState } from './chain';
 import { b64url, ed25519Verify, unb64url } from './keys';
 
@@ -172,9 +172,28 @@ export function encodeAction(a: { household: string; action: ActionName | string
   return body;
 }
 
-/** newInviteId returns a fresh invite ID: 16 random bytes as 26 lower-case base32 letters. */
+/** newInviteId returns a fresh invite ID: 16 random bytes as 26 lower-case base32 letters. No device can present a key for it: invites people join are named by inviteIdForSecret. */
 export function newInviteId(): string {
   return base32(randomBytes(16)).toLowerCase();
+}
+
+/**
+ * inviteKey is what a joining device presents (in request bodies only) to
+ * read an invite and ask to join: HMAC-SHA-256(secret, "vigil invite key v1").
+ * The secret itself never leaves the link (Go: member.InviteKey).
+ */
+export function inviteKey(secret: Uint8Array): Promise<Uint8Array> {
+  return hmacSha256(secret, utf8('vigil invite key v1'));
+}
+
+/** inviteIdForKey is the invite's ID: the first 16 bytes of SHA-256("vigil invite id v1\n" + key), 26 lower-case base32 letters (Go: history.InviteIDForKey). */
+export async function inviteIdForKey(key: Uint8Array): Promise<string> {
+  return base32((await sha256(utf8('vigil invite id v1\n'), key)).slice(0, 16)).toLowerCase();
+}
+
+/** inviteIdForSecret is the ID an admin device gives the invite whose link carries secret (Go: member.InviteID). */
+export async function inviteIdForSecret(secret: Uint8Array): Promise<string> {
+  return inviteIdForKey(await inviteKey(secret));
 }
 
 /** Signer is what signs: this browser's device keys (devicekeys.ts) or any Ed25519 key with its device ID. */

@@ -1,9 +1,10 @@
 // The page 'vigil demo' links to:
-// /demo#t=TOKEN&i=INVITE&k=SECRET&h=HOUSEHOLD&g=GENESIS. It signs the local
+// /demo#t=TOKEN&k=SECRET&h=HOUSEHOLD&g=GENESIS. It signs the local
 // user in once with the one-time token, makes this browser's device keys,
 // pins the household's genesis (from the link, not the cloud) and asks to
-// join through the invite, proving it holds the invite's secret
-// (member.JoinProof); the demo's admin device checks the proof and adds
+// join through the invite (presenting its key, member.InviteKey, in the
+// body: the invite's ID is a hash of it), proving it holds the invite's
+// secret (member.JoinProof); the demo's admin device checks the proof and adds
 // the browser to the chain. The fragment never reaches the server; it is
 // wiped from the address bar at once. Then it opens the household's home
 // (/h/:hh/live, the home page's alias). The account is read again after
@@ -12,6 +13,7 @@
 // Must never: send the invite secret, or keep the fragment in history.
 
 import { api, ApiError, b64, setCSRF, unb64 } from '../api';
+import { inviteIdForKey, inviteKey } from '../crypto/action';
 import { hmacSha256, unhex, utf8 } from '../crypto/bytes';
 import { verifyChain } from '../crypto/chain';
 import { createDeviceKeys, deviceString, loadDeviceKeys } from '../crypto/devicekeys';
@@ -37,11 +39,10 @@ route('/demo', async (root) => {
   const err = h('p', { id: 'demo-error' });
   mount(root, pageHead('Vigil demo'), h('div', { class: 'card' }, status, err));
   const tok = frag.get('t');
-  const invite = frag.get('i');
   const secret = frag.get('k');
   const hh = frag.get('h');
   const genesis = frag.get('g');
-  if (!tok || !invite || !secret || !hh || !genesis || !/^[0-9a-f]{64}$/.test(genesis)) {
+  if (!tok || !secret || !hh || !genesis || !/^[0-9a-f]{64}$/.test(genesis)) {
     status.textContent = '';
     showError(err, new Error("This demo link is incomplete: copy the whole link 'vigil demo' printed, or run it again for a fresh one."));
     return;
@@ -65,9 +66,11 @@ route('/demo', async (root) => {
     };
     if (!(await enrolled())) {
       status.textContent = 'Adding this browser to the demo household…';
+      const key = await inviteKey(unb64(secret));
+      const invite = await inviteIdForKey(key);
       // member.JoinProof: HMAC-SHA-256(secret, "vigil join proof v1\n" + invite + "\n" + device).
       const proof = await hmacSha256(unb64(secret), utf8(`vigil join proof v1\n${invite}\n${dev}`));
-      await api('POST', `/v1/invites/${encodeURIComponent(invite)}/requests`, { device: dev, name: 'Demo browser', proof: b64(proof) });
+      await api('POST', '/v1/invites/join', { key: b64(key), device: dev, name: 'Demo browser', proof: b64(proof) });
       const deadline = Date.now() + 60_000;
       while (!(await enrolled())) {
         if (stopped) return;

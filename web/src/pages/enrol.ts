@@ -14,11 +14,15 @@
 // device shows the same code for the request it sees, and approves only
 // when they match. The genesis hash pinned here comes from the admin
 // device, not from the cloud. (Go: member.JoinProof, member.JoinCode.)
+// To read the invite and follow the request it presents the invite's key
+// (member.InviteKey, a one-way derivation of the secret whose hash is the
+// invite's ID) in request bodies, never in a path or a query.
 //
-// Must never: send the invite secret (only the proof leaves), or trust the
+// Must never: send the invite secret (only the key and the proof leave), or trust the
 // names in the link for anything but showing them.
 import './enrol.css';
 import { api, ApiError, b64, unb64 } from '../api';
+import { inviteIdForKey, inviteKey } from '../crypto/action';
 import { hmacSha256, unhex, utf8 } from '../crypto/bytes';
 import { recoveryIdentities } from '../crypto/chain';
 import { createDeviceKeys, deviceString, loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
@@ -189,10 +193,15 @@ route('/join/:id', async (root, { id }) => {
 
   let secret: Uint8Array;
   let genesis: Uint8Array;
+  let key: Uint8Array;
   try {
     secret = unb64(frag.get('s') ?? '');
     genesis = unhex(frag.get('g') ?? '');
     if (secret.length !== 32 || genesis.length !== 32) throw new Error();
+    // The invite is named by a hash of its key: a path that does not
+    // match the secret is a damaged link.
+    key = await inviteKey(secret);
+    if ((await inviteIdForKey(key)) !== id) throw new Error();
   } catch {
     const err = h('p', { id: 'join-error', class: 'error', role: 'alert' }, 'This invite link is incomplete: part of it is missing or damaged.');
     set('broken', pageHead('Join a household'), h('div', { class: 'card' }, err, h('p', {}, 'Copy the whole link again (it is long: everything after “#” matters), or ask for a new one.')));
@@ -235,7 +244,7 @@ route('/join/:id', async (root, { id }) => {
     set('loading', title(), intro(), h('p', { class: 'muted' }, 'Opening the invite…'));
     let inv: { household_id: string; household_name: string; role: string; expires: string };
     try {
-      inv = await api('GET', `/v1/invites/${encodeURIComponent(id)}`);
+      inv = await api('POST', '/v1/invites/open', { key: b64(key) });
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 410)) return expired();
       const err = h('p', { id: 'join-error' });
@@ -290,7 +299,7 @@ route('/join/:id', async (root, { id }) => {
       const k = await deviceKeys();
       const dev = deviceString(k);
       const proof = await joinProof(secret, id, dev);
-      const q = await api<{ request_id: string; household_id: string }>('POST', `/v1/invites/${encodeURIComponent(id)}/requests`, { device: dev, name: deviceName, proof: b64(proof) });
+      const q = await api<{ request_id: string; household_id: string }>('POST', '/v1/invites/join', { key: b64(key), device: dev, name: deviceName, proof: b64(proof) });
       await waiting(q, await joinCode(secret, dev), deviceName);
     } catch (x) {
       if (x instanceof ApiError && (x.status === 404 || x.status === 410)) return expired();
@@ -320,7 +329,7 @@ route('/join/:id', async (root, { id }) => {
       if (stopped) return;
       let st: { status: string };
       try {
-        st = await api<{ status: string }>('GET', `/v1/invites/${encodeURIComponent(id)}/requests/${encodeURIComponent(q.request_id)}`);
+        st = await api<{ status: string }>('POST', '/v1/invites/status', { key: b64(key), request_id: q.request_id });
         err.textContent = '';
       } catch (e) {
         if (e instanceof ApiError && e.status === 404) return expired();

@@ -9,7 +9,7 @@
 // under "Security details".
 import './households.css';
 import { api, b64, unb64, ApiError } from '../api';
-import { newInviteId, signAction, type ActionName, type ParamsOf, type Signed } from '../crypto/action';
+import { inviteIdForSecret, signAction, type ActionName, type ParamsOf, type Signed } from '../crypto/action';
 import { equal, hex, randomBytes } from '../crypto/bytes';
 import { addDevice, newHousehold, removeDevice, genesisHash, type Device } from '../crypto/chain';
 import { parseDeviceString } from '../crypto/devicekeys';
@@ -357,9 +357,11 @@ function invitesCard(x: Household, adminDevice: boolean): HTMLElement {
     err.className = '';
     try {
       const expires = new Date(Date.now() + INVITE_TTL_MS);
-      const body = await signed(x, 'invite.create', { invite: newInviteId(), role: role.value === 'admin' ? 'admin' : 'member', expires });
-      const inv = await api<{ invite_id: string; expires: string }>('POST', `${hhPath(x.hh)}/invites`, body);
+      // The invite is named by a hash of its key, which derives from the
+      // secret: the cloud finds it only from the key a joining device presents.
       const secret = randomBytes(32);
+      const body = await signed(x, 'invite.create', { invite: await inviteIdForSecret(secret), role: role.value === 'admin' ? 'admin' : 'member', expires });
+      const inv = await api<{ invite_id: string; expires: string }>('POST', `${hhPath(x.hh)}/invites`, body);
       localStorage.setItem(inviteKey(inv.invite_id), b64url(secret));
       const link = inviteLink(location.origin, inv.invite_id, secret, x);
       const input = h('input', { id: 'invite-link', class: 'mono', readonly: true, value: link, 'aria-describedby': 'invite-valid' });
