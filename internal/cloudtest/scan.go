@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	_ "modernc.org/sqlite" // the embedded store's database, read as an insider
+
+	"vigil/internal/vigiltest"
 )
 
 // ScanStats counts what Scan read.
@@ -93,6 +96,50 @@ func (c *Cloud) Scan(t testing.TB, visit func(where string, b []byte)) ScanStats
 
 // scanStreams reads every message of every JetStream stream on the bus's
 // server, by sequence number, as an operator of that server could.
+// MaskLogEntries marks the public fields of every log entry the cloud's
+// database holds (its history table) as public in leaks
+// (vigiltest.LeakScan.Public), wherever they occur: in the table, in the
+// database's files and in the log's tiles. They are random-looking bytes
+// after fixed ones (docs/FORMAT.md, "Log entries, version 1": a record's
+// epoch, a big-endian 1, is followed by an ephemeral public key), which a
+// media signature can match by chance. It returns how many entries it
+// found. Call it after Stop and before the scan that checks.
+func (c *Cloud) MaskLogEntries(t testing.TB, leaks *vigiltest.LeakScan) int {
+	t.Helper()
+	n := 0
+	c.Scan(t, func(where string, b []byte) {
+		if !strings.Contains(where, "history") || !strings.HasSuffix(where, " column entry") {
+			return
+		}
+		if p := logEntryPublic(b); p != nil {
+			leaks.Public(p)
+			n++
+		}
+	})
+	return n
+}
+
+// logEntryPublic returns the public fields at the start of a version-1 log
+// entry: all of a chain head (tag and head hash), a record's tag, epoch
+// and encapsulated key, a release's key and signature.
+func logEntryPublic(e []byte) []byte {
+	if len(e) < 2 || e[0] != 0x01 {
+		return nil
+	}
+	var n int
+	switch e[1] {
+	case 0x01: // version, type, tag (32), head (32)
+		n = 2 + 32 + 32
+	case 0x02: // version, type, tag (32), epoch (4), enc (32)
+		n = 2 + 32 + 4 + 32
+	case 0x03: // version, type, key (32), signature (64)
+		n = 2 + 32 + 64
+	default:
+		return nil
+	}
+	return e[:min(n, len(e))]
+}
+
 func (c *Cloud) scanStreams(t testing.TB, ctx context.Context, st *ScanStats, visit func(string, []byte)) {
 	t.Helper()
 	nc, err := nats.Connect(c.NATS, nats.Timeout(5*time.Second))

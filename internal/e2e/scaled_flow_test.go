@@ -162,6 +162,9 @@ func cloudFlow(t *testing.T, c *cloudtest.Cloud) {
 		t.Fatal("no sample of the exported footage to scan for")
 	}
 	c.Stop()
+	if c.MaskLogEntries(t, &leaks) == 0 {
+		t.Fatal("no log entry in the cloud's database to tell the scan about")
+	}
 	found := 0
 	stats := c.Scan(t, func(where string, b []byte) {
 		for _, f := range leaks.Check(where, b) {

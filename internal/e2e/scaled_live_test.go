@@ -470,6 +470,9 @@ func scaledScan(t *testing.T, c *cloudtest.Cloud, hh *testHousehold, records [][
 		}
 	}
 	c.Stop()
+	if c.MaskLogEntries(t, &leaks) == 0 {
+		t.Fatal("no log entry in the cloud's database to tell the scan about")
+	}
 	found := 0
 	stats := c.Scan(t, func(where string, b []byte) {
 		for _, f := range leaks.Check(where, b) {

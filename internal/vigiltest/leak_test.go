@@ -146,3 +146,32 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestLeakScanPublic: bytes registered as public (a log entry's tag, epoch
+// and ephemeral key, where a big-endian 1 before a random key once made an
+// SPS by chance) are left out of the media signatures wherever they occur,
+// and only there; secrets in them are still found.
+func TestLeakScanPublic(t *testing.T) {
+	sps := []byte{0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f} // epoch 1, then a key that looks like an SPS
+	entry := append(append(append([]byte{1, 2}, bytes.Repeat([]byte{0xa5}, 32)...), sps...), bytes.Repeat([]byte{0x5a}, 30)...)
+	file := append(append([]byte("page header "), entry...), " more"...)
+
+	var s LeakScan
+	if found := s.Check("file", file); len(found) != 1 {
+		t.Fatalf("before Public: %v, want the chance SPS found", found)
+	}
+	s.Public(entry)
+	if found := s.Check("file", file); len(found) != 0 {
+		t.Errorf("the entry public: %v, want nothing", found)
+	}
+	if found := s.Check("elsewhere", append([]byte("x"), sps...)); len(found) != 1 {
+		t.Errorf("the same bytes outside the entry: %v, want the SPS found", found)
+	}
+	s.Secret("key", entry[2:34])
+	if found := s.Check("file", file); len(found) != 1 {
+		t.Errorf("a secret inside public bytes: %v, want it found", found)
+	}
+	if !bytes.Equal(file[12:12+len(entry)], entry) {
+		t.Error("Check changed the bytes it was given")
+	}
+}
