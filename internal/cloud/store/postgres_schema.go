@@ -200,6 +200,29 @@ CREATE TABLE ephemeral (
 );
 CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
 `,
+		// 2 -> 3: staff identities (not accounts), their sessions in a
+		// table of their own, and the households' support codes.
+		`
+CREATE TABLE staff (
+	id          TEXT   COLLATE "C" PRIMARY KEY,
+	name        TEXT   COLLATE "C" NOT NULL UNIQUE,
+	role        TEXT   NOT NULL CHECK (role IN ('support', 'operator', 'admin')),
+	created_ns  BIGINT NOT NULL,
+	disabled_ns BIGINT NOT NULL
+);
+CREATE TABLE staff_tokens (
+	hash       BYTEA  PRIMARY KEY CHECK (length(hash) = 32),
+	staff_id   TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	csrf       TEXT   NOT NULL,
+	created_ns BIGINT NOT NULL,
+	expires_ns BIGINT NOT NULL
+);
+CREATE INDEX staff_tokens_staff ON staff_tokens (staff_id);
+CREATE TABLE support_codes (
+	household_id TEXT COLLATE "C" PRIMARY KEY REFERENCES households (id) ON DELETE CASCADE,
+	code         TEXT COLLATE "C" NOT NULL UNIQUE
+);
+`,
 	}
 }
 

@@ -206,6 +206,29 @@ CREATE TABLE ephemeral (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
 `,
+		// -> staff identities (not accounts), their sessions in a table of
+		// their own, and the households' support codes.
+		`
+CREATE TABLE staff (
+	id          TEXT    PRIMARY KEY,
+	name        TEXT    NOT NULL UNIQUE,
+	role        TEXT    NOT NULL CHECK (role IN ('support', 'operator', 'admin')),
+	created_ns  INTEGER NOT NULL,
+	disabled_ns INTEGER NOT NULL
+) STRICT;
+CREATE TABLE staff_tokens (
+	hash       BLOB    PRIMARY KEY CHECK (length(hash) = 32),
+	staff_id   TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	csrf       TEXT    NOT NULL,
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX staff_tokens_staff ON staff_tokens (staff_id);
+CREATE TABLE support_codes (
+	household_id TEXT PRIMARY KEY REFERENCES households (id) ON DELETE CASCADE,
+	code         TEXT NOT NULL UNIQUE
+) STRICT;
+`,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
 	"vigil/internal/cloud/shares/sharestest"
+	"vigil/internal/cloud/staff/stafftest"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/vigiltest"
@@ -65,6 +66,7 @@ func TestSQLiteConformance(t *testing.T) {
 	sharestest.Run(t, func(t *testing.T) sharestest.Store { return closed(t) })
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return closed(t) })
 	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return closed(t) })
+	stafftest.Run(t, func(t *testing.T) stafftest.Store { return closed(t) })
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 

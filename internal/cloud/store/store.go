@@ -248,6 +248,7 @@ type Store interface {
 	ShareStore
 	MemberStore
 	PushStore
+	StaffStore
 	EphemeralStore
 
 	Close() error

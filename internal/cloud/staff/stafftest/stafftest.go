@@ -1,0 +1,135 @@
+package stafftest
+
+import (
+	"testing"
+	"time"
+
+	"vigil/internal/cloud/staff"
+	"vigil/internal/cloud/store"
+	"vigil/internal/cloud/store/storetest"
+)
+
+// Store is what the suite needs: the staff domain's Store, and the
+// fixtures (accounts and households, which other domains own) the support
+// codes belong to.
+type Store interface {
+	staff.Store
+	storetest.Fixtures
+}
+
+// Run runs the suite. newStore returns a new, empty store for each subtest
+// and closes it when the subtest ends (t.Cleanup). Subtests do not run in
+// parallel.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"Identities", testIdentities},
+		{"Sessions", testSessions},
+		{"SupportCodes", testSupportCodes},
+	}
+	for _, tc := range tests {
+		t.Run("Staff/"+tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+func mkStaff(id, name, role string, created time.Duration) store.Staff {
+	return store.Staff{ID: id, Name: name, Role: role, Created: storetest.At(created)}
+}
+
+// testIdentities: identities are stored as given, unique by ID and name,
+// listed oldest first, and disabled once.
+func testIdentities(t *testing.T, s Store) {
+	ctx := t.Context()
+	a := mkStaff("s1", "Ada", store.StaffSupport, 2*time.Minute)
+	b := mkStaff("s2", "Brian", store.StaffAdmin, time.Minute)
+	storetest.OK(t, s.CreateStaff(ctx, a), "CreateStaff a")
+	storetest.OK(t, s.CreateStaff(ctx, b), "CreateStaff b")
+	storetest.IsErr(t, s.CreateStaff(ctx, mkStaff("s1", "Other", store.StaffSupport, 0)), store.ErrExists, "CreateStaff with a taken ID")
+	storetest.IsErr(t, s.CreateStaff(ctx, mkStaff("s3", "Ada", store.StaffSupport, 0)), store.ErrExists, "CreateStaff with a taken name")
+	got, err := s.Staff(ctx, "s1")
+	storetest.OK(t, err, "Staff")
+	storetest.Same(t, "Staff", got, a)
+	_, err = s.Staff(ctx, "s3")
+	storetest.IsErr(t, err, store.ErrNotFound, "Staff of a refused write")
+	list, err := s.StaffList(ctx)
+	storetest.OK(t, err, "StaffList")
+	storetest.Same(t, "StaffList", list, []store.Staff{b, a})
+
+	storetest.OK(t, s.DisableStaff(ctx, "s1", storetest.At(time.Hour)), "DisableStaff")
+	storetest.OK(t, s.DisableStaff(ctx, "s1", storetest.At(2*time.Hour)), "DisableStaff again")
+	got, _ = s.Staff(ctx, "s1")
+	storetest.Same(t, "Disabled", got.Disabled, storetest.At(time.Hour))
+	storetest.IsErr(t, s.DisableStaff(ctx, "nobody", storetest.At(time.Hour)), store.ErrNotFound, "DisableStaff unknown")
+	got, _ = s.Staff(ctx, "s2")
+	if !got.Disabled.IsZero() {
+		t.Errorf("disabling s1 disabled s2 at %v", got.Disabled)
+	}
+}
+
+// testSessions: sessions are kept by hash for a known identity, returned
+// even when expired, deleted once, and gone when their identity is
+// disabled.
+func testSessions(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s1", "Ada", store.StaffSupport, 0)), "CreateStaff")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s2", "Brian", store.StaffOperator, 0)), "CreateStaff")
+	t1 := store.StaffToken{Hash: storetest.Hash("t1"), StaffID: "s1", CSRF: "c1", Created: storetest.At(0), Expires: storetest.At(time.Second)}
+	t2 := store.StaffToken{Hash: storetest.Hash("t2"), StaffID: "s2", CSRF: "c2", Created: storetest.At(0), Expires: storetest.At(time.Hour)}
+	storetest.OK(t, s.PutStaffToken(ctx, t1), "PutStaffToken t1")
+	storetest.OK(t, s.PutStaffToken(ctx, t2), "PutStaffToken t2")
+	storetest.IsErr(t, s.PutStaffToken(ctx, t1), store.ErrExists, "PutStaffToken again")
+	storetest.IsErr(t, s.PutStaffToken(ctx, store.StaffToken{Hash: storetest.Hash("t3"), StaffID: "nobody", Expires: storetest.At(time.Hour)}),
+		store.ErrNotFound, "PutStaffToken of an unknown identity")
+	got, err := s.StaffToken(ctx, t1.Hash)
+	storetest.OK(t, err, "StaffToken (expired)")
+	storetest.Same(t, "StaffToken", got, t1)
+	_, err = s.StaffToken(ctx, storetest.Hash("t3"))
+	storetest.IsErr(t, err, store.ErrNotFound, "StaffToken unknown")
+
+	storetest.OK(t, s.DeleteStaffToken(ctx, t1.Hash), "DeleteStaffToken")
+	storetest.IsErr(t, s.DeleteStaffToken(ctx, t1.Hash), store.ErrNotFound, "DeleteStaffToken again")
+	_, err = s.StaffToken(ctx, t1.Hash)
+	storetest.IsErr(t, err, store.ErrNotFound, "StaffToken deleted")
+
+	storetest.OK(t, s.PutStaffToken(ctx, t1), "PutStaffToken t1 again")
+	storetest.OK(t, s.DisableStaff(ctx, "s2", storetest.At(time.Minute)), "DisableStaff")
+	_, err = s.StaffToken(ctx, t2.Hash)
+	storetest.IsErr(t, err, store.ErrNotFound, "StaffToken of a disabled identity")
+	_, err = s.StaffToken(ctx, t1.Hash)
+	storetest.OK(t, err, "another identity's session after a disable")
+}
+
+// testSupportCodes: a household keeps its first code, a code is one
+// household's, and lookups find the household by code only.
+func testSupportCodes(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "h1", "a1")
+	storetest.MkHousehold(t, s, "h2", "a2")
+	_, err := s.SupportCode(ctx, "h1")
+	storetest.IsErr(t, err, store.ErrNotFound, "SupportCode before one")
+	code, err := s.InitSupportCode(ctx, "h1", "AAAAAAAAAA")
+	storetest.OK(t, err, "InitSupportCode")
+	storetest.Same(t, "InitSupportCode", code, "AAAAAAAAAA")
+	code, err = s.InitSupportCode(ctx, "h1", "BBBBBBBBBB")
+	storetest.OK(t, err, "InitSupportCode again")
+	storetest.Same(t, "InitSupportCode keeps the first", code, "AAAAAAAAAA")
+	_, err = s.InitSupportCode(ctx, "h2", "AAAAAAAAAA")
+	storetest.IsErr(t, err, store.ErrExists, "InitSupportCode with another household's code")
+	_, err = s.SupportCode(ctx, "h2")
+	storetest.IsErr(t, err, store.ErrNotFound, "SupportCode after a refused write")
+	_, err = s.InitSupportCode(ctx, "h9", "CCCCCCCCCC")
+	storetest.IsErr(t, err, store.ErrNotFound, "InitSupportCode of an unknown household")
+
+	hh, err := s.HouseholdBySupportCode(ctx, "AAAAAAAAAA")
+	storetest.OK(t, err, "HouseholdBySupportCode")
+	storetest.Same(t, "HouseholdBySupportCode", hh, "h1")
+	for _, c := range []string{"BBBBBBBBBB", "aaaaaaaaaa", "CCCCCCCCCC", ""} {
+		_, err = s.HouseholdBySupportCode(ctx, c)
+		storetest.IsErr(t, err, store.ErrNotFound, "HouseholdBySupportCode "+c)
+	}
+	code, err = s.SupportCode(ctx, "h1")
+	storetest.OK(t, err, "SupportCode")
+	storetest.Same(t, "SupportCode", code, "AAAAAAAAAA")
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Staff identities, their sessions and support codes (SQLite).
+
+// CreateStaff stores a new identity.
+func (s *SQLite) CreateStaff(ctx context.Context, st Staff) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO staff (id, name, role, created_ns, disabled_ns) VALUES (?, ?, ?, ?, ?)`,
+		st.ID, st.Name, st.Role, encTime(st.Created), encTime(st.Disabled))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: create staff: %w", ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create staff: %w", err)
+	}
+	return nil
+}
+
+// Staff returns one identity.
+func (s *SQLite) Staff(ctx context.Context, id string) (Staff, error) {
+	st, err := scanStaff(s.r.QueryRowContext(ctx, `SELECT `+staffCols+` FROM staff WHERE id = ?`, id))
+	if err != nil {
+		return Staff{}, fmt.Errorf("store: staff: %w", notFound(err))
+	}
+	return st, nil
+}
+
+// StaffList returns every identity, oldest first.
+func (s *SQLite) StaffList(ctx context.Context) ([]Staff, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffCols+` FROM staff ORDER BY created_ns, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff list: %w", err)
+	}
+	out, err := collect(rows, scanStaff)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff list: %w", err)
+	}
+	return out, nil
+}
+
+// DisableStaff disables the identity and removes its sessions.
+func (s *SQLite) DisableStaff(ctx context.Context, id string, at time.Time) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+UPDATE staff SET disabled_ns = CASE WHEN disabled_ns = ? THEN ? ELSE disabled_ns END WHERE id = ?`,
+			encTime(time.Time{}), encTime(at), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM staff_tokens WHERE staff_id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: disable staff: %w", err)
+	}
+	return nil
+}
+
+// PutStaffToken stores a staff session.
+func (s *SQLite) PutStaffToken(ctx context.Context, t StaffToken) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO staff_tokens (hash, staff_id, csrf, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
+		t.Hash[:], t.StaffID, t.CSRF, encTime(t.Created), encTime(t.Expires))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: put staff token: %w", ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: put staff token: %w", refErr(err))
+	}
+	return nil
+}
+
+// StaffToken returns a staff session.
+func (s *SQLite) StaffToken(ctx context.Context, hash [32]byte) (StaffToken, error) {
+	t, err := scanStaffToken(s.r.QueryRowContext(ctx, `SELECT `+staffTokenCols+` FROM staff_tokens WHERE hash = ?`, hash[:]))
+	if err != nil {
+		return StaffToken{}, fmt.Errorf("store: staff token: %w", notFound(err))
+	}
+	return t, nil
+}
+
+// DeleteStaffToken removes a staff session.
+func (s *SQLite) DeleteStaffToken(ctx context.Context, hash [32]byte) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM staff_tokens WHERE hash = ?`, hash[:])
+	if err != nil {
+		return fmt.Errorf("store: delete staff token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("store: delete staff token: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// InitSupportCode stores the household's support code unless it has one.
+func (s *SQLite) InitSupportCode(ctx context.Context, householdID, code string) (string, error) {
+	var stored string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT code FROM support_codes WHERE household_id = ?`, householdID).Scan(&stored)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO support_codes (household_id, code) VALUES (?, ?)`, householdID, code); err != nil {
+			if isUniqueViolation(err) {
+				return ErrExists
+			}
+			return refErr(err)
+		}
+		stored = code
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: init support code: %w", err)
+	}
+	return stored, nil
+}
+
+// SupportCode returns the household's support code.
+func (s *SQLite) SupportCode(ctx context.Context, householdID string) (string, error) {
+	var code string
+	if err := s.r.QueryRowContext(ctx, `SELECT code FROM support_codes WHERE household_id = ?`, householdID).Scan(&code); err != nil {
+		return "", fmt.Errorf("store: support code: %w", notFound(err))
+	}
+	return code, nil
+}
+
+// HouseholdBySupportCode returns the household with the code.
+func (s *SQLite) HouseholdBySupportCode(ctx context.Context, code string) (string, error) {
+	var hh string
+	if err := s.r.QueryRowContext(ctx, `SELECT household_id FROM support_codes WHERE code = ?`, code).Scan(&hh); err != nil {
+		return "", fmt.Errorf("store: household by support code: %w", notFound(err))
+	}
+	return hh, nil
+}

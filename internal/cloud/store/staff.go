@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Staff roles: what a staff identity's job is. None of them reaches a
+// household's content (internal/cloud/staff).
+const (
+	StaffSupport  = "support"
+	StaffOperator = "operator"
+	StaffAdmin    = "admin"
+)
+
+// Staff is a staff identity: a person on the service's side (support,
+// operations). It is not an account: it has no e-mail address, no
+// password, and no household membership.
+type Staff struct {
+	ID       string
+	Name     string // unique among staff
+	Role     string // StaffSupport, StaffOperator or StaffAdmin
+	Created  time.Time
+	Disabled time.Time // zero while the identity may sign in
+}
+
+// StaffToken is a staff session, stored by the SHA-256 of its secret in a
+// table of its own: a staff session is never an account's token, and an
+// account's token is never a staff session.
+type StaffToken struct {
+	Hash    [32]byte
+	StaffID string
+	CSRF    string // the CSRF token bound to the session
+	Created time.Time
+	Expires time.Time
+}
+
+// StaffStore keeps staff identities, their sessions and the households'
+// support codes.
+type StaffStore interface {
+	// CreateStaff stores a new identity: ErrExists for a taken ID or name.
+	CreateStaff(ctx context.Context, st Staff) error
+	// Staff returns the identity with the ID.
+	Staff(ctx context.Context, id string) (Staff, error)
+	// StaffList returns every identity, oldest first.
+	StaffList(ctx context.Context) ([]Staff, error)
+	// DisableStaff marks the identity disabled at the time given (keeping
+	// the first time when it is disabled already) and removes its
+	// sessions; ErrNotFound for an unknown ID.
+	DisableStaff(ctx context.Context, id string, at time.Time) error
+
+	// PutStaffToken stores a session: ErrNotFound for an unknown identity,
+	// ErrExists for a taken hash.
+	PutStaffToken(ctx context.Context, t StaffToken) error
+	// StaffToken returns the session with the hash, expired or not (the
+	// staff domain decides); ErrNotFound when missing.
+	StaffToken(ctx context.Context, hash [32]byte) (StaffToken, error)
+	// DeleteStaffToken removes the session; ErrNotFound when missing.
+	DeleteStaffToken(ctx context.Context, hash [32]byte) error
+
+	// InitSupportCode stores code as the household's support code unless it
+	// has one, and returns the household's code (the stored one, whichever
+	// caller came first). ErrExists when code is another household's;
+	// ErrNotFound for an unknown household.
+	InitSupportCode(ctx context.Context, householdID, code string) (string, error)
+	// SupportCode returns the household's support code; ErrNotFound before
+	// one is stored.
+	SupportCode(ctx context.Context, householdID string) (string, error)
+	// HouseholdBySupportCode returns the ID of the household with the code;
+	// ErrNotFound when no household has it.
+	HouseholdBySupportCode(ctx context.Context, code string) (string, error)
+}
+
+// staffCols are the columns scanStaff reads.
+const staffCols = `id, name, role, created_ns, disabled_ns`
+
+// scanStaff scans staffCols.
+func scanStaff(row rowScanner) (Staff, error) {
+	var st Staff
+	var created, disabled int64
+	err := row.Scan(&st.ID, &st.Name, &st.Role, &created, &disabled)
+	st.Created, st.Disabled = decTime(created), decTime(disabled)
+	return st, err
+}
+
+// staffTokenCols are the columns scanStaffToken reads.
+const staffTokenCols = `hash, staff_id, csrf, created_ns, expires_ns`
+
+// scanStaffToken scans staffTokenCols.
+func scanStaffToken(row rowScanner) (StaffToken, error) {
+	var t StaffToken
+	var h []byte
+	var created, expires int64
+	if err := row.Scan(&h, &t.StaffID, &t.CSRF, &created, &expires); err != nil {
+		return StaffToken{}, err
+	}
+	if len(h) != len(t.Hash) {
+		return StaffToken{}, fmt.Errorf("stored hash has %d bytes", len(h))
+	}
+	copy(t.Hash[:], h)
+	t.Created, t.Expires = decTime(created), decTime(expires)
+	return t, nil
+}
