@@ -41,6 +41,7 @@ import (
 	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
+	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -186,6 +187,8 @@ type Server struct {
 
 	shares *shares.Service // shared ranges for guests and links (shares.go)
 
+	staff *staff.Service // staff identities, sessions and support codes (staff.go)
+
 	handler http.Handler // mux behind the security headers
 
 	live *liveview.Service // live-view signalling across replicas (live.go; set by startBus)
@@ -275,6 +278,10 @@ func New(o Options) (*Server, error) {
 	if s.accounts, err = accounts.New(accounts.Config{Store: o.Store, Mailer: o.Mailer, PublicURL: o.PublicURL,
 		Argon2: o.Argon2, SessionTTL: DefaultSessionTTL, APITokenTTL: DefaultAPITokenTTL, ResetTTL: resetTTL,
 		Logger: o.Logger, Now: o.Now}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.staff, err = staff.New(staff.Config{Store: o.Store, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, err
 	}

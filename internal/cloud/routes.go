@@ -30,6 +30,7 @@ const (
 	authMember                  // authAccount and a member of the household {hh}
 	authAdmin                   // authMember with the admin role
 	authDevice                  // a device signature (hubs)
+	authStaff                   // a staff session (staff.go): never an account's, and never enough for any other kind
 )
 
 // route is one API route. Household routes (authMember, authAdmin) are
@@ -52,6 +53,10 @@ type call struct {
 	member    store.Member
 	device    string // authDevice: the device ID
 	body      []byte // authDevice: the verified body
+	// staff and staffToken are the staff member of an authStaff route and
+	// their session.
+	staff      store.Staff
+	staffToken store.StaffToken
 	// digests are body's SHA-256 sums (authDevice), computed once: the
 	// request signature covers the whole, and a sealed object's producer
 	// signature its commitment (objects.go).
@@ -99,6 +104,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.logRoutes()...)       // translog.go: the households' histories in the transparency log
 	// signinlink.go: one-time sign-in links, device requests.
 	rs = append(rs, s.signInLinkRoutes()...)
+	rs = append(rs, s.staffRoutes()...) // staff.go: the staff side, its own auth kind
 	return rs
 }
 
@@ -136,6 +142,9 @@ func writeError(w http.ResponseWriter, err error) {
 	if ae == nil {
 		ae = householdsError(err)
 	}
+	if ae == nil {
+		ae = staffError(err)
+	}
 	if ae == nil && !errors.As(err, &ae) {
 		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
 	}
@@ -170,6 +179,8 @@ func (s *Server) wrap(rt route) http.Handler {
 			if ae := accountsError(err); ae != nil {
 				err = ae
 			} else if ae := householdsError(err); ae != nil {
+				err = ae
+			} else if ae := staffError(err); ae != nil {
 				err = ae
 			}
 			var ae *apiError
@@ -252,6 +263,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	switch rt.auth {
 	case authNone:
 		return r, nil
+	case authStaff:
+		return r, s.authenticateStaff(r, c)
 	case authDevice:
 		// The header is checked before the body is read (uploads.go).
 		if _, err := s.devices.Precheck(r); err != nil {

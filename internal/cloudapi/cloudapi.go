@@ -75,6 +75,9 @@ type Household struct {
 	// QuotaBytes and Role are in GET /v1/households/{hh} only.
 	QuotaBytes int64  `json:"quota_bytes,omitempty"`
 	Role       string `json:"role,omitempty"`
+	// SupportCode is what a member reads out to Vigil support: the one
+	// way staff find the household (GET /v1/households/{hh} only).
+	SupportCode string `json:"support_code,omitempty"`
 }
 
 // Households is the answer to GET /v1/households.
@@ -216,4 +219,24 @@ type JoinStatus struct {
 	ID          string `json:"request_id"`
 	HouseholdID string `json:"household_id"`
 	Status      string `json:"status"`
+}
+
+// StaffMe is the answer to GET /staff/v1/me: the signed-in staff member.
+type StaffMe struct {
+	ID      string    `json:"staff_id"`
+	Name    string    `json:"name"`
+	Role    string    `json:"role"` // "support", "operator" or "admin"
+	Expires time.Time `json:"expires"`
+}
+
+// StaffLookUp is the body of POST /staff/v1/lookup: the support code a
+// household member read out ("7KQ2M-9XHT4"; case, dash and spaces are
+// free).
+type StaffLookUp struct {
+	SupportCode string `json:"support_code"`
+}
+
+// StaffHousehold is the answer to POST /staff/v1/lookup.
+type StaffHousehold struct {
+	HouseholdID string `json:"household_id"`
 }
