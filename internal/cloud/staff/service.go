@@ -31,6 +31,12 @@ type Store interface {
 	SupportCode(ctx context.Context, householdID string) (string, error)
 	HouseholdBySupportCode(ctx context.Context, code string) (string, error)
 
+	CreateStaffRequest(ctx context.Context, r store.StaffRequest) error
+	StaffRequest(ctx context.Context, hh, id string) (store.StaffRequest, error)
+	StaffRequestByID(ctx context.Context, id string) (store.StaffRequest, error)
+	StaffRequests(ctx context.Context, hh string) ([]store.StaffRequest, error)
+	SetStaffRequestState(ctx context.Context, hh, id, from string, r store.StaffRequest) error
+
 	// The short-lived entries (store.EphemeralStore) enrolment secrets
 	// are kept in, usable once.
 	PutIfAbsent(ctx context.Context, key string, value []byte, now, expires time.Time) (bool, error)

@@ -2,7 +2,9 @@ package staff_test
 
 import (
 	"errors"
+	"fmt"
 	"go/build"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,6 +49,7 @@ func run(t *testing.T, open func(t *testing.T, now func() time.Time) stafftest.S
 		{"Enrolment", testEnrolment},
 		{"Sessions", testSessions},
 		{"SupportCodes", testSupportCodes},
+		{"Lockbox", testLockbox},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &clock{}
@@ -265,5 +268,136 @@ func TestOwnImports(t *testing.T) {
 	}
 	if len(pkg.Imports) == 0 {
 		t.Fatal("no imports read")
+	}
+}
+
+// testLockbox: a request is decided by the household it names, on any
+// replica; a grant is read only while live and only for its scopes, and
+// runs out at its expiry (marked once) or at a revocation.
+func testLockbox(t *testing.T, e env) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, e.st, "h1", "a1")
+	storetest.MkHousehold(t, e.st, "h2", "a2")
+	ada, _, err := e.a.Add(ctx, "Ada", store.StaffSupport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bo, _, err := e.a.Add(ctx, "Bo", store.StaffSupport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		scopes []string
+		reason string
+		d      time.Duration
+	}{
+		{nil, "x", 0}, {[]string{"objects"}, "x", 0}, {[]string{"hubs", "hubs"}, "x", 0}, {[]string{"hubs"}, "", 0},
+		{[]string{"hubs"}, "a\nb", 0}, {[]string{"hubs"}, strings.Repeat("x", 201), 0}, {[]string{"hubs"}, "x", staff.MaxGrant + time.Second},
+		{[]string{"hubs"}, "x", time.Millisecond}, {[]string{"hubs"}, "x", -time.Hour},
+	} {
+		_, err := e.a.File(ctx, ada, "h1", bad.scopes, bad.reason, bad.d)
+		wantKind(t, fmt.Sprintf("File(%v, %q, %v)", bad.scopes, bad.reason, bad.d), err, staff.Invalid)
+	}
+	_, err = e.a.File(ctx, ada, "h9", []string{"hubs"}, "x", 0)
+	wantKind(t, "File for an unknown household", err, staff.NotFound)
+
+	r, err := e.a.File(ctx, ada, "h1", []string{"uploads", "hubs"}, "uploads failing", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != store.StaffPending || r.Duration != staff.DefaultGrant || !slices.Equal(r.Scopes, []string{"hubs", "uploads"}) {
+		t.Fatalf("File: %+v", r)
+	}
+	_, _, err = e.b.Grant(ctx, ada, r.ID, "hubs")
+	wantKind(t, "Grant while pending", err, staff.Forbidden)
+
+	noRecord := func(store.StaffRequest) error { return nil }
+	approve := staff.Decision{State: store.StaffApproved, Scopes: r.Scopes, Seconds: int64(r.Duration / time.Second), Device: "dadmin"}
+	// Another household's admins cannot decide it.
+	_, err = e.b.Decide(ctx, "h2", r.ID, approve, noRecord)
+	wantKind(t, "Decide by another household", err, staff.NotFound)
+	// An approval must sign exactly the request's scopes and duration.
+	wider := approve
+	wider.Scopes = []string{"hubs", "storage", "uploads"}
+	_, err = e.b.Decide(ctx, "h1", r.ID, wider, noRecord)
+	wantKind(t, "Decide with other scopes", err, staff.Invalid)
+	longer := approve
+	longer.Seconds++
+	_, err = e.b.Decide(ctx, "h1", r.ID, longer, noRecord)
+	wantKind(t, "Decide with another duration", err, staff.Invalid)
+	// A record that fails changes nothing.
+	_, err = e.b.Decide(ctx, "h1", r.ID, approve, func(store.StaffRequest) error { return errors.New("log down") })
+	if err == nil {
+		t.Fatal("Decide went ahead without its record")
+	}
+	var recorded store.StaffRequest
+	got, err := e.b.Decide(ctx, "h1", r.ID, approve, func(x store.StaffRequest) error { recorded = x; return nil })
+	if err != nil || got.State != store.StaffApproved || !got.Expires.Equal(e.clk.now().Add(staff.DefaultGrant)) || recorded.ID != r.ID {
+		t.Fatalf("Decide approve: %+v, %v (recorded %+v)", got, err, recorded)
+	}
+	_, err = e.a.Decide(ctx, "h1", r.ID, approve, noRecord)
+	wantKind(t, "approve twice", err, staff.Conflict)
+
+	// Reads: the owner, a granted scope, while live.
+	if g, exp, err := e.a.Grant(ctx, ada, r.ID, "hubs"); err != nil || exp || g.HouseholdID != "h1" {
+		t.Fatalf("Grant hubs: %+v %v %v", g, exp, err)
+	}
+	_, _, err = e.a.Grant(ctx, ada, r.ID, "storage")
+	wantKind(t, "Grant of a scope not granted", err, staff.Forbidden)
+	_, _, err = e.a.Grant(ctx, ada, r.ID, "objects")
+	wantKind(t, "Grant of no scope", err, staff.Invalid)
+	_, _, err = e.a.Grant(ctx, bo, r.ID, "hubs")
+	wantKind(t, "Grant by another staff member", err, staff.NotFound)
+
+	// The clock passes the expiry: refused, and marked expired once.
+	e.clk.advance(staff.DefaultGrant)
+	_, exp, err := e.b.Grant(ctx, ada, r.ID, "hubs")
+	wantKind(t, "Grant at expiry", err, staff.Forbidden)
+	if !exp {
+		t.Error("the first call past the expiry did not report it")
+	}
+	_, exp, err = e.a.Grant(ctx, ada, r.ID, "hubs")
+	wantKind(t, "Grant after expiry", err, staff.Forbidden)
+	if exp {
+		t.Error("the expiry was reported twice")
+	}
+	all, expired, err := e.a.Requests(ctx, "h1")
+	if err != nil || len(all) != 1 || all[0].State != store.StaffExpired || len(expired) != 0 {
+		t.Fatalf("Requests: %+v %+v %v", all, expired, err)
+	}
+
+	// Deny.
+	r2, _ := e.a.File(ctx, ada, "h1", []string{"storage"}, "quota question", time.Hour)
+	if _, err := e.b.Decide(ctx, "h1", r2.ID, staff.Decision{State: store.StaffDenied, Device: "dadmin"}, noRecord); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.a.Grant(ctx, ada, r2.ID, "storage")
+	wantKind(t, "Grant denied", err, staff.Forbidden)
+	_, err = e.b.Decide(ctx, "h1", r2.ID, staff.Decision{State: store.StaffRevoked, Device: "dadmin"}, noRecord)
+	wantKind(t, "revoke a denied request", err, staff.Conflict)
+
+	// Revoke: at once, on the other replica.
+	r3, _ := e.a.File(ctx, ada, "h1", []string{"cameras"}, "camera count", time.Hour)
+	if _, err := e.b.Decide(ctx, "h1", r3.ID, staff.Decision{State: store.StaffApproved, Scopes: r3.Scopes, Seconds: 3600, Device: "dadmin"}, noRecord); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.a.Grant(ctx, ada, r3.ID, "cameras"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.b.Decide(ctx, "h1", r3.ID, staff.Decision{State: store.StaffRevoked, Device: "dadmin"}, noRecord); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.a.Grant(ctx, ada, r3.ID, "cameras")
+	wantKind(t, "Grant revoked", err, staff.Forbidden)
+
+	// A grant that runs out is found by the admins' listing too.
+	r4, _ := e.a.File(ctx, ada, "h2", []string{"hubs"}, "hub offline", time.Minute)
+	if _, err := e.b.Decide(ctx, "h2", r4.ID, staff.Decision{State: store.StaffApproved, Scopes: r4.Scopes, Seconds: 60, Device: "dadmin"}, noRecord); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.advance(time.Minute)
+	_, expired, err = e.b.Requests(ctx, "h2")
+	if err != nil || len(expired) != 1 || expired[0].ID != r4.ID {
+		t.Fatalf("Requests h2 past expiry: %+v %v", expired, err)
 	}
 }

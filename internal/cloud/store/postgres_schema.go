@@ -223,6 +223,24 @@ CREATE TABLE support_codes (
 	code         TEXT COLLATE "C" NOT NULL UNIQUE
 );
 `,
+		// 3 -> 4: the lockbox: staff requests for a household's metadata
+		// and the admins' decisions.
+		`
+CREATE TABLE staff_requests (
+	id           TEXT   COLLATE "C" PRIMARY KEY,
+	household_id TEXT   COLLATE "C" NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	staff_id     TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	scopes       TEXT   NOT NULL,
+	reason       TEXT   NOT NULL,
+	duration_ns  BIGINT NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	state        TEXT   NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'revoked', 'expired')),
+	decided_ns   BIGINT NOT NULL,
+	decided_by   TEXT   NOT NULL,
+	expires_ns   BIGINT NOT NULL
+);
+CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
+`,
 	}
 }
 

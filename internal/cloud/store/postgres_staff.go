@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,4 +131,64 @@ func (s *Postgres) HouseholdBySupportCode(ctx context.Context, code string) (str
 		return "", fmt.Errorf("store: household by support code: %w", pgNotFound(err))
 	}
 	return hh, nil
+}
+
+// CreateStaffRequest stores a lockbox request.
+func (s *Postgres) CreateStaffRequest(ctx context.Context, r StaffRequest) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO staff_requests (`+staffRequestCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		r.ID, r.HouseholdID, r.StaffID, strings.Join(r.Scopes, ","), r.Reason, int64(r.Duration), encTime(r.Created),
+		r.State, encTime(r.Decided), r.DecidedBy, encTime(r.Expires))
+	if err != nil {
+		return fmt.Errorf("store: create staff request: %w", pgInsertErr(err))
+	}
+	return nil
+}
+
+// StaffRequest returns one of the household's requests.
+func (s *Postgres) StaffRequest(ctx context.Context, hh, id string) (StaffRequest, error) {
+	r, err := scanStaffRequest(s.pool.QueryRow(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE household_id = $1 AND id = $2`, hh, id))
+	if err != nil {
+		return StaffRequest{}, fmt.Errorf("store: staff request: %w", pgNotFound(err))
+	}
+	return r, nil
+}
+
+// StaffRequestByID returns a request by its ID.
+func (s *Postgres) StaffRequestByID(ctx context.Context, id string) (StaffRequest, error) {
+	r, err := scanStaffRequest(s.pool.QueryRow(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE id = $1`, id))
+	if err != nil {
+		return StaffRequest{}, fmt.Errorf("store: staff request: %w", pgNotFound(err))
+	}
+	return r, nil
+}
+
+// StaffRequests returns the household's requests, newest first.
+func (s *Postgres) StaffRequests(ctx context.Context, hh string) ([]StaffRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE household_id = $1 ORDER BY created_ns DESC, id`, hh)
+	out, err := pgCollect(rows, err, scanStaffRequest)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff requests: %w", err)
+	}
+	return out, nil
+}
+
+// SetStaffRequestState moves a request from one state to the next; the
+// row is locked, so of two decisions at once one wins.
+func (s *Postgres) SetStaffRequestState(ctx context.Context, hh, id, from string, r StaffRequest) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var cur string
+		if err := tx.QueryRow(ctx, `SELECT state FROM staff_requests WHERE household_id = $1 AND id = $2 FOR UPDATE`, hh, id).Scan(&cur); err != nil {
+			return pgNotFound(err)
+		}
+		if cur != from {
+			return fmt.Errorf("the request is %s, not %s: %w", cur, from, ErrConflict)
+		}
+		_, err := tx.Exec(ctx, `UPDATE staff_requests SET state = $1, decided_ns = $2, decided_by = $3, expires_ns = $4 WHERE household_id = $5 AND id = $6`,
+			r.State, encTime(r.Decided), r.DecidedBy, encTime(r.Expires), hh, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set staff request state: %w", err)
+	}
+	return nil
 }

@@ -229,6 +229,24 @@ CREATE TABLE support_codes (
 	code         TEXT NOT NULL UNIQUE
 ) STRICT;
 `,
+		// -> the lockbox: staff requests for a household's metadata and
+		// the admins' decisions.
+		`
+CREATE TABLE staff_requests (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	staff_id     TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	scopes       TEXT    NOT NULL, -- comma-separated, ascending
+	reason       TEXT    NOT NULL,
+	duration_ns  INTEGER NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	state        TEXT    NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'revoked', 'expired')),
+	decided_ns   INTEGER NOT NULL,
+	decided_by   TEXT    NOT NULL,
+	expires_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
+`,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -142,4 +143,69 @@ func (s *SQLite) HouseholdBySupportCode(ctx context.Context, code string) (strin
 		return "", fmt.Errorf("store: household by support code: %w", notFound(err))
 	}
 	return hh, nil
+}
+
+// CreateStaffRequest stores a lockbox request.
+func (s *SQLite) CreateStaffRequest(ctx context.Context, r StaffRequest) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO staff_requests (`+staffRequestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.HouseholdID, r.StaffID, strings.Join(r.Scopes, ","), r.Reason, int64(r.Duration), encTime(r.Created),
+		r.State, encTime(r.Decided), r.DecidedBy, encTime(r.Expires))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: create staff request: %w", ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create staff request: %w", refErr(err))
+	}
+	return nil
+}
+
+// StaffRequest returns one of the household's requests.
+func (s *SQLite) StaffRequest(ctx context.Context, hh, id string) (StaffRequest, error) {
+	r, err := scanStaffRequest(s.r.QueryRowContext(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE household_id = ? AND id = ?`, hh, id))
+	if err != nil {
+		return StaffRequest{}, fmt.Errorf("store: staff request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// StaffRequestByID returns a request by its ID.
+func (s *SQLite) StaffRequestByID(ctx context.Context, id string) (StaffRequest, error) {
+	r, err := scanStaffRequest(s.r.QueryRowContext(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE id = ?`, id))
+	if err != nil {
+		return StaffRequest{}, fmt.Errorf("store: staff request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// StaffRequests returns the household's requests, newest first.
+func (s *SQLite) StaffRequests(ctx context.Context, hh string) ([]StaffRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffRequestCols+` FROM staff_requests WHERE household_id = ? ORDER BY created_ns DESC, id`, hh)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff requests: %w", err)
+	}
+	out, err := collect(rows, scanStaffRequest)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff requests: %w", err)
+	}
+	return out, nil
+}
+
+// SetStaffRequestState moves a request from one state to the next.
+func (s *SQLite) SetStaffRequestState(ctx context.Context, hh, id, from string, r StaffRequest) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM staff_requests WHERE household_id = ? AND id = ?`, hh, id).Scan(&cur); err != nil {
+			return notFound(err)
+		}
+		if cur != from {
+			return fmt.Errorf("the request is %s, not %s: %w", cur, from, ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE staff_requests SET state = ?, decided_ns = ?, decided_by = ?, expires_ns = ? WHERE household_id = ? AND id = ?`,
+			r.State, encTime(r.Decided), r.DecidedBy, encTime(r.Expires), hh, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set staff request state: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -101,4 +102,67 @@ func scanStaffToken(row rowScanner) (StaffToken, error) {
 	copy(t.Hash[:], h)
 	t.Created, t.Expires = decTime(created), decTime(expires)
 	return t, nil
+}
+
+// Lockbox request states.
+const (
+	StaffPending  = "pending"  // filed, not decided
+	StaffApproved = "approved" // granted until Expires
+	StaffDenied   = "denied"
+	StaffRevoked  = "revoked" // approved, then revoked before it expired
+	StaffExpired  = "expired" // approved, and past Expires (recorded once)
+)
+
+// StaffRequest is a staff member's request to read some of a household's
+// metadata, and what the household's admins decided.
+type StaffRequest struct {
+	ID          string
+	HouseholdID string
+	StaffID     string
+	Scopes      []string // ascending
+	Reason      string
+	Duration    time.Duration // how long a grant lasts from approval
+	Created     time.Time
+	State       string    // StaffPending, ...
+	Decided     time.Time // when State last changed (zero while pending)
+	DecidedBy   string    // the admin device that signed the decision ("" otherwise)
+	Expires     time.Time // approved: when the grant ends (zero otherwise)
+}
+
+// StaffRequestStore keeps lockbox requests.
+type StaffRequestStore interface {
+	// CreateStaffRequest stores a new request: ErrExists for a taken ID,
+	// ErrNotFound for an unknown household or staff identity.
+	CreateStaffRequest(ctx context.Context, r StaffRequest) error
+	// StaffRequest returns household hh's request with the ID (ErrNotFound
+	// for another household's).
+	StaffRequest(ctx context.Context, hh, id string) (StaffRequest, error)
+	// StaffRequestByID returns the request with the ID, whichever household's.
+	StaffRequestByID(ctx context.Context, id string) (StaffRequest, error)
+	// StaffRequests returns household hh's requests, newest first.
+	StaffRequests(ctx context.Context, hh string) ([]StaffRequest, error)
+	// SetStaffRequestState moves household hh's request from state from to
+	// r's State, Decided, DecidedBy and Expires: ErrConflict when it is not
+	// in state from (another decision came first), ErrNotFound when there
+	// is no such request.
+	SetStaffRequestState(ctx context.Context, hh, id, from string, r StaffRequest) error
+}
+
+// staffRequestCols are the columns scanStaffRequest reads.
+const staffRequestCols = `id, household_id, staff_id, scopes, reason, duration_ns, created_ns, state, decided_ns, decided_by, expires_ns`
+
+// scanStaffRequest scans staffRequestCols.
+func scanStaffRequest(row rowScanner) (StaffRequest, error) {
+	var r StaffRequest
+	var scopes string
+	var dur, created, decided, expires int64
+	if err := row.Scan(&r.ID, &r.HouseholdID, &r.StaffID, &scopes, &r.Reason, &dur, &created, &r.State, &decided, &r.DecidedBy, &expires); err != nil {
+		return StaffRequest{}, err
+	}
+	if scopes != "" {
+		r.Scopes = strings.Split(scopes, ",")
+	}
+	r.Duration = time.Duration(dur)
+	r.Created, r.Decided, r.Expires = decTime(created), decTime(decided), decTime(expires)
+	return r, nil
 }

@@ -249,6 +249,7 @@ type Store interface {
 	MemberStore
 	PushStore
 	StaffStore
+	StaffRequestStore
 	EphemeralStore
 
 	Close() error

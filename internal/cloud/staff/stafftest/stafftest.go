@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Identities", testIdentities},
 		{"Sessions", testSessions},
 		{"SupportCodes", testSupportCodes},
+		{"Requests", testRequests},
 	}
 	for _, tc := range tests {
 		t.Run("Staff/"+tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -132,4 +133,55 @@ func testSupportCodes(t *testing.T, s Store) {
 	code, err = s.SupportCode(ctx, "h1")
 	storetest.OK(t, err, "SupportCode")
 	storetest.Same(t, "SupportCode", code, "AAAAAAAAAA")
+}
+
+// testRequests: requests are stored as given, per household, newest
+// first, and change state only from the state the caller names.
+func testRequests(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "h1", "a1")
+	storetest.MkHousehold(t, s, "h2", "a2")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s1", "Ada", store.StaffSupport, 0)), "CreateStaff")
+	r1 := store.StaffRequest{ID: "r1", HouseholdID: "h1", StaffID: "s1", Scopes: []string{"hubs", "uploads"}, Reason: "uploads failing",
+		Duration: 8 * time.Hour, Created: storetest.At(time.Minute), State: store.StaffPending}
+	r2 := r1
+	r2.ID, r2.Scopes, r2.Created = "r2", []string{"storage"}, storetest.At(2*time.Minute)
+	r3 := r1
+	r3.ID, r3.HouseholdID = "r3", "h2"
+	for _, r := range []store.StaffRequest{r1, r2, r3} {
+		storetest.OK(t, s.CreateStaffRequest(ctx, r), "CreateStaffRequest "+r.ID)
+	}
+	storetest.IsErr(t, s.CreateStaffRequest(ctx, r1), store.ErrExists, "CreateStaffRequest again")
+	bad := r1
+	bad.ID, bad.HouseholdID = "r4", "h9"
+	storetest.IsErr(t, s.CreateStaffRequest(ctx, bad), store.ErrNotFound, "CreateStaffRequest for an unknown household")
+	bad.HouseholdID, bad.StaffID = "h1", "nobody"
+	storetest.IsErr(t, s.CreateStaffRequest(ctx, bad), store.ErrNotFound, "CreateStaffRequest by an unknown staff identity")
+
+	got, err := s.StaffRequest(ctx, "h1", "r1")
+	storetest.OK(t, err, "StaffRequest")
+	storetest.Same(t, "StaffRequest", got, r1)
+	_, err = s.StaffRequest(ctx, "h2", "r1")
+	storetest.IsErr(t, err, store.ErrNotFound, "StaffRequest of another household")
+	got, err = s.StaffRequestByID(ctx, "r3")
+	storetest.OK(t, err, "StaffRequestByID")
+	storetest.Same(t, "StaffRequestByID", got, r3)
+	list, err := s.StaffRequests(ctx, "h1")
+	storetest.OK(t, err, "StaffRequests")
+	storetest.Same(t, "StaffRequests", list, []store.StaffRequest{r2, r1})
+
+	next := r1
+	next.State, next.Decided, next.DecidedBy, next.Expires = store.StaffApproved, storetest.At(time.Hour), "dADMIN", storetest.At(9*time.Hour)
+	storetest.OK(t, s.SetStaffRequestState(ctx, "h1", "r1", store.StaffPending, next), "SetStaffRequestState")
+	storetest.IsErr(t, s.SetStaffRequestState(ctx, "h1", "r1", store.StaffPending, next), store.ErrConflict, "SetStaffRequestState from a stale state")
+	storetest.IsErr(t, s.SetStaffRequestState(ctx, "h2", "r1", store.StaffApproved, next), store.ErrNotFound, "SetStaffRequestState of another household's")
+	got, _ = s.StaffRequest(ctx, "h1", "r1")
+	storetest.Same(t, "after SetStaffRequestState", got, next)
+	// Only one of two racing decisions wins.
+	errs := storetest.Race(func(i int) error {
+		n := next
+		n.State = []string{store.StaffRevoked, store.StaffExpired}[i%2]
+		return s.SetStaffRequestState(ctx, "h1", "r1", store.StaffApproved, n)
+	})
+	storetest.OneWinner(t, "racing decisions", errs)
 }
