@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
+	"vigil/internal/history"
 )
 
 // The staff side: routes under /staff/v1/, authenticated by a staff
@@ -33,6 +36,9 @@ func (s *Server) staffRoutes() []route {
 		{method: "GET", pattern: "/staff/v1/me", auth: authStaff, h: s.staffMe},
 		{method: "DELETE", pattern: "/staff/v1/sessions/current", auth: authStaff, h: s.staffSignOut},
 		{method: "POST", pattern: "/staff/v1/lookup", auth: authStaff, h: s.staffLookUp},
+		{method: "POST", pattern: "/staff/v1/requests", auth: authStaff, h: s.fileStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}", auth: authStaff, h: s.getStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}/health/{scope}", auth: authStaff, h: s.staffHealth},
 	}
 }
 
@@ -119,4 +125,211 @@ func (s *Server) staffLookUp(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	writeJSON(w, http.StatusOK, cloudapi.StaffHousehold{HouseholdID: hh})
 	return nil
+}
+
+// lockboxRoutes are the household admins' side of the lockbox: they list
+// staff requests and decide them with a signed action.
+func (s *Server) lockboxRoutes() []route {
+	return []route{
+		{method: "GET", pattern: "/v1/households/{hh}/staff-requests", auth: authAdmin, action: "staff-requests.list", h: s.listStaffRequests},
+		{method: "POST", pattern: "/v1/households/{hh}/staff-requests/{id}/approve", auth: authAdmin, h: s.decideStaffRequest(history.ActionStaffApprove)},
+		{method: "POST", pattern: "/v1/households/{hh}/staff-requests/{id}/deny", auth: authAdmin, h: s.decideStaffRequest(history.ActionStaffDeny)},
+		{method: "POST", pattern: "/v1/households/{hh}/staff-requests/{id}/revoke", auth: authAdmin, h: s.decideStaffRequest(history.ActionStaffRevoke)},
+	}
+}
+
+// requestObject is how a request is named in the household's history:
+// its ID, who asked, for what, and why.
+func requestObject(r store.StaffRequest) string {
+	return fmt.Sprintf("request %s by staff %s (%s for %v): %s", r.ID, r.StaffID, strings.Join(r.Scopes, ","), r.Duration, r.Reason)
+}
+
+// recordExpiry records that a grant ran out: the service's doing.
+func (s *Server) recordExpiry(r *http.Request, req store.StaffRequest) error {
+	a := store.Access{Time: s.now().UTC(), HouseholdID: req.HouseholdID, Actor: "lockbox", ActorKind: "cloud",
+		Action: "staff.expire", Object: requestObject(req)}
+	if err := s.access.Record(r.Context(), a); err != nil {
+		return fmt.Errorf("recording an expiry: %w", err)
+	}
+	return nil
+}
+
+func staffRequestJSON(r store.StaffRequest) cloudapi.StaffRequest {
+	return cloudapi.StaffRequest{ID: r.ID, HouseholdID: r.HouseholdID, StaffID: r.StaffID, Scopes: r.Scopes, Reason: r.Reason,
+		DurationSeconds: int64(r.Duration / time.Second), Created: r.Created, State: r.State, Decided: r.Decided, Expires: r.Expires}
+}
+
+// fileStaffRequest: a staff member asks a household, named by its support
+// code, for some of its metadata. The request is in the household's
+// history at once.
+func (s *Server) fileStaffRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req cloudapi.StaffRequestFile
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.DurationSeconds < 0 || req.DurationSeconds > int64(staff.MaxGrant/time.Second) {
+		return errorf(http.StatusBadRequest, "duration_seconds: at most %d", int64(staff.MaxGrant/time.Second))
+	}
+	hh, err := s.staff.LookUp(r.Context(), req.SupportCode)
+	if err != nil {
+		return err
+	}
+	fr, err := s.staff.File(r.Context(), c.staff, hh, req.Scopes, req.Reason, time.Duration(req.DurationSeconds)*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := s.recordStaff(r, c, hh, "staff.request", requestObject(fr)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, staffRequestJSON(fr))
+	return nil
+}
+
+// getStaffRequest: a staff member's own request, as decided so far.
+func (s *Server) getStaffRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	req, expired, err := s.staff.Request(r.Context(), c.staff, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if expired {
+		if err := s.recordExpiry(r, req); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, staffRequestJSON(req))
+	return nil
+}
+
+// staffHealth: one scope of a household's health metadata, under the
+// staff member's live grant only. Each read is in the household's history
+// with the grant's reason.
+func (s *Server) staffHealth(w http.ResponseWriter, r *http.Request, c *call) error {
+	scope := r.PathValue("scope")
+	req, expired, err := s.staff.Grant(r.Context(), c.staff, r.PathValue("id"), scope)
+	if expired {
+		if err := s.recordExpiry(r, req); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	h, err := s.households.Household(r.Context(), req.HouseholdID)
+	if err != nil {
+		return err
+	}
+	out := cloudapi.StaffHealth{Scope: scope, HouseholdID: h.ID}
+	switch scope {
+	case "hubs":
+		st, err := s.households.State(r.Context(), h)
+		if err != nil {
+			return err
+		}
+		out.Hubs = []cloudapi.StaffHub{}
+		for _, d := range st.Hubs() {
+			out.Hubs = append(out.Hubs, cloudapi.StaffHub{ID: d.ID, Name: d.Name})
+		}
+		out.Note = "the cloud does not keep hubs' last contact yet"
+	case "uploads":
+		n, err := s.households.Uploaded(r.Context(), h.ID, s.now().Add(-24*time.Hour))
+		if err != nil {
+			return err
+		}
+		out.UploadedBytes = &n
+		out.Note = "upload errors are counted on the hub, not reported to the cloud yet"
+	case "storage":
+		u, err := s.retention.Usage(r.Context(), h.ID)
+		if err != nil {
+			return err
+		}
+		q := s.quota(h)
+		out.UsageBytes, out.QuotaBytes = &u, &q
+	case "cameras":
+		cams, err := s.objects.Cameras(r.Context(), h.ID)
+		if err != nil {
+			return err
+		}
+		n := len(cams)
+		out.Cameras = &n
+	case "versions":
+		out.Note = "hubs and apps do not report their versions to the cloud yet"
+	}
+	if err := s.recordStaff(r, c, h.ID, "staff.read", fmt.Sprintf("%s under %s", scope, requestObject(req))); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listStaffRequests: the household's admins see every staff request, with
+// who asked.
+func (s *Server) listStaffRequests(w http.ResponseWriter, r *http.Request, c *call) error {
+	all, expired, err := s.staff.Requests(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	for _, req := range expired {
+		if err := s.recordExpiry(r, req); err != nil {
+			return err
+		}
+	}
+	out := cloudapi.StaffRequests{Requests: []cloudapi.StaffRequest{}}
+	for _, req := range all {
+		j := staffRequestJSON(req)
+		if st, err := s.staff.Identity(r.Context(), req.StaffID); err == nil {
+			j.StaffName, j.StaffRole = st.Name, st.Role
+		} else if staffError(err) == nil {
+			return err
+		}
+		out.Requests = append(out.Requests, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// decideStaffRequest: an admin approves, denies or revokes a staff
+// request with an admin device's signed action (a household change like
+// any other); the decision is in the household's history, with the
+// signature, before it takes effect.
+func (s *Server) decideStaffRequest(action string) func(w http.ResponseWriter, r *http.Request, c *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		a, sa, err := s.signedAction(w, r, c, action)
+		if err != nil {
+			return err
+		}
+		id := r.PathValue("id")
+		d := staff.Decision{Device: sa.Device}
+		var signedFor string
+		switch action {
+		case history.ActionStaffApprove:
+			p, err := a.StaffApprove()
+			if err != nil {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+			d.State, d.Scopes, d.Seconds, signedFor = store.StaffApproved, p.Scopes, p.Seconds, p.Request
+		case history.ActionStaffDeny:
+			p, err := a.StaffDeny()
+			if err != nil {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+			d.State, signedFor = store.StaffDenied, p.Request
+		case history.ActionStaffRevoke:
+			p, err := a.StaffRevoke()
+			if err != nil {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+			d.State, signedFor = store.StaffRevoked, p.Request
+		}
+		if signedFor != id {
+			return errorf(http.StatusBadRequest, "the signed action is for request %s, not %s", signedFor, id)
+		}
+		req, err := s.staff.Decide(r.Context(), c.household.ID, id, d, func(req store.StaffRequest) error {
+			return s.recordSigned(r, c, action, requestObject(req), sa)
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, staffRequestJSON(req))
+		return nil
+	}
 }

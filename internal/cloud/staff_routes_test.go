@@ -12,6 +12,7 @@ import (
 
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/staff"
+	"vigil/internal/history"
 )
 
 // staffAllowed are the staff routes, each with what it returns. A new staff
@@ -21,6 +22,10 @@ var staffAllowed = map[string]string{
 	"GET /staff/v1/me":                  "the signed-in staff member",
 	"DELETE /staff/v1/sessions/current": "signs out",
 	"POST /staff/v1/lookup":             "a household ID for a support code",
+	"POST /staff/v1/requests":           "files a lockbox request (support code, scopes, reason, duration)",
+	"GET /staff/v1/requests/{id}":       "the staff member's own request and its state",
+	"GET /staff/v1/requests/{id}/health/{scope}": "one scope of health metadata (hub names and IDs, byte counts, " +
+		"camera count) under a live grant: no object, event, share, key or sealed payload",
 }
 
 // contentWords name what staff must never reach: a staff route whose path
@@ -133,6 +138,17 @@ func TestStaffRouteTable(t *testing.T) {
 			if status, body := staffDo(t, e.url, "POST", "/staff/v1/lookup", secret, csrf, b); status != 200 || !strings.Contains(body, hh) {
 				t.Fatalf("look-up: %d %s", status, body)
 			}
+			// The household grants them every scope: the customer routes
+			// below must still refuse them, for this very household.
+			req := e.fileRequest(t, staffUser{secret: secret, csrf: csrf}, code, staff.Scopes, "route table", 0)
+			if status, b := decide(t, alice, hh, req.ID, "approve", e.action(alice.keys, hh, history.StaffApproveParams{
+				Request: req.ID, Scopes: staff.Scopes, Seconds: req.DurationSeconds})); status != 200 {
+				t.Fatalf("approve: %d %s", status, b)
+			}
+			if status, b := staffDo(t, e.url, "GET", "/staff/v1/requests/"+req.ID+"/health/hubs", secret, csrf, nil); status != 200 {
+				t.Fatalf("the grant is not live: %d %s", status, b)
+			}
+			vals["id"] = req.ID
 			for _, r := range routes {
 				if r.Auth == "staff" {
 					continue

@@ -284,3 +284,13 @@ func randomID() string {
 	rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
+
+// Identity returns the staff identity with the ID (NotFound when there is
+// none), for the records and pages that name who asked.
+func (s *Service) Identity(ctx context.Context, id string) (store.Staff, error) {
+	st, err := s.st.Staff(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Staff{}, errorf(NotFound, "not found")
+	}
+	return st, err
+}
