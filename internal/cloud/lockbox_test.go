@@ -11,9 +11,12 @@ import (
 
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/staff"
+	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	"vigil/internal/pgtest"
+	"vigil/internal/vigiltest"
 )
 
 // staffUser is a signed-in staff member.
@@ -73,6 +76,26 @@ func decide(t *testing.T, m *member, hh, id, what string, s history.Signed) (int
 // revocations take effect at once.
 func TestLockbox(t *testing.T) {
 	e := newEnv(t)
+	lockboxScenario(t, e, e)
+}
+
+// TestLockboxPostgresReplicas: the same over PostgreSQL, with staff on one
+// replica and the household on the other.
+func TestLockboxPostgresReplicas(t *testing.T) {
+	dsn := pgtest.NewSchema(t, pgtest.NewDB(t))
+	a, b := newReplicas(t, func(t *testing.T) store.Store {
+		st, err := store.OpenPostgres(t.Context(), dsn, store.PostgresOptions{Logger: vigiltest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+	lockboxScenario(t, b, a)
+}
+
+// lockboxScenario runs the scenario with the household's members on
+// replica e and staff on replica s.
+func lockboxScenario(t *testing.T, e, s *env) {
 	ctx := context.Background()
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
@@ -85,15 +108,15 @@ func TestLockbox(t *testing.T) {
 	stB := e.household(bob, "Other home")
 	code := supportCode(t, e, alice, hh)
 	codeB := supportCode(t, e, bob, stB.HouseholdID)
-	ada := e.staffUser("Ada", "support")
-	cy := e.staffUser("Cy", "operator")
+	ada := s.staffUser("Ada", "support")
+	cy := s.staffUser("Cy", "operator")
 
-	r := e.fileRequest(t, ada, code, []string{"uploads", "hubs"}, "uploads failing", 0)
+	r := s.fileRequest(t, ada, code, []string{"uploads", "hubs"}, "uploads failing", 0)
 	if r.HouseholdID != hh || r.State != "pending" || r.DurationSeconds != int64(staff.DefaultGrant/time.Second) {
 		t.Fatalf("request: %+v", r)
 	}
 	health := func(u staffUser, id, scope string) (int, string) {
-		return e.staffCall(t, u, "GET", "/staff/v1/requests/"+id+"/health/"+scope, nil)
+		return s.staffCall(t, u, "GET", "/staff/v1/requests/"+id+"/health/"+scope, nil)
 	}
 	if status, b := health(ada, r.ID, "hubs"); status != http.StatusForbidden {
 		t.Fatalf("read before approval: %d %s", status, b)
@@ -105,7 +128,7 @@ func TestLockbox(t *testing.T) {
 		{SupportCode: code, Scopes: []string{"hubs"}},
 		{SupportCode: code, Scopes: []string{"hubs"}, Reason: "x", DurationSeconds: 8*3600 + 1},
 	} {
-		if status, b := e.staffCall(t, ada, "POST", "/staff/v1/requests", bad); status != http.StatusBadRequest {
+		if status, b := s.staffCall(t, ada, "POST", "/staff/v1/requests", bad); status != http.StatusBadRequest {
 			t.Errorf("request %+v: %d %s, want 400", bad, status, b)
 		}
 	}
@@ -182,7 +205,7 @@ func TestLockbox(t *testing.T) {
 		}
 	}
 	// A request for household B is B's to decide: A's grant reads nothing of B.
-	rB := e.fileRequest(t, ada, codeB, []string{"hubs"}, "hub offline", 3600)
+	rB := s.fileRequest(t, ada, codeB, []string{"hubs"}, "hub offline", 3600)
 	if status, b := health(ada, rB.ID, "hubs"); status != 403 {
 		t.Fatalf("read B without B's approval: %d %s", status, b)
 	}
@@ -197,14 +220,14 @@ func TestLockbox(t *testing.T) {
 	}
 
 	// Deny, and revoke at once.
-	r2 := e.fileRequest(t, cy, code, []string{"storage"}, "quota question", 3600)
+	r2 := s.fileRequest(t, cy, code, []string{"storage"}, "quota question", 3600)
 	if status, b := decide(t, alice, hh, r2.ID, "deny", e.action(alice.keys, hh, history.StaffDenyParams{Request: r2.ID})); status != 200 {
 		t.Fatalf("deny: %d %s", status, b)
 	}
 	if status, b := health(cy, r2.ID, "storage"); status != 403 {
 		t.Fatalf("read denied: %d %s", status, b)
 	}
-	r3 := e.fileRequest(t, cy, code, []string{"cameras"}, "camera missing", 3600)
+	r3 := s.fileRequest(t, cy, code, []string{"cameras"}, "camera missing", 3600)
 	if status, b := decide(t, alice, hh, r3.ID, "approve", e.action(alice.keys, hh, history.StaffApproveParams{Request: r3.ID, Scopes: []string{"cameras"}, Seconds: 3600})); status != 200 {
 		t.Fatalf("approve r3: %d %s", status, b)
 	}
