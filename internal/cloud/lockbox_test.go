@@ -78,7 +78,7 @@ func decide(t *testing.T, m *member, hh, id, what string, s history.Signed) (int
 // revocations take effect at once.
 func TestLockbox(t *testing.T) {
 	e := newEnv(t)
-	lockboxScenario(t, e, e)
+	lockboxScenario(t, e)
 }
 
 // TestLockboxPostgres: the same over PostgreSQL. (One server: the replicas'
@@ -103,12 +103,12 @@ func TestLockboxPostgres(t *testing.T) {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e := &env{t: t, srv: srv, url: hs.URL, dir: dir, st: st, clock: clk, outbox: filepath.Join(dir, "outbox")}
-	lockboxScenario(t, e, e)
+	lockboxScenario(t, e)
 }
 
-// lockboxScenario runs the scenario with the household's members on
-// replica e and staff on replica s.
-func lockboxScenario(t *testing.T, e, s *env) {
+// lockboxScenario runs the scenario on e.
+func lockboxScenario(t *testing.T, e *env) {
+	s := e // the staff side's calls
 	ctx := context.Background()
 	alice := e.signUp("alice@example.com")
 	st := e.household(alice, "Home")
@@ -255,24 +255,21 @@ func lockboxScenario(t *testing.T, e, s *env) {
 	}
 
 	// A grant that runs out unread: the sweep records its expiry, once.
-	var r4 cloudapi.StaffRequest
-	{
-		r4 = s.fileRequest(t, cy, code, []string{"versions"}, "app version", 60)
-		if status, b := decide(t, alice, hh, r4.ID, "approve", e.action(alice.keys, hh, history.StaffApproveParams{Request: r4.ID, Scopes: []string{"versions"}, Seconds: 60})); status != 200 {
-			t.Fatalf("approve r4: %d %s", status, b)
-		}
+	r4 := s.fileRequest(t, cy, code, []string{"versions"}, "app version", 60)
+	if status, b := decide(t, alice, hh, r4.ID, "approve", e.action(alice.keys, hh, history.StaffApproveParams{Request: r4.ID, Scopes: []string{"versions"}, Seconds: 60})); status != 200 {
+		t.Fatalf("approve r4: %d %s", status, b)
+	}
+	if err := e.srv.SweepStaffGrants(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	for range 2 {
 		if err := e.srv.SweepStaffGrants(ctx); err != nil {
 			t.Fatal(err)
 		}
-		e.clock.Add(time.Minute)
-		for range 2 {
-			if err := e.srv.SweepStaffGrants(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if status, b := health(cy, r4.ID, "versions"); status != 403 {
-			t.Fatalf("read after the sweep: %d %s", status, b)
-		}
+	}
+	if status, b := health(cy, r4.ID, "versions"); status != 403 {
+		t.Fatalf("read after the sweep: %d %s", status, b)
 	}
 
 	// The household's history, as alice's device verifies it.
