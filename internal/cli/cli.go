@@ -40,7 +40,7 @@ func commands() map[string]command {
 		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
 		"bench":      {"measure the hub, the cloud, the web app and detection (bench record|cloud|web|detect)", runBench},
 		"demo":       {"run a cloud, a hub and a software camera on embedded defaults; prints a sign-in link", runDemo},
-		"cloud":      {"run the cloud service (vigil cloud --config FILE)", runCloud},
+		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff (vigil cloud staff add|list|disable)", runCloud},
 		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
 		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
 		"household":  {"create a household, list them, pair a hub, add a device, join, invite (household create|list|pair-hub|add-device|join|invite)", runHousehold},

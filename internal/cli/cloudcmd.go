@@ -22,6 +22,10 @@ import (
 )
 
 func runCloud(e env) error {
+	if len(e.args) > 0 && e.args[0] == "staff" {
+		e.args = e.args[1:]
+		return runCloudStaff(e) // cloudstaff.go
+	}
 	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]")
 	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
 	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs, bus), print one line for each, and exit: 0 when all are ok")

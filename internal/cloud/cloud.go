@@ -44,6 +44,7 @@ import (
 	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/retention"
 	"vigil/internal/cloud/shares"
+	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
 	"vigil/internal/history"
@@ -204,6 +205,8 @@ type Server struct {
 
 	shares *shares.Service // shared ranges for guests and links (shares.go)
 
+	staff *staff.Service // staff identities, sessions and support codes (staff.go)
+
 	handler http.Handler // mux behind the security headers
 
 	live *liveview.Service // live-view signalling across replicas (live.go; set by startBus)
@@ -285,7 +288,7 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
+	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, Staff: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
 		RPOrigins: o.RPOrigins, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("cloud: %w", err)
@@ -299,7 +302,12 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.objects, err = newObjects(s); err != nil { // objects.go
+	if s.staff, err = staff.New(staff.Config{Store: o.Store, Logger: o.Logger, Now: o.Now}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.work.start(func() { s.runStaffSweep(s.work.ctx) }) // staff.go
+	if s.objects, err = newObjects(s); err != nil {      // objects.go
 		s.Close()
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"time"
 
 	"vigil/internal/cloud/store"
@@ -21,3 +22,52 @@ func StoreNonces(st store.EphemeralStore) devauth.Nonces { return storeNonces{st
 // KeyDeviceNonce is the key prefix of device requests' nonces in the
 // EphemeralStore.
 const KeyDeviceNonce = keyDeviceNonce
+
+// RouteInfo is one route as the route-table tests see it.
+type RouteInfo struct {
+	Method, Pattern string
+	Auth            string // "none", "account", "member", "admin", "device", "staff"
+	Action          string
+}
+
+// RouteTable lists every route the server registers, with its auth kind.
+func RouteTable(s *Server) []RouteInfo {
+	names := map[authKind]string{authNone: "none", authAccount: "account", authMember: "member", authAdmin: "admin",
+		authDevice: "device", authStaff: "staff"}
+	var out []RouteInfo
+	for _, r := range s.routes() {
+		n, ok := names[r.auth]
+		if !ok {
+			n = "unknown"
+		}
+		out = append(out, RouteInfo{Method: r.method, Pattern: r.pattern, Auth: n, Action: r.action})
+	}
+	return out
+}
+
+// StaffCookie is the staff session cookie's name.
+const StaffCookie = staffCookie
+
+// StaffSession adds a staff member and mints a session for them, as the
+// staff passkey sign-in does (TestStaffPasskeys goes through it).
+func StaffSession(s *Server, name, role string) (id, secret, csrf string, err error) {
+	st, _, err := s.staff.Add(context.Background(), name, role)
+	if err != nil {
+		return "", "", "", err
+	}
+	ss, err := s.staff.NewSession(context.Background(), st.ID)
+	if err != nil {
+		return "", "", "", err
+	}
+	return st.ID, ss.Secret, ss.CSRF, nil
+}
+
+// StaffAdd adds a staff member as 'vigil cloud staff add' does and
+// returns their ID and enrolment secret.
+func StaffAdd(s *Server, name, role string) (id, secret string, err error) {
+	st, en, err := s.staff.Add(context.Background(), name, role)
+	return st.ID, en.Secret, err
+}
+
+// StaffDisable disables a staff member as 'vigil cloud staff disable' does.
+func StaffDisable(s *Server, id string) error { return s.staff.Disable(context.Background(), id) }

@@ -100,6 +100,9 @@ func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request, c *call) e
 	out := householdJSON(c.household, u)
 	out.QuotaBytes = s.quota(c.household)
 	out.Role = c.member.Role
+	if out.SupportCode, err = s.staff.SupportCode(r.Context(), c.household.ID); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -35,6 +35,7 @@ const (
 	// by its content: its nonces are remembered per replica only
 	// (devnonces.go).
 	authUpload
+	authStaff // a staff session (staff.go): never an account's, and never enough for any other kind
 )
 
 // route is one API route. Household routes (authMember, authAdmin) are
@@ -57,6 +58,10 @@ type call struct {
 	member    store.Member
 	device    string // authDevice: the device ID
 	body      []byte // authDevice: the verified body
+	// staff and staffToken are the staff member of an authStaff route and
+	// their session.
+	staff      store.Staff
+	staffToken store.StaffToken
 	// digests are body's SHA-256 sums (authDevice), computed once: the
 	// request signature covers the whole, and a sealed object's producer
 	// signature its commitment (objects.go).
@@ -104,6 +109,9 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.logRoutes()...)       // translog.go: the households' histories in the transparency log
 	// signinlink.go: one-time sign-in links, device requests.
 	rs = append(rs, s.signInLinkRoutes()...)
+	rs = append(rs, s.staffRoutes()...)       // staff.go: the staff side, its own auth kind
+	rs = append(rs, s.staffSignInRoutes()...) // staff.go: staff passkey enrolment and sign-in
+	rs = append(rs, s.lockboxRoutes()...)     // staff.go: household admins decide staff requests
 	return rs
 }
 
@@ -141,6 +149,9 @@ func writeError(w http.ResponseWriter, err error) {
 	if ae == nil {
 		ae = householdsError(err)
 	}
+	if ae == nil {
+		ae = staffError(err)
+	}
 	if ae == nil && !errors.As(err, &ae) {
 		ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
 	}
@@ -175,6 +186,8 @@ func (s *Server) wrap(rt route) http.Handler {
 			if ae := accountsError(err); ae != nil {
 				err = ae
 			} else if ae := householdsError(err); ae != nil {
+				err = ae
+			} else if ae := staffError(err); ae != nil {
 				err = ae
 			}
 			var ae *apiError
@@ -257,6 +270,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	switch rt.auth {
 	case authNone:
 		return r, nil
+	case authStaff:
+		return r, s.authenticateStaff(r, c)
 	case authDevice, authUpload:
 		v := s.devices
 		if rt.auth == authUpload {

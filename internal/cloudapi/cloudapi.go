@@ -75,6 +75,9 @@ type Household struct {
 	// QuotaBytes and Role are in GET /v1/households/{hh} only.
 	QuotaBytes int64  `json:"quota_bytes,omitempty"`
 	Role       string `json:"role,omitempty"`
+	// SupportCode is what a member reads out to Vigil support: the one
+	// way staff find the household (GET /v1/households/{hh} only).
+	SupportCode string `json:"support_code,omitempty"`
 }
 
 // Households is the answer to GET /v1/households.
@@ -239,4 +242,89 @@ type JoinStatus struct {
 	ID          string `json:"request_id"`
 	HouseholdID string `json:"household_id"`
 	Status      string `json:"status"`
+}
+
+// StaffMe is the answer to GET /staff/v1/me: the signed-in staff member.
+type StaffMe struct {
+	ID      string    `json:"staff_id"`
+	Name    string    `json:"name"`
+	Role    string    `json:"role"` // "support", "operator" or "admin"
+	Expires time.Time `json:"expires"`
+}
+
+// StaffLookUp is the body of POST /staff/v1/lookup: the support code a
+// household member read out ("7KQ2M-9XHT4"; case, dash and spaces are
+// free).
+type StaffLookUp struct {
+	SupportCode string `json:"support_code"`
+}
+
+// StaffHousehold is the answer to POST /staff/v1/lookup.
+type StaffHousehold struct {
+	HouseholdID string `json:"household_id"`
+}
+
+// StaffRequestFile is the body of POST /staff/v1/requests: a lockbox
+// request for a household's metadata, named by its support code.
+type StaffRequestFile struct {
+	SupportCode     string   `json:"support_code"`
+	Scopes          []string `json:"scopes"` // of "cameras", "hubs", "storage", "uploads", "versions"
+	Reason          string   `json:"reason"`
+	DurationSeconds int64    `json:"duration_seconds,omitempty"` // 0: 8 h, the most
+}
+
+// StaffRequest is a lockbox request as staff and the household's admins
+// see it.
+type StaffRequest struct {
+	ID              string    `json:"request_id"`
+	HouseholdID     string    `json:"household_id"`
+	StaffID         string    `json:"staff_id"`
+	StaffName       string    `json:"staff_name,omitempty"` // for the household's admins
+	StaffRole       string    `json:"staff_role,omitempty"`
+	Scopes          []string  `json:"scopes"`
+	Reason          string    `json:"reason"`
+	DurationSeconds int64     `json:"duration_seconds"`
+	Created         time.Time `json:"created"`
+	State           string    `json:"state"` // "pending", "approved", "denied", "revoked", "expired"
+	Decided         time.Time `json:"decided,omitzero"`
+	Expires         time.Time `json:"expires,omitzero"` // approved: when the grant ends
+}
+
+// StaffRequests is the answer to GET /v1/households/{hh}/staff-requests.
+type StaffRequests struct {
+	Requests []StaffRequest `json:"requests"`
+}
+
+// StaffHealth is the answer to GET /staff/v1/requests/{id}/health/{scope}:
+// one scope of a household's health metadata, under a live grant.
+type StaffHealth struct {
+	Scope         string     `json:"scope"`
+	HouseholdID   string     `json:"household_id"`
+	Hubs          []StaffHub `json:"hubs,omitempty"`           // hubs
+	UploadedBytes *int64     `json:"uploaded_bytes,omitempty"` // uploads: in the last 24 hours
+	UsageBytes    *int64     `json:"usage_bytes,omitempty"`    // storage
+	QuotaBytes    *int64     `json:"quota_bytes,omitempty"`    // storage
+	Cameras       *int       `json:"cameras,omitempty"`        // cameras: how many
+	Note          string     `json:"note,omitempty"`           // what the cloud does not know
+}
+
+// StaffHub is a hub as staff see it.
+type StaffHub struct {
+	ID   string `json:"device_id"`
+	Name string `json:"name"`
+}
+
+// StaffEnrol is the body of POST /staff/v1/enrol/begin: the one-time
+// enrolment secret 'vigil cloud staff add' printed.
+type StaffEnrol struct {
+	Secret string `json:"secret"`
+}
+
+// StaffSession is the answer to a staff enrolment's or sign-in's finish:
+// the session is in the vigil_staff cookie; changes carry CSRF in
+// X-Vigil-Staff-CSRF.
+type StaffSession struct {
+	StaffID string    `json:"staff_id"`
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
 }

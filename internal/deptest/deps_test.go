@@ -65,6 +65,7 @@ var (
 		"vigil/internal/cloud/households/householdstest", "vigil/internal/cloud/objects/objectstest",
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
 		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
+		"vigil/internal/cloud/staff/stafftest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -192,6 +193,20 @@ var rules = []rule{
 			"accounts domain issue the session a passkey proved, so passkeys imports neither the cloud package, nor the HTTP " +
 			"stack (but through go-webauthn: see exceptions), nor the API's JSON shapes, nor the bus, nor accounts (it never " +
 			"issues a session)",
+	},
+	{
+		from: []string{"vigil/internal/cloud/staff"},
+		to: append([]string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/...",
+			"vigil/internal/share", "vigil/internal/eventrec", "vigil/internal/blob/s3blob",
+			"vigil/internal/cloud/accounts", "vigil/internal/cloud/households", "vigil/internal/cloud/objects",
+			"vigil/internal/cloud/shares", "vigil/internal/cloud/events", "vigil/internal/cloud/liveview",
+			"vigil/internal/cloud/passkeys"}, device...),
+		why: "the staff domain keeps who is staff, their sessions and the households' support codes, and never reaches a " +
+			"household's content: it imports neither the HTTP layer nor the HTTP stack (the cloud package serves the staff " +
+			"routes and maps errors), nor the content domains (objects, shares, events, live view), nor the formats that carry " +
+			"sealed content (share, eventrec), nor accounts or passkeys " +
+			"(a staff identity is not an account: a customer's session never becomes a staff one, nor the reverse). It links envelope, keydir and blob only " +
+			"through the store's types (history's signed actions); its own imports never name them (staff's TestOwnImports)",
 	},
 	{
 		from: []string{"vigil/internal/cloud/liveview"},

@@ -32,6 +32,11 @@ const (
 	ActionInviteDelete = "invite.delete"
 	ActionMemberAdd    = "member.add"
 	ActionMemberRemove = "member.remove"
+	// The lockbox: an admin approves, denies or revokes a staff member's
+	// request for the household's metadata (internal/cloud/staff).
+	ActionStaffApprove = "staff.approve"
+	ActionStaffDeny    = "staff.deny"
+	ActionStaffRevoke  = "staff.revoke"
 )
 
 const (
@@ -84,7 +89,8 @@ type Action struct {
 }
 
 // Params are the parameters of one action: SettingsParams,
-// InviteParams, InviteDeleteParams, MemberAddParams or MemberRemoveParams.
+// InviteParams, InviteDeleteParams, MemberAddParams, MemberRemoveParams,
+// StaffApproveParams, StaffDenyParams or StaffRevokeParams.
 type Params interface {
 	// ActionName is the action the parameters belong to.
 	ActionName() string
@@ -120,6 +126,59 @@ type MemberAddParams struct {
 type MemberRemoveParams struct {
 	Account string `json:"account"` // the account ID
 }
+
+// StaffApproveParams are the parameters of staff.approve: the request, and
+// the scopes and duration the admin saw and grants (they must be the
+// request's).
+type StaffApproveParams struct {
+	Request string   `json:"request"` // the request's ID: 26 lower-case base32 letters
+	Scopes  []string `json:"scopes"`  // lower-case names, ascending, no repeats
+	Seconds int64    `json:"seconds"` // how long the grant lasts from approval
+}
+
+// StaffDenyParams are the parameters of staff.deny.
+type StaffDenyParams struct {
+	Request string `json:"request"`
+}
+
+// StaffRevokeParams are the parameters of staff.revoke.
+type StaffRevokeParams struct {
+	Request string `json:"request"`
+}
+
+func (StaffApproveParams) ActionName() string { return ActionStaffApprove }
+func (StaffDenyParams) ActionName() string    { return ActionStaffDeny }
+func (StaffRevokeParams) ActionName() string  { return ActionStaffRevoke }
+
+var actScopeRE = regexp.MustCompile(`^[a-z]{1,16}$`)
+
+func checkStaffRequest(id string) error {
+	if !actInviteRE.MatchString(id) {
+		return actMalformed("request %q: 26 lower-case base32 letters (a-z, 2-7)", id)
+	}
+	return nil
+}
+
+func (p StaffApproveParams) check() error {
+	if err := checkStaffRequest(p.Request); err != nil {
+		return err
+	}
+	if len(p.Scopes) == 0 || len(p.Scopes) > 16 {
+		return actMalformed("scopes: 1 to 16 names")
+	}
+	for i, sc := range p.Scopes {
+		if !actScopeRE.MatchString(sc) || (i > 0 && sc <= p.Scopes[i-1]) {
+			return actMalformed("scopes: lower-case names, ascending, no repeats")
+		}
+	}
+	if p.Seconds < 1 || p.Seconds > maxSafeInt {
+		return actMalformed("seconds %d: a positive number of seconds", p.Seconds)
+	}
+	return nil
+}
+
+func (p StaffDenyParams) check() error   { return checkStaffRequest(p.Request) }
+func (p StaffRevokeParams) check() error { return checkStaffRequest(p.Request) }
 
 func (SettingsParams) ActionName() string     { return ActionSettingsSet }
 func (InviteParams) ActionName() string       { return ActionInviteCreate }
@@ -308,6 +367,18 @@ func decodeParams(name string, raw []byte) (Params, error) {
 		var v MemberRemoveParams
 		err = strictDecode(raw, &v)
 		p = v
+	case ActionStaffApprove:
+		var v StaffApproveParams
+		err = strictDecode(raw, &v)
+		p = v
+	case ActionStaffDeny:
+		var v StaffDenyParams
+		err = strictDecode(raw, &v)
+		p = v
+	case ActionStaffRevoke:
+		var v StaffRevokeParams
+		err = strictDecode(raw, &v)
+		p = v
 	default:
 		return nil, actMalformed("unknown action %q", name)
 	}
@@ -334,6 +405,10 @@ func paramFields(name string) string {
 		return "invite"
 	case ActionMemberAdd:
 		return "email, role"
+	case ActionStaffApprove:
+		return "request, scopes, seconds"
+	case ActionStaffDeny, ActionStaffRevoke:
+		return "request"
 	}
 	return "account"
 }
@@ -475,6 +550,15 @@ func (a Action) MemberAdd() (MemberAddParams, error) { return paramsAs[MemberAdd
 
 // MemberRemove returns the parameters of a member.remove action.
 func (a Action) MemberRemove() (MemberRemoveParams, error) { return paramsAs[MemberRemoveParams](a) }
+
+// StaffApprove returns the parameters of a staff.approve action.
+func (a Action) StaffApprove() (StaffApproveParams, error) { return paramsAs[StaffApproveParams](a) }
+
+// StaffDeny returns the parameters of a staff.deny action.
+func (a Action) StaffDeny() (StaffDenyParams, error) { return paramsAs[StaffDenyParams](a) }
+
+// StaffRevoke returns the parameters of a staff.revoke action.
+func (a Action) StaffRevoke() (StaffRevokeParams, error) { return paramsAs[StaffRevokeParams](a) }
 
 // Signed is a signed action as a device sends it and as history records
 // keep it. Its JSON is {"device","body","sig"} with body and sig in

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"math/big"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -552,4 +553,61 @@ func FuzzParseSignedAction(f *testing.F) {
 			t.Fatalf("a parsed action's params do not decode: %v", err)
 		}
 	})
+}
+
+// TestStaffActions: the lockbox's decisions sign, verify and read back;
+// malformed ones are refused, and one is not read as another.
+func TestStaffActions(t *testing.T) {
+	v, st, now := loadActionVectors(t)
+	alice, _ := keydir.ParseDeviceKeys([]byte(v.DeviceKeys["alice"]))
+	req := strings.Repeat("r", 26)
+	cases := []Params{
+		StaffApproveParams{Request: req, Scopes: []string{"hubs", "uploads"}, Seconds: 8 * 3600},
+		StaffDenyParams{Request: req},
+		StaffRevokeParams{Request: req},
+	}
+	for _, p := range cases {
+		a, err := NewAction(v.Household, p, now)
+		if err != nil {
+			t.Fatalf("%s: %v", p.ActionName(), err)
+		}
+		s, err := SignAction(alice, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := VerifyAction(s, st, v.Household, now, ActionSkew)
+		if err != nil {
+			t.Fatalf("%s: %v", p.ActionName(), err)
+		}
+		var back Params
+		switch p.(type) {
+		case StaffApproveParams:
+			back, err = got.StaffApprove()
+		case StaffDenyParams:
+			back, err = got.StaffDeny()
+		case StaffRevokeParams:
+			back, err = got.StaffRevoke()
+		}
+		if err != nil || !reflect.DeepEqual(back, p) {
+			t.Errorf("%s: read back %+v, %v", p.ActionName(), back, err)
+		}
+		if p.ActionName() != ActionStaffApprove {
+			if _, err := got.StaffApprove(); !errors.Is(err, ErrActionMalformed) {
+				t.Errorf("%s read as an approval: %v", p.ActionName(), err)
+			}
+		}
+	}
+	for name, p := range map[string]Params{
+		"short request":     StaffDenyParams{Request: "abc"},
+		"no scopes":         StaffApproveParams{Request: req, Seconds: 1},
+		"unsorted scopes":   StaffApproveParams{Request: req, Scopes: []string{"uploads", "hubs"}, Seconds: 1},
+		"repeated scope":    StaffApproveParams{Request: req, Scopes: []string{"hubs", "hubs"}, Seconds: 1},
+		"upper-case scope":  StaffApproveParams{Request: req, Scopes: []string{"Hubs"}, Seconds: 1},
+		"no duration":       StaffApproveParams{Request: req, Scopes: []string{"hubs"}},
+		"negative duration": StaffApproveParams{Request: req, Scopes: []string{"hubs"}, Seconds: -1},
+	} {
+		if _, err := NewAction(v.Household, p, now); !errors.Is(err, ErrActionMalformed) {
+			t.Errorf("%s: %v, want ErrActionMalformed", name, err)
+		}
+	}
 }

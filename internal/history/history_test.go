@@ -119,7 +119,7 @@ func TestRecordChecks(t *testing.T) {
 		"prev not hex":    func(r *Record) { r.Prev = "xyz" },
 		"record 1 prev":   func(r *Record) { r.N = 1 },
 		"no time":         func(r *Record) { r.Time = time.Time{} },
-		"actor kind":      func(r *Record) { r.Actor.Kind = "staff" },
+		"actor kind":      func(r *Record) { r.Actor.Kind = "root" },
 		"actor id":        func(r *Record) { r.Actor.ID = "" },
 		"actor control":   func(r *Record) { r.Actor.ID = "a\nb" },
 		"actor device":    func(r *Record) { r.Actor.Device = "phone" },

@@ -37,6 +37,7 @@ const (
 	ActorGuest   = "guest"   // a share's guest account
 	ActorLink    = "link"    // a share link ("share:<id>")
 	ActorCloud   = "cloud"   // the service itself (retention, ...)
+	ActorStaff   = "staff"   // a Vigil staff member (their staff ID): never an account of the household
 )
 
 // Actor is who did what a record records.
@@ -135,7 +136,7 @@ func (r *Record) Check() error {
 
 func validActorKind(k string) bool {
 	switch k {
-	case ActorAccount, ActorHub, ActorDevice, ActorGuest, ActorLink, ActorCloud:
+	case ActorAccount, ActorHub, ActorDevice, ActorGuest, ActorLink, ActorCloud, ActorStaff:
 		return true
 	}
 	return false

@@ -73,3 +73,20 @@ func (s *Service) Settings(ctx context.Context, h store.Household) (store.Retent
 	}
 	return ret, err
 }
+
+// Household returns household hh (NotFound when there is none), for
+// callers that hold its ID from elsewhere than a membership: a staff
+// grant names the household it was approved by.
+func (s *Service) Household(ctx context.Context, hh string) (store.Household, error) {
+	h, err := s.st.Household(ctx, hh)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Household{}, errorf(NotFound, "not found")
+	}
+	return h, err
+}
+
+// Uploaded returns the bytes of household hh's objects uploaded at or
+// after since, among those still held.
+func (s *Service) Uploaded(ctx context.Context, hh string, since time.Time) (int64, error) {
+	return s.st.UploadedSince(ctx, hh, since)
+}

@@ -200,6 +200,60 @@ CREATE TABLE ephemeral (
 );
 CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
 `,
+		// 2 -> 3: staff identities (not accounts), their sessions in a
+		// table of their own, and the households' support codes.
+		`
+CREATE TABLE staff (
+	id          TEXT   COLLATE "C" PRIMARY KEY,
+	name        TEXT   COLLATE "C" NOT NULL UNIQUE,
+	role        TEXT   NOT NULL CHECK (role IN ('support', 'operator', 'admin')),
+	created_ns  BIGINT NOT NULL,
+	disabled_ns BIGINT NOT NULL
+);
+CREATE TABLE staff_tokens (
+	hash       BYTEA  PRIMARY KEY CHECK (length(hash) = 32),
+	staff_id   TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	csrf       TEXT   NOT NULL,
+	created_ns BIGINT NOT NULL,
+	expires_ns BIGINT NOT NULL
+);
+CREATE INDEX staff_tokens_staff ON staff_tokens (staff_id);
+CREATE TABLE support_codes (
+	household_id TEXT COLLATE "C" PRIMARY KEY REFERENCES households (id) ON DELETE CASCADE,
+	code         TEXT COLLATE "C" NOT NULL UNIQUE
+);
+`,
+		// 3 -> 4: the lockbox: staff requests for a household's metadata
+		// and the admins' decisions.
+		`
+CREATE TABLE staff_requests (
+	id           TEXT   COLLATE "C" PRIMARY KEY,
+	household_id TEXT   COLLATE "C" NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	staff_id     TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	scopes       TEXT   NOT NULL,
+	reason       TEXT   NOT NULL,
+	duration_ns  BIGINT NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	state        TEXT   NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'revoked', 'expired')),
+	decided_ns   BIGINT NOT NULL,
+	decided_by   TEXT   NOT NULL,
+	expires_ns   BIGINT NOT NULL
+);
+CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
+`,
+		// 4 -> 5: staff passkeys, apart from accounts' passkeys.
+		`
+CREATE TABLE staff_credentials (
+	id           BYTEA  PRIMARY KEY,
+	staff_id     TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	data         BYTEA  NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	last_used_ns BIGINT NOT NULL
+);
+CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
+`,
+		// 5 -> 6: approved grants by their end, for the expiry sweep.
+		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
 	"vigil/internal/cloud/shares/sharestest"
+	"vigil/internal/cloud/staff/stafftest"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/history"
@@ -81,6 +82,7 @@ func TestPostgresConformance(t *testing.T) {
 	sharestest.Run(t, func(t *testing.T) sharestest.Store { return open(t) })
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return open(t) })
 	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return open(t) })
+	stafftest.Run(t, func(t *testing.T) stafftest.Store { return open(t) })
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 

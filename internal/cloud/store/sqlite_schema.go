@@ -206,6 +206,60 @@ CREATE TABLE ephemeral (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ephemeral_expires ON ephemeral (expires_ns);
 `,
+		// -> staff identities (not accounts), their sessions in a table of
+		// their own, and the households' support codes.
+		`
+CREATE TABLE staff (
+	id          TEXT    PRIMARY KEY,
+	name        TEXT    NOT NULL UNIQUE,
+	role        TEXT    NOT NULL CHECK (role IN ('support', 'operator', 'admin')),
+	created_ns  INTEGER NOT NULL,
+	disabled_ns INTEGER NOT NULL
+) STRICT;
+CREATE TABLE staff_tokens (
+	hash       BLOB    PRIMARY KEY CHECK (length(hash) = 32),
+	staff_id   TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	csrf       TEXT    NOT NULL,
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX staff_tokens_staff ON staff_tokens (staff_id);
+CREATE TABLE support_codes (
+	household_id TEXT PRIMARY KEY REFERENCES households (id) ON DELETE CASCADE,
+	code         TEXT NOT NULL UNIQUE
+) STRICT;
+`,
+		// -> the lockbox: staff requests for a household's metadata and
+		// the admins' decisions.
+		`
+CREATE TABLE staff_requests (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	staff_id     TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	scopes       TEXT    NOT NULL, -- comma-separated, ascending
+	reason       TEXT    NOT NULL,
+	duration_ns  INTEGER NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	state        TEXT    NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'revoked', 'expired')),
+	decided_ns   INTEGER NOT NULL,
+	decided_by   TEXT    NOT NULL,
+	expires_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
+`,
+		// -> staff passkeys, apart from accounts' passkeys.
+		`
+CREATE TABLE staff_credentials (
+	id           BLOB    PRIMARY KEY,
+	staff_id     TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	data         BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	last_used_ns INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
+`,
+		// -> approved grants by their end, for the expiry sweep.
+		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
 	}
 }
 

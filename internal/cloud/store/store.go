@@ -248,6 +248,8 @@ type Store interface {
 	ShareStore
 	MemberStore
 	PushStore
+	StaffStore
+	StaffRequestStore
 	EphemeralStore
 
 	Close() error

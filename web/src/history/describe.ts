@@ -75,7 +75,7 @@ export function parseObjectKey(key: string | undefined): ObjectKey | null {
 }
 
 /** ActorKind is what the page tells apart (data-actor-kind). */
-export type ActorKind = 'device' | 'unknown-device' | 'account' | 'guest' | 'link' | 'hub' | 'cloud';
+export type ActorKind = 'device' | 'unknown-device' | 'account' | 'guest' | 'link' | 'hub' | 'cloud' | 'staff';
 
 export interface Who {
   kind: ActorKind;
@@ -127,6 +127,8 @@ export function who(r: Verified, names: Names): Who {
       return { kind: 'link', name: 'Someone with a share link' };
     case 'cloud':
       return { kind: 'cloud', name: 'The Vigil service' };
+    case 'staff':
+      return { kind: 'staff', name: `Vigil staff member ${a.id}` };
   }
   return { kind: 'account', name: `${a.kind} ${a.id}` };
 }
