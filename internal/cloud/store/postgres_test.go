@@ -14,17 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"vigil/internal/cloud/accounts"
-	"vigil/internal/cloud/accounts/accountstest"
-	"vigil/internal/cloud/events/eventstest"
-	"vigil/internal/cloud/households/householdstest"
-	"vigil/internal/cloud/objects/objectstest"
-	"vigil/internal/cloud/passkeys/passkeystest"
-	"vigil/internal/cloud/retention/retentiontest"
-	"vigil/internal/cloud/shares/sharestest"
-	"vigil/internal/cloud/staff/stafftest"
 	"vigil/internal/cloud/store"
-	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/history"
 	"vigil/internal/history/historytest"
 	"vigil/internal/pgtest"
@@ -75,15 +65,7 @@ func TestPostgresConformance(t *testing.T) {
 	open := func(t *testing.T) *store.Postgres {
 		return openPostgres(t, pgtest.NewSchema(t, db), store.PostgresOptions{})
 	}
-	accountstest.Run(t, func(t *testing.T) accounts.Store { return open(t) })
-	householdstest.Run(t, func(t *testing.T) householdstest.Store { return open(t) })
-	objectstest.Run(t, func(t *testing.T) objectstest.Store { return open(t) })
-	eventstest.Run(t, func(t *testing.T) eventstest.Store { return open(t) })
-	sharestest.Run(t, func(t *testing.T) sharestest.Store { return open(t) })
-	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return open(t) })
-	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return open(t) })
-	stafftest.Run(t, func(t *testing.T) stafftest.Store { return open(t) })
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+	runSuites(t, func(t *testing.T) suiteStore { return open(t) }, func(t *testing.T) store.Store { return open(t) })
 }
 
 func TestPostgresHistory(t *testing.T) {

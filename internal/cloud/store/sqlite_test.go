@@ -15,17 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/cloud/accounts"
-	"vigil/internal/cloud/accounts/accountstest"
-	"vigil/internal/cloud/events/eventstest"
-	"vigil/internal/cloud/households/householdstest"
-	"vigil/internal/cloud/objects/objectstest"
-	"vigil/internal/cloud/passkeys/passkeystest"
-	"vigil/internal/cloud/retention/retentiontest"
-	"vigil/internal/cloud/shares/sharestest"
-	"vigil/internal/cloud/staff/stafftest"
 	"vigil/internal/cloud/store"
-	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/vigiltest"
 )
 
@@ -59,15 +49,7 @@ func TestSQLiteConformance(t *testing.T) {
 		})
 		return s
 	}
-	accountstest.Run(t, func(t *testing.T) accounts.Store { return closed(t) })
-	householdstest.Run(t, func(t *testing.T) householdstest.Store { return closed(t) })
-	objectstest.Run(t, func(t *testing.T) objectstest.Store { return closed(t) })
-	eventstest.Run(t, func(t *testing.T) eventstest.Store { return closed(t) })
-	sharestest.Run(t, func(t *testing.T) sharestest.Store { return closed(t) })
-	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return closed(t) })
-	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return closed(t) })
-	stafftest.Run(t, func(t *testing.T) stafftest.Store { return closed(t) })
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+	runSuites(t, func(t *testing.T) suiteStore { return closed(t) }, func(t *testing.T) store.Store { return open(t) })
 }
 
 // rawDB opens the database file directly, to look at what is stored.
