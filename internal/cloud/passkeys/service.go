@@ -277,16 +277,25 @@ type Passkey struct {
 // a discoverable credential with user verification, other than the
 // account's passkeys.
 func (s *Service) BeginRegistration(ctx context.Context, a store.Account) (Begun, error) {
+	return s.beginRegistration(ctx, func() (webauthn.User, error) { return s.user(ctx, a) },
+		&ceremony{AccountID: a.ID})
+}
+
+// beginRegistration begins registering a passkey for the user that
+// lookUp returns (once the relying party is known to be set up): a
+// discoverable credential with user verification, other than the user's
+// passkeys. cer is what the ceremony keeps for its finish.
+func (s *Service) beginRegistration(ctx context.Context, lookUp func() (webauthn.User, error), cer *ceremony) (Begun, error) {
 	rp, err := s.relyingParty()
 	if err != nil {
 		return Begun{}, err
 	}
-	u, err := s.user(ctx, a)
+	u, err := lookUp()
 	if err != nil {
 		return Begun{}, err
 	}
 	var exclude []protocol.CredentialDescriptor
-	for _, cr := range u.creds {
+	for _, cr := range u.WebAuthnCredentials() {
 		exclude = append(exclude, cr.Descriptor())
 	}
 	creation, session, err := rp.BeginRegistration(u,
@@ -296,7 +305,8 @@ func (s *Service) BeginRegistration(ctx context.Context, a store.Account) (Begun
 	if err != nil {
 		return Begun{}, err
 	}
-	return s.put(ctx, &ceremony{Session: *session, Register: true, AccountID: a.ID}, creation)
+	cer.Session, cer.Register = *session, true
+	return s.put(ctx, cer, creation)
 }
 
 // FinishRegistration checks the browser's answer (response, the

@@ -69,26 +69,8 @@ func (s *Service) staffUser(ctx context.Context, id, name string) (staffUser, er
 // BeginStaffRegistration begins registering a passkey for staff identity
 // st, whom the caller has proved (an enrolment secret).
 func (s *Service) BeginStaffRegistration(ctx context.Context, st store.Staff) (Begun, error) {
-	rp, err := s.relyingParty()
-	if err != nil {
-		return Begun{}, err
-	}
-	u, err := s.staffUser(ctx, st.ID, st.Name)
-	if err != nil {
-		return Begun{}, err
-	}
-	var exclude []protocol.CredentialDescriptor
-	for _, cr := range u.creds {
-		exclude = append(exclude, cr.Descriptor())
-	}
-	creation, session, err := rp.BeginRegistration(u,
-		webauthn.WithExclusions(exclude),
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-			ResidentKey: protocol.ResidentKeyRequirementRequired, UserVerification: protocol.VerificationRequired}))
-	if err != nil {
-		return Begun{}, err
-	}
-	return s.put(ctx, &ceremony{Session: *session, Register: true, Staff: true, AccountID: st.ID, StaffName: st.Name}, creation)
+	return s.beginRegistration(ctx, func() (webauthn.User, error) { return s.staffUser(ctx, st.ID, st.Name) },
+		&ceremony{Staff: true, AccountID: st.ID, StaffName: st.Name})
 }
 
 // FinishStaffRegistration checks the browser's answer to a staff
