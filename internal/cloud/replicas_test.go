@@ -1,6 +1,7 @@
 package cloud_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -49,17 +50,18 @@ func newReplicas(t *testing.T, open func(t *testing.T) store.Store) (a, b *env) 
 		t.Fatal(err)
 	}
 	logStorage := tlog.NewMemoryStorage()
-	lg, err := tlog.Open(t.Context(), tlog.Config{Origin: origin, Signer: signer, Storage: logStorage, Logger: vigiltest.Logger(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
+	// As deployed: every replica makes its records durable in the shared
+	// history outbox, and one at a time (the leader) sequences them into
+	// the log, which it opens afresh for its term (Options.OpenLog).
+	openLog := func(ctx context.Context) (*tlog.Log, error) {
+		return tlog.Open(ctx, tlog.Config{Origin: origin, Signer: signer, Storage: logStorage, Logger: vigiltest.Logger(t), Now: clk.Now})
 	}
-	t.Cleanup(func() { lg.Close() })
 	outbox := filepath.Join(dir, "outbox")
 	start := func() *env {
 		st := open(t)
 		t.Cleanup(func() { st.Close() })
 		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Now: clk.Now,
-			Log: lg, LogStorage: logStorage, LogKey: vkey,
+			OpenLog: openLog, LogStorage: logStorage, LogKey: vkey,
 			Mailer: cloud.OutboxMailer{Dir: outbox}, Argon2: testArgon, PublicURL: "http://vigil.test"})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +71,18 @@ func newReplicas(t *testing.T, open func(t *testing.T) store.Store) (a, b *env) 
 		t.Cleanup(hs.Close)
 		return &env{t: t, srv: srv, url: hs.URL, dir: dir, st: st, clock: clk, outbox: outbox}
 	}
-	return start(), start()
+	a, b = start(), start()
+	// a leads; the sequencer stops before the servers close.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.srv.SequenceLog(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("SequenceLog: %v", err)
+		}
+	})
+	return a, b
 }
 
 // on returns a client of m's account that talks to replica e.
