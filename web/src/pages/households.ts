@@ -4,7 +4,8 @@
 // (/h/:hh/settings): devices from the verified chain (removing one starts a
 // new key epoch), invite links with join requests to approve, hubs (pair
 // with the code), cameras' zones, accounts, how long the cloud keeps
-// recordings, and a summary of the household's verified history. The
+// recordings, the support code and staff access (support.ts), and a summary
+// of the household's verified history. The
 // protocol facts (chain, epochs, genesis hash, device IDs, the log) sit
 // under "Security details".
 import './households.css';
@@ -22,6 +23,7 @@ import { h, mount, showError } from '../ui';
 import { account, requireAccount } from './auth';
 import { verifyHistory } from '../history/verify';
 import { defaultDeviceName, deviceKeys, joinCode, joinProof } from './enrol';
+import { supportAccessCard, supportCodeCard } from './support';
 
 interface HouseholdInfo {
   household_id: string;
@@ -266,6 +268,8 @@ route('/h/:hh/settings', async (root, { hh }) => {
       await camerasCard(x),
       await membersCard(x, adminAccount),
       await retentionCard(x, adminAccount),
+      await supportCodeCard(x),
+      adminAccount ? supportAccessCard(x, adminDevice, (action, params) => signed(x, action, params)) : null,
       history.card,
       h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household')),
       securityCard(x, history.summary),
