@@ -1,0 +1,124 @@
+// The support scenario (internal/e2e TestSupportScenario), on phones
+// (390x844, touch): the customer's browser, an admin device of its
+// household, reads the support code on the settings page; a staff member
+// in the support console looks it up and asks for "uploads failing" on
+// the hubs and uploads scopes for 1 h; the customer approves on the
+// settings page (a staff.approve signed by this browser's device key); the
+// console shows the hub and the upload volume; the Go test moves the
+// cloud's clock past the grant and the same view is refused; the
+// household's history shows the look-up, the request, the approval, each
+// read and the expiry, in words. Env: BASE_URL, CONTROL_URL, HOUSEHOLD,
+// SESSION, CSRF (the customer's), STAFF_COOKIE ("vigil_staff=…"),
+// STAFF_CSRF, ARTIFACTS.
+import { control, launch, newPage, signedInContext, result, fail } from './lib.mjs';
+import { enrolHere, openHistory, rows } from './history-lib.mjs';
+import { measure, screenshot } from './ux.mjs';
+
+const base = process.env.BASE_URL;
+const hh = process.env.HOUSEHOLD;
+const phone = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true };
+const browser = await launch();
+const out = { problems: {} };
+try {
+  // The customer, on the phone that is the household's admin device.
+  const cctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF, phone);
+  const cust = await newPage(cctx, 'customer');
+  out.device = await enrolHere(cust, base, 'admin', 'owner phone');
+  await cust.goto(`${base}/h/${hh}/settings`);
+  await cust.waitForSelector('#support-code', { timeout: 30000 });
+  await cust.waitForFunction(() => document.querySelector('#support-code')?.textContent !== '…', null, { timeout: 20000 });
+  out.code = (await cust.textContent('#support-code')).trim();
+  out.codeText = await cust.textContent('#support');
+  await cust.waitForSelector('#staff-none', { timeout: 20000 });
+
+  // The staff member, in the support console with the staff session the
+  // Go test minted (the cloud serves no staff sign-in yet).
+  const sctx = await browser.newContext(phone);
+  const [sname, ...sval] = process.env.STAFF_COOKIE.split('=');
+  await sctx.addCookies([{ name: sname, value: sval.join('='), domain: new URL(base).hostname, path: '/staff/', httpOnly: true, sameSite: 'Strict' }]);
+  await sctx.addInitScript((t) => localStorage.setItem('vigil.staff.csrf', t), process.env.STAFF_CSRF);
+  const staff = await newPage(sctx, 'staff');
+  await staff.goto(`${base}/staff`);
+  await staff.waitForSelector('#staff-code', { timeout: 20000 });
+  out.staffMe = await staff.textContent('#staff-me');
+  out.problems.console = (await measure(staff)).problems;
+  // Read out over the phone: lower case, a space for the dash.
+  await staff.fill('#staff-code', out.code.toLowerCase().replace('-', ' '));
+  await staff.click('#staff-lookup');
+  await staff.waitForSelector('#staff-request-form', { timeout: 20000 });
+  await staff.check('input[name="scope"][value="hubs"]');
+  await staff.check('input[name="scope"][value="uploads"]');
+  await staff.fill('#staff-reason', 'uploads failing');
+  await staff.selectOption('#staff-duration', '3600');
+  out.problems.form = (await measure(staff)).problems;
+  await staff.click('#staff-file');
+  await staff.waitForURL(/\/staff\/requests\/[a-z2-7]{26}$/, { timeout: 20000 });
+  out.request = new URL(staff.url()).pathname.split('/').pop();
+  await staff.waitForSelector('#staff-state[data-state="pending"]', { timeout: 20000 });
+  out.pendingHealth = await staff.textContent('#staff-health');
+
+  // The customer sees the request (the settings page checks every few seconds) and approves it.
+  const item = `.staff-request[data-request="${out.request}"]`;
+  await cust.waitForSelector(`${item}[data-state="pending"]`, { timeout: 20000 });
+  out.pending = {
+    name: await cust.textContent(`${item} .staff-name`),
+    reason: await cust.textContent(`${item} .staff-reason`),
+    scopes: await cust.textContent(`${item} .staff-scopes`),
+  };
+  out.problems.settings = (await measure(cust)).problems;
+  await screenshot(cust, 'support-request');
+  await cust.click(`${item} .staff-approve`);
+  await cust.waitForSelector(`${item}[data-state="approved"] .staff-expires`, { timeout: 20000 });
+  out.approved = {
+    expires: await cust.getAttribute(`${item} .staff-expires`, 'data-expires'),
+    text: await cust.textContent(`${item}`),
+    revoke: await cust.isVisible(`${item} .staff-revoke`),
+  };
+
+  // The console shows what the grant covers (it checks every few seconds).
+  await staff.waitForSelector('#staff-state[data-state="approved"]', { timeout: 20000 });
+  await staff.waitForSelector('.staff-scope[data-scope="uploads"] .staff-uploaded', { timeout: 20000 });
+  out.granted = await staff.evaluate(() => ({
+    state: document.querySelector('#staff-state').textContent,
+    hubs: [...document.querySelectorAll('.staff-scope[data-scope="hubs"] .staff-hub')].map((e) => ({ id: e.dataset.device, text: e.textContent })),
+    uploadedBytes: Number(document.querySelector('.staff-scope[data-scope="uploads"] .staff-uploaded')?.dataset.bytes ?? -1),
+    uploads: document.querySelector('.staff-scope[data-scope="uploads"]')?.textContent ?? '',
+    notes: [...document.querySelectorAll('.staff-note')].map((e) => e.textContent),
+    errors: [...document.querySelectorAll('.staff-health-error')].map((e) => e.textContent),
+  }));
+  out.problems.granted = (await measure(staff)).problems;
+  await screenshot(staff, 'support-granted');
+
+  // Past the grant's end (the cloud's clock moves an hour and a minute).
+  await control('/advance?seconds=3660');
+  const direct = await staff.evaluate(async (id) => {
+    const r = await fetch(`/staff/v1/requests/${id}/health/uploads`);
+    return { status: r.status, body: await r.text() };
+  }, out.request);
+  out.afterDirect = direct;
+  await staff.click('#staff-refresh');
+  await staff.waitForSelector('#staff-state[data-state="expired"]', { timeout: 20000 });
+  out.after = {
+    state: await staff.textContent('#staff-state'),
+    health: await staff.textContent('#staff-health'),
+    hubs: await staff.$$eval('.staff-hub', (l) => l.length),
+  };
+
+  // The household's history, verified in the customer's browser.
+  await control('/sync');
+  out.history = await openHistory(cust, base, hh);
+  if (out.history.state !== 'verified') fail('the history does not verify: ' + out.history.text);
+  out.rows = (await rows(cust)).filter((r) => r.action.startsWith('staff.'));
+  out.problems.history = (await measure(cust)).problems;
+  await screenshot(cust, 'support-history');
+
+  // The settings page lists the request as ended.
+  await cust.goto(`${base}/h/${hh}/settings`);
+  await cust.waitForSelector(`${item}[data-state="expired"]`, { timeout: 20000 });
+  out.ended = await cust.textContent(`${item} .staff-outcome`);
+  result(out);
+} catch (e) {
+  fail(`${e.stack || e}\npartial: ${JSON.stringify(out)}`);
+} finally {
+  await browser.close();
+}
