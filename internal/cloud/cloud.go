@@ -267,7 +267,7 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
+	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, Staff: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
 		RPOrigins: o.RPOrigins, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("cloud: %w", err)

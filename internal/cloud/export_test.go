@@ -49,7 +49,7 @@ func RouteTable(s *Server) []RouteInfo {
 const StaffCookie = staffCookie
 
 // StaffSession adds a staff member and mints a session for them, as the
-// staff passkey sign-in will (it is not served yet).
+// staff passkey sign-in does (TestStaffPasskeys goes through it).
 func StaffSession(s *Server, name, role string) (id, secret, csrf string, err error) {
 	st, _, err := s.staff.Add(context.Background(), name, role)
 	if err != nil {
@@ -61,3 +61,13 @@ func StaffSession(s *Server, name, role string) (id, secret, csrf string, err er
 	}
 	return st.ID, ss.Secret, ss.CSRF, nil
 }
+
+// StaffAdd adds a staff member as 'vigil cloud staff add' does and
+// returns their ID and enrolment secret.
+func StaffAdd(s *Server, name, role string) (id, secret string, err error) {
+	st, en, err := s.staff.Add(context.Background(), name, role)
+	return st.ID, en.Secret, err
+}
+
+// StaffDisable disables a staff member as 'vigil cloud staff disable' does.
+func StaffDisable(s *Server, id string) error { return s.staff.Disable(context.Background(), id) }

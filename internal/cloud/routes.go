@@ -104,8 +104,9 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.logRoutes()...)       // translog.go: the households' histories in the transparency log
 	// signinlink.go: one-time sign-in links, device requests.
 	rs = append(rs, s.signInLinkRoutes()...)
-	rs = append(rs, s.staffRoutes()...)   // staff.go: the staff side, its own auth kind
-	rs = append(rs, s.lockboxRoutes()...) // staff.go: household admins decide staff requests
+	rs = append(rs, s.staffRoutes()...)       // staff.go: the staff side, its own auth kind
+	rs = append(rs, s.staffSignInRoutes()...) // staff.go: staff passkey enrolment and sign-in
+	rs = append(rs, s.lockboxRoutes()...)     // staff.go: household admins decide staff requests
 	return rs
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/cloud/passkeys"
 	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
@@ -332,4 +333,100 @@ func (s *Server) decideStaffRequest(action string) func(w http.ResponseWriter, r
 		writeJSON(w, http.StatusOK, staffRequestJSON(req))
 		return nil
 	}
+}
+
+// staffSignInRoutes are how staff get a session: passkeys only, no
+// password path. Enrolment takes the one-time secret 'vigil cloud staff
+// add' printed and registers the staff member's passkey; sign-in is a
+// discoverable passkey ceremony marked as a staff one. Both are limited
+// per address like every other sign-in.
+func (s *Server) staffSignInRoutes() []route {
+	return []route{
+		{method: "POST", pattern: "/staff/v1/enrol/begin", auth: authNone, h: s.staffEnrolBegin},
+		{method: "POST", pattern: "/staff/v1/enrol/finish", auth: authNone, h: s.staffEnrolFinish},
+		{method: "POST", pattern: "/staff/v1/login/begin", auth: authNone, h: s.staffLoginBegin},
+		{method: "POST", pattern: "/staff/v1/login/finish", auth: authNone, h: s.staffLoginFinish},
+	}
+}
+
+func (s *Server) staffEnrolBegin(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(r.Context(), c); err != nil {
+		return err
+	}
+	var req cloudapi.StaffEnrol
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	st, err := s.staff.Enrol(r.Context(), req.Secret)
+	if err != nil {
+		if staffError(err) != nil {
+			s.accounts.FailedIP(r.Context(), c.ip)
+		}
+		return err
+	}
+	b, err := s.passkeys.BeginStaffRegistration(r.Context(), st)
+	if err != nil {
+		return passkeysError(err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: b.Ceremony, Options: b.Options})
+	return nil
+}
+
+func (s *Server) staffEnrolFinish(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(r.Context(), c); err != nil {
+		return err
+	}
+	body, err := readBody(w, r, maxJSONBytes)
+	if err != nil {
+		return err
+	}
+	id, err := s.passkeys.FinishStaffRegistration(r.Context(), r.URL.Query().Get("ceremony"), body)
+	if err != nil {
+		return passkeysError(err)
+	}
+	return s.startStaffSession(w, r, id)
+}
+
+func (s *Server) staffLoginBegin(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(r.Context(), c); err != nil {
+		return err
+	}
+	b, err := s.passkeys.BeginStaffLogin(r.Context())
+	if err != nil {
+		return passkeysError(err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyResp{Ceremony: b.Ceremony, Options: b.Options})
+	return nil
+}
+
+func (s *Server) staffLoginFinish(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.limitIP(r.Context(), c); err != nil {
+		return err
+	}
+	body, err := readBody(w, r, maxJSONBytes)
+	if err != nil {
+		return err
+	}
+	id, err := s.passkeys.FinishStaffLogin(r.Context(), r.URL.Query().Get("ceremony"), body)
+	if err != nil {
+		var pe *passkeys.Error
+		if errors.As(err, &pe) && pe.Kind == passkeys.Unauthorized {
+			s.accounts.FailedIP(r.Context(), c.ip)
+		}
+		return passkeysError(err)
+	}
+	return s.startStaffSession(w, r, id)
+}
+
+// startStaffSession issues a staff session for identity id (refused for a
+// disabled one) and sets its cookie.
+func (s *Server) startStaffSession(w http.ResponseWriter, r *http.Request, id string) error {
+	ss, err := s.staff.NewSession(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: ss.Secret, Path: staffCookiePath, Expires: ss.Expires,
+		HttpOnly: true, Secure: s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, cloudapi.StaffSession{StaffID: id, CSRF: ss.CSRF, Expires: ss.Expires})
+	return nil
 }

@@ -290,3 +290,18 @@ type StaffHub struct {
 	ID   string `json:"device_id"`
 	Name string `json:"name"`
 }
+
+// StaffEnrol is the body of POST /staff/v1/enrol/begin: the one-time
+// enrolment secret 'vigil cloud staff add' printed.
+type StaffEnrol struct {
+	Secret string `json:"secret"`
+}
+
+// StaffSession is the answer to a staff enrolment's or sign-in's finish:
+// the session is in the vigil_staff cookie; changes carry CSRF in
+// X-Vigil-Staff-CSRF.
+type StaffSession struct {
+	StaffID string    `json:"staff_id"`
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
+}

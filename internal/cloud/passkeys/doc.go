@@ -23,6 +23,12 @@
 // HTTP layer maps to a status; their messages are written for the person
 // who made the request.
 //
+// Staff passkeys (staff.go) are the same relying party's, in a table of
+// their own (StaffStore), with ceremonies marked as staff ones: an
+// account's passkey or ceremony never signs staff in, nor the reverse. The
+// HTTP layer proves who enrols (the staff domain's enrolment secret) and
+// has the staff domain issue the session.
+//
 // Store is the storage it needs; the conformance suite of its contract is
 // passkeystest, which internal/cloud/store runs over SQLite and over
 // PostgreSQL.

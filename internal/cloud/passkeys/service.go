@@ -49,6 +49,8 @@ const maxCeremonyID = 64
 // Config configures a Service.
 type Config struct {
 	Store Store
+	// Staff keeps staff passkeys (staff.go); nil turns staff sign-in off.
+	Staff StaffStore
 	// PublicURL is the service's external URL: the default relying party.
 	PublicURL string
 	// RPID is the relying party ID passkeys are bound to: a domain name,
@@ -69,11 +71,12 @@ type Config struct {
 // no state but its configuration (ceremonies are in the Store), so
 // replicas sharing a Store behave as one.
 type Service struct {
-	st  Store
-	rp  *webauthn.WebAuthn // nil when passkeys are off
-	off string             // why they are off (the client's message)
-	log *slog.Logger
-	now func() time.Time
+	st    Store
+	staff StaffStore         // nil: no staff passkeys (staff.go)
+	rp    *webauthn.WebAuthn // nil when passkeys are off
+	off   string             // why they are off (the client's message)
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // New returns a Service over c.Store. Relying-party settings given
@@ -89,7 +92,7 @@ func New(c Config) (*Service, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	s := &Service{st: c.Store, log: c.Logger, now: c.Now}
+	s := &Service{st: c.Store, staff: c.Staff, log: c.Logger, now: c.Now}
 	var err error
 	if s.rp, s.off, err = relyingParty(c); err != nil {
 		return nil, err
@@ -183,6 +186,10 @@ type ceremony struct {
 	// an e-mail address without an account: nobody).
 	AccountID string `json:"account_id,omitempty"`
 	Bound     bool   `json:"bound,omitempty"`
+	// Staff marks a staff ceremony (staff.go): AccountID then holds the
+	// staff ID of a registration, and StaffName its name.
+	Staff     bool   `json:"staff,omitempty"`
+	StaffName string `json:"staff_name,omitempty"`
 	Grant
 }
 
@@ -300,7 +307,7 @@ func (s *Service) FinishRegistration(ctx context.Context, a store.Account, cerem
 	if err != nil {
 		return Passkey{}, err
 	}
-	if cer == nil || !cer.Register || cer.AccountID != a.ID {
+	if cer == nil || !cer.Register || cer.Staff || cer.AccountID != a.ID {
 		return Passkey{}, errorf(Invalid, "no such passkey registration in progress (expired, already used, or begun by another account); begin again")
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
@@ -406,7 +413,7 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, response [
 	if err != nil {
 		return SignedIn{}, err
 	}
-	if cer == nil || cer.Register {
+	if cer == nil || cer.Register || cer.Staff {
 		return SignedIn{}, errorf(Invalid, "no such passkey sign-in in progress (expired or already used); begin again")
 	}
 	refuse := func(reason string) error {

@@ -17,13 +17,16 @@
 // and carrying a check character, never derived from the household's ID
 // or its members' addresses, which household members read out to support
 // and staff look a household up by (LookUp) — staff never search by
-// e-mail address or browse households. Its refusals are *Error values with
+// e-mail address or browse households — and the lockbox (lockbox.go):
+// staff requests for some of a household's metadata, the admins'
+// decisions, and time-boxed grants read one scope at a time. Its refusals are *Error values with
 // a Kind the HTTP layer maps to a status; their messages are written for
 // the person who made the request.
 //
-// NewSession issues a staff session. Staff sign in with passkeys only, and
-// the passkey ceremony for staff is not served yet: until it is, the HTTP
-// layer has no route that calls NewSession, and only tests do.
+// NewSession issues a staff session. Staff sign in with passkeys only: the
+// HTTP layer calls NewSession after the passkeys domain has checked a staff
+// passkey's enrolment (which took the enrolment secret here first) or
+// sign-in; there is no password path.
 //
 // Store is the storage it needs; its conformance suite is stafftest, which
 // internal/cloud/store runs over SQLite and PostgreSQL.

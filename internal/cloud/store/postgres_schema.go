@@ -241,6 +241,17 @@ CREATE TABLE staff_requests (
 );
 CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
 `,
+		// 4 -> 5: staff passkeys, apart from accounts' passkeys.
+		`
+CREATE TABLE staff_credentials (
+	id           BYTEA  PRIMARY KEY,
+	staff_id     TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	data         BYTEA  NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	last_used_ns BIGINT NOT NULL
+);
+CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
+`,
 	}
 }
 

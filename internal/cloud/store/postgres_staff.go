@@ -192,3 +192,35 @@ func (s *Postgres) SetStaffRequestState(ctx context.Context, hh, id, from string
 	}
 	return nil
 }
+
+// PutStaffCredential stores a staff passkey.
+func (s *Postgres) PutStaffCredential(ctx context.Context, c StaffCredential) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO staff_credentials (`+staffCredCols+`) VALUES ($1, $2, $3, $4, $5)`,
+		c.ID, c.StaffID, c.Data, encTime(c.Created), encTime(c.LastUsed))
+	if err != nil {
+		return fmt.Errorf("store: put staff credential: %w", pgInsertErr(err))
+	}
+	return nil
+}
+
+// StaffCredentials returns the identity's passkeys, oldest first.
+func (s *Postgres) StaffCredentials(ctx context.Context, staffID string) ([]StaffCredential, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+staffCredCols+` FROM staff_credentials WHERE staff_id = $1 ORDER BY created_ns, id`, staffID)
+	out, err := pgCollect(rows, err, scanStaffCredential)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff credentials: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateStaffCredential records a staff passkey's use.
+func (s *Postgres) UpdateStaffCredential(ctx context.Context, c StaffCredential) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE staff_credentials SET data = $1, last_used_ns = $2 WHERE id = $3`, c.Data, encTime(c.LastUsed), c.ID)
+	if err != nil {
+		return fmt.Errorf("store: update staff credential: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: update staff credential: %w", ErrNotFound)
+	}
+	return nil
+}

@@ -247,6 +247,17 @@ CREATE TABLE staff_requests (
 ) STRICT;
 CREATE INDEX staff_requests_household ON staff_requests (household_id, created_ns);
 `,
+		// -> staff passkeys, apart from accounts' passkeys.
+		`
+CREATE TABLE staff_credentials (
+	id           BLOB    PRIMARY KEY,
+	staff_id     TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	data         BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	last_used_ns INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
+`,
 	}
 }
 

@@ -209,3 +209,41 @@ func (s *SQLite) SetStaffRequestState(ctx context.Context, hh, id, from string, 
 	}
 	return nil
 }
+
+// PutStaffCredential stores a staff passkey.
+func (s *SQLite) PutStaffCredential(ctx context.Context, c StaffCredential) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO staff_credentials (`+staffCredCols+`) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, c.StaffID, c.Data, encTime(c.Created), encTime(c.LastUsed))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: put staff credential: %w", ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: put staff credential: %w", refErr(err))
+	}
+	return nil
+}
+
+// StaffCredentials returns the identity's passkeys, oldest first.
+func (s *SQLite) StaffCredentials(ctx context.Context, staffID string) ([]StaffCredential, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffCredCols+` FROM staff_credentials WHERE staff_id = ? ORDER BY created_ns, id`, staffID)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff credentials: %w", err)
+	}
+	out, err := collect(rows, scanStaffCredential)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff credentials: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateStaffCredential records a staff passkey's use.
+func (s *SQLite) UpdateStaffCredential(ctx context.Context, c StaffCredential) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE staff_credentials SET data = ?, last_used_ns = ? WHERE id = ?`, c.Data, encTime(c.LastUsed), c.ID)
+	if err != nil {
+		return fmt.Errorf("store: update staff credential: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("store: update staff credential: %w", ErrNotFound)
+	}
+	return nil
+}

@@ -37,6 +37,29 @@ type StaffToken struct {
 	Expires time.Time
 }
 
+// StaffCredential is a staff member's passkey, in a table of its own
+// (never an account's Credential): its ID and the WebAuthn library's
+// record (public key, sign count), never a private key.
+type StaffCredential struct {
+	ID       []byte
+	StaffID  string
+	Data     []byte
+	Created  time.Time
+	LastUsed time.Time
+}
+
+// staffCredCols are the columns scanStaffCredential reads.
+const staffCredCols = `id, staff_id, data, created_ns, last_used_ns`
+
+// scanStaffCredential scans staffCredCols.
+func scanStaffCredential(row rowScanner) (StaffCredential, error) {
+	var c StaffCredential
+	var created, used int64
+	err := row.Scan(&c.ID, &c.StaffID, &c.Data, &created, &used)
+	c.Created, c.LastUsed = decTime(created), decTime(used)
+	return c, err
+}
+
 // StaffStore keeps staff identities, their sessions and the households'
 // support codes.
 type StaffStore interface {
@@ -59,6 +82,16 @@ type StaffStore interface {
 	StaffToken(ctx context.Context, hash [32]byte) (StaffToken, error)
 	// DeleteStaffToken removes the session; ErrNotFound when missing.
 	DeleteStaffToken(ctx context.Context, hash [32]byte) error
+
+	// PutStaffCredential stores a staff member's passkey: ErrExists for a
+	// taken ID (unique among staff passkeys), ErrNotFound for an unknown
+	// identity.
+	PutStaffCredential(ctx context.Context, c StaffCredential) error
+	// StaffCredentials returns the identity's passkeys, oldest first.
+	StaffCredentials(ctx context.Context, staffID string) ([]StaffCredential, error)
+	// UpdateStaffCredential replaces Data and LastUsed of the staff
+	// passkey with c.ID; ErrNotFound when missing.
+	UpdateStaffCredential(ctx context.Context, c StaffCredential) error
 
 	// InitSupportCode stores code as the household's support code unless it
 	// has one, and returns the household's code (the stored one, whichever

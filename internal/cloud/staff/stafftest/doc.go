@@ -1,6 +1,7 @@
 // Package stafftest is the conformance suite of staff.Store, the storage
-// the staff domain needs: staff identities, their sessions and the
-// households' support codes. Every implementation (the cloud's store over
+// the staff domain needs: staff identities, their sessions, the
+// households' support codes and lockbox requests, and the staff passkeys
+// the passkeys domain keeps. Every implementation (the cloud's store over
 // SQLite and PostgreSQL) passes Run; internal/cloud/store runs it over
 // both.
 //

@@ -1,6 +1,7 @@
 package stafftest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 type Store interface {
 	staff.Store
 	storetest.Fixtures
+	// Staff passkeys, which the passkeys domain keeps (its StaffStore).
+	PutStaffCredential(ctx context.Context, c store.StaffCredential) error
+	StaffCredentials(ctx context.Context, staffID string) ([]store.StaffCredential, error)
+	UpdateStaffCredential(ctx context.Context, c store.StaffCredential) error
 }
 
 // Run runs the suite. newStore returns a new, empty store for each subtest
@@ -29,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Sessions", testSessions},
 		{"SupportCodes", testSupportCodes},
 		{"Requests", testRequests},
+		{"Credentials", testCredentials},
 	}
 	for _, tc := range tests {
 		t.Run("Staff/"+tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -184,4 +190,36 @@ func testRequests(t *testing.T, s Store) {
 		return s.SetStaffRequestState(ctx, "h1", "r1", store.StaffApproved, n)
 	})
 	storetest.OneWinner(t, "racing decisions", errs)
+}
+
+// testCredentials: staff passkeys are unique by ID, listed per identity
+// oldest first, and updated in place (record and last use only).
+func testCredentials(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s1", "Ada", store.StaffSupport, 0)), "CreateStaff")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s2", "Bo", store.StaffAdmin, 0)), "CreateStaff")
+	c1 := store.StaffCredential{ID: []byte("c1"), StaffID: "s1", Data: []byte(`{"n":1}`), Created: storetest.At(2 * time.Minute), LastUsed: storetest.At(2 * time.Minute)}
+	c2 := store.StaffCredential{ID: []byte("c2"), StaffID: "s1", Data: []byte(`{"n":2}`), Created: storetest.At(time.Minute), LastUsed: storetest.At(time.Minute)}
+	storetest.OK(t, s.PutStaffCredential(ctx, c1), "PutStaffCredential c1")
+	storetest.OK(t, s.PutStaffCredential(ctx, c2), "PutStaffCredential c2")
+	dup := c1
+	dup.StaffID = "s2"
+	storetest.IsErr(t, s.PutStaffCredential(ctx, dup), store.ErrExists, "PutStaffCredential with a taken ID")
+	orphan := store.StaffCredential{ID: []byte("c3"), StaffID: "nobody", Data: []byte("{}")}
+	storetest.IsErr(t, s.PutStaffCredential(ctx, orphan), store.ErrNotFound, "PutStaffCredential of an unknown identity")
+	got, err := s.StaffCredentials(ctx, "s1")
+	storetest.OK(t, err, "StaffCredentials")
+	storetest.Same(t, "StaffCredentials", got, []store.StaffCredential{c2, c1})
+	got, err = s.StaffCredentials(ctx, "s2")
+	storetest.OK(t, err, "StaffCredentials s2")
+	if len(got) != 0 {
+		t.Errorf("s2 has passkeys %+v", got)
+	}
+	up := store.StaffCredential{ID: c1.ID, StaffID: "s2", Data: []byte(`{"n":3}`), Created: storetest.At(time.Hour), LastUsed: storetest.At(time.Hour)}
+	storetest.OK(t, s.UpdateStaffCredential(ctx, up), "UpdateStaffCredential")
+	got, _ = s.StaffCredentials(ctx, "s1")
+	want := c1
+	want.Data, want.LastUsed = up.Data, up.LastUsed
+	storetest.Same(t, "after UpdateStaffCredential", got, []store.StaffCredential{c2, want})
+	storetest.IsErr(t, s.UpdateStaffCredential(ctx, store.StaffCredential{ID: []byte("c9"), Data: []byte("{}")}), store.ErrNotFound, "UpdateStaffCredential unknown")
 }
