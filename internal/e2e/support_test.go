@@ -26,13 +26,18 @@ import (
 // is refused (403, "expired"); the household's history, verified in the
 // customer's browser, reads the look-up, the request, the approval (signed
 // by the phone), each read and the expiry, with the staff member's name
-// and reason. The cloud serves no staff sign-in yet, so the staff session
-// is minted by the test over the cloud's store (staff.Service.NewSession,
-// as the passkey sign-in will).
+// and reason. The staff member is added over the cloud's store, as 'vigil
+// cloud staff add' does, and registers a passkey with the enrolment secret
+// in the console (Chromium's virtual authenticator, on a localhost origin:
+// the relying party), signs out and signs in with the passkey alone.
 func TestSupportScenario(t *testing.T) {
 	var offset atomic.Int64 // how far the cloud's clock is ahead, ns
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	c := startCloud(t, func(o *cloud.Options) { o.Now = now })
+	c := startCloud(t, func(o *cloud.Options) {
+		o.Now = now
+		o.PublicURL = strings.Replace(o.PublicURL, "127.0.0.1", "localhost", 1)
+	})
+	base := strings.Replace(c.url, "127.0.0.1", "localhost", 1)
 	hh := newHousehold(t, c, householdOptions{})
 	hh.waitSegments(t, hh.Camera, 2, time.Minute)
 	sess := hh.Owner.browserSession(t, c.url)
@@ -42,11 +47,7 @@ func TestSupportScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sam, _, err := sv.Add(ctx, "Sam Support", store.StaffSupport)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := sv.NewSession(ctx, sam.ID)
+	sam, enrol, err := sv.Add(ctx, "Sam Support", store.StaffSupport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,7 @@ func TestSupportScenario(t *testing.T) {
 	}
 	var res struct {
 		Device, Code, CodeText, StaffMe, Request, PendingHealth string
+		StaffCredentials, SignedOutMe                           int
 		Pending                                                 struct{ Name, Reason, Scopes string }
 		Approved                                                struct {
 			Expires, Text string
@@ -102,8 +104,8 @@ func TestSupportScenario(t *testing.T) {
 		Problems map[string][]string
 	}
 	browsertest.Run(t, 5*time.Minute, "support.mjs", map[string]string{
-		"BASE_URL": c.url, "CONTROL_URL": serveControl(t, mux), "HOUSEHOLD": hh.ID, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
-		"STAFF_COOKIE": "vigil_staff=" + ss.Secret, "STAFF_CSRF": ss.CSRF,
+		"BASE_URL": base, "CONTROL_URL": serveControl(t, mux), "HOUSEHOLD": hh.ID, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
+		"STAFF_ENROL": enrol.Secret,
 	}, &res)
 
 	// The customer's support code is the household's.
@@ -113,6 +115,9 @@ func TestSupportScenario(t *testing.T) {
 	}
 	if res.Code != code || !strings.Contains(res.CodeText, "gives them nothing by itself") {
 		t.Errorf("the settings page shows the support code %q (%q), want %q and what it gives", res.Code, res.CodeText, code)
+	}
+	if res.StaffCredentials != 1 || res.SignedOutMe != http.StatusUnauthorized {
+		t.Errorf("staff passkey: %d in the authenticator; /staff/v1/me after sign-out: %d", res.StaffCredentials, res.SignedOutMe)
 	}
 	if !strings.Contains(res.StaffMe, "Sam Support") || strings.Contains(res.PendingHealth, "garage hub") {
 		t.Errorf("console: signed in as %q; before approval it shows %q", res.StaffMe, res.PendingHealth)

@@ -7,9 +7,11 @@
 // console shows the hub and the upload volume; the Go test moves the
 // cloud's clock past the grant and the same view is refused; the
 // household's history shows the look-up, the request, the approval, each
-// read and the expiry, in words. Env: BASE_URL, CONTROL_URL, HOUSEHOLD,
-// SESSION, CSRF (the customer's), STAFF_COOKIE ("vigil_staff=…"),
-// STAFF_CSRF, ARTIFACTS.
+// read and the expiry, in words. The staff member first registers a
+// passkey with their enrolment secret (Chromium's virtual authenticator)
+// and signs in with it. Env: BASE_URL (a localhost URL: the relying
+// party), CONTROL_URL, HOUSEHOLD, SESSION, CSRF (the customer's),
+// STAFF_ENROL (the enrolment secret), ARTIFACTS.
 import { control, launch, newPage, signedInContext, result, fail } from './lib.mjs';
 import { enrolHere, openHistory, rows } from './history-lib.mjs';
 import { measure, screenshot } from './ux.mjs';
@@ -31,14 +33,27 @@ try {
   out.codeText = await cust.textContent('#support');
   await cust.waitForSelector('#staff-none', { timeout: 20000 });
 
-  // The staff member, in the support console with the staff session the
-  // Go test minted (the cloud serves no staff sign-in yet).
+  // The staff member registers a passkey with the enrolment secret a
+  // staff admin gave them, signs out, and signs in with the passkey alone.
   const sctx = await browser.newContext(phone);
-  const [sname, ...sval] = process.env.STAFF_COOKIE.split('=');
-  await sctx.addCookies([{ name: sname, value: sval.join('='), domain: new URL(base).hostname, path: '/staff/', httpOnly: true, sameSite: 'Strict' }]);
-  await sctx.addInitScript((t) => localStorage.setItem('vigil.staff.csrf', t), process.env.STAFF_CSRF);
   const staff = await newPage(sctx, 'staff');
+  const cdp = await sctx.newCDPSession(staff);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
   await staff.goto(`${base}/staff`);
+  await staff.waitForSelector('#staff-signin', { timeout: 20000 });
+  out.problems.signin = (await measure(staff)).problems;
+  await staff.click('#staff-enrol-link');
+  await staff.fill('#staff-enrol-secret', process.env.STAFF_ENROL);
+  await staff.click('#staff-enrol-submit');
+  await staff.waitForSelector('#staff-code', { timeout: 20000 });
+  out.staffCredentials = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials.length;
+  await staff.click('#staff-signout');
+  await staff.waitForSelector('#staff-signin-passkey', { timeout: 20000 });
+  out.signedOutMe = await staff.evaluate(async () => (await fetch('/staff/v1/me')).status);
+  await staff.click('#staff-signin-passkey');
   await staff.waitForSelector('#staff-code', { timeout: 20000 });
   out.staffMe = await staff.textContent('#staff-me');
   out.problems.console = (await measure(staff)).problems;

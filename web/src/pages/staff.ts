@@ -1,4 +1,6 @@
-// The support console (/staff): Vigil staff look a household up by the
+// The support console (/staff): Vigil staff register their passkey with
+// the one-time enrolment secret a staff admin gave them (/staff/enrol),
+// sign in with it alone, look a household up by the
 // support code its member reads out, file a lockbox request (which
 // metadata, why, for how long: at most 8 h), follow its state, and while
 // the household's admins grant it, see the granted health metadata (hubs,
@@ -121,16 +123,103 @@ function remember(r: Recent): void {
   localStorage.setItem(RECENT_KEY, JSON.stringify([r, ...recent().filter((x) => x.id !== r.id)].slice(0, 10)));
 }
 
-/** signInCard is what the console shows without a staff session. */
+type PKC = typeof PublicKeyCredential & {
+  parseCreationOptionsFromJSON(o: unknown): PublicKeyCredentialCreationOptions;
+  parseRequestOptionsFromJSON(o: unknown): PublicKeyCredentialRequestOptions;
+};
+
+function passkeysAvailable(): boolean {
+  return typeof PublicKeyCredential !== 'undefined' && typeof (PublicKeyCredential as PKC).parseRequestOptionsFromJSON === 'function';
+}
+
+/** started keeps a new staff session's CSRF token (the cookie is the cloud's). */
+function started(s: { csrf: string }): void {
+  localStorage.setItem(STAFF_CSRF_KEY, s.csrf);
+}
+
+/** passkeySignIn signs a staff member in with their passkey alone (a discoverable credential). */
+async function passkeySignIn(): Promise<void> {
+  const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/login/begin', {});
+  const publicKey = (PublicKeyCredential as PKC).parseRequestOptionsFromJSON(begin.options.publicKey);
+  let cred: Credential | null;
+  try {
+    cred = await navigator.credentials.get({ publicKey });
+  } catch (e) {
+    throw new Error(`the passkey was not used (${(e as Error).message})`);
+  }
+  if (!cred) throw new Error('no passkey was chosen');
+  started(await staffApi<{ csrf: string }>('POST', `/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+}
+
+/** signInCard is what the console shows without a staff session: the passkey sign-in. */
 function signInCard(): HTMLElement {
+  const err = h('p', { id: 'staff-signin-error' });
+  const b = h('button', { type: 'button', id: 'staff-signin-passkey' }, 'Sign in with your passkey');
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    err.textContent = '';
+    try {
+      await passkeySignIn();
+      go(location.pathname === '/staff/enrol' ? '/staff' : location.pathname);
+    } catch (e) {
+      showError(err, e);
+      b.disabled = false;
+    }
+  });
   return h(
     'section',
     { class: 'card stack', id: 'staff-signin' },
     h('h2', {}, 'Staff sign-in'),
-    h('p', {}, 'Vigil staff sign in with their own passkey, never with a customer account. A staff admin adds you with “vigil cloud staff add” and gives you a one-time enrolment secret to register your passkey.'),
-    h('p', { class: 'warn' }, 'This service does not offer the staff passkey sign-in yet, so this console cannot sign you in. Ask a staff admin.'),
+    h('p', {}, 'Vigil staff sign in with their own passkey, never with a customer account or a password.'),
+    passkeysAvailable() ? h('div', {}, b) : h('p', { class: 'warn' }, 'This browser cannot use passkeys. Use a browser that can.'),
+    err,
+    h('p', { class: 'muted' }, 'New here? A staff admin gave you a one-time enrolment secret: ', h('a', { href: '/staff/enrol', id: 'staff-enrol-link' }, 'register your passkey'), '.'),
   );
 }
+
+// Enrolment: the one-time secret from "vigil cloud staff add" registers
+// the staff member's passkey and signs them in.
+route('/staff/enrol', (root) => {
+  const err = h('p', { id: 'staff-enrol-error' });
+  const secret = h('input', { id: 'staff-enrol-secret', type: 'password', required: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'staff-enrol-hint' });
+  const submit = h('button', { type: 'submit', id: 'staff-enrol-submit' }, 'Register my passkey');
+  const form = h(
+    'form',
+    { class: 'stack' },
+    h('label', { class: 'field' }, h('span', {}, 'Enrolment secret'), secret),
+    h('small', { class: 'muted', id: 'staff-enrol-hint' }, 'It begins “vigilenrol_”, works once and for a day. It is used up as soon as you send it: if the passkey is not made, ask for a new one.'),
+    h('div', {}, submit),
+    err,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    err.textContent = '';
+    try {
+      const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/enrol/begin', { secret: secret.value.trim() });
+      secret.value = '';
+      const publicKey = (PublicKeyCredential as PKC).parseCreationOptionsFromJSON(begin.options.publicKey);
+      let cred: Credential | null;
+      try {
+        cred = await navigator.credentials.create({ publicKey });
+      } catch (x) {
+        throw new Error(`no passkey was made (${(x as Error).message})`);
+      }
+      if (!cred) throw new Error('no passkey was made');
+      started(await staffApi<{ csrf: string }>('POST', `/enrol/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+      toast('Passkey registered');
+      go('/staff');
+    } catch (x) {
+      showError(err, x);
+      submit.disabled = false;
+    }
+  });
+  mount(
+    root,
+    pageHead('Register your staff passkey', { back: { href: '/staff', label: 'Support console' } }),
+    h('section', { class: 'card stack' }, h('p', {}, 'Your passkey is how you sign in to the support console; there is no password.'), passkeysAvailable() ? form : h('p', { class: 'warn' }, 'This browser cannot make passkeys. Use a browser that can.')),
+  );
+});
 
 async function signOut(): Promise<void> {
   try {
