@@ -98,6 +98,16 @@ func TestSupportScenario(t *testing.T) {
 			State, Health string
 			Hubs          int
 		}
+		Denied        struct{ State, Health string }
+		RevokedBefore string
+		RevokedDirect struct {
+			Status int
+			Body   string
+		}
+		RevokedAfter struct {
+			State   string
+			Cameras int
+		}
 		History  historyStatus
 		Rows     []row
 		Ended    string
@@ -148,36 +158,56 @@ func TestSupportScenario(t *testing.T) {
 		t.Errorf("the settings page lists the ended grant as %q", res.Ended)
 	}
 
+	// Denied, and approved then revoked: the console says so, and the
+	// revoked grant's view is refused at once.
+	if !strings.Contains(res.Denied.State, "Denied") || strings.Contains(res.Denied.Health, "Storage used") {
+		t.Errorf("the console after a denial: %+v", res.Denied)
+	}
+	if res.RevokedBefore != "Cameras: 1." || res.RevokedDirect.Status != http.StatusForbidden || !strings.Contains(res.RevokedDirect.Body, "revoked") ||
+		!strings.Contains(res.RevokedAfter.State, "Revoked") || res.RevokedAfter.Cameras != 0 {
+		t.Errorf("approved then revoked: before %q; the view after %+v; the console %+v", res.RevokedBefore, res.RevokedDirect, res.RevokedAfter)
+	}
+
 	// The history, in words, with who and why.
-	got := map[string][]row{}
+	texts := map[string]int{}
 	for _, r := range res.Rows {
 		t.Logf("history: %+v", r)
-		got[r.Action] = append(got[r.Action], r)
-		if r.Action != "staff.expire" && r.Action != "staff.approve" && (r.ActorKind != "staff" || r.Actor != sam.ID || !strings.HasPrefix(r.Text, "Sam Support of Vigil staff ")) {
-			t.Errorf("a staff row does not name Sam: %+v", r)
+		texts[r.Text] += r.Count
+		switch r.Action {
+		case "staff.expire":
+			if r.ActorKind != "cloud" {
+				t.Errorf("the expiry is not the service's: %+v", r)
+			}
+		case "staff.approve", "staff.deny", "staff.revoke":
+			if r.Signed != res.Device || !strings.HasPrefix(r.Text, "owner phone ") {
+				t.Errorf("a decision not signed by the phone %q: %+v", res.Device, r)
+			}
+		default:
+			if r.ActorKind != "staff" || r.Actor != sam.ID || !strings.HasPrefix(r.Text, "Sam Support of Vigil staff ") {
+				t.Errorf("a staff row does not name Sam: %+v", r)
+			}
 		}
 	}
-	want := map[string]string{
-		"staff.lookup":  "Sam Support of Vigil staff looked this household up by its support code",
-		"staff.request": "Sam Support of Vigil staff asked to see your hubs and your uploads for 1 h: “uploads failing”",
-		"staff.approve": "owner phone let Sam Support of Vigil staff see your hubs and your uploads for 1 h: “uploads failing”",
-		"staff.expire":  "Sam Support of Vigil staff’s access to your hubs and your uploads ended: “uploads failing”",
-	}
-	for action, text := range want {
-		if len(got[action]) != 1 || got[action][0].Text != text {
-			t.Errorf("history %s: %+v, want one row %q", action, got[action], text)
-		}
-	}
-	if a := got["staff.approve"]; len(a) == 1 && a[0].Signed != res.Device {
-		t.Errorf("the approval is signed by %q, want the phone %q", a[0].Signed, res.Device)
-	}
-	reads := map[string]bool{}
-	for _, r := range got["staff.read"] {
-		reads[r.Text] = true
-	}
-	for _, scope := range []string{"your hubs", "your uploads"} {
-		if !reads["Sam Support of Vigil staff looked at "+scope+", under the access given for “uploads failing”"] {
-			t.Errorf("no history row of the read of %s: %v", scope, reads)
+	// Counts, with coalesced records: three look-ups (one per request), and
+	// the first grant's two scopes read twice (the console's view opened
+	// after the approval and again before the expiry).
+	const who = "Sam Support of Vigil staff"
+	for want, n := range map[string]int{
+		who + " looked this household up by its support code":                                    3,
+		who + " asked to see your hubs and your uploads for 1 h: “uploads failing”":              1,
+		"owner phone let " + who + " see your hubs and your uploads for 1 h: “uploads failing”":  1,
+		who + " looked at your hubs, under the access given for “uploads failing”":               2,
+		who + " looked at your uploads, under the access given for “uploads failing”":            2,
+		who + "’s access to your hubs and your uploads ended: “uploads failing”":                 1,
+		who + " asked to see your storage use for 15 min: “storage check”":                       1,
+		"owner phone turned down " + who + "’s request to see your storage use: “storage check”": 1,
+		who + " asked to see your camera count for 15 min: “camera count”":                       1,
+		"owner phone let " + who + " see your camera count for 15 min: “camera count”":           1,
+		who + " looked at your camera count, under the access given for “camera count”":          1,
+		"owner phone took back " + who + "’s access to your camera count: “camera count”":        1,
+	} {
+		if texts[want] != n {
+			t.Errorf("the history counts %d of %q, want %d", texts[want], want, n)
 		}
 	}
 	for page, ps := range res.Problems {

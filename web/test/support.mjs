@@ -57,19 +57,25 @@ try {
   await staff.waitForSelector('#staff-code', { timeout: 20000 });
   out.staffMe = await staff.textContent('#staff-me');
   out.problems.console = (await measure(staff)).problems;
-  // Read out over the phone: lower case, a space for the dash.
-  await staff.fill('#staff-code', out.code.toLowerCase().replace('-', ' '));
-  await staff.click('#staff-lookup');
-  await staff.waitForSelector('#staff-request-form', { timeout: 20000 });
-  await staff.check('input[name="scope"][value="hubs"]');
-  await staff.check('input[name="scope"][value="uploads"]');
-  await staff.fill('#staff-reason', 'uploads failing');
-  await staff.selectOption('#staff-duration', '3600');
-  out.problems.form = (await measure(staff)).problems;
-  await staff.click('#staff-file');
-  await staff.waitForURL(/\/staff\/requests\/[a-z2-7]{26}$/, { timeout: 20000 });
-  out.request = new URL(staff.url()).pathname.split('/').pop();
-  await staff.waitForSelector('#staff-state[data-state="pending"]', { timeout: 20000 });
+  // fileRequest looks the household up by the code as read out over the
+  // phone (lower case, a space for the dash) and files a request; it
+  // returns the request's ID once the console shows it pending.
+  const fileRequest = async (scopes, reason, seconds, measureAs) => {
+    await staff.goto(`${base}/staff`);
+    await staff.waitForSelector('#staff-code', { timeout: 20000 });
+    await staff.fill('#staff-code', out.code.toLowerCase().replace('-', ' '));
+    await staff.click('#staff-lookup');
+    await staff.waitForSelector('#staff-request-form', { timeout: 20000 });
+    for (const sc of scopes) await staff.check(`input[name="scope"][value="${sc}"]`);
+    await staff.fill('#staff-reason', reason);
+    await staff.selectOption('#staff-duration', String(seconds));
+    if (measureAs) out.problems[measureAs] = (await measure(staff)).problems;
+    await staff.click('#staff-file');
+    await staff.waitForURL(/\/staff\/requests\/[a-z2-7]{26}$/, { timeout: 20000 });
+    await staff.waitForSelector('#staff-state[data-state="pending"]', { timeout: 20000 });
+    return new URL(staff.url()).pathname.split('/').pop();
+  };
+  out.request = await fileRequest(['hubs', 'uploads'], 'uploads failing', 3600, 'form');
   out.pendingHealth = await staff.textContent('#staff-health');
 
   // The customer sees the request (the settings page checks every few seconds) and approves it.
@@ -104,7 +110,37 @@ try {
   out.problems.granted = (await measure(staff)).problems;
   await screenshot(staff, 'support-granted');
 
-  // Past the grant's end (the cloud's clock moves an hour and a minute).
+  // A second request, denied: the console says so and shows nothing.
+  const denied = await fileRequest(['storage'], 'storage check', 900);
+  const dItem = `.staff-request[data-request="${denied}"]`;
+  await cust.waitForSelector(`${dItem}[data-state="pending"] .staff-deny`, { timeout: 20000 });
+  await cust.click(`${dItem} .staff-deny`);
+  await cust.waitForSelector(`${dItem}[data-state="denied"]`, { timeout: 20000 });
+  await staff.waitForSelector('#staff-state[data-state="denied"]', { timeout: 20000 });
+  out.denied = { state: await staff.textContent('#staff-state'), health: await staff.textContent('#staff-health') };
+
+  // A third, approved and then revoked at once: the same view is refused.
+  const revoked = await fileRequest(['cameras'], 'camera count', 900);
+  const rItem = `.staff-request[data-request="${revoked}"]`;
+  await cust.waitForSelector(`${rItem}[data-state="pending"] .staff-approve`, { timeout: 20000 });
+  await cust.click(`${rItem} .staff-approve`);
+  await cust.waitForSelector(`${rItem}[data-state="approved"] .staff-revoke`, { timeout: 20000 });
+  await staff.waitForSelector('.staff-scope[data-scope="cameras"] .staff-cameras', { timeout: 20000 });
+  out.revokedBefore = await staff.textContent('.staff-cameras');
+  await cust.click(`${rItem} .staff-revoke`);
+  await cust.waitForSelector(`${rItem}[data-state="revoked"]`, { timeout: 20000 });
+  out.revokedDirect = await staff.evaluate(async (id) => {
+    const r = await fetch(`/staff/v1/requests/${id}/health/cameras`);
+    return { status: r.status, body: await r.text() };
+  }, revoked);
+  await staff.click('#staff-refresh');
+  await staff.waitForSelector('#staff-state[data-state="revoked"]', { timeout: 20000 });
+  out.revokedAfter = { state: await staff.textContent('#staff-state'), cameras: await staff.$$eval('.staff-cameras', (l) => l.length) };
+
+  // Back to the first request, past its grant's end (the cloud's clock
+  // moves an hour and a minute).
+  await staff.goto(`${base}/staff/requests/${out.request}`);
+  await staff.waitForSelector('#staff-state[data-state="approved"]', { timeout: 20000 });
   await control('/advance?seconds=3660');
   const direct = await staff.evaluate(async (id) => {
     const r = await fetch(`/staff/v1/requests/${id}/health/uploads`);

@@ -178,7 +178,7 @@ const STAFF_SCOPE_WORDS: Record<string, string> = {
   hubs: 'your hubs',
   uploads: 'your uploads',
   storage: 'your storage use',
-  cameras: 'how many cameras you have',
+  cameras: 'your camera count',
   versions: 'your app and hub versions',
 };
 
