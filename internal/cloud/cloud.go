@@ -285,7 +285,8 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.objects, err = newObjects(s); err != nil { // objects.go
+	s.work.start(func() { s.runStaffSweep(s.work.ctx) }) // staff.go
+	if s.objects, err = newObjects(s); err != nil {      // objects.go
 		s.Close()
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -147,9 +148,13 @@ func requestObject(r store.StaffRequest) string {
 
 // recordExpiry records that a grant ran out: the service's doing.
 func (s *Server) recordExpiry(r *http.Request, req store.StaffRequest) error {
+	return s.recordExpiryCtx(r.Context(), req)
+}
+
+func (s *Server) recordExpiryCtx(ctx context.Context, req store.StaffRequest) error {
 	a := store.Access{Time: s.now().UTC(), HouseholdID: req.HouseholdID, Actor: "lockbox", ActorKind: "cloud",
 		Action: "staff.expire", Object: requestObject(req)}
-	if err := s.access.Record(r.Context(), a); err != nil {
+	if err := s.access.Record(ctx, a); err != nil {
 		return fmt.Errorf("recording an expiry: %w", err)
 	}
 	return nil
@@ -429,4 +434,38 @@ func (s *Server) startStaffSession(w http.ResponseWriter, r *http.Request, id st
 		HttpOnly: true, Secure: s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, cloudapi.StaffSession{StaffID: id, CSRF: ss.CSRF, Expires: ss.Expires})
 	return nil
+}
+
+// staffSweepInterval is how often a Server records the grants that ran
+// out unread.
+const staffSweepInterval = time.Minute
+
+// SweepStaffGrants marks expired, and records in each household's history,
+// the staff grants that have run out and that no read or listing has
+// marked yet. Every Server runs it every staffSweepInterval; replicas
+// running it at once record each expiry once.
+func (s *Server) SweepStaffGrants(ctx context.Context) error {
+	due, err := s.staff.ExpireDue(ctx)
+	for _, req := range due {
+		if rerr := s.recordExpiryCtx(ctx, req); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// runStaffSweep runs SweepStaffGrants until ctx is done.
+func (s *Server) runStaffSweep(ctx context.Context) {
+	t := time.NewTicker(staffSweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.SweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("recording expired staff grants", "err", err)
+			}
+		}
+	}
 }

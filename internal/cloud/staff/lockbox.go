@@ -227,3 +227,29 @@ func (s *Service) Grant(ctx context.Context, st store.Staff, id, scope string) (
 	}
 	return r, expired, nil
 }
+
+// maxDue bounds the grants one ExpireDue marks (the next call takes the
+// rest).
+const maxDue = 500
+
+// ExpireDue marks expired the approved grants that have run out and that
+// no read or listing has marked yet, and returns those this call marked
+// (the caller records each). Replicas may run it at once: each grant is
+// marked, and returned, once.
+func (s *Service) ExpireDue(ctx context.Context) ([]store.StaffRequest, error) {
+	due, err := s.st.StaffGrantsDue(ctx, s.now(), maxDue)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.StaffRequest
+	for i := range due {
+		did, err := s.expire(ctx, &due[i])
+		if err != nil {
+			return out, err
+		}
+		if did {
+			out = append(out, due[i])
+		}
+	}
+	return out, nil
+}

@@ -36,6 +36,7 @@ type Store interface {
 	StaffRequestByID(ctx context.Context, id string) (store.StaffRequest, error)
 	StaffRequests(ctx context.Context, hh string) ([]store.StaffRequest, error)
 	SetStaffRequestState(ctx context.Context, hh, id, from string, r store.StaffRequest) error
+	StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]store.StaffRequest, error)
 
 	// The short-lived entries (store.EphemeralStore) enrolment secrets
 	// are kept in, usable once.

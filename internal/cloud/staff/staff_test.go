@@ -400,4 +400,27 @@ func testLockbox(t *testing.T, e env) {
 	if err != nil || len(expired) != 1 || expired[0].ID != r4.ID {
 		t.Fatalf("Requests h2 past expiry: %+v %v", expired, err)
 	}
+
+	// A grant nobody reads after it runs out: ExpireDue marks it, once,
+	// whichever replica runs it.
+	r5, _ := e.a.File(ctx, bo, "h2", []string{"storage"}, "disk full", time.Minute)
+	if _, err := e.b.Decide(ctx, "h2", r5.ID, staff.Decision{State: store.StaffApproved, Scopes: r5.Scopes, Seconds: 60, Device: "dadmin"}, noRecord); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := e.a.ExpireDue(ctx); err != nil || len(due) != 0 {
+		t.Fatalf("ExpireDue before the end: %+v %v", due, err)
+	}
+	e.clk.advance(time.Minute)
+	due, err := e.a.ExpireDue(ctx)
+	if err != nil || len(due) != 1 || due[0].ID != r5.ID || due[0].State != store.StaffExpired {
+		t.Fatalf("ExpireDue: %+v %v", due, err)
+	}
+	if again, err := e.b.ExpireDue(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("ExpireDue again, on the other replica: %+v %v", again, err)
+	}
+	_, exp, err = e.b.Grant(ctx, bo, r5.ID, "storage")
+	wantKind(t, "Grant after the sweep", err, staff.Forbidden)
+	if exp {
+		t.Error("a read reported an expiry the sweep had marked")
+	}
 }

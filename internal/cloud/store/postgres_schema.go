@@ -252,6 +252,8 @@ CREATE TABLE staff_credentials (
 );
 CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
 `,
+		// 5 -> 6: approved grants by their end, for the expiry sweep.
+		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
 	}
 }
 

@@ -224,3 +224,14 @@ func (s *Postgres) UpdateStaffCredential(ctx context.Context, c StaffCredential)
 	}
 	return nil
 }
+
+// StaffGrantsDue returns approved requests whose grant has ended.
+func (s *Postgres) StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]StaffRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+staffRequestCols+` FROM staff_requests
+WHERE state = 'approved' AND expires_ns <= $1 ORDER BY expires_ns, id LIMIT $2`, encTime(now), limit)
+	out, err := pgCollect(rows, err, scanStaffRequest)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff grants due: %w", err)
+	}
+	return out, nil
+}

@@ -258,6 +258,8 @@ CREATE TABLE staff_credentials (
 ) STRICT;
 CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns);
 `,
+		// -> approved grants by their end, for the expiry sweep.
+		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
 	}
 }
 

@@ -247,3 +247,17 @@ func (s *SQLite) UpdateStaffCredential(ctx context.Context, c StaffCredential) e
 	}
 	return nil
 }
+
+// StaffGrantsDue returns approved requests whose grant has ended.
+func (s *SQLite) StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]StaffRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffRequestCols+` FROM staff_requests
+WHERE state = 'approved' AND expires_ns <= ? ORDER BY expires_ns, id LIMIT ?`, encTime(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff grants due: %w", err)
+	}
+	out, err := collect(rows, scanStaffRequest)
+	if err != nil {
+		return nil, fmt.Errorf("store: staff grants due: %w", err)
+	}
+	return out, nil
+}

@@ -174,6 +174,10 @@ type StaffRequestStore interface {
 	StaffRequestByID(ctx context.Context, id string) (StaffRequest, error)
 	// StaffRequests returns household hh's requests, newest first.
 	StaffRequests(ctx context.Context, hh string) ([]StaffRequest, error)
+	// StaffGrantsDue returns up to limit approved requests, of any
+	// household, whose grant ended at or before now (soonest first): the
+	// expiries no read has recorded yet.
+	StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]StaffRequest, error)
 	// SetStaffRequestState moves household hh's request from state from to
 	// r's State, Decided, DecidedBy and Expires: ErrConflict when it is not
 	// in state from (another decision came first), ErrNotFound when there

@@ -183,6 +183,31 @@ func testRequests(t *testing.T, s Store) {
 	storetest.IsErr(t, s.SetStaffRequestState(ctx, "h2", "r1", store.StaffApproved, next), store.ErrNotFound, "SetStaffRequestState of another household's")
 	got, _ = s.StaffRequest(ctx, "h1", "r1")
 	storetest.Same(t, "after SetStaffRequestState", got, next)
+	// Grants due: approved ones whose end is at or before now, soonest
+	// first, of any household.
+	r3n := r3
+	r3n.State, r3n.Decided, r3n.Expires = store.StaffApproved, storetest.At(time.Hour), storetest.At(5*time.Hour)
+	storetest.OK(t, s.SetStaffRequestState(ctx, "h2", "r3", store.StaffPending, r3n), "SetStaffRequestState r3")
+	for _, c := range []struct {
+		at   time.Duration
+		want []store.StaffRequest
+	}{
+		{4 * time.Hour, nil}, {5 * time.Hour, []store.StaffRequest{r3n}}, {9 * time.Hour, []store.StaffRequest{r3n, next}},
+	} {
+		due, err := s.StaffGrantsDue(ctx, storetest.At(c.at), 10)
+		storetest.OK(t, err, "StaffGrantsDue")
+		if len(due) != len(c.want) {
+			t.Fatalf("StaffGrantsDue at %v: %+v, want %+v", c.at, due, c.want)
+		}
+		for i := range due {
+			storetest.Same(t, "StaffGrantsDue", due[i], c.want[i])
+		}
+	}
+	due, err := s.StaffGrantsDue(ctx, storetest.At(9*time.Hour), 1)
+	storetest.OK(t, err, "StaffGrantsDue limit")
+	if len(due) != 1 || due[0].ID != "r3" {
+		t.Errorf("StaffGrantsDue limit 1: %+v", due)
+	}
 	// Only one of two racing decisions wins.
 	errs := storetest.Race(func(i int) error {
 		n := next
