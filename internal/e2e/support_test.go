@@ -80,8 +80,8 @@ func TestSupportScenario(t *testing.T) {
 		StaffCredentials, SignedOutMe                           int
 		Pending                                                 struct{ Name, Reason, Scopes string }
 		Approved                                                struct {
-			Expires, Text string
-			Revoke        bool
+			Expires, Text        string
+			Revoke, BannerHidden bool
 		}
 		Granted struct {
 			State         string
@@ -137,7 +137,7 @@ func TestSupportScenario(t *testing.T) {
 		t.Errorf("the admin's view of the request: %+v", res.Pending)
 	}
 	exp, err := time.Parse(time.RFC3339Nano, res.Approved.Expires)
-	if err != nil || exp.Sub(time.Now()) > time.Hour || exp.Sub(time.Now()) < 55*time.Minute || !res.Approved.Revoke {
+	if err != nil || exp.Sub(time.Now()) > time.Hour || exp.Sub(time.Now()) < 55*time.Minute || !res.Approved.Revoke || !res.Approved.BannerHidden {
 		t.Errorf("the approved grant: %+v (%v)", res.Approved, err)
 	}
 

@@ -80,6 +80,8 @@ try {
 
   // The customer sees the request (the settings page checks every few seconds) and approves it.
   const item = `.staff-request[data-request="${out.request}"]`;
+  await cust.waitForSelector('#staff-waiting:not([hidden])', { timeout: 20000 });
+  await cust.click('#staff-waiting-see');
   await cust.waitForSelector(`${item}[data-state="pending"]`, { timeout: 20000 });
   out.pending = {
     name: await cust.textContent(`${item} .staff-name`),
@@ -94,6 +96,7 @@ try {
     expires: await cust.getAttribute(`${item} .staff-expires`, 'data-expires'),
     text: await cust.textContent(`${item}`),
     revoke: await cust.isVisible(`${item} .staff-revoke`),
+    bannerHidden: await cust.isHidden('#staff-waiting'),
   };
 
   // The console shows what the grant covers (it checks every few seconds).

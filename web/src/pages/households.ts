@@ -256,11 +256,13 @@ route('/h/:hh/settings', async (root, { hh }) => {
     const requests = h('ul', { class: 'list', id: 'join-requests' });
     const waiting = h('section', { class: 'card', id: 'waiting', 'aria-labelledby': 'waiting-title', hidden: true }, h('h2', { id: 'waiting-title' }, 'Waiting to join'), requests);
     const history = historyCard(x);
+    const access = adminAccount ? supportAccessCard(x, adminDevice, (action, params) => signed(x, action, params)) : null;
     const sections: (HTMLElement | null)[] = [
       head(),
       h('p', { class: 'muted', id: 'household-name' }, x.name),
       thisDevice(x),
       err,
+      access?.banner ?? null,
       waiting,
       devicesCard(x, adminDevice, changed),
       adminAccount ? invitesCard(x, adminDevice) : null,
@@ -269,7 +271,7 @@ route('/h/:hh/settings', async (root, { hh }) => {
       await membersCard(x, adminAccount),
       await retentionCard(x, adminAccount),
       await supportCodeCard(x),
-      adminAccount ? supportAccessCard(x, adminDevice, (action, params) => signed(x, action, params)) : null,
+      access?.card ?? null,
       history.card,
       h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household')),
       securityCard(x, history.summary),

@@ -84,7 +84,7 @@ type Sign = <A extends ActionName>(action: A, params: ParamsOf[A]) => Promise<Si
  * (pending), Revoke (live grants), and what happened to the others. It
  * checks for new requests every few seconds while it is on the page.
  */
-export function supportAccessCard(x: Household, adminDevice: boolean, sign: Sign): HTMLElement {
+export function supportAccessCard(x: Household, adminDevice: boolean, sign: Sign): { card: HTMLElement; banner: HTMLElement } {
   const list = h('div', { id: 'staff-requests' }, h('p', { class: 'muted' }, 'Checking…'));
   const card = h(
     'section',
@@ -94,10 +94,23 @@ export function supportAccessCard(x: Household, adminDevice: boolean, sign: Sign
     adminDevice ? null : h('p', { class: 'warn' }, 'Only an admin device of the household can approve or revoke; this browser is not one.'),
     list,
   );
+  // The banner, at the top of the page, says when a request waits.
+  const see = h('button', { type: 'button', class: 'secondary', id: 'staff-waiting-see' }, 'See the request');
+  see.addEventListener('click', () => card.scrollIntoView({ block: 'start', behavior: 'smooth' }));
+  const banner = h(
+    'div',
+    { class: 'banner', id: 'staff-waiting', hidden: true },
+    h('p', { class: 'grow' }, 'Vigil support asks to see some facts about this household.'),
+    see,
+  );
+  const refresh = async () => {
+    await renderStaffRequests(list, x, adminDevice, sign, refresh);
+    banner.hidden = !list.querySelector('.staff-request[data-state="pending"]');
+  };
   const poll = async () => {
     if (!card.isConnected && card.dataset.drawn) return; // the page moved on
     try {
-      await renderStaffRequests(list, x, adminDevice, sign, poll);
+      await refresh();
     } catch (e) {
       showError(list, e);
     }
@@ -105,7 +118,7 @@ export function supportAccessCard(x: Household, adminDevice: boolean, sign: Sign
     window.setTimeout(() => void poll(), 4000);
   };
   void poll();
-  return card;
+  return { card, banner };
 }
 
 async function renderStaffRequests(box: HTMLElement, x: Household, adminDevice: boolean, sign: Sign, again: () => Promise<void>): Promise<void> {
