@@ -16,6 +16,7 @@ import './pages/share';
 import './pages/demo';
 import './pages/zones';
 import './pages/history';
+import './pages/staff';
 
 startShell();
 start();

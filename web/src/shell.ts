@@ -106,6 +106,16 @@ export async function refreshShell(reload = false): Promise<void> {
   const nav = document.getElementById('nav');
   if (!nav) return;
   const path = location.pathname;
+  if (path === '/staff' || path.startsWith('/staff/')) {
+    // The support console: staff are not accounts (pages/staff.ts).
+    if (drawn === 'staff') return;
+    drawn = 'staff';
+    closeMenu?.();
+    closeMenu = undefined;
+    document.body.classList.remove('has-tabs');
+    mount(nav, h('span', { class: 'spacer' }), h('a', { href: '/staff', id: 'nav-staff', class: 'chip' }, 'Support console'));
+    return;
+  }
   let a: Account | null = null;
   try {
     a = await account(reload);

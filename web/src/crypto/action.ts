@@ -1,8 +1,8 @@
 // Signed household actions (docs/FORMAT.md, "Signed household actions"; Go:
 // internal/history/action.go): changes to a household that the chain does
-// not sign itself — retention settings, invites, account membership — are
-// signed by an admin device of the household's current chain over the exact
-// change. This module builds the canonical body (the same bytes as Go, checked
+// not sign itself — retention settings, invites, account membership, staff
+// access (the lockbox) — are signed by an admin device of the household's
+// current chain over the exact change. This module builds the canonical body (the same bytes as Go, checked
 // against internal/history/testdata/actions.json), signs it with this
 // browser's device key, and parses and verifies signed actions.
 //
@@ -21,7 +21,7 @@ export const MAX_ACTION_SIZE = 4096;
 export const ACTION_NONCE_SIZE = 16;
 const CONTEXT = 'vigil/household/v1/action\x00';
 
-export type ActionName = 'settings.set' | 'invite.create' | 'invite.delete' | 'member.add' | 'member.remove';
+export type ActionName = 'settings.set' | 'invite.create' | 'invite.delete' | 'member.add' | 'member.remove' | 'staff.approve' | 'staff.deny' | 'staff.revoke';
 
 export interface SettingsParams {
   quota_bytes: number; // 0: the service default
@@ -43,12 +43,25 @@ export interface MemberRemoveParams {
   account: string;
 }
 
+/** StaffApproveParams grant a staff request exactly as filed: its scopes (ascending) and its duration. */
+export interface StaffApproveParams {
+  request: string; // the request's ID: 26 lower-case base32 letters
+  scopes: string[]; // lower-case names, ascending, no repeats
+  seconds: number; // how long the grant lasts from approval
+}
+export interface StaffRequestParams {
+  request: string;
+}
+
 export interface ParamsOf {
   'settings.set': SettingsParams;
   'invite.create': InviteParams;
   'invite.delete': InviteDeleteParams;
   'member.add': MemberAddParams;
   'member.remove': MemberRemoveParams;
+  'staff.approve': StaffApproveParams;
+  'staff.deny': StaffRequestParams;
+  'staff.revoke': StaffRequestParams;
 }
 
 /** Action is a household action, the body an admin device signs. */
@@ -87,6 +100,7 @@ const HOUSEHOLD_RE = /^h[a-z2-7]{26}$/;
 const DEVICE_RE = /^d[a-z2-7]{26}$/;
 const INVITE_RE = /^[a-z2-7]{26}$/;
 const ACCOUNT_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const SCOPE_RE = /^[a-z]{1,16}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const B64URL_RE = /^[A-Za-z0-9_-]*$/;
 
@@ -114,6 +128,20 @@ function inviteId(v: unknown): string {
   const s = str(v, 'invite');
   if (!INVITE_RE.test(s)) throw malformed(`invite ${JSON.stringify(s)}: 26 lower-case base32 letters (a-z, 2-7)`);
   return s;
+}
+
+function requestId(v: unknown): string {
+  const s = str(v, 'request');
+  if (!INVITE_RE.test(s)) throw malformed(`request ${JSON.stringify(s)}: 26 lower-case base32 letters (a-z, 2-7)`);
+  return s;
+}
+
+function scopes(v: unknown): string {
+  if (!Array.isArray(v) || v.length === 0 || v.length > 16) throw malformed('scopes: 1 to 16 names');
+  v.forEach((sc, i) => {
+    if (typeof sc !== 'string' || !SCOPE_RE.test(sc) || (i > 0 && sc <= v[i - 1])) throw malformed('scopes: lower-case names, ascending, no repeats');
+  });
+  return `[${v.map((sc) => jsonString(sc)).join(',')}]`;
 }
 
 /** timeString writes t as an action does: UTC with milliseconds, years 0 to 9999. */
@@ -157,6 +185,14 @@ function paramsJSON(action: string, p: Record<string, unknown>): string {
       if (!ACCOUNT_RE.test(a)) throw malformed(`account ${JSON.stringify(a)}: an account ID (1 to 64 letters, digits, '.', '_', '-')`);
       return `{"account":${jsonString(a)}}`;
     }
+    case 'staff.approve': {
+      const sec = p.seconds;
+      if (typeof sec !== 'number' || !Number.isSafeInteger(sec) || sec < 1) throw malformed(`seconds ${String(sec)}: a positive number of seconds`);
+      return `{"request":${jsonString(requestId(p.request))},"scopes":${scopes(p.scopes)},"seconds":${sec}}`;
+    }
+    case 'staff.deny':
+    case 'staff.revoke':
+      return `{"request":${jsonString(requestId(p.request))}}`;
   }
   throw malformed(`unknown action ${JSON.stringify(action)}`);
 }

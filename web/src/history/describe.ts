@@ -19,7 +19,7 @@ import type { Verified } from './audit';
 const BOOKKEEPING = new Set([
   'household.read', 'households.list', 'chain.read', 'cameras.list', 'objects.list', 'events.list', 'events.live',
   'live.ice', 'members.list', 'settings.read', 'invites.list', 'join-requests.list', 'shares.list', 'history.read',
-  'access.read',
+  'access.read', 'staff-requests.list',
 ]);
 
 /** Streams of objects that are not footage (docs/FORMAT.md, "Event records v1", "Hub state records"). */
@@ -59,6 +59,8 @@ const VERB: Record<string, string> = {
   'push.unsubscribe': 'turned notifications off',
   'history.read': 'read this history',
   'access.read': 'read the access history',
+  'staff-requests.list': 'checked for requests from Vigil staff',
+  'staff.lookup': 'looked this household up by its support code',
 };
 
 /** ObjectKey is an object key's parts: {household}/{hub}/{stream}/{sequence, 16 hex}. */
@@ -85,10 +87,15 @@ export interface Who {
   account?: string;
 }
 
-/** Names are what the page knows to name actors: the verified chain and the members' e-mails. */
+/**
+ * Names are what the page knows to name actors: the verified chain, the
+ * members' e-mails and, when the page could read them (admins), the names
+ * of the staff members who asked for access, by staff ID.
+ */
 export interface Names {
   chain: ChainState;
   emails: Map<string, string>;
+  staff?: Map<string, string>;
 }
 
 const quoted = (s: string) => `“${s}”`;
@@ -128,10 +135,55 @@ export function who(r: Verified, names: Names): Who {
     case 'cloud':
       return { kind: 'cloud', name: 'The Vigil service' };
     case 'staff':
-      return { kind: 'staff', name: `Vigil staff member ${a.id}` };
+      return { kind: 'staff', name: staffWho(a.id, names) };
   }
   return { kind: 'account', name: `${a.kind} ${a.id}` };
 }
+
+/** staffWho names a staff member: "Sam of Vigil staff", or their staff ID. */
+function staffWho(id: string, names: Names): string {
+  const n = names.staff?.get(id);
+  return n ? `${n} of Vigil staff` : `Vigil staff member ${id}`;
+}
+
+/** StaffRequestRef is a lockbox request as a record's object names it (internal/cloud/staff.go requestObject). */
+export interface StaffRequestRef {
+  id: string;
+  staff: string;
+  scopes: string[];
+  durationMs: number | null;
+  reason: string;
+}
+
+/** parseGoDuration reads Go's Duration.String ("8h0m0s", "30m0s", "1.5s"), or returns null. */
+export function parseGoDuration(s: string): number | null {
+  const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
+  if (!m || s === '') return null;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
+/**
+ * parseStaffObject reads "…request ID by staff SID (a,b for 1h0m0s): reason"
+ * from a record's object; prefix is what comes before "request" (a read:
+ * "hubs under "). It returns null for anything else.
+ */
+export function parseStaffObject(object: string | undefined): { prefix: string; req: StaffRequestRef } | null {
+  const m = /^(.*?)request ([a-z2-7]{26}) by staff ([A-Za-z0-9]+) \(([a-z,]+) for ([0-9hms.]+)\): ([\s\S]*)$/.exec(object ?? '');
+  if (!m) return null;
+  return { prefix: m[1], req: { id: m[2], staff: m[3], scopes: m[4].split(','), durationMs: parseGoDuration(m[5]), reason: m[6] } };
+}
+
+/** STAFF_SCOPE_WORDS are the lockbox's scopes in words (as the settings page says them). */
+const STAFF_SCOPE_WORDS: Record<string, string> = {
+  hubs: 'your hubs',
+  uploads: 'your uploads',
+  storage: 'your storage use',
+  cameras: 'your camera count',
+  versions: 'your app and hub versions',
+};
+
+const andList = (w: string[]) => (w.length <= 1 ? w[0] ?? '' : `${w.slice(0, -1).join(', ')} and ${w[w.length - 1]}`);
+const scopeWords = (scopes: string[]) => andList(scopes.map((s) => STAFF_SCOPE_WORDS[s] ?? s));
 
 /** Row is one line of the page: one record, or consecutive reads of one camera by one actor. */
 export interface Row {
@@ -292,6 +344,16 @@ export function describe(row: Row, names: Names, fmt: { dateTime(ms: number): st
     case 'invite.create':
       if (p && typeof p.role === 'string') return { text: `${w} made an invite${p.role === 'admin' ? ' for an admin' : ''}` };
       break;
+    case 'staff.request':
+    case 'staff.read':
+    case 'staff.expire':
+    case 'staff.approve':
+    case 'staff.deny':
+    case 'staff.revoke': {
+      const t = staffSentence(r.action, w, r.object, names, fmt);
+      if (t) return { text: t };
+      break;
+    }
     case 'object.read': {
       const k = parseObjectKey(r.object);
       if (k?.stream === STATES_STREAM) return { text: `${w} checked what the hubs verified` };
@@ -300,4 +362,35 @@ export function describe(row: Row, names: Names, fmt: { dateTime(ms: number): st
   }
   const verb = VERB[r.action];
   return { text: verb ? `${w} ${verb}` : `${w} did “${r.action}”` };
+}
+
+/**
+ * staffSentence says a lockbox record in words: who asked to see what, for
+ * how long and why; an admin's decision on it; a staff member's look under
+ * it; its end. w is the record's actor, already named.
+ */
+function staffSentence(action: string, w: string, object: string | undefined, names: Names, fmt: { duration(ms: number): string }): string | null {
+  const o = parseStaffObject(object);
+  if (!o) return null;
+  const q = o.req;
+  const asker = staffWho(q.staff, names);
+  const span = q.durationMs ? ` for ${fmt.duration(q.durationMs)}` : '';
+  const why = `: “${q.reason}”`;
+  switch (action) {
+    case 'staff.request':
+      return `${w} asked to see ${scopeWords(q.scopes)}${span}${why}`;
+    case 'staff.approve':
+      return `${w} let ${asker} see ${scopeWords(q.scopes)}${span}${why}`;
+    case 'staff.deny':
+      return `${w} turned down ${asker}’s request to see ${scopeWords(q.scopes)}${why}`;
+    case 'staff.revoke':
+      return `${w} took back ${asker}’s access to ${scopeWords(q.scopes)}${why}`;
+    case 'staff.read': {
+      const scope = o.prefix.replace(/ under $/, '');
+      return `${w} looked at ${scopeWords([scope])}, under the access given for${why.slice(1)}`;
+    }
+    case 'staff.expire':
+      return `${asker}’s access to ${scopeWords(q.scopes)} ended${why}`;
+  }
+  return null;
 }

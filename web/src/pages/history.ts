@@ -42,6 +42,22 @@ async function emails(hh: string): Promise<Map<string, string>> {
   return m;
 }
 
+/**
+ * staffNames maps staff IDs to the names of the staff members who asked
+ * this household for access; only admins can list the requests, and the
+ * names are a convenience (the records carry the staff ID, verified).
+ */
+async function staffNames(hh: string): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  try {
+    const rs = await api<{ requests: { staff_id: string; staff_name?: string }[] }>('GET', `/v1/households/${encodeURIComponent(hh)}/staff-requests`);
+    for (const q of rs.requests ?? []) if (q.staff_name) m.set(q.staff_id, q.staff_name);
+  } catch {
+    /* not an admin: the page names staff by their ID */
+  }
+  return m;
+}
+
 const fmt = { dateTime: (ms: number) => fmtDateTime(ms), duration: (ms: number) => fmtDuration(ms) };
 
 /** when is the time of a row's records: one time, or the span they cover. */
@@ -206,8 +222,8 @@ route('/h/:hh/history', async (root, { hh }) => {
     mount(status, h('p', { class: 'error', role: 'alert' }, 'The history could not be checked: ', showError(h('span'), e)));
     return;
   }
-  const [policy, mails] = await Promise.all([pinnedPolicy(), emails(hh)]);
-  const names: Names = { chain: v.report.chain, emails: mails };
+  const [policy, mails, staff] = await Promise.all([pinnedPolicy(), emails(hh), staffNames(hh)]);
+  const names: Names = { chain: v.report.chain, emails: mails, staff };
   const err = h('p', { id: 'history-error' });
   const list = h('ul', { class: 'list', id: 'hist-list', 'aria-label': 'Accesses and changes, newest first' });
   const empty = h('div', { id: 'history-empty' });

@@ -4,7 +4,8 @@
 // (/h/:hh/settings): devices from the verified chain (removing one starts a
 // new key epoch), invite links with join requests to approve, hubs (pair
 // with the code), cameras' zones, accounts, how long the cloud keeps
-// recordings, and a summary of the household's verified history. The
+// recordings, the support code and staff access (support.ts), and a summary
+// of the household's verified history. The
 // protocol facts (chain, epochs, genesis hash, device IDs, the log) sit
 // under "Security details".
 import './households.css';
@@ -22,6 +23,7 @@ import { h, mount, showError } from '../ui';
 import { account, requireAccount } from './auth';
 import { verifyHistory } from '../history/verify';
 import { defaultDeviceName, deviceKeys, joinCode, joinProof } from './enrol';
+import { supportAccessCard, supportCodeCard } from './support';
 
 interface HouseholdInfo {
   household_id: string;
@@ -254,11 +256,13 @@ route('/h/:hh/settings', async (root, { hh }) => {
     const requests = h('ul', { class: 'list', id: 'join-requests' });
     const waiting = h('section', { class: 'card', id: 'waiting', 'aria-labelledby': 'waiting-title', hidden: true }, h('h2', { id: 'waiting-title' }, 'Waiting to join'), requests);
     const history = historyCard(x);
+    const access = adminAccount ? supportAccessCard(x, adminDevice, (action, params) => signed(x, action, params)) : null;
     const sections: (HTMLElement | null)[] = [
       head(),
       h('p', { class: 'muted', id: 'household-name' }, x.name),
       thisDevice(x),
       err,
+      access?.banner ?? null,
       waiting,
       devicesCard(x, adminDevice, changed),
       adminAccount ? invitesCard(x, adminDevice) : null,
@@ -266,6 +270,8 @@ route('/h/:hh/settings', async (root, { hh }) => {
       await camerasCard(x),
       await membersCard(x, adminAccount),
       await retentionCard(x, adminAccount),
+      await supportCodeCard(x),
+      access?.card ?? null,
       history.card,
       h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household')),
       securityCard(x, history.summary),

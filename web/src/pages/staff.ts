@@ -1,0 +1,458 @@
+// The support console (/staff): Vigil staff register their passkey with
+// the one-time enrolment secret a staff admin gave them (/staff/enrol),
+// sign in with it alone, look a household up by the
+// support code its member reads out, file a lockbox request (which
+// metadata, why, for how long: at most 8 h), follow its state, and while
+// the household's admins grant it, see the granted health metadata (hubs,
+// upload volume, storage, camera count). Staff are not accounts: the
+// console talks only to /staff/v1/ with the staff session cookie (path
+// /staff/) and its own CSRF header, never to a customer route
+// (docs/ARCHITECTURE.md, "The staff side").
+//
+// Owns: the console's pages. Must never: call a /v1/ route, offer a way to
+// find a household other than its support code, or put anything the
+// cloud returns anywhere but textContent.
+
+import { ApiError } from '../api';
+import { emptyState, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
+import { go, route } from '../router';
+import { h, mount, showError } from '../ui';
+import './staff.css';
+
+/** STAFF_CSRF_KEY is where the console keeps its session's CSRF token (a staff sign-in stores it). */
+export const STAFF_CSRF_KEY = 'vigil.staff.csrf';
+const CSRF_HEADER = 'X-Vigil-Staff-CSRF';
+const RECENT_KEY = 'vigil.staff.recent';
+const MAX_GRANT_S = 8 * 3600;
+
+/** SCOPES are what a request can name, with what each shows. */
+const SCOPES: { scope: string; label: string }[] = [
+  { scope: 'hubs', label: 'Hubs (names; last contact when the cloud has it)' },
+  { scope: 'uploads', label: 'Uploads (volume in the last 24 h; errors when reported)' },
+  { scope: 'storage', label: 'Storage used and quota' },
+  { scope: 'cameras', label: 'Number of cameras' },
+  { scope: 'versions', label: 'App and hub versions' },
+];
+
+const DURATIONS: { s: number; label: string }[] = [
+  { s: 15 * 60, label: '15 minutes' },
+  { s: 3600, label: '1 hour' },
+  { s: 2 * 3600, label: '2 hours' },
+  { s: 4 * 3600, label: '4 hours' },
+  { s: MAX_GRANT_S, label: '8 hours (the most)' },
+];
+
+interface StaffMe {
+  staff_id: string;
+  name: string;
+  role: string;
+  expires: string;
+}
+
+interface StaffRequest {
+  request_id: string;
+  household_id: string;
+  scopes: string[];
+  reason: string;
+  duration_seconds: number;
+  created: string;
+  state: 'pending' | 'approved' | 'denied' | 'revoked' | 'expired';
+  decided?: string;
+  expires?: string;
+}
+
+interface StaffHealth {
+  scope: string;
+  household_id: string;
+  hubs?: { device_id: string; name: string }[];
+  uploaded_bytes?: number;
+  usage_bytes?: number;
+  quota_bytes?: number;
+  cameras?: number;
+  note?: string;
+}
+
+/** staffApi calls a /staff/v1/ route with the staff session (cookie) and, for changes, its CSRF token. */
+async function staffApi<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (method !== 'GET') headers[CSRF_HEADER] = localStorage.getItem(STAFF_CSRF_KEY) ?? '';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(`/staff/v1${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, `the Vigil service cannot be reached (${(e as Error).message})`);
+  }
+  const text = await res.text();
+  let j: any = {};
+  try {
+    j = text ? JSON.parse(text) : {};
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) throw new ApiError(res.status, typeof j.error === 'string' ? j.error : `${res.status} ${res.statusText}`);
+  return j as T;
+}
+
+/** me returns the signed-in staff member, or null without a live staff session. */
+async function me(): Promise<StaffMe | null> {
+  try {
+    return await staffApi<StaffMe>('GET', '/me');
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return null;
+    throw e;
+  }
+}
+
+interface Recent {
+  id: string;
+  code: string;
+  reason: string;
+}
+
+function recent(): Recent[] {
+  try {
+    const v = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((r) => typeof r?.id === 'string').slice(0, 10) : [];
+  } catch {
+    return [];
+  }
+}
+
+function remember(r: Recent): void {
+  localStorage.setItem(RECENT_KEY, JSON.stringify([r, ...recent().filter((x) => x.id !== r.id)].slice(0, 10)));
+}
+
+type PKC = typeof PublicKeyCredential & {
+  parseCreationOptionsFromJSON(o: unknown): PublicKeyCredentialCreationOptions;
+  parseRequestOptionsFromJSON(o: unknown): PublicKeyCredentialRequestOptions;
+};
+
+function passkeysAvailable(): boolean {
+  return typeof PublicKeyCredential !== 'undefined' && typeof (PublicKeyCredential as PKC).parseRequestOptionsFromJSON === 'function';
+}
+
+/** started keeps a new staff session's CSRF token (the cookie is the cloud's). */
+function started(s: { csrf: string }): void {
+  localStorage.setItem(STAFF_CSRF_KEY, s.csrf);
+}
+
+/** passkeySignIn signs a staff member in with their passkey alone (a discoverable credential). */
+async function passkeySignIn(): Promise<void> {
+  const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/login/begin', {});
+  const publicKey = (PublicKeyCredential as PKC).parseRequestOptionsFromJSON(begin.options.publicKey);
+  let cred: Credential | null;
+  try {
+    cred = await navigator.credentials.get({ publicKey });
+  } catch (e) {
+    throw new Error(`the passkey was not used (${(e as Error).message})`);
+  }
+  if (!cred) throw new Error('no passkey was chosen');
+  started(await staffApi<{ csrf: string }>('POST', `/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+}
+
+/** signInCard is what the console shows without a staff session: the passkey sign-in. */
+function signInCard(): HTMLElement {
+  const err = h('p', { id: 'staff-signin-error' });
+  const b = h('button', { type: 'button', id: 'staff-signin-passkey' }, 'Sign in with your passkey');
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    err.textContent = '';
+    try {
+      await passkeySignIn();
+      go(location.pathname === '/staff/enrol' ? '/staff' : location.pathname);
+    } catch (e) {
+      showError(err, e);
+      b.disabled = false;
+    }
+  });
+  return h(
+    'section',
+    { class: 'card stack', id: 'staff-signin' },
+    h('h2', {}, 'Staff sign-in'),
+    h('p', {}, 'Vigil staff sign in with their own passkey, never with a customer account or a password.'),
+    passkeysAvailable() ? h('div', {}, b) : h('p', { class: 'warn' }, 'This browser cannot use passkeys. Use a browser that can.'),
+    err,
+    h('p', { class: 'muted' }, 'New here? A staff admin gave you a one-time enrolment secret: ', h('a', { href: '/staff/enrol', id: 'staff-enrol-link' }, 'register your passkey'), '.'),
+  );
+}
+
+// Enrolment: the one-time secret from "vigil cloud staff add" registers
+// the staff member's passkey and signs them in.
+route('/staff/enrol', (root) => {
+  const err = h('p', { id: 'staff-enrol-error' });
+  const secret = h('input', { id: 'staff-enrol-secret', type: 'password', required: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'staff-enrol-hint' });
+  const submit = h('button', { type: 'submit', id: 'staff-enrol-submit' }, 'Register my passkey');
+  const form = h(
+    'form',
+    { class: 'stack' },
+    h('label', { class: 'field' }, h('span', {}, 'Enrolment secret'), secret),
+    h('small', { class: 'muted', id: 'staff-enrol-hint' }, 'It begins “vigilenrol_”, works once and for a day. It is used up as soon as you send it: if the passkey is not made, ask for a new one.'),
+    h('div', {}, submit),
+    err,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    err.textContent = '';
+    try {
+      const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/enrol/begin', { secret: secret.value.trim() });
+      secret.value = '';
+      const publicKey = (PublicKeyCredential as PKC).parseCreationOptionsFromJSON(begin.options.publicKey);
+      let cred: Credential | null;
+      try {
+        cred = await navigator.credentials.create({ publicKey });
+      } catch (x) {
+        throw new Error(`no passkey was made (${(x as Error).message})`);
+      }
+      if (!cred) throw new Error('no passkey was made');
+      started(await staffApi<{ csrf: string }>('POST', `/enrol/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+      toast('Passkey registered');
+      go('/staff');
+    } catch (x) {
+      showError(err, x);
+      submit.disabled = false;
+    }
+  });
+  mount(
+    root,
+    pageHead('Register your staff passkey', { back: { href: '/staff', label: 'Support console' } }),
+    h('section', { class: 'card stack' }, h('p', {}, 'Your passkey is how you sign in to the support console; there is no password.'), passkeysAvailable() ? form : h('p', { class: 'warn' }, 'This browser cannot make passkeys. Use a browser that can.')),
+  );
+});
+
+async function signOut(): Promise<void> {
+  try {
+    await staffApi('DELETE', '/sessions/current');
+  } finally {
+    localStorage.removeItem(STAFF_CSRF_KEY);
+    go('/staff');
+  }
+}
+
+function whoBar(m: StaffMe): HTMLElement {
+  const out = h('button', { type: 'button', class: 'secondary', id: 'staff-signout' }, 'Sign out');
+  out.addEventListener('click', () => void signOut());
+  return h(
+    'div',
+    { class: 'banner', id: 'staff-me', 'data-staff': m.staff_id },
+    h('p', { class: 'grow' }, `Signed in as ${m.name} (${m.role}) until ${fmtDateTime(new Date(m.expires).getTime())}.`),
+    out,
+  );
+}
+
+// The console's home: look a household up and file a request.
+route('/staff', async (root) => {
+  const err = h('p', { id: 'staff-error' });
+  mount(root, pageHead('Support console'), h('p', { class: 'muted' }, 'Checking your staff session…'), err);
+  let m: StaffMe | null;
+  try {
+    m = await me();
+  } catch (e) {
+    showError(err, e);
+    return;
+  }
+  if (!m) {
+    mount(root, pageHead('Support console'), signInCard());
+    return;
+  }
+  const code = h('input', { id: 'staff-code', required: true, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', maxlength: '24', placeholder: '7KQ2M-9XHT4', 'aria-describedby': 'staff-code-hint' });
+  const look = h('button', { type: 'submit', id: 'staff-lookup' }, 'Look up');
+  const found = h('div', { id: 'staff-found' });
+  const lookForm = h(
+    'form',
+    { class: 'stack' },
+    h('label', { class: 'field' }, h('span', {}, 'Support code the customer reads out'), code),
+    h('small', { class: 'muted', id: 'staff-code-hint' }, 'Ten letters and digits. Case, dashes and spaces do not matter; O, I and L are read as 0, 1 and 1.'),
+    h('div', {}, look),
+  );
+  lookForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    look.disabled = true;
+    mount(found);
+    try {
+      const res = await staffApi<{ household_id: string }>('POST', '/lookup', { support_code: code.value });
+      mount(found, requestForm(code.value.trim(), res.household_id));
+    } catch (x) {
+      showError(found.appendChild(h('p', { id: 'staff-lookup-error' })), x);
+    } finally {
+      look.disabled = false;
+    }
+  });
+  const rs = recent();
+  const recentCard = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'staff-recent-title' },
+    h('h2', { id: 'staff-recent-title' }, 'Your recent requests'),
+    rs.length
+      ? h('ul', { class: 'list', id: 'staff-recent' }, ...rs.map((r) => h('li', { class: 'item' }, h('a', { href: `/staff/requests/${encodeURIComponent(r.id)}`, class: 'grow staff-recent-link' }, `${r.code}: `, h('q', {}, r.reason)))))
+      : emptyState('None in this browser yet.'),
+  );
+  mount(
+    root,
+    pageHead('Support console'),
+    whoBar(m),
+    h(
+      'section',
+      { class: 'card stack', 'aria-labelledby': 'staff-find-title' },
+      h('h2', { id: 'staff-find-title' }, 'Find a household'),
+      h('p', { class: 'muted' }, 'A household is found only by the support code on its settings page. Looking it up shows you nothing about it, and it is in the household’s history.'),
+      lookForm,
+      found,
+    ),
+    recentCard,
+    err,
+  );
+  code.focus();
+});
+
+/** requestForm files a lockbox request for the household whose code was looked up. */
+function requestForm(code: string, household: string): HTMLElement {
+  const err = h('p', { id: 'staff-file-error' });
+  const reason = h('input', { id: 'staff-reason', required: true, maxlength: '200', autocomplete: 'off', placeholder: 'uploads failing' });
+  const duration = h('select', { id: 'staff-duration' }, ...DURATIONS.map((d) => h('option', { value: String(d.s), selected: d.s === 3600 }, d.label)));
+  const submit = h('button', { type: 'submit', id: 'staff-file' }, 'Ask the household');
+  const form = h(
+    'form',
+    { class: 'stack', id: 'staff-request-form', 'data-household': household },
+    h('p', { class: 'ok' }, `Household found (support code ${code}). To see anything of it, ask its admins:`),
+    h(
+      'fieldset',
+      { class: 'staff-scopes' },
+      h('legend', {}, 'What you need to see'),
+      ...SCOPES.map((s) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'scope', value: s.scope }), h('span', {}, s.label))),
+    ),
+    h('label', { class: 'field' }, h('span', {}, 'Reason (the household reads it)'), reason),
+    h('label', { class: 'field' }, h('span', {}, 'For how long, from their approval'), duration),
+    h('div', {}, submit),
+    err,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const scopes = [...form.querySelectorAll<HTMLInputElement>('input[name="scope"]:checked')].map((i) => i.value);
+    if (!scopes.length) {
+      showError(err, new Error('Choose at least one thing you need to see.'));
+      return;
+    }
+    const seconds = Math.min(MAX_GRANT_S, Number(duration.value) || MAX_GRANT_S);
+    submit.disabled = true;
+    try {
+      const q = await staffApi<StaffRequest>('POST', '/requests', { support_code: code, scopes, reason: reason.value.trim(), duration_seconds: seconds });
+      remember({ id: q.request_id, code, reason: q.reason });
+      toast('Request sent to the household');
+      go(`/staff/requests/${encodeURIComponent(q.request_id)}`);
+    } catch (x) {
+      showError(err, x);
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+const STATE_WORDS: Record<string, string> = {
+  pending: 'Waiting for the household’s admins to approve or deny it.',
+  approved: 'Approved.',
+  denied: 'Denied by the household.',
+  revoked: 'Revoked by the household.',
+  expired: 'The grant has ended.',
+};
+
+function fmtBytes(b: number): string {
+  if (b <= 0) return '0 bytes';
+  if (b >= 1e9) return `${(b / 1e9).toFixed(1)} GB`;
+  if (b >= 1e6) return `${(b / 1e6).toFixed(1)} MB`;
+  if (b >= 1e3) return `${Math.round(b / 1e3)} kB`;
+  return `${b} bytes`;
+}
+
+/** healthView is one scope of health metadata. */
+function healthView(x: StaffHealth): HTMLElement {
+  const body: (Node | string)[] = [];
+  switch (x.scope) {
+    case 'hubs':
+      body.push(
+        x.hubs?.length
+          ? h('ul', { class: 'list staff-hubs' }, ...x.hubs.map((d) => h('li', { class: 'item staff-hub', 'data-device': d.device_id }, h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub mono wrap' }, d.device_id)))))
+          : h('p', { class: 'muted' }, 'No hub paired.'),
+      );
+      break;
+    case 'uploads':
+      body.push(h('p', { class: 'staff-uploaded', 'data-bytes': String(x.uploaded_bytes ?? '') }, `Uploaded in the last 24 hours: ${fmtBytes(x.uploaded_bytes ?? 0)}.`));
+      break;
+    case 'storage':
+      body.push(h('p', { class: 'staff-storage' }, `Storage used: ${fmtBytes(x.usage_bytes ?? 0)} of ${fmtBytes(x.quota_bytes ?? 0)}.`));
+      break;
+    case 'cameras':
+      body.push(h('p', { class: 'staff-cameras' }, `Cameras: ${x.cameras ?? 0}.`));
+      break;
+  }
+  if (x.note) body.push(h('p', { class: 'muted staff-note' }, `Not known: ${x.note}.`));
+  const title = SCOPES.find((s) => s.scope === x.scope)?.label.replace(/ \(.*/, '') ?? x.scope;
+  return h('section', { class: 'staff-scope', 'data-scope': x.scope }, h('h3', {}, title), ...body);
+}
+
+// One request: its state, and the granted metadata while the grant is live.
+route('/staff/requests/:id', async (root, { id }) => {
+  let stopped = false;
+  let timer: number | undefined;
+  const err = h('p', { id: 'staff-error' });
+  const state = h('p', { id: 'staff-state', 'aria-live': 'polite' }, 'Checking…');
+  const details = h('div', { class: 'stack', id: 'staff-request' });
+  const health = h('div', { class: 'stack', id: 'staff-health' });
+  const refresh = h('button', { type: 'button', class: 'secondary', id: 'staff-refresh' }, 'Check again');
+  mount(
+    root,
+    pageHead('Access request', { back: { href: '/staff', label: 'Support console' } }),
+    h('section', { class: 'card stack' }, details, state, h('div', {}, refresh)),
+    h('section', { class: 'card stack', 'aria-labelledby': 'staff-health-title' }, h('h2', { id: 'staff-health-title' }, 'What you may see'), health),
+    err,
+  );
+  const load = async () => {
+    window.clearTimeout(timer);
+    err.textContent = '';
+    let q: StaffRequest;
+    try {
+      q = await staffApi<StaffRequest>('GET', `/requests/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        mount(root, pageHead('Access request', { back: { href: '/staff', label: 'Support console' } }), signInCard());
+        return;
+      }
+      showError(err, e);
+      return;
+    }
+    if (stopped) return;
+    mount(
+      details,
+      h('p', {}, 'Reason: ', h('q', { id: 'staff-request-reason' }, q.reason)),
+      h('p', { class: 'muted' }, `Asked ${fmtDateTime(new Date(q.created).getTime())} for ${q.scopes.join(', ')}, ${fmtDuration(q.duration_seconds * 1000)} from approval.`),
+    );
+    state.dataset.state = q.state;
+    state.className = q.state === 'approved' ? 'ok' : q.state === 'pending' ? 'muted' : 'warn';
+    state.textContent = q.state === 'approved' && q.expires ? `Approved until ${fmtDateTime(new Date(q.expires).getTime())}.` : STATE_WORDS[q.state] ?? q.state;
+    if (q.state !== 'approved') {
+      mount(health, h('p', { class: 'muted', id: 'staff-health-none' }, q.state === 'pending' ? 'Nothing until the household approves.' : 'Nothing: there is no live grant.'));
+      if (q.state === 'pending') timer = window.setTimeout(() => void load(), 3000);
+      return;
+    }
+    // Each scope is one read, in the household's history.
+    const views: HTMLElement[] = [];
+    for (const scope of q.scopes) {
+      try {
+        views.push(healthView(await staffApi<StaffHealth>('GET', `/requests/${encodeURIComponent(id)}/health/${encodeURIComponent(scope)}`)));
+      } catch (e) {
+        const p = h('p', { class: 'staff-health-error', 'data-scope': scope });
+        showError(p, e);
+        views.push(p);
+      }
+    }
+    if (!stopped) mount(health, ...views);
+  };
+  refresh.addEventListener('click', () => void load());
+  await load();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+  };
+});
