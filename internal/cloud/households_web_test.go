@@ -43,7 +43,7 @@ func TestJoinByApproval(t *testing.T) {
 	hh := st.HouseholdID
 
 	// Only an admin opens invites.
-	if _, err := bob.c.CreateInvite(ctx, hh, e.action(bob.keys, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+	if _, err := bob.c.CreateInvite(ctx, hh, e.action(bob.keys, hh, history.InviteParams{Invite: newInviteID(), Role: "member",
 		Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})); !client.IsStatus(err, 404) {
 		t.Fatalf("non-member opened an invite: %v", err)
 	}
@@ -214,12 +214,12 @@ func TestInviteExpires(t *testing.T) {
 		t.Errorf("requests of an expired invite still listed: %+v %v", reqs, err)
 	}
 	// Bad expiries and roles are refused with the reason.
-	owner := strings.Replace(string(e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+	owner := strings.Replace(string(e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: newInviteID(), Role: "member",
 		Expires: e.clock.Now().Add(time.Hour).Truncate(time.Millisecond)}).Body), `"role":"member"`, `"role":"owner"`, 1)
 	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", body(signRaw(alice.keys, owner))); status != 400 || !strings.Contains(string(b), "role") {
 		t.Errorf("bad role: %d %s", status, b)
 	}
-	long := e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+	long := e.action(alice.keys, st.HouseholdID, history.InviteParams{Invite: newInviteID(), Role: "member",
 		Expires: e.clock.Now().Add(1000 * 24 * time.Hour).Truncate(time.Millisecond)})
 	if status, b, _ := alice.c.Raw(ctx, "POST", "/v1/households/"+st.HouseholdID+"/invites", body(long)); status != 400 || !strings.Contains(string(b), "expires") {
 		t.Errorf("long expiry: %d %s", status, b)

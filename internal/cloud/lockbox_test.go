@@ -161,7 +161,7 @@ func lockboxScenario(t *testing.T, e *env) {
 	wider := approve
 	wider.Scopes = []string{"hubs", "storage", "uploads"}
 	other := approve
-	other.Request = history.NewInviteID()
+	other.Request = newInviteID()
 	for name, tc := range map[string]struct {
 		body   []byte
 		status int

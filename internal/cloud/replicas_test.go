@@ -239,7 +239,7 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 
 	t.Run("SignedActionOnce", func(t *testing.T) {
-		sa := a.action(alice.keys, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+		sa := a.action(alice.keys, hh, history.InviteParams{Invite: newInviteID(), Role: "member",
 			Expires: a.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})
 		if _, err := on(a, alice).CreateInvite(ctx, hh, sa); err != nil {
 			t.Fatal(err)
@@ -270,7 +270,7 @@ func testReplicas(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := st.Apply(link); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := on(a, alice).CreateInvite(ctx, hh, a.action(phone, hh, history.InviteParams{Invite: history.NewInviteID(), Role: "member",
+		if _, err := on(a, alice).CreateInvite(ctx, hh, a.action(phone, hh, history.InviteParams{Invite: newInviteID(), Role: "member",
 			Expires: a.clock.Now().Add(time.Hour).Truncate(time.Millisecond)})); err != nil {
 			t.Errorf("A refused an action of the admin device B added: %v", err)
 		}

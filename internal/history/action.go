@@ -430,15 +430,6 @@ func InviteIDForKey(key []byte) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:16]))
 }
 
-// NewInviteID returns a fresh random invite ID: 16 random bytes in
-// lower-case unpadded base32 (26 letters). No device can present a key
-// for it; invites that people join are made with InviteIDForKey.
-func NewInviteID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
-
 // NewAction returns a fresh action on household with parameters p: a new
 // random nonce, and now (truncated to milliseconds) as its time.
 func NewAction(household string, p Params, now time.Time) (Action, error) {

@@ -184,7 +184,9 @@ func invites(t *testing.T, open func(*testing.T, func() time.Time) store.Store) 
 			}
 			return svc.DeleteInvite(ctx, hh.h, path, a, func(string) error { return nil })
 		}
-		other := history.NewInviteID()
+		otherKey := make([]byte, 32)
+		rand.Read(otherKey)
+		other := history.InviteIDForKey(otherKey) // an invite nobody made
 		wantKind(t, "a delete signed for another invite", del(e.b, other, id), households.Invalid, "the signed action deletes invite "+other+", not "+id)
 		wantKind(t, "deleting an unknown invite", del(e.b, other, other), households.NotFound, "not found")
 		if err := del(e.b, id, id); err != nil {
