@@ -152,12 +152,7 @@ func (StaffRevokeParams) ActionName() string  { return ActionStaffRevoke }
 
 var actScopeRE = regexp.MustCompile(`^[a-z]{1,16}$`)
 
-func checkStaffRequest(id string) error {
-	if !actInviteRE.MatchString(id) {
-		return actMalformed("request %q: 26 lower-case base32 letters (a-z, 2-7)", id)
-	}
-	return nil
-}
+func checkStaffRequest(id string) error { return checkID("request", id) }
 
 func (p StaffApproveParams) check() error {
 	if err := checkStaffRequest(p.Request); err != nil {
@@ -188,7 +183,7 @@ func (MemberRemoveParams) ActionName() string { return ActionMemberRemove }
 
 var (
 	actHouseholdRE = regexp.MustCompile(`^h[a-z2-7]{26}$`)
-	actInviteRE    = regexp.MustCompile(`^[a-z2-7]{26}$`)
+	actIDRE        = regexp.MustCompile(`^[a-z2-7]{26}$`)
 	actAccountRE   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
@@ -213,9 +208,13 @@ func checkRole(role string) error {
 	return nil
 }
 
-func checkInviteID(id string) error {
-	if !actInviteRE.MatchString(id) {
-		return actMalformed("invite %q: 26 lower-case base32 letters (a-z, 2-7)", id)
+func checkInviteID(id string) error { return checkID("invite", id) }
+
+// checkID checks the ID of what an action names (an invite, a staff
+// request): 16 bytes in lower-case unpadded base32.
+func checkID(what, id string) error {
+	if !actIDRE.MatchString(id) {
+		return actMalformed("%s %q: 26 lower-case base32 letters (a-z, 2-7)", what, id)
 	}
 	return nil
 }
