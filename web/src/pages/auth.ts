@@ -10,6 +10,7 @@
 import './auth.css';
 import { api, ApiError, setCSRF } from '../api';
 import { copyButton, fmtDateTime, pageHead, qrCode } from '../kit';
+import { createPasskey, getPasskey, passkeysAvailable, type Begun } from '../passkey';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
 
@@ -106,42 +107,15 @@ function field(label: string, attrs: Record<string, string | boolean>, hint?: st
   return [h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', { class: 'muted' }, hint) : null), input];
 }
 
-// Passkeys (WebAuthn): the cloud's options are JSON with base64url fields;
-// the browser turns them into the binary form and back.
-type PKC = typeof PublicKeyCredential & {
-  parseCreationOptionsFromJSON(o: unknown): PublicKeyCredentialCreationOptions;
-  parseRequestOptionsFromJSON(o: unknown): PublicKeyCredentialRequestOptions;
-};
-
-function passkeysAvailable(): boolean {
-  return typeof PublicKeyCredential !== 'undefined' && typeof (PublicKeyCredential as PKC).parseRequestOptionsFromJSON === 'function';
-}
-
 async function passkeySignIn(): Promise<void> {
-  const begin = await api<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/v1/passkeys/login/begin', { type: 'browser' });
-  const publicKey = (PublicKeyCredential as PKC).parseRequestOptionsFromJSON(begin.options.publicKey);
-  let cred: Credential | null;
-  try {
-    cred = await navigator.credentials.get({ publicKey });
-  } catch (e) {
-    throw new Error(`the passkey was not used (${(e as Error).message})`);
-  }
-  if (!cred) throw new Error('no passkey was chosen');
-  const res = await api<{ csrf: string }>('POST', `/v1/passkeys/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON());
+  const begin = await api<Begun>('POST', '/v1/passkeys/login/begin', { type: 'browser' });
+  const res = await api<{ csrf: string }>('POST', `/v1/passkeys/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, await getPasskey(begin));
   setCSRF(res.csrf);
 }
 
 async function passkeyRegister(): Promise<void> {
-  const begin = await api<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/v1/passkeys/register/begin', {});
-  const publicKey = (PublicKeyCredential as PKC).parseCreationOptionsFromJSON(begin.options.publicKey);
-  let cred: Credential | null;
-  try {
-    cred = await navigator.credentials.create({ publicKey });
-  } catch (e) {
-    throw new Error(`no passkey was made (${(e as Error).message})`);
-  }
-  if (!cred) throw new Error('no passkey was made');
-  await api('POST', `/v1/passkeys/register/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON());
+  const begin = await api<Begun>('POST', '/v1/passkeys/register/begin', {});
+  await api('POST', `/v1/passkeys/register/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, await createPasskey(begin));
 }
 
 /**

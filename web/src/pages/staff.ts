@@ -15,6 +15,7 @@
 
 import { ApiError } from '../api';
 import { emptyState, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
+import { createPasskey, getPasskey, passkeysAvailable, type Begun } from '../passkey';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
 import './staff.css';
@@ -123,15 +124,6 @@ function remember(r: Recent): void {
   localStorage.setItem(RECENT_KEY, JSON.stringify([r, ...recent().filter((x) => x.id !== r.id)].slice(0, 10)));
 }
 
-type PKC = typeof PublicKeyCredential & {
-  parseCreationOptionsFromJSON(o: unknown): PublicKeyCredentialCreationOptions;
-  parseRequestOptionsFromJSON(o: unknown): PublicKeyCredentialRequestOptions;
-};
-
-function passkeysAvailable(): boolean {
-  return typeof PublicKeyCredential !== 'undefined' && typeof (PublicKeyCredential as PKC).parseRequestOptionsFromJSON === 'function';
-}
-
 /** started keeps a new staff session's CSRF token (the cookie is the cloud's). */
 function started(s: { csrf: string }): void {
   localStorage.setItem(STAFF_CSRF_KEY, s.csrf);
@@ -139,16 +131,8 @@ function started(s: { csrf: string }): void {
 
 /** passkeySignIn signs a staff member in with their passkey alone (a discoverable credential). */
 async function passkeySignIn(): Promise<void> {
-  const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/login/begin', {});
-  const publicKey = (PublicKeyCredential as PKC).parseRequestOptionsFromJSON(begin.options.publicKey);
-  let cred: Credential | null;
-  try {
-    cred = await navigator.credentials.get({ publicKey });
-  } catch (e) {
-    throw new Error(`the passkey was not used (${(e as Error).message})`);
-  }
-  if (!cred) throw new Error('no passkey was chosen');
-  started(await staffApi<{ csrf: string }>('POST', `/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+  const begin = await staffApi<Begun>('POST', '/login/begin', {});
+  started(await staffApi<{ csrf: string }>('POST', `/login/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, await getPasskey(begin)));
 }
 
 /** signInCard is what the console shows without a staff session: the passkey sign-in. */
@@ -196,17 +180,9 @@ route('/staff/enrol', (root) => {
     submit.disabled = true;
     err.textContent = '';
     try {
-      const begin = await staffApi<{ ceremony: string; options: { publicKey: unknown } }>('POST', '/enrol/begin', { secret: secret.value.trim() });
+      const begin = await staffApi<Begun>('POST', '/enrol/begin', { secret: secret.value.trim() });
       secret.value = '';
-      const publicKey = (PublicKeyCredential as PKC).parseCreationOptionsFromJSON(begin.options.publicKey);
-      let cred: Credential | null;
-      try {
-        cred = await navigator.credentials.create({ publicKey });
-      } catch (x) {
-        throw new Error(`no passkey was made (${(x as Error).message})`);
-      }
-      if (!cred) throw new Error('no passkey was made');
-      started(await staffApi<{ csrf: string }>('POST', `/enrol/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, (cred as PublicKeyCredential).toJSON()));
+      started(await staffApi<{ csrf: string }>('POST', `/enrol/finish?ceremony=${encodeURIComponent(begin.ceremony)}`, await createPasskey(begin)));
       toast('Passkey registered');
       go('/staff');
     } catch (x) {
