@@ -287,13 +287,9 @@ func TestRunSweepsNudged(t *testing.T) {
 	newer := f.object("hh", now.Add(-time.Minute), 1000)
 	s.Nudge("hh", newer)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		keys := f.keys("hh")
-		if slices.Equal(keys, []string{newer}) {
-			break
-		}
+	for !f.settled("hh", []string{newer}) {
 		if time.Now().After(deadline) {
-			t.Fatalf("still %v after a nudge, want %v (%s deleted)", keys, []string{newer}, old)
+			t.Fatalf("still %v after a nudge, want %v (%s deleted)", f.keys("hh"), []string{newer}, old)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
