@@ -38,6 +38,14 @@ type Store interface {
 	SetStaffRequestState(ctx context.Context, hh, id, from string, r store.StaffRequest) error
 	StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]store.StaffRequest, error)
 
+	CreateStaffTicket(ctx context.Context, t store.StaffTicket) error
+	StaffTicket(ctx context.Context, id string) (store.StaffTicket, error)
+	StaffTickets(ctx context.Context, q store.TicketQuery) ([]store.StaffTicket, error)
+	SetStaffTicketState(ctx context.Context, id, from string, t store.StaffTicket) error
+	AddStaffNote(ctx context.Context, n store.StaffNote) error
+	StaffNotes(ctx context.Context, ticketID string) ([]store.StaffNote, error)
+	StaffOpsCounts(ctx context.Context, since time.Time) (store.StaffOps, error)
+
 	// The short-lived entries (store.EphemeralStore) enrolment secrets
 	// are kept in, usable once.
 	PutIfAbsent(ctx context.Context, key string, value []byte, now, expires time.Time) (bool, error)
