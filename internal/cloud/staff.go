@@ -30,17 +30,33 @@ const (
 	staffCookiePath = "/staff/"
 )
 
-// staffRoutes are the staff side's routes. Every one is authStaff and
-// under /staff/v1/; none returns or streams household content (the
-// route-table test, staff_routes_test.go, holds both).
+// staffRoutes are the staff side's routes. Every one is authStaff, under
+// /staff/v1/, and names the staff roles that may use it (the others get
+// 403); none returns or streams household content (the route-table test,
+// staff_routes_test.go, holds all three).
 func (s *Server) staffRoutes() []route {
+	support, ops, admin := staff.SupportRoles, staff.OperatorRoles, staff.AdminRoles
 	return []route{
-		{method: "GET", pattern: "/staff/v1/me", auth: authStaff, h: s.staffMe},
-		{method: "DELETE", pattern: "/staff/v1/sessions/current", auth: authStaff, h: s.staffSignOut},
-		{method: "POST", pattern: "/staff/v1/lookup", auth: authStaff, h: s.staffLookUp},
-		{method: "POST", pattern: "/staff/v1/requests", auth: authStaff, h: s.fileStaffRequest},
-		{method: "GET", pattern: "/staff/v1/requests/{id}", auth: authStaff, h: s.getStaffRequest},
-		{method: "GET", pattern: "/staff/v1/requests/{id}/health/{scope}", auth: authStaff, h: s.staffHealth},
+		{method: "GET", pattern: "/staff/v1/me", auth: authStaff, staffRoles: support, h: s.staffMe},
+		{method: "DELETE", pattern: "/staff/v1/sessions/current", auth: authStaff, staffRoles: support, h: s.staffSignOut},
+		{method: "POST", pattern: "/staff/v1/lookup", auth: authStaff, staffRoles: support, h: s.staffLookUp},
+		{method: "POST", pattern: "/staff/v1/requests", auth: authStaff, staffRoles: support, h: s.fileStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}", auth: authStaff, staffRoles: support, h: s.getStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}/health/{scope}", auth: authStaff, staffRoles: support, h: s.staffHealth},
+
+		// staff_tickets.go: tickets and notes, the operations view, staff
+		// management.
+		{method: "GET", pattern: "/staff/v1/tickets", auth: authStaff, staffRoles: support, h: s.ownTickets},
+		{method: "POST", pattern: "/staff/v1/tickets", auth: authStaff, staffRoles: support, h: s.openTicket},
+		{method: "POST", pattern: "/staff/v1/tickets/find", auth: authStaff, staffRoles: support, h: s.findTickets},
+		{method: "GET", pattern: "/staff/v1/tickets/{id}", auth: authStaff, staffRoles: support, h: s.getTicket},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/notes", auth: authStaff, staffRoles: support, h: s.addTicketNote},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/close", auth: authStaff, staffRoles: support, h: s.setTicketState(false)},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/reopen", auth: authStaff, staffRoles: support, h: s.setTicketState(true)},
+		{method: "GET", pattern: "/staff/v1/ops", auth: authStaff, staffRoles: ops, h: s.staffOps},
+		{method: "GET", pattern: "/staff/v1/staff", auth: authStaff, staffRoles: admin, h: s.listStaff},
+		{method: "POST", pattern: "/staff/v1/staff", auth: authStaff, staffRoles: admin, h: s.addStaff},
+		{method: "POST", pattern: "/staff/v1/staff/{id}/disable", auth: authStaff, staffRoles: admin, h: s.disableStaff},
 	}
 }
 
