@@ -170,7 +170,7 @@ func (s *Service) Enrol(ctx context.Context, secret string) (store.Staff, error)
 	h := auth.HashToken(secret)
 	v, err := s.st.Take(ctx, keyEnrol+hex.EncodeToString(h[:]), s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Staff{}, errorf(Missing, "this enrolment secret is unknown, used or expired (hint: a staff admin runs 'vigil cloud staff add' again)")
+		return store.Staff{}, errorf(Missing, "this enrolment secret is unknown, used or expired (hint: a staff admin adds you again, in the support console or with 'vigil cloud staff add')")
 	}
 	if err != nil {
 		return store.Staff{}, err
