@@ -379,6 +379,16 @@ type browserActions struct {
 	// InviteKey (hex) and InviteID of the secret 0..31.
 	InviteKey string `json:"inviteKey"`
 	InviteID  string `json:"inviteId"`
+	// StaffRecords is what the history page reads from each staff record
+	// vector's object, by name (null for a look-up's).
+	StaffRecords map[string]*struct {
+		Prefix string `json:"prefix"`
+		Req    struct {
+			ID, Staff, Reason string
+			Scopes            []string
+			DurationMs        *float64 `json:"durationMs"`
+		} `json:"req"`
+	} `json:"staffRecords"`
 }
 
 // checkBrowserActions: the browser encodes every valid action of
@@ -397,7 +407,15 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 			Name, Body string
 			Signed     history.Signed
 		}
-		Invalid []struct{ Name, Error string }
+		Invalid      []struct{ Name, Error string }
+		StaffRecords []struct {
+			Name, Action, Object, Scope string
+			Request                     *struct {
+				ID, Staff, Reason string
+				Scopes            []string
+				Seconds           int64
+			}
+		} `json:"staff_records"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
@@ -421,6 +439,32 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 	for _, want := range v.Invalid {
 		if got.Invalid[want.Name] != want.Error {
 			t.Errorf("invalid action %q: browser %q, want %q", want.Name, got.Invalid[want.Name], want.Error)
+		}
+	}
+	if len(v.StaffRecords) < 7 || len(got.StaffRecords) != len(v.StaffRecords) {
+		t.Errorf("browser read %d staff records of %d", len(got.StaffRecords), len(v.StaffRecords))
+	}
+	for _, want := range v.StaffRecords {
+		g, ok := got.StaffRecords[want.Name]
+		switch {
+		case !ok:
+			t.Errorf("staff record %q: not read by the browser", want.Name)
+		case want.Request == nil:
+			if g != nil {
+				t.Errorf("staff record %q: the browser reads a request from %q", want.Name, want.Object)
+			}
+		case g == nil:
+			t.Errorf("staff record %q: the browser reads no request from %q", want.Name, want.Object)
+		default:
+			prefix := ""
+			if want.Action == "staff.read" {
+				prefix = want.Scope + " under "
+			}
+			r := g.Req
+			if g.Prefix != prefix || r.ID != want.Request.ID || r.Staff != want.Request.Staff || r.Reason != want.Request.Reason ||
+				!slices.Equal(r.Scopes, want.Request.Scopes) || r.DurationMs == nil || *r.DurationMs != float64(want.Request.Seconds*1000) {
+				t.Errorf("staff record %q: the browser reads %q as %+v (prefix %q), want %+v", want.Name, want.Object, r, g.Prefix, *want.Request)
+			}
 		}
 	}
 	for name, code := range got.Refused {

@@ -9,6 +9,7 @@ import * as idb from '../src/crypto/idb';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
 import * as action from '../src/crypto/action';
+import { parseStaffObject } from '../src/history/describe';
 import * as household from '../src/household';
 import * as pairing from '../src/pairing';
 
@@ -402,7 +403,8 @@ async function pairFlow(hh: string, adminText: string, codes: Record<string, str
  * action encodes to the vector's body from its fields (given as strings and
  * as Dates), signs to its signature with the signer's key and verifies;
  * each invalid one is refused with the vector's error code. It also signs a
- * fresh action for Go to verify.
+ * fresh action for Go to verify, and reads the object of each of the
+ * lockbox's records (staff_records) as the history page does.
  */
 async function actionVectors(v: any) {
   const st = await chain.verifyChain(v.links.map(unhex), unhex(v.genesis_hash));
@@ -457,7 +459,11 @@ async function actionVectors(v: any) {
   const vectorSecret = Uint8Array.from({ length: 32 }, (_, i) => i);
   const inviteKey = bytes.hex(await action.inviteKey(vectorSecret));
   const inviteId = await action.inviteIdForSecret(vectorSecret);
-  return { valid, invalid, refused, fresh, ids, inviteKey, inviteId };
+  // The lockbox's records: what the history page reads from each object
+  // (null: not a request's object, as a look-up's).
+  const staffRecords: Record<string, unknown> = {};
+  for (const c of v.staff_records) staffRecords[c.name] = parseStaffObject(c.object);
+  return { valid, invalid, refused, fresh, ids, inviteKey, inviteId, staffRecords };
 }
 
 (window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing, action };
