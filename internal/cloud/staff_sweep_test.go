@@ -9,16 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
-	"vigil/internal/blob"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/leader"
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/pgtest"
-	"vigil/internal/tlog"
 	"vigil/internal/vigiltest"
 )
 
@@ -124,28 +120,7 @@ func TestStaffSweepEmbedded(t *testing.T) {
 func TestStaffSweepLeader(t *testing.T) {
 	dsn := pgtest.NewDB(t)
 	dir := t.TempDir()
-	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storage := tlog.NewBlobStorage(blobs, "tlog")
-	open := func(ctx context.Context) (*tlog.Log, error) {
-		return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: storage})
-	}
-	l, err := open(t.Context()) // the command makes the empty log at start
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
+	blobs, storage, vkey, open := sharedLog(t, dir)
 	clk := &clock{t: time.Now()}
 	outbox := filepath.Join(dir, "outbox")
 	type rep struct {
