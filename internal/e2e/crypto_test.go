@@ -379,15 +379,19 @@ type browserActions struct {
 	// InviteKey (hex) and InviteID of the secret 0..31.
 	InviteKey string `json:"inviteKey"`
 	InviteID  string `json:"inviteId"`
-	// StaffRecords is what the history page reads from each staff record
-	// vector's object, by name (null for a look-up's).
-	StaffRecords map[string]*struct {
-		Prefix string `json:"prefix"`
-		Req    struct {
-			ID, Staff, Reason string
-			Scopes            []string
-			DurationMs        *float64 `json:"durationMs"`
-		} `json:"req"`
+	// StaffRecords is what the history page makes of each staff record
+	// vector, by name: the request it reads from the object (null for a
+	// look-up's) and the sentence it says.
+	StaffRecords map[string]struct {
+		Parsed *struct {
+			Prefix string `json:"prefix"`
+			Req    struct {
+				ID, Staff, Reason string
+				Scopes            []string
+				DurationMs        *float64 `json:"durationMs"`
+			} `json:"req"`
+		} `json:"parsed"`
+		Sentence string `json:"sentence"`
 	} `json:"staffRecords"`
 }
 
@@ -409,8 +413,8 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 		}
 		Invalid      []struct{ Name, Error string }
 		StaffRecords []struct {
-			Name, Action, Object, Scope string
-			Request                     *struct {
+			Name, Action, Object, Scope, Sentence string
+			Request                               *struct {
 				ID, Staff, Reason string
 				Scopes            []string
 				Seconds           int64
@@ -445,7 +449,11 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 		t.Errorf("browser read %d staff records of %d", len(got.StaffRecords), len(v.StaffRecords))
 	}
 	for _, want := range v.StaffRecords {
-		g, ok := got.StaffRecords[want.Name]
+		gr, ok := got.StaffRecords[want.Name]
+		g := gr.Parsed
+		if ok && gr.Sentence != want.Sentence {
+			t.Errorf("staff record %q: the history page says\n%s\nwant\n%s", want.Name, gr.Sentence, want.Sentence)
+		}
 		switch {
 		case !ok:
 			t.Errorf("staff record %q: not read by the browser", want.Name)

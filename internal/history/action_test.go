@@ -41,7 +41,9 @@ type actionVectors struct {
 	// describe.ts reads them). Only staff.approve, staff.deny and
 	// staff.revoke are signed actions; the others are the staff member's
 	// or the service's doing, and none is in Valid.
-	StaffRecords []staffRecord `json:"staff_records"`
+	StaffRecords  []staffRecord     `json:"staff_records"`
+	StaffNames    map[string]string `json:"staff_names"`    // staff ID -> name, for the sentences
+	AccountEmails map[string]string `json:"account_emails"` // account ID -> e-mail, for the sentences
 }
 
 // staffRecord is one lockbox record: its action, who did it (actor kind
@@ -56,7 +58,17 @@ type staffRecord struct {
 	Scope       string            `json:"scope,omitempty"`        // staff.read: the scope read
 	Request     *staffRecordOfReq `json:"request,omitempty"`
 	Object      string            `json:"object"`
+	// Sentence is what the household's history page says of the record
+	// (web/src/history/describe.ts), naming the staff member and the
+	// admin's account by StaffNames and AccountEmails.
+	Sentence string `json:"sentence"`
 }
+
+// Who the staff record vectors' sentences name.
+var (
+	staffVectorNames = map[string]string{"sq4tz7kxm2nbw6rdyp3vc5ehjab": "Ada"}
+	accountEmails    = map[string]string{"a0123456789abcdef0123456789abcdef": "alice@example.com"}
+)
 
 // staffRecordOfReq is the request a record names.
 type staffRecordOfReq struct {
@@ -175,6 +187,11 @@ func TestActionVectors(t *testing.T) {
 	for _, name := range staffRecordActions {
 		if !slices.ContainsFunc(v.StaffRecords, func(c staffRecord) bool { return c.Action == name }) {
 			t.Errorf("no staff record vector of %s", name)
+		}
+	}
+	for _, c := range v.StaffRecords {
+		if c.Object == "" || c.Sentence == "" || !slices.Contains(staffRecordActions, c.Action) {
+			t.Errorf("staff record vector %q: action %q, object %q, sentence %q", c.Name, c.Action, c.Object, c.Sentence)
 		}
 	}
 	for _, c := range v.Valid {
@@ -533,7 +550,7 @@ func writeActionVectors(t *testing.T) {
 	badText("short signature", "malformed", strings.Replace(string(good), w["sig"], w["sig"][:40], 1))
 	badText("device not an ID", "malformed", strings.Replace(string(good), w["device"], "alice", 1))
 	badText("no body", "malformed", `{"device":"`+w["device"]+`","sig":"`+w["sig"]+`"}`)
-	v.StaffRecords = staffRecordVectors()
+	v.StaffRecords, v.StaffNames, v.AccountEmails = staffRecordVectors(), staffVectorNames, accountEmails
 
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
@@ -557,16 +574,25 @@ func staffRecordVectors() []staffRecord {
 	short := &staffRecordOfReq{ID: "b4nq2rx7zkm3wt6ydpc5sehjva", Staff: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scopes: []string{"cameras"}, Seconds: 5400,
 		Reason: "camera count looks wrong: “2”, not 3 (ticket 4412)"}
 	obj := "request m3xq7kpz2wrtv4nsbdy5ce6gha by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (hubs,storage,uploads for 8h0m0s): ticket 4411: hub offline since Tuesday"
+	const scopes, why = "your hubs, your storage use and your uploads", "“ticket 4411: hub offline since Tuesday”"
 	return []staffRecord{
-		{Name: "look-up", Action: "staff.lookup", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", SupportCode: "k7q2x w4mzf", Object: "support code K7Q2X-W4MZF"},
-		{Name: "request", Action: "staff.request", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Request: req, Object: obj},
+		{Name: "look-up", Action: "staff.lookup", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", SupportCode: "k7q2x w4mzf", Object: "support code K7Q2X-W4MZF",
+			Sentence: "Ada of Vigil staff looked this household up by its support code"},
+		{Name: "request", Action: "staff.request", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Request: req, Object: obj,
+			Sentence: "Ada of Vigil staff asked to see " + scopes + " for 8 h: " + why},
 		{Name: "request, one scope, 1h30m", Action: "staff.request", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Request: short,
-			Object: "request b4nq2rx7zkm3wt6ydpc5sehjva by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (cameras for 1h30m0s): camera count looks wrong: “2”, not 3 (ticket 4412)"},
-		{Name: "approve", Action: ActionStaffApprove, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj},
-		{Name: "deny", Action: ActionStaffDeny, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj},
-		{Name: "revoke", Action: ActionStaffRevoke, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj},
-		{Name: "read", Action: "staff.read", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scope: "storage", Request: req, Object: "storage under " + obj},
-		{Name: "expiry", Action: "staff.expire", ActorKind: ActorCloud, Actor: "lockbox", Request: req, Object: obj},
+			Object:   "request b4nq2rx7zkm3wt6ydpc5sehjva by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (cameras for 1h30m0s): camera count looks wrong: “2”, not 3 (ticket 4412)",
+			Sentence: "Ada of Vigil staff asked to see your camera count for 1 h 30 min: “camera count looks wrong: “2”, not 3 (ticket 4412)”"},
+		{Name: "approve", Action: ActionStaffApprove, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com let Ada of Vigil staff see " + scopes + " for 8 h: " + why},
+		{Name: "deny", Action: ActionStaffDeny, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com turned down Ada of Vigil staff’s request to see " + scopes + ": " + why},
+		{Name: "revoke", Action: ActionStaffRevoke, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com took back Ada of Vigil staff’s access to " + scopes + ": " + why},
+		{Name: "read", Action: "staff.read", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scope: "storage", Request: req, Object: "storage under " + obj,
+			Sentence: "Ada of Vigil staff looked at your storage use, under the access given for " + why},
+		{Name: "expiry", Action: "staff.expire", ActorKind: ActorCloud, Actor: "lockbox", Request: req, Object: obj,
+			Sentence: "Ada of Vigil staff’s access to " + scopes + " ended: " + why},
 	}
 }
 
