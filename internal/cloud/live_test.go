@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/mod/sumdb/note"
 
 	"vigil/internal/blob"
 	"vigil/internal/client"
@@ -116,14 +115,7 @@ func newReplicasBus(t *testing.T, n int, natsURL string) ([]*env, []*natsbus.Bus
 	t.Cleanup(func() { blobs.Close() })
 	clk := &clock{t: time.Now()}
 	// One log, as replicas share its storage.
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, vkey := logSigner(t, "vigil.test/tlog")
 	logStorage := tlog.NewMemoryStorage()
 	tl, err := tlog.Open(context.Background(), tlog.Config{Origin: "vigil.test/tlog", Signer: signer, Storage: logStorage, Now: clk.Now})
 	if err != nil {

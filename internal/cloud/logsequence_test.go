@@ -171,14 +171,7 @@ func sharedLog(t *testing.T, dir string) (blobs *blob.Dir, storage tlog.Storage,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, vkey := logSigner(t, "vigil.test/tlog")
 	storage = tlog.NewBlobStorage(blobs, "tlog")
 	open = func(ctx context.Context) (*tlog.Log, error) {
 		return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: storage})
@@ -189,4 +182,19 @@ func sharedLog(t *testing.T, dir string) (blobs *blob.Dir, storage tlog.Storage,
 	}
 	l.Close()
 	return blobs, storage, vkey, open
+}
+
+// logSigner makes a log's signing key for origin: its signer, and the
+// verifier key devices pin.
+func logSigner(t testing.TB, origin string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := tlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, vkey
 }

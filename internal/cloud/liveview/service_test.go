@@ -223,6 +223,13 @@ func connectHub(t *testing.T, s, other *liveview.Service) (*conn, <-chan error) 
 	return hub, done
 }
 
+// viewerOn serves a viewer of hh on s.
+func viewerOn(s *liveview.Service) *conn {
+	viewer := newConn()
+	serve(func() error { return s.ServeViewer(viewer, hh) })
+	return viewer
+}
+
 // offer starts session sess from viewer to the hub, which gets the offer.
 func offer(t *testing.T, viewer, hub *conn, sess string) {
 	t.Helper()
@@ -242,8 +249,7 @@ func TestViewerReachesHubOnOtherReplica(t *testing.T) {
 	busKinds(t, func(t *testing.T, r replicas) {
 		r.chains.set(hh, hubID, true)
 		hub, _ := connectHub(t, r.a, r.b)
-		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh) })
+		viewer := viewerOn(r.b)
 
 		const sess = "session-0123456789abcdef"
 		offer(t, viewer, hub, sess)
@@ -290,8 +296,7 @@ func TestHubGoneEndsSession(t *testing.T) {
 	busKinds(t, func(t *testing.T, r replicas) {
 		r.chains.set(hh, hubID, true)
 		hub, hubDone := connectHub(t, r.a, r.b)
-		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh) })
+		viewer := viewerOn(r.b)
 		const sess = "session-gone-0123456789"
 		offer(t, viewer, hub, sess)
 
@@ -319,8 +324,7 @@ func TestHubReconnectsElsewhere(t *testing.T) {
 	busKinds(t, func(t *testing.T, r replicas) {
 		r.chains.set(hh, hubID, true)
 		old, _ := connectHub(t, r.a, r.b)
-		viewer := newConn()
-		serve(func() error { return r.a.ServeViewer(viewer, hh) })
+		viewer := viewerOn(r.a)
 		offer(t, viewer, old, "session-before-0123456789")
 
 		hub := newConn()
@@ -352,8 +356,7 @@ func TestChainChangeRemovesHub(t *testing.T) {
 		stays.write(t, map[string]any{"type": "hello", "cameras": []string{"back"}})
 		waitCameras(t, r.b, hh, "back", true)
 
-		viewer := newConn()
-		serve(func() error { return r.b.ServeViewer(viewer, hh) })
+		viewer := viewerOn(r.b)
 		const sess, kept = "session-removed-0123456789", "session-kept-0123456789"
 		offer(t, viewer, hub, sess)
 		viewer.write(t, map[string]any{"type": "offer", "session": kept, "camera": "back"})
@@ -516,8 +519,7 @@ func TestSilentReplicaForgotten(t *testing.T) {
 	r := newReplicas(t, busA, openNATS(t, url, prefix, "b"))
 	r.chains.set(hh, hubID, true)
 	hub, _ := connectHub(t, r.a, r.b)
-	viewer := newConn()
-	serve(func() error { return r.b.ServeViewer(viewer, hh) })
+	viewer := viewerOn(r.b)
 	const sess = "session-silent-0123456789"
 	offer(t, viewer, hub, sess)
 
