@@ -52,7 +52,7 @@ func TestStaffRecordVectors(t *testing.T) {
 			got = "support code " + staff.FormatSupportCode(code)
 		default:
 			if c.Request == nil {
-				t.Fatalf("%s: no request", c.Name)
+				t.Fatalf("%s (%s): no request (a staff record that names something else needs a case of its own here)", c.Name, c.Action)
 			}
 			obj := cloud.RequestObject(store.StaffRequest{ID: c.Request.ID, StaffID: c.Request.Staff, Scopes: c.Request.Scopes,
 				Reason: c.Request.Reason, Duration: time.Duration(c.Request.Seconds) * time.Second})
