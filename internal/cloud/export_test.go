@@ -72,3 +72,7 @@ func StaffAdd(s *Server, name, role string) (id, secret string, err error) {
 
 // StaffDisable disables a staff member as 'vigil cloud staff disable' does.
 func StaffDisable(s *Server, id string) error { return s.staff.Disable(context.Background(), id) }
+
+// RequestObject is how a lockbox request is named in a household's
+// history (the object of its staff.* records).
+func RequestObject(r store.StaffRequest) string { return requestObject(r) }

@@ -452,15 +452,34 @@ func (s *Server) startStaffSession(w http.ResponseWriter, r *http.Request, id st
 	return nil
 }
 
-// staffSweepInterval is how often a Server records the grants that ran
-// out unread.
-const staffSweepInterval = time.Minute
+// StaffSweepInterval is how often the staff grants that ran out unread
+// are recorded: by the Server itself (one process), or by the cluster's
+// scheduler (Options.ClusterStaffSweep).
+const StaffSweepInterval = time.Minute
+
+// errClosed is what a sweep asked of a closed Server returns.
+var errClosed = errors.New("cloud: the server is closed")
 
 // SweepStaffGrants marks expired, and records in each household's history,
 // the staff grants that have run out and that no read or listing has
-// marked yet. Every Server runs it every staffSweepInterval; replicas
-// running it at once record each expiry once.
+// marked yet. A Server runs it every StaffSweepInterval itself, unless
+// Options.ClusterStaffSweep leaves it to the cluster's scheduler, which
+// runs it on one replica at a time (the "staff-grants" job). Close waits
+// for a sweep in flight and cancels it; after Close it does nothing and
+// returns an error. Two sweeps at once (a hand-over) still record each
+// expiry once: ExpireDue marks each grant for one of them only.
 func (s *Server) SweepStaffGrants(ctx context.Context) error {
+	if !s.work.add() {
+		return errClosed
+	}
+	defer s.work.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.work.ctx, cancel)()
+	return s.sweepStaffGrants(ctx)
+}
+
+func (s *Server) sweepStaffGrants(ctx context.Context) error {
 	due, err := s.staff.ExpireDue(ctx)
 	for _, req := range due {
 		if rerr := s.recordExpiryCtx(ctx, req); rerr != nil {
@@ -470,16 +489,18 @@ func (s *Server) SweepStaffGrants(ctx context.Context) error {
 	return err
 }
 
-// runStaffSweep runs SweepStaffGrants until ctx is done.
-func (s *Server) runStaffSweep(ctx context.Context) {
-	t := time.NewTicker(staffSweepInterval)
+// runStaffSweep sweeps every interval until ctx is done (a Server's own
+// sweep, started by New unless Options.ClusterStaffSweep is set; Close
+// stops it).
+func (s *Server) runStaffSweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.SweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
+			if err := s.sweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("recording expired staff grants", "err", err)
 			}
 		}
