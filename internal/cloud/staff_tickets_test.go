@@ -90,6 +90,9 @@ func TestStaffTickets(t *testing.T) {
 		t.Errorf("A's tickets as Cy: %v", got)
 	}
 
+	// Notes are oldest first; notes of one instant by note ID (random), so
+	// Cy's comes a second after the ticket's first note.
+	e.clock.Add(time.Second)
 	if status, b := e.staffCall(t, cy, "POST", "/staff/v1/tickets/"+tk.ID+"/notes", cloudapi.StaffNoteAdd{Text: "hub restarted\nuploads back"}); status != http.StatusCreated {
 		t.Fatalf("note: %d %s", status, b)
 	}
