@@ -76,3 +76,11 @@ func StaffDisable(s *Server, id string) error { return s.staff.Disable(context.B
 // RequestObject is how a lockbox request is named in a household's
 // history (the object of its staff.* records).
 func RequestObject(r store.StaffRequest) string { return requestObject(r) }
+
+// TicketObject is how a ticket is named in a household's history (the
+// object of its staff.ticket-* records).
+func TicketObject(t store.StaffTicket) string { return ticketObject(t) }
+
+// SupportCodeObject is how a support code (canonical) is named in a
+// household's history (the object of staff.lookup and staff.tickets).
+func SupportCodeObject(code string) string { return supportCodeObject(code) }

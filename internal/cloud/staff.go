@@ -138,7 +138,7 @@ func (s *Server) staffLookUp(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	code, _ := staff.ParseSupportCode(req.SupportCode) // LookUp parsed it
-	if err := s.recordStaff(r, c, hh, "staff.lookup", "support code "+staff.FormatSupportCode(code)); err != nil {
+	if err := s.recordStaff(r, c, hh, "staff.lookup", supportCodeObject(code)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, cloudapi.StaffHousehold{HouseholdID: hh})

@@ -77,8 +77,17 @@ func (n *staffNames) tickets(ts []store.StaffTicket) (cloudapi.StaffTickets, err
 	return out, nil
 }
 
-// ticketObject is how a ticket is named in the household's history.
+// ticketObject is how a ticket is named in the household's history (the
+// object of its staff.ticket-open, -close and -reopen records): "ticket ID:
+// subject". The history page reads the subject back from it
+// (web/src/history/describe.ts); internal/history/testdata/actions.json
+// pins it (TestStaffRecordVectors).
 func ticketObject(t store.StaffTicket) string { return "ticket " + t.ID + ": " + t.Subject }
+
+// supportCodeObject is how a household's support code is named in its
+// history (the object of staff.lookup and staff.tickets records): the
+// canonical code (staff.ParseSupportCode) as people read it.
+func supportCodeObject(code string) string { return "support code " + staff.FormatSupportCode(code) }
 
 // ownTickets: the signed-in staff member's open tickets.
 func (s *Server) ownTickets(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -141,7 +150,7 @@ func (s *Server) findTickets(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	code, _ := staff.ParseSupportCode(req.SupportCode) // LookUp parsed it
-	if err := s.recordStaff(r, c, hh, "staff.tickets", "support code "+staff.FormatSupportCode(code)); err != nil {
+	if err := s.recordStaff(r, c, hh, "staff.tickets", supportCodeObject(code)); err != nil {
 		return err
 	}
 	out, err := s.names(r).tickets(ts)

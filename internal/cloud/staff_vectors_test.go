@@ -12,10 +12,12 @@ import (
 	"vigil/internal/cloud/store"
 )
 
-// TestStaffRecordVectors: the objects of the lockbox's records are the
-// exact text of internal/history/testdata/actions.json's staff_records,
-// which the web app's history page reads back (internal/e2e
-// TestBrowserCrypto). A change to how a request is named fails here.
+// TestStaffRecordVectors: the objects of the staff records (the
+// lockbox's and the tickets') are the exact text of
+// internal/history/testdata/actions.json's staff_records, which the web
+// app's history page reads back (internal/e2e TestBrowserCrypto). A change
+// to how a request, a ticket or a support code is named fails here: each
+// object is made by the function its handler uses.
 func TestStaffRecordVectors(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "history", "testdata", "actions.json"))
 	if err != nil {
@@ -32,24 +34,31 @@ func TestStaffRecordVectors(t *testing.T) {
 				Scopes            []string
 				Seconds           int64
 			}
+			Ticket *struct{ ID, Subject string }
 		} `json:"staff_records"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	if len(v.StaffRecords) < 7 {
+	if len(v.StaffRecords) < 13 {
 		t.Fatalf("only %d staff record vectors", len(v.StaffRecords))
 	}
 	for _, c := range v.StaffRecords {
 		var got string
 		switch c.Action {
-		case "staff.lookup":
-			// staffLookUp: "support code " and the code as people read it.
+		case "staff.lookup", "staff.tickets":
+			// staffLookUp, findTickets: the code as people read it.
 			code, err := staff.ParseSupportCode(c.SupportCode)
 			if err != nil {
 				t.Fatalf("%s: %v", c.Name, err)
 			}
-			got = "support code " + staff.FormatSupportCode(code)
+			got = cloud.SupportCodeObject(code)
+		case "staff.ticket-open", "staff.ticket-close", "staff.ticket-reopen":
+			// openTicket, setTicketState: the ticket's ID and subject.
+			if c.Ticket == nil {
+				t.Fatalf("%s (%s): no ticket", c.Name, c.Action)
+			}
+			got = cloud.TicketObject(store.StaffTicket{ID: c.Ticket.ID, Subject: c.Ticket.Subject})
 		default:
 			if c.Request == nil {
 				t.Fatalf("%s (%s): no request (a staff record that names something else needs a case of its own here)", c.Name, c.Action)

@@ -445,7 +445,7 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 			t.Errorf("invalid action %q: browser %q, want %q", want.Name, got.Invalid[want.Name], want.Error)
 		}
 	}
-	if len(v.StaffRecords) < 7 || len(got.StaffRecords) != len(v.StaffRecords) {
+	if len(v.StaffRecords) < 13 || len(got.StaffRecords) != len(v.StaffRecords) {
 		t.Errorf("browser read %d staff records of %d", len(got.StaffRecords), len(v.StaffRecords))
 	}
 	for _, want := range v.StaffRecords {

@@ -46,9 +46,9 @@ type actionVectors struct {
 	AccountEmails map[string]string `json:"account_emails"` // account ID -> e-mail, for the sentences
 }
 
-// staffRecord is one lockbox record: its action, who did it (actor kind
+// staffRecord is one staff record: its action, who did it (actor kind
 // and ID), and its object, the exact text made from the request's fields
-// (and the scope read, or the support code looked up).
+// (and the scope read), the ticket's, or the support code looked up.
 type staffRecord struct {
 	Name        string            `json:"name"`
 	Action      string            `json:"action"`
@@ -57,6 +57,7 @@ type staffRecord struct {
 	SupportCode string            `json:"support_code,omitempty"` // staff.lookup: as typed
 	Scope       string            `json:"scope,omitempty"`        // staff.read: the scope read
 	Request     *staffRecordOfReq `json:"request,omitempty"`
+	Ticket      *staffRecordOfTkt `json:"ticket,omitempty"` // staff.ticket-*: the ticket
 	Object      string            `json:"object"`
 	// Sentence is what the household's history page says of the record
 	// (web/src/history/describe.ts), naming the staff member and the
@@ -79,14 +80,21 @@ type staffRecordOfReq struct {
 	Reason  string   `json:"reason"`
 }
 
+// staffRecordOfTkt is the ticket a record names.
+type staffRecordOfTkt struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+}
+
 // actionNames are every signed action: each has a valid vector.
 var actionNames = []string{ActionSettingsSet, ActionInviteCreate, ActionInviteDelete, ActionMemberAdd, ActionMemberRemove,
 	ActionStaffApprove, ActionStaffDeny, ActionStaffRevoke}
 
-// staffRecordActions are the lockbox's records: each has a staff record
+// staffRecordActions are the staff records (the lockbox's, and those of
+// tickets, internal/cloud/staff_tickets.go): each has a staff record
 // vector.
 var staffRecordActions = []string{"staff.lookup", "staff.request", ActionStaffApprove, ActionStaffDeny, ActionStaffRevoke,
-	"staff.read", "staff.expire"}
+	"staff.read", "staff.expire", "staff.ticket-open", "staff.ticket-close", "staff.ticket-reopen", "staff.tickets"}
 
 // validAction is an action given by its fields, the body every
 // implementation must encode from them, and the signature of Signer's
@@ -193,6 +201,9 @@ func TestActionVectors(t *testing.T) {
 		if c.Object == "" || c.Sentence == "" || !slices.Contains(staffRecordActions, c.Action) {
 			t.Errorf("staff record vector %q: action %q, object %q, sentence %q", c.Name, c.Action, c.Object, c.Sentence)
 		}
+	}
+	if !reflect.DeepEqual(v.StaffRecords, staffRecordVectors()) {
+		t.Errorf("the staff record vectors of %s are not staffRecordVectors' (write them with -update-actions)", actionVectorsPath)
 	}
 	for _, c := range v.Valid {
 		t.Run(c.Name, func(t *testing.T) {
@@ -566,7 +577,11 @@ func writeActionVectors(t *testing.T) {
 
 // staffRecordVectors are the lockbox's records of one request, as
 // internal/cloud writes them: "request ID by staff SID (scopes for
-// duration): reason", the duration as Go's time.Duration writes it.
+// duration): reason", the duration as Go's time.Duration writes it; and a
+// ticket's records, "ticket ID: subject", and a listing of a household's
+// tickets, "support code CODE" (internal/cloud/staff_tickets.go). The
+// ticket's reopening is by a staff member the page has no name for (it
+// names staff from the household's lockbox requests).
 func staffRecordVectors() []staffRecord {
 	const admin = "a0123456789abcdef0123456789abcdef" // the admin's account
 	req := &staffRecordOfReq{ID: "m3xq7kpz2wrtv4nsbdy5ce6gha", Staff: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scopes: []string{"hubs", "storage", "uploads"}, Seconds: 8 * 3600,
@@ -575,6 +590,8 @@ func staffRecordVectors() []staffRecord {
 		Reason: "camera count looks wrong: “2”, not 3 (ticket 4412)"}
 	obj := "request m3xq7kpz2wrtv4nsbdy5ce6gha by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (hubs,storage,uploads for 8h0m0s): ticket 4411: hub offline since Tuesday"
 	const scopes, why = "your hubs, your storage use and your uploads", "“ticket 4411: hub offline since Tuesday”"
+	tkt := &staffRecordOfTkt{ID: "tk4wz7qm2xnb3rdyp6vc5ehjsam", Subject: "uploads failing since noon"}
+	colon := &staffRecordOfTkt{ID: "tm3xq7kpz2wrtv4nsbdy5ce6gha", Subject: "garage hub: offline since the “2.4” update"}
 	return []staffRecord{
 		{Name: "look-up", Action: "staff.lookup", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", SupportCode: "k7q2x w4mzf", Object: "support code K7Q2X-W4MZF",
 			Sentence: "Ada of Vigil staff looked this household up by its support code"},
@@ -593,6 +610,20 @@ func staffRecordVectors() []staffRecord {
 			Sentence: "Ada of Vigil staff looked at your storage use, under the access given for " + why},
 		{Name: "expiry", Action: "staff.expire", ActorKind: ActorCloud, Actor: "lockbox", Request: req, Object: obj,
 			Sentence: "Ada of Vigil staff’s access to " + scopes + " ended: " + why},
+		{Name: "ticket opened", Action: "staff.ticket-open", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Ticket: tkt,
+			Object:   "ticket tk4wz7qm2xnb3rdyp6vc5ehjsam: uploads failing since noon",
+			Sentence: "Ada of Vigil staff opened a support ticket about this household: “uploads failing since noon”"},
+		{Name: "ticket opened, subject with a colon and quotes", Action: "staff.ticket-open", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Ticket: colon,
+			Object:   "ticket tm3xq7kpz2wrtv4nsbdy5ce6gha: garage hub: offline since the “2.4” update",
+			Sentence: "Ada of Vigil staff opened a support ticket about this household: “garage hub: offline since the “2.4” update”"},
+		{Name: "ticket closed", Action: "staff.ticket-close", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Ticket: tkt,
+			Object:   "ticket tk4wz7qm2xnb3rdyp6vc5ehjsam: uploads failing since noon",
+			Sentence: "Ada of Vigil staff closed a support ticket about this household: “uploads failing since noon”"},
+		{Name: "ticket reopened, staff not named", Action: "staff.ticket-reopen", ActorKind: ActorStaff, Actor: "sb6nr4kx2mqw7tdyp3vc5ehjzaq", Ticket: tkt,
+			Object:   "ticket tk4wz7qm2xnb3rdyp6vc5ehjsam: uploads failing since noon",
+			Sentence: "Vigil staff member sb6nr4kx2mqw7tdyp3vc5ehjzaq reopened a support ticket about this household: “uploads failing since noon”"},
+		{Name: "tickets listed", Action: "staff.tickets", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", SupportCode: "k7q2xw4mzf", Object: "support code K7Q2X-W4MZF",
+			Sentence: "Ada of Vigil staff looked up Vigil staff’s tickets about this household"},
 	}
 }
 
