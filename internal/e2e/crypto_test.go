@@ -381,7 +381,7 @@ type browserActions struct {
 	InviteID  string `json:"inviteId"`
 	// StaffRecords is what the history page makes of each staff record
 	// vector, by name: the request it reads from the object (null for a
-	// look-up's) and the sentence it says.
+	// look-up's or a ticket's) and the sentence it says.
 	StaffRecords map[string]struct {
 		Parsed *struct {
 			Prefix string `json:"prefix"`

@@ -405,8 +405,9 @@ async function pairFlow(hh: string, adminText: string, codes: Record<string, str
  * action encodes to the vector's body from its fields (given as strings and
  * as Dates), signs to its signature with the signer's key and verifies;
  * each invalid one is refused with the vector's error code. It also signs a
- * fresh action for Go to verify, and reads each of the lockbox's records
- * (staff_records) as the history page does: its object, and its sentence.
+ * fresh action for Go to verify, and reads each staff record (staff_records:
+ * the lockbox's and the tickets') as the history page does: its object, and
+ * its sentence.
  */
 async function actionVectors(v: any) {
   const st = await chain.verifyChain(v.links.map(unhex), unhex(v.genesis_hash));
@@ -461,9 +462,9 @@ async function actionVectors(v: any) {
   const vectorSecret = Uint8Array.from({ length: 32 }, (_, i) => i);
   const inviteKey = bytes.hex(await action.inviteKey(vectorSecret));
   const inviteId = await action.inviteIdForSecret(vectorSecret);
-  // The lockbox's records: what the history page reads from each object
-  // (parsed; null: not a request's object, as a look-up's), and what it
-  // says of the record, naming people as the vectors' names say.
+  // The staff records: what the history page reads from each object
+  // (parsed; null: not a request's object, as a look-up's or a ticket's),
+  // and what it says of the record, naming people as the vectors' names say.
   const names: Names = { chain: st, emails: new Map(Object.entries(v.account_emails)), staff: new Map(Object.entries(v.staff_names)) };
   const fmt = { dateTime: fmtDateTime, duration: fmtDuration };
   const staffRecords: Record<string, unknown> = {};
