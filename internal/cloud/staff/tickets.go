@@ -54,8 +54,9 @@ func Permit(st store.Staff, roles []string) error {
 	return errorf(Forbidden, "staff role %s may not do this: it needs the role %s", st.Role, strings.Join(roles, " or "))
 }
 
-// text checks a subject or a note: trimmed, 1 to max bytes of printable
-// characters (newlines and tabs too when multiline).
+// text checks a subject or a note: trimmed, 1 to max printable characters
+// (newlines and tabs too when multiline), counted as characters as the
+// console's form counts them, not as bytes.
 func text(what, v string, max int, multiline bool) (string, error) {
 	v = strings.TrimSpace(v)
 	bad := func(r rune) bool {
@@ -64,7 +65,7 @@ func text(what, v string, max int, multiline bool) (string, error) {
 		}
 		return !unicode.IsPrint(r)
 	}
-	if v == "" || len(v) > max || !utf8.ValidString(v) || strings.ContainsFunc(v, bad) {
+	if v == "" || !utf8.ValidString(v) || utf8.RuneCountInString(v) > max || strings.ContainsFunc(v, bad) {
 		return "", errorf(Invalid, "%s: 1 to %d printable characters", what, max)
 	}
 	return v, nil
