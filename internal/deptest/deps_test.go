@@ -65,7 +65,7 @@ var (
 		"vigil/internal/cloud/households/householdstest", "vigil/internal/cloud/objects/objectstest",
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
 		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
-		"vigil/internal/cloud/staff/stafftest",
+		"vigil/internal/cloud/staff/stafftest", "vigil/internal/cloud/hubhealth/hubhealthtest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
