@@ -29,7 +29,8 @@ var staffAllowed = map[string]string{
 	"POST /staff/v1/login/begin":        "a staff passkey sign-in ceremony",
 	"POST /staff/v1/login/finish":       "a staff session for a staff passkey",
 	"GET /staff/v1/requests/{id}/health/{scope}": "one scope of health metadata (hub names and IDs, byte counts, " +
-		"camera count) under a live grant: no object, event, share, key or sealed payload",
+		"camera count; hubs' last contact, versions, upload backlog counts and scrubbed last error from their health " +
+		"reports) under a live grant: no object, event, share, key or sealed payload",
 }
 
 // staffOpen are the staff routes without a staff session: the passkey

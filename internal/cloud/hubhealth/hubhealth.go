@@ -83,6 +83,9 @@ func (s *Service) Report(ctx context.Context, r store.HubReport) (store.HubRepor
 		return store.HubReport{}, err
 	}
 	r.Received = now.Truncate(time.Microsecond)
+	for _, t := range []*time.Time{&r.Started, &r.Sent, &r.OldestPending, &r.ErrorAt} {
+		*t = t.UTC().Truncate(time.Microsecond)
+	}
 	if err := s.st.PutHubReport(ctx, r); err != nil {
 		return store.HubReport{}, err
 	}
@@ -202,7 +205,8 @@ func checkMessage(m string) error {
 	if m == "" || len(m) > MaxMessage {
 		return errorf("uploads.last_error.message: %d bytes, want 1 to %d", len(m), MaxMessage)
 	}
-	if !utf8.ValidString(m) {
+	// JSON decoding turns bytes that are not UTF-8 into U+FFFD.
+	if !utf8.ValidString(m) || strings.ContainsRune(m, utf8.RuneError) {
 		return errorf("uploads.last_error.message: not UTF-8")
 	}
 	for _, c := range m {
@@ -218,13 +222,17 @@ func checkMessage(m string) error {
 
 // looksLikeLocation reports whether s holds what a scrubbed text never
 // does: a slash or backslash (URLs, paths), an at sign (e-mail, userinfo),
-// or a colon between digits or hex (host:port, IPv6).
+// or a colon before a digit or another colon, or between hex digits
+// (host:port, IPv6).
 func looksLikeLocation(s string) bool {
 	if strings.ContainsAny(s, `/\@`) {
 		return true
 	}
-	for i := 1; i+1 < len(s); i++ {
-		if s[i] == ':' && isHex(s[i-1]) && isHex(s[i+1]) {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		if n := s[i+1]; n == ':' || n >= '0' && n <= '9' || i > 0 && isHex(s[i-1]) && isHex(n) {
 			return true
 		}
 	}

@@ -1,6 +1,20 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
+
+// HubReportStore keeps each hub's latest health report
+// (internal/cloud/hubhealth's Store; hubhealthtest is its suite).
+type HubReportStore interface {
+	// PutHubReport stores r as its hub's latest report, replacing the one
+	// before; ErrNotFound when r's household does not exist.
+	PutHubReport(ctx context.Context, r HubReport) error
+	// HubReports returns the latest report of each hub of the household
+	// that reported, by hub ID (empty, not an error, when none did).
+	HubReports(ctx context.Context, householdID string) ([]HubReport, error)
+}
 
 // HubReport is the latest health report of one hub (internal/cloud/hubhealth):
 // metadata only — counts, times, a version and a short error text the

@@ -250,6 +250,7 @@ type Store interface {
 	PushStore
 	StaffStore
 	StaffRequestStore
+	HubReportStore
 	EphemeralStore
 
 	Close() error
