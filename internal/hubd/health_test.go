@@ -177,7 +177,9 @@ func TestHealthSender(t *testing.T) {
 	errAt := h.Uploads.LastError.At
 	// More of the same backlog is not a change; a new failure is.
 	set(func(s *healthStats) { s.Uploads.Pending, s.Uploads.Failures = 9, 7 })
-	set(func(s *healthStats) { s.Uploads.LastError, s.Uploads.LastErrorKind, s.Uploads.LastErrorStatus = "502 Bad Gateway", upload.ErrServer, 502 })
+	set(func(s *healthStats) {
+		s.Uploads.LastError, s.Uploads.LastErrorKind, s.Uploads.LastErrorStatus = "502 Bad Gateway", upload.ErrServer, 502
+	})
 	h = next("a new failure")
 	if h.Uploads.LastError == nil || h.Uploads.LastError.Status != 502 || !h.Uploads.LastError.At.After(errAt) || h.Uploads.Pending != 9 {
 		t.Errorf("new failure report: %+v %+v", h.Uploads, h.Uploads.LastError)
