@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/http"
 	"regexp"
 	"strings"
@@ -26,7 +27,7 @@ import (
 //
 // The sender runs in a goroutine of its own: a report soon after start,
 // one every healthEvery, and one promptly (within healthPoll) when the
-// backlog or the latest failure changes. It never blocks recording or
+// backlog starts, doubles or ends, or the latest failure changes. It never blocks recording or
 // uploads; a report that cannot be sent is logged once until one goes
 // through again.
 
@@ -168,7 +169,8 @@ func (s *healthSender) report() (cloudapi.HubHealth, string) {
 		e.At = s.errAt
 		r.Uploads.LastError = e
 	}
-	key := fmt.Sprint(u.Pending > 0, u.CloudAway, s.errKey, u.Rejected, u.Evicted, st.Cameras, st.Recording)
+	// The backlog counts as changed when it starts, ends or doubles.
+	key := fmt.Sprint(bits.Len64(uint64(max(u.Pending, 0))), u.CloudAway, s.errKey, u.Rejected, u.Evicted, st.Cameras, st.Recording)
 	return r, key
 }
 

@@ -175,8 +175,13 @@ func TestHealthSender(t *testing.T) {
 		t.Errorf("backlog report: %+v %+v", h.Uploads, h.Uploads.LastError)
 	}
 	errAt := h.Uploads.LastError.At
-	// More of the same backlog is not a change; a new failure is.
-	set(func(s *healthStats) { s.Uploads.Pending, s.Uploads.Failures = 9, 7 })
+	// A little more of the same backlog is not a change (4 to 7); a
+	// doubled backlog is, and a new failure.
+	set(func(s *healthStats) { s.Uploads.Pending, s.Uploads.Failures = 7, 7 })
+	set(func(s *healthStats) { s.Uploads.Pending = 9 })
+	if h := next("a doubled backlog"); h.Uploads.Pending != 9 {
+		t.Errorf("doubled backlog report: %+v", h.Uploads)
+	}
 	set(func(s *healthStats) {
 		s.Uploads.LastError, s.Uploads.LastErrorKind, s.Uploads.LastErrorStatus = "502 Bad Gateway", upload.ErrServer, 502
 	})
