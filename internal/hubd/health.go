@@ -133,8 +133,8 @@ func (s *healthSender) trySend(ctx context.Context, r cloudapi.HubHealth) bool {
 	sctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	err := s.send(sctx, r)
-	if ctx.Err() != nil {
-		return false
+	if err != nil && ctx.Err() != nil {
+		return false // stopping: not a failure to report
 	}
 	switch {
 	case err != nil && !s.failing:

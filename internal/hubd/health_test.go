@@ -209,11 +209,11 @@ func TestHealthSender(t *testing.T) {
 	if h.Uploads.Pending != 0 || h.Uploads.LastError != nil || !h.Uploads.OldestPending.IsZero() {
 		t.Errorf("drained report: %+v", h.Uploads)
 	}
+	cancel()
+	<-done
 	if n := log.count(slog.LevelInfo, "health reports reach the cloud again"); n != 1 {
 		t.Errorf("%d recovery notes, want 1", n)
 	}
-	cancel()
-	<-done
 }
 
 // TestHealthReportToCloud: a paired hub's health report reaches the real
