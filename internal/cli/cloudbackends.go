@@ -128,14 +128,16 @@ func clusterLog(cfg *cloud.Config, tl *logSetup) func(context.Context) (*tlog.Lo
 
 // cloudJobs are the jobs that run once across the cloud's replicas: on
 // PostgreSQL each on the replica that holds its lock, handed over when
-// that replica dies; on SQLite here. A job added here (retention's sweep:
-// leader.Job{Name: "retention", Every: ..., Run: sweeper.Sweep}) runs
-// under the same rules.
+// that replica dies; on SQLite (one process) the Server does this work
+// itself. A job added here runs under the same rules, and the Server's
+// option that stops it doing that work itself (Options.ClusterRetention,
+// Options.ClusterStaffSweep) is set in serveCloud on the same condition.
 func cloudJobs(cfg *cloud.Config, srv *cloud.Server) []leader.Job {
 	var jobs []leader.Job
 	if cfg.Store.Driver == cloud.StorePostgres {
 		jobs = append(jobs, leader.Job{Name: "tlog", Run: srv.SequenceLog},
-			leader.Job{Name: "retention", Every: retention.DefaultInterval, Run: srv.SweepRetention})
+			leader.Job{Name: "retention", Every: retention.DefaultInterval, Run: srv.SweepRetention},
+			leader.Job{Name: "staff-grants", Every: cloud.StaffSweepInterval, Run: srv.SweepStaffGrants})
 	}
 	return jobs
 }

@@ -144,8 +144,10 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		// On PostgreSQL the full retention sweep runs once for the
 		// cluster, under the scheduler (cloudJobs).
 		ClusterRetention: cfg.Store.Driver == cloud.StorePostgres,
-		Bus:              msgBus,
-		Outbound:         netguard.Options{Allow: cfg.OutboundPrefixes()},
+		// So does the staff grant sweep (the staff-grants job).
+		ClusterStaffSweep: cfg.Store.Driver == cloud.StorePostgres,
+		Bus:               msgBus,
+		Outbound:          netguard.Options{Allow: cfg.OutboundPrefixes()},
 	})
 	if err != nil {
 		return err

@@ -111,6 +111,16 @@ type Options struct {
 	// on one replica; this Server then sweeps only the households its own
 	// uploads and settings changes nudge. Unset, it sweeps all itself.
 	ClusterRetention bool
+	// ClusterStaffSweep leaves recording the staff grants that ran out
+	// unread (SweepStaffGrants, every StaffSweepInterval) to the
+	// cluster's scheduler, which runs it on one replica at a time; this
+	// Server then does not sweep itself (a read or listing of an expired
+	// grant still records its expiry at once). Unset, it sweeps itself,
+	// every StaffSweepEvery.
+	ClusterStaffSweep bool
+	// StaffSweepEvery is how often a Server that sweeps itself does (0:
+	// StaffSweepInterval).
+	StaffSweepEvery time.Duration
 	// History keeps the history outbox and index; nil means the Store's
 	// (when it has one: History() history.Store) or one in memory.
 	History history.Store
@@ -314,8 +324,14 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.work.start(func() { s.runStaffSweep(s.work.ctx) }) // staff.go
-	if s.objects, err = newObjects(s); err != nil {      // objects.go
+	if !o.ClusterStaffSweep {
+		every := o.StaffSweepEvery
+		if every <= 0 {
+			every = StaffSweepInterval
+		}
+		s.work.start(func() { s.runStaffSweep(s.work.ctx, every) }) // staff.go
+	}
+	if s.objects, err = newObjects(s); err != nil { // objects.go
 		s.Close()
 		return nil, err
 	}

@@ -28,6 +28,7 @@ type RouteInfo struct {
 	Method, Pattern string
 	Auth            string // "none", "account", "member", "admin", "device", "staff"
 	Action          string
+	StaffRoles      []string // the staff roles an authStaff route admits
 }
 
 // RouteTable lists every route the server registers, with its auth kind.
@@ -40,7 +41,7 @@ func RouteTable(s *Server) []RouteInfo {
 		if !ok {
 			n = "unknown"
 		}
-		out = append(out, RouteInfo{Method: r.method, Pattern: r.pattern, Auth: n, Action: r.action})
+		out = append(out, RouteInfo{Method: r.method, Pattern: r.pattern, Auth: n, Action: r.action, StaffRoles: r.staffRoles})
 	}
 	return out
 }
@@ -71,3 +72,7 @@ func StaffAdd(s *Server, name, role string) (id, secret string, err error) {
 
 // StaffDisable disables a staff member as 'vigil cloud staff disable' does.
 func StaffDisable(s *Server, id string) error { return s.staff.Disable(context.Background(), id) }
+
+// RequestObject is how a lockbox request is named in a household's
+// history (the object of its staff.* records).
+func RequestObject(r store.StaffRequest) string { return requestObject(r) }

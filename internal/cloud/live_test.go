@@ -14,15 +14,16 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/mod/sumdb/note"
 
 	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/bus/natsbus"
 	"vigil/internal/cloud/liveview"
+	"vigil/internal/cloud/liveview/liveviewtest"
 	"vigil/internal/cloud/store"
 	"vigil/internal/devauth"
+	"vigil/internal/keydir"
 	"vigil/internal/natstest"
 	"vigil/internal/tlog"
 	"vigil/internal/vigiltest"
@@ -47,45 +48,13 @@ func TestLiveOfferFieldsFromViewer(t *testing.T) {
 			st := e.household(alice, "Home")
 			hubc, _ := e.addHub(alice, st)
 
-			wsBase := "ws" + strings.TrimPrefix(e.url, "http")
-			req, err := http.NewRequest("GET", e.url+"/v1/hub/live", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := devauth.Sign(req, nil, hubc.DeviceID, hubc.DeviceKey, e.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			hubWS, resp, err := websocket.DefaultDialer.Dial(wsBase+"/v1/hub/live", req.Header)
-			if err != nil {
-				t.Fatalf("hub dial: %v %v", err, resp)
-			}
-			defer hubWS.Close()
-			if err := hubWS.WriteJSON(map[string]any{"type": "hello", "cameras": []string{"front"}}); err != nil {
-				t.Fatal(err)
-			}
-
-			viewerWS, resp, err := websocket.DefaultDialer.Dial(wsBase+"/v1/households/"+st.HouseholdID+"/live",
-				http.Header{"Authorization": {"Bearer " + alice.c.Token}})
-			if err != nil {
-				t.Fatalf("viewer dial: %v %v", err, resp)
-			}
-			defer viewerWS.Close()
-
+			hubWS := dialHub(t, e, e.url, hubc, "front")
+			viewerWS := dialViewer(t, e.url, st.HouseholdID, alice.c.Token)
 			// The hub's hello is in once the household lists its camera.
-			for i := 0; ; i++ {
-				var ice struct{ Cameras []string }
-				if getJSON(t, alice, "/v1/households/"+st.HouseholdID+"/live/ice", &ice) == 200 && slices.Contains(ice.Cameras, "front") {
-					break
-				}
-				if i == 100 {
-					t.Fatal("the hub's camera was never listed")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			forged := []map[string]any{{"urls": []string{"turn:relay.evil.example:3478?transport=udp"}, "username": "u", "credential": "c"}}
+			waitCameras(t, e.url, st.HouseholdID, alice.c.Token, true, "front")
 			offer := map[string]any{"type": "offer", "session": "session-0123456789", "camera": "front",
 				"device": "viewer-device", "ts": 1_800_000_000_000, "fingerprint": "sha-256 AA", "sig": "c2ln", "sdp": "v=0\r\n",
-				"ice_servers": forged, "extra": "not in the format"}
+				"ice_servers": liveviewtest.ForgedICEServers(), liveviewtest.OutsideField: liveviewtest.OutsideValue}
 			if err := viewerWS.WriteJSON(offer); err != nil {
 				t.Fatal(err)
 			}
@@ -107,26 +76,13 @@ func TestLiveOfferFieldsFromViewer(t *testing.T) {
 			if typ != "offer" || cam != "front" || string(got["sdp"]) != `"v=0\r\n"` || string(got["ts"]) != "1800000000000" {
 				t.Errorf("the hub got %v, not the viewer's offer", got)
 			}
-			if _, ok := got["extra"]; ok {
-				t.Error("a field outside the format reached the hub")
-			}
-			raw, ok := got["ice_servers"]
-			if strings.Contains(string(raw), "evil") {
-				t.Fatalf("the viewer's ICE servers reached the hub: %s", raw)
-			}
-			if !withTURN {
-				if ok {
-					t.Errorf("ICE servers %s reached the hub of a cloud without a relay", raw)
-				}
+			server, ok := liveviewtest.CheckOfferAtHub(t, got, withTURN)
+			if !ok {
 				return
 			}
-			var servers []liveview.ICEServer
-			if err := json.Unmarshal(raw, &servers); err != nil || len(servers) != 1 {
-				t.Fatalf("ICE servers %s: %v", raw, err)
-			}
 			want, _ := turnSrv.Credentials("x", time.Minute)
-			if !slices.Equal(servers[0].URLs, want.URLs) || servers[0].Credential == "" {
-				t.Errorf("ICE servers %+v, want the cloud's relay %v", servers[0], want.URLs)
+			if !slices.Equal(server.URLs, want.URLs) || server.Credential == "" {
+				t.Errorf("ICE servers %+v, want the cloud's relay %v", server, want.URLs)
 			}
 		})
 	}
@@ -159,14 +115,7 @@ func newReplicasBus(t *testing.T, n int, natsURL string) ([]*env, []*natsbus.Bus
 	t.Cleanup(func() { blobs.Close() })
 	clk := &clock{t: time.Now()}
 	// One log, as replicas share its storage.
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, vkey := logSigner(t, "vigil.test/tlog")
 	logStorage := tlog.NewMemoryStorage()
 	tl, err := tlog.Open(context.Background(), tlog.Config{Origin: "vigil.test/tlog", Signer: signer, Storage: logStorage, Now: clk.Now})
 	if err != nil {
@@ -235,6 +184,36 @@ func dialViewer(t *testing.T, base, hh, token string) *websocket.Conn {
 	return ws
 }
 
+// liveAcross is a live session across two replicas: alice's hub connected
+// for live view to replica a, her viewer to replica b, and the viewer's
+// offer of session sess at the hub.
+type liveAcross struct {
+	alice       *member
+	st          *keydir.State
+	hh          string
+	hubc        *client.Client
+	hub, viewer *websocket.Conn
+}
+
+func startLiveAcross(t *testing.T, a, b *env, sess string) liveAcross {
+	t.Helper()
+	l := liveAcross{alice: a.signUp("alice@example.com")}
+	l.st = a.household(l.alice, "Home")
+	l.hh = l.st.HouseholdID
+	l.hubc, _ = a.addHub(l.alice, l.st)
+	l.hub = dialHub(t, a, a.url, l.hubc, "front")
+	waitCameras(t, b.url, l.hh, l.alice.c.Token, true, "front")
+	l.viewer = dialViewer(t, b.url, l.hh, l.alice.c.Token)
+	if err := l.viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "device": "viewer-device",
+		"ts": 1_800_000_000_000, "fingerprint": "sha-256 AA", "sig": "c2ln", "sdp": "v=0\r\noffer\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLive(t, l.hub); got["type"] != "offer" || got["session"] != sess || got["sdp"] != "v=0\r\noffer\r\n" {
+		t.Fatalf("the hub got %v, want the viewer's offer", got)
+	}
+	return l
+}
+
 // readLive reads the next signalling message, skipping chain notices.
 func readLive(t *testing.T, ws *websocket.Conn) map[string]string {
 	t.Helper()
@@ -288,23 +267,9 @@ func waitCameras(t *testing.T, base, hh, token string, want bool, camera string)
 func TestLiveAcrossReplicas(t *testing.T) {
 	reps := newBusReplicas(t, 2, natstest.URL(t))
 	a, b := reps[0], reps[1]
-	alice := a.signUp("alice@example.com")
-	st := a.household(alice, "Home")
-	hh := st.HouseholdID
-	hubc, _ := a.addHub(alice, st)
-
-	hubWS := dialHub(t, a, a.url, hubc, "front")
-	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
-	viewer := dialViewer(t, b.url, hh, alice.c.Token)
-
 	const sess = "session-across-0123456789"
-	if err := viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "device": "viewer-device",
-		"ts": 1_800_000_000_000, "fingerprint": "sha-256 AA", "sig": "c2ln", "sdp": "v=0\r\noffer\r\n"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess || got["sdp"] != "v=0\r\noffer\r\n" {
-		t.Fatalf("the hub got %v, want the viewer's offer", got)
-	}
+	l := startLiveAcross(t, a, b, sess)
+	alice, hh, hubc, hubWS, viewer := l.alice, l.hh, l.hubc, l.hub, l.viewer
 	if err := hubWS.WriteJSON(map[string]any{"type": "answer", "session": sess, "sdp": "v=0\r\nanswer\r\n", "sig": "aHVi"}); err != nil {
 		t.Fatal(err)
 	}
@@ -363,18 +328,9 @@ func TestLiveAcrossReplicas(t *testing.T) {
 func TestLiveReplicaKilled(t *testing.T) {
 	reps, buses := newReplicasBus(t, 2, natstest.URL(t))
 	a, b := reps[0], reps[1]
-	alice := a.signUp("alice@example.com")
-	st := a.household(alice, "Home")
-	hh := st.HouseholdID
-	hubc, _ := a.addHub(alice, st)
-	hubWS := dialHub(t, a, a.url, hubc, "front")
-	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
-	viewer := dialViewer(t, b.url, hh, alice.c.Token)
 	const sess = "session-killed-0123456789"
-	viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "sdp": "v=0\r\n"})
-	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess {
-		t.Fatalf("the hub got %v", got)
-	}
+	l := startLiveAcross(t, a, b, sess)
+	hubc, hubWS, viewer := l.hubc, l.hub, l.viewer
 
 	buses[0].Close() // A can no longer tell anyone
 	a.srv.Close()
@@ -409,18 +365,9 @@ func TestLiveReplicaKilled(t *testing.T) {
 func TestLiveHubRemovedAcrossReplicas(t *testing.T) {
 	reps := newBusReplicas(t, 2, natstest.URL(t))
 	a, b := reps[0], reps[1]
-	alice := a.signUp("alice@example.com")
-	st := a.household(alice, "Home")
-	hh := st.HouseholdID
-	hubc, _ := a.addHub(alice, st)
-	hubWS := dialHub(t, a, a.url, hubc, "front")
-	waitCameras(t, b.url, hh, alice.c.Token, true, "front")
-	viewer := dialViewer(t, b.url, hh, alice.c.Token)
 	const sess = "session-removed-0123456789"
-	viewer.WriteJSON(map[string]any{"type": "offer", "session": sess, "camera": "front", "sdp": "v=0\r\n"})
-	if got := readLive(t, hubWS); got["type"] != "offer" || got["session"] != sess {
-		t.Fatalf("the hub got %v", got)
-	}
+	l := startLiveAcross(t, a, b, sess)
+	alice, st, hh, hubc, hubWS, viewer := l.alice, l.st, l.hh, l.hubc, l.hub, l.viewer
 
 	link, err := st.RemoveDevice(alice.keys, hubc.DeviceID, a.clock.Now())
 	if err != nil {

@@ -38,20 +38,7 @@ func TestLogSequencedOnce(t *testing.T) {
 	dsn := pgtest.NewDB(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	// One blob store stands for the bucket every replica shares.
-	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	skey, vkey, err := tlog.GenerateKey("vigil.test/tlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs, storage, vkey, open := sharedLog(t, dir)
 	clk := &clock{t: time.Now()}
 	var running, overlaps atomic.Int32
 	var reps []*replica
@@ -61,19 +48,6 @@ func TestLogSequencedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		storage := tlog.NewBlobStorage(blobs, "tlog")
-		open := func(ctx context.Context) (*tlog.Log, error) {
-			return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: storage})
-		}
-		if i == 0 {
-			// The command opens the log once at start (it makes the empty
-			// log in empty storage).
-			l, err := open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
-		}
 		log := vigiltest.Logger(t).With("replica", i)
 		srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: log, Now: clk.Now,
 			Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")}, Argon2: testArgon, PublicURL: "http://vigil.test",
@@ -184,4 +158,43 @@ func TestLogSequencedOnce(t *testing.T) {
 	if n := overlaps.Load(); n != 0 {
 		t.Errorf("the sequencer ran on both replicas at once %d times", n)
 	}
+}
+
+// sharedLog is what replicas share as deployed: one blob store standing
+// for the bucket, and the log kept in it, which the replica that leads
+// opens afresh for its term (open, as Options.OpenLog). Like the command
+// at its first start, it makes the empty log.
+func sharedLog(t *testing.T, dir string) (blobs *blob.Dir, storage tlog.Storage, vkey string, open func(context.Context) (*tlog.Log, error)) {
+	t.Helper()
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	signer, vkey := logSigner(t, "vigil.test/tlog")
+	storage = tlog.NewBlobStorage(blobs, "tlog")
+	open = func(ctx context.Context) (*tlog.Log, error) {
+		return tlog.Open(ctx, tlog.Config{Origin: signer.Name(), Signer: signer, Storage: storage})
+	}
+	l, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	return blobs, storage, vkey, open
+}
+
+// logSigner makes a log's signing key for origin: its signer, and the
+// verifier key devices pin.
+func logSigner(t testing.TB, origin string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := tlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, vkey
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"vigil/internal/blob"
 	"vigil/internal/client"
 	"vigil/internal/cloud"
@@ -41,14 +39,7 @@ func newReplicas(t *testing.T, open func(t *testing.T) store.Store) (a, b *env) 
 	t.Cleanup(func() { blobs.Close() })
 	clk := &clock{t: time.Now()}
 	const origin = "vigil.test/tlog"
-	skey, vkey, err := tlog.GenerateKey(origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, vkey := logSigner(t, origin)
 	logStorage := tlog.NewMemoryStorage()
 	// As deployed: every replica makes its records durable in the shared
 	// history outbox, and one at a time (the leader) sequences them into

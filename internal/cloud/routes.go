@@ -18,6 +18,7 @@ import (
 
 	"vigil/internal/blob/s3blob"
 	"vigil/internal/cloud/accounts"
+	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/envelope"
 )
@@ -46,7 +47,11 @@ type route struct {
 	// action names the access for the record ("objects.list", ...); set on
 	// every route that reads household data.
 	action string
-	h      func(w http.ResponseWriter, r *http.Request, c *call) error
+	// staffRoles are the staff roles that may use an authStaff route
+	// (staff.SupportRoles, ...); a role not named gets 403, and a route
+	// naming none refuses every staff member.
+	staffRoles []string
+	h          func(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 // call is what wrap established about a request.
@@ -272,7 +277,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	case authNone:
 		return r, nil
 	case authStaff:
-		return r, s.authenticateStaff(r, c)
+		if err := s.authenticateStaff(r, c); err != nil {
+			return r, err
+		}
+		return r, staff.Permit(c.staff, rt.staffRoles)
 	case authDevice, authUpload:
 		v := s.devices
 		if rt.auth == authUpload {

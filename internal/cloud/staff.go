@@ -31,17 +31,33 @@ const (
 	staffCookiePath = "/staff/"
 )
 
-// staffRoutes are the staff side's routes. Every one is authStaff and
-// under /staff/v1/; none returns or streams household content (the
-// route-table test, staff_routes_test.go, holds both).
+// staffRoutes are the staff side's routes. Every one is authStaff, under
+// /staff/v1/, and names the staff roles that may use it (the others get
+// 403); none returns or streams household content (the route-table test,
+// staff_routes_test.go, holds all three).
 func (s *Server) staffRoutes() []route {
+	support, ops, admin := staff.SupportRoles, staff.OperatorRoles, staff.AdminRoles
 	return []route{
-		{method: "GET", pattern: "/staff/v1/me", auth: authStaff, h: s.staffMe},
-		{method: "DELETE", pattern: "/staff/v1/sessions/current", auth: authStaff, h: s.staffSignOut},
-		{method: "POST", pattern: "/staff/v1/lookup", auth: authStaff, h: s.staffLookUp},
-		{method: "POST", pattern: "/staff/v1/requests", auth: authStaff, h: s.fileStaffRequest},
-		{method: "GET", pattern: "/staff/v1/requests/{id}", auth: authStaff, h: s.getStaffRequest},
-		{method: "GET", pattern: "/staff/v1/requests/{id}/health/{scope}", auth: authStaff, h: s.staffHealth},
+		{method: "GET", pattern: "/staff/v1/me", auth: authStaff, staffRoles: support, h: s.staffMe},
+		{method: "DELETE", pattern: "/staff/v1/sessions/current", auth: authStaff, staffRoles: support, h: s.staffSignOut},
+		{method: "POST", pattern: "/staff/v1/lookup", auth: authStaff, staffRoles: support, h: s.staffLookUp},
+		{method: "POST", pattern: "/staff/v1/requests", auth: authStaff, staffRoles: support, h: s.fileStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}", auth: authStaff, staffRoles: support, h: s.getStaffRequest},
+		{method: "GET", pattern: "/staff/v1/requests/{id}/health/{scope}", auth: authStaff, staffRoles: support, h: s.staffHealth},
+
+		// staff_tickets.go: tickets and notes, the operations view, staff
+		// management.
+		{method: "GET", pattern: "/staff/v1/tickets", auth: authStaff, staffRoles: support, h: s.ownTickets},
+		{method: "POST", pattern: "/staff/v1/tickets", auth: authStaff, staffRoles: support, h: s.openTicket},
+		{method: "POST", pattern: "/staff/v1/tickets/find", auth: authStaff, staffRoles: support, h: s.findTickets},
+		{method: "GET", pattern: "/staff/v1/tickets/{id}", auth: authStaff, staffRoles: support, h: s.getTicket},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/notes", auth: authStaff, staffRoles: support, h: s.addTicketNote},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/close", auth: authStaff, staffRoles: support, h: s.setTicketState(false)},
+		{method: "POST", pattern: "/staff/v1/tickets/{id}/reopen", auth: authStaff, staffRoles: support, h: s.setTicketState(true)},
+		{method: "GET", pattern: "/staff/v1/ops", auth: authStaff, staffRoles: ops, h: s.staffOps},
+		{method: "GET", pattern: "/staff/v1/staff", auth: authStaff, staffRoles: admin, h: s.listStaff},
+		{method: "POST", pattern: "/staff/v1/staff", auth: authStaff, staffRoles: admin, h: s.addStaff},
+		{method: "POST", pattern: "/staff/v1/staff/{id}/disable", auth: authStaff, staffRoles: admin, h: s.disableStaff},
 	}
 }
 
@@ -465,15 +481,34 @@ func (s *Server) startStaffSession(w http.ResponseWriter, r *http.Request, id st
 	return nil
 }
 
-// staffSweepInterval is how often a Server records the grants that ran
-// out unread.
-const staffSweepInterval = time.Minute
+// StaffSweepInterval is how often the staff grants that ran out unread
+// are recorded: by the Server itself (one process), or by the cluster's
+// scheduler (Options.ClusterStaffSweep).
+const StaffSweepInterval = time.Minute
+
+// errClosed is what a sweep asked of a closed Server returns.
+var errClosed = errors.New("cloud: the server is closed")
 
 // SweepStaffGrants marks expired, and records in each household's history,
 // the staff grants that have run out and that no read or listing has
-// marked yet. Every Server runs it every staffSweepInterval; replicas
-// running it at once record each expiry once.
+// marked yet. A Server runs it every StaffSweepInterval itself, unless
+// Options.ClusterStaffSweep leaves it to the cluster's scheduler, which
+// runs it on one replica at a time (the "staff-grants" job). Close waits
+// for a sweep in flight and cancels it; after Close it does nothing and
+// returns an error. Two sweeps at once (a hand-over) still record each
+// expiry once: ExpireDue marks each grant for one of them only.
 func (s *Server) SweepStaffGrants(ctx context.Context) error {
+	if !s.work.add() {
+		return errClosed
+	}
+	defer s.work.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.work.ctx, cancel)()
+	return s.sweepStaffGrants(ctx)
+}
+
+func (s *Server) sweepStaffGrants(ctx context.Context) error {
 	due, err := s.staff.ExpireDue(ctx)
 	for _, req := range due {
 		if rerr := s.recordExpiryCtx(ctx, req); rerr != nil {
@@ -483,16 +518,18 @@ func (s *Server) SweepStaffGrants(ctx context.Context) error {
 	return err
 }
 
-// runStaffSweep runs SweepStaffGrants until ctx is done.
-func (s *Server) runStaffSweep(ctx context.Context) {
-	t := time.NewTicker(staffSweepInterval)
+// runStaffSweep sweeps every interval until ctx is done (a Server's own
+// sweep, started by New unless Options.ClusterStaffSweep is set; Close
+// stops it).
+func (s *Server) runStaffSweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.SweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
+			if err := s.sweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("recording expired staff grants", "err", err)
 			}
 		}

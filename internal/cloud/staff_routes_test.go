@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,38 @@ var staffAllowed = map[string]string{
 	"GET /staff/v1/requests/{id}/health/{scope}": "one scope of health metadata (hub names and IDs, byte counts, " +
 		"camera count; hubs' last contact, versions, upload backlog counts and scrubbed last error from their health " +
 		"reports) under a live grant: no object, event, share, key or sealed payload",
+	"GET /staff/v1/tickets":              "the staff member's open tickets: subjects and who opened them",
+	"POST /staff/v1/tickets":             "opens a ticket about the household with a support code (subject, a staff note)",
+	"POST /staff/v1/tickets/find":        "the tickets about the household with a support code",
+	"GET /staff/v1/tickets/{id}":         "one ticket and its staff notes",
+	"POST /staff/v1/tickets/{id}/notes":  "adds a staff note to a ticket",
+	"POST /staff/v1/tickets/{id}/close":  "closes a ticket",
+	"POST /staff/v1/tickets/{id}/reopen": "reopens a ticket",
+	"GET /staff/v1/ops":                  "counts across every household (households, hubs, uploads in the last hour), none of one household",
+	"GET /staff/v1/staff":                "the staff identities (names, roles)",
+	"POST /staff/v1/staff":               "adds a staff identity; its one-time enrolment secret",
+	"POST /staff/v1/staff/{id}/disable":  "disables a staff identity",
 }
+
+// staffRolesWant is which staff roles may use each staff route, written
+// out here rather than read from the routes: support staff look up, file
+// lockbox requests, read under grants and keep tickets; operators also see
+// the operations view; staff admins also manage staff.
+var staffRolesWant = func() map[string][]string {
+	all := []string{"support", "operator", "admin"}
+	m := map[string][]string{
+		"GET /staff/v1/ops":                 {"operator", "admin"},
+		"GET /staff/v1/staff":               {"admin"},
+		"POST /staff/v1/staff":              {"admin"},
+		"POST /staff/v1/staff/{id}/disable": {"admin"},
+	}
+	for name := range staffAllowed {
+		if _, ok := m[name]; !ok && !staffOpen[name] {
+			m[name] = all
+		}
+	}
+	return m
+}()
 
 // staffOpen are the staff routes without a staff session: the passkey
 // enrolment (with the one-time secret) and sign-in that issue one.
@@ -141,6 +174,11 @@ func TestStaffRouteTable(t *testing.T) {
 			t.Errorf("staffAllowed lists %s, which the server does not register", name)
 		}
 	}
+	for _, r := range routes {
+		if r.Auth == "staff" && !slices.Equal(sorted(r.StaffRoles), sorted(staffRolesWant[r.Method+" "+r.Pattern])) {
+			t.Errorf("%s admits staff roles %v, want %v", r.Method+" "+r.Pattern, r.StaffRoles, staffRolesWant[r.Method+" "+r.Pattern])
+		}
+	}
 
 	for _, role := range staff.Roles {
 		t.Run(role, func(t *testing.T) {
@@ -202,6 +240,50 @@ func TestStaffRouteTable(t *testing.T) {
 		if status != http.StatusUnauthorized {
 			t.Errorf("%s as a customer: %d %s, want 401", r.Method+" "+r.Pattern, status, b)
 		}
+	}
+}
+
+func sorted(v []string) []string {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v
+}
+
+// TestStaffRoleMatrix: every staff route for every staff role: a role the
+// route does not admit gets 403 saying which role it needs, before the
+// request is looked at; a role it admits gets past that check. Each cell
+// has its own staff member and session (a route signs out or disables).
+func TestStaffRoleMatrix(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signUp("alice@example.com")
+	st := e.household(alice, "Home")
+	code := supportCode(t, e, alice, st.HouseholdID)
+	n := 0
+	for _, r := range cloud.RouteTable(e.srv) {
+		if r.Auth != "staff" {
+			continue
+		}
+		name := r.Method + " " + r.Pattern
+		for _, role := range staff.Roles {
+			n++
+			u := e.staffUser(fmt.Sprintf("matrix %d", n), role)
+			var b []byte
+			if r.Method == "POST" {
+				b, _ = json.Marshal(map[string]string{"support_code": code})
+			}
+			status, body := staffDo(t, e.url, r.Method, fill(r.Pattern, map[string]string{}), u.secret, u.csrf, b)
+			refused := strings.Contains(body, "staff role "+role+" may not do this")
+			if slices.Contains(staffRolesWant[name], role) {
+				if status == http.StatusForbidden || refused {
+					t.Errorf("%s as %s: %d %s, want it admitted", name, role, status, body)
+				}
+			} else if status != http.StatusForbidden || !refused || !strings.Contains(body, "needs the role") {
+				t.Errorf("%s as %s: %d %s, want 403 naming the role it needs", name, role, status, body)
+			}
+		}
+	}
+	if n < 3*len(staffRolesWant) {
+		t.Errorf("the matrix has %d cells, want %d", n, 3*len(staffRolesWant))
 	}
 }
 

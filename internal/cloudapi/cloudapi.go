@@ -412,3 +412,92 @@ type StaffSession struct {
 	CSRF    string    `json:"csrf"`
 	Expires time.Time `json:"expires"`
 }
+
+// StaffTicketOpen is the body of POST /staff/v1/tickets: a ticket about
+// the household with the support code, with a subject (the household
+// reads it in its history) and an optional first note (staff only).
+type StaffTicketOpen struct {
+	SupportCode string `json:"support_code"`
+	Subject     string `json:"subject"`
+	Note        string `json:"note,omitempty"`
+}
+
+// StaffTicket is a support ticket as staff see it: staff metadata, never
+// the household's content.
+type StaffTicket struct {
+	ID           string      `json:"ticket_id"`
+	HouseholdID  string      `json:"household_id"`
+	Subject      string      `json:"subject"`
+	State        string      `json:"state"` // "open" or "closed"
+	OpenedBy     string      `json:"opened_by"`
+	OpenedByName string      `json:"opened_by_name,omitempty"`
+	Opened       time.Time   `json:"opened"`
+	ClosedBy     string      `json:"closed_by,omitempty"`
+	ClosedByName string      `json:"closed_by_name,omitempty"`
+	Closed       time.Time   `json:"closed,omitzero"`
+	Notes        []StaffNote `json:"notes,omitempty"` // GET /staff/v1/tickets/{id} only
+}
+
+// StaffNote is a staff member's note on a ticket.
+type StaffNote struct {
+	ID        string    `json:"note_id"`
+	StaffID   string    `json:"staff_id"`
+	StaffName string    `json:"staff_name,omitempty"`
+	Created   time.Time `json:"created"`
+	Text      string    `json:"text"`
+}
+
+// StaffNoteAdd is the body of POST /staff/v1/tickets/{id}/notes.
+type StaffNoteAdd struct {
+	Text string `json:"text"`
+}
+
+// StaffTickets is the answer to GET /staff/v1/tickets (the caller's open
+// tickets) and POST /staff/v1/tickets/find (a household's, by its support
+// code).
+type StaffTickets struct {
+	Tickets []StaffTicket `json:"tickets"`
+}
+
+// StaffOps is the answer to GET /staff/v1/ops, for operators and staff
+// admins: counts across every household, never one household's.
+type StaffOps struct {
+	Households    int64     `json:"households"`
+	Hubs          int64     `json:"hubs"`
+	Since         time.Time `json:"since"`          // uploads are counted from here (an hour ago)
+	Uploads       int64     `json:"uploads"`        // objects uploaded since Since
+	UploadedBytes int64     `json:"uploaded_bytes"` // their bytes
+	OpenTickets   int64     `json:"open_tickets"`
+	Staff         int64     `json:"staff"` // staff identities not disabled
+	Database      string    `json:"database"`
+	Cluster       bool      `json:"cluster"` // cluster-wide jobs run under PostgreSQL locks on one replica
+	Note          string    `json:"note,omitempty"`
+}
+
+// StaffMember is a staff identity as staff admins see it.
+type StaffMember struct {
+	ID       string    `json:"staff_id"`
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Created  time.Time `json:"created"`
+	Disabled time.Time `json:"disabled,omitzero"`
+}
+
+// StaffMembers is the answer to GET /staff/v1/staff.
+type StaffMembers struct {
+	Staff []StaffMember `json:"staff"`
+}
+
+// StaffAdd is the body of POST /staff/v1/staff.
+type StaffAdd struct {
+	Name string `json:"name"`
+	Role string `json:"role"` // "support", "operator" or "admin"
+}
+
+// StaffAdded is the answer to POST /staff/v1/staff: the new identity and
+// its one-time enrolment secret, shown once.
+type StaffAdded struct {
+	Staff        StaffMember `json:"staff"`
+	EnrolSecret  string      `json:"enrol_secret"`
+	EnrolExpires time.Time   `json:"enrol_expires"`
+}

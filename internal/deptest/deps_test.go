@@ -48,6 +48,9 @@ var (
 		"vigil/internal/blob/blobtest", "vigil/internal/tlog/tlogtest",
 		"vigil/internal/history/historytest", "vigil/internal/detect/detecttest",
 		"vigil/internal/natstest", "vigil/internal/cloud/bus/bustest",
+		// liveviewtest: what the live view's tests forge and check, at the
+		// service and through the cloud.
+		"vigil/internal/cloud/liveview/liveviewtest",
 		// cloudtest runs the cloud as deployed (vigil cloud processes on
 		// PostgreSQL and S3 behind a proxy) for tests on both configurations.
 		"vigil/internal/cloudtest",

@@ -379,6 +379,20 @@ type browserActions struct {
 	// InviteKey (hex) and InviteID of the secret 0..31.
 	InviteKey string `json:"inviteKey"`
 	InviteID  string `json:"inviteId"`
+	// StaffRecords is what the history page makes of each staff record
+	// vector, by name: the request it reads from the object (null for a
+	// look-up's) and the sentence it says.
+	StaffRecords map[string]struct {
+		Parsed *struct {
+			Prefix string `json:"prefix"`
+			Req    struct {
+				ID, Staff, Reason string
+				Scopes            []string
+				DurationMs        *float64 `json:"durationMs"`
+			} `json:"req"`
+		} `json:"parsed"`
+		Sentence string `json:"sentence"`
+	} `json:"staffRecords"`
 }
 
 // checkBrowserActions: the browser encodes every valid action of
@@ -397,7 +411,15 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 			Name, Body string
 			Signed     history.Signed
 		}
-		Invalid []struct{ Name, Error string }
+		Invalid      []struct{ Name, Error string }
+		StaffRecords []struct {
+			Name, Action, Object, Scope, Sentence string
+			Request                               *struct {
+				ID, Staff, Reason string
+				Scopes            []string
+				Seconds           int64
+			}
+		} `json:"staff_records"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
@@ -421,6 +443,36 @@ func checkBrowserActions(t *testing.T, raw []byte, got browserActions) {
 	for _, want := range v.Invalid {
 		if got.Invalid[want.Name] != want.Error {
 			t.Errorf("invalid action %q: browser %q, want %q", want.Name, got.Invalid[want.Name], want.Error)
+		}
+	}
+	if len(v.StaffRecords) < 7 || len(got.StaffRecords) != len(v.StaffRecords) {
+		t.Errorf("browser read %d staff records of %d", len(got.StaffRecords), len(v.StaffRecords))
+	}
+	for _, want := range v.StaffRecords {
+		gr, ok := got.StaffRecords[want.Name]
+		g := gr.Parsed
+		if ok && gr.Sentence != want.Sentence {
+			t.Errorf("staff record %q: the history page says\n%s\nwant\n%s", want.Name, gr.Sentence, want.Sentence)
+		}
+		switch {
+		case !ok:
+			t.Errorf("staff record %q: not read by the browser", want.Name)
+		case want.Request == nil:
+			if g != nil {
+				t.Errorf("staff record %q: the browser reads a request from %q", want.Name, want.Object)
+			}
+		case g == nil:
+			t.Errorf("staff record %q: the browser reads no request from %q", want.Name, want.Object)
+		default:
+			prefix := ""
+			if want.Action == "staff.read" {
+				prefix = want.Scope + " under "
+			}
+			r := g.Req
+			if g.Prefix != prefix || r.ID != want.Request.ID || r.Staff != want.Request.Staff || r.Reason != want.Request.Reason ||
+				!slices.Equal(r.Scopes, want.Request.Scopes) || r.DurationMs == nil || *r.DurationMs != float64(want.Request.Seconds*1000) {
+				t.Errorf("staff record %q: the browser reads %q as %+v (prefix %q), want %+v", want.Name, want.Object, r, g.Prefix, *want.Request)
+			}
 		}
 	}
 	for name, code := range got.Refused {

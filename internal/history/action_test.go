@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,57 @@ type actionVectors struct {
 	Devices     map[string]string `json:"devices"`     // name -> device ID
 	Valid       []validAction     `json:"valid"`
 	Invalid     []invalidAction   `json:"invalid"`
+	// StaffRecords are the lockbox's records as the household's history
+	// holds them (internal/cloud/staff.go writes them; web/src/history
+	// describe.ts reads them). Only staff.approve, staff.deny and
+	// staff.revoke are signed actions; the others are the staff member's
+	// or the service's doing, and none is in Valid.
+	StaffRecords  []staffRecord     `json:"staff_records"`
+	StaffNames    map[string]string `json:"staff_names"`    // staff ID -> name, for the sentences
+	AccountEmails map[string]string `json:"account_emails"` // account ID -> e-mail, for the sentences
 }
+
+// staffRecord is one lockbox record: its action, who did it (actor kind
+// and ID), and its object, the exact text made from the request's fields
+// (and the scope read, or the support code looked up).
+type staffRecord struct {
+	Name        string            `json:"name"`
+	Action      string            `json:"action"`
+	ActorKind   string            `json:"actor_kind"`
+	Actor       string            `json:"actor,omitempty"`
+	SupportCode string            `json:"support_code,omitempty"` // staff.lookup: as typed
+	Scope       string            `json:"scope,omitempty"`        // staff.read: the scope read
+	Request     *staffRecordOfReq `json:"request,omitempty"`
+	Object      string            `json:"object"`
+	// Sentence is what the household's history page says of the record
+	// (web/src/history/describe.ts), naming the staff member and the
+	// admin's account by StaffNames and AccountEmails.
+	Sentence string `json:"sentence"`
+}
+
+// Who the staff record vectors' sentences name.
+var (
+	staffVectorNames = map[string]string{"sq4tz7kxm2nbw6rdyp3vc5ehjab": "Ada"}
+	accountEmails    = map[string]string{"a0123456789abcdef0123456789abcdef": "alice@example.com"}
+)
+
+// staffRecordOfReq is the request a record names.
+type staffRecordOfReq struct {
+	ID      string   `json:"id"`
+	Staff   string   `json:"staff"`
+	Scopes  []string `json:"scopes"`
+	Seconds int64    `json:"seconds"`
+	Reason  string   `json:"reason"`
+}
+
+// actionNames are every signed action: each has a valid vector.
+var actionNames = []string{ActionSettingsSet, ActionInviteCreate, ActionInviteDelete, ActionMemberAdd, ActionMemberRemove,
+	ActionStaffApprove, ActionStaffDeny, ActionStaffRevoke}
+
+// staffRecordActions are the lockbox's records: each has a staff record
+// vector.
+var staffRecordActions = []string{"staff.lookup", "staff.request", ActionStaffApprove, ActionStaffDeny, ActionStaffRevoke,
+	"staff.read", "staff.expire"}
 
 // validAction is an action given by its fields, the body every
 // implementation must encode from them, and the signature of Signer's
@@ -127,6 +178,21 @@ func TestActionVectors(t *testing.T) {
 	}
 	if len(v.Valid) < 6 || len(v.Invalid) < 20 {
 		t.Fatalf("only %d valid and %d invalid vectors", len(v.Valid), len(v.Invalid))
+	}
+	for _, name := range actionNames {
+		if !slices.ContainsFunc(v.Valid, func(c validAction) bool { return c.Action == name }) {
+			t.Errorf("no valid vector of %s", name)
+		}
+	}
+	for _, name := range staffRecordActions {
+		if !slices.ContainsFunc(v.StaffRecords, func(c staffRecord) bool { return c.Action == name }) {
+			t.Errorf("no staff record vector of %s", name)
+		}
+	}
+	for _, c := range v.StaffRecords {
+		if c.Object == "" || c.Sentence == "" || !slices.Contains(staffRecordActions, c.Action) {
+			t.Errorf("staff record vector %q: action %q, object %q, sentence %q", c.Name, c.Action, c.Object, c.Sentence)
+		}
 	}
 	for _, c := range v.Valid {
 		t.Run(c.Name, func(t *testing.T) {
@@ -396,6 +462,11 @@ func writeActionVectors(t *testing.T) {
 	addValid("invite delete", "alice", build(hh, InviteDeleteParams{Invite: "k7q2xw4mzy3tn5bvr6sdpa7ce2"}, now.Add(time.Second), 4))
 	addValid("member add, escaping", "alice", build(hh, MemberAddParams{Email: "zoë+cams&co<x>@example.com", Role: "admin"}, now.Add(-time.Minute), 5))
 	addValid("member remove", "alice", build(hh, MemberRemoveParams{Account: "a0123456789abcdef0123456789abcdef"}, now.Add(-299*time.Second), 6))
+	const staffReq = "m3xq7kpz2wrtv4nsbdy5ce6gha"
+	addValid("staff approve", "alice", build(hh, StaffApproveParams{Request: staffReq, Scopes: []string{"hubs", "storage", "uploads"}, Seconds: 8 * 3600}, now.Add(90*time.Second+5*time.Millisecond), 7))
+	addValid("staff approve, one scope, one second", "alice", build(hh, StaffApproveParams{Request: staffReq, Scopes: []string{"cameras"}, Seconds: 1}, now.Add(-90*time.Second), 8))
+	addValid("staff deny", "alice", build(hh, StaffDenyParams{Request: staffReq}, now.Add(2*time.Minute), 22))
+	addValid("staff revoke", "alice", build(hh, StaffRevokeParams{Request: staffReq}, now.Add(-3*time.Minute), 23))
 
 	body, _ := build(hh, SettingsParams{QuotaBytes: 1}, now, 9).Encode()
 	bad := func(name, errName string, s Signed) {
@@ -458,6 +529,13 @@ func writeActionVectors(t *testing.T) {
 		{"invite role owner", strings.Replace(head, `settings.set`, `invite.create`, 1) + `,"params":{"invite":"k7q2xw4mzy3tn5bvr6sdpa7ce2","role":"owner","expires":"` + ts + `"}}`},
 		{"e-mail in upper case", strings.Replace(head, `settings.set`, `member.add`, 1) + `,"params":{"email":"Bob@example.com","role":"member"}}`},
 		{"escaped e-mail", strings.Replace(head, `settings.set`, `member.add`, 1) + `,"params":{"email":"bob\u0040example.com","role":"member"}}`},
+		{"staff scopes unsorted", strings.Replace(head, `settings.set`, `staff.approve`, 1) + `,"params":{"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","scopes":["uploads","hubs"],"seconds":60}}`},
+		{"staff scope repeated", strings.Replace(head, `settings.set`, `staff.approve`, 1) + `,"params":{"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","scopes":["hubs","hubs"],"seconds":60}}`},
+		{"staff no scopes", strings.Replace(head, `settings.set`, `staff.approve`, 1) + `,"params":{"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","scopes":[],"seconds":60}}`},
+		{"staff zero seconds", strings.Replace(head, `settings.set`, `staff.approve`, 1) + `,"params":{"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","scopes":["hubs"],"seconds":0}}`},
+		{"staff params reordered", strings.Replace(head, `settings.set`, `staff.approve`, 1) + `,"params":{"scopes":["hubs"],"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","seconds":60}}`},
+		{"staff deny with scopes", strings.Replace(head, `settings.set`, `staff.deny`, 1) + `,"params":{"request":"m3xq7kpz2wrtv4nsbdy5ce6gha","scopes":["hubs"]}}`},
+		{"staff request ID in upper case", strings.Replace(head, `settings.set`, `staff.revoke`, 1) + `,"params":{"request":"M3XQ7KPZ2WRTV4NSBDY5CE6GHA"}}`},
 		{"not an object", `[1]`},
 	} {
 		bad(c.name, "malformed", signRaw(alice, c.body))
@@ -472,6 +550,7 @@ func writeActionVectors(t *testing.T) {
 	badText("short signature", "malformed", strings.Replace(string(good), w["sig"], w["sig"][:40], 1))
 	badText("device not an ID", "malformed", strings.Replace(string(good), w["device"], "alice", 1))
 	badText("no body", "malformed", `{"device":"`+w["device"]+`","sig":"`+w["sig"]+`"}`)
+	v.StaffRecords, v.StaffNames, v.AccountEmails = staffRecordVectors(), staffVectorNames, accountEmails
 
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
@@ -482,6 +561,38 @@ func writeActionVectors(t *testing.T) {
 	}
 	if err := os.WriteFile(actionVectorsPath, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// staffRecordVectors are the lockbox's records of one request, as
+// internal/cloud writes them: "request ID by staff SID (scopes for
+// duration): reason", the duration as Go's time.Duration writes it.
+func staffRecordVectors() []staffRecord {
+	const admin = "a0123456789abcdef0123456789abcdef" // the admin's account
+	req := &staffRecordOfReq{ID: "m3xq7kpz2wrtv4nsbdy5ce6gha", Staff: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scopes: []string{"hubs", "storage", "uploads"}, Seconds: 8 * 3600,
+		Reason: "ticket 4411: hub offline since Tuesday"}
+	short := &staffRecordOfReq{ID: "b4nq2rx7zkm3wt6ydpc5sehjva", Staff: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scopes: []string{"cameras"}, Seconds: 5400,
+		Reason: "camera count looks wrong: “2”, not 3 (ticket 4412)"}
+	obj := "request m3xq7kpz2wrtv4nsbdy5ce6gha by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (hubs,storage,uploads for 8h0m0s): ticket 4411: hub offline since Tuesday"
+	const scopes, why = "your hubs, your storage use and your uploads", "“ticket 4411: hub offline since Tuesday”"
+	return []staffRecord{
+		{Name: "look-up", Action: "staff.lookup", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", SupportCode: "k7q2x w4mzf", Object: "support code K7Q2X-W4MZF",
+			Sentence: "Ada of Vigil staff looked this household up by its support code"},
+		{Name: "request", Action: "staff.request", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Request: req, Object: obj,
+			Sentence: "Ada of Vigil staff asked to see " + scopes + " for 8 h: " + why},
+		{Name: "request, one scope, 1h30m", Action: "staff.request", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Request: short,
+			Object:   "request b4nq2rx7zkm3wt6ydpc5sehjva by staff sq4tz7kxm2nbw6rdyp3vc5ehjab (cameras for 1h30m0s): camera count looks wrong: “2”, not 3 (ticket 4412)",
+			Sentence: "Ada of Vigil staff asked to see your camera count for 1 h 30 min: “camera count looks wrong: “2”, not 3 (ticket 4412)”"},
+		{Name: "approve", Action: ActionStaffApprove, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com let Ada of Vigil staff see " + scopes + " for 8 h: " + why},
+		{Name: "deny", Action: ActionStaffDeny, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com turned down Ada of Vigil staff’s request to see " + scopes + ": " + why},
+		{Name: "revoke", Action: ActionStaffRevoke, ActorKind: ActorAccount, Actor: admin, Request: req, Object: obj,
+			Sentence: "alice@example.com took back Ada of Vigil staff’s access to " + scopes + ": " + why},
+		{Name: "read", Action: "staff.read", ActorKind: ActorStaff, Actor: "sq4tz7kxm2nbw6rdyp3vc5ehjab", Scope: "storage", Request: req, Object: "storage under " + obj,
+			Sentence: "Ada of Vigil staff looked at your storage use, under the access given for " + why},
+		{Name: "expiry", Action: "staff.expire", ActorKind: ActorCloud, Actor: "lockbox", Request: req, Object: obj,
+			Sentence: "Ada of Vigil staff’s access to " + scopes + " ended: " + why},
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package vigiltest holds helpers shared by tests: a slog logger that writes
-// to t.Logf, and real media made with ffmpeg. It is imported only from tests.
+// to t.Logf, a log buffer tests read back, a settable clock, and real media
+// made with ffmpeg. It is imported only from tests.
 package vigiltest
 
 import (
@@ -12,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
@@ -50,6 +53,29 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Logger returns a debug-level text logger that writes to s: the log a
+// test reads back (what was logged, and that no secret was).
+func (s *SyncBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Clock is a test's settable time, shared with the code under test (give
+// it Clock.Now); safe from any goroutine.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock {
+	c := &Clock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+// Now returns the clock's time, in UTC.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // RequireTool fails the test (never skips silently) when a program that the
 // test needs is missing, naming the package that provides it.

@@ -9,6 +9,9 @@ import * as idb from '../src/crypto/idb';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
 import * as action from '../src/crypto/action';
+import { describe, parseStaffObject, rows, type Names } from '../src/history/describe';
+import type { Verified } from '../src/history/audit';
+import { fmtDateTime, fmtDuration } from '../src/kit';
 import * as household from '../src/household';
 import * as pairing from '../src/pairing';
 
@@ -402,7 +405,8 @@ async function pairFlow(hh: string, adminText: string, codes: Record<string, str
  * action encodes to the vector's body from its fields (given as strings and
  * as Dates), signs to its signature with the signer's key and verifies;
  * each invalid one is refused with the vector's error code. It also signs a
- * fresh action for Go to verify.
+ * fresh action for Go to verify, and reads each of the lockbox's records
+ * (staff_records) as the history page does: its object, and its sentence.
  */
 async function actionVectors(v: any) {
   const st = await chain.verifyChain(v.links.map(unhex), unhex(v.genesis_hash));
@@ -457,7 +461,19 @@ async function actionVectors(v: any) {
   const vectorSecret = Uint8Array.from({ length: 32 }, (_, i) => i);
   const inviteKey = bytes.hex(await action.inviteKey(vectorSecret));
   const inviteId = await action.inviteIdForSecret(vectorSecret);
-  return { valid, invalid, refused, fresh, ids, inviteKey, inviteId };
+  // The lockbox's records: what the history page reads from each object
+  // (parsed; null: not a request's object, as a look-up's), and what it
+  // says of the record, naming people as the vectors' names say.
+  const names: Names = { chain: st, emails: new Map(Object.entries(v.account_emails)), staff: new Map(Object.entries(v.staff_names)) };
+  const fmt = { dateTime: fmtDateTime, duration: fmtDuration };
+  const staffRecords: Record<string, unknown> = {};
+  for (const c of v.staff_records) {
+    const rec: Verified = { v: 1, n: 1, prev: '', time: v.now, timeMs: now.getTime(), actor: { kind: c.actor_kind, id: c.actor }, action: c.action,
+      object: c.object, count: 1, index: 0, entryHash: '' };
+    const rs = rows([rec], names);
+    staffRecords[c.name] = { parsed: parseStaffObject(c.object), sentence: rs.length === 1 ? describe(rs[0], names, fmt).text : `${rs.length} rows` };
+  }
+  return { valid, invalid, refused, fresh, ids, inviteKey, inviteId, staffRecords };
 }
 
 (window as any).vigil = { bytes, keys, hpke, envelope, devicekeys, chain, recovery, household, pairing, action };

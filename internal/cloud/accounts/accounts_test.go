@@ -1,13 +1,11 @@
 package accounts_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/keydir"
 	"vigil/internal/pgtest"
+	"vigil/internal/vigiltest"
 )
 
 // The accounts domain's contract with its Store, run over both real
@@ -40,17 +39,10 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
-// clock is a test's time, shared by the store and the services.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC).UnixNano())
-	return c
+// newClock is a test's time, shared by the store and the services.
+func newClock() *vigiltest.Clock {
+	return vigiltest.NewClock(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC))
 }
-func (c *clock) Now() time.Time            { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Add(d time.Duration)       { c.ns.Add(int64(d)) }
-func (c *clock) code(secret []byte) string { return auth.TOTPCode(secret, c.Now()) }
 
 // mailbox keeps the messages a Service sends.
 type mailbox struct {
@@ -71,46 +63,28 @@ func (m *mailbox) all() []string {
 	return append([]string(nil), m.msgs...)
 }
 
-// syncBuf is a log sink the services of one case share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // env is one case: a store, two replicas over it, their clock, mail and
 // logs, and the secrets the logs must never hold.
 type env struct {
 	t       *testing.T
 	st      accounts.Store
 	a, b    *accounts.Service
-	clock   *clock
+	clock   *vigiltest.Clock
 	mail    *mailbox
-	logs    *syncBuf
-	smu     sync.Mutex // secrets, while requests race
+	logs    *vigiltest.SyncBuffer // the services' log
+	smu     sync.Mutex            // secrets, while requests race
 	secrets []string
 }
 
 const password = "correct horse battery staple"
 
 func newEnv(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) *env {
-	e := &env{t: t, clock: newClock(), mail: &mailbox{}, logs: &syncBuf{}}
+	e := &env{t: t, clock: newClock(), mail: &mailbox{}, logs: &vigiltest.SyncBuffer{}}
 	e.st = open(t, e.clock.Now)
 	svc := func() *accounts.Service {
 		s, err := accounts.New(accounts.Config{Store: e.st, Mailer: e.mail, PublicURL: "https://vigil.test",
 			Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, Now: e.clock.Now,
-			Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			Logger: e.logs.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +106,9 @@ func newEnv(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store
 	return e
 }
 
+// code is the TOTP code of secret now.
+func (e *env) code(secret []byte) string { return auth.TOTPCode(secret, e.clock.Now()) }
+
 // signUp creates an account and returns its ID and TOTP secret.
 func (e *env) signUp(email string) (string, []byte) {
 	e.t.Helper()
@@ -152,7 +129,7 @@ func (e *env) signUp(email string) (string, []byte) {
 
 // signIn signs in as a browser with svc, the password and the current code.
 func (e *env) signIn(svc *accounts.Service, email string, secret []byte) (accounts.Session, error) {
-	code := e.clock.code(secret)
+	code := e.code(secret)
 	e.secrets = append(e.secrets, code)
 	s, err := svc.SignIn(e.t.Context(), accounts.SignIn{IP: "192.0.2.1", Email: email, Password: password, TOTP: code, Type: accounts.TypeBrowser})
 	e.secrets = append(e.secrets, s.Secret, s.CSRF, s.Device.Value)
@@ -225,7 +202,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 
 		// A read-only API token reads and does not write.
 		e.clock.Add(step)
-		code := e.clock.code(secret)
+		code := e.code(secret)
 		ro, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
 			Type: accounts.TypeAPI, Scopes: []string{accounts.ScopeRead}})
 		e.secrets = append(e.secrets, code, ro.Secret)
@@ -280,7 +257,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 	t.Run("TOTPOnceAcrossReplicas", func(t *testing.T) {
 		e := newEnv(t, open)
 		_, secret := e.signUp("alice@example.com")
-		code := e.clock.code(secret)
+		code := e.code(secret)
 		e.secrets = append(e.secrets, code)
 		// Sign-ins race with one code on two replicas: one succeeds. (Five,
 		// so that the four failures stay within the account's free
@@ -327,7 +304,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 		// A wrong password, a wrong code and an unknown address are the
 		// same answer.
 		for _, r := range []accounts.SignIn{
-			{Email: "alice@example.com", Password: "wrong password!", TOTP: e.clock.code(secret)},
+			{Email: "alice@example.com", Password: "wrong password!", TOTP: e.code(secret)},
 			{Email: "alice@example.com", Password: password, TOTP: "000000"},
 			{Email: "nobody@example.com", Password: password, TOTP: "123456"},
 		} {
@@ -413,18 +390,18 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 		e.secrets = append(e.secrets, newPassword)
 		e.clock.Add(step)
 		// The token alone, or a wrong token, is refused.
-		for _, c := range []struct{ token, code string }{{token[1], "000000"}, {"vgr_wrong", e.clock.code(secret)}, {"", ""}, {old.Secret, e.clock.code(secret)}} {
+		for _, c := range []struct{ token, code string }{{token[1], "000000"}, {"vgr_wrong", e.code(secret)}, {"", ""}, {old.Secret, e.code(secret)}} {
 			if err := e.b.ConfirmReset(ctx, "192.0.2.3", c.token, c.code, newPassword); kind(err) != accounts.Forbidden {
 				t.Errorf("ConfirmReset(%.8q, %q): %v, want Forbidden", c.token, c.code, err)
 			}
 		}
-		code := e.clock.code(secret)
+		code := e.code(secret)
 		e.secrets = append(e.secrets, code)
 		if err := e.b.ConfirmReset(ctx, "192.0.2.3", token[1], code, "short"); kind(err) != accounts.Invalid {
 			t.Errorf("a weak new password: %v, want Invalid", err)
 		}
 		e.clock.Add(step)
-		code = e.clock.code(secret)
+		code = e.code(secret)
 		e.secrets = append(e.secrets, code)
 		if err := e.b.ConfirmReset(ctx, "192.0.2.3", token[1], code, newPassword); err != nil {
 			t.Fatalf("ConfirmReset: %v", err)
@@ -435,7 +412,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 			t.Errorf("a session from before the reset: %v", err)
 		}
 		e.clock.Add(step)
-		if err := e.b.ConfirmReset(ctx, "192.0.2.3", token[1], e.clock.code(secret), "yet another password"); kind(err) != accounts.Forbidden {
+		if err := e.b.ConfirmReset(ctx, "192.0.2.3", token[1], e.code(secret), "yet another password"); kind(err) != accounts.Forbidden {
 			t.Errorf("a used reset token: %v, want Forbidden", err)
 		}
 		e.clock.Add(step)
@@ -443,7 +420,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 			t.Errorf("the old password after a reset: %v", err)
 		}
 		e.clock.Add(step)
-		code = e.clock.code(secret)
+		code = e.code(secret)
 		s, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.3", Email: "alice@example.com", Password: newPassword, TOTP: code, Type: accounts.TypeAPI})
 		e.secrets = append(e.secrets, code, s.Secret)
 		if err != nil || s.AccountID != id {
@@ -456,7 +433,7 @@ func run(t *testing.T, open func(*testing.T, func() time.Time) accounts.Store) {
 		late := regexp.MustCompile(`Reset token: (vgr_\S+)`).FindStringSubmatch(e.mail.all()[1])
 		e.secrets = append(e.secrets, late[1])
 		e.clock.Add(accounts.DefaultResetTTL + time.Second)
-		if err := e.b.ConfirmReset(ctx, "192.0.2.3", late[1], e.clock.code(secret), "yet another password"); kind(err) != accounts.Forbidden {
+		if err := e.b.ConfirmReset(ctx, "192.0.2.3", late[1], e.code(secret), "yet another password"); kind(err) != accounts.Forbidden {
 			t.Errorf("an expired reset token: %v, want Forbidden", err)
 		}
 	})
@@ -633,7 +610,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	}
 	// The owner's browser signs in, on the other replica, with its cookie.
 	e.clock.Add(step)
-	code := e.clock.code(secret)
+	code := e.code(secret)
 	e.secrets = append(e.secrets, code)
 	again, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
 		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{bob.Device, as(bob.Device.Value), owner.Device}})
@@ -664,7 +641,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	// A device cookie that fails too often is locked out itself; another
 	// browser's cookie for the account is not.
 	e.clock.Add(step)
-	second, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.2", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
+	second, err := e.b.SignIn(ctx, accounts.SignIn{IP: "192.0.2.2", Email: "alice@example.com", Password: password, TOTP: e.code(secret),
 		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
 	e.secrets = append(e.secrets, second.Secret, second.CSRF, second.Device.Value)
 	if err != nil {
@@ -682,7 +659,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 		t.Fatalf("%d failures with one device cookie: %v, want it locked out", 3*accounts.AccountFreeFailures, cookieLimited)
 	}
 	e.clock.Add(step)
-	code = e.clock.code(secret)
+	code = e.code(secret)
 	e.secrets = append(e.secrets, code)
 	third, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: code,
 		Type: accounts.TypeBrowser, DeviceCookies: []accounts.DeviceCookie{again.Device}})
@@ -697,7 +674,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	for range 3 * accounts.AccountFreeFailures {
 		attack(e.a) // at one instant: the last ones are refused
 	}
-	if _, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: e.clock.code(secret),
+	if _, err := e.a.SignIn(ctx, accounts.SignIn{IP: "192.0.2.1", Email: "alice@example.com", Password: password, TOTP: e.code(secret),
 		Type: accounts.TypeAPI, DeviceCookies: []accounts.DeviceCookie{third.Device}}); kind(err) != accounts.Limited {
 		t.Errorf("an expired device cookie while untrusted clients are locked out: %v, want Limited", err)
 	}
@@ -711,7 +688,7 @@ func deviceCookiesKeepOwnerIn(t *testing.T, e *env) {
 	if token == nil {
 		t.Fatal("no reset token mailed")
 	}
-	code = e.clock.code(secret)
+	code = e.code(secret)
 	e.secrets = append(e.secrets, token[1], code)
 	if err := e.b.ConfirmReset(ctx, "192.0.2.1", token[1], code, "a new and long password"); err != nil {
 		t.Errorf("a reset while untrusted sign-ins are locked out: %v", err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/keydir"
 	"vigil/internal/pgtest"
+	"vigil/internal/vigiltest"
 )
 
 // The households domain's contract with its Store, run over both real
@@ -36,12 +36,6 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
-// clock is a test's time, shared by the store and the services.
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
-
 // head is what OnHead was told.
 type head struct {
 	household string
@@ -54,7 +48,7 @@ type env struct {
 	t     *testing.T
 	st    store.Store
 	a, b  *households.Service
-	clock *clock
+	clock *vigiltest.Clock // the test's time, shared by the store and the services
 	mu    sync.Mutex
 	heads map[*households.Service][]head
 	joins map[*households.Service][]string // households OnJoinRequest was told of
@@ -62,9 +56,8 @@ type env struct {
 }
 
 func newEnv(t *testing.T, open func(*testing.T, func() time.Time) store.Store) *env {
-	e := &env{t: t, clock: &clock{}, heads: map[*households.Service][]head{},
+	e := &env{t: t, clock: vigiltest.NewClock(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)), heads: map[*households.Service][]head{},
 		joins: map[*households.Service][]string{}, sets: map[*households.Service][]string{}}
-	e.clock.ns.Store(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC).UnixNano())
 	e.st = open(t, e.clock.Now)
 	svc := func() *households.Service {
 		var s *households.Service

@@ -6,10 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloud/store/storetest"
 	"vigil/internal/pgtest"
+	"vigil/internal/vigiltest"
 	"vigil/internal/webauthntest"
 )
 
@@ -47,33 +45,9 @@ const (
 	origin = "https://vigil.test"
 )
 
-// clock is a test's time, shared by the store and the services.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
-
-// syncBuf is a log sink the services of one case share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// newClock is a test's time, shared by the store and the services.
+func newClock() *vigiltest.Clock {
+	return vigiltest.NewClock(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC))
 }
 
 // env is one case: a store, two replicas over it, their clock and logs,
@@ -82,17 +56,17 @@ type env struct {
 	t       *testing.T
 	st      testStore
 	a, b    *passkeys.Service
-	clock   *clock
-	logs    *syncBuf
+	clock   *vigiltest.Clock
+	logs    *vigiltest.SyncBuffer // the services' log
 	answers [][]byte
 }
 
 func newEnv(t *testing.T, open func(*testing.T, func() time.Time) testStore) *env {
-	e := &env{t: t, clock: newClock(), logs: &syncBuf{}}
+	e := &env{t: t, clock: newClock(), logs: &vigiltest.SyncBuffer{}}
 	e.st = open(t, e.clock.Now)
 	svc := func() *passkeys.Service {
 		s, err := passkeys.New(passkeys.Config{Store: e.st, PublicURL: origin, Now: e.clock.Now,
-			Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			Logger: e.logs.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}

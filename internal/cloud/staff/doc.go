@@ -19,7 +19,19 @@
 // and staff look a household up by (LookUp) — staff never search by
 // e-mail address or browse households — and the lockbox (lockbox.go):
 // staff requests for some of a household's metadata, the admins'
-// decisions, and time-boxed grants read one scope at a time. Its refusals are *Error values with
+// decisions, and time-boxed grants read one scope at a time; which role
+// may do what (SupportRoles, OperatorRoles, AdminRoles and Permit: support
+// staff look up, file requests, read under grants and keep tickets;
+// operators also see the operations view, Ops, counts across households
+// that name none; staff admins also manage staff); and tickets
+// (tickets.go): a ticket about one household, opened after a look-up by
+// its support code, with a subject, an open or closed state, who opened and
+// closed it and when, and notes. Notes are written by staff and are staff
+// metadata: what the customer said and what a grant showed, never a
+// household's content, which staff cannot see to copy. The household sees
+// a ticket's opening, closing and reopening, with its subject, in its
+// history (the HTTP layer records them); it does not see the notes
+// (docs/THREAT_MODEL.md, G6, says why). Its refusals are *Error values with
 // a Kind the HTTP layer maps to a status; their messages are written for
 // the person who made the request.
 //
@@ -36,6 +48,8 @@
 // household's content or anything that opens it (objects, shares, live
 // view, events, snapshots, sealed payloads, exports; envelope and key
 // packages are out of reach, internal/deptest), resolve a household from
-// anything but its support code, or log a session secret, a CSRF token or
-// an enrolment secret.
+// anything but its support code (tickets too: a household's tickets are
+// found by its code, never by its ID), count anything per household for
+// the operations view, or log a session secret, a CSRF token, an
+// enrolment secret or a note's text.
 package staff

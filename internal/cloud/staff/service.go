@@ -38,6 +38,14 @@ type Store interface {
 	SetStaffRequestState(ctx context.Context, hh, id, from string, r store.StaffRequest) error
 	StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]store.StaffRequest, error)
 
+	CreateStaffTicket(ctx context.Context, t store.StaffTicket) error
+	StaffTicket(ctx context.Context, id string) (store.StaffTicket, error)
+	StaffTickets(ctx context.Context, q store.TicketQuery) ([]store.StaffTicket, error)
+	SetStaffTicketState(ctx context.Context, id, from string, t store.StaffTicket) error
+	AddStaffNote(ctx context.Context, n store.StaffNote) error
+	StaffNotes(ctx context.Context, ticketID string) ([]store.StaffNote, error)
+	StaffOpsCounts(ctx context.Context, since time.Time) (store.StaffOps, error)
+
 	// The short-lived entries (store.EphemeralStore) enrolment secrets
 	// are kept in, usable once.
 	PutIfAbsent(ctx context.Context, key string, value []byte, now, expires time.Time) (bool, error)
@@ -162,7 +170,7 @@ func (s *Service) Enrol(ctx context.Context, secret string) (store.Staff, error)
 	h := auth.HashToken(secret)
 	v, err := s.st.Take(ctx, keyEnrol+hex.EncodeToString(h[:]), s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Staff{}, errorf(Missing, "this enrolment secret is unknown, used or expired (hint: a staff admin runs 'vigil cloud staff add' again)")
+		return store.Staff{}, errorf(Missing, "this enrolment secret is unknown, used or expired (hint: a staff admin adds you again, in the support console or with 'vigil cloud staff add')")
 	}
 	if err != nil {
 		return store.Staff{}, err

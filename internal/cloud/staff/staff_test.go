@@ -424,3 +424,33 @@ func testLockbox(t *testing.T, e env) {
 		t.Error("a read reported an expiry the sweep had marked")
 	}
 }
+
+// TestPermit: each role set admits exactly its roles, each wider set
+// includes the narrower one, and a refusal is Forbidden naming the role it
+// needs; no roles admit nobody.
+func TestPermit(t *testing.T) {
+	for _, c := range []struct {
+		roles []string
+		want  []string
+	}{
+		{staff.SupportRoles, []string{store.StaffSupport, store.StaffOperator, store.StaffAdmin}},
+		{staff.OperatorRoles, []string{store.StaffOperator, store.StaffAdmin}},
+		{staff.AdminRoles, []string{store.StaffAdmin}},
+		{nil, nil},
+	} {
+		for _, role := range staff.Roles {
+			err := staff.Permit(store.Staff{ID: "s1", Role: role}, c.roles)
+			if slices.Contains(c.want, role) != (err == nil) {
+				t.Errorf("Permit(%s, %v) = %v", role, c.roles, err)
+			}
+			var se *staff.Error
+			if err != nil && (!errors.As(err, &se) || se.Kind != staff.Forbidden) {
+				t.Errorf("Permit(%s, %v) = %#v, want Forbidden", role, c.roles, err)
+			}
+		}
+	}
+	err := staff.Permit(store.Staff{Role: store.StaffSupport}, staff.OperatorRoles)
+	if err == nil || !strings.Contains(err.Error(), "operator or admin") {
+		t.Errorf("the refusal says %v", err)
+	}
+}

@@ -254,7 +254,31 @@ CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns)
 `,
 		// 5 -> 6: approved grants by their end, for the expiry sweep.
 		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
-		// 6 -> 7: hubs' latest health reports (internal/cloud/hubhealth):
+		// 6 -> 7: support tickets about a household and staff members'
+		// notes on them (staff metadata).
+		`
+CREATE TABLE staff_tickets (
+	id           TEXT   COLLATE "C" PRIMARY KEY,
+	household_id TEXT   COLLATE "C" NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	subject      TEXT   NOT NULL,
+	state        TEXT   NOT NULL CHECK (state IN ('open', 'closed')),
+	opened_by    TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	opened_ns    BIGINT NOT NULL,
+	closed_by    TEXT   COLLATE "C" NOT NULL,
+	closed_ns    BIGINT NOT NULL
+);
+CREATE INDEX staff_tickets_household ON staff_tickets (household_id, opened_ns);
+CREATE INDEX staff_tickets_opened_by ON staff_tickets (opened_by, opened_ns);
+CREATE TABLE staff_notes (
+	id         TEXT   COLLATE "C" PRIMARY KEY,
+	ticket_id  TEXT   COLLATE "C" NOT NULL REFERENCES staff_tickets (id) ON DELETE CASCADE,
+	staff_id   TEXT   COLLATE "C" NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	created_ns BIGINT NOT NULL,
+	text       TEXT   NOT NULL
+);
+CREATE INDEX staff_notes_ticket ON staff_notes (ticket_id, created_ns);
+`,
+		// 7 -> 8: hubs' latest health reports (internal/cloud/hubhealth):
 		// metadata only, one row per hub, replaced by the next report.
 		`
 CREATE TABLE hub_reports (

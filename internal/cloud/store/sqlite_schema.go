@@ -260,6 +260,30 @@ CREATE INDEX staff_credentials_staff ON staff_credentials (staff_id, created_ns)
 `,
 		// -> approved grants by their end, for the expiry sweep.
 		`CREATE INDEX staff_requests_due ON staff_requests (expires_ns) WHERE state = 'approved';`,
+		// -> support tickets about a household and staff members' notes
+		// on them (staff metadata).
+		`
+CREATE TABLE staff_tickets (
+	id           TEXT    PRIMARY KEY,
+	household_id TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	subject      TEXT    NOT NULL,
+	state        TEXT    NOT NULL CHECK (state IN ('open', 'closed')),
+	opened_by    TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	opened_ns    INTEGER NOT NULL,
+	closed_by    TEXT    NOT NULL,
+	closed_ns    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_tickets_household ON staff_tickets (household_id, opened_ns);
+CREATE INDEX staff_tickets_opened_by ON staff_tickets (opened_by, opened_ns);
+CREATE TABLE staff_notes (
+	id         TEXT    PRIMARY KEY,
+	ticket_id  TEXT    NOT NULL REFERENCES staff_tickets (id) ON DELETE CASCADE,
+	staff_id   TEXT    NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+	created_ns INTEGER NOT NULL,
+	text       TEXT    NOT NULL
+) STRICT;
+CREATE INDEX staff_notes_ticket ON staff_notes (ticket_id, created_ns);
+`,
 		// -> hubs' latest health reports (internal/cloud/hubhealth):
 		// metadata only, one row per hub, replaced by the next report.
 		`

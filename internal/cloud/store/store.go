@@ -250,6 +250,7 @@ type Store interface {
 	PushStore
 	StaffStore
 	StaffRequestStore
+	StaffTicketStore
 	HubReportStore
 	EphemeralStore
 

@@ -61,6 +61,7 @@ const VERB: Record<string, string> = {
   'access.read': 'read the access history',
   'staff-requests.list': 'checked for requests from Vigil staff',
   'staff.lookup': 'looked this household up by its support code',
+  'staff.tickets': 'looked up Vigil staff’s tickets about this household',
 };
 
 /** ObjectKey is an object key's parts: {household}/{hub}/{stream}/{sequence, 16 hex}. */
@@ -353,6 +354,15 @@ export function describe(row: Row, names: Names, fmt: { dateTime(ms: number): st
       const t = staffSentence(r.action, w, r.object, names, fmt);
       if (t) return { text: t };
       break;
+    }
+    case 'staff.ticket-open':
+    case 'staff.ticket-close':
+    case 'staff.ticket-reopen': {
+      // "ticket <id>: <subject>" (internal/cloud/staff_tickets.go).
+      const m = /^ticket [a-z0-9]+: (.+)$/.exec(r.object ?? '');
+      const subject = m ? `: “${m[1]}”` : '';
+      const verb = r.action === 'staff.ticket-open' ? 'opened a support ticket about this household' : r.action === 'staff.ticket-close' ? 'closed a support ticket about this household' : 'reopened a support ticket about this household';
+      return { text: `${w} ${verb}${subject}` };
     }
     case 'object.read': {
       const k = parseObjectKey(r.object);

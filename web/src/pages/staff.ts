@@ -5,8 +5,15 @@
 // metadata, why, for how long: at most 8 h), follow its state, and while
 // the household's admins grant it, see the granted health metadata (hubs
 // with their last contact and versions, upload volume, each hub's backlog
-// and last upload error, storage, camera count) — what hubs' health
-// reports and the cloud's own records say. Staff are not accounts: the
+// and last upload error — what hubs' health reports say —, storage,
+// camera count), and keep tickets about the
+// household (open one, add notes, close and reopen it: the household's
+// history shows the opening and closing with the subject, never the
+// notes). Operators and staff admins also see the operations view (counts
+// across households, none of one household); staff admins also manage
+// staff (add, with the one-time enrolment secret shown once; disable).
+// The cloud decides what each role may do; the console only hides what
+// the role cannot use. Staff are not accounts: the
 // console talks only to /staff/v1/ with the staff session cookie (path
 // /staff/) and its own CSRF header, never to a customer route
 // (docs/ARCHITECTURE.md, "The staff side").
@@ -16,7 +23,7 @@
 // cloud returns anywhere but textContent.
 
 import { ApiError } from '../api';
-import { emptyState, fmtAgo, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
+import { copyButton, emptyState, fmtAgo, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
 import { createPasskey, getPasskey, passkeysAvailable, type Begun } from '../passkey';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
@@ -107,6 +114,59 @@ interface StaffHealth {
   cameras?: number;
   note?: string;
 }
+
+interface StaffNote {
+  note_id: string;
+  staff_id: string;
+  staff_name?: string;
+  created: string;
+  text: string;
+}
+
+interface StaffTicket {
+  ticket_id: string;
+  household_id: string;
+  subject: string;
+  state: 'open' | 'closed';
+  opened_by: string;
+  opened_by_name?: string;
+  opened: string;
+  closed_by?: string;
+  closed_by_name?: string;
+  closed?: string;
+  notes?: StaffNote[];
+}
+
+interface StaffOps {
+  households: number;
+  hubs: number;
+  since: string;
+  uploads: number;
+  uploaded_bytes: number;
+  open_tickets: number;
+  staff: number;
+  database: string;
+  cluster: boolean;
+  note?: string;
+}
+
+interface StaffMember {
+  staff_id: string;
+  name: string;
+  role: string;
+  created: string;
+  disabled?: string;
+}
+
+const ROLES: { role: string; label: string }[] = [
+  { role: 'support', label: 'Support: look-ups, access requests, tickets' },
+  { role: 'operator', label: 'Operator: support, and the operations view' },
+  { role: 'admin', label: 'Staff admin: operator, and managing staff' },
+];
+
+/** canOps and canAdmin mirror the cloud's role rules, to show only what the role can use. */
+const canOps = (m: StaffMe) => m.role === 'operator' || m.role === 'admin';
+const canAdmin = (m: StaffMe) => m.role === 'admin';
 
 /** staffApi calls a /staff/v1/ route with the staff session (cookie) and, for changes, its CSRF token. */
 async function staffApi<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -283,7 +343,7 @@ route('/staff', async (root) => {
     mount(found);
     try {
       const res = await staffApi<{ household_id: string }>('POST', '/lookup', { support_code: code.value });
-      mount(found, requestForm(code.value.trim(), res.household_id));
+      mount(found, requestForm(code.value.trim(), res.household_id), householdTickets(code.value.trim()));
     } catch (x) {
       showError(found.appendChild(h('p', { id: 'staff-lookup-error' })), x);
     } finally {
@@ -311,11 +371,301 @@ route('/staff', async (root) => {
       lookForm,
       found,
     ),
+    ownTicketsCard(),
     recentCard,
+    canOps(m) ? opsCard() : null,
+    canAdmin(m) ? staffAdminCard(m) : null,
     err,
   );
   code.focus();
 });
+
+function who(name: string | undefined, id: string | undefined): string {
+  return name || id || 'unknown';
+}
+
+/** ticketItem is one ticket in a list, linking to its page. */
+function ticketItem(t: StaffTicket): HTMLElement {
+  return h(
+    'li',
+    { class: 'item staff-ticket', 'data-ticket': t.ticket_id, 'data-state': t.state },
+    h(
+      'div',
+      { class: 'grow' },
+      h('a', { href: `/staff/tickets/${encodeURIComponent(t.ticket_id)}`, class: 'staff-ticket-link' }, t.subject),
+      h('div', { class: 'sub' }, `${t.state === 'open' ? 'Open' : 'Closed'} · opened by ${who(t.opened_by_name, t.opened_by)} ${fmtDateTime(new Date(t.opened).getTime())}`),
+    ),
+  );
+}
+
+/** ownTicketsCard lists the signed-in staff member's open tickets. */
+function ownTicketsCard(): HTMLElement {
+  const body = h('div', { id: 'staff-own-tickets' }, h('p', { class: 'muted' }, 'Loading…'));
+  void (async () => {
+    try {
+      const r = await staffApi<{ tickets: StaffTicket[] }>('GET', '/tickets');
+      mount(body, r.tickets.length ? h('ul', { class: 'list' }, ...r.tickets.map(ticketItem)) : emptyState('You have no open tickets.'));
+    } catch (e) {
+      showError(body, e);
+    }
+  })();
+  return h('section', { class: 'card', 'aria-labelledby': 'staff-own-tickets-title' }, h('h2', { id: 'staff-own-tickets-title' }, 'Your open tickets'), body);
+}
+
+/** householdTickets lists the tickets about the household whose code was looked up, and opens new ones. */
+function householdTickets(code: string): HTMLElement {
+  const list = h('div', { id: 'staff-household-tickets' }, h('p', { class: 'muted' }, 'Loading…'));
+  const err = h('p', { id: 'staff-ticket-error' });
+  const subject = h('input', { id: 'staff-ticket-subject', required: true, maxlength: '120', autocomplete: 'off', placeholder: 'uploads failing since noon' });
+  const note = h('textarea', { id: 'staff-ticket-note', maxlength: '2000', rows: '3', placeholder: 'What the customer said, what you tried' });
+  const submit = h('button', { type: 'submit', id: 'staff-ticket-open' }, 'Open a ticket');
+  const form = h(
+    'form',
+    { class: 'stack', id: 'staff-ticket-form' },
+    h('label', { class: 'field' }, h('span', {}, 'Subject (the household reads it in its history)'), subject),
+    h('label', { class: 'field' }, h('span', {}, 'First note (staff only; optional)'), note),
+    h('div', {}, submit),
+    err,
+  );
+  const load = async () => {
+    try {
+      const r = await staffApi<{ tickets: StaffTicket[] }>('POST', '/tickets/find', { support_code: code });
+      mount(list, r.tickets.length ? h('ul', { class: 'list' }, ...r.tickets.map(ticketItem)) : emptyState('No tickets about this household yet.'));
+    } catch (e) {
+      showError(list, e);
+    }
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    submit.disabled = true;
+    try {
+      const t = await staffApi<StaffTicket>('POST', '/tickets', { support_code: code, subject: subject.value.trim(), note: note.value.trim() });
+      toast('Ticket opened');
+      go(`/staff/tickets/${encodeURIComponent(t.ticket_id)}`);
+    } catch (x) {
+      showError(err, x);
+      submit.disabled = false;
+    }
+  });
+  void load();
+  return h(
+    'section',
+    { class: 'stack staff-tickets', 'aria-labelledby': 'staff-household-tickets-title' },
+    h('h3', { id: 'staff-household-tickets-title' }, 'Tickets about this household'),
+    h('p', { class: 'muted' }, 'Notes are for staff and never hold the household’s recordings or events (you cannot see them). Opening and closing a ticket is in the household’s history, with its subject.'),
+    list,
+    form,
+  );
+}
+
+// One ticket: its notes, a new note, close or reopen.
+route('/staff/tickets/:id', async (root, { id }) => {
+  const err = h('p', { id: 'staff-error' });
+  const back = { back: { href: '/staff', label: 'Support console' } };
+  const render = (t: StaffTicket) => {
+    const notes = t.notes ?? [];
+    const noteText = h('textarea', { id: 'staff-note-text', required: true, maxlength: '2000', rows: '3' });
+    const addNote = h('button', { type: 'submit', id: 'staff-note-add' }, 'Add note');
+    const noteErr = h('p', { id: 'staff-note-error' });
+    const noteForm = h('form', { class: 'stack', id: 'staff-note-form' }, h('label', { class: 'field' }, h('span', {}, 'Note (staff only)'), noteText), h('div', {}, addNote), noteErr);
+    noteForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      noteErr.textContent = '';
+      addNote.disabled = true;
+      try {
+        await staffApi('POST', `/tickets/${encodeURIComponent(id)}/notes`, { text: noteText.value });
+        await load();
+      } catch (x) {
+        showError(noteErr, x);
+        addNote.disabled = false;
+      }
+    });
+    const reopen = t.state === 'closed';
+    const toggle = h('button', { type: 'button', class: reopen ? 'secondary' : '', id: reopen ? 'staff-ticket-reopen' : 'staff-ticket-close' }, reopen ? 'Reopen' : 'Close ticket');
+    toggle.addEventListener('click', async () => {
+      toggle.disabled = true;
+      err.textContent = '';
+      try {
+        await staffApi('POST', `/tickets/${encodeURIComponent(id)}/${reopen ? 'reopen' : 'close'}`);
+        toast(reopen ? 'Ticket reopened' : 'Ticket closed');
+        await load();
+      } catch (x) {
+        showError(err, x);
+        toggle.disabled = false;
+      }
+    });
+    const state =
+      t.state === 'open'
+        ? `Open since ${fmtDateTime(new Date(t.opened).getTime())}, opened by ${who(t.opened_by_name, t.opened_by)}.`
+        : `Closed ${t.closed ? fmtDateTime(new Date(t.closed).getTime()) : ''} by ${who(t.closed_by_name, t.closed_by)} (opened by ${who(t.opened_by_name, t.opened_by)}).`;
+    mount(
+      root,
+      pageHead('Ticket', back),
+      h(
+        'section',
+        { class: 'card stack', id: 'staff-ticket', 'data-state': t.state },
+        h('h2', { id: 'staff-ticket-subject-text' }, t.subject),
+        h('p', { id: 'staff-ticket-state', class: t.state === 'open' ? 'ok' : 'muted' }, state),
+        h('div', {}, toggle),
+      ),
+      h(
+        'section',
+        { class: 'card stack', 'aria-labelledby': 'staff-notes-title' },
+        h('h2', { id: 'staff-notes-title' }, 'Notes'),
+        notes.length
+          ? h(
+              'ol',
+              { class: 'list', id: 'staff-notes' },
+              ...notes.map((n) => h('li', { class: 'item staff-note-item', 'data-note': n.note_id }, h('div', { class: 'grow' }, h('p', { class: 'staff-note-text' }, n.text), h('div', { class: 'sub' }, `${who(n.staff_name, n.staff_id)} · ${fmtDateTime(new Date(n.created).getTime())}`)))),
+            )
+          : emptyState('No notes yet.'),
+        t.state === 'open' ? noteForm : h('p', { class: 'muted' }, 'Reopen the ticket to add a note.'),
+      ),
+      err,
+    );
+  };
+  const load = async () => {
+    try {
+      render(await staffApi<StaffTicket>('GET', `/tickets/${encodeURIComponent(id)}`));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        mount(root, pageHead('Ticket', back), signInCard());
+        return;
+      }
+      mount(root, pageHead('Ticket', back), err);
+      showError(err, e);
+    }
+  };
+  mount(root, pageHead('Ticket', back), h('p', { class: 'muted' }, 'Loading…'));
+  await load();
+});
+
+/** opsCard is the operations view: counts across every household, none of one. */
+function opsCard(): HTMLElement {
+  const body = h('div', { id: 'staff-ops' }, h('p', { class: 'muted' }, 'Loading…'));
+  const refresh = h('button', { type: 'button', class: 'secondary', id: 'staff-ops-refresh' }, 'Refresh');
+  const load = async () => {
+    try {
+      const o = await staffApi<StaffOps>('GET', '/ops');
+      const row = (k: string, label: string, v: string) => h('div', { class: 'staff-ops-row', 'data-count': k }, h('dt', {}, label), h('dd', {}, v));
+      mount(
+        body,
+        h(
+          'dl',
+          { class: 'staff-ops' },
+          row('households', 'Households', String(o.households)),
+          row('hubs', 'Hubs', String(o.hubs)),
+          row('uploads', 'Uploads in the last hour', `${o.uploads} (${fmtBytes(o.uploaded_bytes)})`),
+          row('open_tickets', 'Open tickets', String(o.open_tickets)),
+          row('staff', 'Staff who can sign in', String(o.staff)),
+          row('database', 'Database', `${o.database}${o.cluster ? ', replicas with cluster-wide jobs' : ', one process'}`),
+        ),
+        o.note ? h('p', { class: 'muted' }, o.note) : null,
+      );
+    } catch (e) {
+      showError(body, e);
+    }
+  };
+  refresh.addEventListener('click', () => void load());
+  void load();
+  return h(
+    'section',
+    { class: 'card stack', 'aria-labelledby': 'staff-ops-title' },
+    h('h2', { id: 'staff-ops-title' }, 'Operations'),
+    h('p', { class: 'muted' }, 'Counts across every household; nothing of any one household.'),
+    body,
+    h('div', {}, refresh),
+  );
+}
+
+/** staffAdminCard lists staff, adds them (the enrolment secret is shown once) and disables them. */
+function staffAdminCard(m: StaffMe): HTMLElement {
+  const list = h('div', { id: 'staff-members' }, h('p', { class: 'muted' }, 'Loading…'));
+  const name = h('input', { id: 'staff-add-name', required: true, maxlength: '100', autocomplete: 'off' });
+  const role = h('select', { id: 'staff-add-role' }, ...ROLES.map((r) => h('option', { value: r.role }, r.label)));
+  const submit = h('button', { type: 'submit', id: 'staff-add' }, 'Add staff member');
+  const err = h('p', { id: 'staff-add-error' });
+  const secretBox = h('div', { id: 'staff-add-secret' });
+  const form = h(
+    'form',
+    { class: 'stack', id: 'staff-add-form' },
+    h('label', { class: 'field' }, h('span', {}, 'Name'), name),
+    h('label', { class: 'field' }, h('span', {}, 'Role'), role),
+    h('div', {}, submit),
+    err,
+    secretBox,
+  );
+  const load = async () => {
+    try {
+      const r = await staffApi<{ staff: StaffMember[] }>('GET', '/staff');
+      mount(
+        list,
+        h(
+          'ul',
+          { class: 'list' },
+          ...r.staff.map((x) => {
+            const item = h(
+              'li',
+              { class: 'item staff-member', 'data-staff': x.staff_id, 'data-disabled': x.disabled ? '1' : '' },
+              h('div', { class: 'grow' }, h('strong', {}, x.name), h('div', { class: 'sub' }, `${x.role}${x.disabled ? ` · disabled ${fmtDateTime(new Date(x.disabled).getTime())}` : ''}`)),
+            );
+            if (!x.disabled && x.staff_id !== m.staff_id) {
+              const b = h('button', { type: 'button', class: 'secondary staff-disable' }, 'Disable');
+              b.addEventListener('click', async () => {
+                if (!confirm(`Disable ${x.name}? Their sessions end at once.`)) return;
+                b.disabled = true;
+                try {
+                  await staffApi('POST', `/staff/${encodeURIComponent(x.staff_id)}/disable`);
+                  toast(`${x.name} disabled`);
+                  await load();
+                } catch (e) {
+                  toast((e as Error).message, 'bad');
+                  b.disabled = false;
+                }
+              });
+              item.append(b);
+            }
+            return item;
+          }),
+        ),
+      );
+    } catch (e) {
+      showError(list, e);
+    }
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    mount(secretBox);
+    submit.disabled = true;
+    try {
+      const r = await staffApi<{ staff: StaffMember; enrol_secret: string; enrol_expires: string }>('POST', '/staff', { name: name.value.trim(), role: role.value });
+      name.value = '';
+      const secret = r.enrol_secret;
+      mount(
+        secretBox,
+        h('p', { class: 'ok' }, `${r.staff.name} added as ${r.staff.role}. Give them this one-time enrolment secret (shown once; it works until ${fmtDateTime(new Date(r.enrol_expires).getTime())}):`),
+        h('p', { class: 'mono wrap', id: 'staff-add-secret-text' }, secret),
+        copyButton(() => secret, { id: 'staff-add-copy' }),
+      );
+      await load();
+    } catch (x) {
+      showError(err, x);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  void load();
+  return h(
+    'section',
+    { class: 'card stack', 'aria-labelledby': 'staff-admin-title' },
+    h('h2', { id: 'staff-admin-title' }, 'Staff'),
+    h('p', { class: 'muted' }, 'Staff sign in with a passkey they register with the enrolment secret. Disabling someone ends their sessions at once; you cannot disable yourself.'),
+    list,
+    form,
+  );
+}
 
 /** requestForm files a lockbox request for the household whose code was looked up. */
 function requestForm(code: string, household: string): HTMLElement {

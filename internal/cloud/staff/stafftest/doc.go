@@ -1,6 +1,7 @@
 // Package stafftest is the conformance suite of staff.Store, the storage
 // the staff domain needs: staff identities, their sessions, the
-// households' support codes and lockbox requests, and the staff passkeys
+// households' support codes, lockbox requests, tickets and their notes,
+// the operations counts, and the staff passkeys
 // the passkeys domain keeps. Every implementation (the cloud's store over
 // SQLite and PostgreSQL) passes Run; internal/cloud/store runs it over
 // both.
@@ -11,7 +12,11 @@
 // and StaffToken returns an expired session (the domain decides); a
 // household keeps its first support code, a code belongs to one household
 // only, and a household's deletion frees neither's row for another;
-// PutIfAbsent and Take are storetest's. Times have microsecond precision.
+// tickets list newest first, change state only from the state named (one
+// of two racing changes wins) and keep their notes oldest first; the
+// operations counts are across households (hubs only, not clients; uploads
+// from the time given; staff not disabled); PutIfAbsent and Take are
+// storetest's. Times have microsecond precision.
 //
 // It is a test helper: only tests import it (internal/deptest), and it
 // fails the test it is given, never the process.

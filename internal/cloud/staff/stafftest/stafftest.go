@@ -2,6 +2,7 @@ package stafftest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,6 +21,10 @@ type Store interface {
 	PutStaffCredential(ctx context.Context, c store.StaffCredential) error
 	StaffCredentials(ctx context.Context, staffID string) ([]store.StaffCredential, error)
 	UpdateStaffCredential(ctx context.Context, c store.StaffCredential) error
+	// Hubs and objects, which other domains keep, for the operations
+	// counts.
+	PutDevice(ctx context.Context, d store.Device) error
+	PutObject(ctx context.Context, o store.Object) (bool, error)
 }
 
 // Run runs the suite. newStore returns a new, empty store for each subtest
@@ -35,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SupportCodes", testSupportCodes},
 		{"Requests", testRequests},
 		{"Credentials", testCredentials},
+		{"Tickets", testTickets},
+		{"OpsCounts", testOpsCounts},
 	}
 	for _, tc := range tests {
 		t.Run("Staff/"+tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -247,4 +254,124 @@ func testCredentials(t *testing.T, s Store) {
 	want.Data, want.LastUsed = up.Data, up.LastUsed
 	storetest.Same(t, "after UpdateStaffCredential", got, []store.StaffCredential{c2, want})
 	storetest.IsErr(t, s.UpdateStaffCredential(ctx, store.StaffCredential{ID: []byte("c9"), Data: []byte("{}")}), store.ErrNotFound, "UpdateStaffCredential unknown")
+}
+
+// testTickets: tickets are stored as given, listed newest first by
+// household, opener and state, change state only from the state the
+// caller names (one of two racing changes wins), and keep their notes
+// oldest first; a ticket or note of an unknown household, staff member or
+// ticket is refused.
+func testTickets(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "h1", "a1")
+	storetest.MkHousehold(t, s, "h2", "a2")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s1", "Ada", store.StaffSupport, 0)), "CreateStaff")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s2", "Bo", store.StaffOperator, 0)), "CreateStaff")
+	t1 := store.StaffTicket{ID: "t1", HouseholdID: "h1", Subject: "uploads failing", State: store.TicketOpen, OpenedBy: "s1", Opened: storetest.At(time.Minute)}
+	t2 := store.StaffTicket{ID: "t2", HouseholdID: "h1", Subject: "camera offline", State: store.TicketOpen, OpenedBy: "s2", Opened: storetest.At(2 * time.Minute)}
+	t3 := store.StaffTicket{ID: "t3", HouseholdID: "h2", Subject: "billing", State: store.TicketOpen, OpenedBy: "s1", Opened: storetest.At(3 * time.Minute)}
+	for _, tk := range []store.StaffTicket{t1, t2, t3} {
+		storetest.OK(t, s.CreateStaffTicket(ctx, tk), "CreateStaffTicket "+tk.ID)
+	}
+	storetest.IsErr(t, s.CreateStaffTicket(ctx, t1), store.ErrExists, "CreateStaffTicket again")
+	bad := t1
+	bad.ID, bad.HouseholdID = "t9", "h9"
+	storetest.IsErr(t, s.CreateStaffTicket(ctx, bad), store.ErrNotFound, "CreateStaffTicket for an unknown household")
+	bad.HouseholdID, bad.OpenedBy = "h1", "nobody"
+	storetest.IsErr(t, s.CreateStaffTicket(ctx, bad), store.ErrNotFound, "CreateStaffTicket by an unknown staff identity")
+
+	got, err := s.StaffTicket(ctx, "t1")
+	storetest.OK(t, err, "StaffTicket")
+	storetest.Same(t, "StaffTicket", got, t1)
+	_, err = s.StaffTicket(ctx, "t9")
+	storetest.IsErr(t, err, store.ErrNotFound, "StaffTicket unknown")
+	for _, c := range []struct {
+		q    store.TicketQuery
+		want []store.StaffTicket
+	}{
+		{store.TicketQuery{HouseholdID: "h1"}, []store.StaffTicket{t2, t1}},
+		{store.TicketQuery{OpenedBy: "s1"}, []store.StaffTicket{t3, t1}},
+		{store.TicketQuery{OpenedBy: "s1", HouseholdID: "h2"}, []store.StaffTicket{t3}},
+		{store.TicketQuery{}, []store.StaffTicket{t3, t2, t1}},
+		{store.TicketQuery{Limit: 1}, []store.StaffTicket{t3}},
+		{store.TicketQuery{HouseholdID: "h9"}, []store.StaffTicket{}},
+	} {
+		list, err := s.StaffTickets(ctx, c.q)
+		storetest.OK(t, err, "StaffTickets")
+		storetest.Same(t, fmt.Sprintf("StaffTickets %+v", c.q), list, c.want)
+	}
+
+	closed := t1
+	closed.State, closed.ClosedBy, closed.Closed = store.TicketClosed, "s2", storetest.At(time.Hour)
+	storetest.OK(t, s.SetStaffTicketState(ctx, "t1", store.TicketOpen, closed), "SetStaffTicketState close")
+	storetest.IsErr(t, s.SetStaffTicketState(ctx, "t1", store.TicketOpen, closed), store.ErrConflict, "SetStaffTicketState from a stale state")
+	storetest.IsErr(t, s.SetStaffTicketState(ctx, "t9", store.TicketOpen, closed), store.ErrNotFound, "SetStaffTicketState unknown")
+	got, _ = s.StaffTicket(ctx, "t1")
+	storetest.Same(t, "after close", got, closed)
+	list, err := s.StaffTickets(ctx, store.TicketQuery{OpenedBy: "s1", State: store.TicketOpen})
+	storetest.OK(t, err, "StaffTickets open")
+	storetest.Same(t, "open tickets of s1", list, []store.StaffTicket{t3})
+	list, err = s.StaffTickets(ctx, store.TicketQuery{State: store.TicketClosed})
+	storetest.OK(t, err, "StaffTickets closed")
+	storetest.Same(t, "closed tickets", list, []store.StaffTicket{closed})
+	// Only one of two racing changes wins.
+	errs := storetest.Race(func(i int) error {
+		n := t2
+		n.State, n.ClosedBy, n.Closed = store.TicketClosed, []string{"s1", "s2"}[i%2], storetest.At(time.Hour)
+		return s.SetStaffTicketState(ctx, "t2", store.TicketOpen, n)
+	})
+	storetest.OneWinner(t, "racing closes", errs)
+	storetest.OK(t, s.SetStaffTicketState(ctx, "t1", store.TicketClosed, t1), "SetStaffTicketState reopen")
+	got, _ = s.StaffTicket(ctx, "t1")
+	storetest.Same(t, "after reopen", got, t1)
+
+	n1 := store.StaffNote{ID: "n1", TicketID: "t1", StaffID: "s2", Created: storetest.At(2 * time.Hour), Text: "asked them to restart the hub\nno change"}
+	n2 := store.StaffNote{ID: "n2", TicketID: "t1", StaffID: "s1", Created: storetest.At(time.Hour), Text: "called back"}
+	storetest.OK(t, s.AddStaffNote(ctx, n1), "AddStaffNote n1")
+	storetest.OK(t, s.AddStaffNote(ctx, n2), "AddStaffNote n2")
+	storetest.IsErr(t, s.AddStaffNote(ctx, n1), store.ErrExists, "AddStaffNote again")
+	storetest.IsErr(t, s.AddStaffNote(ctx, store.StaffNote{ID: "n3", TicketID: "t9", StaffID: "s1", Text: "x"}), store.ErrNotFound, "AddStaffNote to an unknown ticket")
+	storetest.IsErr(t, s.AddStaffNote(ctx, store.StaffNote{ID: "n4", TicketID: "t1", StaffID: "nobody", Text: "x"}), store.ErrNotFound, "AddStaffNote by an unknown staff identity")
+	notes, err := s.StaffNotes(ctx, "t1")
+	storetest.OK(t, err, "StaffNotes")
+	storetest.Same(t, "StaffNotes", notes, []store.StaffNote{n2, n1})
+	notes, err = s.StaffNotes(ctx, "t3")
+	storetest.OK(t, err, "StaffNotes of a ticket without notes")
+	storetest.Same(t, "StaffNotes empty", notes, []store.StaffNote{})
+}
+
+// testOpsCounts: the counts are across households: every household, every
+// hub (not clients), the objects created at or after the time given and
+// their bytes, open tickets, and staff who are not disabled.
+func testOpsCounts(t *testing.T, s Store) {
+	ctx := t.Context()
+	o, err := s.StaffOpsCounts(ctx, storetest.At(0))
+	storetest.OK(t, err, "StaffOpsCounts empty")
+	storetest.Same(t, "StaffOpsCounts empty", o, store.StaffOps{})
+	storetest.MkHousehold(t, s, "h1", "a1")
+	storetest.MkHousehold(t, s, "h2", "a2")
+	for _, d := range []store.Device{{ID: "d1", HouseholdID: "h1", Kind: "hub"}, {ID: "d2", HouseholdID: "h2", Kind: "hub"}, {ID: "d3", HouseholdID: "h2", Kind: "client"}} {
+		d.SignPub, d.Created = make([]byte, 32), storetest.At(0)
+		storetest.OK(t, s.PutDevice(ctx, d), "PutDevice "+d.ID)
+	}
+	for i, c := range []struct {
+		hh      string
+		created time.Duration
+		size    int64
+	}{{"h1", time.Minute, 100}, {"h2", 2 * time.Hour, 1000}, {"h1", 3 * time.Hour, 10}} {
+		obj := store.Object{HouseholdID: c.hh, Key: fmt.Sprintf("%s/d1/front/%016x", c.hh, i), Device: "d1", Camera: "front", Kind: "segment",
+			Seq: uint64(i), Start: storetest.At(0), End: storetest.At(time.Second), Size: c.size, SHA256: storetest.Hash(fmt.Sprint(i)), Created: storetest.At(c.created)}
+		if _, err := s.PutObject(ctx, obj); err != nil {
+			t.Fatalf("PutObject: %v", err)
+		}
+	}
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s1", "Ada", store.StaffSupport, 0)), "CreateStaff")
+	storetest.OK(t, s.CreateStaff(ctx, mkStaff("s2", "Bo", store.StaffAdmin, 0)), "CreateStaff")
+	storetest.OK(t, s.DisableStaff(ctx, "s2", storetest.At(time.Minute)), "DisableStaff")
+	storetest.OK(t, s.CreateStaffTicket(ctx, store.StaffTicket{ID: "t1", HouseholdID: "h1", Subject: "x", State: store.TicketOpen, OpenedBy: "s1", Opened: storetest.At(0)}), "CreateStaffTicket")
+	storetest.OK(t, s.CreateStaffTicket(ctx, store.StaffTicket{ID: "t2", HouseholdID: "h2", Subject: "y", State: store.TicketClosed, OpenedBy: "s1", Opened: storetest.At(0),
+		ClosedBy: "s1", Closed: storetest.At(time.Minute)}), "CreateStaffTicket closed")
+	o, err = s.StaffOpsCounts(ctx, storetest.At(2*time.Hour))
+	storetest.OK(t, err, "StaffOpsCounts")
+	storetest.Same(t, "StaffOpsCounts", o, store.StaffOps{Households: 2, Hubs: 2, Uploads: 2, UploadedBytes: 1010, OpenTickets: 1, Staff: 1})
 }
