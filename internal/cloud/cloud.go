@@ -39,6 +39,7 @@ import (
 	"vigil/internal/cloud/bus"
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
+	"vigil/internal/cloud/hubhealth"
 	"vigil/internal/cloud/liveview"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/passkeys"
@@ -217,6 +218,9 @@ type Server struct {
 
 	staff *staff.Service // staff identities, sessions and support codes (staff.go)
 
+	hubHealth *hubhealth.Service // hubs' latest health reports (hubhealth_web.go)
+	webApp    webAppBuild        // the web app's build, for staff (hubhealth_web.go)
+
 	handler http.Handler // mux behind the security headers
 
 	live *liveview.Service // live-view signalling across replicas (live.go; set by startBus)
@@ -313,6 +317,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.staff, err = staff.New(staff.Config{Store: o.Store, Logger: o.Logger, Now: o.Now}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.hubHealth, err = hubhealth.New(hubhealth.Config{Store: o.Store, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, err
 	}

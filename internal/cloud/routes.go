@@ -117,6 +117,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.staffRoutes()...)       // staff.go: the staff side, its own auth kind
 	rs = append(rs, s.staffSignInRoutes()...) // staff.go: staff passkey enrolment and sign-in
 	rs = append(rs, s.lockboxRoutes()...)     // staff.go: household admins decide staff requests
+	rs = append(rs, s.hubHealthRoutes()...)   // hubhealth_web.go: hubs report their health
 	return rs
 }
 

@@ -13,6 +13,7 @@ import (
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/history"
+	"vigil/internal/keydir"
 )
 
 // The staff side: routes under /staff/v1/, authenticated by a staff
@@ -241,24 +242,47 @@ func (s *Server) staffHealth(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	out := cloudapi.StaffHealth{Scope: scope, HouseholdID: h.ID}
-	switch scope {
-	case "hubs":
+	// The hubs of the household's chain now, and their latest health
+	// reports (hubhealth_web.go); a removed hub's old report is not shown.
+	var hubs []keydir.DeviceKey
+	var reports map[string]store.HubReport
+	if scope == "hubs" || scope == "uploads" || scope == "versions" {
 		st, err := s.households.State(r.Context(), h)
 		if err != nil {
 			return err
 		}
-		out.Hubs = []cloudapi.StaffHub{}
-		for _, d := range st.Hubs() {
-			out.Hubs = append(out.Hubs, cloudapi.StaffHub{ID: d.ID, Name: d.Name})
+		hubs = st.Hubs()
+		if reports, err = s.hubHealth.Reports(r.Context(), h.ID); err != nil {
+			return err
 		}
-		out.Note = "the cloud does not keep hubs' last contact yet"
+	}
+	silent := 0
+	for _, d := range hubs {
+		if _, ok := reports[d.ID]; !ok {
+			silent++
+		}
+	}
+	if silent > 0 {
+		out.Note = fmt.Sprintf("%d of %d hubs never sent a health report (older hub software, or not online since)", silent, len(hubs))
+	}
+	switch scope {
+	case "hubs":
+		out.Hubs = []cloudapi.StaffHub{}
+		for _, d := range hubs {
+			rep, ok := reports[d.ID]
+			out.Hubs = append(out.Hubs, staffHub(d, rep, ok))
+		}
 	case "uploads":
 		n, err := s.households.Uploaded(r.Context(), h.ID, s.now().Add(-24*time.Hour))
 		if err != nil {
 			return err
 		}
 		out.UploadedBytes = &n
-		out.Note = "upload errors are counted on the hub, not reported to the cloud yet"
+		out.Uploads = []cloudapi.StaffHubUploads{}
+		for _, d := range hubs {
+			rep, ok := reports[d.ID]
+			out.Uploads = append(out.Uploads, staffUploads(d, rep, ok))
+		}
 	case "storage":
 		u, err := s.retention.Usage(r.Context(), h.ID)
 		if err != nil {
@@ -274,7 +298,12 @@ func (s *Server) staffHealth(w http.ResponseWriter, r *http.Request, c *call) er
 		n := len(cams)
 		out.Cameras = &n
 	case "versions":
-		out.Note = "hubs and apps do not report their versions to the cloud yet"
+		v := &cloudapi.StaffVersions{Hubs: []cloudapi.StaffHub{}, Cloud: cloudBuild(), WebApp: s.webApp.get(s.opt.App)}
+		for _, d := range hubs {
+			rep, ok := reports[d.ID]
+			v.Hubs = append(v.Hubs, staffHub(d, rep, ok))
+		}
+		out.Versions = v
 	}
 	if err := s.recordStaff(r, c, h.ID, "staff.read", fmt.Sprintf("%s under %s", scope, requestObject(req))); err != nil {
 		return err

@@ -31,7 +31,8 @@ var staffAllowed = map[string]string{
 	"POST /staff/v1/login/begin":        "a staff passkey sign-in ceremony",
 	"POST /staff/v1/login/finish":       "a staff session for a staff passkey",
 	"GET /staff/v1/requests/{id}/health/{scope}": "one scope of health metadata (hub names and IDs, byte counts, " +
-		"camera count) under a live grant: no object, event, share, key or sealed payload",
+		"camera count; hubs' last contact, versions, upload backlog counts and scrubbed last error from their health " +
+		"reports) under a live grant: no object, event, share, key or sealed payload",
 	"GET /staff/v1/tickets":              "the staff member's open tickets: subjects and who opened them",
 	"POST /staff/v1/tickets":             "opens a ticket about the household with a support code (subject, a staff note)",
 	"POST /staff/v1/tickets/find":        "the tickets about the household with a support code",

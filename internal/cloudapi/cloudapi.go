@@ -305,14 +305,98 @@ type StaffHealth struct {
 	UsageBytes    *int64     `json:"usage_bytes,omitempty"`    // storage
 	QuotaBytes    *int64     `json:"quota_bytes,omitempty"`    // storage
 	Cameras       *int       `json:"cameras,omitempty"`        // cameras: how many
-	Note          string     `json:"note,omitempty"`           // what the cloud does not know
+	// Uploads (scope "uploads"): each hub's backlog and failures, as its
+	// latest health report said.
+	Uploads []StaffHubUploads `json:"uploads,omitempty"`
+	// Versions (scope "versions"): each hub's software version, and the
+	// cloud's and its web app's builds.
+	Versions *StaffVersions `json:"versions,omitempty"`
+	Note     string         `json:"note,omitempty"` // what the cloud does not know
 }
 
-// StaffHub is a hub as staff see it.
+// StaffHub is a hub as staff see it. LastContact is when the cloud last
+// received the hub's health report (the cloud's clock), zero if never;
+// the rest is from that report.
 type StaffHub struct {
-	ID   string `json:"device_id"`
-	Name string `json:"name"`
+	ID          string    `json:"device_id"`
+	Name        string    `json:"name"`
+	LastContact time.Time `json:"last_contact,omitzero"`
+	Version     string    `json:"version,omitempty"`
+	Started     time.Time `json:"started,omitzero"`
+	Cameras     int       `json:"cameras"`
+	Recording   int       `json:"recording"`
 }
+
+// StaffHubUploads is one hub's upload state as staff see it: Reported is
+// false when the hub never sent a health report (the rest is then zero).
+type StaffHubUploads struct {
+	ID          string    `json:"device_id"`
+	Name        string    `json:"name"`
+	Reported    bool      `json:"reported"`
+	LastContact time.Time `json:"last_contact,omitzero"`
+	HubUploads
+}
+
+// StaffVersions are the versions of the household's hubs and of the
+// cloud serving the console.
+type StaffVersions struct {
+	Hubs  []StaffHub `json:"hubs"`
+	Cloud string     `json:"cloud"`
+	// WebApp names the web app's build (a digest of its index page), ""
+	// when the cloud serves none.
+	WebApp string `json:"web_app,omitempty"`
+}
+
+// Hub health.
+
+// HubHealthPath is where a hub sends its health report (POST, signed with
+// its device key).
+const HubHealthPath = "/v1/hub/health"
+
+// HubHealth is the body of POST /v1/hub/health: a hub's health report,
+// metadata only. The cloud keeps the latest one per hub, with the time it
+// received it (the hub's last contact). It names no camera, path, address
+// or URL: counts, times, a version and one short error text whose kind is
+// one of the HubError* kinds.
+type HubHealth struct {
+	Version   string     `json:"version"`   // the hub software's build: 1 to 64 printable ASCII characters
+	Started   time.Time  `json:"started"`   // when the hub process started
+	Sent      time.Time  `json:"sent"`      // the hub's clock when it made the report
+	Cameras   int        `json:"cameras"`   // cameras configured
+	Recording int        `json:"recording"` // cameras recording now
+	Uploads   HubUploads `json:"uploads"`
+}
+
+// HubUploads is a hub's upload queue as its health report gives it.
+type HubUploads struct {
+	Pending       int64     `json:"pending"`                 // segments queued, not yet in the cloud
+	OldestPending time.Time `json:"oldest_pending,omitzero"` // start of the oldest pending segment
+	Failures      int64     `json:"failures"`                // failed attempts since the hub started
+	Rejected      int64     `json:"rejected"`                // segments refused for good since then
+	Evicted       int64     `json:"evicted"`                 // segments deleted before upload since then
+	CloudAway     bool      `json:"cloud_away"`              // the cloud is unreachable or refusing the hub
+	LastError     *HubError `json:"last_error,omitempty"`    // the latest failure; nil if none
+}
+
+// HubError is a hub's latest upload failure: a kind, the HTTP status when
+// there was an answer, and a short message the hub scrubbed (no URL, path,
+// address or camera name); the cloud refuses a message that looks like it
+// names one.
+type HubError struct {
+	Kind    string    `json:"kind"`
+	Status  int       `json:"status,omitempty"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"` // when the hub first saw it
+}
+
+// The kinds of HubError.
+const (
+	HubErrorNetwork  = "network"  // the cloud could not be reached
+	HubErrorRefused  = "refused"  // the cloud refuses the hub (401, 403, 404)
+	HubErrorServer   = "server"   // the cloud (or a proxy before it) answered busy or failing (429, 5xx, other)
+	HubErrorRejected = "rejected" // a segment was refused for good
+	HubErrorLocal    = "local"    // the hub could not read a segment or its queue
+)
 
 // StaffEnrol is the body of POST /staff/v1/enrol/begin: the one-time
 // enrolment secret 'vigil cloud staff add' printed.

@@ -68,7 +68,7 @@ var (
 		"vigil/internal/cloud/households/householdstest", "vigil/internal/cloud/objects/objectstest",
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
 		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
-		"vigil/internal/cloud/staff/stafftest",
+		"vigil/internal/cloud/staff/stafftest", "vigil/internal/cloud/hubhealth/hubhealthtest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -210,6 +210,22 @@ var rules = []rule{
 			"sealed content (share, eventrec), nor accounts or passkeys " +
 			"(a staff identity is not an account: a customer's session never becomes a staff one, nor the reverse). It links envelope, keydir and blob only " +
 			"through the store's types (history's signed actions); its own imports never name them (staff's TestOwnImports)",
+	},
+	{
+		from: []string{"vigil/internal/cloud/hubhealth"},
+		to: append([]string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/cloud/bus/...",
+			"vigil/internal/share", "vigil/internal/eventrec", "vigil/internal/blob/s3blob",
+			"vigil/internal/cloud/accounts", "vigil/internal/cloud/households", "vigil/internal/cloud/objects",
+			"vigil/internal/cloud/shares", "vigil/internal/cloud/events", "vigil/internal/cloud/liveview",
+			"vigil/internal/cloud/passkeys", "vigil/internal/cloud/staff"}, device...),
+		why: "the hub health domain checks and keeps hubs' health reports, metadata only: it imports neither the HTTP layer " +
+			"nor the HTTP stack (the cloud package decodes reports, names the hub from its signature and maps errors), nor " +
+			"the API's shapes, nor any content domain or format that carries sealed content, nor the staff domain (who may " +
+			"read a report is the lockbox's, in the HTTP layer), nor device code",
+	},
+	{
+		from: []string{"vigil/internal/buildinfo"}, to: []string{"vigil/..."},
+		why: "buildinfo names the running build for hub and cloud alike, so it imports nothing of ours",
 	},
 	{
 		from: []string{"vigil/internal/cloud/liveview"},

@@ -62,6 +62,9 @@ type householdOptions struct {
 	NoHub bool
 	// Hub adjusts the hub's options (live view network settings, ...).
 	Hub func(*hubd.Options)
+	// HubCloud is the cloud URL the hub runs with once paired (a proxy
+	// before the cloud); empty means the cloud's own.
+	HubCloud string
 }
 
 // testAccount is an account that can sign in (password + TOTP).
@@ -226,8 +229,12 @@ func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold 
 	t.Cleanup(func() { cam.Close() })
 	hh.Cam = cam
 
+	cloudURL := c.url
+	if o.HubCloud != "" {
+		cloudURL = o.HubCloud
+	}
 	cfg := &config.Hub{Data: hh.HubDir, SegmentDuration: config.Duration(o.SegmentDuration),
-		Cloud: &config.Cloud{URL: c.url, UploadOrder: config.UploadOldest}}
+		Cloud: &config.Cloud{URL: cloudURL, UploadOrder: config.UploadOldest}}
 	for _, name := range o.Cameras {
 		cfg.Cameras = append(cfg.Cameras, config.Camera{Name: name, URL: cam.URL(name), Transport: "tcp"})
 	}

@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,9 +26,11 @@ import (
 // case with a space), asks for "uploads failing" on the hubs and uploads
 // scopes for an hour; the household admin approves it on their phone, an
 // admin device of the household (a staff.approve signed by its key, which
-// the cloud checks); the console then shows the household's hub and its
-// upload volume; the cloud's clock moves past the grant and the same view
-// is refused (403, "expired"); the household's history, verified in the
+// the cloud checks); the console then shows the household's hub with its
+// last contact, its upload volume, and — the hub's uploads failing at a
+// proxy before the cloud since the first segments — the hub's backlog and
+// last error from its health report; the cloud's clock moves past the
+// grant and the same view is refused (403, "expired"); the household's history, verified in the
 // customer's browser, reads the look-up, the request, the approval (signed
 // by the phone), each read and the expiry, with the staff member's name
 // and reason. The staff member is added over the cloud's store, as 'vigil
@@ -38,11 +45,44 @@ func TestSupportScenario(t *testing.T) {
 		o.PublicURL = strings.Replace(o.PublicURL, "127.0.0.1", "localhost", 1)
 	})
 	base := strings.Replace(c.url, "127.0.0.1", "localhost", 1)
-	hh := newHousehold(t, c, householdOptions{})
+	// The hub reaches the cloud through a reverse proxy, as at a site with
+	// one; its upstream for uploads (PUT /v1/objects) goes away once the
+	// first segments are up, and the proxy answers those 502 Bad Gateway
+	// (httputil.ReverseProxy's own answer to an upstream that refuses
+	// connections). Everything else still passes, health reports too.
+	var uploadsDown atomic.Bool
+	deadUpstream := deadAddress(t)
+	down := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: deadUpstream})
+	down.ErrorLog = log.New(io.Discard, "", 0)
+	proxy := newProxy(t, c.url, func(w http.ResponseWriter, r *http.Request) bool {
+		if uploadsDown.Load() && r.Method == http.MethodPut && r.URL.Path == "/v1/objects" {
+			down.ServeHTTP(w, r)
+			return true
+		}
+		return false
+	}, nil)
+	hh := newHousehold(t, c, householdOptions{HubCloud: proxy})
 	hh.waitSegments(t, hh.Camera, 2, time.Minute)
+	uploadsDown.Store(true)
+	// The hub reports its growing backlog and the proxy's 502 promptly.
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		rs, err := c.st.HubReports(ctx, hh.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 1 && rs[0].Pending >= 2 && rs[0].ErrorStatus == http.StatusBadGateway {
+			t.Logf("the hub reports: %+v", rs[0])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no health report of a backlog and a 502 from the hub: %+v", rs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	sess := hh.Owner.browserSession(t, c.url)
 
-	ctx := context.Background()
 	sv, err := staff.New(staff.Config{Store: c.st, Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +125,11 @@ func TestSupportScenario(t *testing.T) {
 		}
 		Granted struct {
 			State         string
-			Hubs          []struct{ ID, Text string }
+			Hubs          []struct{ ID, Text, Contact string }
 			UploadedBytes int64
 			Uploads       string
+			Backlog       int
+			LastError     struct{ Kind, Status, Text string }
 			Notes, Errors []string
 		}
 		AfterDirect struct {
@@ -95,8 +137,9 @@ func TestSupportScenario(t *testing.T) {
 			Body   string
 		}
 		After struct {
-			State, Health string
-			Hubs          int
+			State, Health  string
+			Hubs, Backlogs int
+			LastErrors     int
 		}
 		Denied        struct{ State, Health string }
 		RevokedBefore string
@@ -141,9 +184,23 @@ func TestSupportScenario(t *testing.T) {
 		t.Errorf("the approved grant: %+v (%v)", res.Approved, err)
 	}
 
-	// Under the grant: the hub of the household's chain and its uploads.
+	// Under the grant: the hub of the household's chain and its uploads,
+	// with the hub's last contact, its backlog and its last error.
 	if len(res.Granted.Hubs) != 1 || !strings.Contains(res.Granted.Hubs[0].Text, "garage hub") || res.Granted.UploadedBytes <= 0 || len(res.Granted.Errors) != 0 {
 		t.Errorf("the console under the grant: %+v", res.Granted)
+	}
+	if len(res.Granted.Hubs) == 1 && (res.Granted.Hubs[0].Contact == "" || !strings.Contains(res.Granted.Hubs[0].Text, "Last contact") ||
+		!strings.Contains(res.Granted.Hubs[0].Text, "1 of 1 cameras recording")) {
+		t.Errorf("the hub's last contact is not shown: %+v", res.Granted.Hubs[0])
+	}
+	if res.Granted.Backlog < 2 || !strings.Contains(res.Granted.Uploads, "Backlog: ") || res.Granted.LastError.Kind != "server" ||
+		res.Granted.LastError.Status != "502" || !strings.Contains(res.Granted.LastError.Text, "502 Bad Gateway") {
+		t.Errorf("the console does not show the hub's backlog and last error: %+v", res.Granted)
+	}
+	for _, bad := range []string{"http", "127.0.0.1", "/v1/objects", hh.Camera} {
+		if strings.Contains(res.Granted.Uploads, bad) {
+			t.Errorf("the uploads view names %q: %q", bad, res.Granted.Uploads)
+		}
 	}
 	t.Logf("granted view: %+v", res.Granted)
 
@@ -151,7 +208,7 @@ func TestSupportScenario(t *testing.T) {
 	if res.AfterDirect.Status != http.StatusForbidden || !strings.Contains(res.AfterDirect.Body, "expired") {
 		t.Errorf("the uploads view past the grant: %d %s, want 403 naming the expiry", res.AfterDirect.Status, res.AfterDirect.Body)
 	}
-	if res.After.Hubs != 0 || !strings.Contains(res.After.State, "ended") {
+	if res.After.Hubs != 0 || res.After.Backlogs != 0 || res.After.LastErrors != 0 || !strings.Contains(res.After.State, "ended") {
 		t.Errorf("the console past the grant: %+v", res.After)
 	}
 	if !strings.Contains(res.Ended, "Ended") {
@@ -215,4 +272,17 @@ func TestSupportScenario(t *testing.T) {
 			t.Errorf("%s at 390x844: %s", page, p)
 		}
 	}
+}
+
+// deadAddress is a loopback address nothing listens on (it did a moment
+// ago): connections to it are refused.
+func deadAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -58,6 +58,10 @@ type Options struct {
 	// StateEvery is how often a paired hub makes a state record when
 	// nothing changes (default ten minutes).
 	StateEvery time.Duration
+	// HealthEvery is how often a paired hub sends its health report when
+	// nothing changes (default one minute); HealthPoll how often it looks
+	// for a change to report at once (default five seconds).
+	HealthEvery, HealthPoll time.Duration
 }
 
 // Hub records every configured camera.
@@ -213,6 +217,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.startLive(runCtx) // before chainLoop, which ends revoked live sessions
 		go h.chainLoop(runCtx)
 		go h.stateLoop(runCtx)
+		h.startHealth(runCtx) // health.go
 	}
 	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))

@@ -73,13 +73,13 @@ func (u *Uploader) process(ctx context.Context, j job) {
 	case errors.As(err, &rej):
 		u.failures.Add(1)
 		u.rejected.Add(1)
-		u.setLastError(rej.msg)
+		u.setLastError(ErrRejected, 0, rej.msg)
 		u.finish(j, stateRejected, rej.msg)
 		log.Error("upload: "+rej.msg, "path", j.path)
 		return
 	case err != nil:
 		u.failures.Add(1)
-		u.setLastError(err.Error())
+		u.setLastError(ErrLocal, 0, err.Error())
 		wait := min(time.Minute<<min(j.attempts, 6), time.Hour)
 		u.delay(j, err.Error(), u.now().Add(wait))
 		log.Warn("upload: cannot read a segment; will retry", "err", err, "retry_in", wait)
@@ -105,13 +105,13 @@ func (u *Uploader) process(ctx context.Context, j job) {
 	case resRejected:
 		u.failures.Add(1)
 		u.rejected.Add(1)
-		u.setLastError(res.msg)
+		u.setLastError(ErrRejected, res.status, res.msg)
 		u.finish(j, stateRejected, res.msg)
 		u.cloudOK()
 		log.Error("upload: the cloud refused a segment for good; it will not be retried", "status", res.status, "err", res.msg)
 	case resRefused, resRetry:
 		u.failures.Add(1)
-		u.setLastError(res.msg)
+		u.setLastError(errorKind(res), res.status, res.msg)
 		u.cloudAway(res)
 	}
 }
@@ -131,6 +131,19 @@ type result struct {
 	status     int // 0 for network errors
 	msg        string
 	retryAfter time.Duration
+}
+
+// errorKind is the Stats.LastErrorKind of a failed attempt to send.
+func errorKind(res result) string {
+	switch {
+	case res.kind == resRefused:
+		return ErrRefused
+	case res.kind == resRejected:
+		return ErrRejected
+	case res.status == 0:
+		return ErrNetwork
+	}
+	return ErrServer
 }
 
 // classify maps a response status to what becomes of the object.

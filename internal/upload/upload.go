@@ -161,14 +161,29 @@ type Stats struct {
 	// Evicted counts segments deleted from the hub's store before they
 	// could be uploaded.
 	Evicted int64
-	// LastError describes the latest failure, "" if none.
+	// LastError describes the latest failure, "" if none. It is for the
+	// hub's own log: it may name the cloud's URL, a file path or a camera.
 	LastError string
+	// LastErrorKind classifies LastError (one of the Err* kinds), "" if
+	// none; LastErrorStatus is the cloud's HTTP status for it, 0 when
+	// there was no answer.
+	LastErrorKind   string
+	LastErrorStatus int
 	// CloudAway is set while the cloud is unreachable or refusing the hub.
 	CloudAway bool
 	// OldestPending is the start of the oldest pending segment, zero when
 	// nothing is pending: how far behind the cloud is.
 	OldestPending time.Time
 }
+
+// The kinds of Stats.LastErrorKind.
+const (
+	ErrNetwork  = "network"  // the cloud could not be reached (no answer)
+	ErrRefused  = "refused"  // the cloud refuses the hub (401, 403, 404, or the request could not be signed)
+	ErrServer   = "server"   // the cloud, or a proxy before it, answered busy or failing (429, 5xx, other)
+	ErrRejected = "rejected" // a segment was refused for good, by the cloud or the hub's own checks
+	ErrLocal    = "local"    // the hub could not read a segment or its queue
+)
 
 // Tuning constants.
 const (
@@ -231,6 +246,8 @@ type Uploader struct {
 	awaySince     time.Time
 	lastAwayWarn  time.Time
 	lastErr       string
+	lastErrKind   string
+	lastErrStatus int
 	inBacklog     bool
 	backlogSince  time.Time
 	backlogBase   int64
@@ -472,7 +489,7 @@ func (u *Uploader) Stats() Stats {
 		Evicted:      u.evicted.Load(),
 	}
 	u.mu.Lock()
-	s.LastError = u.lastErr
+	s.LastError, s.LastErrorKind, s.LastErrorStatus = u.lastErr, u.lastErrKind, u.lastErrStatus
 	s.CloudAway = !u.awaySince.IsZero()
 	closed := u.closed
 	u.mu.Unlock()
@@ -489,9 +506,9 @@ func (u *Uploader) Stats() Stats {
 
 func (u *Uploader) addPending(d int64) { u.pending.Add(d) }
 
-func (u *Uploader) setLastError(msg string) {
+func (u *Uploader) setLastError(kind string, status int, msg string) {
 	u.mu.Lock()
-	u.lastErr = msg
+	u.lastErr, u.lastErrKind, u.lastErrStatus = msg, kind, status
 	u.mu.Unlock()
 }
 
@@ -517,7 +534,7 @@ func (u *Uploader) tryReconcile(ctx context.Context) bool {
 	err := u.reconcile(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			u.setLastError(err.Error())
+			u.setLastError(ErrLocal, 0, err.Error())
 			u.log.Error("upload: cannot reconcile the queue with the store; will retry", "err", err)
 		}
 		return false
@@ -549,7 +566,7 @@ func (u *Uploader) ingest(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // the next Run's reconcile queues them
 			}
-			u.setLastError(err.Error())
+			u.setLastError(ErrLocal, 0, err.Error())
 			u.log.Error("upload: cannot queue new segments; they will be queued from the store", "err", err)
 			u.overflow.Store(true)
 			continue
@@ -608,7 +625,7 @@ func (u *Uploader) worker(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			u.setLastError(err.Error())
+			u.setLastError(ErrLocal, 0, err.Error())
 			u.log.Error("upload: reading the queue", "err", err)
 			sleepCtx(ctx, u.cfg.MaxBackoff)
 			continue

@@ -59,7 +59,8 @@ func TestCloudAwayThenBack(t *testing.T) {
 	u := f.start(f.config())
 
 	waitFor(t, "503 retries", 5*time.Second, func() bool { return u.Stats().Failures >= 4 })
-	if st := u.Stats(); st.Pending != 20 || !st.CloudAway || !st.OldestPending.Equal(baseTime) || !strings.Contains(st.LastError, "503") {
+	if st := u.Stats(); st.Pending != 20 || !st.CloudAway || !st.OldestPending.Equal(baseTime) || !strings.Contains(st.LastError, "503") ||
+		st.LastErrorKind != ErrServer || st.LastErrorStatus != 503 {
 		t.Errorf("while the cloud answers 503: %+v", st)
 	}
 	// Then the cloud is gone altogether: connections are refused.
@@ -256,7 +257,7 @@ func TestRefusedHubKeepsSegments(t *testing.T) {
 	f.cloud.setLookup(nil)
 	u := f.start(f.config())
 	waitFor(t, "refused attempts", 5*time.Second, func() bool { return u.Stats().Failures >= 2 })
-	if st := u.Stats(); st.Pending != 4 || st.Rejected != 0 || !strings.Contains(st.LastError, "unknown device") {
+	if st := u.Stats(); st.Pending != 4 || st.Rejected != 0 || !strings.Contains(st.LastError, "unknown device") || st.LastErrorKind != ErrRefused {
 		t.Errorf("while refused: %+v", st)
 	}
 	if f.log.count("refuses this hub") < 1 {

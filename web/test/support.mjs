@@ -4,7 +4,9 @@
 // in the support console looks it up and asks for "uploads failing" on
 // the hubs and uploads scopes for 1 h; the customer approves on the
 // settings page (a staff.approve signed by this browser's device key); the
-// console shows the hub and the upload volume; the Go test moves the
+// console shows the hub with its last contact, the upload volume, and the
+// hub's backlog and last upload error (the Go test broke its uploads
+// before); the Go test moves the
 // cloud's clock past the grant and the same view is refused; the
 // household's history shows the look-up, the request, the approval, each
 // read and the expiry, in words. The staff member first registers a
@@ -104,9 +106,14 @@ try {
   await staff.waitForSelector('.staff-scope[data-scope="uploads"] .staff-uploaded', { timeout: 20000 });
   out.granted = await staff.evaluate(() => ({
     state: document.querySelector('#staff-state').textContent,
-    hubs: [...document.querySelectorAll('.staff-scope[data-scope="hubs"] .staff-hub')].map((e) => ({ id: e.dataset.device, text: e.textContent })),
+    hubs: [...document.querySelectorAll('.staff-scope[data-scope="hubs"] .staff-hub')].map((e) => ({ id: e.dataset.device, text: e.textContent, contact: e.dataset.contact })),
     uploadedBytes: Number(document.querySelector('.staff-scope[data-scope="uploads"] .staff-uploaded')?.dataset.bytes ?? -1),
     uploads: document.querySelector('.staff-scope[data-scope="uploads"]')?.textContent ?? '',
+    backlog: Number(document.querySelector('.staff-scope[data-scope="uploads"] .staff-backlog')?.dataset.pending ?? -1),
+    lastError: (() => {
+      const e = document.querySelector('.staff-scope[data-scope="uploads"] .staff-last-error');
+      return e ? { kind: e.dataset.kind, status: e.dataset.status, text: e.textContent } : {};
+    })(),
     notes: [...document.querySelectorAll('.staff-note')].map((e) => e.textContent),
     errors: [...document.querySelectorAll('.staff-health-error')].map((e) => e.textContent),
   }));
@@ -156,6 +163,8 @@ try {
     state: await staff.textContent('#staff-state'),
     health: await staff.textContent('#staff-health'),
     hubs: await staff.$$eval('.staff-hub', (l) => l.length),
+    backlogs: await staff.$$eval('.staff-backlog', (l) => l.length),
+    lastErrors: await staff.$$eval('.staff-last-error', (l) => l.length),
   };
 
   // The household's history, verified in the customer's browser.

@@ -278,6 +278,31 @@ CREATE TABLE staff_notes (
 );
 CREATE INDEX staff_notes_ticket ON staff_notes (ticket_id, created_ns);
 `,
+		// 7 -> 8: hubs' latest health reports (internal/cloud/hubhealth):
+		// metadata only, one row per hub, replaced by the next report.
+		`
+CREATE TABLE hub_reports (
+	household_id      TEXT   COLLATE "C" NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	hub_id            TEXT   COLLATE "C" NOT NULL,
+	received_ns       BIGINT NOT NULL,
+	version           TEXT   NOT NULL,
+	started_ns        BIGINT NOT NULL,
+	sent_ns           BIGINT NOT NULL,
+	cameras           BIGINT NOT NULL,
+	recording         BIGINT NOT NULL,
+	pending           BIGINT NOT NULL,
+	oldest_pending_ns BIGINT NOT NULL,
+	failures          BIGINT NOT NULL,
+	rejected          BIGINT NOT NULL,
+	evicted           BIGINT NOT NULL,
+	cloud_away        BIGINT NOT NULL CHECK (cloud_away IN (0, 1)),
+	error_kind        TEXT   NOT NULL,
+	error_status      BIGINT NOT NULL,
+	error_message     TEXT   NOT NULL,
+	error_ns          BIGINT NOT NULL,
+	PRIMARY KEY (household_id, hub_id)
+);
+`,
 	}
 }
 

@@ -284,6 +284,31 @@ CREATE TABLE staff_notes (
 ) STRICT;
 CREATE INDEX staff_notes_ticket ON staff_notes (ticket_id, created_ns);
 `,
+		// -> hubs' latest health reports (internal/cloud/hubhealth):
+		// metadata only, one row per hub, replaced by the next report.
+		`
+CREATE TABLE hub_reports (
+	household_id      TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	hub_id            TEXT    NOT NULL,
+	received_ns       INTEGER NOT NULL,
+	version           TEXT    NOT NULL,
+	started_ns        INTEGER NOT NULL,
+	sent_ns           INTEGER NOT NULL,
+	cameras           INTEGER NOT NULL,
+	recording         INTEGER NOT NULL,
+	pending           INTEGER NOT NULL,
+	oldest_pending_ns INTEGER NOT NULL,
+	failures          INTEGER NOT NULL,
+	rejected          INTEGER NOT NULL,
+	evicted           INTEGER NOT NULL,
+	cloud_away        INTEGER NOT NULL CHECK (cloud_away IN (0, 1)),
+	error_kind        TEXT    NOT NULL,
+	error_status      INTEGER NOT NULL,
+	error_message     TEXT    NOT NULL,
+	error_ns          INTEGER NOT NULL,
+	PRIMARY KEY (household_id, hub_id)
+) STRICT, WITHOUT ROWID;
+`,
 	}
 }
 

@@ -251,6 +251,7 @@ type Store interface {
 	StaffStore
 	StaffRequestStore
 	StaffTicketStore
+	HubReportStore
 	EphemeralStore
 
 	Close() error

@@ -7,6 +7,7 @@ import (
 	"vigil/internal/cloud/accounts/accountstest"
 	"vigil/internal/cloud/events/eventstest"
 	"vigil/internal/cloud/households/householdstest"
+	"vigil/internal/cloud/hubhealth/hubhealthtest"
 	"vigil/internal/cloud/objects/objectstest"
 	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
@@ -27,6 +28,7 @@ type suiteStore interface {
 	retentiontest.Store
 	passkeystest.Store
 	stafftest.Store
+	hubhealthtest.Store
 }
 
 var (
@@ -48,5 +50,6 @@ func runSuites(t *testing.T, open func(t *testing.T) suiteStore, openOwn func(t 
 	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return open(t) })
 	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return open(t) })
 	stafftest.Run(t, func(t *testing.T) stafftest.Store { return open(t) })
+	hubhealthtest.Run(t, func(t *testing.T) hubhealthtest.Store { return open(t) })
 	storetest.Run(t, openOwn)
 }

@@ -3,8 +3,10 @@
 // sign in with it alone, look a household up by the
 // support code its member reads out, file a lockbox request (which
 // metadata, why, for how long: at most 8 h), follow its state, and while
-// the household's admins grant it, see the granted health metadata (hubs,
-// upload volume, storage, camera count), and keep tickets about the
+// the household's admins grant it, see the granted health metadata (hubs
+// with their last contact and versions, upload volume, each hub's backlog
+// and last upload error — what hubs' health reports say —, storage,
+// camera count), and keep tickets about the
 // household (open one, add notes, close and reopen it: the household's
 // history shows the opening and closing with the subject, never the
 // notes). Operators and staff admins also see the operations view (counts
@@ -21,7 +23,7 @@
 // cloud returns anywhere but textContent.
 
 import { ApiError } from '../api';
-import { copyButton, emptyState, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
+import { copyButton, emptyState, fmtAgo, fmtDateTime, fmtDuration, pageHead, toast } from '../kit';
 import { createPasskey, getPasskey, passkeysAvailable, type Begun } from '../passkey';
 import { go, route } from '../router';
 import { h, mount, showError } from '../ui';
@@ -35,8 +37,8 @@ const MAX_GRANT_S = 8 * 3600;
 
 /** SCOPES are what a request can name, with what each shows. */
 const SCOPES: { scope: string; label: string }[] = [
-  { scope: 'hubs', label: 'Hubs (names; last contact when the cloud has it)' },
-  { scope: 'uploads', label: 'Uploads (volume in the last 24 h; errors when reported)' },
+  { scope: 'hubs', label: 'Hubs (names, last contact, versions)' },
+  { scope: 'uploads', label: 'Uploads (volume in the last 24 h; each hub’s backlog and last error)' },
   { scope: 'storage', label: 'Storage used and quota' },
   { scope: 'cameras', label: 'Number of cameras' },
   { scope: 'versions', label: 'App and hub versions' },
@@ -69,10 +71,43 @@ interface StaffRequest {
   expires?: string;
 }
 
+interface StaffHub {
+  device_id: string;
+  name: string;
+  last_contact?: string;
+  version?: string;
+  started?: string;
+  cameras: number;
+  recording: number;
+}
+
+interface HubError {
+  kind: string;
+  status?: number;
+  message: string;
+  at: string;
+}
+
+interface StaffHubUploads {
+  device_id: string;
+  name: string;
+  reported: boolean;
+  last_contact?: string;
+  pending: number;
+  oldest_pending?: string;
+  failures: number;
+  rejected: number;
+  evicted: number;
+  cloud_away: boolean;
+  last_error?: HubError;
+}
+
 interface StaffHealth {
   scope: string;
   household_id: string;
-  hubs?: { device_id: string; name: string }[];
+  hubs?: StaffHub[];
+  uploads?: StaffHubUploads[];
+  versions?: { hubs: StaffHub[]; cloud: string; web_app?: string };
   uploaded_bytes?: number;
   usage_bytes?: number;
   quota_bytes?: number;
@@ -692,19 +727,82 @@ function fmtBytes(b: number): string {
   return `${b} bytes`;
 }
 
+const ERROR_KINDS: Record<string, string> = {
+  network: 'cannot reach the cloud',
+  refused: 'the cloud refuses the hub',
+  server: 'the cloud or a proxy before it is failing',
+  rejected: 'a segment was refused for good',
+  local: 'the hub cannot read its own data',
+};
+
+/** contact says when the cloud last heard from a hub. */
+function contact(at: string | undefined): string {
+  return at ? `Last contact ${fmtAgo(new Date(at).getTime())} (${fmtDateTime(new Date(at).getTime())})` : 'No health report yet';
+}
+
+/** hubItem is a hub with what its latest health report says. */
+function hubItem(d: StaffHub): HTMLElement {
+  const facts = d.last_contact
+    ? [contact(d.last_contact), `version ${d.version ?? '?'}`, `${d.recording} of ${d.cameras} cameras recording`, d.started ? `up since ${fmtDateTime(new Date(d.started).getTime())}` : '']
+    : [contact(undefined)];
+  return h(
+    'li',
+    { class: 'item staff-hub', 'data-device': d.device_id, 'data-contact': d.last_contact ?? '' },
+    h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub staff-hub-facts' }, facts.filter(Boolean).join(' · ')), h('div', { class: 'sub mono wrap' }, d.device_id)),
+  );
+}
+
+/** uploadItem is one hub's upload queue and latest failure. */
+function uploadItem(u: StaffHubUploads): HTMLElement {
+  const rows: (Node | string)[] = [h('strong', {}, u.name)];
+  if (!u.reported) {
+    rows.push(h('div', { class: 'sub muted' }, 'No health report yet: backlog and errors unknown.'));
+  } else {
+    const backlog = u.pending
+      ? `Backlog: ${u.pending} segment${u.pending === 1 ? '' : 's'} waiting${u.oldest_pending ? `, the oldest from ${fmtDateTime(new Date(u.oldest_pending).getTime())}` : ''}.`
+      : 'Backlog: none.';
+    rows.push(h('div', { class: u.pending ? 'warn staff-backlog' : 'staff-backlog', 'data-pending': String(u.pending) }, backlog));
+    rows.push(h('div', { class: 'sub staff-failures' }, `Failed attempts: ${u.failures}; refused for good: ${u.rejected}; deleted on the hub before upload: ${u.evicted}.${u.cloud_away ? ' The hub cannot upload right now.' : ''}`));
+    if (u.last_error) {
+      const e = u.last_error;
+      rows.push(
+        h(
+          'div',
+          { class: 'staff-last-error', 'data-kind': e.kind, 'data-status': String(e.status ?? '') },
+          `Last error (${ERROR_KINDS[e.kind] ?? e.kind}${e.status ? `, HTTP ${e.status}` : ''}), since ${fmtDateTime(new Date(e.at).getTime())}: `,
+          h('q', {}, e.message),
+        ),
+      );
+    }
+    rows.push(h('div', { class: 'sub muted' }, `${contact(u.last_contact)}.`));
+  }
+  return h('li', { class: 'item staff-upload', 'data-device': u.device_id }, h('div', { class: 'grow stack' }, ...rows));
+}
+
 /** healthView is one scope of health metadata. */
 function healthView(x: StaffHealth): HTMLElement {
   const body: (Node | string)[] = [];
   switch (x.scope) {
     case 'hubs':
-      body.push(
-        x.hubs?.length
-          ? h('ul', { class: 'list staff-hubs' }, ...x.hubs.map((d) => h('li', { class: 'item staff-hub', 'data-device': d.device_id }, h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub mono wrap' }, d.device_id)))))
-          : h('p', { class: 'muted' }, 'No hub paired.'),
-      );
+      body.push(x.hubs?.length ? h('ul', { class: 'list staff-hubs' }, ...x.hubs.map(hubItem)) : h('p', { class: 'muted' }, 'No hub paired.'));
       break;
     case 'uploads':
       body.push(h('p', { class: 'staff-uploaded', 'data-bytes': String(x.uploaded_bytes ?? '') }, `Uploaded in the last 24 hours: ${fmtBytes(x.uploaded_bytes ?? 0)}.`));
+      if (x.uploads?.length) body.push(h('ul', { class: 'list staff-uploads' }, ...x.uploads.map(uploadItem)));
+      break;
+    case 'versions':
+      if (x.versions) {
+        const v = x.versions;
+        body.push(
+          h(
+            'ul',
+            { class: 'list staff-versions' },
+            ...v.hubs.map((d) => h('li', { class: 'item staff-version', 'data-device': d.device_id }, h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub mono' }, d.version ? `Hub software ${d.version}` : 'Not reported yet')))),
+            h('li', { class: 'item staff-version-cloud' }, h('div', { class: 'grow' }, h('strong', {}, 'Cloud'), h('div', { class: 'sub mono' }, v.cloud))),
+            ...(v.web_app ? [h('li', { class: 'item staff-version-app' }, h('div', { class: 'grow' }, h('strong', {}, 'Web app'), h('div', { class: 'sub mono' }, v.web_app)))] : []),
+          ),
+        );
+      }
       break;
     case 'storage':
       body.push(h('p', { class: 'staff-storage' }, `Storage used: ${fmtBytes(x.usage_bytes ?? 0)} of ${fmtBytes(x.quota_bytes ?? 0)}.`));
