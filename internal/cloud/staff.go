@@ -127,19 +127,26 @@ func (s *Server) staffSignOut(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
-// staffLookUp finds a household by the support code its member read out.
-// The look-up is in the household's history.
-func (s *Server) staffLookUp(w http.ResponseWriter, r *http.Request, c *call) error {
+// lookUpByCode finds the household whose support code the request's body
+// carries and records the look-up, as action, in the household's history.
+func (s *Server) lookUpByCode(w http.ResponseWriter, r *http.Request, c *call, action string) (string, error) {
 	var req cloudapi.StaffLookUp
 	if err := decodeJSON(w, r, &req); err != nil {
-		return err
+		return "", err
 	}
 	hh, err := s.staff.LookUp(r.Context(), req.SupportCode)
 	if err != nil {
-		return err
+		return "", err
 	}
 	code, _ := staff.ParseSupportCode(req.SupportCode) // LookUp parsed it
-	if err := s.recordStaff(r, c, hh, "staff.lookup", supportCodeObject(code)); err != nil {
+	return hh, s.recordStaff(r, c, hh, action, supportCodeObject(code))
+}
+
+// staffLookUp finds a household by the support code its member read out.
+// The look-up is in the household's history.
+func (s *Server) staffLookUp(w http.ResponseWriter, r *http.Request, c *call) error {
+	hh, err := s.lookUpByCode(w, r, c, "staff.lookup")
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, cloudapi.StaffHousehold{HouseholdID: hh})

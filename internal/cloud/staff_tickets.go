@@ -137,20 +137,12 @@ func (s *Server) openTicket(w http.ResponseWriter, r *http.Request, c *call) err
 // open and closed. The household's history has it (repeats are counted
 // into one record).
 func (s *Server) findTickets(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req cloudapi.StaffLookUp
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	hh, err := s.staff.LookUp(r.Context(), req.SupportCode)
+	hh, err := s.lookUpByCode(w, r, c, "staff.tickets")
 	if err != nil {
 		return err
 	}
 	ts, err := s.staff.HouseholdTickets(r.Context(), hh)
 	if err != nil {
-		return err
-	}
-	code, _ := staff.ParseSupportCode(req.SupportCode) // LookUp parsed it
-	if err := s.recordStaff(r, c, hh, "staff.tickets", supportCodeObject(code)); err != nil {
 		return err
 	}
 	out, err := s.names(r).tickets(ts)
