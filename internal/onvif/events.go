@@ -28,8 +28,8 @@ type Subscription struct {
 }
 
 type endpointRefXML struct {
-	Address    string `xml:"Address"`
-	RefParams  *struct {
+	Address   string `xml:"Address"`
+	RefParams *struct {
 		Params []anyXML `xml:",any"`
 	} `xml:"ReferenceParameters"`
 }

@@ -2,11 +2,11 @@ package onvif
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"encoding/xml"
 )
 
 // XML namespaces of the messages this package reads and writes.
@@ -25,9 +25,9 @@ const (
 	nsWSU    = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 
 	// WS-Discovery (2005/04, the version ONVIF uses) and its addressing.
-	nsWSD    = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
+	nsWSD     = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 	nsWSADisc = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
-	nsDN     = "http://www.onvif.org/ver10/network/wsdl"
+	nsDN      = "http://www.onvif.org/ver10/network/wsdl"
 )
 
 // Limits on what a peer may send.
