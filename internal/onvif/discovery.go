@@ -107,11 +107,14 @@ func Discover(ctx context.Context, o DiscoverOptions) ([]ProbeMatch, error) {
 		return nil, fmt.Errorf("onvif: discovery: %w", err)
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
-	defer stop()
+	// The timeout's deadline first: ctx's end then moves it earlier, and
+	// nothing moves it back (setting it after AfterFunc would undo a
+	// context already done).
 	if err := conn.SetReadDeadline(time.Now().Add(o.Timeout)); err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
 	id := newMessageID()
 	if _, err := conn.WriteTo(probeMessage(id), target); err != nil {
 		return nil, fmt.Errorf("onvif: discovery: sending the probe: %w", err)
