@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -131,4 +130,6 @@ func (c *tokenChecker) remember(key string, until, now time.Time) error {
 	return nil
 }
 
-var errNoCredentials = errors.New("onvif: the device asks for credentials and none are set")
+// errNoCredentials is a refusal when the client has no credentials to
+// send.
+var errNoCredentials = fmt.Errorf("%w: the device asks for credentials and none are set", ErrNotAuthorized)

@@ -41,8 +41,9 @@ type ClientOptions struct {
 // use. It holds the device's clock offset and service URLs, learned by
 // Connect (or by the first call that needs them).
 type Client struct {
-	o    ClientOptions
-	http *http.Client
+	o       ClientOptions
+	http    *http.Client
+	ownHTTP bool
 
 	mu        sync.Mutex
 	connected bool
@@ -87,8 +88,19 @@ func NewClient(o ClientOptions) (*Client, error) {
 	c := &Client{o: o, http: o.HTTP}
 	if c.http == nil {
 		c.http = LANHTTPClient()
+		c.ownHTTP = true
 	}
 	return c, nil
+}
+
+// Close closes the idle connections of the HTTP client the Client made
+// (none when ClientOptions.HTTP was given). A call after Close works,
+// on new connections.
+func (c *Client) Close() error {
+	if c.ownHTTP {
+		c.http.CloseIdleConnections()
+	}
+	return nil
 }
 
 // checkServiceURL accepts an absolute http(s) URL without user info.
@@ -524,13 +536,18 @@ func (c *Client) FetchSnapshot(ctx context.Context, uri string) (Snapshot, error
 	case resp.StatusCode != http.StatusOK:
 		return Snapshot{}, fmt.Errorf("onvif: %s: HTTP %d", op, resp.StatusCode)
 	}
-	ct := resp.Header.Get("Content-Type")
-	if !strings.HasPrefix(ct, "image/") {
-		return Snapshot{}, fmt.Errorf("onvif: %s: the device sent %q, not an image", op, clip(ct, 40))
-	}
 	data, err := readLimited(resp.Body, c.o.MaxSnapshot, op)
 	if err != nil {
 		return Snapshot{}, err
+	}
+	// Cameras label snapshots loosely (application/octet-stream, or
+	// nothing): the bytes decide when the label does not say image.
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "image/") {
+		ct = http.DetectContentType(data)
+		if !strings.HasPrefix(ct, "image/") {
+			return Snapshot{}, fmt.Errorf("onvif: %s: the device sent %s, not an image", op, clip(ct, 40))
+		}
 	}
 	return Snapshot{Data: data, ContentType: ct}, nil
 }

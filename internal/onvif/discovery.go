@@ -295,16 +295,27 @@ func (r *Responder) loop() {
 			continue
 		}
 		src, perr := netip.ParseAddrPort(from.String())
-		if perr != nil || !netguard.IsPrivate(src.Addr()) {
+		if perr != nil {
 			continue
 		}
-		id, ok := r.matches(buf[:n])
-		if !ok {
-			continue
+		if answer, ok := r.reply(buf[:n], src.Addr()); ok {
+			r.conn.WriteTo(answer, from)
 		}
-		r.seq++
-		r.conn.WriteTo(r.answer(id), from)
 	}
+}
+
+// reply returns the answer to a datagram from src, if it gets one: only a
+// matching Probe from the household's networks does.
+func (r *Responder) reply(data []byte, src netip.Addr) ([]byte, bool) {
+	if !netguard.IsPrivate(src) {
+		return nil, false
+	}
+	id, ok := r.matches(data)
+	if !ok {
+		return nil, false
+	}
+	r.seq++
+	return r.answer(id), true
 }
 
 type probeXML struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,14 @@ func TestResponderMatching(t *testing.T) {
 	}
 	if _, ok := r.matches(sample(t, "probematches.xml")); ok {
 		t.Error("a ProbeMatches is answered as a probe")
+	}
+	// Only probes from the household's networks are answered.
+	for src, want := range map[string]bool{
+		"127.0.0.1": true, "192.168.1.20": true, "10.1.2.3": true, "fe80::1": true, "::ffff:192.168.1.9": true,
+		"203.0.113.1": false, "8.8.8.8": false, "2001:db8::1": false, "100.64.0.1": false,
+	} {
+		if _, got := r.reply(probe("", ""), netip.MustParseAddr(src)); got != want {
+			t.Errorf("probe from %s answered: %v, want %v", src, got, want)
+		}
 	}
 }

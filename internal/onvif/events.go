@@ -17,6 +17,8 @@ const maxEvents = 1024
 const maxRefParams = 8
 
 // Subscription is a PullPoint subscription on a device's event service.
+// It is used by one goroutine at a time (Pull, Renew and Unsubscribe
+// update Termination).
 type Subscription struct {
 	c *Client
 	// Address is the subscription's endpoint (its reference's Address).

@@ -127,6 +127,17 @@ func TestHostileReplies(t *testing.T) {
 		}
 	})
 
+	t.Run("snapshot labelled loosely", func(t *testing.T) {
+		xaddr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"))
+		})
+		snap, err := newTestClient(t, xaddr, "", "").FetchSnapshot(ctx, xaddr)
+		if err != nil || snap.ContentType != "image/jpeg" {
+			t.Fatalf("a JPEG labelled application/octet-stream: %v %q", err, snap.ContentType)
+		}
+	})
+
 	t.Run("redirect not followed", func(t *testing.T) {
 		var hits atomic.Int64
 		other := serve(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })

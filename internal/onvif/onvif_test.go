@@ -61,6 +61,7 @@ func newTestClient(t *testing.T, xaddr, user, pass string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 

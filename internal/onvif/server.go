@@ -118,6 +118,9 @@ func (s *Server) Publish(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.d.Now()
+	if e.Time.IsZero() {
+		e.Time = now
+	}
 	for id, p := range s.subs {
 		if now.After(p.term) {
 			delete(s.subs, id)
@@ -134,12 +137,25 @@ func (s *Server) Publish(e Event) {
 	}
 }
 
-// operations maps each operation to the namespace its request is in.
-var operations = map[string]string{
-	"GetSystemDateAndTime": nsTDS, "GetDeviceInformation": nsTDS, "GetServices": nsTDS, "GetCapabilities": nsTDS,
-	"GetProfiles": nsTRT, "GetStreamUri": nsTRT, "GetSnapshotUri": nsTRT,
-	"CreatePullPointSubscription": nsTEV, "PullMessages": nsTEV, "Renew": nsWSNT, "Unsubscribe": nsWSNT,
+// operationNS returns the namespace of an operation the server answers.
+func operationNS(op string) (string, bool) {
+	switch op {
+	case "GetSystemDateAndTime", "GetDeviceInformation", "GetServices", "GetCapabilities":
+		return nsTDS, true
+	case "GetProfiles", "GetStreamUri", "GetSnapshotUri":
+		return nsTRT, true
+	case "CreatePullPointSubscription", "PullMessages":
+		return nsTEV, true
+	case "Renew", "Unsubscribe":
+		return nsWSNT, true
+	}
+	return "", false
 }
+
+// unknownOpError is a request for an operation the server does not answer.
+type unknownOpError struct{ name xml.Name }
+
+func (e unknownOpError) Error() string { return "no operation " + qname(e.name) + " here" }
 
 // requestXML holds the arguments of every operation served.
 type requestXML struct {
@@ -175,15 +191,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req requestXML
 	err = decodeEnvelope(data, &h, func(d *xml.Decoder, start xml.StartElement) error {
 		op = start.Name.Local
-		ns, known := operations[op]
-		if !known || start.Name.Space != ns {
-			op = ""
-			return fmt.Errorf("no operation %s", qname(start.Name))
+		if ns, known := operationNS(op); !known || start.Name.Space != ns {
+			return unknownOpError{start.Name}
 		}
 		return d.DecodeElement(&req, &start)
 	})
+	var unknown unknownOpError
 	switch {
-	case err != nil && op == "" && strings.HasPrefix(err.Error(), "no operation"):
+	case errors.As(err, &unknown):
 		s.fault(w, http.StatusBadRequest, "s:Receiver", "ter:ActionNotSupported", clip(err.Error(), 200))
 		return
 	case err != nil:
