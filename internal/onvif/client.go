@@ -35,6 +35,13 @@ type ClientOptions struct {
 	MaxSnapshot int64
 	// Now is the local clock; nil means time.Now.
 	Now func() time.Time
+	// TrustServiceHosts uses the service, subscription, stream and
+	// snapshot URLs the device gives as they are. By default they keep
+	// their scheme, port, path and query but take XAddr's host: devices
+	// often name themselves by an address they are not reached at (a
+	// second interface, 0.0.0.0, the address before DHCP moved them), and
+	// a device must not point the client at another host.
+	TrustServiceHosts bool
 }
 
 // Client talks to one ONVIF device. Its methods are safe for concurrent
@@ -103,6 +110,39 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// onDevice checks a URL the device gave (an http(s) URL without user
+// info, or rtsp(s) when rtsp is set) and, unless TrustServiceHosts, moves
+// it to XAddr's host.
+func (c *Client) onDevice(s string, rtsp bool) (string, error) {
+	s = strings.TrimSpace(s)
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", errors.New("not a URL")
+	case rtsp && u.Scheme != "rtsp" && u.Scheme != "rtsps":
+		return "", fmt.Errorf("scheme %q is not rtsp", clip(u.Scheme, 16))
+	case !rtsp:
+		if err := checkServiceURL(s); err != nil {
+			return "", err
+		}
+	case u.Host == "":
+		return "", errors.New("no host")
+	}
+	if c.o.TrustServiceHosts {
+		return s, nil
+	}
+	dev, _ := url.Parse(c.o.XAddr)
+	host := dev.Hostname()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if p := u.Port(); p != "" {
+		host += ":" + p
+	}
+	u.Host = host
+	return u.String(), nil
+}
+
 // checkServiceURL accepts an absolute http(s) URL without user info.
 func checkServiceURL(s string) error {
 	u, err := url.Parse(s)
@@ -155,11 +195,11 @@ func (c *Client) Connect(ctx context.Context) error {
 		}
 		media, events = caps.Media, caps.Events
 	}
-	for _, u := range []string{media, events} {
-		if u == "" {
+	for _, u := range []*string{&media, &events} {
+		if *u == "" {
 			continue
 		}
-		if err := checkServiceURL(u); err != nil {
+		if *u, err = c.onDevice(*u, false); err != nil {
 			return fmt.Errorf("onvif: device lists a service at a bad URL: %w", err)
 		}
 	}
@@ -460,10 +500,9 @@ func (c *Client) StreamURI(ctx context.Context, profile string) (string, error) 
 	if err := c.mediaCall(ctx, "GetStreamUri", body, &r); err != nil {
 		return "", err
 	}
-	s := strings.TrimSpace(r.MediaURI.URI)
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
-		return "", errors.New("onvif: GetStreamUri: the device gave no rtsp:// URI")
+	s, err := c.onDevice(r.MediaURI.URI, true)
+	if err != nil {
+		return "", fmt.Errorf("onvif: GetStreamUri: the device gave no usable rtsp URI: %w", err)
 	}
 	return s, nil
 }
@@ -474,8 +513,8 @@ func (c *Client) SnapshotURI(ctx context.Context, profile string) (string, error
 	if err := c.mediaCall(ctx, "GetSnapshotUri", `<trt:GetSnapshotUri><trt:ProfileToken>`+esc(profile)+`</trt:ProfileToken></trt:GetSnapshotUri>`, &r); err != nil {
 		return "", err
 	}
-	s := strings.TrimSpace(r.MediaURI.URI)
-	if err := checkServiceURL(s); err != nil {
+	s, err := c.onDevice(r.MediaURI.URI, false)
+	if err != nil {
 		return "", fmt.Errorf("onvif: GetSnapshotUri: %w", err)
 	}
 	return s, nil

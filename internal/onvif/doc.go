@@ -20,8 +20,10 @@
 //   - connect off the household's networks or follow a redirect: the
 //     default HTTP client dials only loopback, private and link-local
 //     addresses (netguard.Private, checked on the address actually dialed)
-//     and follows no redirect, so a camera cannot send the hub elsewhere
-//     with a service URL, a snapshot URI or a 302;
+//     and follows no redirect; and the service, subscription, stream and
+//     snapshot URLs a device gives are moved to the device's own host
+//     (unless the caller trusts them), so a camera cannot send the hub
+//     elsewhere with a URL or a 302;
 //   - trust a reply's size or shape: every reply is read through a limit
 //     (a SOAP reply, a snapshot, a discovery datagram) and refused with
 //     [ErrTooLarge] past it; XML with a DTD, entity declarations or

@@ -53,8 +53,8 @@ func (c *Client) Subscribe(ctx context.Context, d time.Duration) (*Subscription,
 	if err := c.call(ctx, u, nsTEV, op, action, true, wsaHeader(action, u, ""), body, 0, &r); err != nil {
 		return nil, err
 	}
-	addr := strings.TrimSpace(r.Ref.Address)
-	if err := checkServiceURL(addr); err != nil {
+	addr, err := c.onDevice(r.Ref.Address, false)
+	if err != nil {
 		return nil, fmt.Errorf("onvif: %s: subscription address: %w", op, err)
 	}
 	s := &Subscription{c: c, Address: addr}

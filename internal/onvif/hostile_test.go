@@ -154,18 +154,35 @@ func TestHostileReplies(t *testing.T) {
 		}
 	})
 
-	t.Run("service off the LAN", func(t *testing.T) {
-		// The device lists its media service at a public address: the
-		// client refuses to dial it.
-		_, base := newCanned(t, map[string]string{
+	t.Run("service on another host", func(t *testing.T) {
+		// The device lists its media service at a public address. By
+		// default the client asks the device itself (same port and path);
+		// trusting the device's hosts, it refuses to dial off the LAN.
+		dev, base := newCanned(t, map[string]string{
 			"GetSystemDateAndTime": "getsystemdateandtime.xml",
-			"GetServices": `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetServicesResponse>` +
-				`<tds:Service><tds:Namespace>http://www.onvif.org/ver10/media/wsdl</tds:Namespace><tds:XAddr>http://203.0.113.9/onvif/media</tds:XAddr></tds:Service>` +
-				`</tds:GetServicesResponse></env:Body></env:Envelope>`,
+			"GetProfiles":          "getprofiles.xml",
 		})
+		port := base[strings.LastIndexByte(base, ':')+1:]
+		dev.replies["GetServices"] = `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetServicesResponse>` +
+			`<tds:Service><tds:Namespace>http://www.onvif.org/ver10/media/wsdl</tds:Namespace><tds:XAddr>http://203.0.113.9:` + port + `/onvif/media</tds:XAddr></tds:Service>` +
+			`</tds:GetServicesResponse></env:Body></env:Envelope>`
 		c := newTestClient(t, base+"/onvif/device_service", "admin", "pw")
-		if _, err := c.Profiles(ctx); !errors.Is(err, netguard.ErrRefused) {
+		if ps, err := c.Profiles(ctx); err != nil || len(ps) != 2 {
+			t.Fatalf("media service named by another host: %v", err)
+		}
+		trusting, err := NewClient(ClientOptions{XAddr: base + "/onvif/device_service", TrustServiceHosts: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := trusting.Profiles(ctx); !errors.Is(err, netguard.ErrRefused) {
 			t.Fatalf("media service on a public address: %v", err)
+		}
+	})
+
+	t.Run("device off the LAN", func(t *testing.T) {
+		c := newTestClient(t, "http://203.0.113.9/onvif/device_service", "admin", "pw")
+		if err := c.Connect(ctx); !errors.Is(err, netguard.ErrRefused) {
+			t.Fatalf("device on a public address: %v", err)
 		}
 	})
 

@@ -421,3 +421,29 @@ func TestTopics(t *testing.T) {
 		}
 	}
 }
+
+func TestOnDevice(t *testing.T) {
+	c := newTestClient(t, "http://192.168.1.64:8000/onvif/device_service", "", "")
+	v6 := newTestClient(t, "http://[fe80::1]/onvif/device_service", "", "")
+	for _, tc := range []struct {
+		c        *Client
+		in       string
+		rtsp     bool
+		want     string
+		wantFail bool
+	}{
+		{c, "http://10.0.0.7/onvif/Media", false, "http://192.168.1.64/onvif/Media", false},
+		{c, "http://0.0.0.0:8080/onvif/Events?x=1", false, "http://192.168.1.64:8080/onvif/Events?x=1", false},
+		{c, "rtsp://10.0.0.7:554/Streaming/Channels/101?transportmode=unicast", true, "rtsp://192.168.1.64:554/Streaming/Channels/101?transportmode=unicast", false},
+		{v6, "http://192.168.1.64:80/onvif/Media", false, "http://[fe80::1]:80/onvif/Media", false},
+		{c, "http://user:pw@10.0.0.7/onvif/Media", false, "", true},
+		{c, "file:///etc/passwd", false, "", true},
+		{c, "http://10.0.0.7/x", true, "", true},
+		{c, "rtsp:///x", true, "", true},
+	} {
+		got, err := tc.c.onDevice(tc.in, tc.rtsp)
+		if (err != nil) != tc.wantFail || got != tc.want {
+			t.Errorf("onDevice(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
