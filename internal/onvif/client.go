@@ -35,6 +35,10 @@ type ClientOptions struct {
 	MaxSnapshot int64
 	// Now is the local clock; nil means time.Now.
 	Now func() time.Time
+	// PreferMedia2 uses the Media2 service (ver20) for profiles and URIs
+	// when the device has it. Without it, Media2 is used only by devices
+	// that have no Media (ver10) service.
+	PreferMedia2 bool
 	// TrustServiceHosts uses the service, subscription, stream and
 	// snapshot URLs the device gives as they are. By default they keep
 	// their scheme, port, path and query but take XAddr's host: devices
@@ -56,6 +60,7 @@ type Client struct {
 	connected bool
 	offset    time.Duration // device clock minus local clock
 	media     string
+	media2    string
 	events    string
 }
 
@@ -174,13 +179,15 @@ func (c *Client) Connect(ctx context.Context) error {
 	c.offset = t.Sub(c.o.Now())
 	c.mu.Unlock()
 
-	var media, events string
+	var media, media2, events string
 	svcs, err := c.Services(ctx)
 	if err == nil {
 		for _, s := range svcs {
 			switch s.Namespace {
 			case nsTRT:
 				media = s.XAddr
+			case nsTR2:
+				media2 = s.XAddr
 			case nsTEV:
 				events = s.XAddr
 			}
@@ -195,7 +202,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		}
 		media, events = caps.Media, caps.Events
 	}
-	for _, u := range []*string{&media, &events} {
+	for _, u := range []*string{&media, &media2, &events} {
 		if *u == "" {
 			continue
 		}
@@ -204,7 +211,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	c.media, c.events, c.connected = media, events, true
+	c.media, c.media2, c.events, c.connected = media, media2, events, true
 	c.mu.Unlock()
 	return nil
 }
@@ -223,16 +230,22 @@ func (c *Client) deviceNow() time.Time {
 	return c.o.Now().Add(c.offset)
 }
 
-// service returns the URL of the media or events service, connecting
-// first if needed.
-func (c *Client) service(ctx context.Context, which string) (string, error) {
+// connect runs Connect unless it has succeeded.
+func (c *Client) connect(ctx context.Context) error {
 	c.mu.Lock()
 	connected := c.connected
 	c.mu.Unlock()
-	if !connected {
-		if err := c.Connect(ctx); err != nil {
-			return "", err
-		}
+	if connected {
+		return nil
+	}
+	return c.Connect(ctx)
+}
+
+// service returns the URL of the media or events service, connecting
+// first if needed.
+func (c *Client) service(ctx context.Context, which string) (string, error) {
+	if err := c.connect(ctx); err != nil {
+		return "", err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -416,8 +429,8 @@ type profilesXML struct {
 				Height int `xml:"Height"`
 			} `xml:"Resolution"`
 			RateControl struct {
-				FrameRateLimit int `xml:"FrameRateLimit"`
-				BitrateLimit   int `xml:"BitrateLimit"`
+				FrameRateLimit float64 `xml:"FrameRateLimit"` // xs:int in ver10; some devices write 25.000000
+				BitrateLimit   int     `xml:"BitrateLimit"`
 			} `xml:"RateControl"`
 			H264 struct {
 				GovLength int `xml:"GovLength"`
@@ -455,7 +468,7 @@ func (r *profilesXML) profiles() ([]Profile, error) {
 		if v := p.Video; v != nil {
 			q.Video = &VideoEncoder{
 				Token: strings.TrimSpace(v.Token), Name: strings.TrimSpace(v.Name), Encoding: strings.TrimSpace(v.Encoding),
-				Width: v.Resolution.Width, Height: v.Resolution.Height, FrameRate: v.RateControl.FrameRateLimit,
+				Width: v.Resolution.Width, Height: v.Resolution.Height, FrameRate: frameRate(v.RateControl.FrameRateLimit),
 				Bitrate: v.RateControl.BitrateLimit, GovLength: v.H264.GovLength,
 			}
 		}
@@ -469,6 +482,11 @@ func (r *profilesXML) profiles() ([]Profile, error) {
 
 // Profiles lists the device's media profiles (GetProfiles).
 func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
+	if u, ok, err := c.useMedia2(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		return c.profiles2(ctx, u)
+	}
 	var r profilesXML
 	if err := c.mediaCall(ctx, "GetProfiles", `<trt:GetProfiles/>`, &r); err != nil {
 		return nil, err
@@ -494,6 +512,11 @@ type mediaURIXML struct {
 // StreamURI returns the RTSP URI of a profile (GetStreamUri, RTP-Unicast
 // over RTSP). The URI may carry credentials: never log it whole.
 func (c *Client) StreamURI(ctx context.Context, profile string) (string, error) {
+	if u, ok, err := c.useMedia2(ctx); err != nil {
+		return "", err
+	} else if ok {
+		return c.uri2(ctx, u, "GetStreamUri", profile)
+	}
 	var r mediaURIXML
 	body := `<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>` +
 		`<trt:ProfileToken>` + esc(profile) + `</trt:ProfileToken></trt:GetStreamUri>`
@@ -509,6 +532,11 @@ func (c *Client) StreamURI(ctx context.Context, profile string) (string, error) 
 
 // SnapshotURI returns the HTTP URI of a profile's snapshot (GetSnapshotUri).
 func (c *Client) SnapshotURI(ctx context.Context, profile string) (string, error) {
+	if u, ok, err := c.useMedia2(ctx); err != nil {
+		return "", err
+	} else if ok {
+		return c.uri2(ctx, u, "GetSnapshotUri", profile)
+	}
 	var r mediaURIXML
 	if err := c.mediaCall(ctx, "GetSnapshotUri", `<trt:GetSnapshotUri><trt:ProfileToken>`+esc(profile)+`</trt:ProfileToken></trt:GetSnapshotUri>`, &r); err != nil {
 		return "", err

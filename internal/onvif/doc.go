@@ -1,8 +1,9 @@
 // Package onvif speaks ONVIF, the protocol IP cameras and doorbells use on
 // the household's network: WS-Discovery (probing for devices and answering
-// probes), the Device, Media (ver10) and Events (PullPoint) services over
-// SOAP 1.2 with WS-UsernameToken authentication, and fetching a snapshot
-// with HTTP digest or basic authentication.
+// probes), the Device, Media (ver10; the client also reads Media2's
+// profiles and URIs) and Events (PullPoint) services over SOAP 1.2 with
+// WS-UsernameToken authentication, and fetching a snapshot with HTTP
+// digest or basic authentication.
 //
 // What it owns: the ONVIF protocol on the LAN, both ends of it. The client
 // ([Client], [Discover]) is what the hub uses to find a camera, list its

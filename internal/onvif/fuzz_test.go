@@ -54,18 +54,23 @@ func FuzzProbeMatch(f *testing.F) {
 }
 
 func FuzzProfiles(f *testing.F) {
-	seeds(f, "getprofiles.xml", "wrongns_profiles.xml", "soap11_profiles.xml", "billion_laughs.xml", "fault_notauthorized.xml")
+	seeds(f, "getprofiles.xml", "getprofiles_media2.xml", "wrongns_profiles.xml", "soap11_profiles.xml", "billion_laughs.xml", "fault_notauthorized.xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, err := parseProfiles(data, 200)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "onvif: GetProfiles: ") {
-				t.Errorf("error does not name the operation: %v", err)
+		for _, parse := range []func([]byte, int) ([]Profile, error){parseProfiles, parseProfiles2} {
+			ps, err := parse(data, 200)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "onvif: GetProfiles: ") {
+					t.Errorf("error does not name the operation: %v", err)
+				}
+				continue
 			}
-			return
-		}
-		for _, p := range ps {
-			if p.Token == "" {
-				t.Error("a profile without a token")
+			for _, p := range ps {
+				if p.Token == "" {
+					t.Error("a profile without a token")
+				}
+				if p.Video != nil && (p.Video.FrameRate < 0 || p.Video.FrameRate > 1000) {
+					t.Errorf("frame rate %d", p.Video.FrameRate)
+				}
 			}
 		}
 	})

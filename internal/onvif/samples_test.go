@@ -41,6 +41,9 @@ func (c *cannedDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var op string
 	decodeEnvelope(data, nil, func(d *xml.Decoder, start xml.StartElement) error {
 		op = start.Name.Local
+		if start.Name.Space == nsTR2 {
+			op = "tr2:" + op
+		}
 		return nil
 	})
 	c.mu.Lock()
@@ -179,6 +182,50 @@ func TestSampleReplies(t *testing.T) {
 	}
 	if !s.Termination.Equal(time.Date(2026, 12, 4, 17, 1, 5, 0, time.UTC)) {
 		t.Errorf("Termination = %s", s.Termination)
+	}
+}
+
+// TestSampleMedia2: a device with Media2 only (no ver10 media service):
+// profiles and stream URIs come from Media2.
+func TestSampleMedia2(t *testing.T) {
+	ctx := context.Background()
+	dev, base := newCanned(t, map[string]string{
+		"GetSystemDateAndTime": "getsystemdateandtime.xml",
+		"GetServices":          "getservices_media2.xml",
+		"tr2:GetProfiles":      "getprofiles_media2.xml",
+		"tr2:GetStreamUri":     "getstreamuri_media2.xml",
+	})
+	c := newTestClient(t, base+"/onvif/device_service", "admin", "pw")
+	ps, err := c.Profiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 2 {
+		t.Fatalf("%d profiles", len(ps))
+	}
+	main, sub := ps[0], ps[1]
+	if main.Token != "Profile_1" || !main.AudioOutput ||
+		*main.Video != (VideoEncoder{Token: "VideoEncoderToken_1", Name: "VideoEncoder_1", Encoding: "H265", Width: 2560, Height: 1440, FrameRate: 20, Bitrate: 6144, GovLength: 50}) ||
+		main.Audio == nil || main.Audio.Encoding != "MP4A-LATM" || main.Audio.SampleRate != 16 {
+		t.Errorf("main profile = %+v video %+v audio %+v", main, main.Video, main.Audio)
+	}
+	if sub.Audio != nil || sub.AudioOutput || sub.Video.FrameRate != 13 || sub.Video.GovLength != 20 {
+		t.Errorf("sub profile = %+v video %+v", sub, sub.Video)
+	}
+	uri, err := c.StreamURI(ctx, "Profile_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(base, "http://")
+	host = host[:strings.LastIndexByte(host, ':')]
+	if want := "rtsp://" + host + ":554/Streaming/Channels/101?transportmode=unicast&profile=Profile_1"; uri != want {
+		t.Errorf("StreamURI = %s, want %s", uri, want)
+	}
+	if req := dev.request("tr2:GetStreamUri"); !strings.Contains(req, "<tr2:Protocol>RTSP</tr2:Protocol>") || !strings.Contains(req, "Profile_1") {
+		t.Errorf("GetStreamUri request:\n%s", req)
+	}
+	if _, err := parseProfiles2(sample(t, "getprofiles.xml"), 200); !errors.Is(err, ErrUnexpectedReply) {
+		t.Errorf("a ver10 reply read as Media2: %v", err)
 	}
 }
 

@@ -15,6 +15,7 @@ const (
 	nsSOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 	nsTDS    = "http://www.onvif.org/ver10/device/wsdl"
 	nsTRT    = "http://www.onvif.org/ver10/media/wsdl"
+	nsTR2    = "http://www.onvif.org/ver20/media/wsdl"
 	nsTT     = "http://www.onvif.org/ver10/schema"
 	nsTEV    = "http://www.onvif.org/ver10/events/wsdl"
 	nsWSNT   = "http://docs.oasis-open.org/wsn/b-2"
@@ -344,7 +345,7 @@ func esc(s string) string {
 // package writes.
 const envelopeStart = `<?xml version="1.0" encoding="UTF-8"?>` +
 	`<s:Envelope xmlns:s="` + nsSOAP + `" xmlns:tds="` + nsTDS + `" xmlns:trt="` + nsTRT +
-	`" xmlns:tt="` + nsTT + `" xmlns:tev="` + nsTEV + `" xmlns:wsnt="` + nsWSNT +
+	`" xmlns:tr2="` + nsTR2 + `" xmlns:tt="` + nsTT + `" xmlns:tev="` + nsTEV + `" xmlns:wsnt="` + nsWSNT +
 	`" xmlns:wsa="` + nsWSA + `" xmlns:tns1="` + nsTNS1 + `" xmlns:ter="` + nsTER + `">`
 
 // envelope wraps a header's and a body's XML into a SOAP 1.2 envelope.
