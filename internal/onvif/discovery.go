@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/internal/netguard"
@@ -84,7 +85,8 @@ func probeMessage(id string) []byte {
 // Discover sends a WS-Discovery Probe for network video transmitters and
 // collects the answers until the timeout or ctx ends. Answers to another
 // probe, malformed answers and XAddrs that are not http(s) URLs are
-// dropped; a device answering twice is listed once.
+// dropped; a device answering twice is listed once. When ctx ends first,
+// it returns what it collected with ctx's error.
 func Discover(ctx context.Context, o DiscoverOptions) ([]ProbeMatch, error) {
 	if o.Target == "" {
 		o.Target = DiscoveryAddr
@@ -243,7 +245,7 @@ type Responder struct {
 	wg       sync.WaitGroup
 	closeErr error
 	once     sync.Once
-	seq      int // answered messages, for AppSequence; the loop's own
+	seq      atomic.Int64 // answered messages, for AppSequence
 }
 
 // NewResponder starts answering probes.
@@ -314,8 +316,7 @@ func (r *Responder) reply(data []byte, src netip.Addr) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	r.seq++
-	return r.answer(id), true
+	return r.answer(id, r.seq.Add(1)), true
 }
 
 type probeXML struct {
@@ -366,11 +367,11 @@ func (r *Responder) matches(data []byte) (string, bool) {
 	return id, true
 }
 
-func (r *Responder) answer(relatesTo string) []byte {
+func (r *Responder) answer(relatesTo string, seq int64) []byte {
 	return discoveryEnvelope(
 		`<a:Action>`+actionProbeMatches+`</a:Action><a:MessageID>`+newMessageID()+`</a:MessageID>`+
 			`<a:RelatesTo>`+esc(relatesTo)+`</a:RelatesTo><a:To>`+anonymous+`</a:To>`+
-			`<d:AppSequence InstanceId="1" MessageNumber="`+strconv.Itoa(r.seq)+`"/>`,
+			`<d:AppSequence InstanceId="1" MessageNumber="`+strconv.FormatInt(seq, 10)+`"/>`,
 		`<d:ProbeMatches><d:ProbeMatch><a:EndpointReference><a:Address>`+esc(r.o.Endpoint)+`</a:Address></a:EndpointReference>`+
 			`<d:Types>`+esc(strings.Join(r.o.Types, " "))+`</d:Types><d:Scopes>`+esc(strings.Join(r.o.Scopes, " "))+`</d:Scopes>`+
 			`<d:XAddrs>`+esc(strings.Join(r.o.XAddrs, " "))+`</d:XAddrs><d:MetadataVersion>1</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches>`)

@@ -105,7 +105,7 @@ func FuzzFault(f *testing.F) {
 		err := decodeResponse(data, "GetProfiles", nsTRT, "GetProfilesResponse", 400, nil)
 		var fe *FaultError
 		if errors.As(err, &fe) {
-			if fe.Op != "GetProfiles" || len(fe.Reason) > 210 || len(fe.Subcodes) > maxDepth {
+			if fe.Op != "GetProfiles" || len(fe.Error()) > 700 {
 				t.Errorf("fault %+v", fe)
 			}
 			_ = errors.Is(err, ErrNotAuthorized)

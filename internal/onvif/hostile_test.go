@@ -253,3 +253,20 @@ func TestServerRefusesHostileRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileFaultIsShort: a fault with huge codes and deeply nested
+// subcodes makes a short error.
+func TestHostileFaultIsShort(t *testing.T) {
+	big := strings.Repeat("ter:X", 10000)
+	sub := strings.Repeat(`<env:Subcode><env:Value>`+big+`</env:Value>`, 50) + strings.Repeat(`</env:Subcode>`, 50)
+	doc := `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>` + big + `</env:Value>` + sub +
+		`</env:Code><env:Reason><env:Text>` + big + `</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`
+	err := decodeResponse([]byte(doc), "GetProfiles", nsTRT, "GetProfilesResponse", 500, nil)
+	var fe *FaultError
+	if !errors.As(err, &fe) {
+		t.Fatalf("not a fault: %v", err)
+	}
+	if len(err.Error()) > 700 || len(fe.Subcodes) > 4 {
+		t.Errorf("error of %d bytes, %d subcodes", len(err.Error()), len(fe.Subcodes))
+	}
+}

@@ -259,15 +259,16 @@ type faultXML struct {
 }
 
 // decodeFault decodes a SOAP 1.2 Fault element into a *FaultError for op.
-// Subcodes nest; at most maxDepth of them exist (checkXML).
+// Codes are clipped and at most four subcodes kept, so that a hostile
+// fault makes a short error.
 func decodeFault(d *xml.Decoder, start xml.StartElement, op string, status int) error {
 	var f faultXML
 	if err := d.DecodeElement(&f, &start); err != nil {
 		return fmt.Errorf("onvif: %s: malformed SOAP fault: %w", op, err)
 	}
-	fe := &FaultError{Op: op, Code: strings.TrimSpace(f.Code.Value), HTTPStatus: status}
-	for s := f.Code.Subcode; s != nil; s = s.Subcode {
-		fe.Subcodes = append(fe.Subcodes, strings.TrimSpace(s.Value))
+	fe := &FaultError{Op: op, Code: clip(strings.TrimSpace(f.Code.Value), 64), HTTPStatus: status}
+	for s := f.Code.Subcode; s != nil && len(fe.Subcodes) < 4; s = s.Subcode {
+		fe.Subcodes = append(fe.Subcodes, clip(strings.TrimSpace(s.Value), 64))
 	}
 	if len(f.Reason.Text) > 0 {
 		fe.Reason = clip(strings.TrimSpace(f.Reason.Text[0]), 200)
