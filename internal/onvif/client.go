@@ -494,12 +494,33 @@ func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 	return r.profiles()
 }
 
-// anyXML is any element, kept whole with its namespaces.
+// anyXML is any element, kept with its names resolved to namespaces so
+// that it can be written again anywhere (its text before its children).
 type anyXML struct {
 	XMLName  xml.Name
 	Attrs    []xml.Attr `xml:",any,attr"`
 	Text     string     `xml:",chardata"`
 	Children []anyXML   `xml:",any"`
+}
+
+// withoutDeclarations drops the namespace declarations decoding kept as
+// attributes: names carry their namespaces, and the encoder declares
+// what it writes.
+func (n anyXML) withoutDeclarations() anyXML {
+	attrs := n.Attrs[:0:0]
+	for _, a := range n.Attrs {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	n.Attrs = attrs
+	kids := make([]anyXML, len(n.Children))
+	for i, c := range n.Children {
+		kids[i] = c.withoutDeclarations()
+	}
+	n.Children = kids
+	return n
 }
 
 // uri decodes a GetStreamUri or GetSnapshotUri reply's MediaUri.

@@ -64,7 +64,7 @@ func (c *Client) Subscribe(ctx context.Context, d time.Duration) (*Subscription,
 			return nil, fmt.Errorf("onvif: %s: %w: %d reference parameters", op, ErrUnexpectedReply, len(rp.Params))
 		}
 		for _, p := range rp.Params {
-			b, err := xml.Marshal(p)
+			b, err := xml.Marshal(p.withoutDeclarations())
 			if err != nil {
 				return nil, fmt.Errorf("onvif: %s: reference parameter: %w", op, err)
 			}

@@ -153,7 +153,8 @@ func TestSampleReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := dev.request("PullMessages")
-	if !strings.Contains(req, "SubscriptionId") || !strings.Contains(req, ">7</") || !strings.Contains(req, "<wsa:To") {
+	if !strings.Contains(req, `<SubscriptionId xmlns="http://www.example.com/2011/event" xml:lang="en">7</SubscriptionId>`) ||
+		!strings.Contains(req, "<wsa:To") {
 		t.Errorf("PullMessages does not echo the reference parameters and wsa:To:\n%s", req)
 	}
 	want := []struct {
