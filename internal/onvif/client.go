@@ -259,10 +259,12 @@ func (c *Client) service(ctx context.Context, which string) (string, error) {
 	return u, nil
 }
 
-// call is one SOAP request/response: op is the operation's name (for
-// errors and the action), ns the namespace of its request and response,
-// extra more header XML. The reply's body must be {ns}opResponse, or the
-// element named by respName when it is not empty.
+// call posts one SOAP request to endpoint and decodes the reply into out
+// (nil: only checked). op is the operation's name, for errors; ns the
+// namespace of its request and reply, whose body must be {ns}opResponse;
+// action the SOAP action; auth adds a UsernameToken when the client has
+// credentials; extra is more header XML; wait extends the call's timeout
+// (a PullMessages waiting for events).
 func (c *Client) call(ctx context.Context, endpoint, ns, op, action string, auth bool, extra, body string, wait time.Duration, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.o.CallTimeout+wait)
 	defer cancel()
@@ -523,7 +525,7 @@ func (n anyXML) withoutDeclarations() anyXML {
 	return n
 }
 
-// uri decodes a GetStreamUri or GetSnapshotUri reply's MediaUri.
+// mediaURIXML is a ver10 GetStreamUri or GetSnapshotUri reply's MediaUri.
 type mediaURIXML struct {
 	MediaURI struct {
 		URI string `xml:"Uri"`

@@ -164,7 +164,9 @@ func digestAnswer(p map[string]string, method, uri, username, password string) s
 
 // digestServer checks HTTP digest answers (MD5, qop auth) for one user.
 // Its nonces are stateless: a time and an HMAC of it under a key made at
-// start, valid for maxAge.
+// start, valid for maxAge. It keeps no nonce counts, so an answer seen on
+// the network can be replayed for the same URI until its nonce is
+// maxAge old: it guards the snapshot, which is a GET.
 type digestServer struct {
 	realm, username, password string
 	key                       [32]byte
