@@ -192,15 +192,24 @@ func (c *Client) Connect(ctx context.Context) error {
 				events = s.XAddr
 			}
 		}
-	} else {
-		if errors.Is(err, ErrNotAuthorized) {
-			return err
-		}
+	} else if errors.Is(err, ErrNotAuthorized) {
+		return err
+	}
+	// Devices without GetServices, or that list only some services in
+	// it, give the rest in GetCapabilities.
+	if err != nil || (media == "" && media2 == "") || events == "" {
 		caps, cerr := c.Capabilities(ctx)
-		if cerr != nil {
+		switch {
+		case cerr != nil && err != nil:
 			return fmt.Errorf("%w (and GetServices: %v)", cerr, err)
+		case cerr == nil:
+			if media == "" && media2 == "" {
+				media = caps.Media
+			}
+			if events == "" {
+				events = caps.Events
+			}
 		}
-		media, events = caps.Media, caps.Events
 	}
 	for _, u := range []*string{&media, &media2, &events} {
 		if *u == "" {

@@ -262,3 +262,24 @@ func TestSampleProbeMatches(t *testing.T) {
 		t.Errorf("match = %+v", m)
 	}
 }
+
+// TestServicesFromCapabilities: a device whose GetServices lists no media
+// or events service gives them in GetCapabilities.
+func TestServicesFromCapabilities(t *testing.T) {
+	ctx := context.Background()
+	_, base := newCanned(t, map[string]string{
+		"GetSystemDateAndTime": "getsystemdateandtime.xml",
+		"GetServices": `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetServicesResponse>` +
+			`<tds:Service><tds:Namespace>http://www.onvif.org/ver10/device/wsdl</tds:Namespace><tds:XAddr>http://192.168.1.64/onvif/device_service</tds:XAddr></tds:Service>` +
+			`</tds:GetServicesResponse></env:Body></env:Envelope>`,
+		"GetCapabilities": "getcapabilities.xml",
+		"GetProfiles":     "getprofiles.xml",
+	})
+	c := newTestClient(t, base+"/onvif/device_service", "admin", "pw")
+	if ps, err := c.Profiles(ctx); err != nil || len(ps) != 2 {
+		t.Fatalf("Profiles: %d, %v", len(ps), err)
+	}
+	if u, err := c.service(ctx, "events"); err != nil || u != base+"/onvif/Events" {
+		t.Errorf("events service %q, %v", u, err)
+	}
+}
