@@ -20,7 +20,8 @@ var (
 
 	// device is code that runs on a hub or a member's device, by its package
 	// doc: ingest and recording (camera, segment, segstore, upload,
-	// recordings, softcam), detection and notification sinks (detect,
+	// recordings, softcam), the ONVIF protocol with cameras on the LAN
+	// (onvif), detection and notification sinks (detect,
 	// notify and its LAN sinks), the hub's configuration (config), live view
 	// on the hub (live), the hub-pairing protocol whose two ends are the
 	// hub and the member (pairing: the cloud only relays it), and the
@@ -37,7 +38,7 @@ var (
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
-		"vigil/internal/client",
+		"vigil/internal/client", "vigil/internal/onvif",
 	}
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and
@@ -236,6 +237,13 @@ var rules = []rule{
 			"so liveview imports neither that layer, nor the HTTP stack, nor the WebSocket library; it asks whether a hub is still " +
 			"in its chain through the Hubs interface it is given, not the store; it has no keys or formats to open the signed " +
 			"fingerprints with (the devices check them, G8); and the hub's end of live view (live) is device code",
+	},
+	{
+		from: []string{"vigil/internal/onvif"},
+		to:   []string{"vigil/internal/cloud/...", "vigil/internal/client", "vigil/internal/cloudapi", "vigil/internal/envelope", "vigil/internal/keydir"},
+		why: "onvif is the ONVIF protocol on the household's network only: it never reaches the cloud (neither its server, nor " +
+			"its client or API shapes), and it neither seals nor holds keys: what it learns from a camera (credentials, " +
+			"snapshots, events) is handed to its caller, which seals what leaves the hub",
 	},
 	{
 		from: []string{"vigil/internal/netguard"}, to: []string{"net/http", "vigil/..."},
