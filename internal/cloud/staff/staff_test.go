@@ -198,26 +198,26 @@ func testSessions(t *testing.T, e env) {
 // from an unknown code, and finds nothing by anything else.
 func testSupportCodes(t *testing.T, e env) {
 	ctx := t.Context()
-	storetest.MkHousehold(t, e.st, "h1", "a1")
-	storetest.MkHousehold(t, e.st, "h2", "a2")
-	c1, err := e.a.SupportCode(ctx, "h1")
+	storetest.MkHousehold(t, e.st, "house-one", "a1")
+	storetest.MkHousehold(t, e.st, "house-two", "a2")
+	c1, err := e.a.SupportCode(ctx, "house-one")
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := e.b.SupportCode(ctx, "h1")
-	c2, _ := e.b.SupportCode(ctx, "h2")
+	again, _ := e.b.SupportCode(ctx, "house-one")
+	c2, _ := e.b.SupportCode(ctx, "house-two")
 	if again != c1 || c2 == c1 || len(c1) != staff.CodeLen+1 || c1[5] != '-' {
 		t.Fatalf("codes: %q %q %q", c1, again, c2)
 	}
-	if strings.Contains(strings.ToLower(c1), "h1") {
+	if strings.Contains(strings.ToLower(c1), "house-one") {
 		t.Errorf("code %q shows the household ID", c1)
 	}
-	_, err = e.a.SupportCode(ctx, "h9")
+	_, err = e.a.SupportCode(ctx, "house-nine")
 	wantKind(t, "SupportCode of an unknown household", err, staff.NotFound)
 
 	for _, typed := range []string{c1, strings.ToLower(c1), strings.ReplaceAll(c1, "-", " "), strings.ReplaceAll(c1, "-", "")} {
 		hh, err := e.b.LookUp(ctx, typed)
-		if err != nil || hh != "h1" {
+		if err != nil || hh != "house-one" {
 			t.Errorf("LookUp(%q): %q, %v", typed, hh, err)
 		}
 	}
@@ -234,7 +234,7 @@ func testSupportCodes(t *testing.T, e env) {
 			wantKind(t, "LookUp with a typo "+typo, err, staff.Invalid)
 		}
 	}
-	for _, bad := range []string{"", "h1", "a1@example.com", canon[:9], canon + "0", "UUUUUUUUUU"} {
+	for _, bad := range []string{"", "house-one", "a1@example.com", canon[:9], canon + "0", "UUUUUUUUUU"} {
 		_, err := e.a.LookUp(ctx, bad)
 		wantKind(t, "LookUp "+bad, err, staff.Invalid)
 	}
