@@ -21,11 +21,11 @@ var (
 	// device is code that runs on a hub or a member's device, by its package
 	// doc: ingest and recording (camera, segment, segstore, upload,
 	// recordings, softcam), detection and notification sinks (detect,
-	// notify and its LAN sinks), the hub's configuration (config), live view
-	// on the hub (live), the hub-pairing protocol whose two ends are the
-	// hub and the member (pairing: the cloud only relays it), and the
-	// member's side of the cloud (member, and client, the cloud's Go
-	// client). Shared by both sides, so in neither set: the formats and
+	// notify and its LAN sinks), doorbell press sources (doorbell), the
+	// hub's configuration (config), live view on the hub (live), the
+	// hub-pairing protocol whose two ends are the hub and the member
+	// (pairing: the cloud only relays it), and the member's side of the
+	// cloud (member, and client, the cloud's Go client). Shared by both sides, so in neither set: the formats and
 	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
 	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
 	// the Web Push protocol, notify/webpush (its Sender is the cloud's; the
@@ -37,6 +37,7 @@ var (
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
+		"vigil/internal/doorbell",
 		"vigil/internal/client",
 	}
 
