@@ -68,9 +68,10 @@ type BellStats struct {
 type Bell struct {
 	interval time.Duration
 
-	mu    sync.Mutex
-	last  map[string]time.Time // camera -> time of its last ring
-	stats map[string]*BellStats
+	mu        sync.Mutex
+	intervals map[string]time.Duration // camera -> its own interval
+	last      map[string]time.Time     // camera -> time of its last ring
+	stats     map[string]*BellStats
 }
 
 // NewBell returns a Bell ringing at most once per interval per doorbell
@@ -79,7 +80,19 @@ func NewBell(interval time.Duration) *Bell {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &Bell{interval: interval, last: map[string]time.Time{}, stats: map[string]*BellStats{}}
+	return &Bell{interval: interval, intervals: map[string]time.Duration{}, last: map[string]time.Time{}, stats: map[string]*BellStats{}}
+}
+
+// SetInterval gives camera's doorbell an interval of its own (0 means the
+// Bell's).
+func (b *Bell) SetInterval(camera string, d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d <= 0 {
+		delete(b.intervals, camera)
+		return
+	}
+	b.intervals[camera] = d
 }
 
 // Press reports p and returns the ring it makes, or false when it falls in
@@ -95,7 +108,11 @@ func (b *Bell) Press(p Press) (Ring, bool) {
 	s.Presses++
 	// A press before the window's end (out of order ones too) is counted
 	// into the last ring.
-	if last, ok := b.last[p.Camera]; ok && p.Time.Before(last.Add(b.interval)) {
+	iv, ok := b.intervals[p.Camera]
+	if !ok {
+		iv = b.interval
+	}
+	if last, ok := b.last[p.Camera]; ok && p.Time.Before(last.Add(iv)) {
 		s.Suppressed++
 		return Ring{}, false
 	}

@@ -3,20 +3,18 @@ package doorbell
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"vigil/internal/vigiltest"
 )
 
 // TestBellRateLimit: one ring per doorbell per interval; presses in the
@@ -40,6 +38,13 @@ func TestBellRateLimit(t *testing.T) {
 	}
 	if _, ok := b.Press(Press{Camera: "back", Time: t0.Add(11 * time.Second)}); !ok {
 		t.Fatal("another doorbell did not ring")
+	}
+	// A doorbell with an interval of its own.
+	b.SetInterval("side", time.Second)
+	for i, want := range []bool{true, false, true} {
+		if _, ok := b.Press(Press{Camera: "side", Time: t0.Add(time.Duration(i) * 600 * time.Millisecond)}); ok != want {
+			t.Fatalf("side press %d rang %v, want %v", i, ok, want)
+		}
 	}
 	// Out of order: a press timed before the last ring is counted into it.
 	if _, ok := b.Press(Press{Camera: "front", Time: t0.Add(time.Second)}); ok {
@@ -159,47 +164,6 @@ func TestHTTPPresses(t *testing.T) {
 	}
 }
 
-const mosquittoPath = "/usr/sbin/mosquitto"
-
-// StartBroker runs a private Mosquitto on a free loopback port and returns
-// its address. It fails the test when Mosquitto is not installed.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(mosquittoPath); err != nil {
-		t.Fatalf("%s not found: install mosquitto (apt-get install mosquitto)", mosquittoPath)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(mosquittoPath, "-c", conf)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // publisher is a plain paho client.
 func publisher(t *testing.T, addr string) *paho.Client {
 	t.Helper()
@@ -222,7 +186,7 @@ func publisher(t *testing.T, addr string) *paho.Client {
 // button) makes one ring through the Bell, all 20 counted; a message on
 // another topic is no press.
 func TestMQTTPressesRingOnce(t *testing.T) {
-	addr := startBroker(t)
+	addr := vigiltest.Mosquitto(t)
 	pub := publisher(t, addr)
 	ctx := context.Background()
 	send := func(topic string, retain bool) {
