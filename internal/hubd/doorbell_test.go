@@ -3,6 +3,8 @@ package hubd
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +22,15 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"vigil/internal/cloud"
 	"vigil/internal/config"
 	"vigil/internal/doorbell"
 	"vigil/internal/eventrec"
 	"vigil/internal/member"
+	"vigil/internal/netguard"
 	"vigil/internal/notify"
 	"vigil/internal/notify/webhook"
+	"vigil/internal/notify/webpush"
 	"vigil/internal/vigiltest"
 )
 
@@ -84,8 +90,30 @@ func (m *mqttClient) got(topic string) []string {
 // entity and the rings, the webhook a signed "ring"; and nothing the cloud
 // keeps holds the label, a ring's ID, the snapshot or the camera's name.
 func TestDoorbellRingSealedToCloud(t *testing.T) {
-	cl := startCloud(t)
+	cl := startCloudWith(t, func(o *cloud.Options) {
+		// The test's push service is on loopback (plain HTTP, which a
+		// cloud itself on plain-HTTP loopback accepts).
+		o.PublicURL = "http://127.0.0.1"
+		o.Outbound = netguard.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	})
 	m := newMember(t, cl.url())
+	// The member's browser: a Web Push subscription at a push service.
+	var pushMu sync.Mutex
+	var pushes [][]byte
+	pushSvc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		pushMu.Lock()
+		pushes = append(pushes, b)
+		pushMu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer pushSvc.Close()
+	ua, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushAuth := make([]byte, 16)
+	rand.Read(pushAuth)
 	cam := startCamera(t, "127.0.0.1:0", "cam")
 	const camName = "frontbellzq"
 	cfg := pairedConfig(t, cl, camName, cam.URL("cam"))
@@ -120,6 +148,9 @@ func TestDoorbellRingSealedToCloud(t *testing.T) {
 
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
 		t.Fatalf("pairing: hub %v, member %v", hubErr, memberErr)
+	}
+	if err := m.c.SubscribePush(context.Background(), m.st.HouseholdID, pushSvc.URL+"/push/member", ua.PublicKey().Bytes(), pushAuth); err != nil {
+		t.Fatalf("push subscription: %v", err)
 	}
 	subscribed := make(chan struct{}, 8)
 	logs := &lockedBuffer{}
@@ -218,6 +249,26 @@ func TestDoorbellRingSealedToCloud(t *testing.T) {
 		defer mu.Unlock()
 		return len(hooks) >= 2 && len(ha.got("vigil/"+camName+"/doorbell")) >= 2
 	})
+	// The household's browser gets each ring as a Web Push whose payload,
+	// decrypted (RFC 8291), is the sealed record it opens with its keys.
+	pushed := map[string]bool{}
+	waitFor(t, "two rings pushed", 30*time.Second, func() bool {
+		pushMu.Lock()
+		defer pushMu.Unlock()
+		for _, b := range pushes {
+			plain, err := webpush.Decrypt(b, ua, pushAuth)
+			if err != nil {
+				t.Fatalf("push body: %v", err)
+			}
+			if r, _, err := eventrec.Open(plain, vs.TrustedHubs(), ids...); err == nil && r.Labels[0] == "ring" {
+				pushed[r.ID] = true
+			}
+		}
+		return len(pushed) >= 2
+	})
+	if !pushed[rings[0].ID] || !pushed[rings[1].ID] {
+		t.Errorf("pushed rings %v, want %s and %s", pushed, rings[0].ID, rings[1].ID)
+	}
 	time.Sleep(time.Second) // anything more would arrive by now
 	h.Close()
 
