@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,12 +307,23 @@ func TestEvents(t *testing.T) {
 			Title string `json:"title"`
 			Error string `json:"error"`
 		} `json:"variants"`
+		RingNotice struct {
+			Title              string   `json:"title"`
+			URL                string   `json:"url"`
+			Actions            []string `json:"actions"`
+			RequireInteraction bool     `json:"requireInteraction"`
+		} `json:"ringNotice"`
+	}
+	ring := slices.IndexFunc(goAccepts, func(v variantResult) bool { return v.name == "a ring" })
+	if ring < 0 || !goAccepts[ring].ok {
+		t.Fatalf("Go refuses the ring variant: %v", goAccepts[ring].err)
 	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
+		"RING_SEALED": variants[ring],
 	}, &res)
 
 	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d; played in the row from %+.0f ms, from the link %+.0f ms, from the strip %+.0f ms of the event's start; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
@@ -448,6 +460,14 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	t.Logf("record variants: the browser accepts %d of %d, as Go does", accepted, len(res.Variants))
+	// A doorbell's ring: "Ring" to the reader; its notification stays until
+	// answered, and answering opens the doorbell's live view.
+	if v := res.Variants[ring]; v.Title != "Ring at front" {
+		t.Errorf("the browser opened a ring as %+v", v)
+	}
+	if n := res.RingNotice; n.Title != "Ring at front" || n.URL != "/h/"+hh.ID+"/cam/front/live" || !slices.Equal(n.Actions, []string{"answer"}) || !n.RequireInteraction {
+		t.Errorf("the service worker's notification of a ring: %+v", n)
+	}
 	if !strings.Contains(res.Refusal, "cannot open the events") || !strings.Contains(res.RefusalDetails, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q (details %q), want the refusal", res.Refusal, res.RefusalDetails)
 	}
@@ -495,6 +515,10 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 	vs := []variant{
 		{name: "valid", edit: func(m map[string]any) {}},
 		{name: "end record", edit: func(m map[string]any) { m["state"], m["end"] = "end", now.Add(time.Second).Format(time.RFC3339Nano) }},
+		{name: "a ring", edit: func(m map[string]any) {
+			// As the hub seals a doorbell's ring (internal/hubd/doorbell.go).
+			m["state"], m["end"], m["labels"], m["zones"], m["score"], m["box"] = "end", m["start"], []string{"ring"}, []string{}, 1, []float64{0, 0, 0, 0}
+		}},
 		{name: "offset time", edit: func(m map[string]any) { m["start"] = now.In(time.FixedZone("", 3600)).Format(time.RFC3339Nano) }},
 		{name: "no labels", edit: func(m map[string]any) { delete(m, "labels"); m["zones"] = nil }},
 		{name: "no score or alert", edit: func(m map[string]any) { delete(m, "score"); delete(m, "alert") }},

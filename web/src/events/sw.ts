@@ -88,7 +88,7 @@ export function joinRequestOf(data: Uint8Array): string | null {
 /** Notice is a notification to show: its title and options. */
 export interface Notice {
   title: string;
-  options: NotificationOptions & { data: { url: string } };
+  options: NotificationOptions & { data: { url: string }; actions?: { action: string; title: string }[] };
 }
 
 /** NAME_WAIT_MS bounds the wait for a household's name: past it the notification shows without. */
@@ -125,10 +125,25 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
   }
   try {
     const o = await openPush(data);
+    const at = new Date(o.record.start).toLocaleTimeString();
+    if (o.record.labels.includes('ring')) {
+      // A doorbell's ring stays until answered; answering opens the
+      // doorbell's live view.
+      return {
+        title: o.title,
+        options: {
+          body: `${at} · someone is at the door`,
+          tag: o.record.id,
+          requireInteraction: true,
+          actions: [{ action: 'answer', title: 'Answer' }],
+          data: { url: `/h/${encodeURIComponent(o.hh)}/cam/${encodeURIComponent(o.record.camera)}/live` },
+        },
+      };
+    }
     return {
       title: o.title,
       options: {
-        body: `${new Date(o.record.start).toLocaleTimeString()}${o.record.alert ? ' · alert' : ''}`,
+        body: `${at}${o.record.alert ? ' · alert' : ''}`,
         tag: o.record.id,
         data: { url: `/h/${encodeURIComponent(o.hh)}/events` },
       },
