@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +238,40 @@ func TestMQTTPressesRingOnce(t *testing.T) {
 	if len(rings) != 0 {
 		t.Fatalf("%d more rings", len(rings))
 	}
+}
+
+// FuzzVerifyPress: any signature header is refused or accepted without
+// panicking, and accepted only when it carries the MAC of its own time and
+// nonce under the button's secret.
+func FuzzVerifyPress(f *testing.F) {
+	secret := []byte("front door button secret 0123456789")
+	now := time.Unix(1_800_000_000, 0)
+	f.Add(SignPress(secret, "front", now, "0123456789abcdef"))
+	f.Add("t=1800000000,n=0123456789abcdef,v1=00")
+	f.Add("t=,n=,v1=")
+	f.Add(",,,")
+	f.Fuzz(func(t *testing.T, header string) {
+		src := &HTTPSource{Secrets: map[string][]byte{"front": secret}}
+		if err := src.Verify("front", header, now); err != nil {
+			return
+		}
+		var ts, nonce string
+		for p := range strings.SplitSeq(header, ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			switch k {
+			case "t":
+				ts = v
+			case "n":
+				nonce = v
+			}
+		}
+		sec, _ := strconv.ParseInt(ts, 10, 64)
+		if want := SignPress(secret, "front", time.Unix(sec, 0), nonce); !strings.EqualFold(strings.ReplaceAll(header, " ", ""), want) &&
+			!strings.Contains(strings.ToLower(header), want[strings.Index(want, "v1="):]) {
+			t.Fatalf("accepted %q, which does not carry the press's MAC", header)
+		}
+		if src.Verify("front", header, now) == nil {
+			t.Fatalf("accepted %q twice", header)
+		}
+	})
 }
