@@ -118,6 +118,10 @@ var rules = []rule{
 		why: "devices reach the cloud through its HTTP API (client, cloudapi), never by linking the server",
 	},
 	{
+		from: []string{"vigil/internal/doorbell"}, to: []string{"vigil/..."},
+		why: "doorbell only turns presses into rings: it seals nothing, notifies no one and reaches no cloud (hubd does that with a ring), so it imports no Vigil package",
+	},
+	{
 		from: []string{"vigil/internal/notify/webpush"}, to: device,
 		why: "notify/webpush is the Web Push protocol the cloud and the hub both use: the hub's sink (notify/webpushsink) imports it, never the reverse",
 	},

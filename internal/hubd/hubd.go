@@ -272,6 +272,9 @@ func (h *Hub) close() error {
 	}
 	h.wg.Wait()
 	h.stopDetection()
+	for cam, s := range h.DoorbellStats() {
+		h.log.Info("doorbell stopped", "camera", cam, "presses", s.Presses, "rings", s.Rings, "presses_in_a_ring", s.Suppressed)
+	}
 	var errs []error
 	for _, r := range h.recs {
 		s := r.stats()
