@@ -387,3 +387,72 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestDoorbellWithoutDetection: a hub not paired with a cloud, whose
+// doorbell camera has no detect section, still rings: a signed press
+// reaches the household's webhook as a ring (no snapshot: nothing decodes
+// the camera), a second press within the interval does not, and one
+// signed with another doorbell's name is refused.
+func TestDoorbellWithoutDetection(t *testing.T) {
+	secret := []byte("a webhook secret of the household")
+	hooks := make(chan notify.Payload, 8)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
+			t.Errorf("webhook signature: %v", err)
+		}
+		p, err := notify.ParsePayload(body)
+		if err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		hooks <- p
+	}))
+	defer recv.Close()
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cfg := hubConfig(t, rcpt, map[string]string{"gate": cam.URL("cam"), "yard": cam.URL("cam")}, time.Second)
+	button := "the gate button's secret, 32+ characters"
+	cfg.Cameras[0].Doorbell = &config.Doorbell{Secret: button, Interval: config.Duration(time.Minute)}
+	cfg.DoorbellListen = "127.0.0.1:0"
+	cfg.Detection = &config.Detection{Webhooks: &config.Webhooks{URLs: []string{recv.URL}, Secret: string(secret)}}
+	h := startHub(t, cfg, Options{})
+	press := func(camera string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+h.DoorbellAddr().String()+doorbell.PressPath(camera), nil)
+		req.Header.Set(doorbell.PressSignatureHeader, doorbell.SignPress([]byte(button), camera, time.Now(), doorbell.NewNonce()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := press("gate"); code != http.StatusNoContent {
+		t.Fatalf("press: %d", code)
+	}
+	select {
+	case p := <-hooks:
+		if p.Kind != "ring" || p.Camera != "gate" || p.Labels[0] != "ring" || !p.Alert {
+			t.Fatalf("webhook %+v", p)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no webhook for the ring")
+	}
+	if code := press("gate"); code != http.StatusNoContent {
+		t.Fatalf("second press: %d", code)
+	}
+	if code := press("yard"); code != http.StatusNotFound {
+		t.Fatalf("a press of a camera that is no doorbell: %d", code)
+	}
+	time.Sleep(time.Second)
+	h.Close()
+	if len(hooks) != 0 {
+		t.Fatalf("%d more webhooks: the second press rang", len(hooks))
+	}
+	if st := h.DoorbellStats()["gate"]; st != (doorbell.BellStats{Presses: 2, Rings: 1, Suppressed: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := h.DetectionStats(); len(st) != 0 {
+		t.Fatalf("detection stats %+v for a hub that detects nothing", st)
+	}
+}
