@@ -312,18 +312,32 @@ func TestEvents(t *testing.T) {
 			URL                string   `json:"url"`
 			Actions            []string `json:"actions"`
 			RequireInteraction bool     `json:"requireInteraction"`
+			Image              string   `json:"image"`
 		} `json:"ringNotice"`
 	}
 	ring := slices.IndexFunc(goAccepts, func(v variantResult) bool { return v.name == "a ring" })
 	if ring < 0 || !goAccepts[ring].ok {
 		t.Fatalf("Go refuses the ring variant: %v", goAccepts[ring].err)
 	}
+	// A doorbell's ring as the hub seals it, whose snapshot is event A's
+	// (sealed in the cloud): sealed only, not uploaded.
+	ringAt := time.Now().UTC()
+	ringRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateEnd, Start: ringAt, End: ringAt,
+		Labels: []string{"ring"}, Alert: true, Score: 1, Snapshot: snapKey}
+	ringChain, err := member.VerifiedChain(context.Background(), hub.hh.Owner.API, hub.hh.ID, hub.hh.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringSealed, err := eventrec.Seal(ringRec, 5000, uint32(ringChain.Epoch), hub.key, ringChain.EpochRecipient())
+	if err != nil {
+		t.Fatal(err)
+	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
-		"RING_SEALED": variants[ring],
+		"RING_SEALED": base64.StdEncoding.EncodeToString(ringSealed),
 	}, &res)
 
 	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d; played in the row from %+.0f ms, from the link %+.0f ms, from the strip %+.0f ms of the event's start; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
@@ -465,8 +479,13 @@ func TestEvents(t *testing.T) {
 	if v := res.Variants[ring]; v.Title != "Ring at front" {
 		t.Errorf("the browser opened a ring as %+v", v)
 	}
-	if n := res.RingNotice; n.Title != "Ring at front" || n.URL != "/h/"+hh.ID+"/cam/front/live" || !slices.Equal(n.Actions, []string{"answer"}) || !n.RequireInteraction {
+	n := res.RingNotice
+	if n.Title != "Ring at "+hh.Camera || n.URL != "/h/"+hh.ID+"/cam/"+hh.Camera+"/live" || !slices.Equal(n.Actions, []string{"answer"}) || !n.RequireInteraction {
 		t.Errorf("the service worker's notification of a ring: %+v", n)
+	}
+	// Its picture is the snapshot, fetched sealed and opened in the browser.
+	if want := "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpg); n.Image != want {
+		t.Errorf("the ring's notification image: %d characters (%.40q), want the snapshot's data URL (%d)", len(n.Image), n.Image, len(want))
 	}
 	if !strings.Contains(res.Refusal, "cannot open the events") || !strings.Contains(res.RefusalDetails, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q (details %q), want the refusal", res.Refusal, res.RefusalDetails)

@@ -18,8 +18,8 @@
 // /live-event, POST /push-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF,
 // EVENT_A, EVENT_B, EVENT_C (event ids), OTHER_CAMERA (of one more event),
 // PUSH_SEALED (base64 sealed record), VARIANTS (comma-separated base64
-// sealed records, valid or not), RING_SEALED (one of them: a doorbell's
-// ring), ARTIFACTS.
+// sealed records, valid or not), RING_SEALED (a doorbell's ring whose
+// snapshot is event A's), ARTIFACTS.
 import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -222,7 +222,7 @@ try {
   out.ringNotice = await page.evaluate(async (sealed) => {
     const b = Uint8Array.from(atob(sealed), (c) => c.charCodeAt(0));
     const n = await window.vigilNoticeOf(b);
-    return { title: n.title, url: n.options.data.url, actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction };
+    return { title: n.title, url: n.options.data.url, actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
   }, process.env.RING_SEALED);
   // A new event: the cloud pushes its sealed record to the subscription.
   const pe = await fetch(ctl + '/push-event', { method: 'POST' });
