@@ -1,4 +1,5 @@
-// Package notify delivers detection events to the household: Web Push
+// Package notify delivers detection events and doorbell rings (events of
+// kind [KindRing]) to the household: Web Push
 // (package webpushsink, over the protocol in package webpush), MQTT on the
 // household's own LAN (package mqtt) and signed webhooks (package webhook),
 // fanned out by a [Dispatcher] that never blocks the detection pipeline.
