@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,6 +174,17 @@ func (c *Client) Households(ctx context.Context) ([]Household, error) {
 // AppendLink appends a signed chain link.
 func (c *Client) AppendLink(ctx context.Context, household string, link []byte) error {
 	return c.do(ctx, "POST", "/v1/households/"+url.PathEscape(household)+"/chain", cloudapi.ChainLink{Link: link}, nil)
+}
+
+// SubscribePush subscribes a browser's Web Push endpoint to a household's
+// events (POST /v1/households/{hh}/push): p256dh is the subscription's
+// uncompressed P-256 key, auth its 16-byte secret.
+func (c *Client) SubscribePush(ctx context.Context, household, endpoint string, p256dh, auth []byte) error {
+	b64 := base64.RawURLEncoding.EncodeToString
+	return c.do(ctx, http.MethodPost, "/v1/households/"+household+"/push", map[string]any{
+		"endpoint": endpoint, "expirationTime": nil,
+		"keys": map[string]string{"p256dh": b64(p256dh), "auth": b64(auth)},
+	}, nil)
 }
 
 // Objects lists a household's objects of a camera ("" all) overlapping

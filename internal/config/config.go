@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"vigil/internal/detect/events"
 	"vigil/internal/netguard"
@@ -93,6 +95,11 @@ type Hub struct {
 	// directory's household.json. Needs Cloud.
 	Log *Log `yaml:"log"`
 
+	// DoorbellListen is the hub's address for signed HTTP doorbell presses
+	// (host:port, e.g. 192.168.1.5:8780). Required when a camera's
+	// doorbell has a secret; "" means no HTTP presses.
+	DoorbellListen string `yaml:"doorbell_listen"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
 	src *source
@@ -118,7 +125,44 @@ type Camera struct {
 	// Detect turns on motion and object detection for this camera. Nil
 	// means no detection.
 	Detect *Detect `yaml:"detect"`
+
+	// Doorbell makes the camera a doorbell: its presses ring the
+	// household. Nil means it is not one.
+	Doorbell *Doorbell `yaml:"doorbell"`
 }
+
+// Limits of a doorbell's settings.
+const (
+	DefaultDoorbellInterval = Duration(5 * time.Second)
+	MinDoorbellSecret       = 32
+	maxTopicBytes           = 256
+)
+
+// Doorbell configures where a doorbell camera's presses come from. At
+// least one source is required.
+type Doorbell struct {
+	// MQTTTopic is a topic on the household's broker (detection.mqtt);
+	// every message published on it, but a retained one, is a press.
+	MQTTTopic string `yaml:"mqtt_topic"`
+	// Secret is the button's HMAC-SHA-256 key for signed HTTP presses on
+	// doorbell_listen (at least 32 characters). Never logged or printed.
+	Secret string `yaml:"secret"`
+	// Interval is the least time between two rings of this doorbell;
+	// presses within it are counted into the last ring. Default 5s.
+	Interval Duration `yaml:"interval"`
+}
+
+// String describes d without its secret.
+func (d Doorbell) String() string {
+	sec := ""
+	if d.Secret != "" {
+		sec = "xxxxx"
+	}
+	return fmt.Sprintf("{mqtt_topic:%q secret:%q interval:%s}", d.MQTTTopic, sec, d.Interval)
+}
+
+// GoString is like String, so %#v does not print the secret either.
+func (d Doorbell) GoString() string { return "config.Doorbell" + d.String() }
 
 // Detect configures detection on one camera's frames.
 type Detect struct {
@@ -417,6 +461,9 @@ func (h *Hub) ApplyDefaults() {
 		if h.Cameras[i].Transport == "" {
 			h.Cameras[i].Transport = DefaultTransport
 		}
+		if d := h.Cameras[i].Doorbell; d != nil && d.Interval == 0 {
+			d.Interval = DefaultDoorbellInterval
+		}
 	}
 }
 
@@ -488,6 +535,8 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		add("cameras", "at least one camera is required")
 	}
 	seenName := map[string]int{}
+	seenTopic := map[string]int{}
+	secrets := false
 	for i, c := range h.Cameras {
 		key := fmt.Sprintf("cameras[%d]", i)
 		switch {
@@ -520,6 +569,24 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		if d := c.Detect; d != nil {
 			errs = append(errs, d.validate(s, key+".detect")...)
 		}
+		if d := c.Doorbell; d != nil {
+			errs = append(errs, d.validate(s, key+".doorbell", h)...)
+			if d.MQTTTopic != "" {
+				if j, ok := seenTopic[d.MQTTTopic]; ok {
+					add(key+".doorbell.mqtt_topic", "%q is also cameras[%d].doorbell.mqtt_topic: each doorbell needs its own topic", d.MQTTTopic, j)
+				} else {
+					seenTopic[d.MQTTTopic] = i
+				}
+			}
+			secrets = secrets || d.Secret != ""
+		}
+	}
+	if h.DoorbellListen != "" {
+		if _, _, err := net.SplitHostPort(h.DoorbellListen); err != nil {
+			add("doorbell_listen", "%q is not host:port (e.g. 192.168.1.5:8780, or :8780 for every address)", h.DoorbellListen)
+		} else if !secrets {
+			add("doorbell_listen", "set, but no camera's doorbell has a secret to sign presses with: set cameras[].doorbell.secret, or remove doorbell_listen")
+		}
 	}
 	if d := h.Detection; d != nil {
 		errs = append(errs, d.validate(s, "detection")...)
@@ -537,6 +604,37 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		add("log_level", "%q is not one of debug, info, warn, error", h.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+func (d *Doorbell) validate(s *source, path string, h *Hub) []error {
+	var errs []error
+	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	if d.MQTTTopic == "" && d.Secret == "" {
+		add("", "no press source: set mqtt_topic (a topic on detection.mqtt's broker) or secret (for signed HTTP presses on doorbell_listen), or remove doorbell")
+	}
+	if t := d.MQTTTopic; t != "" {
+		switch {
+		case len(t) > maxTopicBytes || !utf8.ValidString(t):
+			add(".mqtt_topic", "use a topic of at most %d bytes of UTF-8", maxTopicBytes)
+		case strings.ContainsAny(t, "+#\x00"):
+			add(".mqtt_topic", "%q has a wildcard (+ or #) or NUL: name the button's one topic, e.g. zigbee2mqtt/front_button/action", t)
+		case h.Detection == nil || h.Detection.MQTT == nil:
+			add(".mqtt_topic", "presses are read from the household's broker: set detection.mqtt.broker (e.g. mqtt://192.168.1.10:1883)")
+		}
+	}
+	if d.Secret != "" {
+		if len(d.Secret) < MinDoorbellSecret {
+			// The secret is never quoted back.
+			add(".secret", "at least %d characters are required (e.g. the output of 'openssl rand -hex 32')", MinDoorbellSecret)
+		}
+		if h.DoorbellListen == "" {
+			add(".secret", "signed HTTP presses need doorbell_listen: the hub's address for them, e.g. 192.168.1.5:8780")
+		}
+	}
+	if d.Interval < Duration(time.Second) || d.Interval > Duration(10*time.Minute) {
+		add(".interval", "%s is out of range: use 1s to 10m (default 5s)", time.Duration(d.Interval))
+	}
+	return errs
 }
 
 func (d *Detect) validate(s *source, path string) []error {

@@ -158,7 +158,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:10: retention: unknown key "maxage" (hint: did you mean "max_age"?)`}},
 		{"unknown key without hint",
 			valid + "frobnicate: true\n",
-			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud, log)`}},
+			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud, log, doorbell_listen)`}},
 		{"bad size unit",
 			strings.Replace(valid, "20GB", `"20 GBB"`, 1),
 			[]string{`config.yaml:9: retention.max_bytes: "20 GBB": unknown unit "GBB" (use e.g. 500MB, 20GB)`}},
@@ -266,7 +266,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:2: recipients: expected a list, got the string (a secret key, not shown)`}},
 		{"camera URL with a password where a mapping belongs",
 			"data: d\nrecipients: [r]\ncameras:\n  - rtsp://admin:hunter2@192.0.2.1/stream\n",
-			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, got the string "rtsp://admin:xxxxx@192.0.2.1/stream"`}},
+			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, doorbell, got the string "rtsp://admin:xxxxx@192.0.2.1/stream"`}},
 		{"URL cut by a #",
 			"data: d\nrecipients: [r]\ncameras:\n  - name: a\n    url: rtsp://admin:pa#ss@192.0.2.1/s\n",
 			[]string{`config.yaml:5: cameras[0].url: contains '#', which would cut the URL short; hint: write a '#' in a user name or password as %23`}},
@@ -281,7 +281,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:2: recipients: expected a list, got the string "vigr1abc"`}},
 		{"camera not a mapping",
 			"data: d\nrecipients: [r]\ncameras:\n  - front\n",
-			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, got the string "front"`}},
+			[]string{`config.yaml:4: cameras[0]: expected a mapping of name, url, transport, retention, detect, doorbell, got the string "front"`}},
 		{"duplicate key",
 			valid + "data: other\n",
 			[]string{`config.yaml:13: data: key appears twice (first on line 1)`}},
@@ -588,5 +588,86 @@ detection:
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("no error under %s in:\n%v", key, err)
 		}
+	}
+}
+
+// TestDoorbellConfig: a doorbell's press sources, their defaults, and the
+// errors that name the field and the fix; the secret is never quoted back
+// nor printed with the camera.
+func TestDoorbellConfig(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef-front"
+	good := `data: d
+recipients: ["vigr1x"]
+doorbell_listen: 192.168.1.5:8780
+cameras:
+  - name: front
+    url: rtsp://192.0.2.1/main
+    doorbell:
+      mqtt_topic: zigbee2mqtt/front_button/action
+      secret: "` + secret + `"
+  - name: side
+    url: rtsp://192.0.2.2/main
+    doorbell: {mqtt_topic: home/side/button, interval: 30s}
+detection:
+  mqtt: {broker: "mqtt://192.0.2.5:1883"}
+`
+	h, err := Parse([]byte(good), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.Cameras[0].Doorbell
+	if d == nil || d.MQTTTopic != "zigbee2mqtt/front_button/action" || d.Secret != secret || d.Interval != DefaultDoorbellInterval ||
+		h.Cameras[1].Doorbell.Interval != Duration(30*time.Second) || h.DoorbellListen != "192.168.1.5:8780" {
+		t.Fatalf("parsed %v %v", d, h.Cameras[1].Doorbell)
+	}
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", *d, *d, *d), fmt.Sprintf("%v", h.Cameras[0])} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("the doorbell's secret printed: %s", s)
+		}
+	}
+	bad := `data: d
+recipients: ["vigr1x"]
+doorbell_listen: "nope"
+cameras:
+  - name: front
+    url: rtsp://192.0.2.1/main
+    doorbell: {mqtt_topic: "home/+/button", secret: "short-secret-front-door", interval: 0.5s}
+  - name: back
+    url: rtsp://192.0.2.1/main
+    doorbell: {}
+  - name: side
+    url: rtsp://192.0.2.1/main
+    doorbell: {mqtt_topic: "home/side"}
+`
+	_, err = Parse([]byte(bad), "")
+	if err == nil {
+		t.Fatal("bad doorbell settings accepted")
+	}
+	for _, want := range []string{
+		`cameras[0].doorbell.mqtt_topic: "home/+/button" has a wildcard (+ or #) or NUL`,
+		`cameras[0].doorbell.secret: at least 32 characters are required`,
+		`cameras[0].doorbell.interval: 500ms is out of range: use 1s to 10m`,
+		`cameras[1].doorbell: no press source: set mqtt_topic`,
+		`cameras[2].doorbell.mqtt_topic: presses are read from the household's broker: set detection.mqtt.broker`,
+		`doorbell_listen: "nope" is not host:port`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no error %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "short-secret-front-door") {
+		t.Error("an error quotes the secret")
+	}
+	noListen := strings.Replace(good, "doorbell_listen: 192.168.1.5:8780\n", "", 1)
+	if _, err := Parse([]byte(noListen), ""); err == nil || !strings.Contains(err.Error(), "cameras[0].doorbell.secret: signed HTTP presses need doorbell_listen") {
+		t.Errorf("a secret without doorbell_listen: %v", err)
+	}
+	dup := strings.Replace(good, "home/side/button", "zigbee2mqtt/front_button/action", 1)
+	if _, err := Parse([]byte(dup), ""); err == nil || !strings.Contains(err.Error(), "cameras[1].doorbell.mqtt_topic: \"zigbee2mqtt/front_button/action\" is also cameras[0].doorbell.mqtt_topic") {
+		t.Errorf("a topic used twice: %v", err)
+	}
+	listenOnly := strings.Replace(good, `      secret: "`+secret+`"`+"\n", "", 1)
+	if _, err := Parse([]byte(listenOnly), ""); err == nil || !strings.Contains(err.Error(), "doorbell_listen: set, but no camera's doorbell has a secret") {
+		t.Errorf("doorbell_listen without a secret: %v", err)
 	}
 }

@@ -21,12 +21,13 @@ var (
 	// device is code that runs on a hub or a member's device, by its package
 	// doc: ingest and recording (camera, segment, segstore, upload,
 	// recordings, softcam), the ONVIF protocol with cameras on the LAN
-	// (onvif), detection and notification sinks (detect,
-	// notify and its LAN sinks), the hub's configuration (config), live view
-	// on the hub (live), the hub-pairing protocol whose two ends are the
-	// hub and the member (pairing: the cloud only relays it), and the
-	// member's side of the cloud (member, and client, the cloud's Go
-	// client). Shared by both sides, so in neither set: the formats and
+	// (onvif), doorbell press sources (doorbell), detection and
+	// notification sinks (detect, notify and its LAN sinks), the hub's
+	// configuration (config), live view on the hub (live), the hub-pairing
+	// protocol whose two ends are the hub and the member (pairing: the
+	// cloud only relays it), and the member's side of the cloud (member,
+	// and client, the cloud's Go client). Shared by both sides, so in
+	// neither set: the formats and
 	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
 	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
 	// the Web Push protocol, notify/webpush (its Sender is the cloud's; the
@@ -38,7 +39,7 @@ var (
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
-		"vigil/internal/client", "vigil/internal/onvif",
+		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell",
 	}
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and
@@ -116,6 +117,10 @@ var rules = []rule{
 	{
 		from: device, to: server,
 		why: "devices reach the cloud through its HTTP API (client, cloudapi), never by linking the server",
+	},
+	{
+		from: []string{"vigil/internal/doorbell"}, to: []string{"vigil/..."},
+		why: "doorbell only turns presses into rings: it seals nothing, notifies no one and reaches no cloud (hubd does that with a ring), so it imports no Vigil package",
 	},
 	{
 		from: []string{"vigil/internal/notify/webpush"}, to: device,

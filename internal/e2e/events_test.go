@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,12 +307,37 @@ func TestEvents(t *testing.T) {
 			Title string `json:"title"`
 			Error string `json:"error"`
 		} `json:"variants"`
+		RingNotice struct {
+			Title              string   `json:"title"`
+			URL                string   `json:"url"`
+			Actions            []string `json:"actions"`
+			RequireInteraction bool     `json:"requireInteraction"`
+			Image              string   `json:"image"`
+		} `json:"ringNotice"`
+	}
+	ring := slices.IndexFunc(goAccepts, func(v variantResult) bool { return v.name == "a ring" })
+	if ring < 0 || !goAccepts[ring].ok {
+		t.Fatalf("Go refuses the ring variant: %v", goAccepts[ring].err)
+	}
+	// A doorbell's ring as the hub seals it, whose snapshot is event A's
+	// (sealed in the cloud): sealed only, not uploaded.
+	ringAt := time.Now().UTC()
+	ringRec := eventrec.Record{ID: eventID(t), Camera: hh.Camera, State: eventrec.StateEnd, Start: ringAt, End: ringAt,
+		Labels: []string{"ring"}, Alert: true, Score: 1, Snapshot: snapKey}
+	ringChain, err := member.VerifiedChain(context.Background(), hub.hh.Owner.API, hub.hh.ID, hub.hh.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringSealed, err := eventrec.Seal(ringRec, 5000, uint32(ringChain.Epoch), hub.key, ringChain.EpochRecipient())
+	if err != nil {
+		t.Fatal(err)
 	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
+		"RING_SEALED": base64.StdEncoding.EncodeToString(ringSealed),
 	}, &res)
 
 	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d; played in the row from %+.0f ms, from the link %+.0f ms, from the strip %+.0f ms of the event's start; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
@@ -448,6 +474,19 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	t.Logf("record variants: the browser accepts %d of %d, as Go does", accepted, len(res.Variants))
+	// A doorbell's ring: "Ring" to the reader; its notification stays until
+	// answered, and answering opens the doorbell's live view.
+	if v := res.Variants[ring]; v.Title != "Ring at front" {
+		t.Errorf("the browser opened a ring as %+v", v)
+	}
+	n := res.RingNotice
+	if n.Title != "Ring at "+hh.Camera || n.URL != "/h/"+hh.ID+"/cam/"+hh.Camera+"/live" || !slices.Equal(n.Actions, []string{"answer"}) || !n.RequireInteraction {
+		t.Errorf("the service worker's notification of a ring: %+v", n)
+	}
+	// Its picture is the snapshot, fetched sealed and opened in the browser.
+	if want := "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpg); n.Image != want {
+		t.Errorf("the ring's notification image: %d characters (%.40q), want the snapshot's data URL (%d)", len(n.Image), n.Image, len(want))
+	}
 	if !strings.Contains(res.Refusal, "cannot open the events") || !strings.Contains(res.RefusalDetails, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q (details %q), want the refusal", res.Refusal, res.RefusalDetails)
 	}
@@ -495,6 +534,10 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 	vs := []variant{
 		{name: "valid", edit: func(m map[string]any) {}},
 		{name: "end record", edit: func(m map[string]any) { m["state"], m["end"] = "end", now.Add(time.Second).Format(time.RFC3339Nano) }},
+		{name: "a ring", edit: func(m map[string]any) {
+			// As the hub seals a doorbell's ring (internal/hubd/doorbell.go).
+			m["state"], m["end"], m["labels"], m["zones"], m["score"], m["box"] = "end", m["start"], []string{"ring"}, []string{}, 1, []float64{0, 0, 0, 0}
+		}},
 		{name: "offset time", edit: func(m map[string]any) { m["start"] = now.In(time.FixedZone("", 3600)).Format(time.RFC3339Nano) }},
 		{name: "no labels", edit: func(m map[string]any) { delete(m, "labels"); m["zones"] = nil }},
 		{name: "no score or alert", edit: func(m map[string]any) { delete(m, "score"); delete(m, "alert") }},

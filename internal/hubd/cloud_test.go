@@ -84,6 +84,12 @@ func (s *servedLog) Tile(ctx context.Context, path string) ([]byte, error) {
 
 func startCloud(t *testing.T) *testCloud {
 	t.Helper()
+	return startCloudWith(t, nil)
+}
+
+// startCloudWith is startCloud with adjust applied to the cloud's options.
+func startCloudWith(t *testing.T, adjust func(*cloud.Options)) *testCloud {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "cloud.db"), store.SQLiteOptions{})
 	if err != nil {
@@ -109,8 +115,12 @@ func startCloud(t *testing.T) *testCloud {
 		t.Fatal(err)
 	}
 	served := &servedLog{Storage: mem}
-	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
-		Log: lg, LogStorage: served, LogKey: vkey, Logger: vigiltest.Logger(t).With("component", "cloud")})
+	opts := cloud.Options{Store: st, Blobs: blobs, Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
+		Log: lg, LogStorage: served, LogKey: vkey, Logger: vigiltest.Logger(t).With("component", "cloud")}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	srv, err := cloud.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

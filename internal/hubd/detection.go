@@ -1,6 +1,7 @@
 package hubd
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -87,6 +88,38 @@ type cameraDetection struct {
 	sealErrors atomic.Int64
 	mu         sync.Mutex
 	stats      pipeline.Stats
+
+	// A doorbell keeps a copy of its latest frame for its rings' snapshots.
+	doorbell bool
+	lastMu   sync.Mutex
+	last     *detect.RGB
+	lastAt   time.Time
+}
+
+// keepLast copies f as the camera's latest frame.
+func (cd *cameraDetection) keepLast(f *frames.Frame) {
+	cd.lastMu.Lock()
+	defer cd.lastMu.Unlock()
+	if cd.last == nil || cd.last.W != f.Img.W || cd.last.H != f.Img.H {
+		cd.last = &detect.RGB{W: f.Img.W, H: f.Img.H, Pix: make([]byte, len(f.Img.Pix))}
+	}
+	copy(cd.last.Pix, f.Img.Pix)
+	cd.lastAt = f.Time
+}
+
+// lastJPEG encodes the camera's latest frame if it is no older than maxAge
+// at now.
+func (cd *cameraDetection) lastJPEG(now time.Time, maxAge time.Duration) ([]byte, time.Time, bool) {
+	cd.lastMu.Lock()
+	defer cd.lastMu.Unlock()
+	if cd.last == nil || now.Sub(cd.lastAt) > maxAge {
+		return nil, time.Time{}, false
+	}
+	var buf bytes.Buffer
+	if err := detect.EncodeJPEG(&buf, cd.last, 80); err != nil {
+		return nil, time.Time{}, false
+	}
+	return buf.Bytes(), cd.lastAt, true
 }
 
 // startDetection prepares the model, the outbox and the notification sinks
@@ -94,14 +127,15 @@ type cameraDetection struct {
 // household (if any) is known.
 func (h *Hub) startDetection(ctx context.Context) error {
 	var cams []config.Camera
-	needModel := false
+	needModel, bells := false, false
 	for _, c := range h.cfg.Cameras {
 		if c.Detect != nil {
 			cams = append(cams, c)
 			needModel = needModel || !c.Detect.MotionOnly
 		}
+		bells = bells || c.Doorbell != nil
 	}
-	if len(cams) == 0 {
+	if len(cams) == 0 && !bells {
 		return nil
 	}
 	shared := config.Detection{}
@@ -157,12 +191,17 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	var sinks []notify.Sink
 	if m := shared.MQTT; m != nil {
 		var mc []mqtt.Camera
-		for _, c := range cams {
-			labels := c.Detect.Labels
-			if len(labels) == 0 {
-				labels = []string{"person", "car"}
+		for _, c := range h.cfg.Cameras {
+			var labels []string
+			if c.Detect != nil {
+				labels = c.Detect.Labels
+				if len(labels) == 0 {
+					labels = []string{"person", "car"}
+				}
 			}
-			mc = append(mc, mqtt.Camera{ID: c.Name, Labels: labels})
+			if c.Detect != nil || c.Doorbell != nil {
+				mc = append(mc, mqtt.Camera{ID: c.Name, Labels: labels, Doorbell: c.Doorbell != nil})
+			}
 		}
 		pub, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password,
 			Cameras: mc, Logger: h.log.With("component", "mqtt")})
@@ -185,7 +224,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	h.detection = ds
 
 	for _, c := range cams {
-		cd := &cameraDetection{name: c.Name}
+		cd := &cameraDetection{name: c.Name, doorbell: c.Doorbell != nil}
 		ds.mu.Lock()
 		ds.cameras[c.Name] = cd
 		ds.mu.Unlock()
@@ -194,6 +233,10 @@ func (h *Hub) startDetection(ctx context.Context) error {
 			defer h.wg.Done()
 			h.runDetection(ctx, c, cd)
 		}()
+	}
+	if len(cams) == 0 {
+		h.log.Info("doorbells ring without detection", "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+		return nil
 	}
 	h.log.Info("detection running", "cameras", len(cams), "detector", ds.detector != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
 	return nil
@@ -296,6 +339,9 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 			if p, err = h.newPipeline(c, f.Img.W, f.Img.H); err != nil {
 				return err
 			}
+		}
+		if cd.doorbell {
+			cd.keepLast(f)
 		}
 		res, err := p.Process(ctx, f.Time, f.Img, ds.mode)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"vigil/internal/camera"
 	"vigil/internal/client"
 	"vigil/internal/config"
+	"vigil/internal/doorbell"
 	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
@@ -62,6 +64,9 @@ type Options struct {
 	// nothing changes (default one minute); HealthPoll how often it looks
 	// for a change to report at once (default five seconds).
 	HealthEvery, HealthPoll time.Duration
+	// DoorbellSubscribed, if set, is called each time the doorbells'
+	// MQTT topics are subscribed (tests wait for it).
+	DoorbellSubscribed func()
 }
 
 // Hub records every configured camera.
@@ -89,8 +94,10 @@ type Hub struct {
 	retentionMu sync.Mutex
 	retention   *retentionFile
 
-	detection *detectionState // nil when no camera detects
-	settings  appSettings     // zones and masks from the web app (settings.go)
+	detection    *detectionState // nil when no camera detects
+	settings     appSettings     // zones and masks from the web app (settings.go)
+	bell         *doorbell.Bell  // nil without doorbells (doorbell.go)
+	doorbellAddr net.Addr        // where signed presses are served, or nil
 
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -200,6 +207,13 @@ func (h *Hub) Start(ctx context.Context) error {
 		st.Close()
 		return err
 	}
+	if err := h.startDoorbells(runCtx); err != nil {
+		cancel()
+		h.wg.Wait()
+		h.stopDetection()
+		st.Close()
+		return err
+	}
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
 	if h.uploader != nil {
@@ -258,6 +272,9 @@ func (h *Hub) close() error {
 	}
 	h.wg.Wait()
 	h.stopDetection()
+	for cam, s := range h.DoorbellStats() {
+		h.log.Info("doorbell stopped", "camera", cam, "presses", s.Presses, "rings", s.Rings, "presses_in_a_ring", s.Suppressed)
+	}
 	var errs []error
 	for _, r := range h.recs {
 		s := r.stats()

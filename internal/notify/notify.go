@@ -1,4 +1,5 @@
-// Package notify delivers detection events to the household: Web Push
+// Package notify delivers detection events and doorbell rings (events of
+// kind [KindRing]) to the household: Web Push
 // (package webpushsink, over the protocol in package webpush), MQTT on the
 // household's own LAN (package mqtt) and signed webhooks (package webhook),
 // fanned out by a [Dispatcher] that never blocks the detection pipeline.
@@ -59,9 +60,17 @@ func (p Phase) String() string {
 	return "unknown"
 }
 
-// Event is a detection event as notifications see it.
+// Kinds of events. A detection has no kind ("").
+const (
+	// KindRing is a doorbell's ring: a press of its button, with the
+	// label "ring", no score and a single phase (start).
+	KindRing = "ring"
+)
+
+// Event is a detection event or a doorbell's ring as notifications see it.
 type Event struct {
 	ID     string   // event id, unique per hub
+	Kind   string   // "" for a detection, KindRing for a ring
 	Camera string   // camera id
 	Labels []string // object labels in the event, e.g. "person"
 	Zones  []string // zones the objects entered

@@ -23,6 +23,7 @@ const MaxPayload = 2048
 // that leave the home carry the sealed event record instead ([Sealer]).
 type Payload struct {
 	ID     string    `json:"id"`
+	Kind   string    `json:"kind,omitempty"` // "ring" for a doorbell's ring; absent for a detection
 	Camera string    `json:"camera"`
 	Labels []string  `json:"labels"`
 	Zones  []string  `json:"zones"`
@@ -43,7 +44,7 @@ func PayloadOf(ev Event) Payload {
 		zones = []string{}
 	}
 	return Payload{
-		ID: ev.ID, Camera: ev.Camera, Labels: labels, Zones: zones,
+		ID: ev.ID, Kind: ev.Kind, Camera: ev.Camera, Labels: labels, Zones: zones,
 		Score: ev.Score, Alert: ev.Alert, Phase: ev.Phase.String(),
 		Start: ev.Start.UTC(), End: ev.End.UTC(),
 	}

@@ -16,9 +16,10 @@
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL (POST /enrol, POST
 // /live-event, POST /push-event), SESSION, CSRF, OTHER_SESSION, OTHER_CSRF,
-// EVENT_A, EVENT_B, EVENT_C (event ids), OTHER_CAMERA (of one more event), PUSH_SEALED (base64 sealed
-// record), VARIANTS (comma-separated base64 sealed records, valid or not),
-// ARTIFACTS.
+// EVENT_A, EVENT_B, EVENT_C (event ids), OTHER_CAMERA (of one more event),
+// PUSH_SEALED (base64 sealed record), VARIANTS (comma-separated base64
+// sealed records, valid or not), RING_SEALED (a doorbell's ring whose
+// snapshot is event A's), ARTIFACTS.
 import { createServer } from 'node:http';
 import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -217,6 +218,12 @@ try {
   // Record variants: which ones the browser's opener accepts.
   out.variants = [];
   for (const v of (process.env.VARIANTS || '').split(',').filter(Boolean)) out.variants.push(await openPush(page, v));
+  // A doorbell's ring: the notification the service worker would show.
+  out.ringNotice = await page.evaluate(async (sealed) => {
+    const b = Uint8Array.from(atob(sealed), (c) => c.charCodeAt(0));
+    const n = await window.vigilNoticeOf(b);
+    return { title: n.title, url: n.options.data.url, actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
+  }, process.env.RING_SEALED);
   // A new event: the cloud pushes its sealed record to the subscription.
   const pe = await fetch(ctl + '/push-event', { method: 'POST' });
   if (pe.status !== 204) fail('push event: ' + (await pe.text()));

@@ -16,6 +16,17 @@
 // times, score, alert). It re-announces when Home Assistant comes online
 // (homeassistant/status "online"), and reconnects with backoff.
 //
+// A doorbell camera ([Camera.Doorbell]) also gets a Home Assistant event
+// entity (device_class doorbell, event type "ring"):
+//
+//	homeassistant/event/vigil_<camera>_doorbell/config
+//
+// whose state topic <prefix>/<camera>/doorbell carries {"event_type":
+// "ring", "id": ..., "time": ...} at each ring (not retained: a ring is a
+// moment, not a state). A ring ([notify.KindRing]) is published there and,
+// like other events, as JSON on <prefix>/<camera>/events; it sets no
+// binary_sensor.
+//
 // Plaintext on this broker is by design: it is the household's own LAN
 // broker, configured by the household. Images are never published unless
 // [Config.IncludeSnapshot] is set. Nothing here logs payloads or the broker
@@ -77,6 +88,8 @@ type Camera struct {
 	ID     string   // camera id, as in events
 	Name   string   // display name; "" means ID
 	Labels []string // labels to create sensors for, e.g. "person", "car", "motion"
+	// Doorbell announces the camera's doorbell event entity.
+	Doorbell bool
 }
 
 // Publisher publishes events to the broker. It implements [notify.Notifier].
@@ -91,6 +104,7 @@ type Publisher struct {
 	mu     sync.Mutex
 	names  map[string]string             // camera id -> display name
 	known  map[[2]string]bool            // (camera, label) announced
+	bells  map[string]bool               // doorbell cameras announced
 	active map[[2]string]map[string]bool // (camera, label) -> event ids in progress
 	once   sync.Once
 
@@ -130,6 +144,7 @@ func New(cfg Config) (*Publisher, error) {
 		announced: make(chan struct{}),
 		names:     map[string]string{},
 		known:     map[[2]string]bool{},
+		bells:     map[string]bool{},
 		active:    map[[2]string]map[string]bool{},
 	}
 	if p.log == nil {
@@ -139,6 +154,9 @@ func New(cfg Config) (*Publisher, error) {
 		p.names[c.ID] = c.Name
 		for _, l := range c.Labels {
 			p.known[[2]string{c.ID, l}] = true
+		}
+		if c.Doorbell {
+			p.bells[c.ID] = true
 		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -218,9 +236,16 @@ func (p *Publisher) announce(cm *autopaho.ConnectionManager) {
 	for k := range p.known {
 		pairs = append(pairs, k)
 	}
+	var bells []string
+	for c := range p.bells {
+		bells = append(bells, c)
+	}
 	p.mu.Unlock()
 	for _, k := range pairs {
 		err = errors.Join(err, p.announceSensor(ctx, cm, k))
+	}
+	for _, c := range bells {
+		err = errors.Join(err, p.announceDoorbell(ctx, cm, c))
 	}
 	if err != nil {
 		p.log.Warn("mqtt: announce", "err", err)
@@ -240,6 +265,83 @@ func (p *Publisher) announceSensor(ctx context.Context, cm *autopaho.ConnectionM
 	return errors.Join(
 		p.publish(ctx, cm, p.DiscoveryTopic(k[0], k[1]), cfg, true),
 		p.publish(ctx, cm, p.StateTopic(k[0], k[1]), onOff(on), true))
+}
+
+func (p *Publisher) announceDoorbell(ctx context.Context, cm *autopaho.ConnectionManager, camera string) error {
+	cfg, err := json.Marshal(p.doorbellDiscovery(camera))
+	if err != nil {
+		return err
+	}
+	return p.publish(ctx, cm, p.DoorbellDiscoveryTopic(camera), cfg, true)
+}
+
+// DoorbellDiscovery is a Home Assistant MQTT discovery config for a
+// doorbell's event entity.
+type DoorbellDiscovery struct {
+	Name                string   `json:"name"`
+	UniqueID            string   `json:"unique_id"`
+	DeviceClass         string   `json:"device_class"`
+	EventTypes          []string `json:"event_types"`
+	StateTopic          string   `json:"state_topic"`
+	AvailabilityTopic   string   `json:"availability_topic"`
+	PayloadAvailable    string   `json:"payload_available"`
+	PayloadNotAvailable string   `json:"payload_not_available"`
+	Device              Device   `json:"device"`
+}
+
+// DoorbellEvent is what the doorbell's state topic carries at a ring.
+type DoorbellEvent struct {
+	EventType string    `json:"event_type"` // "ring"
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+}
+
+func (p *Publisher) doorbellDiscovery(camera string) DoorbellDiscovery {
+	d := p.discovery(camera, "doorbell")
+	return DoorbellDiscovery{
+		Name: "doorbell", UniqueID: d.UniqueID, DeviceClass: "doorbell", EventTypes: []string{notify.KindRing},
+		StateTopic: p.DoorbellTopic(camera), AvailabilityTopic: d.AvailabilityTopic,
+		PayloadAvailable: d.PayloadAvailable, PayloadNotAvailable: d.PayloadNotAvailable, Device: d.Device,
+	}
+}
+
+// DoorbellDiscoveryTopic is the retained discovery config's topic of
+// camera's doorbell event entity.
+func (p *Publisher) DoorbellDiscoveryTopic(camera string) string {
+	return p.cfg.DiscoveryPrefix + "/event/vigil_" + Sanitize(camera) + "_doorbell/config"
+}
+
+// DoorbellTopic is the topic camera's rings are published on.
+func (p *Publisher) DoorbellTopic(camera string) string {
+	return p.cfg.TopicPrefix + "/" + Sanitize(camera) + "/doorbell"
+}
+
+// ring publishes a doorbell's ring: the entity's discovery if it is new,
+// the ring on the doorbell topic and the event JSON.
+func (p *Publisher) ring(ctx context.Context, ev notify.Event) error {
+	p.mu.Lock()
+	fresh := !p.bells[ev.Camera]
+	p.bells[ev.Camera] = true
+	p.mu.Unlock()
+	var err error
+	if fresh {
+		err = p.announceDoorbell(ctx, p.cm, ev.Camera)
+	}
+	at := ev.Start
+	if at.IsZero() {
+		at = ev.FirstFrame
+	}
+	ring, jerr := json.Marshal(DoorbellEvent{EventType: notify.KindRing, ID: ev.ID, Time: at.UTC()})
+	if jerr != nil {
+		return jerr
+	}
+	body, jerr := json.Marshal(notify.PayloadOf(ev))
+	if jerr != nil {
+		return jerr
+	}
+	return errors.Join(err,
+		p.publish(ctx, p.cm, p.DoorbellTopic(ev.Camera), ring, false),
+		p.publish(ctx, p.cm, p.EventsTopic(ev.Camera), body, false))
 }
 
 func onOff(on bool) []byte {
@@ -352,6 +454,9 @@ func (p *Publisher) EventsTopic(camera string) string {
 // the broker is not connected; events are not queued here (the
 // [notify.Dispatcher] queues).
 func (p *Publisher) Notify(ctx context.Context, ev notify.Event) error {
+	if ev.Kind == notify.KindRing {
+		return p.ring(ctx, ev)
+	}
 	var fresh, changed [][2]string
 	p.mu.Lock()
 	for _, l := range ev.Labels {

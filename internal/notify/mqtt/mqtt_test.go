@@ -262,3 +262,61 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+// TestDoorbellEventEntity: a doorbell camera gets a Home Assistant event
+// entity (device class doorbell, event type ring), announced retained on
+// connect; a ring is published on its state topic (not retained) and as
+// event JSON with kind "ring", and turns on no binary_sensor. A camera
+// first seen ringing is announced then.
+func TestDoorbellEventEntity(t *testing.T) {
+	addr := startBroker(t)
+	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+		Cameras: []Camera{{ID: "Front Door", Labels: []string{"person"}, Doorbell: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
+	m := s.wait(t, "homeassistant/event/vigil_front_door_doorbell/config", anyMsg)
+	var d DoorbellDiscovery
+	if err := json.Unmarshal([]byte(m.payload), &d); err != nil {
+		t.Fatal(err)
+	}
+	if !m.retain || d.DeviceClass != "doorbell" || len(d.EventTypes) != 1 || d.EventTypes[0] != "ring" ||
+		d.StateTopic != "vigil/front_door/doorbell" || d.UniqueID != "vigil_front_door_doorbell" || d.Device.Identifiers[0] != "vigil_front_door" {
+		t.Fatalf("doorbell discovery %+v (retained %v)", d, m.retain)
+	}
+	at := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	ring := notify.Event{ID: "0123456789abcdef0123456789abcdef", Kind: notify.KindRing, Camera: "Front Door",
+		Labels: []string{"ring"}, Start: at, FirstFrame: at}
+	if err := p.Notify(ctx, ring); err != nil {
+		t.Fatal(err)
+	}
+	m = s.wait(t, "vigil/front_door/doorbell", anyMsg)
+	var de DoorbellEvent
+	if err := json.Unmarshal([]byte(m.payload), &de); err != nil || m.retain || de.EventType != "ring" || de.ID != ring.ID || !de.Time.Equal(at) {
+		t.Fatalf("ring %q (retained %v): %v", m.payload, m.retain, err)
+	}
+	m = s.wait(t, "vigil/front_door/events", anyMsg)
+	var pl notify.Payload
+	if err := json.Unmarshal([]byte(m.payload), &pl); err != nil || pl.Kind != "ring" || pl.Labels[0] != "ring" {
+		t.Fatalf("event JSON %q: %v", m.payload, err)
+	}
+	// A camera not announced as a doorbell gets its entity at its first ring.
+	ring.Camera, ring.ID = "back", "fedcba9876543210fedcba9876543210"
+	if err := p.Notify(ctx, ring); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, "homeassistant/event/vigil_back_doorbell/config", anyMsg)
+	s.wait(t, "vigil/back/doorbell", anyMsg)
+	for _, tp := range s.topics() {
+		if strings.Contains(tp, "/ring/") || strings.Contains(tp, "binary_sensor/vigil_back") {
+			t.Fatalf("a ring made a binary_sensor: %s", tp)
+		}
+	}
+}

@@ -4,7 +4,9 @@
 //   - a sealed event record: opened here with this device's keys (the same
 //     non-extractable CryptoKeys in IndexedDB, and the household chain
 //     verified from the pinned genesis as in the pages) and shown as a
-//     notification ("Person at front"). A message no household of this
+//     notification ("Person at front"; a doorbell's ring stays until
+//     answered, shows its snapshot, fetched sealed and opened here, and
+//     opens the doorbell's live view). A message no household of this
 //     browser opens shows a generic notification: the push service and the
 //     cloud never learn more.
 //   - a join request, {"type":"join-request","household":HH} (the cloud's
@@ -20,12 +22,34 @@
 // more than a prompt to open the app (it is unauthenticated).
 
 import { openHousehold } from '../household';
-import { headline, openRecord, type EventRecord } from './record';
+import { b64 } from '../api';
+import { readSnapshot } from './api';
+import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
 
 interface Opened {
   hh: string;
   record: EventRecord;
   title: string;
+  keys: OpenerKeys;
+}
+
+/** SNAPSHOT_WAIT_MS bounds the wait for a ring's snapshot: past it the notification shows without. */
+const SNAPSHOT_WAIT_MS = 5_000;
+
+/** ringImage fetches and opens a ring's sealed snapshot as a data: URL, or '' (none, too slow, or not opened). */
+async function ringImage(o: Opened): Promise<string> {
+  if (!o.record.snapshot) return '';
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), SNAPSHOT_WAIT_MS)));
+  const read = readSnapshot(o.hh, o.keys, o.record.snapshot).then(
+    (jpg) => `data:image/jpeg;base64,${b64(jpg)}`,
+    () => '',
+  );
+  try {
+    return await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** pinnedHouseholds lists the households this browser pinned (IndexedDB "vigil"/"households"). */
@@ -61,8 +85,9 @@ export async function openPush(sealed: Uint8Array): Promise<Opened> {
     try {
       const h = await openHousehold(hh, { refresh: true });
       if (h.identities.length === 0) continue;
-      const record = await openRecord(sealed, { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] });
-      return { hh, record, title: headline(record) };
+      const keys = { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] };
+      const record = await openRecord(sealed, keys);
+      return { hh, record, title: headline(record), keys };
     } catch (e) {
       last = e;
     }
@@ -88,7 +113,7 @@ export function joinRequestOf(data: Uint8Array): string | null {
 /** Notice is a notification to show: its title and options. */
 export interface Notice {
   title: string;
-  options: NotificationOptions & { data: { url: string } };
+  options: NotificationOptions & { data: { url: string }; actions?: { action: string; title: string }[]; image?: string };
 }
 
 /** NAME_WAIT_MS bounds the wait for a household's name: past it the notification shows without. */
@@ -125,10 +150,27 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
   }
   try {
     const o = await openPush(data);
+    const at = new Date(o.record.start).toLocaleTimeString();
+    if (o.record.labels.includes('ring')) {
+      // A doorbell's ring stays until answered; answering opens the
+      // doorbell's live view. Its snapshot, opened here, is the picture.
+      const image = await ringImage(o);
+      return {
+        title: o.title,
+        options: {
+          ...(image ? { image } : {}),
+          body: `${at} · someone is at the door`,
+          tag: o.record.id,
+          requireInteraction: true,
+          actions: [{ action: 'answer', title: 'Answer' }],
+          data: { url: `/h/${encodeURIComponent(o.hh)}/cam/${encodeURIComponent(o.record.camera)}/live` },
+        },
+      };
+    }
     return {
       title: o.title,
       options: {
-        body: `${new Date(o.record.start).toLocaleTimeString()}${o.record.alert ? ' · alert' : ''}`,
+        body: `${at}${o.record.alert ? ' · alert' : ''}`,
         tag: o.record.id,
         data: { url: `/h/${encodeURIComponent(o.hh)}/events` },
       },

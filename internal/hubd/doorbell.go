@@ -1,0 +1,156 @@
+package hubd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"vigil/internal/doorbell"
+	"vigil/internal/eventrec"
+	"vigil/internal/keydir"
+	"vigil/internal/notify"
+)
+
+// Doorbells on the hub. A camera with a doorbell section gets press
+// sources (its MQTT topic on the household's broker, signed HTTP presses
+// on doorbell_listen); a doorbell.Bell lets one press per interval ring.
+// A ring leaves the hub as detections do (detection.go): an event record
+// with the label "ring", sealed to the household and queued for the cloud
+// (which pushes it, sealed, to the household's devices), with a sealed
+// snapshot of the camera's latest frame when the camera also detects; and
+// to the household's own sinks (MQTT with a Home Assistant doorbell event,
+// webhooks). Nothing here logs a button's secret.
+
+// ringSnapshotAge is the oldest latest frame a ring's snapshot is made of.
+const ringSnapshotAge = 5 * time.Second
+
+// ringLabel is a ring's one label in its event record.
+const ringLabel = "ring"
+
+// startDoorbells starts the press sources of every doorbell camera. It
+// runs after startDetection, whose sinks rings share.
+func (h *Hub) startDoorbells(ctx context.Context) error {
+	var sources []doorbell.Source
+	secrets := map[string][]byte{}
+	topics := map[string]string{}
+	interval := map[string]time.Duration{}
+	for _, c := range h.cfg.Cameras {
+		d := c.Doorbell
+		if d == nil {
+			continue
+		}
+		interval[c.Name] = time.Duration(d.Interval)
+		if d.Secret != "" {
+			secrets[c.Name] = []byte(d.Secret)
+		}
+		if d.MQTTTopic != "" {
+			topics[d.MQTTTopic] = c.Name
+		}
+	}
+	if len(interval) == 0 {
+		return nil
+	}
+	log := h.log.With("component", "doorbell")
+	if len(topics) > 0 {
+		m := h.cfg.Detection.MQTT // config requires it for a topic
+		sources = append(sources, &doorbell.MQTTSource{Broker: m.Broker, Username: m.Username, Password: m.Password,
+			Topics: topics, Now: h.opts.Now, Logger: log, Subscribed: h.opts.DoorbellSubscribed})
+	}
+	if len(secrets) > 0 {
+		l, err := net.Listen("tcp", h.cfg.DoorbellListen)
+		if err != nil {
+			return fmt.Errorf("doorbell_listen: %w", err)
+		}
+		h.doorbellAddr = l.Addr()
+		sources = append(sources, &doorbell.HTTPSource{Listener: l, Secrets: secrets, Now: h.opts.Now, Logger: log})
+	}
+	bell := doorbell.NewBell(doorbell.DefaultInterval)
+	for cam, iv := range interval {
+		bell.SetInterval(cam, iv)
+	}
+	h.bell = bell
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		err := doorbell.Serve(ctx, bell, func(r doorbell.Ring) { h.ring(r, log) }, sources...)
+		if err != nil && ctx.Err() == nil {
+			log.Error("doorbell presses stopped", "err", err)
+		}
+	}()
+	log.Info("doorbells listening", "doorbells", len(interval), "mqtt_topics", len(topics), "http", h.doorbellAddr != nil)
+	return nil
+}
+
+// DoorbellAddr is the address signed HTTP presses are served on (nil
+// without any).
+func (h *Hub) DoorbellAddr() net.Addr { return h.doorbellAddr }
+
+// DoorbellStats reports each doorbell's presses and rings.
+func (h *Hub) DoorbellStats() map[string]doorbell.BellStats {
+	if h.bell == nil {
+		return nil
+	}
+	return h.bell.Stats()
+}
+
+// ring turns a ring into a sealed event record (and snapshot) for the
+// cloud and a notification for the household's sinks.
+func (h *Hub) ring(r doorbell.Ring, log *slog.Logger) {
+	ds := h.detection
+	log.Info("doorbell rang", "camera", r.Camera, "source", r.Source)
+	if err := h.store.Keep(context.Background(), r.Camera, r.Time.Add(-eventPadding), r.Time.Add(eventPadding)); err != nil {
+		log.Warn("recording around a ring not marked to keep", "err", err)
+	}
+	if ds == nil {
+		return
+	}
+	if ds.outbox != nil {
+		if err := h.uploadRing(r); err != nil {
+			log.Warn("ring not queued for the cloud", "err", err)
+		}
+	}
+	if ds.dispatch != nil {
+		ds.dispatch.Notify(context.Background(), notify.Event{ID: r.ID, Kind: notify.KindRing, Camera: r.Camera,
+			Labels: []string{ringLabel}, Score: 1, Alert: true, Phase: notify.PhaseStart, Start: r.Time, FirstFrame: r.Time})
+	}
+}
+
+// uploadRing seals the ring's snapshot (when the camera detects and its
+// latest frame is recent) and its record, and queues both.
+func (h *Hub) uploadRing(r doorbell.Ring) error {
+	ds := h.detection
+	recips, epoch := h.sealRecipients()
+	// A ring is a moment: one record, ended when it began.
+	rec := eventrec.Record{ID: r.ID, Camera: r.Camera, State: eventrec.StateEnd, Start: r.Time, End: r.Time,
+		Labels: []string{ringLabel}, Alert: true, Score: 1}
+	ds.mu.Lock()
+	cd := ds.cameras[r.Camera]
+	ds.mu.Unlock()
+	if cd != nil {
+		if jpg, at, ok := cd.lastJPEG(r.Time, ringSnapshotAge); ok {
+			seq := ds.seq.Add(1)
+			sealed, err := eventrec.SealSnapshot(jpg, at, seq, epoch, h.signer, recips...)
+			if err != nil {
+				return err
+			}
+			if err := ds.outbox.Put(sealed); err != nil {
+				return err
+			}
+			pub := h.signer.Public().(ed25519.PublicKey)
+			rec.Snapshot = eventrec.ObjectKey(h.household.pinned.HouseholdID, keydir.DeviceID(pub), eventrec.StreamSnapshots, seq)
+		}
+	}
+	seq := ds.seq.Add(1)
+	sealed, err := eventrec.Seal(rec, seq, epoch, h.signer, recips...)
+	if err != nil {
+		return err
+	}
+	if err := ds.outbox.Put(sealed); err != nil {
+		return errors.Join(errors.New("sealed ring record"), err)
+	}
+	return nil
+}
