@@ -245,6 +245,10 @@ type MQTT struct {
 	Username string `yaml:"username"`
 	// Password is never logged.
 	Password string `yaml:"password"`
+	// ClientID names the hub to the broker: "" means "vigil-hub-" and the
+	// host's name. Brokers disconnect a client when another connects with
+	// its ID, so two hubs on one broker need different ones.
+	ClientID string `yaml:"client_id"`
 }
 
 // Webhooks are URLs the household set.
@@ -744,6 +748,9 @@ func (d *Detection) validate(s *source, path string) []error {
 			default:
 				add(".mqtt.broker", "scheme %q: use mqtt:// or tls://", u.Scheme)
 			}
+		}
+		if len(m.ClientID) > 64 || strings.ContainsFunc(m.ClientID, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			add(".mqtt.client_id", "at most 64 printable ASCII characters without spaces")
 		}
 	}
 	if w := d.Webhooks; w != nil {

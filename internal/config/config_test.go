@@ -577,14 +577,14 @@ detection:
   mode: holiday
   timezone: Mars/Olympus
   webhooks: {urls: ["ftp://x"], secret: short}
-  mqtt: {broker: "http://x"}
+  mqtt: {broker: "http://x", client_id: "two words"}
 `
 	_, err = Parse([]byte(bad), "")
 	if err == nil {
 		t.Fatal("bad detection settings accepted")
 	}
 	for _, key := range []string{"cameras[0].name", "detect.width", "detect.fps", "detect.min_score", "detect.mask[0]", "detect.mask[0][1]",
-		"detect.events", "detection.mode", "detection.timezone", "detection.webhooks.urls[0]", "detection.webhooks.secret", "detection.mqtt.broker"} {
+		"detect.events", "detection.mode", "detection.timezone", "detection.webhooks.urls[0]", "detection.webhooks.secret", "detection.mqtt.broker", "detection.mqtt.client_id"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("no error under %s in:\n%v", key, err)
 		}

@@ -204,7 +204,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 			}
 		}
 		pub, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password,
-			Cameras: mc, Logger: h.log.With("component", "mqtt")})
+			ClientID: mqttClientID(m), Cameras: mc, Logger: h.log.With("component", "mqtt")})
 		if err != nil {
 			return fmt.Errorf("detection.mqtt: %w", err)
 		}

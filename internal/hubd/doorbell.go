@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"time"
 
+	"vigil/internal/config"
 	"vigil/internal/doorbell"
 	"vigil/internal/eventrec"
 	"vigil/internal/keydir"
@@ -58,7 +61,8 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 	if len(topics) > 0 {
 		m := h.cfg.Detection.MQTT // config requires it for a topic
 		sources = append(sources, &doorbell.MQTTSource{Broker: m.Broker, Username: m.Username, Password: m.Password,
-			Topics: topics, Now: h.opts.Now, Logger: log, Subscribed: h.opts.DoorbellSubscribed})
+			ClientID: mqttClientID(m) + "-doorbells", Topics: topics, Now: h.opts.Now, Logger: log,
+			Subscribed: h.opts.DoorbellSubscribed})
 	}
 	if len(secrets) > 0 {
 		l, err := net.Listen("tcp", h.cfg.DoorbellListen)
@@ -153,4 +157,25 @@ func (h *Hub) uploadRing(r doorbell.Ring) error {
 		return errors.Join(errors.New("sealed ring record"), err)
 	}
 	return nil
+}
+
+// mqttClientID is the hub's client ID at the household's broker: the
+// configured one, or "vigil-hub-" and the host's name, so that two hubs on
+// one broker do not disconnect each other (a broker drops a client when
+// another connects with its ID).
+func mqttClientID(m *config.MQTT) string {
+	if m.ClientID != "" {
+		return m.ClientID
+	}
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return -1
+	}, host)
+	if host == "" {
+		return "vigil-hub"
+	}
+	return "vigil-hub-" + host[:min(len(host), 40)]
 }
