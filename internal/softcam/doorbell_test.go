@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -655,4 +656,73 @@ func TestAudioConfigErrors(t *testing.T) {
 		t.Error("Start accepted an unusable control address")
 	}
 	s.Close()
+}
+
+// TestDoorbellAVSync: audio and video are paced on one clock. Once the
+// RTCP sender reports have mapped both tracks to wall-clock time, the time
+// a packet of either track carries is the time it was sent, so audio and
+// video played by their NTP times stay together. The bound is loose: a
+// track on another clock (a second start, a loop drifting) is off by far
+// more than scheduling noise.
+func TestDoorbellAVSync(t *testing.T) {
+	clip := smallClip(t)
+	for _, codec := range []string{AudioPCMU, AudioAAC} {
+		t.Run(codec, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, Config{File: clip, Audio: codec, Paths: []string{"a", "b"}})
+			// Path b starts its video part-way into the clip.
+			u, _ := base.ParseURL(s.URL("b"))
+			tcp := gortsplib.ProtocolTCP
+			c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			desc, _, err := c.Describe(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			offsets := map[description.MediaType][]time.Duration{}
+			done := make(chan struct{})
+			var once sync.Once
+			c.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+				ntp, ok := c.PacketNTP(m, pkt)
+				if !ok {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				offsets[m.Type] = append(offsets[m.Type], time.Since(ntp))
+				if len(offsets[description.MediaTypeAudio]) >= 20 && len(offsets[description.MediaTypeVideo]) >= 20 {
+					once.Do(func() { close(done) })
+				}
+			})
+			if _, err := c.Play(nil); err != nil {
+				t.Fatal(err)
+			}
+			// gortsplib sends a reader its first sender report within 10 s.
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("no sender reports for both tracks")
+			}
+			c.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			median := func(d []time.Duration) time.Duration {
+				d = append([]time.Duration(nil), d...)
+				slices.Sort(d)
+				return d[len(d)/2]
+			}
+			a, v := median(offsets[description.MediaTypeAudio]), median(offsets[description.MediaTypeVideo])
+			t.Logf("%s: arrival minus NTP: audio %v, video %v", codec, a, v)
+			if diff := (a - v).Abs(); diff > 250*time.Millisecond {
+				t.Errorf("audio and video are %v apart", diff)
+			}
+		})
+	}
 }
