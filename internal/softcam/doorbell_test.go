@@ -726,3 +726,54 @@ func TestDoorbellAVSync(t *testing.T) {
 		})
 	}
 }
+
+// TestDoorbellSpokenSample serves a sample spoken by espeak-ng as PCMU and
+// finds what a client received, byte for byte, in the sample's µ-law
+// encoding: the file is served as it is, looped, not a tone.
+func TestDoorbellSpokenSample(t *testing.T) {
+	clip := smallClip(t)
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		t.Skip("espeak-ng not installed (hint: scripts/deps.sh, or apt-get install espeak-ng)")
+	}
+	wav := filepath.Join(t.TempDir(), "hello.wav")
+	if out, err := exec.Command("espeak-ng", "-w", wav, "Hello, it is the courier").CombinedOutput(); err != nil {
+		t.Fatalf("espeak-ng: %v: %s", err, out)
+	}
+	s := startServer(t, Config{File: clip, Audio: AudioPCMU, AudioFile: wav})
+	r := readAudio(t, s.URL("cam"), time.Second, false)
+
+	pcm, err := decodeAudioFile("ffmpeg", wav, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pcmuClip(pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loop []byte
+	for _, u := range want.units {
+		loop = append(loop, u.pkt.Payload...)
+	}
+	if len(r.pcmu) < 4000 {
+		t.Fatalf("received only %d samples", len(r.pcmu))
+	}
+	// The client joined somewhere in the loop, on a packet boundary.
+	matches := func(start int) bool {
+		for i, b := range r.pcmu {
+			if loop[(start+i)%len(loop)] != b {
+				return false
+			}
+		}
+		return true
+	}
+	found := false
+	for off := 0; off < len(loop) && !found; off += pcmuFrame {
+		found = matches(off)
+	}
+	if !found {
+		t.Fatalf("the %d samples received are nowhere in the spoken sample's loop of %d", len(r.pcmu), len(loop))
+	}
+	if at := goertzel(mulawToPCM(r.pcmu), ToneHz, 8000); at > 1e6 {
+		t.Errorf("power at the tone's frequency %.3g: this looks like the tone", at)
+	}
+}
