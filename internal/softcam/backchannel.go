@@ -34,23 +34,23 @@ const wavHeaderSize = 44
 // BackChannelStats counts what the back channel received.
 type BackChannelStats struct {
 	// Talks counts sessions that held the back channel (one at a time).
-	Talks uint64
+	Talks uint64 `json:"talks"`
 	// Busy counts sessions that set up the back channel while another held
 	// it; their audio is discarded.
-	Busy uint64
+	Busy uint64 `json:"busy"`
 	// Packets counts RTP packets whose audio was written.
-	Packets uint64
+	Packets uint64 `json:"packets"`
 	// Samples is the number of 8 kHz samples in the file (silence filling
 	// gaps included).
-	Samples uint64
+	Samples uint64 `json:"samples"`
 	// Refused counts packets not written: a payload type that was not
 	// offered, late or duplicate packets, or audio beyond BackChannelMax.
 	// Packets whose payload type was not offered are refused by the RTSP
 	// server before they get here and also counted in DecodeErrors.
-	Refused uint64
+	Refused uint64 `json:"refused"`
 	// DecodeErrors counts RTP and RTCP packets from clients that gortsplib
 	// could not decode or did not expect (e.g. an unknown payload type).
-	DecodeErrors uint64
+	DecodeErrors uint64 `json:"decode_errors"`
 }
 
 // backChannel receives the talk-back audio of one talker at a time (PCMU,

@@ -247,6 +247,11 @@ func TestDoorbellAudio(t *testing.T) {
 			if st := s.Stats(); st[0].AudioPacketsSent == 0 {
 				t.Errorf("stats count no audio packets: %+v", st[0])
 			}
+			// Audio packets do not count as video frames.
+			st := closedSession(t, s, "cam")
+			if d := int(st.Frames) - r.videoAUs; d < -1 || d > 2 {
+				t.Errorf("server Frames=%d, client got %d video frames", st.Frames, r.videoAUs)
+			}
 		})
 	}
 }
