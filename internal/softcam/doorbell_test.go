@@ -324,54 +324,8 @@ func TestBackChannel(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "talk.wav")
 	s := startServer(t, Config{File: clip, Audio: AudioPCMU, BackChannel: true, BackChannelFile: out})
 
-	// talk sends packets of a tone at hz, then stays until until is true.
 	talk := func(hz float64, packets int, until func() bool) error {
-		u, _ := base.ParseURL(s.URL("cam"))
-		tcp := gortsplib.ProtocolTCP
-		c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, RequestBackChannels: true}
-		if err := c.Start(); err != nil {
-			return err
-		}
-		defer c.Close()
-		desc, _, err := c.Describe(u)
-		if err != nil {
-			return err
-		}
-		var back *description.Media
-		for _, m := range desc.Medias {
-			if m.IsBackChannel {
-				back = m
-			}
-		}
-		if back == nil {
-			return fmt.Errorf("no back channel in %+v", desc.Medias)
-		}
-		if f, ok := back.Formats[0].(*format.G711); !ok || !f.MULaw || f.SampleRate != 8000 {
-			return fmt.Errorf("back channel format %+v, want PCMU/8000", back.Formats[0])
-		}
-		if _, err := c.Setup(desc.BaseURL, back, 0, 0); err != nil {
-			return err
-		}
-		if _, err := c.Play(nil); err != nil {
-			return err
-		}
-		for i, p := range toneMulaw(t, hz, packets) {
-			pkt := &rtp.Packet{
-				Header:  rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: 1000 + uint32(i*160), SSRC: 42},
-				Payload: p,
-			}
-			if err := c.WritePacketRTP(back, pkt); err != nil {
-				return err
-			}
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for !until() {
-			if time.Now().After(deadline) {
-				return errors.New("timed out")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		return nil
+		return talkBack(t, s.URL("cam"), gortsplib.ProtocolTCP, hz, packets, until)
 	}
 
 	// The first talker holds the line while a second one talks.
@@ -419,6 +373,67 @@ func TestBackChannel(t *testing.T) {
 	}
 	pcm = readWAV(t, out)
 	checkTone(t, "second talk", pcm[8000:], 600, 8000)
+}
+
+// talkBack plays url requiring the back channel, over proto, sends packets
+// of a tone at hz on it, then stays until until is true.
+func talkBack(t testing.TB, url string, proto gortsplib.Protocol, hz float64, packets int, until func() bool) error {
+	u, _ := base.ParseURL(url)
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto, RequestBackChannels: true}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return err
+	}
+	var back *description.Media
+	for _, m := range desc.Medias {
+		if m.IsBackChannel {
+			back = m
+		}
+	}
+	if back == nil {
+		return fmt.Errorf("no back channel in %+v", desc.Medias)
+	}
+	if f, ok := back.Formats[0].(*format.G711); !ok || !f.MULaw || f.SampleRate != 8000 {
+		return fmt.Errorf("back channel format %+v, want PCMU/8000", back.Formats[0])
+	}
+	if _, err := c.Setup(desc.BaseURL, back, 0, 0); err != nil {
+		return err
+	}
+	if _, err := c.Play(nil); err != nil {
+		return err
+	}
+	for i, p := range toneMulaw(t, hz, packets) {
+		pkt := &rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: 1000 + uint32(i*160), SSRC: 42},
+			Payload: p,
+		}
+		if err := c.WritePacketRTP(back, pkt); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !until() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// TestBackChannelUDP talks over the UDP transport.
+func TestBackChannelUDP(t *testing.T) {
+	clip := smallClip(t)
+	out := filepath.Join(t.TempDir(), "talk.wav")
+	s := startServer(t, Config{File: clip, Audio: AudioPCMU, UDP: true, BackChannel: true, BackChannelFile: out})
+	if err := talkBack(t, s.URL("cam"), gortsplib.ProtocolUDP, 1000, 50, func() bool { return s.BackChannelStats().Packets == 50 }); err != nil {
+		t.Fatal(err)
+	}
+	checkTone(t, "back channel over UDP", readWAV(t, out), 1000, 8000)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -780,5 +795,27 @@ func TestDoorbellSpokenSample(t *testing.T) {
 	}
 	if at := goertzel(mulawToPCM(r.pcmu), ToneHz, 8000); at > 1e6 {
 		t.Errorf("power at the tone's frequency %.3g: this looks like the tone", at)
+	}
+}
+
+// TestPressSubscriberNeverBlocks: a subscriber that does not read misses
+// presses past its buffer; the press itself and the log are unaffected.
+func TestPressSubscriberNeverBlocks(t *testing.T) {
+	s := &Server{log: testLogger(t)}
+	slow, unsub := s.SubscribePresses()
+	defer unsub()
+	for range pressSubBuffer + maxRecentPresses {
+		s.Press("api")
+	}
+	log := s.Presses()
+	if log.Count != pressSubBuffer+maxRecentPresses || len(log.Recent) != maxRecentPresses ||
+		log.Recent[maxRecentPresses-1].Seq != log.Count || log.Recent[0].Seq != pressSubBuffer+1 {
+		t.Errorf("log: count %d, %d recent from %d to %d", log.Count, len(log.Recent), log.Recent[0].Seq, log.Recent[len(log.Recent)-1].Seq)
+	}
+	if len(slow) != pressSubBuffer || s.presses.missed != maxRecentPresses {
+		t.Errorf("slow subscriber holds %d presses, missed %d", len(slow), s.presses.missed)
+	}
+	if pr := <-slow; pr.Seq != 1 {
+		t.Errorf("first press delivered is %d, want 1", pr.Seq)
 	}
 }
