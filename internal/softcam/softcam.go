@@ -440,10 +440,13 @@ func (s *Server) closeBack() {
 // BackChannelStats reports what the back channel received; zero when it
 // is not offered.
 func (s *Server) BackChannelStats() BackChannelStats {
-	if s.back == nil {
+	s.mu.Lock()
+	bc := s.back
+	s.mu.Unlock()
+	if bc == nil {
 		return BackChannelStats{}
 	}
-	return s.back.snapshot()
+	return bc.snapshot()
 }
 
 // listen starts the gortsplib server, retrying a few times when the UDP
