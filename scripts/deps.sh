@@ -13,8 +13,9 @@ need_pkgs=()
 command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 [ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need_pkgs+=(opencv-doc)
-# The software doorbell's spoken sample: espeak-ng says it, sox makes it a
-# WAV at 8 kHz (vigil camera --doorbell --audio-file).
+# The software doorbell's spoken sample: espeak-ng says it (the softcam tests
+# serve one; vigil camera --doorbell --audio-file plays it), sox trims or
+# converts samples by hand.
 command -v espeak-ng >/dev/null 2>&1 || need_pkgs+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_pkgs+=(sox)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
