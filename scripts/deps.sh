@@ -2,6 +2,7 @@
 # Installs what building, testing and the demo need, on Debian/Ubuntu:
 #   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
+#   espeak-ng and sox (the software doorbell's spoken sample),
 #   Node.js/npm (the web app's build), Chromium (its browser tests) and
 #   PostgreSQL (the PostgreSQL store's tests).
 # As root it installs missing Debian packages with apt-get; otherwise it prints
@@ -12,6 +13,11 @@ need_pkgs=()
 command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 [ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need_pkgs+=(opencv-doc)
+# The software doorbell's spoken sample: espeak-ng says it (the softcam tests
+# serve one; vigil camera --doorbell --audio-file plays it), sox trims or
+# converts samples by hand.
+command -v espeak-ng >/dev/null 2>&1 || need_pkgs+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need_pkgs+=(sox)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)

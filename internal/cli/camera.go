@@ -11,25 +11,60 @@ import (
 	"vigil/internal/softcam"
 )
 
+// defaultControl is the doorbell's HTTP control endpoint unless --control
+// says otherwise.
+const defaultControl = "127.0.0.1:8555"
+
 func runCamera(e env) error {
-	fs := newFlags(e, "camera", "[--file PATH] [--listen HOST:PORT] [--path NAME]...")
+	fs := newFlags(e, "camera", "[--file PATH] [--listen HOST:PORT] [--path NAME]... [--doorbell] [--audio pcmu|aac]")
 	file := fs.String("file", "", "video file to serve (default "+softcam.DefaultFile+")")
 	listen := fs.String("listen", softcam.DefaultListen, "RTSP listen address")
 	var paths stringList
 	fs.Var(&paths, "path", "RTSP path to serve; repeat for several live streams (default cam)")
 	udp := fs.Bool("udp", true, "also offer the UDP transport")
 	cache := fs.String("cache", "", "directory for the prepared H.264 copy (default: user cache dir)")
+	doorbell := fs.Bool("doorbell", false, "act as a doorbell: serve audio (pcmu unless --audio), offer the ONVIF audio back channel,\n"+
+		"and take button presses on POST /press at --control and on SIGUSR1 (listed at GET /presses)")
+	audio := fs.String("audio", "", "serve an audio track with the video: pcmu (G.711 µ-law, 8 kHz) or aac (16 kHz)")
+	audioFile := fs.String("audio-file", "", fmt.Sprintf("sound to serve, looped: a WAV file or anything ffmpeg reads (default: a %d Hz tone)", softcam.ToneHz))
+	backOut := fs.String("backchannel-out", "", "write the audio received on the back channel to this WAV file (16-bit, 8 kHz, mono)")
+	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel); no authentication, keep it on loopback\n"+
+		"(default "+defaultControl+" with --doorbell, none otherwise)")
 	verbose := fs.Bool("v", false, "debug logs")
 	statsFile := fs.String("stats-json", "", "on exit, write per-path frame counts as JSON to this file (for benchmarks)")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
+	}
+	if *doorbell {
+		if *audio == "" {
+			*audio = softcam.AudioPCMU
+		}
+		if *control == "" {
+			*control = defaultControl
+		}
+	}
+	if *backOut != "" && !*doorbell {
+		return fmt.Errorf("%w: --backchannel-out needs --doorbell", ErrUsage)
+	}
+	if *audioFile != "" && *audio == "" {
+		return fmt.Errorf("%w: --audio-file needs --audio or --doorbell", ErrUsage)
+	}
+	switch *audio {
+	case "", softcam.AudioPCMU, softcam.AudioAAC:
+	default:
+		return fmt.Errorf("%w: --audio %q: want pcmu or aac", ErrUsage, *audio)
 	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := newLogger(e.stderr, level)
-	cam, err := softcam.New(softcam.Config{File: *file, Listen: *listen, Paths: paths, CacheDir: *cache, UDP: *udp, Logger: log})
+	cam, err := softcam.New(softcam.Config{
+		File: *file, Listen: *listen, Paths: paths, CacheDir: *cache, UDP: *udp, Logger: log,
+		Audio: *audio, AudioFile: *audioFile,
+		BackChannel: *doorbell, BackChannelFile: *backOut,
+		Control: *control,
+	})
 	if err != nil {
 		return err
 	}
@@ -39,6 +74,27 @@ func runCamera(e env) error {
 		return err
 	}
 	defer cam.Close()
+	if *doorbell {
+		// Registered before the URLs are printed, so whoever waits for
+		// them may press at once.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		done := make(chan struct{})
+		pressed := make(chan struct{})
+		defer func() { close(done); <-pressed }()
+		go func() {
+			defer close(pressed)
+			for {
+				select {
+				case <-done:
+					return
+				case <-usr1:
+					cam.Press("signal")
+				}
+			}
+		}()
+	}
 	info := cam.Info()
 	if len(paths) == 0 {
 		paths = []string{softcam.DefaultPath}
@@ -46,8 +102,11 @@ func runCamera(e env) error {
 	for _, p := range paths {
 		fmt.Fprintln(e.stdout, cam.URL(p))
 	}
+	if addr := cam.ControlAddr(); addr != "" {
+		fmt.Fprintln(e.stdout, "http://"+addr+"/press")
+	}
 	log.Info("software camera serving", "codec", info.Codec, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
-		"fps", info.FPS, "loop", info.Duration.String(), "paths", len(paths))
+		"fps", info.FPS, "loop", info.Duration.String(), "paths", len(paths), "audio", *audio, "doorbell", *doorbell)
 	<-ctx.Done()
 	log.Info("software camera stopping")
 	if *statsFile != "" {

@@ -9,11 +9,19 @@
 // paces the clip at real time on each path and loops it forever with RTP
 // timestamps that keep increasing, like a camera that never stops.
 //
-// It must never write anything outside its cache directory, never modify or
-// delete the input file, never accept published media (ANNOUNCE/RECORD are
-// refused: it is a camera, not a relay), and never let one client slow down,
-// stall or crash the stream other clients see. Audio is not served: the
-// prepared clip has a single H.264 video track.
+// As a doorbell (Config.Audio, BackChannel, Control) it also serves a looped
+// audio track with the video (PCMU, or AAC encoded once with ffmpeg; a tone
+// made in Go or a sound file), paced on the same clock; offers the ONVIF
+// audio back channel and writes what the talker sends to a WAV file; and
+// keeps the presses of its button, raised by Press or by the HTTP control
+// endpoint, for subscribers such as an event service.
+//
+// It must never write anything outside its cache directory and the back
+// channel file, never modify or delete the input files, never accept
+// published media (ANNOUNCE/RECORD are refused: it is a camera, not a
+// relay; only the back channel it offered receives audio, and only from one
+// talker at a time, bounded in size), and never let one client slow down,
+// stall or crash the stream other clients see.
 //
 // Typical use:
 //
@@ -30,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +87,27 @@ type Config struct {
 	// on a free even/odd UDP port pair for RTP/RTCP on the Listen host.
 	// TCP (interleaved) is always offered.
 	UDP bool
+	// Audio adds an audio track to every path: AudioPCMU (G.711 µ-law,
+	// 8 kHz) or AudioAAC (AAC-LC, 16 kHz, encoded once with ffmpeg).
+	// AudioNone serves video only.
+	Audio string
+	// AudioFile is the sound served, looped (a WAV file or anything ffmpeg
+	// reads; at most its first minute). "" is a ToneHz sine.
+	AudioFile string
+	// BackChannel offers the ONVIF audio back channel (PCMU, 8 kHz) to
+	// clients that require it; one client talks at a time.
+	BackChannel bool
+	// BackChannelFile receives the back channel's audio as a 16-bit 8 kHz
+	// mono WAV file, truncated at Start and valid after every packet. ""
+	// counts the audio and discards it.
+	BackChannelFile string
+	// BackChannelMax caps the samples written to BackChannelFile; 0 means
+	// DefaultBackChannelMax. Later audio is refused.
+	BackChannelMax uint64
+	// Control is the host:port of the HTTP control endpoint (POST /press,
+	// GET /presses, GET /backchannel). "" runs none. It has no
+	// authentication: keep it on loopback.
+	Control string
 	// Logger receives progress and client events. nil discards them. Log
 	// lines never contain media data.
 	Logger *slog.Logger
@@ -100,6 +130,8 @@ type PathStats struct {
 	// FramesSent counts access units written to the path's stream since
 	// Start, whether or not anyone was reading.
 	FramesSent uint64
+	// AudioPacketsSent counts audio RTP packets written likewise.
+	AudioPacketsSent uint64
 	// Sessions are the reading sessions currently in PLAY (or paused after
 	// a PLAY), oldest first.
 	Sessions []SessionStats
@@ -145,6 +177,8 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	clip      *clip
+	audio     *audioClip // nil without Config.Audio
+	presses   presses
 	cacheFile string
 	// ffmpegRuns counts ffmpeg transcode/copy runs made by New (0 on a cache hit).
 	ffmpegRuns int
@@ -160,6 +194,11 @@ type Server struct {
 	pacers  sync.WaitGroup // one goroutine per path
 	wg      sync.WaitGroup // everything else Start started
 	handler *handler
+	// back is the back channel; set by Start before any client can
+	// connect, read-only after.
+	back        *backChannel
+	control     *http.Server
+	controlAddr string
 }
 
 // New validates cfg and prepares the media: on the first use of an input it
@@ -216,6 +255,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("softcam: loading prepared clip %s (delete it to prepare again): %w", cacheFile, err)
 	}
 	s.clip = c
+	if cfg.Audio != AudioNone {
+		if s.audio, err = loadAudio(cfg, logger); err != nil {
+			return nil, err
+		}
+	} else if cfg.AudioFile != "" {
+		return nil, errors.New("softcam: AudioFile given without Audio")
+	}
 	logger.Info("softcam: clip loaded", "file", cacheFile, "frames", c.info.Frames,
 		"duration", c.info.Duration, "fps", c.info.FPS, "width", c.info.Width, "height", c.info.Height,
 		"gop", c.info.GOP, "bytes", c.bytes, "took", time.Since(t0).Round(time.Millisecond))
@@ -277,22 +323,48 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 
+	if s.cfg.BackChannel {
+		bc, err := newBackChannel(s.cfg.BackChannelFile, s.cfg.BackChannelMax)
+		if err != nil {
+			return err
+		}
+		s.back = bc
+	}
+	var (
+		ctlLn net.Listener
+		ctl   *http.Server
+	)
+	if s.cfg.Control != "" {
+		var err error
+		if ctlLn, ctl, err = s.startControl(ctx); err != nil {
+			s.closeBack()
+			return err
+		}
+	}
+	fail := func(err error) error {
+		if ctlLn != nil {
+			ctlLn.Close()
+		}
+		s.closeBack()
+		return err
+	}
+
 	h := &handler{s: s}
 	srv, err := s.listen(ctx, h)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 
 	paths := make(map[string]*camPath, len(s.cfg.Paths))
 	order := make([]*camPath, 0, len(s.cfg.Paths))
 	for i, name := range s.cfg.Paths {
-		p, err := newCamPath(name, srv, s.clip, i*len(s.clip.aus)/len(s.cfg.Paths))
+		p, err := newCamPath(name, srv, s.clip, i*len(s.clip.aus)/len(s.cfg.Paths), s.audio, s.cfg.BackChannel)
 		if err != nil {
 			for _, q := range order {
 				q.stream.Close()
 			}
 			srv.Close()
-			return fmt.Errorf("softcam: path %q: %w", name, err)
+			return fail(fmt.Errorf("softcam: path %q: %w", name, err))
 		}
 		paths[name] = p
 		order = append(order, p)
@@ -315,6 +387,22 @@ func (s *Server) Start(ctx context.Context) error {
 			defer s.pacers.Done()
 			p.run(runCtx, start, s.log)
 		}()
+		if p.audio != nil {
+			s.pacers.Add(1)
+			go func() {
+				defer s.pacers.Done()
+				p.runAudio(runCtx, start, s.log)
+			}()
+		}
+	}
+	if ctl != nil {
+		s.control = ctl
+		s.controlAddr = ctlLn.Addr().String()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveControl(ctlLn, ctl)
+		}()
 	}
 	s.wg.Add(1)
 	go func() {
@@ -330,8 +418,35 @@ func (s *Server) Start(ctx context.Context) error {
 	if srv.UDPRTPAddress != "" {
 		udp = srv.UDPRTPAddress + "," + srv.UDPRTCPAddress
 	}
-	s.log.Info("softcam: serving", "addr", s.addr, "paths", s.cfg.Paths, "udp", udp)
+	audio := s.cfg.Audio
+	if audio == AudioNone {
+		audio = "off"
+	}
+	s.log.Info("softcam: serving", "addr", s.addr, "paths", s.cfg.Paths, "udp", udp,
+		"audio", audio, "backchannel", s.cfg.BackChannel, "control", s.controlAddr)
 	return nil
+}
+
+// closeBack closes the back channel file, logging a write error.
+func (s *Server) closeBack() {
+	if s.back == nil {
+		return
+	}
+	if err := s.back.close(); err != nil {
+		s.log.Error("softcam: back channel file", "err", err)
+	}
+}
+
+// BackChannelStats reports what the back channel received; zero when it
+// is not offered.
+func (s *Server) BackChannelStats() BackChannelStats {
+	s.mu.Lock()
+	bc := s.back
+	s.mu.Unlock()
+	if bc == nil {
+		return BackChannelStats{}
+	}
+	return bc.snapshot()
 }
 
 // listen starts the gortsplib server, retrying a few times when the UDP
@@ -451,7 +566,15 @@ func (s *Server) Close() error {
 		p.stream.Close()
 	}
 	s.rtsp.Close()
+	if s.control != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.control.Shutdown(sctx); err != nil {
+			s.control.Close()
+		}
+		cancel()
+	}
 	s.wg.Wait()
+	s.closeBack()
 	s.log.Info("softcam: closed", "addr", s.addr)
 	return nil
 }

@@ -37,6 +37,7 @@ func TestHandlerInterfaces(t *testing.T) {
 		"OnSessionClose":     is[gortsplib.ServerHandlerOnSessionClose](h),
 		"OnStreamWriteError": is[gortsplib.ServerHandlerOnStreamWriteError](h),
 		"OnConnClose":        is[gortsplib.ServerHandlerOnConnClose](h),
+		"OnDecodeError":      is[gortsplib.ServerHandlerOnDecodeError](h),
 	} {
 		if !ok {
 			t.Errorf("handler does not implement %s", name)

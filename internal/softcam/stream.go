@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/pion/rtp"
 )
 
 // maxLag is how far behind schedule a pacer may fall (a suspended process,
@@ -30,8 +31,15 @@ type camPath struct {
 	startAU int // index of the access unit the path starts with
 	stream  *gortsplib.ServerStream
 	media   *description.Media
+	// audio is the looped audio track and audioMedia its SDP media; nil
+	// when the camera serves video only.
+	audio      *audioClip
+	audioMedia *description.Media
+	// backMedia is the ONVIF back channel's media, nil when not offered.
+	backMedia *description.Media
 
 	framesSent atomic.Uint64
+	audioSent  atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below; held while writing a frame
 	sessions map[*gortsplib.ServerSession]*sessionRec
@@ -70,7 +78,11 @@ func (r *sessionRec) snapshot() SessionStats {
 // newCamPath creates the stream of a path. startAU staggers paths: were
 // they all to start on the same frame, every path would send its IDR
 // frames in the same millisecond, a burst no real set of cameras makes.
-func newCamPath(name string, srv *gortsplib.Server, c *clip, startAU int) (*camPath, error) {
+//
+// ac (optional) adds an audio track; back adds the ONVIF back channel, a
+// sendonly PCMU track that gortsplib only describes to clients that send
+// "Require: www.onvif.org/ver20/backchannel".
+func newCamPath(name string, srv *gortsplib.Server, c *clip, startAU int, ac *audioClip, back bool) (*camPath, error) {
 	media := &description.Media{
 		Type: description.MediaTypeVideo,
 		Formats: []format.Format{&format.H264{
@@ -80,21 +92,31 @@ func newCamPath(name string, srv *gortsplib.Server, c *clip, startAU int) (*camP
 			PPS:               c.pps,
 		}},
 	}
-	st := &gortsplib.ServerStream{
-		Server: srv,
-		Desc:   &description.Session{Title: "vigil softcam " + name, Medias: []*description.Media{media}},
-	}
-	if err := st.Initialize(); err != nil {
-		return nil, err
-	}
-	return &camPath{
+	p := &camPath{
 		name:     name,
 		clip:     c,
 		startAU:  startAU,
-		stream:   st,
 		media:    media,
+		audio:    ac,
 		sessions: make(map[*gortsplib.ServerSession]*sessionRec),
-	}, nil
+	}
+	medias := []*description.Media{media}
+	if ac != nil {
+		p.audioMedia = ac.media()
+		medias = append(medias, p.audioMedia)
+	}
+	if back {
+		p.backMedia = backChannelMedia()
+		medias = append(medias, p.backMedia)
+	}
+	p.stream = &gortsplib.ServerStream{
+		Server: srv,
+		Desc:   &description.Session{Title: "vigil softcam " + name, Medias: medias},
+	}
+	if err := p.stream.Initialize(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // run paces the clip on the path until ctx is done. Deadlines are absolute
@@ -242,9 +264,10 @@ func (p *camPath) stats() PathStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := PathStats{
-		Path:           p.name,
-		FramesSent:     p.framesSent.Load(),
-		ClosedSessions: append([]SessionStats(nil), p.closed...),
+		Path:             p.name,
+		FramesSent:       p.framesSent.Load(),
+		AudioPacketsSent: p.audioSent.Load(),
+		ClosedSessions:   append([]SessionStats(nil), p.closed...),
 	}
 	for _, rec := range p.sessions {
 		ps.Sessions = append(ps.Sessions, rec.snapshot())
@@ -304,12 +327,46 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		transport = tr.Protocol.String()
 	}
 	h.recs.Store(ctx.Session, p.addSession(ctx.Session, remote, transport))
-	h.s.log.Info("softcam: client playing", "path", p.name, "remote", remote, "transport", transport)
+	talk := h.listenBackChannel(p, ctx.Session)
+	h.s.log.Info("softcam: client playing", "path", p.name, "remote", remote, "transport", transport, "backchannel", talk)
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// listenBackChannel makes ss the talker when it set up the path's back
+// channel and nobody else is talking, and hooks its packets to the file.
+// It reports what happened, for the log.
+func (h *handler) listenBackChannel(p *camPath, ss *gortsplib.ServerSession) string {
+	bc := h.s.back
+	if p.backMedia == nil || bc == nil {
+		return "off"
+	}
+	for _, m := range ss.Medias() {
+		if m != p.backMedia {
+			continue
+		}
+		if !bc.acquire(ss) {
+			return "busy"
+		}
+		ss.OnPacketRTP(m, m.Formats[0], func(pkt *rtp.Packet) { bc.write(ss, pkt) })
+		return "talking"
+	}
+	return "not set up"
+}
+
+// OnDecodeError counts packets from clients that gortsplib refused (on
+// this camera, only the back channel receives media), instead of letting
+// gortsplib log each one.
+func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	if bc := h.s.back; bc != nil {
+		bc.decodeError()
+	}
 }
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.recs.Delete(ctx.Session)
+	if bc := h.s.back; bc != nil {
+		bc.release(ctx.Session)
+	}
 	st := ctx.Session.Stream()
 	if st == nil {
 		return
