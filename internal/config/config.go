@@ -147,10 +147,38 @@ type Doorbell struct {
 	// Secret is the button's HMAC-SHA-256 key for signed HTTP presses on
 	// doorbell_listen (at least 32 characters). Never logged or printed.
 	Secret string `yaml:"secret"`
+	// ONVIF reads presses from the camera's own event service (a
+	// PullPoint subscription; a press is its digital input going active).
+	ONVIF *DoorbellONVIF `yaml:"onvif"`
 	// Interval is the least time between two rings of this doorbell;
 	// presses within it are counted into the last ring. Default 5s.
 	Interval Duration `yaml:"interval"`
 }
+
+// DoorbellONVIF is a doorbell camera's ONVIF device service, whose events
+// carry its presses.
+type DoorbellONVIF struct {
+	// URL is the device service, e.g.
+	// http://192.168.1.20/onvif/device_service: http or https, on the
+	// household's network, without user information.
+	URL string `yaml:"url"`
+	// Username and Password authenticate to the camera
+	// (WS-UsernameToken). The password is never logged or printed.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// String describes o without its password.
+func (o DoorbellONVIF) String() string {
+	pw := ""
+	if o.Password != "" {
+		pw = "xxxxx"
+	}
+	return fmt.Sprintf("{url:%q username:%q password:%q}", redactURL(o.URL), o.Username, pw)
+}
+
+// GoString is like String, so %#v does not print the password either.
+func (o DoorbellONVIF) GoString() string { return "config.DoorbellONVIF" + o.String() }
 
 // String describes d without its secret.
 func (d Doorbell) String() string {
@@ -158,7 +186,11 @@ func (d Doorbell) String() string {
 	if d.Secret != "" {
 		sec = "xxxxx"
 	}
-	return fmt.Sprintf("{mqtt_topic:%q secret:%q interval:%s}", d.MQTTTopic, sec, d.Interval)
+	on := "<nil>"
+	if d.ONVIF != nil {
+		on = d.ONVIF.String()
+	}
+	return fmt.Sprintf("{mqtt_topic:%q secret:%q onvif:%s interval:%s}", d.MQTTTopic, sec, on, d.Interval)
 }
 
 // GoString is like String, so %#v does not print the secret either.
@@ -613,8 +645,20 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 func (d *Doorbell) validate(s *source, path string, h *Hub) []error {
 	var errs []error
 	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
-	if d.MQTTTopic == "" && d.Secret == "" {
-		add("", "no press source: set mqtt_topic (a topic on detection.mqtt's broker) or secret (for signed HTTP presses on doorbell_listen), or remove doorbell")
+	if d.MQTTTopic == "" && d.Secret == "" && d.ONVIF == nil {
+		add("", "no press source: set mqtt_topic (a topic on detection.mqtt's broker), secret (for signed HTTP presses on doorbell_listen) or onvif (the camera's own events), or remove doorbell")
+	}
+	if o := d.ONVIF; o != nil {
+		if msg := checkONVIFURL(o.URL); msg != "" {
+			add(".onvif.url", "%s", msg)
+		}
+		if o.Password != "" && o.Username == "" {
+			// The password is never quoted back.
+			add(".onvif.username", "required with a password: the camera's ONVIF user (often admin)")
+		}
+		if strings.ContainsAny(o.Username, "\x00\r\n") {
+			add(".onvif.username", "has a NUL or line break: give the camera's ONVIF user name")
+		}
 	}
 	if t := d.MQTTTopic; t != "" {
 		switch {
@@ -808,6 +852,37 @@ func checkURL(raw string) string {
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return fmt.Sprintf("%q has no host", red)
+	}
+	return ""
+}
+
+// checkONVIFURL returns what is wrong with a camera's ONVIF device
+// service URL, or "": an http(s) URL without user information whose host,
+// when an IP address, is on the household's network (loopback, private or
+// link-local; a name is checked on each address it resolves to when the
+// hub dials it).
+func checkONVIFURL(raw string) string {
+	if raw == "" {
+		return "required: the camera's ONVIF device service, e.g. http://192.168.1.20/onvif/device_service"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Sprintf("%s is not a valid URL", quoteScalar(redactURL(raw)))
+	}
+	if u.User != nil {
+		return "has a user name or password in it: put them in username and password, e.g. http://192.168.1.20/onvif/device_service"
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Sprintf("%s is not an http:// or https:// URL (e.g. http://192.168.1.20/onvif/device_service)", quoteScalar(raw))
+	}
+	if u.Hostname() == "" {
+		return fmt.Sprintf("%s has no host", quoteScalar(raw))
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Sprintf("%s has a fragment ('#'): give the device service's URL", quoteScalar(raw))
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !netguard.IsPrivate(ip) {
+		return fmt.Sprintf("%s is not on the household's network: the hub talks ONVIF only to loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local addresses", quoteScalar(raw))
 	}
 	return ""
 }

@@ -671,3 +671,85 @@ cameras:
 		t.Errorf("doorbell_listen without a secret: %v", err)
 	}
 }
+
+// TestDoorbellONVIFConfig: a doorbell's ONVIF press source, and the errors
+// that name the field and the fix; the password is never quoted back nor
+// printed with the doorbell or the camera.
+func TestDoorbellONVIFConfig(t *testing.T) {
+	const password = "the-camera's-onvif-password"
+	good := `data: d
+recipients: ["vigr1x"]
+cameras:
+  - name: front
+    url: rtsp://192.0.2.1/main
+    doorbell:
+      onvif: {url: "http://192.168.1.20/onvif/device_service", username: admin, password: "` + password + `"}
+  - name: side
+    url: rtsp://192.0.2.2/main
+    doorbell: {onvif: {url: "https://doorbell.lan:8443/onvif/device_service"}}
+`
+	h, err := Parse([]byte(good), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := h.Cameras[0].Doorbell.ONVIF
+	if o == nil || o.URL != "http://192.168.1.20/onvif/device_service" || o.Username != "admin" || o.Password != password ||
+		h.Cameras[0].Doorbell.Interval != DefaultDoorbellInterval || h.Cameras[1].Doorbell.ONVIF.URL != "https://doorbell.lan:8443/onvif/device_service" {
+		t.Fatalf("parsed %v", h.Cameras[0].Doorbell)
+	}
+	d := h.Cameras[0].Doorbell
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", *d, *d, *d), fmt.Sprintf("%v %+v %#v", *o, *o, *o), fmt.Sprintf("%v %+v", h.Cameras[0], h.Cameras[0])} {
+		if strings.Contains(s, password) {
+			t.Fatalf("the ONVIF password printed: %s", s)
+		}
+	}
+	bad := `data: d
+recipients: ["vigr1x"]
+cameras:
+  - name: a
+    url: rtsp://192.0.2.1/main
+    doorbell: {onvif: {url: "http://203.0.113.7/onvif/device_service", username: admin, password: "` + password + `"}}
+  - name: b
+    url: rtsp://192.0.2.1/main
+    doorbell: {onvif: {url: "rtsp://192.168.1.20/stream"}}
+  - name: c
+    url: rtsp://192.0.2.1/main
+    doorbell: {onvif: {url: "http://admin:` + password + `@192.168.1.20/onvif/device_service"}}
+  - name: d
+    url: rtsp://192.0.2.1/main
+    doorbell: {onvif: {password: "` + password + `"}}
+  - name: e
+    url: rtsp://192.0.2.1/main
+    doorbell: {onvif: {url: "http://192.168.1.20/onvif/device_service", user: admin}}
+`
+	_, err = Parse([]byte(bad), "")
+	if err == nil {
+		t.Fatal("bad ONVIF settings accepted")
+	}
+	if strings.Contains(err.Error(), password) {
+		t.Fatalf("an error quotes the password:\n%v", err)
+	}
+	// An unknown key is reported alone (the walk stops before validation).
+	if !strings.Contains(err.Error(), `cameras[4].doorbell.onvif: unknown key "user" (known keys: url, username, password)`) {
+		t.Errorf("no unknown-key error in:\n%v", err)
+	}
+	bad = bad[:strings.Index(bad, "  - name: e")]
+	_, err = Parse([]byte(bad), "")
+	if err == nil {
+		t.Fatal("bad ONVIF settings accepted")
+	}
+	for _, want := range []string{
+		`cameras[0].doorbell.onvif.url: "http://203.0.113.7/onvif/device_service" is not on the household's network`,
+		`cameras[1].doorbell.onvif.url: "rtsp://192.168.1.20/stream" is not an http:// or https:// URL`,
+		`cameras[2].doorbell.onvif.url: has a user name or password in it: put them in username and password`,
+		`cameras[3].doorbell.onvif.url: required: the camera's ONVIF device service`,
+		`cameras[3].doorbell.onvif.username: required with a password`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no error %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), password) {
+		t.Fatalf("an error quotes the password:\n%v", err)
+	}
+}
