@@ -3,7 +3,7 @@
 // It owns:
 //   - the [Press] (camera, time, source) and the small [Source] interface
 //     every press source implements, so that new sources (an ONVIF
-//     PullPoint subscription) plug in beside the ones here;
+//     PullPoint subscription, in package hubd) plug in beside the ones here;
 //   - two sources for doorbells that are not ONVIF: a topic on the
 //     household's MQTT broker ([MQTTSource]; any message on it is a press)
 //     and an HTTP call signed with a per-button secret ([HTTPSource];

@@ -20,7 +20,7 @@ import (
 
 // Doorbells on the hub. A camera with a doorbell section gets press
 // sources (its MQTT topic on the household's broker, signed HTTP presses
-// on doorbell_listen); a doorbell.Bell lets one press per interval ring.
+// on doorbell_listen, its own ONVIF events: onvifpress.go); a doorbell.Bell lets one press per interval ring.
 // A ring leaves the hub as detections do (detection.go): an event record
 // with the label "ring", sealed to the household and queued for the cloud
 // (which pushes it, sealed, to the household's devices), with a sealed
@@ -41,6 +41,7 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 	secrets := map[string][]byte{}
 	topics := map[string]string{}
 	interval := map[string]time.Duration{}
+	var onvifs []doorbell.Source
 	for _, c := range h.cfg.Cameras {
 		d := c.Doorbell
 		if d == nil {
@@ -52,6 +53,11 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 		}
 		if d.MQTTTopic != "" {
 			topics[d.MQTTTopic] = c.Name
+		}
+		if o := d.ONVIF; o != nil {
+			onvifs = append(onvifs, &onvifSource{camera: c.Name, url: o.URL, username: o.Username, password: o.Password,
+				now: h.opts.Now, log: h.log.With("component", "doorbell"), minBackoff: h.opts.MinBackoff, maxBackoff: h.opts.MaxBackoff,
+				subscribed: h.opts.ONVIFSubscribed})
 		}
 	}
 	if len(interval) == 0 {
@@ -72,6 +78,7 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 		h.doorbellAddr = l.Addr()
 		sources = append(sources, &doorbell.HTTPSource{Listener: l, Secrets: secrets, Now: h.opts.Now, Logger: log})
 	}
+	sources = append(sources, onvifs...)
 	bell := doorbell.NewBell(doorbell.DefaultInterval)
 	for cam, iv := range interval {
 		bell.SetInterval(cam, iv)
@@ -85,7 +92,7 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 			log.Error("doorbell presses stopped", "err", err)
 		}
 	}()
-	log.Info("doorbells listening", "doorbells", len(interval), "mqtt_topics", len(topics), "http", h.doorbellAddr != nil)
+	log.Info("doorbells listening", "doorbells", len(interval), "mqtt_topics", len(topics), "http", h.doorbellAddr != nil, "onvif", len(onvifs))
 	return nil
 }
 

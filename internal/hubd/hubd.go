@@ -48,7 +48,8 @@ type Options struct {
 	Now    func() time.Time // nil means time.Now
 	// StoreHooks injects storage faults in tests (see segstore.FaultHooks).
 	StoreHooks segstore.FaultHooks
-	// Camera overrides ingest timing for tests; zero values keep defaults.
+	// Camera overrides ingest timing (and the ONVIF doorbells' reconnect
+	// backoff) for tests; zero values keep defaults.
 	MinBackoff, MaxBackoff, ReadTimeout time.Duration
 	// Cloud timing for tests; zero values keep defaults.
 	UploadMinBackoff, UploadMaxBackoff, ChainRefresh time.Duration
@@ -67,6 +68,9 @@ type Options struct {
 	// DoorbellSubscribed, if set, is called each time the doorbells'
 	// MQTT topics are subscribed (tests wait for it).
 	DoorbellSubscribed func()
+	// ONVIFSubscribed, if set, is called each time a doorbell camera's
+	// ONVIF events are subscribed (tests wait for it).
+	ONVIFSubscribed func(camera string)
 }
 
 // Hub records every configured camera.
