@@ -131,8 +131,9 @@ func (s *onvifSource) session(ctx context.Context, c *onvif.Client, press func(d
 			log.Debug("ONVIF unsubscribe failed", "err", uerr)
 		}
 	}()
-	// Renewals are timed on the hub's clock (the device's may be off).
-	renewAt := time.Now().Add(length / 2)
+	// Renewals are timed on the hub's clock, halfway to the end the device
+	// states (its clock may be off: ClockOffset), or to the end asked for.
+	renewAt := time.Now().Add(renewIn(time.Now().Add(c.ClockOffset()), sub.Termination, length))
 	if s.subscribed != nil {
 		s.subscribed(s.camera)
 	}
@@ -141,7 +142,7 @@ func (s *onvifSource) session(ctx context.Context, c *onvif.Client, press func(d
 			if _, err := sub.Renew(ctx, length); err != nil {
 				return pulled, err
 			}
-			renewAt = time.Now().Add(length / 2)
+			renewAt = time.Now().Add(renewIn(time.Now().Add(c.ClockOffset()), sub.Termination, length))
 		}
 		w := min(wait, max(time.Until(renewAt), time.Second))
 		events, err := sub.Pull(ctx, w, 64)
@@ -186,4 +187,15 @@ func onvifErrClass(err error) string {
 		return "unreachable"
 	}
 	return "reply"
+}
+
+// renewIn is how long after deviceNow a subscription ending at term (the
+// device's clock; zero when it did not say) and asked to last asked is
+// renewed: halfway to the nearer end, and not sooner than in a second.
+func renewIn(deviceNow, term time.Time, asked time.Duration) time.Duration {
+	d := asked / 2
+	if !term.IsZero() {
+		d = min(d, term.Sub(deviceNow)/2)
+	}
+	return max(d, time.Second)
 }

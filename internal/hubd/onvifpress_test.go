@@ -296,3 +296,26 @@ func TestONVIFSourceRenews(t *testing.T) {
 		t.Fatalf("%d unsubscriptions at the end, want 1", n)
 	}
 }
+
+// TestONVIFRenewIn: a subscription is renewed halfway to the nearer of the
+// end asked for and the end the device states (a device may grant less),
+// never sooner than in a second.
+func TestONVIFRenewIn(t *testing.T) {
+	now := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		term  time.Time
+		asked time.Duration
+		want  time.Duration
+	}{
+		{time.Time{}, time.Minute, 30 * time.Second},
+		{now.Add(time.Minute), time.Minute, 30 * time.Second},
+		{now.Add(time.Hour), time.Minute, 30 * time.Second},
+		{now.Add(10 * time.Second), time.Minute, 5 * time.Second},
+		{now.Add(time.Second), time.Minute, time.Second},
+		{now.Add(-time.Minute), time.Minute, time.Second},
+	} {
+		if got := renewIn(now, c.term, c.asked); got != c.want {
+			t.Errorf("renewIn(term %v, asked %v) = %v, want %v", c.term.Sub(now), c.asked, got, c.want)
+		}
+	}
+}
