@@ -14,7 +14,10 @@
 // made in Go or a sound file), paced on the same clock; offers the ONVIF
 // audio back channel and writes what the talker sends to a WAV file; and
 // keeps the presses of its button, raised by Press or by the HTTP control
-// endpoint, for subscribers such as an event service.
+// endpoint, for subscribers such as an event service. With Config.ONVIF it
+// answers as an ONVIF device (internal/onvif's Server: a profile per path,
+// a snapshot of the clip's first frame cached next to the clip, each press
+// as a DigitalInput event) and, with Config.Discovery, WS-Discovery probes.
 //
 // It must never write anything outside its cache directory and the back
 // channel file, never modify or delete the input files, never accept
