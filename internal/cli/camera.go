@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"vigil/internal/onvif"
 	"vigil/internal/softcam"
 )
 
@@ -15,8 +16,16 @@ import (
 // says otherwise.
 const defaultControl = "127.0.0.1:8555"
 
+// The doorbell's ONVIF device service and account unless --onvif,
+// --onvif-user and --onvif-password say otherwise.
+const (
+	defaultONVIF         = "127.0.0.1:8556"
+	defaultONVIFUser     = "admin"
+	defaultONVIFPassword = "vigil-doorbell"
+)
+
 func runCamera(e env) error {
-	fs := newFlags(e, "camera", "[--file PATH] [--listen HOST:PORT] [--path NAME]... [--doorbell] [--audio pcmu|aac]")
+	fs := newFlags(e, "camera", "[--file PATH] [--listen HOST:PORT] [--path NAME]... [--doorbell [--onvif HOST:PORT]] [--audio pcmu|aac]")
 	file := fs.String("file", "", "video file to serve (default "+softcam.DefaultFile+")")
 	listen := fs.String("listen", softcam.DefaultListen, "RTSP listen address")
 	var paths stringList
@@ -24,12 +33,19 @@ func runCamera(e env) error {
 	udp := fs.Bool("udp", true, "also offer the UDP transport")
 	cache := fs.String("cache", "", "directory for the prepared H.264 copy (default: user cache dir)")
 	doorbell := fs.Bool("doorbell", false, "act as a doorbell: serve audio (pcmu unless --audio), offer the ONVIF audio back channel,\n"+
-		"and take button presses on POST /press at --control and on SIGUSR1 (listed at GET /presses)")
+		"take button presses on POST /press at --control and on SIGUSR1 (listed at GET /presses),\n"+
+		"and answer ONVIF at --onvif, found by WS-Discovery (--onvif-discovery)")
 	audio := fs.String("audio", "", "serve an audio track with the video: pcmu (G.711 µ-law, 8 kHz) or aac (16 kHz)")
 	audioFile := fs.String("audio-file", "", fmt.Sprintf("sound to serve, looped: a WAV file or anything ffmpeg reads (default: a %d Hz tone)", softcam.ToneHz))
 	backOut := fs.String("backchannel-out", "", "write the audio received on the back channel to this WAV file (16-bit, 8 kHz, mono)")
 	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel); no authentication, keep it on loopback\n"+
 		"(default "+defaultControl+" with --doorbell, none otherwise)")
+	onvifAddr := fs.String("onvif", "", "ONVIF device service (device, media, PullPoint events; a snapshot of the clip's first frame;\n"+
+		"presses as tns1:Device/Trigger/DigitalInput events); \"off\" for none\n(default "+defaultONVIF+" with --doorbell, none otherwise)")
+	onvifUser := fs.String("onvif-user", defaultONVIFUser, "ONVIF account's user name (WS-UsernameToken; HTTP digest for the snapshot)")
+	onvifPassword := fs.String("onvif-password", defaultONVIFPassword, "ONVIF account's password (never logged); change it when --onvif is not on loopback")
+	discovery := fs.String("onvif-discovery", "", "answer WS-Discovery probes with the ONVIF device service's URL: \"multicast\" (the group "+onvif.DiscoveryAddr+"),\n"+
+		"a UDP HOST:PORT for unicast probes only, or \"off\" (default multicast with --onvif)")
 	verbose := fs.Bool("v", false, "debug logs")
 	statsFile := fs.String("stats-json", "", "on exit, write per-path frame counts as JSON to this file (for benchmarks)")
 	if err := parse(fs, e.args, 0); err != nil {
@@ -42,6 +58,23 @@ func runCamera(e env) error {
 		if *control == "" {
 			*control = defaultControl
 		}
+		if *onvifAddr == "" {
+			*onvifAddr = defaultONVIF
+		}
+	}
+	if *onvifAddr == "off" {
+		*onvifAddr = ""
+	}
+	if *onvifAddr != "" && !*doorbell {
+		return fmt.Errorf("%w: --onvif needs --doorbell", ErrUsage)
+	}
+	switch {
+	case *discovery == "off":
+		*discovery = ""
+	case *discovery == "" && *onvifAddr != "":
+		*discovery = softcam.DiscoveryMulticast
+	case *discovery != "" && *onvifAddr == "":
+		return fmt.Errorf("%w: --onvif-discovery needs --onvif", ErrUsage)
 	}
 	if *backOut != "" && !*doorbell {
 		return fmt.Errorf("%w: --backchannel-out needs --doorbell", ErrUsage)
@@ -64,6 +97,7 @@ func runCamera(e env) error {
 		Audio: *audio, AudioFile: *audioFile,
 		BackChannel: *doorbell, BackChannelFile: *backOut,
 		Control: *control,
+		ONVIF:   *onvifAddr, ONVIFUser: *onvifUser, ONVIFPassword: *onvifPassword, Discovery: *discovery,
 	})
 	if err != nil {
 		return err
@@ -104,6 +138,9 @@ func runCamera(e env) error {
 	}
 	if addr := cam.ControlAddr(); addr != "" {
 		fmt.Fprintln(e.stdout, "http://"+addr+"/press")
+	}
+	if addr := cam.ONVIFAddr(); addr != "" {
+		fmt.Fprintln(e.stdout, "http://"+addr+onvif.DevicePath)
 	}
 	log.Info("software camera serving", "codec", info.Codec, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 		"fps", info.FPS, "loop", info.Duration.String(), "paths", len(paths), "audio", *audio, "doorbell", *doorbell)

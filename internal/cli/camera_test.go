@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/onvif"
 	"vigil/internal/softcam"
 )
 
 // TestCameraDoorbell runs 'vigil camera --doorbell' and presses its button
 // over HTTP and with SIGUSR1; both presses are listed at GET /presses, and
-// the back channel file is there from the start.
+// the back channel file is there from the start. Its ONVIF device service
+// answers with the default account.
 func TestCameraDoorbell(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed (hint: apt-get install ffmpeg)")
@@ -42,22 +44,32 @@ func TestCameraDoorbell(t *testing.T) {
 	go func() {
 		code <- Run(ctx, []string{"camera", "--doorbell", "--file", clip, "--listen", "127.0.0.1:0",
 			"--control", "127.0.0.1:0", "--udp=false", "--cache", filepath.Join(dir, "cache"),
-			"--backchannel-out", wav}, pw, &stderr)
+			"--backchannel-out", wav, "--onvif", "127.0.0.1:0", "--onvif-discovery", "127.0.0.1:0"}, pw, &stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
-	var rtspURL, pressURL string
-	for pressURL == "" && sc.Scan() {
+	var rtspURL, pressURL, onvifURL string
+	for onvifURL == "" && sc.Scan() {
 		switch line := sc.Text(); {
 		case strings.HasPrefix(line, "rtsp://"):
 			rtspURL = line
+		case strings.HasPrefix(line, "http://") && strings.HasSuffix(line, onvif.DevicePath):
+			onvifURL = line
 		case strings.HasPrefix(line, "http://"):
 			pressURL = line
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if rtspURL == "" || !strings.HasSuffix(pressURL, "/press") {
-		t.Fatalf("printed %q and %q; stderr:\n%s", rtspURL, pressURL, stderr.String())
+	if rtspURL == "" || !strings.HasSuffix(pressURL, "/press") || onvifURL == "" {
+		t.Fatalf("printed %q, %q and %q; stderr:\n%s", rtspURL, pressURL, onvifURL, stderr.String())
+	}
+	oc, err := onvif.NewClient(onvif.ClientOptions{XAddr: onvifURL, Username: defaultONVIFUser, Password: defaultONVIFPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	if info, err := oc.DeviceInformation(ctx); err != nil || info.Model != "software doorbell" {
+		t.Errorf("ONVIF device information %+v, %v", info, err)
 	}
 
 	resp, err := http.Post(pressURL, "", nil)
@@ -101,14 +113,20 @@ func TestCameraDoorbell(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("vigil camera did not stop")
 	}
+	if strings.Contains(stderr.String(), defaultONVIFPassword) {
+		t.Error("the ONVIF password is in the logs")
+	}
 }
 
-// TestCameraFlagErrors: flags that need --doorbell or --audio are refused.
+// TestCameraFlagErrors: flags that need --doorbell, --audio or --onvif are
+// refused.
 func TestCameraFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"camera", "--backchannel-out", "x.wav"},
 		{"camera", "--audio-file", "x.wav"},
 		{"camera", "--audio", "mp3"},
+		{"camera", "--onvif", "127.0.0.1:0"},
+		{"camera", "--doorbell", "--onvif", "off", "--onvif-discovery", "127.0.0.1:0"},
 	} {
 		var out, errb bytes.Buffer
 		if c := Run(context.Background(), args, &out, &errb); c != 2 {

@@ -14,7 +14,10 @@
 // made in Go or a sound file), paced on the same clock; offers the ONVIF
 // audio back channel and writes what the talker sends to a WAV file; and
 // keeps the presses of its button, raised by Press or by the HTTP control
-// endpoint, for subscribers such as an event service.
+// endpoint, for subscribers such as an event service. With Config.ONVIF it
+// answers as an ONVIF device (internal/onvif's Server: a profile per path,
+// a snapshot of the clip's first frame cached next to the clip, each press
+// as a DigitalInput event) and, with Config.Discovery, WS-Discovery probes.
 //
 // It must never write anything outside its cache directory and the back
 // channel file, never modify or delete the input files, never accept
@@ -108,6 +111,22 @@ type Config struct {
 	// GET /presses, GET /backchannel). "" runs none. It has no
 	// authentication: keep it on loopback.
 	Control string
+	// ONVIF is the host:port of the ONVIF device service (device, media
+	// and PullPoint events services at onvif.DevicePath and the like, and
+	// a snapshot): one profile per path with its RTSP URI, the snapshot a
+	// JPEG of the clip's first frame (made once with ffmpeg and cached),
+	// and every press published as a tns1:Device/Trigger/DigitalInput
+	// event with LogicalState true. "" serves none.
+	ONVIF string
+	// ONVIFUser and ONVIFPassword are the ONVIF account (WS-UsernameToken
+	// digest for the services, HTTP digest for the snapshot). An empty
+	// ONVIFUser leaves the device service open.
+	ONVIFUser, ONVIFPassword string
+	// Discovery is the UDP address WS-Discovery probes are answered at
+	// when ONVIF is served, with the device service's URL:
+	// DiscoveryMulticast joins the multicast group; "127.0.0.1:0" and the
+	// like answer unicast probes only (tests). "" answers none.
+	Discovery string
 	// Logger receives progress and client events. nil discards them. Log
 	// lines never contain media data.
 	Logger *slog.Logger
@@ -182,6 +201,8 @@ type Server struct {
 	cacheFile string
 	// ffmpegRuns counts ffmpeg transcode/copy runs made by New (0 on a cache hit).
 	ffmpegRuns int
+	// snapshot is the ONVIF snapshot JPEG; nil without Config.ONVIF.
+	snapshot []byte
 
 	mu      sync.Mutex
 	started bool
@@ -199,6 +220,7 @@ type Server struct {
 	back        *backChannel
 	control     *http.Server
 	controlAddr string
+	onvif       *onvifDevice // nil without Config.ONVIF
 }
 
 // New validates cfg and prepares the media: on the first use of an input it
@@ -255,6 +277,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("softcam: loading prepared clip %s (delete it to prepare again): %w", cacheFile, err)
 	}
 	s.clip = c
+	if cfg.ONVIF != "" {
+		if s.snapshot, err = prepareSnapshot(cfg, cacheFile); err != nil {
+			return nil, err
+		}
+	} else if cfg.Discovery != "" {
+		return nil, errors.New("softcam: Discovery given without ONVIF")
+	}
 	if cfg.Audio != AudioNone {
 		if s.audio, err = loadAudio(cfg, logger); err != nil {
 			return nil, err
@@ -369,12 +398,23 @@ func (s *Server) Start(ctx context.Context) error {
 		paths[name] = p
 		order = append(order, p)
 	}
+	var dev *onvifDevice
+	if s.cfg.ONVIF != "" {
+		if dev, err = s.startONVIF(ctx, srv.NetListener().Addr().String()); err != nil {
+			for _, q := range order {
+				q.stream.Close()
+			}
+			srv.Close()
+			return fail(err)
+		}
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.rtsp = srv
 	s.paths = paths
 	s.order = order
 	s.handler = h
+	s.onvif = dev
 	s.addr = srv.NetListener().Addr().String()
 	s.cancel = cancel
 	s.started = true
@@ -422,8 +462,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if audio == AudioNone {
 		audio = "off"
 	}
+	onvifAddr, discovery := "off", "off"
+	if dev != nil {
+		onvifAddr = dev.addr
+		if dev.disc != nil {
+			discovery = dev.disc.Addr().String()
+		}
+	}
 	s.log.Info("softcam: serving", "addr", s.addr, "paths", s.cfg.Paths, "udp", udp,
-		"audio", audio, "backchannel", s.cfg.BackChannel, "control", s.controlAddr)
+		"audio", audio, "backchannel", s.cfg.BackChannel, "control", s.controlAddr,
+		"onvif", onvifAddr, "discovery", discovery)
 	return nil
 }
 
@@ -572,6 +620,9 @@ func (s *Server) Close() error {
 			s.control.Close()
 		}
 		cancel()
+	}
+	if s.onvif != nil {
+		s.onvif.close()
 	}
 	s.wg.Wait()
 	s.closeBack()
