@@ -34,7 +34,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"camera":     {"serve a video file as a looping live RTSP stream", runCamera},
+		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add (camera discover|probe)", runCamera},
 		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub},
 		"keys":       {"make and show household keys (keys new -o FILE, keys public FILE)", runKeys},
 		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
