@@ -162,6 +162,12 @@ func TestCameraProbeErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "could not reach") {
 		t.Errorf("closed port: exit %d: %s", code, errs)
 	}
+	// Off the household's network: refused before any packet is sent.
+	code, _, errs = runVigilCtx(t, "camera", "probe", "http://192.0.2.1/onvif/device_service", "--user", "admin")
+	t.Logf("off the LAN: %s", errs)
+	if code != 1 || !strings.Contains(errs, "could not reach") {
+		t.Errorf("public address: exit %d: %s", code, errs)
+	}
 	code, _, errs = runVigilCtx(t, "camera", "probe", "http://admin:pw@"+s.ONVIFAddr(), "--user", "admin")
 	if code != 2 || !strings.Contains(errs, "put no user name or password in the URL") {
 		t.Errorf("password in URL: exit %d: %s", code, errs)
