@@ -1,7 +1,8 @@
 // Package camera ingests one RTSP camera: it connects, picks the video
 // (H.264 or H.265) and optional audio (AAC or Opus) tracks, turns RTP into
 // access units and hands them to a Handler, and reconnects with capped
-// backoff for as long as its context lives.
+// backoff for as long as its context lives. A G.711 audio track (recorded
+// by nobody) goes, packet by packet, to a Handler that is a G711Handler.
 //
 // It knows nothing of Vigil's configuration, storage or keys. It must never
 // log media, credentials in the camera URL, or anything a camera sent beyond
