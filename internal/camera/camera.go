@@ -1,7 +1,8 @@
 // Package camera ingests one RTSP camera: it connects, picks the video
 // (H.264 or H.265) and optional audio (AAC or Opus) tracks, turns RTP into
 // access units and hands them to a Handler, and reconnects with capped
-// backoff for as long as its context lives.
+// backoff for as long as its context lives. A G.711 audio track (recorded
+// by nobody) goes, packet by packet, to a Handler that is a G711Handler.
 //
 // It knows nothing of Vigil's configuration, storage or keys. It must never
 // log media, credentials in the camera URL, or anything a camera sent beyond
@@ -36,7 +37,23 @@ type Tracks struct {
 	VPS, SPS, PPS  []byte // from the session description; may be nil
 	Audio          fmp4.Codec
 	AudioClockRate int
+	// G711 is "PCMU" or "PCMA" when the stream's audio is G.711 (8 kHz
+	// mono), which is not recorded but is passed to a handler that
+	// implements G711Handler (live view); "" otherwise.
+	G711 string
 }
+
+// G711Handler is implemented by a Handler that takes a camera's G.711
+// audio as it comes: each RTP payload (one byte per 8 kHz sample, at most
+// MaxG711Payload bytes) with its timestamp in the 8 kHz clock. It is called
+// like the Handler's methods, never concurrently with them.
+type G711Handler interface {
+	G711(pts int64, payload []byte)
+}
+
+// MaxG711Payload bounds one G.711 packet (250 ms at 8 kHz); larger ones are
+// dropped and counted as decode errors.
+const MaxG711Payload = 2000
 
 // Handler receives one camera's stream. Its methods are never called
 // concurrently. Start begins a session; Video and Audio carry its media
@@ -355,6 +372,22 @@ func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) 
 			}
 			regs = append(regs, registration{m, opusf, in.depacketize(c, m, decode, isErr(), in.audio)})
 		}
+	} else if m, g := findG711(desc); m != nil {
+		if _, ok := in.h.(G711Handler); ok {
+			tr.G711 = map[bool]string{true: "PCMU", false: "PCMA"}[g.MULaw]
+			regs = append(regs, registration{m, g, func(pkt *rtp.Packet) {
+				in.packets.Add(1)
+				pts, ok := c.PacketPTS(m, pkt)
+				if !ok {
+					return
+				}
+				if len(pkt.Payload) == 0 || len(pkt.Payload) > MaxG711Payload {
+					in.decodeErrors.Add(1)
+					return
+				}
+				in.g711(pts, pkt.Payload)
+			}})
+		}
 	}
 	return tr, regs, nil
 }
@@ -363,6 +396,29 @@ func (in *Ingest) video(pts int64, au [][]byte) {
 	in.frames.Add(1)
 	in.mu.Lock()
 	in.h.Video(pts, au)
+	in.mu.Unlock()
+}
+
+// findG711 returns the stream's first G.711 8 kHz mono format the camera
+// sends (not a back channel).
+func findG711(desc *description.Session) (*description.Media, *format.G711) {
+	for _, m := range desc.Medias {
+		if m.IsBackChannel {
+			continue
+		}
+		for _, f := range m.Formats {
+			if g, ok := f.(*format.G711); ok && g.SampleRate == 8000 && g.ChannelCount == 1 {
+				return m, g
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (in *Ingest) g711(pts int64, payload []byte) {
+	in.audioFrames.Add(1)
+	in.mu.Lock()
+	in.h.(G711Handler).G711(pts, payload)
 	in.mu.Unlock()
 }
 

@@ -86,6 +86,13 @@ func (h *liveHousehold) addDevice(t testing.TB, dev keydir.DeviceKey) {
 
 func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
 	t.Helper()
+	return startLiveHouseholdAudio(t, mod, softcam.AudioNone)
+}
+
+// startLiveHouseholdAudio is startLiveHousehold with a camera serving audio
+// (a softcam.Audio codec) with its video.
+func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio string) *liveHousehold {
+	t.Helper()
 	env := startCloud(t, mod)
 	ctx := context.Background()
 	c, _ := account(t, env.url)
@@ -106,7 +113,7 @@ func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Audio: audio, Logger: vigiltest.Logger(t).With("component", "softcam")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +510,8 @@ const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:2
 // relay that swaps the hub's DTLS fingerprint, the one-camera page refuses
 // the session and says why.
 func TestLiveBrowser(t *testing.T) {
-	lh := startLiveHousehold(t, nil)
+	// The camera sends its tone as PCMU: the page plays it once unmuted.
+	lh := startLiveHouseholdAudio(t, nil, softcam.AudioPCMU)
 	// The hub is connected and has a group of pictures to start from.
 	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)
 	w.Close()
@@ -559,11 +567,35 @@ func TestLiveBrowser(t *testing.T) {
 		LeftFS       bool   `json:"leftFullscreen"`
 		PageWidth    int    `json:"pageWidth"`
 		Viewport     int    `json:"viewportWidth"`
+		Sound        struct {
+			Shown       bool    `json:"shown"`
+			MutedBefore bool    `json:"mutedBefore"`
+			LabelBefore string  `json:"labelBefore"`
+			Pressed     string  `json:"pressed"`
+			Label       string  `json:"label"`
+			MutedAfter  bool    `json:"mutedAfter"`
+			ToneDB      float64 `json:"toneDb"`
+			OtherDB     float64 `json:"otherDb"`
+			Err         string  `json:"err"`
+		} `json:"sound"`
 	}
 	browsertest.Run(t, 3*time.Minute, "live.mjs", map[string]string{
 		"BASE_URL": base, "HOOK_URL": hook.URL, "EMAIL": email, "PASSWORD": "a long enough password",
 		"TOTP_SECRET": res.TOTPSecret, "HOUSEHOLD": lh.id(), "CAMERA": "front",
+		"AUDIO_HZ": fmt.Sprint(softcam.ToneHz),
 	}, &out)
+	// Sound: the camera's G.711 tone reaches the page in the same DTLS-SRTP
+	// session as the picture, muted until the speaker button is pressed.
+	t.Logf("sound: %+v", out.Sound)
+	if !out.Sound.Shown || !out.Sound.MutedBefore || out.Sound.LabelBefore != "Unmute" {
+		t.Errorf("the speaker button: shown %v, muted before pressing %v, label %q; want shown, muted, \"Unmute\"", out.Sound.Shown, out.Sound.MutedBefore, out.Sound.LabelBefore)
+	}
+	if out.Sound.MutedAfter || out.Sound.Pressed != "true" || out.Sound.Label != "Mute" {
+		t.Errorf("after pressing the speaker button: muted %v, pressed %q, label %q; want sound on", out.Sound.MutedAfter, out.Sound.Pressed, out.Sound.Label)
+	}
+	if out.Sound.Err != "" || out.Sound.ToneDB < -60 || out.Sound.ToneDB-out.Sound.OtherDB < 30 {
+		t.Errorf("the page hears %.1f dB at %d Hz against %.1f dB elsewhere (%s): want the camera's tone", out.Sound.ToneDB, softcam.ToneHz, out.Sound.OtherDB, out.Sound.Err)
+	}
 	t.Logf("time from opening home to the camera's first decoded live frame: %.0f ms (target <= 1000 ms)", out.FirstFrameMs)
 	t.Logf("with the fingerprint swapped the page says: %s", out.Refusal)
 	t.Logf("frames: mean luminance %.1f / %.1f, std %.1f, differ %v", out.Mean1, out.Mean2, out.Std1, out.Differ)

@@ -111,8 +111,17 @@ func (r *recorder) Start(t camera.Tracks) error {
 	r.h264 = t.Video == "H264"
 	if r.h264 {
 		r.tap.Start(t.SPS, t.PPS)
+		r.tap.SetAudio(t.G711)
 	}
 	return nil
+}
+
+// G711 implements camera.G711Handler: a camera's G.711 audio is not
+// recorded, only passed to live viewers.
+func (r *recorder) G711(pts int64, payload []byte) {
+	if r.h264 {
+		r.tap.Audio(pts, payload)
+	}
 }
 
 // Video implements camera.Handler.

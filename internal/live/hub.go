@@ -60,11 +60,25 @@ func (n NetOptions) api() *webrtc.API {
 	se.SetSCTPMaxReceiveBufferSize(4 * MaxSettingsMessage)
 	me := &webrtc.MediaEngine{}
 	_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
+	// The camera's G.711 audio, passed through (static payload types).
+	for _, c := range audioCaps {
+		_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.cap, PayloadType: c.pt}, webrtc.RTPCodecTypeAudio)
+	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
 }
 
 var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: clockRate,
 	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+
+// audioCaps are the audio codecs a live session can carry: the camera's
+// G.711, without transcoding, by Tap.SetAudio's name.
+var audioCaps = map[string]struct {
+	cap webrtc.RTPCodecCapability
+	pt  webrtc.PayloadType
+}{
+	"PCMU": {webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: audioRate, Channels: 1}, 0},
+	"PCMA": {webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: audioRate, Channels: 1}, 8},
+}
 
 // HubConfig configures a Hub.
 type HubConfig struct {
@@ -307,6 +321,26 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			}
 		}
 	}()
+	// The camera's audio, when it is G.711: a second track on the same
+	// connection (and so in the same DTLS-SRTP session as the video).
+	var audio *webrtc.TrackLocalStaticSample
+	if c, ok := audioCaps[s.tap.AudioCodec()]; ok {
+		if audio, err = webrtc.NewTrackLocalStaticSample(c.cap, "audio", "vigil-"+m.Camera); err != nil {
+			return Message{}, err
+		}
+		asender, err := pc.AddTrack(audio)
+		if err != nil {
+			return Message{}, err
+		}
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := asender.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	connected := make(chan struct{})
 	var connOnce sync.Once
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -354,14 +388,15 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 	if err != nil {
 		return Message{}, err
 	}
-	go h.feed(s, track, connected)
+	go h.feed(s, track, audio, connected)
 	return Message{Type: "answer", Session: m.Session, Camera: m.Camera, Device: h.id, Fingerprint: hubFP,
 		Sig: signB64(h.cfg.Key, AnswerMessage(h.cfg.Household, m.Session, m.Camera, viewerFP, hubFP)), SDP: sdp}, nil
 }
 
-// feed writes the camera's frames to one viewer once DTLS is up, starting
-// with the current group of pictures.
-func (h *Hub) feed(s *session, track *webrtc.TrackLocalStaticSample, connected <-chan struct{}) {
+// feed writes the camera's frames (and G.711 audio, when audio is not nil)
+// to one viewer once DTLS is up, starting with the current group of
+// pictures.
+func (h *Hub) feed(s *session, track, audio *webrtc.TrackLocalStaticSample, connected <-chan struct{}) {
 	select {
 	case <-connected:
 	case <-s.stop:
@@ -379,6 +414,18 @@ func (h *Hub) feed(s *session, track *webrtc.TrackLocalStaticSample, connected <
 		select {
 		case <-s.stop:
 			return
+		case a := <-sub.audio:
+			// Only the codec the session negotiated: the camera may have
+			// come back with another one.
+			if audio == nil || audio.Codec().MimeType != audioCaps[a.codec].cap.MimeType {
+				continue
+			}
+			d := time.Duration(len(a.payload)) * time.Second / audioRate
+			if err := audio.WriteSample(media.Sample{Data: a.payload, Duration: d}); err != nil {
+				h.end(s)
+				return
+			}
+			continue
 		case f = <-sub.ch:
 		}
 		d := 33 * time.Millisecond

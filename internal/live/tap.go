@@ -17,7 +17,23 @@ const (
 	gopMaxBytes  = 8 << 20
 	// clockRate is the H.264 RTP clock.
 	clockRate = 90000
+	// audioQueue is the number of G.711 packets waiting for one viewer
+	// (about 1 s of 20 ms packets); a viewer whose queue is full loses
+	// packets.
+	audioQueue = 50
+	// audioRate is the G.711 clock (one byte per sample).
+	audioRate = 8000
+	// maxAudioPayload bounds one G.711 packet (250 ms); larger ones are
+	// dropped.
+	maxAudioPayload = 2000
 )
+
+// audioPacket is one G.711 RTP payload from the camera.
+type audioPacket struct {
+	codec   string // "PCMU" or "PCMA"
+	payload []byte
+	pts     int64 // in audioRate units
+}
 
 // frame is one H.264 access unit in Annex-B form, ready for the payloader.
 type frame struct {
@@ -40,6 +56,8 @@ type Tap struct {
 	gopBytes int
 	subs     map[*subscriber]struct{}
 	frames   uint64
+	audio    string // "PCMU", "PCMA" or "" (no audio passed through)
+	audioIn  uint64
 }
 
 // NewTap returns a Tap with no session yet.
@@ -47,6 +65,7 @@ func NewTap() *Tap { return &Tap{subs: map[*subscriber]struct{}{}} }
 
 type subscriber struct {
 	ch       chan frame
+	audio    chan audioPacket
 	needKey  bool // lost a frame: wait for the next keyframe
 	dropped  uint64
 	released bool
@@ -67,8 +86,64 @@ func (t *Tap) Stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.gop, t.gopBytes = nil, 0
+	t.audio = ""
 	for s := range t.subs {
 		s.needKey = true
+	}
+}
+
+// SetAudio names the G.711 codec of the camera session's audio ("PCMU" or
+// "PCMA"); anything else (or "") means no audio for live viewers. A Stop
+// clears it.
+func (t *Tap) SetAudio(codec string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch codec {
+	case "PCMU", "PCMA":
+		t.audio = codec
+	default:
+		t.audio = ""
+	}
+}
+
+// AudioCodec returns the codec set by SetAudio for this session.
+func (t *Tap) AudioCodec() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.audio
+}
+
+// AudioPackets returns the number of audio packets the tap has passed on.
+func (t *Tap) AudioPackets() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.audioIn
+}
+
+// Audio passes one G.711 payload (pts in the 8 kHz clock) to every viewer.
+// It is dropped when the session has no audio codec set, is empty or
+// larger than maxAudioPayload. It never blocks: a viewer that cannot keep
+// up loses packets.
+func (t *Tap) Audio(pts int64, payload []byte) {
+	if len(payload) == 0 || len(payload) > maxAudioPayload {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.audio == "" {
+		return
+	}
+	t.audioIn++
+	if len(t.subs) == 0 {
+		return
+	}
+	p := audioPacket{codec: t.audio, payload: clone(payload), pts: pts}
+	for s := range t.subs {
+		select {
+		case s.audio <- p:
+		default:
+			s.dropped++
+		}
 	}
 }
 
@@ -182,7 +257,7 @@ func (t *Tap) annexB(au [][]byte, key bool) []byte {
 func (t *Tap) subscribe() *subscriber {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := &subscriber{ch: make(chan frame, viewerQueue+gopMaxFrames), needKey: true}
+	s := &subscriber{ch: make(chan frame, viewerQueue+gopMaxFrames), audio: make(chan audioPacket, audioQueue), needKey: true}
 	if len(t.gop) > 0 {
 		s.needKey = false
 		for _, f := range t.gop {

@@ -45,6 +45,11 @@ type Watch struct {
 	failed        chan struct{}
 	failOnce      sync.Once
 
+	audioMu      sync.Mutex
+	audioMime    string // of the received audio track
+	audioPackets uint64
+	audioData    []byte // the first maxWatchAudio bytes of audio payload
+
 	dc        *webrtc.DataChannel // the settings channel, if asked for
 	dcOpen    chan struct{}
 	dcReplies chan []byte
@@ -89,7 +94,14 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, err
 	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return nil, err
+	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			w.readAudio(tr)
+			return
+		}
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
@@ -167,6 +179,36 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 	}
 	ok = true
 	return w, nil
+}
+
+// maxWatchAudio bounds the audio payload a Watch keeps (8 s of G.711).
+const maxWatchAudio = 8 * audioRate
+
+func (w *Watch) readAudio(tr *webrtc.TrackRemote) {
+	w.audioMu.Lock()
+	w.audioMime = tr.Codec().MimeType
+	w.audioMu.Unlock()
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		w.audioMu.Lock()
+		w.audioPackets++
+		if n := maxWatchAudio - len(w.audioData); n > 0 {
+			w.audioData = append(w.audioData, p.Payload[:min(n, len(p.Payload))]...)
+		}
+		w.audioMu.Unlock()
+	}
+}
+
+// Audio returns the received audio track's MIME type ("" when the hub sent
+// none), the number of its packets and the start of its payload (G.711:
+// one byte per sample).
+func (w *Watch) Audio() (mime string, packets uint64, data []byte) {
+	w.audioMu.Lock()
+	defer w.audioMu.Unlock()
+	return w.audioMime, w.audioPackets, append([]byte(nil), w.audioData...)
 }
 
 // CheckAnswer checks a hub's answer: signed by a hub of the verified chain,

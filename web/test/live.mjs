@@ -80,6 +80,47 @@ try {
   const leftFullscreen = await page.waitForFunction(() => !document.fullscreenElement, null, { timeout: 5000 }).then(() => true, () => false);
   const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
 
+  // Sound (AUDIO_HZ: the camera sends a tone as G.711): the tile shows a
+  // speaker button, muted until pressed; pressed, the tone plays, and the
+  // page finds it in the received track with the Web Audio API.
+  const sound = {};
+  if (process.env.AUDIO_HZ) {
+    const soundSel = `${tileSel} button.sound`;
+    sound.shown = await page.locator(soundSel).waitFor({ state: 'visible', timeout: 10000 }).then(() => true, () => false);
+    sound.mutedBefore = await video.evaluate((v) => v.muted);
+    sound.labelBefore = await page.getAttribute(soundSel, 'aria-label');
+    if (sound.shown) {
+      await page.tap(soundSel);
+      sound.pressed = await page.getAttribute(soundSel, 'aria-pressed');
+      sound.label = await page.getAttribute(soundSel, 'aria-label');
+      sound.mutedAfter = await video.evaluate((v) => v.muted);
+      Object.assign(sound, await video.evaluate(async (v, hz) => {
+        const tracks = v.srcObject instanceof MediaStream ? v.srcObject.getAudioTracks() : [];
+        if (!tracks.length) return { err: 'no audio track on the video element' };
+        const ac = new AudioContext();
+        await ac.resume();
+        const an = ac.createAnalyser();
+        an.fftSize = 4096;
+        an.smoothingTimeConstant = 0;
+        ac.createMediaStreamSource(new MediaStream([tracks[0]])).connect(an);
+        const bins = new Float32Array(an.frequencyBinCount);
+        const bin = (f) => Math.round((f * an.fftSize) / ac.sampleRate);
+        const peak = (f) => Math.max(bins[bin(f) - 1], bins[bin(f)], bins[bin(f) + 1]);
+        let best = { toneDb: -Infinity, otherDb: 0 };
+        for (let i = 0; i < 50; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          an.getFloatFrequencyData(bins);
+          const toneDb = peak(hz);
+          const otherDb = Math.max(...[hz * 0.7, hz * 1.5, 1000, 2000].map(peak));
+          if (toneDb - otherDb > best.toneDb - best.otherDb) best = { toneDb, otherDb };
+          if (toneDb > -60 && toneDb - otherDb > 30) break;
+        }
+        await ac.close();
+        return best;
+      }, Number(process.env.AUDIO_HZ)));
+    }
+  }
+
   const stats = () =>
     page.evaluate((sel) => {
       const v = document.querySelector(sel);
@@ -162,7 +203,7 @@ try {
   const bigVideo = await page.locator('video.live-video.live-big').count();
   result({
     firstFrameMs, differ, reconnected, mean1: s1.mean, mean2: s2.mean, std1: s1.std, width: s1.width, height: s1.height, refusal, bigVideo,
-    status, pausedWhenHidden, resumedWhenShown, timeAdvanced, timeSkewMs, times: [t1.text, t2.text], fullscreen, fullscreenLabel, leftFullscreen, pageWidth: widths.scroll, viewportWidth: widths.inner,
+    status, pausedWhenHidden, resumedWhenShown, timeAdvanced, timeSkewMs, times: [t1.text, t2.text], fullscreen, fullscreenLabel, leftFullscreen, pageWidth: widths.scroll, viewportWidth: widths.inner, sound,
   });
 } finally {
   await browser.close();

@@ -123,6 +123,8 @@ export interface LiveViewOptions {
   /** onError: fatal errors stop the view (a refusal on security grounds). */
   onError: (msg: string, fatal: boolean) => void;
   onFirstFrame?: (at: number) => void;
+  /** onAudio: the hub sends the camera's sound (G.711) with the picture; it plays through video, which stays muted until the user unmutes it. */
+  onAudio?: () => void;
 }
 
 interface IceConfig {
@@ -150,13 +152,15 @@ export class HubAnswerError extends Error {
 
 /**
  * newPeer creates a peer connection for a session with the household's hub
- * (ICE servers from the cloud) with the receive-only video transceiver
- * every live session offers.
+ * (ICE servers from the cloud) with the receive-only video and audio
+ * transceivers every live session offers (the hub sends audio only for a
+ * camera with G.711 sound).
  */
 export async function newPeer(hh: string): Promise<RTCPeerConnection> {
   const cfg = await api<IceConfig>('GET', `/v1/households/${encodeURIComponent(hh)}/live/ice`);
   const pc = new RTCPeerConnection({ iceServers: cfg.ice_servers ?? [], bundlePolicy: 'max-bundle' });
   pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
   return pc;
 }
 
@@ -246,6 +250,15 @@ export class LiveView {
       }
       this.pc = pc;
       pc.ontrack = (e) => {
+        if (e.track.kind === 'audio') {
+          // The hub puts both tracks in one stream; the sound joins the picture's element.
+          const cur = o.video.srcObject;
+          if (cur instanceof MediaStream) {
+            if (!cur.getTracks().includes(e.track)) cur.addTrack(e.track);
+          } else o.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+          o.onAudio?.();
+          return;
+        }
         o.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
         void o.video.play().catch(() => undefined);
         this.watchFirstFrame();

@@ -73,6 +73,25 @@ const WORDS: Record<State, string> = {
   error: 'Can’t start',
 };
 
+/** speakerIcon: a speaker, with sound waves when on and struck through when muted. */
+function speakerIcon(on: boolean): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '22');
+  svg.setAttribute('height', '22');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', on ? 'M4 9h4l5-4v14l-5-4H4zM16 9a4 4 0 0 1 0 6M18.5 6.5a7.5 7.5 0 0 1 0 11' : 'M4 9h4l5-4v14l-5-4H4zM16 9l5 6M21 9l-5 6');
+  path.setAttribute('fill', 'none');
+  path.setAttribute('stroke', 'currentColor');
+  path.setAttribute('stroke-width', '2.2');
+  path.setAttribute('stroke-linejoin', 'round');
+  svg.append(path);
+  return svg;
+}
+
 function fullscreenIcon(): SVGSVGElement {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
@@ -105,7 +124,10 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
   const statusText = h('span', {}, WORDS.connecting);
   const status = h('span', { class: 'overlay-status', role: 'status' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), statusText);
   const fsBtn = h('button', { type: 'button', class: 'icon fullscreen', 'aria-label': 'Full screen', 'aria-pressed': 'false' }, fullscreenIcon());
-  const media = h('div', { class: 'media live-media' }, still, video, status, time, h('div', { class: 'overlay-actions' }, fsBtn));
+  // Sound: shown once the hub sends the camera's audio; muted until pressed
+  // (browsers play sound only after a gesture).
+  const soundBtn = h('button', { type: 'button', class: 'icon sound', 'aria-label': 'Unmute', 'aria-pressed': 'false', hidden: true, 'data-sound': 'off' }, speakerIcon(false));
+  const media = h('div', { class: 'media live-media' }, still, video, status, time, h('div', { class: 'overlay-actions' }, soundBtn, fsBtn));
   const err = h('p', { class: 'live-error' });
   const el = h('div', { class: opts.big ? 'live-tile big' : 'live-tile', 'data-camera': cam, 'data-state': 'connecting' }, media, err);
 
@@ -176,6 +198,16 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
     }
   });
 
+  soundBtn.addEventListener('click', () => {
+    video.muted = !video.muted;
+    if (!video.muted) void video.play().catch(() => undefined);
+    const on = !video.muted;
+    soundBtn.setAttribute('aria-pressed', String(on));
+    soundBtn.setAttribute('aria-label', on ? 'Mute' : 'Unmute');
+    soundBtn.dataset.sound = on ? 'on' : 'off';
+    soundBtn.replaceChildren(speakerIcon(on));
+  });
+
   let prep: Prepared | undefined;
   const startView = (p: Prepared) => {
     const v = new LiveView({
@@ -209,6 +241,11 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
           status.title = msg;
           set('retrying');
         }
+      },
+      onAudio: () => {
+        if (view !== v) return;
+        soundBtn.hidden = false;
+        video.setAttribute('data-audio', 'true');
       },
       onFirstFrame: (at) => {
         if (view !== v) return;
