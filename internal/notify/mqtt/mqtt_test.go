@@ -3,11 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,49 +12,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"vigil/internal/notify"
+	"vigil/internal/vigiltest"
 )
-
-const mosquittoPath = "/usr/sbin/mosquitto"
-
-// startBroker runs a private Mosquitto on a free loopback port and returns
-// its address.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(mosquittoPath); err != nil {
-		t.Fatalf("%s not found: install mosquitto (apt-get install mosquitto)", mosquittoPath)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(mosquittoPath, "-c", conf)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 type message struct {
 	topic   string
@@ -139,7 +94,7 @@ func (s *subscriber) topics() []string {
 func anyMsg(message) bool { return true }
 
 func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
-	addr := startBroker(t)
+	addr := vigiltest.Mosquitto(t)
 	p, err := New(Config{
 		Broker:     "mqtt://" + addr,
 		Cameras:    []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person", "motion"}}},
@@ -223,7 +178,7 @@ func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
 }
 
 func TestSnapshotOnlyWhenEnabled(t *testing.T) {
-	addr := startBroker(t)
+	addr := vigiltest.Mosquitto(t)
 	p, err := New(Config{Broker: "mqtt://" + addr, IncludeSnapshot: true, RetryDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +224,7 @@ func TestSanitize(t *testing.T) {
 // event JSON with kind "ring", and turns on no binary_sensor. A camera
 // first seen ringing is announced then.
 func TestDoorbellEventEntity(t *testing.T) {
-	addr := startBroker(t)
+	addr := vigiltest.Mosquitto(t)
 	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
 		Cameras: []Camera{{ID: "Front Door", Labels: []string{"person"}, Doorbell: true}}})
 	if err != nil {
