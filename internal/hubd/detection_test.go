@@ -143,28 +143,7 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 	// Segments name their camera in the public header; events and
 	// snapshots must not.
 	named.Secret("camera name", []byte(camName))
-	scanned := 0
-	filepath.WalkDir(cl.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
-		scanned += len(b)
-		l := &leaks
-		if strings.Contains(p, "/"+eventrec.StreamEvents+"/") || strings.Contains(p, "/"+eventrec.StreamSnapshots+"/") {
-			l = &named
-		}
-		for _, f := range l.Check(p, b) {
-			t.Error(f)
-		}
-		return nil
-	})
-	if scanned == 0 {
-		t.Fatal("scanned nothing")
-	}
+	scanCloudFiles(t, cl.dir, &leaks, &named)
 }
 
 // eventsEndQuickly ends events 3 s after the last activity.
@@ -237,5 +216,34 @@ func TestDetectionServer(t *testing.T) {
 	defer mu.Unlock()
 	if requests == 0 {
 		t.Error("the detection server was never asked")
+	}
+}
+
+// scanCloudFiles scans every file under the cloud's directory dir: event
+// and snapshot objects with named (which also knows the camera's name),
+// every other file with leaks.
+func scanCloudFiles(t *testing.T, dir string, leaks, named *vigiltest.LeakScan) {
+	t.Helper()
+	scanned := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		scanned += len(b)
+		l := leaks
+		if strings.Contains(p, "/"+eventrec.StreamEvents+"/") || strings.Contains(p, "/"+eventrec.StreamSnapshots+"/") {
+			l = named
+		}
+		for _, f := range l.Check(p, b) {
+			t.Error(f)
+		}
+		return nil
+	})
+	if scanned == 0 {
+		t.Fatal("scanned nothing")
 	}
 }
