@@ -466,8 +466,6 @@ func (em *eventEmitter) emit(ch events.Change, p *pipeline.Pipeline) {
 // first so that the record's reference is never dangling for long.
 func (em *eventEmitter) upload(ev events.Event, state string, snap []byte, p *pipeline.Pipeline) error {
 	h := em.h
-	ds := h.detection
-	recips, epoch := h.sealRecipients()
 	w, hgt := p.Size()
 	rec := eventrec.Record{ID: ev.ID, Camera: em.cam, State: state, Start: ev.Start,
 		Labels: ev.Labels, Zones: ev.Zones, Alert: ev.Alert, Score: ev.Best.Score,
@@ -481,9 +479,19 @@ func (em *eventEmitter) upload(ev events.Event, state string, snap []byte, p *pi
 	if len(rec.Labels) == 0 {
 		rec.Labels = []string{ev.Best.Label}
 	}
+	return h.queueEvent(rec, snap, ev.Best.Time)
+}
+
+// queueEvent seals an event's snapshot (when snap is not nil: a JPEG taken
+// at snapAt) and its record to the household, and queues both for the
+// cloud, the snapshot first so that the record's reference is never
+// dangling for long.
+func (h *Hub) queueEvent(rec eventrec.Record, snap []byte, snapAt time.Time) error {
+	ds := h.detection
+	recips, epoch := h.sealRecipients()
 	if snap != nil {
 		seq := ds.seq.Add(1)
-		sealed, err := eventrec.SealSnapshot(snap, ev.Best.Time, seq, epoch, h.signer, recips...)
+		sealed, err := eventrec.SealSnapshot(snap, snapAt, seq, epoch, h.signer, recips...)
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,6 @@ package hubd
 
 import (
 	"context"
-	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +12,6 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/doorbell"
 	"vigil/internal/eventrec"
-	"vigil/internal/keydir"
 	"vigil/internal/notify"
 )
 
@@ -134,36 +131,20 @@ func (h *Hub) ring(r doorbell.Ring, log *slog.Logger) {
 // latest frame is recent) and its record, and queues both.
 func (h *Hub) uploadRing(r doorbell.Ring) error {
 	ds := h.detection
-	recips, epoch := h.sealRecipients()
 	// A ring is a moment: one record, ended when it began.
 	rec := eventrec.Record{ID: r.ID, Camera: r.Camera, State: eventrec.StateEnd, Start: r.Time, End: r.Time,
 		Labels: []string{ringLabel}, Alert: true, Score: 1}
 	ds.mu.Lock()
 	cd := ds.cameras[r.Camera]
 	ds.mu.Unlock()
+	var snap []byte
+	var snapAt time.Time
 	if cd != nil {
 		if jpg, at, ok := cd.lastJPEG(r.Time, ringSnapshotAge); ok {
-			seq := ds.seq.Add(1)
-			sealed, err := eventrec.SealSnapshot(jpg, at, seq, epoch, h.signer, recips...)
-			if err != nil {
-				return err
-			}
-			if err := ds.outbox.Put(sealed); err != nil {
-				return err
-			}
-			pub := h.signer.Public().(ed25519.PublicKey)
-			rec.Snapshot = eventrec.ObjectKey(h.household.pinned.HouseholdID, keydir.DeviceID(pub), eventrec.StreamSnapshots, seq)
+			snap, snapAt = jpg, at
 		}
 	}
-	seq := ds.seq.Add(1)
-	sealed, err := eventrec.Seal(rec, seq, epoch, h.signer, recips...)
-	if err != nil {
-		return err
-	}
-	if err := ds.outbox.Put(sealed); err != nil {
-		return errors.Join(errors.New("sealed ring record"), err)
-	}
-	return nil
+	return h.queueEvent(rec, snap, snapAt)
 }
 
 // mqttClientID is the hub's client ID at the household's broker: the
