@@ -289,20 +289,10 @@ func (p *camPath) runAudio(ctx context.Context, start time.Time, log *slog.Logge
 	for {
 		for i := range ac.units {
 			u := &ac.units[i]
-			due := start.Add(skipped + time.Duration(loopBase+u.ts)*time.Second/rate)
-			if wait := time.Until(due); wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
-			} else if -wait > maxLag {
-				log.Warn("softcam: audio pacer fell behind, skipping ahead", "path", p.name, "lag", -wait)
-				skipped += -wait
-				due = due.Add(-wait)
-			}
-			if ctx.Err() != nil {
+			due, ok := pace(ctx, timer, start.Add(skipped+time.Duration(loopBase+u.ts)*time.Second/rate), &skipped, func(lag time.Duration) {
+				log.Warn("softcam: audio pacer fell behind, skipping ahead", "path", p.name, "lag", lag)
+			})
+			if !ok {
 				return
 			}
 			pkt := u.pkt

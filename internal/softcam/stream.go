@@ -24,6 +24,26 @@ import (
 // an overloaded machine) before it skips ahead instead of bursting frames.
 const maxLag = time.Second
 
+// pace waits on timer until due, and reports false if ctx ends first. A
+// pacer more than maxLag behind does not wait: it calls behind with the
+// lag, adds the lag to *skipped (so the rest of the schedule moves with
+// it) and returns due moved by the lag.
+func pace(ctx context.Context, timer *time.Timer, due time.Time, skipped *time.Duration, behind func(lag time.Duration)) (time.Time, bool) {
+	if wait := time.Until(due); wait > 0 {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return due, false
+		case <-timer.C:
+		}
+	} else if -wait > maxLag {
+		behind(-wait)
+		*skipped += -wait
+		due = due.Add(-wait)
+	}
+	return due, ctx.Err() == nil
+}
+
 // camPath is one RTSP path: a live stream of the shared clip.
 type camPath struct {
 	name    string
@@ -141,20 +161,10 @@ func (p *camPath) run(ctx context.Context, start time.Time, log *slog.Logger) {
 	for first := p.startAU; ; first = 0 {
 		for i := first; i < len(p.clip.aus); i++ {
 			au := &p.clip.aus[i]
-			due := start.Add(skipped + ticksToDuration(loopBase+au.dts))
-			if wait := time.Until(due); wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
-			} else if -wait > maxLag {
-				log.Warn("softcam: pacer fell behind, skipping ahead", "path", p.name, "lag", -wait)
-				skipped += -wait
-				due = due.Add(-wait)
-			}
-			if ctx.Err() != nil {
+			due, ok := pace(ctx, timer, start.Add(skipped+ticksToDuration(loopBase+au.dts)), &skipped, func(lag time.Duration) {
+				log.Warn("softcam: pacer fell behind, skipping ahead", "path", p.name, "lag", lag)
+			})
+			if !ok {
 				return
 			}
 
