@@ -371,19 +371,7 @@ func (l *lockedBuffer) String() string {
 // signed with another doorbell's name is refused.
 func TestDoorbellWithoutDetection(t *testing.T) {
 	secret := []byte("a webhook secret of the household")
-	hooks := make(chan notify.Payload, 8)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
-			t.Errorf("webhook signature: %v", err)
-		}
-		p, err := notify.ParsePayload(body)
-		if err != nil {
-			t.Errorf("webhook body: %v", err)
-		}
-		hooks <- p
-	}))
-	defer recv.Close()
+	recv, hooks := webhookReceiver(t, secret)
 	_, rcpt := household(t)
 	cam := startCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"gate": cam.URL("cam"), "yard": cam.URL("cam")}, time.Second)
@@ -431,4 +419,25 @@ func TestDoorbellWithoutDetection(t *testing.T) {
 	if st := h.DetectionStats(); len(st) != 0 {
 		t.Fatalf("detection stats %+v for a hub that detects nothing", st)
 	}
+}
+
+// webhookReceiver is the household's webhook receiver: it checks each
+// call's signature with secret and passes on the payloads. Close is the
+// test's cleanup.
+func webhookReceiver(t *testing.T, secret []byte) (*httptest.Server, <-chan notify.Payload) {
+	t.Helper()
+	hooks := make(chan notify.Payload, 8)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
+			t.Errorf("webhook signature: %v", err)
+		}
+		p, err := notify.ParsePayload(body)
+		if err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		hooks <- p
+	}))
+	t.Cleanup(recv.Close)
+	return recv, hooks
 }

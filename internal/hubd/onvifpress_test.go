@@ -14,8 +14,6 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/doorbell"
-	"vigil/internal/notify"
-	"vigil/internal/notify/webhook"
 	"vigil/internal/onvif"
 	"vigil/internal/vigiltest"
 )
@@ -122,19 +120,7 @@ func digitalInput(op, state string) onvif.Event {
 func TestDoorbellONVIF(t *testing.T) {
 	const password = "the doorbell's ONVIF password"
 	secret := []byte("a webhook secret of the household")
-	hooks := make(chan notify.Payload, 8)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
-			t.Errorf("webhook signature: %v", err)
-		}
-		p, err := notify.ParsePayload(body)
-		if err != nil {
-			t.Errorf("webhook body: %v", err)
-		}
-		hooks <- p
-	}))
-	defer recv.Close()
+	recv, hooks := webhookReceiver(t, secret)
 	door := startONVIFCamera(t, "admin", password)
 
 	_, rcpt := household(t)

@@ -73,8 +73,8 @@ const WORDS: Record<State, string> = {
   error: 'Can’t start',
 };
 
-/** speakerIcon: a speaker, with sound waves when on and struck through when muted. */
-function speakerIcon(on: boolean): SVGSVGElement {
+/** strokeIcon: a 24x24 icon drawn as one round-cornered stroke of path d. */
+function strokeIcon(d: string): SVGSVGElement {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
@@ -83,25 +83,7 @@ function speakerIcon(on: boolean): SVGSVGElement {
   svg.setAttribute('aria-hidden', 'true');
   svg.setAttribute('focusable', 'false');
   const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', on ? 'M4 9h4l5-4v14l-5-4H4zM16 9a4 4 0 0 1 0 6M18.5 6.5a7.5 7.5 0 0 1 0 11' : 'M4 9h4l5-4v14l-5-4H4zM16 9l5 6M21 9l-5 6');
-  path.setAttribute('fill', 'none');
-  path.setAttribute('stroke', 'currentColor');
-  path.setAttribute('stroke-width', '2.2');
-  path.setAttribute('stroke-linejoin', 'round');
-  svg.append(path);
-  return svg;
-}
-
-function fullscreenIcon(): SVGSVGElement {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('width', '22');
-  svg.setAttribute('height', '22');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', 'M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5');
+  path.setAttribute('d', d);
   path.setAttribute('fill', 'none');
   path.setAttribute('stroke', 'currentColor');
   path.setAttribute('stroke-width', '2.2');
@@ -109,6 +91,15 @@ function fullscreenIcon(): SVGSVGElement {
   path.setAttribute('stroke-linejoin', 'round');
   svg.append(path);
   return svg;
+}
+
+/** speakerIcon: a speaker, with sound waves when on and struck through when muted. */
+function speakerIcon(on: boolean): SVGSVGElement {
+  return strokeIcon(on ? 'M4 9h4l5-4v14l-5-4H4zM16 9a4 4 0 0 1 0 6M18.5 6.5a7.5 7.5 0 0 1 0 11' : 'M4 9h4l5-4v14l-5-4H4zM16 9l5 6M21 9l-5 6');
+}
+
+function fullscreenIcon(): SVGSVGElement {
+  return strokeIcon('M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5');
 }
 
 /**
