@@ -691,20 +691,7 @@ func TestDoorbellAVSync(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, Config{File: clip, Audio: codec, Paths: []string{"a", "b"}})
 			// Path b starts its video part-way into the clip.
-			u, _ := base.ParseURL(s.URL("b"))
-			tcp := gortsplib.ProtocolTCP
-			c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			desc, _, err := c.Describe(u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-				t.Fatal(err)
-			}
+			c := setUpTCP(t, s.URL("b"))
 			var mu sync.Mutex
 			offsets := map[description.MediaType][]time.Duration{}
 			done := make(chan struct{})

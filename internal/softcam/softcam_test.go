@@ -672,20 +672,7 @@ func TestRestart(t *testing.T) {
 	s1 := startServer(t, Config{File: in, CacheDir: cache})
 	addr := s1.Addr()
 
-	u, _ := base.ParseURL(s1.URL("cam"))
-	tcp := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
+	c := setUpTCP(t, s1.URL("cam"))
 	if _, err := c.Play(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -783,4 +770,28 @@ func TestCacheName(t *testing.T) {
 	if r := parseRate("30000/1001"); fmt.Sprintf("%.3f", r) != "29.970" {
 		t.Errorf("parseRate = %v", r)
 	}
+}
+
+// setUpTCP describes url and sets up all its medias over TCP with a new
+// client, closed when the test ends.
+func setUpTCP(t *testing.T, url string) *gortsplib.Client {
+	t.Helper()
+	u, err := base.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := gortsplib.ProtocolTCP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
