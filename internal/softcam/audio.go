@@ -70,6 +70,9 @@ type audioClip struct {
 	units   []audioUnit
 	period  int64 // loop length in the audio clock
 	samples int   // PCM samples per loop (before encoding)
+	// burst is the tone burst's payloads, one per packet, in the bursts
+	// mode (Config.AudioBursts); nil otherwise.
+	burst [][]byte
 }
 
 // loadAudio builds the audio track for cfg: PCM from the tone or the file,
@@ -85,9 +88,15 @@ func loadAudio(cfg Config, log *slog.Logger) (*audioClip, error) {
 		rate = aacRate
 	}
 	var pcm []int16
-	if cfg.AudioFile == "" {
+	switch {
+	case cfg.AudioBursts:
+		if cfg.Audio != AudioPCMU || cfg.AudioFile != "" {
+			return nil, errors.New("softcam: AudioBursts needs PCMU audio and no AudioFile")
+		}
+		pcm = silentPCM(rate)
+	case cfg.AudioFile == "":
 		pcm = Tone(ToneHz, rate, int(toneSeconds*float64(rate)))
-	} else {
+	default:
 		var err error
 		pcm, err = decodeAudioFile(cfg.FFmpeg, cfg.AudioFile, rate)
 		if err != nil {
@@ -106,7 +115,13 @@ func loadAudio(cfg Config, log *slog.Logger) (*audioClip, error) {
 		return nil, err
 	}
 	src := "tone"
-	if cfg.AudioFile != "" {
+	switch {
+	case cfg.AudioBursts:
+		if ac.burst, err = pcmuBurst(); err != nil {
+			return nil, err
+		}
+		src = "silence with tone bursts"
+	case cfg.AudioFile != "":
 		src = cfg.AudioFile
 	}
 	log.Info("softcam: audio ready", "codec", ac.codec, "source", src, "rate", ac.rate,
@@ -286,6 +301,8 @@ func (p *camPath) runAudio(ctx context.Context, start time.Time, log *slog.Logge
 
 	var loopBase int64
 	var skipped time.Duration
+	var burst *burstRequest  // the burst whose first packet is next
+	burstAt := len(ac.burst) // index of the burst's next packet
 	for {
 		for i := range ac.units {
 			u := &ac.units[i]
@@ -299,11 +316,25 @@ func (p *camPath) runAudio(ctx context.Context, start time.Time, log *slog.Logge
 			pkt.SequenceNumber = seq
 			pkt.Timestamp = tsBase + uint32(loopBase+u.ts)
 			seq++
+			select {
+			case burst = <-p.bursts:
+				burstAt = 0
+			default:
+			}
+			if burstAt < len(ac.burst) {
+				pkt.Payload = ac.burst[burstAt]
+				pkt.Marker = burstAt == 0
+				burstAt++
+			}
 			p.mu.Lock()
 			_ = p.stream.WritePacketRTPWithNTP(p.audioMedia, &pkt, due)
 			p.audioSent.Add(1)
 			p.skipAudioLocked()
 			p.mu.Unlock()
+			if burst != nil {
+				burst.sent <- time.Now()
+				burst = nil
+			}
 		}
 		loopBase += ac.period
 	}

@@ -116,6 +116,7 @@ func (s *Server) ControlAddr() string {
 //	POST /press    raise a press; answers the Press as JSON
 //	GET  /presses  the PressLog as JSON
 //	GET  /backchannel  the BackChannelStats as JSON
+//	POST /burst    a tone burst (Config.AudioBursts); answers a BurstSent
 //
 // It has no authentication: it is meant for loopback, as its default is.
 func (s *Server) startControl(ctx context.Context) (net.Listener, *http.Server, error) {
@@ -141,6 +142,16 @@ func (s *Server) startControl(ctx context.Context) (net.Listener, *http.Server, 
 	mux.HandleFunc("GET /backchannel", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.BackChannelStats())
 	})
+	mux.HandleFunc("POST /burst", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		t, err := s.Burst(ctx)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		writeJSON(w, BurstSent{Time: t, UnixMs: float64(t.UnixMicro()) / 1e3})
+	})
 	hs := &http.Server{
 		Handler:           http.MaxBytesHandler(mux, 1<<10),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -149,6 +160,13 @@ func (s *Server) startControl(ctx context.Context) (net.Listener, *http.Server, 
 		MaxHeaderBytes:    8 << 10,
 	}
 	return ln, hs, nil
+}
+
+// BurstSent is the control endpoint's answer to POST /burst: when the
+// burst's first packet left the camera.
+type BurstSent struct {
+	Time   time.Time `json:"time"`
+	UnixMs float64   `json:"unix_ms"` // Time in milliseconds since 1970, for scripts
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -97,6 +97,11 @@ type Config struct {
 	// AudioFile is the sound served, looped (a WAV file or anything ffmpeg
 	// reads; at most its first minute). "" is a ToneHz sine.
 	AudioFile string
+	// AudioBursts serves silence instead of the sound, and BurstDuration
+	// of the ToneHz tone whenever Burst is called (or POST /burst on the
+	// control endpoint): an onset a listener can time. PCMU only, without
+	// AudioFile.
+	AudioBursts bool
 	// BackChannel offers the ONVIF audio back channel (PCMU, 8 kHz) to
 	// clients that require it; one client talks at a time.
 	BackChannel bool
@@ -288,8 +293,8 @@ func New(cfg Config) (*Server, error) {
 		if s.audio, err = loadAudio(cfg, logger); err != nil {
 			return nil, err
 		}
-	} else if cfg.AudioFile != "" {
-		return nil, errors.New("softcam: AudioFile given without Audio")
+	} else if cfg.AudioFile != "" || cfg.AudioBursts {
+		return nil, errors.New("softcam: AudioFile or AudioBursts given without Audio")
 	}
 	logger.Info("softcam: clip loaded", "file", cacheFile, "frames", c.info.Frames,
 		"duration", c.info.Duration, "fps", c.info.FPS, "width", c.info.Width, "height", c.info.Height,

@@ -55,6 +55,9 @@ type camPath struct {
 	// when the camera serves video only.
 	audio      *audioClip
 	audioMedia *description.Media
+	// bursts carries Server.Burst's requests to the audio pacer; nil
+	// unless the audio serves bursts.
+	bursts chan *burstRequest
 	// backMedia is the ONVIF back channel's media, nil when not offered.
 	backMedia *description.Media
 
@@ -124,6 +127,9 @@ func newCamPath(name string, srv *gortsplib.Server, c *clip, startAU int, ac *au
 	if ac != nil {
 		p.audioMedia = ac.media()
 		medias = append(medias, p.audioMedia)
+		if ac.burst != nil {
+			p.bursts = make(chan *burstRequest)
+		}
 	}
 	if back {
 		p.backMedia = backChannelMedia()
