@@ -23,8 +23,8 @@ import (
 )
 
 func runBench(e env) error {
-	return runSubcommand(e, "bench", "record | cloud | web | detect | tlog\n\nMeasures the hub's recording, the cloud's uploads, the web app, detection or the transparency log.",
-		[]subcommand{{"record", benchRecord}, {"cloud", benchCloud}, {"web", benchWeb}, {"detect", benchDetect}, {"tlog", benchTlog}})
+	return runSubcommand(e, "bench", "record | cloud | web | detect | tlog | door\n\nMeasures the hub's recording, the cloud's uploads, the web app, detection, the transparency log or the front door.",
+		[]subcommand{{"record", benchRecord}, {"cloud", benchCloud}, {"web", benchWeb}, {"detect", benchDetect}, {"tlog", benchTlog}, {"door", benchDoor}})
 }
 
 func benchRecord(e env, args []string) error {

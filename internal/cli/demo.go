@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -38,6 +39,8 @@ import (
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
+	"vigil/internal/netguard"
+	"vigil/internal/onvif"
 	"vigil/internal/pairing"
 	"vigil/internal/release"
 	"vigil/internal/softcam"
@@ -71,7 +74,32 @@ type DemoOptions struct {
 	Logger   *slog.Logger
 	// Argon2 parameters of the cloud (zero: the defaults).
 	Argon2 auth.Argon2Params
+	// Doorbell makes the camera a doorbell; nil: a plain camera. Ignored
+	// with Clock.
+	Doorbell *DemoDoorbell
+	// PushLoopback lets the cloud deliver Web Push to push services on
+	// loopback, which a cloud refuses otherwise (benchmarks and tests
+	// that play the push service).
+	PushLoopback bool
 }
+
+// DemoDoorbell is the demo camera as a doorbell: it serves a tone (PCMU)
+// with its video and offers the ONVIF back channel; a press
+// (Demo.Doorbell().Press, or POST /press on its control endpoint) reaches
+// the hub as an ONVIF event and rings: a sealed "ring" event with a sealed
+// snapshot, pushed sealed to the household's devices.
+type DemoDoorbell struct {
+	// Interval is the least time between two rings (0: the hub's
+	// default).
+	Interval time.Duration
+	// Bursts serves silence, and the tone only in bursts on demand
+	// (softcam.Config.AudioBursts), instead of the steady tone.
+	Bursts bool
+}
+
+// demoONVIFUser is the demo doorbell's ONVIF account name; its password
+// is random on each run.
+const demoONVIFUser = "admin"
 
 // Demo is a running demo: a cloud with the web app, a hub paired with the
 // demo household and a software camera, all in this process.
@@ -102,6 +130,11 @@ type Demo struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// bell is the camera when it is a doorbell, onvifPassword its ONVIF
+	// password (random per run).
+	bell          *softcam.Server
+	onvifPassword string
+
 	mu      sync.Mutex
 	invites map[string][]byte // invite ID -> secret, of the links handed out
 }
@@ -118,12 +151,13 @@ type demoAccount struct {
 const demoEmail = "demo@vigil.localhost"
 
 func runDemo(e env) error {
-	fs := newFlags(e, "demo", "[--data DIR] [--listen HOST:PORT] [--file VIDEO] [--clock] [--no-detect]")
+	fs := newFlags(e, "demo", "[--data DIR] [--listen HOST:PORT] [--file VIDEO] [--clock] [--no-detect] [--doorbell]")
 	data := fs.String("data", "demo-data", "directory the demo keeps across runs (cloud, account, hub)")
 	listen := fs.String("listen", "127.0.0.1:8080", "the web app's address (the next free port if taken)")
 	file := fs.String("file", "", "video for the software camera (default "+softcam.DefaultFile+")")
 	clock := fs.Bool("clock", false, "camera showing the wall-clock time (for latency measurement) instead of a video")
 	noDetect := fs.Bool("no-detect", false, "no person/car detection on the camera")
+	bell := fs.Bool("doorbell", false, "the camera is a doorbell with sound: a POST to its control endpoint rings the household")
 	verbose := fs.Bool("v", false, "debug logs")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
@@ -134,8 +168,15 @@ func runDemo(e env) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d, err := StartDemo(ctx, DemoOptions{Data: *data, Listen: *listen, File: *file, Clock: *clock, NoDetect: *noDetect,
-		Progress: e.stdout, Logger: newLogger(e.stderr, level)})
+	o := DemoOptions{Data: *data, Listen: *listen, File: *file, Clock: *clock, NoDetect: *noDetect,
+		Progress: e.stdout, Logger: newLogger(e.stderr, level)}
+	if *bell {
+		if *clock {
+			return fmt.Errorf("%w: --doorbell and --clock do not go together", ErrUsage)
+		}
+		o.Doorbell = &DemoDoorbell{}
+	}
+	d, err := StartDemo(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -281,6 +322,14 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 		cfg.Cameras[0].Detect = &config.Detect{}
 		cfg.Detection = &config.Detection{}
 	}
+	if o.Doorbell != nil && !o.Clock {
+		cfg.Cameras[0].Doorbell = &config.Doorbell{Interval: config.Duration(o.Doorbell.Interval),
+			ONVIF: &config.DoorbellONVIF{URL: "http://" + d.bell.ONVIFAddr() + onvif.DevicePath, Username: demoONVIFUser, Password: d.onvifPassword}}
+		if cfg.Cameras[0].Detect == nil {
+			// Decoded frames, for the ring's snapshot.
+			cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true}
+		}
+	}
 	cfg.ApplyDefaults()
 	hub, err := hubd.New(cfg, hubd.Options{Logger: o.Logger.With("component", "hub")})
 	if err != nil {
@@ -291,8 +340,11 @@ func StartDemo(ctx context.Context, o DemoOptions) (_ *Demo, err error) {
 	}
 	d.hub = hub
 	step("hub        recording camera \"front\" in %s, uploading sealed segments", filepath.Join(o.Data, "hub"))
-	if cfg.Cameras[0].Detect != nil {
+	if cfg.Detection != nil {
 		step("detection  people and cars on \"front\": events and snapshots sealed to the household (web app: Events)")
+	}
+	if d.bell != nil {
+		step("doorbell   \"front\" rings on: curl -X POST http://%s/press", d.bell.ControlAddr())
 	}
 
 	d.wg.Add(1)
@@ -348,9 +400,13 @@ func (d *Demo) startCloud(dir string, o DemoOptions) error {
 		return err
 	}
 	d.tlog = tl.log
+	var outbound netguard.Options
+	if o.PushLoopback {
+		outbound.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: d.log.With("component", "cloud"), App: app,
 		PublicURL: d.CloudURL, Argon2: o.Argon2, Mailer: cloud.OutboxMailer{Dir: filepath.Join(dir, "outbox")},
-		Log: tl.log, LogStorage: tl.storage, LogKey: tl.vkey, LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum()})
+		Log: tl.log, LogStorage: tl.storage, LogKey: tl.vkey, LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(), Outbound: outbound})
 	if err != nil {
 		ln.Close()
 		return err
@@ -466,7 +522,16 @@ func (d *Demo) startCamera(ctx context.Context, o DemoOptions) (string, error) {
 		}
 		return cam.URL(), nil
 	}
-	cam, err := softcam.New(softcam.Config{File: o.File, Listen: "127.0.0.1:0", Paths: []string{"front"}, Logger: log})
+	cfg := softcam.Config{File: o.File, Listen: "127.0.0.1:0", Paths: []string{"front"}, Logger: log}
+	if o.Doorbell != nil {
+		pw := make([]byte, 18)
+		rand.Read(pw)
+		d.onvifPassword = base64.RawURLEncoding.EncodeToString(pw)
+		cfg.Audio, cfg.AudioBursts, cfg.BackChannel = softcam.AudioPCMU, o.Doorbell.Bursts, true
+		cfg.Control, cfg.ONVIF = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.ONVIFUser, cfg.ONVIFPassword = demoONVIFUser, d.onvifPassword
+	}
+	cam, err := softcam.New(cfg)
 	if err != nil {
 		return "", err
 	}
@@ -474,8 +539,15 @@ func (d *Demo) startCamera(ctx context.Context, o DemoOptions) (string, error) {
 	if err := cam.Start(ctx); err != nil {
 		return "", err
 	}
+	if o.Doorbell != nil {
+		d.bell = cam
+	}
 	return cam.URL("front"), nil
 }
+
+// Doorbell returns the demo's camera when it is a doorbell
+// (DemoOptions.Doorbell), else nil.
+func (d *Demo) Doorbell() *softcam.Server { return d.bell }
 
 // signIn creates the demo account on the first run and signs the admin
 // device in with an API token (reused while it works).

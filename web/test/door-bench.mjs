@@ -1,0 +1,99 @@
+// Times the doorbell's audio to the browser ('vigil bench door'): signs in
+// through the demo's link, opens the doorbell's live view, turns its sound
+// on, and for each of BURSTS tone bursts asks the doorbell for one (POST
+// CONTROL_URL/burst, which answers when the burst's first packet left the
+// camera, unix_ms) and finds the tone's onset in the received track with
+// the Web Audio API. Both times are this machine's wall clock.
+// Env: DEMO_URL, CONTROL_URL, CAMERA (front), BURSTS (20), AUDIO_HZ (440).
+// Result: {latencyMs: [...]} (burst sent to tone heard, per burst).
+import { launch, newPage, result, fail } from './lib.mjs';
+
+const url = process.env.DEMO_URL;
+const control = process.env.CONTROL_URL;
+if (!url || !control) fail('DEMO_URL and CONTROL_URL must be set (vigil bench door sets them)');
+const camera = process.env.CAMERA || 'front';
+const bursts = Number(process.env.BURSTS || 20);
+const hz = Number(process.env.AUDIO_HZ || 440);
+const log = (m) => console.error(m);
+
+const browser = await launch();
+try {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await newPage(ctx, 'door-bench');
+  await page.goto(url);
+  await page.waitForURL(/\/h\/[^/]+(\/live)?$/, { timeout: 60_000 }).catch(async () => {
+    fail(`the demo link did not reach home: ${await page.locator('#demo-error').textContent().catch(() => '?')}`);
+  });
+  const hh = new URL(page.url()).pathname.split('/')[2];
+  await page.goto(new URL(`/h/${hh}/cam/${camera}/live`, url).href);
+  await page.waitForSelector('video.live-big', { timeout: 30_000 });
+  const sound = 'button.sound';
+  await page.locator(sound).first().waitFor({ state: 'visible', timeout: 30_000 }).catch(() => fail('the live view shows no speaker button: no audio track'));
+  await page.locator(sound).first().tap();
+
+  // The detector: an analyser on the received audio track, read every
+  // few milliseconds; the doorbell sends silence between bursts, so the
+  // tone's onset is the first read whose level stands well above it.
+  const armed = await page.evaluate(async () => {
+    const v = document.querySelector('video.live-big');
+    const tracks = v && v.srcObject instanceof MediaStream ? v.srcObject.getAudioTracks() : [];
+    if (!tracks.length) return 'no audio track on the live video';
+    const ac = new AudioContext({ latencyHint: 'interactive' });
+    await ac.resume();
+    const an = ac.createAnalyser();
+    an.fftSize = 256;
+    an.smoothingTimeConstant = 0;
+    ac.createMediaStreamSource(new MediaStream([tracks[0]])).connect(an);
+    const buf = new Float32Array(an.fftSize);
+    const rms = () => {
+      an.getFloatTimeDomainData(buf);
+      let s = 0;
+      for (const x of buf) s += x * x;
+      return Math.sqrt(s / buf.length);
+    };
+    // onset resolves with the wall-clock time (ms) the tone is first
+    // heard after at least quietMs of silence, or null after timeoutMs.
+    window.__onset = (quietMs, timeoutMs) =>
+      new Promise((resolve) => {
+        let quietSince = null;
+        const start = performance.now();
+        window.__quiet = false;
+        const tick = () => {
+          const now = performance.now();
+          const level = rms();
+          if (level < 0.02) {
+            quietSince ??= now;
+            if (now - quietSince >= quietMs) window.__quiet = true;
+          } else if (window.__quiet && level > 0.1) {
+            resolve(performance.timeOrigin + now);
+            return;
+          } else {
+            quietSince = null;
+          }
+          if (now - start > timeoutMs) resolve(null);
+          else setTimeout(tick, 1);
+        };
+        tick();
+      });
+    return '';
+  });
+  if (armed) fail(armed);
+
+  const latencyMs = [];
+  for (let i = 0; i < bursts; i++) {
+    const heard = page.evaluate(() => window.__onset(300, 15_000));
+    await page.waitForFunction(() => window.__quiet === true, null, { timeout: 15_000, polling: 20 })
+      .catch(() => fail('the doorbell is not silent between bursts'));
+    const res = await fetch(`${control}/burst`, { method: 'POST' });
+    if (!res.ok) fail(`POST /burst: ${res.status} ${await res.text()}`);
+    const { unix_ms: sent } = await res.json();
+    const at = await heard;
+    if (at === null) fail(`burst ${i + 1}: no tone heard within 15 s`);
+    const ms = Math.round((at - sent) * 10) / 10;
+    latencyMs.push(ms);
+    log(`  burst ${i + 1}/${bursts}: heard after ${Math.round(ms)} ms`);
+  }
+  result({ latencyMs, hz });
+} finally {
+  await browser.close();
+}
