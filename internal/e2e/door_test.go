@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
+
+	"vigil/internal/config"
+	"vigil/internal/eventrec"
+	"vigil/internal/hubd"
+	"vigil/internal/keydir"
+	"vigil/internal/live"
+	"vigil/internal/member"
+	"vigil/internal/onvif"
+	"vigil/internal/softcam"
+	"vigil/internal/vigiltest"
+)
+
+// doorbellONVIFPassword is the software doorbell's ONVIF password in these
+// tests.
+const doorbellONVIFPassword = "the doorbell's ONVIF password"
+
+// startDoorbellHousehold is startLiveHouseholdAudio with the camera as a
+// software doorbell ('vigil camera --doorbell': its tone as PCMU with the
+// video, presses on its control endpoint published as ONVIF events), which
+// the hub records, decodes (motion only, for a ring's snapshot) and whose
+// ONVIF events it reads presses from.
+func startDoorbellHousehold(t *testing.T) (*liveHousehold, *softcam.Server) {
+	t.Helper()
+	env := startCloud(t, nil)
+	ctx := context.Background()
+	c, _ := account(t, env.url)
+	admin, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, st, err := keydir.NewHousehold("Home", admin, "laptop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateHousehold(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	lh := &liveHousehold{cloud: env, c: c, admin: admin, st: st, genesis: st.GenesisHash}
+
+	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
+	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Audio: softcam.AudioPCMU, BackChannel: true,
+		Control: "127.0.0.1:0", ONVIF: "127.0.0.1:0", ONVIFUser: "admin", ONVIFPassword: doorbellONVIFPassword,
+		Logger: vigiltest.Logger(t).With("component", "softcam")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+
+	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),
+		Cameras: []config.Camera{{Name: "front", URL: cam.URL("front"), Transport: "tcp",
+			Detect: &config.Detect{MotionOnly: true, FPS: 5},
+			Doorbell: &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: "http://" + cam.ONVIFAddr() + onvif.DevicePath,
+				Username: "admin", Password: doorbellONVIFPassword}}}},
+		Cloud: &config.Cloud{URL: env.url, UploadOrder: config.UploadOldest}}
+	cfg.ApplyDefaults()
+	pairHub(t, env.url, cfg.Data, lh)
+	if lh.st, err = member.VerifiedChain(ctx, c, lh.id(), lh.genesis); err != nil {
+		t.Fatal(err)
+	}
+	subscribed := make(chan string, 4)
+	hub, err := hubd.New(cfg, hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"),
+		LiveNet: live.NetOptions{Loopback: true}, ONVIFSubscribed: func(camera string) {
+			select {
+			case subscribed <- camera:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	lh.hub = hub
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the hub did not subscribe to the doorbell's ONVIF events")
+	}
+	// Frames are decoded before a press, for the ring's snapshot.
+	waitUntil(t, "frames decoded", 30*time.Second, func() bool {
+		st := hub.DetectionStats()
+		return len(st) == 1 && st[0].Frames > 5
+	})
+	return lh, cam
+}
+
+// waitUntil polls ok until it holds, failing the test after timeout.
+func waitUntil(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: more than %s", what, timeout)
+		}
+	}
+}
+
+// TestDoorPressInsiderScan: a press on the software doorbell's button (its
+// HTTP control endpoint) reaches the hub through the doorbell's ONVIF
+// events and rings: a ring event with a snapshot, sealed, at the cloud,
+// which the household opens. Then the insider's view of the cloud: every
+// file it keeps (SQLite database and WAL, blobs) holds no label, ring ID,
+// snapshot (its bytes or any JPEG's markers in the clear) or doorbell
+// audio (the µ-law bytes it sends, their PCM) in the clear.
+func TestDoorPressInsiderScan(t *testing.T) {
+	lh, cam := startDoorbellHousehold(t)
+	ctx := context.Background()
+	resp, err := http.Post("http://"+cam.ControlAddr()+"/press", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("press: %s", resp.Status)
+	}
+
+	ids, err := lh.st.EpochIdentities(lh.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ring eventrec.Record
+	waitUntil(t, "the ring at the cloud", 60*time.Second, func() bool {
+		objs, err := lh.c.Objects(ctx, lh.id(), eventrec.StreamEvents, time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			b, err := lh.c.ReadObject(ctx, lh.id(), o.Key, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _, err := eventrec.Open(b, lh.st.TrustedHubs(), ids...)
+			if err != nil {
+				t.Fatalf("the household cannot open an event record: %v", err)
+			}
+			if len(r.Labels) == 1 && r.Labels[0] == "ring" {
+				ring = r
+				return true
+			}
+		}
+		return false
+	})
+	if ring.Camera != "front" || ring.Snapshot == "" {
+		t.Fatalf("ring %+v: want the doorbell's, with a snapshot", ring)
+	}
+	sb, err := lh.c.ReadObject(ctx, lh.id(), ring.Snapshot, 8<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpg, _, err := eventrec.OpenSnapshot(sb, lh.st.TrustedHubs(), ids...)
+	if err != nil || !bytes.HasPrefix(jpg, []byte{0xff, 0xd8}) {
+		t.Fatalf("the ring's snapshot: %v (%d bytes)", err, len(jpg))
+	}
+	if st := lh.hub.DoorbellStats()["front"]; st.Presses != 1 || st.Rings != 1 {
+		t.Errorf("doorbell stats %+v, want one press, one ring", st)
+	}
+	// Segments with the press in them reach the cloud too.
+	time.Sleep(3 * time.Second)
+	lh.hub.Close()
+	lh.cloud.srv.Close()
+
+	var leaks vigiltest.LeakScan
+	leaks.Secret("ring label", []byte(`"labels":["ring"]`))
+	leaks.Secret("ring kind", []byte(`"kind":"ring"`))
+	leaks.Secret("ring ID", []byte(ring.ID))
+	if leaks.Plaintext("snapshot", jpg) == 0 {
+		t.Fatal("no sample of the snapshot to scan for")
+	}
+	// The doorbell's sound: its tone loop as the µ-law bytes it sends and
+	// as 16-bit PCM.
+	pcm := softcam.Tone(softcam.ToneHz, 8000, 8000)
+	be := make(g711.Mulaw, 2*len(pcm))
+	le := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		binary.BigEndian.PutUint16(be[2*i:], uint16(s))
+		binary.LittleEndian.PutUint16(le[2*i:], uint16(s))
+	}
+	mulaw, err := be.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaks.Plaintext("doorbell audio (PCMU)", mulaw) == 0 || leaks.Plaintext("doorbell audio (PCM)", le) == 0 {
+		t.Fatal("no sample of the doorbell's audio to scan for")
+	}
+	scanned, files := 0, []string{}
+	err = filepath.WalkDir(lh.cloud.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(lh.cloud.dir, p)
+		scanned, files = scanned+len(b), append(files, rel)
+		for _, f := range leaks.Check(p, b) {
+			t.Error(f)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(pattern string) bool {
+		for _, f := range files {
+			if ok, _ := filepath.Match(pattern, f); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("cloud.db") || !has("cloud.db-wal") || !has("blobs/packs/*") || scanned < len(jpg) {
+		t.Fatalf("scanned %d bytes in %q: want the database, its WAL and the blob packs", scanned, files)
+	}
+	t.Logf("insider scan: %d bytes in %d cloud files: %q", scanned, len(files), files)
+}
