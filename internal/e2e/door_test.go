@@ -13,6 +13,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 
+	"vigil/internal/browsertest"
+	"vigil/internal/cli"
 	"vigil/internal/config"
 	"vigil/internal/eventrec"
 	"vigil/internal/hubd"
@@ -231,4 +233,66 @@ func TestDoorPressInsiderScan(t *testing.T) {
 		t.Fatalf("scanned %d bytes in %q: want the database, its WAL and the blob packs", scanned, files)
 	}
 	t.Logf("insider scan: %d bytes in %d cloud files: %q", scanned, len(files), files)
+}
+
+// TestDoorScreens: the doorbell's flow on a 390x844 touch phone, signed in
+// through the link of 'vigil demo --doorbell': a press shows the ring on
+// home with its snapshot and on the camera's timeline, and the doorbell's
+// live view plays with its speaker button, which turns the sound on
+// (web/test/door-shots.mjs).
+//
+// With VIGIL_SCREENSHOTS=1 it writes the README's doorbell screenshots
+// (phone-door-*.png) into docs/screenshots; otherwise they go to the
+// test's temporary directory.
+func TestDoorScreens(t *testing.T) {
+	d, link := startDemo(t, cli.DemoOptions{NoDetect: true, Doorbell: &cli.DemoDoorbell{}})
+	shots := t.TempDir()
+	if os.Getenv("VIGIL_SCREENSHOTS") == "1" {
+		shots = filepath.Join(browsertest.WebDir(t), "..", "docs", "screenshots")
+	}
+	var res struct {
+		Household string `json:"household"`
+		Ring      struct {
+			ID       string `json:"id"`
+			Kind     string `json:"kind"`
+			Snapshot bool   `json:"snapshot"`
+		} `json:"ring"`
+		Timeline struct {
+			Shown bool   `json:"shown"`
+			Kind  string `json:"kind"`
+		} `json:"timeline"`
+		Live struct {
+			Playing      bool   `json:"playing"`
+			SoundShown   bool   `json:"soundShown"`
+			SoundPressed string `json:"soundPressed"`
+			SoundLabel   string `json:"soundLabel"`
+		} `json:"live"`
+		Screenshots []string `json:"screenshots"`
+	}
+	browsertest.Run(t, 5*time.Minute, "door-shots.mjs", map[string]string{"DEMO_URL": link,
+		"CONTROL_URL": "http://" + d.Doorbell().ControlAddr(), "SCREENSHOTS": shots}, &res)
+	t.Logf("%+v", res)
+	if res.Household != d.HouseholdID {
+		t.Errorf("the demo link opened household %q, want %q", res.Household, d.HouseholdID)
+	}
+	if res.Ring.ID == "" || res.Ring.Kind != "Ring" || !res.Ring.Snapshot {
+		t.Errorf("home shows %+v: want the ring with its snapshot", res.Ring)
+	}
+	if !res.Timeline.Shown || res.Timeline.Kind != "Ring" {
+		t.Errorf("the timeline shows %+v: want the ring", res.Timeline)
+	}
+	if !res.Live.Playing || !res.Live.SoundShown || res.Live.SoundPressed != "true" || res.Live.SoundLabel != "Mute" {
+		t.Errorf("the live view: %+v; want it playing, the speaker button shown and turned on", res.Live)
+	}
+	if st := d.Doorbell().Presses(); st.Count != 1 {
+		t.Errorf("%d presses, want 1", st.Count)
+	}
+	if len(res.Screenshots) != 3 {
+		t.Errorf("screenshots %q, want home, timeline and live", res.Screenshots)
+	}
+	for _, s := range res.Screenshots {
+		if fi, err := os.Stat(s); err != nil || fi.Size() == 0 {
+			t.Errorf("screenshot %s was not written: %v", s, err)
+		}
+	}
 }

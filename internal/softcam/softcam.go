@@ -14,7 +14,9 @@
 // made in Go or a sound file), paced on the same clock; offers the ONVIF
 // audio back channel and writes what the talker sends to a WAV file; and
 // keeps the presses of its button, raised by Press or by the HTTP control
-// endpoint, for subscribers such as an event service. With Config.ONVIF it
+// endpoint, for subscribers such as an event service. With
+// Config.AudioBursts its audio is silence with a tone burst on demand
+// (Burst), whose onset a listener times. With Config.ONVIF it
 // answers as an ONVIF device (internal/onvif's Server: a profile per path,
 // a snapshot of the clip's first frame cached next to the clip, each press
 // as a DigitalInput event) and, with Config.Discovery, WS-Discovery probes.
