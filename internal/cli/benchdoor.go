@@ -143,6 +143,9 @@ func benchDoor(e env, args []string) error {
 	}
 	defer d.Close()
 
+	// Talk (the browser's microphone to the doorbell's back channel) is
+	// the third series: it stays marked as not measured until talk-back
+	// has a measure of its own to call here.
 	res := DoorResult{Talk: DoorLatency{TargetMs: ms(doorTalkTarget), Note: doorTalkNote}}
 	if *presses > 0 {
 		samples, err := d.benchPresses(ctx, progress, *presses, *interval)
