@@ -19,6 +19,19 @@ const log = (m) => console.error(m);
 const browser = await launch();
 try {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  // The page's peer connections, for the audio jitter buffer's delay
+  // (getStats), printed next to each burst.
+  await ctx.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    if (!Native) return;
+    window.__pcs = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__pcs.push(this);
+      }
+    };
+  });
   const page = await newPage(ctx, 'door-bench');
   await page.goto(url);
   await page.waitForURL(/\/h\/[^/]+(\/live)?$/, { timeout: 60_000 }).catch(async () => {
@@ -79,7 +92,27 @@ try {
   });
   if (armed) fail(armed);
 
+  // jitter returns the audio jitter buffer's mean delay (ms) since the
+  // last call, over the page's open peer connections, or null.
+  const jitter = () =>
+    page.evaluate(async () => {
+      let delay = 0, count = 0;
+      for (const pc of window.__pcs || []) {
+        if (pc.connectionState === 'closed') continue;
+        for (const r of (await pc.getStats()).values()) {
+          if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+            delay += r.jitterBufferDelay || 0;
+            count += r.jitterBufferEmittedCount || 0;
+          }
+        }
+      }
+      const last = window.__jb || { delay: 0, count: 0 };
+      window.__jb = { delay, count };
+      return count > last.count ? (1000 * (delay - last.delay)) / (count - last.count) : null;
+    });
+  await jitter();
   const latencyMs = [];
+  const jitterMs = [];
   for (let i = 0; i < bursts; i++) {
     const heard = page.evaluate(() => window.__onset(300, 15_000));
     await page.waitForFunction(() => window.__quiet === true, null, { timeout: 15_000, polling: 20 })
@@ -91,9 +124,11 @@ try {
     if (at === null) fail(`burst ${i + 1}: no tone heard within 15 s`);
     const ms = Math.round((at - sent) * 10) / 10;
     latencyMs.push(ms);
-    log(`  burst ${i + 1}/${bursts}: heard after ${Math.round(ms)} ms`);
+    const jb = await jitter();
+    jitterMs.push(jb === null ? null : Math.round(jb));
+    log(`  burst ${i + 1}/${bursts}: heard after ${Math.round(ms)} ms${jb === null ? '' : ` (the browser's audio jitter buffer held it ${Math.round(jb)} ms)`}`);
   }
-  result({ latencyMs, hz });
+  result({ latencyMs, jitterMs, hz });
 } finally {
   await browser.close();
 }
