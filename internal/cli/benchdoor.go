@@ -72,8 +72,8 @@ type DoorResult struct {
 // doorTalkNote is the talk series' note until talk-back is measured.
 const doorTalkNote = "not measured in this build"
 
-func summarize(samples []time.Duration, target time.Duration) DoorLatency {
-	l := DoorLatency{N: len(samples), TargetMs: ms(target)}
+func doorSummary(samples []time.Duration, target time.Duration) DoorLatency {
+	l := DoorLatency{N: len(samples), TargetMs: doorMs(target)}
 	if len(samples) == 0 {
 		return l
 	}
@@ -81,16 +81,16 @@ func summarize(samples []time.Duration, target time.Duration) DoorLatency {
 	slices.Sort(s)
 	pct := func(p float64) float64 {
 		i := int(math.Ceil(p/100*float64(len(s)))) - 1
-		return ms(s[min(len(s)-1, max(0, i))])
+		return doorMs(s[min(len(s)-1, max(0, i))])
 	}
 	for _, d := range samples {
-		l.SamplesMs = append(l.SamplesMs, ms(d))
+		l.SamplesMs = append(l.SamplesMs, doorMs(d))
 	}
-	l.P50Ms, l.P95Ms, l.MaxMs = pct(50), pct(95), ms(s[len(s)-1])
+	l.P50Ms, l.P95Ms, l.MaxMs = pct(50), pct(95), doorMs(s[len(s)-1])
 	return l
 }
 
-func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
+func doorMs(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
 
 func benchDoor(e env, args []string) error {
 	fs := newFlags(e, "bench door", "[--presses N] [--bursts N] [--interval D] [--web DIR] [--json]\n\n"+
@@ -146,24 +146,24 @@ func benchDoor(e env, args []string) error {
 	// Talk (the browser's microphone to the doorbell's back channel) is
 	// the third series: it stays marked as not measured until talk-back
 	// has a measure of its own to call here.
-	res := DoorResult{Talk: DoorLatency{TargetMs: ms(doorTalkTarget), Note: doorTalkNote}}
+	res := DoorResult{Talk: DoorLatency{TargetMs: doorMs(doorTalkTarget), Note: doorTalkNote}}
 	if *presses > 0 {
 		samples, err := d.benchPresses(ctx, progress, *presses, *interval)
 		if err != nil {
 			return fmt.Errorf("press to push: %w", err)
 		}
-		res.PressToPush = summarize(samples, doorPushTarget)
+		res.PressToPush = doorSummary(samples, doorPushTarget)
 	} else {
-		res.PressToPush = DoorLatency{TargetMs: ms(doorPushTarget), Note: "--presses 0"}
+		res.PressToPush = DoorLatency{TargetMs: doorMs(doorPushTarget), Note: "--presses 0"}
 	}
 	if *bursts > 0 {
 		samples, err := d.benchAudio(ctx, progress, script, *bursts)
 		if err != nil {
 			return fmt.Errorf("doorbell audio to browser: %w", err)
 		}
-		res.AudioToBrowser = summarize(samples, doorAudioTarget)
+		res.AudioToBrowser = doorSummary(samples, doorAudioTarget)
 	} else {
-		res.AudioToBrowser = DoorLatency{TargetMs: ms(doorAudioTarget), Note: "--bursts 0"}
+		res.AudioToBrowser = DoorLatency{TargetMs: doorMs(doorAudioTarget), Note: "--bursts 0"}
 	}
 
 	if *asJSON {
@@ -195,8 +195,8 @@ func benchDoor(e env, args []string) error {
 	return nil
 }
 
-// pushed is one delivery at the bench's push service.
-type pushed struct {
+// doorPush is one delivery at the bench's push service.
+type doorPush struct {
 	at   time.Time
 	body []byte
 }
@@ -212,7 +212,7 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 	}
 	authSecret := make([]byte, 16)
 	rand.Read(authSecret)
-	deliveries := make(chan pushed, 64)
+	deliveries := make(chan doorPush, 64)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -225,13 +225,20 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 			return
 		}
 		select {
-		case deliveries <- pushed{at, b}:
+		case deliveries <- doorPush{at, b}:
 		default:
 		}
 		w.WriteHeader(http.StatusCreated)
 	})}
-	go hs.Serve(ln)
-	defer hs.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hs.Serve(ln)
+	}()
+	defer func() {
+		hs.Close()
+		<-served
+	}()
 	if err := d.c.SubscribePush(ctx, d.HouseholdID, "http://"+ln.Addr().String()+"/push/bench", ua.PublicKey().Bytes(), authSecret); err != nil {
 		return nil, fmt.Errorf("push subscription: %w", err)
 	}
@@ -265,7 +272,7 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 					return p.at, nil
 				}
 			case <-time.After(time.Until(deadline)):
-				return time.Time{}, errTimeout
+				return time.Time{}, errDoorTimeout
 			case <-ctx.Done():
 				return time.Time{}, ctx.Err()
 			}
@@ -298,7 +305,7 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errTimeout) || time.Now().After(warm) {
+		if !errors.Is(err, errDoorTimeout) || time.Now().After(warm) {
 			return nil, fmt.Errorf("no ring within 2 minutes: %w", err)
 		}
 	}
@@ -323,12 +330,12 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 			return nil, fmt.Errorf("press %d: %w", i+1, err)
 		}
 		out = append(out, at.Sub(t0))
-		fmt.Fprintf(progress, "  press %d/%d: push delivered after %.0f ms\n", i+1, n, ms(at.Sub(t0)))
+		fmt.Fprintf(progress, "  press %d/%d: push delivered after %.0f ms\n", i+1, n, doorMs(at.Sub(t0)))
 	}
 	return out, nil
 }
 
-var errTimeout = errors.New("timed out")
+var errDoorTimeout = errors.New("timed out")
 
 // benchAudio opens the doorbell's live view in headless Chromium through
 // the demo's sign-in link and times n tone bursts from the doorbell to the
