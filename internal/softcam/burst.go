@@ -18,7 +18,7 @@ import (
 const BurstDuration = 400 * time.Millisecond
 
 // ErrNoBursts is returned by Burst when the camera does not serve bursts
-// (Config.AudioBursts) or has not started.
+// (Config.AudioBursts), has not started or is closed.
 var ErrNoBursts = errors.New("softcam: tone bursts are not served (Config.AudioBursts, after Start)")
 
 // burstRequest asks a path's audio pacer for a burst; the pacer sends the
@@ -50,10 +50,12 @@ func pcmuBurst() ([][]byte, error) {
 
 // Burst starts a burst of the tone on every path (restarting one under
 // way) and returns when its first packet was written on the first path:
-// the wall-clock time the sound left the camera.
+// the wall-clock time the sound left the camera. It returns ErrNoBursts
+// when the camera serves none (or is closed), ErrClosed when it closes
+// meanwhile.
 func (s *Server) Burst(ctx context.Context) (time.Time, error) {
 	s.mu.Lock()
-	order := s.order
+	order, stopped := s.order, s.stopped
 	ok := s.started && !s.closed && s.audio != nil && s.audio.burst != nil
 	s.mu.Unlock()
 	if !ok || len(order) == 0 {
@@ -67,6 +69,8 @@ func (s *Server) Burst(ctx context.Context) (time.Time, error) {
 		}
 		select {
 		case p.bursts <- r:
+		case <-stopped:
+			return time.Time{}, ErrClosed
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		}
@@ -74,6 +78,8 @@ func (s *Server) Burst(ctx context.Context) (time.Time, error) {
 	select {
 	case t := <-first.sent:
 		return t, nil
+	case <-stopped:
+		return time.Time{}, ErrClosed
 	case <-ctx.Done():
 		return time.Time{}, ctx.Err()
 	}

@@ -133,4 +133,9 @@ func TestAudioBurstsConfig(t *testing.T) {
 	if _, err := s.Burst(context.Background()); !errors.Is(err, ErrNoBursts) {
 		t.Errorf("Burst on a camera without bursts: %v, want ErrNoBursts", err)
 	}
+	b := startServer(t, Config{File: clip, Audio: AudioPCMU, AudioBursts: true})
+	b.Close()
+	if _, err := b.Burst(context.Background()); !errors.Is(err, ErrNoBursts) && !errors.Is(err, ErrClosed) {
+		t.Errorf("Burst on a closed camera: %v", err)
+	}
 }

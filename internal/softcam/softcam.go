@@ -219,6 +219,8 @@ type Server struct {
 	order   []*camPath
 	addr    string
 	cancel  context.CancelFunc
+	// stopped is closed when the pacers are told to stop.
+	stopped <-chan struct{}
 	pacers  sync.WaitGroup // one goroutine per path
 	wg      sync.WaitGroup // everything else Start started
 	handler *handler
@@ -424,6 +426,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.onvif = dev
 	s.addr = srv.NetListener().Addr().String()
 	s.cancel = cancel
+	s.stopped = runCtx.Done()
 	s.started = true
 	h.ready.Store(true)
 
