@@ -43,8 +43,9 @@ func runCamera(e env) error {
 		"and answer ONVIF at --onvif, found by WS-Discovery (--onvif-discovery)")
 	audio := fs.String("audio", "", "serve an audio track with the video: pcmu (G.711 µ-law, 8 kHz) or aac (16 kHz)")
 	audioFile := fs.String("audio-file", "", fmt.Sprintf("sound to serve, looped: a WAV file or anything ffmpeg reads (default: a %d Hz tone)", softcam.ToneHz))
+	bursts := fs.Bool("audio-bursts", false, "serve silence, and the tone in a burst on each POST /burst at --control (answers when it left: for timing the audio path; pcmu, no --audio-file)")
 	backOut := fs.String("backchannel-out", "", "write the audio received on the back channel to this WAV file (16-bit, 8 kHz, mono)")
-	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel); no authentication, keep it on loopback\n"+
+	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel, POST /burst); no authentication, keep it on loopback\n"+
 		"(default "+defaultControl+" with --doorbell, none otherwise)")
 	onvifAddr := fs.String("onvif", "", "ONVIF device service (device, media, PullPoint events; a snapshot of the clip's first frame;\n"+
 		"presses as tns1:Device/Trigger/DigitalInput events); \"off\" for none\n(default "+defaultONVIF+" with --doorbell, none otherwise)")
@@ -88,6 +89,9 @@ func runCamera(e env) error {
 	if *audioFile != "" && *audio == "" {
 		return fmt.Errorf("%w: --audio-file needs --audio or --doorbell", ErrUsage)
 	}
+	if *bursts && (*audio != softcam.AudioPCMU || *audioFile != "" || *control == "") {
+		return fmt.Errorf("%w: --audio-bursts needs --doorbell (or --audio pcmu with --control), pcmu audio and no --audio-file", ErrUsage)
+	}
 	switch *audio {
 	case "", softcam.AudioPCMU, softcam.AudioAAC:
 	default:
@@ -100,7 +104,7 @@ func runCamera(e env) error {
 	log := newLogger(e.stderr, level)
 	cam, err := softcam.New(softcam.Config{
 		File: *file, Listen: *listen, Paths: paths, CacheDir: *cache, UDP: *udp, Logger: log,
-		Audio: *audio, AudioFile: *audioFile,
+		Audio: *audio, AudioFile: *audioFile, AudioBursts: *bursts,
 		BackChannel: *doorbell, BackChannelFile: *backOut,
 		Control: *control,
 		ONVIF:   *onvifAddr, ONVIFUser: *onvifUser, ONVIFPassword: *onvifPassword, Discovery: *discovery,

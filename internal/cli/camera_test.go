@@ -19,10 +19,11 @@ import (
 	"vigil/internal/softcam"
 )
 
-// TestCameraDoorbell runs 'vigil camera --doorbell' and presses its button
-// over HTTP and with SIGUSR1; both presses are listed at GET /presses, and
-// the back channel file is there from the start. Its ONVIF device service
-// answers with the default account.
+// TestCameraDoorbell runs 'vigil camera --doorbell --audio-bursts' and
+// presses its button over HTTP and with SIGUSR1; both presses are listed
+// at GET /presses, and the back channel file is there from the start. Its
+// ONVIF device service answers with the default account, and POST /burst
+// says when the tone burst left.
 func TestCameraDoorbell(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed (hint: apt-get install ffmpeg)")
@@ -44,7 +45,7 @@ func TestCameraDoorbell(t *testing.T) {
 	go func() {
 		code <- Run(ctx, []string{"camera", "--doorbell", "--file", clip, "--listen", "127.0.0.1:0",
 			"--control", "127.0.0.1:0", "--udp=false", "--cache", filepath.Join(dir, "cache"),
-			"--backchannel-out", wav, "--onvif", "127.0.0.1:0", "--onvif-discovery", "127.0.0.1:0"}, pw, &stderr)
+			"--backchannel-out", wav, "--onvif", "127.0.0.1:0", "--onvif-discovery", "127.0.0.1:0", "--audio-bursts"}, pw, &stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -101,6 +102,16 @@ func TestCameraDoorbell(t *testing.T) {
 	if log.Count != 2 || log.Recent[0].Source != "http" || log.Recent[1].Source != "signal" {
 		t.Errorf("presses %+v, want one over HTTP then one by signal", log)
 	}
+	resp, err = http.Post(strings.TrimSuffix(pressURL, "/press")+"/burst", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var burst softcam.BurstSent
+	err = json.NewDecoder(resp.Body).Decode(&burst)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || burst.Time.IsZero() {
+		t.Errorf("POST /burst: %d %+v %v", resp.StatusCode, burst, err)
+	}
 	if fi, err := os.Stat(wav); err != nil || fi.Size() != 44 {
 		t.Errorf("back channel file: %v, %v (want an empty WAV file)", fi, err)
 	}
@@ -127,6 +138,9 @@ func TestCameraFlagErrors(t *testing.T) {
 		{"camera", "--audio", "mp3"},
 		{"camera", "--onvif", "127.0.0.1:0"},
 		{"camera", "--doorbell", "--onvif", "off", "--onvif-discovery", "127.0.0.1:0"},
+		{"camera", "--audio-bursts"},
+		{"camera", "--doorbell", "--audio", "aac", "--audio-bursts"},
+		{"camera", "--doorbell", "--audio-file", "x.wav", "--audio-bursts"},
 	} {
 		var out, errb bytes.Buffer
 		if c := Run(context.Background(), args, &out, &errb); c != 2 {
