@@ -65,6 +65,7 @@ type liveHousehold struct {
 	st      *keydir.State
 	genesis []byte
 	hub     *hubd.Hub
+	cam     *softcam.Server // the camera "front"
 }
 
 func (h *liveHousehold) id() string { return h.st.HouseholdID }
@@ -93,6 +94,14 @@ func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
 // (a softcam.Audio codec) with its video.
 func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio string) *liveHousehold {
 	t.Helper()
+	return startLiveHouseholdCam(t, mod, softcam.Config{Audio: audio})
+}
+
+// startLiveHouseholdCam is startLiveHousehold with the camera "front"
+// served by a software camera configured by camCfg (its listen address,
+// paths and logger are set here).
+func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softcam.Config) *liveHousehold {
+	t.Helper()
 	env := startCloud(t, mod)
 	ctx := context.Background()
 	c, _ := account(t, env.url)
@@ -113,7 +122,8 @@ func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio strin
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Audio: audio, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	camCfg.Listen, camCfg.Paths, camCfg.Logger = "127.0.0.1:0", []string{"front"}, vigiltest.Logger(t).With("component", "softcam")
+	cam, err := softcam.New(camCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +131,7 @@ func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cam.Close() })
+	lh.cam = cam
 
 	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),
 		Cameras: []config.Camera{{Name: "front", URL: cam.URL("front"), Transport: "tcp"}},

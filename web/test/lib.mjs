@@ -3,13 +3,13 @@
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
 
-/** launch starts headless Chromium from Debian. */
-export async function launch() {
+/** launch starts headless Chromium from Debian (extra: more command-line flags). */
+export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--autoplay-policy=no-user-gesture-required'],
+      '--autoplay-policy=no-user-gesture-required', ...extra],
   });
 }
 
