@@ -12,6 +12,11 @@
 // own verified chain and against the answer's SDP. DTLS then enforces both
 // fingerprints, so a relay that swaps either makes the session fail.
 //
+// A viewer may also talk to the camera's speaker (talk.go): its microphone
+// comes in on the same connection, and the hub writes it to the camera's
+// back channel (HubConfig.BackChannel), one talker per camera, through
+// bounded queues that never let a camera stall the hub.
+//
 // The cloud only relays the messages (docs/FORMAT.md, "Live view
 // signalling"). This package never logs keys, signatures or media.
 package live
