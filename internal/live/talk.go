@@ -297,31 +297,19 @@ func (h *Hub) talkTrouble(t *talk, log *slog.Logger, err error) {
 // µ-law); otherwise it is dropped. It never blocks on the camera.
 func (h *Hub) readTalk(s *session, tr *webrtc.TrackRemote) {
 	defer h.wg.Done()
-	var alaw [256]byte // A-law to µ-law, made on the first PCMA packet
-	haveAlaw := false
+	var alaw *[256]byte // A-law to µ-law, made on the first PCMA packet
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
 		t := s.talk.Load()
-		if t == nil || len(p.Payload) == 0 || len(p.Payload) > maxAudioPayload {
+		if t == nil {
 			continue
 		}
-		var pcmu []byte
-		switch webrtc.PayloadType(p.PayloadType) {
-		case audioCaps["PCMU"].pt:
-			pcmu = clone(p.Payload)
-		case audioCaps["PCMA"].pt:
-			if !haveAlaw {
-				alaw, haveAlaw = alawToMulaw(), true
-			}
-			pcmu = make([]byte, len(p.Payload))
-			for i, b := range p.Payload {
-				pcmu[i] = alaw[b]
-			}
-		default:
-			continue // not G.711: not for a speaker
+		pcmu, ok := talkPayload(p.PayloadType, p.Payload, &alaw)
+		if !ok {
+			continue
 		}
 		select {
 		case t.queue <- pcmu:
@@ -334,6 +322,31 @@ func (h *Hub) readTalk(s *session, tr *webrtc.TrackRemote) {
 			}
 		}
 	}
+}
+
+// talkPayload checks one RTP payload from a viewer's microphone and
+// returns it as µ-law: PCMU as it is (copied), PCMA converted (*alaw is
+// the table, made when first needed); anything else, empty, or over
+// maxAudioPayload is refused.
+func talkPayload(pt uint8, payload []byte, alaw **[256]byte) ([]byte, bool) {
+	if len(payload) == 0 || len(payload) > maxAudioPayload {
+		return nil, false
+	}
+	switch webrtc.PayloadType(pt) {
+	case audioCaps["PCMU"].pt:
+		return clone(payload), true
+	case audioCaps["PCMA"].pt:
+		if *alaw == nil {
+			t := alawToMulaw()
+			*alaw = &t
+		}
+		out := make([]byte, len(payload))
+		for i, b := range payload {
+			out[i] = (*alaw)[b]
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // alawToMulaw is the A-law to µ-law table (through the linear sample).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,4 +324,98 @@ func percentiles(d []time.Duration) (p50, p95 time.Duration) {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2], s[min(len(s)-1, len(s)*95/100)]
+}
+
+// TestTalkPayload: what a viewer's microphone sends is taken only as
+// G.711 of a sane size: PCMU as is, PCMA turned into µ-law of the same
+// sound, anything else refused.
+func TestTalkPayload(t *testing.T) {
+	var alaw *[256]byte
+	tone := toneG711(t, "PCMU", 1000, 160)
+	if got, ok := talkPayload(0, tone, &alaw); !ok || string(got) != string(tone) {
+		t.Errorf("PCMU: %v", ok)
+	}
+	a := toneG711(t, "PCMA", 1000, 800)
+	got, ok := talkPayload(8, a, &alaw)
+	if !ok {
+		t.Fatal("PCMA refused")
+	}
+	x, y := decodeG711("PCMA", a), decodeG711("PCMU", got)
+	for i := range x {
+		if math.Abs(x[i]-y[i]) > 64+math.Abs(x[i])/16 {
+			t.Fatalf("sample %d: A-law %v became µ-law %v", i, x[i], y[i])
+		}
+	}
+	for _, c := range []struct {
+		pt uint8
+		p  []byte
+	}{{96, tone}, {111, tone}, {0, nil}, {8, nil}, {0, make([]byte, maxAudioPayload+1)}, {127, []byte{1}}} {
+		if _, ok := talkPayload(c.pt, c.p, &alaw); ok {
+			t.Errorf("payload type %d of %d bytes taken", c.pt, len(c.p))
+		}
+	}
+}
+
+// FuzzTalkPayload: any payload type and bytes are taken or refused, never
+// a crash, and what is taken is as long as what came and bounded.
+func FuzzTalkPayload(f *testing.F) {
+	f.Add(uint8(0), []byte{0xff, 0x7f})
+	f.Add(uint8(8), []byte{0xd5})
+	f.Add(uint8(96), []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, pt uint8, p []byte) {
+		var alaw *[256]byte
+		out, ok := talkPayload(pt, p, &alaw)
+		if ok && (len(out) != len(p) || len(out) == 0 || len(out) > maxAudioPayload || (pt != 0 && pt != 8)) {
+			t.Fatalf("pt %d, %d bytes: took %d", pt, len(p), len(out))
+		}
+	})
+}
+
+// TestTalkChannelHostile: the talk channel takes short JSON text only: a
+// malformed request gets a reason, a binary or oversized one closes the
+// channel (and with it any talk), and the session and its video go on.
+func TestTalkChannelHostile(t *testing.T) {
+	cam, _ := talkDoorbell(t)
+	hh := newHousehold(t)
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) { c.BackChannel = softcamBackChannel(cam); c.Logger = vigiltest.Logger(t) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := talkWatch(t, hub, hh, hh.member)
+	<-w.talk.open
+	if err := w.talk.dc.SendText("talk please"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-w.talk.replies:
+		if r.Talking || r.Code != TalkFailed || r.Error == "" {
+			t.Errorf("a malformed request: %+v, want a reason", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reply to a malformed request")
+	}
+	if err := w.Talk(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	w.talk.dc.OnClose(func() { close(closed) })
+	if err := w.talk.dc.Send(make([]byte, maxTalkMessage+1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("an oversized binary message did not close the talk channel")
+	}
+	for hub.Talker("front") != "" {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the talk outlived its channel")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	f, _ := w.Frames()
+	waitFrames(t, w, f+10)
+	if hub.Sessions() != 1 {
+		t.Errorf("%d sessions, want the viewer's still", hub.Sessions())
+	}
 }
