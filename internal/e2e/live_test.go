@@ -94,13 +94,14 @@ func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
 // (a softcam.Audio codec) with its video.
 func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio string) *liveHousehold {
 	t.Helper()
-	return startLiveHouseholdCam(t, mod, softcam.Config{Audio: audio})
+	return startLiveHouseholdCam(t, mod, softcam.Config{Audio: audio}, nil)
 }
 
 // startLiveHouseholdCam is startLiveHousehold with the camera "front"
 // served by a software camera configured by camCfg (its listen address,
-// paths and logger are set here).
-func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softcam.Config) *liveHousehold {
+// paths and logger are set here); hubMod, when set, adjusts the hub's
+// config and options once the camera runs.
+func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softcam.Config, hubMod func(*softcam.Server, *config.Hub, *hubd.Options)) *liveHousehold {
 	t.Helper()
 	env := startCloud(t, mod)
 	ctx := context.Background()
@@ -142,8 +143,11 @@ func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softca
 	if lh.st, err = member.VerifiedChain(ctx, c, lh.id(), lh.genesis); err != nil {
 		t.Fatal(err)
 	}
-	hub, err := hubd.New(cfg, hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"),
-		LiveNet: live.NetOptions{Loopback: true}})
+	opts := hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"), LiveNet: live.NetOptions{Loopback: true}}
+	if hubMod != nil {
+		hubMod(cam, cfg, &opts)
+	}
+	hub, err := hubd.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,10 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +22,12 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/client"
+	"vigil/internal/cloud"
+	"vigil/internal/config"
+	"vigil/internal/hubd"
 	"vigil/internal/keydir"
 	"vigil/internal/live"
+	"vigil/internal/onvif"
 	"vigil/internal/softcam"
 )
 
@@ -33,10 +39,33 @@ const talkHz = 1000
 // software doorbell: PCMU audio (softcam.ToneHz) and the ONVIF back
 // channel, recorded to the returned WAV file.
 func startTalkHousehold(t *testing.T) (*liveHousehold, string) {
-	t.Helper()
-	wav := filepath.Join(t.TempDir(), "backchannel.wav")
-	lh := startLiveHouseholdCam(t, nil, softcam.Config{Audio: softcam.AudioPCMU, BackChannel: true, BackChannelFile: wav})
+	lh, wav, _ := startDoorbellHousehold(t)
 	return lh, wav
+}
+
+// startDoorbellHousehold is startTalkHousehold with the doorbell's button
+// too: its presses are ONVIF events the hub subscribes to (the returned
+// channel is sent each subscription), and the cloud may push to a push
+// service on loopback (the browser test's).
+func startDoorbellHousehold(t *testing.T) (*liveHousehold, string, <-chan string) {
+	t.Helper()
+	const password = "the doorbell's ONVIF password"
+	wav := filepath.Join(t.TempDir(), "backchannel.wav")
+	subscribed := make(chan string, 8)
+	lh := startLiveHouseholdCam(t, func(o *cloud.Options) { o.Outbound.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} },
+		softcam.Config{Audio: softcam.AudioPCMU, BackChannel: true, BackChannelFile: wav,
+			ONVIF: "127.0.0.1:0", ONVIFUser: "admin", ONVIFPassword: password},
+		func(cam *softcam.Server, cfg *config.Hub, o *hubd.Options) {
+			cfg.Cameras[0].Doorbell = &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: "http://" + cam.ONVIFAddr() + onvif.DevicePath,
+				Username: "admin", Password: password}, Interval: config.Duration(time.Second)}
+			o.ONVIFSubscribed = func(c string) {
+				select {
+				case subscribed <- c:
+				default:
+				}
+			}
+		})
+	return lh, wav, subscribed
 }
 
 // backChannelPCM reads the doorbell's back channel WAV file (16-bit mono
@@ -182,14 +211,17 @@ func TestTalkThroughHub(t *testing.T) {
 }
 
 // TestTalkBrowser: in Chromium whose microphone is a 1 kHz tone (a fake
-// capture device playing a WAV file), a member opens the doorbell's live
-// view, hears the doorbell's 440 Hz tone (measured with the Web Audio
+// capture device playing a WAV file), a member turns notifications on; a
+// press on the software doorbell (an ONVIF event the hub subscribed to)
+// rings: the cloud pushes the sealed ring, the service worker's opener
+// shows it with Answer, which opens the doorbell's live view; the page
+// hears the doorbell's 440 Hz tone (measured with the Web Audio
 // API), holds the talk button (the microphone is asked for then, and only
 // then), and the doorbell's back channel receives the microphone's tone.
 // Clicking toggles talking on and Enter off; while another device talks,
 // the page says so and sends nothing.
 func TestTalkBrowser(t *testing.T) {
-	lh, wav := startTalkHousehold(t)
+	lh, wav, subscribed := startDoorbellHousehold(t)
 	// The hub is connected and has a group of pictures to start from.
 	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)
 	w.Close()
@@ -223,6 +255,14 @@ func TestTalkBrowser(t *testing.T) {
 				return
 			}
 			lh.addDevice(t, dev)
+		case "/press":
+			select {
+			case <-subscribed:
+			case <-time.After(30 * time.Second):
+				http.Error(rw, "the hub did not subscribe to the doorbell's events", 500)
+				return
+			}
+			lh.cam.Press("test")
 		case "/samples":
 			fmt.Fprint(rw, lh.cam.BackChannelStats().Samples)
 		case "/hold":
@@ -247,6 +287,15 @@ func TestTalkBrowser(t *testing.T) {
 	other.w = talkWatch(t, lh, lh.admin)
 
 	var out struct {
+		Ring struct {
+			Title              string   `json:"title"`
+			Body               string   `json:"body"`
+			URL                string   `json:"url"`
+			Actions            []string `json:"actions"`
+			RequireInteraction bool     `json:"requireInteraction"`
+			PushMs             float64  `json:"pushMs"`
+			PayloadHasCamera   bool     `json:"payloadHasCamera"`
+		} `json:"ring"`
 		FirstFrameMs float64 `json:"firstFrameMs"`
 		Sound        struct {
 			ToneDB  float64 `json:"toneDb"`
@@ -277,6 +326,16 @@ func TestTalkBrowser(t *testing.T) {
 	t.Logf("page: %+v", out)
 	if out.Err != "" {
 		t.Fatalf("talk.mjs: %s", out.Err)
+	}
+	// The press rang: the cloud pushed a sealed payload that the service
+	// worker opens into a ring whose Answer opens the doorbell's live view.
+	r := out.Ring
+	t.Logf("press to push delivered: %.0f ms", r.PushMs)
+	if r.Title != "Ring at front" || r.URL != "/h/"+lh.id()+"/cam/front/live" || !slices.Contains(r.Actions, "answer") || !r.RequireInteraction {
+		t.Errorf("the ring's notification: %+v; want a ring at front answering to its live view", r)
+	}
+	if r.PayloadHasCamera {
+		t.Error("the pushed message names the camera in the clear")
 	}
 	// The doorbell's sound reaches the page.
 	if out.Sound.Err != "" || out.Sound.ToneDB < -60 || out.Sound.ToneDB-out.Sound.OtherDB < 30 {

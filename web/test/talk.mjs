@@ -1,11 +1,13 @@
-// Talk-back in Chromium whose microphone is a WAV file (MIC_WAV, a tone):
-// sign in, enrol this browser (the Go test adds its device to the chain),
-// open the doorbell's live view, hear its tone (AUDIO_HZ) with the Web
-// Audio API, then talk: hold the talk button, click it on and press Enter
+// The doorbell in Chromium whose microphone is a WAV file (MIC_WAV, a
+// tone): sign in, enrol this browser (the Go test adds its device to the
+// chain), turn notifications on, have the doorbell pressed (HOOK_URL
+// /press), open the ring's push payload as the service worker does and
+// answer it (its URL: the doorbell's live view), hear the doorbell's tone
+// (AUDIO_HZ) with the Web Audio API, then talk: hold the talk button, click it on and press Enter
 // to turn it off, and try while another device talks (HOOK_URL /hold and
 // /release). The Go test checks what the doorbell's back channel got.
 import { join } from 'node:path';
-import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, noticeOf, pushService, result, totp } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -13,10 +15,12 @@ const hh = process.env.HOUSEHOLD;
 const cam = process.env.CAMERA;
 const artifacts = process.env.ARTIFACTS || '.';
 
+const push = await pushService();
 const browser = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${process.env.MIC_WAV}`]);
 try {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
-  await ctx.grantPermissions(['microphone'], { origin: base });
+  await ctx.grantPermissions(['microphone', 'notifications'], { origin: base });
+  await push.useIn(ctx);
   // Counts the page's requests for the microphone.
   await ctx.addInitScript(() => {
     const md = navigator.mediaDevices;
@@ -51,8 +55,27 @@ try {
   const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
   assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
 
-  // The doorbell's live view.
-  await page.goto(`${base}/h/${hh}/cam/${cam}/live`);
+  // Notifications on this browser (the events page's button).
+  await page.goto(`${base}/h/${hh}/events`);
+  await page.tap('#ev-push-on', { timeout: 20000 });
+  await page.waitForSelector('#ev-push-status[data-subscribed="true"]', { timeout: 20000 }).catch(async () => fail('push not subscribed: ' + (await page.textContent('#app'))));
+
+  // Someone presses the doorbell: the cloud pushes the ring, sealed; the
+  // service worker's opener shows it, and Answer opens its URL.
+  const pressed = await fetch(hook + '/press', { method: 'POST' });
+  assert(pressed.ok, 'press hook: ' + (await pressed.text()));
+  const pressAt = Date.now();
+  for (let i = 0; i < 300 && push.pushed.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  if (push.pushed.length === 0) fail('the cloud pushed no ring within 30 s');
+  const pushMs = Date.now() - pressAt;
+  const ringPayload = push.open(push.pushed[0].body);
+  const ring = await noticeOf(page, ringPayload);
+  ring.pushMs = pushMs;
+  ring.payloadHasCamera = Buffer.from(push.pushed[0].body).includes(Buffer.from(cam));
+  assert(ring.actions.includes('answer'), 'the ring has no Answer action: ' + JSON.stringify(ring));
+
+  // Answer: the doorbell's live view.
+  await page.goto(base + ring.url);
   const tileSel = `.live-tile[data-camera="${cam}"]`;
   const videoSel = `${tileSel} video.live-video`;
   try {
@@ -142,9 +165,10 @@ try {
   const micAsksAfter = await page.evaluate(() => window.__micAsks);
 
   result({
-    firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
+    ring, firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
     samplesDuringHold, clickState, keyState, busyState, busyNote,
   });
 } finally {
   await browser.close();
+  push.close();
 }
