@@ -419,3 +419,47 @@ func TestTalkChannelHostile(t *testing.T) {
 		t.Errorf("%d sessions, want the viewer's still", hub.Sessions())
 	}
 }
+
+// TestTalkRemovedDeviceCut: a device removed from the household while it
+// talks loses the camera's speaker with its session: the back channel is
+// torn down and the line is free for the others.
+func TestTalkRemovedDeviceCut(t *testing.T) {
+	cam, _ := talkDoorbell(t)
+	hh := newHousehold(t)
+	var chain atomic.Pointer[keydir.State]
+	chain.Store(hh.st)
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) {
+		c.Chain = chain.Load
+		c.BackChannel = softcamBackChannel(cam)
+		c.Logger = vigiltest.Logger(t)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := talkWatch(t, hub, hh, hh.member)
+	if err := w.Talk(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	next := hh.st.Clone()
+	link, err := next.RemoveDevice(hh.admin, hh.member.ID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Apply(link); err != nil {
+		t.Fatal(err)
+	}
+	chain.Store(next)
+	if n := hub.Revoke(); n != 1 {
+		t.Fatalf("Revoke ended %d sessions, want the talker's", n)
+	}
+	if hub.Talker("front") != "" {
+		t.Error("the removed device still holds the camera's speaker")
+	}
+	hh.st = next
+	a := talkWatch(t, hub, hh, hh.admin)
+	if err := a.Talk(ctx, true); err != nil {
+		t.Fatalf("the admin after the member was cut: %v", err)
+	}
+	if st := cam.BackChannelStats(); st.Talks != 2 || st.Busy != 0 {
+		t.Errorf("doorbell back channel %+v: want the member's talk torn down before the admin's", st)
+	}
+}
