@@ -217,7 +217,8 @@ func TestTalkThroughHub(t *testing.T) {
 // shows it with Answer, which opens the doorbell's live view; the page
 // hears the doorbell's 440 Hz tone (measured with the Web Audio
 // API), holds the talk button (the microphone is asked for then, and only
-// then), and the doorbell's back channel receives the microphone's tone.
+// then, and let go some seconds after the last talk), and the doorbell's
+// back channel receives the microphone's tone.
 // Clicking toggles talking on and Enter off; while another device talks,
 // the page says so and sends nothing.
 func TestTalkBrowser(t *testing.T) {
@@ -305,6 +306,7 @@ func TestTalkBrowser(t *testing.T) {
 		TalkShown     bool   `json:"talkShown"`
 		MicAsksBefore int    `json:"micAsksBefore"`
 		MicAsksAfter  int    `json:"micAsksAfter"`
+		MicReleased   bool   `json:"micReleased"`
 		HoldState     string `json:"holdState"`
 		HoldPressed   string `json:"holdPressed"`
 		HoldNote      string `json:"holdNote"`
@@ -344,6 +346,9 @@ func TestTalkBrowser(t *testing.T) {
 	// Push to talk: the microphone is asked for on the first press only.
 	if !out.TalkShown || out.MicAsksBefore != 0 || out.MicAsksAfter != 1 {
 		t.Errorf("talk button shown %v; microphone asked %d times before the first press, %d after three talks; want shown, 0, 1", out.TalkShown, out.MicAsksBefore, out.MicAsksAfter)
+	}
+	if !out.MicReleased {
+		t.Error("the microphone was still open long after the last talk")
 	}
 	if out.HoldState != "on" || out.HoldPressed != "true" || out.HoldLabel != "Stop talking" || !strings.Contains(out.HoldNote, "Talking") {
 		t.Errorf("holding the talk button: state %q, pressed %q, label %q, note %q; want talking, shown", out.HoldState, out.HoldPressed, out.HoldLabel, out.HoldNote)

@@ -27,9 +27,10 @@ try {
     if (!md) return;
     const gum = md.getUserMedia.bind(md);
     window.__micAsks = 0;
+    window.__micStreams = [];
     md.getUserMedia = (c) => {
       window.__micAsks++;
-      return gum(c);
+      return gum(c).then((s) => (window.__micStreams.push(s), s));
     };
   });
   const page = await newPage(ctx, 'talk');
@@ -163,9 +164,13 @@ try {
   const release = await fetch(hook + '/release', { method: 'POST' });
   assert(release.ok, 'release hook: ' + (await release.text()));
   const micAsksAfter = await page.evaluate(() => window.__micAsks);
+  // Some seconds after the last talk the microphone is let go.
+  const micReleased = await page
+    .waitForFunction(() => window.__micStreams.length > 0 && window.__micStreams.every((s) => s.getTracks().every((t) => t.readyState === 'ended')), null, { timeout: 20000 })
+    .then(() => true, () => false);
 
   result({
-    ring, firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
+    ring, firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, micReleased, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
     samplesDuringHold, clickState, keyState, busyState, busyNote,
   });
 } finally {

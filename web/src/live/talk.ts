@@ -7,12 +7,17 @@
 // camera's speaker is open, or {"talking":false,"code","error"} (someone
 // else is talking, the camera has no speaker, it stopped taking audio).
 //
-// Owns: the microphone stream (asked for on the first start only, kept for
-// the page's life so later presses do not ask again) and the talk channel.
+// Owns: the microphone stream (asked for on the first start; kept for
+// MIC_KEEP_MS after a talk so a quick second press starts at once, then
+// released so the browser's microphone indicator goes off; a browser that
+// was allowed once does not ask again) and the talk channel.
 // Must never: send the microphone while not talking (the sender's track is
 // null then), or ask for the microphone before the first press.
 
 import { h } from '../ui';
+
+/** How long the microphone stays open after a talk ends. */
+const MIC_KEEP_MS = 10_000;
 
 /** TalkState: off, waiting for the microphone or the hub, on, or refused (with a reason). */
 export type TalkState = 'unavailable' | 'off' | 'starting' | 'on' | 'refused';
@@ -31,6 +36,7 @@ export class Talk {
   private dc?: RTCDataChannel;
   private want = false;
   private stops = 0; // {"talk":false} sent, not yet answered
+  private release = 0; // timer: the microphone is let go
   state: TalkState = 'unavailable';
 
   constructor(private onState: (s: TalkState, msg?: string) => void) {}
@@ -79,6 +85,8 @@ export class Talk {
         const was = this.want;
         this.want = false;
         void this.sender?.replaceTrack(null).catch(() => undefined);
+        window.clearTimeout(this.release);
+        this.release = window.setTimeout(() => this.releaseMic(), MIC_KEEP_MS);
         if (r.error) this.set('refused', r.error);
         else if (was || this.state !== 'refused') this.set('off');
       }
@@ -104,6 +112,7 @@ export class Talk {
     const dc = this.dc;
     if (!dc || dc.readyState !== 'open' || !this.sender || this.want) return;
     this.want = true;
+    window.clearTimeout(this.release);
     this.set('starting');
     let mic: MediaStream;
     try {
@@ -125,10 +134,12 @@ export class Talk {
     dc.send(JSON.stringify({ talk: true }));
   }
 
-  /** stop ends the talk: the microphone stops going out at once. */
+  /** stop ends the talk: the microphone stops going out at once, and is let go a little later. */
   stop(): void {
     if (!this.want && this.state !== 'starting' && this.state !== 'on') return;
     this.want = false;
+    window.clearTimeout(this.release);
+    this.release = window.setTimeout(() => this.releaseMic(), MIC_KEEP_MS);
     void this.sender?.replaceTrack(null).catch(() => undefined);
     if (this.dc?.readyState === 'open') {
       this.stops++;
@@ -137,13 +148,19 @@ export class Talk {
     this.set(this.dc ? 'off' : 'unavailable');
   }
 
+  private releaseMic(): void {
+    if (this.want) return;
+    for (const t of this.mic?.getTracks() ?? []) t.stop();
+    this.mic = undefined;
+    this.micAsk = undefined;
+  }
+
   /** close stops talking and releases the microphone. */
   close(): void {
     this.stop();
     this.detach();
-    for (const t of this.mic?.getTracks() ?? []) t.stop();
-    this.mic = undefined;
-    this.micAsk = undefined;
+    window.clearTimeout(this.release);
+    this.releaseMic();
   }
 }
 
