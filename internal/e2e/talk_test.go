@@ -174,7 +174,7 @@ func TestTalkThroughHub(t *testing.T) {
 	w := talkWatch(t, lh, lh.admin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	recBefore := lh.hub.Stats()[0].FramesIn
+	recBefore := lh.hub.Stats()[0].FramesRecorded
 	if err := w.Talk(ctx, true); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestTalkThroughHub(t *testing.T) {
 	}
 	// Recording went on during the talk (the back channel is a session of
 	// its own).
-	for lh.hub.Stats()[0].FramesIn < recBefore+20 {
+	for lh.hub.Stats()[0].FramesRecorded < recBefore+20 {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the camera's recording stalled: %+v", lh.hub.Stats()[0])
@@ -239,7 +239,7 @@ func TestTalkBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	addMemberSigned(t, lh.c, lh.id(), lh.admin, email, keydir.RoleMember)
-	recBefore := lh.hub.Stats()[0].FramesIn
+	recBefore := lh.hub.Stats()[0].FramesRecorded
 
 	// Another device's talk, held while the page tries (/hold, /release).
 	var other struct {
@@ -394,8 +394,8 @@ func TestTalkBrowser(t *testing.T) {
 	if st := lh.cam.BackChannelStats(); st.Talks < 3 || st.Busy != 0 {
 		t.Errorf("the doorbell's back channel: %+v; want the page's talks (hold, click, and the other device's), never two at once", st)
 	}
-	if n := lh.hub.Stats()[0].FramesIn; n < recBefore+50 {
-		t.Errorf("the camera's recording: %d frames in before the page, %d after; want it to go on", recBefore, n)
+	if n := lh.hub.Stats()[0].FramesRecorded; n < recBefore+50 {
+		t.Errorf("the camera's recording: %d frames recorded before the page, %d after; want it to go on", recBefore, n)
 	}
 }
 
