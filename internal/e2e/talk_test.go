@@ -246,6 +246,11 @@ func TestTalkBrowser(t *testing.T) {
 		sync.Mutex
 		w *live.Watch
 	}
+	var marked struct {
+		sync.Mutex
+		at      time.Time
+		samples uint64
+	}
 	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
@@ -264,6 +269,24 @@ func TestTalkBrowser(t *testing.T) {
 				return
 			}
 			lh.cam.Press("test")
+		case "/mark":
+			// The page is about to press talk: /heard answers how long
+			// until the doorbell's back channel got audio after this.
+			marked.Lock()
+			marked.at, marked.samples = time.Now(), lh.cam.BackChannelStats().Samples
+			marked.Unlock()
+		case "/heard":
+			marked.Lock()
+			at, n := marked.at, marked.samples
+			marked.Unlock()
+			for lh.cam.BackChannelStats().Samples <= n {
+				if time.Since(at) > 20*time.Second {
+					http.Error(rw, "no audio at the doorbell", 500)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			fmt.Fprint(rw, time.Since(at).Milliseconds())
 		case "/samples":
 			fmt.Fprint(rw, lh.cam.BackChannelStats().Samples)
 		case "/hold":
@@ -314,6 +337,7 @@ func TestTalkBrowser(t *testing.T) {
 		ReleasedState string `json:"releasedState"`
 		ReleasedNote  string `json:"releasedNote"`
 		SamplesHold   int    `json:"samplesDuringHold"`
+		PressToHeard  int    `json:"pressToHeardMs"`
 		ClickState    string `json:"clickState"`
 		KeyState      string `json:"keyState"`
 		BusyState     string `json:"busyState"`
@@ -332,7 +356,7 @@ func TestTalkBrowser(t *testing.T) {
 	// The press rang: the cloud pushed a sealed payload that the service
 	// worker opens into a ring whose Answer opens the doorbell's live view.
 	r := out.Ring
-	t.Logf("press to push delivered: %.0f ms", r.PushMs)
+	t.Logf("press to push delivered: %.0f ms; talk button pressed to the first audio at the doorbell's speaker: %d ms (the back channel opened meanwhile)", r.PushMs, out.PressToHeard)
 	if r.Title != "Ring at front" || r.URL != "/h/"+lh.id()+"/cam/front/live" || !slices.Contains(r.Actions, "answer") || !r.RequireInteraction {
 		t.Errorf("the ring's notification: %+v; want a ring at front answering to its live view", r)
 	}

@@ -129,8 +129,11 @@ try {
   // Hold to talk (3 s), then release.
   const box = await page.locator(talkSel).boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await fetch(hook + '/mark', { method: 'POST' });
   await page.mouse.down();
+  const heard = fetch(hook + '/heard', { method: 'POST' }).then((r) => r.text());
   await waitTalk('on');
+  const pressToHeardMs = Number(await heard);
   const holdState = await talkState();
   const holdPressed = await page.getAttribute(talkSel, 'aria-pressed');
   const holdLabel = await page.getAttribute(talkSel, 'aria-label');
@@ -171,7 +174,7 @@ try {
 
   result({
     ring, firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, micReleased, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
-    samplesDuringHold, clickState, keyState, busyState, busyNote,
+    samplesDuringHold, pressToHeardMs, clickState, keyState, busyState, busyNote,
   });
 } finally {
   await browser.close();
