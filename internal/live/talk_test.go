@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -12,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 
 	"vigil/internal/camera"
 	"vigil/internal/keydir"
@@ -461,5 +465,119 @@ func TestTalkRemovedDeviceCut(t *testing.T) {
 	}
 	if st := cam.BackChannelStats(); st.Talks != 2 || st.Busy != 0 {
 		t.Errorf("doorbell back channel %+v: want the member's talk torn down before the admin's", st)
+	}
+}
+
+// TestTalkManyMicrophones: an offer with three sending audio lines (a
+// hostile or confused viewer) gets one microphone read: the doorbell hears
+// one of the three tones, clean, never a mix or three times the packets.
+func TestTalkManyMicrophones(t *testing.T) {
+	cam, wav := talkDoorbell(t)
+	hh := newHousehold(t)
+	hub, _ := startHubWith(t, hh, func(c *HubConfig) { c.BackChannel = softcamBackChannel(cam); c.Logger = vigiltest.Logger(t) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pc, err := loopback.api().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	hz := []float64{1000, 600, 300}
+	var mics []*webrtc.TrackLocalStaticSample
+	for i := range hz {
+		mic, err := webrtc.NewTrackLocalStaticSample(audioCaps["PCMU"].cap, fmt.Sprintf("mic%d", i), fmt.Sprintf("stream%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.AddTransceiverFromTrack(mic, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			t.Fatal(err)
+		}
+		mics = append(mics, mic)
+	}
+	dc, err := pc.CreateDataChannel(TalkLabel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, replies := make(chan struct{}), make(chan string, 4)
+	dc.OnOpen(func() { close(open) })
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { replies <- string(m.Data) })
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	sdp := pc.LocalDescription().SDP
+	fp, err := SDPFingerprint(sdp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, ts := NewSessionID(), time.Now().UnixMilli()
+	ans := hub.Offer(ctx, Message{Type: "offer", Session: session, Camera: "front", Device: hh.member.ID(), TS: ts, Fingerprint: fp,
+		Sig: signB64(hh.member.Sign, OfferMessage(hh.st.HouseholdID, session, "front", ts, fp)), SDP: sdp})
+	if ans.Type != "answer" {
+		t.Fatalf("the hub answered %+v", ans)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-open:
+	case <-ctx.Done():
+		t.Fatal("the talk channel did not open")
+	}
+	if err := dc.SendText(`{"talk":true}`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-replies:
+		if r != `{"talking":true}` {
+			t.Fatalf("talk: %s", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("no answer to the talk request")
+	}
+	tones := make([][]byte, len(hz))
+	for i, f := range hz {
+		tones[i] = toneG711(t, "PCMU", f, audioRate)
+	}
+	for off := 0; off < audioRate; off += 160 {
+		for i, mic := range mics {
+			if err := mic.WriteSample(media.Sample{Data: tones[i][off : off+160], Duration: 20 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for cam.BackChannelStats().Packets < 50 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the doorbell got %+v", cam.BackChannelStats())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // room for packets that should not come
+	if st := cam.BackChannelStats(); st.Packets > 55 {
+		t.Errorf("the doorbell got %d packets for 50 of talk: more than one microphone was read", st.Packets)
+	}
+	pcm := readTalkWAV(t, wav)[:audioRate]
+	best := 0
+	for i := range hz {
+		if goertzel(pcm, hz[i], audioRate) > goertzel(pcm, hz[best], audioRate) {
+			best = i
+		}
+	}
+	t.Logf("the microphone read: %.0f Hz", hz[best])
+	checkTalkTone(t, pcm, hz[best])
+	for i := range hz {
+		if i != best && goertzel(pcm, hz[i], audioRate)*100 > goertzel(pcm, hz[best], audioRate) {
+			t.Errorf("the %.0f Hz microphone is mixed into the %.0f Hz one", hz[i], hz[best])
+		}
 	}
 }
