@@ -52,9 +52,12 @@ export class Talk {
     const tr = pc.getTransceivers().find((t) => t.receiver.track.kind === 'audio');
     if (!tr) return;
     tr.direction = 'sendrecv';
+    // G.711 first (PCMU, then PCMA), the rest after: the camera's sound
+    // may come in another codec on this transceiver.
     const caps = RTCRtpReceiver.getCapabilities?.('audio')?.codecs ?? [];
-    const g711 = ['audio/PCMU', 'audio/PCMA'].flatMap((m) => caps.filter((c) => c.mimeType.toLowerCase() === m.toLowerCase()));
-    if (g711.length && typeof tr.setCodecPreferences === 'function') tr.setCodecPreferences(g711);
+    const rank = (c: RTCRtpCodec) => ['audio/pcmu', 'audio/pcma'].indexOf(c.mimeType.toLowerCase());
+    const g711 = caps.filter((c) => rank(c) >= 0).sort((a, b) => rank(a) - rank(b));
+    if (g711.length && typeof tr.setCodecPreferences === 'function') tr.setCodecPreferences([...g711, ...caps.filter((c) => rank(c) < 0)]);
     this.sender = tr.sender;
     const dc = pc.createDataChannel('talk');
     this.dc = dc;
