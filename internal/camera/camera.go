@@ -3,6 +3,8 @@
 // access units and hands them to a Handler, and reconnects with capped
 // backoff for as long as its context lives. A G.711 audio track (recorded
 // by nobody) goes, packet by packet, to a Handler that is a G711Handler.
+// OpenBackChannel opens a camera's ONVIF audio back channel, a session of
+// its own that sends talk audio to the camera's speaker.
 //
 // It knows nothing of Vigil's configuration, storage or keys. It must never
 // log media, credentials in the camera URL, or anything a camera sent beyond

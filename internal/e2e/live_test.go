@@ -65,6 +65,7 @@ type liveHousehold struct {
 	st      *keydir.State
 	genesis []byte
 	hub     *hubd.Hub
+	cam     *softcam.Server // the camera "front"
 }
 
 func (h *liveHousehold) id() string { return h.st.HouseholdID }
@@ -93,6 +94,15 @@ func startLiveHousehold(t *testing.T, mod func(*cloud.Options)) *liveHousehold {
 // (a softcam.Audio codec) with its video.
 func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio string) *liveHousehold {
 	t.Helper()
+	return startLiveHouseholdCam(t, mod, softcam.Config{Audio: audio}, nil)
+}
+
+// startLiveHouseholdCam is startLiveHousehold with the camera "front"
+// served by a software camera configured by camCfg (its listen address,
+// paths and logger are set here); hubMod, when set, adjusts the hub's
+// config and options once the camera runs.
+func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softcam.Config, hubMod func(*softcam.Server, *config.Hub, *hubd.Options)) *liveHousehold {
+	t.Helper()
 	env := startCloud(t, mod)
 	ctx := context.Background()
 	c, _ := account(t, env.url)
@@ -113,7 +123,8 @@ func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio strin
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Audio: audio, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	camCfg.Listen, camCfg.Paths, camCfg.Logger = "127.0.0.1:0", []string{"front"}, vigiltest.Logger(t).With("component", "softcam")
+	cam, err := softcam.New(camCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +132,7 @@ func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cam.Close() })
+	lh.cam = cam
 
 	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),
 		Cameras: []config.Camera{{Name: "front", URL: cam.URL("front"), Transport: "tcp"}},
@@ -131,8 +143,11 @@ func startLiveHouseholdAudio(t *testing.T, mod func(*cloud.Options), audio strin
 	if lh.st, err = member.VerifiedChain(ctx, c, lh.id(), lh.genesis); err != nil {
 		t.Fatal(err)
 	}
-	hub, err := hubd.New(cfg, hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"),
-		LiveNet: live.NetOptions{Loopback: true}})
+	opts := hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"), LiveNet: live.NetOptions{Loopback: true}}
+	if hubMod != nil {
+		hubMod(cam, cfg, &opts)
+	}
+	hub, err := hubd.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -527,7 +527,8 @@ func (h *Hub) startLive(ctx context.Context) {
 			}
 			return err
 		},
-		Settings: h.handleSettings,
+		Settings:    h.handleSettings,
+		BackChannel: h.openBackChannel,
 		ChainChanged: func() {
 			select {
 			case h.chainKick <- struct{}{}:
@@ -543,6 +544,26 @@ func (h *Hub) startLive(ctx context.Context) {
 		defer h.wg.Done()
 		live.RunHub(ctx, h.live, h.cfg.Cloud.URL, h.cloud.DeviceID, h.signer, h.log.With("component", "live"))
 	}()
+}
+
+// openBackChannel opens a camera's ONVIF audio back channel for a viewer
+// who talks (live's talk path): a second RTSP session to the camera's
+// URL, apart from the recording's.
+func (h *Hub) openBackChannel(ctx context.Context, cam string) (live.BackChannel, error) {
+	for _, c := range h.cfg.Cameras {
+		if c.Name != cam {
+			continue
+		}
+		bc, err := camera.OpenBackChannel(ctx, camera.BackChannelConfig{URL: c.URL, Transport: c.Transport})
+		if errors.Is(err, camera.ErrNoBackChannel) {
+			return nil, errors.Join(live.ErrNoSpeaker, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return bc, nil
+	}
+	return nil, live.ErrNoSpeaker
 }
 
 // Live returns the live-view answerer of a paired hub (nil otherwise).

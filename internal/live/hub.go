@@ -12,6 +12,11 @@
 // own verified chain and against the answer's SDP. DTLS then enforces both
 // fingerprints, so a relay that swaps either makes the session fail.
 //
+// A viewer may also talk to the camera's speaker (talk.go): its microphone
+// comes in on the same connection, and the hub writes it to the camera's
+// back channel (HubConfig.BackChannel), one talker per camera, through
+// bounded queues that never let a camera stall the hub.
+//
 // The cloud only relays the messages (docs/FORMAT.md, "Live view
 // signalling"). This package never logs keys, signatures or media.
 package live
@@ -61,7 +66,9 @@ func (n NetOptions) api() *webrtc.API {
 	me := &webrtc.MediaEngine{}
 	_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
 	// The camera's G.711 audio, passed through (static payload types).
-	for _, c := range audioCaps {
+	// PCMU first: the answer lists it first, so a browser talks in it.
+	for _, name := range []string{"PCMU", "PCMA"} {
+		c := audioCaps[name]
 		_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.cap, PayloadType: c.pt}, webrtc.RTPCodecTypeAudio)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
@@ -98,7 +105,10 @@ type HubConfig struct {
 	ChainChanged func()
 	// Settings, when set, answers the requests a viewer sends on its
 	// session's settings data channel (settings.go).
-	Settings    SettingsFunc
+	Settings SettingsFunc
+	// BackChannel, when set, opens a camera's speaker for a viewer who
+	// talks (talk.go); without it talk requests are refused.
+	BackChannel BackChannelFunc
 	Net         NetOptions
 	MaxSessions int
 	Now         func() time.Time
@@ -114,7 +124,10 @@ type Hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	seen     map[string]time.Time // session IDs used, until their offer is stale
+	talkers  map[string]*talk     // camera -> its one talker (talk.go)
+	lastTalk map[string]*talk     // camera -> its last talk until its back channel is closed
 	closed   bool
+	wg       sync.WaitGroup // talk goroutines
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
@@ -148,6 +161,8 @@ type session struct {
 	dc     atomic.Bool // a settings channel is open
 
 	extraChannels atomic.Int32 // data channels refused
+	talkDC, mic   atomic.Bool  // a talk channel is open; the microphone track is read
+	talk          atomic.Pointer[talk]
 	pc            *webrtc.PeerConnection
 	tap           *Tap
 	stop          chan struct{}
@@ -166,7 +181,7 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
 	return &Hub{cfg: cfg, api: cfg.Net.api(), id: keydir.DeviceID(cfg.Key.Public().(ed25519.PublicKey)),
-		sessions: map[string]*session{}, seen: map[string]time.Time{}}
+		sessions: map[string]*session{}, seen: map[string]time.Time{}, talkers: map[string]*talk{}, lastTalk: map[string]*talk{}}
 }
 
 // RefusedError is a viewer the hub did not admit, with the reason.
@@ -351,7 +366,17 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			go h.end(s)
 		}
 	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		// The viewer's microphone (one audio track), read for talk.
+		if tr.Kind() == webrtc.RTPCodecTypeAudio && s.mic.CompareAndSwap(false, true) && h.track() {
+			h.readTalk(s, tr)
+		}
+	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() == TalkLabel && s.talkDC.CompareAndSwap(false, true) {
+			h.serveTalk(s, dc)
+			return
+		}
 		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
 			// One settings channel per session, nothing else. A peer
 			// that keeps opening channels loses the session: pion keeps
@@ -458,6 +483,7 @@ func (h *Hub) CloseSession(id string) {
 func (h *Hub) end(s *session) {
 	s.once.Do(func() {
 		close(s.stop)
+		h.stopTalk(s, nil)
 		h.mu.Lock()
 		pc := s.pc
 		if h.sessions[s.id] == s {
@@ -520,6 +546,18 @@ func (h *Hub) Close() {
 	for _, s := range all {
 		h.end(s)
 	}
+	h.wg.Wait()
+}
+
+// track counts a talk goroutine unless the hub is closing.
+func (h *Hub) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 // Serve answers the offers arriving on one signalling connection until it

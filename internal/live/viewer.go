@@ -27,6 +27,9 @@ type ViewerConfig struct {
 	Now       func() time.Time
 	// Settings opens the session's settings data channel (Watch.Settings).
 	Settings bool
+	// Talk sends a microphone track (PCMU) and opens the talk channel
+	// (Watch.Talk, Watch.Speak).
+	Talk bool
 }
 
 // Exchange sends an offer to the hub and returns its reply (an answer or an
@@ -49,6 +52,8 @@ type Watch struct {
 	audioMime    string // of the received audio track
 	audioPackets uint64
 	audioData    []byte // the first maxWatchAudio bytes of audio payload
+
+	talk *watchTalk // the microphone and talk channel, if asked for
 
 	dc        *webrtc.DataChannel // the settings channel, if asked for
 	dcOpen    chan struct{}
@@ -94,7 +99,11 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, err
 	}
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	if cfg.Talk {
+		if w.talk, err = newWatchTalk(pc); err != nil {
+			return nil, err
+		}
+	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, err
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

@@ -3,13 +3,13 @@
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
 
-/** launch starts headless Chromium from Debian. */
-export async function launch() {
+/** launch starts headless Chromium from Debian (extra: more command-line flags). */
+export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--autoplay-policy=no-user-gesture-required'],
+      '--autoplay-policy=no-user-gesture-required', ...extra],
   });
 }
 
@@ -100,4 +100,89 @@ export function fail(msg) {
 
 export function assert(cond, msg) {
   if (!cond) fail(msg);
+}
+
+/**
+ * pushService runs a Web Push service on 127.0.0.1 for a browser context
+ * (headless Chromium has none): useIn(ctx) makes the context's
+ * PushManager subscribe to it, pushed lists the messages the cloud sent,
+ * and open(msg) decrypts one (RFC 8291, aes128gcm, one record).
+ */
+export async function pushService() {
+  const { createServer } = await import('node:http');
+  const { createDecipheriv, createECDH, hkdfSync, randomBytes } = await import('node:crypto');
+  const b64u = (b) => Buffer.from(b).toString('base64url');
+  const ua = createECDH('prime256v1');
+  ua.generateKeys();
+  const auth = randomBytes(16);
+  const pushed = [];
+  const srv = createServer((req, res) => {
+    const parts = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n <= 8192) parts.push(c);
+    });
+    req.on('end', () => {
+      pushed.push({ path: req.url, body: Buffer.concat(parts) });
+      res.writeHead(201).end();
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${srv.address().port}/send/${b64u(randomBytes(9))}`;
+  return {
+    pushed,
+    useIn: (ctx) =>
+      ctx.addInitScript((sub) => {
+        const fake = { endpoint: sub.endpoint, options: { applicationServerKey: null }, toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: sub.keys }), unsubscribe: async () => true };
+        if (self.PushManager) {
+          PushManager.prototype.subscribe = async () => fake;
+          PushManager.prototype.getSubscription = async () => null;
+        }
+      }, { endpoint, keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(auth) } }),
+    open: (body) => {
+      const salt = body.subarray(0, 16);
+      const idlen = body[20];
+      const asPub = body.subarray(21, 21 + idlen);
+      const ct = body.subarray(21 + idlen);
+      const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPub]);
+      const ikm = Buffer.from(hkdfSync('sha256', ua.computeSecret(asPub), auth, keyInfo, 32));
+      const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
+      const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
+      const d = createDecipheriv('aes-128-gcm', cek, nonce);
+      d.setAuthTag(ct.subarray(ct.length - 16));
+      const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
+      let i = pt.length - 1;
+      while (i >= 0 && pt[i] === 0) i--;
+      if (pt[i] !== 2) throw new Error('push message: bad padding delimiter');
+      return pt.subarray(0, i);
+    },
+    close: () => srv.close(),
+  };
+}
+
+/**
+ * noticeOf loads the app's service worker script into page (which has
+ * one active) and returns the notification it would show for a push
+ * payload: title, body, url, actions, requireInteraction, image.
+ */
+export async function noticeOf(page, payload) {
+  const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/'))?.active?.scriptURL ?? '');
+  if (!swURL) throw new Error('no active service worker');
+  return page.evaluate(
+    async ([url, b64]) => {
+      if (!window.vigilNoticeOf) {
+        await new Promise((resolve, reject) => {
+          const s = document.createElement('script');
+          s.src = url;
+          s.onload = resolve;
+          s.onerror = () => reject(new Error('cannot load ' + url));
+          document.head.append(s);
+        });
+      }
+      const n = await window.vigilNoticeOf(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+      return { title: n.title, body: n.options.body, url: n.options.data?.url ?? '', actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
+    },
+    [swURL, Buffer.from(payload).toString('base64')],
+  );
 }

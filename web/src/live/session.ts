@@ -10,6 +10,7 @@ import { api } from '../api';
 import type { DeviceKeys } from '../crypto/devicekeys';
 import { b64url } from '../crypto/keys';
 import { checkAnswer, LiveRefused, type Message, newSessionId, offerMessage, sdpFingerprint } from './signal';
+import type { Talk } from './talk';
 
 /** LiveTrust is what the verified chain says about the household's hubs. */
 export interface LiveTrust {
@@ -125,6 +126,8 @@ export interface LiveViewOptions {
   onFirstFrame?: (at: number) => void;
   /** onAudio: the hub sends the camera's sound (G.711) with the picture; it plays through video, which stays muted until the user unmutes it. */
   onAudio?: () => void;
+  /** talk, when set, is attached to each session's connection (talk-back to the camera's speaker). */
+  talk?: Talk;
 }
 
 interface IceConfig {
@@ -225,6 +228,7 @@ export class LiveView {
   private teardown(): void {
     if (this.session) this.o.signal.end(this.session);
     this.session = '';
+    this.o.talk?.detach();
     this.pc?.close();
     this.pc = undefined;
   }
@@ -249,6 +253,7 @@ export class LiveView {
         return;
       }
       this.pc = pc;
+      o.talk?.attach(pc);
       pc.ontrack = (e) => {
         if (e.track.kind === 'audio') {
           // The hub puts both tracks in one stream; the sound joins the picture's element.

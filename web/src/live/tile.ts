@@ -16,6 +16,7 @@ import { fmtDateTime, fmtTime } from '../kit';
 import { loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
 import { h } from '../ui';
 import { LiveView, Signal, type LiveTrust } from './session';
+import { talkControl } from './talk';
 import { liveTrust, NotADevice } from './trust';
 
 /** Prepared is what every session of a household needs: this browser's keys and the verified hubs. */
@@ -98,6 +99,10 @@ function speakerIcon(on: boolean): SVGSVGElement {
   return strokeIcon(on ? 'M4 9h4l5-4v14l-5-4H4zM16 9a4 4 0 0 1 0 6M18.5 6.5a7.5 7.5 0 0 1 0 11' : 'M4 9h4l5-4v14l-5-4H4zM16 9l5 6M21 9l-5 6');
 }
 
+function micIcon(): SVGSVGElement {
+  return strokeIcon('M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5.5 11a6.5 6.5 0 0 0 13 0M12 17.5V21');
+}
+
 function fullscreenIcon(): SVGSVGElement {
   return strokeIcon('M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5');
 }
@@ -118,9 +123,11 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
   // Sound: shown once the hub sends the camera's audio; muted until pressed
   // (browsers play sound only after a gesture).
   const soundBtn = h('button', { type: 'button', class: 'icon sound', 'aria-label': 'Unmute', 'aria-pressed': 'false', hidden: true, 'data-sound': 'off' }, speakerIcon(false));
-  const media = h('div', { class: 'media live-media' }, still, video, status, time, h('div', { class: 'overlay-actions' }, soundBtn, fsBtn));
+  // Talk: push-to-talk to the camera's speaker (talk.ts), shown once the hub offers it.
+  const talk = talkControl(cam, micIcon);
+  const media = h('div', { class: 'media live-media' }, still, video, status, time, h('div', { class: 'overlay-actions' }, talk.button, soundBtn, fsBtn));
   const err = h('p', { class: 'live-error' });
-  const el = h('div', { class: opts.big ? 'live-tile big' : 'live-tile', 'data-camera': cam, 'data-state': 'connecting' }, media, err);
+  const el = h('div', { class: opts.big ? 'live-tile big' : 'live-tile', 'data-camera': cam, 'data-state': 'connecting' }, media, talk.note, err);
 
   let state: State = 'connecting';
   let stillAt = 0;
@@ -208,6 +215,7 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
       signal,
       keys: p.keys,
       trust: p.trust,
+      talk: talk.talk,
       onStatus: (s) => {
         if (view !== v) return;
         if (s === 'Live') {
@@ -310,6 +318,7 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
       closed = true;
       view?.stop();
       view = undefined;
+      talk.close();
       if (ownSignal) signal.close();
       window.clearTimeout(pauseTimer);
       document.removeEventListener('visibilitychange', visibility);
