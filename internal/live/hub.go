@@ -98,7 +98,10 @@ type HubConfig struct {
 	ChainChanged func()
 	// Settings, when set, answers the requests a viewer sends on its
 	// session's settings data channel (settings.go).
-	Settings    SettingsFunc
+	Settings SettingsFunc
+	// CameraAdmin, when set, answers the requests an admin sends on its
+	// session's cameras data channel (cameras.go).
+	CameraAdmin CamerasFunc
 	Net         NetOptions
 	MaxSessions int
 	Now         func() time.Time
@@ -118,6 +121,8 @@ type Hub struct {
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
+
+	conns sync.Map // *lockedConn: the signalling connections, told of camera changes
 }
 
 // RefreshEvery bounds how often an unknown device makes the hub fetch the
@@ -146,6 +151,7 @@ type session struct {
 	device string // the viewer's device ID, checked again when the chain changes
 	camera string
 	dc     atomic.Bool // a settings channel is open
+	camDC  atomic.Bool // a cameras channel is open
 
 	extraChannels atomic.Int32 // data channels refused
 	pc            *webrtc.PeerConnection
@@ -352,8 +358,12 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 		}
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() == CamerasLabel && s.camDC.CompareAndSwap(false, true) {
+			h.serveCameras(s, dc)
+			return
+		}
 		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
-			// One settings channel per session, nothing else. A peer
+			// One settings and one cameras channel per session, nothing else. A peer
 			// that keeps opening channels loses the session: pion keeps
 			// every channel until the connection ends.
 			dc.Close()
@@ -508,6 +518,21 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
+// CamerasChanged tells the cloud the hub's cameras again (a camera was
+// added), so that viewers can ask for the new one.
+func (h *Hub) CamerasChanged() {
+	if h.cfg.Cameras == nil {
+		return
+	}
+	cams := h.cfg.Cameras()
+	h.conns.Range(func(k, _ any) bool {
+		if err := k.(*lockedConn).write(Message{Type: "hello", Cameras: cams}); err != nil {
+			h.cfg.Logger.Info("live view: the hub's cameras not sent", "err", err)
+		}
+		return true
+	})
+}
+
 // Close ends every session.
 func (h *Hub) Close() {
 	h.mu.Lock()
@@ -533,6 +558,8 @@ func (h *Hub) Serve(ctx context.Context, c Conn) error {
 	if err := lc.write(Message{Type: "hello", Cameras: cams}); err != nil {
 		return err
 	}
+	h.conns.Store(lc, true)
+	defer h.conns.Delete(lc)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
