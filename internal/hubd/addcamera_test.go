@@ -198,6 +198,15 @@ func TestAddCameraFromApp(t *testing.T) {
 		objs, _ := m.c.Objects(context.Background(), m.st.HouseholdID, "front-door", time.Time{}, time.Time{})
 		return len(objs) >= 2
 	})
+	// Live view of it too: the hub told the cloud of its new camera.
+	lw := camerasWatch(t, cl, m, "front-door")
+	select {
+	case <-lw.First():
+	case <-lw.Failed():
+		t.Fatal("live view of the added camera failed")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no frame of the added camera live")
+	}
 	if msg := ask(t, w, CamerasAdd, good, nil); !strings.Contains(msg, "already has a camera") {
 		t.Errorf("adding it twice: %q", msg)
 	}
