@@ -54,7 +54,7 @@ const (
 	maxFound       = 64              // devices remembered as discovered
 	maxField       = 256             // bytes of an address, user name or password
 	maxSnapshotOut = 48 << 10        // bytes of the JPEG a probe returns
-	maxSnapshotPix = 8192 * 8192     // pixels of a snapshot the hub decodes
+	maxSnapshotPix = 4096 * 4096     // pixels of a snapshot the hub decodes (4K fits)
 )
 
 // addedFile is a camera added from the web app, as kept on the hub.
@@ -356,7 +356,7 @@ func deviceAddress(s string) (string, error) {
 		s = "http://" + s
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+	if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || strings.Contains(s, "#") {
 		return "", errors.New("the camera's address is not HOST, HOST:PORT or an http:// URL without a user name")
 	}
 	if u.Path == "" || u.Path == "/" {

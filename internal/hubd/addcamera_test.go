@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,4 +279,35 @@ func TestFitSnapshot(t *testing.T) {
 func hugeJPEGHeader() []byte {
 	return []byte{0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0xff, 0xff, 0xff, 0x03,
 		0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xd9}
+}
+
+// FuzzCameraInputs: what a browser sends (an address, a request body) and
+// what a camera sends (a snapshot) never panic; an address taken is an
+// http(s) URL without user info of bounded size, and a snapshot returned
+// is a JPEG that fits a reply.
+func FuzzCameraInputs(f *testing.F) {
+	f.Add("192.168.1.20", []byte(`{"address":"x","username":"u","password":"p"}`), []byte{0xff, 0xd8})
+	f.Add("http://[::1]:80/onvif/device_service", []byte(`{"name":"door","main":"a","sub":"b"}`), hugeJPEGHeader())
+	f.Add("user:pw@10.0.0.1", []byte(`{"extra":1}`), []byte("<html>"))
+	f.Add("rtsp://10.0.0.1/", []byte(`[]`), []byte(nil))
+	f.Fuzz(func(t *testing.T, addr string, body, snap []byte) {
+		if a, err := deviceAddress(addr); err == nil {
+			u, err := url.Parse(a)
+			if err != nil || len(a) > 2*maxField || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Hostname() == "" || u.Fragment != "" {
+				t.Errorf("address %q taken as %q", addr, a)
+			}
+		}
+		var p probeBody
+		_ = decodeBody(body, &p)
+		var ab addBody
+		_ = decodeBody(body, &ab)
+		if out, err := fitSnapshot(snap); err == nil {
+			if len(out) > maxSnapshotOut {
+				t.Errorf("a snapshot of %d bytes", len(out))
+			}
+			if _, err := jpeg.DecodeConfig(bytes.NewReader(out)); err != nil {
+				t.Errorf("a snapshot returned that is not a JPEG: %v", err)
+			}
+		}
+	})
 }
