@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/browsertest"
+	"vigil/internal/config"
 	"vigil/internal/hubd"
 	"vigil/internal/live"
 	"vigil/internal/onvif"
@@ -39,10 +40,10 @@ func TestAddCameraFromPage(t *testing.T) {
 	t.Cleanup(func() { door.Close() })
 
 	c := startCloud(t, nil)
-	hh := newHousehold(t, c, householdOptions{Hub: func(o *hubd.Options) {
-		o.LiveNet = live.NetOptions{Loopback: true}
-		o.DiscoveryTargets = []string{door.DiscoveryAddr()}
-	}})
+	hh := newHousehold(t, c, householdOptions{
+		Hub:       func(o *hubd.Options) { o.LiveNet = live.NetOptions{Loopback: true} },
+		HubConfig: func(cfg *config.Hub) { cfg.DiscoveryTargets = []string{door.DiscoveryAddr()} },
+	})
 	sess := hh.Owner.browserSession(t, c.url)
 	control := hh.controlServer(t)
 	xaddr := "http://" + door.ONVIFAddr() + onvif.DevicePath

@@ -228,10 +228,10 @@ type discoverReply struct {
 }
 
 // discoverCameras sends a WS-Discovery probe to the multicast group and to
-// each of Options.DiscoveryTargets, and lists what answered now or before
+// each of the config file's discovery_targets, and lists what answered now or before
 // (and the addresses probed by hand), newest first.
 func (h *Hub) discoverCameras(ctx context.Context) discoverReply {
-	targets := append([]string{""}, h.opts.DiscoveryTargets...)
+	targets := append([]string{""}, h.cfg.DiscoveryTargets...)
 	var wg sync.WaitGroup
 	results := make([][]onvif.ProbeMatch, len(targets))
 	for i, t := range targets {

@@ -113,12 +113,13 @@ func TestAddCameraFromApp(t *testing.T) {
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "yard")
 	cfg := pairedConfig(t, cl, "yard", cam.URL("yard"))
+	cfg.DiscoveryTargets = []string{door.DiscoveryAddr()}
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
 		t.Fatalf("pairing: hub %v, member %v", hubErr, memberErr)
 	}
 	logs := &lockedBuffer{}
 	opts := Options{UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: time.Second,
-		DiscoveryTargets: []string{door.DiscoveryAddr()}, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	h := startHub(t, cfg, opts)
 	w := camerasWatch(t, cl, m, "yard")
 

@@ -72,10 +72,6 @@ type Options struct {
 	// ONVIFSubscribed, if set, is called each time a doorbell camera's
 	// ONVIF events are subscribed (tests wait for it).
 	ONVIFSubscribed func(camera string)
-	// DiscoveryTargets are UDP HOST:PORT addresses the hub's camera
-	// discovery probes besides the WS-Discovery multicast group (a network
-	// that drops multicast; tests: a software camera on loopback).
-	DiscoveryTargets []string
 }
 
 // Hub records every configured camera.
