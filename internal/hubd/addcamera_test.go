@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image"
 	"image/jpeg"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"vigil/internal/live"
 	"vigil/internal/member"
+	"vigil/internal/onvif"
 	"vigil/internal/softcam"
 	"vigil/internal/vigiltest"
 )
@@ -311,4 +314,79 @@ func FuzzCameraInputs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProbeDevices: ONVIF devices the software camera cannot play. One
+// with H.265 and JPEG profiles only is refused for probe and add with the
+// reason (nothing the hub records); one whose snapshot is a large JPEG
+// gets it scaled down to fit the reply.
+func TestProbeDevices(t *testing.T) {
+	_, rcpt := household(t)
+	// The hub needs a camera to start; this one need not answer.
+	h := startHub(t, hubConfig(t, rcpt, map[string]string{"x": "rtsp://127.0.0.1:1/x"}, 2*time.Second), Options{})
+	serve := func(d onvif.Device) string {
+		srv := onvif.NewServer(d)
+		hs := httptest.NewServer(srv)
+		t.Cleanup(func() { srv.Close(); hs.Close() })
+		return hs.URL + onvif.DevicePath
+	}
+	prof := func(tok, enc string, w, hgt int) onvif.DeviceProfile {
+		return onvif.DeviceProfile{Profile: onvif.Profile{Token: tok, Name: tok,
+			Video: &onvif.VideoEncoder{Token: "v" + tok, Encoding: enc, Width: w, Height: hgt, FrameRate: 15}},
+			StreamURI: "rtsp://127.0.0.1:1/" + tok}
+	}
+	ctx := context.Background()
+	req := func(op string, body any) (any, error) {
+		b, _ := json.Marshal(body)
+		return h.handleCameras(ctx, live.CamerasRequest{Device: "dtest", Op: op, Body: b})
+	}
+
+	h265 := serve(onvif.Device{Info: onvif.DeviceInfo{Manufacturer: "Acme", Model: "HEVC only"}, Username: "u", Password: "p",
+		Profiles: []onvif.DeviceProfile{prof("hevc", "H265", 2560, 1440), prof("mjpeg", "JPEG", 640, 360)}})
+	if _, err := req(CamerasProbe, probeBody{Address: h265, Username: "u", Password: "p"}); !errors.Is(err, errNoH264) {
+		t.Errorf("probe of an H.265-only camera: %v, want %v", err, errNoH264)
+	}
+	if _, err := req(CamerasAdd, addBody{Name: "hevc", Address: h265, Username: "u", Password: "p", Main: "hevc"}); !errors.Is(err, errNoH264) {
+		t.Errorf("add of an H.265-only camera: %v, want %v", err, errNoH264)
+	}
+
+	big := noisyJPEG(t, 1920, 1080)
+	if len(big) <= maxSnapshotOut {
+		t.Fatalf("the test snapshot is only %d bytes", len(big))
+	}
+	large := serve(onvif.Device{Info: onvif.DeviceInfo{Manufacturer: "Acme", Model: "4K"}, Username: "u", Password: "p",
+		Profiles: []onvif.DeviceProfile{prof("main", "H264", 1920, 1080)},
+		Snapshot: func(context.Context, string) (onvif.Snapshot, error) {
+			return onvif.Snapshot{Data: big, ContentType: "image/jpeg"}, nil
+		}})
+	res, err := req(CamerasProbe, probeBody{Address: large, Username: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := res.(probeReply)
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(pr.Snapshot))
+	if err != nil || len(pr.Snapshot) > maxSnapshotOut || cfg.Width > 640 || cfg.Width*1080 != cfg.Height*1920 {
+		t.Errorf("a %d-byte 1920x1080 snapshot comes back as %d bytes, %dx%d (%v) %s", len(big), len(pr.Snapshot), cfg.Width, cfg.Height, err, pr.SnapshotError)
+	}
+	found := h.discoverCameras(ctx)
+	if len(found.Cameras) < 2 || found.Cameras[0].Address != large {
+		t.Errorf("the addresses probed by hand, newest first: %+v", found.Cameras)
+	}
+}
+
+// noisyJPEG is a w x h JPEG that compresses badly.
+func noisyJPEG(t *testing.T, w, hgt int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, hgt))
+	x := uint32(1)
+	for i := range img.Pix {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		img.Pix[i] = byte(x)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
