@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,8 @@ import (
 // answers WS-Discovery on loopback, where the hub probes); a wrong password
 // is refused with the reason; with the right one the page shows the
 // doorbell's profiles and snapshot, and adds it. The hub then records it:
-// a sealed segment of the new camera reaches the cloud. No file of the
+// a sealed segment of the new camera reaches the cloud; then the page
+// removes it and the hub stops recording it. No file of the
 // cloud (database, WAL, blobs, mail outbox) holds the doorbell's user name,
 // password, stream URL or ONVIF address.
 func TestAddCameraFromPage(t *testing.T) {
@@ -45,7 +47,20 @@ func TestAddCameraFromPage(t *testing.T) {
 		HubConfig: func(cfg *config.Hub) { cfg.DiscoveryTargets = []string{door.DiscoveryAddr()} },
 	})
 	sess := hh.Owner.browserSession(t, c.url)
-	control := hh.controlServer(t)
+	// The script asks, once the camera is added, that the hub records it: a
+	// sealed segment of the new camera reaches the cloud.
+	mux := hh.controlMux()
+	mux.HandleFunc("POST /recorded", func(w http.ResponseWriter, r *http.Request) {
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			objs, err := hh.Owner.API.Objects(r.Context(), hh.ID, "front-door", time.Time{}, time.Time{})
+			if err == nil && len(objs) > 0 {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		http.Error(w, "no segment of front-door reached the cloud in 2 minutes", http.StatusInternalServerError)
+	})
+	control := serveControl(t, mux)
 	xaddr := "http://" + door.ONVIFAddr() + onvif.DevicePath
 
 	var res struct {
@@ -59,6 +74,7 @@ func TestAddCameraFromPage(t *testing.T) {
 		Added     string `json:"added"`
 		Status    string `json:"status"`
 		Listed    string `json:"listed"`
+		Removed   string `json:"removed"`
 	}
 	browsertest.Run(t, 3*time.Minute, "addcamera.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CONTROL_URL": control, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
@@ -84,8 +100,14 @@ func TestAddCameraFromPage(t *testing.T) {
 		t.Errorf("after adding, discovery lists the doorbell as recorded by %q", res.Listed)
 	}
 
-	// The hub records it: a sealed segment of the new camera in the cloud.
-	hh.waitSegments(t, "front-door", 1, 2*time.Minute)
+	if !strings.Contains(res.Removed, "no longer records it") {
+		t.Errorf("removed: %q", res.Removed)
+	}
+	for _, s := range hh.Hub.Stats() {
+		if s.Camera == "front-door" {
+			t.Error("the hub still records the removed camera")
+		}
+	}
 
 	var leaks vigiltest.LeakScan
 	leaks.Secret("camera user name", []byte(user))

@@ -30,7 +30,8 @@ import (
 // cameras channel of a live session (package live), what it discovered
 // (WS-Discovery, plus the addresses probed by hand), probes a camera with
 // its ONVIF account (profiles, a snapshot) and adds it with the main stream
-// to record and a sub stream. The camera's address, user name, password and
+// to record and a sub stream, and removes it again (its recordings stay).
+// The camera's address, user name, password and
 // stream URIs stay on the hub: they are kept in the data directory
 // (cameras/<name>.json, mode 0600), never logged, never sent to the cloud
 // (the cloud learns the camera's name, as it does for configured cameras).
@@ -46,6 +47,7 @@ const (
 	CamerasDiscover = "discover" // what discovery found, and the addresses probed
 	CamerasProbe    = "probe"    // a camera's profiles and a snapshot, with its account
 	CamerasAdd      = "add"      // record a camera from now on
+	CamerasRemove   = "remove"   // stop recording a camera added from the web app
 )
 
 // Bounds of camera management.
@@ -206,8 +208,14 @@ func (h *Hub) handleCameras(ctx context.Context, req live.CamerasRequest) (any, 
 			return nil, err
 		}
 		return h.addCamera(ctx, b, req.Device)
+	case CamerasRemove:
+		var b removeBody
+		if err := decodeBody(req.Body, &b); err != nil {
+			return nil, err
+		}
+		return h.removeCamera(b, req)
 	}
-	return nil, fmt.Errorf("unknown op %q: use %s, %s or %s", req.Op, CamerasDiscover, CamerasProbe, CamerasAdd)
+	return nil, fmt.Errorf("unknown op %q: use %s, %s, %s or %s", req.Op, CamerasDiscover, CamerasProbe, CamerasAdd, CamerasRemove)
 }
 
 func decodeBody(raw json.RawMessage, v any) error {
@@ -592,4 +600,39 @@ func (h *Hub) addCamera(ctx context.Context, b addBody, by string) (addReply, er
 	}
 	h.log.Info("camera added from the web app; recording", "camera", f.Name, "by", by)
 	return addReply{Camera: f.Name}, nil
+}
+
+// removeBody is a remove's request.
+type removeBody struct {
+	Name string `json:"name"`
+}
+
+// removeCamera stops recording a camera added from the web app and forgets
+// it (its account with it); its recordings stay until retention removes
+// them. Live sessions watching it end.
+func (h *Hub) removeCamera(b removeBody, req live.CamerasRequest) (addReply, error) {
+	h.added.write.Lock()
+	defer h.added.write.Unlock()
+	h.added.mu.Lock()
+	i := slices.IndexFunc(h.added.cams, func(f addedFile) bool { return f.Name == b.Name })
+	h.added.mu.Unlock()
+	if i < 0 {
+		if _, ok := h.camera(b.Name); ok {
+			return addReply{}, fmt.Errorf("camera %q is in the hub's config file: remove it there", b.Name)
+		}
+		return addReply{}, fmt.Errorf("the hub has no camera %q added from the web app", b.Name)
+	}
+	if err := os.Remove(filepath.Join(h.cfg.Data, addedDir, b.Name+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return addReply{}, fmt.Errorf("the hub could not remove the camera: %w", err)
+	}
+	h.added.mu.Lock()
+	h.added.cams = slices.DeleteFunc(h.added.cams, func(f addedFile) bool { return f.Name == b.Name })
+	h.added.mu.Unlock()
+	h.stopCamera(b.Name)
+	if h.live != nil {
+		h.live.EndCamera(b.Name, req.Session)
+		h.live.CamerasChanged()
+	}
+	h.log.Info("camera removed from the web app; its recordings stay", "camera", b.Name, "by", req.Device)
+	return addReply{Camera: b.Name}, nil
 }

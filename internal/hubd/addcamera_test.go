@@ -105,8 +105,9 @@ func ask(t *testing.T, w *live.Watch, op string, body, out any) string {
 // discovered (the software doorbell answers WS-Discovery on loopback),
 // probes the doorbell (a wrong password is refused with the reason; the
 // right one shows its two H.264 profiles and a snapshot) and adds it. The
-// hub records it at once, without a restart, and uploads its sealed
-// segments; after a restart it still records it. The camera's account is
+// hub records it at once, without a restart, shows it live and uploads
+// its sealed segments; after a restart it still records it. Removed, it is
+// no longer recorded, now or after a restart. The camera's account is
 // only in a file of the hub's data directory readable by the hub alone:
 // not in the hub's logs, and no file of the cloud holds the user name, the
 // password or the stream's URL.
@@ -242,11 +243,47 @@ func TestAddCameraFromApp(t *testing.T) {
 	before := len(segsOf(t, cfg.Data))
 	h2 := startHub(t, cfg, opts)
 	waitFor(t, "segments of the added camera after a restart", 60*time.Second, func() bool { return statsOf(h2, "front-door").Segments >= 1 })
+
+	// Removed: it stops recording (the segment in progress is stored), its
+	// file goes, and a restart does not bring it back. A configured camera
+	// is not removed from the app.
+	w2 := camerasWatch(t, cl, m, "yard")
+	live2 := camerasWatch(t, cl, m, "front-door")
+	for name, want := range map[string]string{"yard": "config file", "nope": "no camera"} {
+		if msg := ask(t, w2, CamerasRemove, removeBody{Name: name}, nil); !strings.Contains(msg, want) {
+			t.Errorf("remove %s: %q, want %q", name, msg, want)
+		}
+	}
+	if msg := ask(t, w2, CamerasRemove, removeBody{Name: "front-door"}, &added); msg != "" || added.Camera != "front-door" {
+		t.Fatalf("remove: %q %+v", msg, added)
+	}
+	if _, err := os.Stat(p); err == nil {
+		t.Error("the removed camera's file stays")
+	}
+	for _, s := range h2.Stats() {
+		if s.Camera == "front-door" {
+			t.Error("the removed camera is still recorded")
+		}
+	}
+	select {
+	case <-live2.Failed():
+	case <-time.After(30 * time.Second):
+		t.Error("a live view of the removed camera goes on")
+	}
 	if err := h2.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if after := len(segsOf(t, cfg.Data)); after <= before {
 		t.Errorf("%d segments before the restart, %d after", before, after)
+	}
+	h3 := startHub(t, cfg, opts)
+	for _, s := range h3.Stats() {
+		if s.Camera == "front-door" {
+			t.Error("the removed camera is recorded again after a restart")
+		}
+	}
+	if err := h3.Close(); err != nil {
+		t.Fatal(err)
 	}
 
 	if out := logs.String(); strings.Contains(out, doorPassword) || strings.Contains(out, door.URL("door-main")) {

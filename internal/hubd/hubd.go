@@ -336,18 +336,50 @@ func (h *Hub) Stats() []CameraStats {
 // startCamera starts recording c, between Start and Close: at Start for
 // each camera, and for a camera added from the web app at once.
 func (h *Hub) startCamera(c config.Camera) error {
-	r, err := h.newRecorder(h.runCtx, c)
+	ctx, cancel := context.WithCancel(h.runCtx)
+	r, err := h.newRecorder(ctx, c)
 	if err != nil {
+		cancel()
 		return err
 	}
 	h.recsMu.Lock()
 	defer h.recsMu.Unlock()
 	if h.stopping {
+		cancel()
 		return errors.New("the hub is stopping")
 	}
 	h.recs = append(h.recs, r)
-	r.start(h.runCtx, &h.wg)
+	r.stop, r.done = cancel, make(chan struct{})
+	var rwg sync.WaitGroup
+	r.start(ctx, &rwg)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		rwg.Wait()
+		close(r.done)
+	}()
 	return nil
+}
+
+// stopCamera stops recording the camera named name (removed from the web
+// app): the segment in progress is sealed and stored, as when the hub
+// stops. It returns false when no such camera is recorded.
+func (h *Hub) stopCamera(name string) bool {
+	h.recsMu.Lock()
+	i := slices.IndexFunc(h.recs, func(r *recorder) bool { return r.name == name })
+	if i < 0 {
+		h.recsMu.Unlock()
+		return false
+	}
+	r := h.recs[i]
+	h.recs = slices.Delete(h.recs, i, i+1)
+	h.recsMu.Unlock()
+	r.stop()
+	<-r.done
+	s := r.stats()
+	h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
+		"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
+	return true
 }
 
 // recorders returns the cameras being recorded.

@@ -39,9 +39,10 @@ const CamerasTimeout = 30 * time.Second
 // as the viewer sent them (Body not yet parsed), Device the session's
 // viewer, an admin of the chain the hub verified.
 type CamerasRequest struct {
-	Device string
-	Op     string
-	Body   json.RawMessage
+	Session string
+	Device  string
+	Op      string
+	Body    json.RawMessage
 }
 
 // CamerasFunc handles a request from an admin device and returns the
@@ -166,7 +167,7 @@ func (h *Hub) cameras(s *session, req camerasWire) (any, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return h.cfg.CameraAdmin(ctx, CamerasRequest{Device: s.device, Op: req.Op, Body: req.Body})
+	return h.cfg.CameraAdmin(ctx, CamerasRequest{Session: s.id, Device: s.device, Op: req.Op, Body: req.Body})
 }
 
 // CamerasAnswer is a reply as a viewer receives it.

@@ -518,6 +518,24 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
+// EndCamera ends the live sessions watching camera (it was removed) but
+// the session keep (the one that asked, which waits for the answer), and
+// returns how many it ended.
+func (h *Hub) EndCamera(camera, keep string) int {
+	h.mu.Lock()
+	var gone []*session
+	for _, s := range h.sessions {
+		if s.camera == camera && s.id != keep {
+			gone = append(gone, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		h.end(s)
+	}
+	return len(gone)
+}
+
 // CamerasChanged tells the cloud the hub's cameras again (a camera was
 // added), so that viewers can ask for the new one.
 func (h *Hub) CamerasChanged() {

@@ -3,6 +3,8 @@
 // chooses it, tries a wrong password (the hub's refusal is shown), then
 // the right one: the page shows the camera's profiles and snapshot; it
 // names the camera NAME and adds it; discovery then lists it as recorded.
+// Once the Go side saw it recorded (POST CONTROL_URL/recorded), the page
+// removes it.
 //
 // Env: BASE_URL, HOUSEHOLD, CONTROL_URL, SESSION, CSRF, ADDRESS (the
 // camera's ONVIF device service URL), CAM_USER, CAM_PASSWORD, NAME,
@@ -72,6 +74,18 @@ try {
   out.listed = ((await page.textContent(`${row} .muted:last-child`)) ?? '').replace(/^Recorded as /, '');
   if (await page.inputValue('#ac-password')) fail('the password stays in the page after adding');
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'addcamera-added.png'), fullPage: true });
+
+  // The Go side checks the recording, then asks for the camera's removal.
+  if (process.env.CONTROL_URL) {
+    const r = await fetch(`${process.env.CONTROL_URL}/recorded`, { method: 'POST' });
+    if (r.status !== 204) fail('the hub does not record the camera: ' + (await r.text()));
+  }
+  page.once('dialog', (d) => d.accept());
+  await page.$eval('#ac-status', (e) => delete e.dataset.state);
+  await page.click(`${row} .ac-pick`);
+  await page.waitForSelector('#ac-status[data-state="ok"], #ac-status[data-state="error"]', { state: 'attached', timeout: 60000 });
+  out.removed = (await page.textContent('#ac-status')) + (await page.textContent('#ac-error'));
+  await page.waitForFunction((sel) => !/Recorded as/.test(document.querySelector(sel)?.textContent ?? ''), row, { timeout: 30000 });
   result(out);
 } catch (e) {
   fail(e.stack ?? String(e));

@@ -11,6 +11,7 @@
 //	{"id":"…","op":"discover"}
 //	{"id":"…","op":"probe","body":{"address":…,"username":…,"password":…}}
 //	{"id":"…","op":"add","body":{"name":…,"address":…,"username":…,"password":…,"main":token,"sub":token}}
+//	{"id":"…","op":"remove","body":{"name":…}}
 //
 // answered by {"id":"…","ok":true,"result":{…}} or {"id":"…","ok":false,"error":"…"}.
 
@@ -163,7 +164,7 @@ export class CamerasChannel {
   }
 
   /** request sends one request and resolves with the hub's result. */
-  request<T>(op: 'discover' | 'probe' | 'add', body?: object): Promise<T> {
+  request<T>(op: 'discover' | 'probe' | 'add' | 'remove', body?: object): Promise<T> {
     const run = () =>
       new Promise<T>((resolve, reject) => {
         if (this.broken) return reject(this.broken);
@@ -189,6 +190,10 @@ export class CamerasChannel {
 
   add(a: Account & { name: string; main: string; sub?: string }): Promise<{ camera: string }> {
     return this.request('add', a);
+  }
+
+  remove(name: string): Promise<{ camera: string }> {
+    return this.request('remove', { name });
   }
 
   close(): void {

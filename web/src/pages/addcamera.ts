@@ -2,7 +2,8 @@
 // devices. It lists what the hub discovered on its network (and takes an
 // address typed in), takes the camera's ONVIF account, shows the camera's
 // profiles and a snapshot, lets the admin pick the main stream (recorded)
-// and a sub stream, and adds it: the hub records it at once. Everything
+// and a sub stream, and adds it: the hub records it at once. A camera added
+// here can be removed here too. Everything
 // goes over the cameras channel of a live session (live/cameras.ts), end to
 // end encrypted between this browser and the hub: the camera's address,
 // user name and password never reach the cloud.
@@ -119,9 +120,9 @@ route('/h/:hh/cameras/add', (root, { hh }) => {
       return;
     }
     for (const f of list) {
-      const pick = h('button', { type: 'button', class: 'secondary ac-pick' }, f.camera ? 'Added' : 'Choose');
-      pick.disabled = !!f.camera;
+      const pick = h('button', { type: 'button', class: 'secondary ac-pick' }, f.camera ? 'Remove' : 'Choose');
       pick.addEventListener('click', () => {
+        if (f.camera) return void remove(f.camera);
         address.value = f.address;
         if (!name.value && f.name) name.value = cameraName(f.name);
         user.focus();
@@ -224,6 +225,26 @@ route('/h/:hh/cameras/add', (root, { hh }) => {
     if (!gone && status.dataset.state === 'ok') status.textContent = said;
   });
   rescan.addEventListener('click', () => void discover());
+
+  // remove stops the hub recording a camera added here (its recordings stay).
+  const remove = async (cam: string) => {
+    if (!ch || busy || !window.confirm(`Stop recording ${cam}? Its recordings stay.`)) return;
+    setBusy(true);
+    say('busy', `Removing ${cam}…`);
+    try {
+      await ch.remove(cam);
+      if (gone) return;
+      say('ok', `Removed ${cam}: the hub no longer records it.`);
+    } catch (e) {
+      if (!gone) say('error', failed(e));
+      return;
+    } finally {
+      if (!gone) setBusy(false);
+    }
+    const said = status.textContent;
+    await discover();
+    if (!gone && status.dataset.state === 'ok') status.textContent = said;
+  };
 
   void (async () => {
     try {
