@@ -336,17 +336,16 @@ func (h *Hub) Stats() []CameraStats {
 // startCamera starts recording c, between Start and Close: at Start for
 // each camera, and for a camera added from the web app at once.
 func (h *Hub) startCamera(c config.Camera) error {
+	h.recsMu.Lock()
+	defer h.recsMu.Unlock()
+	if h.stopping {
+		return errors.New("the hub is stopping")
+	}
 	ctx, cancel := context.WithCancel(h.runCtx)
 	r, err := h.newRecorder(ctx, c)
 	if err != nil {
 		cancel()
 		return err
-	}
-	h.recsMu.Lock()
-	defer h.recsMu.Unlock()
-	if h.stopping {
-		cancel()
-		return errors.New("the hub is stopping")
 	}
 	h.recs = append(h.recs, r)
 	r.stop, r.done = cancel, make(chan struct{})

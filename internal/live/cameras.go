@@ -80,7 +80,16 @@ func (h *Hub) serveCameras(s *session, dc *webrtc.DataChannel) {
 	var closeOnce sync.Once
 	closeCh := func() { closeOnce.Do(func() { close(closed); dc.Close() }) }
 	dc.OnClose(closeCh)
+	h.mu.Lock()
+	if h.closed { // Close is waiting for the workers: start none
+		h.mu.Unlock()
+		closeCh()
+		return
+	}
+	h.workers.Add(1)
+	h.mu.Unlock()
 	go func() {
+		defer h.workers.Done()
 		for {
 			var data []byte
 			select {

@@ -122,7 +122,8 @@ type Hub struct {
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
 
-	conns sync.Map // *lockedConn: the signalling connections, told of camera changes
+	conns   sync.Map       // *lockedConn: the signalling connections, told of camera changes
+	workers sync.WaitGroup // the cameras channels' request goroutines
 }
 
 // RefreshEvery bounds how often an unknown device makes the hub fetch the
@@ -551,7 +552,8 @@ func (h *Hub) CamerasChanged() {
 	})
 }
 
-// Close ends every session.
+// Close ends every session and waits for the camera management requests
+// in progress (cameras.go).
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
@@ -563,6 +565,7 @@ func (h *Hub) Close() {
 	for _, s := range all {
 		h.end(s)
 	}
+	h.workers.Wait()
 }
 
 // Serve answers the offers arriving on one signalling connection until it
