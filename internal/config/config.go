@@ -100,6 +100,12 @@ type Hub struct {
 	// doorbell has a secret; "" means no HTTP presses.
 	DoorbellListen string `yaml:"doorbell_listen"`
 
+	// DiscoveryTargets are UDP IP:port addresses on the household's
+	// network that the hub's camera discovery (Add camera in the web app)
+	// probes besides the WS-Discovery multicast group, for networks that
+	// drop multicast. Empty means multicast only.
+	DiscoveryTargets []string `yaml:"discovery_targets"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
 	src *source
@@ -622,6 +628,15 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 			add("doorbell_listen", "%q is not host:port (e.g. 192.168.1.5:8780, or :8780 for every address)", h.DoorbellListen)
 		} else if !secrets {
 			add("doorbell_listen", "set, but no camera's doorbell has a secret to sign presses with: set cameras[].doorbell.secret, or remove doorbell_listen")
+		}
+	}
+	for i, t := range h.DiscoveryTargets {
+		ap, err := netip.ParseAddrPort(t)
+		switch {
+		case err != nil || ap.Port() == 0:
+			add(fmt.Sprintf("discovery_targets[%d]", i), "%q is not IP:port (e.g. 192.168.1.20:3702, the port WS-Discovery answers on)", t)
+		case !netguard.IsPrivate(ap.Addr()):
+			add(fmt.Sprintf("discovery_targets[%d]", i), "%s is not on the household's network: the hub probes only loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local addresses", t)
 		}
 	}
 	if d := h.Detection; d != nil {

@@ -62,6 +62,8 @@ type householdOptions struct {
 	NoHub bool
 	// Hub adjusts the hub's options (live view network settings, ...).
 	Hub func(*hubd.Options)
+	// HubConfig adjusts the hub's config before it starts.
+	HubConfig func(*config.Hub)
 	// HubCloud is the cloud URL the hub runs with once paired (a proxy
 	// before the cloud); empty means the cloud's own.
 	HubCloud string
@@ -239,6 +241,9 @@ func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold 
 		cfg.Cameras = append(cfg.Cameras, config.Camera{Name: name, URL: cam.URL(name), Transport: "tcp"})
 	}
 	cfg.ApplyDefaults()
+	if o.HubConfig != nil {
+		o.HubConfig(cfg)
+	}
 	opts := hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"), MinBackoff: 100 * time.Millisecond,
 		MaxBackoff: time.Second, UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: time.Second}
 	if o.Hub != nil {

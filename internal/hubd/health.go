@@ -86,8 +86,9 @@ func (h *Hub) startHealth(ctx context.Context) {
 }
 
 func (h *Hub) healthStats() healthStats {
-	st := healthStats{Cameras: len(h.recs), Uploads: h.uploader.Stats()}
-	for _, r := range h.recs {
+	recs := h.recorders()
+	st := healthStats{Cameras: len(recs), Uploads: h.uploader.Stats()}
+	for _, r := range recs {
 		if r.ingest.Stats().Connected {
 			st.Recording++
 		}

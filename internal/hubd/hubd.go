@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,11 +104,16 @@ type Hub struct {
 	bell         *doorbell.Bell  // nil without doorbells (doorbell.go)
 	doorbellAddr net.Addr        // where signed presses are served, or nil
 
+	added addedCameras // cameras added from the web app (addcamera.go)
+
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
+	recsMu    sync.Mutex
 	recs      []*recorder
+	runCtx    context.Context // the recorders' context (set by Start)
+	stopping  bool            // Close began: no recorder starts
 }
 
 // New checks the configuration and prepares a Hub; Start runs it.
@@ -176,6 +182,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.store = st
 	h.loadSettings()
+	h.loadAddedCameras()
 	if rec := st.Recovery(); rec != (segstore.Recovery{}) {
 		h.log.Warn("recovered the store after an unclean stop", "orphans_removed", rec.OrphansRemoved,
 			"garbage_finished", rec.GarbageFinished, "missing_rows", rec.MissingRows)
@@ -192,18 +199,14 @@ func (h *Hub) Start(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
-	for _, c := range h.cfg.Cameras {
-		r, err := h.newRecorder(runCtx, c)
-		if err != nil {
+	h.runCtx = runCtx
+	for _, c := range h.allCameras() {
+		if err := h.startCamera(c); err != nil {
 			cancel()
 			h.wg.Wait()
 			st.Close()
 			return err
 		}
-		h.recs = append(h.recs, r)
-	}
-	for _, r := range h.recs {
-		r.start(runCtx, &h.wg)
 	}
 	if err := h.startDetection(runCtx); err != nil {
 		cancel()
@@ -237,7 +240,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		go h.stateLoop(runCtx)
 		h.startHealth(runCtx) // health.go
 	}
-	h.log.Info("hub recording", "cameras", len(h.recs), "data", h.cfg.Data,
+	h.log.Info("hub recording", "cameras", len(h.recorders()), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
 	return nil
 }
@@ -270,6 +273,9 @@ func (h *Hub) Close() error {
 }
 
 func (h *Hub) close() error {
+	h.recsMu.Lock()
+	h.stopping = true
+	h.recsMu.Unlock()
 	h.cancel()
 	if h.live != nil {
 		h.live.Close()
@@ -280,7 +286,7 @@ func (h *Hub) close() error {
 		h.log.Info("doorbell stopped", "camera", cam, "presses", s.Presses, "rings", s.Rings, "presses_in_a_ring", s.Suppressed)
 	}
 	var errs []error
-	for _, r := range h.recs {
+	for _, r := range h.recorders() {
 		s := r.stats()
 		h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
 			"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
@@ -319,11 +325,77 @@ type CameraStats struct {
 
 // Stats returns the counters of every camera.
 func (h *Hub) Stats() []CameraStats {
-	out := make([]CameraStats, 0, len(h.recs))
-	for _, r := range h.recs {
+	recs := h.recorders()
+	out := make([]CameraStats, 0, len(recs))
+	for _, r := range recs {
 		out = append(out, r.stats())
 	}
 	return out
+}
+
+// startCamera starts recording c, between Start and Close: at Start for
+// each camera, and for a camera added from the web app at once.
+func (h *Hub) startCamera(c config.Camera) error {
+	h.recsMu.Lock()
+	defer h.recsMu.Unlock()
+	if h.stopping {
+		return errors.New("the hub is stopping")
+	}
+	ctx, cancel := context.WithCancel(h.runCtx)
+	r, err := h.newRecorder(ctx, c)
+	if err != nil {
+		cancel()
+		return err
+	}
+	h.recs = append(h.recs, r)
+	r.stop, r.done = cancel, make(chan struct{})
+	var rwg sync.WaitGroup
+	r.start(ctx, &rwg)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		rwg.Wait()
+		close(r.done)
+	}()
+	return nil
+}
+
+// stopCamera stops recording the camera named name (removed from the web
+// app): the segment in progress is sealed and stored, as when the hub
+// stops. It returns false when no such camera is recorded.
+func (h *Hub) stopCamera(name string) bool {
+	h.recsMu.Lock()
+	i := slices.IndexFunc(h.recs, func(r *recorder) bool { return r.name == name })
+	if i < 0 {
+		h.recsMu.Unlock()
+		return false
+	}
+	r := h.recs[i]
+	h.recs = slices.Delete(h.recs, i, i+1)
+	h.recsMu.Unlock()
+	r.stop()
+	<-r.done
+	s := r.stats()
+	h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
+		"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
+	return true
+}
+
+// recorders returns the cameras being recorded.
+func (h *Hub) recorders() []*recorder {
+	h.recsMu.Lock()
+	defer h.recsMu.Unlock()
+	return slices.Clone(h.recs)
+}
+
+// recorderOf returns the recorder of the camera named name, or nil.
+func (h *Hub) recorderOf(name string) *recorder {
+	for _, r := range h.recorders() {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
 }
 
 func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, error) {
@@ -507,19 +579,24 @@ func (h *Hub) Uploader() *upload.Uploader { return h.uploader }
 // hub's signalling connection to the cloud, and only devices of the
 // household chain the hub verified are admitted (G8).
 func (h *Hub) startLive(ctx context.Context) {
-	taps := map[string]*live.Tap{}
-	var names []string
-	for _, r := range h.recs {
-		taps[r.name] = r.tap
-		names = append(names, r.name)
-	}
 	p := h.household.pinned
 	h.live = live.NewHub(live.HubConfig{
 		Household: p.HouseholdID,
 		Key:       h.signer,
 		Chain:     h.household.current,
-		Tap:       func(c string) *live.Tap { return taps[c] },
-		Cameras:   func() []string { return names },
+		Tap: func(c string) *live.Tap {
+			if r := h.recorderOf(c); r != nil {
+				return r.tap
+			}
+			return nil
+		},
+		Cameras: func() []string {
+			var names []string
+			for _, r := range h.recorders() {
+				names = append(names, r.name)
+			}
+			return names
+		},
 		Refresh: func(ctx context.Context) error {
 			err := h.household.refresh(ctx, h.cloud)
 			if err == nil {
@@ -529,6 +606,7 @@ func (h *Hub) startLive(ctx context.Context) {
 		},
 		Settings:    h.handleSettings,
 		BackChannel: h.openBackChannel,
+		CameraAdmin: h.handleCameras,
 		ChainChanged: func() {
 			select {
 			case h.chainKick <- struct{}{}:

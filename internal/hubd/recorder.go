@@ -48,7 +48,10 @@ type recorder struct {
 	tap  *live.Tap
 	h264 bool // the session's video is H.264 (the only codec passed live)
 
-	ctx context.Context // the hub's run context; done when the hub stops
+	ctx context.Context // done when the hub stops or the camera is removed
+
+	stop context.CancelFunc // stops this camera alone (set by startCamera)
+	done chan struct{}      // closed when its goroutines are done
 
 	// Owned by the ingest goroutine (Handler calls).
 	seg       *segment.Segmenter

@@ -51,7 +51,7 @@ func (h *Hub) settingsPath(camera string) string {
 }
 
 func (h *Hub) camera(name string) (config.Camera, bool) {
-	for _, c := range h.cfg.Cameras {
+	for _, c := range h.allCameras() {
 		if c.Name == name {
 			return c, true
 		}

@@ -109,6 +109,9 @@ type HubConfig struct {
 	// BackChannel, when set, opens a camera's speaker for a viewer who
 	// talks (talk.go); without it talk requests are refused.
 	BackChannel BackChannelFunc
+	// CameraAdmin, when set, answers the requests an admin sends on its
+	// session's cameras data channel (cameras.go).
+	CameraAdmin CamerasFunc
 	Net         NetOptions
 	MaxSessions int
 	Now         func() time.Time
@@ -131,6 +134,9 @@ type Hub struct {
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
+
+	conns   sync.Map       // *lockedConn: the signalling connections, told of camera changes
+	workers sync.WaitGroup // the cameras channels' request goroutines
 }
 
 // RefreshEvery bounds how often an unknown device makes the hub fetch the
@@ -159,6 +165,7 @@ type session struct {
 	device string // the viewer's device ID, checked again when the chain changes
 	camera string
 	dc     atomic.Bool // a settings channel is open
+	camDC  atomic.Bool // a cameras channel is open
 
 	extraChannels atomic.Int32 // data channels refused
 	talkDC, mic   atomic.Bool  // a talk channel is open; the microphone track is read
@@ -377,8 +384,12 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			h.serveTalk(s, dc)
 			return
 		}
+		if dc.Label() == CamerasLabel && s.camDC.CompareAndSwap(false, true) {
+			h.serveCameras(s, dc)
+			return
+		}
 		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
-			// One settings channel per session, nothing else. A peer
+			// One settings, one cameras and one talk channel per session, nothing else. A peer
 			// that keeps opening channels loses the session: pion keeps
 			// every channel until the connection ends.
 			dc.Close()
@@ -534,7 +545,41 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
-// Close ends every session.
+// EndCamera ends the live sessions watching camera (it was removed) but
+// the session keep (the one that asked, which waits for the answer), and
+// returns how many it ended.
+func (h *Hub) EndCamera(camera, keep string) int {
+	h.mu.Lock()
+	var gone []*session
+	for _, s := range h.sessions {
+		if s.camera == camera && s.id != keep {
+			gone = append(gone, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		h.end(s)
+	}
+	return len(gone)
+}
+
+// CamerasChanged tells the cloud the hub's cameras again (a camera was
+// added), so that viewers can ask for the new one.
+func (h *Hub) CamerasChanged() {
+	if h.cfg.Cameras == nil {
+		return
+	}
+	cams := h.cfg.Cameras()
+	h.conns.Range(func(k, _ any) bool {
+		if err := k.(*lockedConn).write(Message{Type: "hello", Cameras: cams}); err != nil {
+			h.cfg.Logger.Info("live view: the hub's cameras not sent", "err", err)
+		}
+		return true
+	})
+}
+
+// Close ends every session and waits for the camera management requests
+// in progress (cameras.go).
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
@@ -547,6 +592,7 @@ func (h *Hub) Close() {
 		h.end(s)
 	}
 	h.wg.Wait()
+	h.workers.Wait()
 }
 
 // track counts a talk goroutine unless the hub is closing.
@@ -571,6 +617,8 @@ func (h *Hub) Serve(ctx context.Context, c Conn) error {
 	if err := lc.write(Message{Type: "hello", Cameras: cams}); err != nil {
 		return err
 	}
+	h.conns.Store(lc, true)
+	defer h.conns.Delete(lc)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

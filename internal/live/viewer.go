@@ -30,6 +30,8 @@ type ViewerConfig struct {
 	// Talk sends a microphone track (PCMU) and opens the talk channel
 	// (Watch.Talk, Watch.Speak).
 	Talk bool
+	// Cameras opens the session's cameras data channel (Watch.Cameras).
+	Cameras bool
 }
 
 // Exchange sends an offer to the hub and returns its reply (an answer or an
@@ -60,6 +62,11 @@ type Watch struct {
 	dcReplies chan []byte
 	dcMu      sync.Mutex // one request at a time
 	dcSeq     int
+
+	cdc        *webrtc.DataChannel // the cameras channel, if asked for
+	cdcOpen    chan struct{}
+	cdcClosed  chan struct{}
+	cdcReplies chan []byte
 }
 
 // NewSessionID returns a random session ID.
@@ -148,6 +155,11 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 			default: // nobody is waiting: a reply the hub was not asked for
 			}
 		})
+	}
+	if cfg.Cameras {
+		if err := w.openCameras(pc); err != nil {
+			return nil, err
+		}
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {

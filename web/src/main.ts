@@ -15,6 +15,7 @@ import './pages/events';
 import './pages/share';
 import './pages/demo';
 import './pages/zones';
+import './pages/addcamera';
 import './pages/history';
 import './pages/staff';
 

@@ -617,6 +617,7 @@ async function camerasCard(x: Household): Promise<HTMLElement> {
     h('h2', { id: 'cameras-title' }, 'Cameras'),
     h('p', { class: 'muted' }, 'Choose where each camera looks for movement, and what it never records.'),
     list,
+    h('div', { class: 'actions' }, h('a', { href: `${appPath(x.hh)}/cameras/add`, class: 'btn secondary', id: 'add-camera' }, 'Add camera')),
   );
   try {
     const res = await api<{ cameras: string[] }>('GET', `${hhPath(x.hh)}/cameras`);
