@@ -73,6 +73,7 @@ func (r *recorder) start(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		defer close(r.queue)
 		_ = r.ingest.Run(ctx) // returns when ctx is done, after Stop flushed
+		_ = r.tap.Close()     // its audio transcoder, if one runs
 	}()
 	go func() {
 		defer wg.Done()
@@ -112,6 +113,9 @@ func (r *recorder) Start(t camera.Tracks) error {
 	if r.h264 {
 		r.tap.Start(t.SPS, t.PPS)
 		r.tap.SetAudio(t.G711)
+		if t.Audio != nil {
+			r.tap.SetAudioCodec(t.Audio) // Opus as it comes, AAC as Opus
+		}
 	}
 	return nil
 }
@@ -149,6 +153,9 @@ func (r *recorder) Video(pts int64, au [][]byte) {
 
 // Audio implements camera.Handler.
 func (r *recorder) Audio(pts int64, frames [][]byte) {
+	if r.h264 {
+		r.tap.AudioFrames(pts, frames)
+	}
 	if r.seg != nil {
 		_ = r.seg.WriteAudio(pts, frames)
 	}
