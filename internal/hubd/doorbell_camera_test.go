@@ -20,7 +20,7 @@ func TestRecordsDoorbell(t *testing.T) {
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	_, rcpt := household(t)
+	id, rcpt := household(t)
 	cams := map[string]string{}
 	for _, codec := range []string{softcam.AudioPCMU, softcam.AudioAAC} {
 		cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{codec},
@@ -72,6 +72,9 @@ func TestRecordsDoorbell(t *testing.T) {
 			if got := s.AudioCodec != ""; got != (codec == softcam.AudioAAC) {
 				t.Errorf("%s: segment %d: audio codec %q", codec, s.Seq, s.AudioCodec)
 			}
+		}
+		if codec == softcam.AudioAAC {
+			checkExportedTone(t, cfg.Data, id, codec, "aac")
 		}
 	}
 }
