@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
+	"vigil/internal/browsertest"
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/recordings"
@@ -40,14 +44,72 @@ func checkExportedTone(t *testing.T, data string, id envelope.Identity, camera, 
 	}
 	defer store.Close()
 	out := filepath.Join(t.TempDir(), camera+".mp4")
-	st, err := recordings.ExportFile(context.Background(), store, out, recordings.ExportOptions{
+	_, err = recordings.ExportFile(context.Background(), store, out, recordings.ExportOptions{
 		Camera: camera, Identities: []envelope.Identity{id}, Trust: envelope.TrustedKeys{hubKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkToneFile(t, out, camera, codec)
+}
+
+// checkDownloadedTone builds camera's recording into one MP4 as the web
+// app's download does (web/src/media/mp4.ts, in Chromium) and checks the
+// file as checkExportedTone does.
+func checkDownloadedTone(t *testing.T, data string, id envelope.Identity, camera, codec string) {
+	t.Helper()
+	hubKey, _ := keydir.ReadSignerPublic(data)
+	store, err := segstore.OpenReadOnly(context.Background(), data, segstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	segs, err := store.List(context.Background(), segstore.Filter{Camera: camera})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type part struct {
+		Start int64  `json:"start"`
+		Data  []byte `json:"data"` // base64 in JSON
+	}
+	var in struct {
+		Parts    []part `json:"parts"`
+		From, To int64
+	}
+	for _, s := range segs {
+		sealed, err := os.ReadFile(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, plain, err := envelope.Open(sealed, envelope.TrustedKeys{hubKey}, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Parts = append(in.Parts, part{Start: s.Start.UnixMilli(), Data: plain})
+	}
+	in.From, in.To = segs[0].Start.UnixMilli(), segs[len(segs)-1].End.UnixMilli()
+	b, _ := json.Marshal(map[string]any{"parts": in.Parts, "from": in.From, "to": in.To})
+	dir := t.TempDir()
+	input, out := filepath.Join(dir, "in.json"), filepath.Join(dir, camera+"-download.mp4")
+	if err := os.WriteFile(input, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Frames      int     `json:"frames"`
+		AudioFrames int     `json:"audioFrames"`
+		Duration    float64 `json:"duration"`
+	}
+	browsertest.Run(t, 2*time.Minute, "mp4.mjs", map[string]string{"INPUT": input, "OUTPUT": out}, &res)
+	t.Logf("%s: the download has %d frames, %d audio frames, %.2f s", camera, res.Frames, res.AudioFrames, res.Duration)
+	checkToneFile(t, out, camera, codec)
+}
+
+// checkToneFile checks that an MP4 has an audio stream in codec, about as
+// long as its video, that decodes (ffmpeg) to the doorbell's tone.
+func checkToneFile(t *testing.T, out, camera, codec string) {
+	t.Helper()
 	v := vigiltest.FFprobe(t, out, "v:0")
 	a := vigiltest.FFprobe(t, out, "a:0")
-	t.Logf("%s: export %+v; video %v; audio %v", camera, st, v, a)
+	t.Logf("%s: video %v; audio %v", camera, v, a)
 	if a["codec_name"] != codec {
 		t.Fatalf("%s: the export's audio is %q, want %s", camera, a["codec_name"], codec)
 	}

@@ -75,6 +75,7 @@ func TestRecordsDoorbell(t *testing.T) {
 		}
 		if codec == softcam.AudioAAC {
 			checkExportedTone(t, cfg.Data, id, codec, "aac")
+			checkDownloadedTone(t, cfg.Data, id, codec, "aac")
 		}
 	}
 }
