@@ -49,9 +49,9 @@ func (c TapConfig) logger() *slog.Logger {
 const (
 	// transcodeBackoff is the wait before a failed ffmpeg is started again.
 	transcodeBackoff = 2 * time.Second
-	// maxADTSPayload is the largest access unit ADTS can frame (13-bit
-	// frame length, 7-byte header).
-	maxADTSPayload = 1<<13 - 1 - 7
+	// maxADTSPayload is the largest access unit passed to ffmpeg: larger
+	// ones are no AAC a camera encodes (and ADTS readers refuse them).
+	maxADTSPayload = mpeg4audio.MaxAccessUnitSize
 )
 
 // transcode is a Tap's state for its camera's AAC. Guarded by the Tap's

@@ -334,3 +334,26 @@ func TestAACConfigs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzADTS: whatever access unit and configuration a camera announces,
+// framing it for ffmpeg either refuses it or yields one ADTS packet that
+// reads back as the same access unit.
+func FuzzADTS(f *testing.F) {
+	f.Add(2, 16000, uint8(1), []byte{0x21, 0x10})
+	f.Add(5, 44100, uint8(2), make([]byte, maxADTSPayload+1))
+	f.Add(1, 7350, uint8(7), []byte{0})
+	f.Fuzz(func(t *testing.T, typ, rate int, ch uint8, au []byte) {
+		cfg := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectType(typ), SampleRate: rate, ChannelConfig: ch}
+		b, err := adts(&cfg, au)
+		if err != nil {
+			return
+		}
+		var pkts mpeg4audio.ADTSPackets
+		if err := pkts.Unmarshal(b); err != nil {
+			t.Fatalf("framed %d bytes as %+v: does not read back: %v", len(au), cfg, err)
+		}
+		if len(pkts) != 1 || !bytes.Equal(pkts[0].AU, au) {
+			t.Fatalf("framed %d bytes: read back %d packets", len(au), len(pkts))
+		}
+	})
+}
