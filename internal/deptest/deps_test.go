@@ -23,7 +23,8 @@ var (
 	// recordings, softcam), the ONVIF protocol with cameras on the LAN
 	// (onvif), doorbell press sources (doorbell), detection and
 	// notification sinks (detect, notify and its LAN sinks), the hub's
-	// configuration (config), live view on the hub (live), the hub-pairing
+	// configuration (config), live view on the hub (live), the ffmpeg that
+	// encodes a camera's audio to Opus (audioenc), the hub-pairing
 	// protocol whose two ends are the hub and the member (pairing: the
 	// cloud only relays it), and the member's side of the cloud (member,
 	// and client, the cloud's Go client). Shared by both sides, so in
@@ -39,7 +40,7 @@ var (
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
-		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell",
+		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell", "vigil/internal/audioenc",
 	}
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and

@@ -12,15 +12,16 @@ import (
 )
 
 // TestRecordsDoorbell: a camera that serves audio with its video, and
-// offers an ONVIF back channel, is recorded like any other. AAC audio is
-// recorded with the video; PCMU is not recorded (the segments hold AAC or
-// Opus only) and must not stop the video from being recorded.
+// offers an ONVIF back channel, is recorded like any other, with its
+// sound: AAC as it comes, PCMU as Opus (encoded on the hub). The export
+// and the web app's download of each carry the sound, decoding to the
+// doorbell's tone.
 func TestRecordsDoorbell(t *testing.T) {
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	_, rcpt := household(t)
+	id, rcpt := household(t)
 	cams := map[string]string{}
 	for _, codec := range []string{softcam.AudioPCMU, softcam.AudioAAC} {
 		cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{codec},
@@ -69,9 +70,12 @@ func TestRecordsDoorbell(t *testing.T) {
 			if s.Codec == "" || s.Frames == 0 {
 				t.Errorf("%s: segment %d: codec %q, %d frames", codec, s.Seq, s.Codec, s.Frames)
 			}
-			if got := s.AudioCodec != ""; got != (codec == softcam.AudioAAC) {
-				t.Errorf("%s: segment %d: audio codec %q", codec, s.Seq, s.AudioCodec)
+			if want := map[string]string{softcam.AudioAAC: "AAC", softcam.AudioPCMU: "Opus"}[codec]; s.AudioCodec != want {
+				t.Errorf("%s: segment %d: audio codec %q, want %q", codec, s.Seq, s.AudioCodec, want)
 			}
 		}
+		want := map[string]string{softcam.AudioAAC: "aac", softcam.AudioPCMU: "opus"}[codec]
+		checkExportedTone(t, cfg.Data, id, codec, want)
+		checkDownloadedTone(t, cfg.Data, id, codec, want)
 	}
 }

@@ -414,7 +414,7 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 		seq:        next,
 		queue:      make(chan sealedSegment, queueLen),
 		lastStored: last,
-		tap:        live.NewTap(),
+		tap:        live.NewTapWith(live.TapConfig{Logger: h.log.With("camera", c.Name)}),
 	}
 	if !last.IsZero() {
 		r.gapReason = "hub was not recording"

@@ -55,6 +55,7 @@ type recorder struct {
 
 	// Owned by the ingest goroutine (Handler calls).
 	seg       *segment.Segmenter
+	g711      *g711Recorder // G.711 recorded as Opus (audiotranscode.go)
 	seq       uint64
 	gapReason string // carried by the next segment queued
 
@@ -76,6 +77,8 @@ func (r *recorder) start(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		defer close(r.queue)
 		_ = r.ingest.Run(ctx) // returns when ctx is done, after Stop flushed
+		_ = r.tap.Close()     // its audio transcoder, if one runs
+		r.closeG711()
 	}()
 	go func() {
 		defer wg.Done()
@@ -95,14 +98,15 @@ func (r *recorder) stats() CameraStats {
 
 // Start implements camera.Handler.
 func (r *recorder) Start(t camera.Tracks) error {
+	audio, audioRate := r.recordedAudio(t)
 	s, err := segment.New(segment.Config{
 		Duration:       time.Duration(r.hub.cfg.SegmentDuration),
 		Codec:          t.Video,
 		VPS:            t.VPS,
 		SPS:            t.SPS,
 		PPS:            t.PPS,
-		Audio:          t.Audio,
-		AudioClockRate: t.AudioClockRate,
+		Audio:          audio,
+		AudioClockRate: audioRate,
 		OnSegment:      r.onSegment,
 		Now:            r.hub.opts.Now,
 		MaxClockDrift:  maxClockDrift,
@@ -115,16 +119,20 @@ func (r *recorder) Start(t camera.Tracks) error {
 	if r.h264 {
 		r.tap.Start(t.SPS, t.PPS)
 		r.tap.SetAudio(t.G711)
+		if t.Audio != nil {
+			r.tap.SetAudioCodec(t.Audio) // Opus as it comes, AAC as Opus
+		}
 	}
 	return nil
 }
 
-// G711 implements camera.G711Handler: a camera's G.711 audio is not
-// recorded, only passed to live viewers.
+// G711 implements camera.G711Handler: a camera's G.711 audio is passed
+// to live viewers as it comes, and recorded as Opus.
 func (r *recorder) G711(pts int64, payload []byte) {
 	if r.h264 {
 		r.tap.Audio(pts, payload)
 	}
+	r.recordG711(pts, payload)
 }
 
 // Video implements camera.Handler.
@@ -152,6 +160,9 @@ func (r *recorder) Video(pts int64, au [][]byte) {
 
 // Audio implements camera.Handler.
 func (r *recorder) Audio(pts int64, frames [][]byte) {
+	if r.h264 {
+		r.tap.AudioFrames(pts, frames)
+	}
 	if r.seg != nil {
 		_ = r.seg.WriteAudio(pts, frames)
 	}
@@ -161,6 +172,7 @@ func (r *recorder) Audio(pts int64, frames [][]byte) {
 // closed and stored, and the next segment will be preceded by a gap.
 func (r *recorder) Stop(reason error) {
 	r.tap.Stop()
+	r.stopG711()
 	if r.seg != nil {
 		if err := r.seg.Flush(); err != nil {
 			r.log.Error("closing segment", "err", err)

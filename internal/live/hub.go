@@ -1,6 +1,8 @@
 // Package live is live view on the hub: each camera's H.264 access units
 // are tapped once (Tap) and passed through, without transcoding, to every
-// viewer over WebRTC (pion), and the viewers are admitted only on a
+// viewer over WebRTC (pion), with the camera's audio (G.711 and Opus
+// passed through, AAC transcoded to Opus by one ffmpeg per camera while
+// someone listens), and the viewers are admitted only on a
 // signature the household chain vouches for (G8).
 //
 // A viewer's offer carries its DTLS fingerprint signed by its device key
@@ -65,9 +67,10 @@ func (n NetOptions) api() *webrtc.API {
 	se.SetSCTPMaxReceiveBufferSize(4 * MaxSettingsMessage)
 	me := &webrtc.MediaEngine{}
 	_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
-	// The camera's G.711 audio, passed through (static payload types).
-	// PCMU first: the answer lists it first, so a browser talks in it.
-	for _, name := range []string{"PCMU", "PCMA"} {
+	// The camera's audio: G.711 (static payload types) or Opus. PCMU
+	// first, then PCMA, then Opus: the answer lists them in this order,
+	// so a browser talks in PCMU (talk.go takes G.711 only).
+	for _, name := range []string{"PCMU", "PCMA", "opus"} {
 		c := audioCaps[name]
 		_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.cap, PayloadType: c.pt}, webrtc.RTPCodecTypeAudio)
 	}
@@ -77,14 +80,17 @@ func (n NetOptions) api() *webrtc.API {
 var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: clockRate,
 	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 
-// audioCaps are the audio codecs a live session can carry: the camera's
-// G.711, without transcoding, by Tap.SetAudio's name.
+// audioCaps are the audio codecs a live session can carry, by
+// Tap.AudioCodec's name: the camera's G.711 and Opus without transcoding,
+// and Opus transcoded from the camera's AAC.
 var audioCaps = map[string]struct {
 	cap webrtc.RTPCodecCapability
 	pt  webrtc.PayloadType
 }{
 	"PCMU": {webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: audioRate, Channels: 1}, 0},
 	"PCMA": {webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: audioRate, Channels: 1}, 8},
+	"opus": {webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: opusRate, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}, 111},
 }
 
 // HubConfig configures a Hub.
@@ -343,7 +349,7 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			}
 		}
 	}()
-	// The camera's audio, when it is G.711: a second track on the same
+	// The camera's audio, when viewers can have it: a second track on the same
 	// connection (and so in the same DTLS-SRTP session as the video).
 	var audio *webrtc.TrackLocalStaticSample
 	if c, ok := audioCaps[s.tap.AudioCodec()]; ok {
@@ -429,7 +435,7 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 		Sig: signB64(h.cfg.Key, AnswerMessage(h.cfg.Household, m.Session, m.Camera, viewerFP, hubFP)), SDP: sdp}, nil
 }
 
-// feed writes the camera's frames (and G.711 audio, when audio is not nil)
+// feed writes the camera's frames (and its audio, when audio is not nil)
 // to one viewer once DTLS is up, starting with the current group of
 // pictures.
 func (h *Hub) feed(s *session, track, audio *webrtc.TrackLocalStaticSample, connected <-chan struct{}) {
@@ -456,8 +462,7 @@ func (h *Hub) feed(s *session, track, audio *webrtc.TrackLocalStaticSample, conn
 			if audio == nil || audio.Codec().MimeType != audioCaps[a.codec].cap.MimeType {
 				continue
 			}
-			d := time.Duration(len(a.payload)) * time.Second / audioRate
-			if err := audio.WriteSample(media.Sample{Data: a.payload, Duration: d}); err != nil {
+			if err := audio.WriteSample(media.Sample{Data: a.payload, Duration: a.duration()}); err != nil {
 				h.end(s)
 				return
 			}

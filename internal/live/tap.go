@@ -17,7 +17,7 @@ const (
 	gopMaxBytes  = 8 << 20
 	// clockRate is the H.264 RTP clock.
 	clockRate = 90000
-	// audioQueue is the number of G.711 packets waiting for one viewer
+	// audioQueue is the number of audio packets waiting for one viewer
 	// (about 1 s of 20 ms packets); a viewer whose queue is full loses
 	// packets.
 	audioQueue = 50
@@ -28,11 +28,11 @@ const (
 	maxAudioPayload = 2000
 )
 
-// audioPacket is one G.711 RTP payload from the camera.
+// audioPacket is one G.711 or Opus RTP payload for the viewers.
 type audioPacket struct {
-	codec   string // "PCMU" or "PCMA"
+	codec   string // "PCMU", "PCMA" or "opus"
 	payload []byte
-	pts     int64 // in audioRate units
+	pts     int64 // in audioRate units (G.711) or opusRate units (Opus)
 }
 
 // frame is one H.264 access unit in Annex-B form, ready for the payloader.
@@ -56,8 +56,9 @@ type Tap struct {
 	gopBytes int
 	subs     map[*subscriber]struct{}
 	frames   uint64
-	audio    string // "PCMU", "PCMA" or "" (no audio passed through)
+	audio    string // "PCMU", "PCMA", "opus" or "" (no audio for viewers)
 	audioIn  uint64
+	tc       transcode // AAC to Opus (aac.go)
 }
 
 // NewTap returns a Tap with no session yet.
@@ -87,6 +88,8 @@ func (t *Tap) Stop() {
 	defer t.mu.Unlock()
 	t.gop, t.gopBytes = nil, 0
 	t.audio = ""
+	t.tc.aac = nil
+	t.stopTranscoderLocked()
 	for s := range t.subs {
 		s.needKey = true
 	}
@@ -106,7 +109,8 @@ func (t *Tap) SetAudio(codec string) {
 	}
 }
 
-// AudioCodec returns the codec set by SetAudio for this session.
+// AudioCodec returns the codec viewers get for this session: "PCMU" or
+// "PCMA" (SetAudio), "opus" (SetAudioCodec) or "".
 func (t *Tap) AudioCodec() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -130,7 +134,7 @@ func (t *Tap) Audio(pts int64, payload []byte) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.audio == "" {
+	if t.audio != "PCMU" && t.audio != "PCMA" {
 		return
 	}
 	t.audioIn++
@@ -273,6 +277,9 @@ func (t *Tap) unsubscribe(s *subscriber) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.subs, s)
+	if len(t.subs) == 0 {
+		t.stopTranscoderLocked() // nobody listens
+	}
 }
 
 func clone(b []byte) []byte {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"vigil/internal/keydir"
@@ -53,7 +54,8 @@ type Watch struct {
 	audioMu      sync.Mutex
 	audioMime    string // of the received audio track
 	audioPackets uint64
-	audioData    []byte // the first maxWatchAudio bytes of audio payload
+	audioData    []byte        // the first maxWatchAudio bytes of audio payload
+	audioRTP     []*rtp.Packet // the first maxWatchPackets audio packets
 
 	talk *watchTalk // the microphone and talk channel, if asked for
 
@@ -202,8 +204,12 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 	return w, nil
 }
 
-// maxWatchAudio bounds the audio payload a Watch keeps (8 s of G.711).
-const maxWatchAudio = 8 * audioRate
+// maxWatchAudio bounds the audio payload a Watch keeps (8 s of G.711);
+// maxWatchPackets the audio packets it keeps whole (10 s of 20 ms).
+const (
+	maxWatchAudio   = 8 * audioRate
+	maxWatchPackets = 500
+)
 
 func (w *Watch) readAudio(tr *webrtc.TrackRemote) {
 	w.audioMu.Lock()
@@ -219,6 +225,9 @@ func (w *Watch) readAudio(tr *webrtc.TrackRemote) {
 		if n := maxWatchAudio - len(w.audioData); n > 0 {
 			w.audioData = append(w.audioData, p.Payload[:min(n, len(p.Payload))]...)
 		}
+		if len(w.audioRTP) < maxWatchPackets {
+			w.audioRTP = append(w.audioRTP, p)
+		}
 		w.audioMu.Unlock()
 	}
 }
@@ -230,6 +239,14 @@ func (w *Watch) Audio() (mime string, packets uint64, data []byte) {
 	w.audioMu.Lock()
 	defer w.audioMu.Unlock()
 	return w.audioMime, w.audioPackets, append([]byte(nil), w.audioData...)
+}
+
+// AudioRTP returns the first audio packets received (up to 500), as they
+// came: for Opus, whose packets are not one byte per sample.
+func (w *Watch) AudioRTP() []*rtp.Packet {
+	w.audioMu.Lock()
+	defer w.audioMu.Unlock()
+	return append([]*rtp.Packet(nil), w.audioRTP...)
 }
 
 // CheckAnswer checks a hub's answer: signed by a hub of the verified chain,

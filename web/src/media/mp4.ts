@@ -1,9 +1,12 @@
 // Assembles opened segments into one progressive MP4 (moov before mdat,
-// plays anywhere), for downloading a range. Video only. Like Go's
-// segment.Export, a gap between recordings stays on the timeline: the last
-// frame before it is held until the next recording starts. The clip starts
-// at the last keyframe at or before the requested start (so its first frame
-// decodes) and ends with the last frame before the requested end.
+// plays anywhere), for downloading a range: the video, and the camera's
+// audio when the recordings have it (AAC or Opus, in the codec of the first
+// segment with audio; segments in another audio codec stay silent). Like
+// Go's segment.Export, a gap between recordings stays on the timeline: the
+// last frame (and sound) before it is held until the next recording starts.
+// The clip starts at the last keyframe at or before the requested start (so
+// its first frame decodes) and ends with the last frame before the
+// requested end; the audio covers the same span.
 
 import { MediaError, path, parseSegment } from './boxes';
 import type { ParsedSegment, Sample } from './boxes';
@@ -18,6 +21,7 @@ export interface Clip {
   start: number; // wall clock of the first frame, ms
   duration: number; // seconds
   frames: number;
+  audioFrames: number; // 0 when the clip has no sound
 }
 
 // Gaps shorter than this between segments are rounding, not missing video.
@@ -135,6 +139,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
   let total = 0;
   for (const o of out) total += o.duration;
   const cto0 = out[0].s.cto;
+  const audio = collectAudio(segs, out[0].wall, out[0].wall + (total / ts) * 1000);
 
   // Sample tables.
   const stts: [number, number][] = [];
@@ -152,7 +157,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
     if (o.s.cto < 0) negCto = true;
   }
   const syncs = out.map((o, i) => (o.s.sync ? i + 1 : 0)).filter((n) => n > 0);
-  const mediaBytes = out.reduce((n, o) => n + o.s.size, 0);
+  const mediaBytes = out.reduce((n, o) => n + o.s.size, 0) + (audio ? audio.bytes : 0);
 
   const durMs = Math.round((total / ts) * 1000);
   const mvhd = full('mvhd', 0, 0, (w) => {
@@ -165,7 +170,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
     w.zeros(10);
     MATRIX.forEach((m) => w.u32(m));
     w.zeros(24);
-    w.u32(2);
+    w.u32(3);
   });
   const tkhd = full('tkhd', 0, 3, (w) => {
     w.u32(0);
@@ -232,6 +237,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
     w.u32(out.length);
     out.forEach((o) => w.u32(o.s.size));
   });
+  const videoBytes = out.reduce((n, o) => n + o.s.size, 0);
   const moovWith = (chunkOffset: number) =>
     box(
       'moov',
@@ -247,6 +253,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
           box('minf', vmhd, dinf, box('stbl', stsdBytes.slice(), sttsBox, stssBox, cttsBox, stscBox, stszBox, full('co64', 0, 0, (w) => (w.u32(1), w.u64(chunkOffset))))),
         ),
       ),
+      audio ? audioTrak(audio, durMs, dinf, chunkOffset + videoBytes) : new Uint8Array(0),
     );
   const ftyp = box('ftyp', new TextEncoder().encode('isom'), Uint8Array.of(0, 0, 2, 0), new TextEncoder().encode('isomiso2avc1mp41'));
   const moovSize = moovWith(0).length;
@@ -269,9 +276,128 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
   result.set(moov, ftyp.length);
   result.set(head, ftyp.length + moov.length);
   let p = offset;
-  for (const o of out) {
+  for (const o of [...out, ...(audio ? audio.samples : [])]) {
     result.set(o.seg.bytes.subarray(o.s.offset, o.s.offset + o.s.size), p);
     p += o.s.size;
   }
-  return { bytes: result, start: out[0].wall, duration: total / ts, frames: out.length };
+  return { bytes: result, start: out[0].wall, duration: total / ts, frames: out.length, audioFrames: audio ? audio.samples.length : 0 };
+}
+
+interface Audio {
+  ts: number; // time scale
+  stsd: Uint8Array;
+  samples: OutSample[]; // durations already stretched over gaps
+  delay: number; // ticks of silence before the first sample
+  bytes: number;
+}
+
+/** collectAudio picks the audio samples within [from, to) (wall clock, ms), or undefined when there are none. */
+function collectAudio(segs: { p: ClipPart; seg: ParsedSegment }[], from: number, to: number): Audio | undefined {
+  let first: { seg: ParsedSegment; codec: string; ts: number; stsd: Uint8Array } | undefined;
+  const samples: OutSample[] = [];
+  for (const { p, seg } of segs) {
+    const a = seg.tracks.find((t) => t.handler === 'soun');
+    const v = seg.video;
+    if (!a || !v || (a.codec !== 'mp4a.40.2' && a.codec !== 'opus')) continue;
+    if (!first) {
+      const stsd = path(seg.bytes, a.trak, 'mdia', 'minf', 'stbl', 'stsd')!;
+      first = { seg, codec: a.codec, ts: a.timescale, stsd: seg.bytes.subarray(stsd.start, stsd.start + stsd.size) };
+    }
+    if (a.codec !== first.codec || a.timescale !== first.ts) continue;
+    const v0 = seg.samples.find((s) => s.track === v.id);
+    if (!v0) continue;
+    // Audio and video decode times share the recording session's origin.
+    for (const s of seg.samples) {
+      if (s.track !== a.id) continue;
+      const wall = p.start + (s.dts / a.timescale - v0.dts / v.timescale) * 1000;
+      if (wall >= from && wall < to) samples.push({ s, seg, duration: s.duration, wall });
+    }
+  }
+  if (!first || samples.length === 0) return undefined;
+  const ts = first.ts;
+  const tick = (wall: number) => Math.round(((wall - from) / 1000) * ts);
+  // A gap before a sample holds the one before it (silence in most players).
+  let end = tick(samples[0].wall);
+  const delay = end;
+  for (let i = 0; i + 1 < samples.length; i++) {
+    end += samples[i].duration;
+    const next = tick(samples[i + 1].wall);
+    if (next > end) {
+      samples[i].duration = Math.min(samples[i].duration + next - end, 0xffffffff);
+      end = next;
+    }
+  }
+  return { ts, stsd: first.stsd.slice(), samples, delay, bytes: samples.reduce((n, o) => n + o.s.size, 0) };
+}
+
+/** audioTrak is the audio track (ID 2) of the clip, its samples in one chunk at chunkOffset. */
+function audioTrak(a: Audio, durMs: number, dinf: Uint8Array, chunkOffset: number): Uint8Array {
+  let total = 0;
+  for (const o of a.samples) total += o.duration;
+  const delayMs = Math.round((a.delay / a.ts) * 1000);
+  const mediaMs = Math.round((total / a.ts) * 1000);
+  const tkhd = full('tkhd', 0, 3, (w) => {
+    w.u32(0);
+    w.u32(0);
+    w.u32(2);
+    w.u32(0);
+    w.u32(Math.min(delayMs + mediaMs, durMs));
+    w.zeros(8);
+    w.u16(0);
+    w.u16(1); // alternate group
+    w.u16(0x100); // volume 1.0
+    w.u16(0);
+    MATRIX.forEach((m) => w.u32(m));
+    w.u32(0);
+    w.u32(0);
+  });
+  // Silence before the first sample is an empty edit.
+  const edts =
+    delayMs > 0
+      ? box(
+          'edts',
+          full('elst', 0, 0, (w) => {
+            w.u32(2);
+            w.u32(delayMs);
+            w.i32(-1);
+            w.u32(0x10000);
+            w.u32(mediaMs);
+            w.i32(0);
+            w.u32(0x10000);
+          }),
+        )
+      : new Uint8Array(0);
+  const mdhd = full('mdhd', 0, 0, (w) => {
+    w.u32(0);
+    w.u32(0);
+    w.u32(a.ts);
+    w.u32(Math.min(total, 0xffffffff));
+    w.u16(0x55c4); // "und"
+    w.u16(0);
+  });
+  const hdlr = full('hdlr', 0, 0, (w) => {
+    w.u32(0);
+    w.str('soun');
+    w.zeros(12);
+    w.str('SoundHandler\0');
+  });
+  const smhd = full('smhd', 0, 0, (w) => w.zeros(4));
+  const stts: [number, number][] = [];
+  for (const o of a.samples) {
+    const l = stts[stts.length - 1];
+    if (l && l[1] === o.duration) l[0]++;
+    else stts.push([1, o.duration]);
+  }
+  const sttsBox = full('stts', 0, 0, (w) => {
+    w.u32(stts.length);
+    for (const [n, d] of stts) (w.u32(n), w.u32(d));
+  });
+  const stscBox = full('stsc', 0, 0, (w) => (w.u32(1), w.u32(1), w.u32(a.samples.length), w.u32(1)));
+  const stszBox = full('stsz', 0, 0, (w) => {
+    w.u32(0);
+    w.u32(a.samples.length);
+    a.samples.forEach((o) => w.u32(o.s.size));
+  });
+  const co64 = full('co64', 0, 0, (w) => (w.u32(1), w.u64(chunkOffset)));
+  return box('trak', tkhd, edts, box('mdia', mdhd, hdlr, box('minf', smhd, dinf, box('stbl', a.stsd, sttsBox, stscBox, stszBox, co64))));
 }
