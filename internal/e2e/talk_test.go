@@ -39,15 +39,15 @@ const talkHz = 1000
 // software doorbell: PCMU audio (softcam.ToneHz) and the ONVIF back
 // channel, recorded to the returned WAV file.
 func startTalkHousehold(t *testing.T) (*liveHousehold, string) {
-	lh, wav, _ := startDoorbellHousehold(t)
+	lh, wav, _ := startTalkDoorbell(t)
 	return lh, wav
 }
 
-// startDoorbellHousehold is startTalkHousehold with the doorbell's button
+// startTalkDoorbell is startTalkHousehold with the doorbell's button
 // too: its presses are ONVIF events the hub subscribes to (the returned
 // channel is sent each subscription), and the cloud may push to a push
 // service on loopback (the browser test's).
-func startDoorbellHousehold(t *testing.T) (*liveHousehold, string, <-chan string) {
+func startTalkDoorbell(t *testing.T) (*liveHousehold, string, <-chan string) {
 	t.Helper()
 	const password = "the doorbell's ONVIF password"
 	wav := filepath.Join(t.TempDir(), "backchannel.wav")
@@ -222,7 +222,7 @@ func TestTalkThroughHub(t *testing.T) {
 // Clicking toggles talking on and Enter off; while another device talks,
 // the page says so and sends nothing.
 func TestTalkBrowser(t *testing.T) {
-	lh, wav, subscribed := startDoorbellHousehold(t)
+	lh, wav, subscribed := startTalkDoorbell(t)
 	// The hub is connected and has a group of pictures to start from.
 	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)
 	w.Close()
