@@ -157,7 +157,7 @@ type Dir struct {
 	// Close waits for.
 	inflight sync.WaitGroup
 
-	wq        writeQueue    // records waiting for their commit
+	wq        writeQueue // records waiting for their commit
 	delay     fsutil.CommitDelay
 	kick      chan struct{} // to the maintenance goroutine
 	stopMaint context.CancelFunc

@@ -56,7 +56,7 @@ type SQLite struct {
 
 	objs      objBatcher // group commit of PutObject
 	objDelay  fsutil.CommitDelay
-	insertObj *sql.Stmt  // insertObjectSQL, prepared once on the writer
+	insertObj *sql.Stmt // insertObjectSQL, prepared once on the writer
 }
 
 var _ Store = (*SQLite)(nil)
