@@ -12,7 +12,8 @@ import (
 // each commit would otherwise carry one or two. So a leader waits a short
 // while before taking its batch, letting the records that arrive meanwhile
 // share its fsync — but only when records have lately been arriving faster
-// than one per wait (a quiet store commits at once) and fewer than
+// than one per two waits, so that a wait is likely to gain one (a quiet
+// store commits at once) and fewer than
 // enoughBatch already wait (a busy store's batches are large without it).
 // Its cost is latency: at most Max a commit.
 //
@@ -75,7 +76,7 @@ func (c *CommitDelay) Wait(pending int) {
 		return
 	}
 	c.mu.Lock()
-	busy := !c.last.IsZero() && c.gap < c.Max
+	busy := !c.last.IsZero() && c.gap < 2*c.Max
 	c.mu.Unlock()
 	if !busy {
 		return

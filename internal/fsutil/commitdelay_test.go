@@ -23,14 +23,14 @@ func TestCommitDelayWaitsOnlyWhenBusy(t *testing.T) {
 	if len(*slept) != 0 {
 		t.Fatalf("the first record waited %v; with no history a store is quiet", *slept)
 	}
-	// A record every 20 ms: slower than one per wait, so no wait.
+	// A record every 20 ms: slower than one per two waits, so no wait.
 	for range 50 {
 		*now = now.Add(20 * time.Millisecond)
 		c.Arrived()
 		c.Wait(1)
 	}
 	if len(*slept) != 0 {
-		t.Fatalf("records 20 ms apart waited %v; want no wait when they come slower than one per 3 ms", *slept)
+		t.Fatalf("records 20 ms apart waited %v; want no wait when they come slower than one per 6 ms", *slept)
 	}
 	// A record every 1 ms: the average gap falls under the wait, and
 	// leaders then wait Max.
