@@ -72,10 +72,12 @@ fi
 for n in $REPLICAS; do
 	dir="$WORK/r$n"
 	mkdir -p "$dir/s3/vigil" "$dir/data"
-	# A fresh S3 server: versitygw's posix backend, a bucket is a directory.
+	# A fresh S3 server: versitygw's posix backend, a bucket is a directory;
+	# --keep-alive as object stores at scale do (without it versitygw closes
+	# the connection after every response, and each upload dials anew).
 	ak="bench$RANDOM" sk=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	ROOT_ACCESS_KEY=$ak ROOT_SECRET_KEY=$sk "$VERSITYGW" --port "127.0.0.1:$port" --region us-east-1 --quiet posix "$dir/s3" >"$OUT/versitygw-r$n.log" 2>&1 &
+	ROOT_ACCESS_KEY=$ak ROOT_SECRET_KEY=$sk "$VERSITYGW" --port "127.0.0.1:$port" --region us-east-1 --quiet --keep-alive posix "$dir/s3" >"$OUT/versitygw-r$n.log" 2>&1 &
 	VGW_PID=$!
 	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 	db="vigil_bench_$(date +%s)_$n"

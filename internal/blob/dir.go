@@ -20,6 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"vigil/internal/fsutil"
 )
 
 // DefaultMaxObjectSize is the largest object a Dir accepts unless
@@ -33,6 +36,11 @@ const DefaultPackObjectMax = 4 << 20
 // DefaultPackSize is the size at which a Dir seals its pack and starts the
 // next, unless DirOptions.PackSize says otherwise.
 const DefaultPackSize = 64 << 20
+
+// DefaultCommitDelay is how long a commit waits for company when Puts
+// arrive faster than one per delay (fsutil.CommitDelay), unless
+// DirOptions.CommitDelay says otherwise.
+const DefaultCommitDelay = 3 * time.Millisecond
 
 // ErrLocked: another Dir, in this process or another, has the directory
 // open. A directory belongs to one Dir at a time, so that the leftovers
@@ -55,6 +63,10 @@ type DirOptions struct {
 	// PackSize: once a pack holds this many bytes it is sealed and the
 	// next one started. 0 means DefaultPackSize.
 	PackSize int64
+	// CommitDelay: under load, how long a commit waits for more records to
+	// share its fsync (fsutil.CommitDelay). 0 means DefaultCommitDelay; a
+	// negative value never waits.
+	CommitDelay time.Duration
 	// Logger receives what OpenDir finds on disk that is not an object
 	// and what recovery and compaction do (paths and keys only, never
 	// contents). nil discards it.
@@ -145,7 +157,8 @@ type Dir struct {
 	// Close waits for.
 	inflight sync.WaitGroup
 
-	wq        writeQueue    // records waiting for their commit
+	wq        writeQueue // records waiting for their commit
+	delay     fsutil.CommitDelay
 	kick      chan struct{} // to the maintenance goroutine
 	stopMaint context.CancelFunc
 	maintDone chan struct{}
@@ -190,6 +203,12 @@ func OpenDir(root string, opts DirOptions) (*Dir, error) {
 	}
 	if d.packSize == 0 {
 		d.packSize = DefaultPackSize
+	}
+	switch {
+	case opts.CommitDelay == 0:
+		d.delay.Max = DefaultCommitDelay
+	case opts.CommitDelay > 0:
+		d.delay.Max = opts.CommitDelay
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

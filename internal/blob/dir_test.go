@@ -672,6 +672,7 @@ func BenchmarkDirPutSmallParallel(b *testing.B) {
 // the latency percentiles: the store's share of an upload's latency.
 func BenchmarkDirPutRate(b *testing.B) {
 	b.Run("packs", func(b *testing.B) { benchPutRate(b, blob.DirOptions{}) })
+	b.Run("packs-nodelay", func(b *testing.B) { benchPutRate(b, blob.DirOptions{CommitDelay: -1}) })
 	b.Run("files", func(b *testing.B) { benchPutRate(b, filesOnly) })
 }
 

@@ -20,6 +20,10 @@ import (
 // wake-up, which is most of what a small write costs on a virtual
 // machine).
 
+// Under load a leader first waits a little for company (Dir.delay, a
+// fsutil.CommitDelay): at a few hundred Puts a second most would otherwise
+// find the disk idle and pay for an fsync alone.
+
 // maxBatch bounds the bytes of records one fsync covers.
 const maxBatch = 32 << 20
 
@@ -70,6 +74,7 @@ func (d *Dir) submit(o *op) (lead bool) {
 		o.lead = make(chan struct{}, 1)
 	}
 	q := &d.wq
+	d.delay.Arrived()
 	q.mu.Lock()
 	q.pending = append(q.pending, o)
 	lead = !q.leading
@@ -83,6 +88,11 @@ func (d *Dir) submit(o *op) (lead bool) {
 func (d *Dir) lead() {
 	q := &d.wq
 	for {
+		q.mu.Lock()
+		waiting := len(q.pending)
+		q.mu.Unlock()
+		d.delay.Wait(waiting)
+
 		q.mu.Lock()
 		n, size := 0, 0
 		for n < len(q.pending) && (n == 0 || size+len(q.pending[n].rec) <= maxBatch) {

@@ -128,7 +128,9 @@ func (s *Server) startProcess(t testing.TB, bin, root string) error {
 func (s *Server) run() error {
 	bin, root := s.bin, s.root
 	s.output = &syncBuffer{}
-	cmd := exec.Command(bin, "--port", s.Endpoint, "--region", s.Region, "--quiet", "posix", root)
+	// --keep-alive as object stores at scale do: without it versitygw
+	// closes the connection after every response.
+	cmd := exec.Command(bin, "--port", s.Endpoint, "--region", s.Region, "--quiet", "--keep-alive", "posix", root)
 	// Credentials through the environment, not the command line.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	cmd.Stdout = s.output

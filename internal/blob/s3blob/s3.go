@@ -15,9 +15,9 @@
 //
 // S3 lets any PUT replace an object, so Put writes with If-None-Match: *
 // (a single PUT, or the CompleteMultipartUpload of an upload in parts): the
-// server refuses the write if the name exists, atomically. A Put that loses
-// that race, or finds the key taken before it starts, compares what it was
-// given with what is stored (size, then SHA-256): the same bytes are
+// server refuses the write if the name exists, atomically. A Put that is
+// refused, or (in parts) finds the key taken before it starts, compares
+// what it was given with what is stored (size, then SHA-256): the same bytes are
 // created=false, others ErrConflict. Open checks that the server honours
 // the condition for both kinds of write, and refuses a server that
 // ignores it, since without it two Puts of different bytes could both
@@ -332,11 +332,18 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 		return blob.Info{}, false, fmt.Errorf("blob/s3: put %s: %w", key, err)
 	}
 	name := s.name(key)
-	switch st, err := s.head(ctx, name); {
-	case err == nil:
-		return s.putExisting(ctx, key, name, st, newPutReader(ctx, r, size))
-	case !errors.Is(err, blob.ErrNotFound):
-		return blob.Info{}, false, s.fail("put", key, err)
+	if size > s.partSize {
+		// A multipart upload is worth a question first: the object may
+		// be there already (a retry). A single PUT is not: it is
+		// conditional, and the rare retry of one is answered below,
+		// after the server refuses it, so that the usual new object costs
+		// one request rather than two.
+		switch st, err := s.head(ctx, name); {
+		case err == nil:
+			return s.putExisting(ctx, key, name, st, newPutReader(ctx, r, size))
+		case !errors.Is(err, blob.ErrNotFound):
+			return blob.Info{}, false, s.fail("put", key, err)
+		}
 	}
 
 	src := newPutReader(ctx, r, size)
@@ -356,8 +363,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 		}
 		return blob.Info{}, false, s.fail("put", key, err)
 	}
-	// Another Put created the name after the HEAD above: finish reading
-	// this one's bytes and compare.
+	// The name exists: a single PUT's object stored before, or another
+	// Put created it after the HEAD above. Finish reading this one's bytes
+	// and compare.
 	sum, err := src.finish()
 	if err != nil {
 		return blob.Info{}, false, fmt.Errorf("blob/s3: put %s: %w", key, err)

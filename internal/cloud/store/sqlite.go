@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"vigil/internal/fsutil"
 )
 
 // SQLiteOptions configure OpenSQLite. The zero value is usable.
@@ -53,7 +55,8 @@ type SQLite struct {
 	swept  pruneClock // of ephemeral entries, by the callers' clock
 
 	objs      objBatcher // group commit of PutObject
-	insertObj *sql.Stmt  // insertObjectSQL, prepared once on the writer
+	objDelay  fsutil.CommitDelay
+	insertObj *sql.Stmt // insertObjectSQL, prepared once on the writer
 }
 
 var _ Store = (*SQLite)(nil)
@@ -77,6 +80,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLite, 
 		return nil, errors.New("store: open sqlite: empty path")
 	}
 	s := &SQLite{now: opts.Now, log: opts.Logger}
+	s.objDelay.Max = objCommitDelay
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -729,6 +733,7 @@ func (s *SQLite) PutObject(ctx context.Context, o Object) (bool, error) {
 	// result, and none returns before its row is on stable storage.
 	req := &objReq{ctx: ctx, o: o, done: make(chan objRes, 1), lead: make(chan struct{}, 1)}
 	b := &s.objs
+	s.objDelay.Arrived()
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	lead := !b.running
@@ -775,8 +780,18 @@ type objBatcher struct {
 // maxObjectBatch bounds one group commit.
 const maxObjectBatch = 256
 
+// objCommitDelay is how long a group commit of objects waits for company
+// when PutObject calls arrive faster than one per delay
+// (fsutil.CommitDelay): each commit's fsync and thread hand-offs cost
+// more than its rows.
+const objCommitDelay = 3 * time.Millisecond
+
 func (s *SQLite) commitObjects() {
 	b := &s.objs
+	b.mu.Lock()
+	waiting := len(b.pending)
+	b.mu.Unlock()
+	s.objDelay.Wait(waiting)
 	b.mu.Lock()
 	n := min(len(b.pending), maxObjectBatch)
 	batch := b.pending[:n:n]
