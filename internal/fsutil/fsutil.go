@@ -1,9 +1,11 @@
 // Package fsutil writes files so that a crash leaves either the old or the
-// new content, and locks directories to one process.
+// new content, locks directories to one process, and paces group commits.
 //
 // What it owns: the one atomic write (temporary file in the same directory,
-// fsync, rename or hard link, fsync of the directory) and the one
-// directory lock the hub, the witness and the key files use. What it must
+// fsync, rename or hard link, fsync of the directory), the one
+// directory lock the hub, the witness and the key files use, and
+// CommitDelay, the wait for company of the cloud's group commits (the blob
+// directory's packs and SQLite's object index). What it must
 // never do: leave a partial file under the final name (except on a file
 // system without hard links, for WriteNew, where a crash mid-write can
 // leave a short file that fails to parse rather than one that is used).
