@@ -40,8 +40,12 @@ import (
 //   - doorbell audio to browser: from a tone burst's first packet leaving
 //     the doorbell (softcam.Server.Burst) to the live page detecting the
 //     tone with the Web Audio API (web/test/door-bench.mjs);
-//   - talk (microphone to the doorbell's speaker): has a place in the
-//     result, not measured by this build.
+//   - talk mouth-to-speaker: from the page turning a tone burst on in its
+//     microphone (a Web Audio tone generator standing in for getUserMedia;
+//     the burst's first sample follows within one render buffer) through
+//     the live view's talk button (PCMU in the session's SRTP), the hub's
+//     talk queue and the RTSP back channel, to the packet in which the
+//     doorbell hears the burst (softcam.BackChannelStats.LastOnset).
 
 // Targets of the front door's latencies.
 const (
@@ -69,9 +73,6 @@ type DoorResult struct {
 	Talk           DoorLatency `json:"talk"`
 }
 
-// doorTalkNote is the talk series' note until talk-back is measured.
-const doorTalkNote = "not measured in this build"
-
 func doorSummary(samples []time.Duration, target time.Duration) DoorLatency {
 	l := DoorLatency{N: len(samples), TargetMs: doorMs(target)}
 	if len(samples) == 0 {
@@ -93,11 +94,13 @@ func doorSummary(samples []time.Duration, target time.Duration) DoorLatency {
 func doorMs(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
 
 func benchDoor(e env, args []string) error {
-	fs := newFlags(e, "bench door", "[--presses N] [--bursts N] [--interval D] [--web DIR] [--json]\n\n"+
+	fs := newFlags(e, "bench door", "[--presses N] [--bursts N] [--talks N] [--interval D] [--web DIR] [--json]\n\n"+
 		"Runs the demo with its camera as a doorbell and measures, on loopback: a press to its\n"+
-		"Web Push payload delivered, and the doorbell's audio to the browser (headless Chromium).")
+		"Web Push payload delivered, the doorbell's audio to the browser, and talk from the\n"+
+		"browser's microphone to the doorbell's back channel (headless Chromium).")
 	presses := fs.Int("presses", 20, "presses to time (each waits for the doorbell's interval)")
-	bursts := fs.Int("bursts", 20, "tone bursts to time in the browser (0: no browser)")
+	bursts := fs.Int("bursts", 20, "tone bursts to time from the doorbell to the browser")
+	talks := fs.Int("talks", 20, "tone bursts to time from the browser's microphone to the doorbell (--bursts 0 --talks 0: no browser)")
 	interval := fs.Duration("interval", time.Second, "the doorbell's least time between two rings")
 	webDir := fs.String("web", "web", "the repository's web/ directory (the scripts and playwright-core)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -105,22 +108,23 @@ func benchDoor(e env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *presses < 0 || *presses > 1000 || *bursts < 0 || *bursts > 1000 {
-		return fmt.Errorf("%w: --presses and --bursts must be between 0 and 1000", ErrUsage)
+	if *presses < 0 || *presses > 1000 || *bursts < 0 || *bursts > 1000 || *talks < 0 || *talks > 1000 {
+		return fmt.Errorf("%w: --presses, --bursts and --talks must be between 0 and 1000", ErrUsage)
 	}
 	if *interval < time.Second {
 		return fmt.Errorf("%w: --interval must be at least 1s (the hub's least doorbell interval)", ErrUsage)
 	}
 	script := filepath.Join(*webDir, "test", "door-bench.mjs")
-	if *bursts > 0 {
+	browser := *bursts > 0 || *talks > 0
+	if browser {
 		if _, err := os.Stat(script); err != nil {
-			return fmt.Errorf("%s not found (hint: run from the repository root, pass --web DIR, or --bursts 0)", script)
+			return fmt.Errorf("%s not found (hint: run from the repository root, pass --web DIR, or --bursts 0 --talks 0)", script)
 		}
 		if _, err := os.Stat(filepath.Join(*webDir, "node_modules", "playwright-core")); err != nil {
 			return fmt.Errorf("playwright-core is not installed in %s (hint: 'make web')", *webDir)
 		}
 		if _, err := exec.LookPath("node"); err != nil {
-			return errors.New("needs Node.js for the browser (hint: sudo apt-get install -y nodejs, or --bursts 0)")
+			return errors.New("needs Node.js for the browser (hint: sudo apt-get install -y nodejs, or --bursts 0 --talks 0)")
 		}
 	}
 	level := slog.LevelError
@@ -143,10 +147,7 @@ func benchDoor(e env, args []string) error {
 	}
 	defer d.Close()
 
-	// Talk (the browser's microphone to the doorbell's back channel) is
-	// the third series: it stays marked as not measured until talk-back
-	// has a measure of its own to call here.
-	res := DoorResult{Talk: DoorLatency{TargetMs: doorMs(doorTalkTarget), Note: doorTalkNote}}
+	var res DoorResult
 	if *presses > 0 {
 		samples, err := d.benchPresses(ctx, progress, *presses, *interval)
 		if err != nil {
@@ -156,14 +157,19 @@ func benchDoor(e env, args []string) error {
 	} else {
 		res.PressToPush = DoorLatency{TargetMs: doorMs(doorPushTarget), Note: "--presses 0"}
 	}
-	if *bursts > 0 {
-		samples, err := d.benchAudio(ctx, progress, script, *bursts)
+	res.AudioToBrowser = DoorLatency{TargetMs: doorMs(doorAudioTarget), Note: "--bursts 0"}
+	res.Talk = DoorLatency{TargetMs: doorMs(doorTalkTarget), Note: "--talks 0"}
+	if browser {
+		audio, talk, err := d.benchBrowser(ctx, progress, script, *bursts, *talks)
 		if err != nil {
-			return fmt.Errorf("doorbell audio to browser: %w", err)
+			return fmt.Errorf("the browser: %w", err)
 		}
-		res.AudioToBrowser = doorSummary(samples, doorAudioTarget)
-	} else {
-		res.AudioToBrowser = DoorLatency{TargetMs: doorMs(doorAudioTarget), Note: "--bursts 0"}
+		if *bursts > 0 {
+			res.AudioToBrowser = doorSummary(audio, doorAudioTarget)
+		}
+		if *talks > 0 {
+			res.Talk = doorSummary(talk, doorTalkTarget)
+		}
 	}
 
 	if *asJSON {
@@ -179,7 +185,7 @@ func benchDoor(e env, args []string) error {
 	}{
 		{"press to push payload delivered", res.PressToPush, "presses"},
 		{"doorbell audio to browser", res.AudioToBrowser, "bursts"},
-		{"talk: microphone to speaker", res.Talk, "talks"},
+		{"talk mouth-to-speaker", res.Talk, "talks"},
 	} {
 		if r.l.N == 0 {
 			fmt.Fprintf(e.stdout, "  %-34s not measured: %s   (target p95 <= %.0f ms)\n", r.name, r.l.Note, r.l.TargetMs)
@@ -337,22 +343,23 @@ func (d *Demo) benchPresses(ctx context.Context, progress io.Writer, n int, inte
 
 var errDoorTimeout = errors.New("timed out")
 
-// benchAudio opens the doorbell's live view in headless Chromium through
-// the demo's sign-in link and times n tone bursts from the doorbell to the
-// page (web/test/door-bench.mjs).
-func (d *Demo) benchAudio(ctx context.Context, progress io.Writer, script string, n int) ([]time.Duration, error) {
+// benchBrowser opens the doorbell's live view in headless Chromium through
+// the demo's sign-in link, times bursts tone bursts from the doorbell to the
+// page, then talks and times talks tone bursts from the page's microphone
+// to the doorbell's back channel (web/test/door-bench.mjs).
+func (d *Demo) benchBrowser(ctx context.Context, progress io.Writer, script string, bursts, talks int) (audio, talk []time.Duration, err error) {
 	u, err := d.SignInURL(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	absScript, err := filepath.Abs(script)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, "node", absScript)
 	cmd.Dir = filepath.Dir(filepath.Dir(absScript))
 	cmd.Env = append(os.Environ(), "DEMO_URL="+u, "CONTROL_URL=http://"+d.bell.ControlAddr(), "CAMERA=front",
-		fmt.Sprintf("BURSTS=%d", n), fmt.Sprintf("AUDIO_HZ=%d", softcam.ToneHz))
+		fmt.Sprintf("BURSTS=%d", bursts), fmt.Sprintf("TALKS=%d", talks), fmt.Sprintf("AUDIO_HZ=%d", softcam.ToneHz))
 	if os.Getenv("CHROMIUM") == "" {
 		cmd.Env = append(cmd.Env, "CHROMIUM=/usr/bin/chromium")
 	}
@@ -360,18 +367,22 @@ func (d *Demo) benchAudio(ctx context.Context, progress io.Writer, script string
 	cmd.Stdout, cmd.Stderr = &stdout, progress
 	fmt.Fprintln(progress, "  opening the doorbell's live view in headless Chromium…")
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("door-bench.mjs: %w", err)
+		return nil, nil, fmt.Errorf("door-bench.mjs: %w", err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var m struct {
 		LatencyMs []float64 `json:"latencyMs"`
+		TalkMs    []float64 `json:"talkMs"`
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil || len(m.LatencyMs) == 0 {
-		return nil, fmt.Errorf("door-bench.mjs printed no result: %q", lines[len(lines)-1])
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil || len(m.LatencyMs) != bursts || len(m.TalkMs) != talks {
+		return nil, nil, fmt.Errorf("door-bench.mjs printed no result: %q", lines[len(lines)-1])
 	}
-	out := make([]time.Duration, len(m.LatencyMs))
-	for i, v := range m.LatencyMs {
-		out[i] = time.Duration(v * float64(time.Millisecond))
+	ms := func(v []float64) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x * float64(time.Millisecond))
+		}
+		return out
 	}
-	return out, nil
+	return ms(m.LatencyMs), ms(m.TalkMs), nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,7 +239,8 @@ func TestDoorPressInsiderScan(t *testing.T) {
 // TestDoorScreens: the doorbell's flow on a 390x844 touch phone, signed in
 // through the link of 'vigil demo --doorbell': a press shows the ring on
 // home with its snapshot and on the camera's timeline, and the doorbell's
-// live view plays with its speaker button, which turns the sound on
+// live view plays with its speaker button, which turns the sound on, and
+// its talk button, which talks to the doorbell's back channel
 // (web/test/door-shots.mjs).
 //
 // With VIGIL_SCREENSHOTS=1 it writes the README's doorbell screenshots
@@ -266,6 +268,9 @@ func TestDoorScreens(t *testing.T) {
 			SoundShown   bool   `json:"soundShown"`
 			SoundPressed string `json:"soundPressed"`
 			SoundLabel   string `json:"soundLabel"`
+			TalkShown    bool   `json:"talkShown"`
+			Talking      bool   `json:"talking"`
+			TalkNote     string `json:"talkNote"`
 		} `json:"live"`
 		Screenshots []string `json:"screenshots"`
 	}
@@ -284,11 +289,17 @@ func TestDoorScreens(t *testing.T) {
 	if !res.Live.Playing || !res.Live.SoundShown || res.Live.SoundPressed != "true" || res.Live.SoundLabel != "Mute" {
 		t.Errorf("the live view: %+v; want it playing, the speaker button shown and turned on", res.Live)
 	}
+	if !res.Live.TalkShown || !res.Live.Talking || !strings.Contains(res.Live.TalkNote, "Talking") {
+		t.Errorf("the live view: %+v; want the talk button shown, and talking after a tap", res.Live)
+	}
+	if st := d.Doorbell().BackChannelStats(); st.Packets == 0 {
+		t.Errorf("the doorbell's back channel got %+v: want the microphone's audio", st)
+	}
 	if st := d.Doorbell().Presses(); st.Count != 1 {
 		t.Errorf("%d presses, want 1", st.Count)
 	}
-	if len(res.Screenshots) != 3 {
-		t.Errorf("screenshots %q, want home, timeline and live", res.Screenshots)
+	if len(res.Screenshots) != 4 {
+		t.Errorf("screenshots %q, want home, timeline, live and talking", res.Screenshots)
 	}
 	for _, s := range res.Screenshots {
 		if fi, err := os.Stat(s); err != nil || fi.Size() == 0 {

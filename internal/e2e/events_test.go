@@ -310,6 +310,7 @@ func TestEvents(t *testing.T) {
 		RingNotice struct {
 			Title              string   `json:"title"`
 			URL                string   `json:"url"`
+			TalkURL            string   `json:"talkUrl"`
 			Actions            []string `json:"actions"`
 			RequireInteraction bool     `json:"requireInteraction"`
 			Image              string   `json:"image"`
@@ -475,12 +476,13 @@ func TestEvents(t *testing.T) {
 	}
 	t.Logf("record variants: the browser accepts %d of %d, as Go does", accepted, len(res.Variants))
 	// A doorbell's ring: "Ring" to the reader; its notification stays until
-	// answered, and answering opens the doorbell's live view.
+	// answered, answering opens the doorbell's live view, and Talk opens it
+	// ready to talk.
 	if v := res.Variants[ring]; v.Title != "Ring at front" {
 		t.Errorf("the browser opened a ring as %+v", v)
 	}
 	n := res.RingNotice
-	if n.Title != "Ring at "+hh.Camera || n.URL != "/h/"+hh.ID+"/cam/"+hh.Camera+"/live" || !slices.Equal(n.Actions, []string{"answer"}) || !n.RequireInteraction {
+	if n.Title != "Ring at "+hh.Camera || n.URL != "/h/"+hh.ID+"/cam/"+hh.Camera+"/live" || !slices.Equal(n.Actions, []string{"answer", "talk"}) || n.TalkURL != n.URL+"?talk=1" || !n.RequireInteraction {
 		t.Errorf("the service worker's notification of a ring: %+v", n)
 	}
 	// Its picture is the snapshot, fetched sealed and opened in the browser.

@@ -315,6 +315,7 @@ func TestTalkBrowser(t *testing.T) {
 			Title              string   `json:"title"`
 			Body               string   `json:"body"`
 			URL                string   `json:"url"`
+			TalkURL            string   `json:"talkUrl"`
 			Actions            []string `json:"actions"`
 			RequireInteraction bool     `json:"requireInteraction"`
 			PushMs             float64  `json:"pushMs"`
@@ -343,6 +344,13 @@ func TestTalkBrowser(t *testing.T) {
 		BusyState     string `json:"busyState"`
 		BusyNote      string `json:"busyNote"`
 		Err           string `json:"err"`
+		Answer        struct {
+			Talking bool   `json:"talking"`
+			Sound   bool   `json:"sound"`
+			Samples int    `json:"samples"`
+			Note    string `json:"note"`
+			Stopped bool   `json:"stopped"`
+		} `json:"answer"`
 	}
 	browsertest.Run(t, 3*time.Minute, "talk.mjs", map[string]string{
 		"BASE_URL": lh.cloud.url, "HOOK_URL": hook.URL, "EMAIL": email, "PASSWORD": "a long enough password",
@@ -357,8 +365,13 @@ func TestTalkBrowser(t *testing.T) {
 	// worker opens into a ring whose Answer opens the doorbell's live view.
 	r := out.Ring
 	t.Logf("press to push delivered: %.0f ms; talk button pressed to the first audio at the doorbell's speaker: %d ms (the back channel opened meanwhile)", r.PushMs, out.PressToHeard)
-	if r.Title != "Ring at front" || r.URL != "/h/"+lh.id()+"/cam/front/live" || !slices.Contains(r.Actions, "answer") || !r.RequireInteraction {
-		t.Errorf("the ring's notification: %+v; want a ring at front answering to its live view", r)
+	if r.Title != "Ring at front" || r.URL != "/h/"+lh.id()+"/cam/front/live" || !slices.Equal(r.Actions, []string{"answer", "talk"}) || r.TalkURL != r.URL+"?talk=1" || !r.RequireInteraction {
+		t.Errorf("the ring's notification: %+v; want a ring at front answering to its live view, and talking", r)
+	}
+	// Its Talk action opens the live view talking (the microphone was
+	// allowed), with the doorbell's sound on.
+	if a := out.Answer; !a.Talking || !a.Sound || a.Samples <= 0 || !strings.Contains(a.Note, "Talking") || !a.Stopped {
+		t.Errorf("the ring's Talk action: %+v; want talking at once with the sound on, the doorbell hearing it, and a press to stop", a)
 	}
 	if r.PayloadHasCamera {
 		t.Error("the pushed message names the camera in the clear")

@@ -349,11 +349,13 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			}
 		}
 	}()
-	// The camera's audio, when viewers can have it: a second track on the same
-	// connection (and so in the same DTLS-SRTP session as the video).
+	// The camera's audio, when viewers can have it: a second track on the
+	// same connection (and so in the same DTLS-SRTP session as the video),
+	// in a stream of its own so that the browser does not hold the sound
+	// back to lip-sync it with the video, which starts at the last keyframe.
 	var audio *webrtc.TrackLocalStaticSample
 	if c, ok := audioCaps[s.tap.AudioCodec()]; ok {
-		if audio, err = webrtc.NewTrackLocalStaticSample(c.cap, "audio", "vigil-"+m.Camera); err != nil {
+		if audio, err = webrtc.NewTrackLocalStaticSample(c.cap, "audio", "vigil-"+m.Camera+"-audio"); err != nil {
 			return Message{}, err
 		}
 		asender, err := pc.AddTrack(audio)

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -51,7 +53,25 @@ type BackChannelStats struct {
 	// DecodeErrors counts RTP and RTCP packets from clients that gortsplib
 	// could not decode or did not expect (e.g. an unknown payload type).
 	DecodeErrors uint64 `json:"decode_errors"`
+	// Onsets counts sounds heard after silence: packets whose level
+	// (RMS) is at least OnsetLevel after at least OnsetQuiet of audio
+	// below QuietLevel. LastOnset is when the latest such packet arrived
+	// (LastOnsetUnixMs the same in milliseconds since 1970, for scripts).
+	Onsets          uint64    `json:"onsets"`
+	LastOnset       time.Time `json:"last_onset"`
+	LastOnsetUnixMs float64   `json:"last_onset_unix_ms"`
 }
+
+// The back channel's onset detector (BackChannelStats.Onsets): levels are
+// RMS of the decoded 16-bit samples.
+const (
+	OnsetLevel = 1000 // about -30 dBFS
+	QuietLevel = 330  // about -40 dBFS
+	OnsetQuiet = 200 * time.Millisecond
+)
+
+// onsetQuietSamples is OnsetQuiet in samples.
+const onsetQuietSamples = int(OnsetQuiet * pcmuRate / time.Second)
 
 // backChannel receives the talk-back audio of one talker at a time (PCMU,
 // 8 kHz) and appends it to a WAV file as 16-bit PCM. Memory use is bounded
@@ -68,6 +88,7 @@ type backChannel struct {
 	nextTS  uint32 // RTP timestamp of the next sample expected
 	ssrc    uint32
 	stats   BackChannelStats
+	quiet   int   // samples below QuietLevel since the last loud packet
 	lastErr error // first file write error; writing stops after it
 }
 
@@ -146,6 +167,7 @@ func (bc *backChannel) acquire(ss *gortsplib.ServerSession) bool {
 	case nil:
 		bc.owner = ss
 		bc.synced = false
+		bc.quiet = 0
 		bc.stats.Talks++
 		return true
 	}
@@ -212,8 +234,25 @@ func (bc *backChannel) writeLocked(pkt *rtp.Packet) {
 		payload = payload[:room]
 	}
 	buf := make([]byte, 2*(gap+len(payload)))
+	var energy float64
 	for i, b := range payload {
-		binary.LittleEndian.PutUint16(buf[2*(gap+i):], uint16(bc.decode[b]))
+		v := bc.decode[b]
+		energy += float64(v) * float64(v)
+		binary.LittleEndian.PutUint16(buf[2*(gap+i):], uint16(v))
+	}
+	bc.quiet = min(bc.quiet+gap, onsetQuietSamples)
+	switch rms := math.Sqrt(energy / float64(max(1, len(payload)))); {
+	case len(payload) == 0:
+	case rms >= OnsetLevel:
+		if bc.quiet >= onsetQuietSamples {
+			now := time.Now()
+			bc.stats.Onsets++
+			bc.stats.LastOnset = now
+			bc.stats.LastOnsetUnixMs = float64(now.UnixMicro()) / 1e3
+		}
+		bc.quiet = 0
+	case rms < QuietLevel:
+		bc.quiet = min(bc.quiet+len(payload), onsetQuietSamples)
 	}
 	if bc.f != nil && bc.lastErr == nil {
 		off := int64(wavHeaderSize) + 2*int64(bc.stats.Samples)

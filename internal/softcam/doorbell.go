@@ -115,7 +115,7 @@ func (s *Server) ControlAddr() string {
 //
 //	POST /press    raise a press; answers the Press as JSON
 //	GET  /presses  the PressLog as JSON
-//	GET  /backchannel  the BackChannelStats as JSON
+//	GET  /backchannel  the BackChannelStats as JSON (with the last sound heard after silence)
 //	POST /burst    a tone burst (Config.AudioBursts); answers a BurstSent
 //
 // It has no authentication: it is meant for loopback, as its default is.

@@ -806,3 +806,35 @@ func TestPressSubscriberNeverBlocks(t *testing.T) {
 		t.Errorf("first press delivered is %d, want 1", pr.Seq)
 	}
 }
+
+// TestBackChannelOnsets: a sound counts as an onset only after enough
+// silence; a sound that goes on, or one after a short pause, does not.
+func TestBackChannelOnsets(t *testing.T) {
+	bc, err := newBackChannel("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := uint32(0)
+	silence := bytes.Repeat([]byte{0xff}, 160) // µ-law zero
+	tone := toneMulaw(t, 1000, 1)[0]
+	send := func(p []byte, n int) {
+		for range n {
+			bc.writeLocked(&rtp.Packet{Header: rtp.Header{PayloadType: 0, SSRC: 1, Timestamp: ts}, Payload: p})
+			ts += 160
+		}
+	}
+	before := time.Now()
+	send(tone, 5)     // no silence before it yet
+	send(silence, 10) // 200 ms
+	send(tone, 10)
+	if st := bc.snapshot(); st.Onsets != 1 || st.LastOnset.Before(before) {
+		t.Fatalf("after silence then a tone: %+v, want one onset", st)
+	}
+	send(silence, 5) // 100 ms: too short a pause
+	send(tone, 3)
+	ts += 160 * 10 // a 200 ms gap in the timestamps is silence too
+	send(tone, 3)
+	if st := bc.snapshot(); st.Onsets != 2 {
+		t.Fatalf("a short pause, then a gap: %d onsets, want 2", st.Onsets)
+	}
+}

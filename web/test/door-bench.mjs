@@ -4,15 +4,25 @@
 // CONTROL_URL/burst, which answers when the burst's first packet left the
 // camera, unix_ms) and finds the tone's onset in the received track with
 // the Web Audio API. Both times are this machine's wall clock.
-// Env: DEMO_URL, CONTROL_URL, CAMERA (front), BURSTS (20), AUDIO_HZ (440).
-// Result: {latencyMs: [...]} (burst sent to tone heard, per burst).
+//
+// Then talk mouth-to-speaker: the page's microphone is a Web Audio tone
+// generator (getUserMedia is replaced by an oscillator behind a gain into a
+// MediaStream), the talk button is pressed, and each of TALKS bursts is
+// timed from the page turning the tone on (its first sample follows); the
+// doorbell's back channel reports when it heard a sound after silence
+// (GET CONTROL_URL/backchannel, last_onset_unix_ms).
+// Env: DEMO_URL, CONTROL_URL, CAMERA (front), BURSTS (20), TALKS (20),
+// AUDIO_HZ (440).
+// Result: {latencyMs: [...], talkMs: [...]} (burst sent to tone heard, per
+// burst; microphone burst to the doorbell's back channel, per talk).
 import { launch, newPage, result, fail } from './lib.mjs';
 
 const url = process.env.DEMO_URL;
 const control = process.env.CONTROL_URL;
 if (!url || !control) fail('DEMO_URL and CONTROL_URL must be set (vigil bench door sets them)');
 const camera = process.env.CAMERA || 'front';
-const bursts = Number(process.env.BURSTS || 20);
+const bursts = Number(process.env.BURSTS ?? 20);
+const talks = Number(process.env.TALKS ?? 0);
 const hz = Number(process.env.AUDIO_HZ || 440);
 const log = (m) => console.error(m);
 
@@ -30,6 +40,41 @@ try {
         super(...args);
         window.__pcs.push(this);
       }
+    };
+    // The microphone: a 1 kHz tone, silent until __talkBurst.
+    let gen = null;
+    const mic = () => {
+      if (gen) return gen;
+      const ac = new AudioContext({ latencyHint: 'interactive' });
+      const osc = ac.createOscillator();
+      osc.frequency.value = 1000;
+      const gain = ac.createGain();
+      gain.gain.value = 0;
+      const dst = ac.createMediaStreamDestination();
+      osc.connect(gain).connect(dst);
+      osc.start();
+      gen = { ac, gain, dst };
+      return gen;
+    };
+    if (navigator.mediaDevices) {
+      navigator.mediaDevices.getUserMedia = async () => {
+        const g = mic();
+        await g.ac.resume();
+        return new MediaStream(g.dst.stream.getAudioTracks().map((t) => t.clone()));
+      };
+    }
+    // __talkBurst turns the tone on for ms and returns the wall-clock time
+    // (ms) of the call: the first sample is rendered at the audio graph's
+    // next quantum, never before, so the time measured from it is an upper
+    // bound (by at most one render buffer).
+    window.__talkBurst = (ms) => {
+      const { ac, gain } = mic();
+      const at = performance.timeOrigin + performance.now();
+      const t = ac.currentTime;
+      gain.gain.cancelScheduledValues(0);
+      gain.gain.setValueAtTime(0.5, t);
+      gain.gain.setValueAtTime(0, t + ms / 1000);
+      return at;
     };
   });
   const page = await newPage(ctx, 'door-bench');
@@ -128,7 +173,40 @@ try {
     jitterMs.push(jb === null ? null : Math.round(jb));
     log(`  burst ${i + 1}/${bursts}: heard after ${Math.round(ms)} ms${jb === null ? '' : ` (the browser's audio jitter buffer held it ${Math.round(jb)} ms)`}`);
   }
-  result({ latencyMs, jitterMs, hz });
+
+  // Talk: press the talk button (a tap keeps it on), then time each burst
+  // from the page's microphone to the doorbell's back channel.
+  const talkMs = [];
+  if (talks > 0) {
+    const backchannel = async () => {
+      const res = await fetch(`${control}/backchannel`);
+      if (!res.ok) fail(`GET /backchannel: ${res.status}`);
+      return res.json();
+    };
+    const talkButton = page.locator('button.talk').first();
+    await talkButton.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => fail('the live view shows no talk button'));
+    await talkButton.tap();
+    await page.waitForSelector('button.talk[data-talk="on"]', { timeout: 30_000 })
+      .catch(async () => fail(`talk did not start: ${await page.locator('p.talk-note').first().textContent().catch(() => '?')}`));
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 0; i < talks; i++) {
+      await sleep(500); // the back channel hears silence first
+      const before = (await backchannel()).onsets;
+      const sent = await page.evaluate(() => window.__talkBurst(150));
+      const deadline = Date.now() + 10_000;
+      let st;
+      while ((st = await backchannel()).onsets <= before) {
+        if (Date.now() > deadline) fail(`talk ${i + 1}: the doorbell heard nothing within 10 s`);
+        await sleep(2);
+      }
+      if (st.onsets > before + 1) fail(`talk ${i + 1}: the doorbell heard ${st.onsets - before} sounds, want 1`);
+      const ms = Math.round((st.last_onset_unix_ms - sent) * 10) / 10;
+      talkMs.push(ms);
+      log(`  talk ${i + 1}/${talks}: the doorbell heard it after ${Math.round(ms)} ms`);
+    }
+    await talkButton.tap();
+  }
+  result({ latencyMs, jitterMs, talkMs, hz });
 } finally {
   await browser.close();
 }

@@ -2,11 +2,14 @@
 // in through the demo link ('vigil demo --doorbell'), the doorbell is
 // pressed (POST CONTROL_URL/press); the ring shows on home with its
 // snapshot, then on the camera's timeline, and the doorbell's live view
-// plays with its speaker button turned on.
+// plays with its speaker button turned on and its talk button shown; a tap
+// on it talks (the microphone is Chromium's fake device).
 // Env: DEMO_URL, CONTROL_URL, CAMERA (front), SCREENSHOTS (a directory:
-// phone-door-home.png, phone-door-timeline.png, phone-door-live.png).
+// phone-door-home.png, phone-door-timeline.png, phone-door-live.png,
+// phone-door-talking.png).
 // Result: {household, ring: {id, kind, snapshot}, timeline: {shown, kind},
-//          live: {playing, soundShown, soundPressed, soundLabel}, screenshots}.
+//          live: {playing, soundShown, soundPressed, soundLabel, talkShown,
+//          talking, talkNote}, screenshots}.
 import { launch, newPage, result, fail } from './lib.mjs';
 import { screenshot, settle } from './ux.mjs';
 
@@ -22,9 +25,10 @@ const shoot = async (page, name) => {
   if (p) screenshots.push(p);
 };
 
-const browser = await launch();
+const browser = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream']);
 try {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
+  await ctx.grantPermissions(['microphone'], { origin: new URL(url).origin });
   const page = await newPage(ctx, 'door-shots');
   await page.goto(url);
   await page.waitForURL(/\/h\/[^/]+(\/live)?$/, { timeout: 60_000 }).catch(async () => {
@@ -73,8 +77,20 @@ try {
     live.soundPressed = await sound.getAttribute('aria-pressed');
     live.soundLabel = await sound.getAttribute('aria-label');
   }
+  const talk = page.locator('button.talk').first();
+  live.talkShown = await talk.waitFor({ state: 'visible', timeout: 20_000 }).then(() => true, () => false);
   await page.waitForTimeout(1000);
   await shoot(page, 'phone-door-live');
+
+  // 4. Talking: a tap on the talk button keeps it on until tapped again.
+  if (live.talkShown) {
+    await talk.tap();
+    live.talking = await page.waitForSelector('button.talk[data-talk="on"]', { timeout: 20_000 }).then(() => true, () => false);
+    live.talkNote = (await page.locator('.talk-note').first().textContent()) ?? '';
+    await page.waitForTimeout(500);
+    await shoot(page, 'phone-door-talking');
+    await talk.tap();
+  }
   result({ household: hh, ring, timeline, live, screenshots });
 } finally {
   await browser.close();

@@ -222,7 +222,7 @@ try {
   out.ringNotice = await page.evaluate(async (sealed) => {
     const b = Uint8Array.from(atob(sealed), (c) => c.charCodeAt(0));
     const n = await window.vigilNoticeOf(b);
-    return { title: n.title, url: n.options.data.url, actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
+    return { title: n.title, url: n.options.data.url, talkUrl: n.options.data.talkUrl ?? '', actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
   }, process.env.RING_SEALED);
   // A new event: the cloud pushes its sealed record to the subscription.
   const pe = await fetch(ctl + '/push-event', { method: 'POST' });

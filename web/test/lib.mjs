@@ -164,7 +164,8 @@ export async function pushService() {
 /**
  * noticeOf loads the app's service worker script into page (which has
  * one active) and returns the notification it would show for a push
- * payload: title, body, url, actions, requireInteraction, image.
+ * payload: title, body, url, talkUrl (its Talk action's), actions,
+ * requireInteraction, image.
  */
 export async function noticeOf(page, payload) {
   const swURL = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/'))?.active?.scriptURL ?? '');
@@ -181,7 +182,7 @@ export async function noticeOf(page, payload) {
         });
       }
       const n = await window.vigilNoticeOf(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
-      return { title: n.title, body: n.options.body, url: n.options.data?.url ?? '', actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
+      return { title: n.title, body: n.options.body, url: n.options.data?.url ?? '', talkUrl: n.options.data?.talkUrl ?? '', actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
     },
     [swURL, Buffer.from(payload).toString('base64')],
   );

@@ -5,7 +5,8 @@
 // answer it (its URL: the doorbell's live view), hear the doorbell's tone
 // (AUDIO_HZ) with the Web Audio API, then talk: hold the talk button, click it on and press Enter
 // to turn it off, and try while another device talks (HOOK_URL /hold and
-// /release). The Go test checks what the doorbell's back channel got.
+// /release); last, take the ring's Talk action (its URL), which talks at
+// once. The Go test checks what the doorbell's back channel got.
 import { join } from 'node:path';
 import { assert, fail, launch, newPage, noticeOf, pushService, result, totp } from './lib.mjs';
 
@@ -172,7 +173,22 @@ try {
     .waitForFunction(() => window.__micStreams.length > 0 && window.__micStreams.every((s) => s.getTracks().every((t) => t.readyState === 'ended')), null, { timeout: 20000 })
     .then(() => true, () => false);
 
+  // The ring's Talk action: its URL opens the live view with the sound
+  // on and, the microphone being allowed here, talking at once.
+  assert(ring.actions.includes('talk'), 'the ring has no Talk action: ' + JSON.stringify(ring));
+  const samplesBeforeAnswer = Number(await (await fetch(hook + '/samples')).text());
+  await page.goto(base + ring.talkUrl);
+  const answerTalking = await waitTalk('on', 30000);
+  const answerSound = await page.waitForSelector(`${soundSel}[data-sound="on"]`, { timeout: 15000 }).then(() => true, () => false);
+  await page.waitForTimeout(1000);
+  const samplesAnswered = Number(await (await fetch(hook + '/samples')).text()) - samplesBeforeAnswer;
+  const answerNote = (await page.textContent(noteSel)).trim();
+  await page.screenshot({ path: join(artifacts, 'talk-answered.png') });
+  await page.tap(talkSel);
+  const answerStopped = await waitTalk('off');
+
   result({
+    answer: { talking: answerTalking, sound: answerSound, samples: samplesAnswered, note: answerNote, stopped: answerStopped },
     ring, firstFrameMs, sound, talkShown, micAsksBefore, micAsksAfter, micReleased, holdState, holdPressed, holdLabel, holdNote, releasedState, releasedNote,
     samplesDuringHold, pressToHeardMs, clickState, keyState, busyState, busyNote,
   });

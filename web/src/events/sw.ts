@@ -6,7 +6,8 @@
 //     verified from the pinned genesis as in the pages) and shown as a
 //     notification ("Person at front"; a doorbell's ring stays until
 //     answered, shows its snapshot, fetched sealed and opened here, and
-//     opens the doorbell's live view). A message no household of this
+//     opens the doorbell's live view: "Answer", or "Talk" with the sound
+//     on and the talk button ready). A message no household of this
 //     browser opens shows a generic notification: the push service and the
 //     cloud never learn more.
 //   - a join request, {"type":"join-request","household":HH} (the cloud's
@@ -113,7 +114,7 @@ export function joinRequestOf(data: Uint8Array): string | null {
 /** Notice is a notification to show: its title and options. */
 export interface Notice {
   title: string;
-  options: NotificationOptions & { data: { url: string }; actions?: { action: string; title: string }[]; image?: string };
+  options: NotificationOptions & { data: { url: string; talkUrl?: string }; actions?: { action: string; title: string }[]; image?: string };
 }
 
 /** NAME_WAIT_MS bounds the wait for a household's name: past it the notification shows without. */
@@ -153,8 +154,10 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
     const at = new Date(o.record.start).toLocaleTimeString();
     if (o.record.labels.includes('ring')) {
       // A doorbell's ring stays until answered; answering opens the
-      // doorbell's live view. Its snapshot, opened here, is the picture.
+      // doorbell's live view, and Talk opens it with the sound on, ready
+      // to talk (live/tile.ts). Its snapshot, opened here, is the picture.
       const image = await ringImage(o);
+      const live = `/h/${encodeURIComponent(o.hh)}/cam/${encodeURIComponent(o.record.camera)}/live`;
       return {
         title: o.title,
         options: {
@@ -162,8 +165,11 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
           body: `${at} · someone is at the door`,
           tag: o.record.id,
           requireInteraction: true,
-          actions: [{ action: 'answer', title: 'Answer' }],
-          data: { url: `/h/${encodeURIComponent(o.hh)}/cam/${encodeURIComponent(o.record.camera)}/live` },
+          actions: [
+            { action: 'answer', title: 'Answer' },
+            { action: 'talk', title: 'Talk' },
+          ],
+          data: { url: live, talkUrl: `${live}?talk=1` },
         },
       };
     }
@@ -214,7 +220,8 @@ if (sw.registration) {
   sw.addEventListener('notificationclick', (ev) => {
     const e = ev as NotificationEventLike;
     e.notification.close();
-    const url = (e.notification.data as { url?: string } | null)?.url ?? '/';
+    const data = e.notification.data as { url?: string; talkUrl?: string } | null;
+    const url = ((e as NotificationEventLike & { action?: string }).action === 'talk' ? data?.talkUrl : undefined) ?? data?.url ?? '/';
     e.waitUntil(sw.clients!.openWindow(url.startsWith('/') && !url.startsWith('//') ? url : '/'));
   });
 }

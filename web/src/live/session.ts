@@ -256,7 +256,8 @@ export class LiveView {
       o.talk?.attach(pc);
       pc.ontrack = (e) => {
         if (e.track.kind === 'audio') {
-          // The hub puts both tracks in one stream; the sound joins the picture's element.
+          // The sound joins the picture's element (the hub sends it in a
+          // stream of its own, so that it is not held back for lip-sync).
           const cur = o.video.srcObject;
           if (cur instanceof MediaStream) {
             if (!cur.getTracks().includes(e.track)) cur.addTrack(e.track);

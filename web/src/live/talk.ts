@@ -12,7 +12,9 @@
 // released so the browser's microphone indicator goes off; a browser that
 // was allowed once does not ask again) and the talk channel.
 // Must never: send the microphone while not talking (the sender's track is
-// null then), or ask for the microphone before the first press.
+// null then), or ask for the microphone before the first press (a live
+// view opened by a ring's "Talk" action starts at once only when the
+// microphone is already allowed, so nothing is asked for).
 
 import { h } from '../ui';
 
@@ -192,7 +194,7 @@ export interface TalkControl {
  * talking on and again to turn it off. It shows once the hub's talk channel
  * is open. icon draws the microphone.
  */
-export function talkControl(cam: string, icon: () => SVGSVGElement): TalkControl {
+export function talkControl(cam: string, icon: () => SVGSVGElement, opts: { answer?: boolean } = {}): TalkControl {
   const button = h('button', { type: 'button', class: 'icon talk', 'aria-label': 'Talk', 'aria-pressed': 'false', hidden: true, 'data-talk': 'unavailable', title: 'Hold to talk, or click to talk until you click again' }, icon());
   const note = h('p', { class: 'talk-note', role: 'status', 'data-talk': 'unavailable', hidden: true });
   const talk = new Talk((s, msg) => {
@@ -204,7 +206,28 @@ export function talkControl(cam: string, icon: () => SVGSVGElement): TalkControl
     button.setAttribute('aria-label', on ? 'Stop talking' : 'Talk');
     note.textContent = s === 'refused' ? (msg ?? 'The hub refused the talk.') : NOTES[s](cam);
     note.hidden = s === 'unavailable';
+    if (s === 'off' && answering) {
+      answering = false;
+      void answer();
+    }
   });
+  // Answering a ring with "Talk" (opts.answer): once the talk channel
+  // first opens, talk at once if this browser already allows the
+  // microphone (so nothing is asked), else have the button ready.
+  let answering = !!opts.answer;
+  const answer = async () => {
+    const allowed = await navigator.permissions
+      ?.query({ name: 'microphone' as PermissionName })
+      .then((p) => p.state === 'granted', () => false);
+    if (talk.state !== 'off') return;
+    if (allowed) {
+      void talk.start();
+      return;
+    }
+    button.dataset.ready = 'true';
+    button.focus();
+    note.textContent = `Press Talk to speak to ${cam}`;
+  };
   let downAt = 0;
   let stopOnUp = false;
   let pressing = false;

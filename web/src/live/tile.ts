@@ -50,6 +50,8 @@ export interface LiveTileOptions {
   big?: boolean;
   /** When the person asked for this picture (performance.now()), for data-first-frame-ms; default: now. */
   startedAt?: number;
+  /** Opened to answer a ring with "Talk": the sound on as soon as it comes, and talk ready (talk.ts). */
+  answerTalk?: boolean;
 }
 
 export interface LiveTile {
@@ -124,7 +126,7 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
   // (browsers play sound only after a gesture).
   const soundBtn = h('button', { type: 'button', class: 'icon sound', 'aria-label': 'Unmute', 'aria-pressed': 'false', hidden: true, 'data-sound': 'off' }, speakerIcon(false));
   // Talk: push-to-talk to the camera's speaker (talk.ts), shown once the hub offers it.
-  const talk = talkControl(cam, micIcon);
+  const talk = talkControl(cam, micIcon, { answer: opts.answerTalk });
   const media = h('div', { class: 'media live-media' }, still, video, status, time, h('div', { class: 'overlay-actions' }, talk.button, soundBtn, fsBtn));
   const err = h('p', { class: 'live-error' });
   const el = h('div', { class: opts.big ? 'live-tile big' : 'live-tile', 'data-camera': cam, 'data-state': 'connecting' }, media, talk.note, err);
@@ -196,15 +198,20 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
     }
   });
 
-  soundBtn.addEventListener('click', () => {
-    video.muted = !video.muted;
-    if (!video.muted) void video.play().catch(() => undefined);
-    const on = !video.muted;
+  const setSound = (on: boolean) => {
+    video.muted = !on;
     soundBtn.setAttribute('aria-pressed', String(on));
     soundBtn.setAttribute('aria-label', on ? 'Mute' : 'Unmute');
     soundBtn.dataset.sound = on ? 'on' : 'off';
     soundBtn.replaceChildren(speakerIcon(on));
+  };
+  soundBtn.addEventListener('click', () => {
+    setSound(video.muted);
+    if (!video.muted) void video.play().catch(() => undefined);
   });
+  // Answering with "Talk": the sound on at once, unless the browser wants
+  // a gesture first (then the speaker button stays to be pressed).
+  let soundOnAudio = !!opts.answerTalk;
 
   let prep: Prepared | undefined;
   const startView = (p: Prepared) => {
@@ -245,6 +252,14 @@ export function liveTile(hh: string, cam: string, opts: LiveTileOptions = {}): L
         if (view !== v) return;
         soundBtn.hidden = false;
         video.setAttribute('data-audio', 'true');
+        if (soundOnAudio) {
+          soundOnAudio = false;
+          setSound(true);
+          video.play().catch(() => {
+            setSound(false);
+            void video.play().catch(() => undefined);
+          });
+        }
       },
       onFirstFrame: (at) => {
         if (view !== v) return;

@@ -30,7 +30,8 @@ route('/h/:hh/cam/:cam/live', (root, p) => {
   void (async () => {
     // Signed out: the sign-in page, and back here afterwards.
     if (!(await requireAccount().catch(() => null)) || gone) return;
-    tile = liveTile(p.hh, p.cam, { big: true, startedAt });
+    // ?talk=1: opened by a ring's "Talk" action (events/sw.ts).
+    tile = liveTile(p.hh, p.cam, { big: true, startedAt, answerTalk: new URLSearchParams(location.search).get('talk') === '1' });
     body.replaceChildren(tile.el);
   })();
   return () => {
