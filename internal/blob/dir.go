@@ -40,7 +40,7 @@ const DefaultPackSize = 64 << 20
 // DefaultCommitDelay is how long a commit waits for company when Puts
 // arrive faster than one per delay (fsutil.CommitDelay), unless
 // DirOptions.CommitDelay says otherwise.
-const DefaultCommitDelay = 3 * time.Millisecond
+const DefaultCommitDelay = 4 * time.Millisecond
 
 // ErrLocked: another Dir, in this process or another, has the directory
 // open. A directory belongs to one Dir at a time, so that the leftovers

@@ -784,7 +784,7 @@ const maxObjectBatch = 256
 // when PutObject calls arrive faster than one per delay
 // (fsutil.CommitDelay): each commit's fsync and thread hand-offs cost
 // more than its rows.
-const objCommitDelay = 3 * time.Millisecond
+const objCommitDelay = 4 * time.Millisecond
 
 func (s *SQLite) commitObjects() {
 	b := &s.objs
