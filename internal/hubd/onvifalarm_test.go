@@ -76,9 +76,9 @@ func TestCameraAlarmsSealedToCloud(t *testing.T) {
 
 	control("/motion?state=off") // a change to false: no event
 	pulses := time.Now()
-	control("/tamper")           // a pulse: one tamper event
-	control("/motion")           // a pulse: one motion event
-	control("/motion")           // again, within the interval: none
+	control("/tamper") // a pulse: one tamper event
+	control("/motion") // a pulse: one motion event
+	control("/motion") // again, within the interval: none
 	if resp, err := http.Post("http://"+cam.ControlAddr()+"/press", "", nil); err != nil {
 		t.Fatal(err)
 	} else {
