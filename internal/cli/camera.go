@@ -45,7 +45,8 @@ func runCamera(e env) error {
 	audioFile := fs.String("audio-file", "", fmt.Sprintf("sound to serve, looped: a WAV file or anything ffmpeg reads (default: a %d Hz tone)", softcam.ToneHz))
 	bursts := fs.Bool("audio-bursts", false, "serve silence, and the tone in a burst on each POST /burst at --control (answers when it left: for timing the audio path; pcmu, no --audio-file)")
 	backOut := fs.String("backchannel-out", "", "write the audio received on the back channel to this WAV file (16-bit, 8 kHz, mono)")
-	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel, POST /burst); no authentication, keep it on loopback\n"+
+	control := fs.String("control", "", "HTTP control endpoint (POST /press, GET /presses, GET /backchannel, POST /burst,\n"+
+		"POST /motion and POST /tamper [?state=on|off], GET /alarms: the camera's own ONVIF alarms); no authentication, keep it on loopback\n"+
 		"(default "+defaultControl+" with --doorbell, none otherwise)")
 	onvifAddr := fs.String("onvif", "", "ONVIF device service (device, media, PullPoint events; a snapshot of the clip's first frame;\n"+
 		"presses as tns1:Device/Trigger/DigitalInput events); \"off\" for none\n(default "+defaultONVIF+" with --doorbell, none otherwise)")

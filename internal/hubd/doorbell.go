@@ -13,11 +13,14 @@ import (
 	"vigil/internal/doorbell"
 	"vigil/internal/eventrec"
 	"vigil/internal/notify"
+	"vigil/internal/onvif"
 )
 
 // Doorbells on the hub. A camera with a doorbell section gets press
 // sources (its MQTT topic on the household's broker, signed HTTP presses
-// on doorbell_listen, its own ONVIF events: onvifpress.go); a doorbell.Bell lets one press per interval ring.
+// on doorbell_listen, its own ONVIF events: onvifpress.go, which also
+// carry the camera's own motion and tamper alarms: onvifalarm.go); a
+// doorbell.Bell lets one press per interval ring.
 // A ring leaves the hub as detections do (detection.go): an event record
 // with the label "ring", sealed to the household and queued for the cloud
 // (which pushes it, sealed, to the household's devices), with a sealed
@@ -52,9 +55,14 @@ func (h *Hub) startDoorbells(ctx context.Context) error {
 			topics[d.MQTTTopic] = c.Name
 		}
 		if o := d.ONVIF; o != nil {
+			if h.alarms == nil {
+				h.alarms = newCameraAlarms(h.log.With("component", "alarms"))
+			}
+			ca, cam := h.alarms, c.Name
 			onvifs = append(onvifs, &onvifSource{camera: c.Name, url: o.URL, username: o.Username, password: o.Password,
 				now: h.opts.Now, log: h.log.With("component", "doorbell"), minBackoff: h.opts.MinBackoff, maxBackoff: h.opts.MaxBackoff,
-				subscribed: h.opts.ONVIFSubscribed})
+				subscribed: h.opts.ONVIFSubscribed,
+				alarm:      func(k onvif.Kind, t time.Time) { h.alarm(ca, cam, k, t) }})
 		}
 	}
 	if len(interval) == 0 {

@@ -102,6 +102,7 @@ type Hub struct {
 	detection    *detectionState // nil when no camera detects
 	settings     appSettings     // zones and masks from the web app (settings.go)
 	bell         *doorbell.Bell  // nil without doorbells (doorbell.go)
+	alarms       *cameraAlarms   // nil without ONVIF event sources (onvifalarm.go)
 	doorbellAddr net.Addr        // where signed presses are served, or nil
 
 	added addedCameras // cameras added from the web app (addcamera.go)

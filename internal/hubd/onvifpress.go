@@ -22,7 +22,8 @@ import (
 // subscription halfway to its end. Each DigitalInput event that changes
 // to active (or is stateless and active) is a press; the state a
 // subscription starts with ("Initialized") is not, nor are motion, tamper
-// or other events. On any error it unsubscribes when it can, waits
+// or other events; a change to true of the camera's own motion or tamper
+// detection goes to alarm (onvifalarm.go). On any error it unsubscribes when it can, waits
 // (doubling from minBackoff to maxBackoff, back to minBackoff once a pull
 // succeeds) and starts over: a camera that goes away never stops the hub
 // and never makes it spin. It logs a problem when it starts or changes and
@@ -50,6 +51,9 @@ type onvifSource struct {
 	// subscription, pullWait, minBackoff, maxBackoff: 0 means the defaults.
 	subscription, pullWait, minBackoff, maxBackoff time.Duration
 	subscribed                                     func(camera string) // nil, or called after each subscription
+	// alarm, when set, is called with each change to true of the camera's
+	// own motion or tamper detection (onvifalarm.go).
+	alarm func(k onvif.Kind, t time.Time)
 }
 
 // Run implements doorbell.Source.
@@ -137,6 +141,9 @@ func (s *onvifSource) session(ctx context.Context, c *onvif.Client, press func(d
 	if s.subscribed != nil {
 		s.subscribed(s.camera)
 	}
+	// The camera's alarms, as this subscription reports them (it starts
+	// with their states again).
+	var alarms onvif.AlarmStates
 	for {
 		if !time.Now().Before(renewAt) {
 			if _, err := sub.Renew(ctx, length); err != nil {
@@ -156,9 +163,18 @@ func (s *onvifSource) session(ctx context.Context, c *onvif.Client, press func(d
 		for _, e := range events {
 			if s.isPress(e, log) {
 				press(doorbell.Press{Camera: s.camera, Source: "onvif"})
+			} else if a, ok := e.Alarm(); ok && alarms.Rising(a) && s.alarm != nil {
+				s.alarm(a.Kind, s.clock())
 			}
 		}
 	}
+}
+
+func (s *onvifSource) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // isPress reports whether e is a press of the doorbell's button.

@@ -8,7 +8,9 @@
 // What it owns: the ONVIF protocol on the LAN, both ends of it. The client
 // ([Client], [Discover]) is what the hub uses to find a camera, list its
 // profiles and stream URIs, take a snapshot and pull its events (a doorbell
-// press, motion, tamper) as typed [Event] values. The device side
+// press, motion, tamper) as typed [Event] values; [Event.Alarm] and
+// [AlarmStates] tell a camera's motion and tamper changes to true from the
+// states a subscription starts with. The device side
 // ([Server], [Responder]) is a minimal ONVIF device described by a Go
 // value ([Device]), for the software camera to answer as a real one would.
 // Its wire shapes follow the ONVIF WSDLs (tds, trt, tev, tt, wsnt, wsa, and

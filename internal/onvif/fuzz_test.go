@@ -77,8 +77,9 @@ func FuzzProfiles(f *testing.F) {
 }
 
 func FuzzNotifications(f *testing.F) {
-	seeds(f, "pullmessages.xml", "createpullpointsubscription.xml", "billion_laughs.xml", "fault_notauthorized.xml")
+	seeds(f, "pullmessages.xml", "pullmessages_alarms.xml", "createpullpointsubscription.xml", "billion_laughs.xml", "fault_notauthorized.xml")
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var st AlarmStates
 		evs, _, err := parsePullMessages(data, 200)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "onvif: PullMessages: ") {
@@ -95,6 +96,19 @@ func FuzzNotifications(f *testing.F) {
 			}
 			e.Kind()
 			e.Active()
+			a, ok := e.Alarm()
+			if !ok {
+				continue
+			}
+			if a.Kind != KindMotion && a.Kind != KindTamper || len(a.Key) > maxAlarmKey {
+				t.Errorf("alarm %+v of %+v", a, e)
+			}
+			if st.Rising(a) && (!a.Active || a.Initial) {
+				t.Errorf("alarm %+v is news", a)
+			}
+			if len(st.m) > maxAlarmStates {
+				t.Errorf("%d alarm states", len(st.m))
+			}
 		}
 	})
 }

@@ -59,6 +59,10 @@ type Device struct {
 	// means 16); QueueLen bounds the events each holds before the oldest
 	// are dropped (0 means 64).
 	MaxSubscriptions, QueueLen int
+	// States, when set, gives the device's properties (e.g. its motion
+	// and tamper alarms) as they are: each new subscription starts with
+	// them, sent with PropertyOperation "Initialized" as real devices do.
+	States func() []Event
 }
 
 // Server is a minimal ONVIF device: the Device, Media (ver10) and Events
@@ -357,6 +361,19 @@ func (s *Server) createPullPoint(w http.ResponseWriter, base string, req request
 	var idb [16]byte
 	rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
+	var initial []Event
+	if s.d.States != nil {
+		for _, e := range s.d.States() {
+			if len(initial) == s.d.QueueLen {
+				break
+			}
+			e.Operation = "Initialized"
+			if e.Time.IsZero() {
+				e.Time = now
+			}
+			initial = append(initial, e)
+		}
+	}
 	s.mu.Lock()
 	if len(s.subs) >= s.d.MaxSubscriptions {
 		for k, p := range s.subs {
@@ -367,7 +384,7 @@ func (s *Server) createPullPoint(w http.ResponseWriter, base string, req request
 	}
 	full := len(s.subs) >= s.d.MaxSubscriptions
 	if !full {
-		s.subs[id] = &pullPoint{term: term, wake: make(chan struct{}, 1)}
+		s.subs[id] = &pullPoint{term: term, wake: make(chan struct{}, 1), queue: initial}
 	}
 	s.mu.Unlock()
 	if full {

@@ -117,6 +117,7 @@ func (s *Server) ControlAddr() string {
 //	GET  /presses  the PressLog as JSON
 //	GET  /backchannel  the BackChannelStats as JSON (with the last sound heard after silence)
 //	POST /burst    a tone burst (Config.AudioBursts); answers a BurstSent
+//	POST /motion, POST /tamper, GET /alarms: the camera's own alarms (alarms.go)
 //
 // It has no authentication: it is meant for loopback, as its default is.
 func (s *Server) startControl(ctx context.Context) (net.Listener, *http.Server, error) {
@@ -152,6 +153,7 @@ func (s *Server) startControl(ctx context.Context) (net.Listener, *http.Server, 
 		}
 		writeJSON(w, BurstSent{Time: t, UnixMs: float64(t.UnixMicro()) / 1e3})
 	})
+	s.alarmRoutes(mux)
 	hs := &http.Server{
 		Handler:           http.MaxBytesHandler(mux, 1<<10),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -201,6 +201,7 @@ func (s *Server) startONVIF(ctx context.Context, rtspAddr string) (*onvifDevice,
 		},
 		Profiles: s.onvifProfiles(rtspAddr),
 		Username: s.cfg.ONVIFUser, Password: s.cfg.ONVIFPassword,
+		States: s.onvifStates,
 		Snapshot: func(context.Context, string) (onvif.Snapshot, error) {
 			return onvif.Snapshot{Data: snap, ContentType: "image/jpeg"}, nil
 		},

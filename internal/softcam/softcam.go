@@ -205,6 +205,7 @@ type Server struct {
 	clip      *clip
 	audio     *audioClip // nil without Config.Audio
 	presses   presses
+	alarms    alarms
 	cacheFile string
 	// ffmpegRuns counts ffmpeg transcode/copy runs made by New (0 on a cache hit).
 	ffmpegRuns int
