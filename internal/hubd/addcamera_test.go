@@ -13,10 +13,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/internal/eventrec"
 	"vigil/internal/live"
 	"vigil/internal/member"
 	"vigil/internal/onvif"
@@ -105,9 +107,11 @@ func ask(t *testing.T, w *live.Watch, op string, body, out any) string {
 // discovered (the software doorbell answers WS-Discovery on loopback),
 // probes the doorbell (a wrong password is refused with the reason; the
 // right one shows its two H.264 profiles and a snapshot) and adds it. The
-// hub records it at once, without a restart, shows it live and uploads
-// its sealed segments; after a restart it still records it. Removed, it is
-// no longer recorded, now or after a restart. The camera's account is
+// hub records it at once, without a restart, shows it live, uploads its
+// sealed segments and detects on its sub stream (a person event sealed to
+// the household); after a restart it still records and detects it.
+// Removed, it is no longer recorded, its detection has ended, now or after
+// a restart. The camera's account is
 // only in a file of the hub's data directory readable by the hub alone:
 // not in the hub's logs, and no file of the cloud holds the user name, the
 // password or the stream's URL.
@@ -213,6 +217,16 @@ func TestAddCameraFromApp(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no frame of the added camera live")
 	}
+	// It detects on its sub stream with the hub's defaults, with the
+	// model the hub loads for it (the hub's own camera does not detect):
+	// the people walking by become a person event, sealed to the household
+	// and queued for the cloud.
+	waitFor(t, "a person event of the added camera in the cloud", 120*time.Second, func() bool {
+		return hasPersonEvent(t, m, "front-door")
+	})
+	if st := h.DetectionStats(); len(st) != 1 || st[0].Camera != "front-door" || st[0].Events == 0 {
+		t.Errorf("detection stats %+v, want the added camera's events", st)
+	}
 	if msg := ask(t, w, CamerasAdd, good, nil); !strings.Contains(msg, "already has a camera") {
 		t.Errorf("adding it twice: %q", msg)
 	}
@@ -243,6 +257,12 @@ func TestAddCameraFromApp(t *testing.T) {
 	before := len(segsOf(t, cfg.Data))
 	h2 := startHub(t, cfg, opts)
 	waitFor(t, "segments of the added camera after a restart", 60*time.Second, func() bool { return statsOf(h2, "front-door").Segments >= 1 })
+	h2.detection.mu.Lock()
+	cd := h2.detection.cameras["front-door"]
+	h2.detection.mu.Unlock()
+	if cd == nil {
+		t.Fatal("the added camera does not detect after a restart")
+	}
 
 	// Removed: it stops recording (the segment in progress is stored), its
 	// file goes, and a restart does not bring it back. A configured camera
@@ -265,6 +285,15 @@ func TestAddCameraFromApp(t *testing.T) {
 			t.Error("the removed camera is still recorded")
 		}
 	}
+	// Its detection ended before the remove was answered.
+	select {
+	case <-cd.done:
+	default:
+		t.Error("the removed camera's detection still runs")
+	}
+	if st := h2.DetectionStats(); len(st) != 0 {
+		t.Errorf("detection stats after the remove: %+v", st)
+	}
 	select {
 	case <-live2.Failed():
 	case <-time.After(30 * time.Second):
@@ -286,7 +315,7 @@ func TestAddCameraFromApp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out := logs.String(); strings.Contains(out, doorPassword) || strings.Contains(out, door.URL("door-main")) {
+	if out := logs.String(); strings.Contains(out, doorPassword) || strings.Contains(out, door.URL("door-main")) || strings.Contains(out, door.URL("door-sub")) {
 		t.Error("the hub's logs hold the camera's password or stream URL")
 	}
 	// The insider's view of every cloud file.
@@ -294,8 +323,42 @@ func TestAddCameraFromApp(t *testing.T) {
 	leaks.Secret("camera user name", []byte(doorUser))
 	leaks.Secret("camera password", []byte(doorPassword))
 	leaks.Secret("camera stream URL", []byte(door.URL("door-main")))
+	leaks.Secret("camera sub stream URL", []byte(door.URL("door-sub")))
 	leaks.Secret("camera address", []byte(door.ONVIFAddr()))
 	scanCloudFiles(t, cl.dir, &leaks, &leaks)
+}
+
+// hasPersonEvent reports whether the cloud holds an event record of camera
+// with the label person that m opens with its device keys.
+func hasPersonEvent(t *testing.T, m *memberDevice, camera string) bool {
+	t.Helper()
+	ctx := context.Background()
+	evs, err := m.c.Objects(ctx, m.st.HouseholdID, eventrec.StreamEvents, time.Time{}, time.Time{})
+	if err != nil || len(evs) == 0 {
+		return false
+	}
+	vs, err := member.VerifiedChain(ctx, m.c, m.st.HouseholdID, m.genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := vs.EpochIdentities(m.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range evs {
+		b, err := m.c.ReadObject(ctx, m.st.HouseholdID, o.Key, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := eventrec.Open(b, vs.TrustedHubs(), ids...)
+		if err != nil {
+			t.Fatalf("the member cannot open an event record: %v", err)
+		}
+		if r.Camera == camera && slices.Contains(r.Labels, "person") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFitSnapshot: a camera's large snapshot is scaled down to fit a
