@@ -227,6 +227,22 @@ func TestAddCameraFromApp(t *testing.T) {
 	if st := h.DetectionStats(); len(st) != 1 || st[0].Camera != "front-door" || st[0].Events == 0 {
 		t.Errorf("detection stats %+v, want the added camera's events", st)
 	}
+	// Zones from the web app reach its running detection, as for a
+	// configured camera, and are used again after a restart.
+	h.detection.mu.Lock()
+	gen := h.detection.cameras["front-door"].gen.Load()
+	h.detection.mu.Unlock()
+	zones := `{"mask":[],"zones":[{"name":"porch steps","points":[[0,0],[1,0],[1,1],[0,1]]}]}`
+	sr, err := h.handleSettings(context.Background(), live.SettingsRequest{Camera: "front-door", Device: "admin", Op: live.SettingsPut, Detect: json.RawMessage(zones)})
+	if err != nil || !sr.Detecting || sr.Source != "app" {
+		t.Fatalf("zones for the added camera: %+v, %v", sr, err)
+	}
+	h.detection.mu.Lock()
+	regen := h.detection.cameras["front-door"].gen.Load()
+	h.detection.mu.Unlock()
+	if regen == gen {
+		t.Error("the added camera's detection did not take the new zones")
+	}
 	if msg := ask(t, w, CamerasAdd, good, nil); !strings.Contains(msg, "already has a camera") {
 		t.Errorf("adding it twice: %q", msg)
 	}
@@ -262,6 +278,9 @@ func TestAddCameraFromApp(t *testing.T) {
 	h2.detection.mu.Unlock()
 	if cd == nil {
 		t.Fatal("the added camera does not detect after a restart")
+	}
+	if a, src, err := h2.CameraSettings("front-door"); err != nil || src != "app" || len(a.Zones) != 1 || a.Zones[0].Name != "porch steps" {
+		t.Errorf("the added camera's zones after a restart: %+v from %q, %v", a, src, err)
 	}
 
 	// Removed: it stops recording (the segment in progress is stored), its
