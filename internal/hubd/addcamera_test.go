@@ -313,9 +313,11 @@ func TestAddCameraFromApp(t *testing.T) {
 	if st := h2.DetectionStats(); len(st) != 0 {
 		t.Errorf("detection stats after the remove: %+v", st)
 	}
+	// A viewer that misses the hub's close (a loaded machine) sees its
+	// connection fail when ICE gives up, after about 30 s.
 	select {
 	case <-live2.Failed():
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Error("a live view of the removed camera goes on")
 	}
 	if err := h2.Close(); err != nil {
