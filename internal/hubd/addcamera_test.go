@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/config"
 	"vigil/internal/eventrec"
 	"vigil/internal/live"
 	"vigil/internal/member"
@@ -510,4 +511,35 @@ func noisyJPEG(t *testing.T, w, hgt int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// TestAddedCameraRecordsWithoutModel: a camera added from the web app to a
+// hub whose object detector cannot be loaded (no model where the config
+// file says) is recorded all the same, without detection.
+func TestAddedCameraRecordsWithoutModel(t *testing.T) {
+	door := startDoorbell(t)
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "yard")
+	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("yard")}, time.Second)
+	cfg.Detection = &config.Detection{Models: t.TempDir()} // no model there
+	h := startHub(t, cfg, Options{})
+	defer h.Close()
+	ctx := context.Background()
+	acct := probeBody{Address: door.ONVIFAddr(), Username: doorUser, Password: doorPassword}
+	c, _, ps, err := h.connectCamera(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if len(ps) != 2 {
+		t.Fatalf("profiles %+v", ps)
+	}
+	if _, err := h.addCamera(ctx, addBody{Name: "front-door", Address: acct.Address, Username: doorUser, Password: doorPassword,
+		Main: ps[0].Token, Sub: ps[1].Token}, "admin"); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	waitFor(t, "segments of the added camera", 60*time.Second, func() bool { return statsOf(h, "front-door").Segments >= 2 })
+	if st := h.DetectionStats(); len(st) != 0 {
+		t.Errorf("detection stats %+v, want none", st)
+	}
 }

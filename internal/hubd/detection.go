@@ -30,10 +30,11 @@ import (
 	"vigil/internal/upload"
 )
 
-// Detection on the hub. Each camera with a detect section gets an ffmpeg
-// decoder of its (sub)stream at a few frames per second and a pipeline
-// (motion, regions, detector, tracker, events). What the pipeline reports
-// leaves the hub only
+// Detection on the hub. Each camera with a detect section, and each camera
+// added from the web app (addcamera.go: the defaults, on its sub stream),
+// gets an ffmpeg decoder of its (sub)stream at a few frames per second and
+// a pipeline (motion, regions, detector, tracker, events). What the
+// pipeline reports leaves the hub only
 //
 //   - sealed to the household (event records and snapshots, envelope kinds
 //     event and snapshot on the fixed streams "events" and "snapshots", so
@@ -68,8 +69,9 @@ type DetectionStats struct {
 type detectionState struct {
 	shared config.Detection
 
-	detMu    sync.Mutex
-	detector detect.Detector // NanoDet or a detection server; nil until a camera needs it (objectDetector)
+	detMu     sync.Mutex
+	detector  detect.Detector // NanoDet or a detection server; nil until a camera needs it (objectDetector)
+	detClosed bool            // the hub stopped: no detector is made any more
 
 	outbox   *upload.Outbox
 	dispatch *notify.Dispatcher
@@ -132,7 +134,7 @@ func (cd *cameraDetection) lastJPEG(now time.Time, maxAge time.Duration) ([]byte
 // when a camera needs it, the outbox and the notification sinks) and starts
 // each detecting camera's with startCameraDetection, as a camera added from
 // the web app later is. It is called once the household (if any) is known.
-func (h *Hub) startDetection(ctx context.Context) error {
+func (h *Hub) startDetection() error {
 	var cams []config.Camera
 	needModel, bells := false, false
 	all := h.allCameras()
@@ -229,6 +231,9 @@ func (h *Hub) startDetection(ctx context.Context) error {
 func (ds *detectionState) objectDetector() (detect.Detector, error) {
 	ds.detMu.Lock()
 	defer ds.detMu.Unlock()
+	if ds.detClosed {
+		return nil, errors.New("the hub is stopping")
+	}
 	if ds.detector != nil {
 		return ds.detector, nil
 	}
@@ -274,10 +279,12 @@ func (ds *detectionState) loadedDetector() detect.Detector {
 	return ds.detector
 }
 
-// closeDetector closes the object detector, if one was made.
+// closeDetector closes the object detector, if one was made; none is made
+// after.
 func (ds *detectionState) closeDetector() {
 	ds.detMu.Lock()
 	defer ds.detMu.Unlock()
+	ds.detClosed = true
 	if ds.detector != nil {
 		ds.detector.Close()
 		ds.detector = nil

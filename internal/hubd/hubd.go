@@ -208,7 +208,7 @@ func (h *Hub) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := h.startDetection(runCtx); err != nil {
+	if err := h.startDetection(); err != nil {
 		cancel()
 		h.wg.Wait()
 		st.Close()
