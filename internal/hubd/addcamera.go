@@ -35,7 +35,8 @@ import (
 // stream URIs stay on the hub: they are kept in the data directory
 // (cameras/<name>.json, mode 0600), never logged, never sent to the cloud
 // (the cloud learns the camera's name, as it does for configured cameras).
-// An added camera is recorded at once, and again after a restart.
+// An added camera is recorded at once, and again after a restart, and
+// detects with the hub's defaults on its sub stream (detection.go).
 //
 // docs/FORMAT.md, "Camera management channel", has the messages.
 
@@ -139,16 +140,35 @@ func (h *Hub) loadAddedCameras() {
 	h.added.mu.Unlock()
 }
 
-// camera is the config entry the hub records f with.
+// camera is the config entry the hub records f with. It detects with the
+// hub's defaults (config.Detect's) on the sub stream, or on the main stream
+// when there is none (or, for a file from before sub streams were checked,
+// when the sub stream's URI is not one the hub can decode).
 func (f addedFile) camera() (config.Camera, error) {
-	u, err := url.Parse(f.Main.URI)
-	if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Hostname() == "" || u.User != nil || strings.Contains(f.Main.URI, "#") {
+	main, err := f.streamURL(f.Main.URI)
+	if err != nil {
 		return config.Camera{}, errors.New("the main stream is not an rtsp:// URL without credentials")
+	}
+	d := &config.Detect{}
+	if f.Sub.URI != "" {
+		if sub, err := f.streamURL(f.Sub.URI); err == nil {
+			d.URL = sub
+		}
+	}
+	return config.Camera{Name: f.Name, URL: main, Transport: config.DefaultTransport, Detect: d}, nil
+}
+
+// streamURL is the URL the hub reads the stream uri of f's camera at: an
+// rtsp:// or rtsps:// URL without credentials, given f's account.
+func (f addedFile) streamURL(uri string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Hostname() == "" || u.User != nil || strings.Contains(uri, "#") {
+		return "", errors.New("not an rtsp:// URL without credentials")
 	}
 	if f.Username != "" {
 		u.User = url.UserPassword(f.Username, f.Password)
 	}
-	return config.Camera{Name: f.Name, URL: u.String(), Transport: config.DefaultTransport}, nil
+	return u.String(), nil
 }
 
 // allCameras are the config file's cameras, then those added from the web
@@ -571,6 +591,9 @@ func (h *Hub) addCamera(ctx context.Context, b addBody, by string) (addReply, er
 			return addReply{}, fmt.Errorf("the camera has no video profile %q for the sub stream; probe it again", b.Sub)
 		}
 		f.Sub = streamChoice{Profile: sub.Token, URI: sub.uri}
+		if _, err := f.streamURL(sub.uri); err != nil {
+			return addReply{}, fmt.Errorf("the camera gave a sub stream URI the hub cannot decode (%v): choose no sub stream", err)
+		}
 	}
 	cam, err := f.camera()
 	if err != nil {
@@ -591,6 +614,10 @@ func (h *Hub) addCamera(ctx context.Context, b addBody, by string) (addReply, er
 	if err := h.startCamera(cam); err != nil {
 		os.Remove(path)
 		return addReply{}, fmt.Errorf("the hub could not start recording the camera: %w", err)
+	}
+	// Detection that cannot start leaves the camera recorded.
+	if err := h.startCameraDetection(cam); err != nil {
+		h.log.Warn("camera added from the web app records without detection", "camera", f.Name, "err", err)
 	}
 	h.added.mu.Lock()
 	h.added.cams = append(h.added.cams, f)
@@ -628,6 +655,7 @@ func (h *Hub) removeCamera(b removeBody, req live.CamerasRequest) (addReply, err
 	h.added.mu.Lock()
 	h.added.cams = slices.DeleteFunc(h.added.cams, func(f addedFile) bool { return f.Name == b.Name })
 	h.added.mu.Unlock()
+	h.stopCameraDetection(b.Name)
 	h.stopCamera(b.Name)
 	if h.live != nil {
 		h.live.EndCamera(b.Name, req.Session)

@@ -13,10 +13,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/internal/config"
+	"vigil/internal/eventrec"
 	"vigil/internal/live"
 	"vigil/internal/member"
 	"vigil/internal/onvif"
@@ -105,9 +108,11 @@ func ask(t *testing.T, w *live.Watch, op string, body, out any) string {
 // discovered (the software doorbell answers WS-Discovery on loopback),
 // probes the doorbell (a wrong password is refused with the reason; the
 // right one shows its two H.264 profiles and a snapshot) and adds it. The
-// hub records it at once, without a restart, shows it live and uploads
-// its sealed segments; after a restart it still records it. Removed, it is
-// no longer recorded, now or after a restart. The camera's account is
+// hub records it at once, without a restart, shows it live, uploads its
+// sealed segments and detects on its sub stream (a person event sealed to
+// the household); after a restart it still records and detects it.
+// Removed, it is no longer recorded, its detection has ended, now or after
+// a restart. The camera's account is
 // only in a file of the hub's data directory readable by the hub alone:
 // not in the hub's logs, and no file of the cloud holds the user name, the
 // password or the stream's URL.
@@ -213,6 +218,32 @@ func TestAddCameraFromApp(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no frame of the added camera live")
 	}
+	// It detects on its sub stream with the hub's defaults, with the
+	// model the hub loads for it (the hub's own camera does not detect):
+	// the people walking by become a person event, sealed to the household
+	// and queued for the cloud.
+	waitFor(t, "a person event of the added camera in the cloud", 120*time.Second, func() bool {
+		return hasPersonEvent(t, m, "front-door")
+	})
+	if st := h.DetectionStats(); len(st) != 1 || st[0].Camera != "front-door" || st[0].Events == 0 {
+		t.Errorf("detection stats %+v, want the added camera's events", st)
+	}
+	// Zones from the web app reach its running detection, as for a
+	// configured camera, and are used again after a restart.
+	h.detection.mu.Lock()
+	gen := h.detection.cameras["front-door"].gen.Load()
+	h.detection.mu.Unlock()
+	zones := `{"mask":[],"zones":[{"name":"porch steps","points":[[0,0],[1,0],[1,1],[0,1]]}]}`
+	sr, err := h.handleSettings(context.Background(), live.SettingsRequest{Camera: "front-door", Device: "admin", Op: live.SettingsPut, Detect: json.RawMessage(zones)})
+	if err != nil || !sr.Detecting || sr.Source != "app" {
+		t.Fatalf("zones for the added camera: %+v, %v", sr, err)
+	}
+	h.detection.mu.Lock()
+	regen := h.detection.cameras["front-door"].gen.Load()
+	h.detection.mu.Unlock()
+	if regen == gen {
+		t.Error("the added camera's detection did not take the new zones")
+	}
 	if msg := ask(t, w, CamerasAdd, good, nil); !strings.Contains(msg, "already has a camera") {
 		t.Errorf("adding it twice: %q", msg)
 	}
@@ -243,6 +274,15 @@ func TestAddCameraFromApp(t *testing.T) {
 	before := len(segsOf(t, cfg.Data))
 	h2 := startHub(t, cfg, opts)
 	waitFor(t, "segments of the added camera after a restart", 60*time.Second, func() bool { return statsOf(h2, "front-door").Segments >= 1 })
+	h2.detection.mu.Lock()
+	cd := h2.detection.cameras["front-door"]
+	h2.detection.mu.Unlock()
+	if cd == nil {
+		t.Fatal("the added camera does not detect after a restart")
+	}
+	if a, src, err := h2.CameraSettings("front-door"); err != nil || src != "app" || len(a.Zones) != 1 || a.Zones[0].Name != "porch steps" {
+		t.Errorf("the added camera's zones after a restart: %+v from %q, %v", a, src, err)
+	}
 
 	// Removed: it stops recording (the segment in progress is stored), its
 	// file goes, and a restart does not bring it back. A configured camera
@@ -265,9 +305,20 @@ func TestAddCameraFromApp(t *testing.T) {
 			t.Error("the removed camera is still recorded")
 		}
 	}
+	// Its detection ended before the remove was answered.
+	select {
+	case <-cd.done:
+	default:
+		t.Error("the removed camera's detection still runs")
+	}
+	if st := h2.DetectionStats(); len(st) != 0 {
+		t.Errorf("detection stats after the remove: %+v", st)
+	}
+	// A viewer that misses the hub's close (a loaded machine) sees its
+	// connection fail when ICE gives up, after about 30 s.
 	select {
 	case <-live2.Failed():
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Error("a live view of the removed camera goes on")
 	}
 	if err := h2.Close(); err != nil {
@@ -286,7 +337,7 @@ func TestAddCameraFromApp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out := logs.String(); strings.Contains(out, doorPassword) || strings.Contains(out, door.URL("door-main")) {
+	if out := logs.String(); strings.Contains(out, doorPassword) || strings.Contains(out, door.URL("door-main")) || strings.Contains(out, door.URL("door-sub")) {
 		t.Error("the hub's logs hold the camera's password or stream URL")
 	}
 	// The insider's view of every cloud file.
@@ -294,8 +345,42 @@ func TestAddCameraFromApp(t *testing.T) {
 	leaks.Secret("camera user name", []byte(doorUser))
 	leaks.Secret("camera password", []byte(doorPassword))
 	leaks.Secret("camera stream URL", []byte(door.URL("door-main")))
+	leaks.Secret("camera sub stream URL", []byte(door.URL("door-sub")))
 	leaks.Secret("camera address", []byte(door.ONVIFAddr()))
 	scanCloudFiles(t, cl.dir, &leaks, &leaks)
+}
+
+// hasPersonEvent reports whether the cloud holds an event record of camera
+// with the label person that m opens with its device keys.
+func hasPersonEvent(t *testing.T, m *memberDevice, camera string) bool {
+	t.Helper()
+	ctx := context.Background()
+	evs, err := m.c.Objects(ctx, m.st.HouseholdID, eventrec.StreamEvents, time.Time{}, time.Time{})
+	if err != nil || len(evs) == 0 {
+		return false
+	}
+	vs, err := member.VerifiedChain(ctx, m.c, m.st.HouseholdID, m.genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := vs.EpochIdentities(m.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range evs {
+		b, err := m.c.ReadObject(ctx, m.st.HouseholdID, o.Key, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := eventrec.Open(b, vs.TrustedHubs(), ids...)
+		if err != nil {
+			t.Fatalf("the member cannot open an event record: %v", err)
+		}
+		if r.Camera == camera && slices.Contains(r.Labels, "person") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFitSnapshot: a camera's large snapshot is scaled down to fit a
@@ -426,4 +511,35 @@ func noisyJPEG(t *testing.T, w, hgt int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// TestAddedCameraRecordsWithoutModel: a camera added from the web app to a
+// hub whose object detector cannot be loaded (no model where the config
+// file says) is recorded all the same, without detection.
+func TestAddedCameraRecordsWithoutModel(t *testing.T) {
+	door := startDoorbell(t)
+	_, rcpt := household(t)
+	cam := startCamera(t, "127.0.0.1:0", "yard")
+	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("yard")}, time.Second)
+	cfg.Detection = &config.Detection{Models: t.TempDir()} // no model there
+	h := startHub(t, cfg, Options{})
+	defer h.Close()
+	ctx := context.Background()
+	acct := probeBody{Address: door.ONVIFAddr(), Username: doorUser, Password: doorPassword}
+	c, _, ps, err := h.connectCamera(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if len(ps) != 2 {
+		t.Fatalf("profiles %+v", ps)
+	}
+	if _, err := h.addCamera(ctx, addBody{Name: "front-door", Address: acct.Address, Username: doorUser, Password: doorPassword,
+		Main: ps[0].Token, Sub: ps[1].Token}, "admin"); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	waitFor(t, "segments of the added camera", 60*time.Second, func() bool { return statsOf(h, "front-door").Segments >= 2 })
+	if st := h.DetectionStats(); len(st) != 0 {
+		t.Errorf("detection stats %+v, want none", st)
+	}
 }

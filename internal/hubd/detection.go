@@ -30,10 +30,11 @@ import (
 	"vigil/internal/upload"
 )
 
-// Detection on the hub. Each camera with a detect section gets an ffmpeg
-// decoder of its (sub)stream at a few frames per second and a pipeline
-// (motion, regions, detector, tracker, events). What the pipeline reports
-// leaves the hub only
+// Detection on the hub. Each camera with a detect section, and each camera
+// added from the web app (addcamera.go: the defaults, on its sub stream),
+// gets an ffmpeg decoder of its (sub)stream at a few frames per second and
+// a pipeline (motion, regions, detector, tracker, events). What the
+// pipeline reports leaves the hub only
 //
 //   - sealed to the household (event records and snapshots, envelope kinds
 //     event and snapshot on the fixed streams "events" and "snapshots", so
@@ -66,7 +67,12 @@ type DetectionStats struct {
 }
 
 type detectionState struct {
-	detector detect.Detector // NanoDet or a detection server; nil for motion only
+	shared config.Detection
+
+	detMu     sync.Mutex
+	detector  detect.Detector // NanoDet or a detection server; nil until a camera needs it (objectDetector)
+	detClosed bool            // the hub stopped: no detector is made any more
+
 	outbox   *upload.Outbox
 	dispatch *notify.Dispatcher
 	mqtt     *mqtt.Publisher
@@ -80,7 +86,9 @@ type detectionState struct {
 
 type cameraDetection struct {
 	name       string
-	gen        atomic.Uint64 // bumped when the camera's settings change
+	stop       context.CancelFunc // ends its goroutine
+	done       chan struct{}      // closed when it ended
+	gen        atomic.Uint64      // bumped when the camera's settings change
 	reader     *frames.Reader
 	frames     atomic.Int64
 	events     atomic.Int64
@@ -122,27 +130,29 @@ func (cd *cameraDetection) lastJPEG(now time.Time, maxAge time.Duration) ([]byte
 	return buf.Bytes(), cd.lastAt, true
 }
 
-// startDetection prepares the model, the outbox and the notification sinks
-// and starts one goroutine per detecting camera. It is called once the
-// household (if any) is known.
-func (h *Hub) startDetection(ctx context.Context) error {
+// startDetection prepares the detection shared by all cameras (the model
+// when a camera needs it, the outbox and the notification sinks) and starts
+// each detecting camera's with startCameraDetection, as a camera added from
+// the web app later is. It is called once the household (if any) is known.
+func (h *Hub) startDetection() error {
 	var cams []config.Camera
 	needModel, bells := false, false
-	for _, c := range h.cfg.Cameras {
+	all := h.allCameras()
+	for i, c := range all {
 		if c.Detect != nil {
 			cams = append(cams, c)
-			needModel = needModel || !c.Detect.MotionOnly
+			// The config file's cameras need the model to start; one
+			// added from the web app records without detection if the
+			// model cannot be loaded.
+			needModel = needModel || (i < len(h.cfg.Cameras) && !c.Detect.MotionOnly)
 		}
 		bells = bells || c.Doorbell != nil
-	}
-	if len(cams) == 0 && !bells {
-		return nil
 	}
 	shared := config.Detection{}
 	if h.cfg.Detection != nil {
 		shared = *h.cfg.Detection
 	}
-	ds := &detectionState{mode: events.Home, loc: time.Local, cameras: map[string]*cameraDetection{}}
+	ds := &detectionState{shared: shared, mode: events.Home, loc: time.Local, cameras: map[string]*cameraDetection{}}
 	if shared.Mode == "away" {
 		ds.mode = events.Away
 	}
@@ -153,35 +163,10 @@ func (h *Hub) startDetection(ctx context.Context) error {
 		}
 		ds.loc = loc
 	}
-	if needModel && shared.DetectorURL != "" {
-		hd, err := httpdet.New(httpdet.Config{URL: shared.DetectorURL, APIKey: shared.DetectorAPIKey,
-			Dial: detectorDial(shared, nil)})
-		if err != nil {
-			return fmt.Errorf("detection.detector_url: %w", err)
+	if needModel {
+		if _, err := ds.objectDetector(); err != nil {
+			return err
 		}
-		ds.detector = hd
-	} else if needModel && shared.Detector == "opencv-onnx" {
-		m, err := cvdet.NewDNN(cvdet.DNNConfig{Model: shared.ONNXModel, Labels: shared.ONNXLabels, InputSize: shared.ONNXInput})
-		if err != nil {
-			return fmt.Errorf("detection.detector: %w", err)
-		}
-		ds.detector = m
-	} else if needModel && shared.Detector == "opencv-hog" {
-		m, err := cvdet.NewHOG(cvdet.HOGConfig{})
-		if err != nil {
-			return fmt.Errorf("detection.detector: %w", err)
-		}
-		ds.detector = m
-	} else if needModel {
-		dir := shared.Models
-		if dir == "" {
-			dir = nanodet.DefaultDir()
-		}
-		m, err := nanodet.Load(dir)
-		if err != nil {
-			return fmt.Errorf("detection: %w", err)
-		}
-		ds.detector = m
 	}
 	// Sequence numbers of the events and snapshots streams: wall-clock
 	// nanoseconds, so they increase across restarts without a counter file.
@@ -191,7 +176,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	var sinks []notify.Sink
 	if m := shared.MQTT; m != nil {
 		var mc []mqtt.Camera
-		for _, c := range h.cfg.Cameras {
+		for _, c := range all {
 			var labels []string
 			if c.Detect != nil {
 				labels = c.Detect.Labels
@@ -206,6 +191,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 		pub, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password,
 			ClientID: mqttClientID(m), Cameras: mc, Logger: h.log.With("component", "mqtt")})
 		if err != nil {
+			ds.closeDetector()
 			return fmt.Errorf("detection.mqtt: %w", err)
 		}
 		ds.mqtt = pub
@@ -214,6 +200,7 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	if w := shared.Webhooks; w != nil {
 		wh, err := webhook.New(webhook.Config{URLs: w.URLs, Secret: []byte(w.Secret)})
 		if err != nil {
+			ds.closeDetector()
 			return fmt.Errorf("detection.webhooks: %w", err)
 		}
 		sinks = append(sinks, notify.Sink{Name: "webhook", Notifier: wh})
@@ -224,22 +211,143 @@ func (h *Hub) startDetection(ctx context.Context) error {
 	h.detection = ds
 
 	for _, c := range cams {
-		cd := &cameraDetection{name: c.Name, doorbell: c.Doorbell != nil}
-		ds.mu.Lock()
-		ds.cameras[c.Name] = cd
-		ds.mu.Unlock()
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.runDetection(ctx, c, cd)
-		}()
+		if err := h.startCameraDetection(c); err != nil {
+			h.log.Warn("camera records without detection", "camera", c.Name, "err", err)
+		}
 	}
-	if len(cams) == 0 {
+	switch {
+	case len(cams) > 0:
+		h.log.Info("detection running", "cameras", len(cams), "detector", ds.loadedDetector() != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+	case bells:
 		h.log.Info("doorbells ring without detection", "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+	}
+	return nil
+}
+
+// objectDetector returns the hub's object detector (NanoDet, a detection
+// server or OpenCV's, as detection configures), made the first time a
+// camera needs it: at start, or when a camera added from the web app is
+// the first that does. Every camera shares it.
+func (ds *detectionState) objectDetector() (detect.Detector, error) {
+	ds.detMu.Lock()
+	defer ds.detMu.Unlock()
+	if ds.detClosed {
+		return nil, errors.New("the hub is stopping")
+	}
+	if ds.detector != nil {
+		return ds.detector, nil
+	}
+	shared := ds.shared
+	switch {
+	case shared.DetectorURL != "":
+		hd, err := httpdet.New(httpdet.Config{URL: shared.DetectorURL, APIKey: shared.DetectorAPIKey,
+			Dial: detectorDial(shared, nil)})
+		if err != nil {
+			return nil, fmt.Errorf("detection.detector_url: %w", err)
+		}
+		ds.detector = hd
+	case shared.Detector == "opencv-onnx":
+		m, err := cvdet.NewDNN(cvdet.DNNConfig{Model: shared.ONNXModel, Labels: shared.ONNXLabels, InputSize: shared.ONNXInput})
+		if err != nil {
+			return nil, fmt.Errorf("detection.detector: %w", err)
+		}
+		ds.detector = m
+	case shared.Detector == "opencv-hog":
+		m, err := cvdet.NewHOG(cvdet.HOGConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("detection.detector: %w", err)
+		}
+		ds.detector = m
+	default:
+		dir := shared.Models
+		if dir == "" {
+			dir = nanodet.DefaultDir()
+		}
+		m, err := nanodet.Load(dir)
+		if err != nil {
+			return nil, fmt.Errorf("detection: %w", err)
+		}
+		ds.detector = m
+	}
+	return ds.detector, nil
+}
+
+// loadedDetector returns the object detector if one was made, or nil.
+func (ds *detectionState) loadedDetector() detect.Detector {
+	ds.detMu.Lock()
+	defer ds.detMu.Unlock()
+	return ds.detector
+}
+
+// closeDetector closes the object detector, if one was made; none is made
+// after.
+func (ds *detectionState) closeDetector() {
+	ds.detMu.Lock()
+	defer ds.detMu.Unlock()
+	ds.detClosed = true
+	if ds.detector != nil {
+		ds.detector.Close()
+		ds.detector = nil
+	}
+}
+
+// startCameraDetection starts the detection of camera c (one with a detect
+// section; others are left alone): at start for each detecting camera, and
+// for a camera added from the web app when it is added. It runs until the
+// camera is removed (stopCameraDetection) or the hub closes. An error
+// (the hub is stopping, the model cannot be loaded) leaves the camera's
+// recording alone.
+func (h *Hub) startCameraDetection(c config.Camera) error {
+	ds := h.detection
+	if ds == nil || c.Detect == nil {
 		return nil
 	}
-	h.log.Info("detection running", "cameras", len(cams), "detector", ds.detector != nil, "cloud_events", ds.outbox != nil, "sinks", len(sinks))
+	if !c.Detect.MotionOnly {
+		if _, err := ds.objectDetector(); err != nil {
+			return err
+		}
+	}
+	h.recsMu.Lock() // as startCamera: no goroutine starts once Close began
+	defer h.recsMu.Unlock()
+	if h.stopping {
+		return errors.New("the hub is stopping")
+	}
+	ds.mu.Lock()
+	if ds.cameras[c.Name] != nil {
+		ds.mu.Unlock()
+		return fmt.Errorf("camera %q detects already", c.Name)
+	}
+	ctx, cancel := context.WithCancel(h.runCtx)
+	cd := &cameraDetection{name: c.Name, doorbell: c.Doorbell != nil, stop: cancel, done: make(chan struct{})}
+	ds.cameras[c.Name] = cd
+	ds.mu.Unlock()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer close(cd.done)
+		defer cancel()
+		h.runDetection(ctx, c, cd)
+	}()
 	return nil
+}
+
+// stopCameraDetection stops the detection of the camera named name (removed
+// from the web app) and waits for it to end: the events in progress end.
+func (h *Hub) stopCameraDetection(name string) {
+	ds := h.detection
+	if ds == nil {
+		return
+	}
+	ds.mu.Lock()
+	cd := ds.cameras[name]
+	delete(ds.cameras, name)
+	ds.mu.Unlock()
+	if cd == nil {
+		return
+	}
+	cd.stop()
+	<-cd.done
+	h.log.Info("detection stopped", "camera", name, "frames", cd.frames.Load(), "events", cd.events.Load())
 }
 
 // stopDetection releases what startDetection made, after the goroutines
@@ -257,21 +365,20 @@ func (h *Hub) stopDetection() {
 		ds.mqtt.Close(ctx)
 		cancel()
 	}
-	if ds.detector != nil {
-		ds.detector.Close()
-	}
+	ds.closeDetector()
 }
 
-// DetectionStats reports every detecting camera (nil without detection).
+// DetectionStats reports every detecting camera.
 func (h *Hub) DetectionStats() []DetectionStats {
 	ds := h.detection
 	if ds == nil {
 		return nil
 	}
+	all := h.allCameras()
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	var out []DetectionStats
-	for _, c := range h.cfg.Cameras {
+	for _, c := range all {
 		cd := ds.cameras[c.Name]
 		if cd == nil {
 			continue
@@ -385,8 +492,8 @@ func (h *Hub) newPipeline(c config.Camera, w, hgt int) (*pipeline.Pipeline, erro
 		mask = append(mask, pts)
 	}
 	var det detect.Detector
-	if ds.detector != nil && !d.MotionOnly {
-		det = ds.detector
+	if !d.MotionOnly {
+		det = ds.loadedDetector()
 	}
 	return pipeline.New(pipeline.Config{Camera: c.Name, Motion: motion.Config{Mask: mask}, MotionOnly: d.MotionOnly,
 		Labels: d.Labels, MinScore: d.MinScore, Events: d.Events, Location: ds.loc}, det, w, hgt)

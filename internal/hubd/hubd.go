@@ -182,8 +182,8 @@ func (h *Hub) Start(ctx context.Context) error {
 		return err
 	}
 	h.store = st
-	h.loadSettings()
 	h.loadAddedCameras()
+	h.loadSettings() // after the added cameras: theirs too
 	if rec := st.Recovery(); rec != (segstore.Recovery{}) {
 		h.log.Warn("recovered the store after an unclean stop", "orphans_removed", rec.OrphansRemoved,
 			"garbage_finished", rec.GarbageFinished, "missing_rows", rec.MissingRows)
@@ -209,7 +209,7 @@ func (h *Hub) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := h.startDetection(runCtx); err != nil {
+	if err := h.startDetection(); err != nil {
 		cancel()
 		h.wg.Wait()
 		st.Close()

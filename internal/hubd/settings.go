@@ -59,15 +59,16 @@ func (h *Hub) camera(name string) (config.Camera, bool) {
 	return config.Camera{}, false
 }
 
-// loadSettings reads the settings the web app left for the configured
-// cameras. Settings that no longer fit the config file (a rule names a zone
-// they lack) are reported and not used; the file stays until an admin saves
-// or resets.
+// loadSettings reads the settings the web app left for the cameras (those
+// of the config file and those added from the web app, loaded before).
+// Settings that no longer fit the config file (a rule names a zone they
+// lack) are reported and not used; the file stays until an admin saves or
+// resets.
 func (h *Hub) loadSettings() {
 	h.settings.mu.Lock()
 	defer h.settings.mu.Unlock()
 	h.settings.cam = map[string]*config.AppDetect{}
-	for _, c := range h.cfg.Cameras {
+	for _, c := range h.allCameras() {
 		b, err := os.ReadFile(h.settingsPath(c.Name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
