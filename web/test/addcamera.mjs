@@ -65,6 +65,7 @@ try {
 
   await page.fill('#ac-name', process.env.NAME);
   await page.$eval('#ac-status', (e) => delete e.dataset.state);
+  out.addAt = Date.now(); // the Go side logs how soon the recording starts
   await page.click('#ac-add');
   await page.waitForSelector('#ac-status[data-state="ok"][data-camera], #ac-status[data-state="error"]', { state: 'attached', timeout: 60000 });
   out.added = (await page.getAttribute('#ac-status', 'data-camera')) ?? '';
