@@ -8,6 +8,7 @@
 // blob: URL) and the recording (each segment checked against the listing,
 // media/segments.ts). Text from records goes in as textContent only.
 
+import { ApiError } from '../api';
 import { fmtAgo, fmtDateTime, fmtDuration, fmtTime } from '../kit';
 import type { HouseholdKeys } from '../media/keys';
 import { Player } from '../media/player';
@@ -33,7 +34,7 @@ export class Snapshots {
   url(key: string): Promise<string> {
     let u = this.urls.get(key);
     if (!u) {
-      u = readSnapshot(this.hh, this.keys, key).then((jpeg) => {
+      u = this.open(key).then((jpeg) => {
         const url = URL.createObjectURL(new Blob([jpeg.slice().buffer], { type: 'image/jpeg' }));
         this.made.push(url);
         return url;
@@ -42,6 +43,23 @@ export class Snapshots {
       u.catch(() => this.urls.delete(key));
     }
     return u;
+  }
+
+  /**
+   * open reads and opens one snapshot. A hub uploads an event's record and
+   * its snapshot side by side, so a new event can be listed a moment before
+   * its snapshot reaches the cloud: one not there yet (404) is asked for
+   * again, 0.5 to 8 s apart, for about 15 s.
+   */
+  private async open(key: string): Promise<Uint8Array> {
+    for (let wait = 500; ; wait *= 2) {
+      try {
+        return await readSnapshot(this.hh, this.keys, key);
+      } catch (x) {
+        if (!(x instanceof ApiError && x.status === 404) || wait > 8000) throw x;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   dispose(): void {
