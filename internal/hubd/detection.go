@@ -102,6 +102,7 @@ type cameraDetection struct {
 	lastMu   sync.Mutex
 	last     *detect.RGB
 	lastAt   time.Time
+	fresh    chan struct{} // closed by the next keepLast; nil when nobody waits
 }
 
 // keepLast copies f as the camera's latest frame.
@@ -113,6 +114,42 @@ func (cd *cameraDetection) keepLast(f *frames.Frame) {
 	}
 	copy(cd.last.Pix, f.Img.Pix)
 	cd.lastAt = f.Time
+	if cd.fresh != nil {
+		close(cd.fresh)
+		cd.fresh = nil
+	}
+}
+
+// snapshotWait is how long a ring or alarm waits for a frame when the
+// camera has none recent: detection's first frame comes a few seconds after
+// the camera connects (ffprobe, then ffmpeg), and a press in those seconds
+// should still show who pressed.
+const snapshotWait = 10 * time.Second
+
+// momentJPEG is the snapshot of a moment at: the camera's latest frame if it
+// is no older than maxAge, or else the first frame to come within
+// snapshotWait (or until ctx ends); ok is false when there is none.
+func (cd *cameraDetection) momentJPEG(ctx context.Context, at time.Time, maxAge time.Duration) ([]byte, time.Time, bool) {
+	timer := time.NewTimer(snapshotWait)
+	defer timer.Stop()
+	for {
+		if jpg, t, ok := cd.lastJPEG(at, maxAge); ok {
+			return jpg, t, true
+		}
+		cd.lastMu.Lock()
+		if cd.fresh == nil {
+			cd.fresh = make(chan struct{})
+		}
+		next := cd.fresh
+		cd.lastMu.Unlock()
+		select {
+		case <-next:
+		case <-timer.C:
+			return nil, time.Time{}, false
+		case <-ctx.Done():
+			return nil, time.Time{}, false
+		}
+	}
 }
 
 // lastJPEG encodes the camera's latest frame if it is no older than maxAge

@@ -135,8 +135,9 @@ func (h *Hub) ring(r doorbell.Ring, log *slog.Logger) {
 	}
 }
 
-// uploadRing seals the ring's snapshot (when the camera detects and its
-// latest frame is recent) and its record, and queues both.
+// uploadRing seals the ring's snapshot (when the camera detects: its
+// latest frame if recent, else the next one, momentJPEG) and its record,
+// and queues both.
 func (h *Hub) uploadRing(r doorbell.Ring) error {
 	ds := h.detection
 	// A ring is a moment: one record, ended when it began.
@@ -148,7 +149,7 @@ func (h *Hub) uploadRing(r doorbell.Ring) error {
 	var snap []byte
 	var snapAt time.Time
 	if cd != nil {
-		if jpg, at, ok := cd.lastJPEG(r.Time, ringSnapshotAge); ok {
+		if jpg, at, ok := cd.momentJPEG(h.runCtx, r.Time, ringSnapshotAge); ok {
 			snap, snapAt = jpg, at
 		}
 	}

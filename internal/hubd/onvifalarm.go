@@ -85,7 +85,7 @@ func (h *Hub) alarm(ca *cameraAlarms, camera string, k onvif.Kind, t time.Time) 
 	var snap []byte
 	var snapAt time.Time
 	if cd != nil {
-		if jpg, at, ok := cd.lastJPEG(t, ringSnapshotAge); ok {
+		if jpg, at, ok := cd.momentJPEG(h.runCtx, t, ringSnapshotAge); ok {
 			snap, snapAt = jpg, at
 		}
 	}
