@@ -60,7 +60,8 @@ type BackChannelConfig struct {
 func OpenBackChannel(ctx context.Context, cfg BackChannelConfig) (*BackChannel, error) {
 	u, err := base.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("back channel: bad URL: %w", err)
+		// Not err: its text holds the URL, and the URL may hold a password.
+		return nil, fmt.Errorf("back channel: the camera URL %s does not parse", RedactURL(cfg.URL))
 	}
 	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
 		return nil, fmt.Errorf("back channel: URL scheme %q is not rtsp or rtsps", u.Scheme)

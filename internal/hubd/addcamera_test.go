@@ -39,7 +39,7 @@ func startDoorbell(t *testing.T) *softcam.Server {
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-main", "door-sub"},
 		ONVIF: "127.0.0.1:0", ONVIFUser: doorUser, ONVIFPassword: doorPassword, Discovery: "127.0.0.1:0",
-		Logger: vigiltest.Logger(t).With("component", "doorbell")})
+		BackChannel: true, Logger: vigiltest.Logger(t).With("component", "doorbell")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +205,12 @@ func TestAddCameraFromApp(t *testing.T) {
 		t.Fatalf("add: %q %+v", msg, added)
 	}
 	waitFor(t, "segments of the added camera", 60*time.Second, func() bool { return statsOf(h, "front-door").Segments >= 2 })
+	// Talk reaches an added camera's speaker as it does a configured one's.
+	if bc, err := h.openBackChannel(context.Background(), "front-door"); err != nil {
+		t.Errorf("the added camera's back channel: %v", err)
+	} else {
+		bc.Close()
+	}
 	waitFor(t, "the added camera's segments in the cloud", 60*time.Second, func() bool {
 		objs, _ := m.c.Objects(context.Background(), m.st.HouseholdID, "front-door", time.Time{}, time.Time{})
 		return len(objs) >= 2

@@ -629,7 +629,7 @@ func (h *Hub) startLive(ctx context.Context) {
 // who talks (live's talk path): a second RTSP session to the camera's
 // URL, apart from the recording's.
 func (h *Hub) openBackChannel(ctx context.Context, cam string) (live.BackChannel, error) {
-	for _, c := range h.cfg.Cameras {
+	for _, c := range h.allCameras() { // cameras added from the web app talk too
 		if c.Name != cam {
 			continue
 		}
