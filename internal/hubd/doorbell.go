@@ -124,14 +124,16 @@ func (h *Hub) ring(r doorbell.Ring, log *slog.Logger) {
 	if ds == nil {
 		return
 	}
+	// The household's own sinks first: they carry no snapshot, so they
+	// need not wait for a frame as the cloud's record may (momentJPEG).
+	if ds.dispatch != nil {
+		ds.dispatch.Notify(context.Background(), notify.Event{ID: r.ID, Kind: notify.KindRing, Camera: r.Camera,
+			Labels: []string{ringLabel}, Score: 1, Alert: true, Phase: notify.PhaseStart, Start: r.Time, FirstFrame: r.Time})
+	}
 	if ds.outbox != nil {
 		if err := h.uploadRing(r); err != nil {
 			log.Warn("ring not queued for the cloud", "err", err)
 		}
-	}
-	if ds.dispatch != nil {
-		ds.dispatch.Notify(context.Background(), notify.Event{ID: r.ID, Kind: notify.KindRing, Camera: r.Camera,
-			Labels: []string{ringLabel}, Score: 1, Alert: true, Phase: notify.PhaseStart, Start: r.Time, FirstFrame: r.Time})
 	}
 }
 
