@@ -19,9 +19,6 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/eventrec"
 	"vigil/internal/hubd"
-	"vigil/internal/keydir"
-	"vigil/internal/live"
-	"vigil/internal/member"
 	"vigil/internal/onvif"
 	"vigil/internal/softcam"
 	"vigil/internal/vigiltest"
@@ -38,61 +35,22 @@ const doorbellONVIFPassword = "the doorbell's ONVIF password"
 // ONVIF events it reads presses from.
 func startDoorbellHousehold(t *testing.T) (*liveHousehold, *softcam.Server) {
 	t.Helper()
-	env := startCloud(t, nil)
-	ctx := context.Background()
-	c, _ := account(t, env.url)
-	admin, err := keydir.NewDeviceKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _, st, err := keydir.NewHousehold("Home", admin, "laptop", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateHousehold(ctx, g); err != nil {
-		t.Fatal(err)
-	}
-	lh := &liveHousehold{cloud: env, c: c, admin: admin, st: st, genesis: st.GenesisHash}
-
-	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"front"}, Audio: softcam.AudioPCMU, BackChannel: true,
-		Control: "127.0.0.1:0", ONVIF: "127.0.0.1:0", ONVIFUser: "admin", ONVIFPassword: doorbellONVIFPassword,
-		Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
-
-	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),
-		Cameras: []config.Camera{{Name: "front", URL: cam.URL("front"), Transport: "tcp",
-			Detect: &config.Detect{MotionOnly: true, FPS: 5},
-			Doorbell: &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: "http://" + cam.ONVIFAddr() + onvif.DevicePath,
-				Username: "admin", Password: doorbellONVIFPassword}}}},
-		Cloud: &config.Cloud{URL: env.url, UploadOrder: config.UploadOldest}}
-	cfg.ApplyDefaults()
-	pairHub(t, env.url, cfg.Data, lh)
-	if lh.st, err = member.VerifiedChain(ctx, c, lh.id(), lh.genesis); err != nil {
-		t.Fatal(err)
-	}
 	subscribed := make(chan string, 4)
-	hub, err := hubd.New(cfg, hubd.Options{Logger: vigiltest.Logger(t).With("component", "hub"),
-		LiveNet: live.NetOptions{Loopback: true}, ONVIFSubscribed: func(camera string) {
-			select {
-			case subscribed <- camera:
-			default:
+	lh := startLiveHouseholdCam(t, nil,
+		softcam.Config{Audio: softcam.AudioPCMU, BackChannel: true, Control: "127.0.0.1:0",
+			ONVIF: "127.0.0.1:0", ONVIFUser: "admin", ONVIFPassword: doorbellONVIFPassword},
+		func(cam *softcam.Server, cfg *config.Hub, o *hubd.Options) {
+			cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true, FPS: 5}
+			cfg.Cameras[0].Doorbell = &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: "http://" + cam.ONVIFAddr() + onvif.DevicePath,
+				Username: "admin", Password: doorbellONVIFPassword}, Interval: config.Duration(5 * time.Second)} // the default
+			o.ONVIFSubscribed = func(camera string) {
+				select {
+				case subscribed <- camera:
+				default:
+				}
 			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hub.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
-	lh.hub = hub
+		})
+	hub, cam := lh.hub, lh.cam
 	select {
 	case <-subscribed:
 	case <-time.After(30 * time.Second):
