@@ -197,13 +197,18 @@ func bearer(c *client.Client) http.Header {
 // retrying while the hub's signalling connection is not up yet.
 func watch(t *testing.T, lh *liveHousehold, keys *keydir.DeviceKeys, net live.NetOptions, ice []live.ICEServer) (*live.Watch, time.Duration) {
 	t.Helper()
+	return watchWith(t, lh, live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: keys, Chain: lh.st, Net: net, ICE: ice})
+}
+
+// watchWith is watch with the viewer configured by cfg.
+func watchWith(t *testing.T, lh *liveHousehold, cfg live.ViewerConfig) (*live.Watch, time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	vc, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), bearer(lh.c))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { vc.Close() })
-	cfg := live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: keys, Chain: lh.st, Net: net, ICE: ice}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		start := time.Now()

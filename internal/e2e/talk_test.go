@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -121,34 +120,9 @@ func loudest(pcm []float64, hz float64, n int) []float64 {
 // talkWatch connects a Go viewer that can talk, through the cloud.
 func talkWatch(t *testing.T, lh *liveHousehold, keys *keydir.DeviceKeys) *live.Watch {
 	t.Helper()
-	ctx := context.Background()
-	vc, err := live.DialViewer(ctx, lh.cloud.url, lh.id(), bearer(lh.c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vc.Close() })
-	cfg := live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: keys, Chain: lh.st, Net: live.NetOptions{Loopback: true}, Talk: true}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		w, err := live.StartWatch(ctx, cfg, vc.Exchange)
-		var he *live.HubError
-		if errors.As(err, &he) && (he.Code == live.CodeHubOffline || he.Code == live.CodeNoCamera) && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("watch: %v", err)
-		}
-		t.Cleanup(func() { w.Close() })
-		select {
-		case <-w.First():
-		case <-w.Failed():
-			t.Fatal("the live connection failed")
-		case <-time.After(20 * time.Second):
-			t.Fatal("no frame within 20 s")
-		}
-		return w
-	}
+	w, _ := watchWith(t, lh, live.ViewerConfig{Household: lh.id(), Camera: "front", Keys: keys, Chain: lh.st,
+		Net: live.NetOptions{Loopback: true}, Talk: true})
+	return w
 }
 
 // mulawTone is n samples of a hz sine at 8 kHz in µ-law.
