@@ -186,74 +186,27 @@ type CamerasAnswer struct {
 	Error  string
 }
 
-// openCameras opens the watch's cameras channel before the offer is made.
-func (w *Watch) openCameras(pc *webrtc.PeerConnection) error {
-	dc, err := pc.CreateDataChannel(CamerasLabel, nil)
-	if err != nil {
-		return err
-	}
-	w.cdc, w.cdcOpen, w.cdcClosed, w.cdcReplies = dc, make(chan struct{}), make(chan struct{}), make(chan []byte, 4)
-	dc.OnOpen(func() { close(w.cdcOpen) })
-	var once sync.Once
-	dc.OnClose(func() { once.Do(func() { close(w.cdcClosed) }) })
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		select {
-		case w.cdcReplies <- m.Data:
-		default: // nobody is waiting: a reply the hub was not asked for
-		}
-	})
-	return nil
-}
-
 // Cameras sends one request on the watch's cameras channel (see
 // ViewerConfig.Cameras) and waits for the hub's reply.
 func (w *Watch) Cameras(ctx context.Context, op string, body any) (CamerasAnswer, error) {
-	if w.cdc == nil {
+	if w.cameras == nil {
 		return CamerasAnswer{}, errors.New("this watch has no cameras channel (ViewerConfig.Cameras)")
 	}
-	select {
-	case <-w.cdcOpen:
-	case <-w.failed:
-		return CamerasAnswer{}, errors.New("the live connection failed")
-	case <-ctx.Done():
-		return CamerasAnswer{}, ctx.Err()
-	}
-	w.dcMu.Lock()
-	defer w.dcMu.Unlock()
-	w.dcSeq++
-	id := fmt.Sprintf("c%d", w.dcSeq)
-	var raw json.RawMessage
+	var rawBody json.RawMessage
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return CamerasAnswer{}, err
 		}
-		raw = b
+		rawBody = b
 	}
-	b, err := json.Marshal(camerasWire{ID: id, Op: op, Body: raw})
+	raw, err := w.cameras.request(ctx, w.failed, func(id string) any { return camerasWire{ID: id, Op: op, Body: rawBody} })
 	if err != nil {
 		return CamerasAnswer{}, err
 	}
-	if err := w.cdc.SendText(string(b)); err != nil {
-		return CamerasAnswer{}, err
+	var r camerasWire
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return CamerasAnswer{}, fmt.Errorf("the hub's reply: %w", err)
 	}
-	for {
-		select {
-		case raw := <-w.cdcReplies:
-			var r camerasWire
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return CamerasAnswer{}, fmt.Errorf("the hub's reply is not JSON: %w", err)
-			}
-			if r.ID != id && r.ID != "" {
-				continue // a late reply to an earlier request
-			}
-			return CamerasAnswer{OK: r.OK, Result: r.Result, Error: r.Error}, nil
-		case <-w.cdcClosed:
-			return CamerasAnswer{}, errors.New("the hub closed the cameras channel")
-		case <-w.failed:
-			return CamerasAnswer{}, errors.New("the live connection failed")
-		case <-ctx.Done():
-			return CamerasAnswer{}, ctx.Err()
-		}
-	}
+	return CamerasAnswer{OK: r.OK, Result: r.Result, Error: r.Error}, nil
 }

@@ -93,11 +93,11 @@ func TestLiveCamerasChannel(t *testing.T) {
 
 	// Raw messages: not JSON, a bad id, one too large.
 	for _, raw := range []string{`{"id":`, `{"id":"a b","op":"discover"}`, `{"id":"` + strings.Repeat("x", MaxCamerasMessage) + `"}`} {
-		if err := admin.cdc.SendText(raw); err != nil {
+		if err := admin.cameras.dc.SendText(raw); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case b := <-admin.cdcReplies:
+		case b := <-admin.cameras.replies:
 			var r camerasWire
 			if json.Unmarshal(b, &r) != nil || r.OK || r.Error == "" {
 				t.Errorf("reply to %.20q: %s", raw, b)
@@ -107,7 +107,7 @@ func TestLiveCamerasChannel(t *testing.T) {
 		}
 	}
 	select {
-	case <-admin.cdcClosed:
+	case <-admin.cameras.closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the channel stays open after an oversized request")
 	}
@@ -117,14 +117,14 @@ func TestLiveCamerasChannel(t *testing.T) {
 	if a, err := flood.Cameras(rctx, "discover", nil); err != nil || !a.OK {
 		t.Fatalf("first request: %+v, %v", a, err)
 	}
-	flood.cdc.OnMessage(func(webrtc.DataChannelMessage) {})
+	flood.cameras.dc.OnMessage(func(webrtc.DataChannelMessage) {})
 	for i := range 60 {
-		if err := flood.cdc.SendText(fmt.Sprintf(`{"id":"f%d","op":"discover"}`, i)); err != nil {
+		if err := flood.cameras.dc.SendText(fmt.Sprintf(`{"id":"f%d","op":"discover"}`, i)); err != nil {
 			break
 		}
 	}
 	select {
-	case <-flood.cdcClosed:
+	case <-flood.cameras.closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the hub kept answering a flood of 60 requests")
 	}

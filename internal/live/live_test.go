@@ -413,11 +413,11 @@ func TestLiveSettingsChannel(t *testing.T) {
 	// Raw messages: not JSON, a bad id, and one too large (the hub
 	// answers, then closes the channel).
 	for _, raw := range []string{`{"id":`, `{"id":"a b","op":"get"}`, `{"id":"` + strings.Repeat("x", MaxSettingsMessage) + `"}`} {
-		if err := admin.dc.SendText(raw); err != nil {
+		if err := admin.settings.dc.SendText(raw); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case b := <-admin.dcReplies:
+		case b := <-admin.settings.replies:
 			var r settingsWire
 			if json.Unmarshal(b, &r) != nil || r.OK || r.Error == "" {
 				t.Errorf("reply to %.20q: %s", raw, b)
@@ -448,11 +448,11 @@ func TestLiveSettingsChannelLimits(t *testing.T) {
 		t.Fatalf("first get: %+v, %v", a, err)
 	}
 	closed := make(chan struct{})
-	flood.dc.OnClose(func() { close(closed) })
+	flood.settings.dc.OnClose(func() { close(closed) })
 	var replies atomic.Int32
-	flood.dc.OnMessage(func(webrtc.DataChannelMessage) { replies.Add(1) })
+	flood.settings.dc.OnMessage(func(webrtc.DataChannelMessage) { replies.Add(1) })
 	for i := range 40 {
-		if err := flood.dc.SendText(fmt.Sprintf(`{"id":"f%d","op":"get"}`, i)); err != nil {
+		if err := flood.settings.dc.SendText(fmt.Sprintf(`{"id":"f%d","op":"get"}`, i)); err != nil {
 			break
 		}
 	}

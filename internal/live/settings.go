@@ -179,46 +179,20 @@ type SettingsAnswer struct {
 // Settings sends one request on the watch's settings channel (see
 // ViewerConfig.Settings) and waits for the hub's reply.
 func (w *Watch) Settings(ctx context.Context, op string, detect json.RawMessage) (SettingsAnswer, error) {
-	if w.dc == nil {
+	if w.settings == nil {
 		return SettingsAnswer{}, errors.New("this watch has no settings channel (ViewerConfig.Settings)")
 	}
-	select {
-	case <-w.dcOpen:
-	case <-w.failed:
-		return SettingsAnswer{}, errors.New("the live connection failed")
-	case <-ctx.Done():
-		return SettingsAnswer{}, ctx.Err()
-	}
-	w.dcMu.Lock()
-	defer w.dcMu.Unlock()
-	w.dcSeq++
-	id := fmt.Sprintf("r%d", w.dcSeq)
-	b, err := json.Marshal(settingsWire{ID: id, Op: op, Detect: detect})
+	raw, err := w.settings.request(ctx, w.failed, func(id string) any { return settingsWire{ID: id, Op: op, Detect: detect} })
 	if err != nil {
 		return SettingsAnswer{}, err
 	}
-	if err := w.dc.SendText(string(b)); err != nil {
-		return SettingsAnswer{}, err
+	var r settingsWire
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return SettingsAnswer{}, fmt.Errorf("the hub's reply: %w", err)
 	}
-	for {
-		select {
-		case raw := <-w.dcReplies:
-			var r settingsWire
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return SettingsAnswer{}, fmt.Errorf("the hub's reply is not JSON: %w", err)
-			}
-			if r.ID != id && r.ID != "" {
-				continue // a late reply to an earlier request
-			}
-			a := SettingsAnswer{OK: r.OK, Detect: r.Detect, Source: r.Source, Error: r.Error}
-			if r.Detecting != nil {
-				a.Detecting = *r.Detecting
-			}
-			return a, nil
-		case <-w.failed:
-			return SettingsAnswer{}, errors.New("the live connection failed")
-		case <-ctx.Done():
-			return SettingsAnswer{}, ctx.Err()
-		}
+	a := SettingsAnswer{OK: r.OK, Detect: r.Detect, Source: r.Source, Error: r.Error}
+	if r.Detecting != nil {
+		a.Detecting = *r.Detecting
 	}
+	return a, nil
 }

@@ -59,16 +59,8 @@ type Watch struct {
 
 	talk *watchTalk // the microphone and talk channel, if asked for
 
-	dc        *webrtc.DataChannel // the settings channel, if asked for
-	dcOpen    chan struct{}
-	dcReplies chan []byte
-	dcMu      sync.Mutex // one request at a time
-	dcSeq     int
-
-	cdc        *webrtc.DataChannel // the cameras channel, if asked for
-	cdcOpen    chan struct{}
-	cdcClosed  chan struct{}
-	cdcReplies chan []byte
+	settings *watchChannel // if asked for
+	cameras  *watchChannel // if asked for
 }
 
 // NewSessionID returns a random session ID.
@@ -145,21 +137,12 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 		}
 	})
 	if cfg.Settings {
-		dc, err := pc.CreateDataChannel(SettingsLabel, nil)
-		if err != nil {
+		if w.settings, err = newWatchChannel(pc, SettingsLabel, "settings", "r"); err != nil {
 			return nil, err
 		}
-		w.dc, w.dcOpen, w.dcReplies = dc, make(chan struct{}), make(chan []byte, 4)
-		dc.OnOpen(func() { close(w.dcOpen) })
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			select {
-			case w.dcReplies <- m.Data:
-			default: // nobody is waiting: a reply the hub was not asked for
-			}
-		})
 	}
 	if cfg.Cameras {
-		if err := w.openCameras(pc); err != nil {
+		if w.cameras, err = newWatchChannel(pc, CamerasLabel, "cameras", "c"); err != nil {
 			return nil, err
 		}
 	}
