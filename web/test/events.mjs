@@ -21,9 +21,9 @@
 // sealed records, valid or not), RING_SEALED (a doorbell's ring whose
 // snapshot is event A's), ARTIFACTS.
 import { createServer } from 'node:http';
-import { createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { launch, newPage, result, fail, signedInContext, deviceString, enrol } from './lib.mjs';
+import { launch, newPage, result, fail, signedInContext, deviceString, enrol, decryptPush } from './lib.mjs';
 import { PHONE, layoutProblems } from './tl-phone.mjs';
 
 const base = process.env.BASE_URL;
@@ -76,27 +76,6 @@ async function played(page, sel) {
 }
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
-
-// decryptPush opens an RFC 8291 (aes128gcm, one record) message sent to
-// the subscription of key ua and auth secret auth.
-function decryptPush(body, ua, auth) {
-  if (body.length < 21 + 65 + 17) fail('push message too short');
-  const salt = body.subarray(0, 16);
-  const idlen = body[20];
-  const asPub = body.subarray(21, 21 + idlen);
-  const ct = body.subarray(21 + idlen);
-  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPub]);
-  const ikm = Buffer.from(hkdfSync('sha256', ua.computeSecret(asPub), auth, keyInfo, 32));
-  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-  const d = createDecipheriv('aes-128-gcm', cek, nonce);
-  d.setAuthTag(ct.subarray(ct.length - 16));
-  const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-  let i = pt.length - 1;
-  while (i >= 0 && pt[i] === 0) i--;
-  if (pt[i] !== 2) fail('push message: bad padding delimiter');
-  return pt.subarray(0, i);
-}
 
 const ids = (page) => page.$$eval('.ev-row', (els) => els.map((li) => li.dataset.event));
 

@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests (run by internal/browsertest from Go
 // tests, which start the services and pass their URLs in the environment).
 import { chromium } from 'playwright-core';
-import { createHmac } from 'node:crypto';
+import { createDecipheriv, createECDH, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 /** launch starts headless Chromium from Debian (extra: more command-line flags). */
 export async function launch(extra = []) {
@@ -110,7 +110,6 @@ export function assert(cond, msg) {
  */
 export async function pushService() {
   const { createServer } = await import('node:http');
-  const { createDecipheriv, createECDH, hkdfSync, randomBytes } = await import('node:crypto');
   const b64u = (b) => Buffer.from(b).toString('base64url');
   const ua = createECDH('prime256v1');
   ua.generateKeys();
@@ -140,23 +139,7 @@ export async function pushService() {
           PushManager.prototype.getSubscription = async () => null;
         }
       }, { endpoint, keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(auth) } }),
-    open: (body) => {
-      const salt = body.subarray(0, 16);
-      const idlen = body[20];
-      const asPub = body.subarray(21, 21 + idlen);
-      const ct = body.subarray(21 + idlen);
-      const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPub]);
-      const ikm = Buffer.from(hkdfSync('sha256', ua.computeSecret(asPub), auth, keyInfo, 32));
-      const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-      const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-      const d = createDecipheriv('aes-128-gcm', cek, nonce);
-      d.setAuthTag(ct.subarray(ct.length - 16));
-      const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-      let i = pt.length - 1;
-      while (i >= 0 && pt[i] === 0) i--;
-      if (pt[i] !== 2) throw new Error('push message: bad padding delimiter');
-      return pt.subarray(0, i);
-    },
+    open: (body) => decryptPush(body, ua, auth),
     close: () => srv.close(),
   };
 }
@@ -186,4 +169,27 @@ export async function noticeOf(page, payload) {
     },
     [swURL, Buffer.from(payload).toString('base64')],
   );
+}
+
+/**
+ * decryptPush opens an RFC 8291 (aes128gcm, one record) message sent to the
+ * subscription of ECDH key ua and auth secret auth.
+ */
+export function decryptPush(body, ua, auth) {
+  if (body.length < 21 + 65 + 17) throw new Error('push message too short');
+  const salt = body.subarray(0, 16);
+  const idlen = body[20];
+  const asPub = body.subarray(21, 21 + idlen);
+  const ct = body.subarray(21 + idlen);
+  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPub]);
+  const ikm = Buffer.from(hkdfSync('sha256', ua.computeSecret(asPub), auth, keyInfo, 32));
+  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
+  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
+  const d = createDecipheriv('aes-128-gcm', cek, nonce);
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
+  let i = pt.length - 1;
+  while (i >= 0 && pt[i] === 0) i--;
+  if (pt[i] !== 2) throw new Error('push message: bad padding delimiter');
+  return pt.subarray(0, i);
 }
