@@ -193,3 +193,36 @@ export function decryptPush(body, ua, auth) {
   if (pt[i] !== 2) throw new Error('push message: bad padding delimiter');
   return pt.subarray(0, i);
 }
+
+/**
+ * toneIn listens to the audio track of the video element video (a
+ * locator) with the Web Audio API for up to 5 s, until the tone of hz
+ * stands out, and returns the moment it stood out most: {toneDb, otherDb}
+ * (dB at hz, and the loudest of a few other frequencies), or {err}.
+ */
+export function toneIn(video, hz) {
+  return video.evaluate(async (v, hz) => {
+    const tracks = v.srcObject instanceof MediaStream ? v.srcObject.getAudioTracks() : [];
+    if (!tracks.length) return { err: 'no audio track on the video element' };
+    const ac = new AudioContext();
+    await ac.resume();
+    const an = ac.createAnalyser();
+    an.fftSize = 4096;
+    an.smoothingTimeConstant = 0;
+    ac.createMediaStreamSource(new MediaStream([tracks[0]])).connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    const bin = (f) => Math.round((f * an.fftSize) / ac.sampleRate);
+    const peak = (f) => Math.max(bins[bin(f) - 1], bins[bin(f)], bins[bin(f) + 1]);
+    let best = { toneDb: -Infinity, otherDb: 0 };
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      an.getFloatFrequencyData(bins);
+      const toneDb = peak(hz);
+      const otherDb = Math.max(...[hz * 0.7, hz * 1.5, 1000, 2000].map(peak));
+      if (toneDb - otherDb > best.toneDb - best.otherDb) best = { toneDb, otherDb };
+      if (toneDb > -60 && toneDb - otherDb > 30) break;
+    }
+    await ac.close();
+    return best;
+  }, hz);
+}

@@ -7,7 +7,7 @@
 // tone (and with SOUND_ONLY stops there).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, result, totp, toneIn } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -95,30 +95,7 @@ try {
       sound.pressed = await page.getAttribute(soundSel, 'aria-pressed');
       sound.label = await page.getAttribute(soundSel, 'aria-label');
       sound.mutedAfter = await video.evaluate((v) => v.muted);
-      Object.assign(sound, await video.evaluate(async (v, hz) => {
-        const tracks = v.srcObject instanceof MediaStream ? v.srcObject.getAudioTracks() : [];
-        if (!tracks.length) return { err: 'no audio track on the video element' };
-        const ac = new AudioContext();
-        await ac.resume();
-        const an = ac.createAnalyser();
-        an.fftSize = 4096;
-        an.smoothingTimeConstant = 0;
-        ac.createMediaStreamSource(new MediaStream([tracks[0]])).connect(an);
-        const bins = new Float32Array(an.frequencyBinCount);
-        const bin = (f) => Math.round((f * an.fftSize) / ac.sampleRate);
-        const peak = (f) => Math.max(bins[bin(f) - 1], bins[bin(f)], bins[bin(f) + 1]);
-        let best = { toneDb: -Infinity, otherDb: 0 };
-        for (let i = 0; i < 50; i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          an.getFloatFrequencyData(bins);
-          const toneDb = peak(hz);
-          const otherDb = Math.max(...[hz * 0.7, hz * 1.5, 1000, 2000].map(peak));
-          if (toneDb - otherDb > best.toneDb - best.otherDb) best = { toneDb, otherDb };
-          if (toneDb > -60 && toneDb - otherDb > 30) break;
-        }
-        await ac.close();
-        return best;
-      }, Number(process.env.AUDIO_HZ)));
+      Object.assign(sound, await toneIn(video, Number(process.env.AUDIO_HZ)));
     }
   }
   // SOUND_ONLY: the test wants the sound and nothing after it.
