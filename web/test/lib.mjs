@@ -226,3 +226,34 @@ export function toneIn(video, hz) {
     return best;
   }, hz);
 }
+
+/**
+ * signInAndEnrol makes page's browser a device of the test's household:
+ * it reads the browser's device string, signs in with the account in
+ * EMAIL, PASSWORD and TOTP_SECRET, and has the Go side enrol the device
+ * (POST hook/enrol). It returns the device string.
+ */
+export async function signInAndEnrol(page, base, hook) {
+  await page.goto(base + '/device');
+  await page.waitForSelector('#device-string', { timeout: 20000 });
+  const device = (await page.textContent('#device-string')).trim();
+  assert(device.startsWith('vigdev1:'), `device string ${device}`);
+  const signedIn = await page.evaluate(
+    async ({ email, password, code }) => {
+      const r = await fetch('/v1/sessions', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
+      });
+      const j = await r.json();
+      if (!r.ok) return 'sign-in failed: ' + j.error;
+      localStorage.setItem('vigil.csrf', j.csrf);
+      return 'ok';
+    },
+    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
+  );
+  assert(signedIn === 'ok', signedIn);
+  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
+  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+  return device;
+}

@@ -7,7 +7,7 @@
 // tone (and with SOUND_ONLY stops there).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assert, fail, launch, newPage, result, totp, toneIn } from './lib.mjs';
+import { assert, fail, launch, newPage, result, toneIn, signInAndEnrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -21,29 +21,7 @@ try {
   const page = await newPage(ctx, 'live');
 
   // This browser's device identity (keys created on first use).
-  await page.goto(base + '/device');
-  await page.waitForSelector('#device-string', { timeout: 20000 });
-  const device = (await page.textContent('#device-string')).trim();
-  assert(device.startsWith('vigdev1:'), `device string ${device}`);
-
-  const signedIn = await page.evaluate(
-    async ({ email, password, code }) => {
-      const r = await fetch('/v1/sessions', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
-      });
-      const j = await r.json();
-      if (!r.ok) return 'sign-in failed: ' + j.error;
-      localStorage.setItem('vigil.csrf', j.csrf);
-      return 'ok';
-    },
-    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
-  );
-  assert(signedIn === 'ok', signedIn);
-
-  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
-  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+  const device = await signInAndEnrol(page, base, hook);
 
   // Home shows every camera live: this camera's tile plays.
   await page.goto(`${base}/h/${hh}`);

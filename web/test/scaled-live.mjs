@@ -6,7 +6,7 @@
 // the kill to the next decoded frame of a new session (the page's peer
 // connection is replaced when its signalling connection closes) and the
 // longest gap between decoded frames around the kill.
-import { assert, fail, launch, newPage, result, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, result, signInAndEnrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -18,27 +18,7 @@ try {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
   const page = await newPage(ctx, 'scaled-live');
 
-  await page.goto(base + '/device');
-  await page.waitForSelector('#device-string', { timeout: 20000 });
-  const device = (await page.textContent('#device-string')).trim();
-  assert(device.startsWith('vigdev1:'), `device string ${device}`);
-  const signedIn = await page.evaluate(
-    async ({ email, password, code }) => {
-      const r = await fetch('/v1/sessions', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
-      });
-      const j = await r.json();
-      if (!r.ok) return 'sign-in failed: ' + j.error;
-      localStorage.setItem('vigil.csrf', j.csrf);
-      return 'ok';
-    },
-    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
-  );
-  assert(signedIn === 'ok', signedIn);
-  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
-  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+  const device = await signInAndEnrol(page, base, hook);
 
   await page.goto(`${base}/h/${hh}/cam/${cam}/live`);
   const videoSel = 'video.live-video';

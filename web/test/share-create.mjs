@@ -6,7 +6,7 @@
 // second context (a phone that never signed in) plays the link as one video
 // covering the range and downloads it as one MP4; the member sees it was
 // opened, stops sharing, and the guest's reload is refused.
-import { assert, fail, launch, newPage, result, shareSettled, totp } from './lib.mjs';
+import { assert, fail, launch, newPage, result, shareSettled, signInAndEnrol } from './lib.mjs';
 import { inView, phoneCheck, phoneContext, readDownload } from './share-phone.mjs';
 
 const base = process.env.BASE_URL;
@@ -31,27 +31,7 @@ try {
     navigator.canShare = () => true;
   });
   const page = await newPage(ctx, 'member');
-  await page.goto(base + '/device');
-  await page.waitForSelector('#device-string', { timeout: 20000 });
-  const device = (await page.textContent('#device-string')).trim();
-  assert(device.startsWith('vigdev1:'), `device string ${device}`);
-  const signedIn = await page.evaluate(
-    async ({ email, password, code }) => {
-      const r = await fetch('/v1/sessions', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
-      });
-      const j = await r.json();
-      if (!r.ok) return 'sign-in failed: ' + j.error;
-      localStorage.setItem('vigil.csrf', j.csrf);
-      return 'ok';
-    },
-    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
-  );
-  assert(signedIn === 'ok', signedIn);
-  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
-  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+  await signInAndEnrol(page, base, hook);
 
   // The sheet, opened for the moment AT_MS of the camera.
   await page.goto(`${base}/h/${hh}/shares?camera=${encodeURIComponent(cam)}&at=${at}`);

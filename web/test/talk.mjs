@@ -8,7 +8,7 @@
 // /release); last, take the ring's Talk action (its URL), which talks at
 // once. The Go test checks what the doorbell's back channel got.
 import { join } from 'node:path';
-import { assert, fail, launch, newPage, noticeOf, pushService, result, totp, toneIn } from './lib.mjs';
+import { assert, fail, launch, newPage, noticeOf, pushService, result, toneIn, signInAndEnrol } from './lib.mjs';
 
 const base = process.env.BASE_URL;
 const hook = process.env.HOOK_URL;
@@ -36,26 +36,7 @@ try {
   });
   const page = await newPage(ctx, 'talk');
 
-  await page.goto(base + '/device');
-  await page.waitForSelector('#device-string', { timeout: 20000 });
-  const device = (await page.textContent('#device-string')).trim();
-  const signedIn = await page.evaluate(
-    async ({ email, password, code }) => {
-      const r = await fetch('/v1/sessions', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email, password, totp: code, type: 'browser' }),
-      });
-      const j = await r.json();
-      if (!r.ok) return 'sign-in failed: ' + j.error;
-      localStorage.setItem('vigil.csrf', j.csrf);
-      return 'ok';
-    },
-    { email: process.env.EMAIL, password: process.env.PASSWORD, code: totp(process.env.TOTP_SECRET) },
-  );
-  assert(signedIn === 'ok', signedIn);
-  const enrol = await fetch(hook + '/enrol', { method: 'POST', body: device });
-  assert(enrol.ok, 'enrolment hook: ' + (await enrol.text()));
+  const device = await signInAndEnrol(page, base, hook);
 
   // Notifications on this browser (the events page's button).
   await page.goto(`${base}/h/${hh}/events`);
