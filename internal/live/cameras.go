@@ -123,17 +123,13 @@ func (h *Hub) serveCameras(s *session, dc *webrtc.DataChannel) {
 			reply(camerasWire{ID: req.ID, OK: true, Result: b})
 		}
 	}()
-	tokens, last := float64(camerasBurst), time.Now()
+	allowance := newBudget(camerasBurst, settingsRate)
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
-		now := time.Now()
-		tokens = min(camerasBurst, tokens+now.Sub(last).Seconds()*settingsRate)
-		last = now
-		if tokens < 1 || dc.BufferedAmount() > 2*MaxCamerasMessage {
+		if !allowance.take(time.Now()) || dc.BufferedAmount() > 2*MaxCamerasMessage {
 			h.cfg.Logger.Info("live cameras: channel closed, the viewer sends requests too fast or reads no replies", "session", s.id)
 			closeCh()
 			return
 		}
-		tokens--
 		if len(msg.Data) > MaxCamerasMessage || !msg.IsString {
 			reply(camerasWire{Error: fmt.Sprintf("a cameras request is one JSON text message of at most %d bytes", MaxCamerasMessage)})
 			closeCh()

@@ -77,10 +77,33 @@ type settingsWire struct {
 
 var settingsIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
+// budget is a data channel's allowance of requests: burst at once, then
+// rate a second. A peer that runs out loses the channel. It is not safe
+// for concurrent use (pion delivers a channel's messages one at a time).
+type budget struct {
+	burst, rate, tokens float64
+	last                time.Time
+}
+
+func newBudget(burst, rate float64) *budget {
+	return &budget{burst: burst, rate: rate, tokens: burst, last: time.Now()}
+}
+
+// take spends one request at now, reporting false when none is left.
+func (b *budget) take(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
 // serveSettings answers the requests of one session's settings channel.
 func (h *Hub) serveSettings(s *session, dc *webrtc.DataChannel) {
 	var mu sync.Mutex // one request at a time, in order
-	tokens, last := float64(settingsBurst), time.Now()
+	allowance := newBudget(settingsBurst, settingsRate)
 	reply := func(w settingsWire) {
 		w.Error = truncate(w.Error, maxErrorBytes)
 		b, _ := json.Marshal(w)
@@ -94,15 +117,11 @@ func (h *Hub) serveSettings(s *session, dc *webrtc.DataChannel) {
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		mu.Lock()
 		defer mu.Unlock()
-		now := time.Now()
-		tokens = min(settingsBurst, tokens+now.Sub(last).Seconds()*settingsRate)
-		last = now
-		if tokens < 1 || dc.BufferedAmount() > maxSettingsQueue {
+		if !allowance.take(time.Now()) || dc.BufferedAmount() > maxSettingsQueue {
 			h.cfg.Logger.Info("live settings: channel closed, the viewer sends requests too fast or reads no replies", "session", s.id)
 			dc.Close()
 			return
 		}
-		tokens--
 		if len(msg.Data) > MaxSettingsMessage || !msg.IsString {
 			reply(settingsWire{Error: fmt.Sprintf("a settings request is one JSON text message of at most %d bytes", MaxSettingsMessage)})
 			dc.Close()

@@ -108,7 +108,7 @@ type talk struct {
 // serveTalk answers one session's talk channel.
 func (h *Hub) serveTalk(s *session, dc *webrtc.DataChannel) {
 	var mu sync.Mutex
-	tokens, last := float64(talkRequestsPerSecond), time.Now()
+	allowance := newBudget(talkRequestsPerSecond, talkRequestsPerSecond)
 	reply := func(r TalkReply) {
 		r.Error = truncate(r.Error, maxErrorBytes)
 		b, _ := json.Marshal(r)
@@ -119,16 +119,12 @@ func (h *Hub) serveTalk(s *session, dc *webrtc.DataChannel) {
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		mu.Lock()
 		defer mu.Unlock()
-		now := time.Now()
-		tokens = min(talkRequestsPerSecond, tokens+now.Sub(last).Seconds()*talkRequestsPerSecond)
-		last = now
-		if tokens < 1 || len(msg.Data) > maxTalkMessage || !msg.IsString {
+		if !allowance.take(time.Now()) || len(msg.Data) > maxTalkMessage || !msg.IsString {
 			h.cfg.Logger.Info("live talk: channel closed, the viewer sent too much", "session", s.id)
 			h.stopTalk(s, nil)
 			dc.Close()
 			return
 		}
-		tokens--
 		var req talkRequest
 		if err := json.Unmarshal(msg.Data, &req); err != nil {
 			reply(TalkReply{Code: TalkFailed, Error: "a talk request is {\"talk\":true} or {\"talk\":false}"})
