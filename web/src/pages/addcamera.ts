@@ -199,51 +199,50 @@ route('/h/:hh/cameras/add', (root, { hh }) => {
     }
   });
 
+  // change runs an add or a remove (which says how it went), then lists the
+  // cameras again, keeping what it said: the camera's row shows the change.
+  const change = async (doing: string, op: () => Promise<void>) => {
+    setBusy(true);
+    say('busy', doing);
+    try {
+      await op();
+    } catch (e) {
+      if (!gone) say('error', failed(e));
+      return;
+    } finally {
+      if (!gone) setBusy(false);
+    }
+    if (gone) return;
+    const said = status.textContent;
+    await discover();
+    if (!gone && status.dataset.state === 'ok') status.textContent = said;
+  };
+
   add.addEventListener('click', async () => {
     if (!ch || busy || !probed) return;
     const n = name.value.trim();
     if (!NAME_RE.test(n) || n === '.' || n === '..') return say('error', 'The name is 1 to 64 letters, digits, “.”, “_” or “-”.');
-    setBusy(true);
-    say('busy', 'Adding the camera…');
-    try {
-      const r = await ch.add({ name: n, address: address.value.trim(), username: user.value, password: password.value, main: main.value, sub: sub.value || undefined });
+    const c = ch;
+    await change('Adding the camera…', async () => {
+      const r = await c.add({ name: n, address: address.value.trim(), username: user.value, password: password.value, main: main.value, sub: sub.value || undefined });
       if (gone) return;
       password.value = '';
       probed = undefined;
       chosen.hidden = true;
       status.dataset.camera = r.camera;
       say('ok', `Added ${r.camera}: the hub records it now.`);
-    } catch (e) {
-      if (!gone) say('error', failed(e));
-      return;
-    } finally {
-      if (!gone) setBusy(false);
-    }
-    // The list again: the camera now shows as recorded.
-    const said = status.textContent;
-    await discover();
-    if (!gone && status.dataset.state === 'ok') status.textContent = said;
+    });
   });
   rescan.addEventListener('click', () => void discover());
 
   // remove stops the hub recording a camera added here (its recordings stay).
   const remove = async (cam: string) => {
     if (!ch || busy || !window.confirm(`Stop recording ${cam}? Its recordings stay.`)) return;
-    setBusy(true);
-    say('busy', `Removing ${cam}…`);
-    try {
-      await ch.remove(cam);
-      if (gone) return;
-      say('ok', `Removed ${cam}: the hub no longer records it.`);
-    } catch (e) {
-      if (!gone) say('error', failed(e));
-      return;
-    } finally {
-      if (!gone) setBusy(false);
-    }
-    const said = status.textContent;
-    await discover();
-    if (!gone && status.dataset.state === 'ok') status.textContent = said;
+    const c = ch;
+    await change(`Removing ${cam}…`, async () => {
+      await c.remove(cam);
+      if (!gone) say('ok', `Removed ${cam}: the hub no longer records it.`);
+    });
   };
 
   void (async () => {
