@@ -201,20 +201,7 @@ export function buildMP4(parts: ClipPart[], from: number, to: number): Clip {
           }),
         )
       : new Uint8Array(0);
-  const mdhd = full('mdhd', 0, 0, (w) => {
-    w.u32(0);
-    w.u32(0);
-    w.u32(ts);
-    w.u32(Math.min(total, 0xffffffff));
-    w.u16(0x55c4); // "und"
-    w.u16(0);
-  });
-  const hdlr = full('hdlr', 0, 0, (w) => {
-    w.u32(0);
-    w.str('vide');
-    w.zeros(12);
-    w.str('VideoHandler\0');
-  });
+  const [mdhd, hdlr] = mediaHeader(ts, total, 'vide', 'VideoHandler');
   const vmhd = full('vmhd', 0, 1, (w) => w.zeros(8));
   const dinf = box('dinf', full('dref', 0, 0, (w) => (w.u32(1), w.push(full('url ', 0, 1, () => undefined)))));
   const sttsBox = full('stts', 0, 0, (w) => {
@@ -367,20 +354,7 @@ function audioTrak(a: Audio, durMs: number, dinf: Uint8Array, chunkOffset: numbe
           }),
         )
       : new Uint8Array(0);
-  const mdhd = full('mdhd', 0, 0, (w) => {
-    w.u32(0);
-    w.u32(0);
-    w.u32(a.ts);
-    w.u32(Math.min(total, 0xffffffff));
-    w.u16(0x55c4); // "und"
-    w.u16(0);
-  });
-  const hdlr = full('hdlr', 0, 0, (w) => {
-    w.u32(0);
-    w.str('soun');
-    w.zeros(12);
-    w.str('SoundHandler\0');
-  });
+  const [mdhd, hdlr] = mediaHeader(a.ts, total, 'soun', 'SoundHandler');
   const smhd = full('smhd', 0, 0, (w) => w.zeros(4));
   const stts: [number, number][] = [];
   for (const o of a.samples) {
@@ -400,4 +374,23 @@ function audioTrak(a: Audio, durMs: number, dinf: Uint8Array, chunkOffset: numbe
   });
   const co64 = full('co64', 0, 0, (w) => (w.u32(1), w.u64(chunkOffset)));
   return box('trak', tkhd, edts, box('mdia', mdhd, hdlr, box('minf', smhd, dinf, box('stbl', a.stsd, sttsBox, stscBox, stszBox, co64))));
+}
+
+/** mediaHeader is a track's mdhd (timescale ts, duration total) and hdlr (handler kind, e.g. 'vide', and name). */
+function mediaHeader(ts: number, total: number, kind: string, name: string): [Uint8Array, Uint8Array] {
+  const mdhd = full('mdhd', 0, 0, (w) => {
+    w.u32(0);
+    w.u32(0);
+    w.u32(ts);
+    w.u32(Math.min(total, 0xffffffff));
+    w.u16(0x55c4); // "und"
+    w.u16(0);
+  });
+  const hdlr = full('hdlr', 0, 0, (w) => {
+    w.u32(0);
+    w.str(kind);
+    w.zeros(12);
+    w.str(name + '\0');
+  });
+  return [mdhd, hdlr];
 }
