@@ -141,4 +141,18 @@ func TestCameraAlarmsSealedToCloud(t *testing.T) {
 	if strings.Contains(logs.String(), password) {
 		t.Fatal("the camera's ONVIF password was logged")
 	}
+
+	// The insider's view (G2): no cloud file says what the camera saw, or
+	// which camera it was, in the clear.
+	var leaks, named vigiltest.LeakScan
+	for _, l := range []*vigiltest.LeakScan{&leaks, &named} {
+		for label, recs := range byLabel {
+			l.Secret("label "+label, []byte(`["`+label+`"]`)) // as a sealed record holds it
+			for _, r := range recs {
+				l.Secret(label+" event ID", []byte(r.ID))
+			}
+		}
+	}
+	named.Secret("camera name", []byte(camName))
+	scanCloudFiles(t, cl.dir, &leaks, &named)
 }
