@@ -278,7 +278,7 @@ func TestTalkNoSpeaker(t *testing.T) {
 
 // BenchmarkTalkLatency reports talk mouth-to-speaker on loopback: a
 // microphone packet handed to a viewer's WebRTC track to its arrival at a
-// software doorbell's back channel (p50 and p95, TalkLatency).
+// software doorbell's back channel (p50 and p95, talkLatency).
 func BenchmarkTalkLatency(b *testing.B) {
 	cam, _ := talkDoorbell(b)
 	hh := newHousehold(b)
@@ -310,7 +310,7 @@ func BenchmarkTalkLatency(b *testing.B) {
 	}
 	heard := func() uint64 { return cam.BackChannelStats().Packets }
 	b.ResetTimer()
-	lat, err := TalkLatency(ctx, w, b.N, pkt, heard, 5*time.Second)
+	lat, err := talkLatency(ctx, w, b.N, pkt, heard, 5*time.Second)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -580,4 +580,48 @@ func TestTalkManyMicrophones(t *testing.T) {
 			t.Errorf("the %.0f Hz microphone is mixed into the %.0f Hz one", hz[i], hz[best])
 		}
 	}
+}
+
+// talkLatency measures talk mouth-to-speaker: the time from one
+// microphone packet handed to a talking viewer's WebRTC track (w.Speak, as
+// a browser's microphone hands its audio over) to that packet's arrival at
+// the camera's back channel, through the session's SRTP, the hub's talk
+// queue and the RTSP back channel. heard reports how many packets the
+// camera's back channel has received so far (for the software doorbell,
+// softcam's BackChannelStats().Packets); it is polled.
+//
+// w must be talking (w.Talk(ctx, true) returned nil). talkLatency sends n
+// packets of pcmu (one 20 ms packet of 160 samples is typical), at most
+// one every packet's duration and each only after the previous one
+// arrived, and returns the n latencies in order. It fails when a packet
+// does not arrive within timeout.
+func talkLatency(ctx context.Context, w *Watch, n int, pcmu []byte, heard func() uint64, timeout time.Duration) ([]time.Duration, error) {
+	if len(pcmu) == 0 || len(pcmu) > maxAudioPayload {
+		return nil, fmt.Errorf("live: a talk packet is 1 to %d bytes", maxAudioPayload)
+	}
+	pace := time.Duration(len(pcmu)) * time.Second / audioRate
+	out := make([]time.Duration, 0, n)
+	var last time.Time
+	for range n {
+		if wait := pace - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
+		before := heard()
+		last = time.Now()
+		if err := w.Speak(pcmu); err != nil {
+			return out, err
+		}
+		deadline := last.Add(timeout)
+		for heard() <= before {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			if time.Now().After(deadline) {
+				return out, errors.New("live: a talk packet did not reach the camera in time")
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		out = append(out, time.Since(last))
+	}
+	return out, nil
 }
