@@ -86,10 +86,10 @@ type Review struct {
 // object mostly hidden or cut off: it stays in the data but is not scored
 // (COCO iscrowd 1, left out of YOLO's labels).
 type Keyframe struct {
-	Frame    int         `json:"frame"`
+	Frame    int   `json:"frame"`
 	Box      *Rect `json:"box,omitempty"`
-	Outside  bool        `json:"outside,omitempty"`
-	Occluded bool        `json:"occluded,omitempty"`
+	Outside  bool  `json:"outside,omitempty"`
+	Occluded bool  `json:"occluded,omitempty"`
 }
 
 // Rect is a box [x, y, w, h] in a frame's pixels, x, y its top-left
