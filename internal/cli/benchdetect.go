@@ -38,11 +38,16 @@ type DetectBench struct {
 }
 
 // benchDetect runs the detection pipeline over a video file and prints the
-// cost of each stage and, with a ground truth, precision and recall.
+// cost of each stage and, with a ground truth, precision and recall; with
+// --dataset it scores a detector on an exported dataset instead.
 func benchDetect(e env, args []string) error {
-	fs := newFlags(e, "bench detect", "--file PATH [--json FILE] [--truth FILE] [--fps N] [--whole]")
-	file := fs.String("file", "", "video to run the pipeline on (required), e.g. /usr/share/doc/opencv-doc/examples/data/vtest.avi")
-	jsonOut := fs.String("json", "", "write every person box found, {\"<frame index>\": [[x, y, w, h, score], ...]}, to this file")
+	fs := newFlags(e, "bench detect", "--file PATH [--json FILE] [--truth FILE] [--fps N] [--whole]\n"+
+		"       vigil bench detect --dataset DIR [--json FILE] [--model FILE.onnx [--labels FILE]] [--min-score S]")
+	file := fs.String("file", "", "video to run the pipeline on (required without --dataset), e.g. /usr/share/doc/opencv-doc/examples/data/vtest.avi")
+	datasetDir := fs.String("dataset", "", "score the detector on the images of this exported dataset version (its COCO file): precision, recall and AP@0.5 per label")
+	onnx := fs.String("model", "", "with --dataset: score this ONNX model (YOLOv5/v8 layout) through OpenCV instead of NanoDet (needs a vigil built with -tags opencv)")
+	onnxLabels := fs.String("labels", "", "with --model: its labels file, one a line (default: COCO's 80 for an 80-class model)")
+	jsonOut := fs.String("json", "", "write every person box found, {\"<frame index>\": [[x, y, w, h, score], ...]}, to this file; with --dataset, the scores (\"-\": to stdout instead of the table)")
 	truthPath := fs.String("truth", "", "ground-truth file (default: testdata/groundtruth/<video name>.json when it exists)")
 	fps := fs.Float64("fps", 5, "pipeline rate: frames per second of video given to the pipeline")
 	whole := fs.Bool("whole", false, "run the detector on every frame's whole picture instead of motion regions")
@@ -54,8 +59,18 @@ func benchDetect(e env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if *datasetDir != "" {
+		if *file != "" || *truthPath != "" || *whole || *limit != 0 {
+			return fmt.Errorf("%w: --dataset scores images: --file, --truth, --whole and --frames are for a video", ErrUsage)
+		}
+		return benchDataset(e, datasetBench{dir: *datasetDir, json: *jsonOut, models: *models, input: *input,
+			minScore: *minScore, onnx: *onnx, labels: *onnxLabels})
+	}
+	if *onnx != "" || *onnxLabels != "" {
+		return fmt.Errorf("%w: --model and --labels go with --dataset", ErrUsage)
+	}
 	if *file == "" {
-		return fmt.Errorf("%w: --file is required, e.g. --file /usr/share/doc/opencv-doc/examples/data/vtest.avi", ErrUsage)
+		return fmt.Errorf("%w: --file or --dataset is required, e.g. --file /usr/share/doc/opencv-doc/examples/data/vtest.avi", ErrUsage)
 	}
 	if *fps <= 0 || *fps > 60 {
 		return fmt.Errorf("%w: --fps must be in (0, 60]", ErrUsage)

@@ -9,10 +9,11 @@
 // detection that matches no box but overlaps a crowd box (iscrowd 1: an
 // occluded object) by 0.5 is ignored; any other detection is a false
 // positive; boxes left unmatched are false negatives. AP is COCO's
-// 101-point interpolated AP: precision made non-increasing in recall,
-// sampled at recall 0, 0.01, ..., 1 and averaged. Precision and recall are
-// those of all the detections the detector reported (its own score
-// threshold). Only labels of the dataset's categories are scored;
+// 101-point interpolated AP over every detection the detector reported:
+// precision made non-increasing in recall, sampled at recall 0, 0.01, ...,
+// 1 and averaged. Precision, recall and the counts are those of the
+// detections scoring at least a threshold (the operating point, e.g. the
+// hub's 0.4), matched again on their own. Only labels of the dataset's categories are scored;
 // detections of other labels are left out.
 //
 // Images come from the dataset directory and are decoded in memory; the
@@ -63,6 +64,8 @@ type Result struct {
 	Version int     `json:"version"`
 	Images  int     `json:"images"`
 	IoU     float64 `json:"iou"`
+	// MinScore is the threshold of the counts, precision and recall.
+	MinScore float64 `json:"min_score"`
 	// Labels holds one score per category, in the dataset's order.
 	Labels []Score `json:"labels"`
 	// Overall sums the counts of every label; its AP is the mean of the
@@ -77,9 +80,10 @@ type detection struct {
 }
 
 // Evaluate scores preds against truths, both keyed by image, for the
-// given labels.
-func Evaluate(labels []string, truths map[int64][]Truth, preds map[int64][]detect.Detection) Result {
-	r := Result{IoU: IoU, Images: len(truths)}
+// given labels: AP over all of preds, the counts over those scoring at
+// least minScore.
+func Evaluate(labels []string, truths map[int64][]Truth, preds map[int64][]detect.Detection, minScore float64) Result {
+	r := Result{IoU: IoU, Images: len(truths), MinScore: minScore}
 	ids := make([]int64, 0, len(truths))
 	for id := range truths {
 		ids = append(ids, id)
@@ -97,13 +101,18 @@ func Evaluate(labels []string, truths map[int64][]Truth, preds map[int64][]detec
 					gt = append(gt, t)
 				}
 			}
-			var ps []detect.Detection
+			var ps, kept []detect.Detection
 			for _, d := range preds[id] {
 				if d.Label == l {
 					ps = append(ps, d)
+					if d.Score >= minScore {
+						kept = append(kept, d)
+					}
 				}
 			}
-			dets = append(dets, match(gt, ps, &s)...)
+			var all Score
+			dets = append(dets, match(gt, ps, &all)...)
+			match(gt, kept, &s)
 		}
 		finish(&s)
 		if s.Truths > 0 {
@@ -237,9 +246,9 @@ func Truths(f *coco.File) map[int64][]Truth {
 }
 
 // Run validates the dataset at dir (dataset.Validate), runs d on each of
-// its images and scores it. progress, when not nil, is called after each
+// its images and scores it (Evaluate with minScore). progress, when not nil, is called after each
 // image with the count done and the total.
-func Run(ctx context.Context, dir string, d detect.Detector, progress func(done, total int)) (Result, error) {
+func Run(ctx context.Context, dir string, d detect.Detector, minScore float64, progress func(done, total int)) (Result, error) {
 	if err := dataset.Validate(dir); err != nil {
 		return Result{}, err
 	}
@@ -273,7 +282,7 @@ func Run(ctx context.Context, dir string, d detect.Detector, progress func(done,
 	for i, c := range f.Categories {
 		labels[i] = c.Name
 	}
-	r := Evaluate(labels, Truths(f), preds)
+	r := Evaluate(labels, Truths(f), preds, minScore)
 	r.Dataset, r.Version = dir, m.Version
 	return r, nil
 }

@@ -33,7 +33,7 @@ func TestEvaluate(t *testing.T) {
 		2: {{Label: "dog", Score: 0.4, Box: box(0, 0, 20, 10)}}, // IoU exactly 0.5: TP
 		3: {{Label: "cat", Score: 0.3, Box: box(0, 0, 5, 5)}},
 	}
-	r := Evaluate([]string{"person", "dog", "cat"}, truths, preds)
+	r := Evaluate([]string{"person", "dog", "cat"}, truths, preds, 0)
 	if r.Images != 3 || len(r.Labels) != 3 || r.IoU != 0.5 {
 		t.Fatalf("result %+v", r)
 	}
@@ -60,13 +60,23 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("overall %+v", all)
 	}
 	// Nothing detected: recall 0, AP 0, no precision.
-	r = Evaluate([]string{"person"}, truths, nil)
+	r = Evaluate([]string{"person"}, truths, nil, 0)
 	if q := r.Labels[0]; q.Precision != nil || !near(q.Recall, 0) || !near(q.AP, 0) || q.FN != 2 {
 		t.Errorf("no detections %+v", q)
 	}
 	// A missed box halves recall and AP caps at the recall reached.
-	r = Evaluate([]string{"person"}, truths, map[int64][]detect.Detection{1: {{Label: "person", Score: 1, Box: box(0, 0, 10, 10)}}})
+	r = Evaluate([]string{"person"}, truths, map[int64][]detect.Detection{1: {{Label: "person", Score: 1, Box: box(0, 0, 10, 10)}}}, 0)
 	if q := r.Labels[0]; !near(q.Recall, 0.5) || !near(q.Precision, 1) || !near(q.AP, 51.0/101) {
 		t.Errorf("half found %+v", q)
+	}
+	// At threshold 0.65, the counts keep .9 (TP), .8 (FP) and .7 (ignored);
+	// AP still ranks every detection.
+	r = Evaluate([]string{"person", "dog", "cat"}, truths, preds, 0.65)
+	if q := r.Labels[0]; q.TP != 1 || q.FP != 1 || q.FN != 1 || q.Ignored != 1 || !near(q.Precision, 0.5) || !near(q.Recall, 0.5) ||
+		!near(q.AP, (51+50*2.0/3)/101) || r.MinScore != 0.65 {
+		t.Errorf("at 0.65: %+v", q)
+	}
+	if q := r.Labels[1]; q.TP != 0 || q.FP != 1 || q.FN != 1 || !near(q.AP, 0.5) {
+		t.Errorf("dog at 0.65: %+v", q)
 	}
 }
