@@ -26,8 +26,11 @@ var (
 	// configuration (config), live view on the hub (live), the ffmpeg that
 	// encodes a camera's audio to Opus (audioenc), the hub-pairing
 	// protocol whose two ends are the hub and the member (pairing: the
-	// cloud only relays it), and the member's side of the cloud (member,
-	// and client, the cloud's Go client). Shared by both sides, so in
+	// cloud only relays it), the member's side of the cloud (member,
+	// and client, the cloud's Go client), and the labelling workspace's
+	// annotations and datasets (dataset: plaintext boxes and frames of
+	// donated clips, opened, exported and scored only on the devices of the
+	// workspace; the cloud keeps the payloads sealed and never parses them). Shared by both sides, so in
 	// neither set: the formats and
 	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
 	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
@@ -41,6 +44,7 @@ var (
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
 		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell", "vigil/internal/audioenc",
+		"vigil/internal/dataset/...",
 	}
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and
@@ -61,6 +65,8 @@ var (
 		"vigil/internal/webauthntest",
 		// dnstest answers DNS from a test's table (rebinding tests).
 		"vigil/internal/netguard/dnstest",
+		// datasettest makes a donated clip and its annotation of real footage.
+		"vigil/internal/dataset/datasettest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each
@@ -134,6 +140,11 @@ var rules = []rule{
 	{
 		from: keysAndProofs, to: []string{"net"},
 		why: "formats, keys and proofs stay pure: no network stack; the callers move the bytes",
+	},
+	{
+		from: []string{"vigil/internal/dataset/..."}, to: []string{"net", "vigil/internal/client", "vigil/internal/hubd", "vigil/internal/keydir", "vigil/internal/envelope"},
+		why: "datasets are files on a workspace device: the payloads they are built from arrive already opened, so the dataset code " +
+			"holds no keys, opens no envelope, reaches no cloud and no hub, and has no network stack at all",
 	},
 	{
 		from: storageAndMedia, to: []string{"net/http"},
