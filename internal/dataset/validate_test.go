@@ -2,6 +2,7 @@ package dataset_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,4 +140,31 @@ func TestValidateRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"format":"vigil-dataset","format_version":1,"version":2,"previous":1,"created":"2026-12-04T10:00:00Z",
+"schema":{"version":1,"labels":["person","car"]},"stride":0,
+"items":[{"donation":"don-1","consent":"c-1","consent_digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+"household":"hh-1","annotator":"a","reviewer":"r","clip":"clip-1","clip_digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+"images":["clip-1_000000.jpg"],"boxes":1}],"removed":["don-0"]}`), []byte(`{"format":"vigil-dataset-marks","version":1,"marks":[{"kind":"revoked","donation":"don-1","since":"2026-12-05T09:00:00Z","marked":"2026-12-05T09:01:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, manifest, marks []byte) {
+		m, err := dataset.ParseManifest(manifest)
+		if err != nil {
+			if !errors.Is(err, dataset.ErrManifest) {
+				t.Fatalf("error not ErrManifest: %v", err)
+			}
+			return
+		}
+		for _, it := range m.Items {
+			for _, im := range it.Images {
+				if strings.ContainsAny(im, `/\`) || !strings.HasPrefix(im, it.Clip+"_") {
+					t.Fatalf("accepted image name %q", im)
+				}
+			}
+		}
+		if _, err := dataset.ParseMarks(marks, m); err != nil && !errors.Is(err, dataset.ErrManifest) {
+			t.Fatalf("marks error not ErrManifest: %v", err)
+		}
+	})
 }
