@@ -8,7 +8,6 @@ import (
 	"image/jpeg"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,14 +23,7 @@ import (
 
 // smallClip writes a 64x48 MP4 of n frames (ffmpeg's test pattern).
 func smallClip(t *testing.T, dir string, n int) string {
-	t.Helper()
-	p := filepath.Join(dir, "small.mp4")
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
-		"-frames:v", itoa(n), "-c:v", "libx264", "-pix_fmt", "yuv420p", p)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, b)
-	}
-	return p
+	return datasettest.SmallClip(t, dir, 64, 48, n)
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

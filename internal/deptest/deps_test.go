@@ -67,6 +67,8 @@ var (
 		"vigil/internal/netguard/dnstest",
 		// datasettest makes a donated clip and its annotation of real footage.
 		"vigil/internal/dataset/datasettest",
+		// onnxtest builds ONNX models with a known output.
+		"vigil/internal/detect/cvdet/onnxtest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each

@@ -9,6 +9,7 @@
 package datasettest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,4 +114,17 @@ func Lineage(donation string) dataset.Lineage {
 		Donation: donation, Consent: "consent-" + donation, Household: "household-1",
 		ConsentDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 	}
+}
+
+// SmallClip writes a w x h H.264 MP4 of n frames of ffmpeg's test pattern
+// at 10 fps to dir and returns its path.
+func SmallClip(t testing.TB, dir string, w, h, n int) string {
+	t.Helper()
+	p := filepath.Join(dir, fmt.Sprintf("small-%dx%d-%d.mp4", w, h, n))
+	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%dx%d:rate=10", w, h),
+		"-frames:v", fmt.Sprint(n), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1", p)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	return p
 }
