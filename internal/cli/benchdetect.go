@@ -52,9 +52,9 @@ func benchDetect(e env, args []string) error {
 	fps := fs.Float64("fps", 5, "pipeline rate: frames per second of video given to the pipeline")
 	whole := fs.Bool("whole", false, "run the detector on every frame's whole picture instead of motion regions")
 	models := fs.String("models", "", "NanoDet model directory (default: $VIGIL_MODELS or models/node_modules/...)")
-	input := fs.Int("input", 0, "detector input size (multiple of 32; default 416)")
+	input := fs.Int("input", 0, "detector input size (multiple of 32; default 416, or 640 for --model)")
 	maxRegions := fs.Int("regions", 0, "detector runs per frame at most (default 2)")
-	minScore := fs.Float64("min-score", 0, "lowest detector score kept (default 0.4)")
+	minScore := fs.Float64("min-score", 0, "lowest detector score kept (default 0.4); with --dataset, the score from which detections count in precision and recall (AP ranks them all)")
 	limit := fs.Int64("frames", 0, "stop after this many decoded frames (0: the whole video)")
 	if err := parse(fs, args, 0); err != nil {
 		return err

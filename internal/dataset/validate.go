@@ -38,8 +38,9 @@ func ReadCOCO(dir string) (*coco.File, error) {
 //     names an item;
 //   - annotations/instances.json is a valid COCO instances file (package
 //     coco), its categories are the schema's labels with ids 1, 2, ...,
-//     its images are exactly the manifest's, and each is a JPEG in images/
-//     of the size the file says;
+//     its images are exactly the manifest's, each item's boxes are as
+//     many as the manifest says, and each image is a JPEG in images/ of
+//     the size the file says;
 //   - data.yaml names the schema's labels in order; every file in labels/
 //     is <image>.txt for an image in images/ and parses (package yolo);
 //     its boxes are the image's COCO boxes that are not crowd, class for
@@ -89,6 +90,23 @@ func Validate(dir string) error {
 	for name := range listed {
 		if _, ok := byName[name]; !ok {
 			return bad("manifest image %q is not in %s", name, COCOFile)
+		}
+	}
+	perImage := map[string]int{}
+	names := map[int64]string{}
+	for _, im := range cf.Images {
+		names[im.ID] = im.FileName
+	}
+	for _, a := range cf.Annotations {
+		perImage[names[a.ImageID]]++
+	}
+	for _, it := range m.Items {
+		n := 0
+		for _, im := range it.Images {
+			n += perImage[im]
+		}
+		if n != it.Boxes {
+			return bad("manifest item %s says %d boxes, %s has %d in its images", it.Donation, it.Boxes, COCOFile, n)
 		}
 	}
 	ents, err := os.ReadDir(filepath.Join(dir, ImagesDir))

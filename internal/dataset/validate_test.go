@@ -83,6 +83,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"manifest image not exported", func(t *testing.T, d string) {
 			edit(t, d, "manifest.json", `"small_000002.jpg",`, `"small_000002.jpg", "small_000003.jpg",`)
 		}, `manifest image "small_000003.jpg" is not in`},
+		{"manifest box count", func(t *testing.T, d string) { edit(t, d, "manifest.json", `"boxes": 4`, `"boxes": 3`) }, "says 3 boxes"},
 		{"manifest digest", func(t *testing.T, d string) {
 			edit(t, d, "manifest.json", `"clip_digest": "sha256:`, `"clip_digest": "sha1:`)
 		}, "clip_digest"},
