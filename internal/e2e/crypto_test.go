@@ -108,8 +108,9 @@ func malleateS(t *testing.T, sealed []byte) []byte {
 // object format opens every shared vector exactly as Go does (plaintext,
 // header and footer fields; the right error and no plaintext for every
 // negative vector), its HPKE and stanzas interoperate with Go's in both
-// directions, and its device keys are non-extractable, stable across a
-// reload and match Go's device ID and "vigdev1:" encoding.
+// directions, its device keys are non-extractable, stable across a reload
+// and match Go's device ID and "vigdev1:" encoding, and what it seals with
+// that device key Go opens and verifies (checkBrowserSeal).
 func TestBrowserCrypto(t *testing.T) {
 	vectors := loadEnvelopeVectors(t)
 
@@ -175,7 +176,9 @@ func TestBrowserCrypto(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sealIn, sealJSON := newSealInput(t)
 	in := map[string]any{
+		"seal":    sealJSON,
 		"actions": json.RawMessage(actionsRaw),
 		"vectors": vectors,
 		"interop": map[string]string{
@@ -232,9 +235,11 @@ func TestBrowserCrypto(t *testing.T) {
 			Before, Created, Reloaded, OtherPage, FreshProfile device
 		} `json:"device"`
 		Actions browserActions `json:"actions"`
+		Seal    browserSeal    `json:"seal"`
 	}
 	browsertest.Run(t, 3*time.Minute, "crypto.mjs", map[string]string{"INPUT": writeInput(t, in)}, &res)
 	checkBrowserActions(t, actionsRaw, res.Actions)
+	checkBrowserSeal(t, sealIn, res.Device.Created.SignPub, res.Seal)
 
 	// Vectors.
 	if len(res.Vectors) < len(vectors) {

@@ -118,10 +118,17 @@ type HubConfig struct {
 	// CameraAdmin, when set, answers the requests an admin sends on its
 	// session's cameras data channel (cameras.go).
 	CameraAdmin CamerasFunc
-	Net         NetOptions
-	MaxSessions int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Redact, when set, redacts the clips member devices send on their
+	// session's redact data channel (redact.go), in private directories
+	// made under RedactDir (the system's temporary directory when empty),
+	// of at most MaxRedactClip bytes (DefaultMaxRedactClip when zero).
+	Redact        RedactFunc
+	RedactDir     string
+	MaxRedactClip int64
+	Net           NetOptions
+	MaxSessions   int
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Hub answers viewers' offers.
@@ -141,8 +148,9 @@ type Hub struct {
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
 
-	conns   sync.Map       // *lockedConn: the signalling connections, told of camera changes
-	workers sync.WaitGroup // the cameras channels' request goroutines
+	conns     sync.Map       // *lockedConn: the signalling connections, told of camera changes
+	workers   sync.WaitGroup // the cameras channels' requests and the redactions
+	redacting atomic.Bool    // a redaction holds the hub's one slot
 }
 
 // RefreshEvery bounds how often an unknown device makes the hub fetch the
@@ -172,6 +180,7 @@ type session struct {
 	camera string
 	dc     atomic.Bool // a settings channel is open
 	camDC  atomic.Bool // a cameras channel is open
+	redDC  atomic.Bool // a redact channel is open
 
 	extraChannels atomic.Int32 // data channels refused
 	talkDC, mic   atomic.Bool  // a talk channel is open; the microphone track is read
@@ -396,8 +405,12 @@ func (h *Hub) start(ctx context.Context, s *session, m Message, viewerFP string)
 			h.serveCameras(s, dc)
 			return
 		}
+		if dc.Label() == RedactLabel && s.redDC.CompareAndSwap(false, true) {
+			h.serveRedact(s, dc)
+			return
+		}
 		if dc.Label() != SettingsLabel || !s.dc.CompareAndSwap(false, true) {
-			// One settings, one cameras and one talk channel per session, nothing else. A peer
+			// One settings, one cameras, one redact and one talk channel per session, nothing else. A peer
 			// that keeps opening channels loses the session: pion keeps
 			// every channel until the connection ends.
 			dc.Close()

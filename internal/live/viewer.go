@@ -33,6 +33,8 @@ type ViewerConfig struct {
 	Talk bool
 	// Cameras opens the session's cameras data channel (Watch.Cameras).
 	Cameras bool
+	// Redact opens the session's redact data channel (Watch.Redact).
+	Redact bool
 }
 
 // Exchange sends an offer to the hub and returns its reply (an answer or an
@@ -61,6 +63,7 @@ type Watch struct {
 
 	settings *watchChannel // if asked for
 	cameras  *watchChannel // if asked for
+	redact   *watchRedact  // if asked for
 }
 
 // NewSessionID returns a random session ID.
@@ -143,6 +146,11 @@ func StartWatch(ctx context.Context, cfg ViewerConfig, ex Exchange) (*Watch, err
 	}
 	if cfg.Cameras {
 		if w.cameras, err = newWatchChannel(pc, CamerasLabel, "cameras", "c"); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Redact {
+		if w.redact, err = newWatchRedact(pc); err != nil {
 			return nil, err
 		}
 	}

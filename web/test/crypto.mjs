@@ -16,6 +16,8 @@ try {
   const actions = await page.evaluate((v) => window.vigilTest.actionVectors(v), input.actions);
   const before = await page.evaluate((m) => window.vigilTest.deviceKeys(m, false), input.message);
   const created = await page.evaluate((m) => window.vigilTest.deviceKeys(m, true), input.message);
+  // The browser seals with the device key it just made.
+  const seal = await page.evaluate((i) => window.vigilTest.sealTest(i), input.seal);
   // The keys survive a reload, and a second page of the same browser profile sees them.
   await page.reload();
   await page.waitForFunction(() => window.vigilReady === true);
@@ -28,7 +30,7 @@ try {
   const fresh = await newPage(ctx2, 'fresh');
   await openTestPage(fresh, srv.url);
   const freshProfile = await fresh.evaluate((m) => window.vigilTest.deviceKeys(m, false), input.message);
-  result({ vectors, interop, actions, device: { before, created, reloaded, otherPage, freshProfile } });
+  result({ seal, vectors, interop, actions, device: { before, created, reloaded, otherPage, freshProfile } });
 } finally {
   await browser.close();
   srv.close();

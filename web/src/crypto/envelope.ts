@@ -2,6 +2,7 @@
 // header, unwrap the file key with the household's epoch identities, open
 // and fully verify an object in the normative order, decrypt single chunks
 // for random access, and wrap a file key to another recipient (sharing).
+// seal.ts writes objects with the constants and helpers exported here.
 // Byte for byte the format of Go's internal/envelope, tested against its
 // vectors.
 //
@@ -26,15 +27,15 @@ export class EnvelopeError extends Error {
   }
 }
 
-const MAGIC = utf8('vigil.so');
-const VERSION = 1;
+export const MAGIC = utf8('vigil.so');
+export const VERSION = 1;
 export const MIN_CHUNK_SIZE = 1024;
 export const MAX_CHUNK_SIZE = 16 << 20;
 export const MAX_STANZAS = 64;
 export const STANZA_SIZE = 85;
 export const FOOTER_SIZE = 112;
-const TAG = 16;
-const MAC_SIZE = 32;
+export const TAG = 16;
+export const MAC_SIZE = 32;
 export const KIND_NAMES: Record<number, string> = { 1: 'segment', 2: 'snapshot', 3: 'event', 4: 'clip', 5: 'state' };
 
 const INFO_WRAP = utf8('vigil/envelope/v1/wrap');
@@ -188,7 +189,8 @@ export async function checkHeaderMAC(h: Header, macKey: Uint8Array): Promise<voi
   if (!equal(mac, h.raw.subarray(h.headerLength - MAC_SIZE))) throw corrupt('header MAC mismatch (the header was modified)');
 }
 
-function nonce(i: number, last: boolean): Uint8Array<ArrayBuffer> {
+/** chunkNonce is the nonce of chunk i: an 11-byte big-endian counter, then the last-chunk flag. */
+export function chunkNonce(i: number, last: boolean): Uint8Array<ArrayBuffer> {
   const n = new Uint8Array(12);
   n.set(u64be(BigInt(i)), 3);
   n[11] = last ? 1 : 0;
@@ -198,7 +200,7 @@ function nonce(i: number, last: boolean): Uint8Array<ArrayBuffer> {
 /** decryptChunkBytes authenticates and decrypts chunk i (ciphertext with tag). */
 export async function decryptChunkBytes(ct: Uint8Array, payloadKey: CryptoKey, i: number, last: boolean): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: nonce(i, last), tagLength: 128 }, payloadKey, buf(ct)));
+    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: chunkNonce(i, last), tagLength: 128 }, payloadKey, buf(ct)));
   } catch {
     throw corrupt(last ? `last chunk ${i} failed authentication (truncated, reordered or modified object)` : `chunk ${i} failed authentication (modified, reordered or spliced object)`);
   }
@@ -215,12 +217,13 @@ export function chunkCount(h: Header, sealedSize: number): number {
   return n;
 }
 
-async function signedMessage(commitment: Uint8Array, length: bigint, end: bigint) {
+/** signedMessage is the message the producer signs in the footer. */
+export function signedMessage(commitment: Uint8Array, length: bigint, end: bigint): Uint8Array<ArrayBuffer> {
   return concat(SIG_CONTEXT, commitment, u64be(length), u64be(end));
 }
 
 async function verifyFooterSignature(h: Header, f: Footer, commitment: Uint8Array) {
-  if (!(await ed25519Verify(h.signer, await signedMessage(commitment, f.length, f.end), f.signature))) {
+  if (!(await ed25519Verify(h.signer, signedMessage(commitment, f.length, f.end), f.signature))) {
     throw new EnvelopeError('bad-signature', `footer signature by ${hexPrefix(h.signer)} does not verify`);
   }
   if (f.length > 0x7fffffffffffffffn) throw corrupt(`payload length ${f.length} out of range`);

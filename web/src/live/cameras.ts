@@ -87,57 +87,20 @@ export class CamerasChannel {
   private waiting?: Waiting;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    private o: { hh: string; camera: string; keys: DeviceKeys; trust: LiveTrust },
-  ) {
+  constructor(private o: HubChannelParams) {
     this.signal = new Signal(o.hh);
   }
 
   /** open connects to the hub; it resolves once the channel is open. */
   async open(timeoutMs = 30000): Promise<void> {
-    this.signal.connect();
-    const pc = await newPeer(this.o.hh);
-    if (this.closed) {
-      pc.close();
-      throw new Error('cancelled');
-    }
-    this.pc = pc;
-    const dc = pc.createDataChannel('cameras', { ordered: true });
-    this.dc = dc;
-    const opened = new Promise<void>((resolve, reject) => {
-      const timer = window.setTimeout(() => reject(new Error('the hub did not answer in time')), timeoutMs);
-      dc.onopen = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        this.fail(e);
-        reject(e);
-      };
-      dc.onclose = () => fail(new Error('the hub closed the cameras channel'));
-      pc.onconnectionstatechange = () => {
-        if (pc.connectionState === 'failed') fail(new Error('the connection to the hub failed'));
-      };
+    const ch = await openHubChannel(this.o, this.signal, 'cameras', timeoutMs, {
+      closed: () => this.closed,
+      started: (s) => (this.session = s),
+      message: (d) => this.onMessage(d),
+      fail: (e) => this.fail(e),
     });
-    opened.catch(() => {});
-    dc.onmessage = (e) => this.onMessage(e.data);
-    try {
-      const ok = await negotiate(pc, { hh: this.o.hh, camera: this.o.camera, signal: this.signal, keys: this.o.keys, trust: this.o.trust }, {
-        current: () => !this.closed,
-        started: (s) => {
-          this.session = s;
-          this.signal.listen(s, (m) => {
-            if (m.type === 'error') this.fail(new Error(m.error ?? 'the hub ended the session'));
-          });
-        },
-      });
-      if (!ok) throw new Error('cancelled');
-    } catch (e) {
-      if (e instanceof HubAnswerError && e.code === 'hub-offline') throw new Error('the hub is not connected to the Vigil service');
-      throw e;
-    }
-    await opened;
+    this.pc = ch.pc;
+    this.dc = ch.dc;
   }
 
   private fail(e: Error) {
@@ -203,4 +166,73 @@ export class CamerasChannel {
     this.pc?.close();
     this.signal.close();
   }
+}
+
+/** HubChannelParams names the session a channel rides on. */
+export interface HubChannelParams {
+  hh: string;
+  camera: string;
+  keys: DeviceKeys;
+  trust: LiveTrust;
+}
+
+/**
+ * openHubChannel opens a live-view session with the household's hub on
+ * o.camera carrying one data channel, label, and resolves once the channel
+ * is open: the signed offer and checked answer of live video (G8), so what
+ * the channel carries is end-to-end encrypted and the cloud only relays
+ * the signalling. hooks.message gets each message, hooks.fail the first
+ * failure of the channel or the session (once open too); hooks.closed says
+ * whether the caller gave up (then it throws 'cancelled').
+ */
+export async function openHubChannel(
+  o: HubChannelParams,
+  signal: Signal,
+  label: string,
+  timeoutMs: number,
+  hooks: { closed: () => boolean; started: (session: string) => void; message: (data: unknown) => void; fail: (e: Error) => void },
+): Promise<{ pc: RTCPeerConnection; dc: RTCDataChannel }> {
+  signal.connect();
+  const pc = await newPeer(o.hh);
+  if (hooks.closed()) {
+    pc.close();
+    throw new Error('cancelled');
+  }
+  const dc = pc.createDataChannel(label, { ordered: true });
+  const opened = new Promise<void>((resolve, reject) => {
+    const timer = window.setTimeout(() => reject(new Error('the hub did not answer in time')), timeoutMs);
+    dc.onopen = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      hooks.fail(e);
+      reject(e);
+    };
+    dc.onclose = () => fail(new Error(`the hub closed the ${label} channel`));
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed') fail(new Error('the connection to the hub failed'));
+    };
+  });
+  opened.catch(() => {});
+  dc.onmessage = (e) => hooks.message(e.data);
+  try {
+    const ok = await negotiate(pc, { hh: o.hh, camera: o.camera, signal, keys: o.keys, trust: o.trust }, {
+      current: () => !hooks.closed(),
+      started: (s) => {
+        hooks.started(s);
+        signal.listen(s, (m) => {
+          if (m.type === 'error') hooks.fail(new Error(m.error ?? 'the hub ended the session'));
+        });
+      },
+    });
+    if (!ok) throw new Error('cancelled');
+  } catch (e) {
+    pc.close();
+    if (e instanceof HubAnswerError && e.code === 'hub-offline') throw new Error('the hub is not connected to the Vigil service');
+    throw e;
+  }
+  await opened;
+  return { pc, dc };
 }
