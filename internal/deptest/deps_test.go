@@ -81,6 +81,9 @@ var (
 		"vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/pairing", "vigil/internal/history",
 		"vigil/internal/tlog", "vigil/internal/eventrec", "vigil/internal/share", "vigil/internal/cloudapi",
 		"vigil/internal/fsutil", "vigil/internal/blob", "vigil/internal/cloud/auth",
+		// consent: the donor's signed consent and revocation records,
+		// checked against a household's verified chain.
+		"vigil/internal/consent",
 	}
 
 	// storageAndMedia touch disks, databases and media, never HTTP.
