@@ -72,6 +72,7 @@ var (
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
 		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
 		"vigil/internal/cloud/staff/stafftest", "vigil/internal/cloud/hubhealth/hubhealthtest",
+		"vigil/internal/cloud/labelling/labellingtest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
