@@ -165,6 +165,14 @@ var rules = []rule{
 			"JSON shapes, nor the bus (its shared state is in its Store)",
 	},
 	{
+		from: []string{"vigil/internal/cloud/labelling"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/share"},
+		why: "the labelling domain decides who may see which donated clip and takes and returns values: the HTTP layer (the cloud " +
+			"package) authenticates, streams and maps its errors to statuses, so it imports neither that layer, nor the HTTP stack, nor " +
+			"the API's JSON shapes; and it never opens what it guards: clips and annotations are opaque sealed bytes to it, so it has " +
+			"no use for the format that opens a share (share); keydir, which it needs to verify chains, brings envelope for epoch keys it never holds",
+	},
+	{
 		from: []string{"vigil/internal/cloud/shares"}, to: []string{"net/http", "vigil/internal/cloud", "vigil/internal/share"},
 		why: "sharing is a domain of the cloud below its API: it never serves (the HTTP layer, internal/cloud, maps routes and errors to it, so it " +
 			"cannot import that layer back) and never opens what it guards: a manifest is opaque bytes to it, so it has no use for the format " +
