@@ -2,10 +2,12 @@ package cloud_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -15,14 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"vigil/internal/client"
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/consent"
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	"vigil/internal/pgtest"
 	"vigil/internal/vigiltest"
 )
 
@@ -46,9 +52,10 @@ func deviceClient(e *env, k *keydir.DeviceKeys) *client.Client {
 	return &client.Client{BaseURL: e.url, HTTP: http.DefaultClient, DeviceID: k.ID(), DeviceKey: k.Sign}
 }
 
-func newLabFixture(t *testing.T) *labFixture {
+func newLabFixture(t *testing.T) *labFixture { return newLabFixtureOn(t, newEnv(t)) }
+
+func newLabFixtureOn(t *testing.T, e *env) *labFixture {
 	t.Helper()
-	e := newEnv(t)
 	f := &labFixture{e: e, alice: e.signUp("alice@example.com")}
 	f.st = e.household(f.alice, "Home")
 	f.hh = f.st.HouseholdID
@@ -432,7 +439,65 @@ func do(t *testing.T, req *http.Request) (int, []byte) {
 // annotation — removes it from the next dataset version, marks the
 // earlier one and its evaluation, and the donor's history says so.
 func TestLabellingRevocation(t *testing.T) {
-	f := newLabFixture(t)
+	t.Run("sqlite", func(t *testing.T) {
+		f := newLabFixture(t)
+		testRevocation(t, f, nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.NewSchema(t, pgtest.NewDB(t))
+		st, err := store.OpenPostgres(t.Context(), dsn, store.PostgresOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f := newLabFixtureOn(t, newEnvOn(t, t.TempDir(), st))
+		testRevocation(t, f, func(visit func(where string, b []byte)) { scanPostgres(t, dsn, visit) })
+	})
+}
+
+// scanPostgres visits every cell of every table of the store's schema,
+// as a dump of it holds them.
+func scanPostgres(t *testing.T, dsn string, visit func(where string, b []byte)) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tables []string
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	if rows.Err() != nil || len(tables) == 0 {
+		t.Fatalf("no tables to scan: %v", rows.Err())
+	}
+	for _, tb := range tables {
+		rs, err := conn.Query(ctx, `SELECT * FROM `+pgx.Identifier{tb}.Sanitize())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			for i, raw := range rs.RawValues() {
+				visit(fmt.Sprintf("postgres %s.%s", tb, rs.FieldDescriptions()[i].Name), raw)
+			}
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testRevocation runs the revocation on f; scanDB, when set, visits the
+// store's database (a SQLite store's files are under the data directory,
+// which is scanned anyway).
+func testRevocation(t *testing.T, f *labFixture, scanDB func(visit func(where string, b []byte))) {
 	ctx := t.Context()
 	ws := f.ws.HouseholdID
 	l := f.label(t)
@@ -542,6 +607,12 @@ func TestLabellingRevocation(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if scanDB != nil {
+		scanDB(func(where string, b []byte) {
+			scanned += int64(len(b))
+			found = append(found, leaks.Check(where, b)...)
+		})
 	}
 	for _, x := range found {
 		t.Error(x)
