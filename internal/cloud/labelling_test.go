@@ -258,6 +258,27 @@ func TestLabellingEndToEnd(t *testing.T) {
 	if got := actionNames(rs); !slices.Equal(got, want) {
 		t.Fatalf("donor's history: %v, want %v", got, want)
 	}
+	// The workspace's chain heads are in the transparency log, as
+	// households' are: the genesis and the two links adding annotators.
+	items, err := f.e.st.(interface{ History() history.Store }).History().Items(t.Context(), history.Query{Household: f.ws.HouseholdID, Kind: history.TypeChainHead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := history.NewTagKey(f.ws.GenesisHash)
+	var logged []int64
+	for _, it := range items {
+		e, err := history.ParseEntry(it.Entry)
+		if err != nil || e.ChainHead == nil || it.Index < 0 {
+			t.Fatalf("workspace head %d: %+v %v (index %d)", it.Num, e, err, it.Index)
+		}
+		if tk.Chain(it.Num) != e.ChainHead.Tag {
+			t.Errorf("workspace head %d: tag not the chain's", it.Num)
+		}
+		logged = append(logged, it.Num)
+	}
+	if !slices.Equal(logged, []int64{0, 1, 2}) || !bytes.Equal(items[len(items)-1].Entry[len(items[len(items)-1].Entry)-32:], f.ws.Head) {
+		t.Errorf("workspace heads in the log: %v", logged)
+	}
 	who := []string{"account", f.lead.ID(), f.ann.ID(), f.ann.ID(), f.lead.ID(), f.lead.ID(), f.lead.ID(), f.lead.ID(), f.lead.ID()}
 	for i, r := range rs {
 		if i == 0 {

@@ -28,6 +28,13 @@ const ConsentHeader = "Vigil-Consent"
 
 func newLabelling(s *Server) (*labelling.Service, error) {
 	return labelling.New(labelling.Config{Store: s.st, Blobs: s.blobs, Access: s.access, Households: s.households.StateOf,
+		OnHead: func(ctx context.Context, ws string, genesis []byte, seq int64, head []byte) {
+			// As a household's: a head not queued now is not in the log
+			// until the next link (logged, and the devices' check says so).
+			if _, err := s.hist.ChainHead(ctx, ws, genesis, seq, head); err != nil {
+				s.log.Error("workspace chain head not queued for the log", "workspace", ws, "seq", seq, "err", err)
+			}
+		},
 		Logger: s.log, Now: s.now})
 }
 

@@ -92,8 +92,12 @@ type Config struct {
 	// Households returns a household's current verified chain state (the
 	// cloud's households domain).
 	Households func(ctx context.Context, id string) (*keydir.State, error)
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// OnHead, when set, hears of each new head of a workspace's chain
+	// (the cloud publishes it in the transparency log, as households'
+	// heads are).
+	OnHead func(ctx context.Context, ws string, genesis []byte, seq int64, head []byte)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service carries out labelling. It is safe for concurrent use and starts
@@ -103,6 +107,7 @@ type Service struct {
 	blobs  blob.Store
 	access Recorder
 	hh     func(ctx context.Context, id string) (*keydir.State, error)
+	onHead func(ctx context.Context, ws string, genesis []byte, seq int64, head []byte)
 	log    *slog.Logger
 	now    func() time.Time
 }
@@ -118,7 +123,10 @@ func New(c Config) (*Service, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Service{st: c.Store, blobs: c.Blobs, access: c.Access, hh: c.Households, log: c.Logger, now: c.Now}, nil
+	if c.OnHead == nil {
+		c.OnHead = func(context.Context, string, []byte, int64, []byte) {}
+	}
+	return &Service{st: c.Store, blobs: c.Blobs, access: c.Access, hh: c.Households, onHead: c.OnHead, log: c.Logger, now: c.Now}, nil
 }
 
 var groupRE = regexp.MustCompile(`^h[a-z2-7]{26}$`)
@@ -142,6 +150,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, staffID string, genesis [
 	if err != nil {
 		return store.Workspace{}, err
 	}
+	s.onHead(ctx, w.ID, st.GenesisHash, st.Seq, st.Head)
 	s.log.Info("labelling workspace created", "workspace", w.ID, "staff", staffID)
 	return w, nil
 }
@@ -250,7 +259,11 @@ func (s *Service) AppendLink(ctx context.Context, c Caller, link []byte) error {
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 		return refuse(ErrConflict, "the chain changed meanwhile: fetch it and sign again")
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	s.onHead(ctx, c.Workspace, st.GenesisHash, st.Seq, st.Head)
+	return nil
 }
 
 // Donations, the donor's side.
