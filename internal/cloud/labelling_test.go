@@ -192,14 +192,21 @@ func (f *labFixture) label(t *testing.T) labelled {
 	if err != nil || len(as) != 1 || as[0].ID != d.ID || as[0].Consent != cl.signed.String() {
 		t.Fatalf("assignments: %+v %v", as, err)
 	}
-	// The annotator checks the consent against nothing it must trust: the
+	// The annotator checks the consent with the donor device's key: the
 	// bytes it gets are the ones the donor's device signed for.
 	sealed, err := f.annC.Clip(ctx, ws, d.ID)
 	if err != nil {
 		t.Fatalf("annotator opens the clip: %v", err)
 	}
-	if sha256.Sum256(sealed) != cl.c.Object {
-		t.Fatal("the clip served is not the one the consent names")
+	sc, err := consent.ParseSigned(as[0].Consent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consent.VerifyWithKey(sc, as[0].DeviceKey, f.e.clock.Now(), sha256.Sum256(sealed)); err != nil {
+		t.Fatalf("annotator checks the consent: %v", err)
+	}
+	if _, err := consent.VerifyWithKey(sc, as[0].DeviceKey, f.e.clock.Now(), sha256.Sum256(sealed[1:])); err == nil {
+		t.Fatal("the annotator's check accepts other bytes")
 	}
 	ids, err := f.ws.EpochIdentities(f.ann)
 	if err != nil {

@@ -266,7 +266,11 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, donationsJSON(ds))
+	out := donationsJSON(ds)
+	for i := range out {
+		out[i].DeviceKey = s.labelling.DonorKey(r.Context(), ds[i])
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -533,11 +533,16 @@ type WorkspaceLink struct {
 // Donation is a donated clip as its household and the workspace see it:
 // metadata, never the clip.
 type Donation struct {
-	ID         string    `json:"id"`
-	Workspace  string    `json:"workspace"`
-	Household  string    `json:"household"`
-	Device     string    `json:"device"`
-	Consent    string    `json:"consent,omitempty"` // the signed consent, BODY.SIG; "" once ended
+	ID        string `json:"id"`
+	Workspace string `json:"workspace"`
+	Household string `json:"household"`
+	Device    string `json:"device"`
+	Consent   string `json:"consent,omitempty"` // the signed consent, BODY.SIG; "" once ended
+	// DeviceKey is the donor device's Ed25519 public key, from the donor
+	// household's chain as the cloud verified it, for a workspace device
+	// to check the consent with (consent.VerifyWithKey); absent once the
+	// device has left the household.
+	DeviceKey  []byte    `json:"device_key,omitempty"`
 	Purpose    string    `json:"purpose"`
 	State      string    `json:"state"`
 	Size       int64     `json:"size"`

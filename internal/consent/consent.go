@@ -447,6 +447,31 @@ func Verify(s Signed, st *keydir.State, now time.Time, object [32]byte) (Consent
 	return c, nil
 }
 
+// VerifyWithKey checks a signed consent as a workspace's device can, which
+// does not hold the donor household's chain: against the donor device's
+// public key pub (the cloud serves it from the chain it verified), at now,
+// for the object whose SHA-256 is object. It checks that pub is the
+// consent's device, the signature, the expiry and the digest.
+func VerifyWithKey(s Signed, pub ed25519.PublicKey, now time.Time, object [32]byte) (Consent, error) {
+	c, err := Parse(s.Body)
+	if err != nil {
+		return Consent{}, err
+	}
+	if len(pub) != ed25519.PublicKeySize || keydir.DeviceID(pub) != c.Device {
+		return Consent{}, fmt.Errorf("%w: the key given is not device %s's", ErrSigner, c.Device)
+	}
+	if len(s.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, append([]byte(consentContext), s.Body...), s.Sig) {
+		return Consent{}, fmt.Errorf("%w: consent %s", ErrSignature, c.ID)
+	}
+	if !now.Before(c.Expires) {
+		return Consent{}, fmt.Errorf("%w: consent %s expired at %s", ErrExpired, c.ID, c.Expires.Format(time.RFC3339))
+	}
+	if c.Object != object {
+		return Consent{}, fmt.Errorf("%w: consent %s", ErrDigest, c.ID)
+	}
+	return c, nil
+}
+
 // VerifyRevocation checks a signed revocation of consent c against the
 // household's verified chain st at now: a valid body naming c and its
 // household, signed by c's donor device or an admin device of st's current

@@ -1,6 +1,7 @@
 package consent_test
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"strings"
@@ -247,4 +248,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("ParseSigned: %v, not ErrMalformed", err)
 		}
 	})
+}
+
+// TestVerifyWithKey: a workspace's device checks a consent with the donor
+// device's key alone.
+func TestVerifyWithKey(t *testing.T) {
+	f := newFixture(t)
+	c := f.consent(f.other)
+	s := sign(t, f.other, c)
+	pub := f.other.Sign.Public().(ed25519.PublicKey)
+	if _, err := consent.VerifyWithKey(s, pub, f.now, f.object); err != nil {
+		t.Fatal(err)
+	}
+	flipped := consent.Signed{Body: s.Body, Sig: append([]byte(nil), s.Sig...)}
+	flipped.Sig[9] ^= 1
+	for _, tc := range []struct {
+		name   string
+		s      consent.Signed
+		pub    ed25519.PublicKey
+		now    time.Time
+		object [32]byte
+		want   error
+	}{
+		{"another device's key", s, f.admin.Sign.Public().(ed25519.PublicKey), f.now, f.object, consent.ErrSigner},
+		{"bad signature", flipped, pub, f.now, f.object, consent.ErrSignature},
+		{"expired", s, pub, c.Expires, f.object, consent.ErrExpired},
+		{"other bytes", s, pub, f.now, sha256.Sum256([]byte("x")), consent.ErrDigest},
+	} {
+		if _, err := consent.VerifyWithKey(tc.s, tc.pub, tc.now, tc.object); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }

@@ -542,6 +542,21 @@ func (s *Service) Assignments(ctx context.Context, c Caller) ([]store.Donation, 
 	return out, nil
 }
 
+// DonorKey returns the public key of the donation's donor device in its
+// household's current chain, for a workspace device to check the consent
+// with; nil when the device is no longer in the chain.
+func (s *Service) DonorKey(ctx context.Context, dn store.Donation) []byte {
+	st, err := s.hh(ctx, dn.HouseholdID)
+	if err != nil {
+		return nil
+	}
+	d, ok := st.Devices[dn.Device]
+	if !ok {
+		return nil
+	}
+	return d.SignPub
+}
+
 // Assign gives a donation to an annotator device of the workspace; only an
 // admin device may.
 func (s *Service) Assign(ctx context.Context, c Caller, id, annotator string) (store.Donation, error) {
