@@ -550,6 +550,12 @@ func testRevocation(t *testing.T, f *labFixture, scanDB func(visit func(where st
 		}
 		return s
 	}
+	if _, err := f.alice.c.RevokeDonation(ctx, f.hh, keep.c.ID, rev(f.alice.keys)); !client.IsStatus(err, 400) {
+		t.Errorf("revocation of one donation sent to another's route: %v, want 400", err)
+	}
+	if ds, _ := f.alice.c.Donations(ctx, f.hh); len(ds) != 2 || ds[0].State == "revoked" || ds[1].State == "revoked" {
+		t.Fatalf("a misdirected revocation revoked something: %+v", ds)
+	}
 	if _, err := f.alice.c.RevokeDonation(ctx, f.hh, l.c.ID, rev(phone)); !client.IsStatus(err, 403) {
 		t.Errorf("revocation by another member device: %v, want 403", err)
 	}

@@ -229,12 +229,9 @@ func (s *Server) revokeDonation(w http.ResponseWriter, r *http.Request, c *call)
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	d, err := s.labelling.Revoke(r.Context(), labelling.Donor{Household: c.household.ID, Account: c.account.ID}, req.Revocation)
+	d, err := s.labelling.Revoke(r.Context(), labelling.Donor{Household: c.household.ID, Account: c.account.ID}, r.PathValue("id"), req.Revocation)
 	if err != nil {
 		return err
-	}
-	if d.ID != r.PathValue("id") {
-		return errorf(http.StatusBadRequest, "the revocation names donation %s, not %s", d.ID, r.PathValue("id"))
 	}
 	writeJSON(w, http.StatusOK, donationJSON(d))
 	return nil

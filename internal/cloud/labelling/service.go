@@ -351,11 +351,11 @@ func (s *Service) Donations(ctx context.Context, household string) ([]store.Dona
 	return s.st.Donations(ctx, store.DonationFilter{HouseholdID: household})
 }
 
-// Revoke takes a donation back with a signed revocation (its text form)
+// Revoke takes donation id back with a signed revocation (its text form)
 // by the donor device or an admin device of the household: the clip and
 // its annotations are deleted, and every dataset version and evaluation
 // that held it marked. Revoking again answers the donation as it is.
-func (s *Service) Revoke(ctx context.Context, d Donor, signed string) (store.Donation, error) {
+func (s *Service) Revoke(ctx context.Context, d Donor, id, signed string) (store.Donation, error) {
 	sr, err := consent.ParseSigned(signed)
 	if err != nil {
 		return store.Donation{}, refuse(ErrInvalid, "revocation: %v", err)
@@ -363,6 +363,9 @@ func (s *Service) Revoke(ctx context.Context, d Donor, signed string) (store.Don
 	r, err := consent.ParseRevocation(sr.Body)
 	if err != nil {
 		return store.Donation{}, refuse(ErrInvalid, "revocation: %v", err)
+	}
+	if r.Consent != id {
+		return store.Donation{}, refuse(ErrInvalid, "the revocation names donation %s, not %s", r.Consent, id)
 	}
 	dn, err := s.st.Donation(ctx, r.Consent)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && dn.HouseholdID != d.Household) {
