@@ -1,6 +1,7 @@
 package cloud_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -347,6 +349,24 @@ func TestLabellingRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.status)
 		}
 	}
+	// A body that ends before its Content-Length is the client's fault.
+	short := f.clip(t, f.alice.keys)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/households/%s/donations HTTP/1.1\r\nHost: vigil.test\r\nAuthorization: Bearer %s\r\n%s: %s\r\nContent-Length: %d\r\n\r\n",
+		f.hh, f.alice.c.Token, cloud.ConsentHeader, short.signed.String(), len(short.sealed))
+	conn.Write(short.sealed[:1000])
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Errorf("a body shorter than its Content-Length: %d, want 400", resp.StatusCode)
+	}
+	conn.Close()
 	if ds, _ := f.alice.c.Donations(ctx, f.hh); len(ds) != 0 {
 		t.Errorf("refused donations were kept: %+v", ds)
 	}

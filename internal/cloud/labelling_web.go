@@ -205,14 +205,40 @@ func (s *Server) donate(w http.ResponseWriter, r *http.Request, c *call) error {
 	if r.ContentLength < 0 {
 		return errorf(http.StatusLengthRequired, "send the sealed clip with its Content-Length")
 	}
-	body := http.MaxBytesReader(w, r.Body, labelling.MaxClip)
+	body := &clientBody{r: http.MaxBytesReader(w, r.Body, labelling.MaxClip), want: r.ContentLength}
 	d, err := s.labelling.Donate(r.Context(), labelling.Donor{Household: c.household.ID, Account: c.account.ID},
 		r.Header.Get(ConsentHeader), body, r.ContentLength)
 	if err != nil {
+		if body.failed() && labellingError(err) == nil {
+			// The client's fault, not the store's.
+			return errorf(http.StatusBadRequest, "reading the sealed clip: the body ended or failed before its Content-Length of %d bytes", r.ContentLength)
+		}
 		return err
 	}
 	writeJSON(w, http.StatusCreated, donationJSON(d))
 	return nil
+}
+
+// clientBody remembers whether reading a request body failed: an error of
+// the connection, or an end before want bytes.
+type clientBody struct {
+	r    io.Reader
+	want int64
+	n    int64
+	err  error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *clientBody) failed() bool {
+	return b.err != nil && (!errors.Is(b.err, io.EOF) || b.n < b.want)
 }
 
 func (s *Server) listDonations(w http.ResponseWriter, r *http.Request, c *call) error {
