@@ -645,6 +645,20 @@ func testRevocation(t *testing.T, f *labFixture, scanDB func(visit func(where st
 		t.Fatal("no samples to scan for")
 	}
 	leaks.Secret("annotation plaintext", []byte("ANNOTATION-PLAINTEXT-1234567890"))
+	// The log's entries start with public, random-looking fields that a
+	// media signature can match by chance (cloudtest.MaskLogEntries).
+	hist := f.e.st.(interface{ History() history.Store }).History()
+	for _, q := range []history.Query{{Household: f.hh}, {Household: f.ws.HouseholdID}} {
+		items, err := hist.Items(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if e := it.Entry; len(e) >= 2 && e[0] == 0x01 && (e[1] == 0x01 || e[1] == 0x02) {
+				leaks.Public(e[:min(len(e), 2+32+32+4)])
+			}
+		}
+	}
 	var scanned int64
 	var found []string
 	err = filepath.WalkDir(f.e.dir, func(p string, d fs.DirEntry, err error) error {
