@@ -583,6 +583,10 @@ func testRevocation(t *testing.T, f *labFixture, scanDB func(visit func(where st
 	if err != nil || d.State != "revoked" || d.Consent != "" {
 		t.Fatalf("revoke: %+v %v", d, err)
 	}
+	// Sending the revoked donation again brings nothing back.
+	if _, err := f.alice.c.Donate(ctx, f.hh, l.signed, l.sealed); !client.IsStatus(err, 409) {
+		t.Errorf("donating a revoked consent again: %v, want 409", err)
+	}
 
 	// The workspace: nothing left to open; version 1 keeps its items and is
 	// marked, as is its evaluation; version 2 lacks the donation.

@@ -316,8 +316,13 @@ func (s *Service) Donate(ctx context.Context, d Donor, signed string, body io.Re
 	} else if err != nil {
 		return store.Donation{}, err
 	}
+	if _, err := s.st.Donation(ctx, c.ID); err == nil {
+		return store.Donation{}, refuse(ErrConflict, "a donation with this consent ID exists (sign a new consent)")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Donation{}, err
+	}
 	key := clipKey(c.Workspace, c.ID)
-	info, _, err := s.blobs.Put(ctx, key, body, size)
+	info, created, err := s.blobs.Put(ctx, key, body, size)
 	if errors.Is(err, blob.ErrConflict) {
 		return store.Donation{}, refuse(ErrConflict, "a donation with this consent ID exists (sign a new consent)")
 	}
@@ -332,10 +337,14 @@ func (s *Service) Donate(ctx context.Context, d Donor, signed string, body io.Re
 		ObjectKey: key, ObjectSize: info.Size, ObjectSHA256: info.SHA256, Purpose: c.Purpose, State: store.DonationOpen,
 		Expires: c.Expires.UTC(), Created: now.UTC()}
 	if err := s.st.CreateDonation(ctx, dn); err != nil {
+		// The bytes are another request's if its Put made them (the
+		// same consent sent twice at once), else this one's to remove.
+		if created {
+			s.deleteBlobs(ctx, key)
+		}
 		if errors.Is(err, store.ErrExists) {
 			return store.Donation{}, refuse(ErrConflict, "a donation with this consent ID exists (sign a new consent)")
 		}
-		s.deleteBlobs(ctx, key)
 		return store.Donation{}, err
 	}
 	if err := s.record(ctx, dn, "account", d.Account, ActionDonate, fmt.Sprintf("donation %s to workspace %s (%s, until %s)",
