@@ -58,11 +58,18 @@ func (c *Client) RevokeDonation(ctx context.Context, household, id string, signe
 func wsPath(ws string) string { return "/v1/workspaces/" + url.PathEscape(ws) }
 
 // WorkspaceChain returns the workspace's chain links (verify them with
-// keydir.Verify from the genesis pinned).
-func (c *Client) WorkspaceChain(ctx context.Context, ws string) ([][]byte, error) {
-	var out cloudapi.WorkspaceChain
-	err := c.do(ctx, "GET", wsPath(ws)+"/chain", nil, &out)
-	return out.Links, err
+// keydir.Verify from the genesis pinned) and where each head is in the
+// transparency log (-1 while it waits), to prove with
+// history.TagKey.ProveChainHead.
+func (c *Client) WorkspaceChain(ctx context.Context, ws string) ([][]byte, []int64, error) {
+	var out cloudapi.Chain
+	if err := c.do(ctx, "GET", wsPath(ws)+"/chain", nil, &out); err != nil {
+		return nil, nil, err
+	}
+	if len(out.LogIndex) != len(out.Links) {
+		return nil, nil, fmt.Errorf("cloud: the chain lists %d links and %d log indexes", len(out.Links), len(out.LogIndex))
+	}
+	return out.Links, out.LogIndex, nil
 }
 
 // AppendWorkspaceLink adds a link an admin device of the workspace signed.

@@ -30,6 +30,7 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
+	vmember "vigil/internal/member"
 	"vigil/internal/pgtest"
 	"vigil/internal/vigiltest"
 )
@@ -92,13 +93,32 @@ func newLabFixtureOn(t *testing.T, e *env) *labFixture {
 			t.Fatal(err)
 		}
 	}
-	// The annotator verifies the workspace's chain from its genesis.
-	links, err := f.annC.WorkspaceChain(t.Context(), ws.HouseholdID)
+	// The annotator verifies the workspace's chain from its genesis, and
+	// proves its head is in the transparency log, as household devices do.
+	if err := e.srv.SyncLog(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	links, idx, err := f.annC.WorkspaceChain(t.Context(), ws.HouseholdID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := keydir.Verify(links, ws.GenesisHash); err != nil || !bytes.Equal(got.Head, ws.Head) {
+	got, err := keydir.Verify(links, ws.GenesisHash)
+	if err != nil || !bytes.Equal(got.Head, ws.Head) {
 		t.Fatalf("workspace chain as an annotator gets it: %v", err)
+	}
+	lc, _, err := vmember.CloudLog(t.Context(), f.annC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Update(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := history.NewTagKey(ws.GenesisHash)
+	if err := tk.ProveChainHead(t.Context(), lc, got.Seq, got.Head, idx[len(idx)-1]); err != nil {
+		t.Fatalf("the workspace's head is not in the log: %v", err)
+	}
+	if err := tk.ProveChainHead(t.Context(), lc, got.Seq, got.Head, idx[0]); err == nil {
+		t.Fatal("a head proves at another head's index")
 	}
 	return f
 }

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -263,12 +264,22 @@ func (s *Server) revokeDonation(w http.ResponseWriter, r *http.Request, c *call)
 	return nil
 }
 
+// workspaceChain answers as a household's chain route does: the links and
+// where each head is in the transparency log, for the device to prove.
 func (s *Server) workspaceChain(w http.ResponseWriter, r *http.Request, c *call) error {
-	links, err := s.labelling.Chain(r.Context(), r.PathValue("ws"))
+	ws, links, err := s.labelling.Links(r.Context(), r.PathValue("ws"), 0)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, cloudapi.WorkspaceChain{Links: links})
+	idx, err := s.chainIndexes(r.Context(), store.Household{ID: ws.ID, GenesisHash: ws.GenesisHash}, 0, links)
+	if err != nil {
+		return err
+	}
+	resp := cloudapi.Chain{HouseholdID: ws.ID, GenesisHash: hex.EncodeToString(ws.GenesisHash), Links: [][]byte{}, LogIndex: idx}
+	for _, l := range links {
+		resp.Links = append(resp.Links, l.Data)
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

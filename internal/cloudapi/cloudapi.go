@@ -85,8 +85,9 @@ type Households struct {
 	Households []Household `json:"households"`
 }
 
-// Chain is the answer to GET /v1/households/{hh}/chain and
-// GET /v1/hub/chain.
+// Chain is the answer to GET /v1/households/{hh}/chain, GET /v1/hub/chain
+// and GET /v1/workspaces/{ws}/chain (whose household_id is the
+// workspace's ID).
 type Chain struct {
 	HouseholdID string   `json:"household_id"`
 	GenesisHash string   `json:"genesis_hash"` // hex
@@ -519,13 +520,8 @@ type Workspace struct {
 	Created     time.Time `json:"created"`
 }
 
-// WorkspaceChain is the answer to GET /v1/workspaces/{ws}/chain, and
-// WorkspaceLink the body of POST to it.
-type WorkspaceChain struct {
-	Links [][]byte `json:"links"`
-}
-
-// WorkspaceLink is a chain link to append.
+// WorkspaceLink is a chain link to append (POST
+// /v1/workspaces/{ws}/chain).
 type WorkspaceLink struct {
 	Link []byte `json:"link"`
 }

@@ -176,6 +176,20 @@ func (s *Service) Chain(ctx context.Context, ws string) ([][]byte, error) {
 	return out, nil
 }
 
+// Links returns the workspace and its chain links from seq from on, as
+// stored.
+func (s *Service) Links(ctx context.Context, ws string, from int64) (store.Workspace, []store.Link, error) {
+	w, err := s.st.Workspace(ctx, ws)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Workspace{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return store.Workspace{}, nil, err
+	}
+	links, err := s.st.WorkspaceLinks(ctx, ws, from)
+	return w, links, err
+}
+
 // State returns the workspace's current state, its chain verified from the
 // genesis it was created with.
 func (s *Service) State(ctx context.Context, ws string) (*keydir.State, error) {
