@@ -145,9 +145,10 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		// cluster, under the scheduler (cloudJobs).
 		ClusterRetention: cfg.Store.Driver == cloud.StorePostgres,
 		// So does the staff grant sweep (the staff-grants job).
-		ClusterStaffSweep: cfg.Store.Driver == cloud.StorePostgres,
-		Bus:               msgBus,
-		Outbound:          netguard.Options{Allow: cfg.OutboundPrefixes()},
+		ClusterStaffSweep:   cfg.Store.Driver == cloud.StorePostgres,
+		ClusterConsentSweep: cfg.Store.Driver == cloud.StorePostgres,
+		Bus:                 msgBus,
+		Outbound:            netguard.Options{Allow: cfg.OutboundPrefixes()},
 	})
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ import (
 	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/households"
 	"vigil/internal/cloud/hubhealth"
+	"vigil/internal/cloud/labelling"
 	"vigil/internal/cloud/liveview"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/passkeys"
@@ -118,6 +119,11 @@ type Options struct {
 	// grant still records its expiry at once). Unset, it sweeps itself,
 	// every StaffSweepEvery.
 	ClusterStaffSweep bool
+	// ClusterConsentSweep leaves ending the donations whose consent expired
+	// (SweepConsents, every ConsentSweepInterval) to the cluster's
+	// scheduler, which runs it on one replica at a time; unset, the Server
+	// sweeps itself, every ConsentSweepInterval.
+	ClusterConsentSweep bool
 	// StaffSweepEvery is how often a Server that sweeps itself does (0:
 	// StaffSweepInterval).
 	StaffSweepEvery time.Duration
@@ -219,7 +225,10 @@ type Server struct {
 	staff *staff.Service // staff identities, sessions and support codes (staff.go)
 
 	hubHealth *hubhealth.Service // hubs' latest health reports (hubhealth_web.go)
-	webApp    webAppBuild        // the web app's build, for staff (hubhealth_web.go)
+
+	labelling        *labelling.Service // donations and labelling workspaces (labelling_web.go)
+	workspaceDevices *devauth.Verifier  // workspace routes: devices of the workspace's chain
+	webApp           webAppBuild        // the web app's build, for staff (hubhealth_web.go)
 
 	handler http.Handler // mux behind the security headers
 
@@ -344,6 +353,14 @@ func New(o Options) (*Server, error) {
 	if s.devices.Nonces != nil {
 		s.uploads = &devauth.Verifier{Lookup: s.deviceKey, Now: o.Now} // uploads: nonces per replica (devnonces.go)
 	}
+	if s.labelling, err = newLabelling(s); err != nil { // labelling_web.go
+		s.Close()
+		return nil, err
+	}
+	if !o.ClusterConsentSweep {
+		s.work.start(func() { s.runConsentSweep(s.work.ctx, ConsentSweepInterval) }) // labelling_web.go
+	}
+	s.workspaceDevices = &devauth.Verifier{Lookup: s.workspaceDeviceKey, Now: o.Now, Nonces: deviceNonces(o.Store)}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -68,6 +68,12 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, dir, st)
+}
+
+// newEnvOn is newEnv over the store st, with the rest under dir.
+func newEnvOn(t testing.TB, dir string, st store.Store) *env {
+	t.Helper()
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ type RouteInfo struct {
 // RouteTable lists every route the server registers, with its auth kind.
 func RouteTable(s *Server) []RouteInfo {
 	names := map[authKind]string{authNone: "none", authAccount: "account", authMember: "member", authAdmin: "admin",
-		authDevice: "device", authStaff: "staff"}
+		authDevice: "device", authStaff: "staff", authWorkspace: "workspace"}
 	var out []RouteInfo
 	for _, r := range s.routes() {
 		n, ok := names[r.auth]

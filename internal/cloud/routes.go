@@ -37,6 +37,9 @@ const (
 	// (devnonces.go).
 	authUpload
 	authStaff // a staff session (staff.go): never an account's, and never enough for any other kind
+	// authWorkspace is a request signed by a device of the labelling
+	// workspace {ws}'s current chain (labelling_web.go).
+	authWorkspace
 )
 
 // route is one API route. Household routes (authMember, authAdmin) are
@@ -118,6 +121,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.staffSignInRoutes()...) // staff.go: staff passkey enrolment and sign-in
 	rs = append(rs, s.lockboxRoutes()...)     // staff.go: household admins decide staff requests
 	rs = append(rs, s.hubHealthRoutes()...)   // hubhealth_web.go: hubs report their health
+	rs = append(rs, s.labellingRoutes()...)   // labelling_web.go: donations, labelling workspaces
 	return rs
 }
 
@@ -194,6 +198,8 @@ func (s *Server) wrap(rt route) http.Handler {
 			} else if ae := householdsError(err); ae != nil {
 				err = ae
 			} else if ae := staffError(err); ae != nil {
+				err = ae
+			} else if ae := labellingError(err); ae != nil {
 				err = ae
 			}
 			var ae *apiError
@@ -281,6 +287,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 			return r, err
 		}
 		return r, staff.Permit(c.staff, rt.staffRoles)
+	case authWorkspace:
+		return s.authorizeWorkspace(w, r, c)
 	case authDevice, authUpload:
 		v := s.devices
 		if rt.auth == authUpload {

@@ -44,6 +44,8 @@ var staffAllowed = map[string]string{
 	"GET /staff/v1/staff":                "the staff identities (names, roles)",
 	"POST /staff/v1/staff":               "adds a staff identity; its one-time enrolment secret",
 	"POST /staff/v1/staff/{id}/disable":  "disables a staff identity",
+	"POST /staff/v1/workspaces":          "creates a labelling workspace from the genesis a lead's device signed: no key, no clip",
+	"GET /staff/v1/workspaces":           "the labelling workspaces (IDs, names, genesis hashes)",
 }
 
 // staffRolesWant is which staff roles may use each staff route, written
@@ -57,6 +59,8 @@ var staffRolesWant = func() map[string][]string {
 		"GET /staff/v1/staff":               {"admin"},
 		"POST /staff/v1/staff":              {"admin"},
 		"POST /staff/v1/staff/{id}/disable": {"admin"},
+		"POST /staff/v1/workspaces":         {"admin"},
+		"GET /staff/v1/workspaces":          {"admin"},
 	}
 	for name := range staffAllowed {
 		if _, ok := m[name]; !ok && !staffOpen[name] {

@@ -85,8 +85,9 @@ type Households struct {
 	Households []Household `json:"households"`
 }
 
-// Chain is the answer to GET /v1/households/{hh}/chain and
-// GET /v1/hub/chain.
+// Chain is the answer to GET /v1/households/{hh}/chain, GET /v1/hub/chain
+// and GET /v1/workspaces/{ws}/chain (whose household_id is the
+// workspace's ID).
 type Chain struct {
 	HouseholdID string   `json:"household_id"`
 	GenesisHash string   `json:"genesis_hash"` // hex
@@ -500,4 +501,115 @@ type StaffAdded struct {
 	Staff        StaffMember `json:"staff"`
 	EnrolSecret  string      `json:"enrol_secret"`
 	EnrolExpires time.Time   `json:"enrol_expires"`
+}
+
+// Labelling workspaces (docs/API.md, "Labelling").
+
+// WorkspaceCreate is the body of POST /staff/v1/workspaces: the genesis
+// link of the workspace's chain, signed by its first lead's device.
+type WorkspaceCreate struct {
+	Genesis []byte `json:"genesis"`
+}
+
+// Workspace is a labelling workspace.
+type Workspace struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	GenesisHash []byte    `json:"genesis_hash"`
+	CreatedBy   string    `json:"created_by"`
+	Created     time.Time `json:"created"`
+}
+
+// WorkspaceLink is a chain link to append (POST
+// /v1/workspaces/{ws}/chain).
+type WorkspaceLink struct {
+	Link []byte `json:"link"`
+}
+
+// Donation is a donated clip as its household and the workspace see it:
+// metadata, never the clip.
+type Donation struct {
+	ID        string `json:"id"`
+	Workspace string `json:"workspace"`
+	Household string `json:"household"`
+	Device    string `json:"device"`
+	Consent   string `json:"consent,omitempty"` // the signed consent, BODY.SIG; "" once ended
+	// DeviceKey is the donor device's Ed25519 public key, from the donor
+	// household's chain as the cloud verified it, for a workspace device
+	// to check the consent with (consent.VerifyWithKey); absent once the
+	// device has left the household.
+	DeviceKey  []byte    `json:"device_key,omitempty"`
+	Purpose    string    `json:"purpose"`
+	State      string    `json:"state"`
+	Size       int64     `json:"size"`
+	Assignee   string    `json:"assignee,omitempty"`
+	Annotation int       `json:"annotation"`
+	Accepted   int       `json:"accepted"`
+	Reviewer   string    `json:"reviewer,omitempty"`
+	Expires    time.Time `json:"expires"`
+	Created    time.Time `json:"created"`
+	Ended      time.Time `json:"ended,omitzero"`
+}
+
+// DonationRevoke is the body of POST
+// /v1/households/{hh}/donations/{id}/revoke: the signed revocation.
+type DonationRevoke struct {
+	Revocation string `json:"revocation"` // BODY.SIG
+}
+
+// DonationAssign is the body of POST
+// /v1/workspaces/{ws}/donations/{id}/assign.
+type DonationAssign struct {
+	Device string `json:"device"`
+}
+
+// DonationReview is the body of POST
+// /v1/workspaces/{ws}/donations/{id}/review.
+type DonationReview struct {
+	Version int  `json:"version"`
+	Accept  bool `json:"accept"`
+}
+
+// DatasetVersion is a workspace's dataset version.
+type DatasetVersion struct {
+	Version int           `json:"version"`
+	Creator string        `json:"creator"`
+	Created time.Time     `json:"created"`
+	Items   []DatasetItem `json:"items"`
+	Marks   []DatasetMark `json:"marks"`
+}
+
+// DatasetItem is a donation in a dataset version, with its lineage (the
+// consent's ID is the donation's).
+type DatasetItem struct {
+	Donation   string `json:"donation"`
+	Annotation int    `json:"annotation"`
+	Annotator  string `json:"annotator"`
+	Reviewer   string `json:"reviewer"`
+}
+
+// DatasetMark says a donation of a dataset version or evaluation was
+// revoked or expired.
+type DatasetMark struct {
+	Donation string    `json:"donation"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+}
+
+// EvaluationCreate is the body of POST /v1/workspaces/{ws}/evaluations.
+type EvaluationCreate struct {
+	Name    string `json:"name"`
+	Dataset int    `json:"dataset"`
+	Sealed  []byte `json:"sealed"`
+}
+
+// Evaluation is a named, sealed score record of a dataset version.
+type Evaluation struct {
+	ID      string        `json:"id"`
+	Name    string        `json:"name"`
+	Dataset int           `json:"dataset"`
+	Device  string        `json:"device"`
+	Sealed  []byte        `json:"sealed"`
+	Created time.Time     `json:"created"`
+	Marks   []DatasetMark `json:"marks"`
 }

@@ -80,6 +80,7 @@ var (
 		"vigil/internal/cloud/events/eventstest", "vigil/internal/cloud/shares/sharestest",
 		"vigil/internal/cloud/retention/retentiontest", "vigil/internal/cloud/passkeys/passkeystest",
 		"vigil/internal/cloud/staff/stafftest", "vigil/internal/cloud/hubhealth/hubhealthtest",
+		"vigil/internal/cloud/labelling/labellingtest",
 	}
 
 	// keysAndProofs are pure computation over bytes (formats, keys, chains,
@@ -89,6 +90,9 @@ var (
 		"vigil/internal/envelope", "vigil/internal/keydir", "vigil/internal/pairing", "vigil/internal/history",
 		"vigil/internal/tlog", "vigil/internal/eventrec", "vigil/internal/share", "vigil/internal/cloudapi",
 		"vigil/internal/fsutil", "vigil/internal/blob", "vigil/internal/cloud/auth",
+		// consent: the donor's signed consent and revocation records,
+		// checked against a household's verified chain.
+		"vigil/internal/consent",
 	}
 
 	// storageAndMedia touch disks, databases and media, never HTTP.
@@ -172,6 +176,14 @@ var rules = []rule{
 		why: "the accounts domain decides who a caller is and takes and returns values: the HTTP layer (the cloud package) parses " +
 			"requests, sets cookies and maps its errors to statuses, so accounts imports neither it, nor the HTTP stack, nor the API's " +
 			"JSON shapes, nor the bus (its shared state is in its Store)",
+	},
+	{
+		from: []string{"vigil/internal/cloud/labelling"},
+		to:   []string{"net/http", "vigil/internal/cloud", "vigil/internal/cloudapi", "vigil/internal/share"},
+		why: "the labelling domain decides who may see which donated clip and takes and returns values: the HTTP layer (the cloud " +
+			"package) authenticates, streams and maps its errors to statuses, so it imports neither that layer, nor the HTTP stack, nor " +
+			"the API's JSON shapes; and it never opens what it guards: clips and annotations are opaque sealed bytes to it, so it has " +
+			"no use for the format that opens a share (share); keydir, which it needs to verify chains, brings envelope for epoch keys it never holds",
 	},
 	{
 		from: []string{"vigil/internal/cloud/shares"}, to: []string{"net/http", "vigil/internal/cloud", "vigil/internal/share"},

@@ -38,6 +38,10 @@ const (
 	ActorLink    = "link"    // a share link ("share:<id>")
 	ActorCloud   = "cloud"   // the service itself (retention, ...)
 	ActorStaff   = "staff"   // a Vigil staff member (their staff ID): never an account of the household
+	// ActorWorkspace is a device of a labelling workspace (its device ID:
+	// an annotator, reviewer or lead) acting on a clip the household
+	// donated.
+	ActorWorkspace = "workspace"
 )
 
 // Actor is who did what a record records.
@@ -136,7 +140,7 @@ func (r *Record) Check() error {
 
 func validActorKind(k string) bool {
 	switch k {
-	case ActorAccount, ActorHub, ActorDevice, ActorGuest, ActorLink, ActorCloud, ActorStaff:
+	case ActorAccount, ActorHub, ActorDevice, ActorGuest, ActorLink, ActorCloud, ActorStaff, ActorWorkspace:
 		return true
 	}
 	return false

@@ -48,6 +48,8 @@ type PostgresOptions struct {
 // CreatePairing. Text is PostgreSQL's: a string with a NUL byte or invalid
 // UTF-8 is refused with an error, where SQLite would keep it.
 type Postgres struct {
+	labelling // labelling workspaces (labelling.go)
+
 	pool *pgxpool.Pool
 	now  func() time.Time
 	log  *slog.Logger
@@ -68,6 +70,7 @@ const pgTxAttempts = 5
 // this program is refused. Close releases the connections.
 func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postgres, error) {
 	s := &Postgres{now: opts.Now, log: opts.Logger}
+	s.labelling = labelling{read: s.lbRead, write: s.lbWrite}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -303,6 +303,97 @@ CREATE TABLE hub_reports (
 	PRIMARY KEY (household_id, hub_id)
 );
 `,
+		// -> labelling workspaces (internal/cloud/labelling): their
+		// chains, donations with their consent, annotations (blob keys),
+		// dataset versions, evaluations and the marks revocations leave.
+		`
+CREATE TABLE labelling_workspaces (
+	id           TEXT    PRIMARY KEY,
+	name         TEXT    NOT NULL,
+	genesis_hash BYTEA   NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_ns   BIGINT NOT NULL
+);
+CREATE TABLE labelling_links (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	seq          BIGINT NOT NULL CHECK (seq >= 0),
+	hash         BYTEA   NOT NULL,
+	data         BYTEA   NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	PRIMARY KEY (workspace_id, seq)
+);
+CREATE TABLE labelling_donations (
+	id            TEXT    PRIMARY KEY,
+	workspace_id  TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	household_id  TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	device        TEXT    NOT NULL,
+	consent       TEXT    NOT NULL,
+	object_key    TEXT    NOT NULL,
+	object_size   BIGINT NOT NULL,
+	object_sha256 BYTEA   NOT NULL,
+	purpose       TEXT    NOT NULL,
+	state         TEXT    NOT NULL,
+	assignee      TEXT    NOT NULL,
+	assigned_ns   BIGINT NOT NULL,
+	annotation    BIGINT NOT NULL,
+	accepted      BIGINT NOT NULL,
+	reviewer      TEXT    NOT NULL,
+	expires_ns    BIGINT NOT NULL,
+	created_ns    BIGINT NOT NULL,
+	ended_ns      BIGINT NOT NULL
+);
+CREATE INDEX labelling_donations_workspace ON labelling_donations (workspace_id, created_ns);
+CREATE INDEX labelling_donations_household ON labelling_donations (household_id, created_ns);
+CREATE INDEX labelling_donations_expires ON labelling_donations (expires_ns);
+CREATE TABLE labelling_annotations (
+	donation_id TEXT    NOT NULL REFERENCES labelling_donations (id) ON DELETE CASCADE,
+	version     BIGINT NOT NULL,
+	device      TEXT    NOT NULL,
+	blob_key    TEXT    NOT NULL,
+	size        BIGINT NOT NULL,
+	created_ns  BIGINT NOT NULL,
+	PRIMARY KEY (donation_id, version)
+);
+CREATE TABLE labelling_datasets (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	version      BIGINT NOT NULL,
+	creator      TEXT    NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	PRIMARY KEY (workspace_id, version)
+);
+-- A dataset version's items never change: a revoked donation keeps its
+-- row here (an ID, no content) and gains a mark.
+CREATE TABLE labelling_items (
+	workspace_id TEXT    NOT NULL,
+	version      BIGINT NOT NULL,
+	donation_id  TEXT    NOT NULL,
+	annotation   BIGINT NOT NULL,
+	annotator    TEXT    NOT NULL,
+	reviewer     TEXT    NOT NULL,
+	PRIMARY KEY (workspace_id, version, donation_id),
+	FOREIGN KEY (workspace_id, version) REFERENCES labelling_datasets (workspace_id, version) ON DELETE CASCADE
+);
+CREATE INDEX labelling_items_donation ON labelling_items (donation_id);
+CREATE TABLE labelling_evaluations (
+	workspace_id TEXT    NOT NULL,
+	id           TEXT    NOT NULL,
+	name         TEXT    NOT NULL,
+	dataset      BIGINT NOT NULL,
+	device       TEXT    NOT NULL,
+	sealed       BYTEA   NOT NULL,
+	created_ns   BIGINT NOT NULL,
+	PRIMARY KEY (workspace_id, id),
+	FOREIGN KEY (workspace_id, dataset) REFERENCES labelling_datasets (workspace_id, version) ON DELETE CASCADE
+);
+CREATE TABLE labelling_marks (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	target       TEXT    NOT NULL, -- 'dataset:N' or 'evaluation:ID'
+	donation_id  TEXT    NOT NULL,
+	reason       TEXT    NOT NULL,
+	marked_ns    BIGINT NOT NULL,
+	PRIMARY KEY (workspace_id, target, donation_id)
+);
+`,
 	}
 }
 

@@ -46,6 +46,8 @@ type SQLiteOptions struct {
 // a zero Expires is already expired. Expired tokens and pairings are deleted
 // at Open and then at most once a minute by PutToken and CreatePairing.
 type SQLite struct {
+	labelling // labelling workspaces (labelling.go)
+
 	w   *sql.DB // one connection, BEGIN IMMEDIATE: every write
 	r   *sql.DB // read-only pool: every read
 	now func() time.Time
@@ -80,6 +82,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLite, 
 		return nil, errors.New("store: open sqlite: empty path")
 	}
 	s := &SQLite{now: opts.Now, log: opts.Logger}
+	s.labelling = labelling{read: s.lbRead, write: s.lbWrite}
 	s.objDelay.Max = objCommitDelay
 	if s.now == nil {
 		s.now = time.Now

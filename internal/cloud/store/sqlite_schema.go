@@ -309,6 +309,97 @@ CREATE TABLE hub_reports (
 	PRIMARY KEY (household_id, hub_id)
 ) STRICT, WITHOUT ROWID;
 `,
+		// -> labelling workspaces (internal/cloud/labelling): their
+		// chains, donations with their consent, annotations (blob keys),
+		// dataset versions, evaluations and the marks revocations leave.
+		`
+CREATE TABLE labelling_workspaces (
+	id           TEXT    PRIMARY KEY,
+	name         TEXT    NOT NULL,
+	genesis_hash BLOB    NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_ns   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE labelling_links (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	seq          INTEGER NOT NULL CHECK (seq >= 0),
+	hash         BLOB    NOT NULL,
+	data         BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, seq)
+) STRICT;
+CREATE TABLE labelling_donations (
+	id            TEXT    PRIMARY KEY,
+	workspace_id  TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	household_id  TEXT    NOT NULL REFERENCES households (id) ON DELETE CASCADE,
+	device        TEXT    NOT NULL,
+	consent       TEXT    NOT NULL,
+	object_key    TEXT    NOT NULL,
+	object_size   INTEGER NOT NULL,
+	object_sha256 BLOB    NOT NULL,
+	purpose       TEXT    NOT NULL,
+	state         TEXT    NOT NULL,
+	assignee      TEXT    NOT NULL,
+	assigned_ns   INTEGER NOT NULL,
+	annotation    INTEGER NOT NULL,
+	accepted      INTEGER NOT NULL,
+	reviewer      TEXT    NOT NULL,
+	expires_ns    INTEGER NOT NULL,
+	created_ns    INTEGER NOT NULL,
+	ended_ns      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX labelling_donations_workspace ON labelling_donations (workspace_id, created_ns);
+CREATE INDEX labelling_donations_household ON labelling_donations (household_id, created_ns);
+CREATE INDEX labelling_donations_expires ON labelling_donations (expires_ns);
+CREATE TABLE labelling_annotations (
+	donation_id TEXT    NOT NULL REFERENCES labelling_donations (id) ON DELETE CASCADE,
+	version     INTEGER NOT NULL,
+	device      TEXT    NOT NULL,
+	blob_key    TEXT    NOT NULL,
+	size        INTEGER NOT NULL,
+	created_ns  INTEGER NOT NULL,
+	PRIMARY KEY (donation_id, version)
+) STRICT;
+CREATE TABLE labelling_datasets (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	version      INTEGER NOT NULL,
+	creator      TEXT    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, version)
+) STRICT;
+-- A dataset version's items never change: a revoked donation keeps its
+-- row here (an ID, no content) and gains a mark.
+CREATE TABLE labelling_items (
+	workspace_id TEXT    NOT NULL,
+	version      INTEGER NOT NULL,
+	donation_id  TEXT    NOT NULL,
+	annotation   INTEGER NOT NULL,
+	annotator    TEXT    NOT NULL,
+	reviewer     TEXT    NOT NULL,
+	PRIMARY KEY (workspace_id, version, donation_id),
+	FOREIGN KEY (workspace_id, version) REFERENCES labelling_datasets (workspace_id, version) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX labelling_items_donation ON labelling_items (donation_id);
+CREATE TABLE labelling_evaluations (
+	workspace_id TEXT    NOT NULL,
+	id           TEXT    NOT NULL,
+	name         TEXT    NOT NULL,
+	dataset      INTEGER NOT NULL,
+	device       TEXT    NOT NULL,
+	sealed       BLOB    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id),
+	FOREIGN KEY (workspace_id, dataset) REFERENCES labelling_datasets (workspace_id, version) ON DELETE CASCADE
+) STRICT;
+CREATE TABLE labelling_marks (
+	workspace_id TEXT    NOT NULL REFERENCES labelling_workspaces (id) ON DELETE CASCADE,
+	target       TEXT    NOT NULL, -- 'dataset:N' or 'evaluation:ID'
+	donation_id  TEXT    NOT NULL,
+	reason       TEXT    NOT NULL,
+	marked_ns    INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, target, donation_id)
+) STRICT;
+`,
 	}
 }
 

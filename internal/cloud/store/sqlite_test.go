@@ -165,7 +165,7 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 	// Take the file back to what version 1 wrote: no credentials table, one
 	// version row.
 	db := rawDB(t, path)
-	for _, q := range []string{"DROP TABLE hub_reports", "DROP TABLE staff_notes", "DROP TABLE staff_tickets", "DROP INDEX staff_requests_due", "DROP TABLE staff_credentials", "DROP TABLE staff_requests", "DROP TABLE support_codes", "DROP TABLE staff_tokens", "DROP TABLE staff",
+	for _, q := range []string{"DROP TABLE labelling_marks", "DROP TABLE labelling_evaluations", "DROP TABLE labelling_items", "DROP TABLE labelling_datasets", "DROP TABLE labelling_annotations", "DROP TABLE labelling_donations", "DROP TABLE labelling_links", "DROP TABLE labelling_workspaces", "DROP TABLE hub_reports", "DROP TABLE staff_notes", "DROP TABLE staff_tickets", "DROP INDEX staff_requests_due", "DROP TABLE staff_credentials", "DROP TABLE staff_requests", "DROP TABLE support_codes", "DROP TABLE staff_tokens", "DROP TABLE staff",
 		"DROP TABLE ephemeral", "ALTER TABLE tokens DROP COLUMN device", "CREATE TABLE accesses (id INTEGER PRIMARY KEY)", "DROP TABLE history", "DROP INDEX objects_created", "ALTER TABLE households DROP COLUMN settings_sig",
 		"ALTER TABLE households DROP COLUMN settings_body", "ALTER TABLE households DROP COLUMN settings_device", "DROP TABLE push_vapid", "DROP TABLE push_subs", "ALTER TABLE households DROP COLUMN max_age_ns", "DROP TABLE shares", "DROP TABLE credentials", "DELETE FROM schema_version WHERE version > 1"} {
 		if _, err := db.Exec(q); err != nil {

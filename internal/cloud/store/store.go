@@ -16,7 +16,7 @@
 // (OpenPostgres, for several replicas). Both pass the conformance suites:
 // each domain's suite of its own Store interface (accountstest,
 // householdstest, objectstest, eventstest, sharestest, retentiontest,
-// passkeystest) and storetest.Run for what spans domains (the shared
+// passkeystest, stafftest, hubhealthtest, labellingtest) and storetest.Run for what spans domains (the shared
 // EphemeralStore, isolation between households).
 package store
 
@@ -252,6 +252,7 @@ type Store interface {
 	StaffRequestStore
 	StaffTicketStore
 	HubReportStore
+	LabellingStore
 	EphemeralStore
 
 	Close() error

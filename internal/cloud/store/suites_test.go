@@ -8,6 +8,7 @@ import (
 	"vigil/internal/cloud/events/eventstest"
 	"vigil/internal/cloud/households/householdstest"
 	"vigil/internal/cloud/hubhealth/hubhealthtest"
+	"vigil/internal/cloud/labelling/labellingtest"
 	"vigil/internal/cloud/objects/objectstest"
 	"vigil/internal/cloud/passkeys/passkeystest"
 	"vigil/internal/cloud/retention/retentiontest"
@@ -29,6 +30,7 @@ type suiteStore interface {
 	passkeystest.Store
 	stafftest.Store
 	hubhealthtest.Store
+	labellingtest.Store
 }
 
 var (
@@ -51,5 +53,6 @@ func runSuites(t *testing.T, open func(t *testing.T) suiteStore, openOwn func(t 
 	passkeystest.Run(t, func(t *testing.T) passkeystest.Store { return open(t) })
 	stafftest.Run(t, func(t *testing.T) stafftest.Store { return open(t) })
 	hubhealthtest.Run(t, func(t *testing.T) hubhealthtest.Store { return open(t) })
+	labellingtest.Run(t, func(t *testing.T) labellingtest.Store { return open(t) })
 	storetest.Run(t, openOwn)
 }

@@ -78,7 +78,7 @@ export function parseObjectKey(key: string | undefined): ObjectKey | null {
 }
 
 /** ActorKind is what the page tells apart (data-actor-kind). */
-export type ActorKind = 'device' | 'unknown-device' | 'account' | 'guest' | 'link' | 'hub' | 'cloud' | 'staff';
+export type ActorKind = 'device' | 'unknown-device' | 'account' | 'guest' | 'link' | 'hub' | 'cloud' | 'staff' | 'workspace';
 
 export interface Who {
   kind: ActorKind;
@@ -137,6 +137,8 @@ export function who(r: Verified, names: Names): Who {
       return { kind: 'cloud', name: 'The Vigil service' };
     case 'staff':
       return { kind: 'staff', name: staffWho(a.id, names) };
+    case 'workspace':
+      return { kind: 'workspace', name: `Labelling workspace device ${a.id}` };
   }
   return { kind: 'account', name: `${a.kind} ${a.id}` };
 }

@@ -15,7 +15,7 @@ import type { TagKey } from './keys';
 export const MAX_RECORD_SIZE = 16384;
 const RECORD_INFO = utf8('vigil/history/v1/record');
 export const ZERO_PREV = '0'.repeat(64);
-export const ACTOR_KINDS = ['account', 'hub', 'device', 'guest', 'link', 'cloud', 'staff'] as const;
+export const ACTOR_KINDS = ['account', 'hub', 'device', 'guest', 'link', 'cloud', 'staff', 'workspace'] as const;
 
 export interface Actor {
   kind: string;
