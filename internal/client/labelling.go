@@ -177,3 +177,26 @@ func decodeAnswer(resp *http.Response, out any) error {
 	}
 	return nil
 }
+
+// LabellingWorkspaces lists the workspaces a member may donate to (any
+// signed-in account).
+func (c *Client) LabellingWorkspaces(ctx context.Context) ([]cloudapi.LabellingWorkspace, error) {
+	var out []cloudapi.LabellingWorkspace
+	err := c.do(ctx, "GET", "/v1/labelling/workspaces", nil, &out)
+	return out, err
+}
+
+// DonorWorkspaceChain is WorkspaceChain as a signed-in account reads it,
+// to seal a donation to the workspace and show who can open it: verify the
+// links with keydir.Verify from the workspace's genesis hash and prove the
+// head with history.TagKey.ProveChainHead.
+func (c *Client) DonorWorkspaceChain(ctx context.Context, ws string) ([][]byte, []int64, error) {
+	var out cloudapi.Chain
+	if err := c.do(ctx, "GET", "/v1/labelling/workspaces/"+url.PathEscape(ws)+"/chain", nil, &out); err != nil {
+		return nil, nil, err
+	}
+	if len(out.LogIndex) != len(out.Links) {
+		return nil, nil, fmt.Errorf("cloud: the chain lists %d links and %d log indexes", len(out.Links), len(out.LogIndex))
+	}
+	return out.Links, out.LogIndex, nil
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -753,5 +754,99 @@ func TestLabellingExpiry(t *testing.T) {
 	names := actionNames(f.actions(t))
 	if !slices.Contains(names, "labelling.expire") || !slices.Contains(names, "labelling.mark") {
 		t.Errorf("donor's history after expiry: %v", names)
+	}
+}
+
+// TestLabellingDonorView: any signed-in account — a member about to donate,
+// in no workspace — lists the workspaces (ID, name, genesis hash, the
+// purposes a consent may name, and nothing else) and reads a workspace's
+// chain, which verifies from that genesis to the workspace's current head
+// (its devices and epoch key) and whose head is proven in the transparency
+// log; a request without a session gets 401 and an unknown workspace 404;
+// the chain cannot be written there.
+func TestLabellingDonorView(t *testing.T) {
+	f := newLabFixture(t)
+	ctx := t.Context()
+	bob := f.e.signUp("bob@example.com") // in no household, no workspace
+	for _, m := range []*member{f.alice, bob} {
+		list, err := m.c.LabellingWorkspaces(ctx)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("%s lists workspaces: %+v %v", m.email, list, err)
+		}
+		w := list[0]
+		if w.ID != f.ws.HouseholdID || w.Name != "Person detection" || !bytes.Equal(w.GenesisHash, f.ws.GenesisHash) || !slices.Equal(w.Purposes, consent.Purposes) {
+			t.Fatalf("%s sees workspace %+v", m.email, w)
+		}
+		links, idx, err := m.c.DonorWorkspaceChain(ctx, w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := keydir.Verify(links, w.GenesisHash)
+		if err != nil || !bytes.Equal(st.Head, f.ws.Head) || st.Epoch != f.ws.Epoch || len(st.Devices) != 3 {
+			t.Fatalf("%s's workspace chain: %v (head matches: %v, %d devices)", m.email, err, err == nil && bytes.Equal(st.Head, f.ws.Head), len(st.Devices))
+		}
+		if !bytes.Equal(st.EpochRecipient().Bytes(), f.ws.EpochRecipient().Bytes()) {
+			t.Fatalf("%s would seal to another epoch key", m.email)
+		}
+		lc, _, err := vmember.CloudLog(ctx, m.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lc.Update(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tk, _ := history.NewTagKey(w.GenesisHash)
+		if err := tk.ProveChainHead(ctx, lc, st.Seq, st.Head, idx[len(idx)-1]); err != nil {
+			t.Fatalf("the workspace's head as %s proves it: %v", m.email, err)
+		}
+	}
+	// Exactly the fields a donor needs.
+	resp, err := http.Get(f.e.url + "/v1/labelling/workspaces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("workspaces without a session: %s", resp.Status)
+	}
+	resp, err = http.Get(f.e.url + "/v1/labelling/workspaces/" + f.ws.HouseholdID + "/chain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a workspace chain without a session: %s", resp.Status)
+	}
+	bearer := func(method, path string, body []byte) (int, []byte) {
+		req, _ := http.NewRequest(method, f.e.url+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+bob.c.Token)
+		return do(t, req)
+	}
+	status, b := bearer("GET", "/v1/labelling/workspaces", nil)
+	var raw []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); status != 200 || err != nil || len(raw) != 1 {
+		t.Fatalf("workspaces: %d %s", status, b)
+	}
+	var keys []string
+	for k := range raw[0] {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"genesis_hash", "id", "name", "purposes"}) {
+		t.Fatalf("a listed workspace has the fields %v", keys)
+	}
+	other, _ := keydir.NewDeviceKeys()
+	_, _, unknown, _ := keydir.NewHousehold("Elsewhere", other, "lead", f.e.clock.Now())
+	var ce *client.Error
+	if _, _, err := bob.c.DonorWorkspaceChain(ctx, unknown.HouseholdID); !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
+		t.Fatalf("an unknown workspace's chain: %v", err)
+	}
+	link, _ := f.ws.AddDevice(f.lead, other.Public(keydir.RoleMember, "intruder"), f.e.clock.Now())
+	body, _ := json.Marshal(cloudapi.WorkspaceLink{Link: link})
+	if status, b := bearer("POST", "/v1/labelling/workspaces/"+f.ws.HouseholdID+"/chain", body); status < 400 {
+		t.Fatalf("an account appended to a workspace's chain: %d %s", status, b)
+	}
+	if links, _, _ := bob.c.DonorWorkspaceChain(ctx, f.ws.HouseholdID); len(links) != 3 {
+		t.Fatalf("the workspace's chain has %d links after an account's attempt to append", len(links))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"vigil/internal/cloud/staff"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
+	"vigil/internal/consent"
 	"vigil/internal/devauth"
 )
 
@@ -43,6 +44,9 @@ func (s *Server) labellingRoutes() []route {
 	return []route{
 		{method: "POST", pattern: "/staff/v1/workspaces", auth: authStaff, staffRoles: staff.AdminRoles, h: s.createWorkspace},
 		{method: "GET", pattern: "/staff/v1/workspaces", auth: authStaff, staffRoles: staff.AdminRoles, h: s.listWorkspaces},
+
+		{method: "GET", pattern: "/v1/labelling/workspaces", auth: authAccount, h: s.donorWorkspaces},
+		{method: "GET", pattern: "/v1/labelling/workspaces/{ws}/chain", auth: authAccount, h: s.workspaceChain},
 
 		{method: "POST", pattern: "/v1/households/{hh}/donations", auth: authMember, h: s.donate},
 		{method: "GET", pattern: "/v1/households/{hh}/donations", auth: authMember, action: "donations.list", h: s.listDonations},
@@ -197,6 +201,23 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, c *call)
 	return nil
 }
 
+// donorWorkspaces lists the workspaces a member may donate to, for any
+// signed-in account: names, genesis hashes and the purposes a consent may
+// name; nothing a workspace keeps to itself (its chain, public keys and
+// wrapped epoch keys only, is at .../chain).
+func (s *Server) donorWorkspaces(w http.ResponseWriter, r *http.Request, c *call) error {
+	ws, err := s.labelling.Workspaces(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]cloudapi.LabellingWorkspace, len(ws))
+	for i, x := range ws {
+		out[i] = cloudapi.LabellingWorkspace{ID: x.ID, Name: x.Name, GenesisHash: x.GenesisHash, Purposes: consent.Purposes}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // donate streams the sealed clip of the body to the blob store; the
 // consent in the header decides whether it is kept.
 func (s *Server) donate(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -265,7 +286,11 @@ func (s *Server) revokeDonation(w http.ResponseWriter, r *http.Request, c *call)
 }
 
 // workspaceChain answers as a household's chain route does: the links and
-// where each head is in the transparency log, for the device to prove.
+// where each head is in the transparency log, for the device to prove. A
+// workspace device reads it at /v1/workspaces/{ws}/chain; any signed-in
+// account at /v1/labelling/workspaces/{ws}/chain, for a donor's browser to
+// seal to the epoch key and show who can open the clip (the chain holds
+// public keys and wrapped epoch keys only, and its heads are in the log).
 func (s *Server) workspaceChain(w http.ResponseWriter, r *http.Request, c *call) error {
 	ws, links, err := s.labelling.Links(r.Context(), r.PathValue("ws"), 0)
 	if err != nil {

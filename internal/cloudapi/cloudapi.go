@@ -520,6 +520,16 @@ type Workspace struct {
 	Created     time.Time `json:"created"`
 }
 
+// LabellingWorkspace is a workspace as a donor's browser sees it (GET
+// /v1/labelling/workspaces): what it needs to verify the workspace's chain
+// from its genesis and to offer the purposes a consent may name.
+type LabellingWorkspace struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	GenesisHash []byte   `json:"genesis_hash"`
+	Purposes    []string `json:"purposes"`
+}
+
 // WorkspaceLink is a chain link to append (POST
 // /v1/workspaces/{ws}/chain).
 type WorkspaceLink struct {
