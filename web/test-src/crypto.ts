@@ -11,6 +11,7 @@ import * as idb from '../src/crypto/idb';
 import * as chain from '../src/crypto/chain';
 import * as recovery from '../src/crypto/recovery';
 import * as action from '../src/crypto/action';
+import * as consent from '../src/crypto/consent';
 import { describe, parseStaffObject, rows, type Names } from '../src/history/describe';
 import type { Verified } from '../src/history/audit';
 import { fmtDateTime, fmtDuration } from '../src/kit';
@@ -584,5 +585,76 @@ async function sealTest(inp: { recipients: string[]; annotator: string; cases: S
   return { signPub: hex(dev.signPub), results, refused, shaSame };
 }
 
-(window as any).vigilTest = { sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
+
+interface ConsentVector {
+  seed: string; // hex Ed25519 seed of the signing device
+  consent: consent.Consent;
+  revocation: consent.Revocation;
+}
+
+/**
+ * consentTest writes and signs Go's consent vectors (the same body bytes,
+ * and with the same seed the same Ed25519 signature), signs a consent and a
+ * revocation with a fresh non-extractable device key for Go to verify,
+ * reads back Go's signed consent strictly, and lists what it refuses.
+ */
+async function consentTest(vectors: ConsentVector[], goSigned: string, goPub: string, bad: Record<string, Partial<consent.Consent>>) {
+  const signerOf = async (seedHex: string): Promise<action.Signer> => {
+    const key = await keys.importEd25519Seed(unhex(seedHex));
+    const pair = await crypto.subtle.importKey('pkcs8', bytes.concat(unhex('302e020100300506032b657004220420'), unhex(seedHex)), { name: 'Ed25519' }, true, ['sign']);
+    const jwk = await crypto.subtle.exportKey('jwk', pair);
+    const pub = keys.unb64url(jwk.x!);
+    return { id: await devicekeys.deviceId(pub), sign: async (m) => new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, key, m.slice())) };
+  };
+  const out: any = { vectors: [] };
+  for (const v of vectors) {
+    const sg = await signerOf(v.seed);
+    out.vectors.push({
+      id: sg.id,
+      body: hex(consent.encodeConsent(v.consent)),
+      signed: await consent.signConsent(sg, v.consent),
+      revocationBody: hex(consent.encodeRevocation(v.revocation)),
+      revocation: await consent.signRevocation(sg, v.revocation),
+      camera: await consent.cameraDigest('front'),
+    });
+  }
+  // A fresh device key, as a member's browser has (non-extractable).
+  const dev = await devicekeys.createDeviceKeys();
+  const c = { ...vectors[0].consent, device: dev.id, id: consent.newConsentId() };
+  out.device = { id: dev.id, signPub: hex(dev.signPub), consentId: c.id };
+  out.device.signed = await consent.signConsent(dev, c);
+  out.device.revocation = await consent.signRevocation(dev, { ...vectors[0].revocation, consent: c.id, device: dev.id });
+  try {
+    await consent.signConsent(dev, vectors[0].consent);
+    out.device.otherDevice = '';
+  } catch (e) {
+    out.device.otherDevice = String(e);
+  }
+  // Go's signed consent, read back: its fields and whether its signature verifies.
+  const parsed = consent.parseConsent(goSigned);
+  const flipped = parsed.body.slice();
+  flipped[flipped.length - 3] ^= 1;
+  out.goParsed = { consent: parsed.consent, verifies: await consent.verifyConsentSignature(unhex(goPub), parsed.body, parsed.sig), flippedVerifies: await consent.verifyConsentSignature(unhex(goPub), flipped, parsed.sig) };
+  // The same text with a space added to the body: not canonical.
+  const [b, sig] = goSigned.split('.');
+  const spaced = keys.b64url(utf8(bytes.fromUtf8(keys.unb64url(b)).replace('{"v":1,', '{"v":1, ')));
+  out.refused = {} as Record<string, string>;
+  try {
+    consent.parseConsent(`${spaced}.${sig}`);
+    out.refused.spaced = '';
+  } catch (e) {
+    out.refused.spaced = String(e);
+  }
+  for (const [name, change] of Object.entries(bad)) {
+    try {
+      consent.encodeConsent({ ...vectors[0].consent, ...change });
+      out.refused[name] = '';
+    } catch (e) {
+      out.refused[name] = String(e);
+    }
+  }
+  return out;
+}
+
+(window as any).vigilTest = { consentTest, sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
 (window as any).vigilReady = true;
