@@ -27,7 +27,9 @@ var (
 // persons is the hub's person detector at the threshold vigil redact uses.
 func persons(t testing.TB) *nanodet.Model {
 	t.Helper()
-	modelOnce.Do(func() { model, modelErr = nanodet.LoadOptions(nanodet.DefaultDir(), nanodet.Options{MinScore: PersonScore}) })
+	modelOnce.Do(func() {
+		model, modelErr = nanodet.LoadOptions(nanodet.DefaultDir(), nanodet.Options{MinScore: PersonScore})
+	})
 	if modelErr != nil {
 		t.Fatalf("%v (hint: make models)", modelErr)
 	}
