@@ -14,6 +14,9 @@ const MaxSide = 8192
 // MaxFPS bounds a clip's frame rate; faster clips are refused.
 const MaxFPS = 120
 
+// probeEntries is what ffprobe is asked to show.
+const probeEntries = "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames:stream_tags=rotate:stream_side_data=rotation:format=duration"
+
 // clipInfo is what Clip needs to know of its input, from ffprobe.
 type clipInfo struct {
 	Width, Height int
@@ -27,8 +30,9 @@ type clipInfo struct {
 	Frames int
 }
 
-// parseProbe reads ffprobe's JSON (-show_entries
-// stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames:format=duration).
+// parseProbe reads ffprobe's JSON (-show_entries probeEntries). The size
+// is the size of the frames ffmpeg decodes: a video rotated by a quarter
+// turn has its sides swapped.
 // The bytes come from a program reading a hostile file: every value is
 // checked (size within MaxSide and detect.MaxPixels, a rate in (0, MaxFPS]).
 func parseProbe(b []byte, maxPixels int) (clipInfo, error) {
@@ -40,6 +44,12 @@ func parseProbe(b []byte, maxPixels int) (clipInfo, error) {
 			AvgFrameRate string `json:"avg_frame_rate"`
 			RFrameRate   string `json:"r_frame_rate"`
 			NbFrames     string `json:"nb_frames"`
+			Tags         struct {
+				Rotate string `json:"rotate"`
+			} `json:"tags"`
+			SideData []struct {
+				Rotation float64 `json:"rotation"`
+			} `json:"side_data_list"`
 		} `json:"streams"`
 		Format struct {
 			Duration string `json:"duration"`
@@ -66,6 +76,20 @@ func parseProbe(b []byte, maxPixels int) (clipInfo, error) {
 				return clipInfo{}, fmt.Errorf("%w: %dx%d (at most %d on a side and %d pixels)", ErrTooLarge, s.Width, s.Height, MaxSide, maxPixels)
 			}
 			ci.Width, ci.Height = s.Width, s.Height
+			// ffmpeg turns the frames of a rotated video (a phone's) upright
+			// as it decodes them: a quarter turn swaps the sides.
+			rot := 0.0
+			if r, err := strconv.ParseFloat(s.Tags.Rotate, 64); err == nil {
+				rot = r
+			}
+			for _, sd := range s.SideData {
+				if sd.Rotation != 0 {
+					rot = sd.Rotation
+				}
+			}
+			if q := math.Mod(math.Abs(rot), 180); q > 45 && q < 135 {
+				ci.Width, ci.Height = s.Height, s.Width
+			}
 			for _, r := range []string{s.AvgFrameRate, s.RFrameRate} {
 				if f, ok := parseRate(r); ok {
 					ci.Rate, ci.FPS = r, f

@@ -27,6 +27,12 @@ var probeCases = []struct {
 	{`{"streams":[{"codec_type":"video","width":0,"height":2,"avg_frame_rate":"25/1"}]}`, clipInfo{}, ErrNotVideo},
 	{`{"streams":[{"codec_type":"video","width":64,"height":64,"avg_frame_rate":"1000/1","r_frame_rate":"-5/1"}]}`, clipInfo{}, ErrNotVideo},
 	{`{"streams":[{"codec_type":"video","width":64,"height":64,"avg_frame_rate":"25/0","r_frame_rate":"25;rm/1"}]}`, clipInfo{}, ErrNotVideo},
+	{`{"streams":[{"codec_type":"video","width":160,"height":120,"avg_frame_rate":"10/1","tags":{},"side_data_list":[{"rotation":-90}]}]}`,
+		clipInfo{Width: 120, Height: 160, Rate: "10/1", FPS: 10}, nil},
+	{`{"streams":[{"codec_type":"video","width":160,"height":120,"avg_frame_rate":"10/1","tags":{"rotate":"270"}}]}`,
+		clipInfo{Width: 120, Height: 160, Rate: "10/1", FPS: 10}, nil},
+	{`{"streams":[{"codec_type":"video","width":160,"height":120,"avg_frame_rate":"10/1","side_data_list":[{"rotation":180}]}]}`,
+		clipInfo{Width: 160, Height: 120, Rate: "10/1", FPS: 10}, nil},
 	{`not json`, clipInfo{}, ErrNotVideo},
 	{``, clipInfo{}, ErrNotVideo},
 }

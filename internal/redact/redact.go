@@ -25,7 +25,8 @@
 // frame or two leaks no face; the frames in between are held in a bounded
 // ring), then destroyed by faces.Blur (at most 4x4 cells per box, each
 // cell's colour dithered with fresh noise and quantised to 16 levels, so
-// deblurring has nothing to recover). ffmpeg encodes the result as H.264
+// deblurring has nothing to recover), and fresh grain is added over it
+// (see grain). ffmpeg encodes the result as H.264
 // (yuv420p) in an MP4 with faststart, with no metadata or chapters of the
 // input; audio is dropped unless Options.KeepAudio. The output is written
 // to a temporary file next to it and renamed into place only when the
@@ -46,8 +47,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -279,7 +282,7 @@ func probe(ctx context.Context, ffprobe, in string) (clipInfo, error) {
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(pctx, ffprobe, "-v", "error",
-		"-show_entries", "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames:format=duration",
+		"-show_entries", probeEntries,
 		"-of", "json", fileArg(in))
 	stdout, stderr := &tail{max: 1 << 20}, &tail{max: 4096}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -314,7 +317,9 @@ type run struct {
 // decode reads every frame, finds its regions and writes the frame hold
 // frames behind it.
 func (r *run) decode(ctx context.Context, in string) error {
-	fr, err := frames.File(in, r.ci.Width, r.ci.Height, r.ci.FPS)
+	// Every frame, in decode order, at the rate the encoder is told: a
+	// variable-rate clip keeps its frames and its length, not their spacing.
+	fr, err := frames.File(in, r.ci.Width, r.ci.Height, 0)
 	if err != nil {
 		return err
 	}
@@ -372,6 +377,9 @@ func (r *run) emit(i int) error {
 	img := r.ring[i%len(r.ring)]
 	if len(all) > 0 {
 		faces.Blur(img, all)
+		for _, b := range all {
+			grain(img, b)
+		}
 		r.rep.BlurredFrames++
 	}
 	if err := r.enc.write(img.Pix); err != nil {
@@ -423,6 +431,37 @@ func (r *run) regions(ctx context.Context, img *detect.RGB) ([]detect.Box, error
 		}
 	}
 	return bs, nil
+}
+
+// Grain is the amplitude of the noise added to every blurred pixel: each
+// channel moves by a uniform amount in [-Grain, Grain].
+const Grain = 12
+
+// grain adds fresh noise to the pixels faces.Blur replaced for box b. The
+// mosaic leaves smooth blobs of colour, and a detector that normalises
+// each window's contrast (as Haar cascades do) can read a face into a
+// blob of a few levels; grain of a few levels drowns such faint patterns
+// while a face's own contrast would stand far above it.
+func grain(img *detect.RGB, b detect.Box) {
+	if !(b.W > 0 && b.H > 0) {
+		return
+	}
+	g := detect.Box{X: b.X - b.W*faces.Grow/2, Y: b.Y - b.H*faces.Grow/2, W: b.W * (1 + faces.Grow), H: b.H * (1 + faces.Grow)}
+	r := g.Rect().Intersect(image.Rect(0, 0, img.W, img.H))
+	var bits uint64
+	left := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		row := img.Pix[(y*img.W+r.Min.X)*3 : (y*img.W+r.Max.X)*3]
+		for i := range row {
+			if left == 0 {
+				bits, left = rand.Uint64(), 8
+			}
+			n := int(bits&0xff)%(2*Grain+1) - Grain
+			bits >>= 8
+			left--
+			row[i] = byte(min(255, max(0, int(row[i])+n)))
+		}
+	}
 }
 
 // headRegion is where a person's head is in the person's box: the top,

@@ -217,8 +217,13 @@ func TestHeadsBlurredWithoutFaces(t *testing.T) {
 		if h.W < 12 || h.H < 12 {
 			continue
 		}
+		a, b := detail(orig, h), detail(red, h)
+		if a < 20 {
+			continue // too flat to tell
+		}
 		checked++
-		if a, b := detail(orig, h), detail(red, h); b > a/3 {
+		t.Logf("a head region: detail %.0f -> %.1f", a, b)
+		if b > a/3 {
 			t.Errorf("head of %v: detail %.0f -> %.0f, want a third or less", p.Box, a, b)
 		}
 	}
@@ -227,22 +232,66 @@ func TestHeadsBlurredWithoutFaces(t *testing.T) {
 	}
 }
 
-// detail is the mean squared difference between neighbouring pixels in b.
+// detail is the mean squared difference between neighbouring 3x3-pixel
+// blocks in b (all channels): the structure of a face, with the
+// redaction's pixel grain averaged away.
 func detail(img *detect.RGB, b detect.Box) float64 {
+	const k = 3
 	r := b.Rect()
+	x0, y0 := max(r.Min.X, 0), max(r.Min.Y, 0)
+	bw, bh := (min(r.Max.X, img.W)-x0)/k, (min(r.Max.Y, img.H)-y0)/k
+	if bw < 2 || bh < 2 {
+		return 0
+	}
+	blocks := make([][3]float64, bw*bh)
+	for by := range bh {
+		for bx := range bw {
+			for y := y0 + by*k; y < y0+(by+1)*k; y++ {
+				for x := x0 + bx*k; x < x0+(bx+1)*k; x++ {
+					for c := range 3 {
+						blocks[by*bw+bx][c] += float64(img.Pix[(y*img.W+x)*3+c]) / (k * k)
+					}
+				}
+			}
+		}
+	}
 	var s, n float64
-	for y := max(r.Min.Y, 0); y < min(r.Max.Y, img.H-1); y++ {
-		for x := max(r.Min.X, 0); x < min(r.Max.X, img.W-1); x++ {
-			i := (y*img.W + x) * 3
+	for by := range bh - 1 {
+		for bx := range bw - 1 {
+			p := blocks[by*bw+bx]
 			for c := range 3 {
-				dx := float64(img.Pix[i+c]) - float64(img.Pix[i+3+c])
-				dy := float64(img.Pix[i+c]) - float64(img.Pix[i+img.W*3+c])
+				dx, dy := p[c]-blocks[by*bw+bx+1][c], p[c]-blocks[(by+1)*bw+bx][c]
 				s += dx*dx + dy*dy
 				n++
 			}
 		}
 	}
-	return s / max(n, 1)
+	return s / n
+}
+
+// TestClipRotated: a phone's clip, stored sideways with a rotation,
+// comes out upright at its turned size.
+func TestClipRotated(t *testing.T) {
+	dir := t.TempDir()
+	flat, in := filepath.Join(dir, "flat.mp4"), filepath.Join(dir, "rotated.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", flat)
+	ffmpeg(t, "-i", flat, "-c", "copy", "-metadata:s:v:0", "rotate=90", in)
+	out := filepath.Join(dir, "out.mp4")
+	rep, err := Clip(context.Background(), in, out, Options{Persons: persons(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Width != 120 || rep.Height != 160 || rep.Frames != 5 {
+		t.Errorf("report %+v: want 5 frames of 120x160", rep)
+	}
+	n := eachFrame(t, out, func(i int, img *detect.RGB) {
+		if img.W != 120 || img.H != 160 {
+			t.Fatalf("frame %d is %dx%d, want 120x160", i, img.W, img.H)
+		}
+	})
+	if n != 5 {
+		t.Errorf("%d frames, want 5", n)
+	}
 }
 
 func TestClipRefuses(t *testing.T) {
