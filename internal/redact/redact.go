@@ -91,8 +91,14 @@ const PersonScore = 0.25
 // maxHoldBytes bounds the ring of held frames.
 const maxHoldBytes = 256 << 20
 
-// vehicles are the labels whose boxes get a plate region.
-var vehicles = map[string]bool{"car": true, "truck": true, "bus": true, "motorcycle": true}
+// vehicle reports whether a label's boxes get a plate region.
+func vehicle(label string) bool {
+	switch label {
+	case "car", "truck", "bus", "motorcycle":
+		return true
+	}
+	return false
+}
 
 // Options say what to blur and how to write the clip.
 type Options struct {
@@ -435,7 +441,7 @@ func (r *run) regions(ctx context.Context, img *detect.RGB) ([]detect.Box, error
 		case p.Label == "person":
 			bs = append(bs, grow(headRegion(p.Box), r.o.Margin))
 			r.rep.HeadBoxes++
-		case r.o.Plates && vehicles[p.Label]:
+		case r.o.Plates && vehicle(p.Label):
 			bs = append(bs, grow(plateRegion(p.Box), r.o.Margin))
 			r.rep.PlateBoxes++
 		}
