@@ -151,7 +151,9 @@ func ParseAnnotation(data []byte, s Schema) (*Annotation, error) {
 	if err := dec.Decode(&a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAnnotation, err)
 	}
-	if dec.More() {
+	// Only white space may follow the object (Decoder.More would let a
+	// stray ']' or '}' through).
+	if rest := data[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) > 0 {
 		return nil, fmt.Errorf("%w: data after the object", ErrAnnotation)
 	}
 	if err := a.Check(s); err != nil {

@@ -87,6 +87,8 @@ var badPayloads = []struct {
 	{"accepted without reviewer", `"state": "accepted", "reviewer": "rev-2"`, `"state": "accepted"`, "reviewer is missing"},
 	{"self review", `"reviewer": "rev-2"`, `"reviewer": "ann-1"`, "is the annotator"},
 	{"trailing data", "}\n}", "}\n}{}", "data after"},
+	{"trailing brace", "}\n}", "}\n}}", "data after"},
+	{"trailing bracket", "}\n}", "}\n} ]", "data after"},
 	{"not json", `{`, `[`, "invalid character"},
 }
 
