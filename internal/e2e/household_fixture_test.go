@@ -67,6 +67,9 @@ type householdOptions struct {
 	// HubCloud is the cloud URL the hub runs with once paired (a proxy
 	// before the cloud); empty means the cloud's own.
 	HubCloud string
+	// CameraFile is the footage the software camera serves (default
+	// softcam.DefaultFile).
+	CameraFile string
 }
 
 // testAccount is an account that can sign in (password + TOTP).
@@ -90,6 +93,8 @@ type testHousehold struct {
 	Hub    *hubd.Hub       // nil with NoHub
 	HubDir string          // the hub's data directory
 	Cam    *softcam.Server // nil with NoHub
+	// CamFile is the footage the camera serves.
+	CamFile string
 }
 
 var fixtureAccountSeq atomic.Int64
@@ -215,13 +220,16 @@ func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold 
 
 	// The hub pairs first (it needs no camera for that).
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	if _, err := os.Stat(softcam.DefaultFile); err != nil {
+	if o.CameraFile == "" {
+		o.CameraFile = softcam.DefaultFile
+	}
+	if _, err := os.Stat(o.CameraFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
 	hh.HubDir = t.TempDir()
 	hh.pairHub(t)
 
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: o.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
+	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", File: o.CameraFile, Paths: o.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +237,7 @@ func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cam.Close() })
-	hh.Cam = cam
+	hh.Cam, hh.CamFile = cam, o.CameraFile
 
 	cloudURL := c.url
 	if o.HubCloud != "" {
@@ -414,7 +422,7 @@ func (hh *testHousehold) interruptCamera(t testing.TB, d time.Duration) {
 	var cam *softcam.Server
 	var err error
 	for range 50 { // the old socket may linger for a moment
-		cam, err = softcam.New(softcam.Config{Listen: addr, Paths: hh.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
+		cam, err = softcam.New(softcam.Config{Listen: addr, File: hh.CamFile, Paths: hh.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
 		if err == nil {
 			if err = cam.Start(context.Background()); err == nil {
 				break

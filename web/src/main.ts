@@ -13,6 +13,7 @@ import './pages/live';
 import './pages/timeline';
 import './pages/events';
 import './pages/share';
+import './pages/donations';
 import './pages/demo';
 import './pages/zones';
 import './pages/addcamera';

@@ -29,7 +29,7 @@ function tabOf(path: string, base: string): string {
   if (rest === '' || rest === '/' || rest === '/live' || rest.startsWith('/cam/')) return 'home';
   if (rest.startsWith('/events')) return 'events';
   if (rest.startsWith('/history')) return 'history';
-  if (rest.startsWith('/settings') || rest.startsWith('/shares') || rest.startsWith('/recover')) return 'settings';
+  if (rest.startsWith('/settings') || rest.startsWith('/shares') || rest.startsWith('/donations') || rest.startsWith('/recover')) return 'settings';
   return '';
 }
 

@@ -16,6 +16,7 @@ import { listSegments, openSegment } from '../media/segments';
 import { h } from '../ui';
 import { readSnapshot } from './api';
 import { kindOf, placeText, type Event } from './record';
+import { donateButton, donateEventRange } from '../labelling/donate';
 
 const enc = encodeURIComponent;
 
@@ -233,7 +234,12 @@ export class EventRows {
         h('div', { class: 'ev-line' }, h('span', { class: 'chip ev-kind' }, kind), h('strong', { class: 'ev-camera' }, e.camera), e.alert ? h('span', { class: 'chip bad ev-alert', title: 'This event sent an alert' }, 'Alert') : null),
         h('div', { class: 'sub' }, h('span', { class: 'ev-time' }, when), ' · ', h('span', { class: 'ev-ago' }, fmtAgo(e.start)), ' · ', h('span', { class: 'ev-length' }, length)),
         place ? h('div', { class: 'sub ev-place' }, place) : null,
-        h('div', { class: 'ev-actions' }, h('a', { class: 'btn secondary ev-timeline', href: eventLink(this.hh, e) }, 'Timeline', h('span', { class: 'sr-only' }, ` of ${kind} at ${e.camera}, ${when}`))),
+        h(
+          'div',
+          { class: 'ev-actions' },
+          h('a', { class: 'btn secondary ev-timeline', href: eventLink(this.hh, e) }, 'Timeline', h('span', { class: 'sr-only' }, ` of ${kind} at ${e.camera}, ${when}`)),
+          e.end === null ? null : donateButton(() => ({ hh: this.hh, cam: e.camera, event: e.id, ...donateEventRange(e) }), { class: 'secondary ev-donate' }),
+        ),
       ),
     );
     play.addEventListener('click', () => this.play(li, e));

@@ -100,8 +100,13 @@ export async function saveCheckpoint(lc: LogClient): Promise<void> {
 const hhPath = (hh: string) => `/v1/households/${encodeURIComponent(hh)}`;
 
 /** fetchChain returns the household's chain from link 0 and each link's log index (-1 while it waits). */
-export async function fetchChain(hh: string): Promise<{ links: Uint8Array[]; indexes: number[] }> {
-  const c = await api<{ links?: string[]; log_index?: number[] }>('GET', `${hhPath(hh)}/chain?from=0`);
+export function fetchChain(hh: string): Promise<{ links: Uint8Array[]; indexes: number[] }> {
+  return fetchChainAt(`${hhPath(hh)}/chain?from=0`);
+}
+
+/** fetchChainAt reads a chain route's answer (a household's, or a labelling workspace's): its links and each one's log index (-1 while it waits). */
+export async function fetchChainAt(path: string): Promise<{ links: Uint8Array[]; indexes: number[] }> {
+  const c = await api<{ links?: string[]; log_index?: number[] }>('GET', path);
   const links = (c.links ?? []).map((l) => unb64(l));
   const idx = Array.isArray(c.log_index) ? c.log_index : [];
   const indexes = links.map((_, i) => (typeof idx[i] === 'number' && Number.isSafeInteger(idx[i]) ? idx[i] : -1));

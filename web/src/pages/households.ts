@@ -273,6 +273,7 @@ route('/h/:hh/settings', async (root, { hh }) => {
       await supportCodeCard(x),
       access?.card ?? null,
       history.card,
+      h('section', { class: 'card', 'aria-labelledby': 'donations-title' }, h('h2', { id: 'donations-title' }, 'Donated clips'), h('p', { class: 'muted' }, 'Clips given, blurred, to help improve detection; each can be taken back.'), h('a', { href: `${appPath(hh)}/donations`, class: 'btn secondary', id: 'donations-link' }, 'Donated clips')),
       h('section', { class: 'card', 'aria-labelledby': 'other-title' }, h('h2', { id: 'other-title' }, 'Other households'), h('a', { href: '/h/new', class: 'btn secondary', id: 'household-new' }, 'Create another household')),
       securityCard(x, history.summary),
     ];

@@ -29,6 +29,7 @@
 
 import { api } from '../api';
 import { buildMP4, type ClipPart } from '../media/mp4';
+import { donateButton } from '../labelling/donate';
 import { householdKeys, NotEnrolledError, type HouseholdKeys } from '../media/keys';
 import { Player, type SegmentRef } from '../media/player';
 import { listSegments, openSegment, ranges } from '../media/segments';
@@ -126,6 +127,18 @@ route('/h/:hh/cam/:cam', async (root, p) => {
   const dlTo = h('input', { id: 'tl-dl-to', type: 'datetime-local', step: '1' });
   const dlButton = h('button', { id: 'tl-dl-make', type: 'button' }, 'Prepare the video');
   const dlOut = h('p', { id: 'tl-dl-out' });
+  const donate = donateButton(
+    () => {
+      const a = Date.parse(dlFrom.value);
+      const b = Date.parse(dlTo.value);
+      if (!(a < b)) {
+        showError(dlOut, 'choose a start before the end');
+        return null;
+      }
+      return { hh, cam, fromMs: a, toMs: b };
+    },
+    { id: 'tl-donate' },
+  );
 
   const liveBtn = h('button', { id: 'tl-live', type: 'button', class: 'secondary', hidden: true }, 'Back to live');
   const shareBtn = h('button', { id: 'tl-share', type: 'button' }, 'Share');
@@ -188,6 +201,8 @@ route('/h/:hh/cam/:cam', async (root, p) => {
       h('p', { class: 'muted' }, 'The recording is opened and put together into one MP4 file on this device.'),
       h('div', { class: 'tl-dl-row' }, h('label', { class: 'field' }, h('span', {}, 'From'), dlFrom), h('label', { class: 'field' }, h('span', {}, 'To'), dlTo), dlButton),
       dlOut,
+      h('p', { class: 'muted' }, 'Or give this time, with faces blurred by your hub, to help improve detection:'),
+      donate,
     ),
     securityDetails(
       h('p', {}, 'The bar is drawn from the cloud’s list of recordings, which the cloud could get wrong. What plays is checked on this device: each piece of video must be signed by the household’s hub for this camera and for exactly the times listed, or it is refused and not played.'),

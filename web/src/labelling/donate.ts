@@ -1,0 +1,382 @@
+// The donate sheet: "Donate to improve detection" on an event (its clip
+// with a few seconds around it) or a range of the timeline (G7; docs/
+// ARCHITECTURE.md, "Donations and the labelling workspace"). The member
+// sees the purpose (from the fixed list), the scope (camera, from–to), the
+// expiry, who can open the clip (the workspace's name and the devices its
+// verified chain names) and "Keep the sound" (off). Then, in this browser:
+// the recording is opened and put together into one MP4 (media/mp4.ts);
+// the MP4 goes to the household's own hub over the redact channel of a
+// live session (live/redact.ts: end-to-end encrypted to the hub) and comes
+// back with faces and heads blurred, shown as a preview with the hub's
+// report; and only on "Approve and donate" is the blurred clip sealed to the
+// workspace's current epoch key (stream "donation", sequence 0), the consent
+// signed over the sealed bytes' SHA-256 (crypto/consent.ts) and both sent.
+// "Cancel" at any point ends the hub's job and drops every byte.
+//
+// Owns: the sheet. Must never: send the clip anywhere but the household's
+// hub before the member approves, upload anything but the previewed clip,
+// sealed; keep the clip after the sheet closes; put network text in as HTML.
+
+import { ApiError, api } from '../api';
+import { hex, sha256 } from '../crypto/bytes';
+import { cameraDigest, DEFAULT_LIFE_MS, newConsentId, PURPOSE_OBJECT, PURPOSE_PERSON, signConsent } from '../crypto/consent';
+import { loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
+import { KIND_CLIP, sealObject } from '../crypto/seal';
+import { msToNs } from '../crypto/signedtime';
+import { fmtDateTime, fmtDuration, openSheet, securityDetails } from '../kit';
+import { RedactChannel, MAX_CLIP, type RedactReport } from '../live/redact';
+import { HubSaid } from '../live/settings';
+import { liveTrust } from '../live/trust';
+import { householdKeys } from '../media/keys';
+import { buildMP4, type ClipPart } from '../media/mp4';
+import { listSegments, openSegment } from '../media/segments';
+import { onNavigate } from '../router';
+import { rangeWords } from '../share/sheet';
+import { h, showError } from '../ui';
+import { listWorkspaces, openWorkspace, type Workspace, type WorkspaceInfo } from './workspace';
+import './donate.css';
+
+export interface DonateOptions {
+  hh: string;
+  cam: string;
+  fromMs: number;
+  toMs: number;
+  /** event is the event the clip is of (its ID), absent for a range of the timeline. */
+  event?: string;
+}
+
+/** EVENT_AROUND_MS is what an event's clip adds before its start and after its end. */
+export const EVENT_AROUND_MS = 3000;
+/** MAX_SPAN_MS bounds the range a member can donate at once. */
+const MAX_SPAN_MS = 10 * 60_000;
+const EVENT_RE = /^[A-Za-z0-9._-]{1,128}$/;
+const DAY = 86400_000;
+
+/** PURPOSE_WORDS are the purposes as a member reads them. */
+export const PURPOSE_WORDS: Record<string, string> = {
+  [PURPOSE_PERSON]: 'Better person detection',
+  [PURPOSE_OBJECT]: 'Better detection of vehicles, animals and parcels',
+};
+
+const EXPIRY: [number, string][] = [
+  [30 * DAY, '30 days'],
+  [182 * DAY, '6 months'],
+  [DEFAULT_LIFE_MS, '1 year'],
+  [730 * DAY, '2 years'],
+];
+
+onNavigate(() => (document.getElementById('donate-sheet') as HTMLDialogElement | null)?.close());
+
+/** donateEventRange is the clip offered for an event: its time with a few seconds around it, never past now. */
+export function donateEventRange(e: { start: number; end: number | null }): { fromMs: number; toMs: number } {
+  const end = e.end ?? e.start + 30_000;
+  return { fromMs: e.start - EVENT_AROUND_MS, toMs: Math.min(end + EVENT_AROUND_MS, Date.now()) };
+}
+
+/** donateButton is the "Donate to improve detection" button that opens the sheet for o(). */
+export function donateButton(o: () => DonateOptions | null, attrs: { id?: string; class?: string } = {}): HTMLButtonElement {
+  const b = h('button', { type: 'button', class: attrs.class ?? 'secondary', id: attrs.id }, 'Donate to improve detection');
+  b.addEventListener('click', () => {
+    const x = o();
+    if (x) openDonateSheet(x);
+  });
+  return b;
+}
+
+function reportWords(r: RedactReport): string {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const parts = [`${n(r.frames)} frames checked`, `${n(r.faces)} face${n(r.faces) === 1 ? '' : 's'} blurred in ${n(r.face_frames)} frame${n(r.face_frames) === 1 ? '' : 's'}`, `${n(r.heads)} head${n(r.heads) === 1 ? '' : 's'} of people blurred`];
+  if (n(r.plates)) parts.push(`${n(r.plates)} number plate${n(r.plates) === 1 ? '' : 's'} blurred`);
+  parts.push(r.audio_kept ? 'sound kept' : 'no sound');
+  return parts.join(' · ');
+}
+
+/** uploadDonation POSTs the sealed clip with its consent, reporting the bytes sent. */
+function uploadDonation(hh: string, sealed: Uint8Array<ArrayBuffer>, consent: string, progress: (sent: number, total: number) => void, signal: AbortSignal): Promise<{ id: string; state: string }> {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', `/v1/households/${encodeURIComponent(hh)}/donations`);
+    x.setRequestHeader('Content-Type', 'application/octet-stream');
+    x.setRequestHeader('Vigil-Consent', consent);
+    x.setRequestHeader('X-CSRF-Token', localStorage.getItem('vigil.csrf') ?? '');
+    x.responseType = 'text';
+    x.upload.onprogress = (e) => progress(e.loaded, e.total || sealed.length);
+    x.onerror = () => reject(new ApiError(0, 'the Vigil service cannot be reached; check your connection'));
+    x.onabort = () => reject(new Error('cancelled'));
+    x.onload = () => {
+      let j: any = {};
+      try {
+        j = JSON.parse(x.responseText || '{}');
+      } catch {
+        /* not JSON */
+      }
+      if (x.status >= 200 && x.status < 300) resolve({ id: String(j.id ?? ''), state: String(j.state ?? '') });
+      else reject(new ApiError(x.status, typeof j.error === 'string' ? j.error : `${x.status} ${x.statusText}`));
+    };
+    signal.addEventListener('abort', () => x.abort(), { once: true });
+    x.send(new Blob([sealed]));
+  });
+}
+
+/** openDonateSheet opens the donate sheet for o's camera and range. */
+export function openDonateSheet(o: DonateOptions): void {
+  document.getElementById('donate-sheet')?.remove();
+  const fromMs = Math.floor(o.fromMs);
+  const toMs = Math.floor(Math.min(o.toMs, Date.now()));
+  const event = o.event && EVENT_RE.test(o.event) ? o.event : '';
+
+  const scope = h('p', { id: 'donate-scope', class: 'share-when', 'data-from-ms': String(fromMs), 'data-to-ms': String(toMs), 'data-camera': o.cam }, `${o.cam}, ${rangeWords(fromMs, toMs)} (${fmtDuration(toMs - fromMs)})`);
+  const purpose = h('select', { id: 'donate-purpose', name: 'purpose' });
+  const expires = h('select', { id: 'donate-expires', name: 'expires' });
+  for (const [ms, label] of EXPIRY) expires.append(h('option', { value: String(ms), selected: ms === DEFAULT_LIFE_MS }, label));
+  const audio = h('input', { type: 'checkbox', id: 'donate-audio', name: 'audio' });
+  const wsSelect = h('select', { id: 'donate-ws', name: 'workspace', hidden: true });
+  const wsName = h('strong', { id: 'donate-workspace' });
+  const devices = h('ul', { id: 'donate-devices', class: 'list donate-devices', 'aria-label': 'Devices that can open the clip' });
+  const who = h('section', { class: 'donate-who', 'aria-labelledby': 'donate-who-title' }, h('h3', { id: 'donate-who-title' }, 'Who can open it'), wsSelect, h('p', {}, wsName), devices);
+  const prepare = h('button', { type: 'submit', id: 'donate-prepare', disabled: true }, 'Blur and preview');
+  const progress = h('p', { id: 'donate-progress', class: 'muted', role: 'status' });
+  const bar = h('progress', { id: 'donate-bar', max: 1, value: 0, hidden: true });
+  const err = h('p', { id: 'donate-error' });
+  const cancel = h('button', { type: 'button', class: 'secondary', id: 'donate-cancel' }, 'Cancel');
+  const form = h(
+    'form',
+    { class: 'stack', id: 'donate-form' },
+    scope,
+    event ? h('p', { class: 'muted' }, 'The clip of this event, with a few seconds before and after it.') : null,
+    h('label', { class: 'field' }, h('span', {}, 'What it is for'), purpose),
+    h('label', { class: 'field' }, h('span', {}, 'Until'), expires),
+    h('label', { class: 'check' }, audio, h('span', {}, 'Keep the sound')),
+    who,
+    h('p', { class: 'muted' }, 'Faces and the heads of people are blurred by your hub first. You see the blurred clip before anything is sent, and you can take it back any time.'),
+    prepare,
+  );
+  const video = h('video', { id: 'donate-preview', controls: true, muted: true, playsinline: true, 'aria-label': 'The blurred clip' });
+  video.muted = true;
+  const report = h('p', { id: 'donate-report' });
+  const approve = h('button', { type: 'button', id: 'donate-approve' }, 'Approve and donate');
+  const preview = h('section', { id: 'donate-preview-box', class: 'stack', hidden: true, 'aria-label': 'Preview' }, h('div', { class: 'media' }, video), report, approve);
+  const done = h('div', { id: 'donate-done', class: 'stack', hidden: true });
+  const sheet = openSheet('Donate to improve detection', form, preview, progress, bar, err, done, h('div', { class: 'actions' }, cancel));
+  sheet.dialog.id = 'donate-sheet';
+
+  const abort = new AbortController();
+  let channel: RedactChannel | undefined;
+  let url = '';
+  let redacted: Uint8Array<ArrayBuffer> | null = null;
+  let clipRange: [number, number] = [fromMs, toMs];
+  let keepAudio = false;
+  let keys: DeviceKeys | null = null;
+  let workspaces: WorkspaceInfo[] = [];
+  let ws: Workspace | undefined;
+
+  const drop = () => {
+    abort.abort();
+    channel?.close();
+    channel = undefined;
+    if (url) URL.revokeObjectURL(url);
+    url = '';
+    video.removeAttribute('src');
+    redacted = null;
+  };
+  sheet.dialog.addEventListener('close', drop);
+  cancel.addEventListener('click', () => sheet.close());
+
+  const say = (text: string, frac?: number) => {
+    progress.textContent = text;
+    bar.hidden = frac === undefined;
+    if (frac !== undefined) bar.value = Math.max(0, Math.min(1, frac));
+  };
+  const fail = (e: unknown, prefix = '') => {
+    say('');
+    const msg = e instanceof Error ? e.message : String(e);
+    err.dataset.error = msg;
+    showError(err, prefix ? new Error(`${prefix}${msg}`) : e);
+  };
+
+  const showWorkspace = async (info: WorkspaceInfo) => {
+    ws = undefined;
+    prepare.disabled = true;
+    wsName.textContent = info.name;
+    devices.replaceChildren(h('li', { class: 'item muted' }, 'Checking the workspace’s devices…'));
+    purpose.replaceChildren(...info.purposes.filter((p) => p in PURPOSE_WORDS).map((p) => h('option', { value: p }, PURPOSE_WORDS[p])));
+    try {
+      const w = await openWorkspace(info);
+      if (abort.signal.aborted) return;
+      ws = w;
+      const people = w.state.devices.filter((d) => d.role !== 'hub');
+      devices.dataset.count = String(people.length);
+      devices.replaceChildren(
+        ...people.map((d) => h('li', { class: 'item', 'data-device': d.id, 'data-role': d.role }, h('span', { class: 'grow' }, d.name), h('span', { class: 'chip' }, d.role === 'admin' ? 'Lead' : 'Annotator'))),
+      );
+      wsName.dataset.id = w.id;
+      wsName.textContent = `${w.name}: ${people.length} device${people.length === 1 ? '' : 's'} of its annotators, checked against its public record`;
+      prepare.disabled = !purpose.options.length;
+    } catch (e) {
+      devices.replaceChildren();
+      fail(e, 'The workspace could not be checked: ');
+    }
+  };
+  wsSelect.addEventListener('change', () => {
+    const w = workspaces.find((x) => x.id === wsSelect.value);
+    if (w) void showWorkspace(w);
+  });
+
+  void (async () => {
+    try {
+      if (!(toMs > fromMs)) throw new Error('choose a start before the end');
+      if (toMs - fromMs > MAX_SPAN_MS) throw new Error(`a donation is at most ${MAX_SPAN_MS / 60_000} minutes: choose a shorter time`);
+      keys = await loadDeviceKeys();
+      if (!keys) throw new Error('this browser is not one of the household’s devices: only a device of the household can donate its footage');
+      workspaces = await listWorkspaces();
+      if (!workspaces.length) throw new Error('no labelling workspace takes donations yet');
+      if (workspaces.length > 1) {
+        wsSelect.replaceChildren(...workspaces.map((w) => h('option', { value: w.id }, w.name)));
+        wsSelect.hidden = false;
+      }
+      await showWorkspace(workspaces[0]);
+    } catch (e) {
+      fail(e);
+    }
+  })();
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!keys || !ws) return;
+    prepare.disabled = true;
+    err.textContent = '';
+    err.className = '';
+    delete err.dataset.error;
+    keepAudio = audio.checked;
+    for (const el of [purpose, expires, audio, wsSelect]) el.disabled = true;
+    const signal = abort.signal;
+    try {
+      // The recording, opened on this device.
+      const hk = await householdKeys(o.hh);
+      const list = (await listSegments(o.hh, o.cam, fromMs, toMs)).filter((s) => s.end > fromMs && s.start < toMs);
+      if (!list.length) throw new Error('nothing was recorded in that time');
+      const parts: ClipPart[] = [];
+      let bytes = 0;
+      for (const [i, ref] of list.entries()) {
+        if (signal.aborted) return;
+        say('Opening the recording…', i / list.length);
+        const seg = await openSegment(o.hh, o.cam, hk, ref);
+        bytes += seg.data.length;
+        if (bytes > 4 * MAX_CLIP) throw new Error('the clip is too long for your hub to blur: choose a shorter time');
+        parts.push({ start: seg.start, data: seg.data });
+      }
+      const clip = buildMP4(parts, fromMs, toMs);
+      if (clip.bytes.length > MAX_CLIP) {
+        throw new Error(`the clip is ${(clip.bytes.length / 1e6).toFixed(1)} MB, and your hub blurs at most ${MAX_CLIP / (1 << 20)} MB at once: choose a shorter time`);
+      }
+      const start = Math.floor(clip.start);
+      clipRange = [start, Math.max(start + 1, Math.ceil(clip.start + clip.duration * 1000))];
+      video.dataset.originalSha256 = hex(await sha256(clip.bytes));
+      if (signal.aborted) return;
+
+      // Blurred by the household's own hub, over the live session's encrypted channel.
+      say('Connecting to your hub…');
+      const trust = await liveTrust(o.hh, keys);
+      const ice = await api<{ cameras: string[] | null }>('GET', `/v1/households/${encodeURIComponent(o.hh)}/live/ice`);
+      const cams = ice.cameras ?? [];
+      const on = cams.includes(o.cam) ? o.cam : cams[0];
+      if (!on) throw new Error('your hub is not connected to the Vigil service; check that it is on and online, then try again');
+      const ch = new RedactChannel({ hh: o.hh, camera: on, keys, trust });
+      channel = ch;
+      try {
+        await ch.open();
+      } catch (x) {
+        throw new Error(`your hub could not be reached (${(x as Error).message}); check that it is on and online, then try again`);
+      }
+      if (signal.aborted) return;
+      say('Sending the clip to your hub…');
+      const res = await ch.redact(clip.bytes.slice(), {
+        keepAudio,
+        signal,
+        progress: (d, t) => say(t > 0 ? `Blurring faces and heads… ${d} of ${t} frames` : `Blurring faces and heads… ${d} frames`, t > 0 ? d / t : undefined),
+      });
+      ch.close();
+      channel = undefined;
+      if (signal.aborted) return;
+      redacted = res.clip.slice();
+      url = URL.createObjectURL(new Blob([redacted], { type: 'video/mp4' }));
+      video.src = url;
+      video.dataset.sha256 = hex(await sha256(redacted));
+      video.dataset.bytes = String(redacted.length);
+      report.textContent = `Your hub blurred it: ${reportWords(res.report)}.`;
+      for (const [k, v] of Object.entries(res.report)) if (typeof v === 'number' || typeof v === 'boolean') report.dataset[k.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())] = String(v);
+      say('');
+      form.hidden = true;
+      preview.hidden = false;
+      approve.focus();
+    } catch (x) {
+      if (signal.aborted) return;
+      channel?.close();
+      channel = undefined;
+      for (const el of [purpose, expires, audio, wsSelect]) el.disabled = false;
+      prepare.disabled = false;
+      if (x instanceof HubSaid) fail(x, 'Your hub says: ');
+      else fail(x);
+    }
+  });
+
+  approve.addEventListener('click', async () => {
+    const w = ws;
+    const k = keys;
+    const clip = redacted;
+    if (!w || !k || !clip) return;
+    approve.disabled = true;
+    err.textContent = '';
+    err.className = '';
+    const signal = abort.signal;
+    try {
+      const [a, b] = clipRange;
+      say('Sealing the clip for the workspace…', 0);
+      const sealed = await sealObject(
+        { kind: KIND_CLIP, stream: 'donation', sequence: 0n, start: msToNs(a), end: msToNs(b), epoch: w.state.epoch },
+        clip,
+        [w.state.epochPub],
+        k,
+        { signal, onProgress: (d, n) => say('Sealing the clip for the workspace…', n ? d / n : 1) },
+      );
+      const now = new Date();
+      const consent = await signConsent(k, {
+        v: 1, id: newConsentId(), household: o.hh, device: k.id, workspace: w.id, purpose: purpose.value,
+        camera: await cameraDigest(o.cam), from: new Date(a), to: new Date(b), event, object: hex(await sha256(sealed)),
+        audio: keepAudio, created: now, expires: new Date(now.getTime() + Number(expires.value)),
+      });
+      if (signal.aborted) return;
+      say('Sending…', 0);
+      let d;
+      try {
+        d = await uploadDonation(o.hh, sealed, consent, (s, n) => say(`Sending… ${Math.round((s / n) * 100)}%`, s / n), signal);
+      } catch (x) {
+        if (x instanceof ApiError && x.status > 0) throw new Error(`the Vigil service refused the donation: ${x.message}`);
+        throw x;
+      }
+      say('');
+      preview.hidden = true;
+      approve.hidden = true;
+      cancel.textContent = 'Close';
+      const mine = h('a', { href: `/h/${encodeURIComponent(o.hh)}/donations`, id: 'donate-mine' }, 'Donated clips');
+      mine.addEventListener('click', () => sheet.close());
+      done.dataset.id = d.id;
+      done.dataset.sha256 = video.dataset.sha256 ?? '';
+      done.replaceChildren(
+        h('p', { class: 'ok', role: 'status' }, 'Thank you: the blurred clip is donated.'),
+        h('p', {}, `Only the devices of ${w.name} listed above can open it, until ${fmtDateTime(now.getTime() + Number(expires.value))}. You can take it back any time under `, mine, '.'),
+        securityDetails(
+          h('p', {}, `The clip was sealed on this device to the workspace's key, and this device signed a consent naming exactly those bytes, the purpose and the expiry. The Vigil service stores it sealed and cannot watch it. Donation ${d.id}.`),
+        ),
+      );
+      done.hidden = false;
+      redacted = null;
+      if (url) URL.revokeObjectURL(url);
+      url = '';
+    } catch (x) {
+      if (signal.aborted) return;
+      approve.disabled = false;
+      fail(x);
+    }
+  });
+}

@@ -1,0 +1,63 @@
+// Labelling workspaces as a donor's browser sees them (G7; docs/API.md,
+// "Labelling"): the list the cloud offers and a workspace's chain, verified
+// here from the genesis the cloud lists (the household chain's format,
+// crypto/chain.ts) with its head proven in the transparency log this
+// browser pinned, as a household's is (household.ts proveHead). The verified
+// chain gives the key a donation is sealed to (its current epoch) and the
+// devices shown as who can open it.
+//
+// Owns: reading and checking a workspace. Must never: seal to a workspace
+// whose chain did not verify or whose head is not in the log.
+
+import { api, ApiError, unb64 } from '../api';
+import { verifyChain, type ChainState } from '../crypto/chain';
+import { fetchChainAt, serviceLog } from '../history/log';
+import { LOG_WAIT_MS, proveHead } from '../household';
+
+export interface WorkspaceInfo {
+  id: string;
+  name: string;
+  genesisHash: Uint8Array;
+  purposes: string[];
+}
+
+export interface Workspace extends WorkspaceInfo {
+  /** state is the workspace's chain, verified from genesisHash, its head in the log. */
+  state: ChainState;
+}
+
+/** listWorkspaces returns the workspaces a member may donate to. */
+export async function listWorkspaces(): Promise<WorkspaceInfo[]> {
+  const list = await api<{ id: string; name: string; genesis_hash: string; purposes: string[] | null }[] | null>('GET', '/v1/labelling/workspaces');
+  return (list ?? []).map((w) => ({ id: String(w.id), name: String(w.name), genesisHash: unb64(String(w.genesis_hash)), purposes: Array.isArray(w.purposes) ? w.purposes.map(String) : [] }));
+}
+
+/**
+ * openWorkspace fetches and verifies w's chain: from w's genesis, for w's ID,
+ * with its head proven in the transparency log (waiting up to LOG_WAIT_MS
+ * for a head the log has not taken in yet).
+ */
+export async function openWorkspace(w: WorkspaceInfo): Promise<Workspace> {
+  const lc = await serviceLog();
+  const deadline = Date.now() + LOG_WAIT_MS;
+  for (;;) {
+    const { links, indexes } = await fetchChainAt(`/v1/labelling/workspaces/${encodeURIComponent(w.id)}/chain`);
+    const state = await verifyChain(links, w.genesisHash);
+    if (state.householdId !== w.id) throw new Error(`the cloud served the chain of ${state.householdId} for workspace ${w.id}; refusing it`);
+    const ix = indexes[indexes.length - 1];
+    if (ix < 0) {
+      if (Date.now() > deadline) throw new Error(`the workspace's newest chain link is still waiting for the transparency log; try again in a moment`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    try {
+      await proveHead(lc, state, ix);
+    } catch (e) {
+      throw new Error(`the workspace's chain is not the one in the transparency log (${(e as Error).message}); refusing to seal to it`);
+    }
+    return { ...w, state };
+  }
+}
+
+/** isNotFound reports a 404 of the cloud. */
+export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
