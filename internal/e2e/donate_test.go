@@ -50,7 +50,8 @@ const megamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
 // opens it into the very MP4 the page previewed (same SHA-256), which
 // ffprobe reads and in which pigo finds no face (while it finds faces in
 // the footage). Then the donations page takes it back after a confirmation:
-// the cloud's donation is revoked and its clip gone. Screenshots of the
+// the cloud's donation is revoked and its clip gone. A second sheet,
+// cancelled while the hub works, donates nothing. Screenshots of the
 // sheet, the preview and the list (VIGIL_SCREENSHOTS=1: into
 // docs/screenshots).
 func TestDonateFromPage(t *testing.T) {
@@ -112,7 +113,7 @@ func TestDonateFromPage(t *testing.T) {
 
 	segs := hh.waitSegments(t, hh.Camera, 4, 2*time.Minute)
 	from := segs[1].Start.Truncate(time.Second).Add(time.Second)
-	to := from.Add(4 * time.Second)
+	to := from.Add(3 * time.Second)
 	if last := segs[len(segs)-1].End; to.After(last) {
 		t.Fatalf("the recordings end at %v, before the range's end %v", last, to)
 	}
@@ -231,10 +232,12 @@ func TestDonateFromPage(t *testing.T) {
 			Button      bool
 		} `json:"revoked"`
 		Confirmed   string   `json:"confirmed"`
+		Cancelled   bool     `json:"cancelled"`
+		CancelledAt string   `json:"cancelledAt"`
 		RevokeError string   `json:"revokeError"`
 		Screenshots []string `json:"screenshots"`
 	}
-	browsertest.Run(t, 6*time.Minute, "donate.mjs", map[string]string{
+	browsertest.Run(t, 9*time.Minute, "donate.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl, "SESSION": sess.Cookie, "CSRF": sess.CSRF,
 		"FROM": strconv.FormatInt(from.UnixMilli(), 10), "TO": strconv.FormatInt(to.UnixMilli(), 10), "SCREENSHOTS": shots,
 	}, &res)
@@ -311,9 +314,10 @@ func TestDonateFromPage(t *testing.T) {
 	if res.Revoked.State != "revoked" || res.Revoked.Button || !strings.Contains(res.Revoked.Text, "Taken back") || res.Confirmed == "" || res.RevokeError != "" {
 		t.Errorf("after taking it back the page shows %+v (confirmation %q, error %q)", res.Revoked, res.Confirmed, res.RevokeError)
 	}
+	// The second sheet, cancelled while the hub worked, donated nothing.
 	ds, err := hh.Owner.API.Donations(ctx, hh.ID)
-	if err != nil || len(ds) != 1 || ds[0].State != "revoked" {
-		t.Fatalf("the cloud's donations after taking it back: %+v %v", ds, err)
+	if err != nil || len(ds) != 1 || ds[0].State != "revoked" || !res.Cancelled {
+		t.Fatalf("the cloud's donations after taking one back and cancelling another (at %q): %+v %v", res.CancelledAt, ds, err)
 	}
 	if _, err := leadC.Clip(ctx, ws.HouseholdID, g.id); err == nil {
 		t.Error("the workspace still reads the clip after it was taken back")

@@ -55,7 +55,7 @@ try {
   await shot(page, 'phone-donate-sheet');
 
   await page.click('#donate-prepare');
-  await page.waitForSelector('#donate-preview-box:not([hidden]), #donate-error[data-error]', { state: 'attached', timeout: 240000 });
+  await page.waitForSelector('#donate-preview-box:not([hidden]), #donate-error[data-error]', { state: 'attached', timeout: 420000 });
   if (await err()) fail(`preparing: ${await err()}`);
   await page.waitForFunction(() => {
     const v = document.querySelector('#donate-preview');
@@ -99,6 +99,25 @@ try {
   out.confirmed = confirmed;
   out.revokeError = await page.$eval('#dn-error', (e) => e.textContent);
   await shot(page, 'phone-donations');
+
+  // Cancelled while the hub works: the sheet goes, nothing is donated (the
+  // Go side counts the cloud's donations).
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
+  await page.waitForSelector('#tl-dl-from', { state: 'attached' });
+  await page.click('.tl-dl summary');
+  await page.evaluate(([a, b]) => {
+    const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+    document.querySelector('#tl-dl-from').value = local(a);
+    document.querySelector('#tl-dl-to').value = local(b);
+  }, [from, to]);
+  await page.click('#tl-donate');
+  await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+  await page.click('#donate-prepare');
+  await page.waitForFunction(() => /hub|Blurring/.test(document.querySelector('#donate-progress')?.textContent ?? '') || document.querySelector('#donate-error')?.dataset.error, null, { timeout: 120000 });
+  out.cancelledAt = await page.$eval('#donate-progress', (e) => e.textContent);
+  await page.click('#donate-cancel');
+  await page.waitForSelector('#donate-sheet', { state: 'detached', timeout: 10000 });
+  out.cancelled = true;
   result(out);
 } finally {
   await browser.close();

@@ -133,7 +133,8 @@ export function openDonateSheet(o: DonateOptions): void {
   const wsSelect = h('select', { id: 'donate-ws', name: 'workspace', hidden: true });
   const wsName = h('strong', { id: 'donate-workspace' });
   const devices = h('ul', { id: 'donate-devices', class: 'list donate-devices', 'aria-label': 'Devices that can open the clip' });
-  const who = h('section', { class: 'donate-who', 'aria-labelledby': 'donate-who-title' }, h('h3', { id: 'donate-who-title' }, 'Who can open it'), wsSelect, h('p', {}, wsName), devices);
+  const whoNote = h('p', { id: 'donate-who-note', class: 'muted' });
+  const who = h('section', { class: 'donate-who', 'aria-labelledby': 'donate-who-title' }, h('h3', { id: 'donate-who-title' }, 'Who can open it'), wsSelect, h('p', {}, wsName), whoNote, devices);
   const prepare = h('button', { type: 'submit', id: 'donate-prepare', disabled: true }, 'Blur and preview');
   const progress = h('p', { id: 'donate-progress', class: 'muted', role: 'status' });
   const bar = h('progress', { id: 'donate-bar', max: 1, value: 0, hidden: true });
@@ -210,7 +211,8 @@ export function openDonateSheet(o: DonateOptions): void {
         ...people.map((d) => h('li', { class: 'item', 'data-device': d.id, 'data-role': d.role }, h('span', { class: 'grow' }, d.name), h('span', { class: 'chip' }, d.role === 'admin' ? 'Lead' : 'Annotator'))),
       );
       wsName.dataset.id = w.id;
-      wsName.textContent = `${w.name}: ${people.length} device${people.length === 1 ? '' : 's'} of its annotators, checked against its public record`;
+      wsName.textContent = w.name;
+      whoNote.textContent = `Only ${people.length === 1 ? 'this device holds' : `these ${people.length} devices hold`} its key (its list is checked against the public record).`;
       prepare.disabled = !purpose.options.length;
     } catch (e) {
       devices.replaceChildren();
