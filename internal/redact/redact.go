@@ -37,6 +37,10 @@
 // neither detector finds in any frame within Hold (a face in profile far
 // from any person box, a tiny face under 16 pixels) is not blurred.
 //
+// Both detectors run on every frame at its full size, at once (two
+// goroutines): BenchmarkRedact does Megamind.avi (720x528) at about one
+// frame a second on a shared, loaded 2-core machine.
+//
 // It never logs, never writes a frame anywhere but the encoder's pipe,
 // and never reports a box's position or content: the Report holds counts
 // only. Memory is bounded by the ring of held frames, whatever the clip's
