@@ -160,7 +160,7 @@ var rules = []rule{
 	{
 		from: []string{"vigil/internal/redact"},
 		to:   []string{"net", "net/http", "vigil/internal/client", "vigil/internal/upload", "vigil/internal/member", "vigil/internal/cloud/..."},
-		why: "redaction reads a file and writes a file on a household device: an unredacted frame has no path out of it; sending the redacted clip is its caller's job",
+		why:  "redaction reads a file and writes a file on a household device: an unredacted frame has no path out of it; sending the redacted clip is its caller's job",
 	},
 	{
 		from: []string{"vigil/internal/cloud/leader"},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,56 +370,4 @@ func BenchmarkRedact(b *testing.B) {
 		frames += rep.Frames
 	}
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
-}
-
-// TestFeather: inside a box nothing of the original comes back, outside
-// the band faces.Blur adds nothing changes, and across the band the
-// picture moves from the blurred box to the original.
-func TestFeather(t *testing.T) {
-	img, _ := detect.NewRGB(120, 100)
-	for i := range img.Pix {
-		img.Pix[i] = byte(i*7 + i/360*13)
-	}
-	orig := bytes.Clone(img.Pix)
-	boxes := []detect.Box{{X: 20, Y: 20, W: 50, H: 40}, {X: 60, Y: 50, W: 40, H: 40}}
-	faces.Blur(img, boxes)
-	blurred := bytes.Clone(img.Pix)
-	alpha := make([]float32, img.W*img.H)
-	feather(img, orig, alpha, boxes)
-	inside := func(x, y int, b detect.Box) bool {
-		return float64(x) >= b.X && float64(x+1) <= b.X+b.W && float64(y) >= b.Y && float64(y+1) <= b.Y+b.H
-	}
-	for y := range img.H {
-		for x := range img.W {
-			i := (y*img.W + x) * 3
-			core, outer := false, false
-			for _, b := range boxes {
-				core = core || inside(x, y, b)
-				outer = outer || image.Pt(x, y).In(grow(b, faces.Grow).Rect())
-			}
-			switch {
-			case core && !bytes.Equal(img.Pix[i:i+3], blurred[i:i+3]):
-				t.Fatalf("pixel %d,%d inside a box: %v, want the blurred %v", x, y, img.Pix[i:i+3], blurred[i:i+3])
-			case !outer && !bytes.Equal(img.Pix[i:i+3], orig[i:i+3]):
-				t.Fatalf("pixel %d,%d outside the boxes changed", x, y)
-			}
-			for c := range 3 {
-				lo, hi := min(orig[i+c], blurred[i+c]), max(orig[i+c], blurred[i+c])
-				if img.Pix[i+c] < lo || img.Pix[i+c] > hi {
-					t.Fatalf("pixel %d,%d: %d outside [%d, %d]", x, y, img.Pix[i+c], lo, hi)
-				}
-			}
-		}
-	}
-	// Halfway across the band the picture is a mix of both.
-	mixed := 0
-	for x := 15; x < 20; x++ {
-		i := (45*img.W + x) * 3
-		if !bytes.Equal(img.Pix[i:i+3], orig[i:i+3]) && !bytes.Equal(img.Pix[i:i+3], blurred[i:i+3]) {
-			mixed++
-		}
-	}
-	if mixed == 0 {
-		t.Error("the band left of the first box is not a mix")
-	}
 }
