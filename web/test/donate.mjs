@@ -9,13 +9,28 @@
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL, SESSION, CSRF, FROM, TO,
 // SCREENSHOTS (optional).
 import { launch, newPage, result, fail, signedInContext, enrol, control } from './lib.mjs';
-import { screenshot } from './ux.mjs';
+import { axe, axeProblems, screenshot, smallControls, smallProblems } from './ux.mjs';
 
 const base = process.env.BASE_URL;
 const hh = process.env.HOUSEHOLD;
 const cam = process.env.CAMERA;
 const from = Number(process.env.FROM);
 const to = Number(process.env.TO);
+
+// openSheet opens the donate sheet on the camera page for FROM..TO.
+const openSheet = async (page) => {
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
+  await page.waitForSelector('#tl-dl-from', { state: 'attached' });
+  await page.click('.tl-dl summary');
+  await page.evaluate(([a, b]) => {
+    const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+    document.querySelector('#tl-dl-from').value = local(a);
+    document.querySelector('#tl-dl-to').value = local(b);
+  }, [from, to]);
+  await page.click('#tl-donate');
+  await page.waitForSelector('#donate-sheet');
+  await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+};
 
 const browser = await launch();
 const out = { screenshots: [] };
@@ -28,17 +43,7 @@ try {
   const page = await newPage(ctx, 'donate');
   await enrol(page, base, '?name=kitchen%20tablet');
 
-  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
-  await page.waitForSelector('#tl-dl-from', { state: 'attached' });
-  await page.click('.tl-dl summary');
-  await page.evaluate(([a, b]) => {
-    const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-    document.querySelector('#tl-dl-from').value = local(a);
-    document.querySelector('#tl-dl-to').value = local(b);
-  }, [from, to]);
-  await page.click('#tl-donate');
-  await page.waitForSelector('#donate-sheet');
-  await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+  await openSheet(page);
   const err = async () => page.$eval('#donate-error', (e) => e.dataset.error ?? '');
   if (await err()) fail(`the sheet: ${await err()}`);
   out.sheet = await page.evaluate(() => ({
@@ -53,6 +58,7 @@ try {
     audio: document.querySelector('#donate-audio').checked,
   }));
   await shot(page, 'phone-donate-sheet');
+  out.problems = [...smallProblems(await smallControls(page)), ...axeProblems(await axe(page, { include: '#donate-sheet' }))];
 
   await page.click('#donate-prepare');
   await page.waitForSelector('#donate-preview-box:not([hidden]), #donate-error[data-error]', { state: 'attached', timeout: 420000 });
@@ -99,25 +105,24 @@ try {
   out.confirmed = confirmed;
   out.revokeError = await page.$eval('#dn-error', (e) => e.textContent);
   await shot(page, 'phone-donations');
+  out.problems.push(...smallProblems(await smallControls(page)), ...axeProblems(await axe(page)));
 
   // Cancelled while the hub works: the sheet goes, nothing is donated (the
   // Go side counts the cloud's donations).
-  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
-  await page.waitForSelector('#tl-dl-from', { state: 'attached' });
-  await page.click('.tl-dl summary');
-  await page.evaluate(([a, b]) => {
-    const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-    document.querySelector('#tl-dl-from').value = local(a);
-    document.querySelector('#tl-dl-to').value = local(b);
-  }, [from, to]);
-  await page.click('#tl-donate');
-  await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+  await openSheet(page);
   await page.click('#donate-prepare');
   await page.waitForFunction(() => /hub|Blurring/.test(document.querySelector('#donate-progress')?.textContent ?? '') || document.querySelector('#donate-error')?.dataset.error, null, { timeout: 120000 });
   out.cancelledAt = await page.$eval('#donate-progress', (e) => e.textContent);
   await page.click('#donate-cancel');
   await page.waitForSelector('#donate-sheet', { state: 'detached', timeout: 10000 });
   out.cancelled = true;
+
+  // The hub off: the sheet says so in words.
+  await control('/hub/stop', '');
+  await openSheet(page);
+  await page.click('#donate-prepare');
+  await page.waitForSelector('#donate-error[data-error]', { state: 'attached', timeout: 120000 });
+  out.offline = await page.$eval('#donate-error', (e) => e.textContent);
   result(out);
 } finally {
   await browser.close();
