@@ -259,6 +259,15 @@ func TestEvents(t *testing.T) {
 		Advanced bool    `json:"advanced"`
 	}
 	var res struct {
+		Donate struct {
+			ID                   string
+			Camera               string
+			Start, End, From, To float64
+			Now                  float64
+		} `json:"donate"`
+		DonateButtons []struct {
+			Ongoing, Button bool
+		} `json:"donateButtons"`
 		Rows        []row        `json:"rows"`
 		InboxError  string       `json:"inboxError"`
 		InboxText   string       `json:"inboxText"`
@@ -340,6 +349,18 @@ func TestEvents(t *testing.T) {
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
 		"RING_SEALED": base64.StdEncoding.EncodeToString(ringSealed),
 	}, &res)
+
+	// "Donate to improve detection" on a finished event's row opens the
+	// sheet on its clip, three seconds before and after it (never past
+	// now); an event still going has no such button.
+	if d := res.Donate; d.ID == "" || d.Camera == "" || d.From != d.Start-3000 || d.To > d.Now || (d.To != d.End+3000 && !(d.To < d.End+3000 && d.To > d.Now-60_000)) {
+		t.Errorf("the donate sheet of an event row: %+v, want its start - 3 s to its end + 3 s", d)
+	}
+	for _, b := range res.DonateButtons {
+		if b.Button == b.Ongoing {
+			t.Errorf("an event row (ongoing %v) has a donate button: %v", b.Ongoing, b.Button)
+		}
+	}
 
 	t.Logf("inbox rows %+v; live %+v; banner %q; timeline marks %d; played in the row from %+.0f ms, from the link %+.0f ms, from the strip %+.0f ms of the event's start; push title %q, pushed by the cloud %q; never-enrolled: %q, push %q",
 		res.Rows, res.LiveRow, res.Banner, len(res.Marks), res.Inline.At-float64(aStart.UnixMilli()), res.Link.At-float64(aStart.UnixMilli()), res.MarkAt-float64(aStart.UnixMilli()),

@@ -252,6 +252,22 @@ try {
   out.markAt = markPlay.at;
   out.markHighlighted = await page.$$eval('#tl-bar .tl-event.highlight', (els) => els.map((e) => e.dataset.event));
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'events-timeline.png') });
+
+  // "Donate to improve detection" on a finished event's row: the sheet
+  // opens on the event's clip with a few seconds around it.
+  await page.goto(inbox);
+  await rows(page);
+  const finished = await page.$('.ev-row:not([data-end=""]) .ev-donate');
+  if (finished) {
+    const li = await finished.evaluateHandle((b) => b.closest('.ev-row'));
+    const ev = await li.evaluate((l) => ({ id: l.dataset.event, start: Number(l.dataset.start), end: Number(l.dataset.end) }));
+    await finished.click();
+    await page.waitForSelector('#donate-scope');
+    out.donate = { ...ev, now: Date.now(), ...(await page.$eval('#donate-scope', (e) => ({ from: Number(e.dataset.fromMs), to: Number(e.dataset.toMs), camera: e.dataset.camera }))) };
+    await page.click('#donate-cancel');
+    await page.waitForSelector('#donate-sheet', { state: 'detached' });
+  }
+  out.donateButtons = await page.$$eval('.ev-row', (els) => els.map((l) => ({ ongoing: l.dataset.end === '', button: !!l.querySelector('.ev-donate') })));
   await ctx.close();
 
   // The never-enrolled browser.
