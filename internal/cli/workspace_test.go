@@ -1,0 +1,378 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"vigil/internal/blob"
+	"vigil/internal/client"
+	"vigil/internal/cloud"
+	"vigil/internal/cloud/auth"
+	"vigil/internal/cloud/store"
+	"vigil/internal/consent"
+	"vigil/internal/dataset"
+	"vigil/internal/dataset/datasettest"
+	"vigil/internal/envelope"
+	"vigil/internal/keydir"
+	"vigil/internal/tlog"
+	"vigil/internal/vigiltest"
+)
+
+// labCloud is a cloud on SQLite and a blob directory under data, as
+// 'vigil cloud --config' with config would run it, served in-process.
+type labCloud struct {
+	url, config string
+	srv         *cloud.Server
+}
+
+func startLabCloud(t *testing.T) *labCloud {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "cloud.yaml")
+	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:0\ndata: "+data+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cloud.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.OpenDir(cfg.BlobDir(), blob.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, err := tlog.GenerateKey("lab.test/tlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	storage := tlog.NewMemoryStorage()
+	lg, err := tlog.Open(ctx, tlog.Config{Origin: "lab.test/tlog", Signer: signer, Storage: storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Argon2: auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
+		Log: lg, LogStorage: storage, LogKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+		lg.Close()
+		blobs.Close()
+		st.Close()
+	})
+	return &labCloud{url: hs.URL, config: cfgPath, srv: srv}
+}
+
+// donor is a household member's device: an account signed in, its keys,
+// and a household whose only device it is.
+type donor struct {
+	c  *client.Client
+	k  *keydir.DeviceKeys
+	hh string
+}
+
+func newDonor(t *testing.T, lc *labCloud) *donor {
+	t.Helper()
+	ctx := context.Background()
+	c := client.New(lc.url)
+	res, err := c.SignUp(ctx, "dina@example.com", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(res.TOTPSecret)
+	if c.Token, err = c.SignIn(ctx, "dina@example.com", "a long enough password", auth.TOTPCode(secret, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keydir.NewDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis, _, st, err := keydir.NewHousehold("Home", k, "laptop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateHousehold(ctx, genesis); err != nil {
+		t.Fatal(err)
+	}
+	return &donor{c: c, k: k, hh: st.HouseholdID}
+}
+
+// vigil runs the command and returns its stdout; a non-zero exit fails
+// the test.
+func vigil(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := vigilCode(args...)
+	if code != 0 {
+		t.Fatalf("vigil %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func vigilCode(args ...string) (stdout, stderr string, code int) {
+	var o, e bytes.Buffer
+	code = Run(context.Background(), args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// TestWorkspaceDonationToScoredDataset runs a donation through the
+// labelling workspace to a scored dataset, with the leads' commands of
+// the CLI: a member's device donates a clip of vtest.avi (sealed to the
+// workspace, with a signed consent); a lead's device makes the workspace,
+// the operator registers it, the lead adds an annotator's device and
+// assigns the donation; the annotator's device annotates it with the
+// hand-checked ground truth; the lead accepts it, makes dataset version
+// 1 and exports it (COCO and YOLO that validate), and NanoDet scores on
+// it. The donor then revokes: version 2 lacks the donation, version 1 is
+// marked, and it cannot be exported again.
+func TestWorkspaceDonationToScoredDataset(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(datasettest.Root(t), "models", "node_modules")); err != nil {
+		t.Skip("the NanoDet model is not installed (make models)")
+	}
+	ctx := context.Background()
+	lc := startLabCloud(t)
+	dir := t.TempDir()
+	leadP, annP := filepath.Join(dir, "lead"), filepath.Join(dir, "annotator")
+	dn := newDonor(t, lc)
+
+	// The lead's device makes the workspace; the operator registers it.
+	genesisFile := filepath.Join(dir, "genesis.txt")
+	out := vigil(t, "workspace", "create", "--name", "Person detection", "-o", genesisFile, "--cloud", lc.url, "--profile", leadP, "--device-name", "lead")
+	ws := regexp.MustCompile(`workspace (h[a-z2-7]{26}) `).FindStringSubmatch(out)
+	gh := regexp.MustCompile(`genesis ([0-9a-f]{64})`).FindStringSubmatch(out)
+	if ws == nil || gh == nil {
+		t.Fatalf("workspace create:\n%s", out)
+	}
+	if out := vigil(t, "cloud", "workspace", "add", "--config", lc.config, "--genesis", genesisFile); !strings.Contains(out, ws[1]) || !strings.Contains(out, gh[1]) {
+		t.Fatalf("cloud workspace add:\n%s", out)
+	}
+	if _, errOut, code := vigilCode("cloud", "workspace", "add", "--config", lc.config, "--genesis", genesisFile); code != 1 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("registering twice: exit %d %s", code, errOut)
+	}
+	if out := vigil(t, "workspace", "list", "--profile", leadP); !strings.Contains(out, ws[1]+"\tPerson detection\tgenesis "+gh[1]) {
+		t.Fatalf("workspace list:\n%s", out)
+	}
+
+	// The lead adds the annotator's device by the identity it shows.
+	annID := strings.TrimSpace(vigil(t, "device", "id", "--profile", annP))
+	annKeys, _, err := profile{annP}.deviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := vigilCode("workspace", "join", ws[1], "--genesis", gh[1], "--cloud", lc.url, "--profile", annP); code != 1 || !strings.Contains(errOut, "vigil workspace add-device") {
+		t.Fatalf("joining before being added: exit %d %s", code, errOut)
+	}
+	vigil(t, "workspace", "add-device", "--device", annID, "--name", "annotator", "--profile", leadP)
+	if out := vigil(t, "workspace", "join", ws[1], "--genesis", gh[1], "--cloud", lc.url, "--profile", annP); !strings.Contains(out, "as an annotator") {
+		t.Fatalf("join: %s", out)
+	}
+
+	// The donor's device seals a clip of vtest.avi to the workspace's
+	// current epoch key, from the chain it verifies from the genesis, and
+	// signs the consent.
+	leadKeys, _, _ := profile{leadP}.deviceKeys()
+	leadC := workspaceClient(&pinnedWorkspace{Cloud: lc.url}, leadKeys)
+	links, _, err := leadC.WorkspaceChain(ctx, ws[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := hex.DecodeString(gh[1])
+	wst, err := keydir.Verify(links, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipPath := datasettest.Clip(t, dir)
+	plain, err := os.ReadFile(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	sealed, err := envelope.Seal(envelope.Header{Kind: envelope.KindClip, Stream: "donation", Start: from, Epoch: uint32(wst.Epoch)},
+		from.Add(80*time.Second), dn.k.Sign, plain, wst.EpochRecipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	cs := consent.Consent{V: 1, ID: consent.NewID(), Household: dn.hh, Device: dn.k.ID(), Workspace: ws[1],
+		Purpose: consent.PurposePersonDetection, Camera: consent.CameraDigest("hall"), From: from, To: from.Add(80 * time.Second),
+		Object: sha256.Sum256(sealed), Created: now, Expires: now.Add(consent.DefaultLife)}
+	signed, err := consent.Sign(dn.k, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dn.c.Donate(ctx, dn.hh, signed, sealed); err != nil {
+		t.Fatalf("donate: %v", err)
+	}
+	id := cs.ID
+
+	// The lead sees it open, the annotator nothing; the lead assigns it.
+	if out := vigil(t, "workspace", "donations", "--profile", leadP); !strings.Contains(out, id+"\topen\t") {
+		t.Fatalf("lead's donations:\n%s", out)
+	}
+	if out := vigil(t, "workspace", "donations", "--profile", annP); out != "" {
+		t.Fatalf("the annotator sees donations not assigned to it:\n%s", out)
+	}
+	if _, errOut, code := vigilCode("workspace", "assign", "--donation", id, "--device", annKeys.ID(), "--profile", annP); code != 1 || !strings.Contains(errOut, "only a lead's device") {
+		t.Fatalf("an annotator assigns: exit %d %s", code, errOut)
+	}
+	vigil(t, "workspace", "assign", "--donation", id, "--device", annKeys.ID(), "--profile", leadP)
+	if out := vigil(t, "workspace", "donations", "--profile", annP); !strings.Contains(out, id+"\tassigned\t") {
+		t.Fatalf("annotator's donations:\n%s", out)
+	}
+
+	// The annotator's device checks the consent, opens the clip and puts
+	// the ground truth's boxes as its annotation, submitted for review.
+	ad, err := openWorkspace(env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr}, annP, ws[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ad.donation(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipSealed, err := ad.c.Clip(ctx, ws[1], id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := checkConsent(got, clipSealed, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := checkConsent(got, append(bytes.Clone(clipSealed), 0), time.Now()); err == nil {
+		t.Fatal("a consent checks against other bytes")
+	}
+	opened, err := ad.openBy(clipSealed, got.DeviceKey)
+	if err != nil || !bytes.Equal(opened, plain) {
+		t.Fatalf("the annotator opens the clip: %v", err)
+	}
+	a := datasettest.Annotation(t, id)
+	a.Annotator, a.Review = annKeys.ID(), dataset.Review{State: dataset.InReview}
+	payload, err := a.Marshal(dataset.DefaultSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := envelope.Seal(envelope.Header{Kind: envelope.KindEvent, Stream: "annotation", Start: time.Now(), Epoch: uint32(ad.st.Epoch)},
+		time.Now(), annKeys.Sign, payload, ad.st.EpochRecipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.c.PutAnnotation(ctx, ws[1], id, 1, sa); err != nil {
+		t.Fatalf("annotate: %v", err)
+	}
+
+	// The lead reviews: a summary of the annotation, then accepted.
+	out = vigil(t, "workspace", "review", "--donation", id, "--accept", "--profile", leadP)
+	if !strings.Contains(out, "annotation version 1 by "+annKeys.ID()+": 768x576, 795 frames") || !strings.Contains(out, "accepted") {
+		t.Fatalf("review:\n%s", out)
+	}
+	if out := vigil(t, "workspace", "dataset", "create", "--profile", leadP); !strings.HasPrefix(out, "dataset version 1: 1 items") {
+		t.Fatalf("dataset create:\n%s", out)
+	}
+
+	// Version 1 exports, validates and is scored.
+	v1 := filepath.Join(dir, "v1")
+	out = vigil(t, "dataset", "export", "--version", "1", "-o", v1, "--profile", leadP)
+	if !strings.Contains(out, "1 items") || !strings.Contains(out, "validated") {
+		t.Fatalf("export:\n%s", out)
+	}
+	if err := dataset.Validate(v1); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := dataset.ReadManifest(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(signed.String()))
+	clipSum := sha256.Sum256(plain)
+	li := m1.Items[0].Lineage
+	if len(m1.Items) != 1 || li.Donation != id || li.Consent != id || li.Household != dn.hh || li.Annotator != annKeys.ID() ||
+		li.Reviewer != leadKeys.ID() || li.ConsentDigest != "sha256:"+hex.EncodeToString(sum[:]) || li.ClipDigest != "sha256:"+hex.EncodeToString(clipSum[:]) {
+		t.Fatalf("lineage %+v", li)
+	}
+	manifest1, _ := os.ReadFile(filepath.Join(v1, dataset.ManifestFile))
+	jsonPath := filepath.Join(dir, "scores.json")
+	vigil(t, "bench", "detect", "--dataset", v1, "--json", jsonPath)
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Labels []struct {
+			Label                 string
+			Precision, Recall, AP *float64
+			Truths, TP, FP        int
+		}
+	}
+	if err := json.Unmarshal(b, &r); err != nil || len(r.Labels) == 0 || r.Labels[0].Label != "person" || r.Labels[0].Recall == nil {
+		t.Fatalf("scores %s: %v", b, err)
+	}
+	p := r.Labels[0]
+	t.Logf("person on the donated clip: precision %.3f, recall %.3f, AP %.3f (truths %d, TP %d, FP %d)", *p.Precision, *p.Recall, *p.AP, p.Truths, p.TP, p.FP)
+	if p.Truths != 164 || *p.Recall < 0.85 || *p.Precision < 0.75 || *p.AP < 0.8 {
+		t.Fatalf("person scores: precision %.3f recall %.3f AP %.3f on %d truths, want at least 0.75, 0.85, 0.8 on 164", *p.Precision, *p.Recall, *p.AP, p.Truths)
+	}
+
+	// The donor revokes. Version 2 lacks the donation; version 1 is marked
+	// (marks.json only) and cannot be exported again.
+	rv, err := consent.SignRevocation(dn.k, consent.Revocation{V: 1, Consent: id, Household: dn.hh, Device: dn.k.ID(), Time: time.Now().UTC().Truncate(time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dn.c.RevokeDonation(ctx, dn.hh, id, rv); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if out := vigil(t, "workspace", "dataset", "create", "--profile", leadP); !strings.HasPrefix(out, "dataset version 2: 0 items") {
+		t.Fatalf("dataset create after the revocation:\n%s", out)
+	}
+	v2 := filepath.Join(dir, "v2")
+	vigil(t, "dataset", "export", "--version", "2", "-o", v2, "--previous", v1, "--profile", leadP)
+	m2, err := dataset.ReadManifest(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m2.Items) != 0 || len(m2.Removed) != 1 || m2.Removed[0] != id || m2.Previous != 1 {
+		t.Fatalf("version 2: items %v removed %v previous %d", m2.Items, m2.Removed, m2.Previous)
+	}
+	if out := vigil(t, "dataset", "mark", "-d", v1, "--profile", leadP); !strings.Contains(out, "MARKED") {
+		t.Fatalf("mark:\n%s", out)
+	}
+	marks, err := dataset.ReadMarks(v1, m1)
+	if err != nil || len(marks) != 1 || marks[0].Donation != id || marks[0].Kind != dataset.Revoked {
+		t.Fatalf("marks of version 1: %+v %v", marks, err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(v1, dataset.ManifestFile)); !bytes.Equal(again, manifest1) {
+		t.Fatal("marking rewrote the manifest")
+	}
+	if out := vigil(t, "dataset", "mark", "-d", v1, "--profile", leadP); !strings.Contains(out, "holds 1 donations") {
+		t.Fatalf("marking again:\n%s", out)
+	}
+	if _, errOut, code := vigilCode("dataset", "export", "--version", "1", "-o", filepath.Join(dir, "v1-again"), "--profile", leadP); code != 1 || !strings.Contains(errOut, "no longer in the workspace") {
+		t.Fatalf("exporting the marked version again: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "v1-again")); err == nil {
+		t.Fatal("a refused export left a directory")
+	}
+}
