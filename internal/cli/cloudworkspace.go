@@ -113,6 +113,9 @@ func cloudWorkspaceAdd(e env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if *path == "" {
+		return fmt.Errorf("%w: --config is required (the cloud's configuration: see docs/CONFIG.md, \"Cloud\")", ErrUsage)
+	}
 	if *gfile == "" {
 		return fmt.Errorf("%w: --genesis FILE is required (written by 'vigil workspace create -o FILE' on the lead's device)", ErrUsage)
 	}

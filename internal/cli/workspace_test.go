@@ -283,9 +283,21 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 		t.Fatalf("annotate: %v", err)
 	}
 
-	// The lead reviews: a summary of the annotation, then accepted.
+	// The lead reviews: a summary of the annotation; sent back once, then
+	// the annotator's second version is accepted. The annotator's device
+	// cannot review.
+	if _, errOut, code := vigilCode("workspace", "review", "--donation", id, "--accept", "--profile", annP); code != 1 || !strings.Contains(errOut, "only a lead's device") {
+		t.Fatalf("an annotator reviews: exit %d %s", code, errOut)
+	}
+	out = vigil(t, "workspace", "review", "--donation", id, "--send-back", "--profile", leadP)
+	if !strings.Contains(out, "annotation version 1 by "+annKeys.ID()+": 768x576, 795 frames") || !strings.Contains(out, "sent back to "+annKeys.ID()+" (assigned)") {
+		t.Fatalf("review, sent back:\n%s", out)
+	}
+	if err := ad.c.PutAnnotation(ctx, ws[1], id, 2, sa); err != nil {
+		t.Fatalf("annotate again: %v", err)
+	}
 	out = vigil(t, "workspace", "review", "--donation", id, "--accept", "--profile", leadP)
-	if !strings.Contains(out, "annotation version 1 by "+annKeys.ID()+": 768x576, 795 frames") || !strings.Contains(out, "accepted") {
+	if !strings.Contains(out, "annotation version 2 by "+annKeys.ID()) || !strings.Contains(out, "accepted (accepted)") {
 		t.Fatalf("review:\n%s", out)
 	}
 	if out := vigil(t, "workspace", "dataset", "create", "--profile", leadP); !strings.HasPrefix(out, "dataset version 1: 1 items") {
