@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
 		"release":    {"sign web app releases (release key -o FILE; release sign --key FILE --dist DIR -o release.vrel; release show FILE)", runRelease},
 		"workspace":  {"the labelling workspace from a lead's or annotator's device (workspace create|join|list|add-device|assign|donations|review|dataset)", runWorkspace},
+		"donation":   {"a member's donations to labelling workspaces: list them, revoke one (donation list|revoke)", runDonation},
 		"dataset":    {"export a labelling workspace's dataset version as COCO and YOLO, and mark it (dataset export|mark)", runDataset},
 		"verify":     {"check a site's web app against its logged releases (verify web URL --release-key KEY); configure the verifier extension (verify extension)", runVerify},
 	}

@@ -89,14 +89,15 @@ func startLabCloud(t *testing.T) *labCloud {
 }
 
 // donor is a household member's device: an account signed in, its keys,
-// and a household whose only device it is.
+// and a household whose only device it is, in its profile.
 type donor struct {
-	c  *client.Client
-	k  *keydir.DeviceKeys
-	hh string
+	c       *client.Client
+	k       *keydir.DeviceKeys
+	hh      string
+	profile string
 }
 
-func newDonor(t *testing.T, lc *labCloud) *donor {
+func newDonor(t *testing.T, lc *labCloud, dir string) *donor {
 	t.Helper()
 	ctx := context.Background()
 	c := client.New(lc.url)
@@ -108,7 +109,11 @@ func newDonor(t *testing.T, lc *labCloud) *donor {
 	if c.Token, err = c.SignIn(ctx, "dina@example.com", "a long enough password", auth.TOTPCode(secret, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	k, err := keydir.NewDeviceKeys()
+	p := profile{dir}
+	if err := p.saveJSON("session.json", session{Cloud: lc.url, Email: "dina@example.com", AccountID: res.AccountID, Token: c.Token}); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := p.deviceKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +124,10 @@ func newDonor(t *testing.T, lc *labCloud) *donor {
 	if _, err := c.CreateHousehold(ctx, genesis); err != nil {
 		t.Fatal(err)
 	}
-	return &donor{c: c, k: k, hh: st.HouseholdID}
+	if err := p.saveHousehold(&pinnedHousehold{HouseholdID: st.HouseholdID, Name: "Home", GenesisHash: hex.EncodeToString(st.GenesisHash), Cloud: lc.url}); err != nil {
+		t.Fatal(err)
+	}
+	return &donor{c: c, k: k, hh: st.HouseholdID, profile: dir}
 }
 
 // vigil runs the command and returns its stdout; a non-zero exit fails
@@ -157,7 +165,7 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	lc := startLabCloud(t)
 	dir := t.TempDir()
 	leadP, annP := filepath.Join(dir, "lead"), filepath.Join(dir, "annotator")
-	dn := newDonor(t, lc)
+	dn := newDonor(t, lc, filepath.Join(dir, "donor"))
 
 	// The lead's device makes the workspace; the operator registers it.
 	genesisFile := filepath.Join(dir, "genesis.txt")
@@ -349,12 +357,14 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 
 	// The donor revokes. Version 2 lacks the donation; version 1 is marked
 	// (marks.json only) and cannot be exported again.
-	rv, err := consent.SignRevocation(dn.k, consent.Revocation{V: 1, Consent: id, Household: dn.hh, Device: dn.k.ID(), Time: time.Now().UTC().Truncate(time.Millisecond)})
-	if err != nil {
-		t.Fatal(err)
+	if out := vigil(t, "donation", "list", "--profile", dn.profile); !strings.Contains(out, id+"\taccepted\tworkspace "+ws[1]) {
+		t.Fatalf("donation list:\n%s", out)
 	}
-	if _, err := dn.c.RevokeDonation(ctx, dn.hh, id, rv); err != nil {
-		t.Fatalf("revoke: %v", err)
+	if out := vigil(t, "donation", "revoke", id, "--profile", dn.profile); !strings.Contains(out, "donation "+id+" revoked") {
+		t.Fatalf("donation revoke:\n%s", out)
+	}
+	if out := vigil(t, "donation", "list", "--profile", dn.profile); !strings.Contains(out, id+"\trevoked\t") {
+		t.Fatalf("donation list after the revocation:\n%s", out)
 	}
 	if out := vigil(t, "workspace", "dataset", "create", "--profile", leadP); !strings.HasPrefix(out, "dataset version 2: 0 items") {
 		t.Fatalf("dataset create after the revocation:\n%s", out)
