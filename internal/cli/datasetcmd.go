@@ -13,6 +13,7 @@ import (
 	"vigil/internal/client"
 	"vigil/internal/cloudapi"
 	"vigil/internal/dataset"
+	"vigil/internal/keydir"
 )
 
 // vigil dataset export|mark: a dataset version, built on a device of the
@@ -77,7 +78,9 @@ func datasetExport(e env, args []string) error {
 	for _, dn := range ds {
 		open[dn.ID] = dn
 	}
-	tmp, err := os.MkdirTemp("", "vigil-dataset-")
+	// The opened clips wait beside the version, not in a shared
+	// temporary directory, and are removed once it is written.
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(*out)), ".vigil-export-")
 	if err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func (d *wsDevice) exportItem(e env, tmp string, it cloudapi.DatasetItem, open m
 	if it.Annotator != dn.Assignee || it.Reviewer == "" || it.Reviewer == it.Annotator {
 		return dataset.Item{}, fmt.Errorf("donation %s: lineage annotator %q, reviewer %q does not fit its assignee %q", dn.ID, it.Annotator, it.Reviewer, dn.Assignee)
 	}
-	if r, ok := d.st.Devices[it.Reviewer]; !ok || r.Role != "admin" {
+	if r, ok := d.st.Devices[it.Reviewer]; !ok || r.Role != keydir.RoleAdmin {
 		return dataset.Item{}, fmt.Errorf("donation %s: reviewer %s is not a lead of the workspace's chain", dn.ID, it.Reviewer)
 	}
 	// The annotator's device seals the payload in review; the acceptance

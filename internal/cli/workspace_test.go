@@ -321,6 +321,9 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	if err := dataset.Validate(v1); err != nil {
 		t.Fatal(err)
 	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".vigil-export-*")); len(left) != 0 {
+		t.Fatalf("the opened clips stay after the export: %v", left)
+	}
 	m1, err := dataset.ReadManifest(v1)
 	if err != nil {
 		t.Fatal(err)
