@@ -400,4 +400,23 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "v1-again")); err == nil {
 		t.Fatal("a refused export left a directory")
 	}
+
+	// A device refuses a chain from another genesis than the one it was
+	// given, and one that lacks the last link it verified.
+	wrong := strings.Repeat("ab", 32)
+	if _, errOut, code := vigilCode("workspace", "join", ws[1], "--genesis", wrong, "--cloud", lc.url, "--profile", annP); code != 1 || !strings.Contains(errOut, "does not verify from the pinned genesis") {
+		t.Fatalf("join with another genesis: exit %d %s", code, errOut)
+	}
+	lp := profile{leadP}
+	pin, err := lp.workspace(ws[1])
+	if err != nil || pin.Known == nil || pin.Known.Seq != 1 {
+		t.Fatalf("the lead's pin: %+v %v", pin, err)
+	}
+	pin.Known.Head = bytes.Repeat([]byte{7}, len(pin.Known.Head))
+	if err := lp.saveWorkspace(pin); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := vigilCode("workspace", "donations", "--profile", leadP); code != 1 || !strings.Contains(errOut, "older or different chain") {
+		t.Fatalf("a chain without the link the device saw: exit %d %s", code, errOut)
+	}
 }
