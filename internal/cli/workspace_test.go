@@ -198,6 +198,14 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	if out := vigil(t, "workspace", "join", ws[1], "--genesis", gh[1], "--cloud", lc.url, "--profile", annP); !strings.Contains(out, "as an annotator") {
 		t.Fatalf("join: %s", out)
 	}
+	// A second lead, who will review.
+	revP := filepath.Join(dir, "reviewer")
+	revID := strings.TrimSpace(vigil(t, "device", "id", "--profile", revP))
+	revKeys, _, _ := profile{revP}.deviceKeys()
+	vigil(t, "workspace", "add-device", "--device", revID, "--name", "reviewer", "--lead", "--profile", leadP)
+	if out := vigil(t, "workspace", "join", ws[1], "--genesis", gh[1], "--cloud", lc.url, "--profile", revP); !strings.Contains(out, "as a lead") {
+		t.Fatalf("join as a lead: %s", out)
+	}
 
 	// The donor's device seals a clip of vtest.avi to the workspace's
 	// current epoch key, from the chain it verifies from the genesis, and
@@ -304,7 +312,7 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	if err := ad.c.PutAnnotation(ctx, ws[1], id, 2, sa); err != nil {
 		t.Fatalf("annotate again: %v", err)
 	}
-	out = vigil(t, "workspace", "review", "--donation", id, "--accept", "--profile", leadP)
+	out = vigil(t, "workspace", "review", "--donation", id, "--accept", "--profile", revP)
 	if !strings.Contains(out, "annotation version 2 by "+annKeys.ID()) || !strings.Contains(out, "accepted (accepted)") {
 		t.Fatalf("review:\n%s", out)
 	}
@@ -332,7 +340,7 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	clipSum := sha256.Sum256(plain)
 	li := m1.Items[0].Lineage
 	if len(m1.Items) != 1 || li.Donation != id || li.Consent != id || li.Household != dn.hh || li.Annotator != annKeys.ID() ||
-		li.Reviewer != leadKeys.ID() || li.ConsentDigest != "sha256:"+hex.EncodeToString(sum[:]) || li.ClipDigest != "sha256:"+hex.EncodeToString(clipSum[:]) {
+		li.Reviewer != revKeys.ID() || li.ConsentDigest != "sha256:"+hex.EncodeToString(sum[:]) || li.ClipDigest != "sha256:"+hex.EncodeToString(clipSum[:]) {
 		t.Fatalf("lineage %+v", li)
 	}
 	manifest1, _ := os.ReadFile(filepath.Join(v1, dataset.ManifestFile))
@@ -409,7 +417,7 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	}
 	lp := profile{leadP}
 	pin, err := lp.workspace(ws[1])
-	if err != nil || pin.Known == nil || pin.Known.Seq != 1 {
+	if err != nil || pin.Known == nil || pin.Known.Seq != 2 {
 		t.Fatalf("the lead's pin: %+v %v", pin, err)
 	}
 	pin.Known.Head = bytes.Repeat([]byte{7}, len(pin.Known.Head))
