@@ -216,7 +216,7 @@ func (d *wsDevice) lead(what string) error {
 const workspaceSynopsis = `create --name NAME -o FILE [--cloud URL] [--device-name NAME]
        vigil workspace join WS --genesis HEX --cloud URL
        vigil workspace list
-       vigil workspace add-device --device IDENTITY --name NAME [--lead] [--workspace WS]
+       vigil workspace add-device --device IDENTITY [--name NAME] [--lead] [--workspace WS]
        vigil workspace assign --donation ID --device ID [--workspace WS]
        vigil workspace donations [--workspace WS]
        vigil workspace review --donation ID --accept|--send-back [--workspace WS]
@@ -355,21 +355,24 @@ func workspaceList(e env, args []string) error {
 // as 'vigil device id' prints it) as an annotator, or with --lead as a
 // lead, wrapping every epoch key to it.
 func workspaceAddDevice(e env, args []string) error {
-	fs := newFlags(e, "workspace add-device", "--device IDENTITY --name NAME [--lead] [--workspace WS] [--profile DIR]")
+	fs := newFlags(e, "workspace add-device", "--device IDENTITY [--name NAME] [--lead] [--workspace WS] [--profile DIR]")
 	dev := fs.String("device", "", "the device's identity, as 'vigil device id' (or the browser's device page) shows it")
-	name := fs.String("name", "", "the device's name in the workspace, e.g. \"Ana's laptop\"")
+	name := fs.String("name", "", "the device's name in the workspace, e.g. \"Ana's laptop\" (default: annotator, or lead)")
 	isLead := fs.Bool("lead", false, "add it as a lead (adds devices, assigns, reviews, makes datasets) instead of an annotator")
 	wf := addWorkspaceFlags(fs)
 	dir := profileFlag(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *dev == "" || *name == "" {
-		return fmt.Errorf("%w: --device (from 'vigil device id' on it) and --name are required", ErrUsage)
+	if *dev == "" {
+		return fmt.Errorf("%w: --device is required (what 'vigil device id' prints on it)", ErrUsage)
 	}
 	role := keydir.RoleMember
 	if *isLead {
 		role = keydir.RoleAdmin
+	}
+	if *name == "" {
+		*name = map[bool]string{true: "lead", false: "annotator"}[*isLead]
 	}
 	dk, err := keydir.ParseDevice(*dev, role, *name)
 	if err != nil {

@@ -202,7 +202,7 @@ func TestWorkspaceDonationToScoredDataset(t *testing.T) {
 	revP := filepath.Join(dir, "reviewer")
 	revID := strings.TrimSpace(vigil(t, "device", "id", "--profile", revP))
 	revKeys, _, _ := profile{revP}.deviceKeys()
-	vigil(t, "workspace", "add-device", "--device", revID, "--name", "reviewer", "--lead", "--profile", leadP)
+	vigil(t, "workspace", "add-device", "--device", revID, "--lead", "--profile", leadP)
 	if out := vigil(t, "workspace", "join", ws[1], "--genesis", gh[1], "--cloud", lc.url, "--profile", revP); !strings.Contains(out, "as a lead") {
 		t.Fatalf("join as a lead: %s", out)
 	}
