@@ -58,12 +58,13 @@ vet: deps
 	@out=$$($(GO)fmt -l cmd internal 2>/dev/null || gofmt -l cmd internal); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags opencv ./internal/detect/cvdet/ ./internal/hubd/
+	$(GO) vet -tags opencv ./internal/detect/cvdet/ ./internal/hubd/ ./internal/redact/
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
 test: vet web models
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
 	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/
+	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 20m -run Haar ./internal/redact/
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app
 # (first live frame, glass-to-glass latency, seek; headless Chromium) and detection (vtest.avi:

@@ -2,6 +2,7 @@
 # Installs what building, testing and the demo need, on Debian/Ubuntu:
 #   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
+#   opencv-data (the Haar face cascade the redaction's tests check with),
 #   espeak-ng and sox (the software doorbell's spoken sample),
 #   Node.js/npm (the web app's build), Chromium (its browser tests) and
 #   PostgreSQL (the PostgreSQL store's tests).
@@ -13,6 +14,9 @@ need_pkgs=()
 command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 [ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need_pkgs+=(opencv-doc)
+# OpenCV's Haar face cascade: the face detector, independent of pigo, that
+# checks the redaction (internal/redact, -tags opencv).
+[ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || need_pkgs+=(opencv-data)
 # The software doorbell's spoken sample: espeak-ng says it (the softcam tests
 # serve one; vigil camera --doorbell --audio-file plays it), sox trims or
 # converts samples by hand.

@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub},
 		"keys":       {"make and show household keys (keys new -o FILE, keys public FILE)", runKeys},
 		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
+		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact},
 		"bench":      {"measure the hub, the cloud, the web app and detection (bench record|cloud|web|detect)", runBench},
 		"demo":       {"run a cloud, a hub and a software camera on embedded defaults; prints a sign-in link", runDemo},
 		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff (vigil cloud staff add|list|disable) and labelling workspaces (vigil cloud workspace add|list)", runCloud},

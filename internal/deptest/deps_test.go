@@ -24,7 +24,8 @@ var (
 	// (onvif), doorbell press sources (doorbell), detection and
 	// notification sinks (detect, notify and its LAN sinks), the hub's
 	// configuration (config), live view on the hub (live), the ffmpeg that
-	// encodes a camera's audio to Opus (audioenc), the hub-pairing
+	// encodes a camera's audio to Opus (audioenc), redaction of a clip
+	// before it leaves the household (redact), the hub-pairing
 	// protocol whose two ends are the hub and the member (pairing: the
 	// cloud only relays it), the member's side of the cloud (member,
 	// and client, the cloud's Go client), and the labelling workspace's
@@ -44,7 +45,7 @@ var (
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
 		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell", "vigil/internal/audioenc",
-		"vigil/internal/dataset/...",
+		"vigil/internal/dataset/...", "vigil/internal/redact",
 	}
 
 	// testOnly are helpers for tests: they start servers, hold fixtures and
@@ -155,6 +156,11 @@ var rules = []rule{
 	{
 		from: storageAndMedia, to: []string{"net/http"},
 		why: "storage, media and configuration stay off the HTTP stack; the callers serve them",
+	},
+	{
+		from: []string{"vigil/internal/redact"},
+		to:   []string{"net", "net/http", "vigil/internal/client", "vigil/internal/upload", "vigil/internal/member", "vigil/internal/cloud/..."},
+		why:  "redaction reads a file and writes a file on a household device: an unredacted frame has no path out of it; sending the redacted clip is its caller's job",
 	},
 	{
 		from: []string{"vigil/internal/cloud/leader"},

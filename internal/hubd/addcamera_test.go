@@ -53,6 +53,13 @@ func startDoorbell(t *testing.T) *softcam.Server {
 // camerasWatch opens a live session on camera with the cameras channel.
 func camerasWatch(t *testing.T, cl *testCloud, m *memberDevice, camera string) *live.Watch {
 	t.Helper()
+	return channelWatch(t, cl, m, camera, func(c *live.ViewerConfig) { c.Cameras = true })
+}
+
+// channelWatch opens a live session on camera with the data channels mod
+// asks for.
+func channelWatch(t *testing.T, cl *testCloud, m *memberDevice, camera string, mod func(*live.ViewerConfig)) *live.Watch {
+	t.Helper()
 	ctx := context.Background()
 	vs, err := member.VerifiedChain(ctx, m.c, m.st.HouseholdID, m.genesis)
 	if err != nil {
@@ -65,8 +72,9 @@ func camerasWatch(t *testing.T, cl *testCloud, m *memberDevice, camera string) *
 	t.Cleanup(func() { vc.Close() })
 	var w *live.Watch
 	waitFor(t, "the hub's live view", 30*time.Second, func() bool {
-		w, err = live.StartWatch(ctx, live.ViewerConfig{Household: m.st.HouseholdID, Camera: camera, Keys: m.keys, Chain: vs,
-			Net: live.NetOptions{Loopback: true}, Cameras: true}, vc.Exchange)
+		vcfg := live.ViewerConfig{Household: m.st.HouseholdID, Camera: camera, Keys: m.keys, Chain: vs, Net: live.NetOptions{Loopback: true}}
+		mod(&vcfg)
+		w, err = live.StartWatch(ctx, vcfg, vc.Exchange)
 		var he *live.HubError
 		if errors.As(err, &he) && (he.Code == live.CodeHubOffline || he.Code == live.CodeNoCamera) {
 			return false

@@ -608,6 +608,8 @@ func (h *Hub) startLive(ctx context.Context) {
 		Settings:    h.handleSettings,
 		BackChannel: h.openBackChannel,
 		CameraAdmin: h.handleCameras,
+		Redact:      h.redactClip,
+		RedactDir:   redactDir(),
 		ChainChanged: func() {
 			select {
 			case h.chainKick <- struct{}{}:

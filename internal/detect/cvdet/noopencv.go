@@ -68,3 +68,22 @@ func (h *HOG) Close() error { return nil }
 func (h *HOG) Detect(context.Context, *detect.RGB) ([]detect.Detection, error) {
 	return nil, ErrNoOpenCV
 }
+
+// Haar is an OpenCV Haar cascade; this vigil was built without OpenCV, so
+// NewHaar always fails.
+type Haar struct{}
+
+// NewHaar returns ErrNoOpenCV: this vigil was built without the opencv
+// build tag. The config is still checked first.
+func NewHaar(c HaarConfig) (*Haar, error) {
+	if err := c.fill(); err != nil {
+		return nil, err
+	}
+	return nil, ErrNoOpenCV
+}
+
+// Close does nothing.
+func (h *Haar) Close() error { return nil }
+
+// Find always fails.
+func (h *Haar) Find(*detect.RGB) ([]detect.Box, error) { return nil, ErrNoOpenCV }

@@ -17,6 +17,12 @@ func TestWithoutOpenCV(t *testing.T) {
 	if _, err := NewHOG(HOGConfig{}); !errors.Is(err, ErrNoOpenCV) {
 		t.Errorf("NewHOG: %v", err)
 	}
+	if _, err := NewHaar(HaarConfig{}); !errors.Is(err, ErrNoOpenCV) {
+		t.Errorf("NewHaar: %v (is opencv-data installed?)", err)
+	}
+	if _, err := NewHaar(HaarConfig{Cascade: "/nonexistent.xml"}); err == nil || errors.Is(err, ErrNoOpenCV) || !strings.Contains(err.Error(), "opencv-data") {
+		t.Errorf("NewHaar without a cascade: %v, want a hint to install opencv-data", err)
+	}
 	if _, err := NewDNN(DNNConfig{}); err == nil || errors.Is(err, ErrNoOpenCV) {
 		t.Errorf("NewDNN without a model: %v, want a config error", err)
 	}

@@ -3,7 +3,7 @@
 // C interface to the few OpenCV calls cvdet makes itself: the ONNX network
 // (load and forward, with C++ exceptions turned into error strings) and the
 // HOG people detector (with the default coefficients copied into the
-// descriptor). See shim_opencv.cpp.
+// descriptor), and a Haar cascade (faces). See shim_opencv.cpp.
 #ifndef VIGIL_CVDET_SHIM_H
 #define VIGIL_CVDET_SHIM_H
 
@@ -29,6 +29,14 @@ int vigil_hog_coeffs(vigil_hog *h);
 int vigil_hog_detect(vigil_hog *h, const unsigned char *rgb, int w, int hgt,
                      double upscale, double hit, double scale, int *rects,
                      double *weights, int max, int *n, char *err, int errlen);
+
+typedef struct vigil_haar vigil_haar;
+
+vigil_haar *vigil_haar_new(const char *path, char *err, int errlen);
+void vigil_haar_free(vigil_haar *h);
+int vigil_haar_detect(vigil_haar *h, const unsigned char *rgb, int w, int hgt,
+                      double scale, int neighbours, int minsize, int *rects, int max,
+                      int *n, char *err, int errlen);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,9 @@
 //   - the HOG people detector: gocv's HOGDefaultPeopleDetector returns a
 //     Mat over the data of a std::vector that has already been freed, so
 //     the SVM it sets is garbage; here the coefficients are copied into
-//     the descriptor by setSVMDetector while the vector is alive.
+//     the descriptor by setSVMDetector while the vector is alive;
+//   - a Haar cascade classifier (OpenCV's face cascades from opencv-data),
+//     with its exceptions caught the same way.
 
 #include "shim.h"
 
@@ -30,6 +32,10 @@ struct vigil_net {
 
 struct vigil_hog {
     cv::HOGDescriptor hog;
+};
+
+struct vigil_haar {
+    cv::CascadeClassifier cascade;
 };
 
 static void set_err(char *err, int errlen, const char *msg) {
@@ -143,6 +149,57 @@ extern "C" int vigil_hog_detect(vigil_hog *h, const unsigned char *rgb, int w, i
             rects[4 * k + 2] = r.width;
             rects[4 * k + 3] = r.height;
             weights[k] = i < wts.size() ? wts[i] : 0;
+            k++;
+        }
+        *n = k;
+        return 0;
+    } catch (const std::exception &e) {
+        set_err(err, errlen, e.what());
+    } catch (...) {
+        set_err(err, errlen, "unknown OpenCV error");
+    }
+    return -1;
+}
+
+extern "C" vigil_haar *vigil_haar_new(const char *path, char *err, int errlen) {
+    vigil_haar *h = NULL;
+    try {
+        h = new vigil_haar();
+        if (!h->cascade.load(path) || h->cascade.empty()) {
+            set_err(err, errlen, "OpenCV could not load the cascade");
+            delete h;
+            return NULL;
+        }
+        return h;
+    } catch (const std::exception &e) {
+        set_err(err, errlen, e.what());
+    } catch (...) {
+        set_err(err, errlen, "unknown OpenCV error");
+    }
+    delete h;
+    return NULL;
+}
+
+extern "C" void vigil_haar_free(vigil_haar *h) { delete h; }
+
+extern "C" int vigil_haar_detect(vigil_haar *h, const unsigned char *rgb, int w, int hgt,
+                                 double scale, int neighbours, int minsize, int *rects, int max,
+                                 int *n, char *err, int errlen) {
+    *n = 0;
+    try {
+        cv::Mat img(hgt, w, CV_8UC3, (void *)rgb); // borrowed for the call only
+        cv::Mat grey;
+        cv::cvtColor(img, grey, cv::COLOR_RGB2GRAY);
+        cv::equalizeHist(grey, grey);
+        std::vector<cv::Rect> found;
+        h->cascade.detectMultiScale(grey, found, scale, neighbours, 0, cv::Size(minsize, minsize));
+        int k = 0;
+        for (size_t i = 0; i < found.size() && k < max; i++) {
+            const cv::Rect &r = found[i];
+            rects[4 * k + 0] = r.x;
+            rects[4 * k + 1] = r.y;
+            rects[4 * k + 2] = r.width;
+            rects[4 * k + 3] = r.height;
             k++;
         }
         *n = k;

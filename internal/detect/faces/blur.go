@@ -2,6 +2,7 @@ package faces
 
 import (
 	"image"
+	"math/rand/v2"
 
 	"vigil/internal/detect"
 )
@@ -15,13 +16,23 @@ const Grow = 0.2
 // out-of-focus faces in Megamind.avi).
 const Blocks = 4
 
+// Step is the quantisation step of a cell's colour: each channel of a
+// cell's mean gets uniform random noise of one step's width and is then
+// rounded to a multiple of Step, so only 16 levels per channel remain and
+// which one a cell takes is partly chance.
+const Step = 16
+
 // Blur destroys what is inside boxes, in place: each box, grown by Grow
 // and clipped to img, is reduced to at most Blocks x Blocks cells, each
-// the mean colour of the pixels it covers, and those cells are spread back
-// over the box smoothly (bilinear). Nothing of the original finer than a
-// cell survives, so it cannot be undone: a 4x4 sketch of colours is all
-// that is left of a face. Pixels outside the
-// grown boxes are not touched. Empty or out-of-image boxes are ignored.
+// the mean colour of the pixels it covers, dithered with random noise and
+// quantised to Step, and those cells are spread back over the box
+// smoothly (bilinear). Nothing of the original finer than a cell survives,
+// so it cannot be undone by deblurring: a 4x4 sketch of coarse, noisy
+// colours is all that is left of a face. The noise (math/rand/v2's
+// generator, seeded by the runtime) also keeps the many grids of a moving
+// box in a video from being combined into a finer picture: each frame's
+// cells carry up to half a step of fresh error. Pixels outside the grown
+// boxes are not touched. Empty or out-of-image boxes are ignored.
 func Blur(img *detect.RGB, boxes []detect.Box) {
 	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
 		return
@@ -41,7 +52,8 @@ func Blur(img *detect.RGB, boxes []detect.Box) {
 	}
 }
 
-// mosaic replaces r by its at most Blocks x Blocks cell means, spread
+// mosaic replaces r by its at most Blocks x Blocks cell means (dithered
+// and quantised), spread
 // back over r by bilinear interpolation between the cells' centres (so
 // the cells leave no edges for a detector to find).
 func mosaic(img *detect.RGB, r image.Rectangle) {
@@ -62,7 +74,7 @@ func mosaic(img *detect.RGB, r image.Rectangle) {
 			}
 			n := float64((x1 - x0) * (y1 - y0))
 			for c := range 3 {
-				cells[cy][cx][c] = float64(sum[c]) / n
+				cells[cy][cx][c] = quantise(float64(sum[c])/n + (rand.Float64()-0.5)*Step)
 			}
 		}
 	}
@@ -84,6 +96,15 @@ func mosaic(img *detect.RGB, r image.Rectangle) {
 			}
 		}
 	}
+}
+
+// quantise rounds v to the nearest multiple of Step within [0, 255].
+func quantise(v float64) float64 {
+	q := float64(int((v+Step/2)/Step)) * Step
+	if v < 0 {
+		q = 0
+	}
+	return min(q, 255)
 }
 
 // cellPos splits a fractional cell coordinate into the cell before it and
