@@ -41,7 +41,7 @@ func commands() map[string]command {
 		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact},
 		"bench":      {"measure the hub, the cloud, the web app and detection (bench record|cloud|web|detect)", runBench},
 		"demo":       {"run a cloud, a hub and a software camera on embedded defaults; prints a sign-in link", runDemo},
-		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff (vigil cloud staff add|list|disable)", runCloud},
+		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff (vigil cloud staff add|list|disable) and labelling workspaces (vigil cloud workspace add|list)", runCloud},
 		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
 		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
 		"household":  {"create a household, list them, pair a hub, add a device, join, invite (household create|list|pair-hub|add-device|join|invite)", runHousehold},
@@ -49,6 +49,9 @@ func commands() map[string]command {
 		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit},
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
 		"release":    {"sign web app releases (release key -o FILE; release sign --key FILE --dist DIR -o release.vrel; release show FILE)", runRelease},
+		"workspace":  {"the labelling workspace from a lead's or annotator's device (workspace create|join|list|add-device|assign|donations|review|dataset)", runWorkspace},
+		"donation":   {"a member's donations to labelling workspaces: list them, revoke one (donation list|revoke)", runDonation},
+		"dataset":    {"export a labelling workspace's dataset version as COCO and YOLO, and mark it (dataset export|mark)", runDataset},
 		"verify":     {"check a site's web app against its logged releases (verify web URL --release-key KEY); configure the verifier extension (verify extension)", runVerify},
 	}
 }

@@ -26,6 +26,10 @@ func runCloud(e env) error {
 		e.args = e.args[1:]
 		return runCloudStaff(e) // cloudstaff.go
 	}
+	if len(e.args) > 0 && e.args[0] == "workspace" {
+		e.args = e.args[1:]
+		return runCloudWorkspace(e) // cloudworkspace.go
+	}
 	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]")
 	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
 	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs, bus), print one line for each, and exit: 0 when all are ok")
