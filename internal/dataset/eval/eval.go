@@ -141,48 +141,31 @@ func Evaluate(labels []string, truths map[int64][]Truth, preds map[int64][]detec
 }
 
 // match matches one image's detections of one label to its boxes, counts
-// into s and returns the scored detections (ignored ones left out).
+// into s and returns the scored detections (ignored ones left out). ps is
+// reordered by descending score.
 func match(gt []Truth, ps []detect.Detection, s *Score) []detection {
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Score > ps[j].Score })
-	matched := make([]bool, len(gt))
-	var out []detection
-	for _, t := range gt {
+	boxes := make([]detect.Truth, len(gt))
+	for i, t := range gt {
+		boxes[i] = detect.Truth{Box: t.Box, Ignore: t.Crowd}
 		if !t.Crowd {
 			s.Truths++
 		}
 	}
-	for _, d := range ps {
-		best, bestIoU, onCrowd := -1, 0.0, false
-		for i, t := range gt {
-			v := t.Box.IoU(d.Box)
-			if v < IoU {
-				continue
-			}
-			if t.Crowd {
-				onCrowd = true
-				continue
-			}
-			if !matched[i] && v > bestIoU {
-				best, bestIoU = i, v
-			}
-		}
-		switch {
-		case best >= 0:
-			matched[best] = true
+	outcome, missed := detect.Match(boxes, ps, IoU)
+	var out []detection
+	for i, d := range ps {
+		switch outcome[i] {
+		case detect.TruePositive:
 			s.TP++
 			out = append(out, detection{d.Score, true})
-		case onCrowd:
+		case detect.Ignored:
 			s.Ignored++
 		default:
 			s.FP++
 			out = append(out, detection{d.Score, false})
 		}
 	}
-	for i, t := range gt {
-		if !t.Crowd && !matched[i] {
-			s.FN++
-		}
-	}
+	s.FN += missed
 	return out
 }
 

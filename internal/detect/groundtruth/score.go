@@ -1,10 +1,6 @@
 package groundtruth
 
-import (
-	"sort"
-
-	"vigil/internal/detect"
-)
+import "vigil/internal/detect"
 
 // Counts are true positives, false positives and false negatives; Ignored
 // counts predictions that landed on hidden people.
@@ -70,38 +66,20 @@ func scoreFrame(gt []Person, preds []detect.Detection, iou float64) Counts {
 			ps = append(ps, d)
 		}
 	}
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Score > ps[j].Score })
-	matched := make([]bool, len(gt))
-	var c Counts
-	for _, d := range ps {
-		best, bestIoU := -1, 0.0
-		onHidden := false
-		for i, g := range gt {
-			v := g.Rect().IoU(d.Box)
-			if v < iou {
-				continue
-			}
-			if g.Hidden {
-				onHidden = true
-				continue
-			}
-			if !matched[i] && v > bestIoU {
-				best, bestIoU = i, v
-			}
-		}
-		switch {
-		case best >= 0:
-			matched[best] = true
+	boxes := make([]detect.Truth, len(gt))
+	for i, g := range gt {
+		boxes[i] = detect.Truth{Box: g.Rect(), Ignore: g.Hidden}
+	}
+	outcome, missed := detect.Match(boxes, ps, iou)
+	c := Counts{FN: missed}
+	for _, o := range outcome {
+		switch o {
+		case detect.TruePositive:
 			c.TP++
-		case onHidden:
+		case detect.Ignored:
 			c.Ignored++
 		default:
 			c.FP++
-		}
-	}
-	for i, g := range gt {
-		if !g.Hidden && !matched[i] {
-			c.FN++
 		}
 	}
 	return c
