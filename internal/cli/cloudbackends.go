@@ -71,6 +71,30 @@ func openCloudStore(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (s
 	return store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{Logger: log})
 }
 
+// openCloudStoreFromConfig opens the store the cloud's configuration at
+// path names, for a command run beside the cloud by whoever runs it: the
+// configuration's data directory is made if missing, and log writes
+// warnings to stderr with the configuration's secrets redacted; done
+// closes the store.
+func openCloudStoreFromConfig(e env, path string) (st store.Store, log *slog.Logger, done func(), err error) {
+	if path == "" {
+		return nil, nil, nil, fmt.Errorf("%w: --config is required (the cloud's configuration: see docs/CONFIG.md, \"Cloud\")", ErrUsage)
+	}
+	cfg, err := cloud.LoadConfig(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, nil, nil, err
+	}
+	log = slog.New(redactingHandler{h: newLogger(e.stderr, slog.LevelWarn).Handler(), redact: cfg.Redact})
+	st, err = openCloudStore(e.ctx, cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, log, func() { st.Close() }, nil
+}
+
 // connectTimeout bounds a new connection to PostgreSQL unless the DSN sets
 // connect_timeout: a request waits no longer for a database that does not
 // answer (it gets 503), where the system's TCP timeout is minutes.

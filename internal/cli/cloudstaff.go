@@ -2,12 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"time"
 
-	"vigil/internal/cloud"
 	"vigil/internal/cloud/staff"
 )
 
@@ -26,27 +23,16 @@ func runCloudStaff(e env) error {
 // openStaff opens the store the configuration at path names and a staff
 // Service over it; done closes the store.
 func openStaff(e env, path string) (*staff.Service, func(), error) {
-	if path == "" {
-		return nil, nil, fmt.Errorf("%w: --config is required (the cloud's configuration: see docs/CONFIG.md, \"Cloud\")", ErrUsage)
-	}
-	cfg, err := cloud.LoadConfig(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, nil, err
-	}
-	log := slog.New(redactingHandler{h: newLogger(e.stderr, slog.LevelWarn).Handler(), redact: cfg.Redact})
-	st, err := openCloudStore(e.ctx, cfg, log)
+	st, log, done, err := openCloudStoreFromConfig(e, path)
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := staff.New(staff.Config{Store: st, Logger: log})
 	if err != nil {
-		st.Close()
+		done()
 		return nil, nil, err
 	}
-	return svc, func() { st.Close() }, nil
+	return svc, done, nil
 }
 
 func cloudStaffAdd(e env, args []string) error {

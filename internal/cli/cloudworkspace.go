@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"vigil/internal/blob"
-	"vigil/internal/cloud"
 	"vigil/internal/cloud/labelling"
 	"vigil/internal/cloud/store"
 	"vigil/internal/history"
@@ -60,22 +58,10 @@ func (noBlobs) List(context.Context, string) ([]string, error)    { return nil, 
 // labelling Service over it whose new heads are queued for the log;
 // done closes the store.
 func openLabelling(e env, path string) (*labelling.Service, func(), error) {
-	if path == "" {
-		return nil, nil, fmt.Errorf("%w: --config is required (the cloud's configuration: see docs/CONFIG.md, \"Cloud\")", ErrUsage)
-	}
-	cfg, err := cloud.LoadConfig(path)
+	st, log, done, err := openCloudStoreFromConfig(e, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, nil, err
-	}
-	log := slog.New(redactingHandler{h: newLogger(e.stderr, slog.LevelWarn).Handler(), redact: cfg.Redact})
-	st, err := openCloudStore(e.ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	done := func() { st.Close() }
 	hs, ok := st.(interface{ History() history.Store })
 	if !ok {
 		done()
