@@ -30,6 +30,9 @@ const (
 	MaxFPS = 240
 	// MaxTracks bounds the tracks of one payload.
 	MaxTracks = 10000
+	// MaxTrackID bounds a track's id: 2^53-1, the largest integer every
+	// JSON reader holds exactly (a browser reads numbers as doubles).
+	MaxTrackID = 1<<53 - 1
 	// MaxKeyframes bounds the keyframes of one payload, all tracks together.
 	MaxKeyframes = 1000000
 	// MaxID bounds an identifier (clip, annotator, reviewer, donation,
@@ -151,7 +154,9 @@ func ParseAnnotation(data []byte, s Schema) (*Annotation, error) {
 	if err := dec.Decode(&a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAnnotation, err)
 	}
-	if dec.More() {
+	// Only white space may follow the object (Decoder.More would let a
+	// stray ']' or '}' through).
+	if rest := data[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) > 0 {
 		return nil, fmt.Errorf("%w: data after the object", ErrAnnotation)
 	}
 	if err := a.Check(s); err != nil {
@@ -224,8 +229,8 @@ func (a *Annotation) Check(s Schema) error {
 	ids := make(map[int]bool, len(a.Tracks))
 	total := 0
 	for i, t := range a.Tracks {
-		if t.ID <= 0 {
-			return bad("track %d: id %d: want a positive number", i, t.ID)
+		if t.ID <= 0 || t.ID > MaxTrackID {
+			return bad("track %d: id %d: want a positive number, at most 2^53-1", i, t.ID)
 		}
 		if ids[t.ID] {
 			return bad("track %d: id %d used twice", i, t.ID)

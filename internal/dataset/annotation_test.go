@@ -68,6 +68,7 @@ var badPayloads = []struct {
 	{"schema version", `"schema_version": 1`, `"schema_version": 2`, "schema_version 2"},
 	{"label", `"label": "dog"`, `"label": "horse"`, `label "horse" is not in schema`},
 	{"track id", `"id": 7`, `"id": 0`, "id 0"},
+	{"track id past 2^53-1", `"id": 7`, `"id": 9007199254740992`, "at most 2^53-1"},
 	{"track id twice", `"id": 7`, `"id": 1`, "used twice"},
 	{"no keyframes", `"keyframes": [{"frame": 5, "box": [60, 60, 40, 20]}]`, `"keyframes": []`, "no keyframes"},
 	{"keyframe order", `{"frame": 10, "box": [20, 10, 30, 40]}`, `{"frame": 0, "box": [20, 10, 30, 40]}`, "increasing frame order"},
@@ -87,6 +88,8 @@ var badPayloads = []struct {
 	{"accepted without reviewer", `"state": "accepted", "reviewer": "rev-2"`, `"state": "accepted"`, "reviewer is missing"},
 	{"self review", `"reviewer": "rev-2"`, `"reviewer": "ann-1"`, "is the annotator"},
 	{"trailing data", "}\n}", "}\n}{}", "data after"},
+	{"trailing brace", "}\n}", "}\n}}", "data after"},
+	{"trailing bracket", "}\n}", "}\n} ]", "data after"},
 	{"not json", `{`, `[`, "invalid character"},
 }
 
