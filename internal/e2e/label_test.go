@@ -57,7 +57,8 @@ type labelFrame struct {
 // and finds the keyframes where the mouse put them, frame 10 halfway
 // between. The frames the video showed after each seek are the frames
 // asked for (by requestVideoFrameCallback's report and by their pixels
-// against ffmpeg's). A reviewer accepts the payload; the annotator cannot.
+// against ffmpeg's). The arrow keys move the selected box; axe-core finds
+// no serious problem. A reviewer accepts the payload; the annotator cannot.
 //
 // With VIGIL_SCREENSHOTS=1 the editor's screenshot goes to
 // docs/screenshots/desktop-annotator.png.
@@ -93,6 +94,8 @@ func TestBrowserLabelEditor(t *testing.T) {
 		ReviewTools        bool         `json:"reviewTools"`
 		Accepted           string       `json:"accepted"`
 		Screenshot         string       `json:"screenshot"`
+		Nudged             [4]float64   `json:"nudged"`
+		Axe                []string     `json:"axe"`
 	}
 	browsertest.Run(t, 5*time.Minute, "label-editor.mjs", map[string]string{"INPUT": writeInput(t, in), "SCREENSHOTS": shots}, &res)
 
@@ -145,6 +148,12 @@ func TestBrowserLabelEditor(t *testing.T) {
 	}
 	if ks[2].Frame != 30 || !ks[2].Outside {
 		t.Errorf("keyframe 2: %+v, want frame 30 outside", ks[2])
+	}
+	if want := [4]float64{ks[1].Box[0] + 9, ks[1].Box[1], ks[1].Box[2], ks[1].Box[3]}; res.Nudged != want {
+		t.Errorf("after Shift+ArrowRight and ArrowLeft the box is %v, want %v (then back)", res.Nudged, want)
+	}
+	if len(res.Axe) > 0 {
+		t.Errorf("axe finds serious problems in the editor: %q", res.Axe)
 	}
 	half := [4]float64{draw[0] + move[0]/2, draw[1] + move[1]/2, draw[2], draw[3]}
 	if b := a.Boxes(10); len(b) != 1 || b[0].Keyframe || !near([4]float64{b[0].X, b[0].Y, b[0].W, b[0].H}, half, 3) {

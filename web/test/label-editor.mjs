@@ -9,11 +9,14 @@
 // and accepts it. It prints what the page read, the payloads it emitted,
 // the frame the video presented after each seek and its grey levels (the
 // Go test compares them with ffmpeg's frames), and a screenshot's path.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { assert, launch, newPage, result } from './lib.mjs';
 import { serveTestBundle } from './cryptoserve.mjs';
 
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const input = JSON.parse(await readFile(process.env.INPUT, 'utf8'));
 const LUMA_W = 96;
 const LUMA_H = 72;
@@ -70,6 +73,18 @@ try {
   out.frames.push(await waitShown(20));
   await dragClip(x + w / 2, y + h / 2, x + w / 2 + input.move[0], y + h / 2 + input.move[1]);
   await page.waitForFunction(() => window.vigilTest.editor().annotation().tracks[0]?.keyframes.length === 2);
+  // The keyboard: Shift+ArrowRight then ArrowLeft moves the box 9 pixels right.
+  await page.focus('.an-canvas');
+  await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.press('ArrowLeft');
+  out.nudged = await page.evaluate(() => window.vigilTest.editor().annotation().tracks[0].keyframes[1].box);
+  await page.keyboard.press('Shift+ArrowLeft');
+  await page.keyboard.press('ArrowRight');
+  out.axe = await page.evaluate(async (src) => {
+    if (typeof window.axe !== 'object') new Function(src)();
+    const r = await window.axe.run(document.querySelector('.an-editor'), { resultTypes: ['violations'] });
+    return r.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical').map((x) => `${x.id}: ${x.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }, axeSource);
   const shot = join(process.env.SCREENSHOTS || process.env.ARTIFACTS, 'desktop-annotator.png');
   await page.screenshot({ path: shot, fullPage: true });
   out.screenshot = shot;

@@ -21,8 +21,9 @@
 // box resizes it; either makes (or replaces) a keyframe at this frame.
 // Keyframes are drawn solid, interpolated and held boxes dashed (the
 // interpolation is annotation.ts's, the same as Go's). Keys: , and . step
-// one frame, with Shift ten; Delete removes the selected track's keyframe
-// at this frame; Escape clears the selection.
+// one frame, with Shift ten; the arrow keys move the selected box one
+// pixel (Shift: ten) when the frame has the focus; Delete removes the
+// selected track's keyframe at this frame; Escape clears the selection.
 //
 // Owns: the editing state of one payload while the page shows it. Must
 // never: do network I/O, store the payload or frames anywhere, or put text
@@ -110,21 +111,24 @@ export class AnnotationEditor {
     this.video = h('video', { class: 'an-video', muted: true, playsinline: true, preload: 'auto', 'aria-hidden': 'true' });
     this.video.muted = true;
     this.video.src = opts.src;
-    this.canvas = h('canvas', { class: 'an-canvas', width: opts.width, height: opts.height, tabindex: 0, role: 'img', 'aria-label': 'the clip frame with its boxes; drag to draw or move a box' });
+    this.canvas = h('canvas', { class: 'an-canvas', width: opts.width, height: opts.height, tabindex: 0, role: 'img', 'aria-label': 'The clip frame with its boxes: drag to draw or move a box; arrow keys move the selected box' });
     this.ctx = this.canvas.getContext('2d')!;
     const stage = h('div', { class: 'an-stage', style: `aspect-ratio: ${opts.width} / ${opts.height}` }, this.video, this.canvas);
 
-    const btn = (label: string, text: string, onclick: () => void, cls = 'secondary', id?: string) => h('button', { type: 'button', class: cls, 'aria-label': label, title: label, id, onclick }, text);
+    // A button's accessible name is its text, or label where the text is a
+    // symbol; title gives the longer help (and the key) on hover.
+    const btn = (label: string, text: string, onclick: () => void, cls = 'secondary', id?: string, help = label) =>
+      h('button', { type: 'button', class: cls, 'aria-label': /\p{L}/u.test(text) ? undefined : label, title: help, id, onclick }, text);
     this.scrub = h('input', { type: 'range', class: 'an-scrub', min: 0, max: opts.frames - 1, step: 1, value: 0, 'aria-label': 'Frame' });
     this.scrub.addEventListener('input', () => void this.seek(Number(this.scrub.value)));
     this.frameText = h('span', { class: 'an-frame mono', 'aria-live': 'polite' });
     const nav = h(
       'div',
       { class: 'an-nav row' },
-      btn('Back 10 frames (Shift+,)', '−10', () => void this.step(-10), 'secondary', 'an-back10'),
-      btn('Previous frame (,)', '‹ Prev', () => void this.step(-1), 'secondary', 'an-prev'),
+      btn('Back 10 frames', '−10', () => void this.step(-10), 'secondary', 'an-back10', 'Back 10 frames (Shift+,)'),
+      btn('Previous frame (,)', '‹ Previous', () => void this.step(-1), 'secondary', 'an-prev'),
       btn('Next frame (.)', 'Next ›', () => void this.step(1), 'secondary', 'an-next'),
-      btn('Forward 10 frames (Shift+.)', '+10', () => void this.step(10), 'secondary', 'an-fwd10'),
+      btn('Forward 10 frames', '+10', () => void this.step(10), 'secondary', 'an-fwd10', 'Forward 10 frames (Shift+.)'),
       this.frameText,
       this.scrub,
     );
@@ -399,12 +403,30 @@ export class AnnotationEditor {
     if (e.code === 'Comma' || e.key === ',' || e.key === '<') void this.step(e.shiftKey || e.key === '<' ? -10 : -1);
     else if (e.code === 'Period' || e.key === '.' || e.key === '>') void this.step(e.shiftKey || e.key === '>' ? 10 : 1);
     else if ((e.key === 'Delete' || e.key === 'Backspace') && this.editable()) this.deleteKeyframe();
+    else if (e.key.startsWith('Arrow') && tgt === this.canvas && this.editable() && this.selected !== null) {
+      const n = e.shiftKey ? 10 : 1;
+      const d = { ArrowLeft: [-n, 0], ArrowRight: [n, 0], ArrowUp: [0, -n], ArrowDown: [0, n] }[e.key];
+      if (d) this.nudge(d[0], d[1]);
+    }
     else if (e.key === 'Escape') {
       this.selected = null;
       this.drag = null;
       this.render();
     } else used = false;
     if (used) e.preventDefault();
+  }
+
+  // nudge moves the selected track's box at this frame by dx, dy clip
+  // pixels, making a keyframe (the keyboard's way to place a box).
+  private nudge(dx: number, dy: number): void {
+    const t = this.track(this.selected);
+    const b = t && boxAt(t, this.cur);
+    if (!t || !b) return this.say('The selected track is not in view at this frame.', true);
+    const k: Keyframe = { frame: this.cur, box: this.clampBox([b.x + dx, b.y + dy, b.w, b.h]) };
+    if (b.occluded) k.occluded = true;
+    this.setKey(t, k);
+    this.say(`Keyframe at frame ${this.cur} of track ${t.id}.`);
+    this.changed();
   }
 
   // at converts a pointer position to clip pixels; scale is clip pixels per CSS pixel.
