@@ -18,6 +18,7 @@ import './pages/zones';
 import './pages/addcamera';
 import './pages/history';
 import './pages/staff';
+import './pages/label';
 
 startShell();
 start();
