@@ -116,6 +116,10 @@ type labelWebResult struct {
 	ReviewerState, ReviewStatus    string
 	ReviewTracks                   int
 	ReviewEditToolsHidden          bool
+	ForgedClip, ForgedConsent      struct {
+		State, Error string
+		Videos       int
+	}
 }
 
 // TestBrowserLabellingWorkspace: the labelling workspace's pages in
@@ -280,6 +284,14 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 	// An annotator with nothing assigned: no clip.
 	if res.AnnotatorState != "annotator" || res.UnassignedCount != 0 || !strings.Contains(res.UnassignedText, "No clips are assigned") {
 		t.Errorf("unassigned annotator: state %q, %d items, %q", res.AnnotatorState, res.UnassignedCount, res.UnassignedText)
+	}
+	// A clip whose bytes are not the consent's, or a consent whose
+	// signature is not the donor device's: no frame (no video element).
+	if f := res.ForgedClip; f.State != "refused" || f.Videos != 0 || !strings.Contains(f.Error, "not the ones consent") {
+		t.Errorf("a changed clip: %+v", f)
+	}
+	if f := res.ForgedConsent; f.State != "refused" || f.Videos != 0 || !strings.Contains(f.Error, "signature of consent") {
+		t.Errorf("a consent with another signature: %+v", f)
 	}
 	if res.AnnotatorVersion != 2 || res.ReviewerState != "lead" || res.ReviewTracks != 1 || !res.ReviewEditToolsHidden {
 		t.Errorf("annotated as version %d; reviewer state %q, %d tracks, edit tools hidden %v", res.AnnotatorVersion, res.ReviewerState, res.ReviewTracks, res.ReviewEditToolsHidden)

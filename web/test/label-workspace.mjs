@@ -56,6 +56,36 @@ try {
 
   await control('/assign');
 
+  // A forged answer from the cloud shows no frame: the clip with one byte
+  // changed (not the bytes the consent names), then a consent whose
+  // signature is not the donor device's.
+  const refusedWith = async (pattern, forge) => {
+    await ann.page.route(pattern, async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, body: forge(await res.body()) });
+    });
+    await openWorkspace(ann.page);
+    await ann.page.waitForSelector('#label-list[data-count="1"]');
+    await ann.page.click('#label-list button[data-donation]');
+    await ann.page.waitForSelector('#label-work:is([data-state="refused"], [data-state="open"])', { timeout: 60000 });
+    const got = { state: await ann.page.getAttribute('#label-work', 'data-state'), error: await ann.page.textContent('#label-work'), videos: await ann.page.locator('video').count() };
+    await ann.page.unroute(pattern);
+    return got;
+  };
+  out.forgedClip = await refusedWith('**/clip', (b) => {
+    const c = Buffer.from(b);
+    c[c.length >> 1] ^= 1;
+    return c;
+  });
+  out.forgedConsent = await refusedWith('**/assignments', (b) => {
+    const list = JSON.parse(b.toString());
+    for (const d of list) {
+      const [body, sig] = d.consent.split('.');
+      d.consent = body + '.' + (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1);
+    }
+    return Buffer.from(JSON.stringify(list));
+  });
+
   // Reopen: the clip assigned to this device.
   await openWorkspace(ann.page);
   await ann.page.waitForSelector('#label-list[data-count="1"]');

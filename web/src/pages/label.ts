@@ -25,7 +25,9 @@
 
 import { copyButton, emptyState, fmtDateTime, pageHead } from '../kit';
 import { equal, unhex } from '../crypto/bytes';
-import { ChainError, epochIdentities, verifyChain, type ChainState } from '../crypto/chain';
+import { ChainError, epochIdentities, linkHash, verifyChain, type ChainState } from '../crypto/chain';
+import { LOG_WAIT_MS, NotLoggedError, proveHead } from '../household';
+import { serviceLog } from '../history/log';
 import { createDeviceKeys, deviceString, loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
 import { deviceFetch, DeviceRequestError } from '../crypto/devauth';
 import { openObject } from '../crypto/envelope';
@@ -88,22 +90,35 @@ async function deviceJSON<T>(keys: DeviceKeys, method: string, path: string, bod
  * openWorkspace fetches and verifies workspace ws's chain as this device.
  * The first verified genesis is pinned (in the same store as households':
  * a workspace's ID has a household's form); later the chain must start at
- * the pin and be no shorter than before.
+ * the pin and hold the head verified before, and its head must be proven
+ * in the transparency log, as a household's.
  */
 async function openWorkspace(ws: string, keys: DeviceKeys): Promise<Workspace> {
-  const ch = await deviceJSON<{ household_id: string; genesis_hash: string; links: string[] }>(keys, 'GET', `${wsPath(ws)}/chain`);
-  const links = ch.links.map((l) => unb64(l));
+  const lc = await serviceLog();
   const pin = await idbGet<Pin>('households', ws);
-  const genesis = pin?.genesisHash ?? unhex(ch.genesis_hash);
-  const state = await verifyChain(links, genesis);
-  if (state.householdId !== ws) throw new ChainError('invalid', `the cloud answered with the chain of ${state.householdId}, not of workspace ${ws}`);
-  if (pin && (state.seq < pin.seq || (state.seq === pin.seq && !equal(state.head, pin.head)))) {
-    throw new Error(`the cloud served an older or different chain of workspace ${ws} than this browser verified before; refusing it`);
+  const deadline = Date.now() + LOG_WAIT_MS;
+  for (;;) {
+    const ch = await deviceJSON<{ household_id: string; genesis_hash: string; links: string[]; log_index?: number[] }>(keys, 'GET', `${wsPath(ws)}/chain`);
+    const links = (ch.links ?? []).map((l) => unb64(l));
+    const genesis = pin?.genesisHash ?? unhex(ch.genesis_hash);
+    const state = await verifyChain(links, genesis);
+    if (state.householdId !== ws) throw new ChainError('invalid', `the cloud answered with the chain of ${state.householdId}, not of workspace ${ws}`);
+    if (pin && pin.seq > 0 && (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head))) {
+      throw new Error(`the cloud served an older or different chain of workspace ${ws} than this browser verified before; refusing it`);
+    }
+    // As a household's: the head must be in the transparency log.
+    const idx = Array.isArray(ch.log_index) ? ch.log_index[links.length - 1] : undefined;
+    if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0) {
+      if (Date.now() > deadline) throw new NotLoggedError(`link ${state.seq} of workspace ${ws} is still waiting for the log after ${LOG_WAIT_MS / 1000} s; refusing to use it (try again in a moment)`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    await proveHead(lc, state, idx);
+    if (!pin || state.seq > pin.seq) await idbPut('households', ws, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+    const me = state.device(keys.id);
+    if (!me || me.role === 'hub') throw new ChainError('not-member', `this device is not in workspace ${ws}'s chain`);
+    return { id: ws, state, keys, identities: await epochIdentities(state, keys), lead: me.role === 'admin' };
   }
-  await idbPut('households', ws, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
-  const me = state.device(keys.id);
-  if (!me || me.role === 'hub') throw new ChainError('not-member', `this device is not in workspace ${ws}'s chain`);
-  return { id: ws, state, keys, identities: await epochIdentities(state, keys), lead: me.role === 'admin' };
 }
 
 /** annotatorName is how this device signs its name into a payload: its device ID. */
