@@ -16,6 +16,7 @@ import type { Verified } from '../src/history/audit';
 import { fmtDateTime, fmtDuration } from '../src/kit';
 import * as household from '../src/household';
 import * as pairing from '../src/pairing';
+import { signRequest } from '../src/crypto/devauth';
 
 const { hex, unhex, utf8 } = bytes;
 
@@ -584,5 +585,20 @@ async function sealTest(inp: { recipients: string[]; annotator: string; cases: S
   return { signPub: hex(dev.signPub), results, refused, shaSame };
 }
 
-(window as any).vigilTest = { sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
+// devauthSign signs each request with this browser's stored device key
+// (made if missing; non-extractable), for internal/devauth to verify.
+async function devauthSign(cases: { method: string; url: string; body: string }[]) {
+  const k = (await devicekeys.loadDeviceKeys()) ?? (await devicekeys.createDeviceKeys());
+  const out: { header: string; error: string }[] = [];
+  for (const c of cases) {
+    try {
+      out.push({ header: await signRequest(k, c.method, c.url, keys.unb64url(c.body)), error: '' });
+    } catch (e) {
+      out.push({ header: '', error: (e as Error).message });
+    }
+  }
+  return { id: k.id, signPub: keys.b64url(k.signPub), results: out };
+}
+
+(window as any).vigilTest = { devauthSign, sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
 (window as any).vigilReady = true;
