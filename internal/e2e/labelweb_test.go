@@ -116,6 +116,9 @@ type labelWebResult struct {
 	ReviewerState, ReviewStatus    string
 	ReviewTracks                   int
 	ReviewEditToolsHidden          bool
+	SentBackStatus                 string
+	SentBackEditorState            string
+	ResubmittedVersion             int
 	ForgedClip, ForgedConsent      struct {
 		State, Error string
 		Videos       int
@@ -296,19 +299,23 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 	if res.AnnotatorVersion != 2 || res.ReviewerState != "lead" || res.ReviewTracks != 1 || !res.ReviewEditToolsHidden {
 		t.Errorf("annotated as version %d; reviewer state %q, %d tracks, edit tools hidden %v", res.AnnotatorVersion, res.ReviewerState, res.ReviewTracks, res.ReviewEditToolsHidden)
 	}
+	// Sent back once: the annotator's page says so and submits version 3.
+	if !strings.Contains(res.SentBackStatus, "sent back") || res.SentBackEditorState != "rejected" || res.ResubmittedVersion != 3 {
+		t.Errorf("after send-back: %q, editor %q, resubmitted as version %d", res.SentBackStatus, res.SentBackEditorState, res.ResubmittedVersion)
+	}
 
 	// The cloud: accepted by the reviewer's device, annotated by the annotator's.
 	as, err := leadC.Assignments(ctx, wsID)
 	if err != nil || len(as) != 1 {
 		t.Fatalf("assignments as the lead: %+v %v", as, err)
 	}
-	if d := as[0]; d.State != "accepted" || d.Accepted != 2 || d.Reviewer != reviewer.ID || d.Assignee != annotator.ID {
+	if d := as[0]; d.State != "accepted" || d.Accepted != 3 || d.Reviewer != reviewer.ID || d.Assignee != annotator.ID {
 		t.Errorf("donation after review: %+v", d)
 	}
 	// The lead opens the latest annotation: sealed to the workspace,
 	// signed by the annotator's browser device.
 	got, v, err := leadC.Annotation(ctx, wsID, don.ID)
-	if err != nil || v != 2 {
+	if err != nil || v != 3 {
 		t.Fatalf("latest annotation: v%d %v", v, err)
 	}
 	ids, err := ws.EpochIdentities(lead)
@@ -355,7 +362,7 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 			reviews++
 		}
 	}
-	if puts != 2 || reviews != 1 || proxy.tampered != 0 || proxy.refused < 3 {
+	if puts != 3 || reviews != 2 || proxy.tampered != 0 || proxy.refused < 3 {
 		t.Errorf("devauth: %d annotation PUTs and %d reviews verified; %d changed bodies verified, %d refused", puts, reviews, proxy.tampered, proxy.refused)
 	}
 	// Only the outsider's requests fail (its device is in no chain).

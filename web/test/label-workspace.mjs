@@ -124,11 +124,30 @@ try {
   out.annotatorStatus = await ann.page.textContent('#label-work-status');
 
   // The reviewer: a lead, sees the donation annotated and reviews it.
+  const review = async () => {
+    await rev.page.waitForSelector('#label-list button[data-donation]');
+    await rev.page.click('#label-list button[data-donation]');
+    await rev.page.waitForSelector('#label-work[data-state="open"]', { timeout: 60000 });
+    await rev.page.waitForSelector('.an-editor[data-mode="review"][data-shown-frame]', { timeout: 30000 });
+  };
   out.reviewerState = await openWorkspace(rev.page);
-  await rev.page.waitForSelector('#label-list button[data-donation]');
-  await rev.page.click('#label-list button[data-donation]');
-  await rev.page.waitForSelector('#label-work[data-state="open"]', { timeout: 60000 });
-  await rev.page.waitForSelector('.an-editor[data-mode="review"][data-shown-frame]', { timeout: 30000 });
+  await review();
+  // First sent back: the annotator finds it so, and submits again (a new version).
+  await rev.page.click('#an-send-back');
+  await rev.page.waitForSelector('#label-work[data-state="sent-back"]', { timeout: 30000 });
+  await openWorkspace(ann.page);
+  await ann.page.waitForSelector('#label-list li[data-state="assigned"] button[data-donation]');
+  await ann.page.click('#label-list button[data-donation]');
+  await ann.page.waitForSelector('#label-work[data-state="open"]', { timeout: 60000 });
+  await ann.page.waitForSelector('.an-editor[data-shown-frame]', { timeout: 30000 });
+  out.sentBackStatus = await ann.page.textContent('#label-work-status');
+  out.sentBackEditorState = await ann.page.getAttribute('.an-editor', 'data-state');
+  await ann.page.click('#an-submit');
+  await ann.page.waitForSelector('#label-work[data-state="submitted"]', { timeout: 30000 });
+  out.resubmittedVersion = Number(await ann.page.getAttribute('#label-work', 'data-version'));
+
+  await openWorkspace(rev.page);
+  await review();
   out.reviewTracks = Number(await rev.page.getAttribute('.an-editor', 'data-tracks'));
   out.reviewEditToolsHidden = await rev.page.$eval('.an-tools', (el) => el.hidden);
   await rev.page.click('#an-accept');

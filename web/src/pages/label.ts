@@ -252,6 +252,13 @@ route('/label', async (root) => {
       const prev = await latestAnnotation(w, d);
       if (mode === 'review' && !prev) throw new Error(`donation ${d.id} has no annotation to review`);
       let version = prev?.version ?? 0;
+      // Sent back: the cloud's record says so (the payload stored is the one
+      // submitted, in review); the annotator works on from there.
+      let sentBack = false;
+      if (prev && mode === 'annotate' && d.state === 'assigned' && prev.payload.review.state === 'in_review') {
+        sentBack = true;
+        prev.payload.review = d.reviewer && d.reviewer !== prev.payload.annotator ? { state: 'rejected', reviewer: d.reviewer } : { state: 'annotating' };
+      }
       clipURL = URL.createObjectURL(new Blob([mp4 as Uint8Array<ArrayBuffer>], { type: 'video/mp4' }));
       const schema = defaultSchema();
       editor = new AnnotationEditor({ src: clipURL, clip: d.id, ...info, schema, mode, user: annotatorName(w), payload: prev?.payload });
@@ -304,7 +311,11 @@ route('/label', async (root) => {
       work.replaceChildren(work.firstChild!, ed.el, mode === 'annotate' ? h('div', { class: 'row' }, saveBtn) : null!, wStatus);
       work.dataset.state = 'open';
       ed.el.scrollIntoView({ block: 'start' });
-      wStatus.textContent = prev ? `Annotation version ${prev.version} (${prev.payload.review.state.replace('_', ' ')}).` : 'No annotation yet: drag on the frame to draw a box.';
+      wStatus.textContent = sentBack
+        ? `Annotation version ${prev!.version} was sent back by the reviewer: correct it and submit again.`
+        : prev
+          ? `Annotation version ${prev.version} (${prev.payload.review.state.replace('_', ' ')}).`
+          : 'No annotation yet: drag on the frame to draw a box.';
     } catch (e) {
       closeWork();
       work.hidden = false;
