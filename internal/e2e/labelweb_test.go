@@ -119,6 +119,7 @@ type labelWebResult struct {
 	SentBackStatus                 string
 	SentBackEditorState            string
 	ResubmittedVersion             int
+	Axe                            []string
 	ForgedClip, ForgedConsent      struct {
 		State, Error string
 		Videos       int
@@ -298,6 +299,9 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 	}
 	if res.AnnotatorVersion != 2 || res.ReviewerState != "lead" || res.ReviewTracks != 1 || !res.ReviewEditToolsHidden {
 		t.Errorf("annotated as version %d; reviewer state %q, %d tracks, edit tools hidden %v", res.AnnotatorVersion, res.ReviewerState, res.ReviewTracks, res.ReviewEditToolsHidden)
+	}
+	if len(res.Axe) > 0 {
+		t.Errorf("axe finds serious problems on the labelling pages: %q", res.Axe)
 	}
 	// Sent back once: the annotator's page says so and submits version 3.
 	if !strings.Contains(res.SentBackStatus, "sent back") || res.SentBackEditorState != "rejected" || res.ResubmittedVersion != 3 {

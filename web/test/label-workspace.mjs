@@ -8,7 +8,20 @@
 // opens the clip, draws a box on frame 0, moves it at frame $MOVE_AT and
 // submits; the reviewer opens the clip and the annotation and accepts.
 // $DRAW is [x, y, w, h] in clip pixels, $MOVE [dx, dy].
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { assert, control, launch, newPage, result } from './lib.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+// axe runs the page through axe-core (evaluated by the driver: the app's CSP allows no eval) and returns its serious and critical findings.
+const axe = async (page) => {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document.querySelector('#label-page'), { resultTypes: ['violations'] });
+    return r.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical').map((x) => `${x.id}: ${x.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+};
 
 const base = process.env.BASE_URL;
 const ws = process.env.WS;
@@ -121,6 +134,8 @@ try {
   await ann.page.click('#an-submit');
   await ann.page.waitForSelector('#label-work[data-state="submitted"]', { timeout: 30000 });
   out.annotatorVersion = Number(await ann.page.getAttribute('#label-work', 'data-version'));
+  out.axe = await axe(ann.page);
+  await ann.page.screenshot({ path: join(process.env.ARTIFACTS, 'label-annotator.png'), fullPage: true });
   out.annotatorStatus = await ann.page.textContent('#label-work-status');
 
   // The reviewer: a lead, sees the donation annotated and reviews it.
@@ -153,6 +168,8 @@ try {
   await rev.page.click('#an-accept');
   await rev.page.waitForSelector('#label-work[data-state="accepted"]', { timeout: 30000 });
   out.reviewStatus = await rev.page.textContent('#label-work-status');
+  out.axe.push(...(await axe(rev.page)), ...(await axe(outsider.page)));
+  await rev.page.screenshot({ path: join(process.env.ARTIFACTS, 'label-reviewer.png'), fullPage: true });
   await rev.page.waitForSelector('#label-list li[data-state="accepted"]');
   assert(out.reviewTracks === 1, `the reviewer sees ${out.reviewTracks} tracks`);
   result(out);

@@ -308,7 +308,9 @@ route('/label', async (root) => {
           showError(wStatus, x);
         }
       });
-      work.replaceChildren(work.firstChild!, ed.el, mode === 'annotate' ? h('div', { class: 'row' }, saveBtn) : null!, wStatus);
+      const heading = work.firstChild!;
+      if (mode === 'annotate') work.replaceChildren(heading, ed.el, h('div', { class: 'row' }, saveBtn), wStatus);
+      else work.replaceChildren(heading, ed.el, wStatus);
       work.dataset.state = 'open';
       ed.el.scrollIntoView({ block: 'start' });
       wStatus.textContent = sentBack
