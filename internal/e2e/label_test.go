@@ -57,8 +57,10 @@ type labelFrame struct {
 // and finds the keyframes where the mouse put them, frame 10 halfway
 // between. The frames the video showed after each seek are the frames
 // asked for (by requestVideoFrameCallback's report and by their pixels
-// against ffmpeg's). The arrow keys move the selected box; axe-core finds
-// no serious problem. A reviewer accepts the payload; the annotator cannot.
+// against ffmpeg's). On the way it marks frame 10 occluded and deletes that
+// keyframe again, draws a second track and deletes it; the arrow keys move
+// the selected box; axe-core finds no serious problem. A reviewer can send
+// the payload back, or accept it; the annotator cannot.
 //
 // With VIGIL_SCREENSHOTS=1 the editor's screenshot goes to
 // docs/screenshots/desktop-annotator.png.
@@ -96,6 +98,13 @@ func TestBrowserLabelEditor(t *testing.T) {
 		Screenshot         string       `json:"screenshot"`
 		Nudged             [4]float64   `json:"nudged"`
 		Axe                []string     `json:"axe"`
+		Occluded           struct {
+			Keys    [][]dataset.Keyframe `json:"keys"`
+			Pressed string               `json:"pressed"`
+		} `json:"occluded"`
+		AfterDelKey [][]dataset.Keyframe `json:"afterDelKey"`
+		Second      dataset.Track        `json:"second"`
+		SentBack    string               `json:"sentBack"`
 	}
 	browsertest.Run(t, 5*time.Minute, "label-editor.mjs", map[string]string{"INPUT": writeInput(t, in), "SCREENSHOTS": shots}, &res)
 
@@ -149,13 +158,13 @@ func TestBrowserLabelEditor(t *testing.T) {
 	if ks[2].Frame != 30 || !ks[2].Outside {
 		t.Errorf("keyframe 2: %+v, want frame 30 outside", ks[2])
 	}
+	half := [4]float64{draw[0] + move[0]/2, draw[1] + move[1]/2, draw[2], draw[3]}
 	if want := [4]float64{ks[1].Box[0] + 9, ks[1].Box[1], ks[1].Box[2], ks[1].Box[3]}; res.Nudged != want {
 		t.Errorf("after Shift+ArrowRight and ArrowLeft the box is %v, want %v (then back)", res.Nudged, want)
 	}
 	if len(res.Axe) > 0 {
 		t.Errorf("axe finds serious problems in the editor: %q", res.Axe)
 	}
-	half := [4]float64{draw[0] + move[0]/2, draw[1] + move[1]/2, draw[2], draw[3]}
 	if b := a.Boxes(10); len(b) != 1 || b[0].Keyframe || !near([4]float64{b[0].X, b[0].Y, b[0].W, b[0].H}, half, 3) {
 		t.Errorf("frame 10: %+v, want an interpolated box near %v", b, half)
 	}
@@ -164,6 +173,15 @@ func TestBrowserLabelEditor(t *testing.T) {
 	}
 	if !strings.Contains(res.At10, "interpolated") {
 		t.Errorf("the track list at frame 10 says %q, want interpolated", res.At10)
+	}
+	if k := res.Occluded.Keys; len(k) != 1 || len(k[0]) != 3 || k[0][1].Frame != 10 || !k[0][1].Occluded || k[0][1].Box == nil || !near(*k[0][1].Box, half, 3) || res.Occluded.Pressed != "true" {
+		t.Errorf("after Occluded at frame 10: %+v, want a keyframe at 10, occluded, with the interpolated box", res.Occluded)
+	}
+	if k := res.AfterDelKey; len(k) != 1 || len(k[0]) != 2 || k[0][1].Frame != 20 {
+		t.Errorf("after Delete keyframe at frame 10: %+v, want the keyframes at 0 and 20", k)
+	}
+	if tr := res.Second; tr.ID != 2 || tr.Label != "person" || len(tr.Keyframes) != 1 || tr.Keyframes[0].Frame != 30 || tr.Keyframes[0].Box == nil || !near(*tr.Keyframes[0].Box, [4]float64{40, 400, 80, 120}, 3) {
+		t.Errorf("the second track drawn at frame 30: %+v, want track 2 with a box near [40 400 80 120]", tr)
 	}
 	if res.Changes < 3 {
 		t.Errorf("%d change events, want one per edit (draw, move, leaves view)", res.Changes)
@@ -175,6 +193,13 @@ func TestBrowserLabelEditor(t *testing.T) {
 	}
 	if !res.ReviewTools {
 		t.Error("the reviewer sees the editing tools")
+	}
+	sb, err := dataset.ParseAnnotation([]byte(res.SentBack), schema)
+	if err != nil {
+		t.Fatalf("the payload sent back: %v\n%s", err, res.SentBack)
+	}
+	if sb.Review.State != dataset.Rejected || sb.Review.Reviewer != "rev-9" {
+		t.Errorf("sent back: %+v, want rejected by rev-9", sb.Review)
 	}
 	r, err := dataset.ParseAnnotation([]byte(res.Accepted), schema)
 	if err != nil {
@@ -434,6 +459,25 @@ func labelCases(t *testing.T) []labelCase {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for i := range 40 {
 		cases = append(cases, labelCase{fmt.Sprintf("generated %d", i), generatedPayload(t, rng)})
+	}
+	// Random edits of labelBase, a few bytes each (printable ASCII, so the
+	// text reaches the browser as it is): Go decides.
+	const alphabet = `{}[]:,"\ 0123456789.eE-+nulltruefalsexyz_`
+	for i := range 300 {
+		b := []byte(labelBase)
+		for range 1 + rng.IntN(3) {
+			p := rng.IntN(len(b))
+			c := alphabet[rng.IntN(len(alphabet))]
+			switch rng.IntN(3) {
+			case 0:
+				b[p] = c
+			case 1:
+				b = append(b[:p], b[p+1:]...)
+			default:
+				b = append(b[:p], append([]byte{c}, b[p:]...)...)
+			}
+		}
+		cases = append(cases, labelCase{fmt.Sprintf("mutated %d", i), string(b)})
 	}
 	return cases
 }

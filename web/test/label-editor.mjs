@@ -93,12 +93,24 @@ try {
   await page.click('#an-back10');
   out.frames.push(await waitShown(10));
   out.at10 = await page.$eval('.an-track .sub', (el) => el.textContent);
+  // Occluded makes a keyframe of the interpolated box; Delete keyframe takes it away again.
+  const keys = () => page.evaluate(() => window.vigilTest.editor().annotation().tracks.map((t) => t.keyframes));
+  await page.click('#an-occluded');
+  out.occluded = { keys: await keys(), pressed: await page.getAttribute('#an-occluded', 'aria-pressed') };
+  await page.click('#an-del-key');
+  out.afterDelKey = await keys();
 
   // Frame 30 (Next ten times by the key): the track leaves view.
   await page.click('#an-fwd10');
   await waitShown(20);
   for (let i = 0; i < 10; i++) await page.keyboard.press('Period');
   out.frames.push(await waitShown(30));
+  // A box drawn away from the selected track (in view here) is a new track; Delete track removes it.
+  await dragClip(40, 400, 120, 520);
+  await page.waitForSelector('.an-editor[data-tracks="2"]');
+  out.second = await page.evaluate(() => window.vigilTest.editor().annotation().tracks[1]);
+  await page.click('#an-del-track');
+  await page.waitForSelector('.an-editor[data-tracks="1"]');
   if ((await page.getAttribute('.an-track-pick[data-track="1"]', 'aria-pressed')) !== 'true') await page.click('.an-track-pick[data-track="1"]');
   await page.click('#an-outside');
   await page.click('#an-submit');
@@ -114,6 +126,15 @@ try {
   await page.evaluate((o) => window.vigilTest.open(o), { ...geometry, mode: 'review', user: input.annotator, payload: out.submitted });
   await page.waitForSelector('.an-editor[data-shown-frame]');
   out.selfReviewDisabled = await page.$eval('#an-accept', (b) => b.disabled);
+
+  // A reviewer can send it back instead.
+  await page.reload();
+  await page.waitForFunction(() => window.vigilReady === true);
+  await page.evaluate((o) => window.vigilTest.open(o), { ...geometry, mode: 'review', user: input.reviewer, payload: out.submitted });
+  await page.waitForSelector('.an-editor[data-shown-frame]');
+  await page.click('#an-send-back');
+  await page.waitForSelector('.an-editor[data-state="rejected"]');
+  out.sentBack = await page.evaluate(() => window.vigilTest.events.filter((e) => e.type === 'annotation-review')[0].json);
 
   // The reviewer accepts it.
   await page.reload();

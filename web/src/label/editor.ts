@@ -229,7 +229,11 @@ export class AnnotationEditor {
     // for this one's.
     const run = this.seeks.then(async () => {
       if (seq !== this.seekSeq) return null;
-      await this.ready;
+      try {
+        await this.ready;
+      } catch {
+        return null; // the clip cannot be played: the status says so
+      }
       let shown = await this.seekTo((f + 0.5) / this.o.fps);
       if (shown !== null && shown !== f && seq === this.seekSeq) shown = await this.seekTo((f + 0.5 + (f - shown)) / this.o.fps);
       if (seq === this.seekSeq) {
