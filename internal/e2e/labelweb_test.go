@@ -268,7 +268,7 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 	ctl := serveControl(t, mux)
 
 	draw := [4]float64{640, 240, 46, 82} // the pedestrian on the right of frame 0
-	move := [2]float64{-100, -4}
+	move := [2]float64{-138, -4}         // where they are at frame 15
 	drawJSON, _ := json.Marshal(draw)
 	moveJSON, _ := json.Marshal(move)
 	var res labelWebResult
