@@ -120,6 +120,7 @@ type labelWebResult struct {
 	SentBackEditorState            string
 	ResubmittedVersion             int
 	Axe                            []string
+	RollbackState, RollbackStatus  string
 	ForgedClip, ForgedConsent      struct {
 		State, Error string
 		Videos       int
@@ -299,6 +300,10 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 	}
 	if res.AnnotatorVersion != 2 || res.ReviewerState != "lead" || res.ReviewTracks != 1 || !res.ReviewEditToolsHidden {
 		t.Errorf("annotated as version %d; reviewer state %q, %d tracks, edit tools hidden %v", res.AnnotatorVersion, res.ReviewerState, res.ReviewTracks, res.ReviewEditToolsHidden)
+	}
+	// A shorter chain than the one the page verified before: refused.
+	if res.RollbackState != "error" || !strings.Contains(res.RollbackStatus, "older or different chain") {
+		t.Errorf("a rolled-back chain: state %q, %q", res.RollbackState, res.RollbackStatus)
 	}
 	if len(res.Axe) > 0 {
 		t.Errorf("axe finds serious problems on the labelling pages: %q", res.Axe)

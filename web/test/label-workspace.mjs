@@ -67,6 +67,19 @@ try {
   out.unassignedCount = Number(await ann.page.getAttribute('#label-list', 'data-count'));
   out.unassignedText = await ann.page.textContent('#label-list');
 
+  // A cloud that serves the chain as it was before (the annotator's device
+  // not yet in it) after the browser verified a longer one: refused.
+  await ann.page.route('**/chain', async (route) => {
+    const res = await route.fetch();
+    const c = await res.json();
+    c.links = c.links.slice(0, c.links.length - 1);
+    c.log_index = (c.log_index ?? []).slice(0, c.links.length);
+    await route.fulfill({ response: res, body: JSON.stringify(c) });
+  });
+  out.rollbackState = await openWorkspace(ann.page);
+  out.rollbackStatus = await ann.page.textContent('#label-status');
+  await ann.page.unroute('**/chain');
+
   await control('/assign');
 
   // A forged answer from the cloud shows no frame: the clip with one byte
