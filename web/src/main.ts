@@ -19,6 +19,7 @@ import './pages/zones';
 import './pages/addcamera';
 import './pages/history';
 import './pages/staff';
+import './pages/label';
 
 startShell();
 start();

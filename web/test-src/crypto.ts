@@ -17,6 +17,8 @@ import type { Verified } from '../src/history/audit';
 import { fmtDateTime, fmtDuration } from '../src/kit';
 import * as household from '../src/household';
 import * as pairing from '../src/pairing';
+import { signRequest } from '../src/crypto/devauth';
+import { verifyConsent } from '../src/label/consent';
 
 const { hex, unhex, utf8 } = bytes;
 
@@ -656,5 +658,35 @@ async function consentTest(vectors: ConsentVector[], goSigned: string, goPub: st
   return out;
 }
 
-(window as any).vigilTest = { consentTest, sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
+// devauthSign signs each request with this browser's stored device key
+// (made if missing; non-extractable), for internal/devauth to verify.
+async function devauthSign(cases: { method: string; url: string; body: string }[]) {
+  const k = (await devicekeys.loadDeviceKeys()) ?? (await devicekeys.createDeviceKeys());
+  const out: { header: string; error: string }[] = [];
+  for (const c of cases) {
+    try {
+      out.push({ header: await signRequest(k, c.method, c.url, keys.unb64url(c.body)), error: '' });
+    } catch (e) {
+      out.push({ header: '', error: (e as Error).message });
+    }
+  }
+  return { id: k.id, signPub: keys.b64url(k.signPub), results: out };
+}
+
+// consentCheck runs the annotator's consent check on each case (base64url
+// key and object) and says whether it accepts it, or why not.
+async function consentCheck(cases: { signed: string; pub: string; object: string; workspace: string; id: string; now: number }[]) {
+  const out: { ok: boolean; error: string }[] = [];
+  for (const c of cases) {
+    try {
+      await verifyConsent(c.signed, keys.unb64url(c.pub), keys.unb64url(c.object), { workspace: c.workspace, id: c.id }, new Date(c.now));
+      out.push({ ok: true, error: '' });
+    } catch (e) {
+      out.push({ ok: false, error: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+(window as any).vigilTest = { consentTest, consentCheck, devauthSign, sealTest, envelopeVectors, interop, deviceKeys, chainVectors, chainBuilders, hhOpen, hhPin, hhEnrol, pairFlow, actionVectors };
 (window as any).vigilReady = true;

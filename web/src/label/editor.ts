@@ -113,7 +113,9 @@ export class AnnotationEditor {
     this.video.src = opts.src;
     this.canvas = h('canvas', { class: 'an-canvas', width: opts.width, height: opts.height, tabindex: 0, role: 'img', 'aria-label': 'The clip frame with its boxes: drag to draw or move a box; arrow keys move the selected box' });
     this.ctx = this.canvas.getContext('2d')!;
-    const stage = h('div', { class: 'an-stage', style: `aspect-ratio: ${opts.width} / ${opts.height}` }, this.video, this.canvas);
+    // Styles are set through the CSSOM: the app's CSP (style-src 'self') refuses style attributes.
+    const stage = h('div', { class: 'an-stage' }, this.video, this.canvas);
+    stage.style.aspectRatio = `${opts.width} / ${opts.height}`;
 
     // A button's accessible name is its text, or label where the text is a
     // symbol; title gives the longer help (and the key) on hover.
@@ -579,10 +581,12 @@ export class AnnotationEditor {
       const where = key?.outside ? 'leaves view here' : !b ? 'not in view' : key ? 'keyframe here' : 'interpolated';
       const colour = COLOURS[Math.max(0, this.o.schema.labels.indexOf(t.label)) % COLOURS.length];
       const n = t.keyframes.length;
+      const swatch = h('span', { class: 'an-swatch', 'aria-hidden': 'true' });
+      swatch.style.background = colour;
       const pick = h(
         'button',
         { type: 'button', class: 'ghost an-track-pick', 'aria-pressed': String(t.id === this.selected), 'data-track': t.id, onclick: () => this.pick(t.id) },
-        h('span', { class: 'an-swatch', style: `background:${colour}`, 'aria-hidden': 'true' }),
+        swatch,
         `#${t.id} ${t.label}`,
       );
       return h('li', { class: 'item an-track', 'data-track': t.id }, pick, h('span', { class: 'sub' }, `${n} keyframe${n === 1 ? '' : 's'} · ${where}${b?.occluded ? ' · occluded' : ''}`));

@@ -363,6 +363,7 @@ route('/staff', async (root) => {
     root,
     pageHead('Support console'),
     whoBar(m),
+    h('p', { class: 'muted', id: 'staff-label-link' }, 'Labelling donated clips? ', h('a', { href: '/label' }, 'Open the labelling workspace'), ' (it uses this browser’s device, not your staff session).'),
     h(
       'section',
       { class: 'card stack', 'aria-labelledby': 'staff-find-title' },
