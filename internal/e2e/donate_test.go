@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,8 +18,6 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/client"
-	"vigil/internal/cloud/staff"
-	"vigil/internal/cloud/store"
 	"vigil/internal/consent"
 	"vigil/internal/detect"
 	"vigil/internal/detect/faces"
@@ -67,37 +63,8 @@ func TestDonateFromPage(t *testing.T) {
 
 	// The workspace: a lead's device makes its chain, a staff admin
 	// registers it, the lead adds an annotator's device.
-	lead, _ := keydir.NewDeviceKeys()
+	lead, ws := registerWorkspace(t, ctx, c, "Person detection")
 	ann, _ := keydir.NewDeviceKeys()
-	genesis, _, ws, err := keydir.NewHousehold("Person detection", lead, "lead laptop", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := staff.New(staff.Config{Store: c.st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	olga, _, err := sv.Add(ctx, "Olga Admin", store.StaffAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := sv.NewSession(ctx, olga.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"genesis": genesis})
-	req, _ := http.NewRequest("POST", c.url+"/staff/v1/workspaces", bytes.NewReader(body))
-	req.AddCookie(&http.Cookie{Name: "vigil_staff", Value: ss.Secret})
-	req.Header.Set(staff.CSRFHeader, ss.CSRF)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("registering the workspace: %s", resp.Status)
-	}
 	leadC := &client.Client{BaseURL: c.url, HTTP: http.DefaultClient, DeviceID: lead.ID(), DeviceKey: lead.Sign}
 	link, err := ws.AddDevice(lead, ann.Public(keydir.RoleMember, "annotator one"), time.Now())
 	if err == nil {

@@ -21,8 +21,6 @@ import (
 
 	"vigil/internal/browsertest"
 	"vigil/internal/client"
-	"vigil/internal/cloud/staff"
-	"vigil/internal/cloud/store"
 	"vigil/internal/consent"
 	"vigil/internal/dataset"
 	"vigil/internal/devauth"
@@ -159,39 +157,7 @@ func TestBrowserLabellingWorkspace(t *testing.T) {
 
 	// The workspace: its first lead's device signs the genesis; a staff
 	// admin registers it with the cloud.
-	lead, err := keydir.NewDeviceKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	genesis, _, ws, err := keydir.NewHousehold("Person detection", lead, "lead", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := staff.New(staff.Config{Store: c.st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	olga, _, err := sv.Add(ctx, "Olga Admin", store.StaffAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := sv.NewSession(ctx, olga.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"genesis": genesis})
-	req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/staff/v1/workspaces", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Vigil-Staff-CSRF", sess.CSRF)
-	req.AddCookie(&http.Cookie{Name: "vigil_staff", Value: sess.Secret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create workspace: %d", resp.StatusCode)
-	}
+	lead, ws := registerWorkspace(t, ctx, c, "Person detection")
 	wsID := ws.HouseholdID
 	leadC := &client.Client{BaseURL: c.url, HTTP: http.DefaultClient, DeviceID: lead.ID(), DeviceKey: lead.Sign}
 
