@@ -257,7 +257,8 @@ try {
   // opens on the event's clip with a few seconds around it.
   await page.goto(inbox);
   await rows(page);
-  const finished = await page.$('.ev-row:not([data-end=""]) .ev-donate');
+  // The rows come in as they are opened: wait for a finished one's button.
+  const finished = await page.waitForSelector('.ev-row:not([data-end=""]) .ev-donate', { timeout: 30_000 }).catch(() => null);
   if (finished) {
     const li = await finished.evaluateHandle((b) => b.closest('.ev-row'));
     const ev = await li.evaluate((l) => ({ id: l.dataset.event, start: Number(l.dataset.start), end: Number(l.dataset.end) }));
