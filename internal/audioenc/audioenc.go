@@ -14,9 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strings"
 	"sync"
 	"time"
+
+	"vigil/internal/proctail"
 )
 
 // Input formats: ffmpeg's options for the audio written to an Encoder.
@@ -135,8 +136,8 @@ func (e *Encoder) run(ctx context.Context, cfg Config) error {
 		"-f", "ogg", "-page_duration", "20000", "-flush_packets", "1", "pipe:1")
 	cmd := exec.CommandContext(ctx, cfg.FFmpeg, args...)
 	cmd.WaitDelay = time.Second
-	var tail tailWriter
-	cmd.Stderr = &tail
+	tail := proctail.New(stderrTail)
+	cmd.Stderr = tail
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -187,40 +188,7 @@ func (e *Encoder) run(ctx context.Context, cfg Config) error {
 	case rerr != nil:
 		return fmt.Errorf("%w: reading its output: %v", ErrEnded, rerr)
 	case werr != nil:
-		return fmt.Errorf("%w: %v (%s)", ErrEnded, werr, tail.lastLine())
+		return fmt.Errorf("%w: %v (%s)", ErrEnded, werr, tail.LastLine())
 	}
-	return fmt.Errorf("%w (%s)", ErrEnded, tail.lastLine())
-}
-
-// tailWriter keeps the last stderrTail bytes written to it.
-type tailWriter struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := len(p)
-	if len(p) > stderrTail {
-		p = p[len(p)-stderrTail:]
-	}
-	w.buf = append(w.buf, p...)
-	if len(w.buf) > stderrTail {
-		w.buf = append(w.buf[:0], w.buf[len(w.buf)-stderrTail:]...)
-	}
-	return n, nil
-}
-
-// lastLine returns the last non-empty line kept, printable ASCII only.
-func (w *tailWriter) lastLine() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(w.buf)), "\n")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, strings.TrimSpace(lines[len(lines)-1]))
+	return fmt.Errorf("%w (%s)", ErrEnded, tail.LastLine())
 }

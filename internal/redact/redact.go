@@ -65,6 +65,7 @@ import (
 	"vigil/internal/detect"
 	"vigil/internal/detect/faces"
 	"vigil/internal/detect/frames"
+	"vigil/internal/proctail"
 )
 
 // Errors Clip returns, checked with errors.Is.
@@ -294,7 +295,7 @@ func probe(ctx context.Context, ffprobe, in string) (clipInfo, error) {
 	cmd := exec.CommandContext(pctx, ffprobe, "-v", "error",
 		"-show_entries", probeEntries,
 		"-of", "json", fileArg(in))
-	stdout, stderr := &tail{max: 1 << 20}, &tail{max: 4096}
+	stdout, stderr := proctail.New(1<<20), proctail.New(4096)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -500,7 +501,7 @@ func grow(b detect.Box, m float64) detect.Box {
 type encoder struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *tail
+	stderr *proctail.Buffer
 }
 
 // startEncoder starts ffmpeg reading raw RGB frames of ci's size at its
@@ -520,7 +521,7 @@ func startEncoder(ctx context.Context, ffmpeg, in, out string, ci clipInfo, audi
 		"-movflags", "+faststart", "-f", "mp4", "-y", fileArg(out))
 	cmd := exec.CommandContext(ctx, ffmpeg, a...)
 	cmd.WaitDelay = 5 * time.Second
-	e := &encoder{cmd: cmd, stderr: &tail{max: 4096}}
+	e := &encoder{cmd: cmd, stderr: proctail.New(4096)}
 	cmd.Stderr = e.stderr
 	var err error
 	if e.stdin, err = cmd.StdinPipe(); err != nil {
@@ -556,37 +557,11 @@ func (e *encoder) finish(abort bool) error {
 	return nil
 }
 
-// lastLine is ": " and the last line of an ffmpeg's error output, or "".
-func lastLine(t *tail) string {
-	s := strings.TrimSpace(t.String())
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+// lastLine is ffmpeg's last message as the end of an error: ": " and the
+// line, or nothing.
+func lastLine(t *proctail.Buffer) string {
+	if s := t.LastLine(); s != "" {
+		return ": " + s
 	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
+	return ""
 }

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"vigil/internal/detect"
+	"vigil/internal/proctail"
 )
 
 // Defaults used when the matching Source field is zero.
@@ -364,7 +365,7 @@ func (r *Reader) run(ctx context.Context, start time.Time, frame *Frame, fn func
 		frame.Img = img
 	}
 	cmd := exec.Command(r.ffmpeg, r.args()...)
-	stderr := &tail{max: 4096}
+	stderr := proctail.New(4096)
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.StdoutPipe()
@@ -463,7 +464,7 @@ func (r *Reader) run(ctx context.Context, start time.Time, frame *Frame, fn func
 }
 
 // hint is ffmpeg's last error line, without the URL's password.
-func (r *Reader) hint(t *tail) string {
+func (r *Reader) hint(t *proctail.Buffer) string {
 	s := strings.TrimSpace(t.String())
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
@@ -522,7 +523,7 @@ func (r *Reader) probe(ctx context.Context) error {
 	}
 	cmd := exec.CommandContext(pctx, r.ffprobe, append(args, in)...)
 	var out bytes.Buffer
-	stderr := &tail{max: 4096}
+	stderr := proctail.New(4096)
 	cmd.Stdout = &limited{w: &out, n: 64 << 10}
 	cmd.Stderr = stderr
 	err := cmd.Run()
@@ -670,29 +671,6 @@ func redact(s, u string) string {
 		}
 	}
 	return s
-}
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // limited writes at most n bytes to w and drops the rest.

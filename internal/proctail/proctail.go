@@ -1,0 +1,65 @@
+// Package proctail keeps the last bytes a child process writes to one of
+// its streams (ffmpeg's stderr, a probe's stdout), so that the error of a
+// process that failed can say why in its own words.
+//
+// It owns Buffer, an io.Writer safe for concurrent use that holds at most
+// its last Max bytes, and LastLine, the last non-empty line of them made
+// safe for a log line or an error shown to a person.
+//
+// What it must never do: grow past Max whatever is written, or hand out a
+// line with control or non-ASCII bytes (a camera's stream or a member's
+// clip is hostile and its metadata ends up in ffmpeg's messages).
+package proctail
+
+import (
+	"strings"
+	"sync"
+)
+
+// Buffer keeps the last Max bytes written to it.
+type Buffer struct {
+	Max int
+
+	mu sync.Mutex
+	b  []byte
+}
+
+// New returns a Buffer that keeps the last max bytes.
+func New(max int) *Buffer { return &Buffer{Max: max} }
+
+// Write keeps the end of p; it never fails.
+func (t *Buffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if len(p) > t.Max {
+		p = p[len(p)-t.Max:]
+	}
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.Max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return n, nil
+}
+
+// String returns the bytes kept.
+func (t *Buffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// LastLine returns the last non-empty line kept, trimmed, with every byte
+// outside printable ASCII replaced by '?'; "" when nothing was written.
+func (t *Buffer) LastLine() string {
+	s := strings.TrimSpace(t.String())
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[i+1:])
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
