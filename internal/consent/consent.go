@@ -8,15 +8,14 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"vigil/internal/canonjson"
 	"vigil/internal/keydir"
 )
 
@@ -35,7 +34,6 @@ const (
 
 	consentContext    = "vigil/labelling/v1/consent\x00"
 	revocationContext = "vigil/labelling/v1/revocation\x00"
-	timeLayout        = "2006-01-02T15:04:05.000Z"
 )
 
 // Purposes a consent may name: the fixed list a member chooses from.
@@ -152,30 +150,19 @@ type revocationWire struct {
 }
 
 func fmtTime(t time.Time, field string) (string, error) {
-	t = t.UTC()
-	s := t.Format(timeLayout)
-	if back, err := time.Parse(timeLayout, s); err != nil || !back.Equal(t) {
+	s, ok := canonjson.FormatTime(t)
+	if !ok {
 		return "", malformed("%s: a UTC time of the years 0 to 9999 with millisecond precision", field)
 	}
 	return s, nil
 }
 
 func parseTime(s, field string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil || t.Format(timeLayout) != s {
+	t, ok := canonjson.ParseTime(s)
+	if !ok {
 		return time.Time{}, malformed("%s %q: RFC 3339 in UTC with milliseconds, as 2026-12-03T18:00:00.123Z", field, s)
 	}
 	return t, nil
-}
-
-func canonicalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func strictDecode(b []byte, v any) error {
@@ -185,13 +172,8 @@ func strictDecode(b []byte, v any) error {
 	if !utf8.Valid(b) {
 		return malformed("body is not UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := canonjson.Decode(b, v); err != nil {
 		return malformed("body: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return malformed("trailing data after the JSON object")
 	}
 	return nil
 }
@@ -247,7 +229,7 @@ func (c Consent) Encode() ([]byte, error) {
 	case c.Expires.Sub(c.Created) > MaxLife:
 		return nil, malformed("expires: at most %d days after created", MaxLife/(24*time.Hour))
 	}
-	b, err := canonicalJSON(w)
+	b, err := canonjson.Marshal(w)
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
@@ -307,7 +289,7 @@ func (r Revocation) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return canonicalJSON(revocationWire{V: r.V, Consent: r.Consent, Household: r.Household, Device: r.Device, Time: ts})
+	return canonjson.Marshal(revocationWire{V: r.V, Consent: r.Consent, Household: r.Household, Device: r.Device, Time: ts})
 }
 
 // ParseRevocation reads a revocation's body strictly, as Parse does.

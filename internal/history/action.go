@@ -10,13 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"vigil/internal/canonjson"
 	"vigil/internal/keydir"
 )
 
@@ -52,9 +52,6 @@ const (
 	ActionNonceSize = 16
 
 	actionContext = "vigil/household/v1/action\x00"
-	// actionTimeLayout is how an action writes times: UTC with milliseconds
-	// (as JavaScript's Date.toISOString).
-	actionTimeLayout = "2006-01-02T15:04:05.000Z"
 	// maxSafeInt is the largest integer a JavaScript number holds exactly.
 	maxSafeInt = 1<<53 - 1
 )
@@ -257,9 +254,8 @@ func (p MemberRemoveParams) check() error {
 // actTime returns t in the form an action writes it, checking that it has
 // one (a year 0..9999, millisecond precision).
 func actTime(t time.Time, field string) (string, error) {
-	t = t.UTC()
-	s := t.Format(actionTimeLayout)
-	if back, err := time.Parse(actionTimeLayout, s); err != nil || !back.Equal(t) {
+	s, ok := canonjson.FormatTime(t)
+	if !ok {
 		return "", actMalformed("%s: a UTC time of the years 0 to 9999 with millisecond precision", field)
 	}
 	return s, nil
@@ -267,8 +263,8 @@ func actTime(t time.Time, field string) (string, error) {
 
 // parseActTime reads a time written by actTime, and nothing else.
 func parseActTime(s, field string) (time.Time, error) {
-	t, err := time.Parse(actionTimeLayout, s)
-	if err != nil || t.Format(actionTimeLayout) != s {
+	t, ok := canonjson.ParseTime(s)
+	if !ok {
 		return time.Time{}, actMalformed("%s %q: RFC 3339 in UTC with milliseconds, as 2026-12-03T18:00:00.123Z", field, s)
 	}
 	return t, nil
@@ -291,19 +287,6 @@ type inviteWire struct {
 	Expires string `json:"expires"`
 }
 
-// canonicalJSON encodes v without spaces and without HTML escaping (as
-// JavaScript's JSON.stringify, which also leaves U+2028 and U+2029 alone:
-// the web app escapes those two as Go does).
-func canonicalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 // encodeParams returns the canonical JSON of p after checking it.
 func encodeParams(p Params) ([]byte, error) {
 	if p == nil {
@@ -317,22 +300,7 @@ func encodeParams(p Params) ([]byte, error) {
 		exp, _ := actTime(ip.Expires, "expires")
 		v = inviteWire{Invite: ip.Invite, Role: ip.Role, Expires: exp}
 	}
-	return canonicalJSON(v)
-}
-
-// strictDecode decodes one JSON object into v: unknown fields and trailing
-// data are refused (the canonical form check then refuses the rest: key
-// case, duplicates, order, spaces).
-func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
+	return canonjson.Marshal(v)
 }
 
 // decodeParams reads the parameters of action name from their canonical
@@ -343,11 +311,11 @@ func decodeParams(name string, raw []byte) (Params, error) {
 	switch name {
 	case ActionSettingsSet:
 		var v SettingsParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionInviteCreate:
 		var w inviteWire
-		if err = strictDecode(raw, &w); err == nil {
+		if err = canonjson.Decode(raw, &w); err == nil {
 			exp, err := parseActTime(w.Expires, "expires")
 			if err != nil {
 				return nil, err
@@ -356,27 +324,27 @@ func decodeParams(name string, raw []byte) (Params, error) {
 		}
 	case ActionInviteDelete:
 		var v InviteDeleteParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionMemberAdd:
 		var v MemberAddParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionMemberRemove:
 		var v MemberRemoveParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionStaffApprove:
 		var v StaffApproveParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionStaffDeny:
 		var v StaffDenyParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	case ActionStaffRevoke:
 		var v StaffRevokeParams
-		err = strictDecode(raw, &v)
+		err = canonjson.Decode(raw, &v)
 		p = v
 	default:
 		return nil, actMalformed("unknown action %q", name)
@@ -464,7 +432,7 @@ func (a Action) Encode() ([]byte, error) {
 	if _, err := decodeParams(a.Action, a.Params); err != nil {
 		return nil, err
 	}
-	b, err := canonicalJSON(actionWire{V: a.V, Household: a.Household, Action: a.Action, Time: ts,
+	b, err := canonjson.Marshal(actionWire{V: a.V, Household: a.Household, Action: a.Action, Time: ts,
 		Nonce: base64.RawURLEncoding.EncodeToString(a.Nonce), Params: a.Params})
 	if err != nil {
 		return nil, actMalformed("%v", err)
@@ -488,7 +456,7 @@ func ParseAction(body []byte) (Action, error) {
 		return Action{}, actMalformed("body is not UTF-8")
 	}
 	var w actionWire
-	if err := strictDecode(body, &w); err != nil {
+	if err := canonjson.Decode(body, &w); err != nil {
 		return Action{}, actMalformed("body: %v", err)
 	}
 	if w.V != ActionVersion {
@@ -585,7 +553,7 @@ func SignAction(k *keydir.DeviceKeys, a Action) (Signed, error) {
 
 // MarshalJSON returns {"device","body","sig"}.
 func (s Signed) MarshalJSON() ([]byte, error) {
-	return canonicalJSON(signedWire{Device: s.Device, Body: base64.RawURLEncoding.EncodeToString(s.Body),
+	return canonjson.Marshal(signedWire{Device: s.Device, Body: base64.RawURLEncoding.EncodeToString(s.Body),
 		Sig: base64.RawURLEncoding.EncodeToString(s.Sig)})
 }
 
@@ -608,7 +576,7 @@ func ParseSigned(b []byte) (Signed, error) {
 		return Signed{}, actMalformed("signed action of %d bytes is too long", len(b))
 	}
 	var w signedWire
-	if err := strictDecode(b, &w); err != nil {
+	if err := canonjson.Decode(b, &w); err != nil {
 		return Signed{}, actMalformed("expected {\"device\",\"body\",\"sig\"}: %v", err)
 	}
 	if !deviceIDRE.MatchString(w.Device) {
@@ -668,7 +636,7 @@ func VerifyAction(s Signed, st *keydir.State, household string, now time.Time, s
 	}
 	if d := a.Time.Sub(now); d > skew || d < -skew {
 		return Action{}, fmt.Errorf("%w: signed at %s, %s from this clock's %s (more than %s): a replay, or a device whose clock is off (hint: check the device's clock and sign again)",
-			ErrActionTime, a.Time.Format(actionTimeLayout), d.Abs().Round(time.Second), now.UTC().Format(actionTimeLayout), skew)
+			ErrActionTime, a.Time.Format(canonjson.TimeLayout), d.Abs().Round(time.Second), now.UTC().Format(canonjson.TimeLayout), skew)
 	}
 	return a, nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/canonjson"
 	"vigil/internal/keydir"
 )
 
@@ -463,7 +464,7 @@ func writeActionVectors(t *testing.T) {
 		body, _ := a.Encode()
 		js, _ := json.Marshal(s)
 		v.Valid = append(v.Valid, validAction{Name: name, Signer: signer, Household: a.Household, Action: a.Action,
-			Time: a.Time.UTC().Format(actionTimeLayout), Nonce: base64.RawURLEncoding.EncodeToString(a.Nonce),
+			Time: a.Time.UTC().Format(canonjson.TimeLayout), Nonce: base64.RawURLEncoding.EncodeToString(a.Nonce),
 			Params: a.Params, Body: string(body), Signed: js})
 		return s
 	}
@@ -512,7 +513,7 @@ func writeActionVectors(t *testing.T) {
 	bad("from the future", "time", sign(alice, build(hh, SettingsParams{QuotaBytes: 1}, now.Add(5*time.Minute+time.Millisecond), 18)))
 	// Malformed bodies, each signed by alice: only the parser refuses them.
 	nb := base64.RawURLEncoding.EncodeToString(nonce(20))
-	ts := now.Format(actionTimeLayout)
+	ts := now.Format(canonjson.TimeLayout)
 	head := `{"v":1,"household":"` + hh + `","action":"settings.set","time":"` + ts + `","nonce":"` + nb + `"`
 	for _, c := range []struct{ name, body string }{
 		{"spaces", `{"v": 1,"household":"` + hh + `","action":"settings.set","time":"` + ts + `","nonce":"` + nb + `","params":{"quota_bytes":0,"max_age_seconds":0}}`},

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"vigil/internal/canonjson"
 	"vigil/internal/envelope"
 )
 
@@ -180,7 +181,7 @@ func ParseRecord(b []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: record of %d bytes is over %d", ErrMalformed, len(b), MaxRecordSize)
 	}
 	var r Record
-	if err := strictDecode(b, &r); err != nil {
+	if err := canonjson.Decode(b, &r); err != nil {
 		return Record{}, fmt.Errorf("%w: record: %v", ErrMalformed, err)
 	}
 	if err := r.Check(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"vigil/internal/canonjson"
 )
 
 // Hub state records (docs/FORMAT.md, "Hub state records"): what a hub
@@ -109,7 +111,7 @@ func ParseState(b []byte) (StateRecord, error) {
 		return StateRecord{}, fmt.Errorf("%w: state record of %d bytes is over %d", ErrMalformed, len(b), MaxStateSize)
 	}
 	var s StateRecord
-	if err := strictDecode(b, &s); err != nil {
+	if err := canonjson.Decode(b, &s); err != nil {
 		return StateRecord{}, fmt.Errorf("%w: state record: %v", ErrMalformed, err)
 	}
 	if err := s.Check(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/canonjson"
 	"vigil/internal/history"
 )
 
@@ -102,11 +103,8 @@ func (m Manifest) encode() []byte {
 	for i, a := range m.Assets {
 		w.Assets[i] = wireAsset{Path: a.Path, SHA256: base64.StdEncoding.EncodeToString(a.SHA256[:])}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(w) // strings and an int: it cannot fail
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b, _ := canonjson.Marshal(w) // strings and an int: it cannot fail
+	return b
 }
 
 // ParseManifest reads a manifest. It must be in canonical form — exactly
