@@ -327,6 +327,68 @@ func TestLabellingEndToEnd(t *testing.T) {
 	if !strings.Contains(rs[7].Object, "dataset version 1") {
 		t.Errorf("dataset record: %q", rs[7].Object)
 	}
+
+	// The insider scan while the donation is live (G2): the cloud holds
+	// its sealed clip and annotation, and no byte of either's plaintext.
+	var leaks vigiltest.LeakScan
+	if leaks.Plaintext("donated clip's plaintext", l.plain) == 0 || leaks.Plaintext("annotation's plaintext", l.annotationPlain) == 0 {
+		t.Fatal("no samples to scan for")
+	}
+	leaks.Secret("annotation's text", []byte("ANNOTATION-PLAINTEXT-1234567890"))
+	found, scanned := f.insiderScan(t, &leaks, nil)
+	for _, x := range found {
+		t.Error(x)
+	}
+	var control vigiltest.LeakScan
+	control.Plaintext("sealed clip", l.sealed[len(l.sealed)/4:])
+	if seen, _ := f.insiderScan(t, &control, nil); len(seen) == 0 {
+		t.Fatal("the scan does not find the sealed clip: it does not look where clips are")
+	}
+	t.Logf("insider scan of a live donation: %d bytes, no byte of the clip's or the annotation's plaintext", scanned)
+}
+
+// insiderScan checks every file under the cloud's data directory (the
+// SQLite database with its WAL, the blob directory) and, with scanDB, every
+// cell of the store's database, against leaks; it returns what it found
+// and how many bytes it read. The log's entries start with public,
+// random-looking fields that a media signature can match by chance
+// (cloudtest.MaskLogEntries): they are masked.
+func (f *labFixture) insiderScan(t *testing.T, leaks *vigiltest.LeakScan, scanDB func(visit func(where string, b []byte))) (found []string, scanned int64) {
+	t.Helper()
+	hist := f.e.st.(interface{ History() history.Store }).History()
+	for _, q := range []history.Query{{Household: f.hh}, {Household: f.ws.HouseholdID}} {
+		items, err := hist.Items(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if e := it.Entry; len(e) >= 2 && e[0] == 0x01 && (e[1] == 0x01 || e[1] == 0x02) {
+				leaks.Public(e[:min(len(e), 2+32+32+4)])
+			}
+		}
+	}
+	err := filepath.WalkDir(f.e.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		scanned += int64(len(b))
+		found = append(found, leaks.Check(p, b)...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scanDB != nil {
+		scanDB(func(where string, b []byte) {
+			scanned += int64(len(b))
+			found = append(found, leaks.Check(where, b)...)
+		})
+	}
+	return found, scanned
 }
 
 // TestLabellingRefusals: the cloud keeps no donation whose consent does not
@@ -670,43 +732,7 @@ func testRevocation(t *testing.T, f *labFixture, scanDB func(visit func(where st
 		t.Fatal("no samples to scan for")
 	}
 	leaks.Secret("annotation plaintext", []byte("ANNOTATION-PLAINTEXT-1234567890"))
-	// The log's entries start with public, random-looking fields that a
-	// media signature can match by chance (cloudtest.MaskLogEntries).
-	hist := f.e.st.(interface{ History() history.Store }).History()
-	for _, q := range []history.Query{{Household: f.hh}, {Household: f.ws.HouseholdID}} {
-		items, err := hist.Items(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range items {
-			if e := it.Entry; len(e) >= 2 && e[0] == 0x01 && (e[1] == 0x01 || e[1] == 0x02) {
-				leaks.Public(e[:min(len(e), 2+32+32+4)])
-			}
-		}
-	}
-	var scanned int64
-	var found []string
-	err = filepath.WalkDir(f.e.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		scanned += int64(len(b))
-		found = append(found, leaks.Check(p, b)...)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if scanDB != nil {
-		scanDB(func(where string, b []byte) {
-			scanned += int64(len(b))
-			found = append(found, leaks.Check(where, b)...)
-		})
-	}
+	found, scanned := f.insiderScan(t, &leaks, scanDB)
 	for _, x := range found {
 		t.Error(x)
 	}
