@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"vigil/internal/cloud/chaincache"
 	"vigil/internal/cloud/store"
 	"vigil/internal/keydir"
 )
@@ -66,7 +67,7 @@ type Store interface {
 // the store is asked again whether another replica appended a link.
 // Decisions that change the household (a link appended, a signed action
 // checked) use FreshState, which asks every time.
-const ChainRecheck = time.Second
+const ChainRecheck = chaincache.Recheck
 
 // DefaultPairingTTL is how long a pairing waits for its answers.
 const DefaultPairingTTL = 10 * time.Minute
@@ -102,9 +103,8 @@ type Service struct {
 	log           *slog.Logger
 	now           func() time.Time
 
-	mu      sync.Mutex
-	states  map[string]*keydir.State // household ID -> verified chain state
-	checked map[string]time.Time     // household ID -> when its state was last compared with the store
+	mu     sync.Mutex        // serialises appends
+	chains *chaincache.Cache // household ID -> verified chain state
 }
 
 // New returns a Service over c.Store.
@@ -133,8 +133,16 @@ func New(c Config) (*Service, error) {
 	if c.OnSettings == nil {
 		c.OnSettings = func(string) {}
 	}
-	return &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, onSettings: c.OnSettings, log: c.Logger, now: c.Now,
-		states: map[string]*keydir.State{}, checked: map[string]time.Time{}}, nil
+	s := &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, onSettings: c.OnSettings, log: c.Logger, now: c.Now}
+	s.chains = chaincache.New("household", func(ctx context.Context, id string, from int64) ([][]byte, error) {
+		links, err := s.st.Links(ctx, id, from)
+		raw := make([][]byte, len(links))
+		for i, l := range links {
+			raw[i] = l.Data
+		}
+		return raw, err
+	}, c.Now)
+	return s, nil
 }
 
 // Create stores the household a genesis link makes, with accountID as its
@@ -160,7 +168,7 @@ func (s *Service) Create(ctx context.Context, accountID string, genesis []byte) 
 		return store.Household{}, nil, err
 	}
 	s.mu.Lock()
-	s.cacheLocked(h.ID, st)
+	s.chains.Put(h.ID, st)
 	s.onHead(ctx, h, st)
 	s.mu.Unlock()
 	s.log.Info("household created", "household", h.ID, "account", accountID)
@@ -206,7 +214,7 @@ func (s *Service) AppendAdding(ctx context.Context, h store.Household, link []by
 // check, when set, is called with the state before the link (next nil) and
 // again with the state after it.
 func (s *Service) appendLocked(ctx context.Context, h store.Household, link []byte, check func(st, next *keydir.State) error) (*keydir.State, error) {
-	st, err := s.stateLocked(ctx, h, true)
+	st, err := s.chains.State(ctx, h.ID, h.GenesisHash, true)
 	if err != nil {
 		return nil, err
 	}
@@ -226,12 +234,12 @@ func (s *Service) appendLocked(ctx context.Context, h store.Household, link []by
 	}
 	l := store.Link{HouseholdID: h.ID, Seq: next.Seq, Hash: next.Head, Data: link, Created: s.now().UTC()}
 	if err := s.st.AppendLink(ctx, l); errors.Is(err, store.ErrConflict) {
-		s.dropLocked(h.ID)
+		s.chains.Drop(h.ID)
 		return nil, errorf(Conflict, "the chain moved on (link %d exists); fetch it and sign again", next.Seq)
 	} else if err != nil {
 		return nil, err
 	}
-	s.cacheLocked(h.ID, next)
+	s.chains.Put(h.ID, next)
 	if err := s.syncDevices(ctx, next); err != nil {
 		return nil, err
 	}
@@ -244,7 +252,7 @@ func (s *Service) appendLocked(ctx context.Context, h store.Household, link []by
 func (s *Service) State(ctx context.Context, h store.Household) (*keydir.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stateLocked(ctx, h, false)
+	return s.chains.State(ctx, h.ID, h.GenesisHash, false)
 }
 
 // StateOf is State for a household known by its ID alone: a household
@@ -253,95 +261,27 @@ func (s *Service) State(ctx context.Context, h store.Household) (*keydir.State, 
 // access) adds no query but the recheck. ErrNotFound-wrapping errors as
 // State when the household does not exist.
 func (s *Service) StateOf(ctx context.Context, householdID string) (*keydir.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.states[householdID]; ok {
-		return s.stateLocked(ctx, store.Household{ID: householdID, GenesisHash: st.GenesisHash}, false)
+	if st, ok := s.chains.Cached(householdID); ok {
+		return s.chains.State(ctx, householdID, st.GenesisHash, false)
 	}
 	h, err := s.st.Household(ctx, householdID)
 	if err != nil {
 		return nil, err
 	}
-	return s.stateLocked(ctx, h, false)
+	return s.chains.State(ctx, h.ID, h.GenesisHash, false)
 }
 
 // FreshState returns h's verified chain state as the store holds it now.
 func (s *Service) FreshState(ctx context.Context, h store.Household) (*keydir.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stateLocked(ctx, h, true)
+	return s.chains.State(ctx, h.ID, h.GenesisHash, true)
 }
 
 // Invalidate makes the household's cached state be compared with the store
 // at its next use, for when its chain changed through another replica.
 func (s *Service) Invalidate(householdID string) {
-	s.mu.Lock()
-	delete(s.checked, householdID)
-	s.mu.Unlock()
-}
-
-// stateLocked returns the verified chain state of h (mu held). A cached
-// state is brought up to the stored chain first: at once when fresh is
-// set, else when it was last compared ChainRecheck ago or more. The chain
-// only grows (the store refuses any link but head+1), so the links after
-// the cached head are all that can have changed: they are verified onto
-// the cached state, one query that finds none when nothing changed. Links
-// that do not apply to the cached state (which only a store that lost
-// links could show) make it verify the whole chain again.
-func (s *Service) stateLocked(ctx context.Context, h store.Household, fresh bool) (*keydir.State, error) {
-	now := s.now()
-	if st, ok := s.states[h.ID]; ok {
-		checked := s.checked[h.ID]
-		if !fresh && !now.Before(checked) && now.Sub(checked) < ChainRecheck {
-			return st, nil
-		}
-		links, err := s.st.Links(ctx, h.ID, st.Seq+1)
-		if err != nil {
-			return nil, err
-		}
-		if len(links) == 0 {
-			s.checked[h.ID] = now
-			return st, nil
-		}
-		next, ok := st.Clone(), true
-		for _, l := range links {
-			if err := next.Apply(l.Data); err != nil {
-				ok = false // verify the whole chain again, below
-				break
-			}
-		}
-		if ok {
-			s.cacheLocked(h.ID, next)
-			return next, nil
-		}
-		s.dropLocked(h.ID)
-	}
-	links, err := s.st.Links(ctx, h.ID, 0)
-	if err != nil {
-		return nil, err
-	}
-	raw := make([][]byte, len(links))
-	for i, l := range links {
-		raw[i] = l.Data
-	}
-	st, err := keydir.Verify(raw, h.GenesisHash)
-	if err != nil {
-		return nil, fmt.Errorf("household %s: stored chain does not verify: %w", h.ID, err)
-	}
-	s.cacheLocked(h.ID, st)
-	return st, nil
-}
-
-// cacheLocked caches st as h's state, as the store holds it now (mu held).
-func (s *Service) cacheLocked(id string, st *keydir.State) {
-	s.states[id] = st
-	s.checked[id] = s.now()
-}
-
-// dropLocked forgets h's cached state (mu held).
-func (s *Service) dropLocked(id string) {
-	delete(s.states, id)
-	delete(s.checked, id)
+	s.chains.Invalidate(householdID)
 }
 
 // syncDevices records the chain's devices so a hub's upload finds its

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"vigil/internal/blob"
+	"vigil/internal/cloud/chaincache"
 	"vigil/internal/cloud/store"
 	"vigil/internal/consent"
 	"vigil/internal/history"
@@ -110,6 +111,7 @@ type Service struct {
 	onHead func(ctx context.Context, ws string, genesis []byte, seq int64, head []byte)
 	log    *slog.Logger
 	now    func() time.Time
+	chains *chaincache.Cache // workspace ID -> verified chain state
 }
 
 // New returns a Service.
@@ -126,7 +128,16 @@ func New(c Config) (*Service, error) {
 	if c.OnHead == nil {
 		c.OnHead = func(context.Context, string, []byte, int64, []byte) {}
 	}
-	return &Service{st: c.Store, blobs: c.Blobs, access: c.Access, hh: c.Households, onHead: c.OnHead, log: c.Logger, now: c.Now}, nil
+	s := &Service{st: c.Store, blobs: c.Blobs, access: c.Access, hh: c.Households, onHead: c.OnHead, log: c.Logger, now: c.Now}
+	s.chains = chaincache.New("workspace", func(ctx context.Context, ws string, from int64) ([][]byte, error) {
+		links, err := s.st.WorkspaceLinks(ctx, ws, from)
+		raw := make([][]byte, len(links))
+		for i, l := range links {
+			raw[i] = l.Data
+		}
+		return raw, err
+	}, c.Now)
+	return s, nil
 }
 
 var groupRE = regexp.MustCompile(`^h[a-z2-7]{26}$`)
@@ -191,10 +202,20 @@ func (s *Service) Links(ctx context.Context, ws string, from int64) (store.Works
 }
 
 // State returns the workspace's current state, its chain verified from the
-// genesis it was created with.
+// genesis it was created with (cached: only links after the cached head
+// are verified, and the store is asked at most every chaincache.Recheck).
+// The state is shared: do not change it.
 func (s *Service) State(ctx context.Context, ws string) (*keydir.State, error) {
+	return s.state(ctx, ws, false)
+}
+
+// state is State, asking the store at once when fresh is set.
+func (s *Service) state(ctx context.Context, ws string, fresh bool) (*keydir.State, error) {
 	if !groupRE.MatchString(ws) {
 		return nil, ErrNotFound
+	}
+	if st, ok := s.chains.Cached(ws); ok {
+		return s.chains.State(ctx, ws, st.GenesisHash, fresh)
 	}
 	w, err := s.st.Workspace(ctx, ws)
 	if errors.Is(err, store.ErrNotFound) {
@@ -203,15 +224,7 @@ func (s *Service) State(ctx context.Context, ws string) (*keydir.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	links, err := s.Chain(ctx, ws)
-	if err != nil {
-		return nil, err
-	}
-	st, err := keydir.Verify(links, w.GenesisHash)
-	if err != nil {
-		return nil, fmt.Errorf("labelling: workspace %s: stored chain does not verify: %w", ws, err)
-	}
-	return st, nil
+	return s.chains.State(ctx, ws, w.GenesisHash, fresh)
 }
 
 // Device returns a device of the workspace's current chain (not a hub);
@@ -262,20 +275,26 @@ func (s *Service) admin(ctx context.Context, c Caller) (*keydir.State, error) {
 // AppendLink adds a link to the workspace's chain; the chain's own rules
 // decide whether its signer may (an admin device of the current state).
 func (s *Service) AppendLink(ctx context.Context, c Caller, link []byte) error {
-	st, _, err := s.caller(ctx, c)
+	cur, err := s.state(ctx, c.Workspace, true)
 	if err != nil {
 		return err
 	}
+	if d, ok := cur.Devices[c.Device]; !ok || d.Role == keydir.RoleHub {
+		return ErrNotFound
+	}
+	st := cur.Clone()
 	if err := st.Apply(link); err != nil {
 		return refuse(ErrInvalid, "chain link: %v", err)
 	}
 	err = s.st.AppendWorkspaceLink(ctx, store.Link{HouseholdID: c.Workspace, Seq: st.Seq, Hash: keydir.LinkHash(link), Data: link, Created: s.now().UTC()})
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
+		s.chains.Drop(c.Workspace)
 		return refuse(ErrConflict, "the chain changed meanwhile: fetch it and sign again")
 	}
 	if err != nil {
 		return err
 	}
+	s.chains.Put(c.Workspace, st)
 	s.onHead(ctx, c.Workspace, st.GenesisHash, st.Seq, st.Head)
 	return nil
 }
