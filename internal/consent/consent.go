@@ -90,8 +90,9 @@ func NewID() string {
 }
 
 // CameraDigest is how a consent names a camera: the hex SHA-256 of its
-// stream name, so the workspace learns which donations share a camera and
-// never its name.
+// stream name, so the workspace learns which donations share a camera
+// without the name written out. It is not keyed: a guessed name (front,
+// garage) can be checked against it (docs/FORMAT.md, "Consent records").
 func CameraDigest(name string) string {
 	h := sha256.Sum256([]byte("vigil camera v1\n" + name))
 	return hex.EncodeToString(h[:])
