@@ -43,8 +43,8 @@ interface Pin {
 
 /** RollbackError: the cloud served an older or different chain than this browser verified before. */
 export class RollbackError extends Error {
-  constructor(have: number, seen: number) {
-    super(`the cloud served an older or different household chain than this browser saw before (it has ${have} links; this browser verified link ${seen}); refusing it`);
+  constructor(have: number, seen: number, what = 'household') {
+    super(`the cloud served an older or different chain of the ${what} than this browser saw before (it has ${have} links; this browser verified link ${seen}); refusing it`);
     this.name = 'RollbackError';
   }
 }
@@ -76,8 +76,8 @@ export async function pinnedGenesis(hh: string): Promise<Uint8Array | null> {
  * public log does not hold.
  */
 export class NotLoggedError extends Error {
-  constructor(message: string) {
-    super(`the household chain's head is not in the transparency log: ${message}`);
+  constructor(message: string, what = 'household') {
+    super(`the ${what} chain's head is not in the transparency log: ${message}`);
     this.name = 'NotLoggedError';
   }
 }
@@ -106,6 +106,48 @@ export async function proveHead(lc: LogClient, state: ChainState, index: number)
   }
 }
 
+/**
+ * loggedChain fetches a chain in the household chain's format (a
+ * household's, or a labelling workspace's: what names it in errors) and
+ * verifies it from its genesis for id: the one this browser pinned when
+ * pin is set (the cloud's genesis, which it then pins, when it has none),
+ * else the genesis given — or, without one, the genesis the fetch says; with a pin, a chain shorter than, or forking
+ * from, the one verified before is refused. Its head must be proven in the
+ * transparency log, waiting up to LOG_WAIT_MS for a head the log has not
+ * taken in yet; with a pin, the new head is recorded.
+ */
+export async function loggedChain(o: {
+  id: string;
+  what: 'household' | 'workspace';
+  genesis?: Uint8Array;
+  pin: boolean;
+  fetch: () => Promise<{ links: Uint8Array[]; indexes: number[]; genesis?: Uint8Array }>;
+}): Promise<{ state: ChainState; pinned: boolean }> {
+  const lc = await serviceLog();
+  const pin = o.pin ? await idbGet<Pin>('households', o.id) : undefined;
+  const deadline = Date.now() + LOG_WAIT_MS;
+  for (;;) {
+    const fetched = await o.fetch();
+    const { links, indexes } = fetched;
+    const genesis = pin?.genesisHash ?? o.genesis ?? fetched.genesis;
+    if (!genesis) throw new Error(`the cloud did not say which genesis ${o.what} ${o.id} starts from`);
+    const state = await verifyChain(links, genesis);
+    if (state.householdId !== o.id) throw new Error(`the cloud served the chain of ${state.householdId} for ${o.what} ${o.id}; refusing it`);
+    if (pin && pin.seq > 0) {
+      if (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head)) throw new RollbackError(links.length, pin.seq, o.what);
+    }
+    const ix = indexes[indexes.length - 1];
+    if (ix < 0) {
+      if (Date.now() > deadline) throw new NotLoggedError(`link ${state.seq} is still waiting for the log after ${LOG_WAIT_MS / 1000} s; refusing to use it (try again in a moment)`, o.what);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    await proveHead(lc, state, ix);
+    if (o.pin && (!pin || state.seq > pin.seq)) await idbPut('households', o.id, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+    return { state, pinned: !!pin };
+  }
+}
+
 const cache = new Map<string, Promise<Household>>();
 
 /** openHousehold fetches, verifies and caches (per page load) household hh. */
@@ -127,27 +169,9 @@ export function forgetHousehold(hh?: string): void {
 
 async function load(hh: string): Promise<Household> {
   const path = `/v1/households/${encodeURIComponent(hh)}`;
-  const [info, lc] = await Promise.all([api<{ household_id: string; name: string; genesis_hash: string; role: string }>('GET', path), serviceLog()]);
-  const pin = await idbGet<Pin>('households', hh);
-  const genesis = pin ? pin.genesisHash : unhex(info.genesis_hash);
-  const deadline = Date.now() + LOG_WAIT_MS;
-  for (;;) {
-    const { links, indexes } = await fetchChain(hh);
-    const state = await verifyChain(links, genesis);
-    if (state.householdId !== hh) throw new Error(`the cloud served the chain of household ${state.householdId} for ${hh}; refusing it`);
-    if (pin && pin.seq > 0) {
-      if (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head)) throw new RollbackError(links.length, pin.seq);
-    }
-    const ix = indexes[indexes.length - 1];
-    if (ix < 0) {
-      if (Date.now() > deadline) throw new NotLoggedError(`link ${state.seq} is still waiting for the log after ${LOG_WAIT_MS / 1000} s; refusing to use it (try again in a moment)`);
-      await new Promise((r) => setTimeout(r, 200));
-      continue;
-    }
-    await proveHead(lc, state, ix);
-    if (!pin || state.seq > pin.seq) await idbPut('households', hh, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
-    return withKeys(hh, info.name, info.role, state, !!pin);
-  }
+  const info = await api<{ household_id: string; name: string; genesis_hash: string; role: string }>('GET', path);
+  const { state, pinned } = await loggedChain({ id: hh, what: 'household', genesis: unhex(info.genesis_hash), pin: true, fetch: () => fetchChain(hh) });
+  return withKeys(hh, info.name, info.role, state, pinned);
 }
 
 async function withKeys(hh: string, name: string, role: string, state: ChainState, pinned: boolean): Promise<Household> {

@@ -106,7 +106,18 @@ export function fetchChain(hh: string): Promise<{ links: Uint8Array[]; indexes: 
 
 /** fetchChainAt reads a chain route's answer (a household's, or a labelling workspace's): its links and each one's log index (-1 while it waits). */
 export async function fetchChainAt(path: string): Promise<{ links: Uint8Array[]; indexes: number[] }> {
-  const c = await api<{ links?: string[]; log_index?: number[] }>('GET', path);
+  return chainAnswer(await api<ChainAnswer>('GET', path));
+}
+
+/** ChainAnswer is a chain route's JSON answer. */
+export interface ChainAnswer {
+  genesis_hash?: string;
+  links?: string[];
+  log_index?: number[];
+}
+
+/** chainAnswer reads a chain route's answer: its links and each one's log index (-1 while it waits). */
+export function chainAnswer(c: ChainAnswer): { links: Uint8Array[]; indexes: number[] } {
   const links = (c.links ?? []).map((l) => unb64(l));
   const idx = Array.isArray(c.log_index) ? c.log_index : [];
   const indexes = links.map((_, i) => (typeof idx[i] === 'number' && Number.isSafeInteger(idx[i]) ? idx[i] : -1));

@@ -10,9 +10,9 @@
 // whose chain did not verify or whose head is not in the log.
 
 import { api, ApiError, unb64 } from '../api';
-import { verifyChain, type ChainState } from '../crypto/chain';
-import { fetchChainAt, serviceLog } from '../history/log';
-import { LOG_WAIT_MS, proveHead } from '../household';
+import { type ChainState } from '../crypto/chain';
+import { fetchChainAt } from '../history/log';
+import { loggedChain } from '../household';
 
 export interface WorkspaceInfo {
   id: string;
@@ -38,25 +38,14 @@ export async function listWorkspaces(): Promise<WorkspaceInfo[]> {
  * for a head the log has not taken in yet).
  */
 export async function openWorkspace(w: WorkspaceInfo): Promise<Workspace> {
-  const lc = await serviceLog();
-  const deadline = Date.now() + LOG_WAIT_MS;
-  for (;;) {
-    const { links, indexes } = await fetchChainAt(`/v1/labelling/workspaces/${encodeURIComponent(w.id)}/chain`);
-    const state = await verifyChain(links, w.genesisHash);
-    if (state.householdId !== w.id) throw new Error(`the cloud served the chain of ${state.householdId} for workspace ${w.id}; refusing it`);
-    const ix = indexes[indexes.length - 1];
-    if (ix < 0) {
-      if (Date.now() > deadline) throw new Error(`the workspace's newest chain link is still waiting for the transparency log; try again in a moment`);
-      await new Promise((r) => setTimeout(r, 200));
-      continue;
-    }
-    try {
-      await proveHead(lc, state, ix);
-    } catch (e) {
-      throw new Error(`the workspace's chain is not the one in the transparency log (${(e as Error).message}); refusing to seal to it`);
-    }
-    return { ...w, state };
-  }
+  const { state } = await loggedChain({
+    id: w.id,
+    what: 'workspace',
+    genesis: w.genesisHash,
+    pin: false,
+    fetch: () => fetchChainAt(`/v1/labelling/workspaces/${encodeURIComponent(w.id)}/chain`),
+  });
+  return { ...w, state };
 }
 
 /** isNotFound reports a 404 of the cloud. */

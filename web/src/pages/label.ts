@@ -24,14 +24,13 @@
 // cloud anywhere but textContent.
 
 import { copyButton, emptyState, fmtDateTime, pageHead } from '../kit';
-import { equal, unhex } from '../crypto/bytes';
-import { ChainError, epochIdentities, linkHash, verifyChain, type ChainState } from '../crypto/chain';
-import { LOG_WAIT_MS, NotLoggedError, proveHead } from '../household';
-import { serviceLog } from '../history/log';
+import { unhex } from '../crypto/bytes';
+import { ChainError, epochIdentities, type ChainState } from '../crypto/chain';
+import { loggedChain } from '../household';
+import { chainAnswer, type ChainAnswer } from '../history/log';
 import { createDeviceKeys, deviceString, loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
 import { deviceFetch, DeviceRequestError } from '../crypto/devauth';
 import { openObject } from '../crypto/envelope';
-import { idbGet, idbPut } from '../crypto/idb';
 import { unb64 } from '../api';
 import { sealObject } from '../crypto/seal';
 import { defaultSchema, parseAnnotation, toJSON, type Annotation } from '../label/annotation';
@@ -62,12 +61,6 @@ interface Donation {
   device_key?: string;
 }
 
-interface Pin {
-  genesisHash: Uint8Array;
-  seq: number;
-  head: Uint8Array;
-}
-
 /** Workspace is a verified workspace as this device sees it. */
 interface Workspace {
   id: string;
@@ -94,31 +87,18 @@ async function deviceJSON<T>(keys: DeviceKeys, method: string, path: string, bod
  * in the transparency log, as a household's.
  */
 async function openWorkspace(ws: string, keys: DeviceKeys): Promise<Workspace> {
-  const lc = await serviceLog();
-  const pin = await idbGet<Pin>('households', ws);
-  const deadline = Date.now() + LOG_WAIT_MS;
-  for (;;) {
-    const ch = await deviceJSON<{ household_id: string; genesis_hash: string; links: string[]; log_index?: number[] }>(keys, 'GET', `${wsPath(ws)}/chain`);
-    const links = (ch.links ?? []).map((l) => unb64(l));
-    const genesis = pin?.genesisHash ?? unhex(ch.genesis_hash);
-    const state = await verifyChain(links, genesis);
-    if (state.householdId !== ws) throw new ChainError('invalid', `the cloud answered with the chain of ${state.householdId}, not of workspace ${ws}`);
-    if (pin && pin.seq > 0 && (links.length <= pin.seq || !equal(await linkHash(links[pin.seq]), pin.head))) {
-      throw new Error(`the cloud served an older or different chain of workspace ${ws} than this browser verified before; refusing it`);
-    }
-    // As a household's: the head must be in the transparency log.
-    const idx = Array.isArray(ch.log_index) ? ch.log_index[links.length - 1] : undefined;
-    if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0) {
-      if (Date.now() > deadline) throw new NotLoggedError(`link ${state.seq} of workspace ${ws} is still waiting for the log after ${LOG_WAIT_MS / 1000} s; refusing to use it (try again in a moment)`);
-      await new Promise((r) => setTimeout(r, 200));
-      continue;
-    }
-    await proveHead(lc, state, idx);
-    if (!pin || state.seq > pin.seq) await idbPut('households', ws, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
-    const me = state.device(keys.id);
-    if (!me || me.role === 'hub') throw new ChainError('not-member', `this device is not in workspace ${ws}'s chain`);
-    return { id: ws, state, keys, identities: await epochIdentities(state, keys), lead: me.role === 'admin' };
-  }
+  const { state } = await loggedChain({
+    id: ws,
+    what: 'workspace',
+    pin: true,
+    fetch: async () => {
+      const ch = await deviceJSON<ChainAnswer>(keys, 'GET', `${wsPath(ws)}/chain`);
+      return { ...chainAnswer(ch), genesis: ch.genesis_hash ? unhex(ch.genesis_hash) : undefined };
+    },
+  });
+  const me = state.device(keys.id);
+  if (!me || me.role === 'hub') throw new ChainError('not-member', `this device is not in workspace ${ws}'s chain`);
+  return { id: ws, state, keys, identities: await epochIdentities(state, keys), lead: me.role === 'admin' };
 }
 
 /** annotatorName is how this device signs its name into a payload: its device ID. */
