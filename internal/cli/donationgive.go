@@ -72,7 +72,7 @@ and after you approve, the blurred clip is sealed so that only the
 workspace's devices open it, with a consent this device signs. Nothing
 is sent before you answer yes. Take it back with 'vigil donation revoke'.`
 
-func donationGive(e env, args []string) error {
+func donationGive(e env, args []string) (err error) {
 	fs := newFlags(e, "donation give", donationGiveSynopsis)
 	cam := fs.String("camera", "", "the camera whose recording to donate")
 	from := fs.String("from", "", "start of the range (RFC 3339)")
@@ -122,6 +122,12 @@ func donationGive(e env, args []string) error {
 	// and removes the temporary directory (the deferred RemoveAll).
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopped := false // by stop() below, not by a signal
+	defer func() {
+		if err != nil && !stopped && ctx.Err() != nil && e.ctx.Err() == nil {
+			fmt.Fprintln(e.stderr, "stopped: nothing was donated, and the opened clip is removed")
+		}
+	}()
 	p := profile{*dir}
 	c, _, err := p.client()
 	if err != nil {
@@ -216,6 +222,7 @@ func donationGive(e env, args []string) error {
 	}
 	// Nothing of the clip is on disk any more (but the preview asked
 	// for): from here Ctrl-C ends the command as it would any other.
+	stopped = true
 	stop()
 	if !*yes {
 		ok, err := confirm(e, "Donate this clip? [y/N] ")

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,7 +118,8 @@ func recordingHousehold(t *testing.T, lc *labCloud, dn *donor, camera, file stri
 // workspace's epoch, signed by the donor device) into the very preview the
 // member watched, in which pigo finds no face while it finds faces in the
 // same range exported unblurred. No opened clip is left in the temporary
-// directory. A workspace the cloud does not list, a range with nothing
+// directory, after a donation or after Ctrl-C while the clip is blurred
+// (which sends nothing). A workspace the cloud does not list, a range with nothing
 // recorded and a workspace whose listed genesis differs from the one the
 // device pinned are refused.
 func TestDonationGive(t *testing.T) {
@@ -194,6 +196,41 @@ func TestDonationGive(t *testing.T) {
 	}
 	if _, err := os.Stat(previewN); err != nil {
 		t.Fatalf("the preview: %v", err)
+	}
+
+	// Ctrl-C (SIGINT to this process) while the clip is blurred: the
+	// opened clip is removed and nothing is sent, though --yes was given.
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		o, e, c := give("", "--yes")
+		done <- result{o, e, c}
+	}()
+	for blurring := false; !blurring; {
+		select {
+		case r := <-done:
+			t.Fatalf("give ended before it was interrupted: exit %d\n%s%s", r.code, r.out, r.errOut)
+		case <-time.After(50 * time.Millisecond):
+		}
+		clips, _ := filepath.Glob(filepath.Join(tmpRoot, "vigil-donate-*", "clip.mp4"))
+		files, _ := filepath.Glob(filepath.Join(tmpRoot, "vigil-donate-*", "*"))
+		blurring = len(clips) == 1 && len(files) >= 2
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if !strings.Contains(r.errOut, "stopped: nothing was donated") || strings.Contains(r.out, "donated:") {
+		t.Fatalf("interrupted: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	if left, _ := os.ReadDir(tmpRoot); len(left) != 0 {
+		t.Fatalf("left in the temporary directory after Ctrl-C: %v", left)
+	}
+	if ds, err := dn.c.Donations(ctx, dn.hh); err != nil || len(ds) != 0 {
+		t.Fatalf("after Ctrl-C the cloud lists %+v (%v)", ds, err)
 	}
 
 	// --yes donates.
