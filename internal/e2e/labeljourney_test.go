@@ -78,7 +78,9 @@ type journeyPlan struct {
 //     with the YOLO labels of the boxes the browser drew, lineage naming
 //     the donation, its consent, the annotator and the reviewer.
 //  6. 'vigil bench detect --dataset' scores the hub's detector on it: as
-//     many truths as boxes drawn, precision, recall and AP reported.
+//     many truths as boxes drawn, precision, recall and AP reported, and
+//     at least half of the people drawn found (the heads are blurred, the
+//     people are not hidden).
 func TestLabellingJourney(t *testing.T) {
 	vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	browsertest.Require(t)
@@ -386,6 +388,12 @@ func TestLabellingJourney(t *testing.T) {
 	s := rep.Labels[i]
 	if s.Truths != len(p.Draws) || s.TP+s.FN != s.Truths || s.Precision == nil || s.Recall == nil || s.AP == nil || *s.Recall != float64(s.TP)/float64(s.Truths) {
 		t.Errorf("the person score: %+v, want %d truths", s, len(p.Draws))
+	}
+	// The boxes drawn are where people are in the donated frames: the
+	// detector finds at least half of them there (boxes off by a scale or
+	// a frame would match none).
+	if s.Recall != nil && *s.Recall < 0.5 {
+		t.Errorf("the detector finds %d of the %d people drawn (recall %.2f), want at least half", s.TP, s.Truths, *s.Recall)
 	}
 	if !strings.Contains(out, "person") {
 		t.Errorf("the bench's report names no person score:\n%s", out)
