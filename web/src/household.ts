@@ -124,7 +124,11 @@ export async function loggedChain(o: {
   fetch: () => Promise<{ links: Uint8Array[]; indexes: number[]; genesis?: Uint8Array }>;
 }): Promise<{ state: ChainState; pinned: boolean }> {
   const lc = await serviceLog();
-  const pin = o.pin ? await idbGet<Pin>('households', o.id) : undefined;
+  // A workspace's pin is kept apart from the households' (whose keys the
+  // service worker reads as the households this browser belongs to).
+  const key = o.what === 'household' ? o.id : `${o.what}:${o.id}`;
+  const pin = o.pin ? await idbGet<Pin>('households', key) : undefined;
+  if (pin && o.genesis && !equal(pin.genesisHash, o.genesis)) throw new Error(`the cloud names a genesis for ${o.what} ${o.id} other than the one this browser pinned; refusing it`);
   const deadline = Date.now() + LOG_WAIT_MS;
   for (;;) {
     const fetched = await o.fetch();
@@ -143,7 +147,7 @@ export async function loggedChain(o: {
       continue;
     }
     await proveHead(lc, state, ix);
-    if (o.pin && (!pin || state.seq > pin.seq)) await idbPut('households', o.id, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
+    if (o.pin && (!pin || state.seq > pin.seq)) await idbPut('households', key, { genesisHash: genesis.slice(), seq: state.seq, head: state.head.slice() } satisfies Pin);
     return { state, pinned: !!pin };
   }
 }

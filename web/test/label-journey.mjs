@@ -8,7 +8,9 @@
 // (CONTROL_URL /donated: { frame, draws: [{ start, end, box }] } in clip
 // pixels), then assigns it (CONTROL_URL /assign). The annotator opens the
 // clip, steps to the frame, draws one "person" track per box and submits;
-// the reviewer opens it and accepts.
+// the reviewer opens it and accepts. In between, the member's browser,
+// which pinned the workspace's genesis when it donated, refuses a listing
+// that names another genesis for it.
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL, SESSION, CSRF, WS, FROM, TO.
 import { join } from 'node:path';
@@ -40,16 +42,19 @@ try {
   const ctx = await signedInContext(browser, base, process.env.SESSION, process.env.CSRF);
   const page = await newPage(ctx, 'member');
   await enrol(page, base, '?name=kitchen%20tablet');
-  await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
-  await page.waitForSelector('#tl-dl-from', { state: 'attached' });
-  await page.click('.tl-dl summary');
-  await page.evaluate(([a, b]) => {
-    const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-    document.querySelector('#tl-dl-from').value = local(a);
-    document.querySelector('#tl-dl-to').value = local(b);
-  }, [from, to]);
-  await page.click('#tl-donate');
-  await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+  const openSheet = async () => {
+    await page.goto(`${base}/h/${encodeURIComponent(hh)}/cam/${encodeURIComponent(cam)}`);
+    await page.waitForSelector('#tl-dl-from', { state: 'attached' });
+    await page.click('.tl-dl summary');
+    await page.evaluate(([a, b]) => {
+      const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+      document.querySelector('#tl-dl-from').value = local(a);
+      document.querySelector('#tl-dl-to').value = local(b);
+    }, [from, to]);
+    await page.click('#tl-donate');
+    await page.waitForSelector('#donate-devices[data-count], #donate-error[data-error]', { state: 'attached', timeout: 60000 });
+  };
+  await openSheet();
   const err = async () => page.$eval('#donate-error', (e) => e.dataset.error ?? '');
   if (await err()) fail(`the sheet: ${await err()}`);
   out.sheet = await page.evaluate(() => ({
@@ -69,6 +74,18 @@ try {
   await page.waitForSelector('#donate-done:not([hidden]), #donate-error[data-error]', { state: 'attached', timeout: 120000 });
   if (await err()) fail(`donating: ${await err()}`);
   out.donation = await page.$eval('#donate-done', (e) => e.dataset.id);
+
+  // The browser pinned the workspace's genesis when it verified the chain:
+  // a listing that names another genesis for it is refused.
+  await page.route('**/v1/labelling/workspaces', async (route) => {
+    const res = await route.fetch();
+    const list = await res.json();
+    for (const w of list) w.genesis_hash = Buffer.alloc(32, 7).toString('base64');
+    await route.fulfill({ response: res, body: JSON.stringify(list) });
+  });
+  await openSheet();
+  out.otherGenesis = await err();
+  await page.unroute('**/v1/labelling/workspaces');
   const plan = await (await control(`/donated?id=${encodeURIComponent(out.donation)}&sha256=${out.preview.sha256}`, '')).json();
   out.plan = plan;
   await control('/assign');

@@ -1,8 +1,12 @@
 // Labelling workspaces as a donor's browser sees them (G7; docs/API.md,
 // "Labelling"): the list the cloud offers and a workspace's chain, verified
-// here from the genesis the cloud lists (the household chain's format,
-// crypto/chain.ts) with its head proven in the transparency log this
-// browser pinned, as a household's is (household.ts proveHead). The verified
+// here (the household chain's format, crypto/chain.ts) with its head proven
+// in the transparency log this browser pinned, as a household's is
+// (household.ts proveHead). The first time, from the genesis the cloud
+// lists, which this browser then pins with the head it verified (a
+// workspace's ID is not derived from its genesis); after that, a listing
+// with another genesis, or a chain that no longer holds the head verified
+// before, is refused. The verified
 // chain gives the key a donation is sealed to (its current epoch) and the
 // devices shown as who can open it.
 //
@@ -33,7 +37,8 @@ export async function listWorkspaces(): Promise<WorkspaceInfo[]> {
 }
 
 /**
- * openWorkspace fetches and verifies w's chain: from w's genesis, for w's ID,
+ * openWorkspace fetches and verifies w's chain: from the genesis pinned
+ * for w's ID (w's, pinned now, the first time),
  * with its head proven in the transparency log (waiting up to LOG_WAIT_MS
  * for a head the log has not taken in yet).
  */
@@ -42,7 +47,7 @@ export async function openWorkspace(w: WorkspaceInfo): Promise<Workspace> {
     id: w.id,
     what: 'workspace',
     genesis: w.genesisHash,
-    pin: false,
+    pin: true,
     fetch: () => fetchChainAt(`/v1/labelling/workspaces/${encodeURIComponent(w.id)}/chain`),
   });
   return { ...w, state };

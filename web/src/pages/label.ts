@@ -81,8 +81,8 @@ async function deviceJSON<T>(keys: DeviceKeys, method: string, path: string, bod
 
 /**
  * openWorkspace fetches and verifies workspace ws's chain as this device.
- * The first verified genesis is pinned (in the same store as households':
- * a workspace's ID has a household's form); later the chain must start at
+ * The first verified genesis is pinned (as a donor's browser pins it,
+ * apart from the households' pins); later the chain must start at
  * the pin and hold the head verified before, and its head must be proven
  * in the transparency log, as a household's.
  */
