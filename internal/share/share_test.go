@@ -320,9 +320,11 @@ func TestRedactedOpenRefuses(t *testing.T) {
 	b, sk, lk, _, _ := redactedManifest(t, envelope.KindClip, "front")
 	rcpt := lk.Identity.Recipient().Bytes()
 	cases := map[string]func(c *Body){
-		"no redaction":            func(c *Body) { c.Redacted = nil },
-		"another signing device":  func(c *Body) { c.Redacted = &Redaction{Device: "d2", SignPub: c.Sharer.SignPub} },
-		"another signing key":     func(c *Body) { c.Redacted = &Redaction{Device: c.Sharer.Device, SignPub: b64u.EncodeToString(make([]byte, 32))} },
+		"no redaction":           func(c *Body) { c.Redacted = nil },
+		"another signing device": func(c *Body) { c.Redacted = &Redaction{Device: "d2", SignPub: c.Sharer.SignPub} },
+		"another signing key": func(c *Body) {
+			c.Redacted = &Redaction{Device: c.Sharer.Device, SignPub: b64u.EncodeToString(make([]byte, 32))}
+		},
 		"a segment besides":       func(c *Body) { c.Objects = append(c.Objects, Object{Key: "hh/dev/front/1"}) },
 		"a segment instead":       func(c *Body) { c.Objects = []Object{{Key: "hh/dev/front/1", Stanza: c.Objects[0].Stanza}} },
 		"another share's clip":    func(c *Body) { c.Objects = []Object{{Key: ClipKey(NewID()), Stanza: c.Objects[0].Stanza}} },
