@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,6 +23,7 @@ import (
 	"vigil/internal/browsertest"
 	"vigil/internal/envelope"
 	"vigil/internal/hubd"
+	"vigil/internal/keydir"
 	"vigil/internal/live"
 	"vigil/internal/member"
 	"vigil/internal/share"
@@ -62,6 +65,7 @@ func TestShareRedactedInBrowser(t *testing.T) {
 		header   envelope.Header
 		clipPath string
 		sealed   []byte
+		goLink   string
 	}
 	var (
 		mu  sync.Mutex
@@ -133,8 +137,14 @@ func TestShareRedactedInBrowser(t *testing.T) {
 			if err := os.WriteFile(path, plain, 0o600); err != nil {
 				return err
 			}
+			// The other way round: Go shares the same blurred clip as a
+			// redacted link, which the page then opens.
+			goLink, err := hh.shareRedacted(r.Context(), plain, body.Objects[0].Start, body.Objects[0].End, body.From, body.To)
+			if err != nil {
+				return fmt.Errorf("Go makes a redacted share: %w", err)
+			}
 			mu.Lock()
-			got = checked{id: id, body: body, header: h, clipPath: path, sealed: sealed}
+			got = checked{id: id, body: body, header: h, clipPath: path, sealed: sealed, goLink: goLink}
 			mu.Unlock()
 			return nil
 		}()
@@ -142,7 +152,9 @@ func TestShareRedactedInBrowser(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, got.goLink)
 	})
 	ctl := serveControl(t, mux)
 
@@ -175,8 +187,15 @@ func TestShareRedactedInBrowser(t *testing.T) {
 			CurrentTime, Duration float64
 			Width                 int
 		} `json:"video"`
-		BlurredNote string `json:"blurredNote"`
-		Checked     string `json:"checked"`
+		BlurredNote string            `json:"blurredNote"`
+		Checked     string            `json:"checked"`
+		GoPlayed    map[string]string `json:"goPlayed"`
+		GoError     string            `json:"goError"`
+		GoVideo     struct {
+			CurrentTime float64
+			Width       int
+		} `json:"goVideo"`
+		GoNote string `json:"goNote"`
 		After       struct {
 			State, Status, Message string
 		} `json:"after"`
@@ -259,6 +278,12 @@ func TestShareRedactedInBrowser(t *testing.T) {
 		t.Errorf("faces in %d frames of the footage and %d of the shared clip, want some and none", before, after)
 	}
 
+	// The browser opens the redacted share Go made.
+	if res.GoPlayed["state"] != "loaded" || res.GoPlayed["redacted"] != "true" || res.GoVideo.CurrentTime <= 0 || res.GoVideo.Width == 0 ||
+		res.GoNote != "Faces and heads are blurred" {
+		t.Errorf("the page opens Go's redacted share: %v (%s), video %+v, note %q", res.GoPlayed, res.GoError, res.GoVideo, res.GoNote)
+	}
+
 	// Stopped: the clip is erased, and the guest refused.
 	if res.After.State != "error" || res.After.Status != "410" {
 		t.Errorf("after stopping, the guest's reload: %+v", res.After)
@@ -273,6 +298,43 @@ func TestShareRedactedInBrowser(t *testing.T) {
 	for _, p := range res.Problems {
 		t.Errorf("the share sheet or the guest's page: %s", p)
 	}
+}
+
+// shareRedacted shares plain, a blurred clip of the household's camera
+// covering [start, end), as a redacted link of [from, to) made by the Go
+// implementation (internal/share) and signed by the admin device, and
+// returns the link.
+func (hh *testHousehold) shareRedacted(ctx context.Context, plain []byte, start, end, from, to time.Time) (string, error) {
+	id, secret := share.NewID(), share.NewSecret()
+	lk, err := share.DeriveLinkKeys(secret, id)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := envelope.Seal(envelope.Header{Kind: envelope.KindClip, Stream: hh.Camera, Start: start}, end, hh.Admin.Sign, plain, lk.Identity.Recipient())
+	if err != nil {
+		return "", err
+	}
+	pub := hh.Admin.Sign.Public().(ed25519.PublicKey)
+	sharer := share.Sharer{Device: keydir.DeviceID(pub), SignPub: b64u.EncodeToString(pub), Name: "laptop"}
+	exp := time.Now().Add(time.Hour).UTC()
+	body := &share.Body{V: share.VRedacted, ID: id, Household: hh.ID, HouseholdName: "Home", Camera: hh.Camera, From: from, To: to, Expires: exp,
+		Kind: share.KindLink, Recipient: b64u.EncodeToString(lk.Identity.Recipient().Bytes()), Sharer: sharer, Created: time.Now().UTC(),
+		Redacted: &share.Redaction{Device: sharer.Device, SignPub: sharer.SignPub},
+		Objects:  []share.Object{{Key: share.ClipKey(id), Start: start, End: end, Stanza: share.EncodeStanza(headerStanzas(nil, sealed)[0])}}}
+	signed, err := share.Sign(body, hh.Admin.Sign, lk.MACKey)
+	if err != nil {
+		return "", err
+	}
+	th := lk.TokenHash()
+	req, _ := json.Marshal(map[string]any{"id": id, "camera": hh.Camera, "from": from, "to": to, "expires": exp, "kind": "link",
+		"token_hash": th[:], "manifest": signed, "redacted": true})
+	if status, resp, err := hh.Owner.API.Raw(ctx, "POST", "/v1/households/"+hh.ID+"/shares", req); err != nil || status != http.StatusCreated {
+		return "", fmt.Errorf("creating the share: %d %s %v", status, resp, err)
+	}
+	if status, resp, err := hh.Owner.API.Raw(ctx, "PUT", "/v1/households/"+hh.ID+"/shares/"+id+"/clip", sealed); err != nil || status != http.StatusCreated {
+		return "", fmt.Errorf("storing its clip: %d %s %v", status, resp, err)
+	}
+	return share.LinkURL(hh.Cloud.url, id, secret), nil
 }
 
 // filesHolding lists the files under dir that hold b.

@@ -212,6 +212,17 @@ func (o Object) StanzaOf() (*envelope.Stanza, error) {
 // Sign signs body with the sharer device's key and, for a link, the link's
 // MAC key, and returns the signed form the cloud stores.
 func Sign(body *Body, key ed25519.PrivateKey, macKey []byte) ([]byte, error) {
+	if body.Hubs == nil || body.Objects == nil {
+		// Lists, never null: readers require arrays.
+		c := *body
+		if c.Hubs == nil {
+			c.Hubs = []string{}
+		}
+		if c.Objects == nil {
+			c.Objects = []Object{}
+		}
+		body = &c
+	}
 	bb, err := json.Marshal(body)
 	if err != nil {
 		return nil, err

@@ -4,8 +4,9 @@
 // with the hub's report, and "Share the blurred clip" seals it and makes the
 // link. A second context (never signed in) opens the link: it plays one
 // blurred clip and says so. The Go side then opens the share as the guest
-// (POST CONTROL_URL/shared?link=…). The member stops sharing from the
-// shares page; the guest's reload is refused.
+// (POST CONTROL_URL/shared?link=…) and answers a redacted link it made of
+// the same clip, which the guest's context opens too. The member stops
+// sharing from the shares page; the guest's reload is refused.
 //
 // Env: BASE_URL, HOUSEHOLD, CAMERA, CONTROL_URL, SESSION, CSRF, FROM, TO,
 // SCREENSHOTS (optional).
@@ -90,12 +91,27 @@ try {
   await shot(guest, 'phone-share-blur-guest');
   out.problems.push(...axeProblems(await axe(guest)));
 
-  // The Go side opens the share as the guest, before it is stopped.
+  // The Go side opens the share as the guest, before it is stopped, and
+  // shares the same clip as a redacted link of its own (internal/share),
+  // which the guest's browser opens.
+  let goLink = '';
   try {
-    await control(`/shared?link=${encodeURIComponent(link)}&sha256=${out.preview.sha256}`, '');
+    const res = await control(`/shared?link=${encodeURIComponent(link)}&sha256=${out.preview.sha256}`, '');
+    goLink = await res.text();
     out.checked = '';
   } catch (e) {
     out.checked = String(e);
+  }
+  if (goLink) {
+    const gpage = await newPage(gctx, 'guest of Go');
+    await gpage.goto(goLink);
+    const { data, message } = await shareSettled(gpage);
+    out.goPlayed = data;
+    out.goError = message;
+    await gpage.waitForFunction(() => document.querySelector('#share-video').currentTime > 0.3, null, { timeout: 15000 }).catch(() => {});
+    out.goVideo = await gpage.$eval('#share-video', (v) => ({ currentTime: v.currentTime, width: v.videoWidth }));
+    out.goNote = await gpage.$eval('#share-redacted', (e) => e.textContent).catch(() => '');
+    await gpage.close();
   }
 
   // Stopped from the shares page; the guest's reload is refused.
