@@ -196,7 +196,7 @@ func TestShareRedactedInBrowser(t *testing.T) {
 			Width       int
 		} `json:"goVideo"`
 		GoNote string `json:"goNote"`
-		After       struct {
+		After  struct {
 			State, Status, Message string
 		} `json:"after"`
 		Problems    []string `json:"problems"`

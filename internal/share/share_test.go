@@ -208,11 +208,25 @@ func FuzzOpen(f *testing.F) {
 		Sharer: Sharer{SignPub: b64u.EncodeToString(sk.Public().(ed25519.PublicKey))}}
 	good, _ := Sign(b, sk, lk.MACKey)
 	f.Add(good)
+	// A redacted (version 2) manifest of the same share.
+	r := *b
+	pub := b64u.EncodeToString(sk.Public().(ed25519.PublicKey))
+	r.V, r.Redacted = VRedacted, &Redaction{SignPub: pub}
+	r.Sharer.SignPub = pub
+	r.Objects = []Object{{Key: ClipKey(b.ID), Stanza: b64u.EncodeToString(make([]byte, stanzaSize))}}
+	redacted, _ := Sign(&r, sk, lk.MACKey)
+	if _, err := Open(redacted, b.ID, rcpt, lk.MACKey); err != nil {
+		f.Fatalf("the redacted seed does not open: %v", err)
+	}
+	f.Add(redacted)
 	f.Add([]byte(`{"body":"","sig":""}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, m []byte) {
 		body, err := Open(m, b.ID, rcpt, lk.MACKey)
-		if err == nil && !bytes.Equal(m, good) {
+		if err == nil && body.V == VRedacted && (body.Redacted == nil || len(body.Objects) != 1 || body.Objects[0].Key != ClipKey(b.ID)) {
+			t.Fatalf("accepted a redacted manifest that is not of one clip: %+v", body)
+		}
+		if err == nil && !bytes.Equal(m, good) && !bytes.Equal(m, redacted) {
 			// Only an encoding variant of the good manifest may pass: same body.
 			if body.ID != b.ID || body.Recipient != b.Recipient {
 				t.Fatalf("accepted a different manifest: %+v", body)
