@@ -212,11 +212,12 @@ export function openShareSheet(opts: ShareSheetOptions): void {
   let blurred: BlurredClip | null = null;
   let previewURL = '';
   let chosen: { cam: string; a: number; b: number } | null = null;
+  let sealing = false; // the clip is being sealed: closing drops it, without zeroing what is read
   const dropClip = () => {
     if (previewURL) URL.revokeObjectURL(previewURL);
     previewURL = '';
     video.removeAttribute('src');
-    blurred?.clip.fill(0);
+    if (!sealing) blurred?.clip.fill(0);
     blurred = null;
   };
   sheet.dialog.addEventListener('close', () => {
@@ -290,10 +291,13 @@ export function openShareSheet(opts: ShareSheetOptions): void {
     previewErr.textContent = '';
     previewErr.className = '';
     const opts = shareOpts((d, n) => (previewProgress.textContent = `Sealing and sending… ${Math.round((d / n) * 100)}%`));
+    sealing = true;
     try {
       const res = await createRedactedShare(o.hh, c.cam, new Date(c.a), new Date(c.b), { clip: b.clip, fromMs: b.range[0], toMs: b.range[1] }, opts);
+      sealing = false;
       previewProgress.textContent = '';
       result.dataset.sha256 = video.dataset.sha256 ?? '';
+      b.clip.fill(0);
       dropClip();
       created(res, c.cam, c.a, c.b, opts.expires);
     } catch (e2) {
@@ -301,6 +305,7 @@ export function openShareSheet(opts: ShareSheetOptions): void {
       approve.disabled = false;
       showError(previewErr, e2);
     } finally {
+      sealing = false;
       back.disabled = false;
     }
   });
