@@ -26,7 +26,9 @@
 // routes to Service and its errors to statuses); open a manifest, unwrap a
 // key or unseal an object (it holds no key to do so, and passes sealed
 // bytes through unread); serve an object outside a share's camera and
-// range, or any object of an expired or revoked share; tell a guest with
+// range, or any object of an expired or revoked share; serve a redacted
+// share anything but its own clip, or that clip to anyone but its guest;
+// index a share's clip as a household object; tell a guest with
 // the wrong credential apart from a share that does not exist (both are
 // ErrNotFound); keep a link's token (only its SHA-256).
 package shares
