@@ -24,8 +24,8 @@
 //
 // It must never: import net/http or the cloud's HTTP layer (the caller maps
 // routes to Service and its errors to statuses); open a manifest, unwrap a
-// key or unseal an object (it holds no key to do so, and passes sealed
-// bytes through unread); serve an object outside a share's camera and
+// key or unseal an object (it holds no key to do so; of sealed bytes it
+// reads at most a clip's public header); serve an object outside a share's camera and
 // range, or any object of an expired or revoked share; serve a redacted
 // share anything but its own clip, or that clip to anyone but its guest;
 // index a share's clip as a household object; tell a guest with
