@@ -19,10 +19,12 @@ import (
 // ErrUsage marks a command-line mistake; main exits with status 2 for it.
 var ErrUsage = errors.New("usage")
 
-// env is what every subcommand gets: its arguments and output streams.
+// env is what every subcommand gets: its arguments, its input (what a
+// question reads its answer from) and its output streams.
 type env struct {
 	ctx    context.Context
 	args   []string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -50,7 +52,7 @@ func commands() map[string]command {
 		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
 		"release":    {"sign web app releases (release key -o FILE; release sign --key FILE --dist DIR -o release.vrel; release show FILE)", runRelease},
 		"workspace":  {"the labelling workspace from a lead's or annotator's device (workspace create|join|list|add-device|assign|donations|review|dataset)", runWorkspace},
-		"donation":   {"a member's donations to labelling workspaces: list them, revoke one (donation list|revoke)", runDonation},
+		"donation":   {"a member's donations to labelling workspaces: give a clip, redacted on this computer; list them; revoke one (donation give|list|revoke)", runDonation},
 		"dataset":    {"export a labelling workspace's dataset version as COCO and YOLO, and mark it (dataset export|mark)", runDataset},
 		"verify":     {"check a site's web app against its logged releases (verify web URL --release-key KEY); configure the verifier extension (verify extension)", runVerify},
 	}
@@ -59,6 +61,11 @@ func commands() map[string]command {
 // Run runs the vigil command with args (without the program name) and
 // returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// run is Run reading answers from stdin.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -72,7 +79,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	err := cmd.run(env{ctx: ctx, args: args[1:], stdout: stdout, stderr: stderr})
+	err := cmd.run(env{ctx: ctx, args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr})
 	switch {
 	case err == nil:
 		return 0

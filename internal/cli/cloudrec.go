@@ -14,6 +14,7 @@ import (
 
 	"vigil/internal/client"
 	"vigil/internal/recordings"
+	"vigil/internal/segment"
 	"vigil/internal/segstore"
 )
 
@@ -87,42 +88,69 @@ func cloudExport(e env, cloudURL, hh, dir string, f segstore.Filter, out string)
 	if err != nil {
 		return err
 	}
-	st, err := profile{dir}.verifiedChain(ctx, c, h)
+	began := time.Now()
+	x, err := cloudExportFile(ctx, e, c, h, dir, f, out)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, from the cloud in %s\n", out, x.Stats.Segments, x.Stats.VideoFrames,
+		x.Stats.Duration.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// cloudExported is what cloudExportFile wrote: its export statistics and
+// the time its first segment starts (the clip covers whole segments, from
+// Start for Stats.Duration).
+type cloudExported struct {
+	Stats segment.ExportStats
+	Start time.Time
+}
+
+// cloudExportFile is cloudExport's work for household h with c, writing
+// the MP4 to out: the chain verified from the pinned genesis, the sealed
+// segments downloaded into a private temporary directory (removed before
+// it returns) and opened with this device's epoch keys, trusting only the
+// hubs the chain lists.
+func cloudExportFile(ctx context.Context, e env, c *client.Client, h *pinnedHousehold, dir string, f segstore.Filter, out string) (cloudExported, error) {
+	st, err := profile{dir}.verifiedChain(ctx, c, h)
+	if err != nil {
+		return cloudExported{}, err
 	}
 	k, _, err := profile{dir}.deviceKeys()
 	if err != nil {
-		return err
+		return cloudExported{}, err
 	}
 	ids, err := st.EpochIdentities(k)
 	if err != nil {
-		return fmt.Errorf("this device cannot open the household's footage: %w", err)
+		return cloudExported{}, fmt.Errorf("this device cannot open the household's footage: %w", err)
 	}
 	objs, err := c.Objects(ctx, h.HouseholdID, f.Camera, f.From, f.To)
 	if err != nil {
-		return err
+		return cloudExported{}, err
 	}
 	if len(objs) == 0 {
-		return recordings.ErrNothing
+		return cloudExported{}, recordings.ErrNothing
 	}
 	tmp, err := os.MkdirTemp("", "vigil-export-")
 	if err != nil {
-		return err
+		return cloudExported{}, err
 	}
 	defer os.RemoveAll(tmp)
 	segs := make(staticLister, 0, len(objs))
-	began := time.Now()
+	var start time.Time
 	for i, o := range objs {
 		b, err := c.ReadObject(ctx, h.HouseholdID, o.Key, 128<<20)
 		if err != nil {
-			return err
+			return cloudExported{}, err
 		}
 		p := filepath.Join(tmp, strconv.Itoa(i)+".vseg")
 		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return err
+			return cloudExported{}, err
 		}
 		segs = append(segs, segstore.Segment{Meta: segstore.Meta{Camera: o.Camera, Seq: o.Seq, Start: o.Start, End: o.End}, Bytes: o.Size, Path: p})
+		if start.IsZero() || o.Start.Before(start) {
+			start = o.Start
+		}
 		if isTerminal(e.stderr) {
 			fmt.Fprintf(e.stderr, "\rdownloading: %d/%d sealed segments", i+1, len(objs))
 		}
@@ -134,9 +162,7 @@ func cloudExport(e env, cloudURL, hh, dir string, f segstore.Filter, out string)
 		Camera: f.Camera, From: f.From, To: f.To, Identities: ids, Trust: st.TrustedHubs(),
 	})
 	if err != nil {
-		return err
+		return cloudExported{}, err
 	}
-	fmt.Fprintf(e.stdout, "wrote %s: %d segments, %d frames, %s, from the cloud in %s\n", out, stats.Segments, stats.VideoFrames,
-		stats.Duration.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
-	return nil
+	return cloudExported{Stats: stats, Start: start}, nil
 }

@@ -7,18 +7,20 @@ import (
 	"vigil/internal/consent"
 )
 
-// vigil donation list|revoke: a household member's donations to labelling
-// workspaces, from a member device. A revocation is signed by this device
+// vigil donation give|list|revoke: a household member's donations to
+// labelling workspaces, from a member device (give: donationgive.go). A
+// revocation is signed by this device
 // (the donor device or an admin device of the household's chain): the
 // cloud deletes the clip and its annotations and marks every dataset
 // version and evaluation that held it.
 
 func runDonation(e env) error {
-	return runSubcommand(e, "donation", `list [--household ID]
+	return runSubcommand(e, "donation", `give --camera NAME --from T --to T --workspace ID [--purpose P] [--keep-audio] [--preview FILE] [--yes] [--household ID]
+       vigil donation list [--household ID]
        vigil donation revoke ID [--household ID]
 
 Each takes --profile DIR: this device's profile (keys, session, pinned
-households).`, []subcommand{{"list", donationList}, {"revoke", donationRevoke}})
+households).`, []subcommand{{"give", donationGive}, {"list", donationList}, {"revoke", donationRevoke}})
 }
 
 func donationList(e env, args []string) error {

@@ -42,13 +42,9 @@ not blurred.`)
 	if _, err := os.Lstat(*out); err == nil && !*force {
 		return fmt.Errorf("%s exists: choose another name, or add --force to replace it", *out)
 	}
-	dir := *models
-	if dir == "" {
-		dir = nanodet.DefaultDir()
-	}
-	persons, err := nanodet.LoadOptions(dir, nanodet.Options{MinScore: redaction.PersonScore, Threads: 1})
+	persons, err := loadPersons(*models)
 	if err != nil {
-		return fmt.Errorf("the person detector: %w (hint: run 'make models', or give its directory with --models or VIGIL_MODELS)", err)
+		return err
 	}
 	defer persons.Close()
 
@@ -98,4 +94,17 @@ func printProgress(e env, p redaction.Progress, took time.Duration) {
 	} else {
 		fmt.Fprintf(e.stderr, "redact: %d frames, %s\n", p.Frames, took.Round(time.Second))
 	}
+}
+
+// loadPersons loads the person detector redaction uses from dir (""
+// is the directory 'make models' installs, or $VIGIL_MODELS).
+func loadPersons(dir string) (*nanodet.Model, error) {
+	if dir == "" {
+		dir = nanodet.DefaultDir()
+	}
+	persons, err := nanodet.LoadOptions(dir, nanodet.Options{MinScore: redaction.PersonScore, Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("the person detector: %w (hint: run 'make models', or give its directory with --models or VIGIL_MODELS)", err)
+	}
+	return persons, nil
 }

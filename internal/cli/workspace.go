@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"vigil/internal/consent"
 	"vigil/internal/dataset"
 	"vigil/internal/envelope"
-	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 )
@@ -98,6 +96,21 @@ const workspaceLogWait = 30 * time.Second
 // pinned genesis and past the last link this device saw, proves its head
 // is in the transparency log, and remembers the new head.
 func (p profile) verifiedWorkspace(ctx context.Context, c *client.Client, w *pinnedWorkspace) (*keydir.State, error) {
+	fetch := func(ctx context.Context) ([][]byte, []int64, error) {
+		links, idx, err := c.WorkspaceChain(ctx, w.WorkspaceID)
+		if client.IsStatus(err, 404) {
+			return nil, nil, fmt.Errorf("the cloud does not let this device (%s) into workspace %s: it is not registered yet (hint: the operator runs 'vigil cloud workspace add'), or this device is not in its chain (hint: a lead runs 'vigil workspace add-device')", c.DeviceID, w.WorkspaceID)
+		}
+		return links, idx, err
+	}
+	return p.loggedWorkspace(ctx, c, w, fetch, p.saveWorkspace)
+}
+
+// loggedWorkspace verifies the workspace chain fetch reads with the one
+// verifier of chains (member.VerifiedLoggedChain): from w's genesis, past
+// the last link w names, its head proven in the transparency log this
+// device pinned; it then remembers the new head with save.
+func (p profile) loggedWorkspace(ctx context.Context, c *client.Client, w *pinnedWorkspace, fetch member.Fetch, save func(*pinnedWorkspace) error) (*keydir.State, error) {
 	g, err := hex.DecodeString(w.GenesisHash)
 	if err != nil {
 		return nil, fmt.Errorf("pinned genesis of workspace %s is not hex", w.WorkspaceID)
@@ -106,58 +119,20 @@ func (p profile) verifiedWorkspace(ctx context.Context, c *client.Client, w *pin
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(workspaceLogWait)
-	for {
-		links, idx, err := c.WorkspaceChain(ctx, w.WorkspaceID)
-		if client.IsStatus(err, 404) {
-			return nil, fmt.Errorf("the cloud does not let this device (%s) into workspace %s: it is not registered yet (hint: the operator runs 'vigil cloud workspace add'), or this device is not in its chain (hint: a lead runs 'vigil workspace add-device')", c.DeviceID, w.WorkspaceID)
-		}
-		if err != nil {
+	st, err := member.VerifiedLoggedChain(ctx, "workspace", fetch, w.WorkspaceID, g, w.Known, member.WithLog(lc), member.WithWait(workspaceLogWait))
+	if err != nil {
+		return nil, err
+	}
+	if err := saveLog(); err != nil {
+		return nil, err
+	}
+	if w.Known == nil || st.Seq > w.Known.Seq {
+		w.Known = &member.Known{Seq: st.Seq, Head: st.Head}
+		if err := save(w); err != nil {
 			return nil, err
 		}
-		st, err := keydir.Verify(links, g)
-		if err != nil {
-			return nil, fmt.Errorf("the workspace chain served by the cloud does not verify from the pinned genesis; refusing it: %w", err)
-		}
-		if st.HouseholdID != w.WorkspaceID {
-			return nil, fmt.Errorf("the cloud served the chain of %s for workspace %s; refusing it", st.HouseholdID, w.WorkspaceID)
-		}
-		if k := w.Known; k != nil && k.Seq > 0 {
-			if int64(len(links)) <= k.Seq || !bytes.Equal(keydir.LinkHash(links[k.Seq]), k.Head) {
-				return nil, fmt.Errorf("%w (it has %d links; this device verified link %d before)", member.ErrRollback, len(links), k.Seq)
-			}
-		}
-		if ix := idx[len(idx)-1]; ix >= 0 {
-			if _, err := lc.Update(ctx); err != nil {
-				return nil, fmt.Errorf("the transparency log does not verify: %w", err)
-			}
-			tk, err := history.NewTagKey(st.GenesisHash)
-			if err != nil {
-				return nil, err
-			}
-			if err := tk.ProveChainHead(ctx, lc, st.Seq, st.Head, ix); err != nil {
-				return nil, fmt.Errorf("%w: workspace link %d is not at log index %d as the cloud says: %v", member.ErrNotLogged, st.Seq, ix, err)
-			}
-			if err := saveLog(); err != nil {
-				return nil, err
-			}
-			if w.Known == nil || st.Seq > w.Known.Seq {
-				w.Known = &member.Known{Seq: st.Seq, Head: st.Head}
-				if err := p.saveWorkspace(w); err != nil {
-					return nil, err
-				}
-			}
-			return st, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w: workspace link %d is still waiting for the log (hint: try again in a moment)", member.ErrNotLogged, st.Seq)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
+	return st, nil
 }
 
 // workspaceFlags are the flags every workspace command shares.
@@ -587,7 +562,7 @@ func checkConsent(dn client.Donation, sealed []byte, now time.Time) (consent.Sig
 }
 
 func workspaceDataset(e env, args []string) error {
-	return runSubcommand(env{ctx: e.ctx, args: args, stdout: e.stdout, stderr: e.stderr}, "workspace dataset", "create|list [--workspace WS] [--profile DIR]", []subcommand{
+	return runSubcommand(env{ctx: e.ctx, args: args, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr}, "workspace dataset", "create|list [--workspace WS] [--profile DIR]", []subcommand{
 		{"create", workspaceDatasetCreate}, {"list", workspaceDatasetList}})
 }
 

@@ -27,17 +27,30 @@ import (
 )
 
 // Option changes how a chain is verified.
-type Option func(*options)
+type Option func(*settings)
 
-type options struct {
-	log *tlog.Client
+type settings struct {
+	log  *tlog.Client
+	wait time.Duration
+}
+
+func options(fs []Option) settings {
+	o := settings{wait: logWait}
+	for _, f := range fs {
+		f(&o)
+	}
+	return o
 }
 
 // WithLog proves chain heads against log, a client of the transparency log
 // whose policy the device pinned (and whose last checkpoint it kept).
 // Without it the device follows the log the cloud names (CloudLog): the head
 // must still be in that log, but the cloud chose the log's key.
-func WithLog(log *tlog.Client) Option { return func(o *options) { o.log = log } }
+func WithLog(log *tlog.Client) Option { return func(o *settings) { o.log = log } }
+
+// WithWait bounds how long a head the log has not taken in yet is waited
+// for (default: logWait).
+func WithWait(d time.Duration) Option { return func(o *settings) { o.wait = d } }
 
 // CloudLog returns a client of the log the cloud names (GET /v1/log), with
 // no checkpoint verified yet.
@@ -63,7 +76,7 @@ func LogClient(c *client.Client, lp history.LogPolicy, last []byte) (*tlog.Clien
 	return lc, lp, nil
 }
 
-// logWait bounds how long VerifiedChainSince waits for a new head to reach
+// logWait bounds how long VerifiedLoggedChain waits for a new head to reach
 // the log (the cloud integrates entries within about a second).
 const logWait = 10 * time.Second
 
@@ -94,28 +107,48 @@ var ErrRollback = errors.New("the cloud served an older or different chain than 
 // link it verified (known may be nil): the chain must still contain that
 // link, so a cloud cannot roll the household back to an older state.
 func VerifiedChainSince(ctx context.Context, c *client.Client, householdID string, genesis []byte, known *Known, opts ...Option) (*keydir.State, error) {
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
-	if o.log == nil {
-		var err error
-		if o.log, _, err = CloudLog(ctx, c); err != nil {
-			return nil, err
-		}
-	}
-	deadline := time.Now().Add(logWait)
-	for {
-		links, idx, err := c.ChainIndexed(ctx, householdID, 0)
+	fetch := func(ctx context.Context) ([][]byte, []int64, error) { return c.ChainIndexed(ctx, householdID, 0) }
+	if o := options(opts); o.log == nil {
+		lc, _, err := CloudLog(ctx, c)
 		if err != nil {
 			return nil, err
+		}
+		opts = append(opts, WithLog(lc))
+	}
+	return VerifiedLoggedChain(ctx, "household", fetch, householdID, genesis, known, opts...)
+}
+
+// Fetch reads a chain in the household chain's format: its links and,
+// for each, its index in the transparency log (-1 while it waits).
+type Fetch func(ctx context.Context) (links [][]byte, logIndex []int64, err error)
+
+// VerifiedLoggedChain is the one verifier of a chain in the household
+// chain's format, a household's or a labelling workspace's (docs/
+// ARCHITECTURE.md): it reads the chain with fetch, verifies it from
+// genesis, checks that it is chain id, that it still holds the link known
+// names (nil: none yet), and proves its head in the log given WithLog
+// (required), waiting up to WithWait for a head the log has not taken in
+// yet. what names the chain in errors ("household", "workspace").
+func VerifiedLoggedChain(ctx context.Context, what string, fetch Fetch, id string, genesis []byte, known *Known, opts ...Option) (*keydir.State, error) {
+	o := options(opts)
+	if o.log == nil {
+		return nil, errors.New("member: VerifiedLoggedChain needs the transparency log (WithLog)")
+	}
+	deadline := time.Now().Add(o.wait)
+	for {
+		links, idx, err := fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(links) == 0 || len(idx) != len(links) {
+			return nil, fmt.Errorf("the cloud served a %s chain of %d links with %d log indexes; refusing it", what, len(links), len(idx))
 		}
 		st, err := keydir.Verify(links, genesis)
 		if err != nil {
-			return nil, fmt.Errorf("the household chain served by the cloud does not verify; refusing to trust it: %w", err)
+			return nil, fmt.Errorf("the %s chain served by the cloud does not verify from the pinned genesis; refusing it: %w", what, err)
 		}
-		if st.HouseholdID != householdID {
-			return nil, fmt.Errorf("the cloud served the chain of household %s for %s; refusing it", st.HouseholdID, householdID)
+		if st.HouseholdID != id {
+			return nil, fmt.Errorf("the cloud served the chain of %s %s for %s; refusing it", what, st.HouseholdID, id)
 		}
 		if known != nil && known.Seq > 0 {
 			if int64(len(links)) <= known.Seq || !bytes.Equal(keydir.LinkHash(links[known.Seq]), known.Head) {
@@ -125,7 +158,7 @@ func VerifiedChainSince(ctx context.Context, c *client.Client, householdID strin
 		ix := idx[len(idx)-1]
 		if ix < 0 {
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("%w: link %d is still waiting for the log (hint: try again in a moment)", ErrNotLogged, st.Seq)
+				return nil, fmt.Errorf("%w: %s link %d is still waiting for the log (hint: try again in a moment)", ErrNotLogged, what, st.Seq)
 			}
 			select {
 			case <-ctx.Done():
@@ -134,7 +167,7 @@ func VerifiedChainSince(ctx context.Context, c *client.Client, householdID strin
 			}
 			continue
 		}
-		if err := proveHead(ctx, o.log, st, ix); err != nil {
+		if err := proveHead(ctx, o.log, st, ix, what); err != nil {
 			return nil, err
 		}
 		return st, nil
@@ -143,7 +176,7 @@ func VerifiedChainSince(ctx context.Context, c *client.Client, householdID strin
 
 // proveHead proves that the head of st is the entry at index of the log,
 // in a checkpoint newer than or equal to the last one log verified.
-func proveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index int64) error {
+func proveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index int64, what string) error {
 	if _, err := log.Update(ctx); err != nil && !errors.Is(err, tlog.ErrOlder) {
 		return fmt.Errorf("the transparency log does not verify: %w", err)
 	}
@@ -152,7 +185,7 @@ func proveHead(ctx context.Context, log *tlog.Client, st *keydir.State, index in
 		return err
 	}
 	if err := tk.ProveChainHead(ctx, log, st.Seq, st.Head, index); err != nil {
-		return fmt.Errorf("%w: link %d is not at log index %d as the cloud says: %v", ErrNotLogged, st.Seq, index, err)
+		return fmt.Errorf("%w: %s link %d is not at log index %d as the cloud says: %v", ErrNotLogged, what, st.Seq, index, err)
 	}
 	return nil
 }
