@@ -155,14 +155,16 @@ func clusterLog(cfg *cloud.Config, tl *logSetup) func(context.Context) (*tlog.Lo
 // that replica dies; on SQLite (one process) the Server does this work
 // itself. A job added here runs under the same rules, and the Server's
 // option that stops it doing that work itself (Options.ClusterRetention,
-// Options.ClusterStaffSweep, Options.ClusterConsentSweep) is set in serveCloud on the same condition.
+// Options.ClusterStaffSweep, Options.ClusterConsentSweep, Options.ClusterShareSweep) is set in serveCloud on
+// the same condition.
 func cloudJobs(cfg *cloud.Config, srv *cloud.Server) []leader.Job {
 	var jobs []leader.Job
 	if cfg.Store.Driver == cloud.StorePostgres {
 		jobs = append(jobs, leader.Job{Name: "tlog", Run: srv.SequenceLog},
 			leader.Job{Name: "retention", Every: retention.DefaultInterval, Run: srv.SweepRetention},
 			leader.Job{Name: "staff-grants", Every: cloud.StaffSweepInterval, Run: srv.SweepStaffGrants},
-			leader.Job{Name: "consent-expiry", Every: cloud.ConsentSweepInterval, Run: srv.SweepConsents})
+			leader.Job{Name: "consent-expiry", Every: cloud.ConsentSweepInterval, Run: srv.SweepConsents},
+			leader.Job{Name: "share-clips", Every: cloud.ShareSweepInterval, Run: srv.SweepShareClips})
 	}
 	return jobs
 }

@@ -151,6 +151,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		// So does the staff grant sweep (the staff-grants job).
 		ClusterStaffSweep:   cfg.Store.Driver == cloud.StorePostgres,
 		ClusterConsentSweep: cfg.Store.Driver == cloud.StorePostgres,
+		ClusterShareSweep:   cfg.Store.Driver == cloud.StorePostgres,
 		Bus:                 msgBus,
 		Outbound:            netguard.Options{Allow: cfg.OutboundPrefixes()},
 	})

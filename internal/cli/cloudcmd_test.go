@@ -246,7 +246,7 @@ blobs:
 	if !strings.Contains(log.String(), `msg="scheduler: took over job" job=tlog`) {
 		t.Errorf("the log does not say this replica leads the log's sequencing:\n%s", log.String())
 	}
-	for _, job := range []string{"retention", "staff-grants"} {
+	for _, job := range []string{"retention", "staff-grants", "consent-expiry", "share-clips"} {
 		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), `msg="scheduler: took over job" job=`+job); {
 			if time.Now().After(deadline) {
 				t.Fatalf("the log does not say this replica runs the cluster's %s job:\n%s", job, log.String())

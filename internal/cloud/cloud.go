@@ -124,6 +124,10 @@ type Options struct {
 	// scheduler, which runs it on one replica at a time; unset, the Server
 	// sweeps itself, every ConsentSweepInterval.
 	ClusterConsentSweep bool
+	// ClusterShareSweep leaves erasing the clips of revoked and expired
+	// redacted shares (SweepShareClips, every ShareSweepInterval) to the
+	// cluster's scheduler; unset, the Server sweeps itself.
+	ClusterShareSweep bool
 	// StaffSweepEvery is how often a Server that sweeps itself does (0:
 	// StaffSweepInterval).
 	StaffSweepEvery time.Duration
@@ -359,6 +363,9 @@ func New(o Options) (*Server, error) {
 	}
 	if !o.ClusterConsentSweep {
 		s.work.start(func() { s.runConsentSweep(s.work.ctx, ConsentSweepInterval) }) // labelling_web.go
+	}
+	if !o.ClusterShareSweep {
+		s.work.start(func() { s.runShareSweep(s.work.ctx, ShareSweepInterval) }) // shares.go
 	}
 	s.workspaceDevices = &devauth.Verifier{Lookup: s.workspaceDeviceKey, Now: o.Now, Nonces: deviceNonces(o.Store)}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait

@@ -28,6 +28,12 @@ import (
 // SHA-256 only. A wrong token, another account, and a share that does not
 // exist all answer 404 alike; an expired or revoked share answers 410 to
 // whoever holds a valid credential for it.
+//
+// A redacted share (docs/FORMAT.md, manifest version 2) is of one blurred
+// clip the sharer's browser sealed: created with "redacted": true, then its
+// creator PUTs the sealed clip to /v1/households/{hh}/shares/{id}/clip. The
+// clip is the share's own object: never among the household's objects, and
+// erased when the share is revoked or expires (SweepShareClips).
 
 // shareTokenHeader carries a link share's bearer token.
 const shareTokenHeader = "Vigil-Share-Token"
@@ -55,6 +61,8 @@ func shareErr(err error) error {
 			status = http.StatusConflict
 		case shares.ErrGone:
 			status = http.StatusGone
+		case shares.ErrForbidden:
+			status = http.StatusForbidden
 		}
 		return errorf(status, "%s", e.Msg)
 	case errors.Is(err, shares.ErrNotFound):
@@ -68,6 +76,7 @@ func (s *Server) shareRoutes() []route {
 		{method: "POST", pattern: "/v1/households/{hh}/shares", auth: authMember, action: "share.create", h: s.createShare},
 		{method: "GET", pattern: "/v1/households/{hh}/shares", auth: authMember, action: "shares.list", h: s.listShares},
 		{method: "DELETE", pattern: "/v1/households/{hh}/shares/{id}", auth: authMember, action: "share.revoke", h: s.revokeShare},
+		{method: "PUT", pattern: "/v1/households/{hh}/shares/{id}/clip", auth: authMember, action: "share.clip", h: s.putShareClip},
 		{method: "GET", pattern: "/v1/shares", auth: authAccount, h: s.sharesWithMe},
 		{method: "GET", pattern: "/v1/shares/{id}", auth: authNone, h: s.getShare},
 		{method: "GET", pattern: "/v1/shares/{id}/objects/{key...}", auth: authNone, h: s.readSharedObject},
@@ -84,7 +93,8 @@ type ShareJSON struct {
 	Expires    time.Time  `json:"expires"`
 	Revoked    *time.Time `json:"revoked,omitempty"`
 	Kind       string     `json:"kind"`
-	State      string     `json:"state"` // "active", "expired" or "revoked"
+	Redacted   bool       `json:"redacted,omitempty"` // of one blurred clip (manifest version 2)
+	State      string     `json:"state"`              // "active", "expired" or "revoked"
 	Created    time.Time  `json:"created"`
 	Creator    string     `json:"creator,omitempty"`     // the sharer's e-mail (members and account guests)
 	GuestEmail string     `json:"guest_email,omitempty"` // account shares, for members
@@ -95,7 +105,7 @@ type ShareJSON struct {
 // addresses.
 func shareJSON(ctx context.Context, svc *shares.Service, sh store.Share, emails bool) ShareJSON {
 	j := ShareJSON{ID: sh.ID, Household: sh.HouseholdID, Camera: sh.Camera, From: sh.From.UTC(), To: sh.To.UTC(),
-		Expires: sh.Expires.UTC(), Kind: sh.Kind, State: svc.State(sh), Created: sh.Created.UTC()}
+		Expires: sh.Expires.UTC(), Kind: sh.Kind, Redacted: sh.Redacted, State: svc.State(sh), Created: sh.Created.UTC()}
 	if !sh.Revoked.IsZero() {
 		t := sh.Revoked.UTC()
 		j.Revoked = &t
@@ -116,6 +126,7 @@ type createShareReq struct {
 	GuestEmail string    `json:"guest_email"` // account shares
 	TokenHash  []byte    `json:"token_hash"`  // link shares: SHA-256 of the bearer token
 	Manifest   []byte    `json:"manifest"`
+	Redacted   bool      `json:"redacted"` // of one blurred clip, PUT next
 }
 
 func (s *Server) createShare(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -129,7 +140,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	sh, err := s.shares.Create(r.Context(), c.household.ID, c.account.ID, shares.Draft{ID: req.ID, Camera: req.Camera,
 		From: req.From, To: req.To, Expires: req.Expires, Kind: req.Kind, GuestEmail: req.GuestEmail,
-		TokenHash: req.TokenHash, Manifest: req.Manifest})
+		TokenHash: req.TokenHash, Manifest: req.Manifest, Redacted: req.Redacted})
 	if err != nil {
 		return shareErr(err)
 	}
@@ -157,6 +168,66 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	writeJSON(w, http.StatusOK, shareJSON(r.Context(), s.shares, sh, true))
 	return nil
+}
+
+// putShareClip stores a redacted share's sealed clip, sent by the member
+// who made the share, with its Content-Length.
+func (s *Server) putShareClip(w http.ResponseWriter, r *http.Request, c *call) error {
+	if r.ContentLength > shares.MaxClip {
+		return errorf(http.StatusRequestEntityTooLarge, "the sealed clip is over %d bytes (share a shorter time)", shares.MaxClip)
+	}
+	if r.ContentLength < 0 {
+		return errorf(http.StatusLengthRequired, "send the sealed clip with its Content-Length")
+	}
+	body := &clientBody{r: http.MaxBytesReader(w, r.Body, shares.MaxClip), want: r.ContentLength}
+	sh, err := s.shares.PutClip(r.Context(), c.household.ID, c.account.ID, r.PathValue("id"), body, r.ContentLength)
+	if err != nil {
+		if body.failed() && shareErr(err) == err {
+			// The client's fault, not the store's.
+			return errorf(http.StatusBadRequest, "reading the sealed clip: the body ended or failed before its Content-Length of %d bytes", r.ContentLength)
+		}
+		return shareErr(err)
+	}
+	writeJSON(w, http.StatusCreated, shareJSON(r.Context(), s.shares, sh, true))
+	return nil
+}
+
+// ShareSweepInterval is how often the clips of revoked and expired
+// redacted shares are erased (revoking erases at once; this catches expiry
+// and a failed erase).
+const ShareSweepInterval = 5 * time.Minute
+
+// SweepShareClips erases the clips of revoked and expired redacted shares
+// once: the cluster's scheduler runs it on one replica when
+// Options.ClusterShareSweep is set. Close waits for a sweep in flight and
+// cancels it.
+func (s *Server) SweepShareClips(ctx context.Context) error {
+	if !s.work.add() {
+		return errClosed
+	}
+	defer s.work.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.work.ctx, cancel)()
+	_, err := s.shares.SweepClips(ctx)
+	return err
+}
+
+// runShareSweep sweeps every interval until ctx is done (a Server's own
+// sweep, unless Options.ClusterShareSweep is set; Close stops it).
+func (s *Server) runShareSweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.shares.SweepClips(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("erasing the clips of ended shares", "err", err)
+			}
+		}
+	}
 }
 
 // sharesWithMe lists the account shares whose guest is the caller.

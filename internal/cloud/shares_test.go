@@ -1,19 +1,28 @@
 package cloud_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"vigil/internal/cloud"
+	"vigil/internal/cloud/shares"
+	"vigil/internal/envelope"
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 )
@@ -393,5 +402,131 @@ func TestShareCreateRefusals(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("share creation is not in the access record")
+	}
+}
+
+// A redacted share's clip: only the member who made the share can store
+// it, in its own household, within the size limit; its guest reads it, and
+// nothing else; it is never among the household's objects; revoking the
+// share erases it from the blob directory.
+func TestShareClipRoute(t *testing.T) {
+	f := newShareFixture(t)
+	ctx := context.Background()
+	now := f.e.clock.Now()
+	bob := f.e.signUp("bob@example.com")
+	f.e.addMember(f.alice, f.hh, bob.email, "member")
+	mallory := f.e.signUp("mallory@example.com")
+	mst := f.e.household(mallory, "Mallory's")
+
+	create := func(redacted bool) linkShare {
+		tok := make([]byte, 32)
+		rand.Read(tok)
+		h := sha256.Sum256(tok)
+		ls := linkShare{id: newShareID(), token: base64.RawURLEncoding.EncodeToString(tok)}
+		body, _ := json.Marshal(map[string]any{"id": ls.id, "camera": "front", "from": f.start, "to": f.start.Add(8 * time.Second),
+			"expires": now.Add(time.Hour), "kind": "link", "token_hash": h[:], "manifest": []byte("signed manifest " + ls.id), "redacted": redacted})
+		status, resp, err := f.alice.c.Raw(ctx, "POST", "/v1/households/"+f.hh+"/shares", body)
+		if err != nil || status != 201 {
+			t.Fatalf("create: %d %s %v", status, resp, err)
+		}
+		var j cloud.ShareJSON
+		if json.Unmarshal(resp, &j); j.Redacted != redacted {
+			t.Errorf("created share says redacted %v", j.Redacted)
+		}
+		return ls
+	}
+	ls := create(true)
+	plain := create(false)
+	_, sk, _ := ed25519.GenerateKey(rand.Reader)
+	guestKey, _ := envelope.GenerateX25519Identity()
+	clip, err := envelope.Seal(envelope.Header{Kind: envelope.KindClip, Stream: "front", Start: f.start}, f.start.Add(8*time.Second), sk,
+		bytes.Repeat([]byte("faces blurred "), 4000), guestKey.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := func(hh, id string) string { return "/v1/households/" + hh + "/shares/" + id + "/clip" }
+	marker := clip[len(clip)/2 : len(clip)/2+64]
+	scan := func() bool {
+		found := false
+		filepath.WalkDir(f.e.dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, marker) {
+					found = true
+				}
+			}
+			return nil
+		})
+		return found
+	}
+	for _, tc := range []struct {
+		name   string
+		m      *member
+		path   string
+		status int
+	}{
+		{"a member who did not make the share", bob, path(f.hh, ls.id), 403},
+		{"not a member", mallory, path(f.hh, ls.id), 404},
+		{"another household's member, through her household", mallory, path(mst.HouseholdID, ls.id), 404},
+		{"a share that is not redacted", f.alice, path(f.hh, plain.id), 400},
+		{"no such share", f.alice, path(f.hh, newShareID()), 404},
+	} {
+		status, resp, err := tc.m.c.Raw(ctx, "PUT", tc.path, clip)
+		if err != nil || status != tc.status {
+			t.Errorf("%s: %d %s %v, want %d", tc.name, status, resp, err, tc.status)
+		}
+	}
+
+	// Too big: refused by its Content-Length, before the body is read.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n",
+		path(f.hh, ls.id), f.alice.c.Token, shares.MaxClip+1)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	conn.Close()
+	if err != nil || resp.StatusCode != 413 {
+		t.Errorf("a clip over MaxClip: %v %v, want 413", resp, err)
+	}
+	if scan() {
+		t.Fatal("a refused request stored the clip")
+	}
+
+	status, body, err := f.alice.c.Raw(ctx, "PUT", path(f.hh, ls.id), clip)
+	if err != nil || status != 201 {
+		t.Fatalf("the share's creator stores its clip: %d %s %v", status, body, err)
+	}
+	// The guest reads the clip, and only it.
+	clipPath := "/v1/shares/" + ls.id + "/objects/shares/" + ls.id + "/clip"
+	if status, got := f.guestGet(t, clipPath, ls.token, ""); status != 200 || !bytes.Equal(got, clip) {
+		t.Errorf("the guest reads the clip: %d, %d bytes", status, len(got))
+	}
+	if status, _ := f.guestGet(t, "/v1/shares/"+ls.id+"/objects/"+f.keys[1], ls.token, ""); status != 404 {
+		t.Errorf("a redacted share serves a segment of its range: %d, want 404", status)
+	}
+	if status, _ := f.guestGet(t, "/v1/shares/"+plain.id+"/objects/shares/"+ls.id+"/clip", plain.token, ""); status != 404 {
+		t.Errorf("another share's guest reads the clip: %d, want 404", status)
+	}
+	// Not the household's object.
+	objs, err := f.alice.c.Objects(ctx, f.hh, "", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, "shares/") {
+			t.Errorf("the household's objects list the share's clip %s", o.Key)
+		}
+	}
+	if !scan() {
+		t.Fatal("the clip's bytes are not in the cloud's directory (the scan would prove nothing)")
+	}
+	if status, _, _ := f.alice.c.Raw(ctx, "DELETE", "/v1/households/"+f.hh+"/shares/"+ls.id, nil); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if scan() {
+		t.Error("the revoked share's clip is still in the cloud's directory")
+	}
+	if status, _ := f.guestGet(t, clipPath, ls.token, ""); status != 410 {
+		t.Errorf("the revoked share's clip: %d, want 410", status)
 	}
 }

@@ -1,7 +1,8 @@
 // Package share is the share manifest of docs/FORMAT.md ("Share manifest")
 // in Go: the link key schedule (link key, bearer token and MAC key derived
 // from the secret in a link's fragment), signing a manifest as a sharer
-// device and opening one as a guest. The browser's implementation is
+// device and opening one as a guest, and opening the one blurred clip of a
+// redacted share (version 2). The browser's implementation is
 // web/src/share/manifest.ts; each opens what the other makes.
 //
 // What it owns: the format and its checks. What it must never do: put the
@@ -36,6 +37,18 @@ const (
 	infoMAC    = "vigil/share/v1/link-mac"
 )
 
+// Manifest versions: 1 shares the household's own segments; 2 is a
+// redacted share, whose only object is one blurred clip the sharer's device
+// sealed and signed (Body.Redacted).
+const (
+	V1         = 1
+	VRedacted  = 2
+	clipSuffix = "/clip"
+)
+
+// ClipKey is the cloud key of a redacted share's clip: "shares/<id>/clip".
+func ClipKey(id string) string { return "shares/" + id + clipSuffix }
+
 // Kinds of share.
 const (
 	KindLink    = "link"
@@ -68,6 +81,14 @@ type Sharer struct {
 	Name    string `json:"name"`
 }
 
+// Redaction says that a share is redacted (faces and heads blurred) and
+// names the device that sealed and signed its clip: the sharer's device,
+// whose key the guest checks the clip's signature against.
+type Redaction struct {
+	Device  string `json:"device"`
+	SignPub string `json:"sign_pub"` // base64url Ed25519 public key
+}
+
 // Body is a manifest's content.
 type Body struct {
 	V             int       `json:"v"`
@@ -84,6 +105,9 @@ type Body struct {
 	Hubs          []string  `json:"hubs"` // base64url Ed25519 keys
 	Objects       []Object  `json:"objects"`
 	Created       time.Time `json:"created"`
+	// Redacted is set in version 2 only: Objects is then the one clip
+	// under ClipKey(ID), and Hubs is empty.
+	Redacted *Redaction `json:"redacted,omitempty"`
 }
 
 type signed struct {
@@ -188,6 +212,17 @@ func (o Object) StanzaOf() (*envelope.Stanza, error) {
 // Sign signs body with the sharer device's key and, for a link, the link's
 // MAC key, and returns the signed form the cloud stores.
 func Sign(body *Body, key ed25519.PrivateKey, macKey []byte) ([]byte, error) {
+	if body.Hubs == nil || body.Objects == nil {
+		// Lists, never null: readers require arrays.
+		c := *body
+		if c.Hubs == nil {
+			c.Hubs = []string{}
+		}
+		if c.Objects == nil {
+			c.Objects = []Object{}
+		}
+		body = &c
+	}
 	bb, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -234,7 +269,7 @@ func Open(signedManifest []byte, id string, recipient, macKey []byte) (*Body, er
 	if err := json.Unmarshal(bb, &b); err != nil {
 		return nil, refused("damaged body")
 	}
-	if b.V != 1 {
+	if b.V != V1 && b.V != VRedacted {
 		return nil, refused("version %d is not supported", b.V)
 	}
 	pub, err := b64u.DecodeString(b.Sharer.SignPub)
@@ -247,7 +282,74 @@ func Open(signedManifest []byte, id string, recipient, macKey []byte) (*Body, er
 	if rc, err := b64u.DecodeString(b.Recipient); err != nil || !hmac.Equal(rc, recipient) {
 		return nil, refused("it was made for another device or link")
 	}
+	if err := checkRedaction(&b); err != nil {
+		return nil, err
+	}
 	return &b, nil
+}
+
+// checkRedaction holds a manifest to its version: a version 1 manifest
+// names no redaction; a version 2 one names the sharer's own device as the
+// clip's signer and lists exactly the clip, under ClipKey(ID), and no hub.
+func checkRedaction(b *Body) error {
+	if b.V == V1 {
+		if b.Redacted != nil {
+			return refused("a version 1 manifest cannot be redacted")
+		}
+		return nil
+	}
+	r := b.Redacted
+	switch {
+	case r == nil:
+		return refused("a version 2 manifest must say who signed its blurred clip")
+	case r.Device != b.Sharer.Device || r.SignPub != b.Sharer.SignPub:
+		return refused("its blurred clip is not signed by the device that shared it")
+	case len(b.Objects) != 1 || b.Objects[0].Key != ClipKey(b.ID):
+		return refused("a redacted share holds exactly its blurred clip (%s)", ClipKey(b.ID))
+	case len(b.Hubs) != 0:
+		return refused("a redacted share names no hub (its clip is the sharer's)")
+	}
+	return nil
+}
+
+// ErrClip is every failure to open a redacted share's clip.
+var ErrClip = errors.New("share: blurred clip refused")
+
+// stanzaIdentity unwraps a manifest's stanza instead of the header's.
+type stanzaIdentity struct {
+	id     envelope.Identity
+	stanza *envelope.Stanza
+}
+
+func (s stanzaIdentity) Unwrap([]*envelope.Stanza) ([]byte, error) {
+	return s.id.Unwrap([]*envelope.Stanza{s.stanza})
+}
+
+// OpenClip opens the sealed clip of redacted share b (opened by Open) as
+// its guest, whose key is id: with the file key the manifest wraps to the
+// guest, verified in full against the signing key the manifest names
+// (Redacted.SignPub); it must be a clip (envelope.KindClip) of the shared
+// camera. It returns the clip's header and its plaintext (an MP4).
+func OpenClip(b *Body, sealed []byte, id envelope.Identity) (envelope.Header, []byte, error) {
+	if b.V != VRedacted || b.Redacted == nil || len(b.Objects) != 1 {
+		return envelope.Header{}, nil, fmt.Errorf("%w: the share is not redacted", ErrClip)
+	}
+	pub, err := b64u.DecodeString(b.Redacted.SignPub)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return envelope.Header{}, nil, fmt.Errorf("%w: the manifest's signing key is damaged", ErrClip)
+	}
+	st, err := b.Objects[0].StanzaOf()
+	if err != nil {
+		return envelope.Header{}, nil, fmt.Errorf("%w: %v", ErrClip, err)
+	}
+	h, _, plain, err := envelope.Open(sealed, envelope.TrustedKeys{ed25519.PublicKey(pub)}, stanzaIdentity{id, st})
+	if err != nil {
+		return envelope.Header{}, nil, fmt.Errorf("%w: %w", ErrClip, err)
+	}
+	if h.Kind != envelope.KindClip || h.Stream != b.Camera {
+		return envelope.Header{}, nil, fmt.Errorf("%w: it is a %v of %q, not a clip of %s", ErrClip, h.Kind, h.Stream, b.Camera)
+	}
+	return h, plain, nil
 }
 
 // Wrap makes the manifest entry of an object: its file key wrapped to the

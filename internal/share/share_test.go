@@ -208,15 +208,154 @@ func FuzzOpen(f *testing.F) {
 		Sharer: Sharer{SignPub: b64u.EncodeToString(sk.Public().(ed25519.PublicKey))}}
 	good, _ := Sign(b, sk, lk.MACKey)
 	f.Add(good)
+	// A redacted (version 2) manifest of the same share.
+	r := *b
+	pub := b64u.EncodeToString(sk.Public().(ed25519.PublicKey))
+	r.V, r.Redacted = VRedacted, &Redaction{SignPub: pub}
+	r.Sharer.SignPub = pub
+	r.Objects = []Object{{Key: ClipKey(b.ID), Stanza: b64u.EncodeToString(make([]byte, stanzaSize))}}
+	redacted, _ := Sign(&r, sk, lk.MACKey)
+	if _, err := Open(redacted, b.ID, rcpt, lk.MACKey); err != nil {
+		f.Fatalf("the redacted seed does not open: %v", err)
+	}
+	f.Add(redacted)
 	f.Add([]byte(`{"body":"","sig":""}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, m []byte) {
 		body, err := Open(m, b.ID, rcpt, lk.MACKey)
-		if err == nil && !bytes.Equal(m, good) {
+		if err == nil && body.V == VRedacted && (body.Redacted == nil || len(body.Objects) != 1 || body.Objects[0].Key != ClipKey(b.ID)) {
+			t.Fatalf("accepted a redacted manifest that is not of one clip: %+v", body)
+		}
+		if err == nil && !bytes.Equal(m, good) && !bytes.Equal(m, redacted) {
 			// Only an encoding variant of the good manifest may pass: same body.
 			if body.ID != b.ID || body.Recipient != b.Recipient {
 				t.Fatalf("accepted a different manifest: %+v", body)
 			}
 		}
 	})
+}
+
+// headerStanzas parses the stanzas of a sealed header (docs/FORMAT.md).
+func headerStanzas(t *testing.T, b []byte) []*envelope.Stanza {
+	t.Helper()
+	L := int(b[14])
+	o := 15 + L + 8 + 8 + 4 + 32 + 32
+	n := int(b[o])
+	o++
+	var out []*envelope.Stanza
+	for range n {
+		s := &envelope.Stanza{Type: b[o], Enc: b[o+5 : o+37], Body: b[o+37 : o+85]}
+		copy(s.Hint[:], b[o+1:o+5])
+		out = append(out, s)
+		o += 85
+	}
+	return out
+}
+
+// redactedManifest is a version 2 manifest of one clip sealed by the
+// sharer's key sk to the link's key, and the sealed clip.
+func redactedManifest(t *testing.T, kind envelope.Kind, camera string) (*Body, ed25519.PrivateKey, *LinkKeys, []byte, []byte) {
+	t.Helper()
+	b, sk, lk, _, _ := testManifest(t)
+	clip := []byte("an mp4 with every face blurred")
+	start := time.Now().UTC().Truncate(time.Second)
+	sealed, err := envelope.Seal(envelope.Header{Kind: kind, Stream: camera, Start: start}, start.Add(3*time.Second), sk, clip, lk.Identity.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.V = VRedacted
+	b.Hubs = nil
+	b.Redacted = &Redaction{Device: b.Sharer.Device, SignPub: b.Sharer.SignPub}
+	b.Objects = []Object{{Key: ClipKey(b.ID), Start: start, End: start.Add(3 * time.Second), Stanza: EncodeStanza(headerStanzas(t, sealed)[0])}}
+	return b, sk, lk, sealed, clip
+}
+
+// A redacted share (version 2) opens to its one clip, verified against the
+// sharer device the manifest names.
+func TestRedactedOpenClip(t *testing.T) {
+	b, sk, lk, sealed, clip := redactedManifest(t, envelope.KindClip, "front")
+	m, err := Sign(b, sk, lk.MACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(m, b.ID, lk.Identity.Recipient().Bytes(), lk.MACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Redacted == nil || got.Redacted.Device != "d1" {
+		t.Fatalf("the opened manifest's redaction: %+v", got.Redacted)
+	}
+	h, plain, err := OpenClip(got, sealed, lk.Identity)
+	if err != nil || !bytes.Equal(plain, clip) || h.Kind != envelope.KindClip {
+		t.Fatalf("OpenClip = %v %q %v", h.Kind, plain, err)
+	}
+	// Another link's key cannot open it.
+	other, _ := DeriveLinkKeys(NewSecret(), b.ID)
+	if _, _, err := OpenClip(got, sealed, other.Identity); !errors.Is(err, ErrClip) {
+		t.Errorf("another link's key: %v", err)
+	}
+	// A clip signed by another key than the manifest's is refused.
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	forged := *got
+	forged.Redacted = &Redaction{Device: "d1", SignPub: b64u.EncodeToString(stranger.Public().(ed25519.PublicKey))}
+	if _, _, err := OpenClip(&forged, sealed, lk.Identity); !errors.Is(err, ErrClip) {
+		t.Errorf("a clip checked against another signer: %v", err)
+	}
+	// A version 1 manifest has no clip.
+	v1, sk1, lk1, _, _ := testManifest(t)
+	m1, _ := Sign(v1, sk1, lk1.MACKey)
+	o1, err := Open(m1, v1.ID, lk1.Identity.Recipient().Bytes(), lk1.MACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenClip(o1, sealed, lk.Identity); !errors.Is(err, ErrClip) {
+		t.Errorf("OpenClip of a version 1 share: %v", err)
+	}
+	// A segment (a hub's kind) or another camera's clip is not the share's clip.
+	for name, c := range map[string]struct {
+		kind envelope.Kind
+		cam  string
+	}{"a segment": {envelope.KindSegment, "front"}, "another camera": {envelope.KindClip, "back"}} {
+		b2, sk2, lk2, sealed2, _ := redactedManifest(t, c.kind, c.cam)
+		m2, _ := Sign(b2, sk2, lk2.MACKey)
+		o2, err := Open(m2, b2.ID, lk2.Identity.Recipient().Bytes(), lk2.MACKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := OpenClip(o2, sealed2, lk2.Identity); !errors.Is(err, ErrClip) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A redacted manifest must hold only its clip, signed by the sharer; a
+// version 1 manifest cannot claim a redaction.
+func TestRedactedOpenRefuses(t *testing.T) {
+	b, sk, lk, _, _ := redactedManifest(t, envelope.KindClip, "front")
+	rcpt := lk.Identity.Recipient().Bytes()
+	cases := map[string]func(c *Body){
+		"no redaction":           func(c *Body) { c.Redacted = nil },
+		"another signing device": func(c *Body) { c.Redacted = &Redaction{Device: "d2", SignPub: c.Sharer.SignPub} },
+		"another signing key": func(c *Body) {
+			c.Redacted = &Redaction{Device: c.Sharer.Device, SignPub: b64u.EncodeToString(make([]byte, 32))}
+		},
+		"a segment besides":       func(c *Body) { c.Objects = append(c.Objects, Object{Key: "hh/dev/front/1"}) },
+		"a segment instead":       func(c *Body) { c.Objects = []Object{{Key: "hh/dev/front/1", Stanza: c.Objects[0].Stanza}} },
+		"another share's clip":    func(c *Body) { c.Objects = []Object{{Key: ClipKey(NewID()), Stanza: c.Objects[0].Stanza}} },
+		"a hub":                   func(c *Body) { c.Hubs = []string{c.Sharer.SignPub} },
+		"version 1 with redacted": func(c *Body) { c.V = V1 },
+		"version 3":               func(c *Body) { c.V = 3 },
+	}
+	for name, change := range cases {
+		c := *b
+		c.Objects = append([]Object(nil), b.Objects...)
+		change(&c)
+		m, err := Sign(&c, sk, lk.MACKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(m, b.ID, rcpt, lk.MACKey); !errors.Is(err, ErrManifest) {
+			t.Errorf("%s: opened (%v)", name, err)
+		}
+	}
 }

@@ -14,22 +14,34 @@
 // secret that lives only in the link's fragment. The cloud stores it and
 // hands it to the guest as opaque bytes.
 //
+// A redacted share is of one clip instead: the household's footage with
+// faces and heads blurred by its hub, sealed and signed by the sharer's
+// device and stored by its creator under the share's own key (ClipKey).
+// It is the share's: never indexed with the household's objects (so never
+// on its timeline, in its listings or counted by its retention), served
+// only to the share's guest, and erased when the share is revoked or
+// expires (SweepClips). A redacted share serves no other object.
+//
 // It must never: import net/http or the cloud's HTTP layer (the caller maps
 // routes to Service and its errors to statuses); open a manifest, unwrap a
-// key or unseal an object (it holds no key to do so, and passes sealed
-// bytes through unread); serve an object outside a share's camera and
-// range, or any object of an expired or revoked share; tell a guest with
+// key or unseal an object (it holds no key to do so; of sealed bytes it
+// reads at most a clip's public header); serve an object outside a share's camera and
+// range, or any object of an expired or revoked share; serve a redacted
+// share anything but its own clip, or that clip to anyone but its guest;
+// index a share's clip as a household object; tell a guest with
 // the wrong credential apart from a share that does not exist (both are
 // ErrNotFound); keep a link's token (only its SHA-256).
 package shares
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -38,6 +50,7 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/cloud/objects"
 	"vigil/internal/cloud/store"
+	"vigil/internal/envelope"
 )
 
 const (
@@ -46,7 +59,16 @@ const (
 	MaxManifest = 16 << 20
 	// MaxLife bounds how far ahead a share may expire.
 	MaxLife = 366 * 24 * time.Hour
+	// MaxClip bounds a redacted share's sealed clip (a hub blurs at most
+	// 64 MiB at once; its output, sealed, is about as large).
+	MaxClip = 96 << 20
+	// SweepBatch is how many due clips one pass of SweepClips reads at once.
+	SweepBatch = 100
 )
+
+// ClipKey is the blob key of redacted share id's clip (docs/FORMAT.md: the
+// manifest's one object).
+func ClipKey(id string) string { return "shares/" + id + "/clip" }
 
 // Actions of the household's access records of guest reads.
 const (
@@ -75,11 +97,13 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("share exists")
 	ErrGone     = errors.New("share expired or revoked")
+	// ErrForbidden: a member other than the share's creator sends its clip.
+	ErrForbidden = errors.New("not the share's creator")
 )
 
 // Error is a refusal with a message for the caller.
 type Error struct {
-	Kind error // ErrInvalid, ErrTooLarge, ErrNotFound, ErrExists or ErrGone
+	Kind error // ErrInvalid, ErrTooLarge, ErrNotFound, ErrExists, ErrGone or ErrForbidden
 	Msg  string
 }
 
@@ -196,6 +220,9 @@ type Draft struct {
 	// TokenHash is the SHA-256 of a link share's bearer token.
 	TokenHash []byte
 	Manifest  []byte
+	// Redacted: the share is of one blurred clip its creator stores next
+	// (PutClip), and of nothing else.
+	Redacted bool
 }
 
 // Create stores a new share of household by its member creator (account
@@ -219,7 +246,7 @@ func (s *Service) Create(ctx context.Context, household, creator string, d Draft
 		return store.Share{}, refuse(ErrTooLarge, "manifest: over %d bytes (share a shorter range)", MaxManifest)
 	}
 	sh := store.Share{ID: d.ID, HouseholdID: household, Creator: creator, Camera: d.Camera,
-		From: d.From.UTC(), To: d.To.UTC(), Expires: d.Expires.UTC(), Kind: d.Kind, Manifest: d.Manifest, Created: now}
+		From: d.From.UTC(), To: d.To.UTC(), Expires: d.Expires.UTC(), Kind: d.Kind, Manifest: d.Manifest, Created: now, Redacted: d.Redacted}
 	switch d.Kind {
 	case store.ShareLink:
 		if len(d.TokenHash) != 32 || d.GuestEmail != "" {
@@ -259,7 +286,7 @@ func (s *Service) Create(ctx context.Context, household, creator string, d Draft
 	if err != nil {
 		return store.Share{}, err
 	}
-	s.log.Info("share created", "household", sh.HouseholdID, "share", sh.ID, "kind", sh.Kind, "camera", sh.Camera)
+	s.log.Info("share created", "household", sh.HouseholdID, "share", sh.ID, "kind", sh.Kind, "camera", sh.Camera, "redacted", sh.Redacted)
 	return sh, nil
 }
 
@@ -294,7 +321,126 @@ func (s *Service) Revoke(ctx context.Context, household, id string) (store.Share
 		return store.Share{}, err
 	}
 	s.log.Info("share revoked", "household", sh.HouseholdID, "share", sh.ID)
+	if sh.Redacted {
+		// The clip goes with the share; what fails here, SweepClips retries.
+		if err := s.eraseClip(ctx, sh.ID); err != nil {
+			s.log.Warn("erasing a revoked share's clip", "share", sh.ID, "err", err)
+		} else {
+			sh.Clip = time.Time{}
+		}
+	}
 	return sh, nil
+}
+
+// PutClip stores the sealed clip of redacted share id of household, sent by
+// account: only the share's creator may, once (the same bytes again are
+// accepted), while the share is active. The bytes must be a sealed clip
+// (envelope.KindClip) of the share's camera by their header; the cloud
+// cannot check more (the guest verifies the signature against the sharer
+// device its manifest names).
+func (s *Service) PutClip(ctx context.Context, household, account, id string, body io.Reader, size int64) (store.Share, error) {
+	if !idRE.MatchString(id) {
+		return store.Share{}, ErrNotFound
+	}
+	sh, err := s.st.Share(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sh.HouseholdID != household) {
+		return store.Share{}, ErrNotFound
+	}
+	if err != nil {
+		return store.Share{}, err
+	}
+	switch {
+	case sh.Creator != account:
+		return store.Share{}, refuse(ErrForbidden, "only the member who made this share can store its clip")
+	case !sh.Redacted:
+		return store.Share{}, refuse(ErrInvalid, "this share is not redacted: it has no clip of its own")
+	case s.State(sh) != Active:
+		return store.Share{}, refuse(ErrGone, "this share is %s", s.State(sh))
+	case size <= 0:
+		return store.Share{}, refuse(ErrInvalid, "the sealed clip is empty (send it with its Content-Length)")
+	case size > MaxClip:
+		return store.Share{}, refuse(ErrTooLarge, "the sealed clip is over %d bytes (share a shorter time)", MaxClip)
+	}
+	var head bytes.Buffer
+	h, err := envelope.Inspect(io.TeeReader(io.LimitReader(body, size), &head))
+	if err != nil {
+		return store.Share{}, refuse(ErrInvalid, "the clip is not a sealed object: %v", err)
+	}
+	if h.Kind != envelope.KindClip || h.Stream != sh.Camera {
+		return store.Share{}, refuse(ErrInvalid, "the sealed object is a %v of %q, not a clip of camera %s", h.Kind, h.Stream, sh.Camera)
+	}
+	key := ClipKey(id)
+	_, created, err := s.blobs.Put(ctx, key, io.MultiReader(&head, body), size)
+	if errors.Is(err, blob.ErrConflict) {
+		return store.Share{}, refuse(ErrExists, "this share's clip is stored already")
+	}
+	if err != nil {
+		return store.Share{}, err
+	}
+	if err := s.st.SetShareClip(ctx, id, s.now().UTC()); err != nil {
+		if created {
+			s.deleteBlob(ctx, key)
+		}
+		return store.Share{}, err
+	}
+	// Revoked meanwhile: the clip goes now (or with the next sweep).
+	if sh, err = s.st.Share(ctx, id); err == nil && s.State(sh) != Active {
+		if err := s.eraseClip(ctx, id); err != nil {
+			s.log.Warn("erasing a revoked share's clip", "share", id, "err", err)
+		}
+		return store.Share{}, refuse(ErrGone, "this share is %s", s.State(sh))
+	}
+	if err != nil {
+		return store.Share{}, err
+	}
+	s.log.Info("share clip stored", "household", sh.HouseholdID, "share", sh.ID, "bytes", size)
+	return sh, nil
+}
+
+// SweepClips erases the clip of every revoked or expired redacted share
+// and returns how many. The cloud's scheduler runs it.
+func (s *Service) SweepClips(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		due, err := s.st.DueShareClips(ctx, s.now(), SweepBatch)
+		if err != nil {
+			return n, err
+		}
+		for _, sh := range due {
+			if err := s.eraseClip(ctx, sh.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(due) < SweepBatch {
+			return n, nil
+		}
+	}
+}
+
+// eraseClip erases share id's clip and records that it is gone.
+func (s *Service) eraseClip(ctx context.Context, id string) error {
+	if err := s.deleteBlob(ctx, ClipKey(id)); err != nil {
+		return err
+	}
+	if err := s.st.SetShareClip(ctx, id, time.Time{}); err != nil {
+		return err
+	}
+	s.log.Info("share clip erased", "share", id)
+	return nil
+}
+
+// deleteBlob erases key where the blob store can (blob.Eraser: no byte
+// left in its files), else deletes it.
+func (s *Service) deleteBlob(ctx context.Context, key string) error {
+	del := s.blobs.Delete
+	if e, ok := s.blobs.(blob.Eraser); ok {
+		del = e.Erase
+	}
+	if err := del(ctx, key); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("shares: deleting %s: %w", key, err)
+	}
+	return nil
 }
 
 // Guest is the credential a guest presents for a share: a link's bearer
@@ -331,6 +477,9 @@ func (s *Service) ReadObject(ctx context.Context, id string, g Guest, key, via s
 	if !blob.ValidKey(key) {
 		return Object{}, ErrNotFound
 	}
+	if sh.Redacted {
+		return s.readClip(ctx, sh, key)
+	}
 	o, err := s.st.Object(ctx, sh.HouseholdID, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return Object{}, ErrNotFound
@@ -349,6 +498,27 @@ func (s *Service) ReadObject(ctx context.Context, id string, g Guest, key, via s
 		return Object{}, err
 	}
 	return Object{Meta: o, Body: b}, nil
+}
+
+// readClip serves a redacted share's clip, its only object.
+func (s *Service) readClip(ctx context.Context, sh store.Share, key string) (Object, error) {
+	if key != ClipKey(sh.ID) || sh.Clip.IsZero() {
+		return Object{}, ErrNotFound
+	}
+	b, err := s.blobs.Open(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return Object{}, ErrNotFound
+	}
+	if err != nil {
+		return Object{}, err
+	}
+	info, err := s.blobs.Stat(ctx, key)
+	if err != nil {
+		b.Close()
+		return Object{}, err
+	}
+	return Object{Meta: store.Object{Key: key, HouseholdID: sh.HouseholdID, Camera: sh.Camera, Kind: "clip", Size: info.Size,
+		SHA256: info.SHA256, Created: sh.Clip}, Body: b}, nil
 }
 
 // Covers reports whether the share covers the object: of its camera, and

@@ -3,11 +3,15 @@ package shares_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +21,7 @@ import (
 	"vigil/internal/blob"
 	"vigil/internal/cloud/shares"
 	"vigil/internal/cloud/store"
+	"vigil/internal/envelope"
 	"vigil/internal/pgtest"
 )
 
@@ -115,19 +120,22 @@ type fixture struct {
 	back  string
 	other string // a "front" segment of hh-2 in the same range
 	data  map[string][]byte
+	blobs *blob.Dir
+	dir   string // the blob directory
 }
 
 func newFixture(t *testing.T, open func(t *testing.T) shares.Store) *fixture {
 	ctx := t.Context()
 	full := open(t)
 	st := full.(store.Store)
-	blobs, err := blob.OpenDir(t.TempDir(), blob.DirOptions{})
+	dir := t.TempDir()
+	blobs, err := blob.OpenDir(dir, blob.DirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
 	now := time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC)
-	f := &fixture{st: full, rec: &recorder{}, clock: &clock{t: now}, start: now.Add(-time.Hour), data: map[string][]byte{}}
+	f := &fixture{st: full, rec: &recorder{}, clock: &clock{t: now}, start: now.Add(-time.Hour), data: map[string][]byte{}, blobs: blobs, dir: dir}
 	for _, id := range []string{"alice", "bob", "guest"} {
 		a := store.Account{ID: id, Email: id + "@example.com", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$" + id, Created: now}
 		if err := st.CreateAccount(ctx, a); err != nil {
@@ -185,7 +193,7 @@ func kindOf(err error) string {
 		err  error
 		name string
 	}{{shares.ErrInvalid, "invalid"}, {shares.ErrTooLarge, "too large"}, {shares.ErrNotFound, "not found"},
-		{shares.ErrExists, "exists"}, {shares.ErrGone, "gone"}} {
+		{shares.ErrExists, "exists"}, {shares.ErrGone, "gone"}, {shares.ErrForbidden, "forbidden"}} {
 		if errors.Is(err, k.err) {
 			if !errors.As(err, &e) {
 				return k.name + " (bare)"
@@ -204,6 +212,7 @@ func TestService(t *testing.T) {
 			t.Run("Link", func(t *testing.T) { testLink(t, newFixture(t, open)) })
 			t.Run("Account", func(t *testing.T) { testAccount(t, newFixture(t, open)) })
 			t.Run("ExpiryRevoke", func(t *testing.T) { testExpiryRevoke(t, newFixture(t, open)) })
+			t.Run("Redacted", func(t *testing.T) { testRedacted(t, newFixture(t, open)) })
 		})
 	}
 }
@@ -496,5 +505,173 @@ func testExpiryRevoke(t *testing.T, f *fixture) {
 	}
 	if recs := f.rec.take(); len(recs) != 2 {
 		t.Errorf("records %+v, want the 2 reads served", recs)
+	}
+}
+
+// sealedClip is a sealed clip of camera (signed by a throwaway key, as the
+// cloud cannot check the signer) whose plaintext is distinctive.
+func sealedClip(t *testing.T, kind envelope.Kind, camera string, n int) []byte {
+	t.Helper()
+	_, sk, _ := ed25519.GenerateKey(rand.Reader)
+	to, _ := envelope.GenerateX25519Identity()
+	plain := bytes.Repeat([]byte("blurred clip "), n)
+	sealed, err := envelope.Seal(envelope.Header{Kind: kind, Stream: camera, Start: time.Unix(1e9, 0)}, time.Unix(1e9+3, 0), sk, plain, to.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
+// holds reports whether any file under dir holds b.
+func holds(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(data, b) {
+			found = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// A redacted share is of its one clip: stored once by the share's creator
+// while the share is active, served to its guest and nothing else of the
+// household, never among the household's objects, and erased (no byte left
+// in the blob directory) when the share is revoked or expires.
+func testRedacted(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	d, tok := f.link("redacted", f.start, f.start.Add(8*time.Second))
+	d.Redacted = true
+	sh, err := f.svc.Create(ctx, "hh-1", "alice", d)
+	if err != nil || !sh.Redacted || !sh.Clip.IsZero() {
+		t.Fatalf("Create redacted: %+v, %v", sh, err)
+	}
+	plain, ptok := f.link("plain", f.start, f.start.Add(8*time.Second))
+	if _, err := f.svc.Create(ctx, "hh-1", "alice", plain); err != nil {
+		t.Fatal(err)
+	}
+	clip := sealedClip(t, envelope.KindClip, "front", 1000)
+	put := func(hh, account, id string, b []byte, size int64) error {
+		_, err := f.svc.PutClip(ctx, hh, account, id, bytes.NewReader(b), size)
+		return err
+	}
+	// Before its clip is stored, the guest is served nothing.
+	if _, err := f.svc.ReadObject(ctx, d.ID, shares.Guest{Token: tok}, shares.ClipKey(d.ID), "GET"); err != shares.ErrNotFound {
+		t.Errorf("the clip before it was stored: %v", err)
+	}
+	for _, tc := range []struct {
+		name, hh, account, id string
+		body                  []byte
+		size                  int64
+		want                  string
+	}{
+		{"another household", "hh-2", "bob", d.ID, clip, int64(len(clip)), "not found (bare)"},
+		{"another household's member as creator", "hh-2", "alice", d.ID, clip, int64(len(clip)), "not found (bare)"},
+		{"no such share", "hh-1", "alice", id("nothing"), clip, int64(len(clip)), "not found (bare)"},
+		{"a malformed ID", "hh-1", "alice", "../x", clip, int64(len(clip)), "not found (bare)"},
+		{"not the share's creator", "hh-1", "guest", d.ID, clip, int64(len(clip)), "forbidden"},
+		{"a share that is not redacted", "hh-1", "alice", plain.ID, clip, int64(len(clip)), "invalid"},
+		{"too big", "hh-1", "alice", d.ID, clip, shares.MaxClip + 1, "too large"},
+		{"empty", "hh-1", "alice", d.ID, nil, 0, "invalid"},
+		{"not sealed", "hh-1", "alice", d.ID, bytes.Repeat([]byte("x"), 500), 500, "invalid"},
+		{"a segment", "hh-1", "alice", d.ID, sealedClip(t, envelope.KindSegment, "front", 10), -1, "invalid"},
+		{"another camera's clip", "hh-1", "alice", d.ID, sealedClip(t, envelope.KindClip, "back", 10), -1, "invalid"},
+	} {
+		size := tc.size
+		if size < 0 {
+			size = int64(len(tc.body))
+		}
+		if err := put(tc.hh, tc.account, tc.id, tc.body, size); kindOf(err) != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	if keys, _ := f.blobs.List(ctx, "shares/"); len(keys) != 0 {
+		t.Fatalf("refused clips left %v", keys)
+	}
+	if err := put("hh-1", "alice", d.ID, clip, int64(len(clip))); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("hh-1", "alice", d.ID, clip, int64(len(clip))); err != nil {
+		t.Errorf("the same clip again: %v", err)
+	}
+	if other := sealedClip(t, envelope.KindClip, "front", 10); kindOf(put("hh-1", "alice", d.ID, other, int64(len(other)))) != "exists" {
+		t.Error("another clip replaced the stored one")
+	}
+	// Served to the guest; nothing else of the household is.
+	o, err := f.svc.ReadObject(ctx, d.ID, shares.Guest{Token: tok}, shares.ClipKey(d.ID), "GET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(o.Body)
+	o.Body.Close()
+	if !bytes.Equal(got, clip) || o.Meta.Size != int64(len(clip)) {
+		t.Errorf("the guest reads %d bytes, want the %d of the clip", len(got), len(clip))
+	}
+	for _, key := range []string{f.front[0], f.front[1], shares.ClipKey(plain.ID)} {
+		if _, err := f.svc.ReadObject(ctx, d.ID, shares.Guest{Token: tok}, key, "GET"); err != shares.ErrNotFound {
+			t.Errorf("a redacted share serves %s: %v", key, err)
+		}
+	}
+	// Another share's guest cannot read it.
+	if _, err := f.svc.ReadObject(ctx, plain.ID, shares.Guest{Token: ptok}, shares.ClipKey(d.ID), "GET"); err != shares.ErrNotFound {
+		t.Errorf("another share's guest reads the clip: %v", err)
+	}
+	// Never the household's object.
+	if _, err := f.st.Object(ctx, "hh-1", shares.ClipKey(d.ID)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the clip is indexed as a household object: %v", err)
+	}
+	marker := clip[len(clip)/2 : len(clip)/2+64]
+	if !holds(t, f.dir, marker) {
+		t.Fatal("the blob directory does not hold the clip (the scan would prove nothing)")
+	}
+
+	// Revoked: erased at once, and no longer stored.
+	if _, err := f.svc.Revoke(ctx, "hh-1", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if holds(t, f.dir, marker) {
+		t.Error("the revoked share's clip is still in the blob directory")
+	}
+	if got, _ := f.st.Share(ctx, d.ID); !got.Clip.IsZero() {
+		t.Errorf("the revoked share still records a clip at %v", got.Clip)
+	}
+	if err := put("hh-1", "alice", d.ID, clip, int64(len(clip))); kindOf(err) != "gone" {
+		t.Errorf("a clip for a revoked share: %v, want gone", err)
+	}
+
+	// Expired: the sweep erases it.
+	e, etok := f.link("expires", f.start, f.start.Add(8*time.Second))
+	e.Redacted, e.Expires = true, f.clock.Now().Add(time.Hour)
+	if _, err := f.svc.Create(ctx, "hh-1", "alice", e); err != nil {
+		t.Fatal(err)
+	}
+	clip2 := sealedClip(t, envelope.KindClip, "front", 2000)
+	if err := put("hh-1", "alice", e.ID, clip2, int64(len(clip2))); err != nil {
+		t.Fatal(err)
+	}
+	marker2 := clip2[len(clip2)/2 : len(clip2)/2+64]
+	if n, err := f.svc.SweepClips(ctx); err != nil || n != 0 || !holds(t, f.dir, marker2) {
+		t.Fatalf("a sweep before expiry: %d, %v", n, err)
+	}
+	f.clock.Add(time.Hour)
+	if n, err := f.svc.SweepClips(ctx); err != nil || n != 1 {
+		t.Errorf("the sweep at expiry erased %d: %v", n, err)
+	}
+	if holds(t, f.dir, marker2) {
+		t.Error("the expired share's clip is still in the blob directory")
+	}
+	if _, err := f.svc.ReadObject(ctx, e.ID, shares.Guest{Token: etok}, shares.ClipKey(e.ID), "GET"); kindOf(err) != "gone" {
+		t.Errorf("the expired share's clip: %v, want gone", err)
+	}
+	if n, err := f.svc.SweepClips(ctx); err != nil || n != 0 {
+		t.Errorf("a second sweep erased %d: %v", n, err)
 	}
 }

@@ -394,6 +394,13 @@ CREATE TABLE labelling_marks (
 	PRIMARY KEY (workspace_id, target, donation_id)
 );
 `,
+		// -> redacted shares: their one blurred clip (stored under the
+		// share's own blob key) and when it was stored (0: none, or erased).
+		`
+ALTER TABLE shares ADD COLUMN redacted BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE shares ADD COLUMN clip_ns  BIGINT  NOT NULL DEFAULT 0;
+CREATE INDEX shares_clips ON shares (expires_ns) WHERE clip_ns != 0;
+`,
 	}
 }
 

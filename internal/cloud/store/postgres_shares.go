@@ -20,10 +20,10 @@ func (s *Postgres) CreateShare(ctx context.Context, sh Share) error {
 		manifest = []byte{}
 	}
 	_, err := s.pool.Exec(ctx, `
-INSERT INTO shares (id, household_id, creator, camera, from_ns, to_ns, expires_ns, revoked_ns, kind, guest, token_hash, manifest, created_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+INSERT INTO shares (id, household_id, creator, camera, from_ns, to_ns, expires_ns, revoked_ns, kind, guest, token_hash, manifest, created_ns, redacted, clip_ns)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		sh.ID, sh.HouseholdID, sh.Creator, sh.Camera, encTime(sh.From), encTime(sh.To), encTime(sh.Expires), encTime(sh.Revoked),
-		sh.Kind, guest, sh.TokenHash[:], manifest, encTime(sh.Created))
+		sh.Kind, guest, sh.TokenHash[:], manifest, encTime(sh.Created), sh.Redacted, clipNanos(sh.Clip))
 	if err := pgInsertErr(err); err != nil {
 		return fmt.Errorf("store: create share: %w", err)
 	}
@@ -68,4 +68,25 @@ WHERE id = $3 AND household_id = $4`, int64(zeroTimeNanos), encTime(at), id, hou
 		return fmt.Errorf("store: revoke share: %w", err)
 	}
 	return nil
+}
+
+// SetShareClip records (or, with the zero time, clears) when a redacted
+// share's clip was stored.
+func (s *Postgres) SetShareClip(ctx context.Context, id string, at time.Time) error {
+	if err := pgAffected(s.pool.Exec(ctx, `UPDATE shares SET clip_ns = $1 WHERE id = $2 AND redacted`, clipNanos(at), id)); err != nil {
+		return fmt.Errorf("store: set share clip: %w", err)
+	}
+	return nil
+}
+
+// DueShareClips returns shares whose stored clip is revoked or expired.
+func (s *Postgres) DueShareClips(ctx context.Context, now time.Time, limit int) ([]Share, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+shareCols+` FROM shares
+WHERE clip_ns != 0 AND (revoked_ns != $1 OR expires_ns <= $2) ORDER BY expires_ns, id LIMIT $3`,
+		int64(zeroTimeNanos), encTime(now), limit)
+	out, err := pgCollect(rows, err, func(row interface{ Scan(...any) error }) (Share, error) { return scanShare(row, false) })
+	if err != nil {
+		return nil, fmt.Errorf("store: due share clips: %w", err)
+	}
+	return out, nil
 }

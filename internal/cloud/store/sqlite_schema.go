@@ -400,6 +400,13 @@ CREATE TABLE labelling_marks (
 	PRIMARY KEY (workspace_id, target, donation_id)
 ) STRICT;
 `,
+		// -> redacted shares: their one blurred clip (stored under the
+		// share's own blob key) and when it was stored (0: none, or erased).
+		`
+ALTER TABLE shares ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0 CHECK (redacted IN (0, 1));
+ALTER TABLE shares ADD COLUMN clip_ns  INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX shares_clips ON shares (expires_ns) WHERE clip_ns != 0;
+`,
 	}
 }
 

@@ -281,6 +281,13 @@ type Share struct {
 	TokenHash   [32]byte  // ShareLink: SHA-256 of the link's bearer token
 	Manifest    []byte
 	Created     time.Time
+	// Redacted: the share is of one blurred clip the sharer's device
+	// sealed, kept under the share's own blob key, not of the household's
+	// objects.
+	Redacted bool
+	// Clip is when a redacted share's clip was stored; zero when none is
+	// (not yet, or erased since).
+	Clip time.Time
 }
 
 // ShareStore keeps shares. Expired and revoked shares are kept (and
@@ -302,6 +309,14 @@ type ShareStore interface {
 	// (ErrNotFound when the household has no such share); revoking again
 	// keeps the first time.
 	RevokeShare(ctx context.Context, householdID, id string, at time.Time) error
+	// SetShareClip records when the clip of redacted share id was stored
+	// (at), or, with the zero time, that it is erased: ErrNotFound when
+	// there is no such redacted share.
+	SetShareClip(ctx context.Context, id string, at time.Time) error
+	// DueShareClips returns up to limit shares whose clip is stored
+	// (Clip set) but which are revoked, or expired at now, without
+	// manifests: the clips to erase.
+	DueShareClips(ctx context.Context, now time.Time, limit int) ([]Share, error)
 }
 
 // MemberStore lists and removes a household's members and keeps its

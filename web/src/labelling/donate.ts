@@ -4,32 +4,28 @@
 // sees the purpose (from the fixed list), the scope (camera, from–to), the
 // expiry, who can open the clip (the workspace's name and the devices its
 // verified chain names) and "Keep the sound" (off). Then, in this browser:
-// the recording is opened and put together into one MP4 (media/mp4.ts);
-// the MP4 goes to the household's own hub over the redact channel of a
-// live session (live/redact.ts: end-to-end encrypted to the hub) and comes
-// back with faces and heads blurred, shown as a preview with the hub's
-// report; and only on "Approve and donate" is the blurred clip sealed to the
-// workspace's current epoch key (stream "donation", sequence 0), the consent
-// signed over the sealed bytes' SHA-256 (crypto/consent.ts) and both sent.
+// the recording is opened and put together into one MP4, which goes to the
+// household's own hub over the redact channel of a live session and comes
+// back with faces and heads blurred (media/blur.ts, as the share sheet's
+// blurred clip), shown as a preview with the hub's report; and only on
+// "Approve and donate" is the blurred clip sealed to the workspace's
+// current epoch key (stream "donation", sequence 0), the consent signed
+// over the sealed bytes' SHA-256 (crypto/consent.ts) and both sent.
 // "Cancel" at any point ends the hub's job and drops every byte.
 //
 // Owns: the sheet. Must never: send the clip anywhere but the household's
 // hub before the member approves, upload anything but the previewed clip,
 // sealed; keep the clip after the sheet closes; put network text in as HTML.
 
-import { ApiError, api } from '../api';
+import { ApiError } from '../api';
 import { hex, sha256 } from '../crypto/bytes';
 import { cameraDigest, DEFAULT_LIFE_MS, newConsentId, PURPOSE_OBJECT, PURPOSE_PERSON, signConsent } from '../crypto/consent';
 import { loadDeviceKeys, type DeviceKeys } from '../crypto/devicekeys';
 import { KIND_CLIP, sealObject } from '../crypto/seal';
 import { msToNs } from '../crypto/signedtime';
 import { fmtDateTime, fmtDuration, openSheet, securityDetails } from '../kit';
-import { RedactChannel, MAX_CLIP, type RedactReport } from '../live/redact';
 import { HubSaid } from '../live/settings';
-import { liveTrust } from '../live/trust';
-import { householdKeys } from '../media/keys';
-import { buildMP4, type ClipPart } from '../media/mp4';
-import { listSegments, openSegment } from '../media/segments';
+import { blurRange, Cancelled, MAX_BLUR_SPAN_MS, showBlurred } from '../media/blur';
 import { onNavigate } from '../router';
 import { rangeWords } from '../share/sheet';
 import { h, showError } from '../ui';
@@ -47,8 +43,6 @@ export interface DonateOptions {
 
 /** EVENT_AROUND_MS is what an event's clip adds before its start and after its end. */
 export const EVENT_AROUND_MS = 3000;
-/** MAX_SPAN_MS bounds the range a member can donate at once. */
-const MAX_SPAN_MS = 10 * 60_000;
 const EVENT_RE = /^[A-Za-z0-9._-]{1,128}$/;
 const DAY = 86400_000;
 
@@ -81,14 +75,6 @@ export function donateButton(o: () => DonateOptions | null, attrs: { id?: string
     if (x) openDonateSheet(x);
   });
   return b;
-}
-
-function reportWords(r: RedactReport): string {
-  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const parts = [`${n(r.frames)} frames checked`, `${n(r.faces)} face${n(r.faces) === 1 ? '' : 's'} blurred in ${n(r.face_frames)} frame${n(r.face_frames) === 1 ? '' : 's'}`, `${n(r.heads)} head${n(r.heads) === 1 ? '' : 's'} of people blurred`];
-  if (n(r.plates)) parts.push(`${n(r.plates)} number plate${n(r.plates) === 1 ? '' : 's'} blurred`);
-  parts.push(r.audio_kept ? 'sound kept' : 'no sound');
-  return parts.join(' · ');
 }
 
 /** uploadDonation POSTs the sealed clip with its consent, reporting the bytes sent. */
@@ -162,7 +148,6 @@ export function openDonateSheet(o: DonateOptions): void {
   sheet.dialog.id = 'donate-sheet';
 
   const abort = new AbortController();
-  let channel: RedactChannel | undefined;
   let url = '';
   let redacted: Uint8Array<ArrayBuffer> | null = null;
   let clipRange: [number, number] = [fromMs, toMs];
@@ -173,8 +158,6 @@ export function openDonateSheet(o: DonateOptions): void {
 
   const drop = () => {
     abort.abort();
-    channel?.close();
-    channel = undefined;
     if (url) URL.revokeObjectURL(url);
     url = '';
     video.removeAttribute('src');
@@ -227,7 +210,7 @@ export function openDonateSheet(o: DonateOptions): void {
   void (async () => {
     try {
       if (!(toMs > fromMs)) throw new Error('choose a start before the end');
-      if (toMs - fromMs > MAX_SPAN_MS) throw new Error(`a donation is at most ${MAX_SPAN_MS / 60_000} minutes: choose a shorter time`);
+      if (toMs - fromMs > MAX_BLUR_SPAN_MS) throw new Error(`a donation is at most ${MAX_BLUR_SPAN_MS / 60_000} minutes: choose a shorter time`);
       keys = await loadDeviceKeys();
       if (!keys) throw new Error('this browser is not one of the household’s devices: only a device of the household can donate its footage');
       workspaces = await listWorkspaces();
@@ -253,68 +236,16 @@ export function openDonateSheet(o: DonateOptions): void {
     for (const el of [purpose, expires, audio, wsSelect]) el.disabled = true;
     const signal = abort.signal;
     try {
-      // The recording, opened on this device.
-      const hk = await householdKeys(o.hh);
-      const list = (await listSegments(o.hh, o.cam, fromMs, toMs)).filter((s) => s.end > fromMs && s.start < toMs);
-      if (!list.length) throw new Error('nothing was recorded in that time');
-      const parts: ClipPart[] = [];
-      let bytes = 0;
-      for (const [i, ref] of list.entries()) {
-        if (signal.aborted) return;
-        say('Opening the recording…', i / list.length);
-        const seg = await openSegment(o.hh, o.cam, hk, ref);
-        bytes += seg.data.length;
-        if (bytes > 4 * MAX_CLIP) throw new Error('the clip is too long for your hub to blur: choose a shorter time');
-        parts.push({ start: seg.start, data: seg.data });
-      }
-      const clip = buildMP4(parts, fromMs, toMs);
-      if (clip.bytes.length > MAX_CLIP) {
-        throw new Error(`the clip is ${(clip.bytes.length / 1e6).toFixed(1)} MB, and your hub blurs at most ${MAX_CLIP / (1 << 20)} MB at once: choose a shorter time`);
-      }
-      const start = Math.floor(clip.start);
-      clipRange = [start, Math.max(start + 1, Math.ceil(clip.start + clip.duration * 1000))];
-      video.dataset.originalSha256 = hex(await sha256(clip.bytes));
-      if (signal.aborted) return;
-
-      // Blurred by the household's own hub, over the live session's encrypted channel.
-      say('Connecting to your hub…');
-      const trust = await liveTrust(o.hh, keys);
-      const ice = await api<{ cameras: string[] | null }>('GET', `/v1/households/${encodeURIComponent(o.hh)}/live/ice`);
-      const cams = ice.cameras ?? [];
-      const on = cams.includes(o.cam) ? o.cam : cams[0];
-      if (!on) throw new Error('your hub is not connected to the Vigil service; check that it is on and online, then try again');
-      const ch = new RedactChannel({ hh: o.hh, camera: on, keys, trust });
-      channel = ch;
-      try {
-        await ch.open();
-      } catch (x) {
-        throw new Error(`your hub could not be reached (${(x as Error).message}); check that it is on and online, then try again`);
-      }
-      if (signal.aborted) return;
-      say('Sending the clip to your hub…');
-      const res = await ch.redact(clip.bytes.slice(), {
-        keepAudio,
-        signal,
-        progress: (d, t) => say(t > 0 ? `Blurring faces and heads… ${d} of ${t} frames` : `Blurring faces and heads… ${d} frames`, t > 0 ? d / t : undefined),
-      });
-      ch.close();
-      channel = undefined;
-      if (signal.aborted) return;
-      redacted = res.clip.slice();
-      url = URL.createObjectURL(new Blob([redacted], { type: 'video/mp4' }));
-      video.src = url;
-      video.dataset.sha256 = hex(await sha256(redacted));
-      video.dataset.bytes = String(redacted.length);
-      report.textContent = `Your hub blurred it: ${reportWords(res.report)}.`;
-      for (const [k, v] of Object.entries(res.report)) if (typeof v === 'number' || typeof v === 'boolean') report.dataset[k.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())] = String(v);
+      const b = await blurRange({ hh: o.hh, cam: o.cam, fromMs, toMs, keys, keepAudio, signal, say });
+      redacted = b.clip;
+      clipRange = b.range;
+      url = await showBlurred(b, video, report);
       say('');
       form.hidden = true;
       preview.hidden = false;
       approve.focus();
     } catch (x) {
-      if (signal.aborted) return;
-      channel?.close();
-      channel = undefined;
+      if (signal.aborted || x instanceof Cancelled) return;
       for (const el of [purpose, expires, audio, wsSelect]) el.disabled = false;
       prepare.disabled = false;
       if (x instanceof HubSaid) fail(x, 'Your hub says: ');

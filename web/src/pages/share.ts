@@ -1,7 +1,8 @@
 // Pages: sharing.
 //   /s/:id          a guest opens a share (link key from the fragment, or the
 //                   signed-in guest account's device key) and watches it as
-//                   one video, or saves it as one MP4 file
+//                   one video, or saves it as one MP4 file; a redacted
+//                   share is one blurred clip, and says so
 //   /h/:hh/shares   the household's shares: what, until when, who opened it,
 //                   Stop sharing; ?camera=&at=<ms> (or &from=&to=, RFC 3339)
 //                   opens the share sheet pre-filled
@@ -17,7 +18,7 @@ import { copyButton, emptyState, fmtAgo, fmtDateTime, fmtDuration, fmtRange, fmt
 import { buildMP4, type ClipPart } from '../media/mp4';
 import { go, route } from '../router';
 import { rememberNext, requireAccount } from './auth';
-import { openShare, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedSharedObject } from '../share/guest';
+import { openShare, openSharedClip, openSharedObject, SharedObjectRefused, ShareRefused, type OpenedShare, type OpenedSharedObject } from '../share/guest';
 import { b64u, parseFragment, unb64u } from '../share/manifest';
 import { SharePlayer } from '../share/player';
 import { openShareSheet } from '../share/sheet';
@@ -135,6 +136,44 @@ route('/s/:id', (root, params) => {
     video.style.display = 'none'; // the stylesheet's display: block outranks [hidden]
     showError(err, e);
   };
+  // A redacted share: one blurred clip, played as it is.
+  const playBlurred = async (s: OpenedShare) => {
+    const b = s.body;
+    page.dataset.redacted = 'true';
+    info.append(h('p', { id: 'share-redacted', class: 'chip' }, 'Faces and heads are blurred'));
+    details.append(
+      securityDetails(
+        h('p', {}, `Decrypted and checked in this browser: the video is one clip in which the household's hub blurred faces and heads before it was sealed, and it carries the signature of the device that shared it, ${b.sharer.name || 'a device'} (${b.sharer.device}), as the share signed by that device says. The unblurred recording was not shared.`),
+        secret ? h('p', {}, 'The key is in the part of the link after "#": it stays in this browser and is never sent to the Vigil service.') : h('p', {}, 'The key was made for this browser’s own key.'),
+      ),
+    );
+    page.dataset.from = b.from;
+    page.dataset.to = b.to;
+    page.dataset.total = '1';
+    status.textContent = 'Checking the video…';
+    const clip = await openSharedClip(s);
+    if (stopped) {
+      clip.plaintext.fill(0);
+      return;
+    }
+    parts.push({ start: nsToMs(clip.start), data: clip.plaintext });
+    fileURL = URL.createObjectURL(new Blob([clip.plaintext.slice().buffer], { type: 'video/mp4' }));
+    video.src = fileURL;
+    video.play().catch(() => {
+      /* autoplay refused: the controls start it */
+    });
+    const start = nsToMs(clip.start);
+    video.addEventListener('timeupdate', () => (clock.textContent = fmtTime(start + video.currentTime * 1000)));
+    pieces.append(h('li', {}, `${fmtTime(start)} – ${fmtTime(nsToMs(clip.end))}`));
+    page.dataset.segments = '1';
+    status.textContent = '';
+    download.href = fileURL;
+    download.setAttribute('download', `vigil-${b.camera}-${fileStamp(start)}-blurred.mp4`);
+    download.dataset.bytes = String(clip.plaintext.length);
+    download.textContent = `Download video (${(clip.plaintext.length / 1e6).toFixed(1)} MB)`;
+    download.hidden = false;
+    page.dataset.state = 'loaded';
+  };
   (async () => {
     const s = await openShare(id, secret);
     const b = s.body;
@@ -147,6 +186,10 @@ route('/s/:id', (root, params) => {
       h('p', { id: 'share-range', class: 'share-when' }, fmtRange(from, to)),
       h('p', { class: 'muted' }, `${fmtDuration(to - from)}, shared by ${by || 'a household'}. You can watch it until ${lowerDay(fmtDateTime(Date.parse(s.meta.expires)))}.`),
     );
+    if (b.redacted) {
+      await playBlurred(s);
+      return;
+    }
     details.append(
       securityDetails(
         h('p', {}, `Decrypted and checked in this browser: each piece of the video must carry the signature of a camera hub of the household and signed times inside the shared range, and the whole share the signature of the device that shared it: ${b.sharer.name || 'a device'} (${b.sharer.device}).`),
@@ -244,6 +287,7 @@ interface ShareJSON {
   expires: string;
   revoked?: string;
   kind: 'link' | 'account';
+  redacted?: boolean;
   state: string;
   created: string;
   creator?: string;
@@ -314,7 +358,7 @@ route('/h/:hh/shares', (root, params) => {
           h(
             'div',
             { class: 'grow' },
-            h('div', { class: 'what' }, `${s.camera} · ${fmtRange(Date.parse(s.from), Date.parse(s.to))}`, stateChip(s)),
+            h('div', { class: 'what' }, `${s.camera} · ${fmtRange(Date.parse(s.from), Date.parse(s.to))}`, s.redacted ? h('span', { class: 'chip share-blurred-chip' }, 'Blurred') : null, stateChip(s)),
             h('div', { class: 'sub' }, `${who} · ${until}`),
             h('div', { class: 'sub' }, opened),
           ),

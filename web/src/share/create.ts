@@ -13,9 +13,14 @@
 // object the listing placed in the range but whose signed times do not is
 // refused, and the refusal is returned to the caller to show.
 //
+// A redacted share (createRedactedShare) wraps no key of the household's:
+// its one object is the blurred clip this device seals with a fresh file
+// key and signs, stored with the cloud as the share's own.
+//
 // Owns: choosing the objects and building the manifest. Must never: wrap
 // the file key of an object whose signed times are outside the range, put
-// the listing's times in the manifest, or log a file key.
+// the listing's times in the manifest, wrap a segment's key in a redacted
+// share, or log a file key.
 
 import { api, ApiError, b64, request } from '../api';
 import { equal, sha256 } from '../crypto/bytes';
@@ -23,7 +28,8 @@ import { parseDeviceString } from '../crypto/devicekeys';
 import { EnvelopeError, FOOTER_SIZE, openRandomAccess, openWithFileKey, parseHeader, unwrapFileKey, wrapFileKey, type Header } from '../crypto/envelope';
 import { formatNs, msToNs } from '../crypto/signedtime';
 import { fmtRange } from '../kit';
-import { b64u, linkKeys, linkURL, newLinkSecret, newShareId, signManifest, type ManifestBody, type ManifestObject } from './manifest';
+import { KIND_CLIP, sealObject } from '../crypto/seal';
+import { b64u, clipKey, linkKeys, linkURL, newLinkSecret, newShareId, signManifest, V_REDACTED, type ManifestBody, type ManifestObject } from './manifest';
 import { sharerContext, type SharerContext } from './household';
 import { KIND_SEGMENT, needsWhole, refusal, type SignedTimes } from './select';
 
@@ -52,6 +58,8 @@ export interface CreatedShare {
   url: string; // the link (with its key) or, for an account share, the guest's page
   objects: number;
   refused: RefusedObject[];
+  /** redacted: the share is of one blurred clip (createRedactedShare). */
+  redacted?: boolean;
 }
 
 /** NothingToShare: no object of the range could be shared (refused says which were listed). */
@@ -103,6 +111,44 @@ class Refused extends Error {
   }
 }
 
+/** GuestKeys is whom a new share's keys are wrapped to: a guest account's device, or a new link. */
+interface GuestKeys {
+  account: boolean;
+  recipient: Uint8Array;
+  secret?: Uint8Array; // a link's secret, for its URL's fragment only
+  macKey?: Uint8Array;
+  tokenHash?: Uint8Array;
+}
+
+async function guestKeys(id: string, opts: ShareOptions): Promise<GuestKeys> {
+  if (opts.guestDevice || opts.guestEmail) {
+    if (!opts.guestDevice || !opts.guestEmail) throw new Error('To share with a Vigil account, enter both their e-mail and the code from their "Shared with me" page.');
+    return { account: true, recipient: (await parseDeviceString(opts.guestDevice)).boxPub };
+  }
+  const secret = newLinkSecret();
+  const lk = await linkKeys(secret, id);
+  return { account: false, recipient: lk.boxPub, secret, macKey: lk.macKey, tokenHash: await sha256(lk.token) };
+}
+
+/** postShare signs body and gives the cloud the share; it returns the guest's URL. */
+async function postShare(hh: string, body: ManifestBody, g: GuestKeys, ctx: SharerContext, opts: ShareOptions, redacted: boolean): Promise<string> {
+  const manifest = await signManifest(body, (m) => ctx.keys.sign(m), g.macKey);
+  const req: Record<string, unknown> = {
+    id: body.id,
+    camera: body.camera,
+    from: body.from,
+    to: body.to,
+    expires: body.expires,
+    kind: body.kind,
+    manifest: b64(manifest),
+  };
+  if (redacted) req.redacted = true;
+  if (g.account) req.guest_email = opts.guestEmail;
+  else req.token_hash = b64(g.tokenHash!);
+  await api('POST', `/v1/households/${enc(hh)}/shares`, req);
+  return g.secret ? linkURL(location.origin, body.id, g.secret) : `${location.origin}/s/${body.id}`;
+}
+
 /**
  * createShare shares [from, to) of camera in household hh until
  * opts.expires, as a link or with a guest account's device.
@@ -112,21 +158,8 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
   if (!(opts.expires.getTime() > Date.now())) throw new Error('Choose an end of sharing in the future.');
   const ctx = opts.sharer ?? (await sharerContext(hh));
   const id = newShareId();
-  const account = !!(opts.guestDevice || opts.guestEmail);
-  let recipient: Uint8Array;
-  let secret: Uint8Array | undefined;
-  let macKey: Uint8Array | undefined;
-  let tokenHash: Uint8Array | undefined;
-  if (account) {
-    if (!opts.guestDevice || !opts.guestEmail) throw new Error('To share with a Vigil account, enter both their e-mail and the code from their "Shared with me" page.');
-    recipient = (await parseDeviceString(opts.guestDevice)).boxPub;
-  } else {
-    secret = newLinkSecret();
-    const lk = await linkKeys(secret, id);
-    recipient = lk.boxPub;
-    macKey = lk.macKey;
-    tokenHash = await sha256(lk.token);
-  }
+  const g = await guestKeys(id, opts);
+  const { account, recipient, secret } = g;
 
   const fromNs = msToNs(from.getTime());
   const toNs = msToNs(to.getTime());
@@ -268,20 +301,7 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
     objects: entries,
     created: new Date().toISOString(),
   };
-  const manifest = await signManifest(body, (m) => ctx.keys.sign(m), macKey);
-  const req: Record<string, unknown> = {
-    id,
-    camera,
-    from: body.from,
-    to: body.to,
-    expires: body.expires,
-    kind: body.kind,
-    manifest: b64(manifest),
-  };
-  if (account) req.guest_email = opts.guestEmail;
-  else req.token_hash = b64(tokenHash!);
-  await api('POST', `/v1/households/${enc(hh)}/shares`, req);
-  const url = secret ? linkURL(location.origin, id, secret) : `${location.origin}/s/${id}`;
+  const url = await postShare(hh, body, g, ctx, opts, false);
   secret?.fill(0);
   return { id, kind: body.kind, url, objects: entries.length, refused };
 }
@@ -290,4 +310,69 @@ export async function createShare(hh: string, camera: string, from: Date, to: Da
 export function sharePagePath(hh: string, camera: string, from: Date, to: Date): string {
   const q = new URLSearchParams({ camera, from: from.toISOString(), to: to.toISOString() });
   return `/h/${encodeURIComponent(hh)}/shares?${q}`;
+}
+
+/** RedactedClip is a blurred clip of a camera (media/blur.ts) and its time (ms since the epoch). */
+export interface RedactedClip {
+  clip: Uint8Array;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * createRedactedShare shares the blurred clip c of camera, made of [from,
+ * to), until opts.expires: the clip is sealed here as one new object
+ * (KIND_CLIP, stream camera) with a fresh file key to the guest (a link's
+ * key or a guest account's device) and signed by this device; the manifest
+ * (version 2) names this device as its signer and lists only that object,
+ * which the share's creator then stores with the cloud as the share's own.
+ * No segment of the household is wrapped to the guest. progress reports
+ * sealing and sending.
+ */
+export async function createRedactedShare(hh: string, camera: string, from: Date, to: Date, c: RedactedClip, opts: ShareOptions): Promise<CreatedShare> {
+  if (!(from < to)) throw new Error('Choose a start before the end.');
+  if (!(opts.expires.getTime() > Date.now())) throw new Error('Choose an end of sharing in the future.');
+  if (!(c.toMs > c.fromMs) || c.clip.length === 0) throw new Error('There is no blurred clip to share.');
+  const ctx = opts.sharer ?? (await sharerContext(hh));
+  const id = newShareId();
+  const g = await guestKeys(id, opts);
+  const start = msToNs(c.fromMs);
+  const end = msToNs(c.toMs);
+  const sealed = await sealObject({ kind: KIND_CLIP, stream: camera, sequence: 0n, start, end, epoch: 0 }, c.clip, [g.recipient], ctx.keys, {
+    onProgress: (d, n) => opts.progress?.(d, 2 * n),
+  });
+  // The header's one stanza wraps the fresh file key to the guest; the
+  // manifest carries it (a guest opens every share's objects the same way).
+  const hdr = parseHeader(sealed);
+  const st = hdr.stanzas[0];
+  const stanza = new Uint8Array([st.type, ...st.hint, ...st.enc, ...st.body]);
+  const signPub = b64u(ctx.keys.signPub);
+  const body: ManifestBody = {
+    v: V_REDACTED,
+    id,
+    household: hh,
+    household_name: ctx.householdName,
+    camera,
+    from: from.toISOString(),
+    to: to.toISOString(),
+    expires: opts.expires.toISOString(),
+    kind: g.account ? 'account' : 'link',
+    recipient: b64u(g.recipient),
+    sharer: { device: ctx.keys.id, sign_pub: signPub, name: ctx.deviceName },
+    hubs: [],
+    objects: [{ key: clipKey(id), start: formatNs(start), end: formatNs(end), stanza: b64u(stanza) }],
+    created: new Date().toISOString(),
+    redacted: { device: ctx.keys.id, sign_pub: signPub },
+  };
+  const url = await postShare(hh, body, g, ctx, opts, true);
+  g.secret?.fill(0);
+  try {
+    await request('PUT', `/v1/households/${enc(hh)}/shares/${enc(id)}/clip`, new Blob([sealed.slice()]), { 'Content-Type': 'application/octet-stream' });
+  } catch (e) {
+    // A share without its clip is of no use: stop it.
+    await api('DELETE', `/v1/households/${enc(hh)}/shares/${enc(id)}`).catch(() => undefined);
+    throw e;
+  }
+  opts.progress?.(1, 1);
+  return { id, kind: body.kind, url, objects: 1, refused: [], redacted: true };
 }

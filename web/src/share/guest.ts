@@ -4,9 +4,12 @@
 // never leaves the browser; only the token derived from it is sent. An
 // object is played only if its signed times (header and footer, verified
 // with the whole object) put it in the manifest's range by the sharer's
-// rule (select.ts) and equal the times the manifest gives it.
+// rule (select.ts) and equal the times the manifest gives it. A redacted
+// share's one clip is played only if the sharer's device the signed
+// manifest names signed it (openSharedClip).
 
 import { unwrapFileKey, openWithFileKey, parseHeader, STANZA_SIZE, type Stanza } from '../crypto/envelope';
+import { KIND_CLIP } from '../crypto/seal';
 import { loadDeviceKeys } from '../crypto/devicekeys';
 import { NS_PER_MS, parseRFC3339Ns, showNs } from '../crypto/signedtime';
 import { linkKeys, openManifest, unb64u, b64u, type ManifestBody, type ManifestObject } from './manifest';
@@ -177,6 +180,44 @@ export async function openSharedObject(s: OpenedShare, o: ManifestObject): Promi
   if (why) {
     opened.plaintext.fill(0);
     throw new SharedObjectRefused(`segment ${o.key} is not played: ${why}`);
+  }
+  return { plaintext: opened.plaintext, start: t.start, end: t.end };
+}
+
+/**
+ * openSharedClip fetches the one object of a redacted share (manifest
+ * version 2) and opens it with the key the manifest wraps for this guest,
+ * verified in full against the signing key of the sharer's device the
+ * signed manifest names; it must be a clip of the shared camera, with the
+ * manifest's times. Otherwise it throws SharedObjectRefused.
+ */
+export async function openSharedClip(s: OpenedShare): Promise<OpenedSharedObject> {
+  const r = s.body.redacted;
+  const o = s.objects[0];
+  if (!r || s.objects.length !== 1) throw new SharedObjectRefused('this share is not a blurred clip');
+  const res = await guestFetch(`/v1/shares/${encodeURIComponent(s.id)}/objects/${o.key}`, s.headers);
+  const sealed = new Uint8Array(await res.arrayBuffer());
+  let opened;
+  try {
+    const hdr = parseHeader(sealed);
+    const fileKey = await unwrapFileKey({ ...hdr, stanzas: [parseStanza(unb64u(o.stanza))] }, [s.identity]);
+    try {
+      opened = await openWithFileKey(sealed, fileKey, [unb64u(r.sign_pub)]);
+    } finally {
+      fileKey.fill(0);
+    }
+  } catch (e) {
+    throw new SharedObjectRefused(`the blurred clip did not check out as the one ${s.body.sharer.name || 'the sharer'} made (${(e as Error).message})`);
+  }
+  const t = { start: opened.header.start, end: opened.end };
+  const near = (a: bigint | null, b: bigint) => a !== null && (a > b ? a - b : b - a) <= TIME_TOLERANCE_NS;
+  let why: string | null = null;
+  if (opened.header.kind !== KIND_CLIP) why = `it is a ${opened.header.kindName}, not a clip`;
+  else if (opened.header.stream !== s.body.camera) why = `it is of camera "${opened.header.stream}", not ${s.body.camera}`;
+  else if (!near(manifestTime(o.start), t.start) || !near(manifestTime(o.end), t.end)) why = `the manifest says ${o.start} – ${o.end}, its signed times are ${showNs(t.start)} – ${showNs(t.end)}`;
+  if (why) {
+    opened.plaintext.fill(0);
+    throw new SharedObjectRefused(`the blurred clip is not played: ${why}`);
   }
   return { plaintext: opened.plaintext, start: t.start, end: t.end };
 }

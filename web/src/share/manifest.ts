@@ -2,6 +2,8 @@
 // open a shared range — each object's file key wrapped to the guest's
 // X25519 key — signed by the sharer's device, and for links authenticated by
 // the secret in the link's fragment too. Also the link secret's derived keys.
+// Version 2 is a redacted share: its one object is a blurred clip the
+// sharer's device sealed and signed, named in "redacted".
 //
 // Owns: the manifest format and the link key schedule. Must never: send the
 // link secret or anything derived from it except the bearer token, log keys,
@@ -25,8 +27,22 @@ export interface ManifestObject {
   stanza: string; // base64url, the 85-byte type-1 stanza wrapping the file key to the recipient
 }
 
+/** V_REDACTED is the version of a redacted share's manifest (version 1 shares the household's segments). */
+export const V_REDACTED = 2;
+
+/** clipKey is the cloud key of a redacted share's one clip. */
+export function clipKey(id: string): string {
+  return `shares/${id}/clip`;
+}
+
+/** Redaction names the device that sealed and signed a redacted share's clip: the sharer's. */
+export interface Redaction {
+  device: string;
+  sign_pub: string; // base64url Ed25519 public key
+}
+
 export interface ManifestBody {
-  v: 1;
+  v: 1 | 2;
   id: string;
   household: string;
   household_name: string;
@@ -40,6 +56,7 @@ export interface ManifestBody {
   hubs: string[]; // base64url Ed25519 keys trusted to have produced the objects
   objects: ManifestObject[];
   created: string;
+  redacted?: Redaction; // version 2 only
 }
 
 interface Signed {
@@ -170,7 +187,7 @@ export async function openManifest(signed: Uint8Array, want: { id: string; recip
   } catch {
     throw new ManifestError('the share manifest is damaged');
   }
-  if (body.v !== 1) throw new ManifestError(`share manifest version ${String(body.v)} is not supported (reload to update the app)`);
+  if (body.v !== 1 && body.v !== V_REDACTED) throw new ManifestError(`share manifest version ${String(body.v)} is not supported (reload to update the app)`);
   let signPub: Uint8Array;
   try {
     signPub = unb64u(body.sharer?.sign_pub ?? '');
@@ -189,5 +206,24 @@ export async function openManifest(signed: Uint8Array, want: { id: string; recip
   }
   if (!equal(rcpt, want.recipient)) throw new ManifestError('this share was made for another device or link');
   if (!Array.isArray(body.objects) || !Array.isArray(body.hubs)) throw new ManifestError('the share manifest is damaged');
+  checkRedaction(body);
   return body;
+}
+
+/**
+ * checkRedaction holds a manifest to its version (as Go's share.Open): a
+ * version 1 manifest names no redaction; a version 2 one names the
+ * sharer's own device as its clip's signer, lists exactly the clip under
+ * clipKey(id), and no hub.
+ */
+function checkRedaction(b: ManifestBody): void {
+  if (b.v === 1) {
+    if (b.redacted !== undefined && b.redacted !== null) throw new ManifestError('a version 1 share manifest cannot be redacted');
+    return;
+  }
+  const r = b.redacted;
+  if (!r || typeof r !== 'object') throw new ManifestError('this redacted share does not say who signed its blurred clip');
+  if (r.device !== b.sharer.device || r.sign_pub !== b.sharer.sign_pub) throw new ManifestError('the blurred clip of this share is not signed by the device that shared it');
+  if (b.objects.length !== 1 || b.objects[0]?.key !== clipKey(b.id)) throw new ManifestError('a redacted share holds exactly its blurred clip');
+  if (b.hubs.length !== 0) throw new ManifestError('a redacted share names no hub');
 }

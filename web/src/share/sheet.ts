@@ -6,13 +6,24 @@
 // How the link works (pieces, keys, the part after #) is one tap away under
 // "Security details".
 //
+// "Blur faces and heads" shares a blurred clip instead of the recording:
+// the household's hub blurs the range as for a donation (media/blur.ts),
+// the sheet shows the blurred clip and the hub's report, and only on
+// "Share the blurred clip" is it sealed and shared (create.ts,
+// createRedactedShare); the recording itself is not shared.
+//
 // Owns: the sheet. Must never: show or log the link's key anywhere but the
-// link itself, or put network text into HTML.
+// link itself, share anything but the previewed clip when blurring was
+// chosen, keep the clip after the sheet closes, or put network text into
+// HTML.
 
+import { loadDeviceKeys } from '../crypto/devicekeys';
 import { copyButton, fmtClock, fmtDateTime, fmtDay, fmtDuration, fmtTime, openSheet, securityDetails, shareButton } from '../kit';
+import { HubSaid } from '../live/settings';
+import { blurRange, Cancelled, showBlurred, type BlurredClip } from '../media/blur';
 import { onNavigate } from '../router';
 import { h, showError } from '../ui';
-import { createShare, NothingToShare, type CreatedShare, type RefusedObject } from './create';
+import { createRedactedShare, createShare, NothingToShare, type CreatedShare, type RefusedObject } from './create';
 import '../pages/share.css';
 
 export interface ShareSheetOptions {
@@ -151,6 +162,13 @@ export function openShareSheet(opts: ShareSheetOptions): void {
     ),
   );
 
+  const blur = h('input', { type: 'checkbox', id: 'share-blur', name: 'blur' });
+  const blurField = h(
+    'div',
+    { class: 'stack' },
+    h('label', { class: 'check' }, blur, h('span', {}, 'Blur faces and heads')),
+    h('p', { class: 'muted', id: 'share-blur-note', hidden: true }, 'Your hub blurs faces and the heads of people first, without sound. You see the blurred clip before anything is shared; only it is shared.'),
+  );
   const create = h('button', { type: 'submit', id: 'share-create' }, 'Create link');
   const progress = h('p', { id: 'share-progress', class: 'muted', role: 'status' });
   const err = h('p', { id: 'share-sheet-error' });
@@ -163,19 +181,134 @@ export function openShareSheet(opts: ShareSheetOptions): void {
     presets,
     adjust,
     h('label', { class: 'field' }, h('span', {}, 'The link works for'), expires),
+    blurField,
     account,
     create,
     progress,
     err,
   );
   const result = h('div', { id: 'share-result', class: 'stack', hidden: true });
-  const sheet = openSheet('Share a clip', form, result, refusedBox);
+  const video = h('video', { id: 'share-preview', controls: true, muted: true, playsinline: true, 'aria-label': 'The blurred clip' });
+  video.muted = true;
+  const report = h('p', { id: 'share-report' });
+  const approve = h('button', { type: 'button', id: 'share-approve' }, 'Share the blurred clip');
+  const back = h('button', { type: 'button', class: 'secondary', id: 'share-back' }, 'Back');
+  const previewProgress = h('p', { id: 'share-approve-progress', class: 'muted', role: 'status' });
+  const previewErr = h('p', { id: 'share-approve-error' });
+  const preview = h(
+    'section',
+    { id: 'share-preview-box', class: 'stack', hidden: true, 'aria-label': 'Preview' },
+    h('div', { class: 'media' }, video),
+    report,
+    h('div', { class: 'actions' }, back, approve),
+    previewProgress,
+    previewErr,
+  );
+  const sheet = openSheet('Share a clip', form, preview, result, refusedBox);
   sheet.dialog.id = 'share-sheet';
 
+  // The blurred clip, while it is previewed: dropped when the sheet closes.
+  let abort = new AbortController();
+  let blurred: BlurredClip | null = null;
+  let previewURL = '';
+  let chosen: { cam: string; a: number; b: number } | null = null;
+  let sealing = false; // the clip is being sealed: closing drops it, without zeroing what is read
+  const dropClip = () => {
+    if (previewURL) URL.revokeObjectURL(previewURL);
+    previewURL = '';
+    video.removeAttribute('src');
+    if (!sealing) blurred?.clip.fill(0);
+    blurred = null;
+  };
+  sheet.dialog.addEventListener('close', () => {
+    abort.abort();
+    dropClip();
+  });
+
   const accountShare = () => !!(guestEmail.value.trim() || guestDevice.value.trim());
-  const label = () => (create.textContent = accountShare() ? 'Share' : 'Create link');
+  const label = () => {
+    create.textContent = blur.checked ? 'Blur and preview' : accountShare() ? 'Share' : 'Create link';
+    (blurField.querySelector('#share-blur-note') as HTMLElement).hidden = !blur.checked;
+  };
   guestEmail.addEventListener('input', label);
   guestDevice.addEventListener('input', label);
+  blur.addEventListener('change', label);
+
+  const shareOpts = (onProgress: (d: number, n: number) => void) => ({
+    expires: new Date(Date.now() + Number(expires.value) * 1000),
+    guestEmail: guestEmail.value.trim() || undefined,
+    guestDevice: guestDevice.value.trim() || undefined,
+    progress: onProgress,
+  });
+  const created = (res: CreatedShare, cam: string, a: number, b: number, exp: Date) => {
+    form.hidden = true;
+    preview.hidden = true;
+    showResult(result, o.hh, cam, a, b, exp, res, guestEmail.value.trim());
+    showRefused(refusedBox, res.refused);
+    // What was left out, with the result (above Done).
+    result.insertBefore(refusedBox, result.querySelector('#share-done'));
+    result.scrollIntoView({ block: 'start' });
+    (result.querySelector('#share-copy') as HTMLElement | null)?.focus();
+    o.onCreated?.(res);
+  };
+
+  // Blurring: the hub makes the clip, the sheet shows it.
+  const makeBlurred = async (cam: string, a: number, b: number) => {
+    const keys = await loadDeviceKeys();
+    if (!keys) throw new Error('this browser is not one of the household’s devices: only a device of the household can blur its footage');
+    abort = new AbortController();
+    const signal = abort.signal;
+    const say = (text: string, frac?: number) => (progress.textContent = frac === undefined ? text : `${text} ${Math.round(frac * 100)}%`);
+    try {
+      const res = await blurRange({ hh: o.hh, cam, fromMs: a, toMs: b, keys, keepAudio: false, signal, say });
+      dropClip();
+      blurred = res;
+      chosen = { cam, a, b };
+      previewURL = await showBlurred(res, video, report);
+      progress.textContent = '';
+      form.hidden = true;
+      preview.hidden = false;
+      approve.disabled = false;
+      approve.focus();
+    } catch (x) {
+      progress.textContent = '';
+      if (x instanceof Cancelled) return;
+      if (x instanceof HubSaid) throw new Error(`Your hub says: ${x.message}`);
+      throw x;
+    }
+  };
+  back.addEventListener('click', () => {
+    dropClip();
+    preview.hidden = true;
+    form.hidden = false;
+  });
+  approve.addEventListener('click', async () => {
+    const b = blurred;
+    const c = chosen;
+    if (!b || !c) return;
+    approve.disabled = true;
+    back.disabled = true;
+    previewErr.textContent = '';
+    previewErr.className = '';
+    const opts = shareOpts((d, n) => (previewProgress.textContent = `Sealing and sending… ${Math.round((d / n) * 100)}%`));
+    sealing = true;
+    try {
+      const res = await createRedactedShare(o.hh, c.cam, new Date(c.a), new Date(c.b), { clip: b.clip, fromMs: b.range[0], toMs: b.range[1] }, opts);
+      sealing = false;
+      previewProgress.textContent = '';
+      result.dataset.sha256 = video.dataset.sha256 ?? '';
+      b.clip.fill(0);
+      dropClip();
+      created(res, c.cam, c.a, c.b, opts.expires);
+    } catch (e2) {
+      previewProgress.textContent = '';
+      approve.disabled = false;
+      showError(previewErr, e2);
+    } finally {
+      sealing = false;
+      back.disabled = false;
+    }
+  });
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -186,24 +319,16 @@ export function openShareSheet(opts: ShareSheetOptions): void {
     const cam = camera.value || o.cam;
     const a = fromMs;
     const b = toMs;
-    const exp = new Date(Date.now() + Number(expires.value) * 1000);
     progress.textContent = 'Preparing…';
     try {
-      const res = await createShare(o.hh, cam, new Date(a), new Date(b), {
-        expires: exp,
-        guestEmail: guestEmail.value.trim() || undefined,
-        guestDevice: guestDevice.value.trim() || undefined,
-        progress: (d, n) => (progress.textContent = `Preparing… ${Math.round((d / n) * 100)}%`),
-      });
+      if (blur.checked) {
+        await makeBlurred(cam, a, b);
+        return;
+      }
+      const opts = shareOpts((d, n) => (progress.textContent = `Preparing… ${Math.round((d / n) * 100)}%`));
+      const res = await createShare(o.hh, cam, new Date(a), new Date(b), opts);
       progress.textContent = '';
-      form.hidden = true;
-      showResult(result, o.hh, cam, a, b, exp, res, guestEmail.value.trim());
-      showRefused(refusedBox, res.refused);
-      // What was left out, with the result (above Done).
-      result.insertBefore(refusedBox, result.querySelector('#share-done'));
-      result.scrollIntoView({ block: 'start' });
-      (result.querySelector('#share-copy') as HTMLElement | null)?.focus();
-      o.onCreated?.(res);
+      created(res, cam, a, b, opts.expires);
     } catch (e2) {
       progress.textContent = '';
       if (e2 instanceof NothingToShare) showRefused(refusedBox, e2.refused);
@@ -224,23 +349,31 @@ function showResult(box: HTMLElement, hh: string, cam: string, a: number, b: num
   const until = inSentence(fmtDateTime(exp.getTime()));
   const shares = h('a', { href: `/h/${encodeURIComponent(hh)}/shares` }, 'Shared clips');
   shares.addEventListener('click', () => (box.closest('dialog') as HTMLDialogElement | null)?.close());
+  const what = res.redacted ? `a blurred clip of ${cam} ${rangeWords(a, b)}` : `${cam} ${rangeWords(a, b)}`;
   const sentence =
     res.kind === 'link'
-      ? h('p', { id: 'share-sentence' }, `Anyone with this link can watch ${cam} ${rangeWords(a, b)} until ${until}. You can stop it any time under `, shares, '.')
-      : h('p', { id: 'share-sentence' }, `${email} can watch ${cam} ${rangeWords(a, b)} until ${until}, signed in on the browser they set up. You can stop it any time under `, shares, '.');
+      ? h('p', { id: 'share-sentence' }, `Anyone with this link can watch ${what} until ${until}. You can stop it any time under `, shares, '.')
+      : h('p', { id: 'share-sentence' }, `${email} can watch ${what} until ${until}, signed in on the browser they set up. You can stop it any time under `, shares, '.');
   const done = h('button', { type: 'button', class: 'secondary', id: 'share-done' }, 'Done');
   done.addEventListener('click', () => (box.closest('dialog') as HTMLDialogElement | null)?.close());
   box.dataset.objects = String(res.objects);
   box.dataset.kind = res.kind;
   box.dataset.id = res.id;
+  box.dataset.redacted = String(!!res.redacted);
+  const how = res.redacted
+    ? res.kind === 'link'
+      ? `Faces and heads are blurred: only the blurred clip, sealed and signed on this device, is shared, never the recording. The link holds its key, in the part after "#". Browsers never send that part to the Vigil service, so the service cannot watch the video; the guest's browser checks it against this device's signature.`
+      : `Faces and heads are blurred: only the blurred clip, sealed and signed on this device, is shared, never the recording. Its key is locked to the browser key they sent you; the Vigil service cannot watch the video.`
+    : res.kind === 'link'
+      ? `The link holds the key to ${res.objects} recorded piece${res.objects === 1 ? '' : 's'} of ${cam}, in the part after "#". Browsers never send that part to the Vigil service, so the service cannot watch the video; the guest's browser decrypts it and checks each piece against the household's signatures.`
+      : `The key to ${res.objects} recorded piece${res.objects === 1 ? '' : 's'} of ${cam} is locked to the browser key they sent you; the Vigil service cannot watch the video.`;
   box.replaceChildren(
     h('p', { class: 'ok share-ready', role: 'status' }, res.kind === 'link' ? 'Your link is ready.' : 'Shared.'),
     h('div', { class: 'share-link-row' }, link, h('div', { class: 'row' }, copy, native)),
     sentence,
+    ...(res.redacted ? [h('p', { id: 'share-blurred', class: 'muted' }, 'Faces and heads are blurred.')] : []),
     securityDetails(
-      res.kind === 'link'
-        ? h('p', {}, `The link holds the key to ${res.objects} recorded piece${res.objects === 1 ? '' : 's'} of ${cam}, in the part after "#". Browsers never send that part to the Vigil service, so the service cannot watch the video; the guest's browser decrypts it and checks each piece against the household's signatures.`)
-        : h('p', {}, `The key to ${res.objects} recorded piece${res.objects === 1 ? '' : 's'} of ${cam} is locked to the browser key they sent you; the Vigil service cannot watch the video.`),
+      h('p', {}, how),
       h('p', {}, `Share ${res.id}.`),
     ),
     done,

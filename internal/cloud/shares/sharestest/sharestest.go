@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		fn   func(t *testing.T, s Store)
 	}{
 		{"Shares", testShares},
+		{"Clips", testClips},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -125,4 +126,63 @@ func testShares(t *testing.T, s Store) {
 	}
 	// Revoked shares are still listed.
 	storetest.Same(t, "Shares hh-1 after revoke", ids(s.Shares(ctx, "hh-1")), []string{"s-acct", "s-link"})
+}
+
+// testClips: a redacted share's clip is recorded and cleared; revoked and
+// expired shares with a stored clip are due, oldest expiry first, until
+// the clip is cleared.
+func testClips(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "hh-1", "alice")
+	plain := share("s-plain", "hh-1", "alice", store.ShareLink, time.Minute)
+	storetest.OK(t, s.CreateShare(ctx, plain), "CreateShare")
+	mk := func(id string, expires time.Duration) store.Share {
+		sh := share(id, "hh-1", "alice", store.ShareLink, time.Minute)
+		sh.Redacted, sh.Expires = true, storetest.At(expires)
+		storetest.OK(t, s.CreateShare(ctx, sh), "CreateShare redacted")
+		return sh
+	}
+	soon, later, never := mk("s-soon", 2*time.Hour), mk("s-later", 3*time.Hour), mk("s-never", 30*time.Hour)
+	got, err := s.Share(ctx, "s-soon")
+	storetest.OK(t, err, "Share")
+	storetest.Same(t, "redacted share", got, soon)
+
+	if err := s.SetShareClip(ctx, "s-plain", storetest.At(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a clip for a share that is not redacted: %v, want ErrNotFound", err)
+	}
+	if err := s.SetShareClip(ctx, "s-none", storetest.At(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a clip for a missing share: %v, want ErrNotFound", err)
+	}
+	for _, sh := range []store.Share{soon, later, never} {
+		storetest.OK(t, s.SetShareClip(ctx, sh.ID, storetest.At(time.Hour+time.Second)), "SetShareClip")
+	}
+	got, _ = s.Share(ctx, "s-later")
+	if !got.Clip.Equal(storetest.At(time.Hour + time.Second)) {
+		t.Errorf("clip stored at %v, want %v", got.Clip, storetest.At(time.Hour+time.Second))
+	}
+	due := func(now time.Duration, limit int) []string {
+		t.Helper()
+		shs, err := s.DueShareClips(ctx, storetest.At(now), limit)
+		storetest.OK(t, err, "DueShareClips")
+		out := []string{}
+		for _, sh := range shs {
+			if sh.Manifest != nil || !sh.Redacted || sh.Clip.IsZero() {
+				t.Errorf("due share %+v", sh)
+			}
+			out = append(out, sh.ID)
+		}
+		return out
+	}
+	storetest.Same(t, "due before any expiry", due(time.Hour, 10), []string{})
+	storetest.Same(t, "due at the first expiry", due(2*time.Hour, 10), []string{"s-soon"})
+	storetest.Same(t, "due after both", due(4*time.Hour, 10), []string{"s-soon", "s-later"})
+	storetest.Same(t, "due, limited", due(4*time.Hour, 1), []string{"s-soon"})
+	storetest.OK(t, s.RevokeShare(ctx, "hh-1", "s-never", storetest.At(time.Hour)), "RevokeShare")
+	storetest.Same(t, "a revoked share is due", due(time.Hour, 10), []string{"s-never"})
+	storetest.OK(t, s.SetShareClip(ctx, "s-soon", time.Time{}), "SetShareClip erased")
+	storetest.OK(t, s.SetShareClip(ctx, "s-never", time.Time{}), "SetShareClip erased")
+	storetest.Same(t, "due after erasing", due(4*time.Hour, 10), []string{"s-later"})
+	if got, _ := s.Share(ctx, "s-soon"); !got.Clip.IsZero() {
+		t.Errorf("an erased clip is still recorded at %v", got.Clip)
+	}
 }
