@@ -11,8 +11,8 @@
 //   - the face detector (detect/faces, pigo) at a low threshold
 //     (Options.FaceScore), and
 //   - the person detector it is given (the hub's NanoDet): the head
-//     region of every person box (the top of the box, as tall as 0.6 of
-//     its width and at least a fifth of its height, across its whole
+//     region of every person box (the top of the box, as tall as 0.8 of
+//     its width and at least a quarter of its height, across its whole
 //     width) is blurred whether or not a face was found in it;
 //   - with Options.Plates, licence-plate-like regions: the lower part of
 //     every car, truck, bus and motorcycle box (see plateRegion), where
@@ -20,13 +20,10 @@
 //     vehicles, not a plate reader: a vehicle the detector misses keeps
 //     its plate;
 //
-// every box is grown by Options.Margin, and carried to the frames within
-// Options.Hold before and after the one it was found in wherever such a
-// frame has no box of its own over it (IoU above CarryIoU): a miss in a
-// frame or two leaks no face, while a person found in every frame is
-// blurred where they are and not smeared over where they were, which
-// would hide the person from any detector (the frames in between are
-// held in a bounded ring); each box is then destroyed by faces.Blur (at most 4x4 cells per box, each
+// every box is grown by Options.Margin, and applied to the frames within
+// Options.Hold before and after the one it was found in (a miss in a
+// frame or two leaks no face; the frames in between are held in a bounded
+// ring), then destroyed by faces.Blur (at most 4x4 cells per box, each
 // cell's colour dithered with fresh noise and quantised to 16 levels, so
 // deblurring has nothing to recover), and fresh grain is added over it
 // (see grain). ffmpeg encodes the result as H.264
@@ -61,7 +58,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,13 +83,9 @@ var (
 // Defaults of the Options fields left zero.
 const (
 	DefaultFaceScore = 0.3
-	DefaultMargin    = 0.2
+	DefaultMargin    = 0.3
 	DefaultHold      = 500 * time.Millisecond
 )
-
-// CarryIoU is the overlap above which a box of a frame counts as over a
-// box found in a neighbouring frame, which is then not carried to it.
-const CarryIoU = 0.2
 
 // PersonScore is the threshold at which the person detector should be
 // run for redaction (nanodet.Options.MinScore): lower than the hub's
@@ -124,10 +116,9 @@ type Options struct {
 	// width and height about its centre [DefaultMargin], before
 	// faces.Blur grows it by faces.Grow.
 	Margin float64
-	// Hold carries every box to the frames within Hold before and after
-	// the one it was found in that have no box of their own over it
-	// [DefaultHold]; negative means only its own frame. It is capped so
-	// the held frames fit in 256 MiB.
+	// Hold applies every box to the frames within Hold before and after
+	// the one it was found in [DefaultHold]; negative means only its own
+	// frame. It is capped so the held frames fit in 256 MiB.
 	Hold time.Duration
 	// Plates also blurs licence-plate-like regions of vehicles.
 	Plates bool
@@ -387,17 +378,13 @@ func (r *run) frame(ctx context.Context, img *detect.RGB) error {
 	return nil
 }
 
-// emit blurs frame i with its own boxes and with every box found within
-// hold frames of it that none of its own is over, and writes it to the
-// encoder.
+// emit blurs frame i with every box found within hold frames of it and
+// writes it to the encoder.
 func (r *run) emit(i int) error {
-	var near [][]detect.Box
+	var all []detect.Box
 	for k := max(0, i-r.hold); k <= min(r.n-1, i+r.hold); k++ {
-		if k != i {
-			near = append(near, r.boxes[k%len(r.boxes)])
-		}
+		all = append(all, r.boxes[k%len(r.boxes)]...)
 	}
-	all := carried(r.boxes[i%len(r.boxes)], near)
 	img := r.ring[i%len(r.ring)]
 	if len(all) > 0 {
 		faces.Blur(img, all)
@@ -414,20 +401,6 @@ func (r *run) emit(i int) error {
 		r.o.Progress(Progress{Frames: r.rep.Frames, Total: r.ci.Frames})
 	}
 	return nil
-}
-
-// carried returns a frame's own boxes and every box of its neighbouring
-// frames (near) that none of its own boxes is over (IoU above CarryIoU).
-func carried(own []detect.Box, near [][]detect.Box) []detect.Box {
-	all := slices.Clone(own)
-	for _, bs := range near {
-		for _, b := range bs {
-			if !slices.ContainsFunc(own, func(o detect.Box) bool { return o.IoU(b) > CarryIoU }) {
-				all = append(all, b)
-			}
-		}
-	}
-	return all
 }
 
 // regions runs both detectors on img (at once: they are independent) and
@@ -504,14 +477,11 @@ func grain(img *detect.RGB, b detect.Box) {
 
 // headRegion is where a person's head is in the person's box: the top,
 // across the whole width (arms and a turned head included), as tall as
-// 0.6 of the width (a standing person's box is about 0.4 as wide as
-// tall and the head about a seventh of the height, so this is the head
-// and the neck, half as tall again as the head) and at least a fifth of
-// the height (a box cut by the frame's edge or a seated person). Taller,
-// it would blur the shoulders that a person detector needs to find the
-// person at all.
+// 0.8 of the width (a standing person's box is about 0.4 as wide as
+// tall, so this is the head and shoulders) and at least a quarter of the
+// height (a box cut by the frame's edge or a seated person).
 func headRegion(p detect.Box) detect.Box {
-	h := min(p.H, max(0.6*p.W, 0.2*p.H))
+	h := min(p.H, max(0.8*p.W, 0.25*p.H))
 	return detect.Box{X: p.X, Y: p.Y, W: p.W, H: h}
 }
 

@@ -371,23 +371,3 @@ func BenchmarkRedact(b *testing.B) {
 	}
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
 }
-
-// TestCarried: a box found in a neighbouring frame is carried to a frame
-// that has no box of its own over it (a miss there shows no face), and not
-// to one that has (a person found in every frame is not smeared over where
-// they were).
-func TestCarried(t *testing.T) {
-	head := detect.Box{X: 100, Y: 50, W: 30, H: 24}
-	moved := detect.Box{X: 106, Y: 50, W: 30, H: 24} // the same head a few frames on
-	other := detect.Box{X: 400, Y: 60, W: 30, H: 24} // someone else
-	if got := carried(nil, [][]detect.Box{{head}, {moved}}); len(got) != 2 {
-		t.Errorf("a frame where nobody was found: %v, want both neighbours' boxes", got)
-	}
-	got := carried([]detect.Box{moved}, [][]detect.Box{{head}, {head, other}})
-	if len(got) != 2 || got[0] != moved || got[1] != other {
-		t.Errorf("a frame that found the head: %v, want its own box and the other person's carried", got)
-	}
-	if got := carried([]detect.Box{other}, nil); len(got) != 1 {
-		t.Errorf("no neighbours: %v", got)
-	}
-}
