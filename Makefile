@@ -61,8 +61,15 @@ vet: deps
 	$(GO) vet -tags opencv ./internal/detect/cvdet/ ./internal/hubd/ ./internal/redact/
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
+# The browser tests of internal/e2e take most of the run: they go in two
+# halves (by name) beside the other packages, each half in its own process.
+E2E_HALF := ^Test[A-E]
 test: vet web models
-	$(GO) test $(GOFLAGS) -count=1 -timeout 25m ./...
+	@s=0; \
+	$(GO) test $(GOFLAGS) -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/internal/e2e$$') & a=$$!; \
+	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -run '$(E2E_HALF)' ./internal/e2e & b=$$!; \
+	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -skip '$(E2E_HALF)' ./internal/e2e & c=$$!; \
+	wait $$a || s=1; wait $$b || s=1; wait $$c || s=1; exit $$s
 	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/
 	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 20m -run Haar ./internal/redact/
 
