@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,8 +17,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/consent"
 	"vigil/internal/dataset/datasettest"
-	"vigil/internal/detect"
-	"vigil/internal/detect/faces"
+	"vigil/internal/detect/faces/facestest"
 	"vigil/internal/envelope"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
@@ -310,7 +306,7 @@ func TestDonationGive(t *testing.T) {
 	if err := os.WriteFile(donated, plain, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before, after := pigoFaceFrames(t, orig), pigoFaceFrames(t, donated)
+	before, after := facestest.Frames(t, orig), facestest.Frames(t, donated)
 	t.Logf("pigo finds a face in %d frames of the exported range and in %d of the donated clip", before, after)
 	if before == 0 || after != 0 {
 		t.Errorf("faces in %d frames of the export and %d of the donation, want some and none", before, after)
@@ -332,37 +328,4 @@ func TestDonationGive(t *testing.T) {
 	if ds, _ := dn.c.Donations(ctx, dn.hh); len(ds) != 1 {
 		t.Fatalf("the cloud lists %d donations", len(ds))
 	}
-}
-
-// pigoFaceFrames counts the frames of the video at path in which pigo
-// (internal/detect/faces) finds a face with a score of at least 0.5.
-func pigoFaceFrames(t *testing.T, path string) int {
-	t.Helper()
-	fd, err := faces.New(faces.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wd, ht int
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(probe)), "%d,%d", &wd, &ht); err != nil {
-		t.Fatalf("ffprobe %q: %v", probe, err)
-	}
-	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil {
-		t.Fatalf("decoding %s: %v", path, err)
-	}
-	n, size := 0, wd*ht*3
-	for off := 0; off+size <= len(raw); off += size {
-		ds, err := fd.Detect(context.Background(), &detect.RGB{W: wd, H: ht, Pix: raw[off : off+size]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(ds, func(d detect.Detection) bool { return d.Score >= 0.5 }) {
-			n++
-		}
-	}
-	return n
 }

@@ -70,6 +70,8 @@ var (
 		"vigil/internal/dataset/datasettest",
 		// onnxtest builds ONNX models with a known output.
 		"vigil/internal/detect/cvdet/onnxtest",
+		// facestest counts the frames with a face in a test's clip.
+		"vigil/internal/detect/faces/facestest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each

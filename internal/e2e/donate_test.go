@@ -19,8 +19,7 @@ import (
 	"vigil/internal/browsertest"
 	"vigil/internal/client"
 	"vigil/internal/consent"
-	"vigil/internal/detect"
-	"vigil/internal/detect/faces"
+	"vigil/internal/detect/faces/facestest"
 	"vigil/internal/envelope"
 	"vigil/internal/hubd"
 	"vigil/internal/keydir"
@@ -276,7 +275,7 @@ func TestDonateFromPage(t *testing.T) {
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", megamind, "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an", orig).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	before, after := pigoFaceFrames(t, orig), pigoFaceFrames(t, g.clipPath)
+	before, after := facestest.Frames(t, orig), facestest.Frames(t, g.clipPath)
 	t.Logf("pigo finds a face in %d frames of 4 s of the footage and in %d of the donated clip", before, after)
 	if before == 0 || after != 0 {
 		t.Errorf("faces in %d frames of the footage and %d of the donation, want some and none", before, after)
@@ -308,37 +307,4 @@ func TestDonateFromPage(t *testing.T) {
 			t.Errorf("screenshot %s: %v", s, err)
 		}
 	}
-}
-
-// pigoFaceFrames counts the frames of the video at path in which pigo
-// (internal/detect/faces) finds a face with a score of at least 0.5.
-func pigoFaceFrames(t *testing.T, path string) int {
-	t.Helper()
-	fd, err := faces.New(faces.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wd, ht int
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(probe)), "%d,%d", &wd, &ht); err != nil {
-		t.Fatalf("ffprobe %q: %v", probe, err)
-	}
-	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil {
-		t.Fatalf("decoding %s: %v", path, err)
-	}
-	n, size := 0, wd*ht*3
-	for off := 0; off+size <= len(raw); off += size {
-		ds, err := fd.Detect(context.Background(), &detect.RGB{W: wd, H: ht, Pix: raw[off : off+size]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(ds, func(d detect.Detection) bool { return d.Score >= 0.5 }) {
-			n++
-		}
-	}
-	return n
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vigil/internal/detect/faces/facestest"
 
 	"vigil/internal/browsertest"
 	"vigil/internal/envelope"
@@ -272,7 +273,7 @@ func TestShareRedactedInBrowser(t *testing.T) {
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", megamind, "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an", orig).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	before, after := pigoFaceFrames(t, orig), pigoFaceFrames(t, g.clipPath)
+	before, after := facestest.Frames(t, orig), facestest.Frames(t, g.clipPath)
 	t.Logf("pigo finds a face in %d frames of 4 s of the footage and in %d of the shared clip", before, after)
 	if before == 0 || after != 0 {
 		t.Errorf("faces in %d frames of the footage and %d of the shared clip, want some and none", before, after)
