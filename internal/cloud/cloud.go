@@ -342,7 +342,7 @@ func New(o Options) (*Server, error) {
 		if every <= 0 {
 			every = StaffSweepInterval
 		}
-		s.work.start(func() { s.runStaffSweep(s.work.ctx, every) }) // staff.go
+		s.work.start(func() { s.sweepEvery(s.work.ctx, every, "recording expired staff grants", s.sweepStaffGrants) }) // staff.go
 	}
 	if s.objects, err = newObjects(s); err != nil { // objects.go
 		s.Close()
@@ -362,10 +362,20 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if !o.ClusterConsentSweep {
-		s.work.start(func() { s.runConsentSweep(s.work.ctx, ConsentSweepInterval) }) // labelling_web.go
+		s.work.start(func() {
+			s.sweepEvery(s.work.ctx, ConsentSweepInterval, "ending donations whose consent expired", func(ctx context.Context) error {
+				_, err := s.labelling.Sweep(ctx)
+				return err
+			})
+		}) // labelling_web.go
 	}
 	if !o.ClusterShareSweep {
-		s.work.start(func() { s.runShareSweep(s.work.ctx, ShareSweepInterval) }) // shares.go
+		s.work.start(func() {
+			s.sweepEvery(s.work.ctx, ShareSweepInterval, "erasing the clips of ended shares", func(ctx context.Context) error {
+				_, err := s.shares.SweepClips(ctx)
+				return err
+			})
+		}) // shares.go
 	}
 	s.workspaceDevices = &devauth.Verifier{Lookup: s.workspaceDeviceKey, Now: o.Now, Nonces: deviceNonces(o.Store)}
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
@@ -402,3 +412,22 @@ func (s *Server) Handler() http.Handler { return s.handler }
 type discardMailer struct{}
 
 func (discardMailer) Send(context.Context, string, string, string) error { return nil }
+
+// sweepEvery runs sweep every interval until ctx is done: a Server's own
+// sweeps (staff grants, expired consents, the clips of ended shares),
+// unless the cluster's scheduler runs them; Close stops it. A failure is
+// logged as what went wrong (what) and the next tick tries again.
+func (s *Server) sweepEvery(ctx context.Context, every time.Duration, what string, sweep func(context.Context) error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn(what, "err", err)
+			}
+		}
+	}
+}

@@ -475,23 +475,3 @@ func (s *Server) SweepConsents(ctx context.Context) error {
 	_, err := s.SweepLabelling(ctx)
 	return err
 }
-
-// runConsentSweep sweeps every interval until ctx is done (a Server's own
-// sweep, unless Options.ClusterConsentSweep is set; Close stops it).
-func (s *Server) runConsentSweep(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if s.labelling == nil {
-				continue
-			}
-			if _, err := s.labelling.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("ending donations whose consent expired", "err", err)
-			}
-		}
-	}
-}

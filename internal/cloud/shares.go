@@ -213,23 +213,6 @@ func (s *Server) SweepShareClips(ctx context.Context) error {
 	return err
 }
 
-// runShareSweep sweeps every interval until ctx is done (a Server's own
-// sweep, unless Options.ClusterShareSweep is set; Close stops it).
-func (s *Server) runShareSweep(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.shares.SweepClips(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("erasing the clips of ended shares", "err", err)
-			}
-		}
-	}
-}
-
 // sharesWithMe lists the account shares whose guest is the caller.
 func (s *Server) sharesWithMe(w http.ResponseWriter, r *http.Request, c *call) error {
 	shs, err := s.shares.With(r.Context(), c.account.ID)

@@ -524,21 +524,3 @@ func (s *Server) sweepStaffGrants(ctx context.Context) error {
 	}
 	return err
 }
-
-// runStaffSweep sweeps every interval until ctx is done (a Server's own
-// sweep, started by New unless Options.ClusterStaffSweep is set; Close
-// stops it).
-func (s *Server) runStaffSweep(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.sweepStaffGrants(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("recording expired staff grants", "err", err)
-			}
-		}
-	}
-}
