@@ -24,7 +24,12 @@ import (
 
 func runBench(e env) error {
 	return runSubcommand(e, "bench", "record | cloud | web | detect | tlog | door\n\nMeasures the hub's recording, the cloud's uploads, the web app, detection, the transparency log or the front door.",
-		[]subcommand{{"record", benchRecord}, {"cloud", benchCloud}, {"web", benchWeb}, {"detect", benchDetect}, {"tlog", benchTlog}, {"door", benchDoor}})
+		benchSubs())
+}
+
+// benchSubs is the table of vigil bench's subcommands; its help lists them from it.
+func benchSubs() []subcommand {
+	return []subcommand{{"record", benchRecord, nil}, {"cloud", benchCloud, nil}, {"web", benchWeb, nil}, {"detect", benchDetect, nil}, {"tlog", benchTlog, nil}, {"door", benchDoor, nil}}
 }
 
 func benchRecord(e env, args []string) error {
