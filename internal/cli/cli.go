@@ -248,3 +248,17 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// usageFrom makes an error that wraps another package's usage sentinel
+// (bench.ErrUsage) a usage mistake here too, with its message unchanged.
+func usageFrom(err, sentinel error) error {
+	if err == nil || !errors.Is(err, sentinel) {
+		return err
+	}
+	return usageError{err}
+}
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string   { return u.err.Error() }
+func (u usageError) Unwrap() []error { return []error{ErrUsage, u.err} }
