@@ -1,6 +1,7 @@
 // Package bench holds the measurements behind 'vigil bench': the hub's
-// recording (Record), the cloud's uploads (Cloud) and the detection
-// pipeline (Detect, Dataset). Each takes its options and returns what it
+// recording (Record), the cloud's uploads (Cloud), the detection pipeline
+// (Detect, Dataset) and the front door's latencies (PushPhone,
+// DoorBrowser; the demo they measure is started by the command). Each takes its options and returns what it
 // measured; the command parses the flags and prints the figures. The
 // benchmarks start real components (software cameras and 'vigil cloud' in
 // child processes, a hub, the detector) on this machine.
