@@ -2,17 +2,12 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
-	"vigil/internal/dataset"
+	"vigil/internal/bench"
 	"vigil/internal/dataset/eval"
-	"vigil/internal/detect"
-	"vigil/internal/detect/cvdet"
-	"vigil/internal/detect/nanodet"
 	"vigil/internal/detect/pipeline"
 )
 
@@ -25,12 +20,8 @@ type datasetBench struct {
 	onnx, labels string
 }
 
-// rankScore is the detectors' own threshold in dataset mode: low, so
-// that AP ranks nearly every detection; the counts use --min-score.
-const rankScore = 0.05
-
-// benchDataset scores a detector on an exported dataset: NanoDet on the
-// whole of each image, or an ONNX model through OpenCV.
+// benchDataset scores a detector on an exported dataset (bench.Dataset)
+// and prints or writes its scores.
 func benchDataset(e env, b datasetBench) error {
 	if b.minScore == 0 {
 		b.minScore = pipeline.DefaultMinScore
@@ -41,48 +32,10 @@ func benchDataset(e env, b datasetBench) error {
 	if b.labels != "" && b.onnx == "" {
 		return fmt.Errorf("%w: --labels goes with --model", ErrUsage)
 	}
-	st, err := os.Stat(b.dir)
+	name, r, err := bench.Dataset(e.ctx, bench.DatasetOptions{Dir: b.dir, Models: b.models, Input: b.input, MinScore: b.minScore,
+		ONNX: b.onnx, Labels: b.labels, Progress: e.stderr})
 	if err != nil {
-		return fmt.Errorf("bench detect: dataset: %w (give the directory of an exported dataset version)", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("bench detect: dataset: %s is not a directory (give the directory of an exported dataset version)", b.dir)
-	}
-	if _, err := os.Stat(b.dir + string(os.PathSeparator) + dataset.ManifestFile); err != nil {
-		return fmt.Errorf("bench detect: %s is not a dataset: it has no %s (a dataset version is written by an export)", b.dir, dataset.ManifestFile)
-	}
-	var d detect.Detector
-	name := "nanodet"
-	if b.onnx != "" {
-		m, err := cvdet.NewDNN(cvdet.DNNConfig{Model: b.onnx, Labels: b.labels, InputSize: b.input, MinScore: rankScore})
-		if errors.Is(err, cvdet.ErrNoOpenCV) {
-			return fmt.Errorf("bench detect: --model: %w (build vigil with -tags opencv)", err)
-		}
-		if err != nil {
-			return fmt.Errorf("bench detect: %w", err)
-		}
-		d, name = m, b.onnx
-	} else {
-		dir := b.models
-		if dir == "" {
-			dir = nanodet.DefaultDir()
-		}
-		m, err := nanodet.LoadOptions(dir, nanodet.Options{InputSize: b.input, MinScore: rankScore})
-		if err != nil {
-			return fmt.Errorf("bench detect: %w", err)
-		}
-		d = m
-	}
-	defer d.Close()
-	last := time.Now()
-	r, err := eval.Run(e.ctx, b.dir, d, b.minScore, func(done, total int) {
-		if time.Since(last) > 5*time.Second {
-			last = time.Now()
-			fmt.Fprintf(e.stderr, "bench detect: %d of %d images\n", done, total)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("bench detect: %w", err)
+		return err
 	}
 	out := struct {
 		Detector string `json:"detector"`

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"vigil/internal/bench"
 	"vigil/internal/browsertest"
 )
 
@@ -23,11 +24,11 @@ func TestBenchDoor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench door exited %d", code)
 	}
-	var r DoorResult
+	var r bench.DoorResult
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("result %q: %v", out.String(), err)
 	}
-	for name, l := range map[string]DoorLatency{"press to push": r.PressToPush, "audio to browser": r.AudioToBrowser, "talk": r.Talk} {
+	for name, l := range map[string]bench.DoorLatency{"press to push": r.PressToPush, "audio to browser": r.AudioToBrowser, "talk": r.Talk} {
 		if l.N != 2 || len(l.SamplesMs) != 2 || l.P50Ms <= 0 || l.P95Ms < l.P50Ms || l.MaxMs < l.P95Ms {
 			t.Errorf("%s: %+v, want 2 positive samples", name, l)
 		}

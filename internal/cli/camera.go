@@ -25,12 +25,13 @@ const (
 )
 
 func runCamera(e env) error {
-	if ok, err := cameraSubcommand(e); ok {
+	if ok, err := dispatchSubcommand(&e, cameraSubs()); ok {
 		return err
 	}
 	fs := newFlags(e, "camera", "[--file PATH] [--listen HOST:PORT] [--path NAME]... [--doorbell [--onvif HOST:PORT]] [--audio pcmu|aac]\n"+
 		"       vigil camera discover [--timeout 3s] [--target HOST:PORT]   find ONVIF cameras on this network\n"+
 		"       vigil camera probe URL --user USER [--snapshot FILE] [--yaml]   show a camera's streams; print its config entry\n\n"+
+		subcommandList("camera", cameraSubs())+"\n\n"+
 		"Without a subcommand, serve a video file as a software camera (flags below).")
 	file := fs.String("file", "", "video file to serve (default "+softcam.DefaultFile+")")
 	listen := fs.String("listen", softcam.DefaultListen, "RTSP listen address")

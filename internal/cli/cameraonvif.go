@@ -21,19 +21,10 @@ import (
 // password when --password-file is not given.
 const onvifPasswordEnv = "VIGIL_ONVIF_PASSWORD"
 
-// cameraSubcommand runs 'vigil camera discover|probe' when args start with
-// one; ok is false for the software camera's own flags.
-func cameraSubcommand(e env) (ok bool, err error) {
-	if len(e.args) == 0 {
-		return false, nil
-	}
-	switch e.args[0] {
-	case "discover":
-		return true, runCameraDiscover(e, e.args[1:])
-	case "probe":
-		return true, runCameraProbe(e, e.args[1:])
-	}
-	return false, nil
+// cameraSubs is the table of vigil camera's subcommands; without one,
+// vigil camera serves a software camera.
+func cameraSubs() []subcommand {
+	return []subcommand{{"discover", runCameraDiscover, nil}, {"probe", runCameraProbe, nil}}
 }
 
 func runCameraDiscover(e env, args []string) error {

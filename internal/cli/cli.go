@@ -29,32 +29,36 @@ type env struct {
 	stderr io.Writer
 }
 
+// command is one of vigil's commands. subs, when set, is the table of its
+// subcommands: the one its dispatch, its help and vigil's help all read,
+// so none of them can leave a subcommand out.
 type command struct {
 	summary string
 	run     func(env) error
+	subs    func() []subcommand
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add (camera discover|probe)", runCamera},
-		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub},
-		"keys":       {"make and show household keys (keys new -o FILE, keys public FILE)", runKeys},
-		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
-		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact},
-		"bench":      {"measure the hub, the cloud, the web app and detection (bench record|cloud|web|detect)", runBench},
-		"demo":       {"run a cloud, a hub and a software camera on embedded defaults; prints a sign-in link", runDemo},
-		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff (vigil cloud staff add|list|disable) and labelling workspaces (vigil cloud workspace add|list)", runCloud},
-		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup},
-		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin},
-		"household":  {"create a household, list them, pair a hub, add a device, join, invite (household create|list|pair-hub|add-device|join|invite)", runHousehold},
-		"device":     {"show this device's public identity for an admin to add (device id)", runDevice},
-		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit},
-		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY; witness key)", runWitness},
-		"release":    {"sign web app releases (release key -o FILE; release sign --key FILE --dist DIR -o release.vrel; release show FILE)", runRelease},
-		"workspace":  {"the labelling workspace from a lead's or annotator's device (workspace create|join|list|add-device|assign|donations|review|dataset)", runWorkspace},
-		"donation":   {"a member's donations to labelling workspaces: give a clip, redacted on this computer; list them; revoke one (donation give|list|revoke)", runDonation},
-		"dataset":    {"export a labelling workspace's dataset version as COCO and YOLO, and mark it (dataset export|mark)", runDataset},
-		"verify":     {"check a site's web app against its logged releases (verify web URL --release-key KEY); configure the verifier extension (verify extension)", runVerify},
+		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add", runCamera, cameraSubs},
+		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub, nil},
+		"keys":       {"make and show household keys", runKeys, keysSubs},
+		"recordings": {"list and export recordings", runRecordings, recordingsSubs},
+		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact, nil},
+		"bench":      {"measure the hub, the cloud, the web app, detection, the transparency log and the front door", runBench, benchSubs},
+		"demo":       {"run a cloud, a hub and a software camera on embedded defaults; prints a sign-in link", runDemo, nil},
+		"cloud":      {"run the cloud service (vigil cloud --config FILE); manage staff and labelling workspaces", runCloud, cloudSubs},
+		"signup":     {"create a cloud account (signup --cloud URL --email ADDRESS)", runSignup, nil},
+		"login":      {"sign this device in to a cloud (login --cloud URL --email ADDRESS --totp CODE)", runLogin, nil},
+		"household":  {"create a household, list them, pair a hub, add a device, join, invite", runHousehold, householdSubs},
+		"device":     {"show this device's public identity for an admin to add", runDevice, deviceSubs},
+		"audit":      {"check the household's history and the transparency log from this device (audit [--household ID])", runAudit, nil},
+		"witness":    {"run an independent witness that cosigns consistent log checkpoints (witness --data DIR --log VKEY)", runWitness, witnessSubs},
+		"release":    {"sign web app releases and show them", runRelease, releaseSubs},
+		"workspace":  {"the labelling workspace from a lead's or annotator's device", runWorkspace, workspaceSubs},
+		"donation":   {"a member's donations to labelling workspaces: give a clip, redacted on this computer; list them; revoke one", runDonation, donationSubs},
+		"dataset":    {"export a labelling workspace's dataset version as COCO and YOLO, and mark it", runDataset, datasetSubs},
+		"verify":     {"check a site's web app against its logged releases; configure the verifier extension", runVerify, verifySubs},
 	}
 }
 
@@ -109,6 +113,9 @@ func usage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
+		if cmds[n].subs != nil {
+			fmt.Fprintf(w, "  %-11s vigil %s %s\n", "", n, subcommandNames(cmds[n].subs()))
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'vigil <command> -h' for the flags of a command.")
@@ -139,27 +146,40 @@ func parse(fs *flag.FlagSet, args []string, maxArgs int) error {
 	return nil
 }
 
-// subcommand is one subcommand of a command that has several.
+// subcommand is one subcommand of a command that has several; subs, when
+// set, is the table of its own subcommands (vigil cloud staff add).
 type subcommand struct {
 	name string
 	run  func(e env, args []string) error
+	subs func() []subcommand
+}
+
+// subcommandNames is "a|b|c" for subs.
+func subcommandNames(subs []subcommand) string {
+	names := make([]string, len(subs))
+	for i, sub := range subs {
+		names[i] = sub.name
+	}
+	return strings.Join(names, "|")
+}
+
+// subcommandList is the part of a command's help that names its
+// subcommands, printed from the table that dispatches them.
+func subcommandList(name string, subs []subcommand) string {
+	return fmt.Sprintf("Subcommands: vigil %s %s\nRun 'vigil %s <subcommand> -h' for the flags of one.", name, subcommandNames(subs), name)
 }
 
 // runSubcommand runs the subcommand of 'vigil name' that e.args starts
 // with. Without one, or with -h, it prints the command's synopsis.
 func runSubcommand(e env, name, synopsis string, subs []subcommand) error {
-	names := make([]string, len(subs))
-	for i, sub := range subs {
-		names[i] = sub.name
-	}
-	list := "vigil " + name + " " + strings.Join(names, "|")
+	list := "vigil " + name + " " + subcommandNames(subs)
 	if len(e.args) == 0 {
-		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n", name, synopsis)
+		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n\n%s\n", name, synopsis, subcommandList(name, subs))
 		return fmt.Errorf("%w: %s", ErrUsage, list)
 	}
 	switch e.args[0] {
 	case "-h", "--help", "help":
-		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n", name, synopsis)
+		fmt.Fprintf(e.stderr, "Usage: vigil %s %s\n\n%s\n", name, synopsis, subcommandList(name, subs))
 		return nil
 	}
 	for _, sub := range subs {
@@ -168,6 +188,26 @@ func runSubcommand(e env, name, synopsis string, subs []subcommand) error {
 		}
 	}
 	return fmt.Errorf("%w: unknown subcommand %q (%s)", ErrUsage, e.args[0], list)
+}
+
+// dispatchSubcommand runs the subcommand e.args starts with, for a
+// command that does something of its own without one (vigil camera,
+// cloud, witness); ok is false when there is none. "help" alone becomes
+// --help, for the command's own flags to print its usage.
+func dispatchSubcommand(e *env, subs []subcommand) (ok bool, err error) {
+	if len(e.args) == 0 {
+		return false, nil
+	}
+	if len(e.args) == 1 && e.args[0] == "help" {
+		e.args = []string{"--help"}
+		return false, nil
+	}
+	for _, sub := range subs {
+		if sub.name == e.args[0] {
+			return true, sub.run(*e, e.args[1:])
+		}
+	}
+	return false, nil
 }
 
 // parseArgs is parse for flags that may stand before, between or after
@@ -208,3 +248,17 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// usageFrom makes an error that wraps another package's usage sentinel
+// (bench.ErrUsage) a usage mistake here too, with its message unchanged.
+func usageFrom(err, sentinel error) error {
+	if err == nil || !errors.Is(err, sentinel) {
+		return err
+	}
+	return usageError{err}
+}
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string   { return u.err.Error() }
+func (u usageError) Unwrap() []error { return []error{ErrUsage, u.err} }

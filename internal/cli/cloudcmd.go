@@ -21,16 +21,23 @@ import (
 	"vigil/web"
 )
 
+// cloudSubs is the table of vigil cloud's subcommands; without one, vigil
+// cloud runs the service.
+func cloudSubs() []subcommand {
+	return []subcommand{
+		{"staff", func(e env, args []string) error { e.args = args; return runCloudStaff(e) }, cloudStaffSubs},
+		{"workspace", func(e env, args []string) error { e.args = args; return runCloudWorkspace(e) }, cloudWorkspaceSubs},
+	}
+}
+
 func runCloud(e env) error {
-	if len(e.args) > 0 && e.args[0] == "staff" {
-		e.args = e.args[1:]
-		return runCloudStaff(e) // cloudstaff.go
+	if ok, err := dispatchSubcommand(&e, cloudSubs()); ok {
+		return err
 	}
-	if len(e.args) > 0 && e.args[0] == "workspace" {
-		e.args = e.args[1:]
-		return runCloudWorkspace(e) // cloudworkspace.go
-	}
-	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]")
+	fs := newFlags(e, "cloud", "--config FILE [--check [--timeout D]]\n"+
+		"       vigil cloud staff add|list|disable --config FILE [flags]   manage the staff accounts\n"+
+		"       vigil cloud workspace add|list --config FILE [flags]   manage labelling workspaces\n\n"+
+		subcommandList("cloud", cloudSubs())+"\n\nWithout a subcommand, run the cloud service (flags below).")
 	path := fs.String("config", "", "cloud configuration file (YAML; see docs/CONFIG.md, \"Cloud\")")
 	check := fs.Bool("check", false, "check the configuration and connect to every backing service (store, blobs, bus), print one line for each, and exit: 0 when all are ok")
 	timeout := fs.Duration("timeout", 10*time.Second, "with --check: how long each service may take to answer")

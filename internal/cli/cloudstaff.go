@@ -13,11 +13,16 @@ import (
 // of the staff side, run by whoever runs the service. Staff are never
 // accounts (internal/cloud/staff).
 func runCloudStaff(e env) error {
-	return runSubcommand(e, "cloud staff", "add|list|disable --config FILE [flags]", []subcommand{
-		{"add", cloudStaffAdd},
-		{"list", cloudStaffList},
-		{"disable", cloudStaffDisable},
-	})
+	return runSubcommand(e, "cloud staff", "add|list|disable --config FILE [flags]", cloudStaffSubs())
+}
+
+// cloudStaffSubs is the table of vigil cloud staff's subcommands; its help lists them from it.
+func cloudStaffSubs() []subcommand {
+	return []subcommand{
+		{"add", cloudStaffAdd, nil},
+		{"list", cloudStaffList, nil},
+		{"disable", cloudStaffDisable, nil},
+	}
 }
 
 // openStaff opens the store the configuration at path names and a staff

@@ -25,10 +25,15 @@ import (
 // same checks as the route, and the genesis head is queued for the
 // transparency log, which a running cloud publishes within a second.
 func runCloudWorkspace(e env) error {
-	return runSubcommand(e, "cloud workspace", "add|list --config FILE [flags]", []subcommand{
-		{"add", cloudWorkspaceAdd},
-		{"list", cloudWorkspaceList},
-	})
+	return runSubcommand(e, "cloud workspace", "add|list --config FILE [flags]", cloudWorkspaceSubs())
+}
+
+// cloudWorkspaceSubs is the table of vigil cloud workspace's subcommands; its help lists them from it.
+func cloudWorkspaceSubs() []subcommand {
+	return []subcommand{
+		{"add", cloudWorkspaceAdd, nil},
+		{"list", cloudWorkspaceList, nil},
+	}
 }
 
 // noRecorder refuses: registering a workspace records nothing in a

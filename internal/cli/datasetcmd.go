@@ -31,7 +31,12 @@ export writes dataset version N of the workspace (COCO, YOLO and a
 manifest with each item's lineage) to the new directory DIR and validates
 it. mark adds to an exported version the marks the cloud reports for it
 (a donation revoked or expired since): marks.json, the rest unchanged.
-Each takes --profile DIR: this device's profile.`, []subcommand{{"export", datasetExport}, {"mark", datasetMark}})
+Each takes --profile DIR: this device's profile.`, datasetSubs())
+}
+
+// datasetSubs is the table of vigil dataset's subcommands; its help lists them from it.
+func datasetSubs() []subcommand {
+	return []subcommand{{"export", datasetExport, nil}, {"mark", datasetMark, nil}}
 }
 
 func datasetExport(e env, args []string) error {

@@ -20,7 +20,12 @@ func runDonation(e env) error {
        vigil donation revoke ID [--household ID]
 
 Each takes --profile DIR: this device's profile (keys, session, pinned
-households).`, []subcommand{{"give", donationGive}, {"list", donationList}, {"revoke", donationRevoke}})
+households).`, donationSubs())
+}
+
+// donationSubs is the table of vigil donation's subcommands; its help lists them from it.
+func donationSubs() []subcommand {
+	return []subcommand{{"give", donationGive, nil}, {"list", donationList, nil}, {"revoke", donationRevoke, nil}}
 }
 
 func donationList(e env, args []string) error {

@@ -13,7 +13,12 @@ import (
 
 func runKeys(e env) error {
 	return runSubcommand(e, "keys", "new -o FILE | public FILE\n\nMakes a household identity file, or prints the public recipient of one.",
-		[]subcommand{{"new", keysNew}, {"public", keysPublic}})
+		keysSubs())
+}
+
+// keysSubs is the table of vigil keys's subcommands; its help lists them from it.
+func keysSubs() []subcommand {
+	return []subcommand{{"new", keysNew, nil}, {"public", keysPublic, nil}}
 }
 
 func keysNew(e env, rest []string) error {

@@ -275,9 +275,14 @@ Each takes --profile DIR: this device's profile (keys, session, pinned
 households).`
 
 func runHousehold(e env) error {
-	return runSubcommand(e, "household", householdSynopsis, []subcommand{
-		{"create", householdCreate}, {"list", householdList}, {"pair-hub", householdPairHub},
-		{"add-device", householdAddDevice}, {"join", householdJoin}, {"invite", householdInvite}})
+	return runSubcommand(e, "household", householdSynopsis, householdSubs())
+}
+
+// householdSubs is the table of vigil household's subcommands; its help lists them from it.
+func householdSubs() []subcommand {
+	return []subcommand{
+		{"create", householdCreate, nil}, {"list", householdList, nil}, {"pair-hub", householdPairHub, nil},
+		{"add-device", householdAddDevice, nil}, {"join", householdJoin, nil}, {"invite", householdInvite, nil}}
 }
 
 func householdCreate(e env, args []string) error {
@@ -396,7 +401,12 @@ func householdPairHub(e env, args []string) error {
 
 // runDevice shows this device's public identity, for an admin to add it.
 func runDevice(e env) error {
-	return runSubcommand(e, "device", "id\n\nShows this device's public identity for an admin to add.", []subcommand{{"id", deviceID}})
+	return runSubcommand(e, "device", "id\n\nShows this device's public identity for an admin to add.", deviceSubs())
+}
+
+// deviceSubs is the table of vigil device's subcommands.
+func deviceSubs() []subcommand {
+	return []subcommand{{"id", deviceID, nil}}
 }
 
 func deviceID(e env, args []string) error {

@@ -23,7 +23,12 @@ import (
 
 func runRecordings(e env) error {
 	return runSubcommand(e, "recordings", "list | export\n\nLists a hub's recordings, or exports a range of them to MP4.",
-		[]subcommand{{"list", recordingsList}, {"export", recordingsExport}})
+		recordingsSubs())
+}
+
+// recordingsSubs is the table of vigil recordings's subcommands; its help lists them from it.
+func recordingsSubs() []subcommand {
+	return []subcommand{{"list", recordingsList, nil}, {"export", recordingsExport, nil}}
 }
 
 // segmentJSON is the --json form of one segment.

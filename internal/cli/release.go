@@ -23,8 +23,13 @@ the list; give the .vrel file to the cloud (web_release in its config),
 which appends it to the transparency log. 'show' prints a signed release.`
 
 func runRelease(e env) error {
-	return runSubcommand(e, "release", releaseSynopsis, []subcommand{
-		{"key", runReleaseKey}, {"sign", runReleaseSign}, {"show", runReleaseShow}})
+	return runSubcommand(e, "release", releaseSynopsis, releaseSubs())
+}
+
+// releaseSubs is the table of vigil release's subcommands; its help lists them from it.
+func releaseSubs() []subcommand {
+	return []subcommand{
+		{"key", runReleaseKey, nil}, {"sign", runReleaseSign, nil}, {"show", runReleaseShow, nil}}
 }
 
 func runReleaseKey(e env, args []string) error {

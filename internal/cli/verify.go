@@ -37,7 +37,12 @@ Chromium extension that lets the origins run only logged code, into DIR
 (load it at chrome://extensions, Developer mode, "Load unpacked").`
 
 func runVerify(e env) error {
-	return runSubcommand(e, "verify", verifySynopsis, []subcommand{{"web", runVerifyWeb}, {"extension", runVerifyExtension}})
+	return runSubcommand(e, "verify", verifySynopsis, verifySubs())
+}
+
+// verifySubs is the table of vigil verify's subcommands; its help lists them from it.
+func verifySubs() []subcommand {
+	return []subcommand{{"web", runVerifyWeb, nil}, {"extension", runVerifyExtension, nil}}
 }
 
 // logFlags are the flags that pin a transparency log.

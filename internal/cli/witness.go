@@ -22,11 +22,17 @@ checkpoint only when it is a consistent successor of the one it cosigned
 before. Prints its vkey, then its URL, on standard output. The key and the
 state live in DIR; see docs/WITNESS.md.`
 
+// witnessSubs is the table of vigil witness's subcommands; without one,
+// vigil witness runs the witness.
+func witnessSubs() []subcommand {
+	return []subcommand{{"key", runWitnessKey, nil}}
+}
+
 func runWitness(e env) error {
-	if len(e.args) > 0 && e.args[0] == "key" {
-		return runWitnessKey(e, e.args[1:])
+	if ok, err := dispatchSubcommand(&e, witnessSubs()); ok {
+		return err
 	}
-	fs := newFlags(e, "witness", witnessSynopsis)
+	fs := newFlags(e, "witness", witnessSynopsis+"\n\n"+subcommandList("witness", witnessSubs()))
 	data := fs.String("data", "", "state directory: the witness key and what it cosigned (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:7380", "address to serve the witness's HTTP API on")
 	name := fs.String("name", "", "the witness's key name, e.g. witness.example.org/w1 (needed when the key is created; then optional)")

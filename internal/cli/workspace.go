@@ -203,10 +203,15 @@ reviews and makes dataset versions; an annotator's device sees only the
 donations assigned to it.`
 
 func runWorkspace(e env) error {
-	return runSubcommand(e, "workspace", workspaceSynopsis, []subcommand{
-		{"create", workspaceCreate}, {"join", workspaceJoin}, {"list", workspaceList},
-		{"add-device", workspaceAddDevice}, {"assign", workspaceAssign}, {"donations", workspaceDonations},
-		{"review", workspaceReview}, {"dataset", workspaceDataset}})
+	return runSubcommand(e, "workspace", workspaceSynopsis, workspaceSubs())
+}
+
+// workspaceSubs is the table of vigil workspace's subcommands; its help lists them from it.
+func workspaceSubs() []subcommand {
+	return []subcommand{
+		{"create", workspaceCreate, nil}, {"join", workspaceJoin, nil}, {"list", workspaceList, nil},
+		{"add-device", workspaceAddDevice, nil}, {"assign", workspaceAssign, nil}, {"donations", workspaceDonations, nil},
+		{"review", workspaceReview, nil}, {"dataset", workspaceDataset, workspaceDatasetSubs}}
 }
 
 // workspaceCreate makes a workspace's genesis link with this device as its
@@ -562,8 +567,13 @@ func checkConsent(dn client.Donation, sealed []byte, now time.Time) (consent.Sig
 }
 
 func workspaceDataset(e env, args []string) error {
-	return runSubcommand(env{ctx: e.ctx, args: args, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr}, "workspace dataset", "create|list [--workspace WS] [--profile DIR]", []subcommand{
-		{"create", workspaceDatasetCreate}, {"list", workspaceDatasetList}})
+	return runSubcommand(env{ctx: e.ctx, args: args, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr}, "workspace dataset", "create|list [--workspace WS] [--profile DIR]", workspaceDatasetSubs())
+}
+
+// workspaceDatasetSubs is the table of vigil workspace dataset's subcommands.
+func workspaceDatasetSubs() []subcommand {
+	return []subcommand{
+		{"create", workspaceDatasetCreate, nil}, {"list", workspaceDatasetList, nil}}
 }
 
 func workspaceDatasetCreate(e env, args []string) error {

@@ -122,7 +122,12 @@ var rules = []rule{
 		why: "cli is the outermost layer (cmd -> cli -> hubd -> domain): nothing but the command imports it",
 	},
 	{
-		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/hubd"},
+		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/bench"},
+		to:  []string{"vigil/internal/bench"},
+		why: "bench is a measuring tool behind 'vigil bench': it makes throwaway households and keys and starts child processes, so nothing but the command may reach it",
+	},
+	{
+		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/hubd", "vigil/internal/bench"},
 		to:  []string{"vigil/internal/hubd"},
 		why: "hubd wires the hub from its configuration: domain packages are wired, they do not wire",
 	},
