@@ -37,7 +37,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add (camera discover|probe)", runCamera},
-		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub},
+		"hub":        {"record cameras into sealed segments (vigil hub --config FILE); write a first configuration (vigil hub init); pair (vigil hub pair)", runHub},
 		"keys":       {"make and show household keys (keys new -o FILE, keys public FILE)", runKeys},
 		"recordings": {"list and export recordings (recordings list|export)", runRecordings},
 		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact},
