@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,7 +18,8 @@ import (
 // root, no dpkg); without it such a machine fails the test.
 const optOut = "VIGIL_DEB_TEST"
 
-// TestInstallDeb builds the package around a real vigil binary, installs it
+// TestInstallDeb builds the package around a real vigil binary (built here,
+// or $VIGIL_DEB_BINARY), installs it
 // with dpkg on this machine, checks the files, the vigil user, owners and
 // modes, verifies both units with systemd-analyze, writes a hub
 // configuration with the installed 'vigil hub init', then removes (config
@@ -71,8 +71,9 @@ func TestInstallDeb(t *testing.T) {
 	bin := os.Getenv("VIGIL_DEB_BINARY")
 	if bin == "" {
 		bin = filepath.Join(t.TempDir(), "vigil")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goTool, "build", "-o", bin, "vigil/cmd/vigil")
+		// The go first in PATH, as the other tests that build (the
+		// Makefile puts the chosen Go there).
+		cmd := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
