@@ -3,12 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/hubd"
+	"vigil/internal/member"
+	"vigil/internal/pairing"
 )
 
 // TestHubInitAsks answers 'vigil hub init' on its standard input: the data
@@ -65,5 +72,85 @@ func TestHubInitAsks(t *testing.T) {
 	}
 	if _, err := os.Stat(path2); !os.IsNotExist(err) {
 		t.Fatalf("wrote %s after a failure: %v", path2, err)
+	}
+}
+
+// codeWriter collects what a command prints and hands over the first
+// pairing code in it.
+type codeWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	code chan string
+	sent bool
+}
+
+var pairingCodeLine = regexp.MustCompile(`pairing code: (\S+)\n`)
+
+func (w *codeWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if m := pairingCodeLine.FindStringSubmatch(w.buf.String()); m != nil && !w.sent {
+		w.sent = true
+		w.code <- m[1]
+	}
+	return len(p), nil
+}
+
+func (w *codeWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestHubInitPairs runs 'vigil hub init' with a real cloud: it writes the
+// configuration, prints a pairing code, and a household admin's device
+// entering that code pairs the hub, which then pins the household.
+func TestHubInitPairs(t *testing.T) {
+	lc := startLabCloud(t)
+	dn := newDonor(t, lc, t.TempDir())
+	h, err := profile{dn.profile}.household(dn.hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := hex.DecodeString(h.GenesisHash)
+	dir := t.TempDir()
+	path, data := filepath.Join(dir, "hub.yaml"), filepath.Join(dir, "hub-data")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &codeWriter{code: make(chan string, 1)}
+	var errs bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"hub", "init", "--non-interactive", "--config", path, "--data", data, "--name", "porch hub",
+			"--camera", "porch=rtsp://192.0.2.40/s1", "--cloud", lc.url}, strings.NewReader(""), out, &errs)
+	}()
+	var code string
+	select {
+	case code = <-out.code:
+	case c := <-done:
+		t.Fatalf("hub init exited %d before a code: %s%s", c, out.String(), errs.String())
+	}
+	if _, err := config.Load(path); err != nil {
+		t.Fatalf("the configuration is not written before the code: %v", err)
+	}
+	pc, err := pairing.ParseCode(code)
+	if err != nil {
+		t.Fatalf("printed %q: %v", code, err)
+	}
+	if _, err := member.PairHub(ctx, dn.c, dn.hh, g, dn.k, pc, 50*time.Millisecond); err != nil {
+		cancel()
+		<-done
+		t.Fatalf("the member's side of pairing: %v", err)
+	}
+	if c := <-done; c != 0 {
+		t.Fatalf("hub init exited %d: %s%s", c, out.String(), errs.String())
+	}
+	if !strings.Contains(out.String(), "paired with household "+dn.hh) {
+		t.Errorf("hub init said:\n%s", out.String())
+	}
+	p, err := hubd.LoadPaired(data)
+	if err != nil || p == nil || p.HouseholdID != dn.hh {
+		t.Fatalf("the hub pinned %+v (%v), want household %s", p, err, dn.hh)
 	}
 }
