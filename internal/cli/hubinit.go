@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,8 @@ import (
 )
 
 const hubInitSynopsis = `[--config FILE] [--data DIR] [--camera NAME=URL ...] [--cloud URL]
-       [--recipient vigr1... ...] [--name NAME] [--discover 3s] [--non-interactive] [--no-pair] [--force]
+       [--recipient vigr1... ...] [--name NAME] [--discover 3s] [--discover-target HOST:PORT]
+       [--non-interactive] [--no-pair] [--force]
 
 Writes a first hub configuration and pairs the hub with a household. Without
 --non-interactive it asks for what the flags did not give (reading answers
@@ -63,6 +65,7 @@ func runHubInit(e env, args []string) error {
 	fset.Var(&recipients, "recipient", "a household recipient (vigr1...) to seal to without a cloud (repeatable)")
 	name := fset.String("name", defaultHubName(), "how the hub appears in the household when paired")
 	discover := fset.Duration("discover", 3*time.Second, "how long to wait for ONVIF cameras to answer discovery before asking (0: no discovery)")
+	discoverTarget := fset.String("discover-target", "", "send the discovery probe to this UDP HOST:PORT only (default: the WS-Discovery multicast group "+onvif.DiscoveryAddr+")")
 	nonInteractive := fset.Bool("non-interactive", false, "ask nothing: fail when the flags do not make a valid configuration")
 	noPair := fset.Bool("no-pair", false, "write the configuration only; pair later with 'vigil hub pair'")
 	force := fset.Bool("force", false, "replace an existing configuration file")
@@ -89,7 +92,17 @@ func runHubInit(e env, args []string) error {
 		}
 	}
 	if !*nonInteractive {
-		if err := askHubInit(e, &f, *discover); err != nil {
+		o := onvif.DiscoverOptions{Target: *discoverTarget, Timeout: *discover}
+		if *discoverTarget != "" {
+			host, _, err := net.SplitHostPort(*discoverTarget)
+			if err != nil {
+				return fmt.Errorf("%w: --discover-target %q is not HOST:PORT", ErrUsage, *discoverTarget)
+			}
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+				o.Listen = net.JoinHostPort(host, "0")
+			}
+		}
+		if err := askHubInit(e, &f, o); err != nil {
 			return err
 		}
 	}
@@ -147,7 +160,7 @@ func runHubInit(e env, args []string) error {
 }
 
 // askHubInit asks for what the flags left open.
-func askHubInit(e env, f *hubInitFile, discover time.Duration) error {
+func askHubInit(e env, f *hubInitFile, discover onvif.DiscoverOptions) error {
 	in := bufio.NewReader(e.stdin)
 	ask := func(q, def string) (string, error) {
 		if def != "" {
@@ -173,7 +186,7 @@ func askHubInit(e env, f *hubInitFile, discover time.Duration) error {
 		return err
 	}
 	if len(f.Cameras) == 0 {
-		if discover > 0 {
+		if discover.Timeout > 0 {
 			listDiscovered(e, discover)
 		}
 		for {
@@ -213,11 +226,11 @@ func askHubInit(e env, f *hubInitFile, discover time.Duration) error {
 
 // listDiscovered prints the ONVIF cameras that answer a multicast probe;
 // their names and addresses are what they claim, printed escaped.
-func listDiscovered(e env, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(e.ctx, timeout+time.Second)
+func listDiscovered(e env, o onvif.DiscoverOptions) {
+	ctx, cancel := context.WithTimeout(e.ctx, o.Timeout+time.Second)
 	defer cancel()
-	fmt.Fprintf(e.stdout, "looking for ONVIF cameras for %s...\n", timeout)
-	matches, err := onvif.Discover(ctx, onvif.DiscoverOptions{Timeout: timeout})
+	fmt.Fprintf(e.stdout, "looking for ONVIF cameras for %s...\n", o.Timeout)
+	matches, err := onvif.Discover(ctx, o)
 	if err != nil || len(matches) == 0 {
 		fmt.Fprintln(e.stdout, "no ONVIF camera answered; give each camera's RTSP URL (its settings or manual name it)")
 		return

@@ -15,6 +15,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/hubd"
 	"vigil/internal/member"
+	"vigil/internal/onvif"
 	"vigil/internal/pairing"
 )
 
@@ -72,6 +73,33 @@ func TestHubInitAsks(t *testing.T) {
 	}
 	if _, err := os.Stat(path2); !os.IsNotExist(err) {
 		t.Fatalf("wrote %s after a failure: %v", path2, err)
+	}
+}
+
+// TestHubInitDiscovers lists the ONVIF camera that answers discovery (a
+// real WS-Discovery responder on loopback) before asking for cameras, its
+// claimed name (with a line break in it) printed on one line, quoted.
+func TestHubInitDiscovers(t *testing.T) {
+	r, err := onvif.NewResponder(onvif.ResponderOptions{Listen: "127.0.0.1:0",
+		XAddrs: []string{"http://127.0.0.1:1/onvif/device_service"},
+		Scopes: []string{"onvif://www.onvif.org/name/Porch%0Acam", "onvif://www.onvif.org/hardware/DB-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.yaml")
+	answers := "\nporch\nrtsp://127.0.0.1:1/s\n\nhttps://cloud.example.com\n"
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"hub", "init", "--config", path, "--data", filepath.Join(dir, "d"), "--no-pair",
+		"--discover", "2s", "--discover-target", r.Addr().String()}, strings.NewReader(answers), &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errs.String())
+	}
+	listed := out.String()
+	if i, j := strings.Index(listed, `"Porch cam"`), strings.Index(listed, "camera name"); i < 0 || j < i ||
+		!strings.Contains(listed, `"http://127.0.0.1:1/onvif/device_service"`) {
+		t.Fatalf("did not list the discovered camera (quoted) before asking:\n%s", listed)
 	}
 }
 
