@@ -50,7 +50,7 @@ build: deps web models
 DEB_VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0)
 DEB_ARCH    ?= $(shell $(GO) env GOARCH)
 deb: build
-	$(GO) run ./cmd/vigil-deb --binary bin/vigil --version $(DEB_VERSION) --arch $(DEB_ARCH) -o dist
+	$(GO) run ./cmd/vigil-deb --binary bin/vigil --version $(DEB_VERSION) --arch $(DEB_ARCH) --models $(dir $(NANODET)) -o dist
 
 # The same with the OpenCV detectors (detection.detector: opencv-onnx or
 # opencv-hog), linked against Debian's libopencv.

