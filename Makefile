@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test bench build build-opencv deps vet fuzz clean web models
+.PHONY: all demo test bench build build-opencv deps vet fuzz clean web models deb
 
 WEB_SRC := $(shell find web/src web/test-src web/scripts web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null) \
 	$(wildcard web/extension/*.ts web/extension/*.json web/extension/*.mjs)
@@ -44,6 +44,13 @@ LOGFLAGS := $(if $(LOG_KEY),-ldflags "-X vigil/internal/cli.defaultLogKey=$(LOG_
 
 build: deps web models
 	$(GO) build $(GOFLAGS) $(LOGFLAGS) -o bin/vigil ./cmd/vigil
+
+# The Debian package of bin/vigil in dist/ (README.md, "Install as a
+# service"); the packager is its own command, not part of the binary.
+DEB_VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0)
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
+deb: build
+	$(GO) run ./cmd/vigil-deb --binary bin/vigil --version $(DEB_VERSION) --arch $(DEB_ARCH) --models $(dir $(NANODET)) -o dist
 
 # The same with the OpenCV detectors (detection.detector: opencv-onnx or
 # opencv-hog), linked against Debian's libopencv.
@@ -92,4 +99,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf bin web/dist/assets web/dist/index.html web/extension/dist/*.js web/extension/dist/*.json
+	rm -rf bin dist web/dist/assets web/dist/index.html web/extension/dist/*.js web/extension/dist/*.json

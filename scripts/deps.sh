@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, on Debian/Ubuntu:
-#   Go >= 1.26 (from the Go module proxy when the system has none or an old one),
+#   Go >= 1.26.4 (from the Go module proxy when the system has none or an old one),
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
 #   opencv-data (the Haar face cascade the redaction's tests check with),
 #   espeak-ng and sox (the software doorbell's spoken sample),
@@ -59,10 +59,13 @@ fi
 # Go: use the one on PATH (or /usr/local/go) if it is new enough; otherwise
 # fetch the official toolchain through the Go module proxy into .cache/go.
 want_minor=26
+want_patch=4   # go.mod's go line (nfpm, which builds the .deb, asks for 1.26.4)
 go_ok() {
   local v
   v=$("$1" env GOVERSION 2>/dev/null || true)   # e.g. go1.26.8
-  [[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge $want_minor ]
+  [[ $v =~ ^go1\.([0-9]+)(\.([0-9]+))? ]] || return 1
+  [ "${BASH_REMATCH[1]}" -gt $want_minor ] ||
+    { [ "${BASH_REMATCH[1]}" -eq $want_minor ] && [ "${BASH_REMATCH[3]:-0}" -ge $want_patch ]; }
 }
 for g in go /usr/local/go/bin/go "$PWD/.cache/go/bin/go"; do
   if command -v "$g" >/dev/null 2>&1 && go_ok "$g"; then

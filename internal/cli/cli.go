@@ -41,7 +41,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add", runCamera, cameraSubs},
-		"hub":        {"record cameras into sealed segments (vigil hub --config FILE)", runHub, nil},
+		"hub":        {"record cameras into sealed segments (vigil hub --config FILE); write a first configuration; pair", runHub, hubSubs},
 		"keys":       {"make and show household keys", runKeys, keysSubs},
 		"recordings": {"list and export recordings", runRecordings, recordingsSubs},
 		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact, nil},

@@ -10,11 +10,19 @@ import (
 	"vigil/internal/pairing"
 )
 
+// hubSubs are the subcommands of vigil hub (without one it records).
+func hubSubs() []subcommand {
+	return []subcommand{{name: "init", run: runHubInit}, {name: "pair", run: runHubPair}}
+}
+
 func runHub(e env) error {
-	if len(e.args) > 0 && e.args[0] == "pair" {
-		return runHubPair(e, e.args[1:])
+	if ok, err := dispatchSubcommand(&e, hubSubs()); ok {
+		return err
 	}
-	fs := newFlags(e, "hub", "--config FILE")
+	fs := newFlags(e, "hub", "--config FILE\n       vigil hub init [--config FILE] [--camera NAME=URL ...] [--cloud URL] ...\n       vigil hub pair --config FILE [--name NAME]\n\n"+
+		subcommandList("hub", hubSubs())+"\n\n"+
+		"Records the cameras of FILE. 'init' writes a first configuration (asking, or\n"+
+		"from flags) and pairs the hub; 'pair' pairs a configured hub with a household.")
 	path := fs.String("config", "", "hub configuration file (YAML; see docs/CONFIG.md)")
 	if err := parse(fs, e.args, 0); err != nil {
 		return err
@@ -60,9 +68,14 @@ func runHubPair(e env, args []string) error {
 	if cfg.Cloud == nil {
 		return fmt.Errorf("%s has no cloud section: add cloud: {url: https://...} to pair the hub", *path)
 	}
+	return pairHub(e, *path, cfg, *name)
+}
+
+// pairHub pairs the hub of cfg (read from path), printing the code.
+func pairHub(e env, path string, cfg *config.Hub, name string) error {
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	p, err := hubd.Pair(ctx, cfg.Data, hubd.PairOptions{Cloud: cfg.Cloud.URL, Name: *name, Log: hubd.ConfigLog(cfg), ShowCode: func(code string) {
+	p, err := hubd.Pair(ctx, cfg.Data, hubd.PairOptions{Cloud: cfg.Cloud.URL, Name: name, Log: hubd.ConfigLog(cfg), ShowCode: func(code string) {
 		fmt.Fprintf(e.stdout, "pairing code: %s\n", code)
 		fmt.Fprintf(e.stdout, "on a household admin's device run:  vigil household pair-hub %s\n", code)
 		fmt.Fprintf(e.stdout, "(the code expires in %s)\n", pairing.CodeLifetime)
@@ -70,7 +83,7 @@ func runHubPair(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "paired with household %s; 'vigil hub --config %s' now seals to its key and uploads to %s\n", p.HouseholdID, *path, cfg.Cloud.URL)
+	fmt.Fprintf(e.stdout, "paired with household %s; 'vigil hub --config %s' now seals to its key and uploads to %s\n", p.HouseholdID, path, cfg.Cloud.URL)
 	return nil
 }
 

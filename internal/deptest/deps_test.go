@@ -117,6 +117,11 @@ type rule struct {
 
 var rules = []rule{
 	{
+		from: []string{"vigil/..."}, except: []string{"vigil/cmd/vigil-deb", "vigil/internal/debpkg"},
+		to:  []string{"vigil/internal/debpkg", "github.com/goreleaser/nfpm/v2/..."},
+		why: "the package builder (debpkg, with nfpm and its git and archive libraries) runs at build time only: none of it is linked into the vigil binary",
+	},
+	{
 		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli"},
 		to:  []string{"vigil/internal/cli"},
 		why: "cli is the outermost layer (cmd -> cli -> hubd -> domain): nothing but the command imports it",
