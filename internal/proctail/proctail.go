@@ -4,7 +4,9 @@
 //
 // It owns Buffer, an io.Writer safe for concurrent use that holds at most
 // its last Max bytes, and LastLine, the last non-empty line of them made
-// safe for a log line or an error shown to a person.
+// safe for a log line or an error shown to a person. Printable is that
+// filter on its own, with a length cap, for any text a peer sent (a
+// camera's error, a server's message) on its way to a log line.
 //
 // What it must never do: grow past Max whatever is written, or hand out a
 // line with control or non-ASCII bytes (a camera's stream or a member's
@@ -56,10 +58,33 @@ func (t *Buffer) LastLine() string {
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = strings.TrimSpace(s[i+1:])
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
+	return Printable(s, len(s))
+}
+
+// Printable returns s with every rune outside printable ASCII (controls,
+// non-ASCII, invalid UTF-8) replaced by '?', cut to at most max bytes: a
+// cut text ends in "..." within those max bytes. It reads no more of s
+// than it returns, so a huge s costs no more than a short one.
+func Printable(s string, max int) string {
+	if max <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), max))
+	for _, r := range s {
+		if b.Len() == max {
+			// One more rune than fits: cut, leaving room for the mark.
+			const mark = "..."
+			out := b.String()
+			if max <= len(mark) {
+				return out[:max]
+			}
+			return out[:max-len(mark)] + mark
 		}
-		return r
-	}, s)
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteByte(byte(r))
+	}
+	return b.String()
 }
