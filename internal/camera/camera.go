@@ -31,6 +31,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/pion/rtp"
+
+	"vigil/internal/proctail"
 )
 
 // Tracks describes the stream of one session.
@@ -170,9 +172,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 		// text every time.
 		kind := Kind(err)
 		if warn, repeats := lim.note(kind, in.cfg.Now()); warn {
-			in.log.Warn("camera stream ended; reconnecting", "kind", kind, "err", Describe(err), "retry_in", backoff, "failures_since_last_report", repeats)
+			in.log.Warn("camera stream ended; reconnecting", "kind", kind, "err", proctail.Describe(err), "retry_in", backoff, "failures_since_last_report", repeats)
 		} else {
-			in.log.Debug("camera stream ended; reconnecting", "kind", kind, "err", Describe(err), "retry_in", backoff)
+			in.log.Debug("camera stream ended; reconnecting", "kind", kind, "err", proctail.Describe(err), "retry_in", backoff)
 		}
 		select {
 		case <-ctx.Done():

@@ -10,23 +10,7 @@ import (
 	"syscall"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
-
-	"vigil/internal/proctail"
 )
-
-// MaxDescription bounds Describe's text in bytes.
-const MaxDescription = 160
-
-// Describe returns err's text made fit for a log line: printable ASCII only
-// and at most MaxDescription bytes. Errors from a camera or any other peer
-// may embed the bytes it sent (a garbage RTSP answer ends up in gortsplib's
-// "invalid URL (...)"); only this description of them is ever logged.
-func Describe(err error) string {
-	if err == nil {
-		return ""
-	}
-	return proctail.Printable(err.Error(), MaxDescription)
-}
 
 // The kinds Kind returns.
 const (

@@ -5,8 +5,9 @@
 // It owns Buffer, an io.Writer safe for concurrent use that holds at most
 // its last Max bytes, and LastLine, the last non-empty line of them made
 // safe for a log line or an error shown to a person. Printable is that
-// filter on its own, with a length cap, for any text a peer sent (a
-// camera's error, a server's message) on its way to a log line.
+// filter on its own, with a length cap, for any text a peer sent on its way
+// to a log line, and Describe applies it to an error: the hub logs a
+// camera's, an ONVIF device's or another peer's error only through it.
 //
 // What it must never do: grow past Max whatever is written, or hand out a
 // line with control or non-ASCII bytes (a camera's stream or a member's
@@ -59,6 +60,20 @@ func (t *Buffer) LastLine() string {
 		s = strings.TrimSpace(s[i+1:])
 	}
 	return Printable(s, len(s))
+}
+
+// MaxDescription bounds Describe's text in bytes.
+const MaxDescription = 160
+
+// Describe returns err's text fit for a log line: printable ASCII only and
+// at most MaxDescription bytes; "" for nil. An error from a camera or any
+// other peer may embed the bytes it sent (a garbage RTSP answer ends up in
+// "invalid URL (...)"): only this description of it is logged.
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	return Printable(err.Error(), MaxDescription)
 }
 
 // Printable returns s with every rune outside printable ASCII (controls,

@@ -1,6 +1,7 @@
 package proctail
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,18 @@ func TestPrintable(t *testing.T) {
 		if got := Printable(c.in, c.max); got != c.want {
 			t.Errorf("Printable(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
 		}
+	}
+}
+
+// TestDescribe: a 2 KB hostile error becomes a short printable line.
+func TestDescribe(t *testing.T) {
+	long := errors.New("describe: invalid URL (" + strings.Repeat("\xb3\xc7\x94yW\x1b", 400) + ")")
+	d := Describe(long)
+	if len(d) > MaxDescription || strings.ContainsAny(d, "\x1b\xb3") || !strings.HasPrefix(d, "describe: invalid URL (??yW?") {
+		t.Errorf("Describe of a 2 KB hostile error = %q (%d bytes)", d, len(d))
+	}
+	if Describe(nil) != "" {
+		t.Errorf("Describe(nil) = %q", Describe(nil))
 	}
 }
 
