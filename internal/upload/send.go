@@ -282,8 +282,7 @@ func (u *Uploader) cloudAway(res result) {
 	if until := now.Add(d); until.After(u.pauseUntil) {
 		u.pauseUntil = until
 	}
-	u.probeable = res.kind == resRetry && res.retryAfter == 0 &&
-		(res.status == 0 || res.status == http.StatusBadGateway || res.status == http.StatusGatewayTimeout)
+	u.probeable = probeable(res)
 	first := u.awaySince.IsZero()
 	if first {
 		u.awaySince = now
@@ -328,7 +327,7 @@ func (u *Uploader) prober(ctx context.Context) {
 		u.mu.Lock()
 		due := u.probeable && u.pauseUntil.Sub(u.now()) > u.probe
 		u.mu.Unlock()
-		if !due || !u.cloudAnswers(ctx) {
+		if !due || !cloudAnswers(ctx, u.client, u.endpoint, u.probe) {
 			continue
 		}
 		u.mu.Lock()
@@ -344,15 +343,24 @@ func (u *Uploader) prober(ctx context.Context) {
 	}
 }
 
-// cloudAnswers sends one probe; it reports an answer below 500.
-func (u *Uploader) cloudAnswers(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, u.probe)
+// probeable reports whether a wait after res may be ended by a probe: the
+// cloud gave no answer, or a gateway before it said it is away (502, 504),
+// and it did not ask for a wait of its own (Retry-After).
+func probeable(res result) bool {
+	return res.kind == resRetry && res.retryAfter == 0 &&
+		(res.status == 0 || res.status == http.StatusBadGateway || res.status == http.StatusGatewayTimeout)
+}
+
+// cloudAnswers sends one probe, a HEAD of endpoint that carries nothing and
+// is not signed, within timeout; it reports an answer below 500.
+func cloudAnswers(ctx context.Context, client *http.Client, endpoint string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.endpoint, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, endpoint, nil)
 	if err != nil {
 		return false
 	}
-	resp, err := u.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return false
 	}
