@@ -131,7 +131,9 @@ func TestGarbageCameraLogs(t *testing.T) {
 	lines := out.lines()
 	warns := map[string][]string{} // kind -> warning lines
 	texts := map[string]bool{}
+	longest := 0
 	for _, l := range lines {
+		longest = max(longest, len(l))
 		if len(l) >= 300 {
 			t.Errorf("log line of %d bytes: %.400q", len(l), l)
 		}
@@ -153,7 +155,7 @@ func TestGarbageCameraLogs(t *testing.T) {
 	if len(texts) < 2 {
 		t.Errorf("the failures' texts did not vary (%d distinct); the test does not exercise the limit", len(texts))
 	}
-	t.Logf("%d lines, %d distinct failure texts, warnings by kind: %v", len(lines), len(texts), countOf(warns))
+	t.Logf("%d lines (longest %d bytes), %d distinct failure texts, warnings by kind: %v", len(lines), longest, len(texts), countOf(warns))
 	var repeated int
 	for k, ws := range warns {
 		// Once before the clock moved and once after, at most.
