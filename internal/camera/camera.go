@@ -31,6 +31,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/pion/rtp"
+
+	"vigil/internal/proctail"
 )
 
 // Tracks describes the stream of one session.
@@ -79,6 +81,9 @@ type Config struct {
 	// lasted longer than StableAfter.
 	MinBackoff, MaxBackoff, StableAfter time.Duration
 	Logger                              *slog.Logger
+	// Now returns the current time for the repeat-warning limit; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Stats are counters of one camera since the Ingest started.
@@ -125,6 +130,9 @@ func New(cfg Config, h Handler) (*Ingest, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 2 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.StableAfter <= 0 {
 		cfg.StableAfter = 10 * time.Second
 	}
@@ -148,11 +156,7 @@ func (in *Ingest) Stats() Stats {
 // Run connects and reconnects until ctx is done. It returns ctx's error.
 func (in *Ingest) Run(ctx context.Context) error {
 	backoff := in.cfg.MinBackoff
-	var (
-		lastMsg  string
-		lastWarn time.Time
-		repeats  int
-	)
+	lim := newWarnLimit()
 	for {
 		began := time.Now()
 		err := in.session(ctx)
@@ -162,15 +166,15 @@ func (in *Ingest) Run(ctx context.Context) error {
 		if time.Since(began) > in.cfg.StableAfter {
 			backoff = in.cfg.MinBackoff
 		}
-		// A camera that stays down would log every retry; warn when the
-		// reason changes and then once a minute with a count.
-		msg := fmt.Sprint(err)
-		if msg != lastMsg || time.Since(lastWarn) >= time.Minute {
-			in.log.Warn("camera stream ended; reconnecting", "err", msg, "retry_in", backoff, "failures_since_last_report", repeats)
-			lastMsg, lastWarn, repeats = msg, time.Now(), 0
+		// A camera that stays down would log every retry; warn once per
+		// kind of failure a minute, with the count since the last warning.
+		// The kind, not the text: a camera sending garbage makes a new
+		// text every time.
+		kind := Kind(err)
+		if warn, repeats := lim.note(kind, in.cfg.Now()); warn {
+			in.log.Warn("camera stream ended; reconnecting", "kind", kind, "err", proctail.Describe(err), "retry_in", backoff, "failures_since_last_report", repeats)
 		} else {
-			repeats++
-			in.log.Debug("camera stream ended; reconnecting", "err", msg, "retry_in", backoff)
+			in.log.Debug("camera stream ended; reconnecting", "kind", kind, "err", proctail.Describe(err), "retry_in", backoff)
 		}
 		select {
 		case <-ctx.Done():
@@ -179,6 +183,33 @@ func (in *Ingest) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, in.cfg.MaxBackoff)
 	}
+}
+
+// warnEvery is how often a kind of failure is warned about again.
+const warnEvery = time.Minute
+
+// warnLimit rate-limits warnings by kind: the first of a kind is warned
+// about, then at most one per warnEvery with the count of those not warned
+// about. It is used by one goroutine.
+type warnLimit struct {
+	last    map[string]time.Time
+	repeats map[string]int
+}
+
+func newWarnLimit() *warnLimit {
+	return &warnLimit{last: map[string]time.Time{}, repeats: map[string]int{}}
+}
+
+// note records a failure of kind at now; it reports whether to warn and
+// how many failures of that kind went unreported since the last warning.
+func (l *warnLimit) note(kind string, now time.Time) (warn bool, repeats int) {
+	if last, ok := l.last[kind]; ok && now.Sub(last) < warnEvery {
+		l.repeats[kind]++
+		return false, 0
+	}
+	repeats = l.repeats[kind]
+	l.last[kind], l.repeats[kind] = now, 0
+	return true, repeats
 }
 
 // RedactURL hides the password of a camera URL for logs and errors.
@@ -250,7 +281,7 @@ func (in *Ingest) session(ctx context.Context) error {
 	err = in.h.Start(tracks)
 	in.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("start recording: %w", err)
+		return recordingError{err}
 	}
 	if _, err := c.Play(nil); err != nil {
 		in.stop(err)
@@ -352,7 +383,7 @@ func (in *Ingest) setupDecoders(c *gortsplib.Client, desc *description.Session) 
 		regs = append(regs, registration{m, h265f, in.depacketize(c, m, dec.Decode,
 			isErr(rtph265.ErrMorePacketsNeeded, rtph265.ErrNonStartingPacketAndNoPrevious), in.video)})
 	} else {
-		return tr, nil, fmt.Errorf("no H.264 or H.265 video track in the stream (hint: set the camera's encoder to H.264 or H.265)")
+		return tr, nil, errNoVideo
 	}
 
 	var aac *format.MPEG4Audio

@@ -24,6 +24,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/live"
 	"vigil/internal/onvif"
+	"vigil/internal/proctail"
 )
 
 // Cameras added from the web app: an admin's page asks the hub, over the
@@ -272,7 +273,7 @@ func (h *Hub) discoverCameras(ctx context.Context) discoverReply {
 			}
 			ms, err := onvif.Discover(ctx, o)
 			if err != nil {
-				h.log.Debug("camera discovery", "target", t, "err", err)
+				h.log.Debug("camera discovery", "target", t, "err", proctail.Describe(err))
 			}
 			results[i] = ms
 		}()
@@ -402,9 +403,9 @@ func cameraError(err error) error {
 	case errors.Is(err, onvif.ErrNotAuthorized):
 		return errors.New("the camera refused the user name or password; check them: it is the camera's ONVIF account, which on many cameras is set up apart from its web login")
 	case errors.As(err, &oe) && oe.Op == "dial", errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("the hub could not reach the camera (%v); check the address and that the camera is on the hub's network", err)
+		return fmt.Errorf("the hub could not reach the camera (%s); check the address and that the camera is on the hub's network", proctail.Describe(err))
 	}
-	return fmt.Errorf("the camera does not answer as an ONVIF device (%v); check the address and that ONVIF is turned on in the camera's settings", err)
+	return fmt.Errorf("the camera does not answer as an ONVIF device (%s); check the address and that ONVIF is turned on in the camera's settings", proctail.Describe(err))
 }
 
 // connect checks the account and lists the camera's profiles with their

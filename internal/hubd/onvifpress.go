@@ -10,6 +10,7 @@ import (
 
 	"vigil/internal/doorbell"
 	"vigil/internal/onvif"
+	"vigil/internal/proctail"
 )
 
 // ONVIF doorbells: a doorbell.Source reading a camera's presses from its
@@ -89,13 +90,13 @@ func (s *onvifSource) Run(ctx context.Context, press func(doorbell.Press)) error
 		}
 		if class := onvifErrClass(err); class != failing {
 			if class == "credentials" {
-				log.Error("doorbell camera refused the ONVIF username and password: check cameras[].doorbell.onvif; retrying", "err", err, "retry_in", backoff)
+				log.Error("doorbell camera refused the ONVIF username and password: check cameras[].doorbell.onvif; retrying", "err", proctail.Describe(err), "retry_in", backoff)
 			} else {
-				log.Warn("doorbell camera's ONVIF events unavailable; retrying", "err", err, "retry_in", backoff)
+				log.Warn("doorbell camera's ONVIF events unavailable; retrying", "err", proctail.Describe(err), "retry_in", backoff)
 			}
 			failing = class
 		} else {
-			log.Debug("doorbell camera's ONVIF events still unavailable", "err", err, "retry_in", backoff)
+			log.Debug("doorbell camera's ONVIF events still unavailable", "err", proctail.Describe(err), "retry_in", backoff)
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -132,7 +133,7 @@ func (s *onvifSource) session(ctx context.Context, c *onvif.Client, press func(d
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		defer cancel()
 		if uerr := sub.Unsubscribe(uctx); uerr != nil {
-			log.Debug("ONVIF unsubscribe failed", "err", uerr)
+			log.Debug("ONVIF unsubscribe failed", "err", proctail.Describe(uerr))
 		}
 	}()
 	// Renewals are timed on the hub's clock, halfway to the end the device

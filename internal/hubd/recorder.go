@@ -11,6 +11,7 @@ import (
 	"vigil/internal/camera"
 	"vigil/internal/envelope"
 	"vigil/internal/live"
+	"vigil/internal/proctail"
 	"vigil/internal/segment"
 	"vigil/internal/segstore"
 )
@@ -152,9 +153,9 @@ func (r *recorder) Video(pts int64, au [][]byte) {
 		r.waitingKey.Add(1)
 	case errors.Is(err, segment.ErrMalformed):
 		r.dropped.Add(1)
-		r.log.Debug("dropped a malformed frame", "err", err)
+		r.log.Debug("dropped a malformed frame", "err", proctail.Describe(err))
 	default:
-		r.log.Error("recording", "err", err)
+		r.log.Error("recording", "err", proctail.Describe(err))
 	}
 }
 

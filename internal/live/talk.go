@@ -13,6 +13,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"vigil/internal/proctail"
 )
 
 // Talk-back: a viewer's microphone to the camera's speaker (docs/FORMAT.md,
@@ -280,7 +282,7 @@ func (h *Hub) runTalk(ctx context.Context, t *talk) {
 // logged, and past talkStall without one taken the talk ends.
 func (h *Hub) talkTrouble(t *talk, log *slog.Logger, err error) {
 	if t.stallLogged.CompareAndSwap(false, true) {
-		log.Warn("talk audio not taken by the camera; dropping it", "err", err)
+		log.Warn("talk audio not taken by the camera; dropping it", "err", proctail.Describe(err))
 	}
 	if time.Since(time.Unix(0, t.lastOK.Load())) > talkStall {
 		log.Warn("talk ended: the camera has taken no audio for a while", "for", talkStall)

@@ -4,7 +4,10 @@
 //
 // It owns Buffer, an io.Writer safe for concurrent use that holds at most
 // its last Max bytes, and LastLine, the last non-empty line of them made
-// safe for a log line or an error shown to a person.
+// safe for a log line or an error shown to a person. Printable is that
+// filter on its own, with a length cap, for any text a peer sent on its way
+// to a log line, and Describe applies it to an error: the hub logs a
+// camera's, an ONVIF device's or another peer's error only through it.
 //
 // What it must never do: grow past Max whatever is written, or hand out a
 // line with control or non-ASCII bytes (a camera's stream or a member's
@@ -56,10 +59,47 @@ func (t *Buffer) LastLine() string {
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = strings.TrimSpace(s[i+1:])
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
+	return Printable(s, len(s))
+}
+
+// MaxDescription bounds Describe's text in bytes.
+const MaxDescription = 160
+
+// Describe returns err's text fit for a log line: printable ASCII only and
+// at most MaxDescription bytes; "" for nil. An error from a camera or any
+// other peer may embed the bytes it sent (a garbage RTSP answer ends up in
+// "invalid URL (...)"): only this description of it is logged.
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	return Printable(err.Error(), MaxDescription)
+}
+
+// Printable returns s with every rune outside printable ASCII (controls,
+// non-ASCII, invalid UTF-8) replaced by '?', cut to at most max bytes: a
+// cut text ends in "..." within those max bytes. It reads no more of s
+// than it returns, so a huge s costs no more than a short one.
+func Printable(s string, max int) string {
+	if max <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), max))
+	for _, r := range s {
+		if b.Len() == max {
+			// One more rune than fits: cut, leaving room for the mark.
+			const mark = "..."
+			out := b.String()
+			if max <= len(mark) {
+				return out[:max]
+			}
+			return out[:max-len(mark)] + mark
 		}
-		return r
-	}, s)
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteByte(byte(r))
+	}
+	return b.String()
 }

@@ -39,6 +39,7 @@ type Outbox struct {
 	log      *slog.Logger
 	client   *http.Client
 	endpoint string
+	probe    time.Duration // probeEvery; tests shorten it
 
 	mu   sync.Mutex
 	seq  uint64
@@ -93,7 +94,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "rejected"), 0o700); err != nil {
 		return nil, fmt.Errorf("upload: outbox: %w", err)
 	}
-	o := &Outbox{cfg: cfg, log: cfg.Logger, client: cfg.Client, endpoint: endpoint, kick: make(chan struct{}, 1)}
+	o := &Outbox{cfg: cfg, log: cfg.Logger, client: cfg.Client, endpoint: endpoint, kick: make(chan struct{}, 1), probe: probeEvery}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -201,15 +202,33 @@ func (o *Outbox) Run(ctx context.Context) error {
 		} else if progress {
 			backoff = o.cfg.MinBackoff
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-o.kick:
-			t.Stop()
-		case <-t.C:
+		// After no answer, probe every o.probe as the Uploader does, so
+		// that events go out within seconds of the cloud's return.
+		var se sendError
+		probe := time.NewTicker(o.probe)
+		if !errors.As(err, &se) || !probeable(se.res) || wait <= o.probe {
+			probe.Stop() // no ticks
 		}
+		t := time.NewTimer(wait)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				probe.Stop()
+				return nil
+			case <-o.kick:
+			case <-t.C:
+			case <-probe.C:
+				if !cloudAnswers(ctx, o.client, o.endpoint, o.probe) {
+					continue
+				}
+				o.log.Debug("upload: outbox: the cloud answers again; sending")
+			}
+			break waiting
+		}
+		t.Stop()
+		probe.Stop()
 	}
 }
 
@@ -252,11 +271,16 @@ func (o *Outbox) drain(ctx context.Context) (progress bool, err error) {
 			o.reject(n, res.msg)
 			progress = true
 		default:
-			return progress, errors.New(res.msg)
+			return progress, sendError{res}
 		}
 	}
 	return progress, nil
 }
+
+// sendError is an attempt the cloud did not take now.
+type sendError struct{ res result }
+
+func (e sendError) Error() string { return e.res.msg }
 
 func (o *Outbox) reject(name, msg string) {
 	o.rejected.Add(1)

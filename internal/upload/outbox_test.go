@@ -149,3 +149,35 @@ func TestOutboxLeftovers(t *testing.T) {
 		t.Errorf("a temporary file younger than a minute (a write in progress) was removed: %v", err)
 	}
 }
+
+// TestOutboxSoonAfterOutage: with its backoff at a minute, the outbox sends
+// its events within seconds of the cloud listening again (the probe).
+func TestOutboxSoonAfterOutage(t *testing.T) {
+	f := newFixture(t, segstore.Options{})
+	o, err := NewOutbox(OutboxConfig{CloudURL: f.cloud.URL(), DeviceID: testDevice, Key: f.key, Dir: filepath.Join(f.dir, "outbox"),
+		MinBackoff: time.Minute, MaxBackoff: time.Minute, Logger: slog.New(f.log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cloud.down()
+	for i := range 3 {
+		if err := o.Put(f.sealKind(envelope.KindEvent, "events", uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := runOutbox(t, o)
+	defer stop()
+	waitFor(t, "a failed attempt", 5*time.Second, func() bool { return o.Stats().LastError != "" })
+	time.Sleep(time.Second)
+	f.cloud.up()
+	back := time.Now()
+	waitFor(t, "the outbox to drain", 10*time.Second, func() bool { return o.Stats().Pending == 0 })
+	lag := time.Since(back)
+	t.Logf("the outbox drained %v after the cloud's return (backoff was a minute)", lag.Round(time.Millisecond))
+	if lag > 5*time.Second {
+		t.Errorf("the outbox drained %v after the cloud's return, want within 5 s", lag)
+	}
+	if got := f.cloud.stored(); got != 3 {
+		t.Errorf("the cloud holds %d objects, want 3", got)
+	}
+}

@@ -282,6 +282,7 @@ func (u *Uploader) cloudAway(res result) {
 	if until := now.Add(d); until.After(u.pauseUntil) {
 		u.pauseUntil = until
 	}
+	u.probeable = probeable(res)
 	first := u.awaySince.IsZero()
 	if first {
 		u.awaySince = now
@@ -310,11 +311,69 @@ func (u *Uploader) cloudAway(res result) {
 	}
 }
 
+// prober ends a pause early when the cloud answers again: while uploads
+// are paused after no answer (or a gateway's 502 or 504), it sends a HEAD
+// to the upload URL every u.probe, and any answer below 500 (the cloud's
+// own "method not allowed" is one) resumes the workers.
+func (u *Uploader) prober(ctx context.Context) {
+	t := time.NewTicker(u.probe)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		u.mu.Lock()
+		due := u.probeable && u.pauseUntil.Sub(u.now()) > u.probe
+		u.mu.Unlock()
+		if !due || !cloudAnswers(ctx, u.client, u.endpoint, u.probe) {
+			continue
+		}
+		u.mu.Lock()
+		resumed := u.probeable
+		if resumed {
+			u.pauseUntil, u.probeable = time.Time{}, false
+		}
+		u.mu.Unlock()
+		if resumed {
+			u.log.Debug("upload: the cloud answers again; resuming uploads")
+			u.notify()
+		}
+	}
+}
+
+// probeable reports whether a wait after res may be ended by a probe: the
+// cloud gave no answer, or a gateway before it said it is away (502, 504),
+// and it did not ask for a wait of its own (Retry-After).
+func probeable(res result) bool {
+	return res.kind == resRetry && res.retryAfter == 0 &&
+		(res.status == 0 || res.status == http.StatusBadGateway || res.status == http.StatusGatewayTimeout)
+}
+
+// cloudAnswers sends one probe, a HEAD of endpoint that carries nothing and
+// is not signed, within timeout; it reports an answer below 500.
+func cloudAnswers(ctx context.Context, client *http.Client, endpoint string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, endpoint, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode < 500
+}
+
 // cloudOK notes that the cloud answered.
 func (u *Uploader) cloudOK() {
 	now := u.now()
 	u.mu.Lock()
 	u.failStreak = 0
+	u.probeable = false
 	away := u.awaySince
 	u.awaySince = time.Time{}
 	u.mu.Unlock()

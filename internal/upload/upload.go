@@ -32,6 +32,12 @@
 //   - 429, 5xx, network errors and any other status: retried with
 //     exponential backoff between MinBackoff and MaxBackoff, or after
 //     Retry-After (honoured up to an hour) when the server sends it.
+//     While backed off after no answer at all, or a gateway's 502 or 504
+//     (the cloud behind its proxy is away), the uploader probes every
+//     couple of seconds with a HEAD of the same URL, which carries nothing
+//     and needs no signature; any answer below 500 ends the backoff, so
+//     the backlog starts draining within seconds of the cloud's return
+//     however long the outage was.
 //
 // Exactly-once in the cloud rests on these idempotent PUTs: re-sending a
 // segment after a crash is answered with 200 and costs only bandwidth.
@@ -210,6 +216,9 @@ const (
 	// maintainEvery is how often the maintenance loop runs; a reconcile
 	// after an Enqueue overflow waits at least this long after the last.
 	maintainEvery = time.Minute
+	// probeEvery is how often a backed-off uploader asks whether the cloud
+	// is back (see the package doc).
+	probeEvery = 2 * time.Second
 	// pruneEvery is how often rows of deleted segments are pruned.
 	pruneEvery = time.Hour
 )
@@ -226,6 +235,7 @@ type Uploader struct {
 	now      func() time.Time
 	bucket   *bucket // nil: unlimited
 	warn     time.Duration
+	probe    time.Duration // probeEvery; tests shorten it
 
 	enq      chan segstore.Segment
 	overflow atomic.Bool
@@ -243,6 +253,7 @@ type Uploader struct {
 
 	failStreak    int
 	pauseUntil    time.Time
+	probeable     bool // the pause is one a probe may end
 	awaySince     time.Time
 	lastAwayWarn  time.Time
 	lastErr       string
@@ -283,6 +294,7 @@ func New(cfg Config, src Source) (*Uploader, error) {
 		endpoint: endpoint,
 		now:      cfg.Now,
 		warn:     warnEvery,
+		probe:    probeEvery,
 		enq:      make(chan segstore.Segment, enqueueBuffer),
 		kick:     make(chan struct{}, 1),
 		inflight: make(map[segKey]bool),
@@ -448,6 +460,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { u.ingest(ctx) })
 	wg.Go(func() { u.maintain(ctx, !reconciled) })
+	wg.Go(func() { u.prober(ctx) })
 	for range u.cfg.Concurrency {
 		wg.Go(func() { u.worker(ctx) })
 	}
@@ -615,11 +628,19 @@ func (u *Uploader) pausedFor() time.Duration {
 
 func (u *Uploader) worker(ctx context.Context) {
 	for ctx.Err() == nil {
+		// The wake channel is taken before the pause is read: a probe that
+		// ends the pause after this read closes this channel.
+		wake := u.wakeChan()
 		if d := u.pausedFor(); d > 0 {
-			sleepCtx(ctx, d)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
 			continue
 		}
-		wake := u.wakeChan()
 		j, ok, err := u.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {

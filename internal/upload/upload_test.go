@@ -548,3 +548,44 @@ func TestCleanServerMessage(t *testing.T) {
 		t.Errorf("clean = %q", got)
 	}
 }
+
+// TestDrainsSoonAfterOutage: after an outage long enough for the backoff to
+// reach a minute, the backlog starts draining within seconds of the cloud
+// listening again on its address (the probe), not when the backoff ends.
+// A cloud that answers 503 itself is not probed: its backoff stands.
+func TestDrainsSoonAfterOutage(t *testing.T) {
+	f := newFixture(t, segstore.Options{})
+	segs := f.putMany([]string{"cam"}, 5, 1000)
+	cfg := f.config()
+	cfg.MinBackoff, cfg.MaxBackoff = time.Minute, time.Minute
+	f.cloud.down()
+	u := f.start(cfg)
+	waitFor(t, "the cloud seen away", 5*time.Second, func() bool { return u.Stats().CloudAway })
+	if p := u.pausedFor(); p < 25*time.Second {
+		t.Fatalf("paused for %v after the failure; the test needs a backoff far past 5 s", p)
+	}
+	time.Sleep(time.Second)
+
+	f.cloud.up()
+	back := time.Now()
+	waitFor(t, "the first upload after the outage", 10*time.Second, func() bool { return u.Stats().Uploaded > 0 })
+	lag := time.Since(back)
+	t.Logf("draining began %v after the cloud's return (backoff was a minute)", lag.Round(time.Millisecond))
+	if lag > 5*time.Second {
+		t.Errorf("draining began %v after the cloud's return, want within 5 s", lag)
+	}
+	waitFor(t, "the backlog drained", 10*time.Second, func() bool { return u.Stats().Pending == 0 })
+	f.cloud.checkHolds(t, segs)
+
+	// The cloud answers 503 (its own trouble, not a gateway's): the HEAD
+	// probe would be answered, but it must not cut the backoff short.
+	f.cloud.setFault(func(objKey) (int, http.Header, string) { return http.StatusServiceUnavailable, nil, "busy" })
+	late := f.put("cam", baseTime.Add(time.Hour), 1000)
+	u.Enqueue(late)
+	waitFor(t, "the 503", 5*time.Second, func() bool { return u.Stats().LastErrorStatus == 503 })
+	reqs := f.cloud.requestCount()
+	time.Sleep(3 * u.probe / 2)
+	if n := f.cloud.requestCount() - reqs; n != 0 || u.Stats().Pending != 1 {
+		t.Errorf("%d requests within %v of a 503 with a minute's backoff, want none", n, 3*u.probe/2)
+	}
+}
