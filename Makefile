@@ -70,7 +70,7 @@ vet: deps
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
 # The browser tests of internal/e2e take most of the run: they go in two
 # halves (by name) beside the other packages, each half in its own process.
-E2E_HALF := ^Test[A-E]
+E2E_HALF := ^Test[A-J]
 test: vet web models
 	@s=0; \
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/internal/e2e$$') & a=$$!; \
