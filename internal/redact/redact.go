@@ -82,7 +82,7 @@ var (
 
 // Defaults of the Options fields left zero.
 const (
-	DefaultFaceScore = 0.3
+	DefaultFaceScore = 0.1
 	DefaultMargin    = 0.3
 	DefaultHold      = 500 * time.Millisecond
 )
