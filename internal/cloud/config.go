@@ -292,7 +292,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics_listen: %q is not IP:port (e.g. 127.0.0.1:9465)", c.MetricsListen))
 		case !netguard.IsPrivate(ap.Addr()):
 			errs = append(errs, fmt.Errorf("metrics_listen: %s is not a loopback or private address: the metrics are for operators, so serve them on 127.0.0.1 or an internal network (e.g. 10.0.0.5:9465)", c.MetricsListen))
-		case c.MetricsListen == c.Listen:
+		case c.MetricsListen == c.Listen && ap.Port() != 0:
 			errs = append(errs, errors.New("metrics_listen: must differ from listen"))
 		}
 	}
