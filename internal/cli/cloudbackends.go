@@ -60,15 +60,16 @@ func redact(cfg *cloud.Config, err error) error {
 
 // openCloudStore opens the metadata store cfg names, bringing its schema
 // up to date.
-func openCloudStore(ctx context.Context, cfg *cloud.Config, log *slog.Logger) (store.Store, error) {
+// observeWrite, if set, is given each write transaction's duration.
+func openCloudStore(ctx context.Context, cfg *cloud.Config, log *slog.Logger, observeWrite func(time.Duration)) (store.Store, error) {
 	if cfg.Store.Driver == cloud.StorePostgres {
-		st, err := store.OpenPostgres(ctx, boundedDSN(cfg.Store.ConnString()), store.PostgresOptions{Logger: log})
+		st, err := store.OpenPostgres(ctx, boundedDSN(cfg.Store.ConnString()), store.PostgresOptions{Logger: log, ObserveWrite: observeWrite})
 		if err != nil {
 			return nil, redact(cfg, fmt.Errorf("%w (hint: 'vigil cloud --check' tests the store and says what to fix)", err))
 		}
 		return st, nil
 	}
-	return store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{Logger: log})
+	return store.OpenSQLite(ctx, cfg.SQLitePath(), store.SQLiteOptions{Logger: log, ObserveWrite: observeWrite})
 }
 
 // openCloudStoreFromConfig opens the store the cloud's configuration at
@@ -88,7 +89,7 @@ func openCloudStoreFromConfig(e env, path string) (st store.Store, log *slog.Log
 		return nil, nil, nil, err
 	}
 	log = slog.New(redactingHandler{h: newLogger(e.stderr, slog.LevelWarn).Handler(), redact: cfg.Redact})
-	st, err = openCloudStore(e.ctx, cfg, log)
+	st, err = openCloudStore(e.ctx, cfg, log, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"vigil/internal/cloud"
 	"vigil/internal/cloud/liveview"
+	"vigil/internal/metrics"
 	"vigil/internal/netguard"
 	"vigil/web"
 )
@@ -98,7 +101,22 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return err
 	}
-	st, err := openCloudStore(ctx, cfg, log)
+	var cm *cloud.Metrics
+	if cfg.MetricsListen != "" {
+		reg := prometheus.NewRegistry()
+		var err error
+		if cm, err = cloud.NewMetrics(reg); err != nil {
+			return err
+		}
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		ms := metrics.Serve(mln, reg, log.With("component", "metrics"))
+		defer ms.Close()
+		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	st, err := openCloudStore(ctx, cfg, log, cm.StoreWriteObserver())
 	if err != nil {
 		return err
 	}
@@ -161,6 +179,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		ClusterShareSweep:   cfg.Store.Driver == cloud.StorePostgres,
 		Bus:                 msgBus,
 		Outbound:            netguard.Options{Allow: cfg.OutboundPrefixes()},
+		Metrics:             cm,
 	})
 	if err != nil {
 		return err

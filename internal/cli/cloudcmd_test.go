@@ -78,6 +78,7 @@ func startCloud(t *testing.T, cfg string) (url string, log *syncBuffer, stop fun
 		}
 		select {
 		case c := <-done:
+			done <- c // for stop, which the cleanup calls
 			t.Fatalf("vigil cloud exited with %d:\n%s", c, log.String())
 		case <-time.After(20 * time.Millisecond):
 		}

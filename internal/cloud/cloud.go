@@ -192,6 +192,10 @@ type Options struct {
 	// in-process bus: one replica. The caller closes a Bus it gives, after
 	// the Server.
 	Bus bus.Bus
+	// Metrics counts and times requests per route group and blob
+	// operations (NewMetrics, on a registry the caller serves); nil
+	// measures nothing.
+	Metrics *Metrics
 }
 
 // Server is the cloud HTTP service.
@@ -275,6 +279,7 @@ func New(o Options) (*Server, error) {
 	if u, err := url.Parse(o.PublicURL); err == nil && strings.EqualFold(u.Scheme, "https") {
 		o.SecureCookies = true
 	}
+	o.Blobs = o.Metrics.blobs(o.Blobs) // metrics.go
 	s := &Server{
 		opt:    o,
 		st:     o.Store,
@@ -381,10 +386,10 @@ func New(o Options) (*Server, error) {
 	s.bodyReads, s.bodyWait = make(chan struct{}, maxBodyReads), bodyReadWait
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+		s.mux.Handle(rt.method+" "+rt.pattern, o.Metrics.instrument(routeGroup(rt.method, rt.pattern), s.wrap(rt)))
 	}
-	s.mux.Handle("/tlog/", s.logHandler())
-	s.mux.HandleFunc("/", s.serveApp)
+	s.mux.Handle("/tlog/", o.Metrics.instrument(routeGroup("GET", "/tlog/"), s.logHandler()))
+	s.mux.Handle("/", o.Metrics.instrument(routeGroup("GET", "/"), http.HandlerFunc(s.serveApp)))
 	s.handler = s.hardened(s.mux)
 	if err := s.startBus(); err != nil { // lifecycle.go
 		s.Close()

@@ -79,10 +79,17 @@ func newEnvOn(t testing.TB, dir string, st store.Store) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
+	return newEnvOpts(t, dir, st, cloud.Options{Blobs: blobs})
+}
+
+// newEnvOpts is newEnvOn with o (its Blobs set) as the Server's options.
+func newEnvOpts(t testing.TB, dir string, st store.Store, o cloud.Options) *env {
+	t.Helper()
 	clk := &clock{t: time.Now()}
 	outbox := filepath.Join(dir, "outbox")
-	srv, err := cloud.New(cloud.Options{Store: st, Blobs: blobs, Logger: vigiltest.Logger(t), Now: clk.Now,
-		Mailer: cloud.OutboxMailer{Dir: outbox}, Argon2: testArgon, PublicURL: "http://vigil.test"})
+	o.Store, o.Logger, o.Now = st, vigiltest.Logger(t), clk.Now
+	o.Mailer, o.Argon2, o.PublicURL = cloud.OutboxMailer{Dir: outbox}, testArgon, "http://vigil.test"
+	srv, err := cloud.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

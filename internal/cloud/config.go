@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"vigil/internal/netguard"
 	"vigil/internal/tlog"
 	"vigil/internal/units"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// jobs, cache invalidations): in-process (the default: one replica)
 	// or a NATS JetStream server.
 	Bus BusConfig `yaml:"bus"`
+	// MetricsListen is the host:port of the operators' Prometheus
+	// listener, which serves /metrics and nothing else, in plain HTTP;
+	// empty (the default) serves none. It must be a loopback or private
+	// address, never the public listener's.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TLSCert and TLSKey are PEM files. Without them the service speaks
 	// plain HTTP, which is allowed only on a loopback address.
 	TLSCert string `yaml:"tls_cert"`
@@ -278,6 +284,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Quota < 0 || c.MaxAge < 0 {
 		errs = append(errs, errors.New("quota, max_age: cannot be negative"))
+	}
+	if c.MetricsListen != "" {
+		ap, err := netip.ParseAddrPort(c.MetricsListen)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("metrics_listen: %q is not IP:port (e.g. 127.0.0.1:9465)", c.MetricsListen))
+		case !netguard.IsPrivate(ap.Addr()):
+			errs = append(errs, fmt.Errorf("metrics_listen: %s is not a loopback or private address: the metrics are for operators, so serve them on 127.0.0.1 or an internal network (e.g. 10.0.0.5:9465)", c.MetricsListen))
+		case c.MetricsListen == c.Listen && ap.Port() != 0:
+			errs = append(errs, errors.New("metrics_listen: must differ from listen"))
+		}
 	}
 	if c.TURNListen != "" {
 		if h, _, err := net.SplitHostPort(c.TURNListen); err != nil {

@@ -26,6 +26,9 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c, err := LoadConfig(write("listen: 127.0.0.1:0\ndata: d\nmetrics_listen: 10.0.0.5:9465\n")); err != nil || c.MetricsListen != "10.0.0.5:9465" {
+		t.Errorf("metrics_listen on a private address: %v", err)
+	}
 	if p := c.OutboundPrefixes(); len(p) != 2 || p[0].String() != "127.0.0.0/8" || p[1].String() != "10.20.1.0/24" {
 		t.Errorf("outbound_allow read as %v", p)
 	}
@@ -38,6 +41,9 @@ func TestLoadConfig(t *testing.T) {
 		{"listen: 127.0.0.1:0\ndata: d\nlisten_addr: x\n", "listen_addr"},
 		{"listen: 127.0.0.1:0\ndata: d\nlog_level: loud\n", "log_level"},
 		{"listen: 127.0.0.1:0\ndata: d\noutbound_allow: [127.0.0.1]\n", "outbound_allow[0]"},
+		{"listen: 127.0.0.1:0\ndata: d\nmetrics_listen: 203.0.113.9:9465\n", "metrics_listen: 203.0.113.9:9465 is not a loopback or private address"},
+		{"listen: 127.0.0.1:0\ndata: d\nmetrics_listen: :9465\n", "metrics_listen: \":9465\" is not IP:port"},
+		{"listen: 127.0.0.1:8443\ndata: d\nmetrics_listen: 127.0.0.1:8443\n", "metrics_listen: must differ from listen"},
 	} {
 		_, err := LoadConfig(write(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

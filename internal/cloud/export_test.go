@@ -84,3 +84,6 @@ func TicketObject(t store.StaffTicket) string { return ticketObject(t) }
 // SupportCodeObject is how a support code (canonical) is named in a
 // household's history (the object of staff.lookup and staff.tickets).
 func SupportCodeObject(code string) string { return supportCodeObject(code) }
+
+// RouteGroup is the metrics group of a route.
+func RouteGroup(method, pattern string) string { return routeGroup(method, pattern) }

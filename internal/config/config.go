@@ -106,9 +106,22 @@ type Hub struct {
 	// drop multicast. Empty means multicast only.
 	DiscoveryTargets []string `yaml:"discovery_targets"`
 
+	// Metrics, when set, serves the hub's Prometheus metrics (per-camera
+	// frames, bytes, reconnects, segment and detection latencies, queue
+	// depths) at /metrics on Metrics.Listen. Nil serves none.
+	Metrics *Metrics `yaml:"metrics"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
 	src *source
+}
+
+// Metrics is where the hub serves its Prometheus metrics.
+type Metrics struct {
+	// Listen is the host:port of the metrics listener, e.g.
+	// 127.0.0.1:9464: a loopback, private or link-local IP address (the
+	// metrics name the cameras), never every address. Required.
+	Listen string `yaml:"listen"`
 }
 
 // Camera is one RTSP source.
@@ -628,6 +641,15 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 			add("doorbell_listen", "%q is not host:port (e.g. 192.168.1.5:8780, or :8780 for every address)", h.DoorbellListen)
 		} else if !secrets {
 			add("doorbell_listen", "set, but no camera's doorbell has a secret to sign presses with: set cameras[].doorbell.secret, or remove doorbell_listen")
+		}
+	}
+	if m := h.Metrics; m != nil {
+		ap, err := netip.ParseAddrPort(m.Listen)
+		switch {
+		case err != nil:
+			add("metrics.listen", "%q is not IP:port (e.g. 127.0.0.1:9464)", m.Listen)
+		case !netguard.IsPrivate(ap.Addr()):
+			add("metrics.listen", "%s is not a loopback, private or link-local address: the metrics name the cameras, so they stay on the hub or the household's network (e.g. 127.0.0.1:9464)", m.Listen)
 		}
 	}
 	for i, t := range h.DiscoveryTargets {

@@ -467,6 +467,7 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 	var p *pipeline.Pipeline
 	var gen uint64
 	em := &eventEmitter{h: h, cam: c.Name, log: log, cd: cd}
+	stages := h.metrics.stageObservers(c.Name) // nil without metrics
 	err = r.Run(ctx, func(f *frames.Frame) error {
 		if p != nil && cd.gen.Load() != gen {
 			// New zones or masks from the web app: the open events end
@@ -492,6 +493,9 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 			return err
 		}
 		cd.frames.Add(1)
+		if stages != nil {
+			stages.observe(res.Took)
+		}
 		if cd.frames.Load()%25 == 0 {
 			cd.mu.Lock()
 			cd.stats = p.Stats()

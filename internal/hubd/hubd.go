@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"vigil/internal/camera"
 	"vigil/internal/client"
 	"vigil/internal/config"
@@ -72,6 +74,10 @@ type Options struct {
 	// ONVIFSubscribed, if set, is called each time a doorbell camera's
 	// ONVIF events are subscribed (tests wait for it).
 	ONVIFSubscribed func(camera string)
+	// Metrics is the registry the hub's metrics are registered on and
+	// served from when the config has a metrics key; nil means one of the
+	// hub's own.
+	Metrics *prometheus.Registry
 }
 
 // Hub records every configured camera.
@@ -106,6 +112,8 @@ type Hub struct {
 	doorbellAddr net.Addr        // where signed presses are served, or nil
 
 	added addedCameras // cameras added from the web app (addcamera.go)
+
+	metrics *hubMetrics // nil without the metrics key (metrics.go)
 
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -147,6 +155,16 @@ func checkRecipient(s string) error {
 // Start opens the store (repairing what a crash left behind), loads or
 // creates the hub key and starts recording every camera.
 func (h *Hub) Start(ctx context.Context) error {
+	metricsLn, err := h.listenMetrics() // metrics.go; served once all runs
+	if err != nil {
+		return err
+	}
+	started := false
+	defer func() {
+		if !started && metricsLn != nil {
+			metricsLn.Close()
+		}
+	}()
 	if err := os.MkdirAll(h.cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -241,6 +259,8 @@ func (h *Hub) Start(ctx context.Context) error {
 		go h.stateLoop(runCtx)
 		h.startHealth(runCtx) // health.go
 	}
+	started = true
+	h.serveMetrics(metricsLn)
 	h.log.Info("hub recording", "cameras", len(h.recorders()), "data", h.cfg.Data,
 		"segment_duration", time.Duration(h.cfg.SegmentDuration).String(), "hub", envelope.SignerID(pub))
 	return nil
@@ -277,6 +297,7 @@ func (h *Hub) close() error {
 	h.recsMu.Lock()
 	h.stopping = true
 	h.recsMu.Unlock()
+	h.stopMetrics()
 	h.cancel()
 	if h.live != nil {
 		h.live.Close()
@@ -416,6 +437,7 @@ func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, erro
 		queue:      make(chan sealedSegment, queueLen),
 		lastStored: last,
 		tap:        live.NewTapWith(live.TapConfig{Logger: h.log.With("camera", c.Name)}),
+		storeTime:  h.metrics.segmentObserver(c.Name),
 	}
 	if !last.IsZero() {
 		r.gapReason = "hub was not recording"

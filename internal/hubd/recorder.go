@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"vigil/internal/camera"
 	"vigil/internal/envelope"
 	"vigil/internal/live"
@@ -30,6 +32,9 @@ const maxClockDrift = 2 * time.Second
 type sealedSegment struct {
 	meta segstore.Meta
 	data []byte
+	// closed is when the segmenter closed the segment (for the store
+	// latency metric).
+	closed time.Time
 	// gapReason says why recording stopped before this segment, when the
 	// ingest knows (the camera dropped, the hub was stopped).
 	gapReason string
@@ -62,6 +67,9 @@ type recorder struct {
 
 	// Owned by the writer goroutine.
 	lastStored time.Time // end of the last segment stored
+	// storeTime observes each segment's close-to-stored latency; nil when
+	// the hub serves no metrics.
+	storeTime prometheus.Observer
 
 	// lossReason says why segments were lost since the last one stored
 	// (the queue was full, the store failed); set by either goroutine.
@@ -188,6 +196,7 @@ func (r *recorder) Stop(reason error) {
 
 // onSegment seals a finished segment in memory and queues it for the disk.
 func (r *recorder) onSegment(s segment.Segment) error {
+	closed := time.Now()
 	recips, epoch := r.hub.sealRecipients()
 	hdr := envelope.Header{
 		Kind:     envelope.KindSegment,
@@ -206,6 +215,7 @@ func (r *recorder) onSegment(s segment.Segment) error {
 			Codec: s.Codec, AudioCodec: s.AudioCodec, Keyframes: s.Keyframes, Frames: s.Frames,
 		},
 		data:      sealed,
+		closed:    closed,
 		gapReason: r.gapReason,
 	}
 	r.seq++
@@ -255,6 +265,7 @@ func (r *recorder) writeLoop() {
 			r.log.Error("storing segment", "err", err)
 			continue
 		}
+		observeSince(r.storeTime, s.closed)
 		r.segments.Add(1)
 		r.recorded.Add(uint64(s.meta.Frames))
 		r.sealedBytes.Add(uint64(seg.Bytes))

@@ -23,6 +23,9 @@ type PostgresOptions struct {
 	// MaxConns bounds the connection pool; 0 means the DSN's pool_max_conns
 	// or pgx's default (the greater of 4 and the number of CPUs).
 	MaxConns int32
+	// ObserveWrite, if set, is given the duration of every transaction,
+	// commit and retries included (the cloud's store latency metric).
+	ObserveWrite func(time.Duration)
 }
 
 // Postgres is the Store kept in a PostgreSQL database (the tables of the
@@ -54,6 +57,8 @@ type Postgres struct {
 	now  func() time.Time
 	log  *slog.Logger
 
+	observeWrite func(time.Duration) // PostgresOptions.ObserveWrite
+
 	pruned pruneClock
 	swept  pruneClock // of ephemeral entries, by the callers' clock
 }
@@ -69,7 +74,7 @@ const pgTxAttempts = 5
 // brings its schema up to date. A schema written by a newer version of
 // this program is refused. Close releases the connections.
 func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postgres, error) {
-	s := &Postgres{now: opts.Now, log: opts.Logger}
+	s := &Postgres{now: opts.Now, log: opts.Logger, observeWrite: opts.ObserveWrite}
 	s.labelling = labelling{read: s.lbRead, write: s.lbWrite}
 	if s.now == nil {
 		s.now = time.Now
@@ -118,6 +123,9 @@ func (s *Postgres) Close() error {
 // serialization failure runs again, fn included: fn must have no effect
 // outside the transaction.
 func (s *Postgres) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.observeWrite != nil {
+		defer observeSince(s.observeWrite, time.Now())
+	}
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)
 		if c := pgCode(err); attempt < pgTxAttempts && (c == pgDeadlockDetected || c == pgSerializationFailure) {

@@ -25,6 +25,9 @@ type SQLiteOptions struct {
 	// Logger receives migrations (info) and pruning (debug). It never
 	// receives tokens, hashes, secrets or message bytes. nil discards logs.
 	Logger *slog.Logger
+	// ObserveWrite, if set, is given the duration of every write
+	// transaction, commit included (the cloud's store latency metric).
+	ObserveWrite func(time.Duration)
 }
 
 // SQLite is the Store kept in one SQLite database file (WAL mode,
@@ -59,6 +62,8 @@ type SQLite struct {
 	objs      objBatcher // group commit of PutObject
 	objDelay  fsutil.CommitDelay
 	insertObj *sql.Stmt // insertObjectSQL, prepared once on the writer
+
+	observeWrite func(time.Duration) // SQLiteOptions.ObserveWrite
 }
 
 var _ Store = (*SQLite)(nil)
@@ -81,7 +86,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLite, 
 	if path == "" {
 		return nil, errors.New("store: open sqlite: empty path")
 	}
-	s := &SQLite{now: opts.Now, log: opts.Logger}
+	s := &SQLite{now: opts.Now, log: opts.Logger, observeWrite: opts.ObserveWrite}
 	s.labelling = labelling{read: s.lbRead, write: s.lbWrite}
 	s.objDelay.Max = objCommitDelay
 	if s.now == nil {
@@ -173,6 +178,9 @@ func (s *SQLite) Close() error {
 // writeTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
 // when fn returns nil.
 func (s *SQLite) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.observeWrite != nil {
+		defer observeSince(s.observeWrite, time.Now())
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -183,6 +191,9 @@ func (s *SQLite) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// observeSince gives observe the time since t.
+func observeSince(observe func(time.Duration), t time.Time) { observe(time.Since(t)) }
 
 // maybePrune deletes expired tokens and pairings if it has not done so for
 // pruneEvery. Failures are logged, never returned: pruning is housekeeping,

@@ -101,6 +101,14 @@ type Result struct {
 	Tracks []*track.Track
 	// Changes to events.
 	Changes []events.Change
+	// Took is the time each stage took on this frame (Stats sums them).
+	Took Timings
+}
+
+// Timings are the time one frame spent in each stage: Detect and Track
+// are zero when the stage did not run (motion-only mode, no regions).
+type Timings struct {
+	Motion, Detect, Track time.Duration
 }
 
 // Pipeline is one camera's detection state.
@@ -223,7 +231,8 @@ func (p *Pipeline) Process(ctx context.Context, now time.Time, img *detect.RGB, 
 		p.stats.Recalibrated++
 	}
 	t1 := time.Now()
-	p.stats.Motion += t1.Sub(t0)
+	res.Took.Motion = t1.Sub(t0)
+	p.stats.Motion += res.Took.Motion
 	if p.cfg.MotionOnly {
 		return res, nil
 	}
@@ -261,14 +270,16 @@ func (p *Pipeline) Process(ctx context.Context, now time.Time, img *detect.RGB, 
 		res.Detections = detect.NMS(found, DefaultNMSIoU)
 		p.stats.Detections += int64(len(res.Detections))
 		t2 := time.Now()
-		p.stats.Detect += t2.Sub(t1)
+		res.Took.Detect = t2.Sub(t1)
+		p.stats.Detect += res.Took.Detect
 		t1 = t2
 		tracks = p.track.UpdateRegions(now, res.Detections, res.Regions)
 	}
 	res.Tracks = tracks
 	p.keepBest(now, img, tracks)
 	res.Changes = p.events.Update(now, tracks, mode)
-	p.stats.Track += time.Since(t1)
+	res.Took.Track = time.Since(t1)
+	p.stats.Track += res.Took.Track
 	return res, nil
 }
 
