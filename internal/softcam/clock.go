@@ -176,12 +176,16 @@ func (c *Clock) Start(ctx context.Context) error {
 }
 
 // generate writes one frame when each is due, stamped with the time it is
-// drawn. A late frame is drawn with the current time (never a burst).
+// drawn. A late frame is drawn with the current time, and the frames missed
+// while late are dropped (never a burst); two frames never show the same
+// millisecond (a frame drawn within the millisecond of the one before
+// shows the next).
 func (c *Clock) generate(ctx context.Context, w io.Writer) {
 	bw := bufio.NewWriterSize(w, ClockWidth*ClockHeight*3/2)
 	frame := make([]byte, ClockWidth*ClockHeight*3/2)
 	period := time.Second / time.Duration(c.cfg.FPS)
 	next := time.Now()
+	var last uint64
 	for n := 0; ; n++ {
 		if d := time.Until(next); d > 0 {
 			select {
@@ -192,8 +196,9 @@ func (c *Clock) generate(ctx context.Context, w io.Writer) {
 		} else if ctx.Err() != nil {
 			return
 		}
-		now := time.Now()
-		DrawClockFrame(frame, uint64(now.UnixMilli()), n)
+		ms := max(uint64(time.Now().UnixMilli()), last+1)
+		last = ms
+		DrawClockFrame(frame, ms, n)
 		if _, err := bw.Write(frame); err != nil {
 			return
 		}
@@ -201,8 +206,8 @@ func (c *Clock) generate(ctx context.Context, w io.Writer) {
 			return
 		}
 		next = next.Add(period)
-		if time.Since(next) > time.Second {
-			next = time.Now()
+		if now := time.Now(); next.Before(now) {
+			next = now
 		}
 	}
 }
