@@ -72,15 +72,7 @@ func donationRevoke(e env, args []string) error {
 		return fmt.Errorf("%w: %q is not a donation ID (26 letters a-z and digits 2-7)", ErrUsage, id)
 	}
 	p := profile{*dir}
-	c, _, err := p.client()
-	if err != nil {
-		return err
-	}
-	h, err := p.household(*hhID)
-	if err != nil {
-		return err
-	}
-	k, _, err := p.deviceKeys()
+	c, h, k, err := p.member(*hhID)
 	if err != nil {
 		return err
 	}

@@ -129,15 +129,7 @@ func donationGive(e env, args []string) (err error) {
 		}
 	}()
 	p := profile{*dir}
-	c, _, err := p.client()
-	if err != nil {
-		return err
-	}
-	h, err := p.household(*hhID)
-	if err != nil {
-		return err
-	}
-	k, _, err := p.deviceKeys()
+	c, h, k, err := p.member(*hhID)
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,25 @@ func (p profile) saveJSON(name string, v any) error {
 	return os.Rename(tmp, path)
 }
 
+// member opens what a member's command needs: the signed-in client,
+// household id (the only one this device knows when empty) and this
+// device's keys.
+func (p profile) member(id string) (*client.Client, *pinnedHousehold, *keydir.DeviceKeys, error) {
+	c, _, err := p.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := p.household(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k, _, err := p.deviceKeys()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, h, k, nil
+}
+
 func (p profile) household(id string) (*pinnedHousehold, error) {
 	if id == "" {
 		entries, _ := os.ReadDir(filepath.Join(p.dir, "households"))
@@ -367,15 +386,7 @@ func householdPairHub(e env, args []string) error {
 		return err
 	}
 	p := profile{*dir}
-	c, _, err := p.client()
-	if err != nil {
-		return err
-	}
-	h, err := p.household(*hhID)
-	if err != nil {
-		return err
-	}
-	k, _, err := p.deviceKeys()
+	c, h, k, err := p.member(*hhID)
 	if err != nil {
 		return err
 	}
@@ -449,15 +460,7 @@ func householdAddDevice(e env, args []string) error {
 		return err
 	}
 	p := profile{*dir}
-	c, _, err := p.client()
-	if err != nil {
-		return err
-	}
-	h, err := p.household(*hhID)
-	if err != nil {
-		return err
-	}
-	k, _, err := p.deviceKeys()
+	c, h, k, err := p.member(*hhID)
 	if err != nil {
 		return err
 	}
