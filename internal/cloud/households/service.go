@@ -136,11 +136,7 @@ func New(c Config) (*Service, error) {
 	s := &Service{st: c.Store, onHead: c.OnHead, pairingTTL: c.PairingTTL, onJoinRequest: c.OnJoinRequest, onSettings: c.OnSettings, log: c.Logger, now: c.Now}
 	s.chains = chaincache.New("household", func(ctx context.Context, id string, from int64) ([][]byte, error) {
 		links, err := s.st.Links(ctx, id, from)
-		raw := make([][]byte, len(links))
-		for i, l := range links {
-			raw[i] = l.Data
-		}
-		return raw, err
+		return store.LinkData(links), err
 	}, c.Now)
 	return s, nil
 }

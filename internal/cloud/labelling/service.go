@@ -131,11 +131,7 @@ func New(c Config) (*Service, error) {
 	s := &Service{st: c.Store, blobs: c.Blobs, access: c.Access, hh: c.Households, onHead: c.OnHead, log: c.Logger, now: c.Now}
 	s.chains = chaincache.New("workspace", func(ctx context.Context, ws string, from int64) ([][]byte, error) {
 		links, err := s.st.WorkspaceLinks(ctx, ws, from)
-		raw := make([][]byte, len(links))
-		for i, l := range links {
-			raw[i] = l.Data
-		}
-		return raw, err
+		return store.LinkData(links), err
 	}, c.Now)
 	return s, nil
 }
@@ -180,11 +176,7 @@ func (s *Service) Chain(ctx context.Context, ws string) ([][]byte, error) {
 	if len(links) == 0 {
 		return nil, ErrNotFound
 	}
-	out := make([][]byte, len(links))
-	for i, l := range links {
-		out[i] = l.Data
-	}
-	return out, nil
+	return store.LinkData(links), nil
 }
 
 // Links returns the workspace and its chain links from seq from on, as

@@ -114,6 +114,16 @@ type Link struct {
 	Created     time.Time
 }
 
+// LinkData returns the links' signed bytes, in order (what a chain
+// verifier reads).
+func LinkData(links []Link) [][]byte {
+	raw := make([][]byte, len(links))
+	for i, l := range links {
+		raw[i] = l.Data
+	}
+	return raw
+}
+
 // Device is a device key the cloud knows (hubs upload with it). It is
 // derived from the household's chain; the chain is the authority.
 type Device struct {
