@@ -1,6 +1,7 @@
 // Package hubd wires the hub from its configuration: the sealed segment
-// store, the hub's signing key, one recorder per camera (RTSP ingest ->
-// segmenter -> seal -> store) and, for a hub paired with a household, the
+// store, the hub's signing key, one recorder per camera (package recorder:
+// RTSP ingest -> segmenter -> seal -> store -> uploader; hubd only starts
+// it and reads its counters) and, for a hub paired with a household, the
 // verified membership chain it seals to and the uploader that copies sealed
 // segments to the cloud. A paired hub accepts a chain only if it extends the
 // one it verified and its head is in the transparency log it pinned
@@ -9,8 +10,9 @@
 //
 // It owns the hub's lifecycle: Start brings every component up, Close stops
 // the cameras, seals and stores each open segment, and waits for every
-// goroutine. It must never write plaintext media anywhere: a segment is sealed
-// in memory, to the household's recipients, before it is handed to the store.
+// goroutine. It must never write plaintext media anywhere: each recorder
+// seals a segment in memory, to the recipients hubd gives it, before it is
+// handed to the store.
 // It must never stop recording because the cloud or the log cannot be
 // verified, nor change keys on a chain it has not verified.
 package hubd
