@@ -16,6 +16,7 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -210,10 +211,13 @@ type recorder struct {
 	ctx context.Context // done when the hub stops or the camera is removed
 
 	// Owned by the ingest goroutine (Handler calls).
-	seg       *segment.Segmenter
-	g711      *g711Recorder // G.711 recorded as Opus (audiotranscode.go)
-	seq       uint64
-	gapReason string // carried by the next segment queued
+	seg  *segment.Segmenter
+	g711 *g711Recorder // G.711 recorded as Opus (audiotranscode.go)
+	seq  uint64
+	// gapReason says why recording stopped before the next segment queued
+	// (the camera dropped, the hub stopped, a segment was dropped because
+	// the queue was full); it is carried by that segment.
+	gapReason string
 
 	// Owned by the writer goroutine.
 	lastStored time.Time // end of the last segment stored
@@ -221,9 +225,8 @@ type recorder struct {
 	// the hub serves no metrics.
 	storeTime Observer
 
-	// lossReason says why segments were lost since the last one stored
-	// (the queue was full, the store failed); set by either goroutine.
-	lossMu     sync.Mutex
+	// lossReason says why segments queued after the last one stored were
+	// lost (the store failed, or the camera had dropped before them).
 	lossReason string
 
 	framesIn, recorded, dropped, waitingKey, segments, sealedBytes, storeErrors, gaps atomic.Uint64
@@ -383,26 +386,12 @@ func (r *recorder) onSegment(s segment.Segment) error {
 		// stall the camera connection, and say so.
 		r.dropped.Add(uint64(s.Frames))
 		r.storeErrors.Add(1)
-		r.setLoss("storage too slow")
+		// The next segment queued follows the hole this one leaves, and
+		// says why: what this one carried, else the full queue.
+		r.gapReason = cmp.Or(item.gapReason, "storage too slow")
 		r.log.Error("storage is too slow; dropped a segment", "start", s.Start.Format(time.RFC3339))
 	}
 	return nil
-}
-
-func (r *recorder) setLoss(reason string) {
-	r.lossMu.Lock()
-	if r.lossReason == "" {
-		r.lossReason = reason
-	}
-	r.lossMu.Unlock()
-}
-
-func (r *recorder) takeLoss() string {
-	r.lossMu.Lock()
-	defer r.lossMu.Unlock()
-	reason := r.lossReason
-	r.lossReason = ""
-	return reason
 }
 
 func (r *recorder) writeLoop() {
@@ -411,7 +400,9 @@ func (r *recorder) writeLoop() {
 		if err != nil {
 			r.storeErrors.Add(1)
 			r.dropped.Add(uint64(s.meta.Frames))
-			r.setLoss("storage error")
+			if r.lossReason == "" {
+				r.lossReason = cmp.Or(s.gapReason, "storage error")
+			}
 			r.log.Error("storing segment", "err", err)
 			continue
 		}
@@ -433,7 +424,8 @@ func (r *recorder) writeLoop() {
 // noteGap records the hole between the last stored segment and s, if there
 // is one, with the best reason known.
 func (r *recorder) noteGap(s sealedSegment) {
-	loss := r.takeLoss()
+	loss := r.lossReason
+	r.lossReason = ""
 	if r.lastStored.IsZero() || s.meta.Start.Sub(r.lastStored) < gapMin {
 		return
 	}

@@ -473,3 +473,65 @@ func (h *rtpHandler) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 func (h *rtpHandler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
+
+// TestSlowStorageIsAGap: while the disk takes no segment, the queue fills
+// and further segments are dropped without stalling the camera; once the
+// disk is back the queued segments are stored and the hole the dropped ones
+// leave is recorded as "storage too slow", not blamed on the camera.
+func TestSlowStorageIsAGap(t *testing.T) {
+	t.Parallel()
+	k := newKeys(t)
+	cam := startCamera(t, "127.0.0.1:0", "cam")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	writes := 0
+	hooks := segstore.FaultHooks{WriteFile: func(f *os.File, data []byte) error {
+		mu.Lock()
+		writes++
+		stall := writes == 3
+		mu.Unlock()
+		if stall {
+			<-release // the disk takes nothing until the test says so
+		}
+		_, err := f.Write(data)
+		return err
+	}}
+	st := openStore(t, hooks)
+	r := record(t, st, k, "front", cam.URL("cam"), time.Second, nil)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	waitFor(t, "the queue to overflow", 60*time.Second, func() bool { return r.Stats().StoreErrors >= 2 })
+	if s := r.Stats(); s.Ingest.Disconnects != 0 {
+		t.Errorf("the camera's connection stalled while the disk did: %+v", s.Ingest)
+	}
+	close(release)
+	released = true
+	stored := r.Stats().Segments
+	waitFor(t, "recording after the disk is back", 60*time.Second, func() bool {
+		return r.Stats().Segments >= stored+recorder.QueueLen+3
+	})
+	r.Close()
+	s := r.Stats()
+	gaps := gapsOf(t, st, "front")
+	if len(gaps) != 1 || gaps[0].Reason != "storage too slow" {
+		t.Fatalf("gaps %+v, want one: storage too slow", gaps)
+	}
+	if s.Gaps != 1 || s.FramesDropped <= s.WaitingKey {
+		t.Errorf("counters %+v: want one gap and the dropped segments' frames", s)
+	}
+	segs := listSegs(t, st, "front")
+	i := 0
+	for i < len(segs) && !segs[i].End.Equal(gaps[0].Start) {
+		i++
+	}
+	if i+1 >= len(segs) || !segs[i+1].Start.Equal(gaps[0].End) {
+		t.Errorf("gap %v..%v does not sit between two stored segments", gaps[0].Start, gaps[0].End)
+	} else if segs[i+1].Seq != segs[i].Seq+1+s.StoreErrors {
+		t.Errorf("segments %d and %d around the gap; %d were dropped", segs[i].Seq, segs[i+1].Seq, s.StoreErrors)
+	}
+	t.Logf("%d segments dropped; gap %s: %s", s.StoreErrors, gaps[0].End.Sub(gaps[0].Start), gaps[0].Reason)
+}
