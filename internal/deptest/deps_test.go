@@ -19,7 +19,7 @@ var (
 	server = []string{"vigil/internal/cloud/..."}
 
 	// device is code that runs on a hub or a member's device, by its package
-	// doc: ingest and recording (camera, segment, segstore, upload,
+	// doc: ingest and recording (camera, recorder, segment, segstore, upload,
 	// recordings, softcam), the ONVIF protocol with cameras on the LAN
 	// (onvif), doorbell press sources (doorbell), detection and
 	// notification sinks (detect, notify and its LAN sinks), the hub's
@@ -40,7 +40,7 @@ var (
 	// private-key files of a device; they are not a package of their own,
 	// so the rule cannot tell them from the chain the cloud verifies.
 	device = []string{
-		"vigil/internal/hubd", "vigil/internal/camera", "vigil/internal/segment", "vigil/internal/segstore",
+		"vigil/internal/hubd", "vigil/internal/camera", "vigil/internal/recorder", "vigil/internal/segment", "vigil/internal/segstore",
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
@@ -135,6 +135,30 @@ var rules = []rule{
 		from: []string{"vigil/..."}, except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/hubd", "vigil/internal/bench"},
 		to:  []string{"vigil/internal/hubd"},
 		why: "hubd wires the hub from its configuration: domain packages are wired, they do not wire",
+	},
+	{
+		from: []string{"vigil/internal/recorder"}, to: []string{"vigil/internal/hubd"},
+		why: "the recorder is wired by hubd, never the reverse: a frame goes camera -> recorder (segment, seal, store, " +
+			"upload) and never back through the wiring package, which only constructs the recorder and reads its counters",
+	},
+	{
+		from: []string{"vigil/internal/recorder"},
+		to:   []string{"vigil/internal/cloud/...", "vigil/internal/client", "vigil/internal/cloudapi"},
+		why: "a frame's path on the hub ends at the uploader it is given (an interface): the recorder never reaches the cloud, " +
+			"neither its server nor its client or API shapes, so nothing it holds leaves the hub but sealed, through the uploader",
+	},
+	{
+		from: []string{"vigil/internal/recorder"}, to: []string{"vigil/internal/cli", "vigil/internal/config"},
+		why: "the recorder takes its settings as values (recorder.Config): it knows neither the command line (cli) nor the " +
+			"configuration file's shape (config), which hubd maps onto it",
+	},
+	{
+		from: []string{"vigil/..."},
+		except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/bench", "vigil/internal/hubd",
+			"vigil/internal/recorder"},
+		to: []string{"vigil/internal/recorder"},
+		why: "hubd is what starts a camera's recording (and the hub is reached only through hubd): one recorder per camera, " +
+			"under the hub's lifecycle; another caller would record a camera twice against the same store sequence",
 	},
 	{
 		from: server, to: device,
