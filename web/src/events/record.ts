@@ -65,7 +65,7 @@ const DOT_SEGMENT_RE = /(^|\/)\.{1,2}(\/|$)/;
 
 // parseTime reads an RFC 3339 time by hand (Date.parse rolls 24:00 and
 // February 30 over, where Go refuses them) and returns ms since the epoch.
-function parseTime(what: string, v: unknown): number {
+export function parseTime(what: string, v: unknown): number {
   const m = typeof v === 'string' && v.length <= 64 ? TIME_RE.exec(v) : null;
   if (!m) throw bad(`${what} is not an RFC 3339 time`);
   const [y, mo, d, hh, mi, ss] = m.slice(1, 7).map(Number);
@@ -81,7 +81,7 @@ function parseTime(what: string, v: unknown): number {
   return Date.UTC(y, mo - 1, d, hh, mi, ss, frac) - sign * (oh * 60 + om) * 60_000;
 }
 
-function validName(what: string, s: unknown): string {
+export function validName(what: string, s: unknown): string {
   if (typeof s !== 'string' || s.length === 0 || new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw bad(`${what} must be 1 to ${MAX_NAME_BYTES} bytes`);
   // Printable characters only, as Go's unicode.IsPrint: no control, format,
   // private or unassigned characters, no separator but the ASCII space
