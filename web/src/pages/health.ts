@@ -200,6 +200,8 @@ route('/h/:hh/health', async (root, { hh }) => {
   status.textContent = '';
   for (const r of results) if (r.status === 'rejected') showError(err, r.reason);
   status.dataset.done = 'true';
+  // The settings' links name a hub or camera (#hub-ID, #camera-NAME).
+  if (location.hash.length > 1) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView({ block: 'start' });
   return () => {
     closed = true;
   };
