@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -50,10 +52,17 @@ func TestHealthPage(t *testing.T) {
 	porchEnd := porch
 	porchEnd.State, porchEnd.End = eventrec.StateResolved, start.Add(5*time.Minute)
 	records = append(records, porch, porchEnd)
+	sealed := map[string][]byte{}
 	for _, r := range records {
-		if _, _, err := hub.record(r); err != nil {
+		_, b, err := hub.record(r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		sealed[r.ID+r.State] = b
+	}
+	hubPush, err := json.Marshal(cloudapi.HubPush{Type: cloudapi.HubPushQuiet, Household: hh.ID, Hub: hub.device, LastContact: now})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// The cloud's watcher marks the hub quiet once the quiet time passed.
@@ -83,9 +92,16 @@ func TestHealthPage(t *testing.T) {
 		Checks   []item
 		Error    string
 		Problems []string
+		// The events page of the same household, and the service
+		// worker's notifications of a hub-quiet push and of sealed health
+		// records.
+		Events                                  struct{ Count, Error string }
+		HubNotice, HealthNotice, ResolvedNotice struct{ Title, Body, URL string }
 	}
 	browsertest.Run(t, 3*time.Minute, "health.mjs", map[string]string{"BASE_URL": c.url, "HOUSEHOLD": hh.ID,
-		"CONTROL_URL": hh.controlServer(t), "SESSION": sess.Cookie, "CSRF": sess.CSRF}, &res)
+		"CONTROL_URL": hh.controlServer(t), "SESSION": sess.Cookie, "CSRF": sess.CSRF, "HUB_PUSH": base64.StdEncoding.EncodeToString(hubPush),
+		"HEALTH_SEALED":   base64.StdEncoding.EncodeToString(sealed[records[0].ID+eventrec.StateProblem]),
+		"RESOLVED_SEALED": base64.StdEncoding.EncodeToString(sealed[porch.ID+eventrec.StateResolved])}, &res)
 	t.Logf("page: %+v", res)
 
 	if want := "/h/" + hh.ID + "/health#hub-" + hub.device; res.HubLink != want {
@@ -116,6 +132,19 @@ func TestHealthPage(t *testing.T) {
 	}
 	if res.Error != "" {
 		t.Errorf("the page shows an error: %q (a detection event is not a health record, nor a failure)", res.Error)
+	}
+	if res.Events.Count != "1" || res.Events.Error != "" {
+		t.Errorf("the events page: %+v, want the one detection event and no record it could not open", res.Events)
+	}
+	if n := res.HubNotice; n.Title != "garage hub is not heard from" || !strings.Contains(n.Body, "Check that it has power and internet") ||
+		n.URL != "/h/"+hh.ID+"/health#hub-"+hub.device {
+		t.Errorf("the notification of a hub gone quiet: %+v", n)
+	}
+	if n := res.HealthNotice; n.Title != "front camera: no video for 2 minutes" || !strings.HasPrefix(n.Body, "Since ") || n.URL != "/h/"+hh.ID+"/health#camera-front" {
+		t.Errorf("the notification of a camera problem: %+v", n)
+	}
+	if n := res.ResolvedNotice; n.Title != "Fine again: porch camera keeps dropping its connection" || n.URL != "/h/"+hh.ID+"/health#camera-porch" {
+		t.Errorf("the notification of a problem resolved: %+v", n)
 	}
 	for _, p := range res.Problems {
 		t.Errorf("layout: %s", p)

@@ -5,12 +5,15 @@
 // the hub's sealed health records, opened here. The script reports what it
 // shows (per hub, camera and hub check: its id, state and text), the
 // error it shows if any, and layout problems (wider than the screen,
-// controls under 44 px, serious axe findings).
+// controls under 44 px, serious axe findings); then what the events page
+// counts (health records are not events, nor failures), and the
+// notifications the service worker makes of a hub-quiet push and of two
+// sealed health records.
 //
 // Env: BASE_URL, HOUSEHOLD, CONTROL_URL (POST /enrol), SESSION, CSRF,
-// ARTIFACTS.
+// HUB_PUSH, HEALTH_SEALED, RESOLVED_SEALED (base64 payloads), ARTIFACTS.
 import { join } from 'node:path';
-import { enrol, launch, newPage, result, signedInContext } from './lib.mjs';
+import { enrol, launch, newPage, noticeOf, result, signedInContext } from './lib.mjs';
 import { PHONE, layoutProblems } from './tl-phone.mjs';
 
 const base = process.env.BASE_URL;
@@ -37,6 +40,19 @@ try {
   await page.screenshot({ path: join(process.env.ARTIFACTS, 'health.png'), fullPage: true });
   const lp = await layoutProblems(page);
   out.problems = [...lp.wide.map((w) => `wider than the screen at ${w}`), ...lp.small.map((s) => `small control ${s}`), ...lp.axe];
+
+  await page.goto(`${base}/h/${encodeURIComponent(hh)}/events`);
+  await page.waitForFunction(() => document.querySelector('#ev-list')?.dataset.count !== undefined, null, { timeout: 60000 });
+  out.events = { count: await page.$eval('#ev-list', (el) => el.dataset.count), error: (await page.textContent('#ev-error')).trim() };
+
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const notice = async (b64) => {
+    const n = await noticeOf(page, Buffer.from(b64, 'base64'));
+    return { title: n.title, body: n.body, url: n.url };
+  };
+  out.hubNotice = await notice(process.env.HUB_PUSH);
+  out.healthNotice = await notice(process.env.HEALTH_SEALED);
+  out.resolvedNotice = await notice(process.env.RESOLVED_SEALED);
   result(out);
 } finally {
   await browser.close();

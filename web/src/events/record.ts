@@ -51,6 +51,14 @@ export class RecordError extends Error {
   }
 }
 
+/** NotEventError: a record that opened and verified but is a hub's health record (kind "health"), not an event's (health/record.ts reads it). */
+export class NotEventError extends Error {
+  constructor() {
+    super('a health record, not an event');
+    this.name = 'NotEventError';
+  }
+}
+
 const bad = (m: string) => new RecordError(m);
 const ID_RE = /^[0-9a-f]{32}$/;
 const FIELDS = new Set(['v', 'id', 'camera', 'state', 'start', 'end', 'labels', 'zones', 'alert', 'score', 'box', 'snapshot']);
@@ -113,6 +121,7 @@ export function parseRecord(plain: Uint8Array): EventRecord {
     throw bad('not JSON');
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  if (j.kind === 'health' && j.v === 1) throw new NotEventError();
   for (const k of Object.keys(j)) if (!FIELDS.has(k)) throw bad(`unknown field "${k.slice(0, 32)}"`);
   if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
   if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');

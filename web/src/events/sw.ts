@@ -20,6 +20,10 @@
 //     HubPush: it only knows that the hub stopped reporting): "<hub> is not
 //     heard from" / "<hub> is back", the hub's name from the household's
 //     verified chain when this browser holds it, opening the health page.
+//   - a sealed health record (docs/FORMAT.md, "Health records"), opened
+//     like an event record: its message ("front camera: no video for 2
+//     minutes"), or "Fine again: …" when it is resolved (the same tag, so
+//     it replaces the problem's), opening the health page.
 // It intercepts no request (no fetch handler): pages always come from the
 // network, as the verifier extension checks them.
 //
@@ -31,6 +35,7 @@ import { openHousehold } from '../household';
 import { b64 } from '../api';
 import { readSnapshot } from './api';
 import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
+import { openHealth, type HealthRecord } from '../health/record';
 
 interface Opened {
   hh: string;
@@ -99,6 +104,35 @@ export async function openPush(sealed: Uint8Array): Promise<Opened> {
     }
   }
   throw last;
+}
+
+/** openHealthPush opens a push payload that is a sealed health record with the households this browser holds keys of. */
+export async function openHealthPush(sealed: Uint8Array): Promise<{ hh: string; record: HealthRecord }> {
+  let last: unknown = new Error('this browser holds no household key');
+  for (const hh of await pinnedHouseholds()) {
+    try {
+      const h = await openHousehold(hh, { refresh: true });
+      if (h.identities.length === 0) continue;
+      return { hh, record: await openHealth(sealed, { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] }) };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** healthNotice is the notification of an opened health record. */
+function healthNotice(hh: string, r: HealthRecord): Notice {
+  const at = (t: number) => new Date(t).toLocaleTimeString();
+  const place = r.camera ? `camera-${encodeURIComponent(r.camera)}` : 'health-checks';
+  return {
+    title: r.state === 'problem' ? r.message : `Fine again: ${r.message}`,
+    options: {
+      body: r.state === 'problem' ? `Since ${at(r.start)}` : `From ${at(r.start)} to ${at(r.end ?? r.start)}${r.flaps ? `, and ${r.flaps} more time${r.flaps === 1 ? '' : 's'} briefly` : ''}`,
+      tag: `health:${r.id}`,
+      data: { url: `/h/${encodeURIComponent(hh)}/health#${place}` },
+    },
+  };
 }
 
 /** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
@@ -247,7 +281,12 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       },
     };
   } catch {
-    return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
+    try {
+      const o = await openHealthPush(data);
+      return healthNotice(o.hh, o.record);
+    } catch {
+      return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
+    }
   }
 }
 
