@@ -45,8 +45,9 @@ type WatchConfig struct {
 	// Store only one tells; a change Tell fails to deliver is not retried.
 	Tell func(ctx context.Context, c Change)
 	// IsHub reports whether hubID is a hub of the household's chain now;
-	// a hub removed from it is marked but its household is not told. nil:
-	// every reporting hub is.
+	// a hub removed from it is marked but its household is not told, and
+	// a change whose check fails is left for the next look. nil: every
+	// reporting hub is.
 	IsHub func(ctx context.Context, householdID, hubID string) (bool, error)
 	// QuietAfter is how long without a report makes a hub quiet (0:
 	// DefaultQuietAfter).
@@ -132,23 +133,21 @@ func (w *Watcher) Sweep(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return told, ctx.Err()
 		}
+		hub := true
+		if w.c.IsHub != nil {
+			// Before the mark: a failed check is tried again next time.
+			if hub, err = w.c.IsHub(ctx, r.HouseholdID, r.HubID); err != nil {
+				w.c.Logger.Warn("is a quiet hub still the household's", "household", r.HouseholdID, "hub", r.HubID, "err", err)
+				continue
+			}
+		}
 		ok, err := w.mark(ctx, r)
 		if err != nil {
 			w.c.Logger.Warn("marking a quiet hub", "household", r.HouseholdID, "hub", r.HubID, "err", err)
 			continue
 		}
-		if !ok {
-			continue // another replica did, or the hub reported meanwhile
-		}
-		if w.c.IsHub != nil {
-			hub, err := w.c.IsHub(ctx, r.HouseholdID, r.HubID)
-			if err != nil {
-				w.c.Logger.Warn("is a quiet hub still the household's", "household", r.HouseholdID, "hub", r.HubID, "err", err)
-				continue
-			}
-			if !hub {
-				continue
-			}
+		if !ok || !hub {
+			continue // another replica did, the hub reported meanwhile, or it left the chain
 		}
 		c := Change{HouseholdID: r.HouseholdID, HubID: r.HubID, LastContact: r.Received}
 		if !r.Quiet.IsZero() {
