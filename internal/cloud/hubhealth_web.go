@@ -109,12 +109,18 @@ func memberHub(d keydir.DeviceKey, reports map[string]store.HubReport) cloudapi.
 	}
 	out.Reported, out.LastContact, out.Quiet = true, rep.Received, !rep.Quiet.IsZero() && !rep.Received.After(rep.Quiet)
 	out.Version, out.Started, out.Cameras, out.Recording = rep.Version, rep.Started, rep.Cameras, rep.Recording
-	out.Uploads = cloudapi.HubUploads{Pending: rep.Pending, OldestPending: rep.OldestPending, Failures: rep.Failures,
+	out.Uploads = hubUploads(rep)
+	return out
+}
+
+// hubUploads is the upload state of report rep.
+func hubUploads(rep store.HubReport) cloudapi.HubUploads {
+	u := cloudapi.HubUploads{Pending: rep.Pending, OldestPending: rep.OldestPending, Failures: rep.Failures,
 		Rejected: rep.Rejected, Evicted: rep.Evicted, CloudAway: rep.CloudAway}
 	if rep.ErrorKind != "" {
-		out.Uploads.LastError = &cloudapi.HubError{Kind: rep.ErrorKind, Status: rep.ErrorStatus, Message: rep.ErrorMessage, At: rep.ErrorAt}
+		u.LastError = &cloudapi.HubError{Kind: rep.ErrorKind, Status: rep.ErrorStatus, Message: rep.ErrorMessage, At: rep.ErrorAt}
 	}
-	return out
+	return u
 }
 
 // hubHealthError maps the domain's refusal of a report to 400.
@@ -186,12 +192,7 @@ func staffUploads(d keydir.DeviceKey, rep store.HubReport, ok bool) cloudapi.Sta
 	if !ok {
 		return out
 	}
-	out.LastContact = rep.Received
-	out.HubUploads = cloudapi.HubUploads{Pending: rep.Pending, OldestPending: rep.OldestPending, Failures: rep.Failures,
-		Rejected: rep.Rejected, Evicted: rep.Evicted, CloudAway: rep.CloudAway}
-	if rep.ErrorKind != "" {
-		out.LastError = &cloudapi.HubError{Kind: rep.ErrorKind, Status: rep.ErrorStatus, Message: rep.ErrorMessage, At: rep.ErrorAt}
-	}
+	out.LastContact, out.HubUploads = rep.Received, hubUploads(rep)
 	return out
 }
 
