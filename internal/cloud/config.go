@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -64,6 +65,10 @@ type Config struct {
 	Quota units.ByteSize `yaml:"quota"`
 	// MaxAge deletes objects older than this, e.g. 30d; 0 keeps them.
 	MaxAge units.Duration `yaml:"max_age"`
+	// HubQuietAfter is how long a paired hub may go without a health
+	// report before its household is told it went quiet, e.g. 10m (0:
+	// 10 minutes). At least 2m: a hub reports every minute.
+	HubQuietAfter units.Duration `yaml:"hub_quiet_after"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// TURNListen is the UDP host:port of the built-in TURN relay for live
@@ -284,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Quota < 0 || c.MaxAge < 0 {
 		errs = append(errs, errors.New("quota, max_age: cannot be negative"))
+	}
+	if c.HubQuietAfter != 0 && time.Duration(c.HubQuietAfter) < 2*time.Minute {
+		errs = append(errs, fmt.Errorf("hub_quiet_after: %v is shorter than 2m: a hub reports its health once a minute", time.Duration(c.HubQuietAfter)))
 	}
 	if c.MetricsListen != "" {
 		ap, err := netip.ParseAddrPort(c.MetricsListen)

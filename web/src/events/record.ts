@@ -51,6 +51,14 @@ export class RecordError extends Error {
   }
 }
 
+/** NotEventError: a record that opened and verified but is a hub's health record (kind "health"), not an event's (health/record.ts reads it). */
+export class NotEventError extends Error {
+  constructor() {
+    super('a health record, not an event');
+    this.name = 'NotEventError';
+  }
+}
+
 const bad = (m: string) => new RecordError(m);
 const ID_RE = /^[0-9a-f]{32}$/;
 const FIELDS = new Set(['v', 'id', 'camera', 'state', 'start', 'end', 'labels', 'zones', 'alert', 'score', 'box', 'snapshot']);
@@ -65,7 +73,7 @@ const DOT_SEGMENT_RE = /(^|\/)\.{1,2}(\/|$)/;
 
 // parseTime reads an RFC 3339 time by hand (Date.parse rolls 24:00 and
 // February 30 over, where Go refuses them) and returns ms since the epoch.
-function parseTime(what: string, v: unknown): number {
+export function parseTime(what: string, v: unknown): number {
   const m = typeof v === 'string' && v.length <= 64 ? TIME_RE.exec(v) : null;
   if (!m) throw bad(`${what} is not an RFC 3339 time`);
   const [y, mo, d, hh, mi, ss] = m.slice(1, 7).map(Number);
@@ -81,7 +89,7 @@ function parseTime(what: string, v: unknown): number {
   return Date.UTC(y, mo - 1, d, hh, mi, ss, frac) - sign * (oh * 60 + om) * 60_000;
 }
 
-function validName(what: string, s: unknown): string {
+export function validName(what: string, s: unknown): string {
   if (typeof s !== 'string' || s.length === 0 || new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw bad(`${what} must be 1 to ${MAX_NAME_BYTES} bytes`);
   // Printable characters only, as Go's unicode.IsPrint: no control, format,
   // private or unassigned characters, no separator but the ASCII space
@@ -113,6 +121,7 @@ export function parseRecord(plain: Uint8Array): EventRecord {
     throw bad('not JSON');
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  if (j.kind === 'health' && j.v === 1) throw new NotEventError();
   for (const k of Object.keys(j)) if (!FIELDS.has(k)) throw bad(`unknown field "${k.slice(0, 32)}"`);
   if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
   if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');

@@ -15,6 +15,15 @@
 //     waiting to join <household>" (the name when this browser holds the
 //     household), opening the settings page at its waiting devices
 //     (#waiting, where they are approved).
+//   - a hub gone quiet or back, {"type":"hub-quiet"|"hub-back",
+//     "household":HH,"hub":ID,"last_contact":T[,"back":T]} (the cloud's
+//     HubPush: it only knows that the hub stopped reporting): "<hub> is not
+//     heard from" / "<hub> is back", the hub's name from the household's
+//     verified chain when this browser holds it, opening the health page.
+//   - a sealed health record (docs/FORMAT.md, "Health records"), opened
+//     like an event record: its message ("front camera: no video for 2
+//     minutes"), or "Fine again: …" when it is resolved (the same tag, so
+//     it replaces the problem's), opening the health page.
 // It intercepts no request (no fetch handler): pages always come from the
 // network, as the verifier extension checks them.
 //
@@ -26,6 +35,7 @@ import { openHousehold } from '../household';
 import { b64 } from '../api';
 import { readSnapshot } from './api';
 import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
+import { openHealth, type HealthRecord } from '../health/record';
 
 interface Opened {
   hh: string;
@@ -96,6 +106,35 @@ export async function openPush(sealed: Uint8Array): Promise<Opened> {
   throw last;
 }
 
+/** openHealthPush opens a push payload that is a sealed health record with the households this browser holds keys of. */
+export async function openHealthPush(sealed: Uint8Array): Promise<{ hh: string; record: HealthRecord }> {
+  let last: unknown = new Error('this browser holds no household key');
+  for (const hh of await pinnedHouseholds()) {
+    try {
+      const h = await openHousehold(hh, { refresh: true });
+      if (h.identities.length === 0) continue;
+      return { hh, record: await openHealth(sealed, { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] }) };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** healthNotice is the notification of an opened health record. */
+function healthNotice(hh: string, r: HealthRecord): Notice {
+  const at = (t: number) => new Date(t).toLocaleTimeString();
+  const place = r.camera ? `camera-${encodeURIComponent(r.camera)}` : 'health-checks';
+  return {
+    title: r.state === 'problem' ? r.message : `Fine again: ${r.message}`,
+    options: {
+      body: r.state === 'problem' ? `Since ${at(r.start)}` : `From ${at(r.start)} to ${at(r.end ?? r.start)}${r.flaps ? `, and ${r.flaps} more time${r.flaps === 1 ? '' : 's'} briefly` : ''}`,
+      tag: `health:${r.id}`,
+      data: { url: `/h/${encodeURIComponent(hh)}/health#${place}` },
+    },
+  };
+}
+
 /** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
 export function joinRequestOf(data: Uint8Array): string | null {
   if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
@@ -109,6 +148,50 @@ export function joinRequestOf(data: Uint8Array): string | null {
   const { type, household } = v as { type?: unknown; household?: unknown };
   if (type !== 'join-request' || typeof household !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(household)) return null;
   return household;
+}
+
+/** HubChange is a hub-quiet or hub-back push. */
+export interface HubChange {
+  type: 'hub-quiet' | 'hub-back';
+  household: string;
+  hub: string;
+  lastContact: number;
+  back: number;
+}
+
+/** hubChangeOf reads a hub-quiet or hub-back push, or returns null. */
+export function hubChangeOf(data: Uint8Array): HubChange | null {
+  if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const { type, household, hub, last_contact, back } = v as Record<string, unknown>;
+  const id = /^[A-Za-z0-9_-]{1,128}$/;
+  if ((type !== 'hub-quiet' && type !== 'hub-back') || typeof household !== 'string' || !id.test(household) || typeof hub !== 'string' || !id.test(hub)) return null;
+  const lastContact = typeof last_contact === 'string' ? Date.parse(last_contact) : NaN;
+  const backAt = typeof back === 'string' ? Date.parse(back) : 0;
+  if (!Number.isFinite(lastContact) || !Number.isFinite(backAt) || (type === 'hub-back' && !backAt)) return null;
+  return { type, household, hub, lastContact, back: backAt };
+}
+
+/** hubName is the name of hub in hh's verified chain when this browser holds the household, else ''. */
+async function hubName(hh: string, hub: string): Promise<string> {
+  const lookup = (async () => {
+    if (!(await pinnedHouseholds()).includes(hh)) return '';
+    const st = (await openHousehold(hh, { refresh: true })).state;
+    return st.devices.find((d) => d.id === hub && d.role === 'hub')?.name ?? '';
+  })().catch(() => '');
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), NAME_WAIT_MS)));
+  try {
+    return await Promise.race([lookup, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Notice is a notification to show: its title and options. */
@@ -149,6 +232,22 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       },
     };
   }
+  const hubChange = hubChangeOf(data);
+  if (hubChange !== null) {
+    const name = (await hubName(hubChange.household, hubChange.hub)) || 'A hub';
+    const at = (t: number) => new Date(t).toLocaleString();
+    return {
+      title: hubChange.type === 'hub-quiet' ? `${name} is not heard from` : `${name} is back`,
+      options: {
+        body:
+          hubChange.type === 'hub-quiet'
+            ? `Nothing from it since ${at(hubChange.lastContact)}. Check that it has power and internet.`
+            : `It reported again at ${at(hubChange.back)} after nothing since ${at(hubChange.lastContact)}.`,
+        tag: `hub:${hubChange.hub}`,
+        data: { url: `/h/${encodeURIComponent(hubChange.household)}/health#hub-${encodeURIComponent(hubChange.hub)}` },
+      },
+    };
+  }
   try {
     const o = await openPush(data);
     const at = new Date(o.record.start).toLocaleTimeString();
@@ -182,7 +281,12 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       },
     };
   } catch {
-    return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
+    try {
+      const o = await openHealthPush(data);
+      return healthNotice(o.hh, o.record);
+    } catch {
+      return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
+    }
   }
 }
 
