@@ -273,7 +273,7 @@ func (r *recorder) writeLoop() {
 		r.noteGap(s)
 		r.lastStored = s.meta.End
 		if up := r.hub.uploader; up != nil {
-			up.Enqueue(seg)
+			up.Enqueue(seg, s.data)
 		}
 	}
 }

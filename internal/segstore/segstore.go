@@ -50,6 +50,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/internal/fsutil"
@@ -241,6 +242,10 @@ type Store struct {
 	count        int64
 	lastAgeCheck time.Time
 	haveReserve  bool
+
+	// lostHint is set when upload_lost may have rows TakeLostUploads has
+	// not returned (see upload.go).
+	lostHint atomic.Bool
 }
 
 type camUsage struct {
@@ -309,6 +314,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.ensureReserve()
+	s.lostHint.Store(true) // the rows a previous run left, if any
 	ok = true
 	return s, nil
 }
@@ -352,7 +358,7 @@ func (s *Store) openDB(ctx context.Context) error {
 	if mode != "wal" {
 		return fmt.Errorf("segstore: open index %s: journal_mode is %q, want wal", p, mode)
 	}
-	if err := migrate(ctx, db, s.log); err != nil {
+	if err := migrate(ctx, db, s.dir, s.log); err != nil {
 		return fmt.Errorf("segstore: open index %s: %w", p, err)
 	}
 	return nil

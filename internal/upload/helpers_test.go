@@ -184,7 +184,6 @@ func (f *fixture) config() Config {
 		CloudURL:   f.cloud.URL(),
 		DeviceID:   testDevice,
 		Key:        f.key,
-		DataDir:    f.dir,
 		Logger:     slog.New(f.log),
 		MinBackoff: 10 * time.Millisecond,
 		MaxBackoff: 80 * time.Millisecond,
