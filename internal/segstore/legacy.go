@@ -35,14 +35,15 @@ func attachLegacyQueue(ctx context.Context, conn *sql.Conn, dir string) (*legacy
 	} else if err != nil {
 		return nil, fmt.Errorf("upload queue %s: %w", p, err)
 	}
+	const hint = "hint: move it away and start again to upload every segment again; the cloud answers those it has as already stored"
 	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS legacy`, p); err != nil {
-		return nil, fmt.Errorf("attach the upload queue %s: %w", p, err)
+		return nil, fmt.Errorf("open the upload queue %s to import it: %w (%s)", p, err, hint)
 	}
 	l := &legacyQueue{dir: dir}
 	var n int
 	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM legacy.sqlite_master WHERE type = 'table' AND name = 'queue'`).Scan(&n); err != nil {
 		l.detach(ctx, conn)
-		return nil, fmt.Errorf("read the upload queue %s: %w (hint: move it away to upload every segment again; the cloud answers those it has with 200)", p, err)
+		return nil, fmt.Errorf("read the upload queue %s to import it: %w (%s)", p, err, hint)
 	}
 	l.hasQueue = n > 0
 	return l, nil
