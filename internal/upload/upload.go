@@ -226,11 +226,11 @@ type Uploader struct {
 	mu           sync.Mutex
 	inflight     map[segKey]bool
 	lostInflight map[segKey]bool // in flight when retention deleted them
-	wake      chan struct{} // closed to wake idle workers, then replaced
-	closed    bool
-	running   bool
-	runCancel context.CancelFunc
-	runDone   chan struct{}
+	wake         chan struct{}   // closed to wake idle workers, then replaced
+	closed       bool
+	running      bool
+	runCancel    context.CancelFunc
+	runDone      chan struct{}
 
 	failStreak    int
 	pauseUntil    time.Time
