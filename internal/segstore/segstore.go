@@ -5,6 +5,9 @@
 // The store owns the on-disk layout and the index. It receives segments that
 // are already sealed (encrypted and signed by the caller) and treats them as
 // opaque bytes: it must never hold, write or try to interpret plaintext media.
+// The index also keeps each segment's upload state for the hub's uploader
+// (see [Store.PendingUploads] and [Store.RecordUpload]): the store keeps
+// those states and never uploads or reads a segment for it.
 //
 // # Layout
 //
