@@ -63,10 +63,12 @@
 //
 // # What the package must never do
 //
-//   - Send anything but sealed bytes: before a file is sent it is parsed with
+//   - Send anything but sealed bytes: before a segment is sent, whether
+//     read from its file or handed to Enqueue, it is parsed with
 //     envelope.Inspect and must be a sealed segment whose header names the
 //     camera and sequence the store indexed; anything else is rejected
 //     without being sent.
+//   - Keep a database of its own: the upload state is the segment index's.
 //   - Log keys, signatures or bodies: logs name cameras, sequence numbers,
 //     sizes, statuses and the server's error messages only.
 package upload
