@@ -98,12 +98,14 @@ func TestCrashBetweenStoreAndUpload(t *testing.T) {
 	releaseOnce := sync.OnceFunc(func() { close(release) })
 	defer releaseOnce()
 	var once sync.Once
+	cl.mu.Lock()
 	cl.afterStore = func(k objKey) {
 		once.Do(func() {
 			held <- k
 			<-release
 		})
 	}
+	cl.mu.Unlock()
 	child := func(from, to int, cloud string) *exec.Cmd {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -92,6 +92,10 @@ func (u *Uploader) record(j job, state segstore.UploadState, msg string, next ti
 // One that a worker is uploading right now is counted when its attempt
 // ends, and only if the attempt did not upload it.
 func (u *Uploader) takeLost(ctx context.Context) {
+	// Under pickMu, so that no segment is released between being taken
+	// here and being looked up in inflight.
+	u.pickMu.Lock()
+	defer u.pickMu.Unlock()
 	lost, err := u.idx.TakeLostUploads(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

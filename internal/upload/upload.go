@@ -223,7 +223,7 @@ type Uploader struct {
 
 	handoff handoff
 
-	pickMu sync.Mutex // serializes next()
+	pickMu sync.Mutex // serializes next() and the release of a picked segment
 
 	mu           sync.Mutex
 	inflight     map[segKey]bool
@@ -539,11 +539,16 @@ func (u *Uploader) worker(ctx context.Context) {
 		if u.pausedFor() <= 0 {
 			out = u.process(ctx, j)
 		}
+		// Released under pickMu: a next() that listed the segment as
+		// pending before its outcome was recorded must still find it in
+		// flight, or it would upload it again.
+		u.pickMu.Lock()
 		u.mu.Lock()
 		delete(u.inflight, j.key())
 		lost := u.lostInflight[j.key()]
 		delete(u.lostInflight, j.key())
 		u.mu.Unlock()
+		u.pickMu.Unlock()
 		// Retention deleted the segment during the attempt: it is lost
 		// unless the attempt uploaded or rejected it.
 		if out == outcomeMissing || (lost && out == outcomePending) {
