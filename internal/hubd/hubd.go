@@ -479,7 +479,6 @@ func (h *Hub) startCloud(ctx context.Context) error {
 		CloudURL:       h.cfg.Cloud.URL,
 		DeviceID:       keydir.DeviceID(pub),
 		Key:            h.signer,
-		DataDir:        h.cfg.Data,
 		Order:          h.cfg.Cloud.UploadOrder,
 		MaxBytesPerSec: int64(h.cfg.Cloud.MaxUploadRate),
 		Since:          p.PairedAt,

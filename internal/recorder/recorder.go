@@ -83,10 +83,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Uploader takes the segments the recorder stored. Enqueue must not block
-// for long: it runs on the camera's writer goroutine.
+// Uploader takes the segments the recorder stored, with the sealed bytes
+// the store wrote (the uploader need not read them back). Enqueue must not
+// block for long: it runs on the camera's writer goroutine.
 type Uploader interface {
-	Enqueue(segstore.Segment)
+	Enqueue(seg segstore.Segment, sealed []byte)
 }
 
 // Observer observes one value (a prometheus.Observer is one).
@@ -416,7 +417,7 @@ func (r *recorder) writeLoop() {
 		r.noteGap(s)
 		r.lastStored = s.meta.End
 		if up := r.cfg.Uploader; up != nil {
-			up.Enqueue(seg)
+			up.Enqueue(seg, s.data)
 		}
 	}
 }

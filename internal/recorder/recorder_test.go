@@ -1,6 +1,7 @@
 package recorder_test
 
 import (
+	"fmt"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -135,7 +136,10 @@ type uploads struct {
 	segs []segstore.Segment
 }
 
-func (u *uploads) Enqueue(s segstore.Segment) {
+func (u *uploads) Enqueue(s segstore.Segment, sealed []byte) {
+	if int64(len(sealed)) != s.Bytes {
+		panic(fmt.Sprintf("segment %d handed over with %d bytes, stored %d", s.Seq, len(sealed), s.Bytes))
+	}
 	u.mu.Lock()
 	u.segs = append(u.segs, s)
 	u.mu.Unlock()

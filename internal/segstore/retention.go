@@ -420,7 +420,13 @@ func (s *Store) moveToGarbage(ctx context.Context, vs []victim) ([]victim, error
 	now := s.now().UnixNano()
 	var moved []victim
 	lastEnd := make(map[string]int64)
+	lost := false
 	for _, v := range vs {
+		l, err := noteLost(ctx, tx, v.id)
+		if err != nil {
+			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+		}
+		lost = lost || l
 		if _, err := tx.ExecContext(ctx, `INSERT INTO garbage (id, camera, seq, path, bytes, moved_ns)
 			SELECT id, camera, seq, path, bytes, ? FROM segments WHERE id = ?`, now, v.id); err != nil {
 			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
@@ -445,8 +451,16 @@ func (s *Store) moveToGarbage(ctx context.Context, vs []victim) ([]victim, error
 			return nil, fmt.Errorf("segstore: prune gaps: %w", err)
 		}
 	}
+	if lost {
+		if err := capLost(ctx, tx); err != nil {
+			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+	}
+	if lost {
+		s.lostHint.Store(true)
 	}
 	return moved, nil
 }
