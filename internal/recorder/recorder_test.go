@@ -1,10 +1,10 @@
 package recorder_test
 
 import (
-	"fmt"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"os"
 	"sync"
