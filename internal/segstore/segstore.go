@@ -241,6 +241,7 @@ type Store struct {
 	count        int64
 	lastAgeCheck time.Time
 	haveReserve  bool
+	forced       Forced
 }
 
 type camUsage struct {
