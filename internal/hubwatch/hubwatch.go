@@ -512,7 +512,7 @@ func (w *Watcher) storageFindings(now time.Time, st Storage) []finding {
 			}
 		}
 		fs = append(fs, finding{key: key{check: eventrec.CheckStorageSpace}, bad: low, problem: msg,
-			resolved: fmt.Sprintf("The hub's disk has room again (%s free)", Bytes(st.Free))})
+			resolved: fmt.Sprintf("The hub's disk has room again: %s free", Bytes(st.Free))})
 	}
 
 	// Retention forced below the configured age.
