@@ -1,6 +1,9 @@
 // The app's service worker (registered at scope "/" by pwa.ts, which makes
 // the app installable; events/push.ts subscribes on that same
 // registration). It handles Web Push:
+//   - a sealed health record (the hub telling of a problem, or its end):
+//     shown in the hub's own words ("Front door camera: no video for 2
+//     minutes", then "... is back"), the resolution replacing the problem;
 //   - a sealed event record: opened here with this device's keys (the same
 //     non-extractable CryptoKeys in IndexedDB, and the household chain
 //     verified from the pinned genesis as in the pages) and shown as a
@@ -25,13 +28,19 @@
 import { openHousehold } from '../household';
 import { b64 } from '../api';
 import { readSnapshot } from './api';
-import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
+import { headline, openAnyRecord, type EventRecord, type HealthRecord, type OpenerKeys } from './record';
 
 interface Opened {
   hh: string;
   record: EventRecord;
   title: string;
   keys: OpenerKeys;
+}
+
+/** OpenedHealth is a push that opened as the hub's health record. */
+interface OpenedHealth {
+  hh: string;
+  health: HealthRecord;
 }
 
 /** SNAPSHOT_WAIT_MS bounds the wait for a ring's snapshot: past it the notification shows without. */
@@ -79,15 +88,16 @@ function pinnedHouseholds(): Promise<string[]> {
   });
 }
 
-/** openPush opens a push payload (a sealed event record) with the households this browser holds keys of. */
-export async function openPush(sealed: Uint8Array): Promise<Opened> {
+/** openPush opens a push payload (a sealed event or health record) with the households this browser holds keys of. */
+export async function openPush(sealed: Uint8Array): Promise<Opened | OpenedHealth> {
   let last: unknown = new Error('this browser holds no household key');
   for (const hh of await pinnedHouseholds()) {
     try {
       const h = await openHousehold(hh, { refresh: true });
       if (h.identities.length === 0) continue;
       const keys = { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] };
-      const record = await openRecord(sealed, keys);
+      const record = await openAnyRecord(sealed, keys);
+      if ('kind' in record) return { hh, health: record };
       return { hh, record, title: headline(record), keys };
     } catch (e) {
       last = e;
@@ -150,7 +160,9 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
     };
   }
   try {
-    const o = await openPush(data);
+    const opened = await openPush(data);
+    if ('health' in opened) return healthNotice(opened);
+    const o = opened;
     const at = new Date(o.record.start).toLocaleTimeString();
     if (o.record.labels.includes('ring')) {
       // A doorbell's ring stays until answered; answering opens the
@@ -184,6 +196,24 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
   } catch {
     return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
   }
+}
+
+/**
+ * healthNotice shows the hub's health alert in the hub's own plain words
+ * ("Front door camera: no video for 2 minutes", then "Front door camera
+ * is back (after 5 minutes)"); the resolution replaces the problem's
+ * notification (same tag).
+ */
+function healthNotice(o: OpenedHealth): Notice {
+  const h = o.health;
+  const body =
+    h.state === 'problem'
+      ? `Since ${new Date(h.start).toLocaleTimeString()} · Vigil keeps checking and will tell you when it is resolved.`
+      : `Resolved at ${new Date(h.end ?? h.start).toLocaleTimeString()}.`;
+  return {
+    title: h.message,
+    options: { body, tag: `health:${h.id}`, data: { url: `/h/${encodeURIComponent(o.hh)}` } },
+  };
 }
 
 // Exposed for the browser tests, which load this script into a page.
