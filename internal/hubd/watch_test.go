@@ -3,18 +3,24 @@ package hubd
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"vigil/internal/cloud"
 	"vigil/internal/config"
 	"vigil/internal/eventrec"
 	"vigil/internal/member"
 	"vigil/internal/notify"
+	"vigil/internal/notify/webhook"
 	"vigil/internal/segstore"
 	"vigil/internal/vigiltest"
 )
@@ -30,6 +36,11 @@ type healthRig struct {
 	h      *Hub
 	mq     *mqttClient
 	camera string
+
+	cloudLog, hubLog vigiltest.SyncBuffer // debug-level logs, scanned at the end
+
+	hookMu sync.Mutex
+	hooks  []webhook.Body // health alerts the household's webhook received, signatures checked
 }
 
 type camServer struct {
@@ -42,16 +53,32 @@ type camServer struct {
 func startHealthRig(t *testing.T, adjust func(cfg *config.Hub, o *Options)) *healthRig {
 	t.Helper()
 	r := &healthRig{t: t, camera: "frontporchzq"}
-	r.cl = startCloud(t)
+	r.cl = startCloudWith(t, func(o *cloud.Options) { o.Logger = r.cloudLog.Logger() })
 	r.m = newMember(t, r.cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
 	r.cam = &camServer{addr: cam.Addr(), stop: func() { cam.Close() }}
 	r.cfg = pairedConfig(t, r.cl, r.camera, cam.URL("cam"))
 	broker := vigiltest.Mosquitto(t)
-	r.cfg.Detection = &config.Detection{MQTT: &config.MQTT{Broker: "mqtt://" + broker}}
+	secret := []byte("the household's webhook secret")
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if err := webhook.Verify(secret, req.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
+			t.Errorf("webhook signature: %v", err)
+		}
+		var b webhook.Body
+		if err := json.Unmarshal(body, &b); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		r.hookMu.Lock()
+		r.hooks = append(r.hooks, b)
+		r.hookMu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	r.cfg.Detection = &config.Detection{MQTT: &config.MQTT{Broker: "mqtt://" + broker},
+		Webhooks: &config.Webhooks{URLs: []string{recv.URL}, Secret: string(secret)}}
 	r.cfg.Health = config.Health{Hold: config.Duration(time.Second), NoVideo: config.Duration(2 * time.Second),
 		CloudContact: config.Duration(2 * time.Second), MinFree: 1 << 20}
-	opts := Options{WatchPoll: 100 * time.Millisecond, UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: 500 * time.Millisecond}
+	opts := Options{Logger: r.hubLog.Logger(), WatchPoll: 100 * time.Millisecond, UploadMinBackoff: 100 * time.Millisecond, UploadMaxBackoff: 500 * time.Millisecond}
 	if adjust != nil {
 		adjust(r.cfg, &opts)
 	}
@@ -137,6 +164,19 @@ func (r *healthRig) expect(check, camera, wantProblem string, fix func()) (probl
 	if !strings.HasPrefix(as[0].Message, wantProblem) {
 		t.Errorf("MQTT problem %q, want it to start %q", as[0].Message, wantProblem)
 	}
+	// The household's webhook: the same two alerts, signed.
+	waitFor(t, "the webhooks", 30*time.Second, func() bool {
+		r.hookMu.Lock()
+		defer r.hookMu.Unlock()
+		return len(r.hooks) >= 2
+	})
+	r.hookMu.Lock()
+	hooks := r.hooks
+	r.hookMu.Unlock()
+	if len(hooks) != 2 || hooks[0].ID != as[0].ID || hooks[0].Phase != "start" || hooks[0].Message != as[0].Message ||
+		hooks[1].ID != as[0].ID || hooks[1].Phase != "end" || hooks[1].Check != check {
+		t.Errorf("webhooks: want the problem and its resolution, got %+v", hooks)
+	}
 	state := r.mq.got(strings.TrimSuffix("vigil/health/"+strings.ReplaceAll(check, ".", "_")+"/"+camera, "/") + "/state")
 	if len(state) < 2 || state[0] != "ON" || state[len(state)-1] != "OFF" {
 		t.Errorf("Home Assistant problem sensor of %s went %v, want ON then OFF", check, state)
@@ -179,6 +219,21 @@ func (r *healthRig) insiderScan(recs ...eventrec.Record) {
 	}
 	named.Secret("camera name", []byte(r.camera))
 	scanCloudFiles(r.t, r.cl.dir, &leaks, &named)
+	// The cloud's own log (debug level), and the hub's: the hub logs a
+	// problem's check and camera, never its message.
+	for _, f := range leaks.Check("the cloud's log", []byte(r.cloudLog.String())) {
+		r.t.Error(f)
+	}
+	var msgs vigiltest.LeakScan
+	for _, rec := range recs {
+		msgs.Secret("health message", []byte(rec.Message))
+	}
+	for _, f := range msgs.Check("the hub's log", []byte(r.hubLog.String())) {
+		r.t.Error(f)
+	}
+	if !strings.Contains(r.hubLog.String(), `msg="health problem"`) {
+		r.t.Error("the hub's log does not say a health problem was raised")
+	}
 }
 
 // TestHealthCameraUnplugged: the software camera stops; the household is

@@ -565,7 +565,7 @@ func (w *Watcher) cloudFindings(now time.Time, c *Cloud) []finding {
 	}
 	var fs []finding
 	gone := now.Sub(w.lastContact)
-	fs = append(fs, finding{key: key{check: eventrec.CheckCloudContact}, bad: c.Away && gone >= w.cfg.CloudContact,
+	fs = append(fs, finding{key: key{check: eventrec.CheckCloudContact}, bad: c.Away && gone >= w.cfg.CloudContact, began: w.lastContact,
 		problem:  fmt.Sprintf("The hub has not reached the cloud for %s; it keeps recording and will upload when it can", Words(gone)),
 		resolved: "The hub is in touch with the cloud again"})
 
