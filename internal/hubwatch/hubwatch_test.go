@@ -298,3 +298,24 @@ func TestWords(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStep: one look at a hub of 16 cameras, a paired hub's disk
+// and uploads, every check evaluated.
+func BenchmarkStep(b *testing.B) {
+	clk := vigiltest.NewClock(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	w := hubwatch.New(hubwatch.Config{}, clk.Now, nil)
+	o := hubwatch.Observation{Storage: hubwatch.Storage{Free: 40 << 30}, Cloud: &hubwatch.Cloud{}}
+	for i := range 16 {
+		o.Cameras = append(o.Cameras, hubwatch.Camera{Name: "camera-" + string(rune('a'+i))})
+	}
+	for b.Loop() {
+		clk.Add(5 * time.Second)
+		for i := range o.Cameras {
+			o.Cameras[i].Frames += 75
+		}
+		o.Storage.Writes++
+		if len(w.Step(o)) != 0 {
+			b.Fatal("a healthy hub alerted")
+		}
+	}
+}
