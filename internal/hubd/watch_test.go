@@ -2,12 +2,16 @@ package hubd
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +23,10 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/eventrec"
 	"vigil/internal/member"
+	"vigil/internal/netguard"
 	"vigil/internal/notify"
 	"vigil/internal/notify/webhook"
+	"vigil/internal/notify/webpush"
 	"vigil/internal/segstore"
 	"vigil/internal/vigiltest"
 )
@@ -41,6 +47,10 @@ type healthRig struct {
 
 	hookMu sync.Mutex
 	hooks  []webhook.Body // health alerts the household's webhook received, signatures checked
+	pushes [][]byte       // Web Push bodies the member's push service received
+
+	ua       *ecdh.PrivateKey // the member's push subscription keys
+	pushAuth []byte
 }
 
 type camServer struct {
@@ -53,8 +63,31 @@ type camServer struct {
 func startHealthRig(t *testing.T, adjust func(cfg *config.Hub, o *Options)) *healthRig {
 	t.Helper()
 	r := &healthRig{t: t, camera: "frontporchzq"}
-	r.cl = startCloudWith(t, func(o *cloud.Options) { o.Logger = r.cloudLog.Logger() })
+	r.cl = startCloudWith(t, func(o *cloud.Options) {
+		o.Logger = r.cloudLog.Logger()
+		// The member's push service is on loopback (plain HTTP, which a
+		// cloud itself on plain-HTTP loopback accepts).
+		o.PublicURL = "http://127.0.0.1"
+		o.Outbound = netguard.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	})
 	r.m = newMember(t, r.cl.url())
+	pushSvc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		r.hookMu.Lock()
+		r.pushes = append(r.pushes, b)
+		r.hookMu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(pushSvc.Close)
+	var err error
+	if r.ua, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	r.pushAuth = make([]byte, 16)
+	rand.Read(r.pushAuth)
+	if err := r.m.c.SubscribePush(context.Background(), r.m.st.HouseholdID, pushSvc.URL+"/push/member", r.ua.PublicKey().Bytes(), r.pushAuth); err != nil {
+		t.Fatal(err)
+	}
 	cam := startCamera(t, "127.0.0.1:0", "cam")
 	r.cam = &camServer{addr: cam.Addr(), stop: func() { cam.Close() }}
 	r.cfg = pairedConfig(t, r.cl, r.camera, cam.URL("cam"))
@@ -177,6 +210,17 @@ func (r *healthRig) expect(check, camera, wantProblem string, fix func()) (probl
 		hooks[1].ID != as[0].ID || hooks[1].Phase != "end" || hooks[1].Check != check {
 		t.Errorf("webhooks: want the problem and its resolution, got %+v", hooks)
 	}
+	// The member's browser: the same two records as Web Push, each the
+	// sealed record, opened with the household's keys.
+	var pushed []eventrec.Record
+	waitFor(t, "two pushes", 30*time.Second, func() bool {
+		pushed = r.pushed()
+		return len(pushed) >= 2
+	})
+	if len(pushed) != 2 || pushed[0].ID != as[0].ID || pushed[0].State != eventrec.StateProblem || pushed[0].Message != as[0].Message ||
+		pushed[1].ID != as[0].ID || pushed[1].State != eventrec.StateResolved {
+		t.Errorf("pushes: want the problem and its resolution, got %+v", pushed)
+	}
 	state := r.mq.got(strings.TrimSuffix("vigil/health/"+strings.ReplaceAll(check, ".", "_")+"/"+camera, "/") + "/state")
 	if len(state) < 2 || state[0] != "ON" || state[len(state)-1] != "OFF" {
 		t.Errorf("Home Assistant problem sensor of %s went %v, want ON then OFF", check, state)
@@ -202,6 +246,38 @@ func (r *healthRig) expect(check, camera, wantProblem string, fix func()) (probl
 	}
 	t.Logf("told: %q; then %q", problem.Message, resolved.Message)
 	return problem, resolved
+}
+
+// pushed are the health records the member's push service received,
+// decrypted (RFC 8291) and opened with the household's keys.
+func (r *healthRig) pushed() []eventrec.Record {
+	r.t.Helper()
+	vs, err := member.VerifiedChain(context.Background(), r.m.c, r.m.st.HouseholdID, r.m.genesis)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ids, err := vs.EpochIdentities(r.m.keys)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.hookMu.Lock()
+	bodies := slices.Clone(r.pushes)
+	r.hookMu.Unlock()
+	var out []eventrec.Record
+	for _, b := range bodies {
+		plain, err := webpush.Decrypt(b, r.ua, r.pushAuth)
+		if err != nil {
+			r.t.Fatalf("push body: %v", err)
+		}
+		rec, _, err := eventrec.Open(plain, vs.TrustedHubs(), ids...)
+		if err != nil {
+			r.t.Fatalf("the member cannot open a pushed record: %v", err)
+		}
+		if rec.Kind == eventrec.KindHealth {
+			out = append(out, rec)
+		}
+	}
+	return out
 }
 
 // insiderScan stops the hub and scans everything the cloud keeps for the
