@@ -198,8 +198,7 @@ type track struct {
 	start      time.Time // when the problem began
 	id         string
 	lastRaised time.Time
-	flaps      int
-	problem    string // the raised problem's message
+	flaps      int // episodes since the last resolution that had no alert of their own
 }
 
 type sample struct {
@@ -229,16 +228,15 @@ type backlogSample struct {
 	pending int64
 }
 
-// Watcher runs the checks. Step may be called from one goroutine at a time.
+// Watcher runs the checks; it is safe for concurrent use.
 type Watcher struct {
 	cfg Config
 	now func() time.Time
 	log *slog.Logger
 
-	mu      sync.Mutex
-	tracks  map[key]*track
-	cams    map[string]*camState
-	started time.Time
+	mu     sync.Mutex
+	tracks map[key]*track
+	cams   map[string]*camState
 
 	writes, writeErrs    uint64
 	lastWrite, lastError time.Time
@@ -246,7 +244,6 @@ type Watcher struct {
 	forced               int64
 	forcedAt             time.Time
 	backlog              []backlogSample
-	awaySince            time.Time
 	lastContact          time.Time
 }
 
@@ -282,9 +279,6 @@ func (w *Watcher) Step(o Observation) []Alert {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	if w.started.IsZero() {
-		w.started = now
-	}
 	var fs []finding
 	fs = append(fs, w.cameraFindings(now, o.Cameras)...)
 	fs = append(fs, w.storageFindings(now, o.Storage)...)
@@ -329,7 +323,7 @@ func (w *Watcher) advance(now time.Time, f finding) (Alert, bool) {
 			return Alert{}, false
 		}
 		if now.Sub(t.since) >= w.cfg.Hold && (t.lastRaised.IsZero() || now.Sub(t.lastRaised) >= w.cfg.Repeat) {
-			t.phase, t.id, t.lastRaised, t.problem = raised, newID(), now, f.problem
+			t.phase, t.id, t.lastRaised = raised, newID(), now
 			w.log.Warn("health problem", "check", f.check, "camera", f.camera, "alert", t.id)
 			return Alert{ID: t.id, Check: f.check, Camera: f.camera, State: StateProblem, Start: t.start, Message: f.problem}, true
 		}
@@ -555,12 +549,7 @@ func (w *Watcher) cloudFindings(now time.Time, c *Cloud) []finding {
 	if w.lastContact.IsZero() {
 		w.lastContact = now
 	}
-	if c.Away {
-		if w.awaySince.IsZero() {
-			w.awaySince = now
-		}
-	} else {
-		w.awaySince = time.Time{}
+	if !c.Away {
 		w.lastContact = now
 	}
 	var fs []finding
