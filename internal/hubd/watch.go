@@ -43,7 +43,7 @@ func (h *Hub) observe() hubwatch.Observation {
 	}
 	o.Storage.Free = hubwatch.FreeBytes(h.cfg.Data)
 	f := h.store.Forced()
-	o.Storage.Forced, o.Storage.ForcedAge, o.Storage.RetentionAge = f.Segments, f.LastAge, time.Duration(h.cfg.Retention.MaxAge)
+	o.Storage.Forced, o.Storage.ForcedAge, o.Storage.RetentionAge = f.Segments, f.LastAge, f.Limit
 	if h.uploader != nil {
 		u := h.uploader.Stats()
 		o.Cloud = &hubwatch.Cloud{Pending: u.Pending, Away: u.CloudAway}

@@ -394,3 +394,17 @@ func TestHealthCloudAway(t *testing.T) {
 	}
 	r.insiderScan(p, res)
 }
+
+// TestHealthRetentionForced: a byte limit too small for the configured age
+// makes the store delete recordings younger than it; the household is
+// told once, and once more when no recording has had to go for
+// health.retention_window (the camera stopped).
+func TestHealthRetentionForced(t *testing.T) {
+	r := startHealthRig(t, func(cfg *config.Hub, o *Options) {
+		cfg.Retention = config.Retention{MaxAge: config.Duration(24 * time.Hour), MaxBytes: 1}
+		cfg.Health.NoVideo = config.Duration(time.Hour) // the stopped camera is not this test's alert
+		cfg.Health.RetentionWindow = config.Duration(3 * time.Second)
+	})
+	p, res := r.expect(eventrec.CheckStorageRetention, "", "The hub is deleting recordings younger than the 24 hours it should keep, to make room", r.cam.stop)
+	r.insiderScan(p, res)
+}

@@ -20,6 +20,7 @@ const ageReason = "age limit"
 type Forced struct {
 	Segments int64         // such segments deleted since Open
 	LastAge  time.Duration // the age of the latest one when it was deleted
+	Limit    time.Duration // the age limit of the latest one's camera
 	At       time.Time     // when the latest one was deleted; zero if none
 }
 
@@ -425,6 +426,7 @@ func (s *Store) evict(ctx context.Context, vs []victim, reason string) (int, int
 			s.mu.Lock()
 			s.forced.Segments++
 			s.forced.LastAge = now.Sub(time.Unix(0, v.end))
+			s.forced.Limit = limit
 			s.forced.At = now
 			s.mu.Unlock()
 		}

@@ -257,7 +257,7 @@ func TestRetentionForcedBelowAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := s.Forced()
-	if f.Segments != 1 || !f.At.Equal(now) || f.LastAge < 9*time.Minute || f.LastAge > 10*time.Minute {
+	if f.Segments != 1 || !f.At.Equal(now) || f.LastAge < 9*time.Minute || f.LastAge > 10*time.Minute || f.Limit != time.Hour {
 		t.Errorf("forced %+v, want one segment about 10 minutes old", f)
 	}
 }
