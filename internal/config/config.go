@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"vigil/internal/detect/events"
+	"vigil/internal/hubwatch"
 	"vigil/internal/netguard"
 	"vigil/internal/tlog"
 )
@@ -37,6 +38,21 @@ const (
 	DefaultTransport       = TransportAuto
 	DefaultSegmentDuration = Duration(4 * time.Second)
 	DefaultLogLevel        = "info"
+)
+
+// Defaults of the health checks (Hub.Health), hubwatch's.
+const (
+	DefaultHealthHold            = Duration(hubwatch.DefaultHold)
+	DefaultHealthRepeat          = Duration(hubwatch.DefaultRepeat)
+	DefaultHealthNoVideo         = Duration(hubwatch.DefaultNoVideo)
+	DefaultHealthReconnects      = hubwatch.DefaultReconnects
+	DefaultHealthReconnectWindow = Duration(hubwatch.DefaultReconnectWindow)
+	DefaultHealthSlowRate        = hubwatch.DefaultSlowRate
+	DefaultHealthMinFree         = ByteSize(hubwatch.DefaultMinFree)
+	DefaultHealthFullWithin      = Duration(hubwatch.DefaultFullWithin)
+	DefaultHealthRetentionWindow = Duration(hubwatch.DefaultRetentionWindow)
+	DefaultHealthBacklog         = Duration(hubwatch.DefaultBacklog)
+	DefaultHealthCloudContact    = Duration(hubwatch.DefaultCloudContact)
 )
 
 // Limits on Hub.SegmentDuration.
@@ -111,9 +127,46 @@ type Hub struct {
 	// depths) at /metrics on Metrics.Listen. Nil serves none.
 	Metrics *Metrics `yaml:"metrics"`
 
+	// Health sets when the hub tells the household that something is
+	// wrong (README, "Health alerts"). Zero fields take the defaults.
+	Health Health `yaml:"health"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
 	src *source
+}
+
+// Health holds the thresholds of the hub's health checks (package
+// hubwatch). ApplyDefaults fills zero fields.
+type Health struct {
+	// Hold: a problem is told once it lasted this long, and resolved once
+	// gone this long. Default 30s.
+	Hold Duration `yaml:"hold"`
+	// Repeat: at most one alert per check and camera this often. Default 30m.
+	Repeat Duration `yaml:"repeat"`
+	// NoVideo: a camera silent this long has a problem. Default 1m.
+	NoVideo Duration `yaml:"no_video"`
+	// Reconnects sessions lost within ReconnectWindow are a reconnect
+	// loop. Defaults 4 and 5m.
+	Reconnects      int      `yaml:"reconnects"`
+	ReconnectWindow Duration `yaml:"reconnect_window"`
+	// SlowRate: a frame rate below this fraction of the camera's usual
+	// rate is a problem, between 0 and 1. Default 0.5.
+	SlowRate float64 `yaml:"slow_rate"`
+	// MinFree: less free space on the data directory's disk is a
+	// problem; so is a disk that, at its current rate, gets there within
+	// FullWithin. Defaults 1GB and 6h.
+	MinFree    ByteSize `yaml:"min_free"`
+	FullWithin Duration `yaml:"full_within"`
+	// RetentionWindow: recordings deleted younger than their retention
+	// max_age within this window are a problem. Default 10m.
+	RetentionWindow Duration `yaml:"retention_window"`
+	// Backlog: an upload backlog growing this long while the cloud
+	// answers is a problem. Default 10m.
+	Backlog Duration `yaml:"backlog"`
+	// CloudContact: no contact with the cloud this long is a problem.
+	// Default 5m.
+	CloudContact Duration `yaml:"cloud_contact"`
 }
 
 // Metrics is where the hub serves its Prometheus metrics.
@@ -512,6 +565,27 @@ func (h *Hub) ApplyDefaults() {
 	if h.Cloud != nil && h.Cloud.UploadOrder == "" {
 		h.Cloud.UploadOrder = UploadOldest
 	}
+	hl := &h.Health
+	for _, d := range []struct {
+		v *Duration
+		d Duration
+	}{{&hl.Hold, DefaultHealthHold}, {&hl.Repeat, DefaultHealthRepeat}, {&hl.NoVideo, DefaultHealthNoVideo},
+		{&hl.ReconnectWindow, DefaultHealthReconnectWindow}, {&hl.FullWithin, DefaultHealthFullWithin},
+		{&hl.RetentionWindow, DefaultHealthRetentionWindow}, {&hl.Backlog, DefaultHealthBacklog},
+		{&hl.CloudContact, DefaultHealthCloudContact}} {
+		if *d.v == 0 {
+			*d.v = d.d
+		}
+	}
+	if hl.Reconnects == 0 {
+		hl.Reconnects = DefaultHealthReconnects
+	}
+	if hl.SlowRate == 0 {
+		hl.SlowRate = DefaultHealthSlowRate
+	}
+	if hl.MinFree == 0 {
+		hl.MinFree = DefaultHealthMinFree
+	}
 	for i := range h.Cameras {
 		if h.Cameras[i].Transport == "" {
 			h.Cameras[i].Transport = DefaultTransport
@@ -666,6 +740,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 	}
 
 	errs = append(errs, h.Retention.validate(s, "retention")...)
+	errs = append(errs, h.Health.validate(s, "health")...)
 
 	if h.SegmentDuration < MinSegmentDuration || h.SegmentDuration > MaxSegmentDuration {
 		add("segment_duration", "%s is out of range: use %s to %s", h.SegmentDuration, time.Duration(MinSegmentDuration), time.Duration(MaxSegmentDuration))
@@ -847,6 +922,30 @@ func (d *Detection) validate(s *source, path string) []error {
 		if len(w.Secret) < 16 {
 			add(".webhooks.secret", "at least 16 characters are required (receivers check the HMAC with it)")
 		}
+	}
+	return errs
+}
+
+func (hl *Health) validate(s *source, path string) []error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"hold", hl.Hold}, {"repeat", hl.Repeat}, {"no_video", hl.NoVideo}, {"reconnect_window", hl.ReconnectWindow},
+		{"full_within", hl.FullWithin}, {"retention_window", hl.RetentionWindow}, {"backlog", hl.Backlog},
+		{"cloud_contact", hl.CloudContact}} {
+		if d.v < 0 {
+			errs = append(errs, s.errorf(path+"."+d.key, "%s: a time cannot be negative", d.v))
+		}
+	}
+	if hl.Reconnects < 0 {
+		errs = append(errs, s.errorf(path+".reconnects", "%d: a count cannot be negative", hl.Reconnects))
+	}
+	if hl.SlowRate < 0 || hl.SlowRate >= 1 {
+		errs = append(errs, s.errorf(path+".slow_rate", "%g: a fraction of the usual rate, between 0 and 1 (e.g. 0.5)", hl.SlowRate))
+	}
+	if hl.MinFree < 0 {
+		errs = append(errs, s.errorf(path+".min_free", "%d: a size cannot be negative", int64(hl.MinFree)))
 	}
 	return errs
 }

@@ -40,7 +40,7 @@ var (
 	// private-key files of a device; they are not a package of their own,
 	// so the rule cannot tell them from the chain the cloud verifies.
 	device = []string{
-		"vigil/internal/hubd", "vigil/internal/camera", "vigil/internal/recorder", "vigil/internal/segment", "vigil/internal/segstore",
+		"vigil/internal/hubd", "vigil/internal/hubwatch", "vigil/internal/camera", "vigil/internal/recorder", "vigil/internal/segment", "vigil/internal/segstore",
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
 		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",

@@ -54,6 +54,7 @@ func TestHealthPage(t *testing.T) {
 		State: eventrec.StateProblem, Start: start.Add(3 * time.Minute), Message: "porch camera keeps dropping its connection"}
 	porchEnd := porch
 	porchEnd.State, porchEnd.End = eventrec.StateResolved, start.Add(5*time.Minute)
+	porchEnd.Message = "porch camera is back (after 2 minutes)" // a resolution in the hub's words
 	records = append(records, porch, porchEnd)
 	sealed := map[string][]byte{}
 	for _, r := range records {
@@ -140,7 +141,7 @@ func TestHealthPage(t *testing.T) {
 	if f := cams["front"]; f.State != "problem" || !strings.Contains(f.Text, "Video: front camera: no video for 2 minutes — since") {
 		t.Errorf("front camera: %+v", f)
 	}
-	if p := cams["porch"]; p.State != "resolved" || !strings.Contains(p.Text, "Fine again since") || !strings.Contains(p.Text, "porch camera keeps dropping its connection") {
+	if p := cams["porch"]; p.State != "resolved" || !strings.Contains(p.Text, "Fine again since") || !strings.Contains(p.Text, "porch camera is back (after 2 minutes)") {
 		t.Errorf("porch camera: %+v", p)
 	}
 	if len(res.Checks) != 1 || res.Checks[0].ID != eventrec.CheckStorageSpace || res.Checks[0].State != "problem" ||
@@ -160,7 +161,7 @@ func TestHealthPage(t *testing.T) {
 	if n := res.HealthNotice; n.Title != "front camera: no video for 2 minutes" || !strings.HasPrefix(n.Body, "Since ") || n.URL != "/h/"+hh.ID+"/health#camera-front" {
 		t.Errorf("the notification of a camera problem: %+v", n)
 	}
-	if n := res.ResolvedNotice; n.Title != "Fine again: porch camera keeps dropping its connection" || n.URL != "/h/"+hh.ID+"/health#camera-porch" {
+	if n := res.ResolvedNotice; n.Title != "porch camera is back (after 2 minutes)" || !strings.HasPrefix(n.Body, "Resolved at ") || n.URL != "/h/"+hh.ID+"/health#camera-porch" {
 		t.Errorf("the notification of a problem resolved: %+v", n)
 	}
 	for _, p := range res.Problems {

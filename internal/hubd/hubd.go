@@ -71,6 +71,9 @@ type Options struct {
 	// nothing changes (default one minute); HealthPoll how often it looks
 	// for a change to report at once (default five seconds).
 	HealthEvery, HealthPoll time.Duration
+	// WatchPoll is how often the health checks look (default five
+	// seconds; watch.go).
+	WatchPoll time.Duration
 	// DoorbellSubscribed, if set, is called each time the doorbells'
 	// MQTT topics are subscribed (tests wait for it).
 	DoorbellSubscribed func()
@@ -245,6 +248,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
+	h.startWatch(runCtx) // watch.go
 	if h.uploader != nil {
 		h.wg.Add(4)
 		go func() {

@@ -1,5 +1,6 @@
-// Package notify delivers detection events and doorbell rings (events of
-// kind [KindRing]) to the household: Web Push
+// Package notify delivers detection events, doorbell rings (events of
+// kind [KindRing]) and the hub's health alerts ([KindHealth]) to the
+// household: Web Push
 // (package webpushsink, over the protocol in package webpush), MQTT on the
 // household's own LAN (package mqtt) and signed webhooks (package webhook),
 // fanned out by a [Dispatcher] that never blocks the detection pipeline.
@@ -65,6 +66,10 @@ const (
 	// KindRing is a doorbell's ring: a press of its button, with the
 	// label "ring", no score and a single phase (start).
 	KindRing = "ring"
+	// KindHealth is a health alert of the hub (package hubwatch): Check
+	// and Message are set, Camera only for a camera's check; PhaseStart
+	// when the problem is told, PhaseEnd when it is resolved.
+	KindHealth = "health"
 )
 
 // Event is a detection event or a doorbell's ring as notifications see it.
@@ -88,6 +93,12 @@ type Event struct {
 	// Snapshot is an optional JPEG of the event's best frame. Sinks send it
 	// only when explicitly configured to; it is never part of a [Payload].
 	Snapshot []byte
+
+	// Health alerts only: the check (an eventrec Check constant), what
+	// happened in plain words, and in a resolution the flaps counted.
+	Check   string
+	Message string
+	Flaps   int
 }
 
 // Notifier is a notification sink.

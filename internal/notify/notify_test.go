@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +183,40 @@ func FuzzParsePayload(f *testing.F) {
 			t.Fatalf("a marshalled payload does not parse: %v", err)
 		}
 	})
+}
+
+// TestSealerSealsHealthRecords: a health alert seals as a health record,
+// problem then resolved with its flaps.
+func TestSealerSealsHealthRecords(t *testing.T) {
+	id, _ := envelope.GenerateX25519Identity()
+	hub, _ := envelope.GenerateSigningKey()
+	s := &Sealer{Signer: hub, Keys: func() (uint32, []envelope.Recipient, error) {
+		return 1, []envelope.Recipient{id.Recipient()}, nil
+	}}
+	trusted := envelope.TrustedKeys{hub.Public().(ed25519.PublicKey)}
+	start := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	ev := Event{ID: "00112233445566778899aabbccddeeff", Kind: KindHealth, Camera: "garden", Check: eventrec.CheckCameraFrames,
+		Message: "garden camera: no video for 1 minute", Phase: PhaseStart, Start: start, Flaps: 0}
+	for _, end := range []time.Time{{}, start.Add(5 * time.Minute)} {
+		ev.End = end
+		if !end.IsZero() {
+			ev.Phase, ev.Flaps, ev.Message = PhaseEnd, 2, "garden camera is back (after 5 minutes)"
+		}
+		sealed, err := s.Seal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := eventrec.Open(sealed, trusted, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := eventrec.Record{Kind: eventrec.KindHealth, ID: ev.ID, Check: ev.Check, Camera: "garden", State: eventrec.StateProblem,
+			Start: start, Message: ev.Message}
+		if !end.IsZero() {
+			want.State, want.End, want.Flaps = eventrec.StateResolved, end, 2
+		}
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("record\n got %+v\nwant %+v", r, want)
+		}
+	}
 }

@@ -32,6 +32,11 @@ type Payload struct {
 	Phase  string    `json:"phase"`
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end,omitzero"`
+	// Health alerts only (kind "health"): the check, the message and, in
+	// a resolution (phase "end"), the flaps counted.
+	Check   string `json:"check,omitempty"`
+	Message string `json:"message,omitempty"`
+	Flaps   int    `json:"flaps,omitempty"`
 }
 
 // PayloadOf returns ev's payload.
@@ -47,6 +52,7 @@ func PayloadOf(ev Event) Payload {
 		ID: ev.ID, Kind: ev.Kind, Camera: ev.Camera, Labels: labels, Zones: zones,
 		Score: ev.Score, Alert: ev.Alert, Phase: ev.Phase.String(),
 		Start: ev.Start.UTC(), End: ev.End.UTC(),
+		Check: ev.Check, Message: ev.Message, Flaps: ev.Flaps,
 	}
 }
 
@@ -98,7 +104,7 @@ type Sealer struct {
 	seq atomic.Uint64
 }
 
-// Seal returns ev as an event record sealed to the household's current
+// Seal returns ev as an event record (a health record for [KindHealth]) sealed to the household's current
 // epoch: an [envelope.KindEvent] object on stream [eventrec.StreamEvents],
 // whose public header names no camera. An event still open (no End) is a
 // "start" record, an ended one an "end" record; a notification carries no
@@ -125,6 +131,13 @@ func (s *Sealer) Seal(ev Event) ([]byte, error) {
 	}
 	if !ev.End.IsZero() {
 		rec.State, rec.End = eventrec.StateEnd, ev.End
+	}
+	if ev.Kind == KindHealth {
+		rec = eventrec.Record{Kind: eventrec.KindHealth, ID: ev.ID, Check: ev.Check, Camera: ev.Camera,
+			State: eventrec.StateProblem, Start: start, Message: ev.Message}
+		if !ev.End.IsZero() {
+			rec.State, rec.End, rec.Flaps = eventrec.StateResolved, ev.End, ev.Flaps
+		}
 	}
 	sealed, err := eventrec.Seal(rec, s.seq.Add(1), epoch, s.Signer, rcpts...)
 	if err != nil {

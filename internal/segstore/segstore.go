@@ -245,6 +245,7 @@ type Store struct {
 	count        int64
 	lastAgeCheck time.Time
 	haveReserve  bool
+	forced       Forced
 
 	// lostHint is set when upload_lost may have rows TakeLostUploads has
 	// not returned (see upload.go).

@@ -8,7 +8,7 @@
 // key; sealed objects never change). Must never: send plaintext anywhere.
 
 import { api, apiBytes } from '../api';
-import { merge, NotEventError, openRecord, openSnapshot, type Event, type EventRecord, type OpenerKeys } from './record';
+import { merge, NotAnEvent, openRecord, openSnapshot, type Event, type EventRecord, type OpenerKeys } from './record';
 
 /** EventObject is one entry of the cloud's event listing (sealed; no label). */
 export interface EventObject {
@@ -97,7 +97,7 @@ export interface Failure {
 /**
  * loadEvents opens every listed object (a few at a time) and merges them
  * into events by id. Objects that fail to open are returned as failures,
- * never shown as events; hubs' health records (NotEventError) are skipped.
+ * never shown as events.
  */
 export async function loadEvents(hh: string, keys: OpenerKeys, objs: EventObject[], into = new Map<string, Event>()): Promise<{ events: Map<string, Event>; failures: Failure[] }> {
   const failures: Failure[] = [];
@@ -108,8 +108,7 @@ export async function loadEvents(hh: string, keys: OpenerKeys, objs: EventObject
       try {
         merge(into, await readRecord(hh, keys, o.key), o.key);
       } catch (e) {
-        // A hub's health record shares the stream: not an event, not a failure.
-        if (e instanceof NotEventError) continue;
+        if (e instanceof NotAnEvent) continue; // the hub's health records share the stream
         failures.push({ key: o.key, start: o.start, error: e instanceof Error ? e.message : String(e) });
       }
     }

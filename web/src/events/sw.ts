@@ -1,6 +1,10 @@
 // The app's service worker (registered at scope "/" by pwa.ts, which makes
 // the app installable; events/push.ts subscribes on that same
 // registration). It handles Web Push:
+//   - a sealed health record (the hub telling of a problem, or its end):
+//     shown in the hub's own words ("Front door camera: no video for 2
+//     minutes", then "... is back"), the resolution replacing the problem,
+//     opening the health page (docs/FORMAT.md, "Health records");
 //   - a sealed event record: opened here with this device's keys (the same
 //     non-extractable CryptoKeys in IndexedDB, and the household chain
 //     verified from the pinned genesis as in the pages) and shown as a
@@ -20,10 +24,6 @@
 //     HubPush: it only knows that the hub stopped reporting): "<hub> is not
 //     heard from" / "<hub> is back", the hub's name from the household's
 //     verified chain when this browser holds it, opening the health page.
-//   - a sealed health record (docs/FORMAT.md, "Health records"), opened
-//     like an event record: its message ("front camera: no video for 2
-//     minutes"), or "Fine again: …" when it is resolved (the same tag, so
-//     it replaces the problem's), opening the health page.
 // It intercepts no request (no fetch handler): pages always come from the
 // network, as the verifier extension checks them.
 //
@@ -34,14 +34,19 @@
 import { openHousehold } from '../household';
 import { b64 } from '../api';
 import { readSnapshot } from './api';
-import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
-import { openHealth, type HealthRecord } from '../health/record';
+import { headline, openAnyRecord, type EventRecord, type HealthRecord, type OpenerKeys } from './record';
 
 interface Opened {
   hh: string;
   record: EventRecord;
   title: string;
   keys: OpenerKeys;
+}
+
+/** OpenedHealth is a push that opened as the hub's health record. */
+interface OpenedHealth {
+  hh: string;
+  health: HealthRecord;
 }
 
 /** SNAPSHOT_WAIT_MS bounds the wait for a ring's snapshot: past it the notification shows without. */
@@ -89,50 +94,22 @@ function pinnedHouseholds(): Promise<string[]> {
   });
 }
 
-/** openPush opens a push payload (a sealed event record) with the households this browser holds keys of. */
-export async function openPush(sealed: Uint8Array): Promise<Opened> {
+/** openPush opens a push payload (a sealed event or health record) with the households this browser holds keys of. */
+export async function openPush(sealed: Uint8Array): Promise<Opened | OpenedHealth> {
   let last: unknown = new Error('this browser holds no household key');
   for (const hh of await pinnedHouseholds()) {
     try {
       const h = await openHousehold(hh, { refresh: true });
       if (h.identities.length === 0) continue;
       const keys = { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] };
-      const record = await openRecord(sealed, keys);
+      const record = await openAnyRecord(sealed, keys);
+      if ('kind' in record) return { hh, health: record };
       return { hh, record, title: headline(record), keys };
     } catch (e) {
       last = e;
     }
   }
   throw last;
-}
-
-/** openHealthPush opens a push payload that is a sealed health record with the households this browser holds keys of. */
-export async function openHealthPush(sealed: Uint8Array): Promise<{ hh: string; record: HealthRecord }> {
-  let last: unknown = new Error('this browser holds no household key');
-  for (const hh of await pinnedHouseholds()) {
-    try {
-      const h = await openHousehold(hh, { refresh: true });
-      if (h.identities.length === 0) continue;
-      return { hh, record: await openHealth(sealed, { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] }) };
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last;
-}
-
-/** healthNotice is the notification of an opened health record. */
-function healthNotice(hh: string, r: HealthRecord): Notice {
-  const at = (t: number) => new Date(t).toLocaleTimeString();
-  const place = r.camera ? `camera-${encodeURIComponent(r.camera)}` : 'health-checks';
-  return {
-    title: r.state === 'problem' ? r.message : `Fine again: ${r.message}`,
-    options: {
-      body: r.state === 'problem' ? `Since ${at(r.start)}` : `From ${at(r.start)} to ${at(r.end ?? r.start)}${r.flaps ? `, and ${r.flaps} more time${r.flaps === 1 ? '' : 's'} briefly` : ''}`,
-      tag: `health:${r.id}`,
-      data: { url: `/h/${encodeURIComponent(hh)}/health#${place}` },
-    },
-  };
 }
 
 /** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
@@ -249,7 +226,9 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
     };
   }
   try {
-    const o = await openPush(data);
+    const opened = await openPush(data);
+    if ('health' in opened) return healthNotice(opened);
+    const o = opened;
     const at = new Date(o.record.start).toLocaleTimeString();
     if (o.record.labels.includes('ring')) {
       // A doorbell's ring stays until answered; answering opens the
@@ -281,13 +260,28 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       },
     };
   } catch {
-    try {
-      const o = await openHealthPush(data);
-      return healthNotice(o.hh, o.record);
-    } catch {
-      return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
-    }
+    return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
   }
+}
+
+/**
+ * healthNotice shows the hub's health alert in the hub's own plain words
+ * ("Front door camera: no video for 2 minutes", then "Front door camera
+ * is back (after 5 minutes)"); the resolution replaces the problem's
+ * notification (same tag); it opens the health page at the camera or at
+ * the hub's own checks.
+ */
+function healthNotice(o: OpenedHealth): Notice {
+  const h = o.health;
+  const place = h.camera ? `camera-${encodeURIComponent(h.camera)}` : 'health-checks';
+  const body =
+    h.state === 'problem'
+      ? `Since ${new Date(h.start).toLocaleTimeString()} · Vigil keeps checking and will tell you when it is resolved.`
+      : `Resolved at ${new Date(h.end ?? h.start).toLocaleTimeString()}.`;
+  return {
+    title: h.message,
+    options: { body, tag: `health:${h.id}`, data: { url: `/h/${encodeURIComponent(o.hh)}/health#${place}` } },
+  };
 }
 
 // Exposed for the browser tests, which load this script into a page.
