@@ -12,13 +12,6 @@ type ByteSize = units.ByteSize
 // (units.Duration).
 type Duration = units.Duration
 
-// ParseByteSize parses a size such as "20GB" (units.ParseByteSize).
-func ParseByteSize(s string) (ByteSize, error) { return units.ParseByteSize(s) }
-
-// ParseDuration parses a duration such as "90m" or "30d"
-// (units.ParseDuration).
-func ParseDuration(s string) (Duration, error) { return units.ParseDuration(s) }
-
 // IsLoopbackHost reports whether host names this machine only
 // (units.IsLoopbackHost).
 func IsLoopbackHost(host string) bool { return units.IsLoopbackHost(host) }
