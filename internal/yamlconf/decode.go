@@ -144,7 +144,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Pointer:
 		w.walk(n, t.Elem(), path)
 	case reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
-		if n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil {
+		// yaml.v3 truncates 1.5 into an int without a word: a whole
+		// number must be written as one.
+		isInt := t.Kind() == reflect.Int || t.Kind() == reflect.Int64
+		if n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil || (isInt && n.ShortTag() != "!!int") {
 			w.errorf(at, path, "expected %s, got %s", typeName(t), kindName(n))
 		}
 	case reflect.Array:
