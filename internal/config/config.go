@@ -224,8 +224,8 @@ type Detect struct {
 	Mask [][][2]float64 `yaml:"mask"`
 	// MinScore is the lowest detector score kept. Default 0.4.
 	MinScore float64 `yaml:"min_score"`
-	// Labels are the labels tracked. Default person, car, bicycle,
-	// motorcycle, truck, bus, dog, cat, bird, horse.
+	// Labels are the labels tracked. Default detect.DefaultLabels (people,
+	// vehicles, pets; Defaults).
 	Labels []string `yaml:"labels"`
 	// Events holds zones, alert rules and event timing.
 	Events events.Config `yaml:"events"`
