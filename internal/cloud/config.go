@@ -125,7 +125,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := decodeConfig(b, path)
+	c, src, err := decodeConfig(b, path)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func LoadConfig(path string) (*Config, error) {
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, src.Place(err)
 	}
 	return &c, nil
 }
@@ -144,11 +144,12 @@ func LoadConfig(path string) (*Config, error) {
 // decodeConfig decodes a config file with the strict decoder every Vigil
 // configuration shares (yamlconf.Decode): unknown keys (with a hint for a
 // secret put in the wrong place), keys given twice and values of the
-// wrong type are errors naming file, line and key.
-func decodeConfig(b []byte, file string) (Config, error) {
+// wrong type are errors naming file, line and key. The Source it returns
+// gives Validate's messages their lines too (LoadConfig).
+func decodeConfig(b []byte, file string) (Config, *yamlconf.Source, error) {
 	var c Config
-	_, err := yamlconf.Decode(b, &c, yamlconf.Options{File: file, Hints: keyHints()})
-	return c, err
+	src, err := yamlconf.Decode(b, &c, yamlconf.Options{File: file, Hints: keyHints()})
+	return c, src, err
 }
 
 // keyHints answer a key that is not there with what to write instead.

@@ -33,6 +33,19 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
+// TestConfigValidationLines: a validation error names the file and the
+// line of its key, as the decoder's do.
+func TestConfigValidationLines(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cloud.yaml")
+	os.WriteFile(p, []byte("listen: 127.0.0.1:0\ndata: d\nlog_level: loud\nwitnesses:\n  - url: https://w.example\n    key: nope\n"), 0o600)
+	_, err := LoadConfig(p)
+	for _, want := range []string{p + `:3: log_level: "loud" is not debug, info, warn or error`, p + ":6: witnesses[0].key: not a witness's cosignature key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nwant a line %q", err, want)
+		}
+	}
+}
+
 // TestConfigDefaultsDocumented checks docs/CONFIG.md's cloud table
 // against ConfigDefaults and the S3 client's defaults: each shows its
 // value, and every other row whose default is a plain value is one of

@@ -1,8 +1,10 @@
 package yamlconf
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -126,4 +128,36 @@ func RedactURL(raw string) string {
 		start = i + len("://")
 	}
 	return raw[:start] + Redacted + raw[at:]
+}
+
+// keyPrefixRE matches the key paths a validation message starts with:
+// "store.dsn: ..." or "tls_cert, tls_key: ...".
+var keyPrefixRE = regexp.MustCompile(`^([a-z0-9_]+(?:\[\d*\])*(?:\.[a-z0-9_]+(?:\[\d*\])*)*(?:, [a-z0-9_.\[\]]+)*): `)
+
+// Place turns the errors joined in err, each a validation message that
+// starts with the key path it is about ("store.dsn: holds a password"),
+// into *Error values with the file and the line of that key (of its first
+// key when it names several), so that a configuration whose validation
+// writes plain messages reports lines as Decode does. A message that names
+// no key gets the file alone. Place(nil) is nil.
+func (s *Source) Place(err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		msg := e.Error()
+		m := keyPrefixRE.FindStringSubmatch(msg)
+		if m == nil {
+			out = append(out, &Error{File: s.File(), Msg: msg})
+			continue
+		}
+		first, _, _ := strings.Cut(m[1], ", ")
+		out = append(out, &Error{File: s.File(), Line: s.Line(first), Key: m[1], Msg: msg[len(m[0]):]})
+	}
+	return errors.Join(out...)
 }

@@ -209,3 +209,29 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestPlace(t *testing.T) {
+	var d doc
+	s, err := Decode([]byte("listen: x\nstore:\n  driver: pg\n  size: 1GB\nitems:\n  - name: a\n"), &d, Options{File: "c.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Place(errors.Join(
+		errors.New("store.driver: \"pg\" is not sqlite or postgres"),
+		errors.New("store.size, listen: give one of them"),
+		errors.New("items[0].name: too short: a: b"),
+		errors.New("log_level: required"),
+		errors.New("something went wrong"),
+	)).Error()
+	want := "c.yaml:3: store.driver: \"pg\" is not sqlite or postgres\n" +
+		"c.yaml:4: store.size, listen: give one of them\n" +
+		"c.yaml:6: items[0].name: too short: a: b\n" +
+		"c.yaml: log_level: required\n" +
+		"c.yaml: something went wrong"
+	if got != want {
+		t.Errorf("Place:\n%s\nwant\n%s", got, want)
+	}
+	if s.Place(nil) != nil {
+		t.Error("Place(nil) is not nil")
+	}
+}
