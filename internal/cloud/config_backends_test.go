@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"vigil/internal/yamlconf"
+	"vigil/internal/yamlconf/yamlconftest"
 )
 
 func TestConfigBackends(t *testing.T) {
@@ -140,7 +140,7 @@ func TestDocCoversEveryKey(t *testing.T) {
 	if !ok {
 		t.Fatal("docs/CONFIG.md has no \"## Cloud service\" section")
 	}
-	keys := yamlconf.Keys(reflect.TypeFor[Config]())
+	keys := yamlconftest.Keys(reflect.TypeFor[Config]())
 	for _, key := range keys {
 		// A section is documented by its keys; a list of mappings
 		// (witnesses) by its own row.

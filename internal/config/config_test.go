@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/yamlconf"
+	"vigil/internal/yamlconf/yamlconftest"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -459,7 +459,7 @@ func TestDocCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths := yamlconf.Keys(reflect.TypeFor[Hub]())
+	paths := yamlconftest.Keys(reflect.TypeFor[Hub]())
 	for _, p := range paths {
 		if !bytes.Contains(doc, []byte("`"+p+"`")) {
 			t.Errorf("docs/CONFIG.md does not document `%s`", p)

@@ -12,7 +12,7 @@ import (
 	"vigil/internal/detect"
 	"vigil/internal/detect/events"
 	"vigil/internal/detect/pipeline"
-	"vigil/internal/yamlconf"
+	"vigil/internal/yamlconf/yamlconftest"
 )
 
 // TestDefaultsTable applies the table to a Hub with every section it reaches
@@ -140,7 +140,7 @@ func TestWebDefaultLabels(t *testing.T) {
 
 // TestDefaultsTableKeys: every key of the table is a key of the file.
 func TestDefaultsTableKeys(t *testing.T) {
-	keys := yamlconf.Keys(reflect.TypeFor[Hub]())
+	keys := yamlconftest.Keys(reflect.TypeFor[Hub]())
 	for _, d := range Defaults() {
 		if !slices.Contains(keys, d.Key) && !slices.Contains(keys, d.Key+"[]") {
 			t.Errorf("default %s names no key of Hub", d.Key)

@@ -72,6 +72,8 @@ var (
 		"vigil/internal/detect/cvdet/onnxtest",
 		// facestest counts the frames with a face in a test's clip.
 		"vigil/internal/detect/faces/facestest",
+		// yamlconftest lists a configuration's keys for its docs' tests.
+		"vigil/internal/yamlconf/yamlconftest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each

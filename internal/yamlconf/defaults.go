@@ -89,31 +89,3 @@ func descend(v reflect.Value, parts []string, d Default) error {
 	}
 	return applyDefault(v, parts, d)
 }
-
-// Keys lists every key path of struct type t as Default.Key writes them
-// (lists as []), depth first in field order.
-func Keys(t reflect.Type) []string {
-	var paths []string
-	var walk func(reflect.Type, string)
-	walk = func(t reflect.Type, prefix string) {
-		for f := range t.Fields() {
-			k := Key(f)
-			if k == "" {
-				continue
-			}
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
-				if ft.Kind() == reflect.Slice {
-					k += "[]"
-				}
-				ft = ft.Elem()
-			}
-			paths = append(paths, prefix+k)
-			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) && !reflect.PointerTo(ft).Implements(textUnmarshalerType) {
-				walk(ft, prefix+k+".")
-			}
-		}
-	}
-	walk(t, "")
-	return paths
-}

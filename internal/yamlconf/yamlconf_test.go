@@ -173,14 +173,6 @@ func TestApplyDefaults(t *testing.T) {
 	}
 }
 
-func TestKeys(t *testing.T) {
-	want := []string{"listen", "log_level", "max_age", "score", "store", "store.driver", "store.size", "store.secure",
-		"opt", "opt.driver", "opt.size", "opt.secure", "items[]", "items[].name", "items[].count", "tags[]", "point"}
-	if got := Keys(reflect.TypeFor[doc]()); !slices.Equal(got, want) {
-		t.Errorf("Keys = %q\nwant %q", got, want)
-	}
-}
-
 // FuzzDecode: any input either decodes or fails with *Error values; the
 // walk never panics on what yaml.v3 parses.
 func FuzzDecode(f *testing.F) {
