@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/yamlconf/yamlconftest"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -481,29 +483,7 @@ func TestDocCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var paths []string
-	var walk func(reflect.Type, string)
-	walk = func(t reflect.Type, prefix string) {
-		for f := range t.Fields() {
-			k := yamlKey(f)
-			if k == "" {
-				continue
-			}
-			paths = append(paths, prefix+k)
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
-				if ft.Kind() == reflect.Slice {
-					k += "[]"
-					paths[len(paths)-1] = prefix + k
-				}
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
-				walk(ft, prefix+k+".")
-			}
-		}
-	}
-	walk(reflect.TypeFor[Hub](), "")
+	paths := yamlconftest.Keys(reflect.TypeFor[Hub]())
 	for _, p := range paths {
 		if !bytes.Contains(doc, []byte("`"+p+"`")) {
 			t.Errorf("docs/CONFIG.md does not document `%s`", p)

@@ -35,15 +35,15 @@ var (
 	// neither set: the formats and
 	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
 	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
-	// the Web Push protocol, notify/webpush (its Sender is the cloud's; the
-	// hub's Web Push sink is notify/webpushsink). keydir also holds the
+	// the Web Push protocol, notify/webpush (its Sender is the cloud's), and
+	// the strict decoder of both config files (yamlconf). keydir also holds the
 	// private-key files of a device; they are not a package of their own,
 	// so the rule cannot tell them from the chain the cloud verifies.
 	device = []string{
 		"vigil/internal/hubd", "vigil/internal/hubwatch", "vigil/internal/camera", "vigil/internal/recorder", "vigil/internal/segment", "vigil/internal/segstore",
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
-		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
+		"vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
 		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell", "vigil/internal/audioenc",
 		"vigil/internal/dataset/...", "vigil/internal/redact",
 	}
@@ -72,6 +72,8 @@ var (
 		"vigil/internal/detect/cvdet/onnxtest",
 		// facestest counts the frames with a face in a test's clip.
 		"vigil/internal/detect/faces/facestest",
+		// yamlconftest lists a configuration's keys for its docs' tests.
+		"vigil/internal/yamlconf/yamlconftest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each
@@ -174,7 +176,7 @@ var rules = []rule{
 	},
 	{
 		from: []string{"vigil/internal/notify/webpush"}, to: device,
-		why: "notify/webpush is the Web Push protocol the cloud and the hub both use: the hub's sink (notify/webpushsink) imports it, never the reverse",
+		why: "notify/webpush is the cloud's Web Push protocol: a hub's events reach it only sealed, through the cloud, so it links no device code",
 	},
 	{
 		from: []string{"vigil/internal/cloudapi"}, to: []string{"vigil/..."},
