@@ -8,8 +8,13 @@ import (
 )
 
 // BenchmarkDetect is one whole detection (letterbox, network at 416, decode,
-// NMS) on a real 768x576 frame; run with GOMAXPROCS=1 for one core.
-func BenchmarkDetect(b *testing.B) { benchDetect(b, testModel(b)) }
+// NMS) on a real 768x576 frame with each micro-kernel the CPU runs; run
+// with GOMAXPROCS=1 for one core.
+func BenchmarkDetect(b *testing.B) {
+	for _, k := range cpuKernels() {
+		b.Run(k.String(), func(b *testing.B) { benchDetect(b, loadBench(b, Options{Kernel: k.String()})) })
+	}
+}
 
 // BenchmarkDetect320 runs the network at 320x320.
 func BenchmarkDetect320(b *testing.B) { benchDetect(b, loadBench(b, Options{InputSize: 320})) }
@@ -47,8 +52,14 @@ func reportMs(b *testing.B, c0 time.Duration) {
 }
 
 // BenchmarkGEMM is the largest convolution's matrix product: 2704 pixels x
-// 1152 (3x3x128) x 128 channels.
+// 1152 (3x3x128) x 128 channels, with each micro-kernel the CPU runs.
 func BenchmarkGEMM(b *testing.B) {
+	for _, kern := range cpuKernels() {
+		b.Run(kern.String(), func(b *testing.B) { benchGEMM(b, kern) })
+	}
+}
+
+func benchGEMM(b *testing.B, kern microKernel) {
 	const m, k, n = 2704, 1152, 128
 	r := rand.New(rand.NewPCG(1, 2))
 	a := make([]float32, m*k)
@@ -64,7 +75,7 @@ func BenchmarkGEMM(b *testing.B) {
 	var s gemmScratch
 	b.ResetTimer()
 	for b.Loop() {
-		gemm(m, a, k, pb, c, n, &s, nil)
+		gemm(kern, m, a, k, pb, c, n, &s, nil)
 	}
 	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
@@ -103,7 +114,7 @@ func benchConv(b *testing.B, threads int) {
 // BenchmarkDetectIm2col is BenchmarkDetect with every convolution lowered
 // by im2col, for comparison with the implicit stride-1 path.
 func BenchmarkDetectIm2col(b *testing.B) {
-	implicitConv = false
-	defer func() { implicitConv = true }()
-	BenchmarkDetect(b)
+	m := loadBench(b, Options{})
+	m.ex.im2colOnly = true
+	benchDetect(b, m)
 }
