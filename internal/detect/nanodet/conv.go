@@ -67,6 +67,15 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		e.conv = append(e.conv, make([]convScratch, workers-len(e.conv))...)
 	}
 	g := convGeom{H: H, W: W, C: C, KH: KH, KW: KW, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl, OW: OW, K: K}
+	if KH == 3 && KW == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && !e.im2colOnly && !e.noWinograd {
+		if n.wino == nil || n.wino.c != C || n.wino.oc != OC {
+			n.wino = newWinoFilter(w.f, C, OC)
+		}
+		for b := 0; b < N; b++ {
+			e.convWinograd(n.wino, ep, &g, OH, x.f[b*H*W*C:(b+1)*H*W*C], out.f[b*M*OC:(b+1)*M*OC])
+		}
+		return out, nil
+	}
 	if !direct && sh == 1 && sw == 1 && dh == 1 && dw == 1 && KH > 1 && !e.im2colOnly {
 		for b := 0; b < N; b++ {
 			e.convImplicit(n.packed, ep, &g, OH, x.f[b*H*W*C:(b+1)*H*W*C], out.f[b*M*OC:(b+1)*M*OC])

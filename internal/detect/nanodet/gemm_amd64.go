@@ -37,8 +37,10 @@ func kernelAsm(kern microKernel, k int, a []float32, lda int, b []float32, c []f
 	case avx512Kernel:
 		kernel512(k, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc, unsafe.Pointer(bias), alpha, ac)
 	case avx2Kernel:
-		for _, r := range [2]int{0, 6} {
-			for _, j := range [2]int{0, 16} {
+		// Both row halves of one column half run back to back, so the
+		// second reads B's half-panel from L1.
+		for _, j := range [2]int{0, 16} {
+			for _, r := range [2]int{0, 6} {
 				kernelAVX2(k, unsafe.Pointer(&a[r*lda]), lda, unsafe.Pointer(&b[j]), unsafe.Pointer(&c[r*ldc+j]), ldc, unsafe.Pointer(&bias[j]), alpha, ac)
 			}
 		}

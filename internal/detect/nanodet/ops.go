@@ -21,9 +21,12 @@ type executor struct {
 	padBuf  []float32     // convImplicit's padded input
 	threads int           // goroutines a convolution may use
 	kern    microKernel   // the GEMM micro-kernel
+	wino    []winoScratch // one per worker
 	// im2colOnly lowers every convolution with im2col, also the stride-1
-	// ones convImplicit computes without it (for comparing the two).
-	im2colOnly bool
+	// ones convImplicit and convWinograd compute without it, and
+	// noWinograd computes 3x3 stride-1 ones with convImplicit (both for
+	// comparing the ways).
+	im2colOnly, noWinograd bool
 }
 
 func newExecutor(g *graph) *executor {

@@ -111,22 +111,24 @@ func randFloats(r *rand.Rand, n int) []float32 {
 }
 
 // TestConv2DAgainstNaive covers the GEMM's edge tiles (rows and columns
-// that are not multiples of the micro-kernel's) and the direct 1x1 path.
+// that are not multiples of the micro-kernel's), the direct 1x1 path and
+// each way of computing a stride-1 convolution (Winograd's F(2x2, 3x3) for
+// 3x3 filters, windows read in place, im2col) with every micro-kernel.
 func TestConv2DAgainstNaive(t *testing.T) {
-	for _, implicit := range []bool{true, false} {
-		t.Run(fmt.Sprintf("implicit=%v", implicit), func(t *testing.T) {
-			forEachKernel(t, func(t *testing.T, kern microKernel) { testConv2DAgainstNaive(t, kern, !implicit) })
+	for _, mode := range []string{"winograd", "implicit", "im2col"} {
+		t.Run(mode, func(t *testing.T) {
+			forEachKernel(t, func(t *testing.T, kern microKernel) { testConv2DAgainstNaive(t, kern, mode) })
 		})
 	}
 }
 
-func testConv2DAgainstNaive(t *testing.T, kern microKernel, im2colOnly bool) {
+func testConv2DAgainstNaive(t *testing.T, kern microKernel, mode string) {
 	r := rand.New(rand.NewPCG(5, 6))
 	e := newTestExecutor()
-	e.kern, e.im2colOnly = kern, im2colOnly
+	e.kern, e.im2colOnly, e.noWinograd = kern, mode == "im2col", mode != "winograd"
 	for i, c := range []struct{ H, W, C, K, OC, stride int }{
 		{7, 5, 3, 3, 17, 1}, {9, 9, 8, 3, 33, 2}, {5, 4, 19, 1, 13, 1}, {13, 11, 16, 3, 16, 1}, {6, 6, 5, 1, 40, 2},
-		{31, 29, 7, 3, 20, 1}, {40, 40, 3, 1, 5, 1},
+		{31, 29, 7, 3, 20, 1}, {40, 40, 3, 1, 5, 1}, {4, 3, 40, 3, 70, 1}, {3, 3, 2, 3, 1, 1}, {6, 7, 13, 3, 24, 1},
 	} {
 		e.threads = 1 + i%3 // several workers must give the same result
 		x := randFloats(r, c.H*c.W*c.C)
