@@ -1,6 +1,9 @@
 package nanodet
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // The GEMM computes C = A·B for A (m x k, row stride lda), B packed once per
 // model into column panels of nr floats (k rows of nr each, zero-padded),
@@ -59,6 +62,10 @@ func (k microKernel) String() string {
 	return fmt.Sprintf("kernel(%d)", uint8(k))
 }
 
+// ErrKernel is returned by LoadOptions when the CPU cannot run the
+// micro-kernel Options.Kernel names.
+var ErrKernel = errors.New("nanodet: kernel not available")
+
 // pickKernel returns the micro-kernel called name ("" or "auto": the
 // fastest this CPU runs), or an error when the CPU cannot run it.
 func pickKernel(name string) (microKernel, error) {
@@ -72,7 +79,7 @@ func pickKernel(name string) (microKernel, error) {
 	}
 	for k := range allKernels {
 		if k.String() == name {
-			return 0, fmt.Errorf("nanodet: this CPU cannot run the %s kernel (it runs %v)", k, cpuKernels())
+			return 0, fmt.Errorf("%w: this CPU cannot run the %s kernel (it runs %v)", ErrKernel, k, cpuKernels())
 		}
 	}
 	return 0, fmt.Errorf("nanodet: unknown kernel %q (auto, avx512, avx2 or go)", name)

@@ -15,9 +15,11 @@
 //     stay NHWC through the graph's NCHW<->NHWC Transposes (they only
 //     record a layout), paddings, biases and LeakyRelu are fused into the
 //     convolutions, and Conv2D is a blocked GEMM with AVX-512 or AVX2/FMA
-//     micro-kernels on amd64 (portable Go elsewhere) that reads stride-1
-//     windows straight from a padded copy of the input and lowers the
-//     other convolutions with im2col;
+//     micro-kernels on amd64 (portable Go elsewhere; Options.Kernel picks
+//     one per Model): 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3)
+//     (16 products per output tile and channel pair instead of 36), other
+//     stride-1 ones reading windows straight from a padded copy of the
+//     input, the rest lowered with im2col;
 //   - the Detector: letterboxing an RGB frame into the input (NanoDet's
 //     BGR mean/std normalisation), decoding the distribution-focal boxes of
 //     the three strides (8, 16, 32), mapping them back to the frame and
