@@ -113,7 +113,7 @@ func Detect(ctx context.Context, o DetectOptions) (DetectResult, error) {
 		return DetectResult{}, fmt.Errorf("bench detect: %w", err)
 	}
 	d := &detectRun{o: o, model: model, det: &cpuDetector{Detector: model},
-		res: DetectResult{File: o.File, FPS: o.FPS, Kernel: model.Kernel(), CPUPercent: map[string]float64{}},
+		res:   DetectResult{File: o.File, FPS: o.FPS, Kernel: model.Kernel(), CPUPercent: map[string]float64{}},
 		preds: map[int][]detect.Detection{}, processed: map[int]bool{}, start: time.Now()}
 	d.progress = d.start
 	err = r.Run(ctx, func(f *frames.Frame) error { return d.frame(ctx, f) })
