@@ -74,7 +74,10 @@ func benchDetect(e env, args []string) error {
 	done := []string{res.Kernel}
 	o.JSON = ""
 	for _, k := range kerns[1:] {
-		if k == "auto" || slices.Contains(done, k) {
+		if k == "auto" {
+			k = nanodet.AutoKernel()
+		}
+		if slices.Contains(done, k) {
 			continue
 		}
 		o.Kernel = k

@@ -318,6 +318,10 @@ const bins = 11
 // InputSize is the square side the network runs at.
 func (m *Model) InputSize() int { return m.opts.InputSize }
 
+// AutoKernel names the micro-kernel Options.Kernel "auto" chooses on this
+// CPU.
+func AutoKernel() string { return cpuKernels()[0].String() }
+
 // Kernel names the GEMM micro-kernel the model runs ("avx512", "avx2" or
 // "go"; Options.Kernel "auto" resolved).
 func (m *Model) Kernel() string { return m.ex.kern.String() }
