@@ -229,10 +229,12 @@ const NS_PER_MS = 1_000_000n;
  * openRecord opens a sealed event record with the household's keys (full
  * verification of the envelope, signer among the trusted hubs), checks it
  * is an event on the events stream, and that its times agree with the
- * signed header (start) and footer (end, or start while open).
+ * signed header (start) and footer (end, or start while open). A health
+ * record (the stream holds both) is NotAnEvent before its times are
+ * checked: whether it is sound is the health page's to say.
  */
 export async function openRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord> {
-  const r = await openAnyRecord(sealed, keys);
+  const r = await openChecked(sealed, keys, true);
   if ('kind' in r) throw new NotAnEvent(r);
   return r;
 }
@@ -241,11 +243,16 @@ export async function openRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<
  * openAnyRecord opens a sealed record of the events stream, an event
  * record or a health record, with the checks of openRecord.
  */
-export async function openAnyRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord | HealthRecord> {
+export function openAnyRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord | HealthRecord> {
+  return openChecked(sealed, keys, false);
+}
+
+async function openChecked(sealed: Uint8Array, keys: OpenerKeys, eventsOnly: boolean): Promise<EventRecord | HealthRecord> {
   if (sealed.length > MAX_SEALED_RECORD) throw bad('the sealed object is too large for an event record');
   const o = await openObject(sealed, keys.identities, keys.trustedSigners);
   if (o.header.kind !== KIND_EVENT || o.header.stream !== STREAM_EVENTS) throw bad(`a ${o.header.kindName} on stream "${o.header.stream}" is not an event record`);
   const r = parseAnyRecord(o.plaintext);
+  if (eventsOnly && 'kind' in r) throw new NotAnEvent(r);
   const hdrStart = Number(o.header.start / NS_PER_MS);
   const ftrEnd = Number(o.end / NS_PER_MS);
   // Date.parse keeps milliseconds; the header has nanoseconds.
