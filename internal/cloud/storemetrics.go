@@ -51,268 +51,262 @@ func (m *Metrics) timedStore(st store.Store, lister store.HouseholdLister) store
 	return t
 }
 
-// read starts timing a read in group: defer t.read(group)().
-func (t *timedStore) read(group string) func() {
-	o, start := t.obs[group], time.Now()
-	return func() { o.Observe(time.Since(start).Seconds()) }
-}
-
 func (t *timedStore) HouseholdIDs(ctx context.Context, after string, n int) ([]string, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.lister.HouseholdIDs(ctx, after, n)
 }
 
 func (t *timedStore) Account(ctx context.Context, id string) (store.Account, error) {
-	defer t.read(readAccount)()
+	defer since(t.obs[readAccount], time.Now())
 	return t.Store.Account(ctx, id)
 }
 
 func (t *timedStore) AccountByEmail(ctx context.Context, email string) (store.Account, error) {
-	defer t.read(readAccount)()
+	defer since(t.obs[readAccount], time.Now())
 	return t.Store.AccountByEmail(ctx, email)
 }
 
 func (t *timedStore) Credentials(ctx context.Context, accountID string) ([]store.Credential, error) {
-	defer t.read(readAccount)()
+	defer since(t.obs[readAccount], time.Now())
 	return t.Store.Credentials(ctx, accountID)
 }
 
 func (t *timedStore) Token(ctx context.Context, hash [32]byte) (store.Token, error) {
-	defer t.read(readAccount)()
+	defer since(t.obs[readAccount], time.Now())
 	return t.Store.Token(ctx, hash)
 }
 
 func (t *timedStore) Household(ctx context.Context, id string) (store.Household, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Household(ctx, id)
 }
 
 func (t *timedStore) Households(ctx context.Context, accountID string) ([]store.Household, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Households(ctx, accountID)
 }
 
 func (t *timedStore) Member(ctx context.Context, householdID, accountID string) (store.Member, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Member(ctx, householdID, accountID)
 }
 
 func (t *timedStore) Members(ctx context.Context, householdID string) ([]store.Member, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Members(ctx, householdID)
 }
 
 func (t *timedStore) Links(ctx context.Context, householdID string, fromSeq int64) ([]store.Link, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Links(ctx, householdID, fromSeq)
 }
 
 func (t *timedStore) Device(ctx context.Context, id string) (store.Device, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Device(ctx, id)
 }
 
 func (t *timedStore) Pairing(ctx context.Context, id string) (store.Pairing, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Pairing(ctx, id)
 }
 
 func (t *timedStore) Retention(ctx context.Context, householdID string) (store.Retention, error) {
-	defer t.read(readHousehold)()
+	defer since(t.obs[readHousehold], time.Now())
 	return t.Store.Retention(ctx, householdID)
 }
 
 func (t *timedStore) Object(ctx context.Context, householdID, key string) (store.Object, error) {
-	defer t.read(readObject)()
+	defer since(t.obs[readObject], time.Now())
 	return t.Store.Object(ctx, householdID, key)
 }
 
 func (t *timedStore) Objects(ctx context.Context, f store.ObjectFilter) ([]store.Object, error) {
-	defer t.read(readObject)()
+	defer since(t.obs[readObject], time.Now())
 	return t.Store.Objects(ctx, f)
 }
 
 func (t *timedStore) Cameras(ctx context.Context, householdID string) ([]string, error) {
-	defer t.read(readObject)()
+	defer since(t.obs[readObject], time.Now())
 	return t.Store.Cameras(ctx, householdID)
 }
 
 func (t *timedStore) Usage(ctx context.Context, householdID string) (int64, error) {
-	defer t.read(readObject)()
+	defer since(t.obs[readObject], time.Now())
 	return t.Store.Usage(ctx, householdID)
 }
 
-func (t *timedStore) UploadedSince(ctx context.Context, householdID string, since time.Time) (int64, error) {
-	defer t.read(readObject)()
-	return t.Store.UploadedSince(ctx, householdID, since)
+func (t *timedStore) UploadedSince(ctx context.Context, householdID string, from time.Time) (int64, error) {
+	defer since(t.obs[readObject], time.Now())
+	return t.Store.UploadedSince(ctx, householdID, from)
 }
 
 func (t *timedStore) OldestObjects(ctx context.Context, householdID string, n int) ([]store.Object, error) {
-	defer t.read(readObject)()
+	defer since(t.obs[readObject], time.Now())
 	return t.Store.OldestObjects(ctx, householdID, n)
 }
 
 func (t *timedStore) Share(ctx context.Context, id string) (store.Share, error) {
-	defer t.read(readShare)()
+	defer since(t.obs[readShare], time.Now())
 	return t.Store.Share(ctx, id)
 }
 
 func (t *timedStore) Shares(ctx context.Context, householdID string) ([]store.Share, error) {
-	defer t.read(readShare)()
+	defer since(t.obs[readShare], time.Now())
 	return t.Store.Shares(ctx, householdID)
 }
 
 func (t *timedStore) SharesWith(ctx context.Context, accountID string) ([]store.Share, error) {
-	defer t.read(readShare)()
+	defer since(t.obs[readShare], time.Now())
 	return t.Store.SharesWith(ctx, accountID)
 }
 
 func (t *timedStore) DueShareClips(ctx context.Context, now time.Time, limit int) ([]store.Share, error) {
-	defer t.read(readShare)()
+	defer since(t.obs[readShare], time.Now())
 	return t.Store.DueShareClips(ctx, now, limit)
 }
 
 func (t *timedStore) PushSubs(ctx context.Context, householdID string) ([]store.PushSub, error) {
-	defer t.read(readPush)()
+	defer since(t.obs[readPush], time.Now())
 	return t.Store.PushSubs(ctx, householdID)
 }
 
 func (t *timedStore) PushVAPIDKey(ctx context.Context) (string, error) {
-	defer t.read(readPush)()
+	defer since(t.obs[readPush], time.Now())
 	return t.Store.PushVAPIDKey(ctx)
 }
 
 func (t *timedStore) Staff(ctx context.Context, id string) (store.Staff, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.Staff(ctx, id)
 }
 
 func (t *timedStore) StaffList(ctx context.Context) ([]store.Staff, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffList(ctx)
 }
 
 func (t *timedStore) StaffToken(ctx context.Context, hash [32]byte) (store.StaffToken, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffToken(ctx, hash)
 }
 
 func (t *timedStore) StaffCredentials(ctx context.Context, staffID string) ([]store.StaffCredential, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffCredentials(ctx, staffID)
 }
 
 func (t *timedStore) SupportCode(ctx context.Context, householdID string) (string, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.SupportCode(ctx, householdID)
 }
 
 func (t *timedStore) HouseholdBySupportCode(ctx context.Context, code string) (string, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.HouseholdBySupportCode(ctx, code)
 }
 
 func (t *timedStore) StaffRequest(ctx context.Context, householdID, id string) (store.StaffRequest, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffRequest(ctx, householdID, id)
 }
 
 func (t *timedStore) StaffRequestByID(ctx context.Context, id string) (store.StaffRequest, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffRequestByID(ctx, id)
 }
 
 func (t *timedStore) StaffRequests(ctx context.Context, householdID string) ([]store.StaffRequest, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffRequests(ctx, householdID)
 }
 
 func (t *timedStore) StaffGrantsDue(ctx context.Context, now time.Time, limit int) ([]store.StaffRequest, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffGrantsDue(ctx, now, limit)
 }
 
 func (t *timedStore) StaffTicket(ctx context.Context, id string) (store.StaffTicket, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffTicket(ctx, id)
 }
 
 func (t *timedStore) StaffTickets(ctx context.Context, q store.TicketQuery) ([]store.StaffTicket, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffTickets(ctx, q)
 }
 
 func (t *timedStore) StaffNotes(ctx context.Context, ticketID string) ([]store.StaffNote, error) {
-	defer t.read(readStaff)()
+	defer since(t.obs[readStaff], time.Now())
 	return t.Store.StaffNotes(ctx, ticketID)
 }
 
-func (t *timedStore) StaffOpsCounts(ctx context.Context, since time.Time) (store.StaffOps, error) {
-	defer t.read(readStaff)()
-	return t.Store.StaffOpsCounts(ctx, since)
+func (t *timedStore) StaffOpsCounts(ctx context.Context, from time.Time) (store.StaffOps, error) {
+	defer since(t.obs[readStaff], time.Now())
+	return t.Store.StaffOpsCounts(ctx, from)
 }
 
 func (t *timedStore) HubReports(ctx context.Context, householdID string) ([]store.HubReport, error) {
-	defer t.read(readHealth)()
+	defer since(t.obs[readHealth], time.Now())
 	return t.Store.HubReports(ctx, householdID)
 }
 
 func (t *timedStore) QuietHubReports(ctx context.Context, before time.Time, limit int) ([]store.HubReport, error) {
-	defer t.read(readHealth)()
+	defer since(t.obs[readHealth], time.Now())
 	return t.Store.QuietHubReports(ctx, before, limit)
 }
 
 func (t *timedStore) Workspace(ctx context.Context, id string) (store.Workspace, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Workspace(ctx, id)
 }
 
 func (t *timedStore) Workspaces(ctx context.Context) ([]store.Workspace, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Workspaces(ctx)
 }
 
 func (t *timedStore) WorkspaceLinks(ctx context.Context, workspaceID string, fromSeq int64) ([]store.Link, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.WorkspaceLinks(ctx, workspaceID, fromSeq)
 }
 
 func (t *timedStore) Donation(ctx context.Context, id string) (store.Donation, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Donation(ctx, id)
 }
 
 func (t *timedStore) Donations(ctx context.Context, f store.DonationFilter) ([]store.Donation, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Donations(ctx, f)
 }
 
 func (t *timedStore) DueDonations(ctx context.Context, now time.Time, limit int) ([]store.Donation, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.DueDonations(ctx, now, limit)
 }
 
 func (t *timedStore) Annotations(ctx context.Context, donationID string) ([]store.Annotation, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Annotations(ctx, donationID)
 }
 
 func (t *timedStore) Evaluations(ctx context.Context, workspaceID string) ([]store.Evaluation, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.Evaluations(ctx, workspaceID)
 }
 
 func (t *timedStore) DatasetVersion(ctx context.Context, workspaceID string, version int) (store.DatasetVersion, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.DatasetVersion(ctx, workspaceID, version)
 }
 
 func (t *timedStore) DatasetVersions(ctx context.Context, workspaceID string) ([]store.DatasetVersion, error) {
-	defer t.read(readLabelling)()
+	defer since(t.obs[readLabelling], time.Now())
 	return t.Store.DatasetVersions(ctx, workspaceID)
 }
 
 func (t *timedStore) Get(ctx context.Context, key string, now time.Time) ([]byte, error) {
-	defer t.read(readEphemeral)()
+	defer since(t.obs[readEphemeral], time.Now())
 	return t.Store.Get(ctx, key, now)
 }
