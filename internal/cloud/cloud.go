@@ -200,8 +200,8 @@ type Options struct {
 	// in-process bus: one replica. The caller closes a Bus it gives, after
 	// the Server.
 	Bus bus.Bus
-	// Metrics counts and times requests per route group and blob
-	// operations (NewMetrics, on a registry the caller serves); nil
+	// Metrics counts and times requests per route group, store reads and
+	// blob operations (NewMetrics, on a registry the caller serves); nil
 	// measures nothing.
 	Metrics *Metrics
 }
@@ -209,7 +209,7 @@ type Options struct {
 // Server is the cloud HTTP service.
 type Server struct {
 	opt    Options
-	st     store.Store
+	st     store.Store // opt.Store, its reads timed with Metrics (storemetrics.go)
 	blobs  blob.Store
 	access AccessRecorder
 	log    *slog.Logger
@@ -302,8 +302,12 @@ func New(o Options) (*Server, error) {
 	if !ok {
 		return nil, errors.New("cloud: the metadata store cannot list households (store.HouseholdLister), which retention needs")
 	}
+	// The domains read through a timed store (storemetrics.go); s.opt.Store
+	// stays the store given, for what looks at its concrete type.
+	timed := o.Metrics.timedStore(o.Store, lister)
+	s.st = timed
 	var err error
-	if s.households, err = households.New(households.Config{Store: o.Store, OnHead: s.queueHead,
+	if s.households, err = households.New(households.Config{Store: timed, OnHead: s.queueHead,
 		PairingTTL: pairingTTL, OnJoinRequest: s.joinRequested,
 		OnSettings: func(hh string) { s.retention.Nudge(hh, "") }, Logger: o.Logger, Now: o.Now}); err != nil {
 		return nil, err
@@ -311,7 +315,7 @@ func New(o Options) (*Server, error) {
 	s.retention, err = retention.New(retention.Config{Index: struct {
 		store.Store
 		store.HouseholdLister
-	}{o.Store, lister}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now,
+	}{timed, timed.(store.HouseholdLister)}, Blobs: o.Blobs, QuotaBytes: o.QuotaBytes, MaxAge: o.MaxAge, Logger: o.Logger, Now: o.Now,
 		Interval: retentionInterval(o.ClusterRetention)})
 	if err != nil {
 		return nil, err
@@ -329,7 +333,7 @@ func New(o Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.passkeys, err = passkeys.New(passkeys.Config{Store: o.Store, Staff: o.Store, PublicURL: o.PublicURL, RPID: o.RPID,
+	if s.passkeys, err = passkeys.New(passkeys.Config{Store: timed, Staff: timed, PublicURL: o.PublicURL, RPID: o.RPID,
 		RPOrigins: o.RPOrigins, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("cloud: %w", err)
@@ -337,17 +341,17 @@ func New(o Options) (*Server, error) {
 	if off := s.passkeys.Off(); off != "" {
 		s.log.Warn("passkeys are off", "reason", off)
 	}
-	if s.accounts, err = accounts.New(accounts.Config{Store: o.Store, Mailer: o.Mailer, PublicURL: o.PublicURL,
+	if s.accounts, err = accounts.New(accounts.Config{Store: timed, Mailer: o.Mailer, PublicURL: o.PublicURL,
 		Argon2: o.Argon2, SessionTTL: DefaultSessionTTL, APITokenTTL: DefaultAPITokenTTL, ResetTTL: resetTTL,
 		Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.staff, err = staff.New(staff.Config{Store: o.Store, Logger: o.Logger, Now: o.Now}); err != nil {
+	if s.staff, err = staff.New(staff.Config{Store: timed, Logger: o.Logger, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.hubHealth, err = hubhealth.New(hubhealth.Config{Store: o.Store, Now: o.Now}); err != nil {
+	if s.hubHealth, err = hubhealth.New(hubhealth.Config{Store: timed, Now: o.Now}); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -87,3 +87,9 @@ func SupportCodeObject(code string) string { return supportCodeObject(code) }
 
 // RouteGroup is the metrics group of a route.
 func RouteGroup(method, pattern string) string { return routeGroup(method, pattern) }
+
+// TimedStore is st as the cloud's domains see it with metrics m: each read
+// timed in its group.
+func TimedStore(m *Metrics, st store.Store) store.Store {
+	return m.timedStore(st, st.(store.HouseholdLister))
+}

@@ -16,16 +16,19 @@ import (
 )
 
 // Metrics are the cloud's Prometheus metrics: requests and their latency
-// per route group, store write and blob operation latencies. No label
+// per route group, store write, store read (per read group) and blob
+// operation latencies. No label
 // carries anything a request names: the route group comes from the route
 // table's pattern (routeGroup, a fixed set), never from the path, and the
-// other labels are status codes and operation names. Neither a household,
+// other labels are status codes, operation names and store read groups
+// (readGroups, a fixed set). Neither a household,
 // an account, a camera nor an object key ever becomes a label value.
 type Metrics struct {
-	requests *prometheus.CounterVec   // group, code
-	duration *prometheus.HistogramVec // group
-	store    *prometheus.HistogramVec // op
-	blob     *prometheus.HistogramVec // op
+	requests  *prometheus.CounterVec   // group, code
+	duration  *prometheus.HistogramVec // group
+	store     *prometheus.HistogramVec // op
+	storeRead *prometheus.HistogramVec // group
+	blob      *prometheus.HistogramVec // op
 }
 
 // NewMetrics registers the cloud's metrics on reg.
@@ -39,11 +42,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_cloud_store_operation_duration_seconds",
 			Help: "Time the metadata store took for an operation (write: one write transaction, commit included).", Buckets: metrics.LatencyBuckets()},
 			[]string{"op"}),
+		storeRead: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_cloud_store_read_duration_seconds",
+			Help: "Time the metadata store took for a read, by what was read (account, household, object, share, push, staff, health, labelling, ephemeral).", Buckets: metrics.LatencyBuckets()},
+			[]string{"group"}),
 		blob: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_cloud_blob_operation_duration_seconds",
 			Help: "Time the blob store took for an operation (put, open, stat, delete, list, erase).", Buckets: metrics.LatencyBuckets()},
 			[]string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.store, m.blob} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.store, m.storeRead, m.blob} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("cloud metrics: %w", err)
 		}
@@ -55,6 +61,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.blob.WithLabelValues(op)
 	}
 	m.store.WithLabelValues("write")
+	for _, g := range readGroups {
+		m.storeRead.WithLabelValues(g)
+	}
 	return m, nil
 }
 

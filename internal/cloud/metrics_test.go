@@ -22,7 +22,8 @@ import (
 // listener of their own, signs up, makes a household, uploads segments of
 // a camera with a distinctive name and reads them back, scraping /metrics
 // before and after: request counts grow in the upload and objects groups,
-// store and blob latencies were observed, the names pass promlint, and no
+// store write, store read (objects, sessions) and blob latencies were
+// observed, the names pass promlint, and no
 // label value carries the camera's name, the household's ID, the e-mail
 // address or the account's ID.
 func TestMetricsScrape(t *testing.T) {
@@ -95,6 +96,15 @@ func TestMetricsScrape(t *testing.T) {
 	grew("vigil_cloud_blob_operation_duration_seconds", map[string]string{"op": "put"}, 3)
 	grew("vigil_cloud_blob_operation_duration_seconds", map[string]string{"op": "open"}, 1)
 	grew("vigil_cloud_store_operation_duration_seconds", map[string]string{"op": "write"}, 1)
+	// Listing and reading objects read the index; every signed-in request
+	// reads its session.
+	grew("vigil_cloud_store_read_duration_seconds", map[string]string{"group": "object"}, 2)
+	grew("vigil_cloud_store_read_duration_seconds", map[string]string{"group": "account"}, 2)
+	for _, g := range []string{"account", "household", "object", "share", "push", "staff", "health", "labelling", "ephemeral"} {
+		if _, ok := second.Sum("vigil_cloud_store_read_duration_seconds", map[string]string{"group": g}); !ok {
+			t.Errorf("no store read latency series for group %s", g)
+		}
+	}
 	if n, _ := second.Sum("vigil_cloud_http_requests_total", map[string]string{"group": "other"}); n != 0 {
 		t.Errorf("%v requests counted in group other", n)
 	}

@@ -219,7 +219,7 @@ func (s *Server) staffOps(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	out := cloudapi.StaffOps{Households: o.Households, Hubs: o.Hubs, Since: since, Uploads: o.Uploads, UploadedBytes: o.UploadedBytes,
 		OpenTickets: o.OpenTickets, Staff: o.Staff, Cluster: s.opt.OpenLog != nil || s.opt.ClusterRetention}
-	switch s.st.(type) {
+	switch s.opt.Store.(type) { // the store given, not the timed one
 	case *store.SQLite:
 		out.Database = "sqlite"
 	case *store.Postgres:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/bench"
 	"vigil/internal/browsertest"
 	"vigil/internal/cli"
 	"vigil/internal/vigiltest"
@@ -314,7 +315,7 @@ func TestDemoClockMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m cli.WebMeasurement
+	var m bench.WebMeasurement
 	browsertest.Run(t, 3*time.Minute, "measure.mjs", map[string]string{"DEMO_URL": u, "RUNS": "2", "FRAMES": "30"}, &m)
 	p := func(v *float64) float64 {
 		if v == nil {
