@@ -17,6 +17,7 @@ const opencvData = "/usr/share/doc/opencv-doc/examples/data/"
 // boxes are written in the documented format and video pixels, and the
 // score lines appear.
 func TestBenchDetect(t *testing.T) {
+	t.Parallel()
 	for _, f := range []string{"vtest.avi", "tree.avi"} {
 		if _, err := os.Stat(opencvData + f); err != nil {
 			t.Fatalf("test footage missing: install opencv-doc (apt-get install opencv-doc): %v", err)

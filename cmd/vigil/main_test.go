@@ -131,6 +131,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 // index and the files agree, every completed segment opens and verifies, and
 // at most the segment in progress is lost.
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	idFile := filepath.Join(dir, "household.key")
 	out, _, err := vigil(t, "keys", "new", "-o", idFile)
@@ -292,6 +293,7 @@ func listSegments(t *testing.T, data string) []segstore.Segment {
 // TestExportCLI drives the documented commands: record, list, export with the
 // identity, export without it.
 func TestExportCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	idFile := filepath.Join(dir, "household.key")
 	out, _, err := vigil(t, "keys", "new", "-o", idFile)
@@ -376,6 +378,7 @@ func TestExportCLI(t *testing.T) {
 // cleanly on Ctrl-C, and the export command it prints works. (The link
 // itself is opened in Chromium by internal/e2e TestDemo.)
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	demo := exec.Command(vigilBin, "demo", "--data", "demo-data", "--listen", "127.0.0.1:0")
 	demo.Dir = dir

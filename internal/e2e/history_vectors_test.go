@@ -140,6 +140,7 @@ type policyJSON struct {
 // internal/history/testdata/vectors.json opens to the same tags, chain
 // head entry, records and refusals.
 func TestBrowserHistoryVectors(t *testing.T) {
+	t.Parallel()
 	skey, vkey, err := tlog.GenerateKey(vectorOrigin)
 	if err != nil {
 		t.Fatal(err)

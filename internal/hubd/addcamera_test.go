@@ -125,6 +125,7 @@ func ask(t *testing.T, w *live.Watch, op string, body, out any) string {
 // not in the hub's logs, and no file of the cloud holds the user name, the
 // password or the stream's URL.
 func TestAddCameraFromApp(t *testing.T) {
+	t.Parallel()
 	door := startDoorbell(t)
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
@@ -457,6 +458,7 @@ func FuzzCameraInputs(f *testing.F) {
 // reason (nothing the hub records); one whose snapshot is a large JPEG
 // gets it scaled down to fit the reply.
 func TestProbeDevices(t *testing.T) {
+	t.Parallel()
 	_, rcpt := household(t)
 	// The hub needs a camera to start; this one need not answer.
 	h := startHub(t, hubConfig(t, rcpt, map[string]string{"x": "rtsp://127.0.0.1:1/x"}, 2*time.Second), Options{})
@@ -531,6 +533,7 @@ func noisyJPEG(t *testing.T, w, hgt int) []byte {
 // hub whose object detector cannot be loaded (no model where the config
 // file says) is recorded all the same, without detection.
 func TestAddedCameraRecordsWithoutModel(t *testing.T) {
+	t.Parallel()
 	door := startDoorbell(t)
 	_, rcpt := household(t)
 	cam := startCamera(t, "127.0.0.1:0", "yard")

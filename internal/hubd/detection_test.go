@@ -33,6 +33,7 @@ import (
 // or any JPEG in the clear, and no event or snapshot object names the
 // camera (G1, G2).
 func TestDetectionEventsSealedToCloud(t *testing.T) {
+	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
@@ -158,6 +159,7 @@ func eventsEndQuickly() events.Config {
 // here: the test's server speaks its API and reports a person in the
 // middle of each crop.)
 func TestDetectionServer(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	requests := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

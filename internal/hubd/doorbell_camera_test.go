@@ -17,6 +17,7 @@ import (
 // and the web app's download of each carry the sound, decoding to the
 // doorbell's tone.
 func TestRecordsDoorbell(t *testing.T) {
+	t.Parallel()
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)

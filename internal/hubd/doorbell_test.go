@@ -87,6 +87,7 @@ func (m *mqttClient) got(topic string) []string {
 // entity and the rings, the webhook a signed "ring"; and nothing the cloud
 // keeps holds the label, a ring's ID, the snapshot or the camera's name.
 func TestDoorbellRingSealedToCloud(t *testing.T) {
+	t.Parallel()
 	cl := startCloudWith(t, func(o *cloud.Options) {
 		// The test's push service is on loopback (plain HTTP, which a
 		// cloud itself on plain-HTTP loopback accepts).
@@ -370,6 +371,7 @@ func (l *lockedBuffer) String() string {
 // the camera), a second press within the interval does not, and one
 // signed with another doorbell's name is refused.
 func TestDoorbellWithoutDetection(t *testing.T) {
+	t.Parallel()
 	secret := []byte("a webhook secret of the household")
 	recv, hooks := webhookReceiver(t, secret)
 	_, rcpt := household(t)

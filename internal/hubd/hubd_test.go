@@ -117,6 +117,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // fails and writes nothing. Then G9: no byte of the data directory is media
 // in the clear.
 func TestRecordExportEndToEnd(t *testing.T) {
+	t.Parallel()
 	id, rcpt := household(t)
 	cam := startCamera(t, "127.0.0.1:0", "front")
 	cfg := hubConfig(t, rcpt, map[string]string{"front": cam.URL("front")}, 4*time.Second)

@@ -18,6 +18,7 @@ import (
 // counters grow between the scrapes, and segment store and detection stage
 // latencies were observed. After Close the listener is gone.
 func TestMetricsScrape(t *testing.T) {
+	t.Parallel()
 	_, rcpt := household(t)
 	cam := startCamera(t, "127.0.0.1:0", "porch")
 	cfg := hubConfig(t, rcpt, map[string]string{"porch": cam.URL("porch")}, time.Second)

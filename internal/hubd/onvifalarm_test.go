@@ -27,6 +27,7 @@ import (
 // starts with (the camera saw motion before the hub subscribed) makes no
 // event; and the camera's password is never logged.
 func TestCameraAlarmsSealedToCloud(t *testing.T) {
+	t.Parallel()
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	const password = "the doorbell's ONVIF password for alarms"
 	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door"},

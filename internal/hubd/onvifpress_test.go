@@ -118,6 +118,7 @@ func digitalInput(op, state string) onvif.Event {
 // refusing connections for a while) the hub subscribes again and a later
 // press rings. The camera's password is never logged.
 func TestDoorbellONVIF(t *testing.T) {
+	t.Parallel()
 	const password = "the doorbell's ONVIF password"
 	secret := []byte("a webhook secret of the household")
 	recv, hooks := webhookReceiver(t, secret)
@@ -200,6 +201,7 @@ func TestDoorbellONVIF(t *testing.T) {
 // never the password), the hub keeps running, and the source retries with
 // a growing wait rather than spinning.
 func TestDoorbellONVIFWrongCredentials(t *testing.T) {
+	t.Parallel()
 	const wrong = "not the doorbell's ONVIF password"
 	door := startONVIFCamera(t, "admin", "the doorbell's ONVIF password")
 	_, rcpt := household(t)
@@ -239,6 +241,7 @@ func TestDoorbellONVIFWrongCredentials(t *testing.T) {
 // camera ends it (a press long after the subscription's first end still
 // arrives on the same one) and unsubscribes when its context ends.
 func TestONVIFSourceRenews(t *testing.T) {
+	t.Parallel()
 	door := startONVIFCamera(t, "admin", "pw")
 	subs := make(chan string, 8)
 	presses := make(chan doorbell.Press, 8)

@@ -26,6 +26,7 @@ import (
 // the hub's reason; the hub's log names no frame and keeps the clip
 // nowhere.
 func TestRedactThroughHub(t *testing.T) {
+	t.Parallel()
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	src := "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
 	if _, err := os.Stat(src); err != nil {

@@ -31,6 +31,7 @@ import (
 // cannot use are refused with the reason and change nothing; the settings
 // survive a restart; a reset brings back the config file's.
 func TestCameraSettingsFromApp(t *testing.T) {
+	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
 	cam := startCamera(t, "127.0.0.1:0", "cam")
