@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test bench build build-opencv deps vet fuzz clean web models deb
+.PHONY: all demo test test-arm64 bench build build-opencv deps vet fuzz clean web models deb
 
 WEB_SRC := $(shell find web/src web/test-src web/scripts web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null) \
 	$(wildcard web/extension/*.ts web/extension/*.json web/extension/*.mjs)
@@ -69,16 +69,36 @@ vet: deps
 
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
 # The browser tests of internal/e2e take most of the run: they go in two
-# halves (by name) beside the other packages, each half in its own process.
+# halves (by name) beside the other packages, each half in its own process;
+# the arm64 tests under qemu (test-arm64) run beside them.
 E2E_HALF := ^Test[A-J]
 test: vet web models
 	@s=0; \
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/internal/e2e$$') & a=$$!; \
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -run '$(E2E_HALF)' ./internal/e2e & b=$$!; \
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -skip '$(E2E_HALF)' ./internal/e2e & c=$$!; \
-	wait $$a || s=1; wait $$b || s=1; wait $$c || s=1; exit $$s
+	$(MAKE) --no-print-directory test-arm64 & d=$$!; \
+	wait $$a || s=1; wait $$b || s=1; wait $$c || s=1; wait $$d || s=1; exit $$s
 	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/
 	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 20m -run Haar ./internal/redact/
+
+# The arm64 build, for the small boards people use as hubs: bin/vigil-arm64
+# cross-compiled without cgo (it starts under qemu-user), its Debian package
+# in dist/ (checked to hold that binary for arm64), and the tests of the
+# detector and of sealing (the sealed-object format, the household's keys,
+# segments, the sealed store, the upload path) cross-compiled and run under
+# qemu-user (qemu-aarch64-static). Test footage is decoded by the host's
+# ffmpeg, which the arm64 tests start like any other program.
+ARM64_TESTS := ./internal/envelope ./internal/keydir ./internal/segment ./internal/segstore \
+	./internal/upload ./internal/detect ./internal/detect/nanodet
+ARM64_DEB   := dist/vigil_$(DEB_VERSION)_arm64.deb
+test-arm64: deps web models
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(GOFLAGS) $(LOGFLAGS) -o bin/vigil-arm64 ./cmd/vigil
+	qemu-aarch64-static bin/vigil-arm64 --help >/dev/null 2>&1
+	$(GO) run ./cmd/vigil-deb --binary bin/vigil-arm64 --version $(DEB_VERSION) --arch arm64 --models $(dir $(NANODET)) -o dist >/dev/null
+	test "$$(dpkg-deb -f $(ARM64_DEB) Architecture)" = arm64
+	dpkg-deb --fsys-tarfile $(ARM64_DEB) | tar -xO ./usr/bin/vigil | cmp - bin/vigil-arm64
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) test $(GOFLAGS) -count=1 -timeout 15m -exec qemu-aarch64-static $(ARM64_TESTS)
 
 # Go benchmarks, then the hub recording (STREAMS, DURATION), cloud upload (HUBS, RATE) and web app
 # (first live frame, glass-to-glass latency, seek; headless Chromium) and detection (vtest.avi:

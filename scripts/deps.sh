@@ -4,8 +4,9 @@
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
 #   opencv-data (the Haar face cascade the redaction's tests check with),
 #   espeak-ng and sox (the software doorbell's spoken sample),
-#   Node.js/npm (the web app's build), Chromium (its browser tests) and
-#   PostgreSQL (the PostgreSQL store's tests).
+#   Node.js/npm (the web app's build), Chromium (its browser tests),
+#   PostgreSQL (the PostgreSQL store's tests) and qemu-user-static (the
+#   arm64 build's tests).
 # As root it installs missing Debian packages with apt-get; otherwise it prints
 # the exact command to run and fails.
 set -euo pipefail
@@ -40,6 +41,8 @@ command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initd
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 pkg-config --exists opencv4 2>/dev/null || need_pkgs+=(libopencv-dev)
+# The arm64 build's tests (make test-arm64) run under qemu-user.
+[ -x /usr/bin/qemu-aarch64-static ] || need_pkgs+=(qemu-user-static)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   # de-duplicate
