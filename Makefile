@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 # Tests run 'go build' and 'go list' themselves: put the chosen Go first.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all demo test test-arm64 bench build build-opencv deps vet fuzz clean web models deb
+.PHONY: all demo test test-arm64 bench build build-arm64 build-opencv deps vet fuzz clean web models deb
 
 WEB_SRC := $(shell find web/src web/test-src web/scripts web/index.html web/vite.config.ts web/vite.test.config.ts web/tsconfig.json web/tsconfig.test.json web/package.json web/package-lock.json -type f 2>/dev/null) \
 	$(wildcard web/extension/*.ts web/extension/*.json web/extension/*.mjs)
@@ -48,9 +48,16 @@ build: deps web models
 # The Debian package of bin/vigil in dist/ (README.md, "Install as a
 # service"); the packager is its own command, not part of the binary.
 DEB_VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0)
-DEB_ARCH    ?= $(shell $(GO) env GOARCH)
-deb: build
-	$(GO) run ./cmd/vigil-deb --binary bin/vigil --version $(DEB_VERSION) --arch $(DEB_ARCH) --models $(dir $(NANODET)) -o dist
+# DEB_ARCH=arm64 packages the cross-built bin/vigil-arm64 (make build-arm64).
+HOST_ARCH   := $(shell $(GO) env GOARCH)
+DEB_ARCH    ?= $(HOST_ARCH)
+DEB_NATIVE  := $(filter $(HOST_ARCH),$(DEB_ARCH))
+deb: $(if $(DEB_NATIVE),build,build-$(DEB_ARCH))
+	$(GO) run ./cmd/vigil-deb --binary $(if $(DEB_NATIVE),bin/vigil,bin/vigil-$(DEB_ARCH)) --version $(DEB_VERSION) --arch $(DEB_ARCH) --models $(dir $(NANODET)) -o dist
+
+# The binary for arm64 boards, cross-compiled without cgo.
+build-arm64: deps web models
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(GOFLAGS) $(LOGFLAGS) -o bin/vigil-arm64 ./cmd/vigil
 
 # The same with the OpenCV detectors (detection.detector: opencv-onnx or
 # opencv-hog), linked against Debian's libopencv.
@@ -92,10 +99,9 @@ test: vet web models
 ARM64_TESTS := ./internal/envelope ./internal/keydir ./internal/segment ./internal/segstore \
 	./internal/upload ./internal/detect ./internal/detect/nanodet
 ARM64_DEB   := dist/vigil_$(DEB_VERSION)_arm64.deb
-test-arm64: deps web models
-	GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(GOFLAGS) $(LOGFLAGS) -o bin/vigil-arm64 ./cmd/vigil
+test-arm64: build-arm64
 	qemu-aarch64-static bin/vigil-arm64 --help >/dev/null 2>&1
-	$(GO) run ./cmd/vigil-deb --binary bin/vigil-arm64 --version $(DEB_VERSION) --arch arm64 --models $(dir $(NANODET)) -o dist >/dev/null
+	$(MAKE) --no-print-directory deb DEB_ARCH=arm64 >/dev/null
 	test "$$(dpkg-deb -f $(ARM64_DEB) Architecture)" = arm64
 	dpkg-deb --fsys-tarfile $(ARM64_DEB) | tar -xO ./usr/bin/vigil | cmp - bin/vigil-arm64
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) test $(GOFLAGS) -count=1 -timeout 15m -exec qemu-aarch64-static $(ARM64_TESTS)
