@@ -30,7 +30,9 @@ command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
-fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
+# (grep reads all of fc-list: with -q it would stop early, and pipefail
+# would take fc-list's broken pipe for a missing font.)
+fc-list 2>/dev/null | grep -i dejavu >/dev/null || need_pkgs+=(fonts-dejavu-core)
 # The MQTT notifier's tests run a private Mosquitto broker.
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 # The PostgreSQL store's tests use the local server, or start a private one
