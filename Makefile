@@ -102,8 +102,10 @@ test: vet web models
 # does not depend on it (TestConcurrentDetect: four detections to check that
 # runs are serialised; TestPeopleInVtest320: the graph at another input
 # size). The kernel's edges are TestNEONKernel's, TestGEMMEdges' and
-# TestConv2DAgainstNaive's; whole detections stay in TestPeopleInVtest,
-# TestNoPeopleInTree and TestFuseKeepsResults.
+# TestConv2DAgainstNaive's (each with the NEON and the portable kernel);
+# whole detections stay in TestPeopleInVtest, TestNoPeopleInTree,
+# TestKernels (NEON against portable Go on a vtest frame) and
+# TestFuseKeepsResults.
 ARM64_TESTS := ./internal/envelope ./internal/keydir ./internal/segment ./internal/segstore \
 	./internal/upload ./internal/detect ./internal/detect/nanodet
 ARM64_SKIP  := ^(TestConcurrentDetect|TestPeopleInVtest320)$$

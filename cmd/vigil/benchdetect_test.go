@@ -29,7 +29,7 @@ func TestBenchDetect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench detect: %v\n%s\n%s", err, stdout, stderr)
 	}
-	for _, want := range []string{"decode", "motion", "detect", "runs/s per core", "precision", "recall", "events vs ground truth"} {
+	for _, want := range []string{"decode", "motion", "detect", "runs per CPU second", "precision", "recall", "events vs ground truth"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

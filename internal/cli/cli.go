@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"camera":     {"serve a video file as a looping live RTSP stream; find and query ONVIF cameras to add", runCamera, cameraSubs},
 		"hub":        {"record cameras into sealed segments (vigil hub --config FILE); write a first configuration; pair", runHub, hubSubs},
 		"keys":       {"make and show household keys", runKeys, keysSubs},
+		"config":     {"show the defaults of the hub's and the cloud's config files", runConfig, configSubs},
 		"recordings": {"list and export recordings", runRecordings, recordingsSubs},
 		"redact":     {"blur the faces and heads in a video clip, irreversibly (redact IN -o OUT [--keep-audio] [--plates])", runRedact, nil},
 		"bench":      {"measure the hub, the cloud, the web app, detection, the transparency log and the front door", runBench, benchSubs},

@@ -167,6 +167,7 @@ func serveCloud(ctx context.Context, cfg *cloud.Config, ln net.Listener, log *sl
 		TrustedProxies: cfg.TrustedProxyPrefixes(),
 		QuotaBytes:     int64(cfg.Quota),
 		MaxAge:         time.Duration(cfg.MaxAge),
+		HubQuietAfter:  time.Duration(cfg.HubQuietAfter),
 		Log:            tl.log, LogStorage: tl.storage, LogKey: tl.vkey,
 		LogWitnesses: tl.witnesses, LogQuorum: cfg.Quorum(),
 		OpenLog: clusterLog(cfg, tl),

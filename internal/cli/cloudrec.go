@@ -18,11 +18,6 @@ import (
 	"vigil/internal/segstore"
 )
 
-// cloudClient returns a signed-in client for cloudURL from the profile.
-func cloudClient(dir, cloudURL string) (*client.Client, *pinnedHousehold, error) {
-	return cloudClientFor(dir, cloudURL, "")
-}
-
 func cloudClientFor(dir, cloudURL, hh string) (*client.Client, *pinnedHousehold, error) {
 	p := profile{dir}
 	c, s, err := p.client()

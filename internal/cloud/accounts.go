@@ -2,9 +2,7 @@ package cloud
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"vigil/internal/cloud/accounts"
@@ -19,12 +17,6 @@ import (
 // NormalizeEmail trims and lower-cases an address and checks its shape
 // (accounts.NormalizeEmail).
 func NormalizeEmail(s string) (string, error) { return accounts.NormalizeEmail(s) }
-
-func newID(prefix string) string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return prefix + fmt.Sprintf("%x", b)
-}
 
 // Token scopes.
 const (

@@ -128,6 +128,14 @@ type Options struct {
 	// redacted shares (SweepShareClips, every ShareSweepInterval) to the
 	// cluster's scheduler; unset, the Server sweeps itself.
 	ClusterShareSweep bool
+	// HubQuietAfter is how long a paired hub may go without a health
+	// report before its household's members get one push saying it went
+	// quiet (and one when it is back); 0: hubhealth.DefaultQuietAfter.
+	HubQuietAfter time.Duration
+	// HubWatchEvery is how often the Server looks for quiet hubs (0:
+	// hubhealth.DefaultWatchEvery). Every replica may look: the store
+	// marks each change once, and only the replica that marks it pushes.
+	HubWatchEvery time.Duration
 	// StaffSweepEvery is how often a Server that sweeps itself does (0:
 	// StaffSweepInterval).
 	StaffSweepEvery time.Duration
@@ -233,6 +241,7 @@ type Server struct {
 	staff *staff.Service // staff identities, sessions and support codes (staff.go)
 
 	hubHealth *hubhealth.Service // hubs' latest health reports (hubhealth_web.go)
+	hubWatch  *hubhealth.Watcher // tells households of hubs gone quiet (hubhealth_web.go)
 
 	labelling        *labelling.Service // donations and labelling workspaces (labelling_web.go)
 	workspaceDevices *devauth.Verifier  // workspace routes: devices of the workspace's chain
@@ -354,6 +363,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.eventSvc, err = newEventsService(s); err != nil { // events.go
+		s.Close()
+		return nil, err
+	}
+	if s.hubWatch, err = newHubWatch(s); err != nil { // hubhealth_web.go
 		s.Close()
 		return nil, err
 	}

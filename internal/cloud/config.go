@@ -1,25 +1,22 @@
 package cloud
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
+	"time"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 
 	"vigil/internal/netguard"
 	"vigil/internal/tlog"
 	"vigil/internal/units"
+	"vigil/internal/yamlconf"
 )
 
 // Config is the cloud service's configuration file (docs/CONFIG.md, "Cloud").
@@ -64,6 +61,10 @@ type Config struct {
 	Quota units.ByteSize `yaml:"quota"`
 	// MaxAge deletes objects older than this, e.g. 30d; 0 keeps them.
 	MaxAge units.Duration `yaml:"max_age"`
+	// HubQuietAfter is how long a paired hub may go without a health
+	// report before its household is told it went quiet, e.g. 10m (0:
+	// 10 minutes). At least 2m: a hub reports every minute.
+	HubQuietAfter units.Duration `yaml:"hub_quiet_after"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// TURNListen is the UDP host:port of the built-in TURN relay for live
@@ -129,9 +130,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := decodeConfig(b)
+	c, src, err := decodeConfig(b, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	base, _ := filepath.Abs(filepath.Dir(path))
 	for _, p := range []*string{&c.Data, &c.TLSCert, &c.TLSKey, &c.LogKey, &c.WebRelease, &c.Store.DSNFile, &c.Blobs.S3.SecretKeyFile, &c.Bus.CredsFile} {
@@ -140,126 +141,37 @@ func LoadConfig(path string) (*Config, error) {
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, src.Place(err)
 	}
 	return &c, nil
 }
 
-// decodeConfig decodes the YAML key by key, so every error names its line
-// and key (store.dsn, witnesses[1].url) and unknown keys are refused at
-// every level.
-func decodeConfig(b []byte) (Config, error) {
+// decodeConfig decodes a config file with the strict decoder every Vigil
+// configuration shares (yamlconf.Decode): unknown keys (with a hint for a
+// secret put in the wrong place), keys given twice and values of the
+// wrong type are errors naming file, line and key. The Source it returns
+// gives Validate's messages their lines too (LoadConfig).
+func decodeConfig(b []byte, file string) (Config, *yamlconf.Source, error) {
 	var c Config
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return c, nil
-		}
-		return c, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if len(doc.Content) == 0 {
-		return c, nil
-	}
-	m := doc.Content[0]
-	if m.Kind != yaml.MappingNode {
-		return c, fmt.Errorf("line %d: expected a mapping of keys (listen, data, ...)", m.Line)
-	}
-	return c, errors.Join(decodeMapping(m, reflect.ValueOf(&c).Elem(), "")...)
+	src, err := yamlconf.Decode(b, &c, yamlconf.Options{File: file, Hints: keyHints()})
+	return c, src, err
 }
 
 // keyHints answer a key that is not there with what to write instead.
-var keyHints = map[string]string{
-	"blobs.s3.secret_key": "the secret key never goes in this file: put it in a file of its own (mode 0600) and name that in blobs.s3.secret_key_file",
-	"store.password":      "the password goes in the DSN, in a file of its own (mode 0600) named by store.dsn_file",
-	"bus.user":            busCredsHint,
-	"bus.password":        busCredsHint,
-	"bus.token":           busCredsHint,
-	"bus.nkey":            busCredsHint,
-}
-
-// decodeMapping decodes the mapping m into the struct rv, key by key; path
-// is the mapping's own key ("" at the top).
-func decodeMapping(m *yaml.Node, rv reflect.Value, path string) []error {
-	fields := map[string]reflect.Value{}
-	var names []string
-	for i := range rv.NumField() {
-		f := rv.Type().Field(i)
-		tag := f.Tag.Get("yaml")
-		if !f.IsExported() || tag == "" || tag == "-" {
-			continue
-		}
-		fields[tag] = rv.Field(i)
-		names = append(names, tag)
+func keyHints() map[string]string {
+	return map[string]string{
+		"blobs.s3.secret_key": "the secret key never goes in this file: put it in a file of its own (mode 0600) and name that in blobs.s3.secret_key_file",
+		"store.password":      "the password goes in the DSN, in a file of its own (mode 0600) named by store.dsn_file",
+		"bus.user":            busCredsHint,
+		"bus.password":        busCredsHint,
+		"bus.token":           busCredsHint,
+		"bus.nkey":            busCredsHint,
 	}
-	var errs []error
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		key := joinKey(path, k.Value)
-		dst, ok := fields[k.Value]
-		switch {
-		case !ok && keyHints[key] != "":
-			errs = append(errs, fmt.Errorf("line %d: %s: unknown key: %s", k.Line, key, keyHints[key]))
-		case !ok && path == "":
-			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known keys: %s)", k.Line, k.Value, strings.Join(names, ", ")))
-		case !ok:
-			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known keys of %s: %s)", k.Line, key, path, strings.Join(names, ", ")))
-		case seen[k.Value]:
-			errs = append(errs, fmt.Errorf("line %d: %s: given twice", k.Line, key))
-		default:
-			seen[k.Value] = true
-			errs = append(errs, decodeValue(v, dst, key)...)
-		}
-	}
-	return errs
-}
-
-// decodeValue decodes v into dst: a struct (that decodes no other way) as
-// a mapping of its own keys, a list of structs element by element, and
-// anything else as yaml does.
-func decodeValue(v *yaml.Node, dst reflect.Value, key string) []error {
-	if v.Kind == yaml.AliasNode && v.Alias != nil {
-		v = v.Alias
-	}
-	t := dst.Type()
-	custom := reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]())
-	null := v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
-	switch {
-	case !custom && t.Kind() == reflect.Struct && !null:
-		if v.Kind != yaml.MappingNode {
-			return []error{fmt.Errorf("line %d: %s: expected a mapping of keys", v.Line, key)}
-		}
-		return decodeMapping(v, dst, key)
-	case !custom && t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !null:
-		if v.Kind != yaml.SequenceNode {
-			return []error{fmt.Errorf("line %d: %s: expected a list", v.Line, key)}
-		}
-		out := reflect.MakeSlice(t, len(v.Content), len(v.Content))
-		var errs []error
-		for i, e := range v.Content {
-			errs = append(errs, decodeValue(e, out.Index(i), fmt.Sprintf("%s[%d]", key, i))...)
-		}
-		dst.Set(out)
-		return errs
-	}
-	if err := v.Decode(dst.Addr().Interface()); err != nil {
-		return []error{fmt.Errorf("line %d: %s: %s", v.Line, key, strings.TrimPrefix(err.Error(), "yaml: "))}
-	}
-	return nil
-}
-
-func joinKey(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // Validate applies defaults and checks every key, naming the ones at fault.
 func (c *Config) Validate() error {
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
+	c.ApplyDefaults()
 	var errs []error
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: required: the directory for the database and sealed blobs"))
@@ -284,6 +196,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Quota < 0 || c.MaxAge < 0 {
 		errs = append(errs, errors.New("quota, max_age: cannot be negative"))
+	}
+	if c.HubQuietAfter != 0 && time.Duration(c.HubQuietAfter) < 2*time.Minute {
+		errs = append(errs, fmt.Errorf("hub_quiet_after: %v is shorter than 2m: a hub reports its health once a minute", time.Duration(c.HubQuietAfter)))
 	}
 	if c.MetricsListen != "" {
 		ap, err := netip.ParseAddrPort(c.MetricsListen)

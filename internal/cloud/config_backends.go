@@ -181,8 +181,6 @@ const dsnExample = "e.g. postgres://vigil@db.example.com:5432/vigil?sslmode=veri
 func (s *StoreConfig) validate() []error {
 	var errs []error
 	switch s.Driver {
-	case "":
-		s.Driver = StoreSQLite
 	case StoreSQLite, StorePostgres:
 	default:
 		return []error{fmt.Errorf("store.driver: %q is not sqlite or postgres", s.Driver)}
@@ -223,8 +221,6 @@ func (s *StoreConfig) validate() []error {
 // validate checks the blobs key and reads blobs.s3.secret_key_file.
 func (b *BlobsConfig) validate() []error {
 	switch b.Driver {
-	case "":
-		b.Driver = BlobsDir
 	case BlobsDir, BlobsS3:
 	default:
 		return []error{fmt.Errorf("blobs.driver: %q is not dir or s3", b.Driver)}
@@ -342,8 +338,6 @@ func (c *Config) BusWhere() string {
 // validate checks the bus key and reads bus.creds_file.
 func (b *BusConfig) validate() []error {
 	switch b.Driver {
-	case "":
-		b.Driver = BusLocal
 	case BusLocal, BusNATS:
 	default:
 		return []error{fmt.Errorf("bus.driver: %q is not local or nats", b.Driver)}

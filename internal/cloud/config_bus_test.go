@@ -64,8 +64,8 @@ func TestConfigBus(t *testing.T) {
 		{"bus:\n  driver: nats\n  url: nats://x:4222\n  creds_file: open.creds\n", "bus.creds_file: " + filepath.Join(dir, "open.creds") + " is open to others (mode 0644): it holds a secret; chmod 600"},
 		{"bus:\n  driver: nats\n  url: nats://x:4222\n  creds_file: junk.creds\n", "is not a NATS credentials file"},
 		{"bus:\n  driver: nats\n  url: nats://x:4222\n  creds_file: missing.creds\n", "bus.creds_file: "},
-		{"bus:\n  driver: nats\n  token: s3cr3t\n", "line 5: bus.token: unknown key: credentials never go in this file"},
-		{"bus:\n  drvier: nats\n", `unknown key "bus.drvier" (known keys of bus: driver, url, creds_file)`},
+		{"bus:\n  driver: nats\n  token: s3cr3t\n", "bad.yaml:5: bus.token: unknown key: credentials never go in this file"},
+		{"bus:\n  drvier: nats\n", `bad.yaml:4: bus: unknown key "drvier" (hint: did you mean "driver"?)`},
 	} {
 		_, err := LoadConfig(write("bad.yaml", "listen: 127.0.0.1:0\ndata: d\n"+tc.yaml, 0o600))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"vigil/internal/units"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -15,11 +18,11 @@ func TestLoadConfig(t *testing.T) {
 		os.WriteFile(p, []byte(s), 0o600)
 		return p
 	}
-	c, err := LoadConfig(write("listen: 127.0.0.1:0\ndata: d\nquota: 2GB\nmax_age: 30d\n"))
+	c, err := LoadConfig(write("listen: 127.0.0.1:0\ndata: d\nquota: 2GB\nmax_age: 30d\nhub_quiet_after: 15m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Data != filepath.Join(dir, "d") || c.Quota != 2e9 || c.LogLevel != "info" {
+	if c.Data != filepath.Join(dir, "d") || c.Quota != 2e9 || c.LogLevel != "info" || c.HubQuietAfter != units.Duration(15*time.Minute) {
 		t.Errorf("config %+v", c)
 	}
 	c, err = LoadConfig(write("listen: 127.0.0.1:0\ndata: d\noutbound_allow: [127.0.0.0/8, 10.20.1.0/24]\n"))
@@ -40,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 		{"listen: 127.0.0.1:0\ndata: d\nquota: lots\n", "quota"},
 		{"listen: 127.0.0.1:0\ndata: d\nlisten_addr: x\n", "listen_addr"},
 		{"listen: 127.0.0.1:0\ndata: d\nlog_level: loud\n", "log_level"},
+		{"listen: 127.0.0.1:0\ndata: d\nhub_quiet_after: 30s\n", "hub_quiet_after: 30s is shorter than 2m"},
 		{"listen: 127.0.0.1:0\ndata: d\noutbound_allow: [127.0.0.1]\n", "outbound_allow[0]"},
 		{"listen: 127.0.0.1:0\ndata: d\nmetrics_listen: 203.0.113.9:9465\n", "metrics_listen: 203.0.113.9:9465 is not a loopback or private address"},
 		{"listen: 127.0.0.1:0\ndata: d\nmetrics_listen: :9465\n", "metrics_listen: \":9465\" is not IP:port"},

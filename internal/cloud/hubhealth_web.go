@@ -1,24 +1,33 @@
 package cloud
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
 	"sync"
+	"time"
 
 	"vigil/internal/buildinfo"
+	"vigil/internal/cloud/events"
 	"vigil/internal/cloud/hubhealth"
 	"vigil/internal/cloud/store"
 	"vigil/internal/cloudapi"
 	"vigil/internal/keydir"
+	"vigil/internal/notify/webpush"
 )
 
 // Hubs' health reports (internal/cloud/hubhealth): a hub posts its own,
 // signed with its device key; the cloud keeps the latest per hub with the
-// time it arrived, and staff see them under a lockbox grant (staffHealth
-// in staff.go). Reports are metadata only (docs/THREAT_MODEL.md).
+// time it arrived; the household's members read them (hubsHealth), and
+// staff see them under a lockbox grant (staffHealth in staff.go). A hub
+// that stops reporting for Options.HubQuietAfter gets its household one
+// push saying so, and one when it is back (newHubWatch): its ID and the
+// cloud's times, nothing else. Reports are metadata only
+// (docs/THREAT_MODEL.md).
 
 // maxHubHealthBytes bounds a report's body: a full one is well under 1 KiB.
 const maxHubHealthBytes = 4 << 10
@@ -26,7 +35,92 @@ const maxHubHealthBytes = 4 << 10
 func (s *Server) hubHealthRoutes() []route {
 	return []route{
 		{method: "POST", pattern: cloudapi.HubHealthPath, auth: authDevice, h: s.hubHealthReport},
+		{method: "GET", pattern: "/v1/households/{hh}/hubs/health", auth: authMember, action: "hubs.health", h: s.hubsHealth},
 	}
+}
+
+// hubQuietPushTTL is how long a push service keeps an undelivered push
+// about a hub gone quiet or back.
+const hubQuietPushTTL = 24 * time.Hour
+
+// newHubWatch starts the watcher that tells a household when one of its
+// hubs goes quiet and when it is back: a push to every member's
+// subscriptions (cloudapi.HubPush). A hub removed from its household's
+// chain is not told of.
+func newHubWatch(s *Server) (*hubhealth.Watcher, error) {
+	return hubhealth.NewWatcher(hubhealth.WatchConfig{Store: s.st, QuietAfter: s.quietAfter(), Every: s.opt.HubWatchEvery,
+		Now: s.now, Logger: s.log,
+		IsHub: func(ctx context.Context, hh, hub string) (bool, error) {
+			d, err := s.households.HubDevice(ctx, hub)
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil && d.Household.ID == hh, err
+		},
+		Tell: func(_ context.Context, c hubhealth.Change) {
+			p := cloudapi.HubPush{Type: cloudapi.HubPushQuiet, Household: c.HouseholdID, Hub: c.HubID, LastContact: c.LastContact.UTC()}
+			urgency := webpush.UrgencyHigh
+			if !c.Back.IsZero() {
+				p.Type, p.Back, urgency = cloudapi.HubPushBack, c.Back.UTC(), webpush.UrgencyNormal
+			}
+			b, err := json.Marshal(p)
+			if err != nil {
+				return
+			}
+			s.log.Info("telling a household of its hub", "household", c.HouseholdID, "hub", c.HubID, "change", p.Type)
+			s.startPush(c.HouseholdID, events.Message{Payload: b, TTL: hubQuietPushTTL, Urgency: string(urgency)}, nil)
+		}})
+}
+
+// quietAfter is how long without a report makes a hub quiet.
+func (s *Server) quietAfter() time.Duration {
+	if s.opt.HubQuietAfter > 0 {
+		return s.opt.HubQuietAfter
+	}
+	return hubhealth.DefaultQuietAfter
+}
+
+// hubsHealth: each hub of the household's chain now, with its latest
+// health report, for the household's members (the web app's health page).
+// A removed hub's old report is not shown.
+func (s *Server) hubsHealth(w http.ResponseWriter, r *http.Request, c *call) error {
+	st, err := s.households.State(r.Context(), c.household)
+	if err != nil {
+		return err
+	}
+	reports, err := s.hubHealth.Reports(r.Context(), c.household.ID)
+	if err != nil {
+		return err
+	}
+	out := cloudapi.HubsHealth{Hubs: []cloudapi.MemberHub{}, QuietAfter: int64(s.quietAfter() / time.Second)}
+	for _, d := range st.Hubs() {
+		out.Hubs = append(out.Hubs, memberHub(d, reports))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// memberHub is hub d as its household's members see it.
+func memberHub(d keydir.DeviceKey, reports map[string]store.HubReport) cloudapi.MemberHub {
+	out := cloudapi.MemberHub{ID: d.ID, Name: d.Name}
+	rep, ok := reports[d.ID]
+	if !ok {
+		return out
+	}
+	out.Reported, out.LastContact, out.Quiet = true, rep.Received, !rep.Quiet.IsZero() && !rep.Received.After(rep.Quiet)
+	out.Version, out.Started, out.Cameras, out.Recording = rep.Version, rep.Started, rep.Cameras, rep.Recording
+	out.Uploads = hubUploads(rep)
+	return out
+}
+
+// hubUploads is the upload state of report rep.
+func hubUploads(rep store.HubReport) cloudapi.HubUploads {
+	u := cloudapi.HubUploads{Pending: rep.Pending, OldestPending: rep.OldestPending, Failures: rep.Failures,
+		Rejected: rep.Rejected, Evicted: rep.Evicted, CloudAway: rep.CloudAway}
+	if rep.ErrorKind != "" {
+		u.LastError = &cloudapi.HubError{Kind: rep.ErrorKind, Status: rep.ErrorStatus, Message: rep.ErrorMessage, At: rep.ErrorAt}
+	}
+	return u
 }
 
 // hubHealthError maps the domain's refusal of a report to 400.
@@ -98,12 +192,7 @@ func staffUploads(d keydir.DeviceKey, rep store.HubReport, ok bool) cloudapi.Sta
 	if !ok {
 		return out
 	}
-	out.LastContact = rep.Received
-	out.HubUploads = cloudapi.HubUploads{Pending: rep.Pending, OldestPending: rep.OldestPending, Failures: rep.Failures,
-		Rejected: rep.Rejected, Evicted: rep.Evicted, CloudAway: rep.CloudAway}
-	if rep.ErrorKind != "" {
-		out.LastError = &cloudapi.HubError{Kind: rep.ErrorKind, Status: rep.ErrorStatus, Message: rep.ErrorMessage, At: rep.ErrorAt}
-	}
+	out.LastContact, out.HubUploads = rep.Received, hubUploads(rep)
 	return out
 }
 

@@ -242,6 +242,12 @@ func newEnvWith(t *testing.T, adjust func(o *cloud.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvWithOn(t, dir, st, adjust)
+}
+
+// newEnvWithOn is newEnvWith over the store st, with the rest under dir.
+func newEnvWithOn(t *testing.T, dir string, st store.Store, adjust func(o *cloud.Options)) *env {
+	t.Helper()
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"), blob.DirOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -306,6 +306,9 @@ func (s *Server) LogKey() string { return s.opt.LogKey }
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if s.hubWatch != nil {
+			s.hubWatch.Close() // before the workers: it starts pushes
+		}
 		s.work.stop()
 		s.events.closeIdle()
 		err = s.hist.Close()

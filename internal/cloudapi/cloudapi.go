@@ -379,6 +379,57 @@ type HubUploads struct {
 	LastError     *HubError `json:"last_error,omitempty"`    // the latest failure; nil if none
 }
 
+// HubsHealthPath is where a member reads the household's hubs' health
+// (GET; %s is the household ID).
+const HubsHealthPath = "/v1/households/%s/hubs/health"
+
+// HubsHealth is the answer to GET /v1/households/{hh}/hubs/health: each
+// hub of the household's chain now, with its latest health report.
+type HubsHealth struct {
+	Hubs []MemberHub `json:"hubs"`
+	// QuietAfter is how long without a report makes the cloud tell the
+	// household a hub went quiet, in seconds.
+	QuietAfter int64 `json:"quiet_after_seconds"`
+}
+
+// MemberHub is one hub as its household's members see it: Reported is
+// false when it never sent a health report (the rest is then zero).
+// LastContact is the cloud's clock when the latest report arrived; Quiet
+// is set when the cloud has told the household the hub went quiet and
+// it has not reported since.
+type MemberHub struct {
+	ID          string     `json:"device_id"`
+	Name        string     `json:"name"`
+	Reported    bool       `json:"reported"`
+	LastContact time.Time  `json:"last_contact,omitzero"`
+	Quiet       bool       `json:"quiet"`
+	Version     string     `json:"version,omitempty"`
+	Started     time.Time  `json:"started,omitzero"`
+	Cameras     int        `json:"cameras"`
+	Recording   int        `json:"recording"`
+	Uploads     HubUploads `json:"uploads"`
+}
+
+// HubPush is the Web Push payload that tells a household's members one of
+// its hubs went quiet ({"type":"hub-quiet"}: no health report for the
+// cloud's quiet time since LastContact) or is back ({"type":"hub-back"},
+// Back the time of its first report since). It carries the hub's ID and
+// the cloud's times, nothing else (the app names the hub from the
+// household's chain); like a JoinPush it starts with '{'.
+type HubPush struct {
+	Type        string    `json:"type"` // HubPushQuiet or HubPushBack
+	Household   string    `json:"household"`
+	Hub         string    `json:"hub"`
+	LastContact time.Time `json:"last_contact"`
+	Back        time.Time `json:"back,omitzero"`
+}
+
+// The types of HubPush.
+const (
+	HubPushQuiet = "hub-quiet"
+	HubPushBack  = "hub-back"
+)
+
 // HubError is a hub's latest upload failure: a kind, the HTTP status when
 // there was an answer, and a short message the hub scrubbed (no URL, path,
 // address or camera name); the cloud refuses a message that looks like it

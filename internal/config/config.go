@@ -27,16 +27,25 @@ import (
 	"unicode/utf8"
 
 	"vigil/internal/detect/events"
+	"vigil/internal/hubwatch"
 	"vigil/internal/netguard"
 	"vigil/internal/tlog"
+	"vigil/internal/yamlconf"
 )
 
-// Defaults applied by ApplyDefaults (and so by Load and Parse) to fields
-// left empty or zero.
+// Defaults of the health checks (Hub.Health), hubwatch's.
 const (
-	DefaultTransport       = TransportAuto
-	DefaultSegmentDuration = Duration(4 * time.Second)
-	DefaultLogLevel        = "info"
+	DefaultHealthHold            = Duration(hubwatch.DefaultHold)
+	DefaultHealthRepeat          = Duration(hubwatch.DefaultRepeat)
+	DefaultHealthNoVideo         = Duration(hubwatch.DefaultNoVideo)
+	DefaultHealthReconnects      = hubwatch.DefaultReconnects
+	DefaultHealthReconnectWindow = Duration(hubwatch.DefaultReconnectWindow)
+	DefaultHealthSlowRate        = hubwatch.DefaultSlowRate
+	DefaultHealthMinFree         = ByteSize(hubwatch.DefaultMinFree)
+	DefaultHealthFullWithin      = Duration(hubwatch.DefaultFullWithin)
+	DefaultHealthRetentionWindow = Duration(hubwatch.DefaultRetentionWindow)
+	DefaultHealthBacklog         = Duration(hubwatch.DefaultBacklog)
+	DefaultHealthCloudContact    = Duration(hubwatch.DefaultCloudContact)
 )
 
 // Limits on Hub.SegmentDuration.
@@ -111,9 +120,46 @@ type Hub struct {
 	// depths) at /metrics on Metrics.Listen. Nil serves none.
 	Metrics *Metrics `yaml:"metrics"`
 
+	// Health sets when the hub tells the household that something is
+	// wrong (README, "Health alerts"). Zero fields take the defaults.
+	Health Health `yaml:"health"`
+
 	// src records where each key was found, so Validate can name lines.
 	// Nil for a Hub built in code.
-	src *source
+	src *yamlconf.Source
+}
+
+// Health holds the thresholds of the hub's health checks (package
+// hubwatch). ApplyDefaults fills zero fields.
+type Health struct {
+	// Hold: a problem is told once it lasted this long, and resolved once
+	// gone this long. Default 30s.
+	Hold Duration `yaml:"hold"`
+	// Repeat: at most one alert per check and camera this often. Default 30m.
+	Repeat Duration `yaml:"repeat"`
+	// NoVideo: a camera silent this long has a problem. Default 1m.
+	NoVideo Duration `yaml:"no_video"`
+	// Reconnects sessions lost within ReconnectWindow are a reconnect
+	// loop. Defaults 4 and 5m.
+	Reconnects      int      `yaml:"reconnects"`
+	ReconnectWindow Duration `yaml:"reconnect_window"`
+	// SlowRate: a frame rate below this fraction of the camera's usual
+	// rate is a problem, between 0 and 1. Default 0.5.
+	SlowRate float64 `yaml:"slow_rate"`
+	// MinFree: less free space on the data directory's disk is a
+	// problem; so is a disk that, at its current rate, gets there within
+	// FullWithin. Defaults 1GiB and 6h.
+	MinFree    ByteSize `yaml:"min_free"`
+	FullWithin Duration `yaml:"full_within"`
+	// RetentionWindow: recordings deleted younger than their retention
+	// max_age within this window are a problem. Default 10m.
+	RetentionWindow Duration `yaml:"retention_window"`
+	// Backlog: an upload backlog growing this long while the cloud
+	// answers is a problem. Default 10m.
+	Backlog Duration `yaml:"backlog"`
+	// CloudContact: no contact with the cloud this long is a problem.
+	// Default 5m.
+	CloudContact Duration `yaml:"cloud_contact"`
 }
 
 // Metrics is where the hub serves its Prometheus metrics.
@@ -152,9 +198,8 @@ type Camera struct {
 
 // Limits of a doorbell's settings.
 const (
-	DefaultDoorbellInterval = Duration(5 * time.Second)
-	MinDoorbellSecret       = 32
-	maxTopicBytes           = 256
+	MinDoorbellSecret = 32
+	maxTopicBytes     = 256
 )
 
 // Doorbell configures where a doorbell camera's presses come from. At
@@ -193,7 +238,7 @@ func (o DoorbellONVIF) String() string {
 	if o.Password != "" {
 		pw = "xxxxx"
 	}
-	return fmt.Sprintf("{url:%q username:%q password:%q}", redactURL(o.URL), o.Username, pw)
+	return fmt.Sprintf("{url:%q username:%q password:%q}", yamlconf.RedactURL(o.URL), o.Username, pw)
 }
 
 // GoString is like String, so %#v does not print the password either.
@@ -232,8 +277,8 @@ type Detect struct {
 	Mask [][][2]float64 `yaml:"mask"`
 	// MinScore is the lowest detector score kept. Default 0.4.
 	MinScore float64 `yaml:"min_score"`
-	// Labels are the labels tracked. Default person, car, bicycle,
-	// motorcycle, truck, bus, dog, cat, bird, horse.
+	// Labels are the labels tracked. Default detect.DefaultLabels (people,
+	// vehicles, pets; Defaults).
 	Labels []string `yaml:"labels"`
 	// Events holds zones, alert rules and event timing.
 	Events events.Config `yaml:"events"`
@@ -345,9 +390,9 @@ type Log struct {
 }
 
 // validate reports what is wrong with l, under path.
-func (l *Log) validate(s *source, path string, cloud bool) []error {
+func (l *Log) validate(s *yamlconf.Source, path string, cloud bool) []error {
 	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, s.errorf(key, format, args...)) }
+	add := func(key, format string, args ...any) { errs = append(errs, s.Errorf(key, format, args...)) }
 	if !cloud {
 		add(path, "a transparency log is only used by a hub paired through a cloud: set cloud.url, or remove %s", path)
 	}
@@ -391,63 +436,9 @@ type Retention struct {
 	EventsMaxAge Duration `yaml:"events_max_age"`
 }
 
-// Error is one problem with a configuration.
-type Error struct {
-	File string // file name as given to Load; "" from Parse or for a Hub built in code
-	Line int    // 1-based line, 0 when unknown
-	Key  string // key path such as "cameras[1].url"; "" for the document itself
-	Msg  string // what is wrong
-}
-
-// Error formats e as "file:line: key: msg", omitting the parts not known.
-func (e *Error) Error() string {
-	var b strings.Builder
-	switch {
-	case e.File != "" && e.Line > 0:
-		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	case e.File != "":
-		fmt.Fprintf(&b, "%s: ", e.File)
-	case e.Line > 0:
-		fmt.Fprintf(&b, "line %d: ", e.Line)
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// source remembers the file name and the line of every key path.
-type source struct {
-	file  string
-	lines map[string]int
-}
-
-// line returns the line of path, or of its closest ancestor that has one.
-func (s *source) line(path string) int {
-	if s == nil {
-		return 0
-	}
-	for {
-		if l, ok := s.lines[path]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i <= 0 {
-			return 0
-		}
-		path = path[:i]
-	}
-}
-
-func (s *source) errorf(path, format string, args ...any) *Error {
-	e := &Error{Key: path, Msg: fmt.Sprintf(format, args...)}
-	if s != nil {
-		e.File, e.Line = s.file, s.line(path)
-	}
-	return e
-}
+// Error is one problem with a configuration: the file, line and key path
+// it is at, and what is wrong (yamlconf.Error).
+type Error = yamlconf.Error
 
 // Load reads the YAML file at path and returns the validated
 // configuration, or every problem found. Recipients are checked for syntax
@@ -500,28 +491,6 @@ func parse(data []byte, baseDir, file string) (*Hub, error) {
 	return h, nil
 }
 
-// ApplyDefaults fills empty fields with their defaults. Load and Parse call
-// it; call it on a Hub built in code before Validate.
-func (h *Hub) ApplyDefaults() {
-	if h.SegmentDuration == 0 {
-		h.SegmentDuration = DefaultSegmentDuration
-	}
-	if h.LogLevel == "" {
-		h.LogLevel = DefaultLogLevel
-	}
-	if h.Cloud != nil && h.Cloud.UploadOrder == "" {
-		h.Cloud.UploadOrder = UploadOldest
-	}
-	for i := range h.Cameras {
-		if h.Cameras[i].Transport == "" {
-			h.Cameras[i].Transport = DefaultTransport
-		}
-		if d := h.Cameras[i].Doorbell; d != nil && d.Interval == 0 {
-			d.Interval = DefaultDoorbellInterval
-		}
-	}
-}
-
 var cameraNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Validate checks h and returns every problem found, joined with
@@ -534,7 +503,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 	s := h.src
 	var errs []error
 	add := func(path, format string, args ...any) {
-		errs = append(errs, s.errorf(path, format, args...))
+		errs = append(errs, s.Errorf(path, format, args...))
 	}
 
 	if h.Data == "" {
@@ -549,7 +518,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 			add("cloud.url", "%s", msg)
 		}
 		if c.UploadOrder != UploadOldest && c.UploadOrder != UploadNewest {
-			add("cloud.upload_order", "%s is not oldest or newest", quoteScalar(c.UploadOrder))
+			add("cloud.upload_order", "%s is not oldest or newest", yamlconf.Quote(c.UploadOrder))
 		}
 		if c.MaxUploadRate < 0 {
 			add("cloud.max_upload_rate", "a rate cannot be negative")
@@ -565,7 +534,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 		case r == "":
 			add(key, "empty recipient")
 			continue
-		case looksSecret(r):
+		case yamlconf.LooksSecret(r):
 			// Recipient values are never quoted back: a pasted identity
 			// would end up in logs and terminals.
 			add(key, "this is a secret identity, not a recipient; hint: remove it from the config, keep the identity file off the hub and put the \"vigr1...\" line printed by 'vigil keys public FILE' here")
@@ -666,6 +635,7 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 	}
 
 	errs = append(errs, h.Retention.validate(s, "retention")...)
+	errs = append(errs, h.Health.validate(s, "health")...)
 
 	if h.SegmentDuration < MinSegmentDuration || h.SegmentDuration > MaxSegmentDuration {
 		add("segment_duration", "%s is out of range: use %s to %s", h.SegmentDuration, time.Duration(MinSegmentDuration), time.Duration(MaxSegmentDuration))
@@ -679,9 +649,9 @@ func (h *Hub) Validate(checkRecipient func(string) error) error {
 	return errors.Join(errs...)
 }
 
-func (d *Doorbell) validate(s *source, path string, h *Hub) []error {
+func (d *Doorbell) validate(s *yamlconf.Source, path string, h *Hub) []error {
 	var errs []error
-	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	add := func(p, format string, args ...any) { errs = append(errs, s.Errorf(path+p, format, args...)) }
 	if d.MQTTTopic == "" && d.Secret == "" && d.ONVIF == nil {
 		add("", "no press source: set mqtt_topic (a topic on detection.mqtt's broker), secret (for signed HTTP presses on doorbell_listen) or onvif (the camera's own events), or remove doorbell")
 	}
@@ -722,9 +692,9 @@ func (d *Doorbell) validate(s *source, path string, h *Hub) []error {
 	return errs
 }
 
-func (d *Detect) validate(s *source, path string) []error {
+func (d *Detect) validate(s *yamlconf.Source, path string) []error {
 	var errs []error
-	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	add := func(p, format string, args ...any) { errs = append(errs, s.Errorf(path+p, format, args...)) }
 	if d.URL != "" {
 		if msg := checkURL(d.URL); msg != "" {
 			add(".url", "%s", msg)
@@ -776,9 +746,9 @@ func DetectorOnHousehold(host string) bool {
 	return h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".local") || strings.HasSuffix(h, ".home.arpa")
 }
 
-func (d *Detection) validate(s *source, path string) []error {
+func (d *Detection) validate(s *yamlconf.Source, path string) []error {
 	var errs []error
-	add := func(p, format string, args ...any) { errs = append(errs, s.errorf(path+p, format, args...)) }
+	add := func(p, format string, args ...any) { errs = append(errs, s.Errorf(path+p, format, args...)) }
 	if d.DetectorURL != "" {
 		u, err := url.Parse(d.DetectorURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
@@ -851,16 +821,40 @@ func (d *Detection) validate(s *source, path string) []error {
 	return errs
 }
 
-func (r *Retention) validate(s *source, path string) []error {
+func (hl *Health) validate(s *yamlconf.Source, path string) []error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"hold", hl.Hold}, {"repeat", hl.Repeat}, {"no_video", hl.NoVideo}, {"reconnect_window", hl.ReconnectWindow},
+		{"full_within", hl.FullWithin}, {"retention_window", hl.RetentionWindow}, {"backlog", hl.Backlog},
+		{"cloud_contact", hl.CloudContact}} {
+		if d.v < 0 {
+			errs = append(errs, s.Errorf(path+"."+d.key, "%s: a time cannot be negative", d.v))
+		}
+	}
+	if hl.Reconnects < 0 {
+		errs = append(errs, s.Errorf(path+".reconnects", "%d: a count cannot be negative", hl.Reconnects))
+	}
+	if hl.SlowRate < 0 || hl.SlowRate >= 1 {
+		errs = append(errs, s.Errorf(path+".slow_rate", "%g: a fraction of the usual rate, between 0 and 1 (e.g. 0.5)", hl.SlowRate))
+	}
+	if hl.MinFree < 0 {
+		errs = append(errs, s.Errorf(path+".min_free", "%d: a size cannot be negative", int64(hl.MinFree)))
+	}
+	return errs
+}
+
+func (r *Retention) validate(s *yamlconf.Source, path string) []error {
 	var errs []error
 	if r.MaxBytes < 0 {
-		errs = append(errs, s.errorf(path+".max_bytes", "%d: a size cannot be negative", int64(r.MaxBytes)))
+		errs = append(errs, s.Errorf(path+".max_bytes", "%d: a size cannot be negative", int64(r.MaxBytes)))
 	}
 	if r.MaxAge < 0 {
-		errs = append(errs, s.errorf(path+".max_age", "%s: an age cannot be negative", r.MaxAge))
+		errs = append(errs, s.Errorf(path+".max_age", "%s: an age cannot be negative", r.MaxAge))
 	}
 	if r.EventsMaxAge < 0 {
-		errs = append(errs, s.errorf(path+".events_max_age", "%s: an age cannot be negative", r.EventsMaxAge))
+		errs = append(errs, s.Errorf(path+".events_max_age", "%s: an age cannot be negative", r.EventsMaxAge))
 	}
 	return errs
 }
@@ -876,7 +870,7 @@ func checkURL(raw string) string {
 		// a password; do not quote it.
 		return "contains '#', which would cut the URL short; hint: write a '#' in a user name or password as %23"
 	}
-	red := redactURL(raw)
+	red := yamlconf.RedactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the raw URL, password included: do not wrap it.
@@ -904,22 +898,22 @@ func checkONVIFURL(raw string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Sprintf("%s is not a valid URL", quoteScalar(redactURL(raw)))
+		return fmt.Sprintf("%s is not a valid URL", yamlconf.Quote(yamlconf.RedactURL(raw)))
 	}
 	if u.User != nil {
 		return "has a user name or password in it: put them in username and password, e.g. http://192.168.1.20/onvif/device_service"
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Sprintf("%s is not an http:// or https:// URL (e.g. http://192.168.1.20/onvif/device_service)", quoteScalar(raw))
+		return fmt.Sprintf("%s is not an http:// or https:// URL (e.g. http://192.168.1.20/onvif/device_service)", yamlconf.Quote(raw))
 	}
 	if u.Hostname() == "" {
-		return fmt.Sprintf("%s has no host", quoteScalar(raw))
+		return fmt.Sprintf("%s has no host", yamlconf.Quote(raw))
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Sprintf("%s has a fragment ('#'): give the device service's URL", quoteScalar(raw))
+		return fmt.Sprintf("%s has a fragment ('#'): give the device service's URL", yamlconf.Quote(raw))
 	}
 	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !netguard.IsPrivate(ip) {
-		return fmt.Sprintf("%s is not on the household's network: the hub talks ONVIF only to loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local addresses", quoteScalar(raw))
+		return fmt.Sprintf("%s is not on the household's network: the hub talks ONVIF only to loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local addresses", yamlconf.Quote(raw))
 	}
 	return ""
 }
@@ -931,7 +925,7 @@ func checkCloudURL(raw string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Sprintf("%s is not a service URL like https://cloud.example.com", quoteScalar(redactURL(raw)))
+		return fmt.Sprintf("%s is not a service URL like https://cloud.example.com", yamlconf.Quote(yamlconf.RedactURL(raw)))
 	}
 	switch u.Scheme {
 	case "https":
@@ -940,40 +934,14 @@ func checkCloudURL(raw string) string {
 			return "plain http:// is allowed only for a loopback address (127.0.0.1, ::1, localhost); use https://"
 		}
 	default:
-		return fmt.Sprintf("%s is not an https:// URL", quoteScalar(redactURL(raw)))
+		return fmt.Sprintf("%s is not an https:// URL", yamlconf.Quote(yamlconf.RedactURL(raw)))
 	}
 	return ""
 }
 
 // RedactedURL returns c.URL with any password replaced by "xxxxx", for
 // logs and error messages.
-func (c Camera) RedactedURL() string { return redactURL(c.URL) }
-
-const redacted = "xxxxx"
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil {
-		if u.User == nil {
-			return raw
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-			return u.String()
-		}
-		return raw
-	}
-	// Unparseable: hide everything that could be user information.
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
-	}
-	start := 0
-	if i := strings.Index(raw, "://"); i >= 0 && i < at {
-		start = i + len("://")
-	}
-	return raw[:start] + redacted + raw[at:]
-}
+func (c Camera) RedactedURL() string { return yamlconf.RedactURL(c.URL) }
 
 // String describes c without its password, e.g.
 // "front rtsp://user:xxxxx@10.0.0.5/stream1".

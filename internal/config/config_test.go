@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/yamlconf/yamlconftest"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -31,6 +33,10 @@ func TestLoadExample(t *testing.T) {
 		Retention:       Retention{MaxBytes: 20_000_000_000, MaxAge: Duration(720 * time.Hour)},
 		SegmentDuration: Duration(4 * time.Second),
 		LogLevel:        "info",
+		Health: Health{Hold: DefaultHealthHold, Repeat: DefaultHealthRepeat, NoVideo: DefaultHealthNoVideo,
+			Reconnects: DefaultHealthReconnects, ReconnectWindow: DefaultHealthReconnectWindow, SlowRate: DefaultHealthSlowRate,
+			MinFree: DefaultHealthMinFree, FullWithin: DefaultHealthFullWithin, RetentionWindow: DefaultHealthRetentionWindow,
+			Backlog: DefaultHealthBacklog, CloudContact: DefaultHealthCloudContact},
 	}
 	h.src = nil
 	if !reflect.DeepEqual(h, want) {
@@ -38,6 +44,26 @@ func TestLoadExample(t *testing.T) {
 	}
 	if h.Level() != slog.LevelInfo {
 		t.Errorf("Level() = %v", h.Level())
+	}
+}
+
+// TestHealthConfig: the health thresholds load, keep their defaults where
+// absent, and bad values are reported under their keys.
+func TestHealthConfig(t *testing.T) {
+	base := "data: /var/lib/vigil\nrecipients: [vigr1a]\ncameras:\n  - name: cam\n    url: rtsps://cam.local/live\n"
+	h, err := Parse([]byte(base+"health:\n  no_video: 2m\n  min_free: 5GB\n  slow_rate: 0.25\n"), "/etc/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hl := h.Health; hl.NoVideo != Duration(2*time.Minute) || hl.MinFree != 5_000_000_000 || hl.SlowRate != 0.25 ||
+		hl.Hold != DefaultHealthHold || hl.CloudContact != DefaultHealthCloudContact || hl.Reconnects != DefaultHealthReconnects {
+		t.Errorf("health %+v", hl)
+	}
+	_, err = Parse([]byte(base+"health:\n  hold: -1s\n  slow_rate: 1.5\n  reconnects: -2\n"), "/etc/vigil")
+	for _, k := range []string{"health.hold", "health.slow_rate", "health.reconnects"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("no error for %s: %v", k, err)
+		}
 	}
 }
 
@@ -158,7 +184,7 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:10: retention: unknown key "maxage" (hint: did you mean "max_age"?)`}},
 		{"unknown key without hint",
 			valid + "frobnicate: true\n",
-			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud, log, doorbell_listen, discovery_targets, metrics)`}},
+			[]string{`config.yaml:13: unknown key "frobnicate" (known keys: data, recipients, cameras, retention, segment_duration, log_level, detection, cloud, log, doorbell_listen, discovery_targets, metrics, health)`}},
 		{"bad size unit",
 			strings.Replace(valid, "20GB", `"20 GBB"`, 1),
 			[]string{`config.yaml:9: retention.max_bytes: "20 GBB": unknown unit "GBB" (use e.g. 500MB, 20GB)`}},
@@ -457,29 +483,7 @@ func TestDocCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var paths []string
-	var walk func(reflect.Type, string)
-	walk = func(t reflect.Type, prefix string) {
-		for f := range t.Fields() {
-			k := yamlKey(f)
-			if k == "" {
-				continue
-			}
-			paths = append(paths, prefix+k)
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
-				if ft.Kind() == reflect.Slice {
-					k += "[]"
-					paths[len(paths)-1] = prefix + k
-				}
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
-				walk(ft, prefix+k+".")
-			}
-		}
-	}
-	walk(reflect.TypeFor[Hub](), "")
+	paths := yamlconftest.Keys(reflect.TypeFor[Hub]())
 	for _, p := range paths {
 		if !bytes.Contains(doc, []byte("`"+p+"`")) {
 			t.Errorf("docs/CONFIG.md does not document `%s`", p)

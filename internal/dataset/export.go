@@ -198,9 +198,6 @@ func (it Item) lineage(s Schema) (Lineage, error) {
 	return l, nil
 }
 
-// FileDigest returns the "sha256:<hex>" digest of the file at p.
-func FileDigest(p string) (string, error) { return fileDigest(p) }
-
 func fileDigest(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {

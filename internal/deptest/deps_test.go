@@ -19,7 +19,7 @@ var (
 	server = []string{"vigil/internal/cloud/..."}
 
 	// device is code that runs on a hub or a member's device, by its package
-	// doc: ingest and recording (camera, segment, segstore, upload,
+	// doc: ingest and recording (camera, recorder, segment, segstore, upload,
 	// recordings, softcam), the ONVIF protocol with cameras on the LAN
 	// (onvif), doorbell press sources (doorbell), detection and
 	// notification sinks (detect, notify and its LAN sinks), the hub's
@@ -35,15 +35,15 @@ var (
 	// neither set: the formats and
 	// proofs the cloud checks without keys (envelope, keydir, history, tlog,
 	// eventrec, devauth, release, share), the API's shapes (cloudapi) and
-	// the Web Push protocol, notify/webpush (its Sender is the cloud's; the
-	// hub's Web Push sink is notify/webpushsink). keydir also holds the
+	// the Web Push protocol, notify/webpush (its Sender is the cloud's), and
+	// the strict decoder of both config files (yamlconf). keydir also holds the
 	// private-key files of a device; they are not a package of their own,
 	// so the rule cannot tell them from the chain the cloud verifies.
 	device = []string{
-		"vigil/internal/hubd", "vigil/internal/camera", "vigil/internal/segment", "vigil/internal/segstore",
+		"vigil/internal/hubd", "vigil/internal/hubwatch", "vigil/internal/camera", "vigil/internal/recorder", "vigil/internal/segment", "vigil/internal/segstore",
 		"vigil/internal/upload", "vigil/internal/recordings", "vigil/internal/softcam", "vigil/internal/live",
 		"vigil/internal/detect/...", "vigil/internal/notify", "vigil/internal/notify/mqtt", "vigil/internal/notify/webhook",
-		"vigil/internal/notify/webpushsink", "vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
+		"vigil/internal/config", "vigil/internal/pairing", "vigil/internal/member",
 		"vigil/internal/client", "vigil/internal/onvif", "vigil/internal/doorbell", "vigil/internal/audioenc",
 		"vigil/internal/dataset/...", "vigil/internal/redact",
 	}
@@ -72,6 +72,8 @@ var (
 		"vigil/internal/detect/cvdet/onnxtest",
 		// facestest counts the frames with a face in a test's clip.
 		"vigil/internal/detect/faces/facestest",
+		// yamlconftest lists a configuration's keys for its docs' tests.
+		"vigil/internal/yamlconf/yamlconftest",
 	}, storeSuites...)
 
 	// storeSuites are the conformance suites of the cloud's storage: each
@@ -137,6 +139,30 @@ var rules = []rule{
 		why: "hubd wires the hub from its configuration: domain packages are wired, they do not wire",
 	},
 	{
+		from: []string{"vigil/internal/recorder"}, to: []string{"vigil/internal/hubd"},
+		why: "the recorder is wired by hubd, never the reverse: a frame goes camera -> recorder (segment, seal, store, " +
+			"upload) and never back through the wiring package, which only constructs the recorder and reads its counters",
+	},
+	{
+		from: []string{"vigil/internal/recorder"},
+		to:   []string{"vigil/internal/cloud/...", "vigil/internal/client", "vigil/internal/cloudapi"},
+		why: "a frame's path on the hub ends at the uploader it is given (an interface): the recorder never reaches the cloud, " +
+			"neither its server nor its client or API shapes, so nothing it holds leaves the hub but sealed, through the uploader",
+	},
+	{
+		from: []string{"vigil/internal/recorder"}, to: []string{"vigil/internal/cli", "vigil/internal/config"},
+		why: "the recorder takes its settings as values (recorder.Config): it knows neither the command line (cli) nor the " +
+			"configuration file's shape (config), which hubd maps onto it",
+	},
+	{
+		from: []string{"vigil/..."},
+		except: []string{"vigil/cmd/...", "vigil/internal/cli", "vigil/internal/bench", "vigil/internal/hubd",
+			"vigil/internal/recorder"},
+		to: []string{"vigil/internal/recorder"},
+		why: "hubd is what starts a camera's recording (and the hub is reached only through hubd): one recorder per camera, " +
+			"under the hub's lifecycle; another caller would record a camera twice against the same store sequence",
+	},
+	{
 		from: server, to: device,
 		why: "server code never runs device code: the cloud holds no device's keys and speaks no device's protocol (the pairing relay passes messages it cannot read)",
 	},
@@ -150,7 +176,7 @@ var rules = []rule{
 	},
 	{
 		from: []string{"vigil/internal/notify/webpush"}, to: device,
-		why: "notify/webpush is the Web Push protocol the cloud and the hub both use: the hub's sink (notify/webpushsink) imports it, never the reverse",
+		why: "notify/webpush is the cloud's Web Push protocol: a hub's events reach it only sealed, through the cloud, so it links no device code",
 	},
 	{
 		from: []string{"vigil/internal/cloudapi"}, to: []string{"vigil/..."},

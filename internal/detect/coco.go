@@ -19,6 +19,15 @@ var COCOLabels = [80]string{
 	"toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
 }
 
+// DefaultLabels returns the labels a camera's detection tracks when its
+// configuration names none: people, vehicles and the animals that come to
+// a door. This is the one list: the hub's configuration defaults
+// (internal/config) and the pipeline's read it here, and the web app's
+// zones page is checked against it.
+func DefaultLabels() []string {
+	return []string{"person", "car", "bicycle", "motorcycle", "truck", "bus", "dog", "cat", "bird", "horse"}
+}
+
 // EncodeJPEG writes img as a baseline JPEG of the given quality (1..100).
 // The JPEG is a frame: callers seal it or send it only where the household
 // chose, never to a log.

@@ -316,6 +316,12 @@ func TestEvents(t *testing.T) {
 			Title string `json:"title"`
 			Error string `json:"error"`
 		} `json:"variants"`
+		HealthNotices []struct {
+			Title string `json:"title"`
+			Body  string `json:"body"`
+			Tag   string `json:"tag"`
+			URL   string `json:"url"`
+		} `json:"healthNotices"`
 		RingNotice struct {
 			Title              string   `json:"title"`
 			URL                string   `json:"url"`
@@ -342,12 +348,32 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A health alert and its resolution, as the hub seals them
+	// (hubd/watch.go): sealed only, not uploaded.
+	healthStart := time.Now().UTC().Add(-3 * time.Minute)
+	var healthID string
+	var healthSealed [2][]byte
+	for i, rec := range []eventrec.Record{
+		{Kind: eventrec.KindHealth, ID: eventID(t), Check: eventrec.CheckCameraFrames, Camera: hh.Camera, State: eventrec.StateProblem,
+			Start: healthStart, Message: hh.Camera + " camera: no video for 2 minutes"},
+		{Kind: eventrec.KindHealth, Check: eventrec.CheckCameraFrames, Camera: hh.Camera, State: eventrec.StateResolved,
+			Start: healthStart, End: healthStart.Add(3 * time.Minute), Message: hh.Camera + " camera is back (after 3 minutes)", Flaps: 1},
+	} {
+		if i == 1 {
+			rec.ID = healthID
+		}
+		healthID = rec.ID
+		if healthSealed[i], err = eventrec.Seal(rec, uint64(6000+i), uint32(ringChain.Epoch), hub.key, ringChain.EpochRecipient()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	browsertest.Run(t, 3*time.Minute, "events.mjs", map[string]string{
 		"BASE_URL": c.url, "HOUSEHOLD": hh.ID, "CAMERA": hh.Camera, "CONTROL_URL": ctl,
 		"SESSION": sess.Cookie, "CSRF": sess.CSRF, "OTHER_SESSION": otherSess.Cookie, "OTHER_CSRF": otherSess.CSRF,
 		"EVENT_A": a.ID, "OTHER_CAMERA": g.Camera, "EVENT_B": b.ID, "EVENT_C": cRec.ID,
 		"PUSH_SEALED": base64.StdEncoding.EncodeToString(pushSealed), "VARIANTS": strings.Join(variants, ","),
-		"RING_SEALED": base64.StdEncoding.EncodeToString(ringSealed),
+		"RING_SEALED":   base64.StdEncoding.EncodeToString(ringSealed),
+		"HEALTH_SEALED": base64.StdEncoding.EncodeToString(healthSealed[0]) + "," + base64.StdEncoding.EncodeToString(healthSealed[1]),
 	}, &res)
 
 	// "Donate to improve detection" on a finished event's row opens the
@@ -510,6 +536,13 @@ func TestEvents(t *testing.T) {
 	if want := "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpg); n.Image != want {
 		t.Errorf("the ring's notification image: %d characters (%.40q), want the snapshot's data URL (%d)", len(n.Image), n.Image, len(want))
 	}
+	// The hub's health alert: the service worker shows the hub's own words,
+	// and the resolution replaces the problem (one tag).
+	if hn := res.HealthNotices; len(hn) != 2 || hn[0].Title != hh.Camera+" camera: no video for 2 minutes" ||
+		hn[1].Title != hh.Camera+" camera is back (after 3 minutes)" || hn[0].Tag != "health:"+healthID || hn[1].Tag != hn[0].Tag ||
+		hn[0].URL != "/h/"+hh.ID+"/health#camera-"+hh.Camera || !strings.HasPrefix(hn[0].Body, "Since ") || !strings.HasPrefix(hn[1].Body, "Resolved at ") {
+		t.Errorf("the service worker's notifications of a health alert: %+v", hn)
+	}
 	if !strings.Contains(res.Refusal, "cannot open the events") || !strings.Contains(res.RefusalDetails, "not enrolled") {
 		t.Errorf("the never-enrolled browser shows %q (details %q), want the refusal", res.Refusal, res.RefusalDetails)
 	}
@@ -549,6 +582,21 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		edit func(m map[string]any)
 		raw  []byte
 		at   time.Time // header time when the body's does not parse
+	}
+	// health makes an edit that turns the record into a health record,
+	// then applies more.
+	health := func(more func(m map[string]any)) func(m map[string]any) {
+		return func(m map[string]any) {
+			clear(m)
+			for k, v := range map[string]any{"v": 1, "kind": "health", "id": strings.Repeat("cd", 16), "check": "camera.frames",
+				"camera": "front", "state": "problem", "start": now.Format(time.RFC3339Nano),
+				"message": "front camera: no video for 2 minutes", "flaps": 0} {
+				m[k] = v
+			}
+			if more != nil {
+				more(m)
+			}
+		}
 	}
 	labels := make([]string, 17)
 	for i := range labels {
@@ -605,6 +653,27 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		{name: "February 29 of 2100", edit: func(m map[string]any) { m["start"] = "2100-02-29T10:00:00Z" }, at: time.Date(2100, 3, 1, 10, 0, 0, 0, time.UTC)},
 		{name: "alert a string", edit: func(m map[string]any) { m["alert"] = "yes" }},
 		{name: "labels a string", edit: func(m map[string]any) { m["labels"] = "person" }},
+		// Health records (docs/FORMAT.md, "Health records") share the stream.
+		{name: "health problem", edit: health(nil)},
+		{name: "health resolved", edit: health(func(m map[string]any) {
+			m["state"], m["end"], m["flaps"], m["message"] = "resolved", now.Add(time.Minute).Format(time.RFC3339Nano), 3, "front camera is back (after 1 minute)"
+		})},
+		{name: "health of the hub", edit: health(func(m map[string]any) {
+			m["check"], m["message"] = "cloud.contact", "The hub has not reached the cloud for 5 minutes"
+			delete(m, "camera")
+		})},
+		{name: "health hub check with camera", edit: health(func(m map[string]any) { m["check"] = "storage.space" })},
+		{name: "health camera check without camera", edit: health(func(m map[string]any) { delete(m, "camera") })},
+		{name: "health unknown check", edit: health(func(m map[string]any) { m["check"] = "camera.colour" })},
+		{name: "health with labels", edit: health(func(m map[string]any) { m["labels"] = []string{"person"} })},
+		{name: "health flaps in a problem", edit: health(func(m map[string]any) { m["flaps"] = 2 })},
+		{name: "health flaps not a count", edit: health(func(m map[string]any) { m["state"], m["end"], m["flaps"] = "resolved", m["start"], 1.5 })},
+		{name: "health empty message", edit: health(func(m map[string]any) { m["message"] = "" })},
+		{name: "health control in message", edit: health(func(m map[string]any) { m["message"] = "no \u001b[2J video" })},
+		{name: "health resolved without end", edit: health(func(m map[string]any) { m["state"] = "resolved" })},
+		{name: "health event state", edit: health(func(m map[string]any) { m["state"] = "start" })},
+		{name: "kind event", edit: func(m map[string]any) { m["kind"] = "event" }},
+		{name: "kind null", edit: func(m map[string]any) { m["kind"] = nil }},
 		{name: "array", raw: []byte(`[1]`)},
 		{name: "trailing data", raw: nil, edit: nil},
 		{name: "byte order mark", raw: nil, edit: nil},
@@ -656,7 +725,7 @@ func recordVariants(t *testing.T, hub *eventHub) ([]string, []variantResult) {
 		if tm, ok := sealable(m["start"]); ok {
 			start, end = tm, tm
 		}
-		if tm, ok := sealable(m["end"]); ok && m["state"] == "end" {
+		if tm, ok := sealable(m["end"]); ok && (m["state"] == "end" || m["state"] == "resolved") {
 			end = tm
 		}
 		// Sealed only, not uploaded: the inbox does not list them.

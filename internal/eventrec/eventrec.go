@@ -1,8 +1,9 @@
 // Package eventrec is the event record: what the hub tells its household
 // about one detection event (camera, times, labels, zones, the best box and
-// snapshot), sealed to the household like a segment so that the cloud
-// stores and relays it without reading it (docs/FORMAT.md, "Event records
-// v1").
+// snapshot) or about its own health (a check that found a problem, and
+// when the problem is resolved), sealed to the household like a segment so
+// that the cloud stores and relays it without reading it (docs/FORMAT.md,
+// "Event records v1").
 //
 // It owns the record's JSON, its strict validation, and the sealing
 // conventions: an event is an [envelope.KindEvent] object on the fixed
@@ -53,22 +54,77 @@ const (
 	StateEnd   = "end"   // the event ended; End is set
 )
 
+// Kinds of record. A detection event's record carries no kind on the wire.
+const (
+	KindEvent  = ""       // a detection event (or a doorbell's ring)
+	KindHealth = "health" // a health alert: a check found a problem, or it ended
+)
+
+// States of a health record.
+const (
+	StateProblem  = "problem"  // the problem began at Start; End is zero
+	StateResolved = "resolved" // the problem that began at Start ended at End
+)
+
+// Checks a health record names. Camera checks name their camera; the
+// others are the hub's and name none.
+const (
+	CheckCameraFrames     = "camera.frames"     // no frames from the camera for a while
+	CheckCameraReconnects = "camera.reconnects" // the camera keeps dropping its connection
+	CheckCameraRate       = "camera.rate"       // frame rate far below the camera's own normal
+	CheckStorageWrites    = "storage.writes"    // recording to disk fails
+	CheckStorageSpace     = "storage.space"     // free space low, or shrinking towards it
+	CheckStorageRetention = "storage.retention" // footage deleted younger than the configured age
+	CheckUploadBacklog    = "upload.backlog"    // the upload backlog keeps growing
+	CheckCloudContact     = "cloud.contact"     // no successful contact with the cloud for a while
+)
+
+// MaxMessageBytes bounds a health record's message.
+const MaxMessageBytes = 256
+
+// IsCameraCheck says whether check is one of the camera checks (whose
+// records name a camera).
+func IsCameraCheck(check string) bool {
+	switch check {
+	case CheckCameraFrames, CheckCameraReconnects, CheckCameraRate:
+		return true
+	}
+	return false
+}
+
+// IsCheck says whether check is one this format knows.
+func IsCheck(check string) bool {
+	switch check {
+	case CheckStorageWrites, CheckStorageSpace, CheckStorageRetention, CheckUploadBacklog, CheckCloudContact:
+		return true
+	}
+	return IsCameraCheck(check)
+}
+
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("eventrec: invalid record")
 
-// Record is one event record.
+// Record is one event record: a detection event's (Kind KindEvent) or a
+// health record (Kind KindHealth), which uses ID, Camera (empty for the
+// hub's own checks), State (StateProblem or StateResolved), Start, End,
+// Check, Message and Flaps, and leaves the detection fields zero.
 type Record struct {
+	Kind     string     // KindEvent or KindHealth
 	ID       string     // 32 lower-case hex digits, the same for an event's start and end records
 	Camera   string     // the camera's name in the hub's config
-	State    string     // StateStart or StateEnd
+	State    string     // StateStart or StateEnd; for health, StateProblem or StateResolved
 	Start    time.Time  // the event's start
-	End      time.Time  // zero for StateStart
+	End      time.Time  // zero for StateStart and StateProblem
 	Labels   []string   // detected labels, e.g. "person"
 	Zones    []string   // zones the event entered
 	Alert    bool       // whether the event is an alert (the household's rules matched)
 	Score    float64    // best detection score, 0..1
 	Box      [4]float64 // best box: x, y, w, h normalised to the frame (0..1)
 	Snapshot string     // object key of the sealed snapshot, or ""
+
+	Check   string // health: one of the Check constants
+	Message string // health: what happened, in plain words, 1 to MaxMessageBytes printable bytes
+	Flaps   int    // health, resolved: how many times the problem came and went without an alert of its own
 }
 
 // wire is the JSON form.
@@ -86,6 +142,23 @@ type wire struct {
 	Box      []float64 `json:"box"`
 	Snapshot string    `json:"snapshot"`
 }
+
+// healthWire is the JSON form of a health record.
+type healthWire struct {
+	V       int    `json:"v"`
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Check   string `json:"check"`
+	Camera  string `json:"camera,omitempty"`
+	State   string `json:"state"`
+	Start   string `json:"start"`
+	End     string `json:"end,omitempty"`
+	Message string `json:"message"`
+	Flaps   int    `json:"flaps"`
+}
+
+// MaxFlaps bounds a health record's flap count.
+const MaxFlaps = 1 << 20
 
 var (
 	idRE       = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -121,28 +194,80 @@ func validNames(what string, names []string, most int) error {
 	return nil
 }
 
+func validTimes(r Record, open, closed string) error {
+	if r.Start.IsZero() || r.Start.Year() < 1678 || r.Start.Year() > 2261 {
+		return invalid("start: a time between 1678 and 2261")
+	}
+	switch r.State {
+	case open:
+		if !r.End.IsZero() {
+			return invalid("end: a %s record has no end", open)
+		}
+	case closed:
+		if r.End.IsZero() || r.End.Before(r.Start) || r.End.Year() > 2261 {
+			return invalid("end: a %s record needs an end at or after its start", closed)
+		}
+	default:
+		return invalid("state: %q or %q", open, closed)
+	}
+	return nil
+}
+
+// validateHealth checks a health record.
+func (r Record) validateHealth() error {
+	if !idRE.MatchString(r.ID) {
+		return invalid("id: 32 lower-case hex digits")
+	}
+	if !IsCheck(r.Check) {
+		return invalid("check: not a check this format knows")
+	}
+	if IsCameraCheck(r.Check) {
+		if err := validName("camera", r.Camera); err != nil {
+			return err
+		}
+	} else if r.Camera != "" {
+		return invalid("camera: the hub's check %s names no camera", r.Check)
+	}
+	if err := validTimes(r, StateProblem, StateResolved); err != nil {
+		return err
+	}
+	if r.Message == "" || len(r.Message) > MaxMessageBytes || !utf8.ValidString(r.Message) {
+		return invalid("message: 1 to %d bytes of UTF-8", MaxMessageBytes)
+	}
+	for _, c := range r.Message {
+		if !unicode.IsPrint(c) {
+			return invalid("message: non-printable character %U", c)
+		}
+	}
+	if r.Flaps < 0 || r.Flaps > MaxFlaps || (r.Flaps != 0 && r.State != StateResolved) {
+		return invalid("flaps: 0 to %d, and 0 in a problem record", MaxFlaps)
+	}
+	if len(r.Labels) != 0 || len(r.Zones) != 0 || r.Alert || r.Score != 0 || r.Box != [4]float64{} || r.Snapshot != "" {
+		return invalid("a health record has no labels, zones, alert, score, box or snapshot")
+	}
+	return nil
+}
+
 // Validate checks r against the format's rules.
 func (r Record) Validate() error {
+	switch r.Kind {
+	case KindEvent:
+	case KindHealth:
+		return r.validateHealth()
+	default:
+		return invalid("kind: %q or %q", KindEvent, KindHealth)
+	}
+	if r.Check != "" || r.Message != "" || r.Flaps != 0 {
+		return invalid("an event record has no check, message or flaps")
+	}
 	if !idRE.MatchString(r.ID) {
 		return invalid("id: 32 lower-case hex digits")
 	}
 	if err := validName("camera", r.Camera); err != nil {
 		return err
 	}
-	if r.Start.IsZero() || r.Start.Year() < 1678 || r.Start.Year() > 2261 {
-		return invalid("start: a time between 1678 and 2261")
-	}
-	switch r.State {
-	case StateStart:
-		if !r.End.IsZero() {
-			return invalid("end: a start record has no end")
-		}
-	case StateEnd:
-		if r.End.IsZero() || r.End.Before(r.Start) || r.End.Year() > 2261 {
-			return invalid("end: an end record needs an end at or after its start")
-		}
-	default:
-		return invalid("state: %q or %q", StateStart, StateEnd)
+	if err := validTimes(r, StateStart, StateEnd); err != nil {
+		return err
 	}
 	if err := validNames("labels", r.Labels, MaxLabels); err != nil {
 		return err
@@ -173,6 +298,14 @@ func Marshal(r Record) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
+	if r.Kind == KindHealth {
+		w := healthWire{V: Version, Kind: KindHealth, ID: r.ID, Check: r.Check, Camera: r.Camera, State: r.State,
+			Start: r.Start.UTC().Format(time.RFC3339Nano), Message: r.Message, Flaps: r.Flaps}
+		if !r.End.IsZero() {
+			w.End = r.End.UTC().Format(time.RFC3339Nano)
+		}
+		return marshalCapped(w)
+	}
 	w := wire{V: Version, ID: r.ID, Camera: r.Camera, State: r.State, Start: r.Start.UTC().Format(time.RFC3339Nano),
 		Labels: r.Labels, Zones: r.Zones, Alert: r.Alert, Score: r.Score, Box: r.Box[:], Snapshot: r.Snapshot}
 	if w.Labels == nil {
@@ -184,12 +317,16 @@ func Marshal(r Record) ([]byte, error) {
 	if !r.End.IsZero() {
 		w.End = r.End.UTC().Format(time.RFC3339Nano)
 	}
+	return marshalCapped(w)
+}
+
+func marshalCapped(w any) ([]byte, error) {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > MaxRecordBytes {
-		return nil, invalid("%d bytes of JSON, at most %d (too many or too long labels and zones)", len(b), MaxRecordBytes)
+		return nil, invalid("%d bytes of JSON, at most %d (too many or too long names)", len(b), MaxRecordBytes)
 	}
 	return b, nil
 }
@@ -203,6 +340,20 @@ func Unmarshal(b []byte) (Record, error) {
 	}
 	if !utf8.Valid(b) {
 		return Record{}, invalid("not UTF-8")
+	}
+	// The kind decides which fields a record may hold; the strict decoder
+	// below refuses the other kind's fields.
+	var peek struct {
+		Kind *string `json:"kind"`
+	}
+	if err := json.Unmarshal(b, &peek); err != nil {
+		return Record{}, invalid("%v", err)
+	}
+	if peek.Kind != nil {
+		if *peek.Kind != KindHealth {
+			return Record{}, invalid("kind: omitted for an event, or %q", KindHealth)
+		}
+		return unmarshalHealth(b)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -239,6 +390,40 @@ func Unmarshal(b []byte) (Record, error) {
 	r.Start, r.End = r.Start.UTC(), r.End.UTC()
 	if w.End == "" {
 		r.End = time.Time{}
+	}
+	if err := r.Validate(); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+func unmarshalHealth(b []byte) (Record, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var w healthWire
+	if err := dec.Decode(&w); err != nil {
+		return Record{}, invalid("%v", err)
+	}
+	if dec.More() {
+		return Record{}, invalid("trailing data")
+	}
+	if w.V != Version {
+		return Record{}, invalid("version %d, this program reads %d", w.V, Version)
+	}
+	if w.Kind != KindHealth {
+		return Record{}, invalid("kind: %q", KindHealth)
+	}
+	r := Record{Kind: KindHealth, ID: w.ID, Check: w.Check, Camera: w.Camera, State: w.State, Message: w.Message, Flaps: w.Flaps}
+	var err error
+	if r.Start, err = time.Parse(time.RFC3339Nano, w.Start); err != nil {
+		return Record{}, invalid("start: an RFC 3339 time")
+	}
+	r.Start = r.Start.UTC()
+	if w.End != "" {
+		if r.End, err = time.Parse(time.RFC3339Nano, w.End); err != nil {
+			return Record{}, invalid("end: an RFC 3339 time")
+		}
+		r.End = r.End.UTC()
 	}
 	if err := r.Validate(); err != nil {
 		return Record{}, err

@@ -39,11 +39,6 @@ const (
 	quietGap = 100 * time.Millisecond
 )
 
-// NewCommitDelay returns a CommitDelay that waits max.
-func NewCommitDelay(max time.Duration) *CommitDelay {
-	return &CommitDelay{Max: max}
-}
-
 func (c *CommitDelay) clock() time.Time {
 	if c.now != nil {
 		return c.now()

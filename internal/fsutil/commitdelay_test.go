@@ -10,7 +10,7 @@ import (
 func delayWith(max time.Duration) (*CommitDelay, *time.Time, *[]time.Duration) {
 	now := time.Unix(1_700_000_000, 0)
 	var slept []time.Duration
-	c := NewCommitDelay(max)
+	c := &CommitDelay{Max: max}
 	c.now = func() time.Time { return now }
 	c.sleep = func(d time.Duration) { slept = append(slept, d) }
 	return c, &now, &slept

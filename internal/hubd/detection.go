@@ -45,9 +45,6 @@ import (
 //
 // Nothing here logs a label with a box, a frame or a snapshot.
 
-// defaultDetectWidth is the width of detection frames when not configured.
-const defaultDetectWidth = 640
-
 // eventPadding is the recording kept before and after an event.
 const eventPadding = 10 * time.Second
 
@@ -218,7 +215,7 @@ func (h *Hub) startDetection() error {
 			if c.Detect != nil {
 				labels = c.Detect.Labels
 				if len(labels) == 0 {
-					labels = []string{"person", "car"}
+					labels = detect.DefaultLabels()
 				}
 			}
 			if c.Detect != nil || c.Doorbell != nil {
@@ -452,7 +449,7 @@ func (h *Hub) runDetection(ctx context.Context, c config.Camera, cd *cameraDetec
 	}
 	width := d.Width
 	if width == 0 {
-		width = defaultDetectWidth
+		width = config.DefaultDetectWidth
 	}
 	r, err := frames.New(frames.Source{Name: c.Name, URL: url, Width: width, FPS: d.FPS, Logger: log,
 		MinBackoff: h.opts.MinBackoff, MaxBackoff: h.opts.MaxBackoff})

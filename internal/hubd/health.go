@@ -89,7 +89,7 @@ func (h *Hub) healthStats() healthStats {
 	recs := h.recorders()
 	st := healthStats{Cameras: len(recs), Uploads: h.uploader.Stats()}
 	for _, r := range recs {
-		if r.ingest.Stats().Connected {
+		if r.Stats().Ingest.Connected {
 			st.Recording++
 		}
 	}

@@ -1,6 +1,7 @@
 // Package hubd wires the hub from its configuration: the sealed segment
-// store, the hub's signing key, one recorder per camera (RTSP ingest ->
-// segmenter -> seal -> store) and, for a hub paired with a household, the
+// store, the hub's signing key, one recorder per camera (package recorder:
+// RTSP ingest -> segmenter -> seal -> store -> uploader; hubd only starts
+// it and reads its counters) and, for a hub paired with a household, the
 // verified membership chain it seals to and the uploader that copies sealed
 // segments to the cloud. A paired hub accepts a chain only if it extends the
 // one it verified and its head is in the transparency log it pinned
@@ -9,8 +10,9 @@
 //
 // It owns the hub's lifecycle: Start brings every component up, Close stops
 // the cameras, seals and stores each open segment, and waits for every
-// goroutine. It must never write plaintext media anywhere: a segment is sealed
-// in memory, to the household's recipients, before it is handed to the store.
+// goroutine. It must never write plaintext media anywhere: each recorder
+// seals a segment in memory, to the recipients hubd gives it, before it is
+// handed to the store.
 // It must never stop recording because the cloud or the log cannot be
 // verified, nor change keys on a chain it has not verified.
 package hubd
@@ -40,6 +42,7 @@ import (
 	"vigil/internal/history"
 	"vigil/internal/keydir"
 	"vigil/internal/live"
+	"vigil/internal/recorder"
 	"vigil/internal/segstore"
 	"vigil/internal/tlog/tloghttp"
 	"vigil/internal/upload"
@@ -68,6 +71,9 @@ type Options struct {
 	// nothing changes (default one minute); HealthPoll how often it looks
 	// for a change to report at once (default five seconds).
 	HealthEvery, HealthPoll time.Duration
+	// WatchPoll is how often the health checks look (default five
+	// seconds; watch.go).
+	WatchPoll time.Duration
 	// DoorbellSubscribed, if set, is called each time the doorbells'
 	// MQTT topics are subscribed (tests wait for it).
 	DoorbellSubscribed func()
@@ -120,7 +126,7 @@ type Hub struct {
 	closeErr  error
 	wg        sync.WaitGroup
 	recsMu    sync.Mutex
-	recs      []*recorder
+	recs      []*recorder.Recorder
 	runCtx    context.Context // the recorders' context (set by Start)
 	stopping  bool            // Close began: no recorder starts
 }
@@ -242,6 +248,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.wg.Add(1)
 	go h.retentionLoop(runCtx)
+	h.startWatch(runCtx) // watch.go
 	if h.uploader != nil {
 		h.wg.Add(4)
 		go func() {
@@ -309,8 +316,8 @@ func (h *Hub) close() error {
 	}
 	var errs []error
 	for _, r := range h.recorders() {
-		s := r.stats()
-		h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
+		s := r.Stats()
+		h.log.Info("camera stopped", "camera", r.Name(), "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
 			"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
 	}
 	if h.uploader != nil {
@@ -332,25 +339,14 @@ func (h *Hub) Store() *segstore.Store { return h.store }
 func (h *Hub) SignerPublic() ed25519.PublicKey { return h.signer.Public().(ed25519.PublicKey) }
 
 // CameraStats are one camera's recording counters.
-type CameraStats struct {
-	Camera         string
-	Ingest         camera.Stats
-	FramesIn       uint64 // access units received
-	FramesRecorded uint64 // access units in stored segments
-	FramesDropped  uint64 // malformed, before the first keyframe, or lost to a full queue
-	WaitingKey     uint64 // of FramesDropped: before the first keyframe of a session
-	Segments       uint64
-	SealedBytes    uint64
-	StoreErrors    uint64
-	Gaps           uint64
-}
+type CameraStats = recorder.Stats
 
 // Stats returns the counters of every camera.
 func (h *Hub) Stats() []CameraStats {
 	recs := h.recorders()
 	out := make([]CameraStats, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, r.stats())
+		out = append(out, r.Stats())
 	}
 	return out
 }
@@ -363,21 +359,15 @@ func (h *Hub) startCamera(c config.Camera) error {
 	if h.stopping {
 		return errors.New("the hub is stopping")
 	}
-	ctx, cancel := context.WithCancel(h.runCtx)
-	r, err := h.newRecorder(ctx, c)
+	r, err := h.startRecorder(c)
 	if err != nil {
-		cancel()
 		return err
 	}
 	h.recs = append(h.recs, r)
-	r.stop, r.done = cancel, make(chan struct{})
-	var rwg sync.WaitGroup
-	r.start(ctx, &rwg)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		rwg.Wait()
-		close(r.done)
+		<-r.Done()
 	}()
 	return nil
 }
@@ -387,7 +377,7 @@ func (h *Hub) startCamera(c config.Camera) error {
 // stops. It returns false when no such camera is recorded.
 func (h *Hub) stopCamera(name string) bool {
 	h.recsMu.Lock()
-	i := slices.IndexFunc(h.recs, func(r *recorder) bool { return r.name == name })
+	i := slices.IndexFunc(h.recs, func(r *recorder.Recorder) bool { return r.Name() == name })
 	if i < 0 {
 		h.recsMu.Unlock()
 		return false
@@ -395,67 +385,56 @@ func (h *Hub) stopCamera(name string) bool {
 	r := h.recs[i]
 	h.recs = slices.Delete(h.recs, i, i+1)
 	h.recsMu.Unlock()
-	r.stop()
-	<-r.done
-	s := r.stats()
-	h.log.Info("camera stopped", "camera", r.name, "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
+	r.Close()
+	s := r.Stats()
+	h.log.Info("camera stopped", "camera", r.Name(), "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
 		"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
 	return true
 }
 
 // recorders returns the cameras being recorded.
-func (h *Hub) recorders() []*recorder {
+func (h *Hub) recorders() []*recorder.Recorder {
 	h.recsMu.Lock()
 	defer h.recsMu.Unlock()
 	return slices.Clone(h.recs)
 }
 
 // recorderOf returns the recorder of the camera named name, or nil.
-func (h *Hub) recorderOf(name string) *recorder {
+func (h *Hub) recorderOf(name string) *recorder.Recorder {
 	for _, r := range h.recorders() {
-		if r.name == name {
+		if r.Name() == name {
 			return r
 		}
 	}
 	return nil
 }
 
-func (h *Hub) newRecorder(ctx context.Context, c config.Camera) (*recorder, error) {
-	next, err := h.store.NextSeq(ctx, c.Name)
-	if err != nil {
-		return nil, err
+// startRecorder starts recording c until the hub stops or the camera is
+// removed.
+func (h *Hub) startRecorder(c config.Camera) (*recorder.Recorder, error) {
+	cfg := recorder.Config{
+		Camera: camera.Config{
+			Name:        c.Name,
+			URL:         c.URL,
+			Transport:   c.Transport,
+			MinBackoff:  h.opts.MinBackoff,
+			MaxBackoff:  h.opts.MaxBackoff,
+			ReadTimeout: h.opts.ReadTimeout,
+		},
+		SegmentDuration: time.Duration(h.cfg.SegmentDuration),
+		Store:           h.store,
+		Signer:          h.signer,
+		Recipients:      h.sealRecipients,
+		Logger:          h.log,
+		Now:             h.opts.Now,
 	}
-	last, err := h.store.LastEnd(ctx, c.Name)
-	if err != nil {
-		return nil, err
+	if h.uploader != nil {
+		cfg.Uploader = h.uploader
 	}
-	r := &recorder{
-		hub:        h,
-		name:       c.Name,
-		log:        h.log.With("camera", c.Name),
-		seq:        next,
-		queue:      make(chan sealedSegment, queueLen),
-		lastStored: last,
-		tap:        live.NewTapWith(live.TapConfig{Logger: h.log.With("camera", c.Name)}),
-		storeTime:  h.metrics.segmentObserver(c.Name),
+	if o := h.metrics.segmentObserver(c.Name); o != nil {
+		cfg.StoreTime = o
 	}
-	if !last.IsZero() {
-		r.gapReason = "hub was not recording"
-	}
-	in, err := camera.New(camera.Config{
-		Name:        c.Name,
-		URL:         c.URL,
-		Transport:   c.Transport,
-		Logger:      h.log,
-		MinBackoff:  h.opts.MinBackoff,
-		MaxBackoff:  h.opts.MaxBackoff,
-		ReadTimeout: h.opts.ReadTimeout,
-	}, r)
-	if err != nil {
-		return nil, err
-	}
-	r.ingest = in
-	return r, nil
+	return recorder.Start(h.runCtx, cfg)
 }
 
 // startCloud loads the paired household (if any) and prepares the uploader.
@@ -504,7 +483,6 @@ func (h *Hub) startCloud(ctx context.Context) error {
 		CloudURL:       h.cfg.Cloud.URL,
 		DeviceID:       keydir.DeviceID(pub),
 		Key:            h.signer,
-		DataDir:        h.cfg.Data,
 		Order:          h.cfg.Cloud.UploadOrder,
 		MaxBytesPerSec: int64(h.cfg.Cloud.MaxUploadRate),
 		Since:          p.PairedAt,
@@ -609,14 +587,14 @@ func (h *Hub) startLive(ctx context.Context) {
 		Chain:     h.household.current,
 		Tap: func(c string) *live.Tap {
 			if r := h.recorderOf(c); r != nil {
-				return r.tap
+				return r.Tap()
 			}
 			return nil
 		},
 		Cameras: func() []string {
 			var names []string
 			for _, r := range h.recorders() {
-				names = append(names, r.name)
+				names = append(names, r.Name())
 			}
 			return names
 		},

@@ -3,7 +3,6 @@ package hubd
 import (
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -90,23 +89,23 @@ func (m *hubMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, r := range m.h.recorders() {
-		s := r.stats()
-		counter(m.framesIn, s.FramesIn, r.name)
-		counter(m.framesRecorded, s.FramesRecorded, r.name)
-		counter(m.framesDropped, s.FramesDropped, r.name)
-		counter(m.segments, s.Segments, r.name)
-		counter(m.bytes, s.SealedBytes, r.name)
-		counter(m.storeErrors, s.StoreErrors, r.name)
-		counter(m.gaps, s.Gaps, r.name)
-		counter(m.connects, s.Ingest.Connects, r.name)
-		counter(m.disconnects, s.Ingest.Disconnects, r.name)
-		counter(m.packetsLost, s.Ingest.Lost, r.name)
+		s := r.Stats()
+		counter(m.framesIn, s.FramesIn, s.Camera)
+		counter(m.framesRecorded, s.FramesRecorded, s.Camera)
+		counter(m.framesDropped, s.FramesDropped, s.Camera)
+		counter(m.segments, s.Segments, s.Camera)
+		counter(m.bytes, s.SealedBytes, s.Camera)
+		counter(m.storeErrors, s.StoreErrors, s.Camera)
+		counter(m.gaps, s.Gaps, s.Camera)
+		counter(m.connects, s.Ingest.Connects, s.Camera)
+		counter(m.disconnects, s.Ingest.Disconnects, s.Camera)
+		counter(m.packetsLost, s.Ingest.Lost, s.Camera)
 		up := 0.0
 		if s.Ingest.Connected {
 			up = 1
 		}
-		gauge(m.connected, up, r.name)
-		gauge(m.storeQueue, float64(len(r.queue)), r.name)
+		gauge(m.connected, up, s.Camera)
+		gauge(m.storeQueue, float64(r.Queued()), s.Camera)
 	}
 	if u := m.h.uploader; u != nil {
 		s := u.Stats()
@@ -205,11 +204,4 @@ func (h *Hub) MetricsAddr() net.Addr {
 		return nil
 	}
 	return h.metrics.srv.Addr()
-}
-
-// observeSince observes the time since t on o, when o is set.
-func observeSince(o prometheus.Observer, t time.Time) {
-	if o != nil {
-		o.Observe(time.Since(t).Seconds())
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/metrics/metricstest"
+	"vigil/internal/recorder"
 )
 
 // TestMetricsScrape records a software camera with motion detection and
@@ -70,8 +71,8 @@ func TestMetricsScrape(t *testing.T) {
 	if v, ok := second.Sum("vigil_hub_camera_connected", porch); !ok || v != 1 {
 		t.Errorf("vigil_hub_camera_connected = %v (present %v), want 1", v, ok)
 	}
-	if v, ok := second.Sum("vigil_hub_store_queue_segments", porch); !ok || v < 0 || v > queueLen {
-		t.Errorf("vigil_hub_store_queue_segments = %v (present %v), want 0..%d", v, ok, queueLen)
+	if v, ok := second.Sum("vigil_hub_store_queue_segments", porch); !ok || v < 0 || v > recorder.QueueLen {
+		t.Errorf("vigil_hub_store_queue_segments = %v (present %v), want 0..%d", v, ok, recorder.QueueLen)
 	}
 	segs, _ := second.Sum("vigil_hub_segments_stored_total", porch)
 	if n, ok := second.Sum("vigil_hub_segment_store_seconds", porch); !ok || n != segs {

@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/detect"
 	"vigil/internal/detect/pipeline"
 	"vigil/internal/live"
 )
@@ -144,7 +144,7 @@ func (h *Hub) CameraSettings(camera string) (config.AppDetect, string, error) {
 	}
 	a := d.AppDetect()
 	if len(a.Labels) == 0 {
-		a.Labels = slices.Clone(pipeline.DefaultLabels)
+		a.Labels = detect.DefaultLabels()
 	}
 	if a.MinScore == 0 {
 		a.MinScore = pipeline.DefaultMinScore

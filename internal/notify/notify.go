@@ -1,8 +1,10 @@
-// Package notify delivers detection events and doorbell rings (events of
-// kind [KindRing]) to the household: Web Push
-// (package webpushsink, over the protocol in package webpush), MQTT on the
-// household's own LAN (package mqtt) and signed webhooks (package webhook),
-// fanned out by a [Dispatcher] that never blocks the detection pipeline.
+// Package notify delivers detection events, doorbell rings (events of
+// kind [KindRing]) and the hub's health alerts ([KindHealth]) to sinks on
+// the household's own network: MQTT (package mqtt) and signed webhooks
+// (package webhook), fanned out by a
+// [Dispatcher] that never blocks the detection pipeline. Web Push to the
+// household's devices goes through the cloud: the hub uploads the sealed
+// event record (package eventrec) and the cloud pushes it.
 //
 // The package owns:
 //   - the [Event] a notification is made from, and the [Payload] JSON that
@@ -10,11 +12,10 @@
 //   - the [Notifier] contract every sink implements;
 //   - the [Dispatcher]: one bounded queue per sink (the oldest event is
 //     dropped, and counted, when a sink falls behind), concurrent delivery,
-//     and the latency from an event's first frame to its delivery (p50/p95);
-//   - [Sealer]: how a notification leaves the home sealed (guarantee G1).
+//     and the latency from an event's first frame to its delivery (p50/p95).
 //
-// Sealing. A notification that crosses a party outside the home (the push
-// service, the cloud) is an event record (package eventrec) sealed with the
+// Sealing. What crosses a party outside the home (the push service, the
+// cloud) is not sent by this package: it is an event record (package eventrec) sealed with the
 // envelope format to the household's current epoch recipients and signed by
 // the hub: the same object the hub uploads for its inbox, which the cloud
 // forwards as a Web Push and the web app's service worker opens with the
@@ -65,6 +66,10 @@ const (
 	// KindRing is a doorbell's ring: a press of its button, with the
 	// label "ring", no score and a single phase (start).
 	KindRing = "ring"
+	// KindHealth is a health alert of the hub (package hubwatch): Check
+	// and Message are set, Camera only for a camera's check; PhaseStart
+	// when the problem is told, PhaseEnd when it is resolved.
+	KindHealth = "health"
 )
 
 // Event is a detection event or a doorbell's ring as notifications see it.
@@ -88,6 +93,12 @@ type Event struct {
 	// Snapshot is an optional JPEG of the event's best frame. Sinks send it
 	// only when explicitly configured to; it is never part of a [Payload].
 	Snapshot []byte
+
+	// Health alerts only: the check (an eventrec Check constant), what
+	// happened in plain words, and in a resolution the flaps counted.
+	Check   string
+	Message string
+	Flaps   int
 }
 
 // Notifier is a notification sink.

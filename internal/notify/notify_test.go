@@ -1,16 +1,11 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"sync"
 	"testing"
 	"time"
-
-	"vigil/internal/envelope"
-	"vigil/internal/eventrec"
 )
 
 func TestDispatcherFansOutAndMeasures(t *testing.T) {
@@ -102,84 +97,4 @@ func TestPercentile(t *testing.T) {
 	if p := Percentile(nil, 0.5); p != 0 {
 		t.Errorf("empty p50 = %v", p)
 	}
-}
-
-// TestSealerSealsEventRecords: a notification leaves the hub as the event
-// record the cloud relays and the web app opens: its public header names
-// no camera, only the household opens it, and an ended event is an "end"
-// record.
-func TestSealerSealsEventRecords(t *testing.T) {
-	id, _ := envelope.GenerateX25519Identity()
-	hub, _ := envelope.GenerateSigningKey()
-	s := &Sealer{Signer: hub, Keys: func() (uint32, []envelope.Recipient, error) {
-		return 9, []envelope.Recipient{id.Recipient()}, nil
-	}}
-	start := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
-	ev := Event{ID: "00112233445566778899aabbccddeeff", Camera: "garden", Labels: []string{"cat"}, Score: 0.8,
-		Start: start, End: start.Add(time.Minute), Phase: PhaseEnd}
-	sealed, err := s.Seal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := envelope.Inspect(bytes.NewReader(sealed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.Kind != envelope.KindEvent || h.Stream != eventrec.StreamEvents || h.Epoch != 9 || !h.Start.Equal(start) {
-		t.Fatalf("public header %+v", h)
-	}
-	trusted := envelope.TrustedKeys{hub.Public().(ed25519.PublicKey)}
-	r, _, err := eventrec.Open(sealed, trusted, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.ID != ev.ID || r.Camera != "garden" || r.Labels[0] != "cat" || !r.End.Equal(ev.End) || r.State != eventrec.StateEnd || r.Score != 0.8 {
-		t.Fatalf("record %+v", r)
-	}
-	stranger, _ := envelope.GenerateX25519Identity()
-	if _, _, err := eventrec.Open(sealed, trusted, stranger); !errors.Is(err, envelope.ErrIncorrectIdentity) {
-		t.Fatalf("another identity: err = %v", err)
-	}
-	other, _ := envelope.GenerateSigningKey()
-	if _, _, err := eventrec.Open(sealed, envelope.TrustedKeys{other.Public().(ed25519.PublicKey)}, id); !errors.Is(err, envelope.ErrUntrustedSigner) {
-		t.Fatalf("untrusted hub: err = %v", err)
-	}
-	open := ev
-	open.End, open.Phase = time.Time{}, PhaseStart
-	if sealed, err = s.Seal(open); err != nil {
-		t.Fatal(err)
-	}
-	if r, _, err := eventrec.Open(sealed, trusted, id); err != nil || r.State != eventrec.StateStart || !r.End.IsZero() {
-		t.Fatalf("open event: %+v, %v", r, err)
-	}
-	big := ev
-	big.Zones = make([]string, 1000)
-	if _, err := s.Seal(big); err == nil {
-		t.Fatal("a record with 1000 zones was sealed")
-	}
-	bad := ev
-	bad.ID = "not an id"
-	if _, err := s.Seal(bad); !errors.Is(err, eventrec.ErrInvalid) {
-		t.Fatalf("invalid id: err = %v", err)
-	}
-}
-
-func FuzzParsePayload(f *testing.F) {
-	b, _ := PayloadOf(Event{ID: "e", Camera: "c", Labels: []string{"person"}, Start: time.Unix(1, 0)}).Marshal()
-	f.Add(b)
-	f.Add([]byte(`{"id":1}`))
-	f.Add([]byte(`{} {}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ParsePayload(b)
-		if err != nil {
-			return
-		}
-		out, err := p.Marshal()
-		if err != nil {
-			return // re-encoding may grow past MaxPayload (escapes)
-		}
-		if _, err := ParsePayload(out); err != nil {
-			t.Fatalf("a marshalled payload does not parse: %v", err)
-		}
-	})
 }

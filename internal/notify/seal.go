@@ -2,16 +2,11 @@ package notify
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"vigil/internal/envelope"
-	"vigil/internal/eventrec"
 )
 
 // MaxPayload bounds a [Payload]'s JSON as [Payload.Marshal] writes it and
@@ -19,8 +14,8 @@ import (
 const MaxPayload = 2048
 
 // Payload is the notification content that MQTT and webhooks carry on the
-// household's own network: event metadata only, never an image. Pushes
-// that leave the home carry the sealed event record instead ([Sealer]).
+// household's own network: event metadata only, never an image. What
+// leaves the home is the sealed event record instead (package eventrec).
 type Payload struct {
 	ID     string    `json:"id"`
 	Kind   string    `json:"kind,omitempty"` // "ring" for a doorbell's ring; absent for a detection
@@ -32,6 +27,11 @@ type Payload struct {
 	Phase  string    `json:"phase"`
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end,omitzero"`
+	// Health alerts only (kind "health"): the check, the message and, in
+	// a resolution (phase "end"), the flaps counted.
+	Check   string `json:"check,omitempty"`
+	Message string `json:"message,omitempty"`
+	Flaps   int    `json:"flaps,omitempty"`
 }
 
 // PayloadOf returns ev's payload.
@@ -47,6 +47,7 @@ func PayloadOf(ev Event) Payload {
 		ID: ev.ID, Kind: ev.Kind, Camera: ev.Camera, Labels: labels, Zones: zones,
 		Score: ev.Score, Alert: ev.Alert, Phase: ev.Phase.String(),
 		Start: ev.Start.UTC(), End: ev.End.UTC(),
+		Check: ev.Check, Message: ev.Message, Flaps: ev.Flaps,
 	}
 }
 
@@ -81,54 +82,4 @@ func ParsePayload(b []byte) (Payload, error) {
 		return Payload{}, errors.New("notify: parse payload: trailing data")
 	}
 	return p, nil
-}
-
-// Keys returns the household's current epoch and its recipients. It is called
-// for every notification, so that a new epoch (a member removed) takes effect
-// at once.
-type Keys func() (epoch uint32, recipients []envelope.Recipient, err error)
-
-// Sealer seals notifications to the household as event records
-// (package eventrec), the one format the cloud relays and the web app's
-// service worker opens.
-type Sealer struct {
-	Signer ed25519.PrivateKey // the hub's signing key
-	Keys   Keys               // the household's current epoch recipients
-
-	seq atomic.Uint64
-}
-
-// Seal returns ev as an event record sealed to the household's current
-// epoch: an [envelope.KindEvent] object on stream [eventrec.StreamEvents],
-// whose public header names no camera. An event still open (no End) is a
-// "start" record, an ended one an "end" record; a notification carries no
-// box and no snapshot. Its envelope sequence number is the Sealer's own
-// counter: a pushed record is not an object the cloud stores.
-func (s *Sealer) Seal(ev Event) ([]byte, error) {
-	if s == nil || s.Signer == nil || s.Keys == nil {
-		return nil, errors.New("notify: sealer has no signing key or household keys")
-	}
-	epoch, rcpts, err := s.Keys()
-	if err != nil {
-		return nil, fmt.Errorf("notify: household keys: %w", err)
-	}
-	if len(rcpts) == 0 {
-		return nil, errors.New("notify: no household recipients (hint: the hub has not joined a household yet)")
-	}
-	start := ev.Start
-	if start.IsZero() {
-		start = ev.FirstFrame
-	}
-	rec := eventrec.Record{
-		ID: ev.ID, Camera: ev.Camera, State: eventrec.StateStart, Start: start,
-		Labels: ev.Labels, Zones: ev.Zones, Alert: ev.Alert, Score: min(max(ev.Score, 0), 1),
-	}
-	if !ev.End.IsZero() {
-		rec.State, rec.End = eventrec.StateEnd, ev.End
-	}
-	sealed, err := eventrec.Seal(rec, s.seq.Add(1), epoch, s.Signer, rcpts...)
-	if err != nil {
-		return nil, fmt.Errorf("notify: seal: %w", err)
-	}
-	return sealed, nil
 }

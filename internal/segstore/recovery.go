@@ -156,9 +156,15 @@ func (s *Store) dropMissing(ctx context.Context, rows map[string]int64, rec *Rec
 	defer tx.Rollback()
 	for p, id := range rows {
 		s.log.Warn("segstore: index row without file; dropping it", "id", id, "path", p)
+		if _, err := noteLost(ctx, tx, id); err != nil {
+			return fmt.Errorf("segstore: recover: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("segstore: recover: %w", err)
 		}
+	}
+	if err := capLost(ctx, tx); err != nil {
+		return fmt.Errorf("segstore: recover: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("segstore: recover: %w", err)

@@ -11,6 +11,26 @@ import (
 	"time"
 )
 
+// ageReason is the reason of deletions by the age limits.
+const ageReason = "age limit"
+
+// Forced counts the segments deleted to make room (a byte limit or a full
+// disk) while younger than their camera's age limit: retention forced
+// below the configured age.
+type Forced struct {
+	Segments int64         // such segments deleted since Open
+	LastAge  time.Duration // the age of the latest one when it was deleted
+	Limit    time.Duration // the age limit of the latest one's camera
+	At       time.Time     // when the latest one was deleted; zero if none
+}
+
+// Forced returns the deletions that went below the configured age.
+func (s *Store) Forced() Forced {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forced
+}
+
 // victim is a segment chosen for deletion.
 type victim struct {
 	id       int64
@@ -209,7 +229,7 @@ func (s *Store) evictBytes(ctx context.Context, reason string, state func() (exc
 func (s *Store) enforceAge(ctx context.Context, now time.Time) (int, error) {
 	var deleted int
 	var freed int64
-	defer func() { s.logSummary("age limit", deleted, freed) }()
+	defer func() { s.logSummary(ageReason, deleted, freed) }()
 	for _, cam := range s.cameraNames() {
 		limit := s.ageLimit(cam)
 		if limit <= 0 {
@@ -235,7 +255,7 @@ func (s *Store) enforceAge(ctx context.Context, now time.Time) (int, error) {
 			if len(vs) == 0 {
 				break
 			}
-			n, b, err := s.evict(ctx, vs, "age limit")
+			n, b, err := s.evict(ctx, vs, ageReason)
 			deleted += n
 			freed += b
 			if err != nil {
@@ -398,9 +418,18 @@ func (s *Store) evict(ctx context.Context, vs []victim, reason string) (int, int
 		return 0, 0, err
 	}
 	var freed int64
+	now := s.now()
 	for _, v := range moved {
 		freed += v.bytes
 		s.addUsage(v.camera, -v.bytes, -1)
+		if limit := s.ageLimit(v.camera); reason != ageReason && limit > 0 && now.Sub(time.Unix(0, v.end)) < limit {
+			s.mu.Lock()
+			s.forced.Segments++
+			s.forced.LastAge = now.Sub(time.Unix(0, v.end))
+			s.forced.Limit = limit
+			s.forced.At = now
+			s.mu.Unlock()
+		}
 		s.log.Debug("segstore: evicting segment", "camera", v.camera, "seq", v.seq,
 			"start", time.Unix(0, v.start).UTC(), "bytes", v.bytes, "reason", reason)
 	}
@@ -420,7 +449,13 @@ func (s *Store) moveToGarbage(ctx context.Context, vs []victim) ([]victim, error
 	now := s.now().UnixNano()
 	var moved []victim
 	lastEnd := make(map[string]int64)
+	lost := false
 	for _, v := range vs {
+		l, err := noteLost(ctx, tx, v.id)
+		if err != nil {
+			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+		}
+		lost = lost || l
 		if _, err := tx.ExecContext(ctx, `INSERT INTO garbage (id, camera, seq, path, bytes, moved_ns)
 			SELECT id, camera, seq, path, bytes, ? FROM segments WHERE id = ?`, now, v.id); err != nil {
 			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
@@ -445,8 +480,16 @@ func (s *Store) moveToGarbage(ctx context.Context, vs []victim) ([]victim, error
 			return nil, fmt.Errorf("segstore: prune gaps: %w", err)
 		}
 	}
+	if lost {
+		if err := capLost(ctx, tx); err != nil {
+			return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("segstore: move to garbage: %w", err)
+	}
+	if lost {
+		s.lostHint.Store(true)
 	}
 	return moved, nil
 }

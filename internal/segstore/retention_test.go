@@ -223,3 +223,41 @@ func TestKeepAroundEvents(t *testing.T) {
 	}
 	checkConsistent(t, s)
 }
+
+// TestRetentionForcedBelowAge: deletions by the age limit are not forced;
+// a byte limit that deletes footage younger than the age limit is, and
+// Forced says how young it was.
+func TestRetentionForcedBelowAge(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openStore(t, t.TempDir(), Options{MaxAge: time.Hour, Now: clk.Now})
+	now := clk.Now()
+	put := func(seq uint64, start time.Time) {
+		mustPut(t, s, Meta{Camera: "yard", Seq: seq, Start: start, End: start.Add(4 * time.Second), Codec: "H264"}, sealedBytes(100, 1))
+	}
+	put(0, now.Add(-3*time.Hour))
+	put(1, now.Add(-2*time.Hour))
+	put(2, now.Add(-10*time.Minute))
+	put(3, now.Add(-5*time.Minute))
+	if _, err := s.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(mustList(t, s, Filter{})); !slices.Equal(got, []uint64{2, 3}) {
+		t.Fatalf("kept %v, want [2 3]", got)
+	}
+	if f := s.Forced(); f != (Forced{}) {
+		t.Errorf("the age limit's own deletions counted as forced: %+v", f)
+	}
+	s.Close()
+
+	// Reopened with a byte limit of one segment: seq 2 (10 min old, under
+	// the hour) must go to make room.
+	s = openStore(t, s.dir, Options{MaxAge: time.Hour, MaxBytes: 150, Now: clk.Now})
+	if _, err := s.Enforce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := s.Forced()
+	if f.Segments != 1 || !f.At.Equal(now) || f.LastAge < 9*time.Minute || f.LastAge > 10*time.Minute || f.Limit != time.Hour {
+		t.Errorf("forced %+v, want one segment about 10 minutes old", f)
+	}
+}

@@ -5,6 +5,9 @@
 // The store owns the on-disk layout and the index. It receives segments that
 // are already sealed (encrypted and signed by the caller) and treats them as
 // opaque bytes: it must never hold, write or try to interpret plaintext media.
+// The index also keeps each segment's upload state for the hub's uploader
+// (see [Store.PendingUploads] and [Store.RecordUpload]): the store keeps
+// those states and never uploads or reads a segment for it.
 //
 // # Layout
 //
@@ -50,6 +53,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/internal/fsutil"
@@ -241,6 +245,11 @@ type Store struct {
 	count        int64
 	lastAgeCheck time.Time
 	haveReserve  bool
+	forced       Forced
+
+	// lostHint is set when upload_lost may have rows TakeLostUploads has
+	// not returned (see upload.go).
+	lostHint atomic.Bool
 }
 
 type camUsage struct {
@@ -309,6 +318,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.ensureReserve()
+	s.lostHint.Store(true) // the rows a previous run left, if any
 	ok = true
 	return s, nil
 }
@@ -352,7 +362,7 @@ func (s *Store) openDB(ctx context.Context) error {
 	if mode != "wal" {
 		return fmt.Errorf("segstore: open index %s: journal_mode is %q, want wal", p, mode)
 	}
-	if err := migrate(ctx, db, s.log); err != nil {
+	if err := migrate(ctx, db, s.dir, s.log); err != nil {
 		return fmt.Errorf("segstore: open index %s: %w", p, err)
 	}
 	return nil

@@ -184,7 +184,6 @@ func (f *fixture) config() Config {
 		CloudURL:   f.cloud.URL(),
 		DeviceID:   testDevice,
 		Key:        f.key,
-		DataDir:    f.dir,
 		Logger:     slog.New(f.log),
 		MinBackoff: 10 * time.Millisecond,
 		MaxBackoff: 80 * time.Millisecond,
@@ -268,6 +267,8 @@ type cloud struct {
 	requests int // every request, authenticated or not
 	fault    func(k objKey) (status int, header http.Header, body string)
 	delay    time.Duration
+	// afterStore runs after an object is stored, before the answer.
+	afterStore func(k objKey)
 }
 
 func newCloud(t *testing.T, hubPub ed25519.PublicKey) *cloud {
@@ -406,6 +407,9 @@ func (c *cloud) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.objects[k] = body
+	if c.afterStore != nil {
+		c.afterStore(k) // holds c.mu: the cloud answers nothing meanwhile
+	}
 	w.WriteHeader(http.StatusCreated)
 }
 

@@ -75,9 +75,12 @@ var ErrOutboxFull = errors.New("upload: outbox is full")
 
 // NewOutbox checks cfg and prepares Dir.
 func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
-	endpoint, _, err := checkConfig(&Config{CloudURL: cfg.CloudURL, DeviceID: cfg.DeviceID, Key: cfg.Key, DataDir: cfg.Dir})
+	endpoint, _, err := checkConfig(&Config{CloudURL: cfg.CloudURL, DeviceID: cfg.DeviceID, Key: cfg.Key})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("upload: OutboxConfig.Dir is empty")
 	}
 	if cfg.MaxFiles <= 0 {
 		cfg.MaxFiles = 10000

@@ -18,6 +18,7 @@ import (
 
 	"vigil/internal/devauth"
 	"vigil/internal/envelope"
+	"vigil/internal/segstore"
 )
 
 // errEvicted means the segment's file is gone from the store.
@@ -28,8 +29,7 @@ type rejectError struct{ msg string }
 
 func (e *rejectError) Error() string { return e.msg }
 
-// readSealed reads the segment file of j and checks that it is a sealed
-// segment whose header matches the index, so that nothing else is sent.
+// readSealed reads the segment file of j.
 func readSealed(j job) ([]byte, error) {
 	f, err := os.Open(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -39,81 +39,129 @@ func readSealed(j job) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, maxObjectBytes+1))
+	// The index gives the size: one buffer and one read, not a growing
+	// buffer and a read per growth.
+	size := j.bytes
+	if size < 0 || size > maxObjectBytes {
+		size = maxObjectBytes
+	}
+	body := make([]byte, size+1)
+	n, err := io.ReadFull(f, body)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return body[:n], nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", j.path, err)
+	}
+	// Larger than the index says: read on, up to the limit checkSealed
+	// refuses.
+	rest, err := io.ReadAll(io.LimitReader(f, maxObjectBytes+1-int64(n)))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", j.path, err)
 	}
+	return append(body, rest...), nil
+}
+
+// checkSealed checks that body is a sealed segment whose header matches the
+// index, so that nothing else is sent.
+func checkSealed(j job, body []byte) error {
 	if len(body) > maxObjectBytes {
-		return nil, &rejectError{fmt.Sprintf("segment file is larger than %d MiB; not uploading it", maxObjectBytes>>20)}
+		return &rejectError{fmt.Sprintf("segment file is larger than %d MiB; not uploading it", maxObjectBytes>>20)}
 	}
 	h, err := envelope.Inspect(bytes.NewReader(body))
 	if err != nil {
-		return nil, &rejectError{fmt.Sprintf("segment file is not a sealed object, refusing to upload it: %v", err)}
+		return &rejectError{fmt.Sprintf("segment file is not a sealed object, refusing to upload it: %v", err)}
 	}
 	if h.Kind != envelope.KindSegment || h.Stream != j.camera || h.Sequence != j.seq {
-		return nil, &rejectError{fmt.Sprintf("sealed header says %s of %q seq %d but the store indexed a segment of %q seq %d; refusing to upload it",
+		return &rejectError{fmt.Sprintf("sealed header says %s of %q seq %d but the store indexed a segment of %q seq %d; refusing to upload it",
 			h.Kind, h.Stream, h.Sequence, j.camera, j.seq)}
 	}
-	return body, nil
+	return nil
 }
 
+// body returns j's sealed bytes, handed over by Enqueue or read from its
+// file, after checkSealed.
+func (u *Uploader) body(j job) ([]byte, error) {
+	b := u.handoff.take(j.key())
+	if b == nil {
+		var err error
+		if b, err = readSealed(j); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkSealed(j, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// outcome is what an attempt made of a segment.
+type outcome int
+
+const (
+	outcomePending  outcome = iota // still to upload (failed, delayed or interrupted)
+	outcomeDone                    // in the cloud
+	outcomeRejected                // refused for good
+	outcomeMissing                 // its file was gone
+)
+
 // process makes one attempt at uploading j.
-func (u *Uploader) process(ctx context.Context, j job) {
+func (u *Uploader) process(ctx context.Context, j job) outcome {
 	log := u.log.With("camera", j.camera, "seq", j.seq)
-	body, err := readSealed(j)
+	body, err := u.body(j)
 	var rej *rejectError
 	switch {
 	case errors.Is(err, errEvicted):
-		if u.drop(j) {
-			u.noteEvicted(1)
-			log.Debug("upload: segment left the store before upload")
-		}
-		u.checkBacklog()
-		return
+		u.record(j, segstore.UploadMissing, err.Error(), time.Time{})
+		log.Debug("upload: segment left the store before upload")
+		return outcomeMissing
 	case errors.As(err, &rej):
 		u.failures.Add(1)
 		u.rejected.Add(1)
 		u.setLastError(ErrRejected, 0, rej.msg)
-		u.finish(j, stateRejected, rej.msg)
+		u.record(j, segstore.UploadRejected, rej.msg, time.Time{})
 		log.Error("upload: "+rej.msg, "path", j.path)
-		return
+		return outcomeRejected
 	case err != nil:
 		u.failures.Add(1)
 		u.setLastError(ErrLocal, 0, err.Error())
 		wait := min(time.Minute<<min(j.attempts, 6), time.Hour)
-		u.delay(j, err.Error(), u.now().Add(wait))
+		u.record(j, segstore.UploadPending, err.Error(), u.now().Add(wait))
 		log.Warn("upload: cannot read a segment; will retry", "err", err, "retry_in", wait)
-		return
+		return outcomePending
 	}
 
 	res := u.send(ctx, body)
 	switch res.kind {
 	case resCanceled:
-		// Stopping: the row stays pending.
+		// Stopping: the segment stays pending.
 	case resDone:
-		// Counted before the row leaves the queue, so that Stats never
-		// shows a segment neither pending nor uploaded.
+		// Counted before the segment stops being pending, so that Stats
+		// never shows a segment neither pending nor uploaded.
 		if res.status == http.StatusCreated {
 			u.uploaded.Add(1)
 		} else {
 			u.already.Add(1)
 		}
-		u.finish(j, stateDone, "")
+		u.record(j, segstore.UploadDone, "", time.Time{})
 		u.cloudOK()
 		log.Debug("upload: segment uploaded", "bytes", len(body), "status", res.status)
 		u.checkBacklog()
+		return outcomeDone
 	case resRejected:
 		u.failures.Add(1)
 		u.rejected.Add(1)
 		u.setLastError(ErrRejected, res.status, res.msg)
-		u.finish(j, stateRejected, res.msg)
+		u.record(j, segstore.UploadRejected, res.msg, time.Time{})
 		u.cloudOK()
 		log.Error("upload: the cloud refused a segment for good; it will not be retried", "status", res.status, "err", res.msg)
+		return outcomeRejected
 	case resRefused, resRetry:
 		u.failures.Add(1)
 		u.setLastError(errorKind(res), res.status, res.msg)
 		u.cloudAway(res)
 	}
+	return outcomePending
 }
 
 type resultKind int
@@ -286,6 +334,7 @@ func (u *Uploader) cloudAway(res result) {
 	first := u.awaySince.IsZero()
 	if first {
 		u.awaySince = now
+		u.handoff.clear()
 	}
 	warn := first || now.Sub(u.lastAwayWarn) >= u.warn
 	if warn {
@@ -296,6 +345,9 @@ func (u *Uploader) cloudAway(res result) {
 	if !warn {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	u.backlog(ctx)
+	cancel()
 	args := []any{"err", res.msg, "pending", u.pending.Load(), "retry_in", d.Round(time.Millisecond)}
 	if !first {
 		args = append(args, "for", now.Sub(since).Round(time.Second))
@@ -403,7 +455,13 @@ func (u *Uploader) noteEvicted(n int64) {
 
 // checkBacklog logs when a backlog starts draining and when it is drained.
 func (u *Uploader) checkBacklog() {
-	n := u.pending.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := u.backlog(ctx)
+	if err != nil {
+		return
+	}
+	n := b.Count
 	now := u.now()
 	done := u.uploaded.Load() + u.already.Load()
 	u.mu.Lock()
@@ -419,14 +477,8 @@ func (u *Uploader) checkBacklog() {
 	u.mu.Unlock()
 	switch {
 	case start:
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		count, size, oldest, err := u.pendingSummary(ctx)
-		if err != nil {
-			count = n
-		}
-		u.log.Info(fmt.Sprintf("upload: uploading backlog: %d segments, %.1f MB", count, float64(size)/1e6),
-			"oldest", oldest.UTC().Format(time.RFC3339), "order", u.cfg.Order)
+		u.log.Info(fmt.Sprintf("upload: uploading backlog: %d segments, %.1f MB", b.Count, float64(b.Bytes)/1e6),
+			"oldest", b.Oldest.UTC().Format(time.RFC3339), "order", u.cfg.Order)
 	case drained:
 		u.log.Info("upload: backlog drained", "uploaded", done-base, "took", now.Sub(since).Round(time.Second))
 	}

@@ -2,10 +2,12 @@
 // sealed segment the hub records to the cloud, once, through crashes, cloud
 // outages and slow links.
 //
-// It owns the upload queue, a SQLite database at DataDir/uploads.db (WAL)
-// holding one row per segment: pending, done (the cloud has it) or rejected
-// (the cloud refused it for good). It only reads the hub's segment store: it
-// never writes, deletes or renames a segment file.
+// Its queue is the hub's segment index ([Index], *segstore.Store), which
+// keeps each segment's upload state: pending, done (the cloud has it),
+// rejected (refused for good) or missing (its file was gone), with attempts,
+// last error and next try. The uploader keeps no database of its own; it
+// writes only those states, and never writes, deletes or renames a segment
+// file.
 //
 // # Protocol
 //
@@ -44,26 +46,29 @@
 //
 // # Durability
 //
-// The recorder calls [Uploader.Enqueue] after each segment is stored; it
-// never blocks. On start, [Uploader.Run] reconciles the queue with the store:
-// every stored segment starting at or after Since that is neither done nor
-// rejected is queued, so a crash between the store's Put and Enqueue loses
-// nothing; pending segments that retention deleted before they could be
-// uploaded are counted in [Stats].Evicted and dropped (not an error); rows of
-// uploaded segments the store has since deleted are pruned (also hourly), so
-// the queue does not grow without bound. A file is read at upload time, from
-// the path the store gave.
+// A segment is pending from the moment the store indexes it, so a crash
+// between the store's Put and [Uploader.Enqueue] loses nothing: the next Run
+// finds it pending. Enqueue, which the recorder calls after each segment is
+// stored, only wakes the workers and hands over the sealed bytes it has in
+// memory; it never blocks. Segments starting before Since are never
+// uploaded. Pending segments that retention deleted before they could be
+// uploaded are counted in [Stats].Evicted (not an error). A segment's state
+// leaves the index with the segment, so there is nothing to prune.
 //
-// Reconcile lists the store in one call, so it holds every segment's
-// metadata in memory at once (a few hundred bytes per segment); it runs when
-// Run starts and when Enqueue could not keep up.
+// The bytes handed to Enqueue are kept for a few recent segments (bounded in
+// count and bytes, and none while the cloud is away); a segment whose bytes
+// are not kept, as in a backlog after an outage, is read from the path the
+// store gave. Handing them over saves reading each segment back (measured by
+// BenchmarkSegmentBody and BenchmarkProcess).
 //
 // # What the package must never do
 //
-//   - Send anything but sealed bytes: before a file is sent it is parsed with
+//   - Send anything but sealed bytes: before a segment is sent, whether
+//     read from its file or handed to Enqueue, it is parsed with
 //     envelope.Inspect and must be a sealed segment whose header names the
 //     camera and sequence the store indexed; anything else is rejected
 //     without being sent.
+//   - Keep a database of its own: the upload state is the segment index's.
 //   - Log keys, signatures or bodies: logs name cameras, sequence numbers,
 //     sizes, statuses and the server's error messages only.
 package upload
@@ -71,15 +76,12 @@ package upload
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,12 +106,6 @@ const (
 // ErrClosed is returned by Run and Close after Close.
 var ErrClosed = errors.New("upload: uploader is closed")
 
-// Source lists the segments of the hub's store. *segstore.Store satisfies
-// it, including a store opened with segstore.OpenReadOnly.
-type Source interface {
-	List(ctx context.Context, f segstore.Filter) ([]segstore.Segment, error)
-}
-
 // Config configures an Uploader.
 type Config struct {
 	// CloudURL is the cloud's base URL, e.g. https://cloud.example or
@@ -120,9 +116,6 @@ type Config struct {
 	DeviceID string
 	// Key is the hub's Ed25519 device key that signs each request.
 	Key ed25519.PrivateKey
-	// DataDir is the hub's data directory; the queue lives in
-	// DataDir/uploads.db.
-	DataDir string
 	// Order says which pending segment goes first when there is a backlog:
 	// OrderOldest ("" means it) or OrderNewest.
 	Order string
@@ -148,7 +141,7 @@ type Config struct {
 }
 
 // Stats are the uploader's counters since New (not kept across restarts,
-// except Pending and OldestPending, which come from the queue).
+// except Pending and OldestPending, which come from the segment index).
 type Stats struct {
 	// Pending is the number of segments queued and not yet in the cloud.
 	Pending int64
@@ -200,10 +193,6 @@ const (
 	maxRetryAfter      = time.Hour
 	// maxObjectBytes bounds a segment file; larger files are rejected.
 	maxObjectBytes = 256 << 20
-	// enqueueBuffer is how many Enqueued segments wait in memory for the
-	// queue database; beyond it Enqueue drops them and a reconcile finds
-	// them in the store.
-	enqueueBuffer = 4096
 	// warnEvery rate-limits repeated warnings (cloud unreachable, evictions).
 	warnEvery = 5 * time.Minute
 	// backlogStart and backlogDrained are the pending counts at which the
@@ -211,24 +200,19 @@ const (
 	backlogStart   = 10
 	backlogDrained = 1
 	// idlePoll is how often an idle worker looks at the queue without being
-	// woken (for rows delayed after a local read error).
+	// woken (for segments delayed after a local read error, and segments
+	// stored without Enqueue).
 	idlePoll = 30 * time.Second
-	// maintainEvery is how often the maintenance loop runs; a reconcile
-	// after an Enqueue overflow waits at least this long after the last.
-	maintainEvery = time.Minute
 	// probeEvery is how often a backed-off uploader asks whether the cloud
 	// is back (see the package doc).
 	probeEvery = 2 * time.Second
-	// pruneEvery is how often rows of deleted segments are pruned.
-	pruneEvery = time.Hour
 )
 
 // Uploader uploads the hub's sealed segments. Its methods are safe for
 // concurrent use.
 type Uploader struct {
 	cfg      Config
-	src      Source
-	db       *sql.DB
+	idx      Index
 	log      *slog.Logger
 	client   *http.Client
 	endpoint string
@@ -237,19 +221,18 @@ type Uploader struct {
 	warn     time.Duration
 	probe    time.Duration // probeEvery; tests shorten it
 
-	enq      chan segstore.Segment
-	overflow atomic.Bool
-	kick     chan struct{}
+	handoff handoff
 
-	pickMu sync.Mutex // serializes next()
+	pickMu sync.Mutex // serializes next() and the release of a picked segment
 
-	mu        sync.Mutex
-	inflight  map[segKey]bool
-	wake      chan struct{} // closed to wake idle workers, then replaced
-	closed    bool
-	running   bool
-	runCancel context.CancelFunc
-	runDone   chan struct{}
+	mu           sync.Mutex
+	inflight     map[segKey]bool
+	lostInflight map[segKey]bool // in flight when retention deleted them
+	wake         chan struct{}   // closed to wake idle workers, then replaced
+	closed       bool
+	running      bool
+	runCancel    context.CancelFunc
+	runDone      chan struct{}
 
 	failStreak    int
 	pauseUntil    time.Time
@@ -259,64 +242,51 @@ type Uploader struct {
 	lastErr       string
 	lastErrKind   string
 	lastErrStatus int
+	lastOldest    time.Time // OldestPending last read
 	inBacklog     bool
 	backlogSince  time.Time
 	backlogBase   int64
 	evictWarned   time.Time
 	evictUnwarned int64
-	lastReconcile time.Time
 
-	pending   atomic.Int64
+	pending   atomic.Int64 // last seen, for log lines
 	uploaded  atomic.Int64
 	already   atomic.Int64
 	bytesSent atomic.Int64
 	failures  atomic.Int64
 	rejected  atomic.Int64
 	evicted   atomic.Int64
-	lastPrune atomic.Int64
 }
 
-// New checks cfg, opens (creating if needed) the queue in cfg.DataDir and
-// returns an Uploader that uploads the segments src lists. Run starts it.
-func New(cfg Config, src Source) (*Uploader, error) {
-	if src == nil {
-		return nil, errors.New("upload: no Source")
+// New checks cfg and returns an Uploader that uploads the pending segments
+// of idx. Run starts it.
+func New(cfg Config, idx Index) (*Uploader, error) {
+	if idx == nil {
+		return nil, errors.New("upload: no Index")
 	}
 	endpoint, plain, err := checkConfig(&cfg)
 	if err != nil {
 		return nil, err
 	}
 	u := &Uploader{
-		cfg:      cfg,
-		src:      src,
-		log:      cfg.Logger,
-		client:   cfg.Client,
-		endpoint: endpoint,
-		now:      cfg.Now,
-		warn:     warnEvery,
-		probe:    probeEvery,
-		enq:      make(chan segstore.Segment, enqueueBuffer),
-		kick:     make(chan struct{}, 1),
-		inflight: make(map[segKey]bool),
-		wake:     make(chan struct{}),
+		cfg:          cfg,
+		idx:          idx,
+		log:          cfg.Logger,
+		client:       cfg.Client,
+		endpoint:     endpoint,
+		now:          cfg.Now,
+		warn:         warnEvery,
+		probe:        probeEvery,
+		inflight:     make(map[segKey]bool),
+		lostInflight: make(map[segKey]bool),
+		wake:         make(chan struct{}),
 	}
 	if cfg.MaxBytesPerSec > 0 {
 		u.bucket = newBucket(cfg.MaxBytesPerSec, time.Now, sleepCtx)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("upload: data directory: %w", err)
-	}
-	ctx := context.Background()
-	if u.db, err = openQueue(ctx, filepath.Join(cfg.DataDir, QueueFile)); err != nil {
-		return nil, err
-	}
-	var n int64
-	if err := u.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM queue WHERE state = 0`).Scan(&n); err != nil {
-		u.db.Close()
+	if _, err := u.backlog(context.Background()); err != nil {
 		return nil, fmt.Errorf("upload: reading the queue: %w", err)
 	}
-	u.pending.Store(n)
-	u.lastPrune.Store(u.now().UnixNano())
 	if plain {
 		u.log.Warn("upload: the cloud URL is plain http: segments stay sealed, but their headers and the hub's requests travel unencrypted; use https",
 			"cloud", cfg.CloudURL)
@@ -347,9 +317,6 @@ func checkConfig(cfg *Config) (endpoint string, plain bool, err error) {
 	}
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return "", false, errors.New("upload: Config.Key is not an Ed25519 private key")
-	}
-	if cfg.DataDir == "" {
-		return "", false, errors.New("upload: Config.DataDir is empty")
 	}
 	switch cfg.Order {
 	case "":
@@ -400,36 +367,30 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Enqueue queues a segment the recorder has just stored. It never blocks:
-// when the in-memory buffer is full the segment is left for the next
-// reconcile with the store, which finds it. Segments starting before
-// Config.Since are ignored, and so is every call after Close.
-func (u *Uploader) Enqueue(seg segstore.Segment) {
+// Enqueue tells the uploader that the store has just indexed seg (it is
+// pending there already) and hands over its sealed bytes, which the caller
+// must not modify afterwards; nil sealed means the file is read at upload
+// time. It never blocks. Segments starting before Config.Since are ignored,
+// and so is every call after Close.
+func (u *Uploader) Enqueue(seg segstore.Segment, sealed []byte) {
 	if seg.Start.Before(u.cfg.Since) {
 		return
 	}
 	u.mu.Lock()
-	closed := u.closed
+	closed, away := u.closed, !u.awaySince.IsZero()
 	u.mu.Unlock()
 	if closed {
 		return
 	}
-	select {
-	case u.enq <- seg:
-	default:
-		if !u.overflow.Swap(true) {
-			u.log.Warn("upload: too many segments waiting to be queued; they will be queued from the store instead")
-		}
-		select {
-		case u.kick <- struct{}{}:
-		default:
-		}
+	if sealed != nil && !away && int64(len(sealed)) == seg.Bytes {
+		u.handoff.put(segKey{seg.Camera, seg.Seq}, sealed)
 	}
+	u.notify()
 }
 
 // Run uploads until ctx is done, then returns nil after the uploads in
-// flight have stopped (an interrupted upload stays queued). It first
-// reconciles the queue with the store. Only one Run may be active at a time;
+// flight have stopped (an interrupted upload stays queued). Only one Run may
+// be active at a time;
 // Run may be called again after it returned. It returns ErrClosed after
 // Close.
 func (u *Uploader) Run(ctx context.Context) error {
@@ -454,12 +415,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 		close(done)
 	}()
 
-	u.overflow.Store(false) // the reconcile covers whatever was dropped
-	reconciled := u.tryReconcile(ctx)
-
 	var wg sync.WaitGroup
-	wg.Go(func() { u.ingest(ctx) })
-	wg.Go(func() { u.maintain(ctx, !reconciled) })
 	wg.Go(func() { u.prober(ctx) })
 	for range u.cfg.Concurrency {
 		wg.Go(func() { u.worker(ctx) })
@@ -468,9 +424,8 @@ func (u *Uploader) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops Run (waiting for it to return) and closes the queue. Segments
-// Enqueued but not yet written to the queue are found again by the next
-// reconcile. Later calls return ErrClosed.
+// Close stops Run (waiting for it to return). Segments stay pending in the
+// index for the next Run. Later calls return ErrClosed.
 func (u *Uploader) Close() error {
 	u.mu.Lock()
 	if u.closed {
@@ -484,16 +439,13 @@ func (u *Uploader) Close() error {
 		cancel()
 		<-done
 	}
-	if err := u.db.Close(); err != nil {
-		return fmt.Errorf("upload: close: %w", err)
-	}
 	return nil
 }
 
-// Stats returns the uploader's counters.
+// Stats returns the uploader's counters. Pending and OldestPending are read
+// from the index (the last values read when it cannot be read).
 func (u *Uploader) Stats() Stats {
 	s := Stats{
-		Pending:      u.pending.Load(),
 		Uploaded:     u.uploaded.Load(),
 		AlreadyThere: u.already.Load(),
 		BytesSent:    u.bytesSent.Load(),
@@ -504,20 +456,19 @@ func (u *Uploader) Stats() Stats {
 	u.mu.Lock()
 	s.LastError, s.LastErrorKind, s.LastErrorStatus = u.lastErr, u.lastErrKind, u.lastErrStatus
 	s.CloudAway = !u.awaySince.IsZero()
-	closed := u.closed
+	oldest := u.lastOldest
 	u.mu.Unlock()
-	if !closed && s.Pending > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		var start sql.NullInt64
-		if err := u.db.QueryRowContext(ctx, `SELECT MIN(start_ns) FROM queue WHERE state = 0`).Scan(&start); err == nil && start.Valid {
-			s.OldestPending = time.Unix(0, start.Int64)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if b, err := u.backlog(ctx); err == nil {
+		oldest = b.Oldest
+		u.mu.Lock()
+		u.lastOldest = oldest
+		u.mu.Unlock()
 	}
+	s.Pending, s.OldestPending = u.pending.Load(), oldest
 	return s
 }
-
-func (u *Uploader) addPending(d int64) { u.pending.Add(d) }
 
 func (u *Uploader) setLastError(kind string, status int, msg string) {
 	u.mu.Lock()
@@ -537,86 +488,6 @@ func (u *Uploader) wakeChan() <-chan struct{} {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.wake
-}
-
-// tryReconcile reconciles and logs a failure; it reports success.
-func (u *Uploader) tryReconcile(ctx context.Context) bool {
-	u.mu.Lock()
-	u.lastReconcile = u.now()
-	u.mu.Unlock()
-	err := u.reconcile(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			u.setLastError(ErrLocal, 0, err.Error())
-			u.log.Error("upload: cannot reconcile the queue with the store; will retry", "err", err)
-		}
-		return false
-	}
-	u.notify()
-	return true
-}
-
-// ingest moves Enqueued segments into the queue database, in batches.
-func (u *Uploader) ingest(ctx context.Context) {
-	for {
-		var first segstore.Segment
-		select {
-		case <-ctx.Done():
-			return
-		case first = <-u.enq:
-		}
-		batch := []segstore.Segment{first}
-	drain:
-		for len(batch) < reconcileBatch {
-			select {
-			case s := <-u.enq:
-				batch = append(batch, s)
-			default:
-				break drain
-			}
-		}
-		if _, err := u.insertBatch(ctx, batch, false); err != nil {
-			if ctx.Err() != nil {
-				return // the next Run's reconcile queues them
-			}
-			u.setLastError(ErrLocal, 0, err.Error())
-			u.log.Error("upload: cannot queue new segments; they will be queued from the store", "err", err)
-			u.overflow.Store(true)
-			continue
-		}
-		u.notify()
-	}
-}
-
-// maintain retries a failed reconcile, reconciles after an Enqueue overflow
-// and prunes the queue.
-func (u *Uploader) maintain(ctx context.Context, needReconcile bool) {
-	t := time.NewTicker(maintainEvery)
-	defer t.Stop()
-	for {
-		if u.overflow.Load() {
-			u.mu.Lock()
-			due := u.now().Sub(u.lastReconcile) >= maintainEvery
-			u.mu.Unlock()
-			if due {
-				u.overflow.Store(false)
-				needReconcile = true
-			}
-		}
-		if needReconcile {
-			needReconcile = !u.tryReconcile(ctx)
-		} else if time.Duration(u.now().UnixNano()-u.lastPrune.Load()) >= pruneEvery {
-			if err := u.prune(ctx); err != nil && ctx.Err() == nil {
-				u.log.Warn("upload: pruning the queue", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-u.kick:
-		}
-	}
 }
 
 // pausedFor returns how long uploads must still wait after a failure.
@@ -641,6 +512,7 @@ func (u *Uploader) worker(ctx context.Context) {
 			t.Stop()
 			continue
 		}
+		u.takeLost(ctx)
 		j, ok, err := u.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -662,12 +534,26 @@ func (u *Uploader) worker(ctx context.Context) {
 			continue
 		}
 		// A failure may have paused uploads since the check above; its
-		// row is only released after the pause is set, so this sees it.
+		// segment is only released after the pause is set, so this sees it.
+		out := outcomePending
 		if u.pausedFor() <= 0 {
-			u.process(ctx, j)
+			out = u.process(ctx, j)
 		}
+		// Released under pickMu: a next() that listed the segment as
+		// pending before its outcome was recorded must still find it in
+		// flight, or it would upload it again.
+		u.pickMu.Lock()
 		u.mu.Lock()
 		delete(u.inflight, j.key())
+		lost := u.lostInflight[j.key()]
+		delete(u.lostInflight, j.key())
 		u.mu.Unlock()
+		u.pickMu.Unlock()
+		// Retention deleted the segment during the attempt: it is lost
+		// unless the attempt uploaded or rejected it.
+		if out == outcomeMissing || (lost && out == outcomePending) {
+			u.noteEvicted(1)
+			u.checkBacklog()
+		}
 	}
 }

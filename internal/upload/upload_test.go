@@ -1,11 +1,13 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +25,7 @@ func TestUploadsEverythingOnce(t *testing.T) {
 	for i := range 3 {
 		s := f.put("front door", baseTime.Add(time.Hour+time.Duration(i)*4*time.Second), 2000)
 		segs = append(segs, s)
-		u.Enqueue(s)
+		u.Enqueue(s, nil)
 	}
 	waitFor(t, "every segment in the cloud", 10*time.Second, func() bool { return u.Stats().Pending == 0 && f.cloud.stored() == len(segs) })
 	f.cloud.checkHolds(t, segs)
@@ -69,7 +71,7 @@ func TestCloudAwayThenBack(t *testing.T) {
 	waitFor(t, "retries against a closed port", 5*time.Second, func() bool { return u.Stats().Failures >= n+3 })
 	// A segment recorded during the outage is queued too.
 	late := f.put("cam-1", baseTime.Add(time.Hour), 1000)
-	u.Enqueue(late)
+	u.Enqueue(late, nil)
 	segs = append(segs, late)
 	waitFor(t, "the late segment queued", 5*time.Second, func() bool { return u.Stats().Pending == 21 })
 
@@ -283,7 +285,7 @@ func TestEvicted(t *testing.T) {
 	for i := range 5 {
 		s := f.put("cam", baseTime.Add(time.Duration(i)*4*time.Second), 1000)
 		segs = append(segs, s)
-		u.Enqueue(s)
+		u.Enqueue(s, nil)
 	}
 	waitFor(t, "5 queued and a failed attempt", 5*time.Second, func() bool { st := u.Stats(); return st.Pending == 5 && st.Failures > 0 })
 	// Retention makes room for two more by deleting the two oldest, still
@@ -291,7 +293,7 @@ func TestEvicted(t *testing.T) {
 	for i := 5; i < 7; i++ {
 		s := f.put("cam", baseTime.Add(time.Duration(i)*4*time.Second), 1000)
 		segs = append(segs, s)
-		u.Enqueue(s)
+		u.Enqueue(s, nil)
 	}
 	f.cloud.setFault(nil)
 	waitFor(t, "the queue drained", 10*time.Second, func() bool { return u.Stats().Pending == 0 })
@@ -303,14 +305,15 @@ func TestEvicted(t *testing.T) {
 		t.Error("eviction before upload was not reported")
 	}
 
-	// Evicted while no uploader runs: reconcile finds the queued rows gone.
+	// Evicted while no uploader runs: the index remembers them for the
+	// next uploader.
 	u.stop(t)
 	f.cloud.setFault(func(objKey) (int, http.Header, string) { return http.StatusBadGateway, nil, "" })
 	u2 := f.start(f.config())
 	for i := 7; i < 10; i++ {
 		s := f.put("cam", baseTime.Add(time.Duration(i)*4*time.Second), 1000)
 		segs = append(segs, s)
-		u2.Enqueue(s)
+		u2.Enqueue(s, nil)
 	}
 	waitFor(t, "3 queued", 5*time.Second, func() bool { return u2.Stats().Pending == 3 })
 	u2.stop(t)
@@ -323,12 +326,34 @@ func TestEvicted(t *testing.T) {
 	if st := u3.Stats(); st.Evicted != 3 {
 		t.Errorf("after a restart: %+v, want 3 evicted", st)
 	}
-	var n int
-	if err := u3.db.QueryRow(`SELECT COUNT(*) FROM queue`).Scan(&n); err != nil {
+	// The state of every segment is in the index, and only there.
+	left, err := f.store.List(context.Background(), segstore.Filter{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 {
-		t.Errorf("queue holds %d rows, want 5: one per segment still in the store", n)
+	if len(left) != 5 {
+		t.Errorf("store holds %d segments, want 5", len(left))
+	}
+	if b, err := f.store.UploadBacklog(context.Background(), time.Time{}); err != nil || b.Count != 0 {
+		t.Errorf("backlog %+v, %v; want none pending", b, err)
+	}
+	if lost, err := f.store.TakeLostUploads(context.Background()); err != nil || len(lost) != 0 {
+		t.Errorf("lost uploads left after they were counted: %v, %v", lost, err)
+	}
+	checkNoQueueFile(t, f.dir)
+}
+
+// checkNoQueueFile fails if a database other than the index is in dir.
+func checkNoQueueFile(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".db") && e.Name() != "index.db" {
+			t.Errorf("a second database %s beside the segment index", e.Name())
+		}
 	}
 }
 
@@ -360,9 +385,9 @@ func TestSince(t *testing.T) {
 	cfg := f.config()
 	cfg.Since = segs[3].Start
 	u := f.start(cfg)
-	u.Enqueue(segs[0]) // before pairing: ignored
+	u.Enqueue(segs[0], nil) // before pairing: ignored
 	late := f.put("cam", baseTime.Add(time.Hour), 500)
-	u.Enqueue(late)
+	u.Enqueue(late, nil)
 	want := append(segs[3:], late)
 	waitFor(t, "uploads", 5*time.Second, func() bool { return f.cloud.stored() == len(want) && u.Stats().Pending == 0 })
 	time.Sleep(100 * time.Millisecond)
@@ -390,33 +415,69 @@ func TestBandwidthCap(t *testing.T) {
 	}
 }
 
-func TestPrune(t *testing.T) {
+// A pending segment whose file was deleted behind the store's back is
+// counted as evicted once and never tried again, and one whose sealed bytes
+// were handed to Enqueue is sent without its file being read.
+func TestMissingFileAndHandoff(t *testing.T) {
 	f := newFixture(t, segstore.Options{})
-	segs := f.putMany([]string{"a", "b"}, 4, 500)
-	u := f.start(f.config())
-	waitFor(t, "uploads", 5*time.Second, func() bool { return f.cloud.stored() == len(segs) && u.Stats().Pending == 0 })
-	u.stop(t)
-	// The store deletes a's three oldest segments; the queue still lists
-	// them as done.
-	for _, s := range segs {
-		if s.Camera == "a" && s.Seq < 3 {
-			if err := removeFile(s.Path); err != nil {
-				t.Fatal(err)
-			}
-		}
+	segs := f.putMany([]string{"a"}, 3, 500)
+	if err := removeFile(segs[0].Path); err != nil {
+		t.Fatal(err)
 	}
-	u2, err := New(f.config(), f.store)
+	// segs[1]'s bytes are handed over before its file goes.
+	data, err := os.ReadFile(segs[1].Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer u2.Close()
-	if err := u2.prune(context.Background()); err != nil {
+	u, err := New(f.config(), f.store)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	u2.db.QueryRow(`SELECT COUNT(*) FROM queue`).Scan(&n)
-	if n != len(segs)-3 {
-		t.Errorf("%d rows after prune, want %d", n, len(segs)-3)
+	u.Enqueue(segs[1], data)
+	if err := removeFile(segs[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	waitFor(t, "the queue handled", 5*time.Second, func() bool { return u.Stats().Pending == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	if st := u.Stats(); st.Evicted != 1 || st.Uploaded != 2 {
+		t.Errorf("Stats = %+v, want 1 evicted (the missing file), 2 uploaded (one from handed bytes)", st)
+	}
+	if got := f.cloud.objects[keyOf(segs[1])]; !bytes.Equal(got, data) {
+		t.Error("the handed-over bytes did not reach the cloud")
+	}
+	// Not tried again by the next uploader.
+	reqs := f.cloud.requestCount()
+	u2 := f.start(f.config())
+	time.Sleep(200 * time.Millisecond)
+	if st := u2.Stats(); f.cloud.requestCount() != reqs || st.Pending != 0 || st.Evicted != 0 {
+		t.Errorf("after a restart: %d requests, %+v", f.cloud.requestCount()-reqs, st)
+	}
+}
+
+// Handed-over bytes are checked like a file: plaintext handed in place of
+// a sealed segment is refused, never sent.
+func TestHandoffChecked(t *testing.T) {
+	f := newFixture(t, segstore.Options{})
+	seg := f.put("cam", baseTime, 1000)
+	plain := make([]byte, seg.Bytes)
+	rand.Read(plain)
+	u, err := New(f.config(), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Enqueue(seg, plain) // before Run, so that no worker reads the file first
+	go u.Run(context.Background())
+	waitFor(t, "the segment handled", 5*time.Second, func() bool { return u.Stats().Pending == 0 })
+	if st := u.Stats(); st.Rejected != 1 || st.BytesSent != 0 || f.cloud.requestCount() != 0 {
+		t.Errorf("Stats = %+v after %d requests; want the handed plaintext refused unsent", st, f.cloud.requestCount())
 	}
 }
 
@@ -447,7 +508,7 @@ func TestRunAndClose(t *testing.T) {
 	if err := u.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Close = %v", err)
 	}
-	u.Enqueue(f.put("cam", baseTime, 100)) // no panic, no effect
+	u.Enqueue(f.put("cam", baseTime, 100), nil) // no panic, no effect
 	_ = u.Stats()
 }
 
@@ -464,7 +525,6 @@ func TestConfigErrors(t *testing.T) {
 		{"CloudURL", func(c *Config) { c.CloudURL = "https:///nohost" }},
 		{"DeviceID", func(c *Config) { c.DeviceID = "hub one" }},
 		{"Key", func(c *Config) { c.Key = c.Key[:32] }},
-		{"DataDir", func(c *Config) { c.DataDir = "" }},
 		{"Order", func(c *Config) { c.Order = "random" }},
 		{"MaxBytesPerSec", func(c *Config) { c.MaxBytesPerSec = -1 }},
 		{"MinBackoff", func(c *Config) { c.MinBackoff, c.MaxBackoff = time.Minute, time.Second }},
@@ -581,7 +641,7 @@ func TestDrainsSoonAfterOutage(t *testing.T) {
 	// probe would be answered, but it must not cut the backoff short.
 	f.cloud.setFault(func(objKey) (int, http.Header, string) { return http.StatusServiceUnavailable, nil, "busy" })
 	late := f.put("cam", baseTime.Add(time.Hour), 1000)
-	u.Enqueue(late)
+	u.Enqueue(late, nil)
 	waitFor(t, "the 503", 5*time.Second, func() bool { return u.Stats().LastErrorStatus == 503 })
 	reqs := f.cloud.requestCount()
 	time.Sleep(3 * u.probe / 2)

@@ -12,6 +12,7 @@ import './pages/enrol';
 import './pages/live';
 import './pages/timeline';
 import './pages/events';
+import './pages/health';
 import './pages/share';
 import './pages/donations';
 import './pages/demo';

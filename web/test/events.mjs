@@ -203,6 +203,18 @@ try {
     const n = await window.vigilNoticeOf(b);
     return { title: n.title, url: n.options.data.url, talkUrl: n.options.data.talkUrl ?? '', actions: (n.options.actions || []).map((a) => a.action), requireInteraction: !!n.options.requireInteraction, image: n.options.image || '' };
   }, process.env.RING_SEALED);
+  // The hub's health alert and its resolution: the notifications the
+  // service worker would show.
+  out.healthNotices = [];
+  for (const sealed of (process.env.HEALTH_SEALED || '').split(',').filter(Boolean)) {
+    out.healthNotices.push(
+      await page.evaluate(async (sealed) => {
+        const b = Uint8Array.from(atob(sealed), (c) => c.charCodeAt(0));
+        const n = await window.vigilNoticeOf(b);
+        return { title: n.title, body: n.options.body || '', tag: n.options.tag || '', url: n.options.data.url };
+      }, sealed),
+    );
+  }
   // A new event: the cloud pushes its sealed record to the subscription.
   const pe = await fetch(ctl + '/push-event', { method: 'POST' });
   if (pe.status !== 204) fail('push event: ' + (await pe.text()));

@@ -138,16 +138,10 @@ func NeedsRehash(stored string, p Argon2Params) bool {
 	return h.params != p || len(h.salt) != saltLen || len(h.key) != keyLen
 }
 
-// CheckDummy costs what CheckPassword costs for a hash made with
-// DefaultArgon2, and always fails. Call it when the account does not exist
-// (or has no password), so that the response time does not tell which
-// e-mail addresses have accounts.
-func CheckDummy(pw string) {
-	CheckDummyWith(pw, DefaultArgon2)
-}
-
-// CheckDummyWith is CheckDummy for a service that hashes with p rather
-// than DefaultArgon2. Invalid p falls back to DefaultArgon2.
+// CheckDummyWith costs what CheckPassword costs for a hash made with p
+// (DefaultArgon2 when p is invalid), and always fails. Call it when the
+// account does not exist (or has no password), so that the response time
+// does not tell which e-mail addresses have accounts.
 func CheckDummyWith(pw string, p Argon2Params) {
 	_, _ = CheckPassword(dummyHash(p), pw)
 }

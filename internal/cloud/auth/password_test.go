@@ -224,7 +224,7 @@ func TestNeedsRehash(t *testing.T) {
 	}
 }
 
-// CheckDummy only hides timing if its hash is well formed: a malformed one
+// CheckDummyWith only hides timing if its hash is well formed: a malformed one
 // would return before Argon2 runs, faster than any real check.
 func TestCheckDummyHashIsWellFormed(t *testing.T) {
 	for _, p := range []Argon2Params{DefaultArgon2, testParams, {}} {
@@ -252,7 +252,7 @@ func TestCheckDummyHashIsWellFormed(t *testing.T) {
 	CheckDummyWith("long enough password", testParams)
 }
 
-// The one test at full cost: DefaultArgon2 round trip and CheckDummy.
+// The one test at full cost: a DefaultArgon2 round trip.
 func TestDefaultArgon2(t *testing.T) {
 	if err := DefaultArgon2.Validate(); err != nil {
 		t.Fatal(err)

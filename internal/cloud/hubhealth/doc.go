@@ -11,6 +11,14 @@
 // camera counts, the upload queue's counts and oldest pending time, and
 // the latest upload failure as a kind, a status and a short message.
 //
+// The Watcher (watch.go) tells a household when one of its hubs goes
+// quiet — no report for QuietAfter — and when it reports again: once per
+// outage, through the mark it sets on the hub's latest report with a
+// compare-and-set (Store.MarkHubQuiet, Store.MarkHubBack), so replicas
+// sharing a Store tell once between them. What it tells (Change) is the
+// household's and hub's IDs and the cloud's times; the HTTP layer turns
+// it into a push.
+//
 // Which hub and household a report is for is the HTTP layer's to say,
 // from the device signature and the household's verified chain (a hub
 // removed from its chain cannot report); nothing in a report names either.
@@ -22,5 +30,6 @@
 // that opens it (objects, events, shares, keys, sealed payloads), keep
 // more than the latest report of a hub, import net/http or the cloud
 // package (the HTTP layer decodes bodies and maps errors), or log a
-// report's error text.
+// report's error text, or tell a household anything but a hub's ID and
+// the cloud's own times.
 package hubhealth

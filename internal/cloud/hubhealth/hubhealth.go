@@ -21,6 +21,16 @@ type Store interface {
 	// HubReports returns the latest report of each hub of the household
 	// that reported, by hub ID (empty, not an error, when none did).
 	HubReports(ctx context.Context, householdID string) ([]store.HubReport, error)
+	// QuietHubReports returns, across households, the reports of hubs
+	// received before before and not marked quiet, and of hubs marked
+	// quiet that reported since; at most limit, oldest contact first.
+	QuietHubReports(ctx context.Context, before time.Time, limit int) ([]store.HubReport, error)
+	// MarkHubQuiet marks the hub's report quiet if it is still the one
+	// received at lastContact and not marked yet: whether it did.
+	MarkHubQuiet(ctx context.Context, householdID, hubID string, lastContact time.Time) (bool, error)
+	// MarkHubBack clears the quiet mark set at quiet of a hub that has
+	// reported since: whether it did.
+	MarkHubBack(ctx context.Context, householdID, hubID string, quiet time.Time) (bool, error)
 }
 
 // Limits on a report.

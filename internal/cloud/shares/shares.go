@@ -83,9 +83,6 @@ var idRE = regexp.MustCompile(`^[a-z2-7]{26}$`)
 // cameraRE is the shape of a camera (stream) name, as uploads take it.
 var cameraRE = regexp.MustCompile(objects.StreamPattern)
 
-// ValidID reports whether id has the shape of a share ID.
-func ValidID(id string) bool { return idRE.MatchString(id) }
-
 // Errors. A refusal the caller earned is an *Error whose Kind is one of
 // these (test with errors.Is) and whose message says what to fix. A bare
 // ErrNotFound is the one answer for a share or object that does not exist

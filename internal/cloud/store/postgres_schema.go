@@ -401,6 +401,11 @@ ALTER TABLE shares ADD COLUMN redacted BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE shares ADD COLUMN clip_ns  BIGINT  NOT NULL DEFAULT 0;
 CREATE INDEX shares_clips ON shares (expires_ns) WHERE clip_ns != 0;
 `,
+		// -> hubs gone quiet: the last contact after which the household
+		// was told its hub went quiet (the zero time: not told).
+		`
+ALTER TABLE hub_reports ADD COLUMN quiet_ns BIGINT NOT NULL DEFAULT -9223372036854775808;
+`,
 	}
 }
 

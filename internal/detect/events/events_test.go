@@ -458,31 +458,6 @@ func TestWithTracker(t *testing.T) {
 	}
 }
 
-func TestRetainMerges(t *testing.T) {
-	s := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
-	evs := []Event{
-		{Start: s(100), End: s(120)},
-		{Start: s(0), End: s(10)},
-		{Start: s(18), End: s(30)}, // 10+5 meets 18-5: touching, merged
-		{Start: s(50), End: s(60)},
-		{Start: s(52), End: s(55)}, // inside the previous
-		{Start: s(200)},            // open
-	}
-	got := Retain(evs, 5*time.Second, 5*time.Second, s(210))
-	want := []Range{{s(-5), s(35)}, {s(45), s(65)}, {s(95), s(125)}, {s(195), s(215)}}
-	if len(got) != len(want) {
-		t.Fatalf("ranges %v, want %v", got, want)
-	}
-	for i := range want {
-		if !got[i].Start.Equal(want[i].Start) || !got[i].End.Equal(want[i].End) {
-			t.Errorf("range %d = %v..%v, want %v..%v", i, got[i].Start.Sub(t0), got[i].End.Sub(t0), want[i].Start.Sub(t0), want[i].End.Sub(t0))
-		}
-	}
-	if len(Retain(nil, time.Second, time.Second, t0)) != 0 {
-		t.Error("ranges from no events")
-	}
-}
-
 const exampleJSON = `{
   "zones": [{"name": "driveway", "points": [[0.1,0.5],[0.9,0.5],[0.9,1],[0.1,1]], "labels": ["person","car"], "inertia": 3}],
   "rules": [{"name": "night", "labels": ["person"], "zones": ["driveway"], "mode": "away",

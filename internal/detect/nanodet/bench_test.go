@@ -8,8 +8,13 @@ import (
 )
 
 // BenchmarkDetect is one whole detection (letterbox, network at 416, decode,
-// NMS) on a real 768x576 frame; run with GOMAXPROCS=1 for one core.
-func BenchmarkDetect(b *testing.B) { benchDetect(b, testModel(b)) }
+// NMS) on a real 768x576 frame with each micro-kernel the CPU runs; run
+// with GOMAXPROCS=1 for one core.
+func BenchmarkDetect(b *testing.B) {
+	for _, k := range cpuKernels() {
+		b.Run(k.String(), func(b *testing.B) { benchDetect(b, loadBench(b, Options{Kernel: k.String()})) })
+	}
+}
 
 // BenchmarkDetect320 runs the network at 320x320.
 func BenchmarkDetect320(b *testing.B) { benchDetect(b, loadBench(b, Options{InputSize: 320})) }
@@ -47,8 +52,14 @@ func reportMs(b *testing.B, c0 time.Duration) {
 }
 
 // BenchmarkGEMM is the largest convolution's matrix product: 2704 pixels x
-// 1152 (3x3x128) x 128 channels.
+// 1152 (3x3x128) x 128 channels, with each micro-kernel the CPU runs.
 func BenchmarkGEMM(b *testing.B) {
+	for _, kern := range cpuKernels() {
+		b.Run(kern.String(), func(b *testing.B) { benchGEMM(b, kern) })
+	}
+}
+
+func benchGEMM(b *testing.B, kern microKernel) {
 	const m, k, n = 2704, 1152, 128
 	r := rand.New(rand.NewPCG(1, 2))
 	a := make([]float32, m*k)
@@ -63,19 +74,26 @@ func BenchmarkGEMM(b *testing.B) {
 	c := make([]float32, m*n)
 	var s gemmScratch
 	b.ResetTimer()
+	c0 := cpuTime()
 	for b.Loop() {
-		gemm(m, a, k, pb, c, n, &s, nil)
+		gemm(kern, m, a, k, pb, c, n, &s, nil)
 	}
 	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(2*m*k*n*float64(b.N)/(cpuTime()-c0).Seconds()/1e9, "GFLOP/cpu-s")
 }
 
-// BenchmarkConv is the same convolution through Conv2D (im2col included).
-func BenchmarkConv(b *testing.B) { benchConv(b, 1) }
+// BenchmarkConv is the same convolution through Conv2D (stride 1: without
+// im2col), with each micro-kernel the CPU runs.
+func BenchmarkConv(b *testing.B) {
+	for _, kern := range cpuKernels()[:len(cpuKernels())-1] {
+		b.Run(kern.String(), func(b *testing.B) { benchConv(b, kern, 1) })
+	}
+}
 
 // BenchmarkConv2Threads splits it over two goroutines.
-func BenchmarkConv2Threads(b *testing.B) { benchConv(b, 2) }
+func BenchmarkConv2Threads(b *testing.B) { benchConv(b, cpuKernels()[0], 2) }
 
-func benchConv(b *testing.B, threads int) {
+func benchConv(b *testing.B, kern microKernel, threads int) {
 	const h, w, c, oc = 54, 54, 128, 128
 	r := rand.New(rand.NewPCG(3, 4))
 	x := &tensor{shape: []int{1, h, w, c}, f: make([]float32, h*w*c)}
@@ -88,8 +106,9 @@ func benchConv(b *testing.B, threads int) {
 	}
 	n := &node{op: "Conv2D", padding: "VALID", strides: [4]int{1, 1, 1, 1}, dilations: [4]int{1, 1, 1, 1}}
 	e := newExecutor(&graph{consts: map[int]*tensor{}})
-	e.threads = threads
+	e.threads, e.kern = threads, kern
 	b.ResetTimer()
+	c0 := cpuTime()
 	for b.Loop() {
 		out, err := e.conv2D(n, x, f)
 		if err != nil {
@@ -97,13 +116,15 @@ func benchConv(b *testing.B, threads int) {
 		}
 		e.release(out)
 	}
-	b.ReportMetric(2*52*52*9*c*oc*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	flop := 2 * 52 * 52 * 9 * c * oc * float64(b.N)
+	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(flop/(cpuTime()-c0).Seconds()/1e9, "GFLOP/cpu-s")
 }
 
 // BenchmarkDetectIm2col is BenchmarkDetect with every convolution lowered
 // by im2col, for comparison with the implicit stride-1 path.
 func BenchmarkDetectIm2col(b *testing.B) {
-	implicitConv = false
-	defer func() { implicitConv = true }()
-	BenchmarkDetect(b)
+	m := loadBench(b, Options{})
+	m.ex.im2colOnly = true
+	benchDetect(b, m)
 }

@@ -67,7 +67,16 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 		e.conv = append(e.conv, make([]convScratch, workers-len(e.conv))...)
 	}
 	g := convGeom{H: H, W: W, C: C, KH: KH, KW: KW, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl, OW: OW, K: K}
-	if !direct && sh == 1 && sw == 1 && dh == 1 && dw == 1 && KH > 1 && implicitConv {
+	if KH == 3 && KW == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && !e.im2colOnly && !e.noWinograd {
+		if n.wino == nil || n.wino.c != C || n.wino.oc != OC {
+			n.wino = newWinoFilter(w.f, C, OC)
+		}
+		for b := 0; b < N; b++ {
+			e.convWinograd(n.wino, ep, &g, OH, x.f[b*H*W*C:(b+1)*H*W*C], out.f[b*M*OC:(b+1)*M*OC])
+		}
+		return out, nil
+	}
+	if !direct && sh == 1 && sw == 1 && dh == 1 && dw == 1 && KH > 1 && !e.im2colOnly {
 		for b := 0; b < N; b++ {
 			e.convImplicit(n.packed, ep, &g, OH, x.f[b*H*W*C:(b+1)*H*W*C], out.f[b*M*OC:(b+1)*M*OC])
 		}
@@ -83,7 +92,7 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 				m0 := ci * chunk
 				rows := min(chunk, M-m0)
 				if direct {
-					gemm(rows, xb[m0*C:], C, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
+					gemm(e.kern, rows, xb[m0*C:], C, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
 					continue
 				}
 				if cap(s.col) < chunk*K {
@@ -91,17 +100,13 @@ func (e *executor) conv2D(n *node, x, w *tensor) (*tensor, error) {
 				}
 				col := s.col[:rows*K]
 				g.im2col(col, xb, m0, rows)
-				gemm(rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
+				gemm(e.kern, rows, col, K, n.packed, ob[m0*OC:], OC, &s.gemm, ep)
 			}
 		}
 		parallel(workers, work)
 	}
 	return out, nil
 }
-
-// implicitConv selects convImplicit for stride-1 convolutions (tests turn
-// it off to compare with im2col).
-var implicitConv = true
 
 // convImplicit computes a stride-1, undilated convolution without im2col.
 // The input is copied once into a zero-padded buffer of width Wp; output
@@ -153,7 +158,7 @@ func (e *executor) convImplicit(b *packedB, ep *epilogue, g *convGeom, OH int, x
 					if ky == KH-1 {
 						kb, ka = bias, alpha
 					}
-					kernel(kr, xp[(v0+ky*Wp)*C:], C, panel[ky*kr*nr:(ky+1)*kr*nr], tile[:], nr, kb, ka, ky > 0)
+					kernel(e.kern, kr, xp[(v0+ky*Wp)*C:], C, panel[ky*kr*nr:(ky+1)*kr*nr], tile[:], nr, kb, ka, ky > 0)
 				}
 				cols := min(nr, OC-p*nr)
 				if post {

@@ -1,5 +1,10 @@
 package nanodet
 
+import (
+	"errors"
+	"fmt"
+)
+
 // The GEMM computes C = A·B for A (m x k, row stride lda), B packed once per
 // model into column panels of nr floats (k rows of nr each, zero-padded),
 // and C (m x n, row stride ldc). A micro-kernel computes mr x nr tiles.
@@ -29,6 +34,58 @@ func packB(b []float32, k, n int) *packedB {
 		}
 	}
 	return p
+}
+
+// microKernel names the micro-kernel a GEMM runs; an executor picks one
+// when its Model is loaded and uses it for every product.
+type microKernel uint8
+
+const (
+	goKernel     microKernel = iota // portable Go, every CPU
+	avx2Kernel                      // AVX2 and FMA (amd64)
+	avx512Kernel                    // AVX-512F (amd64)
+	neonKernel                      // NEON (arm64)
+)
+
+// allKernels are the micro-kernels of every architecture.
+const allKernels = neonKernel + 1
+
+// String is the kernel's name in Options.Kernel.
+func (k microKernel) String() string {
+	switch k {
+	case goKernel:
+		return "go"
+	case avx2Kernel:
+		return "avx2"
+	case avx512Kernel:
+		return "avx512"
+	case neonKernel:
+		return "neon"
+	}
+	return fmt.Sprintf("kernel(%d)", uint8(k))
+}
+
+// ErrKernel is returned by LoadOptions when the CPU cannot run the
+// micro-kernel Options.Kernel names.
+var ErrKernel = errors.New("nanodet: kernel not available")
+
+// pickKernel returns the micro-kernel called name ("" or "auto": the
+// fastest this CPU runs), or an error when the CPU cannot run it.
+func pickKernel(name string) (microKernel, error) {
+	if name == "" || name == "auto" {
+		return cpuKernels()[0], nil
+	}
+	for _, k := range cpuKernels() {
+		if k.String() == name {
+			return k, nil
+		}
+	}
+	for k := range allKernels {
+		if k.String() == name {
+			return 0, fmt.Errorf("%w: this CPU cannot run the %s kernel (it runs %v)", ErrKernel, k, cpuKernels())
+		}
+	}
+	return 0, fmt.Errorf("nanodet: unknown kernel %q (auto, avx512, avx2, neon or go)", name)
 }
 
 // gemmScratch holds the tiles used at the matrix edges.
@@ -89,8 +146,9 @@ func leakyTile(c []float32, ldc, rows, cols int, alpha float32) {
 	}
 }
 
-// gemm computes C = A·B for m rows of A, then applies ep (nil: none).
-func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemmScratch, ep *epilogue) {
+// gemm computes C = A·B for m rows of A with micro-kernel kern, then
+// applies ep (nil: none).
+func gemm(kern microKernel, m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemmScratch, ep *epilogue) {
 	k, n := b.k, b.n
 	panels := (n + nr - 1) / nr
 	if k == 0 {
@@ -131,7 +189,7 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 			if rows < mr || cols < nr {
 				dst, ldd = s.c[:], nr
 			}
-			kernel(k, ap, ald, bp, dst, ldd, bias, alpha, false)
+			kernel(kern, k, ap, ald, bp, dst, ldd, bias, alpha, false)
 			if post {
 				leakyTile(dst, ldd, rows, cols, ep.alpha)
 			}
@@ -147,11 +205,11 @@ func gemm(m int, a []float32, lda int, b *packedB, c []float32, ldc int, s *gemm
 // kernel computes one mr x nr tile:
 // c[r*ldc+j] = max(v, alpha*v) for v = c0 + bias[j] + sum_q a[r*lda+q] * b[q*nr+j],
 // c0 the previous c[r*ldc+j] when acc is set, else zero.
-func kernel(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) {
+func kernel(kern microKernel, k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) {
 	_ = a[(mr-1)*lda+k-1]
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
-	if !kernelAsm(k, a, lda, b, c, ldc, bias, alpha, acc) {
+	if !kernelAsm(kern, k, a, lda, b, c, ldc, bias, alpha, acc) {
 		kernelGo(k, a, lda, b, c, ldc, bias, alpha, acc)
 	}
 }

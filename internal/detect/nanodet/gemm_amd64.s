@@ -348,3 +348,141 @@ maxloop:
 maxdone:
 	VZEROUPPER
 	RET
+
+// Winograd F(2x2, 3x3) transforms (winograd.go), 8 channels at a time.
+
+// WINROW sets Y0..Y3 to column j's (P_j OP Q_j), P and Q rows of the tile.
+#define WINROW(P, Q, OP) VMOVUPS (P), Y0; OP (Q), Y0, Y0; VMOVUPS (P)(R10*1), Y1; OP (Q)(R10*1), Y1, Y1; VMOVUPS (P)(R10*2), Y2; OP (Q)(R10*2), Y2, Y2; VMOVUPS (P)(R12*1), Y3; OP (Q)(R12*1), Y3, Y3
+
+// WINOUT stores row (t0-t2, t1+t2, t2-t1, t1-t3) of Y0..Y3 at R13 and moves
+// R13 to the next row.
+#define WINOUT VSUBPS Y2, Y0, Y4; VADDPS Y2, Y1, Y5; VSUBPS Y1, Y2, Y6; VSUBPS Y3, Y1, Y7; VMOVUPS Y4, (R13); VMOVUPS Y5, (R13)(R10*1); VMOVUPS Y6, (R13)(R10*2); VMOVUPS Y7, (R13)(R12*1); LEAQ (R13)(R10*4), R13
+
+// func winoInputAVX(v unsafe.Pointer, x unsafe.Pointer, rs int, c int)
+// V = Bᵀ d B for the 4x4 window d at x (rows rs floats apart, pixels c
+// floats apart) and each of c channels, c a multiple of 8: element i of V
+// for channel ch at v[i*c+ch].
+TEXT ·winoInputAVX(SB), NOSPLIT, $0-32
+	MOVQ v+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ rs+16(FP), R9
+	SHLQ $2, R9
+	MOVQ c+24(FP), CX
+	MOVQ CX, R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	SHRQ $3, CX
+	JZ windone
+	LEAQ (SI)(R9*1), BX
+	LEAQ (BX)(R9*1), DX
+	LEAQ (DX)(R9*1), R11
+
+winloop:
+	MOVQ DI, R13
+	WINROW(SI, DX, VSUBPS)
+	WINOUT
+	WINROW(BX, DX, VADDPS)
+	WINOUT
+	WINROW(DX, BX, VSUBPS)
+	WINOUT
+	WINROW(BX, R11, VSUBPS)
+	WINOUT
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DX
+	ADDQ $32, R11
+	ADDQ $32, DI
+	DECQ CX
+	JNZ winloop
+
+windone:
+	VZEROUPPER
+	RET
+
+// func winoOutputAVX(m unsafe.Pointer, oc int, dst *[4]unsafe.Pointer, bias unsafe.Pointer, alpha float32)
+// The 2x2 outputs Aᵀ M A of one tile for each of oc channels (a multiple
+// of 8), M's element i for channel o at m[i*oc+o]: output (r, j) goes to
+// dst[r*2+j][o] as max(v, alpha*v) for v its value plus bias[o].
+TEXT ·winoOutputAVX(SB), NOSPLIT, $0-36
+	MOVQ m+0(FP), SI
+	MOVQ oc+8(FP), CX
+	MOVQ CX, R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	MOVQ dst+16(FP), AX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R13
+	MOVQ 24(AX), R14
+	MOVQ bias+24(FP), AX
+	VBROADCASTSS alpha+32(FP), Y9
+	SHRQ $3, CX
+	JZ woutdone
+	LEAQ (SI)(R10*4), BX
+	LEAQ (BX)(R10*4), DX
+	LEAQ (DX)(R10*4), R11
+
+woutloop:
+	// Y0..Y3 = m0j + m1j + m2j, Y4..Y7 = m1j - m2j - m3j.
+	VMOVUPS (BX), Y4
+	VADDPS (SI), Y4, Y0
+	VADDPS (DX), Y0, Y0
+	VSUBPS (DX), Y4, Y4
+	VSUBPS (R11), Y4, Y4
+	VMOVUPS (BX)(R10*1), Y5
+	VADDPS (SI)(R10*1), Y5, Y1
+	VADDPS (DX)(R10*1), Y1, Y1
+	VSUBPS (DX)(R10*1), Y5, Y5
+	VSUBPS (R11)(R10*1), Y5, Y5
+	VMOVUPS (BX)(R10*2), Y6
+	VADDPS (SI)(R10*2), Y6, Y2
+	VADDPS (DX)(R10*2), Y2, Y2
+	VSUBPS (DX)(R10*2), Y6, Y6
+	VSUBPS (R11)(R10*2), Y6, Y6
+	VMOVUPS (BX)(R12*1), Y7
+	VADDPS (SI)(R12*1), Y7, Y3
+	VADDPS (DX)(R12*1), Y3, Y3
+	VSUBPS (DX)(R12*1), Y7, Y7
+	VSUBPS (R11)(R12*1), Y7, Y7
+	VMOVUPS (AX), Y8
+	// Row 0: t0 + t1 + t2 + b, t1 - t2 - t3 + b.
+	VADDPS Y1, Y0, Y10
+	VADDPS Y2, Y10, Y10
+	VADDPS Y8, Y10, Y10
+	VSUBPS Y2, Y1, Y11
+	VSUBPS Y3, Y11, Y11
+	VADDPS Y8, Y11, Y11
+	VMULPS Y9, Y10, Y12
+	VMAXPS Y12, Y10, Y10
+	VMULPS Y9, Y11, Y13
+	VMAXPS Y13, Y11, Y11
+	VMOVUPS Y10, (R8)
+	VMOVUPS Y11, (R9)
+	// Row 1.
+	VADDPS Y5, Y4, Y10
+	VADDPS Y6, Y10, Y10
+	VADDPS Y8, Y10, Y10
+	VSUBPS Y6, Y5, Y11
+	VSUBPS Y7, Y11, Y11
+	VADDPS Y8, Y11, Y11
+	VMULPS Y9, Y10, Y12
+	VMAXPS Y12, Y10, Y10
+	VMULPS Y9, Y11, Y13
+	VMAXPS Y13, Y11, Y11
+	VMOVUPS Y10, (R13)
+	VMOVUPS Y11, (R14)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DX
+	ADDQ $32, R11
+	ADDQ $32, AX
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R13
+	ADDQ $32, R14
+	DECQ CX
+	JNZ woutloop
+
+woutdone:
+	VZEROUPPER
+	RET

@@ -22,7 +22,7 @@ func TestNEONKernel(t *testing.T) {
 				bias := (*[nr]float32)(randFloats(r, nr))
 				c0 := randFloats(r, mr*ldc)
 				got, want := slices.Clone(c0), slices.Clone(c0)
-				if !kernelAsm(k, a, lda, b, got, ldc, bias, alpha, acc) {
+				if !kernelAsm(neonKernel, k, a, lda, b, got, ldc, bias, alpha, acc) {
 					t.Fatal("kernelAsm did not run")
 				}
 				kernelGo(k, a, lda, b, want, ldc, bias, alpha, acc)

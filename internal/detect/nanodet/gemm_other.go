@@ -3,10 +3,10 @@
 package nanodet
 
 // No assembly micro-kernels on this architecture.
-var useAVX512, useAVX2 = false, false
+func cpuKernels() []microKernel { return []microKernel{goKernel} }
 
-func kernelAsm(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) bool {
+func kernelAsm(kern microKernel, k int, a []float32, lda int, b []float32, c []float32, ldc int, bias *[nr]float32, alpha float32, acc bool) bool {
 	return false
 }
 
-func vmax(dst, src []float32) { vmaxGo(dst, src) }
+func vmax(kern microKernel, dst, src []float32) { vmaxGo(dst, src) }

@@ -117,9 +117,10 @@ type node struct {
 	numSplit                  int
 	nOut                      int // outputs this node produces
 	packed                    *packedB
-	bias                      []float32 // Conv2D: fused bias
-	leaky                     bool      // Conv2D: fused LeakyRelu(alpha)
-	epilogue                  *epilogue // Conv2D: bias padded for the GEMM
+	wino                      *winoFilter // Conv2D 3x3 stride 1: the filter for convWinograd
+	bias                      []float32   // Conv2D: fused bias
+	leaky                     bool        // Conv2D: fused LeakyRelu(alpha)
+	epilogue                  *epilogue   // Conv2D: bias padded for the GEMM
 }
 
 type ref struct{ node, out int }

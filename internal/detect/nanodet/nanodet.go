@@ -15,9 +15,11 @@
 //     stay NHWC through the graph's NCHW<->NHWC Transposes (they only
 //     record a layout), paddings, biases and LeakyRelu are fused into the
 //     convolutions, and Conv2D is a blocked GEMM with AVX-512 or AVX2/FMA
-//     micro-kernels on amd64 (portable Go elsewhere) that reads stride-1
-//     windows straight from a padded copy of the input and lowers the
-//     other convolutions with im2col;
+//     micro-kernels on amd64, a NEON one on arm64 (portable Go elsewhere;
+//     Options.Kernel picks one per Model): 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3)
+//     (16 products per output tile and channel pair instead of 36), other
+//     stride-1 ones reading windows straight from a padded copy of the
+//     input, the rest lowered with im2col;
 //   - the Detector: letterboxing an RGB frame into the input (NanoDet's
 //     BGR mean/std normalisation), decoding the distribution-focal boxes of
 //     the three strides (8, 16, 32), mapping them back to the frame and
@@ -67,6 +69,11 @@ type Options struct {
 	// Threads is how many goroutines a convolution may use (default 1:
 	// the hub has other work; up to 64).
 	Threads int
+	// Kernel is the GEMM micro-kernel: "auto" (the default: the fastest
+	// this CPU runs), "avx512", "avx2" (AVX2 and FMA; both amd64),
+	// "neon" (arm64) or "go" (portable). A kernel the CPU cannot run is an
+	// error.
+	Kernel string
 }
 
 func (o *Options) fill() error {
@@ -91,7 +98,11 @@ func (o *Options) fill() error {
 	if o.InputSize < 128 || o.InputSize > 640 || o.InputSize%32 != 0 {
 		return fmt.Errorf("nanodet: input size %d is not a multiple of 32 in [128, 640]", o.InputSize)
 	}
-	return nil
+	if o.Kernel == "" {
+		o.Kernel = "auto"
+	}
+	_, err := pickKernel(o.Kernel)
+	return err
 }
 
 // nativeSize is the input side the graph was exported at.
@@ -201,6 +212,9 @@ func newModel(jsonData, bin []byte, opts Options) (*Model, error) {
 	m := &Model{opts: opts, ex: newExecutor(g)}
 	m.ex.scaleN, m.ex.scaleD = opts.InputSize, nativeSize
 	m.ex.threads = opts.Threads
+	if m.ex.kern, err = pickKernel(opts.Kernel); err != nil {
+		return nil, err
+	}
 	// The graph's input is NCHW; it is fed stored as NHWC, the layout the
 	// convolutions want, so the first Transpose moves nothing.
 	m.input = &tensor{shape: []int{1, opts.InputSize, opts.InputSize, 3}, perm: []int{0, 2, 3, 1}, f: make([]float32, 3*opts.InputSize*opts.InputSize)}
@@ -304,6 +318,14 @@ const bins = 11
 
 // InputSize is the square side the network runs at.
 func (m *Model) InputSize() int { return m.opts.InputSize }
+
+// AutoKernel names the micro-kernel Options.Kernel "auto" chooses on this
+// CPU.
+func AutoKernel() string { return cpuKernels()[0].String() }
+
+// Kernel names the GEMM micro-kernel the model runs ("avx512", "avx2",
+// "neon" or "go"; Options.Kernel "auto" resolved).
+func (m *Model) Kernel() string { return m.ex.kern.String() }
 
 // Labels lists the COCO class names the model reports.
 func (m *Model) Labels() []string { return append([]string(nil), detect.COCOLabels[:]...) }

@@ -117,9 +117,45 @@ func TestMissingModel(t *testing.T) {
 }
 
 func TestOptionsRefused(t *testing.T) {
-	for _, o := range []Options{{InputSize: 100}, {InputSize: 330}, {InputSize: 1024}, {MinScore: 2}, {IoU: -1}} {
+	for _, o := range []Options{{InputSize: 100}, {InputSize: 330}, {InputSize: 1024}, {MinScore: 2}, {IoU: -1}, {Kernel: "sse"}, {Kernel: "AVX2"}} {
 		if _, err := LoadOptions(DefaultDir(), o); err == nil {
 			t.Errorf("LoadOptions(%+v) succeeded", o)
+		}
+	}
+}
+
+// TestKernels runs a Model with each micro-kernel the CPU runs, chosen per
+// Model: each finds the same people as the default one (the kernels differ
+// only in rounding), and "auto" is the fastest one.
+func TestKernels(t *testing.T) {
+	img := frame(t, "vtest.avi", 200, 768, 576)
+	want, err := testModel(t).Detect(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testModel(t).Kernel(); got != cpuKernels()[0].String() {
+		t.Errorf("auto chose %s, want %s", got, cpuKernels()[0])
+	}
+	for _, k := range cpuKernels() {
+		m, err := LoadOptions(DefaultDir(), Options{Kernel: k.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kernel() != k.String() {
+			t.Errorf("Kernel() %s, want %s", m.Kernel(), k)
+		}
+		got, err := m.Detect(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(people(got)) != len(people(want)) || len(people(want)) == 0 {
+			t.Fatalf("%s: %d people, the default kernel %d", k, len(people(got)), len(people(want)))
+		}
+		for i, p := range people(got) {
+			w := people(want)[i]
+			if math.Abs(p.Score-w.Score) > 1e-3 || math.Abs(p.Box.X-w.Box.X) > 0.5 || math.Abs(p.Box.W-w.Box.W) > 0.5 || math.Abs(p.Box.H-w.Box.H) > 0.5 {
+				t.Errorf("%s: person %d %+v, the default kernel %+v", k, i, p, w)
+			}
 		}
 	}
 }

@@ -20,10 +20,17 @@ type executor struct {
 	conv    []convScratch // one per worker
 	padBuf  []float32     // convImplicit's padded input
 	threads int           // goroutines a convolution may use
+	kern    microKernel   // the GEMM micro-kernel
+	wino    []winoScratch // one per worker
+	// im2colOnly lowers every convolution with im2col, also the stride-1
+	// ones convImplicit and convWinograd compute without it, and
+	// noWinograd computes 3x3 stride-1 ones with convImplicit (both for
+	// comparing the ways).
+	im2colOnly, noWinograd bool
 }
 
 func newExecutor(g *graph) *executor {
-	e := &executor{g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, budget: maxRunElems, scaleN: 1, scaleD: 1}
+	e := &executor{kern: cpuKernels()[0], g: g, vals: make([][]*tensor, len(g.nodes)), lastUse: make([]int, len(g.nodes)), pool: map[int][][]float32{}, refs: map[*float32]int{}, budget: maxRunElems, scaleN: 1, scaleD: 1}
 	for i, n := range g.nodes {
 		if g.live != nil && !g.live[i] {
 			continue
@@ -1057,7 +1064,7 @@ func (e *executor) maxPool(n *node, x *tensor) (*tensor, error) {
 				copy(dst, x.f[((b*H+y0)*W+x0)*C:][:C])
 				for y := y0; y < y1; y++ {
 					for xx := x0; xx < x1; xx++ {
-						vmax(dst, x.f[((b*H+y)*W+xx)*C:][:C])
+						vmax(e.kern, dst, x.f[((b*H+y)*W+xx)*C:][:C])
 					}
 				}
 			}

@@ -111,21 +111,24 @@ func randFloats(r *rand.Rand, n int) []float32 {
 }
 
 // TestConv2DAgainstNaive covers the GEMM's edge tiles (rows and columns
-// that are not multiples of the micro-kernel's) and the direct 1x1 path.
+// that are not multiples of the micro-kernel's), the direct 1x1 path and
+// each way of computing a stride-1 convolution (Winograd's F(2x2, 3x3) for
+// 3x3 filters, windows read in place, im2col) with every micro-kernel.
 func TestConv2DAgainstNaive(t *testing.T) {
-	defer func() { implicitConv = true }()
-	for _, implicit := range []bool{true, false} {
-		implicitConv = implicit
-		t.Run(fmt.Sprintf("implicit=%v", implicit), func(t *testing.T) { forEachKernel(t, testConv2DAgainstNaive) })
+	for _, mode := range []string{"winograd", "implicit", "im2col"} {
+		t.Run(mode, func(t *testing.T) {
+			forEachKernel(t, func(t *testing.T, kern microKernel) { testConv2DAgainstNaive(t, kern, mode) })
+		})
 	}
 }
 
-func testConv2DAgainstNaive(t *testing.T) {
+func testConv2DAgainstNaive(t *testing.T, kern microKernel, mode string) {
 	r := rand.New(rand.NewPCG(5, 6))
 	e := newTestExecutor()
+	e.kern, e.im2colOnly, e.noWinograd = kern, mode == "im2col", mode != "winograd"
 	for i, c := range []struct{ H, W, C, K, OC, stride int }{
 		{7, 5, 3, 3, 17, 1}, {9, 9, 8, 3, 33, 2}, {5, 4, 19, 1, 13, 1}, {13, 11, 16, 3, 16, 1}, {6, 6, 5, 1, 40, 2},
-		{31, 29, 7, 3, 20, 1}, {40, 40, 3, 1, 5, 1},
+		{31, 29, 7, 3, 20, 1}, {40, 40, 3, 1, 5, 1}, {4, 3, 40, 3, 70, 1}, {3, 3, 2, 3, 1, 1}, {6, 7, 13, 3, 24, 1},
 	} {
 		e.threads = 1 + i%3 // several workers must give the same result
 		x := randFloats(r, c.H*c.W*c.C)
@@ -170,24 +173,17 @@ func testConv2DAgainstNaive(t *testing.T) {
 func TestGEMMEdges(t *testing.T) { forEachKernel(t, testGEMMEdges) }
 
 // forEachKernel runs f with each micro-kernel the CPU supports.
-func forEachKernel(t *testing.T, f func(*testing.T)) {
-	has512, has2 := useAVX512, useAVX2
-	defer func() { useAVX512, useAVX2 = has512, has2 }()
-	for _, v := range []struct {
-		name     string
-		on       bool
-		a512, a2 bool
-	}{{"avx512", has512, true, false}, {"avx2", has2, false, true}, {"go", true, false, false}} {
-		if !v.on {
-			t.Logf("%s: not supported by this CPU", v.name)
+func forEachKernel(t *testing.T, f func(*testing.T, microKernel)) {
+	for k := range allKernels {
+		if _, err := pickKernel(k.String()); err != nil {
+			t.Logf("%s: %v", k, err)
 			continue
 		}
-		useAVX512, useAVX2 = v.a512, v.a2
-		t.Run(v.name, f)
+		t.Run(k.String(), func(t *testing.T) { f(t, k) })
 	}
 }
 
-func testGEMMEdges(t *testing.T) {
+func testGEMMEdges(t *testing.T, kern microKernel) {
 	r := rand.New(rand.NewPCG(7, 8))
 	var s gemmScratch
 	for _, c := range []struct{ m, k, n int }{{1, 1, 1}, {6, 16, 16}, {12, 16, 16}, {7, 5, 17}, {13, 33, 31}, {25, 0, 3}, {40, 70, 48}} {
@@ -204,7 +200,7 @@ func testGEMMEdges(t *testing.T) {
 				ep = newEpilogue(e.bias, c.n, e.leaky, e.alpha)
 			}
 			got := make([]float32, c.m*c.n)
-			gemm(c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s, ep)
+			gemm(kern, c.m, a, c.k, packB(b, c.k, c.n), got, c.n, &s, ep)
 			want := make([]float32, c.m*c.n)
 			for i := 0; i < c.m; i++ {
 				for j := 0; j < c.n; j++ {

@@ -38,9 +38,6 @@ const (
 	maxSnapshots = 16
 )
 
-// DefaultLabels are the labels tracked when Config.Labels is empty.
-var DefaultLabels = []string{"person", "car", "bicycle", "motorcycle", "truck", "bus", "dog", "cat", "bird", "horse"}
-
 // Config is one camera's detection settings.
 type Config struct {
 	// Camera names the camera in events.
@@ -53,7 +50,7 @@ type Config struct {
 	// MotionOnly runs no detector: motion is reported, nothing is tracked
 	// and no events are made. It costs almost nothing.
 	MotionOnly bool
-	// Labels are the labels kept from the detector (default DefaultLabels).
+	// Labels are the labels kept from the detector (default detect.DefaultLabels).
 	Labels []string
 	// MinScore is the lowest detector score kept for labels without a
 	// Filter (default 0.4).
@@ -158,7 +155,7 @@ func New(cfg Config, det detect.Detector, w, h int) (*Pipeline, error) {
 		cfg.MinScore = DefaultMinScore
 	}
 	if len(cfg.Labels) == 0 {
-		cfg.Labels = DefaultLabels
+		cfg.Labels = detect.DefaultLabels()
 	}
 	if det != nil {
 		if cfg.MinRegion == 0 {

@@ -27,6 +27,17 @@
 // like other events, as JSON on <prefix>/<camera>/events; it sets no
 // binary_sensor.
 //
+// A health alert ([notify.KindHealth]) sets a Home Assistant problem
+// binary_sensor per check (and camera, for a camera's checks), announced
+// with the first alert of that check and again on every connection:
+//
+//	homeassistant/binary_sensor/vigil_health_<check>[_<camera>]/config
+//
+// whose retained state topic <prefix>/health/<check>[/<camera>]/state is
+// "ON" from the problem to its resolution; each alert is also published
+// as JSON (check, message, phase "start" or "end", times, flaps) on
+// <prefix>/health, not retained.
+//
 // Plaintext on this broker is by design: it is the household's own LAN
 // broker, configured by the household. Images are never published unless
 // [Config.IncludeSnapshot] is set. Nothing here logs payloads or the broker
@@ -105,6 +116,7 @@ type Publisher struct {
 	names  map[string]string             // camera id -> display name
 	known  map[[2]string]bool            // (camera, label) announced
 	bells  map[string]bool               // doorbell cameras announced
+	health map[[2]string]bool            // (check, camera) health sensors announced -> problem on
 	active map[[2]string]map[string]bool // (camera, label) -> event ids in progress
 	once   sync.Once
 
@@ -145,6 +157,7 @@ func New(cfg Config) (*Publisher, error) {
 		names:     map[string]string{},
 		known:     map[[2]string]bool{},
 		bells:     map[string]bool{},
+		health:    map[[2]string]bool{},
 		active:    map[[2]string]map[string]bool{},
 	}
 	if p.log == nil {
@@ -240,12 +253,19 @@ func (p *Publisher) announce(cm *autopaho.ConnectionManager) {
 	for c := range p.bells {
 		bells = append(bells, c)
 	}
+	var checks [][2]string
+	for k := range p.health {
+		checks = append(checks, k)
+	}
 	p.mu.Unlock()
 	for _, k := range pairs {
 		err = errors.Join(err, p.announceSensor(ctx, cm, k))
 	}
 	for _, c := range bells {
 		err = errors.Join(err, p.announceDoorbell(ctx, cm, c))
+	}
+	for _, k := range checks {
+		err = errors.Join(err, p.announceHealth(ctx, cm, k))
 	}
 	if err != nil {
 		p.log.Warn("mqtt: announce", "err", err)
@@ -342,6 +362,75 @@ func (p *Publisher) ring(ctx context.Context, ev notify.Event) error {
 	return errors.Join(err,
 		p.publish(ctx, p.cm, p.DoorbellTopic(ev.Camera), ring, false),
 		p.publish(ctx, p.cm, p.EventsTopic(ev.Camera), body, false))
+}
+
+// HealthDiscoveryTopic is the retained discovery config's topic of the
+// problem sensor of check (and camera, for a camera's check; else "").
+func (p *Publisher) HealthDiscoveryTopic(check, camera string) string {
+	id := "vigil_health_" + Sanitize(check)
+	if camera != "" {
+		id += "_" + Sanitize(camera)
+	}
+	return p.cfg.DiscoveryPrefix + "/binary_sensor/" + id + "/config"
+}
+
+// HealthStateTopic is the "ON"/"OFF" topic of check's problem sensor.
+func (p *Publisher) HealthStateTopic(check, camera string) string {
+	t := p.cfg.TopicPrefix + "/health/" + Sanitize(check)
+	if camera != "" {
+		t += "/" + Sanitize(camera)
+	}
+	return t + "/state"
+}
+
+// HealthTopic is the topic health alerts are published on as JSON.
+func (p *Publisher) HealthTopic() string { return p.cfg.TopicPrefix + "/health" }
+
+func (p *Publisher) healthDiscovery(check, camera string) Discovery {
+	d := Discovery{
+		Name: check, DeviceClass: "problem", StateTopic: p.HealthStateTopic(check, camera), PayloadOn: "ON", PayloadOff: "OFF",
+		AvailabilityTopic: p.availabilityTopic(), PayloadAvailable: "online", PayloadNotAvailable: "offline",
+		Device: Device{Identifiers: []string{"vigil_hub"}, Name: "Vigil hub", Manufacturer: "Vigil", Model: "Vigil hub"},
+	}
+	d.UniqueID = strings.TrimSuffix(strings.TrimPrefix(p.HealthDiscoveryTopic(check, camera), p.cfg.DiscoveryPrefix+"/binary_sensor/"), "/config")
+	if camera != "" {
+		d.Device = p.discovery(camera, "").Device
+	}
+	return d
+}
+
+func (p *Publisher) announceHealth(ctx context.Context, cm *autopaho.ConnectionManager, k [2]string) error {
+	cfg, err := json.Marshal(p.healthDiscovery(k[0], k[1]))
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	on := p.health[k]
+	p.mu.Unlock()
+	return errors.Join(
+		p.publish(ctx, cm, p.HealthDiscoveryTopic(k[0], k[1]), cfg, true),
+		p.publish(ctx, cm, p.HealthStateTopic(k[0], k[1]), onOff(on), true))
+}
+
+// healthAlert publishes a health alert: the sensor's discovery if it is
+// new, its state and the alert's JSON.
+func (p *Publisher) healthAlert(ctx context.Context, ev notify.Event) error {
+	k := [2]string{ev.Check, ev.Camera}
+	p.mu.Lock()
+	_, known := p.health[k]
+	p.health[k] = ev.Phase != notify.PhaseEnd
+	p.mu.Unlock()
+	var err error
+	if !known {
+		err = p.announceHealth(ctx, p.cm, k) // publishes the state too
+	} else {
+		err = p.publish(ctx, p.cm, p.HealthStateTopic(k[0], k[1]), onOff(ev.Phase != notify.PhaseEnd), true)
+	}
+	body, jerr := json.Marshal(notify.PayloadOf(ev))
+	if jerr != nil {
+		return jerr
+	}
+	return errors.Join(err, p.publish(ctx, p.cm, p.HealthTopic(), body, false))
 }
 
 func onOff(on bool) []byte {
@@ -456,6 +545,9 @@ func (p *Publisher) EventsTopic(camera string) string {
 func (p *Publisher) Notify(ctx context.Context, ev notify.Event) error {
 	if ev.Kind == notify.KindRing {
 		return p.ring(ctx, ev)
+	}
+	if ev.Kind == notify.KindHealth {
+		return p.healthAlert(ctx, ev)
 	}
 	var fresh, changed [][2]string
 	p.mu.Lock()

@@ -275,3 +275,66 @@ func TestDoorbellEventEntity(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthProblemSensor: a health alert makes a Home Assistant problem
+// sensor for its check (on the camera's device for a camera's check, the
+// hub's otherwise), ON from the problem to its resolution, the alerts as
+// JSON on vigil/health.
+func TestHealthProblemSensor(t *testing.T) {
+	addr := vigiltest.Mosquitto(t)
+	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+		Cameras: []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
+	at := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	ev := notify.Event{ID: "0123456789abcdef0123456789abcdef", Kind: notify.KindHealth, Camera: "Front Door",
+		Check: "camera.frames", Message: "Front Door camera: no video for 1 minute", Alert: true, Phase: notify.PhaseStart, Start: at}
+	if err := p.Notify(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	m := s.wait(t, "homeassistant/binary_sensor/vigil_health_camera_frames_front_door/config", anyMsg)
+	var d Discovery
+	if err := json.Unmarshal([]byte(m.payload), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.DeviceClass != "problem" || d.StateTopic != "vigil/health/camera_frames/front_door/state" ||
+		d.UniqueID != "vigil_health_camera_frames_front_door" || d.Device.Identifiers[0] != "vigil_front_door" || d.Device.Name != "Front door" {
+		t.Fatalf("health discovery %+v", d)
+	}
+	s.wait(t, d.StateTopic, func(m message) bool { return m.payload == "ON" })
+	m = s.wait(t, "vigil/health", anyMsg)
+	var pl notify.Payload
+	if err := json.Unmarshal([]byte(m.payload), &pl); err != nil || m.retain || pl.Kind != "health" || pl.Check != "camera.frames" ||
+		pl.Message != ev.Message || pl.Phase != "start" {
+		t.Fatalf("health JSON %q (retained %v): %v", m.payload, m.retain, err)
+	}
+	ev.Phase, ev.End, ev.Flaps, ev.Message = notify.PhaseEnd, at.Add(time.Minute), 2, "Front Door camera is back (after 1 minute)"
+	if err := p.Notify(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, d.StateTopic, func(m message) bool { return m.payload == "OFF" })
+	s.wait(t, "vigil/health", func(m message) bool {
+		return strings.Contains(m.payload, `"phase":"end"`) && strings.Contains(m.payload, `"flaps":2`)
+	})
+
+	// A hub check: on the hub's device, no camera in its topics.
+	hub := notify.Event{ID: "fedcba9876543210fedcba9876543210", Kind: notify.KindHealth, Check: "cloud.contact",
+		Message: "The hub has not reached the cloud for 5 minutes", Phase: notify.PhaseStart, Start: at}
+	if err := p.Notify(ctx, hub); err != nil {
+		t.Fatal(err)
+	}
+	m = s.wait(t, "homeassistant/binary_sensor/vigil_health_cloud_contact/config", anyMsg)
+	if err := json.Unmarshal([]byte(m.payload), &d); err != nil || d.Device.Identifiers[0] != "vigil_hub" || d.StateTopic != "vigil/health/cloud_contact/state" {
+		t.Fatalf("hub health discovery %+v: %v", d, err)
+	}
+	s.wait(t, d.StateTopic, func(m message) bool { return m.payload == "ON" })
+
+}

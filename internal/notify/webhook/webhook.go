@@ -1,4 +1,4 @@
-// Package webhook posts detection events as JSON to URLs the household sets,
+// Package webhook posts detection events and health alerts as JSON to URLs the household sets,
 // signed with HMAC-SHA256 so that receivers can check they come from the hub.
 //
 // Signature. Every request carries
@@ -9,7 +9,8 @@
 // a tolerance (replays). The secret is per household and never sent.
 //
 // What a webhook carries: event metadata only ([Body]: id, camera, labels,
-// zones, times, score, alert). The household chose the URL, so the metadata
+// zones, times, score, alert; for the hub's health alerts, kind "health",
+// the check and its message). The household chose the URL, so the metadata
 // goes in the clear over it (use https); the snapshot is included only when
 // [Config.IncludeSnapshot] is set. Only http and https URLs are accepted,
 // redirects are not followed, every attempt has a timeout, and 5xx, 429 and

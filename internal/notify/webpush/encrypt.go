@@ -3,13 +3,12 @@
 // authentication (RFC 8292, an ES256 JWT), and a [Sender] that posts to a
 // browser's push subscription.
 //
-// Both sides use it: the cloud forwards a hub's sealed events and join
-// requests to the household's subscriptions with a Sender, and the hub's
-// Web Push sink (package webpushsink) pushes with one too. So it imports
-// nothing of the hub, package notify included, and knows nothing of events.
+// The cloud forwards a hub's sealed events and join requests to the
+// household's subscriptions with a Sender. It imports nothing of the hub,
+// package notify included, and knows nothing of events.
 //
 // An event's payload is already sealed to the household as an event record
-// (package notify's Sealer) before it gets here: the RFC 8291 layer keeps
+// (package eventrec, by the hub) before it gets here: the RFC 8291 layer keeps
 // the push service from reading it in transit, and the envelope keeps
 // anyone but the household, the cloud that holds subscriptions included,
 // from reading it at all. The package itself encrypts whatever it is given.

@@ -8,7 +8,7 @@
 // key; sealed objects never change). Must never: send plaintext anywhere.
 
 import { api, apiBytes } from '../api';
-import { merge, openRecord, openSnapshot, type Event, type EventRecord, type OpenerKeys } from './record';
+import { merge, NotAnEvent, openRecord, openSnapshot, type Event, type EventRecord, type OpenerKeys } from './record';
 
 /** EventObject is one entry of the cloud's event listing (sealed; no label). */
 export interface EventObject {
@@ -108,6 +108,7 @@ export async function loadEvents(hh: string, keys: OpenerKeys, objs: EventObject
       try {
         merge(into, await readRecord(hh, keys, o.key), o.key);
       } catch (e) {
+        if (e instanceof NotAnEvent) continue; // the hub's health records share the stream
         failures.push({ key: o.key, start: o.start, error: e instanceof Error ? e.message : String(e) });
       }
     }

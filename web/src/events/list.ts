@@ -7,7 +7,7 @@
 // Must never: return an event that did not open and verify (events/record.ts).
 
 import { listEvents, readRecord } from './api';
-import { merge, newestFirst, type Event, type OpenerKeys } from './record';
+import { merge, newestFirst, NotAnEvent, type Event, type OpenerKeys } from './record';
 
 const DAY = 24 * 3600_000;
 // Records opened at once, and at most in all.
@@ -40,10 +40,11 @@ export async function newestEvents(hh: string, keys: OpenerKeys, count: number, 
   let settled = false;
   for (let i = 0; i < objs.length; i += BATCH) {
     const batch = objs.slice(i, i + BATCH);
-    const recs = await Promise.all(batch.map((o) => readRecord(hh, keys, o.key).catch(() => null)));
+    // A health record shares the stream: it is no event and no failure.
+    const recs = await Promise.all(batch.map((o) => readRecord(hh, keys, o.key).catch((e) => (e instanceof NotAnEvent ? undefined : null))));
     recs.forEach((r, j) => {
       if (r) merge(events, r, batch[j].key);
-      else failures++;
+      else if (r === null) failures++;
     });
     // One batch past "enough", so the start and end records of the last
     // events shown are both merged.

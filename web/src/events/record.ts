@@ -37,6 +37,29 @@ export interface EventRecord {
   snapshot: string; // object key, or ''
 }
 
+/**
+ * HealthRecord is one opened health record (docs/FORMAT.md, "Health
+ * records"): the hub telling its household of a problem, or its end.
+ */
+export interface HealthRecord {
+  kind: 'health';
+  id: string; // 32 lower-case hex digits, the same in a problem and its resolution
+  check: string; // one of CHECKS
+  camera: string; // a camera check's camera, else ''
+  state: 'problem' | 'resolved';
+  start: number; // ms since the epoch
+  end: number | null; // ms; null in a problem record
+  message: string; // plain words for the household
+  flaps: number; // resolved: episodes that came and went without an alert of their own
+}
+
+/** CAMERA_CHECKS and CHECKS are the checks of health records (Go: eventrec.Check*). */
+export const CAMERA_CHECKS = ['camera.frames', 'camera.reconnects', 'camera.rate'];
+export const CHECKS = [...CAMERA_CHECKS, 'storage.writes', 'storage.space', 'storage.retention', 'upload.backlog', 'cloud.contact'];
+const MAX_MESSAGE_BYTES = 256;
+const MAX_FLAPS = 1 << 20;
+const HEALTH_FIELDS = new Set(['v', 'kind', 'id', 'check', 'camera', 'state', 'start', 'end', 'message', 'flaps']);
+
 /** OpenerKeys are what opening needs (media/keys.ts HouseholdKeys fits). */
 export interface OpenerKeys {
   identities: CryptoKey[];
@@ -48,6 +71,14 @@ export class RecordError extends Error {
   constructor(message: string, what = 'event record') {
     super(`${what}: ${message}`);
     this.name = 'RecordError';
+  }
+}
+
+/** NotAnEvent: a valid health record where an event record was wanted (the events stream holds both). */
+export class NotAnEvent extends RecordError {
+  constructor(readonly health: HealthRecord) {
+    super('a health record, not an event');
+    this.name = 'NotAnEvent';
   }
 }
 
@@ -101,7 +132,47 @@ function unit(what: string, v: unknown): number {
   return v;
 }
 
-/** parseRecord validates a record's plaintext (JSON) and returns it. */
+// parseHealth validates a health record's JSON object as strictly as Go's eventrec.
+function parseHealth(j: Record<string, unknown>): HealthRecord {
+  for (const k of Object.keys(j)) if (!HEALTH_FIELDS.has(k)) throw bad(`unknown field "${k.slice(0, 32)}" in a health record`);
+  if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
+  if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');
+  if (typeof j.check !== 'string' || !CHECKS.includes(j.check)) throw bad('check is not one this app knows (reload to update it)');
+  let camera = '';
+  if (CAMERA_CHECKS.includes(j.check)) camera = validName('camera', j.camera);
+  else if (j.camera !== undefined) throw bad(`the hub's check ${j.check} names no camera`);
+  if (j.state !== 'problem' && j.state !== 'resolved') throw bad('state is neither "problem" nor "resolved"');
+  const start = parseTime('start', j.start);
+  let end: number | null = null;
+  if (j.state === 'resolved') {
+    end = parseTime('end', j.end);
+    if (end < start) throw bad('end is before start');
+  } else if (j.end !== undefined) throw bad('a problem record has an end');
+  const m = j.message;
+  if (typeof m !== 'string' || m.length === 0 || new TextEncoder().encode(m).length > MAX_MESSAGE_BYTES) throw bad(`message must be 1 to ${MAX_MESSAGE_BYTES} bytes`);
+  if (/[\p{C}\p{Zl}\p{Zp}]/u.test(m) || /\p{Zs}/u.test(m.replaceAll(' ', ''))) throw bad('message holds a non-printable character');
+  const f = j.flaps;
+  if (typeof f !== 'number' || !Number.isInteger(f) || f < 0 || f > MAX_FLAPS || (f !== 0 && j.state !== 'resolved')) throw bad('flaps is not a count (0 in a problem record)');
+  return { kind: 'health', id: j.id, check: j.check, camera, state: j.state, start, end, message: m, flaps: f };
+}
+
+/** parseAnyRecord validates a record's plaintext (JSON): an event record or a health record. */
+export function parseAnyRecord(plain: Uint8Array): EventRecord | HealthRecord {
+  if (plain.length > MAX_RECORD_BYTES) throw bad(`larger than ${MAX_RECORD_BYTES} bytes`);
+  if (plain[0] === 0xef && plain[1] === 0xbb && plain[2] === 0xbf) throw bad('not JSON');
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(fromUtf8(plain));
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  if (!Object.hasOwn(j, 'kind')) return parseRecord(plain);
+  if (j.kind !== 'health') throw bad('kind is not "health" (an event record has none)');
+  return parseHealth(j);
+}
+
+/** parseRecord validates an event record's plaintext (JSON) and returns it; a health record throws NotAnEvent. */
 export function parseRecord(plain: Uint8Array): EventRecord {
   if (plain.length > MAX_RECORD_BYTES) throw bad(`larger than ${MAX_RECORD_BYTES} bytes`);
   // The decoder would drop a byte order mark; JSON has none.
@@ -113,6 +184,10 @@ export function parseRecord(plain: Uint8Array): EventRecord {
     throw bad('not JSON');
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
+  if (Object.hasOwn(j, 'kind')) {
+    const r = parseAnyRecord(plain);
+    throw 'kind' in r ? new NotAnEvent(r) : bad('not an event record');
+  }
   for (const k of Object.keys(j)) if (!FIELDS.has(k)) throw bad(`unknown field "${k.slice(0, 32)}"`);
   if (j.v !== 1) throw bad(`version ${String(j.v)} (this app reads version 1; reload to update it)`);
   if (typeof j.id !== 'string' || !ID_RE.test(j.id)) throw bad('id is not 32 lower-case hex digits');
@@ -157,10 +232,20 @@ const NS_PER_MS = 1_000_000n;
  * signed header (start) and footer (end, or start while open).
  */
 export async function openRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord> {
+  const r = await openAnyRecord(sealed, keys);
+  if ('kind' in r) throw new NotAnEvent(r);
+  return r;
+}
+
+/**
+ * openAnyRecord opens a sealed record of the events stream, an event
+ * record or a health record, with the checks of openRecord.
+ */
+export async function openAnyRecord(sealed: Uint8Array, keys: OpenerKeys): Promise<EventRecord | HealthRecord> {
   if (sealed.length > MAX_SEALED_RECORD) throw bad('the sealed object is too large for an event record');
   const o = await openObject(sealed, keys.identities, keys.trustedSigners);
   if (o.header.kind !== KIND_EVENT || o.header.stream !== STREAM_EVENTS) throw bad(`a ${o.header.kindName} on stream "${o.header.stream}" is not an event record`);
-  const r = parseRecord(o.plaintext);
+  const r = parseAnyRecord(o.plaintext);
   const hdrStart = Number(o.header.start / NS_PER_MS);
   const ftrEnd = Number(o.end / NS_PER_MS);
   // Date.parse keeps milliseconds; the header has nanoseconds.

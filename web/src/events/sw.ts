@@ -1,6 +1,10 @@
 // The app's service worker (registered at scope "/" by pwa.ts, which makes
 // the app installable; events/push.ts subscribes on that same
 // registration). It handles Web Push:
+//   - a sealed health record (the hub telling of a problem, or its end):
+//     shown in the hub's own words ("Front door camera: no video for 2
+//     minutes", then "... is back"), the resolution replacing the problem,
+//     opening the health page (docs/FORMAT.md, "Health records");
 //   - a sealed event record: opened here with this device's keys (the same
 //     non-extractable CryptoKeys in IndexedDB, and the household chain
 //     verified from the pinned genesis as in the pages) and shown as a
@@ -15,6 +19,11 @@
 //     waiting to join <household>" (the name when this browser holds the
 //     household), opening the settings page at its waiting devices
 //     (#waiting, where they are approved).
+//   - a hub gone quiet or back, {"type":"hub-quiet"|"hub-back",
+//     "household":HH,"hub":ID,"last_contact":T[,"back":T]} (the cloud's
+//     HubPush: it only knows that the hub stopped reporting): "<hub> is not
+//     heard from" / "<hub> is back", the hub's name from the household's
+//     verified chain when this browser holds it, opening the health page.
 // It intercepts no request (no fetch handler): pages always come from the
 // network, as the verifier extension checks them.
 //
@@ -25,13 +34,19 @@
 import { openHousehold } from '../household';
 import { b64 } from '../api';
 import { readSnapshot } from './api';
-import { headline, openRecord, type EventRecord, type OpenerKeys } from './record';
+import { headline, openAnyRecord, type EventRecord, type HealthRecord, type OpenerKeys } from './record';
 
 interface Opened {
   hh: string;
   record: EventRecord;
   title: string;
   keys: OpenerKeys;
+}
+
+/** OpenedHealth is a push that opened as the hub's health record. */
+interface OpenedHealth {
+  hh: string;
+  health: HealthRecord;
 }
 
 /** SNAPSHOT_WAIT_MS bounds the wait for a ring's snapshot: past it the notification shows without. */
@@ -79,15 +94,16 @@ function pinnedHouseholds(): Promise<string[]> {
   });
 }
 
-/** openPush opens a push payload (a sealed event record) with the households this browser holds keys of. */
-export async function openPush(sealed: Uint8Array): Promise<Opened> {
+/** openPush opens a push payload (a sealed event or health record) with the households this browser holds keys of. */
+export async function openPush(sealed: Uint8Array): Promise<Opened | OpenedHealth> {
   let last: unknown = new Error('this browser holds no household key');
   for (const hh of await pinnedHouseholds()) {
     try {
       const h = await openHousehold(hh, { refresh: true });
       if (h.identities.length === 0) continue;
       const keys = { identities: h.identities, trustedSigners: [...h.trustedHubs, ...h.formerHubs] };
-      const record = await openRecord(sealed, keys);
+      const record = await openAnyRecord(sealed, keys);
+      if ('kind' in record) return { hh, health: record };
       return { hh, record, title: headline(record), keys };
     } catch (e) {
       last = e;
@@ -109,6 +125,50 @@ export function joinRequestOf(data: Uint8Array): string | null {
   const { type, household } = v as { type?: unknown; household?: unknown };
   if (type !== 'join-request' || typeof household !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(household)) return null;
   return household;
+}
+
+/** HubChange is a hub-quiet or hub-back push. */
+export interface HubChange {
+  type: 'hub-quiet' | 'hub-back';
+  household: string;
+  hub: string;
+  lastContact: number;
+  back: number;
+}
+
+/** hubChangeOf reads a hub-quiet or hub-back push, or returns null. */
+export function hubChangeOf(data: Uint8Array): HubChange | null {
+  if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const { type, household, hub, last_contact, back } = v as Record<string, unknown>;
+  const id = /^[A-Za-z0-9_-]{1,128}$/;
+  if ((type !== 'hub-quiet' && type !== 'hub-back') || typeof household !== 'string' || !id.test(household) || typeof hub !== 'string' || !id.test(hub)) return null;
+  const lastContact = typeof last_contact === 'string' ? Date.parse(last_contact) : NaN;
+  const backAt = typeof back === 'string' ? Date.parse(back) : 0;
+  if (!Number.isFinite(lastContact) || !Number.isFinite(backAt) || (type === 'hub-back' && !backAt)) return null;
+  return { type, household, hub, lastContact, back: backAt };
+}
+
+/** hubName is the name of hub in hh's verified chain when this browser holds the household, else ''. */
+async function hubName(hh: string, hub: string): Promise<string> {
+  const lookup = (async () => {
+    if (!(await pinnedHouseholds()).includes(hh)) return '';
+    const st = (await openHousehold(hh, { refresh: true })).state;
+    return st.devices.find((d) => d.id === hub && d.role === 'hub')?.name ?? '';
+  })().catch(() => '');
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), NAME_WAIT_MS)));
+  try {
+    return await Promise.race([lookup, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Notice is a notification to show: its title and options. */
@@ -149,8 +209,26 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
       },
     };
   }
+  const hubChange = hubChangeOf(data);
+  if (hubChange !== null) {
+    const name = (await hubName(hubChange.household, hubChange.hub)) || 'A hub';
+    const at = (t: number) => new Date(t).toLocaleString();
+    return {
+      title: hubChange.type === 'hub-quiet' ? `${name} is not heard from` : `${name} is back`,
+      options: {
+        body:
+          hubChange.type === 'hub-quiet'
+            ? `Nothing from it since ${at(hubChange.lastContact)}. Check that it has power and internet.`
+            : `It reported again at ${at(hubChange.back)} after nothing since ${at(hubChange.lastContact)}.`,
+        tag: `hub:${hubChange.hub}`,
+        data: { url: `/h/${encodeURIComponent(hubChange.household)}/health#hub-${encodeURIComponent(hubChange.hub)}` },
+      },
+    };
+  }
   try {
-    const o = await openPush(data);
+    const opened = await openPush(data);
+    if ('health' in opened) return healthNotice(opened);
+    const o = opened;
     const at = new Date(o.record.start).toLocaleTimeString();
     if (o.record.labels.includes('ring')) {
       // A doorbell's ring stays until answered; answering opens the
@@ -184,6 +262,26 @@ export async function noticeOf(data: Uint8Array): Promise<Notice> {
   } catch {
     return { title: 'New event', options: { body: 'Open Vigil to see it.', data: { url: '/' } } };
   }
+}
+
+/**
+ * healthNotice shows the hub's health alert in the hub's own plain words
+ * ("Front door camera: no video for 2 minutes", then "Front door camera
+ * is back (after 5 minutes)"); the resolution replaces the problem's
+ * notification (same tag); it opens the health page at the camera or at
+ * the hub's own checks.
+ */
+function healthNotice(o: OpenedHealth): Notice {
+  const h = o.health;
+  const place = h.camera ? `camera-${encodeURIComponent(h.camera)}` : 'health-checks';
+  const body =
+    h.state === 'problem'
+      ? `Since ${new Date(h.start).toLocaleTimeString()} · Vigil keeps checking and will tell you when it is resolved.`
+      : `Resolved at ${new Date(h.end ?? h.start).toLocaleTimeString()}.`;
+  return {
+    title: h.message,
+    options: { body, tag: `health:${h.id}`, data: { url: `/h/${encodeURIComponent(o.hh)}/health#${place}` } },
+  };
 }
 
 // Exposed for the browser tests, which load this script into a page.

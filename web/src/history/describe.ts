@@ -19,7 +19,7 @@ import type { Verified } from './audit';
 const BOOKKEEPING = new Set([
   'household.read', 'households.list', 'chain.read', 'cameras.list', 'objects.list', 'events.list', 'events.live',
   'live.ice', 'members.list', 'settings.read', 'invites.list', 'join-requests.list', 'shares.list', 'history.read',
-  'access.read', 'staff-requests.list',
+  'access.read', 'staff-requests.list', 'hubs.health',
 ]);
 
 /** Streams of objects that are not footage (docs/FORMAT.md, "Event records v1", "Hub state records"). */
@@ -43,6 +43,7 @@ const VERB: Record<string, string> = {
   'member.add': 'gave an account access',
   'member.remove': 'took an account’s access away',
   'settings.read': 'checked how long recordings are kept',
+  'hubs.health': 'checked how the hubs are doing',
   'settings.set': 'changed how long recordings are kept',
   'invites.list': 'listed the invites',
   'invite.create': 'made an invite',

@@ -13,7 +13,7 @@ import { route } from '../router';
 import { h, mount, showError } from '../ui';
 import { emptyState, fmtDateTime, pageHead, securityDetails } from '../kit';
 import { LiveEvents, listEvents, loadEvents, readRecord, type EventObject } from '../events/api';
-import { headline, kindOf, merge, newestFirst, type Event } from '../events/record';
+import { headline, kindOf, merge, newestFirst, NotAnEvent, type Event } from '../events/record';
 import { EventRows } from '../events/row';
 import { pushControls } from '../events/push';
 import './events.css';
@@ -174,6 +174,7 @@ route('/h/:hh/events', async (root, p) => {
         render();
         if (isNew || r.state === 'start') announce(ev);
       } catch (e) {
+        if (e instanceof NotAnEvent) return; // a health record: not for this list
         showError(err, e);
       }
     },

@@ -603,7 +603,18 @@ function hubsCard(x: Household, adminDevice: boolean, changed: (h: Household) =>
     h('h2', { id: 'hubs-title' }, 'Hubs'),
     h('p', { class: 'muted' }, 'A hub is the box at home that records your cameras and sends the locked recordings to the cloud.'),
     hubs.length
-      ? h('ul', { class: 'list', id: 'hubs' }, ...hubs.map((d) => h('li', { class: 'item hub', 'data-device': d.id }, h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub' }, ROLE_WORDS.hub)))))
+      ? h(
+          'ul',
+          { class: 'list', id: 'hubs' },
+          ...hubs.map((d) =>
+            h(
+              'li',
+              { class: 'item hub', 'data-device': d.id },
+              h('div', { class: 'grow' }, h('strong', {}, d.name), h('div', { class: 'sub' }, ROLE_WORDS.hub)),
+              h('div', { class: 'actions' }, h('a', { href: `${appPath(x.hh)}/health#hub-${encodeURIComponent(d.id)}`, class: 'btn secondary hub-health' }, 'Health')),
+            ),
+          ),
+        )
       : h('ul', { class: 'list', id: 'hubs' }, h('li', { class: 'item muted' }, 'No hub yet.')),
     adminDevice ? form : h('p', { class: 'muted' }, 'An admin device pairs hubs.'),
     status,
@@ -625,7 +636,7 @@ async function camerasCard(x: Household): Promise<HTMLElement> {
     if (!res.cameras?.length) list.append(h('li', { class: 'item muted' }, 'No camera yet. Pair a hub; its cameras appear here once they record.'));
     for (const cam of res.cameras ?? []) {
       const base = `${appPath(x.hh)}/cam/${encodeURIComponent(cam)}`;
-      list.append(h('li', { class: 'item camera', 'data-camera': cam }, h('strong', { class: 'grow' }, cam), h('div', { class: 'actions' }, h('a', { href: `${base}/zones`, class: 'btn secondary camera-zones' }, 'Zones and masks'))));
+      list.append(h('li', { class: 'item camera', 'data-camera': cam }, h('strong', { class: 'grow' }, cam), h('div', { class: 'actions' }, h('a', { href: `${base}/zones`, class: 'btn secondary camera-zones' }, 'Zones and masks'), h('a', { href: `${appPath(x.hh)}/health#camera-${encodeURIComponent(cam)}`, class: 'btn secondary camera-health' }, 'Health'))));
     }
   } catch (e) {
     showError(card.appendChild(h('p')), e);

@@ -7,7 +7,13 @@
 // microsecond precision, every field round-trips); a hub's next report
 // replaces its last, so a hub has one row; reports are per household and
 // listed by hub ID; a household with none lists none (not an error); a
-// report for a household that does not exist is ErrNotFound.
+// report for a household that does not exist is ErrNotFound. A hub's
+// quiet mark: QuietHubReports lists, across households, the unmarked
+// reports older than the cut and the marked ones received since their
+// mark, oldest first and at most the limit; MarkHubQuiet marks only the
+// report still received at the given time and not marked (once: a second
+// call says false); a next report keeps the mark; MarkHubBack clears it
+// only when the hub reported since, once.
 //
 // It is a test helper: only tests import it (internal/deptest), and it
 // fails the test it is given, never the process.
@@ -40,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RoundTrip", testRoundTrip},
 		{"Latest", testLatest},
 		{"Households", testHouseholds},
+		{"Quiet", testQuiet},
 	}
 	for _, tc := range tests {
 		t.Run("HubHealth/"+tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -104,4 +111,99 @@ func testHouseholds(t *testing.T, s Store) {
 		t.Errorf("HubReports of an unknown household: %v", got)
 	}
 	storetest.IsErr(t, s.PutHubReport(ctx, full("nobody", "hub-a", time.Hour)), store.ErrNotFound, "PutHubReport for an unknown household")
+}
+
+// ids are the households and hubs of reports, in order.
+func ids(rs []store.HubReport) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.HouseholdID+"/"+r.HubID)
+	}
+	return out
+}
+
+// testQuiet: the quiet mark's life: listed when quiet, marked once, kept
+// by the next report, listed again as back, cleared once.
+func testQuiet(t *testing.T, s Store) {
+	ctx := t.Context()
+	storetest.MkHousehold(t, s, "h1", "a1")
+	storetest.MkHousehold(t, s, "h2", "a2")
+	old := full("h1", "hub-a", time.Hour)
+	older := full("h2", "hub-b", 30*time.Minute)
+	fresh := full("h1", "hub-c", 3*time.Hour)
+	for _, r := range []store.HubReport{old, older, fresh} {
+		storetest.OK(t, s.PutHubReport(ctx, r), "PutHubReport")
+	}
+	cut := storetest.At(2 * time.Hour)
+	got, err := s.QuietHubReports(ctx, cut, 10)
+	storetest.OK(t, err, "QuietHubReports")
+	storetest.Same(t, "QuietHubReports before any mark", ids(got), []string{"h2/hub-b", "h1/hub-a"})
+	got, err = s.QuietHubReports(ctx, cut, 1)
+	storetest.OK(t, err, "QuietHubReports limit 1")
+	storetest.Same(t, "QuietHubReports limit 1", ids(got), []string{"h2/hub-b"})
+
+	// A mark for a contact that is not the hub's latest changes nothing.
+	ok, err := s.MarkHubQuiet(ctx, "h1", "hub-a", old.Received.Add(-time.Second))
+	storetest.OK(t, err, "MarkHubQuiet stale")
+	if ok {
+		t.Error("MarkHubQuiet marked a report by a contact time that is not its own")
+	}
+	ok, err = s.MarkHubQuiet(ctx, "h1", "hub-a", old.Received)
+	storetest.OK(t, err, "MarkHubQuiet")
+	if !ok {
+		t.Fatal("MarkHubQuiet did not mark a quiet hub")
+	}
+	ok, err = s.MarkHubQuiet(ctx, "h1", "hub-a", old.Received)
+	storetest.OK(t, err, "MarkHubQuiet again")
+	if ok {
+		t.Error("MarkHubQuiet marked the same quiet hub twice")
+	}
+	got, err = s.QuietHubReports(ctx, cut, 10)
+	storetest.OK(t, err, "QuietHubReports after the mark")
+	storetest.Same(t, "QuietHubReports after the mark", ids(got), []string{"h2/hub-b"})
+	rs, err := s.HubReports(ctx, "h1")
+	storetest.OK(t, err, "HubReports")
+	if len(rs) != 2 || !rs[0].Quiet.Equal(old.Received) || !rs[1].Quiet.IsZero() {
+		t.Fatalf("HubReports after the mark: %+v, want hub-a quiet at %v and hub-c not", rs, old.Received)
+	}
+	// Not back yet: nothing to clear.
+	ok, err = s.MarkHubBack(ctx, "h1", "hub-a", old.Received)
+	storetest.OK(t, err, "MarkHubBack before a report")
+	if ok {
+		t.Error("MarkHubBack cleared the mark of a hub that has not reported since")
+	}
+
+	// The hub reports again: the report replaces the last, the mark stays,
+	// and the hub is listed as back whatever the cut.
+	next := full("h1", "hub-a", 4*time.Hour)
+	storetest.OK(t, s.PutHubReport(ctx, next), "PutHubReport after quiet")
+	got, err = s.QuietHubReports(ctx, storetest.At(0), 10)
+	storetest.OK(t, err, "QuietHubReports after the hub is back")
+	storetest.Same(t, "QuietHubReports after the hub is back", ids(got), []string{"h1/hub-a"})
+	if !got[0].Quiet.Equal(old.Received) || !got[0].Received.Equal(next.Received) {
+		t.Errorf("the hub back: quiet %v received %v, want %v and %v", got[0].Quiet, got[0].Received, old.Received, next.Received)
+	}
+	ok, err = s.MarkHubBack(ctx, "h1", "hub-a", next.Received)
+	storetest.OK(t, err, "MarkHubBack with the wrong mark")
+	if ok {
+		t.Error("MarkHubBack cleared a mark it was not given")
+	}
+	ok, err = s.MarkHubBack(ctx, "h1", "hub-a", old.Received)
+	storetest.OK(t, err, "MarkHubBack")
+	if !ok {
+		t.Fatal("MarkHubBack did not clear the mark of a hub back")
+	}
+	ok, err = s.MarkHubBack(ctx, "h1", "hub-a", old.Received)
+	storetest.OK(t, err, "MarkHubBack again")
+	if ok {
+		t.Error("MarkHubBack cleared the same mark twice")
+	}
+	rs, err = s.HubReports(ctx, "h1")
+	storetest.OK(t, err, "HubReports after back")
+	storetest.Same(t, "HubReports after back", rs, []store.HubReport{next, fresh})
+	got, err = s.QuietHubReports(ctx, storetest.At(0), 10)
+	storetest.OK(t, err, "QuietHubReports after back")
+	if len(got) != 0 {
+		t.Errorf("QuietHubReports after back: %v", ids(got))
+	}
 }

@@ -1,4 +1,4 @@
-package hubd
+package recorder
 
 import (
 	"log/slog"
@@ -30,8 +30,9 @@ const (
 	opusPerG711 = audioenc.Rate / 8000
 )
 
-// g711Codec is the recording's audio for a G.711 camera.
-var g711Codec = &fmp4.CodecOpus{ChannelCount: 1}
+// g711Codec is the recording's audio for a G.711 camera (a value of its
+// own for each session: the segmenter keeps it).
+func g711Codec() fmp4.Codec { return &fmp4.CodecOpus{ChannelCount: 1} }
 
 type opusOut struct {
 	p   []byte
@@ -182,7 +183,7 @@ func (r *recorder) recordedAudio(t camera.Tracks) (fmp4.Codec, int) {
 		return t.Audio, t.AudioClockRate
 	}
 	r.g711.codec = t.G711
-	return g711Codec, audioenc.Rate
+	return g711Codec(), audioenc.Rate
 }
 
 // recordG711 records one G.711 payload (through the encoder) and what the

@@ -1,4 +1,4 @@
-package hubd
+package recorder
 
 import "testing"
 
