@@ -4,8 +4,9 @@
 #   ffmpeg/ffprobe (software camera, tests), opencv-doc (the test footage),
 #   opencv-data (the Haar face cascade the redaction's tests check with),
 #   espeak-ng and sox (the software doorbell's spoken sample),
-#   Node.js/npm (the web app's build), Chromium (its browser tests) and
-#   PostgreSQL (the PostgreSQL store's tests).
+#   Node.js/npm (the web app's build), Chromium (its browser tests),
+#   PostgreSQL (the PostgreSQL store's tests) and qemu-user-static (the
+#   arm64 build's tests).
 # As root it installs missing Debian packages with apt-get; otherwise it prints
 # the exact command to run and fails.
 set -euo pipefail
@@ -29,7 +30,9 @@ command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
-fc-list 2>/dev/null | grep -qi dejavu || need_pkgs+=(fonts-dejavu-core)
+# (grep reads all of fc-list: with -q it would stop early, and pipefail
+# would take fc-list's broken pipe for a missing font.)
+fc-list 2>/dev/null | grep -i dejavu >/dev/null || need_pkgs+=(fonts-dejavu-core)
 # The MQTT notifier's tests run a private Mosquitto broker.
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 # The PostgreSQL store's tests use the local server, or start a private one
@@ -40,6 +43,8 @@ command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initd
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 pkg-config --exists opencv4 2>/dev/null || need_pkgs+=(libopencv-dev)
+# The arm64 build's tests (make test-arm64) run under qemu-user.
+[ -x /usr/bin/qemu-aarch64-static ] || need_pkgs+=(qemu-user-static)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   # de-duplicate

@@ -32,7 +32,7 @@ func benchDetect(e env, args []string) error {
 	maxRegions := fs.Int("regions", 0, "detector runs per frame at most (default 2)")
 	minScore := fs.Float64("min-score", 0, "lowest detector score kept (default 0.4); with --dataset, the score from which detections count in precision and recall (AP ranks them all)")
 	limit := fs.Int64("frames", 0, "stop after this many decoded frames (0: the whole video)")
-	kernels := fs.String("kernels", "auto,avx2", "NanoDet's GEMM micro-kernels, comma-separated (auto, avx512, avx2, go): the first gives the full report, each other one a line of its own detector CPU and precision and recall from another pass over the video; one the CPU cannot run, or the one auto chose again, is skipped")
+	kernels := fs.String("kernels", "auto,avx2", "NanoDet's GEMM micro-kernels, comma-separated (auto, avx512, avx2, neon, go): the first gives the full report, each other one a line of its own detector CPU and precision and recall from another pass over the video; one the CPU cannot run, or the one auto chose again, is skipped")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -54,8 +54,8 @@ func benchDetect(e env, args []string) error {
 	}
 	kerns := strings.Split(*kernels, ",")
 	for _, k := range kerns {
-		if !slices.Contains([]string{"auto", "avx512", "avx2", "go"}, k) {
-			return fmt.Errorf("%w: --kernels %q: each one of auto, avx512, avx2, go", ErrUsage, *kernels)
+		if !slices.Contains([]string{"auto", "avx512", "avx2", "neon", "go"}, k) {
+			return fmt.Errorf("%w: --kernels %q: each one of auto, avx512, avx2, neon, go", ErrUsage, *kernels)
 		}
 	}
 	if *truthPath == "" {

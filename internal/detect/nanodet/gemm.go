@@ -44,10 +44,11 @@ const (
 	goKernel     microKernel = iota // portable Go, every CPU
 	avx2Kernel                      // AVX2 and FMA (amd64)
 	avx512Kernel                    // AVX-512F (amd64)
+	neonKernel                      // NEON (arm64)
 )
 
 // allKernels are the micro-kernels of every architecture.
-const allKernels = avx512Kernel + 1
+const allKernels = neonKernel + 1
 
 // String is the kernel's name in Options.Kernel.
 func (k microKernel) String() string {
@@ -58,6 +59,8 @@ func (k microKernel) String() string {
 		return "avx2"
 	case avx512Kernel:
 		return "avx512"
+	case neonKernel:
+		return "neon"
 	}
 	return fmt.Sprintf("kernel(%d)", uint8(k))
 }
@@ -82,7 +85,7 @@ func pickKernel(name string) (microKernel, error) {
 			return 0, fmt.Errorf("%w: this CPU cannot run the %s kernel (it runs %v)", ErrKernel, k, cpuKernels())
 		}
 	}
-	return 0, fmt.Errorf("nanodet: unknown kernel %q (auto, avx512, avx2 or go)", name)
+	return 0, fmt.Errorf("nanodet: unknown kernel %q (auto, avx512, avx2, neon or go)", name)
 }
 
 // gemmScratch holds the tiles used at the matrix edges.

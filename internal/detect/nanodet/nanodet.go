@@ -15,8 +15,8 @@
 //     stay NHWC through the graph's NCHW<->NHWC Transposes (they only
 //     record a layout), paddings, biases and LeakyRelu are fused into the
 //     convolutions, and Conv2D is a blocked GEMM with AVX-512 or AVX2/FMA
-//     micro-kernels on amd64 (portable Go elsewhere; Options.Kernel picks
-//     one per Model): 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3)
+//     micro-kernels on amd64, a NEON one on arm64 (portable Go elsewhere;
+//     Options.Kernel picks one per Model): 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3)
 //     (16 products per output tile and channel pair instead of 36), other
 //     stride-1 ones reading windows straight from a padded copy of the
 //     input, the rest lowered with im2col;
@@ -70,8 +70,9 @@ type Options struct {
 	// the hub has other work; up to 64).
 	Threads int
 	// Kernel is the GEMM micro-kernel: "auto" (the default: the fastest
-	// this CPU runs), "avx512", "avx2" (AVX2 and FMA; both amd64) or
-	// "go" (portable). A kernel the CPU cannot run is an error.
+	// this CPU runs), "avx512", "avx2" (AVX2 and FMA; both amd64),
+	// "neon" (arm64) or "go" (portable). A kernel the CPU cannot run is an
+	// error.
 	Kernel string
 }
 
@@ -322,8 +323,8 @@ func (m *Model) InputSize() int { return m.opts.InputSize }
 // CPU.
 func AutoKernel() string { return cpuKernels()[0].String() }
 
-// Kernel names the GEMM micro-kernel the model runs ("avx512", "avx2" or
-// "go"; Options.Kernel "auto" resolved).
+// Kernel names the GEMM micro-kernel the model runs ("avx512", "avx2",
+// "neon" or "go"; Options.Kernel "auto" resolved).
 func (m *Model) Kernel() string { return m.ex.kern.String() }
 
 // Labels lists the COCO class names the model reports.
