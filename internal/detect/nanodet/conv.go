@@ -121,22 +121,7 @@ func (e *executor) convImplicit(b *packedB, ep *epilogue, g *convGeom, OH int, x
 	Wp := g.OW + KW - 1
 	Hp := OH + KH - 1
 	need := Hp*Wp*C + (mr+KW)*C // slack: the last tile reads past the end
-	if cap(e.padBuf) < need {
-		e.padBuf = make([]float32, need)
-	}
-	xp := e.padBuf[:need]
-	clear(xp)
-	for y := 0; y < g.H; y++ {
-		py := y + g.pt
-		if py < 0 || py >= Hp {
-			continue
-		}
-		x0, x1 := max(0, -g.pl), min(g.W, Wp-g.pl)
-		if x0 >= x1 {
-			continue
-		}
-		copy(xp[(py*Wp+x0+g.pl)*C:(py*Wp+x1+g.pl)*C], xb[(y*g.W+x0)*C:(y*g.W+x1)*C])
-	}
+	xp := e.padded(xb, g, Hp, Wp, need)
 	vn := (OH-1)*Wp + g.OW // virtual rows
 	tiles := (vn + mr - 1) / mr
 	panels := (OC + nr - 1) / nr
@@ -197,6 +182,30 @@ func parallel(workers int, work func(int)) {
 // convGeom is one convolution's geometry, NHWC input and HWIO filter.
 type convGeom struct {
 	H, W, C, KH, KW, sh, sw, dh, dw, pt, pl, OW, K int
+}
+
+// padded copies the image xb (g.H x g.W x g.C) into the executor's
+// padding buffer, need floats of Hp x Wp x C and slack, zero around it:
+// row y goes to y+g.pt, column x to x+g.pl, what falls outside is cut.
+func (e *executor) padded(xb []float32, g *convGeom, Hp, Wp, need int) []float32 {
+	C := g.C
+	if cap(e.padBuf) < need {
+		e.padBuf = make([]float32, need)
+	}
+	xp := e.padBuf[:need]
+	clear(xp)
+	for y := 0; y < g.H; y++ {
+		py := y + g.pt
+		if py < 0 || py >= Hp {
+			continue
+		}
+		x0, x1 := max(0, -g.pl), min(g.W, Wp-g.pl)
+		if x0 >= x1 {
+			continue
+		}
+		copy(xp[(py*Wp+x0+g.pl)*C:(py*Wp+x1+g.pl)*C], xb[(y*g.W+x0)*C:(y*g.W+x1)*C])
+	}
+	return xp
 }
 
 // im2col writes the K = KH*KW*C input values under output pixels m0 ..

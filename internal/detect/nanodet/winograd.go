@@ -79,22 +79,7 @@ func (e *executor) convWinograd(f *winoFilter, ep *epilogue, g *convGeom, OH int
 	// The padded input covers every tile's 4x4 window.
 	Hp, Wp := 2*th+2, 2*tw+2
 	need := Hp * Wp * C
-	if cap(e.padBuf) < need {
-		e.padBuf = make([]float32, need)
-	}
-	xp := e.padBuf[:need]
-	clear(xp)
-	for y := 0; y < g.H; y++ {
-		py := y + g.pt
-		if py < 0 || py >= Hp {
-			continue
-		}
-		x0, x1 := max(0, -g.pl), min(g.W, Wp-g.pl)
-		if x0 >= x1 {
-			continue
-		}
-		copy(xp[(py*Wp+x0+g.pl)*C:(py*Wp+x1+g.pl)*C], xb[(y*g.W+x0)*C:(y*g.W+x1)*C])
-	}
+	xp := e.padded(xb, g, Hp, Wp, need)
 	tiles := th * tw
 	// A block of tiles is transformed, multiplied and transformed back
 	// while its matrices stay in cache.
