@@ -357,7 +357,17 @@ func TestDirCrashCopy(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Copy once the writers have done some work: at least 10 operations
+	// (on a loaded machine 50 ms can hold fewer fsyncs than that).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 10 {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
 	mu.Lock()
 	before, deletedBefore := maps2(acked), maps2(deleted)
 	mu.Unlock()
