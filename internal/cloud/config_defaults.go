@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"vigil/internal/cloud/hubhealth"
 	"vigil/internal/units"
 	"vigil/internal/yamlconf"
 )
@@ -28,6 +29,7 @@ func ConfigDefaults() []yamlconf.Default {
 		{Key: "bus.driver", Value: BusLocal},
 		{Key: "quota", Value: units.ByteSize(DefaultQuotaBytes).String()},
 		{Key: "log_level", Value: DefaultLogLevel},
+		{Key: "hub_quiet_after", Value: units.Duration(hubhealth.DefaultQuietAfter).Short()},
 	}
 }
 

@@ -59,17 +59,17 @@ func Defaults() []yamlconf.Default {
 		{Key: "detection.onnx_input", Value: strconv.Itoa(DefaultONNXInput)},
 		{Key: "detection.mode", Value: DefaultMode},
 		{Key: "cloud.upload_order", Value: DefaultUploadOrder},
-		{Key: "health.hold", Value: shortDuration(DefaultHealthHold)},
-		{Key: "health.repeat", Value: shortDuration(DefaultHealthRepeat)},
-		{Key: "health.no_video", Value: shortDuration(DefaultHealthNoVideo)},
+		{Key: "health.hold", Value: DefaultHealthHold.Short()},
+		{Key: "health.repeat", Value: DefaultHealthRepeat.Short()},
+		{Key: "health.no_video", Value: DefaultHealthNoVideo.Short()},
 		{Key: "health.reconnects", Value: strconv.Itoa(DefaultHealthReconnects)},
-		{Key: "health.reconnect_window", Value: shortDuration(DefaultHealthReconnectWindow)},
+		{Key: "health.reconnect_window", Value: DefaultHealthReconnectWindow.Short()},
 		{Key: "health.slow_rate", Value: strconv.FormatFloat(DefaultHealthSlowRate, 'g', -1, 64)},
 		{Key: "health.min_free", Value: DefaultHealthMinFree.String()},
-		{Key: "health.full_within", Value: shortDuration(DefaultHealthFullWithin)},
-		{Key: "health.retention_window", Value: shortDuration(DefaultHealthRetentionWindow)},
-		{Key: "health.backlog", Value: shortDuration(DefaultHealthBacklog)},
-		{Key: "health.cloud_contact", Value: shortDuration(DefaultHealthCloudContact)},
+		{Key: "health.full_within", Value: DefaultHealthFullWithin.Short()},
+		{Key: "health.retention_window", Value: DefaultHealthRetentionWindow.Short()},
+		{Key: "health.backlog", Value: DefaultHealthBacklog.Short()},
+		{Key: "health.cloud_contact", Value: DefaultHealthCloudContact.Short()},
 	}
 }
 
@@ -81,16 +81,4 @@ func (h *Hub) ApplyDefaults() {
 		// TestDefaultsTable applies it to a Hub with every section.
 		panic("config: " + err.Error())
 	}
-}
-
-// shortDuration writes d as a file does: "5m", not "5m0s".
-func shortDuration(d Duration) string {
-	s := time.Duration(d).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -249,6 +249,19 @@ func (d Duration) String() string {
 	return time.Duration(d).String()
 }
 
+// Short renders d as a file would give it: String without the zero
+// units a person leaves out ("5m", not "5m0s"; "6h", not "6h0m0s").
+func (d Duration) Short() string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
