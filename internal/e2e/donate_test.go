@@ -52,8 +52,7 @@ const megamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
 // sheet, the preview and the list (VIGIL_SCREENSHOTS=1: into
 // docs/screenshots).
 func TestDonateFromPage(t *testing.T) {
-	// Not parallel: the hub's redaction of the clip (ffmpeg and the face
-	// detector) has a deadline that other browsers' load can exceed.
+	t.Parallel()
 	vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	if _, err := os.Stat(megamind); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc)", err)

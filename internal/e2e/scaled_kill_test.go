@@ -19,9 +19,7 @@ import (
 // recorded before the last one the cloud holds is in the cloud, each
 // exactly once, byte for byte what the hub sealed.
 func TestCloudReplicaKilled(t *testing.T) {
-	// Not parallel: the scaled cloud hashes passwords with its real Argon2
-	// cost, and the sign-in's authenticator code must arrive within its step
-	// on a machine that other browsers keep busy.
+	t.Parallel()
 	for _, cfg := range cloudtest.Both() {
 		t.Run(cfg.Name(), func(t *testing.T) {
 			c := cloudtest.Start(t, cfg)
