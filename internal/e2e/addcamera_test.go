@@ -29,7 +29,6 @@ import (
 // cloud (database, WAL, blobs, mail outbox) holds the doorbell's user name,
 // password, stream URL or ONVIF address.
 func TestAddCameraFromPage(t *testing.T) {
-	t.Parallel()
 	const user, password = "doorbell-owner-41", "Pw-9x-not-for-the-cloud"
 	door, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-hd", "door-sd"},
 		ONVIF: "127.0.0.1:0", ONVIFUser: user, ONVIFPassword: password, Discovery: "127.0.0.1:0",

@@ -15,7 +15,6 @@ import (
 // passkey in Chromium's virtual authenticator and the sign-in page signs in
 // with it alone.
 func TestPasskeyPages(t *testing.T) {
-	t.Parallel()
 	c := startCloud(t, func(o *cloud.Options) {
 		o.PublicURL = strings.Replace(o.PublicURL, "127.0.0.1", "localhost", 1)
 	})

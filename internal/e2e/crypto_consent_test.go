@@ -22,7 +22,6 @@ import (
 // fields and signature, refuses the same text made non-canonical, and
 // refuses to write what Go's Encode refuses.
 func TestBrowserConsent(t *testing.T) {
-	t.Parallel()
 	seed := make([]byte, ed25519.SeedSize)
 	for i := range seed {
 		seed[i] = byte(i*7 + 1)

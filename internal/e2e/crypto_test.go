@@ -112,7 +112,6 @@ func malleateS(t *testing.T, sealed []byte) []byte {
 // and match Go's device ID and "vigdev1:" encoding, and what it seals with
 // that device key Go opens and verifies (checkBrowserSeal).
 func TestBrowserCrypto(t *testing.T) {
-	t.Parallel()
 	vectors := loadEnvelopeVectors(t)
 
 	// An extra negative vector: a signature with S >= L.
@@ -606,7 +605,6 @@ func unhexAll(t *testing.T, ss []string) [][]byte {
 // verify with keydir.Verify, with epoch keys that Go device keys and the
 // recovery phrase unwrap.
 func TestBrowserChain(t *testing.T) {
-	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -824,7 +822,6 @@ func TestBrowserChain(t *testing.T) {
 // an admin adds this browser's device it holds the epoch keys, opens
 // footage and appends links (checked here with keydir), across a reload.
 func TestBrowserHousehold(t *testing.T) {
-	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -1031,7 +1028,6 @@ func (f *fakeRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the hub's confirmation; a relay that alters message 1 or 3, an unknown or
 // used code, or a browser that is not an admin change nothing.
 func TestBrowserPairing(t *testing.T) {
-	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "keydir", "testdata", "chain_vectors.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -87,7 +87,6 @@ func demoAccount(t *testing.T, cloudURL, email string) *client.Client {
 // stays pending while the demo declines a forged request on its own
 // invite (so the demo went over both), until the admin device approves it.
 func TestDemoLeavesInvitesToAdmin(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: dir, Listen: "127.0.0.1:0", Argon2: testArgon, NoDetect: true,
@@ -208,7 +207,6 @@ func TestDemoLeavesInvitesToAdmin(t *testing.T) {
 // a device of the chain. The request stays pending until A approves (the
 // demo declines nothing of it).
 func TestDemoJoin(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	d, link := startDemo(t, cli.DemoOptions{Data: dir, NoDetect: true})
 	var res struct {

@@ -30,7 +30,6 @@ import (
 // the same directory reuses the account, household and hub and hands out a
 // fresh link.
 func TestDemo(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	var progress bytes.Buffer
@@ -305,7 +304,6 @@ func demoAbsDiff(a, b uint32) uint32 {
 // presents, and times a click to the first live frame. Only that the
 // measurement works is asserted; the numbers are logged.
 func TestDemoClockMeasure(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	d, err := cli.StartDemo(ctx, cli.DemoOptions{Data: t.TempDir(), Listen: "127.0.0.1:0", Clock: true, Argon2: testArgon,
 		Logger: vigiltest.Logger(t)})

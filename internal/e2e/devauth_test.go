@@ -132,7 +132,6 @@ func consentCases(t *testing.T) ([]consentCase, func(t *testing.T, n int, got fu
 // browser. The same page checks consents as an annotator's page does, and
 // accepts exactly those consent.VerifyWithKey accepts.
 func TestBrowserDeviceRequests(t *testing.T) {
-	t.Parallel()
 	big := make([]byte, 300_000)
 	rand.Read(big)
 	type sigCase struct {

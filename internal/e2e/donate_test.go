@@ -52,7 +52,6 @@ const megamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
 // sheet, the preview and the list (VIGIL_SCREENSHOTS=1: into
 // docs/screenshots).
 func TestDonateFromPage(t *testing.T) {
-	t.Parallel()
 	vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	if _, err := os.Stat(megamind); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc)", err)

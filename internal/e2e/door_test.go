@@ -82,7 +82,6 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, ok func() bool)
 // snapshot (its bytes or any JPEG's markers in the clear) or doorbell
 // audio (the µ-law bytes it sends, their PCM) in the clear.
 func TestDoorPressInsiderScan(t *testing.T) {
-	t.Parallel()
 	lh, cam := startDoorbellHousehold(t)
 	ctx := context.Background()
 	resp, err := http.Post("http://"+cam.ControlAddr()+"/press", "", nil)
@@ -206,7 +205,6 @@ func TestDoorPressInsiderScan(t *testing.T) {
 // (phone-door-*.png) into docs/screenshots; otherwise they go to the
 // test's temporary directory.
 func TestDoorScreens(t *testing.T) {
-	t.Parallel()
 	d, link := startDemo(t, cli.DemoOptions{NoDetect: true, Doorbell: &cli.DemoDoorbell{}})
 	shots := t.TempDir()
 	if os.Getenv("VIGIL_SCREENSHOTS") == "1" {

@@ -139,7 +139,6 @@ func testJPEG(t testing.TB) []byte {
 // inbox fits 360-430 px with 44 px controls and no serious axe finding. A
 // never-enrolled browser sees the refusal and no label.
 func TestEvents(t *testing.T) {
-	t.Parallel()
 	// The page's push service is on 127.0.0.1 (web/test/events.mjs),
 	// which the cloud's outbound policy refuses unless allowed.
 	c := startCloud(t, func(o *cloud.Options) { o.Outbound.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })

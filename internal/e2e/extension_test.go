@@ -88,7 +88,6 @@ func tamperProxy(t *testing.T, target, mode, script, worker string) string {
 // 'vigil verify web' agrees on each origin. The extension's release parser
 // passes the vectors the Go parser passes.
 func TestExtension(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	extDir := filepath.Join(browsertest.WebDir(t), "extension", "dist", "manifest.json")
 	if _, err := os.Stat(extDir); err != nil {

@@ -123,7 +123,6 @@ type signedObject struct {
 // play a segment listed at another segment's time, saying the listing
 // disagrees with the signed segment, and plays one the listing left alone.
 func TestForgedListing(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	ctx := context.Background()
 	c := startCloud(t, nil)

@@ -27,7 +27,6 @@ import (
 // times disagree with its signed header is not shown. The cloud marks the
 // hub quiet (the mark its push to the household is sent on).
 func TestHealthPage(t *testing.T) {
-	t.Parallel()
 	c := startCloud(t, func(o *cloud.Options) { o.HubQuietAfter, o.HubWatchEvery = 2*time.Second, 100*time.Millisecond })
 	hh := newHousehold(t, c, householdOptions{NoHub: true})
 	hh.HubDir = t.TempDir()

@@ -415,7 +415,6 @@ type historyStatus struct {
 // page fits 360-430 px with 44 px controls and no serious axe finding. A
 // checkpoint stripped of the witness's cosignature is refused.
 func TestHistoryPage(t *testing.T) {
-	t.Parallel()
 	e := newHistoryEnv(t, historyOptions{witness: true, coalesce: 2 * time.Second, hub: true})
 	e.hh.waitSegments(t, "front", 3, time.Minute)
 	sess := e.hh.Owner.browserSession(t, e.c.url)
@@ -555,7 +554,6 @@ var bookkeeping = map[string]bool{
 // the size the browser verified is a split view. A chain whose head is not
 // in the log (still waiting, or not where the cloud says) is refused.
 func TestHistoryForgedLog(t *testing.T) {
-	t.Parallel()
 	e := newHistoryEnv(t, historyOptions{coalesce: -1})
 	sess := e.hh.Owner.browserSession(t, e.c.url)
 	var res map[string]struct {

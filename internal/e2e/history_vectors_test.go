@@ -140,7 +140,6 @@ type policyJSON struct {
 // internal/history/testdata/vectors.json opens to the same tags, chain
 // head entry, records and refusals.
 func TestBrowserHistoryVectors(t *testing.T) {
-	t.Parallel()
 	skey, vkey, err := tlog.GenerateKey(vectorOrigin)
 	if err != nil {
 		t.Fatal(err)

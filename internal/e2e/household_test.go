@@ -48,7 +48,6 @@ func (r *signedRecorder) Record(ctx context.Context, a store.Access) error {
 // plain words. The cloud's stored chain is then checked with the Go
 // verifier.
 func TestHouseholdPages(t *testing.T) {
-	t.Parallel()
 	rec := &signedRecorder{}
 	c := startCloud(t, func(o *cloud.Options) { o.Access = rec })
 

@@ -17,7 +17,6 @@ import (
 // script asserts what the person sees at each step; here the result is
 // checked once more and logged.
 func TestJourney(t *testing.T) {
-	t.Parallel()
 	d, link := startDemo(t, cli.DemoOptions{})
 	var res struct {
 		Household  string           `json:"household"`

@@ -65,7 +65,6 @@ type labelFrame struct {
 // With VIGIL_SCREENSHOTS=1 the editor's screenshot goes to
 // docs/screenshots/desktop-annotator.png.
 func TestBrowserLabelEditor(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	schema := dataset.DefaultSchema()
 	cases := labelCases(t)

@@ -84,7 +84,6 @@ type journeyPlan struct {
 //     (the detector finds few of vtest's small people once their heads
 //     are blurred: THREAT_MODEL.md, G7, the redacted scores).
 func TestLabellingJourney(t *testing.T) {
-	t.Parallel()
 	vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	browsertest.Require(t)
 	ctx := context.Background()

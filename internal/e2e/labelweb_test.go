@@ -140,7 +140,6 @@ type labelWebResult struct {
 // Every signed request is also checked by internal/devauth in a proxy
 // before the cloud, with its body.
 func TestBrowserLabellingWorkspace(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	ctx := t.Context()
 	c := startCloud(t, nil)

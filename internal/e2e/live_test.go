@@ -250,7 +250,6 @@ func waitFrames(t *testing.T, w *live.Watch, n uint64) {
 // device) watch the hub's camera at once through the cloud's signalling;
 // the cloud recorded the access.
 func TestLiveViewThroughCloud(t *testing.T) {
-	t.Parallel()
 	lh := startLiveHousehold(t, nil)
 	phone, _ := keydir.NewDeviceKeys()
 	lh.addDevice(t, phone.Public(keydir.RoleMember, "phone"))
@@ -292,7 +291,6 @@ func TestLiveViewThroughCloud(t *testing.T) {
 // periodic chain refresh is a minute away), while the admin goes on
 // watching; the removed device's next offer is refused.
 func TestLiveRemovedDeviceCutThroughCloud(t *testing.T) {
-	t.Parallel()
 	lh := startLiveHousehold(t, nil)
 	phone, _ := keydir.NewDeviceKeys()
 	lh.addDevice(t, phone.Public(keydir.RoleMember, "phone"))
@@ -341,7 +339,6 @@ func TestLiveRemovedDeviceCutThroughCloud(t *testing.T) {
 // origin cannot open the WebSocket with a member's credentials; a device
 // the chain does not list is refused by the hub.
 func TestLiveNonMemberCannotSignal(t *testing.T) {
-	t.Parallel()
 	lh := startLiveHousehold(t, nil)
 	ctx := context.Background()
 	other, _ := account(t, lh.cloud.url)
@@ -398,7 +395,6 @@ func TestLiveNonMemberCannotSignal(t *testing.T) {
 // (ICETransportPolicy relay) watches through the cloud's TURN relay with
 // the credentials the cloud handed out.
 func TestLiveThroughTURN(t *testing.T) {
-	t.Parallel()
 	turnSrv, err := liveview.StartTURN(liveview.TURNConfig{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +530,6 @@ const otherFP = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:2
 // relay that swaps the hub's DTLS fingerprint, the one-camera page refuses
 // the session and says why.
 func TestLiveBrowser(t *testing.T) {
-	t.Parallel()
 	// The camera sends its tone as PCMU: the page plays it once unmuted.
 	lh := startLiveHouseholdAudio(t, nil, softcam.AudioPCMU)
 	// The hub is connected and has a group of pictures to start from.

@@ -85,7 +85,6 @@ func decodePCM(t *testing.T, format string, in []byte) []float64 {
 // track transcoded on the hub: packets timed by their length, decoding to
 // the doorbell's tone.
 func TestLiveDoorbellAAC(t *testing.T) {
-	t.Parallel()
 	lh := startLiveHouseholdAudio(t, nil, softcam.AudioAAC)
 	// A session answered before the camera connected has no audio track:
 	// the first one only waits for the camera's picture.
@@ -122,7 +121,6 @@ func TestLiveDoorbellAAC(t *testing.T) {
 // TestLiveBrowserAAC: the doorbell's AAC, transcoded to Opus on the hub,
 // plays in Chromium: the page hears the doorbell's tone once unmuted.
 func TestLiveBrowserAAC(t *testing.T) {
-	t.Parallel()
 	lh := startLiveHouseholdAudio(t, nil, softcam.AudioAAC)
 	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)
 	w.Close()

@@ -27,7 +27,6 @@ import (
 // the settings page at the waiting devices, while other pushes still show a
 // notification.
 func TestInstallable(t *testing.T) {
-	t.Parallel()
 	// The release covers the new files.
 	app, err := web.App()
 	if err != nil {

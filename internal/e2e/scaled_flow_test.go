@@ -40,7 +40,6 @@ func (l segmentList) List(context.Context, segstore.Filter) ([]segstore.Segment,
 // cell of every table of the database (SQLite or PostgreSQL) and every
 // object of the bucket hold no media, no footage and no key in the clear.
 func TestCloudConfigurations(t *testing.T) {
-	t.Parallel()
 	for _, cfg := range cloudtest.Both() {
 		t.Run(cfg.Name(), func(t *testing.T) {
 			cloudFlow(t, cloudtest.Start(t, cfg))

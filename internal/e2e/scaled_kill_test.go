@@ -19,7 +19,6 @@ import (
 // recorded before the last one the cloud holds is in the cloud, each
 // exactly once, byte for byte what the hub sealed.
 func TestCloudReplicaKilled(t *testing.T) {
-	t.Parallel()
 	for _, cfg := range cloudtest.Both() {
 		t.Run(cfg.Name(), func(t *testing.T) {
 			c := cloudtest.Start(t, cfg)

@@ -117,7 +117,6 @@ func landed(t *testing.T, c *cloudtest.Cloud, kind string) int {
 //   - the insider scan of PostgreSQL tables, S3 objects, NATS streams and
 //     store, the data directory and every replica's log.
 func TestScaledCluster(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	c := cloudtest.Start(t, cloudtest.Scaled{Replicas: 3, OutboundAllow: []string{"127.0.0.0/8"}})
 	st := newSteer(c)

@@ -42,7 +42,6 @@ func outageFor(t *testing.T) time.Duration {
 // drains by itself, and every segment the hub recorded reaches the cloud
 // exactly once, byte for byte.
 func TestScaledBackendOutage(t *testing.T) {
-	t.Parallel()
 	down := outageFor(t)
 	pg := pgtest.Private(t)
 	c := cloudtest.Start(t, cloudtest.Scaled{Replicas: 3, Postgres: pg})

@@ -45,7 +45,6 @@ import (
 // erases the clip: no byte of it is left in the cloud's directory, and the
 // guest's reload is refused.
 func TestShareRedactedInBrowser(t *testing.T) {
-	t.Parallel()
 	vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	if _, err := os.Stat(megamind); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc)", err)

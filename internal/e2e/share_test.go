@@ -186,7 +186,6 @@ func (l goLink) get(t testing.TB, base, path string) (int, []byte) {
 // browser, and the link's key never leaves it. Once revoked, or expired, the
 // link is refused with a message saying so.
 func TestShareLinkBrowser(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	clk := &offsetClock{}
 	c := startCloud(t, func(o *cloud.Options) { o.Now = clk.Now })
@@ -315,7 +314,6 @@ func TestShareLinkBrowser(t *testing.T) {
 // never signed in plays exactly that range from the link; after the member
 // revokes it, the guest's reload is refused.
 func TestShareCreateInBrowser(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{})
@@ -440,7 +438,6 @@ func TestShareCreateInBrowser(t *testing.T) {
 // browser, finds it under "Shared with me" and plays it; the member's own
 // browser, which is not the guest, is refused.
 func TestShareAccountBrowser(t *testing.T) {
-	t.Parallel()
 	browsertest.Require(t)
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{})

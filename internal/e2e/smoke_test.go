@@ -10,7 +10,6 @@ import (
 // TestAppLoads: the built app loads in Chromium under the cloud's strict
 // CSP without a single violation or script error.
 func TestAppLoads(t *testing.T) {
-	t.Parallel()
 	c := startCloud(t, nil)
 	var res struct {
 		Title      string   `json:"title"`

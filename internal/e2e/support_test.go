@@ -38,7 +38,6 @@ import (
 // in the console (Chromium's virtual authenticator, on a localhost origin:
 // the relying party), signs out and signs in with the passkey alone.
 func TestSupportScenario(t *testing.T) {
-	t.Parallel()
 	var offset atomic.Int64 // how far the cloud's clock is ahead, ns
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	c := startCloud(t, func(o *cloud.Options) {

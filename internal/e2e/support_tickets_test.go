@@ -24,7 +24,6 @@ import (
 // as a staff passkey sign-in does (TestSupportScenario goes through the
 // passkey).
 func TestSupportTickets(t *testing.T) {
-	t.Parallel()
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{NoHub: true})
 	sess := hh.Owner.browserSession(t, c.url)

@@ -24,7 +24,6 @@ import (
 // desktop (1280x800) screenshots of the main pages into docs/screenshots;
 // otherwise they go to the test's temporary directory.
 func TestPagesFitPhones(t *testing.T) {
-	t.Parallel()
 	d, link := startDemo(t, cli.DemoOptions{})
 	shots := t.TempDir()
 	if os.Getenv("VIGIL_SCREENSHOTS") == "1" {

@@ -144,7 +144,6 @@ func mulawTone(t *testing.T, hz float64, n int) []byte {
 // reaches the software doorbell's back channel; the camera keeps
 // recording all the while.
 func TestTalkThroughHub(t *testing.T) {
-	t.Parallel()
 	lh, wav := startTalkHousehold(t)
 	w := talkWatch(t, lh, lh.admin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -197,7 +196,6 @@ func TestTalkThroughHub(t *testing.T) {
 // Clicking toggles talking on and Enter off; while another device talks,
 // the page says so and sends nothing.
 func TestTalkBrowser(t *testing.T) {
-	t.Parallel()
 	lh, wav, subscribed := startTalkDoorbell(t)
 	// The hub is connected and has a group of pictures to start from.
 	w, _ := watch(t, lh, lh.admin, live.NetOptions{Loopback: true}, nil)

@@ -35,7 +35,6 @@ import (
 // nothing and gets only sealed bytes. Prints the time from a tap to the
 // first played frame.
 func TestTimeline(t *testing.T) {
-	t.Parallel()
 	ffprobe := vigiltest.RequireTool(t, "ffprobe", "ffmpeg")
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{SegmentDuration: 2 * time.Second})

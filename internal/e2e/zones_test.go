@@ -60,7 +60,6 @@ func zonesControl(t *testing.T, hh *testHousehold, seen map[string]hubSettingsSe
 // config file's" drops them on the hub; a member device's Save is refused
 // with the hub's reason. A camera with no snapshot gets a blank 16:9 frame.
 func TestZones(t *testing.T) {
-	t.Parallel()
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{Hub: func(o *hubd.Options) { o.LiveNet = live.NetOptions{Loopback: true} }})
 	hh.waitSegments(t, hh.Camera, 1, 90*time.Second) // the household page lists cameras that uploaded
