@@ -49,6 +49,9 @@ try {
     await page.waitForSelector('#signin-form');
   };
   await signOut();
+  // The shell drops the account from the nav as it renders the sign-in
+  // page; on a loaded machine that can land just after the form.
+  await page.waitForSelector('#nav-email', { state: 'detached', timeout: 10000 }).catch(() => {});
   out.signedOutNav = await page.locator('#nav-email').count();
   await page.click('#signin-passkey');
   await page.waitForSelector('#nav-email', { state: 'attached', timeout: 20000 });
