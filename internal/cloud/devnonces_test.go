@@ -184,12 +184,18 @@ func TestDeviceReplayAcrossReplicas(t *testing.T) {
 // request writes no nonce to the store, and a replay is still refused (by
 // the Verifier's own memory).
 func TestDeviceNoncesInMemoryOnSQLite(t *testing.T) {
-	e := newEnv(t)
+	checkNoncesInMemory(t, newEnv(t))
+}
+
+// checkNoncesInMemory uploads once from a new hub of e (a SQLite cloud):
+// no nonce reaches the store, and the replay is still refused.
+func checkNoncesInMemory(t *testing.T, e *env) {
+	t.Helper()
 	alice := e.signUp("alice@example.com")
-	st := e.household(alice, "Home")
-	hub, hubKey := e.addHub(alice, st)
+	hh := e.household(alice, "Home")
+	hub, hubKey := e.addHub(alice, hh)
 	u, _ := url.Parse(e.url)
-	raw := signedUpload(t, u.Host, hub.DeviceID, hubKey, seal(t, hubKey, st, "front", 0, time.Unix(1_800_000_000, 0), 5000), e.clock.Now())
+	raw := signedUpload(t, u.Host, hub.DeviceID, hubKey, seal(t, hubKey, hh, "front", 0, time.Unix(1_800_000_000, 0), 5000), e.clock.Now())
 	if status, body := sendRaw(t, e.url, raw); status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", status, body)
 	}

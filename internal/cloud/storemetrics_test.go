@@ -2,14 +2,10 @@ package cloud_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -161,20 +157,7 @@ func TestTimedStoreKeepsStoreKind(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := newMetricsEnv(t, dir, st, cm)
-	alice := e.signUp("alice@example.com")
-	hh := e.household(alice, "Home")
-	hub, hubKey := e.addHub(alice, hh)
-	u, _ := url.Parse(e.url)
-	raw := signedUpload(t, u.Host, hub.DeviceID, hubKey, seal(t, hubKey, hh, "front", 0, time.Unix(1_800_000_000, 0), 5000), e.clock.Now())
-	if status, body := sendRaw(t, e.url, raw); status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", status, body)
-	}
-	if _, err := e.st.Get(t.Context(), nonceKey(t, raw), e.clock.Now()); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("the nonce in the SQLite store: %v, want none", err)
-	}
-	if status, body := sendRaw(t, e.url, raw); status != http.StatusUnauthorized || !strings.Contains(body, "replayed nonce") {
-		t.Errorf("replay: %d %s, want 401 naming the replay", status, body)
-	}
+	checkNoncesInMemory(t, e)
 	status, b := e.staffCall(t, e.staffUser("Olu", "operator"), "GET", "/staff/v1/ops", nil)
 	if o := decodeAs[cloudapi.StaffOps](t, b); status != http.StatusOK || o.Database != "sqlite" {
 		t.Errorf("ops: %d %s, want the database named sqlite", status, b)
