@@ -112,8 +112,12 @@ export async function openPush(sealed: Uint8Array): Promise<Opened | OpenedHealt
   throw last;
 }
 
-/** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
-export function joinRequestOf(data: Uint8Array): string | null {
+/**
+ * pushJSON reads a push the cloud sends in the clear (a join request, a hub
+ * gone quiet or back): a JSON object of at most 1 KiB, or null. A sealed
+ * record never starts with '{'.
+ */
+function pushJSON(data: Uint8Array): Record<string, unknown> | null {
   if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
   let v: unknown;
   try {
@@ -122,7 +126,14 @@ export function joinRequestOf(data: Uint8Array): string | null {
     return null;
   }
   if (typeof v !== 'object' || v === null) return null;
-  const { type, household } = v as { type?: unknown; household?: unknown };
+  return v as Record<string, unknown>;
+}
+
+/** joinRequestOf returns the household of a join-request push ({"type":"join-request","household":HH}), or null. */
+export function joinRequestOf(data: Uint8Array): string | null {
+  const v = pushJSON(data);
+  if (v === null) return null;
+  const { type, household } = v;
   if (type !== 'join-request' || typeof household !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(household)) return null;
   return household;
 }
@@ -138,15 +149,9 @@ export interface HubChange {
 
 /** hubChangeOf reads a hub-quiet or hub-back push, or returns null. */
 export function hubChangeOf(data: Uint8Array): HubChange | null {
-  if (data.length === 0 || data.length > 1024 || data[0] !== 0x7b /* '{' */) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
-  } catch {
-    return null;
-  }
-  if (typeof v !== 'object' || v === null) return null;
-  const { type, household, hub, last_contact, back } = v as Record<string, unknown>;
+  const v = pushJSON(data);
+  if (v === null) return null;
+  const { type, household, hub, last_contact, back } = v;
   const id = /^[A-Za-z0-9_-]{1,128}$/;
   if ((type !== 'hub-quiet' && type !== 'hub-back') || typeof household !== 'string' || !id.test(household) || typeof hub !== 'string' || !id.test(hub)) return null;
   const lastContact = typeof last_contact === 'string' ? Date.parse(last_contact) : NaN;
@@ -156,19 +161,8 @@ export function hubChangeOf(data: Uint8Array): HubChange | null {
 }
 
 /** hubName is the name of hub in hh's verified chain when this browser holds the household, else ''. */
-async function hubName(hh: string, hub: string): Promise<string> {
-  const lookup = (async () => {
-    if (!(await pinnedHouseholds()).includes(hh)) return '';
-    const st = (await openHousehold(hh, { refresh: true })).state;
-    return st.devices.find((d) => d.id === hub && d.role === 'hub')?.name ?? '';
-  })().catch(() => '');
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), NAME_WAIT_MS)));
-  try {
-    return await Promise.race([lookup, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+function hubName(hh: string, hub: string): Promise<string> {
+  return pinnedName(hh, (h) => h.state.devices.find((d) => d.id === hub && d.role === 'hub')?.name ?? '');
 }
 
 /** Notice is a notification to show: its title and options. */
@@ -181,10 +175,19 @@ export interface Notice {
 const NAME_WAIT_MS = 15_000;
 
 /** householdName is the name of hh when this browser holds the household (pinned and its chain verifies), else ''. */
-async function householdName(hh: string): Promise<string> {
+function householdName(hh: string): Promise<string> {
+  return pinnedName(hh, (h) => h.name);
+}
+
+/**
+ * pinnedName reads a name from household hh when this browser holds it
+ * (pinned, and its chain verifies), else ''; past NAME_WAIT_MS it gives ''
+ * so that the notification shows without.
+ */
+async function pinnedName(hh: string, pick: (h: Awaited<ReturnType<typeof openHousehold>>) => string): Promise<string> {
   const lookup = (async () => {
     if (!(await pinnedHouseholds()).includes(hh)) return '';
-    return (await openHousehold(hh, { refresh: true })).name;
+    return pick(await openHousehold(hh, { refresh: true }));
   })().catch(() => '');
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(''), NAME_WAIT_MS)));
