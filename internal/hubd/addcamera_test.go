@@ -129,7 +129,7 @@ func TestAddCameraFromApp(t *testing.T) {
 	door := startDoorbell(t)
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "yard")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "yard")
 	cfg := pairedConfig(t, cl, "yard", cam.URL("yard"))
 	cfg.DiscoveryTargets = []string{door.DiscoveryAddr()}
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
@@ -536,7 +536,7 @@ func TestAddedCameraRecordsWithoutModel(t *testing.T) {
 	t.Parallel()
 	door := startDoorbell(t)
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "yard")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "yard")
 	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("yard")}, time.Second)
 	cfg.Detection = &config.Detection{Models: t.TempDir()} // no model there
 	h := startHub(t, cfg, Options{})

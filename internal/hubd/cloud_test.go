@@ -265,7 +265,7 @@ func TestPairAndRecordToCloud(t *testing.T) {
 	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := pairedConfig(t, cl, "front", cam.URL("cam"))
 
 	p, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m)
@@ -476,7 +476,7 @@ func TestStoreAndForward(t *testing.T) {
 	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := pairedConfig(t, cl, "front", cam.URL("cam"))
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
 		t.Fatalf("pairing: %v %v", hubErr, memberErr)

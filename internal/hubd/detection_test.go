@@ -36,7 +36,7 @@ func TestDetectionEventsSealedToCloud(t *testing.T) {
 	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	const camName = "frontdoorzq"
 	cfg := pairedConfig(t, cl, camName, cam.URL("cam"))
 
@@ -199,7 +199,7 @@ func TestDetectionServer(t *testing.T) {
 	defer recv.Close()
 
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"porch": cam.URL("cam")}, time.Second)
 	cfg.Cameras[0].Detect = &config.Detect{}
 	cfg.Detection = &config.Detection{DetectorURL: srv.URL, DetectorAPIKey: "k3y", Models: t.TempDir(), // no model there: it must not be needed

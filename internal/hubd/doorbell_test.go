@@ -112,7 +112,7 @@ func TestDoorbellRingSealedToCloud(t *testing.T) {
 	}
 	pushAuth := make([]byte, 16)
 	rand.Read(pushAuth)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	const camName = "frontbellzq"
 	cfg := pairedConfig(t, cl, camName, cam.URL("cam"))
 	broker := vigiltest.Mosquitto(t)
@@ -375,7 +375,7 @@ func TestDoorbellWithoutDetection(t *testing.T) {
 	secret := []byte("a webhook secret of the household")
 	recv, hooks := webhookReceiver(t, secret)
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"gate": cam.URL("cam"), "yard": cam.URL("cam")}, time.Second)
 	button := "the gate button's secret, 32+ characters"
 	cfg.Cameras[0].Doorbell = &config.Doorbell{Secret: button, Interval: config.Duration(time.Minute)}

@@ -316,9 +316,7 @@ func (h *Hub) close() error {
 	}
 	var errs []error
 	for _, r := range h.recorders() {
-		s := r.Stats()
-		h.log.Info("camera stopped", "camera", r.Name(), "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
-			"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
+		h.logStopped(r)
 	}
 	if h.uploader != nil {
 		if err := h.uploader.Close(); err != nil {
@@ -386,10 +384,15 @@ func (h *Hub) stopCamera(name string) bool {
 	h.recs = slices.Delete(h.recs, i, i+1)
 	h.recsMu.Unlock()
 	r.Close()
+	h.logStopped(r)
+	return true
+}
+
+// logStopped logs what a camera's recorder did, once it has stopped.
+func (h *Hub) logStopped(r *recorder.Recorder) {
 	s := r.Stats()
 	h.log.Info("camera stopped", "camera", r.Name(), "frames_in", s.FramesIn, "frames_recorded", s.FramesRecorded,
 		"frames_dropped", s.FramesDropped, "segments", s.Segments, "store_errors", s.StoreErrors)
-	return true
 }
 
 // recorders returns the cameras being recorded.

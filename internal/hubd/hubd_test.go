@@ -16,7 +16,6 @@ import (
 	"vigil/internal/keydir"
 	"vigil/internal/recordings"
 	"vigil/internal/segstore"
-	"vigil/internal/softcam"
 	"vigil/internal/vigiltest"
 )
 
@@ -28,24 +27,6 @@ func household(t *testing.T) (*envelope.X25519Identity, string) {
 		t.Fatal(err)
 	}
 	return id, id.Recipient().String()
-}
-
-// startCamera serves the default footage on the given paths.
-func startCamera(t *testing.T, listen string, paths ...string) *softcam.Server {
-	t.Helper()
-	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	if _, err := os.Stat(softcam.DefaultFile); err != nil {
-		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
-	}
-	cam, err := softcam.New(softcam.Config{Listen: listen, Paths: paths, Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
-	return cam
 }
 
 func hubConfig(t *testing.T, recipient string, cams map[string]string, segDur time.Duration) *config.Hub {
@@ -119,7 +100,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 func TestRecordExportEndToEnd(t *testing.T) {
 	t.Parallel()
 	id, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "front")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "front")
 	cfg := hubConfig(t, rcpt, map[string]string{"front": cam.URL("front")}, 4*time.Second)
 	h := startHub(t, cfg, Options{})
 

@@ -10,6 +10,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/metrics/metricstest"
 	"vigil/internal/recorder"
+	"vigil/internal/vigiltest"
 )
 
 // TestMetricsScrape records a software camera with motion detection and
@@ -20,7 +21,7 @@ import (
 func TestMetricsScrape(t *testing.T) {
 	t.Parallel()
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "porch")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "porch")
 	cfg := hubConfig(t, rcpt, map[string]string{"porch": cam.URL("porch")}, time.Second)
 	cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true, FPS: 2}
 	cfg.Metrics = &config.Metrics{Listen: "127.0.0.1:0"}

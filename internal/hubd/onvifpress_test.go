@@ -125,7 +125,7 @@ func TestDoorbellONVIF(t *testing.T) {
 	door := startONVIFCamera(t, "admin", password)
 
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"gate": cam.URL("cam")}, time.Second)
 	cfg.Cameras[0].Doorbell = &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: door.url(), Username: "admin", Password: password},
 		Interval: config.Duration(time.Second)}
@@ -205,7 +205,7 @@ func TestDoorbellONVIFWrongCredentials(t *testing.T) {
 	const wrong = "not the doorbell's ONVIF password"
 	door := startONVIFCamera(t, "admin", "the doorbell's ONVIF password")
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"gate": cam.URL("cam")}, time.Second)
 	cfg.Cameras[0].Doorbell = &config.Doorbell{ONVIF: &config.DoorbellONVIF{URL: door.url(), Username: "admin", Password: wrong},
 		Interval: config.DefaultDoorbellInterval}

@@ -43,7 +43,7 @@ func TestRedactThroughHub(t *testing.T) {
 
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "yard")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "yard")
 	cfg := pairedConfig(t, cl, "yard", cam.URL("yard"))
 	if _, hubErr, memberErr := pair(t, cl.url(), cfg.Data, m); hubErr != nil || memberErr != nil {
 		t.Fatalf("pairing: hub %v, member %v", hubErr, memberErr)

@@ -28,7 +28,7 @@ func listSegs(t *testing.T, h *Hub, cam string) []segstore.Segment {
 func TestRetentionBySize(t *testing.T) {
 	t.Parallel()
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"front": cam.URL("cam")}, time.Second)
 	const maxBytes = 1_500_000
 	cfg.Retention.MaxBytes = maxBytes

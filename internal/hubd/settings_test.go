@@ -34,7 +34,7 @@ func TestCameraSettingsFromApp(t *testing.T) {
 	t.Parallel()
 	cl := startCloud(t)
 	m := newMember(t, cl.url())
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := pairedConfig(t, cl, "yard", cam.URL("cam"))
 	ev := eventsEndQuickly()
 	ev.RequireZone = true
@@ -173,7 +173,7 @@ func TestCameraSettingsFromApp(t *testing.T) {
 // the config file's zones apply and the file stays for an admin to fix.
 func TestStoredSettingsThatNoLongerFit(t *testing.T) {
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("cam")}, time.Second)
 	tri := [][2]float64{{0, 0}, {1, 0}, {1, 1}}
 	cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true, Events: events.Config{
@@ -203,7 +203,7 @@ func TestStoredSettingsThatNoLongerFit(t *testing.T) {
 // request full of bad points gets a short answer.
 func TestSettingsPuts(t *testing.T) {
 	_, rcpt := household(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfg := hubConfig(t, rcpt, map[string]string{"yard": cam.URL("cam")}, time.Second)
 	cfg.Cameras[0].Detect = &config.Detect{MotionOnly: true}
 	h := startHub(t, cfg, Options{})

@@ -29,6 +29,7 @@ import (
 	"vigil/internal/keydir"
 	"vigil/internal/member"
 	"vigil/internal/tlog"
+	"vigil/internal/vigiltest"
 )
 
 // The tests below play an insider of the cloud: someone who can write the
@@ -279,7 +280,7 @@ func pairedHousehold(t *testing.T, camera bool) (*testCloud, *memberDevice, *key
 	cl := startCloud(t)
 	cameraURL := "rtsp://127.0.0.1:9/none"
 	if camera {
-		cameraURL = startCamera(t, "127.0.0.1:0", "cam").URL("cam")
+		cameraURL = vigiltest.StartCamera(t, "127.0.0.1:0", "cam").URL("cam")
 	}
 	m := newMember(t, cl.url())
 	r := addAdmin(t, m, "R's tablet")

@@ -88,7 +88,7 @@ func startHealthRig(t *testing.T, adjust func(cfg *config.Hub, o *Options)) *hea
 	if err := r.m.c.SubscribePush(context.Background(), r.m.st.HouseholdID, pushSvc.URL+"/push/member", r.ua.PublicKey().Bytes(), r.pushAuth); err != nil {
 		t.Fatal(err)
 	}
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	r.cam = &camServer{addr: cam.Addr(), stop: func() { cam.Close() }}
 	r.cfg = pairedConfig(t, r.cl, r.camera, cam.URL("cam"))
 	broker := vigiltest.Mosquitto(t)
@@ -318,7 +318,7 @@ func TestHealthCameraUnplugged(t *testing.T) {
 	r := startHealthRig(t, nil)
 	r.cam.stop()
 	p, res := r.expect(eventrec.CheckCameraFrames, r.camera, r.camera+" camera: no video for ", func() {
-		startCamera(t, r.cam.addr, "cam")
+		vigiltest.StartCamera(t, r.cam.addr, "cam")
 	})
 	if !strings.HasPrefix(res.Message, r.camera+" camera is back") {
 		t.Errorf("resolution %q", res.Message)

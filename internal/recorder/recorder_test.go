@@ -22,27 +22,8 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/recorder"
 	"vigil/internal/segstore"
-	"vigil/internal/softcam"
 	"vigil/internal/vigiltest"
 )
-
-// startCamera serves the default footage on the given paths.
-func startCamera(t *testing.T, listen string, paths ...string) *softcam.Server {
-	t.Helper()
-	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	if _, err := os.Stat(softcam.DefaultFile); err != nil {
-		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
-	}
-	cam, err := softcam.New(softcam.Config{Listen: listen, Paths: paths, Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
-	return cam
-}
 
 // openStore opens a store in a fresh directory, with faults injected by
 // hooks; it is closed when the test ends, after the recorders.
@@ -159,7 +140,7 @@ func (u *uploads) list() []segstore.Segment {
 func TestCloseStoresOpenSegmentAndRestartIsAGap(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	st := openStore(t, segstore.FaultHooks{})
 	up := &uploads{}
 	r := record(t, st, k, "front", cam.URL("cam"), 3*time.Second, up)
@@ -220,8 +201,8 @@ func TestCloseStoresOpenSegmentAndRestartIsAGap(t *testing.T) {
 func TestCameraOutage(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	front := startCamera(t, "127.0.0.1:0", "cam")
-	back := startCamera(t, "127.0.0.1:0", "cam")
+	front := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
+	back := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	frontAddr := front.Addr()
 	st := openStore(t, segstore.FaultHooks{})
 	fr := record(t, st, k, "front", front.URL("cam"), 2*time.Second, nil)
@@ -237,7 +218,7 @@ func TestCameraOutage(t *testing.T) {
 	time.Sleep(10*time.Second - time.Since(down))
 
 	back2 := time.Now() // before the camera starts: starting it loads the clip
-	startCamera(t, frontAddr, "cam")
+	vigiltest.StartCamera(t, frontAddr, "cam")
 	waitFor(t, "the recorder to reconnect", 5*time.Second, func() bool { return fr.Stats().Ingest.Connects >= 2 })
 	t.Logf("reconnected %s after the camera came back", time.Since(back2))
 
@@ -277,7 +258,7 @@ func TestCameraOutage(t *testing.T) {
 func TestDiskFullKeepsRecording(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	var mu sync.Mutex
 	writes, full := 0, 0
 	hooks := segstore.FaultHooks{WriteFile: func(f *os.File, data []byte) error {
@@ -322,7 +303,7 @@ func TestDiskFullKeepsRecording(t *testing.T) {
 func TestStoreFailureIsAGap(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	var mu sync.Mutex
 	writes := 0
 	hooks := segstore.FaultHooks{WriteFile: func(f *os.File, data []byte) error {
@@ -362,7 +343,7 @@ func TestStoreFailureIsAGap(t *testing.T) {
 func TestHostileSources(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	good := startCamera(t, "127.0.0.1:0", "cam")
+	good := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 
 	garbage, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -485,7 +466,7 @@ func (h *rtpHandler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 func TestSlowStorageIsAGap(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	cam := startCamera(t, "127.0.0.1:0", "cam")
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	release := make(chan struct{})
 	var mu sync.Mutex
 	writes := 0
