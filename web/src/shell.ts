@@ -95,6 +95,8 @@ function accountMenu(a: Account): HTMLElement {
 }
 
 let drawn = '';
+/** refreshes counts refreshShell's calls: only the latest may draw. */
+let refreshes = 0;
 /** bound is the account this page load has asked to name its device for (session.ts). */
 let bound = '';
 
@@ -106,6 +108,7 @@ export async function refreshShell(reload = false): Promise<void> {
   const nav = document.getElementById('nav');
   if (!nav) return;
   const path = location.pathname;
+  const mine = ++refreshes;
   if (path === '/staff' || path.startsWith('/staff/')) {
     // The support console: staff are not accounts (pages/staff.ts).
     if (drawn === 'staff') return;
@@ -122,6 +125,9 @@ export async function refreshShell(reload = false): Promise<void> {
   } catch {
     /* offline: the signed-out header */
   }
+  // A later call (a sign-out, a navigation) has the newer answer: an
+  // account read before a sign-out must not draw over the signed-out header.
+  if (mine !== refreshes) return;
   if (a && a.account_id !== bound) {
     bound = a.account_id;
     void bindDevice();
