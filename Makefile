@@ -78,7 +78,8 @@ vet: deps
 # Unit, integration, end-to-end and fuzz-seed tests; real RTSP, SQLite, ffmpeg.
 # The browser tests of internal/e2e take most of the run: they go in two
 # halves (by name) beside the other packages, each half in its own process;
-# the arm64 tests under qemu (test-arm64) run beside them.
+# the arm64 tests under qemu (test-arm64) come after them, so that their
+# load does not hold back the browser tests' real-time checks.
 E2E_HALF := ^Test[A-J]
 test: vet web models
 	@s=0; \
