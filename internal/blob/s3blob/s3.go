@@ -359,9 +359,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 	}
 	if !preconditionFailed(err) {
 		if rerr := src.failure(); rerr != nil {
-			err = rerr // the reader's fault (or the context's), not the server's
+			// The reader's fault (or the context's), not the server's.
+			return blob.Info{}, false, s.fail("put", key, rerr)
 		}
-		return blob.Info{}, false, s.fail("put", key, err)
+		if !s.refusedInFlight(ctx, name, err) {
+			return blob.Info{}, false, s.fail("put", key, err)
+		}
 	}
 	// The name exists: a single PUT's object stored before, or another
 	// Put created it after the HEAD above. Finish reading this one's bytes
@@ -380,6 +383,23 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 		return blob.Info{}, false, s.fail("put", key, err)
 	}
 	return s.compare(ctx, key, name, st, size, sum)
+}
+
+// refusedInFlight tells whether a Put that failed with err, without an
+// answer from the server, was most likely refused because name exists: a
+// server may answer a conditional PUT's 412 as soon as it has the headers
+// and close the connection while the body is still being sent, so that
+// the client sees only a reset. The object's presence, asked afterwards,
+// tells that case from a failed transfer; Put then compares as it would
+// after a 412. An error the server answered, or one of the reader or the
+// context, is left as it is.
+func (s *Store) refusedInFlight(ctx context.Context, name string, err error) bool {
+	if minio.ToErrorResponse(err).StatusCode != 0 || ctx.Err() != nil ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	_, herr := s.head(ctx, name)
+	return herr == nil
 }
 
 // putSingle writes the object in one conditional PUT.

@@ -8,10 +8,16 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -532,5 +538,85 @@ func TestHashedWrongSum(t *testing.T) {
 	info, created, err := s.Put(t.Context(), "k", blob.Hashed{R: bytes.NewReader(b), SHA256: sha256.Sum256(b)}, int64(len(b)))
 	if err != nil || !created || info.SHA256 != sha256.Sum256(b) {
 		t.Errorf("Put with the right SHA-256 after: %+v created=%v, %v", info, created, err)
+	}
+}
+
+// resetProxy stands between the store and srv and, while drop is set,
+// answers every PUT by reading a little of its body and resetting the
+// connection: what a server that refuses a conditional PUT from its
+// headers, and closes without reading the body, looks like to a client
+// still sending it. A real server does this only when the refusal wins a
+// race with the upload (seen in the conformance suite's concurrent Puts),
+// so the proxy makes it happen every time.
+func resetProxy(t *testing.T, srv *s3test.Server, drop *atomic.Bool) string {
+	t.Helper()
+	if srv.Secure {
+		t.Fatal("resetProxy speaks plain HTTP to the server; use s3test.StartPrivate")
+	}
+	target := &url.URL{Scheme: "http", Host: srv.Endpoint}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the client signed the proxy's host
+	}}
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || !drop.Load() {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		io.CopyN(io.Discard, r.Body, 1024)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijacking a PUT: %v", err)
+			return
+		}
+		conn.(*net.TCPConn).SetLinger(0) // a reset, not an orderly close
+		conn.Close()
+	}))
+	t.Cleanup(ps.Close)
+	return strings.TrimPrefix(ps.URL, "http://")
+}
+
+// TestRefusedMidBody: a Put whose connection the server resets while the
+// body is still going up is judged by what is then stored: another
+// writer's bytes are a conflict, the same bytes a retry, and nothing at
+// all a failed transfer the caller must hear of.
+func TestRefusedMidBody(t *testing.T) {
+	srv := s3test.StartPrivate(t)
+	var drop atomic.Bool
+	cfg := config(t, srv)
+	cfg.Endpoint = resetProxy(t, srv, &drop)
+	s := open(t, cfg)
+	b := data(50, 256<<10)
+	other := data(51, 256<<10)
+	put(t, s, "taken", b)
+
+	drop.Store(true)
+	if _, created, err := s.Put(t.Context(), "taken", bytes.NewReader(other), int64(len(other))); !errors.Is(err, blob.ErrConflict) || created {
+		t.Errorf("other bytes, reset mid-body: created=%v, %v; want ErrConflict", created, err)
+	}
+	info, created, err := s.Put(t.Context(), "taken", bytes.NewReader(b), int64(len(b)))
+	if err != nil || created || info.SHA256 != sha256.Sum256(b) || info.Size != int64(len(b)) {
+		t.Errorf("the same bytes, reset mid-body: %+v created=%v, %v; want the stored object, not created", info, created, err)
+	}
+	_, created, err = s.Put(t.Context(), "free", bytes.NewReader(b), int64(len(b)))
+	switch {
+	case err == nil || created:
+		t.Errorf("a new object, reset mid-body: created=%v, %v; want an error", created, err)
+	case errors.Is(err, blob.ErrConflict):
+		t.Errorf("a new object, reset mid-body: %v; a failed transfer is not a conflict", err)
+	case !strings.Contains(err.Error(), cfg.Endpoint):
+		t.Errorf("a new object, reset mid-body: %v; want an error naming %s", err, cfg.Endpoint)
+	}
+	drop.Store(false)
+	if _, err := s.Stat(t.Context(), "free"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Stat of the object whose Put was reset: %v, want ErrNotFound", err)
+	}
+	o, err := s.Open(t.Context(), "taken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if got, err := io.ReadAll(o); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("reading the object back: %d bytes, %v; want its first bytes unchanged", len(got), err)
 	}
 }
