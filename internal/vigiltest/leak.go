@@ -242,8 +242,9 @@ func (s *LeakScan) maskPublic(scan []byte) []byte {
 
 // Check returns one finding per kind of leak in b, which was read from
 // where. A sealed object's header and footer fields other than its stream
-// name are public by design and partly random, so they are not scanned; its
-// stream name and encrypted body are.
+// name are public by design and partly random, so they are not scanned
+// (see maskSealed), whether the object is a file of its own or one of many
+// in a blob pack; its stream name and encrypted body are.
 func (s *LeakScan) Check(where string, b []byte) []string {
 	scan := s.maskPublic(maskSealed(b))
 	var found []string
@@ -264,24 +265,47 @@ func (s *LeakScan) Check(where string, b []byte) []string {
 // "Footer (112 bytes)").
 const footerSize = 112
 
-// maskSealed returns b itself, or for a sealed object a copy with its
-// header (but the stream name) and footer zeroed.
+// sealedMagic starts every sealed object (FORMAT.md).
+var sealedMagic = []byte("vigil.so")
+
+// maskSealed returns b itself, or a copy in which every sealed object's
+// header (but its stream name) is zeroed, and, when b is one object whole,
+// its footer too. Objects are found wherever they start: a blob pack holds
+// many one after another, each with a big-endian epoch right before its
+// random salt ("00 00 00 01" then 32 random bytes, an H.264 start code
+// followed by chance bytes that make an SPS once in about 15,000
+// objects). Inside a pack an object's end is not known here, so its
+// footer is scanned: there the random hash and signature follow two
+// big-endian numbers (the length and the end time) whose own bytes would
+// have to form the start code, type, profile and level, which they do only
+// for objects of 64 to 128 KiB with particular low bytes, and only in some
+// weeks.
 func maskSealed(b []byte) []byte {
-	if !bytes.HasPrefix(b, []byte("vigil.so")) {
-		return b
+	m := b
+	for from := 0; ; {
+		i := bytes.Index(b[from:], sealedMagic)
+		if i < 0 {
+			return m
+		}
+		at := from + i
+		from = at + 1
+		r := bytes.NewReader(b[at:])
+		h, err := envelope.Inspect(r)
+		if err != nil {
+			continue // not a well-formed object: scan every byte
+		}
+		headerLen := len(b) - at - r.Len()
+		if at == 0 && headerLen+footerSize > len(b) {
+			return b
+		}
+		if &m[0] == &b[0] {
+			m = bytes.Clone(b)
+		}
+		clear(m[at : at+headerLen])
+		copy(m[at+15:], h.Stream) // FORMAT.md: the stream name is at offset 15
+		if at == 0 {
+			clear(m[len(m)-footerSize:])
+		}
+		from = at + headerLen
 	}
-	r := bytes.NewReader(b)
-	h, err := envelope.Inspect(r)
-	if err != nil {
-		return b // not a well-formed object: scan every byte
-	}
-	headerLen := len(b) - r.Len()
-	if headerLen+footerSize > len(b) {
-		return b
-	}
-	m := bytes.Clone(b)
-	clear(m[:headerLen])
-	copy(m[15:], h.Stream) // FORMAT.md: the stream name is at offset 15
-	clear(m[len(m)-footerSize:])
-	return m
 }

@@ -3,6 +3,7 @@ package vigiltest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -173,5 +174,53 @@ func TestLeakScanPublic(t *testing.T) {
 	}
 	if !bytes.Equal(file[12:12+len(entry)], entry) {
 		t.Error("Check changed the bytes it was given")
+	}
+}
+
+// TestLeakScanPack: sealed objects one after another in a file (a blob
+// pack, with record framing between them) have their headers left out of
+// the media signatures as a lone object's is: an epoch of 1 followed by a
+// salt that happens to read as an SPS's type, profile and level (once in
+// about 15,000 objects) is not media. The same bytes between the objects
+// are.
+func TestLeakScanPack(t *testing.T) {
+	signer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	id, err := envelope.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spsSalt := []byte{0x67, 0x64, 0x00, 0x1f}
+	pack := []byte("pack-header-24-bytes....")
+	for i := range 3 {
+		const stream = "front"
+		sealed, err := envelope.Seal(envelope.Header{Kind: envelope.KindSegment, Stream: stream, Epoch: 1, Sequence: uint64(i), Start: time.Unix(1e9, 0)},
+			time.Unix(1e9+1, 0), signer, bytes.Repeat([]byte{byte(i)}, 5000), id.Recipient())
+		if err != nil {
+			t.Fatal(err)
+		}
+		salt := 35 + len(stream) // FORMAT.md: epoch at 31+L, salt at 35+L
+		if !bytes.Equal(sealed[salt-4:salt], []byte{0, 0, 0, 1}) {
+			t.Fatalf("epoch bytes %x: the header layout changed", sealed[salt-4:salt])
+		}
+		copy(sealed[salt:], spsSalt)
+		pack = append(pack, fmt.Sprintf("record %d key segments/front/%d ", i, i)...)
+		pack = append(pack, sealed...)
+	}
+	var s LeakScan
+	if found := s.Check("pack", pack); len(found) != 0 {
+		t.Errorf("three objects whose salts read as an SPS after the epoch: %v, want nothing", found)
+	}
+	if found := s.Check("object", pack[bytes.Index(pack, []byte("vigil.so")):]); len(found) != 0 {
+		t.Errorf("the same from the first object on: %v, want nothing", found)
+	}
+	framed := append(bytes.Clone(pack), append([]byte{0, 0, 0, 1}, spsSalt...)...)
+	if found := s.Check("pack", framed); len(found) != 1 || !strings.Contains(found[0], "H.264 SPS") {
+		t.Errorf("an SPS after the last object: %v, want it found", found)
+	}
+	broken := bytes.Clone(pack)
+	at := bytes.LastIndex(broken, []byte("vigil.so"))
+	broken[at+8] = 0x7f // an unknown format version: not an object, so not masked
+	if found := s.Check("pack", broken); len(found) != 1 || !strings.Contains(found[0], "H.264 SPS") {
+		t.Errorf("an object that does not parse: %v, want its chance SPS found", found)
 	}
 }
