@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -370,4 +371,16 @@ func BenchmarkRedact(b *testing.B) {
 		frames += rep.Frames
 	}
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// BenchmarkGrain adds grain to a 300x300 box (360x360 grown) of a 720x528
+// frame, as emit does for each box it blurs.
+func BenchmarkGrain(b *testing.B) {
+	img := &detect.RGB{W: 720, H: 528, Pix: make([]byte, 720*528*3)}
+	box := detect.Box{X: 200, Y: 100, W: 300, H: 300}
+	noise := rand.NewChaCha8([32]byte{})
+	b.SetBytes(360 * 360 * 3)
+	for b.Loop() {
+		grain(img, box, noise)
+	}
 }

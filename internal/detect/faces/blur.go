@@ -79,21 +79,35 @@ func mosaic(img *detect.RGB, r image.Rectangle) {
 		}
 	}
 	// Cell (cx, cy) is centred at ((cx+0.5)*cw, (cy+0.5)*ch) from r.Min.
+	// Bilinear interpolation is separable: each row first mixes the two
+	// rows of cells around it, then each pixel the two cells of that mix
+	// around its column, whose indices and weight depend on the column
+	// only and are worked out once.
 	cw, ch := float64(r.Dx())/float64(nx), float64(r.Dy())/float64(ny)
+	type column struct {
+		c0, c1 int
+		w      float64
+	}
+	cols := make([]column, r.Dx())
+	for x := range cols {
+		x0, wx := cellPos((float64(x)+0.5)/cw-0.5, nx)
+		cols[x] = column{x0, min(x0+1, nx-1), wx}
+	}
+	var mix [Blocks][3]float64
 	for y := r.Min.Y; y < r.Max.Y; y++ {
-		fy := (float64(y-r.Min.Y)+0.5)/ch - 0.5
-		y0, wy := cellPos(fy, ny)
+		y0, wy := cellPos((float64(y-r.Min.Y)+0.5)/ch-0.5, ny)
 		y1 := min(y0+1, ny-1)
-		row := img.Pix[(y*img.W+r.Min.X)*3 : (y*img.W+r.Max.X)*3]
-		for x := 0; x < r.Dx(); x++ {
-			fx := (float64(x)+0.5)/cw - 0.5
-			x0, wx := cellPos(fx, nx)
-			x1 := min(x0+1, nx-1)
+		for cx := range nx {
 			for c := range 3 {
-				top := cells[y0][x0][c]*(1-wx) + cells[y0][x1][c]*wx
-				bot := cells[y1][x0][c]*(1-wx) + cells[y1][x1][c]*wx
-				row[x*3+c] = byte(top*(1-wy) + bot*wy + 0.5)
+				mix[cx][c] = cells[y0][cx][c]*(1-wy) + cells[y1][cx][c]*wy
 			}
+		}
+		row := img.Pix[(y*img.W+r.Min.X)*3 : (y*img.W+r.Max.X)*3]
+		for x, col := range cols {
+			a, b, px := &mix[col.c0], &mix[col.c1], row[x*3:x*3+3:x*3+3]
+			px[0] = byte(a[0]*(1-col.w) + b[0]*col.w + 0.5)
+			px[1] = byte(a[1]*(1-col.w) + b[1]*col.w + 0.5)
+			px[2] = byte(a[2]*(1-col.w) + b[2]*col.w + 0.5)
 		}
 	}
 }
