@@ -79,7 +79,8 @@ vet: deps
 # The browser tests of internal/e2e take most of the run: they go in two
 # halves (by name) beside the other packages, each half in its own process;
 # the arm64 tests under qemu (test-arm64) come after them, so that their
-# load does not hold back the browser tests' real-time checks.
+# load does not hold back the browser tests' real-time checks; they run
+# beside the tests that need OpenCV.
 E2E_HALF := ^Test[A-J]
 test: vet web models
 	@s=0; \
@@ -87,9 +88,11 @@ test: vet web models
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -run '$(E2E_HALF)' ./internal/e2e & b=$$!; \
 	$(GO) test $(GOFLAGS) -count=1 -timeout 25m -skip '$(E2E_HALF)' ./internal/e2e & c=$$!; \
 	wait $$a || s=1; wait $$b || s=1; wait $$c || s=1; exit $$s
-	$(MAKE) --no-print-directory test-arm64
-	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/
-	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 20m -run Haar ./internal/redact/
+	@s=0; \
+	$(MAKE) --no-print-directory test-arm64 & a=$$!; \
+	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 10m ./internal/detect/cvdet/ & b=$$!; \
+	$(GO) test $(GOFLAGS) -tags opencv -count=1 -timeout 20m -run Haar ./internal/redact/ & c=$$!; \
+	wait $$a || s=1; wait $$b || s=1; wait $$c || s=1; exit $$s
 
 # The arm64 build, for the small boards people use as hubs: bin/vigil-arm64
 # cross-compiled without cgo (it starts under qemu-user), its Debian package
