@@ -22,6 +22,7 @@ import (
 	"vigil/internal/detect/nanodet"
 	"vigil/internal/detect/pipeline"
 	"vigil/internal/eventrec"
+	"vigil/internal/hubwatch"
 	"vigil/internal/keydir"
 	"vigil/internal/netguard"
 	"vigil/internal/notify"
@@ -222,8 +223,18 @@ func (h *Hub) startDetection() error {
 				mc = append(mc, mqtt.Camera{ID: c.Name, Labels: labels, Doorbell: c.Doorbell != nil})
 			}
 		}
+		// The problem sensors of the health checks are on the dashboard,
+		// all clear, before any problem.
+		var names []string
+		for _, c := range all {
+			names = append(names, c.Name)
+		}
+		var health []mqtt.HealthSensor
+		for _, s := range hubwatch.Sensors(names, h.uploader != nil) {
+			health = append(health, mqtt.HealthSensor{Check: s.Check, Camera: s.Camera})
+		}
 		pub, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password,
-			ClientID: mqttClientID(m), Cameras: mc, Logger: h.log.With("component", "mqtt")})
+			ClientID: mqttClientID(m), Cameras: mc, Health: health, Logger: h.log.With("component", "mqtt")})
 		if err != nil {
 			ds.closeDetector()
 			return fmt.Errorf("detection.mqtt: %w", err)

@@ -161,6 +161,30 @@ type Cloud struct {
 	Away    bool  // the cloud is unreachable or refusing the hub
 }
 
+// Sensor is a check a Watcher may raise: a camera's (Camera set) or the
+// hub's own.
+type Sensor struct{ Check, Camera string }
+
+// Sensors lists what a Watcher of cameras may raise, each camera's checks
+// and then the hub's, the cloud's two only when the hub has a cloud (it
+// watches them only then): what a dashboard shows, all clear, before any
+// problem.
+func Sensors(cameras []string, cloud bool) []Sensor {
+	var out []Sensor
+	for _, c := range cameras {
+		for _, check := range []string{eventrec.CheckCameraFrames, eventrec.CheckCameraReconnects, eventrec.CheckCameraRate} {
+			out = append(out, Sensor{check, c})
+		}
+	}
+	for _, check := range []string{eventrec.CheckStorageWrites, eventrec.CheckStorageSpace, eventrec.CheckStorageRetention} {
+		out = append(out, Sensor{Check: check})
+	}
+	if cloud {
+		out = append(out, Sensor{Check: eventrec.CheckCloudContact}, Sensor{Check: eventrec.CheckUploadBacklog})
+	}
+	return out
+}
+
 // Alert is one message to the household: a problem, or its end.
 type Alert struct {
 	ID      string // 32 lower-case hex digits, shared by a problem and its resolution

@@ -319,3 +319,39 @@ func BenchmarkStep(b *testing.B) {
 		}
 	}
 }
+
+// TestSensors: every check the record format knows is listed, a camera's
+// for each camera and the hub's once, the cloud's only with a cloud.
+func TestSensors(t *testing.T) {
+	got := map[hubwatch.Sensor]int{}
+	for _, s := range hubwatch.Sensors([]string{"front", "back"}, true) {
+		got[s]++
+		if !eventrec.IsCheck(s.Check) || eventrec.IsCameraCheck(s.Check) != (s.Camera != "") {
+			t.Errorf("sensor %+v: not a check of the record format, or its camera does not fit it", s)
+		}
+	}
+	all := []string{eventrec.CheckCameraFrames, eventrec.CheckCameraReconnects, eventrec.CheckCameraRate,
+		eventrec.CheckStorageWrites, eventrec.CheckStorageSpace, eventrec.CheckStorageRetention,
+		eventrec.CheckUploadBacklog, eventrec.CheckCloudContact}
+	want := 0
+	for _, check := range all {
+		subjects := []string{""}
+		if eventrec.IsCameraCheck(check) {
+			subjects = []string{"front", "back"}
+		}
+		for _, cam := range subjects {
+			want++
+			if got[hubwatch.Sensor{Check: check, Camera: cam}] != 1 {
+				t.Errorf("%s of %q listed %d times, want once", check, cam, got[hubwatch.Sensor{Check: check, Camera: cam}])
+			}
+		}
+	}
+	if len(got) != want {
+		t.Errorf("%d sensors, want %d: %v", len(got), want, got)
+	}
+	for _, s := range hubwatch.Sensors(nil, false) {
+		if s.Camera != "" || s.Check == eventrec.CheckCloudContact || s.Check == eventrec.CheckUploadBacklog {
+			t.Errorf("a hub without cameras or cloud lists %+v", s)
+		}
+	}
+}

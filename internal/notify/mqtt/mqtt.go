@@ -29,7 +29,8 @@
 //
 // A health alert ([notify.KindHealth]) sets a Home Assistant problem
 // binary_sensor per check (and camera, for a camera's checks), announced
-// with the first alert of that check and again on every connection:
+// "OFF" on connect for the checks in Config.Health, with the first alert
+// of any other, and again on every connection:
 //
 //	homeassistant/binary_sensor/vigil_health_<check>[_<camera>]/config
 //
@@ -90,9 +91,16 @@ type Config struct {
 	KeepAlive time.Duration
 	// RetryDelay is the wait between connection attempts; 0 means 5s.
 	RetryDelay time.Duration
+	// Health are the problem sensors announced, all clear, on connect,
+	// before any alert.
+	Health []HealthSensor
 	// Logger gets connection errors; nil discards.
 	Logger *slog.Logger
 }
+
+// HealthSensor is a health check's problem sensor: a camera's (Camera
+// set) or the hub's own.
+type HealthSensor struct{ Check, Camera string }
 
 // Camera is a camera to announce to Home Assistant.
 type Camera struct {
@@ -171,6 +179,9 @@ func New(cfg Config) (*Publisher, error) {
 		if c.Doorbell {
 			p.bells[c.ID] = true
 		}
+	}
+	for _, h := range cfg.Health {
+		p.health[[2]string{h.Check, h.Camera}] = false
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	ac := autopaho.ClientConfig{

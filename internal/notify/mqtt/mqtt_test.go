@@ -338,3 +338,35 @@ func TestHealthProblemSensor(t *testing.T) {
 	s.wait(t, d.StateTopic, func(m message) bool { return m.payload == "ON" })
 
 }
+
+// TestHealthSensorsAnnouncedOnConnect: the problem sensors in
+// Config.Health are on the dashboard, "OFF", as soon as the hub connects,
+// before any alert; an alert then turns its sensor ON.
+func TestHealthSensorsAnnouncedOnConnect(t *testing.T) {
+	addr := vigiltest.Mosquitto(t)
+	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+		Health: []HealthSensor{{Check: "camera.frames", Camera: "Front Door"}, {Check: "storage.space"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
+	for _, h := range []HealthSensor{{Check: "camera.frames", Camera: "Front Door"}, {Check: "storage.space"}} {
+		m := s.wait(t, p.HealthDiscoveryTopic(h.Check, h.Camera), anyMsg)
+		var d Discovery
+		if err := json.Unmarshal([]byte(m.payload), &d); err != nil || d.DeviceClass != "problem" || !m.retain {
+			t.Fatalf("discovery of %+v: %q (retained %v): %v", h, m.payload, m.retain, err)
+		}
+		s.wait(t, d.StateTopic, func(m message) bool { return m.payload == "OFF" && m.retain })
+	}
+	if err := p.Notify(ctx, notify.Event{ID: "0123456789abcdef0123456789abcdef", Kind: notify.KindHealth, Check: "storage.space",
+		Message: "The disk is nearly full", Phase: notify.PhaseStart, Start: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, p.HealthStateTopic("storage.space", ""), func(m message) bool { return m.payload == "ON" })
+}
