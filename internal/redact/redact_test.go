@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"vigil/internal/detect"
 	"vigil/internal/detect/detecttest"
@@ -382,5 +383,65 @@ func BenchmarkGrain(b *testing.B) {
 	b.SetBytes(360 * 360 * 3)
 	for b.Loop() {
 		grain(img, box, noise)
+	}
+}
+
+// onePerson is a person detector that finds one person, in the frame
+// numbered at (counting its calls: Clip asks once per frame, in order),
+// and nobody elsewhere: where a box is applied can then be told frame by
+// frame. A real detector cannot be told to see someone in one frame only.
+type onePerson struct {
+	at, calls int
+	box       detect.Box
+}
+
+func (p *onePerson) Detect(context.Context, *detect.RGB) ([]detect.Detection, error) {
+	p.calls++
+	if p.calls-1 != p.at {
+		return nil, nil
+	}
+	return []detect.Detection{{Label: "person", Score: 0.9, Box: p.box}}, nil
+}
+func (p *onePerson) InputSize() int   { return 320 }
+func (p *onePerson) Labels() []string { return []string{"person"} }
+func (p *onePerson) Close() error     { return nil }
+
+// TestHoldWindow: a head found in one frame is blurred in exactly the
+// frames within Hold of it, before and after, and in no other (whatever
+// order Clip searches and blurs frames in); with a negative Hold, in its
+// own frame only.
+func TestHoldWindow(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "pattern.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", in)
+	var orig []float64
+	head := headRegion(detect.Box{X: 100, Y: 40, W: 100, H: 180})
+	eachFrame(t, in, func(i int, img *detect.RGB) { orig = append(orig, detail(img, head)) })
+	const found = 15
+	for _, c := range []struct {
+		hold       time.Duration
+		first, end int // the frames blurred: [first, end)
+	}{
+		{250 * time.Millisecond, found - 3, found + 4}, // 2.5 frames, rounded up
+		{-1, found, found + 1},
+	} {
+		out := filepath.Join(t.TempDir(), "out.mp4")
+		p := &onePerson{at: found, box: detect.Box{X: 100, Y: 40, W: 100, H: 180}}
+		rep, err := Clip(context.Background(), in, out, Options{Persons: p, Hold: c.hold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.FaceBoxes != 0 || rep.HeadBoxes != 1 || rep.BlurredFrames != c.end-c.first || rep.Frames != len(orig) {
+			t.Fatalf("hold %v: report %+v, want one head, %d frames blurred of %d, no face", c.hold, rep, c.end-c.first, len(orig))
+		}
+		eachFrame(t, out, func(i int, img *detect.RGB) {
+			d := detail(img, head)
+			if orig[i] < 20 {
+				t.Fatalf("frame %d: detail %.0f in the head region: the pattern is too flat to tell", i, orig[i])
+			}
+			blurred := d < orig[i]/3
+			if want := i >= c.first && i < c.end; blurred != want {
+				t.Errorf("hold %v: frame %d blurred %v (detail %.0f -> %.0f), want %v", c.hold, i, blurred, orig[i], d, want)
+			}
+		})
 	}
 }
