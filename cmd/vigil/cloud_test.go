@@ -114,7 +114,7 @@ func TestCloudEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam := startCamera(t)
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	hubData := filepath.Join(dir, "hub-data")
 	cfgPath := filepath.Join(dir, "hub.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data: %s\nrecipients: [%q]\ncameras:\n  - name: front\n    url: %s\n    transport: tcp\nsegment_duration: 1s\ncloud:\n  url: %s\n",

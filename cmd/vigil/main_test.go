@@ -17,7 +17,6 @@ import (
 	"vigil/internal/envelope"
 	"vigil/internal/keydir"
 	"vigil/internal/segstore"
-	"vigil/internal/softcam"
 	"vigil/internal/vigiltest"
 )
 
@@ -46,19 +45,6 @@ func vigil(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.String(), e.String(), err
-}
-
-func startCamera(t *testing.T) *softcam.Server {
-	t.Helper()
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"cam"}, Logger: vigiltest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
-	return cam
 }
 
 func writeConfig(t *testing.T, dir, recipient, url string) string {
@@ -138,7 +124,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam := startCamera(t)
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfgPath := writeConfig(t, dir, strings.TrimSpace(out), cam.URL("cam"))
 	data := filepath.Join(dir, "hub-data")
 
@@ -300,7 +286,7 @@ func TestExportCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam := startCamera(t)
+	cam := vigiltest.StartCamera(t, "127.0.0.1:0", "cam")
 	cfgPath := writeConfig(t, dir, strings.TrimSpace(out), cam.URL("cam"))
 	data := filepath.Join(dir, "hub-data")
 	hub := exec.Command(vigilBin, "hub", "--config", cfgPath)

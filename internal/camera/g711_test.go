@@ -55,15 +55,7 @@ func TestG711ToHandler(t *testing.T) {
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door"}, Audio: softcam.AudioPCMU,
-		Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door"}, Audio: softcam.AudioPCMU})
 
 	run := func(h Handler, done func() bool) {
 		t.Helper()

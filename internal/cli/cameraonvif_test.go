@@ -16,6 +16,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/onvif"
 	"vigil/internal/softcam"
+	"vigil/internal/vigiltest"
 )
 
 // startDoorbell starts a software doorbell in-process with two paths,
@@ -32,19 +33,12 @@ func startDoorbell(t *testing.T) *softcam.Server {
 		"-pix_fmt", "yuv420p", clip).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	s, err := softcam.New(softcam.Config{
+	s := vigiltest.StartSoftcam(t, softcam.Config{
 		File: clip, CacheDir: filepath.Join(dir, "cache"), Listen: "127.0.0.1:0", Paths: []string{"main", "sub"},
 		Audio: softcam.AudioPCMU, BackChannel: true, ONVIF: "127.0.0.1:0", Discovery: "127.0.0.1:0",
 		ONVIFUser: "admin", ONVIFPassword: "door-secret",
 		Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	return s
 }
 

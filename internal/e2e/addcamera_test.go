@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"io/fs"
 	"net/http"
 	"os"
@@ -30,16 +29,9 @@ import (
 // password, stream URL or ONVIF address.
 func TestAddCameraFromPage(t *testing.T) {
 	const user, password = "doorbell-owner-41", "Pw-9x-not-for-the-cloud"
-	door, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-hd", "door-sd"},
+	door := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-hd", "door-sd"},
 		ONVIF: "127.0.0.1:0", ONVIFUser: user, ONVIFPassword: password, Discovery: "127.0.0.1:0",
 		Audio: softcam.AudioPCMU, BackChannel: true, Logger: vigiltest.Logger(t).With("component", "doorbell")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := door.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { door.Close() })
 
 	c := startCloud(t, nil)
 	hh := newHousehold(t, c, householdOptions{

@@ -229,14 +229,7 @@ func newHousehold(t testing.TB, c *cloudEnv, o householdOptions) *testHousehold 
 	hh.HubDir = t.TempDir()
 	hh.pairHub(t)
 
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", File: o.CameraFile, Paths: o.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", File: o.CameraFile, Paths: o.Cameras})
 	hh.Cam, hh.CamFile = cam, o.CameraFile
 
 	cloudURL := c.url

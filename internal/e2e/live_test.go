@@ -124,14 +124,7 @@ func startLiveHouseholdCam(t *testing.T, mod func(*cloud.Options), camCfg softca
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
 	camCfg.Listen, camCfg.Paths, camCfg.Logger = "127.0.0.1:0", []string{"front"}, vigiltest.Logger(t).With("component", "softcam")
-	cam, err := softcam.New(camCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, camCfg)
 	lh.cam = cam
 
 	cfg := &config.Hub{Data: t.TempDir(), SegmentDuration: config.Duration(2 * time.Second),

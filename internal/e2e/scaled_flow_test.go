@@ -192,14 +192,7 @@ func cloudFlow(t *testing.T, c *cloudtest.Cloud) {
 func startHub(t *testing.T, hh *testHousehold, segDur time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: hh.Cameras, Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: hh.Cameras})
 	hh.Cam = cam
 	cfg := &config.Hub{Data: hh.HubDir, SegmentDuration: config.Duration(segDur),
 		Cloud: &config.Cloud{URL: hh.Cloud.url, UploadOrder: config.UploadOldest}}

@@ -37,16 +37,9 @@ const (
 func startDoorbell(t *testing.T) *softcam.Server {
 	t.Helper()
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-main", "door-sub"},
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door-main", "door-sub"},
 		ONVIF: "127.0.0.1:0", ONVIFUser: doorUser, ONVIFPassword: doorPassword, Discovery: "127.0.0.1:0",
 		BackChannel: true, Logger: vigiltest.Logger(t).With("component", "doorbell")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
 	return cam
 }
 

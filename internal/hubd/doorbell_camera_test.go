@@ -25,16 +25,9 @@ func TestRecordsDoorbell(t *testing.T) {
 	id, rcpt := household(t)
 	cams := map[string]string{}
 	for _, codec := range []string{softcam.AudioPCMU, softcam.AudioAAC} {
-		cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{codec},
+		cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: []string{codec},
 			Audio: codec, BackChannel: true, Control: "127.0.0.1:0",
 			Logger: vigiltest.Logger(t).With("component", "softcam-"+codec)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cam.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cam.Close() })
 		cams[codec] = cam.URL(codec)
 	}
 	cfg := hubConfig(t, rcpt, cams, 2*time.Second)

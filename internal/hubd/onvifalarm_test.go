@@ -30,16 +30,9 @@ func TestCameraAlarmsSealedToCloud(t *testing.T) {
 	t.Parallel()
 	vigiltest.RequireTool(t, "ffmpeg", "ffmpeg")
 	const password = "the doorbell's ONVIF password for alarms"
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door"},
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Paths: []string{"door"},
 		ONVIF: "127.0.0.1:0", ONVIFUser: "admin", ONVIFPassword: password, Control: "127.0.0.1:0",
 		Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
 	control := func(path string) {
 		t.Helper()
 		resp, err := http.Post("http://"+cam.ControlAddr()+path, "", nil)

@@ -35,15 +35,8 @@ func talkDoorbell(t testing.TB) (*softcam.Server, string) {
 		t.Fatalf("ffmpeg: %v: %s", err, b)
 	}
 	wav := filepath.Join(dir, "talk.wav")
-	cam, err := softcam.New(softcam.Config{File: clip, CacheDir: dir, Listen: "127.0.0.1:0", Paths: []string{"front"},
-		Audio: softcam.AudioPCMU, BackChannel: true, BackChannelFile: wav, Logger: vigiltest.Logger(t).With("component", "softcam")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, softcam.Config{File: clip, CacheDir: dir, Listen: "127.0.0.1:0", Paths: []string{"front"},
+		Audio: softcam.AudioPCMU, BackChannel: true, BackChannelFile: wav})
 	return cam, wav
 }
 

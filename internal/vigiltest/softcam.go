@@ -17,7 +17,18 @@ func StartCamera(t testing.TB, listen string, paths ...string) *softcam.Server {
 	if _, err := os.Stat(softcam.DefaultFile); err != nil {
 		t.Fatalf("test footage missing: %v (install it with: apt-get install opencv-doc, or run 'make test')", err)
 	}
-	cam, err := softcam.New(softcam.Config{Listen: listen, Paths: paths, Logger: Logger(t).With("component", "softcam")})
+	return StartSoftcam(t, softcam.Config{Listen: listen, Paths: paths, Logger: Logger(t).With("component", "softcam")})
+}
+
+// StartSoftcam starts a software camera (or doorbell) configured by cfg,
+// logging to the test when cfg has no Logger; it is closed when the test
+// ends.
+func StartSoftcam(t testing.TB, cfg softcam.Config) *softcam.Server {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t).With("component", "softcam")
+	}
+	cam, err := softcam.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,14 +222,7 @@ func TestHostilePipe(t *testing.T) {
 func startCam(t testing.TB) *softcam.Server {
 	t.Helper()
 	needFootage(t)
-	cam, err := softcam.New(softcam.Config{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cam.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cam.Close() })
+	cam := vigiltest.StartSoftcam(t, softcam.Config{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	return cam
 }
 
