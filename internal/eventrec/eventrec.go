@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -82,23 +83,23 @@ const (
 // MaxMessageBytes bounds a health record's message.
 const MaxMessageBytes = 256
 
+// CameraChecks lists the camera checks (whose records name a camera).
+func CameraChecks() []string {
+	return []string{CheckCameraFrames, CheckCameraReconnects, CheckCameraRate}
+}
+
+// HubChecks lists the hub's own checks (whose records name no camera).
+func HubChecks() []string {
+	return []string{CheckStorageWrites, CheckStorageSpace, CheckStorageRetention, CheckUploadBacklog, CheckCloudContact}
+}
+
 // IsCameraCheck says whether check is one of the camera checks (whose
 // records name a camera).
-func IsCameraCheck(check string) bool {
-	switch check {
-	case CheckCameraFrames, CheckCameraReconnects, CheckCameraRate:
-		return true
-	}
-	return false
-}
+func IsCameraCheck(check string) bool { return slices.Contains(CameraChecks(), check) }
 
 // IsCheck says whether check is one this format knows.
 func IsCheck(check string) bool {
-	switch check {
-	case CheckStorageWrites, CheckStorageSpace, CheckStorageRetention, CheckUploadBacklog, CheckCloudContact:
-		return true
-	}
-	return IsCameraCheck(check)
+	return IsCameraCheck(check) || slices.Contains(HubChecks(), check)
 }
 
 // ErrInvalid is wrapped by every validation error.

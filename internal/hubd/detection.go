@@ -211,7 +211,9 @@ func (h *Hub) startDetection() error {
 	var sinks []notify.Sink
 	if m := shared.MQTT; m != nil {
 		var mc []mqtt.Camera
+		var names []string // every camera's, for the health sensors
 		for _, c := range all {
+			names = append(names, c.Name)
 			var labels []string
 			if c.Detect != nil {
 				labels = c.Detect.Labels
@@ -225,10 +227,6 @@ func (h *Hub) startDetection() error {
 		}
 		// The problem sensors of the health checks are on the dashboard,
 		// all clear, before any problem.
-		var names []string
-		for _, c := range all {
-			names = append(names, c.Name)
-		}
 		var health []mqtt.HealthSensor
 		for _, s := range hubwatch.Sensors(names, h.uploader != nil) {
 			health = append(health, mqtt.HealthSensor{Check: s.Check, Camera: s.Camera})

@@ -172,15 +172,14 @@ type Sensor struct{ Check, Camera string }
 func Sensors(cameras []string, cloud bool) []Sensor {
 	var out []Sensor
 	for _, c := range cameras {
-		for _, check := range []string{eventrec.CheckCameraFrames, eventrec.CheckCameraReconnects, eventrec.CheckCameraRate} {
+		for _, check := range eventrec.CameraChecks() {
 			out = append(out, Sensor{check, c})
 		}
 	}
-	for _, check := range []string{eventrec.CheckStorageWrites, eventrec.CheckStorageSpace, eventrec.CheckStorageRetention} {
-		out = append(out, Sensor{Check: check})
-	}
-	if cloud {
-		out = append(out, Sensor{Check: eventrec.CheckCloudContact}, Sensor{Check: eventrec.CheckUploadBacklog})
+	for _, check := range eventrec.HubChecks() {
+		if cloud || (check != eventrec.CheckCloudContact && check != eventrec.CheckUploadBacklog) {
+			out = append(out, Sensor{Check: check})
+		}
 	}
 	return out
 }

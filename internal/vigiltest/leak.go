@@ -281,7 +281,7 @@ var sealedMagic = []byte("vigil.so")
 // for objects of 64 to 128 KiB with particular low bytes, and only in some
 // weeks.
 func maskSealed(b []byte) []byte {
-	m := b
+	m, copied := b, false
 	for from := 0; ; {
 		i := bytes.Index(b[from:], sealedMagic)
 		if i < 0 {
@@ -298,8 +298,8 @@ func maskSealed(b []byte) []byte {
 		if at == 0 && headerLen+footerSize > len(b) {
 			return b
 		}
-		if &m[0] == &b[0] {
-			m = bytes.Clone(b)
+		if !copied {
+			m, copied = bytes.Clone(b), true
 		}
 		clear(m[at : at+headerLen])
 		copy(m[at+15:], h.Stream) // FORMAT.md: the stream name is at offset 15
