@@ -93,21 +93,32 @@ func (s *subscriber) topics() []string {
 
 func anyMsg(message) bool { return true }
 
-func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
-	addr := vigiltest.Mosquitto(t)
-	p, err := New(Config{
-		Broker:     "mqtt://" + addr,
-		Cameras:    []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person", "motion"}}},
-		RetryDelay: 100 * time.Millisecond,
-	})
+// connected is a publisher of cfg, connected to its broker (retrying every
+// 100 ms unless cfg says otherwise), and a context for the test's calls
+// that ends with the test.
+func connected(t *testing.T, cfg Config) (*Publisher, context.Context) {
+	t.Helper()
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 100 * time.Millisecond
+	}
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := p.AwaitConnection(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return p, ctx
+}
+
+func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
+	addr := vigiltest.Mosquitto(t)
+	p, ctx := connected(t, Config{
+		Broker:  "mqtt://" + addr,
+		Cameras: []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person", "motion"}}},
+	})
 
 	// A subscriber arriving later still sees the retained configs.
 	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
@@ -179,15 +190,7 @@ func TestHomeAssistantDiscoveryAndEvents(t *testing.T) {
 
 func TestSnapshotOnlyWhenEnabled(t *testing.T) {
 	addr := vigiltest.Mosquitto(t)
-	p, err := New(Config{Broker: "mqtt://" + addr, IncludeSnapshot: true, RetryDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p, ctx := connected(t, Config{Broker: "mqtt://" + addr, IncludeSnapshot: true})
 	defer p.Close(ctx)
 	s := subscribe(t, addr, "vigil/#")
 	ev := notify.Event{ID: "e", Camera: "yard", Labels: []string{"cat"}, Start: time.Now(), Snapshot: []byte("\xff\xd8jpeg")}
@@ -225,16 +228,8 @@ func TestSanitize(t *testing.T) {
 // first seen ringing is announced then.
 func TestDoorbellEventEntity(t *testing.T) {
 	addr := vigiltest.Mosquitto(t)
-	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+	p, ctx := connected(t, Config{Broker: "mqtt://" + addr,
 		Cameras: []Camera{{ID: "Front Door", Labels: []string{"person"}, Doorbell: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
 	defer p.Close(ctx)
 	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
 	m := s.wait(t, "homeassistant/event/vigil_front_door_doorbell/config", anyMsg)
@@ -282,16 +277,8 @@ func TestDoorbellEventEntity(t *testing.T) {
 // JSON on vigil/health.
 func TestHealthProblemSensor(t *testing.T) {
 	addr := vigiltest.Mosquitto(t)
-	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+	p, ctx := connected(t, Config{Broker: "mqtt://" + addr,
 		Cameras: []Camera{{ID: "Front Door", Name: "Front door", Labels: []string{"person"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
 	defer p.Close(ctx)
 	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
 	at := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
@@ -344,16 +331,8 @@ func TestHealthProblemSensor(t *testing.T) {
 // before any alert; an alert then turns its sensor ON.
 func TestHealthSensorsAnnouncedOnConnect(t *testing.T) {
 	addr := vigiltest.Mosquitto(t)
-	p, err := New(Config{Broker: "mqtt://" + addr, RetryDelay: 100 * time.Millisecond,
+	p, ctx := connected(t, Config{Broker: "mqtt://" + addr,
 		Health: []HealthSensor{{Check: "camera.frames", Camera: "Front Door"}, {Check: "storage.space"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
 	defer p.Close(ctx)
 	s := subscribe(t, addr, "homeassistant/#", "vigil/#")
 	for _, h := range []HealthSensor{{Check: "camera.frames", Camera: "Front Door"}, {Check: "storage.space"}} {
